@@ -1,0 +1,119 @@
+/* config.h: the configuration as plain structs. libconfuse stays inside
+ * config.c; nothing else sees its types. */
+#ifndef MAILFETCHD_CONFIG_H
+#define MAILFETCHD_CONFIG_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "log.h"
+
+#ifndef SYSCONFDIR
+#define SYSCONFDIR "/etc"
+#endif
+#ifndef LOCALSTATEDIR
+#define LOCALSTATEDIR "/var"
+#endif
+#define CONFIG_DEFAULT_PATH	SYSCONFDIR "/mailfetchd.conf"
+#define CONFIG_DEFAULT_STATE_DIR LOCALSTATEDIR "/lib/mailfetchd"
+
+enum config_proto {
+	PROTO_IMAP = 0,
+	PROTO_POP3,
+};
+
+enum config_tls {
+	TLS_IMPLICIT = 0,	/* TLS from the first byte (993, 995) */
+	TLS_STARTTLS,		/* STARTTLS / STLS, required */
+	TLS_NONE,		/* clear text: loopback or explicit override */
+};
+
+/* Which messages a folder's first fetch takes (no state yet). */
+enum config_first_fetch {
+	FIRST_FETCH_ALL = 0,
+	FIRST_FETCH_UNSEEN,
+	FIRST_FETCH_NEW,	/* only mail arriving from now on */
+};
+
+/* Local flags of delivered messages. */
+enum config_local_flags {
+	LOCAL_FLAGS_NEW = 0,	/* into new/, unread */
+	LOCAL_FLAGS_SEEN,	/* into cur/ with :2,S */
+	LOCAL_FLAGS_MIRROR,	/* cur/ with the server's \Seen \Flagged \Answered */
+};
+
+/* Bits of account_conf.auth_mechs; 0 means "best offered". */
+#define AUTH_PLAIN		0x01
+#define AUTH_LOGIN		0x02	/* IMAP LOGIN / POP3 USER+PASS */
+#define AUTH_XOAUTH2		0x04
+#define AUTH_OAUTHBEARER	0x08
+#define AUTH_APOP		0x10	/* POP3 only, never chosen unless listed */
+
+struct folder_conf {
+	char		*remote;	/* name or LIST pattern with * and % */
+	char		*local;		/* Maildir++ folder; NULL: derived */
+	int		 idle;		/* 0/1, inherited from the account */
+	int		 mark_read;	/* 0/1, inherited from the account */
+	int		 is_pattern;	/* remote contains * or % */
+};
+
+struct account_conf {
+	char		*name;
+	char		*file;		/* where the section is, for errors */
+	int		 line;
+
+	enum config_proto proto;
+	char		*host;
+	unsigned int	 port;		/* defaulted from proto and tls */
+	enum config_tls	 tls;
+	int		 allow_insecure; /* tls = none to a non-loopback host */
+	char		*ca_file;
+	char		*fingerprint;	/* "sha256:" + 64 hex digits, or NULL */
+
+	char		*user;
+	char		*password_file;
+	char		*password_command;
+	char		*token_command;
+	unsigned int	 auth_mechs;	/* AUTH_* bits */
+
+	char		*maildir;	/* absolute path */
+	struct folder_conf *folders;
+	size_t		 nfolders;	/* IMAP: >= 1 (INBOX by default) */
+
+	int		 keep;		/* 0: delete after delivery */
+	int		 mark_read;	/* set \Seen on the server after delivery */
+	enum config_local_flags local_flags;
+	enum config_first_fetch first_fetch;
+	char		*trash_folder;	/* keep = no: UID MOVE here if set */
+	int		 idle;
+	unsigned int	 poll_interval;	/* seconds */
+	unsigned int	 timeout;	/* seconds, per network phase */
+	uint64_t	 max_message_size; /* bytes, 0: no limit */
+	unsigned int	 max_connections; /* 0: provider or global default */
+	uint64_t	 daily_limit;	/* bytes per 24 h, 0: none */
+};
+
+struct config {
+	char		*path;
+	char		*state_dir;
+	enum log_level	 log_level;
+	unsigned int	 max_connections;	/* global cap */
+	struct account_conf *accounts;
+	size_t		 naccounts;
+};
+
+/* Parses and validates a file. On error returns NULL and sets *cause to a
+ * message the caller frees, of the form "FILE:LINE: what (hint)"; several
+ * errors are joined with newlines. */
+struct config	*config_load(const char *path, char **cause);
+void		 config_free(struct config *);
+/* Prints the effective configuration in config-file syntax, secrets
+ * redacted (password files and commands are named, never read). */
+void		 config_print(FILE *, const struct config *);
+/* Returns the account or NULL. Do not free. */
+const struct account_conf *config_find_account(const struct config *,
+		    const char *name);
+const char	*config_proto_name(enum config_proto);
+const char	*config_tls_name(enum config_tls);
+
+#endif

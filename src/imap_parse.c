@@ -1,0 +1,1 @@
+#include "imap_parse.h"

@@ -1,0 +1,3 @@
+#ifndef X_imap_parse
+#define X_imap_parse
+#endif

@@ -1,0 +1,58 @@
+/* maildir.h: durable Maildir delivery. Knows nothing of protocols.
+ *
+ * A delivery streams into tmp/, then commit makes it durable: fsync of the
+ * file, checked close, rename into new/ (or cur/ with flags), fsync of the
+ * directory. Until commit returns 0, nothing is visible in new/ or cur/. */
+#ifndef MAILFETCHD_MAILDIR_H
+#define MAILFETCHD_MAILDIR_H
+
+#include <stddef.h>
+#include <sys/types.h>
+#include <time.h>
+
+struct maildir;			/* one opened Maildir (root or ++ folder) */
+struct maildir_delivery;	/* one message being written */
+
+/* Opens (creating if needed, mode 0700, with tmp/ new/ cur/) the Maildir at
+ * root, or its Maildir++ subfolder when folder is not NULL and not "" or
+ * "INBOX". folder uses '/' as hierarchy separator ("Lists/dev" becomes
+ * ".Lists.dev" with a maildirfolder marker). Returns NULL with *cause set
+ * (caller frees) naming the path and the system error. */
+struct maildir	*maildir_open(const char *root, const char *folder, char **cause);
+void		 maildir_close(struct maildir *);
+/* The directory path of this folder. Do not free. */
+const char	*maildir_path(const struct maildir *);
+
+/* Removes tmp/ files older than max_age seconds (the spec says 36 hours).
+ * Returns the number removed, or -1 with *cause set. */
+int		 maildir_clean_tmp(struct maildir *, time_t max_age, char **cause);
+
+/* Starts a message in tmp/ (O_EXCL, unique name). */
+struct maildir_delivery *maildir_deliver_begin(struct maildir *, char **cause);
+/* Appends bytes; handles short writes. -1 with *cause on error (ENOSPC,
+ * EDQUOT, EIO...), after which only abort is allowed. */
+int		 maildir_deliver_write(struct maildir_delivery *, const void *,
+		    size_t, char **cause);
+/* Makes the message durable and visible: flags NULL or "" goes to new/,
+ * otherwise to cur/ with ":2,<flags>" (flags sorted ASCII, e.g. "FS").
+ * The final name carries ",S=<size>". On success frees the delivery and,
+ * if name is not NULL, returns the final file name (caller frees).
+ * On failure the message is removed from tmp/, the delivery freed, -1. */
+int		 maildir_deliver_commit(struct maildir_delivery *, const char *flags,
+		    char **name, char **cause);
+/* Removes the tmp/ file and frees the delivery. NULL is a no-op. */
+void		 maildir_deliver_abort(struct maildir_delivery *);
+
+/* Batch commit: finish many deliveries with one directory fsync each for
+ * new/ and cur/. maildir_deliver_stage fsyncs and closes the file and
+ * renames it (not yet durable); maildir_sync makes every staged rename
+ * durable. A crash between the two can leave a staged message visible but
+ * its directory entry not durable: the state is only saved after sync. */
+int		 maildir_deliver_stage(struct maildir_delivery *, const char *flags,
+		    char **name, char **cause);
+int		 maildir_sync(struct maildir *, char **cause);
+
+/* Bytes written so far to a delivery. */
+size_t		 maildir_delivery_size(const struct maildir_delivery *);
+
+#endif

@@ -1,0 +1,1 @@
+#include "pop3_parse.h"

@@ -1,0 +1,3 @@
+#ifndef X_pop3_parse
+#define X_pop3_parse
+#endif
