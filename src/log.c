@@ -1,1 +1,360 @@
+/* log.c: plain stderr lines, or structured journal entries when stderr is
+ * journald's stream. Every line passes through the secret filter and every
+ * server-supplied string through log_sanitize() before it gets here. */
 #include "log.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifdef HAVE_SYSTEMD
+#include <syslog.h>
+#include <systemd/sd-journal.h>
+#endif
+
+#include <openssl/crypto.h>
+
+#include "xmalloc.h"
+
+#define LOG_MAX_SECRETS	32
+#define LOG_REDACTED	"********"
+
+static enum log_level	 log_level = LOG_LVL_INFO;
+static int		 log_journal;	/* stderr is journald's stream */
+static char		*log_secrets[LOG_MAX_SECRETS];
+
+static const char *log_level_names[] = {
+	"error", "warning", "notice", "info", "debug",
+};
+
+/* True when $JOURNAL_STREAM names the device:inode of our stderr, as
+ * systemd.exec(5) recommends before switching to the native protocol. */
+static int
+log_stderr_is_journal(void)
+{
+	const char		*env;
+	struct stat		 sb;
+	unsigned long long	 dev, ino;
+
+	if ((env = getenv("JOURNAL_STREAM")) == NULL)
+		return (0);
+	if (sscanf(env, "%llu:%llu", &dev, &ino) != 2)
+		return (0);
+	if (fstat(STDERR_FILENO, &sb) != 0)
+		return (0);
+	return ((unsigned long long)sb.st_dev == dev &&
+	    (unsigned long long)sb.st_ino == ino);
+}
+
+/* Sets the level and picks the backend. */
+void
+log_init(enum log_level level)
+{
+	log_level = level;
+#ifdef HAVE_SYSTEMD
+	log_journal = log_stderr_is_journal();
+#else
+	(void)log_stderr_is_journal;
+	log_journal = 0;
+#endif
+}
+
+void
+log_set_level(enum log_level level)
+{
+	log_level = level;
+}
+
+enum log_level
+log_get_level(void)
+{
+	return (log_level);
+}
+
+void
+log_force_stderr(int on)
+{
+	if (on)
+		log_journal = 0;
+}
+
+int
+log_level_from_name(const char *name)
+{
+	size_t	i;
+
+	for (i = 0; i < nitems(log_level_names); i++) {
+		if (strcmp(name, log_level_names[i]) == 0)
+			return ((int)i);
+	}
+	if (strcmp(name, "warn") == 0)
+		return (LOG_LVL_WARNING);
+	return (-1);
+}
+
+const char *
+log_level_name(enum log_level level)
+{
+	if ((size_t)level >= nitems(log_level_names))
+		return ("unknown");
+	return (log_level_names[level]);
+}
+
+/* Registers a secret to redact; empty strings are ignored (they would
+ * match everywhere). */
+void
+log_add_secret(const char *secret)
+{
+	size_t	i;
+
+	if (secret == NULL || *secret == '\0')
+		return;
+	for (i = 0; i < LOG_MAX_SECRETS; i++) {
+		if (log_secrets[i] != NULL && strcmp(log_secrets[i], secret) == 0)
+			return;
+	}
+	for (i = 0; i < LOG_MAX_SECRETS; i++) {
+		if (log_secrets[i] == NULL) {
+			log_secrets[i] = xstrdup(secret);
+			return;
+		}
+	}
+	/* Full: drop the oldest, so the newest secret is always covered. */
+	xfree_secret(log_secrets[0]);
+	memmove(log_secrets, log_secrets + 1,
+	    (LOG_MAX_SECRETS - 1) * sizeof *log_secrets);
+	log_secrets[LOG_MAX_SECRETS - 1] = xstrdup(secret);
+}
+
+void
+log_clear_secrets(void)
+{
+	size_t	i;
+
+	for (i = 0; i < LOG_MAX_SECRETS; i++) {
+		xfree_secret(log_secrets[i]);
+		log_secrets[i] = NULL;
+	}
+}
+
+/* Replaces every registered secret in msg; takes ownership of msg and
+ * returns the (possibly new) string, wiping any copy it drops. */
+static char *
+log_redact(char *msg)
+{
+	size_t	 i, slen, rlen = strlen(LOG_REDACTED);
+	char	*hit, *out;
+
+	for (i = 0; i < LOG_MAX_SECRETS; i++) {
+		if (log_secrets[i] == NULL)
+			continue;
+		slen = strlen(log_secrets[i]);
+		while ((hit = strstr(msg, log_secrets[i])) != NULL) {
+			out = xmalloc(strlen(msg) - slen + rlen + 1);
+			memcpy(out, msg, hit - msg);
+			memcpy(out + (hit - msg), LOG_REDACTED, rlen);
+			strcpy(out + (hit - msg) + rlen, hit + slen);
+			OPENSSL_cleanse(msg, strlen(msg));
+			free(msg);
+			msg = out;
+		}
+	}
+	return (msg);
+}
+
+/* Writes one plain line: "time level: account=A folder=F uid=U: msg". */
+static void
+log_emit_stderr(enum log_level level, const struct log_ctx *ctx,
+    const char *msg)
+{
+	char		 when[32];
+	struct tm	 tm;
+	time_t		 now;
+	char		 prefix[512] = "";
+	size_t		 n = 0;
+
+	now = time(NULL);
+	localtime_r(&now, &tm);
+	strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
+	if (ctx != NULL && ctx->account != NULL)
+		n += snprintf(prefix + n, sizeof prefix - n, "account=%s ",
+		    ctx->account);
+	if (ctx != NULL && ctx->folder != NULL && n < sizeof prefix)
+		n += snprintf(prefix + n, sizeof prefix - n, "folder=%s ",
+		    ctx->folder);
+	if (ctx != NULL && ctx->uid != 0 && n < sizeof prefix)
+		n += snprintf(prefix + n, sizeof prefix - n, "uid=%llu ",
+		    (unsigned long long)ctx->uid);
+	if (n > 0 && n < sizeof prefix)
+		prefix[n - 1] = ':', prefix[n++] = ' ', prefix[n] = '\0';
+	fprintf(stderr, "%s %s: %s%s\n", when, log_level_names[level], prefix,
+	    msg);
+	fflush(stderr);
+}
+
+#ifdef HAVE_SYSTEMD
+/* One journal entry with MAILFETCHD_* fields for filtering
+ * (journalctl MAILFETCHD_ACCOUNT=work). */
+static void
+log_emit_journal(enum log_level level, const struct log_ctx *ctx,
+    const char *msg)
+{
+	static const int	 prio[] = {
+		LOG_ERR, LOG_WARNING, LOG_NOTICE, LOG_INFO, LOG_DEBUG,
+	};
+	const char		*acct = "", *folder = "";
+	unsigned long long	 uid = 0;
+
+	if (ctx != NULL) {
+		acct = ctx->account != NULL ? ctx->account : "";
+		folder = ctx->folder != NULL ? ctx->folder : "";
+		uid = ctx->uid;
+	}
+	sd_journal_send("MESSAGE=%s", msg, "PRIORITY=%i", prio[level],
+	    "MAILFETCHD_ACCOUNT=%s", acct, "MAILFETCHD_FOLDER=%s", folder,
+	    "MAILFETCHD_UID=%llu", uid, NULL);
+}
+#endif
+
+static void printflike(4, 0)
+log_vmsg(enum log_level level, const struct log_ctx *ctx, const char *errstr,
+    const char *fmt, va_list ap)
+{
+	char	*msg, *full;
+
+	if (level > log_level)
+		return;
+	if (vasprintf(&msg, fmt, ap) == -1)
+		return;
+	if (errstr != NULL) {
+		xasprintf(&full, "%s: %s", msg, errstr);
+		free(msg);
+		msg = full;
+	}
+	msg = log_redact(msg);
+#ifdef HAVE_SYSTEMD
+	if (log_journal)
+		log_emit_journal(level, ctx, msg);
+	else
+#endif
+		log_emit_stderr(level, ctx, msg);
+	OPENSSL_cleanse(msg, strlen(msg));
+	free(msg);
+}
+
+void
+log_msg(enum log_level level, const struct log_ctx *ctx, const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	log_vmsg(level, ctx, NULL, fmt, ap);
+	va_end(ap);
+}
+
+void
+log_warn(const char *fmt, ...)
+{
+	va_list	 ap;
+	int	 saved = errno;
+
+	va_start(ap, fmt);
+	log_vmsg(LOG_LVL_WARNING, NULL, strerror(saved), fmt, ap);
+	va_end(ap);
+	errno = saved;
+}
+
+void
+log_warnx(const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	log_vmsg(LOG_LVL_WARNING, NULL, NULL, fmt, ap);
+	va_end(ap);
+}
+
+void
+log_notice(const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	log_vmsg(LOG_LVL_NOTICE, NULL, NULL, fmt, ap);
+	va_end(ap);
+}
+
+void
+log_info(const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	log_vmsg(LOG_LVL_INFO, NULL, NULL, fmt, ap);
+	va_end(ap);
+}
+
+void
+log_debug(const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	log_vmsg(LOG_LVL_DEBUG, NULL, NULL, fmt, ap);
+	va_end(ap);
+}
+
+void
+fatal(const char *fmt, ...)
+{
+	va_list	 ap;
+	int	 saved = errno;
+
+	va_start(ap, fmt);
+	log_vmsg(LOG_LVL_ERROR, NULL, strerror(saved), fmt, ap);
+	va_end(ap);
+	exit(1);
+}
+
+void
+fatalx(const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	log_vmsg(LOG_LVL_ERROR, NULL, NULL, fmt, ap);
+	va_end(ap);
+	exit(1);
+}
+
+/* Escapes control and non-ASCII bytes as \ooo so that server text cannot
+ * forge log lines or terminal escapes; input is cut after max bytes. */
+char *
+log_sanitize(const void *buf, size_t len, size_t max)
+{
+	const unsigned char	*p = buf;
+	size_t			 i, n = len < max ? len : max;
+	char			*out, *o;
+
+	out = o = xmalloc(n * 4 + 4);
+	for (i = 0; i < n; i++) {
+		if (p[i] >= 0x20 && p[i] < 0x7f && p[i] != '\\')
+			*o++ = p[i];
+		else if (p[i] == '\\') {
+			*o++ = '\\';
+			*o++ = '\\';
+		} else
+			o += sprintf(o, "\\%03o", p[i]);
+	}
+	if (len > max) {
+		memcpy(o, "...", 3);
+		o += 3;
+	}
+	*o = '\0';
+	return (out);
+}
