@@ -1,1 +1,1532 @@
+/* config.c: the configuration file. libconfuse parses it; this file declares
+ * the schema, checks every value while libconfuse still knows the line it
+ * came from (so each error reads "FILE:LINE: what (hint)"), and converts the
+ * result into the plain structs of config.h. No libconfuse type leaves it. */
 #include "config.h"
+
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <confuse.h>
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "xmalloc.h"
+
+#define CONFIG_MAX_ERRORS	20	/* then stop: the rest is noise */
+#define CONFIG_LOCAL_MAX	200	/* bytes in a local folder name */
+#define CONFIG_NAME_MAX		64	/* bytes in an account name */
+#define CONFIG_MAX_CONN		1000
+#define CONFIG_MAX_DURATION	(365L * 86400)
+#define CONFIG_MAX_SIZE		(1024L * 1024 * 1024 * 1024)
+#define CONFIG_MIN_POLL		10
+#define CONFIG_MAX_FILE		(4 * 1024 * 1024)
+
+/* libconfuse takes end of file as the end of any open section, so a
+ * missing '}' would go unnoticed. A statement only valid at the top level
+ * is appended to the input: inside a section it is an unknown option,
+ * which config_errfn turns into "missing '}'". */
+#define CONFIG_SENTINEL		"\001end"
+
+#define CONFIG_DEF_POLL		300
+#define CONFIG_DEF_TIMEOUT	60
+#define CONFIG_DEF_MSGSIZE	(256L * 1024 * 1024)
+#define CONFIG_DEF_MAXCONN	64
+
+/* One error message and the line it is about, for sorting. */
+struct config_msg {
+	int		 line;
+	char		*text;		/* "FILE:LINE: message" */
+};
+
+/* Where an option of the account being parsed was set, so that a check
+ * needing the whole section can still name the offending line. */
+struct config_line {
+	const cfg_t	*sec;
+	const char	*name;		/* libconfuse's copy, lives with sec */
+	int		 line;
+};
+
+/* What one parse collects. libconfuse's callbacks carry no user pointer,
+ * so the parse in progress is a static; its lexer is not reentrant
+ * either. */
+struct config_parse {
+	struct config_msg	*errors;
+	unsigned int		 nerrors;
+	struct config_line	*lines;
+	size_t			 nlines;
+	int			 last_line;	/* of the real input */
+	int			 eof_seen;	/* reported the end once */
+};
+static struct config_parse *config_ctx;
+
+static const char *config_proto_names[] = { "imap", "pop3" };
+static const char *config_tls_names[] = { "implicit", "starttls", "none" };
+static const char *config_flags_names[] = { "new", "seen", "mirror" };
+static const char *config_first_names[] = { "all", "unseen", "new" };
+/* Index i is the bit 1 << i: AUTH_PLAIN ... AUTH_APOP. */
+static const char *config_auth_names[] = {
+	"plain", "login", "xoauth2", "oauthbearer", "apop"
+};
+static const char *config_level_names[] = {
+	"error", "warning", "notice", "info", "debug"
+};
+
+static int	config_parse_proto(cfg_t *, cfg_opt_t *, const char *, void *);
+static int	config_parse_tls(cfg_t *, cfg_opt_t *, const char *, void *);
+static int	config_parse_flags(cfg_t *, cfg_opt_t *, const char *, void *);
+static int	config_parse_first(cfg_t *, cfg_opt_t *, const char *, void *);
+static int	config_parse_level(cfg_t *, cfg_opt_t *, const char *, void *);
+static int	config_parse_auth(cfg_t *, cfg_opt_t *, const char *, void *);
+static int	config_parse_port(cfg_t *, cfg_opt_t *, const char *, void *);
+static int	config_parse_count(cfg_t *, cfg_opt_t *, const char *, void *);
+static int	config_parse_duration(cfg_t *, cfg_opt_t *, const char *,
+		    void *);
+static int	config_parse_size(cfg_t *, cfg_opt_t *, const char *, void *);
+
+static cfg_opt_t config_folder_opts[] = {
+	CFG_STR("local", NULL, CFGF_NODEFAULT),
+	/* No defaults: unset means "inherit from the account". */
+	CFG_BOOL("idle", cfg_false, CFGF_NODEFAULT),
+	CFG_BOOL("mark_read", cfg_false, CFGF_NODEFAULT),
+	CFG_END()
+};
+
+static cfg_opt_t config_account_opts[] = {
+	CFG_INT_CB("protocol", 0, CFGF_NODEFAULT, config_parse_proto),
+	CFG_STR("host", NULL, CFGF_NODEFAULT),
+	CFG_INT_CB("port", 0, CFGF_NODEFAULT, config_parse_port),
+	CFG_INT_CB("tls", TLS_IMPLICIT, CFGF_NONE, config_parse_tls),
+	CFG_BOOL("allow_insecure", cfg_false, CFGF_NONE),
+	CFG_STR("ca_file", NULL, CFGF_NODEFAULT),
+	CFG_STR("fingerprint", NULL, CFGF_NODEFAULT),
+	CFG_STR("user", NULL, CFGF_NODEFAULT),
+	CFG_STR("password_file", NULL, CFGF_NODEFAULT),
+	CFG_STR("password_command", NULL, CFGF_NODEFAULT),
+	CFG_STR("token_command", NULL, CFGF_NODEFAULT),
+	CFG_STR("password", NULL, CFGF_NODEFAULT),
+	CFG_STR_LIST_CB("auth", NULL, CFGF_NODEFAULT, config_parse_auth),
+	CFG_STR("maildir", NULL, CFGF_NODEFAULT),
+	CFG_BOOL("keep", cfg_true, CFGF_NONE),
+	CFG_BOOL("mark_read", cfg_false, CFGF_NONE),
+	CFG_INT_CB("local_flags", LOCAL_FLAGS_NEW, CFGF_NONE,
+	    config_parse_flags),
+	CFG_INT_CB("first_fetch", FIRST_FETCH_ALL, CFGF_NONE,
+	    config_parse_first),
+	CFG_STR("trash_folder", NULL, CFGF_NODEFAULT),
+	CFG_BOOL("idle", cfg_false, CFGF_NONE),
+	CFG_INT_CB("poll_interval", CONFIG_DEF_POLL, CFGF_NONE,
+	    config_parse_duration),
+	CFG_INT_CB("timeout", CONFIG_DEF_TIMEOUT, CFGF_NONE,
+	    config_parse_duration),
+	CFG_INT_CB("max_message_size", CONFIG_DEF_MSGSIZE, CFGF_NONE,
+	    config_parse_size),
+	CFG_INT_CB("max_connections", 0, CFGF_NONE, config_parse_count),
+	CFG_INT_CB("daily_limit", 0, CFGF_NONE, config_parse_size),
+	CFG_STR("provider", NULL, CFGF_NODEFAULT),
+	CFG_SEC("folder", config_folder_opts,
+	    CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
+	CFG_END()
+};
+
+static cfg_opt_t config_root_opts[] = {
+	CFG_STR("state_dir", CONFIG_DEFAULT_STATE_DIR, CFGF_NONE),
+	CFG_INT_CB("log_level", LOG_LVL_INFO, CFGF_NONE, config_parse_level),
+	CFG_INT_CB("max_connections", CONFIG_DEF_MAXCONN, CFGF_NONE,
+	    config_parse_count),
+	CFG_SEC("account", config_account_opts,
+	    CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
+	CFG_BOOL(CONFIG_SENTINEL, cfg_false, CFGF_NODEFAULT),
+	CFG_END()
+};
+
+/* Formats like vasprintf, aborting on failure as xasprintf does. */
+static printflike(1, 0) char *
+config_vprintf(const char *fmt, va_list ap)
+{
+	va_list	 ap2;
+	char	*s;
+	int	 n;
+
+	va_copy(ap2, ap);
+	n = vsnprintf(NULL, 0, fmt, ap2);
+	va_end(ap2);
+	if (n < 0)
+		return (xstrdup("unprintable error message"));
+	s = xmalloc((size_t)n + 1);
+	vsnprintf(s, (size_t)n + 1, fmt, ap);
+	return (s);
+}
+
+/* Formats like asprintf, aborting on failure. */
+static printflike(1, 2) char *
+config_printf(const char *fmt, ...)
+{
+	va_list	 ap;
+	char	*s;
+
+	va_start(ap, fmt);
+	s = config_vprintf(fmt, ap);
+	va_end(ap);
+	return (s);
+}
+
+/* Records one finished message about line (0: the whole file). */
+static void
+config_add_error(struct config_parse *ctx, int line, char *text)
+{
+	ctx->errors = xreallocarray(ctx->errors, ctx->nerrors + 1,
+	    sizeof *ctx->errors);
+	ctx->errors[ctx->nerrors].line = line;
+	ctx->errors[ctx->nerrors].text = text;
+	ctx->nerrors++;
+}
+
+/* The messages in line order (section checks run at the closing brace,
+ * after later lines were read), one per line; frees them. */
+static char *
+config_join_errors(struct config_parse *ctx)
+{
+	struct config_msg	 m;
+	char			*out, *t;
+	unsigned int		 i, j;
+
+	for (i = 1; i < ctx->nerrors; i++) {
+		m = ctx->errors[i];
+		for (j = i; j > 0 && ctx->errors[j - 1].line > m.line; j--)
+			ctx->errors[j] = ctx->errors[j - 1];
+		ctx->errors[j] = m;
+	}
+	out = ctx->errors[0].text;
+	for (i = 1; i < ctx->nerrors; i++) {
+		xasprintf(&t, "%s\n%s", out, ctx->errors[i].text);
+		free(out);
+		free(ctx->errors[i].text);
+		out = t;
+	}
+	free(ctx->errors);
+	ctx->errors = NULL;
+	return (out);
+}
+
+/* Adds a hint to libconfuse's terse messages. Returns NULL to keep the
+ * original. */
+static char *
+config_rewrite_hint(const char *fmt, const char *msg)
+{
+	/* Only the untranslated texts are known; others pass unchanged. */
+	if (strcmp(fmt, "no such option '%s'") == 0)
+		return (config_printf("%s (see mailfetchd.conf(5) for the "
+		    "options and where they go)", msg));
+	if (strcmp(fmt, "invalid boolean value for option '%s'") == 0)
+		return (config_printf("%s (use yes or no)", msg));
+	return (NULL);
+}
+
+/* Rewrites libconfuse's "found duplicate title" into something that says
+ * which kind of section is duplicated. Returns NULL to keep the original. */
+static char *
+config_rewrite_dup(cfg_t *cfg, const char *fmt, const char *msg)
+{
+	const char	*title;
+	char		*out;
+
+	/* Only the untranslated text is known; others pass unchanged. */
+	if (strcmp(fmt, "found duplicate title '%s'") != 0 ||
+	    (title = strchr(msg, '\'')) == NULL)
+		return (NULL);
+	if (strcmp(cfg_name(cfg), "account") == 0)
+		xasprintf(&out, "duplicate folder %s in account '%s' (folder "
+		    "names must be unique within an account)", title,
+		    cfg_title(cfg));
+	else
+		xasprintf(&out, "duplicate account %s (account names must be "
+		    "unique)", title);
+	return (out);
+}
+
+/* Rewrites what the sentinel caused (past the last real line): a section
+ * still open at the end, or a statement cut short. Returns NULL when the
+ * message was already given. */
+static char *
+config_rewrite_eof(cfg_t *cfg, const char *fmt, const char *msg)
+{
+	struct config_parse	*ctx = config_ctx;
+
+	if (ctx->eof_seen)
+		return (NULL);
+	ctx->eof_seen = 1;
+	cfg->line = ctx->last_line;
+	if (strcmp(fmt, "no such option '%s'") == 0 &&
+	    strstr(msg, CONFIG_SENTINEL) != NULL && cfg_title(cfg) != NULL)
+		return (config_printf("end of file inside %s '%s' (missing "
+		    "'}')", cfg_name(cfg), cfg_title(cfg)));
+	return (xstrdup("premature end of file"));
+}
+
+/* libconfuse's error function: every message, libconfuse's own and ours,
+ * becomes "FILE:LINE: message" in the parse's error text. */
+static printflike(2, 0) void
+config_errfn(cfg_t *cfg, const char *fmt, va_list ap)
+{
+	char	*msg, *better, *line;
+	int	 saved = cfg->line;
+
+	if (config_ctx == NULL)
+		return;
+	msg = config_vprintf(fmt, ap);
+	if (cfg->line > config_ctx->last_line) {
+		better = config_rewrite_eof(cfg, fmt, msg);
+		if (better == NULL) {
+			free(msg);
+			return;
+		}
+	} else if ((better = config_rewrite_dup(cfg, fmt, msg)) == NULL)
+		better = config_rewrite_hint(fmt, msg);
+	if (better != NULL) {
+		free(msg);
+		msg = better;
+	}
+	if (cfg->filename != NULL && cfg->line > 0)
+		xasprintf(&line, "%s:%d: %s", cfg->filename, cfg->line, msg);
+	else if (cfg->filename != NULL)
+		xasprintf(&line, "%s: %s", cfg->filename, msg);
+	else
+		line = xstrdup(msg);
+	config_add_error(config_ctx, cfg->filename != NULL ? cfg->line : 0,
+	    line);
+	cfg->line = saved;
+	free(msg);
+}
+
+/* Reports an error at cfg's current line. */
+static printflike(2, 3) void
+config_error(cfg_t *cfg, const char *fmt, ...)
+{
+	va_list	 ap;
+	char	*msg;
+
+	va_start(ap, fmt);
+	msg = config_vprintf(fmt, ap);
+	va_end(ap);
+	cfg_error(cfg, "%s", msg);
+	free(msg);
+}
+
+/* Reports an error at a given line of cfg's file. */
+static printflike(3, 4) void
+config_error_at(cfg_t *cfg, int line, const char *fmt, ...)
+{
+	va_list	 ap;
+	char	*msg;
+	int	 saved = cfg->line;
+
+	va_start(ap, fmt);
+	msg = config_vprintf(fmt, ap);
+	va_end(ap);
+	cfg->line = line;
+	cfg_error(cfg, "%s", msg);
+	cfg->line = saved;
+	free(msg);
+}
+
+/* Callback result: go on (collecting more errors) unless there are already
+ * too many. */
+static int
+config_go_on(void)
+{
+	if (config_ctx != NULL && config_ctx->nerrors >= CONFIG_MAX_ERRORS)
+		return (-1);
+	return (0);
+}
+
+/* Remembers the line where sec's option name was (last) set. */
+static void
+config_note_line(const cfg_t *sec, const char *name, int line)
+{
+	struct config_parse	*ctx = config_ctx;
+	size_t			 i;
+
+	for (i = 0; i < ctx->nlines; i++) {
+		if (ctx->lines[i].sec == sec &&
+		    strcmp(ctx->lines[i].name, name) == 0) {
+			ctx->lines[i].line = line;
+			return;
+		}
+	}
+	ctx->lines = xreallocarray(ctx->lines, ctx->nlines + 1,
+	    sizeof *ctx->lines);
+	ctx->lines[ctx->nlines].sec = sec;
+	ctx->lines[ctx->nlines].name = name;
+	ctx->lines[ctx->nlines].line = line;
+	ctx->nlines++;
+}
+
+/* The line where sec's option was set, or fallback. */
+static int
+config_line_of(const cfg_t *sec, const char *name, int fallback)
+{
+	struct config_parse	*ctx = config_ctx;
+	size_t			 i;
+
+	for (i = 0; i < ctx->nlines; i++) {
+		if (ctx->lines[i].sec == sec &&
+		    strcmp(ctx->lines[i].name, name) == 0)
+			return (ctx->lines[i].line);
+	}
+	return (fallback);
+}
+
+/* Forgets the lines of a finished section. */
+static void
+config_forget_lines(const cfg_t *sec)
+{
+	struct config_parse	*ctx = config_ctx;
+	size_t			 i, n = 0;
+
+	for (i = 0; i < ctx->nlines; i++) {
+		if (ctx->lines[i].sec != sec)
+			ctx->lines[n++] = ctx->lines[i];
+	}
+	ctx->nlines = n;
+}
+
+/* "a, b or c" from a names table; the caller frees. */
+static char *
+config_choices(const char **names, size_t n)
+{
+	char	*s, *t;
+	size_t	 i;
+
+	s = xstrdup(names[0]);
+	for (i = 1; i < n; i++) {
+		xasprintf(&t, "%s%s%s", s, i == n - 1 ? " or " : ", ",
+		    names[i]);
+		free(s);
+		s = t;
+	}
+	return (s);
+}
+
+/* Maps value to its index in names; reports an error and stores -1 when it
+ * is none of them. */
+static int
+config_parse_enum(cfg_t *cfg, cfg_opt_t *opt, const char *value,
+    void *result, const char **names, size_t n)
+{
+	char	*choices;
+	size_t	 i;
+
+	for (i = 0; i < n; i++) {
+		if (strcasecmp(value, names[i]) == 0) {
+			*(long *)result = (long)i;
+			return (0);
+		}
+	}
+	*(long *)result = -1;
+	choices = config_choices(names, n);
+	config_error(cfg, "invalid %s '%s' (use %s)", cfg_opt_name(opt), value,
+	    choices);
+	free(choices);
+	return (config_go_on());
+}
+
+/* protocol = imap | pop3 */
+static int
+config_parse_proto(cfg_t *cfg, cfg_opt_t *opt, const char *value,
+    void *result)
+{
+	return (config_parse_enum(cfg, opt, value, result, config_proto_names,
+	    nitems(config_proto_names)));
+}
+
+/* tls = implicit | starttls | none */
+static int
+config_parse_tls(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
+{
+	return (config_parse_enum(cfg, opt, value, result, config_tls_names,
+	    nitems(config_tls_names)));
+}
+
+/* local_flags = new | seen | mirror */
+static int
+config_parse_flags(cfg_t *cfg, cfg_opt_t *opt, const char *value,
+    void *result)
+{
+	return (config_parse_enum(cfg, opt, value, result, config_flags_names,
+	    nitems(config_flags_names)));
+}
+
+/* first_fetch = all | unseen | new */
+static int
+config_parse_first(cfg_t *cfg, cfg_opt_t *opt, const char *value,
+    void *result)
+{
+	return (config_parse_enum(cfg, opt, value, result, config_first_names,
+	    nitems(config_first_names)));
+}
+
+/* log_level = error | warning | notice | info | debug */
+static int
+config_parse_level(cfg_t *cfg, cfg_opt_t *opt, const char *value,
+    void *result)
+{
+	return (config_parse_enum(cfg, opt, value, result, config_level_names,
+	    nitems(config_level_names)));
+}
+
+/* One element of auth = { ... }; the value is kept as written. */
+static int
+config_parse_auth(cfg_t *cfg, cfg_opt_t *opt, const char *value,
+    void *result)
+{
+	long	 idx;
+	int	 rc;
+
+	rc = config_parse_enum(cfg, opt, value, &idx, config_auth_names,
+	    nitems(config_auth_names));
+	*(const char **)result = value;
+	return (rc);
+}
+
+/* Reads a decimal number with an optional one-letter unit from units
+ * (case-insensitive), multiplied by the matching factor. Returns 0, or -1
+ * on a syntax error or a value above max. */
+static int
+config_number(const char *s, const char *units, const long *factors,
+    long max, long *out)
+{
+	const char	*u;
+	long		 n = 0, factor = 1;
+
+	if (!isdigit((unsigned char)*s))
+		return (-1);
+	for (; isdigit((unsigned char)*s); s++) {
+		if (n > (max - (*s - '0')) / 10)
+			return (-1);
+		n = n * 10 + (*s - '0');
+	}
+	if (*s != '\0') {
+		if (units == NULL || s[1] != '\0' ||
+		    (u = strchr(units, tolower((unsigned char)*s))) == NULL)
+			return (-1);
+		factor = factors[u - units];
+	}
+	if (n != 0 && n > max / factor)
+		return (-1);
+	*out = n * factor;
+	return (0);
+}
+
+/* port = 1..65535 */
+static int
+config_parse_port(cfg_t *cfg, cfg_opt_t *opt, const char *value,
+    void *result)
+{
+	long	n;
+
+	if (config_number(value, NULL, NULL, 65535, &n) == 0 && n > 0) {
+		*(long *)result = n;
+		return (0);
+	}
+	config_error(cfg, "invalid port '%s' (use a number from 1 to 65535)",
+	    value);
+	*(long *)result = 0;
+	return (config_go_on());
+}
+
+/* max_connections: at least 1 globally, 0 (= the global cap) per account. */
+static int
+config_parse_count(cfg_t *cfg, cfg_opt_t *opt, const char *value,
+    void *result)
+{
+	long	n, min = strcmp(cfg_name(cfg), "root") == 0 ? 1 : 0;
+
+	if (config_number(value, NULL, NULL, CONFIG_MAX_CONN, &n) == 0 &&
+	    n >= min) {
+		*(long *)result = n;
+		return (0);
+	}
+	config_error(cfg, "invalid %s '%s' (use a number from %ld to %d%s)",
+	    cfg_opt_name(opt), value, min, CONFIG_MAX_CONN,
+	    min == 0 ? "; 0 means the global max_connections" : "");
+	*(long *)result = min;
+	return (config_go_on());
+}
+
+/* Durations: seconds, or a number with s, m, h or d. */
+static int
+config_parse_duration(cfg_t *cfg, cfg_opt_t *opt, const char *value,
+    void *result)
+{
+	static const long	 factors[] = { 1, 60, 3600, 86400 };
+	const char		*name = cfg_opt_name(opt);
+	long			 n, min;
+
+	min = strcmp(name, "poll_interval") == 0 ? CONFIG_MIN_POLL : 1;
+	*(long *)result = min;
+	if (config_number(value, "smhd", factors, CONFIG_MAX_DURATION,
+	    &n) != 0) {
+		config_error(cfg, "invalid duration '%s' for %s (use seconds "
+		    "or a number with s, m, h or d, e.g. 90, 30s, 5m, 1h; at "
+		    "most 365d)", value, name);
+		return (config_go_on());
+	}
+	if (n < min) {
+		config_error(cfg, "%s = %s is too short (the minimum is %lds)",
+		    name, value, min);
+		return (config_go_on());
+	}
+	*(long *)result = n;
+	return (0);
+}
+
+/* Sizes: bytes, or a number with K, M or G (powers of 1024). */
+static int
+config_parse_size(cfg_t *cfg, cfg_opt_t *opt, const char *value,
+    void *result)
+{
+	static const long	factors[] = { 1024L, 1024L * 1024,
+				    1024L * 1024 * 1024 };
+	long			n;
+
+	if (config_number(value, "kmg", factors, CONFIG_MAX_SIZE, &n) == 0) {
+		*(long *)result = n;
+		return (0);
+	}
+	config_error(cfg, "invalid size '%s' for %s (use bytes or a number "
+	    "with K, M or G, e.g. 1048576, 512K, 256M, 2G; at most 1024G)",
+	    value, cfg_opt_name(opt));
+	*(long *)result = 0;
+	return (config_go_on());
+}
+
+/* Normalises "sha256:" + 64 hex digits, with optional colons between byte
+ * pairs, to lowercase without colons. Returns NULL if malformed. */
+static char *
+config_fingerprint(const char *s)
+{
+	char	out[7 + 64 + 1];
+	size_t	n = 0;
+
+	if (strncasecmp(s, "sha256:", 7) != 0)
+		return (NULL);
+	memcpy(out, "sha256:", 7);
+	for (s += 7; *s != '\0'; s++) {
+		if (*s == ':') {
+			/* Only between two pairs of digits. */
+			if (n == 0 || n % 2 != 0 || s[1] == '\0' || s[1] == ':')
+				return (NULL);
+			continue;
+		}
+		if (!isxdigit((unsigned char)*s) || n == 64)
+			return (NULL);
+		out[7 + n++] = (char)tolower((unsigned char)*s);
+	}
+	if (n != 64)
+		return (NULL);
+	out[7 + n] = '\0';
+	return (xstrdup(out));
+}
+
+/* Why a local folder name is unusable, or NULL if it is fine. */
+static const char *
+config_local_problem(const char *s)
+{
+	const char	*p;
+
+	if (*s == '\0')
+		return ("must not be empty");
+	if (strlen(s) > CONFIG_LOCAL_MAX)
+		return ("must not be longer than 200 bytes");
+	for (p = s; *p != '\0'; p++) {
+		if (iscntrl((unsigned char)*p))
+			return ("must not contain control characters");
+	}
+	if (strstr(s, "..") != NULL)
+		return ("must not contain '..'");
+	if (*s == '/' || s[strlen(s) - 1] == '/' || strstr(s, "//") != NULL)
+		return ("must not start or end with '/' or contain '//'");
+	/* Maildir++ spells the hierarchy with dots: a level starting with a
+	 * dot would not come back as the same name. */
+	if (*s == '.' || strstr(s, "/.") != NULL)
+		return ("must not start with '.' (nor any level after '/')");
+	return (NULL);
+}
+
+/* Reports an unusable local folder name at cfg's line; what says where it
+ * came from. */
+static void
+config_check_local(cfg_t *cfg, const char *what, const char *s,
+    const char *hint)
+{
+	const char	*problem;
+	char		*safe;
+
+	if ((problem = config_local_problem(s)) == NULL)
+		return;
+	safe = log_sanitize(s, strlen(s), 64);
+	config_error(cfg, "invalid %s '%s': it %s%s", what, safe, problem,
+	    hint);
+	free(safe);
+}
+
+/* Checks a password_file: it exists, is a regular file we can read and
+ * that nobody else can read or write. */
+static void
+config_check_password_file(cfg_t *cfg, const char *path)
+{
+	struct stat	sb;
+
+	if (stat(path, &sb) != 0) {
+		config_error(cfg, "password_file '%s': %s", path,
+		    strerror(errno));
+		return;
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		config_error(cfg, "password_file '%s' is not a regular file",
+		    path);
+		return;
+	}
+	/* As the daemon will open it: with the effective ids. */
+	if (faccessat(AT_FDCWD, path, R_OK, AT_EACCESS) != 0) {
+		config_error(cfg, "password_file '%s' is not readable: %s", path,
+		    strerror(errno));
+		return;
+	}
+	if ((sb.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
+		config_error(cfg, "password_file '%s' has mode %04o: it must not "
+		    "be readable or writable by group or others (chmod 600 "
+		    "'%s')", path, (unsigned int)(sb.st_mode & 07777), path);
+	}
+}
+
+/* Checks one string option where it is set, so errors carry its line. */
+static void
+config_check_string(cfg_t *cfg, const char *name, const char *value)
+{
+	const char	*p;
+	char		*fp;
+
+	if (strcmp(name, "password") == 0) {
+		config_error(cfg, "inline passwords are not supported yet; use "
+		    "password_file or password_command");
+	} else if (strcmp(name, "provider") == 0) {
+		config_error(cfg, "provider presets are not supported yet "
+		    "(issue: daemon); set host, port and tls");
+	} else if (strcmp(name, "local") == 0) {
+		config_check_local(cfg, "local folder name", value,
+		    "");
+	} else if (*value == '\0') {
+		config_error(cfg, "%s must not be empty", name);
+	} else if (strcmp(name, "state_dir") == 0 ||
+	    strcmp(name, "maildir") == 0) {
+		if (*value != '/')
+			config_error(cfg, "%s must be an absolute path, not '%s'",
+			    name, value);
+	} else if (strcmp(name, "host") == 0) {
+		for (p = value; *p != '\0'; p++) {
+			if (isspace((unsigned char)*p) ||
+			    iscntrl((unsigned char)*p))
+				break;
+		}
+		if (*p != '\0')
+			config_error(cfg, "invalid host name (it contains "
+			    "spaces or control characters)");
+	} else if (strcmp(name, "ca_file") == 0) {
+		if (faccessat(AT_FDCWD, value, R_OK, AT_EACCESS) != 0)
+			config_error(cfg, "ca_file '%s': %s", value,
+			    strerror(errno));
+	} else if (strcmp(name, "fingerprint") == 0) {
+		if ((fp = config_fingerprint(value)) == NULL)
+			config_error(cfg, "invalid fingerprint '%s' (use "
+			    "\"sha256:\" and 64 hex digits, colons allowed "
+			    "between bytes)", value);
+		free(fp);
+	} else if (strcmp(name, "password_file") == 0)
+		config_check_password_file(cfg, value);
+}
+
+/* Validation callback of every plain option: remembers its line (for the
+ * section checks) and checks string values. */
+static int
+config_validate_opt(cfg_t *cfg, cfg_opt_t *opt)
+{
+	const char	*name = cfg_opt_name(opt);
+	const char	*value;
+
+	if (strcmp(cfg_name(cfg), "account") == 0)
+		config_note_line(cfg, name, cfg->line);
+	if (opt->type == CFGT_STR && !(opt->flags & CFGF_LIST)) {
+		value = cfg_opt_getnstr(opt, 0);
+		if (value != NULL)
+			config_check_string(cfg, name, value);
+	}
+	return (config_go_on());
+}
+
+/* The folder's local name as delivery will use it: local if set, else
+ * the remote name; INBOX (either way) is "", the Maildir root. */
+static const char *
+config_effective_local(cfg_t *folder)
+{
+	const char	*local = cfg_title(folder);
+
+	if (cfg_size(folder, "local") > 0)
+		local = cfg_getstr(folder, "local");
+	return (strcasecmp(local, "INBOX") == 0 ? "" : local);
+}
+
+/* Validation callback of a folder section (runs at its closing brace, with
+ * cfg the account): the remote name, a usable derived local name, and no
+ * two folders of the account delivering to the same local folder. */
+static int
+config_validate_folder(cfg_t *cfg, cfg_opt_t *opt)
+{
+	cfg_t		*f, *other;
+	const char	*remote, *local;
+	unsigned int	 i, n = cfg_opt_size(opt);
+
+	f = cfg_opt_getnsec(opt, n - 1);
+	remote = cfg_title(f);
+	if (config_line_of(cfg, "folder", 0) == 0)
+		config_note_line(cfg, "folder", cfg->line);
+	if (*remote == '\0') {
+		config_error(cfg, "folder name must not be empty (use the "
+		    "server's name, e.g. folder \"INBOX\" { })");
+		return (config_go_on());
+	}
+	local = config_effective_local(f);
+	if (cfg_size(f, "local") == 0 && *local != '\0' &&
+	    strpbrk(remote, "*%") == NULL)
+		config_check_local(cfg, "local folder name derived "
+		    "from folder", local, " (set local = \"...\" in the folder)");
+	for (i = 0; i + 1 < n; i++) {
+		other = cfg_opt_getnsec(opt, i);
+		if (strcmp(config_effective_local(other), local) != 0)
+			continue;
+		config_error(cfg, "folders '%s' and '%s' of account '%s' both "
+		    "deliver to local folder '%s' (set a different local = "
+		    "\"...\")", cfg_title(other), remote, cfg_title(cfg),
+		    *local == '\0' ? "(the Maildir root)" : local);
+		break;
+	}
+	return (config_go_on());
+}
+
+/* A host that tls = none may talk to without allow_insecure. */
+static int
+config_is_loopback(const char *host)
+{
+	struct in_addr	a4;
+	struct in6_addr	a6;
+
+	if (strcasecmp(host, "localhost") == 0)
+		return (1);
+	if (inet_pton(AF_INET, host, &a4) == 1)
+		return ((ntohl(a4.s_addr) >> 24) == 127);
+	if (inet_pton(AF_INET6, host, &a6) == 1)
+		return (IN6_IS_ADDR_LOOPBACK(&a6));
+	return (0);
+}
+
+/* An account name is a file name under state_dir and a command line
+ * argument: keep it plain. */
+static int
+config_valid_name(const char *name)
+{
+	const char	*p;
+
+	if (*name == '\0' || *name == '.' || strlen(name) > CONFIG_NAME_MAX)
+		return (0);
+	for (p = name; *p != '\0'; p++) {
+		if (!isalnum((unsigned char)*p) && strchr("._-@+", *p) == NULL)
+			return (0);
+	}
+	return (1);
+}
+
+/* AUTH_* bits of an account's auth list (unknown names were reported). */
+static unsigned int
+config_auth_bits(cfg_t *sec)
+{
+	unsigned int	 bits = 0, i;
+	size_t		 j;
+	const char	*s;
+
+	for (i = 0; i < cfg_size(sec, "auth"); i++) {
+		s = cfg_getnstr(sec, "auth", i);
+		for (j = 0; j < nitems(config_auth_names); j++) {
+			if (strcasecmp(s, config_auth_names[j]) == 0)
+				bits |= 1U << j;
+		}
+	}
+	return (bits);
+}
+
+/* Reports a required option that is missing. */
+static void
+config_require(cfg_t *sec, const char *name, const char *hint)
+{
+	if (cfg_size(sec, name) == 0)
+		config_error(sec, "account '%s': %s is required%s",
+		    cfg_title(sec), name, hint);
+}
+
+/* Exactly one of the three ways to get the secret. */
+static void
+config_check_secret(cfg_t *sec)
+{
+	int	n;
+
+	n = (cfg_size(sec, "password_file") > 0) +
+	    (cfg_size(sec, "password_command") > 0) +
+	    (cfg_size(sec, "token_command") > 0);
+	if (n == 0)
+		config_error(sec, "account '%s': a secret is required (set "
+		    "password_file, password_command or token_command)",
+		    cfg_title(sec));
+	else if (n > 1)
+		config_error(sec, "account '%s': password_file, "
+		    "password_command and token_command exclude each other "
+		    "(set only one)", cfg_title(sec));
+}
+
+/* tls = none sends the password in clear: only to loopback, unless the
+ * account says allow_insecure = yes. */
+static void
+config_check_tls(cfg_t *sec)
+{
+	const char	*host;
+
+	if (cfg_getint(sec, "tls") != TLS_NONE || cfg_size(sec, "host") == 0 ||
+	    cfg_getbool(sec, "allow_insecure"))
+		return;
+	host = cfg_getstr(sec, "host");
+	if (config_is_loopback(host))
+		return;
+	config_error_at(sec, config_line_of(sec, "tls", sec->line),
+	    "account '%s': tls = none would send the password in clear text "
+	    "to '%s' (use tls = implicit or starttls; set allow_insecure = "
+	    "yes only if the network path is trusted)", cfg_title(sec), host);
+}
+
+/* Reports an account error at the line of the option it is about. */
+static printflike(3, 4) void
+config_error_opt(cfg_t *sec, const char *name, const char *fmt, ...)
+{
+	va_list	 ap;
+	char	*msg;
+
+	va_start(ap, fmt);
+	msg = config_vprintf(fmt, ap);
+	va_end(ap);
+	config_error_at(sec, config_line_of(sec, name, sec->line),
+	    "account '%s': %s", cfg_title(sec), msg);
+	free(msg);
+}
+
+/* What POP3 accounts cannot have. */
+static void
+config_check_pop3(cfg_t *sec)
+{
+	if (cfg_getbool(sec, "mark_read"))
+		config_error_opt(sec, "mark_read", "mark_read = yes: POP3 has "
+		    "no server-side read flag; use local_flags = seen");
+	if (cfg_getbool(sec, "idle"))
+		config_error_opt(sec, "idle", "idle = yes: POP3 has no IDLE; "
+		    "remove it (poll_interval sets how often to check)");
+	if (cfg_getint(sec, "local_flags") == LOCAL_FLAGS_MIRROR)
+		config_error_opt(sec, "local_flags", "local_flags = mirror "
+		    "needs IMAP flags; use new or seen with POP3");
+	if (cfg_size(sec, "trash_folder") > 0)
+		config_error_opt(sec, "trash_folder", "trash_folder is IMAP "
+		    "only; remove it");
+	if (cfg_size(sec, "folder") > 0)
+		config_error_opt(sec, "folder", "folder sections are IMAP "
+		    "only; POP3 has a single mailbox");
+}
+
+/* The auth list against the protocol and the secret. */
+static void
+config_check_auth(cfg_t *sec, long proto)
+{
+	unsigned int	bits = config_auth_bits(sec);
+	unsigned int	oauth = AUTH_XOAUTH2 | AUTH_OAUTHBEARER;
+	int		token = cfg_size(sec, "token_command") > 0;
+
+	if ((bits & AUTH_APOP) && proto == PROTO_IMAP)
+		config_error_opt(sec, "auth", "auth = apop is POP3 only");
+	if ((bits & oauth) && !token)
+		config_error_opt(sec, "auth", "auth = xoauth2 and oauthbearer "
+		    "need token_command");
+	if (token && bits != 0 && (bits & oauth) == 0)
+		config_error_opt(sec, "auth", "token_command needs auth = "
+		    "xoauth2 or oauthbearer (or no auth line)");
+}
+
+/* Validation callback of an account section (runs at its closing brace,
+ * with cfg the root): everything that needs the whole section. */
+static int
+config_validate_account(cfg_t *cfg, cfg_opt_t *opt)
+{
+	cfg_t	*sec = cfg_opt_getnsec(opt, cfg_opt_size(opt) - 1);
+	long	 proto = -1;
+
+	/* sec->line is now the closing brace: checks report there unless
+	 * they know the option's own line. */
+	if (!config_valid_name(cfg_title(sec)))
+		config_error(sec, "invalid account name '%s' (use 1 to 64 "
+		    "letters, digits, '.', '-', '_', '@' or '+', not starting "
+		    "with '.')", cfg_title(sec));
+	config_require(sec, "protocol", " (imap or pop3)");
+	config_require(sec, "host", "");
+	config_require(sec, "user", "");
+	config_require(sec, "maildir", " (an absolute path)");
+	config_check_secret(sec);
+	config_check_tls(sec);
+	if (cfg_size(sec, "protocol") > 0)
+		proto = cfg_getint(sec, "protocol");
+	if (proto == PROTO_POP3)
+		config_check_pop3(sec);
+	config_check_auth(sec, proto);
+	config_forget_lines(sec);
+	return (config_go_on());
+}
+
+/* A cfg_t for the schema with our error function and callbacks. */
+static cfg_t *
+config_schema(const char *name)
+{
+	cfg_t		*cfg;
+	cfg_opt_t	*o;
+	char		 path[64];
+
+	if ((cfg = cfg_init(config_root_opts, CFGF_NONE)) == NULL) {
+		fprintf(stderr, "mailfetchd: cfg_init failed\n");
+		abort();
+	}
+	cfg_set_error_function(cfg, config_errfn);
+	for (o = config_root_opts; o->name != NULL; o++) {
+		if (o->type != CFGT_SEC)
+			cfg_set_validate_func(cfg, o->name, config_validate_opt);
+	}
+	for (o = config_account_opts; o->name != NULL; o++) {
+		if (o->type == CFGT_SEC)
+			continue;
+		snprintf(path, sizeof path, "account|%s", o->name);
+		cfg_set_validate_func(cfg, path, config_validate_opt);
+	}
+	for (o = config_folder_opts; o->name != NULL; o++) {
+		snprintf(path, sizeof path, "account|folder|%s", o->name);
+		cfg_set_validate_func(cfg, path, config_validate_opt);
+	}
+	cfg_set_validate_func(cfg, "account|folder", config_validate_folder);
+	cfg_set_validate_func(cfg, "account", config_validate_account);
+	free(cfg->filename);
+	cfg->filename = xstrdup(name);
+	return (cfg);
+}
+
+/* A string option's value, copied, or NULL when unset. */
+static char *
+config_dupstr(cfg_t *sec, const char *name)
+{
+	if (cfg_size(sec, name) == 0 || cfg_getstr(sec, name) == NULL)
+		return (NULL);
+	return (xstrdup(cfg_getstr(sec, name)));
+}
+
+/* The port for a protocol and TLS mode when none is given. */
+static unsigned int
+config_default_port(enum config_proto proto, enum config_tls tls)
+{
+	if (proto == PROTO_IMAP)
+		return (tls == TLS_IMPLICIT ? 993 : 143);
+	return (tls == TLS_IMPLICIT ? 995 : 110);
+}
+
+/* Fills the folders of an IMAP account (INBOX when there is no section). */
+static void
+config_convert_folders(cfg_t *sec, struct account_conf *a)
+{
+	struct folder_conf	*f;
+	cfg_t			*fs;
+	unsigned int		 i, n;
+
+	if (a->proto != PROTO_IMAP)
+		return;
+	n = cfg_size(sec, "folder");
+	a->nfolders = n == 0 ? 1 : n;
+	a->folders = xcalloc(a->nfolders, sizeof *a->folders);
+	if (n == 0) {
+		a->folders[0].remote = xstrdup("INBOX");
+		a->folders[0].idle = a->idle;
+		a->folders[0].mark_read = a->mark_read;
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		fs = cfg_getnsec(sec, "folder", i);
+		f = &a->folders[i];
+		f->remote = xstrdup(cfg_title(fs));
+		f->local = config_dupstr(fs, "local");
+		f->idle = cfg_size(fs, "idle") > 0 ?
+		    cfg_getbool(fs, "idle") == cfg_true : a->idle;
+		f->mark_read = cfg_size(fs, "mark_read") > 0 ?
+		    cfg_getbool(fs, "mark_read") == cfg_true : a->mark_read;
+		f->is_pattern = strpbrk(f->remote, "*%") != NULL;
+	}
+}
+
+/* One validated account section into an account_conf. */
+static void
+config_convert_account(cfg_t *sec, struct account_conf *a, const char *file)
+{
+	a->name = xstrdup(cfg_title(sec));
+	a->file = xstrdup(file);
+	a->line = sec->line;
+	a->proto = (enum config_proto)cfg_getint(sec, "protocol");
+	a->host = config_dupstr(sec, "host");
+	a->tls = (enum config_tls)cfg_getint(sec, "tls");
+	a->port = cfg_size(sec, "port") > 0 ?
+	    (unsigned int)cfg_getint(sec, "port") :
+	    config_default_port(a->proto, a->tls);
+	a->allow_insecure = cfg_getbool(sec, "allow_insecure") == cfg_true;
+	a->ca_file = config_dupstr(sec, "ca_file");
+	if (cfg_size(sec, "fingerprint") > 0)
+		a->fingerprint = config_fingerprint(cfg_getstr(sec,
+		    "fingerprint"));
+	a->user = config_dupstr(sec, "user");
+	a->password_file = config_dupstr(sec, "password_file");
+	a->password_command = config_dupstr(sec, "password_command");
+	a->token_command = config_dupstr(sec, "token_command");
+	a->auth_mechs = config_auth_bits(sec);
+	a->maildir = config_dupstr(sec, "maildir");
+	a->keep = cfg_getbool(sec, "keep") == cfg_true;
+	a->mark_read = cfg_getbool(sec, "mark_read") == cfg_true;
+	a->local_flags = (enum config_local_flags)cfg_getint(sec,
+	    "local_flags");
+	a->first_fetch = (enum config_first_fetch)cfg_getint(sec,
+	    "first_fetch");
+	a->trash_folder = config_dupstr(sec, "trash_folder");
+	a->idle = cfg_getbool(sec, "idle") == cfg_true;
+	a->poll_interval = (unsigned int)cfg_getint(sec, "poll_interval");
+	a->timeout = (unsigned int)cfg_getint(sec, "timeout");
+	a->max_message_size = (uint64_t)cfg_getint(sec, "max_message_size");
+	a->max_connections = (unsigned int)cfg_getint(sec, "max_connections");
+	a->daily_limit = (uint64_t)cfg_getint(sec, "daily_limit");
+	config_convert_folders(sec, a);
+}
+
+/* The parsed, error-free cfg_t into a struct config. */
+static struct config *
+config_convert(cfg_t *cfg, const char *name)
+{
+	struct config	*conf;
+	unsigned int	 i;
+
+	conf = xcalloc(1, sizeof *conf);
+	conf->path = xstrdup(name);
+	conf->state_dir = xstrdup(cfg_getstr(cfg, "state_dir"));
+	conf->log_level = (enum log_level)cfg_getint(cfg, "log_level");
+	conf->max_connections = (unsigned int)cfg_getint(cfg,
+	    "max_connections");
+	conf->naccounts = cfg_size(cfg, "account");
+	if (conf->naccounts > 0)
+		conf->accounts = xcalloc(conf->naccounts,
+		    sizeof *conf->accounts);
+	for (i = 0; i < conf->naccounts; i++) {
+		config_convert_account(cfg_getnsec(cfg, "account", i),
+		    &conf->accounts[i], name);
+	}
+	return (conf);
+}
+
+/* Blanks from p up to (not including) end, keeping newlines. */
+static void
+config_blank(char *p, const char *end)
+{
+	for (; p < end; p++) {
+		if (*p != '\n')
+			*p = ' ';
+	}
+}
+
+/* Length of a quoted string starting at p (the quote included), as
+ * libconfuse's lexer reads it: a backslash takes the next byte, and in
+ * double quotes ${...} is one piece even if it holds a quote. */
+static size_t
+config_quoted_len(const char *p, const char *end)
+{
+	const char	*q = p + 1, *close;
+
+	while (q < end && *q != *p) {
+		if (*q == '\\' && q + 1 < end)
+			q += 2;
+		else if (*p == '"' && *q == '$' && q + 1 < end && q[1] == '{' &&
+		    (close = memchr(q, '}', end - q)) != NULL)
+			q = close + 1;
+		else
+			q++;
+	}
+	return (q < end ? (size_t)(q - p) + 1 : (size_t)(end - p));
+}
+
+/* Removes comments (#, //, C style) from a copy of the input, leaving its
+ * newlines, so that libconfuse never sees them: libconfuse 3.3 counts lines
+ * wrongly after a comment (two too many after each "#" comment), which
+ * would put wrong line numbers on every later error. This follows the
+ * lexer's rules for where a comment can start. */
+static void
+config_strip_comments(char *buf, size_t len)
+{
+	static const char	 stop[] = " #\"'\t\n\r={}()+,*";
+	char			*p = buf, *end = buf + len, *q;
+	size_t			 run;
+
+	while (p < end) {
+		if (*p == '"' || *p == '\'') {
+			p += config_quoted_len(p, end);
+			continue;
+		}
+		if (*p == '$' && p + 1 < end && p[1] == '{' &&
+		    (q = memchr(p, '}', end - p)) != NULL) {
+			p = q + 1;
+			continue;
+		}
+		if (*p == '/' && p + 1 < end && p[1] == '*') {
+			for (q = p + 2; q + 1 < end; q++) {
+				if (q[0] == '*' && q[1] == '/')
+					break;
+			}
+			q = q + 1 < end ? q + 2 : end;
+			config_blank(p, q);
+			p = q;
+			continue;
+		}
+		/* Where a word may start, "#" and "//" start a comment;
+		 * inside an unquoted word only "#" does. */
+		if (*p == '#' || (*p == '/' && p + 1 < end && p[1] == '/')) {
+			if ((q = memchr(p, '\n', end - p)) == NULL)
+				q = end;
+			config_blank(p, q);
+			p = q;
+			continue;
+		}
+		for (run = 0; p + run < end && p[run] != '\0' &&
+		    strchr(stop, p[run]) == NULL; run++)
+			;
+		p += run > 0 ? run : 1;
+	}
+}
+
+/* Parses an open stream named name (for messages), whose real input ends
+ * at last_line. */
+static struct config *
+config_parse_stream(const char *name, FILE *f, int last_line, char **cause)
+{
+	struct config_parse	 ctx;
+	struct config		*conf = NULL;
+	cfg_t			*cfg;
+	char			*line;
+	int			 rc;
+
+	memset(&ctx, 0, sizeof ctx);
+	ctx.last_line = last_line;
+	config_ctx = &ctx;
+	cfg = config_schema(name);
+	rc = cfg_parse_fp(cfg, f);
+	if (rc != CFG_SUCCESS && ctx.nerrors == 0) {
+		/* The lexer can fail without a word. */
+		xasprintf(&line, "%s:%d: syntax error", name, cfg->line);
+		config_add_error(&ctx, cfg->line, line);
+	} else if (rc != CFG_SUCCESS && ctx.nerrors >= CONFIG_MAX_ERRORS) {
+		xasprintf(&line, "%s: too many errors, stopped", name);
+		config_add_error(&ctx, INT_MAX, line);
+	}
+	if (ctx.nerrors == 0)
+		conf = config_convert(cfg, name);
+	cfg_free(cfg);
+	config_ctx = NULL;
+	free(ctx.lines);
+	if (conf == NULL)
+		*cause = config_join_errors(&ctx);
+	return (conf);
+}
+
+struct config *
+config_load(const char *path, char **cause)
+{
+	struct config	*conf;
+	struct stat	 sb;
+	FILE		*f;
+	char		*buf;
+	size_t		 len;
+
+	if ((f = fopen(path, "r")) == NULL) {
+		xasprintf(cause, "%s: cannot open: %s", path, strerror(errno));
+		return (NULL);
+	}
+	if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode)) {
+		xasprintf(cause, "%s: cannot open: not a regular file", path);
+		fclose(f);
+		return (NULL);
+	}
+	if (sb.st_size > CONFIG_MAX_FILE) {
+		xasprintf(cause, "%s: cannot open: larger than %d bytes", path,
+		    CONFIG_MAX_FILE);
+		fclose(f);
+		return (NULL);
+	}
+	buf = xmalloc((size_t)sb.st_size + 1);
+	len = fread(buf, 1, (size_t)sb.st_size + 1, f);
+	if (ferror(f) || len > (size_t)sb.st_size) {
+		xasprintf(cause, "%s: cannot read: %s", path, ferror(f) ?
+		    strerror(errno) : "the file is growing");
+		free(buf);
+		fclose(f);
+		return (NULL);
+	}
+	fclose(f);
+	conf = config_load_buffer(path, buf, len, cause);
+	free(buf);
+	return (conf);
+}
+
+struct config *
+config_load_buffer(const char *name, const char *buf, size_t len,
+    char **cause)
+{
+	static const char	 tail[] = "\n" CONFIG_SENTINEL " = yes\n";
+	struct config		*conf;
+	FILE			*f;
+	char			*copy;
+	size_t			 i;
+	int			 last_line = 1;
+
+	for (i = 0; i < len; i++) {
+		if (buf[i] == '\n' && i + 1 < len)
+			last_line++;
+	}
+	copy = xmalloc(len + sizeof tail);
+	memcpy(copy, buf, len);
+	config_strip_comments(copy, len);
+	memcpy(copy + len, tail, sizeof tail);
+	if ((f = fmemopen(copy, len + sizeof tail - 1, "r")) == NULL) {
+		xasprintf(cause, "%s: cannot open: %s", name, strerror(errno));
+		free(copy);
+		return (NULL);
+	}
+	conf = config_parse_stream(name, f, last_line, cause);
+	fclose(f);
+	free(copy);
+	return (conf);
+}
+
+/* Frees one account's contents. */
+static void
+config_free_account(struct account_conf *a)
+{
+	size_t	i;
+
+	for (i = 0; i < a->nfolders; i++) {
+		free(a->folders[i].remote);
+		free(a->folders[i].local);
+	}
+	free(a->folders);
+	free(a->name);
+	free(a->file);
+	free(a->host);
+	free(a->ca_file);
+	free(a->fingerprint);
+	free(a->user);
+	free(a->password_file);
+	free(a->password_command);
+	free(a->token_command);
+	free(a->maildir);
+	free(a->trash_folder);
+}
+
+void
+config_free(struct config *conf)
+{
+	size_t	i;
+
+	if (conf == NULL)
+		return;
+	for (i = 0; i < conf->naccounts; i++)
+		config_free_account(&conf->accounts[i]);
+	free(conf->accounts);
+	free(conf->path);
+	free(conf->state_dir);
+	free(conf);
+}
+
+const struct account_conf *
+config_find_account(const struct config *conf, const char *name)
+{
+	size_t	i;
+
+	for (i = 0; i < conf->naccounts; i++) {
+		if (strcmp(conf->accounts[i].name, name) == 0)
+			return (&conf->accounts[i]);
+	}
+	return (NULL);
+}
+
+const char *
+config_folder_local(const struct folder_conf *f)
+{
+	const char	*local = f->local != NULL ? f->local : f->remote;
+
+	return (strcasecmp(local, "INBOX") == 0 ? "" : local);
+}
+
+/* Looks a value up in a names table; "unknown" when out of range. */
+static const char *
+config_name_of(const char **names, size_t n, int value)
+{
+	if (value < 0 || (size_t)value >= n)
+		return ("unknown");
+	return (names[value]);
+}
+
+const char *
+config_proto_name(enum config_proto proto)
+{
+	return (config_name_of(config_proto_names, nitems(config_proto_names),
+	    proto));
+}
+
+const char *
+config_tls_name(enum config_tls tls)
+{
+	return (config_name_of(config_tls_names, nitems(config_tls_names),
+	    tls));
+}
+
+/* Prints a string in libconfuse's double-quoted syntax, so that the output
+ * parses back to the same bytes ("$" would start ${VAR} expansion). */
+static void
+config_print_quoted(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s != '\0'; s++) {
+		if (*s == '"' || *s == '\\' || *s == '$')
+			fprintf(f, "\\%c", *s);
+		else if (iscntrl((unsigned char)*s))
+			fprintf(f, "\\x%02x", (unsigned char)*s);
+		else
+			fputc(*s, f);
+	}
+	fputc('"', f);
+}
+
+/* Prints "prefix = "value"" on its own line; nothing when s is NULL. */
+static void
+config_print_str(FILE *f, const char *prefix, const char *s)
+{
+	if (s == NULL)
+		return;
+	fprintf(f, "%s = ", prefix);
+	config_print_quoted(f, s);
+	fputc('\n', f);
+}
+
+/* Prints auth = {...} from the AUTH_* bits. */
+static void
+config_print_auth(FILE *f, unsigned int bits)
+{
+	const char	*sep = "";
+	size_t		 i;
+
+	fputs("\tauth = {", f);
+	for (i = 0; i < nitems(config_auth_names); i++) {
+		if (bits & (1U << i)) {
+			fprintf(f, "%s%s", sep, config_auth_names[i]);
+			sep = ", ";
+		}
+	}
+	fputs("}\n", f);
+}
+
+/* Prints an account's folder sections. */
+static void
+config_print_folders(FILE *f, const struct account_conf *a)
+{
+	const struct folder_conf	*fc;
+	size_t				 i;
+
+	for (i = 0; i < a->nfolders; i++) {
+		fc = &a->folders[i];
+		fputs("\tfolder ", f);
+		config_print_quoted(f, fc->remote);
+		fputs(" {\n", f);
+		config_print_str(f, "\t\tlocal", fc->local);
+		fprintf(f, "\t\tidle = %s\n", fc->idle ? "yes" : "no");
+		fprintf(f, "\t\tmark_read = %s\n", fc->mark_read ? "yes" : "no");
+		fputs("\t}\n", f);
+	}
+}
+
+/* Prints one account section, every option filled in. */
+static void
+config_print_account(FILE *f, const struct account_conf *a)
+{
+	fputs("\naccount ", f);
+	config_print_quoted(f, a->name);
+	fputs(" {\n", f);
+	fprintf(f, "\tprotocol = %s\n", config_proto_name(a->proto));
+	config_print_str(f, "\thost", a->host);
+	fprintf(f, "\tport = %u\n", a->port);
+	fprintf(f, "\ttls = %s\n", config_tls_name(a->tls));
+	fprintf(f, "\tallow_insecure = %s\n", a->allow_insecure ? "yes" : "no");
+	config_print_str(f, "\tca_file", a->ca_file);
+	config_print_str(f, "\tfingerprint", a->fingerprint);
+	config_print_str(f, "\tuser", a->user);
+	/* Paths and commands only: nothing is ever read from them here. */
+	config_print_str(f, "\tpassword_file", a->password_file);
+	config_print_str(f, "\tpassword_command", a->password_command);
+	config_print_str(f, "\ttoken_command", a->token_command);
+	config_print_auth(f, a->auth_mechs);
+	config_print_str(f, "\tmaildir", a->maildir);
+	fprintf(f, "\tkeep = %s\n", a->keep ? "yes" : "no");
+	fprintf(f, "\tmark_read = %s\n", a->mark_read ? "yes" : "no");
+	fprintf(f, "\tlocal_flags = %s\n", config_name_of(config_flags_names,
+	    nitems(config_flags_names), a->local_flags));
+	fprintf(f, "\tfirst_fetch = %s\n", config_name_of(config_first_names,
+	    nitems(config_first_names), a->first_fetch));
+	config_print_str(f, "\ttrash_folder", a->trash_folder);
+	fprintf(f, "\tidle = %s\n", a->idle ? "yes" : "no");
+	fprintf(f, "\tpoll_interval = %u\n", a->poll_interval);
+	fprintf(f, "\ttimeout = %u\n", a->timeout);
+	fprintf(f, "\tmax_message_size = %llu\n",
+	    (unsigned long long)a->max_message_size);
+	fprintf(f, "\tmax_connections = %u\n", a->max_connections);
+	fprintf(f, "\tdaily_limit = %llu\n", (unsigned long long)a->daily_limit);
+	config_print_folders(f, a);
+	fputs("}\n", f);
+}
+
+void
+config_print(FILE *f, const struct config *conf)
+{
+	size_t	i;
+
+	config_print_str(f, "state_dir", conf->state_dir);
+	fprintf(f, "log_level = %s\n", config_name_of(config_level_names,
+	    nitems(config_level_names), conf->log_level));
+	fprintf(f, "max_connections = %u\n", conf->max_connections);
+	for (i = 0; i < conf->naccounts; i++)
+		config_print_account(f, &conf->accounts[i]);
+}

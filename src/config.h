@@ -51,7 +51,8 @@ enum config_local_flags {
 
 struct folder_conf {
 	char		*remote;	/* name or LIST pattern with * and % */
-	char		*local;		/* Maildir++ folder; NULL: derived */
+	char		*local;		/* Maildir++ folder; NULL: derived,
+					 * see config_folder_local() */
 	int		 idle;		/* 0/1, inherited from the account */
 	int		 mark_read;	/* 0/1, inherited from the account */
 	int		 is_pattern;	/* remote contains * or % */
@@ -60,7 +61,7 @@ struct folder_conf {
 struct account_conf {
 	char		*name;
 	char		*file;		/* where the section is, for errors */
-	int		 line;
+	int		 line;		/* its closing brace */
 
 	enum config_proto proto;
 	char		*host;
@@ -106,6 +107,10 @@ struct config {
  * message the caller frees, of the form "FILE:LINE: what (hint)"; several
  * errors are joined with newlines. */
 struct config	*config_load(const char *path, char **cause);
+/* The same from memory (tests, fuzzing); name stands for the file in
+ * messages and in config->path. buf need not be NUL-terminated. */
+struct config	*config_load_buffer(const char *name, const char *buf,
+		    size_t len, char **cause);
 void		 config_free(struct config *);
 /* Prints the effective configuration in config-file syntax, secrets
  * redacted (password files and commands are named, never read). */
@@ -113,6 +118,9 @@ void		 config_print(FILE *, const struct config *);
 /* Returns the account or NULL. Do not free. */
 const struct account_conf *config_find_account(const struct config *,
 		    const char *name);
+/* The local folder a folder delivers to: local if set, else the remote
+ * name; "" (the Maildir root) when that is INBOX. Do not free. */
+const char	*config_folder_local(const struct folder_conf *);
 const char	*config_proto_name(enum config_proto);
 const char	*config_tls_name(enum config_tls);
 
