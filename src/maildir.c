@@ -1,1 +1,996 @@
+/* maildir.c: durable Maildir delivery (cr.yp.to/proto/maildir.html, with
+ * the Maildir++ folder layout). Knows nothing of protocols.
+ *
+ * Names. A message is created in tmp/ as
+ *	<sec>.M<usec>P<pid>Q<counter>R<16 hex random>.<host>
+ * (host with '/' as \057 and ':' as \072), opened O_EXCL and retried with a
+ * fresh name on EEXIST. Its final name adds ",S=<size>" in new/, or
+ * ",S=<size>:2,<flags>" in cur/. It is moved with renameat2(RENAME_NOREPLACE),
+ * or link()+unlink() where that is not supported, so an existing file is
+ * never overwritten.
+ *
+ * Single commit (maildir_deliver_commit):
+ *	write all -> fsync(file) -> close() checked -> rename into new|cur
+ *	-> fsync(new|cur)
+ * The message is visible only after its data is on disk; it is durable when
+ * the call returns 0. Any failure removes the message from new|cur and tmp/.
+ *
+ * Batch (maildir_deliver_stage ... maildir_sync), the protocol that makes a
+ * crash at any instant leave nothing incomplete in new/ or cur/:
+ *  1. stage: the file stays in tmp/ with its fd open; writeback is started
+ *     (sync_file_range, advisory) so the data goes to disk while the next
+ *     message is fetched. Nothing is visible yet.
+ *  2. When 64 staged files are open, stage fsyncs and closes them (data
+ *     durable, still in tmp/, still invisible) to bound the fds we hold.
+ *  3. sync: fsync+close every remaining staged file, then rename each into
+ *     new|cur, then fsync each dirty directory once.
+ * Renames happen only after every file of the batch is fsynced, so a crash
+ * before step 3 ends leaves complete files in tmp/ (removed later by
+ * maildir_clean_tmp) and at most complete, fsynced files in new|cur. The
+ * batch is all or nothing: if any step fails, every message of the batch
+ * is removed from new|cur and tmp/ and -1 returned, so the caller, which
+ * records its state only after maildir_sync returns 0, fetches them again
+ * and never keeps a message twice. The gain over commit: one fsync per
+ * directory per batch instead of one per message, and file fsyncs that
+ * find their data already written (writeback started at stage) and can
+ * share a journal commit on ext4 or XFS.
+ *
+ * Folders. "A/B" is the directory ".A.B" with an empty "maildirfolder"
+ * file. Since '.' is the Maildir++ separator, a '.' inside a component is
+ * written "%2E" and '%' is written "%25" (reversible). Refused: an empty
+ * component (leading, trailing or doubled '/'), "." and "..", and control
+ * characters. "INBOX" (any case), "" and NULL are the root Maildir.
+ *
+ * The root may be a symbolic link (the administrator's choice) and is
+ * created with its missing parents, mode 0700. Everything below it that we
+ * use (the folder directory, tmp/, new/, cur/) must be a real directory:
+ * a symbolic link there is refused, as a rename into it could cross
+ * file systems or land somewhere unexpected. */
 #include "maildir.h"
+
+#include <sys/queue.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "xmalloc.h"
+
+#define MAILDIR_CREATE_TRIES	16	/* fresh names tried on EEXIST */
+#define MAILDIR_MAX_OPEN	64	/* staged files kept open at most */
+#define MAILDIR_RANDOM_BYTES	8
+
+enum maildir_sub {
+	MAILDIR_TMP = 0,
+	MAILDIR_NEW,
+	MAILDIR_CUR,
+	MAILDIR_NSUB
+};
+static const char *maildir_sub_names[MAILDIR_NSUB] = { "tmp", "new", "cur" };
+
+struct maildir_delivery {
+	struct maildir			*md;
+	TAILQ_ENTRY(maildir_delivery)	 entry;		/* in md->deliveries */
+
+	char		*name;		/* unique name in tmp/ */
+	int		 fd;		/* -1 once closed */
+	size_t		 size;
+	int		 failed;	/* a write failed: only abort left */
+
+	/* Set by stage; the maildir owns the delivery from then on. */
+	int		 staged;
+	enum maildir_sub dest;
+	char		*final;		/* name in new/ or cur/ */
+	int		 published;	/* renamed into dest during sync */
+};
+TAILQ_HEAD(maildir_deliveries, maildir_delivery);
+
+struct maildir {
+	char		*path;		/* root, or root/.A.B for a folder */
+	int		 fd[MAILDIR_NSUB];	/* tmp/, new/, cur/ */
+	char		*host;		/* hostname, escaped for names */
+
+	/* Every delivery begun and not finished: in progress (owned by the
+	 * caller) and staged (owned by us, waiting for maildir_sync). */
+	struct maildir_deliveries deliveries;
+	u_int		 nlive;		/* in progress */
+	u_int		 nopen;		/* staged with fd still open */
+};
+
+/* glibc's <sys/queue.h> lacks the _SAFE variant. */
+#ifndef TAILQ_FOREACH_SAFE
+#define TAILQ_FOREACH_SAFE(var, head, field, tvar)			\
+	for ((var) = TAILQ_FIRST(head);					\
+	    (var) != NULL && ((tvar) = TAILQ_NEXT(var, field), 1);	\
+	    (var) = (tvar))
+#endif
+
+static u_long	maildir_counter;	/* Q<n>: unique within the process */
+
+static void	maildir_delivery_free(struct maildir_delivery *);
+
+/* Sets *cause to "<formatted>: <strerror(error)>". */
+static void printflike(3, 4)
+maildir_error(char **cause, int error, const char *fmt, ...)
+{
+	va_list	 ap;
+	char	*what;
+
+	va_start(ap, fmt);
+	if (vasprintf(&what, fmt, ap) == -1)
+		abort();
+	va_end(ap);
+	xasprintf(cause, "%s: %s", what, strerror(error));
+	free(what);
+}
+
+/* The path of a file in one of tmp/, new/, cur/, for error messages. */
+static char *
+maildir_file_path(struct maildir *md, enum maildir_sub sub, const char *name)
+{
+	char	*path;
+
+	xasprintf(&path, "%s/%s/%s", md->path, maildir_sub_names[sub], name);
+	return (path);
+}
+
+/* Sets *cause for a failed operation on a file in tmp/, new/ or cur/. */
+static void
+maildir_file_error(char **cause, int error, struct maildir *md,
+    enum maildir_sub sub, const char *name, const char *op)
+{
+	char	*path;
+
+	path = maildir_file_path(md, sub, name);
+	maildir_error(cause, error, "%s: %s", path, op);
+	free(path);
+}
+
+/* fsync() that retries on EINTR; an I/O error is never retried. */
+static int
+maildir_fsync(int fd)
+{
+	int	rv;
+
+	do
+		rv = fsync(fd);
+	while (rv == -1 && errno == EINTR);
+	return (rv);
+}
+
+/* The host name as the spec wants it in a unique name: '/' and ':' would
+ * break the path and the info separator, so they become \057 and \072. */
+static char *
+maildir_host(void)
+{
+	char	 host[HOST_NAME_MAX + 1], *out, *o;
+	size_t	 i;
+
+	if (gethostname(host, sizeof host) != 0 || host[0] == '\0')
+		snprintf(host, sizeof host, "localhost");
+	host[sizeof host - 1] = '\0';
+	out = o = xmalloc(strlen(host) * 4 + 1);
+	for (i = 0; host[i] != '\0'; i++) {
+		if (host[i] == '/')
+			o = stpcpy(o, "\\057");
+		else if (host[i] == ':')
+			o = stpcpy(o, "\\072");
+		else
+			*o++ = host[i];
+	}
+	*o = '\0';
+	return (out);
+}
+
+/* A new unique name: time, usec, pid and a process counter make it unique
+ * on this host; the random part covers a reused pid after a restart within
+ * the same microsecond and clock steps backwards. */
+static char *
+maildir_unique(struct maildir *md, char **cause)
+{
+	unsigned char	 rnd[MAILDIR_RANDOM_BYTES];
+	char		 hex[MAILDIR_RANDOM_BYTES * 2 + 1], *name;
+	struct timespec	 ts;
+	ssize_t		 n;
+	size_t		 i;
+
+	do
+		n = getrandom(rnd, sizeof rnd, 0);
+	while (n == -1 && errno == EINTR);
+	if (n != (ssize_t)sizeof rnd) {
+		maildir_error(cause, n == -1 ? errno : EIO, "getrandom");
+		return (NULL);
+	}
+	for (i = 0; i < sizeof rnd; i++)
+		snprintf(hex + i * 2, 3, "%02x", rnd[i]);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	xasprintf(&name, "%lld.M%06ldP%ldQ%luR%s.%s", (long long)ts.tv_sec,
+	    ts.tv_nsec / 1000, (long)getpid(), ++maildir_counter, hex,
+	    md->host);
+	return (name);
+}
+
+
+/* Opens the directory at path and fsyncs it, so that an entry just created
+ * in it survives a crash. */
+static int
+maildir_fsync_path(const char *path, char **cause)
+{
+	int	fd;
+
+	if ((fd = open(path, O_RDONLY|O_DIRECTORY|O_CLOEXEC)) == -1) {
+		maildir_error(cause, errno, "%s", path);
+		return (-1);
+	}
+	if (maildir_fsync(fd) != 0) {
+		maildir_error(cause, errno, "%s: fsync", path);
+		close(fd);
+		return (-1);
+	}
+	close(fd);
+	return (0);
+}
+
+/* Creates one directory of a mkdir -p, mode 0700, and fsyncs its parent;
+ * an existing one must be a directory (symbolic links followed: these are
+ * the root and its parents, the administrator's choice). */
+static int
+maildir_mkdir_one(const char *dir, char **cause)
+{
+	struct stat	 sb;
+	const char	*slash;
+	char		*parent;
+	int		 rv;
+
+	if (mkdir(dir, 0700) != 0) {
+		if (errno != EEXIST) {
+			maildir_error(cause, errno, "%s: mkdir", dir);
+			return (-1);
+		}
+		if (stat(dir, &sb) != 0) {
+			maildir_error(cause, errno, "%s", dir);
+			return (-1);
+		}
+		if (!S_ISDIR(sb.st_mode)) {
+			maildir_error(cause, ENOTDIR, "%s", dir);
+			return (-1);
+		}
+		return (0);
+	}
+	if ((slash = strrchr(dir, '/')) == NULL)
+		parent = xstrdup(".");
+	else if (slash == dir)
+		parent = xstrdup("/");
+	else
+		parent = xstrndup(dir, slash - dir);
+	rv = maildir_fsync_path(parent, cause);
+	free(parent);
+	return (rv);
+}
+
+/* Creates path and its missing parents (mkdir -p), each mode 0700. */
+static int
+maildir_mkdirs(const char *path, char **cause)
+{
+	char	*copy;
+	size_t	 len, i;
+	int	 rv = 0;
+
+	copy = xstrdup(path);
+	len = strlen(copy);
+	for (i = 1; i <= len && rv == 0; i++) {
+		if (copy[i] != '/' && copy[i] != '\0')
+			continue;
+		if (copy[i - 1] == '/')
+			continue;	/* "//" or a trailing '/' */
+		copy[i] = '\0';
+		rv = maildir_mkdir_one(copy, cause);
+		if (i < len)
+			copy[i] = '/';
+	}
+	free(copy);
+	return (rv);
+}
+
+/* Opens (creating it, mode 0700, if missing) the directory name in the
+ * directory dirfd, refusing a symbolic link. path is the full path, for
+ * errors. *created says whether the directory was made, so that the caller
+ * fsyncs dirfd. */
+static int
+maildir_open_sub(int dirfd, const char *name, const char *path, int *created,
+    char **cause)
+{
+	struct stat	sb;
+	int		fd;
+
+	if (mkdirat(dirfd, name, 0700) == 0)
+		*created = 1;
+	else if (errno != EEXIST) {
+		maildir_error(cause, errno, "%s: mkdir", path);
+		return (-1);
+	}
+	fd = openat(dirfd, name, O_RDONLY|O_DIRECTORY|O_NOFOLLOW|O_CLOEXEC);
+	if (fd != -1)
+		return (fd);
+	if (fstatat(dirfd, name, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    S_ISLNK(sb.st_mode)) {
+		xasprintf(cause, "%s: is a symbolic link, refusing to use it "
+		    "(it must be a real directory)", path);
+		return (-1);
+	}
+	maildir_error(cause, errno, "%s", path);
+	return (-1);
+}
+
+/* Appends one folder name component to the Maildir++ directory name,
+ * encoding '.' (the Maildir++ separator) and '%' so that the mapping can
+ * be reversed. */
+static int
+maildir_folder_component(const char *folder, const char *c, size_t len,
+    char *out, size_t *o, char **cause)
+{
+	char	*safe;
+	size_t	 i;
+
+	if (len == 0 || (len == 1 && c[0] == '.') ||
+	    (len == 2 && c[0] == '.' && c[1] == '.')) {
+		safe = log_sanitize(folder, strlen(folder), 256);
+		xasprintf(cause, "folder \"%s\": empty, \".\" or \"..\" name "
+		    "component", safe);
+		free(safe);
+		return (-1);
+	}
+	for (i = 0; i < len; i++) {
+		if ((unsigned char)c[i] < 0x20 || c[i] == 0x7f) {
+			safe = log_sanitize(folder, strlen(folder), 256);
+			xasprintf(cause, "folder \"%s\": control character in "
+			    "name", safe);
+			free(safe);
+			return (-1);
+		}
+		if (c[i] == '.')
+			*o += sprintf(out + *o, "%%2E");
+		else if (c[i] == '%')
+			*o += sprintf(out + *o, "%%25");
+		else
+			out[(*o)++] = c[i];
+	}
+	out[*o] = '\0';
+	return (0);
+}
+
+/* The Maildir++ directory name of folder: "A/B" is ".A.B". */
+static char *
+maildir_folder_dir(const char *folder, char **cause)
+{
+	const char	*c, *slash;
+	char		*out;
+	size_t		 o = 0;
+
+	out = xmalloc(strlen(folder) * 3 + 2);
+	c = folder;
+	for (;;) {
+		out[o++] = '.';
+		if ((slash = strchr(c, '/')) == NULL)
+			slash = c + strlen(c);
+		if (maildir_folder_component(folder, c, slash - c, out, &o,
+		    cause) != 0) {
+			free(out);
+			return (NULL);
+		}
+		if (*slash == '\0')
+			break;
+		c = slash + 1;
+	}
+	return (out);
+}
+
+/* Opens the folder's Maildir++ directory dir under the root, creating it
+ * with its maildirfolder marker. Returns the directory fd. */
+static int
+maildir_open_folder(struct maildir *md, int rootfd, const char *dir,
+    char **cause)
+{
+	char	*path;
+	int	 fd, mfd, created = 0;
+
+	xasprintf(&path, "%s/%s", md->path, dir);
+	free(md->path);
+	md->path = path;
+	if ((fd = maildir_open_sub(rootfd, dir, path, &created, cause)) == -1)
+		return (-1);
+	if (created && maildir_fsync(rootfd) != 0) {
+		maildir_error(cause, errno, "%s: fsync of parent", path);
+		close(fd);
+		return (-1);
+	}
+	mfd = openat(fd, "maildirfolder",
+	    O_WRONLY|O_CREAT|O_CLOEXEC|O_NOFOLLOW|O_NOCTTY, 0600);
+	if (mfd == -1 || close(mfd) != 0) {
+		maildir_error(cause, errno, "%s/maildirfolder", path);
+		close(fd);
+		return (-1);
+	}
+	return (fd);
+}
+
+/* Opens tmp/, new/ and cur/ in the folder directory dirfd, creating them if
+ * needed. */
+static int
+maildir_open_subs(struct maildir *md, int dirfd, char **cause)
+{
+	char	*path;
+	int	 i, created = 0;
+
+	for (i = 0; i < MAILDIR_NSUB; i++) {
+		xasprintf(&path, "%s/%s", md->path, maildir_sub_names[i]);
+		md->fd[i] = maildir_open_sub(dirfd, maildir_sub_names[i], path,
+		    &created, cause);
+		free(path);
+		if (md->fd[i] == -1)
+			return (-1);
+	}
+	if (created && maildir_fsync(dirfd) != 0) {
+		maildir_error(cause, errno, "%s: fsync", md->path);
+		return (-1);
+	}
+	return (0);
+}
+
+/* Opens the Maildir at root, or its Maildir++ folder, creating what is
+ * missing. The folder name is checked before anything is created. */
+struct maildir *
+maildir_open(const char *root, const char *folder, char **cause)
+{
+	struct maildir	*md;
+	char		*dir = NULL;
+	int		 rootfd, dirfd, i;
+
+	if (root == NULL || *root == '\0') {
+		xasprintf(cause, "empty Maildir path");
+		return (NULL);
+	}
+	if (folder != NULL && *folder != '\0' &&
+	    strcasecmp(folder, "INBOX") != 0 &&
+	    (dir = maildir_folder_dir(folder, cause)) == NULL)
+		return (NULL);
+	md = xcalloc(1, sizeof *md);
+	for (i = 0; i < MAILDIR_NSUB; i++)
+		md->fd[i] = -1;
+	TAILQ_INIT(&md->deliveries);
+	md->path = xstrdup(root);
+	md->host = maildir_host();
+
+	if (maildir_mkdirs(root, cause) != 0)
+		goto fail;
+	if ((rootfd = open(root, O_RDONLY|O_DIRECTORY|O_CLOEXEC)) == -1) {
+		maildir_error(cause, errno, "%s", root);
+		goto fail;
+	}
+	dirfd = rootfd;
+	if (dir != NULL) {
+		/* The root of Maildir++ folders is itself a Maildir (INBOX). */
+		if (maildir_open_subs(md, rootfd, cause) != 0) {
+			close(rootfd);
+			goto fail;
+		}
+		for (i = 0; i < MAILDIR_NSUB; i++) {
+			close(md->fd[i]);
+			md->fd[i] = -1;
+		}
+		dirfd = maildir_open_folder(md, rootfd, dir, cause);
+		close(rootfd);
+		if (dirfd == -1)
+			goto fail;
+	}
+	i = maildir_open_subs(md, dirfd, cause);
+	close(dirfd);
+	if (i != 0)
+		goto fail;
+	free(dir);
+	return (md);
+
+fail:
+	free(dir);
+	maildir_close(md);
+	return (NULL);
+}
+
+/* Closes a Maildir. Staged deliveries not yet synced are discarded
+ * (removed from tmp/); deliveries in progress must be finished first. */
+void
+maildir_close(struct maildir *md)
+{
+	struct maildir_delivery	*d;
+	int			 i;
+
+	if (md == NULL)
+		return;
+	if (md->nlive != 0)
+		fatalx("%s: maildir_close with %u deliveries in progress",
+		    md->path, md->nlive);
+	while ((d = TAILQ_FIRST(&md->deliveries)) != NULL) {
+		if (d->fd != -1)
+			close(d->fd);
+		d->fd = -1;
+		unlinkat(md->fd[MAILDIR_TMP], d->name, 0);
+		maildir_delivery_free(d);
+	}
+	for (i = 0; i < MAILDIR_NSUB; i++) {
+		if (md->fd[i] != -1)
+			close(md->fd[i]);
+	}
+	free(md->host);
+	free(md->path);
+	free(md);
+}
+
+/* The folder's directory path. */
+const char *
+maildir_path(const struct maildir *md)
+{
+	return (md->path);
+}
+
+/* True when name in tmp/ belongs to one of our unfinished deliveries. */
+static int
+maildir_is_ours(struct maildir *md, const char *name)
+{
+	struct maildir_delivery	*d;
+
+	TAILQ_FOREACH(d, &md->deliveries, entry) {
+		if (strcmp(d->name, name) == 0)
+			return (1);
+	}
+	return (0);
+}
+
+/* Removes the tmp/ entry name if it is a regular file whose mtime is more
+ * than max_age seconds before now. Returns 1 if removed, 0 if kept. */
+static int
+maildir_clean_one(struct maildir *md, int dfd, const char *name, time_t now,
+    time_t max_age, char **cause)
+{
+	struct stat	sb;
+
+	if (fstatat(dfd, name, &sb, AT_SYMLINK_NOFOLLOW) != 0) {
+		if (errno == ENOENT)
+			return (0);
+		maildir_file_error(cause, errno, md, MAILDIR_TMP, name, "stat");
+		return (-1);
+	}
+	if (!S_ISREG(sb.st_mode) || now - sb.st_mtime <= max_age)
+		return (0);
+	if (unlinkat(dfd, name, 0) != 0) {
+		if (errno == ENOENT)
+			return (0);
+		maildir_file_error(cause, errno, md, MAILDIR_TMP, name,
+		    "unlink");
+		return (-1);
+	}
+	return (1);
+}
+
+/* Removes stale tmp/ files, the leftovers of deliveries interrupted by a
+ * crash (the spec's reader rule, 36 hours). */
+int
+maildir_clean_tmp(struct maildir *md, time_t max_age, char **cause)
+{
+	DIR		*dirp;
+	struct dirent	*de;
+	time_t		 now;
+	int		 fd, n = 0, rv = 0;
+
+	/* A fresh open, not a dup: a dup would share the read offset. */
+	fd = openat(md->fd[MAILDIR_TMP], ".", O_RDONLY|O_DIRECTORY|O_CLOEXEC);
+	if (fd == -1 || (dirp = fdopendir(fd)) == NULL) {
+		maildir_error(cause, errno, "%s/tmp", md->path);
+		if (fd != -1)
+			close(fd);
+		return (-1);
+	}
+	now = time(NULL);
+	for (;;) {
+		errno = 0;
+		if ((de = readdir(dirp)) == NULL)
+			break;
+		if (strcmp(de->d_name, ".") == 0 ||
+		    strcmp(de->d_name, "..") == 0 ||
+		    maildir_is_ours(md, de->d_name))
+			continue;
+		rv = maildir_clean_one(md, fd, de->d_name, now, max_age, cause);
+		if (rv == -1)
+			break;
+		n += rv;
+	}
+	if (rv != -1 && errno != 0) {
+		maildir_error(cause, errno, "%s/tmp: readdir", md->path);
+		rv = -1;
+	}
+	closedir(dirp);
+	return (rv == -1 ? -1 : n);
+}
+
+/* Starts a message: a new file in tmp/ under a unique name. */
+struct maildir_delivery *
+maildir_deliver_begin(struct maildir *md, char **cause)
+{
+	struct maildir_delivery	*d;
+	char			*name;
+	int			 fd = -1, i;
+
+	for (i = 0; i < MAILDIR_CREATE_TRIES; i++) {
+		if ((name = maildir_unique(md, cause)) == NULL)
+			return (NULL);
+		fd = openat(md->fd[MAILDIR_TMP], name,
+		    O_WRONLY|O_CREAT|O_EXCL|O_CLOEXEC|O_NOFOLLOW|O_NOCTTY, 0600);
+		if (fd != -1)
+			break;
+		if (errno != EEXIST || i == MAILDIR_CREATE_TRIES - 1) {
+			maildir_file_error(cause, errno, md, MAILDIR_TMP, name,
+			    "create");
+			free(name);
+			return (NULL);
+		}
+		free(name);
+	}
+	d = xcalloc(1, sizeof *d);
+	d->md = md;
+	d->name = name;
+	d->fd = fd;
+	TAILQ_INSERT_TAIL(&md->deliveries, d, entry);
+	md->nlive++;
+	return (d);
+}
+
+/* Appends bytes to the message, through short writes and signals. */
+int
+maildir_deliver_write(struct maildir_delivery *d, const void *buf, size_t len,
+    char **cause)
+{
+	const char	*p = buf;
+	ssize_t		 n;
+
+	if (d->failed || d->staged) {
+		xasprintf(cause, "%s/tmp/%s: write after %s", d->md->path,
+		    d->name, d->failed ? "an error" : "stage");
+		return (-1);
+	}
+	while (len > 0) {
+		n = write(d->fd, p, len);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			d->failed = 1;
+			maildir_file_error(cause, n == 0 ? EIO : errno, d->md,
+			    MAILDIR_TMP, d->name, "write");
+			return (-1);
+		}
+		p += n;
+		len -= n;
+		d->size += n;
+	}
+	return (0);
+}
+
+/* Bytes written so far. */
+size_t
+maildir_delivery_size(const struct maildir_delivery *d)
+{
+	return (d->size);
+}
+
+/* Unlinks a delivery from its maildir and frees it; the caller has closed
+ * its fd and removed its files as needed. */
+static void
+maildir_delivery_free(struct maildir_delivery *d)
+{
+	struct maildir	*md = d->md;
+
+	if (d->staged) {
+		if (d->fd != -1)
+			md->nopen--;
+	} else
+		md->nlive--;
+	if (d->fd != -1)
+		close(d->fd);
+	TAILQ_REMOVE(&md->deliveries, d, entry);
+	free(d->name);
+	free(d->final);
+	free(d);
+}
+
+/* Removes the message from wherever it is and frees the delivery. */
+static void
+maildir_delivery_discard(struct maildir_delivery *d)
+{
+	struct maildir	*md = d->md;
+
+	if (d->fd != -1) {
+		if (d->staged)
+			md->nopen--;
+		close(d->fd);
+		d->fd = -1;
+	}
+	if (d->published)
+		unlinkat(md->fd[d->dest], d->final, 0);
+	else
+		unlinkat(md->fd[MAILDIR_TMP], d->name, 0);
+	maildir_delivery_free(d);
+}
+
+/* Removes the tmp/ file and frees the delivery. */
+void
+maildir_deliver_abort(struct maildir_delivery *d)
+{
+	if (d == NULL)
+		return;
+	maildir_delivery_discard(d);
+}
+
+/* Checks flags and returns them sorted, without duplicates, as the spec
+ * wants the info part ("FS", never "SF"). */
+static char *
+maildir_flags(const char *flags, char **cause)
+{
+	char		 seen[128], *out, *safe;
+	size_t		 i, o = 0;
+	unsigned char	 c;
+
+	memset(seen, 0, sizeof seen);
+	for (i = 0; flags != NULL && flags[i] != '\0'; i++) {
+		c = flags[i];
+		if (c >= 128 || !isalpha(c)) {
+			safe = log_sanitize(flags, strlen(flags), 64);
+			xasprintf(cause, "invalid Maildir flags \"%s\": only "
+			    "letters are allowed", safe);
+			free(safe);
+			return (NULL);
+		}
+		seen[c] = 1;
+	}
+	out = xmalloc(sizeof seen + 1);
+	for (i = 0; i < sizeof seen; i++) {
+		if (seen[i])
+			out[o++] = (char)i;
+	}
+	out[o] = '\0';
+	return (out);
+}
+
+/* Names the finished message: ",S=<size>" in new/, or with ":2,<flags>" in
+ * cur/. */
+static int
+maildir_name_final(struct maildir_delivery *d, const char *flags,
+    char **cause)
+{
+	char	*sorted;
+
+	if ((sorted = maildir_flags(flags, cause)) == NULL)
+		return (-1);
+	if (*sorted == '\0') {
+		d->dest = MAILDIR_NEW;
+		xasprintf(&d->final, "%s,S=%zu", d->name, d->size);
+	} else {
+		d->dest = MAILDIR_CUR;
+		xasprintf(&d->final, "%s,S=%zu:2,%s", d->name, d->size, sorted);
+	}
+	free(sorted);
+	return (0);
+}
+
+/* Makes the file's data durable and closes it; close() is checked because
+ * NFS and quota errors may surface only there. */
+static int
+maildir_file_sync(struct maildir_delivery *d, char **cause)
+{
+	int	fd = d->fd, rv;
+
+	if (maildir_fsync(fd) != 0) {
+		maildir_file_error(cause, errno, d->md, MAILDIR_TMP, d->name,
+		    "fsync");
+		return (-1);
+	}
+	d->fd = -1;
+	if (d->staged)
+		d->md->nopen--;
+	/* On Linux the fd is gone even after EINTR, and the data is
+	 * already on disk: only a real error counts. */
+	rv = close(fd);
+	if (rv != 0 && errno != EINTR) {
+		maildir_file_error(cause, errno, d->md, MAILDIR_TMP, d->name,
+		    "close");
+		return (-1);
+	}
+	return (0);
+}
+
+/* Moves the message from tmp/ to its final name, never replacing an
+ * existing file: renameat2(RENAME_NOREPLACE), else link()+unlink(). */
+static int
+maildir_publish(struct maildir_delivery *d, char **cause)
+{
+	struct maildir	*md = d->md;
+	int		 tfd = md->fd[MAILDIR_TMP], dfd = md->fd[d->dest];
+	char		*path;
+
+#ifdef RENAME_NOREPLACE
+	if (renameat2(tfd, d->name, dfd, d->final, RENAME_NOREPLACE) == 0) {
+		d->published = 1;
+		return (0);
+	}
+	if (errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP) {
+		path = maildir_file_path(md, d->dest, d->final);
+		maildir_error(cause, errno, "rename %s/tmp/%s to %s", md->path,
+		    d->name, path);
+		free(path);
+		return (-1);
+	}
+	/* Not supported by this file system: fall back to link(). */
+#endif
+	if (linkat(tfd, d->name, dfd, d->final, 0) != 0) {
+		path = maildir_file_path(md, d->dest, d->final);
+		maildir_error(cause, errno, "link %s/tmp/%s to %s", md->path,
+		    d->name, path);
+		free(path);
+		return (-1);
+	}
+	d->published = 1;
+	/* The message is in place; a leftover tmp/ copy only costs space
+	 * until maildir_clean_tmp. */
+	if (unlinkat(tfd, d->name, 0) != 0)
+		log_warn("%s/tmp/%s: unlink", md->path, d->name);
+	return (0);
+}
+
+/* Makes the message durable and visible in new/ or cur/. */
+int
+maildir_deliver_commit(struct maildir_delivery *d, const char *flags,
+    char **name, char **cause)
+{
+	struct maildir	*md = d->md;
+
+	if (d->failed) {
+		xasprintf(cause, "%s/tmp/%s: commit after a write error",
+		    md->path, d->name);
+		goto fail;
+	}
+	if (maildir_name_final(d, flags, cause) != 0 ||
+	    maildir_file_sync(d, cause) != 0 ||
+	    maildir_publish(d, cause) != 0)
+		goto fail;
+	if (maildir_fsync(md->fd[d->dest]) != 0) {
+		maildir_error(cause, errno, "%s/%s: fsync", md->path,
+		    maildir_sub_names[d->dest]);
+		goto fail;
+	}
+	if (name != NULL)
+		*name = xstrdup(d->final);
+	maildir_delivery_free(d);
+	return (0);
+
+fail:
+	maildir_delivery_discard(d);
+	return (-1);
+}
+
+/* Removes every staged message of the batch from new/, cur/ and tmp/, so a
+ * failed batch leaves nothing behind; the directories are fsynced (best
+ * effort) so the removals of published messages are durable too. */
+static void
+maildir_discard_batch(struct maildir *md)
+{
+	struct maildir_delivery	*d, *d1;
+	int			 dirty[MAILDIR_NSUB] = { 0 }, i;
+
+	TAILQ_FOREACH_SAFE(d, &md->deliveries, entry, d1) {
+		if (!d->staged)
+			continue;
+		if (d->published)
+			dirty[d->dest] = 1;
+		maildir_delivery_discard(d);
+	}
+	for (i = 0; i < MAILDIR_NSUB; i++) {
+		if (dirty[i])
+			maildir_fsync(md->fd[i]);
+	}
+}
+
+/* fsyncs and closes every staged file still open. */
+static int
+maildir_sync_files(struct maildir *md, char **cause)
+{
+	struct maildir_delivery	*d;
+
+	TAILQ_FOREACH(d, &md->deliveries, entry) {
+		if (d->staged && d->fd != -1 &&
+		    maildir_file_sync(d, cause) != 0)
+			return (-1);
+	}
+	return (0);
+}
+
+/* Finishes the message as part of a batch: it becomes visible and durable
+ * at the next maildir_sync. */
+int
+maildir_deliver_stage(struct maildir_delivery *d, const char *flags,
+    char **name, char **cause)
+{
+	struct maildir	*md = d->md;
+
+	if (d->failed) {
+		xasprintf(cause, "%s/tmp/%s: stage after a write error",
+		    md->path, d->name);
+		maildir_delivery_discard(d);
+		maildir_discard_batch(md);
+		return (-1);
+	}
+	if (maildir_name_final(d, flags, cause) != 0) {
+		maildir_delivery_discard(d);
+		maildir_discard_batch(md);
+		return (-1);
+	}
+	d->staged = 1;
+	md->nlive--;
+	md->nopen++;
+#ifdef SYNC_FILE_RANGE_WRITE
+	/* Start writeback now, so the data goes to disk while the next
+	 * message is fetched and the fsync in maildir_sync finds it done.
+	 * Advisory: a real error shows again in that fsync. */
+	(void)sync_file_range(d->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+#endif
+	if (md->nopen >= MAILDIR_MAX_OPEN && maildir_sync_files(md, cause)) {
+		maildir_discard_batch(md);
+		return (-1);
+	}
+	if (name != NULL)
+		*name = xstrdup(d->final);
+	return (0);
+}
+
+/* Makes every staged message durable and visible: fsync of each file, then
+ * the renames, then one fsync per directory. */
+int
+maildir_sync(struct maildir *md, char **cause)
+{
+	struct maildir_delivery	*d, *d1;
+	int			 dirty[MAILDIR_NSUB] = { 0 }, i;
+
+	if (maildir_sync_files(md, cause) != 0)
+		goto fail;
+	TAILQ_FOREACH(d, &md->deliveries, entry) {
+		if (!d->staged)
+			continue;
+		if (maildir_publish(d, cause) != 0)
+			goto fail;
+		dirty[d->dest] = 1;
+	}
+	for (i = 0; i < MAILDIR_NSUB; i++) {
+		if (dirty[i] && maildir_fsync(md->fd[i]) != 0) {
+			maildir_error(cause, errno, "%s/%s: fsync", md->path,
+			    maildir_sub_names[i]);
+			goto fail;
+		}
+	}
+	TAILQ_FOREACH_SAFE(d, &md->deliveries, entry, d1) {
+		if (d->staged)
+			maildir_delivery_free(d);
+	}
+	return (0);
+
+fail:
+	maildir_discard_batch(md);
+	return (-1);
+}

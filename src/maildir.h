@@ -19,6 +19,8 @@ struct maildir_delivery;	/* one message being written */
  * ".Lists.dev" with a maildirfolder marker). Returns NULL with *cause set
  * (caller frees) naming the path and the system error. */
 struct maildir	*maildir_open(const char *root, const char *folder, char **cause);
+/* Staged but unsynced deliveries are discarded; every delivery in progress
+ * must be committed or aborted first. NULL is a no-op. */
 void		 maildir_close(struct maildir *);
 /* The directory path of this folder. Do not free. */
 const char	*maildir_path(const struct maildir *);
@@ -44,10 +46,17 @@ int		 maildir_deliver_commit(struct maildir_delivery *, const char *flags,
 void		 maildir_deliver_abort(struct maildir_delivery *);
 
 /* Batch commit: finish many deliveries with one directory fsync each for
- * new/ and cur/. maildir_deliver_stage fsyncs and closes the file and
- * renames it (not yet durable); maildir_sync makes every staged rename
- * durable. A crash between the two can leave a staged message visible but
- * its directory entry not durable: the state is only saved after sync. */
+ * new/ and cur/. maildir_deliver_stage takes the delivery over (the caller
+ * must not use it again) and names it (name as in commit), but the message
+ * stays invisible in tmp/; maildir_sync fsyncs every staged file, renames
+ * them all into new/ or cur/ and fsyncs each of those directories once.
+ * At most 64 staged files are kept open: stage fsyncs and closes them when
+ * that many are pending (still invisible). The batch (everything staged
+ * since the last successful sync) is all or nothing: when stage or sync
+ * returns -1, every message of the batch has been removed from tmp/, new/
+ * and cur/. A crash before sync returns leaves no incomplete file in new/
+ * or cur/; record the messages as fetched only after sync returns 0.
+ * Sync with nothing staged returns 0. */
 int		 maildir_deliver_stage(struct maildir_delivery *, const char *flags,
 		    char **name, char **cause);
 int		 maildir_sync(struct maildir *, char **cause);
