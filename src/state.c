@@ -1,1 +1,1283 @@
+/* state.c: the per-account state store and its lock.
+ *
+ * The file is text, one record per line, so that an administrator can read
+ * it; it starts with a versioned magic line and ends with a line carrying
+ * the record count and the SHA-256 of everything before it, so that a
+ * truncated or damaged file is detected rather than read as less state than
+ * was saved. Names and UIDLs are percent-encoded: any byte round-trips and a
+ * line never contains a space inside a field or a control character.
+ *
+ *	mailfetchd-state 1
+ *	folder <uidvalidity> <last_uid> <name>
+ *	pending <folder name> <part of the folder's pending text>
+ *	uidl <uidl>
+ *	end <records> <sha256 hex>
+ *
+ * Records are described by a table (keyword, field count, parser, writer);
+ * a new kind of record is one entry and two functions. */
 #include "state.h"
+
+#include <sys/file.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "xmalloc.h"
+
+#define STATE_MAGIC		"mailfetchd-state"
+#define STATE_VERSION		1
+#define STATE_LINE_MAX		16384	/* longest line accepted on load */
+#define STATE_READ_SIZE		65536	/* read buffer, above STATE_LINE_MAX */
+#define STATE_NAME_MAX		2048	/* folder name; encoded, still a line */
+#define STATE_PENDING_PART	2048	/* pending text per line, unencoded */
+#define STATE_UIDL_MAX		70	/* RFC 1939 */
+#define STATE_FIELDS_MAX	8
+#define STATE_RECOVER		"the file was left untouched; to start " \
+	"over, move it away (every message still on the server will then " \
+	"be fetched again)"
+
+/* POP3 UIDLs: a list in the order they were added (the order they are
+ * saved in, so a save needs no sort) and an index over it, open addressing
+ * with linear probing keyed with a random SipHash key so that a hostile
+ * server cannot choose colliding UIDLs. */
+struct state_uidls {
+	char		**list;
+	size_t		  count;
+	size_t		  alloc;
+	size_t		 *slots;	/* index in list + 1; 0: empty */
+	size_t		  size;		/* a power of two */
+	uint64_t	  key[2];
+};
+
+struct state {
+	char			 *account;
+	char			 *dir;
+	char			 *path;
+	char			 *lock_path;
+	int			  lock_fd;
+
+	struct state_folder	**folders;	/* sorted by name (strcmp) */
+	size_t			  nfolders;
+
+	struct state_uidls	  uidls;
+};
+
+/* A file being written, built in memory. */
+struct state_out {
+	char	*buf;
+	size_t	 len;
+	size_t	 size;
+	size_t	 records;
+};
+
+/* A file being read: a bounded line reader over a descriptor. */
+struct state_in {
+	int	 fd;
+	char	*buf;
+	size_t	 start;
+	size_t	 end;
+	int	 eof;
+};
+
+static int	state_parse_folder(struct state *, char **, char **);
+static void	state_write_folders(struct state *, struct state_out *);
+static int	state_parse_pending(struct state *, char **, char **);
+static void	state_write_pending(struct state *, struct state_out *);
+static int	state_parse_uidl(struct state *, char **, char **);
+static void	state_write_uidls(struct state *, struct state_out *);
+
+/* Every kind of record, in the order they are written. */
+static const struct state_record {
+	const char	*keyword;
+	size_t		 nfields;
+	int		(*parse)(struct state *, char **, char **);
+	void		(*write)(struct state *, struct state_out *);
+} state_records[] = {
+	{ "folder", 3, state_parse_folder, state_write_folders },
+	{ "pending", 2, state_parse_pending, state_write_pending },
+	{ "uidl", 1, state_parse_uidl, state_write_uidls },
+};
+
+static const char state_hex[] = "0123456789ABCDEF";
+
+#define ROTL(x, b) (((x) << (b)) | ((x) >> (64 - (b))))
+#define SIPROUND do {							\
+	v0 += v1; v1 = ROTL(v1, 13); v1 ^= v0; v0 = ROTL(v0, 32);	\
+	v2 += v3; v3 = ROTL(v3, 16); v3 ^= v2;				\
+	v0 += v3; v3 = ROTL(v3, 21); v3 ^= v0;				\
+	v2 += v1; v1 = ROTL(v1, 17); v1 ^= v2; v2 = ROTL(v2, 32);	\
+} while (0)
+
+/* SipHash-2-4 of a byte string. */
+static uint64_t
+state_siphash(const uint64_t key[2], const void *data, size_t len)
+{
+	const unsigned char	*p = data;
+	uint64_t		 v0, v1, v2, v3, m;
+	size_t			 i, off;
+
+	v0 = 0x736f6d6570736575ULL ^ key[0];
+	v1 = 0x646f72616e646f6dULL ^ key[1];
+	v2 = 0x6c7967656e657261ULL ^ key[0];
+	v3 = 0x7465646279746573ULL ^ key[1];
+	for (off = 0; len - off >= 8; off += 8) {
+		m = 0;
+		for (i = 0; i < 8; i++)
+			m |= (uint64_t)p[off + i] << (8 * i);
+		v3 ^= m;
+		SIPROUND; SIPROUND;
+		v0 ^= m;
+	}
+	m = (uint64_t)len << 56;
+	for (i = 0; off + i < len; i++)
+		m |= (uint64_t)p[off + i] << (8 * i);
+	v3 ^= m;
+	SIPROUND; SIPROUND;
+	v0 ^= m;
+	v2 ^= 0xff;
+	SIPROUND; SIPROUND; SIPROUND; SIPROUND;
+	return (v0 ^ v1 ^ v2 ^ v3);
+}
+
+/* Sets up an empty UIDL set with a fresh random key. */
+static void
+state_uidls_init(struct state_uidls *set)
+{
+	memset(set, 0, sizeof *set);
+	set->size = 64;
+	set->slots = xcalloc(set->size, sizeof *set->slots);
+	/* Without randomness the table still works, only less hardened. */
+	if (getrandom(set->key, sizeof set->key, GRND_NONBLOCK) !=
+	    (ssize_t)sizeof set->key) {
+		set->key[0] = (uint64_t)time(NULL) ^ 0x9e3779b97f4a7c15ULL;
+		set->key[1] = (uint64_t)getpid() * 0xbf58476d1ce4e5b9ULL;
+	}
+}
+
+/* Frees every UIDL and the table. */
+static void
+state_uidls_clear(struct state_uidls *set)
+{
+	size_t	i;
+
+	for (i = 0; i < set->count; i++)
+		free(set->list[i]);
+	free(set->list);
+	free(set->slots);
+	memset(set, 0, sizeof *set);
+}
+
+/* The slot holding s, or the empty slot where it would go. */
+static size_t
+state_uidls_slot(const struct state_uidls *set, const char *s)
+{
+	size_t	mask = set->size - 1, i;
+
+	i = state_siphash(set->key, s, strlen(s)) & mask;
+	while (set->slots[i] != 0 && strcmp(set->list[set->slots[i] - 1], s))
+		i = (i + 1) & mask;
+	return (i);
+}
+
+/* Rebuilds the index for the list, with the load factor at most one half
+ * so that probes stay short. */
+static void
+state_uidls_reindex(struct state_uidls *set)
+{
+	size_t	i;
+
+	set->size = 64;
+	while (set->size < 2 * set->count)
+		set->size *= 2;
+	free(set->slots);
+	set->slots = xcalloc(set->size, sizeof *set->slots);
+	for (i = 0; i < set->count; i++)
+		set->slots[state_uidls_slot(set, set->list[i])] = i + 1;
+}
+
+/* Appends s (taking ownership), which must not be present. */
+static void
+state_uidls_insert(struct state_uidls *set, char *s)
+{
+	if (set->count == set->alloc) {
+		set->alloc = set->alloc == 0 ? 64 : set->alloc * 2;
+		set->list = xreallocarray(set->list, set->alloc,
+		    sizeof *set->list);
+	}
+	set->list[set->count++] = s;
+	if (set->count * 2 > set->size)
+		state_uidls_reindex(set);
+	else
+		set->slots[state_uidls_slot(set, s)] = set->count;
+}
+
+/* Whether s can be a POP3 UIDL: 1 to 70 bytes, no CR or LF. */
+static int
+state_uidl_valid(const char *s)
+{
+	size_t	len;
+
+	len = strcspn(s, "\r\n");
+	return (len > 0 && len <= STATE_UIDL_MAX && s[len] == '\0');
+}
+
+/* Makes room for len more bytes in a file being built. */
+static void
+state_out_reserve(struct state_out *out, size_t len)
+{
+	if (out->size - out->len >= len)
+		return;
+	while (out->size - out->len < len)
+		out->size = out->size == 0 ? 65536 : out->size * 2;
+	out->buf = xreallocarray(out->buf, out->size, 1);
+}
+
+/* Appends len bytes to a file being built. */
+static void
+state_out_add(struct state_out *out, const char *s, size_t len)
+{
+	state_out_reserve(out, len);
+	memcpy(out->buf + out->len, s, len);
+	out->len += len;
+}
+
+/* Appends a string. */
+static void
+state_out_str(struct state_out *out, const char *s)
+{
+	state_out_add(out, s, strlen(s));
+}
+
+/* Appends an unsigned number. */
+static void
+state_out_num(struct state_out *out, unsigned long long n)
+{
+	char	buf[32];
+	int	len;
+
+	len = snprintf(buf, sizeof buf, "%llu", n);
+	state_out_add(out, buf, len);
+}
+
+/* Appends len bytes of s percent-encoded: printable ASCII but space and
+ * '%' as is, every other byte as %XX. */
+static void
+state_out_encoded_len(struct state_out *out, const char *s, size_t len)
+{
+	const unsigned char	*p, *end;
+	char			*q;
+
+	state_out_reserve(out, 3 * len);
+	q = out->buf + out->len;
+	end = (const unsigned char *)s + len;
+	for (p = (const unsigned char *)s; p < end; p++) {
+		if (*p > ' ' && *p < 0x7f && *p != '%') {
+			*q++ = *p;
+			continue;
+		}
+		*q++ = '%';
+		*q++ = state_hex[*p >> 4];
+		*q++ = state_hex[*p & 0xf];
+	}
+	out->len = q - out->buf;
+}
+
+/* Appends a string percent-encoded. */
+static void
+state_out_encoded(struct state_out *out, const char *s)
+{
+	state_out_encoded_len(out, s, strlen(s));
+}
+
+/* Starts a record line. */
+static void
+state_out_record(struct state_out *out, const char *keyword)
+{
+	state_out_str(out, keyword);
+	out->records++;
+}
+
+/* The value of a hex digit, -1 if it is not one. */
+static int
+state_hex_value(unsigned char c)
+{
+	if (c >= '0' && c <= '9')
+		return (c - '0');
+	if (c >= 'A' && c <= 'F')
+		return (c - 'A' + 10);
+	if (c >= 'a' && c <= 'f')
+		return (c - 'a' + 10);
+	return (-1);
+}
+
+/* Decodes a percent-encoded field into a new string; NULL when it holds a
+ * byte the encoder never writes, a bad escape, or decodes to a NUL. */
+static char *
+state_decode(const char *s)
+{
+	const unsigned char	*p;
+	char			*out, *q;
+	int			 hi, lo;
+
+	out = q = xmalloc(strlen(s) + 1);
+	for (p = (const unsigned char *)s; *p != '\0'; p++) {
+		if (*p != '%') {
+			if (*p <= ' ' || *p >= 0x7f)
+				goto bad;
+			*q++ = *p;
+			continue;
+		}
+		if ((hi = state_hex_value(p[1])) == -1 ||
+		    (lo = state_hex_value(p[2])) == -1 ||
+		    (hi == 0 && lo == 0))
+			goto bad;
+		*q++ = (char)(hi << 4 | lo);
+		p += 2;
+	}
+	*q = '\0';
+	return (out);
+bad:
+	free(out);
+	return (NULL);
+}
+
+/* Parses a decimal number of at most max; -1 if not exactly that. */
+static int
+state_parse_number(const char *s, unsigned long long max,
+    unsigned long long *value)
+{
+	unsigned long long	n = 0;
+
+	if (*s == '\0')
+		return (-1);
+	for (; *s != '\0'; s++) {
+		if (*s < '0' || *s > '9')
+			return (-1);
+		if (n > (max - (*s - '0')) / 10)
+			return (-1);
+		n = n * 10 + (*s - '0');
+	}
+	*value = n;
+	return (0);
+}
+
+/* Splits s at single spaces into exactly n non-empty fields. */
+static int
+state_split(char *s, char **fields, size_t n)
+{
+	size_t	 i;
+	char	*sp;
+
+	for (i = 0; i < n; i++) {
+		fields[i] = s;
+		sp = strchr(s, ' ');
+		if (i == n - 1 && sp != NULL)
+			return (-1);
+		if (i < n - 1) {
+			if (sp == NULL)
+				return (-1);
+			*sp = '\0';
+			s = sp + 1;
+		}
+		if (*fields[i] == '\0')
+			return (-1);
+	}
+	return (0);
+}
+
+/* Finds a folder: its index in *idx and 1, or where it would go and 0. */
+static int
+state_folder_find(const struct state *st, const char *name, size_t *idx)
+{
+	size_t	lo = 0, hi = st->nfolders, mid;
+	int	cmp;
+
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		cmp = strcmp(name, st->folders[mid]->name);
+		if (cmp == 0) {
+			*idx = mid;
+			return (1);
+		}
+		if (cmp < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	*idx = lo;
+	return (0);
+}
+
+/* Frees a folder record. */
+static void
+state_folder_free(struct state_folder *f)
+{
+	free(f->name);
+	free(f->pending);
+	free(f);
+}
+
+/* Adds a folder record (taking ownership of name) at index idx. */
+static struct state_folder *
+state_folder_insert(struct state *st, size_t idx, char *name)
+{
+	struct state_folder	*f;
+
+	f = xcalloc(1, sizeof *f);
+	f->name = name;
+	st->folders = xreallocarray(st->folders, st->nfolders + 1,
+	    sizeof *st->folders);
+	memmove(st->folders + idx + 1, st->folders + idx,
+	    (st->nfolders - idx) * sizeof *st->folders);
+	st->folders[idx] = f;
+	st->nfolders++;
+	return (f);
+}
+
+/* Record "folder <uidvalidity> <last_uid> <name>". */
+static int
+state_parse_folder(struct state *st, char **fields, char **why)
+{
+	unsigned long long	 uidvalidity, last_uid;
+	char			*name;
+	size_t			 idx;
+	struct state_folder	*f;
+
+	if (state_parse_number(fields[0], UINT32_MAX, &uidvalidity) != 0) {
+		*why = xstrdup("folder: bad UIDVALIDITY");
+		return (-1);
+	}
+	if (state_parse_number(fields[1], UINT32_MAX, &last_uid) != 0) {
+		*why = xstrdup("folder: bad last UID");
+		return (-1);
+	}
+	if ((name = state_decode(fields[2])) == NULL ||
+	    strlen(name) > STATE_NAME_MAX) {
+		free(name);
+		*why = xstrdup("folder: bad name encoding");
+		return (-1);
+	}
+	if (state_folder_find(st, name, &idx)) {
+		free(name);
+		*why = xstrdup("folder: the same folder appears twice");
+		return (-1);
+	}
+	f = state_folder_insert(st, idx, name);
+	f->uidvalidity = uidvalidity;
+	f->last_uid = last_uid;
+	return (0);
+}
+
+/* Writes the folder records, in name order. */
+static void
+state_write_folders(struct state *st, struct state_out *out)
+{
+	struct state_folder	*f;
+	size_t			 i;
+
+	for (i = 0; i < st->nfolders; i++) {
+		f = st->folders[i];
+		state_out_record(out, "folder ");
+		state_out_num(out, f->uidvalidity);
+		state_out_add(out, " ", 1);
+		state_out_num(out, f->last_uid);
+		state_out_add(out, " ", 1);
+		state_out_encoded(out, f->name);
+		state_out_add(out, "\n", 1);
+	}
+}
+
+/* Record "pending <folder> <text>": the folder's pending text, cut into
+ * lines of bounded length, joined again in file order. */
+static int
+state_parse_pending(struct state *st, char **fields, char **why)
+{
+	char	*name, *part, *joined;
+	size_t	 idx;
+
+	if ((name = state_decode(fields[0])) == NULL ||
+	    !state_folder_find(st, name, &idx)) {
+		free(name);
+		*why = xstrdup("pending: no folder record for this folder");
+		return (-1);
+	}
+	free(name);
+	if ((part = state_decode(fields[1])) == NULL) {
+		*why = xstrdup("pending: bad encoding");
+		return (-1);
+	}
+	if (st->folders[idx]->pending == NULL) {
+		st->folders[idx]->pending = part;
+		return (0);
+	}
+	xasprintf(&joined, "%s%s", st->folders[idx]->pending, part);
+	free(st->folders[idx]->pending);
+	free(part);
+	st->folders[idx]->pending = joined;
+	return (0);
+}
+
+/* Writes the pending records of every folder. */
+static void
+state_write_pending(struct state *st, struct state_out *out)
+{
+	struct state_folder	*f;
+	size_t			 i, off, len, n;
+
+	for (i = 0; i < st->nfolders; i++) {
+		f = st->folders[i];
+		if (f->pending == NULL)
+			continue;
+		len = strlen(f->pending);
+		for (off = 0; off < len; off += n) {
+			n = len - off < STATE_PENDING_PART ?
+			    len - off : STATE_PENDING_PART;
+			state_out_record(out, "pending ");
+			state_out_encoded(out, f->name);
+			state_out_add(out, " ", 1);
+			state_out_encoded_len(out, f->pending + off, n);
+			state_out_add(out, "\n", 1);
+		}
+	}
+}
+
+/* Record "uidl <uidl>". */
+static int
+state_parse_uidl(struct state *st, char **fields, char **why)
+{
+	char	*uidl;
+
+	if ((uidl = state_decode(fields[0])) == NULL ||
+	    !state_uidl_valid(uidl)) {
+		free(uidl);
+		*why = xstrdup("uidl: bad UIDL");
+		return (-1);
+	}
+	if (state_uidl_has(st, uidl)) {
+		free(uidl);
+		*why = xstrdup("uidl: the same UIDL appears twice");
+		return (-1);
+	}
+	state_uidls_insert(&st->uidls, uidl);
+	return (0);
+}
+
+/* Orders strings for qsort and bsearch over arrays of char *. */
+static int
+state_strcmp(const void *a, const void *b)
+{
+	return (strcmp(*(char *const *)a, *(char *const *)b));
+}
+
+/* Writes the UIDL records, in the order they were added. */
+static void
+state_write_uidls(struct state *st, struct state_out *out)
+{
+	size_t	i;
+
+	for (i = 0; i < st->uidls.count; i++) {
+		state_out_record(out, "uidl ");
+		state_out_encoded(out, st->uidls.list[i]);
+		state_out_add(out, "\n", 1);
+	}
+}
+
+/* The SHA-256 of a buffer as 64 lowercase hex digits plus NUL. */
+static int
+state_sha256_hex(EVP_MD_CTX *ctx, char *hex)
+{
+	unsigned char	md[EVP_MAX_MD_SIZE];
+	unsigned int	mdlen, i;
+
+	if (EVP_DigestFinal_ex(ctx, md, &mdlen) != 1 || mdlen != 32)
+		return (-1);
+	for (i = 0; i < mdlen; i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	return (0);
+}
+
+/* The next line (NUL-terminated in place of its newline): 1, or 0 at a
+ * clean end of file, or -1 with *why. Never holds more than
+ * STATE_READ_SIZE bytes, whatever the file holds. */
+static int
+state_in_line(struct state_in *in, char **line, size_t *len, char **why)
+{
+	char	*nl;
+	ssize_t	 n;
+
+	for (;;) {
+		nl = memchr(in->buf + in->start, '\n', in->end - in->start);
+		if (nl != NULL) {
+			*line = in->buf + in->start;
+			*len = nl - *line;
+			*nl = '\0';
+			in->start += *len + 1;
+			break;
+		}
+		if (in->end - in->start > STATE_LINE_MAX)
+			break;
+		if (in->eof) {
+			if (in->start == in->end)
+				return (0);
+			*why = xstrdup("the last line has no newline: the file "
+			    "is truncated");
+			return (-1);
+		}
+		memmove(in->buf, in->buf + in->start, in->end - in->start);
+		in->end -= in->start;
+		in->start = 0;
+		n = read(in->fd, in->buf + in->end, STATE_READ_SIZE - in->end);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1) {
+			xasprintf(why, "read error: %s", strerror(errno));
+			return (-1);
+		}
+		if (n == 0)
+			in->eof = 1;
+		in->end += n;
+	}
+	if (nl == NULL || *len > STATE_LINE_MAX) {
+		xasprintf(why, "line longer than %d bytes", STATE_LINE_MAX);
+		return (-1);
+	}
+	if (memchr(*line, '\0', *len) != NULL) {
+		*why = xstrdup("NUL byte in the line");
+		return (-1);
+	}
+	return (1);
+}
+
+/* Checks the first line: the magic and a version this code reads. */
+static int
+state_parse_header(char *line, char **why)
+{
+	unsigned long long	 version;
+	const char		*p;
+
+	if (strncmp(line, STATE_MAGIC " ", strlen(STATE_MAGIC " ")) != 0) {
+		*why = xstrdup("not a mailfetchd state file (bad first line)");
+		return (-1);
+	}
+	p = line + strlen(STATE_MAGIC " ");
+	if (state_parse_number(p, UINT32_MAX, &version) != 0) {
+		*why = xstrdup("bad format version in the first line");
+		return (-1);
+	}
+	if (version != STATE_VERSION) {
+		xasprintf(why, "unsupported format version %llu (this "
+		    "mailfetchd reads version %d; was it written by a newer "
+		    "one?)", version, STATE_VERSION);
+		return (-1);
+	}
+	return (0);
+}
+
+/* Checks the end line ("<records> <sha256>") against what was read. */
+static int
+state_parse_end(char *rest, size_t records, EVP_MD_CTX *ctx, char **why)
+{
+	char			*fields[2], hex[65];
+	unsigned long long	 n;
+
+	if (state_split(rest, fields, 2) != 0 ||
+	    state_parse_number(fields[0], SIZE_MAX, &n) != 0 ||
+	    strlen(fields[1]) != 64) {
+		*why = xstrdup("malformed end line");
+		return (-1);
+	}
+	if (state_sha256_hex(ctx, hex) != 0) {
+		*why = xstrdup("SHA-256 failed");
+		return (-1);
+	}
+	if (strcmp(hex, fields[1]) != 0) {
+		*why = xstrdup("checksum mismatch: the file is corrupt");
+		return (-1);
+	}
+	if (n != records) {
+		xasprintf(why, "the end line counts %llu records, the file "
+		    "has %zu", n, records);
+		return (-1);
+	}
+	return (0);
+}
+
+/* Parses one record line with the handler for its keyword. */
+static int
+state_parse_record(struct state *st, char *line, char **why)
+{
+	const struct state_record	*rec;
+	char				*fields[STATE_FIELDS_MAX], *rest;
+	size_t				 i, klen;
+
+	klen = strcspn(line, " ");
+	rest = line[klen] == ' ' ? line + klen + 1 : line + klen;
+	for (i = 0; i < nitems(state_records); i++) {
+		rec = &state_records[i];
+		if (strlen(rec->keyword) == klen &&
+		    strncmp(line, rec->keyword, klen) == 0)
+			break;
+	}
+	if (i == nitems(state_records)) {
+		*why = xstrdup("unknown record");
+		return (-1);
+	}
+	if (line[klen] != ' ' || state_split(rest, fields, rec->nfields) != 0) {
+		xasprintf(why, "%s: expected %zu fields", rec->keyword,
+		    rec->nfields);
+		return (-1);
+	}
+	return (rec->parse(st, fields, why));
+}
+
+/* Reads every line of the open file; -1 with *why and *lineno on error. */
+static int
+state_parse_file(struct state *st, struct state_in *in, EVP_MD_CTX *ctx,
+    size_t *lineno, char **why)
+{
+	char	*line;
+	size_t	 len, records = 0;
+	int	 done = 0, rc;
+
+	*lineno = 0;
+	for (;;) {
+		(*lineno)++;
+		if ((rc = state_in_line(in, &line, &len, why)) == -1)
+			return (-1);
+		if (rc == 0)
+			break;
+		if (done) {
+			*why = xstrdup("data after the end line");
+			return (-1);
+		}
+		if (strncmp(line, "end ", 4) == 0) {
+			if (*lineno == 1 ||
+			    state_parse_end(line + 4, records, ctx, why) != 0)
+				goto bad;
+			done = 1;
+			continue;
+		}
+		if (EVP_DigestUpdate(ctx, line, len) != 1 ||
+		    EVP_DigestUpdate(ctx, "\n", 1) != 1) {
+			*why = xstrdup("SHA-256 failed");
+			return (-1);
+		}
+		if (*lineno == 1) {
+			if (state_parse_header(line, why) != 0)
+				return (-1);
+			continue;
+		}
+		if (state_parse_record(st, line, why) != 0)
+			return (-1);
+		records++;
+	}
+	if (*lineno == 1)
+		*why = xstrdup("the file is empty: it was truncated");
+	else if (!done)
+		*why = xstrdup("no end line: the file is truncated");
+	return (done ? 0 : -1);
+bad:
+	if (*why == NULL)
+		*why = xstrdup("not a mailfetchd state file (bad first line)");
+	return (-1);
+}
+
+/* Loads the state file if there is one. Nothing is ever written here. */
+static int
+state_load(struct state *st, char **cause)
+{
+	struct state_in	 in;
+	struct stat	 sb;
+	EVP_MD_CTX	*ctx;
+	char		*why = NULL;
+	size_t		 lineno;
+	int		 rc;
+
+	if ((in.fd = open(st->path, O_RDONLY|O_CLOEXEC)) == -1) {
+		if (errno == ENOENT)
+			return (0);
+		xasprintf(cause, "cannot open state file %s: %s", st->path,
+		    strerror(errno));
+		return (-1);
+	}
+	if (fstat(in.fd, &sb) == -1 || !S_ISREG(sb.st_mode)) {
+		xasprintf(cause, "state file %s is not a regular file",
+		    st->path);
+		close(in.fd);
+		return (-1);
+	}
+	if ((ctx = EVP_MD_CTX_new()) == NULL ||
+	    EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
+		abort();
+	in.buf = xmalloc(STATE_READ_SIZE);
+	in.start = in.end = 0;
+	in.eof = 0;
+	rc = state_parse_file(st, &in, ctx, &lineno, &why);
+	if (rc != 0) {
+		xasprintf(cause, "state file %s, line %zu: %s; %s", st->path,
+		    lineno, why, STATE_RECOVER);
+	}
+	free(why);
+	free(in.buf);
+	EVP_MD_CTX_free(ctx);
+	close(in.fd);
+	return (rc);
+}
+
+/* Writes all of buf, retrying short writes. */
+static int
+state_write_all(int fd, const char *buf, size_t len)
+{
+	ssize_t	n;
+
+	while (len > 0) {
+		if ((n = write(fd, buf, len)) == -1) {
+			if (errno == EINTR)
+				continue;
+			return (-1);
+		}
+		buf += n;
+		len -= n;
+	}
+	return (0);
+}
+
+/* Makes the rename durable: fsync of the state directory. */
+static int
+state_sync_dir(struct state *st, char **cause)
+{
+	int	fd, saved;
+
+	if ((fd = open(st->dir, O_RDONLY|O_DIRECTORY|O_CLOEXEC)) == -1 ||
+	    fsync(fd) == -1) {
+		saved = errno;
+		if (fd != -1)
+			close(fd);
+		xasprintf(cause, "cannot fsync directory %s: %s (%s was "
+		    "replaced but may not be durable)", st->dir,
+		    strerror(saved), st->path);
+		return (-1);
+	}
+	close(fd);
+	return (0);
+}
+
+/* Replaces the state file by buf: temp file, fsync, rename, fsync dir. */
+static int
+state_replace(struct state *st, const char *buf, size_t len, char **cause)
+{
+	char		*tmp;
+	const char	*what;
+	int		 fd, saved;
+
+	xasprintf(&tmp, "%s.tmp.%ld", st->path, (long)getpid());
+	fd = open(tmp, O_CREAT|O_EXCL|O_WRONLY|O_CLOEXEC, 0600);
+	/* We hold the lock: a temp file with our pid was left by a dead
+	 * process that had the same pid. */
+	if (fd == -1 && errno == EEXIST && unlink(tmp) == 0)
+		fd = open(tmp, O_CREAT|O_EXCL|O_WRONLY|O_CLOEXEC, 0600);
+	if (fd == -1) {
+		xasprintf(cause, "cannot create %s: %s (%s is unchanged)", tmp,
+		    strerror(errno), st->path);
+		free(tmp);
+		return (-1);
+	}
+	what = "write";
+	if (state_write_all(fd, buf, len) == -1)
+		goto fail;
+	what = "fsync";
+	if (fsync(fd) == -1)
+		goto fail;
+	what = "close";
+	saved = close(fd);
+	fd = -1;
+	if (saved == -1)
+		goto fail;
+	what = "rename";
+	if (rename(tmp, st->path) == -1)
+		goto fail;
+	free(tmp);
+	return (state_sync_dir(st, cause));
+fail:
+	saved = errno;
+	if (fd != -1)
+		close(fd);
+	unlink(tmp);
+	xasprintf(cause, "cannot save state: %s %s: %s (%s is unchanged)",
+	    what, tmp, strerror(saved), st->path);
+	free(tmp);
+	return (-1);
+}
+
+/* Creates dir and its missing parents, mode 0700. */
+static int
+state_mkdirs(const char *dir, char **cause)
+{
+	char		*copy, *p, c;
+	struct stat	 sb;
+
+	copy = xstrdup(dir);
+	for (p = copy + 1;; p++) {
+		if (*p != '/' && *p != '\0')
+			continue;
+		c = *p;
+		*p = '\0';
+		if (mkdir(copy, 0700) == -1 && errno != EEXIST) {
+			xasprintf(cause, "cannot create state directory %s: %s",
+			    copy, strerror(errno));
+			free(copy);
+			return (-1);
+		}
+		*p = c;
+		if (c == '\0')
+			break;
+	}
+	free(copy);
+	if (stat(dir, &sb) == -1 || !S_ISDIR(sb.st_mode)) {
+		xasprintf(cause, "state directory %s is not a directory", dir);
+		return (-1);
+	}
+	return (0);
+}
+
+/* The account name as a file name: [A-Za-z0-9._-] as is, anything else
+ * (and a leading '.') as %XX, so that no name escapes the directory or
+ * hides, and two names never share a file. */
+static char *
+state_file_name(const char *account)
+{
+	const unsigned char	*p;
+	char			*out, *q;
+
+	out = q = xmalloc(3 * strlen(account) + 1);
+	for (p = (const unsigned char *)account; *p != '\0'; p++) {
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		    (*p >= '0' && *p <= '9') || *p == '_' || *p == '-' ||
+		    (*p == '.' && p != (const unsigned char *)account)) {
+			*q++ = *p;
+			continue;
+		}
+		*q++ = '%';
+		*q++ = state_hex[*p >> 4];
+		*q++ = state_hex[*p & 0xf];
+	}
+	*q = '\0';
+	return (out);
+}
+
+/* The pid written in a lock file held by someone else, or -1. */
+static long
+state_lock_owner(int fd)
+{
+	char			buf[32];
+	ssize_t			n;
+	unsigned long long	pid;
+
+	if ((n = pread(fd, buf, sizeof buf - 1, 0)) <= 0)
+		return (-1);
+	buf[n] = '\0';
+	buf[strcspn(buf, "\n")] = '\0';
+	if (state_parse_number(buf, 0x7fffffff, &pid) != 0 || pid == 0)
+		return (-1);
+	return ((long)pid);
+}
+
+/* Takes the account's lock and writes our pid in it. flock locks belong to
+ * the open file description, so a second open in this process conflicts
+ * too, and the kernel releases the lock when the process dies. */
+static int
+state_lock(struct state *st, char **cause)
+{
+	char	buf[32];
+	int	len;
+	long	pid;
+
+	st->lock_fd = open(st->lock_path, O_RDWR|O_CREAT|O_CLOEXEC, 0600);
+	if (st->lock_fd == -1) {
+		xasprintf(cause, "cannot open lock file %s: %s", st->lock_path,
+		    strerror(errno));
+		return (-1);
+	}
+	if (flock(st->lock_fd, LOCK_EX|LOCK_NB) == -1) {
+		if (errno != EWOULDBLOCK) {
+			xasprintf(cause, "cannot lock %s: %s", st->lock_path,
+			    strerror(errno));
+		} else if ((pid = state_lock_owner(st->lock_fd)) == -1) {
+			xasprintf(cause, "account %s is already being fetched "
+			    "by another mailfetchd (pid unknown); lock %s",
+			    st->account, st->lock_path);
+		} else {
+			xasprintf(cause, "account %s is already being fetched "
+			    "by another mailfetchd (pid %ld); lock %s",
+			    st->account, pid, st->lock_path);
+		}
+		return (-1);
+	}
+	len = snprintf(buf, sizeof buf, "%ld\n", (long)getpid());
+	if (ftruncate(st->lock_fd, 0) == -1 ||
+	    pwrite(st->lock_fd, buf, len, 0) != len) {
+		xasprintf(cause, "cannot write lock file %s: %s",
+		    st->lock_path, strerror(errno));
+		return (-1);
+	}
+	return (0);
+}
+
+/* Removes temp files of earlier saves that died before their rename. Only
+ * safe under the lock; a failure leaves a harmless file behind. */
+static void
+state_clean_tmp(struct state *st, const char *file_name)
+{
+	DIR		*d;
+	struct dirent	*de;
+	char		*prefix;
+	size_t		 plen;
+
+	if ((d = opendir(st->dir)) == NULL)
+		return;
+	plen = xasprintf(&prefix, "%s.state.tmp.", file_name);
+	while ((de = readdir(d)) != NULL) {
+		if (strncmp(de->d_name, prefix, plen) != 0 ||
+		    de->d_name[plen] == '\0' ||
+		    strspn(de->d_name + plen, "0123456789") !=
+		    strlen(de->d_name + plen))
+			continue;
+		unlinkat(dirfd(d), de->d_name, 0);
+	}
+	free(prefix);
+	closedir(d);
+}
+
+/* Locks and loads an account's state. */
+struct state *
+state_open(const char *state_dir, const char *account, char **cause)
+{
+	struct state	*st;
+	char		*file_name;
+	size_t		 len;
+	int		 locked = 0;
+
+	if (*account == '\0') {
+		*cause = xstrdup("empty account name");
+		return (NULL);
+	}
+	if (*state_dir == '\0') {
+		*cause = xstrdup("empty state directory");
+		return (NULL);
+	}
+	if (state_mkdirs(state_dir, cause) != 0)
+		return (NULL);
+
+	st = xcalloc(1, sizeof *st);
+	st->lock_fd = -1;
+	st->account = xstrdup(account);
+	st->dir = xstrdup(state_dir);
+	len = strlen(st->dir);
+	while (len > 1 && st->dir[len - 1] == '/')
+		st->dir[--len] = '\0';
+	file_name = state_file_name(account);
+	xasprintf(&st->path, "%s%s%s.state", st->dir,
+	    len == 1 && *st->dir == '/' ? "" : "/", file_name);
+	xasprintf(&st->lock_path, "%s%s%s.lock", st->dir,
+	    len == 1 && *st->dir == '/' ? "" : "/", file_name);
+	state_uidls_init(&st->uidls);
+
+	if (state_lock(st, cause) != 0) {
+		locked = errno == EWOULDBLOCK;
+		goto fail;
+	}
+	state_clean_tmp(st, file_name);
+	if (state_load(st, cause) != 0)
+		goto fail;
+	free(file_name);
+	return (st);
+fail:
+	free(file_name);
+	state_close(st);
+	errno = locked ? EWOULDBLOCK : EIO;
+	return (NULL);
+}
+
+/* Unlocks and frees a state. */
+void
+state_close(struct state *st)
+{
+	size_t	i;
+
+	if (st == NULL)
+		return;
+	if (st->lock_fd != -1)
+		close(st->lock_fd);
+	for (i = 0; i < st->nfolders; i++)
+		state_folder_free(st->folders[i]);
+	free(st->folders);
+	state_uidls_clear(&st->uidls);
+	free(st->account);
+	free(st->dir);
+	free(st->path);
+	free(st->lock_path);
+	free(st);
+}
+
+/* Builds the file in memory, signs it, and replaces the old one. */
+int
+state_save(struct state *st, char **cause)
+{
+	struct state_out	 out;
+	EVP_MD_CTX		*ctx;
+	char			 hex[65];
+	size_t			 i;
+	int			 rc;
+
+	memset(&out, 0, sizeof out);
+	state_out_str(&out, STATE_MAGIC " ");
+	state_out_num(&out, STATE_VERSION);
+	state_out_add(&out, "\n", 1);
+	for (i = 0; i < nitems(state_records); i++)
+		state_records[i].write(st, &out);
+
+	if ((ctx = EVP_MD_CTX_new()) == NULL ||
+	    EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1 ||
+	    EVP_DigestUpdate(ctx, out.buf, out.len) != 1 ||
+	    state_sha256_hex(ctx, hex) != 0) {
+		xasprintf(cause, "cannot save %s: SHA-256 failed", st->path);
+		EVP_MD_CTX_free(ctx);
+		free(out.buf);
+		return (-1);
+	}
+	EVP_MD_CTX_free(ctx);
+	state_out_str(&out, "end ");
+	state_out_num(&out, out.records);
+	state_out_add(&out, " ", 1);
+	state_out_str(&out, hex);
+	state_out_add(&out, "\n", 1);
+
+	rc = state_replace(st, out.buf, out.len, cause);
+	free(out.buf);
+	return (rc);
+}
+
+/* The state file path. */
+const char *
+state_path(const struct state *st)
+{
+	return (st->path);
+}
+
+/* Looks up, and maybe creates, a folder record. */
+struct state_folder *
+state_folder_get(struct state *st, const char *name, int create)
+{
+	size_t	idx;
+
+	if (state_folder_find(st, name, &idx))
+		return (st->folders[idx]);
+	if (!create || *name == '\0' || strlen(name) > STATE_NAME_MAX)
+		return (NULL);
+	return (state_folder_insert(st, idx, xstrdup(name)));
+}
+
+/* Forgets a folder. */
+void
+state_folder_remove(struct state *st, const char *name)
+{
+	size_t	idx;
+
+	if (!state_folder_find(st, name, &idx))
+		return;
+	state_folder_free(st->folders[idx]);
+	memmove(st->folders + idx, st->folders + idx + 1,
+	    (st->nfolders - idx - 1) * sizeof *st->folders);
+	st->nfolders--;
+}
+
+/* Replaces a folder's pending text. */
+void
+state_folder_set_pending(struct state_folder *f, const char *text)
+{
+	free(f->pending);
+	f->pending = NULL;
+	if (text != NULL && *text != '\0')
+		f->pending = xstrdup(text);
+}
+
+/* The number of folder records. */
+size_t
+state_folder_count(const struct state *st)
+{
+	return (st->nfolders);
+}
+
+/* The i-th folder in name order. */
+struct state_folder *
+state_folder_at(struct state *st, size_t i)
+{
+	if (i >= st->nfolders)
+		return (NULL);
+	return (st->folders[i]);
+}
+
+/* Whether a UIDL was delivered. */
+int
+state_uidl_has(const struct state *st, const char *uidl)
+{
+	if (!state_uidl_valid(uidl))
+		return (0);
+	return (st->uidls.slots[state_uidls_slot(&st->uidls, uidl)] != 0);
+}
+
+/* Remembers a delivered UIDL. */
+int
+state_uidl_add(struct state *st, const char *uidl)
+{
+	if (!state_uidl_valid(uidl))
+		return (-1);
+	if (!state_uidl_has(st, uidl))
+		state_uidls_insert(&st->uidls, xstrdup(uidl));
+	return (0);
+}
+
+/* The number of UIDLs remembered. */
+size_t
+state_uidl_count(const struct state *st)
+{
+	return (st->uidls.count);
+}
+
+/* Forgets the UIDLs the server no longer lists. */
+size_t
+state_uidl_prune(struct state *st, const char *const *present, size_t n)
+{
+	struct state_uidls	 *set = &st->uidls;
+	const char		**sorted;
+	size_t			  i, kept = 0;
+
+	/* A sorted copy of the server's list: O((n + count) log n). */
+	sorted = xreallocarray(NULL, n, sizeof *sorted);
+	if (n > 0)
+		memcpy(sorted, present, n * sizeof *sorted);
+	qsort(sorted, n, sizeof *sorted, state_strcmp);
+	for (i = 0; i < set->count; i++) {
+		if (bsearch(&set->list[i], sorted, n, sizeof *sorted,
+		    state_strcmp) != NULL)
+			set->list[kept++] = set->list[i];
+		else
+			free(set->list[i]);
+	}
+	free(sorted);
+	n = set->count - kept;
+	set->count = kept;
+	state_uidls_reindex(set);
+	return (n);
+}

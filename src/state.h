@@ -18,35 +18,50 @@ struct state_folder {
 	char		*name;		/* remote name, as the server spells it */
 	uint32_t	 uidvalidity;	/* 0: never selected */
 	uint32_t	 last_uid;	/* highest UID delivered (or skipped) */
+	char		*pending;	/* server actions still owed (an IMAP
+					 * UID set as text); NULL: none. Set
+					 * with state_folder_set_pending */
 };
 
 /* Takes the account's lock (state_dir/NAME.lock, flock, our pid written
- * inside) and loads state_dir/NAME.state if it exists. state_dir is created
- * (0700) if missing. Fails with *cause (caller frees) when the lock is held
- * ("account NAME is being fetched by pid N"), or the file is unreadable or
- * corrupt (the message names the file and what is wrong). */
+ * inside) and loads state_dir/NAME.state if it exists. NAME is the account
+ * name with anything outside [A-Za-z0-9._-], and a leading '.', written
+ * %XX. state_dir is created (0700, parents too) if missing. Fails with
+ * *cause (caller frees) when the lock is held ("account NAME is already
+ * being fetched by another mailfetchd (pid N); lock FILE"; a second open
+ * in the same process fails too), or the file is unreadable or corrupt
+ * (the message names the file and line, what is wrong, and how to start
+ * over; the file is never modified). */
 struct state	*state_open(const char *state_dir, const char *account,
 		    char **cause);
 /* Releases the lock and frees everything. Unsaved changes are lost. NULL is
  * a no-op. */
 void		 state_close(struct state *);
-/* Writes the whole state atomically: temp file, fsync, rename, fsync dir. */
+/* Writes the whole state atomically: temp file, fsync, rename, fsync dir.
+ * On failure the previous file is kept (unless only the directory fsync
+ * failed: the message says so) and no temp file is left. */
 int		 state_save(struct state *, char **cause);
 /* The file path. Do not free. */
 const char	*state_path(const struct state *);
 
 /* IMAP folders. Returns the record (owned by the state, valid until
- * state_close or state_folder_remove), creating it when create is set.
- * NULL if absent and !create. */
+ * state_close or state_folder_remove), creating it (zeroed) when create is
+ * set. NULL if absent and !create, or if name is "" or longer than 2048
+ * bytes (never created). */
 struct state_folder *state_folder_get(struct state *, const char *name,
 		    int create);
 void		 state_folder_remove(struct state *, const char *name);
+/* Replaces the folder's pending text with a copy of text (any bytes, any
+ * length); NULL or "" clears it. */
+void		 state_folder_set_pending(struct state_folder *,
+		    const char *text);
 size_t		 state_folder_count(const struct state *);
 /* i-th folder in name order; NULL past the end. */
 struct state_folder *state_folder_at(struct state *, size_t);
 
-/* POP3 UIDLs already delivered (any bytes but CR, LF, NUL; at most 70
- * characters per RFC 1939, longer ones refused with -1). */
+/* POP3 UIDLs already delivered (any bytes but CR, LF, NUL; 1 to 70
+ * characters per RFC 1939, others refused with -1 by add and never "had").
+ * add returns 0 when added or already present. Saved in the order added. */
 int		 state_uidl_has(const struct state *, const char *uidl);
 int		 state_uidl_add(struct state *, const char *uidl);
 size_t		 state_uidl_count(const struct state *);

@@ -1,0 +1,989 @@
+/* test_state.c: unit tests for the per-account state store and its lock. */
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <ftw.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <openssl/evp.h>
+
+#include "compat.h"
+#include "state.h"
+
+/* Per test: a fresh temp dir; the state dir inside it does not exist yet. */
+struct fixture {
+	char	 root[64];
+	char	 dir[128];
+};
+
+/* Makes the fresh temp dir of a test. */
+static int
+setup(void **arg)
+{
+	struct fixture	*fx;
+	const char	*tmpdir;
+
+	fx = calloc(1, sizeof *fx);
+	if ((tmpdir = getenv("TMPDIR")) == NULL || strlen(tmpdir) > 32)
+		tmpdir = "/tmp";
+	snprintf(fx->root, sizeof fx->root, "%s/test_state.XXXXXX", tmpdir);
+	if (mkdtemp(fx->root) == NULL)
+		return (-1);
+	snprintf(fx->dir, sizeof fx->dir, "%s/var/state", fx->root);
+	*arg = fx;
+	return (0);
+}
+
+/* Removes one entry of a tree (for nftw). */
+static int
+rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return (remove(path));
+}
+
+/* Removes the temp dir of a test. */
+static int
+teardown(void **arg)
+{
+	struct fixture	*fx = *arg;
+
+	nftw(fx->root, rm_entry, 16, FTW_DEPTH|FTW_PHYS);
+	free(fx);
+	return (0);
+}
+
+/* Opens the state of an account, failing the test with the cause if not. */
+static struct state *
+open_ok(const char *dir, const char *account)
+{
+	struct state	*st;
+	char		*cause = NULL;
+
+	st = state_open(dir, account, &cause);
+	if (st == NULL)
+		fail_msg("state_open %s: %s", account, cause);
+	return (st);
+}
+
+/* Saves, failing the test with the cause if not. */
+static void
+save_ok(struct state *st)
+{
+	char	*cause = NULL;
+
+	if (state_save(st, &cause) != 0)
+		fail_msg("state_save: %s", cause);
+}
+
+/* Expects state_open to fail with a message naming path and holding
+ * each of the NULL-terminated substrings. */
+static void
+open_fails(const char *dir, const char *account, const char *path, ...)
+{
+	struct state	*st;
+	char		*cause = NULL;
+	const char	*want;
+	va_list		 ap;
+
+	st = state_open(dir, account, &cause);
+	if (st != NULL) {
+		state_close(st);
+		fail_msg("state_open succeeded; expected a failure");
+	}
+	assert_non_null(cause);
+	if (strstr(cause, path) == NULL)
+		fail_msg("message does not name %s: %s", path, cause);
+	va_start(ap, path);
+	while ((want = va_arg(ap, const char *)) != NULL) {
+		if (strstr(cause, want) == NULL)
+			fail_msg("message lacks \"%s\": %s", want, cause);
+	}
+	va_end(ap);
+	free(cause);
+}
+
+/* Reads a whole file into a new buffer. */
+static char *
+read_file(const char *path, size_t *len)
+{
+	FILE	*f;
+	char	*buf;
+	long	 size;
+
+	assert_non_null(f = fopen(path, "r"));
+	assert_int_equal(fseek(f, 0, SEEK_END), 0);
+	size = ftell(f);
+	rewind(f);
+	buf = malloc(size + 1);
+	assert_int_equal(fread(buf, 1, size, f), (size_t)size);
+	buf[size] = '\0';
+	fclose(f);
+	*len = size;
+	return (buf);
+}
+
+/* Replaces a whole file. */
+static void
+write_file(const char *path, const char *buf, size_t len)
+{
+	FILE	*f;
+
+	assert_non_null(f = fopen(path, "w"));
+	assert_int_equal(fwrite(buf, 1, len, f), len);
+	assert_int_equal(fclose(f), 0);
+}
+
+/* Writes body plus a correct "end" line: records is what it claims. */
+static void
+write_signed(const char *path, const char *body, size_t records)
+{
+	unsigned char	 md[EVP_MAX_MD_SIZE];
+	unsigned int	 mdlen, i;
+	char		*buf;
+	size_t		 len;
+
+	assert_int_equal(EVP_Digest(body, strlen(body), md, &mdlen,
+	    EVP_sha256(), NULL), 1);
+	len = strlen(body) + 100;
+	buf = malloc(len);
+	snprintf(buf, len, "%send %zu ", body, records);
+	for (i = 0; i < mdlen; i++)
+		snprintf(buf + strlen(buf), 3, "%02x", md[i]);
+	strcat(buf, "\n");
+	write_file(path, buf, strlen(buf));
+	free(buf);
+}
+
+/* Whether the file holds exactly buf. */
+static void
+assert_file_is(const char *path, const char *buf, size_t len)
+{
+	char	*now;
+	size_t	 nowlen;
+
+	now = read_file(path, &nowlen);
+	assert_int_equal(nowlen, len);
+	assert_memory_equal(now, buf, len);
+	free(now);
+}
+
+/* The number of entries of dir whose name contains s. */
+static int
+count_entries(const char *dir, const char *s)
+{
+	DIR		*d;
+	struct dirent	*de;
+	int		 n = 0;
+
+	assert_non_null(d = opendir(dir));
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") != 0 &&
+		    strcmp(de->d_name, "..") != 0 &&
+		    strstr(de->d_name, s) != NULL)
+			n++;
+	}
+	closedir(d);
+	return (n);
+}
+
+/* Milliseconds between two instants. */
+static double
+ms_since(const struct timespec *t0)
+{
+	struct timespec	t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return ((t1.tv_sec - t0->tv_sec) * 1e3 +
+	    (t1.tv_nsec - t0->tv_nsec) / 1e6);
+}
+
+static const char *odd_folders[] = {
+	"INBOX",
+	"with space",
+	"100%",
+	"%41%",
+	"new\nline",
+	"cr\rtab\t",
+	"\xc3\xa9t\xc3\xa9 8-bit",
+	"\x01\x7f\x80\xff",
+	"[Gmail]/All Mail",
+	"../../etc",
+};
+
+static const char *odd_uidls[] = {
+	"abc",
+	"with space",
+	"%25",
+	"\x01\x7f\x80\xff",
+	"tab\there",
+	"end 1 x",
+	"0123456789012345678901234567890123456789012345678901234567890123456789",
+};
+
+/* No file yet: an empty state; the directory is created 0700, parents too,
+ * and nothing is written before a save. */
+static void
+test_empty_when_no_file(void **arg)
+{
+	struct fixture	*fx = *arg;
+	struct state	*st;
+	struct stat	 sb;
+	char		 path[256];
+
+	st = open_ok(fx->dir, "acct");
+	assert_int_equal(state_folder_count(st), 0);
+	assert_null(state_folder_at(st, 0));
+	assert_int_equal(state_uidl_count(st), 0);
+	assert_false(state_uidl_has(st, "abc"));
+	snprintf(path, sizeof path, "%s/acct.state", fx->dir);
+	assert_string_equal(state_path(st), path);
+	assert_int_equal(stat(fx->dir, &sb), 0);
+	assert_int_equal(sb.st_mode & 07777, 0700);
+	snprintf(path, sizeof path, "%s/var", fx->root);
+	assert_int_equal(stat(path, &sb), 0);
+	assert_int_equal(sb.st_mode & 07777, 0700);
+	assert_int_equal(count_entries(fx->dir, ".state"), 0);
+	state_close(st);
+	state_close(NULL);
+}
+
+/* Bad arguments and a state_dir that is a file fail with a message. */
+static void
+test_open_errors(void **arg)
+{
+	struct fixture	*fx = *arg;
+	char		 file[256], sub[300];
+	char		*cause = NULL;
+
+	assert_null(state_open(fx->dir, "", &cause));
+	assert_non_null(cause);
+	free(cause);
+	snprintf(file, sizeof file, "%s/plain", fx->root);
+	write_file(file, "x", 1);
+	open_fails(file, "acct", file, "not a directory", NULL);
+	snprintf(sub, sizeof sub, "%s/below", file);
+	open_fails(sub, "acct", file, "cannot create", NULL);
+}
+
+/* Folders and UIDLs with awkward bytes survive save and load exactly. */
+static void
+test_roundtrip(void **arg)
+{
+	struct fixture		*fx = *arg;
+	struct state		*st;
+	struct state_folder	*f;
+	size_t			 i;
+
+	st = open_ok(fx->dir, "acct");
+	for (i = 0; i < nitems(odd_folders); i++) {
+		assert_non_null(f = state_folder_get(st, odd_folders[i], 1));
+		f->uidvalidity = i == 0 ? UINT32_MAX : (uint32_t)i * 1000;
+		f->last_uid = i == 1 ? UINT32_MAX : (uint32_t)i;
+	}
+	for (i = 0; i < nitems(odd_uidls); i++)
+		assert_int_equal(state_uidl_add(st, odd_uidls[i]), 0);
+	save_ok(st);
+	state_close(st);
+
+	st = open_ok(fx->dir, "acct");
+	assert_int_equal(state_folder_count(st), nitems(odd_folders));
+	for (i = 0; i < nitems(odd_folders); i++) {
+		assert_non_null(f = state_folder_get(st, odd_folders[i], 0));
+		assert_string_equal(f->name, odd_folders[i]);
+		assert_int_equal(f->uidvalidity,
+		    i == 0 ? UINT32_MAX : (uint32_t)i * 1000);
+		assert_int_equal(f->last_uid, i == 1 ? UINT32_MAX : (uint32_t)i);
+	}
+	for (i = 1; i < state_folder_count(st); i++) {
+		assert_true(strcmp(state_folder_at(st, i - 1)->name,
+		    state_folder_at(st, i)->name) < 0);
+	}
+	assert_int_equal(state_uidl_count(st),
+	    nitems(odd_uidls));
+	for (i = 0; i < nitems(odd_uidls); i++)
+		assert_true(state_uidl_has(st, odd_uidls[i]));
+	assert_false(state_uidl_has(st, "ab"));
+	state_close(st);
+}
+
+/* A folder's pending text of any length and bytes round-trips (cut into
+ * several lines); "" and NULL clear it. */
+static void
+test_pending(void **arg)
+{
+	struct fixture		*fx = *arg;
+	struct state		*st;
+	struct state_folder	*f;
+	char			*big, *buf;
+	size_t			 i, len, lines = 0;
+
+	big = malloc(30000);
+	big[0] = '\0';
+	for (i = 1; strlen(big) < 20000; i += 2)
+		snprintf(big + strlen(big), 30000 - strlen(big), "%zu,", i);
+	strcat(big, "odd \x01\xff%\n");
+	st = open_ok(fx->dir, "acct");
+	state_folder_set_pending(state_folder_get(st, "a b%\n", 1), big);
+	state_folder_set_pending(state_folder_get(st, "INBOX", 1), "4:9");
+	state_folder_get(st, "none", 1);
+	state_folder_set_pending(state_folder_get(st, "cleared", 1), "1");
+	state_folder_set_pending(state_folder_get(st, "cleared", 0), "");
+	state_folder_set_pending(state_folder_get(st, "nulled", 1), "1");
+	state_folder_set_pending(state_folder_get(st, "nulled", 0), NULL);
+	assert_null(state_folder_get(st, "cleared", 0)->pending);
+	assert_null(state_folder_get(st, "nulled", 0)->pending);
+	save_ok(st);
+	buf = read_file(state_path(st), &len);
+	for (i = 0; i + 8 < len; i++)
+		lines += strncmp(buf + i, "\npending ", 9) == 0;
+	assert_true(lines >= 10);
+	free(buf);
+	state_close(st);
+
+	st = open_ok(fx->dir, "acct");
+	assert_non_null(f = state_folder_get(st, "a b%\n", 0));
+	assert_string_equal(f->pending, big);
+	assert_string_equal(state_folder_get(st, "INBOX", 0)->pending, "4:9");
+	assert_null(state_folder_get(st, "none", 0)->pending);
+	assert_null(state_folder_get(st, "cleared", 0)->pending);
+	assert_null(state_folder_get(st, "nulled", 0)->pending);
+	state_folder_remove(st, "a b%\n");
+	save_ok(st);
+	state_close(st);
+	st = open_ok(fx->dir, "acct");
+	assert_null(state_folder_get(st, "a b%\n", 0));
+	assert_int_equal(state_folder_count(st), 4);
+	state_close(st);
+	free(big);
+}
+
+/* The folder API: create, look up, order, remove, refused names. */
+static void
+test_folders(void **arg)
+{
+	struct fixture		*fx = *arg;
+	struct state		*st;
+	struct state_folder	*f;
+	char			 name[2050];
+
+	st = open_ok(fx->dir, "acct");
+	assert_null(state_folder_get(st, "b", 0));
+	assert_non_null(f = state_folder_get(st, "b", 1));
+	assert_int_equal(f->uidvalidity, 0);
+	assert_int_equal(f->last_uid, 0);
+	assert_ptr_equal(state_folder_get(st, "b", 1), f);
+	state_folder_get(st, "a b", 1);
+	state_folder_get(st, "INBOX", 1);
+	state_folder_get(st, "a", 1);
+	assert_int_equal(state_folder_count(st), 4);
+	assert_string_equal(state_folder_at(st, 0)->name, "INBOX");
+	assert_string_equal(state_folder_at(st, 1)->name, "a");
+	assert_string_equal(state_folder_at(st, 2)->name, "a b");
+	assert_string_equal(state_folder_at(st, 3)->name, "b");
+	assert_null(state_folder_at(st, 4));
+	assert_ptr_equal(state_folder_get(st, "b", 0), f);
+	state_folder_remove(st, "a");
+	state_folder_remove(st, "absent");
+	assert_int_equal(state_folder_count(st), 3);
+	assert_null(state_folder_get(st, "a", 0));
+	assert_string_equal(state_folder_at(st, 1)->name, "a b");
+
+	assert_null(state_folder_get(st, "", 1));
+	memset(name, 0xff, sizeof name);
+	name[2049] = '\0';
+	assert_null(state_folder_get(st, name, 1));
+	/* The longest name, every byte escaped, still fits a line. */
+	name[2048] = '\0';
+	assert_non_null(f = state_folder_get(st, name, 1));
+	f->last_uid = 7;
+	/* With the longest lines: pending text of escaped bytes too. */
+	state_folder_set_pending(f, name);
+	save_ok(st);
+	state_close(st);
+	st = open_ok(fx->dir, "acct");
+	assert_int_equal(state_folder_count(st), 4);
+	assert_non_null(f = state_folder_get(st, name, 0));
+	assert_int_equal(f->last_uid, 7);
+	assert_string_equal(f->pending, name);
+	state_close(st);
+}
+
+/* Account names are encoded so that no file lands outside state_dir. */
+static void
+test_account_file_names(void **arg)
+{
+	struct fixture	*fx = *arg;
+	static const char *names[][2] = {
+		{ "../evil", "%2E.%2Fevil" },
+		{ ".hidden", "%2Ehidden" },
+		{ "a b%", "a%20b%25" },
+		{ "me@example.com", "me%40example.com" },
+		{ "ok_name-1.x", "ok_name-1.x" },
+		{ "\xc3\xa9\n", "%C3%A9%0A" },
+	};
+	struct state	*st;
+	char		 path[512];
+	size_t		 i;
+
+	for (i = 0; i < nitems(names); i++) {
+		st = open_ok(fx->dir, names[i][0]);
+		snprintf(path, sizeof path, "%s/%s.state", fx->dir,
+		    names[i][1]);
+		assert_string_equal(state_path(st), path);
+		assert_int_equal(state_uidl_add(st, names[i][1]), 0);
+		save_ok(st);
+		state_close(st);
+		assert_int_equal(access(path, F_OK), 0);
+	}
+	for (i = 0; i < nitems(names); i++) {
+		st = open_ok(fx->dir, names[i][0]);
+		assert_int_equal(state_uidl_count(st), 1);
+		assert_true(state_uidl_has(st, names[i][1]));
+		state_close(st);
+	}
+	snprintf(path, sizeof path, "%s/var/evil.state", fx->root);
+	assert_int_equal(access(path, F_OK), -1);
+	assert_int_equal(count_entries(fx->dir, ".state"),
+	    nitems(names));
+}
+
+/* A save replaces the file by rename and leaves no temp file; a failed
+ * save leaves the old file. */
+static void
+test_save_atomic(void **arg)
+{
+	struct fixture	*fx = *arg;
+	struct state	*st;
+	struct stat	 sb1, sb2;
+	char		*before, *after, tmp[300], inner[400], *cause = NULL;
+	size_t		 blen, alen;
+
+	st = open_ok(fx->dir, "acct");
+	state_uidl_add(st, "one");
+	save_ok(st);
+	before = read_file(state_path(st), &blen);
+	assert_int_equal(stat(state_path(st), &sb1), 0);
+	assert_int_equal(sb1.st_mode & 0777, 0600);
+	state_uidl_add(st, "two");
+	save_ok(st);
+	after = read_file(state_path(st), &alen);
+	assert_int_equal(stat(state_path(st), &sb2), 0);
+	assert_true(alen > blen);
+	assert_non_null(strstr(after, "uidl two\n"));
+	assert_null(strstr(before, "uidl two\n"));
+	assert_true(sb1.st_ino != sb2.st_ino);
+	assert_int_equal(count_entries(fx->dir, "tmp"), 0);
+	assert_int_equal(count_entries(fx->dir, ""), 2);
+
+	/* Make the temp file impossible: a non-empty directory in its way. */
+	snprintf(tmp, sizeof tmp, "%s.tmp.%ld", state_path(st),
+	    (long)getpid());
+	assert_int_equal(mkdir(tmp, 0700), 0);
+	snprintf(inner, sizeof inner, "%s/x", tmp);
+	write_file(inner, "x", 1);
+	state_uidl_add(st, "three");
+	assert_int_equal(state_save(st, &cause), -1);
+	assert_non_null(strstr(cause, tmp));
+	assert_non_null(strstr(cause, "unchanged"));
+	free(cause);
+	assert_file_is(state_path(st), after, alen);
+	assert_int_equal(unlink(inner), 0);
+	assert_int_equal(rmdir(tmp), 0);
+
+	/* A stale temp file with our pid (a dead process's) is replaced. */
+	write_file(tmp, "junk", 4);
+	save_ok(st);
+	assert_int_equal(access(tmp, F_OK), -1);
+	assert_int_equal(count_entries(fx->dir, "tmp"), 0);
+	state_close(st);
+	st = open_ok(fx->dir, "acct");
+	assert_int_equal(state_uidl_count(st), 3);
+	state_close(st);
+	free(before);
+	free(after);
+}
+
+/* A save failing after its temp file was created (a write refused by
+ * RLIMIT_FSIZE, a rename refused) removes the temp file and keeps the old
+ * state file. */
+static void
+test_save_failures(void **arg)
+{
+	struct fixture	*fx = *arg;
+	struct state	*st;
+	struct rlimit	 saved, small;
+	void		(*oldsig)(int);
+	char		*old, uidl[32], sub[300], *cause = NULL;
+	size_t		 len, i;
+	int		 rc;
+
+	st = open_ok(fx->dir, "acct");
+	state_uidl_add(st, "one");
+	save_ok(st);
+	old = read_file(state_path(st), &len);
+	for (i = 0; i < 1000; i++) {
+		snprintf(uidl, sizeof uidl, "uidl-%zu", i);
+		state_uidl_add(st, uidl);
+	}
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &saved), 0);
+	small = saved;
+	small.rlim_cur = 4096;
+	oldsig = signal(SIGXFSZ, SIG_IGN);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &small), 0);
+	rc = state_save(st, &cause);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &saved), 0);
+	signal(SIGXFSZ, oldsig);
+	assert_int_equal(rc, -1);
+	assert_non_null(strstr(cause, "write"));
+	assert_non_null(strstr(cause, strerror(EFBIG)));
+	assert_non_null(strstr(cause, state_path(st)));
+	free(cause);
+	assert_file_is(state_path(st), old, len);
+	assert_int_equal(count_entries(fx->dir, "tmp"), 0);
+	free(old);
+	state_close(st);
+
+	/* The state file replaced by a non-empty directory: rename fails. */
+	st = open_ok(fx->dir, "acct");
+	assert_int_equal(unlink(state_path(st)), 0);
+	assert_int_equal(mkdir(state_path(st), 0700), 0);
+	snprintf(sub, sizeof sub, "%s/x", state_path(st));
+	write_file(sub, "x", 1);
+	assert_int_equal(state_save(st, &cause), -1);
+	assert_non_null(strstr(cause, "rename"));
+	free(cause);
+	assert_int_equal(count_entries(fx->dir, "tmp"), 0);
+	assert_int_equal(unlink(sub), 0);
+	state_close(st);
+}
+
+/* Opening removes the account's leftover temp files, and only those. */
+static void
+test_stale_tmp_cleaned(void **arg)
+{
+	struct fixture	*fx = *arg;
+	struct state	*st;
+	char		 p1[300], p2[300], p3[300];
+
+	st = open_ok(fx->dir, "acct");
+	state_close(st);
+	snprintf(p1, sizeof p1, "%s/acct.state.tmp.12345", fx->dir);
+	snprintf(p2, sizeof p2, "%s/acct.state.tmp.x.state.tmp.1", fx->dir);
+	snprintf(p3, sizeof p3, "%s/other.state.tmp.1", fx->dir);
+	write_file(p1, "a", 1);
+	write_file(p2, "b", 1);
+	write_file(p3, "c", 1);
+	st = open_ok(fx->dir, "acct");
+	assert_int_equal(access(p1, F_OK), -1);
+	assert_int_equal(access(p2, F_OK), 0);
+	assert_int_equal(access(p3, F_OK), 0);
+	state_close(st);
+}
+
+/* Writes a valid file with a few records; returns its bytes. */
+static char *
+make_good_file(struct fixture *fx, char *path, size_t pathlen, size_t *len)
+{
+	struct state	*st;
+	size_t		 i;
+
+	st = open_ok(fx->dir, "acct");
+	state_folder_get(st, "INBOX", 1)->uidvalidity = 1234;
+	state_folder_get(st, "Sent Items", 1)->last_uid = 99;
+	for (i = 0; i < 3; i++)
+		state_uidl_add(st, odd_uidls[i]);
+	save_ok(st);
+	snprintf(path, pathlen, "%s", state_path(st));
+	state_close(st);
+	return (read_file(path, len));
+}
+
+/* Every truncation of a good file is an error naming the file; the file
+ * is left as it was. */
+static void
+test_truncated(void **arg)
+{
+	struct fixture	*fx = *arg;
+	char		 path[300], *good, *end;
+	size_t		 len, cut, named[4];
+
+	good = make_good_file(fx, path, sizeof path, &len);
+	assert_non_null(end = strstr(good, "\nend "));
+	named[0] = 0;				/* empty */
+	named[1] = strchr(good, '\n') - good + 10;	/* mid record line */
+	named[2] = end - good + 1;			/* just before end */
+	named[3] = len - 1;			/* no final newline */
+	for (cut = 0; cut < 4; cut++) {
+		write_file(path, good, named[cut]);
+		open_fails(fx->dir, "acct", path, "truncated", "move it away",
+		    NULL);
+		assert_file_is(path, good, named[cut]);
+	}
+	for (cut = 0; cut < len; cut++) {
+		write_file(path, good, cut);
+		open_fails(fx->dir, "acct", path, "move it away", NULL);
+		assert_file_is(path, good, cut);
+	}
+	/* The whole file still loads: the failures were the cuts. */
+	write_file(path, good, len);
+	state_close(open_ok(fx->dir, "acct"));
+	free(good);
+}
+
+/* Any single flipped bit anywhere is an error; the file is untouched. */
+static void
+test_flipped_byte(void **arg)
+{
+	struct fixture	*fx = *arg;
+	char		 path[300], *good, *bad;
+	size_t		 len, i;
+
+	good = make_good_file(fx, path, sizeof path, &len);
+	bad = malloc(len);
+	for (i = 0; i < len; i++) {
+		memcpy(bad, good, len);
+		bad[i] ^= 0x01;
+		write_file(path, bad, len);
+		open_fails(fx->dir, "acct", path, "line", "move it away", NULL);
+		assert_file_is(path, bad, len);
+	}
+	write_file(path, good, len);
+	state_close(open_ok(fx->dir, "acct"));
+	free(bad);
+	free(good);
+}
+
+/* Other versions, garbage, and well-signed but malformed records. */
+static void
+test_bad_content(void **arg)
+{
+	struct fixture	*fx = *arg;
+	static const struct {
+		const char	*body;
+		size_t		 records;
+		const char	*why;
+	} bad[] = {
+		{ "mailfetchd-state 2\n", 0, "version 2" },
+		{ "mailfetchd-state 0\n", 0, "version 0" },
+		{ "mailfetchd-state x\n", 0, "line 1" },
+		{ "mailfetchd-stat 1\n", 0, "not a mailfetchd state file" },
+		{ "mailfetchd-state 1\nbogus 1\n", 1, "line 2: unknown" },
+		{ "mailfetchd-state 1\nuidl a\nuidl a\n", 2, "line 3" },
+		{ "mailfetchd-state 1\nuidl a\n", 2, "counts 2 records" },
+		{ "mailfetchd-state 1\nuidl a b\n", 1, "line 2" },
+		{ "mailfetchd-state 1\nuidl \n", 1, "line 2" },
+		{ "mailfetchd-state 1\nuidl %00\n", 1, "line 2" },
+		{ "mailfetchd-state 1\nuidl %G1\n", 1, "line 2" },
+		{ "mailfetchd-state 1\nuidl %4\n", 1, "line 2" },
+		{ "mailfetchd-state 1\nuidl \x80\n", 1, "line 2" },
+		{ "mailfetchd-state 1\nuidl a%0Ab\n", 1, "line 2" },
+		{ "mailfetchd-state 1\nuidl 01234567890123456789012345678901"
+		  "234567890123456789012345678901234567890\n", 1, "line 2" },
+		{ "mailfetchd-state 1\nfolder 1 2 A\nfolder 3 4 A\n", 2,
+		  "line 3" },
+		{ "mailfetchd-state 1\nfolder 4294967296 2 A\n", 1, "line 2" },
+		{ "mailfetchd-state 1\nfolder -1 2 A\n", 1, "line 2" },
+		{ "mailfetchd-state 1\nfolder 1 2\n", 1, "line 2" },
+		{ "mailfetchd-state 1\nfolder 1  2 A\n", 1, "line 2" },
+		{ "mailfetchd-state 1\nfolder 1 2 A \n", 1, "line 2" },
+		{ "end 0 0\n", 0, "line 1" },
+		{ "mailfetchd-state 1\npending A 1:2\n", 1, "line 2" },
+		{ "mailfetchd-state 1\nfolder 1 2 A\npending A\n", 2,
+		  "line 3" },
+	};
+	char		 path[300], *good, *buf;
+	size_t		 len, i;
+
+	good = make_good_file(fx, path, sizeof path, &len);
+	for (i = 0; i < nitems(bad); i++) {
+		write_signed(path, bad[i].body, bad[i].records);
+		buf = read_file(path, &len);
+		open_fails(fx->dir, "acct", path, bad[i].why, "move it away",
+		    NULL);
+		assert_file_is(path, buf, len);
+		free(buf);
+	}
+
+	/* Data after the end line. */
+	write_signed(path, "mailfetchd-state 1\nuidl a\n", 1);
+	state_close(open_ok(fx->dir, "acct"));
+	buf = read_file(path, &len);
+	buf = realloc(buf, len + 8);
+	memcpy(buf + len, "uidl b\n", 7);
+	write_file(path, buf, len + 7);
+	open_fails(fx->dir, "acct", path, "line 4", "after the end", NULL);
+	free(buf);
+
+	/* Garbage, text and binary. */
+	write_file(path, "hello\nworld\n", 12);
+	open_fails(fx->dir, "acct", path, "line 1", "move it away", NULL);
+	buf = malloc(4096);
+	srand(1);
+	for (i = 0; i < 4096; i++)
+		buf[i] = (char)rand();
+	write_file(path, buf, 4096);
+	open_fails(fx->dir, "acct", path, "move it away", NULL);
+	assert_file_is(path, buf, 4096);
+	free(buf);
+	free(good);
+}
+
+/* A huge line, with or without a newline, is refused without reading it
+ * all: a 1 GB sparse file of NULs returns at once. */
+static void
+test_huge_line(void **arg)
+{
+	struct fixture	*fx = *arg;
+	char		 path[300], *good, *buf;
+	size_t		 len;
+	struct stat	 sb;
+	int		 fd;
+
+	good = make_good_file(fx, path, sizeof path, &len);
+	buf = malloc(100000);
+	memcpy(buf, "mailfetchd-state 1\nuidl ", 24);
+	memset(buf + 24, 'a', 100000 - 24);
+	write_file(path, buf, 100000);
+	open_fails(fx->dir, "acct", path, "line 2", "longer than", NULL);
+	assert_file_is(path, buf, 100000);
+	buf[99999] = '\n';
+	write_file(path, buf, 100000);
+	open_fails(fx->dir, "acct", path, "line 2", "longer than", NULL);
+	free(buf);
+
+	assert_int_not_equal(fd = open(path, O_WRONLY|O_TRUNC), -1);
+	assert_int_equal(ftruncate(fd, 1L << 30), 0);
+	close(fd);
+	open_fails(fx->dir, "acct", path, "line 1", "longer than", NULL);
+	assert_int_equal(stat(path, &sb), 0);
+	assert_int_equal(sb.st_size, 1L << 30);
+	free(good);
+}
+
+/* A second open in the same process fails with our pid, until the first
+ * is closed. */
+static void
+test_lock_same_process(void **arg)
+{
+	struct fixture	*fx = *arg;
+	struct state	*st;
+	char		 pid[64], lock[300], *buf;
+	size_t		 len;
+
+	st = open_ok(fx->dir, "acct");
+	snprintf(lock, sizeof lock, "%s/acct.lock", fx->dir);
+	buf = read_file(lock, &len);
+	snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+	assert_string_equal(buf, pid);
+	free(buf);
+	snprintf(pid, sizeof pid, "(pid %ld)", (long)getpid());
+	open_fails(fx->dir, "acct", lock, pid, "already being fetched",
+	    "account acct", NULL);
+	/* Another account is not affected. */
+	state_close(open_ok(fx->dir, "other"));
+	state_close(st);
+	state_close(open_ok(fx->dir, "acct"));
+}
+
+/* A child holding the lock makes the parent fail; when the child dies
+ * (without closing), the kernel releases the lock. */
+static void
+test_lock_other_process(void **arg)
+{
+	struct fixture	*fx = *arg;
+	int		 c2p[2], p2c[2], status;
+	pid_t		 pid;
+	char		 c, want[64], lock[300], *cause = NULL;
+	struct state	*st;
+
+	assert_int_equal(pipe(c2p), 0);
+	assert_int_equal(pipe(p2c), 0);
+	assert_int_not_equal(pid = fork(), -1);
+	if (pid == 0) {
+		st = state_open(fx->dir, "acct", &cause);
+		c = st != NULL ? 'y' : 'n';
+		if (write(c2p[1], &c, 1) != 1 || read(p2c[0], &c, 1) != 1)
+			_exit(2);
+		_exit(0);
+	}
+	close(c2p[1]);
+	close(p2c[0]);
+	assert_int_equal(read(c2p[0], &c, 1), 1);
+	assert_int_equal(c, 'y');
+	snprintf(lock, sizeof lock, "%s/acct.lock", fx->dir);
+	snprintf(want, sizeof want, "(pid %ld)", (long)pid);
+	open_fails(fx->dir, "acct", lock, want, NULL);
+	c = 'x';
+	assert_int_equal(write(p2c[1], &c, 1), 1);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	close(c2p[0]);
+	close(p2c[1]);
+	st = open_ok(fx->dir, "acct");
+	state_close(st);
+}
+
+/* UIDL add, has, prune, and the refused ones. */
+static void
+test_uidls(void **arg)
+{
+	struct fixture	*fx = *arg;
+	struct state	*st;
+	const char	*present[] = { "c", "zz-not-stored", "a", "x\ny" };
+	char		 long71[72];
+
+	st = open_ok(fx->dir, "acct");
+	assert_int_equal(state_uidl_add(st, "a"), 0);
+	assert_int_equal(state_uidl_add(st, "b"), 0);
+	assert_int_equal(state_uidl_add(st, "c"), 0);
+	assert_int_equal(state_uidl_add(st, "d"), 0);
+	assert_int_equal(state_uidl_add(st, "a"), 0);
+	assert_int_equal(state_uidl_count(st), 4);
+	assert_true(state_uidl_has(st, "b"));
+	assert_false(state_uidl_has(st, "e"));
+
+	memset(long71, 'u', 71);
+	long71[71] = '\0';
+	assert_int_equal(state_uidl_add(st, long71), -1);
+	assert_false(state_uidl_has(st, long71));
+	long71[70] = '\0';
+	assert_int_equal(state_uidl_add(st, long71), 0);
+	assert_true(state_uidl_has(st, long71));
+	assert_int_equal(state_uidl_add(st, ""), -1);
+	assert_int_equal(state_uidl_add(st, "x\ny"), -1);
+	assert_int_equal(state_uidl_add(st, "x\ry"), -1);
+	assert_int_equal(state_uidl_count(st), 5);
+
+	assert_int_equal(state_uidl_prune(st, present, 4), 3);
+	assert_int_equal(state_uidl_count(st), 2);
+	assert_true(state_uidl_has(st, "a"));
+	assert_true(state_uidl_has(st, "c"));
+	assert_false(state_uidl_has(st, "b"));
+	assert_false(state_uidl_has(st, "d"));
+	assert_false(state_uidl_has(st, long71));
+	assert_false(state_uidl_has(st, "zz-not-stored"));
+	assert_int_equal(state_uidl_prune(st, present, 4), 0);
+	assert_int_equal(state_uidl_add(st, "b"), 0);
+	assert_true(state_uidl_has(st, "b"));
+	assert_int_equal(state_uidl_prune(st, NULL, 0), 3);
+	assert_int_equal(state_uidl_count(st), 0);
+	state_close(st);
+}
+
+/* 100,000 UIDLs: add, save, load, prune; prints the timings. */
+static void
+test_many_uidls(void **arg)
+{
+	struct fixture	*fx = *arg;
+	struct state	*st;
+	struct timespec	 t0;
+	char		 **uidls;
+	const char	**half;
+	double		 add_ms, save_ms, load_ms, prune_ms;
+	size_t		 i, n = 100000;
+
+	uidls = calloc(n, sizeof *uidls);
+	half = calloc(n / 2, sizeof *half);
+	for (i = 0; i < n; i++) {
+		uidls[i] = malloc(64);
+		snprintf(uidls[i], 64, "%08zx%s%zu", i * 2654435761u % n,
+		    i % 10 == 0 ? " %\x01\xff" : "-GmailId", i);
+		if (i % 2 == 0)
+			half[i / 2] = uidls[i];
+	}
+	st = open_ok(fx->dir, "acct");
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (i = 0; i < n; i++)
+		assert_int_equal(state_uidl_add(st, uidls[i]), 0);
+	add_ms = ms_since(&t0);
+	assert_int_equal(state_uidl_count(st), n);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	save_ok(st);
+	save_ms = ms_since(&t0);
+	state_close(st);
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	st = open_ok(fx->dir, "acct");
+	load_ms = ms_since(&t0);
+	assert_int_equal(state_uidl_count(st), n);
+	for (i = 0; i < n; i++)
+		assert_true(state_uidl_has(st, uidls[i]));
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(state_uidl_prune(st, half, n / 2), n / 2);
+	prune_ms = ms_since(&t0);
+	for (i = 0; i < n; i++)
+		assert_int_equal(state_uidl_has(st, uidls[i]), i % 2 == 0);
+	save_ok(st);
+	state_close(st);
+	st = open_ok(fx->dir, "acct");
+	assert_int_equal(state_uidl_count(st), n / 2);
+	state_close(st);
+
+	printf("# 100000 UIDLs: add %.1f ms, save %.1f ms (with fsync), "
+	    "load %.1f ms, prune to half %.1f ms\n", add_ms, save_ms, load_ms,
+	    prune_ms);
+	/* Generous: only quadratic behaviour would get near this. */
+	assert_true(save_ms < 2000 && load_ms < 2000 && add_ms < 2000);
+	for (i = 0; i < n; i++)
+		free(uidls[i]);
+	free(uidls);
+	free(half);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_empty_when_no_file, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_open_errors, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_roundtrip, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_folders, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pending, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_account_file_names, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_save_atomic, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_save_failures, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_stale_tmp_cleaned, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_truncated, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_flipped_byte, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_bad_content, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_huge_line, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_lock_same_process, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_lock_other_process, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_uidls, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_many_uidls, setup,
+		    teardown),
+	};
+
+	return (cmocka_run_group_tests(tests, NULL, NULL));
+}
