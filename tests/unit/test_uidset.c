@@ -1,0 +1,118 @@
+/* test_uidset.c: UID sets: insertion in any order, merging, formatting in
+ * slices, parsing. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "uidset.h"
+
+static void
+assert_format(const struct uidset *s, const char *want)
+{
+	char	*got = uidset_format(s, NULL, 0);
+
+	assert_string_equal(got, want);
+	free(got);
+}
+
+static void
+test_add_merge(void **state)
+{
+	static const uint32_t	 uids[] = { 5, 3, 4, 10, 1, 12, 11, 0, 4, 2 };
+	struct uidset		 s;
+	size_t			 i;
+
+	(void)state;
+	uidset_init(&s);
+	assert_true(uidset_empty(&s));
+	assert_format(&s, "");
+	for (i = 0; i < sizeof uids / sizeof uids[0]; i++)
+		uidset_add(&s, uids[i]);
+	assert_format(&s, "1:5,10:12");
+	assert_int_equal(uidset_count(&s), 8);
+	assert_int_equal(uidset_max(&s), 12);
+	assert_true(uidset_has(&s, 3));
+	assert_false(uidset_has(&s, 6));
+	assert_false(uidset_has(&s, 0));
+	uidset_add(&s, 6);
+	uidset_add(&s, 8);
+	uidset_add(&s, 7);
+	uidset_add(&s, 9);
+	assert_format(&s, "1:12");
+	uidset_add(&s, UINT32_MAX);
+	assert_format(&s, "1:12,4294967295");
+	uidset_clear(&s);
+}
+
+static void
+test_format_slices(void **state)
+{
+	struct uidset	 s;
+	size_t		 from = 0;
+	char		*a, *b, *c;
+	uint32_t	 u;
+
+	(void)state;
+	uidset_init(&s);
+	for (u = 1; u <= 10; u += 2)
+		uidset_add(&s, u);
+	a = uidset_format(&s, &from, 2);
+	b = uidset_format(&s, &from, 2);
+	c = uidset_format(&s, &from, 2);
+	assert_string_equal(a, "1,3");
+	assert_string_equal(b, "5,7");
+	assert_string_equal(c, "9");
+	assert_int_equal(from, s.n);
+	free(a);
+	free(b);
+	free(c);
+	uidset_clear(&s);
+}
+
+static void
+test_parse(void **state)
+{
+	struct uidset	s, t;
+
+	(void)state;
+	uidset_init(&s);
+	assert_int_equal(uidset_parse(&s, "7:5,1,2,9"), 0);
+	assert_format(&s, "1:2,5:7,9");
+	uidset_init(&t);
+	assert_int_equal(uidset_parse(&t, "3,8"), 0);
+	uidset_add_set(&s, &t);
+	assert_format(&s, "1:3,5:9");
+	uidset_add_range(&s, 2, 4294967295U);	/* one step, not 4e9 */
+	assert_format(&s, "1:4294967295");
+	uidset_clear(&s);
+	assert_int_equal(uidset_parse(&s, "10:12,20,30:31"), 0);
+	uidset_add_range(&s, 13, 19);
+	assert_format(&s, "10:20,30:31");
+	uidset_add_range(&s, 1, 2);
+	uidset_add_range(&s, 22, 40);
+	assert_format(&s, "1:2,10:20,22:40");
+	assert_int_equal(uidset_parse(&t, "1,"), -1);
+	assert_int_equal(uidset_parse(&t, "0"), -1);
+	assert_int_equal(uidset_parse(&t, "4294967296"), -1);
+	assert_int_equal(uidset_parse(&t, "1:*"), -1);
+	assert_int_equal(uidset_parse(&t, "a"), -1);
+	uidset_clear(&s);
+	uidset_clear(&t);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_add_merge),
+		cmocka_unit_test(test_format_slices),
+		cmocka_unit_test(test_parse),
+	};
+
+	return (cmocka_run_group_tests(tests, NULL, NULL));
+}
