@@ -1,0 +1,120 @@
+/* conn.h: one client connection: DNS (every address tried, IPv6 and IPv4),
+ * TCP, implicit TLS or a STARTTLS upgrade, timeouts and bounded line
+ * reading. Knows nothing of IMAP or POP3.
+ *
+ * The owner hears from the connection through one callback with an event
+ * (the OpenSMTPD ioev pattern). Events are delivered from the event loop,
+ * never from inside a conn_* call. After CONN_EV_CLOSED, CONN_EV_ERROR or
+ * CONN_EV_TIMEOUT no further event comes; only conn_error(), conn_peer(),
+ * conn_is_tls() and conn_free() remain useful.
+ *
+ * A conn_* call that returns -1 has set conn_error() and put the
+ * connection in its final state; that failure is NOT also reported through
+ * the callback.
+ *
+ * Ownership: the owner owns the struct conn and frees it with conn_free(),
+ * which may be called from inside the callback (the free is then deferred
+ * until the callback returns; the callback must not touch the conn after
+ * freeing it). conn_new() copies the strings of conn_params. */
+#ifndef MAILFETCHD_CONN_H
+#define MAILFETCHD_CONN_H
+
+#include <stddef.h>
+
+#include <event2/buffer.h>
+#include <event2/dns.h>
+#include <event2/event.h>
+
+#include "compat.h"
+#include "config.h"
+#include "tls.h"
+
+/* Pending output above this is refused: the peer is not reading. */
+#define CONN_OUTPUT_MAX		(256 * 1024)
+/* Reading pauses while this much input waits to be drained. */
+#define CONN_INPUT_HIWAT	(1024 * 1024)
+/* Used when conn_params.timeout_sec is 0. */
+#define CONN_DEFAULT_TIMEOUT	60
+
+enum conn_event {
+	CONN_EV_CONNECTED,	/* TCP up, and TLS up and verified if implicit */
+	CONN_EV_INPUT,		/* new bytes in conn_input() */
+	CONN_EV_TLS_READY,	/* STARTTLS handshake done and verified */
+	CONN_EV_CLOSED,		/* orderly EOF (TLS: close_notify, or any EOF
+				 * after conn_expect_eof()) */
+	CONN_EV_ERROR,		/* conn_error() says why */
+	CONN_EV_TIMEOUT,	/* no progress for the phase's timeout */
+};
+
+struct conn_params {
+	const char	*host;		/* name or IP literal */
+	unsigned int	 port;
+	enum config_tls	 tls;
+	const char	*ca_file;	/* NULL: system store (when tls_ctx
+					 * given to conn_new is NULL) */
+	const char	*fingerprint;	/* "sha256:..." pin or NULL */
+	unsigned int	 timeout_sec;	/* per phase; 0: CONN_DEFAULT_TIMEOUT */
+	const char	*name;		/* for logs: the account */
+};
+
+struct conn;
+typedef void (*conn_cb)(struct conn *, enum conn_event, void *);
+
+/* Creates an idle connection. tls may be NULL: the conn then makes (and
+ * owns) a context from params->ca_file when it needs one. base, dns and
+ * tls are borrowed and must outlive the conn. Never fails. */
+struct conn	*conn_new(struct event_base *, struct evdns_base *,
+		    struct tls_ctx *, const struct conn_params *, conn_cb,
+		    void *arg);
+/* Frees the conn, its socket, SSL and pending DNS query; NULL is a no-op.
+ * Safe inside the callback (deferred). Unsent output is dropped. */
+void		 conn_free(struct conn *);
+
+/* Starts resolving and connecting: every address is tried in turn, each
+ * with the phase timeout, until one connects; then CONN_EV_CONNECTED (after
+ * the TLS handshake and verification for TLS_IMPLICIT). When all fail,
+ * CONN_EV_ERROR names every address and why it failed. -1 if called twice
+ * or if TLS cannot be set up. */
+int		 conn_connect(struct conn *);
+
+/* The input buffer; the owner drains it (evbuffer_remove, conn_readline)
+ * on CONN_EV_INPUT. Bytes left in it stay there until the next event. */
+struct evbuffer	*conn_input(struct conn *);
+/* Reads one line: 1 and *line (CRLF or LF stripped, NUL-terminated, may
+ * hold NUL bytes: use *len; the caller frees), 0 when no full line is
+ * there yet, -1 when the line is longer than max bytes (the conn fails
+ * with "line too long"). max must stay below CONN_INPUT_HIWAT. */
+int		 conn_readline(struct conn *, size_t max, char **line,
+		    size_t *len);
+
+/* Queue bytes for sending; 0, or -1 if the connection is not open or more
+ * than CONN_OUTPUT_MAX would be pending. */
+int		 conn_write(struct conn *, const void *, size_t);
+int		 conn_printf(struct conn *, const char *, ...) printflike(2, 3);
+
+/* Upgrades a plain connection after the server's positive STARTTLS/STLS
+ * reply has been read: refuses with "bytes received before TLS: possible
+ * STARTTLS injection" if any input is left over, then handshakes and
+ * verifies; CONN_EV_TLS_READY follows. The owner must forget everything it
+ * learnt before (capabilities) and ask again. */
+int		 conn_starttls(struct conn *);
+/* The protocol now allows the peer to close (after LOGOUT's OK, BYE, QUIT's
+ * +OK): a TCP EOF without TLS close_notify becomes CONN_EV_CLOSED. Before
+ * this, such an EOF is CONN_EV_ERROR (possible truncation). */
+void		 conn_expect_eof(struct conn *);
+/* Inactivity timeout from now on (reset by every byte received or
+ * connection step); 0 disables it (IMAP IDLE, with the owner's own timer). */
+void		 conn_set_timeout(struct conn *, unsigned int sec);
+
+int		 conn_is_tls(struct conn *);
+/* Why the connection ended ("... connection closed by the server" after
+ * CONN_EV_CLOSED), or NULL while it is alive. Valid until conn_free. */
+const char	*conn_error(struct conn *);
+/* "127.0.0.1:993" or "[::1]:993" once TCP is up (or while connecting);
+ * "" before. */
+const char	*conn_peer(struct conn *);
+/* "TLSv1.3 TLS_AES_256_GCM_SHA384, subject '...', sha256:..." or NULL
+ * when not on TLS; valid until conn_free. */
+const char	*conn_tls_info(struct conn *);
+
+#endif
