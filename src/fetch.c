@@ -1,0 +1,253 @@
+/* fetch.c: --once: for each selected account take its lock, load its state,
+ * prepare its Maildir folders, and run the protocol engine for it.
+ *
+ * All accounts run concurrently in one event loop, at most
+ * max_connections at a time. The POP3 engine is not built yet: a POP3
+ * account ends with EXIT_UNSUPPORTED after its local side (lock, state,
+ * Maildir) has been checked. */
+#include "fetch.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/dns.h>
+#include <event2/event.h>
+
+#include "imap.h"
+#include "log.h"
+#include "maildir.h"
+#include "state.h"
+#include "xmalloc.h"
+
+/* A stale tmp/ file is one older than 36 hours (the Maildir spec). */
+#define FETCH_TMP_MAX_AGE	(36 * 60 * 60)
+
+static const char *fetch_exit_names[] = {
+	"new mail", "nothing new", "configuration error",
+	"authentication failure", "network or TLS failure",
+	"server protocol error", "account locked", "partial failure",
+	"local delivery error", "not supported yet",
+};
+
+const char *
+fetch_exit_name(int code)
+{
+	if (code < 0 || (size_t)code >= nitems(fetch_exit_names))
+		return ("unknown");
+	return (fetch_exit_names[code]);
+}
+
+/* Two successes merge to "new mail" if either had some; a success and a
+ * failure make a partial failure; two failures keep the first. */
+int
+fetch_merge(int a, int b)
+{
+	int	a_ok = a == EXIT_NEW_MAIL || a == EXIT_NOTHING_NEW;
+	int	b_ok = b == EXIT_NEW_MAIL || b == EXIT_NOTHING_NEW;
+
+	if (a_ok && b_ok)
+		return (a == EXIT_NEW_MAIL || b == EXIT_NEW_MAIL ?
+		    EXIT_NEW_MAIL : EXIT_NOTHING_NEW);
+	if (a_ok != b_ok)
+		return (EXIT_PARTIAL);
+	return (a);
+}
+
+/* Opens one local folder (creating it) and removes its stale temporary
+ * files. */
+static int
+fetch_prepare_maildir(const struct account_conf *ac, const char *local,
+    const char *remote)
+{
+	struct log_ctx	 ctx = { ac->name, remote, 0 };
+	struct maildir	*md;
+	char		*cause;
+	int		 removed;
+
+	if ((md = maildir_open(ac->maildir, local, &cause)) == NULL) {
+		log_msg(LOG_LVL_ERROR, &ctx, "%s", cause);
+		free(cause);
+		return (-1);
+	}
+	removed = maildir_clean_tmp(md, FETCH_TMP_MAX_AGE, &cause);
+	if (removed < 0) {
+		log_msg(LOG_LVL_ERROR, &ctx, "%s", cause);
+		free(cause);
+		maildir_close(md);
+		return (-1);
+	}
+	if (removed > 0)
+		log_msg(LOG_LVL_NOTICE, &ctx, "removed %d stale temporary "
+		    "file(s) from %s/tmp", removed, maildir_path(md));
+	maildir_close(md);
+	return (0);
+}
+
+/* Prepares the Maildir root and every configured (non-pattern) folder, so
+ * that delivery problems surface before any network work is done. Folders
+ * that patterns resolve to are opened when they are fetched. */
+static int
+fetch_prepare_maildirs(const struct account_conf *ac)
+{
+	const struct folder_conf	*fc;
+	size_t				 i;
+
+	if (fetch_prepare_maildir(ac, NULL, NULL) != 0)
+		return (-1);
+	for (i = 0; i < ac->nfolders; i++) {
+		fc = &ac->folders[i];
+		if (fc->is_pattern)
+			continue;
+		if (fetch_prepare_maildir(ac, config_folder_local(fc),
+		    fc->remote) != 0)
+			return (-1);
+	}
+	return (0);
+}
+
+/* One account being fetched. */
+struct fetch_job {
+	struct fetch_run		*run;
+	const struct account_conf	*ac;
+	struct state			*st;
+	struct imap_session		*imap;
+	int				 status;
+};
+
+/* Every account of one --once run, in one event loop. */
+struct fetch_run {
+	const struct config	*conf;
+	struct event_base	*base;
+	struct evdns_base	*dns;
+	struct fetch_job	*jobs;
+	size_t			 njobs;
+	size_t			 next;		/* next job to start */
+	size_t			 running;
+};
+
+static void	fetch_start_more(struct fetch_run *);
+
+/* Takes the account's lock and prepares its Maildir; returns 0, or the
+ * account's exit status. */
+static int
+fetch_prepare(struct fetch_job *job)
+{
+	const struct account_conf	*ac = job->ac;
+	struct log_ctx			 ctx = { ac->name, NULL, 0 };
+	char				*cause;
+	int				 locked;
+
+	job->st = state_open(job->run->conf->state_dir, ac->name, &cause);
+	if (job->st == NULL) {
+		log_msg(LOG_LVL_ERROR, &ctx, "%s", cause);
+		locked = errno == EWOULDBLOCK;
+		free(cause);
+		return (locked ? EXIT_LOCKED : EXIT_LOCAL);
+	}
+	if (fetch_prepare_maildirs(ac) != 0)
+		return (EXIT_LOCAL);
+	return (0);
+}
+
+/* A session ended: record it, release the account, start the next. */
+static void
+fetch_imap_done(struct imap_session *sess, void *arg)
+{
+	struct fetch_job		*job = arg;
+	const struct imap_result	*r = imap_session_result(sess);
+
+	job->status = r->status;
+	if (r->folders_failed > 0 && r->folders_ok > 0 &&
+	    job->status != EXIT_LOCAL && job->status != EXIT_NETWORK)
+		job->status = EXIT_PARTIAL;
+	imap_session_free(sess);
+	job->imap = NULL;
+	state_close(job->st);
+	job->st = NULL;
+	job->run->running--;
+	fetch_start_more(job->run);
+}
+
+/* Starts accounts until the global connection cap is reached. */
+static void
+fetch_start_more(struct fetch_run *run)
+{
+	struct fetch_job	*job;
+	struct log_ctx		 ctx = { NULL, NULL, 0 };
+	unsigned int		 cap = run->conf->max_connections;
+	int			 rc;
+
+	while (run->next < run->njobs && (cap == 0 || run->running < cap)) {
+		job = &run->jobs[run->next++];
+		ctx.account = job->ac->name;
+		if ((rc = fetch_prepare(job)) != 0) {
+			job->status = rc;
+			state_close(job->st);
+			job->st = NULL;
+			continue;
+		}
+		if (job->ac->proto != PROTO_IMAP) {
+			log_msg(LOG_LVL_ERROR, &ctx, "%s fetching is not "
+			    "implemented in this build yet; nothing fetched "
+			    "from %s", config_proto_name(job->ac->proto),
+			    job->ac->host);
+			job->status = EXIT_UNSUPPORTED;
+			state_close(job->st);
+			job->st = NULL;
+			continue;
+		}
+		job->imap = imap_session_new(run->base, run->dns, job->ac,
+		    job->st, fetch_imap_done, job);
+		run->running++;
+		imap_session_start(job->imap);
+	}
+	if (run->running == 0 && run->next == run->njobs)
+		event_base_loopexit(run->base, NULL);
+}
+
+int
+fetch_once(const struct config *conf, const char *const *names, size_t n)
+{
+	struct fetch_run	 run;
+	size_t			 i;
+	int			 rc = -1;
+
+	for (i = 0; i < n; i++) {
+		if (config_find_account(conf, names[i]) == NULL) {
+			log_msg(LOG_LVL_ERROR, NULL, "%s: no account \"%s\"",
+			    conf->path, names[i]);
+			return (EXIT_CONFIG);
+		}
+	}
+	if (conf->naccounts == 0) {
+		log_msg(LOG_LVL_ERROR, NULL, "%s: no account configured",
+		    conf->path);
+		return (EXIT_CONFIG);
+	}
+	memset(&run, 0, sizeof run);
+	run.conf = conf;
+	run.njobs = n > 0 ? n : conf->naccounts;
+	run.jobs = xcalloc(run.njobs, sizeof *run.jobs);
+	for (i = 0; i < run.njobs; i++) {
+		run.jobs[i].run = &run;
+		run.jobs[i].ac = n > 0 ? config_find_account(conf, names[i]) :
+		    &conf->accounts[i];
+	}
+	if ((run.base = event_base_new()) == NULL)
+		fatalx("event_base_new failed");
+	run.dns = evdns_base_new(run.base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
+	    EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+	if (run.dns == NULL)
+		fatalx("cannot set up DNS resolution (evdns_base_new)");
+	fetch_start_more(&run);
+	if (run.running > 0)
+		event_base_dispatch(run.base);
+	for (i = 0; i < run.njobs; i++)
+		rc = rc == -1 ? run.jobs[i].status :
+		    fetch_merge(rc, run.jobs[i].status);
+	free(run.jobs);
+	evdns_base_free(run.dns, 0);
+	event_base_free(run.base);
+	return (rc);
+}

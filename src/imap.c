@@ -1,0 +1,1696 @@
+/* imap.c: the IMAP session (RFC 3501, RFC 9051 servers too).
+ *
+ * One connection per account, one command at a time, driven by one state
+ * enum: imap_enter() sends a state's command and logs the transition,
+ * imap_response() decides on each complete server response. Message bodies
+ * never sit in memory: the parser hands BODY[] literals over in chunks that
+ * go through CRLF->LF straight into a Maildir tmp/ file.
+ *
+ * Durability order for each batch of messages (DESIGN.md promise 1):
+ *   1. UID FETCH <batch> (UID FLAGS BODY.PEEK[]) -> files staged in tmp/;
+ *   2. maildir_sync: every file fsynced, renamed into new/ or cur/, the
+ *      directories fsynced;
+ *   3. the state: last_uid advanced, and the batch added to the folder's
+ *      "pending" set when the server must be told (mark_read, keep = no),
+ *      saved atomically;
+ *   4. only then UID STORE / UID MOVE / UID EXPUNGE for the pending set;
+ *      after their OK the pending set is emptied (saved with the next save).
+ * A crash between 3 and 4 leaves the pending set in the state, and the next
+ * run applies it before fetching anything; the actions are idempotent.
+ * A crash before 3 leaves nothing visible (staged files stay in tmp/) and
+ * the batch is fetched again. */
+#include "imap.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/buffer.h>
+
+#include "conn.h"
+#include "crlf.h"
+#include "fetch.h"
+#include "imap_parse.h"
+#include "log.h"
+#include "maildir.h"
+#include "sasl.h"
+#include "secret.h"
+#include "uidset.h"
+#include "xmalloc.h"
+
+/* Messages per UID FETCH of bodies: each batch ends in one checkpoint
+ * (directory fsync + state save), so this trades fsyncs for redo work. */
+#define IMAP_BATCH_MSGS		500
+#define IMAP_BATCH_BYTES	(64 * 1024 * 1024)
+/* Ranges per UID STORE/MOVE/EXPUNGE command, to keep lines short. */
+#define IMAP_SET_RANGES		400
+/* Scratch for CRLF conversion of one chunk. */
+#define IMAP_CHUNK_MAX		(64 * 1024)
+/* Longest local folder name we make from a server name. */
+#define IMAP_LOCAL_MAX		200
+
+enum imap_state {
+	IMAP_S_CONNECTING,
+	IMAP_S_GREETING,
+	IMAP_S_CAPABILITY,
+	IMAP_S_STARTTLS,
+	IMAP_S_TLS,
+	IMAP_S_ID,
+	IMAP_S_AUTH,
+	IMAP_S_AUTH_CAPS,
+	IMAP_S_LIST,
+	IMAP_S_SELECT,
+	IMAP_S_SEARCH,
+	IMAP_S_SIZES,
+	IMAP_S_FETCH,
+	IMAP_S_STORE,
+	IMAP_S_MOVE,
+	IMAP_S_SEARCH_DELETED,
+	IMAP_S_EXPUNGE,
+	IMAP_S_LOGOUT,
+	IMAP_S_DONE,
+	IMAP_S_MAX,
+};
+
+static const char *imap_state_names[IMAP_S_MAX] = {
+	"CONNECTING", "GREETING", "CAPABILITY", "STARTTLS", "TLS", "ID",
+	"AUTH", "AUTH_CAPS", "LIST", "SELECT", "SEARCH", "SIZES", "FETCH",
+	"STORE", "MOVE", "SEARCH_DELETED", "EXPUNGE", "LOGOUT", "DONE",
+};
+
+/* Capabilities we act on. */
+#define CAP_STARTTLS		0x0001
+#define CAP_LOGINDISABLED	0x0002
+#define CAP_SASL_IR		0x0004
+#define CAP_AUTH_PLAIN		0x0008
+#define CAP_AUTH_XOAUTH2	0x0010
+#define CAP_AUTH_OAUTHBEARER	0x0020
+#define CAP_UIDPLUS		0x0040
+#define CAP_MOVE		0x0080
+#define CAP_ID			0x0100
+#define CAP_IDLE		0x0200
+#define CAP_IMAP4REV2		0x0400
+
+static const struct {
+	const char	*name;
+	unsigned int	 bit;
+} imap_caps[] = {
+	{ "STARTTLS", CAP_STARTTLS },
+	{ "LOGINDISABLED", CAP_LOGINDISABLED },
+	{ "SASL-IR", CAP_SASL_IR },
+	{ "AUTH=PLAIN", CAP_AUTH_PLAIN },
+	{ "AUTH=XOAUTH2", CAP_AUTH_XOAUTH2 },
+	{ "AUTH=OAUTHBEARER", CAP_AUTH_OAUTHBEARER },
+	{ "UIDPLUS", CAP_UIDPLUS },
+	{ "MOVE", CAP_MOVE },
+	{ "ID", CAP_ID },
+	{ "IDLE", CAP_IDLE },
+	{ "IMAP4rev2", CAP_IMAP4REV2 },
+};
+
+/* A folder to fetch, resolved against the server. */
+struct imap_folder {
+	char		*remote;	/* as the server spells it (mUTF-7) */
+	char		*display;	/* UTF-8, for logs */
+	char		*local;		/* Maildir++ name, "" for the root */
+	int		 mark_read;
+};
+
+/* A LIST answer. */
+struct imap_listed {
+	char		*name;		/* mUTF-7 */
+	int		 delim;
+	int		 noselect;
+};
+
+/* A message to fetch: from the UID FETCH (UID RFC822.SIZE) pass. */
+struct imap_msg {
+	uint32_t	 uid;
+	uint64_t	 size;
+};
+
+struct imap_session {
+	struct event_base	*base;
+	struct evdns_base	*dns;
+	const struct account_conf *ac;
+	struct state		*st;
+	imap_done_cb		 done;
+	void			*done_arg;
+
+	struct conn		*conn;
+	struct imap_parser	*parser;
+	enum imap_state		 state;
+	unsigned int		 tagno;
+	char			 tag[16];
+	unsigned int		 caps;
+	int			 caps_known;
+	int			 authed;
+	int			 id_sent;
+	int			 sasl_ir_sent;	/* an initial response went out */
+	int			 closing;	/* LOGOUT sent or fatal error */
+	struct imap_result	 result;
+	int			 status;	/* worst outcome so far */
+
+	/* Folder resolution. */
+	size_t			 conf_idx;
+	struct imap_listed	*listed;
+	size_t			 nlisted;
+	struct imap_folder	*folders;
+	size_t			 nfolders;
+	size_t			 cur;
+
+	/* The selected folder. */
+	struct log_ctx		 ctx;
+	struct maildir		*md;
+	struct state_folder	*sf;
+	uint32_t		 uidvalidity;
+	uint32_t		 uidnext;
+	uint32_t		 exists;
+	int			 first_fetch;
+	struct uidset		 unseen;	/* first_fetch = unseen */
+	struct imap_msg		*msgs;
+	size_t			 nmsgs;
+	size_t			 amsgs;
+	size_t			 next_msg;
+	uint32_t		 max_seen_uid;	/* from the SIZES pass */
+	struct uidset		 batch;		/* UIDs of this FETCH */
+	struct uidset		 delivered;	/* staged in this batch */
+	struct uidset		 pending;	/* durable, server not told */
+	size_t			 pending_from;	/* slicing for commands */
+	int			 folder_failed;
+	unsigned long		 f_msgs;
+	uint64_t		 f_bytes;
+	struct timespec		 f_start;
+
+	/* The message being received. */
+	struct maildir_delivery	*dlv;
+	int			 dlv_failed;
+	char			*dlv_cause;
+	struct crlf		 crlf;
+	char			*scratch;
+};
+
+static void	imap_enter(struct imap_session *, enum imap_state);
+static void	imap_next_folder(struct imap_session *);
+static void	imap_fetch_next_batch(struct imap_session *);
+static void	imap_actions(struct imap_session *);
+static void	imap_folder_done(struct imap_session *);
+
+/* Records an outcome; the session's status is the worst one. */
+static void
+imap_status(struct imap_session *s, int status)
+{
+	if (s->status == EXIT_NOTHING_NEW || s->status == EXIT_NEW_MAIL)
+		s->status = status;
+}
+
+/* Logs with the account (and folder) as context. */
+static void printflike(3, 4)
+imap_log(struct imap_session *s, enum log_level level, const char *fmt, ...)
+{
+	va_list	 ap;
+	char	*msg;
+
+	va_start(ap, fmt);
+	if (vasprintf(&msg, fmt, ap) == -1)
+		msg = NULL;
+	va_end(ap);
+	if (msg == NULL)
+		return;
+	log_msg(level, &s->ctx, "%s", msg);
+	free(msg);
+}
+
+/* The server's text, made safe for logs; caller frees. */
+static char *
+imap_server_text(const struct imap_response *r)
+{
+	const char	*t = r->text != NULL ? r->text : "";
+	char		*clean, *out;
+
+	clean = log_sanitize(t, strlen(t), 300);
+	if (r->code_name != NULL)
+		xasprintf(&out, "[%s] %s", r->code_name, clean);
+	else
+		out = xstrdup(clean);
+	free(clean);
+	return (out);
+}
+
+/* Ends the session after a failure: logs, records the status, and closes
+ * the connection (politely when the protocol state allows). */
+static void printflike(3, 4)
+imap_fail(struct imap_session *s, int status, const char *fmt, ...)
+{
+	va_list	 ap;
+	char	*msg;
+
+	va_start(ap, fmt);
+	if (vasprintf(&msg, fmt, ap) == -1)
+		msg = NULL;
+	va_end(ap);
+	log_msg(LOG_LVL_ERROR, &s->ctx, "%s", msg != NULL ? msg : "failure");
+	free(msg);
+	imap_status(s, status);
+	s->closing = 1;
+	imap_enter(s, IMAP_S_DONE);
+}
+
+/* Sends one tagged command (printf-style, CRLF added). */
+static void printflike(2, 3)
+imap_send(struct imap_session *s, const char *fmt, ...)
+{
+	va_list	 ap;
+	char	*cmd;
+
+	snprintf(s->tag, sizeof s->tag, "m%u", ++s->tagno);
+	va_start(ap, fmt);
+	if (vasprintf(&cmd, fmt, ap) == -1)
+		cmd = NULL;
+	va_end(ap);
+	if (cmd == NULL || conn_printf(s->conn, "%s %s\r\n", s->tag, cmd) != 0) {
+		free(cmd);
+		imap_fail(s, EXIT_NETWORK, "cannot send command: %s",
+		    conn_error(s->conn) != NULL ? conn_error(s->conn) :
+		    "out of memory");
+		return;
+	}
+	if (strncmp(cmd, "LOGIN ", 6) == 0 ||
+	    strncmp(cmd, "AUTHENTICATE ", 13) == 0)
+		log_msg(LOG_LVL_DEBUG, &s->ctx, "> %s %.*s ...", s->tag,
+		    (int)strcspn(cmd + 6, " ") + 6, cmd);
+	else
+		log_msg(LOG_LVL_DEBUG, &s->ctx, "> %s %s", s->tag, cmd);
+	free(cmd);
+}
+
+/* Quotes a mailbox name for a command; NULL (and the folder fails) when
+ * it cannot be quoted. Caller frees. */
+static char *
+imap_quote(struct imap_session *s, const char *name)
+{
+	char	*q, *cause;
+
+	if ((q = imap_parse_quote(name, strlen(name), &cause)) == NULL) {
+		imap_log(s, LOG_LVL_ERROR, "cannot send mailbox name: %s",
+		    cause);
+		free(cause);
+	}
+	return (q);
+}
+
+static void
+imap_caps_from(struct imap_session *s, const struct imap_response *r)
+{
+	size_t	i;
+
+	s->caps = 0;
+	for (i = 0; i < nitems(imap_caps); i++) {
+		if (imap_parse_has_capability(r, imap_caps[i].name))
+			s->caps |= imap_caps[i].bit;
+	}
+	s->caps_known = 1;
+}
+
+/*
+ * Authentication.
+ */
+
+/* Picks and sends the authentication command. */
+static void
+imap_auth_start(struct imap_session *s)
+{
+	const struct account_conf	*ac = s->ac;
+	unsigned int			 want = ac->auth_mechs;
+	char				*secret, *cause, *b64 = NULL, *qu, *qp;
+	const char			*mech = NULL;
+
+	if ((secret = secret_get(ac, &cause)) == NULL) {
+		imap_fail(s, EXIT_CONFIG, "%s", cause);
+		free(cause);
+		return;
+	}
+	if (ac->token_command != NULL) {
+		if ((want == 0 || (want & AUTH_OAUTHBEARER)) &&
+		    (s->caps & CAP_AUTH_OAUTHBEARER)) {
+			mech = "OAUTHBEARER";
+			b64 = sasl_oauthbearer(ac->user, ac->host, ac->port,
+			    secret);
+		} else if ((want == 0 || (want & AUTH_XOAUTH2)) &&
+		    (s->caps & CAP_AUTH_XOAUTH2)) {
+			mech = "XOAUTH2";
+			b64 = sasl_xoauth2(ac->user, secret);
+		}
+	} else if ((want == 0 || (want & AUTH_PLAIN)) &&
+	    (s->caps & CAP_AUTH_PLAIN)) {
+		mech = "PLAIN";
+		b64 = sasl_plain(ac->user, secret);
+	} else if ((want == 0 || (want & AUTH_LOGIN)) &&
+	    !(s->caps & CAP_LOGINDISABLED)) {
+		qu = imap_parse_quote(ac->user, strlen(ac->user), &cause);
+		qp = qu == NULL ? NULL :
+		    imap_parse_quote(secret, strlen(secret), &cause);
+		xfree_secret(secret);
+		if (qp == NULL) {
+			free(qu);
+			imap_fail(s, EXIT_CONFIG, "cannot send the user name "
+			    "or password with LOGIN: %s", cause);
+			free(cause);
+			return;
+		}
+		imap_send(s, "LOGIN %s %s", qu, qp);
+		free(qu);
+		xfree_secret(qp);
+		return;
+	}
+	xfree_secret(secret);
+	if (mech == NULL) {
+		imap_fail(s, EXIT_AUTH, "no usable authentication mechanism: "
+		    "the server offers none of those allowed%s",
+		    s->caps & CAP_LOGINDISABLED ? " (LOGINDISABLED)" : "");
+		return;
+	}
+	if (s->caps & CAP_SASL_IR) {
+		s->sasl_ir_sent = 1;
+		imap_send(s, "AUTHENTICATE %s %s", mech, b64);
+	} else {
+		s->sasl_ir_sent = 0;
+		imap_send(s, "AUTHENTICATE %s", mech);
+		/* The response goes out at the "+" continuation. */
+		if (conn_printf(s->conn, "%s\r\n", b64) != 0) {
+			xfree_secret(b64);
+			imap_fail(s, EXIT_NETWORK, "cannot send: %s",
+			    conn_error(s->conn));
+			return;
+		}
+		s->sasl_ir_sent = 1;
+	}
+	xfree_secret(b64);
+}
+
+/* A hint for a refused login, from the code and well-known provider
+ * texts; NULL when there is nothing useful to add. */
+static const char *
+imap_auth_hint(const struct imap_response *r)
+{
+	const char	*t = r->text != NULL ? r->text : "";
+
+	if (strcasestr(t, "application-specific password") != NULL ||
+	    strcasestr(t, "app password") != NULL)
+		return ("the provider requires an app password or OAuth2");
+	if (strcasestr(t, "not enabled for IMAP") != NULL ||
+	    strcasestr(t, "IMAP access is disabled") != NULL ||
+	    strcasestr(t, "IMAP is disabled") != NULL)
+		return ("IMAP access is disabled in the account's web settings");
+	if (strcasestr(t, "web browser") != NULL)
+		return ("the provider wants a login through its web page first "
+		    "(suspicious-activity lock)");
+	if (r->code == IMAP_CODE_UNAVAILABLE)
+		return ("the server is temporarily unavailable; try later");
+	if (r->code == IMAP_CODE_AUTHENTICATIONFAILED)
+		return ("wrong user name or password");
+	return (NULL);
+}
+
+/*
+ * Folders.
+ */
+
+/* Maps a decoded (UTF-8) server folder name to a Maildir++ name: the
+ * hierarchy delimiter becomes '/', control characters '_', and "." or ".."
+ * components are prefixed so nothing climbs out of the Maildir. NULL when
+ * too long. Caller frees. */
+static char *
+imap_local_name(const char *utf8, int delim)
+{
+	size_t	 n = strlen(utf8), i, o = 0;
+	char	*out;
+	int	 start = 1;
+
+	if (n > IMAP_LOCAL_MAX)
+		return (NULL);
+	out = xmalloc(n * 2 + 2);
+	for (i = 0; i < n; i++) {
+		unsigned char c = utf8[i];
+
+		if (delim != 0 && c == (unsigned char)delim)
+			c = '/';
+		else if (c == '/')
+			c = '_';	/* a '/' that is not the delimiter */
+		if (c < 0x20 || c == 0x7f)
+			c = '_';
+		if (start && c == '.' && (i + 1 == n || utf8[i + 1] == delim ||
+		    (utf8[i + 1] == '.' && (i + 2 == n ||
+		    utf8[i + 2] == delim))))
+			out[o++] = '_';
+		if (c == '/' && (start || i + 1 == n))
+			c = '_';	/* empty component */
+		out[o++] = c;
+		start = c == '/';
+	}
+	out[o] = '\0';
+	return (out);
+}
+
+/* Adds a resolved folder unless its remote name is there already; refuses
+ * a local name that another folder already maps to. */
+static void
+imap_folder_add(struct imap_session *s, const char *remote, int delim,
+    const char *local_conf, int mark_read)
+{
+	char	*utf8, *local, *cause;
+	size_t	 i;
+
+	for (i = 0; i < s->nfolders; i++) {
+		if (strcmp(s->folders[i].remote, remote) == 0)
+			return;
+	}
+	if ((utf8 = imap_parse_mutf7_decode(remote, strlen(remote),
+	    &cause)) == NULL) {
+		imap_log(s, LOG_LVL_WARNING, "%s; using the name as sent",
+		    cause);
+		free(cause);
+		utf8 = log_sanitize(remote, strlen(remote), 200);
+	}
+	if (strcasecmp(remote, "INBOX") == 0 && local_conf == NULL)
+		local = xstrdup("");
+	else if (local_conf != NULL)
+		local = xstrdup(local_conf);
+	else if ((local = imap_local_name(utf8, delim)) == NULL) {
+		imap_log(s, LOG_LVL_ERROR, "folder \"%s\": name too long for "
+		    "a local folder; set local = \"...\" for it", utf8);
+		s->result.folders_failed++;
+		imap_status(s, EXIT_PARTIAL);
+		free(utf8);
+		return;
+	}
+	for (i = 0; i < s->nfolders; i++) {
+		if (strcmp(s->folders[i].local, local) == 0) {
+			imap_log(s, LOG_LVL_ERROR, "folders \"%s\" and \"%s\" "
+			    "would both be delivered to local folder \"%s\"; "
+			    "skipping \"%s\" (set local = \"...\")",
+			    s->folders[i].display, utf8, local, utf8);
+			s->result.folders_failed++;
+			imap_status(s, EXIT_PARTIAL);
+			free(utf8);
+			free(local);
+			return;
+		}
+	}
+	s->folders = xreallocarray(s->folders, s->nfolders + 1,
+	    sizeof *s->folders);
+	s->folders[s->nfolders].remote = xstrdup(remote);
+	s->folders[s->nfolders].display = utf8;
+	s->folders[s->nfolders].local = local;
+	s->folders[s->nfolders].mark_read = mark_read;
+	s->nfolders++;
+}
+
+static void
+imap_listed_clear(struct imap_session *s)
+{
+	size_t	i;
+
+	for (i = 0; i < s->nlisted; i++)
+		free(s->listed[i].name);
+	free(s->listed);
+	s->listed = NULL;
+	s->nlisted = 0;
+}
+
+/* The configured name as sent to the server: a name that is already valid
+ * modified UTF-7 with a '&' in it is taken as such, anything else is UTF-8
+ * and encoded. Caller frees. */
+static char *
+imap_conf_to_mutf7(const char *name, char **cause)
+{
+	char	*dec;
+
+	if (strchr(name, '&') != NULL &&
+	    (dec = imap_parse_mutf7_decode(name, strlen(name), cause)) != NULL) {
+		free(dec);
+		return (xstrdup(name));
+	}
+	if (strchr(name, '&') != NULL) {
+		free(*cause);
+		*cause = NULL;
+	}
+	return (imap_parse_mutf7_encode(name, cause));
+}
+
+/* LIST for the next configured folder, or on to the first folder. */
+static void
+imap_list_next(struct imap_session *s)
+{
+	const struct folder_conf	*fc;
+	char				*m, *q, *cause = NULL;
+
+	for (; s->conf_idx < s->ac->nfolders; s->conf_idx++) {
+		fc = &s->ac->folders[s->conf_idx];
+		if ((m = imap_conf_to_mutf7(fc->remote, &cause)) == NULL) {
+			imap_log(s, LOG_LVL_ERROR, "folder \"%s\": %s",
+			    fc->remote, cause);
+			free(cause);
+			s->result.folders_failed++;
+			imap_status(s, EXIT_CONFIG);
+			continue;
+		}
+		q = imap_quote(s, m);
+		free(m);
+		if (q == NULL) {
+			s->result.folders_failed++;
+			imap_status(s, EXIT_CONFIG);
+			continue;
+		}
+		imap_listed_clear(s);
+		imap_enter(s, IMAP_S_LIST);
+		imap_send(s, "LIST \"\" %s", q);
+		free(q);
+		return;
+	}
+	s->cur = 0;
+	imap_next_folder(s);
+}
+
+/* The LIST answers for configured folder conf_idx are in: resolve it. */
+static void
+imap_list_done(struct imap_session *s)
+{
+	const struct folder_conf	*fc = &s->ac->folders[s->conf_idx];
+	size_t				 i, found = 0;
+
+	for (i = 0; i < s->nlisted; i++) {
+		if (s->listed[i].noselect)
+			continue;
+		found++;
+		imap_folder_add(s, s->listed[i].name, s->listed[i].delim,
+		    fc->is_pattern ? NULL : fc->local, fc->mark_read);
+	}
+	if (found == 0) {
+		imap_log(s, LOG_LVL_ERROR, "folder \"%s\" %s on the server",
+		    fc->remote, fc->is_pattern ? "matches no selectable folder" :
+		    "does not exist (or cannot be selected)");
+		s->result.folders_failed++;
+		imap_status(s, EXIT_PARTIAL);
+	}
+	s->conf_idx++;
+	imap_list_next(s);
+}
+
+/* An untagged LIST: remember it. */
+static void
+imap_list_untagged(struct imap_session *s, const struct imap_response *r)
+{
+	struct imap_listed	*l;
+
+	if (r->mailbox == NULL)
+		return;
+	s->listed = xreallocarray(s->listed, s->nlisted + 1, sizeof *s->listed);
+	l = &s->listed[s->nlisted++];
+	l->name = xstrdup(r->mailbox);
+	l->delim = r->delim;
+	l->noselect = r->flags != NULL &&
+	    (imap_parse_list_has(r->flags, "\\Noselect") ||
+	    imap_parse_list_has(r->flags, "\\NonExistent"));
+}
+
+/*
+ * One folder: SELECT, what is new, fetch in batches, actions.
+ */
+
+static void
+imap_folder_reset(struct imap_session *s)
+{
+	maildir_close(s->md);
+	s->md = NULL;
+	s->sf = NULL;
+	uidset_clear(&s->unseen);
+	uidset_clear(&s->batch);
+	uidset_clear(&s->delivered);
+	uidset_clear(&s->pending);
+	free(s->msgs);
+	s->msgs = NULL;
+	s->nmsgs = s->amsgs = s->next_msg = 0;
+	s->uidvalidity = s->uidnext = s->exists = 0;
+	s->max_seen_uid = 0;
+	s->folder_failed = 0;
+	s->f_msgs = 0;
+	s->f_bytes = 0;
+	s->ctx.folder = NULL;
+}
+
+/* Selects folder s->cur, or logs out after the last one. */
+static void
+imap_next_folder(struct imap_session *s)
+{
+	struct imap_folder	*f;
+	char			*q;
+	int			 rw;
+
+	imap_folder_reset(s);
+	if (s->cur >= s->nfolders) {
+		imap_enter(s, IMAP_S_LOGOUT);
+		return;
+	}
+	f = &s->folders[s->cur];
+	s->ctx.folder = f->display;
+	clock_gettime(CLOCK_MONOTONIC, &s->f_start);
+	if ((q = imap_quote(s, f->remote)) == NULL) {
+		s->result.folders_failed++;
+		imap_status(s, EXIT_PARTIAL);
+		s->cur++;
+		imap_next_folder(s);
+		return;
+	}
+	/* Read-only unless the server must be changed afterwards. */
+	rw = f->mark_read || !s->ac->keep;
+	imap_enter(s, IMAP_S_SELECT);
+	imap_send(s, "%s %s", rw ? "SELECT" : "EXAMINE", q);
+	free(q);
+}
+
+/* Ends the current folder with a failure and goes on with the next. */
+static void printflike(3, 4)
+imap_folder_fail(struct imap_session *s, int status, const char *fmt, ...)
+{
+	va_list	 ap;
+	char	*msg;
+
+	va_start(ap, fmt);
+	if (vasprintf(&msg, fmt, ap) == -1)
+		msg = NULL;
+	va_end(ap);
+	log_msg(LOG_LVL_ERROR, &s->ctx, "%s", msg != NULL ? msg : "failure");
+	free(msg);
+	imap_status(s, status);
+	s->folder_failed = 1;
+	imap_folder_done(s);
+}
+
+/* Saves the state; a failure is a local error for the whole account. */
+static int
+imap_save_state(struct imap_session *s)
+{
+	char	*cause;
+
+	if (state_save(s->st, &cause) == 0)
+		return (0);
+	imap_fail(s, EXIT_LOCAL, "%s", cause);
+	free(cause);
+	return (-1);
+}
+
+/* Writes the in-memory pending set into the state record. */
+static void
+imap_store_pending(struct imap_session *s)
+{
+	char	*text;
+
+	text = uidset_format(&s->pending, NULL, 0);
+	state_folder_set_pending(s->sf, text);
+	free(text);
+}
+
+/* After SELECT: decide what to fetch. */
+static void
+imap_selected(struct imap_session *s)
+{
+	struct imap_folder	*f = &s->folders[s->cur];
+	char			*cause;
+
+	if (s->uidvalidity == 0) {
+		imap_folder_fail(s, EXIT_PROTOCOL, "the server sent no "
+		    "UIDVALIDITY; cannot track messages in this folder");
+		return;
+	}
+	if ((s->md = maildir_open(s->ac->maildir, f->local, &cause)) == NULL) {
+		imap_folder_fail(s, EXIT_LOCAL, "%s", cause);
+		free(cause);
+		return;
+	}
+	s->sf = state_folder_get(s->st, f->remote, 1);
+	if (s->sf->uidvalidity != 0 && s->sf->uidvalidity != s->uidvalidity) {
+		imap_folder_fail(s, EXIT_PROTOCOL, "UIDVALIDITY changed from "
+		    "%u to %u (the folder was recreated or migrated); not "
+		    "fetching it until this is resolved: to fetch it again from "
+		    "scratch, stop mailfetchd and remove its record from %s",
+		    s->sf->uidvalidity, s->uidvalidity, state_path(s->st));
+		return;
+	}
+	s->first_fetch = s->sf->uidvalidity == 0;
+	if (!s->first_fetch && s->sf->pending != NULL &&
+	    *s->sf->pending != '\0') {
+		if (uidset_parse(&s->pending, s->sf->pending) != 0) {
+			imap_folder_fail(s, EXIT_LOCAL, "%s: bad pending set "
+			    "for this folder", state_path(s->st));
+			return;
+		}
+		imap_log(s, LOG_LVL_NOTICE, "applying server actions left "
+		    "over from an interrupted run to %zu message(s)",
+		    uidset_count(&s->pending));
+		s->pending_from = 0;
+		imap_actions(s);
+		return;
+	}
+	if (s->first_fetch) {
+		s->sf->uidvalidity = s->uidvalidity;
+		s->sf->last_uid = 0;
+		if (s->ac->first_fetch == FIRST_FETCH_NEW && s->uidnext > 0) {
+			s->sf->last_uid = s->uidnext - 1;
+			imap_log(s, LOG_LVL_INFO, "first run: only mail "
+			    "arriving from now on (UID > %u)", s->sf->last_uid);
+			imap_folder_done(s);
+			return;
+		}
+		if (s->ac->first_fetch == FIRST_FETCH_UNSEEN) {
+			imap_enter(s, IMAP_S_SEARCH);
+			imap_send(s, "UID SEARCH UNSEEN");
+			return;
+		}
+	}
+	imap_enter(s, IMAP_S_SIZES);
+}
+
+static int
+imap_msg_cmp(const void *a, const void *b)
+{
+	const struct imap_msg	*x = a, *y = b;
+
+	return (x->uid < y->uid ? -1 : x->uid > y->uid);
+}
+
+/* The sizes are in: drop what is too big, then fetch the rest. */
+static void
+imap_sizes_done(struct imap_session *s)
+{
+	uint64_t	max = s->ac->max_message_size;
+	size_t		i, o = 0;
+
+	qsort(s->msgs, s->nmsgs, sizeof *s->msgs, imap_msg_cmp);
+	for (i = 0; i < s->nmsgs; i++) {
+		if (i > 0 && s->msgs[i].uid == s->msgs[o - 1].uid)
+			continue;	/* a duplicate answer */
+		if (max != 0 && s->msgs[i].size > max) {
+			log_msg(LOG_LVL_WARNING, &(struct log_ctx){ s->ctx.account,
+			    s->ctx.folder, s->msgs[i].uid }, "message of %llu "
+			    "bytes is larger than max_message_size (%llu); "
+			    "skipped", (unsigned long long)s->msgs[i].size,
+			    (unsigned long long)max);
+			continue;
+		}
+		if (s->first_fetch && s->ac->first_fetch == FIRST_FETCH_UNSEEN &&
+		    !uidset_has(&s->unseen, s->msgs[i].uid))
+			continue;
+		s->msgs[o++] = s->msgs[i];
+	}
+	s->nmsgs = o;
+	s->next_msg = 0;
+	if (s->nmsgs > 0)
+		imap_log(s, LOG_LVL_INFO, "%zu new message(s)", s->nmsgs);
+	imap_fetch_next_batch(s);
+}
+
+/* Requests the next batch of bodies, or finishes the folder. */
+static void
+imap_fetch_next_batch(struct imap_session *s)
+{
+	uint64_t	 bytes = 0;
+	size_t		 n = 0;
+	char		*set;
+
+	uidset_clear(&s->batch);
+	uidset_clear(&s->delivered);
+	while (s->next_msg < s->nmsgs && n < IMAP_BATCH_MSGS &&
+	    (n == 0 || bytes + s->msgs[s->next_msg].size <= IMAP_BATCH_BYTES)) {
+		uidset_add(&s->batch, s->msgs[s->next_msg].uid);
+		bytes += s->msgs[s->next_msg].size;
+		s->next_msg++;
+		n++;
+	}
+	if (n == 0) {
+		/* Everything up to the highest UID seen is done with
+		 * (delivered, skipped as too big, or not wanted). */
+		if (s->max_seen_uid > s->sf->last_uid)
+			s->sf->last_uid = s->max_seen_uid;
+		imap_folder_done(s);
+		return;
+	}
+	set = uidset_format(&s->batch, NULL, 0);
+	imap_enter(s, IMAP_S_FETCH);
+	imap_send(s, "UID FETCH %s (UID FLAGS BODY.PEEK[])", set);
+	free(set);
+}
+
+/* The batch's FETCH ended OK: make it durable, record it, then tell the
+ * server. */
+static void
+imap_checkpoint(struct imap_session *s)
+{
+	struct imap_folder	*f = &s->folders[s->cur];
+	char			*cause;
+	uint32_t		 top;
+
+	if (maildir_sync(s->md, &cause) != 0) {
+		imap_folder_fail(s, EXIT_LOCAL, "%s", cause);
+		free(cause);
+		return;
+	}
+	top = uidset_max(&s->batch);
+	if (top > s->sf->last_uid)
+		s->sf->last_uid = top;
+	if (f->mark_read || !s->ac->keep) {
+		uidset_add_set(&s->pending, &s->delivered);
+		imap_store_pending(s);
+	}
+	s->f_msgs += uidset_count(&s->delivered);
+	if (imap_save_state(s) != 0)
+		return;
+	if (!uidset_empty(&s->pending)) {
+		s->pending_from = 0;
+		imap_actions(s);
+		return;
+	}
+	imap_fetch_next_batch(s);
+}
+
+/* Sends the next slice of the server actions for the pending set, or goes
+ * on fetching when they are all done. */
+static void
+imap_actions(struct imap_session *s)
+{
+	struct imap_folder	*f = &s->folders[s->cur];
+	const char		*trash = s->ac->trash_folder;
+	char			*set, *q;
+
+	if (s->pending_from >= s->pending.n) {
+		/* All acknowledged: the set is done with (saved later). */
+		uidset_clear(&s->pending);
+		imap_store_pending(s);
+		if (s->first_fetch || s->nmsgs > 0 || s->next_msg > 0)
+			imap_fetch_next_batch(s);
+		else
+			imap_enter(s, IMAP_S_SIZES);
+		return;
+	}
+	set = uidset_format(&s->pending, &s->pending_from, IMAP_SET_RANGES);
+	if (!s->ac->keep && trash != NULL && (s->caps & CAP_MOVE)) {
+		if ((q = imap_quote(s, trash)) == NULL) {
+			free(set);
+			imap_folder_fail(s, EXIT_CONFIG, "bad trash_folder");
+			return;
+		}
+		imap_enter(s, IMAP_S_MOVE);
+		imap_send(s, "UID MOVE %s %s", set, q);
+		free(q);
+	} else if (!s->ac->keep) {
+		imap_enter(s, IMAP_S_STORE);
+		imap_send(s, "UID STORE %s +FLAGS.SILENT (\\Seen \\Deleted)",
+		    set);
+	} else if (f->mark_read) {
+		imap_enter(s, IMAP_S_STORE);
+		imap_send(s, "UID STORE %s +FLAGS.SILENT (\\Seen)", set);
+	}
+	free(set);
+}
+
+/* After the \Deleted STORE: expunge exactly our messages. */
+static void
+imap_after_store(struct imap_session *s)
+{
+	size_t	 from;
+	char	*set;
+
+	if (s->ac->keep) {
+		imap_actions(s);
+		return;
+	}
+	if (s->caps & CAP_UIDPLUS) {
+		/* The slice just stored: re-format it for UID EXPUNGE. */
+		from = s->pending_from;
+		while (from > 0 && from % IMAP_SET_RANGES != 0)
+			from--;
+		if (from == s->pending_from && from >= IMAP_SET_RANGES)
+			from -= IMAP_SET_RANGES;
+		set = uidset_format(&s->pending, &from, IMAP_SET_RANGES);
+		imap_enter(s, IMAP_S_EXPUNGE);
+		imap_send(s, "UID EXPUNGE %s", set);
+		free(set);
+		return;
+	}
+	/* Without UIDPLUS, EXPUNGE removes every \Deleted message: only when
+	 * those are all ours. */
+	imap_enter(s, IMAP_S_SEARCH_DELETED);
+	uidset_clear(&s->unseen);
+	imap_send(s, "UID SEARCH DELETED");
+}
+
+/* The folder is finished (or failed): save, summarise, next. */
+static void
+imap_folder_done(struct imap_session *s)
+{
+	struct timespec	 now;
+	double		 secs;
+
+	if (s->sf != NULL && !s->folder_failed && imap_save_state(s) != 0)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	secs = (now.tv_sec - s->f_start.tv_sec) +
+	    (now.tv_nsec - s->f_start.tv_nsec) / 1e9;
+	if (s->folder_failed)
+		s->result.folders_failed++;
+	else {
+		s->result.folders_ok++;
+		imap_log(s, s->f_msgs > 0 ? LOG_LVL_INFO : LOG_LVL_DEBUG,
+		    "fetched %lu message(s), %llu bytes in %.2f s", s->f_msgs,
+		    (unsigned long long)s->f_bytes, secs);
+	}
+	s->result.messages += s->f_msgs;
+	s->result.bytes += s->f_bytes;
+	if (s->f_msgs > 0 && s->status == EXIT_NOTHING_NEW)
+		s->status = EXIT_NEW_MAIL;
+	s->cur++;
+	imap_next_folder(s);
+}
+
+/*
+ * Message bodies.
+ */
+
+/* A BODY[] literal starts: open a delivery and stream it. */
+static void
+imap_body_begin(struct imap_session *s)
+{
+	char	*cause;
+
+	maildir_deliver_abort(s->dlv);
+	s->dlv_failed = 0;
+	free(s->dlv_cause);
+	s->dlv_cause = NULL;
+	crlf_init(&s->crlf);
+	if ((s->dlv = maildir_deliver_begin(s->md, &cause)) == NULL) {
+		s->dlv_failed = 1;
+		s->dlv_cause = cause;
+	}
+	imap_parse_literal_stream(s->parser);
+}
+
+/* Writes one chunk of a body, converted to LF line ends. */
+static void
+imap_body_chunk(struct imap_session *s, const char *p, size_t len)
+{
+	char	*cause;
+	size_t	 n, out;
+
+	while (len > 0 && !s->dlv_failed && s->dlv != NULL) {
+		n = len < IMAP_CHUNK_MAX ? len : IMAP_CHUNK_MAX;
+		out = crlf_convert(&s->crlf, p, n, s->scratch);
+		if (maildir_deliver_write(s->dlv, s->scratch, out,
+		    &cause) != 0) {
+			s->dlv_failed = 1;
+			s->dlv_cause = cause;
+		}
+		p += n;
+		len -= n;
+	}
+}
+
+/* Maildir flags for a delivered message (NULL: new/). */
+static const char *
+imap_local_flags(struct imap_session *s, const struct imap_node *flags,
+    char *buf)
+{
+	size_t	n = 0;
+
+	switch (s->ac->local_flags) {
+	case LOCAL_FLAGS_NEW:
+		return (NULL);
+	case LOCAL_FLAGS_SEEN:
+		return ("S");
+	case LOCAL_FLAGS_MIRROR:
+		if (flags == NULL)
+			return (NULL);
+		if (imap_parse_list_has(flags, "\\Draft"))
+			buf[n++] = 'D';
+		if (imap_parse_list_has(flags, "\\Flagged"))
+			buf[n++] = 'F';
+		if (imap_parse_list_has(flags, "\\Answered"))
+			buf[n++] = 'R';
+		if (imap_parse_list_has(flags, "\\Seen"))
+			buf[n++] = 'S';
+		buf[n] = '\0';
+		return (n > 0 ? buf : NULL);
+	}
+	return (NULL);
+}
+
+/* An untagged FETCH completed. With a body: stage the message. */
+static void
+imap_fetch_untagged(struct imap_session *s, const struct imap_response *r)
+{
+	const struct imap_node	*n;
+	uint32_t		 uid = 0;
+	char			 fbuf[8], *cause;
+	struct log_ctx		 mctx = s->ctx;
+
+	if ((n = imap_parse_fetch_item(r, "UID")) != NULL)
+		imap_parse_node_u32(n, &uid);
+	if (s->state == IMAP_S_SIZES) {
+		if (uid == 0 || uid <= s->sf->last_uid)
+			return;
+		if (uid > s->max_seen_uid)
+			s->max_seen_uid = uid;
+		if (s->nmsgs == s->amsgs) {
+			s->amsgs = s->amsgs == 0 ? 64 : s->amsgs * 2;
+			s->msgs = xreallocarray(s->msgs, s->amsgs,
+			    sizeof *s->msgs);
+		}
+		s->msgs[s->nmsgs].uid = uid;
+		s->msgs[s->nmsgs].size = 0;
+		if ((n = imap_parse_fetch_item(r, "RFC822.SIZE")) != NULL &&
+		    n->type == IMAP_NODE_NUMBER)
+			s->msgs[s->nmsgs].size = n->num;
+		s->nmsgs++;
+		return;
+	}
+	if (s->dlv == NULL && !s->dlv_failed)
+		return;		/* no body: a flag update, say */
+	mctx.uid = uid;
+	if (s->dlv_failed) {
+		log_msg(LOG_LVL_ERROR, &mctx, "%s", s->dlv_cause);
+		maildir_deliver_abort(s->dlv);
+		s->dlv = NULL;
+		s->folder_failed = 1;
+		imap_status(s, EXIT_LOCAL);
+		return;
+	}
+	if (crlf_finish(&s->crlf) &&
+	    maildir_deliver_write(s->dlv, "\r", 1, &cause) != 0) {
+		log_msg(LOG_LVL_ERROR, &mctx, "%s", cause);
+		free(cause);
+		maildir_deliver_abort(s->dlv);
+		s->dlv = NULL;
+		s->folder_failed = 1;
+		imap_status(s, EXIT_LOCAL);
+		return;
+	}
+	if (uid == 0 || !uidset_has(&s->batch, uid) ||
+	    uidset_has(&s->delivered, uid)) {
+		log_msg(LOG_LVL_WARNING, &mctx, "server sent a message body "
+		    "that was not asked for (or twice); ignored");
+		maildir_deliver_abort(s->dlv);
+		s->dlv = NULL;
+		return;
+	}
+	s->f_bytes += maildir_delivery_size(s->dlv);
+	if (maildir_deliver_stage(s->dlv, imap_local_flags(s,
+	    imap_parse_fetch_item(r, "FLAGS"), fbuf), NULL, &cause) != 0) {
+		s->dlv = NULL;
+		log_msg(LOG_LVL_ERROR, &mctx, "%s", cause);
+		free(cause);
+		/* The whole batch is rolled back by the Maildir. */
+		uidset_clear(&s->delivered);
+		s->folder_failed = 1;
+		imap_status(s, EXIT_LOCAL);
+		return;
+	}
+	s->dlv = NULL;
+	uidset_add(&s->delivered, uid);
+	log_msg(LOG_LVL_DEBUG, &mctx, "staged");
+}
+
+/*
+ * The state machine.
+ */
+
+/* Sends what a state needs and logs the transition. */
+static void
+imap_enter(struct imap_session *s, enum imap_state next)
+{
+	log_msg(LOG_LVL_DEBUG, &s->ctx, "%s -> %s", imap_state_names[s->state],
+	    imap_state_names[next]);
+	s->state = next;
+	switch (next) {
+	case IMAP_S_CAPABILITY:
+	case IMAP_S_AUTH_CAPS:
+		imap_send(s, "CAPABILITY");
+		break;
+	case IMAP_S_STARTTLS:
+		imap_send(s, "STARTTLS");
+		break;
+	case IMAP_S_ID:
+		s->id_sent = 1;
+		imap_send(s, "ID (\"name\" \"mailfetchd\" \"version\" \"%s\")",
+		    PACKAGE_VERSION);
+		break;
+	case IMAP_S_AUTH:
+		imap_auth_start(s);
+		break;
+	case IMAP_S_SIZES:
+		imap_send(s, "UID FETCH %u:* (UID RFC822.SIZE)",
+		    s->sf->last_uid + 1);
+		break;
+	case IMAP_S_LOGOUT:
+		s->closing = 1;
+		imap_send(s, "LOGOUT");
+		break;
+	case IMAP_S_DONE:
+		s->closing = 1;
+		break;
+	default:
+		break;
+	}
+}
+
+/* After the greeting or a CAPABILITY: TLS first, then ID, then login. */
+static void
+imap_proceed(struct imap_session *s)
+{
+	if (s->ac->tls == TLS_STARTTLS && !conn_is_tls(s->conn)) {
+		if (!s->caps_known) {
+			imap_enter(s, IMAP_S_CAPABILITY);
+			return;
+		}
+		if (!(s->caps & CAP_STARTTLS)) {
+			imap_fail(s, EXIT_NETWORK, "the server does not offer "
+			    "STARTTLS; refusing to log in without TLS "
+			    "(tls = starttls)");
+			return;
+		}
+		imap_enter(s, IMAP_S_STARTTLS);
+		return;
+	}
+	if (!s->caps_known) {
+		imap_enter(s, IMAP_S_CAPABILITY);
+		return;
+	}
+	if ((s->caps & CAP_ID) && !s->id_sent) {
+		imap_enter(s, IMAP_S_ID);
+		return;
+	}
+	imap_enter(s, IMAP_S_AUTH);
+}
+
+/* Logged in: capabilities (again), then the folders. */
+static void
+imap_authenticated(struct imap_session *s, const struct imap_response *r)
+{
+	s->authed = 1;
+	log_msg(LOG_LVL_DEBUG, &s->ctx, "logged in as %s", s->ac->user);
+	if (r->code == IMAP_CODE_CAPABILITY)
+		imap_caps_from(s, r);
+	else {
+		s->caps_known = 0;
+		imap_enter(s, IMAP_S_AUTH_CAPS);
+		return;
+	}
+	s->conf_idx = 0;
+	imap_list_next(s);
+}
+
+/* The greeting: OK, PREAUTH or BYE. */
+static void
+imap_greeting(struct imap_session *s, const struct imap_response *r)
+{
+	char	*text;
+
+	if (r->type != IMAP_RESP_UNTAGGED || r->status == IMAP_STATUS_NONE) {
+		imap_fail(s, EXIT_PROTOCOL, "not an IMAP server: bad greeting");
+		return;
+	}
+	if (r->status == IMAP_STATUS_BYE || r->status != IMAP_STATUS_OK) {
+		text = imap_server_text(r);
+		if (r->status == IMAP_STATUS_PREAUTH)
+			imap_fail(s, EXIT_PROTOCOL, "the server greets with "
+			    "PREAUTH (already logged in) before any TLS or "
+			    "login; refusing it: %s", text);
+		else
+			imap_fail(s, EXIT_PROTOCOL, "the server refuses the "
+			    "connection: %s", text);
+		free(text);
+		return;
+	}
+	if (r->code == IMAP_CODE_CAPABILITY)
+		imap_caps_from(s, r);
+	imap_proceed(s);
+}
+
+/* A tagged response that ended a command other than in the states below. */
+static void
+imap_tagged_fail(struct imap_session *s, const struct imap_response *r,
+    const char *what)
+{
+	char	*text = imap_server_text(r);
+
+	imap_fail(s, EXIT_PROTOCOL, "%s failed: %s", what, text);
+	free(text);
+}
+
+static void
+imap_tagged(struct imap_session *s, const struct imap_response *r)
+{
+	int	 ok = r->status == IMAP_STATUS_OK;
+	char	*text;
+
+	if (strcmp(r->tag, s->tag) != 0) {
+		imap_fail(s, EXIT_PROTOCOL, "server answered a command that "
+		    "was not sent (tag %s)", r->tag);
+		return;
+	}
+	switch (s->state) {
+	case IMAP_S_CAPABILITY:
+		if (!ok) {
+			imap_tagged_fail(s, r, "CAPABILITY");
+			return;
+		}
+		s->caps_known = 1;
+		imap_proceed(s);
+		break;
+	case IMAP_S_STARTTLS:
+		if (!ok) {
+			imap_tagged_fail(s, r, "STARTTLS");
+			return;
+		}
+		imap_enter(s, IMAP_S_TLS);
+		/* Everything learnt in clear text is forgotten. */
+		s->caps = 0;
+		s->caps_known = 0;
+		if (conn_starttls(s->conn) != 0)
+			imap_fail(s, EXIT_NETWORK, "%s", conn_error(s->conn));
+		break;
+	case IMAP_S_ID:
+		imap_enter(s, IMAP_S_AUTH);	/* ID's answer does not matter */
+		break;
+	case IMAP_S_AUTH:
+		if (!ok) {
+			const char *hint = imap_auth_hint(r);
+
+			text = imap_server_text(r);
+			imap_fail(s, r->code == IMAP_CODE_UNAVAILABLE ?
+			    EXIT_NETWORK : EXIT_AUTH, "login as %s refused: %s%s%s",
+			    s->ac->user, text, hint != NULL ? " -- " : "",
+			    hint != NULL ? hint : "");
+			free(text);
+			return;
+		}
+		imap_authenticated(s, r);
+		break;
+	case IMAP_S_AUTH_CAPS:
+		if (!ok) {
+			imap_tagged_fail(s, r, "CAPABILITY");
+			return;
+		}
+		s->caps_known = 1;
+		s->conf_idx = 0;
+		imap_list_next(s);
+		break;
+	case IMAP_S_LIST:
+		if (!ok) {
+			text = imap_server_text(r);
+			imap_log(s, LOG_LVL_ERROR, "LIST \"%s\" failed: %s",
+			    s->ac->folders[s->conf_idx].remote, text);
+			free(text);
+			imap_listed_clear(s);
+		}
+		imap_list_done(s);
+		break;
+	case IMAP_S_SELECT:
+		if (!ok) {
+			text = imap_server_text(r);
+			imap_folder_fail(s, EXIT_PROTOCOL, "cannot select the "
+			    "folder: %s", text);
+			free(text);
+			return;
+		}
+		imap_selected(s);
+		break;
+	case IMAP_S_SEARCH:
+		if (!ok) {
+			imap_folder_fail(s, EXIT_PROTOCOL, "UID SEARCH failed");
+			return;
+		}
+		imap_enter(s, IMAP_S_SIZES);
+		break;
+	case IMAP_S_SIZES:
+		if (!ok) {
+			text = imap_server_text(r);
+			imap_folder_fail(s, EXIT_PROTOCOL, "UID FETCH of sizes "
+			    "failed: %s", text);
+			free(text);
+			return;
+		}
+		imap_sizes_done(s);
+		break;
+	case IMAP_S_FETCH:
+		if (s->dlv != NULL) {
+			maildir_deliver_abort(s->dlv);
+			s->dlv = NULL;
+		}
+		if (!ok || s->folder_failed) {
+			text = imap_server_text(r);
+			/* Nothing of this batch becomes visible: closing the
+			 * Maildir discards what was staged. */
+			imap_folder_fail(s, ok ? EXIT_LOCAL : EXIT_PROTOCOL,
+			    "fetching messages failed%s%s; this batch will be "
+			    "fetched again next time", ok ? "" : ": ",
+			    ok ? "" : text);
+			free(text);
+			return;
+		}
+		imap_checkpoint(s);
+		break;
+	case IMAP_S_STORE:
+	case IMAP_S_MOVE:
+	case IMAP_S_EXPUNGE:
+		if (!ok) {
+			text = imap_server_text(r);
+			/* The pending set stays in the state: retried on the
+			 * next run. */
+			imap_folder_fail(s, EXIT_PROTOCOL, "marking or removing "
+			    "delivered messages on the server failed (retried "
+			    "next time): %s", text);
+			free(text);
+			return;
+		}
+		if (s->state == IMAP_S_STORE)
+			imap_after_store(s);
+		else
+			imap_actions(s);
+		break;
+	case IMAP_S_SEARCH_DELETED:
+		if (ok && uidset_count(&s->unseen) > 0) {
+			size_t	i;
+			int	ours = 1;
+
+			for (i = 0; i < s->unseen.n && ours; i++) {
+				uint32_t u;
+
+				for (u = s->unseen.r[i].lo; ours; u++) {
+					ours = uidset_has(&s->pending, u);
+					if (u == s->unseen.r[i].hi)
+						break;
+				}
+			}
+			if (ours) {
+				imap_enter(s, IMAP_S_EXPUNGE);
+				imap_send(s, "EXPUNGE");
+				return;
+			}
+		}
+		imap_log(s, LOG_LVL_WARNING, "the server has no UIDPLUS and "
+		    "other messages are flagged \\Deleted; delivered messages "
+		    "are flagged \\Deleted but not expunged");
+		imap_actions(s);
+		break;
+	case IMAP_S_LOGOUT:
+		conn_expect_eof(s->conn);
+		imap_enter(s, IMAP_S_DONE);
+		break;
+	default:
+		imap_fail(s, EXIT_PROTOCOL, "unexpected tagged response in "
+		    "state %s", imap_state_names[s->state]);
+		break;
+	}
+}
+
+/* Untagged data that matters in the current state. */
+static void
+imap_untagged(struct imap_session *s, const struct imap_response *r)
+{
+	const struct imap_node	*n;
+	uint32_t		 v;
+	size_t			 i;
+	char			*text;
+
+	if (r->status == IMAP_STATUS_BYE) {
+		if (s->state == IMAP_S_LOGOUT)
+			return;
+		text = imap_server_text(r);
+		imap_fail(s, EXIT_PROTOCOL, "the server closed the session: "
+		    "%s", text);
+		free(text);
+		return;
+	}
+	if (r->status == IMAP_STATUS_OK || r->status == IMAP_STATUS_NO) {
+		if (r->code == IMAP_CODE_ALERT) {
+			text = imap_server_text(r);
+			imap_log(s, LOG_LVL_WARNING, "server alert: %s", text);
+			free(text);
+		}
+		if (r->code == IMAP_CODE_UIDVALIDITY)
+			s->uidvalidity = (uint32_t)r->code_num;
+		if (r->code == IMAP_CODE_UIDNEXT)
+			s->uidnext = (uint32_t)r->code_num;
+		if (r->code == IMAP_CODE_CAPABILITY)
+			imap_caps_from(s, r);
+		return;
+	}
+	switch (r->data) {
+	case IMAP_DATA_CAPABILITY:
+		imap_caps_from(s, r);
+		break;
+	case IMAP_DATA_EXISTS:
+		s->exists = r->number;
+		break;
+	case IMAP_DATA_LIST:
+		if (s->state == IMAP_S_LIST)
+			imap_list_untagged(s, r);
+		break;
+	case IMAP_DATA_SEARCH:
+		for (i = 0; (n = imap_parse_node_at(r->args, i)) != NULL; i++) {
+			if (imap_parse_node_u32(n, &v) == 0)
+				uidset_add(&s->unseen, v);
+		}
+		break;
+	case IMAP_DATA_FETCH:
+		if (s->state == IMAP_S_SIZES || s->state == IMAP_S_FETCH)
+			imap_fetch_untagged(s, r);
+		break;
+	default:
+		break;
+	}
+}
+
+/* One complete response. */
+static void
+imap_response(struct imap_session *s, const struct imap_response *r)
+{
+	if (s->state == IMAP_S_GREETING) {
+		imap_greeting(s, r);
+		return;
+	}
+	switch (r->type) {
+	case IMAP_RESP_TAGGED:
+		imap_tagged(s, r);
+		break;
+	case IMAP_RESP_UNTAGGED:
+		imap_untagged(s, r);
+		break;
+	case IMAP_RESP_CONTINUATION:
+		/* An AUTHENTICATE that failed after the initial response
+		 * (XOAUTH2 sends its error as a challenge): answer with an
+		 * empty line so the server ends it with NO. */
+		if (s->state == IMAP_S_AUTH && s->sasl_ir_sent) {
+			if (conn_write(s->conn, "\r\n", 2) != 0)
+				imap_fail(s, EXIT_NETWORK, "%s",
+				    conn_error(s->conn));
+			break;
+		}
+		if (s->state != IMAP_S_AUTH)
+			imap_fail(s, EXIT_PROTOCOL, "unexpected continuation "
+			    "request in state %s", imap_state_names[s->state]);
+		break;
+	}
+}
+
+/* Feeds everything buffered to the parser. */
+static void
+imap_read(struct imap_session *s)
+{
+	struct evbuffer		*in = conn_input(s->conn);
+	struct evbuffer_iovec	 v;
+	const struct imap_node	*key;
+	size_t			 used, len;
+	const void		*chunk;
+	char			*cause;
+	int			 ev, last;
+
+	while (!s->closing && evbuffer_peek(in, -1, NULL, &v, 1) > 0 &&
+	    v.iov_len > 0) {
+		ev = imap_parse_feed(s->parser, v.iov_base, v.iov_len, &used,
+		    &cause);
+		switch (ev) {
+		case IMAP_PARSE_ERROR:
+			imap_fail(s, EXIT_PROTOCOL, "bad response from the "
+			    "server: %s", cause);
+			free(cause);
+			return;
+		case IMAP_PARSE_LITERAL:
+			imap_parse_literal(s->parser, &key);
+			if (s->state == IMAP_S_FETCH && key != NULL &&
+			    imap_parse_node_str(key, NULL) != NULL &&
+			    strcasecmp(imap_parse_node_str(key, NULL),
+			    "BODY[]") == 0)
+				imap_body_begin(s);
+			break;
+		case IMAP_PARSE_CHUNK:
+			chunk = imap_parse_chunk(s->parser, &len, &last);
+			imap_body_chunk(s, chunk, len);
+			break;
+		case IMAP_PARSE_RESPONSE:
+			imap_response(s, imap_parse_response(s->parser));
+			break;
+		default:
+			break;
+		}
+		evbuffer_drain(in, used);
+	}
+}
+
+/* Ends the session from the loop, where the owner may free it. */
+static void
+imap_finish_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct imap_session	*s = arg;
+
+	(void)fd;
+	(void)what;
+	s->result.status = s->status;
+	s->done(s, s->done_arg);
+}
+
+static void
+imap_finish(struct imap_session *s)
+{
+	struct timeval	zero = { 0, 0 };
+
+	if (s->state == IMAP_S_MAX)
+		return;		/* already finishing */
+	s->state = IMAP_S_MAX;
+	event_base_once(s->base, -1, EV_TIMEOUT, imap_finish_cb, s, &zero);
+}
+
+static void
+imap_conn_cb(struct conn *c, enum conn_event ev, void *arg)
+{
+	struct imap_session	*s = arg;
+
+	(void)c;
+	if (s->state == IMAP_S_MAX)
+		return;
+	switch (ev) {
+	case CONN_EV_CONNECTED:
+		log_msg(LOG_LVL_DEBUG, &s->ctx, "connected to %s%s%s",
+		    conn_peer(s->conn), conn_is_tls(s->conn) ? ", " : "",
+		    conn_is_tls(s->conn) ? conn_tls_info(s->conn) : "");
+		imap_enter(s, IMAP_S_GREETING);
+		break;
+	case CONN_EV_TLS_READY:
+		log_msg(LOG_LVL_DEBUG, &s->ctx, "TLS: %s",
+		    conn_tls_info(s->conn));
+		imap_enter(s, IMAP_S_CAPABILITY);
+		break;
+	case CONN_EV_INPUT:
+		imap_read(s);
+		break;
+	case CONN_EV_CLOSED:
+		if (s->state != IMAP_S_DONE && s->state != IMAP_S_LOGOUT)
+			imap_fail(s, EXIT_NETWORK, "the server closed the "
+			    "connection in state %s",
+			    imap_state_names[s->state]);
+		s->state = IMAP_S_DONE;
+		break;
+	case CONN_EV_ERROR:
+	case CONN_EV_TIMEOUT:
+		if (s->state != IMAP_S_DONE)
+			imap_fail(s, EXIT_NETWORK, "%s%s",
+			    ev == CONN_EV_TIMEOUT ? "timeout: " : "",
+			    conn_error(s->conn) != NULL ? conn_error(s->conn) :
+			    "no answer from the server");
+		s->state = IMAP_S_DONE;
+		break;
+	}
+	if (s->state == IMAP_S_DONE)
+		imap_finish(s);
+}
+
+struct imap_session *
+imap_session_new(struct event_base *base, struct evdns_base *dns,
+    const struct account_conf *ac, struct state *st, imap_done_cb done,
+    void *arg)
+{
+	struct imap_session		*s;
+	struct imap_parse_limits	 lim;
+	struct conn_params		 cp;
+
+	s = xcalloc(1, sizeof *s);
+	s->base = base;
+	s->dns = dns;
+	s->ac = ac;
+	s->st = st;
+	s->done = done;
+	s->done_arg = arg;
+	s->ctx.account = ac->name;
+	s->status = EXIT_NOTHING_NEW;
+	s->scratch = xmalloc(IMAP_CHUNK_MAX + 1);
+	uidset_init(&s->unseen);
+	uidset_init(&s->batch);
+	uidset_init(&s->delivered);
+	uidset_init(&s->pending);
+	memset(&lim, 0, sizeof lim);
+	/* A literal may be as large as the largest message we accept. */
+	lim.max_literal = ac->max_message_size != 0 ? ac->max_message_size :
+	    (uint64_t)1 << 40;
+	s->parser = imap_parse_new(&lim);
+	memset(&cp, 0, sizeof cp);
+	cp.host = ac->host;
+	cp.port = ac->port;
+	cp.tls = ac->tls;
+	cp.ca_file = ac->ca_file;
+	cp.fingerprint = ac->fingerprint;
+	cp.timeout_sec = ac->timeout;
+	cp.name = ac->name;
+	s->conn = conn_new(base, dns, NULL, &cp, imap_conn_cb, s);
+	return (s);
+}
+
+void
+imap_session_start(struct imap_session *s)
+{
+	s->state = IMAP_S_CONNECTING;
+	if (conn_connect(s->conn) != 0) {
+		imap_fail(s, EXIT_NETWORK, "%s", conn_error(s->conn));
+		imap_finish(s);
+	}
+}
+
+const struct imap_result *
+imap_session_result(const struct imap_session *s)
+{
+	return (&s->result);
+}
+
+void
+imap_session_free(struct imap_session *s)
+{
+	size_t	i;
+
+	if (s == NULL)
+		return;
+	maildir_deliver_abort(s->dlv);
+	imap_folder_reset(s);
+	imap_listed_clear(s);
+	for (i = 0; i < s->nfolders; i++) {
+		free(s->folders[i].remote);
+		free(s->folders[i].display);
+		free(s->folders[i].local);
+	}
+	free(s->folders);
+	free(s->dlv_cause);
+	free(s->scratch);
+	imap_parse_free(s->parser);
+	conn_free(s->conn);
+	free(s);
+}
