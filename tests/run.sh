@@ -1,0 +1,91 @@
+#!/bin/bash
+# The test command. On a fresh Debian 12 machine, as root:
+#     bash tests/run.sh
+# installs what is missing (apt-get), builds from scratch with -Werror, runs
+# every test (unit, config corpus, command line, integration against a real
+# Dovecot on 127.0.0.1), then the unit and script tests again in an
+# ASan+UBSan build, and ends with one line "N passed, N failed".
+# Exit status 0 only when nothing failed.
+#
+# Environment: MFD_SKIP_ASAN=1 skips the sanitizer build (for a quick local
+# run; CI never sets it). MFD_JOBS sets make's -j (default 2).
+set -u
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+JOBS=${MFD_JOBS:-2}
+
+. "$ROOT/tests/lib/deps.sh"
+
+say() { printf '== %s\n' "$*"; }
+
+# The one closing line, from the .trs files of every build that ran.
+summary() {
+	local pass=0 fail=0 skip=0 trs r
+	for trs in $(find "$ROOT"/_build "$ROOT"/_build-asan -name '*.trs' 2>/dev/null); do
+		while read -r r; do
+			case "$r" in
+			PASS) pass=$((pass + 1)) ;;
+			SKIP) skip=$((skip + 1)) ;;
+			*) fail=$((fail + 1)) ;;	# FAIL XFAIL XPASS ERROR
+			esac
+		done < <(sed -n 's/^:test-result: *\([A-Z]*\).*/\1/p' "$trs")
+	done
+	fail=$((fail + ${1:-0}))
+	if [ "$skip" -gt 0 ]; then
+		echo "$pass passed, $fail failed, $skip skipped"
+	else
+		echo "$pass passed, $fail failed"
+	fi
+	[ "$fail" -eq 0 ]
+}
+
+# build DIR CONFIGURE-ARGS...: configure and build in DIR from scratch.
+build() {
+	local dir=$1; shift
+	rm -rf "$dir" && mkdir -p "$dir" && cd "$dir" &&
+		"$ROOT/configure" -q --enable-werror --sysconfdir=/etc \
+		    --localstatedir=/var "$@" &&
+		make -s -j"$JOBS" && make -s -j"$JOBS" check TESTS= >/dev/null
+	local rc=$?
+	cd "$ROOT"
+	return $rc
+}
+
+# check DIR [make args]: run the suite; failures are counted from .trs.
+check() {
+	local dir=$1; shift
+	(cd "$dir" && make -j"$JOBS" check "$@" >"$dir/check.out" 2>&1)
+	grep -E '^(PASS|FAIL|ERROR|XPASS|SKIP):' "$dir/check.out" | grep -v '^PASS' | sed 's/^/   /'
+	grep -E '^# (TOTAL|PASS|FAIL|ERROR|SKIP)' "$dir/check.out" | tr '\n' ' '; echo
+	# A failing test's log, so CI output says why.
+	for log in $(grep -lE '^:test-result: (FAIL|ERROR|XPASS)' $(find "$dir" -name '*.trs') 2>/dev/null); do
+		echo "---- ${log%.trs}.log"
+		tail -n 40 "${log%.trs}.log"
+	done
+}
+
+rm -rf "$ROOT"/_build "$ROOT"/_build-asan
+if ! mfd_install_packages; then summary 1; exit 1; fi
+
+say "autoreconf"
+if ! autoreconf -fi >/dev/null 2>&1; then
+	autoreconf -fi; echo "autoreconf failed"; summary 1; exit 1
+fi
+
+say "build (-Werror) in _build"
+if ! build "$ROOT/_build"; then echo "build failed"; summary 1; exit 1; fi
+say "tests"
+check "$ROOT/_build"
+
+if [ "${MFD_SKIP_ASAN:-0}" != 1 ]; then
+	say "build with ASan+UBSan in _build-asan"
+	if ! build "$ROOT/_build-asan" --enable-asan; then
+		echo "sanitizer build failed"; summary 1; exit 1
+	fi
+	say "tests under ASan+UBSan"
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		check "$ROOT/_build-asan"
+fi
+
+summary
