@@ -6,6 +6,7 @@
 #
 # Run by `make check`, or standalone as root: bash tests/integration/harness_tls.sh
 
+set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 . "$top_srcdir/tests/lib/dovecot.sh"
 

@@ -10,7 +10,7 @@
 #	...				# dovecot_stop runs from the EXIT trap
 #
 # Needs root (it creates the mail user and starts Dovecot) and the packages
-# dovecot-imapd dovecot-pop3d openssl python3 procps iproute2; the test
+# dovecot-imapd dovecot-pop3d openssl python3 procps iproute2 util-linux; the test
 # command installs them, a test only checks and bails out with the apt-get
 # line.
 #
@@ -44,10 +44,36 @@
 # convention); over IMAP and POP3 the server serves them with CRLF, so sizes
 # seen by clients count one extra byte per line.
 #
+# Users. dovecot_add_user writes DC_DIR/users/NAME (a one-line
+# passwd-file, {PLAIN} password, uid/gid of DC_MAIL_USER, home
+# DC_DIR/home/NAME). One file per user because Dovecot re-reads a changed
+# passwd-file at most once a second; a new path is read at first lookup,
+# so a user added at any time logs in at once. No auth cache, no failure
+# delay and no per-IP login penalty: a test may fail logins on purpose
+# without slowing the next ones.
+#
 # Setup functions (dovecot_start, dovecot_add_*, dovecot_load_samples)
-# bail out of the test on failure and must not run in a subshell ($(...)),
-# since they set variables. Query functions (dovecot_imap_cmd,
-# dovecot_append) return a status for the test to check.
+# bail out of the test on failure and must not run in a subshell ($(...)):
+# they set variables (DC_*, DC_LAST_MESSAGE), and only the test's own shell
+# has the EXIT trap that stops Dovecot. Query functions (dovecot_imap_cmd,
+# dovecot_append) return a status for the test to check. Safe under
+# `set -u`; not written for `set -e`.
+#
+# Functions, in short:
+#   dovecot_start                      start, export DC_*, stop at EXIT
+#   dovecot_stop                       stop, wait for every process, rm DC_DIR
+#   dovecot_add_user USER PASSWORD     add a user (works while running)
+#   dovecot_add_folder USER FOLDER     create and subscribe (doveadm)
+#   dovecot_add_message USER FOLDER FILE [FLAGS]
+#                                      store FILE in new/, or cur/:2,FLAGS
+#   dovecot_load_samples USER          tests/lib/sample-mail: 4 to INBOX
+#                                      (03 \Seen), 2 to Archive (05 \Seen)
+#   dovecot_append USER FOLDER FILE [IMAP-FLAGS]
+#                                      real APPEND over IMAPS
+#   dovecot_imap_cmd USER PASSWORD CMD...
+#                                      IMAP commands over IMAPS, print replies
+#   dovecot_mutf7 [-d] NAME            UTF-8 <-> modified UTF-7
+#   dovecot_folder_path USER FOLDER    the folder's Maildir on disk
 #
 # Knobs: KEEP_DOVECOT=1 keeps DC_DIR after the test (the server is stopped
 # all the same); DC_PORT_BASE=N makes the first attempt use ports N..N+3.
@@ -400,6 +426,10 @@ dovecot_stop()
 		# a fixed sleep(1) before it exits (Dovecot 2.3 services_destroy);
 		# cutting that short saves a second a test. The log process
 		# follows when its pipes close.
+		if [ "$i" -eq 100 ]; then
+			tap_diag "Dovecot still stopping after 2 s:" \
+			    "$(ps -o pid=,args= -p "$(echo $pids | tr ' ' ,)")"
+		fi
 		if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null &&
 		    [ "$(pgrep -f -- "^dovecot-$DC_NAME/")" = \
 		    "$(pgrep -f -- "^dovecot-$DC_NAME/log\$")" ]; then

@@ -152,6 +152,9 @@ _tap_exit()
 {
 	local rc=$? i idx
 
+	# A second signal (timeout(1), a process-group kill) must not cut the
+	# cleanup short and leave a server behind; every cleanup is bounded.
+	trap '' INT TERM HUP
 	set +e
 	# Reverse order: things started last usually depend on things started first.
 	idx=("${!TAP_CLEANUPS[@]}")
