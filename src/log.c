@@ -200,7 +200,7 @@ log_emit_stderr(enum log_level level, const struct log_ctx *ctx,
 #ifdef HAVE_SYSTEMD
 /* One journal entry with MAILFETCHD_* fields for filtering
  * (journalctl MAILFETCHD_ACCOUNT=work). */
-static void
+static int
 log_emit_journal(enum log_level level, const struct log_ctx *ctx,
     const char *msg)
 {
@@ -215,9 +215,9 @@ log_emit_journal(enum log_level level, const struct log_ctx *ctx,
 		folder = ctx->folder != NULL ? ctx->folder : "";
 		uid = ctx->uid;
 	}
-	sd_journal_send("MESSAGE=%s", msg, "PRIORITY=%i", prio[level],
+	return (sd_journal_send("MESSAGE=%s", msg, "PRIORITY=%i", prio[level],
 	    "MAILFETCHD_ACCOUNT=%s", acct, "MAILFETCHD_FOLDER=%s", folder,
-	    "MAILFETCHD_UID=%llu", uid, NULL);
+	    "MAILFETCHD_UID=%llu", uid, NULL));
 }
 #endif
 
@@ -238,11 +238,12 @@ log_vmsg(enum log_level level, const struct log_ctx *ctx, const char *errstr,
 	}
 	msg = log_redact(msg);
 #ifdef HAVE_SYSTEMD
-	if (log_journal)
-		log_emit_journal(level, ctx, msg);
-	else
-#endif
+	/* If journald cannot take the entry, the line still goes out. */
+	if (!log_journal || log_emit_journal(level, ctx, msg) < 0)
 		log_emit_stderr(level, ctx, msg);
+#else
+	log_emit_stderr(level, ctx, msg);
+#endif
 	OPENSSL_cleanse(msg, strlen(msg));
 	free(msg);
 }
