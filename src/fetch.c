@@ -2,9 +2,8 @@
  * prepare its Maildir folders, and run the protocol engine for it.
  *
  * All accounts run concurrently in one event loop, at most
- * max_connections at a time. The POP3 engine is not built yet: a POP3
- * account ends with EXIT_UNSUPPORTED after its local side (lock, state,
- * Maildir) has been checked. */
+ * max_connections at a time, each with its protocol engine (imap.c,
+ * pop3.c). */
 #include "fetch.h"
 
 #include <errno.h>
@@ -17,6 +16,7 @@
 #include "imap.h"
 #include "log.h"
 #include "maildir.h"
+#include "pop3.h"
 #include "state.h"
 #include "xmalloc.h"
 
@@ -112,6 +112,7 @@ struct fetch_job {
 	const struct account_conf	*ac;
 	struct state			*st;
 	struct imap_session		*imap;
+	struct pop3_session		*pop3;
 	int				 status;
 };
 
@@ -169,32 +170,42 @@ fetch_imap_done(struct imap_session *sess, void *arg)
 	fetch_start_more(job->run);
 }
 
+/* A POP3 session ended: the same for one mailbox. */
+static void
+fetch_pop3_done(struct pop3_session *sess, void *arg)
+{
+	struct fetch_job	*job = arg;
+
+	job->status = pop3_session_result(sess)->status;
+	pop3_session_free(sess);
+	job->pop3 = NULL;
+	state_close(job->st);
+	job->st = NULL;
+	job->run->running--;
+	fetch_start_more(job->run);
+}
+
 /* Starts accounts until the global connection cap is reached. */
 static void
 fetch_start_more(struct fetch_run *run)
 {
 	struct fetch_job	*job;
-	struct log_ctx		 ctx = { NULL, NULL, 0 };
 	unsigned int		 cap = run->conf->max_connections;
 	int			 rc;
 
 	while (run->next < run->njobs && (cap == 0 || run->running < cap)) {
 		job = &run->jobs[run->next++];
-		ctx.account = job->ac->name;
 		if ((rc = fetch_prepare(job)) != 0) {
 			job->status = rc;
 			state_close(job->st);
 			job->st = NULL;
 			continue;
 		}
-		if (job->ac->proto != PROTO_IMAP) {
-			log_msg(LOG_LVL_ERROR, &ctx, "%s fetching is not "
-			    "implemented in this build yet; nothing fetched "
-			    "from %s", config_proto_name(job->ac->proto),
-			    job->ac->host);
-			job->status = EXIT_UNSUPPORTED;
-			state_close(job->st);
-			job->st = NULL;
+		if (job->ac->proto == PROTO_POP3) {
+			job->pop3 = pop3_session_new(run->base, run->dns,
+			    job->ac, job->st, fetch_pop3_done, job);
+			run->running++;
+			pop3_session_start(job->pop3);
 			continue;
 		}
 		job->imap = imap_session_new(run->base, run->dns, job->ac,

@@ -1,1 +1,1494 @@
+/* pop3.c: the POP3 session (RFC 1939, RFC 2449 CAPA and response codes,
+ * RFC 2595 STLS, RFC 5034 SASL).
+ *
+ * One connection per account, driven by one state enum: pop3_enter() sends
+ * a state's command and logs the transition, pop3_reply() decides on each
+ * status line. Multi-line listings are read line by line; RETR bodies go
+ * through the dot-unstuffing decoder (CRLF -> LF) straight into a Maildir
+ * tmp/ file, never into memory. With PIPELINING (RFC 2449) up to
+ * POP3_WINDOW RETR or DELE commands are in flight; one otherwise.
+ *
+ * Tracking is by UIDL: a message is fetched when its UIDL is not in the
+ * account state. After the listing, the state's UIDLs are pruned to what
+ * the server lists, so the set never grows beyond the maildrop.
+ *
+ * Durability order for each batch (DESIGN.md promise 1):
+ *   1. RETR of the batch -> files staged in tmp/;
+ *   2. maildir_sync: files fsynced, renamed into new/ or cur/, directories
+ *      fsynced;
+ *   3. the batch's UIDLs added to the state; with keep = no they also join
+ *      the "DELE owed" set, kept as the pending text of the state's "INBOX"
+ *      record; the state is saved atomically;
+ *   4. only then DELE for the batch (keep = no).
+ * QUIT commits the deletions; after its +OK the owed set is emptied and
+ * saved. A session that dies before QUIT leaves the server unchanged: the
+ * UIDLs in the state stop the messages from being fetched again, and the
+ * owed set makes the next run DELE them before fetching anything. A crash
+ * before 3 leaves nothing visible and the batch is fetched again.
+ *
+ * Messages larger than max_message_size are not fetched: their UIDL goes
+ * into the state anyway ("seen, skipped"), so they are logged once and not
+ * retried every poll; they are never in the owed set, so keep = no does not
+ * delete them.
+ *
+ * A server without UIDL cannot be tracked: refused unless keep = no, which
+ * then fetches and deletes every message (a session cut between delivery
+ * and QUIT delivers those messages again next time; nothing can recognise
+ * them). */
 #include "pop3.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <event2/buffer.h>
+#include <openssl/evp.h>
+
+#include "conn.h"
+#include "fetch.h"
+#include "log.h"
+#include "maildir.h"
+#include "pop3_parse.h"
+#include "sasl.h"
+#include "secret.h"
+#include "xmalloc.h"
+
+/* Messages per checkpoint (directory fsync + state save + DELEs): trades
+ * fsyncs for redo work after a failure. */
+#define POP3_BATCH_MSGS		200
+#define POP3_BATCH_BYTES	(64 * 1024 * 1024)
+/* RETR/DELE commands in flight with PIPELINING. */
+#define POP3_WINDOW		8
+/* Input handed to the body decoder at once. */
+#define POP3_CHUNK_MAX		(64 * 1024)
+/* RFC 2449: a command line is at most 255 octets, CRLF included. */
+#define POP3_CMD_MAX		255
+/* The state record holding the owed DELEs (POP3 has one mailbox). */
+#define POP3_STATE_RECORD	"INBOX"
+
+enum pop3_state {
+	POP3_S_CONNECTING,
+	POP3_S_GREETING,
+	POP3_S_CAPA,
+	POP3_S_STLS,
+	POP3_S_TLS,
+	POP3_S_AUTH,
+	POP3_S_USER,
+	POP3_S_PASS,
+	POP3_S_APOP,
+	POP3_S_AUTH_CAPA,
+	POP3_S_UIDL,
+	POP3_S_LIST,
+	POP3_S_RETR,
+	POP3_S_DELE,
+	POP3_S_QUIT,
+	POP3_S_DONE,
+	POP3_S_MAX,
+};
+
+static const char *pop3_state_names[POP3_S_MAX] = {
+	"CONNECTING", "GREETING", "CAPA", "STLS", "TLS", "AUTH", "USER",
+	"PASS", "APOP", "AUTH_CAPA", "UIDL", "LIST", "RETR", "DELE", "QUIT",
+	"DONE",
+};
+
+/* One message of the maildrop. */
+struct pop3_msg {
+	unsigned int	 msgno;
+	uint64_t	 size;		/* from LIST, CRLF counted */
+	char		*uidl;		/* NULL: the server has no UIDL */
+	int		 owed;		/* DELE owed: durable and recorded */
+};
+
+struct pop3_session {
+	struct event_base	*base;
+	struct evdns_base	*dns;
+	const struct account_conf *ac;
+	struct state		*st;
+	pop3_done_cb		 done;
+	void			*done_arg;
+
+	struct conn		*conn;
+	enum pop3_state		 state;
+	struct log_ctx		 ctx;
+	struct pop3_result	 result;
+	int			 status;	/* worst outcome so far */
+	int			 closing;	/* failed or QUIT: no more work */
+	int			 failed;	/* QUIT sent after a failure */
+
+	struct pop3_capa	 capa;
+	int			 capa_known;	/* CAPA answered +OK */
+	int			 multi;		/* in a multi-line listing */
+	char			 timestamp[POP3_TIMESTAMP_MAX + 1];
+	int			 has_timestamp;
+	char			*sasl_resp;	/* sent at the "+" (a secret) */
+	int			 sasl_sent;
+	char			*pass;		/* for PASS after USER (secret) */
+	int			 authed;
+	int			 no_uidl;
+	char			 line[POP3_LINE_MAX + 1];
+
+	/* The maildrop. */
+	struct pop3_msg		*msgs;		/* in msgno order */
+	size_t			 nmsgs;
+	size_t			 amsgs;
+	size_t			*todo;		/* msgs to fetch */
+	size_t			 ntodo;
+	size_t			 next_todo;
+	int			 state_dirty;
+
+	/* The current phase: RETR or DELE of q[], pipelined. */
+	size_t			*q;
+	size_t			 nq;
+	size_t			 q_sent;
+	size_t			 q_recv;
+	size_t			*staged;	/* of this batch */
+	size_t			 nstaged;
+
+	/* The message being received. */
+	struct maildir		*md;
+	struct pop3_body	*body;
+	int			 in_body;
+	struct maildir_delivery	*dlv;
+	int			 dlv_failed;	/* local error */
+	int			 dlv_toobig;	/* bigger than announced max */
+	char			*dlv_cause;
+	char			*scratch;
+
+	struct timespec		 start;
+};
+
+static void	pop3_enter(struct pop3_session *, enum pop3_state);
+static void	pop3_next_batch(struct pop3_session *);
+
+/* Records an outcome; the session's status is the worst one. */
+static void
+pop3_status(struct pop3_session *s, int status)
+{
+	if (s->status == EXIT_NOTHING_NEW || s->status == EXIT_NEW_MAIL)
+		s->status = status;
+}
+
+/* The context of one message, for logs. */
+static struct log_ctx
+pop3_msg_ctx(struct pop3_session *s, size_t i)
+{
+	struct log_ctx	ctx = s->ctx;
+
+	ctx.uid = s->msgs[i].msgno;
+	return (ctx);
+}
+
+/* Ends the session after a failure: logs and records the status. When the
+ * dialogue is in step (no command in flight, no body arriving) QUIT goes
+ * out so that deletions already acknowledged are committed; otherwise the
+ * connection is dropped and the server rolls them back (they stay owed in
+ * the state and are sent again next time). */
+static void printflike(3, 4)
+pop3_fail(struct pop3_session *s, int status, const char *fmt, ...)
+{
+	va_list	 ap;
+	char	*msg;
+
+	va_start(ap, fmt);
+	if (vasprintf(&msg, fmt, ap) == -1)
+		msg = NULL;
+	va_end(ap);
+	log_msg(LOG_LVL_ERROR, &s->ctx, "%s", msg != NULL ? msg : "failure");
+	free(msg);
+	pop3_status(s, status);
+	if (s->closing) {
+		pop3_enter(s, POP3_S_DONE);
+		return;
+	}
+	s->closing = 1;
+	if (s->state != POP3_S_CONNECTING && s->state != POP3_S_GREETING &&
+	    s->state != POP3_S_TLS && s->state != POP3_S_QUIT &&
+	    s->state != POP3_S_DONE && !s->in_body && !s->multi &&
+	    s->q_sent == s->q_recv) {
+		s->failed = 1;
+		pop3_enter(s, POP3_S_QUIT);
+		return;
+	}
+	pop3_enter(s, POP3_S_DONE);
+}
+
+/* Sends one command line (printf-style, CRLF added). Secrets are never
+ * logged: the commands that carry one are logged by name. */
+static int printflike(2, 3)
+pop3_send(struct pop3_session *s, const char *fmt, ...)
+{
+	va_list	 ap;
+	char	*cmd;
+	int	 rc;
+
+	va_start(ap, fmt);
+	if (vasprintf(&cmd, fmt, ap) == -1)
+		cmd = NULL;
+	va_end(ap);
+	if (cmd == NULL)
+		fatalx("out of memory");
+	if (strncmp(cmd, "PASS ", 5) == 0 || strncmp(cmd, "AUTH ", 5) == 0 ||
+	    strncmp(cmd, "APOP ", 5) == 0)
+		log_msg(LOG_LVL_DEBUG, &s->ctx, "> %.*s ...",
+		    (int)strcspn(cmd + 5, " ") + 5, cmd);
+	else
+		log_msg(LOG_LVL_DEBUG, &s->ctx, "> %s", cmd);
+	rc = conn_printf(s->conn, "%s\r\n", cmd);
+	xfree_secret(cmd);
+	if (rc != 0) {
+		s->closing = 1;	/* the connection is gone: no QUIT */
+		pop3_fail(s, EXIT_NETWORK, "cannot send a command: %s",
+		    conn_error(s->conn) != NULL ? conn_error(s->conn) :
+		    "output buffer full");
+		return (-1);
+	}
+	return (0);
+}
+
+/* The server's text of a reply, code included, made safe for logs;
+ * caller frees. */
+static char *
+pop3_server_text(const struct pop3_reply *r)
+{
+	char	*clean, *out;
+
+	clean = log_sanitize(r->text, r->text_len, 300);
+	if (r->code_str != NULL)
+		xasprintf(&out, "[%.*s] %s", (int)r->code_len, r->code_str,
+		    clean);
+	else
+		out = xstrdup(clean);
+	free(clean);
+	return (out);
+}
+
+/* Case-insensitive search in a reply's text (which may hold NULs). */
+static int
+pop3_text_has(const struct pop3_reply *r, const char *needle)
+{
+	size_t	n = strlen(needle), i;
+
+	for (i = 0; i + n <= r->text_len; i++) {
+		if (strncasecmp(r->text + i, needle, n) == 0)
+			return (1);
+	}
+	return (0);
+}
+
+/* A hint for a refused login from the code and the texts well-known
+ * providers send; NULL when there is nothing useful to add. */
+static const char *
+pop3_auth_hint(const struct pop3_session *s, const struct pop3_reply *r)
+{
+	static char	buf[160];
+
+	if (pop3_text_has(r, "application-specific password") ||
+	    pop3_text_has(r, "app password"))
+		return ("the provider requires an app password or OAuth2");
+	if (pop3_text_has(r, "POP3 disabled") ||
+	    pop3_text_has(r, "POP3 is disabled") ||
+	    pop3_text_has(r, "POP access") ||
+	    pop3_text_has(r, "POP3 access") ||
+	    pop3_text_has(r, "not enabled for POP") ||
+	    pop3_text_has(r, "enable POP"))
+		return ("POP3 access may be disabled in the account's web "
+		    "settings: enable it there (the same text can also mean a "
+		    "wrong password)");
+	if (pop3_text_has(r, "web login required") ||
+	    pop3_text_has(r, "web browser"))
+		return ("the provider wants a login through its web page first, "
+		    "or an app password; check also that POP3 is enabled in "
+		    "the web settings");
+	switch (r->code) {
+	case POP3_CODE_IN_USE:
+		return ("another client holds the maildrop; mailfetchd backs "
+		    "off and tries again later");
+	case POP3_CODE_LOGIN_DELAY:
+		if (s->capa.flags & POP3_CAPA_LOGIN_DELAY) {
+			snprintf(buf, sizeof buf, "the server allows one login "
+			    "every %u s; poll less often",
+			    (unsigned int)s->capa.login_delay);
+			return (buf);
+		}
+		return ("logged in too recently; poll less often");
+	case POP3_CODE_SYS_TEMP:
+		return ("a temporary problem on the server; try later");
+	case POP3_CODE_SYS_PERM:
+		return ("the server reports a permanent problem with the "
+		    "account");
+	case POP3_CODE_AUTH:
+		return ("wrong user name or password");
+	default:
+		return (NULL);
+	}
+}
+
+/* The exit status for an -ERR: at login, everything but the temporary
+ * conditions is an authentication failure. */
+static int
+pop3_err_status(const struct pop3_reply *r, int at_login)
+{
+	switch (r->code) {
+	case POP3_CODE_IN_USE:
+		return (EXIT_LOCKED);
+	case POP3_CODE_LOGIN_DELAY:
+	case POP3_CODE_SYS_TEMP:
+		return (EXIT_NETWORK);
+	default:
+		return (at_login ? EXIT_AUTH : EXIT_PROTOCOL);
+	}
+}
+
+/* The login was refused. */
+static void
+pop3_auth_refused(struct pop3_session *s, const struct pop3_reply *r)
+{
+	const char	*hint = pop3_auth_hint(s, r);
+	char		*text = pop3_server_text(r);
+
+	pop3_fail(s, pop3_err_status(r, 1), "login as %s refused: %s%s%s",
+	    s->ac->user, text, hint != NULL ? " -- " : "",
+	    hint != NULL ? hint : "");
+	free(text);
+}
+
+/* A command other than a login was refused. */
+static void
+pop3_refused(struct pop3_session *s, const struct pop3_reply *r,
+    const char *what)
+{
+	char	*text = pop3_server_text(r);
+
+	pop3_fail(s, pop3_err_status(r, 0), "%s failed: %s", what, text);
+	free(text);
+}
+
+/*
+ * Authentication.
+ */
+
+/* Refuses secrets and names that would break the command line. */
+static int
+pop3_line_safe(const char *s)
+{
+	return (strpbrk(s, "\r\n") == NULL && *s != '\0');
+}
+
+/* APOP: "APOP user md5hex(timestamp secret)". */
+static void
+pop3_apop(struct pop3_session *s, const char *secret)
+{
+	unsigned char	 md[EVP_MAX_MD_SIZE];
+	unsigned int	 mdlen = 0, i;
+	char		 hex[2 * EVP_MAX_MD_SIZE + 1];
+	char		*data;
+
+	xasprintf(&data, "%s%s", s->timestamp, secret);
+	if (EVP_Digest(data, strlen(data), md, &mdlen, EVP_md5(),
+	    NULL) != 1) {
+		xfree_secret(data);
+		pop3_fail(s, EXIT_AUTH, "APOP: MD5 is not available in this "
+		    "OpenSSL configuration");
+		return;
+	}
+	xfree_secret(data);
+	for (i = 0; i < mdlen; i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	pop3_enter(s, POP3_S_APOP);
+	pop3_send(s, "APOP %s %s", s->ac->user, hex);
+}
+
+/* Sends AUTH mech, with the initial response when the line stays within
+ * the RFC 2449 limit (RFC 5034 section 4), else at the "+". Takes b64. */
+static void
+pop3_sasl(struct pop3_session *s, const char *mech, char *b64)
+{
+	pop3_enter(s, POP3_S_AUTH);
+	if (strlen("AUTH ") + strlen(mech) + 1 + strlen(b64) + 2 <=
+	    POP3_CMD_MAX) {
+		s->sasl_sent = 1;
+		pop3_send(s, "AUTH %s %s", mech, b64);
+		xfree_secret(b64);
+		return;
+	}
+	s->sasl_sent = 0;
+	s->sasl_resp = b64;
+	pop3_send(s, "AUTH %s", mech);
+}
+
+/* Picks the mechanism and sends the first authentication command. */
+static void
+pop3_auth_start(struct pop3_session *s)
+{
+	const struct account_conf	*ac = s->ac;
+	unsigned int			 want = ac->auth_mechs;
+	unsigned int			 sasl = s->capa_known ? s->capa.sasl : 0;
+	char				*secret, *cause;
+	int				 user_ok;
+
+	if (!conn_is_tls(s->conn) && ac->tls != TLS_NONE) {
+		pop3_fail(s, EXIT_NETWORK, "refusing to log in without TLS");
+		return;
+	}
+	if ((secret = secret_get(ac, &cause)) == NULL) {
+		pop3_fail(s, EXIT_CONFIG, "%s", cause);
+		free(cause);
+		return;
+	}
+	if (!pop3_line_safe(secret) || !pop3_line_safe(ac->user)) {
+		xfree_secret(secret);
+		pop3_fail(s, EXIT_CONFIG, "the user name or the secret is empty "
+		    "or holds a line break");
+		return;
+	}
+	user_ok = !s->capa_known || (s->capa.flags & POP3_CAPA_USER);
+	if (ac->token_command != NULL) {
+		if ((want == 0 || (want & AUTH_XOAUTH2)) &&
+		    (sasl & POP3_SASL_XOAUTH2))
+			pop3_sasl(s, "XOAUTH2", sasl_xoauth2(ac->user, secret));
+		else if ((want == 0 || (want & AUTH_OAUTHBEARER)) &&
+		    (sasl & POP3_SASL_OAUTHBEARER))
+			pop3_sasl(s, "OAUTHBEARER", sasl_oauthbearer(ac->user,
+			    ac->host, ac->port, secret));
+		else
+			pop3_fail(s, EXIT_AUTH, "the server offers no OAuth2 "
+			    "SASL mechanism (XOAUTH2, OAUTHBEARER) in CAPA");
+	} else if ((want == 0 || (want & AUTH_PLAIN)) &&
+	    (sasl & POP3_SASL_PLAIN))
+		pop3_sasl(s, "PLAIN", sasl_plain(ac->user, secret));
+	else if ((want & AUTH_APOP) && s->has_timestamp)
+		pop3_apop(s, secret);
+	else if ((want == 0 || (want & AUTH_LOGIN)) && user_ok) {
+		s->pass = xstrdup(secret);
+		pop3_enter(s, POP3_S_USER);
+		pop3_send(s, "USER %s", ac->user);
+	} else
+		pop3_fail(s, EXIT_AUTH, "no usable authentication mechanism: "
+		    "the server offers none of those allowed%s",
+		    (want & AUTH_APOP) && !s->has_timestamp ? " (no APOP "
+		    "timestamp in the greeting)" : "");
+	xfree_secret(secret);
+}
+
+/* Logged in: ask the capabilities again (RFC 2449: they may change). */
+static void
+pop3_authenticated(struct pop3_session *s)
+{
+	s->authed = 1;
+	log_msg(LOG_LVL_DEBUG, &s->ctx, "logged in as %s", s->ac->user);
+	xfree_secret(s->pass);
+	s->pass = NULL;
+	xfree_secret(s->sasl_resp);
+	s->sasl_resp = NULL;
+	pop3_enter(s, POP3_S_AUTH_CAPA);
+}
+
+/* After the greeting, a CAPA or the TLS handshake: TLS first, then login. */
+static void
+pop3_proceed(struct pop3_session *s)
+{
+	if (s->ac->tls == TLS_STARTTLS && !conn_is_tls(s->conn)) {
+		if (!s->capa_known || !(s->capa.flags & POP3_CAPA_STLS)) {
+			pop3_fail(s, EXIT_NETWORK, "the server does not offer "
+			    "STLS; refusing to log in without TLS "
+			    "(tls = starttls)");
+			return;
+		}
+		pop3_enter(s, POP3_S_STLS);
+		return;
+	}
+	pop3_auth_start(s);
+}
+
+/*
+ * The maildrop.
+ */
+
+/* The message with this number (msgs are in msgno order); NULL if none. */
+static struct pop3_msg *
+pop3_msg_find(struct pop3_session *s, unsigned int msgno)
+{
+	size_t	lo = 0, hi = s->nmsgs, mid;
+
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (s->msgs[mid].msgno == msgno)
+			return (&s->msgs[mid]);
+		if (s->msgs[mid].msgno < msgno)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return (NULL);
+}
+
+/* Appends a message; listings must come in increasing msgno order. */
+static struct pop3_msg *
+pop3_msg_add(struct pop3_session *s, unsigned int msgno)
+{
+	struct pop3_msg	*m;
+
+	if (s->nmsgs > 0 && msgno <= s->msgs[s->nmsgs - 1].msgno)
+		return (NULL);
+	if (s->nmsgs == s->amsgs) {
+		s->amsgs = s->amsgs == 0 ? 64 : s->amsgs * 2;
+		s->msgs = xreallocarray(s->msgs, s->amsgs, sizeof *s->msgs);
+	}
+	m = &s->msgs[s->nmsgs++];
+	memset(m, 0, sizeof *m);
+	m->msgno = msgno;
+	return (m);
+}
+
+/* One line of the UIDL listing. */
+static void
+pop3_uidl_line(struct pop3_session *s, const char *line, size_t len)
+{
+	struct pop3_msg	*m;
+	char		 uidl[POP3_UIDL_MAX + 1], *cause;
+	unsigned int	 msgno;
+
+	if (pop3_parse_uidl(line, len, &msgno, uidl, &cause) != 0) {
+		pop3_fail(s, EXIT_PROTOCOL, "bad UIDL listing: %s", cause);
+		free(cause);
+		return;
+	}
+	if ((m = pop3_msg_add(s, msgno)) == NULL) {
+		pop3_fail(s, EXIT_PROTOCOL, "bad UIDL listing: message %u out "
+		    "of order", msgno);
+		return;
+	}
+	m->uidl = xstrdup(uidl);
+}
+
+/* One line of the LIST listing. */
+static void
+pop3_list_line(struct pop3_session *s, const char *line, size_t len)
+{
+	struct pop3_msg	*m;
+	char		*cause;
+	unsigned int	 msgno;
+	uint64_t	 size;
+
+	if (pop3_parse_list(line, len, &msgno, &size, &cause) != 0) {
+		pop3_fail(s, EXIT_PROTOCOL, "bad LIST listing: %s", cause);
+		free(cause);
+		return;
+	}
+	if (s->no_uidl)
+		m = pop3_msg_add(s, msgno);
+	else
+		m = pop3_msg_find(s, msgno);
+	if (m == NULL) {
+		/* Not in the UIDL listing (or out of order): ignored. */
+		log_msg(LOG_LVL_DEBUG, &s->ctx, "LIST names message %u that "
+		    "UIDL did not; ignored", msgno);
+		return;
+	}
+	m->size = size;
+}
+
+/* Writes the owed DELEs into the state record. */
+static void
+pop3_store_owed(struct pop3_session *s)
+{
+	struct state_folder	*sf;
+	char			*text = NULL, *t;
+	size_t			 i;
+
+	for (i = 0; i < s->nmsgs; i++) {
+		if (!s->msgs[i].owed || s->msgs[i].uidl == NULL)
+			continue;
+		if (text == NULL)
+			text = xstrdup(s->msgs[i].uidl);
+		else {
+			xasprintf(&t, "%s %s", text, s->msgs[i].uidl);
+			free(text);
+			text = t;
+		}
+	}
+	sf = state_folder_get(s->st, POP3_STATE_RECORD, text != NULL);
+	if (sf != NULL)
+		state_folder_set_pending(sf, text);
+	if (sf != NULL && text == NULL)
+		state_folder_remove(s->st, POP3_STATE_RECORD);
+	free(text);
+	s->state_dirty = 1;
+}
+
+/* Marks the listed messages whose DELE a previous run still owes. */
+static size_t
+pop3_load_owed(struct pop3_session *s)
+{
+	struct state_folder	*sf;
+	char			*copy, *p, *w;
+	size_t			 i, n = 0;
+
+	sf = state_folder_get(s->st, POP3_STATE_RECORD, 0);
+	if (sf == NULL || sf->pending == NULL)
+		return (0);
+	copy = xstrdup(sf->pending);
+	for (p = copy; (w = strsep(&p, " ")) != NULL;) {
+		if (*w == '\0')
+			continue;
+		for (i = 0; i < s->nmsgs; i++) {
+			if (s->msgs[i].uidl != NULL &&
+			    strcmp(s->msgs[i].uidl, w) == 0 &&
+			    !s->msgs[i].owed) {
+				s->msgs[i].owed = 1;
+				n++;
+				break;
+			}
+		}
+	}
+	free(copy);
+	return (n);
+}
+
+/* Saves the state; a failure is a local error for the whole account. */
+static int
+pop3_save_state(struct pop3_session *s)
+{
+	char	*cause;
+
+	if (state_save(s->st, &cause) == 0) {
+		s->state_dirty = 0;
+		return (0);
+	}
+	pop3_fail(s, EXIT_LOCAL, "%s", cause);
+	free(cause);
+	return (-1);
+}
+
+/* Starts a pipelined phase (RETR or DELE) over q[0..n-1]. */
+static void
+pop3_phase(struct pop3_session *s, enum pop3_state st, size_t n)
+{
+	s->nq = n;
+	s->q_sent = s->q_recv = 0;
+	pop3_enter(s, st);
+}
+
+/* Keeps the window of RETR/DELE commands full. */
+static void
+pop3_pump(struct pop3_session *s)
+{
+	size_t	window = (s->capa.flags & POP3_CAPA_PIPELINING) ?
+	    POP3_WINDOW : 1;
+
+	while (!s->closing && s->q_sent < s->nq &&
+	    s->q_sent - s->q_recv < window) {
+		if (pop3_send(s, "%s %u", s->state == POP3_S_RETR ? "RETR" :
+		    "DELE", s->msgs[s->q[s->q_sent]].msgno) != 0)
+			return;
+		s->q_sent++;
+	}
+}
+
+/* Sends DELE for the owed messages in q (set by the caller), or goes on. */
+static void
+pop3_dele_owed(struct pop3_session *s)
+{
+	size_t	i, n = 0;
+
+	for (i = 0; i < s->nmsgs; i++) {
+		if (s->msgs[i].owed)
+			s->q[n++] = i;
+	}
+	if (n == 0) {
+		pop3_next_batch(s);
+		return;
+	}
+	pop3_phase(s, POP3_S_DELE, n);
+}
+
+/* Both listings are in: prune the state, decide what to fetch, and start
+ * with the deletions an interrupted run still owes. */
+static void
+pop3_plan(struct pop3_session *s)
+{
+	const struct account_conf	*ac = s->ac;
+	const char			**present;
+	struct log_ctx			 mctx;
+	size_t				 i, n, dropped, owed;
+	uint64_t			 max = ac->max_message_size;
+
+	s->todo = xreallocarray(NULL, s->nmsgs + 1, sizeof *s->todo);
+	s->q = xreallocarray(NULL, s->nmsgs + 1, sizeof *s->q);
+	s->staged = xreallocarray(NULL, s->nmsgs + 1, sizeof *s->staged);
+	owed = 0;
+	if (!s->no_uidl) {
+		present = xreallocarray(NULL, s->nmsgs + 1, sizeof *present);
+		for (i = n = 0; i < s->nmsgs; i++)
+			present[n++] = s->msgs[i].uidl;
+		dropped = state_uidl_prune(s->st, present, n);
+		free(present);
+		if (dropped > 0) {
+			log_msg(LOG_LVL_DEBUG, &s->ctx, "forgot %zu UIDL(s) "
+			    "the server no longer lists", dropped);
+			s->state_dirty = 1;
+		}
+		owed = pop3_load_owed(s);
+		if (owed > 0 && ac->keep) {
+			log_msg(LOG_LVL_NOTICE, &s->ctx, "keep = yes: not "
+			    "deleting the %zu message(s) a previous run with "
+			    "keep = no left on the server", owed);
+			for (i = 0; i < s->nmsgs; i++)
+				s->msgs[i].owed = 0;
+			owed = 0;
+		}
+		/* Drops owed UIDLs the server no longer lists. */
+		pop3_store_owed(s);
+	}
+	for (i = 0; i < s->nmsgs; i++) {
+		if (s->msgs[i].uidl != NULL &&
+		    state_uidl_has(s->st, s->msgs[i].uidl))
+			continue;
+		if (max != 0 && s->msgs[i].size > max) {
+			mctx = pop3_msg_ctx(s, i);
+			log_msg(LOG_LVL_WARNING, &mctx, "message of %llu bytes "
+			    "is larger than max_message_size (%llu); skipped%s",
+			    (unsigned long long)s->msgs[i].size,
+			    (unsigned long long)max, s->no_uidl ? "" :
+			    " (remembered: not tried again)");
+			if (s->msgs[i].uidl != NULL &&
+			    state_uidl_add(s->st, s->msgs[i].uidl) == 0)
+				s->state_dirty = 1;
+			s->result.skipped++;
+			continue;
+		}
+		s->todo[s->ntodo++] = i;
+	}
+	if (s->ntodo > 0)
+		log_msg(LOG_LVL_INFO, &s->ctx, "%zu new message(s) of %zu on "
+		    "the server", s->ntodo, s->nmsgs);
+	if (owed > 0) {
+		log_msg(LOG_LVL_NOTICE, &s->ctx, "deleting %zu delivered "
+		    "message(s) left on the server by an interrupted run",
+		    owed);
+		if (pop3_save_state(s) != 0)
+			return;
+		pop3_dele_owed(s);
+		return;
+	}
+	pop3_next_batch(s);
+}
+
+/* Requests the next batch of bodies, or ends the session with QUIT. */
+static void
+pop3_next_batch(struct pop3_session *s)
+{
+	uint64_t	bytes = 0;
+	size_t		n = 0;
+
+	s->nstaged = 0;
+	while (s->next_todo < s->ntodo && n < POP3_BATCH_MSGS && (n == 0 ||
+	    bytes + s->msgs[s->todo[s->next_todo]].size <= POP3_BATCH_BYTES)) {
+		s->q[n++] = s->todo[s->next_todo];
+		bytes += s->msgs[s->todo[s->next_todo]].size;
+		s->next_todo++;
+	}
+	if (n == 0) {
+		if (s->state_dirty && pop3_save_state(s) != 0)
+			return;
+		pop3_enter(s, POP3_S_QUIT);
+		return;
+	}
+	pop3_phase(s, POP3_S_RETR, n);
+}
+
+/* The batch's RETRs are all answered: make it durable, record it, then
+ * delete on the server. */
+static void
+pop3_checkpoint(struct pop3_session *s)
+{
+	char	*cause;
+	size_t	 i, k;
+
+	if (maildir_sync(s->md, &cause) != 0) {
+		pop3_fail(s, EXIT_LOCAL, "%s", cause);
+		free(cause);
+		return;
+	}
+	for (i = 0; i < s->nstaged; i++) {
+		k = s->staged[i];
+		if (s->msgs[k].uidl != NULL &&
+		    state_uidl_add(s->st, s->msgs[k].uidl) != 0)
+			log_msg(LOG_LVL_WARNING, &s->ctx, "UIDL of message %u "
+			    "cannot be recorded", s->msgs[k].msgno);
+		if (!s->ac->keep)
+			s->msgs[k].owed = 1;
+	}
+	s->result.messages += s->nstaged;
+	if (s->nstaged > 0 && s->status == EXIT_NOTHING_NEW)
+		s->status = EXIT_NEW_MAIL;
+	if (s->nstaged == 0) {
+		pop3_next_batch(s);
+		return;
+	}
+	if (!s->no_uidl && !s->ac->keep)
+		pop3_store_owed(s);
+	s->state_dirty = 1;
+	if (!s->no_uidl && pop3_save_state(s) != 0)
+		return;
+	if (s->ac->keep) {
+		pop3_next_batch(s);
+		return;
+	}
+	memcpy(s->q, s->staged, s->nstaged * sizeof *s->q);
+	pop3_phase(s, POP3_S_DELE, s->nstaged);
+}
+
+/*
+ * Message bodies.
+ */
+
+/* RETR's +OK: open a delivery and start decoding. */
+static void
+pop3_body_begin(struct pop3_session *s)
+{
+	char	*cause;
+
+	maildir_deliver_abort(s->dlv);
+	s->dlv = NULL;
+	s->dlv_failed = s->dlv_toobig = 0;
+	free(s->dlv_cause);
+	s->dlv_cause = NULL;
+	pop3_parse_body_reset(s->body);
+	s->in_body = 1;
+	if ((s->dlv = maildir_deliver_begin(s->md, &cause)) == NULL) {
+		s->dlv_failed = 1;
+		s->dlv_cause = cause;
+	}
+}
+
+/* Writes decoded bytes, unless the delivery failed or grew too big. */
+static void
+pop3_body_write(struct pop3_session *s, const char *p, size_t len)
+{
+	uint64_t	max = s->ac->max_message_size;
+	char		*cause;
+
+	if (s->dlv == NULL || s->dlv_failed || s->dlv_toobig || len == 0)
+		return;
+	if (max != 0 && maildir_delivery_size(s->dlv) + len > max) {
+		/* LIST announced less: the server is not to be trusted. */
+		s->dlv_toobig = 1;
+		maildir_deliver_abort(s->dlv);
+		s->dlv = NULL;
+		return;
+	}
+	if (maildir_deliver_write(s->dlv, p, len, &cause) != 0) {
+		s->dlv_failed = 1;
+		s->dlv_cause = cause;
+	}
+}
+
+/* The terminating "." arrived: stage the message. */
+static void
+pop3_body_end(struct pop3_session *s)
+{
+	size_t		 k = s->q[s->q_recv];
+	struct log_ctx	 mctx = pop3_msg_ctx(s, k);
+	const char	*flags;
+	char		*cause;
+	unsigned int	 anomalies;
+
+	s->in_body = 0;
+	s->q_recv++;
+	if (s->dlv_failed) {
+		maildir_deliver_abort(s->dlv);
+		s->dlv = NULL;
+		log_msg(LOG_LVL_ERROR, &mctx, "%s", s->dlv_cause);
+		pop3_fail(s, EXIT_LOCAL, "delivery failed; this batch will "
+		    "be fetched again next time");
+		return;
+	}
+	if (s->dlv_toobig) {
+		log_msg(LOG_LVL_WARNING, &mctx, "message is larger than "
+		    "max_message_size although LIST said %llu bytes; skipped",
+		    (unsigned long long)s->msgs[k].size);
+		s->result.skipped++;
+		if (s->msgs[k].uidl != NULL &&
+		    state_uidl_add(s->st, s->msgs[k].uidl) == 0)
+			s->state_dirty = 1;
+		goto next;
+	}
+	anomalies = pop3_parse_body_anomalies(s->body);
+	if (anomalies > 0)
+		log_msg(LOG_LVL_DEBUG, &mctx, "%u line(s) began with a dot the "
+		    "server did not double; the dot was removed", anomalies);
+	s->result.bytes += maildir_delivery_size(s->dlv);
+	flags = s->ac->local_flags == LOCAL_FLAGS_SEEN ? "S" : NULL;
+	if (maildir_deliver_stage(s->dlv, flags, NULL, &cause) != 0) {
+		s->dlv = NULL;
+		log_msg(LOG_LVL_ERROR, &mctx, "%s", cause);
+		free(cause);
+		s->nstaged = 0;	/* the Maildir rolled the batch back */
+		pop3_fail(s, EXIT_LOCAL, "delivery failed; this batch will "
+		    "be fetched again next time");
+		return;
+	}
+	s->dlv = NULL;
+	s->staged[s->nstaged++] = k;
+	log_msg(LOG_LVL_DEBUG, &mctx, "staged");
+next:
+	if (s->q_recv == s->nq)
+		pop3_checkpoint(s);
+	else
+		pop3_pump(s);
+}
+
+/* Feeds one chunk of input to the body decoder; 0 when there is none. */
+static int
+pop3_body_feed(struct pop3_session *s)
+{
+	struct evbuffer		*in = conn_input(s->conn);
+	struct evbuffer_iovec	 v;
+	size_t			 n, used, out;
+
+	if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0)
+		return (0);
+	n = v.iov_len < POP3_CHUNK_MAX ? v.iov_len : POP3_CHUNK_MAX;
+	used = pop3_parse_body_feed(s->body, v.iov_base, n, s->scratch,
+	    POP3_BODY_OUTSIZE(POP3_CHUNK_MAX), &out);
+	pop3_body_write(s, s->scratch, out);
+	evbuffer_drain(in, used);
+	if (pop3_parse_body_done(s->body))
+		pop3_body_end(s);
+	return (1);
+}
+
+/*
+ * The state machine.
+ */
+
+/* Sends what a state needs and logs the transition. */
+static void
+pop3_enter(struct pop3_session *s, enum pop3_state next)
+{
+	log_msg(LOG_LVL_DEBUG, &s->ctx, "%s -> %s", pop3_state_names[s->state],
+	    pop3_state_names[next]);
+	s->state = next;
+	switch (next) {
+	case POP3_S_CAPA:
+	case POP3_S_AUTH_CAPA:
+		pop3_send(s, "CAPA");
+		break;
+	case POP3_S_STLS:
+		pop3_send(s, "STLS");
+		break;
+	case POP3_S_UIDL:
+		pop3_send(s, "UIDL");
+		break;
+	case POP3_S_LIST:
+		pop3_send(s, "LIST");
+		break;
+	case POP3_S_RETR:
+	case POP3_S_DELE:
+		pop3_pump(s);
+		break;
+	case POP3_S_QUIT:
+		s->closing = 1;
+		pop3_send(s, "QUIT");
+		break;
+	case POP3_S_DONE:
+		s->closing = 1;
+		break;
+	default:
+		break;
+	}
+}
+
+/* The end of a multi-line listing. */
+static void
+pop3_multi_done(struct pop3_session *s)
+{
+	s->multi = 0;
+	switch (s->state) {
+	case POP3_S_CAPA:
+		s->capa_known = 1;
+		pop3_proceed(s);
+		break;
+	case POP3_S_AUTH_CAPA:
+		if (s->capa.flags & POP3_CAPA_LOGIN_DELAY) {
+			s->result.login_delay = s->capa.login_delay;
+			if (s->capa.login_delay > s->ac->poll_interval)
+				log_msg(LOG_LVL_NOTICE, &s->ctx, "the server "
+				    "allows one login every %u s (LOGIN-DELAY), "
+				    "more than poll_interval; polling no more "
+				    "often than that",
+				    (unsigned int)s->capa.login_delay);
+		}
+		pop3_enter(s, POP3_S_UIDL);
+		break;
+	case POP3_S_UIDL:
+		pop3_enter(s, POP3_S_LIST);
+		break;
+	case POP3_S_LIST:
+		pop3_plan(s);
+		break;
+	default:
+		break;
+	}
+}
+
+/* One line of a multi-line listing (already unstuffed). */
+static void
+pop3_multi_line(struct pop3_session *s, const char *line, size_t len)
+{
+	char	*cause;
+
+	switch (s->state) {
+	case POP3_S_CAPA:
+	case POP3_S_AUTH_CAPA:
+		if (pop3_parse_capa_line(&s->capa, line, len, &cause) != 0) {
+			log_msg(LOG_LVL_DEBUG, &s->ctx, "CAPA: %s", cause);
+			free(cause);
+		}
+		break;
+	case POP3_S_UIDL:
+		pop3_uidl_line(s, line, len);
+		break;
+	case POP3_S_LIST:
+		pop3_list_line(s, line, len);
+		break;
+	default:
+		break;
+	}
+}
+
+/* A RETR or DELE answer. */
+static void
+pop3_queue_reply(struct pop3_session *s, const struct pop3_reply *r)
+{
+	size_t		 k = s->q[s->q_recv];
+	struct log_ctx	 mctx = pop3_msg_ctx(s, k);
+	char		*text;
+
+	if (s->state == POP3_S_RETR && r->status == POP3_OK) {
+		pop3_body_begin(s);
+		return;
+	}
+	s->q_recv++;
+	if (r->status != POP3_OK) {
+		text = pop3_server_text(r);
+		/* The message stays on the server and is tried next time
+		 * (not recorded; a DELE stays owed). */
+		log_msg(LOG_LVL_WARNING, &mctx, "%s refused: %s",
+		    s->state == POP3_S_RETR ? "RETR" : "DELE", text);
+		free(text);
+		pop3_status(s, EXIT_PARTIAL);
+		if (r->code == POP3_CODE_SYS_TEMP || r->code ==
+		    POP3_CODE_SYS_PERM) {
+			pop3_refused(s, r, s->state == POP3_S_RETR ? "RETR" :
+			    "DELE");
+			return;
+		}
+	}
+	if (s->q_recv < s->nq) {
+		pop3_pump(s);
+		return;
+	}
+	if (s->state == POP3_S_RETR)
+		pop3_checkpoint(s);
+	else
+		pop3_next_batch(s);
+}
+
+/* The QUIT answer: +OK means the deletions are committed. */
+static void
+pop3_quit_reply(struct pop3_session *s, const struct pop3_reply *r)
+{
+	size_t	i;
+
+	conn_expect_eof(s->conn);
+	if (s->failed) {
+		pop3_enter(s, POP3_S_DONE);
+		return;
+	}
+	if (r->status != POP3_OK) {
+		pop3_refused(s, r, "QUIT (committing the deletions)");
+		return;
+	}
+	for (i = 0; i < s->nmsgs; i++) {
+		if (s->msgs[i].owed) {
+			s->result.deleted++;
+			s->msgs[i].owed = 0;
+		}
+	}
+	if (s->result.deleted > 0 && !s->no_uidl) {
+		pop3_store_owed(s);
+		/* A failure here only means DELEs are sent once more. */
+		if (pop3_save_state(s) != 0)
+			return;
+	}
+	pop3_enter(s, POP3_S_DONE);
+}
+
+/* One status line. */
+static void
+pop3_reply(struct pop3_session *s, const struct pop3_reply *r)
+{
+	int	ok = r->status == POP3_OK;
+
+	if (r->status == POP3_CONT && s->state != POP3_S_AUTH) {
+		pop3_fail(s, EXIT_PROTOCOL, "unexpected continuation in state "
+		    "%s", pop3_state_names[s->state]);
+		return;
+	}
+	switch (s->state) {
+	case POP3_S_GREETING:
+		if (!ok) {
+			pop3_refused(s, r, "connecting");
+			return;
+		}
+		s->has_timestamp = pop3_parse_timestamp(r->text, r->text_len,
+		    s->timestamp);
+		pop3_enter(s, POP3_S_CAPA);
+		break;
+	case POP3_S_CAPA:
+	case POP3_S_AUTH_CAPA:
+		if (ok) {
+			pop3_parse_capa_init(&s->capa);
+			s->multi = 1;
+			return;
+		}
+		if (s->state == POP3_S_AUTH_CAPA)
+			pop3_enter(s, POP3_S_UIDL);
+		else
+			pop3_proceed(s);	/* no CAPA: RFC 1939 only */
+		break;
+	case POP3_S_STLS:
+		if (!ok) {
+			pop3_refused(s, r, "STLS");
+			return;
+		}
+		pop3_enter(s, POP3_S_TLS);
+		/* Everything learnt in clear text is forgotten. */
+		pop3_parse_capa_init(&s->capa);
+		s->capa_known = 0;
+		if (conn_starttls(s->conn) != 0) {
+			s->closing = 1;
+			pop3_fail(s, EXIT_NETWORK, "%s", conn_error(s->conn));
+		}
+		break;
+	case POP3_S_AUTH:
+		if (r->status == POP3_CONT) {
+			/* The response, or an empty one to end a failed
+			 * exchange (XOAUTH2 sends its error as a challenge). */
+			if (conn_printf(s->conn, "%s\r\n", s->sasl_sent ? "" :
+			    s->sasl_resp) != 0) {
+				s->closing = 1;
+				pop3_fail(s, EXIT_NETWORK, "%s",
+				    conn_error(s->conn));
+				return;
+			}
+			s->sasl_sent = 1;
+			xfree_secret(s->sasl_resp);
+			s->sasl_resp = NULL;
+			return;
+		}
+		/* FALLTHROUGH */
+	case POP3_S_PASS:
+	case POP3_S_APOP:
+		if (!ok) {
+			pop3_auth_refused(s, r);
+			return;
+		}
+		pop3_authenticated(s);
+		break;
+	case POP3_S_USER:
+		if (!ok) {
+			pop3_auth_refused(s, r);
+			return;
+		}
+		pop3_enter(s, POP3_S_PASS);
+		pop3_send(s, "PASS %s", s->pass);
+		break;
+	case POP3_S_UIDL:
+		if (ok) {
+			s->multi = 1;
+			return;
+		}
+		s->no_uidl = 1;
+		if (s->ac->keep) {
+			char *text = pop3_server_text(r);
+
+			pop3_fail(s, EXIT_PROTOCOL, "the server does not "
+			    "support UIDL (%s), so delivered messages cannot "
+			    "be told apart from new ones; refusing to fetch "
+			    "with keep = yes (keep = no fetches and deletes "
+			    "every message)", text);
+			free(text);
+			return;
+		}
+		log_msg(LOG_LVL_NOTICE, &s->ctx, "the server does not support "
+		    "UIDL; keep = no: fetching and deleting every message");
+		pop3_enter(s, POP3_S_LIST);
+		break;
+	case POP3_S_LIST:
+		if (!ok) {
+			pop3_refused(s, r, "LIST");
+			return;
+		}
+		s->multi = 1;
+		break;
+	case POP3_S_RETR:
+	case POP3_S_DELE:
+		pop3_queue_reply(s, r);
+		break;
+	case POP3_S_QUIT:
+		pop3_quit_reply(s, r);
+		break;
+	default:
+		pop3_fail(s, EXIT_PROTOCOL, "unexpected reply in state %s",
+		    pop3_state_names[s->state]);
+		break;
+	}
+}
+
+/* One complete line: a status line or a line of a listing. */
+static void
+pop3_line(struct pop3_session *s, const char *line, size_t len)
+{
+	struct pop3_reply	 r;
+	char			*cause, *clean;
+
+	if (s->multi) {
+		if (pop3_parse_unstuff(&line, &len, &(unsigned int){ 0 }))
+			pop3_multi_done(s);
+		else
+			pop3_multi_line(s, line, len);
+		return;
+	}
+	if (pop3_parse_status(line, len, &r, &cause) != 0) {
+		clean = log_sanitize(line, len, 100);
+		pop3_fail(s, EXIT_PROTOCOL, "%s: %s%s", s->state ==
+		    POP3_S_GREETING ? "not a POP3 server" : "bad reply", cause,
+		    clean);
+		free(clean);
+		free(cause);
+		return;
+	}
+	if (r.status != POP3_OK || s->state == POP3_S_GREETING) {
+		clean = pop3_server_text(&r);
+		log_msg(LOG_LVL_DEBUG, &s->ctx, "< %s %s", r.status ==
+		    POP3_OK ? "+OK" : r.status == POP3_ERR ? "-ERR" : "+",
+		    clean);
+		free(clean);
+	}
+	pop3_reply(s, &r);
+}
+
+/* Handles everything buffered: lines, and body bytes after RETR's +OK. */
+static void
+pop3_read(struct pop3_session *s)
+{
+	struct evbuffer	*in = conn_input(s->conn);
+	unsigned char	*p;
+	size_t		 avail, n, len;
+	ssize_t		 used;
+
+	while (s->state != POP3_S_DONE && s->state != POP3_S_MAX) {
+		if (s->in_body) {
+			if (!pop3_body_feed(s))
+				break;
+			continue;
+		}
+		if ((avail = evbuffer_get_length(in)) == 0)
+			break;
+		n = avail < POP3_LINE_MAX ? avail : POP3_LINE_MAX;
+		if ((p = evbuffer_pullup(in, n)) == NULL)
+			fatalx("evbuffer_pullup failed");
+		if ((used = pop3_parse_line(p, n, &len)) == 0)
+			break;
+		if (used < 0) {
+			s->closing = 1;
+			pop3_fail(s, EXIT_PROTOCOL, "a line from the server is "
+			    "longer than %d bytes", POP3_LINE_MAX);
+			return;
+		}
+		/* Copied and drained first: STLS needs an empty input. */
+		memcpy(s->line, p, len);
+		s->line[len] = '\0';
+		evbuffer_drain(in, used);
+		pop3_line(s, s->line, len);
+	}
+}
+
+/* The one summary line, then the owner's callback. */
+static void
+pop3_finish_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct pop3_session	*s = arg;
+	struct timespec		 now;
+	double			 secs;
+	char			 extra[96];
+
+	(void)fd;
+	(void)what;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	secs = (now.tv_sec - s->start.tv_sec) +
+	    (now.tv_nsec - s->start.tv_nsec) / 1e9;
+	extra[0] = '\0';
+	if (s->result.deleted > 0)
+		snprintf(extra, sizeof extra, ", deleted %lu on the server",
+		    s->result.deleted);
+	if (s->result.skipped > 0)
+		snprintf(extra + strlen(extra), sizeof extra - strlen(extra),
+		    ", skipped %lu too large", s->result.skipped);
+	if (s->authed)
+		log_msg(s->result.messages > 0 ? LOG_LVL_INFO : LOG_LVL_DEBUG,
+		    &s->ctx, "fetched %lu message(s), %llu bytes in %.2f s%s",
+		    s->result.messages, (unsigned long long)s->result.bytes,
+		    secs, extra);
+	s->result.status = s->status;
+	s->done(s, s->done_arg);
+}
+
+static void
+pop3_finish(struct pop3_session *s)
+{
+	struct timeval	zero = { 0, 0 };
+
+	if (s->state == POP3_S_MAX)
+		return;		/* already finishing */
+	s->state = POP3_S_MAX;
+	event_base_once(s->base, -1, EV_TIMEOUT, pop3_finish_cb, s, &zero);
+}
+
+static void
+pop3_conn_cb(struct conn *c, enum conn_event ev, void *arg)
+{
+	struct pop3_session	*s = arg;
+
+	(void)c;
+	if (s->state == POP3_S_MAX)
+		return;
+	switch (ev) {
+	case CONN_EV_CONNECTED:
+		log_msg(LOG_LVL_DEBUG, &s->ctx, "connected to %s%s%s",
+		    conn_peer(s->conn), conn_is_tls(s->conn) ? ", " : "",
+		    conn_is_tls(s->conn) ? conn_tls_info(s->conn) : "");
+		pop3_enter(s, POP3_S_GREETING);
+		break;
+	case CONN_EV_TLS_READY:
+		log_msg(LOG_LVL_DEBUG, &s->ctx, "TLS: %s",
+		    conn_tls_info(s->conn));
+		pop3_enter(s, POP3_S_CAPA);
+		break;
+	case CONN_EV_INPUT:
+		pop3_read(s);
+		break;
+	case CONN_EV_CLOSED:
+	case CONN_EV_ERROR:
+	case CONN_EV_TIMEOUT:
+		if (s->state == POP3_S_DONE)
+			break;
+		if (s->state == POP3_S_QUIT && ev == CONN_EV_CLOSED &&
+		    s->failed)
+			break;
+		s->closing = 1;
+		pop3_fail(s, EXIT_NETWORK, "%s%s%s%s",
+		    ev == CONN_EV_TIMEOUT ? "timeout: " : "",
+		    conn_error(s->conn) != NULL ? conn_error(s->conn) :
+		    "no answer from the server",
+		    s->in_body ? " in the middle of a message (it will be "
+		    "fetched again next time)" : "",
+		    s->state == POP3_S_QUIT ? " before QUIT was answered "
+		    "(the server keeps every message; deletions are retried "
+		    "next time)" : "");
+		break;
+	}
+	if (s->state == POP3_S_DONE || ev == CONN_EV_CLOSED ||
+	    ev == CONN_EV_ERROR || ev == CONN_EV_TIMEOUT)
+		pop3_finish(s);
+}
+
+struct pop3_session *
+pop3_session_new(struct event_base *base, struct evdns_base *dns,
+    const struct account_conf *ac, struct state *st, pop3_done_cb done,
+    void *arg)
+{
+	struct pop3_session	*s;
+	struct conn_params	 cp;
+
+	s = xcalloc(1, sizeof *s);
+	s->base = base;
+	s->dns = dns;
+	s->ac = ac;
+	s->st = st;
+	s->done = done;
+	s->done_arg = arg;
+	s->ctx.account = ac->name;
+	s->status = EXIT_NOTHING_NEW;
+	s->scratch = xmalloc(POP3_BODY_OUTSIZE(POP3_CHUNK_MAX));
+	s->body = pop3_parse_body_new(POP3_BODY_CRLF_TO_LF);
+	pop3_parse_capa_init(&s->capa);
+	memset(&cp, 0, sizeof cp);
+	cp.host = ac->host;
+	cp.port = ac->port;
+	cp.tls = ac->tls;
+	cp.ca_file = ac->ca_file;
+	cp.fingerprint = ac->fingerprint;
+	cp.timeout_sec = ac->timeout;
+	cp.name = ac->name;
+	s->conn = conn_new(base, dns, NULL, &cp, pop3_conn_cb, s);
+	return (s);
+}
+
+void
+pop3_session_start(struct pop3_session *s)
+{
+	char	*cause;
+
+	clock_gettime(CLOCK_MONOTONIC, &s->start);
+	s->state = POP3_S_CONNECTING;
+	if ((s->md = maildir_open(s->ac->maildir, NULL, &cause)) == NULL) {
+		s->closing = 1;
+		pop3_fail(s, EXIT_LOCAL, "%s", cause);
+		free(cause);
+		pop3_finish(s);
+		return;
+	}
+	if (conn_connect(s->conn) != 0) {
+		s->closing = 1;
+		pop3_fail(s, EXIT_NETWORK, "%s", conn_error(s->conn));
+		pop3_finish(s);
+	}
+}
+
+const struct pop3_result *
+pop3_session_result(const struct pop3_session *s)
+{
+	return (&s->result);
+}
+
+void
+pop3_session_free(struct pop3_session *s)
+{
+	size_t	i;
+
+	if (s == NULL)
+		return;
+	maildir_deliver_abort(s->dlv);
+	maildir_close(s->md);
+	for (i = 0; i < s->nmsgs; i++)
+		free(s->msgs[i].uidl);
+	free(s->msgs);
+	free(s->todo);
+	free(s->q);
+	free(s->staged);
+	free(s->dlv_cause);
+	free(s->scratch);
+	xfree_secret(s->pass);
+	xfree_secret(s->sasl_resp);
+	pop3_parse_body_free(s->body);
+	conn_free(s->conn);
+	free(s);
+}

@@ -1,4 +1,43 @@
-/* pop3.h: the POP3 session (being written). */
+/* pop3.h: the POP3 session: one connection of one account that logs in,
+ * lists the maildrop by UIDL, fetches what the state does not know into the
+ * Maildir, and only then deletes on the server (DESIGN.md promise 1). */
 #ifndef MAILFETCHD_POP3_H
 #define MAILFETCHD_POP3_H
+
+#include <stdint.h>
+
+#include <event2/dns.h>
+#include <event2/event.h>
+
+#include "config.h"
+#include "state.h"
+
+struct pop3_session;
+
+/* What a finished session did. */
+struct pop3_result {
+	int		 status;	/* enum fetch_exit */
+	unsigned long	 messages;	/* delivered */
+	uint64_t	 bytes;		/* delivered, as written */
+	unsigned long	 skipped;	/* larger than max_message_size */
+	unsigned long	 deleted;	/* DELE acknowledged, QUIT +OK */
+	unsigned int	 login_delay;	/* CAPA LOGIN-DELAY seconds, 0: none;
+					 * the scheduler polls no more often */
+};
+
+typedef void (*pop3_done_cb)(struct pop3_session *, void *);
+
+/* A session for the account; ac and st are borrowed and must outlive it
+ * (st is the account's locked state). done is called once, from the event
+ * loop, when the session has ended; the owner may free the session there. */
+struct pop3_session *pop3_session_new(struct event_base *,
+		    struct evdns_base *, const struct account_conf *,
+		    struct state *, pop3_done_cb, void *);
+/* Starts connecting. */
+void		 pop3_session_start(struct pop3_session *);
+const struct pop3_result *pop3_session_result(const struct pop3_session *);
+/* NULL is a no-op. Aborts a running session: staged but unsynced messages
+ * are discarded, and the server, never sent QUIT, keeps every message. */
+void		 pop3_session_free(struct pop3_session *);
+
 #endif

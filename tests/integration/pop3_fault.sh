@@ -1,0 +1,166 @@
+#!/bin/bash
+# pop3_fault.sh: mailfetchd --once against the scripted POP3 server
+# (pop3_server.py) for what Dovecot will not do: a connection cut before
+# the final '.', [IN-USE], [LOGIN-DELAY], Gmail's web-login refusal, no
+# UIDL, no STLS offered, and STLS with a certificate from the wrong CA
+# (no credentials may reach the server). TAP output.
+set -u
+top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
+MAILFETCHD=${MAILFETCHD:-$top_srcdir/_build/mailfetchd}
+. "$top_srcdir/tests/lib/tap.sh"
+
+command -v python3 >/dev/null || tap_bail "python3 not found"
+command -v openssl >/dev/null || tap_bail "openssl not found"
+T=$(mktemp -d /tmp/mfd-pop3f.XXXXXX)
+tap_cleanup_add 'rm -rf "$T"'
+SECRET='pop3-S3cret-fault'
+printf '%s\n' "$SECRET" > "$T/pass"
+chmod 600 "$T/pass"
+spid=""
+tap_cleanup_add '[ -n "$spid" ] && kill "$spid" 2>/dev/null'
+
+# server MODE [ARGS]: (re)starts the scripted server; sets $port.
+server() {
+	local mode=$1 i
+
+	shift
+	[ -n "$spid" ] && kill "$spid" 2>/dev/null && wait "$spid" 2>/dev/null
+	: > "$T/log"
+	rm -f "$T/port"
+	python3 "$top_srcdir/tests/integration/pop3_server.py" "$mode" \
+	    --log "$T/log" "$@" > "$T/port" 2>"$T/server.err" &
+	spid=$!
+	for i in $(seq 50); do
+		[ -s "$T/port" ] && break
+		sleep 0.1
+	done
+	port=$(cat "$T/port")
+	[ -n "$port" ] || tap_bail "pop3_server.py did not start"
+}
+
+# conf NAME TLS KEEP [EXTRA]: one account on the scripted server.
+conf() {
+	cat > "$T/$1.conf" <<EOF
+state_dir = "$T/state"
+account "$1" {
+    protocol = pop3
+    host = "127.0.0.1"
+    port = $port
+    tls = $2
+    user = "fault@example.net"
+    password_file = "$T/pass"
+    maildir = "$T/Maildir-$1"
+    keep = $3
+    timeout = 10s
+    ${4:-}
+}
+EOF
+}
+
+# run NAME: sets $rc and $err.
+run() {
+	"$MAILFETCHD" -c "$T/$1.conf" --once -v -v >"$T/out" 2>"$T/err"
+	rc=$?
+	err=$(cat "$T/err")
+	cat "$T/err" >> "$T/all-output"
+}
+
+count() {
+	find "$1/new" "$1/cur" -type f 2>/dev/null | wc -l
+}
+
+# ---- connection cut before the final '.' --------------------------------
+server cut
+conf cut none yes
+run cut
+tap_is "$rc" 4 "cut in the middle of RETR: exit 4"
+tap_like "$err" "in the middle of a message" "the cut is reported"
+tap_is "$(count "$T/Maildir-cut"):$(find "$T/Maildir-cut/tmp" -type f | wc -l)" \
+    "0:0" "nothing left in new/, cur/ or tmp/"
+run cut
+tap_is "$rc:$(count "$T/Maildir-cut")" "0:3" "the next run fetches everything"
+f=$(grep -l 'Subject: m1' "$T"/Maildir-cut/new/* | head -1)
+printf 'From: a@example.net\nSubject: m1\n\nbody 1\n.dot line 1\n' > "$T/m1"
+cmp -s "${f:-/nonexistent}" "$T/m1"
+ok $? "the message is complete and unstuffed"
+run cut
+tap_is "$rc:$(count "$T/Maildir-cut")" "1:3" "and nothing is fetched twice"
+
+# ---- refusals at login --------------------------------------------------
+server inuse
+conf inuse none yes
+run inuse
+tap_is "$rc" 6 "[IN-USE]: exit 6 (locked, back off)"
+tap_like "$err" "IN-USE.*another client holds the maildrop" "[IN-USE] is explained"
+
+server logindelay
+conf ld none yes
+run ld
+tap_is "$rc" 4 "[LOGIN-DELAY]: exit 4 (temporary)"
+tap_like "$err" "one login every 900 s" "[LOGIN-DELAY] names the server's delay"
+
+server weblogin
+conf wl none yes
+run wl
+tap_is "$rc" 3 "[AUTH] Web login required: exit 3"
+tap_like "$err" "Web login required.*web page" "the provider's text comes with a hint"
+
+# ---- APOP, only when configured ----------------------------------------
+server apop --secret "$SECRET"
+conf ap none yes
+run ap
+tap_is "$rc" 3 "without auth = apop, APOP is not used (USER refused: exit 3)"
+tap_is "$(grep -c ' APOP ' "$T/log")" 0 "no APOP sent unless configured"
+conf ap none yes "auth = apop"
+run ap
+tap_is "$rc:$(count "$T/Maildir-ap")" "0:3" "auth = apop: the MD5 digest is accepted"
+
+# ---- no UIDL --------------------------------------------------------------
+server nouidl
+conf nu none yes
+run nu
+tap_is "$rc" 5 "no UIDL with keep = yes: refused, exit 5"
+tap_like "$err" "does not support UIDL" "the refusal says why"
+tap_is "$(grep -c 'RETR' "$T/log")" 0 "nothing retrieved"
+conf nu none no
+run nu
+tap_is "$rc:$(count "$T/Maildir-nu")" "0:3" "no UIDL with keep = no: every message fetched"
+tap_is "$(grep -c ' DELE ' "$T/log")" 3 "and deleted"
+run nu
+tap_is "$rc:$(count "$T/Maildir-nu")" "1:3" "the maildrop is empty afterwards"
+
+# ---- STLS ---------------------------------------------------------------
+server nostls
+conf ns starttls yes
+run ns
+tap_is "$rc" 4 "STLS not offered: exit 4"
+tap_like "$err" "does not offer STLS" "the missing STLS is reported"
+grep -qE ' (USER|PASS|AUTH|APOP)' "$T/log"
+tap_is "$?" 1 "no credentials sent without STLS"
+
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+    -days 2 -subj "/CN=localhost" \
+    -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+    -keyout "$T/srv.key" -out "$T/srv.pem" 2>/dev/null
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+    -days 2 -subj "/CN=unrelated CA" -keyout "$T/ca.key" \
+    -out "$T/ca.pem" 2>/dev/null
+server stls --cert "$T/srv.pem" --key "$T/srv.key"
+conf st starttls yes "ca_file = \"$T/ca.pem\""
+run st
+tap_is "$rc" 4 "STLS with a certificate from the wrong CA: exit 4"
+tap_like "$(cat "$T/log")" "STLS" "the client asked for STLS"
+grep -qE ' (USER|PASS|AUTH|APOP)' "$T/log"
+tap_is "$?" 1 "no credentials reached the server"
+conf st starttls yes "ca_file = \"$T/srv.pem\""
+run st
+tap_is "$rc:$(count "$T/Maildir-st")" "0:3" "STLS with the right certificate works"
+tap_is "$(grep -A1 '^2 STLS' "$T/log" | tail -n 1)" "2 CAPA" \
+    "CAPA is asked again right after STLS"
+
+if grep -qF "$SECRET" "$T/all-output"; then
+	tap_fail "the password never appears in any output"
+else
+	tap_ok "the password never appears in any output"
+fi
+tap_done

@@ -1,0 +1,163 @@
+#!/usr/bin/env python3
+"""A scripted POP3 server for tests/integration/pop3_fault.sh: what Dovecot
+will not do.
+
+usage: pop3_server.py MODE --log FILE [--msgs N] [--cert F --key F]
+
+Listens on 127.0.0.1 port 0, prints the port on stdout, then serves
+connections one after the other (until 20 s pass without one). Every line
+received is appended to FILE ("<conn> <line>"), so a test can check what
+the client sent. The maildrop holds N (3) small messages; DELE + QUIT
+removes them for later connections.
+
+Modes:
+  plain        CAPA with USER UIDL, USER/PASS login, everything works
+  cut          the first connection closes in the middle of RETR 1
+  inuse        PASS -> -ERR [IN-USE]
+  logindelay   CAPA says LOGIN-DELAY 900; PASS -> -ERR [LOGIN-DELAY]
+  weblogin     PASS -> -ERR [AUTH] Web login required (Gmail's text)
+  nouidl       UIDL -> -ERR, no UIDL in CAPA
+  nostls       CAPA without STLS (the client wants STLS)
+  stls         CAPA with STLS; STLS -> +OK then TLS with --cert/--key
+  apop         USER refused; APOP checked against --secret
+"""
+import hashlib
+import socket
+import ssl
+import sys
+
+
+def message(i):
+    return ("From: a@example.net\r\nSubject: m%d\r\n\r\nbody %d\r\n"
+            ".dot line %d\r\n" % (i, i, i)).encode()
+
+
+class Conn:
+    def __init__(self, sock, n, log):
+        self.s = sock
+        self.n = n
+        self.log = log
+        self.buf = b""
+
+    def readline(self):
+        while b"\r\n" not in self.buf:
+            b = self.s.recv(4096)
+            if not b:
+                return None
+            self.buf += b
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        with open(self.log, "ab") as f:
+            f.write(b"%d %s\n" % (self.n, line))
+        return line.decode("latin-1")
+
+    def send(self, text):
+        self.s.sendall(text.encode("latin-1") if isinstance(text, str)
+                       else text)
+
+
+def serve(mode, c, args, msgs):
+    capa = ["USER", "UIDL", "TOP", "RESP-CODES", "AUTH-RESP-CODE"]
+    if mode == "nouidl":
+        capa.remove("UIDL")
+    if mode == "logindelay":
+        capa.append("LOGIN-DELAY 900")
+    if mode == "stls":
+        capa.append("STLS")
+    deleted = set()
+    ts = "<1896.697170952@dbc.mtview.ca.us>"
+    c.send("+OK scripted POP3 ready %s\r\n" % ts)
+    while True:
+        line = c.readline()
+        if line is None:
+            return
+        cmd = line.split(" ")[0].upper()
+        arg = line[len(cmd) + 1:]
+        if cmd == "CAPA":
+            c.send("+OK\r\n" + "".join(x + "\r\n" for x in capa) + ".\r\n")
+        elif cmd == "STLS" and mode == "stls":
+            c.send("+OK begin TLS\r\n")
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(args["cert"], args["key"])
+            c.s = ctx.wrap_socket(c.s, server_side=True)
+            capa.remove("STLS")
+        elif cmd == "USER" and mode == "apop":
+            c.send("-ERR use APOP\r\n")
+        elif cmd == "APOP":
+            want = hashlib.md5((ts + args.get("secret", "")).encode())
+            if arg == "fault@example.net " + want.hexdigest():
+                c.send("+OK maildrop locked and ready\r\n")
+            else:
+                c.send("-ERR [AUTH] bad APOP digest\r\n")
+        elif cmd == "USER":
+            c.send("+OK\r\n")
+        elif cmd == "PASS":
+            if mode == "inuse":
+                c.send("-ERR [IN-USE] Do you have another POP session "
+                       "running?\r\n")
+            elif mode == "logindelay":
+                c.send("-ERR [LOGIN-DELAY] wait longer between logins\r\n")
+            elif mode == "weblogin":
+                c.send("-ERR [AUTH] Web login required: "
+                       "https://support.google.com/mail/answer/78754\r\n")
+            else:
+                c.send("+OK logged in\r\n")
+        elif cmd == "UIDL" and mode != "nouidl":
+            c.send("+OK\r\n" + "".join("%d uid-%s\r\n" % (i + 1, k)
+                   for i, k in enumerate(msgs)) + ".\r\n")
+        elif cmd == "LIST":
+            c.send("+OK\r\n" + "".join("%d %d\r\n" % (i + 1,
+                   len(message(k))) for i, k in enumerate(msgs)) + ".\r\n")
+        elif cmd == "RETR":
+            i = int(arg) - 1
+            body = message(msgs[i])
+            stuffed = body.replace(b"\r\n.", b"\r\n..")
+            if mode == "cut" and c.n == 1:
+                c.send(b"+OK\r\n" + stuffed[:30])
+                return
+            c.send(b"+OK\r\n" + stuffed + b".\r\n")
+        elif cmd == "DELE":
+            deleted.add(int(arg) - 1)
+            c.send("+OK deleted\r\n")
+        elif cmd == "QUIT":
+            for i in sorted(deleted, reverse=True):
+                del msgs[i]
+            c.send("+OK bye\r\n")
+            return
+        else:
+            c.send("-ERR unknown command\r\n")
+
+
+def main():
+    if len(sys.argv) < 2:
+        raise SystemExit(__doc__)
+    mode = sys.argv[1]
+    args = {"msgs": "3"}
+    rest = sys.argv[2:]
+    while rest:
+        args[rest[0].lstrip("-")] = rest[1]
+        rest = rest[2:]
+    msgs = list(range(1, int(args["msgs"]) + 1))
+    ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind(("127.0.0.1", 0))
+    ls.listen(4)
+    ls.settimeout(20)
+    print(ls.getsockname()[1], flush=True)
+    n = 0
+    while True:
+        try:
+            sock, _ = ls.accept()
+        except socket.timeout:
+            return
+        n += 1
+        sock.settimeout(10)
+        try:
+            serve(mode, Conn(sock, n, args["log"]), args, msgs)
+        except (OSError, ssl.SSLError, ValueError, IndexError) as e:
+            print("pop3_server: %s: %s" % (mode, e), file=sys.stderr)
+        finally:
+            sock.close()
+
+
+if __name__ == "__main__":
+    main()
