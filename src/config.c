@@ -21,6 +21,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "provider.h"
 #include "xmalloc.h"
 
 #define CONFIG_MAX_ERRORS	20	/* then stop: the rest is noise */
@@ -30,6 +31,9 @@
 #define CONFIG_MAX_DURATION	(365L * 86400)
 #define CONFIG_MAX_SIZE		(1024L * 1024 * 1024 * 1024)
 #define CONFIG_MIN_POLL		10
+#define CONFIG_MIN_IDLE		60
+#define CONFIG_MAX_IDLE		(29 * 60)	/* RFC 2177: "at least every 29
+						 * minutes" */
 #define CONFIG_MAX_FILE		(4 * 1024 * 1024)
 
 /* libconfuse takes end of file as the end of any open section, so a
@@ -42,6 +46,9 @@
 #define CONFIG_DEF_TIMEOUT	60
 #define CONFIG_DEF_MSGSIZE	(256L * 1024 * 1024)
 #define CONFIG_DEF_MAXCONN	64
+/* Well under RFC 2177's 29 minutes: real servers drop IDLE after 5 to 23
+ * minutes, and home routers forget idle TCP sessions too. */
+#define CONFIG_DEF_IDLE		600
 
 /* One error message and the line it is about, for sorting. */
 struct config_msg {
@@ -65,6 +72,8 @@ struct config_parse {
 	unsigned int		 nerrors;
 	struct config_line	*lines;
 	size_t			 nlines;
+	char			**warnings;	/* "FILE:LINE: ..." */
+	size_t			 nwarnings;
 	int			 last_line;	/* of the real input */
 	int			 eof_seen;	/* reported the end once */
 };
@@ -106,7 +115,9 @@ static cfg_opt_t config_account_opts[] = {
 	CFG_INT_CB("protocol", 0, CFGF_NODEFAULT, config_parse_proto),
 	CFG_STR("host", NULL, CFGF_NODEFAULT),
 	CFG_INT_CB("port", 0, CFGF_NODEFAULT, config_parse_port),
-	CFG_INT_CB("tls", TLS_IMPLICIT, CFGF_NONE, config_parse_tls),
+	/* No defaults where a provider preset may fill the value: unset
+	 * must stay distinguishable from set (explicit wins). */
+	CFG_INT_CB("tls", TLS_IMPLICIT, CFGF_NODEFAULT, config_parse_tls),
 	CFG_BOOL("allow_insecure", cfg_false, CFGF_NONE),
 	CFG_STR("ca_file", NULL, CFGF_NODEFAULT),
 	CFG_STR("fingerprint", NULL, CFGF_NODEFAULT),
@@ -125,14 +136,17 @@ static cfg_opt_t config_account_opts[] = {
 	    config_parse_first),
 	CFG_STR("trash_folder", NULL, CFGF_NODEFAULT),
 	CFG_BOOL("idle", cfg_false, CFGF_NONE),
-	CFG_INT_CB("poll_interval", CONFIG_DEF_POLL, CFGF_NONE,
+	CFG_INT_CB("idle_interval", CONFIG_DEF_IDLE, CFGF_NODEFAULT,
 	    config_parse_duration),
+	CFG_INT_CB("poll_interval", CONFIG_DEF_POLL, CFGF_NODEFAULT,
+	    config_parse_duration),
+	CFG_BOOL("poll_interval_override", cfg_false, CFGF_NONE),
 	CFG_INT_CB("timeout", CONFIG_DEF_TIMEOUT, CFGF_NONE,
 	    config_parse_duration),
 	CFG_INT_CB("max_message_size", CONFIG_DEF_MSGSIZE, CFGF_NONE,
 	    config_parse_size),
-	CFG_INT_CB("max_connections", 0, CFGF_NONE, config_parse_count),
-	CFG_INT_CB("daily_limit", 0, CFGF_NONE, config_parse_size),
+	CFG_INT_CB("max_connections", 0, CFGF_NODEFAULT, config_parse_count),
+	CFG_INT_CB("daily_limit", 0, CFGF_NODEFAULT, config_parse_size),
 	CFG_STR("provider", NULL, CFGF_NODEFAULT),
 	CFG_SEC("folder", config_folder_opts,
 	    CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
@@ -571,9 +585,13 @@ config_parse_duration(cfg_t *cfg, cfg_opt_t *opt, const char *value,
 {
 	static const long	 factors[] = { 1, 60, 3600, 86400 };
 	const char		*name = cfg_opt_name(opt);
-	long			 n, min;
+	long			 n, min, max = CONFIG_MAX_DURATION;
 
 	min = strcmp(name, "poll_interval") == 0 ? CONFIG_MIN_POLL : 1;
+	if (strcmp(name, "idle_interval") == 0) {
+		min = CONFIG_MIN_IDLE;
+		max = CONFIG_MAX_IDLE;
+	}
 	*(long *)result = min;
 	if (config_number(value, "smhd", factors, CONFIG_MAX_DURATION,
 	    &n) != 0) {
@@ -585,6 +603,11 @@ config_parse_duration(cfg_t *cfg, cfg_opt_t *opt, const char *value,
 	if (n < min) {
 		config_error(cfg, "%s = %s is too short (the minimum is %lds)",
 		    name, value, min);
+		return (config_go_on());
+	}
+	if (n > max) {
+		config_error(cfg, "%s = %s is too long (the maximum is %lds)",
+		    name, value, max);
 		return (config_go_on());
 	}
 	*(long *)result = n;
@@ -711,6 +734,22 @@ config_check_password_file(cfg_t *cfg, const char *path)
 	}
 }
 
+/* provider = NAME: one of the presets (mailfetchd --providers). */
+static void
+config_check_provider(cfg_t *cfg, const char *value)
+{
+	char	*names, *safe;
+
+	if (provider_find(value) != NULL)
+		return;
+	names = provider_names();
+	safe = log_sanitize(value, strlen(value), 64);
+	config_error(cfg, "unknown provider '%s' (use one of %s; or set host, "
+	    "port and tls instead)", safe, names);
+	free(safe);
+	free(names);
+}
+
 /* Checks one string option where it is set, so errors carry its line. */
 static void
 config_check_string(cfg_t *cfg, const char *name, const char *value)
@@ -722,8 +761,7 @@ config_check_string(cfg_t *cfg, const char *name, const char *value)
 		config_error(cfg, "inline passwords are not supported yet; use "
 		    "password_file or password_command");
 	} else if (strcmp(name, "provider") == 0) {
-		config_error(cfg, "provider presets are not supported yet "
-		    "(issue: daemon); set host, port and tls");
+		config_check_provider(cfg, value);
 	} else if (strcmp(name, "local") == 0) {
 		config_check_local(cfg, "local folder name", value,
 		    "");
@@ -902,17 +940,43 @@ config_check_secret(cfg_t *sec)
 		    "(set only one)", cfg_title(sec));
 }
 
+/* An integer option's value, or def when the file does not set it. */
+static long
+config_int(cfg_t *sec, const char *name, long def)
+{
+	return (cfg_size(sec, name) > 0 ? cfg_getint(sec, name) : def);
+}
+
+/* The preset an account section names, or NULL (none, or unknown: that
+ * was reported where it was set). */
+static const struct provider *
+config_sec_provider(cfg_t *sec)
+{
+	if (cfg_size(sec, "provider") == 0)
+		return (NULL);
+	return (provider_find(cfg_getstr(sec, "provider")));
+}
+
 /* tls = none sends the password in clear: only to loopback, unless the
  * account says allow_insecure = yes. */
 static void
 config_check_tls(cfg_t *sec)
 {
-	const char	*host;
+	const struct provider		*p;
+	const struct provider_server	*srv;
+	const char			*host;
 
-	if (cfg_getint(sec, "tls") != TLS_NONE || cfg_size(sec, "host") == 0 ||
+	if (cfg_size(sec, "tls") == 0 || cfg_getint(sec, "tls") != TLS_NONE ||
 	    cfg_getbool(sec, "allow_insecure"))
 		return;
-	host = cfg_getstr(sec, "host");
+	if (cfg_size(sec, "host") > 0)
+		host = cfg_getstr(sec, "host");
+	else if ((p = config_sec_provider(sec)) != NULL &&
+	    (srv = provider_server(p, (enum config_proto)config_int(sec,
+	    "protocol", PROTO_IMAP))) != NULL)
+		host = srv->host;
+	else
+		return;
 	if (config_is_loopback(host))
 		return;
 	config_error_at(sec, config_line_of(sec, "tls", sec->line),
@@ -975,13 +1039,59 @@ config_check_auth(cfg_t *sec, long proto)
 		    "xoauth2 or oauthbearer (or no auth line)");
 }
 
+/* Records a warning about line of sec's file; the caller of config_load
+ * gets it in config->warnings. */
+static printflike(3, 4) void
+config_warn_at(cfg_t *sec, int line, const char *fmt, ...)
+{
+	struct config_parse	*ctx = config_ctx;
+	va_list			 ap;
+	char			*msg, *text;
+
+	va_start(ap, fmt);
+	msg = config_vprintf(fmt, ap);
+	va_end(ap);
+	xasprintf(&text, "%s:%d: %s", sec->filename != NULL ? sec->filename :
+	    "(config)", line, msg);
+	free(msg);
+	ctx->warnings = xreallocarray(ctx->warnings, ctx->nwarnings + 1,
+	    sizeof *ctx->warnings);
+	ctx->warnings[ctx->nwarnings++] = text;
+}
+
+/* What a provider preset needs from the section: a protocol it offers,
+ * and a poll_interval it tolerates (raised later, with a warning here
+ * where the line is still known). */
+static void
+config_check_preset(cfg_t *sec, const struct provider *p, long proto)
+{
+	long	poll;
+
+	if (proto >= 0 && provider_server(p, (enum config_proto)proto) == NULL)
+		config_error_opt(sec, "protocol", "provider %s offers no %s "
+		    "(use protocol = %s)", p->name,
+		    config_proto_name((enum config_proto)proto),
+		    proto == PROTO_POP3 ? "imap" : "pop3");
+	if (cfg_size(sec, "poll_interval") == 0 || p->min_poll == 0 ||
+	    cfg_getbool(sec, "poll_interval_override"))
+		return;
+	poll = cfg_getint(sec, "poll_interval");
+	if (poll >= (long)p->min_poll)
+		return;
+	config_warn_at(sec, config_line_of(sec, "poll_interval", sec->line),
+	    "account '%s': poll_interval = %lds is below %s's minimum of %us; "
+	    "using %us (set poll_interval_override = yes to keep %lds)",
+	    cfg_title(sec), poll, p->name, p->min_poll, p->min_poll, poll);
+}
+
 /* Validation callback of an account section (runs at its closing brace,
  * with cfg the root): everything that needs the whole section. */
 static int
 config_validate_account(cfg_t *cfg, cfg_opt_t *opt)
 {
-	cfg_t	*sec = cfg_opt_getnsec(opt, cfg_opt_size(opt) - 1);
-	long	 proto = -1;
+	cfg_t			*sec = cfg_opt_getnsec(opt, cfg_opt_size(opt) - 1);
+	const struct provider	*p;
+	long			 proto = -1;
 
 	/* sec->line is now the closing brace: checks report there unless
 	 * they know the option's own line. */
@@ -990,7 +1100,11 @@ config_validate_account(cfg_t *cfg, cfg_opt_t *opt)
 		    "letters, digits, '.', '-', '_', '@' or '+', not starting "
 		    "with '.')", cfg_title(sec));
 	config_require(sec, "protocol", " (imap or pop3)");
-	config_require(sec, "host", "");
+	/* A provider (even an unknown one, reported already) stands for
+	 * the host. */
+	if (cfg_size(sec, "provider") == 0)
+		config_require(sec, "host", " (or provider = NAME, see "
+		    "mailfetchd --providers)");
 	config_require(sec, "user", "");
 	config_require(sec, "maildir", " (an absolute path)");
 	config_check_secret(sec);
@@ -1000,6 +1114,8 @@ config_validate_account(cfg_t *cfg, cfg_opt_t *opt)
 	if (proto == PROTO_POP3)
 		config_check_pop3(sec);
 	config_check_auth(sec, proto);
+	if ((p = config_sec_provider(sec)) != NULL)
+		config_check_preset(sec, p, proto);
 	config_forget_lines(sec);
 	return (config_go_on());
 }
@@ -1088,6 +1204,37 @@ config_convert_folders(cfg_t *sec, struct account_conf *a)
 	}
 }
 
+/* Fills from the account's provider preset what the section leaves
+ * unset (explicit values win), and raises poll_interval to the
+ * provider's minimum unless poll_interval_override says not to. */
+static void
+config_apply_preset(cfg_t *sec, struct account_conf *a)
+{
+	const struct provider		*p;
+	const struct provider_server	*srv;
+
+	if ((p = config_sec_provider(sec)) == NULL ||
+	    (srv = provider_server(p, a->proto)) == NULL)
+		return;
+	a->provider = xstrdup(p->name);
+	if (a->host == NULL)
+		a->host = xstrdup(srv->host);
+	if (cfg_size(sec, "tls") == 0)
+		a->tls = srv->tls;
+	if (cfg_size(sec, "port") == 0)
+		a->port = cfg_size(sec, "tls") == 0 ? srv->port :
+		    config_default_port(a->proto, a->tls);
+	if (cfg_size(sec, "max_connections") == 0 && a->proto == PROTO_IMAP)
+		a->max_connections = provider_default_connections(p);
+	if (cfg_size(sec, "daily_limit") == 0)
+		a->daily_limit = provider_daily_limit(p, a->proto);
+	if (cfg_size(sec, "idle_interval") == 0 && p->idle_interval != 0)
+		a->idle_interval = p->idle_interval;
+	a->min_poll_interval = p->min_poll;
+	if (a->poll_interval < p->min_poll && !a->poll_interval_override)
+		a->poll_interval = p->min_poll;
+}
+
 /* One validated account section into an account_conf. */
 static void
 config_convert_account(cfg_t *sec, struct account_conf *a, const char *file)
@@ -1097,7 +1244,7 @@ config_convert_account(cfg_t *sec, struct account_conf *a, const char *file)
 	a->line = sec->line;
 	a->proto = (enum config_proto)cfg_getint(sec, "protocol");
 	a->host = config_dupstr(sec, "host");
-	a->tls = (enum config_tls)cfg_getint(sec, "tls");
+	a->tls = (enum config_tls)config_int(sec, "tls", TLS_IMPLICIT);
 	a->port = cfg_size(sec, "port") > 0 ?
 	    (unsigned int)cfg_getint(sec, "port") :
 	    config_default_port(a->proto, a->tls);
@@ -1120,11 +1267,18 @@ config_convert_account(cfg_t *sec, struct account_conf *a, const char *file)
 	    "first_fetch");
 	a->trash_folder = config_dupstr(sec, "trash_folder");
 	a->idle = cfg_getbool(sec, "idle") == cfg_true;
-	a->poll_interval = (unsigned int)cfg_getint(sec, "poll_interval");
+	a->idle_interval = (unsigned int)config_int(sec, "idle_interval",
+	    CONFIG_DEF_IDLE);
+	a->poll_interval = (unsigned int)config_int(sec, "poll_interval",
+	    CONFIG_DEF_POLL);
+	a->poll_interval_override = cfg_getbool(sec,
+	    "poll_interval_override") == cfg_true;
 	a->timeout = (unsigned int)cfg_getint(sec, "timeout");
 	a->max_message_size = (uint64_t)cfg_getint(sec, "max_message_size");
-	a->max_connections = (unsigned int)cfg_getint(sec, "max_connections");
-	a->daily_limit = (uint64_t)cfg_getint(sec, "daily_limit");
+	a->max_connections = (unsigned int)config_int(sec, "max_connections",
+	    0);
+	a->daily_limit = (uint64_t)config_int(sec, "daily_limit", 0);
+	config_apply_preset(sec, a);
 	config_convert_folders(sec, a);
 }
 
@@ -1230,6 +1384,17 @@ config_strip_comments(char *buf, size_t len)
 	}
 }
 
+/* Frees an array of n strings. */
+static void
+config_free_strings(char **v, size_t n)
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
 /* Parses an open stream named name (for messages), whose real input ends
  * at last_line. */
 static struct config *
@@ -1254,8 +1419,12 @@ config_parse_stream(const char *name, FILE *f, int last_line, char **cause)
 		xasprintf(&line, "%s: too many errors, stopped", name);
 		config_add_error(&ctx, INT_MAX, line);
 	}
-	if (ctx.nerrors == 0)
+	if (ctx.nerrors == 0) {
 		conf = config_convert(cfg, name);
+		conf->warnings = ctx.warnings;
+		conf->nwarnings = ctx.nwarnings;
+	} else
+		config_free_strings(ctx.warnings, ctx.nwarnings);
 	cfg_free(cfg);
 	config_ctx = NULL;
 	free(ctx.lines);
@@ -1355,6 +1524,7 @@ config_free_account(struct account_conf *a)
 	free(a->token_command);
 	free(a->maildir);
 	free(a->trash_folder);
+	free(a->provider);
 }
 
 void
@@ -1367,9 +1537,19 @@ config_free(struct config *conf)
 	for (i = 0; i < conf->naccounts; i++)
 		config_free_account(&conf->accounts[i]);
 	free(conf->accounts);
+	config_free_strings(conf->warnings, conf->nwarnings);
 	free(conf->path);
 	free(conf->state_dir);
 	free(conf);
+}
+
+void
+config_log_warnings(const struct config *conf)
+{
+	size_t	i;
+
+	for (i = 0; i < conf->nwarnings; i++)
+		log_warnx("%s", conf->warnings[i]);
 }
 
 const struct account_conf *
@@ -1486,6 +1666,7 @@ config_print_account(FILE *f, const struct account_conf *a)
 	fputs("\naccount ", f);
 	config_print_quoted(f, a->name);
 	fputs(" {\n", f);
+	config_print_str(f, "\tprovider", a->provider);
 	fprintf(f, "\tprotocol = %s\n", config_proto_name(a->proto));
 	config_print_str(f, "\thost", a->host);
 	fprintf(f, "\tport = %u\n", a->port);
@@ -1508,7 +1689,10 @@ config_print_account(FILE *f, const struct account_conf *a)
 	    nitems(config_first_names), a->first_fetch));
 	config_print_str(f, "\ttrash_folder", a->trash_folder);
 	fprintf(f, "\tidle = %s\n", a->idle ? "yes" : "no");
+	fprintf(f, "\tidle_interval = %u\n", a->idle_interval);
 	fprintf(f, "\tpoll_interval = %u\n", a->poll_interval);
+	fprintf(f, "\tpoll_interval_override = %s\n",
+	    a->poll_interval_override ? "yes" : "no");
 	fprintf(f, "\ttimeout = %u\n", a->timeout);
 	fprintf(f, "\tmax_message_size = %llu\n",
 	    (unsigned long long)a->max_message_size);

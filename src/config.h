@@ -87,11 +87,25 @@ struct account_conf {
 	enum config_first_fetch first_fetch;
 	char		*trash_folder;	/* keep = no: UID MOVE here if set */
 	int		 idle;
-	unsigned int	 poll_interval;	/* seconds */
+	unsigned int	 idle_interval;	/* seconds: re-issue IDLE this often
+					 * (provider's need, else 10 min) */
+	unsigned int	 poll_interval;	/* seconds; raised to
+					 * min_poll_interval unless
+					 * poll_interval_override */
+	unsigned int	 min_poll_interval; /* seconds, from the provider;
+					 * 0: none */
+	int		 poll_interval_override; /* keep a poll_interval
+					 * below the provider's minimum */
 	unsigned int	 timeout;	/* seconds, per network phase */
 	uint64_t	 max_message_size; /* bytes, 0: no limit */
-	unsigned int	 max_connections; /* 0: provider or global default */
-	uint64_t	 daily_limit;	/* bytes per 24 h, 0: none */
+	unsigned int	 max_connections; /* 0: the global cap; unset with a
+					 * provider: its limit minus a
+					 * reserve for other clients */
+	uint64_t	 daily_limit;	/* bytes per 24 h, 0: none; unset
+					 * with a provider: its budget */
+	char		*provider;	/* preset name (canonical), or NULL;
+					 * it filled host, port, tls and the
+					 * limits the file does not set */
 };
 
 struct config {
@@ -101,6 +115,10 @@ struct config {
 	unsigned int	 max_connections;	/* global cap */
 	struct account_conf *accounts;
 	size_t		 naccounts;
+	char		**warnings;	/* "FILE:LINE: ..." for the user,
+					 * e.g. a poll_interval raised to a
+					 * provider's minimum */
+	size_t		 nwarnings;
 };
 
 /* Parses and validates a file. On error returns NULL and sets *cause to a
@@ -112,6 +130,8 @@ struct config	*config_load(const char *path, char **cause);
 struct config	*config_load_buffer(const char *name, const char *buf,
 		    size_t len, char **cause);
 void		 config_free(struct config *);
+/* Logs each of config->warnings with log_warnx (stderr or the journal). */
+void		 config_log_warnings(const struct config *);
 /* Prints the effective configuration in config-file syntax, secrets
  * redacted (password files and commands are named, never read). */
 void		 config_print(FILE *, const struct config *);

@@ -9,6 +9,7 @@
 #include "config.h"
 #include "fetch.h"
 #include "log.h"
+#include "provider.h"
 #include "xmalloc.h"
 
 enum main_mode {
@@ -30,6 +31,7 @@ static const struct option main_longopts[] = {
 	{ "once",		no_argument,		NULL, 'o' },
 	{ "account",		required_argument,	NULL, 'a' },
 	{ "check-config",	no_argument,		NULL, 'n' },
+	{ "providers",		no_argument,		NULL, 'P' },
 	{ "verbose",		no_argument,		NULL, 'v' },
 	{ "quiet",		no_argument,		NULL, 'q' },
 	{ "version",		no_argument,		NULL, 'V' },
@@ -43,6 +45,7 @@ main_usage(FILE *f)
 	fprintf(f,
 "usage: mailfetchd [-c FILE] [-v | -q] [--once [--account NAME]...]\n"
 "       mailfetchd [-c FILE] --check-config\n"
+"       mailfetchd --providers\n"
 "       mailfetchd --version | --help\n"
 "\n"
 "  -c, --config FILE     configuration file (default %s)\n"
@@ -50,6 +53,7 @@ main_usage(FILE *f)
 "      --account NAME    with --once: only this account (repeatable)\n"
 "  -n, --check-config    validate the configuration, print it with secrets\n"
 "                        redacted, and exit\n"
+"      --providers       list the provider presets (provider = NAME) and exit\n"
 "  -v, --verbose         more log output (repeat for debug)\n"
 "  -q, --quiet           only warnings and errors\n"
 "  -V, --version         print the version and exit\n"
@@ -91,6 +95,9 @@ main_parse_args(int argc, char **argv, struct main_opts *opts)
 		case 'q':
 			opts->verbosity--;
 			break;
+		case 'P':
+			provider_print_list(stdout);
+			exit(fflush(stdout) == 0 ? 0 : EXIT_LOCAL);
 		case 'V':
 			printf("mailfetchd %s\n", PACKAGE_VERSION);
 			exit(0);
@@ -149,6 +156,7 @@ main(int argc, char **argv)
 		return (EXIT_CONFIG);
 	}
 	log_set_level(main_log_level(conf->log_level, opts.verbosity));
+	config_log_warnings(conf);
 
 	switch (opts.mode) {
 	case MODE_CHECK:

@@ -420,6 +420,21 @@ provider_oauth_name(enum provider_oauth o)
 	}
 }
 
+/* The tls = value of a server (config.c has the same names; repeated so
+ * this module links without config.c). */
+static const char *
+provider_tls_name(enum config_tls tls)
+{
+	switch (tls) {
+	case TLS_STARTTLS:
+		return ("starttls");
+	case TLS_NONE:
+		return ("none");
+	default:
+		return ("implicit");
+	}
+}
+
 /* Prints "label: host:port tls" or "label: not offered". */
 static void
 provider_print_server(FILE *f, const char *label,
@@ -429,7 +444,7 @@ provider_print_server(FILE *f, const char *label,
 		fprintf(f, "  %-8s not offered\n", label);
 	else
 		fprintf(f, "  %-8s %s:%u %s\n", label, s->host, s->port,
-		    config_tls_name(s->tls));
+		    provider_tls_name(s->tls));
 }
 
 /* Prints the limits line of one preset. */

@@ -495,6 +495,192 @@ t_print_roundtrip(void **state)
 	config_free(conf);
 }
 
+/* An IMAP account without host, lines 1 to 5, left open: provider goes
+ * on line 6. */
+#define PACCT \
+	"account \"work\" {\n" \
+	"\tprotocol = imap\n" \
+	"\tuser = \"me@gmail.com\"\n" \
+	"\tpassword_file = \"@DIR@/pw\"\n" \
+	"\tmaildir = \"/home/me/Maildir\"\n"
+
+/* provider = NAME fills host, port, tls and the limits. */
+static void
+t_provider_fill(void **state)
+{
+	struct config			*conf;
+	const struct account_conf	*a;
+
+	(void)state;
+	conf = load_ok(PACCT "\tprovider = gmail\n}\n");
+	a = &conf->accounts[0];
+	assert_string_equal(a->provider, "gmail");
+	assert_string_equal(a->host, "imap.gmail.com");
+	assert_int_equal(a->port, 993);
+	assert_int_equal(a->tls, TLS_IMPLICIT);
+	/* 15 connections, 5 left to the user's other clients. */
+	assert_int_equal(a->max_connections, 10);
+	assert_int_equal(a->daily_limit, 2500000000ULL);
+	/* The default 300 s is below Gmail's 10 minutes: raised quietly. */
+	assert_int_equal(a->poll_interval, 600);
+	assert_int_equal(a->min_poll_interval, 600);
+	assert_int_equal(a->idle_interval, 600);
+	assert_int_equal(conf->nwarnings, 0);
+	config_free(conf);
+
+	/* POP3: the POP3 server and budget; no IMAP connection cap. */
+	conf = load_ok("account \"p\" {\n\tprotocol = pop3\n\tuser = u\n"
+	    "\tpassword_file = \"@DIR@/pw\"\n\tmaildir = /m\n"
+	    "\tprovider = GMail\n}\n");
+	a = &conf->accounts[0];
+	assert_string_equal(a->provider, "gmail");
+	assert_string_equal(a->host, "pop.gmail.com");
+	assert_int_equal(a->port, 995);
+	assert_int_equal(a->daily_limit, 1250000000ULL);
+	assert_int_equal(a->max_connections, 0);
+	config_free(conf);
+
+	/* Aliases name the canonical preset; Yandex re-issues IDLE early. */
+	conf = load_ok(PACCT "\tprovider = office365\n}\n"
+	    "account \"y\" {\n\tprotocol = imap\n\tuser = u\n"
+	    "\tpassword_file = \"@DIR@/pw\"\n\tmaildir = /y\n"
+	    "\tprovider = yandex\n}\n");
+	assert_string_equal(conf->accounts[0].provider, "outlook");
+	assert_string_equal(conf->accounts[0].host, "outlook.office365.com");
+	assert_int_equal(conf->accounts[0].max_connections, 0);
+	assert_int_equal(conf->accounts[0].daily_limit, 0);
+	assert_int_equal(conf->accounts[0].poll_interval, 300);
+	assert_int_equal(conf->accounts[1].idle_interval, 240);
+	assert_int_equal(conf->accounts[1].min_poll_interval, 0);
+	config_free(conf);
+}
+
+/* What the file sets wins over the preset. */
+static void
+t_provider_explicit(void **state)
+{
+	struct config			*conf;
+	const struct account_conf	*a;
+
+	(void)state;
+	conf = load_ok(PACCT "\tprovider = gmail\n\thost = \"gmail.example\"\n"
+	    "\ttls = starttls\n\tmax_connections = 3\n\tdaily_limit = 1G\n"
+	    "\tidle_interval = 5m\n\tpoll_interval = 20m\n}\n");
+	a = &conf->accounts[0];
+	assert_string_equal(a->host, "gmail.example");
+	assert_int_equal(a->tls, TLS_STARTTLS);
+	/* The port follows the explicit tls, not the preset's 993. */
+	assert_int_equal(a->port, 143);
+	assert_int_equal(a->max_connections, 3);
+	assert_int_equal(a->daily_limit, 1024ULL * 1024 * 1024);
+	assert_int_equal(a->idle_interval, 300);
+	assert_int_equal(a->poll_interval, 1200);
+	assert_int_equal(conf->nwarnings, 0);
+	config_free(conf);
+
+	conf = load_ok(PACCT "\tprovider = gmail\n\tport = 1993\n"
+	    "\tmax_connections = 0\n\tdaily_limit = 0\n}\n");
+	a = &conf->accounts[0];
+	assert_string_equal(a->host, "imap.gmail.com");
+	assert_int_equal(a->port, 1993);
+	assert_int_equal(a->tls, TLS_IMPLICIT);
+	assert_int_equal(a->max_connections, 0);
+	assert_int_equal(a->daily_limit, 0);
+	config_free(conf);
+}
+
+/* A poll_interval below the provider's minimum is raised with a warning
+ * naming its line, unless poll_interval_override = yes. */
+static void
+t_provider_poll(void **state)
+{
+	struct config	*conf;
+	char		*want;
+
+	(void)state;
+	conf = load_ok(PACCT "\tprovider = gmail\n\tpoll_interval = 1m\n}\n");
+	assert_int_equal(conf->accounts[0].poll_interval, 600);
+	assert_int_equal(conf->nwarnings, 1);
+	want = expand(F ":7: account 'work': poll_interval = 60s is below "
+	    "gmail's minimum of 600s; using 600s (set poll_interval_override "
+	    "= yes to keep 60s)");
+	assert_string_equal(conf->warnings[0], want);
+	free(want);
+	config_free(conf);
+
+	conf = load_ok(PACCT "\tprovider = gmail\n\tpoll_interval = 1m\n"
+	    "\tpoll_interval_override = yes\n}\n");
+	assert_int_equal(conf->accounts[0].poll_interval, 60);
+	assert_int_equal(conf->accounts[0].poll_interval_override, 1);
+	assert_int_equal(conf->nwarnings, 0);
+	config_free(conf);
+
+	/* Without a provider there is no minimum beyond the global 10 s. */
+	conf = load_ok(ACCT "\tpoll_interval = 1m\n}\n");
+	assert_int_equal(conf->accounts[0].poll_interval, 60);
+	assert_int_equal(conf->accounts[0].min_poll_interval, 0);
+	assert_null(conf->accounts[0].provider);
+	assert_int_equal(conf->nwarnings, 0);
+	config_free(conf);
+}
+
+/* The printed configuration names the provider and reads back the same. */
+static void
+t_provider_print(void **state)
+{
+	struct config	*conf, *again;
+	char		*out1, *out2, *cause;
+	size_t		 n1, n2;
+	FILE		*f;
+
+	(void)state;
+	conf = load_ok(PACCT "\tprovider = gmail\n\tpoll_interval = 1m\n}\n");
+	f = open_memstream(&out1, &n1);
+	config_print(f, conf);
+	fclose(f);
+	assert_non_null(strstr(out1, "\tprovider = \"gmail\"\n"));
+	assert_non_null(strstr(out1, "\thost = \"imap.gmail.com\"\n"));
+	assert_non_null(strstr(out1, "\tpoll_interval = 600\n"));
+	assert_non_null(strstr(out1, "\tmax_connections = 10\n"));
+	assert_non_null(strstr(out1, "\tdaily_limit = 2500000000\n"));
+	again = config_load_buffer("print.conf", out1, n1, &cause);
+	if (again == NULL)
+		fail_msg("printed config does not parse: %s\n%s", cause, out1);
+	assert_int_equal(again->nwarnings, 0);
+	f = open_memstream(&out2, &n2);
+	config_print(f, again);
+	fclose(f);
+	assert_string_equal(out1, out2);
+	free(out1);
+	free(out2);
+	config_free(again);
+	config_free(conf);
+}
+
+/* Unknown presets, protocols a preset lacks, and idle_interval bounds. */
+static void
+t_bad_provider(void **state)
+{
+	(void)state;
+	load_bad(PACCT "\tprovider = \"hotmale\"\n}\n",
+	    F ":6: unknown provider 'hotmale' (use one of aol, fastmail, gmail, "
+	    "gmx, icloud, mailbox.org, mailru, outlook, posteo, rambler, yahoo, "
+	    "yandex, zoho; or set host, port and tls instead)");
+	load_bad("account \"p\" {\n\tprotocol = pop3\n\tuser = u\n"
+	    "\tpassword_file = \"@DIR@/pw\"\n\tmaildir = /m\n"
+	    "\tprovider = icloud\n}\n",
+	    F ":2: account 'p': provider icloud offers no pop3 (use protocol = "
+	    "imap)");
+	load_bad(PACCT "\tprovider = gmail\n\ttls = none\n}\n",
+	    F ":7: account 'work': tls = none would send the password in clear "
+	    "text to 'imap.gmail.com' (use tls = implicit or starttls; set "
+	    "allow_insecure = yes only if the network path is trusted)");
+	load_bad(PACCT "\tprovider = gmail\n\tidle_interval = 30m\n}\n",
+	    F ":7: idle_interval = 30m is too long (the maximum is 1740s)");
+	load_bad(PACCT "\tprovider = gmail\n\tidle_interval = 30\n}\n",
+	    F ":7: idle_interval = 30 is too short (the minimum is 60s)");
+}
+
 /* config_load_buffer names its input in messages. */
 static void
 t_buffer(void **state)
@@ -587,7 +773,8 @@ t_bad_missing(void **state)
 	(void)state;
 	load_bad("account \"a\" {\n\tprotocol = imap\n\tuser = u\n"
 	    "\tpassword_file = \"@DIR@/pw\"\n\tmaildir = /m\n}\n",
-	    F ":6: account 'a': host is required");
+	    F ":6: account 'a': host is required (or provider = NAME, see "
+	    "mailfetchd --providers)");
 	load_bad("account \"a\" {\n\tprotocol = imap\n\thost = h\n"
 	    "\tpassword_file = \"@DIR@/pw\"\n\tmaildir = /m\n}\n",
 	    F ":6: account 'a': user is required");
@@ -606,7 +793,8 @@ t_bad_missing(void **state)
 	    "token_command exclude each other (set only one)");
 	/* Several errors come back together, one per line. */
 	load_bad("account \"a\" {\n\tprotocol = imap\n}\n",
-	    F ":3: account 'a': host is required\n"
+	    F ":3: account 'a': host is required (or provider = NAME, see "
+	    "mailfetchd --providers)\n"
 	    F ":3: account 'a': user is required\n"
 	    F ":3: account 'a': maildir is required (an absolute path)\n"
 	    F ":3: account 'a': a secret is required (set password_file, "
@@ -661,7 +849,8 @@ t_bad_password_file(void **state)
 	load_bad("account \"a\" {\n\tpassword_file = \"@DIR@/nope\"\n}\n",
 	    F ":2: password_file '@DIR@/nope': No such file or directory\n"
 	    F ":3: account 'a': protocol is required (imap or pop3)\n"
-	    F ":3: account 'a': host is required\n"
+	    F ":3: account 'a': host is required (or provider = NAME, see "
+	    "mailfetchd --providers)\n"
 	    F ":3: account 'a': user is required\n"
 	    F ":3: account 'a': maildir is required (an absolute path)");
 	load_bad(POP3 "\tpassword_file = \"@DIR@/pw644\"\n}\n",
@@ -733,9 +922,6 @@ static void
 t_bad_unsupported(void **state)
 {
 	(void)state;
-	load_bad(POP3 "\tprovider = gmail\n}\n",
-	    F ":7: provider presets are not supported yet (issue: daemon); set "
-	    "host, port and tls");
 	load_bad(POP3 "\tpassword = \"hunter2\"\n}\n",
 	    F ":7: inline passwords are not supported yet; use password_file "
 	    "or password_command");
@@ -838,6 +1024,11 @@ main(void)
 		cmocka_unit_test(t_tls_none_allowed),
 		cmocka_unit_test(t_shared_maildir_and_empty),
 		cmocka_unit_test(t_print_roundtrip),
+		cmocka_unit_test(t_provider_fill),
+		cmocka_unit_test(t_provider_explicit),
+		cmocka_unit_test(t_provider_poll),
+		cmocka_unit_test(t_provider_print),
+		cmocka_unit_test(t_bad_provider),
 		cmocka_unit_test(t_buffer),
 		cmocka_unit_test(t_bad_file),
 		cmocka_unit_test(t_bad_syntax),
