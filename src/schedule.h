@@ -16,7 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SCHEDULE_NEVER		UINT64_MAX	/* a due time that never comes */
+#define SCHEDULE_NEVER		UINT64_MAX	/* a due time never reached */
 #define SCHEDULE_WINDOW_MS	(24ULL * 3600 * 1000)	/* budget window */
 
 struct schedule;
@@ -73,7 +73,7 @@ struct schedule_status {
 	enum schedule_state state;
 	uint64_t	 next_due_ms;	/* SCHEDULE_NEVER: not scheduled */
 	unsigned int	 failures;	/* consecutive */
-	int		 last_exit;	/* enum fetch_exit; -1: no attempt yet */
+	int		 last_exit;	/* enum fetch_exit; -1: none yet */
 	int		 last_error;	/* last failing exit; -1: none */
 	uint64_t	 bytes_24h;
 	unsigned int	 conns;		/* connections held */
@@ -119,12 +119,14 @@ struct schedule_account *schedule_account_add(struct schedule *,
 		    const char *name, const struct schedule_policy *,
 		    void *arg, uint64_t now_ms, char **warning);
 /* Changes the policy (reload): *warning as for add. Resets the cap lowered
- * by [ALERT]s, and wakes a STOPPED account; an account waiting for a poll
- * is brought forward if the new interval is shorter. */
+ * by [ALERT]s; wakes a STOPPED account, and a PAUSED one whose new budget
+ * allows fetching; an account waiting for a poll is brought forward if the
+ * new interval is shorter. A backoff keeps its time. */
 void		 schedule_account_set_policy(struct schedule_account *,
 		    const struct schedule_policy *, uint64_t now_ms,
 		    char **warning);
-/* Removes and frees an account; its connections are forgotten. */
+/* Removes and frees an account; connections it still held are given back
+ * to the global and per-host counts. NULL is a no-op. */
 void		 schedule_account_remove(struct schedule_account *);
 struct schedule_account *schedule_account_find(struct schedule *,
 		    const char *name);
@@ -194,8 +196,9 @@ char		*schedule_conn_too_many(struct schedule_account *,
 
 void		 schedule_account_status(const struct schedule_account *,
 		    uint64_t now_ms, struct schedule_status *);
-/* One line for --status: "state next=in 9m 58s failures=0 ...", caller
- * frees. */
+/* One line for --status, caller frees: "work: backing off, next poll in
+ * 53s, interval 600s, 1 failure, last error network, 2048 bytes in 24h,
+ * connections 0/10". */
 char		*schedule_status_line(const struct schedule_account *,
 		    uint64_t now_ms);
 const char	*schedule_state_name(enum schedule_state);

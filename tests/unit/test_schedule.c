@@ -1,0 +1,765 @@
+/* test_schedule.c: poll jitter, provider minimum, backoff, server delays,
+ * the daily budget and its persisted form, connection caps and the choice
+ * of the next due account. Time is a plain variable: nothing sleeps. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "compat.h"
+#include "fetch.h"
+#include "schedule.h"
+
+#define SEC	1000ULL
+#define MIN	(60 * SEC)
+#define HOUR	(60 * MIN)
+#define T0	(1000 * HOUR)	/* an arbitrary monotonic start */
+
+/* A generator returning a fixed value, to reach the ends of a range. */
+static uint64_t
+fixed_random(void *arg)
+{
+	return (*(uint64_t *)arg);
+}
+
+static struct schedule_account *
+add_account(struct schedule *s, const char *name, unsigned int interval,
+    unsigned int min, uint64_t now)
+{
+	struct schedule_policy	 p;
+	struct schedule_account	*a;
+	char			*warning;
+
+	memset(&p, 0, sizeof p);
+	p.poll_interval = interval;
+	p.min_interval = min;
+	a = schedule_account_add(s, name, &p, NULL, now, &warning);
+	assert_non_null(a);
+	free(warning);
+	return (a);
+}
+
+/* One attempt at now with the given exit; returns the delay to the next. */
+static uint64_t
+attempt(struct schedule_account *a, uint64_t now, int exit, uint64_t bytes)
+{
+	struct schedule_outcome	 o;
+	uint64_t		 due;
+	char			*msg;
+
+	memset(&o, 0, sizeof o);
+	o.exit = exit;
+	o.bytes = bytes;
+	assert_int_equal(schedule_begin(a, now, NULL), 0);
+	due = schedule_done(a, now, &o, &msg);
+	free(msg);
+	assert_true(due >= now);
+	return (due - now);
+}
+
+static void
+test_poll_jitter(void **state)
+{
+	struct schedule		*s;
+	struct schedule_account	*a, *b, *c;
+	uint64_t		 d, lo = UINT64_MAX, hi = 0, r;
+	int			 i;
+
+	(void)state;
+	s = schedule_new(NULL, 42);
+	a = add_account(s, "a", 600, 0, T0);	/* jitter 30 s, not 60 */
+	b = add_account(s, "b", 120, 0, T0);	/* jitter 10%: 12 s */
+	c = add_account(s, "c", 600, 600, T0);	/* never under 600 */
+	for (i = 0; i < 5000; i++) {
+		d = attempt(a, T0, EXIT_NOTHING_NEW, 0);
+		assert_in_range(d, 570 * SEC, 630 * SEC);
+		if (d < lo)
+			lo = d;
+		if (d > hi)
+			hi = d;
+		assert_in_range(attempt(b, T0, EXIT_NEW_MAIL, 0), 108 * SEC,
+		    132 * SEC);
+		assert_in_range(attempt(c, T0, EXIT_NOTHING_NEW, 0),
+		    600 * SEC, 630 * SEC);
+	}
+	/* The draws really spread over the range. */
+	assert_true(lo < 575 * SEC);
+	assert_true(hi > 625 * SEC);
+
+	/* The ends are reachable exactly. */
+	r = 0;
+	schedule_set_random(s, fixed_random, &r);
+	assert_int_equal(attempt(a, T0, EXIT_NOTHING_NEW, 0), 570 * SEC);
+	r = 60 * SEC;
+	assert_int_equal(attempt(a, T0, EXIT_NOTHING_NEW, 0), 630 * SEC);
+	/* At the provider minimum the jitter spreads above it, rather than
+	 * piling half the draws onto the minimum itself. */
+	r = 15 * SEC;
+	assert_int_equal(attempt(c, T0, EXIT_NOTHING_NEW, 0), 615 * SEC);
+	schedule_free(s);
+}
+
+static void
+test_provider_minimum(void **state)
+{
+	struct schedule		*s;
+	struct schedule_account	*a;
+	struct schedule_policy	 p;
+	struct schedule_status	 st;
+	char			*warning;
+	uint64_t		 r = 0;
+
+	(void)state;
+	s = schedule_new(NULL, 1);
+	schedule_set_random(s, fixed_random, &r);
+	memset(&p, 0, sizeof p);
+	p.poll_interval = 60;
+	p.min_interval = 600;
+	a = schedule_account_add(s, "gmail", &p, NULL, T0, &warning);
+	assert_non_null(a);
+	assert_non_null(warning);
+	assert_non_null(strstr(warning, "gmail"));
+	assert_non_null(strstr(warning, "60s"));
+	assert_non_null(strstr(warning, "using 600s"));
+	free(warning);
+	schedule_account_status(a, T0, &st);
+	assert_int_equal(st.interval, 600);
+	assert_int_equal(attempt(a, T0, EXIT_NOTHING_NEW, 0), 600 * SEC);
+	/* Failures too wait the provider's minimum. */
+	assert_int_equal(attempt(a, T0, EXIT_NETWORK, 0), 600 * SEC);
+
+	/* Overridden: kept, with a warning that says so. */
+	p.override_min = 1;
+	schedule_account_set_policy(a, &p, T0, &warning);
+	assert_non_null(warning);
+	assert_non_null(strstr(warning, "kept"));
+	free(warning);
+	schedule_account_status(a, T0, &st);
+	assert_int_equal(st.interval, 60);
+	assert_int_equal(attempt(a, T0, EXIT_NOTHING_NEW, 0), 54 * SEC);
+
+	/* At or above the minimum: no warning. */
+	p.override_min = 0;
+	p.poll_interval = 900;
+	schedule_account_set_policy(a, &p, T0, &warning);
+	assert_null(warning);
+	assert_null(schedule_account_add(s, "gmail", &p, NULL, T0, &warning));
+	schedule_free(s);
+}
+
+static void
+test_backoff(void **state)
+{
+	static const unsigned int want[] = { 1, 2, 4, 8, 16, 32, 60, 60, 60 };
+	struct schedule		*s;
+	struct schedule_account	*a;
+	struct schedule_status	 st;
+	uint64_t		 base, d, r = 0;
+	size_t			 i;
+	int			 round;
+
+	(void)state;
+	s = schedule_new(NULL, 7);
+	a = add_account(s, "a", 300, 0, T0);
+	for (round = 0; round < 2; round++) {
+		for (i = 0; i < nitems(want); i++) {
+			base = want[i] * MIN;
+			d = attempt(a, T0, i % 2 ? EXIT_PROTOCOL : EXIT_NETWORK,
+			    0);
+			assert_in_range(d, base - base / 10, base + base / 10);
+			schedule_account_status(a, T0, &st);
+			assert_int_equal(st.state, SCHEDULE_BACKOFF);
+			assert_int_equal(st.failures, i + 1);
+		}
+		/* Success resets: a normal poll, then 1 min again. */
+		d = attempt(a, T0, EXIT_NEW_MAIL, 100);
+		assert_in_range(d, 270 * SEC, 330 * SEC);
+		schedule_account_status(a, T0, &st);
+		assert_int_equal(st.state, SCHEDULE_IDLE);
+		assert_int_equal(st.failures, 0);
+		assert_int_equal(st.last_exit, EXIT_NEW_MAIL);
+		assert_int_equal(st.last_error, i % 2 ? EXIT_NETWORK :
+		    EXIT_PROTOCOL);
+	}
+	/* The jitter's low end, exactly. */
+	schedule_set_random(s, fixed_random, &r);
+	assert_int_equal(attempt(a, T0, EXIT_LOCAL, 0), 54 * SEC);
+	assert_int_equal(attempt(a, T0, EXIT_PARTIAL, 0), 108 * SEC);
+	schedule_free(s);
+}
+
+static void
+test_auth_backoff(void **state)
+{
+	static const unsigned int want[] = { 30, 60, 120, 240, 480, 720, 720 };
+	struct schedule		*s;
+	struct schedule_account	*a;
+	struct schedule_outcome	 o;
+	uint64_t		 base, d;
+	size_t			 i;
+	char			*msg;
+
+	(void)state;
+	s = schedule_new(NULL, 9);
+	a = add_account(s, "work", 300, 0, T0);
+	memset(&o, 0, sizeof o);
+	o.exit = EXIT_AUTH;
+	for (i = 0; i < nitems(want); i++) {
+		base = want[i] * MIN;
+		assert_int_equal(schedule_begin(a, T0, NULL), 0);
+		d = schedule_done(a, T0, &o, &msg) - T0;
+		assert_in_range(d, base - base / 10, base + base / 10);
+		assert_non_null(msg);
+		assert_non_null(strstr(msg, "account work: authentication "
+		    "failed"));
+		assert_non_null(strstr(msg, "lock the account"));
+		free(msg);
+	}
+	/* A success then a temporary failure: back to the short backoff. */
+	attempt(a, T0, EXIT_NOTHING_NEW, 0);
+	assert_in_range(attempt(a, T0, EXIT_NETWORK, 0), 54 * SEC, 66 * SEC);
+	schedule_free(s);
+}
+
+static void
+test_server_delay(void **state)
+{
+	struct schedule		*s;
+	struct schedule_account	*a, *b;
+	struct schedule_outcome	 o;
+	struct schedule_status	 st;
+	char			*msg;
+
+	(void)state;
+	s = schedule_new(NULL, 3);
+	a = add_account(s, "pop", 60, 0, T0);
+	memset(&o, 0, sizeof o);
+
+	/* LOGIN-DELAY 900 after a good session: a minimum, not a failure. */
+	o.exit = EXIT_NEW_MAIL;
+	o.hint = SCHEDULE_HINT_LOGIN_DELAY;
+	o.retry_after = 900;
+	schedule_begin(a, T0, NULL);
+	assert_int_equal(schedule_done(a, T0, &o, &msg), T0 + 900 * SEC);
+	assert_null(msg);
+	schedule_account_status(a, T0, &st);
+	assert_int_equal(st.failures, 0);
+
+	/* [IN-USE] without a number: a failure, at least 5 min. */
+	o.exit = EXIT_PROTOCOL;
+	o.hint = SCHEDULE_HINT_IN_USE;
+	o.retry_after = 0;
+	schedule_begin(a, T0, NULL);
+	assert_int_equal(schedule_done(a, T0, &o, &msg), T0 + 5 * MIN);
+	free(msg);
+
+	/* [UNAVAILABLE] with a longer explicit delay. */
+	o.hint = SCHEDULE_HINT_UNAVAILABLE;
+	o.retry_after = 7200;
+	schedule_begin(a, T0, NULL);
+	assert_int_equal(schedule_done(a, T0, &o, &msg), T0 + 7200 * SEC);
+	free(msg);
+	schedule_account_status(a, T0, &st);
+	assert_int_equal(st.state, SCHEDULE_BACKOFF);
+	assert_int_equal(st.failures, 2);
+
+	/* A backoff already longer than the request wins. */
+	b = add_account(s, "b", 60, 0, T0);
+	o.exit = EXIT_AUTH;
+	o.hint = SCHEDULE_HINT_LOGIN_DELAY;
+	o.retry_after = 60;
+	schedule_begin(b, T0, NULL);
+	assert_true(schedule_done(b, T0, &o, &msg) >= T0 + 27 * MIN);
+	free(msg);
+	schedule_free(s);
+}
+
+static void
+test_stop_until_reload(void **state)
+{
+	struct schedule		*s;
+	struct schedule_account	*a;
+	struct schedule_policy	 p;
+	struct schedule_outcome	 o;
+	char			*msg;
+
+	(void)state;
+	s = schedule_new(NULL, 3);
+	a = add_account(s, "a", 300, 0, T0);
+	memset(&o, 0, sizeof o);
+	o.exit = EXIT_CONFIG;
+	schedule_begin(a, T0, NULL);
+	assert_int_equal(schedule_done(a, T0, &o, &msg), SCHEDULE_NEVER);
+	assert_non_null(strstr(msg, "reloaded"));
+	free(msg);
+	assert_int_equal(schedule_next_due(s), SCHEDULE_NEVER);
+	memset(&p, 0, sizeof p);
+	p.poll_interval = 300;
+	schedule_account_set_policy(a, &p, T0 + MIN, NULL);
+	assert_int_equal(schedule_next_due(s), T0 + MIN);
+	schedule_free(s);
+}
+
+/* An account with a daily budget of budget bytes. */
+static struct schedule_account *
+add_budget_account(struct schedule *s, const char *name, uint64_t budget)
+{
+	struct schedule_policy	 p;
+
+	memset(&p, 0, sizeof p);
+	p.poll_interval = 600;
+	p.daily_budget = budget;
+	return (schedule_account_add(s, name, &p, NULL, T0, NULL));
+}
+
+static void
+test_budget(void **state)
+{
+	struct schedule		*s;
+	struct schedule_account	*a;
+	struct schedule_outcome	 o;
+	struct schedule_status	 st;
+	struct schedule_policy	 p;
+	uint64_t		 due;
+	char			*msg;
+
+	(void)state;
+	s = schedule_new(NULL, 5);
+	a = add_budget_account(s, "a", 1000);
+	assert_int_equal(schedule_budget_left(a, T0), 1000);
+	attempt(a, T0, EXIT_NEW_MAIL, 400);
+	attempt(a, T0 + 2 * HOUR, EXIT_NEW_MAIL, 400);
+	assert_int_equal(schedule_budget_used(a, T0 + 2 * HOUR), 800);
+	assert_int_equal(schedule_budget_left(a, T0 + 2 * HOUR), 200);
+	assert_int_equal(schedule_budget_resume(a, T0 + 2 * HOUR),
+	    T0 + 2 * HOUR);
+
+	/* Over the budget: paused until the first 400 bytes leave. */
+	memset(&o, 0, sizeof o);
+	o.exit = EXIT_NEW_MAIL;
+	o.bytes = 300;
+	assert_int_equal(schedule_begin(a, T0 + 3 * HOUR, NULL), 0);
+	due = schedule_done(a, T0 + 3 * HOUR, &o, &msg);
+	assert_int_equal(due, T0 + 24 * HOUR);
+	assert_non_null(msg);
+	assert_non_null(strstr(msg, "budget"));
+	assert_non_null(strstr(msg, "resuming in 21h"));
+	free(msg);
+	schedule_account_status(a, T0 + 3 * HOUR, &st);
+	assert_int_equal(st.state, SCHEDULE_PAUSED);
+	assert_int_equal(st.next_due_ms, T0 + 24 * HOUR);
+	assert_int_equal(st.bytes_24h, 1100);
+	assert_int_equal(schedule_next_due(s), T0 + 24 * HOUR);
+
+	/* Asking early (--once, fetch-now) is refused with the time. */
+	assert_int_equal(schedule_begin(a, T0 + 23 * HOUR, &msg), -1);
+	assert_non_null(strstr(msg, "resuming in 1h"));
+	free(msg);
+	assert_int_equal(schedule_budget_left(a, T0 + 24 * HOUR - 1), 0);
+
+	/* The window slides: 700 bytes left in it, fetching resumes. */
+	assert_int_equal(schedule_budget_used(a, T0 + 24 * HOUR), 700);
+	assert_int_equal(schedule_begin(a, T0 + 24 * HOUR, &msg), 0);
+	assert_null(msg);
+
+	/* A reload raising the budget ends a pause at once. */
+	attempt(a, T0 + 24 * HOUR, EXIT_NEW_MAIL, 900);
+	assert_int_equal(schedule_next_due(s), T0 + 27 * HOUR);
+	memset(&p, 0, sizeof p);
+	p.poll_interval = 600;
+	p.daily_budget = 5000;
+	schedule_account_set_policy(a, &p, T0 + 25 * HOUR, NULL);
+	assert_int_equal(schedule_next_due(s), T0 + 25 * HOUR);
+	schedule_free(s);
+}
+
+static void
+test_budget_resume_several(void **state)
+{
+	struct schedule		*s;
+	struct schedule_account	*a, *b;
+
+	(void)state;
+	s = schedule_new(NULL, 5);
+	a = add_budget_account(s, "a", 1000);
+	schedule_budget_add(a, T0, 600);
+	schedule_budget_add(a, T0 + 2 * HOUR, 600);
+	schedule_budget_add(a, T0 + 4 * HOUR, 600);
+	/* Two slots must leave before usage is under 1000. */
+	assert_int_equal(schedule_budget_resume(a, T0 + 5 * HOUR),
+	    T0 + 26 * HOUR);
+
+	/* Exactly at the budget is still paused: "below" it is needed. */
+	b = add_budget_account(s, "exact", 1000);
+	schedule_budget_add(b, T0, 100);
+	schedule_budget_add(b, T0 + 2 * HOUR, 500);
+	schedule_budget_add(b, T0 + 4 * HOUR, 500);
+	assert_int_equal(schedule_budget_resume(b, T0 + 5 * HOUR),
+	    T0 + 26 * HOUR);
+	assert_int_equal(schedule_budget_left(b, T0 + 24 * HOUR), 0);
+	assert_int_equal(schedule_budget_left(b, T0 + 26 * HOUR), 500);
+
+	/* Bytes within an hour share a slot that expires with the newest:
+	 * never earlier than the truth. Memory stays bounded. */
+	b = add_budget_account(s, "b", 0);
+	schedule_budget_add(b, T0, 100);
+	schedule_budget_add(b, T0 + 30 * MIN, 100);
+	assert_int_equal(schedule_budget_used(b, T0 + 24 * HOUR + 1), 200);
+	assert_int_equal(schedule_budget_used(b, T0 + 24 * HOUR + 30 * MIN),
+	    0);
+	assert_int_equal(schedule_budget_left(b, T0), UINT64_MAX);
+	schedule_free(s);
+}
+
+static void
+test_budget_persist(void **state)
+{
+	struct schedule		*s;
+	struct schedule_account	*a, *b;
+	char			*text, *again, *cause;
+	const int64_t		 wall = 1700000000;
+	uint64_t		 boot = 5 * SEC;
+	uint64_t		 m;
+
+	(void)state;
+	s = schedule_new(NULL, 5);
+	a = add_budget_account(s, "a", 1000);
+	b = add_budget_account(s, "b", 1000);
+	text = schedule_budget_format(a, T0, wall);
+	assert_string_equal(text, "");
+	free(text);
+
+	schedule_budget_add(a, T0, 600);
+	schedule_budget_add(a, T0 + 2 * HOUR, 300);
+	schedule_budget_add(a, T0 + 4 * HOUR + 500, 200);
+	text = schedule_budget_format(a, T0 + 5 * HOUR, wall);
+	assert_string_equal(text, "1699982000:600,1699989200:300,"
+	    "1699996401:200");
+
+	/* Restart an hour later, 5 s after boot: the monotonic clock is
+	 * younger than the history. */
+	assert_int_equal(schedule_budget_parse(b, text, boot, wall + 3600,
+	    &cause), 0);
+	assert_int_equal(schedule_budget_used(b, boot), 1100);
+	/* The first slot leaves 24 h after it was taken: in 18 h. */
+	assert_int_equal(schedule_budget_resume(b, boot), boot + 18 * HOUR);
+	again = schedule_budget_format(b, boot, wall + 3600);
+	assert_string_equal(again, text);
+	free(again);
+	free(text);
+
+	/* Too old entries are dropped, future ones count as now. */
+	assert_int_equal(schedule_budget_parse(b, "1600000000:5,1699990000:7,"
+	    "1800000000:9", boot, wall, &cause), 0);
+	assert_int_equal(schedule_budget_used(b, boot), 16);
+	text = schedule_budget_format(b, boot, wall);
+	assert_string_equal(text, "1699990000:7,1700000000:9");
+	free(text);
+
+	/* Many entries merge into hour slots: bounded memory. */
+	text = NULL;
+	for (m = 0; m < 1440; m++) {
+		again = text;
+		if (asprintf(&text, "%s%s%lld:1", again == NULL ? "" : again,
+		    again == NULL ? "" : ",",
+		    (long long)(wall - 86399 + (int64_t)m * 60)) == -1)
+			fail();
+		free(again);
+	}
+	assert_int_equal(schedule_budget_parse(b, text, boot, wall, &cause),
+	    0);
+	free(text);
+	assert_int_equal(schedule_budget_used(b, boot), 1440);
+	text = schedule_budget_format(b, boot, wall);
+	assert_true(strlen(text) < 26 * 20);
+	free(text);
+	schedule_free(s);
+}
+
+static void
+test_budget_parse_bad(void **state)
+{
+	static const char *bad[] = {
+		"abc", "1", "1:", ":5", "1:2,", "1:2,,3:4", "1:2x", "-1:2",
+		" 1:2", "1:2 ", "1:-2", "2:1,1:1", "1:2;3:4", "1:2:3",
+		"99999999999999999999:1", "1:99999999999999999999",
+		"9223372036854775808:1",
+	};
+	struct schedule		*s;
+	struct schedule_account	*a;
+	char			*cause;
+	size_t			 i;
+
+	(void)state;
+	s = schedule_new(NULL, 5);
+	a = add_budget_account(s, "a", 1000);
+	schedule_budget_add(a, T0, 123);
+	for (i = 0; i < nitems(bad); i++) {
+		cause = NULL;
+		assert_int_equal(schedule_budget_parse(a, bad[i], T0,
+		    1700000000, &cause), -1);
+		assert_non_null(cause);
+		assert_non_null(strstr(cause, "budget history"));
+		free(cause);
+		/* Unchanged on error. */
+		assert_int_equal(schedule_budget_used(a, T0), 123);
+	}
+	schedule_free(s);
+}
+
+static void
+test_conn_caps(void **state)
+{
+	struct schedule_limits	 limits = { 3, 2 };
+	struct schedule_policy	 p;
+	struct schedule		*s;
+	struct schedule_account	*a, *b;
+	struct schedule_status	 st;
+	char			*cause;
+
+	(void)state;
+	assert_int_equal(schedule_account_cap(15, 0), 10);
+	assert_int_equal(schedule_account_cap(15, 12), 12);
+	assert_int_equal(schedule_account_cap(0, 0), 0);
+	assert_int_equal(schedule_account_cap(1, 0), 1);
+	assert_int_equal(schedule_account_cap(2, 0), 1);
+	assert_int_equal(schedule_account_cap(3, 0), 2);
+
+	s = schedule_new(&limits, 5);
+	memset(&p, 0, sizeof p);
+	p.poll_interval = 600;
+	p.max_conns = 2;
+	a = schedule_account_add(s, "a", &p, NULL, T0, NULL);
+	p.max_conns = 0;
+	b = schedule_account_add(s, "b", &p, NULL, T0, NULL);
+
+	assert_int_equal(schedule_conn_acquire(a, "h1", &cause),
+	    SCHEDULE_CONN_GRANTED);
+	assert_null(cause);
+	assert_int_equal(schedule_conn_acquire(a, "h1", NULL),
+	    SCHEDULE_CONN_GRANTED);
+	/* The account's cap, reported once. */
+	assert_int_equal(schedule_conn_acquire(a, "h2", &cause),
+	    SCHEDULE_CONN_DENIED_FIRST);
+	assert_non_null(strstr(cause, "the account's limit of 2"));
+	free(cause);
+	assert_int_equal(schedule_conn_acquire(a, "h2", &cause),
+	    SCHEDULE_CONN_DENIED);
+	free(cause);
+	/* The per-host cap: h1 holds 2 already. */
+	assert_int_equal(schedule_conn_acquire(b, "h1", &cause),
+	    SCHEDULE_CONN_DENIED_FIRST);
+	assert_non_null(strstr(cause, "per-host limit of 2"));
+	free(cause);
+	assert_int_equal(schedule_conn_acquire(b, "h2", NULL),
+	    SCHEDULE_CONN_GRANTED);
+	/* The global cap: 3 held. */
+	assert_int_equal(schedule_conn_acquire(b, "h3", &cause),
+	    SCHEDULE_CONN_DENIED_FIRST);
+	assert_non_null(strstr(cause, "global limit of 3"));
+	free(cause);
+	assert_int_equal(schedule_conn_acquire(b, "h3", NULL),
+	    SCHEDULE_CONN_DENIED);
+
+	/* Releasing frees both the host and the global slot. */
+	schedule_conn_release(a, "h1");
+	schedule_conn_release(a, "nowhere");	/* not held: ignored */
+	schedule_conn_release(b, "h1");		/* not b's: ignored */
+	schedule_account_status(a, T0, &st);
+	assert_int_equal(st.conns, 1);
+	assert_int_equal(schedule_conn_acquire(b, "h1", NULL),
+	    SCHEDULE_CONN_GRANTED);
+	assert_int_equal(schedule_conn_acquire(b, "h3", NULL),
+	    SCHEDULE_CONN_DENIED);
+
+	/* Removing an account gives its connections back. */
+	schedule_account_remove(b);
+	assert_int_equal(schedule_conn_acquire(a, "h1", NULL),
+	    SCHEDULE_CONN_GRANTED);
+	schedule_account_status(a, T0, &st);
+	assert_int_equal(st.conns, 2);
+	schedule_free(s);
+}
+
+static void
+test_conn_alert(void **state)
+{
+	struct schedule_policy	 p;
+	struct schedule		*s;
+	struct schedule_account	*a, *b;
+	struct schedule_outcome	 o;
+	struct schedule_status	 st;
+	uint64_t		 due;
+	char			*msg;
+	int			 i;
+
+	(void)state;
+	s = schedule_new(NULL, 5);
+	memset(&p, 0, sizeof p);
+	p.poll_interval = 600;
+	p.max_conns = 3;
+	a = schedule_account_add(s, "a", &p, NULL, T0, NULL);
+	for (i = 0; i < 3; i++)
+		assert_int_equal(schedule_conn_acquire(a, "imap.example",
+		    NULL), SCHEDULE_CONN_GRANTED);
+	assert_int_equal(schedule_conn_acquire(a, "imap.example", NULL),
+	    SCHEDULE_CONN_DENIED_FIRST);
+
+	memset(&o, 0, sizeof o);
+	o.exit = EXIT_PROTOCOL;
+	o.hint = SCHEDULE_HINT_TOO_MANY_CONNS;
+	schedule_begin(a, T0, NULL);
+	due = schedule_done(a, T0, &o, &msg);
+	assert_non_null(strstr(msg, "too many simultaneous connections"));
+	assert_non_null(strstr(msg, "at most 2"));
+	free(msg);
+	assert_true(due >= T0 + 5 * MIN);
+	schedule_account_status(a, T0, &st);
+	assert_int_equal(st.max_conns, 2);
+	assert_int_equal(st.state, SCHEDULE_BACKOFF);
+	/* The lowered cap is reported afresh. */
+	schedule_conn_release(a, "imap.example");
+	assert_int_equal(schedule_conn_acquire(a, "imap.example", NULL),
+	    SCHEDULE_CONN_DENIED_FIRST);
+
+	/* Down to 1, never 0 (which would mean no cap at all). */
+	for (i = 0; i < 3; i++) {
+		free(schedule_conn_too_many(a, T0));
+		schedule_account_status(a, T0, &st);
+		assert_int_equal(st.max_conns, 1);
+	}
+	assert_int_equal(st.failures, 4);
+	assert_true(st.next_due_ms >= T0 + 5 * MIN);
+
+	/* Reload restores the configured cap. */
+	schedule_account_set_policy(a, &p, T0, NULL);
+	schedule_account_status(a, T0, &st);
+	assert_int_equal(st.max_conns, 3);
+
+	/* No cap configured: one below what it held. */
+	p.max_conns = 0;
+	b = schedule_account_add(s, "b", &p, NULL, T0, NULL);
+	for (i = 0; i < 4; i++)
+		schedule_conn_acquire(b, "imap.example", NULL);
+	free(schedule_conn_too_many(b, T0));
+	schedule_account_status(b, T0, &st);
+	assert_int_equal(st.max_conns, 3);
+	schedule_free(s);
+}
+
+static void
+test_next_due(void **state)
+{
+	struct schedule		*s;
+	struct schedule_account	*a, *b, *c, *out[3];
+	uint64_t		 da, db, dc, r = 0;
+
+	(void)state;
+	s = schedule_new(NULL, 11);
+	assert_int_equal(schedule_next_due(s), SCHEDULE_NEVER);
+	assert_int_equal(schedule_due(s, T0, out, 3), 0);
+	a = add_account(s, "a", 600, 0, T0);
+	b = add_account(s, "b", 600, 0, T0);
+	c = add_account(s, "c", 600, 0, T0);
+	assert_int_equal(schedule_next_due(s), T0);
+	assert_int_equal(schedule_due(s, T0, out, 3), 3);
+
+	/* Running accounts are nobody's next timer. */
+	assert_int_equal(schedule_begin(a, T0, NULL), 0);
+	assert_int_equal(schedule_begin(b, T0, NULL), 0);
+	assert_int_equal(schedule_begin(c, T0, NULL), 0);
+	assert_int_equal(schedule_next_due(s), SCHEDULE_NEVER);
+	assert_int_equal(schedule_due(s, T0, out, 3), 0);
+
+	schedule_set_random(s, fixed_random, &r);
+	da = attempt(a, T0, EXIT_NEW_MAIL, 0) + T0;	/* 570 s */
+	dc = attempt(c, T0, EXIT_AUTH, 0) + T0;		/* 27 min */
+	db = attempt(b, T0, EXIT_NETWORK, 0) + T0;	/* 54 s */
+	assert_true(db < da && da < dc);
+	assert_int_equal(schedule_next_due(s), db);
+	assert_int_equal(schedule_due(s, db - 1, out, 3), 0);
+	assert_int_equal(schedule_due(s, db, out, 3), 1);
+	assert_ptr_equal(out[0], b);
+
+	/* Everything due: earliest first, and a short array gets the
+	 * earliest while the count says how many. */
+	assert_int_equal(schedule_due(s, dc, out, 3), 3);
+	assert_ptr_equal(out[0], b);
+	assert_ptr_equal(out[1], a);
+	assert_ptr_equal(out[2], c);
+	out[1] = NULL;
+	assert_int_equal(schedule_due(s, dc, out, 1), 3);
+	assert_ptr_equal(out[0], b);
+	assert_null(out[1]);
+	assert_ptr_equal(schedule_account_find(s, "c"), c);
+	assert_null(schedule_account_find(s, "d"));
+	schedule_free(s);
+}
+
+static void
+test_status(void **state)
+{
+	struct schedule		*s;
+	struct schedule_account	*a;
+	char			*line;
+	uint64_t		 r = 0;
+
+	(void)state;
+	s = schedule_new(NULL, 11);
+	schedule_set_random(s, fixed_random, &r);
+	a = add_account(s, "work", 600, 0, T0);
+	line = schedule_status_line(a, T0);
+	assert_string_equal(line, "work: idle, next poll now, interval 600s, "
+	    "0 failures, last error none, 0 bytes in 24h, connections 0/-");
+	free(line);
+	attempt(a, T0, EXIT_NETWORK, 2048);
+	line = schedule_status_line(a, T0 + SEC);
+	assert_string_equal(line, "work: backing off, next poll in 53s, "
+	    "interval 600s, 1 failure, last error network, 2048 bytes in "
+	    "24h, connections 0/-");
+	free(line);
+
+	line = schedule_format_duration(0);
+	assert_string_equal(line, "0s");
+	free(line);
+	line = schedule_format_duration(1);
+	assert_string_equal(line, "1s");
+	free(line);
+	line = schedule_format_duration(3723 * SEC);
+	assert_string_equal(line, "1h 2m 3s");
+	free(line);
+	line = schedule_format_duration(HOUR);
+	assert_string_equal(line, "1h");
+	free(line);
+	assert_string_equal(schedule_state_name(SCHEDULE_PAUSED),
+	    "paused (daily budget)");
+	schedule_free(s);
+	schedule_free(NULL);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_poll_jitter),
+		cmocka_unit_test(test_provider_minimum),
+		cmocka_unit_test(test_backoff),
+		cmocka_unit_test(test_auth_backoff),
+		cmocka_unit_test(test_server_delay),
+		cmocka_unit_test(test_stop_until_reload),
+		cmocka_unit_test(test_budget),
+		cmocka_unit_test(test_budget_resume_several),
+		cmocka_unit_test(test_budget_persist),
+		cmocka_unit_test(test_budget_parse_bad),
+		cmocka_unit_test(test_conn_caps),
+		cmocka_unit_test(test_conn_alert),
+		cmocka_unit_test(test_next_due),
+		cmocka_unit_test(test_status),
+	};
+
+	return (cmocka_run_group_tests(tests, NULL, NULL));
+}
