@@ -1,0 +1,4 @@
+/* daemon.h: being written. */
+#ifndef MAILFETCHD_DAEMON_H
+#define MAILFETCHD_DAEMON_H
+#endif
