@@ -69,7 +69,7 @@ parse_number(const char *s, size_t len, uint64_t max, uint64_t *v)
 	return (0);
 }
 
-/* The next field as a number; what names it in the error. */
+/* Takes the next field as a number up to max; what names it in errors. */
 static int
 field_number(const char **p, const char *end, uint64_t max, uint64_t *v,
     const char *what, char **cause)
@@ -89,6 +89,7 @@ field_number(const char **p, const char *end, uint64_t max, uint64_t *v,
 	return (0);
 }
 
+/* Finds the first CRLF-terminated line, looking no further than the cap. */
 ssize_t
 pop3_parse_line(const void *buf, size_t len, size_t *linelen)
 {
@@ -109,6 +110,7 @@ pop3_parse_line(const void *buf, size_t len, size_t *linelen)
 	return (0);
 }
 
+/* Recognises the terminator and undoes dot-stuffing on one listing line. */
 int
 pop3_parse_unstuff(const char **line, size_t *len, unsigned int *anomalies)
 {
@@ -188,6 +190,7 @@ status_code(struct pop3_reply *r)
 	}
 }
 
+/* Splits a status line into indicator, optional [code] and text. */
 int
 pop3_parse_status(const char *line, size_t len, struct pop3_reply *r,
     char **cause)
@@ -222,6 +225,7 @@ pop3_parse_status(const char *line, size_t len, struct pop3_reply *r,
 	return (0);
 }
 
+/* Names a code for logs. */
 const char *
 pop3_parse_code_name(enum pop3_code code)
 {
@@ -236,6 +240,7 @@ pop3_parse_code_name(enum pop3_code code)
 	return ("");
 }
 
+/* Copies the APOP timestamp out of a greeting. */
 int
 pop3_parse_timestamp(const char *text, size_t len,
     char ts[POP3_TIMESTAMP_MAX + 1])
@@ -276,6 +281,7 @@ parse_scan(const char *text, size_t len, uint64_t *a, uint64_t *b,
 	return (0);
 }
 
+/* Parses the STAT reply text. */
 int
 pop3_parse_stat(const char *text, size_t len, unsigned int *count,
     uint64_t *size, char **cause)
@@ -289,6 +295,7 @@ pop3_parse_stat(const char *text, size_t len, unsigned int *count,
 	return (0);
 }
 
+/* Parses a scan listing (LIST n reply or LIST line). */
 int
 pop3_parse_list(const char *text, size_t len, unsigned int *msgno,
     uint64_t *size, char **cause)
@@ -306,6 +313,7 @@ pop3_parse_list(const char *text, size_t len, unsigned int *msgno,
 	return (0);
 }
 
+/* Parses a unique-id listing (UIDL n reply or UIDL line). */
 int
 pop3_parse_uidl(const char *text, size_t len, unsigned int *msgno,
     char uidl[POP3_UIDL_MAX + 1], char **cause)
@@ -346,6 +354,7 @@ pop3_parse_uidl(const char *text, size_t len, unsigned int *msgno,
 	return (0);
 }
 
+/* Starts an empty capability set. */
 void
 pop3_parse_capa_init(struct pop3_capa *capa)
 {
@@ -454,6 +463,7 @@ static const struct {
 	{ "AUTH-RESP-CODE", POP3_CAPA_AUTH_RESP_CODE },
 };
 
+/* Adds one CAPA line to the set. */
 int
 pop3_parse_capa_line(struct pop3_capa *capa, const char *line, size_t len,
     char **cause)
@@ -629,6 +639,7 @@ body_bad_dot_cr_ch(struct pop3_body *b, unsigned char ch)
 	body_emit_cr_ch(b, ch);
 }
 
+/* Allocates a decoder positioned at the start of a body. */
 struct pop3_body *
 pop3_parse_body_new(int flags)
 {
@@ -640,12 +651,14 @@ pop3_parse_body_new(int flags)
 	return (b);
 }
 
+/* Frees a decoder. */
 void
 pop3_parse_body_free(struct pop3_body *b)
 {
 	free(b);
 }
 
+/* Prepares the decoder for the next body. */
 void
 pop3_parse_body_reset(struct pop3_body *b)
 {
@@ -686,6 +699,7 @@ body_byte(struct pop3_body *b, unsigned char ch)
 	b->state = t->state;
 }
 
+/* Decodes one chunk: the table for state changes, a run copy for text. */
 size_t
 pop3_parse_body_feed(struct pop3_body *b, const void *in, size_t inlen,
     void *out, size_t outsize, size_t *outlen)
@@ -716,12 +730,14 @@ pop3_parse_body_feed(struct pop3_body *b, const void *in, size_t inlen,
 	return (used);
 }
 
+/* Tells whether the terminator has been consumed. */
 int
 pop3_parse_body_done(const struct pop3_body *b)
 {
 	return (b->state == &body_state_done);
 }
 
+/* Counts the unstuffed dot lines seen. */
 unsigned int
 pop3_parse_body_anomalies(const struct pop3_body *b)
 {

@@ -91,7 +91,8 @@ struct pop3_reply {
  * ("SYS/TEMP/X" is SYS_TEMP). Returns 0, or -1 with *cause (caller frees). */
 int		 pop3_parse_status(const char *line, size_t len,
 		    struct pop3_reply *, char **cause);
-/* The code's name for logs ("IN-USE", ...); "" for NONE. Do not free. */
+/* The code's name for logs ("IN-USE", ...); "other" for OTHER, "" for
+ * NONE. Do not free. */
 const char	*pop3_parse_code_name(enum pop3_code);
 
 /* Finds the APOP timestamp "<...>" in a greeting's text (RFC 1939 section
