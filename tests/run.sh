@@ -7,8 +7,12 @@
 # ASan+UBSan build, and ends with one line "N passed, N failed".
 # Exit status 0 only when nothing failed.
 #
-# Environment: MFD_SKIP_ASAN=1 skips the sanitizer build (for a quick local
-# run; CI never sets it). MFD_JOBS sets make's -j (default 2).
+# Then each libFuzzer target (IMAP parser, POP3 parser, config loader) runs
+# for MFD_FUZZ_SECONDS (default 20) from its seed corpus; a crash fails it.
+#
+# Environment: MFD_SKIP_ASAN=1 skips the sanitizer build and MFD_SKIP_FUZZ=1
+# the fuzzing (for a quick local run; CI sets neither). MFD_JOBS sets make's
+# -j (default 2).
 set -u
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -30,7 +34,8 @@ summary() {
 			esac
 		done < <(sed -n 's/^:test-result: *\([A-Z]*\).*/\1/p' "$trs")
 	done
-	fail=$((fail + ${1:-0}))
+	pass=$((pass + FUZZ_PASS))
+	fail=$((fail + FUZZ_FAIL + ${1:-0}))
 	if [ "$skip" -gt 0 ]; then
 		echo "$pass passed, $fail failed, $skip skipped"
 	else
@@ -64,7 +69,41 @@ check() {
 	done
 }
 
-rm -rf "$ROOT"/_build "$ROOT"/_build-asan
+# fuzz: builds the libFuzzer targets with clang and runs each for a while.
+FUZZ_PASS=0
+FUZZ_FAIL=0
+fuzz() {
+	local dir="$ROOT/_build-fuzz" secs=${MFD_FUZZ_SECONDS:-20} t name corpus dict
+	rm -rf "$dir" && mkdir -p "$dir" && cd "$dir" &&
+		CC=clang "$ROOT/configure" -q --enable-fuzzing >/dev/null &&
+		make -s -j"$JOBS" tests/fuzz/fuzz_imap_parse tests/fuzz/fuzz_pop3_parse \
+		    tests/fuzz/fuzz_config >/dev/null
+	local rc=$?
+	cd "$ROOT"
+	if [ $rc -ne 0 ]; then
+		echo "   fuzz build failed"; FUZZ_FAIL=$((FUZZ_FAIL + 1)); return
+	fi
+	for t in imap_parse pop3_parse config; do
+		name="fuzz_$t"
+		corpus=$(mktemp -d /tmp/mfd-fuzz.XXXXXX)
+		dict=""
+		[ -f "$ROOT/tests/fuzz/$t.dict" ] && dict="-dict=$ROOT/tests/fuzz/$t.dict"
+		if "$dir/tests/fuzz/$name" -max_total_time="$secs" -max_len=4096 \
+		    -rss_limit_mb=1024 -print_final_stats=1 -artifact_prefix="$dir/" \
+		    $dict "$corpus" \
+		    "$ROOT/tests/fuzz/corpus/$t" >"$dir/$name.log" 2>&1; then
+			FUZZ_PASS=$((FUZZ_PASS + 1))
+			echo "   $name: $(grep -m1 'stat::number_of_executed_units' "$dir/$name.log" | awk '{print $2}') runs in ${secs}s, no crash"
+		else
+			FUZZ_FAIL=$((FUZZ_FAIL + 1))
+			echo "FAIL: $name (see below; the crashing input is in $dir)"
+			tail -n 30 "$dir/$name.log"
+		fi
+		rm -rf "$corpus"
+	done
+}
+
+rm -rf "$ROOT"/_build "$ROOT"/_build-asan "$ROOT"/_build-fuzz
 if ! mfd_install_packages; then summary 1; exit 1; fi
 
 say "autoreconf"
@@ -86,6 +125,11 @@ if [ "${MFD_SKIP_ASAN:-0}" != 1 ]; then
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		check "$ROOT/_build-asan"
+fi
+
+if [ "${MFD_SKIP_FUZZ:-0}" != 1 ]; then
+	say "fuzzing (${MFD_FUZZ_SECONDS:-20} s per target)"
+	fuzz
 fi
 
 summary
