@@ -1,0 +1,429 @@
+#!/bin/bash
+# run.sh: mailfetchd against its peers, on one generated corpus, in one run.
+#
+#	bash bench/run.sh			# as root; see bench/README.md
+#
+# Installs what is missing (apt-get), builds mailfetchd (or takes
+# MAILFETCHD=path), starts a throwaway Dovecot (tests/lib/dovecot.sh), puts
+# an N-message corpus (bench/make-corpus.py) into its INBOX, warms it up
+# (untimed), then for each run and each peer: restores the server's Maildir
+# and index to the warmed-up snapshot, gives the peer an empty Maildir and
+# empty state, times the fetch over IMAPS (POP3S for mpop) with GNU time and
+# checks the result with bench/verify.py. Runs go round-robin (run 1 of
+# every peer, then run 2, ...) so drift on the machine hits all alike.
+# Also times the server's raw streaming floor (bench/rawstream.py) and, for
+# mailfetchd and mbsync, peak RSS on a small corpus whose largest message is
+# 1 MiB against the same with one 50 MiB message.
+#
+# Knobs (environment):
+#   N=10000		messages in the main corpus
+#   RUNS=3		runs per peer; the table shows medians
+#   PEERS="mailfetchd mbsync"	any of: mailfetchd mbsync fetchmail getmail
+#			fdm mpop (mpop is POP3S; the others IMAPS)
+#   SEED=42		corpus seed
+#   RSS_N=300		messages in the RSS variants; RSS_N=0 skips them
+#   MAILFETCHD=path	use this binary instead of building one
+#   BENCH_DIR=dir	scratch space (default a fresh /tmp/mfd-bench.XXXXXX;
+#			needs about 2 x the corpus size free)
+#   KEEP_DOVECOT=1	keep Dovecot's instance directory afterwards
+#   KEEP_LOCAL=1	keep every fetched Maildir (else removed at the end;
+#			needs room for RUNS x peers x the corpus meanwhile)
+#   TIMEOUT=1800	seconds one fetch may take
+#
+# Output: the Markdown tables on stdout; the raw per-run figures in
+# $BENCH_DIR/results.tsv and every peer's configuration and log beside it.
+set -u
+BENCH=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$BENCH/.." && pwd)
+N=${N:-10000}
+RUNS=${RUNS:-3}
+PEERS=${PEERS:-mailfetchd mbsync}
+SEED=${SEED:-42}
+RSS_N=${RSS_N:-300}
+TIMEOUT=${TIMEOUT:-1800}
+KEEP_LOCAL=${KEEP_LOCAL:-0}
+BENCH_USER=mfd-bench
+MUSER=bench
+MPASS=bench-pw-$$
+T_START=$EPOCHREALTIME
+
+# Progress goes to stderr, the tables to stdout.
+say()
+{
+	printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2
+}
+
+die()
+{
+	say "error: $*"
+	exit 1
+}
+
+# Install the Debian packages this run needs and does not have.
+install_packages()
+{
+	local want="dovecot-imapd dovecot-pop3d isync time python3 openssl
+	    iproute2 procps util-linux" missing="" p
+
+	for p in $PEERS; do
+		case $p in
+		fetchmail) want="$want fetchmail procmail" ;;
+		getmail) want="$want getmail6" ;;
+		fdm) want="$want fdm" ;;
+		mpop) want="$want mpop" ;;
+		mailfetchd|mbsync) ;;
+		*) die "unknown peer '$p' (mailfetchd mbsync fetchmail getmail fdm mpop)" ;;
+		esac
+	done
+	for p in $want; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
+		    grep -q 'ok installed' || missing="$missing $p"
+	done
+	[ -z "$missing" ] && return 0
+	say "installing:$missing"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq >/dev/null &&
+	    apt-get install -y -qq --no-install-recommends $missing >/dev/null
+}
+
+# Build mailfetchd out of tree unless MAILFETCHD names a binary.
+build_mailfetchd()
+{
+	local b=$BENCH_DIR/build
+
+	if [ -n "${MAILFETCHD:-}" ]; then
+		[ -x "$MAILFETCHD" ] || die "MAILFETCHD=$MAILFETCHD is not executable"
+		return 0
+	fi
+	. "$ROOT/tests/lib/deps.sh"
+	mfd_install_packages || die "cannot install the build dependencies"
+	if [ ! -x "$ROOT/configure" ]; then
+		(cd "$ROOT" && autoreconf -fi >/dev/null 2>&1) ||
+		    die "autoreconf failed"
+	fi
+	say "building mailfetchd in $b"
+	mkdir -p "$b" && (cd "$b" && "$ROOT/configure" -q) >/dev/null ||
+	    die "configure failed"
+	make -s -C "$b" -j2 mailfetchd >"$b/make.log" 2>&1 ||
+	    die "make failed: $(tail -5 "$b/make.log")"
+	MAILFETCHD=$b/mailfetchd
+}
+
+# The unprivileged user every peer runs as.
+bench_user()
+{
+	getent passwd "$BENCH_USER" >/dev/null ||
+	    useradd --system --user-group --no-create-home \
+		--home-dir /nonexistent --shell /usr/sbin/nologin "$BENCH_USER" ||
+	    die "cannot create user $BENCH_USER"
+	BUID=$(id -u "$BENCH_USER")
+	BGID=$(id -g "$BENCH_USER")
+}
+
+# Run a command as the benchmark user.
+as_bench()
+{
+	setpriv --reuid="$BUID" --regid="$BGID" --clear-groups -- "$@"
+}
+
+# Put corpus DIR into USER's INBOX (hard links), warm it up, snapshot it.
+load_corpus()
+{
+	local user=$1 dir=$2 md
+
+	dovecot_add_user "$user" "$MPASS"
+	md=$(dovecot_folder_path "$user" INBOX)
+	rm -rf "$md"
+	cp -al "$dir/Maildir" "$md" && chown -R "$DC_MAIL_USER:" "$md" ||
+	    die "cannot load the corpus into $md"
+	# Dovecot indexes a new Maildir on first SELECT, and caches what a
+	# client asks for; one full fetch here, so no peer pays for that.
+	python3 "$BENCH/rawstream.py" 127.0.0.1 "$DC_IMAPS_PORT" "$DC_CA" \
+	    "$user" "$MPASS" >&2 || die "warm-up fetch failed"
+	python3 "$ROOT/tests/lib/imap_client.py" --port "$DC_IMAPS_PORT" \
+	    --ca "$DC_CA" --user "$user" --password "$MPASS" cmd 'SELECT INBOX' \
+	    'UID FETCH 1:* (UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])' \
+	    >/dev/null || die "warm-up metadata fetch failed"
+	wait_sessions
+	rm -rf "$dir/pristine"
+	cp -a "$md" "$dir/pristine" || die "cannot snapshot $md"
+}
+
+# Wait until no IMAP/POP3 session process of the instance is left.
+wait_sessions()
+{
+	local i
+
+	for ((i = 0; i < 300; i++)); do
+		pgrep -f -- "^dovecot-$DC_NAME/(imap|pop3)( |$)" >/dev/null ||
+		    return 0
+		sleep 0.05
+	done
+	say "warning: Dovecot sessions still open after 15 s"
+}
+
+# Make USER's Maildir the snapshot again: messages hard-linked (never
+# changed in place), Dovecot's index files copied (they are).
+restore_server()
+{
+	local user=$1 dir=$2 md f
+
+	wait_sessions
+	md=$(dovecot_folder_path "$user" INBOX)
+	rm -rf "$md"
+	cp -al "$dir/pristine" "$md" || die "cannot restore $md"
+	(cd "$dir/pristine" && find . -type f -name 'dovecot*') |
+	    while read -r f; do
+		rm -f "$md/$f"
+		cp -p "$dir/pristine/$f" "$md/$f"
+	done
+}
+
+# Write PEER's configuration into state directory ST for Maildir LOC, and
+# set CMD to its command line. Every peer keeps its default durability.
+peer_setup()
+{
+	local peer=$1 user=$2 st=$3 loc=$4
+
+	printf '%s\n' "$MPASS" >"$st/pass"
+	chmod 600 "$st/pass"
+	case $peer in
+	mailfetchd)
+		# keep = yes and mark_read = no (the defaults): the server
+		# is only read. mailfetchd fsyncs every delivery, always.
+		cat >"$st/mailfetchd.conf" <<-EOF
+		state_dir = "$st/state"
+		log_level = warning
+		account "bench" {
+			protocol = imap
+			host = "localhost"
+			port = $DC_IMAPS_PORT
+			tls = implicit
+			ca_file = "$DC_CA"
+			user = "$user"
+			password_file = "$st/pass"
+			maildir = "$loc"
+			keep = yes
+			timeout = 300s
+			folder "INBOX" { }
+		}
+		EOF
+		CMD=("$MAILFETCHD" -c "$st/mailfetchd.conf" --once)
+		;;
+	mbsync)
+		# FSync yes is the default: fsync per message and journal.
+		# Sync Pull: far to near only, so the server is only read.
+		cat >"$st/mbsyncrc" <<-EOF
+		FSync yes
+		IMAPAccount far
+		Host localhost
+		Port $DC_IMAPS_PORT
+		User $user
+		PassCmd "cat $st/pass"
+		SSLType IMAPS
+		SystemCertificates no
+		CertificateFile $DC_CA
+		Timeout 300
+
+		IMAPStore far
+		Account far
+
+		MaildirStore near
+		Path $loc/
+		Inbox $loc
+
+		Channel bench
+		Far :far:INBOX
+		Near :near:INBOX
+		Sync Pull
+		Create Near
+		Expunge None
+		SyncState $st/
+		EOF
+		CMD=(mbsync -c "$st/mbsyncrc" -q bench)
+		;;
+	fetchmail)
+		# procmail delivers to the Maildir (trailing / = Maildir).
+		cat >"$st/procmailrc" <<-EOF
+		SHELL=/bin/sh
+		:0
+		$loc/
+		EOF
+		cat >"$st/fetchmailrc" <<-EOF
+		set no syslog
+		set no bouncemail
+		poll localhost with proto IMAP service $DC_IMAPS_PORT
+		  user "$user" there with password "$MPASS"
+		  ssl sslcertck sslcertfile "$DC_CA"
+		  keep fetchall
+		  mda "/usr/bin/procmail -f %F $st/procmailrc"
+		EOF
+		chmod 600 "$st/fetchmailrc"
+		CMD=(fetchmail -f "$st/fetchmailrc" -i "$st/fetchids"
+		    --pidfile "$st/fetchmail.pid" --nodetach --silent)
+		;;
+	getmail)
+		cat >"$st/getmailrc" <<-EOF
+		[retriever]
+		type = SimpleIMAPSSLRetriever
+		server = localhost
+		port = $DC_IMAPS_PORT
+		username = $user
+		password = $MPASS
+		mailboxes = ("INBOX",)
+		ca_certs = $DC_CA
+
+		[destination]
+		type = Maildir
+		path = $loc/
+
+		[options]
+		read_all = false
+		delete = false
+		verbose = 0
+		EOF
+		CMD=(getmail --rcfile "$st/getmailrc" --getmaildir "$st" --quiet)
+		;;
+	fdm)
+		cat >"$st/fdm.conf" <<-EOF
+		set lock-file "$st/fdm.lock"
+		set verify-certificates
+		account "bench" imaps server "localhost" port $DC_IMAPS_PORT
+		    user "$user" pass "$MPASS" keep
+		action "md" maildir "$loc"
+		match all action "md"
+		EOF
+		chmod 600 "$st/fdm.conf"
+		CMD=(env SSL_CERT_FILE="$DC_CA" fdm -q -f "$st/fdm.conf" fetch)
+		;;
+	mpop)
+		cat >"$st/mpoprc" <<-EOF
+		defaults
+		tls on
+		tls_starttls off
+		tls_trust_file $DC_CA
+		keep on
+		only_new on
+		uidls_file $st/uidls
+		delivery maildir $loc
+		timeout 300
+
+		account bench
+		host localhost
+		port $DC_POP3S_PORT
+		user $user
+		passwordeval cat $st/pass
+		EOF
+		chmod 600 "$st/mpoprc"
+		CMD=(mpop -C "$st/mpoprc" -q bench)
+		;;
+	esac
+}
+
+# One timed fetch: LABEL PEER USER CORPUSDIR RUN. Appends a line to
+# results.tsv: label peer run wall user sys rss_kb rc verify...
+run_one()
+{
+	local label=$1 peer=$2 user=$3 dir=$4 run=$5 d st loc t0 t1 rc
+	local tf v wall nsrv u s rss
+
+	d=$BENCH_DIR/runs/$label-$peer-$run
+	st=$d/state
+	loc=$d/Maildir
+	restore_server "$user" "$dir"
+	rm -rf "$d"
+	mkdir -p "$st" "$loc/cur" "$loc/new" "$loc/tmp"
+	chmod 700 "$d" "$loc"
+	peer_setup "$peer" "$user" "$st" "$loc"
+	chown -R "$BUID:$BGID" "$d"
+	printf '%q ' "${CMD[@]}" >"$d/command"
+	tf=$d/time
+	# Nothing of an earlier run may still be on its way to the disk.
+	sync
+	t0=$EPOCHREALTIME
+	/usr/bin/time -f '%e %U %S %M' -o "$tf" \
+	    setpriv --reuid="$BUID" --regid="$BGID" --clear-groups -- \
+	    env HOME="$st" timeout -k 10 "$TIMEOUT" "${CMD[@]}" \
+	    >"$d/log" 2>&1 </dev/null
+	rc=$?
+	t1=$EPOCHREALTIME
+	wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
+	v=$(python3 "$BENCH/verify.py" "$dir/manifest.tsv" "$loc")
+	nsrv=$(find "$(dovecot_folder_path "$user" INBOX)"/cur \
+	    "$(dovecot_folder_path "$user" INBOX)"/new -type f | wc -l)
+	# The last line is ours; a failed command adds one before it.
+	read -r _ u s rss < <(tail -1 "$tf")
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$label" "$peer" \
+	    "$run" "$wall" "$u" "$s" "$rss" "$rc" "$nsrv" "$v" \
+	    >>"$BENCH_DIR/results.tsv"
+	say "$label $peer run $run: ${wall}s user ${u}s sys ${s}s rss ${rss}KB exit $rc; $v; server $nsrv"
+}
+
+# The server's floor: RUNS timed raw streams of USER's INBOX.
+run_floor()
+{
+	local label=$1 user=$2 dir=$3 run out
+
+	for ((run = 1; run <= RUNS; run++)); do
+		restore_server "$user" "$dir"
+		out=$(python3 "$BENCH/rawstream.py" 127.0.0.1 "$DC_IMAPS_PORT" \
+		    "$DC_CA" "$user" "$MPASS") || die "rawstream failed"
+		say "$label floor run $run: $out"
+		printf '%s\t%s\t%s\t%s\n' "$label" "$run" \
+		    "$(sed -n 's/.* in \([0-9.]*\) s (.*/\1/p' <<<"$out")" \
+		    "$out" >>"$BENCH_DIR/floor.tsv"
+	done
+}
+
+[ "$(id -u)" -eq 0 ] || die "run me as root (Dovecot, packages, users)"
+[[ $N =~ ^[0-9]+$ && $RUNS =~ ^[1-9][0-9]*$ ]] || die "N and RUNS are numbers"
+install_packages || die "apt-get install failed"
+if [ -z "${BENCH_DIR:-}" ]; then
+	BENCH_DIR=$(mktemp -d /tmp/mfd-bench.XXXXXX) || die "mktemp failed"
+fi
+mkdir -p "$BENCH_DIR" && chmod 755 "$BENCH_DIR"
+build_mailfetchd
+bench_user
+: >"$BENCH_DIR/results.tsv"
+: >"$BENCH_DIR/floor.tsv"
+say "scratch space $BENCH_DIR; N=$N RUNS=$RUNS PEERS=$PEERS SEED=$SEED"
+
+. "$ROOT/tests/lib/dovecot.sh"
+TAP_DONE=1		# not a test: tap.sh's EXIT trap only cleans up
+dovecot_start
+say "Dovecot $(dovecot --version | cut -d' ' -f1) on 127.0.0.1:$DC_IMAPS_PORT (IMAPS), :$DC_POP3S_PORT (POP3S)"
+
+say "$(python3 "$BENCH/make-corpus.py" "$N" "$SEED" "$BENCH_DIR/main")"
+load_corpus "$MUSER" "$BENCH_DIR/main"
+run_floor main "$MUSER" "$BENCH_DIR/main"
+for ((run = 1; run <= RUNS; run++)); do
+	for peer in $PEERS; do
+		run_one main "$peer" "$MUSER" "$BENCH_DIR/main" "$run"
+	done
+done
+
+if [ "$RSS_N" -gt 0 ]; then
+	# Same small corpus twice, every message at most 1 MiB, the last one
+	# 1 MiB in one and 50 MiB in the other.
+	for big in 1 50; do
+		say "$(python3 "$BENCH/make-corpus.py" "$RSS_N" "$SEED" \
+		    "$BENCH_DIR/rss$big" --max-size 1048576 --huge "$big")"
+		load_corpus "rss$big" "$BENCH_DIR/rss$big"
+		for ((run = 1; run <= RUNS; run++)); do
+			for peer in mailfetchd mbsync; do
+				run_one "rss$big" "$peer" "rss$big" \
+				    "$BENCH_DIR/rss$big" "$run"
+			done
+		done
+	done
+fi
+
+dovecot_stop
+# Fetched Maildirs go only now: ext4 skips inodes freed in the last minute
+# or more when it allocates new ones (recently_deleted), so removing 10,000
+# files just before a run makes every file the next peer creates cost a
+# scan, up to ten times the normal cost of a create.
+[ "$KEEP_LOCAL" = 1 ] || rm -rf "$BENCH_DIR/runs"
+T_TOTAL=$(awk -v a="$T_START" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.0f", b - a }')
+python3 "$BENCH/summarize.py" "$BENCH_DIR" "$N" "$T_TOTAL" \
+    "$("$MAILFETCHD" -V 2>/dev/null | head -1)" "$(mbsync --version)"

@@ -1,0 +1,155 @@
+#!/usr/bin/env python3
+"""summarize.py BENCH_DIR N TOTAL_S MFD_VERSION MBSYNC_VERSION
+
+Turn bench/run.sh's results.tsv and floor.tsv into the Markdown tables:
+medians over the runs, the worst delivery verdict of any run, and the
+targets (mailfetchd wall <= 0.67 x mbsync's, peak RSS < 8 MB and the same
+with a 1 MiB or a 50 MiB largest message).
+"""
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+
+PROTO = {"mpop": "POP3S"}
+
+
+def load(path):
+    """Rows of results.tsv as dicts."""
+    rows = []
+    with open(path) as f:
+        for line in f:
+            c = line.rstrip("\n").split("\t")
+            v = c[9].split()
+            rows.append({
+                "label": c[0], "peer": c[1], "run": int(c[2]),
+                "wall": float(c[3]), "cpu": float(c[4]) + float(c[5]),
+                "user": float(c[4]), "sys": float(c[5]),
+                "rss": int(c[6]) / 1024.0, "rc": c[7], "server": c[8],
+                "v": dict(zip(v[0::2], v[1::2])),
+            })
+    return rows
+
+
+def groups(rows, label):
+    """peer -> its rows for corpus label, in PEERS order."""
+    out = {}
+    for r in rows:
+        if r["label"] == label:
+            out.setdefault(r["peer"], []).append(r)
+    return out
+
+
+def delivered(rs, n):
+    """'intact/dups/missing' over the worst run, with any extras noted."""
+    worst = max(rs, key=lambda r: (int(r["v"]["missing"]) +
+                                   int(r["v"]["dups"]) + int(r["v"]["bad"])))
+    v = worst["v"]
+    ok = int(v["intact"]) + int(v["added"])
+    s = "%d/%d / %s / %s" % (ok, n, v["dups"], v["missing"])
+    notes = []
+    if int(v["added"]):
+        notes.append("%s with header lines added" % v["added"])
+    if int(v["bad"]):
+        notes.append("%s corrupted" % v["bad"])
+    if notes:
+        s += " (" + ", ".join(notes) + ")"
+    return s, v["lineends"]
+
+
+def machine():
+    """A one-line description of this machine."""
+    cpu = "?"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return "%s, %d cores, %.0f GiB, %s %s" % (
+        cpu, os.cpu_count(), mem, platform.system(), platform.release())
+
+
+def main():
+    """Print the tables."""
+    bdir, n, total, mver, sver = sys.argv[1:6]
+    n = int(n)
+    rows = load(os.path.join(bdir, "results.tsv"))
+    floor = []
+    with open(os.path.join(bdir, "floor.tsv")) as f:
+        for line in f:
+            c = line.split("\t")
+            if c[0] == "main" and c[2]:
+                floor.append(float(c[2]))
+    main_g = groups(rows, "main")
+    runs = max((len(v) for v in main_g.values()), default=0)
+    print("## Fetch benchmark, %s" % time.strftime("%Y-%m-%d"))
+    print()
+    print("N = %d messages over IMAPS from a local Dovecot into an empty "
+          "Maildir, median of %d runs; %s; mailfetchd %s, %s; whole run "
+          "%s s." % (n, runs, machine(), mver or "?", sver, total))
+    print()
+    print("| peer | wall s (median) | msg/s | user+sys s | peak RSS MB | "
+          "delivered intact / duplicates / missing | line ends written | "
+          "exit |")
+    print("|---|---|---|---|---|---|---|---|")
+    if floor:
+        f = statistics.median(floor)
+        print("| server floor (raw `UID FETCH 1:* BODY.PEEK[]`, discarded) "
+              "| %.2f | %.0f | - | - | - | - | - |" % (f, n / f))
+    med = {}
+    for peer, rs in main_g.items():
+        wall = statistics.median(r["wall"] for r in rs)
+        cpu = statistics.median(r["cpu"] for r in rs)
+        rss = statistics.median(r["rss"] for r in rs)
+        med[peer] = (wall, rss)
+        d, ends = delivered(rs, n)
+        rcs = ",".join(sorted(set(r["rc"] for r in rs)))
+        print("| %s%s | %.2f | %.0f | %.2f | %.1f | %s | %s | %s |" % (
+            peer, " (%s)" % PROTO[peer] if peer in PROTO else "", wall,
+            n / wall, cpu, rss, d, ends, rcs))
+    print()
+    rss_g = {lab: groups(rows, lab) for lab in ("rss1", "rss50")}
+    if rss_g["rss1"]:
+        print("Peak RSS against the size of the largest message (small "
+              "corpus, median of the runs):")
+        print()
+        print("| peer | largest 1 MiB: RSS MB | largest 50 MiB: RSS MB | "
+              "wall s (1 / 50) | delivered (1 / 50) |")
+        print("|---|---|---|---|---|")
+        for peer in rss_g["rss1"]:
+            a, b = rss_g["rss1"][peer], rss_g["rss50"].get(peer, [])
+            if not b:
+                continue
+            na = len(open(os.path.join(bdir, "rss1", "manifest.tsv"))
+                     .readlines()) - 1
+            print("| %s | %.1f | %.1f | %.2f / %.2f | %s; %s |" % (
+                peer, statistics.median(r["rss"] for r in a),
+                statistics.median(r["rss"] for r in b),
+                statistics.median(r["wall"] for r in a),
+                statistics.median(r["wall"] for r in b),
+                delivered(a, na)[0], delivered(b, na)[0]))
+        print()
+    print("Targets:")
+    print()
+    if "mailfetchd" in med and "mbsync" in med:
+        ratio = med["mailfetchd"][0] / med["mbsync"][0]
+        print("- wall time mailfetchd / mbsync = %.2f (target <= 0.67): %s" %
+              (ratio, "met" if ratio <= 0.67 else "MISSED"))
+    if "mailfetchd" in med:
+        r = med["mailfetchd"][1]
+        print("- mailfetchd peak RSS %.1f MB (target < 8): %s" %
+              (r, "met" if r < 8 else "MISSED"))
+    if rss_g["rss1"].get("mailfetchd") and rss_g["rss50"].get("mailfetchd"):
+        a = statistics.median(r["rss"] for r in rss_g["rss1"]["mailfetchd"])
+        b = statistics.median(r["rss"] for r in rss_g["rss50"]["mailfetchd"])
+        print("- mailfetchd peak RSS with a 50 MiB message %.1f MB vs %.1f MB "
+              "with 1 MiB (target: the same, within 1 MB): %s" %
+              (b, a, "met" if abs(b - a) <= 1.0 else "MISSED"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
