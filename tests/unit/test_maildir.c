@@ -806,6 +806,41 @@ test_enospc(void **state)
 	maildir_close(md);
 }
 
+/* A full disk met through small, buffered writes: the error shows at a
+ * later write or at stage, the batch is rolled back, nothing is left. */
+static void
+test_enospc_small_writes(void **state)
+{
+	struct fixture		*f = *state;
+	struct maildir		*md;
+	struct maildir_delivery	*d;
+	char			 chunk[3000], *cause = NULL;
+	int			 i, rc = 0;
+
+	if (geteuid() != 0)
+		skip();
+	mount_tmpfs(f, "size=64k");
+	md = maildir_open(f->root, NULL, &cause);
+	assert_non_null(md);
+	memset(chunk, 'x', sizeof chunk);
+	d = maildir_deliver_begin(md, &cause);
+	assert_non_null(d);
+	for (i = 0; i < 200 && rc == 0; i++)	/* 600 KB into 64 KB */
+		rc = maildir_deliver_write(d, chunk, sizeof chunk, &cause);
+	if (rc == 0)
+		rc = maildir_deliver_stage(d, NULL, NULL, &cause);
+	else
+		maildir_deliver_abort(d);
+	assert_int_equal(rc, -1);
+	assert_non_null(strstr(cause, "No space left on device"));
+	free(cause);
+	cause = NULL;
+	assert_int_equal(maildir_sync(md, &cause), 0);
+	assert_int_equal(count_sub(f->root, "tmp"), 0);
+	assert_int_equal(count_sub(f->root, "new"), 0);
+	maildir_close(md);
+}
+
 /* The host part escapes '/' and ':' (needs a UTS namespace: root). */
 static void
 test_host_escaped(void **state)
@@ -861,6 +896,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_unwritable, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_enospc, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_enospc_small_writes, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_host_escaped, setup,
 		    teardown),
 	};
