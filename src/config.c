@@ -1714,3 +1714,72 @@ config_print(FILE *f, const struct config *conf)
 	for (i = 0; i < conf->naccounts; i++)
 		config_print_account(f, &conf->accounts[i]);
 }
+
+/* Whether two optional strings are the same (both NULL counts). */
+static int
+config_str_equal(const char *a, const char *b)
+{
+	if (a == NULL || b == NULL)
+		return (a == b);
+	return (strcmp(a, b) == 0);
+}
+
+/* Whether two folder lists are the same, in the same order. */
+static int
+config_folders_equal(const struct account_conf *a,
+    const struct account_conf *b)
+{
+	const struct folder_conf	*fa, *fb;
+	size_t				 i;
+
+	if (a->nfolders != b->nfolders)
+		return (0);
+	for (i = 0; i < a->nfolders; i++) {
+		fa = &a->folders[i];
+		fb = &b->folders[i];
+		if (!config_str_equal(fa->remote, fb->remote) ||
+		    !config_str_equal(fa->local, fb->local) ||
+		    fa->idle != fb->idle || fa->mark_read != fb->mark_read ||
+		    fa->is_pattern != fb->is_pattern)
+			return (0);
+	}
+	return (1);
+}
+
+/* Whether a reload may leave an account running as it is: every setting
+ * but where it is written (file, line) compares equal. */
+int
+config_account_equal(const struct account_conf *a,
+    const struct account_conf *b)
+{
+	return (config_str_equal(a->name, b->name) &&
+	    a->proto == b->proto &&
+	    config_str_equal(a->host, b->host) &&
+	    a->port == b->port &&
+	    a->tls == b->tls &&
+	    a->allow_insecure == b->allow_insecure &&
+	    config_str_equal(a->ca_file, b->ca_file) &&
+	    config_str_equal(a->fingerprint, b->fingerprint) &&
+	    config_str_equal(a->user, b->user) &&
+	    config_str_equal(a->password_file, b->password_file) &&
+	    config_str_equal(a->password_command, b->password_command) &&
+	    config_str_equal(a->token_command, b->token_command) &&
+	    a->auth_mechs == b->auth_mechs &&
+	    config_str_equal(a->maildir, b->maildir) &&
+	    config_folders_equal(a, b) &&
+	    a->keep == b->keep &&
+	    a->mark_read == b->mark_read &&
+	    a->local_flags == b->local_flags &&
+	    a->first_fetch == b->first_fetch &&
+	    config_str_equal(a->trash_folder, b->trash_folder) &&
+	    a->idle == b->idle &&
+	    a->idle_interval == b->idle_interval &&
+	    a->poll_interval == b->poll_interval &&
+	    a->min_poll_interval == b->min_poll_interval &&
+	    a->poll_interval_override == b->poll_interval_override &&
+	    a->timeout == b->timeout &&
+	    a->max_message_size == b->max_message_size &&
+	    a->max_connections == b->max_connections &&
+	    a->daily_limit == b->daily_limit &&
+	    config_str_equal(a->provider, b->provider));
+}

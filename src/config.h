@@ -141,6 +141,10 @@ const struct account_conf *config_find_account(const struct config *,
 /* The local folder a folder delivers to: local if set, else the remote
  * name; "" (the Maildir root) when that is INBOX. Do not free. */
 const char	*config_folder_local(const struct folder_conf *);
+/* Whether two accounts have the same settings (names included; where
+ * they are written is ignored): a reload leaves such an account running. */
+int		 config_account_equal(const struct account_conf *,
+		    const struct account_conf *);
 const char	*config_proto_name(enum config_proto);
 const char	*config_tls_name(enum config_tls);
 

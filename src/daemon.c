@@ -1,1 +1,906 @@
+/* daemon.c: the long-running daemon.
+ *
+ * One event loop for every account. The scheduler (schedule.c) decides
+ * when each account polls; one timer is armed at its earliest due time.
+ * A due account: schedule_begin (the daily budget), a connection within
+ * the caps (schedule_conn_acquire; else it waits for one to be released),
+ * its Maildir prepared, one session (fetch.c) over its state, then
+ * schedule_done with the outcome and the budget saved in the state.
+ *
+ * The daemon holds every account's state lock for the account's whole
+ * life, so a `mailfetchd --once` alongside it is refused ("locked", exit
+ * 6) with the daemon's pid, and a second daemon refuses to start.
+ *
+ * Time: the scheduler runs on CLOCK_BOOTTIME, which (unlike
+ * CLOCK_MONOTONIC) counts a suspend, so due times that passed while
+ * suspended are due at resume; a periodic check compares both clocks to
+ * notice the suspend at once and poll every waiting account.
+ *
+ * Reload (SIGHUP) swaps in a new configuration account by account:
+ * untouched accounts keep their session, lock and schedule; a running
+ * session keeps the configuration it started with (reference counted)
+ * until it ends. */
 #include "daemon.h"
+
+#include <sys/random.h>
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/dns.h>
+#include <event2/event.h>
+
+#include "fetch.h"
+#include "notify.h"
+#include "schedule.h"
+#include "state.h"
+#include "xmalloc.h"
+
+#define DAEMON_CLOCK_CHECK	15	/* seconds between clock checks */
+#define DAEMON_JUMP_MS		5000	/* suspend noticed above this */
+
+/* A configuration shared by the accounts (and sessions) made from it. */
+struct daemon_conf {
+	struct config	*conf;
+	unsigned int	 refs;
+};
+
+struct daemon;
+
+/* One configured account. */
+struct daemon_account {
+	struct daemon			*d;
+	struct daemon_conf		*dc;	/* holds ac */
+	const struct account_conf	*ac;
+	struct daemon_conf		*next_dc; /* reload: rebind to this */
+	const struct account_conf	*next_ac; /* once the session ends */
+	struct schedule_account		*sa;
+	struct state			*st;	/* NULL: lock not held */
+	struct fetch_session		*fs;	/* a poll in flight */
+	int				 queued; /* waiting for a connection */
+	int				 conn;	/* holds one (ac->host) */
+	/* IMAP IDLE (not built yet): the IDLE helper keeps its per-folder
+	 * sessions here, starts them from daemon_account_start_idle(), and
+	 * ends them in daemon_account_stop(). */
+};
+
+struct daemon {
+	const char		 *path;
+	int			  verbosity;
+	struct daemon_conf	 *dc;		/* the current configuration */
+	struct event_base	 *base;
+	struct evdns_base	 *dns;
+	struct schedule		 *sched;
+	struct daemon_account	**accts;
+	size_t			  naccts;
+
+	struct event		 *ev_due;
+	struct event		 *ev_hup;
+	struct event		 *ev_term;
+	struct event		 *ev_int;
+	struct event		 *ev_watchdog;
+	struct event		 *ev_clock;
+	struct event		 *ev_grace;
+	int			  stopping;
+
+	uint64_t		  clock_mono;	/* at the last clock check */
+	uint64_t		  clock_boot;
+
+	time_t			  last_fetch;	/* wall time, 0: never */
+	char			 *last_status;	/* last STATUS= sent */
+	char			 *reload_error;	/* the last reload's, or NULL */
+	int			  exit;
+};
+
+static void	daemon_arm(struct daemon *);
+static void	daemon_start_queued(struct daemon *);
+static void	daemon_status(struct daemon *);
+
+/* The level of a configuration moved by -v and -q. */
+enum log_level
+daemon_log_level(enum log_level base, int verbosity)
+{
+	int	level = (int)base + verbosity;
+
+	if (verbosity < 0 && level > LOG_LVL_WARNING)
+		level = LOG_LVL_WARNING;
+	if (level < LOG_LVL_ERROR)
+		level = LOG_LVL_ERROR;
+	if (level > LOG_LVL_DEBUG)
+		level = LOG_LVL_DEBUG;
+	return ((enum log_level)level);
+}
+
+/* Milliseconds of a clock. */
+static uint64_t
+daemon_clock(clockid_t id)
+{
+	struct timespec	ts;
+
+	clock_gettime(id, &ts);
+	return ((uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000);
+}
+
+/* The scheduler's now: counts suspended time (see the top). */
+static uint64_t
+daemon_now(void)
+{
+	return (daemon_clock(CLOCK_BOOTTIME));
+}
+
+/* A duration for log lines, from now to a due time. */
+static char *
+daemon_until(uint64_t due, uint64_t now)
+{
+	if (due == SCHEDULE_NEVER)
+		return (xstrdup("never (until the configuration is reloaded)"));
+	return (schedule_format_duration(due > now ? due - now : 0));
+}
+
+/* Wraps a configuration for sharing. */
+static struct daemon_conf *
+daemon_conf_new(struct config *conf)
+{
+	struct daemon_conf	*dc;
+
+	dc = xcalloc(1, sizeof *dc);
+	dc->conf = conf;
+	dc->refs = 1;
+	return (dc);
+}
+
+/* Drops a reference; the last one frees the configuration. */
+static void
+daemon_conf_unref(struct daemon_conf *dc)
+{
+	if (dc == NULL || --dc->refs > 0)
+		return;
+	config_free(dc->conf);
+	free(dc);
+}
+
+/* The scheduler's policy for an account. */
+static void
+daemon_policy(const struct account_conf *ac, struct schedule_policy *p)
+{
+	memset(p, 0, sizeof *p);
+	p->poll_interval = ac->poll_interval;
+	p->min_interval = ac->min_poll_interval;
+	p->override_min = ac->poll_interval_override;
+	p->daily_budget = ac->daily_limit;
+	p->max_conns = ac->max_connections;
+}
+
+/* The scheduler's global limits from a configuration. */
+static void
+daemon_limits(const struct config *conf, struct schedule_limits *l)
+{
+	memset(l, 0, sizeof *l);
+	l->max_conns = conf->max_connections;
+}
+
+/* Writes the budget history into the state and saves it. The state only
+ * ever holds what is durable in the Maildir (sessions record a message
+ * after syncing it), so saving after an aborted session is safe. */
+static void
+daemon_account_save(struct daemon_account *a)
+{
+	struct log_ctx	 ctx = { a->ac->name, NULL, 0 };
+	char		*text, *cause;
+
+	if (a->st == NULL || a->sa == NULL)
+		return;
+	text = schedule_budget_format(a->sa, daemon_now(), time(NULL));
+	if (state_budget_set(a->st, text) != 0)
+		log_msg(LOG_LVL_WARNING, &ctx, "download history too long to "
+		    "save; the daily budget restarts from zero after a "
+		    "restart");
+	free(text);
+	if (state_save(a->st, &cause) != 0) {
+		log_msg(LOG_LVL_ERROR, &ctx, "%s", cause);
+		free(cause);
+	}
+}
+
+/* Takes the account's lock (if not held) and loads its saved budget. */
+static int
+daemon_account_lock(struct daemon_account *a, int *status)
+{
+	struct log_ctx	 ctx = { a->ac->name, NULL, 0 };
+	const char	*text;
+	char		*cause;
+
+	if (a->st != NULL)
+		return (0);
+	a->st = fetch_lock(a->dc->conf->state_dir, a->ac, status);
+	if (a->st == NULL)
+		return (-1);
+	if ((text = state_budget_get(a->st)) == NULL)
+		return (0);
+	if (schedule_budget_parse(a->sa, text, daemon_now(), time(NULL),
+	    &cause) != 0) {
+		log_msg(LOG_LVL_WARNING, &ctx, "%s: download history ignored: "
+		    "%s", state_path(a->st), cause);
+		free(cause);
+	}
+	return (0);
+}
+
+/* Gives the account's connection back and lets a waiting one have it. */
+static void
+daemon_account_release(struct daemon_account *a)
+{
+	if (!a->conn)
+		return;
+	schedule_conn_release(a->sa, a->ac->host);
+	a->conn = 0;
+	daemon_start_queued(a->d);
+}
+
+/* Moves an account to the configuration a reload gave it, once no
+ * session borrows the old one. */
+static void
+daemon_account_rebind(struct daemon_account *a)
+{
+	if (a->next_dc == NULL || a->fs != NULL)
+		return;
+	daemon_conf_unref(a->dc);
+	a->dc = a->next_dc;
+	a->ac = a->next_ac;
+	a->next_dc = NULL;
+	a->next_ac = NULL;
+}
+
+/* Logs the end of a poll: quiet when nothing happened. */
+static void
+daemon_log_done(struct daemon_account *a, const struct fetch_result *r,
+    uint64_t due, uint64_t now, char *msg)
+{
+	struct log_ctx	 ctx = { a->ac->name, NULL, 0 };
+	char		*in;
+
+	in = daemon_until(due, now);
+	if (msg != NULL) {
+		log_msg(LOG_LVL_WARNING, &ctx, "%s", msg);
+	} else if (r->status == EXIT_NEW_MAIL) {
+		log_msg(LOG_LVL_INFO, &ctx, "fetched %lu message%s (%llu "
+		    "bytes); next poll in %s", r->messages,
+		    r->messages == 1 ? "" : "s",
+		    (unsigned long long)r->bytes, in);
+	} else if (r->status == EXIT_NOTHING_NEW) {
+		log_msg(LOG_LVL_DEBUG, &ctx, "nothing new; next poll in %s",
+		    in);
+	} else {
+		log_msg(LOG_LVL_WARNING, &ctx, "poll failed (%s); backing "
+		    "off, next try in %s", fetch_exit_name(r->status), in);
+	}
+	free(in);
+}
+
+/* An attempt ended (session done, or failed before it): tell the
+ * scheduler, log, save the budget, and re-arm. */
+static void
+daemon_account_done(struct daemon_account *a, const struct fetch_result *r)
+{
+	struct schedule_outcome	 o;
+	uint64_t		 now = daemon_now(), due;
+	char			*msg;
+
+	memset(&o, 0, sizeof o);
+	o.exit = r->status;
+	o.bytes = r->bytes;
+	o.hint = (enum schedule_hint)r->hint;
+	o.retry_after = r->retry_after;
+	due = schedule_done(a->sa, now, &o, &msg);
+	daemon_log_done(a, r, due, now, msg);
+	free(msg);
+	if (r->status == EXIT_NEW_MAIL || r->status == EXIT_NOTHING_NEW)
+		a->d->last_fetch = time(NULL);
+	daemon_account_save(a);
+	daemon_account_rebind(a);
+	daemon_account_release(a);
+	daemon_status(a->d);
+	daemon_arm(a->d);
+}
+
+/* Ends an attempt that failed before any session started. */
+static void
+daemon_account_fail(struct daemon_account *a, int status)
+{
+	struct fetch_result	r;
+
+	memset(&r, 0, sizeof r);
+	r.status = status;
+	daemon_account_done(a, &r);
+}
+
+/* A session ended. */
+static void
+daemon_session_done(struct fetch_session *fs, const struct fetch_result *r,
+    void *arg)
+{
+	struct daemon_account	*a = arg;
+	struct daemon		*d = a->d;
+	size_t			 i;
+
+	(void)fs;
+	a->fs = NULL;
+	daemon_account_done(a, r);
+	if (!d->stopping)
+		return;
+	for (i = 0; i < d->naccts; i++) {
+		if (d->accts[i]->fs != NULL)
+			return;
+	}
+	event_base_loopexit(d->base, NULL);
+}
+
+/* Has a connection: prepare the Maildir and start the session. */
+static void
+daemon_account_run(struct daemon_account *a)
+{
+	struct daemon	*d = a->d;
+
+	if (fetch_prepare_maildirs(a->ac) != 0) {
+		daemon_account_fail(a, EXIT_LOCAL);
+		return;
+	}
+	log_msg(LOG_LVL_DEBUG, &(struct log_ctx){ a->ac->name, NULL, 0 },
+	    "polling %s", a->ac->host);
+	a->fs = fetch_session_start(d->base, d->dns, a->ac, a->st,
+	    daemon_session_done, a);
+}
+
+/* Asks for a connection; queues the account when a cap says no. */
+static int
+daemon_account_connect(struct daemon_account *a)
+{
+	struct log_ctx		 ctx = { a->ac->name, NULL, 0 };
+	enum schedule_conn	 rc;
+	char			*cause = NULL;
+
+	rc = schedule_conn_acquire(a->sa, a->ac->host, &cause);
+	if (rc == SCHEDULE_CONN_GRANTED) {
+		free(cause);
+		a->conn = 1;
+		a->queued = 0;
+		return (0);
+	}
+	log_msg(rc == SCHEDULE_CONN_DENIED_FIRST ? LOG_LVL_INFO :
+	    LOG_LVL_DEBUG, &ctx, "%s; waiting for a connection to be "
+	    "released", cause != NULL ? cause : "connection cap reached");
+	free(cause);
+	a->queued = 1;
+	return (-1);
+}
+
+/* Starts an attempt for a due account (or one polled at once). */
+static void
+daemon_account_start(struct daemon_account *a)
+{
+	struct log_ctx	 ctx = { a->ac->name, NULL, 0 };
+	char		*cause;
+	int		 status;
+
+	if (a->d->stopping || a->fs != NULL || a->queued)
+		return;
+	if (schedule_begin(a->sa, daemon_now(), &cause) != 0) {
+		log_msg(LOG_LVL_INFO, &ctx, "%s", cause);
+		free(cause);
+		daemon_account_save(a);
+		daemon_status(a->d);
+		return;
+	}
+	if (daemon_account_lock(a, &status) != 0) {
+		daemon_account_fail(a, status);
+		return;
+	}
+	if (daemon_account_connect(a) != 0)
+		return;
+	daemon_account_run(a);
+}
+
+/* A connection was released: start accounts waiting for one. */
+static void
+daemon_start_queued(struct daemon *d)
+{
+	struct daemon_account	*a;
+	size_t			 i;
+
+	for (i = 0; i < d->naccts; i++) {
+		a = d->accts[i];
+		if (!a->queued || d->stopping)
+			continue;
+		if (daemon_account_connect(a) != 0)
+			return;
+		daemon_account_run(a);
+	}
+}
+
+/* The due timer: start every due account, then re-arm. */
+static void
+daemon_due_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon		*d = arg;
+	struct schedule_account	*due[32];
+	size_t			 n, i, rounds = 0;
+
+	(void)fd;
+	(void)what;
+	/* Each start leaves the due set (POLLING, PAUSED or a backoff); the
+	 * bound only guards against a scheduler that disagrees. */
+	while (!d->stopping && rounds++ <= d->naccts &&
+	    (n = schedule_due(d->sched, daemon_now(), due, nitems(due))) > 0) {
+		if (n > nitems(due))
+			n = nitems(due);
+		for (i = 0; i < n; i++)
+			daemon_account_start(schedule_account_arg(due[i]));
+	}
+	daemon_status(d);
+	daemon_arm(d);
+}
+
+/* Arms the one timer at the scheduler's earliest due time. */
+static void
+daemon_arm(struct daemon *d)
+{
+	struct timeval	tv;
+	uint64_t	due, now, ms;
+
+	if (d->stopping) {
+		event_del(d->ev_due);
+		return;
+	}
+	due = schedule_next_due(d->sched);
+	if (due == SCHEDULE_NEVER) {
+		event_del(d->ev_due);
+		return;
+	}
+	now = daemon_now();
+	ms = due > now ? due - now : 0;
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
+	evtimer_add(d->ev_due, &tv);
+}
+
+/* A one-line summary for the service manager, sent when it changes. */
+static void
+daemon_status(struct daemon *d)
+{
+	struct schedule_status	 ss;
+	unsigned int		 n[SCHEDULE_STATE_MAX], errors = 0;
+	char			*line, when[32] = "never";
+	struct tm		 tm;
+	size_t			 i;
+	uint64_t		 now = daemon_now();
+
+	memset(n, 0, sizeof n);
+	for (i = 0; i < d->naccts; i++) {
+		schedule_account_status(d->accts[i]->sa, now, &ss);
+		n[ss.state]++;
+		if (ss.failures > 0 || ss.state == SCHEDULE_STOPPED)
+			errors++;
+	}
+	if (d->last_fetch != 0 && localtime_r(&d->last_fetch, &tm) != NULL)
+		strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
+	xasprintf(&line, "%zu account%s: %u polling, %u waiting, %u backing "
+	    "off, %u paused, %u stopped; last fetch %s; %u with errors%s%s",
+	    d->naccts, d->naccts == 1 ? "" : "s", n[SCHEDULE_POLLING],
+	    n[SCHEDULE_IDLE], n[SCHEDULE_BACKOFF], n[SCHEDULE_PAUSED],
+	    n[SCHEDULE_STOPPED], when, errors,
+	    d->reload_error != NULL ? "; reload failed: " : "",
+	    d->reload_error != NULL ? d->reload_error : "");
+	if (d->last_status != NULL && strcmp(line, d->last_status) == 0) {
+		free(line);
+		return;
+	}
+	notify_status("%s", line);
+	free(d->last_status);
+	d->last_status = line;
+}
+
+/* Adds an account of configuration dc, due now; its lock is taken at
+ * once so that a second daemon or a --once learns the account is busy. */
+static struct daemon_account *
+daemon_account_add(struct daemon *d, struct daemon_conf *dc,
+    const struct account_conf *ac)
+{
+	struct daemon_account	*a;
+	struct schedule_policy	 p;
+	char			*warning;
+	int			 status;
+
+	a = xcalloc(1, sizeof *a);
+	a->d = d;
+	a->dc = dc;
+	dc->refs++;
+	a->ac = ac;
+	daemon_policy(ac, &p);
+	a->sa = schedule_account_add(d->sched, ac->name, &p, a, daemon_now(),
+	    &warning);
+	if (warning != NULL) {
+		log_msg(LOG_LVL_WARNING, &(struct log_ctx){ ac->name, NULL, 0 },
+		    "%s", warning);
+		free(warning);
+	}
+	d->accts = xreallocarray(d->accts, d->naccts + 1, sizeof *d->accts);
+	d->accts[d->naccts++] = a;
+	if (daemon_account_lock(a, &status) != 0 && status == EXIT_LOCKED)
+		d->exit = EXIT_LOCKED;
+	/* IMAP IDLE: the IDLE helper starts the account's IDLE folders here
+	 * (daemon_account_start_idle), each within schedule_conn_acquire;
+	 * until then folders with idle = yes are polled like the others. */
+	return (a);
+}
+
+/* Stops an account: aborts its session (staged messages are discarded),
+ * saves its budget, releases its lock, and frees it. */
+static void
+daemon_account_stop(struct daemon_account *a)
+{
+	if (a->fs != NULL) {
+		log_msg(LOG_LVL_NOTICE, &(struct log_ctx){ a->ac->name, NULL,
+		    0 }, "aborting the poll in progress; messages not yet "
+		    "synced are discarded and fetched again next time");
+		fetch_session_free(a->fs);
+		a->fs = NULL;
+	}
+	/* IMAP IDLE: the IDLE helper ends the account's IDLE sessions here
+	 * (DONE, LOGOUT) and releases their connections. */
+	if (a->conn) {
+		schedule_conn_release(a->sa, a->ac->host);
+		a->conn = 0;
+	}
+	daemon_account_save(a);
+	state_close(a->st);
+	schedule_account_remove(a->sa);
+	daemon_conf_unref(a->dc);
+	daemon_conf_unref(a->next_dc);
+	free(a);
+}
+
+/* Finds an account by name, NULL if none. */
+static struct daemon_account *
+daemon_find(struct daemon *d, const char *name, size_t *idx)
+{
+	size_t	i;
+
+	for (i = 0; i < d->naccts; i++) {
+		if (strcmp(d->accts[i]->ac->name, name) == 0) {
+			if (idx != NULL)
+				*idx = i;
+			return (d->accts[i]);
+		}
+	}
+	return (NULL);
+}
+
+/* Removes the i-th account from the list and stops it. */
+static void
+daemon_remove_at(struct daemon *d, size_t i)
+{
+	struct daemon_account	*a = d->accts[i];
+
+	memmove(d->accts + i, d->accts + i + 1,
+	    (d->naccts - i - 1) * sizeof *d->accts);
+	d->naccts--;
+	daemon_account_stop(a);
+}
+
+/* Applies a new configuration: removed accounts stop, changed ones
+ * restart, new ones start, untouched ones only rebind to it. */
+static void
+daemon_apply(struct daemon *d, struct daemon_conf *dc)
+{
+	struct config			*conf = dc->conf;
+	const struct account_conf	*ac;
+	struct daemon_account		*a;
+	struct schedule_limits		 l;
+	size_t				 i, idx;
+	unsigned int			 added = 0, removed = 0, changed = 0;
+	int				 same_dir;
+
+	same_dir = strcmp(conf->state_dir, d->dc->conf->state_dir) == 0;
+	for (i = d->naccts; i-- > 0;) {
+		a = d->accts[i];
+		ac = config_find_account(conf, a->ac->name);
+		if (ac == NULL)
+			removed++;
+		else if (!same_dir || !config_account_equal(a->ac, ac))
+			changed++;
+		else
+			continue;
+		log_msg(LOG_LVL_INFO, &(struct log_ctx){ a->ac->name, NULL,
+		    0 }, "%s by the reload", ac == NULL ? "removed" :
+		    "changed");
+		daemon_remove_at(d, i);
+	}
+	daemon_limits(conf, &l);
+	schedule_set_limits(d->sched, &l);
+	for (i = 0; i < conf->naccounts; i++) {
+		ac = &conf->accounts[i];
+		if ((a = daemon_find(d, ac->name, &idx)) == NULL) {
+			if (config_find_account(d->dc->conf, ac->name) == NULL)
+				added++;
+			daemon_account_add(d, dc, ac);
+			continue;
+		}
+		daemon_conf_unref(a->next_dc);
+		a->next_dc = dc;
+		a->next_ac = ac;
+		dc->refs++;
+		daemon_account_rebind(a);
+	}
+	daemon_conf_unref(d->dc);
+	d->dc = dc;
+	log_set_level(daemon_log_level(conf->log_level, d->verbosity));
+	log_msg(LOG_LVL_INFO, NULL, "%s reloaded: %u account%s added, %u "
+	    "removed, %u changed, %zu unchanged", conf->path, added,
+	    added == 1 ? "" : "s", removed, changed,
+	    d->naccts - added - changed);
+}
+
+/* SIGHUP: re-read the configuration; keep the old one on error. */
+static void
+daemon_reload(struct daemon *d)
+{
+	struct config	*conf;
+	char		*cause, *p;
+
+	notify_reloading();
+	log_msg(LOG_LVL_INFO, NULL, "reloading %s", d->path);
+	if ((conf = config_load(d->path, &cause)) == NULL) {
+		log_msg(LOG_LVL_ERROR, NULL, "reload failed, keeping the "
+		    "running configuration: %s", cause);
+		/* STATUS= is one line: the first error is enough there. */
+		if ((p = strchr(cause, '\n')) != NULL)
+			*p = '\0';
+		free(d->reload_error);
+		d->reload_error = cause;
+		daemon_status(d);
+		notify_ready();
+		return;
+	}
+	free(d->reload_error);
+	d->reload_error = NULL;
+	config_log_warnings(conf);
+	daemon_apply(d, daemon_conf_new(conf));
+	d->exit = 0;
+	daemon_status(d);
+	notify_ready();
+	daemon_arm(d);
+}
+
+/* SIGTERM/SIGINT: no new work; running sessions get DAEMON_STOP_GRACE. */
+static void
+daemon_stop(struct daemon *d, const char *why)
+{
+	struct timeval	tv = { DAEMON_STOP_GRACE, 0 };
+	unsigned int	running = 0;
+	size_t		i;
+
+	if (d->stopping) {
+		log_msg(LOG_LVL_NOTICE, NULL, "%s again: stopping now", why);
+		event_base_loopexit(d->base, NULL);
+		return;
+	}
+	d->stopping = 1;
+	notify_stopping();
+	event_del(d->ev_due);
+	for (i = 0; i < d->naccts; i++) {
+		d->accts[i]->queued = 0;
+		if (d->accts[i]->fs != NULL)
+			running++;
+	}
+	if (running == 0) {
+		log_msg(LOG_LVL_INFO, NULL, "%s: stopping", why);
+		event_base_loopexit(d->base, NULL);
+		return;
+	}
+	log_msg(LOG_LVL_INFO, NULL, "%s: stopping; waiting up to %ds for %u "
+	    "poll%s in progress", why, DAEMON_STOP_GRACE, running,
+	    running == 1 ? "" : "s");
+	evtimer_add(d->ev_grace, &tv);
+}
+
+/* The grace period is over: what still runs is aborted at exit. */
+static void
+daemon_grace_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon	*d = arg;
+
+	(void)fd;
+	(void)what;
+	log_msg(LOG_LVL_NOTICE, NULL, "polls still running after %ds; "
+	    "aborting them", DAEMON_STOP_GRACE);
+	event_base_loopexit(d->base, NULL);
+}
+
+/* Signals, from the loop (evsignal: no work in signal context). */
+static void
+daemon_signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct daemon	*d = arg;
+
+	(void)what;
+	switch (sig) {
+	case SIGHUP:
+		if (!d->stopping)
+			daemon_reload(d);
+		break;
+	case SIGTERM:
+		daemon_stop(d, "SIGTERM");
+		break;
+	default:
+		daemon_stop(d, "SIGINT");
+		break;
+	}
+}
+
+/* Tells systemd's watchdog the loop is alive. */
+static void
+daemon_watchdog_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	notify_watchdog();
+}
+
+/* Notices a suspend (CLOCK_BOOTTIME ran ahead of CLOCK_MONOTONIC) and
+ * polls every waiting account at once: the network may have changed, and
+ * timers armed on the monotonic clock would fire late. */
+static void
+daemon_clock_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon		*d = arg;
+	struct schedule_status	 ss;
+	uint64_t		 mono, boot, jump;
+	size_t			 i;
+
+	(void)fd;
+	(void)what;
+	mono = daemon_clock(CLOCK_MONOTONIC);
+	boot = daemon_clock(CLOCK_BOOTTIME);
+	jump = (boot - d->clock_boot) - (mono - d->clock_mono);
+	d->clock_mono = mono;
+	d->clock_boot = boot;
+	if (jump < DAEMON_JUMP_MS || d->stopping)
+		return;
+	log_msg(LOG_LVL_INFO, NULL, "resumed after about %llus suspended; "
+	    "checking every account now", (unsigned long long)jump / 1000);
+	/* IMAP IDLE: the IDLE helper re-checks its connections here
+	 * (NOOP/DONE with a bounded wait, reconnect on silence). */
+	for (i = 0; i < d->naccts; i++) {
+		schedule_account_status(d->accts[i]->sa, boot, &ss);
+		if (ss.state == SCHEDULE_IDLE)
+			daemon_account_start(d->accts[i]);
+	}
+	daemon_status(d);
+	daemon_arm(d);
+}
+
+/* Sends READY=1 from inside the running loop. */
+static void
+daemon_ready_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon	*d = arg;
+
+	(void)fd;
+	(void)what;
+	notify_ready();
+	daemon_status(d);
+}
+
+/* Creates the loop, its events and the scheduler. */
+static void
+daemon_setup(struct daemon *d)
+{
+	struct schedule_limits	 l;
+	struct timeval		 tv;
+	unsigned long long	 usec;
+	uint64_t		 seed;
+
+	if ((d->base = event_base_new()) == NULL)
+		fatalx("event_base_new failed");
+	d->dns = evdns_base_new(d->base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
+	    EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+	if (d->dns == NULL)
+		fatalx("cannot set up DNS resolution (evdns_base_new)");
+	if (getrandom(&seed, sizeof seed, 0) != sizeof seed)
+		seed = (uint64_t)time(NULL) ^ (uint64_t)getpid();
+	daemon_limits(d->dc->conf, &l);
+	d->sched = schedule_new(&l, seed);
+
+	d->ev_due = evtimer_new(d->base, daemon_due_cb, d);
+	d->ev_grace = evtimer_new(d->base, daemon_grace_cb, d);
+	d->ev_hup = evsignal_new(d->base, SIGHUP, daemon_signal_cb, d);
+	d->ev_term = evsignal_new(d->base, SIGTERM, daemon_signal_cb, d);
+	d->ev_int = evsignal_new(d->base, SIGINT, daemon_signal_cb, d);
+	evsignal_add(d->ev_hup, NULL);
+	evsignal_add(d->ev_term, NULL);
+	evsignal_add(d->ev_int, NULL);
+
+	d->clock_mono = daemon_clock(CLOCK_MONOTONIC);
+	d->clock_boot = daemon_clock(CLOCK_BOOTTIME);
+	d->ev_clock = event_new(d->base, -1, EV_PERSIST, daemon_clock_cb, d);
+	tv.tv_sec = DAEMON_CLOCK_CHECK;
+	tv.tv_usec = 0;
+	event_add(d->ev_clock, &tv);
+
+	if ((usec = notify_watchdog_usec()) > 0) {
+		usec /= 2;
+		tv.tv_sec = usec / 1000000;
+		tv.tv_usec = usec % 1000000;
+		d->ev_watchdog = event_new(d->base, -1, EV_PERSIST,
+		    daemon_watchdog_cb, d);
+		event_add(d->ev_watchdog, &tv);
+	}
+}
+
+/* Frees every account (aborting what still runs) and the loop. */
+static void
+daemon_teardown(struct daemon *d)
+{
+	while (d->naccts > 0)
+		daemon_remove_at(d, d->naccts - 1);
+	free(d->accts);
+	schedule_free(d->sched);
+	if (d->ev_watchdog != NULL)
+		event_free(d->ev_watchdog);
+	event_free(d->ev_clock);
+	event_free(d->ev_int);
+	event_free(d->ev_term);
+	event_free(d->ev_hup);
+	event_free(d->ev_grace);
+	event_free(d->ev_due);
+	evdns_base_free(d->dns, 0);
+	event_base_free(d->base);
+	daemon_conf_unref(d->dc);
+	free(d->last_status);
+	free(d->reload_error);
+}
+
+int
+daemon_run(const char *path, struct config *conf, int verbosity)
+{
+	struct daemon	d;
+	struct timeval	now = { 0, 0 };
+	size_t		i;
+	int		rc;
+
+	if (conf->naccounts == 0) {
+		log_msg(LOG_LVL_ERROR, NULL, "%s: no account configured",
+		    conf->path);
+		config_free(conf);
+		return (EXIT_CONFIG);
+	}
+	memset(&d, 0, sizeof d);
+	d.path = path;
+	d.verbosity = verbosity;
+	d.dc = daemon_conf_new(conf);
+	daemon_setup(&d);
+	for (i = 0; i < conf->naccounts; i++)
+		daemon_account_add(&d, d.dc, &conf->accounts[i]);
+	if (d.exit == EXIT_LOCKED) {
+		log_msg(LOG_LVL_ERROR, NULL, "another mailfetchd is fetching "
+		    "accounts of %s; not starting a second daemon",
+		    conf->state_dir);
+		rc = d.exit;
+		daemon_teardown(&d);
+		return (rc);
+	}
+	log_msg(LOG_LVL_INFO, NULL, "mailfetchd %s started: %zu account%s "
+	    "from %s", PACKAGE_VERSION, d.naccts, d.naccts == 1 ? "" : "s",
+	    conf->path);
+	event_base_once(d.base, -1, EV_TIMEOUT, daemon_ready_cb, &d, &now);
+	daemon_arm(&d);
+	event_base_dispatch(d.base);
+	daemon_teardown(&d);
+	log_msg(LOG_LVL_INFO, NULL, "stopped");
+	return (0);
+}

@@ -1,4 +1,28 @@
-/* daemon.h: being written. */
+/* daemon.h: the long-running daemon: every account in one event loop,
+ * polled on the scheduler's timetable (schedule.h), reloaded on SIGHUP,
+ * stopped within a bounded time on SIGTERM/SIGINT, reporting to systemd
+ * (notify.h). It never forks: systemd (Type=notify) or the shell keeps it
+ * in the foreground. */
 #ifndef MAILFETCHD_DAEMON_H
 #define MAILFETCHD_DAEMON_H
+
+#include "config.h"
+#include "log.h"
+
+/* Seconds in-flight sessions get to finish after SIGTERM before they are
+ * aborted (staged messages discarded, nothing partial left). */
+#define DAEMON_STOP_GRACE	10
+
+/* Runs the daemon until SIGTERM or SIGINT. Takes ownership of conf (it is
+ * replaced on each successful reload of path, and freed); verbosity is the
+ * -v/-q count applied over each configuration's log_level. Returns the
+ * process exit status: 0 after a clean stop, EXIT_CONFIG when no account
+ * is configured, EXIT_LOCKED when another daemon uses the state
+ * directory, EXIT_LOCAL when the state directory cannot be used. */
+int		 daemon_run(const char *path, struct config *conf,
+		    int verbosity);
+/* The log level of a configuration moved by -v (+1 each) and -q (-1;
+ * warnings at most), clamped to the known range. */
+enum log_level	 daemon_log_level(enum log_level base, int verbosity);
+
 #endif

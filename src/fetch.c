@@ -1,7 +1,8 @@
-/* fetch.c: --once: for each selected account take its lock, load its state,
- * prepare its Maildir folders, and run the protocol engine for it.
+/* fetch.c: one account's fetch (take its lock, load its state, prepare its
+ * Maildir folders, run the protocol engine for it), shared by the daemon,
+ * and --once built on it.
  *
- * All accounts run concurrently in one event loop, at most
+ * --once runs all accounts concurrently in one event loop, at most
  * max_connections at a time, each with its protocol engine (imap.c,
  * pop3.c). */
 #include "fetch.h"
@@ -17,6 +18,7 @@
 #include "log.h"
 #include "maildir.h"
 #include "pop3.h"
+#include "schedule.h"
 #include "state.h"
 #include "xmalloc.h"
 
@@ -87,7 +89,7 @@ fetch_prepare_maildir(const struct account_conf *ac, const char *local,
 /* Prepares the Maildir root and every configured (non-pattern) folder, so
  * that delivery problems surface before any network work is done. Folders
  * that patterns resolve to are opened when they are fetched. */
-static int
+int
 fetch_prepare_maildirs(const struct account_conf *ac)
 {
 	const struct folder_conf	*fc;
@@ -106,13 +108,112 @@ fetch_prepare_maildirs(const struct account_conf *ac)
 	return (0);
 }
 
+/* Locks the account and loads its state, logging why not. */
+struct state *
+fetch_lock(const char *state_dir, const struct account_conf *ac, int *status)
+{
+	struct log_ctx	 ctx = { ac->name, NULL, 0 };
+	struct state	*st;
+	char		*cause;
+
+	if ((st = state_open(state_dir, ac->name, &cause)) != NULL)
+		return (st);
+	*status = errno == EWOULDBLOCK ? EXIT_LOCKED : EXIT_LOCAL;
+	log_msg(LOG_LVL_ERROR, &ctx, "%s", cause);
+	free(cause);
+	return (NULL);
+}
+
+/* One running session of either protocol. */
+struct fetch_session {
+	struct imap_session	*imap;
+	struct pop3_session	*pop3;
+	fetch_done_cb		 done;
+	void			*arg;
+};
+
+/* An IMAP session ended: a mix of good and failed folders is a partial
+ * failure, unless a local or network error stopped everything. */
+static void
+fetch_imap_done(struct imap_session *imap, void *arg)
+{
+	struct fetch_session		*fs = arg;
+	const struct imap_result	*r = imap_session_result(imap);
+	struct fetch_result		 res;
+
+	memset(&res, 0, sizeof res);
+	res.status = r->status;
+	if (r->folders_failed > 0 && r->folders_ok > 0 &&
+	    res.status != EXIT_LOCAL && res.status != EXIT_NETWORK)
+		res.status = EXIT_PARTIAL;
+	res.messages = r->messages;
+	res.bytes = r->bytes;
+	res.hint = r->hint;
+	fs->done(fs, &res, fs->arg);
+	fetch_session_free(fs);
+}
+
+/* A POP3 session ended: [IN-USE] is EXIT_LOCKED from the server, and
+ * LOGIN-DELAY says how long to wait. */
+static void
+fetch_pop3_done(struct pop3_session *pop3, void *arg)
+{
+	struct fetch_session		*fs = arg;
+	const struct pop3_result	*r = pop3_session_result(pop3);
+	struct fetch_result		 res;
+
+	memset(&res, 0, sizeof res);
+	res.status = r->status;
+	res.messages = r->messages;
+	res.bytes = r->bytes;
+	res.retry_after = r->login_delay;
+	if (r->status == EXIT_LOCKED)
+		res.hint = SCHEDULE_HINT_IN_USE;
+	else if (r->status == EXIT_NETWORK && r->login_delay > 0)
+		res.hint = SCHEDULE_HINT_LOGIN_DELAY;
+	fs->done(fs, &res, fs->arg);
+	fetch_session_free(fs);
+}
+
+/* Starts the account's protocol engine. */
+struct fetch_session *
+fetch_session_start(struct event_base *base, struct evdns_base *dns,
+    const struct account_conf *ac, struct state *st, fetch_done_cb done,
+    void *arg)
+{
+	struct fetch_session	*fs;
+
+	fs = xcalloc(1, sizeof *fs);
+	fs->done = done;
+	fs->arg = arg;
+	if (ac->proto == PROTO_POP3) {
+		fs->pop3 = pop3_session_new(base, dns, ac, st, fetch_pop3_done,
+		    fs);
+		pop3_session_start(fs->pop3);
+	} else {
+		fs->imap = imap_session_new(base, dns, ac, st, fetch_imap_done,
+		    fs);
+		imap_session_start(fs->imap);
+	}
+	return (fs);
+}
+
+/* Frees (aborting) the session. */
+void
+fetch_session_free(struct fetch_session *fs)
+{
+	if (fs == NULL)
+		return;
+	imap_session_free(fs->imap);
+	pop3_session_free(fs->pop3);
+	free(fs);
+}
+
 /* One account being fetched. */
 struct fetch_job {
 	struct fetch_run		*run;
 	const struct account_conf	*ac;
 	struct state			*st;
-	struct imap_session		*imap;
-	struct pop3_session		*pop3;
 	int				 status;
 };
 
@@ -134,51 +235,25 @@ static void	fetch_start_more(struct fetch_run *);
 static int
 fetch_prepare(struct fetch_job *job)
 {
-	const struct account_conf	*ac = job->ac;
-	struct log_ctx			 ctx = { ac->name, NULL, 0 };
-	char				*cause;
-	int				 locked;
+	int	status;
 
-	job->st = state_open(job->run->conf->state_dir, ac->name, &cause);
-	if (job->st == NULL) {
-		log_msg(LOG_LVL_ERROR, &ctx, "%s", cause);
-		locked = errno == EWOULDBLOCK;
-		free(cause);
-		return (locked ? EXIT_LOCKED : EXIT_LOCAL);
-	}
-	if (fetch_prepare_maildirs(ac) != 0)
+	job->st = fetch_lock(job->run->conf->state_dir, job->ac, &status);
+	if (job->st == NULL)
+		return (status);
+	if (fetch_prepare_maildirs(job->ac) != 0)
 		return (EXIT_LOCAL);
 	return (0);
 }
 
 /* A session ended: record it, release the account, start the next. */
 static void
-fetch_imap_done(struct imap_session *sess, void *arg)
-{
-	struct fetch_job		*job = arg;
-	const struct imap_result	*r = imap_session_result(sess);
-
-	job->status = r->status;
-	if (r->folders_failed > 0 && r->folders_ok > 0 &&
-	    job->status != EXIT_LOCAL && job->status != EXIT_NETWORK)
-		job->status = EXIT_PARTIAL;
-	imap_session_free(sess);
-	job->imap = NULL;
-	state_close(job->st);
-	job->st = NULL;
-	job->run->running--;
-	fetch_start_more(job->run);
-}
-
-/* A POP3 session ended: the same for one mailbox. */
-static void
-fetch_pop3_done(struct pop3_session *sess, void *arg)
+fetch_job_done(struct fetch_session *fs, const struct fetch_result *r,
+    void *arg)
 {
 	struct fetch_job	*job = arg;
 
-	job->status = pop3_session_result(sess)->status;
-	pop3_session_free(sess);
-	job->pop3 = NULL;
+	(void)fs;
+	job->status = r->status;
 	state_close(job->st);
 	job->st = NULL;
 	job->run->running--;
@@ -201,17 +276,9 @@ fetch_start_more(struct fetch_run *run)
 			job->st = NULL;
 			continue;
 		}
-		if (job->ac->proto == PROTO_POP3) {
-			job->pop3 = pop3_session_new(run->base, run->dns,
-			    job->ac, job->st, fetch_pop3_done, job);
-			run->running++;
-			pop3_session_start(job->pop3);
-			continue;
-		}
-		job->imap = imap_session_new(run->base, run->dns, job->ac,
-		    job->st, fetch_imap_done, job);
 		run->running++;
-		imap_session_start(job->imap);
+		fetch_session_start(run->base, run->dns, job->ac, job->st,
+		    fetch_job_done, job);
 	}
 	if (run->running == 0 && run->next == run->njobs)
 		event_base_loopexit(run->base, NULL);

@@ -4,8 +4,13 @@
 #define MAILFETCHD_FETCH_H
 
 #include <stddef.h>
+#include <stdint.h>
+
+#include <event2/dns.h>
+#include <event2/event.h>
 
 #include "config.h"
+#include "state.h"
 
 /* Exit statuses of `mailfetchd --once`, documented in mailfetchd(8). The
  * first two follow fetchmail, so `mailfetchd --once && notmuch new` runs
@@ -30,5 +35,46 @@ int	fetch_once(const struct config *, const char *const *names, size_t n);
 /* Combines two accounts' outcomes into the one the process exits with. */
 int	fetch_merge(int, int);
 const char *fetch_exit_name(int);
+
+/*
+ * One account's fetch, shared by --once and the daemon: lock the account
+ * (fetch_lock), prepare its Maildir (fetch_prepare_maildirs), then run one
+ * session of its protocol (fetch_session_start).
+ */
+
+/* What one session did, in the scheduler's terms. */
+struct fetch_result {
+	int		 status;	/* enum fetch_exit */
+	unsigned long	 messages;	/* delivered */
+	uint64_t	 bytes;		/* delivered, as written */
+	int		 hint;		/* enum schedule_hint: what the server
+					 * said about coming back */
+	unsigned int	 retry_after;	/* seconds the server asked to wait
+					 * (POP3 LOGIN-DELAY); 0: none */
+};
+
+struct fetch_session;
+/* Called once when the session ends; the session is freed right after it
+ * returns, so the owner forgets it there. */
+typedef void (*fetch_done_cb)(struct fetch_session *,
+		    const struct fetch_result *, void *);
+
+/* Takes the account's lock and loads its state (state_open), logging the
+ * error with the account's context on failure: NULL with *status
+ * EXIT_LOCKED (another process holds it) or EXIT_LOCAL. */
+struct state	*fetch_lock(const char *state_dir,
+		    const struct account_conf *, int *status);
+/* Creates the Maildir root and every configured (non-pattern) folder and
+ * removes their stale tmp/ files; logs and returns -1 on failure. */
+int		 fetch_prepare_maildirs(const struct account_conf *);
+/* Starts an IMAP or POP3 session for the account; ac and st are borrowed
+ * and must outlive the session. */
+struct fetch_session *fetch_session_start(struct event_base *,
+		    struct evdns_base *, const struct account_conf *,
+		    struct state *, fetch_done_cb, void *);
+/* Aborts a running session without calling done: staged messages are
+ * discarded (nothing partial in the Maildir), the state keeps only what
+ * was made durable. NULL is a no-op. */
+void		 fetch_session_free(struct fetch_session *);
 
 #endif

@@ -37,6 +37,7 @@
 #include "log.h"
 #include "maildir.h"
 #include "sasl.h"
+#include "schedule.h"
 #include "secret.h"
 #include "uidset.h"
 #include "xmalloc.h"
@@ -265,6 +266,7 @@ imap_send(struct imap_session *s, const char *fmt, ...)
 {
 	va_list	 ap;
 	char	*cmd;
+	size_t	 n;
 
 	snprintf(s->tag, sizeof s->tag, "m%u", ++s->tagno);
 	va_start(ap, fmt);
@@ -279,10 +281,14 @@ imap_send(struct imap_session *s, const char *fmt, ...)
 		return;
 	}
 	if (strncmp(cmd, "LOGIN ", 6) == 0 ||
-	    strncmp(cmd, "AUTHENTICATE ", 13) == 0)
+	    strncmp(cmd, "AUTHENTICATE ", 13) == 0) {
+		/* Only the command and its first argument (the user name or
+		 * the mechanism): what follows is a secret. */
+		n = strcspn(cmd, " ") + 1;
+		n += strcspn(cmd + n, " ");
 		log_msg(LOG_LVL_DEBUG, &s->ctx, "> %s %.*s ...", s->tag,
-		    (int)strcspn(cmd + 6, " ") + 6, cmd);
-	else
+		    (int)n, cmd);
+	} else
 		log_msg(LOG_LVL_DEBUG, &s->ctx, "> %s %s", s->tag, cmd);
 	free(cmd);
 }
@@ -788,11 +794,17 @@ imap_sizes_done(struct imap_session *s)
 {
 	uint64_t	max = s->ac->max_message_size;
 	size_t		i, o = 0;
+	uint32_t	prev = 0;
 
-	qsort(s->msgs, s->nmsgs, sizeof *s->msgs, imap_msg_cmp);
+	/* qsort wants a non-NULL array even when there is nothing. */
+	if (s->nmsgs > 1)
+		qsort(s->msgs, s->nmsgs, sizeof *s->msgs, imap_msg_cmp);
 	for (i = 0; i < s->nmsgs; i++) {
-		if (i > 0 && s->msgs[i].uid == s->msgs[o - 1].uid)
+		/* Against the previous answer, not the previous kept one:
+		 * nothing may have been kept yet. */
+		if (i > 0 && s->msgs[i].uid == prev)
 			continue;	/* a duplicate answer */
+		prev = s->msgs[i].uid;
 		if (max != 0 && s->msgs[i].size > max) {
 			log_msg(LOG_LVL_WARNING, &(struct log_ctx){ s->ctx.account,
 			    s->ctx.folder, s->msgs[i].uid }, "message of %llu "
@@ -1288,6 +1300,12 @@ imap_tagged(struct imap_session *s, const struct imap_response *r)
 			const char *hint = imap_auth_hint(r);
 
 			text = imap_server_text(r);
+			if (r->code == IMAP_CODE_UNAVAILABLE)
+				s->result.hint = SCHEDULE_HINT_UNAVAILABLE;
+			else if (r->code == IMAP_CODE_INUSE)
+				s->result.hint = SCHEDULE_HINT_IN_USE;
+			else if (strcasestr(text, "too many simultaneous") != NULL)
+				s->result.hint = SCHEDULE_HINT_TOO_MANY_CONNS;
 			imap_fail(s, r->code == IMAP_CODE_UNAVAILABLE ?
 			    EXIT_NETWORK : EXIT_AUTH, "login as %s refused: %s%s%s",
 			    s->ac->user, text, hint != NULL ? " -- " : "",
@@ -1509,7 +1527,7 @@ imap_response(struct imap_session *s, const struct imap_response *r)
 static void
 imap_read(struct imap_session *s)
 {
-	struct evbuffer		*in = conn_input(s->conn);
+	struct evbuffer		*in;
 	struct evbuffer_iovec	 v;
 	const struct imap_node	*key;
 	size_t			 used, len;
@@ -1517,10 +1535,17 @@ imap_read(struct imap_session *s)
 	char			*cause;
 	int			 ev, last;
 
-	while (!s->closing && evbuffer_peek(in, -1, NULL, &v, 1) > 0 &&
-	    v.iov_len > 0) {
+	/* The input buffer is looked up each time: STARTTLS puts a new one
+	 * in place. */
+	while (!s->closing && (in = conn_input(s->conn)) != NULL &&
+	    evbuffer_peek(in, -1, NULL, &v, 1) > 0 && v.iov_len > 0) {
 		ev = imap_parse_feed(s->parser, v.iov_base, v.iov_len, &used,
 		    &cause);
+		/* Chunks point into the buffer: drained once written. Anything
+		 * else is copied by the parser, and is drained before it is
+		 * handled, so that STARTTLS finds nothing unread left over. */
+		if (ev != IMAP_PARSE_CHUNK)
+			evbuffer_drain(in, used);
 		switch (ev) {
 		case IMAP_PARSE_ERROR:
 			imap_fail(s, EXIT_PROTOCOL, "bad response from the "
@@ -1545,7 +1570,8 @@ imap_read(struct imap_session *s)
 		default:
 			break;
 		}
-		evbuffer_drain(in, used);
+		if (ev == IMAP_PARSE_CHUNK)
+			evbuffer_drain(in, used);
 	}
 }
 

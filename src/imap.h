@@ -21,6 +21,8 @@ struct imap_result {
 	uint64_t	 bytes;		/* delivered, as written */
 	unsigned int	 folders_ok;
 	unsigned int	 folders_failed;
+	int		 hint;		/* enum schedule_hint: the server's
+					 * word on when to come back */
 };
 
 typedef void (*imap_done_cb)(struct imap_session *, void *);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "daemon.h"
 #include "fetch.h"
 #include "log.h"
 #include "provider.h"
@@ -47,6 +48,9 @@ main_usage(FILE *f)
 "       mailfetchd [-c FILE] --check-config\n"
 "       mailfetchd --providers\n"
 "       mailfetchd --version | --help\n"
+"\n"
+"Without --once or --check-config: the daemon, in the foreground (SIGHUP\n"
+"reloads the configuration, SIGTERM stops).\n"
 "\n"
 "  -c, --config FILE     configuration file (default %s)\n"
 "      --once            fetch every account (or each --account) once, then exit\n"
@@ -121,21 +125,6 @@ main_parse_args(int argc, char **argv, struct main_opts *opts)
 	}
 }
 
-/* The level from the config, moved by -v/-q, clamped to the known range. */
-static enum log_level
-main_log_level(enum log_level base, int verbosity)
-{
-	int	level = (int)base + verbosity;
-
-	if (verbosity < 0 && level > LOG_LVL_WARNING)
-		level = LOG_LVL_WARNING;
-	if (level < LOG_LVL_ERROR)
-		level = LOG_LVL_ERROR;
-	if (level > LOG_LVL_DEBUG)
-		level = LOG_LVL_DEBUG;
-	return ((enum log_level)level);
-}
-
 int
 main(int argc, char **argv)
 {
@@ -146,7 +135,7 @@ main(int argc, char **argv)
 	int			 rc;
 
 	signal(SIGPIPE, SIG_IGN);
-	log_init(main_log_level(LOG_LVL_INFO, 0));
+	log_init(daemon_log_level(LOG_LVL_INFO, 0));
 	main_parse_args(argc, argv, &opts);
 
 	if ((conf = config_load(opts.config_path, &cause)) == NULL) {
@@ -155,7 +144,7 @@ main(int argc, char **argv)
 		free(opts.accounts);
 		return (EXIT_CONFIG);
 	}
-	log_set_level(main_log_level(conf->log_level, opts.verbosity));
+	log_set_level(daemon_log_level(conf->log_level, opts.verbosity));
 	config_log_warnings(conf);
 
 	switch (opts.mode) {
@@ -170,11 +159,10 @@ main(int argc, char **argv)
 		    rc);
 		break;
 	default:
-		log_msg(LOG_LVL_ERROR, NULL, "the long-running daemon is not "
-		    "built yet; run 'mailfetchd --once' (for example from a "
-		    "systemd timer or cron)");
-		rc = EXIT_UNSUPPORTED;
-		break;
+		/* The daemon owns (and replaces, on reload) the config. */
+		rc = daemon_run(opts.config_path, conf, opts.verbosity);
+		free(opts.accounts);
+		return (rc);
 	}
 	config_free(conf);
 	free(opts.accounts);

@@ -11,6 +11,7 @@
  *	folder <uidvalidity> <last_uid> <name>
  *	pending <folder name> <part of the folder's pending text>
  *	uidl <uidl>
+ *	budget <the scheduler's download history, schedule_budget_format>
  *	end <records> <sha256 hex>
  *
  * Records are described by a table (keyword, field count, parser, writer);
@@ -42,6 +43,7 @@
 #define STATE_NAME_MAX		2048	/* folder name; encoded, still a line */
 #define STATE_PENDING_PART	2048	/* pending text per line, unencoded */
 #define STATE_UIDL_MAX		70	/* RFC 1939 */
+#define STATE_BUDGET_MAX	4096	/* 24 hour slots need about 700 */
 #define STATE_FIELDS_MAX	8
 #define STATE_RECOVER		"the file was left untouched; to start " \
 	"over, move it away (every message still on the server will then " \
@@ -71,6 +73,8 @@ struct state {
 	size_t			  nfolders;
 
 	struct state_uidls	  uidls;
+
+	char			 *budget;	/* NULL: none */
 };
 
 /* A file being written, built in memory. */
@@ -96,6 +100,8 @@ static int	state_parse_pending(struct state *, char **, char **);
 static void	state_write_pending(struct state *, struct state_out *);
 static int	state_parse_uidl(struct state *, char **, char **);
 static void	state_write_uidls(struct state *, struct state_out *);
+static int	state_parse_budget(struct state *, char **, char **);
+static void	state_write_budget(struct state *, struct state_out *);
 
 /* Every kind of record, in the order they are written. */
 static const struct state_record {
@@ -107,6 +113,7 @@ static const struct state_record {
 	{ "folder", 3, state_parse_folder, state_write_folders },
 	{ "pending", 2, state_parse_pending, state_write_pending },
 	{ "uidl", 1, state_parse_uidl, state_write_uidls },
+	{ "budget", 1, state_parse_budget, state_write_budget },
 };
 
 static const char state_hex[] = "0123456789ABCDEF";
@@ -591,6 +598,37 @@ state_write_uidls(struct state *st, struct state_out *out)
 		state_out_encoded(out, st->uidls.list[i]);
 		state_out_add(out, "\n", 1);
 	}
+}
+
+/* Record "budget <text>": at most one, the text opaque to this module. */
+static int
+state_parse_budget(struct state *st, char **fields, char **why)
+{
+	char	*text;
+
+	if (st->budget != NULL) {
+		*why = xstrdup("budget: the record appears twice");
+		return (-1);
+	}
+	if ((text = state_decode(fields[0])) == NULL ||
+	    strlen(text) > STATE_BUDGET_MAX) {
+		free(text);
+		*why = xstrdup("budget: bad encoding");
+		return (-1);
+	}
+	st->budget = text;
+	return (0);
+}
+
+/* Writes the budget record, if there is a history to keep. */
+static void
+state_write_budget(struct state *st, struct state_out *out)
+{
+	if (st->budget == NULL)
+		return;
+	state_out_record(out, "budget ");
+	state_out_encoded(out, st->budget);
+	state_out_add(out, "\n", 1);
 }
 
 /* The SHA-256 of a buffer as 64 lowercase hex digits plus NUL. */
@@ -1123,6 +1161,7 @@ state_close(struct state *st)
 		state_folder_free(st->folders[i]);
 	free(st->folders);
 	state_uidls_clear(&st->uidls);
+	free(st->budget);
 	free(st->account);
 	free(st->dir);
 	free(st->path);
@@ -1280,4 +1319,22 @@ state_uidl_prune(struct state *st, const char *const *present, size_t n)
 	set->count = kept;
 	state_uidls_reindex(set);
 	return (n);
+}
+
+/* The saved download history, NULL when there is none. */
+const char *
+state_budget_get(const struct state *st)
+{
+	return (st->budget);
+}
+
+/* Replaces the download history (saved with the next state_save). */
+int
+state_budget_set(struct state *st, const char *text)
+{
+	if (text != NULL && strlen(text) > STATE_BUDGET_MAX)
+		return (-1);
+	free(st->budget);
+	st->budget = text == NULL || *text == '\0' ? NULL : xstrdup(text);
+	return (0);
 }

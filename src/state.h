@@ -70,4 +70,11 @@ size_t		 state_uidl_count(const struct state *);
 size_t		 state_uidl_prune(struct state *, const char *const *present,
 		    size_t n);
 
+/* The daemon's download history for the daily budget, kept as opaque text
+ * (schedule_budget_format), at most 4096 bytes. get returns NULL when none
+ * was saved (do not free); set copies text (NULL or "" clears it) and
+ * returns -1, changing nothing, when it is too long. */
+const char	*state_budget_get(const struct state *);
+int		 state_budget_set(struct state *, const char *text);
+
 #endif

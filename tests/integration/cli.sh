@@ -110,9 +110,20 @@ run -c "$T/bad-md.conf" --once
 tap_is "$rc" 8 "--once exits 8 when the Maildir cannot be prepared"
 tap_like "$err" "$T/notadir" "the Maildir error names the path"
 
-run -c "$T/good.conf"
-tap_is "$rc" 9 "without --once the daemon (not built yet) exits 9"
-tap_like "$err" "not built yet" "without --once the message says so"
+# Without --once: the daemon, in the foreground, until SIGTERM.
+"$MAILFETCHD" -c "$T/good.conf" >"$T/out" 2>"$T/err" &
+dpid=$!
+for ((i = 0; i < 50; i++)); do
+	grep -q 'started' "$T/err" && break
+	sleep 0.1
+done
+kill -TERM "$dpid" 2>/dev/null
+wait "$dpid"
+rc=$?
+err=$(cat "$T/err")
+cat "$T/out" "$T/err" >> "$T/all-output"
+tap_is "$rc" 0 "without --once the daemon runs until SIGTERM, then exits 0"
+tap_like "$err" "started: 1 account" "the daemon says it started"
 
 # No output of this whole test may contain the password.
 if grep -qF "$SECRET" "$T/all-output"; then

@@ -1010,6 +1010,40 @@ t_bad_local_names(void **state)
 	free(longname);
 }
 
+/* config_account_equal: the same account written elsewhere in the file
+ * is equal; any changed setting, folder or name makes it differ. */
+static void
+t_account_equal(void **state)
+{
+	static const char *changed[] = {
+		ACCT "\tpoll_interval = 11m\n}\n",
+		ACCT "\tport = 1993\n}\n",
+		ACCT "\tkeep = no\n}\n",
+		ACCT "\tfolder \"INBOX\" { }\n\tfolder \"Sent\" { }\n}\n",
+		ACCT "\tfolder \"INBOX\" { local = \"In\" }\n}\n",
+		ACCT "\tdaily_limit = 1G\n}\n",
+	};
+	struct config	*a, *b;
+	size_t		 i;
+
+	(void)state;
+	a = load_ok(ACCT "}\n");
+	b = load_ok("\n\n# moved down\n" ACCT "\n}\n");
+	assert_true(config_account_equal(&a->accounts[0], &b->accounts[0]));
+	assert_true(config_account_equal(&a->accounts[0], &a->accounts[0]));
+	config_free(b);
+	for (i = 0; i < nitems(changed); i++) {
+		b = load_ok(changed[i]);
+		if (config_account_equal(&a->accounts[0], &b->accounts[0]))
+			fail_msg("equal despite: %s", changed[i]);
+		config_free(b);
+	}
+	b = load_ok(POP3 "}\n");
+	assert_false(config_account_equal(&a->accounts[0], &b->accounts[0]));
+	config_free(b);
+	config_free(a);
+}
+
 int
 main(void)
 {
@@ -1040,6 +1074,7 @@ main(void)
 		cmocka_unit_test(t_bad_unsupported),
 		cmocka_unit_test(t_bad_pop3),
 		cmocka_unit_test(t_bad_local_names),
+		cmocka_unit_test(t_account_equal),
 	};
 
 	return (cmocka_run_group_tests(tests, group_setup, group_teardown));

@@ -324,6 +324,45 @@ test_roundtrip(void **arg)
 	state_close(st);
 }
 
+/* The budget record: absent until set, round-trips through a save, is
+ * cleared by "" and NULL, and refuses text over its limit unchanged. */
+static void
+test_budget(void **arg)
+{
+	struct fixture	*fx = *arg;
+	struct state	*st;
+	char		 big[4098];
+	const char	*text = "1700000000:2048,1700003600:9999999999";
+
+	st = open_ok(fx->dir, "acct");
+	assert_null(state_budget_get(st));
+	assert_int_equal(state_budget_set(st, text), 0);
+	assert_int_equal(state_uidl_add(st, "u1"), 0);
+	save_ok(st);
+	state_close(st);
+
+	st = open_ok(fx->dir, "acct");
+	assert_non_null(state_budget_get(st));
+	assert_string_equal(state_budget_get(st), text);
+	assert_true(state_uidl_has(st, "u1"));
+	memset(big, '1', sizeof big - 1);
+	big[sizeof big - 1] = '\0';
+	assert_int_equal(state_budget_set(st, big), -1);
+	assert_string_equal(state_budget_get(st), text);
+	assert_int_equal(state_budget_set(st, ""), 0);
+	assert_null(state_budget_get(st));
+	assert_int_equal(state_budget_set(st, "1:1"), 0);
+	assert_int_equal(state_budget_set(st, NULL), 0);
+	assert_null(state_budget_get(st));
+	save_ok(st);
+	state_close(st);
+
+	st = open_ok(fx->dir, "acct");
+	assert_null(state_budget_get(st));
+	assert_true(state_uidl_has(st, "u1"));
+	state_close(st);
+}
+
 /* A folder's pending text of any length and bytes round-trips (cut into
  * several lines); "" and NULL clear it. */
 static void
@@ -689,6 +728,9 @@ test_bad_content(void **arg)
 		{ "mailfetchd-state 1\nuidl a\nuidl a\n", 2, "line 3" },
 		{ "mailfetchd-state 1\nuidl a\n", 2, "counts 2 records" },
 		{ "mailfetchd-state 1\nuidl a b\n", 1, "line 2" },
+		{ "mailfetchd-state 1\nbudget 1:2\nbudget 3:4\n", 2,
+		  "line 3: budget" },
+		{ "mailfetchd-state 1\nbudget %00\n", 1, "line 2: budget" },
 		{ "mailfetchd-state 1\nuidl \n", 1, "line 2" },
 		{ "mailfetchd-state 1\nuidl %00\n", 1, "line 2" },
 		{ "mailfetchd-state 1\nuidl %G1\n", 1, "line 2" },
@@ -960,6 +1002,7 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_folders, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pending, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_budget, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_account_file_names, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_save_atomic, setup,

@@ -1,0 +1,129 @@
+#!/bin/bash
+# daemon_stop.sh: SIGTERM during a large fetch (300 messages of 200 KB):
+# the daemon exits 0 within its bound (DAEMON_STOP_GRACE, 10 s, plus a
+# margin), leaves no partial file in new/ or cur/, and a following --once
+# fetches the rest with no duplicate (by Message-ID). Then a wrong
+# password: the daemon backs off (the log says the next attempt is in
+# about 30 minutes) and does not log in again within the test's window.
+# TAP output.
+set -u
+top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
+. "$top_srcdir/tests/lib/daemon.sh"
+
+mfd_init
+dovecot_start
+N=300
+
+dovecot_add_user big pw-big-77e1
+mfd_account big pw-big-77e1
+mkdir -p "$T/src" || tap_bail "mkdir"
+gen_big() {
+"$(_dc_python)" - "$T/src" "$1" "$2" <<'EOF' || tap_bail "cannot write messages"
+import os, random, sys
+out, first, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+rnd = random.Random(5)
+alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+for i in range(first, first + n):
+    head = ("From: a@example.org\nTo: b@example.net\n"
+            "Subject: big %d\nMessage-ID: <big-%d@stop.example>\n\n" % (i, i))
+    line = "".join(rnd.choice(alphabet) for _ in range(76))
+    body = (line + "\n") * (200 * 1024 // 77)
+    with open(os.path.join(out, "m%03d.eml" % i), "w") as f:
+        f.write(head + body)
+EOF
+}
+gen_big 0 "$N"
+for f in "$T"/src/*.eml; do
+	dovecot_add_message big INBOX "$f"
+done
+sha256sum "$T"/src/*.eml | cut -d' ' -f1 | sort >"$T/src.sums"
+CONF=$T/daemon.conf
+daemon_conf "$CONF" big
+MD=$T/big/Maildir
+
+# wait_staged: until the poll has staged messages in tmp/.
+wait_staged() {
+	for ((i = 0; i < 600; i++)); do
+		[ "$(ls -A "$MD/tmp" 2>/dev/null | wc -l)" -ge 10 ] && return 0
+		sleep 0.02
+	done
+	tap_bail "nothing staged in $MD/tmp"
+}
+
+# --- SIGTERM shortly after the fetch starts: the poll may finish. ---
+daemon_start "$CONF"
+wait_staged
+start=${EPOCHREALTIME/[.,]/}
+kill -TERM "$DPID"
+daemon_wait_exit 20
+took=$(( (${EPOCHREALTIME/[.,]/} - start) / 1000 ))
+tap_is "$drc" 0 "SIGTERM during a large fetch: exit status 0"
+[ "$took" -le 12000 ]
+ok $? "the daemon stopped within the 10 s bound (took ${took} ms)"
+got=$(mfd_count "$MD" "" new)
+tap_diag "delivered before the stop: $got of $N$(grep -q 'aborting' \
+    "$DLOG" && echo ' (the poll was aborted)')"
+bad=0
+for f in "$MD"/new/* "$MD"/cur/*; do
+	[ -f "$f" ] || continue
+	grep -qx "$(sha256sum <"$f" | cut -d' ' -f1)" "$T/src.sums" ||
+	    bad=$((bad + 1))
+done
+tap_is "$bad" 0 "no partial or altered file in new/ or cur/"
+tap_is "$(ls -A "$MD/tmp" | wc -l)" 0 "tmp/ is empty after the stop"
+
+mfd_run_ok_conf() { "$MAILFETCHD" -c "$CONF" --once >"$T/once.out" 2>&1; rc=$?; }
+mfd_run_ok_conf
+[ "$rc" = 0 ] || [ "$rc" = 1 ]
+ok $? "--once after the stop succeeds" "exit $rc: $(tail -3 "$T/once.out")"
+tap_is "$(daemon_msgids "$MD" | wc -l)" "$N" "all $N messages are in the Maildir"
+tap_is "$(daemon_msgids "$MD" | uniq -d | wc -l)" 0 "no Message-ID twice"
+
+# --- A second SIGTERM aborts the poll at once: staged messages are
+# discarded, nothing partial is left, and --once fetches them again. ---
+gen_big "$N" 100
+for ((k = N; k < N + 100; k++)); do
+	dovecot_add_message big INBOX "$T/src/m$k.eml"
+done
+sha256sum "$T"/src/*.eml | cut -d' ' -f1 | sort >"$T/src.sums"
+daemon_start "$CONF"
+wait_staged
+kill -TERM "$DPID"
+sleep 0.05
+kill -TERM "$DPID"
+daemon_wait_exit 5
+tap_is "$drc" 0 "a second SIGTERM stops at once with exit status 0"
+grep -q 'aborting the poll in progress' "$DLOG"
+ok $? "the poll in progress was aborted" "$(tail -5 "$DLOG")"
+bad=0
+for f in "$MD"/new/* "$MD"/cur/*; do
+	[ -f "$f" ] || continue
+	grep -qx "$(sha256sum <"$f" | cut -d' ' -f1)" "$T/src.sums" ||
+	    bad=$((bad + 1))
+done
+tap_is "$bad" 0 "after the abort: no partial or altered file in new/ or cur/"
+tap_is "$(ls -A "$MD/tmp" | wc -l)" 0 "after the abort: tmp/ is empty"
+tap_diag "delivered before the abort: $(( $(mfd_count "$MD" "" new) - N )) of 100"
+mfd_run_ok_conf
+tap_is "$rc" 0 "--once after the abort fetches the rest"
+tap_is "$(daemon_msgids "$MD" | wc -l)" "$((N + 100))" \
+    "all $((N + 100)) messages are in the Maildir"
+tap_is "$(daemon_msgids "$MD" | uniq -d | wc -l)" 0 \
+    "after the abort and --once: no Message-ID twice"
+
+# --- A wrong password backs off for about 30 minutes. ---
+dovecot_add_user wrong pw-right-0c1d
+mfd_account wrong pw-wrong-0c1d
+daemon_conf "$CONF" wrong
+: >"$DLOG"
+daemon_start "$CONF"
+daemon_wait_log 'account=wrong: .*authentication failed \(1 time in a row\); next attempt in [23][0-9]m' 20
+ok $? "an authentication failure backs off for about 30 minutes" \
+    "$(cat "$DLOG")"
+sleep 12	# longer than poll_interval (10 s)
+n=$(grep -c 'auth failed.*user=<wrong>' "$DC_LOG")
+tap_is "$n" 1 "no second login attempt after a poll interval (Dovecot log)"
+kill -TERM "$DPID"
+daemon_wait_exit 10
+tap_is "$drc" 0 "an idle daemon stops at once on SIGTERM"
+tap_done
