@@ -1,0 +1,221 @@
+# mfd.sh: running mailfetchd in the integration tests and checking what it
+# delivered (bash; sources tap.sh). Used with dovecot.sh:
+#
+#	. "$top_srcdir/tests/lib/mfd.sh"
+#	mfd_init			# work directory $T, removed at exit
+#	mfd_account alice pw-alice	# password file, config defaults
+#	mfd_conf alice 'mark_read = yes' -- 'folder "INBOX" { }'
+#	mfd_run alice			# sets rc, out, err
+#	mfd_expect "$T/alice/Maildir" "" a.eml b.eml
+#
+# mfd_conf ACCOUNT [ACCOUNT-LINE...] [-- FOLDER-LINE...] writes
+# $T/ACCOUNT/mailfetchd.conf: one IMAP account over implicit TLS to the
+# running Dovecot, with its own state_dir and Maildir under $T/ACCOUNT.
+# Lines before "--" go into the account section (they come first, so they
+# may override nothing but add options; set MFD_PORT, MFD_TLS, MFD_CA,
+# MFD_PASSFILE to change the connection), lines after it are the folders
+# (default: INBOX only).
+#
+# Needs dovecot.sh sourced first (its python3, DC_* variables).
+#
+# Every mfd_run appends stdout and stderr to $T/all-output, so that a test
+# can check at the end that no password ever appears in any output.
+
+[ -n "${MFD_LOADED:-}" ] && return 0
+MFD_LOADED=1
+
+MFD_LIBDIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+. "$MFD_LIBDIR/tap.sh"
+MAILFETCHD=${MAILFETCHD:-$top_srcdir/_build/mailfetchd}
+
+# Make the work directory $T (removed at exit unless KEEP_DOVECOT=1).
+mfd_init()
+{
+	[ -x "$MAILFETCHD" ] || tap_bail "no mailfetchd at $MAILFETCHD (set MAILFETCHD)"
+	T=$(mktemp -d "${TMPDIR:-/tmp}/mfd-imaptest.XXXXXX") || tap_bail "mktemp failed"
+	chmod 700 "$T"
+	tap_cleanup_add '[ "${KEEP_DOVECOT:-0}" = 1 ] || rm -rf "$T"'
+	: >"$T/all-output"
+}
+
+# mfd_account NAME PASSWORD: the account's directory and password file
+# (the same password as its Dovecot user, added by the caller).
+mfd_account()
+{
+	mkdir -p "$T/$1" || tap_bail "cannot create $T/$1"
+	printf '%s\n' "$2" >"$T/$1/pass" && chmod 600 "$T/$1/pass" ||
+	    tap_bail "cannot write $T/$1/pass"
+}
+
+# mfd_conf ACCOUNT [ACCOUNT-LINE...] [-- FOLDER-LINE...]: see the top.
+mfd_conf()
+{
+	local acct=$1 line folders=0 f="$T/$1/mailfetchd.conf"
+
+	shift
+	{
+		printf 'state_dir = "%s"\nlog_level = info\n' "$T/$acct/state"
+		printf 'account "%s" {\n' "$acct"
+		printf '  protocol = imap\n  host = "localhost"\n'
+		printf '  port = %s\n  tls = %s\n' "${MFD_PORT:-$DC_IMAPS_PORT}" \
+		    "${MFD_TLS:-implicit}"
+		printf '  ca_file = "%s"\n' "${MFD_CA:-$DC_CA}"
+		printf '  user = "%s"\n' "$acct"
+		printf '  password_file = "%s"\n' "${MFD_PASSFILE:-$T/$acct/pass}"
+		printf '  maildir = "%s"\n' "$T/$acct/Maildir"
+		printf '  timeout = 20s\n'
+		for line in "$@"; do
+			if [ "$line" = -- ]; then
+				folders=1
+				continue
+			fi
+			printf '  %s\n' "$line"
+		done
+		[ "$folders" = 1 ] || printf '  folder "INBOX" { }\n'
+		printf '}\n'
+	} >"$f" || tap_bail "cannot write $f"
+}
+
+# mfd_run ACCOUNT [ARGS...]: mailfetchd --once for the account's config;
+# sets rc, out (stdout) and err (stderr).
+mfd_run()
+{
+	local acct=$1
+
+	shift
+	"$MAILFETCHD" -c "$T/$acct/mailfetchd.conf" --once "$@" \
+	    >"$T/out" 2>"$T/err"
+	rc=$?
+	out=$(cat "$T/out")
+	err=$(cat "$T/err")
+	cat "$T/out" "$T/err" >>"$T/all-output"
+}
+
+# mfd_run_ok ACCOUNT EXPECTED-STATUS WHAT: mfd_run plus a check of the
+# exit status, with stderr as the diagnostic on failure.
+mfd_run_ok()
+{
+	mfd_run "$1"
+	if [ "$rc" = "$2" ]; then
+		tap_ok "$3: exit status $2"
+	else
+		tap_fail "$3: exit status $2" "got $rc; stderr:
+$err"
+	fi
+}
+
+# Checksums of FILES..., one per line, sorted.
+_mfd_sums()
+{
+	[ $# -eq 0 ] && return 0
+	sha256sum -- "$@" | cut -d' ' -f1 | sort
+}
+
+# mfd_expect MAILDIR FOLDER FILE...: the local folder FOLDER of MAILDIR
+# ("" for the root; a Maildir++ name like "Lists/dev" otherwise) holds
+# exactly the messages FILE... (LF line ends): the same count, each
+# byte-exact, none twice, no other file in new/ or cur/, tmp/ empty.
+mfd_expect()
+{
+	local md=$1 folder=$2 dir got want what
+
+	shift 2
+	if [ -n "$folder" ]; then
+		dir=$md/.${folder//\//.}
+		what="folder \"$folder\""
+	else
+		dir=$md
+		what="the Maildir root"
+	fi
+	if [ ! -d "$dir/new" ] || [ ! -d "$dir/cur" ] || [ ! -d "$dir/tmp" ]; then
+		tap_fail "$what holds $# message(s)" "no Maildir at $dir"
+		return
+	fi
+	got=$(find "$dir/new" "$dir/cur" -maxdepth 1 -type f -print0 |
+	    xargs -0r sha256sum | cut -d' ' -f1 | sort)
+	want=$(_mfd_sums "$@")
+	if [ "$got" = "$want" ]; then
+		tap_ok "$what holds exactly the $# expected message(s), byte for byte"
+	else
+		tap_fail "$what holds exactly the $# expected message(s), byte for byte" \
+		    "$(printf 'in %s:\n%s\n' "$dir" "$(cd "$dir" && ls -l new cur 2>&1)")"
+	fi
+	if [ -z "$(ls -A "$dir/tmp")" ]; then
+		tap_ok "$what: tmp/ is empty"
+	else
+		tap_fail "$what: tmp/ is empty" "$(ls -l "$dir/tmp")"
+	fi
+}
+
+# mfd_count MAILDIR FOLDER SUBDIR: how many files in new/ or cur/.
+mfd_count()
+{
+	local dir=$1
+
+	[ -n "$2" ] && dir=$1/.${2//\//.}
+	find "$dir/$3" -maxdepth 1 -type f 2>/dev/null | wc -l
+}
+
+# mfd_no_secret SECRET...: no output of any mailfetchd run holds a secret.
+mfd_no_secret()
+{
+	local s found=""
+
+	for s in "$@"; do
+		grep -qF -- "$s" "$T/all-output" && found="$found $s"
+	done
+	if [ -z "$found" ]; then
+		tap_ok "no password appears in any output ($(wc -l <"$T/all-output") lines checked)"
+	else
+		tap_fail "no password appears in any output" "found:$found"
+	fi
+}
+
+# mfd_server_flags USER PASSWORD FOLDER: one line "UID FLAGS..." per
+# message in UID order, from a separate IMAP session (EXAMINE: the query
+# changes nothing); \Recent (a session artefact) left out.
+mfd_server_flags()
+{
+	dovecot_imap_cmd "$1" "$2" "EXAMINE \"$3\"" 'UID FETCH 1:* (FLAGS)' |
+	    sed -nE 's/^\* [0-9]+ FETCH \((.*)\)$/\1/p' |
+	    sed -E 's/^FLAGS (\([^)]*\)) UID ([0-9]+)$/UID \2 FLAGS \1/' |
+	    sed -E 's/^UID ([0-9]+) FLAGS \(([^)]*)\)$/\1 \2/; s/ ?\\Recent//' |
+	    sort -n
+}
+
+# mfd_server_count USER PASSWORD FOLDER: messages in FOLDER on the server.
+mfd_server_count()
+{
+	dovecot_imap_cmd "$1" "$2" "STATUS \"$3\" (MESSAGES)" |
+	    sed -n 's/^\* STATUS .*(MESSAGES \([0-9]*\)).*/\1/p'
+}
+
+# mfd_relay TARGET-PORT CAPTURE-FILE [CUT-AFTER]: start tests/lib/relay.py
+# in the background (stopped at exit); its port is left in RELAY_PORT.
+mfd_relay()
+{
+	local i
+
+	: >"$T/relay.port"
+	RELAY_PORT=""
+	"$(_dc_python)" "$MFD_LIBDIR/relay.py" "$@" >"$T/relay.port" &
+	RELAY_PID=$!
+	tap_cleanup_add "kill $RELAY_PID 2>/dev/null; wait $RELAY_PID 2>/dev/null"
+	for ((i = 0; i < 250; i++)); do
+		read -r RELAY_PORT <"$T/relay.port" 2>/dev/null && break
+		sleep 0.02
+	done
+	[ -n "${RELAY_PORT:-}" ] || tap_bail "relay.py did not start"
+}
+
+# mfd_no_sanitizer: no run reported an ASan/UBSan error (in a sanitizer
+# build a report may not change the exit status).
+mfd_no_sanitizer()
+{
+	if grep -qE 'runtime error:|AddressSanitizer|LeakSanitizer' "$T/all-output"; then
+		tap_fail "no sanitizer report in any output" \
+		    "$(grep -E -m5 'runtime error:|Sanitizer' "$T/all-output")"
+	else
+		tap_ok "no sanitizer report in any output"
+	fi
+}
