@@ -7,18 +7,28 @@
  * go through CRLF->LF straight into a Maildir tmp/ file.
  *
  * Durability order for each batch of messages (DESIGN.md promise 1):
- *   1. UID FETCH <batch> (UID FLAGS BODY.PEEK[]) -> files staged in tmp/;
- *   2. maildir_sync: every file fsynced, renamed into new/ or cur/, the
- *      directories fsynced;
- *   3. the state: last_uid advanced, and the batch added to the folder's
- *      "pending" set when the server must be told (mark_read, keep = no),
- *      saved atomically;
- *   4. only then UID STORE / UID MOVE / UID EXPUNGE for the pending set;
+ *   1. UID FETCH <batch> (UID FLAGS RFC822.SIZE BODY.PEEK[HEADER.FIELDS
+ *      (MESSAGE-ID)] BODY.PEEK[]) -> files staged in tmp/;
+ *   2. maildir_sync_prepare: every file fsynced, still invisible in tmp/;
+ *   3. the intent journal: one "inflight" state record per message (UID,
+ *      final file name), state saved;
+ *   4. maildir_sync: renamed into new/ or cur/, the directories fsynced;
+ *      the Message-ID keys appended to the account's msgids log;
+ *   5. the state: last_uid advanced, the journal cleared, and the batch
+ *      added to the folder's "pending" set when the server must be told
+ *      (mark_read, keep = no), saved atomically;
+ *   6. only then UID STORE / UID MOVE / UID EXPUNGE for the pending set;
  *      after their OK the pending set is emptied (saved with the next save).
- * A crash between 3 and 4 leaves the pending set in the state, and the next
- * run applies it before fetching anything; the actions are idempotent.
- * A crash before 3 leaves nothing visible (staged files stay in tmp/) and
- * the batch is fetched again. */
+ * Killed before 3, nothing is visible and the batch is fetched again.
+ * Killed between 3 and 5, the next run finds the journal when it selects
+ * the folder: maildir_recover finishes each move (the files are durable in
+ * tmp/) and the messages count as delivered, so none is fetched twice.
+ * Killed between 5 and 6, the pending set is in the state and is applied
+ * before anything is fetched; the actions are idempotent.
+ *
+ * UIDVALIDITY changes (a folder recreated or migrated): the folder's
+ * messages are matched by Message-ID and size against the msgids log of
+ * what was delivered from it, and only the others are fetched. */
 #include "imap.h"
 
 #include <ctype.h>
@@ -32,10 +42,12 @@
 
 #include "conn.h"
 #include "crlf.h"
+#include "fault.h"
 #include "fetch.h"
 #include "imap_parse.h"
 #include "log.h"
 #include "maildir.h"
+#include "msgids.h"
 #include "sasl.h"
 #include "schedule.h"
 #include "secret.h"
@@ -131,6 +143,16 @@ struct imap_listed {
 struct imap_msg {
 	uint32_t	 uid;
 	uint64_t	 size;
+	int		 known;		/* UIDVALIDITY change: delivered before */
+};
+
+/* A message staged in this batch: what the journal and the msgids log
+ * need once the batch is durable. */
+struct imap_staged {
+	uint32_t	 uid;
+	uint64_t	 size;		/* RFC822.SIZE, the msgids key */
+	char		*final;		/* Maildir file name */
+	char		*msgid;		/* NULL: none */
 };
 
 struct imap_session {
@@ -172,11 +194,16 @@ struct imap_session {
 	uint32_t		 exists;
 	int			 first_fetch;
 	struct uidset		 unseen;	/* first_fetch = unseen */
-	struct imap_msg		*msgs;
+	struct imap_msg		*msgs;	/* to fetch, ascending UID */
 	size_t			 nmsgs;
 	size_t			 amsgs;
 	size_t			 next_msg;
 	uint32_t		 max_seen_uid;	/* from the SIZES pass */
+	int			 uidv_changed;	/* match by Message-ID */
+	struct msgids_set	 known;		/* ... against these */
+	struct uidset		 skip;		/* delivered, above last_uid */
+	struct imap_staged	*staged;	/* this batch, for the journal */
+	size_t			 nstaged;
 	struct uidset		 batch;		/* UIDs of this FETCH */
 	struct uidset		 delivered;	/* staged in this batch */
 	struct uidset		 pending;	/* durable, server not told */
@@ -192,6 +219,8 @@ struct imap_session {
 	char			*dlv_cause;
 	struct crlf		 crlf;
 	char			*scratch;
+
+	struct msgids		*ids;		/* NULL: log not available */
 };
 
 static void	imap_enter(struct imap_session *, enum imap_state);
@@ -628,6 +657,20 @@ imap_list_untagged(struct imap_session *s, const struct imap_response *r)
  */
 
 static void
+imap_staged_clear(struct imap_session *s)
+{
+	size_t	i;
+
+	for (i = 0; i < s->nstaged; i++) {
+		free(s->staged[i].final);
+		free(s->staged[i].msgid);
+	}
+	free(s->staged);
+	s->staged = NULL;
+	s->nstaged = 0;
+}
+
+static void
 imap_folder_reset(struct imap_session *s)
 {
 	maildir_close(s->md);
@@ -637,6 +680,10 @@ imap_folder_reset(struct imap_session *s)
 	uidset_clear(&s->batch);
 	uidset_clear(&s->delivered);
 	uidset_clear(&s->pending);
+	uidset_clear(&s->skip);
+	msgids_set_clear(&s->known);
+	imap_staged_clear(s);
+	s->uidv_changed = 0;
 	free(s->msgs);
 	s->msgs = NULL;
 	s->nmsgs = s->amsgs = s->next_msg = 0;
@@ -720,6 +767,129 @@ imap_store_pending(struct imap_session *s)
 	free(text);
 }
 
+/* Keeps only the folder's journal entries that still matter: delivered
+ * messages above last_uid (left by a recovery that had to refetch lower
+ * ones; their UIDs are in s->skip). */
+static void
+imap_journal_prune(struct imap_session *s)
+{
+	const struct state_inflight	*e;
+	struct imap_folder		*f = &s->folders[s->cur];
+	char				**keep = NULL;
+	size_t				 i, n = 0;
+	unsigned long			 uid;
+
+	for (i = 0; (e = state_inflight_at(s->st, i)) != NULL; i++) {
+		if (strcmp(e->folder, f->remote) != 0)
+			continue;
+		uid = strtoul(e->id, NULL, 10);
+		if (uid <= s->sf->last_uid || !uidset_has(&s->skip, uid))
+			continue;
+		keep = xreallocarray(keep, n + 2, sizeof *keep);
+		keep[n++] = xstrdup(e->id);
+		keep[n++] = xstrdup(e->file);
+	}
+	state_inflight_clear(s->st, f->remote);
+	for (i = 0; i < n; i += 2) {
+		state_inflight_add(s->st, f->remote, keep[i], keep[i + 1]);
+		free(keep[i]);
+		free(keep[i + 1]);
+	}
+	free(keep);
+}
+
+/* A run that died mid-batch left journal entries for this folder: finish
+ * or undo each, so that every message counts once. Returns -1 when the
+ * folder failed. */
+static int
+imap_journal_recover(struct imap_session *s)
+{
+	const struct state_inflight	*e;
+	struct imap_folder		*f = &s->folders[s->cur];
+	struct uidset			 done, missing;
+	char				*cause, *end;
+	unsigned long			 uid;
+	size_t				 i;
+	int				 r = -1, found;
+
+	uidset_init(&done);
+	uidset_init(&missing);
+	for (i = 0; (e = state_inflight_at(s->st, i)) != NULL; i++) {
+		if (strcmp(e->folder, f->remote) != 0)
+			continue;
+		uid = strtoul(e->id, &end, 10);
+		if (*end != '\0' || uid == 0 || uid > UINT32_MAX) {
+			imap_folder_fail(s, EXIT_LOCAL, "%s: bad journal entry "
+			    "for this folder", state_path(s->st));
+			goto out;
+		}
+		if ((found = maildir_recover(s->md, e->file, &cause)) == -1) {
+			imap_folder_fail(s, EXIT_LOCAL, "%s", cause);
+			free(cause);
+			goto out;
+		}
+		uidset_add(found == 1 ? &done : &missing, (uint32_t)uid);
+	}
+	if (uidset_empty(&done) && uidset_empty(&missing)) {
+		r = 0;
+		goto out;
+	}
+	imap_log(s, LOG_LVL_NOTICE, "recovered an interrupted run: %zu "
+	    "message(s) already delivered, %zu to fetch again",
+	    uidset_count(&done), uidset_count(&missing));
+	/* last_uid may only pass what is really there: with a gap, the
+	 * delivered messages above it are skipped by UID instead. */
+	if (uidset_empty(&missing)) {
+		if (uidset_max(&done) > s->sf->last_uid)
+			s->sf->last_uid = uidset_max(&done);
+	} else if (missing.r[0].lo - 1 > s->sf->last_uid)
+		s->sf->last_uid = missing.r[0].lo - 1;
+	uidset_add_set(&s->skip, &done);
+	/* They became visible with this run (or the run that put them there
+	 * never said so): they count as this run's new mail. */
+	s->f_msgs += uidset_count(&done);
+	if (s->folders[s->cur].mark_read || !s->ac->keep) {
+		uidset_add_set(&s->pending, &done);
+		imap_store_pending(s);
+	}
+	imap_journal_prune(s);
+	r = imap_save_state(s);
+out:
+	uidset_clear(&done);
+	uidset_clear(&missing);
+	return (r);
+}
+
+/* The folder was recreated or migrated: everything will be matched by
+ * Message-ID and size against what was delivered from it before. */
+static int
+imap_uidvalidity_changed(struct imap_session *s)
+{
+	char	*cause;
+
+	imap_log(s, LOG_LVL_WARNING, "UIDVALIDITY changed from %u to %u (the "
+	    "folder was recreated or migrated); matching its messages by "
+	    "Message-ID and size against what was delivered before",
+	    s->sf->uidvalidity, s->uidvalidity);
+	if (s->ids == NULL || msgids_load(s->ids, s->folders[s->cur].remote,
+	    &s->known, &cause) != 0) {
+		imap_folder_fail(s, EXIT_LOCAL, "cannot read the list of "
+		    "delivered messages%s%s; not fetching this folder, to "
+		    "avoid delivering everything again", s->ids == NULL ? "" :
+		    ": ", s->ids == NULL ? "" : cause);
+		if (s->ids != NULL)
+			free(cause);
+		return (-1);
+	}
+	s->uidv_changed = 1;
+	s->sf->uidvalidity = s->uidvalidity;
+	s->sf->last_uid = 0;
+	state_folder_set_pending(s->sf, NULL);
+	uidset_clear(&s->skip);
+	state_inflight_clear(s->st, s->folders[s->cur].remote);
+	return (imap_save_state(s));
+}
+
 /* After SELECT: decide what to fetch. */
 static void
 imap_selected(struct imap_session *s)
@@ -738,12 +908,14 @@ imap_selected(struct imap_session *s)
 		return;
 	}
 	s->sf = state_folder_get(s->st, f->remote, 1);
+	/* The journal first: its files belong in the Maildir whatever the
+	 * server says now. */
+	if (imap_journal_recover(s) != 0)
+		return;
 	if (s->sf->uidvalidity != 0 && s->sf->uidvalidity != s->uidvalidity) {
-		imap_folder_fail(s, EXIT_PROTOCOL, "UIDVALIDITY changed from "
-		    "%u to %u (the folder was recreated or migrated); not "
-		    "fetching it until this is resolved: to fetch it again from "
-		    "scratch, stop mailfetchd and remove its record from %s",
-		    s->sf->uidvalidity, s->uidvalidity, state_path(s->st));
+		if (imap_uidvalidity_changed(s) != 0)
+			return;
+		imap_enter(s, IMAP_S_SIZES);
 		return;
 	}
 	s->first_fetch = s->sf->uidvalidity == 0;
@@ -816,11 +988,17 @@ imap_sizes_done(struct imap_session *s)
 		if (s->first_fetch && s->ac->first_fetch == FIRST_FETCH_UNSEEN &&
 		    !uidset_has(&s->unseen, s->msgs[i].uid))
 			continue;
+		if (uidset_has(&s->skip, s->msgs[i].uid) || s->msgs[i].known)
+			continue;	/* delivered before */
 		s->msgs[o++] = s->msgs[i];
 	}
 	s->nmsgs = o;
 	s->next_msg = 0;
-	if (s->nmsgs > 0)
+	if (s->uidv_changed)
+		imap_log(s, LOG_LVL_NOTICE, "after the UIDVALIDITY change, %zu "
+		    "message(s) are new; the others were delivered before",
+		    s->nmsgs);
+	else if (s->nmsgs > 0)
 		imap_log(s, LOG_LVL_INFO, "%zu new message(s)", s->nmsgs);
 	imap_fetch_next_batch(s);
 }
@@ -852,7 +1030,8 @@ imap_fetch_next_batch(struct imap_session *s)
 	}
 	set = uidset_format(&s->batch, NULL, 0);
 	imap_enter(s, IMAP_S_FETCH);
-	imap_send(s, "UID FETCH %s (UID FLAGS BODY.PEEK[])", set);
+	imap_send(s, "UID FETCH %s (UID FLAGS RFC822.SIZE "
+	    "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)] BODY.PEEK[])", set);
 	free(set);
 }
 
@@ -862,17 +1041,49 @@ static void
 imap_checkpoint(struct imap_session *s)
 {
 	struct imap_folder	*f = &s->folders[s->cur];
-	char			*cause;
+	char			*cause, id[16];
 	uint32_t		 top;
+	size_t			 i;
 
-	if (maildir_sync(s->md, &cause) != 0) {
+	if (maildir_sync_prepare(s->md, &cause) != 0) {
 		imap_folder_fail(s, EXIT_LOCAL, "%s", cause);
 		free(cause);
 		return;
 	}
+	for (i = 0; i < s->nstaged; i++) {
+		snprintf(id, sizeof id, "%u", s->staged[i].uid);
+		state_inflight_add(s->st, f->remote, id, s->staged[i].final);
+	}
+	if (s->nstaged > 0 && imap_save_state(s) != 0)
+		return;
+	fault_point("imap-journaled");
+	if (maildir_sync(s->md, &cause) != 0) {
+		/* The batch is gone from the Maildir: so is its journal. */
+		imap_journal_prune(s);
+		imap_folder_fail(s, EXIT_LOCAL, "%s", cause);
+		free(cause);
+		if (state_save(s->st, &cause) != 0) {
+			imap_log(s, LOG_LVL_ERROR, "%s", cause);
+			free(cause);
+		}
+		return;
+	}
+	if (s->ids != NULL) {
+		for (i = 0; i < s->nstaged; i++)
+			msgids_add(s->ids, f->remote, s->staged[i].msgid,
+			    s->staged[i].size);
+		if (msgids_flush(s->ids, &cause) != 0) {
+			/* Only a later UIDVALIDITY change would miss them. */
+			imap_log(s, LOG_LVL_WARNING, "%s", cause);
+			free(cause);
+		}
+	}
+	fault_point("imap-synced");
+	imap_staged_clear(s);
 	top = uidset_max(&s->batch);
 	if (top > s->sf->last_uid)
 		s->sf->last_uid = top;
+	imap_journal_prune(s);
 	if (f->mark_read || !s->ac->keep) {
 		uidset_add_set(&s->pending, &s->delivered);
 		imap_store_pending(s);
@@ -880,6 +1091,7 @@ imap_checkpoint(struct imap_session *s)
 	s->f_msgs += uidset_count(&s->delivered);
 	if (imap_save_state(s) != 0)
 		return;
+	fault_point("imap-saved");
 	if (!uidset_empty(&s->pending)) {
 		s->pending_from = 0;
 		imap_actions(s);
@@ -966,8 +1178,11 @@ imap_folder_done(struct imap_session *s)
 	struct timespec	 now;
 	double		 secs;
 
-	if (s->sf != NULL && !s->folder_failed && imap_save_state(s) != 0)
-		return;
+	if (s->sf != NULL && !s->folder_failed) {
+		imap_journal_prune(s);
+		if (imap_save_state(s) != 0)
+			return;
+	}
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	secs = (now.tv_sec - s->f_start.tv_sec) +
 	    (now.tv_nsec - s->f_start.tv_nsec) / 1e9;
@@ -1058,14 +1273,40 @@ imap_local_flags(struct imap_session *s, const struct imap_node *flags,
 	return (NULL);
 }
 
+/* RFC822.SIZE of a FETCH response, 0 when absent. */
+static uint64_t
+imap_fetch_size(const struct imap_response *r)
+{
+	const struct imap_node	*n;
+
+	n = imap_parse_fetch_item(r, "RFC822.SIZE");
+	return (n != NULL && n->type == IMAP_NODE_NUMBER ? n->num : 0);
+}
+
+/* The Message-ID from a BODY[HEADER.FIELDS (MESSAGE-ID)] item; NULL when
+ * there is none. Caller frees. */
+static char *
+imap_fetch_msgid(const struct imap_response *r)
+{
+	const struct imap_node	*n;
+	const char		*text;
+	size_t			 len;
+
+	n = imap_parse_fetch_item(r, "BODY[HEADER.FIELDS (MESSAGE-ID)]");
+	if (n == NULL || (text = imap_parse_node_str(n, &len)) == NULL)
+		return (NULL);
+	return (msgids_parse_header(text, len));
+}
+
 /* An untagged FETCH completed. With a body: stage the message. */
 static void
 imap_fetch_untagged(struct imap_session *s, const struct imap_response *r)
 {
 	const struct imap_node	*n;
 	uint32_t		 uid = 0;
-	char			 fbuf[8], *cause;
+	char			 fbuf[8], *cause, *msgid, *final;
 	struct log_ctx		 mctx = s->ctx;
+	struct imap_staged	*st;
 
 	if ((n = imap_parse_fetch_item(r, "UID")) != NULL)
 		imap_parse_node_u32(n, &uid);
@@ -1080,10 +1321,14 @@ imap_fetch_untagged(struct imap_session *s, const struct imap_response *r)
 			    sizeof *s->msgs);
 		}
 		s->msgs[s->nmsgs].uid = uid;
-		s->msgs[s->nmsgs].size = 0;
-		if ((n = imap_parse_fetch_item(r, "RFC822.SIZE")) != NULL &&
-		    n->type == IMAP_NODE_NUMBER)
-			s->msgs[s->nmsgs].size = n->num;
+		s->msgs[s->nmsgs].size = imap_fetch_size(r);
+		s->msgs[s->nmsgs].known = 0;
+		if (s->uidv_changed) {
+			msgid = imap_fetch_msgid(r);
+			s->msgs[s->nmsgs].known = msgids_set_has(&s->known,
+			    msgid, s->msgs[s->nmsgs].size);
+			free(msgid);
+		}
 		s->nmsgs++;
 		return;
 	}
@@ -1118,7 +1363,7 @@ imap_fetch_untagged(struct imap_session *s, const struct imap_response *r)
 	}
 	s->f_bytes += maildir_delivery_size(s->dlv);
 	if (maildir_deliver_stage(s->dlv, imap_local_flags(s,
-	    imap_parse_fetch_item(r, "FLAGS"), fbuf), NULL, &cause) != 0) {
+	    imap_parse_fetch_item(r, "FLAGS"), fbuf), &final, &cause) != 0) {
 		s->dlv = NULL;
 		log_msg(LOG_LVL_ERROR, &mctx, "%s", cause);
 		free(cause);
@@ -1130,6 +1375,12 @@ imap_fetch_untagged(struct imap_session *s, const struct imap_response *r)
 	}
 	s->dlv = NULL;
 	uidset_add(&s->delivered, uid);
+	s->staged = xreallocarray(s->staged, s->nstaged + 1, sizeof *s->staged);
+	st = &s->staged[s->nstaged++];
+	st->uid = uid;
+	st->size = imap_fetch_size(r);
+	st->final = final;
+	st->msgid = imap_fetch_msgid(r);
 	log_msg(LOG_LVL_DEBUG, &mctx, "staged");
 }
 
@@ -1161,8 +1412,12 @@ imap_enter(struct imap_session *s, enum imap_state next)
 		imap_auth_start(s);
 		break;
 	case IMAP_S_SIZES:
-		imap_send(s, "UID FETCH %u:* (UID RFC822.SIZE)",
-		    s->sf->last_uid + 1);
+		if (s->uidv_changed)
+			imap_send(s, "UID FETCH 1:* (UID RFC822.SIZE "
+			    "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])");
+		else
+			imap_send(s, "UID FETCH %u:* (UID RFC822.SIZE)",
+			    s->sf->last_uid + 1);
 		break;
 	case IMAP_S_LOGOUT:
 		s->closing = 1;
@@ -1670,6 +1925,7 @@ imap_session_new(struct event_base *base, struct evdns_base *dns,
 	lim.max_literal = ac->max_message_size != 0 ? ac->max_message_size :
 	    (uint64_t)1 << 40;
 	s->parser = imap_parse_new(&lim);
+	s->ids = NULL;
 	memset(&cp, 0, sizeof cp);
 	cp.host = ac->host;
 	cp.port = ac->port;
@@ -1685,6 +1941,14 @@ imap_session_new(struct event_base *base, struct evdns_base *dns,
 void
 imap_session_start(struct imap_session *s)
 {
+	char	*cause;
+
+	if ((s->ids = msgids_open(state_dir(s->st), s->ac->name,
+	    &cause)) == NULL) {
+		imap_log(s, LOG_LVL_WARNING, "%s (a UIDVALIDITY change cannot "
+		    "be recovered without it)", cause);
+		free(cause);
+	}
 	s->state = IMAP_S_CONNECTING;
 	if (conn_connect(s->conn) != 0) {
 		imap_fail(s, EXIT_NETWORK, "%s", conn_error(s->conn));
@@ -1717,6 +1981,7 @@ imap_session_free(struct imap_session *s)
 	free(s->dlv_cause);
 	free(s->scratch);
 	imap_parse_free(s->parser);
+	msgids_close(s->ids);
 	conn_free(s->conn);
 	free(s);
 }

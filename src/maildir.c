@@ -65,6 +65,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fault.h"
 #include "log.h"
 #include "xmalloc.h"
 
@@ -999,6 +1000,98 @@ maildir_deliver_stage(struct maildir_delivery *d, const char *flags,
 	return (0);
 }
 
+/* First half of maildir_sync: every staged file durable in tmp/, nothing
+ * visible yet. Between the two halves the caller writes its intent journal,
+ * naming the final names; maildir_recover finishes the move after a crash.
+ * On failure the batch is discarded. */
+int
+maildir_sync_prepare(struct maildir *md, char **cause)
+{
+	if (maildir_sync_files(md, cause) != 0) {
+		maildir_discard_batch(md);
+		return (-1);
+	}
+	return (0);
+}
+
+/* The base of a final name: the unique part, before ",S=". */
+static size_t
+maildir_base_len(const char *final)
+{
+	const char	*p = strstr(final, ",S=");
+
+	return (p != NULL ? (size_t)(p - final) : strcspn(final, ":"));
+}
+
+/* Looks in one directory for a file whose name starts with base (a reader
+ * may have moved new/ -> cur/ and added flags since). */
+static int
+maildir_find_base(struct maildir *md, enum maildir_sub sub, const char *base,
+    size_t blen, char **cause)
+{
+	DIR		*dirp;
+	struct dirent	*de;
+	int		 fd, found = 0;
+
+	if ((fd = openat(md->fd[sub], ".", O_RDONLY|O_DIRECTORY|O_CLOEXEC)) == -1 ||
+	    (dirp = fdopendir(fd)) == NULL) {
+		maildir_error(cause, errno, "%s/%s", md->path,
+		    maildir_sub_names[sub]);
+		if (fd != -1)
+			close(fd);
+		return (-1);
+	}
+	while (!found && (de = readdir(dirp)) != NULL) {
+		if (strncmp(de->d_name, base, blen) == 0 &&
+		    (de->d_name[blen] == ',' || de->d_name[blen] == ':' ||
+		    de->d_name[blen] == '\0'))
+			found = 1;
+	}
+	closedir(dirp);
+	return (found);
+}
+
+/* Finishes a journaled delivery after a crash: 1 when the message is in
+ * new/ or cur/ (already, or moved there now from tmp/, where it is durable
+ * because the journal is written after the files' fsync), 0 when it is
+ * nowhere (fetch it again), -1 on error. */
+int
+maildir_recover(struct maildir *md, const char *final, char **cause)
+{
+	enum maildir_sub	 dest;
+	size_t			 blen = maildir_base_len(final);
+	char			*base;
+	int			 r;
+
+	if (strchr(final, '/') != NULL || blen == 0 || *final == '.') {
+		maildir_error(cause, EINVAL, "%s: bad journal file name '%s'",
+		    md->path, final);
+		return (-1);
+	}
+	base = xstrndup(final, blen);
+	if ((r = maildir_find_base(md, MAILDIR_NEW, base, blen, cause)) != 0 ||
+	    (r = maildir_find_base(md, MAILDIR_CUR, base, blen, cause)) != 0) {
+		free(base);
+		return (r);
+	}
+	dest = strstr(final + blen, ":2,") != NULL ? MAILDIR_CUR : MAILDIR_NEW;
+	if (renameat(md->fd[MAILDIR_TMP], base, md->fd[dest], final) == -1) {
+		r = errno == ENOENT ? 0 : -1;
+		if (r == -1)
+			maildir_error(cause, errno, "%s/tmp/%s: rename", md->path,
+			    base);
+		free(base);
+		return (r);
+	}
+	free(base);
+	if (maildir_fsync(md->fd[dest]) != 0) {
+		maildir_error(cause, errno, "%s/%s: fsync", md->path,
+		    maildir_sub_names[dest]);
+		return (-1);
+	}
+	return (1);
+}
+
 /* Makes every staged message durable and visible: fsync of each file, then
  * the renames, then one fsync per directory. */
 int
@@ -1014,6 +1107,7 @@ maildir_sync(struct maildir *md, char **cause)
 			continue;
 		if (maildir_publish(d, cause) != 0)
 			goto fail;
+		fault_point("maildir-renamed");
 		dirty[d->dest] = 1;
 	}
 	for (i = 0; i < MAILDIR_NSUB; i++) {

@@ -61,6 +61,17 @@ int		 maildir_deliver_stage(struct maildir_delivery *, const char *flags,
 		    char **name, char **cause);
 int		 maildir_sync(struct maildir *, char **cause);
 
+/* The two halves of maildir_sync, for callers with an intent journal
+ * (state.h): prepare makes every staged file durable in tmp/ (nothing
+ * visible yet); the caller then journals the final names and calls
+ * maildir_sync. On failure the batch is discarded, as with maildir_sync. */
+int		 maildir_sync_prepare(struct maildir *, char **cause);
+/* After a crash, for each journaled final name: 1 when the message is in
+ * new/ or cur/ (found by its unique part, whatever flags a reader gave it
+ * since, or moved there now from tmp/), 0 when it is nowhere (fetch it
+ * again), -1 on error. */
+int		 maildir_recover(struct maildir *, const char *final, char **cause);
+
 /* Bytes written so far to a delivery. */
 size_t		 maildir_delivery_size(const struct maildir_delivery *);
 

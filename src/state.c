@@ -12,6 +12,7 @@
  *	pending <folder name> <part of the folder's pending text>
  *	uidl <uidl>
  *	budget <the scheduler's download history, schedule_budget_format>
+ *	inflight <folder> <message id> <Maildir file name>
  *	end <records> <sha256 hex>
  *
  * Records are described by a table (keyword, field count, parser, writer);
@@ -75,6 +76,9 @@ struct state {
 	struct state_uidls	  uidls;
 
 	char			 *budget;	/* NULL: none */
+
+	struct state_inflight	 *inflight;	/* the intent journal */
+	size_t			  ninflight;
 };
 
 /* A file being written, built in memory. */
@@ -102,6 +106,8 @@ static int	state_parse_uidl(struct state *, char **, char **);
 static void	state_write_uidls(struct state *, struct state_out *);
 static int	state_parse_budget(struct state *, char **, char **);
 static void	state_write_budget(struct state *, struct state_out *);
+static int	state_parse_inflight(struct state *, char **, char **);
+static void	state_write_inflight(struct state *, struct state_out *);
 
 /* Every kind of record, in the order they are written. */
 static const struct state_record {
@@ -114,6 +120,7 @@ static const struct state_record {
 	{ "pending", 2, state_parse_pending, state_write_pending },
 	{ "uidl", 1, state_parse_uidl, state_write_uidls },
 	{ "budget", 1, state_parse_budget, state_write_budget },
+	{ "inflight", 3, state_parse_inflight, state_write_inflight },
 };
 
 static const char state_hex[] = "0123456789ABCDEF";
@@ -629,6 +636,47 @@ state_write_budget(struct state *st, struct state_out *out)
 	state_out_record(out, "budget ");
 	state_out_encoded(out, st->budget);
 	state_out_add(out, "\n", 1);
+}
+
+/* Record "inflight <folder> <id> <file>": one journal entry. */
+static int
+state_parse_inflight(struct state *st, char **fields, char **why)
+{
+	char	*f[3];
+	int	 i;
+
+	for (i = 0; i < 3; i++) {
+		if ((f[i] = state_decode(fields[i])) == NULL || *f[i] == '\0') {
+			while (i >= 0)
+				free(f[i--]);
+			*why = xstrdup("inflight: bad encoding");
+			return (-1);
+		}
+	}
+	st->inflight = xreallocarray(st->inflight, st->ninflight + 1,
+	    sizeof *st->inflight);
+	st->inflight[st->ninflight].folder = f[0];
+	st->inflight[st->ninflight].id = f[1];
+	st->inflight[st->ninflight].file = f[2];
+	st->ninflight++;
+	return (0);
+}
+
+/* Writes the journal entries in the order they were added. */
+static void
+state_write_inflight(struct state *st, struct state_out *out)
+{
+	size_t	i;
+
+	for (i = 0; i < st->ninflight; i++) {
+		state_out_record(out, "inflight ");
+		state_out_encoded(out, st->inflight[i].folder);
+		state_out_add(out, " ", 1);
+		state_out_encoded(out, st->inflight[i].id);
+		state_out_add(out, " ", 1);
+		state_out_encoded(out, st->inflight[i].file);
+		state_out_add(out, "\n", 1);
+	}
 }
 
 /* The SHA-256 of a buffer as 64 lowercase hex digits plus NUL. */
@@ -1162,6 +1210,7 @@ state_close(struct state *st)
 	free(st->folders);
 	state_uidls_clear(&st->uidls);
 	free(st->budget);
+	state_inflight_clear(st, NULL);
 	free(st->account);
 	free(st->dir);
 	free(st->path);
@@ -1337,4 +1386,58 @@ state_budget_set(struct state *st, const char *text)
 	free(st->budget);
 	st->budget = text == NULL || *text == '\0' ? NULL : xstrdup(text);
 	return (0);
+}
+
+/* Adds a journal entry (saved with the next state_save). */
+void
+state_inflight_add(struct state *st, const char *folder, const char *id,
+    const char *file)
+{
+	st->inflight = xreallocarray(st->inflight, st->ninflight + 1,
+	    sizeof *st->inflight);
+	st->inflight[st->ninflight].folder = xstrdup(folder);
+	st->inflight[st->ninflight].id = xstrdup(id);
+	st->inflight[st->ninflight].file = xstrdup(file);
+	st->ninflight++;
+}
+
+size_t
+state_inflight_count(const struct state *st)
+{
+	return (st->ninflight);
+}
+
+const struct state_inflight *
+state_inflight_at(const struct state *st, size_t i)
+{
+	return (i < st->ninflight ? &st->inflight[i] : NULL);
+}
+
+/* Drops the entries of one folder (NULL: all). */
+void
+state_inflight_clear(struct state *st, const char *folder)
+{
+	size_t	i, o = 0;
+
+	for (i = 0; i < st->ninflight; i++) {
+		if (folder == NULL || strcmp(st->inflight[i].folder,
+		    folder) == 0) {
+			free(st->inflight[i].folder);
+			free(st->inflight[i].id);
+			free(st->inflight[i].file);
+		} else
+			st->inflight[o++] = st->inflight[i];
+	}
+	st->ninflight = o;
+	if (o == 0) {
+		free(st->inflight);
+		st->inflight = NULL;
+	}
+}
+
+/* The state directory. Do not free. */
+const char *
+state_dir(const struct state *st)
+{
+	return (st->dir);
 }

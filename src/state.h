@@ -41,6 +41,8 @@ void		 state_close(struct state *);
  * On failure the previous file is kept (unless only the directory fsync
  * failed: the message says so) and no temp file is left. */
 int		 state_save(struct state *, char **cause);
+/* The state directory. Do not free. */
+const char	*state_dir(const struct state *);
 /* The file path. Do not free. */
 const char	*state_path(const struct state *);
 
@@ -76,5 +78,26 @@ size_t		 state_uidl_prune(struct state *, const char *const *present,
  * returns -1, changing nothing, when it is too long. */
 const char	*state_budget_get(const struct state *);
 int		 state_budget_set(struct state *, const char *text);
+
+
+/* The intent journal (DESIGN.md promise 1): a session records each message
+ * of a batch here, and saves, after the files are durable in tmp/ and
+ * before they are moved into new/ or cur/; after the move it records them
+ * as delivered (last_uid, UIDLs) and clears the entries, and saves again.
+ * A run that finds entries left over from a crash finishes or undoes them
+ * (maildir_recover) before it fetches anything, so no message is lost or
+ * delivered twice whenever the process dies. */
+struct state_inflight {
+	char	*folder;	/* remote folder ("INBOX" for POP3) */
+	char	*id;		/* IMAP UID or POP3 UIDL */
+	char	*file;		/* the message's final Maildir name */
+};
+void		 state_inflight_add(struct state *, const char *folder,
+		    const char *id, const char *file);
+size_t		 state_inflight_count(const struct state *);
+/* The i-th entry, NULL past the end; valid until the journal changes. */
+const struct state_inflight *state_inflight_at(const struct state *, size_t);
+/* Drops the entries of one folder, or all with NULL. */
+void		 state_inflight_clear(struct state *, const char *folder);
 
 #endif

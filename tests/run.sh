@@ -50,7 +50,7 @@ build() {
 	rm -rf "$dir" && mkdir -p "$dir" && cd "$dir" &&
 		"$ROOT/configure" -q --enable-werror --sysconfdir=/etc \
 		    --localstatedir=/var "$@" &&
-		make -s -j"$JOBS" && make -s -j"$JOBS" check TESTS= >/dev/null
+		make -s -j"$JOBS" >/dev/null && make -s -j"$JOBS" check TESTS= >/dev/null
 	local rc=$?
 	cd "$ROOT"
 	return $rc
