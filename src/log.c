@@ -12,13 +12,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#ifdef HAVE_SYSTEMD
-#include <syslog.h>
-#include <systemd/sd-journal.h>
-#endif
-
 #include <openssl/crypto.h>
 
+#include "notify.h"
 #include "xmalloc.h"
 
 #define LOG_MAX_SECRETS	32
@@ -197,29 +193,16 @@ log_emit_stderr(enum log_level level, const struct log_ctx *ctx,
 	fflush(stderr);
 }
 
-#ifdef HAVE_SYSTEMD
-/* One journal entry with MAILFETCHD_* fields for filtering
- * (journalctl MAILFETCHD_ACCOUNT=work). */
+/* One journal entry (notify.c speaks the journal's protocol). */
 static int
 log_emit_journal(enum log_level level, const struct log_ctx *ctx,
     const char *msg)
 {
-	static const int	 prio[] = {
-		LOG_ERR, LOG_WARNING, LOG_NOTICE, LOG_INFO, LOG_DEBUG,
-	};
-	const char		*acct = "", *folder = "";
-	unsigned long long	 uid = 0;
-
-	if (ctx != NULL) {
-		acct = ctx->account != NULL ? ctx->account : "";
-		folder = ctx->folder != NULL ? ctx->folder : "";
-		uid = ctx->uid;
-	}
-	return (sd_journal_send("MESSAGE=%s", msg, "PRIORITY=%i", prio[level],
-	    "MAILFETCHD_ACCOUNT=%s", acct, "MAILFETCHD_FOLDER=%s", folder,
-	    "MAILFETCHD_UID=%llu", uid, NULL));
+	if (ctx == NULL)
+		return (notify_journal(level, msg, NULL, NULL, 0));
+	return (notify_journal(level, msg, ctx->account, ctx->folder,
+	    ctx->uid));
 }
-#endif
 
 static void printflike(4, 0)
 log_vmsg(enum log_level level, const struct log_ctx *ctx, const char *errstr,
@@ -237,13 +220,9 @@ log_vmsg(enum log_level level, const struct log_ctx *ctx, const char *errstr,
 		msg = full;
 	}
 	msg = log_redact(msg);
-#ifdef HAVE_SYSTEMD
 	/* If journald cannot take the entry, the line still goes out. */
 	if (!log_journal || log_emit_journal(level, ctx, msg) < 0)
 		log_emit_stderr(level, ctx, msg);
-#else
-	log_emit_stderr(level, ctx, msg);
-#endif
 	OPENSSL_cleanse(msg, strlen(msg));
 	free(msg);
 }
