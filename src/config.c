@@ -27,6 +27,7 @@
 #define CONFIG_MAX_ERRORS	20	/* then stop: the rest is noise */
 #define CONFIG_LOCAL_MAX	200	/* bytes in a local folder name */
 #define CONFIG_NAME_MAX		64	/* bytes in an account name */
+#define CONFIG_SOCKET_MAX	108	/* sizeof(sun_path) on Linux */
 #define CONFIG_MAX_CONN		1000
 #define CONFIG_MAX_DURATION	(365L * 86400)
 #define CONFIG_MAX_SIZE		(1024L * 1024 * 1024 * 1024)
@@ -155,6 +156,7 @@ static cfg_opt_t config_account_opts[] = {
 
 static cfg_opt_t config_root_opts[] = {
 	CFG_STR("state_dir", CONFIG_DEFAULT_STATE_DIR, CFGF_NONE),
+	CFG_STR("control_socket", NULL, CFGF_NODEFAULT),
 	CFG_INT_CB("log_level", LOG_LVL_INFO, CFGF_NONE, config_parse_level),
 	CFG_INT_CB("max_connections", CONFIG_DEF_MAXCONN, CFGF_NONE,
 	    config_parse_count),
@@ -772,6 +774,13 @@ config_check_string(cfg_t *cfg, const char *name, const char *value)
 		if (*value != '/')
 			config_error(cfg, "%s must be an absolute path, not '%s'",
 			    name, value);
+	} else if (strcmp(name, "control_socket") == 0) {
+		if (*value != '/')
+			config_error(cfg, "%s must be an absolute path, not '%s'",
+			    name, value);
+		else if (strlen(value) >= CONFIG_SOCKET_MAX)
+			config_error(cfg, "%s is too long (a unix socket path "
+			    "has at most %d bytes)", name, CONFIG_SOCKET_MAX - 1);
 	} else if (strcmp(name, "host") == 0) {
 		for (p = value; *p != '\0'; p++) {
 			if (isspace((unsigned char)*p) ||
@@ -1282,6 +1291,29 @@ config_convert_account(cfg_t *sec, struct account_conf *a, const char *file)
 	config_convert_folders(sec, a);
 }
 
+/* The control socket: configured, else in systemd's RuntimeDirectory= (the
+ * first of the list, absolute), else in the state directory. */
+static void
+config_control_socket(cfg_t *cfg, struct config *conf)
+{
+	const char	*rt;
+	size_t		 len;
+
+	if (cfg_size(cfg, "control_socket") > 0) {
+		conf->control_socket = xstrdup(cfg_getstr(cfg,
+		    "control_socket"));
+		return;
+	}
+	conf->control_socket_default = 1;
+	rt = getenv("RUNTIME_DIRECTORY");
+	if (rt != NULL && *rt == '/') {
+		len = strcspn(rt, ":");
+		xasprintf(&conf->control_socket, "%.*s/control", (int)len, rt);
+		return;
+	}
+	xasprintf(&conf->control_socket, "%s/control", conf->state_dir);
+}
+
 /* The parsed, error-free cfg_t into a struct config. */
 static struct config *
 config_convert(cfg_t *cfg, const char *name)
@@ -1292,6 +1324,7 @@ config_convert(cfg_t *cfg, const char *name)
 	conf = xcalloc(1, sizeof *conf);
 	conf->path = xstrdup(name);
 	conf->state_dir = xstrdup(cfg_getstr(cfg, "state_dir"));
+	config_control_socket(cfg, conf);
 	conf->log_level = (enum log_level)cfg_getint(cfg, "log_level");
 	conf->max_connections = (unsigned int)cfg_getint(cfg,
 	    "max_connections");
@@ -1540,6 +1573,7 @@ config_free(struct config *conf)
 	config_free_strings(conf->warnings, conf->nwarnings);
 	free(conf->path);
 	free(conf->state_dir);
+	free(conf->control_socket);
 	free(conf);
 }
 
@@ -1708,6 +1742,13 @@ config_print(FILE *f, const struct config *conf)
 	size_t	i;
 
 	config_print_str(f, "state_dir", conf->state_dir);
+	/* A default stays one: it depends on RUNTIME_DIRECTORY. */
+	if (conf->control_socket_default) {
+		fputs("# control_socket = ", f);
+		config_print_quoted(f, conf->control_socket);
+		fputs(" (default)\n", f);
+	} else
+		config_print_str(f, "control_socket", conf->control_socket);
 	fprintf(f, "log_level = %s\n", config_name_of(config_level_names,
 	    nitems(config_level_names), conf->log_level));
 	fprintf(f, "max_connections = %u\n", conf->max_connections);

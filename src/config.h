@@ -111,6 +111,11 @@ struct account_conf {
 struct config {
 	char		*path;
 	char		*state_dir;
+	char		*control_socket; /* the daemon's control socket:
+					 * configured, else
+					 * $RUNTIME_DIRECTORY/control, else
+					 * state_dir/control */
+	int		 control_socket_default; /* not configured */
 	enum log_level	 log_level;
 	unsigned int	 max_connections;	/* global cap */
 	struct account_conf *accounts;

@@ -1,4 +1,95 @@
-/* control.h: being written. */
+/* control.h: the daemon's local control socket, and the client side used
+ * by `mailfetchd --status` and by `mailfetchd --once` to ask a running
+ * daemon instead of fighting it for the account locks.
+ *
+ * A unix stream socket, mode 0600, in a directory owned by the daemon's
+ * user (or root) that no one else may write. The protocol is lines of
+ * text ending in LF (a CR before it is ignored), at most
+ * CONTROL_LINE_MAX bytes; the client sends one command, the daemon
+ * answers with zero or more lines and a line holding only ".", then the
+ * client may send the next command:
+ *
+ *	status
+ *		One line per account, in configuration order:
+ *		"NAME: STATE; last success WHEN; next poll in DURATION;
+ *		today N messages, N bytes; last error WHAT"
+ *		STATE is polling, idle, waiting for a connection, backing
+ *		off, paused (daily budget) or stopped (until reload).
+ *	fetch [NAME...]
+ *		Makes the named accounts (every account without a name)
+ *		due now and answers, as each one's poll ends (one already
+ *		polling: the end of that poll), "NAME STATUS MESSAGES BYTES
+ *		TEXT": STATUS an exit status of mailfetchd(8) (enum
+ *		fetch_exit), TEXT its name or why the poll did not run.
+ *		An account the daemon does not run: "NAME unknown".
+ *
+ * Errors are one line "error TEXT" (then "."). `status` is answered to
+ * anyone who can connect (the file mode decides who can); `fetch` only to
+ * root and the daemon's own uid, from the peer's SO_PEERCRED. A line too
+ * long, bytes that are not printable text, more than CONTROL_CLIENTS_MAX
+ * clients or CONTROL_TIMEOUT seconds of silence end the connection. */
 #ifndef MAILFETCHD_CONTROL_H
 #define MAILFETCHD_CONTROL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <event2/event.h>
+
+#include "compat.h"
+
+#define CONTROL_LINE_MAX	1024	/* bytes of one line, LF included */
+#define CONTROL_CLIENTS_MAX	16	/* connections at once */
+#define CONTROL_TIMEOUT		10	/* seconds to send a command, or to
+					 * take an answer */
+#define CONTROL_NAME		"control" /* in the runtime or state dir */
+
+/* The system unit's socket (RuntimeDirectory=mailfetchd): tried by the
+ * client as well when the configuration names none, its state_dir is the
+ * default one and RUNTIME_DIRECTORY is not set (an admin's shell). */
+#define CONTROL_SYSTEM_PATH	"/run/mailfetchd/" CONTROL_NAME
+
+struct control;
+
+/* What the daemon does with a command. Each gets a request id; the answer
+ * is given with control_reply and control_end, at once or later (fetch).
+ * An id whose client went away is ignored by both, so the daemon never
+ * needs to know. names are valid during the call only. */
+struct control_ops {
+	void	(*status)(struct control *, uint64_t id, void *arg);
+	void	(*fetch)(struct control *, uint64_t id,
+		    const char *const *names, size_t n, void *arg);
+};
+
+/* Creates the socket at path (mode 0600) and listens on base. A socket
+ * file left by a daemon that is gone is replaced; one that answers, a
+ * file that is not a socket, or a directory that is not ours is an error.
+ * Returns NULL with *cause (caller frees). ops and arg are borrowed. */
+struct control	*control_new(struct event_base *, const char *path,
+		    const struct control_ops *, void *arg, char **cause);
+/* Closes every client and the socket, and removes the socket file (if it
+ * is still ours). NULL is a no-op. */
+void		 control_free(struct control *);
+const char	*control_path(const struct control *);
+/* Adds one answer line to request id (no LF; control characters are
+ * replaced). Ignored if the client is gone. */
+void		 control_reply(struct control *, uint64_t id, const char *, ...)
+		    printflike(3, 4);
+/* Ends the answer to request id (the "." line); the client's next command
+ * is read. Ignored if the client is gone. */
+void		 control_end(struct control *, uint64_t id);
+
+/* Client side. */
+
+/* Connects to a daemon's socket: the fd, or -1 with *cause (caller frees)
+ * and errno: ENOENT or ECONNREFUSED when no daemon is there. */
+int		 control_connect(const char *path, char **cause);
+/* One line of an answer (LF and the final "." not included). */
+typedef void	(*control_line_cb)(const char *line, void *arg);
+/* Sends command on fd and calls cb for each line of the answer. timeout:
+ * seconds to wait for each line (0: no limit). Returns 0 after the final
+ * ".", or -1 with *cause (caller frees). */
+int		 control_command(int fd, const char *command, int timeout,
+		    control_line_cb, void *arg, char **cause);
+
 #endif

@@ -8,8 +8,9 @@
  * schedule_done with the outcome and the budget saved in the state.
  *
  * The daemon holds every account's state lock for the account's whole
- * life, so a `mailfetchd --once` alongside it is refused ("locked", exit
- * 6) with the daemon's pid, and a second daemon refuses to start.
+ * life, so a second daemon refuses to start, and a `mailfetchd --once`
+ * alongside it asks it through the control socket (control.h) instead:
+ * `fetch` makes the accounts due now and answers as each poll ends.
  *
  * Time: the scheduler runs on CLOCK_BOOTTIME, which (unlike
  * CLOCK_MONOTONIC) counts a suspend, so due times that passed while
@@ -34,7 +35,9 @@
 #include <event2/dns.h>
 #include <event2/event.h>
 
+#include "control.h"
 #include "fetch.h"
+#include "imap.h"
 #include "notify.h"
 #include "schedule.h"
 #include "state.h"
@@ -42,6 +45,11 @@
 
 #define DAEMON_CLOCK_CHECK	15	/* seconds between clock checks */
 #define DAEMON_JUMP_MS		5000	/* suspend noticed above this */
+/* IDLE reconnects: soon after a good connection dropped (servers end IDLE
+ * sessions, and restart), else 1 min doubling to 1 h, with jitter. */
+#define DAEMON_IDLE_RETRY_MS	2000
+#define DAEMON_IDLE_BACKOFF_MIN	60
+#define DAEMON_IDLE_BACKOFF_MAX	3600
 
 /* A configuration shared by the accounts (and sessions) made from it. */
 struct daemon_conf {
@@ -50,6 +58,12 @@ struct daemon_conf {
 };
 
 struct daemon;
+
+/* A `fetch` from the control socket, waiting for its accounts' polls. */
+struct daemon_req {
+	uint64_t	 id;		/* control request */
+	size_t		 pending;	/* accounts not answered yet */
+};
 
 /* One configured account. */
 struct daemon_account {
@@ -63,9 +77,32 @@ struct daemon_account {
 	struct fetch_session		*fs;	/* a poll in flight */
 	int				 queued; /* waiting for a connection */
 	int				 conn;	/* holds one (ac->host) */
-	/* IMAP IDLE (not built yet): the IDLE helper keeps its per-folder
-	 * sessions here, starts them from daemon_account_start_idle(), and
-	 * ends them in daemon_account_stop(). */
+	struct daemon_req		**waiters; /* fetch requests waiting
+						 * for this poll's end */
+	size_t				 nwaiters;
+	time_t				 last_success; /* 0: none yet */
+	int				 day;	/* of the counts below */
+	unsigned long			 msgs_today;
+	uint64_t			 bytes_today;
+	/* IMAP IDLE: the account's IDLE folders are in d->idles, with
+	 * di->a pointing here. */
+};
+
+/* One IDLE folder of an account, on its own connection. A reload that
+ * removes or changes the account detaches it (a NULL) while its session
+ * says goodbye. */
+struct daemon_idle {
+	struct daemon			*d;
+	struct daemon_account		*a;	/* NULL: detached, stopping */
+	struct daemon_conf		*dc;	/* holds ac for the session */
+	const struct account_conf	*ac;
+	char				*folder; /* configured remote name */
+	struct imap_session		*s;	/* NULL: waiting to retry */
+	int				 conn;	/* holds a connection */
+	int				 polled; /* no connection or no IDLE:
+						 * the account's polls take it */
+	unsigned int			 failures;
+	struct event			*ev_retry;
 };
 
 struct daemon {
@@ -75,8 +112,11 @@ struct daemon {
 	struct event_base	 *base;
 	struct evdns_base	 *dns;
 	struct schedule		 *sched;
+	struct control		 *ctl;		/* NULL until created */
 	struct daemon_account	**accts;
 	size_t			  naccts;
+	struct daemon_idle	**idles;
+	size_t			  nidles;
 
 	struct event		 *ev_due;
 	struct event		 *ev_hup;
@@ -99,6 +139,8 @@ struct daemon {
 static void	daemon_arm(struct daemon *);
 static void	daemon_start_queued(struct daemon *);
 static void	daemon_status(struct daemon *);
+static void	daemon_account_start(struct daemon_account *, char **);
+static size_t	daemon_idle_running(struct daemon *);
 
 /* The level of a configuration moved by -v and -q. */
 enum log_level
@@ -281,6 +323,67 @@ daemon_log_done(struct daemon_account *a, const struct fetch_result *r,
 	free(in);
 }
 
+/* Drops a request's hold on one account; the last one ends the answer. */
+static void
+daemon_req_release(struct daemon *d, struct daemon_req *req)
+{
+	if (--req->pending > 0)
+		return;
+	control_end(d->ctl, req->id);
+	free(req);
+}
+
+/* Answers every fetch request waiting for the account. */
+static void
+daemon_account_answer(struct daemon_account *a, int status,
+    unsigned long messages, uint64_t bytes, const char *text)
+{
+	struct daemon_req	**w = a->waiters;
+	size_t			  i, n = a->nwaiters;
+
+	a->waiters = NULL;
+	a->nwaiters = 0;
+	for (i = 0; i < n; i++) {
+		control_reply(a->d->ctl, w[i]->id, "%s %d %lu %llu %s",
+		    a->ac->name, status, messages, (unsigned long long)bytes,
+		    text);
+		daemon_req_release(a->d, w[i]);
+	}
+	free(w);
+}
+
+/* Today's date as a number, for the daily counts of --status. */
+static int
+daemon_today(void)
+{
+	struct tm	tm;
+	time_t		now = time(NULL);
+
+	if (localtime_r(&now, &tm) == NULL)
+		return (0);
+	return (tm.tm_year * 1000 + tm.tm_yday);
+}
+
+/* Counts a successful poll for --status. */
+static void
+daemon_account_count(struct daemon_account *a, const struct fetch_result *r)
+{
+	int	today = daemon_today();
+
+	if (r->status != EXIT_NEW_MAIL && r->status != EXIT_NOTHING_NEW &&
+	    r->status != EXIT_PARTIAL)
+		return;
+	if (a->day != today) {
+		a->day = today;
+		a->msgs_today = 0;
+		a->bytes_today = 0;
+	}
+	a->msgs_today += r->messages;
+	a->bytes_today += r->bytes;
+	if (r->status != EXIT_PARTIAL)
+		a->last_success = time(NULL);
+}
+
 /* An attempt ended (session done, or failed before it): tell the
  * scheduler, log, save the budget, and re-arm. */
 static void
@@ -300,6 +403,9 @@ daemon_account_done(struct daemon_account *a, const struct fetch_result *r)
 	free(msg);
 	if (r->status == EXIT_NEW_MAIL || r->status == EXIT_NOTHING_NEW)
 		a->d->last_fetch = time(NULL);
+	daemon_account_count(a, r);
+	daemon_account_answer(a, r->status, r->messages, r->bytes,
+	    fetch_exit_name(r->status));
 	daemon_account_save(a);
 	daemon_account_rebind(a);
 	daemon_account_release(a);
@@ -336,14 +442,332 @@ daemon_session_done(struct fetch_session *fs, const struct fetch_result *r,
 		if (d->accts[i]->fs != NULL)
 			return;
 	}
+	if (daemon_idle_running(d) > 0)
+		return;
 	event_base_loopexit(d->base, NULL);
 }
 
-/* Has a connection: prepare the Maildir and start the session. */
+/*
+ * IMAP IDLE: one session per IDLE folder (imap.h, IMAP_MODE_IDLE), each on
+ * a connection within the caps; the account's polls leave those folders
+ * out. A folder that gets no connection, or whose server has no IDLE, is
+ * polled instead (logged once).
+ */
+
+static void	daemon_idle_start(struct daemon_idle *);
+
+/* The folders the account's IDLE sessions hold (the polls skip them);
+ * returns how many, *names (caller frees the array only). */
+static size_t
+daemon_idle_held(struct daemon_account *a, const char ***names)
+{
+	struct daemon	*d = a->d;
+	size_t		 i, n = 0;
+
+	*names = NULL;
+	for (i = 0; i < d->nidles; i++) {
+		if (d->idles[i]->a != a || d->idles[i]->polled)
+			continue;
+		*names = xreallocarray(*names, n + 1, sizeof **names);
+		(*names)[n++] = d->idles[i]->folder;
+	}
+	return (n);
+}
+
+/* IDLE sessions running (stopping ones too). */
+static size_t
+daemon_idle_running(struct daemon *d)
+{
+	size_t	i, n = 0;
+
+	for (i = 0; i < d->nidles; i++) {
+		if (d->idles[i]->s != NULL)
+			n++;
+	}
+	return (n);
+}
+
+/* Ends the loop when stopping and nothing runs any more. */
+static void
+daemon_maybe_exit(struct daemon *d)
+{
+	size_t	i;
+
+	if (!d->stopping || daemon_idle_running(d) > 0)
+		return;
+	for (i = 0; i < d->naccts; i++) {
+		if (d->accts[i]->fs != NULL)
+			return;
+	}
+	event_base_loopexit(d->base, NULL);
+}
+
+/* Gives the IDLE folder's connection back. */
+static void
+daemon_idle_release(struct daemon_idle *di)
+{
+	if (!di->conn)
+		return;
+	di->conn = 0;
+	if (di->a == NULL)
+		return;
+	schedule_conn_release(di->a->sa, di->a->ac->host);
+	daemon_start_queued(di->d);
+}
+
+/* Forgets an IDLE folder, aborting its session. */
+static void
+daemon_idle_free(struct daemon_idle *di)
+{
+	struct daemon	*d = di->d;
+	size_t		 i;
+
+	for (i = 0; i < d->nidles; i++) {
+		if (d->idles[i] == di) {
+			memmove(d->idles + i, d->idles + i + 1,
+			    (d->nidles - i - 1) * sizeof *d->idles);
+			d->nidles--;
+			break;
+		}
+	}
+	imap_session_free(di->s);
+	if (di->conn && di->a != NULL)
+		schedule_conn_release(di->a->sa, di->a->ac->host);
+	event_free(di->ev_retry);
+	daemon_conf_unref(di->dc);
+	free(di->folder);
+	free(di);
+}
+
+/* 64 random bits for the jitter. */
+static uint64_t
+daemon_random(void)
+{
+	uint64_t	r;
+
+	if (getrandom(&r, sizeof r, 0) != sizeof r)
+		r = (uint64_t)time(NULL) * 6364136223846793005ULL;
+	return (r);
+}
+
+/* When to reconnect after an IDLE session ended, in milliseconds. */
+static uint64_t
+daemon_idle_delay(struct daemon_idle *di, const struct imap_result *r)
+{
+	uint64_t	base;
+	unsigned int	shift;
+
+	if (r->idled) {
+		/* It worked until now: a restart or a dropped connection,
+		 * worth one quick try (then the backoff below). */
+		di->failures = 0;
+		return (DAEMON_IDLE_RETRY_MS + daemon_random() %
+		    DAEMON_IDLE_RETRY_MS);
+	}
+	shift = di->failures < 7 ? di->failures : 6;
+	di->failures++;
+	base = (uint64_t)DAEMON_IDLE_BACKOFF_MIN << shift;
+	if (r->status == EXIT_AUTH)
+		base = DAEMON_IDLE_BACKOFF_MAX;	/* never hammer a login */
+	if (base > DAEMON_IDLE_BACKOFF_MAX)
+		base = DAEMON_IDLE_BACKOFF_MAX;
+	/* 75% to 125% of the base. */
+	return (base * 750 + daemon_random() % (base * 500 + 1));
+}
+
+/* Deliveries of an IDLE session: the budget and the daily counts. */
+static void
+daemon_idle_delivered(struct imap_session *s, void *arg,
+    unsigned long msgs, uint64_t bytes)
+{
+	struct daemon_idle	*di = arg;
+	struct daemon_account	*a = di->a;
+	struct fetch_result	 r;
+
+	(void)s;
+	if (a == NULL)
+		return;
+	schedule_budget_add(a->sa, daemon_now(), bytes);
+	memset(&r, 0, sizeof r);
+	r.status = EXIT_NEW_MAIL;
+	r.messages = msgs;
+	r.bytes = bytes;
+	daemon_account_count(a, &r);
+	a->d->last_fetch = time(NULL);
+	daemon_account_save(a);
+	daemon_status(a->d);
+}
+
+/* Retries an IDLE folder after its backoff. */
+static void
+daemon_idle_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	daemon_idle_start(arg);
+}
+
+/* An IDLE session ended (never on its own when all is well): reconnect
+ * with backoff, or leave the folder to the polls. */
+static void
+daemon_idle_done(struct imap_session *s, void *arg)
+{
+	struct daemon_idle		*di = arg;
+	struct daemon			*d = di->d;
+	const struct imap_result	*r = imap_session_result(s);
+	struct log_ctx			 ctx = { di->ac->name, di->folder, 0 };
+	struct timeval			 tv;
+	uint64_t			 ms;
+	char				*in;
+
+	if (di->a == NULL || d->stopping) {
+		daemon_idle_free(di);
+		daemon_maybe_exit(d);
+		return;
+	}
+	if (r->no_idle) {
+		log_msg(LOG_LVL_INFO, &ctx, "the server does not offer IDLE; "
+		    "polling this folder instead");
+		di->polled = 1;
+	} else {
+		ms = daemon_idle_delay(di, r);
+		in = schedule_format_duration(ms);
+		log_msg(r->idled ? LOG_LVL_INFO : LOG_LVL_WARNING, &ctx,
+		    "IDLE connection ended (%s); reconnecting in %s",
+		    fetch_exit_name(r->status), in);
+		free(in);
+		tv.tv_sec = ms / 1000;
+		tv.tv_usec = (ms % 1000) * 1000;
+		evtimer_add(di->ev_retry, &tv);
+	}
+	imap_session_free(di->s);
+	di->s = NULL;
+	daemon_conf_unref(di->dc);
+	di->dc = NULL;
+	daemon_idle_release(di);
+	daemon_status(d);
+}
+
+/* Connects an IDLE folder: a connection within the caps (else it is
+ * polled), the lock, the Maildir, then the session. */
+static void
+daemon_idle_start(struct daemon_idle *di)
+{
+	struct daemon_account	*a = di->a;
+	struct log_ctx		 ctx = { di->ac->name, di->folder, 0 };
+	struct imap_options	 o;
+	struct imap_result	 fail;
+	enum schedule_conn	 rc;
+	struct timeval		 tv;
+	char			*cause = NULL;
+	int			 status;
+
+	if (a == NULL || a->d->stopping || di->s != NULL || di->polled)
+		return;
+	rc = schedule_conn_acquire(a->sa, a->ac->host, &cause);
+	if (rc != SCHEDULE_CONN_GRANTED) {
+		log_msg(rc == SCHEDULE_CONN_DENIED_FIRST ? LOG_LVL_INFO :
+		    LOG_LVL_DEBUG, &ctx, "%s; polling this folder instead of "
+		    "IDLE", cause != NULL ? cause : "connection cap reached");
+		free(cause);
+		di->polled = 1;
+		return;
+	}
+	free(cause);
+	di->conn = 1;
+	if (daemon_account_lock(a, &status) != 0 ||
+	    fetch_prepare_maildirs(a->ac) != 0) {
+		daemon_idle_release(di);
+		memset(&fail, 0, sizeof fail);
+		fail.status = EXIT_LOCAL;
+		tv.tv_sec = daemon_idle_delay(di, &fail) / 1000;
+		tv.tv_usec = 0;
+		evtimer_add(di->ev_retry, &tv);
+		return;
+	}
+	memset(&o, 0, sizeof o);
+	o.mode = IMAP_MODE_IDLE;
+	o.idle_folder = di->folder;
+	o.delivered = daemon_idle_delivered;
+	di->dc = a->dc;
+	di->dc->refs++;
+	di->ac = a->ac;
+	log_msg(LOG_LVL_DEBUG, &ctx, "IDLE: connecting to %s", a->ac->host);
+	di->s = imap_session_new(a->d->base, a->d->dns, a->ac, a->st, &o,
+	    daemon_idle_done, di);
+	imap_session_start(di->s);
+}
+
+/* Starts the account's IDLE folders (exact names; patterns are polled). */
+static void
+daemon_account_start_idle(struct daemon_account *a)
+{
+	struct daemon			*d = a->d;
+	const struct folder_conf	*fc;
+	struct daemon_idle		*di;
+	size_t				 i;
+
+	if (a->ac->proto != PROTO_IMAP || d->stopping)
+		return;
+	for (i = 0; i < a->ac->nfolders; i++) {
+		fc = &a->ac->folders[i];
+		if (!fc->idle)
+			continue;
+		if (fc->is_pattern) {
+			log_msg(LOG_LVL_INFO, &(struct log_ctx){ a->ac->name,
+			    fc->remote, 0 }, "IDLE needs an exact folder "
+			    "name, not a pattern; polling these folders");
+			continue;
+		}
+		di = xcalloc(1, sizeof *di);
+		di->d = d;
+		di->a = a;
+		di->ac = a->ac;
+		di->folder = xstrdup(fc->remote);
+		di->ev_retry = evtimer_new(d->base, daemon_idle_retry_cb, di);
+		d->idles = xreallocarray(d->idles, d->nidles + 1,
+		    sizeof *d->idles);
+		d->idles[d->nidles++] = di;
+		daemon_idle_start(di);
+	}
+}
+
+/* The account is going (reload, or the end): IDLE sessions in IDLE say
+ * goodbye on their own (DONE, LOGOUT), detached from it; others are
+ * aborted like a poll, since the account's state goes with it. */
+static void
+daemon_account_stop_idle(struct daemon_account *a)
+{
+	struct daemon		*d = a->d;
+	struct daemon_idle	*di;
+	size_t			 i;
+
+	for (i = d->nidles; i-- > 0;) {
+		di = d->idles[i];
+		if (di->a != a)
+			continue;
+		if (di->s == NULL || d->stopping ||
+		    !imap_session_idling(di->s)) {
+			daemon_idle_free(di);
+			continue;
+		}
+		if (di->conn)
+			schedule_conn_release(a->sa, a->ac->host);
+		di->conn = 0;
+		di->a = NULL;
+		evtimer_del(di->ev_retry);
+		imap_session_stop(di->s);
+	}
+}
+
+/* Has a connection: prepare the Maildir and start the session, leaving
+ * out the folders IDLE sessions hold. */
 static void
 daemon_account_run(struct daemon_account *a)
 {
 	struct daemon	*d = a->d;
+	const char	**held;
+	size_t		 nheld;
 
 	if (fetch_prepare_maildirs(a->ac) != 0) {
 		daemon_account_fail(a, EXIT_LOCAL);
@@ -351,8 +775,10 @@ daemon_account_run(struct daemon_account *a)
 	}
 	log_msg(LOG_LVL_DEBUG, &(struct log_ctx){ a->ac->name, NULL, 0 },
 	    "polling %s", a->ac->host);
-	a->fs = fetch_session_start(d->base, d->dns, a->ac, a->st,
-	    daemon_session_done, a);
+	nheld = daemon_idle_held(a, &held);
+	a->fs = fetch_session_start_skip(d->base, d->dns, a->ac, a->st, held,
+	    nheld, daemon_session_done, a);
+	free(held);
 }
 
 /* Asks for a connection; queues the account when a cap says no. */
@@ -378,9 +804,23 @@ daemon_account_connect(struct daemon_account *a)
 	return (-1);
 }
 
-/* Starts an attempt for a due account (or one polled at once). */
+/* Whether IDLE sessions hold every configured folder of the account. */
+static int
+daemon_account_all_idle(struct daemon_account *a)
+{
+	const char	**held;
+	size_t		 n;
+
+	n = daemon_idle_held(a, &held);
+	free(held);
+	return (a->ac->proto == PROTO_IMAP && n > 0 && n == a->ac->nfolders);
+}
+
+/* Starts an attempt for a due account (or one polled at once). When the
+ * daily budget forbids it and why is not NULL, *why says so (caller
+ * frees). */
 static void
-daemon_account_start(struct daemon_account *a)
+daemon_account_start(struct daemon_account *a, char **why)
 {
 	struct log_ctx	 ctx = { a->ac->name, NULL, 0 };
 	char		*cause;
@@ -390,13 +830,21 @@ daemon_account_start(struct daemon_account *a)
 		return;
 	if (schedule_begin(a->sa, daemon_now(), &cause) != 0) {
 		log_msg(LOG_LVL_INFO, &ctx, "%s", cause);
-		free(cause);
+		if (why != NULL)
+			*why = cause;
+		else
+			free(cause);
 		daemon_account_save(a);
 		daemon_status(a->d);
 		return;
 	}
 	if (daemon_account_lock(a, &status) != 0) {
 		daemon_account_fail(a, status);
+		return;
+	}
+	if (daemon_account_all_idle(a)) {
+		/* Nothing to poll: no connection for nothing. */
+		daemon_account_fail(a, EXIT_NOTHING_NEW);
 		return;
 	}
 	if (daemon_account_connect(a) != 0)
@@ -438,7 +886,8 @@ daemon_due_cb(evutil_socket_t fd, short what, void *arg)
 		if (n > nitems(due))
 			n = nitems(due);
 		for (i = 0; i < n; i++)
-			daemon_account_start(schedule_account_arg(due[i]));
+			daemon_account_start(schedule_account_arg(due[i]),
+			    NULL);
 	}
 	daemon_status(d);
 	daemon_arm(d);
@@ -531,9 +980,10 @@ daemon_account_add(struct daemon *d, struct daemon_conf *dc,
 	d->accts[d->naccts++] = a;
 	if (daemon_account_lock(a, &status) != 0 && status == EXIT_LOCKED)
 		d->exit = EXIT_LOCKED;
-	/* IMAP IDLE: the IDLE helper starts the account's IDLE folders here
-	 * (daemon_account_start_idle), each within schedule_conn_acquire;
-	 * until then folders with idle = yes are polled like the others. */
+	/* IDLE folders, each within schedule_conn_acquire; after the lock,
+	 * which they share with the polls. */
+	if (a->st != NULL)
+		daemon_account_start_idle(a);
 	return (a);
 }
 
@@ -549,12 +999,14 @@ daemon_account_stop(struct daemon_account *a)
 		fetch_session_free(a->fs);
 		a->fs = NULL;
 	}
-	/* IMAP IDLE: the IDLE helper ends the account's IDLE sessions here
-	 * (DONE, LOGOUT) and releases their connections. */
+	daemon_account_stop_idle(a);
 	if (a->conn) {
 		schedule_conn_release(a->sa, a->ac->host);
 		a->conn = 0;
 	}
+	daemon_account_answer(a, EXIT_LOCKED, 0, 0, a->d->stopping ?
+	    "not fetched: the daemon stopped" : "not fetched: the account "
+	    "was changed or removed by a reload");
 	daemon_account_save(a);
 	state_close(a->st);
 	schedule_account_remove(a->sa);
@@ -668,6 +1120,10 @@ daemon_reload(struct daemon *d)
 	free(d->reload_error);
 	d->reload_error = NULL;
 	config_log_warnings(conf);
+	if (strcmp(conf->control_socket, control_path(d->ctl)) != 0)
+		log_msg(LOG_LVL_WARNING, NULL, "the control socket stays %s "
+		    "until a restart (the configuration now says %s)",
+		    control_path(d->ctl), conf->control_socket);
 	daemon_apply(d, daemon_conf_new(conf));
 	d->exit = 0;
 	daemon_status(d);
@@ -695,6 +1151,15 @@ daemon_stop(struct daemon *d, const char *why)
 		d->accts[i]->queued = 0;
 		if (d->accts[i]->fs != NULL)
 			running++;
+	}
+	/* IDLE sessions leave IDLE and log out (within IMAP_STOP_WAIT, below
+	 * the grace); their done callback ends the loop with the last one. */
+	for (i = 0; i < d->nidles; i++) {
+		evtimer_del(d->idles[i]->ev_retry);
+		if (d->idles[i]->s != NULL) {
+			imap_session_stop(d->idles[i]->s);
+			running++;
+		}
 	}
 	if (running == 0) {
 		log_msg(LOG_LVL_INFO, NULL, "%s: stopping", why);
@@ -773,12 +1238,21 @@ daemon_clock_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	log_msg(LOG_LVL_INFO, NULL, "resumed after about %llus suspended; "
 	    "checking every account now", (unsigned long long)jump / 1000);
-	/* IMAP IDLE: the IDLE helper re-checks its connections here
-	 * (NOOP/DONE with a bounded wait, reconnect on silence). */
+	/* IDLE connections: DONE must be answered quickly, or the session
+	 * fails and reconnects; a folder waiting to retry retries now. */
+	for (i = 0; i < d->nidles; i++) {
+		if (d->idles[i]->s != NULL)
+			imap_session_check(d->idles[i]->s);
+		else if (d->idles[i]->a != NULL && !d->idles[i]->polled &&
+		    evtimer_pending(d->idles[i]->ev_retry, NULL)) {
+			evtimer_del(d->idles[i]->ev_retry);
+			daemon_idle_start(d->idles[i]);
+		}
+	}
 	for (i = 0; i < d->naccts; i++) {
 		schedule_account_status(d->accts[i]->sa, boot, &ss);
 		if (ss.state == SCHEDULE_IDLE)
-			daemon_account_start(d->accts[i]);
+			daemon_account_start(d->accts[i], NULL);
 	}
 	daemon_status(d);
 	daemon_arm(d);
@@ -795,6 +1269,151 @@ daemon_ready_cb(evutil_socket_t fd, short what, void *arg)
 	notify_ready();
 	daemon_status(d);
 }
+
+/* The account's state for --status, a word or two. */
+static const char *
+daemon_account_state(const struct daemon_account *a,
+    const struct schedule_status *ss)
+{
+	if (a->fs != NULL)
+		return ("polling");
+	if (a->queued)
+		return ("waiting for a connection");
+	return (schedule_state_name(ss->state));
+}
+
+/* One line of the `status` answer (control.h), caller frees. */
+static char *
+daemon_account_status_line(const struct daemon_account *a, uint64_t now)
+{
+	struct schedule_status	 ss;
+	struct tm		 tm;
+	char			 when[32] = "never", *next, *line, err[64];
+	int			 today = a->day == daemon_today();
+
+	schedule_account_status(a->sa, now, &ss);
+	if (a->last_success != 0 &&
+	    localtime_r(&a->last_success, &tm) != NULL)
+		strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
+	if (a->fs != NULL || a->queued)
+		next = xstrdup("next poll after this one");
+	else if (ss.next_due_ms == SCHEDULE_NEVER)
+		next = xstrdup("no next poll until a reload");
+	else {
+		line = schedule_format_duration(ss.next_due_ms > now ?
+		    ss.next_due_ms - now : 0);
+		xasprintf(&next, "next poll in %s", line);
+		free(line);
+	}
+	if (ss.last_error == -1)
+		snprintf(err, sizeof err, "none");
+	else
+		snprintf(err, sizeof err, "%s%s", fetch_exit_name(ss.last_error),
+		    ss.failures > 0 ? " (now)" : " (recovered since)");
+	xasprintf(&line, "%s: %s; last success %s; %s; today %lu message%s, "
+	    "%llu bytes; last error %s", a->ac->name, daemon_account_state(a,
+	    &ss), when, next, today ? a->msgs_today : 0,
+	    today && a->msgs_today == 1 ? "" : "s",
+	    (unsigned long long)(today ? a->bytes_today : 0), err);
+	free(next);
+	return (line);
+}
+
+/* The control socket's `status`: one line per account. */
+static void
+daemon_control_status(struct control *ctl, uint64_t id, void *arg)
+{
+	struct daemon	*d = arg;
+	uint64_t	 now = daemon_now();
+	char		*line;
+	size_t		 i;
+
+	for (i = 0; i < d->naccts; i++) {
+		line = daemon_account_status_line(d->accts[i], now);
+		control_reply(ctl, id, "%s", line);
+		free(line);
+	}
+	control_end(ctl, id);
+}
+
+/* Adds a request to those waiting for the account's poll, once. */
+static int
+daemon_account_wait(struct daemon_account *a, struct daemon_req *req)
+{
+	size_t	i;
+
+	for (i = 0; i < a->nwaiters; i++) {
+		if (a->waiters[i] == req)
+			return (-1);
+	}
+	a->waiters = xreallocarray(a->waiters, a->nwaiters + 1,
+	    sizeof *a->waiters);
+	a->waiters[a->nwaiters++] = req;
+	req->pending++;
+	return (0);
+}
+
+/* Makes one account poll now for a request; an account already polling
+ * (or waiting for a connection) answers at the end of that poll. */
+static void
+daemon_fetch_account(struct daemon_account *a, struct daemon_req *req)
+{
+	char	*why = NULL;
+
+	if (daemon_account_wait(a, req) != 0)
+		return;
+	if (a->fs != NULL || a->queued)
+		return;
+	log_msg(LOG_LVL_INFO, &(struct log_ctx){ a->ac->name, NULL, 0 },
+	    "polling now, as asked on the control socket");
+	daemon_account_start(a, &why);
+	/* Ended at once (answered), or running, or waiting: nothing to do. */
+	if (a->nwaiters == 0 || a->fs != NULL || a->queued) {
+		free(why);
+		return;
+	}
+	/* The daily budget said no: that is not a failure. */
+	daemon_account_answer(a, EXIT_NOTHING_NEW, 0, 0, why != NULL ? why :
+	    "not polled");
+	free(why);
+}
+
+/* The control socket's `fetch [NAME...]`. */
+static void
+daemon_control_fetch(struct control *ctl, uint64_t id,
+    const char *const *names, size_t n, void *arg)
+{
+	struct daemon		*d = arg;
+	struct daemon_account	*a;
+	struct daemon_req	*req;
+	size_t			 i;
+
+	if (d->stopping) {
+		control_reply(ctl, id, "error the daemon is stopping");
+		control_end(ctl, id);
+		return;
+	}
+	req = xcalloc(1, sizeof *req);
+	req->id = id;
+	/* Held while starting, so accounts answered at once do not end
+	 * the answer before the others are asked. */
+	req->pending = 1;
+	for (i = 0; i < (n > 0 ? n : d->naccts); i++) {
+		a = n > 0 ? daemon_find(d, names[i], NULL) : d->accts[i];
+		if (a == NULL)
+			control_reply(ctl, id, "%s unknown", names[i]);
+		else
+			daemon_fetch_account(a, req);
+	}
+	daemon_req_release(d, req);
+	daemon_status(d);
+	daemon_arm(d);
+}
+
+static const struct control_ops daemon_control_ops = {
+	daemon_control_status,
+	daemon_control_fetch,
+};
 
 /* Creates the loop, its events and the scheduler. */
 static void
@@ -849,6 +1468,11 @@ daemon_teardown(struct daemon *d)
 	while (d->naccts > 0)
 		daemon_remove_at(d, d->naccts - 1);
 	free(d->accts);
+	/* Detached IDLE sessions a reload was still stopping. */
+	while (d->nidles > 0)
+		daemon_idle_free(d->idles[d->nidles - 1]);
+	free(d->idles);
+	control_free(d->ctl);
 	schedule_free(d->sched);
 	if (d->ev_watchdog != NULL)
 		event_free(d->ev_watchdog);
@@ -871,6 +1495,7 @@ daemon_run(const char *path, struct config *conf, int verbosity)
 	struct daemon	d;
 	struct timeval	now = { 0, 0 };
 	size_t		i;
+	char		*cause;
 	int		rc;
 
 	if (conf->naccounts == 0) {
@@ -894,9 +1519,19 @@ daemon_run(const char *path, struct config *conf, int verbosity)
 		daemon_teardown(&d);
 		return (rc);
 	}
+	/* Without its socket, a --once would fight the daemon for the locks
+	 * again; every reason it fails is for the admin to fix. */
+	d.ctl = control_new(d.base, conf->control_socket, &daemon_control_ops,
+	    &d, &cause);
+	if (d.ctl == NULL) {
+		log_msg(LOG_LVL_ERROR, NULL, "%s; not starting", cause);
+		free(cause);
+		daemon_teardown(&d);
+		return (EXIT_LOCAL);
+	}
 	log_msg(LOG_LVL_INFO, NULL, "mailfetchd %s started: %zu account%s "
-	    "from %s", PACKAGE_VERSION, d.naccts, d.naccts == 1 ? "" : "s",
-	    conf->path);
+	    "from %s; control socket %s", PACKAGE_VERSION, d.naccts,
+	    d.naccts == 1 ? "" : "s", conf->path, control_path(d.ctl));
 	event_base_once(d.base, -1, EV_TIMEOUT, daemon_ready_cb, &d, &now);
 	daemon_arm(&d);
 	event_base_dispatch(d.base);

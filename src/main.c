@@ -1,13 +1,19 @@
-/* main.c: the command line; picks --check-config, --once or the daemon, and
- * turns the outcome into the exit status documented in mailfetchd(8). */
+/* main.c: the command line; picks --check-config, --status, --once or the
+ * daemon, and turns the outcome into the exit status documented in
+ * mailfetchd(8). --once asks a running daemon first (control.h), so that
+ * it never fights the daemon for the account locks. */
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config.h"
+#include "control.h"
 #include "daemon.h"
+#include "diagnose.h"
 #include "fetch.h"
 #include "log.h"
 #include "provider.h"
@@ -17,6 +23,19 @@ enum main_mode {
 	MODE_DAEMON,
 	MODE_ONCE,
 	MODE_CHECK,
+	MODE_STATUS,
+	MODE_DIAGNOSE,
+};
+
+/* Exit status of --status when no daemon answers. */
+#define EXIT_NO_DAEMON	EXIT_NETWORK
+
+/* What a delegated --once learns from the daemon. */
+struct main_fetch {
+	int		 rc;		/* merged; -1: no account yet */
+	const char	**unknown;	/* accounts the daemon does not run */
+	size_t		 nunknown;
+	int		 refused;
 };
 
 struct main_opts {
@@ -32,6 +51,8 @@ static const struct option main_longopts[] = {
 	{ "once",		no_argument,		NULL, 'o' },
 	{ "account",		required_argument,	NULL, 'a' },
 	{ "check-config",	no_argument,		NULL, 'n' },
+	{ "status",		no_argument,		NULL, 's' },
+	{ "diagnose",		optional_argument,	NULL, 'D' },
 	{ "providers",		no_argument,		NULL, 'P' },
 	{ "verbose",		no_argument,		NULL, 'v' },
 	{ "quiet",		no_argument,		NULL, 'q' },
@@ -46,6 +67,8 @@ main_usage(FILE *f)
 	fprintf(f,
 "usage: mailfetchd [-c FILE] [-v | -q] [--once [--account NAME]...]\n"
 "       mailfetchd [-c FILE] --check-config\n"
+"       mailfetchd [-c FILE] --status\n"
+"       mailfetchd [-c FILE] --diagnose [ACCOUNT]\n"
 "       mailfetchd --providers\n"
 "       mailfetchd --version | --help\n"
 "\n"
@@ -53,10 +76,16 @@ main_usage(FILE *f)
 "reloads the configuration, SIGTERM stops).\n"
 "\n"
 "  -c, --config FILE     configuration file (default %s)\n"
-"      --once            fetch every account (or each --account) once, then exit\n"
+"      --once            fetch every account (or each --account) once, then exit;\n"
+"                        a running daemon is asked to do it (control socket)\n"
 "      --account NAME    with --once: only this account (repeatable)\n"
 "  -n, --check-config    validate the configuration, print it with secrets\n"
 "                        redacted, and exit\n"
+"      --status          print the running daemon's state of each account;\n"
+"                        exit 0, or 4 if no daemon answers\n"
+"      --diagnose [ACCOUNT]  check each account (or ACCOUNT, or each --account)\n"
+"                        step by step: DNS, TCP, TLS, capabilities, login,\n"
+"                        folders; exit 0 when a fetch would work\n"
 "      --providers       list the provider presets (provider = NAME) and exit\n"
 "  -v, --verbose         more log output (repeat for debug)\n"
 "  -q, --quiet           only warnings and errors\n"
@@ -67,6 +96,169 @@ main_usage(FILE *f)
 "3 authentication, 4 network/TLS, 5 server protocol, 6 account locked,\n"
 "7 partial failure, 8 local delivery error, 9 not supported yet.\n"
 "See mailfetchd(8) and mailfetchd.conf(5).\n", CONFIG_DEFAULT_PATH);
+}
+
+/* Connects to the configuration's daemon: its control socket, and the
+ * system unit's when the configuration leaves the path to the default
+ * and this shell is not the unit (see control.h). -1 with *cause (caller
+ * frees) when nothing answers. */
+static int
+main_connect(const struct config *conf, char **cause)
+{
+	char	*why;
+	int	 fd;
+
+	if ((fd = control_connect(conf->control_socket, cause)) != -1)
+		return (fd);
+	if (!conf->control_socket_default ||
+	    getenv("RUNTIME_DIRECTORY") != NULL ||
+	    strcmp(conf->state_dir, CONFIG_DEFAULT_STATE_DIR) != 0 ||
+	    strcmp(conf->control_socket, CONTROL_SYSTEM_PATH) == 0)
+		return (-1);
+	if ((fd = control_connect(CONTROL_SYSTEM_PATH, &why)) != -1) {
+		free(*cause);
+		return (fd);
+	}
+	free(why);
+	return (-1);
+}
+
+/* A line of the status answer: printed as it is. */
+static void
+main_status_line(const char *line, void *arg)
+{
+	printf("%s\n", line);
+	(void)arg;
+}
+
+/* --status: prints the daemon's answer. */
+static int
+main_status(const struct config *conf)
+{
+	char	*cause;
+	int	 fd, rc;
+
+	if ((fd = main_connect(conf, &cause)) == -1) {
+		fprintf(stderr, "mailfetchd: no daemon answers (%s)\n", cause);
+		free(cause);
+		return (EXIT_NO_DAEMON);
+	}
+	rc = control_command(fd, "status", CONTROL_TIMEOUT, main_status_line,
+	    NULL, &cause);
+	close(fd);
+	if (rc != 0) {
+		fprintf(stderr, "mailfetchd: %s\n", cause);
+		free(cause);
+		return (EXIT_NO_DAEMON);
+	}
+	return (fflush(stdout) == 0 ? 0 : EXIT_LOCAL);
+}
+
+/* One line of a fetch answer, logged as --once logs an account's end. */
+static void
+main_fetch_line(const char *line, void *arg)
+{
+	struct main_fetch	*mf = arg;
+	char			 name[128], text[256];
+	unsigned long		 msgs;
+	unsigned long long	 bytes;
+	int			 status;
+
+	if (sscanf(line, "%127s %d %lu %llu %255[^\n]", name, &status, &msgs,
+	    &bytes, text) == 5) {
+		if (status == EXIT_NEW_MAIL)
+			log_msg(LOG_LVL_INFO, &(struct log_ctx){ name, NULL, 0 },
+			    "fetched %lu message%s (%llu bytes) by the running "
+			    "daemon", msgs, msgs == 1 ? "" : "s", bytes);
+		else
+			log_msg(status == EXIT_NOTHING_NEW ? LOG_LVL_INFO :
+			    LOG_LVL_ERROR, &(struct log_ctx){ name, NULL, 0 },
+			    "%s (by the running daemon)", text);
+		mf->rc = mf->rc == -1 ? status : fetch_merge(mf->rc, status);
+	} else if (sscanf(line, "%127s unknown", name) == 1 &&
+	    strncmp(line, "error ", 6) != 0) {
+		mf->unknown = xreallocarray(mf->unknown, mf->nunknown + 1,
+		    sizeof *mf->unknown);
+		mf->unknown[mf->nunknown++] = xstrdup(name);
+	} else {
+		log_msg(LOG_LVL_ERROR, NULL, "the running daemon says: %s",
+		    line);
+		mf->refused = 1;
+	}
+}
+
+/* Sends "fetch NAME..." in as few commands as fit a line. */
+static int
+main_fetch_send(int fd, const char *const *names, size_t n,
+    struct main_fetch *mf, char **cause)
+{
+	char	 cmd[CONTROL_LINE_MAX];
+	size_t	 i = 0, len;
+
+	while (i < n) {
+		len = (size_t)snprintf(cmd, sizeof cmd, "fetch");
+		/* Names are at most 64 bytes (mailfetchd.conf(5)). */
+		while (i < n && len + 1 + strlen(names[i]) < sizeof cmd - 2)
+			len += (size_t)snprintf(cmd + len, sizeof cmd - len,
+			    " %s", names[i++]);
+		if (control_command(fd, cmd, 0, main_fetch_line, mf,
+		    cause) != 0)
+			return (-1);
+	}
+	return (0);
+}
+
+/* --once with a daemon running: asks it to fetch, waits for its answer.
+ * Returns -1 when no daemon answers (fetch locally), else the exit
+ * status; accounts the daemon does not run are fetched here. */
+static int
+main_delegate(const struct config *conf, const char **names, size_t n)
+{
+	struct main_fetch	 mf = { -1, NULL, 0, 0 };
+	const char		**all = NULL;
+	char			*cause;
+	size_t			 i;
+	int			 fd, rc;
+
+	for (i = 0; i < n; i++) {
+		if (config_find_account(conf, names[i]) == NULL)
+			return (-1);	/* fetch_once reports it */
+	}
+	if (conf->naccounts == 0 || (fd = main_connect(conf, &cause)) == -1) {
+		if (conf->naccounts > 0)
+			free(cause);
+		return (-1);
+	}
+	if (n == 0) {
+		all = xreallocarray(NULL, conf->naccounts, sizeof *all);
+		for (i = 0; i < conf->naccounts; i++)
+			all[i] = conf->accounts[i].name;
+		names = all;
+		n = conf->naccounts;
+	}
+	log_msg(LOG_LVL_INFO, NULL, "a daemon runs (%s): asking it to fetch",
+	    conf->control_socket);
+	rc = main_fetch_send(fd, names, n, &mf, &cause);
+	close(fd);
+	free(all);
+	if (rc != 0) {
+		log_msg(LOG_LVL_ERROR, NULL, "the running daemon did not "
+		    "answer: %s", cause);
+		free(cause);
+		mf.refused = 1;
+	}
+	if (mf.nunknown > 0) {
+		rc = fetch_once(conf, mf.unknown, mf.nunknown);
+		mf.rc = mf.rc == -1 ? rc : fetch_merge(mf.rc, rc);
+	}
+	for (i = 0; i < mf.nunknown; i++)
+		free((char *)mf.unknown[i]);
+	free(mf.unknown);
+	/* The accounts are the daemon's, and it would not fetch them. */
+	if (mf.refused)
+		mf.rc = mf.rc == -1 ? EXIT_LOCKED : fetch_merge(mf.rc,
+		    EXIT_LOCKED);
+	return (mf.rc == -1 ? EXIT_LOCKED : mf.rc);
 }
 
 /* Parses argv into opts; exits with EXIT_CONFIG on a usage error. */
@@ -92,6 +284,23 @@ main_parse_args(int argc, char **argv, struct main_opts *opts)
 			break;
 		case 'n':
 			opts->mode = MODE_CHECK;
+			break;
+		case 's':
+			if (opts->mode != MODE_CHECK)
+				opts->mode = MODE_STATUS;
+			break;
+		case 'D':
+			opts->mode = MODE_DIAGNOSE;
+			/* "--diagnose NAME" as well as "--diagnose=NAME". */
+			if (optarg == NULL && optind < argc &&
+			    argv[optind][0] != '-')
+				optarg = argv[optind++];
+			if (optarg != NULL) {
+				opts->accounts = xreallocarray(opts->accounts,
+				    opts->naccounts + 1,
+				    sizeof *opts->accounts);
+				opts->accounts[opts->naccounts++] = optarg;
+			}
 			break;
 		case 'v':
 			opts->verbosity++;
@@ -119,8 +328,10 @@ main_parse_args(int argc, char **argv, struct main_opts *opts)
 		main_usage(stderr);
 		exit(EXIT_CONFIG);
 	}
-	if (opts->naccounts > 0 && opts->mode != MODE_ONCE) {
-		fprintf(stderr, "mailfetchd: --account needs --once\n");
+	if (opts->naccounts > 0 && opts->mode != MODE_ONCE &&
+	    opts->mode != MODE_DIAGNOSE) {
+		fprintf(stderr, "mailfetchd: --account needs --once or "
+		    "--diagnose\n");
 		exit(EXIT_CONFIG);
 	}
 }
@@ -152,8 +363,16 @@ main(int argc, char **argv)
 		config_print(stdout, conf);
 		rc = fflush(stdout) == 0 ? 0 : EXIT_LOCAL;
 		break;
+	case MODE_STATUS:
+		rc = main_status(conf);
+		break;
+	case MODE_DIAGNOSE:
+		rc = diagnose_run(conf, opts.accounts, opts.naccounts, stdout);
+		break;
 	case MODE_ONCE:
-		rc = fetch_once(conf, opts.accounts, opts.naccounts);
+		rc = main_delegate(conf, opts.accounts, opts.naccounts);
+		if (rc == -1)
+			rc = fetch_once(conf, opts.accounts, opts.naccounts);
 		log_msg(rc <= EXIT_NOTHING_NEW ? LOG_LVL_INFO : LOG_LVL_ERROR,
 		    NULL, "finished: %s (exit status %d)", fetch_exit_name(rc),
 		    rc);

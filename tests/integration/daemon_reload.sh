@@ -51,8 +51,15 @@ mfd_expect "$T/keep/Maildir" "" "$T/k1.eml" "$T/k2.eml"
 n=$(grep -c 'account=keep: nothing new' "$DLOG")
 tap_is "$n" 0 "polls that find nothing are not logged at info level"
 
-# --- The daemon holds every account's lock: --once is refused. ---
-"$MAILFETCHD" -c "$CONF" --once --account keep >"$T/once.out" 2>&1
+# --- The daemon holds every account's lock: a --once that cannot reach
+# its control socket (control.sh tests the one that can) is refused. ---
+# local_conf: $CONF with a control socket where no daemon answers.
+local_conf() {
+	{ printf 'control_socket = "%s"\n' "$T/no-daemon/control"; cat "$CONF"; } \
+	    >"$T/local.conf" || tap_bail "cannot write $T/local.conf"
+}
+local_conf
+"$MAILFETCHD" -c "$T/local.conf" --once --account keep >"$T/once.out" 2>&1
 tap_is "$?" 6 "mailfetchd --once on a daemon's account exits 6 (locked)"
 grep -q "already being fetched by another mailfetchd (pid $DPID)" \
     "$T/once.out"
@@ -76,7 +83,8 @@ ok $? "the reload logs what changed" "$(tail -5 "$DLOG")"
 daemon_wait_log 'account=added: fetched 1 message ' 20
 ok $? "the added account is polled at once" "$(tail -5 "$DLOG")"
 mfd_expect "$T/added/Maildir" "" "$T/a1.eml"
-"$MAILFETCHD" -c "$CONF" --once --account keep >"$T/once.out" 2>&1
+local_conf
+"$MAILFETCHD" -c "$T/local.conf" --once --account keep >"$T/once.out" 2>&1
 tap_is "$?" 6 "the unchanged account keeps its lock across the reload"
 daemon_conf "$T/gone.conf" gone
 "$MAILFETCHD" -c "$T/gone.conf" --once >"$T/once.out" 2>&1
