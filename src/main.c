@@ -17,6 +17,7 @@
 #include "fetch.h"
 #include "log.h"
 #include "provider.h"
+#include "secret.h"
 #include "xmalloc.h"
 
 enum main_mode {
@@ -346,6 +347,8 @@ main(int argc, char **argv)
 	int			 rc;
 
 	signal(SIGPIPE, SIG_IGN);
+	/* No core dump, no ptrace by others of our uid: we hold passwords. */
+	secret_harden_process();
 	log_init(daemon_log_level(LOG_LVL_INFO, 0));
 	main_parse_args(argc, argv, &opts);
 

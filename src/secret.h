@@ -15,9 +15,28 @@
  * standard output, trailing CR/LF removed); the caller frees it with
  * xfree_secret(). The secret is registered with log_add_secret() so it can
  * never reach a log line. NULL and *cause (naming the file or command,
- * never the secret) on error. Commands run through /bin/sh -c and may
- * block for up to SECRET_COMMAND_TIMEOUT seconds. */
+ * never the secret) on error. Commands are split into words by
+ * secret_split() and run without a shell (write "sh -c '...'" to get one);
+ * they may block for up to SECRET_COMMAND_TIMEOUT seconds. */
 char	*secret_get(const struct account_conf *, char **cause);
+
+/* Memory for secrets: whole pages of their own, left out of core dumps
+ * (MADV_DONTDUMP) and locked where the limit allows; zeroed. secret_free()
+ * wipes and unmaps; NULL is a no-op. Aborts when out of memory. */
+void	*secret_alloc(size_t);
+void	 secret_free(void *);
+
+/* Called once at startup: no core dumps, not dumpable (no ptrace or
+ * /proc/PID/mem by other processes of the same user). Logs failures. */
+void	 secret_harden_process(void);
+
+/* Splits a password_command or token_command into an argv (NULL-ended;
+ * free with secret_argv_free()): blanks separate words, '...' quotes
+ * literally, "..." quotes with \" and \\ as escapes, a backslash outside
+ * quotes escapes the next character. No globbing, variables or pipes.
+ * -1 and *cause for an unclosed quote, a trailing backslash or no word. */
+int	 secret_split(const char *, char ***, char **cause);
+void	 secret_argv_free(char **);
 
 /* The pieces, for tests: */
 char	*secret_from_file(const char *path, char **cause);

@@ -1,6 +1,8 @@
-/* test_secret.c: password_file checks, password/token commands (exit
- * status, timeout, first line only), and that a secret read is redacted
- * from the logs. */
+/* test_secret.c: password_file checks (mode, owner), password/token
+ * commands (word splitting, no shell unless asked, exit status, timeout
+ * killing the process group, first line of stdout only), the secret
+ * allocator (MADV_DONTDUMP), process hardening, and that a secret read is
+ * redacted from the logs. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,6 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -122,21 +127,259 @@ test_command(void **state)
 	assert_string_equal(s, "tok-123");
 	xfree_secret(s);
 
-	assert_null(secret_from_command("password_command", "exit 3", 5,
-	    &cause));
+	assert_null(secret_from_command("password_command", "sh -c 'exit 3'",
+	    5, &cause));
 	assert_string_equal(cause,
-	    "password_command exited with status 3: exit 3");
+	    "password_command 'sh' exited with status 3");
 	free(cause);
 
 	assert_null(secret_from_command("password_command", "sleep 10", 1,
 	    &cause));
-	assert_non_null(strstr(cause, "timed out after 1 seconds"));
+	assert_string_equal(cause, "password_command 'sleep' timed out "
+	    "after 1 seconds and was killed");
 	free(cause);
 
 	assert_null(secret_from_command("password_command", "true", 5,
 	    &cause));
 	assert_non_null(strstr(cause, "empty"));
 	free(cause);
+
+	/* Not a program: named, with the system's reason. */
+	assert_null(secret_from_command("token_command",
+	    "/nonexistent/get-token --user me", 5, &cause));
+	assert_string_equal(cause, "token_command: cannot run "
+	    "'/nonexistent/get-token': No such file or directory");
+	free(cause);
+
+	assert_null(secret_from_command("token_command", "echo 'open", 5,
+	    &cause));
+	assert_string_equal(cause, "token_command: a quote is not closed: "
+	    "echo 'open");
+	free(cause);
+}
+
+/* No shell unless asked: $VAR, globs, pipes and ; reach the program as
+ * plain words; "sh -c '...'" gets a shell because the user wrote one. */
+static void
+test_command_no_shell(void **state)
+{
+	char	*s, *cause = NULL;
+
+	(void)state;
+	setenv("MFD_TEST_VAR", "expanded", 1);
+	s = secret_from_command("password_command",
+	    "echo $MFD_TEST_VAR /* a|b ;true", 5, &cause);
+	assert_non_null(s);
+	assert_string_equal(s, "$MFD_TEST_VAR /* a|b ;true");
+	xfree_secret(s);
+
+	s = secret_from_command("password_command",
+	    "sh -c 'echo $MFD_TEST_VAR | tr a-z A-Z'", 5, &cause);
+	assert_non_null(s);
+	assert_string_equal(s, "EXPANDED");
+	xfree_secret(s);
+
+	/* stdout only: what the command says on stderr is not the secret. */
+	s = secret_from_command("password_command",
+	    "sh -c 'echo noise >&2; echo pw-out'", 5, &cause);
+	assert_non_null(s);
+	assert_string_equal(s, "pw-out");
+	xfree_secret(s);
+}
+
+/* The word splitting, table-driven: input, then the words joined by '|'
+ * (NULL: refused). */
+static void
+test_split(void **state)
+{
+	static const struct {
+		const char	*in;
+		const char	*out;
+	} t[] = {
+		{ "pass show mail", "pass|show|mail" },
+		{ "  a \t b  ", "a|b" },
+		{ "a 'b c' d", "a|b c|d" },
+		{ "a \"b c\" d", "a|b c|d" },
+		{ "a\\ b", "a b" },
+		{ "x'y'\"z\"", "xyz" },
+		{ "'a\\b'", "a\\b" },
+		{ "\"q\\\"q\\\\\"", "q\"q\\" },
+		{ "\"a\\b\"", "a\\b" },
+		{ "''", "" },
+		{ "'$HOME' *", "$HOME|*" },
+		{ "a 'b", NULL },
+		{ "a \"b", NULL },
+		{ "a\\", NULL },
+		{ "", NULL },
+		{ "   ", NULL },
+	};
+	char	**argv, *cause, joined[256];
+	size_t	 i, j;
+
+	(void)state;
+	for (i = 0; i < sizeof t / sizeof t[0]; i++) {
+		cause = NULL;
+		if (t[i].out == NULL) {
+			assert_int_equal(secret_split(t[i].in, &argv, &cause),
+			    -1);
+			assert_non_null(cause);
+			free(cause);
+			continue;
+		}
+		assert_int_equal(secret_split(t[i].in, &argv, &cause), 0);
+		joined[0] = '\0';
+		for (j = 0; argv[j] != NULL; j++) {
+			if (j > 0)
+				strcat(joined, "|");
+			strcat(joined, argv[j]);
+		}
+		if (strcmp(joined, t[i].out) != 0)
+			fail_msg("split(%s): got %s, want %s", t[i].in, joined,
+			    t[i].out);
+		secret_argv_free(argv);
+	}
+	secret_argv_free(NULL);
+}
+
+/* Whether pid runs (exists and is not a zombie). */
+static int
+proc_alive(pid_t pid)
+{
+	char	 path[64], buf[256], *p;
+	FILE	*f;
+	size_t	 n;
+
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return (0);
+	n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	/* "pid (comm) S ...": the state follows the last ')'. */
+	if ((p = strrchr(buf, ')')) == NULL || p[1] == '\0')
+		return (1);
+	return (p[2] != 'Z' && p[2] != 'X');
+}
+
+/* A timeout kills the whole process group: a grandchild the command
+ * started does not outlive it. */
+static void
+test_command_timeout_group(void **state)
+{
+	char	*cmd, *cause = NULL, *pidfile, buf[32] = "";
+	FILE	*f;
+	pid_t	 pid;
+	int	 i;
+
+	(void)state;
+	xasprintf(&pidfile, "%s/grandchild.pid", dir);
+	xasprintf(&cmd, "sh -c 'sleep 30 & echo $! > %s; wait'", pidfile);
+	assert_null(secret_from_command("password_command", cmd, 1, &cause));
+	assert_non_null(strstr(cause, "timed out"));
+	free(cause);
+	f = fopen(pidfile, "r");
+	assert_non_null(f);
+	assert_non_null(fgets(buf, sizeof buf, f));
+	fclose(f);
+	pid = (pid_t)atoi(buf);
+	assert_true(pid > 1);
+	/* Killed by SIGKILL: gone, or a zombie until its new parent (maybe
+	 * a container's init that never reaps) waits for it. */
+	for (i = 0; i < 100 && proc_alive(pid); i++)
+		usleep(10000);
+	assert_false(proc_alive(pid));
+	free(cmd);
+	free(pidfile);
+}
+
+/* password_file owned by another user: refused, naming both uids. */
+static void
+test_file_other_owner(void **state)
+{
+	char	*p, *cause = NULL;
+
+	(void)state;
+	if (geteuid() != 0)
+		skip();		/* only root can give a file away */
+	p = put("pw", "hunter2\n", 0600);
+	assert_int_equal(chown(p, 65534, 65534), 0);
+	assert_null(secret_from_file(p, &cause));
+	assert_non_null(strstr(cause, p));
+	assert_non_null(strstr(cause, "owned by uid 65534"));
+	assert_null(strstr(cause, "hunter2"));
+	free(cause);
+	free(p);
+}
+
+/* Group-readable is enough to refuse (not only world-readable). */
+static void
+test_file_group_readable(void **state)
+{
+	char	*p, *cause = NULL;
+
+	(void)state;
+	p = put("pw", "hunter2\n", 0640);
+	assert_null(secret_from_file(p, &cause));
+	assert_non_null(strstr(cause, "mode 640"));
+	free(cause);
+	free(p);
+}
+
+/* The VmFlags line of the /proc/self/smaps entry that holds addr. */
+static int
+smaps_flags(void *addr, char *out, size_t outlen)
+{
+	FILE		*f;
+	char		 line[512];
+	unsigned long	 lo, hi, a = (unsigned long)addr;
+	int		 in = 0;
+
+	if ((f = fopen("/proc/self/smaps", "r")) == NULL)
+		return (-1);
+	while (fgets(line, sizeof line, f) != NULL) {
+		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 &&
+		    strchr(line, '-') < strchr(line, ' '))
+			in = a >= lo && a < hi;
+		else if (in && strncmp(line, "VmFlags:", 8) == 0) {
+			snprintf(out, outlen, "%s", line);
+			fclose(f);
+			return (0);
+		}
+	}
+	fclose(f);
+	return (-1);
+}
+
+/* secret_alloc: zeroed, usable, outside core dumps ("dd" in VmFlags). */
+static void
+test_alloc(void **state)
+{
+	char	*p, flags[512];
+	size_t	 i;
+
+	(void)state;
+	p = secret_alloc(10000);
+	assert_non_null(p);
+	for (i = 0; i < 10000; i++)
+		assert_int_equal(p[i], 0);
+	memset(p, 'x', 10000);
+	assert_int_equal(smaps_flags(p, flags, sizeof flags), 0);
+	assert_non_null(strstr(flags, " dd"));
+	secret_free(p);
+	secret_free(NULL);
+}
+
+/* secret_harden_process: not dumpable, no core file. */
+static void
+test_harden(void **state)
+{
+	struct rlimit	 rl;
+
+	(void)state;
+	secret_harden_process();
+	assert_int_equal(prctl(PR_GET_DUMPABLE, 0, 0, 0, 0), 0);
+	assert_int_equal(getrlimit(RLIMIT_CORE, &rl), 0);
+	assert_int_equal(rl.rlim_cur, 0);
 }
 
 static void
@@ -185,8 +428,19 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_file_missing_empty_nul,
 		    setup, teardown),
 		cmocka_unit_test(test_command),
+		cmocka_unit_test(test_command_no_shell),
+		cmocka_unit_test(test_split),
+		cmocka_unit_test_setup_teardown(test_command_timeout_group,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_file_other_owner, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_file_group_readable,
+		    setup, teardown),
+		cmocka_unit_test(test_alloc),
 		cmocka_unit_test_setup_teardown(test_secret_redacted_in_logs,
 		    setup, teardown),
+		/* Last: it makes the test process undumpable for good. */
+		cmocka_unit_test(test_harden),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));
