@@ -2,16 +2,20 @@
  * (bufferevent_socket_connect_hostname only tries the first), connects TCP,
  * then layers TLS on top with an OpenSSL filter bufferevent: right away for
  * implicit TLS, on request for STARTTLS, so both paths share one handshake
- * and one verification. One timer enforces every phase's timeout. The
- * owner hears about everything through one callback. */
+ * and one verification. COMPRESS=DEFLATE (RFC 4978) is one more filter
+ * bufferevent on top, plain or TLS below it. One timer enforces every
+ * phase's timeout. The owner hears about everything through one callback. */
 #include "conn.h"
 
 #include <sys/types.h>
 #include <sys/socket.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +25,7 @@
 #include <event2/bufferevent_ssl.h>
 #include <event2/util.h>
 #include <openssl/err.h>
+#include <zlib.h>
 
 #include "log.h"
 #include "xmalloc.h"
@@ -33,6 +38,25 @@ enum conn_state {
 	CONN_S_OPEN,
 	CONN_S_STARTTLS,	/* upgrade handshake, before TLS_READY */
 	CONN_S_DONE,		/* closed, failed or timed out */
+};
+
+/* Inflate output per zlib call, and deflate output per reservation. */
+#define CONN_Z_CHUNK		(16 * 1024)
+
+/* The compression filter's context, owned by the filter bufferevent (freed
+ * by conn_z_free when libevent destroys it, which may be after the conn is
+ * gone: conn_free clears c). */
+struct conn_z {
+	struct conn		*c;
+	z_stream		 inf;
+	z_stream		 def;
+	int			 inf_ready;
+	int			 def_ready;
+	int			 failed;
+	int			 busy;		/* inside conn_zinflate */
+	int			 stalled;	/* stopped at the input limit:
+						 * zlib may hold more output */
+	struct conn_zstats	 stats;
 };
 
 /* The DNS callback's argument. It outlives a conn freed while the query is
@@ -65,8 +89,12 @@ struct conn {
 	struct evutil_addrinfo	*ai_next;
 	char			*attempts;	/* "addr: why; addr: why" */
 
-	struct bufferevent	*bev;		/* the top one: socket or TLS */
+	struct bufferevent	*bev;		/* the top one: socket, TLS or
+						 * compression */
+	struct bufferevent	*tls_bev;	/* the TLS one, under bev */
 	SSL			*ssl;		/* owned by bev */
+	struct conn_z		*z;		/* owned by bev */
+	struct event		*zkick;		/* resumes a stalled inflate */
 	char			*tls_info;
 	int			 expect_eof;
 
@@ -87,6 +115,7 @@ static void	conn_timer_cb(evutil_socket_t, short, void *);
 static void	conn_event_cb(struct bufferevent *, short, void *);
 static void	conn_read_cb(struct bufferevent *, void *);
 static void	conn_write_cb(struct bufferevent *, void *);
+static void	conn_zlog(struct conn *);
 
 /* Calls the owner; returns -1 if the owner freed the conn meanwhile (it is
  * gone then: the caller must return without touching it). */
@@ -230,6 +259,12 @@ conn_free(struct conn *c)
 	}
 	if (c->ai_list != NULL)
 		evutil_freeaddrinfo(c->ai_list);
+	if (c->z != NULL) {
+		conn_zlog(c);
+		c->z->c = NULL;		/* the filter may outlive us */
+	}
+	if (c->zkick != NULL)
+		event_free(c->zkick);
 	/* With BEV_OPT_CLOSE_ON_FREE this also frees the SSL, the socket
 	 * bufferevent under a TLS filter, and the socket. */
 	if (c->bev != NULL)
@@ -368,6 +403,30 @@ conn_connect(struct conn *c)
 	return (0);
 }
 
+/* Whether the connected peer is a loopback address (127/8, ::1 or
+ * ::ffff:127.0.0.0/104). Unknown counts as not loopback. */
+static int
+conn_peer_is_loopback(struct conn *c)
+{
+	struct sockaddr_storage	 ss;
+	struct sockaddr_in	*sin = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6	*sin6 = (struct sockaddr_in6 *)&ss;
+	socklen_t		 len = sizeof ss;
+	const uint8_t		*a;
+
+	if (getpeername(bufferevent_getfd(c->bev), (struct sockaddr *)&ss,
+	    &len) == -1)
+		return (0);
+	if (ss.ss_family == AF_INET)
+		return ((ntohl(sin->sin_addr.s_addr) >> 24) == 127);
+	if (ss.ss_family != AF_INET6)
+		return (0);
+	if (IN6_IS_ADDR_LOOPBACK(&sin6->sin6_addr))
+		return (1);
+	a = sin6->sin6_addr.s6_addr;
+	return (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr) && a[12] == 127);
+}
+
 /* TCP is up: go on with TLS or tell the owner. */
 static void
 conn_tcp_up(struct conn *c)
@@ -375,6 +434,13 @@ conn_tcp_up(struct conn *c)
 	evutil_freeaddrinfo(c->ai_list);
 	c->ai_list = c->ai_next = NULL;
 	log_debug("%s: connected to %s", c->name, c->peer);
+	/* The configuration refuses this without allow_insecure = yes; with
+	 * it, say at every connection what it costs. */
+	if (c->mode == TLS_NONE && !conn_peer_is_loopback(c))
+		log_warnx("%s: WARNING: tls = none to %s, which is not a "
+		    "loopback address: the password and all mail cross the "
+		    "network in clear text (allow_insecure = yes)", c->name,
+		    c->where);
 	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
 	bufferevent_setwatermark(c->bev, EV_READ, 0, CONN_INPUT_HIWAT);
 	bufferevent_enable(c->bev, EV_READ|EV_WRITE);
@@ -417,9 +483,9 @@ conn_ssl_error(struct conn *c)
 {
 	unsigned long	e, first = 0;
 
-	if (c->ssl == NULL || c->bev == NULL)
+	if (c->ssl == NULL || c->tls_bev == NULL)
 		return (0);
-	while ((e = bufferevent_get_openssl_error(c->bev)) != 0) {
+	while ((e = bufferevent_get_openssl_error(c->tls_bev)) != 0) {
 		if (first == 0)
 			first = e;
 	}
@@ -594,7 +660,7 @@ conn_start_tls(struct conn *c, enum conn_state next, int ev)
 		    c->where);
 		return (-1);
 	}
-	c->bev = tbev;
+	c->bev = c->tls_bev = tbev;
 	c->ssl = ssl;
 	bufferevent_setcb(tbev, conn_read_cb, conn_write_cb, conn_event_cb, c);
 	bufferevent_setwatermark(tbev, EV_READ, 0, CONN_INPUT_HIWAT);
@@ -622,7 +688,7 @@ conn_starttls(struct conn *c)
 {
 	char	*cause;
 
-	if (c->state != CONN_S_OPEN || c->ssl != NULL) {
+	if (c->state != CONN_S_OPEN || c->ssl != NULL || c->z != NULL) {
 		conn_fail(c, -1, "%s: STARTTLS on a connection that is not"
 		    " open in plain text", c->where);
 		return (-1);
@@ -657,7 +723,7 @@ conn_expect_eof(struct conn *c)
 	 * this option makes it a clean close (isync socket_expect_eof). The
 	 * filter bufferevent needs allow_dirty_shutdown for the same. */
 	SSL_set_options(c->ssl, SSL_OP_IGNORE_UNEXPECTED_EOF);
-	bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
+	bufferevent_openssl_set_allow_dirty_shutdown(c->tls_bev, 1);
 }
 
 /* Sets the inactivity timeout of the current phase. */
@@ -666,6 +732,40 @@ conn_set_timeout(struct conn *c, unsigned int sec)
 {
 	c->timeout = sec;
 	conn_arm_timer(c);
+}
+
+/* The socket, found under whatever filters sit on top of it (a filter
+ * bufferevent does not answer bufferevent_getfd). */
+static evutil_socket_t
+conn_fd(struct conn *c)
+{
+	struct bufferevent	*b = c->bev, *u;
+
+	while ((u = bufferevent_get_underlying(b)) != NULL)
+		b = u;
+	return (bufferevent_getfd(b));
+}
+
+/* Keepalive and no Nagle for a long-lived connection; see conn.h. */
+void
+conn_set_keepalive(struct conn *c)
+{
+	evutil_socket_t	fd;
+	int		on = 1, idle = CONN_KEEPALIVE_IDLE;
+	int		intvl = CONN_KEEPALIVE_INTVL, cnt = CONN_KEEPALIVE_CNT;
+
+	if (c->bev == NULL || (fd = conn_fd(c)) == -1)
+		return;
+	/* Failures only cost the early notice: the owner's timers stay. */
+	if (setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on) == -1 ||
+	    setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle,
+	    sizeof idle) == -1 ||
+	    setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl,
+	    sizeof intvl) == -1 ||
+	    setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof cnt) == -1)
+		log_debug("%s: TCP keepalive: %s", c->name, strerror(errno));
+	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on) == -1)
+		log_debug("%s: TCP_NODELAY: %s", c->name, strerror(errno));
 }
 
 /* The input buffer, NULL before the connection exists. */
@@ -708,20 +808,30 @@ conn_readline(struct conn *c, size_t max, char **line, size_t *len)
 	return (1);
 }
 
+/* Bytes queued and not yet sent, in every layer: a filter (TLS,
+ * compression) moves them down at once, so its own buffer says little. */
+static size_t
+conn_output_pending(struct conn *c)
+{
+	struct bufferevent	*b;
+	size_t			 n = 0;
+
+	for (b = c->bev; b != NULL; b = bufferevent_get_underlying(b))
+		n += evbuffer_get_length(bufferevent_get_output(b));
+	return (n);
+}
+
 /* Queues bytes for sending. */
 int
 conn_write(struct conn *c, const void *data, size_t len)
 {
-	struct evbuffer	*out;
-
 	if (c->state != CONN_S_OPEN) {
 		if (c->state != CONN_S_DONE)
 			conn_fail(c, -1, "%s: write before the connection is"
 			    " open", c->where);
 		return (-1);
 	}
-	out = bufferevent_get_output(c->bev);
-	if (evbuffer_get_length(out) + len > CONN_OUTPUT_MAX) {
+	if (conn_output_pending(c) + len > CONN_OUTPUT_MAX) {
 		conn_fail(c, -1, "%s: more than %u bytes waiting to be sent:"
 		    " the server is not reading", c->where, CONN_OUTPUT_MAX);
 		return (-1);
@@ -777,4 +887,302 @@ const char *
 conn_tls_info(struct conn *c)
 {
 	return (c->tls_info);
+}
+
+/* The SSL object, for diagnostics (mailfetchd --diagnose). */
+SSL *
+conn_ssl(struct conn *c)
+{
+	return (c->ssl);
+}
+
+/* Fails the connection from inside a compression filter. */
+static void
+conn_zfail(struct conn_z *z, const char *what, const char *detail)
+{
+	struct conn	*c = z->c;
+
+	z->failed = 1;
+	if (c == NULL)
+		return;
+	if (detail != NULL)
+		conn_fail(c, CONN_EV_ERROR, "%s: %s (%s)", c->where, what,
+		    detail);
+	else
+		conn_fail(c, CONN_EV_ERROR, "%s: %s", c->where, what);
+}
+
+/* Inflates from src into dst, at most room bytes, in chunks. Returns the
+ * bytes produced or -1 (the conn has failed). Stopping at room marks the
+ * stream stalled: zlib may hold output already consumed from src, which
+ * only another call can get out (see conn_zdrain_cb). */
+static ssize_t
+conn_zinflate(struct conn_z *z, struct evbuffer *src, struct evbuffer *dst,
+    size_t room)
+{
+	struct evbuffer_iovec	 in, out;
+	size_t			 total = 0, want, used, got, avail;
+	int			 n, r;
+
+	while (total < room) {
+		n = evbuffer_peek(src, -1, NULL, &in, 1);
+		avail = n > 0 ? in.iov_len : 0;
+		want = room - total;
+		if (want > CONN_Z_CHUNK)
+			want = CONN_Z_CHUNK;
+		if (evbuffer_reserve_space(dst, want, &out, 1) != 1) {
+			conn_zfail(z, "cannot grow the input buffer", NULL);
+			return (-1);
+		}
+		z->inf.next_in = avail > 0 ? in.iov_base : (Bytef *)"";
+		z->inf.avail_in = avail;
+		z->inf.next_out = out.iov_base;
+		z->inf.avail_out = want;
+		r = inflate(&z->inf, Z_SYNC_FLUSH);
+		used = avail - z->inf.avail_in;
+		got = want - z->inf.avail_out;
+		/* Drain before commit: adding to dst may run libevent's
+		 * callbacks, which must find src consistent. */
+		if (used > 0)
+			evbuffer_drain(src, used);
+		if (got > 0) {
+			out.iov_len = got;
+			evbuffer_commit_space(dst, &out, 1);
+		}
+		z->stats.in_wire += used;
+		z->stats.in_data += got;
+		total += got;
+		if (r == Z_STREAM_END) {
+			/* RFC 4978: the stream lasts as long as the
+			 * connection; anything after its end is unreadable. */
+			conn_zfail(z, "compressed stream ended before the"
+			    " connection", NULL);
+			return (-1);
+		}
+		if (r != Z_OK && r != Z_BUF_ERROR) {
+			conn_zfail(z, "compressed stream is corrupt",
+			    z->inf.msg != NULL ? z->inf.msg : zError(r));
+			return (-1);
+		}
+		if (used == 0 && got == 0)
+			break;		/* needs more input */
+	}
+	z->stalled = total >= room;
+	return (total);
+}
+
+/* The filter's input side: what the server sent, inflated into the input
+ * the owner reads. limit is what the read high-water mark leaves room for;
+ * libevent stops reading below while our input is full, so a compression
+ * bomb inflates no faster than the owner drains. */
+static enum bufferevent_filter_result
+conn_zin_cb(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t limit,
+    enum bufferevent_flush_mode mode, void *arg)
+{
+	struct conn_z	*z = arg;
+	ssize_t		 n;
+
+	if (z->c == NULL || z->failed)
+		return (BEV_ERROR);
+	if (z->busy)		/* called back from inside conn_zinflate */
+		return (BEV_NEED_MORE);
+	z->busy = 1;
+	n = conn_zinflate(z, src, dst, limit < 0 ? CONN_INPUT_HIWAT :
+	    (size_t)limit);
+	z->busy = 0;
+	if (n == -1)
+		return (BEV_ERROR);
+	return (n > 0 ? BEV_OK : BEV_NEED_MORE);
+}
+
+/* The filter's output side: deflates what the owner wrote, with a sync
+ * flush after each burst (RFC 4978 section 4: the server must see every
+ * command whole, not wait for more). */
+static enum bufferevent_filter_result
+conn_zout_cb(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t limit,
+    enum bufferevent_flush_mode mode, void *arg)
+{
+	struct conn_z		*z = arg;
+	struct evbuffer_iovec	 in, out;
+	size_t			 left, got;
+	int			 flush, r;
+
+	if (z->c == NULL || z->failed)
+		return (BEV_ERROR);
+	while ((left = evbuffer_get_length(src)) > 0) {
+		if (evbuffer_peek(src, -1, NULL, &in, 1) < 1)
+			break;
+		flush = in.iov_len >= left ? Z_SYNC_FLUSH : Z_NO_FLUSH;
+		z->def.next_in = in.iov_base;
+		z->def.avail_in = in.iov_len;
+		do {
+			if (evbuffer_reserve_space(dst, CONN_Z_CHUNK, &out,
+			    1) != 1) {
+				conn_zfail(z, "cannot grow the output buffer",
+				    NULL);
+				return (BEV_ERROR);
+			}
+			z->def.next_out = out.iov_base;
+			z->def.avail_out = CONN_Z_CHUNK;
+			r = deflate(&z->def, flush);
+			if (r != Z_OK && r != Z_BUF_ERROR) {
+				conn_zfail(z, "cannot compress", zError(r));
+				return (BEV_ERROR);
+			}
+			got = CONN_Z_CHUNK - z->def.avail_out;
+			if (got > 0) {
+				out.iov_len = got;
+				evbuffer_commit_space(dst, &out, 1);
+			}
+			z->stats.out_wire += got;
+		} while (z->def.avail_out == 0);
+		got = in.iov_len - z->def.avail_in;
+		z->stats.out_data += got;
+		evbuffer_drain(src, got);
+	}
+	return (BEV_OK);
+}
+
+/* Frees the filter's context (called by libevent). */
+static void
+conn_z_free(void *arg)
+{
+	struct conn_z	*z = arg;
+
+	if (z == NULL)
+		return;
+	if (z->inf_ready)
+		inflateEnd(&z->inf);
+	if (z->def_ready)
+		deflateEnd(&z->def);
+	free(z);
+}
+
+/* The owner drained input: if the last inflate stopped at the limit, zlib
+ * may still hold output while nothing waits below, so libevent would never
+ * call the filter again. Resume from the loop. */
+static void
+conn_zdrain_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info,
+    void *arg)
+{
+	struct conn_z	*z = arg;
+
+	if (info->n_deleted == 0 || !z->stalled || z->failed || z->c == NULL)
+		return;
+	event_active(z->c->zkick, EV_TIMEOUT, 1);
+}
+
+/* Resumes a stalled inflate and tells the owner about the new input. */
+static void
+conn_zkick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn	*c = arg;
+	struct evbuffer	*in;
+	size_t		 len;
+	ssize_t		 n;
+
+	if (c->state != CONN_S_OPEN || c->z == NULL || !c->z->stalled)
+		return;
+	in = bufferevent_get_input(c->bev);
+	if ((len = evbuffer_get_length(in)) >= CONN_INPUT_HIWAT)
+		return;
+	c->z->busy = 1;
+	n = conn_zinflate(c->z, bufferevent_get_input(
+	    bufferevent_get_underlying(c->bev)), in, CONN_INPUT_HIWAT - len);
+	c->z->busy = 0;
+	if (n > 0)
+		conn_read_cb(c->bev, c);
+}
+
+/* Logs the compression counters (the bench reads them). */
+static void
+conn_zlog(struct conn *c)
+{
+	struct conn_zstats	*st = &c->z->stats;
+
+	log_debug("%s: compression: received %llu bytes, inflated to %llu;"
+	    " sent %llu bytes, deflated from %llu", c->name,
+	    (unsigned long long)st->in_wire, (unsigned long long)st->in_data,
+	    (unsigned long long)st->out_wire,
+	    (unsigned long long)st->out_data);
+}
+
+/* Whether bytes the owner has not read are waiting (they would be taken
+ * for compressed data, or were meant to be read in clear). */
+static int
+conn_unread_input(struct conn *c)
+{
+	if (evbuffer_get_length(bufferevent_get_input(c->bev)) != 0)
+		return (1);
+	if (c->ssl != NULL)
+		return (SSL_pending(c->ssl) > 0);
+	return (conn_kernel_pending(c));
+}
+
+/* Starts COMPRESS=DEFLATE; see conn.h. */
+int
+conn_compress(struct conn *c)
+{
+	struct conn_z		*z;
+	struct bufferevent	*fbev;
+
+	if (c->state != CONN_S_OPEN || c->z != NULL) {
+		conn_fail(c, -1, "%s: COMPRESS on a connection that is not"
+		    " open or already compressed", c->where);
+		return (-1);
+	}
+	if (conn_unread_input(c)) {
+		conn_fail(c, -1, "%s: bytes received before compression"
+		    " started: refusing to guess how to read them", c->where);
+		return (-1);
+	}
+	z = xcalloc(1, sizeof *z);
+	z->c = c;
+	/* Negative window bits: raw DEFLATE (RFC 1951), no zlib header. */
+	if (inflateInit2(&z->inf, -15) != Z_OK) {
+		conn_z_free(z);
+		conn_fail(c, -1, "%s: cannot start zlib inflate", c->where);
+		return (-1);
+	}
+	z->inf_ready = 1;
+	if (deflateInit2(&z->def, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -15, 8,
+	    Z_DEFAULT_STRATEGY) != Z_OK) {
+		conn_z_free(z);
+		conn_fail(c, -1, "%s: cannot start zlib deflate", c->where);
+		return (-1);
+	}
+	z->def_ready = 1;
+	fbev = bufferevent_filter_new(c->bev, conn_zin_cb, conn_zout_cb,
+	    BEV_OPT_CLOSE_ON_FREE|BEV_OPT_DEFER_CALLBACKS, conn_z_free, z);
+	if (fbev == NULL) {
+		conn_z_free(z);
+		conn_fail(c, -1, "%s: cannot create the compression"
+		    " bufferevent", c->where);
+		return (-1);
+	}
+	if ((c->zkick = event_new(c->base, -1, 0, conn_zkick_cb, c)) == NULL)
+		fatalx("conn_compress: cannot create an event");
+	c->bev = fbev;
+	c->z = z;
+	if (evbuffer_add_cb(bufferevent_get_input(fbev), conn_zdrain_cb,
+	    z) == NULL)
+		fatalx("conn_compress: cannot add an evbuffer callback");
+	bufferevent_setcb(fbev, conn_read_cb, conn_write_cb, conn_event_cb, c);
+	bufferevent_setwatermark(fbev, EV_READ, 0, CONN_INPUT_HIWAT);
+	bufferevent_enable(fbev, EV_READ|EV_WRITE);
+	conn_arm_timer(c);
+	log_debug("%s: COMPRESS=DEFLATE on", c->name);
+	return (0);
+}
+
+/* The compression counters; see conn.h. */
+int
+conn_wire_stats(struct conn *c, struct conn_zstats *st)
+{
+	if (c->z == NULL) {
+		memset(st, 0, sizeof *st);
+		return (0);
+	}
+	*st = c->z->stats;
+	return (1);
 }

@@ -20,6 +20,7 @@
 #define MAILFETCHD_CONN_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <event2/buffer.h>
 #include <event2/dns.h>
@@ -35,6 +36,11 @@
 #define CONN_INPUT_HIWAT	(1024 * 1024)
 /* Used when conn_params.timeout_sec is 0. */
 #define CONN_DEFAULT_TIMEOUT	60
+/* conn_set_keepalive: first probe after this much silence, then every
+ * CONN_KEEPALIVE_INTVL seconds, CONN_KEEPALIVE_CNT unanswered is dead. */
+#define CONN_KEEPALIVE_IDLE	120
+#define CONN_KEEPALIVE_INTVL	30
+#define CONN_KEEPALIVE_CNT	4
 
 enum conn_event {
 	CONN_EV_CONNECTED,	/* TCP up, and TLS up and verified if implicit */
@@ -105,6 +111,30 @@ void		 conn_expect_eof(struct conn *);
 /* Inactivity timeout from now on (reset by every byte received or
  * connection step); 0 disables it (IMAP IDLE, with the owner's own timer). */
 void		 conn_set_timeout(struct conn *, unsigned int sec);
+/* For a long-lived connection that may stay silent (IMAP IDLE): TCP
+ * keepalive probes after CONN_KEEPALIVE_IDLE seconds of silence, so a peer
+ * that vanished is noticed; and no Nagle delay, since every command there
+ * is a small write someone waits for. Best effort, once connected. */
+void		 conn_set_keepalive(struct conn *);
+
+/* Starts COMPRESS=DEFLATE (RFC 4978) after the server's OK to COMPRESS
+ * DEFLATE has been read: from then on every byte both ways is raw DEFLATE
+ * (RFC 1951), flushed after each write so the server sees whole commands.
+ * Refuses, like conn_starttls(), if input is left over (those bytes would
+ * be misread). Works over plain TCP and TLS. Memory stays bounded whatever
+ * the server sends: inflating pauses at CONN_INPUT_HIWAT until the owner
+ * drains. A corrupt stream, or one that ends, fails the connection
+ * (CONN_EV_ERROR). */
+int		 conn_compress(struct conn *);
+/* Byte counters of the compressed phase (none before conn_compress). */
+struct conn_zstats {
+	uint64_t	in_wire;	/* compressed bytes received */
+	uint64_t	in_data;	/* what they inflated to */
+	uint64_t	out_data;	/* bytes written by the owner */
+	uint64_t	out_wire;	/* what they deflated to */
+};
+/* Fills *st; returns 1 when compressing, else 0 (and zero counters). */
+int		 conn_wire_stats(struct conn *, struct conn_zstats *st);
 
 int		 conn_is_tls(struct conn *);
 /* Why the connection ended ("... connection closed by the server" after
@@ -116,5 +146,9 @@ const char	*conn_peer(struct conn *);
 /* "TLSv1.3 TLS_AES_256_GCM_SHA384, subject '...', sha256:..." or NULL
  * when not on TLS; valid until conn_free. */
 const char	*conn_tls_info(struct conn *);
+/* The connection's SSL once a handshake has started (also after it failed,
+ * so that a diagnosis can show the certificate the server presented), else
+ * NULL. Borrowed: valid until conn_free; do not change its settings. */
+SSL		*conn_ssl(struct conn *);
 
 #endif

@@ -14,6 +14,7 @@
 #include "control.h"
 #include "daemon.h"
 #include "diagnose.h"
+#include "oauth2.h"
 #include "fetch.h"
 #include "log.h"
 #include "provider.h"
@@ -26,6 +27,7 @@ enum main_mode {
 	MODE_CHECK,
 	MODE_STATUS,
 	MODE_DIAGNOSE,
+	MODE_OAUTH2_SETUP,
 };
 
 /* Exit status of --status when no daemon answers. */
@@ -45,6 +47,7 @@ struct main_opts {
 	const char	**accounts;
 	size_t		 naccounts;
 	int		 verbosity;	/* -v adds one, -q takes one */
+	const char	*oauth2_account; /* --oauth2-setup */
 };
 
 static const struct option main_longopts[] = {
@@ -55,6 +58,7 @@ static const struct option main_longopts[] = {
 	{ "status",		no_argument,		NULL, 's' },
 	{ "diagnose",		optional_argument,	NULL, 'D' },
 	{ "providers",		no_argument,		NULL, 'P' },
+	{ "oauth2-setup",	required_argument,	NULL, 'O' },
 	{ "verbose",		no_argument,		NULL, 'v' },
 	{ "quiet",		no_argument,		NULL, 'q' },
 	{ "version",		no_argument,		NULL, 'V' },
@@ -70,6 +74,7 @@ main_usage(FILE *f)
 "       mailfetchd [-c FILE] --check-config\n"
 "       mailfetchd [-c FILE] --status\n"
 "       mailfetchd [-c FILE] --diagnose [ACCOUNT]\n"
+"       mailfetchd [-c FILE] --oauth2-setup ACCOUNT\n"
 "       mailfetchd --providers\n"
 "       mailfetchd --version | --help\n"
 "\n"
@@ -88,6 +93,8 @@ main_usage(FILE *f)
 "                        step by step: DNS, TCP, TLS, capabilities, login,\n"
 "                        folders; exit 0 when a fetch would work\n"
 "      --providers       list the provider presets (provider = NAME) and exit\n"
+"      --oauth2-setup ACCOUNT  first OAuth2 grant of an account with an oauth2\n"
+"                        section; stores its refresh token in the state dir\n"
 "  -v, --verbose         more log output (repeat for debug)\n"
 "  -q, --quiet           only warnings and errors\n"
 "  -V, --version         print the version and exit\n"
@@ -309,6 +316,10 @@ main_parse_args(int argc, char **argv, struct main_opts *opts)
 		case 'q':
 			opts->verbosity--;
 			break;
+		case 'O':
+			opts->mode = MODE_OAUTH2_SETUP;
+			opts->oauth2_account = optarg;
+			break;
 		case 'P':
 			provider_print_list(stdout);
 			exit(fflush(stdout) == 0 ? 0 : EXIT_LOCAL);
@@ -341,7 +352,7 @@ int
 main(int argc, char **argv)
 {
 	struct main_opts	 opts = { CONFIG_DEFAULT_PATH, MODE_DAEMON,
-				     NULL, 0, 0 };
+				     NULL, 0, 0, NULL };
 	struct config		*conf;
 	char			*cause;
 	int			 rc;
@@ -371,6 +382,9 @@ main(int argc, char **argv)
 		break;
 	case MODE_DIAGNOSE:
 		rc = diagnose_run(conf, opts.accounts, opts.naccounts, stdout);
+		break;
+	case MODE_OAUTH2_SETUP:
+		rc = oauth2_setup_account(conf, opts.oauth2_account, stdout);
 		break;
 	case MODE_ONCE:
 		rc = main_delegate(conf, opts.accounts, opts.naccounts);
