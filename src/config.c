@@ -112,6 +112,67 @@ static cfg_opt_t config_folder_opts[] = {
 	CFG_END()
 };
 
+/* The oauth2 { } section of an account: presets fill what it leaves out
+ * (see config_oauth2_presets). */
+static cfg_opt_t config_oauth2_opts[] = {
+	CFG_STR("provider", NULL, CFGF_NODEFAULT),
+	CFG_STR("client_id", NULL, CFGF_NODEFAULT),
+	CFG_STR("client_secret_file", NULL, CFGF_NODEFAULT),
+	CFG_STR("token_url", NULL, CFGF_NODEFAULT),
+	CFG_STR("device_url", NULL, CFGF_NODEFAULT),
+	CFG_STR("auth_url", NULL, CFGF_NODEFAULT),
+	CFG_STR("scope", NULL, CFGF_NODEFAULT),
+	CFG_INT("redirect_port", 0, CFGF_NONE),
+	CFG_STR("ca_file", NULL, CFGF_NODEFAULT),
+	CFG_END()
+};
+
+/*
+ * OAuth2 presets, from the providers' published documentation:
+ * - Google, "OAuth 2.0 for Mobile & Desktop Apps"
+ *   (https://developers.google.com/identity/protocols/oauth2/native-app):
+ *   authorisation endpoint https://accounts.google.com/o/oauth2/v2/auth,
+ *   token endpoint https://oauth2.googleapis.com/token, loopback redirect
+ *   (http://127.0.0.1:PORT) with PKCE; Gmail's IMAP/POP scope is
+ *   https://mail.google.com/ (https://developers.google.com/gmail/imap/
+ *   xoauth2-protocol). Google's device flow
+ *   (https://oauth2.googleapis.com/device/code, "OAuth 2.0 for TV and
+ *   Limited-Input Device Applications") accepts only a limited set of
+ *   scopes, which does not include https://mail.google.com/: the preset
+ *   has no device_url, so --oauth2-setup uses the loopback flow.
+ * - Microsoft identity platform, "Authenticate an IMAP, POP or SMTP
+ *   connection using OAuth" (https://learn.microsoft.com/en-us/exchange/
+ *   client-developer/legacy-protocols/how-to-authenticate-an-imap-pop-smtp-
+ *   application-by-using-oauth): scopes
+ *   https://outlook.office.com/IMAP.AccessAsUser.All and
+ *   .../POP.AccessAsUser.All, plus offline_access for a refresh token;
+ *   endpoints https://login.microsoftonline.com/common/oauth2/v2.0/
+ *   {devicecode,token,authorize} (device authorisation grant preferred:
+ *   public clients need no secret and no local browser).
+ */
+struct config_oauth2_preset {
+	const char	*name;
+	enum config_oauth2_provider provider;
+	const char	*token_url;
+	const char	*device_url;
+	const char	*auth_url;
+	const char	*scope;
+};
+static const struct config_oauth2_preset config_oauth2_presets[] = {
+	{ "custom", OAUTH2_PROVIDER_CUSTOM, NULL, NULL, NULL, NULL },
+	{ "google", OAUTH2_PROVIDER_GOOGLE,
+	  "https://oauth2.googleapis.com/token",
+	  NULL,
+	  "https://accounts.google.com/o/oauth2/v2/auth",
+	  "https://mail.google.com/" },
+	{ "microsoft", OAUTH2_PROVIDER_MICROSOFT,
+	  "https://login.microsoftonline.com/common/oauth2/v2.0/token",
+	  "https://login.microsoftonline.com/common/oauth2/v2.0/devicecode",
+	  "https://login.microsoftonline.com/common/oauth2/v2.0/authorize",
+	  "https://outlook.office.com/IMAP.AccessAsUser.All "
+	  "https://outlook.office.com/POP.AccessAsUser.All offline_access" },
+};
+
 static cfg_opt_t config_account_opts[] = {
 	CFG_INT_CB("protocol", 0, CFGF_NODEFAULT, config_parse_proto),
 	CFG_STR("host", NULL, CFGF_NODEFAULT),
@@ -139,6 +200,7 @@ static cfg_opt_t config_account_opts[] = {
 	CFG_BOOL("idle", cfg_false, CFGF_NONE),
 	CFG_INT_CB("idle_interval", CONFIG_DEF_IDLE, CFGF_NODEFAULT,
 	    config_parse_duration),
+	CFG_BOOL("compress", cfg_true, CFGF_NONE),
 	CFG_INT_CB("poll_interval", CONFIG_DEF_POLL, CFGF_NODEFAULT,
 	    config_parse_duration),
 	CFG_BOOL("poll_interval_override", cfg_false, CFGF_NONE),
@@ -151,6 +213,8 @@ static cfg_opt_t config_account_opts[] = {
 	CFG_STR("provider", NULL, CFGF_NODEFAULT),
 	CFG_SEC("folder", config_folder_opts,
 	    CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
+	/* MULTI so that an absent section is told apart from an empty one. */
+	CFG_SEC("oauth2", config_oauth2_opts, CFGF_MULTI),
 	CFG_END()
 };
 
@@ -939,7 +1003,11 @@ config_check_secret(cfg_t *sec)
 	n = (cfg_size(sec, "password_file") > 0) +
 	    (cfg_size(sec, "password_command") > 0) +
 	    (cfg_size(sec, "token_command") > 0);
-	if (n == 0)
+	if (n > 0 && cfg_size(sec, "oauth2") > 0)
+		config_error(sec, "account '%s': the oauth2 section excludes "
+		    "password_file, password_command and token_command "
+		    "(remove them, or the section)", cfg_title(sec));
+	else if (n == 0 && cfg_size(sec, "oauth2") == 0)
 		config_error(sec, "account '%s': a secret is required (set "
 		    "password_file, password_command or token_command)",
 		    cfg_title(sec));
@@ -1036,7 +1104,8 @@ config_check_auth(cfg_t *sec, long proto)
 {
 	unsigned int	bits = config_auth_bits(sec);
 	unsigned int	oauth = AUTH_XOAUTH2 | AUTH_OAUTHBEARER;
-	int		token = cfg_size(sec, "token_command") > 0;
+	int		token = cfg_size(sec, "token_command") > 0 ||
+			    cfg_size(sec, "oauth2") > 0;
 
 	if ((bits & AUTH_APOP) && proto == PROTO_IMAP)
 		config_error_opt(sec, "auth", "auth = apop is POP3 only");
@@ -1044,8 +1113,8 @@ config_check_auth(cfg_t *sec, long proto)
 		config_error_opt(sec, "auth", "auth = xoauth2 and oauthbearer "
 		    "need token_command");
 	if (token && bits != 0 && (bits & oauth) == 0)
-		config_error_opt(sec, "auth", "token_command needs auth = "
-		    "xoauth2 or oauthbearer (or no auth line)");
+		config_error_opt(sec, "auth", "token_command and oauth2 need "
+		    "auth = xoauth2 or oauthbearer (or no auth line)");
 }
 
 /* Records a warning about line of sec's file; the caller of config_load
@@ -1091,6 +1160,132 @@ config_check_preset(cfg_t *sec, const struct provider *p, long proto)
 	    "account '%s': poll_interval = %lds is below %s's minimum of %us; "
 	    "using %us (set poll_interval_override = yes to keep %lds)",
 	    cfg_title(sec), poll, p->name, p->min_poll, p->min_poll, poll);
+}
+
+/* The preset named by an oauth2 section's provider, or NULL. */
+static const struct config_oauth2_preset *
+config_oauth2_preset(const char *name)
+{
+	size_t	i;
+
+	for (i = 0; i < nitems(config_oauth2_presets); i++) {
+		if (strcmp(config_oauth2_presets[i].name, name) == 0)
+			return (&config_oauth2_presets[i]);
+	}
+	return (NULL);
+}
+
+/* An oauth2 string option, else the preset's value (NULL if neither). */
+static const char *
+config_oauth2_str(cfg_t *o, const struct config_oauth2_preset *pr,
+    const char *name)
+{
+	if (cfg_size(o, name) > 0)
+		return (cfg_getstr(o, name));
+	if (pr == NULL)
+		return (NULL);
+	if (strcmp(name, "token_url") == 0)
+		return (pr->token_url);
+	if (strcmp(name, "device_url") == 0)
+		return (pr->device_url);
+	if (strcmp(name, "auth_url") == 0)
+		return (pr->auth_url);
+	if (strcmp(name, "scope") == 0)
+		return (pr->scope);
+	return (NULL);
+}
+
+/* An endpoint must be https:// (tokens and secrets cross it) and have no
+ * blanks or control characters. */
+static void
+config_oauth2_check_url(cfg_t *o, const char *name, const char *url)
+{
+	const char	*p;
+
+	if (strncmp(url, "https://", 8) != 0 || url[8] == '\0' ||
+	    url[8] == '/') {
+		config_error(o, "oauth2 %s must be an https:// URL, not '%s'",
+		    name, url);
+		return;
+	}
+	for (p = url; *p != '\0'; p++) {
+		if (isspace((unsigned char)*p) || iscntrl((unsigned char)*p)) {
+			config_error(o, "oauth2 %s contains blanks or control "
+			    "characters", name);
+			return;
+		}
+	}
+}
+
+/* client_secret_file: a regular file nobody else can read or write. */
+static void
+config_oauth2_check_secret_file(cfg_t *o, const char *path)
+{
+	struct stat	sb;
+
+	if (stat(path, &sb) != 0)
+		config_error(o, "client_secret_file '%s': %s", path,
+		    strerror(errno));
+	else if (!S_ISREG(sb.st_mode))
+		config_error(o, "client_secret_file '%s' is not a regular "
+		    "file", path);
+	else if ((sb.st_mode & (S_IRWXG | S_IRWXO)) != 0)
+		config_error(o, "client_secret_file '%s' has mode %04o: it "
+		    "must not be readable or writable by group or others "
+		    "(chmod 600 '%s')", path, (unsigned int)(sb.st_mode & 07777),
+		    path);
+}
+
+/* Validation callback of an oauth2 section (at its closing brace, cfg the
+ * account): a known provider, a client id, and endpoints for at least one
+ * grant flow. */
+static int
+config_validate_oauth2(cfg_t *cfg, cfg_opt_t *opt)
+{
+	cfg_t					*o;
+	const struct config_oauth2_preset	*pr = NULL;
+	const char				*v, *names[] = { "token_url",
+						    "device_url", "auth_url" };
+	size_t					 i;
+	long					 port;
+
+	o = cfg_opt_getnsec(opt, cfg_opt_size(opt) - 1);
+	if (cfg_opt_size(opt) > 1) {
+		config_error(o, "account '%s': only one oauth2 section is "
+		    "allowed", cfg_title(cfg));
+		return (config_go_on());
+	}
+	if (cfg_size(o, "provider") > 0 &&
+	    (pr = config_oauth2_preset(cfg_getstr(o, "provider"))) == NULL)
+		config_error(o, "unknown oauth2 provider '%s' (use google, "
+		    "microsoft or custom)", cfg_getstr(o, "provider"));
+	if (cfg_size(o, "client_id") == 0)
+		config_error(o, "account '%s': oauth2 client_id is required "
+		    "(from the application registered with the provider)",
+		    cfg_title(cfg));
+	for (i = 0; i < nitems(names); i++) {
+		if ((v = config_oauth2_str(o, pr, names[i])) != NULL)
+			config_oauth2_check_url(o, names[i], v);
+	}
+	if (config_oauth2_str(o, pr, "token_url") == NULL)
+		config_error(o, "account '%s': oauth2 token_url is required "
+		    "(or provider = google or microsoft)", cfg_title(cfg));
+	if (config_oauth2_str(o, pr, "device_url") == NULL &&
+	    config_oauth2_str(o, pr, "auth_url") == NULL)
+		config_error(o, "account '%s': oauth2 needs device_url or "
+		    "auth_url for the first grant (or provider = google or "
+		    "microsoft)", cfg_title(cfg));
+	if (config_oauth2_str(o, pr, "scope") == NULL)
+		config_error(o, "account '%s': oauth2 scope is required (or "
+		    "provider = google or microsoft)", cfg_title(cfg));
+	port = cfg_getint(o, "redirect_port");
+	if (port < 0 || port > 65535)
+		config_error(o, "oauth2 redirect_port %ld is out of range (1 to "
+		    "65535, or 0 for any free port)", port);
+	if (cfg_size(o, "client_secret_file") > 0)
+		config_oauth2_check_secret_file(o,
+		    cfg_getstr(o, "client_secret_file"));
+	return (config_go_on());
 }
 
 /* Validation callback of an account section (runs at its closing brace,
@@ -1156,6 +1351,11 @@ config_schema(const char *name)
 		snprintf(path, sizeof path, "account|folder|%s", o->name);
 		cfg_set_validate_func(cfg, path, config_validate_opt);
 	}
+	for (o = config_oauth2_opts; o->name != NULL; o++) {
+		snprintf(path, sizeof path, "account|oauth2|%s", o->name);
+		cfg_set_validate_func(cfg, path, config_validate_opt);
+	}
+	cfg_set_validate_func(cfg, "account|oauth2", config_validate_oauth2);
 	cfg_set_validate_func(cfg, "account|folder", config_validate_folder);
 	cfg_set_validate_func(cfg, "account", config_validate_account);
 	free(cfg->filename);
@@ -1244,6 +1444,55 @@ config_apply_preset(cfg_t *sec, struct account_conf *a)
 		a->poll_interval = p->min_poll;
 }
 
+/* A validated oauth2 section into an oauth2_conf, presets applied; the
+ * token file is set by config_convert, which knows the state directory. */
+static struct oauth2_conf *
+config_convert_oauth2(cfg_t *sec)
+{
+	cfg_t					*o;
+	const struct config_oauth2_preset	*pr = NULL;
+	struct oauth2_conf			*oc;
+	const char				*v;
+
+	if (cfg_size(sec, "oauth2") == 0)
+		return (NULL);
+	o = cfg_getnsec(sec, "oauth2", 0);
+	if (cfg_size(o, "provider") > 0)
+		pr = config_oauth2_preset(cfg_getstr(o, "provider"));
+	oc = xcalloc(1, sizeof *oc);
+	oc->provider = pr != NULL ? pr->provider : OAUTH2_PROVIDER_CUSTOM;
+	oc->client_id = config_dupstr(o, "client_id");
+	oc->client_secret_file = config_dupstr(o, "client_secret_file");
+	if ((v = config_oauth2_str(o, pr, "token_url")) != NULL)
+		oc->token_url = xstrdup(v);
+	if ((v = config_oauth2_str(o, pr, "device_url")) != NULL)
+		oc->device_url = xstrdup(v);
+	if ((v = config_oauth2_str(o, pr, "auth_url")) != NULL)
+		oc->auth_url = xstrdup(v);
+	if ((v = config_oauth2_str(o, pr, "scope")) != NULL)
+		oc->scope = xstrdup(v);
+	oc->redirect_port = (unsigned int)cfg_getint(o, "redirect_port");
+	oc->ca_file = config_dupstr(o, "ca_file");
+	return (oc);
+}
+
+/* Frees an oauth2_conf; NULL is a no-op. */
+static void
+config_free_oauth2(struct oauth2_conf *oc)
+{
+	if (oc == NULL)
+		return;
+	free(oc->client_id);
+	free(oc->client_secret_file);
+	free(oc->token_url);
+	free(oc->device_url);
+	free(oc->auth_url);
+	free(oc->scope);
+	free(oc->ca_file);
+	free(oc->token_file);
+	free(oc);
+}
+
 /* One validated account section into an account_conf. */
 static void
 config_convert_account(cfg_t *sec, struct account_conf *a, const char *file)
@@ -1266,6 +1515,7 @@ config_convert_account(cfg_t *sec, struct account_conf *a, const char *file)
 	a->password_file = config_dupstr(sec, "password_file");
 	a->password_command = config_dupstr(sec, "password_command");
 	a->token_command = config_dupstr(sec, "token_command");
+	a->oauth2 = config_convert_oauth2(sec);
 	a->auth_mechs = config_auth_bits(sec);
 	a->maildir = config_dupstr(sec, "maildir");
 	a->keep = cfg_getbool(sec, "keep") == cfg_true;
@@ -1278,6 +1528,7 @@ config_convert_account(cfg_t *sec, struct account_conf *a, const char *file)
 	a->idle = cfg_getbool(sec, "idle") == cfg_true;
 	a->idle_interval = (unsigned int)config_int(sec, "idle_interval",
 	    CONFIG_DEF_IDLE);
+	a->compress = cfg_getbool(sec, "compress") == cfg_true;
 	a->poll_interval = (unsigned int)config_int(sec, "poll_interval",
 	    CONFIG_DEF_POLL);
 	a->poll_interval_override = cfg_getbool(sec,
@@ -1335,6 +1586,10 @@ config_convert(cfg_t *cfg, const char *name)
 	for (i = 0; i < conf->naccounts; i++) {
 		config_convert_account(cfg_getnsec(cfg, "account", i),
 		    &conf->accounts[i], name);
+		if (conf->accounts[i].oauth2 != NULL)
+			xasprintf(&conf->accounts[i].oauth2->token_file,
+			    "%s/%s.oauth2", conf->state_dir,
+			    conf->accounts[i].name);
 	}
 	return (conf);
 }
@@ -1555,6 +1810,7 @@ config_free_account(struct account_conf *a)
 	free(a->password_file);
 	free(a->password_command);
 	free(a->token_command);
+	config_free_oauth2(a->oauth2);
 	free(a->maildir);
 	free(a->trash_folder);
 	free(a->provider);
@@ -1629,6 +1885,19 @@ config_tls_name(enum config_tls tls)
 	    tls));
 }
 
+/* "google", "microsoft" or "custom". */
+const char *
+config_oauth2_provider_name(enum config_oauth2_provider p)
+{
+	size_t	i;
+
+	for (i = 0; i < nitems(config_oauth2_presets); i++) {
+		if (config_oauth2_presets[i].provider == p)
+			return (config_oauth2_presets[i].name);
+	}
+	return ("custom");
+}
+
 /* Prints a string in libconfuse's double-quoted syntax, so that the output
  * parses back to the same bytes ("$" would start ${VAR} expansion). */
 static void
@@ -1693,6 +1962,27 @@ config_print_folders(FILE *f, const struct account_conf *a)
 	}
 }
 
+/* Prints an account's oauth2 section, presets filled in. */
+static void
+config_print_oauth2(FILE *f, const struct oauth2_conf *oc)
+{
+	if (oc == NULL)
+		return;
+	fputs("\toauth2 {\n", f);
+	fprintf(f, "\t\tprovider = %s\n",
+	    config_oauth2_provider_name(oc->provider));
+	config_print_str(f, "\t\tclient_id", oc->client_id);
+	/* The path only: the secret is never read here. */
+	config_print_str(f, "\t\tclient_secret_file", oc->client_secret_file);
+	config_print_str(f, "\t\ttoken_url", oc->token_url);
+	config_print_str(f, "\t\tdevice_url", oc->device_url);
+	config_print_str(f, "\t\tauth_url", oc->auth_url);
+	config_print_str(f, "\t\tscope", oc->scope);
+	fprintf(f, "\t\tredirect_port = %u\n", oc->redirect_port);
+	config_print_str(f, "\t\tca_file", oc->ca_file);
+	fputs("\t}\n", f);
+}
+
 /* Prints one account section, every option filled in. */
 static void
 config_print_account(FILE *f, const struct account_conf *a)
@@ -1713,6 +2003,7 @@ config_print_account(FILE *f, const struct account_conf *a)
 	config_print_str(f, "\tpassword_file", a->password_file);
 	config_print_str(f, "\tpassword_command", a->password_command);
 	config_print_str(f, "\ttoken_command", a->token_command);
+	config_print_oauth2(f, a->oauth2);
 	config_print_auth(f, a->auth_mechs);
 	config_print_str(f, "\tmaildir", a->maildir);
 	fprintf(f, "\tkeep = %s\n", a->keep ? "yes" : "no");
@@ -1724,6 +2015,7 @@ config_print_account(FILE *f, const struct account_conf *a)
 	config_print_str(f, "\ttrash_folder", a->trash_folder);
 	fprintf(f, "\tidle = %s\n", a->idle ? "yes" : "no");
 	fprintf(f, "\tidle_interval = %u\n", a->idle_interval);
+	fprintf(f, "\tcompress = %s\n", a->compress ? "yes" : "no");
 	fprintf(f, "\tpoll_interval = %u\n", a->poll_interval);
 	fprintf(f, "\tpoll_interval_override = %s\n",
 	    a->poll_interval_override ? "yes" : "no");
@@ -1787,6 +2079,24 @@ config_folders_equal(const struct account_conf *a,
 	return (1);
 }
 
+/* Whether two optional oauth2 sections are the same. */
+static int
+config_oauth2_equal(const struct oauth2_conf *a, const struct oauth2_conf *b)
+{
+	if (a == NULL || b == NULL)
+		return (a == b);
+	return (a->provider == b->provider &&
+	    config_str_equal(a->client_id, b->client_id) &&
+	    config_str_equal(a->client_secret_file, b->client_secret_file) &&
+	    config_str_equal(a->token_url, b->token_url) &&
+	    config_str_equal(a->device_url, b->device_url) &&
+	    config_str_equal(a->auth_url, b->auth_url) &&
+	    config_str_equal(a->scope, b->scope) &&
+	    a->redirect_port == b->redirect_port &&
+	    config_str_equal(a->ca_file, b->ca_file) &&
+	    config_str_equal(a->token_file, b->token_file));
+}
+
 /* Whether a reload may leave an account running as it is: every setting
  * but where it is written (file, line) compares equal. */
 int
@@ -1805,6 +2115,7 @@ config_account_equal(const struct account_conf *a,
 	    config_str_equal(a->password_file, b->password_file) &&
 	    config_str_equal(a->password_command, b->password_command) &&
 	    config_str_equal(a->token_command, b->token_command) &&
+	    config_oauth2_equal(a->oauth2, b->oauth2) &&
 	    a->auth_mechs == b->auth_mechs &&
 	    config_str_equal(a->maildir, b->maildir) &&
 	    config_folders_equal(a, b) &&
@@ -1815,6 +2126,7 @@ config_account_equal(const struct account_conf *a,
 	    config_str_equal(a->trash_folder, b->trash_folder) &&
 	    a->idle == b->idle &&
 	    a->idle_interval == b->idle_interval &&
+	    a->compress == b->compress &&
 	    a->poll_interval == b->poll_interval &&
 	    a->min_poll_interval == b->min_poll_interval &&
 	    a->poll_interval_override == b->poll_interval_override &&

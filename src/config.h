@@ -49,6 +49,31 @@ enum config_local_flags {
 #define AUTH_OAUTHBEARER	0x08
 #define AUTH_APOP		0x10	/* POP3 only, never chosen unless listed */
 
+/* Which preset an oauth2 section starts from. */
+enum config_oauth2_provider {
+	OAUTH2_PROVIDER_CUSTOM = 0,	/* every endpoint written out */
+	OAUTH2_PROVIDER_GOOGLE,
+	OAUTH2_PROVIDER_MICROSOFT,
+};
+
+/* An account's built-in OAuth2 client (the oauth2 { } section), presets
+ * applied. The first grant (mailfetchd --oauth2-setup) uses the device
+ * flow when device_url is set, else the loopback redirect to auth_url. */
+struct oauth2_conf {
+	enum config_oauth2_provider provider;
+	char		*client_id;
+	char		*client_secret_file; /* NULL: a public client */
+	char		*token_url;	/* https:// */
+	char		*device_url;	/* https://, or NULL: no device flow */
+	char		*auth_url;	/* https://, or NULL: no loopback flow */
+	char		*scope;		/* space-separated */
+	unsigned int	 redirect_port;	/* loopback flow; 0: ephemeral */
+	char		*ca_file;	/* trust for the endpoints; NULL: the
+					 * system store */
+	char		*token_file;	/* state_dir/ACCOUNT.oauth2, holds the
+					 * refresh token (mode 0600) */
+};
+
 struct folder_conf {
 	char		*remote;	/* name or LIST pattern with * and % */
 	char		*local;		/* Maildir++ folder; NULL: derived,
@@ -75,6 +100,7 @@ struct account_conf {
 	char		*password_file;
 	char		*password_command;
 	char		*token_command;
+	struct oauth2_conf *oauth2;	/* NULL: no oauth2 section */
 	unsigned int	 auth_mechs;	/* AUTH_* bits */
 
 	char		*maildir;	/* absolute path */
@@ -89,6 +115,8 @@ struct account_conf {
 	int		 idle;
 	unsigned int	 idle_interval;	/* seconds: re-issue IDLE this often
 					 * (provider's need, else 10 min) */
+	int		 compress;	/* IMAP: COMPRESS=DEFLATE when the
+					 * server offers it (default yes) */
 	unsigned int	 poll_interval;	/* seconds; raised to
 					 * min_poll_interval unless
 					 * poll_interval_override */
@@ -152,5 +180,6 @@ int		 config_account_equal(const struct account_conf *,
 		    const struct account_conf *);
 const char	*config_proto_name(enum config_proto);
 const char	*config_tls_name(enum config_tls);
+const char	*config_oauth2_provider_name(enum config_oauth2_provider);
 
 #endif

@@ -223,6 +223,8 @@ diag_clean(const char *s, size_t len)
 static const char *
 diag_secret_source(const struct account_conf *ac)
 {
+	if (ac->oauth2 != NULL)
+		return ("oauth2");
 	if (ac->token_command != NULL)
 		return ("token_command");
 	if (ac->password_command != NULL)
@@ -662,7 +664,7 @@ diag_imap_auth(struct diag *d)
 	if ((secret = diag_secret(d)) == NULL)
 		return;
 	d->mech = NULL;
-	if (ac->token_command != NULL) {
+	if (ac->token_command != NULL || ac->oauth2 != NULL) {
 		if ((want == 0 || (want & AUTH_OAUTHBEARER)) &&
 		    (d->caps & CAP_AUTH_OAUTHBEARER)) {
 			d->mech = "OAUTHBEARER";
@@ -705,7 +707,8 @@ diag_imap_auth(struct diag *d)
 		    "mechanism: the server offers %s%s", d->sasl != NULL ?
 		    d->sasl : "no SASL mechanism", d->caps & CAP_LOGINDISABLED ?
 		    " and LOGINDISABLED" : "");
-		diag_info(d, "fix: %s", ac->token_command != NULL ?
+		diag_info(d, "fix: %s",
+		    ac->token_command != NULL || ac->oauth2 != NULL ?
 		    "this server does not take OAuth2 tokens: use a password" :
 		    d->caps & CAP_LOGINDISABLED && !conn_is_tls(d->conn) ?
 		    "the server takes passwords only over TLS: use tls = "
@@ -732,7 +735,7 @@ diag_pop3_auth(struct diag *d)
 	if ((secret = diag_secret(d)) == NULL)
 		return;
 	d->mech = NULL;
-	if (ac->token_command != NULL) {
+	if (ac->token_command != NULL || ac->oauth2 != NULL) {
 		if ((want == 0 || (want & AUTH_XOAUTH2)) &&
 		    (d->capa.sasl & POP3_SASL_XOAUTH2)) {
 			d->mech = "XOAUTH2";
@@ -756,7 +759,8 @@ diag_pop3_auth(struct diag *d)
 		diag_fail_line(d, EXIT_AUTH, "authentication: no usable "
 		    "mechanism (the server's CAPA offers none of those "
 		    "allowed)");
-		diag_info(d, "fix: %s", ac->token_command != NULL ?
+		diag_info(d, "fix: %s",
+		    ac->token_command != NULL || ac->oauth2 != NULL ?
 		    "this server does not take OAuth2 tokens: use a password" :
 		    "check the auth setting");
 		diag_stop(d);

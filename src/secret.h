@@ -1,5 +1,6 @@
 /* secret.h: an account's password or OAuth2 access token, from
- * password_file, password_command or token_command. Asked afresh at every
+ * password_file, password_command, token_command or the built-in OAuth2
+ * client (oauth2.h, for an oauth2 section). Asked afresh at every
  * connect, so a long-running daemon never holds a stale token. */
 #ifndef MAILFETCHD_SECRET_H
 #define MAILFETCHD_SECRET_H

@@ -7,7 +7,8 @@
 # ASan+UBSan build, and ends with one line "N passed, N failed".
 # Exit status 0 only when nothing failed.
 #
-# Then each libFuzzer target (IMAP parser, POP3 parser, config loader) runs
+# Then each libFuzzer target (IMAP parser, POP3 parser, config loader,
+# OAuth2 JSON) runs
 # for MFD_FUZZ_SECONDS (default 20) from its seed corpus; a crash fails it.
 #
 # Environment: MFD_SKIP_ASAN=1 skips the sanitizer build and MFD_SKIP_FUZZ=1
@@ -77,13 +78,13 @@ fuzz() {
 	rm -rf "$dir" && mkdir -p "$dir" && cd "$dir" &&
 		CC=clang "$ROOT/configure" -q --enable-fuzzing >/dev/null &&
 		make -s -j"$JOBS" tests/fuzz/fuzz_imap_parse tests/fuzz/fuzz_pop3_parse \
-		    tests/fuzz/fuzz_config >/dev/null
+		    tests/fuzz/fuzz_config tests/fuzz/fuzz_oauth2_json >/dev/null
 	local rc=$?
 	cd "$ROOT"
 	if [ $rc -ne 0 ]; then
 		echo "   fuzz build failed"; FUZZ_FAIL=$((FUZZ_FAIL + 1)); return
 	fi
-	for t in imap_parse pop3_parse config; do
+	for t in imap_parse pop3_parse config oauth2_json; do
 		name="fuzz_$t"
 		corpus=$(mktemp -d /tmp/mfd-fuzz.XXXXXX)
 		dict=""
