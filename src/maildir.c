@@ -57,6 +57,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -561,8 +562,40 @@ maildir_is_ours(struct maildir *md, const char *name)
 	return (0);
 }
 
+/* Whether the tmp/ entry name was left by a mailfetchd process of this
+ * host that no longer runs (a crash or kill -9 mid-delivery): our unique
+ * name ("...P<pid>Q...R<hex>.<host>") with a pid that is not ours and does
+ * not exist. Such a file is never finished by anyone, and waiting 36 hours
+ * would let a crash loop fill the disk; the worst case of removing one is
+ * a refetch (a journaled name found nowhere is fetched again). Files of
+ * other programs, and of live processes, keep the age rule. */
+static int
+maildir_orphan(struct maildir *md, const char *name)
+{
+	const char	*p, *q;
+	size_t		 nlen, hlen;
+	char		*end;
+	long		 pid;
+
+	nlen = strlen(name);
+	hlen = strlen(md->host);
+	if (nlen <= hlen + 1 || name[nlen - hlen - 1] != '.' ||
+	    strcmp(name + nlen - hlen, md->host) != 0)
+		return (0);
+	if ((p = strstr(name, ".M")) == NULL || (p = strchr(p, 'P')) == NULL)
+		return (0);
+	if ((q = strchr(p, 'Q')) == NULL || strchr(q, 'R') == NULL)
+		return (0);
+	errno = 0;
+	pid = strtol(p + 1, &end, 10);
+	if (errno != 0 || end != q || pid <= 1 || pid == (long)getpid())
+		return (0);
+	return (kill((pid_t)pid, 0) == -1 && errno == ESRCH);
+}
+
 /* Removes the tmp/ entry name if it is a regular file whose mtime is more
- * than max_age seconds before now. Returns 1 if removed, 0 if kept. */
+ * than max_age seconds before now, or one of ours left by a dead process.
+ * Returns 1 if removed, 0 if kept. */
 static int
 maildir_clean_one(struct maildir *md, int dfd, const char *name, time_t now,
     time_t max_age, char **cause)
@@ -575,7 +608,9 @@ maildir_clean_one(struct maildir *md, int dfd, const char *name, time_t now,
 		maildir_file_error(cause, errno, md, MAILDIR_TMP, name, "stat");
 		return (-1);
 	}
-	if (!S_ISREG(sb.st_mode) || now - sb.st_mtime <= max_age)
+	if (!S_ISREG(sb.st_mode))
+		return (0);
+	if (now - sb.st_mtime <= max_age && !maildir_orphan(md, name))
 		return (0);
 	if (unlinkat(dfd, name, 0) != 0) {
 		if (errno == ENOENT)
@@ -588,7 +623,8 @@ maildir_clean_one(struct maildir *md, int dfd, const char *name, time_t now,
 }
 
 /* Removes stale tmp/ files, the leftovers of deliveries interrupted by a
- * crash (the spec's reader rule, 36 hours). */
+ * crash: any older than max_age (the spec's reader rule, 36 hours), and
+ * at once those our own dead processes left (maildir_orphan). */
 int
 maildir_clean_tmp(struct maildir *md, time_t max_age, char **cause)
 {

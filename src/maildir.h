@@ -25,8 +25,10 @@ void		 maildir_close(struct maildir *);
 /* The directory path of this folder. Do not free. */
 const char	*maildir_path(const struct maildir *);
 
-/* Removes tmp/ files older than max_age seconds (the spec says 36 hours).
- * Returns the number removed, or -1 with *cause set. */
+/* Removes tmp/ files older than max_age seconds (the spec says 36 hours),
+ * and, whatever their age, those a mailfetchd process of this host left
+ * when it died (its unique name, a pid no longer running). Returns the
+ * number removed, or -1 with *cause set. */
 int		 maildir_clean_tmp(struct maildir *, time_t max_age, char **cause);
 
 /* Starts a message in tmp/ (O_EXCL, unique name). */

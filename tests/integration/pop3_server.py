@@ -20,6 +20,10 @@ Modes:
   nostls       CAPA without STLS (the client wants STLS)
   stls         CAPA with STLS; STLS -> +OK then TLS with --cert/--key
   apop         USER refused; APOP checked against --secret
+  nodot        the first connection sends all of RETR 2 but closes
+               before the final "." (tests/fault/servers.sh)
+  uidldup      UIDL gives messages 2 and 3 the same unique id
+               (tests/fault/servers.sh)
 """
 import hashlib
 import socket
@@ -102,7 +106,8 @@ def serve(mode, c, args, msgs):
             else:
                 c.send("+OK logged in\r\n")
         elif cmd == "UIDL" and mode != "nouidl":
-            c.send("+OK\r\n" + "".join("%d uid-%s\r\n" % (i + 1, k)
+            c.send("+OK\r\n" + "".join("%d uid-%s\r\n" % (i + 1,
+                   2 if mode == "uidldup" and k == 3 else k)
                    for i, k in enumerate(msgs)) + ".\r\n")
         elif cmd == "LIST":
             c.send("+OK\r\n" + "".join("%d %d\r\n" % (i + 1,
@@ -113,6 +118,9 @@ def serve(mode, c, args, msgs):
             stuffed = body.replace(b"\r\n.", b"\r\n..")
             if mode == "cut" and c.n == 1:
                 c.send(b"+OK\r\n" + stuffed[:30])
+                return
+            if mode == "nodot" and c.n == 1 and i == 1:
+                c.send(b"+OK\r\n" + stuffed)
                 return
             c.send(b"+OK\r\n" + stuffed + b".\r\n")
         elif cmd == "DELE":

@@ -1,0 +1,306 @@
+#!/usr/bin/env python3
+"""imap_server.py: a scripted IMAP server (plain TCP, 127.0.0.1) for
+tests/fault/servers.sh: the faults Dovecot will not produce.
+
+usage: imap_server.py MODE --log FILE --manifest FILE [--msgs N] [--bad N]
+
+Listens on 127.0.0.1 port 0, prints the port on stdout, then serves
+connections one after the other (until 20 s pass without one). Every
+command line received is appended to the log ("<conn> <line>"). The
+mailbox holds N (5) small messages, UIDs 1..N; STORE \\Deleted + EXPUNGE
+remove them for later connections. MANIFEST receives "sha256<TAB>msgid"
+of each message as a client must deliver it (LF line ends), for
+tests/fault/faultlib.py compare.
+
+The first --bad (default 1) connections misbehave as MODE says; later
+ones behave, so a test can check that the next run recovers.
+
+Modes:
+  good        nothing wrong
+  bye         "* BYE" in the middle of the body FETCH (after message 2),
+              then the connection closes
+  expunge     "* 2 EXPUNGE" in the middle of the body FETCH (message 2 is
+              gone for good); the FETCH goes on and ends OK
+  dupuid      message 2 is sent twice in the body FETCH (same UID, same
+              bytes), and a third time with other bytes
+  nil         BODY[] NIL for message 3
+  litmore     message 2's BODY[] literal says 200 bytes more than are
+              sent, then the connection closes
+  litless     message 2's BODY[] literal says 40 bytes fewer than are
+              sent: the rest is garbage where the parser expects syntax
+  uidvalidity every connection after the first has a new UIDVALIDITY and
+              new UIDs (100 higher) for the same messages
+  longline    after login, an untagged response of 10 MB without CRLF,
+              then the connection closes
+"""
+import hashlib
+import socket
+import sys
+
+LOGF = None
+
+
+def message(i):
+    """Message i as the server sends it (CRLF)."""
+    body = "".join("line %d of message %d\r\n" % (k, i) for k in range(20))
+    return ("From: a@example.net\r\nTo: b@example.net\r\n"
+            "Subject: scripted %d\r\nMessage-ID: <scripted-%d@fault.example>\r\n"
+            "\r\n%s.dot line\r\n" % (i, i, body)).encode()
+
+
+def msgid_header(i):
+    return ("Message-ID: <scripted-%d@fault.example>\r\n\r\n" % i).encode()
+
+
+class Conn:
+    def __init__(self, sock, n):
+        self.s = sock
+        self.n = n
+        self.buf = b""
+
+    def readline(self):
+        while b"\r\n" not in self.buf:
+            b = self.s.recv(65536)
+            if not b:
+                return None
+            self.buf += b
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        with open(LOGF, "ab") as f:
+            f.write(b"%d %s\n" % (self.n, line))
+        return line.decode("latin-1")
+
+    def send(self, data):
+        self.s.sendall(data.encode("latin-1") if isinstance(data, str)
+                       else data)
+
+
+def parse_set(text, uids):
+    """The UIDs of uids (sorted) that the sequence set text names."""
+    top = uids[-1] if uids else 0
+    out = set()
+    for part in text.split(","):
+        if ":" in part:
+            a, b = part.split(":")
+            a = top if a == "*" else int(a)
+            b = top if b == "*" else int(b)
+            lo, hi = min(a, b), max(a, b)
+            out.update(u for u in uids if lo <= u <= hi)
+        else:
+            u = top if part == "*" else int(part)
+            if u in uids:
+                out.add(u)
+    return sorted(out)
+
+
+class Box:
+    def __init__(self, n):
+        self.msgs = {u: u for u in range(1, n + 1)}	# uid -> message no
+        self.uidvalidity = 1000
+        self.deleted = set()
+        self.seen = set()
+
+    def uids(self):
+        return sorted(self.msgs)
+
+    def renumber(self):
+        self.uidvalidity += 1
+        self.msgs = {u + 100: k for u, k in self.msgs.items()}
+        self.deleted = set()
+        self.seen = set()
+
+
+NIL = object()
+
+
+def fetch_item(box, seq, uid, args, body=None, size=None):
+    k = box.msgs[uid]
+    data = message(k) if body is None else body
+    flags = "(\\Seen)" if uid in box.seen else "()"
+    parts = [b"* %d FETCH (UID %d" % (seq, uid)]
+    if "FLAGS" in args:
+        parts.append(b" FLAGS " + flags.encode())
+    parts.append(b" RFC822.SIZE %d" % len(message(k)))
+    if "HEADER.FIELDS" in args:
+        h = msgid_header(k)
+        parts.append(b" BODY[HEADER.FIELDS (MESSAGE-ID)] {%d}\r\n" % len(h) + h)
+    if "BODY.PEEK[]" in args:
+        if data is NIL:
+            parts.append(b" BODY[] NIL")
+        else:
+            n = len(data) if size is None else size
+            parts.append(b" BODY[] {%d}\r\n" % n + data)
+    parts.append(b")\r\n")
+    return b"".join(parts)
+
+
+def do_fetch(c, box, tag, rest, bad, mode):
+    """UID FETCH; returns False when the connection must close."""
+    sset, args = rest.split(" ", 1)
+    uids = box.uids()
+    want = parse_set(sset, uids)
+    body = "BODY.PEEK[]" in args
+    gone = None
+    for idx, uid in enumerate(want):
+        if uid == gone:
+            continue	# expunged just before: a server does not send it
+        seq = uids.index(uid) + 1
+        if bad and body and mode == "nil" and box.msgs[uid] == 3:
+            c.send(fetch_item(box, seq, uid, args, body=NIL))
+            continue
+        if bad and body and mode == "litmore" and idx == 1:
+            c.send(fetch_item(box, seq, uid, args,
+                              size=len(message(box.msgs[uid])) + 200))
+            return False
+        if bad and body and mode == "litless" and idx == 1:
+            c.send(fetch_item(box, seq, uid, args,
+                              size=len(message(box.msgs[uid])) - 40))
+            continue
+        c.send(fetch_item(box, seq, uid, args))
+        if bad and body and mode == "dupuid" and idx == 1:
+            c.send(fetch_item(box, seq, uid, args))
+            c.send(fetch_item(box, seq, uid, args,
+                              body=message(box.msgs[uid]).replace(
+                                  b"line 3", b"LINE 3")))
+        if bad and body and mode == "bye" and idx == 1:
+            c.send("* BYE going down for maintenance\r\n")
+            return False
+        if bad and body and mode == "expunge" and idx == 1 and \
+                idx + 1 < len(want):
+            # The next message vanishes in the middle of the FETCH.
+            gone = want[idx + 1]
+            c.send("* %d EXPUNGE\r\n" % (uids.index(gone) + 1))
+            del box.msgs[gone]
+            uids = box.uids()
+    c.send("%s OK UID FETCH completed\r\n" % tag)
+    return True
+
+
+def serve(c, box, mode, bad):
+    if mode == "uidvalidity" and c.n > 1:
+        box.renumber()
+    c.send("* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR UIDPLUS] scripted "
+           "IMAP ready\r\n")
+    while True:
+        line = c.readline()
+        if line is None:
+            return
+        parts = line.split(" ", 2)
+        tag = parts[0]
+        cmd = parts[1].upper() if len(parts) > 1 else ""
+        rest = parts[2] if len(parts) > 2 else ""
+        if cmd == "UID" and rest:
+            sub, _, rest = rest.partition(" ")
+            cmd = "UID " + sub.upper()
+        if cmd == "CAPABILITY":
+            c.send("* CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR UIDPLUS\r\n"
+                   "%s OK done\r\n" % tag)
+        elif cmd == "LOGIN":
+            c.send("%s OK logged in\r\n" % tag)
+        elif cmd == "AUTHENTICATE":
+            if " " not in rest:
+                c.send("+ \r\n")
+                if c.readline() is None:
+                    return
+            c.send("%s OK [CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR UIDPLUS] "
+                   "logged in\r\n" % tag)
+            if bad and mode == "longline":
+                chunk = b"x" * 65536
+                c.send(b"* OK ")
+                for _ in range(160):
+                    c.send(chunk)
+                return
+        elif cmd == "ID":
+            c.send("* ID NIL\r\n%s OK done\r\n" % tag)
+        elif cmd == "LIST":
+            c.send('* LIST (\\HasNoChildren) "/" INBOX\r\n%s OK done\r\n' % tag)
+        elif cmd in ("SELECT", "EXAMINE"):
+            u = box.uids()
+            c.send("* %d EXISTS\r\n* 0 RECENT\r\n"
+                   "* FLAGS (\\Seen \\Deleted)\r\n"
+                   "* OK [UIDVALIDITY %d] ok\r\n* OK [UIDNEXT %d] ok\r\n"
+                   "%s OK [READ-WRITE] selected\r\n"
+                   % (len(u), box.uidvalidity, (u[-1] if u else 0) + 1, tag))
+        elif cmd == "UID SEARCH":
+            if "DELETED" in rest.upper():
+                hits = sorted(box.deleted)
+            else:
+                hits = [u for u in box.uids() if u not in box.seen]
+            c.send("* SEARCH%s\r\n%s OK done\r\n"
+                   % ("".join(" %d" % u for u in hits), tag))
+        elif cmd == "UID FETCH":
+            if not do_fetch(c, box, tag, rest, bad, mode):
+                return
+        elif cmd == "UID STORE":
+            sset = rest.split(" ", 1)[0]
+            for u in parse_set(sset, box.uids()):
+                if "\\Deleted" in rest:
+                    box.deleted.add(u)
+                if "\\Seen" in rest:
+                    box.seen.add(u)
+            c.send("%s OK stored\r\n" % tag)
+        elif cmd in ("UID EXPUNGE", "EXPUNGE"):
+            uids = box.uids()
+            which = box.deleted if cmd == "EXPUNGE" else \
+                set(parse_set(rest, uids)) & box.deleted
+            for u in sorted(which, reverse=True):
+                c.send("* %d EXPUNGE\r\n" % (box.uids().index(u) + 1))
+                del box.msgs[u]
+                box.deleted.discard(u)
+            c.send("%s OK expunged\r\n" % tag)
+        elif cmd == "NOOP":
+            c.send("%s OK\r\n" % tag)
+        elif cmd == "LOGOUT":
+            c.send("* BYE bye\r\n%s OK logged out\r\n" % tag)
+            return
+        else:
+            c.send("%s BAD unknown command\r\n" % tag)
+
+
+def main():
+    global LOGF
+    if len(sys.argv) < 2:
+        raise SystemExit(__doc__)
+    mode = sys.argv[1]
+    args = {"msgs": "5", "bad": "1"}
+    rest = sys.argv[2:]
+    while rest:
+        args[rest[0].lstrip("-")] = rest[1]
+        rest = rest[2:]
+    LOGF = args["log"]
+    n = int(args["msgs"])
+    with open(args["manifest"], "w") as m:
+        for i in range(1, n + 1):
+            if mode == "expunge" and i == 3:
+                continue	# expunged on the server before delivery
+            lf = message(i).replace(b"\r\n", b"\n")
+            m.write("%s\t<scripted-%d@fault.example>\n"
+                    % (hashlib.sha256(lf).hexdigest(), i))
+    box = Box(n)
+    ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind(("127.0.0.1", 0))
+    ls.listen(4)
+    ls.settimeout(20)
+    print(ls.getsockname()[1], flush=True)
+    conn = 0
+    while True:
+        try:
+            sock, _ = ls.accept()
+        except socket.timeout:
+            return
+        conn += 1
+        sock.settimeout(10)
+        try:
+            serve(Conn(sock, conn), box, mode, conn <= int(args["bad"]))
+        except (OSError, ValueError, IndexError) as e:
+            print("imap_server: %s: %s" % (mode, e), file=sys.stderr)
+        finally:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            sock.close()
+
+
+if __name__ == "__main__":
+    main()
