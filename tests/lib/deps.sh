@@ -3,7 +3,7 @@
 # tests/run.sh and tests/demo.sh.
 
 MFD_PKGS="build-essential autoconf automake pkg-config libevent-dev libssl-dev
-libconfuse-dev libsystemd-dev libcmocka-dev dovecot-imapd dovecot-pop3d
+libconfuse-dev libsystemd-dev zlib1g-dev libcmocka-dev dovecot-imapd dovecot-pop3d
 openssl python3 mandoc clang util-linux iproute2 procps"
 
 # Installs whatever of MFD_PKGS is missing; returns non-zero on failure.

@@ -62,6 +62,8 @@
 # Functions, in short:
 #   dovecot_start                      start, export DC_*, stop at EXIT
 #   dovecot_stop                       stop, wait for every process, rm DC_DIR
+#   dovecot_restart                    stop and start again on the same
+#                                      ports and files (users, mail kept)
 #   dovecot_add_user USER PASSWORD     add a user (works while running)
 #   dovecot_add_folder USER FOLDER     create and subscribe (doveadm)
 #   dovecot_add_message USER FOLDER FILE [FLAGS]
@@ -76,7 +78,11 @@
 #   dovecot_folder_path USER FOLDER    the folder's Maildir on disk
 #
 # Knobs: KEEP_DOVECOT=1 keeps DC_DIR after the test (the server is stopped
-# all the same); DC_PORT_BASE=N makes the first attempt use ports N..N+3.
+# all the same); DC_PORT_BASE=N makes the first attempt use ports N..N+3;
+# DC_EXTRA_CONF holds lines appended to dovecot.conf (benchmarks raise
+# the process and client limits with it; empty by default); DC_COMPRESS=1
+# loads the imap_zlib plugin, so IMAP offers COMPRESS=DEFLATE (RFC 4978;
+# off by default).
 
 [ -n "${DC_LOADED:-}" ] && return 0
 DC_LOADED=1
@@ -221,11 +227,15 @@ _dc_ports_listening()
 # Write DC_CONF for the current ports.
 _dc_write_conf()
 {
-	local uid gid dh=""
+	local uid gid dh="" zlib=""
 
 	uid=$(id -u "$DC_MAIL_USER") && gid=$(id -g "$DC_MAIL_USER") || return 1
 	[ -r /usr/share/dovecot/dh.pem ] &&
 	    dh="ssl_dh = </usr/share/dovecot/dh.pem"
+	[ "${DC_COMPRESS:-0}" = 1 ] &&
+	    zlib="protocol imap {
+  mail_plugins = \$mail_plugins imap_zlib
+}"
 	cat >"$DC_CONF" <<EOF
 # Throwaway test instance written by tests/lib/dovecot.sh.
 # Self-contained: nothing from /etc/dovecot is included.
@@ -310,6 +320,8 @@ service pop3-login {
     ssl = yes
   }
 }
+$zlib
+${DC_EXTRA_CONF:-}
 EOF
 }
 
@@ -449,6 +461,40 @@ dovecot_stop()
 	fi
 	DC_DIR=""
 	return 0
+}
+
+# Stop the instance's processes (not its files) and start it again on the
+# same ports: the server restart an IMAP client sees. Bails out on failure.
+dovecot_restart()
+{
+	local pid="" i
+
+	[ -n "$DC_DIR" ] || tap_bail "dovecot_restart: not running"
+	[ -s "$DC_DIR/run/master.pid" ] && read -r pid <"$DC_DIR/run/master.pid"
+	[ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null
+	for ((i = 0; i < 250; i++)); do
+		[ -z "$(_dc_pids)" ] && break
+		# See dovecot_stop: the master's final sleep(1) is not needed.
+		if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null &&
+		    [ "$(pgrep -f -- "^dovecot-$DC_NAME/")" = \
+		    "$(pgrep -f -- "^dovecot-$DC_NAME/log\$")" ]; then
+			kill -KILL "$pid" 2>/dev/null
+		fi
+		sleep 0.02
+	done
+	[ -z "$(_dc_pids)" ] || kill -KILL $(_dc_pids) 2>/dev/null
+	rm -f "$DC_DIR/run/master.pid"
+	for ((i = 0; i < 250; i++)); do
+		_dc_ports_free "$DC_IMAP_PORT" && break
+		sleep 0.02
+	done
+	dovecot -c "$DC_CONF" </dev/null >"$DC_DIR/start.out" 2>&1 ||
+	    tap_bail "dovecot_restart: $(cat "$DC_DIR/start.out")"
+	for ((i = 0; i < 500; i++)); do
+		_dc_ports_listening && [ -s "$DC_DIR/run/master.pid" ] && return 0
+		sleep 0.02
+	done
+	tap_bail "dovecot_restart: ports $DC_IMAP_PORT.. not listening again"
 }
 
 # Home directory of test user USER.
