@@ -8,18 +8,27 @@
 # an N-message corpus (bench/make-corpus.py) into its INBOX, warms it up
 # (untimed), then for each run and each peer: restores the server's Maildir
 # and index to the warmed-up snapshot, gives the peer an empty Maildir and
-# empty state, times the fetch over IMAPS (POP3S for mpop) with GNU time and
+# empty state, times the fetch over IMAPS or POP3S with GNU time and
 # checks the result with bench/verify.py. Runs go round-robin (run 1 of
 # every peer, then run 2, ...) so drift on the machine hits all alike.
-# Also times the server's raw streaming floor (bench/rawstream.py) and, for
-# mailfetchd and mbsync, peak RSS on a small corpus whose largest message is
-# 1 MiB against the same with one 50 MiB message.
+# Also times the server's raw streaming floor (bench/rawstream.py; over
+# POP3S too when a peer speaks POP3) and, for the peers in RSS_PEERS, peak
+# RSS on a small corpus whose largest message is 1 MiB against the same
+# with one 50 MiB message.
 #
 # Knobs (environment):
 #   N=10000		messages in the main corpus
 #   RUNS=3		runs per peer; the table shows medians
 #   PEERS="mailfetchd mbsync"	any of: mailfetchd mbsync fetchmail getmail
-#			fdm mpop (mpop is POP3S; the others IMAPS)
+#			fdm mpop, and mailfetchd-pop3; fetchmail, getmail
+#			and fdm take a -pop3 or -imap suffix. mpop and
+#			*-pop3 speak POP3S, the others IMAPS; unsuffixed
+#			fetchmail, getmail and fdm speak POP3S when
+#			mailfetchd-pop3 is in PEERS and mailfetchd is not
+#			(PEERS="mailfetchd-pop3 mpop getmail fetchmail fdm"
+#			is the POP3 comparison)
+#   RSS_PEERS		peers of the RSS variants (default: those of
+#			mailfetchd mailfetchd-pop3 mbsync mpop in PEERS)
 #   SEED=42		corpus seed
 #   RSS_N=300		messages in the RSS variants; RSS_N=0 skips them
 #   MAILFETCHD=path	use this binary instead of building one
@@ -40,6 +49,7 @@ RUNS=${RUNS:-3}
 PEERS=${PEERS:-mailfetchd mbsync}
 SEED=${SEED:-42}
 RSS_N=${RSS_N:-300}
+RSS_PEERS=${RSS_PEERS:-}
 TIMEOUT=${TIMEOUT:-1800}
 KEEP_LOCAL=${KEEP_LOCAL:-0}
 BENCH_USER=mfd-bench
@@ -66,13 +76,12 @@ install_packages()
 	    iproute2 procps util-linux" missing="" p
 
 	for p in $PEERS; do
-		case $p in
+		case ${p%-*} in
 		fetchmail) want="$want fetchmail procmail" ;;
 		getmail) want="$want getmail6" ;;
 		fdm) want="$want fdm" ;;
 		mpop) want="$want mpop" ;;
 		mailfetchd|mbsync) ;;
-		*) die "unknown peer '$p' (mailfetchd mbsync fetchmail getmail fdm mpop)" ;;
 		esac
 	done
 	for p in $want; do
@@ -84,6 +93,48 @@ install_packages()
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update -qq >/dev/null &&
 	    apt-get install -y -qq --no-install-recommends $missing >/dev/null
+}
+
+# Spell every peer of PEERS with its protocol (getmail -> getmail-pop3 in
+# a POP3 comparison, getmail-imap -> getmail), check the names, and make
+# the default RSS_PEERS.
+resolve_peers()
+{
+	local p out="" pop3=0
+
+	case " $PEERS " in
+	*" mailfetchd "*) ;;
+	*" mailfetchd-pop3 "*) pop3=1 ;;
+	esac
+	for p in $PEERS; do
+		case $p in
+		mailfetchd|mailfetchd-pop3|mbsync|mpop) ;;
+		fetchmail|getmail|fdm) [ "$pop3" = 1 ] && p=$p-pop3 ;;
+		fetchmail-pop3|getmail-pop3|fdm-pop3) ;;
+		fetchmail-imap|getmail-imap|fdm-imap) p=${p%-imap} ;;
+		*) die "unknown peer '$p' (mailfetchd mailfetchd-pop3 mbsync fetchmail getmail fdm mpop; -pop3 or -imap after fetchmail, getmail, fdm)" ;;
+		esac
+		out="$out $p"
+	done
+	PEERS=${out# }
+	if [ -z "$RSS_PEERS" ]; then
+		for p in $PEERS; do
+			case $p in
+			mailfetchd|mailfetchd-pop3|mbsync|mpop)
+				RSS_PEERS="$RSS_PEERS $p" ;;
+			esac
+		done
+		RSS_PEERS=${RSS_PEERS# }
+	fi
+}
+
+# Whether a peer of PEERS speaks POP3.
+any_pop3()
+{
+	case " $PEERS " in
+	*-pop3" "*|*" mpop "*) return 0 ;;
+	esac
+	return 1
 }
 
 # Build mailfetchd out of tree unless MAILFETCHD names a binary.
@@ -144,6 +195,12 @@ load_corpus()
 	    --ca "$DC_CA" --user "$user" --password "$MPASS" cmd 'SELECT INBOX' \
 	    'UID FETCH 1:* (UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])' \
 	    >/dev/null || die "warm-up metadata fetch failed"
+	# POP3 lists sizes and UIDLs from its own cache fields.
+	if any_pop3; then
+		python3 "$BENCH/rawstream.py" --pop3 --list-only 127.0.0.1 \
+		    "$DC_POP3S_PORT" "$DC_CA" "$user" "$MPASS" >&2 ||
+		    die "warm-up POP3 listing failed"
+	fi
 	wait_sessions
 	rm -rf "$dir/pristine"
 	cp -a "$md" "$dir/pristine" || die "cannot snapshot $md"
@@ -188,16 +245,21 @@ peer_setup()
 	printf '%s\n' "$MPASS" >"$st/pass"
 	chmod 600 "$st/pass"
 	case $peer in
-	mailfetchd)
+	mailfetchd|mailfetchd-pop3)
 		# keep = yes and mark_read = no (the defaults): the server
 		# is only read. mailfetchd fsyncs every delivery, always.
+		if [ "$peer" = mailfetchd ]; then
+			set -- imap "$DC_IMAPS_PORT" 'folder "INBOX" { }'
+		else
+			set -- pop3 "$DC_POP3S_PORT" ''
+		fi
 		cat >"$st/mailfetchd.conf" <<-EOF
 		state_dir = "$st/state"
 		log_level = warning
 		account "bench" {
-			protocol = imap
+			protocol = $1
 			host = "localhost"
-			port = $DC_IMAPS_PORT
+			port = $2
 			tls = implicit
 			ca_file = "$DC_CA"
 			user = "$user"
@@ -205,7 +267,7 @@ peer_setup()
 			maildir = "$loc"
 			keep = yes
 			timeout = 300s
-			folder "INBOX" { }
+			$3
 		}
 		EOF
 		CMD=("$MAILFETCHD" -c "$st/mailfetchd.conf" --once)
@@ -262,6 +324,26 @@ peer_setup()
 		CMD=(fetchmail -f "$st/fetchmailrc" -i "$st/fetchids"
 		    --pidfile "$st/fetchmail.pid" --nodetach --silent)
 		;;
+	fetchmail-pop3)
+		# uidl: fetchmail's own record of what it fetched (-i file).
+		cat >"$st/procmailrc" <<-EOF
+		SHELL=/bin/sh
+		:0
+		$loc/
+		EOF
+		cat >"$st/fetchmailrc" <<-EOF
+		set no syslog
+		set no bouncemail
+		poll localhost with proto POP3 service $DC_POP3S_PORT uidl
+		  user "$user" there with password "$MPASS"
+		  ssl sslcertck sslcertfile "$DC_CA"
+		  keep fetchall
+		  mda "/usr/bin/procmail -f %F $st/procmailrc"
+		EOF
+		chmod 600 "$st/fetchmailrc"
+		CMD=(fetchmail -f "$st/fetchmailrc" -i "$st/fetchids"
+		    --pidfile "$st/fetchmail.pid" --nodetach --silent)
+		;;
 	getmail)
 		cat >"$st/getmailrc" <<-EOF
 		[retriever]
@@ -284,11 +366,46 @@ peer_setup()
 		EOF
 		CMD=(getmail --rcfile "$st/getmailrc" --getmaildir "$st" --quiet)
 		;;
+	getmail-pop3)
+		# read_all = false: getmail keeps the UIDLs it fetched
+		# (oldmail-* in --getmaildir).
+		cat >"$st/getmailrc" <<-EOF
+		[retriever]
+		type = SimplePOP3SSLRetriever
+		server = localhost
+		port = $DC_POP3S_PORT
+		username = $user
+		password = $MPASS
+		ca_certs = $DC_CA
+
+		[destination]
+		type = Maildir
+		path = $loc/
+
+		[options]
+		read_all = false
+		delete = false
+		verbose = 0
+		EOF
+		CMD=(getmail --rcfile "$st/getmailrc" --getmaildir "$st" --quiet)
+		;;
 	fdm)
 		cat >"$st/fdm.conf" <<-EOF
 		set lock-file "$st/fdm.lock"
 		set verify-certificates
 		account "bench" imaps server "localhost" port $DC_IMAPS_PORT
+		    user "$user" pass "$MPASS" keep
+		action "md" maildir "$loc"
+		match all action "md"
+		EOF
+		chmod 600 "$st/fdm.conf"
+		CMD=(env SSL_CERT_FILE="$DC_CA" fdm -q -f "$st/fdm.conf" fetch)
+		;;
+	fdm-pop3)
+		cat >"$st/fdm.conf" <<-EOF
+		set lock-file "$st/fdm.lock"
+		set verify-certificates
+		account "bench" pop3s server "localhost" port $DC_POP3S_PORT
 		    user "$user" pass "$MPASS" keep
 		action "md" maildir "$loc"
 		match all action "md"
@@ -359,15 +476,21 @@ run_one()
 	say "$label $peer run $run: ${wall}s user ${u}s sys ${s}s rss ${rss}KB exit $rc; $v; server $nsrv"
 }
 
-# The server's floor: RUNS timed raw streams of USER's INBOX.
+# The server's floor: RUNS timed raw streams of USER's INBOX, over IMAPS
+# (label main) or POP3S (label main-pop3).
 run_floor()
 {
 	local label=$1 user=$2 dir=$3 run out
 
 	for ((run = 1; run <= RUNS; run++)); do
 		restore_server "$user" "$dir"
-		out=$(python3 "$BENCH/rawstream.py" 127.0.0.1 "$DC_IMAPS_PORT" \
-		    "$DC_CA" "$user" "$MPASS") || die "rawstream failed"
+		if [ "$label" = main-pop3 ]; then
+			out=$(python3 "$BENCH/rawstream.py" --pop3 127.0.0.1 \
+			    "$DC_POP3S_PORT" "$DC_CA" "$user" "$MPASS")
+		else
+			out=$(python3 "$BENCH/rawstream.py" 127.0.0.1 \
+			    "$DC_IMAPS_PORT" "$DC_CA" "$user" "$MPASS")
+		fi || die "rawstream failed"
 		say "$label floor run $run: $out"
 		printf '%s\t%s\t%s\t%s\n' "$label" "$run" \
 		    "$(sed -n 's/.* in \([0-9.]*\) s (.*/\1/p' <<<"$out")" \
@@ -377,6 +500,7 @@ run_floor()
 
 [ "$(id -u)" -eq 0 ] || die "run me as root (Dovecot, packages, users)"
 [[ $N =~ ^[0-9]+$ && $RUNS =~ ^[1-9][0-9]*$ ]] || die "N and RUNS are numbers"
+resolve_peers
 install_packages || die "apt-get install failed"
 if [ -z "${BENCH_DIR:-}" ]; then
 	BENCH_DIR=$(mktemp -d /tmp/mfd-bench.XXXXXX) || die "mktemp failed"
@@ -386,7 +510,7 @@ build_mailfetchd
 bench_user
 : >"$BENCH_DIR/results.tsv"
 : >"$BENCH_DIR/floor.tsv"
-say "scratch space $BENCH_DIR; N=$N RUNS=$RUNS PEERS=$PEERS SEED=$SEED"
+say "scratch space $BENCH_DIR; N=$N RUNS=$RUNS PEERS=$PEERS SEED=$SEED; load $(cut -d' ' -f1-3 /proc/loadavg)"
 
 . "$ROOT/tests/lib/dovecot.sh"
 TAP_DONE=1		# not a test: tap.sh's EXIT trap only cleans up
@@ -395,7 +519,11 @@ say "Dovecot $(dovecot --version | cut -d' ' -f1) on 127.0.0.1:$DC_IMAPS_PORT (I
 
 say "$(python3 "$BENCH/make-corpus.py" "$N" "$SEED" "$BENCH_DIR/main")"
 load_corpus "$MUSER" "$BENCH_DIR/main"
-run_floor main "$MUSER" "$BENCH_DIR/main"
+case " $PEERS " in
+*" mailfetchd "*|*" mbsync "*|*" fetchmail "*|*" getmail "*|*" fdm "*)
+	run_floor main "$MUSER" "$BENCH_DIR/main" ;;
+esac
+any_pop3 && run_floor main-pop3 "$MUSER" "$BENCH_DIR/main"
 for ((run = 1; run <= RUNS; run++)); do
 	for peer in $PEERS; do
 		run_one main "$peer" "$MUSER" "$BENCH_DIR/main" "$run"
@@ -410,7 +538,7 @@ if [ "$RSS_N" -gt 0 ]; then
 		    "$BENCH_DIR/rss$big" --max-size 1048576 --huge "$big")"
 		load_corpus "rss$big" "$BENCH_DIR/rss$big"
 		for ((run = 1; run <= RUNS; run++)); do
-			for peer in mailfetchd mbsync; do
+			for peer in $RSS_PEERS; do
 				run_one "rss$big" "$peer" "rss$big" \
 				    "$BENCH_DIR/rss$big" "$run"
 			done
@@ -426,4 +554,13 @@ dovecot_stop
 [ "$KEEP_LOCAL" = 1 ] || rm -rf "$BENCH_DIR/runs"
 T_TOTAL=$(awk -v a="$T_START" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.0f", b - a }')
 python3 "$BENCH/summarize.py" "$BENCH_DIR" "$N" "$T_TOTAL" \
-    "$("$MAILFETCHD" -V 2>/dev/null | head -1)" "$(mbsync --version)"
+    "$("$MAILFETCHD" -V 2>/dev/null | head -1)" \
+    "$(for p in $PEERS; do
+	case $p in
+	mbsync) mbsync --version ;;
+	mpop) mpop --version | head -1 ;;
+	getmail*) getmail --version 2>&1 | head -1 ;;
+	fetchmail*) fetchmail --version 2>/dev/null | head -1 | cut -d, -f1 ;;
+	fdm*) dpkg-query -W -f='fdm ${Version}\n' fdm 2>/dev/null ;;
+	esac
+done | sort -u | paste -sd, | sed 's/,/, /g')"

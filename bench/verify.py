@@ -7,8 +7,10 @@ every message must be there exactly once and byte-exact, line ends aside.
 Each file in MAILDIR/cur and MAILDIR/new is read, its CRLFs turned into LFs
 (for the comparison only) and hashed. A file whose hash is in the manifest
 is intact. One that is not but ends with an intact message after a few
-prepended header lines (mpop's and getmail's Received/Delivered-To) counts
-as "added". Anything else is "bad" (corrupted or unknown).
+prepended header lines (mpop's and getmail's Received/Delivered-To), or
+holds one with trace lines inserted right after its first line
+(Return-Path, which getmail, fetchmail and fdm keep on top), counts as
+"added". Anything else is "bad" (corrupted or unknown).
 
 Prints one line:
   intact I added P dups D missing M bad B lineends LF|CRLF|mixed files F
@@ -51,6 +53,23 @@ def strip_added(data):
     return head + data[end + 1:]
 
 
+TRACE = (b"Received: ", b"Delivered-To: ", b"X-getmail-", b" ", b"\t")
+
+
+def after_return_path(data):
+    """Candidates for the message without the trace lines a peer inserted
+    after its first line: one for each number of such lines dropped."""
+    lines = data[:data.find(b"\n\n") + 1].splitlines(True)
+    out = []
+    i = 1
+    while i < len(lines) and lines[i].startswith(TRACE):
+        i += 1
+        if i < len(lines) and lines[i].startswith((b" ", b"\t")):
+            continue
+        out.append(lines[0] + data[sum(len(ln) for ln in lines[:i]):])
+    return out
+
+
 def main():
     """Compare and print the verdict."""
     if len(sys.argv) != 3:
@@ -78,10 +97,14 @@ def main():
                 intact += 1
                 continue
             cut = strip_added(norm)
-            h = hashlib.sha256(cut).hexdigest() if cut is not None else ""
-            if h in seen:
-                seen[h] += 1
-                added += 1
+            cands = [cut] if cut is not None else []
+            cands += after_return_path(norm)
+            for c in cands:
+                h = hashlib.sha256(c).hexdigest()
+                if h in seen:
+                    seen[h] += 1
+                    added += 1
+                    break
             else:
                 bad += 1
     missing = sum(1 for v in seen.values() if v == 0)

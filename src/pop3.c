@@ -14,17 +14,27 @@
  *
  * Durability order for each batch (DESIGN.md promise 1):
  *   1. RETR of the batch -> files staged in tmp/;
- *   2. maildir_sync: files fsynced, renamed into new/ or cur/, directories
- *      fsynced;
- *   3. the batch's UIDLs added to the state; with keep = no they also join
- *      the "DELE owed" set, kept as the pending text of the state's "INBOX"
- *      record; the state is saved atomically;
- *   4. only then DELE for the batch (keep = no).
+ *   2. maildir_sync_prepare: every file fsynced, still invisible in tmp/;
+ *   3. the intent journal: one "inflight" state record per message
+ *      (folder "INBOX", the UIDL, the final file name), state saved;
+ *   4. maildir_sync: renamed into new/ or cur/, the directories fsynced;
+ *   5. the batch's UIDLs added to the state and the journal cleared; with
+ *      keep = no the UIDLs also join the "DELE owed" set, kept as the
+ *      pending text of the state's "INBOX" record; the state is saved
+ *      atomically;
+ *   6. only then DELE for the batch (keep = no).
  * QUIT commits the deletions; after its +OK the owed set is emptied and
- * saved. A session that dies before QUIT leaves the server unchanged: the
- * UIDLs in the state stop the messages from being fetched again, and the
- * owed set makes the next run DELE them before fetching anything. A crash
- * before 3 leaves nothing visible and the batch is fetched again.
+ * saved. Killed before 3, nothing is visible and the batch is fetched
+ * again. Killed between 3 and 5, the next run finds the journal right
+ * after the UIDL listing, before it fetches anything: maildir_recover
+ * finishes each move (the files are durable in tmp/), and a message found
+ * in new/ or cur/ counts as delivered (its UIDL recorded, its DELE owed
+ * with keep = no), one found nowhere is fetched again (POP3 has no order
+ * to keep, unlike IMAP's last_uid). Killed after 5, or a session that
+ * dies before QUIT, leaves the server unchanged: the UIDLs in the state
+ * stop the messages from being fetched again, and the owed set makes the
+ * next run DELE them before fetching anything. The crash points
+ * (fault.h) are pop3-journaled, pop3-synced and pop3-saved.
  *
  * Messages larger than max_message_size are not fetched: their UIDL goes
  * into the state anyway ("seen, skipped"), so they are logged once and not
@@ -34,7 +44,7 @@
  * A server without UIDL cannot be tracked: refused unless keep = no, which
  * then fetches and deletes every message (a session cut between delivery
  * and QUIT delivers those messages again next time; nothing can recognise
- * them). */
+ * them, so no journal is kept either). */
 #include "pop3.h"
 
 #include <stdarg.h>
@@ -48,6 +58,7 @@
 #include <openssl/evp.h>
 
 #include "conn.h"
+#include "fault.h"
 #include "fetch.h"
 #include "log.h"
 #include "maildir.h"
@@ -58,10 +69,11 @@
 
 /* Messages per checkpoint (directory fsync + state save + DELEs): trades
  * fsyncs for redo work after a failure. */
-#define POP3_BATCH_MSGS		200
+#define POP3_BATCH_MSGS		1000
 #define POP3_BATCH_BYTES	(64 * 1024 * 1024)
-/* RETR/DELE commands in flight with PIPELINING. */
-#define POP3_WINDOW		8
+/* RETR/DELE commands in flight with PIPELINING: with 8 the server sat idle
+ * between answers; 32 keeps its output queue full (bench/README.md). */
+#define POP3_WINDOW		32
 /* Input handed to the body decoder at once. */
 #define POP3_CHUNK_MAX		(64 * 1024)
 /* RFC 2449: a command line is at most 255 octets, CRLF included. */
@@ -146,6 +158,7 @@ struct pop3_session {
 	size_t			 q_sent;
 	size_t			 q_recv;
 	size_t			*staged;	/* of this batch */
+	char			**staged_name;	/* their final file names */
 	size_t			 nstaged;
 
 	/* The message being received. */
@@ -408,8 +421,10 @@ static void
 pop3_sasl(struct pop3_session *s, const char *mech, char *b64)
 {
 	pop3_enter(s, POP3_S_AUTH);
-	if (strlen("AUTH ") + strlen(mech) + 1 + strlen(b64) + 2 <=
-	    POP3_CMD_MAX) {
+	/* Microsoft's POP3 takes XOAUTH2 only in two steps: AUTH, then
+	 * the response after "+". */
+	if (strcmp(mech, "XOAUTH2") != 0 && strlen("AUTH ") + strlen(mech) +
+	    1 + strlen(b64) + 2 <= POP3_CMD_MAX) {
 		s->sasl_sent = 1;
 		pop3_send(s, "AUTH %s %s", mech, b64);
 		xfree_secret(b64);
@@ -446,7 +461,7 @@ pop3_auth_start(struct pop3_session *s)
 		return;
 	}
 	user_ok = !s->capa_known || (s->capa.flags & POP3_CAPA_USER);
-	if (ac->token_command != NULL) {
+	if (ac->token_command != NULL || ac->oauth2 != NULL) {
 		if ((want == 0 || (want & AUTH_XOAUTH2)) &&
 		    (sasl & POP3_SASL_XOAUTH2))
 			pop3_sasl(s, "XOAUTH2", sasl_xoauth2(ac->user, secret));
@@ -565,6 +580,35 @@ pop3_uidl_line(struct pop3_session *s, const char *line, size_t len)
 	m->uidl = xstrdup(uidl);
 }
 
+static int
+pop3_strcmp(const void *a, const void *b)
+{
+	return (strcmp(*(char *const *)a, *(char *const *)b));
+}
+
+/* Warns when the server gives one UIDL to several messages: its unique ids
+ * are not unique, so tracking may skip or refetch those messages. present
+ * is sorted in place. */
+static void
+pop3_uidl_duplicates(struct pop3_session *s, const char **present, size_t n)
+{
+	size_t	i, dups = 0;
+
+	qsort(present, n, sizeof *present, pop3_strcmp);
+	for (i = 1; i < n; i++) {
+		if (strcmp(present[i - 1], present[i]) != 0)
+			continue;
+		if (dups++ < 5)
+			log_msg(LOG_LVL_WARNING, &s->ctx, "duplicate UIDL "
+			    "\"%s\": the server gives it to more than one "
+			    "message, so these messages may be skipped or "
+			    "fetched again", present[i]);
+	}
+	if (dups > 5)
+		log_msg(LOG_LVL_WARNING, &s->ctx, "%zu more duplicate UIDLs",
+		    dups - 5);
+}
+
 /* One line of the LIST listing. */
 static void
 pop3_list_line(struct pop3_session *s, const char *line, size_t len)
@@ -649,6 +693,20 @@ pop3_load_owed(struct pop3_session *s)
 	return (n);
 }
 
+/* Forgets the batch's staged messages (the Maildir has synced or dropped
+ * them). */
+static void
+pop3_staged_clear(struct pop3_session *s)
+{
+	size_t	i;
+
+	for (i = 0; i < s->nstaged; i++) {
+		free(s->staged_name[i]);
+		s->staged_name[i] = NULL;
+	}
+	s->nstaged = 0;
+}
+
 /* Saves the state; a failure is a local error for the whole account. */
 static int
 pop3_save_state(struct pop3_session *s)
@@ -706,8 +764,62 @@ pop3_dele_owed(struct pop3_session *s)
 	pop3_phase(s, POP3_S_DELE, n);
 }
 
-/* Both listings are in: prune the state, decide what to fetch, and start
- * with the deletions an interrupted run still owes. */
+/* A run killed between journaling a batch and recording it left journal
+ * entries: finish or undo each before anything is fetched, so that every
+ * message counts once. Returns -1 when the session failed. */
+static int
+pop3_journal_recover(struct pop3_session *s)
+{
+	const struct state_inflight	*e;
+	char				*cause;
+	size_t				 i, k, done = 0, missing = 0;
+	int				 found;
+
+	if (!s->ac->keep && !s->no_uidl)
+		pop3_load_owed(s);	/* kept when the owed set is saved */
+	for (i = 0; (e = state_inflight_at(s->st, i)) != NULL; i++) {
+		if (strcmp(e->folder, POP3_STATE_RECORD) != 0)
+			continue;
+		if ((found = maildir_recover(s->md, e->file, &cause)) == -1) {
+			pop3_fail(s, EXIT_LOCAL, "%s", cause);
+			free(cause);
+			return (-1);
+		}
+		if (found == 0) {
+			missing++;
+			continue;
+		}
+		done++;
+		if (state_uidl_add(s->st, e->id) != 0)
+			log_msg(LOG_LVL_WARNING, &s->ctx, "%s: bad UIDL in the "
+			    "journal; ignored", state_path(s->st));
+		if (s->ac->keep)
+			continue;
+		for (k = 0; k < s->nmsgs; k++) {
+			if (s->msgs[k].uidl != NULL &&
+			    strcmp(s->msgs[k].uidl, e->id) == 0)
+				s->msgs[k].owed = 1;
+		}
+	}
+	if (done == 0 && missing == 0)
+		return (0);
+	log_msg(LOG_LVL_NOTICE, &s->ctx, "recovered an interrupted run: %zu "
+	    "message(s) already delivered, %zu to fetch again", done,
+	    missing);
+	/* They became visible with this run (or the run that put them there
+	 * never said so): they count as this run's new mail. */
+	s->result.messages += done;
+	if (done > 0 && s->status == EXIT_NOTHING_NEW)
+		s->status = EXIT_NEW_MAIL;
+	state_inflight_clear(s->st, POP3_STATE_RECORD);
+	if (!s->ac->keep && !s->no_uidl)
+		pop3_store_owed(s);
+	return (pop3_save_state(s));
+}
+
+/* Both listings are in: finish an interrupted run, prune the state, decide
+ * what to fetch, and start with the deletions an interrupted run still
+ * owes. */
 static void
 pop3_plan(struct pop3_session *s)
 {
@@ -720,19 +832,27 @@ pop3_plan(struct pop3_session *s)
 	s->todo = xreallocarray(NULL, s->nmsgs + 1, sizeof *s->todo);
 	s->q = xreallocarray(NULL, s->nmsgs + 1, sizeof *s->q);
 	s->staged = xreallocarray(NULL, s->nmsgs + 1, sizeof *s->staged);
+	s->staged_name = xcalloc(s->nmsgs + 1, sizeof *s->staged_name);
+	/* The journal first: its files belong in the Maildir whatever the
+	 * server lists now. */
+	if (pop3_journal_recover(s) != 0)
+		return;
 	owed = 0;
 	if (!s->no_uidl) {
 		present = xreallocarray(NULL, s->nmsgs + 1, sizeof *present);
 		for (i = n = 0; i < s->nmsgs; i++)
 			present[n++] = s->msgs[i].uidl;
 		dropped = state_uidl_prune(s->st, present, n);
+		pop3_uidl_duplicates(s, present, n);
 		free(present);
 		if (dropped > 0) {
 			log_msg(LOG_LVL_DEBUG, &s->ctx, "forgot %zu UIDL(s) "
 			    "the server no longer lists", dropped);
 			s->state_dirty = 1;
 		}
-		owed = pop3_load_owed(s);
+		pop3_load_owed(s);
+		for (i = 0; i < s->nmsgs; i++)
+			owed += s->msgs[i].owed;
 		if (owed > 0 && ac->keep) {
 			log_msg(LOG_LVL_NOTICE, &s->ctx, "keep = yes: not "
 			    "deleting the %zu message(s) a previous run with "
@@ -785,7 +905,7 @@ pop3_next_batch(struct pop3_session *s)
 	uint64_t	bytes = 0;
 	size_t		n = 0;
 
-	s->nstaged = 0;
+	pop3_staged_clear(s);
 	while (s->next_todo < s->ntodo && n < POP3_BATCH_MSGS && (n == 0 ||
 	    bytes + s->msgs[s->todo[s->next_todo]].size <= POP3_BATCH_BYTES)) {
 		s->q[n++] = s->todo[s->next_todo];
@@ -801,6 +921,51 @@ pop3_next_batch(struct pop3_session *s)
 	pop3_phase(s, POP3_S_RETR, n);
 }
 
+/* The batch could not be made durable: the Maildir dropped it, and so
+ * goes its journal. */
+static void
+pop3_batch_lost(struct pop3_session *s, char *cause)
+{
+	char	*cause2;
+
+	pop3_staged_clear(s);
+	pop3_fail(s, EXIT_LOCAL, "%s; this batch will be fetched again next "
+	    "time", cause);
+	free(cause);
+	if (state_inflight_count(s->st) == 0)
+		return;
+	state_inflight_clear(s->st, POP3_STATE_RECORD);
+	if (state_save(s->st, &cause2) != 0) {
+		log_msg(LOG_LVL_ERROR, &s->ctx, "%s", cause2);
+		free(cause2);
+	}
+}
+
+/* Steps 2 and 3 of the durability order: the batch durable in tmp/, then
+ * journaled. Without UIDLs there is nothing to journal by. */
+static int
+pop3_journal(struct pop3_session *s)
+{
+	char	*cause;
+	size_t	 i, k;
+
+	if (maildir_sync_prepare(s->md, &cause) != 0) {
+		pop3_batch_lost(s, cause);
+		return (-1);
+	}
+	if (s->no_uidl)
+		return (0);
+	for (i = 0; i < s->nstaged; i++) {
+		k = s->staged[i];
+		state_inflight_add(s->st, POP3_STATE_RECORD, s->msgs[k].uidl,
+		    s->staged_name[i]);
+	}
+	if (pop3_save_state(s) != 0)
+		return (-1);
+	fault_point("pop3-journaled");
+	return (0);
+}
+
 /* The batch's RETRs are all answered: make it durable, record it, then
  * delete on the server. */
 static void
@@ -809,11 +974,17 @@ pop3_checkpoint(struct pop3_session *s)
 	char	*cause;
 	size_t	 i, k;
 
-	if (maildir_sync(s->md, &cause) != 0) {
-		pop3_fail(s, EXIT_LOCAL, "%s", cause);
-		free(cause);
+	if (s->nstaged == 0) {
+		pop3_next_batch(s);
 		return;
 	}
+	if (pop3_journal(s) != 0)
+		return;
+	if (maildir_sync(s->md, &cause) != 0) {
+		pop3_batch_lost(s, cause);
+		return;
+	}
+	fault_point("pop3-synced");
 	for (i = 0; i < s->nstaged; i++) {
 		k = s->staged[i];
 		if (s->msgs[k].uidl != NULL &&
@@ -824,17 +995,15 @@ pop3_checkpoint(struct pop3_session *s)
 			s->msgs[k].owed = 1;
 	}
 	s->result.messages += s->nstaged;
-	if (s->nstaged > 0 && s->status == EXIT_NOTHING_NEW)
+	if (s->status == EXIT_NOTHING_NEW)
 		s->status = EXIT_NEW_MAIL;
-	if (s->nstaged == 0) {
-		pop3_next_batch(s);
-		return;
-	}
+	state_inflight_clear(s->st, POP3_STATE_RECORD);
 	if (!s->no_uidl && !s->ac->keep)
 		pop3_store_owed(s);
 	s->state_dirty = 1;
 	if (!s->no_uidl && pop3_save_state(s) != 0)
 		return;
+	fault_point("pop3-saved");
 	if (s->ac->keep) {
 		pop3_next_batch(s);
 		return;
@@ -924,11 +1093,12 @@ pop3_body_end(struct pop3_session *s)
 		    "server did not double; the dot was removed", anomalies);
 	s->result.bytes += maildir_delivery_size(s->dlv);
 	flags = s->ac->local_flags == LOCAL_FLAGS_SEEN ? "S" : NULL;
-	if (maildir_deliver_stage(s->dlv, flags, NULL, &cause) != 0) {
+	if (maildir_deliver_stage(s->dlv, flags, &s->staged_name[s->nstaged],
+	    &cause) != 0) {
 		s->dlv = NULL;
 		log_msg(LOG_LVL_ERROR, &mctx, "%s", cause);
 		free(cause);
-		s->nstaged = 0;	/* the Maildir rolled the batch back */
+		pop3_staged_clear(s);	/* the Maildir rolled it back */
 		pop3_fail(s, EXIT_LOCAL, "delivery failed; this batch will "
 		    "be fetched again next time");
 		return;
@@ -1165,7 +1335,14 @@ pop3_reply(struct pop3_session *s, const struct pop3_reply *r)
 		break;
 	case POP3_S_STLS:
 		if (!ok) {
-			pop3_refused(s, r, "STLS");
+			/* A TLS failure like a missing STLS, not a refusal
+			 * to back off from. */
+			char *text = pop3_server_text(r);
+
+			pop3_fail(s, EXIT_NETWORK, "STLS refused by the "
+			    "server; refusing to log in without TLS "
+			    "(tls = starttls): %s", text);
+			free(text);
 			return;
 		}
 		pop3_enter(s, POP3_S_TLS);
@@ -1483,6 +1660,8 @@ pop3_session_free(struct pop3_session *s)
 	free(s->msgs);
 	free(s->todo);
 	free(s->q);
+	pop3_staged_clear(s);
+	free(s->staged_name);
 	free(s->staged);
 	free(s->dlv_cause);
 	free(s->scratch);

@@ -1,0 +1,85 @@
+#!/bin/bash
+# idle-latency.sh: IMAP IDLE push latency, APPEND on the server to a file
+# in the Maildir's new/, 100 samples, measured in the same run as a bare
+# IDLE client's wake-up (APPEND to the untagged EXISTS): that client is the
+# floor (Dovecot waits ~0.5 s before it notifies). Every client idles on
+# the same INBOX, so each sample times them all on the same APPEND.
+# Optional peers: fetchmail (`idle`) and getmail6 (`--idle`), if installed.
+#
+#	bash bench/idle-latency.sh	# as root; MAILFETCHD=..., SAMPLES=100,
+#					# PEERS="fetchmail getmail" ("" for none)
+set -u
+top_srcdir=$(cd "$(dirname "$0")/.." && pwd)
+MAILFETCHD=${MAILFETCHD:-$top_srcdir/_build/mailfetchd}
+SAMPLES=${SAMPLES:-100}
+PEERS=${PEERS-fetchmail getmail}
+. "$top_srcdir/tests/lib/daemon.sh"
+
+mfd_init
+dovecot_start
+PW=pw-bench-idle-4c1
+dovecot_add_user bench "$PW"
+mfd_account bench "$PW"
+CONF=$T/mfd.conf
+{
+	printf 'state_dir = "%s"\nlog_level = info\n' "$T/state"
+	daemon_block bench 'idle = yes' 'poll_interval = 1h'
+} | grep -v 'poll_interval = 10s' >"$CONF"
+daemon_start "$CONF"
+watch=$T/bench/Maildir names=mailfetchd
+pids=()
+
+for p in $PEERS; do
+	d=$T/$p/Maildir
+	mkdir -p "$d/new" "$d/cur" "$d/tmp" "$T/$p/home"
+	case $p in
+	fetchmail)
+		command -v fetchmail >/dev/null || continue
+		cat >"$T/$p/rc" <<-RC
+		poll localhost service $DC_IMAPS_PORT protocol IMAP
+		  user "bench" password "$PW" ssl sslcertfile "$DC_CA" sslcertck
+		  idle keep fetchall
+		  mda "sh -c 'f=$d/tmp/\$(date +%s%N).\$\$; cat >\$f && mv \$f $d/new/'"
+		RC
+		chmod 600 "$T/$p/rc"
+		HOME=$T/$p/home fetchmail -f "$T/$p/rc" -N --nosyslog \
+		    --pidfile "$T/$p/pid" >"$T/$p/log" 2>&1 &
+		;;
+	getmail)
+		command -v getmail >/dev/null || continue
+		cat >"$T/$p/rc" <<-RC
+		[retriever]
+		type = SimpleIMAPSSLRetriever
+		server = localhost
+		port = $DC_IMAPS_PORT
+		username = bench
+		password = $PW
+		ca_certs = $DC_CA
+		mailboxes = ("INBOX",)
+		[destination]
+		type = Maildir
+		path = $d/
+		[options]
+		read_all = false
+		delete = false
+		RC
+		getmail --rcfile="$T/$p/rc" --getmaildir="$T/$p" \
+		    --idle=INBOX >"$T/$p/log" 2>&1 &
+		;;
+	*)
+		continue
+		;;
+	esac
+	pids+=($!)
+	tap_cleanup_add "kill $! 2>/dev/null"
+	watch=$watch,$d names=$names,$p
+done
+# Everyone logged in and idling (Dovecot logs one login per connection).
+sleep 3
+"$(_dc_python)" "$top_srcdir/bench/idle_bench.py" latency \
+    --port "$DC_IMAPS_PORT" --ca "$DC_CA" --user bench --password "$PW" \
+    --samples "$SAMPLES" --watch "$watch" --names "$names"
+rc=$?
+kill -TERM "$DPID"
+daemon_wait_exit 10
+exit $rc

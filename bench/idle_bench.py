@@ -1,0 +1,242 @@
+#!/usr/bin/env python3
+"""idle_bench.py: IMAP IDLE push latency and wake-up, for bench/idle-*.sh.
+
+  idle_bench.py latency --port P --ca CA --user U --password PW
+                --watch DIR[,DIR...] [--samples 100] [--names a,b]
+      One bare IDLE client (the floor) idles on U's INBOX. Each sample
+      APPENDs one message to that INBOX and times, from the APPEND's tagged
+      OK, the bare client's untagged EXISTS and each watched Maildir's new/
+      (or cur/) gaining a file (os.listdir every 1 ms; the loop's own cost
+      is measured and printed). Prints the median and p99 of each, and of
+      each client's difference to the floor in the same sample, as a table
+      and as TSV lines starting with "#tsv".
+
+  idle_bench.py wake --port P --ca CA --password-file F --users LIST
+                --watch-root DIR [--bare]
+      Scale: APPENDs one message to each user of LIST (comma separated,
+      password in F, the same for all) as fast as possible and prints the
+      time from the first APPEND's OK until the last watched Maildir
+      (DIR/USER/Maildir) holds a new file; with --bare, 100 bare IDLE
+      clients are set up first and the time until the last EXISTS is
+      printed instead.
+
+Stdlib only. Timings are time.monotonic().
+"""
+
+import argparse
+import os
+import socket
+import ssl
+import statistics
+import sys
+import threading
+import time
+
+MSG = (b"From: bench@example.org\r\nTo: u@example.org\r\n"
+       b"Subject: idle bench %d\r\nMessage-ID: <idle-%d-%d@bench>\r\n\r\n"
+       b"body %d\r\n")
+
+
+class Imap:
+    """One IMAPS connection; just enough IMAP for the benchmark."""
+
+    def __init__(self, port, ca, user, password):
+        ctx = ssl.create_default_context(cafile=ca)
+        raw = socket.create_connection(("127.0.0.1", port), timeout=60)
+        raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.sock = ctx.wrap_socket(raw, server_hostname="localhost")
+        self.f = self.sock.makefile("rb")
+        self.n = 0
+        self.line()
+        self.cmd('LOGIN "%s" "%s"' % (user, password))
+
+    def line(self):
+        line = self.f.readline()
+        if not line:
+            raise EOFError("connection closed")
+        return line
+
+    def send(self, data):
+        self.sock.sendall(data)
+
+    def cmd(self, text, literal=None):
+        self.n += 1
+        tag = b"b%d" % self.n
+        if literal is None:
+            self.send(tag + b" " + text.encode() + b"\r\n")
+        else:
+            self.send(tag + b" " + text.encode() +
+                      b" {%d}\r\n" % len(literal))
+            if not self.line().startswith(b"+"):
+                raise RuntimeError("no continuation for the literal")
+            self.send(literal + b"\r\n")
+        while True:
+            line = self.line()
+            if line.startswith(tag + b" "):
+                if not line.startswith(tag + b" OK"):
+                    raise RuntimeError(line.decode(errors="replace"))
+                return
+
+    def idle(self):
+        self.cmd("SELECT INBOX")
+        self.n += 1
+        self.send(b"b%d IDLE\r\n" % self.n)
+        while not self.line().startswith(b"+"):
+            pass
+
+
+def count(dirs):
+    return sum(len(os.listdir(os.path.join(d, s))) for d in dirs
+               for s in ("new", "cur"))
+
+
+def pct(xs, p):
+    xs = sorted(xs)
+    k = (len(xs) - 1) * p / 100.0
+    lo = int(k)
+    hi = min(lo + 1, len(xs) - 1)
+    return xs[lo] + (xs[hi] - xs[lo]) * (k - lo)
+
+
+def latency(a):
+    pw = a.password
+    watch = a.watch.split(",") if a.watch else []
+    names = a.names.split(",") if a.names else watch
+    bare = Imap(a.port, a.ca, a.user, pw)
+    bare.idle()
+    exists = []
+    cv = threading.Condition()
+
+    def reader():
+        try:
+            while True:
+                line = bare.line()
+                if b" EXISTS" in line:
+                    with cv:
+                        exists.append(time.monotonic())
+                        cv.notify_all()
+        except (EOFError, OSError):
+            pass
+
+    threading.Thread(target=reader, daemon=True).start()
+    app = Imap(a.port, a.ca, a.user, pw)
+    # The polling loop's own cost: one listdir pass per iteration.
+    t0 = time.monotonic()
+    for _ in range(200):
+        count(watch)
+        time.sleep(0.001)
+    loop_ms = (time.monotonic() - t0) * 1000 / 200
+    res = {"bare": []}
+    for n in names:
+        res[n] = []
+    pid = os.getpid()
+    for i in range(a.samples):
+        before = [count([d]) for d in watch]
+        with cv:
+            nex = len(exists)
+        app.cmd("APPEND INBOX", MSG % (i, pid, i, i))
+        t_ok = time.monotonic()
+        got = [None] * len(watch)
+        deadline = t_ok + 30
+        while None in got and time.monotonic() < deadline:
+            for k, d in enumerate(watch):
+                if got[k] is None and count([d]) > before[k]:
+                    got[k] = time.monotonic()
+            time.sleep(0.001)
+        with cv:
+            cv.wait_for(lambda: len(exists) > nex, timeout=30)
+            t_bare = exists[nex] if len(exists) > nex else None
+        if t_bare is None or None in got:
+            sys.exit("sample %d: no EXISTS or no file within 30 s" % i)
+        res["bare"].append((t_bare - t_ok) * 1000)
+        for k, n in enumerate(names):
+            res[n].append((got[k] - t_ok) * 1000)
+        # Let every session's notification timer run out (clients that
+        # mark the message \Seen cause one more change ~0.5 s later), so
+        # each sample starts from the same idle state for all.
+        time.sleep(1.5 + (i % 5) * 0.05)
+    print("samples %d; directory polling loop %.2f ms per pass"
+          % (a.samples, loop_ms))
+    print("%-14s %10s %10s %14s %14s" % ("client", "median ms", "p99 ms",
+                                        "median-floor", "p99-floor"))
+    for n, xs in res.items():
+        d = [x - b for x, b in zip(xs, res["bare"])]
+        print("%-14s %10.1f %10.1f %14.1f %14.1f" % (
+            n, statistics.median(xs), pct(xs, 99),
+            statistics.median(d), pct(d, 99)))
+        print("#tsv\t%s\t%.1f\t%.1f\t%.1f\t%.1f" % (
+            n, statistics.median(xs), pct(xs, 99), statistics.median(d),
+            pct(d, 99)))
+
+
+def wake(a):
+    pw = open(a.password_file).read().strip()
+    users = a.users.split(",")
+    conns = []
+    if a.bare:
+        for u in users:
+            c = Imap(a.port, a.ca, u, pw)
+            c.idle()
+            c.sock.setblocking(True)
+            conns.append(c)
+        seen = [None] * len(conns)
+    else:
+        dirs = [os.path.join(a.watch_root, u, "Maildir") for u in users]
+        before = [count([d]) for d in dirs]
+    app = [Imap(a.port, a.ca, u, pw) for u in users]
+    t_first = None
+    for i, c in enumerate(app):
+        c.cmd("APPEND INBOX", MSG % (i, os.getpid(), i, i))
+        if t_first is None:
+            t_first = time.monotonic()
+    deadline = time.monotonic() + 120
+    if a.bare:
+        import selectors
+        sel = selectors.DefaultSelector()
+        for k, c in enumerate(conns):
+            sel.register(c.sock, selectors.EVENT_READ, k)
+        while None in seen and time.monotonic() < deadline:
+            for key, _ in sel.select(1):
+                k = key.data
+                line = conns[k].line()
+                if b" EXISTS" in line and seen[k] is None:
+                    seen[k] = time.monotonic()
+                    sel.unregister(conns[k].sock)
+        last = max(s for s in seen if s is not None)
+        print("#tsv\tbare\t%d\t%d\t%.1f" % (len(users),
+              sum(s is not None for s in seen), (last - t_first) * 1000))
+        return
+    done = [None] * len(dirs)
+    while None in done and time.monotonic() < deadline:
+        for k, d in enumerate(dirs):
+            if done[k] is None and count([d]) > before[k]:
+                done[k] = time.monotonic()
+        time.sleep(0.001)
+    last = max(s for s in done if s is not None)
+    print("#tsv\tmailfetchd\t%d\t%d\t%.1f" % (len(users),
+          sum(s is not None for s in done), (last - t_first) * 1000))
+
+
+def main():
+    p = argparse.ArgumentParser()
+    sub = p.add_subparsers(dest="mode", required=True)
+    lat = sub.add_parser("latency")
+    lat.add_argument("--samples", type=int, default=100)
+    lat.add_argument("--watch", default="")
+    lat.add_argument("--names", default="")
+    lat.add_argument("--user", required=True)
+    lat.add_argument("--password", required=True)
+    wk = sub.add_parser("wake")
+    wk.add_argument("--users", required=True)
+    wk.add_argument("--password-file", required=True)
+    wk.add_argument("--watch-root", default="")
+    wk.add_argument("--bare", action="store_true")
+    for s in (lat, wk):
+        s.add_argument("--port", type=int, required=True)
+        s.add_argument("--ca", required=True)
+    a = p.parse_args()
+    latency(a) if a.mode == "latency" else wake(a)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,104 @@
+#!/bin/bash
+# pop3_crash.sh: mailfetchd killed (SIGKILL, as kill -9) at each point of
+# the POP3 durability order (src/pop3.c header) against a real Dovecot
+# POP3S, then run again: every message lands exactly once, nothing partial
+# is left, and with keep = no the server is emptied of exactly what was
+# delivered. The points come from MAILFETCHD_FAULT (src/fault.h). TAP
+# output.
+set -u
+top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
+. "$top_srcdir/tests/lib/dovecot.sh"
+. "$top_srcdir/tests/lib/mfd.sh"
+
+mfd_init
+dovecot_start
+gen() { "$(_dc_python)" "$top_srcdir/tests/lib/gen_msg.py" "$@" || tap_bail "gen_msg.py $*"; }
+
+for i in 1 2 3 4 5 6; do
+	gen plain "$T/m$i.eml" "pcrash$i"
+done
+
+# pop3_conf ACCOUNT [ACCOUNT-LINE...]: one POP3S account to the running
+# Dovecot, its state and Maildir under $T/ACCOUNT (mfd_conf writes IMAP).
+pop3_conf()
+{
+	local acct=$1 line f="$T/$1/mailfetchd.conf"
+
+	shift
+	{
+		printf 'state_dir = "%s"\nlog_level = info\n' "$T/$acct/state"
+		printf 'account "%s" {\n' "$acct"
+		printf '  protocol = pop3\n  host = "localhost"\n'
+		printf '  port = %s\n  tls = implicit\n' "$DC_POP3S_PORT"
+		printf '  ca_file = "%s"\n' "$DC_CA"
+		printf '  user = "%s"\n' "$acct"
+		printf '  password_file = "%s"\n' "$T/$acct/pass"
+		printf '  maildir = "%s"\n' "$T/$acct/Maildir"
+		printf '  timeout = 20s\n'
+		for line in "$@"; do
+			printf '  %s\n' "$line"
+		done
+		printf '}\n'
+	} >"$f" || tap_bail "cannot write $f"
+}
+
+# crash STATUS POINT[:N] ACCOUNT-LINES...: a fresh account with six
+# messages, killed at POINT, then run to the end, which exits STATUS: 0
+# when it finished the interrupted batch, 1 when the killed run had already
+# recorded everything.
+crash() {
+	local want=$1 point=$2 acct n what
+	shift 2
+	n=$((${n_acct:-0} + 1)); n_acct=$n
+	acct="pcrash$n"
+	what="$point${*:+ ($*)}"
+	dovecot_add_user "$acct" "pw-$acct-x7"
+	mfd_account "$acct" "pw-$acct-x7"
+	for i in 1 2 3 4 5 6; do
+		dovecot_add_message "$acct" INBOX "$T/m$i.eml"
+	done
+	pop3_conf "$acct" "$@"
+	MAILFETCHD_FAULT=$point mfd_run "$acct"
+	tap_is "$rc" 137 "$what: killed at the point"
+	mfd_run_ok "$acct" "$want" "$what: the next run completes"
+	mfd_expect "$T/$acct/Maildir" "" "$T"/m[1-6].eml
+	mfd_run_ok "$acct" 1 "$what: then nothing new, nothing twice"
+	mfd_expect "$T/$acct/Maildir" "" "$T"/m[1-6].eml
+	tap_is "$(grep -c '^inflight ' "$T/$acct/state/$acct.state")" 0 \
+	    "$what: the journal is empty"
+	ACCT=$acct
+}
+
+# server_left ACCOUNT: messages still in the account's maildrop.
+server_left()
+{
+	mfd_server_count "$1" "pw-$1-x7" INBOX
+}
+
+# keep = yes (the default): the server is only read.
+crash 0 pop3-journaled
+tap_like "$err$(cat "$T/all-output")" "recovered an interrupted run" \
+    "pop3-journaled: the journal was replayed"
+crash 0 maildir-renamed:3
+crash 0 pop3-synced
+crash 1 pop3-saved
+tap_is "$(server_left "$ACCT")" 6 "pop3-saved (keep = yes): the server keeps all six"
+
+# keep = no: each delivered message is deleted, and only then.
+for point in pop3-journaled maildir-renamed:3 pop3-synced; do
+	crash 0 "$point" 'keep = no'
+	tap_is "$(server_left "$ACCT")" 0 \
+	    "$point (keep = no): the server maildrop is empty afterwards"
+done
+crash 1 pop3-saved 'keep = no'
+tap_is "$(server_left "$ACCT")" 0 \
+    "pop3-saved (keep = no): the owed deletions applied on the next run"
+
+# local_flags = seen: the files go to cur/ with ":2,S"; recovery finds them
+# there.
+crash 0 maildir-renamed:3 'local_flags = seen'
+tap_is "$(mfd_count "$T/$ACCT/Maildir" "" cur)" 6 \
+    "maildir-renamed (local_flags = seen): all six in cur/"
+
+mfd_no_secret pw-pcrash1-x7 pw-pcrash5-x7
+tap_done
