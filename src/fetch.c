@@ -181,7 +181,18 @@ fetch_session_start(struct event_base *base, struct evdns_base *dns,
     const struct account_conf *ac, struct state *st, fetch_done_cb done,
     void *arg)
 {
+	return (fetch_session_start_skip(base, dns, ac, st, NULL, 0, done,
+	    arg));
+}
+
+/* Starts the account's protocol engine, some IMAP folders left out. */
+struct fetch_session *
+fetch_session_start_skip(struct event_base *base, struct evdns_base *dns,
+    const struct account_conf *ac, struct state *st,
+    const char *const *skip, size_t nskip, fetch_done_cb done, void *arg)
+{
 	struct fetch_session	*fs;
+	struct imap_options	 opts;
 
 	fs = xcalloc(1, sizeof *fs);
 	fs->done = done;
@@ -191,8 +202,12 @@ fetch_session_start(struct event_base *base, struct evdns_base *dns,
 		    fs);
 		pop3_session_start(fs->pop3);
 	} else {
-		fs->imap = imap_session_new(base, dns, ac, st, fetch_imap_done,
-		    fs);
+		memset(&opts, 0, sizeof opts);
+		opts.mode = IMAP_MODE_ONCE;
+		opts.skip_folders = skip;
+		opts.nskip = nskip;
+		fs->imap = imap_session_new(base, dns, ac, st, &opts,
+		    fetch_imap_done, fs);
 		imap_session_start(fs->imap);
 	}
 	return (fs);

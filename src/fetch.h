@@ -72,6 +72,13 @@ int		 fetch_prepare_maildirs(const struct account_conf *);
 struct fetch_session *fetch_session_start(struct event_base *,
 		    struct evdns_base *, const struct account_conf *,
 		    struct state *, fetch_done_cb, void *);
+/* The same, leaving out the IMAP folders named in skip (configured remote
+ * names, and what a pattern matches of them): the daemon's polls skip the
+ * folders its IDLE sessions hold. The names are copied. */
+struct fetch_session *fetch_session_start_skip(struct event_base *,
+		    struct evdns_base *, const struct account_conf *,
+		    struct state *, const char *const *skip, size_t nskip,
+		    fetch_done_cb, void *);
 /* Aborts a running session without calling done: staged messages are
  * discarded (nothing partial in the Maildir), the state keeps only what
  * was made durable. NULL is a no-op. */

@@ -83,6 +83,9 @@ enum imap_state {
 	IMAP_S_MOVE,
 	IMAP_S_SEARCH_DELETED,
 	IMAP_S_EXPUNGE,
+	IMAP_S_IDLE,		/* IDLE sent, waiting for "+" */
+	IMAP_S_IDLING,		/* in IDLE */
+	IMAP_S_IDLE_DONE,	/* DONE sent, waiting for the tagged OK */
 	IMAP_S_LOGOUT,
 	IMAP_S_DONE,
 	IMAP_S_MAX,
@@ -91,7 +94,8 @@ enum imap_state {
 static const char *imap_state_names[IMAP_S_MAX] = {
 	"CONNECTING", "GREETING", "CAPABILITY", "STARTTLS", "TLS", "ID",
 	"AUTH", "AUTH_CAPS", "LIST", "SELECT", "SEARCH", "SIZES", "FETCH",
-	"STORE", "MOVE", "SEARCH_DELETED", "EXPUNGE", "LOGOUT", "DONE",
+	"STORE", "MOVE", "SEARCH_DELETED", "EXPUNGE", "IDLE", "IDLING",
+	"IDLE_DONE", "LOGOUT", "DONE",
 };
 
 /* Capabilities we act on. */
@@ -221,6 +225,20 @@ struct imap_session {
 	char			*scratch;
 
 	struct msgids		*ids;		/* NULL: log not available */
+
+	/* Mode (imap.h), with our own copies of its strings. */
+	enum imap_mode		 mode;
+	char			*idle_folder;
+	char			**skip_conf;	/* configured names */
+	char			**skip_wire;	/* the same in mUTF-7 */
+	size_t			 nskip;
+	imap_delivered_cb	 delivered_cb;
+	struct event		*ev_idle;	/* re-issue IDLE */
+	struct event		*ev_stop;	/* bound on a polite stop */
+	int			 in_loop;	/* IDLE reached once: EXISTS
+						 * now means new mail */
+	int			 wake;		/* new mail seen while busy */
+	int			 stopping;	/* imap_session_stop() */
 };
 
 static void	imap_enter(struct imap_session *, enum imap_state);
@@ -228,6 +246,11 @@ static void	imap_next_folder(struct imap_session *);
 static void	imap_fetch_next_batch(struct imap_session *);
 static void	imap_actions(struct imap_session *);
 static void	imap_folder_done(struct imap_session *);
+static void	imap_list_next(struct imap_session *);
+static void	imap_finish(struct imap_session *);
+static int	imap_remote_skipped(struct imap_session *, const char *);
+static int	imap_conf_wanted(struct imap_session *,
+		    const struct folder_conf *);
 
 /* Records an outcome; the session's status is the worst one. */
 static void
@@ -503,6 +526,8 @@ imap_folder_add(struct imap_session *s, const char *remote, int delim,
 		if (strcmp(s->folders[i].remote, remote) == 0)
 			return;
 	}
+	if (imap_remote_skipped(s, remote))
+		return;
 	if ((utf8 = imap_parse_mutf7_decode(remote, strlen(remote),
 	    &cause)) == NULL) {
 		imap_log(s, LOG_LVL_WARNING, "%s; using the name as sent",
@@ -576,6 +601,40 @@ imap_conf_to_mutf7(const char *name, char **cause)
 	return (imap_parse_mutf7_encode(name, cause));
 }
 
+/* Whether a configured folder is this session's: IDLE takes exactly its
+ * folder, ONCE everything but the folders IDLE sessions hold. */
+static int
+imap_conf_wanted(struct imap_session *s, const struct folder_conf *fc)
+{
+	size_t	i;
+
+	if (s->mode == IMAP_MODE_IDLE)
+		return (strcmp(fc->remote, s->idle_folder) == 0);
+	for (i = 0; i < s->nskip; i++) {
+		if (strcmp(fc->remote, s->skip_conf[i]) == 0)
+			return (0);
+	}
+	return (1);
+}
+
+/* Whether a server folder (a pattern's match, say) is held by an IDLE
+ * session: fetching it here too would race that session. */
+static int
+imap_remote_skipped(struct imap_session *s, const char *remote)
+{
+	size_t	i;
+
+	for (i = 0; i < s->nskip; i++) {
+		if (s->skip_wire[i] == NULL)
+			continue;
+		if (strcmp(remote, s->skip_wire[i]) == 0 ||
+		    (strcasecmp(remote, "INBOX") == 0 &&
+		    strcasecmp(s->skip_wire[i], "INBOX") == 0))
+			return (1);
+	}
+	return (0);
+}
+
 /* LIST for the next configured folder, or on to the first folder. */
 static void
 imap_list_next(struct imap_session *s)
@@ -585,6 +644,8 @@ imap_list_next(struct imap_session *s)
 
 	for (; s->conf_idx < s->ac->nfolders; s->conf_idx++) {
 		fc = &s->ac->folders[s->conf_idx];
+		if (!imap_conf_wanted(s, fc))
+			continue;
 		if ((m = imap_conf_to_mutf7(fc->remote, &cause)) == NULL) {
 			imap_log(s, LOG_LVL_ERROR, "folder \"%s\": %s",
 			    fc->remote, cause);
@@ -704,7 +765,7 @@ imap_next_folder(struct imap_session *s)
 	int			 rw;
 
 	imap_folder_reset(s);
-	if (s->cur >= s->nfolders) {
+	if (s->cur >= s->nfolders || s->stopping) {
 		imap_enter(s, IMAP_S_LOGOUT);
 		return;
 	}
@@ -1171,6 +1232,144 @@ imap_after_store(struct imap_session *s)
 	imap_send(s, "UID SEARCH DELETED");
 }
 
+/*
+ * IDLE (RFC 2177).
+ */
+
+/* Forgets one round's messages; the folder stays selected and open. */
+static void
+imap_round_reset(struct imap_session *s)
+{
+	uidset_clear(&s->unseen);
+	uidset_clear(&s->batch);
+	uidset_clear(&s->delivered);
+	msgids_set_clear(&s->known);
+	imap_staged_clear(s);
+	s->uidv_changed = 0;
+	free(s->msgs);
+	s->msgs = NULL;
+	s->nmsgs = s->amsgs = s->next_msg = 0;
+	s->max_seen_uid = 0;
+	s->first_fetch = 0;
+	s->f_msgs = 0;
+	s->f_bytes = 0;
+	clock_gettime(CLOCK_MONOTONIC, &s->f_start);
+}
+
+/* The timeout for ordinary commands, back after IDLE switched it off. */
+static void
+imap_timeout_restore(struct imap_session *s)
+{
+	conn_set_timeout(s->conn, s->ac->timeout != 0 ? s->ac->timeout :
+	    CONN_DEFAULT_TIMEOUT);
+}
+
+/* Leaves IDLE: DONE, whose OK must come within wait seconds. */
+static void
+imap_idle_leave(struct imap_session *s, unsigned int wait)
+{
+	evtimer_del(s->ev_idle);
+	imap_enter(s, IMAP_S_IDLE_DONE);
+	log_msg(LOG_LVL_DEBUG, &s->ctx, "> DONE");
+	if (conn_write(s->conn, "DONE\r\n", 6) != 0) {
+		imap_fail(s, EXIT_NETWORK, "cannot send DONE: %s",
+		    conn_error(s->conn));
+		return;
+	}
+	conn_set_timeout(s->conn, wait);
+}
+
+/* The server's "+": we are idling. Only our own timer runs now; the
+ * connection's would take the server's silence for a dead peer. */
+static void
+imap_idle_started(struct imap_session *s)
+{
+	struct timeval	tv;
+
+	s->result.idled = 1;
+	if (s->stopping || s->wake) {
+		imap_idle_leave(s, s->stopping ? IMAP_STOP_WAIT :
+		    IMAP_IDLE_WAIT);
+		return;
+	}
+	imap_enter(s, IMAP_S_IDLING);
+	conn_set_timeout(s->conn, 0);
+	tv.tv_sec = s->ac->idle_interval != 0 ? s->ac->idle_interval : 600;
+	tv.tv_usec = 0;
+	evtimer_add(s->ev_idle, &tv);
+}
+
+/* New mail is announced (EXISTS, RECENT, a FETCH of a new UID). */
+static void
+imap_idle_wake(struct imap_session *s)
+{
+	if (s->mode != IMAP_MODE_IDLE || !s->in_loop)
+		return;
+	s->wake = 1;
+	if (s->state == IMAP_S_IDLING)
+		imap_idle_leave(s, IMAP_IDLE_WAIT);
+}
+
+/* One round of the IDLE folder is over: report it, then IDLE again (or
+ * fetch again at once if more mail was announced meanwhile). */
+static void
+imap_idle_round_done(struct imap_session *s)
+{
+	if (s->folder_failed) {
+		/* The owner reconnects later; the state is saved. */
+		imap_enter(s, IMAP_S_LOGOUT);
+		return;
+	}
+	if (s->f_msgs > 0 && s->delivered_cb != NULL)
+		s->delivered_cb(s, s->done_arg, s->f_msgs, s->f_bytes);
+	imap_round_reset(s);
+	if (s->stopping) {
+		imap_enter(s, IMAP_S_LOGOUT);
+		return;
+	}
+	if (s->wake) {
+		imap_enter(s, IMAP_S_SIZES);
+		return;
+	}
+	s->in_loop = 1;
+	imap_enter(s, IMAP_S_IDLE);
+}
+
+/* The IDLE interval is over: DONE and IDLE again, well before the server
+ * (or a router) drops a silent connection. */
+static void
+imap_idle_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct imap_session	*s = arg;
+
+	(void)fd;
+	(void)what;
+	if (s->state != IMAP_S_IDLING)
+		return;
+	log_msg(LOG_LVL_DEBUG, &s->ctx, "re-issuing IDLE");
+	imap_idle_leave(s, IMAP_IDLE_WAIT);
+	if (s->state == IMAP_S_DONE)
+		imap_finish(s);
+}
+
+/* A polite stop took too long: close. */
+static void
+imap_stop_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct imap_session	*s = arg;
+
+	(void)fd;
+	(void)what;
+	if (s->state == IMAP_S_MAX)
+		return;
+	imap_log(s, LOG_LVL_NOTICE, "no answer from the server within %d s "
+	    "of stopping (state %s); closing the connection", IMAP_STOP_WAIT,
+	    imap_state_names[s->state]);
+	s->closing = 1;
+	imap_enter(s, IMAP_S_DONE);
+	imap_finish(s);
+}
+
 /* The folder is finished (or failed): save, summarise, next. */
 static void
 imap_folder_done(struct imap_session *s)
@@ -1198,6 +1397,10 @@ imap_folder_done(struct imap_session *s)
 	s->result.bytes += s->f_bytes;
 	if (s->f_msgs > 0 && s->status == EXIT_NOTHING_NEW)
 		s->status = EXIT_NEW_MAIL;
+	if (s->mode == IMAP_MODE_IDLE) {
+		imap_idle_round_done(s);
+		return;
+	}
 	s->cur++;
 	imap_next_folder(s);
 }
@@ -1412,6 +1615,11 @@ imap_enter(struct imap_session *s, enum imap_state next)
 		imap_auth_start(s);
 		break;
 	case IMAP_S_SIZES:
+		/* This asks for everything new: announcements so far are
+		 * answered. */
+		s->wake = 0;
+		if (s->in_loop)
+			clock_gettime(CLOCK_MONOTONIC, &s->f_start);
 		if (s->uidv_changed)
 			imap_send(s, "UID FETCH 1:* (UID RFC822.SIZE "
 			    "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])");
@@ -1419,8 +1627,13 @@ imap_enter(struct imap_session *s, enum imap_state next)
 			imap_send(s, "UID FETCH %u:* (UID RFC822.SIZE)",
 			    s->sf->last_uid + 1);
 		break;
+	case IMAP_S_IDLE:
+		imap_send(s, "IDLE");
+		break;
 	case IMAP_S_LOGOUT:
 		s->closing = 1;
+		evtimer_del(s->ev_idle);
+		imap_timeout_restore(s);
 		imap_send(s, "LOGOUT");
 		break;
 	case IMAP_S_DONE:
@@ -1460,6 +1673,25 @@ imap_proceed(struct imap_session *s)
 	imap_enter(s, IMAP_S_AUTH);
 }
 
+/* Logged in with the capabilities known: resolve the folders. An IDLE
+ * session needs the IDLE capability, else the owner polls instead. */
+static void
+imap_folders_start(struct imap_session *s)
+{
+	if (s->mode == IMAP_MODE_IDLE && !(s->caps & CAP_IDLE)) {
+		imap_log(s, LOG_LVL_DEBUG, "the server does not offer IDLE");
+		s->result.no_idle = 1;
+		imap_enter(s, IMAP_S_LOGOUT);
+		return;
+	}
+	if (s->stopping) {
+		imap_enter(s, IMAP_S_LOGOUT);
+		return;
+	}
+	s->conf_idx = 0;
+	imap_list_next(s);
+}
+
 /* Logged in: capabilities (again), then the folders. */
 static void
 imap_authenticated(struct imap_session *s, const struct imap_response *r)
@@ -1473,8 +1705,7 @@ imap_authenticated(struct imap_session *s, const struct imap_response *r)
 		imap_enter(s, IMAP_S_AUTH_CAPS);
 		return;
 	}
-	s->conf_idx = 0;
-	imap_list_next(s);
+	imap_folders_start(s);
 }
 
 /* The greeting: OK, PREAUTH or BYE. */
@@ -1576,8 +1807,7 @@ imap_tagged(struct imap_session *s, const struct imap_response *r)
 			return;
 		}
 		s->caps_known = 1;
-		s->conf_idx = 0;
-		imap_list_next(s);
+		imap_folders_start(s);
 		break;
 	case IMAP_S_LIST:
 		if (!ok) {
@@ -1677,6 +1907,18 @@ imap_tagged(struct imap_session *s, const struct imap_response *r)
 		    "are flagged \\Deleted but not expunged");
 		imap_actions(s);
 		break;
+	case IMAP_S_IDLE:
+	case IMAP_S_IDLE_DONE:
+		if (!ok) {
+			imap_tagged_fail(s, r, "IDLE");
+			return;
+		}
+		imap_timeout_restore(s);
+		if (s->stopping)
+			imap_enter(s, IMAP_S_LOGOUT);
+		else
+			imap_enter(s, IMAP_S_SIZES);
+		break;
 	case IMAP_S_LOGOUT:
 		conn_expect_eof(s->conn);
 		imap_enter(s, IMAP_S_DONE);
@@ -1701,8 +1943,17 @@ imap_untagged(struct imap_session *s, const struct imap_response *r)
 		if (s->state == IMAP_S_LOGOUT)
 			return;
 		text = imap_server_text(r);
-		imap_fail(s, EXIT_PROTOCOL, "the server closed the session: "
-		    "%s", text);
+		if (s->mode == IMAP_MODE_IDLE && s->in_loop) {
+			/* Servers end long sessions (restarts, IDLE limits):
+			 * the owner reconnects. */
+			imap_log(s, LOG_LVL_NOTICE, "the server ended the "
+			    "session: %s", text);
+			imap_status(s, EXIT_NETWORK);
+			s->closing = 1;
+			imap_enter(s, IMAP_S_DONE);
+		} else
+			imap_fail(s, EXIT_PROTOCOL, "the server closed the "
+			    "session: %s", text);
 		free(text);
 		return;
 	}
@@ -1726,6 +1977,11 @@ imap_untagged(struct imap_session *s, const struct imap_response *r)
 		break;
 	case IMAP_DATA_EXISTS:
 		s->exists = r->number;
+		imap_idle_wake(s);
+		break;
+	case IMAP_DATA_RECENT:
+		if (r->number > 0)
+			imap_idle_wake(s);
 		break;
 	case IMAP_DATA_LIST:
 		if (s->state == IMAP_S_LIST)
@@ -1740,6 +1996,10 @@ imap_untagged(struct imap_session *s, const struct imap_response *r)
 	case IMAP_DATA_FETCH:
 		if (s->state == IMAP_S_SIZES || s->state == IMAP_S_FETCH)
 			imap_fetch_untagged(s, r);
+		else if (s->sf != NULL &&
+		    (n = imap_parse_fetch_item(r, "UID")) != NULL &&
+		    imap_parse_node_u32(n, &v) == 0 && v > s->sf->last_uid)
+			imap_idle_wake(s);
 		break;
 	default:
 		break;
@@ -1762,6 +2022,10 @@ imap_response(struct imap_session *s, const struct imap_response *r)
 		imap_untagged(s, r);
 		break;
 	case IMAP_RESP_CONTINUATION:
+		if (s->state == IMAP_S_IDLE) {
+			imap_idle_started(s);
+			break;
+		}
 		/* An AUTHENTICATE that failed after the initial response
 		 * (XOAUTH2 sends its error as a challenge): answer with an
 		 * empty line so the server ends it with NO. */
@@ -1866,6 +2130,10 @@ imap_conn_cb(struct conn *c, enum conn_event ev, void *arg)
 		log_msg(LOG_LVL_DEBUG, &s->ctx, "connected to %s%s%s",
 		    conn_peer(s->conn), conn_is_tls(s->conn) ? ", " : "",
 		    conn_is_tls(s->conn) ? conn_tls_info(s->conn) : "");
+		/* A connection that stays silent for hours: let the kernel
+		 * notice a peer that vanished. */
+		if (s->mode == IMAP_MODE_IDLE)
+			conn_set_keepalive(s->conn);
 		imap_enter(s, IMAP_S_GREETING);
 		break;
 	case CONN_EV_TLS_READY:
@@ -1877,7 +2145,14 @@ imap_conn_cb(struct conn *c, enum conn_event ev, void *arg)
 		imap_read(s);
 		break;
 	case CONN_EV_CLOSED:
-		if (s->state != IMAP_S_DONE && s->state != IMAP_S_LOGOUT)
+		if (s->mode == IMAP_MODE_IDLE && s->in_loop &&
+		    (s->state == IMAP_S_IDLING || s->state == IMAP_S_IDLE ||
+		    s->state == IMAP_S_IDLE_DONE)) {
+			/* A restart or an IDLE limit: the owner reconnects. */
+			imap_log(s, LOG_LVL_NOTICE, "the server closed the "
+			    "connection while idling");
+			imap_status(s, EXIT_NETWORK);
+		} else if (s->state != IMAP_S_DONE && s->state != IMAP_S_LOGOUT)
 			imap_fail(s, EXIT_NETWORK, "the server closed the "
 			    "connection in state %s",
 			    imap_state_names[s->state]);
@@ -1885,7 +2160,15 @@ imap_conn_cb(struct conn *c, enum conn_event ev, void *arg)
 		break;
 	case CONN_EV_ERROR:
 	case CONN_EV_TIMEOUT:
-		if (s->state != IMAP_S_DONE)
+		if (ev == CONN_EV_ERROR && s->mode == IMAP_MODE_IDLE &&
+		    s->in_loop && s->state == IMAP_S_IDLING) {
+			/* The server went away (a restart, often without
+			 * close_notify): the owner reconnects. */
+			imap_log(s, LOG_LVL_NOTICE, "connection lost while "
+			    "idling: %s", conn_error(s->conn) != NULL ?
+			    conn_error(s->conn) : "error");
+			imap_status(s, EXIT_NETWORK);
+		} else if (s->state != IMAP_S_DONE)
 			imap_fail(s, EXIT_NETWORK, "%s%s",
 			    ev == CONN_EV_TIMEOUT ? "timeout: " : "",
 			    conn_error(s->conn) != NULL ? conn_error(s->conn) :
@@ -1897,16 +2180,48 @@ imap_conn_cb(struct conn *c, enum conn_event ev, void *arg)
 		imap_finish(s);
 }
 
+/* Copies the mode and its strings. */
+static void
+imap_options_copy(struct imap_session *s, const struct imap_options *o)
+{
+	char	*cause;
+	size_t	 i;
+
+	if (o == NULL)
+		return;
+	s->mode = o->mode;
+	s->delivered_cb = o->delivered;
+	if (o->idle_folder != NULL) {
+		s->idle_folder = xstrdup(o->idle_folder);
+		s->ctx.folder = s->idle_folder;
+	}
+	if (o->nskip == 0)
+		return;
+	s->nskip = o->nskip;
+	s->skip_conf = xcalloc(o->nskip, sizeof *s->skip_conf);
+	s->skip_wire = xcalloc(o->nskip, sizeof *s->skip_wire);
+	for (i = 0; i < o->nskip; i++) {
+		s->skip_conf[i] = xstrdup(o->skip_folders[i]);
+		/* Unencodable: the folder fails in its own session. */
+		if ((s->skip_wire[i] = imap_conf_to_mutf7(s->skip_conf[i],
+		    &cause)) == NULL)
+			free(cause);
+	}
+}
+
 struct imap_session *
 imap_session_new(struct event_base *base, struct evdns_base *dns,
-    const struct account_conf *ac, struct state *st, imap_done_cb done,
-    void *arg)
+    const struct account_conf *ac, struct state *st,
+    const struct imap_options *opts, imap_done_cb done, void *arg)
 {
 	struct imap_session		*s;
 	struct imap_parse_limits	 lim;
 	struct conn_params		 cp;
 
 	s = xcalloc(1, sizeof *s);
+	imap_options_copy(s, opts);
+	s->ev_idle = evtimer_new(base, imap_idle_timer_cb, s);
+	s->ev_stop = evtimer_new(base, imap_stop_timer_cb, s);
 	s->base = base;
 	s->dns = dns;
 	s->ac = ac;
@@ -1962,6 +2277,64 @@ imap_session_result(const struct imap_session *s)
 	return (&s->result);
 }
 
+/* Ends the session politely; see imap.h. */
+void
+imap_session_stop(struct imap_session *s)
+{
+	struct timeval	tv = { IMAP_STOP_WAIT, 0 };
+
+	if (s->stopping || s->state == IMAP_S_MAX)
+		return;
+	s->stopping = 1;
+	evtimer_add(s->ev_stop, &tv);
+	switch (s->state) {
+	case IMAP_S_IDLING:
+		imap_idle_leave(s, IMAP_STOP_WAIT);
+		break;
+	case IMAP_S_CONNECTING:
+	case IMAP_S_GREETING:
+	case IMAP_S_CAPABILITY:
+	case IMAP_S_STARTTLS:
+	case IMAP_S_TLS:
+		/* Not logged in: nothing to say goodbye to. */
+		s->closing = 1;
+		imap_enter(s, IMAP_S_DONE);
+		break;
+	default:
+		/* The command running ends first; every path out of it
+		 * looks at s->stopping and logs out. */
+		break;
+	}
+	if (s->state == IMAP_S_DONE)
+		imap_finish(s);
+}
+
+/* Re-checks an idling connection after a suspend; see imap.h. */
+void
+imap_session_check(struct imap_session *s)
+{
+	switch (s->state) {
+	case IMAP_S_IDLING:
+		log_msg(LOG_LVL_DEBUG, &s->ctx, "checking the connection");
+		imap_idle_leave(s, IMAP_CHECK_WAIT);
+		break;
+	case IMAP_S_IDLE:
+	case IMAP_S_IDLE_DONE:
+		conn_set_timeout(s->conn, IMAP_CHECK_WAIT);
+		break;
+	default:
+		break;
+	}
+	if (s->state == IMAP_S_DONE)
+		imap_finish(s);
+}
+
+int
+imap_session_idling(const struct imap_session *s)
+{
+	return (s->state == IMAP_S_IDLING);
+}
+
 void
 imap_session_free(struct imap_session *s)
 {
@@ -1983,5 +2356,14 @@ imap_session_free(struct imap_session *s)
 	imap_parse_free(s->parser);
 	msgids_close(s->ids);
 	conn_free(s->conn);
+	event_free(s->ev_idle);
+	event_free(s->ev_stop);
+	for (i = 0; i < s->nskip; i++) {
+		free(s->skip_conf[i]);
+		free(s->skip_wire[i]);
+	}
+	free(s->skip_conf);
+	free(s->skip_wire);
+	free(s->idle_folder);
 	free(s);
 }

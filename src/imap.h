@@ -12,6 +12,14 @@
 #include "config.h"
 #include "state.h"
 
+/* Seconds an IDLE session waits for the server's "+" to IDLE and for the
+ * OK to DONE before it declares the connection dead. */
+#define IMAP_IDLE_WAIT		30
+/* The same after a suspend (imap_session_check). */
+#define IMAP_CHECK_WAIT		10
+/* Bound on imap_session_stop: DONE, LOGOUT, the close. */
+#define IMAP_STOP_WAIT		5
+
 struct imap_session;
 
 /* What a finished session did. */
@@ -23,18 +31,58 @@ struct imap_result {
 	unsigned int	 folders_failed;
 	int		 hint;		/* enum schedule_hint: the server's
 					 * word on when to come back */
+	int		 no_idle;	/* IMAP_MODE_IDLE: the server has no
+					 * IDLE capability; poll instead */
+	int		 idled;		/* IMAP_MODE_IDLE: reached IDLE at
+					 * least once (a good connection) */
 };
 
 typedef void (*imap_done_cb)(struct imap_session *, void *);
+/* IMAP_MODE_IDLE: a round of deliveries is durable (called with the done
+ * callback's argument, only when msgs > 0). */
+typedef void (*imap_delivered_cb)(struct imap_session *, void *,
+		    unsigned long msgs, uint64_t bytes);
+
+enum imap_mode {
+	IMAP_MODE_ONCE = 0,	/* every folder once, then LOGOUT */
+	IMAP_MODE_IDLE,		/* one folder, then IDLE until stopped */
+};
+
+/* How a session runs; NULL means IMAP_MODE_ONCE with nothing skipped.
+ * The strings are copied. */
+struct imap_options {
+	enum imap_mode	 mode;
+	const char	*idle_folder;	/* IDLE: the configured remote name
+					 * (exact, not a pattern) */
+	const char *const *skip_folders; /* ONCE: configured remote names
+					 * left out (held by IDLE sessions) */
+	size_t		 nskip;
+	imap_delivered_cb delivered;	/* IDLE: may be NULL */
+};
 
 /* A session for the account; ac and st are borrowed and must outlive it
  * (st is the account's locked state). done is called once, from the event
- * loop, when the session has ended; the owner may free the session there. */
+ * loop, when the session has ended; the owner may free the session there.
+ * An IDLE session ends only on a failure (the connection, the server, the
+ * folder), when the server has no IDLE (result.no_idle), or after
+ * imap_session_stop(). */
 struct imap_session *imap_session_new(struct event_base *,
 		    struct evdns_base *, const struct account_conf *,
-		    struct state *, imap_done_cb, void *);
+		    struct state *, const struct imap_options *, imap_done_cb,
+		    void *);
 /* Starts connecting. */
 void		 imap_session_start(struct imap_session *);
+/* Ends the session politely within IMAP_STOP_WAIT seconds: an IDLE is
+ * left with DONE, a fetch in progress finishes its batch, then LOGOUT;
+ * done is called as usual. */
+void		 imap_session_stop(struct imap_session *);
+/* After a suspend or a clock jump: an IDLE session leaves IDLE (DONE),
+ * which must be answered within IMAP_CHECK_WAIT seconds, checks for new
+ * mail and re-enters IDLE; a dead connection fails fast (EXIT_NETWORK).
+ * A no-op in other states (they have their timeouts running). */
+void		 imap_session_check(struct imap_session *);
+/* Whether the session sits in IDLE now (for status lines). */
+int		 imap_session_idling(const struct imap_session *);
 const struct imap_result *imap_session_result(const struct imap_session *);
 /* NULL is a no-op. Aborts a running session: staged but unsynced messages
  * are discarded, so nothing half-done stays in the Maildir. */
