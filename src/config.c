@@ -83,6 +83,7 @@ static struct config_parse *config_ctx;
 static const char *config_proto_names[] = { "imap", "pop3" };
 static const char *config_tls_names[] = { "implicit", "starttls", "none" };
 static const char *config_flags_names[] = { "new", "seen", "mirror" };
+static const char *config_compress_names[] = { "no", "yes", "always" };
 static const char *config_first_names[] = { "all", "unseen", "new" };
 /* Index i is the bit 1 << i: AUTH_PLAIN ... AUTH_APOP. */
 static const char *config_auth_names[] = {
@@ -96,6 +97,7 @@ static int	config_parse_proto(cfg_t *, cfg_opt_t *, const char *, void *);
 static int	config_parse_tls(cfg_t *, cfg_opt_t *, const char *, void *);
 static int	config_parse_flags(cfg_t *, cfg_opt_t *, const char *, void *);
 static int	config_parse_first(cfg_t *, cfg_opt_t *, const char *, void *);
+static int	config_parse_compress(cfg_t *, cfg_opt_t *, const char *, void *);
 static int	config_parse_level(cfg_t *, cfg_opt_t *, const char *, void *);
 static int	config_parse_auth(cfg_t *, cfg_opt_t *, const char *, void *);
 static int	config_parse_port(cfg_t *, cfg_opt_t *, const char *, void *);
@@ -200,7 +202,7 @@ static cfg_opt_t config_account_opts[] = {
 	CFG_BOOL("idle", cfg_false, CFGF_NONE),
 	CFG_INT_CB("idle_interval", CONFIG_DEF_IDLE, CFGF_NODEFAULT,
 	    config_parse_duration),
-	CFG_BOOL("compress", cfg_true, CFGF_NONE),
+	CFG_INT_CB("compress", COMPRESS_YES, CFGF_NONE, config_parse_compress),
 	CFG_INT_CB("poll_interval", CONFIG_DEF_POLL, CFGF_NODEFAULT,
 	    config_parse_duration),
 	CFG_BOOL("poll_interval_override", cfg_false, CFGF_NONE),
@@ -545,6 +547,20 @@ config_parse_flags(cfg_t *cfg, cfg_opt_t *opt, const char *value,
 {
 	return (config_parse_enum(cfg, opt, value, result, config_flags_names,
 	    nitems(config_flags_names)));
+}
+
+/* compress = no | yes | always (yes and true, no and false alike) */
+static int
+config_parse_compress(cfg_t *cfg, cfg_opt_t *opt, const char *value,
+    void *result)
+{
+	if (strcasecmp(value, "true") == 0 || strcasecmp(value, "on") == 0)
+		value = "yes";
+	else if (strcasecmp(value, "false") == 0 ||
+	    strcasecmp(value, "off") == 0)
+		value = "no";
+	return (config_parse_enum(cfg, opt, value, result,
+	    config_compress_names, nitems(config_compress_names)));
 }
 
 /* first_fetch = all | unseen | new */
@@ -1528,7 +1544,7 @@ config_convert_account(cfg_t *sec, struct account_conf *a, const char *file)
 	a->idle = cfg_getbool(sec, "idle") == cfg_true;
 	a->idle_interval = (unsigned int)config_int(sec, "idle_interval",
 	    CONFIG_DEF_IDLE);
-	a->compress = cfg_getbool(sec, "compress") == cfg_true;
+	a->compress = (enum config_compress)cfg_getint(sec, "compress");
 	a->poll_interval = (unsigned int)config_int(sec, "poll_interval",
 	    CONFIG_DEF_POLL);
 	a->poll_interval_override = cfg_getbool(sec,
@@ -2015,7 +2031,8 @@ config_print_account(FILE *f, const struct account_conf *a)
 	config_print_str(f, "\ttrash_folder", a->trash_folder);
 	fprintf(f, "\tidle = %s\n", a->idle ? "yes" : "no");
 	fprintf(f, "\tidle_interval = %u\n", a->idle_interval);
-	fprintf(f, "\tcompress = %s\n", a->compress ? "yes" : "no");
+	fprintf(f, "\tcompress = %s\n", config_name_of(config_compress_names,
+	    nitems(config_compress_names), a->compress));
 	fprintf(f, "\tpoll_interval = %u\n", a->poll_interval);
 	fprintf(f, "\tpoll_interval_override = %s\n",
 	    a->poll_interval_override ? "yes" : "no");

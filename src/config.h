@@ -35,6 +35,13 @@ enum config_first_fetch {
 	FIRST_FETCH_NEW,	/* only mail arriving from now on */
 };
 
+/* IMAP COMPRESS=DEFLATE (RFC 4978) when the server offers it. */
+enum config_compress {
+	COMPRESS_NO = 0,
+	COMPRESS_YES,		/* except to a loopback address */
+	COMPRESS_ALWAYS,
+};
+
 /* Local flags of delivered messages. */
 enum config_local_flags {
 	LOCAL_FLAGS_NEW = 0,	/* into new/, unread */
@@ -115,8 +122,7 @@ struct account_conf {
 	int		 idle;
 	unsigned int	 idle_interval;	/* seconds: re-issue IDLE this often
 					 * (provider's need, else 10 min) */
-	int		 compress;	/* IMAP: COMPRESS=DEFLATE when the
-					 * server offers it (default yes) */
+	enum config_compress compress;	/* IMAP COMPRESS=DEFLATE */
 	unsigned int	 poll_interval;	/* seconds; raised to
 					 * min_poll_interval unless
 					 * poll_interval_override */

@@ -56,6 +56,8 @@ struct conn_z {
 	int			 busy;		/* inside conn_zinflate */
 	int			 stalled;	/* stopped at the input limit:
 						 * zlib may hold more output */
+	int			 ended;		/* the server ended the stream
+						 * where it may (after LOGOUT) */
 	struct conn_zstats	 stats;
 };
 
@@ -405,7 +407,7 @@ conn_connect(struct conn *c)
 
 /* Whether the connected peer is a loopback address (127/8, ::1 or
  * ::ffff:127.0.0.0/104). Unknown counts as not loopback. */
-static int
+int
 conn_peer_is_loopback(struct conn *c)
 {
 	struct sockaddr_storage	 ss;
@@ -924,6 +926,14 @@ conn_zinflate(struct conn_z *z, struct evbuffer *src, struct evbuffer *dst,
 	size_t			 total = 0, want, used, got, avail;
 	int			 n, r;
 
+	if (z->ended && evbuffer_get_length(src) > 0) {
+		/* RFC 4978: the stream lasts as long as the connection. */
+		conn_zfail(z, "data after the end of the compressed stream",
+		    NULL);
+		return (-1);
+	}
+	if (z->ended)
+		return (0);
 	while (total < room) {
 		n = evbuffer_peek(src, -1, NULL, &in, 1);
 		avail = n > 0 ? in.iov_len : 0;
@@ -953,11 +963,17 @@ conn_zinflate(struct conn_z *z, struct evbuffer *src, struct evbuffer *dst,
 		z->stats.in_data += got;
 		total += got;
 		if (r == Z_STREAM_END) {
-			/* RFC 4978: the stream lasts as long as the
-			 * connection; anything after its end is unreadable. */
-			conn_zfail(z, "compressed stream ended before the"
-			    " connection", NULL);
-			return (-1);
+			/* Servers end the stream as they close (Dovecot after
+			 * LOGOUT's OK). Whether the close was allowed is the
+			 * session's call, as for any EOF; data after the end
+			 * is an error (above). */
+			z->ended = 1;
+			if (evbuffer_get_length(src) > 0) {
+				conn_zfail(z, "data after the end of the "
+				    "compressed stream", NULL);
+				return (-1);
+			}
+			break;
 		}
 		if (r != Z_OK && r != Z_BUF_ERROR) {
 			conn_zfail(z, "compressed stream is corrupt",

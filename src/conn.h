@@ -137,6 +137,8 @@ struct conn_zstats {
 int		 conn_wire_stats(struct conn *, struct conn_zstats *st);
 
 int		 conn_is_tls(struct conn *);
+/* 1 when the connected peer is a loopback address (127/8, ::1). */
+int		 conn_peer_is_loopback(struct conn *);
 /* Why the connection ended ("... connection closed by the server" after
  * CONN_EV_CLOSED), or NULL while it is alive. Valid until conn_free. */
 const char	*conn_error(struct conn *);
