@@ -7,9 +7,14 @@
  * pop3.c). */
 #include "fetch.h"
 
+#include <sys/ioctl.h>
+
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <event2/dns.h>
 #include <event2/event.h>
@@ -224,12 +229,24 @@ fetch_session_free(struct fetch_session *fs)
 	free(fs);
 }
 
+void
+fetch_session_progress(const struct fetch_session *fs, unsigned long *done,
+    unsigned long *total, uint64_t *bytes)
+{
+	if (fs->imap != NULL)
+		imap_session_progress(fs->imap, done, total, bytes);
+	else
+		pop3_session_progress(fs->pop3, done, total, bytes);
+}
+
 /* One account being fetched. */
 struct fetch_job {
 	struct fetch_run		*run;
 	const struct account_conf	*ac;
 	struct state			*st;
+	struct fetch_session		*fs;	/* while it runs */
 	int				 status;
+	int				 started;
 };
 
 /* Every account of one --once run, in one event loop. */
@@ -241,6 +258,8 @@ struct fetch_run {
 	size_t			 njobs;
 	size_t			 next;		/* next job to start */
 	size_t			 running;
+	struct event		*progress;	/* on a terminal only */
+	struct timespec		 start;
 };
 
 static void	fetch_start_more(struct fetch_run *);
@@ -268,6 +287,7 @@ fetch_job_done(struct fetch_session *fs, const struct fetch_result *r,
 	struct fetch_job	*job = arg;
 
 	(void)fs;
+	job->fs = NULL;
 	job->status = r->status;
 	state_close(job->st);
 	job->st = NULL;
@@ -292,11 +312,88 @@ fetch_start_more(struct fetch_run *run)
 			continue;
 		}
 		run->running++;
-		fetch_session_start(run->base, run->dns, job->ac, job->st,
-		    fetch_job_done, job);
+		job->started = 1;
+		job->fs = fetch_session_start(run->base, run->dns, job->ac,
+		    job->st, fetch_job_done, job);
 	}
 	if (run->running == 0 && run->next == run->njobs)
 		event_base_loopexit(run->base, NULL);
+}
+
+/* Clears the progress line, so a log line does not land in its middle. */
+static void
+fetch_progress_clear(void)
+{
+	fputs("\r\033[K", stderr);
+}
+
+/* The progress line on a terminal: per running account, messages done of
+ * those expected, megabytes and rate; redrawn four times a second. */
+static void
+fetch_progress_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct fetch_run	*run = arg;
+	struct fetch_job	*job;
+	struct timespec		 now;
+	char			 line[512];
+	size_t			 i, len = 0;
+	unsigned long		 done, total;
+	uint64_t		 bytes;
+	double			 secs;
+	struct winsize		 ws;
+	size_t			 width = 80;
+
+	(void)fd;
+	(void)what;
+	if (ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 10)
+		width = ws.ws_col - 1;
+	if (width >= sizeof line)
+		width = sizeof line - 1;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	secs = (now.tv_sec - run->start.tv_sec) +
+	    (now.tv_nsec - run->start.tv_nsec) / 1e9;
+	line[0] = '\0';
+	for (i = 0; i < run->njobs && len < width; i++) {
+		job = &run->jobs[i];
+		if (job->fs == NULL)
+			continue;
+		fetch_session_progress(job->fs, &done, &total, &bytes);
+		len += snprintf(line + len, sizeof line - len, "%s%s %lu/%lu "
+		    "%.1f MB %.1f MB/s", len > 0 ? " | " : "", job->ac->name,
+		    done, total, bytes / 1e6, secs > 0 ? bytes / 1e6 / secs :
+		    0.0);
+	}
+	if (len > width)
+		line[width] = '\0';
+	fprintf(stderr, "\r\033[K%s", line);
+	fflush(stderr);
+}
+
+/* Arms the progress line when stderr is a terminal and not in debug. */
+static void
+fetch_progress_start(struct fetch_run *run)
+{
+	struct timeval	tv = { 0, 250000 };
+
+	clock_gettime(CLOCK_MONOTONIC, &run->start);
+	if (!isatty(STDERR_FILENO) || log_get_level() >= LOG_LVL_DEBUG)
+		return;
+	run->progress = event_new(run->base, -1, EV_PERSIST,
+	    fetch_progress_cb, run);
+	event_add(run->progress, &tv);
+	log_set_line_hook(fetch_progress_clear);
+}
+
+static void
+fetch_progress_stop(struct fetch_run *run)
+{
+	if (run->progress == NULL)
+		return;
+	event_free(run->progress);
+	run->progress = NULL;
+	log_set_line_hook(NULL);
+	fetch_progress_clear();
+	fflush(stderr);
 }
 
 int
@@ -333,9 +430,11 @@ fetch_once(const struct config *conf, const char *const *names, size_t n)
 	    EVDNS_BASE_DISABLE_WHEN_INACTIVE);
 	if (run.dns == NULL)
 		fatalx("cannot set up DNS resolution (evdns_base_new)");
+	fetch_progress_start(&run);
 	fetch_start_more(&run);
 	if (run.running > 0)
 		event_base_dispatch(run.base);
+	fetch_progress_stop(&run);
 	for (i = 0; i < run.njobs; i++)
 		rc = rc == -1 ? run.jobs[i].status :
 		    fetch_merge(rc, run.jobs[i].status);

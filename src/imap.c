@@ -2359,6 +2359,18 @@ imap_session_start(struct imap_session *s)
 	}
 }
 
+void
+imap_session_progress(const struct imap_session *s, unsigned long *done,
+    unsigned long *total, uint64_t *bytes)
+{
+	unsigned long	now;
+
+	now = s->f_msgs + uidset_count(&s->delivered);
+	*done = s->result.messages + now;
+	*total = s->result.messages + (s->nmsgs > now ? s->nmsgs : now);
+	*bytes = s->result.bytes + s->f_bytes;
+}
+
 const struct imap_result *
 imap_session_result(const struct imap_session *s)
 {

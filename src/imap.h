@@ -84,6 +84,10 @@ void		 imap_session_check(struct imap_session *);
 /* Whether the session sits in IDLE now (for status lines). */
 int		 imap_session_idling(const struct imap_session *);
 const struct imap_result *imap_session_result(const struct imap_session *);
+/* For a progress display: messages delivered so far (staged ones
+ * included), the messages known to be coming, and the bytes written. */
+void		 imap_session_progress(const struct imap_session *,
+		    unsigned long *done, unsigned long *total, uint64_t *bytes);
 /* NULL is a no-op. Aborts a running session: staged but unsynced messages
  * are discarded, so nothing half-done stays in the Maildir. */
 void		 imap_session_free(struct imap_session *);

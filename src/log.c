@@ -23,6 +23,7 @@
 static enum log_level	 log_level = LOG_LVL_INFO;
 static int		 log_journal;	/* stderr is journald's stream */
 static char		*log_secrets[LOG_MAX_SECRETS];
+static void		(*log_line_hook)(void);
 
 static const char *log_level_names[] = {
 	"error", "warning", "notice", "info", "debug",
@@ -70,6 +71,12 @@ enum log_level
 log_get_level(void)
 {
 	return (log_level);
+}
+
+void
+log_set_line_hook(void (*hook)(void))
+{
+	log_line_hook = hook;
 }
 
 void
@@ -188,6 +195,8 @@ log_emit_stderr(enum log_level level, const struct log_ctx *ctx,
 		    (unsigned long long)ctx->uid);
 	if (n > 0 && n < sizeof prefix)
 		prefix[n - 1] = ':', prefix[n++] = ' ', prefix[n] = '\0';
+	if (log_line_hook != NULL)
+		log_line_hook();
 	fprintf(stderr, "%s %s: %s%s\n", when, log_level_names[level], prefix,
 	    msg);
 	fflush(stderr);

@@ -32,6 +32,9 @@ enum log_level log_get_level(void);
 /* Parses "error", "warning", "notice", "info", "debug"; -1 when unknown. */
 int	log_level_from_name(const char *);
 const char *log_level_name(enum log_level);
+/* Called before each stderr line (a progress display clears itself);
+ * NULL removes it. */
+void	log_set_line_hook(void (*)(void));
 /* Plain stderr lines only: force them even under journald (tests, --once). */
 void	log_force_stderr(int);
 

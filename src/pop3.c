@@ -1640,6 +1640,15 @@ pop3_session_start(struct pop3_session *s)
 	}
 }
 
+void
+pop3_session_progress(const struct pop3_session *s, unsigned long *done,
+    unsigned long *total, uint64_t *bytes)
+{
+	*done = s->result.messages + s->nstaged;
+	*total = s->ntodo > *done ? s->ntodo : *done;
+	*bytes = s->result.bytes;
+}
+
 const struct pop3_result *
 pop3_session_result(const struct pop3_session *s)
 {

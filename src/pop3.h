@@ -36,6 +36,10 @@ struct pop3_session *pop3_session_new(struct event_base *,
 /* Starts connecting. */
 void		 pop3_session_start(struct pop3_session *);
 const struct pop3_result *pop3_session_result(const struct pop3_session *);
+/* For a progress display: messages delivered so far, the messages to be
+ * fetched this session, and the bytes written. */
+void		 pop3_session_progress(const struct pop3_session *,
+		    unsigned long *done, unsigned long *total, uint64_t *bytes);
 /* NULL is a no-op. Aborts a running session: staged but unsynced messages
  * are discarded, and the server, never sent QUIT, keeps every message. */
 void		 pop3_session_free(struct pop3_session *);
