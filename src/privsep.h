@@ -1,0 +1,4 @@
+/* privsep.h: being written. */
+#ifndef MAILFETCHD_PRIVSEP_H
+#define MAILFETCHD_PRIVSEP_H
+#endif
