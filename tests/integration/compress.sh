@@ -25,6 +25,7 @@ tap_cleanup_add "rm -rf '$T'"
 PY=$(_dc_python)
 # Under --enable-asan, freed memory waits in ASan's quarantine (256 MB by
 # default): the bomb's peak RSS would measure that, not conn.c.
+ASAN_BUILD=${ASAN_OPTIONS:+yes}
 export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=1
 
 # A CA and a server certificate for 127.0.0.1.
@@ -153,8 +154,13 @@ if [ "$RC" -eq 0 ]; then
 else
 	tap_like "$ERR" "compress_probe: .+" "bomb: stopped with a clear error"
 fi
-[ "${RSS:-999999}" -lt 40000 ]
-ok $? "bomb: peak RSS ${RSS} KB < 40 MB"
+# Under ASan (the test command's second build sets ASAN_OPTIONS) shadow
+# memory and redzones cost a fixed extra; the bound is what matters: a
+# GiB inflated in a few MB.
+limit=40000
+[ -n "$ASAN_BUILD" ] && limit=80000
+[ "${RSS:-999999}" -lt "$limit" ]
+ok $? "bomb: peak RSS ${RSS} KB < $((limit / 1000)) MB (1 GiB inflated)"
 tap_diag "bomb: $(grep '^wire_in' <<<"$OUT"), ratio $(ratio "$OUT")"
 
 # --- Dovecot with imap_zlib ---
