@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,6 +106,7 @@ static int	config_parse_count(cfg_t *, cfg_opt_t *, const char *, void *);
 static int	config_parse_duration(cfg_t *, cfg_opt_t *, const char *,
 		    void *);
 static int	config_parse_size(cfg_t *, cfg_opt_t *, const char *, void *);
+static int	config_valid_name(const char *);
 
 static cfg_opt_t config_folder_opts[] = {
 	CFG_STR("local", NULL, CFGF_NODEFAULT),
@@ -213,6 +215,7 @@ static cfg_opt_t config_account_opts[] = {
 	CFG_INT_CB("max_connections", 0, CFGF_NODEFAULT, config_parse_count),
 	CFG_INT_CB("daily_limit", 0, CFGF_NODEFAULT, config_parse_size),
 	CFG_STR("provider", NULL, CFGF_NODEFAULT),
+	CFG_STR("owner", NULL, CFGF_NODEFAULT),
 	CFG_SEC("folder", config_folder_opts,
 	    CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
 	/* MULTI so that an absent section is told apart from an empty one. */
@@ -226,6 +229,9 @@ static cfg_opt_t config_root_opts[] = {
 	CFG_INT_CB("log_level", LOG_LVL_INFO, CFGF_NONE, config_parse_level),
 	CFG_INT_CB("max_connections", CONFIG_DEF_MAXCONN, CFGF_NONE,
 	    config_parse_count),
+	CFG_INT_CB("max_connections_per_host", 0, CFGF_NONE,
+	    config_parse_count),
+	CFG_BOOL("allow_root", cfg_false, CFGF_NONE),
 	CFG_SEC("account", config_account_opts,
 	    CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
 	CFG_BOOL(CONFIG_SENTINEL, cfg_false, CFGF_NODEFAULT),
@@ -641,12 +647,15 @@ config_parse_port(cfg_t *cfg, cfg_opt_t *opt, const char *value,
 	return (config_go_on());
 }
 
-/* max_connections: at least 1 globally, 0 (= the global cap) per account. */
+/* max_connections: at least 1 globally, 0 (= the global cap) per account;
+ * max_connections_per_host: 0 means no per-host cap. */
 static int
 config_parse_count(cfg_t *cfg, cfg_opt_t *opt, const char *value,
     void *result)
 {
-	long	n, min = strcmp(cfg_name(cfg), "root") == 0 ? 1 : 0;
+	int	root = strcmp(cfg_name(cfg), "root") == 0;
+	int	host = strcmp(cfg_opt_name(opt), "max_connections_per_host") == 0;
+	long	n, min = root && !host ? 1 : 0;
 
 	if (config_number(value, NULL, NULL, CONFIG_MAX_CONN, &n) == 0 &&
 	    n >= min) {
@@ -654,8 +663,9 @@ config_parse_count(cfg_t *cfg, cfg_opt_t *opt, const char *value,
 		return (0);
 	}
 	config_error(cfg, "invalid %s '%s' (use a number from %ld to %d%s)",
-	    cfg_opt_name(opt), value, min, CONFIG_MAX_CONN,
-	    min == 0 ? "; 0 means the global max_connections" : "");
+	    cfg_opt_name(opt), value, min, CONFIG_MAX_CONN, host ?
+	    "; 0 means no per-host limit" : min == 0 ?
+	    "; 0 means the global max_connections" : "");
 	*(long *)result = min;
 	return (config_go_on());
 }
@@ -816,6 +826,34 @@ config_check_password_file(cfg_t *cfg, const char *path)
 	}
 }
 
+/* owner = USER: a local user other than root, whose name is a plain file
+ * name (it names the owner's state directory, state_dir/owner/USER). */
+static void
+config_check_owner(cfg_t *cfg, const char *value)
+{
+	struct passwd	*pw;
+	char		*safe;
+
+	if (!config_valid_name(value)) {
+		safe = log_sanitize(value, strlen(value), 64);
+		config_error(cfg, "invalid owner '%s' (a local user name: "
+		    "letters, digits, '.', '-', '_', '@' or '+', not starting "
+		    "with '.')", safe);
+		free(safe);
+		return;
+	}
+	if ((pw = getpwnam(value)) == NULL) {
+		config_error(cfg, "owner '%s': no such local user (see getent "
+		    "passwd '%s')", value, value);
+		return;
+	}
+	if (pw->pw_uid == 0)
+		config_error(cfg, "owner '%s' is root (uid 0): an owner is the "
+		    "unprivileged user the account's mail is written as (to "
+		    "fetch as root, leave owner unset and set allow_root = "
+		    "yes)", value);
+}
+
 /* provider = NAME: one of the presets (mailfetchd --providers). */
 static void
 config_check_provider(cfg_t *cfg, const char *value)
@@ -844,6 +882,8 @@ config_check_string(cfg_t *cfg, const char *name, const char *value)
 		    "password_file or password_command");
 	} else if (strcmp(name, "provider") == 0) {
 		config_check_provider(cfg, value);
+	} else if (strcmp(name, "owner") == 0) {
+		config_check_owner(cfg, value);
 	} else if (strcmp(name, "local") == 0) {
 		config_check_local(cfg, "local folder name", value,
 		    "");
@@ -1509,6 +1549,25 @@ config_free_oauth2(struct oauth2_conf *oc)
 	free(oc);
 }
 
+/* The owner's ids and home, looked up again: validation checked the name.
+ * A user removed in between keeps uid and gid -1, which privsep refuses. */
+static void
+config_convert_owner(cfg_t *sec, struct account_conf *a)
+{
+	struct passwd	*pw;
+
+	a->owner_uid = (uid_t)-1;
+	a->owner_gid = (gid_t)-1;
+	if ((a->owner = config_dupstr(sec, "owner")) == NULL)
+		return;
+	if ((pw = getpwnam(a->owner)) == NULL || pw->pw_uid == 0)
+		return;
+	a->owner_uid = pw->pw_uid;
+	a->owner_gid = pw->pw_gid;
+	a->owner_home = xstrdup(pw->pw_dir != NULL && *pw->pw_dir == '/' ?
+	    pw->pw_dir : "/");
+}
+
 /* One validated account section into an account_conf. */
 static void
 config_convert_account(cfg_t *sec, struct account_conf *a, const char *file)
@@ -1556,6 +1615,7 @@ config_convert_account(cfg_t *sec, struct account_conf *a, const char *file)
 	a->daily_limit = (uint64_t)config_int(sec, "daily_limit", 0);
 	config_apply_preset(sec, a);
 	config_convert_folders(sec, a);
+	config_convert_owner(sec, a);
 }
 
 /* The control socket: configured, else in systemd's RuntimeDirectory= (the
@@ -1595,6 +1655,9 @@ config_convert(cfg_t *cfg, const char *name)
 	conf->log_level = (enum log_level)cfg_getint(cfg, "log_level");
 	conf->max_connections = (unsigned int)cfg_getint(cfg,
 	    "max_connections");
+	conf->max_connections_per_host = (unsigned int)cfg_getint(cfg,
+	    "max_connections_per_host");
+	conf->allow_root = cfg_getbool(cfg, "allow_root") == cfg_true;
 	conf->naccounts = cfg_size(cfg, "account");
 	if (conf->naccounts > 0)
 		conf->accounts = xcalloc(conf->naccounts,
@@ -1830,6 +1893,8 @@ config_free_account(struct account_conf *a)
 	free(a->maildir);
 	free(a->trash_folder);
 	free(a->provider);
+	free(a->owner);
+	free(a->owner_home);
 }
 
 void
@@ -2007,6 +2072,7 @@ config_print_account(FILE *f, const struct account_conf *a)
 	config_print_quoted(f, a->name);
 	fputs(" {\n", f);
 	config_print_str(f, "\tprovider", a->provider);
+	config_print_str(f, "\towner", a->owner);
 	fprintf(f, "\tprotocol = %s\n", config_proto_name(a->proto));
 	config_print_str(f, "\thost", a->host);
 	fprintf(f, "\tport = %u\n", a->port);
@@ -2061,6 +2127,9 @@ config_print(FILE *f, const struct config *conf)
 	fprintf(f, "log_level = %s\n", config_name_of(config_level_names,
 	    nitems(config_level_names), conf->log_level));
 	fprintf(f, "max_connections = %u\n", conf->max_connections);
+	fprintf(f, "max_connections_per_host = %u\n",
+	    conf->max_connections_per_host);
+	fprintf(f, "allow_root = %s\n", conf->allow_root ? "yes" : "no");
 	for (i = 0; i < conf->naccounts; i++)
 		config_print_account(f, &conf->accounts[i]);
 }
@@ -2151,5 +2220,52 @@ config_account_equal(const struct account_conf *a,
 	    a->max_message_size == b->max_message_size &&
 	    a->max_connections == b->max_connections &&
 	    a->daily_limit == b->daily_limit &&
-	    config_str_equal(a->provider, b->provider));
+	    config_str_equal(a->provider, b->provider) &&
+	    config_str_equal(a->owner, b->owner) &&
+	    a->owner_uid == b->owner_uid && a->owner_gid == b->owner_gid);
+}
+
+/* The owner's state directory: its lock, state and control socket. */
+static char *
+config_owner_dir(const struct config *conf, const char *owner)
+{
+	char	*dir;
+
+	xasprintf(&dir, "%s/owner/%s", conf->state_dir, owner);
+	return (dir);
+}
+
+size_t
+config_filter_owner(struct config *conf, const char *owner)
+{
+	struct account_conf	*a;
+	size_t			 i, n = 0;
+	char			*dir;
+
+	for (i = 0; i < conf->naccounts; i++) {
+		a = &conf->accounts[i];
+		if (config_str_equal(a->owner, owner))
+			conf->accounts[n++] = *a;
+		else
+			config_free_account(a);
+	}
+	conf->naccounts = n;
+	if (owner == NULL)
+		return (n);
+	dir = config_owner_dir(conf, owner);
+	free(conf->state_dir);
+	conf->state_dir = dir;
+	/* One socket per owner: a configured path would be shared. */
+	free(conf->control_socket);
+	xasprintf(&conf->control_socket, "%s/control", dir);
+	conf->control_socket_default = 0;
+	for (i = 0; i < n; i++) {
+		a = &conf->accounts[i];
+		if (a->oauth2 == NULL)
+			continue;
+		free(a->oauth2->token_file);
+		xasprintf(&a->oauth2->token_file, "%s/%s.oauth2", dir,
+		    a->name);
+	}
+	return (n);
 }

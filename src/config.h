@@ -3,6 +3,8 @@
 #ifndef MAILFETCHD_CONFIG_H
 #define MAILFETCHD_CONFIG_H
 
+#include <sys/types.h>
+
 #include <stdint.h>
 #include <stdio.h>
 
@@ -140,6 +142,13 @@ struct account_conf {
 	char		*provider;	/* preset name (canonical), or NULL;
 					 * it filled host, port, tls and the
 					 * limits the file does not set */
+	char		*owner;		/* local user the mail is written as
+					 * when running as root (privsep.h),
+					 * or NULL */
+	uid_t		 owner_uid;	/* resolved at load; -1: no owner,
+					 * or the user vanished meanwhile */
+	gid_t		 owner_gid;	/* the user's primary group */
+	char		*owner_home;	/* the user's home, or NULL */
 };
 
 struct config {
@@ -152,6 +161,11 @@ struct config {
 	int		 control_socket_default; /* not configured */
 	enum log_level	 log_level;
 	unsigned int	 max_connections;	/* global cap */
+	unsigned int	 max_connections_per_host; /* per server host name,
+					 * IDLE included; 0: none */
+	int		 allow_root;	/* as root, accounts without an owner
+					 * may run (as root) beside those with
+					 * one */
 	struct account_conf *accounts;
 	size_t		 naccounts;
 	char		**warnings;	/* "FILE:LINE: ..." for the user,
@@ -184,6 +198,11 @@ const char	*config_folder_local(const struct folder_conf *);
  * they are written is ignored): a reload leaves such an account running. */
 int		 config_account_equal(const struct account_conf *,
 		    const struct account_conf *);
+/* Keeps only the accounts of owner (NULL: those without an owner) and
+ * frees the others. For an owner, the state directory becomes
+ * state_dir/owner/OWNER, the control socket OWNER's state_dir/control and
+ * OAuth2 token files move along. Returns how many accounts are left. */
+size_t		 config_filter_owner(struct config *, const char *owner);
 const char	*config_proto_name(enum config_proto);
 const char	*config_tls_name(enum config_tls);
 const char	*config_oauth2_provider_name(enum config_oauth2_provider);

@@ -39,6 +39,7 @@
 #include "fetch.h"
 #include "imap.h"
 #include "notify.h"
+#include "privsep.h"
 #include "schedule.h"
 #include "state.h"
 #include "xmalloc.h"
@@ -81,6 +82,11 @@ struct daemon_account {
 						 * for this poll's end */
 	size_t				 nwaiters;
 	time_t				 last_success; /* 0: none yet */
+	int				 reauth; /* the last login failed for
+						 * want of a new authorisation */
+	int				 budget_paused; /* IDLE deliveries wait
+						 * for the daily budget */
+	struct event			*ev_budget; /* ... until this fires */
 	int				 day;	/* of the counts below */
 	unsigned long			 msgs_today;
 	uint64_t			 bytes_today;
@@ -217,12 +223,25 @@ daemon_policy(const struct account_conf *ac, struct schedule_policy *p)
 	p->max_conns = ac->max_connections;
 }
 
+/* Whether a session's end says the account needs the user (a new OAuth2
+ * grant); a working login says it no longer does. */
+static void
+daemon_account_reauth(struct daemon_account *a, int status, int reauth)
+{
+	if (reauth)
+		a->reauth = 1;
+	else if (status == EXIT_NEW_MAIL || status == EXIT_NOTHING_NEW ||
+	    status == EXIT_PARTIAL)
+		a->reauth = 0;
+}
+
 /* The scheduler's global limits from a configuration. */
 static void
 daemon_limits(const struct config *conf, struct schedule_limits *l)
 {
 	memset(l, 0, sizeof *l);
 	l->max_conns = conf->max_connections;
+	l->max_conns_host = conf->max_connections_per_host;
 }
 
 /* Writes the budget history into the state and saves it. The state only
@@ -400,6 +419,7 @@ daemon_account_done(struct daemon_account *a, const struct fetch_result *r)
 	o.retry_after = r->retry_after;
 	due = schedule_done(a->sa, now, &o, &msg);
 	daemon_log_done(a, r, due, now, msg);
+	daemon_account_reauth(a, r->status, r->reauth);
 	free(msg);
 	if (r->status == EXIT_NEW_MAIL || r->status == EXIT_NOTHING_NEW)
 		a->d->last_fetch = time(NULL);
@@ -598,6 +618,96 @@ daemon_idle_delivered(struct imap_session *s, void *arg,
 	daemon_status(a->d);
 }
 
+/* The wall-clock time a scheduler time stands for, as text. */
+static void
+daemon_wall(uint64_t due, uint64_t now, char *buf, size_t len)
+{
+	struct tm	tm;
+	time_t		t = time(NULL) + (time_t)((due > now ? due - now : 0) /
+			    1000);
+
+	if (localtime_r(&t, &tm) == NULL ||
+	    strftime(buf, len, "%Y-%m-%d %H:%M", &tm) == 0)
+		snprintf(buf, len, "unknown");
+}
+
+/* The daily budget of an account with IDLE folders is used up: their
+ * new mail waits on the server (logged once) until the window frees up,
+ * when a timer wakes them. */
+static void
+daemon_budget_pause(struct daemon_account *a, uint64_t now)
+{
+	struct timeval	 tv;
+	uint64_t	 resume, ms;
+	char		 when[32], *in;
+
+	resume = schedule_budget_resume(a->sa, now);
+	ms = resume > now ? resume - now : 0;
+	/* A second past the hour slot's end: the budget is free by then. */
+	ms += 1000;
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
+	evtimer_add(a->ev_budget, &tv);
+	if (a->budget_paused)
+		return;
+	a->budget_paused = 1;
+	daemon_wall(resume, now, when, sizeof when);
+	in = schedule_format_duration(ms);
+	log_msg(LOG_LVL_NOTICE, &(struct log_ctx){ a->ac->name, NULL, 0 },
+	    "daily download budget reached; resuming at %s (in %s); new mail "
+	    "stays on the server until then", when, in);
+	free(in);
+	daemon_status(a->d);
+}
+
+/* The budget window may have freed up: the IDLE folders check for the
+ * mail that waited. */
+static void
+daemon_budget_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon_account	*a = arg;
+	struct daemon		*d = a->d;
+	uint64_t		 now = daemon_now();
+	size_t			 i;
+
+	(void)fd;
+	(void)what;
+	if (schedule_budget_left(a->sa, now) == 0) {
+		daemon_budget_pause(a, now);
+		return;
+	}
+	a->budget_paused = 0;
+	log_msg(LOG_LVL_INFO, &(struct log_ctx){ a->ac->name, NULL, 0 },
+	    "daily download budget available again; fetching");
+	for (i = 0; i < d->nidles; i++) {
+		if (d->idles[i]->a == a && d->idles[i]->s != NULL)
+			imap_session_check(d->idles[i]->s);
+	}
+	daemon_status(d);
+}
+
+/* Before an IDLE session fetches: only within the daily budget. */
+static int
+daemon_idle_may_fetch(struct imap_session *s, void *arg)
+{
+	struct daemon_idle	*di = arg;
+	struct daemon_account	*a = di->a;
+	uint64_t		 now = daemon_now();
+
+	(void)s;
+	if (a == NULL)
+		return (1);
+	if (schedule_budget_left(a->sa, now) > 0) {
+		if (a->budget_paused) {
+			a->budget_paused = 0;
+			evtimer_del(a->ev_budget);
+		}
+		return (1);
+	}
+	daemon_budget_pause(a, now);
+	return (0);
+}
+
 /* Retries an IDLE folder after its backoff. */
 static void
 daemon_idle_retry_cb(evutil_socket_t fd, short what, void *arg)
@@ -625,6 +735,9 @@ daemon_idle_done(struct imap_session *s, void *arg)
 		daemon_maybe_exit(d);
 		return;
 	}
+	/* Reaching IDLE proves the login works. */
+	daemon_account_reauth(di->a, r->idled ? EXIT_NOTHING_NEW : r->status,
+	    r->reauth);
 	if (r->no_idle) {
 		log_msg(LOG_LVL_INFO, &ctx, "the server does not offer IDLE; "
 		    "polling this folder instead");
@@ -689,6 +802,7 @@ daemon_idle_start(struct daemon_idle *di)
 	o.mode = IMAP_MODE_IDLE;
 	o.idle_folder = di->folder;
 	o.delivered = daemon_idle_delivered;
+	o.may_fetch = daemon_idle_may_fetch;
 	di->dc = a->dc;
 	di->dc->refs++;
 	di->ac = a->ac;
@@ -916,13 +1030,67 @@ daemon_arm(struct daemon *d)
 	evtimer_add(d->ev_due, &tv);
 }
 
+/* IDLE folders of an account (all when a is NULL) sitting in IDLE now. */
+static size_t
+daemon_idling(struct daemon *d, const struct daemon_account *a)
+{
+	size_t	i, n = 0;
+
+	for (i = 0; i < d->nidles; i++) {
+		if ((a == NULL || d->idles[i]->a == a) &&
+		    d->idles[i]->s != NULL && imap_session_idling(d->idles[i]->s))
+			n++;
+	}
+	return (n);
+}
+
+/* Connections open now: polls and IDLE sessions. */
+static size_t
+daemon_connections(struct daemon *d)
+{
+	size_t	i, n = 0;
+
+	for (i = 0; i < d->naccts; i++) {
+		if (d->accts[i]->fs != NULL)
+			n++;
+	}
+	return (n + daemon_idle_running(d));
+}
+
+/* "; re-authorisation needed: a, b" for the accounts that need the user
+ * (at most a few named: STATUS= is one short line), or "". Caller frees. */
+static char *
+daemon_reauth_list(struct daemon *d)
+{
+	char	*out = xstrdup(""), *tmp;
+	size_t	 i, n = 0;
+
+	for (i = 0; i < d->naccts; i++) {
+		if (!d->accts[i]->reauth)
+			continue;
+		if (n++ == 3) {
+			xasprintf(&tmp, "%s, ...", out);
+			free(out);
+			out = tmp;
+			continue;
+		}
+		if (n > 4)
+			continue;
+		xasprintf(&tmp, "%s%s%s", out, n == 1 ?
+		    "; re-authorisation needed: " : ", ", d->accts[i]->ac->name);
+		free(out);
+		out = tmp;
+	}
+	return (out);
+}
+
 /* A one-line summary for the service manager, sent when it changes. */
 static void
 daemon_status(struct daemon *d)
 {
 	struct schedule_status	 ss;
 	unsigned int		 n[SCHEDULE_STATE_MAX], errors = 0;
-	char			*line, when[32] = "never";
+	char			*line, *reauth, when[32] = "never";
 	struct tm		 tm;
 	size_t			 i;
 	uint64_t		 now = daemon_now();
@@ -931,18 +1099,24 @@ daemon_status(struct daemon *d)
 	for (i = 0; i < d->naccts; i++) {
 		schedule_account_status(d->accts[i]->sa, now, &ss);
 		n[ss.state]++;
-		if (ss.failures > 0 || ss.state == SCHEDULE_STOPPED)
+		if (ss.failures > 0 || ss.state == SCHEDULE_STOPPED ||
+		    d->accts[i]->reauth)
 			errors++;
 	}
 	if (d->last_fetch != 0 && localtime_r(&d->last_fetch, &tm) != NULL)
 		strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
+	reauth = daemon_reauth_list(d);
 	xasprintf(&line, "%zu account%s: %u polling, %u waiting, %u backing "
-	    "off, %u paused, %u stopped; last fetch %s; %u with errors%s%s",
+	    "off, %u paused, %u stopped; %zu IDLE, %zu connection%s; last "
+	    "fetch %s; %u with errors%s%s%s",
 	    d->naccts, d->naccts == 1 ? "" : "s", n[SCHEDULE_POLLING],
 	    n[SCHEDULE_IDLE], n[SCHEDULE_BACKOFF], n[SCHEDULE_PAUSED],
-	    n[SCHEDULE_STOPPED], when, errors,
+	    n[SCHEDULE_STOPPED], daemon_idling(d, NULL),
+	    daemon_connections(d), daemon_connections(d) == 1 ? "" : "s",
+	    when, errors, reauth,
 	    d->reload_error != NULL ? "; reload failed: " : "",
 	    d->reload_error != NULL ? d->reload_error : "");
+	free(reauth);
 	if (d->last_status != NULL && strcmp(line, d->last_status) == 0) {
 		free(line);
 		return;
@@ -968,6 +1142,7 @@ daemon_account_add(struct daemon *d, struct daemon_conf *dc,
 	a->dc = dc;
 	dc->refs++;
 	a->ac = ac;
+	a->ev_budget = evtimer_new(d->base, daemon_budget_cb, a);
 	daemon_policy(ac, &p);
 	a->sa = schedule_account_add(d->sched, ac->name, &p, a, daemon_now(),
 	    &warning);
@@ -1008,6 +1183,7 @@ daemon_account_stop(struct daemon_account *a)
 	    "not fetched: the daemon stopped" : "not fetched: the account "
 	    "was changed or removed by a reload");
 	daemon_account_save(a);
+	event_free(a->ev_budget);
 	state_close(a->st);
 	schedule_account_remove(a->sa);
 	daemon_conf_unref(a->dc);
@@ -1105,7 +1281,8 @@ daemon_reload(struct daemon *d)
 
 	notify_reloading();
 	log_msg(LOG_LVL_INFO, NULL, "reloading %s", d->path);
-	if ((conf = config_load(d->path, &cause)) == NULL) {
+	/* A privsep worker keeps to its owner's accounts. */
+	if ((conf = privsep_load(d->path, &cause)) == NULL) {
 		log_msg(LOG_LVL_ERROR, NULL, "reload failed, keeping the "
 		    "running configuration: %s", cause);
 		/* STATUS= is one line: the first error is enough there. */
@@ -1234,6 +1411,9 @@ daemon_clock_cb(evutil_socket_t fd, short what, void *arg)
 	jump = (boot - d->clock_boot) - (mono - d->clock_mono);
 	d->clock_mono = mono;
 	d->clock_boot = boot;
+	/* IDLE sessions reach IDLE on their own: STATUS= catches up here
+	 * (sent only when it changed). */
+	daemon_status(d);
 	if (jump < DAEMON_JUMP_MS || d->stopping)
 		return;
 	log_msg(LOG_LVL_INFO, NULL, "resumed after about %llus suspended; "
@@ -1275,11 +1455,86 @@ static const char *
 daemon_account_state(const struct daemon_account *a,
     const struct schedule_status *ss)
 {
+	if (a->reauth)
+		return ("re-authorisation needed");
 	if (a->fs != NULL)
 		return ("polling");
 	if (a->queued)
 		return ("waiting for a connection");
 	return (schedule_state_name(ss->state));
+}
+
+/* Whether an IDLE session of the account holds the configured folder. */
+static const struct daemon_idle *
+daemon_idle_of(const struct daemon_account *a, const char *folder)
+{
+	struct daemon	*d = a->d;
+	size_t		 i;
+
+	for (i = 0; i < d->nidles; i++) {
+		if (d->idles[i]->a == a && !d->idles[i]->polled &&
+		    strcmp(d->idles[i]->folder, folder) == 0)
+			return (d->idles[i]);
+	}
+	return (NULL);
+}
+
+/* The account's folders for --status: "idle on INBOX, Work; connecting
+ * Sent; polling Archive" (IMAP), "" for POP3; caller frees. */
+static char *
+daemon_account_folders(const struct daemon_account *a)
+{
+	const struct daemon_idle	*di;
+	const char			*name;
+	char				*part[3] = { NULL, NULL, NULL }, *tmp;
+	char				*out;
+	static const char		*label[3] = { "idle on",
+					    "connecting IDLE on", "polling" };
+	size_t				 i, k;
+
+	if (a->ac->proto != PROTO_IMAP)
+		return (xstrdup(""));
+	for (i = 0; i < a->ac->nfolders; i++) {
+		name = a->ac->folders[i].remote;
+		di = daemon_idle_of(a, name);
+		if (di == NULL)
+			k = 2;
+		else if (di->s != NULL && imap_session_idling(di->s))
+			k = 0;
+		else
+			k = 1;
+		if (part[k] == NULL)
+			xasprintf(&tmp, "%s %s", label[k], name);
+		else
+			xasprintf(&tmp, "%s, %s", part[k], name);
+		free(part[k]);
+		part[k] = tmp;
+	}
+	out = xstrdup("");
+	for (k = 0; k < nitems(part); k++) {
+		if (part[k] == NULL)
+			continue;
+		xasprintf(&tmp, "%s; %s", out, part[k]);
+		free(out);
+		free(part[k]);
+		out = tmp;
+	}
+	return (out);
+}
+
+/* Connections the account holds: its poll and its IDLE sessions. */
+static unsigned int
+daemon_account_conns(const struct daemon_account *a)
+{
+	struct daemon	*d = a->d;
+	unsigned int	 n = a->fs != NULL;
+	size_t		 i;
+
+	for (i = 0; i < d->nidles; i++) {
+		if (d->idles[i]->a == a && d->idles[i]->s != NULL)
+			n++;
+	}
+	return (n);
 }
 
 /* One line of the `status` answer (control.h), caller frees. */
@@ -1289,6 +1544,7 @@ daemon_account_status_line(const struct daemon_account *a, uint64_t now)
 	struct schedule_status	 ss;
 	struct tm		 tm;
 	char			 when[32] = "never", *next, *line, err[64];
+	char			*folders, budget[96] = "";
 	int			 today = a->day == daemon_today();
 
 	schedule_account_status(a->sa, now, &ss);
@@ -1310,11 +1566,19 @@ daemon_account_status_line(const struct daemon_account *a, uint64_t now)
 	else
 		snprintf(err, sizeof err, "%s%s", fetch_exit_name(ss.last_error),
 		    ss.failures > 0 ? " (now)" : " (recovered since)");
-	xasprintf(&line, "%s: %s; last success %s; %s; today %lu message%s, "
-	    "%llu bytes; last error %s", a->ac->name, daemon_account_state(a,
-	    &ss), when, next, today ? a->msgs_today : 0,
+	if (a->budget_paused)
+		daemon_wall(schedule_budget_resume(a->sa, now), now, budget,
+		    sizeof budget);
+	folders = daemon_account_folders(a);
+	xasprintf(&line, "%s: %s%s; connections %u; last success %s; %s; "
+	    "today %lu message%s, %llu bytes%s%s; last error %s", a->ac->name,
+	    daemon_account_state(a, &ss), folders, daemon_account_conns(a),
+	    when, next, today ? a->msgs_today : 0,
 	    today && a->msgs_today == 1 ? "" : "s",
-	    (unsigned long long)(today ? a->bytes_today : 0), err);
+	    (unsigned long long)(today ? a->bytes_today : 0),
+	    a->budget_paused ? "; IDLE mail waits for the daily budget until " :
+	    "", budget, err);
+	free(folders);
 	free(next);
 	return (line);
 }

@@ -17,6 +17,7 @@
 #include "oauth2.h"
 #include "fetch.h"
 #include "log.h"
+#include "privsep.h"
 #include "provider.h"
 #include "secret.h"
 #include "xmalloc.h"
@@ -269,6 +270,88 @@ main_delegate(const struct config *conf, const char **names, size_t n)
 	return (mf.rc == -1 ? EXIT_LOCKED : mf.rc);
 }
 
+/* --once in an owner's worker (privsep.h): that owner's daemon first, as
+ * without privsep, then the rest here. */
+static int
+main_once_worker(struct config *conf, const char *const *names, size_t n,
+    void *arg)
+{
+	int	rc;
+
+	(void)arg;
+	rc = main_delegate(conf, (const char **)names, n);
+	if (rc == -1)
+		rc = fetch_once(conf, names, n);
+	return (rc);
+}
+
+/* --status in an owner's worker: that owner's daemon answers. */
+static int
+main_status_worker(struct config *conf, const char *const *names, size_t n,
+    void *arg)
+{
+	(void)names;
+	(void)n;
+	(void)arg;
+	return (main_status(conf));
+}
+
+/* --diagnose in an owner's worker: with the owner's files and rights. */
+static int
+main_diagnose_worker(struct config *conf, const char *const *names,
+    size_t n, void *arg)
+{
+	(void)arg;
+	return (diagnose_run(conf, names, n, stdout));
+}
+
+/* --oauth2-setup in the owner's worker: the token file is the owner's. */
+static int
+main_oauth2_worker(struct config *conf, const char *const *names,
+    size_t n, void *arg)
+{
+	(void)n;
+	(void)arg;
+	return (oauth2_setup_account(conf, names[0], stdout));
+}
+
+/* Root with accounts that have an owner: every mode but --check-config
+ * runs in the owners' workers. Takes ownership of conf. */
+static int
+main_privsep(const struct main_opts *opts, struct config *conf)
+{
+	const char	*one[1];
+	int		 rc;
+
+	switch (opts->mode) {
+	case MODE_STATUS:
+		rc = privsep_run(conf, NULL, 0, PRIVSEP_SEQUENTIAL |
+		    PRIVSEP_WORST, main_status_worker, NULL);
+		break;
+	case MODE_DIAGNOSE:
+		rc = privsep_run(conf, opts->accounts, opts->naccounts,
+		    PRIVSEP_SEQUENTIAL, main_diagnose_worker, NULL);
+		break;
+	case MODE_OAUTH2_SETUP:
+		one[0] = opts->oauth2_account;
+		rc = privsep_run(conf, one, 1, PRIVSEP_SEQUENTIAL,
+		    main_oauth2_worker, NULL);
+		break;
+	case MODE_ONCE:
+		rc = privsep_run(conf, opts->accounts, opts->naccounts, 0,
+		    main_once_worker, NULL);
+		log_msg(rc <= EXIT_NOTHING_NEW ? LOG_LVL_INFO : LOG_LVL_ERROR,
+		    NULL, "finished: %s (exit status %d)", fetch_exit_name(rc),
+		    rc);
+		break;
+	default:
+		return (privsep_daemon(opts->config_path, conf,
+		    opts->verbosity));
+	}
+	config_free(conf);
+	return (rc);
+}
+
 /* Parses argv into opts; exits with EXIT_CONFIG on a usage error. */
 static void
 main_parse_args(int argc, char **argv, struct main_opts *opts)
@@ -371,6 +454,20 @@ main(int argc, char **argv)
 	}
 	log_set_level(daemon_log_level(conf->log_level, opts.verbosity));
 	config_log_warnings(conf);
+	/* As root, no account may write where a user could have put a
+	 * link, unless the admin said so (mailfetchd.conf(5), owner). */
+	if (geteuid() == 0 && privsep_check(conf, &cause) != 0) {
+		fprintf(stderr, "%s\n", cause);
+		free(cause);
+		config_free(conf);
+		free(opts.accounts);
+		return (EXIT_CONFIG);
+	}
+	if (opts.mode != MODE_CHECK && privsep_needed(conf)) {
+		rc = main_privsep(&opts, conf);
+		free(opts.accounts);
+		return (rc);
+	}
 
 	switch (opts.mode) {
 	case MODE_CHECK:

@@ -1022,6 +1022,7 @@ t_account_equal(void **state)
 		ACCT "\tfolder \"INBOX\" { }\n\tfolder \"Sent\" { }\n}\n",
 		ACCT "\tfolder \"INBOX\" { local = \"In\" }\n}\n",
 		ACCT "\tdaily_limit = 1G\n}\n",
+		ACCT "\towner = \"daemon\"\n}\n",
 	};
 	struct config	*a, *b;
 	size_t		 i;
@@ -1042,6 +1043,84 @@ t_account_equal(void **state)
 	assert_false(config_account_equal(&a->accounts[0], &b->accounts[0]));
 	config_free(b);
 	config_free(a);
+}
+
+/* owner = USER: resolved at load (uid, gid, home); unknown users, root
+ * and names that are no plain file name are errors at the option's line;
+ * allow_root defaults to no. */
+static void
+t_owner(void **state)
+{
+	struct config	*conf;
+
+	(void)state;
+	conf = load_ok(ACCT "\towner = \"daemon\"\n}\n");
+	assert_string_equal(conf->accounts[0].owner, "daemon");
+	assert_int_equal(conf->accounts[0].owner_uid, 1);
+	assert_int_equal(conf->accounts[0].owner_gid, 1);
+	assert_non_null(conf->accounts[0].owner_home);
+	assert_false(conf->allow_root);
+	config_free(conf);
+	conf = load_ok("allow_root = yes\n" ACCT "}\n");
+	assert_true(conf->allow_root);
+	assert_null(conf->accounts[0].owner);
+	assert_int_equal(conf->accounts[0].owner_uid, (uid_t)-1);
+	config_free(conf);
+	load_bad(ACCT "\towner = \"mfd-no-such-user\"\n}\n",
+	    F ":7: owner 'mfd-no-such-user': no such local user (see getent "
+	    "passwd 'mfd-no-such-user')");
+	load_bad(ACCT "\towner = \"root\"\n}\n",
+	    F ":7: owner 'root' is root (uid 0): an owner is the unprivileged "
+	    "user the account's mail is written as (to fetch as root, leave "
+	    "owner unset and set allow_root = yes)");
+	load_bad(ACCT "\towner = \"../etc\"\n}\n",
+	    F ":7: invalid owner '../etc' (a local user name: letters, "
+	    "digits, '.', '-', '_', '@' or '+', not starting with '.')");
+}
+
+/* config_filter_owner: keeps one owner's accounts and moves the state
+ * directory, control socket and token files to state_dir/owner/USER;
+ * NULL keeps the accounts without owner and the paths. */
+static void
+t_owner_filter(void **state)
+{
+	static const char text[] =
+	    "state_dir = \"/var/lib/mfd\"\n"
+	    "control_socket = \"/run/mfd.sock\"\n"
+	    ACCT "\towner = \"daemon\"\n}\n"
+	    POP3 "}\n"
+	    "account \"other\" {\n\tprotocol = imap\n\thost = \"h\"\n"
+	    "\tuser = \"u\"\n\tmaildir = \"/m\"\n\towner = \"daemon\"\n"
+	    "\toauth2 { provider = google\n client_id = \"id\" }\n}\n";
+	struct config	*conf;
+
+	(void)state;
+	conf = load_ok(text);
+	assert_int_equal(conf->naccounts, 3);
+	assert_int_equal(config_filter_owner(conf, "daemon"), 2);
+	assert_int_equal(conf->naccounts, 2);
+	assert_string_equal(conf->accounts[0].name, "work");
+	assert_string_equal(conf->accounts[1].name, "other");
+	assert_string_equal(conf->state_dir, "/var/lib/mfd/owner/daemon");
+	assert_string_equal(conf->control_socket,
+	    "/var/lib/mfd/owner/daemon/control");
+	assert_false(conf->control_socket_default);
+	assert_string_equal(conf->accounts[1].oauth2->token_file,
+	    "/var/lib/mfd/owner/daemon/other.oauth2");
+	assert_null(config_find_account(conf, "pop"));
+	config_free(conf);
+
+	conf = load_ok(text);
+	assert_int_equal(config_filter_owner(conf, NULL), 1);
+	assert_string_equal(conf->accounts[0].name, "pop");
+	assert_string_equal(conf->state_dir, "/var/lib/mfd");
+	assert_string_equal(conf->control_socket, "/run/mfd.sock");
+	config_free(conf);
+
+	conf = load_ok(text);
+	assert_int_equal(config_filter_owner(conf, "nobody"), 0);
+	assert_int_equal(conf->naccounts, 0);
+	config_free(conf);
 }
 
 int
@@ -1075,6 +1154,8 @@ main(void)
 		cmocka_unit_test(t_bad_pop3),
 		cmocka_unit_test(t_bad_local_names),
 		cmocka_unit_test(t_account_equal),
+		cmocka_unit_test(t_owner),
+		cmocka_unit_test(t_owner_filter),
 	};
 
 	return (cmocka_run_group_tests(tests, group_setup, group_teardown));

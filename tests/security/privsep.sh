@@ -1,0 +1,310 @@
+#!/bin/bash
+# privsep.sh: mailfetchd started as root for several local users (accounts
+# with an owner) writes each owner's Maildir and state as that owner only:
+# --once fills two users' Maildirs with every file and directory owned by
+# the right user (nothing created by the fetch belongs to root), the
+# state lives in state_dir/owner/USER (0700, the user's); a user's Maildir
+# replaced by a symlink to /etc is written as the user, so the fetch fails
+# with EACCES and nothing appears in /etc; an account without owner next
+# to owners is refused unless allow_root = yes; an unknown owner is a
+# configuration error with file:line; the daemon runs one worker per owner
+# with the owner's uid/gid (/proc/PID/status), starts a third one when a
+# SIGHUP adds a third owner, and stops them all on SIGTERM within the
+# bound. Needs root (it creates the users, and runs Dovecot). TAP.
+set -u
+top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
+. "$top_srcdir/tests/lib/daemon.sh"
+
+[ "$(id -u)" = 0 ] || tap_bail "privsep.sh must run as root (it creates users)"
+for tool in useradd userdel runuser pgrep; do
+	command -v "$tool" >/dev/null || tap_bail "$tool not found"
+done
+
+mfd_init
+# Owners must reach their homes and state directories under $T.
+chmod 711 "$T"
+dovecot_start
+
+# Three local users with unique names, removed at exit.
+PFX=mfps$$
+USERS=("${PFX}a" "${PFX}b" "${PFX}c")
+mkdir -p "$T/home" && chmod 711 "$T/home" || tap_bail "cannot create $T/home"
+for u in "${USERS[@]}"; do
+	useradd --system --create-home --home-dir "$T/home/$u" \
+	    --shell /usr/sbin/nologin "$u" >/dev/null 2>&1 ||
+	    tap_bail "useradd $u failed"
+	tap_cleanup_add "userdel '$u' >/dev/null 2>&1"
+	chmod 700 "$T/home/$u"
+	dovecot_add_user "$u" "pw-$u-9c1"
+	dovecot_load_samples "$u"
+	# The password file is the owner's (mailfetchd reads it as the owner).
+	printf 'pw-%s-9c1\n' "$u" >"$T/home/$u/pass" &&
+	    chown "$u:" "$T/home/$u/pass" && chmod 600 "$T/home/$u/pass" ||
+	    tap_bail "cannot write $T/home/$u/pass"
+done
+A=${USERS[0]} B=${USERS[1]} C=${USERS[2]}
+INBOX=("$DC_SAMPLES/01-plain.eml" "$DC_SAMPLES/02-utf8.eml"
+    "$DC_SAMPLES/03-multipart.eml" "$DC_SAMPLES/04-dot-lines.eml")
+
+# owned_block USER [LINE...]: an account of USER's, owned by USER, with
+# its Maildir in USER's home.
+owned_block()
+{
+	local u=$1 line
+
+	shift
+	printf 'account "%s" {\n  owner = "%s"\n' "$u" "$u"
+	printf '  protocol = imap\n  host = "localhost"\n'
+	printf '  port = %s\n  tls = implicit\n' "$DC_IMAPS_PORT"
+	printf '  ca_file = "%s"\n  user = "%s"\n' "$DC_CA" "$u"
+	printf '  password_file = "%s"\n' "$T/home/$u/pass"
+	printf '  maildir = "%s"\n  timeout = 20s\n' "$T/home/$u/Maildir"
+	printf '  poll_interval = 10s\n  poll_interval_override = yes\n'
+	for line in "$@"; do
+		printf '  %s\n' "$line"
+	done
+	printf '}\n'
+}
+
+# write_conf FILE [GLOBAL-LINE...] -- USER...: state_dir $T/state.
+write_conf()
+{
+	local f=$1 u
+
+	shift
+	{
+		printf 'state_dir = "%s"\nlog_level = info\n' "$T/state"
+		while [ $# -gt 0 ] && [ "$1" != -- ]; do
+			printf '%s\n' "$1"
+			shift
+		done
+		shift
+		for u in "$@"; do
+			owned_block "$u"
+		done
+	} >"$f" || tap_bail "cannot write $f"
+}
+
+# run_once CONF [ARGS...]: sets rc, err.
+run_once()
+{
+	local conf=$1
+
+	shift
+	"$MAILFETCHD" -c "$conf" --once "$@" >"$T/out" 2>"$T/err"
+	rc=$?
+	err=$(cat "$T/err")
+	cat "$T/out" "$T/err" >>"$T/all-output"
+}
+
+# ---- --once as root for two owners ------------------------------------------
+CONF=$T/two.conf
+write_conf "$CONF" -- "$A" "$B"
+umask 022
+run_once "$CONF"
+tap_is "$rc" 0 "--once as root for two owners: exit 0 (new mail)"
+[ "$rc" = 0 ] || tap_diag "$err"
+for u in "$A" "$B"; do
+	mfd_expect "$T/home/$u/Maildir" "" "${INBOX[@]}"
+	bad=$(find "$T/home/$u/Maildir" ! -user "$u" -printf '%p %u\n')
+	n=$(find "$T/home/$u/Maildir" | wc -l)
+	tap_is "$bad" "" "$u: every file and directory of the Maildir is $u's ($n)"
+	bad=$(find "$T/home/$u/Maildir" ! -group "$(id -gn "$u")" -printf '%p %g\n')
+	tap_is "$bad" "" "$u: ... and of $u's group"
+	sd=$T/state/owner/$u
+	tap_is "$(stat -c '%U %a' "$sd" 2>&1)" "$u 700" \
+	    "$u: state_dir/owner/$u is $u's, mode 0700"
+	n=$(find "$sd" -mindepth 1 -type f | wc -l)
+	bad=$(find "$sd" ! -user "$u" -printf '%p %u\n')
+	if [ "$n" -gt 0 ] && [ -z "$bad" ]; then
+		tap_ok "$u: the state files ($n) under state_dir/owner/$u are $u's"
+	else
+		tap_fail "$u: the state files under state_dir/owner/$u are $u's" \
+		    "files: $n; not $u's: $bad"
+	fi
+done
+# Root made only state_dir and state_dir/owner (the admin's directories).
+got=$(find "$T/state" "$T/home" -user root -printf '%p\n' | sort)
+want=$(printf '%s\n' "$T/home" "$T/state" "$T/state/owner" | sort)
+tap_is "$got" "$want" "no file or directory created by the fetch belongs to root"
+tap_is "$(stat -c '%U %a' "$T/state/owner")" "root 711" \
+    "state_dir/owner is root's, mode 0711 (search only)"
+tap_like "$(cat "$T/all-output")" "account=$A folder=INBOX: fetched 4 message" \
+    "the worker of $A logged its fetch"
+
+# ---- a Maildir replaced by a symlink to /etc --------------------------------
+for d in tmp new cur; do
+	[ -e "/etc/$d" ] && tap_bail "/etc/$d exists: cannot run the symlink check"
+done
+gen() { "$(_dc_python)" "$top_srcdir/tests/lib/gen_msg.py" "$@" || tap_bail "gen_msg.py $*"; }
+gen plain "$T/new-a.eml" privsep-new-a
+dovecot_add_message "$A" INBOX "$T/new-a.eml"
+mv "$T/home/$A/Maildir" "$T/home/$A/Maildir.real"
+runuser -u "$A" -- ln -s /etc "$T/home/$A/Maildir" ||
+    tap_bail "cannot plant the symlink as $A"
+touch "$T/marker"
+sleep 1
+run_once "$CONF"
+tap_is "$rc" 7 "Maildir -> /etc: exit 7 (that owner failed, the other had nothing new)"
+tap_diag "$err"
+tap_like "$err" "account=$A.*(/etc|$T/home/$A/Maildir).*Permission denied" \
+    "Maildir -> /etc: the error names the path and EACCES"
+new=$(find /etc -newer "$T/marker" 2>/dev/null | head -5)
+tap_is "$new$(ls -d /etc/tmp /etc/new /etc/cur 2>/dev/null)" "" \
+    "Maildir -> /etc: nothing written or created in /etc"
+rm -f "$T/home/$A/Maildir"
+mv "$T/home/$A/Maildir.real" "$T/home/$A/Maildir"
+run_once "$CONF" --account "$A"
+tap_is "$rc" 0 "the Maildir back: the held message is fetched (exit 0)"
+tap_is "$(mfd_count "$T/home/$A/Maildir" "" new)" 5 \
+    "the Maildir back: $A's new/ holds the new message too (5)"
+
+# ---- an account without owner, next to owners --------------------------------
+dovecot_add_user rootacct pw-rootacct-9c1
+dovecot_add_message rootacct INBOX "$DC_SAMPLES/01-plain.eml"
+mfd_account rootacct pw-rootacct-9c1
+noowner_block()
+{
+	printf 'account "rootacct" {\n  protocol = imap\n  host = "localhost"\n'
+	printf '  port = %s\n  tls = implicit\n  ca_file = "%s"\n' \
+	    "$DC_IMAPS_PORT" "$DC_CA"
+	printf '  user = "rootacct"\n  password_file = "%s"\n' "$T/rootacct/pass"
+	printf '  maildir = "%s"\n}\n' "$T/rootacct/Maildir"
+}
+MIX=$T/mixed.conf
+write_conf "$MIX" -- "$A"
+noowner_block >>"$MIX"
+line=$(grep -c '' "$MIX")
+run_once "$MIX"
+tap_is "$rc" 2 "as root, an account without owner next to owners: exit 2"
+tap_like "$err" "$MIX:$line: account 'rootacct' has no owner.*allow_root = yes" \
+    "... with FILE:LINE, the account and the way out"
+tap_is "$(ls -A "$T/rootacct" | grep -c Maildir)" 0 "... and nothing was fetched"
+"$MAILFETCHD" -c "$MIX" --check-config >/dev/null 2>"$T/err"
+tap_is "$?" 2 "--check-config as root reports it too (exit 2)"
+
+write_conf "$MIX" 'allow_root = yes' -- "$A"
+noowner_block >>"$MIX"
+run_once "$MIX"
+tap_is "$rc" 0 "allow_root = yes: the account without owner runs too (exit 0)"
+tap_is "$(mfd_count "$T/rootacct/Maildir" "" new)" 1 \
+    "allow_root = yes: its message was delivered"
+tap_is "$(stat -c %U "$T/rootacct/Maildir")" root \
+    "allow_root = yes: (as root, its Maildir is root's)"
+"$MAILFETCHD" -c "$MIX" --check-config >"$T/out" 2>&1
+tap_like "$(cat "$T/out")" "owner = \"$A\"" "--check-config prints the owner"
+
+# ---- an unknown owner --------------------------------------------------------
+BAD=$T/bad.conf
+write_conf "$BAD" -- "$A"
+sed -i "s/owner = \"$A\"/owner = \"${PFX}nosuch\"/" "$BAD"
+line=$(grep -n 'owner =' "$BAD" | cut -d: -f1)
+run_once "$BAD"
+tap_is "$rc" 2 "an unknown owner: exit 2"
+tap_like "$err" "$BAD:$line: owner '${PFX}nosuch': no such local user" \
+    "an unknown owner: FILE:LINE and the name"
+sed -i "s/owner = \"${PFX}nosuch\"/owner = \"root\"/" "$BAD"
+run_once "$BAD"
+tap_like "$rc $err" "^2 .*owner 'root' is root" "owner = root is refused"
+
+# ---- the daemon as root --------------------------------------------------------
+# worker_uids: "UID GID" of each child of the daemon, sorted.
+worker_uids()
+{
+	local p
+
+	for p in $(pgrep -P "$DPID"); do
+		awk '/^Uid:/ { u = $2 " " $3 " " $4 " " $5 }
+		    /^Gid:/ { g = $2 } END { print u " " g }' "/proc/$p/status"
+	done | sort
+}
+# want_uids USER...: what worker_uids prints for these owners.
+want_uids()
+{
+	local u i g
+
+	for u in "$@"; do
+		i=$(id -u "$u") g=$(id -g "$u")
+		printf '%s %s %s %s %s\n' "$i" "$i" "$i" "$i" "$g"
+	done | sort
+}
+# wait_uids SECONDS USER...: until the workers are exactly these owners.
+wait_uids()
+{
+	local i t=$1
+
+	shift
+	for ((i = 0; i < t * 10; i++)); do
+		[ "$(worker_uids)" = "$(want_uids "$@")" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+DCONF=$T/daemon.conf
+write_conf "$DCONF" -- "$A" "$B"
+gen plain "$T/d-b.eml" privsep-daemon-b
+dovecot_add_message "$B" INBOX "$T/d-b.eml"
+daemon_start "$DCONF"
+wait_uids 10 "$A" "$B"
+ok $? "daemon as root: one worker per owner, each with the owner's uids and gid" \
+    "got:
+$(worker_uids)
+want:
+$(want_uids "$A" "$B")"
+tap_is "$(awk '/^Uid:/ { print $2 }' "/proc/$DPID/status")" 0 \
+    "daemon as root: the supervisor itself fetches nothing (it stays root to start workers)"
+daemon_wait_log "account=$B: fetched 1 message" 20
+ok $? "daemon as root: $B's worker fetches the new message" "$(cat "$DLOG")"
+bad=$(find "$T/home/$B/Maildir" "$T/state/owner/$B" ! -user "$B" -printf '%p %u\n')
+tap_is "$bad" "" "daemon as root: everything $B's worker wrote is $B's"
+
+# SIGHUP with a third owner.
+write_conf "$DCONF" -- "$A" "$B" "$C"
+kill -HUP "$DPID"
+wait_uids 10 "$A" "$B" "$C"
+ok $? "SIGHUP adding a third owner's account starts a third worker, as that owner" \
+    "got:
+$(worker_uids)"
+daemon_wait_log "account=$C: fetched 4 messages" 20
+ok $? "the third worker fetches $C's mail" "$(cat "$DLOG")"
+bad=$(find "$T/home/$C/Maildir" ! -user "$C" -printf '%p %u\n')
+tap_is "$bad" "" "... into $C's Maildir, as $C"
+
+# SIGHUP without the first owner: its worker stops, the others stay.
+before=$(pgrep -P "$DPID" | sort)
+write_conf "$DCONF" -- "$B" "$C"
+kill -HUP "$DPID"
+wait_uids 15 "$B" "$C"
+ok $? "SIGHUP removing an owner stops its worker" "got:
+$(worker_uids)"
+after=$(pgrep -P "$DPID" | sort)
+tap_is "$(comm -13 <(echo "$before") <(echo "$after"))" "" \
+    "... and leaves the unchanged workers running (no new pid)"
+
+# A worker killed behind the supervisor's back comes back.
+victim=$(pgrep -P "$DPID" | head -1)
+kill -9 "$victim"
+wait_uids 10 "$B" "$C" && ! pgrep -P "$DPID" | grep -qx "$victim"
+ok $? "a worker that dies is started again" "$(tail -5 "$DLOG")"
+
+# SIGTERM stops everything within the bound.
+workers=$(pgrep -P "$DPID")
+start=$(date +%s)
+kill -TERM "$DPID"
+daemon_wait_exit 20
+took=$(($(date +%s) - start))
+tap_is "$drc" 0 "SIGTERM: the daemon exits 0 (in ${took}s)"
+alive=""
+for p in $workers; do
+	kill -0 "$p" 2>/dev/null && alive="$alive $p"
+done
+tap_is "$alive" "" "SIGTERM: every worker is gone"
+if [ "$took" -le 15 ]; then
+	tap_ok "SIGTERM: stopped within the bound (${took}s <= 15s)"
+else
+	tap_fail "SIGTERM: stopped within the bound" "${took}s"
+fi
+
+mfd_no_secret "pw-$A-9c1" "pw-$B-9c1" "pw-$C-9c1" pw-rootacct-9c1
+tap_done
