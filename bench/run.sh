@@ -16,17 +16,30 @@
 # RSS on a small corpus whose largest message is 1 MiB against the same
 # with one 50 MiB message.
 #
+# COMPRESS=DEFLATE (RFC 4978): with mailfetchd-compress in PEERS, Dovecot
+# loads imap_zlib (DC_COMPRESS=1) and so advertises COMPRESS=DEFLATE to
+# every peer; mailfetchd-compress is mailfetchd with compress = always
+# (the server is on loopback, where compress = yes would not compress) and
+# log_level = debug (the config's warning plus -v -v is only info), whose
+# debug line "compression: received N bytes, inflated to M"
+# gives the compressed and the plain size of what the server sent. Then
+# one untimed fetch each of mailfetchd and mailfetchd-compress through
+# bench/wirecount.py counts the TCP bytes on the wire both ways, the same
+# way for both. mbsync 1.4 and the other peers do not send COMPRESS.
+#
 # Knobs (environment):
 #   N=10000		messages in the main corpus
 #   RUNS=3		runs per peer; the table shows medians
 #   PEERS="mailfetchd mbsync"	any of: mailfetchd mbsync fetchmail getmail
-#			fdm mpop, and mailfetchd-pop3; fetchmail, getmail
+#			fdm mpop, and mailfetchd-pop3 and mailfetchd-compress
+#			(IMAPS with COMPRESS=DEFLATE); fetchmail, getmail
 #			and fdm take a -pop3 or -imap suffix. mpop and
 #			*-pop3 speak POP3S, the others IMAPS; unsuffixed
 #			fetchmail, getmail and fdm speak POP3S when
 #			mailfetchd-pop3 is in PEERS and mailfetchd is not
 #			(PEERS="mailfetchd-pop3 mpop getmail fetchmail fdm"
-#			is the POP3 comparison)
+#			is the POP3 comparison; PEERS="mailfetchd
+#			mailfetchd-compress" N=2000 the COMPRESS one)
 #   RSS_PEERS		peers of the RSS variants (default: those of
 #			mailfetchd mailfetchd-pop3 mbsync mpop in PEERS)
 #   SEED=42		corpus seed
@@ -81,7 +94,7 @@ install_packages()
 		getmail) want="$want getmail6" ;;
 		fdm) want="$want fdm" ;;
 		mpop) want="$want mpop" ;;
-		mailfetchd|mbsync) ;;
+		mailfetchd*|mbsync) ;;
 		esac
 	done
 	for p in $want; do
@@ -108,11 +121,11 @@ resolve_peers()
 	esac
 	for p in $PEERS; do
 		case $p in
-		mailfetchd|mailfetchd-pop3|mbsync|mpop) ;;
+		mailfetchd|mailfetchd-pop3|mailfetchd-compress|mbsync|mpop) ;;
 		fetchmail|getmail|fdm) [ "$pop3" = 1 ] && p=$p-pop3 ;;
 		fetchmail-pop3|getmail-pop3|fdm-pop3) ;;
 		fetchmail-imap|getmail-imap|fdm-imap) p=${p%-imap} ;;
-		*) die "unknown peer '$p' (mailfetchd mailfetchd-pop3 mbsync fetchmail getmail fdm mpop; -pop3 or -imap after fetchmail, getmail, fdm)" ;;
+		*) die "unknown peer '$p' (mailfetchd mailfetchd-pop3 mailfetchd-compress mbsync fetchmail getmail fdm mpop; -pop3 or -imap after fetchmail, getmail, fdm)" ;;
 		esac
 		out="$out $p"
 	done
@@ -126,6 +139,15 @@ resolve_peers()
 		done
 		RSS_PEERS=${RSS_PEERS# }
 	fi
+}
+
+# Whether mailfetchd-compress is in PEERS.
+any_compress()
+{
+	case " $PEERS " in
+	*" mailfetchd-compress "*) return 0 ;;
+	esac
+	return 1
 }
 
 # Whether a peer of PEERS speaks POP3.
@@ -238,24 +260,31 @@ restore_server()
 
 # Write PEER's configuration into state directory ST for Maildir LOC, and
 # set CMD to its command line. Every peer keeps its default durability.
+# IMAP_PORT, when set, replaces Dovecot's IMAPS port (bench/wirecount.py).
 peer_setup()
 {
-	local peer=$1 user=$2 st=$3 loc=$4
+	local peer=$1 user=$2 st=$3 loc=$4 zip="" lvl=warning
 
 	printf '%s\n' "$MPASS" >"$st/pass"
 	chmod 600 "$st/pass"
 	case $peer in
-	mailfetchd|mailfetchd-pop3)
+	mailfetchd|mailfetchd-pop3|mailfetchd-compress)
 		# keep = yes and mark_read = no (the defaults): the server
 		# is only read. mailfetchd fsyncs every delivery, always.
-		if [ "$peer" = mailfetchd ]; then
-			set -- imap "$DC_IMAPS_PORT" 'folder "INBOX" { }'
-		else
+		if [ "$peer" = mailfetchd-pop3 ]; then
 			set -- pop3 "$DC_POP3S_PORT" ''
+		else
+			set -- imap "${IMAP_PORT:-$DC_IMAPS_PORT}" 'folder "INBOX" { }'
+		fi
+		# The compression counters are logged at debug level (the
+		# log goes to $d/log); the other peers log only warnings.
+		if [ "$peer" = mailfetchd-compress ]; then
+			zip="compress = always"
+			lvl=debug
 		fi
 		cat >"$st/mailfetchd.conf" <<-EOF
 		state_dir = "$st/state"
-		log_level = warning
+		log_level = $lvl
 		account "bench" {
 			protocol = $1
 			host = "localhost"
@@ -267,6 +296,7 @@ peer_setup()
 			maildir = "$loc"
 			keep = yes
 			timeout = 300s
+			$zip
 			$3
 		}
 		EOF
@@ -474,6 +504,56 @@ run_one()
 	    "$run" "$wall" "$u" "$s" "$rss" "$rc" "$nsrv" "$v" \
 	    >>"$BENCH_DIR/results.tsv"
 	say "$label $peer run $run: ${wall}s user ${u}s sys ${s}s rss ${rss}KB exit $rc; $v; server $nsrv"
+	[ "$peer" = mailfetchd-compress ] && compress_counters "$label" "$run" "$d/log"
+}
+
+# LABEL RUN LOG: mailfetchd's compression counters of one run into
+# compress.tsv: label run received-wire inflated sent-wire deflated-from
+# (summed over the run's connections; none: the run did not compress).
+compress_counters()
+{
+	local c
+
+	c=$(sed -nE 's/.*compression: received ([0-9]+) bytes, inflated to ([0-9]+); sent ([0-9]+) bytes, deflated from ([0-9]+).*/\1 \2 \3 \4/p' "$3" |
+	    awk '{ a += $1; b += $2; c += $3; d += $4 } END { if (NR) print a, b, c, d }')
+	[ -n "$c" ] || { say "warning: $1 mailfetchd-compress run $2 did not compress (no counters in $3)"; return 0; }
+	printf '%s\t%s\t%s\n' "$1" "$2" "${c// /$'\t'}" >>"$BENCH_DIR/compress.tsv"
+	say "$1 mailfetchd-compress run $2: compression counters (in-wire in-data out-wire out-data) $c"
+}
+
+# PEER: one untimed fetch of the main corpus through bench/wirecount.py;
+# appends "peer down up" (TCP payload bytes, all connections) to wire.tsv.
+measure_wire()
+{
+	local peer=$1 d=$BENCH_DIR/runs/wire-$1 pid port i
+
+	restore_server "$MUSER" "$BENCH_DIR/main"
+	rm -rf "$d"
+	mkdir -p "$d/state" "$d/Maildir/cur" "$d/Maildir/new" "$d/Maildir/tmp"
+	: >"$d/counts"
+	: >"$d/port"
+	python3 "$BENCH/wirecount.py" "$DC_IMAPS_PORT" "$d/counts" >"$d/port" &
+	pid=$!
+	for ((i = 0; i < 100; i++)); do
+		read -r port <"$d/port" 2>/dev/null && break
+		sleep 0.05
+	done
+	[ -n "${port:-}" ] || die "wirecount.py did not start"
+	IMAP_PORT=$port peer_setup "$peer" "$MUSER" "$d/state" "$d/Maildir"
+	chown -R "$BUID:$BGID" "$d"
+	as_bench env HOME="$d/state" timeout -k 10 "$TIMEOUT" "${CMD[@]}" \
+	    >"$d/log" 2>&1 </dev/null
+	# The relay writes a connection's line once both sides closed.
+	for ((i = 0; i < 100; i++)); do
+		[ -s "$d/counts" ] && break
+		sleep 0.05
+	done
+	sleep 0.2
+	kill "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	printf '%s\t%s\n' "$peer" "$(awk '{ a += $1; b += $2 } END { print a "\t" b }' "$d/counts")" \
+	    >>"$BENCH_DIR/wire.tsv"
+	say "wire bytes of $peer (down, up): $(tail -1 "$BENCH_DIR/wire.tsv" | cut -f2-)"
 }
 
 # The server's floor: RUNS timed raw streams of USER's INBOX, over IMAPS
@@ -510,10 +590,13 @@ build_mailfetchd
 bench_user
 : >"$BENCH_DIR/results.tsv"
 : >"$BENCH_DIR/floor.tsv"
+: >"$BENCH_DIR/compress.tsv"
+: >"$BENCH_DIR/wire.tsv"
 say "scratch space $BENCH_DIR; N=$N RUNS=$RUNS PEERS=$PEERS SEED=$SEED; load $(cut -d' ' -f1-3 /proc/loadavg)"
 
 . "$ROOT/tests/lib/dovecot.sh"
 TAP_DONE=1		# not a test: tap.sh's EXIT trap only cleans up
+any_compress && DC_COMPRESS=1
 dovecot_start
 say "Dovecot $(dovecot --version | cut -d' ' -f1) on 127.0.0.1:$DC_IMAPS_PORT (IMAPS), :$DC_POP3S_PORT (POP3S)"
 
@@ -529,6 +612,10 @@ for ((run = 1; run <= RUNS; run++)); do
 		run_one main "$peer" "$MUSER" "$BENCH_DIR/main" "$run"
 	done
 done
+if any_compress; then
+	measure_wire mailfetchd
+	measure_wire mailfetchd-compress
+fi
 
 if [ "$RSS_N" -gt 0 ]; then
 	# Same small corpus twice, every message at most 1 MiB, the last one

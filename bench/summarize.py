@@ -82,6 +82,55 @@ def machine():
         cpu, os.cpu_count(), mem, platform.system(), platform.release())
 
 
+def read_tsv(path):
+    """The rows of a tab-separated file, or [] when it is missing."""
+    try:
+        with open(path) as f:
+            return [line.rstrip("\n").split("\t") for line in f if line.strip()]
+    except FileNotFoundError:
+        return []
+
+
+def compress_table(bdir, med):
+    """mailfetchd with and without COMPRESS=DEFLATE: wall time, the TCP
+    bytes of one untimed fetch each through bench/wirecount.py, and
+    mailfetchd's own counters of the compressed runs."""
+    wire = {r[0]: (int(r[1]), int(r[2])) for r in
+            read_tsv(os.path.join(bdir, "wire.tsv")) if len(r) == 3 and r[1]}
+    ctr = [[int(x) for x in r[2:6]] for r in
+           read_tsv(os.path.join(bdir, "compress.tsv")) if r[0] == "main"]
+    if "mailfetchd-compress" not in med or "mailfetchd" not in med:
+        return
+    print("COMPRESS=DEFLATE (RFC 4978; Dovecot's imap_zlib, mailfetchd "
+          "compress = always): TCP payload bytes of one fetch of the whole "
+          "corpus, counted by a relay (untimed, TLS records included), and "
+          "wall time of the timed runs:")
+    print()
+    print("| peer | wall s (median) | bytes server -> client | "
+          "bytes client -> server |")
+    print("|---|---|---|---|")
+    for p in ("mailfetchd", "mailfetchd-compress"):
+        d, u = wire.get(p, (0, 0))
+        print("| %s | %.2f | %s | %s |" % (label(p), med[p][0],
+              "{:,}".format(d) if d else "-", "{:,}".format(u) if u else "-"))
+    print()
+    if ctr:
+        iw = statistics.median(c[0] for c in ctr)
+        idata = statistics.median(c[1] for c in ctr)
+        print("- mailfetchd's counters (median of the runs): received %s "
+              "compressed bytes, inflated to %s (%.2f); sent %s, deflated "
+              "from %s" % ("{:,.0f}".format(iw), "{:,.0f}".format(idata),
+                           iw / idata if idata else 0,
+                           "{:,.0f}".format(statistics.median(c[2] for c in ctr)),
+                           "{:,.0f}".format(statistics.median(c[3] for c in ctr))))
+    if wire.get("mailfetchd") and wire.get("mailfetchd-compress"):
+        print("- bytes on the wire with / without compression: %.2f; wall "
+              "time with / without: %.2f" % (
+                  wire["mailfetchd-compress"][0] / wire["mailfetchd"][0],
+                  med["mailfetchd-compress"][0] / med["mailfetchd"][0]))
+    print()
+
+
 def main():
     """Print the tables."""
     bdir, n, total, mver, sver = sys.argv[1:6]
@@ -126,6 +175,7 @@ def main():
         print("| %s | %.2f | %.0f | %.2f | %.1f | %s | %s | %s |" % (
             label(peer), wall, n / wall, cpu, rss, d, ends, rcs))
     print()
+    compress_table(bdir, med)
     rss_g = {lab: groups(rows, lab) for lab in ("rss1", "rss50")}
     if rss_g["rss1"]:
         print("Peak RSS against the size of the largest message (small "
