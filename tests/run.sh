@@ -78,13 +78,14 @@ fuzz() {
 	rm -rf "$dir" && mkdir -p "$dir" && cd "$dir" &&
 		CC=clang "$ROOT/configure" -q --enable-fuzzing >/dev/null &&
 		make -s -j"$JOBS" tests/fuzz/fuzz_imap_parse tests/fuzz/fuzz_pop3_parse \
-		    tests/fuzz/fuzz_config tests/fuzz/fuzz_oauth2_json >/dev/null
+		    tests/fuzz/fuzz_config tests/fuzz/fuzz_oauth2_json \
+		    tests/fuzz/fuzz_state >/dev/null
 	local rc=$?
 	cd "$ROOT"
 	if [ $rc -ne 0 ]; then
 		echo "   fuzz build failed"; FUZZ_FAIL=$((FUZZ_FAIL + 1)); return
 	fi
-	for t in imap_parse pop3_parse config oauth2_json; do
+	for t in imap_parse pop3_parse config oauth2_json state; do
 		name="fuzz_$t"
 		corpus=$(mktemp -d /tmp/mfd-fuzz.XXXXXX)
 		dict=""

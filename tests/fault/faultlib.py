@@ -178,11 +178,14 @@ def cmd_killloop(argv):
                     p.send_signal(signal.SIGKILL)
                     p.wait()
                     killed += 1
-                    got = count_delivered(maildir) - before
-                    share = max(1, (total - before) / max(1, kills - killed + 1))
-                    if got == 0:
+                    now = count_delivered(maildir)
+                    # Messages only appear at batch checkpoints (hundreds
+                    # at once), so steer by progress, not per-kill yield:
+                    # behind the kill quota, reach further; ahead of it,
+                    # pull back. The kills then spread over every batch.
+                    if now == before and killed / kills > now / total:
                         hi = min(hi * 1.25, 30.0)
-                    elif got > 1.5 * share:
+                    elif now > before and now / total > killed / kills:
                         hi = max(hi * 0.7, lo * 2)
                     continue
                 p.kill()

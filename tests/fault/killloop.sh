@@ -24,9 +24,11 @@ NMSG=${MFD_FAULT_MSGS:-2000}
 if [ "${MFD_FAULT_LONG:-0}" = 1 ]; then
 	KILLS=105
 	MIN_KILLS=500
+	MAX_ROUNDS=60
 else
 	KILLS=12
 	MIN_KILLS=50
+	MAX_ROUNDS=8
 fi
 tap_diag "seed $SEED (replay: MFD_FAULT_SEED=$SEED${MFD_FAULT_LONG:+ MFD_FAULT_LONG=$MFD_FAULT_LONG})"
 PY=$(_dc_python)
@@ -110,7 +112,7 @@ fi
 # until the quota is met (bounded).
 extra=0
 while [ -z "${MFD_FAULT_ONLY:-}" ] && [ "$TOTAL_KILLS" -lt "$MIN_KILLS" ] &&
-    [ "$extra" -lt 8 ]; do
+    [ "$extra" -lt "$MAX_ROUNDS" ]; do
 	extra=$((extra + 1))
 	if [ $((extra % 2)) = 1 ]; then
 		variant "IMAP mark_read, round $extra" imap 'mark_read = yes' &&
