@@ -12,6 +12,11 @@
  * account state. After the listing, the state's UIDLs are pruned to what
  * the server lists, so the set never grows beyond the maildrop.
  *
+ * Memory stays small on a large maildrop: each UIDL is held once, in the
+ * state's store (state_uidl_list), and the session keeps a 12-byte record
+ * only for the messages it may fetch or owes a DELE; the command queue and
+ * the staged arrays hold one batch.
+ *
  * Durability order for each batch (DESIGN.md promise 1):
  *   1. RETR of the batch -> files staged in tmp/;
  *   2. maildir_sync_prepare: every file fsynced, still invisible in tmp/;
@@ -68,14 +73,17 @@
 #include "xmalloc.h"
 
 /* Messages per checkpoint (directory fsync + state save + DELEs): trades
- * fsyncs for redo work after a failure. */
-#define POP3_BATCH_MSGS		1000
+ * fsyncs for redo work after a failure, and for memory: until its
+ * checkpoint each staged message holds about 400 bytes (its Maildir
+ * delivery, names, journal entry), 100 KB a batch. */
+#define POP3_BATCH_MSGS		250
 #define POP3_BATCH_BYTES	(64 * 1024 * 1024)
 /* RETR/DELE commands in flight with PIPELINING: with 8 the server sat idle
  * between answers; 32 keeps its output queue full (bench/README.md). */
 #define POP3_WINDOW		32
-/* Input handed to the body decoder at once. */
-#define POP3_CHUNK_MAX		(64 * 1024)
+/* Input handed to the body decoder at once: TLS records are 16 KB, so a
+ * larger scratch buffer would only cost memory. */
+#define POP3_CHUNK_MAX		(16 * 1024)
 /* RFC 2449: a command line is at most 255 octets, CRLF included. */
 #define POP3_CMD_MAX		255
 /* The state record holding the owed DELEs (POP3 has one mailbox). */
@@ -107,12 +115,19 @@ static const char *pop3_state_names[POP3_S_MAX] = {
 	"DONE",
 };
 
-/* One message of the maildrop. */
+/* The highest message number taken: 30 bits, the rest is flags. */
+#define POP3_MSGNO_MAX		((1U << 30) - 1)
+
+/* One message of the maildrop the session may act on, 12 bytes: those
+ * already delivered get none, unless a DELE may be owed for them. The
+ * UIDL is the state's copy (its listing id), never a second one. */
 struct pop3_msg {
-	unsigned int	 msgno;
-	uint64_t	 size;		/* from LIST, CRLF counted */
-	char		*uidl;		/* NULL: the server has no UIDL */
-	int		 owed;		/* DELE owed: durable and recorded */
+	uint32_t	 msgno:30;
+	uint32_t	 owed:1;	/* DELE owed: durable and recorded */
+	uint32_t	 todo:1;	/* to fetch in this session */
+	uint32_t	 size;		/* from LIST, CRLF counted; saturated */
+	uint32_t	 uidl;		/* state_uidl_list id; STATE_UIDL_NONE:
+					 * the server has no UIDL */
 };
 
 struct pop3_session {
@@ -147,17 +162,23 @@ struct pop3_session {
 	struct pop3_msg		*msgs;		/* in msgno order */
 	size_t			 nmsgs;
 	size_t			 amsgs;
-	size_t			*todo;		/* msgs to fetch */
-	size_t			 ntodo;
-	size_t			 next_todo;
+	size_t			 nlisted;	/* messages on the server */
+	uint32_t		 last_msgno;	/* of the listing */
+	size_t			 dups;		/* UIDLs listed twice */
+	int			 record_all;	/* owed DELEs to find */
+	size_t			 ntodo;		/* msgs[].todo set */
+	size_t			 next_todo;	/* msgs index */
+	size_t			 next_owed;	/* msgs index */
+	int			 owed_left;	/* owed DELEs not yet sent */
 	int			 state_dirty;
 
-	/* The current phase: RETR or DELE of q[], pipelined. */
-	size_t			*q;
+	/* The current phase: RETR or DELE of q[], pipelined; q and the
+	 * staged arrays hold one batch at most. */
+	uint32_t		*q;
 	size_t			 nq;
 	size_t			 q_sent;
 	size_t			 q_recv;
-	size_t			*staged;	/* of this batch */
+	uint32_t		*staged;	/* of this batch */
 	char			**staged_name;	/* their final file names */
 	size_t			 nstaged;
 
@@ -541,72 +562,89 @@ pop3_msg_find(struct pop3_session *s, unsigned int msgno)
 	return (NULL);
 }
 
-/* Appends a message; listings must come in increasing msgno order. */
+/* Whether a listing goes on in increasing msgno order, within what a
+ * record holds (RFC 1939 numbers messages from 1 up). */
+static int
+pop3_msgno_ok(struct pop3_session *s, unsigned int msgno)
+{
+	if (msgno <= s->last_msgno || msgno > POP3_MSGNO_MAX)
+		return (0);
+	s->last_msgno = msgno;
+	s->nlisted++;
+	return (1);
+}
+
+/* Appends a message record (msgno checked by the caller). Grown by half:
+ * on a large maildrop the unused tail is the waste. */
 static struct pop3_msg *
-pop3_msg_add(struct pop3_session *s, unsigned int msgno)
+pop3_msg_add(struct pop3_session *s, unsigned int msgno, uint32_t uidl)
 {
 	struct pop3_msg	*m;
 
-	if (s->nmsgs > 0 && msgno <= s->msgs[s->nmsgs - 1].msgno)
-		return (NULL);
 	if (s->nmsgs == s->amsgs) {
-		s->amsgs = s->amsgs == 0 ? 64 : s->amsgs * 2;
+		s->amsgs = s->amsgs < 64 ? 64 : s->amsgs + s->amsgs / 2;
 		s->msgs = xreallocarray(s->msgs, s->amsgs, sizeof *s->msgs);
 	}
 	m = &s->msgs[s->nmsgs++];
 	memset(m, 0, sizeof *m);
 	m->msgno = msgno;
+	m->uidl = uidl;
 	return (m);
 }
 
-/* One line of the UIDL listing. */
+/* The UIDL of a record, NULL when the server has none. */
+static const char *
+pop3_msg_uidl(struct pop3_session *s, const struct pop3_msg *m)
+{
+	if (m->uidl == STATE_UIDL_NONE)
+		return (NULL);
+	return (state_uidl_text(s->st, m->uidl));
+}
+
+/* The UIDL listing starts: the state's previous listing is forgotten.
+ * Delivered messages need a record only when a DELE may be owed. */
+static void
+pop3_uidl_begin(struct pop3_session *s)
+{
+	struct state_folder	*sf;
+
+	state_uidl_list_begin(s->st);
+	sf = state_folder_get(s->st, POP3_STATE_RECORD, 0);
+	s->record_all = sf != NULL && sf->pending != NULL;
+}
+
+/* One line of the UIDL listing: the UIDL goes into the state's listing;
+ * the session keeps a record only for what it may act on. */
 static void
 pop3_uidl_line(struct pop3_session *s, const char *line, size_t len)
 {
-	struct pop3_msg	*m;
 	char		 uidl[POP3_UIDL_MAX + 1], *cause;
 	unsigned int	 msgno;
+	uint32_t	 id;
+	int		 again;
 
 	if (pop3_parse_uidl(line, len, &msgno, uidl, &cause) != 0) {
 		pop3_fail(s, EXIT_PROTOCOL, "bad UIDL listing: %s", cause);
 		free(cause);
 		return;
 	}
-	if ((m = pop3_msg_add(s, msgno)) == NULL) {
+	if (!pop3_msgno_ok(s, msgno)) {
 		pop3_fail(s, EXIT_PROTOCOL, "bad UIDL listing: message %u out "
 		    "of order", msgno);
 		return;
 	}
-	m->uidl = xstrdup(uidl);
-}
-
-static int
-pop3_strcmp(const void *a, const void *b)
-{
-	return (strcmp(*(char *const *)a, *(char *const *)b));
-}
-
-/* Warns when the server gives one UIDL to several messages: its unique ids
- * are not unique, so tracking may skip or refetch those messages. present
- * is sorted in place. */
-static void
-pop3_uidl_duplicates(struct pop3_session *s, const char **present, size_t n)
-{
-	size_t	i, dups = 0;
-
-	qsort(present, n, sizeof *present, pop3_strcmp);
-	for (i = 1; i < n; i++) {
-		if (strcmp(present[i - 1], present[i]) != 0)
-			continue;
-		if (dups++ < 5)
-			log_msg(LOG_LVL_WARNING, &s->ctx, "duplicate UIDL "
-			    "\"%s\": the server gives it to more than one "
-			    "message, so these messages may be skipped or "
-			    "fetched again", present[i]);
+	if ((id = state_uidl_list(s->st, uidl, &again)) == STATE_UIDL_NONE) {
+		pop3_fail(s, EXIT_PROTOCOL, "bad UIDL listing: message %u has "
+		    "a UIDL that cannot be recorded", msgno);
+		return;
 	}
-	if (dups > 5)
-		log_msg(LOG_LVL_WARNING, &s->ctx, "%zu more duplicate UIDLs",
-		    dups - 5);
+	if (again && s->dups++ < 5) {
+		log_msg(LOG_LVL_WARNING, &s->ctx, "duplicate UIDL \"%s\": the "
+		    "server gives it to more than one message, so these "
+		    "messages may be skipped or fetched again", uidl);
+	}
+	if (s->record_all || !state_uidl_delivered(s->st, id))
+		pop3_msg_add(s, msgno, id);
 }
 
 /* One line of the LIST listing. */
@@ -623,37 +661,45 @@ pop3_list_line(struct pop3_session *s, const char *line, size_t len)
 		free(cause);
 		return;
 	}
-	if (s->no_uidl)
-		m = pop3_msg_add(s, msgno);
-	else
-		m = pop3_msg_find(s, msgno);
-	if (m == NULL) {
-		/* Not in the UIDL listing (or out of order): ignored. */
-		log_msg(LOG_LVL_DEBUG, &s->ctx, "LIST names message %u that "
-		    "UIDL did not; ignored", msgno);
+	if (s->no_uidl && pop3_msgno_ok(s, msgno))
+		m = pop3_msg_add(s, msgno, STATE_UIDL_NONE);
+	else if (s->no_uidl || (m = pop3_msg_find(s, msgno)) == NULL) {
+		/* Delivered already (no record kept), or not in the UIDL
+		 * listing, or out of order. */
+		if (s->no_uidl || msgno > s->last_msgno)
+			log_msg(LOG_LVL_DEBUG, &s->ctx, "LIST names message "
+			    "%u that UIDL did not; ignored", msgno);
 		return;
 	}
-	m->size = size;
+	m->size = size > UINT32_MAX ? UINT32_MAX : size;
 }
 
-/* Writes the owed DELEs into the state record. */
+/* Writes the owed DELEs into the state record, in one pass. */
 static void
 pop3_store_owed(struct pop3_session *s)
 {
 	struct state_folder	*sf;
-	char			*text = NULL, *t;
-	size_t			 i;
+	const char		*u;
+	char			*text = NULL, *p;
+	size_t			 i, len = 0, n;
 
 	for (i = 0; i < s->nmsgs; i++) {
-		if (!s->msgs[i].owed || s->msgs[i].uidl == NULL)
-			continue;
-		if (text == NULL)
-			text = xstrdup(s->msgs[i].uidl);
-		else {
-			xasprintf(&t, "%s %s", text, s->msgs[i].uidl);
-			free(text);
-			text = t;
+		if (s->msgs[i].owed && (u = pop3_msg_uidl(s, &s->msgs[i])))
+			len += strlen(u) + 1;
+	}
+	if (len > 0) {
+		p = text = xmalloc(len);
+		for (i = 0; i < s->nmsgs; i++) {
+			if (!s->msgs[i].owed ||
+			    (u = pop3_msg_uidl(s, &s->msgs[i])) == NULL)
+				continue;
+			if (p != text)
+				*p++ = ' ';
+			n = strlen(u);
+			memcpy(p, u, n);
+			p += n;
 		}
+		*p = '\0';
 	}
 	sf = state_folder_get(s->st, POP3_STATE_RECORD, text != NULL);
 	if (sf != NULL)
@@ -664,32 +710,78 @@ pop3_store_owed(struct pop3_session *s)
 	s->state_dirty = 1;
 }
 
+/* Orders record indices (into msgs) by their UIDL id. */
+static int
+pop3_uidl_cmp(const void *a, const void *b, void *msgs)
+{
+	const struct pop3_msg	*m = msgs;
+	uint32_t		 x = m[*(const uint32_t *)a].uidl;
+	uint32_t		 y = m[*(const uint32_t *)b].uidl;
+
+	return (x < y ? -1 : x > y);
+}
+
+/* The record indices sorted by UIDL id; caller frees. */
+static uint32_t *
+pop3_uidl_order(struct pop3_session *s)
+{
+	uint32_t	*order;
+	size_t		 i;
+
+	order = xreallocarray(NULL, s->nmsgs + 1, sizeof *order);
+	for (i = 0; i < s->nmsgs; i++)
+		order[i] = i;
+	qsort_r(order, s->nmsgs, sizeof *order, pop3_uidl_cmp, s->msgs);
+	return (order);
+}
+
+/* Marks as owed the first record with this UIDL not owed yet (a UIDL
+ * listed twice owes two DELEs); 1 if one was found. */
+static int
+pop3_mark_owed(struct pop3_session *s, const uint32_t *order,
+    const char *uidl)
+{
+	size_t		lo = 0, hi = s->nmsgs, mid;
+	uint32_t	id;
+
+	if ((id = state_uidl_find(s->st, uidl)) == STATE_UIDL_NONE)
+		return (0);
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (s->msgs[order[mid]].uidl < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (; lo < s->nmsgs && s->msgs[order[lo]].uidl == id; lo++) {
+		if (!s->msgs[order[lo]].owed) {
+			s->msgs[order[lo]].owed = 1;
+			return (1);
+		}
+	}
+	return (0);
+}
+
 /* Marks the listed messages whose DELE a previous run still owes. */
 static size_t
 pop3_load_owed(struct pop3_session *s)
 {
 	struct state_folder	*sf;
 	char			*copy, *p, *w;
-	size_t			 i, n = 0;
+	uint32_t		*order;
+	size_t			 n = 0;
 
 	sf = state_folder_get(s->st, POP3_STATE_RECORD, 0);
 	if (sf == NULL || sf->pending == NULL)
 		return (0);
+	order = pop3_uidl_order(s);
 	copy = xstrdup(sf->pending);
 	for (p = copy; (w = strsep(&p, " ")) != NULL;) {
-		if (*w == '\0')
-			continue;
-		for (i = 0; i < s->nmsgs; i++) {
-			if (s->msgs[i].uidl != NULL &&
-			    strcmp(s->msgs[i].uidl, w) == 0 &&
-			    !s->msgs[i].owed) {
-				s->msgs[i].owed = 1;
-				n++;
-				break;
-			}
-		}
+		if (*w != '\0')
+			n += pop3_mark_owed(s, order, w);
 	}
 	free(copy);
+	free(order);
 	return (n);
 }
 
@@ -741,22 +833,26 @@ pop3_pump(struct pop3_session *s)
 	while (!s->closing && s->q_sent < s->nq &&
 	    s->q_sent - s->q_recv < window) {
 		if (pop3_send(s, "%s %u", s->state == POP3_S_RETR ? "RETR" :
-		    "DELE", s->msgs[s->q[s->q_sent]].msgno) != 0)
+		    "DELE", (unsigned int)s->msgs[s->q[s->q_sent]].msgno) != 0)
 			return;
 		s->q_sent++;
 	}
 }
 
-/* Sends DELE for the owed messages in q (set by the caller), or goes on. */
+/* Sends DELE for the next batch of the messages an interrupted run still
+ * owes, or goes on. */
 static void
 pop3_dele_owed(struct pop3_session *s)
 {
-	size_t	i, n = 0;
+	size_t	n = 0;
 
-	for (i = 0; i < s->nmsgs; i++) {
-		if (s->msgs[i].owed)
-			s->q[n++] = i;
+	while (s->next_owed < s->nmsgs && n < POP3_BATCH_MSGS) {
+		if (s->msgs[s->next_owed].owed)
+			s->q[n++] = s->next_owed;
+		s->next_owed++;
 	}
+	if (s->next_owed == s->nmsgs)
+		s->owed_left = 0;
 	if (n == 0) {
 		pop3_next_batch(s);
 		return;
@@ -772,7 +868,8 @@ pop3_journal_recover(struct pop3_session *s)
 {
 	const struct state_inflight	*e;
 	char				*cause;
-	size_t				 i, k, done = 0, missing = 0;
+	uint32_t			*order = NULL;
+	size_t				 i, done = 0, missing = 0;
 	int				 found;
 
 	if (!s->ac->keep && !s->no_uidl)
@@ -783,6 +880,7 @@ pop3_journal_recover(struct pop3_session *s)
 		if ((found = maildir_recover(s->md, e->file, &cause)) == -1) {
 			pop3_fail(s, EXIT_LOCAL, "%s", cause);
 			free(cause);
+			free(order);
 			return (-1);
 		}
 		if (found == 0) {
@@ -793,14 +891,14 @@ pop3_journal_recover(struct pop3_session *s)
 		if (state_uidl_add(s->st, e->id) != 0)
 			log_msg(LOG_LVL_WARNING, &s->ctx, "%s: bad UIDL in the "
 			    "journal; ignored", state_path(s->st));
-		if (s->ac->keep)
+		if (s->ac->keep || s->no_uidl)
 			continue;
-		for (k = 0; k < s->nmsgs; k++) {
-			if (s->msgs[k].uidl != NULL &&
-			    strcmp(s->msgs[k].uidl, e->id) == 0)
-				s->msgs[k].owed = 1;
-		}
+		if (order == NULL)
+			order = pop3_uidl_order(s);
+		while (pop3_mark_owed(s, order, e->id))
+			;	/* every message with that UIDL */
 	}
+	free(order);
 	if (done == 0 && missing == 0)
 		return (0);
 	log_msg(LOG_LVL_NOTICE, &s->ctx, "recovered an interrupted run: %zu "
@@ -824,27 +922,25 @@ static void
 pop3_plan(struct pop3_session *s)
 {
 	const struct account_conf	*ac = s->ac;
-	const char			**present;
+	struct pop3_msg			*m;
 	struct log_ctx			 mctx;
-	size_t				 i, n, dropped, owed;
+	size_t				 i, dropped, owed, batch;
 	uint64_t			 max = ac->max_message_size;
 
-	s->todo = xreallocarray(NULL, s->nmsgs + 1, sizeof *s->todo);
-	s->q = xreallocarray(NULL, s->nmsgs + 1, sizeof *s->q);
-	s->staged = xreallocarray(NULL, s->nmsgs + 1, sizeof *s->staged);
-	s->staged_name = xcalloc(s->nmsgs + 1, sizeof *s->staged_name);
+	batch = s->nmsgs < POP3_BATCH_MSGS ? s->nmsgs : POP3_BATCH_MSGS;
+	s->q = xreallocarray(NULL, batch + 1, sizeof *s->q);
+	s->staged = xreallocarray(NULL, batch + 1, sizeof *s->staged);
+	s->staged_name = xcalloc(batch + 1, sizeof *s->staged_name);
+	if (s->dups > 5)
+		log_msg(LOG_LVL_WARNING, &s->ctx, "%zu more duplicate UIDLs",
+		    s->dups - 5);
 	/* The journal first: its files belong in the Maildir whatever the
 	 * server lists now. */
 	if (pop3_journal_recover(s) != 0)
 		return;
 	owed = 0;
 	if (!s->no_uidl) {
-		present = xreallocarray(NULL, s->nmsgs + 1, sizeof *present);
-		for (i = n = 0; i < s->nmsgs; i++)
-			present[n++] = s->msgs[i].uidl;
-		dropped = state_uidl_prune(s->st, present, n);
-		pop3_uidl_duplicates(s, present, n);
-		free(present);
+		dropped = state_uidl_list_prune(s->st);
 		if (dropped > 0) {
 			log_msg(LOG_LVL_DEBUG, &s->ctx, "forgot %zu UIDL(s) "
 			    "the server no longer lists", dropped);
@@ -865,33 +961,37 @@ pop3_plan(struct pop3_session *s)
 		pop3_store_owed(s);
 	}
 	for (i = 0; i < s->nmsgs; i++) {
-		if (s->msgs[i].uidl != NULL &&
-		    state_uidl_has(s->st, s->msgs[i].uidl))
+		m = &s->msgs[i];
+		if (m->uidl != STATE_UIDL_NONE &&
+		    state_uidl_delivered(s->st, m->uidl))
 			continue;
-		if (max != 0 && s->msgs[i].size > max) {
+		if (max != 0 && m->size > max) {
 			mctx = pop3_msg_ctx(s, i);
 			log_msg(LOG_LVL_WARNING, &mctx, "message of %llu bytes "
 			    "is larger than max_message_size (%llu); skipped%s",
-			    (unsigned long long)s->msgs[i].size,
+			    (unsigned long long)m->size,
 			    (unsigned long long)max, s->no_uidl ? "" :
 			    " (remembered: not tried again)");
-			if (s->msgs[i].uidl != NULL &&
-			    state_uidl_add(s->st, s->msgs[i].uidl) == 0)
+			if (m->uidl != STATE_UIDL_NONE) {
+				state_uidl_deliver(s->st, m->uidl);
 				s->state_dirty = 1;
+			}
 			s->result.skipped++;
 			continue;
 		}
-		s->todo[s->ntodo++] = i;
+		m->todo = 1;
+		s->ntodo++;
 	}
 	if (s->ntodo > 0)
 		log_msg(LOG_LVL_INFO, &s->ctx, "%zu new message(s) of %zu on "
-		    "the server", s->ntodo, s->nmsgs);
+		    "the server", s->ntodo, s->nlisted);
 	if (owed > 0) {
 		log_msg(LOG_LVL_NOTICE, &s->ctx, "deleting %zu delivered "
 		    "message(s) left on the server by an interrupted run",
 		    owed);
 		if (pop3_save_state(s) != 0)
 			return;
+		s->owed_left = 1;
 		pop3_dele_owed(s);
 		return;
 	}
@@ -906,10 +1006,20 @@ pop3_next_batch(struct pop3_session *s)
 	size_t		n = 0;
 
 	pop3_staged_clear(s);
-	while (s->next_todo < s->ntodo && n < POP3_BATCH_MSGS && (n == 0 ||
-	    bytes + s->msgs[s->todo[s->next_todo]].size <= POP3_BATCH_BYTES)) {
-		s->q[n++] = s->todo[s->next_todo];
-		bytes += s->msgs[s->todo[s->next_todo]].size;
+	if (s->owed_left) {
+		pop3_dele_owed(s);
+		return;
+	}
+	while (s->next_todo < s->nmsgs && n < POP3_BATCH_MSGS) {
+		if (!s->msgs[s->next_todo].todo) {
+			s->next_todo++;
+			continue;
+		}
+		if (n > 0 && bytes + s->msgs[s->next_todo].size >
+		    POP3_BATCH_BYTES)
+			break;
+		s->q[n++] = s->next_todo;
+		bytes += s->msgs[s->next_todo].size;
 		s->next_todo++;
 	}
 	if (n == 0) {
@@ -947,7 +1057,7 @@ static int
 pop3_journal(struct pop3_session *s)
 {
 	char	*cause;
-	size_t	 i, k;
+	size_t	 i;
 
 	if (maildir_sync_prepare(s->md, &cause) != 0) {
 		pop3_batch_lost(s, cause);
@@ -956,8 +1066,8 @@ pop3_journal(struct pop3_session *s)
 	if (s->no_uidl)
 		return (0);
 	for (i = 0; i < s->nstaged; i++) {
-		k = s->staged[i];
-		state_inflight_add(s->st, POP3_STATE_RECORD, s->msgs[k].uidl,
+		state_inflight_add(s->st, POP3_STATE_RECORD,
+		    pop3_msg_uidl(s, &s->msgs[s->staged[i]]),
 		    s->staged_name[i]);
 	}
 	if (pop3_save_state(s) != 0)
@@ -971,8 +1081,9 @@ pop3_journal(struct pop3_session *s)
 static void
 pop3_checkpoint(struct pop3_session *s)
 {
-	char	*cause;
-	size_t	 i, k;
+	struct pop3_msg	*m;
+	char		*cause;
+	size_t		 i;
 
 	if (s->nstaged == 0) {
 		pop3_next_batch(s);
@@ -986,13 +1097,11 @@ pop3_checkpoint(struct pop3_session *s)
 	}
 	fault_point("pop3-synced");
 	for (i = 0; i < s->nstaged; i++) {
-		k = s->staged[i];
-		if (s->msgs[k].uidl != NULL &&
-		    state_uidl_add(s->st, s->msgs[k].uidl) != 0)
-			log_msg(LOG_LVL_WARNING, &s->ctx, "UIDL of message %u "
-			    "cannot be recorded", s->msgs[k].msgno);
+		m = &s->msgs[s->staged[i]];
+		if (m->uidl != STATE_UIDL_NONE)
+			state_uidl_deliver(s->st, m->uidl);
 		if (!s->ac->keep)
-			s->msgs[k].owed = 1;
+			m->owed = 1;
 	}
 	s->result.messages += s->nstaged;
 	if (s->status == EXIT_NOTHING_NEW)
@@ -1082,9 +1191,10 @@ pop3_body_end(struct pop3_session *s)
 		    "max_message_size although LIST said %llu bytes; skipped",
 		    (unsigned long long)s->msgs[k].size);
 		s->result.skipped++;
-		if (s->msgs[k].uidl != NULL &&
-		    state_uidl_add(s->st, s->msgs[k].uidl) == 0)
+		if (s->msgs[k].uidl != STATE_UIDL_NONE) {
+			state_uidl_deliver(s->st, s->msgs[k].uidl);
 			s->state_dirty = 1;
+		}
 		goto next;
 	}
 	anomalies = pop3_parse_body_anomalies(s->body);
@@ -1389,6 +1499,7 @@ pop3_reply(struct pop3_session *s, const struct pop3_reply *r)
 		break;
 	case POP3_S_UIDL:
 		if (ok) {
+			pop3_uidl_begin(s);
 			s->multi = 1;
 			return;
 		}
@@ -1658,16 +1769,11 @@ pop3_session_result(const struct pop3_session *s)
 void
 pop3_session_free(struct pop3_session *s)
 {
-	size_t	i;
-
 	if (s == NULL)
 		return;
 	maildir_deliver_abort(s->dlv);
 	maildir_close(s->md);
-	for (i = 0; i < s->nmsgs; i++)
-		free(s->msgs[i].uidl);
 	free(s->msgs);
-	free(s->todo);
 	free(s->q);
 	pop3_staged_clear(s);
 	free(s->staged_name);

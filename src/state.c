@@ -46,19 +46,31 @@
 #define STATE_UIDL_MAX		70	/* RFC 1939 */
 #define STATE_BUDGET_MAX	4096	/* 24 hour slots need about 700 */
 #define STATE_FIELDS_MAX	8
+#define STATE_OUT_SIZE		16384	/* write buffer of a save */
+#define STATE_RESERVE_MAX	(64 * 1024 * 1024) /* UIDL arena at load */
 #define STATE_RECOVER		"the file was left untouched; to start " \
 	"over, move it away (every message still on the server will then " \
 	"be fetched again)"
 
-/* POP3 UIDLs: a list in the order they were added (the order they are
- * saved in, so a save needs no sort) and an index over it, open addressing
- * with linear probing keyed with a random SipHash key so that a hostile
- * server cannot choose colliding UIDLs. */
+/* POP3 UIDLs, about 20 bytes each with no allocation per UIDL: an arena
+ * of entries in the order they were first listed or added (the order they
+ * are saved in, so a save needs no sort), each "<length> <flags> <bytes>
+ * NUL", an entry's id being its offset; and an index over the arena, open
+ * addressing with linear probing of 4-byte slots, keyed with a random
+ * SipHash key so that a hostile server cannot choose colliding UIDLs.
+ * Entries with no flag left are garbage, out of the index, until the
+ * next compaction (list_begin, prune): ids stay valid until then. */
+#define UIDL_DELIVERED	0x1
+#define UIDL_LISTED	0x2
+#define UIDL_HDR	2		/* length and flags bytes */
+#define UIDL_ARENA_MAX	(UINT32_MAX - 1)	/* ids fit in the slots */
 struct state_uidls {
-	char		**list;
-	size_t		  count;
+	unsigned char	 *arena;
+	size_t		  len;		/* bytes used */
 	size_t		  alloc;
-	size_t		 *slots;	/* index in list + 1; 0: empty */
+	size_t		  count;	/* entries delivered */
+	size_t		  indexed;	/* entries in the index */
+	uint32_t	 *slots;	/* id + 1; 0: empty */
 	size_t		  size;		/* a power of two */
 	uint64_t	  key[2];
 };
@@ -79,14 +91,20 @@ struct state {
 
 	struct state_inflight	 *inflight;	/* the intent journal */
 	size_t			  ninflight;
+	size_t			  ainflight;
 };
 
-/* A file being written, built in memory. */
+/* A file being written: through a bounded buffer into the temp file,
+ * hashed on the way, so that a save never holds the whole file. */
 struct state_out {
-	char	*buf;
-	size_t	 len;
-	size_t	 size;
-	size_t	 records;
+	char		*buf;
+	size_t		 len;
+	size_t		 size;
+	size_t		 records;
+	int		 fd;
+	EVP_MD_CTX	*ctx;
+	int		 error;		/* errno of the first failed write */
+	int		 hash_failed;
 };
 
 /* A file being read: a bounded line reader over a descriptor. */
@@ -179,61 +197,157 @@ state_uidls_init(struct state_uidls *set)
 	}
 }
 
-/* Frees every UIDL and the table. */
+/* Frees the arena and the index. */
 static void
 state_uidls_clear(struct state_uidls *set)
 {
-	size_t	i;
-
-	for (i = 0; i < set->count; i++)
-		free(set->list[i]);
-	free(set->list);
+	free(set->arena);
 	free(set->slots);
 	memset(set, 0, sizeof *set);
 }
 
-/* The slot holding s, or the empty slot where it would go. */
-static size_t
-state_uidls_slot(const struct state_uidls *set, const char *s)
+/* The text of the entry at id. */
+static const char *
+state_uidls_str(const struct state_uidls *set, uint32_t id)
 {
-	size_t	mask = set->size - 1, i;
+	return ((const char *)set->arena + id + UIDL_HDR);
+}
 
-	i = state_siphash(set->key, s, strlen(s)) & mask;
-	while (set->slots[i] != 0 && strcmp(set->list[set->slots[i] - 1], s))
+/* The bytes an entry of a UIDL of len bytes takes. */
+static size_t
+state_uidls_entry_size(size_t len)
+{
+	return (UIDL_HDR + len + 1);
+}
+
+/* The slot holding s (len bytes), or the empty slot where it would go. */
+static size_t
+state_uidls_slot(const struct state_uidls *set, const char *s, size_t len)
+{
+	size_t			 mask = set->size - 1, i;
+	const unsigned char	*e;
+
+	i = state_siphash(set->key, s, len) & mask;
+	while (set->slots[i] != 0) {
+		e = set->arena + set->slots[i] - 1;
+		if (e[0] == len && memcmp(e + UIDL_HDR, s, len) == 0)
+			break;
 		i = (i + 1) & mask;
+	}
 	return (i);
 }
 
-/* Rebuilds the index for the list, with the load factor at most one half
- * so that probes stay short. */
-static void
-state_uidls_reindex(struct state_uidls *set)
+/* The id of s, STATE_UIDL_NONE if it is not in the index. */
+static uint32_t
+state_uidls_lookup(const struct state_uidls *set, const char *s)
 {
 	size_t	i;
 
+	i = state_uidls_slot(set, s, strlen(s));
+	return (set->slots[i] == 0 ? STATE_UIDL_NONE : set->slots[i] - 1);
+}
+
+/* Rebuilds the index over the live entries, with the load factor at most
+ * three quarters: probes stay short, the index 4 to 8 bytes a UIDL. */
+static void
+state_uidls_reindex(struct state_uidls *set)
+{
+	size_t	off, n = 0;
+
+	for (off = 0; off < set->len;
+	    off += state_uidls_entry_size(set->arena[off]))
+		n += set->arena[off + 1] != 0;
 	set->size = 64;
-	while (set->size < 2 * set->count)
+	while (set->size / 4 * 3 < n + 1)
 		set->size *= 2;
 	free(set->slots);
 	set->slots = xcalloc(set->size, sizeof *set->slots);
-	for (i = 0; i < set->count; i++)
-		set->slots[state_uidls_slot(set, set->list[i])] = i + 1;
+	set->indexed = n;
+	for (off = 0; off < set->len;
+	    off += state_uidls_entry_size(set->arena[off])) {
+		if (set->arena[off + 1] == 0)
+			continue;
+		set->slots[state_uidls_slot(set, state_uidls_str(set, off),
+		    set->arena[off])] = off + 1;
+	}
 }
 
-/* Appends s (taking ownership), which must not be present. */
+/* Drops the entries without any of the flags in keep, clears the other
+ * flags, and rebuilds the index. Ids change. */
 static void
-state_uidls_insert(struct state_uidls *set, char *s)
+state_uidls_compact(struct state_uidls *set, unsigned char keep)
 {
-	if (set->count == set->alloc) {
-		set->alloc = set->alloc == 0 ? 64 : set->alloc * 2;
-		set->list = xreallocarray(set->list, set->alloc,
-		    sizeof *set->list);
+	size_t	off, out = 0, n;
+
+	for (off = 0; off < set->len; off += n) {
+		n = state_uidls_entry_size(set->arena[off]);
+		if ((set->arena[off + 1] & keep) == 0)
+			continue;
+		memmove(set->arena + out, set->arena + off, n);
+		set->arena[out + 1] &= keep;
+		out += n;
 	}
-	set->list[set->count++] = s;
-	if (set->count * 2 > set->size)
+	set->len = out;
+	/* A maildrop emptied: give back what it held. */
+	if (set->alloc > 4096 && set->len < set->alloc / 4) {
+		set->alloc = set->len < 4096 ? 4096 : set->len * 2;
+		set->arena = xreallocarray(set->arena, set->alloc, 1);
+	}
+	state_uidls_reindex(set);
+}
+
+/* Makes the arena hold at least size bytes, so that a load grows it once
+ * rather than copying it at every step (the pages not written to cost no
+ * memory). */
+static void
+state_uidls_reserve(struct state_uidls *set, size_t size)
+{
+	if (size > UIDL_ARENA_MAX)
+		size = UIDL_ARENA_MAX;
+	if (size <= set->alloc)
+		return;
+	set->alloc = size;
+	set->arena = xreallocarray(set->arena, set->alloc, 1);
+}
+
+/* Appends s (a valid UIDL, not in the index) with flags; its id, or
+ * STATE_UIDL_NONE when the arena is full. */
+static uint32_t
+state_uidls_insert(struct state_uidls *set, const char *s,
+    unsigned char flags)
+{
+	char	copy[STATE_UIDL_MAX + 1];
+	size_t	len = strlen(s), need = state_uidls_entry_size(len);
+	size_t	off = set->len, i;
+
+	if (need > UIDL_ARENA_MAX - set->len)
+		return (STATE_UIDL_NONE);
+	/* s may point into the arena, which may move. */
+	memcpy(copy, s, len + 1);
+	if (set->alloc - set->len < need) {
+		/* Grows by half: the untouched tail costs no memory, but a
+		 * copy does. */
+		while (set->alloc - set->len < need)
+			set->alloc = set->alloc < 4096 ? 4096 :
+			    set->alloc + set->alloc / 2;
+		if (set->alloc > UIDL_ARENA_MAX)
+			set->alloc = UIDL_ARENA_MAX;
+		set->arena = xreallocarray(set->arena, set->alloc, 1);
+	}
+	set->arena[off] = len;
+	set->arena[off + 1] = flags;
+	memcpy(set->arena + off + UIDL_HDR, copy, len + 1);
+	set->len += need;
+	if (flags & UIDL_DELIVERED)
+		set->count++;
+	if ((set->indexed + 1) > set->size / 4 * 3)
 		state_uidls_reindex(set);
-	else
-		set->slots[state_uidls_slot(set, s)] = set->count;
+	else {
+		i = state_uidls_slot(set, copy, len);
+		set->slots[i] = off + 1;
+		set->indexed++;
+	}
+	return (off);
 }
 
 /* Whether s can be a POP3 UIDL: 1 to 70 bytes, no CR or LF. */
@@ -246,14 +360,41 @@ state_uidl_valid(const char *s)
 	return (len > 0 && len <= STATE_UIDL_MAX && s[len] == '\0');
 }
 
-/* Makes room for len more bytes in a file being built. */
+/* Hashes and writes out what is buffered. After an error, bytes are
+ * dropped: the save fails at its end. */
+static void
+state_out_flush(struct state_out *out)
+{
+	const char	*p = out->buf;
+	size_t		 left = out->len;
+	ssize_t		 n;
+
+	if (out->len == 0)
+		return;
+	if (EVP_DigestUpdate(out->ctx, out->buf, out->len) != 1)
+		out->hash_failed = 1;
+	while (out->error == 0 && left > 0) {
+		if ((n = write(out->fd, p, left)) == -1) {
+			if (errno != EINTR)
+				out->error = errno;
+			continue;
+		}
+		p += n;
+		left -= n;
+	}
+	out->len = 0;
+}
+
+/* Makes room for len more bytes in the buffer. */
 static void
 state_out_reserve(struct state_out *out, size_t len)
 {
 	if (out->size - out->len >= len)
 		return;
-	while (out->size - out->len < len)
-		out->size = out->size == 0 ? 65536 : out->size * 2;
+	state_out_flush(out);
+	if (out->size >= len)
+		return;
+	out->size = len;
 	out->buf = xreallocarray(out->buf, out->size, 1);
 }
 
@@ -571,38 +712,36 @@ static int
 state_parse_uidl(struct state *st, char **fields, char **why)
 {
 	char	*uidl;
+	int	 rc = -1;
 
 	if ((uidl = state_decode(fields[0])) == NULL ||
-	    !state_uidl_valid(uidl)) {
-		free(uidl);
+	    !state_uidl_valid(uidl))
 		*why = xstrdup("uidl: bad UIDL");
-		return (-1);
-	}
-	if (state_uidl_has(st, uidl)) {
-		free(uidl);
+	else if (state_uidls_lookup(&st->uidls, uidl) != STATE_UIDL_NONE)
 		*why = xstrdup("uidl: the same UIDL appears twice");
-		return (-1);
-	}
-	state_uidls_insert(&st->uidls, uidl);
-	return (0);
+	else if (state_uidls_insert(&st->uidls, uidl, UIDL_DELIVERED) ==
+	    STATE_UIDL_NONE)
+		*why = xstrdup("uidl: too many UIDLs");
+	else
+		rc = 0;
+	free(uidl);
+	return (rc);
 }
 
-/* Orders strings for qsort and bsearch over arrays of char *. */
-static int
-state_strcmp(const void *a, const void *b)
-{
-	return (strcmp(*(char *const *)a, *(char *const *)b));
-}
-
-/* Writes the UIDL records, in the order they were added. */
+/* Writes the UIDL records, in the order they were first listed or added. */
 static void
 state_write_uidls(struct state *st, struct state_out *out)
 {
-	size_t	i;
+	const struct state_uidls	*set = &st->uidls;
+	size_t				 off;
 
-	for (i = 0; i < st->uidls.count; i++) {
+	for (off = 0; off < set->len;
+	    off += state_uidls_entry_size(set->arena[off])) {
+		if ((set->arena[off + 1] & UIDL_DELIVERED) == 0)
+			continue;
 		state_out_record(out, "uidl ");
-		state_out_encoded(out, st->uidls.list[i]);
+		state_out_encoded_len(out, state_uidls_str(set, off),
+		    set->arena[off]);
 		state_out_add(out, "\n", 1);
 	}
 }
@@ -653,12 +792,9 @@ state_parse_inflight(struct state *st, char **fields, char **why)
 			return (-1);
 		}
 	}
-	st->inflight = xreallocarray(st->inflight, st->ninflight + 1,
-	    sizeof *st->inflight);
-	st->inflight[st->ninflight].folder = f[0];
-	st->inflight[st->ninflight].id = f[1];
-	st->inflight[st->ninflight].file = f[2];
-	st->ninflight++;
+	state_inflight_add(st, f[0], f[1], f[2]);
+	for (i = 0; i < 3; i++)
+		free(f[i]);
 	return (0);
 }
 
@@ -906,6 +1042,9 @@ state_load(struct state *st, char **cause)
 	if ((ctx = EVP_MD_CTX_new()) == NULL ||
 	    EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
 		abort();
+	/* A "uidl" line is longer than the UIDL's entry in the arena. */
+	state_uidls_reserve(&st->uidls, sb.st_size < STATE_RESERVE_MAX ?
+	    sb.st_size : STATE_RESERVE_MAX);
 	in.buf = xmalloc(STATE_READ_SIZE);
 	in.start = in.end = 0;
 	in.eof = 0;
@@ -959,9 +1098,58 @@ state_sync_dir(struct state *st, char **cause)
 	return (0);
 }
 
-/* Replaces the state file by buf: temp file, fsync, rename, fsync dir. */
+/* Writes the whole file into fd, hashed as it goes, through a buffer of
+ * STATE_OUT_SIZE bytes; "write" and -1 with errno set on failure. */
 static int
-state_replace(struct state *st, const char *buf, size_t len, char **cause)
+state_write_file(struct state *st, int fd, const char **what)
+{
+	struct state_out	 out;
+	char			 hex[65];
+	size_t			 i;
+	int			 rc = -1;
+
+	memset(&out, 0, sizeof out);
+	out.fd = fd;
+	out.size = STATE_OUT_SIZE;
+	out.buf = xmalloc(out.size);
+	if ((out.ctx = EVP_MD_CTX_new()) == NULL ||
+	    EVP_DigestInit_ex(out.ctx, EVP_sha256(), NULL) != 1)
+		out.hash_failed = 1;
+	state_out_str(&out, STATE_MAGIC " ");
+	state_out_num(&out, STATE_VERSION);
+	state_out_add(&out, "\n", 1);
+	for (i = 0; i < nitems(state_records); i++)
+		state_records[i].write(st, &out);
+	state_out_flush(&out);
+	if (out.hash_failed || state_sha256_hex(out.ctx, hex) != 0) {
+		*what = "SHA-256 of";
+		errno = EINVAL;
+		goto out;
+	}
+	/* The end line is not part of what it hashes: written unhashed. */
+	state_out_str(&out, "end ");
+	state_out_num(&out, out.records);
+	state_out_add(&out, " ", 1);
+	state_out_str(&out, hex);
+	state_out_add(&out, "\n", 1);
+	if (out.error == 0 &&
+	    state_write_all(fd, out.buf, out.len) == -1)
+		out.error = errno;
+	*what = "write";
+	if (out.error != 0)
+		errno = out.error;
+	else
+		rc = 0;
+out:
+	EVP_MD_CTX_free(out.ctx);
+	free(out.buf);
+	return (rc);
+}
+
+/* Replaces the state file: temp file written and fsynced, rename, fsync
+ * of the directory. */
+static int
+state_replace(struct state *st, char **cause)
 {
 	char		*tmp;
 	const char	*what;
@@ -979,8 +1167,7 @@ state_replace(struct state *st, const char *buf, size_t len, char **cause)
 		free(tmp);
 		return (-1);
 	}
-	what = "write";
-	if (state_write_all(fd, buf, len) == -1)
+	if (state_write_file(st, fd, &what) == -1)
 		goto fail;
 	what = "fsync";
 	if (fsync(fd) == -1)
@@ -1218,42 +1405,11 @@ state_close(struct state *st)
 	free(st);
 }
 
-/* Builds the file in memory, signs it, and replaces the old one. */
+/* Writes the file, signed, and replaces the old one. */
 int
 state_save(struct state *st, char **cause)
 {
-	struct state_out	 out;
-	EVP_MD_CTX		*ctx;
-	char			 hex[65];
-	size_t			 i;
-	int			 rc;
-
-	memset(&out, 0, sizeof out);
-	state_out_str(&out, STATE_MAGIC " ");
-	state_out_num(&out, STATE_VERSION);
-	state_out_add(&out, "\n", 1);
-	for (i = 0; i < nitems(state_records); i++)
-		state_records[i].write(st, &out);
-
-	if ((ctx = EVP_MD_CTX_new()) == NULL ||
-	    EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1 ||
-	    EVP_DigestUpdate(ctx, out.buf, out.len) != 1 ||
-	    state_sha256_hex(ctx, hex) != 0) {
-		xasprintf(cause, "cannot save %s: SHA-256 failed", st->path);
-		EVP_MD_CTX_free(ctx);
-		free(out.buf);
-		return (-1);
-	}
-	EVP_MD_CTX_free(ctx);
-	state_out_str(&out, "end ");
-	state_out_num(&out, out.records);
-	state_out_add(&out, " ", 1);
-	state_out_str(&out, hex);
-	state_out_add(&out, "\n", 1);
-
-	rc = state_replace(st, out.buf, out.len, cause);
-	free(out.buf);
-	return (rc);
+	return (state_replace(st, cause));
 }
 
 /* The state file path. */
@@ -1320,19 +1476,29 @@ state_folder_at(struct state *st, size_t i)
 int
 state_uidl_has(const struct state *st, const char *uidl)
 {
+	uint32_t	id;
+
 	if (!state_uidl_valid(uidl))
 		return (0);
-	return (st->uidls.slots[state_uidls_slot(&st->uidls, uidl)] != 0);
+	id = state_uidls_lookup(&st->uidls, uidl);
+	return (id != STATE_UIDL_NONE && state_uidl_delivered(st, id));
 }
 
 /* Remembers a delivered UIDL. */
 int
 state_uidl_add(struct state *st, const char *uidl)
 {
+	uint32_t	id;
+
 	if (!state_uidl_valid(uidl))
 		return (-1);
-	if (!state_uidl_has(st, uidl))
-		state_uidls_insert(&st->uidls, xstrdup(uidl));
+	if ((id = state_uidls_lookup(&st->uidls, uidl)) != STATE_UIDL_NONE) {
+		state_uidl_deliver(st, id);
+		return (0);
+	}
+	if (state_uidls_insert(&st->uidls, uidl, UIDL_DELIVERED) ==
+	    STATE_UIDL_NONE)
+		return (-1);
 	return (0);
 }
 
@@ -1347,27 +1513,95 @@ state_uidl_count(const struct state *st)
 size_t
 state_uidl_prune(struct state *st, const char *const *present, size_t n)
 {
-	struct state_uidls	 *set = &st->uidls;
-	const char		**sorted;
-	size_t			  i, kept = 0;
+	size_t	i, dropped;
+	int	again;
 
-	/* A sorted copy of the server's list: O((n + count) log n). */
-	sorted = xreallocarray(NULL, n, sizeof *sorted);
-	if (n > 0)
-		memcpy(sorted, present, n * sizeof *sorted);
-	qsort(sorted, n, sizeof *sorted, state_strcmp);
-	for (i = 0; i < set->count; i++) {
-		if (bsearch(&set->list[i], sorted, n, sizeof *sorted,
-		    state_strcmp) != NULL)
-			set->list[kept++] = set->list[i];
-		else
-			free(set->list[i]);
+	state_uidl_list_begin(st);
+	for (i = 0; i < n; i++)
+		state_uidl_list(st, present[i], &again);
+	dropped = state_uidl_list_prune(st);
+	state_uidls_compact(&st->uidls, UIDL_DELIVERED);
+	return (dropped);
+}
+
+/* Starts a new listing: only the delivered UIDLs stay. */
+void
+state_uidl_list_begin(struct state *st)
+{
+	state_uidls_compact(&st->uidls, UIDL_DELIVERED);
+}
+
+/* Records one UIDL of the server's listing. */
+uint32_t
+state_uidl_list(struct state *st, const char *uidl, int *again)
+{
+	struct state_uidls	*set = &st->uidls;
+	uint32_t		 id;
+
+	*again = 0;
+	if (!state_uidl_valid(uidl))
+		return (STATE_UIDL_NONE);
+	if ((id = state_uidls_lookup(set, uidl)) == STATE_UIDL_NONE)
+		return (state_uidls_insert(set, uidl, UIDL_LISTED));
+	*again = (set->arena[id + 1] & UIDL_LISTED) != 0;
+	set->arena[id + 1] |= UIDL_LISTED;
+	return (id);
+}
+
+/* Forgets the delivered UIDLs this listing did not name. Their entries
+ * stay in the arena, as garbage, so that ids stay valid. */
+size_t
+state_uidl_list_prune(struct state *st)
+{
+	struct state_uidls	*set = &st->uidls;
+	size_t			 off, dropped = 0;
+
+	for (off = 0; off < set->len;
+	    off += state_uidls_entry_size(set->arena[off])) {
+		if (set->arena[off + 1] != UIDL_DELIVERED)
+			continue;
+		set->arena[off + 1] = 0;
+		set->count--;
+		dropped++;
 	}
-	free(sorted);
-	n = set->count - kept;
-	set->count = kept;
-	state_uidls_reindex(set);
-	return (n);
+	if (dropped > 0)
+		state_uidls_reindex(set);
+	return (dropped);
+}
+
+/* The id of a UIDL listed or delivered. */
+uint32_t
+state_uidl_find(const struct state *st, const char *uidl)
+{
+	if (!state_uidl_valid(uidl))
+		return (STATE_UIDL_NONE);
+	return (state_uidls_lookup(&st->uidls, uidl));
+}
+
+/* The text of a UIDL id. */
+const char *
+state_uidl_text(const struct state *st, uint32_t id)
+{
+	return (state_uidls_str(&st->uidls, id));
+}
+
+/* Whether a UIDL id is delivered. */
+int
+state_uidl_delivered(const struct state *st, uint32_t id)
+{
+	return ((st->uidls.arena[id + 1] & UIDL_DELIVERED) != 0);
+}
+
+/* Marks a UIDL id delivered. */
+void
+state_uidl_deliver(struct state *st, uint32_t id)
+{
+	struct state_uidls	*set = &st->uidls;
+
+	if (set->arena[id + 1] & UIDL_DELIVERED)
+		return;
+	set->arena[id + 1] |= UIDL_DELIVERED;
+	set->count++;
 }
 
 /* The saved download history, NULL when there is none. */
@@ -1388,17 +1622,32 @@ state_budget_set(struct state *st, const char *text)
 	return (0);
 }
 
-/* Adds a journal entry (saved with the next state_save). */
+/* Adds a journal entry (saved with the next state_save). Its three
+ * strings share one allocation, owned by folder: a batch of a thousand
+ * entries is then a thousand allocations, not three. */
 void
 state_inflight_add(struct state *st, const char *folder, const char *id,
     const char *file)
 {
-	st->inflight = xreallocarray(st->inflight, st->ninflight + 1,
-	    sizeof *st->inflight);
-	st->inflight[st->ninflight].folder = xstrdup(folder);
-	st->inflight[st->ninflight].id = xstrdup(id);
-	st->inflight[st->ninflight].file = xstrdup(file);
-	st->ninflight++;
+	struct state_inflight	*e;
+	size_t			 lf, li, lt;
+	char			*p;
+
+	/* Grown by half, or by 64 at first: one batch is many adds. */
+	if (st->ninflight == st->ainflight) {
+		st->ainflight = st->ainflight < 64 ? 64 :
+		    st->ainflight + st->ainflight / 2;
+		st->inflight = xreallocarray(st->inflight, st->ainflight,
+		    sizeof *st->inflight);
+	}
+	lf = strlen(folder) + 1;
+	li = strlen(id) + 1;
+	lt = strlen(file) + 1;
+	p = xmalloc(lf + li + lt);
+	e = &st->inflight[st->ninflight++];
+	e->folder = memcpy(p, folder, lf);
+	e->id = memcpy(p + lf, id, li);
+	e->file = memcpy(p + lf + li, file, lt);
 }
 
 size_t
@@ -1422,9 +1671,7 @@ state_inflight_clear(struct state *st, const char *folder)
 	for (i = 0; i < st->ninflight; i++) {
 		if (folder == NULL || strcmp(st->inflight[i].folder,
 		    folder) == 0) {
-			free(st->inflight[i].folder);
-			free(st->inflight[i].id);
-			free(st->inflight[i].file);
+			free(st->inflight[i].folder);	/* all three */
 		} else
 			st->inflight[o++] = st->inflight[i];
 	}
@@ -1432,6 +1679,7 @@ state_inflight_clear(struct state *st, const char *folder)
 	if (o == 0) {
 		free(st->inflight);
 		st->inflight = NULL;
+		st->ainflight = 0;
 	}
 }
 

@@ -63,14 +63,38 @@ struct state_folder *state_folder_at(struct state *, size_t);
 
 /* POP3 UIDLs already delivered (any bytes but CR, LF, NUL; 1 to 70
  * characters per RFC 1939, others refused with -1 by add and never "had").
- * add returns 0 when added or already present. Saved in the order added. */
+ * add returns 0 when added or already present, -1 also when the set is
+ * full (about 4 GB of UIDLs). Saved in the order first listed or added. */
 int		 state_uidl_has(const struct state *, const char *uidl);
 int		 state_uidl_add(struct state *, const char *uidl);
 size_t		 state_uidl_count(const struct state *);
 /* Keeps only the UIDLs in present[0..n-1] (what the server still lists);
- * returns how many were dropped. */
+ * returns how many were dropped. Invalidates every listing id. */
 size_t		 state_uidl_prune(struct state *, const char *const *present,
 		    size_t n);
+
+/* A POP3 session's listing, kept in the state's own UIDL store so that
+ * the session needs no second copy of each UIDL: list_begin forgets the
+ * previous listing (its ids become invalid, as with state_uidl_prune);
+ * list records one listed UIDL, delivered or not, and returns its id
+ * (valid until the next list_begin or state_uidl_prune), or
+ * STATE_UIDL_NONE for a UIDL that add would refuse; *again is set when it
+ * was already listed since list_begin (the server gave two messages one
+ * UIDL). list_prune forgets the delivered UIDLs not listed since
+ * list_begin and returns how many. A listed UIDL that is not delivered is
+ * neither "had", counted nor saved. */
+#define STATE_UIDL_NONE	UINT32_MAX
+void		 state_uidl_list_begin(struct state *);
+uint32_t	 state_uidl_list(struct state *, const char *uidl, int *again);
+size_t		 state_uidl_list_prune(struct state *);
+/* The id of a listed or delivered UIDL, STATE_UIDL_NONE if neither. */
+uint32_t	 state_uidl_find(const struct state *, const char *uidl);
+/* The text of an id (NUL-terminated, valid until the next add, list,
+ * list_begin or prune: copy it to keep it), whether it is delivered, and
+ * marking it delivered. */
+const char	*state_uidl_text(const struct state *, uint32_t id);
+int		 state_uidl_delivered(const struct state *, uint32_t id);
+void		 state_uidl_deliver(struct state *, uint32_t id);
 
 /* The daemon's download history for the daily budget, kept as opaque text
  * (schedule_budget_format), at most 4096 bytes. get returns NULL when none

@@ -930,6 +930,90 @@ test_uidls(void **arg)
 	state_close(st);
 }
 
+/* A POP3 listing kept in the state: ids, duplicates, listed but not
+ * delivered UIDLs neither had, counted nor saved, and the pruning of what
+ * the listing did not name. */
+static void
+test_uidl_listing(void **arg)
+{
+	struct fixture	*fx = *arg;
+	struct state	*st;
+	char		*text, uidl[32];
+	size_t		 len, i;
+	uint32_t	 a, b, c, ids[2000];
+	int		 again;
+
+	st = open_ok(fx->dir, "acct");
+	assert_int_equal(state_uidl_add(st, "old"), 0);
+	assert_int_equal(state_uidl_add(st, "kept"), 0);
+	state_uidl_list_begin(st);
+	a = state_uidl_list(st, "kept", &again);
+	assert_int_not_equal(a, STATE_UIDL_NONE);
+	assert_false(again);
+	assert_true(state_uidl_delivered(st, a));
+	b = state_uidl_list(st, "new", &again);
+	assert_int_not_equal(b, STATE_UIDL_NONE);
+	assert_false(again);
+	assert_false(state_uidl_delivered(st, b));
+	assert_false(state_uidl_has(st, "new"));
+	assert_int_equal(state_uidl_count(st), 2);
+	assert_int_equal(state_uidl_list(st, "new", &again), b);
+	assert_true(again);
+	assert_int_equal(state_uidl_list(st, "x\ny", &again), STATE_UIDL_NONE);
+	assert_int_equal(state_uidl_find(st, "new"), b);
+	assert_int_equal(state_uidl_find(st, "absent"), STATE_UIDL_NONE);
+
+	/* Ids and texts survive the store growing. */
+	for (i = 0; i < nitems(ids); i++) {
+		snprintf(uidl, sizeof uidl, "grow-%zu", i);
+		ids[i] = state_uidl_list(st, uidl, &again);
+		assert_int_not_equal(ids[i], STATE_UIDL_NONE);
+	}
+	assert_string_equal(state_uidl_text(st, a), "kept");
+	assert_string_equal(state_uidl_text(st, b), "new");
+	for (i = 0; i < nitems(ids); i++) {
+		snprintf(uidl, sizeof uidl, "grow-%zu", i);
+		assert_string_equal(state_uidl_text(st, ids[i]), uidl);
+	}
+
+	/* "old" was not listed: pruned; the listed ones stay findable. */
+	assert_int_equal(state_uidl_list_prune(st), 1);
+	assert_false(state_uidl_has(st, "old"));
+	assert_int_equal(state_uidl_find(st, "old"), STATE_UIDL_NONE);
+	assert_int_equal(state_uidl_count(st), 1);
+	assert_int_equal(state_uidl_find(st, "grow-7"), ids[7]);
+	state_uidl_deliver(st, b);
+	state_uidl_deliver(st, b);
+	assert_true(state_uidl_has(st, "new"));
+	assert_int_equal(state_uidl_count(st), 2);
+	/* add of a listed UIDL delivers that entry. */
+	assert_int_equal(state_uidl_add(st, "grow-3"), 0);
+	assert_true(state_uidl_delivered(st, ids[3]));
+	assert_int_equal(state_uidl_count(st), 3);
+	save_ok(st);
+	text = read_file(state_path(st), &len);
+	assert_non_null(strstr(text, "uidl kept\nuidl new\nuidl grow-3\n"));
+	assert_null(strstr(text, "uidl old\n"));
+	assert_null(strstr(text, "grow-4"));
+	free(text);
+
+	/* A new listing forgets the undelivered entries of the last one. */
+	state_uidl_list_begin(st);
+	assert_int_equal(state_uidl_find(st, "grow-4"), STATE_UIDL_NONE);
+	c = state_uidl_list(st, "new", &again);
+	assert_false(again);
+	assert_true(state_uidl_delivered(st, c));
+	assert_int_equal(state_uidl_list_prune(st), 2);
+	assert_int_equal(state_uidl_count(st), 1);
+	state_close(st);
+
+	st = open_ok(fx->dir, "acct");
+	assert_int_equal(state_uidl_count(st), 3);
+	assert_true(state_uidl_has(st, "grow-3"));
+	assert_false(state_uidl_has(st, "grow-4"));
+	state_close(st);
+}
+
 /* 100,000 UIDLs: add, save, load, prune; prints the timings. */
 static void
 test_many_uidls(void **arg)
@@ -1024,6 +1108,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_lock_other_process, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_uidls, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_uidl_listing, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_many_uidls, setup,
 		    teardown),
 	};
