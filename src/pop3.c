@@ -464,14 +464,14 @@ pop3_auth_start(struct pop3_session *s)
 	unsigned int			 want = ac->auth_mechs;
 	unsigned int			 sasl = s->capa_known ? s->capa.sasl : 0;
 	char				*secret, *cause;
-	int				 user_ok;
+	int				 user_ok, status;
 
 	if (!conn_is_tls(s->conn) && ac->tls != TLS_NONE) {
 		pop3_fail(s, EXIT_NETWORK, "refusing to log in without TLS");
 		return;
 	}
-	if ((secret = secret_get(ac, &cause)) == NULL) {
-		pop3_fail(s, EXIT_CONFIG, "%s", cause);
+	if ((secret = secret_get_status(ac, &status, &cause)) == NULL) {
+		pop3_fail(s, status, "%s", cause);
 		free(cause);
 		return;
 	}

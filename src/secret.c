@@ -19,6 +19,7 @@
 
 #include <openssl/crypto.h>
 
+#include "fetch.h"
 #include "log.h"
 #include "oauth2.h"
 #include "xmalloc.h"
@@ -392,8 +393,23 @@ out:
 char *
 secret_get(const struct account_conf *ac, char **cause)
 {
-	int	reauth;
+	int	status;
 
+	return (secret_get_status(ac, &status, cause));
+}
+
+/* As secret_get, and on failure *status says what kind it was (an enum
+ * fetch_exit): EXIT_AUTH when the OAuth2 provider refused the refresh
+ * token (re-authorisation needed: stop, do not retry), EXIT_NETWORK when
+ * its token endpoint could not be asked (retry later), EXIT_CONFIG for a
+ * password file or command that does not work. */
+char *
+secret_get_status(const struct account_conf *ac, int *status, char **cause)
+{
+	char	*s;
+	int	 reauth;
+
+	*status = EXIT_CONFIG;
 	if (ac->password_file != NULL)
 		return (secret_from_file(ac->password_file, cause));
 	if (ac->password_command != NULL)
@@ -405,7 +421,9 @@ secret_get(const struct account_conf *ac, char **cause)
 	if (ac->oauth2 != NULL) {
 		/* Synchronous: a refresh blocks the caller (and a daemon's
 		 * loop) for up to a few OAUTH2_HTTP_TIMEOUTs, once an hour. */
-		return (oauth2_token(ac, &reauth, cause));
+		if ((s = oauth2_token(ac, &reauth, cause)) == NULL)
+			*status = reauth ? EXIT_AUTH : EXIT_NETWORK;
+		return (s);
 	}
 	xasprintf(cause, "account %s has no password_file, password_command "
 	    "or token_command", ac->name);

@@ -20,6 +20,11 @@
  * secret_split() and run without a shell (write "sh -c '...'" to get one);
  * they may block for up to SECRET_COMMAND_TIMEOUT seconds. */
 char	*secret_get(const struct account_conf *, char **cause);
+/* The same, with the kind of failure in *status (an enum fetch_exit):
+ * EXIT_AUTH for a refused OAuth2 grant (re-authorisation needed),
+ * EXIT_NETWORK for an unreachable token endpoint, else EXIT_CONFIG. */
+char	*secret_get_status(const struct account_conf *, int *status,
+	    char **cause);
 
 /* Memory for secrets: whole pages of their own, left out of core dumps
  * (MADV_DONTDUMP) and locked where the limit allows; zeroed. secret_free()
