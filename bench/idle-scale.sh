@@ -17,7 +17,7 @@ N=${N:-1000}
 IDLE_SECS=${IDLE_SECS:-60}
 WAKE=${WAKE:-100}
 DC_EXTRA_CONF="
-default_process_limit = $((N + 100))
+default_process_limit = $((N + 2 * WAKE + 100))
 default_client_limit = $((N * 3 + 100))
 service imap-login {
   service_count = 0
@@ -25,7 +25,8 @@ service imap-login {
   client_limit = $((N * 2 + 100))
 }
 service imap {
-  process_limit = $((N + 100))
+  # the daemon's N, the WAKE bare clients and the WAKE APPEND sessions
+  process_limit = $((N + 2 * WAKE + 100))
   client_limit = 1
 }
 service anvil {

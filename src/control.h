@@ -11,10 +11,15 @@
  *
  *	status
  *		One line per account, in configuration order:
- *		"NAME: STATE; last success WHEN; next poll in DURATION;
- *		today N messages, N bytes; last error WHAT"
+ *		"NAME: STATE[; idle on F, F][; connecting IDLE on F]
+ *		[; polling F, F]; connections N; last success WHEN; next
+ *		poll in DURATION; today N messages, N bytes[; IDLE mail
+ *		waits for the daily budget until TIME]; last error WHAT"
  *		STATE is polling, idle, waiting for a connection, backing
- *		off, paused (daily budget) or stopped (until reload).
+ *		off, paused (daily budget), stopped (until reload) or
+ *		re-authorisation needed (an OAuth2 grant to renew); the
+ *		folder lists are IMAP's (configured names), connections
+ *		counts the poll's and the IDLE sessions'.
  *	fetch [NAME...]
  *		Makes the named accounts (every account without a name)
  *		due now and answers, as each one's poll ends (one already

@@ -24,6 +24,7 @@
 #include "daemon.h"
 
 #include <sys/random.h>
+#include <sys/resource.h>
 
 #include <errno.h>
 #include <signal.h>
@@ -42,6 +43,7 @@
 #include "privsep.h"
 #include "schedule.h"
 #include "state.h"
+#include "tls.h"
 #include "xmalloc.h"
 
 #define DAEMON_CLOCK_CHECK	15	/* seconds between clock checks */
@@ -51,6 +53,11 @@
 #define DAEMON_IDLE_RETRY_MS	2000
 #define DAEMON_IDLE_BACKOFF_MIN	60
 #define DAEMON_IDLE_BACKOFF_MAX	3600
+/* IDLE folders starting together (the daemon's start, a reload adding
+ * many) connect this many milliseconds apart: a thousand TLS handshakes
+ * at once would make the memory peak (and the server's load) for
+ * nothing, since the server logs them in one by one anyway. */
+#define DAEMON_IDLE_SPACING_MS	10
 
 /* A configuration shared by the accounts (and sessions) made from it. */
 struct daemon_conf {
@@ -111,6 +118,16 @@ struct daemon_idle {
 	struct event			*ev_retry;
 };
 
+/* A TLS context shared by the IDLE sessions trusting the same ca_file:
+ * one certificate store, not one per connection (the system store is
+ * large). A reload retires them (the files may have changed); retired
+ * ones live until the end, since a connection borrows its context. */
+struct daemon_tls {
+	char			*ca_file;	/* NULL: the system store */
+	struct tls_ctx		*tls;
+	int			 retired;
+};
+
 struct daemon {
 	const char		 *path;
 	int			  verbosity;
@@ -123,6 +140,8 @@ struct daemon {
 	size_t			  naccts;
 	struct daemon_idle	**idles;
 	size_t			  nidles;
+	struct daemon_tls	 *tlss;
+	size_t			  ntlss;
 
 	struct event		 *ev_due;
 	struct event		 *ev_hup;
@@ -133,6 +152,7 @@ struct daemon {
 	struct event		 *ev_grace;
 	int			  stopping;
 
+	uint64_t		  idle_next;	/* next IDLE start slot (ms) */
 	uint64_t		  clock_mono;	/* at the last clock check */
 	uint64_t		  clock_boot;
 
@@ -413,7 +433,10 @@ daemon_account_done(struct daemon_account *a, const struct fetch_result *r)
 	char			*msg;
 
 	memset(&o, 0, sizeof o);
-	o.exit = r->status;
+	/* A refused OAuth2 grant: no retry can help, only the user running
+	 * --oauth2-setup; the account waits for a reload, like a config
+	 * error, instead of backing off and asking again. */
+	o.exit = r->reauth ? EXIT_CONFIG : r->status;
 	o.bytes = r->bytes;
 	o.hint = (enum schedule_hint)r->hint;
 	o.retry_after = r->retry_after;
@@ -761,6 +784,39 @@ daemon_idle_done(struct imap_session *s, void *arg)
 	daemon_status(d);
 }
 
+/* The shared TLS context for an account's ca_file; NULL when the
+ * account has no TLS or the context cannot be made (the session then
+ * makes its own, and reports why it fails). */
+static struct tls_ctx *
+daemon_tls(struct daemon *d, const struct account_conf *ac)
+{
+	struct daemon_tls	*t;
+	struct tls_ctx		*tls;
+	char			*cause;
+	size_t			 i;
+
+	if (ac->tls == TLS_NONE)
+		return (NULL);
+	for (i = 0; i < d->ntlss; i++) {
+		t = &d->tlss[i];
+		if (t->retired)
+			continue;
+		if (t->ca_file == NULL ? ac->ca_file == NULL :
+		    ac->ca_file != NULL && strcmp(t->ca_file, ac->ca_file) == 0)
+			return (t->tls);
+	}
+	if ((tls = tls_ctx_new(ac->ca_file, &cause)) == NULL) {
+		free(cause);
+		return (NULL);
+	}
+	d->tlss = xreallocarray(d->tlss, d->ntlss + 1, sizeof *d->tlss);
+	t = &d->tlss[d->ntlss++];
+	t->ca_file = ac->ca_file != NULL ? xstrdup(ac->ca_file) : NULL;
+	t->tls = tls;
+	t->retired = 0;
+	return (tls);
+}
+
 /* Connects an IDLE folder: a connection within the caps (else it is
  * polled), the lock, the Maildir, then the session. */
 static void
@@ -803,6 +859,7 @@ daemon_idle_start(struct daemon_idle *di)
 	o.idle_folder = di->folder;
 	o.delivered = daemon_idle_delivered;
 	o.may_fetch = daemon_idle_may_fetch;
+	o.tls = daemon_tls(a->d, a->ac);
 	di->dc = a->dc;
 	di->dc->refs++;
 	di->ac = a->ac;
@@ -810,6 +867,27 @@ daemon_idle_start(struct daemon_idle *di)
 	di->s = imap_session_new(a->d->base, a->d->dns, a->ac, a->st, &o,
 	    daemon_idle_done, di);
 	imap_session_start(di->s);
+}
+
+/* Starts a new IDLE folder in the next free slot (DAEMON_IDLE_SPACING_MS
+ * after the previous one), through its retry timer. */
+static void
+daemon_idle_start_spaced(struct daemon_idle *di)
+{
+	struct daemon	*d = di->d;
+	struct timeval	 tv;
+	uint64_t	 now = daemon_clock(CLOCK_MONOTONIC), wait;
+
+	if (d->idle_next <= now) {
+		d->idle_next = now + DAEMON_IDLE_SPACING_MS;
+		daemon_idle_start(di);
+		return;
+	}
+	wait = d->idle_next - now;
+	d->idle_next += DAEMON_IDLE_SPACING_MS;
+	tv.tv_sec = wait / 1000;
+	tv.tv_usec = (wait % 1000) * 1000;
+	evtimer_add(di->ev_retry, &tv);
 }
 
 /* Starts the account's IDLE folders (exact names; patterns are polled). */
@@ -842,7 +920,7 @@ daemon_account_start_idle(struct daemon_account *a)
 		d->idles = xreallocarray(d->idles, d->nidles + 1,
 		    sizeof *d->idles);
 		d->idles[d->nidles++] = di;
-		daemon_idle_start(di);
+		daemon_idle_start_spaced(di);
 	}
 }
 
@@ -1278,6 +1356,7 @@ daemon_reload(struct daemon *d)
 {
 	struct config	*conf;
 	char		*cause, *p;
+	size_t		 i;
 
 	notify_reloading();
 	log_msg(LOG_LVL_INFO, NULL, "reloading %s", d->path);
@@ -1297,6 +1376,8 @@ daemon_reload(struct daemon *d)
 	free(d->reload_error);
 	d->reload_error = NULL;
 	config_log_warnings(conf);
+	for (i = 0; i < d->ntlss; i++)
+		d->tlss[i].retired = 1;
 	if (strcmp(conf->control_socket, control_path(d->ctl)) != 0)
 		log_msg(LOG_LVL_WARNING, NULL, "the control socket stays %s "
 		    "until a restart (the configuration now says %s)",
@@ -1679,6 +1760,23 @@ static const struct control_ops daemon_control_ops = {
 	daemon_control_fetch,
 };
 
+/* Raises the soft limit on open files to the hard one: each account
+ * holds its lock, and each IDLE folder a socket and the account's msgids
+ * log, so a thousand accounts need more than the usual soft 1024
+ * (systemd's hard limit is far above; the loop uses epoll, not select). */
+static void
+daemon_raise_nofile(void)
+{
+	struct rlimit	rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max)
+		return;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+		log_msg(LOG_LVL_DEBUG, NULL, "cannot raise the open file limit: "
+		    "%s", strerror(errno));
+}
+
 /* Creates the loop, its events and the scheduler. */
 static void
 daemon_setup(struct daemon *d)
@@ -1688,6 +1786,7 @@ daemon_setup(struct daemon *d)
 	unsigned long long	 usec;
 	uint64_t		 seed;
 
+	daemon_raise_nofile();
 	if ((d->base = event_base_new()) == NULL)
 		fatalx("event_base_new failed");
 	d->dns = evdns_base_new(d->base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
@@ -1729,6 +1828,8 @@ daemon_setup(struct daemon *d)
 static void
 daemon_teardown(struct daemon *d)
 {
+	size_t	i;
+
 	while (d->naccts > 0)
 		daemon_remove_at(d, d->naccts - 1);
 	free(d->accts);
@@ -1736,6 +1837,11 @@ daemon_teardown(struct daemon *d)
 	while (d->nidles > 0)
 		daemon_idle_free(d->idles[d->nidles - 1]);
 	free(d->idles);
+	for (i = 0; i < d->ntlss; i++) {
+		tls_ctx_free(d->tlss[i].tls);
+		free(d->tlss[i].ca_file);
+	}
+	free(d->tlss);
 	control_free(d->ctl);
 	schedule_free(d->sched);
 	if (d->ev_watchdog != NULL)

@@ -154,6 +154,7 @@ fetch_imap_done(struct imap_session *imap, void *arg)
 	res.messages = r->messages;
 	res.bytes = r->bytes;
 	res.hint = r->hint;
+	res.reauth = r->reauth;
 	fs->done(fs, &res, fs->arg);
 	fetch_session_free(fs);
 }
@@ -172,6 +173,7 @@ fetch_pop3_done(struct pop3_session *pop3, void *arg)
 	res.messages = r->messages;
 	res.bytes = r->bytes;
 	res.retry_after = r->login_delay;
+	res.reauth = r->reauth;
 	if (r->status == EXIT_LOCKED)
 		res.hint = SCHEDULE_HINT_IN_USE;
 	else if (r->status == EXIT_NETWORK && r->login_delay > 0)

@@ -51,6 +51,8 @@ struct fetch_result {
 					 * said about coming back */
 	unsigned int	 retry_after;	/* seconds the server asked to wait
 					 * (POP3 LOGIN-DELAY); 0: none */
+	int		 reauth;	/* IMAP: the login needs a new
+					 * authorisation (OAuth2 grant) */
 };
 
 struct fetch_session;

@@ -77,6 +77,7 @@ enum imap_state {
 	IMAP_S_AUTH_CAPS,
 	IMAP_S_COMPRESS,
 	IMAP_S_LIST,
+	IMAP_S_STATUS,		/* STATUS before SELECT: anything new? */
 	IMAP_S_SELECT,
 	IMAP_S_SEARCH,
 	IMAP_S_SIZES,
@@ -95,8 +96,8 @@ enum imap_state {
 
 static const char *imap_state_names[IMAP_S_MAX] = {
 	"CONNECTING", "GREETING", "CAPABILITY", "STARTTLS", "TLS", "ID",
-	"AUTH", "AUTH_CAPS", "COMPRESS", "LIST", "SELECT", "SEARCH", "SIZES",
-	"FETCH", "STORE", "MOVE", "SEARCH_DELETED", "EXPUNGE", "IDLE",
+	"AUTH", "AUTH_CAPS", "COMPRESS", "LIST", "STATUS", "SELECT", "SEARCH",
+	"SIZES", "FETCH", "STORE", "MOVE", "SEARCH_DELETED", "EXPUNGE", "IDLE",
 	"IDLING", "IDLE_DONE", "LOGOUT", "DONE",
 };
 
@@ -201,6 +202,9 @@ struct imap_session {
 	uint32_t		 uidvalidity;
 	uint32_t		 uidnext;
 	uint32_t		 exists;
+	uint64_t		 st_uidvalidity; /* STATUS answers; 0: none */
+	uint64_t		 st_uidnext;
+	uint64_t		 st_messages;
 	int			 first_fetch;
 	struct uidset		 unseen;	/* first_fetch = unseen */
 	struct imap_msg		*msgs;	/* to fetch, ascending UID */
@@ -240,6 +244,7 @@ struct imap_session {
 	char			**skip_wire;	/* the same in mUTF-7 */
 	size_t			 nskip;
 	imap_delivered_cb	 delivered_cb;
+	imap_may_fetch_cb	 may_fetch_cb;
 	struct event		*ev_idle;	/* re-issue IDLE */
 	struct event		*ev_stop;	/* bound on a polite stop */
 	int			 in_loop;	/* IDLE reached once: EXISTS
@@ -255,6 +260,7 @@ static void	imap_actions(struct imap_session *);
 static void	imap_folder_done(struct imap_session *);
 static void	imap_list_next(struct imap_session *);
 static void	imap_finish(struct imap_session *);
+static int	imap_idle_blocked(struct imap_session *);
 static int	imap_remote_skipped(struct imap_session *, const char *);
 static int	imap_conf_wanted(struct imap_session *,
 		    const struct folder_conf *);
@@ -313,6 +319,10 @@ imap_fail(struct imap_session *s, int status, const char *fmt, ...)
 		msg = NULL;
 	va_end(ap);
 	log_msg(LOG_LVL_ERROR, &s->ctx, "%s", msg != NULL ? msg : "failure");
+	/* The owner shows this state until a login works again: no retry
+	 * can fix it, only the user (secret.c, oauth2.c say so). */
+	if (msg != NULL && strstr(msg, "re-authorisation needed") != NULL)
+		s->result.reauth = 1;
 	free(msg);
 	imap_status(s, status);
 	s->closing = 1;
@@ -392,9 +402,10 @@ imap_auth_start(struct imap_session *s)
 	unsigned int			 want = ac->auth_mechs;
 	char				*secret, *cause, *b64 = NULL, *qu, *qp;
 	const char			*mech = NULL;
+	int				 status;
 
-	if ((secret = secret_get(ac, &cause)) == NULL) {
-		imap_fail(s, EXIT_CONFIG, "%s", cause);
+	if ((secret = secret_get_status(ac, &status, &cause)) == NULL) {
+		imap_fail(s, status, "%s", cause);
 		free(cause);
 		return;
 	}
@@ -728,6 +739,7 @@ imap_folder_reset(struct imap_session *s)
 	s->msgs = NULL;
 	s->nmsgs = s->amsgs = s->next_msg = 0;
 	s->uidvalidity = s->uidnext = s->exists = 0;
+	s->st_uidvalidity = s->st_uidnext = s->st_messages = 0;
 	s->max_seen_uid = 0;
 	s->missing_low = 0;
 	s->folder_failed = 0;
@@ -736,13 +748,61 @@ imap_folder_reset(struct imap_session *s)
 	s->ctx.folder = NULL;
 }
 
-/* Selects folder s->cur, or logs out after the last one. */
+/* Whether a polled folder may be checked with STATUS first: it was
+ * fetched before (UIDVALIDITY known) and nothing is owed to it (no
+ * journal entries to recover, no server actions pending), so that an
+ * unchanged UIDNEXT means there is nothing to do. IDLE sessions select
+ * their folder anyway. */
+static int
+imap_status_first(struct imap_session *s, const struct imap_folder *f)
+{
+	const struct state_folder	*sf;
+	const struct state_inflight	*e;
+	size_t				 i;
+
+	if (s->mode != IMAP_MODE_ONCE)
+		return (0);
+	sf = state_folder_get(s->st, f->remote, 0);
+	if (sf == NULL || sf->uidvalidity == 0)
+		return (0);
+	if (sf->pending != NULL && *sf->pending != '\0')
+		return (0);
+	for (i = 0; (e = state_inflight_at(s->st, i)) != NULL; i++) {
+		if (strcmp(e->folder, f->remote) == 0)
+			return (0);
+	}
+	return (1);
+}
+
+/* Selects folder s->cur (read-only unless the server must be changed
+ * afterwards). */
+static void
+imap_select(struct imap_session *s)
+{
+	struct imap_folder	*f = &s->folders[s->cur];
+	char			*q;
+	int			 rw;
+
+	if ((q = imap_quote(s, f->remote)) == NULL) {
+		s->result.folders_failed++;
+		imap_status(s, EXIT_PARTIAL);
+		s->cur++;
+		imap_next_folder(s);
+		return;
+	}
+	rw = f->mark_read || !s->ac->keep;
+	imap_enter(s, IMAP_S_SELECT);
+	imap_send(s, "%s %s", rw ? "SELECT" : "EXAMINE", q);
+	free(q);
+}
+
+/* Starts folder s->cur: STATUS when that can spare the SELECT, else
+ * SELECT; logs out after the last folder. */
 static void
 imap_next_folder(struct imap_session *s)
 {
 	struct imap_folder	*f;
 	char			*q;
-	int			 rw;
 
 	imap_folder_reset(s);
 	if (s->cur >= s->nfolders || s->stopping) {
@@ -752,18 +812,53 @@ imap_next_folder(struct imap_session *s)
 	f = &s->folders[s->cur];
 	s->ctx.folder = f->display;
 	clock_gettime(CLOCK_MONOTONIC, &s->f_start);
-	if ((q = imap_quote(s, f->remote)) == NULL) {
-		s->result.folders_failed++;
-		imap_status(s, EXIT_PARTIAL);
-		s->cur++;
-		imap_next_folder(s);
+	if (!imap_status_first(s, f) ||
+	    (q = imap_quote(s, f->remote)) == NULL) {
+		imap_select(s);
 		return;
 	}
-	/* Read-only unless the server must be changed afterwards. */
-	rw = f->mark_read || !s->ac->keep;
-	imap_enter(s, IMAP_S_SELECT);
-	imap_send(s, "%s %s", rw ? "SELECT" : "EXAMINE", q);
+	imap_enter(s, IMAP_S_STATUS);
+	imap_send(s, "STATUS %s (UIDNEXT UIDVALIDITY MESSAGES)", q);
 	free(q);
+}
+
+/* An untagged STATUS for the folder asked about: remember its items. */
+static void
+imap_status_untagged(struct imap_session *s, const struct imap_response *r)
+{
+	const char	*remote = s->folders[s->cur].remote;
+	uint64_t	 v;
+
+	if (r->mailbox == NULL || (strcmp(r->mailbox, remote) != 0 &&
+	    (strcasecmp(r->mailbox, "INBOX") != 0 ||
+	    strcasecmp(remote, "INBOX") != 0)))
+		return;
+	if (imap_parse_status_item(r, "UIDVALIDITY", &v) == 0)
+		s->st_uidvalidity = v;
+	if (imap_parse_status_item(r, "UIDNEXT", &v) == 0)
+		s->st_uidnext = v;
+	if (imap_parse_status_item(r, "MESSAGES", &v) == 0)
+		s->st_messages = v;
+}
+
+/* STATUS answered: the folder is done when nothing can be new (same
+ * UIDVALIDITY, UIDNEXT not past what was delivered); anything else, a
+ * refusal or a missing item included, is for SELECT to find out. */
+static void
+imap_status_done(struct imap_session *s, int ok)
+{
+	const struct state_folder	*sf;
+
+	sf = state_folder_get(s->st, s->folders[s->cur].remote, 0);
+	if (!ok || sf == NULL || s->st_uidvalidity != sf->uidvalidity ||
+	    s->st_uidnext == 0 || s->st_uidnext > (uint64_t)sf->last_uid + 1) {
+		imap_select(s);
+		return;
+	}
+	imap_log(s, LOG_LVL_DEBUG, "nothing new (STATUS: UIDNEXT %llu, %llu "
+	    "message(s)); not selected", (unsigned long long)s->st_uidnext,
+	    (unsigned long long)s->st_messages);
+	imap_folder_done(s);
 }
 
 /* Ends the current folder with a failure and goes on with the next. */
@@ -929,6 +1024,20 @@ imap_uidvalidity_changed(struct imap_session *s)
 	return (imap_save_state(s));
 }
 
+/* Asks what is new, unless an IDLE session may not fetch now: then the
+ * folder's round ends at once and the session IDLEs with the new mail
+ * still owed (s->wake). */
+static void
+imap_sizes(struct imap_session *s)
+{
+	if (imap_idle_blocked(s)) {
+		s->wake = 1;
+		imap_folder_done(s);
+		return;
+	}
+	imap_enter(s, IMAP_S_SIZES);
+}
+
 /* After SELECT: decide what to fetch. */
 static void
 imap_selected(struct imap_session *s)
@@ -988,7 +1097,7 @@ imap_selected(struct imap_session *s)
 			return;
 		}
 	}
-	imap_enter(s, IMAP_S_SIZES);
+	imap_sizes(s);
 }
 
 static int
@@ -1192,7 +1301,7 @@ imap_actions(struct imap_session *s)
 		if (s->first_fetch || s->nmsgs > 0 || s->next_msg > 0)
 			imap_fetch_next_batch(s);
 		else
-			imap_enter(s, IMAP_S_SIZES);
+			imap_sizes(s);
 		return;
 	}
 	set = uidset_format(&s->pending, &s->pending_from, IMAP_SET_RANGES);
@@ -1279,6 +1388,33 @@ imap_timeout_restore(struct imap_session *s)
 	    CONN_DEFAULT_TIMEOUT);
 }
 
+/* Opens the IDLE folder's Maildir again for a round (it is closed while
+ * idling); -1 when that failed and the folder with it. */
+static int
+imap_idle_reopen(struct imap_session *s)
+{
+	char	*cause;
+
+	if (s->md != NULL)
+		return (0);
+	s->md = maildir_open(s->ac->maildir, s->folders[s->cur].local, &cause);
+	if (s->md != NULL)
+		return (0);
+	imap_folder_fail(s, EXIT_LOCAL, "%s", cause);
+	free(cause);
+	return (-1);
+}
+
+/* Whether the owner forbids fetching now (the daily budget): new mail
+ * then waits on the server, the session in IDLE. */
+static int
+imap_idle_blocked(struct imap_session *s)
+{
+	if (s->mode != IMAP_MODE_IDLE || s->may_fetch_cb == NULL)
+		return (0);
+	return (!s->may_fetch_cb(s, s->done_arg));
+}
+
 /* Leaves IDLE: DONE, whose OK must come within wait seconds. */
 static void
 imap_idle_leave(struct imap_session *s, unsigned int wait)
@@ -1302,7 +1438,7 @@ imap_idle_started(struct imap_session *s)
 	struct timeval	tv;
 
 	s->result.idled = 1;
-	if (s->stopping || s->wake) {
+	if (s->stopping || (s->wake && !imap_idle_blocked(s))) {
 		imap_idle_leave(s, s->stopping ? IMAP_STOP_WAIT :
 		    IMAP_IDLE_WAIT);
 		return;
@@ -1321,7 +1457,7 @@ imap_idle_wake(struct imap_session *s)
 	if (s->mode != IMAP_MODE_IDLE || !s->in_loop)
 		return;
 	s->wake = 1;
-	if (s->state == IMAP_S_IDLING)
+	if (s->state == IMAP_S_IDLING && !imap_idle_blocked(s))
 		imap_idle_leave(s, IMAP_IDLE_WAIT);
 }
 
@@ -1342,10 +1478,18 @@ imap_idle_round_done(struct imap_session *s)
 		imap_enter(s, IMAP_S_LOGOUT);
 		return;
 	}
-	if (s->wake) {
+	/* The scratch buffer is only needed while bodies stream in: idle
+	 * sessions do not keep it (many accounts, little memory). */
+	free(s->scratch);
+	s->scratch = NULL;
+	if (s->wake && !imap_idle_blocked(s)) {
 		imap_enter(s, IMAP_S_SIZES);
 		return;
 	}
+	/* Nor its Maildir's three directory descriptors: reopened for the
+	 * next round (a thousand accounts would hold 3000 of them). */
+	maildir_close(s->md);
+	s->md = NULL;
 	s->in_loop = 1;
 	imap_enter(s, IMAP_S_IDLE);
 }
@@ -1449,6 +1593,8 @@ imap_body_chunk(struct imap_session *s, const char *p, size_t len)
 	char	*cause;
 	size_t	 n, out;
 
+	if (s->scratch == NULL)
+		s->scratch = xmalloc(IMAP_CHUNK_MAX + 1);
 	while (len > 0 && !s->dlv_failed && s->dlv != NULL) {
 		n = len < IMAP_CHUNK_MAX ? len : IMAP_CHUNK_MAX;
 		out = crlf_convert(&s->crlf, p, n, s->scratch);
@@ -1897,6 +2043,9 @@ imap_tagged(struct imap_session *s, const struct imap_response *r)
 		}
 		imap_list_done(s);
 		break;
+	case IMAP_S_STATUS:
+		imap_status_done(s, ok);
+		break;
 	case IMAP_S_SELECT:
 		if (!ok) {
 			text = imap_server_text(r);
@@ -1994,7 +2143,12 @@ imap_tagged(struct imap_session *s, const struct imap_response *r)
 		imap_timeout_restore(s);
 		if (s->stopping)
 			imap_enter(s, IMAP_S_LOGOUT);
-		else
+		else if (imap_idle_blocked(s)) {
+			/* Nothing is fetched: whatever is new is still new
+			 * when fetching is allowed again. */
+			s->wake = 1;
+			imap_enter(s, IMAP_S_IDLE);
+		} else if (imap_idle_reopen(s) == 0)
 			imap_enter(s, IMAP_S_SIZES);
 		break;
 	case IMAP_S_LOGOUT:
@@ -2064,6 +2218,10 @@ imap_untagged(struct imap_session *s, const struct imap_response *r)
 	case IMAP_DATA_LIST:
 		if (s->state == IMAP_S_LIST)
 			imap_list_untagged(s, r);
+		break;
+	case IMAP_DATA_STATUS:
+		if (s->state == IMAP_S_STATUS)
+			imap_status_untagged(s, r);
 		break;
 	case IMAP_DATA_SEARCH:
 		for (i = 0; (n = imap_parse_node_at(r->args, i)) != NULL; i++) {
@@ -2279,6 +2437,7 @@ imap_options_copy(struct imap_session *s, const struct imap_options *o)
 		return;
 	s->mode = o->mode;
 	s->delivered_cb = o->delivered;
+	s->may_fetch_cb = o->may_fetch;
 	if (o->idle_folder != NULL) {
 		s->idle_folder = xstrdup(o->idle_folder);
 		s->ctx.folder = s->idle_folder;
@@ -2318,7 +2477,6 @@ imap_session_new(struct event_base *base, struct evdns_base *dns,
 	s->done_arg = arg;
 	s->ctx.account = ac->name;
 	s->status = EXIT_NOTHING_NEW;
-	s->scratch = xmalloc(IMAP_CHUNK_MAX + 1);
 	uidset_init(&s->unseen);
 	uidset_init(&s->batch);
 	uidset_init(&s->delivered);
@@ -2337,7 +2495,8 @@ imap_session_new(struct event_base *base, struct evdns_base *dns,
 	cp.fingerprint = ac->fingerprint;
 	cp.timeout_sec = ac->timeout;
 	cp.name = ac->name;
-	s->conn = conn_new(base, dns, NULL, &cp, imap_conn_cb, s);
+	s->conn = conn_new(base, dns, opts != NULL ? opts->tls : NULL, &cp,
+	    imap_conn_cb, s);
 	return (s);
 }
 

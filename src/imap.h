@@ -11,6 +11,7 @@
 
 #include "config.h"
 #include "state.h"
+#include "tls.h"
 
 /* Seconds an IDLE session waits for the server's "+" to IDLE and for the
  * OK to DONE before it declares the connection dead. */
@@ -35,6 +36,9 @@ struct imap_result {
 					 * IDLE capability; poll instead */
 	int		 idled;		/* IMAP_MODE_IDLE: reached IDLE at
 					 * least once (a good connection) */
+	int		 reauth;	/* the login failed for want of a new
+					 * authorisation ("re-authorisation
+					 * needed", secret.c, oauth2.c) */
 };
 
 typedef void (*imap_done_cb)(struct imap_session *, void *);
@@ -42,6 +46,11 @@ typedef void (*imap_done_cb)(struct imap_session *, void *);
  * callback's argument, only when msgs > 0). */
 typedef void (*imap_delivered_cb)(struct imap_session *, void *,
 		    unsigned long msgs, uint64_t bytes);
+
+/* IMAP_MODE_IDLE: asked (with the done callback's argument) before each
+ * round of fetching; 0 leaves the new mail on the server and the session
+ * in IDLE until imap_session_check() (the daily budget is used up). */
+typedef int (*imap_may_fetch_cb)(struct imap_session *, void *);
 
 enum imap_mode {
 	IMAP_MODE_ONCE = 0,	/* every folder once, then LOGOUT */
@@ -58,6 +67,11 @@ struct imap_options {
 					 * left out (held by IDLE sessions) */
 	size_t		 nskip;
 	imap_delivered_cb delivered;	/* IDLE: may be NULL */
+	imap_may_fetch_cb may_fetch;	/* IDLE: may be NULL (always) */
+	struct tls_ctx	*tls;		/* shared context for ac->ca_file,
+					 * borrowed (must outlive the
+					 * session); NULL: the connection
+					 * makes its own */
 };
 
 /* A session for the account; ac and st are borrowed and must outlive it
@@ -76,10 +90,11 @@ void		 imap_session_start(struct imap_session *);
  * left with DONE, a fetch in progress finishes its batch, then LOGOUT;
  * done is called as usual. */
 void		 imap_session_stop(struct imap_session *);
-/* After a suspend or a clock jump: an IDLE session leaves IDLE (DONE),
- * which must be answered within IMAP_CHECK_WAIT seconds, checks for new
- * mail and re-enters IDLE; a dead connection fails fast (EXIT_NETWORK).
- * A no-op in other states (they have their timeouts running). */
+/* After a suspend or a clock jump, or when may_fetch allows again: an
+ * IDLE session leaves IDLE (DONE), which must be answered within
+ * IMAP_CHECK_WAIT seconds, checks for new mail and re-enters IDLE; a dead
+ * connection fails fast (EXIT_NETWORK). A no-op in other states (they
+ * have their timeouts running). */
 void		 imap_session_check(struct imap_session *);
 /* Whether the session sits in IDLE now (for status lines). */
 int		 imap_session_idling(const struct imap_session *);

@@ -232,6 +232,9 @@ pop3_fail(struct pop3_session *s, int status, const char *fmt, ...)
 		msg = NULL;
 	va_end(ap);
 	log_msg(LOG_LVL_ERROR, &s->ctx, "%s", msg != NULL ? msg : "failure");
+	/* No retry can fix a refused grant, only the user (oauth2.c). */
+	if (msg != NULL && strstr(msg, "re-authorisation needed") != NULL)
+		s->result.reauth = 1;
 	free(msg);
 	pop3_status(s, status);
 	if (s->closing) {

@@ -23,6 +23,8 @@ struct pop3_result {
 	unsigned long	 deleted;	/* DELE acknowledged, QUIT +OK */
 	unsigned int	 login_delay;	/* CAPA LOGIN-DELAY seconds, 0: none;
 					 * the scheduler polls no more often */
+	int		 reauth;	/* OAuth2 grant refused: the user must
+					 * run --oauth2-setup */
 };
 
 typedef void (*pop3_done_cb)(struct pop3_session *, void *);

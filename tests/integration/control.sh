@@ -92,7 +92,7 @@ out=$("$MAILFETCHD" -c "$CONF" --status 2>&1)
 rc=$?
 tap_is "$rc" 0 "--status exits 0 with a daemon running"
 tap_is "$(printf '%s\n' "$out" | wc -l)" 2 "--status prints one line per account" 
-tap_like "$out" '^ctla: idle; last success [0-9]{4}-[0-9]{2}-[0-9]{2} [0-9:]{8}; next poll in [0-9hms ]+; today 1 message, [0-9]+ bytes; last error none$' \
+tap_like "$out" '^ctla: idle; polling INBOX; connections 0; last success [0-9]{4}-[0-9]{2}-[0-9]{2} [0-9:]{8}; next poll in [0-9hms ]+; today 1 message, [0-9]+ bytes; last error none$' \
     "--status: ctla is idle, with its last success, next poll and today's counts"
 tap_like "$out" '^ctlb: idle; ' "--status: ctlb is listed"
 

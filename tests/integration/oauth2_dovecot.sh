@@ -257,7 +257,7 @@ tap_is "$(xoauth2_login AT-bogus)" "NO" \
 kill -USR1 "$SERVER"
 r0=$(refreshes)
 run imap
-tap_like "$rc" '^[1-9]' "revoked grant: the run fails (exit $rc)"
+tap_is "$rc" 3 "revoked grant: the run fails as an authentication failure (exit 3)"
 tap_like "$err" "re-authorisation needed: run mailfetchd --oauth2-setup imap" \
     "revoked grant: the error says to run --oauth2-setup"
 tap_is "$(($(refreshes) - r0))" 1 "revoked grant: exactly one refresh attempt, no retry loop"
