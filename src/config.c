@@ -880,7 +880,10 @@ config_check_string(cfg_t *cfg, const char *name, const char *value)
 	if (strcmp(name, "password") == 0) {
 		config_error(cfg, "inline passwords are not supported yet; use "
 		    "password_file or password_command");
-	} else if (strcmp(name, "provider") == 0) {
+	} else if (strcmp(name, "provider") == 0 &&
+	    strcmp(cfg->name, "oauth2") != 0) {
+		/* An oauth2 section's provider is checked with the section
+		 * (google, microsoft, custom). */
 		config_check_provider(cfg, value);
 	} else if (strcmp(name, "owner") == 0) {
 		config_check_owner(cfg, value);
