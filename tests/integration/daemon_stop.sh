@@ -103,9 +103,13 @@ for f in "$MD"/new/* "$MD"/cur/*; do
 done
 tap_is "$bad" 0 "after the abort: no partial or altered file in new/ or cur/"
 tap_is "$(ls -A "$MD/tmp" | wc -l)" 0 "after the abort: tmp/ is empty"
-tap_diag "delivered before the abort: $(( $(mfd_count "$MD" "" new) - N )) of 100"
+before=$(( $(mfd_count "$MD" "" new) - N ))
+tap_diag "delivered before the abort: $before of 100"
 mfd_run_ok_conf
-tap_is "$rc" 0 "--once after the abort fetches the rest"
+# A fast machine may finish the batch inside the grace period: then
+# nothing is left and --once says so (1); otherwise it fetches the rest (0).
+if [ "$before" -lt 100 ]; then want=0; else want=1; fi
+tap_is "$rc" "$want" "--once after the abort fetches the rest (exit $want)"
 tap_is "$(daemon_msgids "$MD" | wc -l)" "$((N + 100))" \
     "all $((N + 100)) messages are in the Maildir"
 tap_is "$(daemon_msgids "$MD" | uniq -d | wc -l)" 0 \
