@@ -273,21 +273,33 @@ imap_status(struct imap_session *s, int status)
 		s->status = status;
 }
 
-/* Logs with the account (and folder) as context. */
+/* Logs with the account (and folder) as context. An error saying that
+ * re-authorisation is needed also marks the result: the owner shows that
+ * state until a login works again, since no retry can fix it (secret.c,
+ * oauth2.c word it so). */
+static void printflike(3, 0)
+imap_vlog(struct imap_session *s, enum log_level level, const char *fmt,
+    va_list ap)
+{
+	char	*msg;
+
+	if (vasprintf(&msg, fmt, ap) == -1)
+		fatalx("imap: out of memory");
+	log_msg(level, &s->ctx, "%s", msg);
+	if (level == LOG_LVL_ERROR &&
+	    strstr(msg, "re-authorisation needed") != NULL)
+		s->result.reauth = 1;
+	free(msg);
+}
+
 static void printflike(3, 4)
 imap_log(struct imap_session *s, enum log_level level, const char *fmt, ...)
 {
-	va_list	 ap;
-	char	*msg;
+	va_list	ap;
 
 	va_start(ap, fmt);
-	if (vasprintf(&msg, fmt, ap) == -1)
-		msg = NULL;
+	imap_vlog(s, level, fmt, ap);
 	va_end(ap);
-	if (msg == NULL)
-		return;
-	log_msg(level, &s->ctx, "%s", msg);
-	free(msg);
 }
 
 /* The server's text, made safe for logs; caller frees. */
@@ -311,19 +323,11 @@ imap_server_text(const struct imap_response *r)
 static void printflike(3, 4)
 imap_fail(struct imap_session *s, int status, const char *fmt, ...)
 {
-	va_list	 ap;
-	char	*msg;
+	va_list	ap;
 
 	va_start(ap, fmt);
-	if (vasprintf(&msg, fmt, ap) == -1)
-		msg = NULL;
+	imap_vlog(s, LOG_LVL_ERROR, fmt, ap);
 	va_end(ap);
-	log_msg(LOG_LVL_ERROR, &s->ctx, "%s", msg != NULL ? msg : "failure");
-	/* The owner shows this state until a login works again: no retry
-	 * can fix it, only the user (secret.c, oauth2.c say so). */
-	if (msg != NULL && strstr(msg, "re-authorisation needed") != NULL)
-		s->result.reauth = 1;
-	free(msg);
 	imap_status(s, status);
 	s->closing = 1;
 	imap_enter(s, IMAP_S_DONE);
@@ -865,15 +869,11 @@ imap_status_done(struct imap_session *s, int ok)
 static void printflike(3, 4)
 imap_folder_fail(struct imap_session *s, int status, const char *fmt, ...)
 {
-	va_list	 ap;
-	char	*msg;
+	va_list	ap;
 
 	va_start(ap, fmt);
-	if (vasprintf(&msg, fmt, ap) == -1)
-		msg = NULL;
+	imap_vlog(s, LOG_LVL_ERROR, fmt, ap);
 	va_end(ap);
-	log_msg(LOG_LVL_ERROR, &s->ctx, "%s", msg != NULL ? msg : "failure");
-	free(msg);
 	imap_status(s, status);
 	s->folder_failed = 1;
 	imap_folder_done(s);
