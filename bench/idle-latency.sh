@@ -74,8 +74,8 @@ for p in $PEERS; do
 	tap_cleanup_add "kill $! 2>/dev/null"
 	watch=$watch,$d names=$names,$p
 done
-# Everyone logged in and idling (Dovecot logs one login per connection).
-sleep 3
+# Everyone logged in and idling (getmail6 needs a few seconds to start).
+sleep "${SETTLE:-8}"
 "$(_dc_python)" "$top_srcdir/bench/idle_bench.py" latency \
     --port "$DC_IMAPS_PORT" --ca "$DC_CA" --user bench --password "$PW" \
     --samples "$SAMPLES" --watch "$watch" --names "$names"
