@@ -65,34 +65,6 @@ enum diag_state {
 	DIAG_S_DONE,
 };
 
-/* IMAP capabilities the diagnosis reports or acts on. */
-#define CAP_STARTTLS		0x0001
-#define CAP_LOGINDISABLED	0x0002
-#define CAP_SASL_IR		0x0004
-#define CAP_AUTH_PLAIN		0x0008
-#define CAP_AUTH_XOAUTH2	0x0010
-#define CAP_AUTH_OAUTHBEARER	0x0020
-#define CAP_UIDPLUS		0x0040
-#define CAP_MOVE		0x0080
-#define CAP_IDLE		0x0100
-#define CAP_COMPRESS		0x0200
-
-static const struct {
-	const char	*name;
-	unsigned int	 bit;
-} diag_imap_caps[] = {
-	{ "STARTTLS", CAP_STARTTLS },
-	{ "LOGINDISABLED", CAP_LOGINDISABLED },
-	{ "SASL-IR", CAP_SASL_IR },
-	{ "AUTH=PLAIN", CAP_AUTH_PLAIN },
-	{ "AUTH=XOAUTH2", CAP_AUTH_XOAUTH2 },
-	{ "AUTH=OAUTHBEARER", CAP_AUTH_OAUTHBEARER },
-	{ "UIDPLUS", CAP_UIDPLUS },
-	{ "MOVE", CAP_MOVE },
-	{ "IDLE", CAP_IDLE },
-	{ "COMPRESS=DEFLATE", CAP_COMPRESS },
-};
-
 /* One account's diagnosis. */
 struct diag {
 	struct event_base		*base;
@@ -666,21 +638,21 @@ diag_imap_auth(struct diag *d)
 	d->mech = NULL;
 	if (ac->token_command != NULL || ac->oauth2 != NULL) {
 		if ((want == 0 || (want & AUTH_OAUTHBEARER)) &&
-		    (d->caps & CAP_AUTH_OAUTHBEARER)) {
+		    (d->caps & IMAP_CAP_AUTH_OAUTHBEARER)) {
 			d->mech = "OAUTHBEARER";
 			b64 = sasl_oauthbearer(ac->user, ac->host, ac->port,
 			    secret);
 		} else if ((want == 0 || (want & AUTH_XOAUTH2)) &&
-		    (d->caps & CAP_AUTH_XOAUTH2)) {
+		    (d->caps & IMAP_CAP_AUTH_XOAUTH2)) {
 			d->mech = "XOAUTH2";
 			b64 = sasl_xoauth2(ac->user, secret);
 		}
 	} else if ((want == 0 || (want & AUTH_PLAIN)) &&
-	    (d->caps & CAP_AUTH_PLAIN)) {
+	    (d->caps & IMAP_CAP_AUTH_PLAIN)) {
 		d->mech = "PLAIN";
 		b64 = sasl_plain(ac->user, secret);
 	} else if ((want == 0 || (want & AUTH_LOGIN)) &&
-	    !(d->caps & CAP_LOGINDISABLED)) {
+	    !(d->caps & IMAP_CAP_LOGINDISABLED)) {
 		d->mech = "LOGIN";
 		qu = imap_parse_quote(ac->user, strlen(ac->user), &cause);
 		qp = qu == NULL ? NULL :
@@ -705,19 +677,19 @@ diag_imap_auth(struct diag *d)
 	if (d->mech == NULL) {
 		diag_fail_line(d, EXIT_AUTH, "authentication: no usable "
 		    "mechanism: the server offers %s%s", d->sasl != NULL ?
-		    d->sasl : "no SASL mechanism", d->caps & CAP_LOGINDISABLED ?
+		    d->sasl : "no SASL mechanism", d->caps & IMAP_CAP_LOGINDISABLED ?
 		    " and LOGINDISABLED" : "");
 		diag_info(d, "fix: %s",
 		    ac->token_command != NULL || ac->oauth2 != NULL ?
 		    "this server does not take OAuth2 tokens: use a password" :
-		    d->caps & CAP_LOGINDISABLED && !conn_is_tls(d->conn) ?
+		    d->caps & IMAP_CAP_LOGINDISABLED && !conn_is_tls(d->conn) ?
 		    "the server takes passwords only over TLS: use tls = "
 		    "implicit or starttls" : "check the auth setting");
 		diag_stop(d);
 		return;
 	}
 	diag_enter(d, DIAG_S_AUTH);
-	if (d->caps & CAP_SASL_IR)
+	if (d->caps & IMAP_CAP_SASL_IR)
 		diag_imap_send(d, 1, "AUTHENTICATE %s %s", d->mech, b64);
 	else if (diag_imap_send(d, 0, "AUTHENTICATE %s", d->mech) == 0)
 		diag_send(d, 1, "%s", b64);
@@ -806,8 +778,8 @@ static void
 diag_imap_caps_print(struct diag *d)
 {
 	diag_ok(d, "capabilities: STARTTLS %s, LOGINDISABLED %s; SASL: %s",
-	    d->caps & CAP_STARTTLS ? "yes" : "no",
-	    d->caps & CAP_LOGINDISABLED ? "yes" : "no",
+	    d->caps & IMAP_CAP_STARTTLS ? "yes" : "no",
+	    d->caps & IMAP_CAP_LOGINDISABLED ? "yes" : "no",
 	    d->sasl != NULL ? d->sasl : "none");
 }
 
@@ -818,14 +790,14 @@ diag_imap_caps_after(struct diag *d)
 {
 	diag_ok(d, "capabilities after login: IDLE %s, UIDPLUS %s, MOVE %s, "
 	    "COMPRESS=DEFLATE %s",
-	    d->caps & CAP_IDLE ? "yes" : "no",
-	    d->caps & CAP_UIDPLUS ? "yes" : "no",
-	    d->caps & CAP_MOVE ? "yes" : "no",
-	    d->caps & CAP_COMPRESS ? "yes" : "no");
-	if (d->ac->idle && !(d->caps & CAP_IDLE))
+	    d->caps & IMAP_CAP_IDLE ? "yes" : "no",
+	    d->caps & IMAP_CAP_UIDPLUS ? "yes" : "no",
+	    d->caps & IMAP_CAP_MOVE ? "yes" : "no",
+	    d->caps & IMAP_CAP_COMPRESS ? "yes" : "no");
+	if (d->ac->idle && !(d->caps & IMAP_CAP_IDLE))
 		diag_warn(d, "capabilities: no IDLE: idle = yes falls back "
 		    "to polling");
-	if (!d->ac->keep && !(d->caps & CAP_UIDPLUS))
+	if (!d->ac->keep && !(d->caps & IMAP_CAP_UIDPLUS))
 		diag_warn(d, "capabilities: no UIDPLUS: keep = no expunges "
 		    "with plain EXPUNGE");
 	diag_enter(d, DIAG_S_LIST_ALL);
@@ -837,13 +809,8 @@ diag_imap_caps_from(struct diag *d, const struct imap_response *r)
 	const struct imap_node	*list, *n;
 	const char		*s;
 	char			*t, *u;
-	size_t			 i;
 
-	d->caps = 0;
-	for (i = 0; i < nitems(diag_imap_caps); i++) {
-		if (imap_parse_has_capability(r, diag_imap_caps[i].name))
-			d->caps |= diag_imap_caps[i].bit;
-	}
+	d->caps = imap_parse_capabilities(r);
 	free(d->sasl);
 	d->sasl = NULL;
 	list = r->code == IMAP_CODE_CAPABILITY ? r->code_args : r->args;
@@ -871,7 +838,7 @@ diag_caps_done(struct diag *d)
 
 	stls = d->ac->proto == PROTO_POP3 ?
 	    (d->capa.flags & POP3_CAPA_STLS) != 0 :
-	    (d->caps & CAP_STARTTLS) != 0;
+	    (d->caps & IMAP_CAP_STARTTLS) != 0;
 	if (d->ac->tls == TLS_STARTTLS && !conn_is_tls(d->conn)) {
 		if (!stls) {
 			diag_fail_line(d, EXIT_NETWORK, "capabilities: the "

@@ -101,38 +101,6 @@ static const char *imap_state_names[IMAP_S_MAX] = {
 	"IDLING", "IDLE_DONE", "LOGOUT", "DONE",
 };
 
-/* Capabilities we act on. */
-#define CAP_STARTTLS		0x0001
-#define CAP_LOGINDISABLED	0x0002
-#define CAP_SASL_IR		0x0004
-#define CAP_AUTH_PLAIN		0x0008
-#define CAP_AUTH_XOAUTH2	0x0010
-#define CAP_AUTH_OAUTHBEARER	0x0020
-#define CAP_UIDPLUS		0x0040
-#define CAP_MOVE		0x0080
-#define CAP_ID			0x0100
-#define CAP_IDLE		0x0200
-#define CAP_IMAP4REV2		0x0400
-#define CAP_COMPRESS		0x0800
-
-static const struct {
-	const char	*name;
-	unsigned int	 bit;
-} imap_caps[] = {
-	{ "STARTTLS", CAP_STARTTLS },
-	{ "LOGINDISABLED", CAP_LOGINDISABLED },
-	{ "SASL-IR", CAP_SASL_IR },
-	{ "AUTH=PLAIN", CAP_AUTH_PLAIN },
-	{ "AUTH=XOAUTH2", CAP_AUTH_XOAUTH2 },
-	{ "AUTH=OAUTHBEARER", CAP_AUTH_OAUTHBEARER },
-	{ "UIDPLUS", CAP_UIDPLUS },
-	{ "MOVE", CAP_MOVE },
-	{ "ID", CAP_ID },
-	{ "IDLE", CAP_IDLE },
-	{ "IMAP4rev2", CAP_IMAP4REV2 },
-	{ "COMPRESS=DEFLATE", CAP_COMPRESS },
-};
-
 /* A folder to fetch, resolved against the server. */
 struct imap_folder {
 	char		*remote;	/* as the server spells it (mUTF-7) */
@@ -384,13 +352,7 @@ imap_quote(struct imap_session *s, const char *name)
 static void
 imap_caps_from(struct imap_session *s, const struct imap_response *r)
 {
-	size_t	i;
-
-	s->caps = 0;
-	for (i = 0; i < nitems(imap_caps); i++) {
-		if (imap_parse_has_capability(r, imap_caps[i].name))
-			s->caps |= imap_caps[i].bit;
-	}
+	s->caps = imap_parse_capabilities(r);
 	s->caps_known = 1;
 }
 
@@ -415,21 +377,21 @@ imap_auth_start(struct imap_session *s)
 	}
 	if (ac->token_command != NULL || ac->oauth2 != NULL) {
 		if ((want == 0 || (want & AUTH_OAUTHBEARER)) &&
-		    (s->caps & CAP_AUTH_OAUTHBEARER)) {
+		    (s->caps & IMAP_CAP_AUTH_OAUTHBEARER)) {
 			mech = "OAUTHBEARER";
 			b64 = sasl_oauthbearer(ac->user, ac->host, ac->port,
 			    secret);
 		} else if ((want == 0 || (want & AUTH_XOAUTH2)) &&
-		    (s->caps & CAP_AUTH_XOAUTH2)) {
+		    (s->caps & IMAP_CAP_AUTH_XOAUTH2)) {
 			mech = "XOAUTH2";
 			b64 = sasl_xoauth2(ac->user, secret);
 		}
 	} else if ((want == 0 || (want & AUTH_PLAIN)) &&
-	    (s->caps & CAP_AUTH_PLAIN)) {
+	    (s->caps & IMAP_CAP_AUTH_PLAIN)) {
 		mech = "PLAIN";
 		b64 = sasl_plain(ac->user, secret);
 	} else if ((want == 0 || (want & AUTH_LOGIN)) &&
-	    !(s->caps & CAP_LOGINDISABLED)) {
+	    !(s->caps & IMAP_CAP_LOGINDISABLED)) {
 		qu = imap_parse_quote(ac->user, strlen(ac->user), &cause);
 		qp = qu == NULL ? NULL :
 		    imap_parse_quote(secret, strlen(secret), &cause);
@@ -450,10 +412,10 @@ imap_auth_start(struct imap_session *s)
 	if (mech == NULL) {
 		imap_fail(s, EXIT_AUTH, "no usable authentication mechanism: "
 		    "the server offers none of those allowed%s",
-		    s->caps & CAP_LOGINDISABLED ? " (LOGINDISABLED)" : "");
+		    s->caps & IMAP_CAP_LOGINDISABLED ? " (LOGINDISABLED)" : "");
 		return;
 	}
-	if (s->caps & CAP_SASL_IR) {
+	if (s->caps & IMAP_CAP_SASL_IR) {
 		s->sasl_ir_sent = 1;
 		imap_send(s, "AUTHENTICATE %s %s", mech, b64);
 	} else {
@@ -1305,7 +1267,7 @@ imap_actions(struct imap_session *s)
 		return;
 	}
 	set = uidset_format(&s->pending, &s->pending_from, IMAP_SET_RANGES);
-	if (!s->ac->keep && trash != NULL && (s->caps & CAP_MOVE)) {
+	if (!s->ac->keep && trash != NULL && (s->caps & IMAP_CAP_MOVE)) {
 		if ((q = imap_quote(s, trash)) == NULL) {
 			free(set);
 			imap_folder_fail(s, EXIT_CONFIG, "bad trash_folder");
@@ -1336,7 +1298,7 @@ imap_after_store(struct imap_session *s)
 		imap_actions(s);
 		return;
 	}
-	if (s->caps & CAP_UIDPLUS) {
+	if (s->caps & IMAP_CAP_UIDPLUS) {
 		/* The slice just stored: re-format it for UID EXPUNGE. */
 		from = s->pending_from;
 		while (from > 0 && from % IMAP_SET_RANGES != 0)
@@ -1832,7 +1794,7 @@ imap_proceed(struct imap_session *s)
 			imap_enter(s, IMAP_S_CAPABILITY);
 			return;
 		}
-		if (!(s->caps & CAP_STARTTLS)) {
+		if (!(s->caps & IMAP_CAP_STARTTLS)) {
 			imap_fail(s, EXIT_NETWORK, "the server does not offer "
 			    "STARTTLS; refusing to log in without TLS "
 			    "(tls = starttls)");
@@ -1845,7 +1807,7 @@ imap_proceed(struct imap_session *s)
 		imap_enter(s, IMAP_S_CAPABILITY);
 		return;
 	}
-	if ((s->caps & CAP_ID) && !s->id_sent) {
+	if ((s->caps & IMAP_CAP_ID) && !s->id_sent) {
 		imap_enter(s, IMAP_S_ID);
 		return;
 	}
@@ -1857,7 +1819,7 @@ imap_proceed(struct imap_session *s)
 static void
 imap_folders_start(struct imap_session *s)
 {
-	if (s->mode == IMAP_MODE_IDLE && !(s->caps & CAP_IDLE)) {
+	if (s->mode == IMAP_MODE_IDLE && !(s->caps & IMAP_CAP_IDLE)) {
 		imap_log(s, LOG_LVL_DEBUG, "the server does not offer IDLE");
 		s->result.no_idle = 1;
 		imap_enter(s, IMAP_S_LOGOUT);
@@ -1879,7 +1841,7 @@ imap_folders_start(struct imap_session *s)
 static void
 imap_logged_in(struct imap_session *s)
 {
-	if ((s->caps & CAP_COMPRESS) && !s->compressed &&
+	if ((s->caps & IMAP_CAP_COMPRESS) && !s->compressed &&
 	    (s->ac->compress == COMPRESS_ALWAYS ||
 	    (s->ac->compress == COMPRESS_YES &&
 	    !conn_peer_is_loopback(s->conn)))) {

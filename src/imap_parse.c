@@ -1422,6 +1422,38 @@ imap_parse_has_capability(const struct imap_response *r, const char *cap)
 	return (0);
 }
 
+static const struct {
+	const char	*name;
+	unsigned int	 bit;
+} imap_parse_caps[] = {
+	{ "STARTTLS", IMAP_CAP_STARTTLS },
+	{ "LOGINDISABLED", IMAP_CAP_LOGINDISABLED },
+	{ "SASL-IR", IMAP_CAP_SASL_IR },
+	{ "AUTH=PLAIN", IMAP_CAP_AUTH_PLAIN },
+	{ "AUTH=XOAUTH2", IMAP_CAP_AUTH_XOAUTH2 },
+	{ "AUTH=OAUTHBEARER", IMAP_CAP_AUTH_OAUTHBEARER },
+	{ "UIDPLUS", IMAP_CAP_UIDPLUS },
+	{ "MOVE", IMAP_CAP_MOVE },
+	{ "ID", IMAP_CAP_ID },
+	{ "IDLE", IMAP_CAP_IDLE },
+	{ "IMAP4rev2", IMAP_CAP_IMAP4REV2 },
+	{ "COMPRESS=DEFLATE", IMAP_CAP_COMPRESS },
+};
+
+unsigned int
+imap_parse_capabilities(const struct imap_response *r)
+{
+	unsigned int	caps = 0;
+	size_t		i;
+
+	for (i = 0; i < sizeof imap_parse_caps / sizeof imap_parse_caps[0];
+	    i++) {
+		if (imap_parse_has_capability(r, imap_parse_caps[i].name))
+			caps |= imap_parse_caps[i].bit;
+	}
+	return (caps);
+}
+
 /* The value of a FETCH item. */
 const struct imap_node *
 imap_parse_fetch_item(const struct imap_response *r, const char *name)

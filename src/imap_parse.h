@@ -255,6 +255,21 @@ int		 imap_parse_list_has(const struct imap_node *list,
 /* 1 if a CAPABILITY response or a [CAPABILITY ...] code names cap. */
 int		 imap_parse_has_capability(const struct imap_response *,
 		    const char *cap);
+/* The capabilities the sessions act on, as bits. */
+#define IMAP_CAP_STARTTLS		0x0001
+#define IMAP_CAP_LOGINDISABLED		0x0002
+#define IMAP_CAP_SASL_IR		0x0004
+#define IMAP_CAP_AUTH_PLAIN		0x0008
+#define IMAP_CAP_AUTH_XOAUTH2		0x0010
+#define IMAP_CAP_AUTH_OAUTHBEARER	0x0020
+#define IMAP_CAP_UIDPLUS		0x0040
+#define IMAP_CAP_MOVE			0x0080
+#define IMAP_CAP_ID			0x0100
+#define IMAP_CAP_IDLE			0x0200
+#define IMAP_CAP_IMAP4REV2		0x0400
+#define IMAP_CAP_COMPRESS		0x0800	/* COMPRESS=DEFLATE */
+/* The IMAP_CAP_* bits a CAPABILITY response or code names. */
+unsigned int	 imap_parse_capabilities(const struct imap_response *);
 /* FETCH: the value of an item ("UID", "FLAGS", "BODY[]"), NULL if absent.
  * Names compare ASCII case-insensitively. */
 const struct imap_node *imap_parse_fetch_item(const struct imap_response *,

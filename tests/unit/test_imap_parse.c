@@ -1228,6 +1228,34 @@ test_quote_roundtrip(void **state)
 	imap_parse_free(p);
 }
 
+/* The capability bits both sessions use, from a response and a code. */
+static void
+test_capabilities(void **state)
+{
+	static const char	 data[] = "* CAPABILITY IMAP4rev1 idle "
+	    "AUTH=PLAIN SASL-IR COMPRESS=DEFLATE\r\n";
+	static const char	 code[] = "a1 OK [CAPABILITY IMAP4rev2 STARTTLS "
+	    "LOGINDISABLED UIDPLUS MOVE ID AUTH=XOAUTH2 AUTH=OAUTHBEARER] hi\r\n";
+	struct imap_parser	*p;
+	size_t			 used;
+	char			*cause = NULL;
+
+	(void)state;
+	p = imap_parse_new(NULL);
+	assert_int_equal(imap_parse_feed(p, data, sizeof data - 1, &used,
+	    &cause), IMAP_PARSE_RESPONSE);
+	assert_int_equal(imap_parse_capabilities(imap_parse_response(p)),
+	    IMAP_CAP_IDLE | IMAP_CAP_AUTH_PLAIN | IMAP_CAP_SASL_IR |
+	    IMAP_CAP_COMPRESS);
+	assert_int_equal(imap_parse_feed(p, code, sizeof code - 1, &used,
+	    &cause), IMAP_PARSE_RESPONSE);
+	assert_int_equal(imap_parse_capabilities(imap_parse_response(p)),
+	    IMAP_CAP_IMAP4REV2 | IMAP_CAP_STARTTLS | IMAP_CAP_LOGINDISABLED |
+	    IMAP_CAP_UIDPLUS | IMAP_CAP_MOVE | IMAP_CAP_ID |
+	    IMAP_CAP_AUTH_XOAUTH2 | IMAP_CAP_AUTH_OAUTHBEARER);
+	imap_parse_free(p);
+}
+
 int
 main(void)
 {
@@ -1240,6 +1268,7 @@ main(void)
 		cmocka_unit_test(test_stream_big),
 		cmocka_unit_test(test_greeting),
 		cmocka_unit_test(test_codes),
+		cmocka_unit_test(test_capabilities),
 		cmocka_unit_test(test_data),
 		cmocka_unit_test(test_literal_event),
 		cmocka_unit_test(test_mutf7),
