@@ -27,6 +27,7 @@
 #include <event2/bufferevent.h>
 #include <event2/listener.h>
 
+#include "fdio.h"
 #include "log.h"
 #include "xmalloc.h"
 
@@ -101,23 +102,6 @@ control_connect(const char *path, char **cause)
 	return (fd);
 }
 
-/* Writes all of buf to a blocking fd. */
-static int
-control_write_all(int fd, const char *buf, size_t len)
-{
-	ssize_t	n;
-
-	while (len > 0) {
-		if ((n = write(fd, buf, len)) == -1) {
-			if (errno == EINTR)
-				continue;
-			return (-1);
-		}
-		buf += n;
-		len -= (size_t)n;
-	}
-	return (0);
-}
 
 /* Waits up to timeout seconds (0: forever) for fd to be readable. */
 static int
@@ -166,7 +150,7 @@ control_command(int fd, const char *command, int timeout,
 	int	 rc;
 
 	xasprintf(&line, "%s\n", command);
-	rc = control_write_all(fd, line, strlen(line));
+	rc = fdio_write_all(fd, line, strlen(line));
 	free(line);
 	if (rc != 0) {
 		xasprintf(cause, "cannot send to the daemon: %s",

@@ -67,6 +67,7 @@
 #include <unistd.h>
 
 #include "fault.h"
+#include "fdio.h"
 #include "log.h"
 #include "xmalloc.h"
 
@@ -700,22 +701,11 @@ static int
 maildir_write_all(struct maildir_delivery *d, const char *p, size_t len,
     char **cause)
 {
-	ssize_t	n;
-
-	while (len > 0) {
-		n = write(d->fd, p, len);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			d->failed = 1;
-			maildir_file_error(cause, n == 0 ? EIO : errno, d->md,
-			    MAILDIR_TMP, d->name, "write");
-			return (-1);
-		}
-		p += n;
-		len -= n;
-	}
-	return (0);
+	if (fdio_write_all(d->fd, p, len) == 0)
+		return (0);
+	d->failed = 1;
+	maildir_file_error(cause, errno, d->md, MAILDIR_TMP, d->name, "write");
+	return (-1);
 }
 
 /* Writes out what the buffer holds. */

@@ -13,6 +13,7 @@
 
 #include <openssl/evp.h>
 
+#include "fdio.h"
 #include "xmalloc.h"
 
 #define MSGIDS_LINE	34	/* 16 + 1 + 16 + '\n' */
@@ -118,19 +119,9 @@ msgids_add(struct msgids *m, const char *folder, const char *msgid,
 int
 msgids_flush(struct msgids *m, char **cause)
 {
-	size_t	off = 0;
-	ssize_t	n;
-
-	while (off < m->qlen) {
-		n = write(m->fd, m->queue + off, m->qlen - off);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1) {
-			xasprintf(cause, "%s: write: %s", m->path,
-			    strerror(errno));
-			return (-1);
-		}
-		off += n;
+	if (fdio_write_all(m->fd, m->queue, m->qlen) == -1) {
+		xasprintf(cause, "%s: write: %s", m->path, strerror(errno));
+		return (-1);
 	}
 	m->qlen = 0;
 	if (fsync(m->fd) == -1) {

@@ -31,6 +31,7 @@
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
+#include "fdio.h"
 #include "fetch.h"
 #include "log.h"
 #include "tls.h"
@@ -592,8 +593,7 @@ oauth2_store_save(const char *path, const char *refresh_token, char **cause)
 {
 	char		*tmp, *line;
 	const char	*what;
-	size_t		 len, off = 0;
-	ssize_t		 n;
+	size_t		 len;
 	int		 fd;
 
 	if (*refresh_token == '\0' ||
@@ -613,14 +613,8 @@ oauth2_store_save(const char *path, const char *refresh_token, char **cause)
 	xasprintf(&line, "%s\n", refresh_token);
 	len = strlen(line);
 	what = "write";
-	while (off < len) {
-		if ((n = write(fd, line + off, len - off)) == -1) {
-			if (errno == EINTR)
-				continue;
-			goto fail;
-		}
-		off += (size_t)n;
-	}
+	if (fdio_write_all(fd, line, len) == -1)
+		goto fail;
 	xfree_secret(line);
 	line = NULL;
 	what = "fsync";

@@ -35,6 +35,7 @@
 
 #include <openssl/evp.h>
 
+#include "fdio.h"
 #include "xmalloc.h"
 
 #define STATE_MAGIC		"mailfetchd-state"
@@ -365,23 +366,13 @@ state_uidl_valid(const char *s)
 static void
 state_out_flush(struct state_out *out)
 {
-	const char	*p = out->buf;
-	size_t		 left = out->len;
-	ssize_t		 n;
-
 	if (out->len == 0)
 		return;
 	if (EVP_DigestUpdate(out->ctx, out->buf, out->len) != 1)
 		out->hash_failed = 1;
-	while (out->error == 0 && left > 0) {
-		if ((n = write(out->fd, p, left)) == -1) {
-			if (errno != EINTR)
-				out->error = errno;
-			continue;
-		}
-		p += n;
-		left -= n;
-	}
+	if (out->error == 0 && fdio_write_all(out->fd, out->buf,
+	    out->len) == -1)
+		out->error = errno;
 	out->len = 0;
 }
 
@@ -1060,23 +1051,6 @@ state_load(struct state *st, char **cause)
 	return (rc);
 }
 
-/* Writes all of buf, retrying short writes. */
-static int
-state_write_all(int fd, const char *buf, size_t len)
-{
-	ssize_t	n;
-
-	while (len > 0) {
-		if ((n = write(fd, buf, len)) == -1) {
-			if (errno == EINTR)
-				continue;
-			return (-1);
-		}
-		buf += n;
-		len -= n;
-	}
-	return (0);
-}
 
 /* Makes the rename durable: fsync of the state directory. */
 static int
@@ -1133,7 +1107,7 @@ state_write_file(struct state *st, int fd, const char **what)
 	state_out_str(&out, hex);
 	state_out_add(&out, "\n", 1);
 	if (out.error == 0 &&
-	    state_write_all(fd, out.buf, out.len) == -1)
+	    fdio_write_all(fd, out.buf, out.len) == -1)
 		out.error = errno;
 	*what = "write";
 	if (out.error != 0)
