@@ -37,6 +37,7 @@
 #include <event2/event.h>
 
 #include "control.h"
+#include "fault.h"
 #include "fetch.h"
 #include "imap.h"
 #include "notify.h"
@@ -47,7 +48,6 @@
 #include "xmalloc.h"
 
 #define DAEMON_CLOCK_CHECK	15	/* seconds between clock checks */
-#define DAEMON_JUMP_MS		5000	/* suspend noticed above this */
 /* IDLE reconnects: soon after a good connection dropped (servers end IDLE
  * sessions, and restart), else 1 min doubling to 1 h, with jitter. */
 #define DAEMON_IDLE_RETRY_MS	2000
@@ -153,8 +153,7 @@ struct daemon {
 	int			  stopping;
 
 	uint64_t		  idle_next;	/* next IDLE start slot (ms) */
-	uint64_t		  clock_mono;	/* at the last clock check */
-	uint64_t		  clock_boot;
+	struct schedule_clocks	  clocks;	/* at the last clock check */
 
 	time_t			  last_fetch;	/* wall time, 0: never */
 	char			 *last_status;	/* last STATUS= sent */
@@ -193,11 +192,20 @@ daemon_clock(clockid_t id)
 	return ((uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000);
 }
 
-/* The scheduler's now: counts suspended time (see the top). */
+/* The scheduler's now: counts suspended time (see the top). A test may
+ * add a simulated suspend (MAILFETCHD_SUSPEND, fault.h). */
 static uint64_t
 daemon_now(void)
 {
-	return (daemon_clock(CLOCK_BOOTTIME));
+	return (daemon_clock(CLOCK_BOOTTIME) + fault_suspend_ms());
+}
+
+/* Both clocks, for noticing a suspend. */
+static void
+daemon_clocks(struct schedule_clocks *c)
+{
+	c->mono_ms = daemon_clock(CLOCK_MONOTONIC);
+	c->boot_ms = daemon_now();
 }
 
 /* A duration for log lines, from now to a due time. */
@@ -1482,20 +1490,19 @@ daemon_clock_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct daemon		*d = arg;
 	struct schedule_status	 ss;
-	uint64_t		 mono, boot, jump;
+	struct schedule_clocks	 now;
+	uint64_t		 jump;
 	size_t			 i;
 
 	(void)fd;
 	(void)what;
-	mono = daemon_clock(CLOCK_MONOTONIC);
-	boot = daemon_clock(CLOCK_BOOTTIME);
-	jump = (boot - d->clock_boot) - (mono - d->clock_mono);
-	d->clock_mono = mono;
-	d->clock_boot = boot;
+	daemon_clocks(&now);
+	jump = schedule_suspended(&d->clocks, &now);
+	d->clocks = now;
 	/* IDLE sessions reach IDLE on their own: STATUS= catches up here
 	 * (sent only when it changed). */
 	daemon_status(d);
-	if (jump < DAEMON_JUMP_MS || d->stopping)
+	if (jump == 0 || d->stopping)
 		return;
 	log_msg(LOG_LVL_INFO, NULL, "resumed after about %llus suspended; "
 	    "checking every account now", (unsigned long long)jump / 1000);
@@ -1511,7 +1518,7 @@ daemon_clock_cb(evutil_socket_t fd, short what, void *arg)
 		}
 	}
 	for (i = 0; i < d->naccts; i++) {
-		schedule_account_status(d->accts[i]->sa, boot, &ss);
+		schedule_account_status(d->accts[i]->sa, now.boot_ms, &ss);
 		if (ss.state == SCHEDULE_IDLE)
 			daemon_account_start(d->accts[i], NULL);
 	}
@@ -1807,10 +1814,9 @@ daemon_setup(struct daemon *d)
 	evsignal_add(d->ev_term, NULL);
 	evsignal_add(d->ev_int, NULL);
 
-	d->clock_mono = daemon_clock(CLOCK_MONOTONIC);
-	d->clock_boot = daemon_clock(CLOCK_BOOTTIME);
+	daemon_clocks(&d->clocks);
 	d->ev_clock = event_new(d->base, -1, EV_PERSIST, daemon_clock_cb, d);
-	tv.tv_sec = DAEMON_CLOCK_CHECK;
+	tv.tv_sec = fault_clock_check(DAEMON_CLOCK_CHECK);
 	tv.tv_usec = 0;
 	event_add(d->ev_clock, &tv);
 

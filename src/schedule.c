@@ -1086,3 +1086,21 @@ schedule_format_duration(uint64_t ms)
 		    len != 0 ? " " : "", sec);
 	return (xstrdup(buf));
 }
+
+uint64_t
+schedule_suspended(const struct schedule_clocks *then,
+    const struct schedule_clocks *now)
+{
+	uint64_t	boot, mono;
+
+	/* Neither clock goes back; a reading that does is not trusted. */
+	if (now->boot_ms < then->boot_ms || now->mono_ms < then->mono_ms)
+		return (0);
+	boot = now->boot_ms - then->boot_ms;
+	mono = now->mono_ms - then->mono_ms;
+	/* Read in turn, the clocks may disagree by a few milliseconds either
+	 * way: unsigned arithmetic must not turn -1 into a long suspend. */
+	if (boot <= mono || boot - mono < SCHEDULE_JUMP_MS)
+		return (0);
+	return (boot - mono);
+}

@@ -206,4 +206,19 @@ const char	*schedule_state_name(enum schedule_state);
  * caller frees. */
 char		*schedule_format_duration(uint64_t ms);
 
+/* Two clocks read together, in milliseconds: CLOCK_MONOTONIC stops while
+ * the machine is suspended, CLOCK_BOOTTIME does not. */
+struct schedule_clocks {
+	uint64_t	 mono_ms;
+	uint64_t	 boot_ms;
+};
+/* A smaller gap between the clocks is not a suspend (they are read one
+ * after the other, and the process may be descheduled in between). */
+#define SCHEDULE_JUMP_MS	5000
+/* How long the machine was suspended between two readings (how far
+ * CLOCK_BOOTTIME ran ahead of CLOCK_MONOTONIC); 0 below SCHEDULE_JUMP_MS
+ * and when the readings disagree the other way. */
+uint64_t	 schedule_suspended(const struct schedule_clocks *then,
+		    const struct schedule_clocks *now);
+
 #endif

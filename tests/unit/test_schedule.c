@@ -741,6 +741,54 @@ test_status(void **state)
 	schedule_free(NULL);
 }
 
+/* A suspend is how far CLOCK_BOOTTIME ran ahead of CLOCK_MONOTONIC between
+ * two checks; small gaps and gaps the other way are not one. */
+static void
+test_suspended(void **state)
+{
+	struct schedule_clocks	then = { T0, T0 + 7 * HOUR }, now;
+
+	(void)state;
+	/* 15 s of both clocks: no suspend. */
+	now.mono_ms = then.mono_ms + 15 * SEC;
+	now.boot_ms = then.boot_ms + 15 * SEC;
+	assert_int_equal(schedule_suspended(&then, &now), 0);
+	/* A 10-minute suspend: the monotonic clock stood still. */
+	now.boot_ms = then.boot_ms + 15 * SEC + 10 * MIN;
+	assert_int_equal(schedule_suspended(&then, &now), 10 * MIN);
+	/* Resumed right after the previous check. */
+	now.mono_ms = then.mono_ms;
+	now.boot_ms = then.boot_ms + 10 * MIN;
+	assert_int_equal(schedule_suspended(&then, &now), 10 * MIN);
+	/* The threshold: just below is noise, at it is a suspend. */
+	now.mono_ms = then.mono_ms + 15 * SEC;
+	now.boot_ms = then.boot_ms + 15 * SEC + SCHEDULE_JUMP_MS - 1;
+	assert_int_equal(schedule_suspended(&then, &now), 0);
+	now.boot_ms++;
+	assert_int_equal(schedule_suspended(&then, &now), SCHEDULE_JUMP_MS);
+	/* Read in turn, the boot clock may lag by a millisecond: that is
+	 * not a suspend of 2^64 - 1 ms. */
+	now.boot_ms = then.boot_ms + 15 * SEC - 1;
+	assert_int_equal(schedule_suspended(&then, &now), 0);
+	now.boot_ms = then.boot_ms + 15 * SEC - 10 * MIN;
+	assert_int_equal(schedule_suspended(&then, &now), 0);
+	/* A clock going back is not trusted either way. */
+	now.mono_ms = then.mono_ms - 1;
+	now.boot_ms = then.boot_ms + HOUR;
+	assert_int_equal(schedule_suspended(&then, &now), 0);
+	now.mono_ms = then.mono_ms + SEC;
+	now.boot_ms = then.boot_ms - HOUR;
+	assert_int_equal(schedule_suspended(&then, &now), 0);
+	/* Two suspends in a row, each measured from the last check. */
+	now.mono_ms = then.mono_ms + 15 * SEC;
+	now.boot_ms = then.boot_ms + 15 * SEC + HOUR;
+	assert_int_equal(schedule_suspended(&then, &now), HOUR);
+	then = now;
+	now.mono_ms += 15 * SEC;
+	now.boot_ms += 15 * SEC + 6 * SEC;
+	assert_int_equal(schedule_suspended(&then, &now), 6 * SEC);
+}
+
 int
 main(void)
 {
@@ -759,6 +807,7 @@ main(void)
 		cmocka_unit_test(test_conn_alert),
 		cmocka_unit_test(test_next_due),
 		cmocka_unit_test(test_status),
+		cmocka_unit_test(test_suspended),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));
