@@ -14,6 +14,11 @@ sides, abruptly) once that many bytes came from the server: a network
 failure at a chosen point. Runs until killed; mfd_relay in
 tests/lib/mfd.sh starts it.
 
+SIGUSR1 makes the relay a black hole, as a network that went away: it
+keeps every connection open and accepts new ones, but forwards nothing
+either way (what arrives is held, not dropped, as TCP would retransmit
+it); SIGUSR2 forwards again, the held bytes first.
+
 With --fault (tests/fault/cuts.sh), each of the first K connections
 (all when K is 0) misbehaves at an offset drawn from random.Random(N) in
 [0, BYTES] (counted over both directions, so it can land mid-command,
@@ -26,9 +31,14 @@ Later connections are relayed untouched. One line per fault goes to the
 events FILE ("<conn> cut 1234" ...), so the test can count them.
 """
 import random
+import signal
 import socket
 import sys
 import threading
+
+# Set while the relay forwards; cleared by SIGUSR1 (a black hole).
+FLOWING = threading.Event()
+FLOWING.set()
 
 
 def pump(src, dst, capture, lock, cut=None):
@@ -46,6 +56,7 @@ def pump(src, dst, capture, lock, cut=None):
                     s.shutdown(socket.SHUT_RDWR)
                 break
             sent += len(data)
+            FLOWING.wait()
             if capture is not None:
                 with lock:
                     capture.write(data)
@@ -55,6 +66,7 @@ def pump(src, dst, capture, lock, cut=None):
         pass
     finally:
         # Pass the EOF on, so each side sees the other close.
+        FLOWING.wait()
         try:
             dst.shutdown(socket.SHUT_WR)
         except OSError:
@@ -188,6 +200,8 @@ def main():
         return
     capture = open(sys.argv[2], "ab")
     cut = int(sys.argv[3]) if len(sys.argv) > 3 else None
+    signal.signal(signal.SIGUSR1, lambda *_: FLOWING.clear())
+    signal.signal(signal.SIGUSR2, lambda *_: FLOWING.set())
     lock = threading.Lock()
     ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
