@@ -75,6 +75,7 @@ struct privsep_daemon {
 	int			 stopping;
 	int			 killed;	/* SIGKILL sent */
 	uint64_t		 deadline;	/* ms: SIGKILL then */
+	uint64_t		 watchdog;	/* ms between pings; 0: none */
 };
 
 /* Set in a worker: privsep_load filters for its owner. */
@@ -891,6 +892,9 @@ privsep_daemon_timeout(struct privsep_daemon *pd, struct timespec *ts)
 	uint64_t	now = privsep_now(), ms = 1000;
 	size_t		i;
 
+	/* Half the watchdog period, as the daemon's loop does. */
+	if (pd->watchdog != 0 && pd->watchdog < ms)
+		ms = pd->watchdog;
 	for (i = 0; i < pd->set.n; i++) {
 		if (pd->set.w[i].due == 0 || pd->set.w[i].pid != 0)
 			continue;
@@ -910,7 +914,7 @@ privsep_daemon(const char *path, struct config *conf, int verbosity)
 	struct timespec		 ts;
 	sigset_t		 sigs;
 	size_t			 i;
-	int			 sig, watchdog;
+	int			 sig;
 
 	memset(&pd, 0, sizeof pd);
 	privsep_supervising = 1;
@@ -923,7 +927,8 @@ privsep_daemon(const char *path, struct config *conf, int verbosity)
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &sigs, &privsep_oldmask);
-	watchdog = notify_watchdog_usec() > 0;
+	/* Half the watchdog period in ms, rounded up: 0 only without one. */
+	pd.watchdog = (notify_watchdog_usec() + 1999) / 2000;
 
 	privsep_set_build(conf, &pd.set);
 	for (i = 0; i < pd.set.n; i++)
@@ -942,7 +947,7 @@ privsep_daemon(const char *path, struct config *conf, int verbosity)
 			privsep_daemon_kill(&pd);
 		if (!pd.stopping)
 			privsep_daemon_start(&pd);
-		if (watchdog)
+		if (pd.watchdog != 0)
 			notify_watchdog();
 		privsep_daemon_timeout(&pd, &ts);
 		sig = sigtimedwait(&sigs, NULL, &ts);

@@ -5,6 +5,7 @@
 #	daemon_block alice 'poll_interval = 10s' >>"$CONF"
 #	daemon_conf "$CONF" alice bob	# global lines + one block each
 #	daemon_notify_listen		# NOTIFY_SOCKET, messages in $T/notify
+#					# (and $T/notify.log: time, pid)
 #	daemon_start "$CONF"		# DPID, log in $DLOG; killed at exit
 #	daemon_wait_log 'fetched 4 messages' 20	|| ...
 #	daemon_wait_exit 15		# sets drc
@@ -57,24 +58,37 @@ daemon_conf()
 }
 
 # Starts a python3 AF_UNIX datagram socket that appends each sd_notify
-# message to $T/notify (newlines inside a message become '|').
+# message to $T/notify (newlines inside a message become '|'), and to
+# $T/notify.log as "MS PID MESSAGE": the wall clock in milliseconds (as
+# date +%s%3N) and the sender's pid (SCM_CREDENTIALS, as systemd checks
+# it for NotifyAccess=main).
 daemon_notify_listen()
 {
 	local i
 
 	NOTIFY_SOCKET=$T/notify.sock
 	: >"$T/notify"
+	: >"$T/notify.log"
 	"$(_dc_python)" -u -c '
-import socket, sys
+import socket, struct, sys, time
 s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
 s.bind(sys.argv[1])
 print("ready", flush=True)
-with open(sys.argv[2], "a") as out:
+cred = struct.calcsize("3i")
+with open(sys.argv[2], "a") as out, open(sys.argv[3], "a") as log:
     while True:
-        m = s.recv(4096).decode("utf-8", "replace")
-        out.write(m.replace("\n", "|") + "\n")
+        data, anc, _, _ = s.recvmsg(4096, socket.CMSG_SPACE(cred))
+        pid = 0
+        for level, kind, d in anc:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
+                pid = struct.unpack("3i", d[:cred])[0]
+        m = data.decode("utf-8", "replace").replace("\n", "|")
+        out.write(m + "\n")
         out.flush()
-' "$NOTIFY_SOCKET" "$T/notify" >"$T/notify.ready" &
+        log.write("%d %d %s\n" % (time.time() * 1000, pid, m))
+        log.flush()
+' "$NOTIFY_SOCKET" "$T/notify" "$T/notify.log" >"$T/notify.ready" &
 	NOTIFY_PID=$!
 	tap_cleanup_add 'kill "$NOTIFY_PID" 2>/dev/null; wait "$NOTIFY_PID" 2>/dev/null'
 	for ((i = 0; i < 250; i++)); do
