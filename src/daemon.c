@@ -48,6 +48,11 @@
 #include "xmalloc.h"
 
 #define DAEMON_CLOCK_CHECK	15	/* seconds between clock checks */
+/* Why an IDLE folder is polled instead (daemon_idle.polled). */
+#define DAEMON_POLLED_CAP	1	/* no room within the caps; a reload
+					 * tries IDLE again */
+#define DAEMON_POLLED_NO_IDLE	2	/* the server does not offer IDLE */
+
 /* IDLE reconnects: soon after a good connection dropped (servers end IDLE
  * sessions, and restart), else 1 min doubling to 1 h, with jitter. */
 #define DAEMON_IDLE_RETRY_MS	2000
@@ -112,8 +117,10 @@ struct daemon_idle {
 	char				*folder; /* configured remote name */
 	struct imap_session		*s;	/* NULL: waiting to retry */
 	int				 conn;	/* holds a connection */
-	int				 polled; /* no connection or no IDLE:
-						 * the account's polls take it */
+	enum schedule_conn_kind		 kind;	/* ... of this kind: IDLE, or
+						 * POLL once given up */
+	int				 polled; /* DAEMON_POLLED_*: the
+						 * account's polls take it */
 	unsigned int			 failures;
 	struct event			*ev_retry;
 };
@@ -165,6 +172,7 @@ static void	daemon_arm(struct daemon *);
 static void	daemon_start_queued(struct daemon *);
 static void	daemon_status(struct daemon *);
 static void	daemon_account_start(struct daemon_account *, char **);
+static void	daemon_idle_trim(struct daemon *);
 static size_t	daemon_idle_running(struct daemon *);
 
 /* The level of a configuration moved by -v and -q. */
@@ -325,7 +333,7 @@ daemon_account_release(struct daemon_account *a)
 {
 	if (!a->conn)
 		return;
-	schedule_conn_release(a->sa, a->ac->host);
+	schedule_conn_release(a->sa, a->ac->host, SCHEDULE_CONN_POLL);
 	a->conn = 0;
 	daemon_start_queued(a->d);
 }
@@ -450,6 +458,8 @@ daemon_account_done(struct daemon_account *a, const struct fetch_result *r)
 	o.retry_after = r->retry_after;
 	due = schedule_done(a->sa, now, &o, &msg);
 	daemon_log_done(a, r, due, now, msg);
+	if (o.hint == SCHEDULE_HINT_TOO_MANY_CONNS)
+		daemon_idle_trim(a->d);
 	daemon_account_reauth(a, r->status, r->reauth);
 	free(msg);
 	if (r->status == EXIT_NEW_MAIL || r->status == EXIT_NOTHING_NEW)
@@ -500,15 +510,19 @@ daemon_session_done(struct fetch_session *fs, const struct fetch_result *r,
 
 /*
  * IMAP IDLE: one session per IDLE folder (imap.h, IMAP_MODE_IDLE), each on
- * a connection within the caps; the account's polls leave those folders
- * out. A folder that gets no connection, or whose server has no IDLE, is
- * polled instead (logged once).
+ * a connection within the caps, of which IDLE may take all but one (the
+ * polls' slot, schedule.h); the account's polls leave those folders out.
+ * A folder that gets no connection, or whose server has no IDLE, is
+ * polled instead (logged once), as is one whose connection a lowered cap
+ * takes back (daemon_idle_trim).
  */
 
 static void	daemon_idle_start(struct daemon_idle *);
 
 /* The folders the account's IDLE sessions hold (the polls skip them);
- * returns how many, *names (caller frees the array only). */
+ * returns how many, *names (caller frees the array only). A folder whose
+ * IDLE is being given up stays held until its session has ended, so that
+ * a poll never fetches it alongside. */
 static size_t
 daemon_idle_held(struct daemon_account *a, const char ***names)
 {
@@ -517,7 +531,8 @@ daemon_idle_held(struct daemon_account *a, const char ***names)
 
 	*names = NULL;
 	for (i = 0; i < d->nidles; i++) {
-		if (d->idles[i]->a != a || d->idles[i]->polled)
+		if (d->idles[i]->a != a ||
+		    (d->idles[i]->polled && d->idles[i]->s == NULL))
 			continue;
 		*names = xreallocarray(*names, n + 1, sizeof **names);
 		(*names)[n++] = d->idles[i]->folder;
@@ -562,7 +577,7 @@ daemon_idle_release(struct daemon_idle *di)
 	di->conn = 0;
 	if (di->a == NULL)
 		return;
-	schedule_conn_release(di->a->sa, di->a->ac->host);
+	schedule_conn_release(di->a->sa, di->a->ac->host, di->kind);
 	daemon_start_queued(di->d);
 }
 
@@ -583,7 +598,7 @@ daemon_idle_free(struct daemon_idle *di)
 	}
 	imap_session_free(di->s);
 	if (di->conn && di->a != NULL)
-		schedule_conn_release(di->a->sa, di->a->ac->host);
+		schedule_conn_release(di->a->sa, di->a->ac->host, di->kind);
 	event_free(di->ev_retry);
 	daemon_conf_unref(di->dc);
 	free(di->folder);
@@ -748,6 +763,53 @@ daemon_idle_retry_cb(evutil_socket_t fd, short what, void *arg)
 	daemon_idle_start(arg);
 }
 
+/* A cap was lowered ([ALERT], reload): IDLE connections beyond what it
+ * leaves IDLE (all but one slot) are given up, newest first, so that the
+ * polls never wait on them. Each ends politely (DONE, LOGOUT) and counts
+ * as a poll's connection until closed; its folder is polled from now on,
+ * and tries IDLE again after a reload. */
+static void
+daemon_idle_trim(struct daemon *d)
+{
+	struct daemon_idle	*di;
+	size_t			 i;
+
+	for (i = d->nidles; i-- > 0;) {
+		di = d->idles[i];
+		if (di->a == NULL || !di->conn || di->kind != SCHEDULE_CONN_IDLE)
+			continue;
+		if (!schedule_conn_idle_over(di->a->sa, di->a->ac->host))
+			continue;
+		log_msg(LOG_LVL_INFO, &(struct log_ctx){ di->ac->name,
+		    di->folder, 0 }, "a lowered connection cap leaves this "
+		    "IDLE connection no room; polling this folder instead of "
+		    "IDLE");
+		schedule_conn_demote(di->a->sa, di->a->ac->host);
+		di->kind = SCHEDULE_CONN_POLL;
+		di->polled = DAEMON_POLLED_CAP;
+		evtimer_del(di->ev_retry);
+		imap_session_stop(di->s);
+	}
+}
+
+/* The server refused an IDLE login with "[ALERT] Too many simultaneous
+ * connections": the account's cap goes down as for a poll, and IDLE
+ * connections beyond it are given up. */
+static void
+daemon_idle_too_many(struct daemon_idle *di)
+{
+	struct daemon_account	*a = di->a;
+	char			*msg;
+
+	msg = schedule_conn_too_many(a->sa, daemon_now());
+	log_msg(LOG_LVL_WARNING, &(struct log_ctx){ a->ac->name, NULL, 0 },
+	    "%s", msg);
+	free(msg);
+	daemon_idle_release(di);
+	daemon_idle_trim(a->d);
+	daemon_arm(a->d);
+}
+
 /* An IDLE session ended (never on its own when all is well): reconnect
  * with backoff, or leave the folder to the polls. */
 static void
@@ -769,11 +831,13 @@ daemon_idle_done(struct imap_session *s, void *arg)
 	/* Reaching IDLE proves the login works. */
 	daemon_account_reauth(di->a, r->idled ? EXIT_NOTHING_NEW : r->status,
 	    r->reauth);
+	if (r->hint == SCHEDULE_HINT_TOO_MANY_CONNS)
+		daemon_idle_too_many(di);
 	if (r->no_idle) {
 		log_msg(LOG_LVL_INFO, &ctx, "the server does not offer IDLE; "
 		    "polling this folder instead");
-		di->polled = 1;
-	} else {
+		di->polled = DAEMON_POLLED_NO_IDLE;
+	} else if (!di->polled) {
 		ms = daemon_idle_delay(di, r);
 		in = schedule_format_duration(ms);
 		log_msg(r->idled ? LOG_LVL_INFO : LOG_LVL_WARNING, &ctx,
@@ -841,17 +905,19 @@ daemon_idle_start(struct daemon_idle *di)
 
 	if (a == NULL || a->d->stopping || di->s != NULL || di->polled)
 		return;
-	rc = schedule_conn_acquire(a->sa, a->ac->host, &cause);
+	rc = schedule_conn_acquire(a->sa, a->ac->host, SCHEDULE_CONN_IDLE,
+	    &cause);
 	if (rc != SCHEDULE_CONN_GRANTED) {
 		log_msg(rc == SCHEDULE_CONN_DENIED_FIRST ? LOG_LVL_INFO :
 		    LOG_LVL_DEBUG, &ctx, "%s; polling this folder instead of "
 		    "IDLE", cause != NULL ? cause : "connection cap reached");
 		free(cause);
-		di->polled = 1;
+		di->polled = DAEMON_POLLED_CAP;
 		return;
 	}
 	free(cause);
 	di->conn = 1;
+	di->kind = SCHEDULE_CONN_IDLE;
 	if (daemon_account_lock(a, &status) != 0 ||
 	    fetch_prepare_maildirs(a->ac) != 0) {
 		daemon_idle_release(di);
@@ -896,6 +962,24 @@ daemon_idle_start_spaced(struct daemon_idle *di)
 	tv.tv_sec = wait / 1000;
 	tv.tv_usec = (wait % 1000) * 1000;
 	evtimer_add(di->ev_retry, &tv);
+}
+
+/* After a reload that may have made room: folders polled for want of it
+ * try IDLE again (a denial is logged again, once). */
+static void
+daemon_idle_retry_capped(struct daemon *d)
+{
+	struct daemon_idle	*di;
+	size_t			 i;
+
+	for (i = 0; i < d->nidles; i++) {
+		di = d->idles[i];
+		if (di->a == NULL || di->polled != DAEMON_POLLED_CAP ||
+		    di->s != NULL)
+			continue;
+		di->polled = 0;
+		daemon_idle_start_spaced(di);
+	}
 }
 
 /* Starts the account's IDLE folders (exact names; patterns are polled). */
@@ -952,7 +1036,7 @@ daemon_account_stop_idle(struct daemon_account *a)
 			continue;
 		}
 		if (di->conn)
-			schedule_conn_release(a->sa, a->ac->host);
+			schedule_conn_release(a->sa, a->ac->host, di->kind);
 		di->conn = 0;
 		di->a = NULL;
 		evtimer_del(di->ev_retry);
@@ -989,7 +1073,8 @@ daemon_account_connect(struct daemon_account *a)
 	enum schedule_conn	 rc;
 	char			*cause = NULL;
 
-	rc = schedule_conn_acquire(a->sa, a->ac->host, &cause);
+	rc = schedule_conn_acquire(a->sa, a->ac->host, SCHEDULE_CONN_POLL,
+	    &cause);
 	if (rc == SCHEDULE_CONN_GRANTED) {
 		free(cause);
 		a->conn = 1;
@@ -1052,7 +1137,9 @@ daemon_account_start(struct daemon_account *a, char **why)
 	daemon_account_run(a);
 }
 
-/* A connection was released: start accounts waiting for one. */
+/* A connection was released (or a cap raised): start accounts waiting for
+ * one. Each is asked in turn, as the cap that holds one back (its host's,
+ * its own) may leave room for the next. */
 static void
 daemon_start_queued(struct daemon *d)
 {
@@ -1063,9 +1150,8 @@ daemon_start_queued(struct daemon *d)
 		a = d->accts[i];
 		if (!a->queued || d->stopping)
 			continue;
-		if (daemon_account_connect(a) != 0)
-			return;
-		daemon_account_run(a);
+		if (daemon_account_connect(a) == 0)
+			daemon_account_run(a);
 	}
 }
 
@@ -1262,7 +1348,7 @@ daemon_account_stop(struct daemon_account *a)
 	}
 	daemon_account_stop_idle(a);
 	if (a->conn) {
-		schedule_conn_release(a->sa, a->ac->host);
+		schedule_conn_release(a->sa, a->ac->host, SCHEDULE_CONN_POLL);
 		a->conn = 0;
 	}
 	daemon_account_answer(a, EXIT_LOCKED, 0, 0, a->d->stopping ?
@@ -1313,7 +1399,7 @@ daemon_apply(struct daemon *d, struct daemon_conf *dc)
 	struct config			*conf = dc->conf;
 	const struct account_conf	*ac;
 	struct daemon_account		*a;
-	struct schedule_limits		 l;
+	struct schedule_limits		 l, old;
 	size_t				 i, idx;
 	unsigned int			 added = 0, removed = 0, changed = 0;
 	int				 same_dir;
@@ -1334,6 +1420,7 @@ daemon_apply(struct daemon *d, struct daemon_conf *dc)
 		daemon_remove_at(d, i);
 	}
 	daemon_limits(conf, &l);
+	daemon_limits(d->dc->conf, &old);
 	schedule_set_limits(d->sched, &l);
 	for (i = 0; i < conf->naccounts; i++) {
 		ac = &conf->accounts[i];
@@ -1351,6 +1438,14 @@ daemon_apply(struct daemon *d, struct daemon_conf *dc)
 	}
 	daemon_conf_unref(d->dc);
 	d->dc = dc;
+	/* The caps may have changed: IDLE gives up what they no longer
+	 * leave it; folders polled for want of room try IDLE again when
+	 * there may be more (other caps, accounts gone); waiting polls
+	 * retry. */
+	daemon_idle_trim(d);
+	if (removed + changed > 0 || memcmp(&l, &old, sizeof l) != 0)
+		daemon_idle_retry_capped(d);
+	daemon_start_queued(d);
 	log_set_level(daemon_log_level(conf->log_level, d->verbosity));
 	log_msg(LOG_LVL_INFO, NULL, "%s reloaded: %u account%s added, %u "
 	    "removed, %u changed, %zu unchanged", conf->path, added,

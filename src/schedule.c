@@ -37,10 +37,13 @@
 #define BUDGET_GRAIN		((int64_t)HOUR)
 #define BUDGET_SLOTS		32
 
-/* Why a connection was refused: bits of schedule_account.denied. */
+/* Why a connection was refused: bits of schedule_account.denied, shifted
+ * by DENY_IDLE_SHIFT for IDLE connections (their denial is logged apart:
+ * the folder is polled, where a poll waits). */
 #define DENY_GLOBAL		0x1
 #define DENY_HOST		0x2
 #define DENY_ACCOUNT		0x4
+#define DENY_IDLE_SHIFT		3
 
 enum outcome_class {
 	CLASS_OK = 0,
@@ -49,9 +52,16 @@ enum outcome_class {
 	CLASS_STOP,	/* not until the configuration changes */
 };
 
+/* Connections held at one level of the caps: all of them, and how many
+ * of those are IDLE connections. */
+struct conncount {
+	unsigned int	 n;
+	unsigned int	 idle;
+};
+
 struct hostcount {
 	char		*host;
-	unsigned int	 n;
+	struct conncount c;
 };
 
 struct hostcounts {
@@ -85,7 +95,7 @@ struct schedule_account {
 	size_t		 nslots;
 
 	unsigned int	 cap;		/* current, after [ALERT]s */
-	unsigned int	 conns;
+	struct conncount conns;
 	struct hostcounts hosts;
 	int		 denied;	/* DENY_* already reported */
 };
@@ -99,7 +109,7 @@ struct schedule {
 	struct schedule_account **accounts;
 	size_t		 naccounts;
 
-	unsigned int	 conns;
+	struct conncount conns;
 	struct hostcounts hosts;
 };
 
@@ -208,52 +218,66 @@ hosts_find(const struct hostcounts *hc, const char *host)
 	return (-1);
 }
 
-/* How many connections hc counts for host. */
-static unsigned int
+/* The connections hc counts for host. */
+static struct conncount
 hosts_get(const struct hostcounts *hc, const char *host)
 {
-	ssize_t	i;
+	struct conncount	none = { 0, 0 };
+	ssize_t			i;
 
 	i = hosts_find(hc, host);
-	return (i == -1 ? 0 : hc->v[i].n);
+	return (i == -1 ? none : hc->v[i].c);
 }
 
-/* Adds n connections to host. */
+/* Adds c to c0. */
 static void
-hosts_add(struct hostcounts *hc, const char *host, unsigned int n)
+count_add(struct conncount *c0, const struct conncount *c)
+{
+	c0->n += c->n;
+	c0->idle += c->idle;
+}
+
+/* Takes c from c0, never below zero. */
+static void
+count_sub(struct conncount *c0, const struct conncount *c)
+{
+	c0->n -= c->n < c0->n ? c->n : c0->n;
+	c0->idle -= c->idle < c0->idle ? c->idle : c0->idle;
+}
+
+/* Adds c to host's connections. */
+static void
+hosts_add(struct hostcounts *hc, const char *host, const struct conncount *c)
 {
 	ssize_t	i;
 
 	i = hosts_find(hc, host);
 	if (i != -1) {
-		hc->v[i].n += n;
+		count_add(&hc->v[i].c, c);
 		return;
 	}
 	hc->v = xreallocarray(hc->v, hc->n + 1, sizeof *hc->v);
 	hc->v[hc->n].host = xstrdup(host);
-	hc->v[hc->n].n = n;
+	hc->v[hc->n].c = *c;
 	hc->n++;
 }
 
-/* Takes up to n connections from host, dropping it at zero so the table
- * stays as small as the hosts in use. Returns how many were taken. */
-static unsigned int
-hosts_sub(struct hostcounts *hc, const char *host, unsigned int n)
+/* Takes c from host's connections, dropping the host at zero so the table
+ * stays as small as the hosts in use. */
+static void
+hosts_sub(struct hostcounts *hc, const char *host, const struct conncount *c)
 {
 	ssize_t	i;
 
 	i = hosts_find(hc, host);
 	if (i == -1)
-		return (0);
-	if (n > hc->v[i].n)
-		n = hc->v[i].n;
-	hc->v[i].n -= n;
-	if (hc->v[i].n == 0) {
+		return;
+	count_sub(&hc->v[i].c, c);
+	if (hc->v[i].c.n == 0) {
 		free(hc->v[i].host);
 		hc->v[i] = hc->v[hc->n - 1];
 		hc->n--;
 	}
-	return (n);
 }
 
 /* Frees a host table. */
@@ -430,8 +454,8 @@ schedule_account_remove(struct schedule_account *a)
 		return;
 	s = a->sched;
 	for (i = 0; i < a->hosts.n; i++)
-		hosts_sub(&s->hosts, a->hosts.v[i].host, a->hosts.v[i].n);
-	s->conns -= a->conns < s->conns ? a->conns : s->conns;
+		hosts_sub(&s->hosts, a->hosts.v[i].host, &a->hosts.v[i].c);
+	count_sub(&s->conns, &a->conns);
 	for (i = 0; i < s->naccounts; i++) {
 		if (s->accounts[i] == a) {
 			memmove(&s->accounts[i], &s->accounts[i + 1],
@@ -737,10 +761,10 @@ cap_lower(struct schedule_account *a)
 	char	*msg;
 
 	if (a->cap == 0)
-		a->cap = a->conns > 2 ? a->conns - 1 : 1;
+		a->cap = a->conns.n > 2 ? a->conns.n - 1 : 1;
 	else if (a->cap > 1)
 		a->cap--;
-	a->denied &= ~DENY_ACCOUNT;
+	a->denied &= ~(DENY_ACCOUNT | DENY_ACCOUNT << DENY_IDLE_SHIFT);
 	xasprintf(&msg, "account %s: the server reports too many simultaneous "
 	    "connections; using at most %u from now on (until reload)",
 	    a->name, a->cap);
@@ -929,66 +953,151 @@ schedule_budget_parse(struct schedule_account *a, const char *text,
 	return (0);
 }
 
-/* Which cap a new connection would break, as a DENY_* bit; 0 if none. */
+/* Whether one more connection of kind fits a cap of limit (0: none) over
+ * the connections c: IDLE ones may take all but one of its slots. */
+static int
+conn_fits(const struct conncount *c, unsigned int limit,
+    enum schedule_conn_kind kind)
+{
+	if (limit == 0)
+		return (1);
+	if (c->n >= limit)
+		return (0);
+	return (kind != SCHEDULE_CONN_IDLE || c->idle + 1 < limit);
+}
+
+/* Which cap a new connection would break, as a DENY_* bit (0 if none),
+ * with that cap's limit and the connections it counts. */
 static int
 conn_check(const struct schedule_account *a, const char *host,
-    unsigned int *limit)
+    enum schedule_conn_kind kind, unsigned int *limit,
+    struct conncount *held)
 {
 	const struct schedule	*s = a->sched;
 
 	*limit = s->limits.max_conns;
-	if (*limit != 0 && s->conns >= *limit)
+	*held = s->conns;
+	if (!conn_fits(held, *limit, kind))
 		return (DENY_GLOBAL);
 	*limit = s->limits.max_conns_host;
-	if (*limit != 0 && hosts_get(&s->hosts, host) >= *limit)
+	*held = hosts_get(&s->hosts, host);
+	if (!conn_fits(held, *limit, kind))
 		return (DENY_HOST);
 	*limit = a->cap;
-	if (*limit != 0 && a->conns >= *limit)
+	*held = a->conns;
+	if (!conn_fits(held, *limit, kind))
 		return (DENY_ACCOUNT);
 	return (0);
 }
 
-enum schedule_conn
-schedule_conn_acquire(struct schedule_account *a, const char *host,
-    char **cause)
+/* Counts c more (add) or fewer connections of a to host, at every level. */
+static void
+conn_count(struct schedule_account *a, const char *host,
+    const struct conncount *c, int add)
 {
 	struct schedule	*s = a->sched;
-	unsigned int	 limit;
-	int		 deny, first;
+
+	if (add) {
+		hosts_add(&a->hosts, host, c);
+		hosts_add(&s->hosts, host, c);
+		count_add(&a->conns, c);
+		count_add(&s->conns, c);
+		return;
+	}
+	hosts_sub(&a->hosts, host, c);
+	hosts_sub(&s->hosts, host, c);
+	count_sub(&a->conns, c);
+	count_sub(&s->conns, c);
+}
+
+/* Says which cap refused a connection of kind, and how. */
+static char *
+conn_denial(const struct schedule_account *a, const char *host,
+    enum schedule_conn_kind kind, int deny, unsigned int limit,
+    const struct conncount *held)
+{
+	const char	*level, *why;
+	char		*cause;
+
+	level = deny == DENY_GLOBAL ? "the global" :
+	    deny == DENY_HOST ? "the per-host" : "the account's";
+	if (held->n >= limit)
+		why = "reached";
+	else if (limit == 1)
+		why = "keeps it free for polls";
+	else
+		why = "keeps one free for polls";
+	xasprintf(&cause, "account %s: no new %sconnection to %s: %s limit "
+	    "of %u connection%s %s", a->name,
+	    kind == SCHEDULE_CONN_IDLE ? "IDLE " : "", host, level, limit,
+	    limit == 1 ? "" : "s", why);
+	return (cause);
+}
+
+enum schedule_conn
+schedule_conn_acquire(struct schedule_account *a, const char *host,
+    enum schedule_conn_kind kind, char **cause)
+{
+	struct conncount	 one = { 1, kind == SCHEDULE_CONN_IDLE }, held;
+	unsigned int		 limit;
+	int			 deny, bit, first;
 
 	if (cause != NULL)
 		*cause = NULL;
-	deny = conn_check(a, host, &limit);
+	deny = conn_check(a, host, kind, &limit, &held);
 	if (deny == 0) {
-		hosts_add(&a->hosts, host, 1);
-		hosts_add(&s->hosts, host, 1);
-		a->conns++;
-		s->conns++;
+		conn_count(a, host, &one, 1);
 		return (SCHEDULE_CONN_GRANTED);
 	}
-	first = (a->denied & deny) == 0;
-	a->denied |= deny;
-	if (cause != NULL) {
-		xasprintf(cause, "account %s: no new connection to %s: %s "
-		    "limit of %u connection%s reached", a->name, host,
-		    deny == DENY_GLOBAL ? "the global" :
-		    deny == DENY_HOST ? "the per-host" : "the account's",
-		    limit, limit == 1 ? "" : "s");
-	}
+	bit = kind == SCHEDULE_CONN_IDLE ? deny << DENY_IDLE_SHIFT : deny;
+	first = (a->denied & bit) == 0;
+	a->denied |= bit;
+	if (cause != NULL)
+		*cause = conn_denial(a, host, kind, deny, limit, &held);
 	return (first ? SCHEDULE_CONN_DENIED_FIRST : SCHEDULE_CONN_DENIED);
 }
 
 void
-schedule_conn_release(struct schedule_account *a, const char *host)
+schedule_conn_release(struct schedule_account *a, const char *host,
+    enum schedule_conn_kind kind)
 {
-	struct schedule	*s = a->sched;
+	struct conncount	one = { 1, kind == SCHEDULE_CONN_IDLE }, held;
 
-	if (hosts_sub(&a->hosts, host, 1) == 0)
+	held = hosts_get(&a->hosts, host);
+	if (kind == SCHEDULE_CONN_IDLE ? held.idle == 0 : held.n == held.idle)
+		return;		/* not held: a caller's slip, not a count */
+	conn_count(a, host, &one, 0);
+}
+
+void
+schedule_conn_demote(struct schedule_account *a, const char *host)
+{
+	struct conncount	idle = { 0, 1 };
+
+	if (hosts_get(&a->hosts, host).idle == 0)
 		return;
-	hosts_sub(&s->hosts, host, 1);
-	a->conns--;
-	if (s->conns > 0)
-		s->conns--;
+	conn_count(a, host, &idle, 0);
+}
+
+/* Whether IDLE connections hold more than all but one slot of a cap. */
+static int
+idle_over(const struct conncount *c, unsigned int limit)
+{
+	return (limit != 0 && c->idle >= limit);
+}
+
+int
+schedule_conn_idle_over(const struct schedule_account *a, const char *host)
+{
+	const struct schedule	*s = a->sched;
+	struct conncount	 c;
+
+	if (hosts_get(&a->hosts, host).idle == 0)
+		return (0);
+	c = hosts_get(&s->hosts, host);
+	return (idle_over(&s->conns, s->limits.max_conns) ||
+	    idle_over(&c, s->limits.max_conns_host) ||
+	    idle_over(&a->conns, a->cap));
 }
 
 char *
@@ -1021,7 +1130,8 @@ schedule_account_status(const struct schedule_account *a, uint64_t now_ms,
 	st->last_exit = a->last_exit;
 	st->last_error = a->last_error;
 	st->bytes_24h = schedule_budget_used(a, now_ms);
-	st->conns = a->conns;
+	st->conns = a->conns.n;
+	st->idle_conns = a->conns.idle;
 	st->max_conns = a->cap;
 	st->interval = (unsigned int)(a->interval_ms / SEC);
 }

@@ -8,7 +8,9 @@
  * The daemon's loop: arm one timer at schedule_next_due(); when it fires,
  * take schedule_due() accounts, schedule_begin() each, fetch, and report
  * with schedule_done(); before opening any connection (IDLE ones too) call
- * schedule_conn_acquire(), and schedule_conn_release() after closing it.
+ * schedule_conn_acquire(), and schedule_conn_release() after closing it;
+ * after a cap was lowered, give up the IDLE connections that
+ * schedule_conn_idle_over() points out.
  * Messages returned through char ** are for the caller to log, and free. */
 #ifndef MAILFETCHD_SCHEDULE_H
 #define MAILFETCHD_SCHEDULE_H
@@ -77,6 +79,7 @@ struct schedule_status {
 	int		 last_error;	/* last failing exit; -1: none */
 	uint64_t	 bytes_24h;
 	unsigned int	 conns;		/* connections held */
+	unsigned int	 idle_conns;	/* of which IDLE connections */
 	unsigned int	 max_conns;	/* current cap; 0: none */
 	unsigned int	 interval;	/* effective poll interval, seconds */
 };
@@ -88,6 +91,17 @@ enum schedule_conn {
 	SCHEDULE_CONN_GRANTED = 0,
 	SCHEDULE_CONN_DENIED,
 	SCHEDULE_CONN_DENIED_FIRST,
+};
+
+/* What a connection is for. An IDLE connection is held for good, so IDLE
+ * connections may take at most limit - 1 of each cap that has a limit
+ * (global, per host, per account): one slot always stays for the polls
+ * (and fetch now), which therefore never wait on IDLE for ever; a cap of
+ * 1 leaves IDLE nothing. Each kind's first denial per cap is reported
+ * apart (DENIED_FIRST), as the caller logs them differently. */
+enum schedule_conn_kind {
+	SCHEDULE_CONN_POLL = 0,
+	SCHEDULE_CONN_IDLE,
 };
 
 typedef uint64_t (*schedule_random_fn)(void *);
@@ -181,16 +195,26 @@ int		 schedule_budget_parse(struct schedule_account *,
 		    const char *text, uint64_t now_ms, int64_t now_wall,
 		    char **cause);
 
-/* Asks for one more connection of the account to host (IDLE included). */
+/* Asks for one more connection of the account to host, of kind. */
 enum schedule_conn schedule_conn_acquire(struct schedule_account *,
-		    const char *host, char **cause);
-/* Gives a connection back. */
+		    const char *host, enum schedule_conn_kind, char **cause);
+/* Gives a connection of kind back (one not held is ignored). */
 void		 schedule_conn_release(struct schedule_account *,
+		    const char *host, enum schedule_conn_kind);
+/* Whether the account holds an IDLE connection to host that a lowered
+ * cap ([ALERT], reload) no longer leaves room for: IDLE connections fill
+ * a whole cap. The caller gives one up and asks again. */
+int		 schedule_conn_idle_over(const struct schedule_account *,
+		    const char *host);
+/* An IDLE connection being given up (it still has to log out) counts as
+ * a POLL connection from now on: release it as one once closed. */
+void		 schedule_conn_demote(struct schedule_account *,
 		    const char *host);
 /* The server said "[ALERT] Too many simultaneous connections": lowers the
  * account's cap by one (not below 1) and backs off. Returns a message to
  * log (caller frees). schedule_done does this for
- * SCHEDULE_HINT_TOO_MANY_CONNS. */
+ * SCHEDULE_HINT_TOO_MANY_CONNS. The caller then gives up the IDLE
+ * connections that no longer fit (schedule_conn_idle_over). */
 char		*schedule_conn_too_many(struct schedule_account *,
 		    uint64_t now_ms);
 

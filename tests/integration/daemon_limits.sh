@@ -7,8 +7,12 @@
 # and the log says once when fetching resumes. --status and STATUS= show
 # which folders IDLE and which are polled, the connection count, and an
 # account whose OAuth2 grant must be renewed ("re-authorisation needed").
-# max_connections_per_host = 1 with two IDLE accounts on one host: one
-# IDLEs, the other's folder is polled instead, logged once. TAP output.
+# max_connections_per_host = 2 with two IDLE accounts and a polled one on
+# one host: IDLE takes one connection, never the last, so the other IDLE
+# folder is polled instead (logged once) and the polls and a fetch now
+# still deliver; an account capped at 1 connection polls its IDLE folder;
+# Dovecot's own log never shows more connections than the caps allow.
+# TAP output.
 set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 . "$top_srcdir/tests/lib/daemon.sh"
@@ -18,15 +22,15 @@ dovecot_start
 PY=$(_dc_python)
 gen() { "$PY" "$top_srcdir/tests/lib/gen_msg.py" "$@" || tap_bail "gen_msg.py $*"; }
 
-# block NAME LINE...: an IMAPS account on the test's Dovecot; the lines
-# give its poll interval and folders.
+# block NAME LINE...: an IMAPS account on the test's Dovecot (host name
+# BHOST, default localhost); the lines give its poll interval and folders.
 block()
 {
 	local acct=$1 line
 
 	shift
 	printf 'account "%s" {\n' "$acct"
-	printf '  protocol = imap\n  host = "localhost"\n'
+	printf '  protocol = imap\n  host = "%s"\n' "${BHOST:-localhost}"
 	printf '  port = %s\n  tls = implicit\n' "$DC_IMAPS_PORT"
 	printf '  ca_file = "%s"\n' "$DC_CA"
 	printf '  user = "%s"\n' "$acct"
@@ -48,7 +52,7 @@ newcount() { find "$1/new" -maxdepth 1 -type f 2>/dev/null | wc -l; }
 # status: the daemon's --status answer.
 status() { "$MAILFETCHD" -c "$CONF" --status 2>&1; }
 
-for u in sa bud st ca cb; do
+for u in sa bud st ca cb cc cd; do
 	dovecot_add_user "$u" "pw-$u-5d1a"
 	mfd_account "$u" "pw-$u-5d1a"
 done
@@ -160,34 +164,152 @@ kill -TERM "$DPID"
 daemon_wait_exit 15
 tap_is "$drc" 0 "SIGTERM stops the daemon"
 
-# --- 4. max_connections_per_host: IDLE connections count. ---
-CONF=$T/cap.conf
+# --- 4. Caps: IDLE never takes the last connection. ---
+# localhost: ca and cb want IDLE; after the first reload cc polls there
+# every 10 s. 127.0.0.1 is another host name for the caps: cd wants IDLE
+# but may hold 1 connection.
+# capconf PER_HOST [cc]: the configuration, with cc or without.
+capconf()
 {
 	printf 'state_dir = "%s"\nlog_level = debug\n' "$T/state"
 	printf 'control_socket = "%s"\n' "$T/control"
-	printf 'max_connections_per_host = 1\n'
+	printf 'max_connections_per_host = %s\n' "$1"
 	block ca 'poll_interval = 1h' 'idle = yes' 'folder "INBOX" { }'
 	block cb 'poll_interval = 1h' 'idle = yes' 'folder "INBOX" { }'
-} >"$CONF" || tap_bail "cannot write $CONF"
+	[ "${2:-}" = cc ] && block cc 'poll_interval = 10s' \
+	    'poll_interval_override = yes' 'folder "INBOX" { }'
+	BHOST=127.0.0.1 block cd 'poll_interval = 1h' 'idle = yes' \
+	    'max_connections = 1' 'folder "INBOX" { }'
+}
+# reload PER_HOST [cc]: a new configuration, SIGHUP, and its log line.
+reload()
+{
+	local n
+
+	n=$(count ' reloaded: ')
+	capconf "$@" >"$CONF" || tap_bail "cannot write $CONF"
+	kill -HUP "$DPID"
+	daemon_wait_log ' reloaded: ' 10 $((n + 1)) ||
+	    tap_bail "no reload: $(tail -5 "$DLOG")"
+}
+# maxconns ERE [FILE]: the most sessions of users matching ERE that
+# Dovecot had open at once, replaying its log (Login +1, Disconnected -1,
+# by the imap process id).
+maxconns()
+{
+	awk -v re="$1" '
+	    /imap-login: .*Login: user=</ {
+		u = $0; sub(/.*user=</, "", u); sub(/>.*/, "", u)
+		p = $0; sub(/.*mpid=/, "", p); sub(/[^0-9].*/, "", p)
+		if (u ~ re) { open[p] = 1; n++; if (n > max) max = n }
+	    }
+	    /imap\([a-z]+\)<[0-9]+>.*Disconnected/ {
+		p = $0; sub(/[^<]*</, "", p); sub(/>.*/, "", p)
+		if (p in open) { delete open[p]; n-- }
+	    }
+	    END { print max + 0 }' "${2:-$DC_LOG}"
+}
+CONF=$T/cap.conf
+capconf 2 >"$CONF" || tap_bail "cannot write $CONF"
 "$MAILFETCHD" -c "$CONF" --check-config >"$T/check.out" 2>&1
 tap_is "$?" 0 "max_connections_per_host is a valid option" "$(cat "$T/check.out")"
+for u in ca cb cc cd; do
+	for i in 1 2; do
+		gen plain "$T/cap-$u$i.eml" "cap-$u$i"
+	done
+done
 # The first daemon's log goes where the sanitizer check looks.
 cat "$DLOG" >>"$T/all-output"
 : >"$T/daemon.log"
 daemon_start "$CONF"
 daemon_wait_log 'account=c[ab] folder=INBOX: .*-> IDLING' 20
-ok $? "one of the two accounts IDLEs"
-daemon_wait_log 'per-host limit of 1 connection reached; polling this folder instead of IDLE' 10
-ok $? "the other one's folder is polled instead, saying why" \
+ok $? "one of the two IDLE accounts on localhost IDLEs"
+daemon_wait_log 'account=c[ab] folder=INBOX: account c[ab]: no new IDLE connection to localhost: the per-host limit of 2 connections keeps one free for polls; polling this folder instead of IDLE' 10
+ok $? "the other one's folder is polled instead: IDLE leaves one connection free" \
     "$(tail -20 "$DLOG")"
-sleep 3
-tap_is "$(count 'account=c[ab] folder=INBOX: .*-> IDLING')" 1 \
-    "only one IDLE connection to the host"
-tap_is "$(count 'polling this folder instead of IDLE')" 1 \
-    "the fallback is logged once"
+daemon_wait_log 'account=cd folder=INBOX: account cd: no new IDLE connection to 127.0.0.1: the account.s limit of 1 connection keeps it free for polls; polling this folder instead of IDLE' 10
+ok $? "an account capped at 1 connection polls its IDLE folder" \
+    "$(grep 'account=cd' "$DLOG" | tail -10)"
+idler=$(grep -Eo 'account=c[ab] folder=INBOX: .*-> IDLING' "$DLOG" |
+    head -1 | cut -c9-10)
+[ -n "$idler" ] || tap_bail "no IDLE account"
+polled=ca
+[ "$idler" = ca ] && polled=cb
+
+# A polled account joins the host IDLE uses: its polls get the free
+# connection (before, IDLE could hold every one and they waited).
+reload 2 cc
+daemon_wait_log 'account=cc: ' 20
+dovecot_append cc INBOX "$T/cap-cc1.eml" >/dev/null || tap_bail "APPEND failed"
+dovecot_append "$idler" INBOX "$T/cap-${idler}1.eml" >/dev/null ||
+    tap_bail "APPEND failed"
+start=$(_dc_now_ms)
+for ((i = 0; i < 300; i++)); do
+	[ "$(newcount "$T/cc/Maildir")" -ge 1 ] && break
+	sleep 0.1
+done
+tap_is "$(newcount "$T/cc/Maildir")" 1 \
+    "the polled account's new message arrives while IDLE holds a connection" \
+    "$(grep -E 'account=cc' "$DLOG" | tail -10)"
+tap_diag "cc's message delivered $(($(_dc_now_ms) - start)) ms after APPEND"
+tap_is "$(newcount "$T/$idler/Maildir")" 1 \
+    "the IDLE account's message arrives too"
+# Fetch now for the folders left to polling: a connection is free for it
+# on each host.
+dovecot_append "$polled" INBOX "$T/cap-${polled}1.eml" >/dev/null ||
+    tap_bail "APPEND failed"
+dovecot_append cd INBOX "$T/cap-cd1.eml" >/dev/null || tap_bail "APPEND failed"
+timeout 60 "$MAILFETCHD" -c "$CONF" --once >"$T/once.out" 2>&1
+tap_is "$?" 0 "fetch now through the daemon gets a connection and new mail" \
+    "$(cat "$T/once.out")"
+tap_is "$(newcount "$T/$polled/Maildir")$(newcount "$T/cd/Maildir")" 11 \
+    "the IDLE folders left to polling are fetched by it"
+tap_is "$(count 'account=c[ab] folder=INBOX: IDLE: connecting to ')" 1 \
+    "only one IDLE connection to localhost"
+tap_is "$(count 'polling this folder instead of IDLE')" 2 \
+    "each fallback is logged once (a reload only adding an account keeps them)"
 out=$(status)
-tap_like "$out" 'c[ab]: [a-z ]+; polling INBOX; connections 0; ' \
+tap_like "$out" "$polled: [a-z ]+; polling INBOX; connections 0; " \
     "--status shows the capped account's INBOX as polled" "$out"
+sleep 1
+cp "$DC_LOG" "$T/dc-cap2.log"
+tap_is "$(maxconns '^c[abc]$' "$T/dc-cap2.log")" 2 \
+    "Dovecot saw at most 2 sessions to localhost's accounts at once (and 2 were used)"
+tap_is "$(maxconns '^cd$' "$T/dc-cap2.log")" 1 \
+    "and at most 1 session of the capped account"
+
+# A reload raising the cap: the polled folder tries IDLE again, gets it.
+reload 3 cc
+daemon_wait_log "account=$polled folder=INBOX: .*-> IDLING" 20
+ok $? "after a reload raising the cap to 3, $polled's INBOX IDLEs too" \
+    "$(grep "account=$polled" "$DLOG" | tail -10)"
+# And lowering it again gives one IDLE up (the newest), gracefully, and
+# its folder goes back to the polls.
+n=$(grep -c "imap($polled).*Logged out" "$DC_LOG")
+reload 2 cc
+daemon_wait_log "account=$polled folder=INBOX: a lowered connection cap leaves this IDLE connection no room; polling this folder instead of IDLE" 10
+ok $? "a reload lowering the cap gives the newest IDLE connection up" \
+    "$(tail -10 "$DLOG")"
+daemon_wait_file "$DC_LOG" "imap\\($polled\\).*Logged out" 10 $((n + 1))
+ok $? "that IDLE session logs out" "$(grep "imap($polled)" "$DC_LOG" | tail -3)"
+out=$(status)
+tap_like "$out" "$polled: [a-z ]+; polling INBOX; connections 0; " \
+    "--status shows its INBOX as polled again" "$out"
+tap_like "$out" "$idler: [a-z ]+; idle on INBOX; connections 1; " \
+    "the other IDLE connection stays" "$out"
+dovecot_append cc INBOX "$T/cap-cc2.eml" >/dev/null || tap_bail "APPEND failed"
+dovecot_append "$polled" INBOX "$T/cap-${polled}2.eml" >/dev/null ||
+    tap_bail "APPEND failed"
+for ((i = 0; i < 300; i++)); do
+	[ "$(newcount "$T/cc/Maildir")" -ge 2 ] && break
+	sleep 0.1
+done
+tap_is "$(newcount "$T/cc/Maildir")" 2 "cc's polls still get a connection"
+timeout 60 "$MAILFETCHD" -c "$CONF" --once --account "$polled" \
+    >"$T/once.out" 2>&1
+tap_is "$(newcount "$T/$polled/Maildir")" 2 \
+    "and a fetch now of the folder given up" "$(cat "$T/once.out")"
+
 kill -TERM "$DPID"
 daemon_wait_exit 15
 tap_is "$drc" 0 "SIGTERM stops the daemon"

@@ -43,6 +43,49 @@ add_account(struct schedule *s, const char *name, unsigned int interval,
 	return (a);
 }
 
+/* Adds an account polled every 10 minutes with a connection cap (0: none). */
+static struct schedule_account *
+add_capped(struct schedule *s, const char *name, unsigned int cap)
+{
+	struct schedule_policy	 p;
+	struct schedule_account	*a;
+
+	memset(&p, 0, sizeof p);
+	p.poll_interval = 600;
+	p.max_conns = cap;
+	a = schedule_account_add(s, name, &p, NULL, T0, NULL);
+	assert_non_null(a);
+	return (a);
+}
+
+/* Asks for a poll's connection. */
+static enum schedule_conn
+get_poll(struct schedule_account *a, const char *host, char **cause)
+{
+	return (schedule_conn_acquire(a, host, SCHEDULE_CONN_POLL, cause));
+}
+
+/* Asks for an IDLE connection. */
+static enum schedule_conn
+get_idle(struct schedule_account *a, const char *host, char **cause)
+{
+	return (schedule_conn_acquire(a, host, SCHEDULE_CONN_IDLE, cause));
+}
+
+/* Gives a poll's connection back. */
+static void
+put_poll(struct schedule_account *a, const char *host)
+{
+	schedule_conn_release(a, host, SCHEDULE_CONN_POLL);
+}
+
+/* Gives an IDLE connection back. */
+static void
+put_idle(struct schedule_account *a, const char *host)
+{
+	schedule_conn_release(a, host, SCHEDULE_CONN_IDLE);
+}
+
 /* One attempt at now with the given exit; returns the delay to the next. */
 static uint64_t
 attempt(struct schedule_account *a, uint64_t now, int exit, uint64_t bytes)
@@ -515,7 +558,6 @@ static void
 test_conn_caps(void **state)
 {
 	struct schedule_limits	 limits = { 3, 2 };
-	struct schedule_policy	 p;
 	struct schedule		*s;
 	struct schedule_account	*a, *b;
 	struct schedule_status	 st;
@@ -530,55 +572,51 @@ test_conn_caps(void **state)
 	assert_int_equal(schedule_account_cap(3, 0), 2);
 
 	s = schedule_new(&limits, 5);
-	memset(&p, 0, sizeof p);
-	p.poll_interval = 600;
-	p.max_conns = 2;
-	a = schedule_account_add(s, "a", &p, NULL, T0, NULL);
-	p.max_conns = 0;
-	b = schedule_account_add(s, "b", &p, NULL, T0, NULL);
+	a = add_capped(s, "a", 2);
+	b = add_capped(s, "b", 0);
 
-	assert_int_equal(schedule_conn_acquire(a, "h1", &cause),
+	assert_int_equal(get_poll(a, "h1", &cause),
 	    SCHEDULE_CONN_GRANTED);
 	assert_null(cause);
-	assert_int_equal(schedule_conn_acquire(a, "h1", NULL),
+	assert_int_equal(get_poll(a, "h1", NULL),
 	    SCHEDULE_CONN_GRANTED);
 	/* The account's cap, reported once. */
-	assert_int_equal(schedule_conn_acquire(a, "h2", &cause),
+	assert_int_equal(get_poll(a, "h2", &cause),
 	    SCHEDULE_CONN_DENIED_FIRST);
 	assert_non_null(strstr(cause, "the account's limit of 2"));
 	free(cause);
-	assert_int_equal(schedule_conn_acquire(a, "h2", &cause),
+	assert_int_equal(get_poll(a, "h2", &cause),
 	    SCHEDULE_CONN_DENIED);
 	free(cause);
 	/* The per-host cap: h1 holds 2 already. */
-	assert_int_equal(schedule_conn_acquire(b, "h1", &cause),
+	assert_int_equal(get_poll(b, "h1", &cause),
 	    SCHEDULE_CONN_DENIED_FIRST);
 	assert_non_null(strstr(cause, "per-host limit of 2"));
 	free(cause);
-	assert_int_equal(schedule_conn_acquire(b, "h2", NULL),
+	assert_int_equal(get_poll(b, "h2", NULL),
 	    SCHEDULE_CONN_GRANTED);
 	/* The global cap: 3 held. */
-	assert_int_equal(schedule_conn_acquire(b, "h3", &cause),
+	assert_int_equal(get_poll(b, "h3", &cause),
 	    SCHEDULE_CONN_DENIED_FIRST);
 	assert_non_null(strstr(cause, "global limit of 3"));
 	free(cause);
-	assert_int_equal(schedule_conn_acquire(b, "h3", NULL),
+	assert_int_equal(get_poll(b, "h3", NULL),
 	    SCHEDULE_CONN_DENIED);
 
 	/* Releasing frees both the host and the global slot. */
-	schedule_conn_release(a, "h1");
-	schedule_conn_release(a, "nowhere");	/* not held: ignored */
-	schedule_conn_release(b, "h1");		/* not b's: ignored */
+	put_poll(a, "h1");
+	put_poll(a, "nowhere");	/* not held: ignored */
+	put_poll(b, "h1");		/* not b's: ignored */
 	schedule_account_status(a, T0, &st);
 	assert_int_equal(st.conns, 1);
-	assert_int_equal(schedule_conn_acquire(b, "h1", NULL),
+	assert_int_equal(get_poll(b, "h1", NULL),
 	    SCHEDULE_CONN_GRANTED);
-	assert_int_equal(schedule_conn_acquire(b, "h3", NULL),
+	assert_int_equal(get_poll(b, "h3", NULL),
 	    SCHEDULE_CONN_DENIED);
 
 	/* Removing an account gives its connections back. */
 	schedule_account_remove(b);
-	assert_int_equal(schedule_conn_acquire(a, "h1", NULL),
+	assert_int_equal(get_poll(a, "h1", NULL),
 	    SCHEDULE_CONN_GRANTED);
 	schedule_account_status(a, T0, &st);
 	assert_int_equal(st.conns, 2);
@@ -604,9 +642,9 @@ test_conn_alert(void **state)
 	p.max_conns = 3;
 	a = schedule_account_add(s, "a", &p, NULL, T0, NULL);
 	for (i = 0; i < 3; i++)
-		assert_int_equal(schedule_conn_acquire(a, "imap.example",
-		    NULL), SCHEDULE_CONN_GRANTED);
-	assert_int_equal(schedule_conn_acquire(a, "imap.example", NULL),
+		assert_int_equal(get_poll(a, "imap.example", NULL),
+		    SCHEDULE_CONN_GRANTED);
+	assert_int_equal(get_poll(a, "imap.example", NULL),
 	    SCHEDULE_CONN_DENIED_FIRST);
 
 	memset(&o, 0, sizeof o);
@@ -622,8 +660,8 @@ test_conn_alert(void **state)
 	assert_int_equal(st.max_conns, 2);
 	assert_int_equal(st.state, SCHEDULE_BACKOFF);
 	/* The lowered cap is reported afresh. */
-	schedule_conn_release(a, "imap.example");
-	assert_int_equal(schedule_conn_acquire(a, "imap.example", NULL),
+	put_poll(a, "imap.example");
+	assert_int_equal(get_poll(a, "imap.example", NULL),
 	    SCHEDULE_CONN_DENIED_FIRST);
 
 	/* Down to 1, never 0 (which would mean no cap at all). */
@@ -644,10 +682,309 @@ test_conn_alert(void **state)
 	p.max_conns = 0;
 	b = schedule_account_add(s, "b", &p, NULL, T0, NULL);
 	for (i = 0; i < 4; i++)
-		schedule_conn_acquire(b, "imap.example", NULL);
+		get_poll(b, "imap.example", NULL);
 	free(schedule_conn_too_many(b, T0));
 	schedule_account_status(b, T0, &st);
 	assert_int_equal(st.max_conns, 3);
+	schedule_free(s);
+}
+
+/* IDLE takes at most all but one slot of each cap; a poll gets the one
+ * left; each kind's first denial is reported once. */
+static void
+test_conn_idle_reserve(void **state)
+{
+	struct schedule_limits	 limits = { 0, 2 };
+	struct schedule		*s;
+	struct schedule_account	*a, *b;
+	struct schedule_status	 st;
+	char			*cause;
+
+	(void)state;
+	s = schedule_new(&limits, 5);
+	a = add_capped(s, "a", 3);
+	b = add_capped(s, "b", 0);
+
+	/* The account's cap of 3: two IDLE, not three. */
+	assert_int_equal(get_idle(a, "h1", NULL), SCHEDULE_CONN_GRANTED);
+	assert_int_equal(get_idle(a, "h2", NULL), SCHEDULE_CONN_GRANTED);
+	assert_int_equal(get_idle(a, "h3", &cause),
+	    SCHEDULE_CONN_DENIED_FIRST);
+	assert_string_equal(cause, "account a: no new IDLE connection to h3: "
+	    "the account's limit of 3 connections keeps one free for polls");
+	free(cause);
+	assert_int_equal(get_idle(a, "h3", NULL), SCHEDULE_CONN_DENIED);
+	/* The slot left is the poll's; its own denial is new to the log. */
+	assert_int_equal(get_poll(a, "h3", NULL), SCHEDULE_CONN_GRANTED);
+	assert_int_equal(get_poll(a, "h3", &cause),
+	    SCHEDULE_CONN_DENIED_FIRST);
+	assert_non_null(strstr(cause, "account's limit of 3 connections "
+	    "reached"));
+	free(cause);
+	/* Full: IDLE is refused as "reached" now, still not first. */
+	assert_int_equal(get_idle(a, "h3", &cause), SCHEDULE_CONN_DENIED);
+	assert_non_null(strstr(cause, "limit of 3 connections reached"));
+	free(cause);
+	schedule_account_status(a, T0, &st);
+	assert_int_equal(st.conns, 3);
+	assert_int_equal(st.idle_conns, 2);
+
+	/* The per-host cap of 2: a's IDLE on h1 leaves b no IDLE there,
+	 * but a poll. */
+	assert_int_equal(get_idle(b, "h1", &cause),
+	    SCHEDULE_CONN_DENIED_FIRST);
+	assert_non_null(strstr(cause, "per-host limit of 2 connections keeps "
+	    "one free for polls"));
+	free(cause);
+	assert_int_equal(get_poll(b, "h1", NULL), SCHEDULE_CONN_GRANTED);
+	assert_int_equal(get_poll(b, "h1", NULL), SCHEDULE_CONN_DENIED_FIRST);
+	/* Once that poll ends, the next poll gets the slot, IDLE never. */
+	put_poll(b, "h1");
+	assert_int_equal(get_idle(b, "h1", NULL), SCHEDULE_CONN_DENIED);
+	assert_int_equal(get_poll(b, "h1", NULL), SCHEDULE_CONN_GRANTED);
+	put_poll(b, "h1");
+
+	/* Release accounting: a kind not held is ignored. */
+	put_poll(a, "h1");		/* h1 holds a's IDLE only */
+	put_idle(a, "h3");		/* h3 holds a's poll only */
+	put_idle(b, "h1");		/* not b's */
+	schedule_account_status(a, T0, &st);
+	assert_int_equal(st.conns, 3);
+	assert_int_equal(st.idle_conns, 2);
+	assert_int_equal(get_idle(b, "h1", NULL), SCHEDULE_CONN_DENIED);
+	put_idle(a, "h1");
+	schedule_account_status(a, T0, &st);
+	assert_int_equal(st.conns, 2);
+	assert_int_equal(st.idle_conns, 1);
+	assert_int_equal(get_idle(b, "h1", NULL), SCHEDULE_CONN_GRANTED);
+	put_poll(a, "h3");
+	schedule_account_status(a, T0, &st);
+	assert_int_equal(st.conns, 1);
+	assert_int_equal(st.idle_conns, 1);
+
+	/* Removing b gives its IDLE connection back to the host. */
+	schedule_account_remove(b);
+	assert_int_equal(get_idle(a, "h1", NULL), SCHEDULE_CONN_GRANTED);
+	schedule_free(s);
+}
+
+/* A cap of 1 (any level) leaves IDLE nothing, a poll everything. */
+static void
+test_conn_idle_cap_one(void **state)
+{
+	struct schedule_limits	 limits = { 1, 0 };
+	struct schedule_policy	 p;
+	struct schedule		*s;
+	struct schedule_account	*a;
+	char			*cause;
+
+	(void)state;
+	s = schedule_new(&limits, 5);
+	memset(&p, 0, sizeof p);
+	p.poll_interval = 600;
+	a = schedule_account_add(s, "a", &p, NULL, T0, NULL);
+	assert_int_equal(get_idle(a, "h", &cause), SCHEDULE_CONN_DENIED_FIRST);
+	assert_string_equal(cause, "account a: no new IDLE connection to h: "
+	    "the global limit of 1 connection keeps it free for polls");
+	free(cause);
+	assert_int_equal(get_poll(a, "h", NULL), SCHEDULE_CONN_GRANTED);
+
+	limits.max_conns = 0;
+	limits.max_conns_host = 1;
+	schedule_set_limits(s, &limits);
+	put_poll(a, "h");
+	assert_int_equal(get_idle(a, "h", &cause), SCHEDULE_CONN_DENIED_FIRST);
+	assert_non_null(strstr(cause, "per-host limit of 1 connection keeps "
+	    "it free"));
+	free(cause);
+	/* Every host has that limit; the denial was reported already. */
+	assert_int_equal(get_idle(a, "other", NULL), SCHEDULE_CONN_DENIED);
+	assert_int_equal(get_poll(a, "other", NULL), SCHEDULE_CONN_GRANTED);
+
+	schedule_set_limits(s, NULL);
+	p.max_conns = 1;
+	schedule_account_set_policy(a, &p, T0, NULL);
+	assert_int_equal(get_idle(a, "h", NULL), SCHEDULE_CONN_DENIED_FIRST);
+	schedule_free(s);
+}
+
+/* Random acquires and releases of both kinds over three accounts and two
+ * hosts, against a model: IDLE never holds the last slot of a capped
+ * level, nothing exceeds a cap, and a poll is granted whenever no other
+ * poll holds a slot it needs. */
+static void
+test_conn_idle_model(void **state)
+{
+	struct schedule_limits	 limits = { 5, 3 };
+	struct schedule		*s;
+	struct schedule_account	*acct[3];
+	static const char	*hosts[2] = { "h0", "h1" };
+	static const unsigned int caps[3] = { 0, 2, 1 };
+	/* held[account][host][kind] */
+	unsigned int		 held[3][2][2], n, idle, pn, hn[2], hi[2];
+	unsigned int		 an[3], ai[3], hp[2], ap[3];
+	uint64_t		 x = 42;
+	enum schedule_conn	 rc;
+	int			 i, k, h, kind, fits, step, grants = 0;
+
+	(void)state;
+	s = schedule_new(&limits, 5);
+	for (i = 0; i < 3; i++)
+		acct[i] = add_capped(s, i == 0 ? "a0" : i == 1 ? "a1" : "a2",
+		    caps[i]);
+	memset(held, 0, sizeof held);
+	for (step = 0; step < 20000; step++) {
+		x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+		i = (int)((x >> 33) % 3);
+		h = (int)((x >> 40) % 2);
+		kind = (int)((x >> 45) % 2);
+		/* Totals at each level, from the model. */
+		n = idle = pn = 0;
+		memset(hn, 0, sizeof hn);
+		memset(hi, 0, sizeof hi);
+		memset(hp, 0, sizeof hp);
+		memset(an, 0, sizeof an);
+		memset(ai, 0, sizeof ai);
+		memset(ap, 0, sizeof ap);
+		for (k = 0; k < 6; k++) {
+			unsigned int p0 = held[k / 2][k % 2][0];
+			unsigned int i0 = held[k / 2][k % 2][1];
+
+			n += p0 + i0;
+			idle += i0;
+			pn += p0;
+			hn[k % 2] += p0 + i0;
+			hi[k % 2] += i0;
+			hp[k % 2] += p0;
+			an[k / 2] += p0 + i0;
+			ai[k / 2] += i0;
+			ap[k / 2] += p0;
+		}
+		/* The invariants. */
+		assert_true(n <= limits.max_conns);
+		assert_true(idle < limits.max_conns);
+		for (k = 0; k < 2; k++) {
+			assert_true(hn[k] <= limits.max_conns_host);
+			assert_true(hi[k] < limits.max_conns_host);
+		}
+		for (k = 0; k < 3; k++) {
+			if (caps[k] == 0)
+				continue;
+			assert_true(an[k] <= caps[k]);
+			assert_true(ai[k] < caps[k]);
+		}
+		if ((x >> 50) % 3 == 0) {
+			/* Release one of that kind, if held. */
+			schedule_conn_release(acct[i], hosts[h],
+			    (enum schedule_conn_kind)kind);
+			if (held[i][h][kind] > 0)
+				held[i][h][kind]--;
+			continue;
+		}
+		if (kind == SCHEDULE_CONN_POLL && pn == 0)
+			fits = 1;	/* no poll anywhere: must be granted */
+		else if (kind == SCHEDULE_CONN_POLL && hp[h] == 0 &&
+		    ap[i] == 0 && n < limits.max_conns)
+			fits = 1;	/* h and i free of polls: the same */
+		else {
+			fits = n < limits.max_conns &&
+			    hn[h] < limits.max_conns_host &&
+			    (caps[i] == 0 || an[i] < caps[i]);
+			if (kind == SCHEDULE_CONN_IDLE)
+				fits = fits && idle + 1 < limits.max_conns &&
+				    hi[h] + 1 < limits.max_conns_host &&
+				    (caps[i] == 0 || ai[i] + 1 < caps[i]);
+		}
+		rc = schedule_conn_acquire(acct[i], hosts[h],
+		    (enum schedule_conn_kind)kind, NULL);
+		assert_int_equal(rc == SCHEDULE_CONN_GRANTED, fits);
+		if (rc == SCHEDULE_CONN_GRANTED) {
+			held[i][h][kind]++;
+			grants++;
+		}
+	}
+	assert_true(grants > 1000);
+	schedule_free(s);
+}
+
+/* A lowered cap ([ALERT], reload) below the IDLE connections held: the
+ * scheduler points out each one to give up until they fit again. */
+static void
+test_conn_idle_lowered(void **state)
+{
+	struct schedule_limits	 limits = { 0, 4 };
+	struct schedule_policy	 p;
+	struct schedule		*s;
+	struct schedule_account	*a, *b;
+	struct schedule_status	 st;
+	int			 i;
+
+	(void)state;
+	s = schedule_new(&limits, 5);
+	a = add_capped(s, "a", 4);
+	b = add_capped(s, "b", 0);
+	for (i = 0; i < 3; i++)
+		assert_int_equal(get_idle(a, "h", NULL), SCHEDULE_CONN_GRANTED);
+	assert_int_equal(get_idle(b, "other", NULL), SCHEDULE_CONN_GRANTED);
+	assert_false(schedule_conn_idle_over(a, "h"));
+	assert_false(schedule_conn_idle_over(b, "other"));
+
+	/* [ALERT]: the account's cap 4 -> 3 leaves IDLE 2 of the 3. */
+	free(schedule_conn_too_many(a, T0));
+	assert_true(schedule_conn_idle_over(a, "h"));
+	assert_false(schedule_conn_idle_over(a, "other"));	/* none there */
+	assert_false(schedule_conn_idle_over(b, "other"));
+	/* Given up: it logs out as a poll's connection, IDLE fits again. */
+	schedule_conn_demote(a, "h");
+	assert_false(schedule_conn_idle_over(a, "h"));
+	schedule_account_status(a, T0, &st);
+	assert_int_equal(st.conns, 3);
+	assert_int_equal(st.idle_conns, 2);
+	/* While it logs out, the cap is full: no poll, no IDLE. */
+	assert_int_equal(get_poll(a, "h", NULL), SCHEDULE_CONN_DENIED_FIRST);
+	put_poll(a, "h");
+	assert_int_equal(get_poll(a, "h", NULL), SCHEDULE_CONN_GRANTED);
+	assert_int_equal(get_idle(a, "h", NULL), SCHEDULE_CONN_DENIED_FIRST);
+	put_poll(a, "h");
+
+	/* Down to 1: no IDLE at all. */
+	free(schedule_conn_too_many(a, T0));
+	free(schedule_conn_too_many(a, T0));
+	schedule_account_status(a, T0, &st);
+	assert_int_equal(st.max_conns, 1);
+	for (i = 0; i < 2; i++) {
+		assert_true(schedule_conn_idle_over(a, "h"));
+		schedule_conn_demote(a, "h");
+		put_poll(a, "h");
+	}
+	assert_false(schedule_conn_idle_over(a, "h"));
+	schedule_account_status(a, T0, &st);
+	assert_int_equal(st.conns, 0);
+	assert_int_equal(get_poll(a, "h", NULL), SCHEDULE_CONN_GRANTED);
+	schedule_conn_demote(a, "h");	/* no IDLE held: ignored */
+	schedule_account_status(a, T0, &st);
+	assert_int_equal(st.conns, 1);
+	put_poll(a, "h");
+
+	/* A reload lowering the per-host cap: only that host's IDLE. */
+	memset(&p, 0, sizeof p);
+	p.poll_interval = 600;
+	schedule_account_set_policy(a, &p, T0, NULL);	/* no account cap */
+	for (i = 0; i < 3; i++)
+		assert_int_equal(get_idle(a, "h", NULL), SCHEDULE_CONN_GRANTED);
+	limits.max_conns_host = 3;
+	schedule_set_limits(s, &limits);
+	assert_true(schedule_conn_idle_over(a, "h"));
+	assert_false(schedule_conn_idle_over(b, "other"));
+	schedule_conn_demote(a, "h");
+	assert_false(schedule_conn_idle_over(a, "h"));
+	/* And the global one: 2 IDLE on h, 1 on other, limit 3. */
+	limits.max_conns = 3;
+	schedule_set_limits(s, &limits);
+	assert_true(schedule_conn_idle_over(a, "h"));
+	assert_true(schedule_conn_idle_over(b, "other"));
+	schedule_conn_demote(b, "other");
+	assert_false(schedule_conn_idle_over(a, "h"));
 	schedule_free(s);
 }
 
@@ -805,6 +1142,10 @@ main(void)
 		cmocka_unit_test(test_budget_parse_bad),
 		cmocka_unit_test(test_conn_caps),
 		cmocka_unit_test(test_conn_alert),
+		cmocka_unit_test(test_conn_idle_reserve),
+		cmocka_unit_test(test_conn_idle_cap_one),
+		cmocka_unit_test(test_conn_idle_model),
+		cmocka_unit_test(test_conn_idle_lowered),
 		cmocka_unit_test(test_next_due),
 		cmocka_unit_test(test_status),
 		cmocka_unit_test(test_suspended),
