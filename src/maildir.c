@@ -73,7 +73,7 @@
 
 #define MAILDIR_CREATE_TRIES	16	/* fresh names tried on EEXIST */
 #define MAILDIR_MAX_OPEN	64	/* staged files kept open at most */
-#define MAILDIR_WBUF		(64 * 1024)	/* write buffer of a delivery */
+#define MAILDIR_WBUF		(32 * 1024)	/* write buffer of a delivery */
 #define MAILDIR_RANDOM_BYTES	8
 
 enum maildir_sub {
