@@ -57,12 +57,12 @@
 
 /* Messages per UID FETCH of bodies: each batch ends in one checkpoint
  * (directory fsync + state save), so this trades fsyncs for redo work. */
-#define IMAP_BATCH_MSGS		500
+#define IMAP_BATCH_MSGS		250
 #define IMAP_BATCH_BYTES	(64 * 1024 * 1024)
 /* Ranges per UID STORE/MOVE/EXPUNGE command, to keep lines short. */
 #define IMAP_SET_RANGES		400
 /* Scratch for CRLF conversion of one chunk. */
-#define IMAP_CHUNK_MAX		(64 * 1024)
+#define IMAP_CHUNK_MAX		(16 * 1024)
 /* Longest local folder name we make from a server name. */
 #define IMAP_LOCAL_MAX		200
 
@@ -1548,6 +1548,20 @@ imap_body_begin(struct imap_session *s)
 	imap_parse_literal_stream(s->parser);
 }
 
+/* How many messages the metadata fetch can list at most, from SELECT's
+ * EXISTS and UIDNEXT: allocating that at once, not by doubling, leaves
+ * no freed copies behind in the heap (peak RSS on a large first fetch). */
+static size_t
+imap_msgs_hint(const struct imap_session *s)
+{
+	size_t	n = s->exists;
+
+	if (s->uidnext > s->sf->last_uid &&
+	    (size_t)(s->uidnext - 1 - s->sf->last_uid) < n)
+		n = s->uidnext - 1 - s->sf->last_uid;
+	return (n < 64 ? 64 : n);
+}
+
 /* Writes one chunk of a body, converted to LF line ends. */
 static void
 imap_body_chunk(struct imap_session *s, const char *p, size_t len)
@@ -1655,7 +1669,8 @@ imap_fetch_untagged(struct imap_session *s, const struct imap_response *r)
 		if (s->nmsgs == s->amsgs) {
 			/* 8 bytes a message: a 100,000-message folder
 			 * costs under 1 MB here. */
-			s->amsgs = s->amsgs == 0 ? 64 : s->amsgs * 2;
+			s->amsgs = s->amsgs == 0 ? imap_msgs_hint(s) :
+			    s->amsgs * 2;
 			s->msgs = xreallocarray(s->msgs, s->amsgs,
 			    sizeof *s->msgs);
 		}
