@@ -54,10 +54,12 @@
 #define DAEMON_POLLED_NO_IDLE	2	/* the server does not offer IDLE */
 
 /* IDLE reconnects: soon after a good connection dropped (servers end IDLE
- * sessions, and restart), else 1 min doubling to 1 h, with jitter. */
+ * sessions, and restart), else 1 min doubling to 1 h, with jitter; 5 min
+ * more when the server was busy, as the polls wait. */
 #define DAEMON_IDLE_RETRY_MS	2000
 #define DAEMON_IDLE_BACKOFF_MIN	60
 #define DAEMON_IDLE_BACKOFF_MAX	3600
+#define DAEMON_IDLE_BUSY_MS	(5 * 60 * 1000)
 /* IDLE folders starting together (the daemon's start, a reload adding
  * many) connect this many milliseconds apart: a thousand TLS handshakes
  * at once would make the memory peak (and the server's load) for
@@ -622,6 +624,7 @@ daemon_idle_delay(struct daemon_idle *di, const struct imap_result *r)
 {
 	uint64_t	base;
 	unsigned int	shift;
+	int		busy;
 
 	if (r->idled) {
 		/* It worked until now: a restart or a dropped connection,
@@ -633,12 +636,16 @@ daemon_idle_delay(struct daemon_idle *di, const struct imap_result *r)
 	shift = di->failures < 7 ? di->failures : 6;
 	di->failures++;
 	base = (uint64_t)DAEMON_IDLE_BACKOFF_MIN << shift;
-	if (r->status == EXIT_AUTH)
-		base = DAEMON_IDLE_BACKOFF_MAX;	/* never hammer a login */
+	busy = schedule_hint_busy(r->hint);
+	/* Never hammer a login; but one refused for being busy ("[ALERT]
+	 * Too many simultaneous connections") is no wrong password. */
+	if (r->status == EXIT_AUTH && !busy)
+		base = DAEMON_IDLE_BACKOFF_MAX;
 	if (base > DAEMON_IDLE_BACKOFF_MAX)
 		base = DAEMON_IDLE_BACKOFF_MAX;
 	/* 75% to 125% of the base. */
-	return (base * 750 + daemon_random() % (base * 500 + 1));
+	return (base * 750 + daemon_random() % (base * 500 + 1) +
+	    (busy ? DAEMON_IDLE_BUSY_MS : 0));
 }
 
 /* Deliveries of an IDLE session: the budget and the daily counts. */

@@ -695,13 +695,30 @@ schedule_begin(struct schedule_account *a, uint64_t now_ms, char **cause)
 	return (0);
 }
 
+int
+schedule_hint_busy(int hint)
+{
+	switch (hint) {
+	case SCHEDULE_HINT_UNAVAILABLE:
+	case SCHEDULE_HINT_IN_USE:
+	case SCHEDULE_HINT_TOO_MANY_CONNS:
+		return (1);
+	default:
+		return (0);
+	}
+}
+
 /* How the scheduler treats an outcome. */
 static enum outcome_class
 outcome_classify(const struct schedule_outcome *o)
 {
 	switch (o->exit) {
 	case EXIT_AUTH:
-		return (CLASS_AUTH);
+		/* A login refused for being busy (Gmail's "[ALERT] Too
+		 * many simultaneous connections") says nothing about the
+		 * password: the busy wait, not the 30 minutes of a refusal
+		 * that would lock the account. */
+		return (schedule_hint_busy(o->hint) ? CLASS_TEMP : CLASS_AUTH);
 	case EXIT_CONFIG:
 	case EXIT_UNSUPPORTED:
 		return (CLASS_STOP);
@@ -712,14 +729,7 @@ outcome_classify(const struct schedule_outcome *o)
 		return (CLASS_TEMP);
 	}
 	/* The server turned us away, whatever the session made of it. */
-	switch (o->hint) {
-	case SCHEDULE_HINT_UNAVAILABLE:
-	case SCHEDULE_HINT_IN_USE:
-	case SCHEDULE_HINT_TOO_MANY_CONNS:
-		return (CLASS_TEMP);
-	default:
-		return (CLASS_OK);
-	}
+	return (schedule_hint_busy(o->hint) ? CLASS_TEMP : CLASS_OK);
 }
 
 /* The next poll's delay: the interval, jittered by up to 10% or 30 s
@@ -785,22 +795,26 @@ auth_message(struct schedule_account *a, uint64_t delay, char **msg)
 	free(in);
 }
 
+/* Says when the next attempt is, after a message that is not about a
+ * failed poll (the daemon then logs only the message). */
+static void
+backoff_message(uint64_t delay, char **msg)
+{
+	char	*in;
+
+	in = schedule_format_duration(delay);
+	msg_add(msg, "backing off, next try in %s", in);
+	free(in);
+}
+
 /* The least delay the server asked for. */
 static uint64_t
 server_delay(const struct schedule_outcome *o)
 {
 	uint64_t	d = (uint64_t)o->retry_after * SEC;
 
-	switch (o->hint) {
-	case SCHEDULE_HINT_UNAVAILABLE:
-	case SCHEDULE_HINT_IN_USE:
-	case SCHEDULE_HINT_TOO_MANY_CONNS:
-		if (d == 0)
-			d = BUSY_DELAY;
-		break;
-	default:
-		break;
-	}
+	if (d == 0 && schedule_hint_busy(o->hint))
+		d = BUSY_DELAY;
 	return (d);
 }
 
@@ -849,6 +863,8 @@ schedule_done(struct schedule_account *a, uint64_t now_ms,
 	delay = max_u64(delay, server_delay(o));
 	if (c == CLASS_AUTH)
 		auth_message(a, delay, msg);
+	else if (o->hint == SCHEDULE_HINT_TOO_MANY_CONNS)
+		backoff_message(delay, msg);
 	a->next_due = add_ms(now_ms, delay);
 
 	resume = budget_check(a, now_ms, msg);

@@ -210,6 +210,10 @@ int		 schedule_conn_idle_over(const struct schedule_account *,
  * a POLL connection from now on: release it as one once closed. */
 void		 schedule_conn_demote(struct schedule_account *,
 		    const char *host);
+/* Whether the hint says the server turned us away for being busy
+ * ([UNAVAILABLE], [IN-USE], too many connections): a wait of at least 5
+ * minutes, never the backoff of a wrong password. */
+int		 schedule_hint_busy(int hint);
 /* The server said "[ALERT] Too many simultaneous connections": lowers the
  * account's cap by one (not below 1) and backs off. Returns a message to
  * log (caller frees). schedule_done does this for

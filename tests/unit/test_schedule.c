@@ -321,6 +321,50 @@ test_server_delay(void **state)
 	schedule_free(s);
 }
 
+/* A login refused for being busy, as the IMAP session reports it (a
+ * refused login, EXIT_AUTH, with the hint): the busy wait and the cap,
+ * not the backoff of a wrong password, and the log says when. */
+static void
+test_busy_login(void **state)
+{
+	struct schedule		*s;
+	struct schedule_account	*a;
+	struct schedule_outcome	 o;
+	struct schedule_status	 st;
+	char			*msg;
+
+	(void)state;
+	s = schedule_new(NULL, 3);
+	a = add_account(s, "a", 60, 0, T0);
+	memset(&o, 0, sizeof o);
+	o.exit = EXIT_AUTH;
+	o.hint = SCHEDULE_HINT_TOO_MANY_CONNS;
+	schedule_begin(a, T0, NULL);
+	assert_int_equal(schedule_done(a, T0, &o, &msg), T0 + 5 * MIN);
+	assert_non_null(strstr(msg, "using at most 1 from now on"));
+	assert_non_null(strstr(msg, "; backing off, next try in 5m"));
+	assert_null(strstr(msg, "authentication failed"));
+	free(msg);
+	schedule_account_status(a, T0, &st);
+	assert_int_equal(st.state, SCHEDULE_BACKOFF);
+	assert_int_equal(st.failures, 1);
+	assert_int_equal(st.max_conns, 1);
+
+	/* IMAP [INUSE] at login: the same wait, nothing logged. */
+	o.hint = SCHEDULE_HINT_IN_USE;
+	schedule_begin(a, T0, NULL);
+	assert_int_equal(schedule_done(a, T0, &o, &msg), T0 + 5 * MIN);
+	assert_null(msg);
+
+	/* A plain refusal is still a wrong password. */
+	o.hint = SCHEDULE_HINT_NONE;
+	schedule_begin(a, T0, NULL);
+	assert_true(schedule_done(a, T0, &o, &msg) >= T0 + 27 * MIN);
+	assert_non_null(strstr(msg, "authentication failed"));
+	free(msg);
+	schedule_free(s);
+}
+
 static void
 test_stop_until_reload(void **state)
 {
@@ -1135,6 +1179,7 @@ main(void)
 		cmocka_unit_test(test_backoff),
 		cmocka_unit_test(test_auth_backoff),
 		cmocka_unit_test(test_server_delay),
+		cmocka_unit_test(test_busy_login),
 		cmocka_unit_test(test_stop_until_reload),
 		cmocka_unit_test(test_budget),
 		cmocka_unit_test(test_budget_resume_several),
