@@ -3,9 +3,11 @@
 tests/fault/servers.sh: the faults Dovecot will not produce.
 
 usage: imap_server.py MODE --log FILE --manifest FILE [--msgs N] [--bad N]
+                      [--linger S]
 
 Listens on 127.0.0.1 port 0, prints the port on stdout, then serves
-connections one after the other (until 20 s pass without one). Every
+connections one after the other (until S, default 20, seconds pass
+without one). Every
 command line received is appended to the log ("<conn> <line>"). The
 mailbox holds N (5) small messages, UIDs 1..N; STORE \\Deleted + EXPUNGE
 remove them for later connections. MANIFEST receives "sha256<TAB>msgid"
@@ -32,6 +34,10 @@ Modes:
               new UIDs (100 higher) for the same messages
   longline    after login, an untagged response of 10 MB without CRLF,
               then the connection closes
+  toomany     LOGIN and AUTHENTICATE are refused with Gmail's
+              "NO [ALERT] Too many simultaneous connections. (Failure)"
+  unavailable LOGIN and AUTHENTICATE are refused with
+              "NO [UNAVAILABLE] Temporary authentication failure"
 """
 import hashlib
 import socket
@@ -110,6 +116,12 @@ class Box:
 
 
 NIL = object()
+
+# What the login of a bad connection gets, by mode.
+REFUSALS = {
+    "toomany": "NO [ALERT] Too many simultaneous connections. (Failure)",
+    "unavailable": "NO [UNAVAILABLE] Temporary authentication failure",
+}
 
 
 def fetch_item(box, seq, uid, args, body=None, size=None):
@@ -194,6 +206,8 @@ def serve(c, box, mode, bad):
         if cmd == "CAPABILITY":
             c.send("* CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR UIDPLUS\r\n"
                    "%s OK done\r\n" % tag)
+        elif cmd == "LOGIN" and bad and mode in REFUSALS:
+            c.send("%s %s\r\n" % (tag, REFUSALS[mode]))
         elif cmd == "LOGIN":
             c.send("%s OK logged in\r\n" % tag)
         elif cmd == "AUTHENTICATE":
@@ -201,6 +215,9 @@ def serve(c, box, mode, bad):
                 c.send("+ \r\n")
                 if c.readline() is None:
                     return
+            if bad and mode in REFUSALS:
+                c.send("%s %s\r\n" % (tag, REFUSALS[mode]))
+                continue
             c.send("%s OK [CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR UIDPLUS] "
                    "logged in\r\n" % tag)
             if bad and mode == "longline":
@@ -261,7 +278,7 @@ def main():
     if len(sys.argv) < 2:
         raise SystemExit(__doc__)
     mode = sys.argv[1]
-    args = {"msgs": "5", "bad": "1"}
+    args = {"msgs": "5", "bad": "1", "linger": "20"}
     rest = sys.argv[2:]
     while rest:
         args[rest[0].lstrip("-")] = rest[1]
@@ -280,7 +297,7 @@ def main():
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     ls.bind(("127.0.0.1", 0))
     ls.listen(4)
-    ls.settimeout(20)
+    ls.settimeout(float(args["linger"]))
     print(ls.getsockname()[1], flush=True)
     conn = 0
     while True:
