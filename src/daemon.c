@@ -958,8 +958,9 @@ daemon_idle_start(struct daemon_idle *di)
 		    "IDLE", cause != NULL ? cause : "connection cap reached");
 		free(cause);
 		di->polled = DAEMON_POLLED_CAP;
-		if (!di->capped)
-			di->capped_info = rc == SCHEDULE_CONN_DENIED_FIRST;
+		/* Any fallback logged at INFO gets its return there too. */
+		if (rc == SCHEDULE_CONN_DENIED_FIRST)
+			di->capped_info = 1;
 		di->capped = 1;
 		daemon_idle_poll_soon(di);
 		return;
