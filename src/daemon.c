@@ -49,8 +49,10 @@
 
 #define DAEMON_CLOCK_CHECK	15	/* seconds between clock checks */
 /* Why an IDLE folder is polled instead (daemon_idle.polled). */
-#define DAEMON_POLLED_CAP	1	/* no room within the caps; a reload
-					 * tries IDLE again */
+#define DAEMON_POLLED_CAP	1	/* no room within the caps; IDLE is
+					 * tried again when a poll's
+					 * connection leaves room, and after
+					 * a reload */
 #define DAEMON_POLLED_NO_IDLE	2	/* the server does not offer IDLE */
 
 /* IDLE reconnects: soon after a good connection dropped (servers end IDLE
@@ -123,6 +125,11 @@ struct daemon_idle {
 						 * POLL once given up */
 	int				 polled; /* DAEMON_POLLED_*: the
 						 * account's polls take it */
+	int				 capped; /* was polled for want of
+						 * room: the return to IDLE
+						 * is logged, ... */
+	int				 capped_info; /* ... at INFO if the
+						 * fallback was */
 	unsigned int			 failures;
 	struct event			*ev_retry;
 };
@@ -175,6 +182,7 @@ static void	daemon_start_queued(struct daemon *);
 static void	daemon_status(struct daemon *);
 static void	daemon_account_start(struct daemon_account *, char **);
 static void	daemon_idle_trim(struct daemon *);
+static void	daemon_idle_resume(struct daemon *);
 static size_t	daemon_idle_running(struct daemon *);
 
 /* The level of a configuration moved by -v and -q. */
@@ -338,6 +346,7 @@ daemon_account_release(struct daemon_account *a)
 	schedule_conn_release(a->sa, a->ac->host, SCHEDULE_CONN_POLL);
 	a->conn = 0;
 	daemon_start_queued(a->d);
+	daemon_idle_resume(a->d);
 }
 
 /* Moves an account to the configuration a reload gave it, once no
@@ -441,10 +450,11 @@ daemon_account_count(struct daemon_account *a, const struct fetch_result *r)
 		a->last_success = time(NULL);
 }
 
-/* An attempt ended (session done, or failed before it): tell the
- * scheduler, log, save the budget, and re-arm. */
+/* An attempt ended (session done, or failed before it, no_conn): tell
+ * the scheduler, log, save the budget, and re-arm. */
 static void
-daemon_account_done(struct daemon_account *a, const struct fetch_result *r)
+daemon_account_done(struct daemon_account *a, const struct fetch_result *r,
+    int no_conn)
 {
 	struct schedule_outcome	 o;
 	uint64_t		 now = daemon_now(), due;
@@ -458,6 +468,7 @@ daemon_account_done(struct daemon_account *a, const struct fetch_result *r)
 	o.bytes = r->bytes;
 	o.hint = (enum schedule_hint)r->hint;
 	o.retry_after = r->retry_after;
+	o.no_conn = no_conn;
 	due = schedule_done(a->sa, now, &o, &msg);
 	daemon_log_done(a, r, due, now, msg);
 	if (o.hint == SCHEDULE_HINT_TOO_MANY_CONNS)
@@ -484,7 +495,7 @@ daemon_account_fail(struct daemon_account *a, int status)
 
 	memset(&r, 0, sizeof r);
 	r.status = status;
-	daemon_account_done(a, &r);
+	daemon_account_done(a, &r, 1);
 }
 
 /* A session ended. */
@@ -498,7 +509,7 @@ daemon_session_done(struct fetch_session *fs, const struct fetch_result *r,
 
 	(void)fs;
 	a->fs = NULL;
-	daemon_account_done(a, r);
+	daemon_account_done(a, r, 0);
 	if (!d->stopping)
 		return;
 	for (i = 0; i < d->naccts; i++) {
@@ -516,7 +527,10 @@ daemon_session_done(struct fetch_session *fs, const struct fetch_result *r,
  * polls' slot, schedule.h); the account's polls leave those folders out.
  * A folder that gets no connection, or whose server has no IDLE, is
  * polled instead (logged once), as is one whose connection a lowered cap
- * takes back (daemon_idle_trim).
+ * takes back (daemon_idle_trim); its account polls soon, not up to
+ * poll_interval later (daemon_idle_poll_soon). One polled for want of
+ * room takes IDLE again when a poll's end leaves room for it
+ * (daemon_idle_resume), or after a reload (daemon_idle_retry_capped).
  */
 
 static void	daemon_idle_start(struct daemon_idle *);
@@ -581,6 +595,32 @@ daemon_idle_release(struct daemon_idle *di)
 		return;
 	schedule_conn_release(di->a->sa, di->a->ac->host, di->kind);
 	daemon_start_queued(di->d);
+}
+
+/* The IDLE folder is the polls' now: its account polls soon rather than
+ * up to poll_interval later, within the provider minimum and a backoff
+ * (schedule_poll_soon). A poll waiting for a connection takes the folder
+ * anyway when it starts. */
+static void
+daemon_idle_poll_soon(struct daemon_idle *di)
+{
+	struct daemon_account	*a = di->a;
+	uint64_t		 now, due;
+	char			*in;
+
+	if (a == NULL || a->queued || a->d->stopping)
+		return;
+	now = daemon_now();
+	due = schedule_poll_soon(a->sa, now);
+	if (due != SCHEDULE_NEVER) {
+		in = daemon_until(due, now);
+		log_msg(LOG_LVL_DEBUG, &(struct log_ctx){ a->ac->name,
+		    di->folder, 0 }, "next poll in %s", in);
+		free(in);
+	} else if (a->fs != NULL)
+		log_msg(LOG_LVL_DEBUG, &(struct log_ctx){ a->ac->name,
+		    di->folder, 0 }, "polled soon after the poll in progress");
+	daemon_arm(a->d);
 }
 
 /* Forgets an IDLE folder, aborting its session. */
@@ -773,8 +813,9 @@ daemon_idle_retry_cb(evutil_socket_t fd, short what, void *arg)
 /* A cap was lowered ([ALERT], reload): IDLE connections beyond what it
  * leaves IDLE (all but one slot) are given up, newest first, so that the
  * polls never wait on them. Each ends politely (DONE, LOGOUT) and counts
- * as a poll's connection until closed; its folder is polled from now on,
- * and tries IDLE again after a reload. */
+ * as a poll's connection until closed; its folder is polled from then on
+ * (soon, once the session has ended), and takes IDLE again when there is
+ * room. */
 static void
 daemon_idle_trim(struct daemon *d)
 {
@@ -794,6 +835,8 @@ daemon_idle_trim(struct daemon *d)
 		schedule_conn_demote(di->a->sa, di->a->ac->host);
 		di->kind = SCHEDULE_CONN_POLL;
 		di->polled = DAEMON_POLLED_CAP;
+		di->capped = 1;
+		di->capped_info = 1;
 		evtimer_del(di->ev_retry);
 		imap_session_stop(di->s);
 	}
@@ -860,6 +903,8 @@ daemon_idle_done(struct imap_session *s, void *arg)
 	daemon_conf_unref(di->dc);
 	di->dc = NULL;
 	daemon_idle_release(di);
+	if (di->polled)
+		daemon_idle_poll_soon(di);
 	daemon_status(d);
 }
 
@@ -920,9 +965,21 @@ daemon_idle_start(struct daemon_idle *di)
 		    "IDLE", cause != NULL ? cause : "connection cap reached");
 		free(cause);
 		di->polled = DAEMON_POLLED_CAP;
+		/* Any fallback logged at INFO gets its return there too. */
+		if (rc == SCHEDULE_CONN_DENIED_FIRST)
+			di->capped_info = 1;
+		di->capped = 1;
+		daemon_idle_poll_soon(di);
 		return;
 	}
 	free(cause);
+	if (di->capped) {
+		log_msg(di->capped_info ? LOG_LVL_INFO : LOG_LVL_DEBUG, &ctx,
+		    "a connection is free for IDLE again; IDLE instead of "
+		    "polling this folder");
+		di->capped = 0;
+		di->capped_info = 0;
+	}
 	di->conn = 1;
 	di->kind = SCHEDULE_CONN_IDLE;
 	if (daemon_account_lock(a, &status) != 0 ||
@@ -971,6 +1028,16 @@ daemon_idle_start_spaced(struct daemon_idle *di)
 	evtimer_add(di->ev_retry, &tv);
 }
 
+/* Whether a folder polled for want of room may try IDLE again: not while
+ * its account's poll runs, which may be fetching it (that poll's end
+ * tries again, daemon_idle_resume). */
+static int
+daemon_idle_capped(const struct daemon_idle *di)
+{
+	return (di->a != NULL && di->polled == DAEMON_POLLED_CAP &&
+	    di->s == NULL && di->a->fs == NULL && !di->d->stopping);
+}
+
 /* After a reload that may have made room: folders polled for want of it
  * try IDLE again (a denial is logged again, once). */
 static void
@@ -981,11 +1048,33 @@ daemon_idle_retry_capped(struct daemon *d)
 
 	for (i = 0; i < d->nidles; i++) {
 		di = d->idles[i];
-		if (di->a == NULL || di->polled != DAEMON_POLLED_CAP ||
-		    di->s != NULL)
+		if (!daemon_idle_capped(di))
 			continue;
 		di->polled = 0;
 		daemon_idle_start_spaced(di);
+	}
+}
+
+/* A poll's connection was released: folders polled for want of room take
+ * IDLE again where it now fits at every level. Only then: a try that
+ * could be refused would flip the folder back and forth (and the log
+ * with it) while polls and IDLE contend for the same slots. Polls
+ * waiting for a connection were served first (daemon_start_queued). */
+static void
+daemon_idle_resume(struct daemon *d)
+{
+	struct daemon_idle	*di;
+	size_t			 i;
+
+	for (i = 0; i < d->nidles; i++) {
+		di = d->idles[i];
+		if (!daemon_idle_capped(di) ||
+		    !schedule_conn_fits(di->a->sa, di->a->ac->host,
+		    SCHEDULE_CONN_IDLE))
+			continue;
+		di->polled = 0;
+		evtimer_del(di->ev_retry);
+		daemon_idle_start(di);
 	}
 }
 
@@ -1409,6 +1498,7 @@ daemon_apply(struct daemon *d, struct daemon_conf *dc)
 	struct schedule_limits		 l, old;
 	size_t				 i, idx;
 	unsigned int			 added = 0, removed = 0, changed = 0;
+	unsigned int			 reset = 0;
 	int				 same_dir;
 
 	same_dir = strcmp(conf->state_dir, d->dc->conf->state_dir) == 0;
@@ -1442,6 +1532,15 @@ daemon_apply(struct daemon *d, struct daemon_conf *dc)
 		a->next_ac = ac;
 		dc->refs++;
 		daemon_account_rebind(a);
+		/* A cap lowered by [ALERT]s lasts until a reload, this
+		 * one too (changed accounts start afresh anyway). */
+		if (schedule_account_reset_cap(a->sa)) {
+			reset++;
+			log_msg(LOG_LVL_INFO, &(struct log_ctx){ ac->name,
+			    NULL, 0 }, "the connection cap lowered after the "
+			    "server reported too many connections is reset "
+			    "by the reload");
+		}
 	}
 	daemon_conf_unref(d->dc);
 	d->dc = dc;
@@ -1450,7 +1549,7 @@ daemon_apply(struct daemon *d, struct daemon_conf *dc)
 	 * there may be more (other caps, accounts gone); waiting polls
 	 * retry. */
 	daemon_idle_trim(d);
-	if (removed + changed > 0 || memcmp(&l, &old, sizeof l) != 0)
+	if (removed + changed + reset > 0 || memcmp(&l, &old, sizeof l) != 0)
 		daemon_idle_retry_capped(d);
 	daemon_start_queued(d);
 	log_set_level(daemon_log_level(conf->log_level, d->verbosity));

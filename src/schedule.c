@@ -87,6 +87,11 @@ struct schedule_account {
 
 	enum schedule_state state;
 	uint64_t	 next_due;
+	uint64_t	 last_conn;	/* end of the last poll that reached
+					 * the server; see have_conn */
+	int		 have_conn;
+	int		 soon;		/* the poll in progress left out a
+					 * folder: the next one comes soon */
 	unsigned int	 failures;
 	int		 last_exit;
 	int		 last_error;
@@ -732,6 +737,16 @@ outcome_classify(const struct schedule_outcome *o)
 	return (schedule_hint_busy(o->hint) ? CLASS_TEMP : CLASS_OK);
 }
 
+/* The earliest a poll asked for soon may start: now, unless the provider
+ * minimum since the last poll that reached the server says to wait. */
+static uint64_t
+soon_due(const struct schedule_account *a, uint64_t now_ms)
+{
+	if (!a->have_conn)
+		return (now_ms);
+	return (max_u64(now_ms, add_ms(a->last_conn, a->floor_ms)));
+}
+
 /* The next poll's delay: the interval, jittered by up to 10% or 30 s
  * either way so that accounts drift apart, never under the floor. */
 static uint64_t
@@ -825,9 +840,16 @@ schedule_done(struct schedule_account *a, uint64_t now_ms,
 	enum outcome_class	 c;
 	uint64_t		 delay, resume;
 	char			*m;
+	int			 soon;
 
 	if (msg != NULL)
 		*msg = NULL;
+	soon = a->soon;
+	a->soon = 0;
+	if (!o->no_conn) {
+		a->last_conn = now_ms;
+		a->have_conn = 1;
+	}
 	schedule_budget_add(a, now_ms, o->bytes);
 	if (o->hint == SCHEDULE_HINT_TOO_MANY_CONNS) {
 		m = cap_lower(a);
@@ -839,7 +861,9 @@ schedule_done(struct schedule_account *a, uint64_t now_ms,
 	if (c == CLASS_OK) {
 		a->failures = 0;
 		a->state = SCHEDULE_IDLE;
-		delay = delay_poll(a);
+		/* A folder left out of this poll is to be polled soon:
+		 * as soon as the provider minimum (below) allows. */
+		delay = soon ? 0 : delay_poll(a);
 	} else {
 		a->last_error = o->exit;
 		a->failures++;
@@ -873,6 +897,28 @@ schedule_done(struct schedule_account *a, uint64_t now_ms,
 		a->next_due = resume;
 	}
 	return (a->next_due);
+}
+
+uint64_t
+schedule_poll_soon(struct schedule_account *a, uint64_t now_ms)
+{
+	uint64_t	due;
+
+	switch (a->state) {
+	case SCHEDULE_POLLING:
+		a->soon = 1;
+		return (SCHEDULE_NEVER);
+	case SCHEDULE_IDLE:
+		due = soon_due(a, now_ms);
+		if (due < a->next_due)
+			a->next_due = due;
+		return (a->next_due);
+	default:
+		/* A backoff is the server's business, a pause the
+		 * budget's, a stop the configuration's: they keep their
+		 * time, and the folder is polled then. */
+		return (account_waiting(a) ? a->next_due : SCHEDULE_NEVER);
+	}
 }
 
 char *
@@ -1073,6 +1119,16 @@ schedule_conn_acquire(struct schedule_account *a, const char *host,
 	return (first ? SCHEDULE_CONN_DENIED_FIRST : SCHEDULE_CONN_DENIED);
 }
 
+int
+schedule_conn_fits(const struct schedule_account *a, const char *host,
+    enum schedule_conn_kind kind)
+{
+	struct conncount	held;
+	unsigned int		limit;
+
+	return (conn_check(a, host, kind, &limit, &held) == 0);
+}
+
 void
 schedule_conn_release(struct schedule_account *a, const char *host,
     enum schedule_conn_kind kind)
@@ -1114,6 +1170,16 @@ schedule_conn_idle_over(const struct schedule_account *a, const char *host)
 	return (idle_over(&s->conns, s->limits.max_conns) ||
 	    idle_over(&c, s->limits.max_conns_host) ||
 	    idle_over(&a->conns, a->cap));
+}
+
+int
+schedule_account_reset_cap(struct schedule_account *a)
+{
+	if (a->cap == a->policy.max_conns)
+		return (0);
+	a->cap = a->policy.max_conns;
+	a->denied &= ~(DENY_ACCOUNT | DENY_ACCOUNT << DENY_IDLE_SHIFT);
+	return (1);
 }
 
 char *

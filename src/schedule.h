@@ -68,6 +68,9 @@ struct schedule_outcome {
 	enum schedule_hint hint;
 	unsigned int	 retry_after;	/* seconds the server asked to wait
 					 * (LOGIN-DELAY n); 0: none */
+	int		 no_conn;	/* no connection was made (nothing to
+					 * poll, a local error): the provider
+					 * minimum does not count from it */
 };
 
 /* A snapshot for --status. */
@@ -168,6 +171,16 @@ int		 schedule_begin(struct schedule_account *, uint64_t now_ms,
 uint64_t	 schedule_done(struct schedule_account *, uint64_t now_ms,
 		    const struct schedule_outcome *, char **msg);
 
+/* A folder the account's polls did not fetch is theirs now (IDLE found
+ * no room within the caps, or is not offered): brings the next poll
+ * forward to now_ms, or to the provider minimum after the last poll
+ * that reached the server. An attempt in progress (which left the
+ * folder out) is followed by the next one that soon (schedule_done). A
+ * backoff, a pause or a stop keep their time. Returns the next due
+ * time, SCHEDULE_NEVER while polling or stopped. */
+uint64_t	 schedule_poll_soon(struct schedule_account *,
+		    uint64_t now_ms);
+
 /* Counts downloaded bytes outside an attempt (IDLE delivery). */
 void		 schedule_budget_add(struct schedule_account *,
 		    uint64_t now_ms, uint64_t bytes);
@@ -198,6 +211,10 @@ int		 schedule_budget_parse(struct schedule_account *,
 /* Asks for one more connection of the account to host, of kind. */
 enum schedule_conn schedule_conn_acquire(struct schedule_account *,
 		    const char *host, enum schedule_conn_kind, char **cause);
+/* Whether schedule_conn_acquire would grant a connection of kind now;
+ * changes nothing (no denial is recorded). */
+int		 schedule_conn_fits(const struct schedule_account *,
+		    const char *host, enum schedule_conn_kind);
 /* Gives a connection of kind back (one not held is ignored). */
 void		 schedule_conn_release(struct schedule_account *,
 		    const char *host, enum schedule_conn_kind);
@@ -221,6 +238,10 @@ int		 schedule_hint_busy(int hint);
  * connections that no longer fit (schedule_conn_idle_over). */
 char		*schedule_conn_too_many(struct schedule_account *,
 		    uint64_t now_ms);
+/* Gives the account back the cap its policy sets, after [ALERT]s lowered
+ * it (a reload, even one that leaves the account as it was). Returns 1
+ * if the cap was lowered, else 0. */
+int		 schedule_account_reset_cap(struct schedule_account *);
 
 void		 schedule_account_status(const struct schedule_account *,
 		    uint64_t now_ms, struct schedule_status *);

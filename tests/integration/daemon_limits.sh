@@ -12,6 +12,12 @@
 # folder is polled instead (logged once) and the polls and a fetch now
 # still deliver; an account capped at 1 connection polls its IDLE folder;
 # Dovecot's own log never shows more connections than the caps allow.
+# A folder given up to the polls is polled within seconds, not at the
+# next poll_interval; one refused IDLE because polls filled the cap (a
+# relay holds them) takes IDLE when a poll's connection leaves room,
+# logged once each way, and then gets new mail pushed; a reload resets a
+# cap that the server's "[ALERT] Too many simultaneous connections"
+# lowered (a scripted server), even for an account it leaves unchanged.
 # TAP output.
 set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -23,7 +29,8 @@ PY=$(_dc_python)
 gen() { "$PY" "$top_srcdir/tests/lib/gen_msg.py" "$@" || tap_bail "gen_msg.py $*"; }
 
 # block NAME LINE...: an IMAPS account on the test's Dovecot (host name
-# BHOST, default localhost); the lines give its poll interval and folders.
+# BHOST, default localhost; port BPORT, default Dovecot's; timeout
+# BTIMEOUT, default 20s); the lines give its poll interval and folders.
 block()
 {
 	local acct=$1 line
@@ -31,12 +38,12 @@ block()
 	shift
 	printf 'account "%s" {\n' "$acct"
 	printf '  protocol = imap\n  host = "%s"\n' "${BHOST:-localhost}"
-	printf '  port = %s\n  tls = implicit\n' "$DC_IMAPS_PORT"
+	printf '  port = %s\n  tls = implicit\n' "${BPORT:-$DC_IMAPS_PORT}"
 	printf '  ca_file = "%s"\n' "$DC_CA"
 	printf '  user = "%s"\n' "$acct"
 	printf '  password_file = "%s"\n' "$T/$acct/pass"
 	printf '  maildir = "%s"\n' "$T/$acct/Maildir"
-	printf '  timeout = 20s\n'
+	printf '  timeout = %s\n' "${BTIMEOUT:-20s}"
 	for line in "$@"; do
 		printf '  %s\n' "$line"
 	done
@@ -48,6 +55,18 @@ count() { grep -Ec -- "$1" "$DLOG"; }
 
 # newcount DIR: files in DIR/new.
 newcount() { find "$1/new" -maxdepth 1 -type f 2>/dev/null | wc -l; }
+
+# waitnew DIR N SECONDS: waits until DIR/new holds N files (or more).
+waitnew()
+{
+	local i
+
+	for ((i = 0; i < $3 * 10; i++)); do
+		[ "$(newcount "$1")" -ge "$2" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
 
 # status: the daemon's --status answer.
 status() { "$MAILFETCHD" -c "$CONF" --status 2>&1; }
@@ -105,10 +124,7 @@ ok $? "STATUS with an unchanged UIDNEXT: nothing new, not selected"
 tap_is "$(count 'account=sa folder=INBOX: > m[0-9]+ (SELECT|EXAMINE) ')" 1 \
     "INBOX is selected once (the first poll), not on the polls after it"
 dovecot_append sa Work "$T/s2.eml" >/dev/null || tap_bail "APPEND failed"
-for ((i = 0; i < 200; i++)); do
-	[ "$(newcount "$T/sa/Maildir/.Work")" -ge 1 ] && break
-	sleep 0.1
-done
+waitnew "$T/sa/Maildir/.Work" 1 20
 mfd_expect "$T/sa/Maildir" "Work" "$T/s2.eml"
 tap_like "$(grep 'account=sa folder=Work: > ' "$DLOG" | tail -4)" \
     '(SELECT|EXAMINE) "Work"' \
@@ -123,10 +139,7 @@ tap_is "$(count 'account=sa folder=Work: > m[0-9]+ (SELECT|EXAMINE) ')" "$n" \
 daemon_wait_log 'account=bud folder=INBOX: .*-> IDLING' 20
 ok $? "bud's INBOX reaches IDLE"
 dovecot_append bud INBOX "$T/b1.eml" >/dev/null || tap_bail "APPEND failed"
-for ((i = 0; i < 100; i++)); do
-	[ "$(newcount "$T/bud/Maildir")" -ge 1 ] && break
-	sleep 0.1
-done
+waitnew "$T/bud/Maildir" 1 10
 tap_is "$(newcount "$T/bud/Maildir")" 1 \
     "the first message (3 KB, budget 1 KB) is fetched by IDLE"
 dovecot_append bud INBOX "$T/b2.eml" >/dev/null || tap_bail "APPEND failed"
@@ -181,17 +194,20 @@ capconf()
 	BHOST=127.0.0.1 block cd 'poll_interval = 1h' 'idle = yes' \
 	    'max_connections = 1' 'folder "INBOX" { }'
 }
-# reload PER_HOST [cc]: a new configuration, SIGHUP, and its log line.
-reload()
+# reconf FUNC ARGS...: FUNC ARGS as the new configuration, SIGHUP, and
+# the reload's log line.
+reconf()
 {
 	local n
 
 	n=$(count ' reloaded: ')
-	capconf "$@" >"$CONF" || tap_bail "cannot write $CONF"
+	"$@" >"$CONF" || tap_bail "cannot write $CONF"
 	kill -HUP "$DPID"
 	daemon_wait_log ' reloaded: ' 10 $((n + 1)) ||
 	    tap_bail "no reload: $(tail -5 "$DLOG")"
 }
+# reload PER_HOST [cc]: reconf with capconf.
+reload() { reconf capconf "$@"; }
 # maxconns ERE [FILE]: the most sessions of users matching ERE that
 # Dovecot had open at once, replaying its log (Login +1, Disconnected -1,
 # by the imap process id).
@@ -244,10 +260,7 @@ dovecot_append cc INBOX "$T/cap-cc1.eml" >/dev/null || tap_bail "APPEND failed"
 dovecot_append "$idler" INBOX "$T/cap-${idler}1.eml" >/dev/null ||
     tap_bail "APPEND failed"
 start=$(_dc_now_ms)
-for ((i = 0; i < 300; i++)); do
-	[ "$(newcount "$T/cc/Maildir")" -ge 1 ] && break
-	sleep 0.1
-done
+waitnew "$T/cc/Maildir" 1 30
 tap_is "$(newcount "$T/cc/Maildir")" 1 \
     "the polled account's new message arrives while IDLE holds a connection" \
     "$(grep -E 'account=cc' "$DLOG" | tail -10)"
@@ -286,29 +299,168 @@ ok $? "after a reload raising the cap to 3, $polled's INBOX IDLEs too" \
 # And lowering it again gives one IDLE up (the newest), gracefully, and
 # its folder goes back to the polls.
 n=$(grep -c "imap($polled).*Logged out" "$DC_LOG")
+np=$(count "account=$polled: polling localhost")
 reload 2 cc
 daemon_wait_log "account=$polled folder=INBOX: a lowered connection cap leaves this IDLE connection no room; polling this folder instead of IDLE" 10
 ok $? "a reload lowering the cap gives the newest IDLE connection up" \
     "$(tail -10 "$DLOG")"
+start=$(_dc_now_ms)
 daemon_wait_file "$DC_LOG" "imap\\($polled\\).*Logged out" 10 $((n + 1))
 ok $? "that IDLE session logs out" "$(grep "imap($polled)" "$DC_LOG" | tail -3)"
+# Its account polls every hour, and its last poll was a while ago: the
+# folder given up is polled now, not up to an hour later.
+daemon_wait_log "account=$polled: polling localhost" 15 $((np + 1))
+ok $? "the folder given up is polled within seconds (poll_interval 1h)" \
+    "$(grep "account=$polled" "$DLOG" | tail -10)"
+tap_diag "first poll $(($(_dc_now_ms) - start)) ms after the IDLE session ended"
 out=$(status)
-tap_like "$out" "$polled: [a-z ]+; polling INBOX; connections 0; " \
+# (connections 1 while that poll runs)
+tap_like "$out" "$polled: [a-z ]+; polling INBOX; connections [01]; " \
     "--status shows its INBOX as polled again" "$out"
 tap_like "$out" "$idler: [a-z ]+; idle on INBOX; connections 1; " \
     "the other IDLE connection stays" "$out"
 dovecot_append cc INBOX "$T/cap-cc2.eml" >/dev/null || tap_bail "APPEND failed"
 dovecot_append "$polled" INBOX "$T/cap-${polled}2.eml" >/dev/null ||
     tap_bail "APPEND failed"
-for ((i = 0; i < 300; i++)); do
-	[ "$(newcount "$T/cc/Maildir")" -ge 2 ] && break
-	sleep 0.1
-done
+waitnew "$T/cc/Maildir" 2 30
 tap_is "$(newcount "$T/cc/Maildir")" 2 "cc's polls still get a connection"
 timeout 60 "$MAILFETCHD" -c "$CONF" --once --account "$polled" \
     >"$T/once.out" 2>&1
 tap_is "$(newcount "$T/$polled/Maildir")" 2 \
     "and a fetch now of the folder given up" "$(cat "$T/once.out")"
+
+kill -TERM "$DPID"
+daemon_wait_exit 15
+tap_is "$drc" 0 "SIGTERM stops the daemon"
+
+# --- 5. IDLE refused while polls fill the cap takes it when one ends.
+# 127.0.0.1 allows 3: ia IDLEs (direct), pa and pb poll every 10 s
+# through a relay that can hold their sessions. ib, added by a reload
+# while both polls hang, finds the cap full and is polled; when the relay
+# lets the polls finish, ib takes IDLE. al (section 6, added later: its
+# polls change caps) polls a scripted server answering every login with
+# [ALERT] Too many simultaneous connections.
+: >"$T/alert.port"
+# Never exits on its own: the daemon polls it only now and then.
+"$PY" "$MFD_LIBDIR/refuse.py" imap \
+    'NO [ALERT] Too many simultaneous connections. (Failure)' 0 \
+    >"$T/alert.port" &
+APID=$!
+tap_cleanup_add "kill $APID 2>/dev/null; wait $APID 2>/dev/null"
+ALERT_PORT=""
+for ((i = 0; i < 100; i++)); do
+	read -r ALERT_PORT <"$T/alert.port" 2>/dev/null && break
+	sleep 0.05
+done
+[ -n "$ALERT_PORT" ] || tap_bail "refuse.py did not start"
+mfd_relay "$DC_IMAPS_PORT" "$T/relay.capture"
+for u in ia ib pa pb; do
+	dovecot_add_user "$u" "pw-$u-5d1a"
+	mfd_account "$u" "pw-$u-5d1a"
+done
+gen plain "$T/room-ib1.eml" "room-ib1"
+mkdir -p "$T/al"
+printf 'pw-al\n' >"$T/al/pass" && chmod 600 "$T/al/pass"
+# roomconf [ib [al]]: the configuration, with ib and al or without.
+roomconf()
+{
+	printf 'state_dir = "%s"\nlog_level = debug\n' "$T/state"
+	printf 'control_socket = "%s"\n' "$T/control"
+	printf 'max_connections_per_host = 3\n'
+	BHOST=127.0.0.1 block ia 'poll_interval = 1h' 'idle = yes' \
+	    'folder "INBOX" { }'
+	for u in pa pb; do
+		BHOST=127.0.0.1 BPORT=$RELAY_PORT BTIMEOUT=90s block "$u" \
+		    'poll_interval = 10s' 'poll_interval_override = yes' \
+		    'folder "INBOX" { }'
+	done
+	[ "${1:-}" = ib ] && BHOST=127.0.0.1 block ib 'poll_interval = 1h' \
+	    'idle = yes' 'folder "INBOX" { }'
+	[ "${2:-}" = al ] || return 0
+	printf 'account "al" {\n  protocol = imap\n  host = "localhost"\n'
+	printf '  port = %s\n  tls = none\n  user = "al"\n' "$ALERT_PORT"
+	printf '  password_file = "%s"\n' "$T/al/pass"
+	printf '  maildir = "%s"\n  poll_interval = 1h\n' "$T/al/Maildir"
+	printf '  max_connections = 3\n  folder "INBOX" { }\n}\n'
+}
+# roomreload [ib [al]]: reconf with roomconf.
+roomreload() { reconf roomconf "$@"; }
+CONF=$T/room.conf
+roomconf >"$CONF" || tap_bail "cannot write $CONF"
+cat "$DLOG" >>"$T/all-output"
+: >"$T/daemon.log"
+dclines=$(wc -l <"$DC_LOG")
+daemon_start "$CONF"
+daemon_wait_log 'account=ia folder=INBOX: .*-> IDLING' 20
+ok $? "ia's INBOX IDLEs"
+daemon_wait_log 'account=p[ab]: nothing new; next poll in' 20 2
+ok $? "pa and pb poll through the relay" "$(tail -10 "$DLOG")"
+# Hold the polls: each next one hangs, holding its connection.
+kill -USR1 "$RELAY_PID"
+na=$(count 'account=pa: polling 127.0.0.1')
+nb=$(count 'account=pb: polling 127.0.0.1')
+daemon_wait_log 'account=pa: polling 127.0.0.1' 20 $((na + 1)) &&
+    daemon_wait_log 'account=pb: polling 127.0.0.1' 20 $((nb + 1))
+ok $? "pa and pb are polling, held by the relay" "$(tail -10 "$DLOG")"
+roomreload ib
+daemon_wait_log 'account=ib folder=INBOX: account ib: no new IDLE connection to 127.0.0.1: the per-host limit of 3 connections reached; polling this folder instead of IDLE' 10
+ok $? "ib's IDLE finds the cap full of polls: its folder is polled" \
+    "$(grep 'account=ib' "$DLOG" | tail -10)"
+out=$(status)
+tap_like "$out" 'ib: [a-z ]+; polling INBOX; ' \
+    "--status shows ib's INBOX polled" "$out"
+kill -USR2 "$RELAY_PID"
+start=$(_dc_now_ms)
+daemon_wait_log 'account=ib folder=INBOX: a connection is free for IDLE again; IDLE instead of polling this folder' 30
+ok $? "once the polls end, ib's folder leaves the polls for IDLE" \
+    "$(grep -E 'account=(ib|pa|pb)' "$DLOG" | tail -15)"
+daemon_wait_log 'account=ib folder=INBOX: .*-> IDLING' 20
+ok $? "ib's INBOX IDLEs" "$(grep 'account=ib' "$DLOG" | tail -10)"
+tap_diag "ib in IDLE $(($(_dc_now_ms) - start)) ms after the relay let the polls go"
+np=$(count 'account=ib: polling 127.0.0.1')
+dovecot_append ib INBOX "$T/room-ib1.eml" >/dev/null || tap_bail "APPEND failed"
+start=$(_dc_now_ms)
+waitnew "$T/ib/Maildir" 1 10
+tap_is "$(newcount "$T/ib/Maildir")" 1 \
+    "new mail in ib's INBOX is pushed within 10 s (poll_interval 1h)" \
+    "$(grep 'account=ib' "$DLOG" | tail -10)"
+tap_diag "delivered $(($(_dc_now_ms) - start)) ms after APPEND"
+tap_is "$(count 'account=ib: polling 127.0.0.1')" "$np" \
+    "by IDLE, not by a poll"
+# pa and pb go on polling over the one slot IDLE leaves them: ib keeps
+# IDLE, and nothing switches back and forth.
+n=$(count 'account=p[ab]: nothing new; next poll in')
+daemon_wait_log 'account=p[ab]: nothing new; next poll in' 30 $((n + 3))
+ok $? "pa and pb go on polling next to two IDLE connections"
+got="$(count 'info: account=ib folder=INBOX: .*polling this folder instead of IDLE') $(count 'account=ib folder=INBOX: a connection is free for IDLE again')"
+tap_is "$got" "1 1" \
+    "one fallback and one return to IDLE logged, no flip-flopping"
+[ "$got" = "1 1" ] || tap_diag "$(grep -E 'account=ib' "$DLOG" | head -40)"
+out=$(status)
+tap_like "$out" 'ib: [a-z ]+; idle on INBOX; connections 1; ' \
+    "--status shows ib's INBOX IDLE" "$out"
+sleep 1
+tail -n +$((dclines + 1)) "$DC_LOG" >"$T/dc-room.log"
+tap_is "$(maxconns '^(ia|ib|pa|pb)$' "$T/dc-room.log")" 3 \
+    "Dovecot saw at most 3 sessions to 127.0.0.1's accounts at once"
+
+# --- 6. A reload resets the cap [ALERT] lowered, even unchanged. ---
+roomreload ib al
+daemon_wait_log 'account=al: .*too many simultaneous connections; using at most 2 from now on \(until reload\)' 10
+ok $? "[ALERT] Too many simultaneous connections lowers al's cap from 3 to 2" \
+    "$(grep 'account=al' "$DLOG" | tail -5)"
+roomreload ib al
+daemon_wait_log 'account=al: the connection cap lowered after the server reported too many connections is reset by the reload' 5
+ok $? "a reload leaving al unchanged says its cap is reset" \
+    "$(grep 'account=al' "$DLOG" | tail -5)"
+tap_like "$(grep ' reloaded: ' "$DLOG" | tail -1)" \
+    '0 accounts added, 0 removed, 0 changed' "(the reload changed no account)"
+timeout 60 "$MAILFETCHD" -c "$CONF" --once --account al >"$T/once.out" 2>&1
+daemon_wait_log 'account=al: .*using at most 2 from now on' 10 2
+ok $? "the next [ALERT] lowers it from 3 again, to 2" \
+    "$(grep 'account=al' "$DLOG" | tail -5)"
+tap_is "$(count 'account=al: .*using at most 1 ')" 0 \
+    "and not from the lowered cap (to 1)"
 
 kill -TERM "$DPID"
 daemon_wait_exit 15

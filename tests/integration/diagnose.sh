@@ -149,69 +149,6 @@ has 'folder "INBOX": 4 messages' "missing folder: the others are still checked"
 has '[ ok ] logout' "missing folder: logs out"
 
 # --- scripted servers: provider refusal texts --------------------------------
-cat >"$T/server.py" <<'EOF'
-# A scripted IMAP or POP3 server that refuses the login with one line.
-import socket, sys
-proto, reply = sys.argv[1], sys.argv[2]
-
-
-def session(s):
-    f = s.makefile("rb")
-
-    def send(t):
-        s.sendall(t.encode() + b"\r\n")
-    if proto == "imap":
-        send("* OK scripted IMAP ready")
-        for line in f:
-            w = line.decode().split()
-            if len(w) < 2:
-                continue
-            tag, cmd = w[0], w[1].upper()
-            if cmd == "CAPABILITY":
-                send("* CAPABILITY IMAP4rev1 IDLE AUTH=PLAIN")
-                send(tag + " OK done")
-            elif cmd in ("LOGIN", "AUTHENTICATE"):
-                send(tag + " " + reply)
-            elif cmd == "LOGOUT":
-                send("* BYE bye")
-                send(tag + " OK bye")
-                return
-            else:
-                send(tag + " BAD what")
-    else:
-        send("+OK scripted POP3 ready")
-        for line in f:
-            w = line.decode().split()
-            cmd = w[0].upper() if w else ""
-            if cmd == "CAPA":
-                send("+OK\r\nUSER\r\nUIDL\r\nRESP-CODES\r\n.")
-            elif cmd == "USER":
-                send("+OK")
-            elif cmd == "PASS":
-                send(reply)
-            elif cmd == "QUIT":
-                send("+OK bye")
-                return
-            else:
-                send("-ERR what")
-
-
-ls = socket.socket()
-ls.bind(("127.0.0.1", 0))
-ls.listen(4)
-print(ls.getsockname()[1], flush=True)
-ls.settimeout(30)
-while True:
-    try:
-        s, _ = ls.accept()
-    except socket.timeout:
-        break
-    try:
-        session(s)
-    except OSError:
-        pass        # the TCP probe hangs up at once
-    s.close()
-EOF
 spid=""
 tap_cleanup_add '[ -n "$spid" ] && kill "$spid" 2>/dev/null'
 
@@ -221,7 +158,7 @@ scripted() {
 
 	[ -n "$spid" ] && kill "$spid" 2>/dev/null && wait "$spid" 2>/dev/null
 	: >"$T/port"
-	python3 "$T/server.py" "$1" "$2" >"$T/port" &
+	python3 "$MFD_LIBDIR/refuse.py" "$1" "$2" >"$T/port" &
 	spid=$!
 	for ((i = 0; i < 100; i++)); do
 		read -r port <"$T/port" 2>/dev/null && break

@@ -939,6 +939,9 @@ test_conn_idle_model(void **state)
 				    hi[h] + 1 < limits.max_conns_host &&
 				    (caps[i] == 0 || ai[i] + 1 < caps[i]);
 		}
+		/* The side-effect-free check agrees with the grant. */
+		assert_int_equal(schedule_conn_fits(acct[i], hosts[h],
+		    (enum schedule_conn_kind)kind), fits);
 		rc = schedule_conn_acquire(acct[i], hosts[h],
 		    (enum schedule_conn_kind)kind, NULL);
 		assert_int_equal(rc == SCHEDULE_CONN_GRANTED, fits);
@@ -1029,6 +1032,218 @@ test_conn_idle_lowered(void **state)
 	assert_true(schedule_conn_idle_over(b, "other"));
 	schedule_conn_demote(b, "other");
 	assert_false(schedule_conn_idle_over(a, "h"));
+	schedule_free(s);
+}
+
+/* One attempt from begin_ms to end_ms, which made no connection when
+ * no_conn; returns the next due time. */
+static uint64_t
+attempt_at(struct schedule_account *a, uint64_t begin_ms, uint64_t end_ms,
+    int exit, int no_conn)
+{
+	struct schedule_outcome	 o;
+	uint64_t		 due;
+	char			*msg;
+
+	memset(&o, 0, sizeof o);
+	o.exit = exit;
+	o.no_conn = no_conn;
+	assert_int_equal(schedule_begin(a, begin_ms, NULL), 0);
+	due = schedule_done(a, end_ms, &o, &msg);
+	free(msg);
+	return (due);
+}
+
+/* A folder left to the polls is polled soon: at once, or at the provider
+ * minimum after the last poll that reached the server; after the poll in
+ * progress; never earlier than a backoff, a pause or a stop allow. */
+static void
+test_poll_soon(void **state)
+{
+	struct schedule_policy	 p;
+	struct schedule		*s;
+	struct schedule_account	*a, *g;
+	struct schedule_outcome	 o;
+	struct schedule_status	 st;
+	uint64_t		 r = 0, due;
+
+	(void)state;
+	s = schedule_new(NULL, 9);
+	schedule_set_random(s, fixed_random, &r);
+	/* No provider minimum: now. */
+	a = add_account(s, "a", 3600, 0, T0);
+	assert_int_equal(schedule_poll_soon(a, T0), T0);	/* due anyway */
+	due = attempt_at(a, T0, T0 + 5 * SEC, EXIT_NOTHING_NEW, 0);
+	assert_true(due >= T0 + 50 * MIN);
+	assert_int_equal(schedule_poll_soon(a, T0 + 20 * SEC), T0 + 20 * SEC);
+	assert_int_equal(schedule_next_due(s), T0 + 20 * SEC);
+	/* Never later than it already was. */
+	assert_int_equal(schedule_poll_soon(a, T0 + 30 * SEC), T0 + 20 * SEC);
+
+	/* A provider minimum of 10 min: counted from the last poll's end. */
+	g = add_account(s, "g", 3600, 600, T0);
+	due = attempt_at(g, T0, T0 + 5 * SEC, EXIT_NEW_MAIL, 0);
+	assert_true(due >= T0 + 50 * MIN);
+	assert_int_equal(schedule_poll_soon(g, T0 + 60 * SEC),
+	    T0 + 605 * SEC);
+	/* An attempt that made no connection (every folder IDLE) is no
+	 * poll of the server: the minimum still counts from the last one. */
+	due = attempt_at(g, T0 + 605 * SEC, T0 + 605 * SEC, EXIT_NOTHING_NEW,
+	    1);
+	assert_true(due >= T0 + 605 * SEC + 50 * MIN);
+	assert_int_equal(schedule_poll_soon(g, T0 + 700 * SEC),
+	    T0 + 700 * SEC);
+	due = attempt_at(g, T0 + 700 * SEC, T0 + 701 * SEC, EXIT_NOTHING_NEW,
+	    0);
+	assert_int_equal(schedule_poll_soon(g, T0 + 1000 * SEC),
+	    T0 + 1301 * SEC);
+	assert_int_equal(schedule_poll_soon(g, T0 + 2000 * SEC),
+	    T0 + 1301 * SEC);
+
+	/* During a poll (which left the folder out): the next one follows
+	 * as soon as the minimum allows, once. */
+	assert_int_equal(schedule_begin(g, T0 + 2000 * SEC, NULL), 0);
+	assert_int_equal(schedule_poll_soon(g, T0 + 2001 * SEC),
+	    SCHEDULE_NEVER);
+	memset(&o, 0, sizeof o);
+	o.exit = EXIT_NEW_MAIL;
+	assert_int_equal(schedule_done(g, T0 + 2010 * SEC, &o, NULL),
+	    T0 + 2610 * SEC);
+	due = attempt_at(g, T0 + 2610 * SEC, T0 + 2611 * SEC, EXIT_NEW_MAIL,
+	    0);
+	assert_true(due >= T0 + 2611 * SEC + 50 * MIN);
+	/* Without a minimum: right after. */
+	assert_int_equal(schedule_begin(a, T0 + 100 * SEC, NULL), 0);
+	schedule_poll_soon(a, T0 + 101 * SEC);
+	assert_int_equal(schedule_done(a, T0 + 110 * SEC, &o, NULL),
+	    T0 + 110 * SEC);
+
+	/* A failed poll backs off as usual, and forgets the request (the
+	 * poll after the backoff takes the folder). */
+	assert_int_equal(schedule_begin(a, T0 + 200 * SEC, NULL), 0);
+	schedule_poll_soon(a, T0 + 201 * SEC);
+	o.exit = EXIT_NETWORK;
+	due = schedule_done(a, T0 + 210 * SEC, &o, NULL);
+	assert_true(due >= T0 + 210 * SEC + 54 * SEC);
+	assert_int_equal(schedule_poll_soon(a, T0 + 220 * SEC), due);
+	schedule_account_status(a, T0 + 220 * SEC, &st);
+	assert_int_equal(st.state, SCHEDULE_BACKOFF);
+	assert_int_equal(st.next_due_ms, due);
+	o.exit = EXIT_NOTHING_NEW;
+	due = attempt_at(a, due, due + SEC, EXIT_NOTHING_NEW, 0);
+	assert_true(due >= T0 + 50 * MIN);
+
+	/* A stop waits for the reload; a pause for the budget. */
+	o.exit = EXIT_CONFIG;
+	assert_int_equal(schedule_begin(a, T0 + HOUR, NULL), 0);
+	schedule_done(a, T0 + HOUR, &o, NULL);
+	assert_int_equal(schedule_poll_soon(a, T0 + HOUR), SCHEDULE_NEVER);
+	memset(&p, 0, sizeof p);
+	p.poll_interval = 3600;
+	p.daily_budget = 1000;
+	schedule_account_set_policy(a, &p, T0 + HOUR, NULL);
+	assert_int_equal(schedule_begin(a, T0 + HOUR, NULL), 0);
+	o.exit = EXIT_NEW_MAIL;
+	o.bytes = 5000;
+	due = schedule_done(a, T0 + HOUR, &o, NULL);
+	schedule_account_status(a, T0 + HOUR, &st);
+	assert_int_equal(st.state, SCHEDULE_PAUSED);
+	assert_int_equal(schedule_poll_soon(a, T0 + HOUR + SEC), due);
+	assert_true(due >= T0 + HOUR + 23 * HOUR);
+	schedule_free(s);
+}
+
+/* A reload gives back the cap [ALERT]s lowered, even to an account it
+ * leaves as it was; the lowered cap's denials are reported afresh. */
+static void
+test_conn_reset_cap(void **state)
+{
+	struct schedule_policy	 p;
+	struct schedule		*s;
+	struct schedule_account	*a, *b;
+	struct schedule_status	 st;
+	char			*msg;
+	int			 i;
+
+	(void)state;
+	s = schedule_new(NULL, 3);
+	a = add_capped(s, "a", 3);
+	assert_int_equal(schedule_account_reset_cap(a), 0);
+	msg = schedule_conn_too_many(a, T0);
+	assert_non_null(strstr(msg, "at most 2 from now on (until reload)"));
+	free(msg);
+	free(schedule_conn_too_many(a, T0));
+	schedule_account_status(a, T0, &st);
+	assert_int_equal(st.max_conns, 1);
+	assert_int_equal(get_poll(a, "h", NULL), SCHEDULE_CONN_GRANTED);
+	assert_int_equal(get_poll(a, "h", NULL), SCHEDULE_CONN_DENIED_FIRST);
+	assert_int_equal(get_poll(a, "h", NULL), SCHEDULE_CONN_DENIED);
+	assert_false(schedule_conn_fits(a, "h", SCHEDULE_CONN_POLL));
+
+	assert_int_equal(schedule_account_reset_cap(a), 1);
+	schedule_account_status(a, T0, &st);
+	assert_int_equal(st.max_conns, 3);
+	assert_int_equal(st.conns, 1);		/* held ones are kept */
+	assert_int_equal(schedule_account_reset_cap(a), 0);
+	assert_true(schedule_conn_fits(a, "h", SCHEDULE_CONN_IDLE));
+	assert_int_equal(get_idle(a, "h", NULL), SCHEDULE_CONN_GRANTED);
+	assert_int_equal(get_idle(a, "h", NULL), SCHEDULE_CONN_GRANTED);
+	assert_int_equal(get_poll(a, "h", NULL), SCHEDULE_CONN_DENIED_FIRST);
+	/* The backoff the [ALERT] set keeps its time. */
+	schedule_account_status(a, T0, &st);
+	assert_int_equal(st.state, SCHEDULE_BACKOFF);
+	assert_true(st.next_due_ms >= T0 + 5 * MIN);
+
+	/* No cap configured: back to none. */
+	memset(&p, 0, sizeof p);
+	p.poll_interval = 600;
+	b = schedule_account_add(s, "b", &p, NULL, T0, NULL);
+	for (i = 0; i < 3; i++)
+		get_poll(b, "h", NULL);
+	free(schedule_conn_too_many(b, T0));
+	schedule_account_status(b, T0, &st);
+	assert_int_equal(st.max_conns, 2);
+	assert_int_equal(schedule_account_reset_cap(b), 1);
+	schedule_account_status(b, T0, &st);
+	assert_int_equal(st.max_conns, 0);
+	assert_int_equal(get_poll(b, "h", NULL), SCHEDULE_CONN_GRANTED);
+	schedule_free(s);
+}
+
+/* An IDLE refused because polls filled a cap fits again once a poll
+ * ends; the check records no denial (the caller asks it on every release
+ * and only then acquires, so nothing is refused or logged in between). */
+static void
+test_conn_fits_after_poll(void **state)
+{
+	struct schedule_limits	 limits = { 0, 3 };
+	struct schedule		*s;
+	struct schedule_account	*a, *b;
+
+	(void)state;
+	s = schedule_new(&limits, 4);
+	a = add_capped(s, "a", 0);
+	b = add_capped(s, "b", 0);
+	assert_int_equal(get_idle(a, "h", NULL), SCHEDULE_CONN_GRANTED);
+	assert_int_equal(get_poll(a, "h", NULL), SCHEDULE_CONN_GRANTED);
+	assert_int_equal(get_poll(b, "h", NULL), SCHEDULE_CONN_GRANTED);
+	/* Polls fill the host: b's IDLE does not fit, a poll neither. */
+	assert_false(schedule_conn_fits(b, "h", SCHEDULE_CONN_IDLE));
+	assert_false(schedule_conn_fits(b, "h", SCHEDULE_CONN_POLL));
+	assert_false(schedule_conn_fits(b, "h", SCHEDULE_CONN_IDLE));
+	/* Asking recorded nothing: the first real denial is still first. */
+	assert_int_equal(get_idle(b, "h", NULL), SCHEDULE_CONN_DENIED_FIRST);
+	assert_int_equal(get_idle(b, "h", NULL), SCHEDULE_CONN_DENIED);
+	/* Another host is not this one's business. */
+	assert_true(schedule_conn_fits(b, "other", SCHEDULE_CONN_IDLE));
+	/* A poll ends: room for IDLE (2 of 3, one left for the polls). */
+	put_poll(a, "h");
+	assert_true(schedule_conn_fits(b, "h", SCHEDULE_CONN_IDLE));
+	assert_int_equal(get_idle(b, "h", NULL), SCHEDULE_CONN_GRANTED);
+	/* The next poll ending leaves no room for a third IDLE. */
+	put_poll(b, "h");
+	assert_false(schedule_conn_fits(a, "h", SCHEDULE_CONN_IDLE));
+	assert_true(schedule_conn_fits(a, "h", SCHEDULE_CONN_POLL));
 	schedule_free(s);
 }
 
@@ -1191,6 +1406,9 @@ main(void)
 		cmocka_unit_test(test_conn_idle_cap_one),
 		cmocka_unit_test(test_conn_idle_model),
 		cmocka_unit_test(test_conn_idle_lowered),
+		cmocka_unit_test(test_poll_soon),
+		cmocka_unit_test(test_conn_reset_cap),
+		cmocka_unit_test(test_conn_fits_after_poll),
 		cmocka_unit_test(test_next_due),
 		cmocka_unit_test(test_status),
 		cmocka_unit_test(test_suspended),
