@@ -131,6 +131,8 @@ struct daemon_idle {
 	int				 capped_info; /* ... at INFO if the
 						 * fallback was */
 	unsigned int			 failures;
+	int				 refused; /* the last login was refused
+						 * (a reload retries at once) */
 	struct event			*ev_retry;
 };
 
@@ -881,6 +883,8 @@ daemon_idle_done(struct imap_session *s, void *arg)
 	/* Reaching IDLE proves the login works. */
 	daemon_account_reauth(di->a, r->idled ? EXIT_NOTHING_NEW : r->status,
 	    r->reauth);
+	di->refused = !r->idled && (r->reauth || r->status == EXIT_CONFIG ||
+	    (r->status == EXIT_AUTH && !schedule_hint_busy(r->hint)));
 	if (r->hint == SCHEDULE_HINT_TOO_MANY_CONNS)
 		daemon_idle_too_many(di);
 	if (r->no_idle) {
@@ -1487,6 +1491,36 @@ daemon_remove_at(struct daemon *d, size_t i)
 	daemon_account_stop(a);
 }
 
+/* A reload keeping the account as it was: if its last login was refused
+ * or its configuration failed, try again now rather than after the
+ * backoff (or never): the user may have fixed the password file or stored
+ * a new OAuth2 grant, which the configuration does not show. */
+static void
+daemon_account_retry(struct daemon_account *a)
+{
+	struct daemon		*d = a->d;
+	struct daemon_idle	*di;
+	size_t			 i;
+	int			 n = 0;
+
+	n += schedule_account_retry(a->sa, daemon_now());
+	for (i = 0; i < d->nidles; i++) {
+		di = d->idles[i];
+		if (di->a != a || di->s != NULL || di->polled || !di->refused ||
+		    !evtimer_pending(di->ev_retry, NULL))
+			continue;
+		evtimer_del(di->ev_retry);
+		di->refused = 0;
+		di->failures = 0;
+		daemon_idle_start(di);
+		n++;
+	}
+	if (n > 0)
+		log_msg(LOG_LVL_INFO, &(struct log_ctx){ a->ac->name, NULL, 0 },
+		    "the last login was refused; trying again now, after the "
+		    "reload");
+}
+
 /* Applies a new configuration: removed accounts stop, changed ones
  * restart, new ones start, untouched ones only rebind to it. */
 static void
@@ -1532,6 +1566,7 @@ daemon_apply(struct daemon *d, struct daemon_conf *dc)
 		a->next_ac = ac;
 		dc->refs++;
 		daemon_account_rebind(a);
+		daemon_account_retry(a);
 		/* A cap lowered by [ALERT]s lasts until a reload, this
 		 * one too (changed accounts start afresh anyway). */
 		if (schedule_account_reset_cap(a->sa)) {
@@ -1769,16 +1804,18 @@ daemon_idle_of(const struct daemon_account *a, const char *folder)
 }
 
 /* The account's folders for --status: "idle on INBOX, Work; connecting
- * Sent; polling Archive" (IMAP), "" for POP3; caller frees. */
+ * IDLE on Sent; polling Archive" (IMAP), "" for POP3; caller frees. */
 static char *
 daemon_account_folders(const struct daemon_account *a)
 {
 	const struct daemon_idle	*di;
 	const char			*name;
-	char				*part[3] = { NULL, NULL, NULL }, *tmp;
-	char				*out;
-	static const char		*label[3] = { "idle on",
-					    "connecting IDLE on", "polling" };
+	char				*part[4] = { NULL, NULL, NULL, NULL };
+	char				*out, *tmp;
+	static const char		*label[4] = { "idle on",
+					    "connecting IDLE on",
+					    "reconnecting IDLE later on",
+					    "polling" };
 	size_t				 i, k;
 
 	if (a->ac->proto != PROTO_IMAP)
@@ -1787,11 +1824,13 @@ daemon_account_folders(const struct daemon_account *a)
 		name = a->ac->folders[i].remote;
 		di = daemon_idle_of(a, name);
 		if (di == NULL)
-			k = 2;
+			k = 3;
 		else if (di->s != NULL && imap_session_idling(di->s))
 			k = 0;
-		else
+		else if (di->s != NULL)
 			k = 1;
+		else
+			k = 2;
 		if (part[k] == NULL)
 			xasprintf(&tmp, "%s %s", label[k], name);
 		else

@@ -95,6 +95,8 @@ struct schedule_account {
 	unsigned int	 failures;
 	int		 last_exit;
 	int		 last_error;
+	int		 refused;	/* the last outcome: a refused login or
+					 * a configuration error */
 
 	struct budget_slot slots[BUDGET_SLOTS];
 	size_t		 nslots;
@@ -118,8 +120,9 @@ struct schedule {
 	struct hostcounts hosts;
 };
 
+/* "waiting", not "idle": --status prints IMAP IDLE next to it. */
 static const char *schedule_state_names[SCHEDULE_STATE_MAX] = {
-	"idle",
+	"waiting",
 	"polling",
 	"backing off",
 	"paused (daily budget)",
@@ -858,6 +861,7 @@ schedule_done(struct schedule_account *a, uint64_t now_ms,
 	}
 	c = outcome_classify(o);
 	a->last_exit = o->exit;
+	a->refused = c == CLASS_AUTH || c == CLASS_STOP;
 	if (c == CLASS_OK) {
 		a->failures = 0;
 		a->state = SCHEDULE_IDLE;
@@ -1179,6 +1183,19 @@ schedule_account_reset_cap(struct schedule_account *a)
 		return (0);
 	a->cap = a->policy.max_conns;
 	a->denied &= ~(DENY_ACCOUNT | DENY_ACCOUNT << DENY_IDLE_SHIFT);
+	return (1);
+}
+
+int
+schedule_account_retry(struct schedule_account *a, uint64_t now_ms)
+{
+	if (!a->refused || (a->state != SCHEDULE_STOPPED &&
+	    a->state != SCHEDULE_BACKOFF))
+		return (0);
+	a->refused = 0;
+	a->failures = 0;
+	a->state = SCHEDULE_IDLE;
+	a->next_due = now_ms;
 	return (1);
 }
 

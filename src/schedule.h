@@ -242,6 +242,12 @@ char		*schedule_conn_too_many(struct schedule_account *,
  * it (a reload, even one that leaves the account as it was). Returns 1
  * if the cap was lowered, else 0. */
 int		 schedule_account_reset_cap(struct schedule_account *);
+/* A reload: an account stopped by a configuration error or backing off
+ * after a refused login is due at once, with its failures forgotten (the
+ * user may have fixed the password or stored a new OAuth2 grant, which
+ * the configuration file does not show). Returns 1 if it was. */
+int		 schedule_account_retry(struct schedule_account *,
+		    uint64_t now_ms);
 
 void		 schedule_account_status(const struct schedule_account *,
 		    uint64_t now_ms, struct schedule_status *);

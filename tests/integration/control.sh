@@ -92,9 +92,9 @@ out=$("$MAILFETCHD" -c "$CONF" --status 2>&1)
 rc=$?
 tap_is "$rc" 0 "--status exits 0 with a daemon running"
 tap_is "$(printf '%s\n' "$out" | wc -l)" 2 "--status prints one line per account" 
-tap_like "$out" '^ctla: idle; polling INBOX; connections 0; last success [0-9]{4}-[0-9]{2}-[0-9]{2} [0-9:]{8}; next poll in [0-9hms ]+; today 1 message, [0-9]+ bytes; last error none$' \
+tap_like "$out" '^ctla: waiting; polling INBOX; connections 0; last success [0-9]{4}-[0-9]{2}-[0-9]{2} [0-9:]{8}; next poll in [0-9hms ]+; today 1 message, [0-9]+ bytes; last error none$' \
     "--status: ctla is idle, with its last success, next poll and today's counts"
-tap_like "$out" '^ctlb: idle; ' "--status: ctlb is listed"
+tap_like "$out" '^ctlb: waiting; ' "--status: ctlb is listed"
 
 # --- --once while the daemon runs: the daemon fetches. ---
 dovecot_append ctla INBOX "$T/a2.eml" >/dev/null || tap_bail "APPEND failed"
@@ -116,7 +116,7 @@ mfd_expect "$T/ctla/Maildir" "" "$T/a1.eml" "$T/a2.eml"
 tap_is "$?" 1 "--once --account with the daemon running exits 1 when nothing is new" \
     "$(cat "$T/once.out")"
 out=$("$MAILFETCHD" -c "$CONF" --status 2>&1)
-tap_like "$out" '^ctla: idle; .*today 2 messages' "--status counts the delegated fetch"
+tap_like "$out" '^ctla: waiting; .*today 2 messages' "--status counts the delegated fetch"
 
 # --- Peer credentials: status for anyone who can connect, fetch not. ---
 chmod 711 "$T"
@@ -130,7 +130,7 @@ if [ "$(id -u)" = 0 ] && [ -n "$NOBODY" ]; then
 	    "mode 0600 keeps another uid from connecting"
 	chmod 666 "$SOCK"
 	out=$(RUNAS=$NOBODY ctl_send status)
-	tap_like "$out" '^ctla: idle; ' "status is answered to another uid"
+	tap_like "$out" '^ctla: waiting; ' "status is answered to another uid"
 	out=$(RUNAS=$NOBODY ctl_send fetch)
 	tap_like "$out" '^error permission denied' \
 	    "fetch from another uid is refused with a clear line"
@@ -163,7 +163,7 @@ tap_is "$(printf '%s\n' "$out" | grep -c '^ctla: ')" 2 \
 kill -0 "$DPID" 2>/dev/null
 ok $? "the daemon survives hostile clients"
 out=$("$MAILFETCHD" -c "$CONF" --status 2>&1)
-tap_like "$out" '^ctla: idle' "status works after hostile clients"
+tap_like "$out" '^ctla: waiting' "status works after hostile clients"
 
 # --- Exit: the socket goes; then --status says no daemon (4) and --once
 # runs locally. ---

@@ -152,6 +152,8 @@ tap_like "$out" '^tm: backing off; polling INBOX; connections 0; .*; next poll i
 tap_like "$out" '^un: backing off; polling INBOX; connections 0; .*; next poll in [45]m' "--status shows un backing off" "$out"
 tap_like "$out" '^noidle: [a-z ]+; polling INBOX; connections [01]; ' \
     "--status shows noidle's INBOX as polled" "$out"
+tap_like "$out" '^ti: [a-z ]+; reconnecting IDLE later on INBOX; connections 0; ' \
+    "--status shows ti's INBOX waiting to reconnect, not connecting" "$out"
 
 # New mail on the server without IDLE: the next poll (10 s) brings it.
 dovecot_append noidle INBOX "$T/n2.eml" >/dev/null || tap_bail "APPEND failed"

@@ -154,7 +154,7 @@ tap_is "$(count 'daily download budget reached')" 1 \
     "the pause is logged once, not for each wake-up"
 tap_is "$(mfd_server_count bud pw-bud-5d1a INBOX 2>/dev/null)" 3 \
     "the server still has the three messages"
-tap_like "$(status)" '^bud: idle; idle on INBOX; connections 1; .*IDLE mail waits for the daily budget until [0-9-]{10} [0-9:]{5};' \
+tap_like "$(status)" '^bud: waiting; idle on INBOX; connections 1; .*IDLE mail waits for the daily budget until [0-9-]{10} [0-9:]{5};' \
     "--status says the IDLE mail waits for the budget, and until when"
 
 # --- 3. --status and STATUS=: IDLE, polled folders, connections,

@@ -127,6 +127,21 @@ ok $? "an authentication failure backs off for about 30 minutes" \
 sleep 12	# longer than poll_interval (10 s)
 n=$(grep -c 'auth failed.*user=<wrong>' "$DC_LOG")
 tap_is "$n" 1 "no second login attempt after a poll interval (Dovecot log)"
+# The user fixes the password file; the configuration file is unchanged,
+# so only the reload says "try again": it must, at once.
+printf '%s\n' pw-right-0c1d >"$T/wrong/pass"
+printf 'From: a@example.org\r\nSubject: after the fix\r\nMessage-ID: <fix-0c1d@example.org>\r\n\r\nbody\r\n' >"$T/fix.eml"
+dovecot_add_message wrong INBOX "$T/fix.eml"
+kill -HUP "$DPID"
+daemon_wait_log 'account=wrong: the last login was refused; trying again now, after the reload' 10
+ok $? "a reload retries an account whose login was refused, although its configuration is unchanged" \
+    "$(tail -5 "$DLOG")"
+for _ in $(seq 1 150); do
+	[ "$(ls "$T/wrong/Maildir/new" 2>/dev/null | wc -l)" -ge 1 ] && break
+	sleep 0.1
+done
+tap_is "$(ls "$T/wrong/Maildir/new" 2>/dev/null | wc -l)" 1 \
+    "with the fixed password the message is fetched right after the reload"
 kill -TERM "$DPID"
 daemon_wait_exit 10
 tap_is "$drc" 0 "an idle daemon stops at once on SIGTERM"

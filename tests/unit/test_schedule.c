@@ -365,6 +365,66 @@ test_busy_login(void **state)
 	schedule_free(s);
 }
 
+/* A reload retries a refused login or a stopped account at once, and
+ * only those: not a temporary failure, not a busy server. */
+static void
+test_retry_on_reload(void **state)
+{
+	struct schedule		*s;
+	struct schedule_account	*a;
+	struct schedule_outcome	 o;
+	struct schedule_status	 st;
+	char			*msg;
+
+	(void)state;
+	s = schedule_new(NULL, 3);
+	a = add_account(s, "a", 60, 0, T0);
+	memset(&o, 0, sizeof o);
+
+	/* Nothing to retry while all is well. */
+	assert_int_equal(schedule_account_retry(a, T0), 0);
+
+	/* A wrong password: 30 minutes, then a reload makes it due now. */
+	o.exit = EXIT_AUTH;
+	schedule_begin(a, T0, NULL);
+	assert_true(schedule_done(a, T0, &o, &msg) >= T0 + 27 * MIN);
+	free(msg);
+	assert_int_equal(schedule_account_retry(a, T0 + MIN), 1);
+	schedule_account_status(a, T0 + MIN, &st);
+	assert_int_equal(st.state, SCHEDULE_IDLE);
+	assert_int_equal(st.failures, 0);
+	assert_int_equal(schedule_next_due(s), T0 + MIN);
+	/* Once only: a second reload has nothing left to retry. */
+	assert_int_equal(schedule_account_retry(a, T0 + MIN), 0);
+
+	/* A busy server is not a refusal: its wait stands. */
+	o.hint = SCHEDULE_HINT_TOO_MANY_CONNS;
+	schedule_begin(a, T0 + MIN, NULL);
+	schedule_done(a, T0 + MIN, &o, &msg);
+	free(msg);
+	assert_int_equal(schedule_account_retry(a, T0 + 2 * MIN), 0);
+
+	/* Nor is a network failure. */
+	o.exit = EXIT_NETWORK;
+	o.hint = SCHEDULE_HINT_NONE;
+	schedule_begin(a, T0 + 10 * MIN, NULL);
+	schedule_done(a, T0 + 10 * MIN, &o, &msg);
+	free(msg);
+	assert_int_equal(schedule_account_retry(a, T0 + 11 * MIN), 0);
+
+	/* A configuration error stops the account; a reload restarts it. */
+	o.exit = EXIT_CONFIG;
+	schedule_begin(a, T0 + 20 * MIN, NULL);
+	schedule_done(a, T0 + 20 * MIN, &o, &msg);
+	free(msg);
+	schedule_account_status(a, T0 + 20 * MIN, &st);
+	assert_int_equal(st.state, SCHEDULE_STOPPED);
+	assert_int_equal(schedule_account_retry(a, T0 + 30 * MIN), 1);
+	schedule_account_status(a, T0 + 30 * MIN, &st);
+	assert_int_equal(st.state, SCHEDULE_IDLE);
+	schedule_free(s);
+}
+
 static void
 test_stop_until_reload(void **state)
 {
@@ -1395,6 +1455,7 @@ main(void)
 		cmocka_unit_test(test_auth_backoff),
 		cmocka_unit_test(test_server_delay),
 		cmocka_unit_test(test_busy_login),
+		cmocka_unit_test(test_retry_on_reload),
 		cmocka_unit_test(test_stop_until_reload),
 		cmocka_unit_test(test_budget),
 		cmocka_unit_test(test_budget_resume_several),
