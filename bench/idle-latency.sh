@@ -13,6 +13,7 @@ top_srcdir=$(cd "$(dirname "$0")/.." && pwd)
 MAILFETCHD=${MAILFETCHD:-$top_srcdir/_build/mailfetchd}
 SAMPLES=${SAMPLES:-100}
 PEERS=${PEERS-fetchmail getmail}
+GETMAIL_USER=${GETMAIL_USER:-nobody}
 . "$top_srcdir/tests/lib/daemon.sh"
 
 mfd_init
@@ -47,6 +48,12 @@ for p in $PEERS; do
 		;;
 	getmail)
 		command -v getmail >/dev/null || continue
+		# getmail6 refuses to deliver to a Maildir as root (its
+		# delivery child exits 127, the message stays unseen and
+		# the sample never lands): it needs the destination's
+		# `user`, which must reach the Maildir through $T (0700).
+		chmod 711 "$T" "$T/$p"
+		chown -R "$GETMAIL_USER:" "$d"
 		cat >"$T/$p/rc" <<-RC
 		[retriever]
 		type = SimpleIMAPSSLRetriever
@@ -59,6 +66,7 @@ for p in $PEERS; do
 		[destination]
 		type = Maildir
 		path = $d/
+		user = $GETMAIL_USER
 		[options]
 		read_all = false
 		delete = false
@@ -80,6 +88,16 @@ sleep "${SETTLE:-8}"
     --port "$DC_IMAPS_PORT" --ca "$DC_CA" --user bench --password "$PW" \
     --samples "$SAMPLES" --watch "$watch" --names "$names"
 rc=$?
+# A peer that never delivered usually says why in its log.
+if [ "$rc" != 0 ]; then
+	echo "== mailfetchd log (last lines):" >&2
+	tail -n 5 "$DLOG" >&2
+	for p in $PEERS; do
+		[ -f "$T/$p/log" ] || continue
+		echo "== $p log (last lines):" >&2
+		tail -n 5 "$T/$p/log" >&2
+	done
+fi
 kill -TERM "$DPID"
 daemon_wait_exit 10
 exit $rc

@@ -146,8 +146,12 @@ def latency(a):
         with cv:
             cv.wait_for(lambda: len(exists) > nex, timeout=30)
             t_bare = exists[nex] if len(exists) > nex else None
-        if t_bare is None or None in got:
-            sys.exit("sample %d: no EXISTS or no file within 30 s" % i)
+        missing = [n for k, n in enumerate(names) if got[k] is None]
+        if t_bare is None:
+            missing.insert(0, "bare (no EXISTS)")
+        if missing:
+            sys.exit("sample %d: nothing within 30 s from %s"
+                     % (i, ", ".join(missing)))
         res["bare"].append((t_bare - t_ok) * 1000)
         for k, n in enumerate(names):
             res[n].append((got[k] - t_ok) * 1000)
