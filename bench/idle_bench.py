@@ -13,8 +13,11 @@
       cur/) gaining a file (os.listdir every 1 ms; the loop's own cost is
       measured and printed). Prints the median and p99 of each, and of
       each client's difference to its floor in the same sample, as a
-      table and as TSV lines starting with "#tsv"; --raw writes every
-      sample's times (ms after the APPEND's OK) to FILE.
+      table and as TSV lines starting with "#tsv". A client that does
+      not deliver within 30 s is counted as a miss (in the last column,
+      "-" in FILE) and left out of its figures; 3 misses in a row end
+      the run. --raw writes every sample's times (ms after the APPEND's
+      OK) to FILE.
 
   idle_bench.py wake --port P --ca CA --password-file F --users LIST
                 --watch-root DIR [--bare]
@@ -103,6 +106,10 @@ def pct(xs, p):
     return xs[lo] + (xs[hi] - xs[lo]) * (k - lo)
 
 
+TIMEOUT = 30      # s a sample waits for every client
+GIVE_UP = 3       # misses in a row: the client is stuck or gone
+
+
 class Target:
     """One Dovecot user: its bare IDLE client (the floor), the connection
     that APPENDs, and the clients (name, Maildir) fetching from it."""
@@ -111,12 +118,21 @@ class Target:
         self.user = user
         self.names = []
         self.dirs = []
+        self.base = []
+        self.misses = []
+        self.appended = 0
         self.exists = []
         self.cv = threading.Condition()
         self.bare = Imap(a.port, a.ca, user, a.password)
         self.bare.idle()
         threading.Thread(target=self.reader, daemon=True).start()
         self.app = Imap(a.port, a.ca, user, a.password)
+
+    def add(self, name, d):
+        self.names.append(name)
+        self.dirs.append(d)
+        self.base.append(count([d]))
+        self.misses.append(0)
 
     def reader(self):
         try:
@@ -131,40 +147,60 @@ class Target:
 
     def sample(self, i):
         """APPENDs one message; returns the floor's and each client's
-        time after the APPEND's OK in ms, or exits naming the silent."""
-        before = [count([d]) for d in self.dirs]
+        time after the APPEND's OK in ms, None for a client that did not
+        deliver within TIMEOUT. A client's file counts when its Maildir
+        holds one per APPEND so far: a late file from a missed sample
+        is not taken for this one's."""
         with self.cv:
             nex = len(self.exists)
+        self.appended += 1
+        want = [b + self.appended for b in self.base]
         self.app.cmd("APPEND INBOX", MSG % (i, os.getpid(), i, i))
         t_ok = time.monotonic()
         got = [None] * len(self.dirs)
-        deadline = t_ok + 30
+        deadline = t_ok + TIMEOUT
         while None in got and time.monotonic() < deadline:
             for k, d in enumerate(self.dirs):
-                if got[k] is None and count([d]) > before[k]:
+                if got[k] is None and count([d]) >= want[k]:
                     got[k] = time.monotonic()
             time.sleep(0.001)
         with self.cv:
-            self.cv.wait_for(lambda: len(self.exists) > nex, timeout=30)
+            self.cv.wait_for(lambda: len(self.exists) > nex,
+                             timeout=TIMEOUT)
             t_bare = self.exists[nex] if len(self.exists) > nex else None
-        missing = [n for k, n in enumerate(self.names) if got[k] is None]
         if t_bare is None:
-            missing.insert(0, "bare (no EXISTS on %s)" % self.user)
-        if missing:
-            sys.exit("sample %d: nothing within 30 s from %s"
-                     % (i, ", ".join(missing)))
+            sys.exit("sample %d: no EXISTS on %s within %d s"
+                     % (i, self.user, TIMEOUT))
+        for k, n in enumerate(self.names):
+            if got[k] is not None:
+                self.misses[k] = 0
+                continue
+            self.misses[k] += 1
+            print("sample %d: nothing from %s within %d s"
+                  % (i, n, TIMEOUT), file=sys.stderr, flush=True)
+            if self.misses[k] >= GIVE_UP:
+                sys.exit("%s missed %d samples in a row" % (n, GIVE_UP))
         return ((t_bare - t_ok) * 1000,
-                [(t - t_ok) * 1000 for t in got])
+                [None if t is None else (t - t_ok) * 1000 for t in got])
 
 
 def report(name, xs, floor):
-    d = [x - b for x, b in zip(xs, floor)]
-    print("%-22s %10.1f %10.1f %14.1f %14.1f" % (
-        name, statistics.median(xs), pct(xs, 99),
-        statistics.median(d), pct(d, 99)))
-    print("#tsv\t%s\t%.1f\t%.1f\t%.1f\t%.1f" % (
-        name, statistics.median(xs), pct(xs, 99), statistics.median(d),
-        pct(d, 99)))
+    """One row: median and p99 of the landed samples, and of their
+    differences to the floor; samples that never landed are counted."""
+    pairs = [(x, b) for x, b in zip(xs, floor) if x is not None]
+    ys = [x for x, _ in pairs]
+    d = [x - b for x, b in pairs]
+    missed = len(xs) - len(ys)
+    if not ys:
+        print("%-22s %10s %10s %14s %14s %7d" % (name, "-", "-", "-", "-",
+                                                missed))
+        return
+    print("%-22s %10.1f %10.1f %14.1f %14.1f %7d" % (
+        name, statistics.median(ys), pct(ys, 99),
+        statistics.median(d), pct(d, 99), missed))
+    print("#tsv\t%s\t%.1f\t%.1f\t%.1f\t%.1f\t%d" % (
+        name, statistics.median(ys), pct(ys, 99), statistics.median(d),
+        pct(d, 99), missed))
 
 
 def latency(a):
@@ -179,8 +215,7 @@ def latency(a):
     for u, n, d in zip(users, names, watch):
         if u not in targets:
             targets[u] = Target(a, u)
-        targets[u].names.append(n)
-        targets[u].dirs.append(d)
+        targets[u].add(n, d)
     targets = list(targets.values())
     # The polling loop's own cost: one listdir pass per iteration.
     t0 = time.monotonic()
@@ -211,11 +246,13 @@ def latency(a):
             f.write("sample\t%s\n" % "\t".join(c[0] for c in cols))
             for i in range(a.samples):
                 f.write("%d\t%s\n" % (i, "\t".join(
-                    "%.1f" % c[1][i] for c in cols)))
+                    "-" if c[1][i] is None else "%.1f" % c[1][i]
+                    for c in cols)))
     print("samples %d per client, %d user(s); directory polling loop "
           "%.2f ms per pass" % (a.samples, len(targets), loop_ms))
-    print("%-22s %10s %10s %14s %14s" % ("client", "median ms", "p99 ms",
-                                        "median-floor", "p99-floor"))
+    print("%-22s %10s %10s %14s %14s %7s" % (
+        "client", "median ms", "p99 ms", "median-floor", "p99-floor",
+        "missed"))
     for t in targets:
         fl = floor[t.user]
         report("bare" if len(targets) == 1 else "bare/" + t.user, fl, fl)
