@@ -51,10 +51,13 @@ for p in $PEERS; do
 	case $p in
 	fetchmail)
 		command -v fetchmail >/dev/null || continue
+		# keep without fetchall: each wake fetches the unseen (new)
+		# message only; with fetchall it delivered every message in
+		# the INBOX again on every wake.
 		cat >"$T/$p/rc" <<-RC
 		poll localhost service $DC_IMAPS_PORT protocol IMAP
 		  user "$u" password "$PW" ssl sslcertfile "$DC_CA" sslcertck
-		  idle keep fetchall
+		  idle keep
 		  mda "sh -c 'f=$d/tmp/\$(date +%s%N).\$\$; cat >\$f && mv \$f $d/new/'"
 		RC
 		chmod 600 "$T/$p/rc"
