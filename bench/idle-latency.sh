@@ -21,6 +21,7 @@ PEERS=${PEERS-fetchmail getmail}
 GETMAIL_USER=${GETMAIL_USER:-nobody}
 SHARED=${SHARED:-0}
 . "$top_srcdir/tests/lib/daemon.sh"
+TAP_DONE=1	# not a test: tap.sh's EXIT trap only cleans up
 # Dovecot also checks an idling mailbox every 30 s; when that check falls
 # inside a sample's 0.5 s it wakes that session early, and a floor or a
 # client woken early is not the notification being measured.
