@@ -1133,8 +1133,13 @@ imap_fetch_next_batch(struct imap_session *s)
 	}
 	if (n == 0) {
 		/* Everything up to the highest UID seen is done with
-		 * (delivered, skipped as too big, or not wanted). */
+		 * (delivered, skipped as too big, or not wanted), and so is
+		 * what a recovered journal delivered: not listed, it was
+		 * expunged since (keep = no), and its entries must go, or
+		 * every later run would "recover" it again. */
 		top = s->max_seen_uid;
+		if (uidset_max(&s->skip) > top)
+			top = uidset_max(&s->skip);
 		if (s->missing_low != 0 && top >= s->missing_low)
 			top = s->missing_low - 1;
 		if (top > s->sf->last_uid)
@@ -1382,6 +1387,7 @@ static void
 imap_idle_leave(struct imap_session *s, unsigned int wait)
 {
 	evtimer_del(s->ev_idle);
+	conn_set_idle(s->conn, 0);
 	imap_enter(s, IMAP_S_IDLE_DONE);
 	log_msg(LOG_LVL_DEBUG, &s->ctx, "> DONE");
 	if (conn_write(s->conn, "DONE\r\n", 6) != 0) {
@@ -1407,6 +1413,7 @@ imap_idle_started(struct imap_session *s)
 	}
 	imap_enter(s, IMAP_S_IDLING);
 	conn_set_timeout(s->conn, 0);
+	conn_set_idle(s->conn, 1);
 	tv.tv_sec = s->ac->idle_interval != 0 ? s->ac->idle_interval : 600;
 	tv.tv_usec = 0;
 	evtimer_add(s->ev_idle, &tv);
@@ -1548,17 +1555,21 @@ imap_body_begin(struct imap_session *s)
 	imap_parse_literal_stream(s->parser);
 }
 
-/* How many messages the metadata fetch can list at most, from SELECT's
- * EXISTS and UIDNEXT: allocating that at once, not by doubling, leaves
- * no freed copies behind in the heap (peak RSS on a large first fetch). */
+/* How many messages the metadata fetch will list, from SELECT's EXISTS
+ * and UIDNEXT: allocating that at once, not by doubling, leaves no freed
+ * copies behind in the heap (peak RSS on a large first fetch). UIDNEXT is
+ * SELECT's: once an IDLE session has fetched past it, it says nothing,
+ * and EXISTS (the whole folder) would be far too many; start small. */
 static size_t
 imap_msgs_hint(const struct imap_session *s)
 {
-	size_t	n = s->exists;
+	size_t	n;
 
-	if (s->uidnext > s->sf->last_uid &&
-	    (size_t)(s->uidnext - 1 - s->sf->last_uid) < n)
-		n = s->uidnext - 1 - s->sf->last_uid;
+	if ((uint64_t)s->uidnext <= (uint64_t)s->sf->last_uid + 1)
+		return (64);
+	n = s->uidnext - 1 - s->sf->last_uid;
+	if (n > s->exists)
+		n = s->exists;
 	return (n < 64 ? 64 : n);
 }
 
@@ -2315,6 +2326,9 @@ imap_read(struct imap_session *s)
 		if (ev == IMAP_PARSE_CHUNK)
 			evbuffer_drain(in, used);
 	}
+	/* Idling may last hours: keep no read buffer meanwhile. */
+	if (s->state == IMAP_S_IDLING && !s->closing)
+		conn_input_trim(s->conn);
 }
 
 /* Ends the session from the loop, where the owner may free it. */

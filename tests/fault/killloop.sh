@@ -79,7 +79,11 @@ variant() {
 	tap_like "$sum" "^delivered=$NMSG missing=0 duplicate=0 partial=0 tmp=0" \
 	    "$name: all $NMSG messages exactly once, nothing partial, tmp/ empty"
 	mfd_run "$acct"
-	tap_is "$rc" 1 "$name: one more run finds nothing new"
+	tap_is "$rc" 1 "$name: one more run finds nothing new" \
+	    "$(tail -30 "$T/$acct.log"; echo "--- that run:"; printf '%s\n' "$err")"
+	sum=$("$PY" "$FL" compare "$T/$acct.manifest" "$T/$acct/Maildir" 2>&1)
+	tap_like "$sum" "^delivered=$NMSG missing=0 duplicate=0 partial=0 tmp=0" \
+	    "$name: after that run still all $NMSG messages exactly once"
 	ACCT=$acct
 	return 0
 }

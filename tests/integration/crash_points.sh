@@ -58,6 +58,12 @@ tap_is "$flags" 6 "imap-saved (mark_read): the owed \\Seen applied on the next r
 crash 0 maildir-renamed:2 'keep = no'
 tap_is "$(mfd_server_count "$ACCT" "pw-$ACCT-x7" INBOX)" 0 \
     "maildir-renamed (keep = no): the server is empty afterwards"
+crash 0 imap-journaled 'keep = no'
+tap_is "$(mfd_server_count "$ACCT" "pw-$ACCT-x7" INBOX)" 0 \
+    "imap-journaled (keep = no): the server is empty afterwards"
+crash 0 imap-synced 'keep = no'
+tap_is "$(mfd_server_count "$ACCT" "pw-$ACCT-x7" INBOX)" 0 \
+    "imap-synced (keep = no): the server is empty afterwards"
 crash 1 imap-saved 'keep = no'
 tap_is "$(mfd_server_count "$ACCT" "pw-$ACCT-x7" INBOX)" 0 \
     "imap-saved (keep = no): the owed deletions applied on the next run"
