@@ -779,6 +779,47 @@ conn_input(struct conn *c)
 	return (bufferevent_get_input(c->bev));
 }
 
+/* Frees an empty evbuffer's chains: libevent keeps the space it reserved
+ * for the last read (16 KiB and more) even when nothing came, and
+ * evbuffer_drain() of an empty buffer does nothing; a byte added and
+ * drained makes it free them all. */
+static void
+conn_evbuffer_trim(struct evbuffer *b)
+{
+	if (b != NULL && evbuffer_get_length(b) == 0 &&
+	    evbuffer_add(b, "", 1) == 0)
+		evbuffer_drain(b, 1);
+}
+
+/* Gives back the input buffers' memory while nothing is buffered; see
+ * conn.h. */
+void
+conn_input_trim(struct conn *c)
+{
+	struct bufferevent	*under;
+
+	if (c->bev == NULL)
+		return;
+	conn_evbuffer_trim(bufferevent_get_input(c->bev));
+	if ((under = bufferevent_get_underlying(c->bev)) != NULL)
+		conn_evbuffer_trim(bufferevent_get_input(under));
+}
+
+/* An idle connection reads in small pieces: libevent reserves the most it
+ * may read before every read attempt and keeps that space when nothing
+ * comes, 16 KiB and more for each of a thousand idle connections; see
+ * conn.h. */
+void
+conn_set_idle(struct conn *c, int idle)
+{
+	if (c->bev == NULL)
+		return;
+	/* 0 restores libevent's default. */
+	bufferevent_set_max_single_read(c->bev, idle ? CONN_IDLE_READ : 0);
+	if (idle)
+		conn_input_trim(c);
+}
+
 /* Reads one line of at most max bytes; see conn.h. */
 int
 conn_readline(struct conn *c, size_t max, char **line, size_t *len)

@@ -86,6 +86,15 @@ int		 conn_connect(struct conn *);
 /* The input buffer; the owner drains it (evbuffer_remove, conn_readline)
  * on CONN_EV_INPUT. Bytes left in it stay there until the next event. */
 struct evbuffer	*conn_input(struct conn *);
+/* Frees the input buffers' empty chains (libevent keeps the last read's
+ * reserved space, 16 KiB and more): for connections that sit idle, such
+ * as IMAP IDLE, a thousand of which would otherwise hold tens of MB. */
+void		 conn_input_trim(struct conn *);
+/* idle = 1: the peer is expected to say little for a long time (IMAP
+ * IDLE); reads are made in pieces of CONN_IDLE_READ bytes and the empty
+ * input buffers freed. idle = 0: back to full-size reads. */
+#define CONN_IDLE_READ	1024
+void		 conn_set_idle(struct conn *, int idle);
 /* Reads one line: 1 and *line (CRLF or LF stripped, NUL-terminated, may
  * hold NUL bytes: use *len; the caller frees), 0 when no full line is
  * there yet, -1 when the line is longer than max bytes (the conn fails
