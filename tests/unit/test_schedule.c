@@ -1369,7 +1369,7 @@ test_status(void **state)
 	schedule_set_random(s, fixed_random, &r);
 	a = add_account(s, "work", 600, 0, T0);
 	line = schedule_status_line(a, T0);
-	assert_string_equal(line, "work: idle, next poll now, interval 600s, "
+	assert_string_equal(line, "work: waiting, next poll now, interval 600s, "
 	    "0 failures, last error none, 0 bytes in 24h, connections 0/-");
 	free(line);
 	attempt(a, T0, EXIT_NETWORK, 2048);
