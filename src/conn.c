@@ -807,8 +807,8 @@ conn_input_trim(struct conn *c)
 
 /* An idle connection reads in small pieces: libevent reserves the most it
  * may read before every read attempt and keeps that space when nothing
- * comes, 16 KiB and more for each of a thousand idle connections; see
- * conn.h. */
+ * comes, 16 KiB and more for each of a thousand idle connections (what
+ * is already reserved, conn_input_trim frees); see conn.h. */
 void
 conn_set_idle(struct conn *c, int idle)
 {
@@ -816,8 +816,6 @@ conn_set_idle(struct conn *c, int idle)
 		return;
 	/* 0 restores libevent's default. */
 	bufferevent_set_max_single_read(c->bev, idle ? CONN_IDLE_READ : 0);
-	if (idle)
-		conn_input_trim(c);
 }
 
 /* Reads one line of at most max bytes; see conn.h. */

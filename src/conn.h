@@ -91,8 +91,9 @@ struct evbuffer	*conn_input(struct conn *);
  * as IMAP IDLE, a thousand of which would otherwise hold tens of MB. */
 void		 conn_input_trim(struct conn *);
 /* idle = 1: the peer is expected to say little for a long time (IMAP
- * IDLE); reads are made in pieces of CONN_IDLE_READ bytes and the empty
- * input buffers freed. idle = 0: back to full-size reads. */
+ * IDLE); reads are made in pieces of CONN_IDLE_READ bytes (the owner
+ * frees what is already reserved with conn_input_trim once it has read
+ * everything). idle = 0: back to full-size reads. */
 #define CONN_IDLE_READ	1024
 void		 conn_set_idle(struct conn *, int idle);
 /* Reads one line: 1 and *line (CRLF or LF stripped, NUL-terminated, may

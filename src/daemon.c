@@ -812,6 +812,19 @@ daemon_idle_retry_cb(evutil_socket_t fd, short what, void *arg)
 	daemon_idle_start(arg);
 }
 
+/* An IDLE folder waiting to reconnect does so now (a resume, a reload).
+ * Returns 1 if it was waiting. */
+static int
+daemon_idle_retry_now(struct daemon_idle *di)
+{
+	if (di->a == NULL || di->s != NULL || di->polled ||
+	    !evtimer_pending(di->ev_retry, NULL))
+		return (0);
+	evtimer_del(di->ev_retry);
+	daemon_idle_start(di);
+	return (1);
+}
+
 /* A cap was lowered ([ALERT], reload): IDLE connections beyond what it
  * leaves IDLE (all but one slot) are given up, newest first, so that the
  * polls never wait on them. Each ends politely (DONE, LOGOUT) and counts
@@ -883,8 +896,10 @@ daemon_idle_done(struct imap_session *s, void *arg)
 	/* Reaching IDLE proves the login works. */
 	daemon_account_reauth(di->a, r->idled ? EXIT_NOTHING_NEW : r->status,
 	    r->reauth);
-	di->refused = !r->idled && (r->reauth || r->status == EXIT_CONFIG ||
-	    (r->status == EXIT_AUTH && !schedule_hint_busy(r->hint)));
+	/* As for a poll (daemon_account_done): a grant to renew is a
+	 * configuration error. */
+	di->refused = !r->idled && schedule_exit_refused(r->reauth ?
+	    EXIT_CONFIG : r->status, r->hint);
 	if (r->hint == SCHEDULE_HINT_TOO_MANY_CONNS)
 		daemon_idle_too_many(di);
 	if (r->no_idle) {
@@ -1506,14 +1521,11 @@ daemon_account_retry(struct daemon_account *a)
 	n += schedule_account_retry(a->sa, daemon_now());
 	for (i = 0; i < d->nidles; i++) {
 		di = d->idles[i];
-		if (di->a != a || di->s != NULL || di->polled || !di->refused ||
-		    !evtimer_pending(di->ev_retry, NULL))
+		if (di->a != a || !di->refused)
 			continue;
-		evtimer_del(di->ev_retry);
 		di->refused = 0;
 		di->failures = 0;
-		daemon_idle_start(di);
-		n++;
+		n += daemon_idle_retry_now(di);
 	}
 	if (n > 0)
 		log_msg(LOG_LVL_INFO, &(struct log_ctx){ a->ac->name, NULL, 0 },
@@ -1747,11 +1759,8 @@ daemon_clock_cb(evutil_socket_t fd, short what, void *arg)
 	for (i = 0; i < d->nidles; i++) {
 		if (d->idles[i]->s != NULL)
 			imap_session_check(d->idles[i]->s);
-		else if (d->idles[i]->a != NULL && !d->idles[i]->polled &&
-		    evtimer_pending(d->idles[i]->ev_retry, NULL)) {
-			evtimer_del(d->idles[i]->ev_retry);
-			daemon_idle_start(d->idles[i]);
-		}
+		else
+			daemon_idle_retry_now(d->idles[i]);
 	}
 	for (i = 0; i < d->naccts; i++) {
 		schedule_account_status(d->accts[i]->sa, now.boot_ms, &ss);

@@ -740,6 +740,25 @@ outcome_classify(const struct schedule_outcome *o)
 	return (schedule_hint_busy(o->hint) ? CLASS_TEMP : CLASS_OK);
 }
 
+/* Whether an outcome of class c leaves the account refused: the login or
+ * the configuration has to change. */
+static int
+class_refused(enum outcome_class c)
+{
+	return (c == CLASS_AUTH || c == CLASS_STOP);
+}
+
+int
+schedule_exit_refused(int exit, int hint)
+{
+	struct schedule_outcome	o;
+
+	memset(&o, 0, sizeof o);
+	o.exit = exit;
+	o.hint = (enum schedule_hint)hint;
+	return (class_refused(outcome_classify(&o)));
+}
+
 /* The earliest a poll asked for soon may start: now, unless the provider
  * minimum since the last poll that reached the server says to wait. */
 static uint64_t
@@ -861,7 +880,7 @@ schedule_done(struct schedule_account *a, uint64_t now_ms,
 	}
 	c = outcome_classify(o);
 	a->last_exit = o->exit;
-	a->refused = c == CLASS_AUTH || c == CLASS_STOP;
+	a->refused = class_refused(c);
 	if (c == CLASS_OK) {
 		a->failures = 0;
 		a->state = SCHEDULE_IDLE;

@@ -231,6 +231,11 @@ void		 schedule_conn_demote(struct schedule_account *,
  * ([UNAVAILABLE], [IN-USE], too many connections): a wait of at least 5
  * minutes, never the backoff of a wrong password. */
 int		 schedule_hint_busy(int hint);
+/* Whether a session's exit status and hint say the login was refused or
+ * the configuration failed (a wrong password, an expired grant): what a
+ * reload retries at once (schedule_account_retry; the daemon's IDLE
+ * sessions the same). */
+int		 schedule_exit_refused(int exit, int hint);
 /* The server said "[ALERT] Too many simultaneous connections": lowers the
  * account's cap by one (not below 1) and backs off. Returns a message to
  * log (caller frees). schedule_done does this for
