@@ -20,7 +20,6 @@
 #include "state.h"
 
 #include <sys/file.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 
@@ -36,6 +35,7 @@
 #include <openssl/evp.h>
 
 #include "fdio.h"
+#include "uidlset.h"
 #include "xmalloc.h"
 
 #define STATE_MAGIC		"mailfetchd-state"
@@ -48,33 +48,13 @@
 #define STATE_BUDGET_MAX	4096	/* 24 hour slots need about 700 */
 #define STATE_FIELDS_MAX	8
 #define STATE_OUT_SIZE		16384	/* write buffer of a save */
-#define STATE_RESERVE_MAX	(64 * 1024 * 1024) /* UIDL arena at load */
 #define STATE_RECOVER		"the file was left untouched; to start " \
 	"over, move it away (every message still on the server will then " \
 	"be fetched again)"
 
-/* POP3 UIDLs, about 20 bytes each with no allocation per UIDL: an arena
- * of entries in the order they were first listed or added (the order they
- * are saved in, so a save needs no sort), each "<length> <flags> <bytes>
- * NUL", an entry's id being its offset; and an index over the arena, open
- * addressing with linear probing of 4-byte slots, keyed with a random
- * SipHash key so that a hostile server cannot choose colliding UIDLs.
- * Entries with no flag left are garbage, out of the index, until the
- * next compaction (list_begin, prune): ids stay valid until then. */
+/* POP3 UIDL flags in the set (uidlset.h). */
 #define UIDL_DELIVERED	0x1
 #define UIDL_LISTED	0x2
-#define UIDL_HDR	2		/* length and flags bytes */
-#define UIDL_ARENA_MAX	(UINT32_MAX - 1)	/* ids fit in the slots */
-struct state_uidls {
-	unsigned char	 *arena;
-	size_t		  len;		/* bytes used */
-	size_t		  alloc;
-	size_t		  count;	/* entries delivered */
-	size_t		  indexed;	/* entries in the index */
-	uint32_t	 *slots;	/* id + 1; 0: empty */
-	size_t		  size;		/* a power of two */
-	uint64_t	  key[2];
-};
 
 struct state {
 	char			 *account;
@@ -86,7 +66,8 @@ struct state {
 	struct state_folder	**folders;	/* sorted by name (strcmp) */
 	size_t			  nfolders;
 
-	struct state_uidls	  uidls;
+	struct uidlset		 *uidls;
+	size_t			  uidl_count;	/* delivered */
 
 	char			 *budget;	/* NULL: none */
 
@@ -144,213 +125,6 @@ static const struct state_record {
 
 static const char state_hex[] = "0123456789ABCDEF";
 
-#define ROTL(x, b) (((x) << (b)) | ((x) >> (64 - (b))))
-#define SIPROUND do {							\
-	v0 += v1; v1 = ROTL(v1, 13); v1 ^= v0; v0 = ROTL(v0, 32);	\
-	v2 += v3; v3 = ROTL(v3, 16); v3 ^= v2;				\
-	v0 += v3; v3 = ROTL(v3, 21); v3 ^= v0;				\
-	v2 += v1; v1 = ROTL(v1, 17); v1 ^= v2; v2 = ROTL(v2, 32);	\
-} while (0)
-
-/* SipHash-2-4 of a byte string. */
-static uint64_t
-state_siphash(const uint64_t key[2], const void *data, size_t len)
-{
-	const unsigned char	*p = data;
-	uint64_t		 v0, v1, v2, v3, m;
-	size_t			 i, off;
-
-	v0 = 0x736f6d6570736575ULL ^ key[0];
-	v1 = 0x646f72616e646f6dULL ^ key[1];
-	v2 = 0x6c7967656e657261ULL ^ key[0];
-	v3 = 0x7465646279746573ULL ^ key[1];
-	for (off = 0; len - off >= 8; off += 8) {
-		m = 0;
-		for (i = 0; i < 8; i++)
-			m |= (uint64_t)p[off + i] << (8 * i);
-		v3 ^= m;
-		SIPROUND; SIPROUND;
-		v0 ^= m;
-	}
-	m = (uint64_t)len << 56;
-	for (i = 0; off + i < len; i++)
-		m |= (uint64_t)p[off + i] << (8 * i);
-	v3 ^= m;
-	SIPROUND; SIPROUND;
-	v0 ^= m;
-	v2 ^= 0xff;
-	SIPROUND; SIPROUND; SIPROUND; SIPROUND;
-	return (v0 ^ v1 ^ v2 ^ v3);
-}
-
-/* Sets up an empty UIDL set with a fresh random key. */
-static void
-state_uidls_init(struct state_uidls *set)
-{
-	memset(set, 0, sizeof *set);
-	set->size = 64;
-	set->slots = xcalloc(set->size, sizeof *set->slots);
-	/* Without randomness the table still works, only less hardened. */
-	if (getrandom(set->key, sizeof set->key, GRND_NONBLOCK) !=
-	    (ssize_t)sizeof set->key) {
-		set->key[0] = (uint64_t)time(NULL) ^ 0x9e3779b97f4a7c15ULL;
-		set->key[1] = (uint64_t)getpid() * 0xbf58476d1ce4e5b9ULL;
-	}
-}
-
-/* Frees the arena and the index. */
-static void
-state_uidls_clear(struct state_uidls *set)
-{
-	free(set->arena);
-	free(set->slots);
-	memset(set, 0, sizeof *set);
-}
-
-/* The text of the entry at id. */
-static const char *
-state_uidls_str(const struct state_uidls *set, uint32_t id)
-{
-	return ((const char *)set->arena + id + UIDL_HDR);
-}
-
-/* The bytes an entry of a UIDL of len bytes takes. */
-static size_t
-state_uidls_entry_size(size_t len)
-{
-	return (UIDL_HDR + len + 1);
-}
-
-/* The slot holding s (len bytes), or the empty slot where it would go. */
-static size_t
-state_uidls_slot(const struct state_uidls *set, const char *s, size_t len)
-{
-	size_t			 mask = set->size - 1, i;
-	const unsigned char	*e;
-
-	i = state_siphash(set->key, s, len) & mask;
-	while (set->slots[i] != 0) {
-		e = set->arena + set->slots[i] - 1;
-		if (e[0] == len && memcmp(e + UIDL_HDR, s, len) == 0)
-			break;
-		i = (i + 1) & mask;
-	}
-	return (i);
-}
-
-/* The id of s, STATE_UIDL_NONE if it is not in the index. */
-static uint32_t
-state_uidls_lookup(const struct state_uidls *set, const char *s)
-{
-	size_t	i;
-
-	i = state_uidls_slot(set, s, strlen(s));
-	return (set->slots[i] == 0 ? STATE_UIDL_NONE : set->slots[i] - 1);
-}
-
-/* Rebuilds the index over the live entries, with the load factor at most
- * three quarters: probes stay short, the index 4 to 8 bytes a UIDL. */
-static void
-state_uidls_reindex(struct state_uidls *set)
-{
-	size_t	off, n = 0;
-
-	for (off = 0; off < set->len;
-	    off += state_uidls_entry_size(set->arena[off]))
-		n += set->arena[off + 1] != 0;
-	set->size = 64;
-	while (set->size / 4 * 3 < n + 1)
-		set->size *= 2;
-	free(set->slots);
-	set->slots = xcalloc(set->size, sizeof *set->slots);
-	set->indexed = n;
-	for (off = 0; off < set->len;
-	    off += state_uidls_entry_size(set->arena[off])) {
-		if (set->arena[off + 1] == 0)
-			continue;
-		set->slots[state_uidls_slot(set, state_uidls_str(set, off),
-		    set->arena[off])] = off + 1;
-	}
-}
-
-/* Drops the entries without any of the flags in keep, clears the other
- * flags, and rebuilds the index. Ids change. */
-static void
-state_uidls_compact(struct state_uidls *set, unsigned char keep)
-{
-	size_t	off, out = 0, n;
-
-	for (off = 0; off < set->len; off += n) {
-		n = state_uidls_entry_size(set->arena[off]);
-		if ((set->arena[off + 1] & keep) == 0)
-			continue;
-		memmove(set->arena + out, set->arena + off, n);
-		set->arena[out + 1] &= keep;
-		out += n;
-	}
-	set->len = out;
-	/* A maildrop emptied: give back what it held. */
-	if (set->alloc > 4096 && set->len < set->alloc / 4) {
-		set->alloc = set->len < 4096 ? 4096 : set->len * 2;
-		set->arena = xreallocarray(set->arena, set->alloc, 1);
-	}
-	state_uidls_reindex(set);
-}
-
-/* Makes the arena hold at least size bytes, so that a load grows it once
- * rather than copying it at every step (the pages not written to cost no
- * memory). */
-static void
-state_uidls_reserve(struct state_uidls *set, size_t size)
-{
-	if (size > UIDL_ARENA_MAX)
-		size = UIDL_ARENA_MAX;
-	if (size <= set->alloc)
-		return;
-	set->alloc = size;
-	set->arena = xreallocarray(set->arena, set->alloc, 1);
-}
-
-/* Appends s (a valid UIDL, not in the index) with flags; its id, or
- * STATE_UIDL_NONE when the arena is full. */
-static uint32_t
-state_uidls_insert(struct state_uidls *set, const char *s,
-    unsigned char flags)
-{
-	char	copy[STATE_UIDL_MAX + 1];
-	size_t	len = strlen(s), need = state_uidls_entry_size(len);
-	size_t	off = set->len, i;
-
-	if (need > UIDL_ARENA_MAX - set->len)
-		return (STATE_UIDL_NONE);
-	/* s may point into the arena, which may move. */
-	memcpy(copy, s, len + 1);
-	if (set->alloc - set->len < need) {
-		/* Grows by half: the untouched tail costs no memory, but a
-		 * copy does. */
-		while (set->alloc - set->len < need)
-			set->alloc = set->alloc < 4096 ? 4096 :
-			    set->alloc + set->alloc / 2;
-		if (set->alloc > UIDL_ARENA_MAX)
-			set->alloc = UIDL_ARENA_MAX;
-		set->arena = xreallocarray(set->arena, set->alloc, 1);
-	}
-	set->arena[off] = len;
-	set->arena[off + 1] = flags;
-	memcpy(set->arena + off + UIDL_HDR, copy, len + 1);
-	set->len += need;
-	if (flags & UIDL_DELIVERED)
-		set->count++;
-	if ((set->indexed + 1) > set->size / 4 * 3)
-		state_uidls_reindex(set);
-	else {
-		i = state_uidls_slot(set, copy, len);
-		set->slots[i] = off + 1;
-		set->indexed++;
-	}
-	return (off);
-}
-
 /* Whether s can be a POP3 UIDL: 1 to 70 bytes, no CR or LF. */
 static int
 state_uidl_valid(const char *s)
@@ -359,6 +133,38 @@ state_uidl_valid(const char *s)
 
 	len = strcspn(s, "\r\n");
 	return (len > 0 && len <= STATE_UIDL_MAX && s[len] == '\0');
+}
+
+/* The set's id of a valid UIDL, STATE_UIDL_NONE if absent. */
+static uint32_t
+state_uidls_find(struct state *st, const char *uidl)
+{
+	return (uidlset_find(st->uidls, uidl, strlen(uidl)));
+}
+
+/* Adds a valid UIDL absent from the set; its id or STATE_UIDL_NONE. */
+static uint32_t
+state_uidls_insert(struct state *st, const char *uidl, unsigned char flags)
+{
+	uint32_t	id;
+
+	id = uidlset_insert(st->uidls, uidl, strlen(uidl), flags);
+	if (id != STATE_UIDL_NONE && (flags & UIDL_DELIVERED))
+		st->uidl_count++;
+	return (id);
+}
+
+/* Why the set refused a UIDL (caller frees). */
+static char *
+state_uidls_failure(struct state *st)
+{
+	char	*why;
+
+	if (uidlset_error(st->uidls) == 0)
+		return (xstrdup("uidl: too many UIDLs"));
+	xasprintf(&why, "uidl: cannot use the UIDL scratch file in %s: %s",
+	    st->dir, strerror(uidlset_error(st->uidls)));
+	return (why);
 }
 
 /* Hashes and writes out what is buffered. After an error, bytes are
@@ -708,33 +514,36 @@ state_parse_uidl(struct state *st, char **fields, char **why)
 	if ((uidl = state_decode(fields[0])) == NULL ||
 	    !state_uidl_valid(uidl))
 		*why = xstrdup("uidl: bad UIDL");
-	else if (state_uidls_lookup(&st->uidls, uidl) != STATE_UIDL_NONE)
+	else if (state_uidls_find(st, uidl) != STATE_UIDL_NONE)
 		*why = xstrdup("uidl: the same UIDL appears twice");
-	else if (state_uidls_insert(&st->uidls, uidl, UIDL_DELIVERED) ==
+	else if (state_uidls_insert(st, uidl, UIDL_DELIVERED) ==
 	    STATE_UIDL_NONE)
-		*why = xstrdup("uidl: too many UIDLs");
+		*why = state_uidls_failure(st);
 	else
 		rc = 0;
 	free(uidl);
 	return (rc);
 }
 
-/* Writes the UIDL records, in the order they were first listed or added. */
+/* Writes one UIDL record (uidlset_each). */
+static void
+state_write_uidl(void *arg, const char *uidl, size_t len)
+{
+	struct state_out	*out = arg;
+
+	state_out_record(out, "uidl ");
+	state_out_encoded_len(out, uidl, len);
+	state_out_add(out, "\n", 1);
+}
+
+/* Writes the UIDL records, in the order they were first listed or added;
+ * a scratch file that cannot be read back fails the save. */
 static void
 state_write_uidls(struct state *st, struct state_out *out)
 {
-	const struct state_uidls	*set = &st->uidls;
-	size_t				 off;
-
-	for (off = 0; off < set->len;
-	    off += state_uidls_entry_size(set->arena[off])) {
-		if ((set->arena[off + 1] & UIDL_DELIVERED) == 0)
-			continue;
-		state_out_record(out, "uidl ");
-		state_out_encoded_len(out, state_uidls_str(set, off),
-		    set->arena[off]);
-		state_out_add(out, "\n", 1);
-	}
+	if (uidlset_each(st->uidls, UIDL_DELIVERED, state_write_uidl,
+	    out) != 0 && out->error == 0)
+		out->error = uidlset_error(st->uidls);
 }
 
 /* Record "budget <text>": at most one, the text opaque to this module. */
@@ -1033,9 +842,6 @@ state_load(struct state *st, char **cause)
 	if ((ctx = EVP_MD_CTX_new()) == NULL ||
 	    EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
 		abort();
-	/* A "uidl" line is longer than the UIDL's entry in the arena. */
-	state_uidls_reserve(&st->uidls, sb.st_size < STATE_RESERVE_MAX ?
-	    sb.st_size : STATE_RESERVE_MAX);
 	in.buf = xmalloc(STATE_READ_SIZE);
 	in.start = in.end = 0;
 	in.eof = 0;
@@ -1338,7 +1144,7 @@ state_open(const char *state_dir, const char *account, char **cause)
 	    len == 1 && *st->dir == '/' ? "" : "/", file_name);
 	xasprintf(&st->lock_path, "%s%s%s.lock", st->dir,
 	    len == 1 && *st->dir == '/' ? "" : "/", file_name);
-	state_uidls_init(&st->uidls);
+	st->uidls = uidlset_new(st->dir);
 
 	if (state_lock(st, cause) != 0) {
 		locked = errno == EWOULDBLOCK;
@@ -1369,7 +1175,7 @@ state_close(struct state *st)
 	for (i = 0; i < st->nfolders; i++)
 		state_folder_free(st->folders[i]);
 	free(st->folders);
-	state_uidls_clear(&st->uidls);
+	uidlset_free(st->uidls);
 	free(st->budget);
 	state_inflight_clear(st, NULL);
 	free(st->account);
@@ -1383,6 +1189,14 @@ state_close(struct state *st)
 int
 state_save(struct state *st, char **cause)
 {
+	/* A UIDL that could not be read back or written may have made a
+	 * message look new: nothing of this run may be recorded. */
+	if (uidlset_error(st->uidls) != 0) {
+		xasprintf(cause, "cannot save state file %s: the UIDL scratch "
+		    "file in %s failed: %s", st->path, st->dir,
+		    strerror(uidlset_error(st->uidls)));
+		return (-1);
+	}
 	return (state_replace(st, cause));
 }
 
@@ -1448,13 +1262,13 @@ state_folder_at(struct state *st, size_t i)
 
 /* Whether a UIDL was delivered. */
 int
-state_uidl_has(const struct state *st, const char *uidl)
+state_uidl_has(struct state *st, const char *uidl)
 {
 	uint32_t	id;
 
 	if (!state_uidl_valid(uidl))
 		return (0);
-	id = state_uidls_lookup(&st->uidls, uidl);
+	id = state_uidls_find(st, uidl);
 	return (id != STATE_UIDL_NONE && state_uidl_delivered(st, id));
 }
 
@@ -1466,12 +1280,11 @@ state_uidl_add(struct state *st, const char *uidl)
 
 	if (!state_uidl_valid(uidl))
 		return (-1);
-	if ((id = state_uidls_lookup(&st->uidls, uidl)) != STATE_UIDL_NONE) {
+	if ((id = state_uidls_find(st, uidl)) != STATE_UIDL_NONE) {
 		state_uidl_deliver(st, id);
 		return (0);
 	}
-	if (state_uidls_insert(&st->uidls, uidl, UIDL_DELIVERED) ==
-	    STATE_UIDL_NONE)
+	if (state_uidls_insert(st, uidl, UIDL_DELIVERED) == STATE_UIDL_NONE)
 		return (-1);
 	return (0);
 }
@@ -1480,7 +1293,7 @@ state_uidl_add(struct state *st, const char *uidl)
 size_t
 state_uidl_count(const struct state *st)
 {
-	return (st->uidls.count);
+	return (st->uidl_count);
 }
 
 /* Forgets the UIDLs the server no longer lists. */
@@ -1494,7 +1307,7 @@ state_uidl_prune(struct state *st, const char *const *present, size_t n)
 	for (i = 0; i < n; i++)
 		state_uidl_list(st, present[i], &again);
 	dropped = state_uidl_list_prune(st);
-	state_uidls_compact(&st->uidls, UIDL_DELIVERED);
+	uidlset_compact(st->uidls, UIDL_DELIVERED);
 	return (dropped);
 }
 
@@ -1502,80 +1315,84 @@ state_uidl_prune(struct state *st, const char *const *present, size_t n)
 void
 state_uidl_list_begin(struct state *st)
 {
-	state_uidls_compact(&st->uidls, UIDL_DELIVERED);
+	uidlset_compact(st->uidls, UIDL_DELIVERED);
+}
+
+/* Sizes the set for n more UIDLs. */
+void
+state_uidl_reserve(struct state *st, size_t n)
+{
+	uidlset_reserve(st->uidls, uidlset_ids(st->uidls) + n);
 }
 
 /* Records one UIDL of the server's listing. */
 uint32_t
 state_uidl_list(struct state *st, const char *uidl, int *again)
 {
-	struct state_uidls	*set = &st->uidls;
-	uint32_t		 id;
+	unsigned char	flags;
+	uint32_t	id;
 
 	*again = 0;
 	if (!state_uidl_valid(uidl))
 		return (STATE_UIDL_NONE);
-	if ((id = state_uidls_lookup(set, uidl)) == STATE_UIDL_NONE)
-		return (state_uidls_insert(set, uidl, UIDL_LISTED));
-	*again = (set->arena[id + 1] & UIDL_LISTED) != 0;
-	set->arena[id + 1] |= UIDL_LISTED;
+	if ((id = state_uidls_find(st, uidl)) == STATE_UIDL_NONE)
+		return (state_uidls_insert(st, uidl, UIDL_LISTED));
+	flags = uidlset_flags(st->uidls, id);
+	*again = (flags & UIDL_LISTED) != 0;
+	uidlset_set_flags(st->uidls, id, flags | UIDL_LISTED);
 	return (id);
 }
 
 /* Forgets the delivered UIDLs this listing did not name. Their entries
- * stay in the arena, as garbage, so that ids stay valid. */
+ * stay in the set, as garbage, so that ids stay valid. */
 size_t
 state_uidl_list_prune(struct state *st)
 {
-	struct state_uidls	*set = &st->uidls;
-	size_t			 off, dropped = 0;
+	size_t		id, n = uidlset_ids(st->uidls), dropped = 0;
 
-	for (off = 0; off < set->len;
-	    off += state_uidls_entry_size(set->arena[off])) {
-		if (set->arena[off + 1] != UIDL_DELIVERED)
+	for (id = 0; id < n; id++) {
+		if (uidlset_flags(st->uidls, id) != UIDL_DELIVERED)
 			continue;
-		set->arena[off + 1] = 0;
-		set->count--;
+		uidlset_set_flags(st->uidls, id, 0);
+		st->uidl_count--;
 		dropped++;
 	}
-	if (dropped > 0)
-		state_uidls_reindex(set);
 	return (dropped);
 }
 
 /* The id of a UIDL listed or delivered. */
 uint32_t
-state_uidl_find(const struct state *st, const char *uidl)
+state_uidl_find(struct state *st, const char *uidl)
 {
 	if (!state_uidl_valid(uidl))
 		return (STATE_UIDL_NONE);
-	return (state_uidls_lookup(&st->uidls, uidl));
+	return (state_uidls_find(st, uidl));
 }
 
 /* The text of a UIDL id. */
 const char *
-state_uidl_text(const struct state *st, uint32_t id)
+state_uidl_text(struct state *st, uint32_t id)
 {
-	return (state_uidls_str(&st->uidls, id));
+	return (uidlset_text(st->uidls, id, NULL));
 }
 
 /* Whether a UIDL id is delivered. */
 int
 state_uidl_delivered(const struct state *st, uint32_t id)
 {
-	return ((st->uidls.arena[id + 1] & UIDL_DELIVERED) != 0);
+	return ((uidlset_flags(st->uidls, id) & UIDL_DELIVERED) != 0);
 }
 
 /* Marks a UIDL id delivered. */
 void
 state_uidl_deliver(struct state *st, uint32_t id)
 {
-	struct state_uidls	*set = &st->uidls;
+	unsigned char	flags = uidlset_flags(st->uidls, id);
 
-	if (set->arena[id + 1] & UIDL_DELIVERED)
+	if (flags == 0 || (flags & UIDL_DELIVERED))
 		return;
-	set->arena[id + 1] |= UIDL_DELIVERED;
-	set->count++;
+	uidlset_set_flags(st->uidls, id, flags | UIDL_DELIVERED);
+	st->uidl_count++;
 }
 
 /* The saved download history, NULL when there is none. */

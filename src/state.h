@@ -64,8 +64,11 @@ struct state_folder *state_folder_at(struct state *, size_t);
 /* POP3 UIDLs already delivered (any bytes but CR, LF, NUL; 1 to 70
  * characters per RFC 1939, others refused with -1 by add and never "had").
  * add returns 0 when added or already present, -1 also when the set is
- * full (about 4 GB of UIDLs). Saved in the order first listed or added. */
-int		 state_uidl_has(const struct state *, const char *uidl);
+ * full (67 million UIDLs) or its scratch file failed. Saved in the order
+ * first listed or added. The UIDLs themselves live in a scratch file in
+ * the state directory (uidlset.h); after a scratch file error nothing is
+ * found and state_save fails. */
+int		 state_uidl_has(struct state *, const char *uidl);
 int		 state_uidl_add(struct state *, const char *uidl);
 size_t		 state_uidl_count(const struct state *);
 /* Keeps only the UIDLs in present[0..n-1] (what the server still lists);
@@ -73,8 +76,8 @@ size_t		 state_uidl_count(const struct state *);
 size_t		 state_uidl_prune(struct state *, const char *const *present,
 		    size_t n);
 
-/* A POP3 session's listing, kept in the state's own UIDL store so that
- * the session needs no second copy of each UIDL: list_begin forgets the
+/* A POP3 session's listing, kept in the state's own UIDL set so that
+ * the session needs no copy of any UIDL: list_begin forgets the
  * previous listing (its ids become invalid, as with state_uidl_prune);
  * list records one listed UIDL, delivered or not, and returns its id
  * (valid until the next list_begin or state_uidl_prune), or
@@ -85,14 +88,16 @@ size_t		 state_uidl_prune(struct state *, const char *const *present,
  * neither "had", counted nor saved. */
 #define STATE_UIDL_NONE	UINT32_MAX
 void		 state_uidl_list_begin(struct state *);
+/* Sizes the set for n more UIDLs at once (a hint: it grows anyway). */
+void		 state_uidl_reserve(struct state *, size_t n);
 uint32_t	 state_uidl_list(struct state *, const char *uidl, int *again);
 size_t		 state_uidl_list_prune(struct state *);
 /* The id of a listed or delivered UIDL, STATE_UIDL_NONE if neither. */
-uint32_t	 state_uidl_find(const struct state *, const char *uidl);
-/* The text of an id (NUL-terminated, valid until the next add, list,
- * list_begin or prune: copy it to keep it), whether it is delivered, and
- * marking it delivered. */
-const char	*state_uidl_text(const struct state *, uint32_t id);
+uint32_t	 state_uidl_find(struct state *, const char *uidl);
+/* The text of an id (NUL-terminated, valid until the next call of any
+ * state_uidl_ function: copy it to keep it; "" after a scratch file
+ * error), whether it is delivered, and marking it delivered. */
+const char	*state_uidl_text(struct state *, uint32_t id);
 int		 state_uidl_delivered(const struct state *, uint32_t id);
 void		 state_uidl_deliver(struct state *, uint32_t id);
 

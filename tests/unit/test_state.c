@@ -883,6 +883,41 @@ test_lock_other_process(void **arg)
 	state_close(st);
 }
 
+/* The UIDLs live in a scratch file in the state directory: when it cannot
+ * be written, the UIDL is refused and the save fails with the reason, so
+ * that nothing of the run is recorded; the file on disk stays as it was. */
+static void
+test_uidl_scratch_failure(void **arg)
+{
+	struct fixture	*fx = *arg;
+	struct state	*st;
+	char		 moved[256], uidl[32], *cause = NULL;
+	int		 i, refused = 0;
+
+	st = open_ok(fx->dir, "acct");
+	assert_int_equal(state_uidl_add(st, "kept"), 0);
+	assert_int_equal(state_save(st, &cause), 0);
+	/* The directory goes away under the open state. */
+	snprintf(moved, sizeof moved, "%s/moved", fx->root);
+	assert_int_equal(rename(fx->dir, moved), 0);
+	for (i = 0; i < 1000 && !refused; i++) {
+		snprintf(uidl, sizeof uidl, "u%d", i);
+		refused = state_uidl_add(st, uidl) != 0;
+	}
+	assert_true(refused);
+	assert_false(state_uidl_has(st, "kept"));
+	assert_int_equal(rename(moved, fx->dir), 0);
+	assert_int_equal(state_save(st, &cause), -1);
+	assert_non_null(strstr(cause, "UIDL scratch file"));
+	assert_non_null(strstr(cause, strerror(ENOENT)));
+	free(cause);
+	state_close(st);
+	st = open_ok(fx->dir, "acct");
+	assert_int_equal(state_uidl_count(st), 1);
+	assert_true(state_uidl_has(st, "kept"));
+	state_close(st);
+}
+
 /* UIDL add, has, prune, and the refused ones. */
 static void
 test_uidls(void **arg)
@@ -1108,6 +1143,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_lock_other_process, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_uidls, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_uidl_scratch_failure,
+		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_uidl_listing, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_many_uidls, setup,
