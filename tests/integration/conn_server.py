@@ -17,6 +17,8 @@ Modes:
   starttls-imap   plain greeting, "a STARTTLS" -> "a OK", TLS, CAPABILITY
   starttls-inject same, but "a OK" comes with an injected line in the
                   same packet (NO STARTTLS response injection)
+  starttls-inject-late  same, but the injected line comes 0.2 s after
+                  "a OK", in a packet of its own
   starttls-pop3   "+OK", "STLS" -> "+OK", TLS, CAPA
 """
 import socket
@@ -81,14 +83,18 @@ def serve(mode, conn, args):
     if mode == "silent":
         wait_eof(conn)
         return
-    if mode in ("starttls-imap", "starttls-inject"):
+    if mode in ("starttls-imap", "starttls-inject", "starttls-inject-late"):
         conn.sendall(b"* OK [CAPABILITY IMAP4rev1 STARTTLS] ready\r\n")
         if not readline(conn).startswith(b"a STARTTLS"):
             return
         reply = b"a OK Begin TLS negotiation now\r\n"
+        injected = b"* CAPABILITY IMAP4rev1 AUTH=PLAIN (injected)\r\n"
         if mode == "starttls-inject":
-            reply += b"* CAPABILITY IMAP4rev1 AUTH=PLAIN (injected)\r\n"
+            reply += injected
         conn.sendall(reply)
+        if mode == "starttls-inject-late":
+            time.sleep(0.2)
+            conn.sendall(injected)
         t = tls_context(args).wrap_socket(conn, server_side=True)
         if readline(t).startswith(b"b CAPABILITY"):
             t.sendall(b"* CAPABILITY IMAP4rev1 AUTH=PLAIN\r\nb OK done\r\n")

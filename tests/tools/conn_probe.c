@@ -5,18 +5,22 @@
  *
  * usage: conn_probe [--starttls imap|pop3] [--plain] [--ca FILE]
  *	  [--fingerprint FP] [--timeout S] [--hosts FILE] [--max-line N]
- *	  [--read-all] [--expect-eof] [-v] HOST PORT
+ *	  [--read-all] [--expect-eof] [--starttls-delay MS] [-v] HOST PORT
  *
  * --plain: tls = none. --hosts: resolve with this hosts file only (no DNS
  * servers, not /etc/hosts). --read-all: after the greeting (and STARTTLS),
  * print every line until the server closes (exit 0) or an error (exit 1).
- * --expect-eof: call conn_expect_eof() after the greeting. */
+ * --expect-eof: call conn_expect_eof() after the greeting.
+ * --starttls-delay: block MS milliseconds between reading the STARTTLS OK
+ * and conn_starttls(), outside the event loop, so that whatever the server
+ * sends meanwhile waits in the kernel, unread. */
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <event2/dns.h>
 #include <event2/event.h>
@@ -46,6 +50,7 @@ struct probe {
 	int			 read_all;
 	int			 expect_eof;
 	size_t			 max_line;
+	unsigned int		 starttls_delay;	/* ms */
 	int			 status;
 	int			 done;
 	struct conn		*conn;
@@ -56,7 +61,8 @@ usage(void)
 {
 	fprintf(stderr, "usage: conn_probe [--starttls imap|pop3] [--plain]"
 	    " [--ca FILE] [--fingerprint FP] [--timeout S] [--hosts FILE]"
-	    " [--max-line N] [--read-all] [--expect-eof] [-v] HOST PORT\n");
+	    " [--max-line N] [--read-all] [--expect-eof]"
+	    " [--starttls-delay MS] [-v] HOST PORT\n");
 	exit(2);
 }
 
@@ -123,6 +129,8 @@ probe_line(struct probe *p, struct conn *c, const char *line)
 		}
 		/* Upgrade right after the OK line, with whatever else came
 		 * in the same read still in the buffer: conn must refuse. */
+		if (p->starttls_delay != 0)
+			usleep(p->starttls_delay * 1000);
 		if (conn_starttls(c) == -1) {
 			probe_done(p, 1, conn_error(c));
 			return (-1);
@@ -218,6 +226,7 @@ main(int argc, char **argv)
 		{ "max-line",	 required_argument, NULL, 'm' },
 		{ "read-all",	 no_argument,	    NULL, 'a' },
 		{ "expect-eof",	 no_argument,	    NULL, 'e' },
+		{ "starttls-delay", required_argument, NULL, 'd' },
 		{ NULL,		 0,		    NULL, 0 }
 	};
 	struct conn_params	 cp;
@@ -267,6 +276,9 @@ main(int argc, char **argv)
 			break;
 		case 'e':
 			p.expect_eof = 1;
+			break;
+		case 'd':
+			p.starttls_delay = strtoul(optarg, NULL, 10);
 			break;
 		case 'v':
 			verbose = 1;
