@@ -2,15 +2,16 @@
  * (bufferevent_socket_connect_hostname only tries the first) and connects
  * TCP with a socket bufferevent. TLS then moves the socket to an OpenSSL
  * socket bufferevent, so that OpenSSL reads and writes the socket itself
- * (whole records, no copy through a BIO into a second buffer, and none of
- * the socket bufferevent's 4 KiB reads): right away for implicit TLS, on
- * request for STARTTLS, so both paths share one switch, one handshake and
- * one verification. The plain bufferevent is freed at the switch, with
- * anything it had buffered: STARTTLS refuses to switch when the server
- * sent anything before the handshake. COMPRESS=DEFLATE (RFC 4978) is a
- * filter bufferevent on top, plain or TLS below it. One timer enforces
- * every phase's timeout. The owner hears about everything through one
- * callback. */
+ * (no copy through a BIO into a second buffer, none of the socket
+ * bufferevent's 4 KiB reads, and with read_ahead several records per
+ * read; conn_tls_kick keeps libevent reading them): right away for
+ * implicit TLS, on request for STARTTLS, so both paths share one switch,
+ * one handshake and one verification. The plain bufferevent is freed at
+ * the switch, with anything it had buffered: STARTTLS refuses to switch
+ * when the server sent anything before the handshake. COMPRESS=DEFLATE
+ * (RFC 4978) is a filter bufferevent on top, plain or TLS below it. One
+ * timer enforces every phase's timeout. The owner hears about everything
+ * through one callback. */
 #include "conn.h"
 
 #include <sys/types.h>
@@ -29,6 +30,7 @@
 
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
+#include <event2/bufferevent_struct.h>
 #include <event2/util.h>
 #include <openssl/err.h>
 #include <zlib.h>
@@ -101,6 +103,8 @@ struct conn {
 						 * compression */
 	struct bufferevent	*tls_bev;	/* the TLS one: bev or under it */
 	SSL			*ssl;		/* owned by bev */
+	struct evbuffer_cb_entry *tls_cb;	/* on tls_bev's input */
+	struct event		*tls_kick;	/* reads records read ahead */
 	struct conn_z		*z;		/* owned by bev */
 	struct event		*zkick;		/* resumes a stalled inflate */
 	char			*tls_info;
@@ -123,6 +127,7 @@ static void	conn_timer_cb(evutil_socket_t, short, void *);
 static void	conn_event_cb(struct bufferevent *, short, void *);
 static void	conn_read_cb(struct bufferevent *, void *);
 static void	conn_write_cb(struct bufferevent *, void *);
+static void	conn_tls_kick(struct conn *);
 static void	conn_zlog(struct conn *);
 
 /* Calls the owner; returns -1 if the owner freed the conn meanwhile (it is
@@ -273,6 +278,11 @@ conn_free(struct conn *c)
 	}
 	if (c->zkick != NULL)
 		event_free(c->zkick);
+	if (c->tls_cb != NULL)
+		evbuffer_remove_cb_entry(bufferevent_get_input(c->tls_bev),
+		    c->tls_cb);
+	if (c->tls_kick != NULL)
+		event_free(c->tls_kick);
 	/* With BEV_OPT_CLOSE_ON_FREE this also frees the bufferevent under
 	 * the compression filter, the SSL and the socket. */
 	if (c->bev != NULL)
@@ -481,6 +491,9 @@ conn_tls_up(struct conn *c)
 	log_debug("%s: TLS with %s: %s", c->name, c->peer, c->tls_info);
 	c->state = CONN_S_OPEN;
 	conn_arm_timer(c);
+	/* The server's first words may have come with its last handshake
+	 * message, read ahead. */
+	conn_tls_kick(c);
 	conn_notify(c, prev == CONN_S_HANDSHAKE ? CONN_EV_CONNECTED :
 	    CONN_EV_TLS_READY);
 }
@@ -652,6 +665,46 @@ conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/* Reading with SSL read_ahead (see conn_start_tls) needs one more nudge
+ * than libevent gives: its OpenSSL bufferevent reads on while SSL_pending
+ * says decrypted bytes wait, and otherwise waits for the socket, while
+ * whole records OpenSSL read ahead may still sit undecrypted in its
+ * buffer with nothing more to come from the socket (the server waits for
+ * our next command): a stall. Whenever the input buffer changes (bytes
+ * read, or drained by the owner, which may resume reading stopped at the
+ * high-water mark) and OpenSSL holds such bytes, the kick runs the
+ * bufferevent's read handler once more, from the loop, as the socket
+ * would. It stops by itself: a read that adds nothing (a partial record,
+ * reading paused) does not call back. */
+static void
+conn_tls_kick(struct conn *c)
+{
+	if (c->tls_kick != NULL && SSL_has_pending(c->ssl))
+		event_active(c->tls_kick, EV_TIMEOUT, 1);
+}
+
+/* The TLS input buffer changed: maybe records wait in OpenSSL. */
+static void
+conn_tls_buf_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info,
+    void *arg)
+{
+	conn_tls_kick(arg);
+}
+
+/* Runs the TLS bufferevent's read handler (libevent 2.1's reads on while
+ * it makes progress) as if the socket were readable. The event is
+ * libevent's own, public in bufferevent_struct.h. */
+static void
+conn_tls_kick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn	*c = arg;
+
+	if (c->state != CONN_S_OPEN || !SSL_has_pending(c->ssl) ||
+	    !(bufferevent_get_enabled(c->tls_bev) & EV_READ))
+		return;
+	event_active(&c->tls_bev->ev_read, EV_READ, 1);
+}
+
 /* Moves the socket from the plain bufferevent to a new OpenSSL socket
  * bufferevent and starts the handshake. The plain one must hold nothing:
  * bytes it read arrived in clear (conn_starttls refuses them first), and
@@ -679,11 +732,14 @@ conn_start_tls(struct conn *c, enum conn_state next, int ev)
 		free(cause);
 		return (-1);
 	}
+	/* Read ahead: one read(2) brings in as many records as fit in
+	 * OpenSSL's buffer (about 17 KB), where reading one record at a time
+	 * costs two (header, then body) and a trip through the loop for
+	 * every record, 4 KB each from Dovecot. conn_tls_kick makes up for
+	 * what libevent does not expect of it. */
+	SSL_set_read_ahead(ssl, 1);
 	/* Owns ssl from here, and the socket once the plain bufferevent lets
-	 * go of it; frees ssl itself if it fails (never SSL_free it here).
-	 * No SSL read_ahead: libevent asks SSL_pending whether to read on,
-	 * which does not count records read ahead, and would wait for the
-	 * socket while a whole record sits in OpenSSL. */
+	 * go of it; frees ssl itself if it fails (never SSL_free it here). */
 	tbev = bufferevent_openssl_socket_new(c->base, fd, ssl,
 	    BUFFEREVENT_SSL_CONNECTING,
 	    BEV_OPT_CLOSE_ON_FREE|BEV_OPT_DEFER_CALLBACKS);
@@ -699,6 +755,11 @@ conn_start_tls(struct conn *c, enum conn_state next, int ev)
 	bufferevent_free(plain);
 	c->bev = c->tls_bev = tbev;
 	c->ssl = ssl;
+	if ((c->tls_kick = event_new(c->base, -1, 0, conn_tls_kick_cb,
+	    c)) == NULL ||
+	    (c->tls_cb = evbuffer_add_cb(bufferevent_get_input(tbev),
+	    conn_tls_buf_cb, c)) == NULL)
+		fatalx("conn_start_tls: cannot create the TLS kick");
 	bufferevent_setcb(tbev, conn_read_cb, conn_write_cb, conn_event_cb, c);
 	bufferevent_setwatermark(tbev, EV_READ, 0, CONN_INPUT_HIWAT);
 	bufferevent_enable(tbev, EV_READ|EV_WRITE);

@@ -10,6 +10,8 @@ Modes:
   tls             implicit TLS, "* OK" greeting, then waits for EOF
   tls-clean       greeting, "* BYE", TLS close_notify, close
   tls-dirty       greeting, "* BYE", TCP close without close_notify
+  tls-records     greeting, then 200 lines in a burst, each in a TLS record
+                  of its own, the last "* LAST", then waits for EOF
   tls11           like tls, but only TLS 1.0/1.1 offered
   plain           plain-text greeting
   longline        plain-text greeting line of 20000 bytes
@@ -56,11 +58,16 @@ def wait_eof(s):
 
 
 def serve(mode, conn, args):
-    if mode in ("tls", "tls-clean", "tls-dirty", "tls11"):
+    if mode in ("tls", "tls-clean", "tls-dirty", "tls11", "tls-records"):
         t = tls_context(args, old=(mode == "tls11")).wrap_socket(
             conn, server_side=True)
         t.sendall(b"* OK test server ready\r\n")
-        if mode == "tls-clean":
+        if mode == "tls-records":
+            for i in range(199):
+                t.sendall(b"* %d record of its own\r\n" % i)
+            t.sendall(b"* LAST\r\n")
+            wait_eof(t)
+        elif mode == "tls-clean":
             t.sendall(b"* BYE logging out\r\n")
             t.unwrap().close()
         elif mode == "tls-dirty":

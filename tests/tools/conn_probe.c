@@ -5,11 +5,13 @@
  *
  * usage: conn_probe [--starttls imap|pop3] [--plain] [--ca FILE]
  *	  [--fingerprint FP] [--timeout S] [--hosts FILE] [--max-line N]
- *	  [--read-all] [--expect-eof] [--starttls-delay MS] [-v] HOST PORT
+ *	  [--read-all] [--read-until LINE] [--expect-eof]
+ *	  [--starttls-delay MS] [-v] HOST PORT
  *
  * --plain: tls = none. --hosts: resolve with this hosts file only (no DNS
  * servers, not /etc/hosts). --read-all: after the greeting (and STARTTLS),
  * print every line until the server closes (exit 0) or an error (exit 1).
+ * --read-until: the same, but stop (exit 0) after printing LINE.
  * --expect-eof: call conn_expect_eof() after the greeting.
  * --starttls-delay: block MS milliseconds between reading the STARTTLS OK
  * and conn_starttls(), outside the event loop, so that whatever the server
@@ -48,6 +50,7 @@ struct probe {
 	enum probe_phase	 phase;
 	enum probe_starttls	 starttls;
 	int			 read_all;
+	const char		*until;
 	int			 expect_eof;
 	size_t			 max_line;
 	unsigned int		 starttls_delay;	/* ms */
@@ -61,7 +64,7 @@ usage(void)
 {
 	fprintf(stderr, "usage: conn_probe [--starttls imap|pop3] [--plain]"
 	    " [--ca FILE] [--fingerprint FP] [--timeout S] [--hosts FILE]"
-	    " [--max-line N] [--read-all] [--expect-eof]"
+	    " [--max-line N] [--read-all] [--read-until LINE] [--expect-eof]"
 	    " [--starttls-delay MS] [-v] HOST PORT\n");
 	exit(2);
 }
@@ -143,6 +146,10 @@ probe_line(struct probe *p, struct conn *c, const char *line)
 		return (p->read_all ? 0 : -1);
 	case PROBE_ALL:
 		printf("%s\n", line);
+		if (p->until != NULL && strcmp(line, p->until) == 0) {
+			probe_done(p, 0, NULL);
+			return (-1);
+		}
 		return (0);
 	case PROBE_HANDSHAKE:
 		break;
@@ -225,6 +232,7 @@ main(int argc, char **argv)
 		{ "hosts",	 required_argument, NULL, 'H' },
 		{ "max-line",	 required_argument, NULL, 'm' },
 		{ "read-all",	 no_argument,	    NULL, 'a' },
+		{ "read-until",	 required_argument, NULL, 'u' },
 		{ "expect-eof",	 no_argument,	    NULL, 'e' },
 		{ "starttls-delay", required_argument, NULL, 'd' },
 		{ NULL,		 0,		    NULL, 0 }
@@ -273,6 +281,10 @@ main(int argc, char **argv)
 			break;
 		case 'a':
 			p.read_all = 1;
+			break;
+		case 'u':
+			p.read_all = 1;
+			p.until = optarg;
 			break;
 		case 'e':
 			p.expect_eof = 1;
