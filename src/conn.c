@@ -1,10 +1,17 @@
 /* conn.c: one client connection. Resolves with evdns, tries every address
- * (bufferevent_socket_connect_hostname only tries the first), connects TCP,
- * then layers TLS on top with an OpenSSL filter bufferevent: right away for
- * implicit TLS, on request for STARTTLS, so both paths share one handshake
- * and one verification. COMPRESS=DEFLATE (RFC 4978) is one more filter
- * bufferevent on top, plain or TLS below it. One timer enforces every
- * phase's timeout. The owner hears about everything through one callback. */
+ * (bufferevent_socket_connect_hostname only tries the first) and connects
+ * TCP with a socket bufferevent. TLS then moves the socket to an OpenSSL
+ * socket bufferevent, so that OpenSSL reads and writes the socket itself
+ * (no copy through a BIO into a second buffer, none of the socket
+ * bufferevent's 4 KiB reads, and with read_ahead several records per
+ * read; conn_tls_kick keeps libevent reading them): right away for
+ * implicit TLS, on request for STARTTLS, so both paths share one switch,
+ * one handshake and one verification. The plain bufferevent is freed at
+ * the switch, with anything it had buffered: STARTTLS refuses to switch
+ * when the server sent anything before the handshake. COMPRESS=DEFLATE
+ * (RFC 4978) is a filter bufferevent on top, plain or TLS below it. One
+ * timer enforces every phase's timeout. The owner hears about everything
+ * through one callback. */
 #include "conn.h"
 
 #include <sys/types.h>
@@ -23,6 +30,7 @@
 
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
+#include <event2/bufferevent_struct.h>
 #include <event2/util.h>
 #include <openssl/err.h>
 #include <zlib.h>
@@ -93,8 +101,10 @@ struct conn {
 
 	struct bufferevent	*bev;		/* the top one: socket, TLS or
 						 * compression */
-	struct bufferevent	*tls_bev;	/* the TLS one, under bev */
+	struct bufferevent	*tls_bev;	/* the TLS one: bev or under it */
 	SSL			*ssl;		/* owned by bev */
+	struct evbuffer_cb_entry *tls_cb;	/* on tls_bev's input */
+	struct event		*tls_kick;	/* reads records read ahead */
 	struct conn_z		*z;		/* owned by bev */
 	struct event		*zkick;		/* resumes a stalled inflate */
 	char			*tls_info;
@@ -117,6 +127,7 @@ static void	conn_timer_cb(evutil_socket_t, short, void *);
 static void	conn_event_cb(struct bufferevent *, short, void *);
 static void	conn_read_cb(struct bufferevent *, void *);
 static void	conn_write_cb(struct bufferevent *, void *);
+static void	conn_tls_kick(struct conn *);
 static void	conn_zlog(struct conn *);
 
 /* Calls the owner; returns -1 if the owner freed the conn meanwhile (it is
@@ -267,8 +278,13 @@ conn_free(struct conn *c)
 	}
 	if (c->zkick != NULL)
 		event_free(c->zkick);
-	/* With BEV_OPT_CLOSE_ON_FREE this also frees the SSL, the socket
-	 * bufferevent under a TLS filter, and the socket. */
+	if (c->tls_cb != NULL)
+		evbuffer_remove_cb_entry(bufferevent_get_input(c->tls_bev),
+		    c->tls_cb);
+	if (c->tls_kick != NULL)
+		event_free(c->tls_kick);
+	/* With BEV_OPT_CLOSE_ON_FREE this also frees the bufferevent under
+	 * the compression filter, the SSL and the socket. */
 	if (c->bev != NULL)
 		bufferevent_free(c->bev);
 	event_free(c->timer);
@@ -443,13 +459,14 @@ conn_tcp_up(struct conn *c)
 		    "loopback address: the password and all mail cross the "
 		    "network in clear text (allow_insecure = yes)", c->name,
 		    c->where);
-	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
-	bufferevent_setwatermark(c->bev, EV_READ, 0, CONN_INPUT_HIWAT);
-	bufferevent_enable(c->bev, EV_READ|EV_WRITE);
+	/* Implicit TLS reads nothing in clear: the socket goes to TLS. */
 	if (c->mode == TLS_IMPLICIT) {
 		conn_start_tls(c, CONN_S_HANDSHAKE, CONN_EV_ERROR);
 		return;
 	}
+	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
+	bufferevent_setwatermark(c->bev, EV_READ, 0, CONN_INPUT_HIWAT);
+	bufferevent_enable(c->bev, EV_READ|EV_WRITE);
 	c->state = CONN_S_OPEN;
 	conn_arm_timer(c);
 	conn_notify(c, CONN_EV_CONNECTED);
@@ -474,12 +491,18 @@ conn_tls_up(struct conn *c)
 	log_debug("%s: TLS with %s: %s", c->name, c->peer, c->tls_info);
 	c->state = CONN_S_OPEN;
 	conn_arm_timer(c);
+	/* The server's first words may have come with its last handshake
+	 * message, read ahead. */
+	conn_tls_kick(c);
 	conn_notify(c, prev == CONN_S_HANDSHAKE ? CONN_EV_CONNECTED :
 	    CONN_EV_TLS_READY);
 }
 
 /* Returns the first OpenSSL error recorded on the bufferevent and drains
- * the rest, so that nothing leaks into the next connection. */
+ * the rest, so that nothing leaks into the next connection. libevent also
+ * records SSL_get_error()'s code (SSL_ERROR_SSL, SSL_ERROR_SYSCALL), which
+ * is no error queue entry (library 0) and says nothing the event does not:
+ * skipped. */
 static unsigned long
 conn_ssl_error(struct conn *c)
 {
@@ -488,7 +511,7 @@ conn_ssl_error(struct conn *c)
 	if (c->ssl == NULL || c->tls_bev == NULL)
 		return (0);
 	while ((e = bufferevent_get_openssl_error(c->tls_bev)) != 0) {
-		if (first == 0)
+		if (first == 0 && ERR_GET_LIB(e) != 0)
 			first = e;
 	}
 	if (first == 0)
@@ -529,6 +552,11 @@ conn_closed(struct conn *c, short what, int err)
 	}
 	e = conn_ssl_error(c);
 	ERR_clear_error();
+	/* OpenSSL reading the socket itself names a TCP EOF without
+	 * close_notify; it is the same event as no error at all. */
+	if (ERR_GET_LIB(e) == ERR_LIB_SSL &&
+	    ERR_GET_REASON(e) == SSL_R_UNEXPECTED_EOF_WHILE_READING)
+		e = 0;
 	if (e == 0 && c->expect_eof) {
 		conn_fail(c, CONN_EV_CLOSED, "%s: connection closed by the"
 		    " server", c->where);
@@ -637,24 +665,82 @@ conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-/* Puts a TLS filter on top of the connection and starts the handshake.
- * On failure the conn fails with ev (-1: synchronously). */
+/* Reading with SSL read_ahead (see conn_start_tls) needs one more nudge
+ * than libevent gives: its OpenSSL bufferevent reads on while SSL_pending
+ * says decrypted bytes wait, and otherwise waits for the socket, while
+ * whole records OpenSSL read ahead may still sit undecrypted in its
+ * buffer with nothing more to come from the socket (the server waits for
+ * our next command): a stall. Whenever the input buffer changes (bytes
+ * read, or drained by the owner, which may resume reading stopped at the
+ * high-water mark) and OpenSSL holds such bytes, the kick runs the
+ * bufferevent's read handler once more, from the loop, as the socket
+ * would. It stops by itself: a read that adds nothing (a partial record,
+ * reading paused) does not call back. */
+static void
+conn_tls_kick(struct conn *c)
+{
+	if (c->tls_kick != NULL && SSL_has_pending(c->ssl))
+		event_active(c->tls_kick, EV_TIMEOUT, 1);
+}
+
+/* The TLS input buffer changed: maybe records wait in OpenSSL. */
+static void
+conn_tls_buf_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info,
+    void *arg)
+{
+	conn_tls_kick(arg);
+}
+
+/* Runs the TLS bufferevent's read handler (libevent 2.1's reads on while
+ * it makes progress) as if the socket were readable. The event is
+ * libevent's own, public in bufferevent_struct.h. */
+static void
+conn_tls_kick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn	*c = arg;
+
+	if (c->state != CONN_S_OPEN || !SSL_has_pending(c->ssl) ||
+	    !(bufferevent_get_enabled(c->tls_bev) & EV_READ))
+		return;
+	event_active(&c->tls_bev->ev_read, EV_READ, 1);
+}
+
+/* Moves the socket from the plain bufferevent to a new OpenSSL socket
+ * bufferevent and starts the handshake. The plain one must hold nothing:
+ * bytes it read arrived in clear (conn_starttls refuses them first), and
+ * bytes it has not sent would be lost. On failure the conn fails with ev
+ * (-1: synchronously) and keeps the plain bufferevent, which closes the
+ * socket when freed. */
 static int
 conn_start_tls(struct conn *c, enum conn_state next, int ev)
 {
-	struct bufferevent	*tbev;
+	struct bufferevent	*plain = c->bev, *tbev;
+	evutil_socket_t		 fd;
 	SSL			*ssl;
 	char			*cause;
 
+	if (evbuffer_get_length(bufferevent_get_input(plain)) != 0 ||
+	    evbuffer_get_length(bufferevent_get_output(plain)) != 0 ||
+	    (fd = bufferevent_getfd(plain)) == -1) {
+		conn_fail(c, ev, "%s: cannot start TLS: plain-text bytes are"
+		    " still buffered", c->where);
+		return (-1);
+	}
 	if ((ssl = tls_ssl_new(c->tls, c->host, c->fingerprint,
 	    &cause)) == NULL) {
 		conn_fail(c, ev, "%s: %s", c->where, cause);
 		free(cause);
 		return (-1);
 	}
-	/* Owns ssl from here, and the socket bufferevent below it; frees ssl
-	 * itself if it fails (never SSL_free it here). */
-	tbev = bufferevent_openssl_filter_new(c->base, c->bev, ssl,
+	/* Read ahead: one read(2) brings in as many records as fit in
+	 * OpenSSL's buffer (about 17 KB), where reading one record at a time
+	 * costs two (header, then body) and a trip through the loop for
+	 * every record, 4 KB each from Dovecot. conn_tls_kick makes up for
+	 * what libevent does not expect of it. */
+	SSL_set_read_ahead(ssl, 1);
+	/* Owns ssl from here, and the socket once the plain bufferevent lets
+	 * go of it; frees ssl itself if it fails (never SSL_free it here). */
+	tbev = bufferevent_openssl_socket_new(c->base, fd, ssl,
 	    BUFFEREVENT_SSL_CONNECTING,
 	    BEV_OPT_CLOSE_ON_FREE|BEV_OPT_DEFER_CALLBACKS);
 	if (tbev == NULL) {
@@ -662,8 +748,18 @@ conn_start_tls(struct conn *c, enum conn_state next, int ev)
 		    c->where);
 		return (-1);
 	}
+	/* Detached first, the plain bufferevent neither watches nor closes
+	 * the socket when freed (maybe later: we may be inside its
+	 * callback). */
+	bufferevent_setfd(plain, -1);
+	bufferevent_free(plain);
 	c->bev = c->tls_bev = tbev;
 	c->ssl = ssl;
+	if ((c->tls_kick = event_new(c->base, -1, 0, conn_tls_kick_cb,
+	    c)) == NULL ||
+	    (c->tls_cb = evbuffer_add_cb(bufferevent_get_input(tbev),
+	    conn_tls_buf_cb, c)) == NULL)
+		fatalx("conn_start_tls: cannot create the TLS kick");
 	bufferevent_setcb(tbev, conn_read_cb, conn_write_cb, conn_event_cb, c);
 	bufferevent_setwatermark(tbev, EV_READ, 0, CONN_INPUT_HIWAT);
 	bufferevent_enable(tbev, EV_READ|EV_WRITE);
@@ -723,7 +819,8 @@ conn_expect_eof(struct conn *c)
 		return;
 	/* OpenSSL 3 reports a TCP EOF without close_notify as an error;
 	 * this option makes it a clean close (isync socket_expect_eof). The
-	 * filter bufferevent needs allow_dirty_shutdown for the same. */
+	 * bufferevent needs allow_dirty_shutdown for an EOF OpenSSL reports
+	 * as a failed system call. */
 	SSL_set_options(c->ssl, SSL_OP_IGNORE_UNEXPECTED_EOF);
 	bufferevent_openssl_set_allow_dirty_shutdown(c->tls_bev, 1);
 }
@@ -736,8 +833,8 @@ conn_set_timeout(struct conn *c, unsigned int sec)
 	conn_arm_timer(c);
 }
 
-/* The socket, found under whatever filters sit on top of it (a filter
- * bufferevent does not answer bufferevent_getfd). */
+/* The socket, found under the compression filter if there is one (a
+ * filter bufferevent does not answer bufferevent_getfd). */
 static evutil_socket_t
 conn_fd(struct conn *c)
 {
@@ -791,31 +888,32 @@ conn_evbuffer_trim(struct evbuffer *b)
 		evbuffer_drain(b, 1);
 }
 
-/* Gives back the input buffers' memory while nothing is buffered; see
- * conn.h. */
+/* Gives back the input buffers' memory while nothing is buffered, in
+ * every layer (the compression filter's and the one below it); see
+ * conn.h. OpenSSL's own record buffers go back by themselves
+ * (SSL_MODE_RELEASE_BUFFERS, tls.c). */
 void
 conn_input_trim(struct conn *c)
 {
-	struct bufferevent	*under;
+	struct bufferevent	*b;
 
-	if (c->bev == NULL)
-		return;
-	conn_evbuffer_trim(bufferevent_get_input(c->bev));
-	if ((under = bufferevent_get_underlying(c->bev)) != NULL)
-		conn_evbuffer_trim(bufferevent_get_input(under));
+	for (b = c->bev; b != NULL; b = bufferevent_get_underlying(b))
+		conn_evbuffer_trim(bufferevent_get_input(b));
 }
 
 /* An idle connection reads in small pieces: libevent reserves the most it
  * may read before every read attempt and keeps that space when nothing
  * comes, 16 KiB and more for each of a thousand idle connections (what
- * is already reserved, conn_input_trim frees); see conn.h. */
+ * is already reserved, conn_input_trim frees); see conn.h. Every layer:
+ * the one that reads the socket is the bottom one. */
 void
 conn_set_idle(struct conn *c, int idle)
 {
-	if (c->bev == NULL)
-		return;
+	struct bufferevent	*b;
+
 	/* 0 restores libevent's default. */
-	bufferevent_set_max_single_read(c->bev, idle ? CONN_IDLE_READ : 0);
+	for (b = c->bev; b != NULL; b = bufferevent_get_underlying(b))
+		bufferevent_set_max_single_read(b, idle ? CONN_IDLE_READ : 0);
 }
 
 /* Reads one line of at most max bytes; see conn.h. */
@@ -849,8 +947,10 @@ conn_readline(struct conn *c, size_t max, char **line, size_t *len)
 	return (1);
 }
 
-/* Bytes queued and not yet sent, in every layer: a filter (TLS,
- * compression) moves them down at once, so its own buffer says little. */
+/* Bytes queued and not yet sent, in every layer: the compression filter
+ * moves them down at once, so its own buffer says little. The TLS
+ * bufferevent drains its buffer only once OpenSSL has written a record
+ * out, so the bytes in flight are counted there. */
 static size_t
 conn_output_pending(struct conn *c)
 {

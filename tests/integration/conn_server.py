@@ -10,6 +10,8 @@ Modes:
   tls             implicit TLS, "* OK" greeting, then waits for EOF
   tls-clean       greeting, "* BYE", TLS close_notify, close
   tls-dirty       greeting, "* BYE", TCP close without close_notify
+  tls-records     greeting, then 200 lines in a burst, each in a TLS record
+                  of its own, the last "* LAST", then waits for EOF
   tls11           like tls, but only TLS 1.0/1.1 offered
   plain           plain-text greeting
   longline        plain-text greeting line of 20000 bytes
@@ -17,6 +19,8 @@ Modes:
   starttls-imap   plain greeting, "a STARTTLS" -> "a OK", TLS, CAPABILITY
   starttls-inject same, but "a OK" comes with an injected line in the
                   same packet (NO STARTTLS response injection)
+  starttls-inject-late  same, but the injected line comes 0.2 s after
+                  "a OK", in a packet of its own
   starttls-pop3   "+OK", "STLS" -> "+OK", TLS, CAPA
 """
 import socket
@@ -54,11 +58,16 @@ def wait_eof(s):
 
 
 def serve(mode, conn, args):
-    if mode in ("tls", "tls-clean", "tls-dirty", "tls11"):
+    if mode in ("tls", "tls-clean", "tls-dirty", "tls11", "tls-records"):
         t = tls_context(args, old=(mode == "tls11")).wrap_socket(
             conn, server_side=True)
         t.sendall(b"* OK test server ready\r\n")
-        if mode == "tls-clean":
+        if mode == "tls-records":
+            for i in range(199):
+                t.sendall(b"* %d record of its own\r\n" % i)
+            t.sendall(b"* LAST\r\n")
+            wait_eof(t)
+        elif mode == "tls-clean":
             t.sendall(b"* BYE logging out\r\n")
             t.unwrap().close()
         elif mode == "tls-dirty":
@@ -81,14 +90,18 @@ def serve(mode, conn, args):
     if mode == "silent":
         wait_eof(conn)
         return
-    if mode in ("starttls-imap", "starttls-inject"):
+    if mode in ("starttls-imap", "starttls-inject", "starttls-inject-late"):
         conn.sendall(b"* OK [CAPABILITY IMAP4rev1 STARTTLS] ready\r\n")
         if not readline(conn).startswith(b"a STARTTLS"):
             return
         reply = b"a OK Begin TLS negotiation now\r\n"
+        injected = b"* CAPABILITY IMAP4rev1 AUTH=PLAIN (injected)\r\n"
         if mode == "starttls-inject":
-            reply += b"* CAPABILITY IMAP4rev1 AUTH=PLAIN (injected)\r\n"
+            reply += injected
         conn.sendall(reply)
+        if mode == "starttls-inject-late":
+            time.sleep(0.2)
+            conn.sendall(injected)
         t = tls_context(args).wrap_socket(conn, server_side=True)
         if readline(t).startswith(b"b CAPABILITY"):
             t.sendall(b"* CAPABILITY IMAP4rev1 AUTH=PLAIN\r\nb OK done\r\n")

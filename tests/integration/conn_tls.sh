@@ -160,7 +160,7 @@ check() {
 	ok "$desc"
 }
 
-echo "1..21"
+echo "1..23"
 
 if ! mkcerts; then
 	echo "Bail out! cannot make test certificates with openssl"
@@ -226,7 +226,8 @@ probe --fingerprint "$fp_self" localhost "$port"
 check "right pin on an untrusted chain still refused (strict)" 1 '' \
     'certificate issuer is not trusted \(self-signed'
 
-# 12-14: STARTTLS, and response injection.
+# 12-15: STARTTLS, and response injection (read along with the OK, or
+# still unread in the kernel when the switch to TLS comes).
 start_server starttls-imap good
 probe $CA --starttls imap localhost "$port"
 check "IMAP STARTTLS upgrade, CAPABILITY asked over TLS" 0 \
@@ -238,8 +239,12 @@ start_server starttls-inject good
 probe $CA --starttls imap localhost "$port"
 check "STARTTLS response injection refused before the handshake" 1 '' \
     'bytes received before TLS: possible STARTTLS injection'
+start_server starttls-inject-late good
+probe $CA --starttls imap --starttls-delay 700 localhost "$port"
+check "late injection, unread when STARTTLS starts: refused too" 1 '' \
+    'bytes received before TLS: possible STARTTLS injection'
 
-# 15-17: how a TLS connection ends.
+# 16-18: how a TLS connection ends.
 start_server tls-clean good
 probe $CA --read-all localhost "$port"
 check "close_notify then EOF: orderly close" 0 '^\* BYE logging out$' \
@@ -253,7 +258,20 @@ probe $CA --read-all --expect-eof localhost "$port"
 check "EOF without close_notify after conn_expect_eof: orderly" 0 \
     '^\* BYE logging out$'
 
-# 18: a server that never says a word: timeout within the timeout.
+# 19: many small records in one burst, then silence: OpenSSL reads them
+# ahead, several at a time, and every one is delivered without waiting for
+# the socket (which has nothing more to say) or the timeout.
+start_server tls-records good
+probe $CA --timeout 5 --read-until '* LAST' localhost "$port"
+if [ "$(grep -c 'record of its own$' "$T/out")" = 199 ]; then
+	check "200 one-line records in a burst: all read, no stall" 0 \
+	    '^\* LAST$'
+else
+	echo "# $(grep -c 'record of its own$' "$T/out") of 199 lines read"
+	not_ok "200 one-line records in a burst: all read, no stall"
+fi
+
+# 20: a server that never says a word: timeout within the timeout.
 start_server silent good
 start=$(date +%s)
 probe --plain --timeout 2 127.0.0.1 "$port"
@@ -266,13 +284,13 @@ else
 	not_ok "silent server: timeout after 2s"
 fi
 
-# 19: a closed port: the error names the address.
+# 21: a closed port: the error names the address.
 closed=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 probe --plain --timeout 5 127.0.0.1 "$closed"
 check "closed port: error names the address" 1 '' \
     "cannot connect to 127\.0\.0\.1 port $closed: 127\.0\.0\.1:$closed: Connection refused"
 
-# 20: a name with ::1 first and 127.0.0.1 second, only IPv4 listening:
+# 22: a name with ::1 first and 127.0.0.1 second, only IPv4 listening:
 # every address is tried. /etc/hosts may not list ::1 for localhost, so the
 # probe resolves with its own hosts file (evdns, as the daemon does).
 printf '::1 localhost\n127.0.0.1 localhost\n' > "$T/hosts"
@@ -281,7 +299,7 @@ probe $CA --hosts "$T/hosts" -v localhost "$port"
 check "::1 refused, then 127.0.0.1 connects" 0 '^\* OK test server ready$' \
     "\[::1\]:$port" "connected to 127\.0\.0\.1:$port"
 
-# 21: bounded line reading.
+# 23: bounded line reading.
 start_server longline good
 probe --plain --max-line 1000 127.0.0.1 "$port"
 check "20000-byte line with a 1000-byte cap: refused" 1 '' \

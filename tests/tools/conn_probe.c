@@ -5,18 +5,24 @@
  *
  * usage: conn_probe [--starttls imap|pop3] [--plain] [--ca FILE]
  *	  [--fingerprint FP] [--timeout S] [--hosts FILE] [--max-line N]
- *	  [--read-all] [--expect-eof] [-v] HOST PORT
+ *	  [--read-all] [--read-until LINE] [--expect-eof]
+ *	  [--starttls-delay MS] [-v] HOST PORT
  *
  * --plain: tls = none. --hosts: resolve with this hosts file only (no DNS
  * servers, not /etc/hosts). --read-all: after the greeting (and STARTTLS),
  * print every line until the server closes (exit 0) or an error (exit 1).
- * --expect-eof: call conn_expect_eof() after the greeting. */
+ * --read-until: the same, but stop (exit 0) after printing LINE.
+ * --expect-eof: call conn_expect_eof() after the greeting.
+ * --starttls-delay: block MS milliseconds between reading the STARTTLS OK
+ * and conn_starttls(), outside the event loop, so that whatever the server
+ * sends meanwhile waits in the kernel, unread. */
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <event2/dns.h>
 #include <event2/event.h>
@@ -44,8 +50,10 @@ struct probe {
 	enum probe_phase	 phase;
 	enum probe_starttls	 starttls;
 	int			 read_all;
+	const char		*until;
 	int			 expect_eof;
 	size_t			 max_line;
+	unsigned int		 starttls_delay;	/* ms */
 	int			 status;
 	int			 done;
 	struct conn		*conn;
@@ -56,7 +64,8 @@ usage(void)
 {
 	fprintf(stderr, "usage: conn_probe [--starttls imap|pop3] [--plain]"
 	    " [--ca FILE] [--fingerprint FP] [--timeout S] [--hosts FILE]"
-	    " [--max-line N] [--read-all] [--expect-eof] [-v] HOST PORT\n");
+	    " [--max-line N] [--read-all] [--read-until LINE] [--expect-eof]"
+	    " [--starttls-delay MS] [-v] HOST PORT\n");
 	exit(2);
 }
 
@@ -123,6 +132,8 @@ probe_line(struct probe *p, struct conn *c, const char *line)
 		}
 		/* Upgrade right after the OK line, with whatever else came
 		 * in the same read still in the buffer: conn must refuse. */
+		if (p->starttls_delay != 0)
+			usleep(p->starttls_delay * 1000);
 		if (conn_starttls(c) == -1) {
 			probe_done(p, 1, conn_error(c));
 			return (-1);
@@ -135,6 +146,10 @@ probe_line(struct probe *p, struct conn *c, const char *line)
 		return (p->read_all ? 0 : -1);
 	case PROBE_ALL:
 		printf("%s\n", line);
+		if (p->until != NULL && strcmp(line, p->until) == 0) {
+			probe_done(p, 0, NULL);
+			return (-1);
+		}
 		return (0);
 	case PROBE_HANDSHAKE:
 		break;
@@ -217,7 +232,9 @@ main(int argc, char **argv)
 		{ "hosts",	 required_argument, NULL, 'H' },
 		{ "max-line",	 required_argument, NULL, 'm' },
 		{ "read-all",	 no_argument,	    NULL, 'a' },
+		{ "read-until",	 required_argument, NULL, 'u' },
 		{ "expect-eof",	 no_argument,	    NULL, 'e' },
+		{ "starttls-delay", required_argument, NULL, 'd' },
 		{ NULL,		 0,		    NULL, 0 }
 	};
 	struct conn_params	 cp;
@@ -265,8 +282,15 @@ main(int argc, char **argv)
 		case 'a':
 			p.read_all = 1;
 			break;
+		case 'u':
+			p.read_all = 1;
+			p.until = optarg;
+			break;
 		case 'e':
 			p.expect_eof = 1;
+			break;
+		case 'd':
+			p.starttls_delay = strtoul(optarg, NULL, 10);
 			break;
 		case 'v':
 			verbose = 1;
