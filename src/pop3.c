@@ -14,9 +14,8 @@
  *
  * Memory stays small on a large maildrop: the UIDLs are in the state's
  * set, on disk (state_uidl_list, uidlset.h), and the session keeps a
- * 12-byte record only for the messages it may fetch or owes a DELE, sized
- * once from STAT's count; the command queue and the staged arrays hold one
- * batch.
+ * 12-byte record only for the messages it may fetch or owes a DELE; the
+ * command queue and the staged arrays hold one batch.
  *
  * Durability order for each batch (DESIGN.md promise 1):
  *   1. RETR of the batch -> files staged in tmp/;
@@ -85,9 +84,6 @@
 /* Input handed to the body decoder at once: TLS records are 16 KB, so a
  * larger scratch buffer would only cost memory. */
 #define POP3_CHUNK_MAX		(16 * 1024)
-/* Message records sized at once from STAT's count, up to this many: a
- * record list grown step by step leaves its old copies in the heap. */
-#define POP3_PRESIZE_MAX	(1024 * 1024)
 /* RFC 2449: a command line is at most 255 octets, CRLF included. */
 #define POP3_CMD_MAX		255
 /* The state record holding the owed DELEs (POP3 has one mailbox). */
@@ -104,7 +100,6 @@ enum pop3_state {
 	POP3_S_PASS,
 	POP3_S_APOP,
 	POP3_S_AUTH_CAPA,
-	POP3_S_STAT,
 	POP3_S_UIDL,
 	POP3_S_LIST,
 	POP3_S_RETR,
@@ -116,7 +111,7 @@ enum pop3_state {
 
 static const char *pop3_state_names[POP3_S_MAX] = {
 	"CONNECTING", "GREETING", "CAPA", "STLS", "TLS", "AUTH", "USER",
-	"PASS", "APOP", "AUTH_CAPA", "STAT", "UIDL", "LIST", "RETR", "DELE", "QUIT",
+	"PASS", "APOP", "AUTH_CAPA", "UIDL", "LIST", "RETR", "DELE", "QUIT",
 	"DONE",
 };
 
@@ -167,7 +162,6 @@ struct pop3_session {
 	struct pop3_msg		*msgs;		/* in msgno order */
 	size_t			 nmsgs;
 	size_t			 amsgs;
-	size_t			 stat_count;	/* STAT's message count */
 	size_t			 nlisted;	/* messages on the server */
 	uint32_t		 last_msgno;	/* of the listing */
 	size_t			 dups;		/* UIDLs listed twice */
@@ -610,36 +604,14 @@ pop3_msg_uidl(struct pop3_session *s, const struct pop3_msg *m)
 	return (state_uidl_text(s->st, m->uidl));
 }
 
-/* The message count of a STAT answer ("nn mm"), at most POP3_PRESIZE_MAX;
- * 0 when it says nothing usable. */
-static size_t
-pop3_stat_count(const struct pop3_reply *r)
-{
-	size_t	i, n = 0;
-
-	for (i = 0; i < r->text_len && r->text[i] >= '0' &&
-	    r->text[i] <= '9'; i++) {
-		n = n * 10 + (r->text[i] - '0');
-		if (n > POP3_PRESIZE_MAX)
-			return (POP3_PRESIZE_MAX);
-	}
-	return (n);
-}
-
 /* The UIDL listing starts: the state's previous listing is forgotten.
- * Delivered messages need a record only when a DELE may be owed. The
- * records and the state's UIDL set are sized once from STAT's count. */
+ * Delivered messages need a record only when a DELE may be owed. */
 static void
 pop3_uidl_begin(struct pop3_session *s)
 {
 	struct state_folder	*sf;
 
 	state_uidl_list_begin(s->st);
-	if (s->stat_count > s->amsgs) {
-		s->amsgs = s->stat_count;
-		s->msgs = xreallocarray(s->msgs, s->amsgs, sizeof *s->msgs);
-	}
-	state_uidl_reserve(s->st, s->stat_count);
 	sf = state_folder_get(s->st, POP3_STATE_RECORD, 0);
 	s->record_all = sf != NULL && sf->pending != NULL;
 }
@@ -1293,9 +1265,6 @@ pop3_enter(struct pop3_session *s, enum pop3_state next)
 	case POP3_S_STLS:
 		pop3_send(s, "STLS");
 		break;
-	case POP3_S_STAT:
-		pop3_send(s, "STAT");
-		break;
 	case POP3_S_UIDL:
 		pop3_send(s, "UIDL");
 		break;
@@ -1338,7 +1307,7 @@ pop3_multi_done(struct pop3_session *s)
 				    "often than that",
 				    (unsigned int)s->capa.login_delay);
 		}
-		pop3_enter(s, POP3_S_STAT);
+		pop3_enter(s, POP3_S_UIDL);
 		break;
 	case POP3_S_UIDL:
 		pop3_enter(s, POP3_S_LIST);
@@ -1473,7 +1442,7 @@ pop3_reply(struct pop3_session *s, const struct pop3_reply *r)
 			return;
 		}
 		if (s->state == POP3_S_AUTH_CAPA)
-			pop3_enter(s, POP3_S_STAT);
+			pop3_enter(s, POP3_S_UIDL);
 		else
 			pop3_proceed(s);	/* no CAPA: RFC 1939 only */
 		break;
@@ -1530,12 +1499,6 @@ pop3_reply(struct pop3_session *s, const struct pop3_reply *r)
 		}
 		pop3_enter(s, POP3_S_PASS);
 		pop3_send(s, "PASS %s", s->pass);
-		break;
-	case POP3_S_STAT:
-		/* Only a size hint: a server that fails it still lists. */
-		if (ok)
-			s->stat_count = pop3_stat_count(r);
-		pop3_enter(s, POP3_S_UIDL);
 		break;
 	case POP3_S_UIDL:
 		if (ok) {

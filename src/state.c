@@ -1318,13 +1318,6 @@ state_uidl_list_begin(struct state *st)
 	uidlset_compact(st->uidls, UIDL_DELIVERED);
 }
 
-/* Sizes the set for n more UIDLs. */
-void
-state_uidl_reserve(struct state *st, size_t n)
-{
-	uidlset_reserve(st->uidls, uidlset_ids(st->uidls) + n);
-}
-
 /* Records one UIDL of the server's listing. */
 uint32_t
 state_uidl_list(struct state *st, const char *uidl, int *again)

@@ -88,8 +88,6 @@ size_t		 state_uidl_prune(struct state *, const char *const *present,
  * neither "had", counted nor saved. */
 #define STATE_UIDL_NONE	UINT32_MAX
 void		 state_uidl_list_begin(struct state *);
-/* Sizes the set for n more UIDLs at once (a hint: it grows anyway). */
-void		 state_uidl_reserve(struct state *, size_t n);
 uint32_t	 state_uidl_list(struct state *, const char *uidl, int *again);
 size_t		 state_uidl_list_prune(struct state *);
 /* The id of a listed or delivered UIDL, STATE_UIDL_NONE if neither. */

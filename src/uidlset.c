@@ -268,11 +268,10 @@ uidlset_slot(struct uidlset *set, const char *s, size_t len, uint64_t h)
 	return (i);
 }
 
-/* Rebuilds the index over the live ids, with room for at least want, and
- * the load factor at most three quarters: probes stay short, the index 4
- * to 8 bytes a UIDL. */
+/* Rebuilds the index over the live ids, with the load factor at most three
+ * quarters: probes stay short, the index 4 to 8 bytes a UIDL. */
 static void
-uidlset_reindex_for(struct uidlset *set, size_t want)
+uidlset_reindex(struct uidlset *set)
 {
 	struct uidlset_scan	 sc = { NULL, 0, 0 };
 	const unsigned char	*r;
@@ -281,8 +280,6 @@ uidlset_reindex_for(struct uidlset *set, size_t want)
 
 	for (id = 0; id < set->n; id++)
 		n += set->flags[id] != 0;
-	if (want > n)
-		n = want;
 	set->size = 64;
 	while (set->size / 4 * 3 < n + 1)
 		set->size *= 2;
@@ -303,27 +300,6 @@ uidlset_reindex_for(struct uidlset *set, size_t want)
 		set->indexed++;
 	}
 	free(sc.buf);
-}
-
-/* Rebuilds the index over the live ids. */
-static void
-uidlset_reindex(struct uidlset *set)
-{
-	uidlset_reindex_for(set, 0);
-}
-
-/* Sizes the flags and the index for n ids. */
-void
-uidlset_reserve(struct uidlset *set, size_t n)
-{
-	if (n > UIDLSET_IDS_MAX)
-		n = UIDLSET_IDS_MAX;
-	if (n > set->aflags) {
-		set->aflags = n;
-		set->flags = xreallocarray(set->flags, set->aflags, 1);
-	}
-	if (n + 1 > set->size / 4 * 3)
-		uidlset_reindex_for(set, n);
 }
 
 /* Looks a UIDL up. */

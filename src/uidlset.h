@@ -51,9 +51,6 @@ void		 uidlset_set_flags(struct uidlset *, uint32_t id,
  * failed (uidlset_error). */
 int		 uidlset_each(struct uidlset *, unsigned char mask,
 		    void (*fn)(void *, const char *, size_t), void *arg);
-/* Makes room for n ids in all, index included, so that inserting up to
- * there grows nothing (growing step by step leaves old copies behind). */
-void		 uidlset_reserve(struct uidlset *, size_t n);
 /* Entries ever inserted since the last compaction (ids run below). */
 size_t		 uidlset_ids(const struct uidlset *);
 /* Keeps the entries with any flag in keep, clears their other flags, and
