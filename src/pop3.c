@@ -637,8 +637,13 @@ pop3_uidl_line(struct pop3_session *s, const char *line, size_t len)
 		return;
 	}
 	if ((id = state_uidl_list(s->st, uidl, &again)) == STATE_UIDL_NONE) {
-		pop3_fail(s, EXIT_PROTOCOL, "bad UIDL listing: message %u has "
-		    "a UIDL that cannot be recorded", msgno);
+		if (state_uidl_errno(s->st) != 0)
+			pop3_fail(s, EXIT_LOCAL, "cannot keep the UIDL listing "
+			    "in a scratch file in %s: %s", state_dir(s->st),
+			    strerror(state_uidl_errno(s->st)));
+		else
+			pop3_fail(s, EXIT_PROTOCOL, "bad UIDL listing: message "
+			    "%u has a UIDL that cannot be recorded", msgno);
 		return;
 	}
 	if (again && s->dups++ < 5) {

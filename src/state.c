@@ -1353,6 +1353,13 @@ state_uidl_list_prune(struct state *st)
 	return (dropped);
 }
 
+/* Why the UIDL set stopped working, 0 if it did not. */
+int
+state_uidl_errno(const struct state *st)
+{
+	return (uidlset_error(st->uidls));
+}
+
 /* The id of a UIDL listed or delivered. */
 uint32_t
 state_uidl_find(struct state *st, const char *uidl)

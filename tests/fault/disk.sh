@@ -5,6 +5,8 @@
 # (mark_read: only delivered messages \Seen; keep = no: only they are
 # deleted); once space returns, the next run completes exactly once.
 # Read-only Maildir: exit 8, a clear error, nothing on the server touched.
+# A POP3 state directory too full for the UIDL scratch file: exit 8 before
+# anything is fetched, then everything exactly once.
 # IMAP and POP3. TAP output.
 set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -133,10 +135,41 @@ readonly_md() {
 	    "$name, read-only Maildir: nothing \\Seen on the server"
 }
 
+# full_state NAME ACCOUNT-LINES...: a POP3 account whose state directory
+# cannot hold the UIDL scratch file (72 bytes a UIDL, 900 UIDLs, 48 KiB of
+# tmpfs): refused during the listing, before anything is fetched; once
+# there is room, everything exactly once.
+full_state() {
+	local name=$1 sum
+
+	shift
+	account pop3 "$@"
+	mkdir -p "$T/$ACCT/state" && mount -t tmpfs -o "size=48k,mode=0700" \
+	    "mfd-fault-disk" "$T/$ACCT/state" || tap_bail "mount state tmpfs"
+	tap_cleanup_add "umount -l '$T/$ACCT/state' 2>/dev/null"
+	mfd_run "$ACCT"
+	tap_is "$rc" 8 "$name, state directory full: exit status 8"
+	tap_like "$err" "scratch file in $T/$ACCT/state: No space left" \
+	    "$name, state directory full: the error names the directory and the cause"
+	tap_is "$(delivered)" 0 "$name, state directory full: nothing fetched"
+	tap_is "$(mfd_server_count "$ACCT" "pw-$ACCT" INBOX)" "$NMSG" \
+	    "$name, state directory full: nothing deleted on the server"
+	mount -o remount,size=4m "$T/$ACCT/state" ||
+	    tap_bail "remount $T/$ACCT/state"
+	mfd_run "$ACCT"
+	tap_is "$rc" 0 "$name, room in the state directory: the next run fetches"
+	sum=$("$PY" "$FL" compare "$T/$ACCT.manifest" "$MD" 2>&1)
+	tap_like "$sum" "missing=0 duplicate=0 partial=0 tmp=0" \
+	    "$name, room in the state directory: every message exactly once ($sum)"
+	tap_is "$(mfd_server_count "$ACCT" "pw-$ACCT" INBOX)" 0 \
+	    "$name, room in the state directory: the server is empty"
+}
+
 full "IMAP mark_read" imap 'mark_read = yes'
 full "IMAP keep = no" imap 'keep = no'
 full "POP3 keep = no" pop3 'keep = no'
 readonly_md "IMAP" imap 'mark_read = yes' 'keep = no'
 readonly_md "POP3" pop3 'keep = no'
+full_state "POP3 keep = no" 'keep = no'
 mfd_no_sanitizer
 tap_done
