@@ -61,6 +61,7 @@ struct state {
 	char			 *dir;
 	char			 *path;
 	char			 *lock_path;
+	char			 *file_name;	/* the account's, encoded */
 	int			  lock_fd;
 
 	struct state_folder	**folders;	/* sorted by name (strcmp) */
@@ -1087,28 +1088,40 @@ state_lock(struct state *st, char **cause)
 	return (0);
 }
 
-/* Removes temp files of earlier saves that died before their rename. Only
- * safe under the lock; a failure leaves a harmless file behind. */
+/* Whether name is prefix followed by at least one byte, all from set. */
+static int
+state_tmp_name(const char *name, const char *prefix, size_t plen,
+    const char *set)
+{
+	return (strncmp(name, prefix, plen) == 0 && name[plen] != '\0' &&
+	    strspn(name + plen, set) == strlen(name + plen));
+}
+
+/* Removes temp files of earlier saves that died before their rename, and
+ * UIDL scratch files left named by a kill between their creation and
+ * their unlink (uidlset.h). Only safe under the lock; a failure leaves a
+ * harmless file behind. */
 static void
 state_clean_tmp(struct state *st, const char *file_name)
 {
 	DIR		*d;
 	struct dirent	*de;
-	char		*prefix;
-	size_t		 plen;
+	char		*save, *scratch;
+	size_t		 slen, clen;
 
 	if ((d = opendir(st->dir)) == NULL)
 		return;
-	plen = xasprintf(&prefix, "%s.state.tmp.", file_name);
+	slen = xasprintf(&save, "%s.state.tmp.", file_name);
+	clen = xasprintf(&scratch, "%s" UIDLSET_STRAY, file_name);
 	while ((de = readdir(d)) != NULL) {
-		if (strncmp(de->d_name, prefix, plen) != 0 ||
-		    de->d_name[plen] == '\0' ||
-		    strspn(de->d_name + plen, "0123456789") !=
-		    strlen(de->d_name + plen))
-			continue;
-		unlinkat(dirfd(d), de->d_name, 0);
+		if (state_tmp_name(de->d_name, save, slen, "0123456789") ||
+		    state_tmp_name(de->d_name, scratch, clen,
+		    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+		    "0123456789"))
+			unlinkat(dirfd(d), de->d_name, 0);
 	}
-	free(prefix);
+	free(save);
+	free(scratch);
 	closedir(d);
 }
 
@@ -1144,7 +1157,8 @@ state_open(const char *state_dir, const char *account, char **cause)
 	    len == 1 && *st->dir == '/' ? "" : "/", file_name);
 	xasprintf(&st->lock_path, "%s%s%s.lock", st->dir,
 	    len == 1 && *st->dir == '/' ? "" : "/", file_name);
-	st->uidls = uidlset_new(st->dir);
+	st->file_name = xstrdup(file_name);
+	st->uidls = uidlset_new(st->dir, st->file_name);
 
 	if (state_lock(st, cause) != 0) {
 		locked = errno == EWOULDBLOCK;
@@ -1182,6 +1196,7 @@ state_close(struct state *st)
 	free(st->dir);
 	free(st->path);
 	free(st->lock_path);
+	free(st->file_name);
 	free(st);
 }
 

@@ -35,6 +35,7 @@
 
 struct uidlset {
 	const char	*dir;
+	const char	*name;
 	int		 fd;		/* scratch file; -1: none yet */
 	int		 error;		/* errno of the first failure */
 	unsigned char	*flags;		/* per id */
@@ -97,12 +98,13 @@ uidlset_siphash(const uint64_t key[2], const void *data, size_t len)
 
 /* An empty set with a fresh random key. */
 struct uidlset *
-uidlset_new(const char *dir)
+uidlset_new(const char *dir, const char *name)
 {
 	struct uidlset	*set;
 
 	set = xcalloc(1, sizeof *set);
 	set->dir = dir;
+	set->name = name;
 	set->fd = -1;
 	set->size = 64;
 	set->slots = xcalloc(set->size, sizeof *set->slots);
@@ -147,7 +149,8 @@ uidlset_open_scratch(struct uidlset *set)
 	fd = open(set->dir, O_TMPFILE|O_RDWR|O_CLOEXEC, 0600);
 	if (fd == -1 && (errno == EOPNOTSUPP || errno == EISDIR ||
 	    errno == EINVAL)) {
-		xasprintf(&path, "%s/.uidls.XXXXXX", set->dir);
+		xasprintf(&path, "%s/%s" UIDLSET_STRAY "XXXXXX", set->dir,
+		    set->name);
 		if ((fd = mkostemp(path, O_CLOEXEC)) != -1)
 			unlink(path);
 		free(path);

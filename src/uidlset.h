@@ -28,9 +28,13 @@
 
 struct uidlset;
 
-/* An empty set whose scratch file, when needed, goes into dir (kept as a
- * pointer: it must outlive the set). */
-struct uidlset	*uidlset_new(const char *dir);
+/* An empty set whose scratch file, when needed, goes into dir; where the
+ * filesystem cannot make an unnamed file, it is "NAME.uidls.XXXXXX",
+ * unlinked at once (UIDLSET_STRAY: what a kill in between leaves, safe to
+ * remove at any time). dir and name are kept as pointers: they must
+ * outlive the set. */
+#define UIDLSET_STRAY	".uidls."
+struct uidlset	*uidlset_new(const char *dir, const char *name);
 void		 uidlset_free(struct uidlset *);
 
 /* The id of s (len bytes, 1 to UIDLSET_LEN_MAX), UIDLSET_NONE if absent. */

@@ -620,20 +620,28 @@ test_stale_tmp_cleaned(void **arg)
 {
 	struct fixture	*fx = *arg;
 	struct state	*st;
-	char		 p1[300], p2[300], p3[300];
+	char		 p1[300], p2[300], p3[300], p4[300], p5[300];
 
 	st = open_ok(fx->dir, "acct");
 	state_close(st);
 	snprintf(p1, sizeof p1, "%s/acct.state.tmp.12345", fx->dir);
 	snprintf(p2, sizeof p2, "%s/acct.state.tmp.x.state.tmp.1", fx->dir);
 	snprintf(p3, sizeof p3, "%s/other.state.tmp.1", fx->dir);
+	/* A UIDL scratch file left named (uidlset.h), and another
+	 * account's. */
+	snprintf(p4, sizeof p4, "%s/acct.uidls.aZ09xy", fx->dir);
+	snprintf(p5, sizeof p5, "%s/other.uidls.aZ09xy", fx->dir);
 	write_file(p1, "a", 1);
 	write_file(p2, "b", 1);
 	write_file(p3, "c", 1);
+	write_file(p4, "d", 1);
+	write_file(p5, "e", 1);
 	st = open_ok(fx->dir, "acct");
 	assert_int_equal(access(p1, F_OK), -1);
 	assert_int_equal(access(p2, F_OK), 0);
 	assert_int_equal(access(p3, F_OK), 0);
+	assert_int_equal(access(p4, F_OK), -1);
+	assert_int_equal(access(p5, F_OK), 0);
 	state_close(st);
 }
 

@@ -88,7 +88,7 @@ dir_entries(const char *dir)
 static void
 test_many(void **arg)
 {
-	struct uidlset	*set = uidlset_new(*arg);
+	struct uidlset	*set = uidlset_new(*arg, "acct");
 	char		 buf[UIDLSET_LEN_MAX + 1];
 	const char	*t;
 	size_t		 i, len, tlen;
@@ -145,7 +145,7 @@ each_cb(void *arg, const char *text, size_t len)
 static void
 test_compact(void **arg)
 {
-	struct uidlset	*set = uidlset_new(*arg);
+	struct uidlset	*set = uidlset_new(*arg, "acct");
 	struct seen	 sn;
 	char		 buf[UIDLSET_LEN_MAX + 1];
 	size_t		 i, len;
@@ -215,7 +215,7 @@ test_scratch_failure(void **arg)
 	size_t		 i, len, ok = 0;
 
 	snprintf(bad, sizeof bad, "%s/missing", (char *)*arg);
-	set = uidlset_new(bad);
+	set = uidlset_new(bad, "acct");
 	for (i = 0; i < 10; i++) {
 		len = uidl_of(i, buf);
 		assert_int_equal(uidlset_insert(set, buf, len, 1), i);
@@ -243,7 +243,7 @@ test_scratch_failure(void **arg)
 static void
 test_limits(void **arg)
 {
-	struct uidlset	*set = uidlset_new(*arg);
+	struct uidlset	*set = uidlset_new(*arg, "acct");
 	char		 long71[UIDLSET_LEN_MAX + 2];
 
 	memset(long71, 'a', sizeof long71 - 1);
