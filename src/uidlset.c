@@ -414,37 +414,90 @@ uidlset_ids(const struct uidlset *set)
 	return (set->n);
 }
 
-/* Drops the entries without any flag in keep, in place: a kept record
- * only ever moves to a lower id, which the scan has read already. */
-void
-uidlset_compact(struct uidlset *set, unsigned char keep)
+/* Writes n records at id first (a compaction moving records down). */
+static int
+uidlset_write_at(struct uidlset *set, const unsigned char *buf, size_t n,
+    size_t first)
+{
+	ssize_t	r;
+
+	r = pwrite(set->fd, buf, n * UIDLSET_REC, (off_t)first * UIDLSET_REC);
+	if (r != (ssize_t)(n * UIDLSET_REC)) {
+		uidlset_fail(set, r == -1 ? errno : ENOSPC);
+		return (-1);
+	}
+	return (0);
+}
+
+/* Compacts records that are all on disk: the write buffer went out
+ * first. A kept record moves down only once an earlier one was dropped,
+ * so a listing that dropped nothing writes nothing; a move never lands
+ * on a record the scan has not read yet (it only ever goes to a lower
+ * id). Returns the number of records kept. */
+static size_t
+uidlset_compact_file(struct uidlset *set, unsigned char keep)
 {
 	struct uidlset_scan	 sc = { NULL, 0, 0 };
 	const unsigned char	*r;
-	unsigned char		 tail[UIDLSET_WBUF * UIDLSET_REC];
-	unsigned char		 rec[UIDLSET_REC];
-	size_t			 id, old_n = set->n, tail_first = set->wfirst;
+	unsigned char		*wb = NULL;
+	size_t			 id, out = 0, wn = 0, wstart = 0;
+
+	for (id = 0; id < set->n; id++) {
+		if ((set->flags[id] & keep) == 0)
+			continue;
+		set->flags[out] = set->flags[id] & keep;
+		if (out != id) {
+			if ((r = uidlset_scan_rec(set, &sc, id, NULL,
+			    set->n)) == NULL)
+				break;
+			if (wb == NULL)
+				wb = xmalloc(UIDLSET_CHUNK * UIDLSET_REC);
+			if (wn == 0)
+				wstart = out;
+			memcpy(wb + wn * UIDLSET_REC, r, UIDLSET_REC);
+			if (++wn == UIDLSET_CHUNK) {
+				if (uidlset_write_at(set, wb, wn, wstart) != 0)
+					break;
+				wn = 0;
+			}
+		}
+		out++;
+	}
+	if (wn > 0 && set->error == 0)
+		uidlset_write_at(set, wb, wn, wstart);
+	free(wb);
+	free(sc.buf);
+	if (out < set->n && set->error == 0 &&
+	    ftruncate(set->fd, (off_t)out * UIDLSET_REC) == -1)
+		uidlset_fail(set, errno);
+	return (out);
+}
+
+/* Drops the entries without any flag in keep and renumbers the rest in
+ * order: in the write buffer while everything fits there, else on disk. */
+void
+uidlset_compact(struct uidlset *set, unsigned char keep)
+{
+	size_t	id, out = 0;
 
 	if (set->error != 0)
 		return;
-	memcpy(tail, set->wbuf, (old_n - tail_first) * UIDLSET_REC);
-	set->n = set->wfirst = 0;
-	for (id = 0; id < old_n; id++) {
-		if ((set->flags[id] & keep) == 0)
-			continue;
-		if ((r = uidlset_scan_rec(set, &sc, id, tail,
-		    tail_first)) == NULL)
-			break;
-		/* r may point into the chunk that the append below flushes
-		 * over: copy it first. */
-		memcpy(rec, r, UIDLSET_REC);
-		if (uidlset_append(set, rec, set->flags[id] & keep) != 0)
-			break;
-	}
-	free(sc.buf);
-	if (set->fd != -1 && set->error == 0 &&
-	    ftruncate(set->fd, (off_t)set->wfirst * UIDLSET_REC) == -1)
-		uidlset_fail(set, errno);
+	if (set->wfirst == 0) {
+		for (id = 0; id < set->n; id++) {
+			if ((set->flags[id] & keep) == 0)
+				continue;
+			if (out != id)
+				memmove(set->wbuf + out * UIDLSET_REC,
+				    set->wbuf + id * UIDLSET_REC, UIDLSET_REC);
+			set->flags[out++] = set->flags[id] & keep;
+		}
+	} else if (uidlset_flush(set) == 0)
+		out = uidlset_compact_file(set, keep);
+	else
+		return;
+	set->n = out;
+	if (set->wfirst > out)
+		set->wfirst = out;
 	/* A maildrop emptied: give back what it held. */
 	if (set->aflags > 4096 && set->n < set->aflags / 4) {
 		set->aflags = set->n < 2048 ? 4096 : set->n * 2;

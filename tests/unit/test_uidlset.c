@@ -204,6 +204,54 @@ test_compact(void **arg)
 	uidlset_free(set);
 }
 
+/* Compactions that keep everything, or drop one record late: records
+ * before the drop stay where they are, those after move down by one. */
+static void
+test_compact_partial(void **arg)
+{
+	struct uidlset	*set = uidlset_new(*arg, "acct");
+	struct seen	 sn;
+	char		 buf[UIDLSET_LEN_MAX + 1];
+	size_t		 i, len;
+
+	for (i = 0; i < MANY; i++) {
+		len = uidl_of(i, buf);
+		assert_int_equal(uidlset_insert(set, buf, len, 1), i);
+	}
+	uidlset_compact(set, 1);
+	assert_int_equal(uidlset_ids(set), MANY);
+	for (i = 0; i < MANY; i += 7) {
+		len = uidl_of(i, buf);
+		assert_int_equal(uidlset_find(set, buf, len), i);
+	}
+	uidlset_set_flags(set, 3000, 0);
+	uidlset_compact(set, 1);
+	assert_int_equal(uidlset_ids(set), MANY - 1);
+	for (i = 0; i < MANY; i++) {
+		len = uidl_of(i, buf);
+		if (i == 3000)
+			assert_int_equal(uidlset_find(set, buf, len),
+			    UIDLSET_NONE);
+		else
+			assert_int_equal(uidlset_find(set, buf, len),
+			    i < 3000 ? i : i - 1);
+	}
+	/* New UIDLs after a compaction on disk land after the others. */
+	len = uidl_of(MANY, buf);
+	assert_int_equal(uidlset_insert(set, buf, len, 1), MANY - 1);
+	memset(&sn, 0, sizeof sn);
+	sn.step = 1;
+	sn.next = 3001;
+	uidlset_set_flags(set, 2999, 0);
+	for (i = 0; i < 2999; i++)
+		uidlset_set_flags(set, i, 2);
+	assert_int_equal(uidlset_each(set, 1, each_cb, &sn), 0);
+	assert_int_equal(sn.n, MANY - 3000);
+	assert_int_equal(sn.bad, 0);
+	assert_int_equal(uidlset_error(set), 0);
+	uidlset_free(set);
+}
+
 /* A handful of UIDLs stays in memory: no scratch file even in a directory
  * that cannot hold one. Past the write buffer, the failure is sticky and
  * explicit: nothing found, nothing inserted, the reason kept. */
@@ -266,6 +314,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_many, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_compact, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_compact_partial, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_scratch_failure, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_limits, setup, teardown),
