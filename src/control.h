@@ -25,7 +25,10 @@
  *		due now and answers, as each one's poll ends (one already
  *		polling: the end of that poll), "NAME STATUS MESSAGES BYTES
  *		TEXT": STATUS an exit status of mailfetchd(8) (enum
- *		fetch_exit), TEXT its name or why the poll did not run.
+ *		fetch_exit), TEXT its name or why the poll did not run,
+ *		then "; reconnecting IDLE now on FOLDER" (or "on N
+ *		folders") when IDLE folders waiting to reconnect were
+ *		made to at once (the answer does not wait for them).
  *		An account the daemon does not run: "NAME unknown".
  *
  * Errors are one line "error TEXT" (then "."). `status` is answered to

@@ -10,7 +10,8 @@
  * The daemon holds every account's state lock for the account's whole
  * life, so a second daemon refuses to start, and a `mailfetchd --once`
  * alongside it asks it through the control socket (control.h) instead:
- * `fetch` makes the accounts due now and answers as each poll ends.
+ * `fetch` makes the accounts due now and answers as each poll ends; their
+ * IDLE folders waiting to reconnect do so at once.
  *
  * Time: the scheduler runs on CLOCK_BOOTTIME, which (unlike
  * CLOCK_MONOTONIC) counts a suspend, so due times that passed while
@@ -97,6 +98,9 @@ struct daemon_account {
 	struct daemon_req		**waiters; /* fetch requests waiting
 						 * for this poll's end */
 	size_t				 nwaiters;
+	char				*answer_note; /* added to their
+						 * answer: IDLE folders a
+						 * fetch reconnected */
 	time_t				 last_success; /* 0: none yet */
 	int				 reauth; /* the last login failed for
 						 * want of a new authorisation */
@@ -408,16 +412,19 @@ daemon_account_answer(struct daemon_account *a, int status,
 {
 	struct daemon_req	**w = a->waiters;
 	size_t			  i, n = a->nwaiters;
+	char			 *note = a->answer_note;
 
 	a->waiters = NULL;
 	a->nwaiters = 0;
+	a->answer_note = NULL;
 	for (i = 0; i < n; i++) {
-		control_reply(a->d->ctl, w[i]->id, "%s %d %lu %llu %s",
+		control_reply(a->d->ctl, w[i]->id, "%s %d %lu %llu %s%s%s",
 		    a->ac->name, status, messages, (unsigned long long)bytes,
-		    text);
+		    text, note != NULL ? "; " : "", note != NULL ? note : "");
 		daemon_req_release(a->d, w[i]);
 	}
 	free(w);
+	free(note);
 }
 
 /* Today's date as a number, for the daily counts of --status. */
@@ -812,13 +819,20 @@ daemon_idle_retry_cb(evutil_socket_t fd, short what, void *arg)
 	daemon_idle_start(arg);
 }
 
-/* An IDLE folder waiting to reconnect does so now (a resume, a reload).
- * Returns 1 if it was waiting. */
+/* Whether an IDLE folder waits to reconnect (its retry timer). */
+static int
+daemon_idle_waiting(const struct daemon_idle *di)
+{
+	return (di->a != NULL && di->s == NULL && !di->polled &&
+	    evtimer_pending(di->ev_retry, NULL));
+}
+
+/* An IDLE folder waiting to reconnect does so now (a resume, a reload,
+ * a fetch now). Returns 1 if it was waiting. */
 static int
 daemon_idle_retry_now(struct daemon_idle *di)
 {
-	if (di->a == NULL || di->s != NULL || di->polled ||
-	    !evtimer_pending(di->ev_retry, NULL))
+	if (!daemon_idle_waiting(di))
 		return (0);
 	evtimer_del(di->ev_retry);
 	daemon_idle_start(di);
@@ -1470,6 +1484,7 @@ daemon_account_stop(struct daemon_account *a)
 	    "not fetched: the daemon stopped" : "not fetched: the account "
 	    "was changed or removed by a reload");
 	daemon_account_save(a);
+	free(a->answer_note);
 	event_free(a->ev_budget);
 	state_close(a->st);
 	schedule_account_remove(a->sa);
@@ -1954,8 +1969,47 @@ daemon_account_wait(struct daemon_account *a, struct daemon_req *req)
 	return (0);
 }
 
+/* A fetch now reconnects the account's IDLE folders that wait to (the
+ * user may have fixed the password, or wants the mail now) before its
+ * poll, which then takes any that found no room within the caps; the
+ * answer, which does not wait for IDLE, says which connect (answer_note).
+ * Like the poll it asks for, the try ignores the backoff; it keeps the
+ * failures (another refusal backs off as long as the last). */
+static void
+daemon_fetch_idle(struct daemon_account *a)
+{
+	struct daemon		*d = a->d;
+	struct daemon_idle	*di;
+	const char		*first = NULL;
+	size_t			 i, n = 0;
+
+	for (i = 0; i < d->nidles; i++) {
+		di = d->idles[i];
+		if (di->a != a || !daemon_idle_waiting(di))
+			continue;
+		log_msg(LOG_LVL_INFO, &(struct log_ctx){ a->ac->name,
+		    di->folder, 0 }, "reconnecting IDLE now, as asked on the "
+		    "control socket");
+		/* One that found no room is polled, by this fetch's poll. */
+		if (daemon_idle_retry_now(di) && di->s != NULL && n++ == 0)
+			first = di->folder;
+	}
+	if (n == 0)
+		return;
+	free(a->answer_note);
+	/* A count, not the names, and a bounded name: the answer line is
+	 * (CONTROL_ANSWER_MAX). */
+	if (n == 1)
+		xasprintf(&a->answer_note, "reconnecting IDLE now on %.200s",
+		    first);
+	else
+		xasprintf(&a->answer_note, "reconnecting IDLE now on %zu "
+		    "folders", n);
+}
+
 /* Makes one account poll now for a request; an account already polling
- * (or waiting for a connection) answers at the end of that poll. */
+ * (or waiting for a connection) answers at the end of that poll. IDLE
+ * folders waiting to reconnect do so at once (daemon_fetch_idle). */
 static void
 daemon_fetch_account(struct daemon_account *a, struct daemon_req *req)
 {
@@ -1963,6 +2017,7 @@ daemon_fetch_account(struct daemon_account *a, struct daemon_req *req)
 
 	if (daemon_account_wait(a, req) != 0)
 		return;
+	daemon_fetch_idle(a);
 	if (a->fs != NULL || a->queued)
 		return;
 	log_msg(LOG_LVL_INFO, &(struct log_ctx){ a->ac->name, NULL, 0 },

@@ -15,6 +15,9 @@
 #    reconnect waits as long, no login meanwhile.
 #  - un: "NO [UNAVAILABLE]" on the first login: backoff of 5 minutes, no
 #    login meanwhile, a fetch now then gets every message.
+#  - ti again: a fetch now retries its IDLE folder at once (logged once),
+#    but the lowered cap (1) leaves IDLE no room: the folder is polled,
+#    by that fetch's poll: one more login, every message, exit 0.
 # TAP output.
 set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -198,6 +201,25 @@ done
 out=$(status)
 tap_like "$out" '^tm: [a-z ]+; polling INBOX; connections 0; last success [0-9]' \
     "--status shows tm's success after the refusal" "$out"
+
+# --- 5. A fetch now retries IDLE folders waiting to reconnect. ---
+# ti's cap went down to 1, which leaves IDLE no room: the retry falls
+# back to the polls, and this fetch's poll takes INBOX at once.
+timeout 30 "$MAILFETCHD" -c "$CONF" --once --account ti >"$T/ti/once.out" 2>&1
+tap_is "$?" 0 "ti: a fetch now with no room for IDLE polls INBOX" \
+    "$(cat "$T/ti/once.out")"
+tap_unlike "$(cat "$T/ti/once.out")" 'reconnecting IDLE now' \
+    "ti: the answer does not claim an IDLE reconnection" "$(cat "$T/ti/once.out")"
+tap_is "$(count 'account=ti folder=INBOX: reconnecting IDLE now, as asked on the control socket')" 1 \
+    "ti: the daemon logs the try once"
+line=$(grep 'account=ti folder=INBOX: .*polling this folder instead of IDLE' "$DLOG")
+tap_like "$line" 'polling this folder instead of IDLE' \
+    "ti: the try finds no room within the cap of 1 and is polled" \
+    "$(grep 'account=ti' "$DLOG" | tail -8)"
+sum=$("$PY" "$FL" compare "$T/ti/manifest" "$T/ti/Maildir" 2>&1)
+tap_like "$sum" "missing=0 duplicate=0 partial=0 tmp=0" \
+    "ti: every message of the server exactly once ($sum)"
+tap_is "$(logins ti)" 2 "ti: with one more login, the poll's"
 
 kill -TERM "$DPID"
 daemon_wait_exit 15

@@ -5,6 +5,9 @@
 # fetches the rest with no duplicate (by Message-ID). Then a wrong
 # password: the daemon backs off (the log says the next attempt is in
 # about 30 minutes) and does not log in again within the test's window.
+# Then the same for an all-IDLE account: once the password file is fixed,
+# --once --account makes its IDLE folder reconnect at once (the answer,
+# exit 1, says so) and the waiting message comes through IDLE.
 # TAP output.
 set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -145,4 +148,57 @@ tap_is "$(ls "$T/wrong/Maildir/new" 2>/dev/null | wc -l)" 1 \
 kill -TERM "$DPID"
 daemon_wait_exit 10
 tap_is "$drc" 0 "an idle daemon stops at once on SIGTERM"
+
+# --- The same for an account whose only folder is IDLE: its refused
+# login reconnects in an hour; the user fixes the password file and asks
+# for a fetch now, which reconnects at once (no reload needed). ---
+# dclogins USER: Dovecot's successful logins of USER.
+dclogins() { grep -Ec "imap-login: (Info: )?Login: user=<$1>" "$DC_LOG"; }
+dovecot_add_user idlefix pw-idlefix-3b9a
+mfd_account idlefix pw-wrong-3b9a
+printf 'From: a@example.org\r\nSubject: waiting\r\nMessage-ID: <idlefix-3b9a@example.org>\r\n\r\nbody\r\n' >"$T/idlefix.eml"
+dovecot_add_message idlefix INBOX "$T/idlefix.eml"
+daemon_conf "$CONF"
+daemon_block idlefix | sed 's/folder "INBOX" { }/folder "INBOX" { idle = yes }/' \
+    >>"$CONF"
+: >"$DLOG"
+daemon_start "$CONF"
+daemon_wait_log 'account=idlefix folder=INBOX: IDLE connection ended \([a-z ]+\); reconnecting in ' 20
+line=$(grep 'account=idlefix folder=INBOX: IDLE connection ended' "$DLOG")
+tap_like "$line" 'reconnecting in ([45][0-9]m|1h)' \
+    "idlefix: the refused IDLE login reconnects only after a long backoff" \
+    "$(cat "$DLOG")"
+tap_is "$(dclogins idlefix)" 0 "idlefix: no login succeeded yet"
+printf '%s\n' pw-idlefix-3b9a >"$T/idlefix/pass"
+start=$(_dc_now_ms)
+timeout 30 "$MAILFETCHD" -c "$CONF" --once --account idlefix \
+    >"$T/once.out" 2>&1
+tap_is "$?" 1 "idlefix: --once exits 1 (nothing polled), not waiting for IDLE" \
+    "$(cat "$T/once.out")"
+tap_like "$(cat "$T/once.out")" \
+    'account=idlefix: nothing new; reconnecting IDLE now on INBOX \(by the running daemon\)' \
+    "idlefix: --once says the IDLE reconnection was started" \
+    "$(cat "$T/once.out")"
+daemon_wait_file "$DC_LOG" "imap-login: (Info: )?Login: user=<idlefix>" 10
+ok $? "idlefix: the server sees a new login within 10 s ($(($(_dc_now_ms) - start)) ms)" \
+    "$(grep 'account=idlefix' "$DLOG" | tail -5)"
+tap_is "$(grep -c 'account=idlefix folder=INBOX: reconnecting IDLE now, as asked on the control socket' "$DLOG")" 1 \
+    "idlefix: the daemon logs the reconnect once"
+for ((i = 0; i < 150; i++)); do
+	[ "$(ls "$T/idlefix/Maildir/new" 2>/dev/null | wc -l)" -ge 1 ] && break
+	sleep 0.1
+done
+tap_is "$(daemon_msgids "$T/idlefix/Maildir")" "Message-ID: <idlefix-3b9a@example.org>" \
+    "idlefix: the waiting message comes through the IDLE connection"
+for ((i = 0; i < 100; i++)); do
+	out=$("$MAILFETCHD" -c "$CONF" --status 2>&1)
+	[[ $out == *'; idle on INBOX;'* ]] && break
+	sleep 0.1
+done
+tap_like "$out" '^idlefix: [a-z ]+; idle on INBOX; connections 1;' \
+    "idlefix: --status shows INBOX in IDLE" "$out"
+tap_is "$(dclogins idlefix)" 1 "idlefix: one login, the IDLE connection's (no poll)"
+kill -TERM "$DPID"
+daemon_wait_exit 10
+tap_is "$drc" 0 "the daemon stops on SIGTERM"
 tap_done
