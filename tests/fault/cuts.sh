@@ -71,8 +71,8 @@ conf() {
 
 	shift
 	if [ "$proto" = pop3 ]; then
-		MFD_PORT=$RELAY_PORT mfd_conf "$ACCT" 'protocol = pop3' \
-		    'timeout = 3s' "$@" --
+		MFD_PROTO=pop3 MFD_PORT=$RELAY_PORT mfd_conf "$ACCT" \
+		    'timeout = 3s' "$@"
 	else
 		MFD_PORT=$RELAY_PORT mfd_conf "$ACCT" 'timeout = 3s' "$@"
 	fi

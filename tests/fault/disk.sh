@@ -49,7 +49,7 @@ account() {
 	uid=$(id -u "$DC_MAIL_USER") && gid=$(id -g "$DC_MAIL_USER")
 	chown -R "$uid:$gid" "$md"
 	if [ "$proto" = pop3 ]; then
-		MFD_PORT=$DC_POP3S_PORT mfd_conf "$ACCT" 'protocol = pop3' "$@" --
+		MFD_PROTO=pop3 mfd_conf "$ACCT" "$@"
 	else
 		mfd_conf "$ACCT" "$@"
 	fi

@@ -17,28 +17,10 @@ for i in 1 2 3 4 5 6; do
 	gen plain "$T/m$i.eml" "crash$i"
 done
 
-# crash STATUS POINT[:N] ACCOUNT-LINES...: a fresh account with six
-# messages, killed at POINT, then run to the end, which exits STATUS: 0
-# when it finished the interrupted batch, 1 when the killed run had already
-# recorded everything.
+# crash STATUS POINT[:N] ACCOUNT-LINES...: mfd_crash (tests/lib/mfd.sh) on
+# a fresh IMAP account.
 crash() {
-	local want=$1 point=$2 acct n
-	shift 2
-	n=$((${n_acct:-0} + 1)); n_acct=$n
-	acct="crash$n"
-	dovecot_add_user "$acct" "pw-$acct-x7"
-	mfd_account "$acct" "pw-$acct-x7"
-	for i in 1 2 3 4 5 6; do
-		dovecot_add_message "$acct" INBOX "$T/m$i.eml"
-	done
-	mfd_conf "$acct" "$@"
-	MAILFETCHD_FAULT=$point mfd_run "$acct"
-	tap_is "$rc" 137 "$point${*:+ ($*)}: killed at the point"
-	mfd_run_ok "$acct" "$want" "$point${*:+ ($*)}: the next run completes"
-	mfd_expect "$T/$acct/Maildir" "" "$T"/m[1-6].eml
-	mfd_run_ok "$acct" 1 "$point${*:+ ($*)}: then nothing new, nothing twice"
-	mfd_expect "$T/$acct/Maildir" "" "$T"/m[1-6].eml
-	ACCT=$acct
+	mfd_crash crash "$@"
 }
 
 crash 0 imap-journaled

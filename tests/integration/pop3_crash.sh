@@ -18,55 +18,10 @@ for i in 1 2 3 4 5 6; do
 	gen plain "$T/m$i.eml" "pcrash$i"
 done
 
-# pop3_conf ACCOUNT [ACCOUNT-LINE...]: one POP3S account to the running
-# Dovecot, its state and Maildir under $T/ACCOUNT (mfd_conf writes IMAP).
-pop3_conf()
-{
-	local acct=$1 line f="$T/$1/mailfetchd.conf"
-
-	shift
-	{
-		printf 'state_dir = "%s"\nlog_level = info\n' "$T/$acct/state"
-		printf 'account "%s" {\n' "$acct"
-		printf '  protocol = pop3\n  host = "localhost"\n'
-		printf '  port = %s\n  tls = implicit\n' "$DC_POP3S_PORT"
-		printf '  ca_file = "%s"\n' "$DC_CA"
-		printf '  user = "%s"\n' "$acct"
-		printf '  password_file = "%s"\n' "$T/$acct/pass"
-		printf '  maildir = "%s"\n' "$T/$acct/Maildir"
-		printf '  timeout = 20s\n'
-		for line in "$@"; do
-			printf '  %s\n' "$line"
-		done
-		printf '}\n'
-	} >"$f" || tap_bail "cannot write $f"
-}
-
-# crash STATUS POINT[:N] ACCOUNT-LINES...: a fresh account with six
-# messages, killed at POINT, then run to the end, which exits STATUS: 0
-# when it finished the interrupted batch, 1 when the killed run had already
-# recorded everything.
+# crash STATUS POINT[:N] ACCOUNT-LINES...: mfd_crash (tests/lib/mfd.sh) on
+# a fresh POP3 account.
 crash() {
-	local want=$1 point=$2 acct n what
-	shift 2
-	n=$((${n_acct:-0} + 1)); n_acct=$n
-	acct="pcrash$n"
-	what="$point${*:+ ($*)}"
-	dovecot_add_user "$acct" "pw-$acct-x7"
-	mfd_account "$acct" "pw-$acct-x7"
-	for i in 1 2 3 4 5 6; do
-		dovecot_add_message "$acct" INBOX "$T/m$i.eml"
-	done
-	pop3_conf "$acct" "$@"
-	MAILFETCHD_FAULT=$point mfd_run "$acct"
-	tap_is "$rc" 137 "$what: killed at the point"
-	mfd_run_ok "$acct" "$want" "$what: the next run completes"
-	mfd_expect "$T/$acct/Maildir" "" "$T"/m[1-6].eml
-	mfd_run_ok "$acct" 1 "$what: then nothing new, nothing twice"
-	mfd_expect "$T/$acct/Maildir" "" "$T"/m[1-6].eml
-	tap_is "$(grep -c '^inflight ' "$T/$acct/state/$acct.state")" 0 \
-	    "$what: the journal is empty"
-	ACCT=$acct
+	MFD_PROTO=pop3 mfd_crash pcrash "$@"
 }
 
 # server_left ACCOUNT: messages still in the account's maildrop.

@@ -13,8 +13,8 @@
 # running Dovecot, with its own state_dir and Maildir under $T/ACCOUNT.
 # Lines before "--" go into the account section (they come first, so they
 # may override nothing but add options; set MFD_PORT, MFD_TLS, MFD_CA,
-# MFD_PASSFILE to change the connection), lines after it are the folders
-# (default: INBOX only).
+# MFD_PASSFILE to change the connection, MFD_PROTO=pop3 for POP3S), lines
+# after it are the folders (default: INBOX only; none for POP3).
 #
 # Needs dovecot.sh sourced first (its python3, DC_* variables).
 #
@@ -56,9 +56,15 @@ mfd_conf()
 	{
 		printf 'state_dir = "%s"\nlog_level = info\n' "$T/$acct/state"
 		printf 'account "%s" {\n' "$acct"
-		printf '  protocol = imap\n  host = "localhost"\n'
-		printf '  port = %s\n  tls = %s\n' "${MFD_PORT:-$DC_IMAPS_PORT}" \
-		    "${MFD_TLS:-implicit}"
+		printf '  protocol = %s\n  host = "localhost"\n' \
+		    "${MFD_PROTO:-imap}"
+		if [ "${MFD_PROTO:-imap}" = pop3 ]; then
+			printf '  port = %s\n' "${MFD_PORT:-$DC_POP3S_PORT}"
+			folders=1
+		else
+			printf '  port = %s\n' "${MFD_PORT:-$DC_IMAPS_PORT}"
+		fi
+		printf '  tls = %s\n' "${MFD_TLS:-implicit}"
 		printf '  ca_file = "%s"\n' "${MFD_CA:-$DC_CA}"
 		printf '  user = "%s"\n' "$acct"
 		printf '  password_file = "%s"\n' "${MFD_PASSFILE:-$T/$acct/pass}"
@@ -188,6 +194,38 @@ mfd_server_count()
 {
 	dovecot_imap_cmd "$1" "$2" "STATUS \"$3\" (MESSAGES)" |
 	    sed -n 's/^\* STATUS .*(MESSAGES \([0-9]*\)).*/\1/p'
+}
+
+# mfd_crash PREFIX STATUS POINT[:N] [ACCOUNT-LINE...]: a fresh account
+# (PREFIXn, mfd_conf with these lines; MFD_PROTO picks the protocol) with
+# the six messages $T/m[1-6].eml, killed at the fault POINT
+# (MAILFETCHD_FAULT), then run to the end, which exits STATUS (0: it
+# finished the interrupted batch; 1: the killed run had recorded it
+# already); every message exactly once, then a run with nothing new and
+# nothing twice, and the intent journal empty. Sets ACCT.
+mfd_crash()
+{
+	local prefix=$1 want=$2 point=$3 acct i what
+
+	shift 3
+	MFD_NCRASH=$((${MFD_NCRASH:-0} + 1))
+	acct="$prefix$MFD_NCRASH"
+	what="$point${*:+ ($*)}"
+	dovecot_add_user "$acct" "pw-$acct-x7"
+	mfd_account "$acct" "pw-$acct-x7"
+	for i in 1 2 3 4 5 6; do
+		dovecot_add_message "$acct" INBOX "$T/m$i.eml"
+	done
+	mfd_conf "$acct" "$@"
+	MAILFETCHD_FAULT=$point mfd_run "$acct"
+	tap_is "$rc" 137 "$what: killed at the point"
+	mfd_run_ok "$acct" "$want" "$what: the next run completes"
+	mfd_expect "$T/$acct/Maildir" "" "$T"/m[1-6].eml
+	mfd_run_ok "$acct" 1 "$what: then nothing new, nothing twice"
+	mfd_expect "$T/$acct/Maildir" "" "$T"/m[1-6].eml
+	tap_is "$(grep -c '^inflight ' "$T/$acct/state/$acct.state")" 0 \
+	    "$what: the journal is empty"
+	ACCT=$acct
 }
 
 # mfd_relay TARGET-PORT CAPTURE-FILE [CUT-AFTER]: start tests/lib/relay.py
