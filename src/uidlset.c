@@ -221,21 +221,21 @@ uidlset_rec(struct uidlset *set, size_t id)
 	return (set->rec);
 }
 
-/* Record id of a scan in increasing id order; NULL after a read error. */
+/* Record id of a scan in increasing id order, from the write buffer or
+ * a chunk read from the file; NULL after a read error. */
 static const unsigned char *
-uidlset_scan_rec(struct uidlset *set, struct uidlset_scan *sc, size_t id,
-    const unsigned char *tail, size_t tail_first)
+uidlset_scan_rec(struct uidlset *set, struct uidlset_scan *sc, size_t id)
 {
 	size_t	want;
 	ssize_t	r;
 
-	if (id >= tail_first)
-		return (tail + (id - tail_first) * UIDLSET_REC);
+	if (id >= set->wfirst)
+		return (set->wbuf + (id - set->wfirst) * UIDLSET_REC);
 	if (id >= sc->first && id < sc->first + sc->n)
 		return (sc->buf + (id - sc->first) * UIDLSET_REC);
 	if (set->error != 0)
 		return (NULL);
-	want = tail_first - id < UIDLSET_CHUNK ? tail_first - id :
+	want = set->wfirst - id < UIDLSET_CHUNK ? set->wfirst - id :
 	    UIDLSET_CHUNK;
 	if (sc->buf == NULL)
 		sc->buf = xmalloc(UIDLSET_CHUNK * UIDLSET_REC);
@@ -293,8 +293,7 @@ uidlset_reindex(struct uidlset *set)
 	for (id = 0; id < set->n; id++) {
 		if (set->flags[id] == 0)
 			continue;
-		r = uidlset_scan_rec(set, &sc, id, set->wbuf, set->wfirst);
-		if (r == NULL)
+		if ((r = uidlset_scan_rec(set, &sc, id)) == NULL)
 			break;
 		h = uidlset_siphash(set->key, r + 1, r[0]);
 		for (i = h & mask; set->slots[i] != 0; i = (i + 1) & mask)
@@ -398,8 +397,7 @@ uidlset_each(struct uidlset *set, unsigned char mask,
 	for (id = 0; id < set->n; id++) {
 		if ((set->flags[id] & mask) == 0)
 			continue;
-		if ((r = uidlset_scan_rec(set, &sc, id, set->wbuf,
-		    set->wfirst)) == NULL)
+		if ((r = uidlset_scan_rec(set, &sc, id)) == NULL)
 			break;
 		fn(arg, (const char *)r + 1, r[0]);
 	}
@@ -447,8 +445,7 @@ uidlset_compact_file(struct uidlset *set, unsigned char keep)
 			continue;
 		set->flags[out] = set->flags[id] & keep;
 		if (out != id) {
-			if ((r = uidlset_scan_rec(set, &sc, id, NULL,
-			    set->n)) == NULL)
+			if ((r = uidlset_scan_rec(set, &sc, id)) == NULL)
 				break;
 			if (wb == NULL)
 				wb = xmalloc(UIDLSET_CHUNK * UIDLSET_REC);
