@@ -637,11 +637,10 @@ pop3_uidl_line(struct pop3_session *s, const char *line, size_t len)
 		return;
 	}
 	if ((id = state_uidl_list(s->st, uidl, &again)) == STATE_UIDL_NONE) {
-		if (state_uidl_errno(s->st) != 0)
-			pop3_fail(s, EXIT_LOCAL, "cannot keep the UIDL listing "
-			    "in a scratch file in %s: %s", state_dir(s->st),
-			    strerror(state_uidl_errno(s->st)));
-		else
+		if ((cause = state_uidl_failure(s->st)) != NULL) {
+			pop3_fail(s, EXIT_LOCAL, "%s", cause);
+			free(cause);
+		} else
 			pop3_fail(s, EXIT_PROTOCOL, "bad UIDL listing: message "
 			    "%u has a UIDL that cannot be recorded", msgno);
 		return;

@@ -155,18 +155,6 @@ state_uidls_insert(struct state *st, const char *uidl, unsigned char flags)
 	return (id);
 }
 
-/* Why the set refused a UIDL (caller frees). */
-static char *
-state_uidls_failure(struct state *st)
-{
-	char	*why;
-
-	if (uidlset_error(st->uidls) == 0)
-		return (xstrdup("uidl: too many UIDLs"));
-	xasprintf(&why, "uidl: cannot use the UIDL scratch file in %s: %s",
-	    st->dir, strerror(uidlset_error(st->uidls)));
-	return (why);
-}
 
 /* Hashes and writes out what is buffered. After an error, bytes are
  * dropped: the save fails at its end. */
@@ -509,7 +497,7 @@ state_write_pending(struct state *st, struct state_out *out)
 static int
 state_parse_uidl(struct state *st, char **fields, char **why)
 {
-	char	*uidl;
+	char	*uidl, *failure;
 	int	 rc = -1;
 
 	if ((uidl = state_decode(fields[0])) == NULL ||
@@ -518,9 +506,13 @@ state_parse_uidl(struct state *st, char **fields, char **why)
 	else if (state_uidls_find(st, uidl) != STATE_UIDL_NONE)
 		*why = xstrdup("uidl: the same UIDL appears twice");
 	else if (state_uidls_insert(st, uidl, UIDL_DELIVERED) ==
-	    STATE_UIDL_NONE)
-		*why = state_uidls_failure(st);
-	else
+	    STATE_UIDL_NONE) {
+		if ((failure = state_uidl_failure(st)) == NULL)
+			*why = xstrdup("uidl: too many UIDLs");
+		else
+			xasprintf(why, "uidl: %s", failure);
+		free(failure);
+	} else
 		rc = 0;
 	free(uidl);
 	return (rc);
@@ -1204,12 +1196,14 @@ state_close(struct state *st)
 int
 state_save(struct state *st, char **cause)
 {
+	char	*failure;
+
 	/* A UIDL that could not be read back or written may have made a
 	 * message look new: nothing of this run may be recorded. */
-	if (uidlset_error(st->uidls) != 0) {
-		xasprintf(cause, "cannot save state file %s: the UIDL scratch "
-		    "file in %s failed: %s", st->path, st->dir,
-		    strerror(uidlset_error(st->uidls)));
+	if ((failure = state_uidl_failure(st)) != NULL) {
+		xasprintf(cause, "cannot save state file %s: %s", st->path,
+		    failure);
+		free(failure);
 		return (-1);
 	}
 	return (state_replace(st, cause));
@@ -1368,11 +1362,17 @@ state_uidl_list_prune(struct state *st)
 	return (dropped);
 }
 
-/* Why the UIDL set stopped working, 0 if it did not. */
-int
-state_uidl_errno(const struct state *st)
+/* Why the UIDL set stopped working, NULL if it did not. */
+char *
+state_uidl_failure(const struct state *st)
 {
-	return (uidlset_error(st->uidls));
+	char	*why;
+
+	if (uidlset_error(st->uidls) == 0)
+		return (NULL);
+	xasprintf(&why, "cannot use the UIDL scratch file in %s: %s", st->dir,
+	    strerror(uidlset_error(st->uidls)));
+	return (why);
 }
 
 /* The id of a UIDL listed or delivered. */

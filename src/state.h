@@ -90,9 +90,10 @@ size_t		 state_uidl_prune(struct state *, const char *const *present,
 void		 state_uidl_list_begin(struct state *);
 uint32_t	 state_uidl_list(struct state *, const char *uidl, int *again);
 size_t		 state_uidl_list_prune(struct state *);
-/* errno of a failed scratch file operation (then every UIDL call fails
- * and state_save refuses), 0 if none. */
-int		 state_uidl_errno(const struct state *);
+/* Why the UIDL set stopped working, "cannot use the UIDL scratch file in
+ * DIR: ERROR" (caller frees; then every UIDL call fails and state_save
+ * refuses with it), NULL if it did not. */
+char		*state_uidl_failure(const struct state *);
 /* The id of a listed or delivered UIDL, STATE_UIDL_NONE if neither. */
 uint32_t	 state_uidl_find(struct state *, const char *uidl);
 /* The text of an id (NUL-terminated, valid until the next call of any
