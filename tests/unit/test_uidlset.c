@@ -67,6 +67,19 @@ uidl_of(size_t i, char *buf)
 	return (strlen(buf));
 }
 
+/* Inserts the test UIDLs 0 to n - 1 with flag 1: ids 0 to n - 1. */
+static void
+fill(struct uidlset *set, size_t n)
+{
+	char	buf[UIDLSET_LEN_MAX + 1];
+	size_t	i, len;
+
+	for (i = 0; i < n; i++) {
+		len = uidl_of(i, buf);
+		assert_int_equal(uidlset_insert(set, buf, len, 1), i);
+	}
+}
+
 /* Counts the entries of a directory but . and .. */
 static int
 dir_entries(const char *dir)
@@ -150,11 +163,7 @@ test_compact(void **arg)
 	char		 buf[UIDLSET_LEN_MAX + 1];
 	size_t		 i, len;
 
-	for (i = 0; i < MANY; i++) {
-		len = uidl_of(i, buf);
-		assert_int_not_equal(uidlset_insert(set, buf, len, 1),
-		    UIDLSET_NONE);
-	}
+	fill(set, MANY);
 	/* Odd ones become garbage, even ones get a second flag. */
 	for (i = 0; i < MANY; i++)
 		uidlset_set_flags(set, i, i % 2 ? 0 : 3);
@@ -214,10 +223,7 @@ test_compact_partial(void **arg)
 	char		 buf[UIDLSET_LEN_MAX + 1];
 	size_t		 i, len;
 
-	for (i = 0; i < MANY; i++) {
-		len = uidl_of(i, buf);
-		assert_int_equal(uidlset_insert(set, buf, len, 1), i);
-	}
+	fill(set, MANY);
 	uidlset_compact(set, 1);
 	assert_int_equal(uidlset_ids(set), MANY);
 	for (i = 0; i < MANY; i += 7) {
