@@ -13,7 +13,8 @@
  *   3. the intent journal: one "inflight" state record per message (UID,
  *      final file name), state saved;
  *   4. maildir_sync: renamed into new/ or cur/, the directories fsynced;
- *      the Message-ID keys appended to the account's msgids log;
+ *      the Message-ID keys and content digests appended to the
+ *      account's msgids log;
  *   5. the state: last_uid advanced, the journal cleared, and the batch
  *      added to the folder's "pending" set when the server must be told
  *      (mark_read, keep = no), saved atomically;
@@ -28,7 +29,12 @@
  *
  * UIDVALIDITY changes (a folder recreated or migrated): the folder's
  * messages are matched by Message-ID and size against the msgids log of
- * what was delivered from it, and only the others are fetched. */
+ * what was delivered from it. Those that match are only candidates (two
+ * messages may share both): they are fetched like the others, and one
+ * whose content digest is also in the log is dropped from tmp/ instead of
+ * delivered; the others, and every message that does not match, are
+ * delivered. Each delivered message's digest (SHA-256 of the Maildir
+ * file, computed as it streams) goes into the log with its key. */
 #include "imap.h"
 
 #include <ctype.h>
@@ -146,6 +152,7 @@ struct imap_staged {
 	uint64_t	 size;		/* RFC822.SIZE, the msgids key */
 	char		*final;		/* Maildir file name */
 	char		*msgid;		/* NULL: none */
+	unsigned char	 digest[MSGIDS_DIGEST_LEN]; /* of the file */
 };
 
 struct imap_session {
@@ -201,13 +208,15 @@ struct imap_session {
 						   returned; 0: none */
 	int			 uidv_changed;	/* match by Message-ID */
 	struct msgids_set	 known;		/* ... against these */
+	struct uidset		 verify;	/* matched: compare content */
 	struct uidset		 skip;		/* delivered, above last_uid */
 	struct imap_staged	*staged;	/* this batch, for the journal */
 	size_t			 nstaged;
 	struct uidset		 batch;		/* UIDs of this FETCH */
 	struct uidset		 delivered;	/* staged in this batch */
 	struct uidset		 passed;	/* done with in this batch,
-						   not delivered (too big) */
+						   not delivered (too big, or
+						   delivered before) */
 	struct uidset		 pending;	/* durable, server not told */
 	size_t			 pending_from;	/* slicing for commands */
 	int			 folder_failed;
@@ -220,6 +229,7 @@ struct imap_session {
 	int			 dlv_failed;
 	char			*dlv_cause;
 	struct crlf		 crlf;
+	struct msgids_digest	*digest;	/* of the body being written */
 	char			*scratch;
 	enum imap_lit		 lit;		/* the literal being streamed */
 	uint64_t		 body_over;	/* BODY[] dropped: its size */
@@ -725,6 +735,7 @@ imap_folder_reset(struct imap_session *s)
 	uidset_clear(&s->pending);
 	uidset_clear(&s->skip);
 	msgids_set_clear(&s->known);
+	uidset_clear(&s->verify);
 	imap_staged_clear(s);
 	s->uidv_changed = 0;
 	free(s->msgs);
@@ -991,7 +1002,7 @@ imap_uidvalidity_changed(struct imap_session *s)
 
 	imap_log(s, LOG_LVL_WARNING, "UIDVALIDITY changed from %u to %u (the "
 	    "folder was recreated or migrated); matching its messages by "
-	    "Message-ID and size against what was delivered before",
+	    "Message-ID, size and content against what was delivered before",
 	    s->sf->uidvalidity, s->uidvalidity);
 	if (s->ids == NULL || msgids_load(s->ids, s->folders[s->cur].remote,
 	    &s->known, &cause) != 0) {
@@ -1101,7 +1112,7 @@ static void
 imap_sizes_done(struct imap_session *s)
 {
 	uint64_t	max = s->ac->max_message_size;
-	size_t		i, o = 0;
+	size_t		i, o = 0, nver = 0;
 	uint32_t	prev = 0;
 
 	/* qsort wants a non-NULL array even when there is nothing. */
@@ -1126,14 +1137,17 @@ imap_sizes_done(struct imap_session *s)
 			continue;
 		if (uidset_has(&s->skip, s->msgs[i].uid))
 			continue;	/* delivered before */
+		if (uidset_has(&s->verify, s->msgs[i].uid))
+			nver++;
 		s->msgs[o++] = s->msgs[i];
 	}
 	s->nmsgs = o;
 	s->next_msg = 0;
 	if (s->uidv_changed)
 		imap_log(s, LOG_LVL_NOTICE, "after the UIDVALIDITY change, %zu "
-		    "message(s) are new; the others were delivered before",
-		    s->nmsgs);
+		    "message(s) are new; %zu have the Message-ID and size of "
+		    "one delivered before and are fetched to compare their "
+		    "content", s->nmsgs - nver, nver);
 	else if (s->nmsgs > 0)
 		imap_log(s, LOG_LVL_INFO, "%zu new message(s)", s->nmsgs);
 	imap_fetch_next_batch(s);
@@ -1237,7 +1251,7 @@ imap_checkpoint(struct imap_session *s)
 	if (s->ids != NULL) {
 		for (i = 0; i < s->nstaged; i++)
 			msgids_add(s->ids, f->remote, s->staged[i].msgid,
-			    s->staged[i].size);
+			    s->staged[i].size, s->staged[i].digest);
 		if (msgids_flush(s->ids, &cause) != 0) {
 			/* Only a later UIDVALIDITY change would miss them. */
 			imap_log(s, LOG_LVL_WARNING, "%s", cause);
@@ -1367,6 +1381,7 @@ imap_round_reset(struct imap_session *s)
 	uidset_clear(&s->delivered);
 	uidset_clear(&s->passed);
 	msgids_set_clear(&s->known);
+	uidset_clear(&s->verify);
 	imap_staged_clear(s);
 	s->uidv_changed = 0;
 	free(s->msgs);
@@ -1600,6 +1615,10 @@ imap_body_begin(struct imap_session *s, uint64_t size)
 	}
 	s->lit = IMAP_LIT_BODY;
 	crlf_init(&s->crlf);
+	if (s->digest == NULL)
+		s->digest = msgids_digest_new();
+	else
+		msgids_digest_reset(s->digest);
 	if ((s->dlv = maildir_deliver_begin(s->md, &cause)) == NULL) {
 		s->dlv_failed = 1;
 		s->dlv_cause = cause;
@@ -1677,6 +1696,16 @@ imap_msgs_hint(const struct imap_session *s)
 	return (n < 64 ? 64 : n);
 }
 
+/* Writes bytes of the Maildir file, digesting them on the way: the
+ * digest is of the file as delivered. */
+static int
+imap_body_write(struct imap_session *s, const char *p, size_t len,
+    char **cause)
+{
+	msgids_digest_update(s->digest, p, len);
+	return (maildir_deliver_write(s->dlv, p, len, cause));
+}
+
 /* Writes one chunk of a body, converted to LF line ends. */
 static void
 imap_body_chunk(struct imap_session *s, const char *p, size_t len)
@@ -1689,8 +1718,7 @@ imap_body_chunk(struct imap_session *s, const char *p, size_t len)
 	while (len > 0 && !s->dlv_failed && s->dlv != NULL) {
 		n = len < IMAP_CHUNK_MAX ? len : IMAP_CHUNK_MAX;
 		out = crlf_convert(&s->crlf, p, n, s->scratch);
-		if (maildir_deliver_write(s->dlv, s->scratch, out,
-		    &cause) != 0) {
+		if (imap_body_write(s, s->scratch, out, &cause) != 0) {
 			s->dlv_failed = 1;
 			s->dlv_cause = cause;
 		}
@@ -1789,6 +1817,35 @@ imap_body_too_big(struct imap_session *s, const struct imap_response *r,
 		uidset_add(&s->passed, mctx->uid);
 }
 
+/* A message matched by Message-ID and size after a UIDVALIDITY change,
+ * now fully received: 1 when its content is that of a message delivered
+ * before (its file is dropped, and the batch counts it as done), 0 to
+ * deliver it (other content, or a log line from before digests). */
+static int
+imap_verified(struct imap_session *s, const struct imap_response *r,
+    const struct log_ctx *mctx, const unsigned char *digest)
+{
+	char	*msgid;
+	int	 same;
+
+	msgid = imap_fetch_msgid(s, r);
+	same = msgids_set_has_digest(&s->known, msgid, imap_fetch_size(r),
+	    digest);
+	free(msgid);
+	if (!same) {
+		log_msg(LOG_LVL_NOTICE, mctx, "same Message-ID and size as a "
+		    "message delivered before the UIDVALIDITY change, but not "
+		    "known to have the same content; delivering it");
+		return (0);
+	}
+	log_msg(LOG_LVL_DEBUG, mctx, "the same content as a message "
+	    "delivered before the UIDVALIDITY change; not delivered again");
+	maildir_deliver_abort(s->dlv);
+	s->dlv = NULL;
+	uidset_add(&s->passed, mctx->uid);
+	return (1);
+}
+
 /* An untagged FETCH completed. With a body: stage the message. */
 static void
 imap_fetch_untagged(struct imap_session *s, const struct imap_response *r)
@@ -1796,10 +1853,10 @@ imap_fetch_untagged(struct imap_session *s, const struct imap_response *r)
 	const struct imap_node	*n;
 	uint32_t		 uid = 0;
 	char			 fbuf[8], *cause, *msgid, *final;
+	unsigned char		 digest[MSGIDS_DIGEST_LEN];
 	struct log_ctx		 mctx = s->ctx;
 	struct imap_staged	*st;
 	uint64_t		 size;
-	int			 known;
 
 	if ((n = imap_parse_fetch_item(r, "UID")) != NULL)
 		imap_parse_node_u32(n, &uid);
@@ -1810,12 +1867,12 @@ imap_fetch_untagged(struct imap_session *s, const struct imap_response *r)
 			s->max_seen_uid = uid;
 		size = imap_fetch_size(r);
 		if (s->uidv_changed) {
-			/* Delivered before the change: not even listed. */
+			/* Maybe delivered before the change: the content
+			 * will tell (imap_verified). */
 			msgid = imap_fetch_msgid(s, r);
-			known = msgids_set_has(&s->known, msgid, size);
+			if (msgids_set_has(&s->known, msgid, size))
+				uidset_add(&s->verify, uid);
 			free(msgid);
-			if (known)
-				return;
 		}
 		if (s->nmsgs == s->amsgs) {
 			/* 8 bytes a message: a 100,000-message folder
@@ -1856,7 +1913,7 @@ imap_fetch_untagged(struct imap_session *s, const struct imap_response *r)
 		return;
 	}
 	if (crlf_finish(&s->crlf) &&
-	    maildir_deliver_write(s->dlv, "\r", 1, &cause) != 0) {
+	    imap_body_write(s, "\r", 1, &cause) != 0) {
 		log_msg(LOG_LVL_ERROR, &mctx, "%s", cause);
 		free(cause);
 		maildir_deliver_abort(s->dlv);
@@ -1873,6 +1930,9 @@ imap_fetch_untagged(struct imap_session *s, const struct imap_response *r)
 		s->dlv = NULL;
 		return;
 	}
+	msgids_digest_final(s->digest, digest);
+	if (uidset_has(&s->verify, uid) && imap_verified(s, r, &mctx, digest))
+		return;
 	s->f_bytes += maildir_delivery_size(s->dlv);
 	if (maildir_deliver_stage(s->dlv, imap_local_flags(s,
 	    imap_parse_fetch_item(r, "FLAGS"), fbuf), &final, &cause) != 0) {
@@ -1893,6 +1953,7 @@ imap_fetch_untagged(struct imap_session *s, const struct imap_response *r)
 	st->size = imap_fetch_size(r);
 	st->final = final;
 	st->msgid = imap_fetch_msgid(s, r);
+	memcpy(st->digest, digest, sizeof st->digest);
 	if (imap_hdr_was_cut(s, r))
 		log_msg(LOG_LVL_NOTICE, &mctx, "its Message-ID header is "
 		    "longer than %d KiB: taken as absent (after a UIDVALIDITY "
@@ -2619,6 +2680,7 @@ imap_session_new(struct event_base *base, struct evdns_base *dns,
 	uidset_init(&s->batch);
 	uidset_init(&s->delivered);
 	uidset_init(&s->passed);
+	uidset_init(&s->verify);
 	uidset_init(&s->pending);
 	memset(&lim, 0, sizeof lim);
 	/* No cap on a literal's size here: the session streams bodies and
@@ -2755,6 +2817,7 @@ imap_session_free(struct imap_session *s)
 	xfree_secret(s->sasl_pending);
 	free(s->scratch);
 	free(s->hdr);
+	msgids_digest_free(s->digest);
 	imap_parse_free(s->parser);
 	msgids_close(s->ids);
 	conn_free(s->conn);
