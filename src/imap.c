@@ -13,7 +13,8 @@
  *   3. the intent journal: one "inflight" state record per message (UID,
  *      final file name), state saved;
  *   4. maildir_sync: renamed into new/ or cur/, the directories fsynced;
- *      the Message-ID keys appended to the account's msgids log;
+ *      the Message-ID keys and content digests appended to the
+ *      account's msgids log;
  *   5. the state: last_uid advanced, the journal cleared, and the batch
  *      added to the folder's "pending" set when the server must be told
  *      (mark_read, keep = no), saved atomically;
@@ -28,7 +29,12 @@
  *
  * UIDVALIDITY changes (a folder recreated or migrated): the folder's
  * messages are matched by Message-ID and size against the msgids log of
- * what was delivered from it, and only the others are fetched. */
+ * what was delivered from it. Those that match are only candidates (two
+ * messages may share both): they are fetched like the others, and one
+ * whose content digest is also in the log is dropped from tmp/ instead of
+ * delivered; the others, and every message that does not match, are
+ * delivered. Each delivered message's digest (SHA-256 of the Maildir
+ * file, computed as it streams) goes into the log with its key. */
 #include "imap.h"
 
 #include <ctype.h>
@@ -65,6 +71,15 @@
 #define IMAP_CHUNK_MAX		(16 * 1024)
 /* Longest local folder name we make from a server name. */
 #define IMAP_LOCAL_MAX		200
+/* Most of a BODY[HEADER.FIELDS (MESSAGE-ID)] literal kept: the parser's
+ * old buffering cap, so every header read before is read the same. A
+ * longer one (anyone who can send mail can make one) is streamed past and
+ * its Message-ID counts as absent. */
+#define IMAP_HDR_MAX		(64 * 1024)
+/* The largest body accepted with max_message_size = 0 (no limit). */
+#define IMAP_BODY_MAX		((uint64_t)1 << 40)
+/* The FETCH item that carries the Message-ID. */
+#define IMAP_ITEM_MSGID		"BODY[HEADER.FIELDS (MESSAGE-ID)]"
 
 enum imap_state {
 	IMAP_S_CONNECTING,
@@ -122,6 +137,14 @@ struct imap_msg {
 	uint32_t	 size;		/* RFC822.SIZE, at most 4 GiB - 1 */
 };
 
+/* What the chunks of the literal being streamed are for. */
+enum imap_lit {
+	IMAP_LIT_NONE,
+	IMAP_LIT_BODY,		/* BODY[]: into the Maildir */
+	IMAP_LIT_HEADER,	/* the Message-ID header: into s->hdr */
+	IMAP_LIT_DISCARD,	/* a body over max_message_size: dropped */
+};
+
 /* A message staged in this batch: what the journal and the msgids log
  * need once the batch is durable. */
 struct imap_staged {
@@ -129,6 +152,7 @@ struct imap_staged {
 	uint64_t	 size;		/* RFC822.SIZE, the msgids key */
 	char		*final;		/* Maildir file name */
 	char		*msgid;		/* NULL: none */
+	unsigned char	 digest[MSGIDS_DIGEST_LEN]; /* of the file */
 };
 
 struct imap_session {
@@ -184,11 +208,15 @@ struct imap_session {
 						   returned; 0: none */
 	int			 uidv_changed;	/* match by Message-ID */
 	struct msgids_set	 known;		/* ... against these */
+	struct uidset		 verify;	/* matched: compare content */
 	struct uidset		 skip;		/* delivered, above last_uid */
 	struct imap_staged	*staged;	/* this batch, for the journal */
 	size_t			 nstaged;
 	struct uidset		 batch;		/* UIDs of this FETCH */
 	struct uidset		 delivered;	/* staged in this batch */
+	struct uidset		 passed;	/* done with in this batch,
+						   not delivered (too big, or
+						   delivered before) */
 	struct uidset		 pending;	/* durable, server not told */
 	size_t			 pending_from;	/* slicing for commands */
 	int			 folder_failed;
@@ -201,7 +229,14 @@ struct imap_session {
 	int			 dlv_failed;
 	char			*dlv_cause;
 	struct crlf		 crlf;
+	struct msgids_digest	*digest;	/* of the body being written */
 	char			*scratch;
+	enum imap_lit		 lit;		/* the literal being streamed */
+	uint64_t		 body_over;	/* BODY[] dropped: its size */
+	char			*hdr;		/* the Message-ID header */
+	size_t			 hdr_len;
+	size_t			 hdr_alloc;
+	int			 hdr_cut;	/* over IMAP_HDR_MAX */
 
 	struct msgids		*ids;		/* NULL: log not available */
 
@@ -696,9 +731,11 @@ imap_folder_reset(struct imap_session *s)
 	uidset_clear(&s->unseen);
 	uidset_clear(&s->batch);
 	uidset_clear(&s->delivered);
+	uidset_clear(&s->passed);
 	uidset_clear(&s->pending);
 	uidset_clear(&s->skip);
 	msgids_set_clear(&s->known);
+	uidset_clear(&s->verify);
 	imap_staged_clear(s);
 	s->uidv_changed = 0;
 	free(s->msgs);
@@ -965,7 +1002,7 @@ imap_uidvalidity_changed(struct imap_session *s)
 
 	imap_log(s, LOG_LVL_WARNING, "UIDVALIDITY changed from %u to %u (the "
 	    "folder was recreated or migrated); matching its messages by "
-	    "Message-ID and size against what was delivered before",
+	    "Message-ID, size and content against what was delivered before",
 	    s->sf->uidvalidity, s->uidvalidity);
 	if (s->ids == NULL || msgids_load(s->ids, s->folders[s->cur].remote,
 	    &s->known, &cause) != 0) {
@@ -1075,7 +1112,7 @@ static void
 imap_sizes_done(struct imap_session *s)
 {
 	uint64_t	max = s->ac->max_message_size;
-	size_t		i, o = 0;
+	size_t		i, o = 0, nver = 0;
 	uint32_t	prev = 0;
 
 	/* qsort wants a non-NULL array even when there is nothing. */
@@ -1100,14 +1137,17 @@ imap_sizes_done(struct imap_session *s)
 			continue;
 		if (uidset_has(&s->skip, s->msgs[i].uid))
 			continue;	/* delivered before */
+		if (uidset_has(&s->verify, s->msgs[i].uid))
+			nver++;
 		s->msgs[o++] = s->msgs[i];
 	}
 	s->nmsgs = o;
 	s->next_msg = 0;
 	if (s->uidv_changed)
 		imap_log(s, LOG_LVL_NOTICE, "after the UIDVALIDITY change, %zu "
-		    "message(s) are new; the others were delivered before",
-		    s->nmsgs);
+		    "message(s) are new; %zu have the Message-ID and size of "
+		    "one delivered before and are fetched to compare their "
+		    "content", s->nmsgs - nver, nver);
 	else if (s->nmsgs > 0)
 		imap_log(s, LOG_LVL_INFO, "%zu new message(s)", s->nmsgs);
 	imap_fetch_next_batch(s);
@@ -1124,6 +1164,7 @@ imap_fetch_next_batch(struct imap_session *s)
 
 	uidset_clear(&s->batch);
 	uidset_clear(&s->delivered);
+	uidset_clear(&s->passed);
 	while (s->next_msg < s->nmsgs && n < IMAP_BATCH_MSGS &&
 	    (n == 0 || bytes + s->msgs[s->next_msg].size <= IMAP_BATCH_BYTES)) {
 		uidset_add(&s->batch, s->msgs[s->next_msg].uid);
@@ -1154,7 +1195,8 @@ imap_fetch_next_batch(struct imap_session *s)
 	free(set);
 }
 
-/* The lowest UID of the batch that was not delivered, 0 when none. */
+/* The lowest UID of the batch that was neither delivered nor passed over
+ * (too big), 0 when none. */
 static uint32_t
 imap_first_missing(struct imap_session *s)
 {
@@ -1163,7 +1205,8 @@ imap_first_missing(struct imap_session *s)
 
 	for (i = 0; i < s->batch.n; i++) {
 		for (u = s->batch.r[i].lo; ; u++) {
-			if (!uidset_has(&s->delivered, u))
+			if (!uidset_has(&s->delivered, u) &&
+			    !uidset_has(&s->passed, u))
 				return (u);
 			if (u == s->batch.r[i].hi)
 				break;
@@ -1208,7 +1251,7 @@ imap_checkpoint(struct imap_session *s)
 	if (s->ids != NULL) {
 		for (i = 0; i < s->nstaged; i++)
 			msgids_add(s->ids, f->remote, s->staged[i].msgid,
-			    s->staged[i].size);
+			    s->staged[i].size, s->staged[i].digest);
 		if (msgids_flush(s->ids, &cause) != 0) {
 			/* Only a later UIDVALIDITY change would miss them. */
 			imap_log(s, LOG_LVL_WARNING, "%s", cause);
@@ -1227,11 +1270,13 @@ imap_checkpoint(struct imap_session *s)
 	else {
 		top = low - 1;
 		uidset_add_set(&s->skip, &s->delivered);
+		uidset_add_set(&s->skip, &s->passed);
 		if (s->missing_low == 0 || low < s->missing_low)
 			s->missing_low = low;
 		imap_log(s, LOG_LVL_WARNING, "%zu message(s) asked for were "
 		    "not returned by the server; asking again next time",
-		    uidset_count(&s->batch) - uidset_count(&s->delivered));
+		    uidset_count(&s->batch) - uidset_count(&s->delivered) -
+		    uidset_count(&s->passed));
 	}
 	if (top > s->sf->last_uid)
 		s->sf->last_uid = top;
@@ -1334,7 +1379,9 @@ imap_round_reset(struct imap_session *s)
 	uidset_clear(&s->unseen);
 	uidset_clear(&s->batch);
 	uidset_clear(&s->delivered);
+	uidset_clear(&s->passed);
 	msgids_set_clear(&s->known);
+	uidset_clear(&s->verify);
 	imap_staged_clear(s);
 	s->uidv_changed = 0;
 	free(s->msgs);
@@ -1537,22 +1584,98 @@ imap_folder_done(struct imap_session *s)
  * Message bodies.
  */
 
-/* A BODY[] literal starts: open a delivery and stream it. */
+/* The largest body taken: a server may send more than its RFC822.SIZE
+ * said, and the limit holds all the same. */
+static uint64_t
+imap_body_max(const struct imap_session *s)
+{
+	return (s->ac->max_message_size != 0 ? s->ac->max_message_size :
+	    IMAP_BODY_MAX);
+}
+
+/* A BODY[] literal of size bytes starts: open a delivery and stream it,
+ * or stream it past when it is too big (the FETCH response then skips
+ * that one message; the session goes on). */
 static void
-imap_body_begin(struct imap_session *s)
+imap_body_begin(struct imap_session *s, uint64_t size)
 {
 	char	*cause;
 
 	maildir_deliver_abort(s->dlv);
+	s->dlv = NULL;
 	s->dlv_failed = 0;
 	free(s->dlv_cause);
 	s->dlv_cause = NULL;
+	s->body_over = 0;
+	imap_parse_literal_stream(s->parser);
+	if (size > imap_body_max(s)) {
+		s->lit = IMAP_LIT_DISCARD;
+		s->body_over = size;
+		return;
+	}
+	s->lit = IMAP_LIT_BODY;
 	crlf_init(&s->crlf);
+	if (s->digest == NULL)
+		s->digest = msgids_digest_new();
+	else
+		msgids_digest_reset(s->digest);
 	if ((s->dlv = maildir_deliver_begin(s->md, &cause)) == NULL) {
 		s->dlv_failed = 1;
 		s->dlv_cause = cause;
 	}
+}
+
+/* A Message-ID header literal starts: streamed, whatever its size, and
+ * kept up to IMAP_HDR_MAX. */
+static void
+imap_hdr_begin(struct imap_session *s)
+{
+	s->lit = IMAP_LIT_HEADER;
+	s->hdr_len = 0;
+	s->hdr_cut = 0;
 	imap_parse_literal_stream(s->parser);
+}
+
+/* Keeps a chunk of the Message-ID header, or notes that it is too long. */
+static void
+imap_hdr_chunk(struct imap_session *s, const char *p, size_t len)
+{
+	size_t	want;
+
+	if (s->hdr_cut || len > IMAP_HDR_MAX - s->hdr_len) {
+		s->hdr_cut = 1;
+		return;
+	}
+	want = s->hdr_len + len;
+	if (want > s->hdr_alloc) {
+		s->hdr_alloc = s->hdr_alloc == 0 ? 1024 : s->hdr_alloc;
+		while (s->hdr_alloc < want)
+			s->hdr_alloc *= 2;
+		s->hdr = xreallocarray(s->hdr, s->hdr_alloc, 1);
+	}
+	memcpy(s->hdr + s->hdr_len, p, len);
+	s->hdr_len += len;
+}
+
+/* A literal's header {n} was read: the FETCH items the session acts on
+ * are streamed (bodies, Message-ID headers of any size); any other is
+ * left to the parser to buffer within its caps. */
+static void
+imap_literal_begin(struct imap_session *s)
+{
+	const struct imap_node	*lit, *key;
+	const char		*name;
+
+	s->lit = IMAP_LIT_NONE;
+	lit = imap_parse_literal(s->parser, &key);
+	if (lit == NULL || key == NULL ||
+	    (name = imap_parse_node_str(key, NULL)) == NULL)
+		return;
+	if ((s->state == IMAP_S_FETCH || s->state == IMAP_S_SIZES) &&
+	    strcasecmp(name, IMAP_ITEM_MSGID) == 0)
+		imap_hdr_begin(s);
+	else if (s->state == IMAP_S_FETCH && strcasecmp(name, "BODY[]") == 0)
+		imap_body_begin(s, lit->len);
 }
 
 /* How many messages the metadata fetch will list, from SELECT's EXISTS
@@ -1573,6 +1696,16 @@ imap_msgs_hint(const struct imap_session *s)
 	return (n < 64 ? 64 : n);
 }
 
+/* Writes bytes of the Maildir file, digesting them on the way: the
+ * digest is of the file as delivered. */
+static int
+imap_body_write(struct imap_session *s, const char *p, size_t len,
+    char **cause)
+{
+	msgids_digest_update(s->digest, p, len);
+	return (maildir_deliver_write(s->dlv, p, len, cause));
+}
+
 /* Writes one chunk of a body, converted to LF line ends. */
 static void
 imap_body_chunk(struct imap_session *s, const char *p, size_t len)
@@ -1585,8 +1718,7 @@ imap_body_chunk(struct imap_session *s, const char *p, size_t len)
 	while (len > 0 && !s->dlv_failed && s->dlv != NULL) {
 		n = len < IMAP_CHUNK_MAX ? len : IMAP_CHUNK_MAX;
 		out = crlf_convert(&s->crlf, p, n, s->scratch);
-		if (maildir_deliver_write(s->dlv, s->scratch, out,
-		    &cause) != 0) {
+		if (imap_body_write(s, s->scratch, out, &cause) != 0) {
 			s->dlv_failed = 1;
 			s->dlv_cause = cause;
 		}
@@ -1635,18 +1767,83 @@ imap_fetch_size(const struct imap_response *r)
 }
 
 /* The Message-ID from a BODY[HEADER.FIELDS (MESSAGE-ID)] item; NULL when
- * there is none. Caller frees. */
+ * there is none, or when the header was too long to keep (such a message
+ * is then not matched by Message-ID: delivered again rather than lost
+ * after a UIDVALIDITY change). A literal was streamed into s->hdr; a
+ * quoted string is in the response. Caller frees. */
 static char *
-imap_fetch_msgid(const struct imap_response *r)
+imap_fetch_msgid(const struct imap_session *s, const struct imap_response *r)
 {
 	const struct imap_node	*n;
 	const char		*text;
 	size_t			 len;
 
-	n = imap_parse_fetch_item(r, "BODY[HEADER.FIELDS (MESSAGE-ID)]");
-	if (n == NULL || (text = imap_parse_node_str(n, &len)) == NULL)
+	if ((n = imap_parse_fetch_item(r, IMAP_ITEM_MSGID)) == NULL)
+		return (NULL);
+	if (n->flags & IMAP_NODE_STREAMED) {
+		if (s->hdr_cut || s->hdr_len == 0)
+			return (NULL);
+		return (msgids_parse_header(s->hdr, s->hdr_len));
+	}
+	if ((text = imap_parse_node_str(n, &len)) == NULL)
 		return (NULL);
 	return (msgids_parse_header(text, len));
+}
+
+/* Whether this response's Message-ID header was too long to keep. */
+static int
+imap_hdr_was_cut(const struct imap_session *s, const struct imap_response *r)
+{
+	const struct imap_node	*n;
+
+	n = imap_parse_fetch_item(r, IMAP_ITEM_MSGID);
+	return (n != NULL && (n->flags & IMAP_NODE_STREAMED) && s->hdr_cut);
+}
+
+/* A FETCH response whose body was over the limit: that message is passed
+ * over for good (last_uid moves past it, as for one whose RFC822.SIZE is
+ * over the limit), and the batch goes on. */
+static void
+imap_body_too_big(struct imap_session *s, const struct imap_response *r,
+    const struct log_ctx *mctx, uint64_t sent)
+{
+	log_msg(LOG_LVL_WARNING, mctx, "the server sent a message of %llu "
+	    "bytes (its RFC822.SIZE said %llu), larger than max_message_size "
+	    "(%llu); skipped", (unsigned long long)sent,
+	    (unsigned long long)imap_fetch_size(r),
+	    (unsigned long long)imap_body_max(s));
+	if (mctx->uid != 0 && uidset_has(&s->batch, mctx->uid) &&
+	    !uidset_has(&s->delivered, mctx->uid))
+		uidset_add(&s->passed, mctx->uid);
+}
+
+/* A message matched by Message-ID and size after a UIDVALIDITY change,
+ * now fully received: 1 when its content is that of a message delivered
+ * before (its file is dropped, and the batch counts it as done), 0 to
+ * deliver it (other content, or a log line from before digests). */
+static int
+imap_verified(struct imap_session *s, const struct imap_response *r,
+    const struct log_ctx *mctx, const unsigned char *digest)
+{
+	char	*msgid;
+	int	 same;
+
+	msgid = imap_fetch_msgid(s, r);
+	same = msgids_set_has_digest(&s->known, msgid, imap_fetch_size(r),
+	    digest);
+	free(msgid);
+	if (!same) {
+		log_msg(LOG_LVL_NOTICE, mctx, "same Message-ID and size as a "
+		    "message delivered before the UIDVALIDITY change, but not "
+		    "known to have the same content; delivering it");
+		return (0);
+	}
+	log_msg(LOG_LVL_DEBUG, mctx, "the same content as a message "
+	    "delivered before the UIDVALIDITY change; not delivered again");
+	maildir_deliver_abort(s->dlv);
+	s->dlv = NULL;
+	uidset_add(&s->passed, mctx->uid);
+	return (1);
 }
 
 /* An untagged FETCH completed. With a body: stage the message. */
@@ -1656,10 +1853,10 @@ imap_fetch_untagged(struct imap_session *s, const struct imap_response *r)
 	const struct imap_node	*n;
 	uint32_t		 uid = 0;
 	char			 fbuf[8], *cause, *msgid, *final;
+	unsigned char		 digest[MSGIDS_DIGEST_LEN];
 	struct log_ctx		 mctx = s->ctx;
 	struct imap_staged	*st;
 	uint64_t		 size;
-	int			 known;
 
 	if ((n = imap_parse_fetch_item(r, "UID")) != NULL)
 		imap_parse_node_u32(n, &uid);
@@ -1670,12 +1867,12 @@ imap_fetch_untagged(struct imap_session *s, const struct imap_response *r)
 			s->max_seen_uid = uid;
 		size = imap_fetch_size(r);
 		if (s->uidv_changed) {
-			/* Delivered before the change: not even listed. */
-			msgid = imap_fetch_msgid(r);
-			known = msgids_set_has(&s->known, msgid, size);
+			/* Maybe delivered before the change: the content
+			 * will tell (imap_verified). */
+			msgid = imap_fetch_msgid(s, r);
+			if (msgids_set_has(&s->known, msgid, size))
+				uidset_add(&s->verify, uid);
 			free(msgid);
-			if (known)
-				return;
 		}
 		if (s->nmsgs == s->amsgs) {
 			/* 8 bytes a message: a 100,000-message folder
@@ -1699,9 +1896,14 @@ imap_fetch_untagged(struct imap_session *s, const struct imap_response *r)
 		imap_status(s, EXIT_PROTOCOL);
 		return;
 	}
+	mctx.uid = uid;
+	if (s->body_over != 0) {
+		imap_body_too_big(s, r, &mctx, s->body_over);
+		s->body_over = 0;
+		return;
+	}
 	if (s->dlv == NULL && !s->dlv_failed)
 		return;		/* no body: a flag update, say */
-	mctx.uid = uid;
 	if (s->dlv_failed) {
 		log_msg(LOG_LVL_ERROR, &mctx, "%s", s->dlv_cause);
 		maildir_deliver_abort(s->dlv);
@@ -1711,7 +1913,7 @@ imap_fetch_untagged(struct imap_session *s, const struct imap_response *r)
 		return;
 	}
 	if (crlf_finish(&s->crlf) &&
-	    maildir_deliver_write(s->dlv, "\r", 1, &cause) != 0) {
+	    imap_body_write(s, "\r", 1, &cause) != 0) {
 		log_msg(LOG_LVL_ERROR, &mctx, "%s", cause);
 		free(cause);
 		maildir_deliver_abort(s->dlv);
@@ -1728,6 +1930,9 @@ imap_fetch_untagged(struct imap_session *s, const struct imap_response *r)
 		s->dlv = NULL;
 		return;
 	}
+	msgids_digest_final(s->digest, digest);
+	if (uidset_has(&s->verify, uid) && imap_verified(s, r, &mctx, digest))
+		return;
 	s->f_bytes += maildir_delivery_size(s->dlv);
 	if (maildir_deliver_stage(s->dlv, imap_local_flags(s,
 	    imap_parse_fetch_item(r, "FLAGS"), fbuf), &final, &cause) != 0) {
@@ -1747,7 +1952,13 @@ imap_fetch_untagged(struct imap_session *s, const struct imap_response *r)
 	st->uid = uid;
 	st->size = imap_fetch_size(r);
 	st->final = final;
-	st->msgid = imap_fetch_msgid(r);
+	st->msgid = imap_fetch_msgid(s, r);
+	memcpy(st->digest, digest, sizeof st->digest);
+	if (imap_hdr_was_cut(s, r))
+		log_msg(LOG_LVL_NOTICE, &mctx, "its Message-ID header is "
+		    "longer than %d KiB: taken as absent (after a UIDVALIDITY "
+		    "change this message would arrive again)",
+		    IMAP_HDR_MAX / 1024);
 	log_msg(LOG_LVL_DEBUG, &mctx, "staged");
 }
 
@@ -2282,7 +2493,6 @@ imap_read(struct imap_session *s)
 {
 	struct evbuffer		*in;
 	struct evbuffer_iovec	 v;
-	const struct imap_node	*key;
 	size_t			 used, len;
 	const void		*chunk;
 	char			*cause;
@@ -2306,16 +2516,14 @@ imap_read(struct imap_session *s)
 			free(cause);
 			return;
 		case IMAP_PARSE_LITERAL:
-			imap_parse_literal(s->parser, &key);
-			if (s->state == IMAP_S_FETCH && key != NULL &&
-			    imap_parse_node_str(key, NULL) != NULL &&
-			    strcasecmp(imap_parse_node_str(key, NULL),
-			    "BODY[]") == 0)
-				imap_body_begin(s);
+			imap_literal_begin(s);
 			break;
 		case IMAP_PARSE_CHUNK:
 			chunk = imap_parse_chunk(s->parser, &len, &last);
-			imap_body_chunk(s, chunk, len);
+			if (s->lit == IMAP_LIT_BODY)
+				imap_body_chunk(s, chunk, len);
+			else if (s->lit == IMAP_LIT_HEADER)
+				imap_hdr_chunk(s, chunk, len);
 			break;
 		case IMAP_PARSE_RESPONSE:
 			imap_response(s, imap_parse_response(s->parser));
@@ -2471,11 +2679,15 @@ imap_session_new(struct event_base *base, struct evdns_base *dns,
 	uidset_init(&s->unseen);
 	uidset_init(&s->batch);
 	uidset_init(&s->delivered);
+	uidset_init(&s->passed);
+	uidset_init(&s->verify);
 	uidset_init(&s->pending);
 	memset(&lim, 0, sizeof lim);
-	/* A literal may be as large as the largest message we accept. */
-	lim.max_literal = ac->max_message_size != 0 ? ac->max_message_size :
-	    (uint64_t)1 << 40;
+	/* No cap on a literal's size here: the session streams bodies and
+	 * skips one over max_message_size by itself (imap_body_begin), so
+	 * that one message, whatever its RFC822.SIZE said, never ends the
+	 * session; anything else is buffered within the parser's caps. */
+	lim.max_literal = UINT64_MAX;
 	s->parser = imap_parse_new(&lim);
 	s->ids = NULL;
 	memset(&cp, 0, sizeof cp);
@@ -2604,6 +2816,8 @@ imap_session_free(struct imap_session *s)
 	free(s->dlv_cause);
 	xfree_secret(s->sasl_pending);
 	free(s->scratch);
+	free(s->hdr);
+	msgids_digest_free(s->digest);
 	imap_parse_free(s->parser);
 	msgids_close(s->ids);
 	conn_free(s->conn);

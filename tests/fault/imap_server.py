@@ -34,6 +34,11 @@ Modes:
               new UIDs (100 higher) for the same messages
   longline    after login, an untagged response of 10 MB without CRLF,
               then the connection closes
+  bigbody     message 2's BODY[] is 20,000 bytes longer than its
+              RFC822.SIZE says (over a max_message_size of 8K, say); it
+              is left out of the manifest: a client skips it and
+              delivers the others (use --bad with a high count: the lie
+              is told on every connection)
   toomany     LOGIN and AUTHENTICATE are refused with Gmail's
               "NO [ALERT] Too many simultaneous connections. (Failure)"
   unavailable LOGIN and AUTHENTICATE are refused with
@@ -163,6 +168,10 @@ def do_fetch(c, box, tag, rest, bad, mode):
             c.send(fetch_item(box, seq, uid, args,
                               size=len(message(box.msgs[uid])) + 200))
             return False
+        if bad and body and mode == "bigbody" and box.msgs[uid] == 2:
+            c.send(fetch_item(box, seq, uid, args,
+                              body=message(2) + b"padding line\r\n" * 1430))
+            continue
         if bad and body and mode == "litless" and idx == 1:
             c.send(fetch_item(box, seq, uid, args,
                               size=len(message(box.msgs[uid])) - 40))
@@ -289,6 +298,8 @@ def main():
         for i in range(1, n + 1):
             if mode == "expunge" and i == 3:
                 continue	# expunged on the server before delivery
+            if mode == "bigbody" and i == 2:
+                continue	# over max_message_size: skipped
             lf = message(i).replace(b"\r\n", b"\n")
             m.write("%s\t<scripted-%d@fault.example>\n"
                     % (hashlib.sha256(lf).hexdigest(), i))

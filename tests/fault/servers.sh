@@ -50,8 +50,8 @@ server() {
 imap_server() { server "$top_srcdir/tests/fault/imap_server.py" "$@"; }
 pop3_server() { server "$top_srcdir/tests/integration/pop3_server.py" "$@"; }
 
-# conf NAME PROTO: one account on the scripted server, plain TCP to
-# loopback, a short timeout.
+# conf NAME PROTO [LINE]: one account on the scripted server, plain TCP to
+# loopback, a short timeout, and LINE if given.
 conf() {
 	cat >"$T/$1.conf" <<EOF
 state_dir = "$T/state-$1"
@@ -64,6 +64,7 @@ account "$1" {
     password_file = "$T/pass"
     maildir = "$T/Maildir-$1"
     timeout = 3s
+    ${3:-}
 }
 EOF
 }
@@ -175,6 +176,21 @@ documented "IMAP UIDVALIDITY changed"
 tap_is "$rc" 1 "IMAP UIDVALIDITY changed: nothing new"
 tap_like "$err" 'UIDVALIDITY' "IMAP UIDVALIDITY changed: logged"
 exact uidv "IMAP UIDVALIDITY changed: still every message exactly once"
+
+# A body larger than its RFC822.SIZE said and than max_message_size, on
+# every connection: that message is skipped with a warning naming it, the
+# others arrive, and no run ends in a protocol error.
+imap_server bigbody --bad 99 --manifest "$T/manifest"
+conf bigbody imap 'max_message_size = 8K'
+run bigbody
+documented "IMAP body over max_message_size"
+tap_is "$rc" 0 "IMAP body over max_message_size: the run delivers the others"
+tap_like "$err" 'folder=INBOX.*uid=2.*larger than max_message_size.*skipped' \
+    "IMAP body over max_message_size: the warning names folder, UID, reason"
+exact bigbody "IMAP body over max_message_size: every other message"
+run bigbody
+tap_is "$rc" 1 "IMAP body over max_message_size: the next run, nothing new"
+exact bigbody "IMAP body over max_message_size: after the next run"
 
 # ---- POP3 ---------------------------------------------------------------
 python3 -c '
