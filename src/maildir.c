@@ -623,11 +623,38 @@ maildir_clean_one(struct maildir *md, int dfd, const char *name, time_t now,
 	return (1);
 }
 
+/* The base of a final name: the unique part, before ",S=". */
+static size_t
+maildir_base_len(const char *final)
+{
+	const char	*p = strstr(final, ",S=");
+
+	return (p != NULL ? (size_t)(p - final) : strcspn(final, ":"));
+}
+
+/* Whether the tmp/ entry name is the unique part of one of the journaled
+ * final names: such a file is durable and waits for maildir_recover. */
+static int
+maildir_journaled(const char *name, const char *const *keep, size_t nkeep)
+{
+	size_t	i, len = strlen(name);
+
+	for (i = 0; i < nkeep; i++) {
+		if (maildir_base_len(keep[i]) == len &&
+		    strncmp(keep[i], name, len) == 0)
+			return (1);
+	}
+	return (0);
+}
+
 /* Removes stale tmp/ files, the leftovers of deliveries interrupted by a
  * crash: any older than max_age (the spec's reader rule, 36 hours), and
- * at once those our own dead processes left (maildir_orphan). */
+ * at once those our own dead processes left (maildir_orphan); never one
+ * the journal names (keep), whatever its age: the message is complete
+ * and only it may still hold it (the server copy may be gone). */
 int
-maildir_clean_tmp(struct maildir *md, time_t max_age, char **cause)
+maildir_clean_tmp(struct maildir *md, time_t max_age, const char *const *keep,
+    size_t nkeep, char **cause)
 {
 	DIR		*dirp;
 	struct dirent	*de;
@@ -649,7 +676,8 @@ maildir_clean_tmp(struct maildir *md, time_t max_age, char **cause)
 			break;
 		if (strcmp(de->d_name, ".") == 0 ||
 		    strcmp(de->d_name, "..") == 0 ||
-		    maildir_is_ours(md, de->d_name))
+		    maildir_is_ours(md, de->d_name) ||
+		    maildir_journaled(de->d_name, keep, nkeep))
 			continue;
 		rv = maildir_clean_one(md, fd, de->d_name, now, max_age, cause);
 		if (rv == -1)
@@ -1038,15 +1066,6 @@ maildir_sync_prepare(struct maildir *md, char **cause)
 		return (-1);
 	}
 	return (0);
-}
-
-/* The base of a final name: the unique part, before ",S=". */
-static size_t
-maildir_base_len(const char *final)
-{
-	const char	*p = strstr(final, ",S=");
-
-	return (p != NULL ? (size_t)(p - final) : strcspn(final, ":"));
 }
 
 /* Looks in one directory for a file whose name starts with base (a reader

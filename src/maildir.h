@@ -27,9 +27,12 @@ const char	*maildir_path(const struct maildir *);
 
 /* Removes tmp/ files older than max_age seconds (the spec says 36 hours),
  * and, whatever their age, those a mailfetchd process of this host left
- * when it died (its unique name, a pid no longer running). Returns the
+ * when it died (its unique name, a pid no longer running); never a file
+ * whose unique name is that of one of the final names keep[0..nkeep-1]
+ * (the intent journal's: maildir_recover still needs them). Returns the
  * number removed, or -1 with *cause set. */
-int		 maildir_clean_tmp(struct maildir *, time_t max_age, char **cause);
+int		 maildir_clean_tmp(struct maildir *, time_t max_age,
+		    const char *const *keep, size_t nkeep, char **cause);
 
 /* Starts a message in tmp/ (O_EXCL, unique name). */
 struct maildir_delivery *maildir_deliver_begin(struct maildir *, char **cause);

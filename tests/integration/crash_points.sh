@@ -50,5 +50,9 @@ crash 1 imap-saved 'keep = no'
 tap_is "$(mfd_server_count "$ACCT" "pw-$ACCT-x7" INBOX)" 0 \
     "imap-saved (keep = no): the owed deletions applied on the next run"
 
+# Killed once the batch is durable in tmp/ and journaled, the server's
+# copies then gone: the next run still moves the files into new/.
+mfd_crash_server_gone jgone imap-journaled
+
 mfd_no_secret pw-crash1-x7
 tap_done

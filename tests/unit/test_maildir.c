@@ -625,19 +625,47 @@ test_clean_tmp(void **state)
 	}
 	closedir(dirp);
 
-	assert_int_equal(maildir_clean_tmp(md, h36, &cause), 2);
+	assert_int_equal(maildir_clean_tmp(md, h36, NULL, 0, &cause), 2);
 	assert_null(cause);
 	assert_int_equal(count_sub(f->root, "tmp"), 3);
 	pathf(path, "%s/tmp/fresh", f->root);
 	assert_int_equal(access(path, F_OK), 0);
 	pathf(path, "%s/tmp/old1", f->root);
 	assert_int_equal(access(path, F_OK), -1);
-	assert_int_equal(maildir_clean_tmp(md, h36, &cause), 0);
+	assert_int_equal(maildir_clean_tmp(md, h36, NULL, 0, &cause), 0);
 
 	assert_int_equal(maildir_deliver_write(d, "ok", 2, &cause), 0);
 	assert_int_equal(maildir_deliver_commit(d, NULL, &name, &cause), 0);
 	free(name);
 	assert_int_equal(count_sub(f->root, "new"), 1);
+	maildir_close(md);
+}
+
+/* clean_tmp never removes a file the intent journal names, whatever its
+ * age: it is a complete message waiting for maildir_recover. */
+static void
+test_clean_tmp_journaled(void **state)
+{
+	struct fixture		*f = *state;
+	struct maildir		*md;
+	char			*cause = NULL, path[PATH_MAX];
+	const char		*keep[] = { "1.M1P1Q1Rab.h,S=3:2,S",
+	    "2.M2P2Q2Rcd.h,S=9" };
+
+	md = maildir_open(f->root, NULL, &cause);
+	assert_non_null(md);
+	pathf(path, "%s/tmp/1.M1P1Q1Rab.h", f->root);
+	touch(path);
+	age_file(path, 30 * 24 * 3600);
+	pathf(path, "%s/tmp/3.M3P3Q3Ref.h", f->root);
+	touch(path);
+	age_file(path, 30 * 24 * 3600);
+	assert_int_equal(maildir_clean_tmp(md, 36 * 3600, keep, 2, &cause), 1);
+	assert_null(cause);
+	pathf(path, "%s/tmp/1.M1P1Q1Rab.h", f->root);
+	assert_int_equal(access(path, F_OK), 0);
+	pathf(path, "%s/tmp/3.M3P3Q3Ref.h", f->root);
+	assert_int_equal(access(path, F_OK), -1);
 	maildir_close(md);
 }
 
@@ -888,6 +916,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_invalid_folders, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_clean_tmp, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_clean_tmp_journaled, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_symlink_refused, setup,
 		    teardown),
