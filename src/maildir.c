@@ -7,7 +7,12 @@
  * fresh name on EEXIST. Its final name adds ",S=<size>" in new/, or
  * ",S=<size>:2,<flags>" in cur/. It is moved with renameat2(RENAME_NOREPLACE),
  * or link()+unlink() where that is not supported, so an existing file is
- * never overwritten.
+ * never overwritten. A link() error is checked against the target (NFS
+ * may report EEXIST for a link that happened: the reply was lost and the
+ * retransmission found it), and where there are no hard links (vfat,
+ * exFAT, some FUSE and SMB mounts: EPERM, EOPNOTSUPP, ENOSYS) the name is
+ * checked free and rename() used (maildir_check_rename says why that is
+ * safe).
  *
  * Single commit (maildir_deliver_commit):
  *	write all -> fsync(file) -> close() checked -> rename into new|cur
@@ -907,41 +912,130 @@ maildir_file_sync(struct maildir_delivery *d, char **cause)
 	return (0);
 }
 
-/* Moves the message from tmp/ to its final name, never replacing an
- * existing file: renameat2(RENAME_NOREPLACE), else link()+unlink(). */
-static int
-maildir_publish(struct maildir_delivery *d, char **cause)
+/* Sets *cause for a failed move of tmp/name to dest/final. */
+static void
+maildir_move_error(char **cause, int error, struct maildir *md,
+    const char *name, enum maildir_sub dest, const char *final,
+    const char *op)
 {
-	struct maildir	*md = d->md;
-	int		 tfd = md->fd[MAILDIR_TMP], dfd = md->fd[d->dest];
-	char		*path;
+	char	*path;
 
-#ifdef RENAME_NOREPLACE
-	if (renameat2(tfd, d->name, dfd, d->final, RENAME_NOREPLACE) == 0) {
-		d->published = 1;
+	path = maildir_file_path(md, dest, final);
+	maildir_error(cause, error, "%s %s/tmp/%s to %s", op, md->path, name,
+	    path);
+	free(path);
+}
+
+/* Whether dest/final is the very file tmp/name is (the same inode): then
+ * a link() that reported an error did happen (NFS: the reply was lost and
+ * the retransmitted request found the target, EEXIST). */
+static int
+maildir_same_file(struct maildir *md, const char *name, enum maildir_sub dest,
+    const char *final)
+{
+	struct stat	ts, ds;
+
+	if (fstatat(md->fd[MAILDIR_TMP], name, &ts, AT_SYMLINK_NOFOLLOW) != 0 ||
+	    fstatat(md->fd[dest], final, &ds, AT_SYMLINK_NOFOLLOW) != 0)
 		return (0);
+	return (ts.st_dev == ds.st_dev && ts.st_ino == ds.st_ino);
+}
+
+/* Whether a link() error says the file system has no hard links (vfat,
+ * exFAT, some FUSE and SMB mounts), rather than that this link failed. */
+static int
+maildir_no_links(int error)
+{
+	return (error == EPERM || error == EOPNOTSUPP || error == ENOSYS);
+}
+
+/* The last resort, on a file system with neither renameat2(NOREPLACE)
+ * nor hard links: check that the final name is free, then rename(). The
+ * check and the rename are not atomic, but nothing else creates this
+ * name: it is our unique tmp/ name (pid, counter, random part) plus its
+ * size and flags, so only a copy of this very message could be there. */
+static int
+maildir_check_rename(struct maildir *md, const char *name,
+    enum maildir_sub dest, const char *final, char **cause)
+{
+	struct stat	sb;
+
+	if (fstatat(md->fd[dest], final, &sb, AT_SYMLINK_NOFOLLOW) == 0) {
+		maildir_move_error(cause, EEXIST, md, name, dest, final,
+		    "rename");
+		return (-1);
 	}
+	if (errno != ENOENT) {
+		maildir_move_error(cause, errno, md, name, dest, final,
+		    "rename (checking the target)");
+		return (-1);
+	}
+	if (renameat(md->fd[MAILDIR_TMP], name, md->fd[dest], final) != 0) {
+		maildir_move_error(cause, errno, md, name, dest, final,
+		    "rename");
+		return (-1);
+	}
+	return (0);
+}
+
+/* link() then unlink() of the tmp/ name; falls back to maildir_check_rename
+ * where there are no hard links. A link() error is checked against the
+ * target: if it is our file, the link happened. */
+static int
+maildir_link_move(struct maildir *md, const char *name, enum maildir_sub dest,
+    const char *final, char **cause)
+{
+	int	tfd = md->fd[MAILDIR_TMP], error;
+
+	if (linkat(tfd, name, md->fd[dest], final, 0) != 0) {
+		error = errno;
+		if (maildir_no_links(error))
+			return (maildir_check_rename(md, name, dest, final,
+			    cause));
+		if (!maildir_same_file(md, name, dest, final)) {
+			maildir_move_error(cause, error, md, name, dest, final,
+			    "link");
+			return (-1);
+		}
+		log_debug("%s/tmp/%s: link reported %s but the target is in "
+		    "place", md->path, name, strerror(error));
+	}
+	/* The message is in place; a leftover tmp/ copy only costs space
+	 * until maildir_clean_tmp (and maildir_recover knows it by its link
+	 * count). */
+	if (unlinkat(tfd, name, 0) != 0)
+		log_warn("%s/tmp/%s: unlink", md->path, name);
+	return (0);
+}
+
+/* Moves tmp/name to dest/final, never replacing an existing file:
+ * renameat2(RENAME_NOREPLACE), else link()+unlink(), else a checked
+ * rename() (maildir_check_rename). */
+static int
+maildir_move(struct maildir *md, const char *name, enum maildir_sub dest,
+    const char *final, char **cause)
+{
+#ifdef RENAME_NOREPLACE
+	if (renameat2(md->fd[MAILDIR_TMP], name, md->fd[dest], final,
+	    RENAME_NOREPLACE) == 0)
+		return (0);
 	if (errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP) {
-		path = maildir_file_path(md, d->dest, d->final);
-		maildir_error(cause, errno, "rename %s/tmp/%s to %s", md->path,
-		    d->name, path);
-		free(path);
+		maildir_move_error(cause, errno, md, name, dest, final,
+		    "rename");
 		return (-1);
 	}
 	/* Not supported by this file system: fall back to link(). */
 #endif
-	if (linkat(tfd, d->name, dfd, d->final, 0) != 0) {
-		path = maildir_file_path(md, d->dest, d->final);
-		maildir_error(cause, errno, "link %s/tmp/%s to %s", md->path,
-		    d->name, path);
-		free(path);
+	return (maildir_link_move(md, name, dest, final, cause));
+}
+
+/* Moves the message from tmp/ to its final name (maildir_move). */
+static int
+maildir_publish(struct maildir_delivery *d, char **cause)
+{
+	if (maildir_move(d->md, d->name, d->dest, d->final, cause) != 0)
 		return (-1);
-	}
 	d->published = 1;
-	/* The message is in place; a leftover tmp/ copy only costs space
-	 * until maildir_clean_tmp. */
-	if (unlinkat(tfd, d->name, 0) != 0)
-		log_warn("%s/tmp/%s: unlink", md->path, d->name);
 	return (0);
 }
 

@@ -16,26 +16,12 @@ tap_cleanup_add 'rm -rf "$T"'
 SECRET='pop3-S3cret-fault'
 printf '%s\n' "$SECRET" > "$T/pass"
 chmod 600 "$T/pass"
-spid=""
-tap_cleanup_add '[ -n "$spid" ] && kill "$spid" 2>/dev/null'
+. "$top_srcdir/tests/lib/scripted.sh"
 
 # server MODE [ARGS]: (re)starts the scripted server; sets $port.
 server() {
-	local mode=$1 i
-
-	shift
-	[ -n "$spid" ] && kill "$spid" 2>/dev/null && wait "$spid" 2>/dev/null
-	: > "$T/log"
-	rm -f "$T/port"
-	python3 "$top_srcdir/tests/integration/pop3_server.py" "$mode" \
-	    --log "$T/log" "$@" > "$T/port" 2>"$T/server.err" &
-	spid=$!
-	for i in $(seq 50); do
-		[ -s "$T/port" ] && break
-		sleep 0.1
-	done
-	port=$(cat "$T/port")
-	[ -n "$port" ] || tap_bail "pop3_server.py did not start"
+	scripted_start "$T/log" "$top_srcdir/tests/integration/pop3_server.py" \
+	    "$@"
 }
 
 # conf NAME TLS KEEP [EXTRA]: one account on the scripted server.
@@ -137,6 +123,7 @@ tap_is "$rc" 4 "STLS not offered: exit 4"
 tap_like "$err" "does not offer STLS" "the missing STLS is reported"
 grep -qE ' (USER|PASS|AUTH|APOP)' "$T/log"
 tap_is "$?" 1 "no credentials sent without STLS"
+
 
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
     -days 2 -subj "/CN=localhost" \
