@@ -926,7 +926,8 @@ imap_journal_recover(struct imap_session *s)
 			free(cause);
 			goto out;
 		}
-		uidset_add(found == 1 ? &done : &missing, (uint32_t)uid);
+		/* Durable in tmp/ when journaled: moved now or before. */
+		uidset_add(&done, (uint32_t)uid);
 	}
 	if (uidset_empty(&done) && uidset_empty(&missing)) {
 		r = 0;
@@ -1195,14 +1196,11 @@ imap_checkpoint(struct imap_session *s)
 		return;
 	fault_point("imap-journaled");
 	if (maildir_sync(s->md, &cause) != 0) {
-		/* The batch is gone from the Maildir: so is its journal. */
-		imap_journal_prune(s);
-		imap_folder_fail(s, EXIT_LOCAL, "%s", cause);
+		/* Left as a crash leaves it (maildir.h): the journal entries
+		 * stay, and the folder's next selection finishes the move. */
+		imap_folder_fail(s, EXIT_LOCAL, "%s; the batch is finished "
+		    "when the folder is next fetched", cause);
 		free(cause);
-		if (state_save(s->st, &cause) != 0) {
-			imap_log(s, LOG_LVL_ERROR, "%s", cause);
-			free(cause);
-		}
 		return;
 	}
 	if (s->ids != NULL) {

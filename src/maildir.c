@@ -31,14 +31,19 @@
  *     new|cur, then fsync each dirty directory once.
  * Renames happen only after every file of the batch is fsynced, so a crash
  * before step 3 ends leaves complete files in tmp/ (removed later by
- * maildir_clean_tmp) and at most complete, fsynced files in new|cur. The
- * batch is all or nothing: if any step fails, every message of the batch
- * is removed from new|cur and tmp/ and -1 returned, so the caller, which
- * records its state only after maildir_sync returns 0, fetches them again
- * and never keeps a message twice. The gain over commit: one fsync per
- * directory per batch instead of one per message, and file fsyncs that
- * find their data already written (writeback started at stage) and can
- * share a journal commit on ext4 or XFS.
+ * maildir_clean_tmp unless an intent journal names them) and at most
+ * complete, fsynced files in new|cur. The batch is all or nothing: if any
+ * step fails, every message of the batch is removed from new|cur and tmp/
+ * and -1 returned, so the caller, which records its state only after
+ * maildir_sync returns 0, fetches them again and never keeps a message
+ * twice. With an intent journal (maildir_sync_prepare, then the journal,
+ * then maildir_sync) a failure after prepare is treated as a crash: the
+ * files stay, the journal keeps naming them and maildir_recover finishes
+ * the move, so that "not in tmp/" always means "moved into place". The
+ * gain over commit: one fsync per directory per batch instead of one per
+ * message, and file fsyncs that find their data already written
+ * (writeback started at stage) and can share a journal commit on ext4 or
+ * XFS.
  *
  * Folders. "A/B" is the directory ".A.B" with an empty "maildirfolder"
  * file. Since '.' is the Maildir++ separator, a '.' inside a component is
@@ -118,6 +123,9 @@ struct maildir {
 	struct maildir_deliveries deliveries;
 	u_int		 nlive;		/* in progress */
 	u_int		 nopen;		/* staged with fd still open */
+	int		 prepared;	/* the batch passed maildir_sync_prepare:
+					 * its files are the caller's journal's,
+					 * never removed by us */
 };
 
 /* glibc's <sys/queue.h> lacks the _SAFE variant. */
@@ -536,7 +544,8 @@ maildir_close(struct maildir *md)
 		if (d->fd != -1)
 			close(d->fd);
 		d->fd = -1;
-		unlinkat(md->fd[MAILDIR_TMP], d->name, 0);
+		if (!md->prepared)
+			unlinkat(md->fd[MAILDIR_TMP], d->name, 0);
 		maildir_delivery_free(d);
 	}
 	for (i = 0; i < MAILDIR_NSUB; i++) {
@@ -1091,6 +1100,7 @@ maildir_discard_batch(struct maildir *md)
 		if (dirty[i])
 			maildir_fsync(md->fd[i]);
 	}
+	md->prepared = 0;
 }
 
 /* fsyncs and closes every staged file still open. */
@@ -1159,45 +1169,24 @@ maildir_sync_prepare(struct maildir *md, char **cause)
 		maildir_discard_batch(md);
 		return (-1);
 	}
+	md->prepared = 1;
 	return (0);
 }
 
-/* Looks in one directory for a file whose name starts with base (a reader
- * may have moved new/ -> cur/ and added flags since). */
-static int
-maildir_find_base(struct maildir *md, enum maildir_sub sub, const char *base,
-    size_t blen, char **cause)
-{
-	DIR		*dirp;
-	struct dirent	*de;
-	int		 fd, found = 0;
-
-	if ((fd = openat(md->fd[sub], ".", O_RDONLY|O_DIRECTORY|O_CLOEXEC)) == -1 ||
-	    (dirp = fdopendir(fd)) == NULL) {
-		maildir_error(cause, errno, "%s/%s", md->path,
-		    maildir_sub_names[sub]);
-		if (fd != -1)
-			close(fd);
-		return (-1);
-	}
-	while (!found && (de = readdir(dirp)) != NULL) {
-		if (strncmp(de->d_name, base, blen) == 0 &&
-		    (de->d_name[blen] == ',' || de->d_name[blen] == ':' ||
-		    de->d_name[blen] == '\0'))
-			found = 1;
-	}
-	closedir(dirp);
-	return (found);
-}
-
-/* Finishes a journaled delivery after a crash: 1 when the message is in
- * new/ or cur/ (already, or moved there now from tmp/, where it is durable
- * because the journal is written after the files' fsync), 0 when it is
- * nowhere (fetch it again), -1 on error. */
+/* Finishes a journaled delivery after a crash, from what was durably
+ * recorded, never from what a mail reader did since: the journal entry
+ * was written after the file's fsync in tmp/, and only the move into
+ * new/ or cur/ (or maildir_discard_batch, which never runs once the batch
+ * is journaled: see maildir_sync) takes it out of tmp/. So a tmp/ file is
+ * moved now, and a missing one was moved by the interrupted run: where it
+ * is since (read, flagged, deleted, refiled) is the reader's business. A
+ * tmp/ file with a second link was published by link() before the crash
+ * took the unlink: only the tmp/ name goes. One stat per entry, no scan. */
 int
 maildir_recover(struct maildir *md, const char *final, char **cause)
 {
 	enum maildir_sub	 dest;
+	struct stat		 sb;
 	size_t			 blen = maildir_base_len(final);
 	char			*base;
 	int			 r;
@@ -1208,21 +1197,27 @@ maildir_recover(struct maildir *md, const char *final, char **cause)
 		return (-1);
 	}
 	base = xstrndup(final, blen);
-	if ((r = maildir_find_base(md, MAILDIR_NEW, base, blen, cause)) != 0 ||
-	    (r = maildir_find_base(md, MAILDIR_CUR, base, blen, cause)) != 0) {
+	if (fstatat(md->fd[MAILDIR_TMP], base, &sb, AT_SYMLINK_NOFOLLOW) != 0) {
+		r = errno == ENOENT ? 0 : -1;
+		if (r == -1)
+			maildir_file_error(cause, errno, md, MAILDIR_TMP, base,
+			    "stat");
 		free(base);
 		return (r);
 	}
 	dest = strstr(final + blen, ":2,") != NULL ? MAILDIR_CUR : MAILDIR_NEW;
-	if (renameat(md->fd[MAILDIR_TMP], base, md->fd[dest], final) == -1) {
-		r = errno == ENOENT ? 0 : -1;
+	if (sb.st_nlink > 1) {
+		r = unlinkat(md->fd[MAILDIR_TMP], base, 0) == 0 ? 0 : -1;
 		if (r == -1)
-			maildir_error(cause, errno, "%s/tmp/%s: rename", md->path,
-			    base);
+			maildir_file_error(cause, errno, md, MAILDIR_TMP, base,
+			    "unlink");
 		free(base);
 		return (r);
 	}
+	r = maildir_move(md, base, dest, final, cause);
 	free(base);
+	if (r != 0)
+		return (-1);
 	if (maildir_fsync(md->fd[dest]) != 0) {
 		maildir_error(cause, errno, "%s/%s: fsync", md->path,
 		    maildir_sub_names[dest]);
@@ -1231,12 +1226,25 @@ maildir_recover(struct maildir *md, const char *final, char **cause)
 	return (1);
 }
 
+/* Frees the staged deliveries, leaving their files where they are. */
+static void
+maildir_forget_batch(struct maildir *md)
+{
+	struct maildir_delivery	*d, *d1;
+
+	TAILQ_FOREACH_SAFE(d, &md->deliveries, entry, d1) {
+		if (d->staged)
+			maildir_delivery_free(d);
+	}
+	md->prepared = 0;
+}
+
 /* Makes every staged message durable and visible: fsync of each file, then
  * the renames, then one fsync per directory. */
 int
 maildir_sync(struct maildir *md, char **cause)
 {
-	struct maildir_delivery	*d, *d1;
+	struct maildir_delivery	*d;
 	int			 dirty[MAILDIR_NSUB] = { 0 }, i;
 
 	if (maildir_sync_files(md, cause) != 0)
@@ -1256,13 +1264,17 @@ maildir_sync(struct maildir *md, char **cause)
 			goto fail;
 		}
 	}
-	TAILQ_FOREACH_SAFE(d, &md->deliveries, entry, d1) {
-		if (d->staged)
-			maildir_delivery_free(d);
-	}
+	maildir_forget_batch(md);
 	return (0);
 
 fail:
-	maildir_discard_batch(md);
+	/* A journaled batch is left as a crash would leave it, for
+	 * maildir_recover to finish: removing its files here would let a
+	 * crash before the caller drops the journal pass for delivered a
+	 * message that is nowhere. */
+	if (md->prepared)
+		maildir_forget_batch(md);
+	else
+		maildir_discard_batch(md);
 	return (-1);
 }

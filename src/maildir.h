@@ -69,12 +69,16 @@ int		 maildir_sync(struct maildir *, char **cause);
 /* The two halves of maildir_sync, for callers with an intent journal
  * (state.h): prepare makes every staged file durable in tmp/ (nothing
  * visible yet); the caller then journals the final names and calls
- * maildir_sync. On failure the batch is discarded, as with maildir_sync. */
+ * maildir_sync. When prepare fails the batch is discarded. Once prepare
+ * succeeded the files belong to the journal: a failing maildir_sync (or a
+ * maildir_close before it) leaves them where they are, as a crash would,
+ * for maildir_recover; the caller keeps its journal entries. */
 int		 maildir_sync_prepare(struct maildir *, char **cause);
-/* After a crash, for each journaled final name: 1 when the message is in
- * new/ or cur/ (found by its unique part, whatever flags a reader gave it
- * since, or moved there now from tmp/), 0 when it is nowhere (fetch it
- * again), -1 on error. */
+/* After a crash, for each journaled final name, decided from the journal
+ * alone (never from what a mail reader did to new/ and cur/ since): 1 when
+ * the file was still in tmp/ and is now moved into place, 0 when the
+ * interrupted run had moved it already; both mean delivered. -1 on error.
+ * One stat per entry, no directory scan. */
 int		 maildir_recover(struct maildir *, const char *final, char **cause);
 
 /* Bytes written so far to a delivery. */

@@ -53,6 +53,9 @@ tap_is "$(mfd_server_count "$ACCT" "pw-$ACCT-x7" INBOX)" 0 \
 # Killed once the batch is durable in tmp/ and journaled, the server's
 # copies then gone: the next run still moves the files into new/.
 mfd_crash_server_gone jgone imap-journaled
+# Killed after the renames; a mail reader then deletes one message and
+# reads another: the next run brings nothing back, doubles nothing.
+mfd_crash_reader reader imap-synced crash1 crash2
 
 mfd_no_secret pw-crash1-x7
 tap_done

@@ -269,6 +269,30 @@ mfd_crash_server_gone()
 	_mfd_journal_empty "$1"
 }
 
+# mfd_crash_reader ACCOUNT POINT TAG1 TAG2: killed at POINT (after the
+# renames, before the state records them); then a mail reader deletes the
+# message holding TAG1 and reads the one holding TAG2 (new/ -> cur/ with
+# ":2,S"). The next run decides from its journal, not from what the reader
+# did: nothing comes back, nothing is doubled, the read one keeps its name.
+mfd_crash_reader()
+{
+	local md=$T/$1/Maildir f1 f2
+
+	_mfd_crash_setup "$1" "$2"
+	f1=$(grep -l -- "$3" "$md"/new/* | head -1)
+	f2=$(grep -l -- "$4" "$md"/new/* | head -1)
+	[ -n "$f1" ] && [ -n "$f2" ] && rm -f "$f1" &&
+	    mv "$f2" "$md/cur/${f2##*/}:2,S"
+	ok $? "$1: one message deleted, one read (moved to cur/ with :2,S)"
+	mfd_run_ok "$1" 0 "$1: the next run completes"
+	mfd_expect "$md" "" "$T"/m[2-6].eml
+	tap_is "$(ls "$md/cur")" "${f2##*/}:2,S" \
+	    "$1: the read message keeps its name and flags"
+	mfd_run_ok "$1" 1 "$1: then nothing new"
+	mfd_expect "$md" "" "$T"/m[2-6].eml
+	_mfd_journal_empty "$1"
+}
+
 # mfd_relay TARGET-PORT CAPTURE-FILE [CUT-AFTER]: start tests/lib/relay.py
 # in the background (stopped at exit); its port is left in RELAY_PORT.
 mfd_relay()
