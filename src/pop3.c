@@ -34,8 +34,9 @@
  * after the UIDL listing, before it fetches anything: maildir_recover
  * finishes each move (the files are durable in tmp/, and nothing removes
  * a journaled one), and every journaled message counts as delivered (its
- * UIDL recorded, its DELE owed with keep = no). Killed after 5, or
- * a session that
+ * UIDL recorded, its DELE owed with keep = no, unless the server lists
+ * that UIDL twice: then it cannot tell which message was delivered and
+ * deletes none). Killed after 5, or a session that
  * dies before QUIT, leaves the server unchanged: the UIDLs in the state
  * stop the messages from being fetched again, and the owed set makes the
  * next run DELE them before fetching anything. The crash points
@@ -742,8 +743,11 @@ pop3_uidl_order(struct pop3_session *s)
 	return (order);
 }
 
-/* Marks as owed the first record with this UIDL not owed yet (a UIDL
- * listed twice owes two DELEs); 1 if one was found. */
+/* Marks as owed the record with this UIDL, which a previous run durably
+ * recorded as delivered; 1 if marked. A UIDL the server gives to more
+ * than one message is ambiguous: the record does not say which of them
+ * was delivered, and a DELE could remove one that never was, so none of
+ * them is deleted (they stay on the server, with a warning). */
 static int
 pop3_mark_owed(struct pop3_session *s, const uint32_t *order,
     const char *uidl)
@@ -760,13 +764,19 @@ pop3_mark_owed(struct pop3_session *s, const uint32_t *order,
 		else
 			hi = mid;
 	}
-	for (; lo < s->nmsgs && s->msgs[order[lo]].uidl == id; lo++) {
-		if (!s->msgs[order[lo]].owed) {
-			s->msgs[order[lo]].owed = 1;
-			return (1);
-		}
+	if (lo == s->nmsgs || s->msgs[order[lo]].uidl != id)
+		return (0);
+	if (lo + 1 < s->nmsgs && s->msgs[order[lo + 1]].uidl == id) {
+		log_msg(LOG_LVL_WARNING, &s->ctx, "duplicate UIDL \"%s\": "
+		    "cannot tell which of the messages sharing it was "
+		    "delivered, so none of them is deleted (keep = no); "
+		    "remove them on the server by hand", uidl);
+		return (0);
 	}
-	return (0);
+	if (s->msgs[order[lo]].owed)
+		return (0);
+	s->msgs[order[lo]].owed = 1;
+	return (1);
 }
 
 /* Marks the listed messages whose DELE a previous run still owes. */
@@ -899,8 +909,7 @@ pop3_journal_recover(struct pop3_session *s)
 			continue;
 		if (order == NULL)
 			order = pop3_uidl_order(s);
-		while (pop3_mark_owed(s, order, e->id))
-			;	/* every message with that UIDL */
+		(void)pop3_mark_owed(s, order, e->id);
 	}
 	free(order);
 	if (done == 0)

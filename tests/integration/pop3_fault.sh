@@ -124,6 +124,26 @@ tap_like "$err" "does not offer STLS" "the missing STLS is reported"
 grep -qE ' (USER|PASS|AUTH|APOP)' "$T/log"
 tap_is "$?" 1 "no credentials sent without STLS"
 
+# ---- a UIDL given to a second message after a crash (keep = no) ---------
+# Killed once messages 1-3 are journaled; then the server lists a new
+# message 4 under message 1's UIDL. Recovery records uid-1 as delivered,
+# but which of the two messages now listed with it was delivered is
+# unknown: neither may be deleted (message 4 never was delivered).
+server uidlnew
+conf reuse none no
+MAILFETCHD_FAULT=pop3-journaled run reuse
+tap_is "$rc" 137 "reused UIDL: killed at pop3-journaled"
+run reuse
+tap_is "$rc:$(count "$T/Maildir-reuse")" "0:3" \
+    "reused UIDL: the next run delivers the three journaled messages"
+grep -qE '^[0-9]+ DELE 4$' "$T/log"
+tap_is "$?" 1 "reused UIDL: message 4, never delivered, is not deleted"
+grep -qE '^[0-9]+ DELE 1$' "$T/log"
+tap_is "$?" 1 "reused UIDL: nor message 1 (ambiguous: left on the server)"
+tap_is "$(grep -cE '^[0-9]+ DELE [23]$' "$T/log")" 2 \
+    "reused UIDL: messages 2 and 3 (unambiguous) are deleted"
+tap_like "$err" 'duplicate UIDL "uid-1".*none of them is deleted' \
+    "reused UIDL: the log says why"
 
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
     -days 2 -subj "/CN=localhost" \
