@@ -71,6 +71,9 @@
 #define IMAP_CHUNK_MAX		(16 * 1024)
 /* Longest local folder name we make from a server name. */
 #define IMAP_LOCAL_MAX		200
+/* Longest Message-ID a journal entry keeps (RFC 5322's line length): a
+ * state line must stay under 16 KB however long a sender made it. */
+#define IMAP_JOURNAL_MSGID_MAX	998
 
 enum imap_state {
 	IMAP_S_CONNECTING,
@@ -914,15 +917,20 @@ imap_jentry_parse(const char *id, uint32_t uidvalidity, struct imap_jentry *j)
 	return (0);
 }
 
-/* Formats a journal id; caller frees. */
+/* Formats a journal id; caller frees. A Message-ID longer than
+ * IMAP_JOURNAL_MSGID_MAX is left out (then only a later UIDVALIDITY change
+ * would miss the message, as for one without Message-ID). */
 static char *
 imap_jentry_format(const struct imap_jentry *j)
 {
-	char	*id;
+	const char	*msgid = j->msgid;
+	char		*id;
 
+	if (msgid != NULL && strlen(msgid) > IMAP_JOURNAL_MSGID_MAX)
+		msgid = NULL;
 	xasprintf(&id, "%u %u %llu %c%s%s", j->uid, j->uidvalidity,
 	    (unsigned long long)j->size, j->done ? 'd' : 'i',
-	    j->msgid != NULL ? " " : "", j->msgid != NULL ? j->msgid : "");
+	    msgid != NULL ? " " : "", msgid != NULL ? msgid : "");
 	return (id);
 }
 

@@ -92,5 +92,19 @@ tap_is "$(mfd_server_count uidv pw-uidv-x7 Work)" 2 \
 mfd_run_ok uidv 1 "UIDVALIDITY change: then nothing new"
 mfd_expect "$T/uidv/Maildir" Work "$T"/m[1-5].eml
 
+# A Message-ID longer than a state line may be (20 KB, as a hostile sender
+# may write it), killed once it is journaled: the state must stay readable
+# and the next run finish the delivery.
+printf 'From: a@example.org\nSubject: longid\nMessage-ID: <%s@example.org>\n\nbody\n' \
+    "$(head -c 20000 /dev/zero | tr '\0' a)" >"$T/longid.eml"
+dovecot_add_user longid pw-longid-x7
+mfd_account longid pw-longid-x7
+dovecot_add_message longid INBOX "$T/longid.eml"
+mfd_conf longid
+MAILFETCHD_FAULT=imap-journaled mfd_run longid
+tap_is "$rc" 137 "long Message-ID: killed at imap-journaled"
+mfd_run_ok longid 0 "long Message-ID: the next run reads the state and completes"
+mfd_expect "$T/longid/Maildir" "" "$T/longid.eml"
+
 mfd_no_secret pw-crash1-x7
 tap_done
