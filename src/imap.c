@@ -972,7 +972,9 @@ imap_journal_prune(struct imap_session *s)
 /* What a recovery found, for its log line and the session. */
 struct imap_recovery {
 	struct uidset	 done;		/* this epoch, delivered now */
-	size_t		 nold;		/* another epoch: local only */
+	size_t		 nold;		/* another epoch, delivered now: local
+					 * only */
+	size_t		 nlogged;	/* Message-IDs queued */
 	int		 any;
 };
 
@@ -998,11 +1000,15 @@ imap_journal_recover_one(struct imap_session *s,
 			free(cause);
 			return (-1);
 		}
-		if (s->ids != NULL)
+		if (s->ids != NULL && j.msgid != NULL) {
 			msgids_add(s->ids, e->folder, j.msgid, j.size);
+			rc->nlogged++;
+		}
 	}
+	/* A done entry was counted and told to the server when its batch
+	 * was recorded: it is only skipped, and only in its epoch. */
 	if (j.uidvalidity != s->uidvalidity)
-		rc->nold++;
+		rc->nold += !j.done;
 	else if (!j.done)
 		uidset_add(&rc->done, j.uid);
 	else
@@ -1035,7 +1041,7 @@ imap_journal_recover(struct imap_session *s)
 		r = 0;
 		goto out;
 	}
-	if (s->ids != NULL && msgids_flush(s->ids, &cause) != 0) {
+	if (rc.nlogged > 0 && msgids_flush(s->ids, &cause) != 0) {
 		/* Only a later UIDVALIDITY change would miss them. */
 		imap_log(s, LOG_LVL_WARNING, "%s", cause);
 		free(cause);
