@@ -61,15 +61,34 @@ fetch_merge(int a, int b)
 	return (a);
 }
 
+/* The final names the intent journal holds, of every folder: unique
+ * names, so one list serves every Maildir. Caller frees the array only. */
+static const char **
+fetch_journaled(struct state *st, size_t *n)
+{
+	const struct state_inflight	*e;
+	const char			**names;
+	size_t				 i;
+
+	*n = st != NULL ? state_inflight_count(st) : 0;
+	names = xreallocarray(NULL, *n + 1, sizeof *names);
+	for (i = 0; i < *n && (e = state_inflight_at(st, i)) != NULL; i++)
+		names[i] = e->file;
+	return (names);
+}
+
 /* Opens one local folder (creating it) and removes its stale temporary
- * files. */
+ * files, but none the journal names: the session's recovery moves those
+ * into place when it reaches the folder. */
 static int
-fetch_prepare_maildir(const struct account_conf *ac, const char *local,
-    const char *remote)
+fetch_prepare_maildir(const struct account_conf *ac, struct state *st,
+    const char *local, const char *remote)
 {
 	struct log_ctx	 ctx = { ac->name, remote, 0 };
 	struct maildir	*md;
+	const char	**keep;
 	char		*cause;
+	size_t		 nkeep;
 	int		 removed;
 
 	if ((md = maildir_open(ac->maildir, local, &cause)) == NULL) {
@@ -77,7 +96,9 @@ fetch_prepare_maildir(const struct account_conf *ac, const char *local,
 		free(cause);
 		return (-1);
 	}
-	removed = maildir_clean_tmp(md, FETCH_TMP_MAX_AGE, &cause);
+	keep = fetch_journaled(st, &nkeep);
+	removed = maildir_clean_tmp(md, FETCH_TMP_MAX_AGE, keep, nkeep, &cause);
+	free(keep);
 	if (removed < 0) {
 		log_msg(LOG_LVL_ERROR, &ctx, "%s", cause);
 		free(cause);
@@ -95,18 +116,18 @@ fetch_prepare_maildir(const struct account_conf *ac, const char *local,
  * that delivery problems surface before any network work is done. Folders
  * that patterns resolve to are opened when they are fetched. */
 int
-fetch_prepare_maildirs(const struct account_conf *ac)
+fetch_prepare_maildirs(const struct account_conf *ac, struct state *st)
 {
 	const struct folder_conf	*fc;
 	size_t				 i;
 
-	if (fetch_prepare_maildir(ac, NULL, NULL) != 0)
+	if (fetch_prepare_maildir(ac, st, NULL, NULL) != 0)
 		return (-1);
 	for (i = 0; i < ac->nfolders; i++) {
 		fc = &ac->folders[i];
 		if (fc->is_pattern)
 			continue;
-		if (fetch_prepare_maildir(ac, config_folder_local(fc),
+		if (fetch_prepare_maildir(ac, st, config_folder_local(fc),
 		    fc->remote) != 0)
 			return (-1);
 	}
@@ -276,7 +297,7 @@ fetch_prepare(struct fetch_job *job)
 	job->st = fetch_lock(job->run->conf->state_dir, job->ac, &status);
 	if (job->st == NULL)
 		return (status);
-	if (fetch_prepare_maildirs(job->ac) != 0)
+	if (fetch_prepare_maildirs(job->ac, job->st) != 0)
 		return (EXIT_LOCAL);
 	return (0);
 }

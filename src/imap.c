@@ -23,7 +23,13 @@
  * Killed before 3, nothing is visible and the batch is fetched again.
  * Killed between 3 and 5, the next run finds the journal when it selects
  * the folder: maildir_recover finishes each move (the files are durable in
- * tmp/) and the messages count as delivered, so none is fetched twice.
+ * tmp/, and nothing removes a journaled one) and the messages count as
+ * delivered, so none is fetched twice. Each entry carries its UIDVALIDITY
+ * and Message-ID: an entry of another epoch than the server's now is
+ * finished locally and logged in the msgids log, but its UID means
+ * nothing any more and never leads to a server action. An entry kept
+ * after its batch (delivered above a UID the server did not return) is
+ * marked done: it only says "skip this UID", never "deliver".
  * Killed between 5 and 6, the pending set is in the state and is applied
  * before anything is fetched; the actions are idempotent.
  *
@@ -43,6 +49,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
 
@@ -80,6 +87,9 @@
 #define IMAP_BODY_MAX		((uint64_t)1 << 40)
 /* The FETCH item that carries the Message-ID. */
 #define IMAP_ITEM_MSGID		"BODY[HEADER.FIELDS (MESSAGE-ID)]"
+/* Longest Message-ID a journal entry keeps (RFC 5322's line length): a
+ * state line must stay under 16 KB however long a sender made it. */
+#define IMAP_JOURNAL_MSGID_MAX	998
 
 enum imap_state {
 	IMAP_S_CONNECTING,
@@ -902,26 +912,90 @@ imap_store_pending(struct imap_session *s)
 	free(text);
 }
 
+/* An IMAP journal entry's id (state.h leaves its form to us):
+ *	<UID> <UIDVALIDITY> <RFC822.SIZE> <i|d> [<Message-ID>]
+ * "i": in flight, the move into new/ or cur/ may not have happened; "d":
+ * delivered and recorded, kept only so that the UID is skipped. A bare
+ * "<UID>" (an older version's journal) is in flight in the UIDVALIDITY the
+ * state records for the folder, which is the one it was written in. */
+struct imap_jentry {
+	uint32_t	 uid;
+	uint32_t	 uidvalidity;
+	uint64_t	 size;
+	int		 done;
+	const char	*msgid;		/* into the id; NULL: none */
+};
+
+/* Parses a journal id; -1 when it is not one of ours. */
+static int
+imap_jentry_parse(const char *id, uint32_t uidvalidity, struct imap_jentry *j)
+{
+	unsigned long long	 uid, uv, size;
+	char			 st;
+	int			 n = -1;
+
+	memset(j, 0, sizeof *j);
+	if (sscanf(id, "%llu%n", &uid, &n) == 1 && n > 0 && id[n] == '\0') {
+		uv = uidvalidity;
+		size = 0;
+		st = 'i';
+	} else if (sscanf(id, "%llu %llu %llu %c%n", &uid, &uv, &size, &st,
+	    &n) != 4 || (id[n] != '\0' && id[n] != ' ') ||
+	    (st != 'i' && st != 'd'))
+		return (-1);
+	if (uid == 0 || uid > UINT32_MAX || uv == 0 || uv > UINT32_MAX ||
+	    !isdigit((unsigned char)*id))
+		return (-1);
+	j->uid = uid;
+	j->uidvalidity = uv;
+	j->size = size;
+	j->done = st == 'd';
+	if (id[n] == ' ' && id[n + 1] != '\0')
+		j->msgid = id + n + 1;
+	return (0);
+}
+
+/* Formats a journal id; caller frees. A Message-ID longer than
+ * IMAP_JOURNAL_MSGID_MAX is left out (then only a later UIDVALIDITY change
+ * would miss the message, as for one without Message-ID). */
+static char *
+imap_jentry_format(const struct imap_jentry *j)
+{
+	const char	*msgid = j->msgid;
+	char		*id;
+
+	if (msgid != NULL && strlen(msgid) > IMAP_JOURNAL_MSGID_MAX)
+		msgid = NULL;
+	xasprintf(&id, "%u %u %llu %c%s%s", j->uid, j->uidvalidity,
+	    (unsigned long long)j->size, j->done ? 'd' : 'i',
+	    msgid != NULL ? " " : "", msgid != NULL ? msgid : "");
+	return (id);
+}
+
 /* Keeps only the folder's journal entries that still matter: delivered
- * messages above last_uid (left by a recovery that had to refetch lower
- * ones; their UIDs are in s->skip). */
+ * messages above last_uid in the server's UIDVALIDITY (left by a batch or
+ * a recovery with a lower UID to fetch again; their UIDs are in s->skip),
+ * marked done: their outcome is recorded with the same state save
+ * (last_uid, the pending set), so nothing but the skip is left to do. */
 static void
 imap_journal_prune(struct imap_session *s)
 {
 	const struct state_inflight	*e;
 	struct imap_folder		*f = &s->folders[s->cur];
+	struct imap_jentry		 j;
 	char				**keep = NULL;
 	size_t				 i, n = 0;
-	unsigned long			 uid;
 
 	for (i = 0; (e = state_inflight_at(s->st, i)) != NULL; i++) {
-		if (strcmp(e->folder, f->remote) != 0)
+		if (strcmp(e->folder, f->remote) != 0 ||
+		    imap_jentry_parse(e->id, s->sf->uidvalidity, &j) != 0)
 			continue;
-		uid = strtoul(e->id, NULL, 10);
-		if (uid <= s->sf->last_uid || !uidset_has(&s->skip, uid))
+		if (j.uidvalidity != s->uidvalidity ||
+		    j.uid <= s->sf->last_uid || !uidset_has(&s->skip, j.uid))
 			continue;
+		j.done = 1;
 		keep = xreallocarray(keep, n + 2, sizeof *keep);
-		keep[n++] = xstrdup(e->id);
+		keep[n++] = imap_jentry_format(&j);
 		keep[n++] = xstrdup(e->file);
 	}
 	state_inflight_clear(s->st, f->remote);
@@ -933,63 +1007,132 @@ imap_journal_prune(struct imap_session *s)
 	free(keep);
 }
 
+/* What a recovery found, for its log line and the session. */
+struct imap_recovery {
+	struct uidset	 done;		/* this epoch, delivered now */
+	size_t		 nold;		/* another epoch, delivered now: local
+					 * only */
+	size_t		 nlogged;	/* Message-IDs queued */
+	int		 any;
+};
+
+/* Logs a recovered message's Message-ID with the digest of its file, read
+ * back from the Maildir (the stream that would have digested it died with
+ * the killed run). A file a reader moved away since gets no digest: after
+ * a UIDVALIDITY change that message comes again, a duplicate, never a
+ * loss. */
+static void
+imap_journal_log_id(struct imap_session *s, const struct state_inflight *e,
+    const struct imap_jentry *j)
+{
+	unsigned char	 digest[MSGIDS_DIGEST_LEN], buf[16384];
+	ssize_t		 n;
+	int		 fd;
+
+	if ((fd = maildir_open_delivered(s->md, e->file)) == -1) {
+		msgids_add(s->ids, e->folder, j->msgid, j->size, NULL);
+		return;
+	}
+	if (s->digest == NULL)
+		s->digest = msgids_digest_new();
+	msgids_digest_reset(s->digest);
+	while ((n = read(fd, buf, sizeof buf)) > 0)
+		msgids_digest_update(s->digest, buf, (size_t)n);
+	close(fd);
+	msgids_digest_final(s->digest, digest);
+	msgids_add(s->ids, e->folder, j->msgid, j->size, n == 0 ? digest :
+	    NULL);
+}
+
+/* Recovers one journal entry: finishes the move of an in-flight one and
+ * logs its Message-ID; only an entry of the server's present UIDVALIDITY
+ * may count for UIDs (skip, server actions). -1 when the folder failed. */
+static int
+imap_journal_recover_one(struct imap_session *s,
+    const struct state_inflight *e, struct imap_recovery *rc)
+{
+	struct imap_jentry	 j;
+	char			*cause;
+
+	if (imap_jentry_parse(e->id, s->sf->uidvalidity, &j) != 0) {
+		imap_folder_fail(s, EXIT_LOCAL, "%s: bad journal entry for "
+		    "this folder", state_path(s->st));
+		return (-1);
+	}
+	rc->any = 1;
+	if (!j.done) {
+		if (maildir_recover(s->md, e->file, &cause) == -1) {
+			imap_folder_fail(s, EXIT_LOCAL, "%s", cause);
+			free(cause);
+			return (-1);
+		}
+		if (s->ids != NULL && j.msgid != NULL) {
+			imap_journal_log_id(s, e, &j);
+			rc->nlogged++;
+		}
+	}
+	/* A done entry was counted and told to the server when its batch
+	 * was recorded: it is only skipped, and only in its epoch. */
+	if (j.uidvalidity != s->uidvalidity)
+		rc->nold += !j.done;
+	else if (!j.done)
+		uidset_add(&rc->done, j.uid);
+	else
+		uidset_add(&s->skip, j.uid);
+	return (0);
+}
+
 /* A run that died mid-batch left journal entries for this folder: finish
- * or undo each, so that every message counts once. Returns -1 when the
- * folder failed. */
+ * each (maildir_recover), so that every message counts once. Decided
+ * from the journal alone: an in-flight entry was durable in tmp/, so it is
+ * delivered, whatever a mail reader did with the file since. Returns -1
+ * when the folder failed. */
 static int
 imap_journal_recover(struct imap_session *s)
 {
 	const struct state_inflight	*e;
-	struct imap_folder		*f = &s->folders[s->cur];
-	struct uidset			 done, missing;
-	char				*cause, *end;
-	unsigned long			 uid;
+	struct imap_recovery		 rc;
+	char				*cause;
 	size_t				 i;
-	int				 r = -1, found;
+	int				 r = -1;
 
-	uidset_init(&done);
-	uidset_init(&missing);
+	memset(&rc, 0, sizeof rc);
+	uidset_init(&rc.done);
 	for (i = 0; (e = state_inflight_at(s->st, i)) != NULL; i++) {
-		if (strcmp(e->folder, f->remote) != 0)
-			continue;
-		uid = strtoul(e->id, &end, 10);
-		if (*end != '\0' || uid == 0 || uid > UINT32_MAX) {
-			imap_folder_fail(s, EXIT_LOCAL, "%s: bad journal entry "
-			    "for this folder", state_path(s->st));
+		if (strcmp(e->folder, s->folders[s->cur].remote) == 0 &&
+		    imap_journal_recover_one(s, e, &rc) != 0)
 			goto out;
-		}
-		if ((found = maildir_recover(s->md, e->file, &cause)) == -1) {
-			imap_folder_fail(s, EXIT_LOCAL, "%s", cause);
-			free(cause);
-			goto out;
-		}
-		uidset_add(found == 1 ? &done : &missing, (uint32_t)uid);
 	}
-	if (uidset_empty(&done) && uidset_empty(&missing)) {
+	if (!rc.any) {
 		r = 0;
 		goto out;
 	}
-	imap_log(s, LOG_LVL_NOTICE, "recovered an interrupted run: %zu "
-	    "message(s) already delivered, %zu to fetch again",
-	    uidset_count(&done), uidset_count(&missing));
+	if (rc.nlogged > 0 && msgids_flush(s->ids, &cause) != 0) {
+		/* Only a later UIDVALIDITY change would miss them. */
+		imap_log(s, LOG_LVL_WARNING, "%s", cause);
+		free(cause);
+	}
+	if (!uidset_empty(&rc.done) || rc.nold > 0)
+		imap_log(s, LOG_LVL_NOTICE, "recovered an interrupted run: "
+		    "%zu message(s) delivered%s", uidset_count(&rc.done) +
+		    rc.nold, rc.nold > 0 ? " (some before the folder's "
+		    "UIDVALIDITY changed: no server action for those)" : "");
 	/* last_uid does not move: the entries need not cover a whole batch
 	 * (a message the server did not return leaves its neighbours' entries
-	 * behind). The delivered ones are skipped by UID; the others are
-	 * above last_uid and are fetched again; the folder's end moves
-	 * last_uid past them all and drops the entries. */
-	uidset_add_set(&s->skip, &done);
+	 * behind). The delivered ones are skipped by UID; the folder's end
+	 * moves last_uid past them and drops the entries. */
+	uidset_add_set(&s->skip, &rc.done);
 	/* They became visible with this run (or the run that put them there
 	 * never said so): they count as this run's new mail. */
-	s->f_msgs += uidset_count(&done);
+	s->f_msgs += uidset_count(&rc.done) + rc.nold;
 	if (s->folders[s->cur].mark_read || !s->ac->keep) {
-		uidset_add_set(&s->pending, &done);
+		uidset_add_set(&s->pending, &rc.done);
 		imap_store_pending(s);
 	}
 	imap_journal_prune(s);
 	r = imap_save_state(s);
 out:
-	uidset_clear(&done);
-	uidset_clear(&missing);
+	uidset_clear(&rc.done);
 	return (r);
 }
 
@@ -1221,7 +1364,7 @@ static void
 imap_checkpoint(struct imap_session *s)
 {
 	struct imap_folder	*f = &s->folders[s->cur];
-	char			*cause, id[16];
+	char			*cause, *id;
 	uint32_t		 top, low;
 	size_t			 i;
 
@@ -1231,21 +1374,20 @@ imap_checkpoint(struct imap_session *s)
 		return;
 	}
 	for (i = 0; i < s->nstaged; i++) {
-		snprintf(id, sizeof id, "%u", s->staged[i].uid);
+		id = imap_jentry_format(&(struct imap_jentry){ s->staged[i].uid,
+		    s->uidvalidity, s->staged[i].size, 0, s->staged[i].msgid });
 		state_inflight_add(s->st, f->remote, id, s->staged[i].final);
+		free(id);
 	}
 	if (s->nstaged > 0 && imap_save_state(s) != 0)
 		return;
 	fault_point("imap-journaled");
 	if (maildir_sync(s->md, &cause) != 0) {
-		/* The batch is gone from the Maildir: so is its journal. */
-		imap_journal_prune(s);
-		imap_folder_fail(s, EXIT_LOCAL, "%s", cause);
+		/* Left as a crash leaves it (maildir.h): the journal entries
+		 * stay, and the folder's next selection finishes the move. */
+		imap_folder_fail(s, EXIT_LOCAL, "%s; the batch is finished "
+		    "when the folder is next fetched", cause);
 		free(cause);
-		if (state_save(s->st, &cause) != 0) {
-			imap_log(s, LOG_LVL_ERROR, "%s", cause);
-			free(cause);
-		}
 		return;
 	}
 	if (s->ids != NULL) {

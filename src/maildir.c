@@ -7,7 +7,12 @@
  * fresh name on EEXIST. Its final name adds ",S=<size>" in new/, or
  * ",S=<size>:2,<flags>" in cur/. It is moved with renameat2(RENAME_NOREPLACE),
  * or link()+unlink() where that is not supported, so an existing file is
- * never overwritten.
+ * never overwritten. A link() error is checked against the target (NFS
+ * may report EEXIST for a link that happened: the reply was lost and the
+ * retransmission found it), and where there are no hard links (vfat,
+ * exFAT, some FUSE and SMB mounts: EPERM, EOPNOTSUPP, ENOSYS) the name is
+ * checked free and rename() used (maildir_check_rename says why that is
+ * safe).
  *
  * Single commit (maildir_deliver_commit):
  *	write all -> fsync(file) -> close() checked -> rename into new|cur
@@ -26,14 +31,19 @@
  *     new|cur, then fsync each dirty directory once.
  * Renames happen only after every file of the batch is fsynced, so a crash
  * before step 3 ends leaves complete files in tmp/ (removed later by
- * maildir_clean_tmp) and at most complete, fsynced files in new|cur. The
- * batch is all or nothing: if any step fails, every message of the batch
- * is removed from new|cur and tmp/ and -1 returned, so the caller, which
- * records its state only after maildir_sync returns 0, fetches them again
- * and never keeps a message twice. The gain over commit: one fsync per
- * directory per batch instead of one per message, and file fsyncs that
- * find their data already written (writeback started at stage) and can
- * share a journal commit on ext4 or XFS.
+ * maildir_clean_tmp unless an intent journal names them) and at most
+ * complete, fsynced files in new|cur. The batch is all or nothing: if any
+ * step fails, every message of the batch is removed from new|cur and tmp/
+ * and -1 returned, so the caller, which records its state only after
+ * maildir_sync returns 0, fetches them again and never keeps a message
+ * twice. With an intent journal (maildir_sync_prepare, then the journal,
+ * then maildir_sync) a failure after prepare is treated as a crash: the
+ * files stay, the journal keeps naming them and maildir_recover finishes
+ * the move, so that "not in tmp/" always means "moved into place". The
+ * gain over commit: one fsync per directory per batch instead of one per
+ * message, and file fsyncs that find their data already written
+ * (writeback started at stage) and can share a journal commit on ext4 or
+ * XFS.
  *
  * Folders. "A/B" is the directory ".A.B" with an empty "maildirfolder"
  * file. Since '.' is the Maildir++ separator, a '.' inside a component is
@@ -113,6 +123,9 @@ struct maildir {
 	struct maildir_deliveries deliveries;
 	u_int		 nlive;		/* in progress */
 	u_int		 nopen;		/* staged with fd still open */
+	int		 prepared;	/* the batch passed maildir_sync_prepare:
+					 * its files are the caller's journal's,
+					 * never removed by us */
 };
 
 /* glibc's <sys/queue.h> lacks the _SAFE variant. */
@@ -531,7 +544,8 @@ maildir_close(struct maildir *md)
 		if (d->fd != -1)
 			close(d->fd);
 		d->fd = -1;
-		unlinkat(md->fd[MAILDIR_TMP], d->name, 0);
+		if (!md->prepared)
+			unlinkat(md->fd[MAILDIR_TMP], d->name, 0);
 		maildir_delivery_free(d);
 	}
 	for (i = 0; i < MAILDIR_NSUB; i++) {
@@ -623,11 +637,38 @@ maildir_clean_one(struct maildir *md, int dfd, const char *name, time_t now,
 	return (1);
 }
 
+/* The base of a final name: the unique part, before ",S=". */
+static size_t
+maildir_base_len(const char *final)
+{
+	const char	*p = strstr(final, ",S=");
+
+	return (p != NULL ? (size_t)(p - final) : strcspn(final, ":"));
+}
+
+/* Whether the tmp/ entry name is the unique part of one of the journaled
+ * final names: such a file is durable and waits for maildir_recover. */
+static int
+maildir_journaled(const char *name, const char *const *keep, size_t nkeep)
+{
+	size_t	i, len = strlen(name);
+
+	for (i = 0; i < nkeep; i++) {
+		if (maildir_base_len(keep[i]) == len &&
+		    strncmp(keep[i], name, len) == 0)
+			return (1);
+	}
+	return (0);
+}
+
 /* Removes stale tmp/ files, the leftovers of deliveries interrupted by a
  * crash: any older than max_age (the spec's reader rule, 36 hours), and
- * at once those our own dead processes left (maildir_orphan). */
+ * at once those our own dead processes left (maildir_orphan); never one
+ * the journal names (keep), whatever its age: the message is complete
+ * and only it may still hold it (the server copy may be gone). */
 int
-maildir_clean_tmp(struct maildir *md, time_t max_age, char **cause)
+maildir_clean_tmp(struct maildir *md, time_t max_age, const char *const *keep,
+    size_t nkeep, char **cause)
 {
 	DIR		*dirp;
 	struct dirent	*de;
@@ -649,7 +690,8 @@ maildir_clean_tmp(struct maildir *md, time_t max_age, char **cause)
 			break;
 		if (strcmp(de->d_name, ".") == 0 ||
 		    strcmp(de->d_name, "..") == 0 ||
-		    maildir_is_ours(md, de->d_name))
+		    maildir_is_ours(md, de->d_name) ||
+		    maildir_journaled(de->d_name, keep, nkeep))
 			continue;
 		rv = maildir_clean_one(md, fd, de->d_name, now, max_age, cause);
 		if (rv == -1)
@@ -879,41 +921,130 @@ maildir_file_sync(struct maildir_delivery *d, char **cause)
 	return (0);
 }
 
-/* Moves the message from tmp/ to its final name, never replacing an
- * existing file: renameat2(RENAME_NOREPLACE), else link()+unlink(). */
-static int
-maildir_publish(struct maildir_delivery *d, char **cause)
+/* Sets *cause for a failed move of tmp/name to dest/final. */
+static void
+maildir_move_error(char **cause, int error, struct maildir *md,
+    const char *name, enum maildir_sub dest, const char *final,
+    const char *op)
 {
-	struct maildir	*md = d->md;
-	int		 tfd = md->fd[MAILDIR_TMP], dfd = md->fd[d->dest];
-	char		*path;
+	char	*path;
 
-#ifdef RENAME_NOREPLACE
-	if (renameat2(tfd, d->name, dfd, d->final, RENAME_NOREPLACE) == 0) {
-		d->published = 1;
+	path = maildir_file_path(md, dest, final);
+	maildir_error(cause, error, "%s %s/tmp/%s to %s", op, md->path, name,
+	    path);
+	free(path);
+}
+
+/* Whether dest/final is the very file tmp/name is (the same inode): then
+ * a link() that reported an error did happen (NFS: the reply was lost and
+ * the retransmitted request found the target, EEXIST). */
+static int
+maildir_same_file(struct maildir *md, const char *name, enum maildir_sub dest,
+    const char *final)
+{
+	struct stat	ts, ds;
+
+	if (fstatat(md->fd[MAILDIR_TMP], name, &ts, AT_SYMLINK_NOFOLLOW) != 0 ||
+	    fstatat(md->fd[dest], final, &ds, AT_SYMLINK_NOFOLLOW) != 0)
 		return (0);
+	return (ts.st_dev == ds.st_dev && ts.st_ino == ds.st_ino);
+}
+
+/* Whether a link() error says the file system has no hard links (vfat,
+ * exFAT, some FUSE and SMB mounts), rather than that this link failed. */
+static int
+maildir_no_links(int error)
+{
+	return (error == EPERM || error == EOPNOTSUPP || error == ENOSYS);
+}
+
+/* The last resort, on a file system with neither renameat2(NOREPLACE)
+ * nor hard links: check that the final name is free, then rename(). The
+ * check and the rename are not atomic, but nothing else creates this
+ * name: it is our unique tmp/ name (pid, counter, random part) plus its
+ * size and flags, so only a copy of this very message could be there. */
+static int
+maildir_check_rename(struct maildir *md, const char *name,
+    enum maildir_sub dest, const char *final, char **cause)
+{
+	struct stat	sb;
+
+	if (fstatat(md->fd[dest], final, &sb, AT_SYMLINK_NOFOLLOW) == 0) {
+		maildir_move_error(cause, EEXIST, md, name, dest, final,
+		    "rename");
+		return (-1);
 	}
+	if (errno != ENOENT) {
+		maildir_move_error(cause, errno, md, name, dest, final,
+		    "rename (checking the target)");
+		return (-1);
+	}
+	if (renameat(md->fd[MAILDIR_TMP], name, md->fd[dest], final) != 0) {
+		maildir_move_error(cause, errno, md, name, dest, final,
+		    "rename");
+		return (-1);
+	}
+	return (0);
+}
+
+/* link() then unlink() of the tmp/ name; falls back to maildir_check_rename
+ * where there are no hard links. A link() error is checked against the
+ * target: if it is our file, the link happened. */
+static int
+maildir_link_move(struct maildir *md, const char *name, enum maildir_sub dest,
+    const char *final, char **cause)
+{
+	int	tfd = md->fd[MAILDIR_TMP], error;
+
+	if (linkat(tfd, name, md->fd[dest], final, 0) != 0) {
+		error = errno;
+		if (maildir_no_links(error))
+			return (maildir_check_rename(md, name, dest, final,
+			    cause));
+		if (!maildir_same_file(md, name, dest, final)) {
+			maildir_move_error(cause, error, md, name, dest, final,
+			    "link");
+			return (-1);
+		}
+		log_debug("%s/tmp/%s: link reported %s but the target is in "
+		    "place", md->path, name, strerror(error));
+	}
+	/* The message is in place; a leftover tmp/ copy only costs space
+	 * until maildir_clean_tmp (and maildir_recover knows it by its link
+	 * count). */
+	if (unlinkat(tfd, name, 0) != 0)
+		log_warn("%s/tmp/%s: unlink", md->path, name);
+	return (0);
+}
+
+/* Moves tmp/name to dest/final, never replacing an existing file:
+ * renameat2(RENAME_NOREPLACE), else link()+unlink(), else a checked
+ * rename() (maildir_check_rename). */
+static int
+maildir_move(struct maildir *md, const char *name, enum maildir_sub dest,
+    const char *final, char **cause)
+{
+#ifdef RENAME_NOREPLACE
+	if (renameat2(md->fd[MAILDIR_TMP], name, md->fd[dest], final,
+	    RENAME_NOREPLACE) == 0)
+		return (0);
 	if (errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP) {
-		path = maildir_file_path(md, d->dest, d->final);
-		maildir_error(cause, errno, "rename %s/tmp/%s to %s", md->path,
-		    d->name, path);
-		free(path);
+		maildir_move_error(cause, errno, md, name, dest, final,
+		    "rename");
 		return (-1);
 	}
 	/* Not supported by this file system: fall back to link(). */
 #endif
-	if (linkat(tfd, d->name, dfd, d->final, 0) != 0) {
-		path = maildir_file_path(md, d->dest, d->final);
-		maildir_error(cause, errno, "link %s/tmp/%s to %s", md->path,
-		    d->name, path);
-		free(path);
+	return (maildir_link_move(md, name, dest, final, cause));
+}
+
+/* Moves the message from tmp/ to its final name (maildir_move). */
+static int
+maildir_publish(struct maildir_delivery *d, char **cause)
+{
+	if (maildir_move(d->md, d->name, d->dest, d->final, cause) != 0)
 		return (-1);
-	}
 	d->published = 1;
-	/* The message is in place; a leftover tmp/ copy only costs space
-	 * until maildir_clean_tmp. */
-	if (unlinkat(tfd, d->name, 0) != 0)
-		log_warn("%s/tmp/%s: unlink", md->path, d->name);
 	return (0);
 }
 
@@ -969,6 +1100,7 @@ maildir_discard_batch(struct maildir *md)
 		if (dirty[i])
 			maildir_fsync(md->fd[i]);
 	}
+	md->prepared = 0;
 }
 
 /* fsyncs and closes every staged file still open. */
@@ -1037,54 +1169,24 @@ maildir_sync_prepare(struct maildir *md, char **cause)
 		maildir_discard_batch(md);
 		return (-1);
 	}
+	md->prepared = 1;
 	return (0);
 }
 
-/* The base of a final name: the unique part, before ",S=". */
-static size_t
-maildir_base_len(const char *final)
-{
-	const char	*p = strstr(final, ",S=");
-
-	return (p != NULL ? (size_t)(p - final) : strcspn(final, ":"));
-}
-
-/* Looks in one directory for a file whose name starts with base (a reader
- * may have moved new/ -> cur/ and added flags since). */
-static int
-maildir_find_base(struct maildir *md, enum maildir_sub sub, const char *base,
-    size_t blen, char **cause)
-{
-	DIR		*dirp;
-	struct dirent	*de;
-	int		 fd, found = 0;
-
-	if ((fd = openat(md->fd[sub], ".", O_RDONLY|O_DIRECTORY|O_CLOEXEC)) == -1 ||
-	    (dirp = fdopendir(fd)) == NULL) {
-		maildir_error(cause, errno, "%s/%s", md->path,
-		    maildir_sub_names[sub]);
-		if (fd != -1)
-			close(fd);
-		return (-1);
-	}
-	while (!found && (de = readdir(dirp)) != NULL) {
-		if (strncmp(de->d_name, base, blen) == 0 &&
-		    (de->d_name[blen] == ',' || de->d_name[blen] == ':' ||
-		    de->d_name[blen] == '\0'))
-			found = 1;
-	}
-	closedir(dirp);
-	return (found);
-}
-
-/* Finishes a journaled delivery after a crash: 1 when the message is in
- * new/ or cur/ (already, or moved there now from tmp/, where it is durable
- * because the journal is written after the files' fsync), 0 when it is
- * nowhere (fetch it again), -1 on error. */
+/* Finishes a journaled delivery after a crash, from what was durably
+ * recorded, never from what a mail reader did since: the journal entry
+ * was written after the file's fsync in tmp/, and only the move into
+ * new/ or cur/ (or maildir_discard_batch, which never runs once the batch
+ * is journaled: see maildir_sync) takes it out of tmp/. So a tmp/ file is
+ * moved now, and a missing one was moved by the interrupted run: where it
+ * is since (read, flagged, deleted, refiled) is the reader's business. A
+ * tmp/ file with a second link was published by link() before the crash
+ * took the unlink: only the tmp/ name goes. One stat per entry, no scan. */
 int
 maildir_recover(struct maildir *md, const char *final, char **cause)
 {
 	enum maildir_sub	 dest;
+	struct stat		 sb;
 	size_t			 blen = maildir_base_len(final);
 	char			*base;
 	int			 r;
@@ -1095,21 +1197,27 @@ maildir_recover(struct maildir *md, const char *final, char **cause)
 		return (-1);
 	}
 	base = xstrndup(final, blen);
-	if ((r = maildir_find_base(md, MAILDIR_NEW, base, blen, cause)) != 0 ||
-	    (r = maildir_find_base(md, MAILDIR_CUR, base, blen, cause)) != 0) {
+	if (fstatat(md->fd[MAILDIR_TMP], base, &sb, AT_SYMLINK_NOFOLLOW) != 0) {
+		r = errno == ENOENT ? 0 : -1;
+		if (r == -1)
+			maildir_file_error(cause, errno, md, MAILDIR_TMP, base,
+			    "stat");
 		free(base);
 		return (r);
 	}
 	dest = strstr(final + blen, ":2,") != NULL ? MAILDIR_CUR : MAILDIR_NEW;
-	if (renameat(md->fd[MAILDIR_TMP], base, md->fd[dest], final) == -1) {
-		r = errno == ENOENT ? 0 : -1;
+	if (sb.st_nlink > 1) {
+		r = unlinkat(md->fd[MAILDIR_TMP], base, 0) == 0 ? 0 : -1;
 		if (r == -1)
-			maildir_error(cause, errno, "%s/tmp/%s: rename", md->path,
-			    base);
+			maildir_file_error(cause, errno, md, MAILDIR_TMP, base,
+			    "unlink");
 		free(base);
 		return (r);
 	}
+	r = maildir_move(md, base, dest, final, cause);
 	free(base);
+	if (r != 0)
+		return (-1);
 	if (maildir_fsync(md->fd[dest]) != 0) {
 		maildir_error(cause, errno, "%s/%s: fsync", md->path,
 		    maildir_sub_names[dest]);
@@ -1118,12 +1226,39 @@ maildir_recover(struct maildir *md, const char *final, char **cause)
 	return (1);
 }
 
+int
+maildir_open_delivered(struct maildir *md, const char *final)
+{
+	size_t	blen = maildir_base_len(final);
+
+	if (strchr(final, '/') != NULL || blen == 0 || *final == '.') {
+		errno = EINVAL;
+		return (-1);
+	}
+	return (openat(md->fd[strstr(final + blen, ":2,") != NULL ?
+	    MAILDIR_CUR : MAILDIR_NEW], final,
+	    O_RDONLY|O_NOFOLLOW|O_CLOEXEC));
+}
+
+/* Frees the staged deliveries, leaving their files where they are. */
+static void
+maildir_forget_batch(struct maildir *md)
+{
+	struct maildir_delivery	*d, *d1;
+
+	TAILQ_FOREACH_SAFE(d, &md->deliveries, entry, d1) {
+		if (d->staged)
+			maildir_delivery_free(d);
+	}
+	md->prepared = 0;
+}
+
 /* Makes every staged message durable and visible: fsync of each file, then
  * the renames, then one fsync per directory. */
 int
 maildir_sync(struct maildir *md, char **cause)
 {
-	struct maildir_delivery	*d, *d1;
+	struct maildir_delivery	*d;
 	int			 dirty[MAILDIR_NSUB] = { 0 }, i;
 
 	if (maildir_sync_files(md, cause) != 0)
@@ -1143,13 +1278,17 @@ maildir_sync(struct maildir *md, char **cause)
 			goto fail;
 		}
 	}
-	TAILQ_FOREACH_SAFE(d, &md->deliveries, entry, d1) {
-		if (d->staged)
-			maildir_delivery_free(d);
-	}
+	maildir_forget_batch(md);
 	return (0);
 
 fail:
-	maildir_discard_batch(md);
+	/* A journaled batch is left as a crash would leave it, for
+	 * maildir_recover to finish: removing its files here would let a
+	 * crash before the caller drops the journal pass for delivered a
+	 * message that is nowhere. */
+	if (md->prepared)
+		maildir_forget_batch(md);
+	else
+		maildir_discard_batch(md);
 	return (-1);
 }

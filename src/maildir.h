@@ -27,9 +27,12 @@ const char	*maildir_path(const struct maildir *);
 
 /* Removes tmp/ files older than max_age seconds (the spec says 36 hours),
  * and, whatever their age, those a mailfetchd process of this host left
- * when it died (its unique name, a pid no longer running). Returns the
+ * when it died (its unique name, a pid no longer running); never a file
+ * whose unique name is that of one of the final names keep[0..nkeep-1]
+ * (the intent journal's: maildir_recover still needs them). Returns the
  * number removed, or -1 with *cause set. */
-int		 maildir_clean_tmp(struct maildir *, time_t max_age, char **cause);
+int		 maildir_clean_tmp(struct maildir *, time_t max_age,
+		    const char *const *keep, size_t nkeep, char **cause);
 
 /* Starts a message in tmp/ (O_EXCL, unique name). */
 struct maildir_delivery *maildir_deliver_begin(struct maildir *, char **cause);
@@ -66,13 +69,21 @@ int		 maildir_sync(struct maildir *, char **cause);
 /* The two halves of maildir_sync, for callers with an intent journal
  * (state.h): prepare makes every staged file durable in tmp/ (nothing
  * visible yet); the caller then journals the final names and calls
- * maildir_sync. On failure the batch is discarded, as with maildir_sync. */
+ * maildir_sync. When prepare fails the batch is discarded. Once prepare
+ * succeeded the files belong to the journal: a failing maildir_sync (or a
+ * maildir_close before it) leaves them where they are, as a crash would,
+ * for maildir_recover; the caller keeps its journal entries. */
 int		 maildir_sync_prepare(struct maildir *, char **cause);
-/* After a crash, for each journaled final name: 1 when the message is in
- * new/ or cur/ (found by its unique part, whatever flags a reader gave it
- * since, or moved there now from tmp/), 0 when it is nowhere (fetch it
- * again), -1 on error. */
+/* After a crash, for each journaled final name, decided from the journal
+ * alone (never from what a mail reader did to new/ and cur/ since): 1 when
+ * the file was still in tmp/ and is now moved into place, 0 when the
+ * interrupted run had moved it already; both mean delivered. -1 on error.
+ * One stat per entry, no directory scan. */
 int		 maildir_recover(struct maildir *, const char *final, char **cause);
+/* Opens a delivered file by its final name (new/ or cur/, as the name
+ * says) for reading, refusing a symbolic link: a descriptor, or -1 with
+ * errno (ENOENT when a mail reader has moved or deleted it since). */
+int		 maildir_open_delivered(struct maildir *, const char *final);
 
 /* Bytes written so far to a delivery. */
 size_t		 maildir_delivery_size(const struct maildir_delivery *);

@@ -32,10 +32,11 @@
  * saved. Killed before 3, nothing is visible and the batch is fetched
  * again. Killed between 3 and 5, the next run finds the journal right
  * after the UIDL listing, before it fetches anything: maildir_recover
- * finishes each move (the files are durable in tmp/), and a message found
- * in new/ or cur/ counts as delivered (its UIDL recorded, its DELE owed
- * with keep = no), one found nowhere is fetched again (POP3 has no order
- * to keep, unlike IMAP's last_uid). Killed after 5, or a session that
+ * finishes each move (the files are durable in tmp/, and nothing removes
+ * a journaled one), and every journaled message counts as delivered (its
+ * UIDL recorded, its DELE owed with keep = no, unless the server lists
+ * that UIDL twice: then it cannot tell which message was delivered and
+ * deletes none). Killed after 5, or a session that
  * dies before QUIT, leaves the server unchanged: the UIDLs in the state
  * stop the messages from being fetched again, and the owed set makes the
  * next run DELE them before fetching anything. The crash points
@@ -742,8 +743,11 @@ pop3_uidl_order(struct pop3_session *s)
 	return (order);
 }
 
-/* Marks as owed the first record with this UIDL not owed yet (a UIDL
- * listed twice owes two DELEs); 1 if one was found. */
+/* Marks as owed the record with this UIDL, which a previous run durably
+ * recorded as delivered; 1 if marked. A UIDL the server gives to more
+ * than one message is ambiguous: the record does not say which of them
+ * was delivered, and a DELE could remove one that never was, so none of
+ * them is deleted (they stay on the server, with a warning). */
 static int
 pop3_mark_owed(struct pop3_session *s, const uint32_t *order,
     const char *uidl)
@@ -760,13 +764,19 @@ pop3_mark_owed(struct pop3_session *s, const uint32_t *order,
 		else
 			hi = mid;
 	}
-	for (; lo < s->nmsgs && s->msgs[order[lo]].uidl == id; lo++) {
-		if (!s->msgs[order[lo]].owed) {
-			s->msgs[order[lo]].owed = 1;
-			return (1);
-		}
+	if (lo == s->nmsgs || s->msgs[order[lo]].uidl != id)
+		return (0);
+	if (lo + 1 < s->nmsgs && s->msgs[order[lo + 1]].uidl == id) {
+		log_msg(LOG_LVL_WARNING, &s->ctx, "duplicate UIDL \"%s\": "
+		    "cannot tell which of the messages sharing it was "
+		    "delivered, so none of them is deleted (keep = no); "
+		    "remove them on the server by hand", uidl);
+		return (0);
 	}
-	return (0);
+	if (s->msgs[order[lo]].owed)
+		return (0);
+	s->msgs[order[lo]].owed = 1;
+	return (1);
 }
 
 /* Marks the listed messages whose DELE a previous run still owes. */
@@ -868,31 +878,28 @@ pop3_dele_owed(struct pop3_session *s)
 }
 
 /* A run killed between journaling a batch and recording it left journal
- * entries: finish or undo each before anything is fetched, so that every
- * message counts once. Returns -1 when the session failed. */
+ * entries: finish each before anything is fetched, so that every message
+ * counts once. Decided from the journal alone (maildir_recover): an entry
+ * was durable in tmp/, so it is delivered, whatever a mail reader did
+ * with the file since. Returns -1 when the session failed. */
 static int
 pop3_journal_recover(struct pop3_session *s)
 {
 	const struct state_inflight	*e;
 	char				*cause;
 	uint32_t			*order = NULL;
-	size_t				 i, done = 0, missing = 0;
-	int				 found;
+	size_t				 i, done = 0;
 
 	if (!s->ac->keep && !s->no_uidl)
 		pop3_load_owed(s);	/* kept when the owed set is saved */
 	for (i = 0; (e = state_inflight_at(s->st, i)) != NULL; i++) {
 		if (strcmp(e->folder, POP3_STATE_RECORD) != 0)
 			continue;
-		if ((found = maildir_recover(s->md, e->file, &cause)) == -1) {
+		if (maildir_recover(s->md, e->file, &cause) == -1) {
 			pop3_fail(s, EXIT_LOCAL, "%s", cause);
 			free(cause);
 			free(order);
 			return (-1);
-		}
-		if (found == 0) {
-			missing++;
-			continue;
 		}
 		done++;
 		if (state_uidl_add(s->st, e->id) != 0)
@@ -902,15 +909,13 @@ pop3_journal_recover(struct pop3_session *s)
 			continue;
 		if (order == NULL)
 			order = pop3_uidl_order(s);
-		while (pop3_mark_owed(s, order, e->id))
-			;	/* every message with that UIDL */
+		(void)pop3_mark_owed(s, order, e->id);
 	}
 	free(order);
-	if (done == 0 && missing == 0)
+	if (done == 0)
 		return (0);
 	log_msg(LOG_LVL_NOTICE, &s->ctx, "recovered an interrupted run: %zu "
-	    "message(s) already delivered, %zu to fetch again", done,
-	    missing);
+	    "message(s) delivered", done);
 	/* They became visible with this run (or the run that put them there
 	 * never said so): they count as this run's new mail. */
 	s->result.messages += done;
@@ -1066,12 +1071,14 @@ pop3_journal(struct pop3_session *s)
 	char	*cause;
 	size_t	 i;
 
+	/* Without a journal, maildir_sync does it all and a failure
+	 * discards the batch; once prepared, the files are the journal's. */
+	if (s->no_uidl)
+		return (0);
 	if (maildir_sync_prepare(s->md, &cause) != 0) {
 		pop3_batch_lost(s, cause);
 		return (-1);
 	}
-	if (s->no_uidl)
-		return (0);
 	for (i = 0; i < s->nstaged; i++) {
 		state_inflight_add(s->st, POP3_STATE_RECORD,
 		    pop3_msg_uidl(s, &s->msgs[s->staged[i]]),
@@ -1099,7 +1106,16 @@ pop3_checkpoint(struct pop3_session *s)
 	if (pop3_journal(s) != 0)
 		return;
 	if (maildir_sync(s->md, &cause) != 0) {
-		pop3_batch_lost(s, cause);
+		if (s->no_uidl) {
+			pop3_batch_lost(s, cause);
+			return;
+		}
+		/* Left as a crash leaves it (maildir.h): the journal stays
+		 * and the next session finishes the move. */
+		pop3_staged_clear(s);
+		pop3_fail(s, EXIT_LOCAL, "%s; the batch is finished by the "
+		    "next session", cause);
+		free(cause);
 		return;
 	}
 	fault_point("pop3-synced");

@@ -120,7 +120,8 @@ int		 state_budget_set(struct state *, const char *text);
  * delivered twice whenever the process dies. */
 struct state_inflight {
 	char	*folder;	/* remote folder ("INBOX" for POP3) */
-	char	*id;		/* IMAP UID or POP3 UIDL */
+	char	*id;		/* opaque here: IMAP UID, UIDVALIDITY, size,
+				 * state and Message-ID (imap.c); POP3 UIDL */
 	char	*file;		/* the message's final Maildir name */
 };
 void		 state_inflight_add(struct state *, const char *folder,

@@ -2,7 +2,8 @@
 # servers.sh: mailfetchd --once against scripted servers that do what
 # Dovecot will not: BYE in the middle of a FETCH, an untagged EXPUNGE
 # during FETCH, duplicate UIDs, BODY[] NIL, literal sizes that lie, a
-# UIDVALIDITY change between runs, a 10 MB line without CRLF
+# UIDVALIDITY change between runs, a 10 MB line without CRLF, a message
+# deleted by the user while the journal still names it
 # (tests/fault/imap_server.py); a POP3 RETR cut before its final "." and
 # duplicate UIDLs (tests/integration/pop3_server.py). Each fault: the exit
 # status is a documented one (no crash), no sanitizer report, a log line
@@ -146,6 +147,29 @@ imap_case bye '4|5' 'BYE|going down' "BYE in the middle of FETCH"
 imap_case expunge '0' '.' "EXPUNGE during FETCH"
 imap_case dupuid '0|5' '.' "duplicate UIDs in FETCH"
 imap_case nil '5|7' 'NIL|no body|UID 3' "BODY[] NIL"
+# BODY[] NIL for message 3 in two runs: 4 and 5 are delivered above the
+# gap, and their journal entries kept as the record that lets them be
+# skipped. The user deletes message 4 meanwhile: whatever the journal
+# still says, it must not come back, and no run is taken for a crash.
+imap_server nil --manifest "$T/manifest" --bad 2
+conf gap imap
+run gap
+tap_like "$rc" '^(5|7)$' "IMAP gap: the first run reports message 3"
+f4=$(grep -lx 'Subject: scripted 4' "$T/Maildir-gap"/new/* | head -1)
+[ -n "$f4" ] && rm -f "$f4"
+ok $? "IMAP gap: the user deletes message 4"
+run gap
+tap_unlike "$err" 'recovered an interrupted run' "IMAP gap: the second run is not taken for a crash recovery"
+run gap
+tap_is "$rc" 0 "IMAP gap: the third run gets message 3"
+sum=$(python3 "$FL" compare "$T/manifest" "$T/Maildir-gap" 2>&1)
+tap_like "$sum" "missing=1 duplicate=0 partial=0 tmp=0" \
+    "IMAP gap: only the deleted message is missing ($sum)"
+tap_is "$(cat "$T/Maildir-gap"/new/* | grep -cx 'Subject: scripted 4')" 0 \
+    "IMAP gap: the deleted message 4 did not come back"
+run gap
+tap_is "$rc" 1 "IMAP gap: then nothing new"
+tap_is "$(grep -c '^inflight ' "$T/state-gap/gap.state")" 0 "IMAP gap: the journal is empty"
 imap_case litmore '4' 'closed|EOF|connection' "literal longer than sent"
 imap_case litless '5' 'parse|protocol|syntax|unexpected' \
     "literal shorter than sent"

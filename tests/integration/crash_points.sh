@@ -50,5 +50,61 @@ crash 1 imap-saved 'keep = no'
 tap_is "$(mfd_server_count "$ACCT" "pw-$ACCT-x7" INBOX)" 0 \
     "imap-saved (keep = no): the owed deletions applied on the next run"
 
+# Killed once the batch is durable in tmp/ and journaled, the server's
+# copies then gone: the next run still moves the files into new/.
+mfd_crash_server_gone jgone imap-journaled
+# Killed after the renames; a mail reader then deletes one message and
+# reads another: the next run brings nothing back, doubles nothing.
+mfd_crash_reader reader imap-synced crash1 crash2
+
+# Killed after the renames (before the Message-ID log and the state), then
+# the folder is recreated (a new UIDVALIDITY) with other messages at the
+# old UIDs, one of them too big to fetch, and one of the delivered ones
+# again. keep = no: no UID of the old epoch may be deleted in the new one,
+# and the recovered messages count as delivered for the Message-ID match.
+gen big "$T/big.eml" 20000
+dovecot_add_user uidv "pw-uidv-x7"
+mfd_account uidv "pw-uidv-x7"
+for i in 1 2 3; do
+	dovecot_add_message uidv Work "$T/m$i.eml"
+done
+mfd_conf uidv 'keep = no' 'max_message_size = 10000' -- 'folder "Work" { }'
+MAILFETCHD_FAULT=maildir-renamed:3 mfd_run uidv
+tap_is "$rc" 137 "UIDVALIDITY change: killed at maildir-renamed:3"
+v1=$(dovecot_imap_cmd uidv pw-uidv-x7 'STATUS Work (UIDVALIDITY)' |
+    sed -n 's/.*UIDVALIDITY \([0-9]*\).*/\1/p')
+dovecot_imap_cmd uidv pw-uidv-x7 'DELETE Work' 'CREATE Work' >/dev/null &&
+    dovecot_append uidv Work "$T/m4.eml" >/dev/null &&
+    dovecot_append uidv Work "$T/big.eml" >/dev/null &&
+    dovecot_append uidv Work "$T/m5.eml" >/dev/null &&
+    dovecot_append uidv Work "$T/m1.eml" >/dev/null
+ok $? "UIDVALIDITY change: Work recreated with m4, a big one, m5, m1"
+v2=$(dovecot_imap_cmd uidv pw-uidv-x7 'STATUS Work (UIDVALIDITY)' |
+    sed -n 's/.*UIDVALIDITY \([0-9]*\).*/\1/p')
+[ -n "$v1" ] && [ -n "$v2" ] && [ "$v1" != "$v2" ]
+ok $? "UIDVALIDITY change: the server's UIDVALIDITY changed ($v1 -> $v2)"
+mfd_run_ok uidv 0 "UIDVALIDITY change: the next run completes"
+mfd_expect "$T/uidv/Maildir" Work "$T"/m[1-5].eml
+# Left on the server: the big one (never fetched: no old UID may delete
+# it) and m1 (matched as delivered before: not listed, so not deleted).
+tap_is "$(mfd_server_count uidv pw-uidv-x7 Work)" 2 \
+    "UIDVALIDITY change: the big message, never fetched, is still on the server"
+mfd_run_ok uidv 1 "UIDVALIDITY change: then nothing new"
+mfd_expect "$T/uidv/Maildir" Work "$T"/m[1-5].eml
+
+# A Message-ID longer than a state line may be (20 KB, as a hostile sender
+# may write it), killed once it is journaled: the state must stay readable
+# and the next run finish the delivery.
+printf 'From: a@example.org\nSubject: longid\nMessage-ID: <%s@example.org>\n\nbody\n' \
+    "$(head -c 20000 /dev/zero | tr '\0' a)" >"$T/longid.eml"
+dovecot_add_user longid pw-longid-x7
+mfd_account longid pw-longid-x7
+dovecot_add_message longid INBOX "$T/longid.eml"
+mfd_conf longid
+MAILFETCHD_FAULT=imap-journaled mfd_run longid
+tap_is "$rc" 137 "long Message-ID: killed at imap-journaled"
+mfd_run_ok longid 0 "long Message-ID: the next run reads the state and completes"
+mfd_expect "$T/longid/Maildir" "" "$T/longid.eml"
+
 mfd_no_secret pw-crash1-x7
 tap_done

@@ -55,5 +55,12 @@ crash 0 maildir-renamed:3 'local_flags = seen'
 tap_is "$(mfd_count "$T/$ACCT/Maildir" "" cur)" 6 \
     "maildir-renamed (local_flags = seen): all six in cur/"
 
+# Killed once the batch is durable in tmp/ and journaled, the maildrop
+# then emptied: the next run still moves the files into new/.
+MFD_PROTO=pop3 mfd_crash_server_gone pjgone pop3-journaled
+# Killed after the renames; a mail reader then deletes one message and
+# reads another: the next run brings nothing back, doubles nothing.
+MFD_PROTO=pop3 mfd_crash_reader preader pop3-synced pcrash1 pcrash2
+
 mfd_no_secret pw-pcrash1-x7 pw-pcrash5-x7
 tap_done

@@ -16,26 +16,12 @@ tap_cleanup_add 'rm -rf "$T"'
 SECRET='pop3-S3cret-fault'
 printf '%s\n' "$SECRET" > "$T/pass"
 chmod 600 "$T/pass"
-spid=""
-tap_cleanup_add '[ -n "$spid" ] && kill "$spid" 2>/dev/null'
+. "$top_srcdir/tests/lib/scripted.sh"
 
 # server MODE [ARGS]: (re)starts the scripted server; sets $port.
 server() {
-	local mode=$1 i
-
-	shift
-	[ -n "$spid" ] && kill "$spid" 2>/dev/null && wait "$spid" 2>/dev/null
-	: > "$T/log"
-	rm -f "$T/port"
-	python3 "$top_srcdir/tests/integration/pop3_server.py" "$mode" \
-	    --log "$T/log" "$@" > "$T/port" 2>"$T/server.err" &
-	spid=$!
-	for i in $(seq 50); do
-		[ -s "$T/port" ] && break
-		sleep 0.1
-	done
-	port=$(cat "$T/port")
-	[ -n "$port" ] || tap_bail "pop3_server.py did not start"
+	scripted_start "$T/log" "$top_srcdir/tests/integration/pop3_server.py" \
+	    "$@"
 }
 
 # conf NAME TLS KEEP [EXTRA]: one account on the scripted server.
@@ -137,6 +123,27 @@ tap_is "$rc" 4 "STLS not offered: exit 4"
 tap_like "$err" "does not offer STLS" "the missing STLS is reported"
 grep -qE ' (USER|PASS|AUTH|APOP)' "$T/log"
 tap_is "$?" 1 "no credentials sent without STLS"
+
+# ---- a UIDL given to a second message after a crash (keep = no) ---------
+# Killed once messages 1-3 are journaled; then the server lists a new
+# message 4 under message 1's UIDL. Recovery records uid-1 as delivered,
+# but which of the two messages now listed with it was delivered is
+# unknown: neither may be deleted (message 4 never was delivered).
+server uidlnew
+conf reuse none no
+MAILFETCHD_FAULT=pop3-journaled run reuse
+tap_is "$rc" 137 "reused UIDL: killed at pop3-journaled"
+run reuse
+tap_is "$rc:$(count "$T/Maildir-reuse")" "0:3" \
+    "reused UIDL: the next run delivers the three journaled messages"
+grep -qE '^[0-9]+ DELE 4$' "$T/log"
+tap_is "$?" 1 "reused UIDL: message 4, never delivered, is not deleted"
+grep -qE '^[0-9]+ DELE 1$' "$T/log"
+tap_is "$?" 1 "reused UIDL: nor message 1 (ambiguous: left on the server)"
+tap_is "$(grep -cE '^[0-9]+ DELE [23]$' "$T/log")" 2 \
+    "reused UIDL: messages 2 and 3 (unambiguous) are deleted"
+tap_like "$err" 'duplicate UIDL "uid-1".*none of them is deleted' \
+    "reused UIDL: the log says why"
 
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
     -days 2 -subj "/CN=localhost" \

@@ -24,6 +24,8 @@ Modes:
                before the final "." (tests/fault/servers.sh)
   uidldup      UIDL gives messages 2 and 3 the same unique id
                (tests/fault/servers.sh)
+  uidlnew      from the second connection on, a new message 4 arrives
+               with message 1's unique id (a server that reuses UIDLs)
 """
 import hashlib
 import socket
@@ -59,7 +61,18 @@ class Conn:
                        else text)
 
 
+def uidl(mode, k):
+    """The unique id the server gives message k."""
+    if mode == "uidldup" and k == 3:
+        return "uid-2"
+    if mode == "uidlnew" and k == 4:
+        return "uid-1"
+    return "uid-%d" % k
+
+
 def serve(mode, c, args, msgs):
+    if mode == "uidlnew" and c.n >= 2 and 4 not in msgs:
+        msgs.append(4)
     capa = ["USER", "UIDL", "TOP", "RESP-CODES", "AUTH-RESP-CODE"]
     if mode == "nouidl":
         capa.remove("UIDL")
@@ -106,8 +119,7 @@ def serve(mode, c, args, msgs):
             else:
                 c.send("+OK logged in\r\n")
         elif cmd == "UIDL" and mode != "nouidl":
-            c.send("+OK\r\n" + "".join("%d uid-%s\r\n" % (i + 1,
-                   2 if mode == "uidldup" and k == 3 else k)
+            c.send("+OK\r\n" + "".join("%d %s\r\n" % (i + 1, uidl(mode, k))
                    for i, k in enumerate(msgs)) + ".\r\n")
         elif cmd == "LIST":
             c.send("+OK\r\n" + "".join("%d %d\r\n" % (i + 1,

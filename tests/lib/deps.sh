@@ -4,7 +4,8 @@
 
 MFD_PKGS="build-essential autoconf automake pkg-config libevent-dev libssl-dev
 libconfuse-dev libsystemd-dev zlib1g-dev libcmocka-dev dovecot-imapd dovecot-pop3d
-openssl python3 mandoc clang util-linux iproute2 procps strace"
+openssl python3 mandoc clang util-linux iproute2 procps strace
+dosfstools exfatprogs exfat-fuse fusefat"
 
 # Installs whatever of MFD_PKGS is missing; returns non-zero on failure.
 mfd_install_packages() {

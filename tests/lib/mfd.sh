@@ -228,6 +228,71 @@ mfd_crash()
 	ACCT=$acct
 }
 
+# _mfd_crash_setup ACCOUNT POINT: a fresh account (mfd_conf; MFD_PROTO
+# picks the protocol) with the six messages $T/m[1-6].eml, run until it is
+# killed at the fault POINT.
+_mfd_crash_setup()
+{
+	local i
+
+	dovecot_add_user "$1" "pw-$1-x7"
+	mfd_account "$1" "pw-$1-x7"
+	for i in 1 2 3 4 5 6; do
+		dovecot_add_message "$1" INBOX "$T/m$i.eml"
+	done
+	mfd_conf "$1"
+	MAILFETCHD_FAULT=$2 mfd_run "$1"
+	tap_is "$rc" 137 "$1: killed at $2"
+}
+
+# _mfd_journal_empty ACCOUNT: no intent journal entry is left.
+_mfd_journal_empty()
+{
+	tap_is "$(grep -c '^inflight ' "$T/$1/state/$1.state")" 0 \
+	    "$1: the journal is empty"
+}
+
+# mfd_crash_server_gone ACCOUNT POINT: killed at POINT (the batch durable
+# in tmp/ and journaled), then the server's copies are expunged (another
+# client, a filter, a retention rule): the journaled files are all there
+# is, and the next run must still move them into new/ (they are no dead
+# run's leftovers for maildir_clean_tmp).
+mfd_crash_server_gone()
+{
+	_mfd_crash_setup "$1" "$2"
+	dovecot_imap_cmd "$1" "pw-$1-x7" 'SELECT INBOX' \
+	    'STORE 1:* +FLAGS (\Deleted)' EXPUNGE >/dev/null
+	tap_is "$(mfd_server_count "$1" "pw-$1-x7" INBOX)" 0 \
+	    "$1: the server has no copy left"
+	mfd_run_ok "$1" 0 "$1: the next run completes"
+	mfd_expect "$T/$1/Maildir" "" "$T"/m[1-6].eml
+	_mfd_journal_empty "$1"
+}
+
+# mfd_crash_reader ACCOUNT POINT TAG1 TAG2: killed at POINT (after the
+# renames, before the state records them); then a mail reader deletes the
+# message holding TAG1 and reads the one holding TAG2 (new/ -> cur/ with
+# ":2,S"). The next run decides from its journal, not from what the reader
+# did: nothing comes back, nothing is doubled, the read one keeps its name.
+mfd_crash_reader()
+{
+	local md=$T/$1/Maildir f1 f2
+
+	_mfd_crash_setup "$1" "$2"
+	f1=$(grep -l -- "$3" "$md"/new/* | head -1)
+	f2=$(grep -l -- "$4" "$md"/new/* | head -1)
+	[ -n "$f1" ] && [ -n "$f2" ] && rm -f "$f1" &&
+	    mv "$f2" "$md/cur/${f2##*/}:2,S"
+	ok $? "$1: one message deleted, one read (moved to cur/ with :2,S)"
+	mfd_run_ok "$1" 0 "$1: the next run completes"
+	mfd_expect "$md" "" "$T"/m[2-6].eml
+	tap_is "$(ls "$md/cur")" "${f2##*/}:2,S" \
+	    "$1: the read message keeps its name and flags"
+	mfd_run_ok "$1" 1 "$1: then nothing new"
+	mfd_expect "$md" "" "$T"/m[2-6].eml
+	_mfd_journal_empty "$1"
+}
+
 # mfd_relay TARGET-PORT CAPTURE-FILE [CUT-AFTER]: start tests/lib/relay.py
 # in the background (stopped at exit); its port is left in RELAY_PORT.
 mfd_relay()

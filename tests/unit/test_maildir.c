@@ -625,19 +625,160 @@ test_clean_tmp(void **state)
 	}
 	closedir(dirp);
 
-	assert_int_equal(maildir_clean_tmp(md, h36, &cause), 2);
+	assert_int_equal(maildir_clean_tmp(md, h36, NULL, 0, &cause), 2);
 	assert_null(cause);
 	assert_int_equal(count_sub(f->root, "tmp"), 3);
 	pathf(path, "%s/tmp/fresh", f->root);
 	assert_int_equal(access(path, F_OK), 0);
 	pathf(path, "%s/tmp/old1", f->root);
 	assert_int_equal(access(path, F_OK), -1);
-	assert_int_equal(maildir_clean_tmp(md, h36, &cause), 0);
+	assert_int_equal(maildir_clean_tmp(md, h36, NULL, 0, &cause), 0);
 
 	assert_int_equal(maildir_deliver_write(d, "ok", 2, &cause), 0);
 	assert_int_equal(maildir_deliver_commit(d, NULL, &name, &cause), 0);
 	free(name);
 	assert_int_equal(count_sub(f->root, "new"), 1);
+	maildir_close(md);
+}
+
+/* clean_tmp never removes a file the intent journal names, whatever its
+ * age: it is a complete message waiting for maildir_recover. */
+static void
+test_clean_tmp_journaled(void **state)
+{
+	struct fixture		*f = *state;
+	struct maildir		*md;
+	char			*cause = NULL, path[PATH_MAX];
+	const char		*keep[] = { "1.M1P1Q1Rab.h,S=3:2,S",
+	    "2.M2P2Q2Rcd.h,S=9" };
+
+	md = maildir_open(f->root, NULL, &cause);
+	assert_non_null(md);
+	pathf(path, "%s/tmp/1.M1P1Q1Rab.h", f->root);
+	touch(path);
+	age_file(path, 30 * 24 * 3600);
+	pathf(path, "%s/tmp/3.M3P3Q3Ref.h", f->root);
+	touch(path);
+	age_file(path, 30 * 24 * 3600);
+	assert_int_equal(maildir_clean_tmp(md, 36 * 3600, keep, 2, &cause), 1);
+	assert_null(cause);
+	pathf(path, "%s/tmp/1.M1P1Q1Rab.h", f->root);
+	assert_int_equal(access(path, F_OK), 0);
+	pathf(path, "%s/tmp/3.M3P3Q3Ref.h", f->root);
+	assert_int_equal(access(path, F_OK), -1);
+	maildir_close(md);
+}
+
+/* Stages n messages ("abc"), flags[i] each, keeping their final names. */
+static void
+stage_n(struct maildir *md, size_t n, const char **flags, char **names)
+{
+	struct maildir_delivery	*d;
+	char			*cause = NULL;
+	size_t			 i;
+
+	for (i = 0; i < n; i++) {
+		d = maildir_deliver_begin(md, &cause);
+		assert_non_null(d);
+		assert_int_equal(maildir_deliver_write(d, "abc", 3, &cause), 0);
+		assert_int_equal(maildir_deliver_stage(d, flags[i], &names[i],
+		    &cause), 0);
+	}
+}
+
+/* Once prepared (journaled), a batch whose sync fails is left as a crash
+ * leaves it, and maildir_recover finishes it: nothing lost, nothing
+ * doubled. */
+static void
+test_prepared_sync_failure(void **state)
+{
+	struct fixture		*f = *state;
+	struct maildir		*md;
+	char			*cause = NULL, path[PATH_MAX], *names[3];
+	const char		*flags[] = { "S", NULL, "S" };
+	size_t			 i;
+
+	md = maildir_open(f->root, NULL, &cause);
+	assert_non_null(md);
+	stage_n(md, 3, flags, names);
+	assert_int_equal(maildir_sync_prepare(md, &cause), 0);
+	pathf(path, "%s/new", f->root);
+	assert_int_equal(rmdir(path), 0);
+	assert_int_equal(maildir_sync(md, &cause), -1);
+	free(cause);
+	cause = NULL;
+	assert_int_equal(count_sub(f->root, "cur"), 1);
+	assert_int_equal(count_sub(f->root, "tmp"), 2);
+	maildir_close(md);
+	assert_int_equal(count_sub(f->root, "tmp"), 2);
+
+	md = maildir_open(f->root, NULL, &cause);	/* new/ made again */
+	assert_non_null(md);
+	assert_int_equal(maildir_recover(md, names[0], &cause), 0);
+	assert_int_equal(maildir_recover(md, names[1], &cause), 1);
+	assert_int_equal(maildir_recover(md, names[2], &cause), 1);
+	assert_null(cause);
+	assert_int_equal(count_sub(f->root, "new"), 1);
+	assert_int_equal(count_sub(f->root, "cur"), 2);
+	assert_int_equal(count_sub(f->root, "tmp"), 0);
+	for (i = 0; i < 3; i++)
+		free(names[i]);
+	maildir_close(md);
+}
+
+/* Recovery decides from the journal, not from what a reader did since:
+ * a message moved new/ -> cur/ with flags, or deleted, stays so. */
+static void
+test_recover_after_reader(void **state)
+{
+	struct fixture		*f = *state;
+	struct maildir		*md;
+	char			*cause = NULL, from[PATH_MAX], to[PATH_MAX];
+	char			*names[2];
+	const char		*flags[] = { NULL, NULL };
+
+	md = maildir_open(f->root, NULL, &cause);
+	assert_non_null(md);
+	stage_n(md, 2, flags, names);
+	assert_int_equal(maildir_sync_prepare(md, &cause), 0);
+	assert_int_equal(maildir_sync(md, &cause), 0);
+	pathf(from, "%s/new/%s", f->root, names[0]);
+	pathf(to, "%s/cur/%s:2,S", f->root, names[0]);
+	assert_int_equal(rename(from, to), 0);
+	pathf(from, "%s/new/%s", f->root, names[1]);
+	assert_int_equal(unlink(from), 0);
+	assert_int_equal(maildir_recover(md, names[0], &cause), 0);
+	assert_int_equal(maildir_recover(md, names[1], &cause), 0);
+	assert_null(cause);
+	assert_int_equal(count_sub(f->root, "new"), 0);
+	assert_int_equal(count_sub(f->root, "cur"), 1);
+	assert_int_equal(count_sub(f->root, "tmp"), 0);
+	free(names[0]);
+	free(names[1]);
+	maildir_close(md);
+}
+
+/* Killed between link() and unlink() of the fallback: the tmp/ name is a
+ * second link of the published file; recovery only removes it, even when
+ * a reader has renamed the published one since. */
+static void
+test_recover_linked(void **state)
+{
+	struct fixture		*f = *state;
+	struct maildir		*md;
+	char			*cause = NULL, tmp[PATH_MAX], cur[PATH_MAX];
+
+	md = maildir_open(f->root, NULL, &cause);
+	assert_non_null(md);
+	pathf(tmp, "%s/tmp/5.M5P5Q5R55.h", f->root);
+	touch(tmp);
+	pathf(cur, "%s/cur/5.M5P5Q5R55.h,S=0:2,S", f->root);
+	assert_int_equal(link(tmp, cur), 0);
+	assert_int_equal(maildir_recover(md, "5.M5P5Q5R55.h,S=0", &cause), 0);
+	assert_null(cause);
+	assert_int_equal(access(tmp, F_OK), -1);
+	assert_int_equal(count_sub(f->root, "new"), 0);
+	assert_int_equal(count_sub(f->root, "cur"), 1);
 	maildir_close(md);
 }
 
@@ -888,6 +1029,14 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_invalid_folders, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_clean_tmp, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_clean_tmp_journaled, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_prepared_sync_failure,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_recover_after_reader,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_recover_linked, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_symlink_refused, setup,
 		    teardown),

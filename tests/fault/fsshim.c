@@ -1,0 +1,91 @@
+/* fsshim.c: an LD_PRELOAD shim for tests/fault/fsfallback.sh that makes a
+ * file system look like one mailfetchd must still deliver to safely.
+ * MFD_FSSHIM is a comma list of:
+ *	norename2	renameat2() with flags fails EINVAL, as on a file
+ *			system without RENAME_NOREPLACE (older NFS, FUSE)
+ *	linkeexist	linkat() makes the link, then fails EEXIST, as NFS
+ *			does when the reply is lost and the retransmitted
+ *			request finds the target
+ *	nolink		linkat() fails EPERM, as on vfat (for a run where no
+ *			vfat can be mounted)
+ * Each call it changes is appended to the file MFD_FSSHIM_LOG, one word a
+ * line, so that the test can check the shim was in the way. */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static int
+fsshim_has(const char *word)
+{
+	const char	*env = getenv("MFD_FSSHIM"), *p;
+	size_t		 len = strlen(word);
+
+	for (p = env; p != NULL && *p != '\0'; p += strcspn(p, ",")) {
+		p += *p == ',';
+		if (strncmp(p, word, len) == 0 && (p[len] == ',' ||
+		    p[len] == '\0'))
+			return (1);
+	}
+	return (0);
+}
+
+static void
+fsshim_log(const char *word)
+{
+	const char	*path = getenv("MFD_FSSHIM_LOG");
+	int		 saved = errno, fd;
+
+	if (path != NULL && (fd = open(path, O_WRONLY|O_APPEND|O_CREAT|
+	    O_CLOEXEC, 0600)) != -1) {
+		(void)write(fd, word, strlen(word));
+		(void)write(fd, "\n", 1);
+		close(fd);
+	}
+	errno = saved;
+}
+
+int
+renameat2(int ofd, const char *old, int nfd, const char *new,
+    unsigned int flags)
+{
+	static int	(*real)(int, const char *, int, const char *,
+			    unsigned int);
+
+	if (flags != 0 && fsshim_has("norename2")) {
+		fsshim_log("norename2");
+		errno = EINVAL;
+		return (-1);
+	}
+	if (real == NULL)
+		*(void **)&real = dlsym(RTLD_NEXT, "renameat2");
+	return (real(ofd, old, nfd, new, flags));
+}
+
+int
+linkat(int ofd, const char *old, int nfd, const char *new, int flags)
+{
+	static int	(*real)(int, const char *, int, const char *, int);
+	int		 rv;
+
+	if (fsshim_has("nolink")) {
+		fsshim_log("nolink");
+		errno = EPERM;
+		return (-1);
+	}
+	if (real == NULL)
+		*(void **)&real = dlsym(RTLD_NEXT, "linkat");
+	rv = real(ofd, old, nfd, new, flags);
+	if (rv == 0 && fsshim_has("linkeexist")) {
+		fsshim_log("linkeexist");
+		errno = EEXIST;
+		return (-1);
+	}
+	if (rv == 0)
+		fsshim_log("link");
+	return (rv);
+}
