@@ -124,6 +124,7 @@ struct daemon_idle {
 	const struct account_conf	*ac;
 	char				*folder; /* configured remote name */
 	struct imap_session		*s;	/* NULL: waiting to retry */
+	struct daemon_tls		*tls;	/* lent to s; NULL: none */
 	int				 conn;	/* holds a connection */
 	enum schedule_conn_kind		 kind;	/* ... of this kind: IDLE, or
 						 * POLL once given up */
@@ -142,11 +143,14 @@ struct daemon_idle {
 
 /* A TLS context shared by the IDLE sessions trusting the same ca_file:
  * one certificate store, not one per connection (the system store is
- * large). A reload retires them (the files may have changed); retired
- * ones live until the end, since a connection borrows its context. */
+ * large). A reload retires them (the files may have changed): new
+ * sessions get a new one, and a retired one is freed when the last
+ * session borrowing it ends (users), so that daily reloads keep the
+ * memory flat. */
 struct daemon_tls {
 	char			*ca_file;	/* NULL: the system store */
 	struct tls_ctx		*tls;
+	unsigned int		 users;		/* IDLE sessions borrowing it */
 	int			 retired;
 };
 
@@ -162,7 +166,7 @@ struct daemon {
 	size_t			  naccts;
 	struct daemon_idle	**idles;
 	size_t			  nidles;
-	struct daemon_tls	 *tlss;
+	struct daemon_tls	**tlss;
 	size_t			  ntlss;
 
 	struct event		 *ev_due;
@@ -632,6 +636,100 @@ daemon_idle_poll_soon(struct daemon_idle *di)
 	daemon_arm(a->d);
 }
 
+/* The shared TLS context for an account's ca_file, lent to one more
+ * session (daemon_tls_return gives it back); NULL when the account has
+ * no TLS or the context cannot be made (the session then makes its own,
+ * and reports why it fails). */
+static struct daemon_tls *
+daemon_tls_lend(struct daemon *d, const struct account_conf *ac)
+{
+	struct daemon_tls	*t;
+	struct tls_ctx		*tls;
+	char			*cause;
+	size_t			 i;
+
+	if (ac->tls == TLS_NONE)
+		return (NULL);
+	for (i = 0; i < d->ntlss; i++) {
+		t = d->tlss[i];
+		if (t->retired)
+			continue;
+		if (t->ca_file == NULL ? ac->ca_file == NULL :
+		    ac->ca_file != NULL && strcmp(t->ca_file, ac->ca_file) == 0) {
+			t->users++;
+			return (t);
+		}
+	}
+	if ((tls = tls_ctx_new(ac->ca_file, &cause)) == NULL) {
+		free(cause);
+		return (NULL);
+	}
+	t = xcalloc(1, sizeof *t);
+	t->ca_file = ac->ca_file != NULL ? xstrdup(ac->ca_file) : NULL;
+	t->tls = tls;
+	t->users = 1;
+	d->tlss = xreallocarray(d->tlss, d->ntlss + 1, sizeof *d->tlss);
+	d->tlss[d->ntlss++] = t;
+	return (t);
+}
+
+/* Frees the retired contexts no session borrows any more. */
+static void
+daemon_tls_sweep(struct daemon *d)
+{
+	struct daemon_tls	*t;
+	size_t			 i = 0;
+
+	while (i < d->ntlss) {
+		t = d->tlss[i];
+		if (!t->retired || t->users > 0) {
+			i++;
+			continue;
+		}
+		tls_ctx_free(t->tls);
+		free(t->ca_file);
+		free(t);
+		memmove(d->tlss + i, d->tlss + i + 1,
+		    (d->ntlss - i - 1) * sizeof *d->tlss);
+		d->ntlss--;
+	}
+}
+
+/* A session ended: gives its context back (NULL: it had none). */
+static void
+daemon_tls_return(struct daemon *d, struct daemon_tls *t)
+{
+	if (t == NULL)
+		return;
+	t->users--;
+	daemon_tls_sweep(d);
+}
+
+/* A reload: new sessions get new contexts (the files may have changed);
+ * the old ones go with their last session. The count is logged for the
+ * tests (daemon_reload_tls.sh), which check that it stays flat. */
+static void
+daemon_tls_retire(struct daemon *d)
+{
+	size_t	i;
+
+	for (i = 0; i < d->ntlss; i++)
+		d->tlss[i]->retired = 1;
+	daemon_tls_sweep(d);
+	log_msg(LOG_LVL_DEBUG, NULL, "TLS contexts still in use: %zu",
+	    d->ntlss);
+}
+
+/* An IDLE session is over: frees it and what it borrowed. */
+static void
+daemon_idle_end(struct daemon_idle *di)
+{
+	imap_session_free(di->s);
+	di->s = NULL;
+	daemon_tls_return(di->d, di->tls);
+	di->tls = NULL;
+}
+
 /* Forgets an IDLE folder, aborting its session. */
 static void
 daemon_idle_free(struct daemon_idle *di)
@@ -647,7 +745,7 @@ daemon_idle_free(struct daemon_idle *di)
 			break;
 		}
 	}
-	imap_session_free(di->s);
+	daemon_idle_end(di);
 	if (di->conn && di->a != NULL)
 		schedule_conn_release(di->a->sa, di->a->ac->host, di->kind);
 	event_free(di->ev_retry);
@@ -931,47 +1029,13 @@ daemon_idle_done(struct imap_session *s, void *arg)
 		tv.tv_usec = (ms % 1000) * 1000;
 		evtimer_add(di->ev_retry, &tv);
 	}
-	imap_session_free(di->s);
-	di->s = NULL;
+	daemon_idle_end(di);
 	daemon_conf_unref(di->dc);
 	di->dc = NULL;
 	daemon_idle_release(di);
 	if (di->polled)
 		daemon_idle_poll_soon(di);
 	daemon_status(d);
-}
-
-/* The shared TLS context for an account's ca_file; NULL when the
- * account has no TLS or the context cannot be made (the session then
- * makes its own, and reports why it fails). */
-static struct tls_ctx *
-daemon_tls(struct daemon *d, const struct account_conf *ac)
-{
-	struct daemon_tls	*t;
-	struct tls_ctx		*tls;
-	char			*cause;
-	size_t			 i;
-
-	if (ac->tls == TLS_NONE)
-		return (NULL);
-	for (i = 0; i < d->ntlss; i++) {
-		t = &d->tlss[i];
-		if (t->retired)
-			continue;
-		if (t->ca_file == NULL ? ac->ca_file == NULL :
-		    ac->ca_file != NULL && strcmp(t->ca_file, ac->ca_file) == 0)
-			return (t->tls);
-	}
-	if ((tls = tls_ctx_new(ac->ca_file, &cause)) == NULL) {
-		free(cause);
-		return (NULL);
-	}
-	d->tlss = xreallocarray(d->tlss, d->ntlss + 1, sizeof *d->tlss);
-	t = &d->tlss[d->ntlss++];
-	t->ca_file = ac->ca_file != NULL ? xstrdup(ac->ca_file) : NULL;
-	t->tls = tls;
-	t->retired = 0;
-	return (tls);
 }
 
 /* Connects an IDLE folder: a connection within the caps (else it is
@@ -1030,7 +1094,8 @@ daemon_idle_start(struct daemon_idle *di)
 	o.idle_folder = di->folder;
 	o.delivered = daemon_idle_delivered;
 	o.may_fetch = daemon_idle_may_fetch;
-	o.tls = daemon_tls(a->d, a->ac);
+	di->tls = daemon_tls_lend(a->d, a->ac);
+	o.tls = di->tls != NULL ? di->tls->tls : NULL;
 	di->dc = a->dc;
 	di->dc->refs++;
 	di->ac = a->ac;
@@ -1627,7 +1692,6 @@ daemon_reload(struct daemon *d)
 {
 	struct config	*conf;
 	char		*cause, *p;
-	size_t		 i;
 
 	notify_reloading();
 	log_msg(LOG_LVL_INFO, NULL, "reloading %s", d->path);
@@ -1647,8 +1711,7 @@ daemon_reload(struct daemon *d)
 	free(d->reload_error);
 	d->reload_error = NULL;
 	config_log_warnings(conf);
-	for (i = 0; i < d->ntlss; i++)
-		d->tlss[i].retired = 1;
+	daemon_tls_retire(d);
 	if (strcmp(conf->control_socket, control_path(d->ctl)) != 0)
 		log_msg(LOG_LVL_WARNING, NULL, "the control socket stays %s "
 		    "until a restart (the configuration now says %s)",
@@ -2138,8 +2201,6 @@ daemon_setup(struct daemon *d)
 static void
 daemon_teardown(struct daemon *d)
 {
-	size_t	i;
-
 	while (d->naccts > 0)
 		daemon_remove_at(d, d->naccts - 1);
 	free(d->accts);
@@ -2147,10 +2208,8 @@ daemon_teardown(struct daemon *d)
 	while (d->nidles > 0)
 		daemon_idle_free(d->idles[d->nidles - 1]);
 	free(d->idles);
-	for (i = 0; i < d->ntlss; i++) {
-		tls_ctx_free(d->tlss[i].tls);
-		free(d->tlss[i].ca_file);
-	}
+	/* No session is left to borrow a context. */
+	daemon_tls_retire(d);
 	free(d->tlss);
 	control_free(d->ctl);
 	schedule_free(d->sched);
