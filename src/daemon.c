@@ -553,7 +553,7 @@ static void	daemon_idle_start(struct daemon_idle *);
  * IDLE is being given up stays held until its session has ended, so that
  * a poll never fetches it alongside. */
 static size_t
-daemon_idle_held(struct daemon_account *a, const char ***names)
+daemon_idle_held(const struct daemon_account *a, const char ***names)
 {
 	struct daemon	*d = a->d;
 	size_t		 i, n = 0;
@@ -1285,7 +1285,7 @@ daemon_account_connect(struct daemon_account *a)
 
 /* Whether IDLE sessions hold every configured folder of the account. */
 static int
-daemon_account_all_idle(struct daemon_account *a)
+daemon_account_all_idle(const struct daemon_account *a)
 {
 	const char	**held;
 	size_t		 n;
@@ -1723,12 +1723,30 @@ daemon_reload(struct daemon *d)
 	daemon_arm(d);
 }
 
+/* What a stop waits for, by kind: polls finish their batch, IDLE
+ * connections only say goodbye (DONE, LOGOUT). */
+static void
+daemon_stop_log(const char *why, unsigned int polls, unsigned int idles)
+{
+	char	poll_part[80] = "", idle_part[64] = "";
+
+	if (polls > 0)
+		snprintf(poll_part, sizeof poll_part, "; waiting up to %ds "
+		    "for %u poll%s in progress", DAEMON_STOP_GRACE, polls,
+		    polls == 1 ? "" : "s");
+	if (idles > 0)
+		snprintf(idle_part, sizeof idle_part, "; closing %u IDLE "
+		    "connection%s", idles, idles == 1 ? "" : "s");
+	log_msg(LOG_LVL_INFO, NULL, "%s: stopping%s%s", why, poll_part,
+	    idle_part);
+}
+
 /* SIGTERM/SIGINT: no new work; running sessions get DAEMON_STOP_GRACE. */
 static void
 daemon_stop(struct daemon *d, const char *why)
 {
 	struct timeval	tv = { DAEMON_STOP_GRACE, 0 };
-	unsigned int	running = 0;
+	unsigned int	polls = 0, idles = 0;
 	size_t		i;
 
 	if (d->stopping) {
@@ -1742,7 +1760,7 @@ daemon_stop(struct daemon *d, const char *why)
 	for (i = 0; i < d->naccts; i++) {
 		d->accts[i]->queued = 0;
 		if (d->accts[i]->fs != NULL)
-			running++;
+			polls++;
 	}
 	/* IDLE sessions leave IDLE and log out (within IMAP_STOP_WAIT, below
 	 * the grace); their done callback ends the loop with the last one. */
@@ -1750,17 +1768,15 @@ daemon_stop(struct daemon *d, const char *why)
 		evtimer_del(d->idles[i]->ev_retry);
 		if (d->idles[i]->s != NULL) {
 			imap_session_stop(d->idles[i]->s);
-			running++;
+			idles++;
 		}
 	}
-	if (running == 0) {
+	if (polls + idles == 0) {
 		log_msg(LOG_LVL_INFO, NULL, "%s: stopping", why);
 		event_base_loopexit(d->base, NULL);
 		return;
 	}
-	log_msg(LOG_LVL_INFO, NULL, "%s: stopping; waiting up to %ds for %u "
-	    "poll%s in progress", why, DAEMON_STOP_GRACE, running,
-	    running == 1 ? "" : "s");
+	daemon_stop_log(why, polls, idles);
 	evtimer_add(d->ev_grace, &tv);
 }
 
@@ -1968,6 +1984,10 @@ daemon_account_status_line(const struct daemon_account *a, uint64_t now)
 		strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
 	if (a->fs != NULL || a->queued)
 		next = xstrdup("next poll after this one");
+	else if (daemon_account_all_idle(a))
+		/* Its due polls have nothing to fetch: no countdown. */
+		xasprintf(&next, "no polls: push (IDLE) on %zu folder%s",
+		    a->ac->nfolders, a->ac->nfolders == 1 ? "" : "s");
 	else if (ss.next_due_ms == SCHEDULE_NEVER)
 		next = xstrdup("no next poll until a reload");
 	else {
