@@ -58,8 +58,14 @@
 
 /* IDLE reconnects: soon after a good connection dropped (servers end IDLE
  * sessions, and restart), else 1 min doubling to 1 h, with jitter; 5 min
- * more when the server was busy, as the polls wait. */
+ * more when the server was busy, as the polls wait. A connection that
+ * failed before any login (refused, reset: the server restarting) cost
+ * the provider nothing: it is retried from 1 s, doubling, up to
+ * DAEMON_IDLE_QUICK_TRIES times (about a minute in all), so that push
+ * is back within seconds of a restart; then the backoff takes over. */
 #define DAEMON_IDLE_RETRY_MS	2000
+#define DAEMON_IDLE_QUICK_MS	1000
+#define DAEMON_IDLE_QUICK_TRIES	6
 #define DAEMON_IDLE_BACKOFF_MIN	60
 #define DAEMON_IDLE_BACKOFF_MAX	3600
 #define DAEMON_IDLE_BUSY_MS	(5 * 60 * 1000)
@@ -136,6 +142,8 @@ struct daemon_idle {
 	int				 capped_info; /* ... at INFO if the
 						 * fallback was */
 	unsigned int			 failures;
+	unsigned int			 quick;	/* quick retries in a row of
+						 * connections without login */
 	int				 refused; /* the last login was refused
 						 * (a reload retries at once) */
 	struct event			*ev_retry;
@@ -765,21 +773,26 @@ daemon_random(void)
 	return (r);
 }
 
-/* When to reconnect after an IDLE session ended, in milliseconds. */
+/* Whether an IDLE session ended before it sent any login (the
+ * connection was refused or reset, the name did not resolve): a retry
+ * soon costs the provider nothing. Only a few times in a row
+ * (DAEMON_IDLE_QUICK_TRIES): a server that stays down, or a certificate
+ * that does not verify, gets the backoff. */
+static int
+daemon_idle_quick(const struct daemon_idle *di, const struct imap_result *r)
+{
+	return (!r->idled && !r->login_sent && r->status == EXIT_NETWORK &&
+	    di->quick < DAEMON_IDLE_QUICK_TRIES);
+}
+
+/* The backoff after a failed IDLE session, in milliseconds. */
 static uint64_t
-daemon_idle_delay(struct daemon_idle *di, const struct imap_result *r)
+daemon_idle_backoff(struct daemon_idle *di, const struct imap_result *r)
 {
 	uint64_t	base;
 	unsigned int	shift;
 	int		busy;
 
-	if (r->idled) {
-		/* It worked until now: a restart or a dropped connection,
-		 * worth one quick try (then the backoff below). */
-		di->failures = 0;
-		return (DAEMON_IDLE_RETRY_MS + daemon_random() %
-		    DAEMON_IDLE_RETRY_MS);
-	}
 	shift = di->failures < 7 ? di->failures : 6;
 	di->failures++;
 	base = (uint64_t)DAEMON_IDLE_BACKOFF_MIN << shift;
@@ -793,6 +806,30 @@ daemon_idle_delay(struct daemon_idle *di, const struct imap_result *r)
 	/* 75% to 125% of the base. */
 	return (base * 750 + daemon_random() % (base * 500 + 1) +
 	    (busy ? DAEMON_IDLE_BUSY_MS : 0));
+}
+
+/* When to reconnect after an IDLE session ended, in milliseconds. */
+static uint64_t
+daemon_idle_delay(struct daemon_idle *di, const struct imap_result *r)
+{
+	uint64_t	base;
+
+	if (r->login_sent || r->idled)
+		di->quick = 0;
+	if (r->idled) {
+		/* It worked until now: a restart or a dropped connection,
+		 * worth one quick try (then the backoff below). */
+		di->failures = 0;
+		return (DAEMON_IDLE_RETRY_MS + daemon_random() %
+		    DAEMON_IDLE_RETRY_MS);
+	}
+	if (daemon_idle_quick(di, r)) {
+		/* 1 s doubling, plus up to half of it (folders that lost
+		 * their connections together do not come back together). */
+		base = (uint64_t)DAEMON_IDLE_QUICK_MS << di->quick++;
+		return (base + daemon_random() % (base / 2 + 1));
+	}
+	return (daemon_idle_backoff(di, r));
 }
 
 /* Deliveries of an IDLE session: the budget and the daily counts. */
@@ -999,6 +1036,7 @@ daemon_idle_done(struct imap_session *s, void *arg)
 	struct timeval			 tv;
 	uint64_t			 ms;
 	char				*in;
+	int				 quick;
 
 	if (di->a == NULL || d->stopping) {
 		daemon_idle_free(di);
@@ -1019,11 +1057,14 @@ daemon_idle_done(struct imap_session *s, void *arg)
 		    "polling this folder instead");
 		di->polled = DAEMON_POLLED_NO_IDLE;
 	} else if (!di->polled) {
+		quick = daemon_idle_quick(di, r);
 		ms = daemon_idle_delay(di, r);
 		in = schedule_format_duration(ms);
-		log_msg(r->idled ? LOG_LVL_INFO : LOG_LVL_WARNING, &ctx,
-		    "IDLE connection ended (%s); reconnecting in %s",
-		    fetch_exit_name(r->status), in);
+		/* A refused connection is what a restart looks like. */
+		log_msg(r->idled || quick ? LOG_LVL_INFO : LOG_LVL_WARNING,
+		    &ctx, "IDLE connection ended (%s%s); reconnecting in %s",
+		    fetch_exit_name(r->status), quick ? ", before login" : "",
+		    in);
 		free(in);
 		tv.tv_sec = ms / 1000;
 		tv.tv_usec = (ms % 1000) * 1000;
