@@ -65,6 +65,13 @@
  * is back within seconds of a restart; then the backoff takes over. */
 #define DAEMON_IDLE_RETRY_MS	2000
 #define DAEMON_IDLE_QUICK_MS	1000
+/* A connection that reached IDLE but ended within this time proves little:
+ * a server, proxy or NAT that drops every connection right after "+
+ * idling" would otherwise get a login, SELECT and FETCH every few seconds
+ * for ever. One such drop gets the quick retry (a restart soon after
+ * connecting); the next in a row gets the backoff, and no less than the
+ * provider's minimum interval between polls, as a poll's login would. */
+#define DAEMON_IDLE_SHORT_MS	(2 * 60 * 1000)
 #define DAEMON_IDLE_QUICK_TRIES	6
 #define DAEMON_IDLE_BACKOFF_MIN	60
 #define DAEMON_IDLE_BACKOFF_MAX	3600
@@ -144,6 +151,7 @@ struct daemon_idle {
 	unsigned int			 failures;
 	unsigned int			 quick;	/* quick retries in a row of
 						 * connections without login */
+	uint64_t			 started; /* of the session (ms) */
 	int				 refused; /* the last login was refused
 						 * (a reload retries at once) */
 	struct event			*ev_retry;
@@ -808,28 +816,67 @@ daemon_idle_backoff(struct daemon_idle *di, const struct imap_result *r)
 	    (busy ? DAEMON_IDLE_BUSY_MS : 0));
 }
 
-/* When to reconnect after an IDLE session ended, in milliseconds. */
+/* After a session that reached IDLE but ended soon (DAEMON_IDLE_SHORT_MS)
+ * for the second time in a row: the backoff, at least the provider's
+ * minimum interval. */
 static uint64_t
-daemon_idle_delay(struct daemon_idle *di, const struct imap_result *r)
+daemon_idle_short(struct daemon_idle *di, const struct imap_result *r)
+{
+	uint64_t	ms = daemon_idle_backoff(di, r);
+	uint64_t	min = (uint64_t)di->ac->min_poll_interval * 1000;
+
+	return (ms > min ? ms : min);
+}
+
+/* When to reconnect after an IDLE session ended, in milliseconds; *note
+ * (may be NULL) is set for the log when the retry is not the usual one:
+ * quick before any login, or backing off after short connections. */
+static uint64_t
+daemon_idle_delay(struct daemon_idle *di, const struct imap_result *r,
+    const char **note)
 {
 	uint64_t	base;
+	int		lived;
 
+	if (note != NULL)
+		*note = NULL;
 	if (r->login_sent || r->idled)
 		di->quick = 0;
 	if (r->idled) {
-		/* It worked until now: a restart or a dropped connection,
-		 * worth one quick try (then the backoff below). */
-		di->failures = 0;
+		lived = daemon_clock(CLOCK_MONOTONIC) - di->started >=
+		    DAEMON_IDLE_SHORT_MS;
+		if (!lived && di->failures > 0) {
+			if (note != NULL)
+				*note = "again soon after reaching IDLE";
+			return (daemon_idle_short(di, r));
+		}
+		/* It worked: a restart or a dropped connection, worth one
+		 * quick try (then the backoff). A short one is remembered
+		 * as a failure, for the next. */
+		di->failures = lived ? 0 : 1;
 		return (DAEMON_IDLE_RETRY_MS + daemon_random() %
 		    DAEMON_IDLE_RETRY_MS);
 	}
 	if (daemon_idle_quick(di, r)) {
+		if (note != NULL)
+			*note = "before login";
 		/* 1 s doubling, plus up to half of it (folders that lost
 		 * their connections together do not come back together). */
 		base = (uint64_t)DAEMON_IDLE_QUICK_MS << di->quick++;
 		return (base + daemon_random() % (base / 2 + 1));
 	}
 	return (daemon_idle_backoff(di, r));
+}
+
+/* How loud the end of an IDLE session is: info for what a server restart
+ * looks like (a working connection ends, the next ones are refused before
+ * login), a warning otherwise (a failed login, short connections again). */
+static enum log_level
+daemon_idle_level(const struct imap_result *r, const char *note)
+{
+	if (r->idled)
+		return (note == NULL ? LOG_LVL_INFO : LOG_LVL_WARNING);
+	return (note != NULL ? LOG_LVL_INFO : LOG_LVL_WARNING);
 }
 
 /* Deliveries of an IDLE session: the budget and the daily counts. */
@@ -1036,7 +1083,7 @@ daemon_idle_done(struct imap_session *s, void *arg)
 	struct timeval			 tv;
 	uint64_t			 ms;
 	char				*in;
-	int				 quick;
+	const char			*note;
 
 	if (di->a == NULL || d->stopping) {
 		daemon_idle_free(di);
@@ -1057,14 +1104,11 @@ daemon_idle_done(struct imap_session *s, void *arg)
 		    "polling this folder instead");
 		di->polled = DAEMON_POLLED_NO_IDLE;
 	} else if (!di->polled) {
-		quick = daemon_idle_quick(di, r);
-		ms = daemon_idle_delay(di, r);
+		ms = daemon_idle_delay(di, r, &note);
 		in = schedule_format_duration(ms);
-		/* A refused connection is what a restart looks like. */
-		log_msg(r->idled || quick ? LOG_LVL_INFO : LOG_LVL_WARNING,
-		    &ctx, "IDLE connection ended (%s%s); reconnecting in %s",
-		    fetch_exit_name(r->status), quick ? ", before login" : "",
-		    in);
+		log_msg(daemon_idle_level(r, note), &ctx, "IDLE connection ended (%s%s%s); reconnecting in %s",
+		    fetch_exit_name(r->status), note != NULL ? ", " : "",
+		    note != NULL ? note : "", in);
 		free(in);
 		tv.tv_sec = ms / 1000;
 		tv.tv_usec = (ms % 1000) * 1000;
@@ -1125,7 +1169,7 @@ daemon_idle_start(struct daemon_idle *di)
 		daemon_idle_release(di);
 		memset(&fail, 0, sizeof fail);
 		fail.status = EXIT_LOCAL;
-		tv.tv_sec = daemon_idle_delay(di, &fail) / 1000;
+		tv.tv_sec = daemon_idle_delay(di, &fail, NULL) / 1000;
 		tv.tv_usec = 0;
 		evtimer_add(di->ev_retry, &tv);
 		return;
@@ -1135,6 +1179,7 @@ daemon_idle_start(struct daemon_idle *di)
 	o.idle_folder = di->folder;
 	o.delivered = daemon_idle_delivered;
 	o.may_fetch = daemon_idle_may_fetch;
+	di->started = daemon_clock(CLOCK_MONOTONIC);
 	di->tls = daemon_tls_lend(a->d, a->ac);
 	o.tls = di->tls != NULL ? di->tls->tls : NULL;
 	di->dc = a->dc;

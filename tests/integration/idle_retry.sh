@@ -5,6 +5,10 @@
 #    provider nothing and is retried within seconds (not after the minute
 #    of backoff a failed login gets), so that every IDLE folder is back
 #    soon after the server, and mail appended then is pushed.
+#  - A server (tests/fault/imap_server.py idledrop) that drops every
+#    connection right after "+ idling", for a Gmail account: one quick
+#    retry, then the backoff, no shorter than Gmail's 10-minute minimum
+#    interval: two logins in all, not one every few seconds.
 # TAP output.
 set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -78,6 +82,41 @@ done
 ok $? "a message appended after the restart is pushed within 10 s" \
     "$(tail -20 "$DLOG")"
 mfd_expect "$T/rs/Maildir" "" "$T/m1.eml"
+
+kill -TERM "$DPID"
+daemon_wait_exit 10
+tap_is "$drc" 0 "SIGTERM exits 0"
+
+# --- A connection dropped right after "+ idling", again and again. ---
+mkdir -p "$T/sd"
+"$(_dc_python)" "$top_srcdir/tests/fault/imap_server.py" idledrop \
+    --log "$T/sd/server.log" --manifest "$T/sd/manifest" --msgs 1 \
+    --bad 1000 --linger 60 >"$T/sd/port" 2>>"$T/sd/server.err" &
+spid=$!
+tap_cleanup_add "kill $spid 2>/dev/null; wait $spid 2>/dev/null"
+daemon_wait_file "$T/sd/port" '^[0-9]+$' 5 || tap_bail "imap_server.py did not start"
+: >>"$T/sd/server.log"
+mkdir -p "$T/sd/Maildir"
+printf 'pw-sd\n' >"$T/sd/pass"
+chmod 600 "$T/sd/pass"
+{
+	printf 'state_dir = "%s"\nlog_level = debug\n' "$T/state-sd"
+	printf 'account "sd" {\n  provider = gmail\n  protocol = imap\n'
+	printf '  host = "127.0.0.1"\n  port = %s\n  tls = none\n' "$(cat "$T/sd/port")"
+	printf '  user = "sd@example.net"\n  password_file = "%s"\n' "$T/sd/pass"
+	printf '  maildir = "%s"\n  timeout = 5s\n' "$T/sd/Maildir"
+	printf '  poll_interval = 1h\n  idle = yes\n  folder "INBOX" { }\n}\n'
+} >"$T/sd.conf" || tap_bail "cannot write $T/sd.conf"
+: >"$DLOG"
+daemon_start "$T/sd.conf"
+# logins: the logins the scripted server has seen.
+logins() { grep -Ec '^[0-9]+ [^ ]+ (LOGIN|AUTHENTICATE) ' "$T/sd/server.log"; }
+daemon_wait_log 'account=sd folder=INBOX: IDLE connection ended \([^)]*, again soon after reaching IDLE\); reconnecting in (9m [0-9]+s|1[0-9]m)' 20
+ok $? "the second short IDLE connection backs off for Gmail's 10 minutes" \
+    "$(grep 'IDLE connection ended' "$DLOG")"
+sleep 10
+n=$(logins)
+tap_is "$n" 2 "two logins in all (one quick retry), not one every few seconds"
 
 kill -TERM "$DPID"
 daemon_wait_exit 10
