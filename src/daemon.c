@@ -2139,11 +2139,12 @@ daemon_account_wait(struct daemon_account *a, struct daemon_req *req)
 }
 
 /* A fetch now reconnects the account's IDLE folders that wait to (the
- * user may have fixed the password, or wants the mail now) before its
- * poll, which then takes any that found no room within the caps; the
- * answer, which does not wait for IDLE, says which connect (answer_note).
- * Like the poll it asks for, the try ignores the backoff; it keeps the
- * failures (another refusal backs off as long as the last). */
+ * user wants the mail now) before its poll, which then takes any that
+ * found no room within the caps; the answer, which does not wait for
+ * IDLE, says which connect (answer_note). Like the poll it asks for, the
+ * try ignores the backoff after a network error or a busy server, not a
+ * refused login; it keeps the failures (another failure backs off as
+ * long as the last). */
 static void
 daemon_fetch_idle(struct daemon_account *a)
 {
@@ -2156,6 +2157,14 @@ daemon_fetch_idle(struct daemon_account *a)
 		di = d->idles[i];
 		if (di->a != a || !daemon_idle_waiting(di))
 			continue;
+		/* A refused login waits for a reload, which retries it at
+		 * once: another try would be one more refusal. */
+		if (di->refused) {
+			log_msg(LOG_LVL_INFO, &(struct log_ctx){ a->ac->name,
+			    di->folder, 0 }, "not reconnecting IDLE now: its "
+			    "last login was refused (a reload retries it)");
+			continue;
+		}
 		log_msg(LOG_LVL_INFO, &(struct log_ctx){ a->ac->name,
 		    di->folder, 0 }, "reconnecting IDLE now, as asked on the "
 		    "control socket");
@@ -2176,6 +2185,38 @@ daemon_fetch_idle(struct daemon_account *a)
 		    "folders", n);
 }
 
+/* A fetch now that must wait (schedule_fetch_allowed) is refused with
+ * the time it may come, rather than deferred to it: `mailfetchd --once`
+ * from a timer or a MUA key must not block for minutes, and a script
+ * can tell the refusal (EXIT_DEFERRED) from a failure. Its IDLE folders
+ * are left waiting too. Returns 1 when refused (and answered). */
+static int
+daemon_fetch_deferred(struct daemon_account *a)
+{
+	uint64_t	 now = daemon_now(), at;
+	char		*why, *in, *text, when[32];
+
+	at = schedule_fetch_allowed(a->sa, now, &why);
+	if (at <= now)
+		return (0);
+	if (at == SCHEDULE_NEVER)
+		xasprintf(&text, "not fetched: %s; not before the "
+		    "configuration is reloaded", why);
+	else {
+		in = schedule_format_duration(at - now);
+		daemon_wall(at, now, when, sizeof when);
+		xasprintf(&text, "not fetched: %s; next attempt allowed in "
+		    "%s (at %s)", why, in, when);
+		free(in);
+	}
+	log_msg(LOG_LVL_INFO, &(struct log_ctx){ a->ac->name, NULL, 0 },
+	    "fetch now asked on the control socket: %s", text);
+	daemon_account_answer(a, EXIT_DEFERRED, 0, 0, text);
+	free(text);
+	free(why);
+	return (1);
+}
+
 /* Makes one account poll now for a request; an account already polling
  * (or waiting for a connection) answers at the end of that poll. IDLE
  * folders waiting to reconnect do so at once (daemon_fetch_idle). */
@@ -2185,6 +2226,8 @@ daemon_fetch_account(struct daemon_account *a, struct daemon_req *req)
 	char	*why = NULL;
 
 	if (daemon_account_wait(a, req) != 0)
+		return;
+	if (a->fs == NULL && !a->queued && daemon_fetch_deferred(a))
 		return;
 	daemon_fetch_idle(a);
 	if (a->fs != NULL || a->queued)
