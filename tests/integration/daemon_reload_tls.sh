@@ -57,8 +57,15 @@ max=$(echo "$counts" | sort -n | tail -1)
 ok $? "at most 2 TLS contexts live after any reload (saw at most ${max:-none})" \
     "$(echo $counts)"
 rss_end=$(rss)
-[ "$rss_end" -le $((rss5 + 192)) ]
-ok $? "resident memory stays flat (round 5 ${rss5} kB, round $ROUNDS ${rss_end} kB)"
+# Under --enable-asan the allocator's quarantine and shadow memory grow
+# on their own: the count above is the check there.
+if grep -q __asan_init "$MAILFETCHD"; then
+	tap_diag "AddressSanitizer build: resident memory not compared" \
+	    "(round 5 ${rss5} kB, round $ROUNDS ${rss_end} kB)"
+else
+	[ "$rss_end" -le $((rss5 + 192)) ]
+	ok $? "resident memory stays flat (round 5 ${rss5} kB, round $ROUNDS ${rss_end} kB)"
+fi
 
 kill -TERM "$DPID"
 daemon_wait_exit 10
