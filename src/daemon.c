@@ -2185,6 +2185,24 @@ daemon_fetch_idle(struct daemon_account *a)
 		    "folders", n);
 }
 
+/* Whether every folder of the account is an IDLE folder waiting after a
+ * refused login, which a fetch now leaves alone (daemon_fetch_idle). */
+static int
+daemon_fetch_idle_refused(const struct daemon_account *a)
+{
+	const struct daemon_idle	*di;
+	size_t				 i;
+
+	if (!daemon_account_all_idle(a))
+		return (0);
+	for (i = 0; i < a->ac->nfolders; i++) {
+		di = daemon_idle_of(a, a->ac->folders[i].remote);
+		if (di == NULL || !di->refused || !daemon_idle_waiting(di))
+			return (0);
+	}
+	return (1);
+}
+
 /* A fetch now that must wait (schedule_fetch_allowed) is refused with
  * the time it may come, rather than deferred to it: `mailfetchd --once`
  * from a timer or a MUA key must not block for minutes, and a script
@@ -2197,9 +2215,15 @@ daemon_fetch_deferred(struct daemon_account *a)
 	char		*why, *in, *text, when[32];
 
 	at = schedule_fetch_allowed(a->sa, now, &why);
-	if (at <= now)
+	if (at <= now && !daemon_fetch_idle_refused(a))
 		return (0);
-	if (at == SCHEDULE_NEVER)
+	if (at <= now)
+		/* Its IDLE logins keep their own backoff: the poll that
+		 * would answer has nothing to fetch. */
+		text = xstrdup("not fetched: the IDLE login was refused; a "
+		    "reload retries it now, else it is retried after its "
+		    "backoff");
+	else if (at == SCHEDULE_NEVER)
 		xasprintf(&text, "not fetched: %s; not before the "
 		    "configuration is reloaded", why);
 	else {
