@@ -65,6 +65,7 @@
  * is back within seconds of a restart; then the backoff takes over. */
 #define DAEMON_IDLE_RETRY_MS	2000
 #define DAEMON_IDLE_QUICK_MS	1000
+#define DAEMON_IDLE_QUICK_TRIES	6
 /* A connection that reached IDLE but ended within this time proves little:
  * a server, proxy or NAT that drops every connection right after "+
  * idling" would otherwise get a login, SELECT and FETCH every few seconds
@@ -72,7 +73,6 @@
  * connecting); the next in a row gets the backoff, and no less than the
  * provider's minimum interval between polls, as a poll's login would. */
 #define DAEMON_IDLE_SHORT_MS	(2 * 60 * 1000)
-#define DAEMON_IDLE_QUICK_TRIES	6
 #define DAEMON_IDLE_BACKOFF_MIN	60
 #define DAEMON_IDLE_BACKOFF_MAX	3600
 #define DAEMON_IDLE_BUSY_MS	(5 * 60 * 1000)
@@ -670,11 +670,11 @@ daemon_tls_lend(struct daemon *d, const struct account_conf *ac)
 		t = d->tlss[i];
 		if (t->retired)
 			continue;
-		if (t->ca_file == NULL ? ac->ca_file == NULL :
-		    ac->ca_file != NULL && strcmp(t->ca_file, ac->ca_file) == 0) {
-			t->users++;
-			return (t);
-		}
+		if (t->ca_file == NULL ? ac->ca_file != NULL :
+		    ac->ca_file == NULL || strcmp(t->ca_file, ac->ca_file) != 0)
+			continue;
+		t->users++;
+		return (t);
 	}
 	if ((tls = tls_ctx_new(ac->ca_file, &cause)) == NULL) {
 		free(cause);
@@ -1106,7 +1106,8 @@ daemon_idle_done(struct imap_session *s, void *arg)
 	} else if (!di->polled) {
 		ms = daemon_idle_delay(di, r, &note);
 		in = schedule_format_duration(ms);
-		log_msg(daemon_idle_level(r, note), &ctx, "IDLE connection ended (%s%s%s); reconnecting in %s",
+		log_msg(daemon_idle_level(r, note), &ctx, "IDLE connection "
+		    "ended (%s%s%s); reconnecting in %s",
 		    fetch_exit_name(r->status), note != NULL ? ", " : "",
 		    note != NULL ? note : "", in);
 		free(in);
