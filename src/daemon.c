@@ -58,8 +58,21 @@
 
 /* IDLE reconnects: soon after a good connection dropped (servers end IDLE
  * sessions, and restart), else 1 min doubling to 1 h, with jitter; 5 min
- * more when the server was busy, as the polls wait. */
+ * more when the server was busy, as the polls wait. A connection that
+ * failed before any login (refused, reset: the server restarting) cost
+ * the provider nothing: it is retried from 1 s, doubling, up to
+ * DAEMON_IDLE_QUICK_TRIES times (about a minute in all), so that push
+ * is back within seconds of a restart; then the backoff takes over. */
 #define DAEMON_IDLE_RETRY_MS	2000
+#define DAEMON_IDLE_QUICK_MS	1000
+#define DAEMON_IDLE_QUICK_TRIES	6
+/* A connection that reached IDLE but ended within this time proves little:
+ * a server, proxy or NAT that drops every connection right after "+
+ * idling" would otherwise get a login, SELECT and FETCH every few seconds
+ * for ever. One such drop gets the quick retry (a restart soon after
+ * connecting); the next in a row gets the backoff, and no less than the
+ * provider's minimum interval between polls, as a poll's login would. */
+#define DAEMON_IDLE_SHORT_MS	(2 * 60 * 1000)
 #define DAEMON_IDLE_BACKOFF_MIN	60
 #define DAEMON_IDLE_BACKOFF_MAX	3600
 #define DAEMON_IDLE_BUSY_MS	(5 * 60 * 1000)
@@ -124,6 +137,7 @@ struct daemon_idle {
 	const struct account_conf	*ac;
 	char				*folder; /* configured remote name */
 	struct imap_session		*s;	/* NULL: waiting to retry */
+	struct daemon_tls		*tls;	/* lent to s; NULL: none */
 	int				 conn;	/* holds a connection */
 	enum schedule_conn_kind		 kind;	/* ... of this kind: IDLE, or
 						 * POLL once given up */
@@ -135,6 +149,9 @@ struct daemon_idle {
 	int				 capped_info; /* ... at INFO if the
 						 * fallback was */
 	unsigned int			 failures;
+	unsigned int			 quick;	/* quick retries in a row of
+						 * connections without login */
+	uint64_t			 started; /* of the session (ms) */
 	int				 refused; /* the last login was refused
 						 * (a reload retries at once) */
 	struct event			*ev_retry;
@@ -142,11 +159,14 @@ struct daemon_idle {
 
 /* A TLS context shared by the IDLE sessions trusting the same ca_file:
  * one certificate store, not one per connection (the system store is
- * large). A reload retires them (the files may have changed); retired
- * ones live until the end, since a connection borrows its context. */
+ * large). A reload retires them (the files may have changed): new
+ * sessions get a new one, and a retired one is freed when the last
+ * session borrowing it ends (users), so that daily reloads keep the
+ * memory flat. */
 struct daemon_tls {
 	char			*ca_file;	/* NULL: the system store */
 	struct tls_ctx		*tls;
+	unsigned int		 users;		/* IDLE sessions borrowing it */
 	int			 retired;
 };
 
@@ -162,7 +182,7 @@ struct daemon {
 	size_t			  naccts;
 	struct daemon_idle	**idles;
 	size_t			  nidles;
-	struct daemon_tls	 *tlss;
+	struct daemon_tls	**tlss;
 	size_t			  ntlss;
 
 	struct event		 *ev_due;
@@ -549,7 +569,7 @@ static void	daemon_idle_start(struct daemon_idle *);
  * IDLE is being given up stays held until its session has ended, so that
  * a poll never fetches it alongside. */
 static size_t
-daemon_idle_held(struct daemon_account *a, const char ***names)
+daemon_idle_held(const struct daemon_account *a, const char ***names)
 {
 	struct daemon	*d = a->d;
 	size_t		 i, n = 0;
@@ -632,6 +652,100 @@ daemon_idle_poll_soon(struct daemon_idle *di)
 	daemon_arm(a->d);
 }
 
+/* The shared TLS context for an account's ca_file, lent to one more
+ * session (daemon_tls_return gives it back); NULL when the account has
+ * no TLS or the context cannot be made (the session then makes its own,
+ * and reports why it fails). */
+static struct daemon_tls *
+daemon_tls_lend(struct daemon *d, const struct account_conf *ac)
+{
+	struct daemon_tls	*t;
+	struct tls_ctx		*tls;
+	char			*cause;
+	size_t			 i;
+
+	if (ac->tls == TLS_NONE)
+		return (NULL);
+	for (i = 0; i < d->ntlss; i++) {
+		t = d->tlss[i];
+		if (t->retired)
+			continue;
+		if (t->ca_file == NULL ? ac->ca_file != NULL :
+		    ac->ca_file == NULL || strcmp(t->ca_file, ac->ca_file) != 0)
+			continue;
+		t->users++;
+		return (t);
+	}
+	if ((tls = tls_ctx_new(ac->ca_file, &cause)) == NULL) {
+		free(cause);
+		return (NULL);
+	}
+	t = xcalloc(1, sizeof *t);
+	t->ca_file = ac->ca_file != NULL ? xstrdup(ac->ca_file) : NULL;
+	t->tls = tls;
+	t->users = 1;
+	d->tlss = xreallocarray(d->tlss, d->ntlss + 1, sizeof *d->tlss);
+	d->tlss[d->ntlss++] = t;
+	return (t);
+}
+
+/* Frees the retired contexts no session borrows any more. */
+static void
+daemon_tls_sweep(struct daemon *d)
+{
+	struct daemon_tls	*t;
+	size_t			 i = 0;
+
+	while (i < d->ntlss) {
+		t = d->tlss[i];
+		if (!t->retired || t->users > 0) {
+			i++;
+			continue;
+		}
+		tls_ctx_free(t->tls);
+		free(t->ca_file);
+		free(t);
+		memmove(d->tlss + i, d->tlss + i + 1,
+		    (d->ntlss - i - 1) * sizeof *d->tlss);
+		d->ntlss--;
+	}
+}
+
+/* A session ended: gives its context back (NULL: it had none). */
+static void
+daemon_tls_return(struct daemon *d, struct daemon_tls *t)
+{
+	if (t == NULL)
+		return;
+	t->users--;
+	daemon_tls_sweep(d);
+}
+
+/* A reload: new sessions get new contexts (the files may have changed);
+ * the old ones go with their last session. The count is logged for the
+ * tests (daemon_reload_tls.sh), which check that it stays flat. */
+static void
+daemon_tls_retire(struct daemon *d)
+{
+	size_t	i;
+
+	for (i = 0; i < d->ntlss; i++)
+		d->tlss[i]->retired = 1;
+	daemon_tls_sweep(d);
+	log_msg(LOG_LVL_DEBUG, NULL, "TLS contexts still in use: %zu",
+	    d->ntlss);
+}
+
+/* An IDLE session is over: frees it and what it borrowed. */
+static void
+daemon_idle_end(struct daemon_idle *di)
+{
+	imap_session_free(di->s);
+	di->s = NULL;
+	daemon_tls_return(di->d, di->tls);
+	di->tls = NULL;
+}
+
 /* Forgets an IDLE folder, aborting its session. */
 static void
 daemon_idle_free(struct daemon_idle *di)
@@ -647,7 +761,7 @@ daemon_idle_free(struct daemon_idle *di)
 			break;
 		}
 	}
-	imap_session_free(di->s);
+	daemon_idle_end(di);
 	if (di->conn && di->a != NULL)
 		schedule_conn_release(di->a->sa, di->a->ac->host, di->kind);
 	event_free(di->ev_retry);
@@ -667,21 +781,26 @@ daemon_random(void)
 	return (r);
 }
 
-/* When to reconnect after an IDLE session ended, in milliseconds. */
+/* Whether an IDLE session ended before it sent any login (the
+ * connection was refused or reset, the name did not resolve): a retry
+ * soon costs the provider nothing. Only a few times in a row
+ * (DAEMON_IDLE_QUICK_TRIES): a server that stays down, or a certificate
+ * that does not verify, gets the backoff. */
+static int
+daemon_idle_quick(const struct daemon_idle *di, const struct imap_result *r)
+{
+	return (!r->idled && !r->login_sent && r->status == EXIT_NETWORK &&
+	    di->quick < DAEMON_IDLE_QUICK_TRIES);
+}
+
+/* The backoff after a failed IDLE session, in milliseconds. */
 static uint64_t
-daemon_idle_delay(struct daemon_idle *di, const struct imap_result *r)
+daemon_idle_backoff(struct daemon_idle *di, const struct imap_result *r)
 {
 	uint64_t	base;
 	unsigned int	shift;
 	int		busy;
 
-	if (r->idled) {
-		/* It worked until now: a restart or a dropped connection,
-		 * worth one quick try (then the backoff below). */
-		di->failures = 0;
-		return (DAEMON_IDLE_RETRY_MS + daemon_random() %
-		    DAEMON_IDLE_RETRY_MS);
-	}
 	shift = di->failures < 7 ? di->failures : 6;
 	di->failures++;
 	base = (uint64_t)DAEMON_IDLE_BACKOFF_MIN << shift;
@@ -695,6 +814,69 @@ daemon_idle_delay(struct daemon_idle *di, const struct imap_result *r)
 	/* 75% to 125% of the base. */
 	return (base * 750 + daemon_random() % (base * 500 + 1) +
 	    (busy ? DAEMON_IDLE_BUSY_MS : 0));
+}
+
+/* After a session that reached IDLE but ended soon (DAEMON_IDLE_SHORT_MS)
+ * for the second time in a row: the backoff, at least the provider's
+ * minimum interval. */
+static uint64_t
+daemon_idle_short(struct daemon_idle *di, const struct imap_result *r)
+{
+	uint64_t	ms = daemon_idle_backoff(di, r);
+	uint64_t	min = (uint64_t)di->ac->min_poll_interval * 1000;
+
+	return (ms > min ? ms : min);
+}
+
+/* When to reconnect after an IDLE session ended, in milliseconds; *note
+ * (may be NULL) is set for the log when the retry is not the usual one:
+ * quick before any login, or backing off after short connections. */
+static uint64_t
+daemon_idle_delay(struct daemon_idle *di, const struct imap_result *r,
+    const char **note)
+{
+	uint64_t	base;
+	int		lived;
+
+	if (note != NULL)
+		*note = NULL;
+	if (r->login_sent || r->idled)
+		di->quick = 0;
+	if (r->idled) {
+		lived = daemon_clock(CLOCK_MONOTONIC) - di->started >=
+		    DAEMON_IDLE_SHORT_MS;
+		if (!lived && di->failures > 0) {
+			if (note != NULL)
+				*note = "again soon after reaching IDLE";
+			return (daemon_idle_short(di, r));
+		}
+		/* It worked: a restart or a dropped connection, worth one
+		 * quick try (then the backoff). A short one is remembered
+		 * as a failure, for the next. */
+		di->failures = lived ? 0 : 1;
+		return (DAEMON_IDLE_RETRY_MS + daemon_random() %
+		    DAEMON_IDLE_RETRY_MS);
+	}
+	if (daemon_idle_quick(di, r)) {
+		if (note != NULL)
+			*note = "before login";
+		/* 1 s doubling, plus up to half of it (folders that lost
+		 * their connections together do not come back together). */
+		base = (uint64_t)DAEMON_IDLE_QUICK_MS << di->quick++;
+		return (base + daemon_random() % (base / 2 + 1));
+	}
+	return (daemon_idle_backoff(di, r));
+}
+
+/* How loud the end of an IDLE session is: info for what a server restart
+ * looks like (a working connection ends, the next ones are refused before
+ * login), a warning otherwise (a failed login, short connections again). */
+static enum log_level
+daemon_idle_level(const struct imap_result *r, const char *note)
+{
+	if (r->idled)
+		return (note == NULL ? LOG_LVL_INFO : LOG_LVL_WARNING);
+	return (note != NULL ? LOG_LVL_INFO : LOG_LVL_WARNING);
 }
 
 /* Deliveries of an IDLE session: the budget and the daily counts. */
@@ -901,6 +1083,7 @@ daemon_idle_done(struct imap_session *s, void *arg)
 	struct timeval			 tv;
 	uint64_t			 ms;
 	char				*in;
+	const char			*note;
 
 	if (di->a == NULL || d->stopping) {
 		daemon_idle_free(di);
@@ -921,57 +1104,24 @@ daemon_idle_done(struct imap_session *s, void *arg)
 		    "polling this folder instead");
 		di->polled = DAEMON_POLLED_NO_IDLE;
 	} else if (!di->polled) {
-		ms = daemon_idle_delay(di, r);
+		ms = daemon_idle_delay(di, r, &note);
 		in = schedule_format_duration(ms);
-		log_msg(r->idled ? LOG_LVL_INFO : LOG_LVL_WARNING, &ctx,
-		    "IDLE connection ended (%s); reconnecting in %s",
-		    fetch_exit_name(r->status), in);
+		log_msg(daemon_idle_level(r, note), &ctx, "IDLE connection "
+		    "ended (%s%s%s); reconnecting in %s",
+		    fetch_exit_name(r->status), note != NULL ? ", " : "",
+		    note != NULL ? note : "", in);
 		free(in);
 		tv.tv_sec = ms / 1000;
 		tv.tv_usec = (ms % 1000) * 1000;
 		evtimer_add(di->ev_retry, &tv);
 	}
-	imap_session_free(di->s);
-	di->s = NULL;
+	daemon_idle_end(di);
 	daemon_conf_unref(di->dc);
 	di->dc = NULL;
 	daemon_idle_release(di);
 	if (di->polled)
 		daemon_idle_poll_soon(di);
 	daemon_status(d);
-}
-
-/* The shared TLS context for an account's ca_file; NULL when the
- * account has no TLS or the context cannot be made (the session then
- * makes its own, and reports why it fails). */
-static struct tls_ctx *
-daemon_tls(struct daemon *d, const struct account_conf *ac)
-{
-	struct daemon_tls	*t;
-	struct tls_ctx		*tls;
-	char			*cause;
-	size_t			 i;
-
-	if (ac->tls == TLS_NONE)
-		return (NULL);
-	for (i = 0; i < d->ntlss; i++) {
-		t = &d->tlss[i];
-		if (t->retired)
-			continue;
-		if (t->ca_file == NULL ? ac->ca_file == NULL :
-		    ac->ca_file != NULL && strcmp(t->ca_file, ac->ca_file) == 0)
-			return (t->tls);
-	}
-	if ((tls = tls_ctx_new(ac->ca_file, &cause)) == NULL) {
-		free(cause);
-		return (NULL);
-	}
-	d->tlss = xreallocarray(d->tlss, d->ntlss + 1, sizeof *d->tlss);
-	t = &d->tlss[d->ntlss++];
-	t->ca_file = ac->ca_file != NULL ? xstrdup(ac->ca_file) : NULL;
-	t->tls = tls;
-	t->retired = 0;
-	return (tls);
 }
 
 /* Connects an IDLE folder: a connection within the caps (else it is
@@ -1020,7 +1170,7 @@ daemon_idle_start(struct daemon_idle *di)
 		daemon_idle_release(di);
 		memset(&fail, 0, sizeof fail);
 		fail.status = EXIT_LOCAL;
-		tv.tv_sec = daemon_idle_delay(di, &fail) / 1000;
+		tv.tv_sec = daemon_idle_delay(di, &fail, NULL) / 1000;
 		tv.tv_usec = 0;
 		evtimer_add(di->ev_retry, &tv);
 		return;
@@ -1030,7 +1180,9 @@ daemon_idle_start(struct daemon_idle *di)
 	o.idle_folder = di->folder;
 	o.delivered = daemon_idle_delivered;
 	o.may_fetch = daemon_idle_may_fetch;
-	o.tls = daemon_tls(a->d, a->ac);
+	di->started = daemon_clock(CLOCK_MONOTONIC);
+	di->tls = daemon_tls_lend(a->d, a->ac);
+	o.tls = di->tls != NULL ? di->tls->tls : NULL;
 	di->dc = a->dc;
 	di->dc->refs++;
 	di->ac = a->ac;
@@ -1220,7 +1372,7 @@ daemon_account_connect(struct daemon_account *a)
 
 /* Whether IDLE sessions hold every configured folder of the account. */
 static int
-daemon_account_all_idle(struct daemon_account *a)
+daemon_account_all_idle(const struct daemon_account *a)
 {
 	const char	**held;
 	size_t		 n;
@@ -1627,7 +1779,6 @@ daemon_reload(struct daemon *d)
 {
 	struct config	*conf;
 	char		*cause, *p;
-	size_t		 i;
 
 	notify_reloading();
 	log_msg(LOG_LVL_INFO, NULL, "reloading %s", d->path);
@@ -1647,8 +1798,7 @@ daemon_reload(struct daemon *d)
 	free(d->reload_error);
 	d->reload_error = NULL;
 	config_log_warnings(conf);
-	for (i = 0; i < d->ntlss; i++)
-		d->tlss[i].retired = 1;
+	daemon_tls_retire(d);
 	if (strcmp(conf->control_socket, control_path(d->ctl)) != 0)
 		log_msg(LOG_LVL_WARNING, NULL, "the control socket stays %s "
 		    "until a restart (the configuration now says %s)",
@@ -1660,12 +1810,30 @@ daemon_reload(struct daemon *d)
 	daemon_arm(d);
 }
 
+/* What a stop waits for, by kind: polls finish their batch, IDLE
+ * connections only say goodbye (DONE, LOGOUT). */
+static void
+daemon_stop_log(const char *why, unsigned int polls, unsigned int idles)
+{
+	char	poll_part[80] = "", idle_part[64] = "";
+
+	if (polls > 0)
+		snprintf(poll_part, sizeof poll_part, "; waiting up to %ds "
+		    "for %u poll%s in progress", DAEMON_STOP_GRACE, polls,
+		    polls == 1 ? "" : "s");
+	if (idles > 0)
+		snprintf(idle_part, sizeof idle_part, "; closing %u IDLE "
+		    "connection%s", idles, idles == 1 ? "" : "s");
+	log_msg(LOG_LVL_INFO, NULL, "%s: stopping%s%s", why, poll_part,
+	    idle_part);
+}
+
 /* SIGTERM/SIGINT: no new work; running sessions get DAEMON_STOP_GRACE. */
 static void
 daemon_stop(struct daemon *d, const char *why)
 {
 	struct timeval	tv = { DAEMON_STOP_GRACE, 0 };
-	unsigned int	running = 0;
+	unsigned int	polls = 0, idles = 0;
 	size_t		i;
 
 	if (d->stopping) {
@@ -1679,7 +1847,7 @@ daemon_stop(struct daemon *d, const char *why)
 	for (i = 0; i < d->naccts; i++) {
 		d->accts[i]->queued = 0;
 		if (d->accts[i]->fs != NULL)
-			running++;
+			polls++;
 	}
 	/* IDLE sessions leave IDLE and log out (within IMAP_STOP_WAIT, below
 	 * the grace); their done callback ends the loop with the last one. */
@@ -1687,17 +1855,15 @@ daemon_stop(struct daemon *d, const char *why)
 		evtimer_del(d->idles[i]->ev_retry);
 		if (d->idles[i]->s != NULL) {
 			imap_session_stop(d->idles[i]->s);
-			running++;
+			idles++;
 		}
 	}
-	if (running == 0) {
+	if (polls + idles == 0) {
 		log_msg(LOG_LVL_INFO, NULL, "%s: stopping", why);
 		event_base_loopexit(d->base, NULL);
 		return;
 	}
-	log_msg(LOG_LVL_INFO, NULL, "%s: stopping; waiting up to %ds for %u "
-	    "poll%s in progress", why, DAEMON_STOP_GRACE, running,
-	    running == 1 ? "" : "s");
+	daemon_stop_log(why, polls, idles);
 	evtimer_add(d->ev_grace, &tv);
 }
 
@@ -1905,6 +2071,10 @@ daemon_account_status_line(const struct daemon_account *a, uint64_t now)
 		strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
 	if (a->fs != NULL || a->queued)
 		next = xstrdup("next poll after this one");
+	else if (daemon_account_all_idle(a))
+		/* Its due polls have nothing to fetch: no countdown. */
+		xasprintf(&next, "no polls: push (IDLE) on %zu folder%s",
+		    a->ac->nfolders, a->ac->nfolders == 1 ? "" : "s");
 	else if (ss.next_due_ms == SCHEDULE_NEVER)
 		next = xstrdup("no next poll until a reload");
 	else {
@@ -1970,11 +2140,12 @@ daemon_account_wait(struct daemon_account *a, struct daemon_req *req)
 }
 
 /* A fetch now reconnects the account's IDLE folders that wait to (the
- * user may have fixed the password, or wants the mail now) before its
- * poll, which then takes any that found no room within the caps; the
- * answer, which does not wait for IDLE, says which connect (answer_note).
- * Like the poll it asks for, the try ignores the backoff; it keeps the
- * failures (another refusal backs off as long as the last). */
+ * user wants the mail now) before its poll, which then takes any that
+ * found no room within the caps; the answer, which does not wait for
+ * IDLE, says which connect (answer_note). Like the poll it asks for, the
+ * try ignores the backoff after a network error or a busy server, not a
+ * refused login; it keeps the failures (another failure backs off as
+ * long as the last). */
 static void
 daemon_fetch_idle(struct daemon_account *a)
 {
@@ -1987,6 +2158,14 @@ daemon_fetch_idle(struct daemon_account *a)
 		di = d->idles[i];
 		if (di->a != a || !daemon_idle_waiting(di))
 			continue;
+		/* A refused login waits for a reload, which retries it at
+		 * once: another try would be one more refusal. */
+		if (di->refused) {
+			log_msg(LOG_LVL_INFO, &(struct log_ctx){ a->ac->name,
+			    di->folder, 0 }, "not reconnecting IDLE now: its "
+			    "last login was refused (a reload retries it)");
+			continue;
+		}
 		log_msg(LOG_LVL_INFO, &(struct log_ctx){ a->ac->name,
 		    di->folder, 0 }, "reconnecting IDLE now, as asked on the "
 		    "control socket");
@@ -2007,6 +2186,62 @@ daemon_fetch_idle(struct daemon_account *a)
 		    "folders", n);
 }
 
+/* Whether every folder of the account is an IDLE folder waiting after a
+ * refused login, which a fetch now leaves alone (daemon_fetch_idle). */
+static int
+daemon_fetch_idle_refused(const struct daemon_account *a)
+{
+	const struct daemon_idle	*di;
+	size_t				 i;
+
+	if (!daemon_account_all_idle(a))
+		return (0);
+	for (i = 0; i < a->ac->nfolders; i++) {
+		di = daemon_idle_of(a, a->ac->folders[i].remote);
+		if (di == NULL || !di->refused || !daemon_idle_waiting(di))
+			return (0);
+	}
+	return (1);
+}
+
+/* A fetch now that must wait (schedule_fetch_allowed) is refused with
+ * the time it may come, rather than deferred to it: `mailfetchd --once`
+ * from a timer or a MUA key must not block for minutes, and a script
+ * can tell the refusal (EXIT_DEFERRED) from a failure. Its IDLE folders
+ * are left waiting too. Returns 1 when refused (and answered). */
+static int
+daemon_fetch_deferred(struct daemon_account *a)
+{
+	uint64_t	 now = daemon_now(), at;
+	char		*why, *in, *text, when[32];
+
+	at = schedule_fetch_allowed(a->sa, now, &why);
+	if (at <= now && !daemon_fetch_idle_refused(a))
+		return (0);
+	if (at <= now)
+		/* Its IDLE logins keep their own backoff: the poll that
+		 * would answer has nothing to fetch. */
+		text = xstrdup("not fetched: the IDLE login was refused; a "
+		    "reload retries it now, else it is retried after its "
+		    "backoff");
+	else if (at == SCHEDULE_NEVER)
+		xasprintf(&text, "not fetched: %s; not before the "
+		    "configuration is reloaded", why);
+	else {
+		in = schedule_format_duration(at - now);
+		daemon_wall(at, now, when, sizeof when);
+		xasprintf(&text, "not fetched: %s; next attempt allowed in "
+		    "%s (at %s)", why, in, when);
+		free(in);
+	}
+	log_msg(LOG_LVL_INFO, &(struct log_ctx){ a->ac->name, NULL, 0 },
+	    "fetch now asked on the control socket: %s", text);
+	daemon_account_answer(a, EXIT_DEFERRED, 0, 0, text);
+	free(text);
+	free(why);
+	return (1);
+}
+
 /* Makes one account poll now for a request; an account already polling
  * (or waiting for a connection) answers at the end of that poll. IDLE
  * folders waiting to reconnect do so at once (daemon_fetch_idle). */
@@ -2016,6 +2251,8 @@ daemon_fetch_account(struct daemon_account *a, struct daemon_req *req)
 	char	*why = NULL;
 
 	if (daemon_account_wait(a, req) != 0)
+		return;
+	if (a->fs == NULL && !a->queued && daemon_fetch_deferred(a))
 		return;
 	daemon_fetch_idle(a);
 	if (a->fs != NULL || a->queued)
@@ -2138,8 +2375,6 @@ daemon_setup(struct daemon *d)
 static void
 daemon_teardown(struct daemon *d)
 {
-	size_t	i;
-
 	while (d->naccts > 0)
 		daemon_remove_at(d, d->naccts - 1);
 	free(d->accts);
@@ -2147,10 +2382,8 @@ daemon_teardown(struct daemon *d)
 	while (d->nidles > 0)
 		daemon_idle_free(d->idles[d->nidles - 1]);
 	free(d->idles);
-	for (i = 0; i < d->ntlss; i++) {
-		tls_ctx_free(d->tlss[i].tls);
-		free(d->tlss[i].ca_file);
-	}
+	/* No session is left to borrow a context. */
+	daemon_tls_retire(d);
 	free(d->tlss);
 	control_free(d->ctl);
 	schedule_free(d->sched);

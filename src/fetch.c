@@ -34,7 +34,7 @@ static const char *fetch_exit_names[] = {
 	"new mail", "nothing new", "configuration error",
 	"authentication failure", "network or TLS failure",
 	"server protocol error", "account locked", "partial failure",
-	"local delivery error", "not supported yet",
+	"local delivery error", "not supported yet", "not yet allowed",
 };
 
 const char *

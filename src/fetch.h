@@ -27,6 +27,10 @@ enum fetch_exit {
 	EXIT_PARTIAL = 7,	/* some accounts or folders failed, others not */
 	EXIT_LOCAL = 8,		/* Maildir or state could not be written */
 	EXIT_UNSUPPORTED = 9,	/* configured feature not built yet */
+	EXIT_DEFERRED = 10,	/* a fetch now the running daemon refused
+				 * for now: a backoff, a server's delay, a
+				 * stop or the provider minimum interval
+				 * (its answer says until when) */
 };
 
 /* Fetches the named accounts (all when n == 0) once. Unknown names are a

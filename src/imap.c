@@ -368,6 +368,7 @@ imap_send(struct imap_session *s, const char *fmt, ...)
 	}
 	if (strncmp(cmd, "LOGIN ", 6) == 0 ||
 	    strncmp(cmd, "AUTHENTICATE ", 13) == 0) {
+		s->result.login_sent = 1;
 		/* Only the command and its first argument (the user name or
 		 * the mechanism): what follows is a secret. */
 		n = strcspn(cmd, " ") + 1;

@@ -36,6 +36,9 @@ struct imap_result {
 					 * IDLE capability; poll instead */
 	int		 idled;		/* IMAP_MODE_IDLE: reached IDLE at
 					 * least once (a good connection) */
+	int		 login_sent;	/* a LOGIN or AUTHENTICATE went out:
+					 * the server counts a login (a
+					 * refused connection costs none) */
 	int		 reauth;	/* the login failed for want of a new
 					 * authorisation ("re-authorisation
 					 * needed", secret.c, oauth2.c) */

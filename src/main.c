@@ -163,6 +163,16 @@ main_status(const struct config *conf)
 	return (fflush(stdout) == 0 ? 0 : EXIT_LOCAL);
 }
 
+/* How loud an account's answer is: a refusal for now (a backoff, the
+ * provider's minimum interval) is no failure of this run. */
+static enum log_level
+main_fetch_level(int status)
+{
+	if (status == EXIT_NEW_MAIL || status == EXIT_NOTHING_NEW)
+		return (LOG_LVL_INFO);
+	return (status == EXIT_DEFERRED ? LOG_LVL_NOTICE : LOG_LVL_ERROR);
+}
+
 /* One line of a fetch answer, logged as --once logs an account's end. */
 static void
 main_fetch_line(const char *line, void *arg)
@@ -180,8 +190,8 @@ main_fetch_line(const char *line, void *arg)
 			    "fetched %lu message%s (%llu bytes) by the running "
 			    "daemon", msgs, msgs == 1 ? "" : "s", bytes);
 		else
-			log_msg(status == EXIT_NOTHING_NEW ? LOG_LVL_INFO :
-			    LOG_LVL_ERROR, &(struct log_ctx){ name, NULL, 0 },
+			log_msg(main_fetch_level(status),
+			    &(struct log_ctx){ name, NULL, 0 },
 			    "%s (by the running daemon)", text);
 		mf->rc = mf->rc == -1 ? status : fetch_merge(mf->rc, status);
 	} else if (sscanf(line, "%127s unknown", name) == 1 &&
@@ -340,9 +350,8 @@ main_privsep(const struct main_opts *opts, struct config *conf)
 	case MODE_ONCE:
 		rc = privsep_run(conf, opts->accounts, opts->naccounts, 0,
 		    main_once_worker, NULL);
-		log_msg(rc <= EXIT_NOTHING_NEW ? LOG_LVL_INFO : LOG_LVL_ERROR,
-		    NULL, "finished: %s (exit status %d)", fetch_exit_name(rc),
-		    rc);
+		log_msg(main_fetch_level(rc), NULL, "finished: %s (exit "
+		    "status %d)", fetch_exit_name(rc), rc);
 		break;
 	default:
 		return (privsep_daemon(opts->config_path, conf,
@@ -487,9 +496,8 @@ main(int argc, char **argv)
 		rc = main_delegate(conf, opts.accounts, opts.naccounts);
 		if (rc == -1)
 			rc = fetch_once(conf, opts.accounts, opts.naccounts);
-		log_msg(rc <= EXIT_NOTHING_NEW ? LOG_LVL_INFO : LOG_LVL_ERROR,
-		    NULL, "finished: %s (exit status %d)", fetch_exit_name(rc),
-		    rc);
+		log_msg(main_fetch_level(rc), NULL, "finished: %s (exit "
+		    "status %d)", fetch_exit_name(rc), rc);
 		break;
 	default:
 		/* The daemon owns (and replaces, on reload) the config. */

@@ -93,6 +93,8 @@ struct schedule_account {
 	int		 soon;		/* the poll in progress left out a
 					 * folder: the next one comes soon */
 	unsigned int	 failures;
+	uint64_t	 server_until;	/* no login before: the delay the
+					 * server named (LOGIN-DELAY n) */
 	int		 last_exit;
 	int		 last_error;
 	int		 refused;	/* the last outcome: a refused login or
@@ -134,6 +136,7 @@ static const char *schedule_state_names[SCHEDULE_STATE_MAX] = {
 static const char *schedule_exit_names[] = {
 	"new mail", "nothing new", "configuration", "authentication",
 	"network", "protocol", "locked", "partial", "local", "unsupported",
+	"deferred",
 };
 
 /* The name of an exit status, for messages. */
@@ -873,6 +876,8 @@ schedule_done(struct schedule_account *a, uint64_t now_ms,
 		a->have_conn = 1;
 	}
 	schedule_budget_add(a, now_ms, o->bytes);
+	a->server_until = o->retry_after == 0 ? 0 :
+	    add_ms(now_ms, (uint64_t)o->retry_after * SEC);
 	if (o->hint == SCHEDULE_HINT_TOO_MANY_CONNS) {
 		m = cap_lower(a);
 		msg_add(msg, "%s", m);
@@ -1216,6 +1221,44 @@ schedule_account_retry(struct schedule_account *a, uint64_t now_ms)
 	a->state = SCHEDULE_IDLE;
 	a->next_due = now_ms;
 	return (1);
+}
+
+/* Raises *at to t with its reason. */
+static void
+fetch_wait(uint64_t *at, const char **reason, uint64_t t, const char *why)
+{
+	if (t <= *at)
+		return;
+	*at = t;
+	*reason = why;
+}
+
+uint64_t
+schedule_fetch_allowed(const struct schedule_account *a, uint64_t now_ms,
+    char **why)
+{
+	const char	*reason = NULL;
+	uint64_t	 at = now_ms;
+
+	*why = NULL;
+	if (a->state == SCHEDULE_STOPPED) {
+		xasprintf(why, "stopped after a %s error",
+		    exit_name(a->last_error));
+		return (SCHEDULE_NEVER);
+	}
+	if (a->state == SCHEDULE_BACKOFF && a->refused)
+		fetch_wait(&at, &reason, a->next_due, "the login was refused; "
+		    "backing off so that the provider does not lock the "
+		    "account");
+	fetch_wait(&at, &reason, a->server_until, "the server asked to wait "
+	    "before the next login");
+	if (a->have_conn)
+		fetch_wait(&at, &reason, add_ms(a->last_conn, a->floor_ms),
+		    "the provider's minimum interval between polls has not "
+		    "passed");
+	if (reason != NULL)
+		*why = xstrdup(reason);
+	return (at);
 }
 
 char *

@@ -254,6 +254,19 @@ int		 schedule_account_reset_cap(struct schedule_account *);
 int		 schedule_account_retry(struct schedule_account *,
 		    uint64_t now_ms);
 
+/* A fetch now (the user asks: mailfetchd --once, a MUA key): now_ms when
+ * it may poll now, else the earliest time it may (SCHEDULE_NEVER: not
+ * before a reload) and *why (caller frees) says why. It waits for what
+ * would make the try harmful: a stop (a configuration error), the backoff
+ * after a refused login (each refusal brings the provider closer to
+ * locking the account), a delay the server named (LOGIN-DELAY n) and the
+ * provider's minimum interval since the last poll that reached the
+ * server. Not for the backoff after a network error or a busy server:
+ * the user may have fixed the network or closed the other client, and
+ * that wait is our guess. */
+uint64_t	 schedule_fetch_allowed(const struct schedule_account *,
+		    uint64_t now_ms, char **why);
+
 void		 schedule_account_status(const struct schedule_account *,
 		    uint64_t now_ms, struct schedule_status *);
 /* One line for --status, caller frees: "work: backing off, next poll in

@@ -43,6 +43,9 @@ Modes:
               "NO [ALERT] Too many simultaneous connections. (Failure)"
   unavailable LOGIN and AUTHENTICATE are refused with
               "NO [UNAVAILABLE] Temporary authentication failure"
+  idledrop    the server offers IDLE, answers IDLE with "+ idling", then
+              closes the connection (a proxy or NAT that drops idle
+              connections at once)
 """
 import hashlib
 import socket
@@ -197,10 +200,12 @@ def do_fetch(c, box, tag, rest, bad, mode):
 
 
 def serve(c, box, mode, bad):
+    caps = "IMAP4rev1 AUTH=PLAIN SASL-IR UIDPLUS"
+    if mode == "idledrop":
+        caps += " IDLE"
     if mode == "uidvalidity" and c.n > 1:
         box.renumber()
-    c.send("* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR UIDPLUS] scripted "
-           "IMAP ready\r\n")
+    c.send("* OK [CAPABILITY %s] scripted IMAP ready\r\n" % caps)
     while True:
         line = c.readline()
         if line is None:
@@ -213,8 +218,7 @@ def serve(c, box, mode, bad):
             sub, _, rest = rest.partition(" ")
             cmd = "UID " + sub.upper()
         if cmd == "CAPABILITY":
-            c.send("* CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR UIDPLUS\r\n"
-                   "%s OK done\r\n" % tag)
+            c.send("* CAPABILITY %s\r\n%s OK done\r\n" % (caps, tag))
         elif cmd == "LOGIN" and bad and mode in REFUSALS:
             c.send("%s %s\r\n" % (tag, REFUSALS[mode]))
         elif cmd == "LOGIN":
@@ -227,8 +231,7 @@ def serve(c, box, mode, bad):
             if bad and mode in REFUSALS:
                 c.send("%s %s\r\n" % (tag, REFUSALS[mode]))
                 continue
-            c.send("%s OK [CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR UIDPLUS] "
-                   "logged in\r\n" % tag)
+            c.send("%s OK [CAPABILITY %s] logged in\r\n" % (tag, caps))
             if bad and mode == "longline":
                 chunk = b"x" * 65536
                 c.send(b"* OK ")
@@ -273,6 +276,13 @@ def serve(c, box, mode, bad):
                 del box.msgs[u]
                 box.deleted.discard(u)
             c.send("%s OK expunged\r\n" % tag)
+        elif cmd == "IDLE" and mode == "idledrop":
+            c.send("+ idling\r\n")
+            if bad:
+                return
+            if c.readline() is None:
+                return
+            c.send("%s OK IDLE terminated\r\n" % tag)
         elif cmd == "NOOP":
             c.send("%s OK\r\n" % tag)
         elif cmd == "LOGOUT":

@@ -6,8 +6,9 @@
 # password: the daemon backs off (the log says the next attempt is in
 # about 30 minutes) and does not log in again within the test's window.
 # Then the same for an all-IDLE account: once the password file is fixed,
-# --once --account makes its IDLE folder reconnect at once (the answer,
-# exit 1, says so) and the waiting message comes through IDLE.
+# --once --account does not retry the refused login (exit 10, saying that
+# a reload does, no login); the reload makes its IDLE folder reconnect at
+# once and the waiting message comes through IDLE.
 # TAP output.
 set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -153,10 +154,14 @@ daemon_wait_exit 10
 tap_is "$drc" 0 "an idle daemon stops at once on SIGTERM"
 
 # --- The same for an account whose only folder is IDLE: its refused
-# login reconnects in an hour; the user fixes the password file and asks
-# for a fetch now, which reconnects at once (no reload needed). ---
+# login reconnects in an hour; the user fixes the password file. A fetch
+# now does not retry a refused login (each refusal brings the provider
+# closer to locking the account): it says so at once (exit 10, no
+# login); the reload reconnects at once. ---
 # dclogins USER: Dovecot's successful logins of USER.
 dclogins() { grep -Ec "imap-login: (Info: )?Login: user=<$1>" "$DC_LOG"; }
+# dcattempts USER: Dovecot's logins of USER, refused or not.
+dcattempts() { grep -Ec "imap-login: .*user=<$1>" "$DC_LOG"; }
 dovecot_add_user idlefix pw-idlefix-3b9a
 mfd_account idlefix pw-wrong-3b9a
 printf 'From: a@example.org\r\nSubject: waiting\r\nMessage-ID: <idlefix-3b9a@example.org>\r\n\r\nbody\r\n' >"$T/idlefix.eml"
@@ -173,20 +178,23 @@ tap_like "$line" 'reconnecting in ([45][0-9]m|1h)' \
     "$(cat "$DLOG")"
 tap_is "$(dclogins idlefix)" 0 "idlefix: no login succeeded yet"
 printf '%s\n' pw-idlefix-3b9a >"$T/idlefix/pass"
-start=$(_dc_now_ms)
+tries=$(dcattempts idlefix)
 timeout 30 "$MAILFETCHD" -c "$CONF" --once --account idlefix \
     >"$T/once.out" 2>&1
-tap_is "$?" 1 "idlefix: --once exits 1 (nothing polled), not waiting for IDLE" \
+tap_is "$?" 10 "idlefix: --once exits 10 (not yet allowed), not waiting for IDLE" \
     "$(cat "$T/once.out")"
 tap_like "$(cat "$T/once.out")" \
-    'account=idlefix: nothing new; reconnecting IDLE now on INBOX \(by the running daemon\)' \
-    "idlefix: --once says the IDLE reconnection was started" \
+    'account=idlefix: not fetched: the IDLE login was refused; a reload retries it now' \
+    "idlefix: --once says why, and that a reload retries" \
     "$(cat "$T/once.out")"
+sleep 1
+tap_is "$(dcattempts idlefix)" "$tries" "idlefix: the fetch now made no login" \
+    "$(grep 'user=<idlefix>' "$DC_LOG" | tail -3)"
+start=$(_dc_now_ms)
+kill -HUP "$DPID"
 daemon_wait_file "$DC_LOG" "imap-login: (Info: )?Login: user=<idlefix>" 10
-ok $? "idlefix: the server sees a new login within 10 s ($(($(_dc_now_ms) - start)) ms)" \
+ok $? "idlefix: after the reload the server sees a new login within 10 s ($(($(_dc_now_ms) - start)) ms)" \
     "$(grep 'account=idlefix' "$DLOG" | tail -5)"
-tap_is "$(grep -c 'account=idlefix folder=INBOX: reconnecting IDLE now, as asked on the control socket' "$DLOG")" 1 \
-    "idlefix: the daemon logs the reconnect once"
 for ((i = 0; i < 150; i++)); do
 	[ "$(ls "$T/idlefix/Maildir/new" 2>/dev/null | wc -l)" -ge 1 ] && break
 	sleep 0.1

@@ -99,6 +99,16 @@ daemon_wait_log 'account=one folder=INBOX: .*-> IDLING' 20 &&
 ok $? "both IDLE folders reach IDLE" "$(tail -20 "$DLOG")"
 mfd_expect "$T/one/Maildir" "" "$T/m1.eml"
 
+# --- --status: an account whose every folder is pushed has no poll to
+# count down to; one with a polled folder still has. ---
+out=$("$MAILFETCHD" -c "$CONF" --status 2>&1)
+tap_like "$out" '^one: [^;]*; idle on INBOX; .*; no polls: push \(IDLE\) on 1 folder;' \
+    "--status: the all-IDLE account says push (IDLE), not a poll countdown"
+tap_unlike "$(printf '%s\n' "$out" | grep '^one:')" 'next poll' \
+    "--status: no \"next poll\" for the all-IDLE account"
+tap_like "$out" '^two: .*; next poll in [0-9hms ]+;' \
+    "--status: the account with a polled folder still counts down"
+
 # --- IDLE push: an APPEND lands without a poll. ---
 dovecot_append one INBOX "$T/m2.eml" >/dev/null || tap_bail "APPEND failed"
 ms=$(landed "$T/one/Maildir" 2 5)
@@ -159,6 +169,11 @@ kill -TERM "$DPID"
 daemon_wait_exit 10
 t1=$(date +%s%3N)
 tap_is "$drc" 0 "SIGTERM while idling exits 0"
+grep -q 'stopping; closing 2 IDLE connections$' "$DLOG"
+ok $? "the stop says it closes 2 IDLE connections" \
+    "$(grep 'stopping' "$DLOG")"
+grep -q 'polls\? in progress' "$DLOG"
+ok $((!$?)) "and does not call them polls in progress"
 [ $((t1 - t0)) -lt 3000 ]
 ok $? "and quickly ($((t1 - t0)) ms)"
 daemon_wait_file "$DC_LOG" 'imap\(one\).*Logged out' 5 $((lo + 1)) &&

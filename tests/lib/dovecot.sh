@@ -463,11 +463,12 @@ dovecot_stop()
 	return 0
 }
 
-# Stop the instance's processes (not its files) and start it again on the
-# same ports: the server restart an IMAP client sees. Bails out on failure.
+# dovecot_restart [DOWN]: stop the instance's processes (not its files)
+# and start it again on the same ports, DOWN seconds (default 0) later:
+# the server restart an IMAP client sees. Bails out on failure.
 dovecot_restart()
 {
-	local pid="" i
+	local pid="" i down=${1:-0}
 
 	[ -n "$DC_DIR" ] || tap_bail "dovecot_restart: not running"
 	[ -s "$DC_DIR/run/master.pid" ] && read -r pid <"$DC_DIR/run/master.pid"
@@ -484,6 +485,7 @@ dovecot_restart()
 	done
 	[ -z "$(_dc_pids)" ] || kill -KILL $(_dc_pids) 2>/dev/null
 	rm -f "$DC_DIR/run/master.pid"
+	sleep "$down"
 	for ((i = 0; i < 250; i++)); do
 		_dc_ports_free "$DC_IMAP_PORT" && break
 		sleep 0.02

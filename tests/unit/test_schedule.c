@@ -425,6 +425,72 @@ test_retry_on_reload(void **state)
 	schedule_free(s);
 }
 
+/* A fetch now waits for a refused login's backoff, a delay the server
+ * named, the provider minimum and a stop; not for a network backoff. */
+static void
+test_fetch_allowed(void **state)
+{
+	struct schedule		*s;
+	struct schedule_account	*a, *b;
+	struct schedule_outcome	 o;
+	uint64_t		 at;
+	char			*why, *msg;
+
+	(void)state;
+	s = schedule_new(NULL, 5);
+	a = add_account(s, "a", 900, 600, T0);	/* a 10-minute minimum */
+	b = add_account(s, "b", 60, 0, T0);
+	memset(&o, 0, sizeof o);
+
+	/* Never polled: now. */
+	assert_int_equal(schedule_fetch_allowed(a, T0, &why), T0);
+	assert_null(why);
+
+	/* Within the provider minimum since the last poll. */
+	attempt(a, T0, EXIT_NOTHING_NEW, 0);
+	at = schedule_fetch_allowed(a, T0 + 3 * MIN, &why);
+	assert_int_equal(at, T0 + 10 * MIN);
+	assert_non_null(strstr(why, "minimum interval"));
+	free(why);
+	assert_int_equal(schedule_fetch_allowed(a, T0 + 10 * MIN, &why),
+	    T0 + 10 * MIN);
+	assert_null(why);
+
+	/* A network failure's backoff does not hold a fetch now back. */
+	attempt(b, T0, EXIT_NETWORK, 0);
+	assert_int_equal(schedule_fetch_allowed(b, T0 + SEC, &why), T0 + SEC);
+	assert_null(why);
+
+	/* A refused login's does, until a reload. */
+	at = T0 + 2 * MIN + attempt(b, T0 + 2 * MIN, EXIT_AUTH, 0);
+	assert_int_equal(schedule_fetch_allowed(b, T0 + 3 * MIN, &why), at);
+	assert_non_null(strstr(why, "login was refused"));
+	free(why);
+	schedule_account_retry(b, T0 + 4 * MIN);
+	assert_int_equal(schedule_fetch_allowed(b, T0 + 4 * MIN, &why),
+	    T0 + 4 * MIN);
+	assert_null(why);
+
+	/* A delay the server named (LOGIN-DELAY 900), even on success. */
+	o.exit = EXIT_NOTHING_NEW;
+	o.retry_after = 900;
+	schedule_begin(b, T0 + 5 * MIN, NULL);
+	schedule_done(b, T0 + 5 * MIN, &o, &msg);
+	free(msg);
+	assert_int_equal(schedule_fetch_allowed(b, T0 + 6 * MIN, &why),
+	    T0 + 20 * MIN);
+	assert_non_null(strstr(why, "server asked"));
+	free(why);
+
+	/* A stop: not before a reload. */
+	attempt(b, T0 + 30 * MIN, EXIT_CONFIG, 0);
+	assert_int_equal(schedule_fetch_allowed(b, T0 + 31 * MIN, &why),
+	    SCHEDULE_NEVER);
+	assert_non_null(strstr(why, "configuration error"));
+	free(why);
+	schedule_free(s);
+}
+
 static void
 test_stop_until_reload(void **state)
 {
@@ -1471,6 +1537,7 @@ main(void)
 		cmocka_unit_test(test_conn_reset_cap),
 		cmocka_unit_test(test_conn_fits_after_poll),
 		cmocka_unit_test(test_next_due),
+		cmocka_unit_test(test_fetch_allowed),
 		cmocka_unit_test(test_status),
 		cmocka_unit_test(test_suspended),
 	};

@@ -1,0 +1,124 @@
+#!/bin/bash
+# idle_retry.sh: how IDLE folders reconnect.
+#  - A server restart with a few seconds down: the first reconnect finds
+#    the port closed; a connection refused before any login costs the
+#    provider nothing and is retried within seconds (not after the minute
+#    of backoff a failed login gets), so that every IDLE folder is back
+#    soon after the server, and mail appended then is pushed.
+#  - A server (tests/fault/imap_server.py idledrop) that drops every
+#    connection right after "+ idling", for a Gmail account: one quick
+#    retry, then the backoff, no shorter than Gmail's 10-minute minimum
+#    interval: two logins in all, not one every few seconds.
+# TAP output.
+set -u
+top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
+. "$top_srcdir/tests/lib/daemon.sh"
+
+mfd_init
+dovecot_start
+gen() { "$(_dc_python)" "$top_srcdir/tests/lib/gen_msg.py" "$@" || tap_bail "gen_msg.py $*"; }
+
+dovecot_add_user rs "pw-rs-3e07"
+mfd_account rs "pw-rs-3e07"
+for f in Work Lists; do
+	dovecot_add_folder rs "$f"
+done
+gen plain "$T/m1.eml" restart-1
+CONF=$T/daemon.conf
+{
+	printf 'state_dir = "%s"\nlog_level = debug\n' "$T/state"
+	daemon_block rs 'idle = yes' 'poll_interval = 1h' |
+	    sed 's/  folder "INBOX" { }/  folder "INBOX" { }\n  folder "Work" { }\n  folder "Lists" { }/'
+} >"$CONF" || tap_bail "cannot write $CONF"
+
+# idling N SECONDS: waits until each of the three folders reached IDLE N
+# times, SECONDS in all.
+idling()
+{
+	local f i
+
+	for ((i = 0; i < $2 * 10; i++)); do
+		[ "$i" -gt 0 ] && sleep 0.1
+		for f in INBOX Work Lists; do
+			[ "$(grep -Ec "account=rs folder=$f: .*-> IDLING" \
+			    "$DLOG")" -ge "$1" ] || continue 2
+		done
+		return 0
+	done
+	return 1
+}
+
+daemon_start "$CONF"
+idling 1 30
+ok $? "the three IDLE folders reach IDLE" "$(tail -20 "$DLOG")"
+
+# --- A restart with 4 s down: back within seconds (a generous 25 s
+# here), not after the backoff of a minute. ---
+dovecot_restart 4
+up=$(wc -l <"$DLOG")
+idling 2 25
+ok $? "all three folders IDLE again within 25 s of the restart" \
+    "$(tail -30 "$DLOG")"
+for f in INBOX Work Lists; do
+	grep -q "account=rs folder=$f: IDLE connection ended ([^)]*, before login); reconnecting in [0-9]s" "$DLOG"
+	ok $? "$f: the refused connection is retried within seconds" \
+	    "$(grep "folder=$f: IDLE connection ended" "$DLOG")"
+done
+# Everything logged between the restart and the third folder's return.
+back=$(grep -n 'account=rs folder=[A-Za-z]*: .*-> IDLING' "$DLOG" | tail -1 |
+    cut -d: -f1)
+since=$(sed -n "1,${back}p" "$DLOG" |
+    grep -Ec 'reconnecting in ([0-9]+m|[3-9][0-9]s)')
+tap_is "$since" 0 "no folder was told to wait 30 s or more to reconnect" \
+    "$(grep 'reconnecting in' "$DLOG")"
+[ "$back" -gt "$up" ]
+ok $? "the folders came back after the server did"
+dovecot_append rs INBOX "$T/m1.eml" >/dev/null || tap_bail "APPEND failed"
+for ((i = 0; i < 100; i++)); do
+	[ "$(mfd_count "$T/rs/Maildir" "" new)" -ge 1 ] && break
+	sleep 0.1
+done
+[ "$(mfd_count "$T/rs/Maildir" "" new)" -ge 1 ]
+ok $? "a message appended after the restart is pushed within 10 s" \
+    "$(tail -20 "$DLOG")"
+mfd_expect "$T/rs/Maildir" "" "$T/m1.eml"
+
+kill -TERM "$DPID"
+daemon_wait_exit 10
+tap_is "$drc" 0 "SIGTERM exits 0"
+
+# --- A connection dropped right after "+ idling", again and again. ---
+mkdir -p "$T/sd"
+"$(_dc_python)" "$top_srcdir/tests/fault/imap_server.py" idledrop \
+    --log "$T/sd/server.log" --manifest "$T/sd/manifest" --msgs 1 \
+    --bad 1000 --linger 60 >"$T/sd/port" 2>>"$T/sd/server.err" &
+spid=$!
+tap_cleanup_add "kill $spid 2>/dev/null; wait $spid 2>/dev/null"
+daemon_wait_file "$T/sd/port" '^[0-9]+$' 5 || tap_bail "imap_server.py did not start"
+: >>"$T/sd/server.log"
+mkdir -p "$T/sd/Maildir"
+printf 'pw-sd\n' >"$T/sd/pass"
+chmod 600 "$T/sd/pass"
+{
+	printf 'state_dir = "%s"\nlog_level = debug\n' "$T/state-sd"
+	printf 'account "sd" {\n  provider = gmail\n  protocol = imap\n'
+	printf '  host = "127.0.0.1"\n  port = %s\n  tls = none\n' "$(cat "$T/sd/port")"
+	printf '  user = "sd@example.net"\n  password_file = "%s"\n' "$T/sd/pass"
+	printf '  maildir = "%s"\n  timeout = 5s\n' "$T/sd/Maildir"
+	printf '  poll_interval = 1h\n  idle = yes\n  folder "INBOX" { }\n}\n'
+} >"$T/sd.conf" || tap_bail "cannot write $T/sd.conf"
+: >"$DLOG"
+daemon_start "$T/sd.conf"
+# logins: the logins the scripted server has seen.
+logins() { grep -Ec '^[0-9]+ [^ ]+ (LOGIN|AUTHENTICATE) ' "$T/sd/server.log"; }
+daemon_wait_log 'account=sd folder=INBOX: IDLE connection ended \([^)]*, again soon after reaching IDLE\); reconnecting in (9m [0-9]+s|1[0-9]m)' 20
+ok $? "the second short IDLE connection backs off for Gmail's 10 minutes" \
+    "$(grep 'IDLE connection ended' "$DLOG")"
+sleep 10
+n=$(logins)
+tap_is "$n" 2 "two logins in all (one quick retry), not one every few seconds"
+
+kill -TERM "$DPID"
+daemon_wait_exit 10
+tap_is "$drc" 0 "SIGTERM exits 0"
+tap_done
