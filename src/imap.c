@@ -701,6 +701,11 @@ imap_folder_reset(struct imap_session *s)
 	msgids_set_clear(&s->known);
 	imap_staged_clear(s);
 	s->uidv_changed = 0;
+	/* Only imap_selected sets it, and not on every path (a UIDVALIDITY
+	 * change goes straight to the sizes): a value left by the previous
+	 * folder would filter this one's messages against an empty unseen
+	 * set. */
+	s->first_fetch = 0;
 	free(s->msgs);
 	s->msgs = NULL;
 	s->nmsgs = s->amsgs = s->next_msg = 0;

@@ -1,0 +1,57 @@
+#!/bin/bash
+# imap_uidvalidity.sh: mailfetchd --once against a real Dovecot over IMAPS
+# when a folder's UIDVALIDITY changes (the folder deleted and created
+# again): a new folder fetched first in the same session with
+# first_fetch = unseen must not filter the changed folder's new mail, and
+# the messages recognised by Message-ID (delivered before the change) get
+# the configured server action (keep = no, mark_read). TAP output.
+set -u
+top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
+. "$top_srcdir/tests/lib/dovecot.sh"
+. "$top_srcdir/tests/lib/mfd.sh"
+
+S=$DC_SAMPLES
+mfd_init
+dovecot_start
+
+# uidv_recreate USER PW: Proj deleted and created again with its two old
+# messages (05, 06) and one new one (03); checks that UIDVALIDITY changed.
+uidv_recreate()
+{
+	local v1 v2
+
+	v1=$(dovecot_imap_cmd "$1" "$2" 'STATUS Proj (UIDVALIDITY)' |
+	    sed -n 's/.*UIDVALIDITY \([0-9]*\).*/\1/p')
+	dovecot_imap_cmd "$1" "$2" 'DELETE Proj' 'CREATE Proj' >/dev/null &&
+	    dovecot_append "$1" Proj "$S/05-reply.eml" >/dev/null &&
+	    dovecot_append "$1" Proj "$S/06-list.eml" >/dev/null &&
+	    dovecot_append "$1" Proj "$S/03-multipart.eml" >/dev/null
+	ok $? "$1: Proj deleted and created again, the same messages and one more"
+	v2=$(dovecot_imap_cmd "$1" "$2" 'STATUS Proj (UIDVALIDITY)' |
+	    sed -n 's/.*UIDVALIDITY \([0-9]*\).*/\1/p')
+	[ -n "$v1" ] && [ -n "$v2" ] && [ "$v1" != "$v2" ]
+	ok $? "$1: the server's UIDVALIDITY changed ($v1 -> $v2)"
+}
+
+# --- first_fetch = unseen, a new folder fetched before the changed one in
+# the same session: the changed folder's new message still arrives. ---
+dovecot_add_user ffu pw-ffu-1
+mfd_account ffu pw-ffu-1
+dovecot_add_message ffu Proj "$S/05-reply.eml"
+dovecot_add_message ffu Proj "$S/06-list.eml"
+mfd_conf ffu 'first_fetch = unseen' -- 'folder "Proj" { }'
+mfd_run_ok ffu 0 "first_fetch = unseen: Proj fetched once"
+mfd_expect "$T/ffu/Maildir" Proj "$S/05-reply.eml" "$S/06-list.eml"
+uidv_recreate ffu pw-ffu-1
+dovecot_add_message ffu Fresh "$S/01-plain.eml"
+mfd_conf ffu 'first_fetch = unseen' -- 'folder "Fresh" { }' \
+    'folder "Proj" { }'
+mfd_run_ok ffu 0 "a new folder first, then the changed one"
+tap_like "$err" "1 message\\(s\\) are new" \
+    "the changed folder's new message is counted as new"
+mfd_expect "$T/ffu/Maildir" Fresh "$S/01-plain.eml"
+mfd_expect "$T/ffu/Maildir" Proj "$S/05-reply.eml" "$S/06-list.eml" \
+    "$S/03-multipart.eml"
+
+mfd_no_secret pw-ffu-1
+tap_done
