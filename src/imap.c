@@ -28,7 +28,8 @@
  *
  * UIDVALIDITY changes (a folder recreated or migrated): the folder's
  * messages are matched by Message-ID and size against the msgids log of
- * what was delivered from it, and only the others are fetched. */
+ * what was delivered from it, and only the others are fetched; the
+ * recognised ones join the pending set (they were durable before). */
 #include "imap.h"
 
 #include <ctype.h>
@@ -180,6 +181,7 @@ struct imap_session {
 	size_t			 amsgs;
 	size_t			 next_msg;
 	uint32_t		 max_seen_uid;	/* from the SIZES pass */
+	int			 sized;		/* the SIZES pass answered */
 	uint32_t		 missing_low;	/* lowest UID asked for, not
 						   returned; 0: none */
 	int			 uidv_changed;	/* match by Message-ID */
@@ -712,6 +714,7 @@ imap_folder_reset(struct imap_session *s)
 	s->uidvalidity = s->uidnext = s->exists = 0;
 	s->st_uidvalidity = s->st_uidnext = s->st_messages = 0;
 	s->max_seen_uid = 0;
+	s->sized = 0;
 	s->missing_low = 0;
 	s->folder_failed = 0;
 	s->f_msgs = 0;
@@ -857,6 +860,14 @@ imap_save_state(struct imap_session *s)
 	imap_fail(s, EXIT_LOCAL, "%s", cause);
 	free(cause);
 	return (-1);
+}
+
+/* Whether delivered messages of the current folder must be changed on the
+ * server (marked read, deleted or moved). */
+static int
+imap_wants_actions(struct imap_session *s)
+{
+	return (s->folders[s->cur].mark_read || !s->ac->keep);
 }
 
 /* Writes the in-memory pending set into the state record. */
@@ -1109,12 +1120,22 @@ imap_sizes_done(struct imap_session *s)
 	}
 	s->nmsgs = o;
 	s->next_msg = 0;
+	s->sized = 1;
 	if (s->uidv_changed)
 		imap_log(s, LOG_LVL_NOTICE, "after the UIDVALIDITY change, %zu "
 		    "message(s) are new; the others were delivered before",
 		    s->nmsgs);
 	else if (s->nmsgs > 0)
 		imap_log(s, LOG_LVL_INFO, "%zu new message(s)", s->nmsgs);
+	if (s->uidv_changed && !uidset_empty(&s->pending)) {
+		/* The recognised ones: recorded first, as after a batch. */
+		imap_store_pending(s);
+		if (imap_save_state(s) != 0)
+			return;
+		s->pending_from = 0;
+		imap_actions(s);
+		return;
+	}
 	imap_fetch_next_batch(s);
 }
 
@@ -1241,7 +1262,7 @@ imap_checkpoint(struct imap_session *s)
 	if (top > s->sf->last_uid)
 		s->sf->last_uid = top;
 	imap_journal_prune(s);
-	if (f->mark_read || !s->ac->keep) {
+	if (imap_wants_actions(s)) {
 		uidset_add_set(&s->pending, &s->delivered);
 		imap_store_pending(s);
 	}
@@ -1270,7 +1291,7 @@ imap_actions(struct imap_session *s)
 		/* All acknowledged: the set is done with (saved later). */
 		uidset_clear(&s->pending);
 		imap_store_pending(s);
-		if (s->first_fetch || s->nmsgs > 0 || s->next_msg > 0)
+		if (s->sized)
 			imap_fetch_next_batch(s);
 		else
 			imap_sizes(s);
@@ -1346,6 +1367,7 @@ imap_round_reset(struct imap_session *s)
 	s->msgs = NULL;
 	s->nmsgs = s->amsgs = s->next_msg = 0;
 	s->max_seen_uid = 0;
+	s->sized = 0;
 	s->first_fetch = 0;
 	s->f_msgs = 0;
 	s->f_bytes = 0;
@@ -1679,6 +1701,10 @@ imap_fetch_untagged(struct imap_session *s, const struct imap_response *r)
 			msgid = imap_fetch_msgid(r);
 			known = msgids_set_has(&s->known, msgid, size);
 			free(msgid);
+			/* Durably delivered before the change: owed the same
+			 * server action as any delivered message. */
+			if (known && imap_wants_actions(s))
+				uidset_add(&s->pending, uid);
 			if (known)
 				return;
 		}

@@ -53,5 +53,38 @@ mfd_expect "$T/ffu/Maildir" Fresh "$S/01-plain.eml"
 mfd_expect "$T/ffu/Maildir" Proj "$S/05-reply.eml" "$S/06-list.eml" \
     "$S/03-multipart.eml"
 
-mfd_no_secret pw-ffu-1
+# --- keep = no, then mark_read = yes: after the change the recognised
+# messages (delivered before) get the action too, not only the new one. ---
+dovecot_add_user del pw-del-1
+mfd_account del pw-del-1
+dovecot_add_message del Proj "$S/05-reply.eml"
+dovecot_add_message del Proj "$S/06-list.eml"
+mfd_conf del 'keep = no' -- 'folder "Proj" { }'
+mfd_run_ok del 0 "keep = no: Proj fetched once"
+tap_is "$(mfd_server_count del pw-del-1 Proj)" 0 \
+    "keep = no: Proj is empty on the server"
+uidv_recreate del pw-del-1
+mfd_run_ok del 0 "keep = no: the run after the change"
+mfd_expect "$T/del/Maildir" Proj "$S/05-reply.eml" "$S/06-list.eml" \
+    "$S/03-multipart.eml"
+tap_is "$(mfd_server_count del pw-del-1 Proj)" 0 \
+    "keep = no: the recognised messages are deleted on the server too"
+mfd_run_ok del 1 "keep = no: then nothing new"
+
+dovecot_add_user mr pw-mr-1
+mfd_account mr pw-mr-1
+dovecot_add_message mr Proj "$S/05-reply.eml"
+dovecot_add_message mr Proj "$S/06-list.eml"
+mfd_conf mr 'mark_read = yes' -- 'folder "Proj" { }'
+mfd_run_ok mr 0 "mark_read = yes: Proj fetched once"
+uidv_recreate mr pw-mr-1
+mfd_run_ok mr 0 "mark_read = yes: the run after the change"
+mfd_expect "$T/mr/Maildir" Proj "$S/05-reply.eml" "$S/06-list.eml" \
+    "$S/03-multipart.eml"
+tap_is "$(mfd_server_flags mr pw-mr-1 Proj | tr '\n' ';')" \
+    '1 \Seen;2 \Seen;3 \Seen;' \
+    "mark_read = yes: the recognised messages are marked read too"
+mfd_run_ok mr 1 "mark_read = yes: then nothing new"
+
+mfd_no_secret pw-ffu-1 pw-del-1 pw-mr-1
 tap_done
