@@ -64,6 +64,11 @@
 #define IMAP_SET_RANGES		400
 /* Scratch for CRLF conversion of one chunk. */
 #define IMAP_CHUNK_MAX		(16 * 1024)
+/* FNV-1a, 64 bits: tells two answers for one UID apart (not a defence
+ * against a server forging collisions: such a server can simply send
+ * nothing). */
+#define IMAP_FNV_BASIS		0xcbf29ce484222325ULL
+#define IMAP_FNV_PRIME		0x100000001b3ULL
 /* Longest local folder name we make from a server name. */
 #define IMAP_LOCAL_MAX		200
 
@@ -124,10 +129,13 @@ struct imap_msg {
 };
 
 /* A message staged in this batch: what the journal and the msgids log
- * need once the batch is durable. */
+ * need once the batch is durable, and what tells a second answer for the
+ * same UID from a mere repeat. */
 struct imap_staged {
 	uint32_t	 uid;
 	uint64_t	 size;		/* RFC822.SIZE, the msgids key */
+	uint64_t	 bytes;		/* as written (LF line ends) */
+	uint64_t	 hash;		/* FNV-1a of those bytes */
 	char		*final;		/* Maildir file name */
 	char		*msgid;		/* NULL: none */
 };
@@ -191,6 +199,8 @@ struct imap_session {
 	size_t			 nstaged;
 	struct uidset		 batch;		/* UIDs of this FETCH */
 	struct uidset		 delivered;	/* staged in this batch */
+	struct uidset		 ambiguous;	/* two different messages under
+						   one UID: no server action */
 	struct uidset		 pending;	/* durable, server not told */
 	size_t			 pending_from;	/* slicing for commands */
 	int			 folder_failed;
@@ -202,6 +212,7 @@ struct imap_session {
 	struct maildir_delivery	*dlv;
 	int			 dlv_failed;
 	char			*dlv_cause;
+	uint64_t		 dlv_hash;	/* FNV-1a of what was written */
 	struct crlf		 crlf;
 	char			*scratch;
 
@@ -698,6 +709,7 @@ imap_folder_reset(struct imap_session *s)
 	uidset_clear(&s->unseen);
 	uidset_clear(&s->batch);
 	uidset_clear(&s->delivered);
+	uidset_clear(&s->ambiguous);
 	uidset_clear(&s->pending);
 	uidset_clear(&s->skip);
 	msgids_set_clear(&s->known);
@@ -868,6 +880,27 @@ static int
 imap_wants_actions(struct imap_session *s)
 {
 	return (s->folders[s->cur].mark_read || !s->ac->keep);
+}
+
+/* Adds delivered UIDs to the pending set, but for the ambiguous ones. */
+static void
+imap_pending_add(struct imap_session *s, const struct uidset *set)
+{
+	size_t		i;
+	uint32_t	u;
+
+	if (uidset_empty(&s->ambiguous)) {
+		uidset_add_set(&s->pending, set);
+		return;
+	}
+	for (i = 0; i < set->n; i++) {
+		for (u = set->r[i].lo; ; u++) {
+			if (!uidset_has(&s->ambiguous, u))
+				uidset_add(&s->pending, u);
+			if (u == set->r[i].hi)
+				break;
+		}
+	}
 }
 
 /* Writes the in-memory pending set into the state record. */
@@ -1263,7 +1296,7 @@ imap_checkpoint(struct imap_session *s)
 		s->sf->last_uid = top;
 	imap_journal_prune(s);
 	if (imap_wants_actions(s)) {
-		uidset_add_set(&s->pending, &s->delivered);
+		imap_pending_add(s, &s->delivered);
 		imap_store_pending(s);
 	}
 	s->f_msgs += uidset_count(&s->delivered);
@@ -1360,6 +1393,7 @@ imap_round_reset(struct imap_session *s)
 	uidset_clear(&s->unseen);
 	uidset_clear(&s->batch);
 	uidset_clear(&s->delivered);
+	uidset_clear(&s->ambiguous);
 	msgids_set_clear(&s->known);
 	imap_staged_clear(s);
 	s->uidv_changed = 0;
@@ -1574,6 +1608,7 @@ imap_body_begin(struct imap_session *s)
 	s->dlv_failed = 0;
 	free(s->dlv_cause);
 	s->dlv_cause = NULL;
+	s->dlv_hash = IMAP_FNV_BASIS;
 	crlf_init(&s->crlf);
 	if ((s->dlv = maildir_deliver_begin(s->md, &cause)) == NULL) {
 		s->dlv_failed = 1;
@@ -1600,6 +1635,17 @@ imap_msgs_hint(const struct imap_session *s)
 	return (n < 64 ? 64 : n);
 }
 
+/* Adds bytes to the hash of the message being written. */
+static void
+imap_body_hash(struct imap_session *s, const char *p, size_t len)
+{
+	size_t	i;
+
+	for (i = 0; i < len; i++)
+		s->dlv_hash = (s->dlv_hash ^ (unsigned char)p[i]) *
+		    IMAP_FNV_PRIME;
+}
+
 /* Writes one chunk of a body, converted to LF line ends. */
 static void
 imap_body_chunk(struct imap_session *s, const char *p, size_t len)
@@ -1612,6 +1658,7 @@ imap_body_chunk(struct imap_session *s, const char *p, size_t len)
 	while (len > 0 && !s->dlv_failed && s->dlv != NULL) {
 		n = len < IMAP_CHUNK_MAX ? len : IMAP_CHUNK_MAX;
 		out = crlf_convert(&s->crlf, p, n, s->scratch);
+		imap_body_hash(s, s->scratch, out);
 		if (maildir_deliver_write(s->dlv, s->scratch, out,
 		    &cause) != 0) {
 			s->dlv_failed = 1;
@@ -1676,6 +1723,37 @@ imap_fetch_msgid(const struct imap_response *r)
 	return (msgids_parse_header(text, len));
 }
 
+/* Whether the body just received is for a UID this batch has already
+ * staged. The same bytes again are a mere repeat, dropped. Other bytes
+ * make the UID ambiguous: which of the two does the server hold under it?
+ * Both are delivered (0 is returned), and the UID gets no server action,
+ * so that nothing the server may still hold is deleted or marked. */
+static int
+imap_body_repeat(struct imap_session *s, uint32_t uid,
+    const struct log_ctx *mctx)
+{
+	uint64_t	bytes = maildir_delivery_size(s->dlv);
+	size_t		i;
+
+	if (!uidset_has(&s->delivered, uid))
+		return (0);
+	for (i = 0; i < s->nstaged; i++) {
+		if (s->staged[i].uid == uid && s->staged[i].bytes == bytes &&
+		    s->staged[i].hash == s->dlv_hash) {
+			log_msg(LOG_LVL_WARNING, mctx, "the server sent the "
+			    "same message twice; delivered once");
+			return (1);
+		}
+	}
+	if (!uidset_has(&s->ambiguous, uid))
+		log_msg(LOG_LVL_WARNING, mctx, "the server sent different "
+		    "messages under the same UID; delivering each, and "
+		    "leaving this UID alone on the server (no \\Seen, no "
+		    "delete or move)");
+	uidset_add(&s->ambiguous, uid);
+	return (0);
+}
+
 /* An untagged FETCH completed. With a body: stage the message. */
 static void
 imap_fetch_untagged(struct imap_session *s, const struct imap_response *r)
@@ -1685,7 +1763,7 @@ imap_fetch_untagged(struct imap_session *s, const struct imap_response *r)
 	char			 fbuf[8], *cause, *msgid, *final;
 	struct log_ctx		 mctx = s->ctx;
 	struct imap_staged	*st;
-	uint64_t		 size;
+	uint64_t		 size, bytes;
 	int			 known;
 
 	if ((n = imap_parse_fetch_item(r, "UID")) != NULL)
@@ -1741,8 +1819,8 @@ imap_fetch_untagged(struct imap_session *s, const struct imap_response *r)
 		imap_status(s, EXIT_LOCAL);
 		return;
 	}
-	if (crlf_finish(&s->crlf) &&
-	    maildir_deliver_write(s->dlv, "\r", 1, &cause) != 0) {
+	if (crlf_finish(&s->crlf) && (imap_body_hash(s, "\r", 1),
+	    maildir_deliver_write(s->dlv, "\r", 1, &cause) != 0)) {
 		log_msg(LOG_LVL_ERROR, &mctx, "%s", cause);
 		free(cause);
 		maildir_deliver_abort(s->dlv);
@@ -1752,14 +1830,13 @@ imap_fetch_untagged(struct imap_session *s, const struct imap_response *r)
 		return;
 	}
 	if (uid == 0 || !uidset_has(&s->batch, uid) ||
-	    uidset_has(&s->delivered, uid)) {
-		log_msg(LOG_LVL_WARNING, &mctx, "server sent a message body "
-		    "that was not asked for (or twice); ignored");
+	    imap_body_repeat(s, uid, &mctx)) {
 		maildir_deliver_abort(s->dlv);
 		s->dlv = NULL;
 		return;
 	}
-	s->f_bytes += maildir_delivery_size(s->dlv);
+	bytes = maildir_delivery_size(s->dlv);
+	s->f_bytes += bytes;
 	if (maildir_deliver_stage(s->dlv, imap_local_flags(s,
 	    imap_parse_fetch_item(r, "FLAGS"), fbuf), &final, &cause) != 0) {
 		s->dlv = NULL;
@@ -1777,6 +1854,8 @@ imap_fetch_untagged(struct imap_session *s, const struct imap_response *r)
 	st = &s->staged[s->nstaged++];
 	st->uid = uid;
 	st->size = imap_fetch_size(r);
+	st->bytes = bytes;
+	st->hash = s->dlv_hash;
 	st->final = final;
 	st->msgid = imap_fetch_msgid(r);
 	log_msg(LOG_LVL_DEBUG, &mctx, "staged");
@@ -2502,6 +2581,7 @@ imap_session_new(struct event_base *base, struct evdns_base *dns,
 	uidset_init(&s->unseen);
 	uidset_init(&s->batch);
 	uidset_init(&s->delivered);
+	uidset_init(&s->ambiguous);
 	uidset_init(&s->pending);
 	memset(&lim, 0, sizeof lim);
 	/* A literal may be as large as the largest message we accept. */

@@ -24,7 +24,8 @@ Modes:
   expunge     "* 2 EXPUNGE" in the middle of the body FETCH (message 2 is
               gone for good); the FETCH goes on and ends OK
   dupuid      message 2 is sent twice in the body FETCH (same UID, same
-              bytes), and a third time with other bytes
+              bytes), and a third time with other bytes (the manifest
+              lists both versions: a client must deliver each once)
   nil         BODY[] NIL for message 3
   litmore     message 2's BODY[] literal says 200 bytes more than are
               sent, then the connection closes
@@ -52,6 +53,11 @@ def message(i):
     return ("From: a@example.net\r\nTo: b@example.net\r\n"
             "Subject: scripted %d\r\nMessage-ID: <scripted-%d@fault.example>\r\n"
             "\r\n%s.dot line\r\n" % (i, i, body)).encode()
+
+
+def dupuid_variant(i):
+    """The other message mode dupuid sends under message i's UID."""
+    return message(i).replace(b"line 3", b"LINE 3")
 
 
 def msgid_header(i):
@@ -171,8 +177,7 @@ def do_fetch(c, box, tag, rest, bad, mode):
         if bad and body and mode == "dupuid" and idx == 1:
             c.send(fetch_item(box, seq, uid, args))
             c.send(fetch_item(box, seq, uid, args,
-                              body=message(box.msgs[uid]).replace(
-                                  b"line 3", b"LINE 3")))
+                              body=dupuid_variant(box.msgs[uid])))
         if bad and body and mode == "bye" and idx == 1:
             c.send("* BYE going down for maintenance\r\n")
             return False
@@ -289,9 +294,13 @@ def main():
         for i in range(1, n + 1):
             if mode == "expunge" and i == 3:
                 continue	# expunged on the server before delivery
-            lf = message(i).replace(b"\r\n", b"\n")
-            m.write("%s\t<scripted-%d@fault.example>\n"
-                    % (hashlib.sha256(lf).hexdigest(), i))
+            versions = [message(i)]
+            if mode == "dupuid" and i == 2:
+                versions.append(dupuid_variant(i))
+            for v in versions:
+                lf = v.replace(b"\r\n", b"\n")
+                m.write("%s\t<scripted-%d@fault.example>\n"
+                        % (hashlib.sha256(lf).hexdigest(), i))
     box = Box(n)
     ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -50,22 +50,54 @@ server() {
 imap_server() { server "$top_srcdir/tests/fault/imap_server.py" "$@"; }
 pop3_server() { server "$top_srcdir/tests/integration/pop3_server.py" "$@"; }
 
-# conf NAME PROTO: one account on the scripted server, plain TCP to
-# loopback, a short timeout.
+# conf NAME PROTO [LINE...]: one account on the scripted server, plain
+# TCP to loopback, a short timeout, and these lines in the account.
 conf() {
-	cat >"$T/$1.conf" <<EOF
-state_dir = "$T/state-$1"
-account "$1" {
-    protocol = $2
+	local name=$1 proto=$2 line
+
+	shift 2
+	cat >"$T/$name.conf" <<EOF
+state_dir = "$T/state-$name"
+account "$name" {
+    protocol = $proto
     host = "127.0.0.1"
     port = $port
     tls = none
     user = "fault@example.net"
     password_file = "$T/pass"
-    maildir = "$T/Maildir-$1"
+    maildir = "$T/Maildir-$name"
     timeout = 3s
-}
 EOF
+	for line in "$@"; do
+		printf '    %s\n' "$line" >>"$T/$name.conf"
+	done
+	printf '}\n' >>"$T/$name.conf"
+}
+
+# touching UID: the commands of the server log (since it was emptied)
+# that change UID on the server: a UID STORE, MOVE or EXPUNGE whose set
+# names it, or a plain EXPUNGE.
+touching() {
+	python3 - "$T/server.log" "$1" <<'PY'
+import sys
+uid = int(sys.argv[2])
+def names(sset):
+    for part in sset.split(","):
+        lo, _, hi = part.partition(":")
+        hi = hi or lo
+        lo = 1 if lo == "*" else int(lo)
+        hi = 2 ** 32 if hi == "*" else int(hi)
+        if min(lo, hi) <= uid <= max(lo, hi):
+            return True
+    return False
+for line in open(sys.argv[1], encoding="latin-1"):
+    w = line.split()
+    if len(w) >= 3 and w[2].upper() == "EXPUNGE":
+        print(line.strip())
+    elif len(w) >= 5 and w[2].upper() == "UID" and \
+            w[3].upper() in ("STORE", "MOVE", "EXPUNGE") and names(w[4]):
+        print(line.strip())
+PY
 }
 
 # run NAME: mailfetchd --once -v; sets rc, peak (KB), err.
@@ -143,7 +175,8 @@ tap_diag "peak RSS of a clean run: $BASE_PEAK KB"
 
 imap_case bye '4|5' 'BYE|going down' "BYE in the middle of FETCH"
 imap_case expunge '0' '.' "EXPUNGE during FETCH"
-imap_case dupuid '0|5' '.' "duplicate UIDs in FETCH"
+imap_case dupuid '0|5' 'different messages under the same UID' \
+    "duplicate UIDs in FETCH"
 imap_case nil '5|7' 'NIL|no body|UID 3' "BODY[] NIL"
 imap_case litmore '4' 'closed|EOF|connection' "literal longer than sent"
 imap_case litless '5' 'parse|protocol|syntax|unexpected' \
@@ -175,6 +208,26 @@ documented "IMAP UIDVALIDITY changed"
 tap_is "$rc" 1 "IMAP UIDVALIDITY changed: nothing new"
 tap_like "$err" 'UIDVALIDITY' "IMAP UIDVALIDITY changed: logged"
 exact uidv "IMAP UIDVALIDITY changed: still every message exactly once"
+
+# Two different messages under one UID, keep = no: both delivered, and
+# that UID is neither deleted nor expunged (the others are).
+: >"$T/server.log"
+imap_server dupuid --manifest "$T/manifest"
+conf dupdel imap 'keep = no'
+run dupdel
+documented "IMAP duplicate UIDs, keep = no"
+tap_like "$err" 'uid=2.*different messages under the same UID' \
+    "IMAP duplicate UIDs, keep = no: the warning names the UID"
+exact dupdel "IMAP duplicate UIDs, keep = no: both messages of UID 2"
+tap_is "$(touching 2)" "" \
+    "IMAP duplicate UIDs, keep = no: nothing deletes UID 2 on the server"
+tap_like "$(touching 3)" 'UID STORE .*Deleted' \
+    "IMAP duplicate UIDs, keep = no: the other messages are deleted"
+run dupdel
+tap_is "$rc" 1 "IMAP duplicate UIDs, keep = no: then nothing new"
+exact dupdel "IMAP duplicate UIDs, keep = no: nothing twice"
+tap_is "$(touching 2)" "" \
+    "IMAP duplicate UIDs, keep = no: UID 2 still left alone"
 
 # ---- POP3 ---------------------------------------------------------------
 python3 -c '
