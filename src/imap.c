@@ -89,6 +89,7 @@ enum imap_state {
 	IMAP_S_SIZES,
 	IMAP_S_FETCH,
 	IMAP_S_STORE,
+	IMAP_S_COPY,		/* trash_folder without MOVE */
 	IMAP_S_MOVE,
 	IMAP_S_SEARCH_DELETED,
 	IMAP_S_EXPUNGE,
@@ -103,7 +104,7 @@ enum imap_state {
 static const char *imap_state_names[IMAP_S_MAX] = {
 	"CONNECTING", "GREETING", "CAPABILITY", "STARTTLS", "TLS", "ID",
 	"AUTH", "AUTH_CAPS", "COMPRESS", "LIST", "STATUS", "SELECT", "SEARCH",
-	"SIZES", "FETCH", "STORE", "MOVE", "SEARCH_DELETED", "EXPUNGE", "IDLE",
+	"SIZES", "FETCH", "STORE", "COPY", "MOVE", "SEARCH_DELETED", "EXPUNGE", "IDLE",
 	"IDLING", "IDLE_DONE", "LOGOUT", "DONE",
 };
 
@@ -1331,14 +1332,19 @@ imap_actions(struct imap_session *s)
 		return;
 	}
 	set = uidset_format(&s->pending, &s->pending_from, IMAP_SET_RANGES);
-	if (!s->ac->keep && trash != NULL && (s->caps & IMAP_CAP_MOVE)) {
+	if (!s->ac->keep && trash != NULL) {
 		if ((q = imap_quote(s, trash)) == NULL) {
 			free(set);
 			imap_folder_fail(s, EXIT_CONFIG, "bad trash_folder");
 			return;
 		}
-		imap_enter(s, IMAP_S_MOVE);
-		imap_send(s, "UID MOVE %s %s", set, q);
+		/* Without MOVE: COPY, and \Deleted only after its OK
+		 * (imap_after_copy), so that nothing is destroyed that was
+		 * meant to be kept in the trash. */
+		imap_enter(s, (s->caps & IMAP_CAP_MOVE) ? IMAP_S_MOVE :
+		    IMAP_S_COPY);
+		imap_send(s, "UID %s %s %s", (s->caps & IMAP_CAP_MOVE) ?
+		    "MOVE" : "COPY", set, q);
 		free(q);
 	} else if (!s->ac->keep) {
 		imap_enter(s, IMAP_S_STORE);
@@ -1351,11 +1357,39 @@ imap_actions(struct imap_session *s)
 	free(set);
 }
 
+/* The slice of the pending set that the last command named, formatted
+ * again for the next command on the same messages. Caller frees. */
+static char *
+imap_slice_again(struct imap_session *s)
+{
+	size_t	from = s->pending_from;
+
+	while (from > 0 && from % IMAP_SET_RANGES != 0)
+		from--;
+	if (from == s->pending_from && from >= IMAP_SET_RANGES)
+		from -= IMAP_SET_RANGES;
+	return (uidset_format(&s->pending, &from, IMAP_SET_RANGES));
+}
+
+/* The COPY to the trash folder is acknowledged: only now are the
+ * originals flagged \Deleted (then expunged as with keep = no). A second
+ * COPY after a crash in between leaves a duplicate in the trash, never a
+ * loss. */
+static void
+imap_after_copy(struct imap_session *s)
+{
+	char	*set;
+
+	set = imap_slice_again(s);
+	imap_enter(s, IMAP_S_STORE);
+	imap_send(s, "UID STORE %s +FLAGS.SILENT (\\Seen \\Deleted)", set);
+	free(set);
+}
+
 /* After the \Deleted STORE: expunge exactly our messages. */
 static void
 imap_after_store(struct imap_session *s)
 {
-	size_t	 from;
 	char	*set;
 
 	if (s->ac->keep) {
@@ -1364,12 +1398,7 @@ imap_after_store(struct imap_session *s)
 	}
 	if (s->caps & IMAP_CAP_UIDPLUS) {
 		/* The slice just stored: re-format it for UID EXPUNGE. */
-		from = s->pending_from;
-		while (from > 0 && from % IMAP_SET_RANGES != 0)
-			from--;
-		if (from == s->pending_from && from >= IMAP_SET_RANGES)
-			from -= IMAP_SET_RANGES;
-		set = uidset_format(&s->pending, &from, IMAP_SET_RANGES);
+		set = imap_slice_again(s);
 		imap_enter(s, IMAP_S_EXPUNGE);
 		imap_send(s, "UID EXPUNGE %s", set);
 		free(set);
@@ -2188,6 +2217,19 @@ imap_tagged(struct imap_session *s, const struct imap_response *r)
 			return;
 		}
 		imap_checkpoint(s);
+		break;
+	case IMAP_S_COPY:
+		if (!ok) {
+			text = imap_server_text(r);
+			imap_folder_fail(s, EXIT_PROTOCOL, "copying delivered "
+			    "messages to trash_folder \"%s\" failed (the "
+			    "server has no MOVE): %s; they stay on the server, "
+			    "not deleted (retried next time)",
+			    s->ac->trash_folder, text);
+			free(text);
+			return;
+		}
+		imap_after_copy(s);
 		break;
 	case IMAP_S_STORE:
 	case IMAP_S_MOVE:

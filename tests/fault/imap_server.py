@@ -3,14 +3,16 @@
 tests/fault/servers.sh: the faults Dovecot will not produce.
 
 usage: imap_server.py MODE --log FILE --manifest FILE [--msgs N] [--bad N]
-                      [--linger S]
+                      [--linger S] [--uidplus no]
 
 Listens on 127.0.0.1 port 0, prints the port on stdout, then serves
 connections one after the other (until S, default 20, seconds pass
 without one). Every
 command line received is appended to the log ("<conn> <line>"). The
 mailbox holds N (5) small messages, UIDs 1..N; STORE \\Deleted + EXPUNGE
-remove them for later connections. MANIFEST receives "sha256<TAB>msgid"
+remove them for later connections; UID COPY to any folder succeeds
+(and changes nothing here), there is no MOVE, and UIDPLUS is offered
+unless --uidplus no. MANIFEST receives "sha256<TAB>msgid"
 of each message as a client must deliver it (LF line ends), for
 tests/fault/faultlib.py compare.
 
@@ -39,6 +41,7 @@ Modes:
               "NO [ALERT] Too many simultaneous connections. (Failure)"
   unavailable LOGIN and AUTHENTICATE are refused with
               "NO [UNAVAILABLE] Temporary authentication failure"
+  copyfail    UID COPY is refused ("NO [TRYCREATE] no such mailbox")
 """
 import hashlib
 import socket
@@ -192,11 +195,10 @@ def do_fetch(c, box, tag, rest, bad, mode):
     return True
 
 
-def serve(c, box, mode, bad):
+def serve(c, box, mode, bad, caps):
     if mode == "uidvalidity" and c.n > 1:
         box.renumber()
-    c.send("* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR UIDPLUS] scripted "
-           "IMAP ready\r\n")
+    c.send("* OK [CAPABILITY %s] scripted IMAP ready\r\n" % caps)
     while True:
         line = c.readline()
         if line is None:
@@ -209,8 +211,7 @@ def serve(c, box, mode, bad):
             sub, _, rest = rest.partition(" ")
             cmd = "UID " + sub.upper()
         if cmd == "CAPABILITY":
-            c.send("* CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR UIDPLUS\r\n"
-                   "%s OK done\r\n" % tag)
+            c.send("* CAPABILITY %s\r\n%s OK done\r\n" % (caps, tag))
         elif cmd == "LOGIN" and bad and mode in REFUSALS:
             c.send("%s %s\r\n" % (tag, REFUSALS[mode]))
         elif cmd == "LOGIN":
@@ -223,8 +224,7 @@ def serve(c, box, mode, bad):
             if bad and mode in REFUSALS:
                 c.send("%s %s\r\n" % (tag, REFUSALS[mode]))
                 continue
-            c.send("%s OK [CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR UIDPLUS] "
-                   "logged in\r\n" % tag)
+            c.send("%s OK [CAPABILITY %s] logged in\r\n" % (tag, caps))
             if bad and mode == "longline":
                 chunk = b"x" * 65536
                 c.send(b"* OK ")
@@ -260,6 +260,12 @@ def serve(c, box, mode, bad):
                 if "\\Seen" in rest:
                     box.seen.add(u)
             c.send("%s OK stored\r\n" % tag)
+        elif cmd == "UID COPY" and bad and mode == "copyfail":
+            c.send("%s NO [TRYCREATE] no such mailbox\r\n" % tag)
+        elif cmd == "UID COPY":
+            c.send("%s OK copied\r\n" % tag)
+        elif cmd == "UID EXPUNGE" and "UIDPLUS" not in caps:
+            c.send("%s BAD unknown command\r\n" % tag)
         elif cmd in ("UID EXPUNGE", "EXPUNGE"):
             uids = box.uids()
             which = box.deleted if cmd == "EXPUNGE" else \
@@ -283,7 +289,7 @@ def main():
     if len(sys.argv) < 2:
         raise SystemExit(__doc__)
     mode = sys.argv[1]
-    args = {"msgs": "5", "bad": "1", "linger": "20"}
+    args = {"msgs": "5", "bad": "1", "linger": "20", "uidplus": "yes"}
     rest = sys.argv[2:]
     while rest:
         args[rest[0].lstrip("-")] = rest[1]
@@ -317,7 +323,9 @@ def main():
         conn += 1
         sock.settimeout(10)
         try:
-            serve(Conn(sock, conn), box, mode, conn <= int(args["bad"]))
+            serve(Conn(sock, conn), box, mode, conn <= int(args["bad"]),
+                  "IMAP4rev1 AUTH=PLAIN SASL-IR" +
+                  (" UIDPLUS" if args["uidplus"] == "yes" else ""))
         except (OSError, ValueError, IndexError) as e:
             print("imap_server: %s: %s" % (mode, e), file=sys.stderr)
         finally:

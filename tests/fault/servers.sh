@@ -229,6 +229,47 @@ exact dupdel "IMAP duplicate UIDs, keep = no: nothing twice"
 tap_is "$(touching 2)" "" \
     "IMAP duplicate UIDs, keep = no: UID 2 still left alone"
 
+# trash_folder on a server without MOVE: UID COPY, and \Deleted only
+# after its OK; a refused COPY deletes nothing.
+# logged CMD-ERE: the server log's lines (since it was emptied) that match.
+logged() { grep -E "^[0-9]+ m[0-9]+ ($1)" "$T/server.log"; }
+: >"$T/server.log"
+imap_server good --manifest "$T/manifest"
+conf trash imap 'keep = no' 'trash_folder = "Trash"'
+run trash
+tap_is "$rc" 0 "IMAP trash_folder without MOVE: exit status 0"
+exact trash "IMAP trash_folder without MOVE"
+tap_like "$(logged 'UID (COPY|STORE|EXPUNGE)' | cut -d' ' -f3- | tr '\n' ';')" \
+    '^UID COPY 1:5 "?Trash"?;UID STORE 1:5 \+FLAGS.SILENT \(\\Seen \\Deleted\);UID EXPUNGE 1:5;$' \
+    "IMAP trash_folder without MOVE: UID COPY, then STORE \\Deleted, then UID EXPUNGE"
+
+: >"$T/server.log"
+imap_server good --manifest "$T/manifest" --uidplus no
+conf trashnu imap 'keep = no' 'trash_folder = "Trash"'
+run trashnu
+tap_is "$rc" 0 "IMAP trash_folder without MOVE nor UIDPLUS: exit status 0"
+exact trashnu "IMAP trash_folder without MOVE nor UIDPLUS"
+tap_like "$(logged 'UID (COPY|STORE|SEARCH)|EXPUNGE' | cut -d' ' -f3- | tr '\n' ';')" \
+    '^UID COPY 1:5 "?Trash"?;UID STORE 1:5 [^;]*Deleted\);UID SEARCH DELETED;EXPUNGE;$' \
+    "IMAP trash_folder without MOVE nor UIDPLUS: COPY, STORE, then EXPUNGE (only ours are \\Deleted)"
+
+: >"$T/server.log"
+imap_server copyfail --manifest "$T/manifest"
+conf copyfail imap 'keep = no' 'trash_folder = "Trash"'
+run copyfail
+documented "IMAP trash_folder, COPY refused"
+tap_like "$rc" '^5$' "IMAP trash_folder, COPY refused: exit status 5"
+tap_like "$err" 'trash_folder "Trash" failed.*not deleted' \
+    "IMAP trash_folder, COPY refused: a clear error"
+exact copyfail "IMAP trash_folder, COPY refused: delivered anyway"
+tap_is "$(logged 'UID (STORE|EXPUNGE)|EXPUNGE')" "" \
+    "IMAP trash_folder, COPY refused: nothing flagged \\Deleted or expunged"
+run copyfail
+tap_like "$rc" '^(0|1)$' "IMAP trash_folder, COPY refused: the next run succeeds"
+tap_like "$(logged 'UID (COPY|STORE)' | sed -n '$p')" 'UID STORE 1:5 .*Deleted' \
+    "IMAP trash_folder, COPY refused: the next run copies, then deletes"
+exact copyfail "IMAP trash_folder, COPY refused: nothing twice"
+
 # ---- POP3 ---------------------------------------------------------------
 python3 -c '
 import hashlib, sys
