@@ -26,6 +26,12 @@
  * Killed between 5 and 6, the pending set is in the state and is applied
  * before anything is fetched; the actions are idempotent.
  *
+ * A message listed by the sizes pass but not delivered by the body FETCH
+ * (BODY[] NIL, or left out of the answer) must not be passed over, yet
+ * must not hold back the others: last_uid moves on, and its UID goes to
+ * the folder's "missing" set in the state, asked for again (with what is
+ * new) on every run until it arrives or the server no longer lists it.
+ *
  * UIDVALIDITY changes (a folder recreated or migrated): the folder's
  * messages are matched by Message-ID and size against the msgids log of
  * what was delivered from it, and only the others are fetched; the
@@ -191,8 +197,11 @@ struct imap_session {
 	size_t			 next_msg;
 	uint32_t		 max_seen_uid;	/* from the SIZES pass */
 	int			 sized;		/* the SIZES pass answered */
-	uint32_t		 missing_low;	/* lowest UID asked for, not
-						   returned; 0: none */
+	struct uidset		 missing;	/* listed, not delivered, at or
+						   below last_uid: asked for
+						   again (the state's copy) */
+	size_t			 missing_asked;	/* ranges of it in the sizes
+						   pass (a bounded line) */
 	int			 uidv_changed;	/* match by Message-ID */
 	struct msgids_set	 known;		/* ... against these */
 	struct uidset		 skip;		/* delivered, above last_uid */
@@ -712,6 +721,7 @@ imap_folder_reset(struct imap_session *s)
 	uidset_clear(&s->delivered);
 	uidset_clear(&s->ambiguous);
 	uidset_clear(&s->pending);
+	uidset_clear(&s->missing);
 	uidset_clear(&s->skip);
 	msgids_set_clear(&s->known);
 	imap_staged_clear(s);
@@ -728,7 +738,6 @@ imap_folder_reset(struct imap_session *s)
 	s->st_uidvalidity = s->st_uidnext = s->st_messages = 0;
 	s->max_seen_uid = 0;
 	s->sized = 0;
-	s->missing_low = 0;
 	s->folder_failed = 0;
 	s->f_msgs = 0;
 	s->f_bytes = 0;
@@ -753,6 +762,8 @@ imap_status_first(struct imap_session *s, const struct imap_folder *f)
 	if (sf == NULL || sf->uidvalidity == 0)
 		return (0);
 	if (sf->pending != NULL && *sf->pending != '\0')
+		return (0);
+	if (sf->missing != NULL && *sf->missing != '\0')
 		return (0);
 	for (i = 0; (e = state_inflight_at(s->st, i)) != NULL; i++) {
 		if (strcmp(e->folder, f->remote) == 0)
@@ -1031,6 +1042,8 @@ imap_uidvalidity_changed(struct imap_session *s)
 	s->sf->uidvalidity = s->uidvalidity;
 	s->sf->last_uid = 0;
 	state_folder_set_pending(s->sf, NULL);
+	state_folder_set_missing(s->sf, NULL);
+	uidset_clear(&s->missing);
 	uidset_clear(&s->skip);
 	state_inflight_clear(s->st, s->folders[s->cur].remote);
 	return (imap_save_state(s));
@@ -1079,6 +1092,12 @@ imap_selected(struct imap_session *s)
 		return;
 	}
 	s->first_fetch = s->sf->uidvalidity == 0;
+	if (s->sf->missing != NULL &&
+	    uidset_parse(&s->missing, s->sf->missing) != 0) {
+		imap_folder_fail(s, EXIT_LOCAL, "%s: bad missing set for "
+		    "this folder", state_path(s->st));
+		return;
+	}
 	if (!s->first_fetch && s->sf->pending != NULL &&
 	    *s->sf->pending != '\0') {
 		if (uidset_parse(&s->pending, s->sf->pending) != 0) {
@@ -1120,6 +1139,47 @@ imap_msg_cmp(const void *a, const void *b)
 	return (x->uid < y->uid ? -1 : x->uid > y->uid);
 }
 
+/* Writes the in-memory missing set into the state record. */
+static void
+imap_missing_save(struct imap_session *s)
+{
+	char	*text;
+
+	text = uidset_format(&s->missing, NULL, 0);
+	state_folder_set_missing(s->sf, text);
+	free(text);
+}
+
+/* The sizes pass is in: the missing UIDs that it no longer lists are gone
+ * from the server (or were skipped now, as too big), and so are no longer
+ * owed; the others stay missing until their batch delivers them, and so
+ * do those the pass did not ask about (beyond missing_asked ranges). */
+static void
+imap_missing_relisted(struct imap_session *s)
+{
+	struct uidset	still;
+	size_t		i;
+
+	if (uidset_empty(&s->missing))
+		return;
+	uidset_init(&still);
+	for (i = 0; i < s->nmsgs; i++) {
+		if (uidset_has(&s->missing, s->msgs[i].uid))
+			uidset_add(&still, s->msgs[i].uid);
+	}
+	for (i = s->missing_asked; i < s->missing.n; i++)
+		uidset_add_range(&still, s->missing.r[i].lo,
+		    s->missing.r[i].hi);
+	if (uidset_count(&still) < uidset_count(&s->missing))
+		imap_log(s, LOG_LVL_INFO, "%zu message(s) that the server "
+		    "did not deliver before are no longer listed; not asked "
+		    "for again", uidset_count(&s->missing) -
+		    uidset_count(&still));
+	uidset_clear(&s->missing);
+	s->missing = still;
+	imap_missing_save(s);
+}
+
 /* The sizes are in: drop what is too big, then fetch the rest. */
 static void
 imap_sizes_done(struct imap_session *s)
@@ -1153,6 +1213,7 @@ imap_sizes_done(struct imap_session *s)
 		s->msgs[o++] = s->msgs[i];
 	}
 	s->nmsgs = o;
+	imap_missing_relisted(s);
 	s->next_msg = 0;
 	s->sized = 1;
 	if (s->uidv_changed)
@@ -1200,8 +1261,6 @@ imap_fetch_next_batch(struct imap_session *s)
 		top = s->max_seen_uid;
 		if (uidset_max(&s->skip) > top)
 			top = uidset_max(&s->skip);
-		if (s->missing_low != 0 && top >= s->missing_low)
-			top = s->missing_low - 1;
 		if (top > s->sf->last_uid)
 			s->sf->last_uid = top;
 		imap_folder_done(s);
@@ -1214,22 +1273,53 @@ imap_fetch_next_batch(struct imap_session *s)
 	free(set);
 }
 
-/* The lowest UID of the batch that was not delivered, 0 when none. */
-static uint32_t
-imap_first_missing(struct imap_session *s)
+/* Adds to out the UIDs of in that this batch did not deliver. */
+static void
+imap_undelivered(struct imap_session *s, const struct uidset *in,
+    struct uidset *out)
 {
 	size_t		i;
 	uint32_t	u;
 
-	for (i = 0; i < s->batch.n; i++) {
-		for (u = s->batch.r[i].lo; ; u++) {
+	for (i = 0; i < in->n; i++) {
+		for (u = in->r[i].lo; ; u++) {
 			if (!uidset_has(&s->delivered, u))
-				return (u);
-			if (u == s->batch.r[i].hi)
+				uidset_add(out, u);
+			if (u == in->r[i].hi)
 				break;
 		}
 	}
-	return (0);
+}
+
+/* The batch is durable: its messages leave the missing set, and those it
+ * asked for but did not get (expunged meanwhile, or a server bug such as
+ * BODY[] NIL) join it, named in a warning, to be asked for again; a
+ * message really gone is then simply not listed, and dropped. */
+static void
+imap_missing_update(struct imap_session *s)
+{
+	struct uidset	 now, lost;
+	char		*text;
+	size_t		 from;
+
+	uidset_init(&now);
+	uidset_init(&lost);
+	imap_undelivered(s, &s->missing, &now);
+	imap_undelivered(s, &s->batch, &lost);
+	uidset_add_set(&now, &lost);
+	uidset_clear(&s->missing);
+	s->missing = now;
+	if (!uidset_empty(&lost)) {
+		from = 0;
+		text = uidset_format(&lost, &from, 20);
+		imap_log(s, LOG_LVL_WARNING, "%zu message(s) asked for were "
+		    "not returned by the server (UID %s%s); the others go "
+		    "on, and these are asked for again on the next run",
+		    uidset_count(&lost), text, lost.n > 20 ? ",..." : "");
+		free(text);
+	}
+	uidset_clear(&lost);
+	imap_missing_save(s);
 }
 
 /* The batch's FETCH ended OK: make it durable, record it, then tell the
@@ -1239,7 +1329,6 @@ imap_checkpoint(struct imap_session *s)
 {
 	struct imap_folder	*f = &s->folders[s->cur];
 	char			*cause, id[16];
-	uint32_t		 top, low;
 	size_t			 i;
 
 	if (maildir_sync_prepare(s->md, &cause) != 0) {
@@ -1277,24 +1366,11 @@ imap_checkpoint(struct imap_session *s)
 	}
 	fault_point("imap-synced");
 	imap_staged_clear(s);
-	/* Asked for but not returned: expunged meanwhile, or a server bug
-	 * (BODY[] NIL). last_uid stops below the first of them, so the next
-	 * run asks again (a message really gone is then simply not listed);
-	 * what was delivered above it is skipped by UID, and its journal
-	 * entries stay as the record of that. */
-	if ((low = imap_first_missing(s)) == 0)
-		top = uidset_max(&s->batch);
-	else {
-		top = low - 1;
-		uidset_add_set(&s->skip, &s->delivered);
-		if (s->missing_low == 0 || low < s->missing_low)
-			s->missing_low = low;
-		imap_log(s, LOG_LVL_WARNING, "%zu message(s) asked for were "
-		    "not returned by the server; asking again next time",
-		    uidset_count(&s->batch) - uidset_count(&s->delivered));
-	}
-	if (top > s->sf->last_uid)
-		s->sf->last_uid = top;
+	/* What was not delivered is in the missing set (saved with
+	 * last_uid), so last_uid may pass it. */
+	imap_missing_update(s);
+	if (uidset_max(&s->batch) > s->sf->last_uid)
+		s->sf->last_uid = uidset_max(&s->batch);
 	imap_journal_prune(s);
 	if (imap_wants_actions(s)) {
 		imap_pending_add(s, &s->delivered);
@@ -1798,7 +1874,8 @@ imap_fetch_untagged(struct imap_session *s, const struct imap_response *r)
 	if ((n = imap_parse_fetch_item(r, "UID")) != NULL)
 		imap_parse_node_u32(n, &uid);
 	if (s->state == IMAP_S_SIZES) {
-		if (uid == 0 || uid <= s->sf->last_uid)
+		if (uid == 0 || (uid <= s->sf->last_uid &&
+		    !uidset_has(&s->missing, uid)))
 			return;
 		if (uid > s->max_seen_uid)
 			s->max_seen_uid = uid;
@@ -1894,6 +1971,24 @@ imap_fetch_untagged(struct imap_session *s, const struct imap_response *r)
  * The state machine.
  */
 
+/* The sizes pass: what is new, and the missing UIDs again. */
+static void
+imap_sizes_send(struct imap_session *s)
+{
+	char	*set;
+
+	s->missing_asked = 0;
+	if (uidset_empty(&s->missing)) {
+		imap_send(s, "UID FETCH %u:* (UID RFC822.SIZE)",
+		    s->sf->last_uid + 1);
+		return;
+	}
+	set = uidset_format(&s->missing, &s->missing_asked, IMAP_SET_RANGES);
+	imap_send(s, "UID FETCH %s,%u:* (UID RFC822.SIZE)", set,
+	    s->sf->last_uid + 1);
+	free(set);
+}
+
 /* Sends what a state needs and logs the transition. */
 static void
 imap_enter(struct imap_session *s, enum imap_state next)
@@ -1930,8 +2025,7 @@ imap_enter(struct imap_session *s, enum imap_state next)
 			imap_send(s, "UID FETCH 1:* (UID RFC822.SIZE "
 			    "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])");
 		else
-			imap_send(s, "UID FETCH %u:* (UID RFC822.SIZE)",
-			    s->sf->last_uid + 1);
+			imap_sizes_send(s);
 		break;
 	case IMAP_S_IDLE:
 		imap_send(s, "IDLE");
@@ -2624,6 +2718,7 @@ imap_session_new(struct event_base *base, struct evdns_base *dns,
 	uidset_init(&s->batch);
 	uidset_init(&s->delivered);
 	uidset_init(&s->ambiguous);
+	uidset_init(&s->missing);
 	uidset_init(&s->pending);
 	memset(&lim, 0, sizeof lim);
 	/* A literal may be as large as the largest message we accept. */

@@ -29,6 +29,7 @@ Modes:
               bytes), and a third time with other bytes (the manifest
               lists both versions: a client must deliver each once)
   nil         BODY[] NIL for message 3
+  omit        message 3 is left out of the body FETCH's answer
   litmore     message 2's BODY[] literal says 200 bytes more than are
               sent, then the connection closes
   litless     message 2's BODY[] literal says 40 bytes fewer than are
@@ -167,6 +168,8 @@ def do_fetch(c, box, tag, rest, bad, mode):
         seq = uids.index(uid) + 1
         if bad and body and mode == "nil" and box.msgs[uid] == 3:
             c.send(fetch_item(box, seq, uid, args, body=NIL))
+            continue
+        if bad and body and mode == "omit" and box.msgs[uid] == 3:
             continue
         if bad and body and mode == "litmore" and idx == 1:
             c.send(fetch_item(box, seq, uid, args,

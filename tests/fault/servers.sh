@@ -74,6 +74,9 @@ EOF
 	printf '}\n' >>"$T/$name.conf"
 }
 
+# logged CMD-ERE: the server log's lines (since it was emptied) that match.
+logged() { grep -E "^[0-9]+ m[0-9]+ ($1)" "$T/server.log"; }
+
 # touching UID: the commands of the server log (since it was emptied)
 # that change UID on the server: a UID STORE, MOVE or EXPUNGE whose set
 # names it, or a plain EXPUNGE.
@@ -229,10 +232,53 @@ exact dupdel "IMAP duplicate UIDs, keep = no: nothing twice"
 tap_is "$(touching 2)" "" \
     "IMAP duplicate UIDs, keep = no: UID 2 still left alone"
 
+# A message left out of the first of two batches (300 messages, batches
+# of 250): the checkpoint never passes it; the next run asks for it again
+# (UID FETCH 3,301:*) and every message arrives exactly once.
+for mode in nil omit; do
+	: >"$T/server.log"
+	imap_server "$mode" --msgs 300 --manifest "$T/manifest"
+	conf "big$mode" imap
+	run "big$mode"
+	documented "IMAP $mode, 300 messages"
+	tap_like "$err" 'not returned by the server \(UID 3\)' \
+	    "IMAP $mode, 300 messages: the warning names UID 3"
+	sum=$(python3 "$FL" compare "$T/manifest" "$T/Maildir-big$mode" 2>&1)
+	tap_like "$sum" "delivered=299 missing=1 duplicate=0 partial=0 tmp=0" \
+	    "IMAP $mode, 300 messages: all but message 3 delivered ($sum)"
+	run "big$mode"
+	tap_like "$rc" '^(0|1)$' "IMAP $mode, 300 messages: the next run succeeds"
+	tap_like "$(logged 'UID FETCH [^ ]* \(UID RFC822.SIZE\)' | sed -n '$p')" \
+	    'UID FETCH 3,301:\* ' \
+	    "IMAP $mode, 300 messages: the next run asks for UID 3 again"
+	exact "big$mode" "IMAP $mode, 300 messages: after the next run"
+	run "big$mode"
+	tap_is "$rc" 1 "IMAP $mode, 300 messages: then nothing new"
+	tap_like "$(logged 'UID FETCH [^ ]* \(UID RFC822.SIZE\)' | sed -n '$p')" \
+	    'UID FETCH 301:\* ' "IMAP $mode, 300 messages: UID 3 no longer asked for"
+	exact "big$mode" "IMAP $mode, 300 messages: after a third run"
+done
+
+# A message that is BODY[] NIL on every connection blocks nothing: the
+# others arrive, it is asked for again on each run, nothing twice.
+: >"$T/server.log"
+imap_server nil --msgs 300 --bad 1000 --manifest "$T/manifest"
+conf nilever imap
+run nilever
+run nilever
+documented "IMAP BODY[] NIL for ever"
+tap_like "$err" 'not returned by the server \(UID 3\)' \
+    "IMAP BODY[] NIL for ever: each run names UID 3"
+tap_like "$(logged 'UID FETCH [^ ]* \(UID RFC822.SIZE\)' | sed -n '$p')" \
+    'UID FETCH 3,301:\* ' "IMAP BODY[] NIL for ever: only UID 3 is asked for again"
+tap_is "$(logged 'UID FETCH [^ ]* \(UID FLAGS' | sed -n '$p' | cut -d' ' -f3-5)" \
+    'UID FETCH 3' "IMAP BODY[] NIL for ever: only its body is fetched again"
+sum=$(python3 "$FL" compare "$T/manifest" "$T/Maildir-nilever" 2>&1)
+tap_like "$sum" "delivered=299 missing=1 duplicate=0 partial=0 tmp=0" \
+    "IMAP BODY[] NIL for ever: the others arrive once ($sum)"
+
 # trash_folder on a server without MOVE: UID COPY, and \Deleted only
 # after its OK; a refused COPY deletes nothing.
-# logged CMD-ERE: the server log's lines (since it was emptied) that match.
-logged() { grep -E "^[0-9]+ m[0-9]+ ($1)" "$T/server.log"; }
 : >"$T/server.log"
 imap_server good --manifest "$T/manifest"
 conf trash imap 'keep = no' 'trash_folder = "Trash"'
