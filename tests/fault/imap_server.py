@@ -11,7 +11,8 @@ without one). Every
 command line received is appended to the log ("<conn> <line>"). The
 mailbox holds N (5) small messages, UIDs 1..N; STORE \\Deleted + EXPUNGE
 remove them for later connections; UID COPY to any folder succeeds
-(and changes nothing here), there is no MOVE, and UIDPLUS is offered
+(and changes nothing here), STATUS answers for INBOX whatever it is
+asked, there is no MOVE, and UIDPLUS is offered
 unless --uidplus no. MANIFEST receives "sha256<TAB>msgid"
 of each message as a client must deliver it (LF line ends), for
 tests/fault/faultlib.py compare.
@@ -245,6 +246,11 @@ def serve(c, box, mode, bad, caps):
                    "* OK [UIDVALIDITY %d] ok\r\n* OK [UIDNEXT %d] ok\r\n"
                    "%s OK [READ-WRITE] selected\r\n"
                    % (len(u), box.uidvalidity, (u[-1] if u else 0) + 1, tag))
+        elif cmd == "STATUS":
+            u = box.uids()
+            c.send("* STATUS INBOX (UIDNEXT %d UIDVALIDITY %d MESSAGES %d)"
+                   "\r\n%s OK done\r\n" % ((u[-1] if u else 0) + 1,
+                                           box.uidvalidity, len(u), tag))
         elif cmd == "UID SEARCH":
             if "DELETED" in rest.upper():
                 hits = sorted(box.deleted)

@@ -252,10 +252,11 @@ for mode in nil omit; do
 	    'UID FETCH 3,301:\* ' \
 	    "IMAP $mode, 300 messages: the next run asks for UID 3 again"
 	exact "big$mode" "IMAP $mode, 300 messages: after the next run"
+	: >"$T/server.log"
 	run "big$mode"
 	tap_is "$rc" 1 "IMAP $mode, 300 messages: then nothing new"
-	tap_like "$(logged 'UID FETCH [^ ]* \(UID RFC822.SIZE\)' | sed -n '$p')" \
-	    'UID FETCH 301:\* ' "IMAP $mode, 300 messages: UID 3 no longer asked for"
+	tap_is "$(logged 'UID FETCH 3[,:]')" "" \
+	    "IMAP $mode, 300 messages: UID 3 no longer asked for"
 	exact "big$mode" "IMAP $mode, 300 messages: after a third run"
 done
 
