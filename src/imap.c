@@ -107,8 +107,8 @@ enum imap_state {
 static const char *imap_state_names[IMAP_S_MAX] = {
 	"CONNECTING", "GREETING", "CAPABILITY", "STARTTLS", "TLS", "ID",
 	"AUTH", "AUTH_CAPS", "COMPRESS", "LIST", "STATUS", "SELECT", "SEARCH",
-	"SIZES", "FETCH", "STORE", "COPY", "MOVE", "SEARCH_DELETED", "EXPUNGE", "IDLE",
-	"IDLING", "IDLE_DONE", "LOGOUT", "DONE",
+	"SIZES", "FETCH", "STORE", "COPY", "MOVE", "SEARCH_DELETED", "EXPUNGE",
+	"IDLE", "IDLING", "IDLE_DONE", "LOGOUT", "DONE",
 };
 
 /* A folder to fetch, resolved against the server. */
