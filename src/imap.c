@@ -33,12 +33,19 @@
  * Killed between 5 and 6, the pending set is in the state and is applied
  * before anything is fetched; the actions are idempotent.
  *
+ * A message listed by the sizes pass but not delivered by the body FETCH
+ * (BODY[] NIL, or left out of the answer) must not be passed over, yet
+ * must not hold back the others: last_uid moves on, and its UID goes to
+ * the folder's "missing" set in the state, asked for again (with what is
+ * new) on every run until it arrives or the server no longer lists it.
+ *
  * UIDVALIDITY changes (a folder recreated or migrated): the folder's
  * messages are matched by Message-ID and size against the msgids log of
  * what was delivered from it. Those that match are only candidates (two
  * messages may share both): they are fetched like the others, and one
  * whose content digest is also in the log is dropped from tmp/ instead of
- * delivered; the others, and every message that does not match, are
+ * delivered, and joins the pending set like a delivered one (it was
+ * durable before); the others, and every message that does not match, are
  * delivered. Each delivered message's digest (SHA-256 of the Maildir
  * file, computed as it streams) goes into the log with its key. */
 #include "imap.h"
@@ -108,6 +115,7 @@ enum imap_state {
 	IMAP_S_SIZES,
 	IMAP_S_FETCH,
 	IMAP_S_STORE,
+	IMAP_S_COPY,		/* trash_folder without MOVE */
 	IMAP_S_MOVE,
 	IMAP_S_SEARCH_DELETED,
 	IMAP_S_EXPUNGE,
@@ -122,8 +130,8 @@ enum imap_state {
 static const char *imap_state_names[IMAP_S_MAX] = {
 	"CONNECTING", "GREETING", "CAPABILITY", "STARTTLS", "TLS", "ID",
 	"AUTH", "AUTH_CAPS", "COMPRESS", "LIST", "STATUS", "SELECT", "SEARCH",
-	"SIZES", "FETCH", "STORE", "MOVE", "SEARCH_DELETED", "EXPUNGE", "IDLE",
-	"IDLING", "IDLE_DONE", "LOGOUT", "DONE",
+	"SIZES", "FETCH", "STORE", "COPY", "MOVE", "SEARCH_DELETED", "EXPUNGE",
+	"IDLE", "IDLING", "IDLE_DONE", "LOGOUT", "DONE",
 };
 
 /* A folder to fetch, resolved against the server. */
@@ -156,10 +164,12 @@ enum imap_lit {
 };
 
 /* A message staged in this batch: what the journal and the msgids log
- * need once the batch is durable. */
+ * need once the batch is durable, and what tells a second answer for the
+ * same UID from a mere repeat. */
 struct imap_staged {
 	uint32_t	 uid;
 	uint64_t	 size;		/* RFC822.SIZE, the msgids key */
+	uint64_t	 bytes;		/* as written (LF line ends) */
 	char		*final;		/* Maildir file name */
 	char		*msgid;		/* NULL: none */
 	unsigned char	 digest[MSGIDS_DIGEST_LEN]; /* of the file */
@@ -214,8 +224,12 @@ struct imap_session {
 	size_t			 amsgs;
 	size_t			 next_msg;
 	uint32_t		 max_seen_uid;	/* from the SIZES pass */
-	uint32_t		 missing_low;	/* lowest UID asked for, not
-						   returned; 0: none */
+	int			 sized;		/* the SIZES pass answered */
+	struct uidset		 missing;	/* listed, not delivered, at or
+						   below last_uid: asked for
+						   again (the state's copy) */
+	size_t			 missing_asked;	/* ranges of it in the sizes
+						   pass (a bounded line) */
 	int			 uidv_changed;	/* match by Message-ID */
 	struct msgids_set	 known;		/* ... against these */
 	struct uidset		 verify;	/* matched: compare content */
@@ -227,6 +241,11 @@ struct imap_session {
 	struct uidset		 passed;	/* done with in this batch,
 						   not delivered (too big, or
 						   delivered before) */
+	struct uidset		 recognised;	/* of passed, delivered before
+						   the UIDVALIDITY change: owed
+						   the server action */
+	struct uidset		 ambiguous;	/* two different messages under
+						   one UID: no server action */
 	struct uidset		 pending;	/* durable, server not told */
 	size_t			 pending_from;	/* slicing for commands */
 	int			 folder_failed;
@@ -743,19 +762,27 @@ imap_folder_reset(struct imap_session *s)
 	uidset_clear(&s->batch);
 	uidset_clear(&s->delivered);
 	uidset_clear(&s->passed);
+	uidset_clear(&s->recognised);
+	uidset_clear(&s->ambiguous);
 	uidset_clear(&s->pending);
+	uidset_clear(&s->missing);
 	uidset_clear(&s->skip);
 	msgids_set_clear(&s->known);
 	uidset_clear(&s->verify);
 	imap_staged_clear(s);
 	s->uidv_changed = 0;
+	/* Only imap_selected sets it, and not on every path (a UIDVALIDITY
+	 * change goes straight to the sizes): a value left by the previous
+	 * folder would filter this one's messages against an empty unseen
+	 * set. */
+	s->first_fetch = 0;
 	free(s->msgs);
 	s->msgs = NULL;
 	s->nmsgs = s->amsgs = s->next_msg = 0;
 	s->uidvalidity = s->uidnext = s->exists = 0;
 	s->st_uidvalidity = s->st_uidnext = s->st_messages = 0;
 	s->max_seen_uid = 0;
-	s->missing_low = 0;
+	s->sized = 0;
 	s->folder_failed = 0;
 	s->f_msgs = 0;
 	s->f_bytes = 0;
@@ -780,6 +807,8 @@ imap_status_first(struct imap_session *s, const struct imap_folder *f)
 	if (sf == NULL || sf->uidvalidity == 0)
 		return (0);
 	if (sf->pending != NULL && *sf->pending != '\0')
+		return (0);
+	if (sf->missing != NULL && *sf->missing != '\0')
 		return (0);
 	for (i = 0; (e = state_inflight_at(s->st, i)) != NULL; i++) {
 		if (strcmp(e->folder, f->remote) == 0)
@@ -900,6 +929,35 @@ imap_save_state(struct imap_session *s)
 	imap_fail(s, EXIT_LOCAL, "%s", cause);
 	free(cause);
 	return (-1);
+}
+
+/* Whether delivered messages of the current folder must be changed on the
+ * server (marked read, deleted or moved). */
+static int
+imap_wants_actions(struct imap_session *s)
+{
+	return (s->folders[s->cur].mark_read || !s->ac->keep);
+}
+
+/* Adds delivered UIDs to the pending set, but for the ambiguous ones. */
+static void
+imap_pending_add(struct imap_session *s, const struct uidset *set)
+{
+	size_t		i;
+	uint32_t	u;
+
+	if (uidset_empty(&s->ambiguous)) {
+		uidset_add_set(&s->pending, set);
+		return;
+	}
+	for (i = 0; i < set->n; i++) {
+		for (u = set->r[i].lo; ; u++) {
+			if (!uidset_has(&s->ambiguous, u))
+				uidset_add(&s->pending, u);
+			if (u == set->r[i].hi)
+				break;
+		}
+	}
 }
 
 /* Writes the in-memory pending set into the state record. */
@@ -1162,6 +1220,8 @@ imap_uidvalidity_changed(struct imap_session *s)
 	s->sf->uidvalidity = s->uidvalidity;
 	s->sf->last_uid = 0;
 	state_folder_set_pending(s->sf, NULL);
+	state_folder_set_missing(s->sf, NULL);
+	uidset_clear(&s->missing);
 	uidset_clear(&s->skip);
 	state_inflight_clear(s->st, s->folders[s->cur].remote);
 	return (imap_save_state(s));
@@ -1210,6 +1270,12 @@ imap_selected(struct imap_session *s)
 		return;
 	}
 	s->first_fetch = s->sf->uidvalidity == 0;
+	if (s->sf->missing != NULL &&
+	    uidset_parse(&s->missing, s->sf->missing) != 0) {
+		imap_folder_fail(s, EXIT_LOCAL, "%s: bad missing set for "
+		    "this folder", state_path(s->st));
+		return;
+	}
 	if (!s->first_fetch && s->sf->pending != NULL &&
 	    *s->sf->pending != '\0') {
 		if (uidset_parse(&s->pending, s->sf->pending) != 0) {
@@ -1251,6 +1317,47 @@ imap_msg_cmp(const void *a, const void *b)
 	return (x->uid < y->uid ? -1 : x->uid > y->uid);
 }
 
+/* Writes the in-memory missing set into the state record. */
+static void
+imap_missing_save(struct imap_session *s)
+{
+	char	*text;
+
+	text = uidset_format(&s->missing, NULL, 0);
+	state_folder_set_missing(s->sf, text);
+	free(text);
+}
+
+/* The sizes pass is in: the missing UIDs that it no longer lists are gone
+ * from the server (or were skipped now, as too big), and so are no longer
+ * owed; the others stay missing until their batch delivers them, and so
+ * do those the pass did not ask about (beyond missing_asked ranges). */
+static void
+imap_missing_relisted(struct imap_session *s)
+{
+	struct uidset	still;
+	size_t		i;
+
+	if (uidset_empty(&s->missing))
+		return;
+	uidset_init(&still);
+	for (i = 0; i < s->nmsgs; i++) {
+		if (uidset_has(&s->missing, s->msgs[i].uid))
+			uidset_add(&still, s->msgs[i].uid);
+	}
+	for (i = s->missing_asked; i < s->missing.n; i++)
+		uidset_add_range(&still, s->missing.r[i].lo,
+		    s->missing.r[i].hi);
+	if (uidset_count(&still) < uidset_count(&s->missing))
+		imap_log(s, LOG_LVL_INFO, "%zu message(s) that the server "
+		    "did not deliver before are no longer listed; not asked "
+		    "for again", uidset_count(&s->missing) -
+		    uidset_count(&still));
+	uidset_clear(&s->missing);
+	s->missing = still;
+	imap_missing_save(s);
+}
+
 /* The sizes are in: drop what is too big, then fetch the rest. */
 static void
 imap_sizes_done(struct imap_session *s)
@@ -1286,7 +1393,9 @@ imap_sizes_done(struct imap_session *s)
 		s->msgs[o++] = s->msgs[i];
 	}
 	s->nmsgs = o;
+	imap_missing_relisted(s);
 	s->next_msg = 0;
+	s->sized = 1;
 	if (s->uidv_changed)
 		imap_log(s, LOG_LVL_NOTICE, "after the UIDVALIDITY change, %zu "
 		    "message(s) are new; %zu have the Message-ID and size of "
@@ -1309,6 +1418,7 @@ imap_fetch_next_batch(struct imap_session *s)
 	uidset_clear(&s->batch);
 	uidset_clear(&s->delivered);
 	uidset_clear(&s->passed);
+	uidset_clear(&s->recognised);
 	while (s->next_msg < s->nmsgs && n < IMAP_BATCH_MSGS &&
 	    (n == 0 || bytes + s->msgs[s->next_msg].size <= IMAP_BATCH_BYTES)) {
 		uidset_add(&s->batch, s->msgs[s->next_msg].uid);
@@ -1325,8 +1435,6 @@ imap_fetch_next_batch(struct imap_session *s)
 		top = s->max_seen_uid;
 		if (uidset_max(&s->skip) > top)
 			top = uidset_max(&s->skip);
-		if (s->missing_low != 0 && top >= s->missing_low)
-			top = s->missing_low - 1;
 		if (top > s->sf->last_uid)
 			s->sf->last_uid = top;
 		imap_folder_done(s);
@@ -1339,24 +1447,54 @@ imap_fetch_next_batch(struct imap_session *s)
 	free(set);
 }
 
-/* The lowest UID of the batch that was neither delivered nor passed over
- * (too big), 0 when none. */
-static uint32_t
-imap_first_missing(struct imap_session *s)
+/* Adds to out the UIDs of in that this batch did not deliver. */
+static void
+imap_undelivered(struct imap_session *s, const struct uidset *in,
+    struct uidset *out)
 {
 	size_t		i;
 	uint32_t	u;
 
-	for (i = 0; i < s->batch.n; i++) {
-		for (u = s->batch.r[i].lo; ; u++) {
+	for (i = 0; i < in->n; i++) {
+		for (u = in->r[i].lo; ; u++) {
 			if (!uidset_has(&s->delivered, u) &&
 			    !uidset_has(&s->passed, u))
-				return (u);
-			if (u == s->batch.r[i].hi)
+				uidset_add(out, u);
+			if (u == in->r[i].hi)
 				break;
 		}
 	}
-	return (0);
+}
+
+/* The batch is durable: its messages leave the missing set, and those it
+ * asked for but did not get (expunged meanwhile, or a server bug such as
+ * BODY[] NIL) join it, named in a warning, to be asked for again; a
+ * message really gone is then simply not listed, and dropped. */
+static void
+imap_missing_update(struct imap_session *s)
+{
+	struct uidset	 now, lost;
+	char		*text;
+	size_t		 from;
+
+	uidset_init(&now);
+	uidset_init(&lost);
+	imap_undelivered(s, &s->missing, &now);
+	imap_undelivered(s, &s->batch, &lost);
+	uidset_add_set(&now, &lost);
+	uidset_clear(&s->missing);
+	s->missing = now;
+	if (!uidset_empty(&lost)) {
+		from = 0;
+		text = uidset_format(&lost, &from, 20);
+		imap_log(s, LOG_LVL_WARNING, "%zu message(s) asked for were "
+		    "not returned by the server (UID %s%s); the others go "
+		    "on, and these are asked for again on the next run",
+		    uidset_count(&lost), text, lost.n > 20 ? ",..." : "");
+		free(text);
+	}
+	uidset_clear(&lost);
+	imap_missing_save(s);
 }
 
 /* The batch's FETCH ended OK: make it durable, record it, then tell the
@@ -1366,7 +1504,6 @@ imap_checkpoint(struct imap_session *s)
 {
 	struct imap_folder	*f = &s->folders[s->cur];
 	char			*cause, *id;
-	uint32_t		 top, low;
 	size_t			 i;
 
 	if (maildir_sync_prepare(s->md, &cause) != 0) {
@@ -1403,29 +1540,15 @@ imap_checkpoint(struct imap_session *s)
 	}
 	fault_point("imap-synced");
 	imap_staged_clear(s);
-	/* Asked for but not returned: expunged meanwhile, or a server bug
-	 * (BODY[] NIL). last_uid stops below the first of them, so the next
-	 * run asks again (a message really gone is then simply not listed);
-	 * what was delivered above it is skipped by UID, and its journal
-	 * entries stay as the record of that. */
-	if ((low = imap_first_missing(s)) == 0)
-		top = uidset_max(&s->batch);
-	else {
-		top = low - 1;
-		uidset_add_set(&s->skip, &s->delivered);
-		uidset_add_set(&s->skip, &s->passed);
-		if (s->missing_low == 0 || low < s->missing_low)
-			s->missing_low = low;
-		imap_log(s, LOG_LVL_WARNING, "%zu message(s) asked for were "
-		    "not returned by the server; asking again next time",
-		    uidset_count(&s->batch) - uidset_count(&s->delivered) -
-		    uidset_count(&s->passed));
-	}
-	if (top > s->sf->last_uid)
-		s->sf->last_uid = top;
+	/* What was not delivered is in the missing set (saved with
+	 * last_uid), so last_uid may pass it. */
+	imap_missing_update(s);
+	if (uidset_max(&s->batch) > s->sf->last_uid)
+		s->sf->last_uid = uidset_max(&s->batch);
 	imap_journal_prune(s);
-	if (f->mark_read || !s->ac->keep) {
-		uidset_add_set(&s->pending, &s->delivered);
+	if (imap_wants_actions(s)) {
+		imap_pending_add(s, &s->delivered);
+		imap_pending_add(s, &s->recognised);
 		imap_store_pending(s);
 	}
 	s->f_msgs += uidset_count(&s->delivered);
@@ -1453,21 +1576,26 @@ imap_actions(struct imap_session *s)
 		/* All acknowledged: the set is done with (saved later). */
 		uidset_clear(&s->pending);
 		imap_store_pending(s);
-		if (s->first_fetch || s->nmsgs > 0 || s->next_msg > 0)
+		if (s->sized)
 			imap_fetch_next_batch(s);
 		else
 			imap_sizes(s);
 		return;
 	}
 	set = uidset_format(&s->pending, &s->pending_from, IMAP_SET_RANGES);
-	if (!s->ac->keep && trash != NULL && (s->caps & IMAP_CAP_MOVE)) {
+	if (!s->ac->keep && trash != NULL) {
 		if ((q = imap_quote(s, trash)) == NULL) {
 			free(set);
 			imap_folder_fail(s, EXIT_CONFIG, "bad trash_folder");
 			return;
 		}
-		imap_enter(s, IMAP_S_MOVE);
-		imap_send(s, "UID MOVE %s %s", set, q);
+		/* Without MOVE: COPY, and \Deleted only after its OK
+		 * (imap_after_copy), so that nothing is destroyed that was
+		 * meant to be kept in the trash. */
+		imap_enter(s, (s->caps & IMAP_CAP_MOVE) ? IMAP_S_MOVE :
+		    IMAP_S_COPY);
+		imap_send(s, "UID %s %s %s", (s->caps & IMAP_CAP_MOVE) ?
+		    "MOVE" : "COPY", set, q);
 		free(q);
 	} else if (!s->ac->keep) {
 		imap_enter(s, IMAP_S_STORE);
@@ -1480,11 +1608,39 @@ imap_actions(struct imap_session *s)
 	free(set);
 }
 
+/* The slice of the pending set that the last command named, formatted
+ * again for the next command on the same messages. Caller frees. */
+static char *
+imap_slice_again(struct imap_session *s)
+{
+	size_t	from = s->pending_from;
+
+	while (from > 0 && from % IMAP_SET_RANGES != 0)
+		from--;
+	if (from == s->pending_from && from >= IMAP_SET_RANGES)
+		from -= IMAP_SET_RANGES;
+	return (uidset_format(&s->pending, &from, IMAP_SET_RANGES));
+}
+
+/* The COPY to the trash folder is acknowledged: only now are the
+ * originals flagged \Deleted (then expunged as with keep = no). A second
+ * COPY after a crash in between leaves a duplicate in the trash, never a
+ * loss. */
+static void
+imap_after_copy(struct imap_session *s)
+{
+	char	*set;
+
+	set = imap_slice_again(s);
+	imap_enter(s, IMAP_S_STORE);
+	imap_send(s, "UID STORE %s +FLAGS.SILENT (\\Seen \\Deleted)", set);
+	free(set);
+}
+
 /* After the \Deleted STORE: expunge exactly our messages. */
 static void
 imap_after_store(struct imap_session *s)
 {
-	size_t	 from;
 	char	*set;
 
 	if (s->ac->keep) {
@@ -1493,12 +1649,7 @@ imap_after_store(struct imap_session *s)
 	}
 	if (s->caps & IMAP_CAP_UIDPLUS) {
 		/* The slice just stored: re-format it for UID EXPUNGE. */
-		from = s->pending_from;
-		while (from > 0 && from % IMAP_SET_RANGES != 0)
-			from--;
-		if (from == s->pending_from && from >= IMAP_SET_RANGES)
-			from -= IMAP_SET_RANGES;
-		set = uidset_format(&s->pending, &from, IMAP_SET_RANGES);
+		set = imap_slice_again(s);
 		imap_enter(s, IMAP_S_EXPUNGE);
 		imap_send(s, "UID EXPUNGE %s", set);
 		free(set);
@@ -1523,6 +1674,8 @@ imap_round_reset(struct imap_session *s)
 	uidset_clear(&s->batch);
 	uidset_clear(&s->delivered);
 	uidset_clear(&s->passed);
+	uidset_clear(&s->recognised);
+	uidset_clear(&s->ambiguous);
 	msgids_set_clear(&s->known);
 	uidset_clear(&s->verify);
 	imap_staged_clear(s);
@@ -1531,6 +1684,7 @@ imap_round_reset(struct imap_session *s)
 	s->msgs = NULL;
 	s->nmsgs = s->amsgs = s->next_msg = 0;
 	s->max_seen_uid = 0;
+	s->sized = 0;
 	s->first_fetch = 0;
 	s->f_msgs = 0;
 	s->f_bytes = 0;
@@ -1962,7 +2116,8 @@ imap_body_too_big(struct imap_session *s, const struct imap_response *r,
 
 /* A message matched by Message-ID and size after a UIDVALIDITY change,
  * now fully received: 1 when its content is that of a message delivered
- * before (its file is dropped, and the batch counts it as done), 0 to
+ * before (its file is dropped, the batch counts it as done, and it is
+ * owed the server action of a delivered message), 0 to
  * deliver it (other content, or a log line from before digests). */
 static int
 imap_verified(struct imap_session *s, const struct imap_response *r,
@@ -1986,7 +2141,40 @@ imap_verified(struct imap_session *s, const struct imap_response *r,
 	maildir_deliver_abort(s->dlv);
 	s->dlv = NULL;
 	uidset_add(&s->passed, mctx->uid);
+	uidset_add(&s->recognised, mctx->uid);
 	return (1);
+}
+
+/* Whether the body just received is for a UID this batch has already
+ * staged. The same bytes again are a mere repeat, dropped. Other bytes
+ * make the UID ambiguous: which of the two does the server hold under it?
+ * Both are delivered (0 is returned), and the UID gets no server action,
+ * so that nothing the server may still hold is deleted or marked. */
+static int
+imap_body_repeat(struct imap_session *s, uint32_t uid,
+    const struct log_ctx *mctx, const unsigned char *digest)
+{
+	uint64_t	bytes = maildir_delivery_size(s->dlv);
+	size_t		i;
+
+	if (!uidset_has(&s->delivered, uid))
+		return (0);
+	for (i = 0; i < s->nstaged; i++) {
+		if (s->staged[i].uid == uid && s->staged[i].bytes == bytes &&
+		    memcmp(s->staged[i].digest, digest,
+		    sizeof s->staged[i].digest) == 0) {
+			log_msg(LOG_LVL_WARNING, mctx, "the server sent the "
+			    "same message twice; delivered once");
+			return (1);
+		}
+	}
+	if (!uidset_has(&s->ambiguous, uid))
+		log_msg(LOG_LVL_WARNING, mctx, "the server sent different "
+		    "messages under the same UID; delivering each, and "
+		    "leaving this UID alone on the server (no \\Seen, no "
+		    "delete or move)");
+	uidset_add(&s->ambiguous, uid);
+	return (0);
 }
 
 /* An untagged FETCH completed. With a body: stage the message. */
@@ -1999,12 +2187,13 @@ imap_fetch_untagged(struct imap_session *s, const struct imap_response *r)
 	unsigned char		 digest[MSGIDS_DIGEST_LEN];
 	struct log_ctx		 mctx = s->ctx;
 	struct imap_staged	*st;
-	uint64_t		 size;
+	uint64_t		 size, bytes;
 
 	if ((n = imap_parse_fetch_item(r, "UID")) != NULL)
 		imap_parse_node_u32(n, &uid);
 	if (s->state == IMAP_S_SIZES) {
-		if (uid == 0 || uid <= s->sf->last_uid)
+		if (uid == 0 || (uid <= s->sf->last_uid &&
+		    !uidset_has(&s->missing, uid)))
 			return;
 		if (uid > s->max_seen_uid)
 			s->max_seen_uid = uid;
@@ -2055,6 +2244,8 @@ imap_fetch_untagged(struct imap_session *s, const struct imap_response *r)
 		imap_status(s, EXIT_LOCAL);
 		return;
 	}
+	/* A final lone CR is left out of the checksum: it shows in the
+	 * size. */
 	if (crlf_finish(&s->crlf) &&
 	    imap_body_write(s, "\r", 1, &cause) != 0) {
 		log_msg(LOG_LVL_ERROR, &mctx, "%s", cause);
@@ -2065,18 +2256,17 @@ imap_fetch_untagged(struct imap_session *s, const struct imap_response *r)
 		imap_status(s, EXIT_LOCAL);
 		return;
 	}
+	msgids_digest_final(s->digest, digest);
 	if (uid == 0 || !uidset_has(&s->batch, uid) ||
-	    uidset_has(&s->delivered, uid)) {
-		log_msg(LOG_LVL_WARNING, &mctx, "server sent a message body "
-		    "that was not asked for (or twice); ignored");
+	    imap_body_repeat(s, uid, &mctx, digest)) {
 		maildir_deliver_abort(s->dlv);
 		s->dlv = NULL;
 		return;
 	}
-	msgids_digest_final(s->digest, digest);
 	if (uidset_has(&s->verify, uid) && imap_verified(s, r, &mctx, digest))
 		return;
-	s->f_bytes += maildir_delivery_size(s->dlv);
+	bytes = maildir_delivery_size(s->dlv);
+	s->f_bytes += bytes;
 	if (maildir_deliver_stage(s->dlv, imap_local_flags(s,
 	    imap_parse_fetch_item(r, "FLAGS"), fbuf), &final, &cause) != 0) {
 		s->dlv = NULL;
@@ -2094,6 +2284,7 @@ imap_fetch_untagged(struct imap_session *s, const struct imap_response *r)
 	st = &s->staged[s->nstaged++];
 	st->uid = uid;
 	st->size = imap_fetch_size(r);
+	st->bytes = bytes;
 	st->final = final;
 	st->msgid = imap_fetch_msgid(s, r);
 	memcpy(st->digest, digest, sizeof st->digest);
@@ -2108,6 +2299,24 @@ imap_fetch_untagged(struct imap_session *s, const struct imap_response *r)
 /*
  * The state machine.
  */
+
+/* The sizes pass: what is new, and the missing UIDs again. */
+static void
+imap_sizes_send(struct imap_session *s)
+{
+	char	*set;
+
+	s->missing_asked = 0;
+	if (uidset_empty(&s->missing)) {
+		imap_send(s, "UID FETCH %u:* (UID RFC822.SIZE)",
+		    s->sf->last_uid + 1);
+		return;
+	}
+	set = uidset_format(&s->missing, &s->missing_asked, IMAP_SET_RANGES);
+	imap_send(s, "UID FETCH %s,%u:* (UID RFC822.SIZE)", set,
+	    s->sf->last_uid + 1);
+	free(set);
+}
 
 /* Sends what a state needs and logs the transition. */
 static void
@@ -2145,8 +2354,7 @@ imap_enter(struct imap_session *s, enum imap_state next)
 			imap_send(s, "UID FETCH 1:* (UID RFC822.SIZE "
 			    "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])");
 		else
-			imap_send(s, "UID FETCH %u:* (UID RFC822.SIZE)",
-			    s->sf->last_uid + 1);
+			imap_sizes_send(s);
 		break;
 	case IMAP_S_IDLE:
 		imap_send(s, "IDLE");
@@ -2432,6 +2640,19 @@ imap_tagged(struct imap_session *s, const struct imap_response *r)
 			return;
 		}
 		imap_checkpoint(s);
+		break;
+	case IMAP_S_COPY:
+		if (!ok) {
+			text = imap_server_text(r);
+			imap_folder_fail(s, EXIT_PROTOCOL, "copying delivered "
+			    "messages to trash_folder \"%s\" failed (the "
+			    "server has no MOVE): %s; they stay on the server, "
+			    "not deleted (retried next time)",
+			    s->ac->trash_folder, text);
+			free(text);
+			return;
+		}
+		imap_after_copy(s);
 		break;
 	case IMAP_S_STORE:
 	case IMAP_S_MOVE:
@@ -2823,7 +3044,10 @@ imap_session_new(struct event_base *base, struct evdns_base *dns,
 	uidset_init(&s->batch);
 	uidset_init(&s->delivered);
 	uidset_init(&s->passed);
+	uidset_init(&s->recognised);
 	uidset_init(&s->verify);
+	uidset_init(&s->ambiguous);
+	uidset_init(&s->missing);
 	uidset_init(&s->pending);
 	memset(&lim, 0, sizeof lim);
 	/* No cap on a literal's size here: the session streams bodies and

@@ -10,6 +10,7 @@
  *	mailfetchd-state 1
  *	folder <uidvalidity> <last_uid> <name>
  *	pending <folder name> <part of the folder's pending text>
+ *	missing <folder name> <part of the folder's missing text>
  *	uidl <uidl>
  *	budget <the scheduler's download history, schedule_budget_format>
  *	inflight <folder> <message id> <Maildir file name>
@@ -103,6 +104,8 @@ static int	state_parse_folder(struct state *, char **, char **);
 static void	state_write_folders(struct state *, struct state_out *);
 static int	state_parse_pending(struct state *, char **, char **);
 static void	state_write_pending(struct state *, struct state_out *);
+static int	state_parse_missing(struct state *, char **, char **);
+static void	state_write_missing(struct state *, struct state_out *);
 static int	state_parse_uidl(struct state *, char **, char **);
 static void	state_write_uidls(struct state *, struct state_out *);
 static int	state_parse_budget(struct state *, char **, char **);
@@ -119,6 +122,7 @@ static const struct state_record {
 } state_records[] = {
 	{ "folder", 3, state_parse_folder, state_write_folders },
 	{ "pending", 2, state_parse_pending, state_write_pending },
+	{ "missing", 2, state_parse_missing, state_write_missing },
 	{ "uidl", 1, state_parse_uidl, state_write_uidls },
 	{ "budget", 1, state_parse_budget, state_write_budget },
 	{ "inflight", 3, state_parse_inflight, state_write_inflight },
@@ -366,6 +370,7 @@ state_folder_free(struct state_folder *f)
 {
 	free(f->name);
 	free(f->pending);
+	free(f->missing);
 	free(f);
 }
 
@@ -439,58 +444,94 @@ state_write_folders(struct state *st, struct state_out *out)
 	}
 }
 
-/* Record "pending <folder> <text>": the folder's pending text, cut into
- * lines of bounded length, joined again in file order. */
-static int
-state_parse_pending(struct state *st, char **fields, char **why)
+/* A folder's text kept in records of bounded length: its pending or its
+ * missing text. */
+static char **
+state_folder_text(struct state_folder *f, int missing)
 {
-	char	*name, *part, *joined;
-	size_t	 idx;
+	return (missing ? &f->missing : &f->pending);
+}
+
+/* Record "<keyword> <folder> <text>": a folder's text, cut into lines of
+ * bounded length, joined again in file order. */
+static int
+state_parse_text(struct state *st, char **fields, char **why, int missing)
+{
+	const char	*kw = missing ? "missing" : "pending";
+	char		*name, *part, *joined, **text;
+	size_t		 idx;
 
 	if ((name = state_decode(fields[0])) == NULL ||
 	    !state_folder_find(st, name, &idx)) {
 		free(name);
-		*why = xstrdup("pending: no folder record for this folder");
+		xasprintf(why, "%s: no folder record for this folder", kw);
 		return (-1);
 	}
 	free(name);
 	if ((part = state_decode(fields[1])) == NULL) {
-		*why = xstrdup("pending: bad encoding");
+		xasprintf(why, "%s: bad encoding", kw);
 		return (-1);
 	}
-	if (st->folders[idx]->pending == NULL) {
-		st->folders[idx]->pending = part;
+	text = state_folder_text(st->folders[idx], missing);
+	if (*text == NULL) {
+		*text = part;
 		return (0);
 	}
-	xasprintf(&joined, "%s%s", st->folders[idx]->pending, part);
-	free(st->folders[idx]->pending);
+	xasprintf(&joined, "%s%s", *text, part);
+	free(*text);
 	free(part);
-	st->folders[idx]->pending = joined;
+	*text = joined;
 	return (0);
 }
 
-/* Writes the pending records of every folder. */
+/* Writes the pending or the missing records of every folder. */
 static void
-state_write_pending(struct state *st, struct state_out *out)
+state_write_text(struct state *st, struct state_out *out, int missing)
 {
 	struct state_folder	*f;
+	const char		*text;
 	size_t			 i, off, len, n;
 
 	for (i = 0; i < st->nfolders; i++) {
 		f = st->folders[i];
-		if (f->pending == NULL)
+		if ((text = *state_folder_text(f, missing)) == NULL)
 			continue;
-		len = strlen(f->pending);
+		len = strlen(text);
 		for (off = 0; off < len; off += n) {
 			n = len - off < STATE_PENDING_PART ?
 			    len - off : STATE_PENDING_PART;
-			state_out_record(out, "pending ");
+			state_out_record(out, missing ? "missing " :
+			    "pending ");
 			state_out_encoded(out, f->name);
 			state_out_add(out, " ", 1);
-			state_out_encoded_len(out, f->pending + off, n);
+			state_out_encoded_len(out, text + off, n);
 			state_out_add(out, "\n", 1);
 		}
 	}
+}
+
+static int
+state_parse_pending(struct state *st, char **fields, char **why)
+{
+	return (state_parse_text(st, fields, why, 0));
+}
+
+static void
+state_write_pending(struct state *st, struct state_out *out)
+{
+	state_write_text(st, out, 0);
+}
+
+static int
+state_parse_missing(struct state *st, char **fields, char **why)
+{
+	return (state_parse_text(st, fields, why, 1));
+}
+
+static void
+state_write_missing(struct state *st, struct state_out *out)
+{
+	state_write_text(st, out, 1);
 }
 
 /* Record "uidl <uidl>". */
@@ -1243,14 +1284,28 @@ state_folder_remove(struct state *st, const char *name)
 	st->nfolders--;
 }
 
-/* Replaces a folder's pending text. */
+/* Replaces a folder's pending or missing text. */
+static void
+state_folder_set_text(struct state_folder *f, int missing, const char *text)
+{
+	char	**slot = state_folder_text(f, missing);
+
+	free(*slot);
+	*slot = NULL;
+	if (text != NULL && *text != '\0')
+		*slot = xstrdup(text);
+}
+
 void
 state_folder_set_pending(struct state_folder *f, const char *text)
 {
-	free(f->pending);
-	f->pending = NULL;
-	if (text != NULL && *text != '\0')
-		f->pending = xstrdup(text);
+	state_folder_set_text(f, 0, text);
+}
+
+void
+state_folder_set_missing(struct state_folder *f, const char *text)
+{
+	state_folder_set_text(f, 1, text);
 }
 
 /* The number of folder records. */

@@ -21,6 +21,11 @@ struct state_folder {
 	char		*pending;	/* server actions still owed (an IMAP
 					 * UID set as text); NULL: none. Set
 					 * with state_folder_set_pending */
+	char		*missing;	/* UIDs up to last_uid that the server
+					 * listed but did not deliver, asked
+					 * for again (an IMAP UID set as
+					 * text); NULL: none. Set with
+					 * state_folder_set_missing */
 };
 
 /* Takes the account's lock (state_dir/NAME.lock, flock, our pid written
@@ -56,6 +61,9 @@ void		 state_folder_remove(struct state *, const char *name);
 /* Replaces the folder's pending text with a copy of text (any bytes, any
  * length); NULL or "" clears it. */
 void		 state_folder_set_pending(struct state_folder *,
+		    const char *text);
+/* The same for the folder's missing text. */
+void		 state_folder_set_missing(struct state_folder *,
 		    const char *text);
 size_t		 state_folder_count(const struct state *);
 /* i-th folder in name order; NULL past the end. */

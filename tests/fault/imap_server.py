@@ -3,14 +3,17 @@
 tests/fault/servers.sh: the faults Dovecot will not produce.
 
 usage: imap_server.py MODE --log FILE --manifest FILE [--msgs N] [--bad N]
-                      [--linger S]
+                      [--linger S] [--uidplus no]
 
 Listens on 127.0.0.1 port 0, prints the port on stdout, then serves
 connections one after the other (until S, default 20, seconds pass
 without one). Every
 command line received is appended to the log ("<conn> <line>"). The
 mailbox holds N (5) small messages, UIDs 1..N; STORE \\Deleted + EXPUNGE
-remove them for later connections. MANIFEST receives "sha256<TAB>msgid"
+remove them for later connections; UID COPY to any folder succeeds
+(and changes nothing here), STATUS answers for INBOX whatever it is
+asked, there is no MOVE, and UIDPLUS is offered
+unless --uidplus no. MANIFEST receives "sha256<TAB>msgid"
 of each message as a client must deliver it (LF line ends), for
 tests/fault/faultlib.py compare.
 
@@ -24,8 +27,10 @@ Modes:
   expunge     "* 2 EXPUNGE" in the middle of the body FETCH (message 2 is
               gone for good); the FETCH goes on and ends OK
   dupuid      message 2 is sent twice in the body FETCH (same UID, same
-              bytes), and a third time with other bytes
+              bytes), and a third time with other bytes (the manifest
+              lists both versions: a client must deliver each once)
   nil         BODY[] NIL for message 3
+  omit        message 3 is left out of the body FETCH's answer
   litmore     message 2's BODY[] literal says 200 bytes more than are
               sent, then the connection closes
   litless     message 2's BODY[] literal says 40 bytes fewer than are
@@ -46,6 +51,7 @@ Modes:
   idledrop    the server offers IDLE, answers IDLE with "+ idling", then
               closes the connection (a proxy or NAT that drops idle
               connections at once)
+  copyfail    UID COPY is refused ("NO [TRYCREATE] no such mailbox")
 """
 import hashlib
 import socket
@@ -60,6 +66,11 @@ def message(i):
     return ("From: a@example.net\r\nTo: b@example.net\r\n"
             "Subject: scripted %d\r\nMessage-ID: <scripted-%d@fault.example>\r\n"
             "\r\n%s.dot line\r\n" % (i, i, body)).encode()
+
+
+def dupuid_variant(i):
+    """The other message mode dupuid sends under message i's UID."""
+    return message(i).replace(b"line 3", b"LINE 3")
 
 
 def msgid_header(i):
@@ -167,6 +178,8 @@ def do_fetch(c, box, tag, rest, bad, mode):
         if bad and body and mode == "nil" and box.msgs[uid] == 3:
             c.send(fetch_item(box, seq, uid, args, body=NIL))
             continue
+        if bad and body and mode == "omit" and box.msgs[uid] == 3:
+            continue
         if bad and body and mode == "litmore" and idx == 1:
             c.send(fetch_item(box, seq, uid, args,
                               size=len(message(box.msgs[uid])) + 200))
@@ -183,8 +196,7 @@ def do_fetch(c, box, tag, rest, bad, mode):
         if bad and body and mode == "dupuid" and idx == 1:
             c.send(fetch_item(box, seq, uid, args))
             c.send(fetch_item(box, seq, uid, args,
-                              body=message(box.msgs[uid]).replace(
-                                  b"line 3", b"LINE 3")))
+                              body=dupuid_variant(box.msgs[uid])))
         if bad and body and mode == "bye" and idx == 1:
             c.send("* BYE going down for maintenance\r\n")
             return False
@@ -199,8 +211,7 @@ def do_fetch(c, box, tag, rest, bad, mode):
     return True
 
 
-def serve(c, box, mode, bad):
-    caps = "IMAP4rev1 AUTH=PLAIN SASL-IR UIDPLUS"
+def serve(c, box, mode, bad, caps):
     if mode == "idledrop":
         caps += " IDLE"
     if mode == "uidvalidity" and c.n > 1:
@@ -249,6 +260,11 @@ def serve(c, box, mode, bad):
                    "* OK [UIDVALIDITY %d] ok\r\n* OK [UIDNEXT %d] ok\r\n"
                    "%s OK [READ-WRITE] selected\r\n"
                    % (len(u), box.uidvalidity, (u[-1] if u else 0) + 1, tag))
+        elif cmd == "STATUS":
+            u = box.uids()
+            c.send("* STATUS INBOX (UIDNEXT %d UIDVALIDITY %d MESSAGES %d)"
+                   "\r\n%s OK done\r\n" % ((u[-1] if u else 0) + 1,
+                                           box.uidvalidity, len(u), tag))
         elif cmd == "UID SEARCH":
             if "DELETED" in rest.upper():
                 hits = sorted(box.deleted)
@@ -267,6 +283,12 @@ def serve(c, box, mode, bad):
                 if "\\Seen" in rest:
                     box.seen.add(u)
             c.send("%s OK stored\r\n" % tag)
+        elif cmd == "UID COPY" and bad and mode == "copyfail":
+            c.send("%s NO [TRYCREATE] no such mailbox\r\n" % tag)
+        elif cmd == "UID COPY":
+            c.send("%s OK copied\r\n" % tag)
+        elif cmd == "UID EXPUNGE" and "UIDPLUS" not in caps:
+            c.send("%s BAD unknown command\r\n" % tag)
         elif cmd in ("UID EXPUNGE", "EXPUNGE"):
             uids = box.uids()
             which = box.deleted if cmd == "EXPUNGE" else \
@@ -297,7 +319,7 @@ def main():
     if len(sys.argv) < 2:
         raise SystemExit(__doc__)
     mode = sys.argv[1]
-    args = {"msgs": "5", "bad": "1", "linger": "20"}
+    args = {"msgs": "5", "bad": "1", "linger": "20", "uidplus": "yes"}
     rest = sys.argv[2:]
     while rest:
         args[rest[0].lstrip("-")] = rest[1]
@@ -310,9 +332,13 @@ def main():
                 continue	# expunged on the server before delivery
             if mode == "bigbody" and i == 2:
                 continue	# over max_message_size: skipped
-            lf = message(i).replace(b"\r\n", b"\n")
-            m.write("%s\t<scripted-%d@fault.example>\n"
-                    % (hashlib.sha256(lf).hexdigest(), i))
+            versions = [message(i)]
+            if mode == "dupuid" and i == 2:
+                versions.append(dupuid_variant(i))
+            for v in versions:
+                lf = v.replace(b"\r\n", b"\n")
+                m.write("%s\t<scripted-%d@fault.example>\n"
+                        % (hashlib.sha256(lf).hexdigest(), i))
     box = Box(n)
     ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -329,7 +355,9 @@ def main():
         conn += 1
         sock.settimeout(10)
         try:
-            serve(Conn(sock, conn), box, mode, conn <= int(args["bad"]))
+            serve(Conn(sock, conn), box, mode, conn <= int(args["bad"]),
+                  "IMAP4rev1 AUTH=PLAIN SASL-IR" +
+                  (" UIDPLUS" if args["uidplus"] == "yes" else ""))
         except (OSError, ValueError, IndexError) as e:
             print("imap_server: %s: %s" % (mode, e), file=sys.stderr)
         finally:

@@ -51,23 +51,57 @@ server() {
 imap_server() { server "$top_srcdir/tests/fault/imap_server.py" "$@"; }
 pop3_server() { server "$top_srcdir/tests/integration/pop3_server.py" "$@"; }
 
-# conf NAME PROTO [LINE]: one account on the scripted server, plain TCP to
-# loopback, a short timeout, and LINE if given.
+# conf NAME PROTO [LINE...]: one account on the scripted server, plain
+# TCP to loopback, a short timeout, and these lines in the account.
 conf() {
-	cat >"$T/$1.conf" <<EOF
-state_dir = "$T/state-$1"
-account "$1" {
-    protocol = $2
+	local name=$1 proto=$2 line
+
+	shift 2
+	cat >"$T/$name.conf" <<EOF
+state_dir = "$T/state-$name"
+account "$name" {
+    protocol = $proto
     host = "127.0.0.1"
     port = $port
     tls = none
     user = "fault@example.net"
     password_file = "$T/pass"
-    maildir = "$T/Maildir-$1"
+    maildir = "$T/Maildir-$name"
     timeout = 3s
-    ${3:-}
-}
 EOF
+	for line in "$@"; do
+		printf '    %s\n' "$line" >>"$T/$name.conf"
+	done
+	printf '}\n' >>"$T/$name.conf"
+}
+
+# logged CMD-ERE: the server log's lines (since it was emptied) that match.
+logged() { grep -E "^[0-9]+ m[0-9]+ ($1)" "$T/server.log"; }
+
+# touching UID: the commands of the server log (since it was emptied)
+# that change UID on the server: a UID STORE, MOVE or EXPUNGE whose set
+# names it, or a plain EXPUNGE.
+touching() {
+	python3 - "$T/server.log" "$1" <<'PY'
+import sys
+uid = int(sys.argv[2])
+def names(sset):
+    for part in sset.split(","):
+        lo, _, hi = part.partition(":")
+        hi = hi or lo
+        lo = 1 if lo == "*" else int(lo)
+        hi = 2 ** 32 if hi == "*" else int(hi)
+        if min(lo, hi) <= uid <= max(lo, hi):
+            return True
+    return False
+for line in open(sys.argv[1], encoding="latin-1"):
+    w = line.split()
+    if len(w) >= 3 and w[2].upper() == "EXPUNGE":
+        print(line.strip())
+    elif len(w) >= 5 and w[2].upper() == "UID" and \
+            w[3].upper() in ("STORE", "MOVE", "EXPUNGE") and names(w[4]):
+        print(line.strip())
+PY
 }
 
 # run NAME: mailfetchd --once -v; sets rc, peak (KB), err.
@@ -145,7 +179,8 @@ tap_diag "peak RSS of a clean run: $BASE_PEAK KB"
 
 imap_case bye '4|5' 'BYE|going down' "BYE in the middle of FETCH"
 imap_case expunge '0' '.' "EXPUNGE during FETCH"
-imap_case dupuid '0|5' '.' "duplicate UIDs in FETCH"
+imap_case dupuid '0|5' 'different messages under the same UID' \
+    "duplicate UIDs in FETCH"
 imap_case nil '5|7' 'NIL|no body|UID 3' "BODY[] NIL"
 # BODY[] NIL for message 3 in two runs: 4 and 5 are delivered above the
 # gap, and their journal entries kept as the record that lets them be
@@ -215,6 +250,111 @@ exact bigbody "IMAP body over max_message_size: every other message"
 run bigbody
 tap_is "$rc" 1 "IMAP body over max_message_size: the next run, nothing new"
 exact bigbody "IMAP body over max_message_size: after the next run"
+
+# Two different messages under one UID, keep = no: both delivered, and
+# that UID is neither deleted nor expunged (the others are).
+: >"$T/server.log"
+imap_server dupuid --manifest "$T/manifest"
+conf dupdel imap 'keep = no'
+run dupdel
+documented "IMAP duplicate UIDs, keep = no"
+tap_like "$err" 'uid=2.*different messages under the same UID' \
+    "IMAP duplicate UIDs, keep = no: the warning names the UID"
+exact dupdel "IMAP duplicate UIDs, keep = no: both messages of UID 2"
+tap_is "$(touching 2)" "" \
+    "IMAP duplicate UIDs, keep = no: nothing deletes UID 2 on the server"
+tap_like "$(touching 3)" 'UID STORE .*Deleted' \
+    "IMAP duplicate UIDs, keep = no: the other messages are deleted"
+run dupdel
+tap_is "$rc" 1 "IMAP duplicate UIDs, keep = no: then nothing new"
+exact dupdel "IMAP duplicate UIDs, keep = no: nothing twice"
+tap_is "$(touching 2)" "" \
+    "IMAP duplicate UIDs, keep = no: UID 2 still left alone"
+
+# A message left out of the first of two batches (300 messages, batches
+# of 250): the checkpoint never passes it; the next run asks for it again
+# (UID FETCH 3,301:*) and every message arrives exactly once.
+for mode in nil omit; do
+	: >"$T/server.log"
+	imap_server "$mode" --msgs 300 --manifest "$T/manifest"
+	conf "big$mode" imap
+	run "big$mode"
+	documented "IMAP $mode, 300 messages"
+	tap_like "$err" 'not returned by the server \(UID 3\)' \
+	    "IMAP $mode, 300 messages: the warning names UID 3"
+	sum=$(python3 "$FL" compare "$T/manifest" "$T/Maildir-big$mode" 2>&1)
+	tap_like "$sum" "delivered=299 missing=1 duplicate=0 partial=0 tmp=0" \
+	    "IMAP $mode, 300 messages: all but message 3 delivered ($sum)"
+	run "big$mode"
+	tap_like "$rc" '^(0|1)$' "IMAP $mode, 300 messages: the next run succeeds"
+	tap_like "$(logged 'UID FETCH [^ ]* \(UID RFC822.SIZE\)' | sed -n '$p')" \
+	    'UID FETCH 3,301:\* ' \
+	    "IMAP $mode, 300 messages: the next run asks for UID 3 again"
+	exact "big$mode" "IMAP $mode, 300 messages: after the next run"
+	: >"$T/server.log"
+	run "big$mode"
+	tap_is "$rc" 1 "IMAP $mode, 300 messages: then nothing new"
+	tap_is "$(logged 'UID FETCH 3[,:]')" "" \
+	    "IMAP $mode, 300 messages: UID 3 no longer asked for"
+	exact "big$mode" "IMAP $mode, 300 messages: after a third run"
+done
+
+# A message that is BODY[] NIL on every connection blocks nothing: the
+# others arrive, it is asked for again on each run, nothing twice.
+: >"$T/server.log"
+imap_server nil --msgs 300 --bad 1000 --manifest "$T/manifest"
+conf nilever imap
+run nilever
+run nilever
+documented "IMAP BODY[] NIL for ever"
+tap_like "$err" 'not returned by the server \(UID 3\)' \
+    "IMAP BODY[] NIL for ever: each run names UID 3"
+tap_like "$(logged 'UID FETCH [^ ]* \(UID RFC822.SIZE\)' | sed -n '$p')" \
+    'UID FETCH 3,301:\* ' "IMAP BODY[] NIL for ever: only UID 3 is asked for again"
+tap_is "$(logged 'UID FETCH [^ ]* \(UID FLAGS' | sed -n '$p' | cut -d' ' -f3-5)" \
+    'UID FETCH 3' "IMAP BODY[] NIL for ever: only its body is fetched again"
+sum=$(python3 "$FL" compare "$T/manifest" "$T/Maildir-nilever" 2>&1)
+tap_like "$sum" "delivered=299 missing=1 duplicate=0 partial=0 tmp=0" \
+    "IMAP BODY[] NIL for ever: the others arrive once ($sum)"
+
+# trash_folder on a server without MOVE: UID COPY, and \Deleted only
+# after its OK; a refused COPY deletes nothing.
+: >"$T/server.log"
+imap_server good --manifest "$T/manifest"
+conf trash imap 'keep = no' 'trash_folder = "Trash"'
+run trash
+tap_is "$rc" 0 "IMAP trash_folder without MOVE: exit status 0"
+exact trash "IMAP trash_folder without MOVE"
+tap_like "$(logged 'UID (COPY|STORE|EXPUNGE)' | cut -d' ' -f3- | tr '\n' ';')" \
+    '^UID COPY 1:5 "?Trash"?;UID STORE 1:5 \+FLAGS.SILENT \(\\Seen \\Deleted\);UID EXPUNGE 1:5;$' \
+    "IMAP trash_folder without MOVE: UID COPY, then STORE \\Deleted, then UID EXPUNGE"
+
+: >"$T/server.log"
+imap_server good --manifest "$T/manifest" --uidplus no
+conf trashnu imap 'keep = no' 'trash_folder = "Trash"'
+run trashnu
+tap_is "$rc" 0 "IMAP trash_folder without MOVE nor UIDPLUS: exit status 0"
+exact trashnu "IMAP trash_folder without MOVE nor UIDPLUS"
+tap_like "$(logged 'UID (COPY|STORE|SEARCH)|EXPUNGE' | cut -d' ' -f3- | tr '\n' ';')" \
+    '^UID COPY 1:5 "?Trash"?;UID STORE 1:5 [^;]*Deleted\);UID SEARCH DELETED;EXPUNGE;$' \
+    "IMAP trash_folder without MOVE nor UIDPLUS: COPY, STORE, then EXPUNGE (only ours are \\Deleted)"
+
+: >"$T/server.log"
+imap_server copyfail --manifest "$T/manifest"
+conf copyfail imap 'keep = no' 'trash_folder = "Trash"'
+run copyfail
+documented "IMAP trash_folder, COPY refused"
+tap_like "$rc" '^5$' "IMAP trash_folder, COPY refused: exit status 5"
+tap_like "$err" 'trash_folder "Trash" failed.*not deleted' \
+    "IMAP trash_folder, COPY refused: a clear error"
+exact copyfail "IMAP trash_folder, COPY refused: delivered anyway"
+tap_is "$(logged 'UID (STORE|EXPUNGE)|EXPUNGE')" "" \
+    "IMAP trash_folder, COPY refused: nothing flagged \\Deleted or expunged"
+run copyfail
+tap_like "$rc" '^(0|1)$' "IMAP trash_folder, COPY refused: the next run succeeds"
+tap_like "$(logged 'UID (COPY|STORE)' | sed -n '$p')" 'UID STORE 1:5 .*Deleted' \
+    "IMAP trash_folder, COPY refused: the next run copies, then deletes"
+exact copyfail "IMAP trash_folder, COPY refused: nothing twice"
 
 # ---- POP3 ---------------------------------------------------------------
 python3 -c '

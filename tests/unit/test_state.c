@@ -414,6 +414,41 @@ test_pending(void **arg)
 	free(big);
 }
 
+/* A folder's missing text round-trips too, cut into lines like the
+ * pending text and apart from it; "" clears it. */
+static void
+test_missing(void **arg)
+{
+	struct fixture		*fx = *arg;
+	struct state		*st;
+	struct state_folder	*f;
+	char			*big;
+	size_t			 i;
+
+	big = malloc(30000);
+	big[0] = '\0';
+	for (i = 1; strlen(big) < 20000; i += 2)
+		snprintf(big + strlen(big), 30000 - strlen(big), "%zu,", i);
+	st = open_ok(fx->dir, "acct");
+	f = state_folder_get(st, "INBOX", 1);
+	state_folder_set_missing(f, big);
+	state_folder_set_pending(f, "4:9");
+	state_folder_set_missing(state_folder_get(st, "cleared", 1), "3");
+	state_folder_set_missing(state_folder_get(st, "cleared", 0), "");
+	assert_null(state_folder_get(st, "cleared", 0)->missing);
+	save_ok(st);
+	state_close(st);
+
+	st = open_ok(fx->dir, "acct");
+	assert_non_null(f = state_folder_get(st, "INBOX", 0));
+	assert_string_equal(f->missing, big);
+	assert_string_equal(f->pending, "4:9");
+	assert_null(state_folder_get(st, "cleared", 0)->missing);
+	assert_null(state_folder_get(st, "cleared", 0)->pending);
+	state_close(st);
+	free(big);
+}
+
 /* The folder API: create, look up, order, remove, refused names. */
 static void
 test_folders(void **arg)
@@ -756,6 +791,7 @@ test_bad_content(void **arg)
 		{ "mailfetchd-state 1\nfolder 1 2 A \n", 1, "line 2" },
 		{ "end 0 0\n", 0, "line 1" },
 		{ "mailfetchd-state 1\npending A 1:2\n", 1, "line 2" },
+		{ "mailfetchd-state 1\nmissing A 3\n", 1, "line 2" },
 		{ "mailfetchd-state 1\nfolder 1 2 A\npending A\n", 2,
 		  "line 3" },
 	};
@@ -1129,6 +1165,7 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_folders, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pending, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_missing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_budget, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_account_file_names, setup,
 		    teardown),
