@@ -2294,6 +2294,9 @@ imap_read(struct imap_session *s)
 	    evbuffer_peek(in, -1, NULL, &v, 1) > 0 && v.iov_len > 0) {
 		ev = imap_parse_feed(s->parser, v.iov_base, v.iov_len, &used,
 		    &cause);
+		/* Paced while a response is unfinished: a trickling server
+		 * must not hold the session (conn.h). */
+		conn_progress(s->conn, used, !imap_parse_idle(s->parser));
 		/* Chunks point into the buffer: drained once written. Anything
 		 * else is copied by the parser, and is drained before it is
 		 * handled, so that STARTTLS finds nothing unread left over. */

@@ -1230,6 +1230,16 @@ next:
 		pop3_pump(s);
 }
 
+/* Tells the connection how far the response has come: a message body, a
+ * multi-line listing or a started line must keep coming (conn.h), the
+ * silence between responses is the inactivity timeout's business. */
+static void
+pop3_pace(struct pop3_session *s, size_t consumed)
+{
+	conn_progress(s->conn, consumed, s->in_body || s->multi ||
+	    evbuffer_get_length(conn_input(s->conn)) > 0);
+}
+
 /* Feeds one chunk of input to the body decoder; 0 when there is none. */
 static int
 pop3_body_feed(struct pop3_session *s)
@@ -1245,6 +1255,7 @@ pop3_body_feed(struct pop3_session *s)
 	    POP3_BODY_OUTSIZE(POP3_CHUNK_MAX), &out);
 	pop3_body_write(s, s->scratch, out);
 	evbuffer_drain(in, used);
+	pop3_pace(s, used);
 	if (pop3_parse_body_done(s->body))
 		pop3_body_end(s);
 	return (1);
@@ -1612,8 +1623,11 @@ pop3_read(struct pop3_session *s)
 		memcpy(s->line, p, len);
 		s->line[len] = '\0';
 		evbuffer_drain(in, used);
+		pop3_pace(s, used);
 		pop3_line(s, s->line, len);
 	}
+	if (s->state != POP3_S_DONE && s->state != POP3_S_MAX)
+		pop3_pace(s, 0);
 }
 
 /* The one summary line, then the owner's callback. */

@@ -38,17 +38,30 @@ Modes:
               "NO [ALERT] Too many simultaneous connections. (Failure)"
   unavailable LOGIN and AUTHENTICATE are refused with
               "NO [UNAVAILABLE] Temporary authentication failure"
+  trickle     the SELECT answer comes one byte every 0.3 s (for at most
+              120 s; a 4 KB line that would take 20 minutes), each byte
+              before the timeout of a client that restarts it on every
+              byte
+  tricklelit  message 2's BODY[] literal comes one byte every 0.3 s
+  slowlit     honest but slow: messages of 22 KB whose BODY[] literals
+              come at about 8 KiB/s (1 KiB every 0.125 s); every
+              connection, not only the --bad ones
 """
 import hashlib
 import socket
 import sys
+import time
 
 LOGF = None
+# slowlit: every message is padded to be larger than one pacing window.
+PAD = 0
 
 
 def message(i):
     """Message i as the server sends it (CRLF)."""
     body = "".join("line %d of message %d\r\n" % (k, i) for k in range(20))
+    body += "".join("padding line %05d of message %d\r\n" % (k, i)
+                    for k in range(PAD))
     return ("From: a@example.net\r\nTo: b@example.net\r\n"
             "Subject: scripted %d\r\nMessage-ID: <scripted-%d@fault.example>\r\n"
             "\r\n%s.dot line\r\n" % (i, i, body)).encode()
@@ -78,6 +91,22 @@ class Conn:
     def send(self, data):
         self.s.sendall(data.encode("latin-1") if isinstance(data, str)
                        else data)
+
+
+def trickle(c, data, pause=0.3, piece=1, limit=120):
+    """Sends data piece bytes at a time, pause seconds apart, for at most
+    limit seconds; False when the time ran out (the client never gave
+    up), or the client went away."""
+    end = time.monotonic() + limit
+    for k in range(0, len(data), piece):
+        if time.monotonic() > end:
+            return False
+        try:
+            c.send(data[k:k + piece])
+        except OSError:
+            return False
+        time.sleep(pause)
+    return True
 
 
 def parse_set(text, uids):
@@ -163,6 +192,18 @@ def do_fetch(c, box, tag, rest, bad, mode):
             c.send(fetch_item(box, seq, uid, args,
                               size=len(message(box.msgs[uid])) + 200))
             return False
+        if bad and body and mode == "tricklelit" and idx == 1:
+            item = fetch_item(box, seq, uid, args)
+            head = item.index(b"}\r\n") + 3
+            c.send(item[:head])
+            # Slower than any honest server, never silent for a second.
+            if not trickle(c, item[head:]):
+                return False
+            continue
+        if body and mode == "slowlit":
+            if not trickle(c, fetch_item(box, seq, uid, args), 0.125, 1024):
+                return False
+            continue
         if bad and body and mode == "litless" and idx == 1:
             c.send(fetch_item(box, seq, uid, args,
                               size=len(message(box.msgs[uid])) - 40))
@@ -230,6 +271,9 @@ def serve(c, box, mode, bad):
             c.send("* ID NIL\r\n%s OK done\r\n" % tag)
         elif cmd == "LIST":
             c.send('* LIST (\\HasNoChildren) "/" INBOX\r\n%s OK done\r\n' % tag)
+        elif cmd in ("SELECT", "EXAMINE") and bad and mode == "trickle":
+            trickle(c, "* 5 EXISTS\r\n* OK " + "x" * 4000 + "\r\n")
+            return
         elif cmd in ("SELECT", "EXAMINE"):
             u = box.uids()
             c.send("* %d EXISTS\r\n* 0 RECENT\r\n"
@@ -274,7 +318,7 @@ def serve(c, box, mode, bad):
 
 
 def main():
-    global LOGF
+    global LOGF, PAD
     if len(sys.argv) < 2:
         raise SystemExit(__doc__)
     mode = sys.argv[1]
@@ -284,6 +328,8 @@ def main():
         args[rest[0].lstrip("-")] = rest[1]
         rest = rest[2:]
     LOGF = args["log"]
+    if mode == "slowlit":
+        PAD = 600
     n = int(args["msgs"])
     with open(args["manifest"], "w") as m:
         for i in range(1, n + 1):
