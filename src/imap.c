@@ -65,6 +65,12 @@
 #define IMAP_CHUNK_MAX		(16 * 1024)
 /* Longest local folder name we make from a server name. */
 #define IMAP_LOCAL_MAX		200
+/* The most UIDs one answer to our UID SEARCH may carry (in any number of
+ * untagged SEARCH responses): a server streaming SEARCH data would
+ * otherwise grow the set without bound. Each distinct UID may cost a
+ * range of 8 bytes, so 8 MB at most; a folder with more unread (or
+ * deleted) messages than this cannot be searched. */
+#define IMAP_SEARCH_MAX		1000000
 
 enum imap_state {
 	IMAP_S_CONNECTING,
@@ -174,7 +180,9 @@ struct imap_session {
 	uint64_t		 st_uidnext;
 	uint64_t		 st_messages;
 	int			 first_fetch;
-	struct uidset		 unseen;	/* first_fetch = unseen */
+	struct uidset		 unseen;	/* first_fetch = unseen; also
+						 * UID SEARCH DELETED */
+	size_t			 search_n;	/* UIDs in this SEARCH answer */
 	struct imap_msg		*msgs;	/* to fetch, ascending UID */
 	size_t			 nmsgs;
 	size_t			 amsgs;
@@ -332,6 +340,17 @@ imap_send(struct imap_session *s, const char *fmt, ...)
 	} else
 		log_msg(LOG_LVL_DEBUG, &s->ctx, "> %s %s", s->tag, cmd);
 	free(cmd);
+}
+
+/* Sends UID SEARCH with a fresh result set: only in the state it enters
+ * is untagged SEARCH data taken (imap_search_untagged). */
+static void
+imap_search(struct imap_session *s, enum imap_state state, const char *key)
+{
+	uidset_clear(&s->unseen);
+	s->search_n = 0;
+	imap_enter(s, state);
+	imap_send(s, "UID SEARCH %s", key);
 }
 
 /* Quotes a mailbox name for a command; NULL (and the folder fails) when
@@ -1054,8 +1073,7 @@ imap_selected(struct imap_session *s)
 			return;
 		}
 		if (s->ac->first_fetch == FIRST_FETCH_UNSEEN) {
-			imap_enter(s, IMAP_S_SEARCH);
-			imap_send(s, "UID SEARCH UNSEEN");
+			imap_search(s, IMAP_S_SEARCH, "UNSEEN");
 			return;
 		}
 	}
@@ -1318,9 +1336,7 @@ imap_after_store(struct imap_session *s)
 	}
 	/* Without UIDPLUS, EXPUNGE removes every \Deleted message: only when
 	 * those are all ours. */
-	imap_enter(s, IMAP_S_SEARCH_DELETED);
-	uidset_clear(&s->unseen);
-	imap_send(s, "UID SEARCH DELETED");
+	imap_search(s, IMAP_S_SEARCH_DELETED, "DELETED");
 }
 
 /*
@@ -2150,13 +2166,41 @@ imap_tagged(struct imap_session *s, const struct imap_response *r)
 	}
 }
 
+/* SEARCH data: taken only in answer to our UID SEARCH, and up to
+ * IMAP_SEARCH_MAX UIDs; unsolicited SEARCH data (RFC 9051 allows it only
+ * as an answer) is dropped, so a server streaming it, during IDLE or
+ * anywhere, costs no memory. */
+static void
+imap_search_untagged(struct imap_session *s, const struct imap_response *r)
+{
+	const struct imap_node	*n;
+	uint32_t		 v;
+	size_t			 i;
+
+	if (s->state != IMAP_S_SEARCH && s->state != IMAP_S_SEARCH_DELETED) {
+		log_msg(LOG_LVL_DEBUG, &s->ctx, "unsolicited SEARCH data in"
+		    " state %s ignored", imap_state_names[s->state]);
+		return;
+	}
+	for (i = 0; (n = imap_parse_node_at(r->args, i)) != NULL; i++) {
+		if (imap_parse_node_u32(n, &v) != 0)
+			continue;
+		if (++s->search_n > IMAP_SEARCH_MAX) {
+			imap_fail(s, EXIT_PROTOCOL, "the answer to UID"
+			    " SEARCH holds more than %d UIDs: refusing it",
+			    IMAP_SEARCH_MAX);
+			return;
+		}
+		uidset_add(&s->unseen, v);
+	}
+}
+
 /* Untagged data that matters in the current state. */
 static void
 imap_untagged(struct imap_session *s, const struct imap_response *r)
 {
 	const struct imap_node	*n;
 	uint32_t		 v;
-	size_t			 i;
 	char			*text;
 
 	if (r->status == IMAP_STATUS_BYE) {
@@ -2212,10 +2256,7 @@ imap_untagged(struct imap_session *s, const struct imap_response *r)
 			imap_status_untagged(s, r);
 		break;
 	case IMAP_DATA_SEARCH:
-		for (i = 0; (n = imap_parse_node_at(r->args, i)) != NULL; i++) {
-			if (imap_parse_node_u32(n, &v) == 0)
-				uidset_add(&s->unseen, v);
-		}
+		imap_search_untagged(s, r);
 		break;
 	case IMAP_DATA_FETCH:
 		if (s->state == IMAP_S_SIZES || s->state == IMAP_S_FETCH)

@@ -46,6 +46,14 @@ Modes:
   slowlit     honest but slow: messages of 22 KB whose BODY[] literals
               come at about 8 KiB/s (1 KiB every 0.125 s); every
               connection, not only the --bad ones
+  searchflood IDLE offered; the last message (--msgs) arrives only during
+              the first IDLE; unsolicited "* SEARCH" data is streamed
+              before the SELECT answer's OK (--flood N UIDs, default
+              2000000) and at the start of every IDLE (4 x N UIDs),
+              distinct odd numbers that no range set can merge; then
+              "* N EXISTS" for the new message (tests/fault/search.sh)
+  searchbig   the answer to UID SEARCH carries 1000001 UIDs (in lines of
+              5000)
 """
 import hashlib
 import socket
@@ -93,6 +101,18 @@ class Conn:
                        else data)
 
 
+def search_flood(c, count, start=1):
+    """Streams count distinct odd UIDs as untagged SEARCH responses of
+    5000 UIDs each (lines of at most 64 KiB, as the client accepts)."""
+    uid = start
+    while count > 0:
+        k = min(count, 5000)
+        c.send("* SEARCH " + " ".join(str(uid + 2 * j) for j in range(k))
+               + "\r\n")
+        uid += 2 * k
+        count -= k
+
+
 def trickle(c, data, pause=0.3, piece=1, limit=120):
     """Sends data piece bytes at a time, pause seconds apart, for at most
     limit seconds; False when the time ran out (the client never gave
@@ -133,6 +153,7 @@ class Box:
         self.uidvalidity = 1000
         self.deleted = set()
         self.seen = set()
+        self.hidden = {}
 
     def uids(self):
         return sorted(self.msgs)
@@ -228,11 +249,29 @@ def do_fetch(c, box, tag, rest, bad, mode):
     return True
 
 
-def serve(c, box, mode, bad):
+def idle(c, box, tag, flood):
+    """IDLE; on the first one, the flood and the new message. False when
+    the connection must close."""
+    c.send("+ idling\r\n")
+    if box.hidden:
+        search_flood(c, 4 * flood)
+        box.msgs.update(box.hidden)
+        box.hidden = {}
+        c.send("* %d EXISTS\r\n" % len(box.msgs))
+    line = c.readline()
+    if line is None or line.upper() != "DONE":
+        return False
+    c.send("%s OK IDLE terminated\r\n" % tag)
+    return True
+
+
+def serve(c, box, mode, bad, flood):
     if mode == "uidvalidity" and c.n > 1:
         box.renumber()
-    c.send("* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR UIDPLUS] scripted "
-           "IMAP ready\r\n")
+    caps = "IMAP4rev1 AUTH=PLAIN SASL-IR UIDPLUS"
+    if mode == "searchflood":
+        caps += " IDLE"
+    c.send("* OK [CAPABILITY %s] scripted IMAP ready\r\n" % caps)
     while True:
         line = c.readline()
         if line is None:
@@ -245,8 +284,7 @@ def serve(c, box, mode, bad):
             sub, _, rest = rest.partition(" ")
             cmd = "UID " + sub.upper()
         if cmd == "CAPABILITY":
-            c.send("* CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR UIDPLUS\r\n"
-                   "%s OK done\r\n" % tag)
+            c.send("* CAPABILITY %s\r\n%s OK done\r\n" % (caps, tag))
         elif cmd == "LOGIN" and bad and mode in REFUSALS:
             c.send("%s %s\r\n" % (tag, REFUSALS[mode]))
         elif cmd == "LOGIN":
@@ -259,8 +297,7 @@ def serve(c, box, mode, bad):
             if bad and mode in REFUSALS:
                 c.send("%s %s\r\n" % (tag, REFUSALS[mode]))
                 continue
-            c.send("%s OK [CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR UIDPLUS] "
-                   "logged in\r\n" % tag)
+            c.send("%s OK [CAPABILITY %s] logged in\r\n" % (tag, caps))
             if bad and mode == "longline":
                 chunk = b"x" * 65536
                 c.send(b"* OK ")
@@ -276,11 +313,19 @@ def serve(c, box, mode, bad):
             return
         elif cmd in ("SELECT", "EXAMINE"):
             u = box.uids()
+            if mode == "searchflood":
+                search_flood(c, flood)
             c.send("* %d EXISTS\r\n* 0 RECENT\r\n"
                    "* FLAGS (\\Seen \\Deleted)\r\n"
                    "* OK [UIDVALIDITY %d] ok\r\n* OK [UIDNEXT %d] ok\r\n"
                    "%s OK [READ-WRITE] selected\r\n"
                    % (len(u), box.uidvalidity, (u[-1] if u else 0) + 1, tag))
+        elif cmd == "UID SEARCH" and mode == "searchbig":
+            search_flood(c, 1000001)
+            c.send("%s OK done\r\n" % tag)
+        elif cmd == "IDLE" and mode == "searchflood":
+            if not idle(c, box, tag, flood):
+                return
         elif cmd == "UID SEARCH":
             if "DELETED" in rest.upper():
                 hits = sorted(box.deleted)
@@ -322,7 +367,7 @@ def main():
     if len(sys.argv) < 2:
         raise SystemExit(__doc__)
     mode = sys.argv[1]
-    args = {"msgs": "5", "bad": "1", "linger": "20"}
+    args = {"msgs": "5", "bad": "1", "linger": "20", "flood": "2000000"}
     rest = sys.argv[2:]
     while rest:
         args[rest[0].lstrip("-")] = rest[1]
@@ -339,6 +384,8 @@ def main():
             m.write("%s\t<scripted-%d@fault.example>\n"
                     % (hashlib.sha256(lf).hexdigest(), i))
     box = Box(n)
+    if mode == "searchflood":
+        box.hidden = {n: box.msgs.pop(n)}
     ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     ls.bind(("127.0.0.1", 0))
@@ -354,7 +401,8 @@ def main():
         conn += 1
         sock.settimeout(10)
         try:
-            serve(Conn(sock, conn), box, mode, conn <= int(args["bad"]))
+            serve(Conn(sock, conn), box, mode, conn <= int(args["bad"]),
+                  int(args["flood"]))
         except (OSError, ValueError, IndexError) as e:
             print("imap_server: %s: %s" % (mode, e), file=sys.stderr)
         finally:
