@@ -183,6 +183,8 @@ struct imap_session {
 	struct uidset		 unseen;	/* first_fetch = unseen; also
 						 * UID SEARCH DELETED */
 	size_t			 search_n;	/* UIDs in this SEARCH answer */
+	struct secret_job	*sjob;		/* getting the secret */
+	char			*secret;	/* got, until the login */
 	struct imap_msg		*msgs;	/* to fetch, ascending UID */
 	size_t			 nmsgs;
 	size_t			 amsgs;
@@ -389,7 +391,11 @@ imap_auth_start(struct imap_session *s)
 	const char			*mech = NULL;
 	int				 status;
 
-	if ((secret = secret_get_status(ac, &status, &cause)) == NULL) {
+	if (s->secret != NULL) {
+		secret = s->secret;
+		s->secret = NULL;
+	} else if ((secret = secret_get_status(ac, &status, &cause)) ==
+	    NULL) {
 		imap_fail(s, status, "%s", cause);
 		free(cause);
 		return;
@@ -2535,6 +2541,40 @@ imap_session_new(struct event_base *base, struct evdns_base *dns,
 	return (s);
 }
 
+/* Connects; a failure ends the session. */
+static void
+imap_connect(struct imap_session *s)
+{
+	if (conn_connect(s->conn) != 0) {
+		imap_fail(s, EXIT_NETWORK, "%s", conn_error(s->conn));
+		imap_finish(s);
+	}
+}
+
+/* The secret from the job: kept for the login, then connect. */
+static void
+imap_secret_cb(char *secret, int status, char *cause, void *arg)
+{
+	struct imap_session	*s = arg;
+
+	secret_job_free(s->sjob);
+	s->sjob = NULL;
+	if (s->state != IMAP_S_CONNECTING) {
+		/* Stopped meanwhile. */
+		xfree_secret(secret);
+		free(cause);
+		return;
+	}
+	if (secret == NULL) {
+		imap_fail(s, status, "%s", cause);
+		free(cause);
+		imap_finish(s);
+		return;
+	}
+	s->secret = secret;
+	imap_connect(s);
+}
+
 void
 imap_session_start(struct imap_session *s)
 {
@@ -2547,10 +2587,13 @@ imap_session_start(struct imap_session *s)
 		free(cause);
 	}
 	s->state = IMAP_S_CONNECTING;
-	if (conn_connect(s->conn) != 0) {
-		imap_fail(s, EXIT_NETWORK, "%s", conn_error(s->conn));
-		imap_finish(s);
+	/* A command or an OAuth2 refresh may take long: it runs beside the
+	 * loop, before connecting (the server would not wait for it). */
+	if (secret_needs_job(s->ac)) {
+		s->sjob = secret_job_start(s->base, s->ac, imap_secret_cb, s);
+		return;
 	}
+	imap_connect(s);
 }
 
 void
@@ -2647,6 +2690,8 @@ imap_session_free(struct imap_session *s)
 	free(s->folders);
 	free(s->dlv_cause);
 	xfree_secret(s->sasl_pending);
+	secret_job_free(s->sjob);
+	xfree_secret(s->secret);
 	free(s->scratch);
 	imap_parse_free(s->parser);
 	msgids_close(s->ids);

@@ -141,6 +141,8 @@ struct pop3_session {
 	struct conn		*conn;
 	enum pop3_state		 state;
 	struct log_ctx		 ctx;
+	struct secret_job	*sjob;		/* getting the secret */
+	char			*secret;	/* got, until the login */
 	struct pop3_result	 result;
 	int			 status;	/* worst outcome so far */
 	int			 closing;	/* failed or QUIT: no more work */
@@ -473,7 +475,11 @@ pop3_auth_start(struct pop3_session *s)
 		pop3_fail(s, EXIT_NETWORK, "refusing to log in without TLS");
 		return;
 	}
-	if ((secret = secret_get_status(ac, &status, &cause)) == NULL) {
+	if (s->secret != NULL) {
+		secret = s->secret;
+		s->secret = NULL;
+	} else if ((secret = secret_get_status(ac, &status, &cause)) ==
+	    NULL) {
 		pop3_fail(s, status, "%s", cause);
 		free(cause);
 		return;
@@ -1751,6 +1757,36 @@ pop3_session_new(struct event_base *base, struct evdns_base *dns,
 	return (s);
 }
 
+/* Connects; a failure ends the session. */
+static void
+pop3_connect(struct pop3_session *s)
+{
+	if (conn_connect(s->conn) != 0) {
+		s->closing = 1;
+		pop3_fail(s, EXIT_NETWORK, "%s", conn_error(s->conn));
+		pop3_finish(s);
+	}
+}
+
+/* The secret from the job: kept for the login, then connect. */
+static void
+pop3_secret_cb(char *secret, int status, char *cause, void *arg)
+{
+	struct pop3_session	*s = arg;
+
+	secret_job_free(s->sjob);
+	s->sjob = NULL;
+	if (secret == NULL) {
+		s->closing = 1;
+		pop3_fail(s, status, "%s", cause);
+		free(cause);
+		pop3_finish(s);
+		return;
+	}
+	s->secret = secret;
+	pop3_connect(s);
+}
+
 void
 pop3_session_start(struct pop3_session *s)
 {
@@ -1765,11 +1801,13 @@ pop3_session_start(struct pop3_session *s)
 		pop3_finish(s);
 		return;
 	}
-	if (conn_connect(s->conn) != 0) {
-		s->closing = 1;
-		pop3_fail(s, EXIT_NETWORK, "%s", conn_error(s->conn));
-		pop3_finish(s);
+	/* A command or an OAuth2 refresh may take long: it runs beside the
+	 * loop, before connecting (the server would not wait for it). */
+	if (secret_needs_job(s->ac)) {
+		s->sjob = secret_job_start(s->base, s->ac, pop3_secret_cb, s);
+		return;
 	}
+	pop3_connect(s);
 }
 
 void
@@ -1803,6 +1841,8 @@ pop3_session_free(struct pop3_session *s)
 	free(s->scratch);
 	xfree_secret(s->pass);
 	xfree_secret(s->sasl_resp);
+	secret_job_free(s->sjob);
+	xfree_secret(s->secret);
 	pop3_parse_body_free(s->body);
 	conn_free(s->conn);
 	free(s);
