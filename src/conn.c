@@ -10,8 +10,9 @@
  * the switch, with anything it had buffered: STARTTLS refuses to switch
  * when the server sent anything before the handshake. COMPRESS=DEFLATE
  * (RFC 4978) is a filter bufferevent on top, plain or TLS below it. One
- * timer enforces every phase's timeout. The owner hears about everything
- * through one callback. */
+ * timer enforces every phase's timeout, a second one the pace of a
+ * response (conn_progress). The owner hears about everything through one
+ * callback. */
 #include "conn.h"
 
 #include <sys/types.h>
@@ -111,6 +112,11 @@ struct conn {
 	int			 expect_eof;
 
 	struct event		*timer;
+	unsigned int		 pace;		/* the configured timeout: the
+						 * pacing window */
+	struct event		*pace_timer;	/* ends a pacing window */
+	int			 pace_inside;	/* a response has started */
+	uint64_t		 pace_bytes;	/* consumed in this window */
 	struct event		*ev_final;	/* delivers the final event */
 	enum conn_event		 final_event;
 	char			 peer[NI_MAXHOST + NI_MAXSERV + 4];
@@ -124,6 +130,7 @@ struct conn {
 static void	conn_try_next(struct conn *);
 static int	conn_start_tls(struct conn *, enum conn_state, int);
 static void	conn_timer_cb(evutil_socket_t, short, void *);
+static void	conn_pace_cb(evutil_socket_t, short, void *);
 static void	conn_event_cb(struct bufferevent *, short, void *);
 static void	conn_read_cb(struct bufferevent *, void *);
 static void	conn_write_cb(struct bufferevent *, void *);
@@ -167,6 +174,7 @@ static void
 conn_quiesce(struct conn *c)
 {
 	evtimer_del(c->timer);
+	evtimer_del(c->pace_timer);
 	if (c->bev != NULL)
 		bufferevent_disable(c->bev, EV_READ|EV_WRITE);
 }
@@ -244,11 +252,13 @@ conn_new(struct event_base *base, struct evdns_base *dns,
 	c->name = xstrdup(p->name != NULL ? p->name : p->host);
 	c->timeout = p->timeout_sec != 0 ? p->timeout_sec :
 	    CONN_DEFAULT_TIMEOUT;
+	c->pace = c->timeout;
 	c->state = CONN_S_NEW;
 	xasprintf(&c->where, "%s port %u", c->host, c->port);
 	c->timer = evtimer_new(base, conn_timer_cb, c);
+	c->pace_timer = evtimer_new(base, conn_pace_cb, c);
 	c->ev_final = event_new(base, -1, 0, conn_final_cb, c);
-	if (c->timer == NULL || c->ev_final == NULL)
+	if (c->timer == NULL || c->pace_timer == NULL || c->ev_final == NULL)
 		fatalx("conn_new: cannot create events");
 	return (c);
 }
@@ -288,6 +298,7 @@ conn_free(struct conn *c)
 	if (c->bev != NULL)
 		bufferevent_free(c->bev);
 	event_free(c->timer);
+	event_free(c->pace_timer);
 	event_free(c->ev_final);
 	tls_ctx_free(c->own_tls);
 	free(c->host);
@@ -663,6 +674,59 @@ conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 	default:
 		break;
 	}
+}
+
+/* Starts a pacing window of c->pace seconds. */
+static void
+conn_pace_arm(struct conn *c)
+{
+	struct timeval	tv;
+
+	c->pace_bytes = 0;
+	tv.tv_sec = c->pace;
+	tv.tv_usec = 0;
+	evtimer_add(c->pace_timer, &tv);
+}
+
+/* The end of a pacing window inside a response: enough bytes came, or
+ * the server is stalling or trickling. */
+static void
+conn_pace_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn	*c = arg;
+
+	(void)fd;
+	(void)what;
+	if (c->state != CONN_S_OPEN || !c->pace_inside)
+		return;
+	if (c->pace_bytes >= (uint64_t)CONN_MIN_RATE * c->pace) {
+		conn_pace_arm(c);
+		return;
+	}
+	conn_fail(c, CONN_EV_TIMEOUT, "%s: the server sent only %llu bytes"
+	    " of a response in %us (less than %d bytes/s): stalled or"
+	    " trickling", c->where, (unsigned long long)c->pace_bytes,
+	    c->pace, CONN_MIN_RATE);
+}
+
+/* The owner's report after a read; see conn.h. */
+void
+conn_progress(struct conn *c, size_t consumed, int inside)
+{
+	if (c->state != CONN_S_OPEN)
+		return;
+	if (!inside) {
+		c->pace_inside = 0;
+		evtimer_del(c->pace_timer);
+		return;
+	}
+	if (!c->pace_inside) {
+		/* A new response: its window starts now, with the bytes
+		 * that began it. */
+		c->pace_inside = 1;
+		conn_pace_arm(c);
+	}
+	c->pace_bytes += consumed;
 }
 
 /* Reading with SSL read_ahead (see conn_start_tls) needs one more nudge

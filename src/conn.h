@@ -49,7 +49,8 @@ enum conn_event {
 	CONN_EV_CLOSED,		/* orderly EOF (TLS: close_notify, or any EOF
 				 * after conn_expect_eof()) */
 	CONN_EV_ERROR,		/* conn_error() says why */
-	CONN_EV_TIMEOUT,	/* no progress for the phase's timeout */
+	CONN_EV_TIMEOUT,	/* no progress for the phase's timeout, or a
+				 * response too slow (conn_progress) */
 };
 
 struct conn_params {
@@ -121,6 +122,22 @@ void		 conn_expect_eof(struct conn *);
 /* Inactivity timeout from now on (reset by every byte received or
  * connection step); 0 disables it (IMAP IDLE, with the owner's own timer). */
 void		 conn_set_timeout(struct conn *, unsigned int sec);
+/* Pacing of a response, so that a server that drips its answer a byte at
+ * a time cannot hold the connection forever (every byte restarts the
+ * inactivity timer above). The owner, which alone knows where responses
+ * begin and end, reports after each read the bytes it consumed and
+ * whether it is now inside a response (a started line, a literal, a
+ * message body, a multi-line listing). From the moment a response starts,
+ * every window of the connection's configured timeout (conn_params; not
+ * changed by conn_set_timeout, so IDLE stays paced too) must bring at
+ * least CONN_MIN_RATE bytes a second on average, or the response must
+ * end within the window: a line shorter than CONN_MIN_RATE x timeout
+ * (60 KiB with the default) must thus be complete within the timeout of
+ * its first byte, and a literal or body must come at 1 KiB/s at least.
+ * Otherwise CONN_EV_TIMEOUT. Silence between responses (IMAP IDLE) is
+ * not paced. */
+#define CONN_MIN_RATE	1024
+void		 conn_progress(struct conn *, size_t consumed, int inside);
 /* For a long-lived connection that may stay silent (IMAP IDLE): TCP
  * keepalive probes after CONN_KEEPALIVE_IDLE seconds of silence, so a peer
  * that vanished is noticed; and no Nagle delay, since every command there

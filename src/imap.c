@@ -97,6 +97,12 @@
 /* Longest Message-ID a journal entry keeps (RFC 5322's line length): a
  * state line must stay under 16 KB however long a sender made it. */
 #define IMAP_JOURNAL_MSGID_MAX	998
+/* The most UIDs one answer to our UID SEARCH may carry (in any number of
+ * untagged SEARCH responses): a server streaming SEARCH data would
+ * otherwise grow the set without bound. Each distinct UID may cost a
+ * range of 8 bytes, so 8 MB at most; a folder with more unread (or
+ * deleted) messages than this cannot be searched. */
+#define IMAP_SEARCH_MAX		1000000
 
 enum imap_state {
 	IMAP_S_CONNECTING,
@@ -218,7 +224,11 @@ struct imap_session {
 	uint64_t		 st_uidnext;
 	uint64_t		 st_messages;
 	int			 first_fetch;
-	struct uidset		 unseen;	/* first_fetch = unseen */
+	struct uidset		 unseen;	/* first_fetch = unseen; also
+						 * UID SEARCH DELETED */
+	size_t			 search_n;	/* UIDs in this SEARCH answer */
+	struct secret_job	*sjob;		/* getting the secret */
+	char			*secret;	/* got, until the login */
 	struct imap_msg		*msgs;	/* to fetch, ascending UID */
 	size_t			 nmsgs;
 	size_t			 amsgs;
@@ -399,6 +409,17 @@ imap_send(struct imap_session *s, const char *fmt, ...)
 	free(cmd);
 }
 
+/* Sends UID SEARCH with a fresh result set: only in the state it enters
+ * is untagged SEARCH data taken (imap_search_untagged). */
+static void
+imap_search(struct imap_session *s, enum imap_state state, const char *key)
+{
+	uidset_clear(&s->unseen);
+	s->search_n = 0;
+	imap_enter(s, state);
+	imap_send(s, "UID SEARCH %s", key);
+}
+
 /* Quotes a mailbox name for a command; NULL (and the folder fails) when
  * it cannot be quoted. Caller frees. */
 static char *
@@ -435,7 +456,11 @@ imap_auth_start(struct imap_session *s)
 	const char			*mech = NULL;
 	int				 status;
 
-	if ((secret = secret_get_status(ac, &status, &cause)) == NULL) {
+	if (s->secret != NULL) {
+		secret = s->secret;
+		s->secret = NULL;
+	} else if ((secret = secret_get_status(ac, &status, &cause)) ==
+	    NULL) {
 		imap_fail(s, status, "%s", cause);
 		free(cause);
 		return;
@@ -1301,8 +1326,7 @@ imap_selected(struct imap_session *s)
 			return;
 		}
 		if (s->ac->first_fetch == FIRST_FETCH_UNSEEN) {
-			imap_enter(s, IMAP_S_SEARCH);
-			imap_send(s, "UID SEARCH UNSEEN");
+			imap_search(s, IMAP_S_SEARCH, "UNSEEN");
 			return;
 		}
 	}
@@ -1657,9 +1681,7 @@ imap_after_store(struct imap_session *s)
 	}
 	/* Without UIDPLUS, EXPUNGE removes every \Deleted message: only when
 	 * those are all ours. */
-	imap_enter(s, IMAP_S_SEARCH_DELETED);
-	uidset_clear(&s->unseen);
-	imap_send(s, "UID SEARCH DELETED");
+	imap_search(s, IMAP_S_SEARCH_DELETED, "DELETED");
 }
 
 /*
@@ -2725,13 +2747,41 @@ imap_tagged(struct imap_session *s, const struct imap_response *r)
 	}
 }
 
+/* SEARCH data: taken only in answer to our UID SEARCH, and up to
+ * IMAP_SEARCH_MAX UIDs; unsolicited SEARCH data (RFC 9051 allows it only
+ * as an answer) is dropped, so a server streaming it, during IDLE or
+ * anywhere, costs no memory. */
+static void
+imap_search_untagged(struct imap_session *s, const struct imap_response *r)
+{
+	const struct imap_node	*n;
+	uint32_t		 v;
+	size_t			 i;
+
+	if (s->state != IMAP_S_SEARCH && s->state != IMAP_S_SEARCH_DELETED) {
+		log_msg(LOG_LVL_DEBUG, &s->ctx, "unsolicited SEARCH data in"
+		    " state %s ignored", imap_state_names[s->state]);
+		return;
+	}
+	for (i = 0; (n = imap_parse_node_at(r->args, i)) != NULL; i++) {
+		if (imap_parse_node_u32(n, &v) != 0)
+			continue;
+		if (++s->search_n > IMAP_SEARCH_MAX) {
+			imap_fail(s, EXIT_PROTOCOL, "the answer to UID"
+			    " SEARCH holds more than %d UIDs: refusing it",
+			    IMAP_SEARCH_MAX);
+			return;
+		}
+		uidset_add(&s->unseen, v);
+	}
+}
+
 /* Untagged data that matters in the current state. */
 static void
 imap_untagged(struct imap_session *s, const struct imap_response *r)
 {
 	const struct imap_node	*n;
 	uint32_t		 v;
-	size_t			 i;
 	char			*text;
 
 	if (r->status == IMAP_STATUS_BYE) {
@@ -2787,10 +2837,7 @@ imap_untagged(struct imap_session *s, const struct imap_response *r)
 			imap_status_untagged(s, r);
 		break;
 	case IMAP_DATA_SEARCH:
-		for (i = 0; (n = imap_parse_node_at(r->args, i)) != NULL; i++) {
-			if (imap_parse_node_u32(n, &v) == 0)
-				uidset_add(&s->unseen, v);
-		}
+		imap_search_untagged(s, r);
 		break;
 	case IMAP_DATA_FETCH:
 		if (s->state == IMAP_S_SIZES || s->state == IMAP_S_FETCH)
@@ -2868,6 +2915,9 @@ imap_read(struct imap_session *s)
 	    evbuffer_peek(in, -1, NULL, &v, 1) > 0 && v.iov_len > 0) {
 		ev = imap_parse_feed(s->parser, v.iov_base, v.iov_len, &used,
 		    &cause);
+		/* Paced while a response is unfinished: a trickling server
+		 * must not hold the session (conn.h). */
+		conn_progress(s->conn, used, !imap_parse_idle(s->parser));
 		/* Chunks point into the buffer: drained once written. Anything
 		 * else is copied by the parser, and is drained before it is
 		 * handled, so that STARTTLS finds nothing unread left over. */
@@ -3070,6 +3120,40 @@ imap_session_new(struct event_base *base, struct evdns_base *dns,
 	return (s);
 }
 
+/* Connects; a failure ends the session. */
+static void
+imap_connect(struct imap_session *s)
+{
+	if (conn_connect(s->conn) != 0) {
+		imap_fail(s, EXIT_NETWORK, "%s", conn_error(s->conn));
+		imap_finish(s);
+	}
+}
+
+/* The secret from the job: kept for the login, then connect. */
+static void
+imap_secret_cb(char *secret, int status, char *cause, void *arg)
+{
+	struct imap_session	*s = arg;
+
+	secret_job_free(s->sjob);
+	s->sjob = NULL;
+	if (s->state != IMAP_S_CONNECTING) {
+		/* Stopped meanwhile. */
+		xfree_secret(secret);
+		free(cause);
+		return;
+	}
+	if (secret == NULL) {
+		imap_fail(s, status, "%s", cause);
+		free(cause);
+		imap_finish(s);
+		return;
+	}
+	s->secret = secret;
+	imap_connect(s);
+}
+
 void
 imap_session_start(struct imap_session *s)
 {
@@ -3082,10 +3166,13 @@ imap_session_start(struct imap_session *s)
 		free(cause);
 	}
 	s->state = IMAP_S_CONNECTING;
-	if (conn_connect(s->conn) != 0) {
-		imap_fail(s, EXIT_NETWORK, "%s", conn_error(s->conn));
-		imap_finish(s);
+	/* A command or an OAuth2 refresh may take long: it runs beside the
+	 * loop, before connecting (the server would not wait for it). */
+	if (secret_needs_job(s->ac)) {
+		s->sjob = secret_job_start(s->base, s->ac, imap_secret_cb, s);
+		return;
 	}
+	imap_connect(s);
 }
 
 void
@@ -3182,6 +3269,8 @@ imap_session_free(struct imap_session *s)
 	free(s->folders);
 	free(s->dlv_cause);
 	xfree_secret(s->sasl_pending);
+	secret_job_free(s->sjob);
+	xfree_secret(s->secret);
 	free(s->scratch);
 	free(s->hdr);
 	msgids_digest_free(s->digest);

@@ -1144,6 +1144,19 @@ out:
 }
 
 char *
+oauth2_token_cached(const struct account_conf *ac, time_t *expires_at)
+{
+	struct oauth2_cached	*c;
+
+	if (ac->oauth2 == NULL || ac->oauth2->token_file == NULL ||
+	    (c = oauth2_cache_find(ac->oauth2->token_file)) == NULL ||
+	    oauth2_needs_refresh(c->expires_at, oauth2_now()))
+		return (NULL);
+	*expires_at = c->expires_at;
+	return (xstrdup(c->access_token));
+}
+
+char *
 oauth2_token(const struct account_conf *ac, int *reauth, char **cause)
 {
 	struct oauth2_cached	*c;

@@ -7,7 +7,9 @@
  *
  * HTTP goes through libevent's evhttp over an OpenSSL bufferevent made by
  * tls.c (chain and host name verified); the calls here are synchronous:
- * each runs a private event base for at most a few timeouts. */
+ * each runs a private event base for at most a few timeouts. The
+ * sessions of a daemon refresh in a child process instead (secret_job,
+ * secret.h), so that their event loop never waits. */
 #ifndef MAILFETCHD_OAUTH2_H
 #define MAILFETCHD_OAUTH2_H
 
@@ -61,8 +63,9 @@ char	*oauth2_store_load(const char *path, int *missing, char **cause);
 void	 oauth2_set_clock(time_t (*)(void));
 /* Whether a token expiring at expires_at must be refreshed at now. */
 int	 oauth2_needs_refresh(time_t expires_at, time_t now);
-/* Puts an access token in the in-memory cache of token_file (tests; the
- * refresh does it itself). */
+/* Puts an access token in the in-memory cache of token_file (tests, and
+ * secret.c with the answer of a refresh child; the refresh does it
+ * itself). */
 void	 oauth2_cache_put(const char *token_file, const char *access_token,
 	    time_t expires_at);
 /* Empties the cache, wiping the tokens. */
@@ -77,6 +80,13 @@ void	 oauth2_cache_clear(void);
  * needed: run mailfetchd --oauth2-setup ACCOUNT". The token is registered
  * with log_add_secret(). */
 char	*oauth2_token(const struct account_conf *, int *reauth, char **cause);
+
+/* The cached access token of the account when it needs no refresh (free
+ * with xfree_secret), with its expiry in *expires_at; else NULL. Never
+ * blocks: a caller that must not block refreshes elsewhere (secret.h's
+ * secret_job runs oauth2_token in a child) and oauth2_cache_put()s the
+ * result. */
+char	*oauth2_token_cached(const struct account_conf *, time_t *expires_at);
 
 /* mailfetchd --oauth2-setup: the first grant, talking to the user on out
  * (device flow when the account has a device_url, else the loopback

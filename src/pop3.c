@@ -142,6 +142,8 @@ struct pop3_session {
 	struct conn		*conn;
 	enum pop3_state		 state;
 	struct log_ctx		 ctx;
+	struct secret_job	*sjob;		/* getting the secret */
+	char			*secret;	/* got, until the login */
 	struct pop3_result	 result;
 	int			 status;	/* worst outcome so far */
 	int			 closing;	/* failed or QUIT: no more work */
@@ -474,7 +476,11 @@ pop3_auth_start(struct pop3_session *s)
 		pop3_fail(s, EXIT_NETWORK, "refusing to log in without TLS");
 		return;
 	}
-	if ((secret = secret_get_status(ac, &status, &cause)) == NULL) {
+	if (s->secret != NULL) {
+		secret = s->secret;
+		s->secret = NULL;
+	} else if ((secret = secret_get_status(ac, &status, &cause)) ==
+	    NULL) {
 		pop3_fail(s, status, "%s", cause);
 		free(cause);
 		return;
@@ -1246,6 +1252,16 @@ next:
 		pop3_pump(s);
 }
 
+/* Tells the connection how far the response has come: a message body, a
+ * multi-line listing or a started line must keep coming (conn.h), the
+ * silence between responses is the inactivity timeout's business. */
+static void
+pop3_pace(struct pop3_session *s, size_t consumed)
+{
+	conn_progress(s->conn, consumed, s->in_body || s->multi ||
+	    evbuffer_get_length(conn_input(s->conn)) > 0);
+}
+
 /* Feeds one chunk of input to the body decoder; 0 when there is none. */
 static int
 pop3_body_feed(struct pop3_session *s)
@@ -1261,6 +1277,7 @@ pop3_body_feed(struct pop3_session *s)
 	    POP3_BODY_OUTSIZE(POP3_CHUNK_MAX), &out);
 	pop3_body_write(s, s->scratch, out);
 	evbuffer_drain(in, used);
+	pop3_pace(s, used);
 	if (pop3_parse_body_done(s->body))
 		pop3_body_end(s);
 	return (1);
@@ -1628,8 +1645,11 @@ pop3_read(struct pop3_session *s)
 		memcpy(s->line, p, len);
 		s->line[len] = '\0';
 		evbuffer_drain(in, used);
+		pop3_pace(s, used);
 		pop3_line(s, s->line, len);
 	}
+	if (s->state != POP3_S_DONE && s->state != POP3_S_MAX)
+		pop3_pace(s, 0);
 }
 
 /* The one summary line, then the owner's callback. */
@@ -1753,6 +1773,36 @@ pop3_session_new(struct event_base *base, struct evdns_base *dns,
 	return (s);
 }
 
+/* Connects; a failure ends the session. */
+static void
+pop3_connect(struct pop3_session *s)
+{
+	if (conn_connect(s->conn) != 0) {
+		s->closing = 1;
+		pop3_fail(s, EXIT_NETWORK, "%s", conn_error(s->conn));
+		pop3_finish(s);
+	}
+}
+
+/* The secret from the job: kept for the login, then connect. */
+static void
+pop3_secret_cb(char *secret, int status, char *cause, void *arg)
+{
+	struct pop3_session	*s = arg;
+
+	secret_job_free(s->sjob);
+	s->sjob = NULL;
+	if (secret == NULL) {
+		s->closing = 1;
+		pop3_fail(s, status, "%s", cause);
+		free(cause);
+		pop3_finish(s);
+		return;
+	}
+	s->secret = secret;
+	pop3_connect(s);
+}
+
 void
 pop3_session_start(struct pop3_session *s)
 {
@@ -1767,11 +1817,13 @@ pop3_session_start(struct pop3_session *s)
 		pop3_finish(s);
 		return;
 	}
-	if (conn_connect(s->conn) != 0) {
-		s->closing = 1;
-		pop3_fail(s, EXIT_NETWORK, "%s", conn_error(s->conn));
-		pop3_finish(s);
+	/* A command or an OAuth2 refresh may take long: it runs beside the
+	 * loop, before connecting (the server would not wait for it). */
+	if (secret_needs_job(s->ac)) {
+		s->sjob = secret_job_start(s->base, s->ac, pop3_secret_cb, s);
+		return;
 	}
+	pop3_connect(s);
 }
 
 void
@@ -1805,6 +1857,8 @@ pop3_session_free(struct pop3_session *s)
 	free(s->scratch);
 	xfree_secret(s->pass);
 	xfree_secret(s->sasl_resp);
+	secret_job_free(s->sjob);
+	xfree_secret(s->secret);
 	pop3_parse_body_free(s->body);
 	conn_free(s->conn);
 	free(s);

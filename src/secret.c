@@ -4,7 +4,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <stdint.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -17,6 +16,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sys/time.h>
+
+#include <event2/event.h>
 #include <openssl/crypto.h>
 
 #include "fetch.h"
@@ -166,33 +168,6 @@ out:
 	return (s);
 }
 
-/* Reads the child's stdout until EOF, the size cap or the deadline. Returns
- * the byte count, or -1 on timeout. */
-static ssize_t
-secret_read_child(int fd, char *buf, size_t max, time_t deadline)
-{
-	struct pollfd	 pfd = { fd, POLLIN, 0 };
-	size_t		 len = 0;
-	ssize_t		 n;
-	time_t		 left;
-
-	for (;;) {
-		left = deadline - time(NULL);
-		if (left <= 0)
-			return (-1);
-		if (poll(&pfd, 1, (int)left * 1000) == 0)
-			return (-1);
-		n = read(fd, buf + len, max - len);
-		if (n == -1 && (errno == EINTR || errno == EAGAIN))
-			continue;
-		if (n <= 0)
-			return (len);
-		len += n;
-		if (len == max)
-			return (len);
-	}
-}
-
 /* Frees an argv from secret_split(); NULL is a no-op. */
 void
 secret_argv_free(char **argv)
@@ -275,6 +250,58 @@ fail:
 	return (-1);
 }
 
+/*
+ * Commands and OAuth2 refreshes in a child process, watched from the event
+ * loop: the child's stdout is a non-blocking pipe with a read event on it,
+ * a timer bounds the whole run (SECRET_COMMAND_TIMEOUT), and the child is
+ * reaped with waitpid(WNOHANG), polled every SECRET_REAP_POLL_MS once its
+ * stdout is closed (SIGCHLD is left to its current owner: privsep's
+ * supervisor reaps its workers with waitpid(-1), and a worker's children
+ * are not its business). The synchronous secret_from_command runs the
+ * same job on a private event base.
+ */
+
+/* How often an ended child's exit is looked for. */
+#define SECRET_REAP_POLL_MS	20
+/* How long an OAuth2 refresh child may run: the refresh is one POST,
+ * OAUTH2_HTTP_TIMEOUT per phase (connect, TLS, answer). */
+#define SECRET_OAUTH2_TIMEOUT	(4 * OAUTH2_HTTP_TIMEOUT)
+
+enum secret_job_kind {
+	SECRET_JOB_COMMAND,	/* password_command, token_command */
+	SECRET_JOB_OAUTH2,	/* oauth2_token in a child */
+	SECRET_JOB_READY,	/* no child: the result is known already */
+};
+
+struct secret_job {
+	enum secret_job_kind		 kind;
+	const struct account_conf	*ac;		/* SECRET_JOB_OAUTH2 */
+	const char			*what;		/* for messages */
+	char				*name;		/* argv[0] */
+	unsigned int			 timeout;	/* seconds */
+	pid_t				 pid;		/* 0: none or reaped */
+	int				 fd;		/* -1: closed */
+	int				 wstatus;
+	int				 timed_out;
+	char				*buf;		/* secret_alloc'd */
+	size_t				 len;
+	struct timeval			 started;
+	struct event			*ev_read;
+	struct event			*ev_timer;
+	struct event			*ev_done;
+	char				*secret;	/* the result */
+	char				*cause;
+	int				 status;
+	secret_job_cb			 cb;
+	void				*arg;
+};
+
+static void	secret_job_read_cb(evutil_socket_t, short, void *);
+static void	secret_job_timer_cb(evutil_socket_t, short, void *);
+static void	secret_job_done_cb(evutil_socket_t, short, void *);
+static __dead void secret_oauth2_child(const struct account_conf *, int);
+static void	secret_oauth2_result(struct secret_job *);
+
 /* In the child: its own process group (so a timeout kills everything it
  * started), stdout to the pipe, then exec. An exec failure is reported
  * through errfd (close-on-exec, so the parent reads EOF on success). */
@@ -293,101 +320,465 @@ secret_child(char **argv, int outfd, int errfd)
 	_exit(127);
 }
 
-/* Waits for the child, killing its process group first when it timed
- * out or failed to start. */
-static int
-secret_reap(pid_t pid, int kill_it)
+/* Kills the child's process group (when kill_it) and waits for it. */
+static void
+secret_job_reap(struct secret_job *j, int kill_it)
 {
-	int	 status = 0;
-
+	if (j->pid <= 0)
+		return;
 	if (kill_it) {
-		kill(-pid, SIGKILL);
-		kill(pid, SIGKILL);
+		kill(-j->pid, SIGKILL);
+		kill(j->pid, SIGKILL);
 	}
-	while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
+	while (waitpid(j->pid, &j->wstatus, 0) == -1 && errno == EINTR)
 		;
-	return (status);
+	j->pid = 0;
+}
+
+static struct secret_job *
+secret_job_new(struct event_base *base, enum secret_job_kind kind,
+    const char *what, unsigned int timeout, secret_job_cb cb, void *arg)
+{
+	struct secret_job	*j;
+
+	j = xcalloc(1, sizeof *j);
+	j->kind = kind;
+	j->what = what;
+	j->timeout = timeout;
+	j->fd = -1;
+	j->status = EXIT_CONFIG;
+	j->cb = cb;
+	j->arg = arg;
+	j->ev_timer = evtimer_new(base, secret_job_timer_cb, j);
+	j->ev_done = event_new(base, -1, 0, secret_job_done_cb, j);
+	if (j->ev_timer == NULL || j->ev_done == NULL)
+		fatalx("secret_job_new: cannot create events");
+	return (j);
+}
+
+/* Hands the result to the owner from the loop, never from inside the
+ * call that started the job. */
+static void
+secret_job_finish(struct secret_job *j)
+{
+	evtimer_del(j->ev_timer);
+	if (j->ev_read != NULL)
+		event_del(j->ev_read);
+	if (j->fd != -1) {
+		close(j->fd);
+		j->fd = -1;
+	}
+	event_active(j->ev_done, EV_TIMEOUT, 1);
+}
+
+/* Starts the child with stdout to a non-blocking pipe: 0, or -1 and
+ * j->cause. An exec failure is known here (the error pipe). oauth2_ac
+ * non-NULL: the child runs secret_oauth2_child instead of argv. */
+static int
+secret_job_spawn(struct secret_job *j, char **argv,
+    const struct account_conf *oauth2_ac)
+{
+	int	 p[2], ep[2] = { -1, -1 }, e;
+	ssize_t	 n;
+
+	if (pipe2(p, O_CLOEXEC) == -1) {
+		xasprintf(&j->cause, "%s: pipe: %s", j->what, strerror(errno));
+		return (-1);
+	}
+	if (oauth2_ac == NULL && pipe2(ep, O_CLOEXEC) == -1) {
+		xasprintf(&j->cause, "%s: pipe: %s", j->what, strerror(errno));
+		close(p[0]);
+		close(p[1]);
+		return (-1);
+	}
+	if ((j->pid = fork()) == -1) {
+		xasprintf(&j->cause, "%s: fork: %s", j->what, strerror(errno));
+		j->pid = 0;
+		close(p[0]);
+		close(p[1]);
+		if (ep[0] != -1) {
+			close(ep[0]);
+			close(ep[1]);
+		}
+		return (-1);
+	}
+	if (j->pid == 0) {
+		if (oauth2_ac != NULL)
+			secret_oauth2_child(oauth2_ac, p[1]);
+		secret_child(argv, p[1], ep[1]);
+	}
+	/* Also here, so the group exists before any kill(-pid). */
+	setpgid(j->pid, j->pid);
+	close(p[1]);
+	j->fd = p[0];
+	if (oauth2_ac != NULL)
+		return (0);
+	close(ep[1]);
+	/* Returns at once: exec either happened (EOF) or failed. */
+	while ((n = read(ep[0], &e, sizeof e)) == -1 && errno == EINTR)
+		;
+	close(ep[0]);
+	if (n == (ssize_t)sizeof e) {
+		secret_job_reap(j, 0);
+		xasprintf(&j->cause, "%s: cannot run '%s': %s", j->what,
+		    argv[0], strerror(e));
+		return (-1);
+	}
+	return (0);
+}
+
+/* Watches the child's stdout, within the job's time limit. */
+static void
+secret_job_watch(struct secret_job *j, struct event_base *base)
+{
+	struct timeval	tv = { j->timeout, 0 };
+
+	if (fcntl(j->fd, F_SETFL, O_NONBLOCK) == -1)
+		log_warn("%s: fcntl O_NONBLOCK", j->what);
+	j->buf = secret_alloc(SECRET_MAX + 1);
+	gettimeofday(&j->started, NULL);
+	j->ev_read = event_new(base, j->fd, EV_READ | EV_PERSIST,
+	    secret_job_read_cb, j);
+	if (j->ev_read == NULL)
+		fatalx("secret_job_watch: cannot create events");
+	event_add(j->ev_read, NULL);
+	evtimer_add(j->ev_timer, &tv);
+}
+
+/* A command's result, from what it wrote and how it ended. */
+static void
+secret_job_command_result(struct secret_job *j)
+{
+	int	ws = j->wstatus;
+
+	if (j->timed_out)
+		xasprintf(&j->cause, "%s '%s' timed out after %u seconds and "
+		    "was killed", j->what, j->name, j->timeout);
+	else if (WIFEXITED(ws) && WEXITSTATUS(ws) != 0)
+		xasprintf(&j->cause, "%s '%s' exited with status %d", j->what,
+		    j->name, WEXITSTATUS(ws));
+	else if (!WIFEXITED(ws))
+		xasprintf(&j->cause, "%s '%s' was killed by signal %d",
+		    j->what, j->name, WTERMSIG(ws));
+	else
+		j->secret = secret_first_line(j->buf, j->len, j->what,
+		    &j->cause);
+}
+
+/* The child ended (or was killed): the result, then the owner. */
+static void
+secret_job_complete(struct secret_job *j)
+{
+	if (j->kind == SECRET_JOB_OAUTH2)
+		secret_oauth2_result(j);
+	else
+		secret_job_command_result(j);
+	secret_free(j->buf);
+	j->buf = NULL;
+	secret_job_finish(j);
+}
+
+/* Past the time limit: the whole process group goes. */
+static void
+secret_job_expired(struct secret_job *j)
+{
+	j->timed_out = 1;
+	secret_job_reap(j, 1);
+	secret_job_complete(j);
+}
+
+/* Once stdout is closed: the exit status, if the child is gone yet. */
+static void
+secret_job_poll(struct secret_job *j)
+{
+	struct timeval	now, used, tv = { 0, SECRET_REAP_POLL_MS * 1000 };
+	pid_t		pid;
+
+	while ((pid = waitpid(j->pid, &j->wstatus, WNOHANG)) == -1 &&
+	    errno == EINTR)
+		;
+	if (pid == j->pid || pid == -1) {
+		j->pid = 0;
+		secret_job_complete(j);
+		return;
+	}
+	gettimeofday(&now, NULL);
+	timersub(&now, &j->started, &used);
+	if (used.tv_sec >= (time_t)j->timeout) {
+		secret_job_expired(j);
+		return;
+	}
+	evtimer_add(j->ev_timer, &tv);
+}
+
+/* The child's stdout: read what is there; at EOF or the size cap, wait
+ * for its exit. */
+static void
+secret_job_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct secret_job	*j = arg;
+	ssize_t			 n;
+
+	(void)what;
+	while (j->len < SECRET_MAX) {
+		n = read(fd, j->buf + j->len, SECRET_MAX - j->len);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && errno == EAGAIN)
+			return;
+		if (n <= 0)
+			break;
+		j->len += n;
+	}
+	event_del(j->ev_read);
+	close(j->fd);
+	j->fd = -1;
+	evtimer_del(j->ev_timer);
+	secret_job_poll(j);
+}
+
+/* The time limit while reading, or the next look for the exit. */
+static void
+secret_job_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct secret_job	*j = arg;
+
+	(void)fd;
+	(void)what;
+	if (j->fd != -1)
+		secret_job_expired(j);
+	else
+		secret_job_poll(j);
+}
+
+/* Delivers the result; the owner takes the secret and the cause. */
+static void
+secret_job_done_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct secret_job	*j = arg;
+	char			*secret = j->secret, *cause = j->cause;
+
+	(void)fd;
+	(void)what;
+	j->secret = NULL;
+	j->cause = NULL;
+	j->cb(secret, j->status, cause, j->arg);
+}
+
+/* A password_command or token_command job. */
+static struct secret_job *
+secret_job_command(struct event_base *base, const char *what,
+    const char *command, unsigned int timeout, secret_job_cb cb, void *arg)
+{
+	struct secret_job	*j;
+	char			**argv, *why;
+
+	j = secret_job_new(base, SECRET_JOB_COMMAND, what, timeout, cb, arg);
+	if (secret_split(command, &argv, &why) != 0) {
+		xasprintf(&j->cause, "%s: %s", what, why);
+		free(why);
+		secret_job_finish(j);
+		return (j);
+	}
+	j->name = xstrdup(argv[0]);
+	if (secret_job_spawn(j, argv, NULL) != 0)
+		secret_job_finish(j);
+	else
+		secret_job_watch(j, base);
+	secret_argv_free(argv);
+	return (j);
+}
+
+/* Writes all of buf to fd; -1 on failure. */
+static int
+secret_write_all(int fd, const char *buf, size_t len)
+{
+	ssize_t	n;
+
+	while (len > 0) {
+		if ((n = write(fd, buf, len)) == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return (-1);
+		buf += n;
+		len -= n;
+	}
+	return (0);
+}
+
+/* In the OAuth2 child: the blocking refresh (oauth2_token, its own event
+ * base and sockets), its answer on outfd: "T<expiry>\n<token>" or
+ * "A<cause>" (re-authorisation needed) or "N<cause>". Exits without
+ * running the parent's atexit handlers or flushing its stdio. */
+static __dead void
+secret_oauth2_child(const struct account_conf *ac, int outfd)
+{
+	char	*tok, *cause = NULL, *out;
+	time_t	 exp = 0;
+	int	 reauth, rc;
+
+	setpgid(0, 0);
+	/* The daemon's handlers (libevent's, writing to a socket pair the
+	 * parent reads) must not take this process's signals for its own. */
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGINT, SIG_DFL);
+	signal(SIGHUP, SIG_DFL);
+	if ((tok = oauth2_token(ac, &reauth, &cause)) != NULL) {
+		xfree_secret(oauth2_token_cached(ac, &exp));
+		xasprintf(&out, "T%lld\n%s", (long long)exp, tok);
+		xfree_secret(tok);
+	} else
+		xasprintf(&out, "%c%s", reauth ? 'A' : 'N', cause);
+	rc = secret_write_all(outfd, out, strlen(out));
+	xfree_secret(out);
+	_exit(rc == 0 ? 0 : 1);
+}
+
+/* The OAuth2 child's answer, into the job and the access token cache. */
+static void
+secret_oauth2_result(struct secret_job *j)
+{
+	const char	*name = j->ac->name;
+	char		*nl, *end;
+	long long	 exp;
+
+	j->status = EXIT_NETWORK;
+	j->buf[j->len] = '\0';
+	if (j->timed_out) {
+		xasprintf(&j->cause, "account %s: token refresh: no answer "
+		    "within %u seconds", name, j->timeout);
+		return;
+	}
+	if (!WIFEXITED(j->wstatus) || WEXITSTATUS(j->wstatus) != 0 ||
+	    j->len < 1) {
+		xasprintf(&j->cause, "account %s: token refresh: the refresh "
+		    "process failed", name);
+		return;
+	}
+	if (j->buf[0] != 'T') {
+		if (j->buf[0] == 'A')
+			j->status = EXIT_AUTH;
+		j->cause = xstrdup(j->buf + 1);
+		return;
+	}
+	exp = strtoll(j->buf + 1, &end, 10);
+	if ((nl = strchr(j->buf, '\n')) == NULL || end != nl) {
+		xasprintf(&j->cause, "account %s: token refresh: a garbled "
+		    "answer from the refresh process", name);
+		return;
+	}
+	if ((j->secret = secret_first_line(nl + 1, j->len - (nl + 1 - j->buf),
+	    "OAuth2 access token", &j->cause)) != NULL)
+		oauth2_cache_put(j->ac->oauth2->token_file, j->secret,
+		    (time_t)exp);
+}
+
+/* An OAuth2 job: the cached token if valid, else a refresh in a child. */
+static struct secret_job *
+secret_job_oauth2(struct event_base *base, const struct account_conf *ac,
+    secret_job_cb cb, void *arg)
+{
+	struct secret_job	*j;
+	time_t			 exp;
+
+	j = secret_job_new(base, SECRET_JOB_OAUTH2, "oauth2",
+	    SECRET_OAUTH2_TIMEOUT, cb, arg);
+	j->ac = ac;
+	if ((j->secret = oauth2_token_cached(ac, &exp)) != NULL ||
+	    secret_job_spawn(j, NULL, ac) != 0) {
+		j->status = EXIT_NETWORK;
+		secret_job_finish(j);
+	} else
+		secret_job_watch(j, base);
+	return (j);
+}
+
+int
+secret_needs_job(const struct account_conf *ac)
+{
+	return (ac->password_file == NULL && (ac->password_command != NULL ||
+	    ac->token_command != NULL || ac->oauth2 != NULL));
+}
+
+struct secret_job *
+secret_job_start(struct event_base *base, const struct account_conf *ac,
+    secret_job_cb cb, void *arg)
+{
+	struct secret_job	*j;
+
+	if (ac->password_command != NULL)
+		return (secret_job_command(base, "password_command",
+		    ac->password_command, SECRET_COMMAND_TIMEOUT, cb, arg));
+	if (ac->token_command != NULL)
+		return (secret_job_command(base, "token_command",
+		    ac->token_command, SECRET_COMMAND_TIMEOUT, cb, arg));
+	if (ac->oauth2 != NULL)
+		return (secret_job_oauth2(base, ac, cb, arg));
+	j = secret_job_new(base, SECRET_JOB_READY, "secret", 0, cb, arg);
+	j->secret = secret_get_status(ac, &j->status, &j->cause);
+	secret_job_finish(j);
+	return (j);
+}
+
+void
+secret_job_free(struct secret_job *j)
+{
+	if (j == NULL)
+		return;
+	secret_job_reap(j, 1);
+	if (j->fd != -1)
+		close(j->fd);
+	if (j->ev_read != NULL)
+		event_free(j->ev_read);
+	event_free(j->ev_timer);
+	event_free(j->ev_done);
+	secret_free(j->buf);
+	xfree_secret(j->secret);
+	free(j->cause);
+	free(j->name);
+	free(j);
+}
+
+/* The result of a synchronous run. */
+struct secret_sync {
+	char	*secret;
+	char	*cause;
+};
+
+static void
+secret_sync_cb(char *secret, int status, char *cause, void *arg)
+{
+	struct secret_sync	*r = arg;
+
+	(void)status;
+	r->secret = secret;
+	r->cause = cause;
 }
 
 /* Runs the command, split by secret_split() and exec'd without a shell;
  * the first line of its stdout is the secret. Its stderr is inherited:
  * it goes to our stderr or the journal as-is, never through the log.
- * what is the option name, for messages ("password_command"). */
+ * what is the option name, for messages ("password_command"). The job
+ * runs on a private event base: this blocks. */
 char *
 secret_from_command(const char *what, const char *command,
     unsigned int timeout, char **cause)
 {
-	int	 p[2], ep[2], status, e;
-	pid_t	 pid;
-	char	*buf, *s = NULL, **argv, *why;
-	ssize_t	 len, n;
+	struct event_base	*base;
+	struct secret_job	*j;
+	struct secret_sync	 r = { NULL, NULL };
 
-	if (secret_split(command, &argv, &why) != 0) {
-		xasprintf(cause, "%s: %s", what, why);
-		free(why);
-		return (NULL);
-	}
-	if (pipe2(p, O_CLOEXEC) == -1) {
-		xasprintf(cause, "%s: pipe: %s", what, strerror(errno));
-		secret_argv_free(argv);
-		return (NULL);
-	}
-	if (pipe2(ep, O_CLOEXEC) == -1) {
-		xasprintf(cause, "%s: pipe: %s", what, strerror(errno));
-		close(p[0]);
-		close(p[1]);
-		secret_argv_free(argv);
-		return (NULL);
-	}
-	if ((pid = fork()) == -1) {
-		xasprintf(cause, "%s: fork: %s", what, strerror(errno));
-		close(p[0]);
-		close(p[1]);
-		close(ep[0]);
-		close(ep[1]);
-		secret_argv_free(argv);
-		return (NULL);
-	}
-	if (pid == 0)
-		secret_child(argv, p[1], ep[1]);
-	/* Also here, so the group exists before any kill(-pid). */
-	setpgid(pid, pid);
-	close(p[1]);
-	close(ep[1]);
-	while ((n = read(ep[0], &e, sizeof e)) == -1 && errno == EINTR)
-		;
-	close(ep[0]);
-	if (n == (ssize_t)sizeof e) {
-		close(p[0]);
-		secret_reap(pid, 0);
-		xasprintf(cause, "%s: cannot run '%s': %s", what, argv[0],
-		    strerror(e));
-		secret_argv_free(argv);
-		return (NULL);
-	}
-	buf = secret_alloc(SECRET_MAX + 1);
-	len = secret_read_child(p[0], buf, SECRET_MAX, time(NULL) + timeout);
-	close(p[0]);
-	status = secret_reap(pid, len == -1);
-	if (len == -1) {
-		xasprintf(cause, "%s '%s' timed out after %u seconds and was "
-		    "killed", what, argv[0], timeout);
-		goto out;
-	}
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		if (WIFEXITED(status))
-			xasprintf(cause, "%s '%s' exited with status %d", what,
-			    argv[0], WEXITSTATUS(status));
-		else
-			xasprintf(cause, "%s '%s' was killed by signal %d",
-			    what, argv[0], WTERMSIG(status));
-		goto out;
-	}
-	s = secret_first_line(buf, len, what, cause);
-out:
-	secret_free(buf);
-	secret_argv_free(argv);
-	return (s);
+	if ((base = event_base_new()) == NULL)
+		fatalx("secret_from_command: cannot create an event base");
+	j = secret_job_command(base, what, command, timeout, secret_sync_cb,
+	    &r);
+	event_base_dispatch(base);
+	secret_job_free(j);
+	event_base_free(base);
+	if (r.secret == NULL)
+		*cause = r.cause != NULL ? r.cause :
+		    xstrdup("the command gave no answer");
+	return (r.secret);
 }
 
 char *
@@ -419,8 +810,9 @@ secret_get_status(const struct account_conf *ac, int *status, char **cause)
 		return (secret_from_command("token_command",
 		    ac->token_command, SECRET_COMMAND_TIMEOUT, cause));
 	if (ac->oauth2 != NULL) {
-		/* Synchronous: a refresh blocks the caller (and a daemon's
-		 * loop) for up to a few OAUTH2_HTTP_TIMEOUTs, once an hour. */
+		/* Synchronous: a refresh blocks the caller for up to a few
+		 * OAUTH2_HTTP_TIMEOUTs, once an hour (sessions use
+		 * secret_job_start: a child refreshes). */
 		if ((s = oauth2_token(ac, &reauth, cause)) == NULL)
 			*status = reauth ? EXIT_AUTH : EXIT_NETWORK;
 		return (s);

@@ -18,13 +18,35 @@
  * never reach a log line. NULL and *cause (naming the file or command,
  * never the secret) on error. Commands are split into words by
  * secret_split() and run without a shell (write "sh -c '...'" to get one);
- * they may block for up to SECRET_COMMAND_TIMEOUT seconds. */
+ * they may block for up to SECRET_COMMAND_TIMEOUT seconds: a daemon's
+ * sessions use secret_job_start instead. */
 char	*secret_get(const struct account_conf *, char **cause);
 /* The same, with the kind of failure in *status (an enum fetch_exit):
  * EXIT_AUTH for a refused OAuth2 grant (re-authorisation needed),
  * EXIT_NETWORK for an unreachable token endpoint, else EXIT_CONFIG. */
 char	*secret_get_status(const struct account_conf *, int *status,
 	    char **cause);
+
+/* The same without blocking the caller's event loop: a password_command
+ * or token_command runs in a child whose stdout the loop watches (killed
+ * after SECRET_COMMAND_TIMEOUT, with the messages of secret_get), an
+ * OAuth2 refresh runs oauth2_token in a child (the access token then goes
+ * into this process's cache; a valid cached token needs no child). The
+ * callback comes from the loop, never from inside secret_job_start, once:
+ * with the secret (free with xfree_secret) or NULL, the status of
+ * secret_get_status and the cause (the callback frees both). Free the job
+ * with secret_job_free, also from inside the callback; freeing it before
+ * kills the child. A password_file is read at once (its result still
+ * comes through the loop). secret_needs_job: whether the account's
+ * secret comes from a command or OAuth2, which may take long. */
+struct event_base;
+struct secret_job;
+typedef void	(*secret_job_cb)(char *secret, int status, char *cause,
+		    void *arg);
+int		 secret_needs_job(const struct account_conf *);
+struct secret_job *secret_job_start(struct event_base *,
+		    const struct account_conf *, secret_job_cb, void *arg);
+void		 secret_job_free(struct secret_job *);
 
 /* Memory for secrets: whole pages of their own, left out of core dumps
  * (MADV_DONTDUMP) and locked where the limit allows; zeroed. secret_free()

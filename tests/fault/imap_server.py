@@ -52,17 +52,38 @@ Modes:
               closes the connection (a proxy or NAT that drops idle
               connections at once)
   copyfail    UID COPY is refused ("NO [TRYCREATE] no such mailbox")
+  trickle     the SELECT answer comes one byte every 0.3 s (for at most
+              120 s; a 4 KB line that would take 20 minutes), each byte
+              before the timeout of a client that restarts it on every
+              byte
+  tricklelit  message 2's BODY[] literal comes one byte every 0.3 s
+  slowlit     honest but slow: messages of 22 KB whose BODY[] literals
+              come at about 8 KiB/s (1 KiB every 0.125 s); every
+              connection, not only the --bad ones
+  searchflood IDLE offered; the last message (--msgs) arrives only during
+              the first IDLE; unsolicited "* SEARCH" data is streamed
+              before the SELECT answer's OK (--flood N UIDs, default
+              2000000) and at the start of every IDLE (4 x N UIDs),
+              distinct odd numbers that no range set can merge; then
+              "* N EXISTS" for the new message (tests/fault/search.sh)
+  searchbig   the answer to UID SEARCH carries 1000001 UIDs (in lines of
+              5000)
 """
 import hashlib
 import socket
 import sys
+import time
 
 LOGF = None
+# slowlit: every message is padded to be larger than one pacing window.
+PAD = 0
 
 
 def message(i):
     """Message i as the server sends it (CRLF)."""
     body = "".join("line %d of message %d\r\n" % (k, i) for k in range(20))
+    body += "".join("padding line %05d of message %d\r\n" % (k, i)
+                    for k in range(PAD))
     return ("From: a@example.net\r\nTo: b@example.net\r\n"
             "Subject: scripted %d\r\nMessage-ID: <scripted-%d@fault.example>\r\n"
             "\r\n%s.dot line\r\n" % (i, i, body)).encode()
@@ -99,6 +120,34 @@ class Conn:
                        else data)
 
 
+def search_flood(c, count, start=1):
+    """Streams count distinct odd UIDs as untagged SEARCH responses of
+    5000 UIDs each (lines of at most 64 KiB, as the client accepts)."""
+    uid = start
+    while count > 0:
+        k = min(count, 5000)
+        c.send("* SEARCH " + " ".join(str(uid + 2 * j) for j in range(k))
+               + "\r\n")
+        uid += 2 * k
+        count -= k
+
+
+def trickle(c, data, pause=0.3, piece=1, limit=120):
+    """Sends data piece bytes at a time, pause seconds apart, for at most
+    limit seconds; False when the time ran out (the client never gave
+    up), or the client went away."""
+    end = time.monotonic() + limit
+    for k in range(0, len(data), piece):
+        if time.monotonic() > end:
+            return False
+        try:
+            c.send(data[k:k + piece])
+        except OSError:
+            return False
+        time.sleep(pause)
+    return True
+
+
 def parse_set(text, uids):
     """The UIDs of uids (sorted) that the sequence set text names."""
     top = uids[-1] if uids else 0
@@ -123,6 +172,7 @@ class Box:
         self.uidvalidity = 1000
         self.deleted = set()
         self.seen = set()
+        self.hidden = {}
 
     def uids(self):
         return sorted(self.msgs)
@@ -188,6 +238,18 @@ def do_fetch(c, box, tag, rest, bad, mode):
             c.send(fetch_item(box, seq, uid, args,
                               body=message(2) + b"padding line\r\n" * 1430))
             continue
+        if bad and body and mode == "tricklelit" and idx == 1:
+            item = fetch_item(box, seq, uid, args)
+            head = item.index(b"}\r\n") + 3
+            c.send(item[:head])
+            # Slower than any honest server, never silent for a second.
+            if not trickle(c, item[head:]):
+                return False
+            continue
+        if body and mode == "slowlit":
+            if not trickle(c, fetch_item(box, seq, uid, args), 0.125, 1024):
+                return False
+            continue
         if bad and body and mode == "litless" and idx == 1:
             c.send(fetch_item(box, seq, uid, args,
                               size=len(message(box.msgs[uid])) - 40))
@@ -211,8 +273,24 @@ def do_fetch(c, box, tag, rest, bad, mode):
     return True
 
 
-def serve(c, box, mode, bad, caps):
-    if mode == "idledrop":
+def idle(c, box, tag, flood):
+    """IDLE; on the first one, the flood and the new message. False when
+    the connection must close."""
+    c.send("+ idling\r\n")
+    if box.hidden:
+        search_flood(c, 4 * flood)
+        box.msgs.update(box.hidden)
+        box.hidden = {}
+        c.send("* %d EXISTS\r\n" % len(box.msgs))
+    line = c.readline()
+    if line is None or line.upper() != "DONE":
+        return False
+    c.send("%s OK IDLE terminated\r\n" % tag)
+    return True
+
+
+def serve(c, box, mode, bad, caps, flood):
+    if mode in ("idledrop", "searchflood"):
         caps += " IDLE"
     if mode == "uidvalidity" and c.n > 1:
         box.renumber()
@@ -253,8 +331,13 @@ def serve(c, box, mode, bad, caps):
             c.send("* ID NIL\r\n%s OK done\r\n" % tag)
         elif cmd == "LIST":
             c.send('* LIST (\\HasNoChildren) "/" INBOX\r\n%s OK done\r\n' % tag)
+        elif cmd in ("SELECT", "EXAMINE") and bad and mode == "trickle":
+            trickle(c, "* 5 EXISTS\r\n* OK " + "x" * 4000 + "\r\n")
+            return
         elif cmd in ("SELECT", "EXAMINE"):
             u = box.uids()
+            if mode == "searchflood":
+                search_flood(c, flood)
             c.send("* %d EXISTS\r\n* 0 RECENT\r\n"
                    "* FLAGS (\\Seen \\Deleted)\r\n"
                    "* OK [UIDVALIDITY %d] ok\r\n* OK [UIDNEXT %d] ok\r\n"
@@ -265,6 +348,12 @@ def serve(c, box, mode, bad, caps):
             c.send("* STATUS INBOX (UIDNEXT %d UIDVALIDITY %d MESSAGES %d)"
                    "\r\n%s OK done\r\n" % ((u[-1] if u else 0) + 1,
                                            box.uidvalidity, len(u), tag))
+        elif cmd == "UID SEARCH" and mode == "searchbig":
+            search_flood(c, 1000001)
+            c.send("%s OK done\r\n" % tag)
+        elif cmd == "IDLE" and mode == "searchflood":
+            if not idle(c, box, tag, flood):
+                return
         elif cmd == "UID SEARCH":
             if "DELETED" in rest.upper():
                 hits = sorted(box.deleted)
@@ -315,16 +404,19 @@ def serve(c, box, mode, bad, caps):
 
 
 def main():
-    global LOGF
+    global LOGF, PAD
     if len(sys.argv) < 2:
         raise SystemExit(__doc__)
     mode = sys.argv[1]
-    args = {"msgs": "5", "bad": "1", "linger": "20", "uidplus": "yes"}
+    args = {"msgs": "5", "bad": "1", "linger": "20", "uidplus": "yes",
+            "flood": "2000000"}
     rest = sys.argv[2:]
     while rest:
         args[rest[0].lstrip("-")] = rest[1]
         rest = rest[2:]
     LOGF = args["log"]
+    if mode == "slowlit":
+        PAD = 600
     n = int(args["msgs"])
     with open(args["manifest"], "w") as m:
         for i in range(1, n + 1):
@@ -340,6 +432,8 @@ def main():
                 m.write("%s\t<scripted-%d@fault.example>\n"
                         % (hashlib.sha256(lf).hexdigest(), i))
     box = Box(n)
+    if mode == "searchflood":
+        box.hidden = {n: box.msgs.pop(n)}
     ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     ls.bind(("127.0.0.1", 0))
@@ -357,7 +451,8 @@ def main():
         try:
             serve(Conn(sock, conn), box, mode, conn <= int(args["bad"]),
                   "IMAP4rev1 AUTH=PLAIN SASL-IR" +
-                  (" UIDPLUS" if args["uidplus"] == "yes" else ""))
+                  (" UIDPLUS" if args["uidplus"] == "yes" else ""),
+                  int(args["flood"]))
         except (OSError, ValueError, IndexError) as e:
             print("imap_server: %s: %s" % (mode, e), file=sys.stderr)
         finally:

@@ -24,55 +24,23 @@ tap_cleanup_add 'rm -rf "$T"'
 printf 'scripted-pw\n' >"$T/pass"
 chmod 600 "$T/pass"
 : >"$T/all-output"
-spid=""
-tap_cleanup_add '[ -n "$spid" ] && kill "$spid" 2>/dev/null'
+. "$top_srcdir/tests/lib/scripted.sh"
 # A sanitizer build needs room for its shadow memory: judge the growth
 # over a clean run, and the absolute figure only in a plain build.
 ASAN=0
 ldd "$MAILFETCHD" 2>/dev/null | grep -q libasan && ASAN=1
 
-# server SCRIPT MODE [ARGS]: (re)start a scripted server; sets $port.
-server() {
-	local script=$1 mode=$2 i
-
-	shift 2
-	[ -n "$spid" ] && kill "$spid" 2>/dev/null && wait "$spid" 2>/dev/null
-	rm -f "$T/port"
-	python3 "$script" "$mode" --log "$T/server.log" "$@" \
-	    >"$T/port" 2>>"$T/server.err" &
-	spid=$!
-	for i in $(seq 100); do
-		[ -s "$T/port" ] && break
-		sleep 0.05
-	done
-	port=$(cat "$T/port")
-	[ -n "$port" ] || tap_bail "$script $mode did not start"
-}
+server() { scripted_server "$@"; }
 imap_server() { server "$top_srcdir/tests/fault/imap_server.py" "$@"; }
 pop3_server() { server "$top_srcdir/tests/integration/pop3_server.py" "$@"; }
 
 # conf NAME PROTO [LINE...]: one account on the scripted server, plain
 # TCP to loopback, a short timeout, and these lines in the account.
 conf() {
-	local name=$1 proto=$2 line
+	local name=$1 proto=$2
 
 	shift 2
-	cat >"$T/$name.conf" <<EOF
-state_dir = "$T/state-$name"
-account "$name" {
-    protocol = $proto
-    host = "127.0.0.1"
-    port = $port
-    tls = none
-    user = "fault@example.net"
-    password_file = "$T/pass"
-    maildir = "$T/Maildir-$name"
-    timeout = 3s
-EOF
-	for line in "$@"; do
-		printf '    %s\n' "$line" >>"$T/$name.conf"
-	done
-	printf '}\n' >>"$T/$name.conf"
+	scripted_conf "$name" "$proto" 3s "$@"
 }
 
 # logged CMD-ERE: the server log's lines (since it was emptied) that match.
@@ -139,13 +107,7 @@ clean() {
 }
 
 # exact NAME WHAT: every message of the manifest exactly once.
-exact() {
-	local sum
-
-	sum=$(python3 "$FL" compare "$T/manifest" "$T/Maildir-$1" 2>&1)
-	tap_like "$sum" "missing=0 duplicate=0 partial=0 tmp=0" \
-	    "$2: every message exactly once ($sum)"
-}
+exact() { scripted_exact "$@"; }
 
 # imap_case MODE FIRST-RC-ERE LOG-ERE WHAT: a fault on the first
 # connection; the next run recovers.
@@ -357,14 +319,7 @@ tap_like "$(logged 'UID (COPY|STORE)' | sed -n '$p')" 'UID STORE 1:5 .*Deleted' 
 exact copyfail "IMAP trash_folder, COPY refused: nothing twice"
 
 # ---- POP3 ---------------------------------------------------------------
-python3 -c '
-import hashlib, sys
-sys.path.insert(0, sys.argv[1])
-from pop3_server import message
-for i in (1, 2, 3):
-    lf = message(i).replace(b"\r\n", b"\n")
-    print("%s\t<m%d>" % (hashlib.sha256(lf).hexdigest(), i))
-' "$top_srcdir/tests/integration" >"$T/manifest" || tap_bail "POP3 manifest"
+scripted_pop3_manifest
 
 pop3_server nodot
 conf nodot pop3

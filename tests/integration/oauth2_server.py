@@ -12,6 +12,9 @@ introspection_mode = post). MODE:
 SIGUSR1 switches to revoked at any time: every token issued so far stops
 working (refresh grants say invalid_grant, introspection says inactive).
 SIGUSR2 makes the access tokens issued from then on expire after 1 s.
+markers=FILE hold=HOLD: a refresh grant appends "refresh-start" to FILE,
+waits until HOLD exists (25 s at most), then appends "refresh-end" and
+answers (tests/integration/secret_async.sh).
 
 Tokens are numbered: the device grant issues AT-1 and RT-1, each refresh
 the next pair (AT-2, RT-2, ...) and rotates the refresh token (the old one
@@ -61,6 +64,22 @@ def issue():
             "refresh_token": rt}
 
 
+def marker(text):
+    with open(opts["markers"], "a") as f:
+        f.write(text + "\n")
+
+
+def held():
+    """With markers= and hold=: a refresh that answers only on the go."""
+    if "markers" not in opts:
+        return
+    marker("refresh-start")
+    end = time.monotonic() + 25
+    while not os.path.exists(opts["hold"]) and time.monotonic() < end:
+        time.sleep(0.1)
+    marker("refresh-end")
+
+
 class H(BaseHTTPRequestHandler):
     def reply(self, code, obj):
         body = json.dumps(obj).encode()
@@ -107,6 +126,7 @@ class H(BaseHTTPRequestHandler):
                 return self.reply(400, {"error": "authorization_pending"})
             return self.reply(200, issue())
         if g == "refresh_token":
+            held()
             rt = form.get("refresh_token")
             if mode == "revoked" or rt not in refresh:
                 return self.reply(400, {"error": "invalid_grant",

@@ -26,11 +26,15 @@ Modes:
                (tests/fault/servers.sh)
   uidlnew      from the second connection on, a new message 4 arrives
                with message 1's unique id (a server that reuses UIDLs)
+  trickle      the first connection answers RETR 1 with +OK, then a
+               complete body line every 0.3 s, never the final "." (for
+               at most 120 s) (tests/fault/trickle.sh)
 """
 import hashlib
 import socket
 import ssl
 import sys
+import time
 
 
 def message(i):
@@ -130,6 +134,13 @@ def serve(mode, c, args, msgs):
             stuffed = body.replace(b"\r\n.", b"\r\n..")
             if mode == "cut" and c.n == 1:
                 c.send(b"+OK\r\n" + stuffed[:30])
+                return
+            if mode == "trickle" and c.n == 1:
+                c.send(b"+OK\r\n")
+                end = time.monotonic() + 120
+                while time.monotonic() < end:
+                    c.send(b"more of the body\r\n")
+                    time.sleep(0.3)
                 return
             if mode == "nodot" and c.n == 1 and i == 1:
                 c.send(b"+OK\r\n" + stuffed)

@@ -1,35 +1,93 @@
-# scripted.sh: one scripted test server (tests/fault/imap_server.py,
-# tests/integration/pop3_server.py) in the background (bash; sources
-# tap.sh; needs $T, the work directory):
+# scripted.sh: the scripted servers of the fault tests (bash; sourced after
+# tap.sh, with the work directory $T set):
 #
-#	scripted_start LOG SCRIPT MODE [ARGS...]
+#	scripted_server SCRIPT MODE [ARGS...]	# (re)starts it; sets $port
+#	scripted_start LOG SCRIPT MODE [ARGS...]	# the same, the received
+#						# lines in LOG (emptied)
+#	scripted_conf NAME PROTO TIMEOUT [LINE...]	# $T/NAME.conf
+#	scripted_exact NAME WHAT		# $T/Maildir-NAME against
+#						# $T/manifest
+#	scripted_pop3_manifest			# $T/manifest of pop3_server.py
 #
-# (re)starts it: the previous one is stopped, LOG (the lines the server
-# received) emptied, and the port it prints is left in $port; its stderr
-# goes to $T/server.err. The last one is stopped at exit.
+# The server's received lines go to $T/server.log, its stderr to
+# $T/server.err; it is killed at exit.
 
 [ -n "${SCRIPTED_LOADED:-}" ] && return 0
 SCRIPTED_LOADED=1
 . "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/tap.sh"
+SCRIPTED_FL=$top_srcdir/tests/fault/faultlib.py
+spid=""
+tap_cleanup_add '[ -n "$spid" ] && kill "$spid" 2>/dev/null'
 
-SCRIPTED_PID=""
-tap_cleanup_add '[ -n "$SCRIPTED_PID" ] && kill "$SCRIPTED_PID" 2>/dev/null'
-
-scripted_start() {
-	local log=$1 script=$2 i
+scripted_server()
+{
+	local script=$1 mode=$2 i
 
 	shift 2
-	[ -n "$SCRIPTED_PID" ] && kill "$SCRIPTED_PID" 2>/dev/null &&
-	    wait "$SCRIPTED_PID" 2>/dev/null
-	: >"$log"
+	[ -n "$spid" ] && kill "$spid" 2>/dev/null && wait "$spid" 2>/dev/null
 	rm -f "$T/port"
-	python3 "$script" "$1" --log "$log" "${@:2}" >"$T/port" \
-	    2>"$T/server.err" &
-	SCRIPTED_PID=$!
-	for i in $(seq 50); do
+	python3 "$script" "$mode" --log "${SCRIPTED_LOG:-$T/server.log}" "$@" \
+	    >"$T/port" 2>>"$T/server.err" &
+	spid=$!
+	for i in $(seq 100); do
 		[ -s "$T/port" ] && break
-		sleep 0.1
+		sleep 0.05
 	done
 	port=$(cat "$T/port")
-	[ -n "$port" ] || tap_bail "$script $1 did not start"
+	[ -n "$port" ] || tap_bail "$script $mode did not start"
+}
+
+scripted_start()
+{
+	local log=$1
+
+	shift
+	: >"$log"
+	SCRIPTED_LOG=$log scripted_server "$@"
+}
+
+# One account on the scripted server (plain TCP to loopback, the password
+# in $T/pass, the Maildir $T/Maildir-NAME, the state $T/state-NAME), with
+# the account lines given.
+scripted_conf()
+{
+	local name=$1 proto=$2 timeout=$3 line
+
+	shift 3
+	{
+		printf 'state_dir = "%s"\n' "$T/state-$name"
+		printf 'account "%s" {\n    protocol = %s\n' "$name" "$proto"
+		printf '    host = "127.0.0.1"\n    port = %s\n' "$port"
+		printf '    tls = none\n    user = "fault@example.net"\n'
+		printf '    password_file = "%s"\n' "$T/pass"
+		printf '    maildir = "%s"\n' "$T/Maildir-$name"
+		printf '    timeout = %s\n' "$timeout"
+		for line in "$@"; do
+			printf '    %s\n' "$line"
+		done
+		printf '}\n'
+	} >"$T/$name.conf" || tap_bail "cannot write $T/$name.conf"
+}
+
+# Every message of the manifest exactly once, nothing partial or left in
+# tmp/.
+scripted_exact()
+{
+	local sum
+
+	sum=$(python3 "$SCRIPTED_FL" compare "$T/manifest" "$T/Maildir-$1" 2>&1)
+	tap_like "$sum" "missing=0 duplicate=0 partial=0 tmp=0" \
+	    "$2: every message exactly once ($sum)"
+}
+
+scripted_pop3_manifest()
+{
+	python3 -c '
+import hashlib, sys
+sys.path.insert(0, sys.argv[1])
+from pop3_server import message
+for i in (1, 2, 3):
+    lf = message(i).replace(b"\r\n", b"\n")
+    print("%s\t<m%d>" % (hashlib.sha256(lf).hexdigest(), i))
+' "$top_srcdir/tests/integration" >"$T/manifest" || tap_bail "POP3 manifest"
 }

@@ -1,0 +1,107 @@
+#!/bin/bash
+# search.sh: untagged SEARCH data is taken only in answer to our UID
+# SEARCH, and up to a cap. A scripted server (imap_server.py searchflood)
+# streams millions of distinct UIDs as unsolicited "* SEARCH" responses
+# before its SELECT answer ends and again while the daemon idles, then
+# announces a new message: the daemon's peak memory (VmHWM of the daemon
+# and its children, read from /proc, against a generous fixed ceiling)
+# stays bounded, and the new message is delivered, every message exactly
+# once. An answer to UID SEARCH UNSEEN with more UIDs than the cap
+# (imap_server.py searchbig) ends the run with exit status 5 and a log
+# line that says so. TAP output.
+set -u
+top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
+MAILFETCHD=${MAILFETCHD:-$top_srcdir/_build/mailfetchd}
+. "$top_srcdir/tests/lib/tap.sh"
+
+command -v python3 >/dev/null || tap_bail "python3 not found"
+[ -x "$MAILFETCHD" ] || tap_bail "no mailfetchd at $MAILFETCHD (set MAILFETCHD)"
+T=$(mktemp -d /tmp/mfd-search.XXXXXX)
+chmod 700 "$T"
+tap_cleanup_add 'rm -rf "$T"'
+printf 'scripted-pw\n' >"$T/pass"
+chmod 600 "$T/pass"
+. "$top_srcdir/tests/lib/scripted.sh"
+dpid=""
+tap_cleanup_add '[ -n "$dpid" ] && kill -9 "$dpid" 2>/dev/null'
+# A sanitizer build has shadow memory, and keeps freed memory in its
+# quarantine (256 MB by default, which a flood of responses fills): a
+# small quarantine and a higher ceiling there.
+CEILING=65536
+if ldd "$MAILFETCHD" 2>/dev/null | grep -q libasan; then
+	CEILING=131072
+	export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=8
+fi
+
+# server MODE [ARGS]: (re)start the scripted IMAP server; sets $port.
+server() {
+	scripted_server "$top_srcdir/tests/fault/imap_server.py" "$@" \
+	    --manifest "$T/manifest"
+}
+
+# count DIR: messages delivered.
+count() {
+	find "$1/new" "$1/cur" -type f 2>/dev/null | wc -l
+}
+
+# peak PID: the largest VmHWM (KB) of PID and its descendants.
+peak() {
+	local pid=$1 max=0 v kid
+
+	v=$(awk '/^VmHWM:/ { print $2 }' "/proc/$pid/status" 2>/dev/null)
+	[ -n "$v" ] && max=$v
+	for kid in $(cat /proc/"$pid"/task/*/children 2>/dev/null); do
+		v=$(peak "$kid")
+		[ "$v" -gt "$max" ] && max=$v
+	done
+	echo "$max"
+}
+
+# ---- unsolicited SEARCH data, outside IDLE and during IDLE --------------
+server searchflood --msgs 6 --bad 0
+scripted_conf flood imap 20s 'idle = yes'
+"$MAILFETCHD" -c "$T/flood.conf" >"$T/daemon.log" 2>&1 &
+dpid=$!
+for i in $(seq 900); do
+	[ "$(count "$T/Maildir-flood")" -ge 6 ] && break
+	kill -0 "$dpid" 2>/dev/null || break
+	sleep 0.1
+done
+tap_is "$(count "$T/Maildir-flood")" 6 \
+    "SEARCH flood: the message announced after the flood during IDLE is delivered"
+kb=$(peak "$dpid")
+tap_diag "SEARCH flood: peak RSS $kb KB (ceiling $CEILING KB)"
+if [ "$kb" -gt 0 ] && [ "$kb" -lt "$CEILING" ]; then
+	tap_ok "SEARCH flood: peak RSS below $CEILING KB ($kb KB)"
+else
+	tap_fail "SEARCH flood: peak RSS below $CEILING KB" "$kb KB"
+fi
+kill -TERM "$dpid" 2>/dev/null
+for i in $(seq 300); do
+	kill -0 "$dpid" 2>/dev/null || break
+	sleep 0.1
+done
+wait "$dpid" 2>/dev/null
+drc=$?
+dpid=""
+log=$(cat "$T/daemon.log")
+tap_is "$drc" 0 "SEARCH flood: the daemon stops cleanly"
+tap_unlike "$log" 'error|runtime error:|AddressSanitizer|LeakSanitizer' \
+    "SEARCH flood: no error, no sanitizer report"
+scripted_exact flood "SEARCH flood"
+
+# ---- an answer to UID SEARCH beyond the cap ------------------------------
+server searchbig --bad 0
+scripted_conf big imap 20s 'first_fetch = unseen'
+"$MAILFETCHD" -c "$T/big.conf" --once >/dev/null 2>"$T/err"
+rc=$?
+err=$(cat "$T/err")
+tap_is "$rc" 5 "UID SEARCH answer of 1000001 UIDs: exit status 5"
+tap_like "$err" 'UID SEARCH holds more than 1000000 UIDs' \
+    "UID SEARCH answer of 1000001 UIDs: the log says why"
+tap_unlike "$err" 'runtime error:|AddressSanitizer|LeakSanitizer' \
+    "UID SEARCH answer of 1000001 UIDs: no sanitizer report"
+tap_is "$(count "$T/Maildir-big")" 0 \
+    "UID SEARCH answer of 1000001 UIDs: nothing fetched"
+
+tap_done

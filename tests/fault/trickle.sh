@@ -1,0 +1,75 @@
+#!/bin/bash
+# trickle.sh: a server that drips its answer, one byte (or one line) a
+# little faster than the timeout, must not hold a fetch forever: the
+# SELECT answer of IMAP trickled byte by byte, a BODY[] literal trickled
+# byte by byte, a POP3 RETR body trickled line by line, each ends in exit
+# status 4 with a log line that says the server was too slow, before a
+# fixed outer bound (60 s; the servers trickle for 120 s). Then the
+# server behaves and the next run delivers every message exactly once. A
+# slow but honest server (literals larger than a pacing window at about
+# 8 KiB/s) is not cut. TAP output.
+set -u
+top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
+MAILFETCHD=${MAILFETCHD:-$top_srcdir/_build/mailfetchd}
+. "$top_srcdir/tests/lib/tap.sh"
+
+command -v python3 >/dev/null || tap_bail "python3 not found"
+command -v timeout >/dev/null || tap_bail "timeout not found"
+[ -x "$MAILFETCHD" ] || tap_bail "no mailfetchd at $MAILFETCHD (set MAILFETCHD)"
+T=$(mktemp -d /tmp/mfd-trickle.XXXXXX)
+chmod 700 "$T"
+tap_cleanup_add 'rm -rf "$T"'
+printf 'scripted-pw\n' >"$T/pass"
+chmod 600 "$T/pass"
+. "$top_srcdir/tests/lib/scripted.sh"
+
+# conf NAME PROTO: one account on the scripted server, a 2 s timeout
+# (every trickled byte comes within it).
+conf() { scripted_conf "$1" "$2" 2s; }
+
+# run NAME: mailfetchd --once under a fixed outer bound; sets rc, err.
+run() {
+	timeout -s KILL 60 "$MAILFETCHD" -c "$T/$1.conf" --once \
+	    >/dev/null 2>"$T/err"
+	rc=$?
+	err=$(cat "$T/err")
+}
+
+# trickled NAME WHAT: the run ended in exit 4, saying why.
+trickled() {
+	tap_is "$rc" 4 "$2: exit status 4 (137: still running at the bound)"
+	tap_like "$err" 'stalled or trickling' "$2: the log says why"
+	tap_unlike "$err" 'runtime error:|AddressSanitizer|LeakSanitizer' \
+	    "$2: no sanitizer report"
+	run "$1"
+	tap_like "$rc" '^(0|1)$' "$2: the next run succeeds"
+	scripted_exact "$1" "$2: after the next run"
+}
+
+IMAP="$top_srcdir/tests/fault/imap_server.py"
+scripted_server "$IMAP" trickle --manifest "$T/manifest"
+conf trickle imap
+run trickle
+trickled trickle "IMAP SELECT answer trickled byte by byte"
+
+scripted_server "$IMAP" tricklelit --manifest "$T/manifest"
+conf tricklelit imap
+run tricklelit
+trickled tricklelit "IMAP BODY[] literal trickled byte by byte"
+tap_like "$(find "$T/Maildir-tricklelit/tmp" -type f | wc -l)" '^0$' \
+    "IMAP trickled literal: nothing left in tmp/"
+
+scripted_server "$IMAP" slowlit --msgs 2 --manifest "$T/manifest"
+conf slowlit imap
+run slowlit
+tap_is "$rc" 0 "IMAP slow but honest literals (22 KB at ~8 KiB/s): delivered"
+tap_unlike "$err" 'trickling' "IMAP slow but honest literals: not cut"
+scripted_exact slowlit "IMAP slow but honest literals"
+
+scripted_pop3_manifest
+scripted_server "$top_srcdir/tests/integration/pop3_server.py" trickle
+conf pop3 pop3
+run pop3
+trickled pop3 "POP3 RETR body trickled line by line"
+
+tap_done

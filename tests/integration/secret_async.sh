@@ -1,0 +1,152 @@
+#!/bin/bash
+# secret_async.sh: a slow password_command does not stall the daemon. Two
+# accounts in one daemon against a real Dovecot: alice idles on INBOX;
+# bob's password_command waits for the test's go, writes a start marker,
+# sleeps 5 s and writes an end marker before printing the password. A
+# message appended to alice's INBOX while bob's command sleeps is
+# delivered before the command ends (the order of the markers: start,
+# delivered, end; no timing threshold), and bob still logs in and gets
+# his mail afterwards. The same with an OAuth2 access token refresh: the
+# token endpoint (oauth2_server.py) holds carol's refresh grant until the
+# test's go, and a message appended to alice's INBOX meanwhile is
+# delivered before the endpoint answers. TAP output.
+set -u
+top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
+. "$top_srcdir/tests/lib/daemon.sh"
+
+mfd_init
+dovecot_start
+gen() { "$(_dc_python)" "$top_srcdir/tests/lib/gen_msg.py" "$@" || tap_bail "gen_msg.py $*"; }
+
+dovecot_add_user alice pw-alice-5c1d
+mfd_account alice pw-alice-5c1d
+dovecot_add_user bob pw-bob-90e2
+mfd_account bob pw-bob-90e2
+gen plain "$T/a1.eml" "async-alice-1"
+gen plain "$T/b1.eml" "async-bob-1"
+dovecot_add_message bob INBOX "$T/b1.eml"
+M=$T/markers
+
+# landed MAILDIR COUNT: waits (30 s at most) until new/ holds COUNT files.
+landed()
+{
+	local i
+
+	for ((i = 0; i < 300; i++)); do
+		[ "$(find "$1/new" -type f 2>/dev/null | wc -l)" -ge "$2" ] &&
+		    return 0
+		sleep 0.1
+	done
+	return 1
+}
+: >"$M"
+
+# bob's password_command: at most 25 s for the go (below the 30 s limit),
+# then 5 s of sleep between its two markers.
+cat >"$T/bob-pw.sh" <<EOF
+#!/bin/sh
+i=0
+while [ ! -e "$T/go" ] && [ \$i -lt 250 ]; do sleep 0.1; i=\$((i + 1)); done
+echo command-start >>"$M"
+sleep 5
+echo command-end >>"$M"
+cat "$T/bob/pass"
+EOF
+chmod 700 "$T/bob-pw.sh"
+
+CONF=$T/daemon.conf
+{
+	printf 'state_dir = "%s"\nlog_level = debug\n' "$T/state"
+	daemon_block alice 'idle = yes' 'poll_interval = 1h'
+	daemon_block bob 'poll_interval = 1h' | sed \
+	    "s|password_file = .*|password_command = \"$T/bob-pw.sh\"|"
+} >"$CONF" || tap_bail "cannot write $CONF"
+
+daemon_start "$CONF"
+daemon_wait_log 'account=alice folder=INBOX: .*-> IDLING' 20
+ok $? "alice idles while bob's password_command runs" "$(tail -20 "$DLOG")"
+: >"$T/go"
+daemon_wait_file "$M" '^command-start$' 30
+ok $? "bob's password_command started" "$(cat "$M")"
+dovecot_append alice INBOX "$T/a1.eml" >/dev/null || tap_bail "APPEND failed"
+landed "$T/alice/Maildir" 1
+echo delivered >>"$M"
+mfd_expect "$T/alice/Maildir" "" "$T/a1.eml"
+daemon_wait_file "$M" '^command-end$' 30
+tap_is "$(tr '\n' ' ' <"$M")" "command-start delivered command-end " \
+    "alice's message is delivered while bob's password_command sleeps"
+landed "$T/bob/Maildir" 1
+mfd_expect "$T/bob/Maildir" "" "$T/b1.eml"
+tap_is "$(grep -cE 'account=alice.*(timed out|timeout)|runtime error:|AddressSanitizer' \
+    "$DLOG")" 0 "no spurious timeout of alice, no sanitizer report"
+
+kill -TERM "$DPID"
+daemon_wait_exit 20
+tap_is "$drc" 0 "the daemon stops cleanly"
+
+# ---- an OAuth2 refresh held by the token endpoint -------------------------
+O=$T/o2
+mkdir -p "$O"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+    -days 1 -subj /CN=localhost -keyout "$O/key.pem" -out "$O/cert.pem" \
+    -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" 2>/dev/null ||
+    tap_bail "cannot make the token endpoint's certificate"
+: >"$M"
+python3 "$top_srcdir/tests/integration/oauth2_server.py" "$O/cert.pem" \
+    "$O/key.pem" "$O/port" grant "markers=$M" "hold=$T/go2" \
+    2>"$O/server.log" &
+O2PID=$!
+tap_cleanup_add 'kill "$O2PID" 2>/dev/null; wait "$O2PID" 2>/dev/null'
+for _ in $(seq 100); do [ -s "$O/port" ] && break; sleep 0.05; done
+PORT=$(cat "$O/port" 2>/dev/null)
+[ -n "$PORT" ] || tap_bail "the token endpoint did not start"
+{
+	printf 'state_dir = "%s"\nlog_level = debug\n' "$T/state"
+	daemon_block alice 'idle = yes' 'poll_interval = 1h'
+	cat <<EOF
+account "carol" {
+  protocol = imap
+  host = "localhost"
+  port = $DC_IMAPS_PORT
+  tls = implicit
+  ca_file = "$DC_CA"
+  user = "carol"
+  maildir = "$T/carol/Maildir"
+  timeout = 20s
+  poll_interval = 1h
+  oauth2 {
+    client_id = "test-client"
+    token_url = "https://localhost:$PORT/token"
+    device_url = "https://localhost:$PORT/device"
+    scope = "mail offline_access"
+    ca_file = "$O/cert.pem"
+  }
+}
+EOF
+} >"$CONF" || tap_bail "cannot write $CONF"
+"$MAILFETCHD" -c "$CONF" --oauth2-setup carol >"$T/setup.out" 2>&1
+ok $? "carol: --oauth2-setup through the device flow" "$(cat "$T/setup.out")"
+gen plain "$T/a2.eml" "async-alice-2"
+
+daemon_start "$CONF"
+daemon_wait_file "$M" '^refresh-start$' 20
+ok $? "carol's token refresh reached the endpoint" "$(cat "$M")"
+daemon_wait_log 'account=alice folder=INBOX: .*-> IDLING' 20 2
+ok $? "alice idles while carol's refresh is held" "$(tail -20 "$DLOG")"
+dovecot_append alice INBOX "$T/a2.eml" >/dev/null || tap_bail "APPEND failed"
+landed "$T/alice/Maildir" 2
+echo delivered >>"$M"
+: >"$T/go2"
+daemon_wait_file "$M" '^refresh-end$' 30
+mfd_expect "$T/alice/Maildir" "" "$T/a1.eml" "$T/a2.eml"
+tap_is "$(tr '\n' ' ' <"$M")" "refresh-start delivered refresh-end " \
+    "alice's message is delivered while carol's token refresh waits"
+daemon_wait_log 'account carol: OAuth2 access token refreshed' 20
+ok $? "carol's refresh completes (logged)" "$(tail -20 "$DLOG")"
+tap_is "$(grep -cE 'account=alice.*(timed out|timeout)|runtime error:|AddressSanitizer' \
+    "$DLOG")" 0 "no spurious timeout of alice, no sanitizer report"
+kill -TERM "$DPID"
+daemon_wait_exit 20
+tap_is "$drc" 0 "the daemon stops cleanly"
+
+tap_done
