@@ -6,7 +6,7 @@
  * never sit in memory: the parser hands BODY[] literals over in chunks that
  * go through CRLF->LF straight into a Maildir tmp/ file.
  *
- * Durability order for each batch of messages (DESIGN.md promise 1):
+ * Durability order for each batch of messages (doc/DESIGN.md promise 1):
  *   1. UID FETCH <batch> (UID FLAGS RFC822.SIZE BODY.PEEK[HEADER.FIELDS
  *      (MESSAGE-ID)] BODY.PEEK[]) -> files staged in tmp/;
  *   2. maildir_sync_prepare: every file fsynced, still invisible in tmp/;

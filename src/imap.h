@@ -1,6 +1,6 @@
 /* imap.h: the IMAP session: one connection of one account that logs in,
  * resolves the configured folders, fetches what is new into the Maildir,
- * and only then marks or deletes on the server (DESIGN.md promise 1). */
+ * and only then marks or deletes on the server (doc/DESIGN.md promise 1). */
 #ifndef MAILFETCHD_IMAP_H
 #define MAILFETCHD_IMAP_H
 

@@ -17,7 +17,7 @@
  * 12-byte record only for the messages it may fetch or owes a DELE; the
  * command queue and the staged arrays hold one batch.
  *
- * Durability order for each batch (DESIGN.md promise 1):
+ * Durability order for each batch (doc/DESIGN.md promise 1):
  *   1. RETR of the batch -> files staged in tmp/;
  *   2. maildir_sync_prepare: every file fsynced, still invisible in tmp/;
  *   3. the intent journal: one "inflight" state record per message

@@ -1,6 +1,6 @@
 /* pop3.h: the POP3 session: one connection of one account that logs in,
  * lists the maildrop by UIDL, fetches what the state does not know into the
- * Maildir, and only then deletes on the server (DESIGN.md promise 1). */
+ * Maildir, and only then deletes on the server (doc/DESIGN.md promise 1). */
 #ifndef MAILFETCHD_POP3_H
 #define MAILFETCHD_POP3_H
 

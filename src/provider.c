@@ -28,7 +28,7 @@ static const struct provider provider_table[] = {
 	 * Connection Limit"); Google's own old page said 10
 	 * (mail.google.com/support/bin/answer.py?answer=97150, 2008). The
 	 * reserve of 5 leaves room for a phone and a desktop client.
-	 * Minimum poll interval 10 minutes: the project's policy (DESIGN.md,
+	 * Minimum poll interval 10 minutes: the project's policy (doc/DESIGN.md,
 	 * issue 5); Google publishes no polling figure we could find.
 	 */
 	{ "gmail", { "googlemail", "google", NULL }, "Gmail",

@@ -119,8 +119,8 @@ const char	*state_budget_get(const struct state *);
 int		 state_budget_set(struct state *, const char *text);
 
 
-/* The intent journal (DESIGN.md promise 1): a session records each message
- * of a batch here, and saves, after the files are durable in tmp/ and
+/* The intent journal (doc/DESIGN.md promise 1): a session records each
+ * message of a batch here, and saves, after the files are durable in tmp/ and
  * before they are moved into new/ or cur/; after the move it records them
  * as delivered (last_uid, UIDLs) and clears the entries, and saves again.
  * A run that finds entries left over from a crash finishes or undoes them
