@@ -31,7 +31,10 @@
  * after its batch (delivered above a UID the server did not return) is
  * marked done: it only says "skip this UID", never "deliver".
  * Killed between 5 and 6, the pending set is in the state and is applied
- * before anything is fetched; the actions are idempotent.
+ * before anything is fetched; the actions are idempotent. A recovery adds
+ * the UIDs it delivers to that set, and saves it with its entries marked
+ * done: killed before the actions, the next recovery finds only done
+ * entries and the set, which it keeps (point "imap-recovered").
  *
  * A message listed by the sizes pass but not delivered by the body FETCH
  * (BODY[] NIL, or left out of the answer) must not be passed over, yet
@@ -985,6 +988,19 @@ imap_pending_add(struct imap_session *s, const struct uidset *set)
 	}
 }
 
+/* Adds the state record's pending set (server actions owed from an
+ * earlier run) to the in-memory one; -1 when the folder failed. */
+static int
+imap_pending_load(struct imap_session *s)
+{
+	if (s->sf->pending == NULL ||
+	    uidset_parse(&s->pending, s->sf->pending) == 0)
+		return (0);
+	imap_folder_fail(s, EXIT_LOCAL, "%s: bad pending set for this folder",
+	    state_path(s->st));
+	return (-1);
+}
+
 /* Writes the in-memory pending set into the state record. */
 static void
 imap_store_pending(struct imap_session *s)
@@ -1210,11 +1226,22 @@ imap_journal_recover(struct imap_session *s)
 	 * never said so): they count as this run's new mail. */
 	s->f_msgs += uidset_count(&rc.done) + rc.nold;
 	if (s->folders[s->cur].mark_read || !s->ac->keep) {
+		/* Added to what the state still owes, never in its place: a
+		 * run killed after an earlier recovery recorded its set (and
+		 * kept the entries, done) but before the server was told
+		 * leaves both, and overwriting that set would let last_uid
+		 * pass its messages with nothing left to tell the server.
+		 * Only a set of the server's epoch: another one is dropped
+		 * with the UIDVALIDITY change, and its UIDs mean nothing. */
+		if (s->sf->uidvalidity == s->uidvalidity &&
+		    imap_pending_load(s) != 0)
+			goto out;
 		uidset_add_set(&s->pending, &rc.done);
 		imap_store_pending(s);
 	}
 	imap_journal_prune(s);
-	r = imap_save_state(s);
+	if ((r = imap_save_state(s)) == 0)
+		fault_point("imap-recovered");
 out:
 	uidset_clear(&rc.done);
 	return (r);
@@ -1303,11 +1330,8 @@ imap_selected(struct imap_session *s)
 	}
 	if (!s->first_fetch && s->sf->pending != NULL &&
 	    *s->sf->pending != '\0') {
-		if (uidset_parse(&s->pending, s->sf->pending) != 0) {
-			imap_folder_fail(s, EXIT_LOCAL, "%s: bad pending set "
-			    "for this folder", state_path(s->st));
+		if (imap_pending_load(s) != 0)
 			return;
-		}
 		imap_log(s, LOG_LVL_NOTICE, "applying server actions left "
 		    "over from an interrupted run to %zu message(s)",
 		    uidset_count(&s->pending));

@@ -50,6 +50,31 @@ crash 1 imap-saved 'keep = no'
 tap_is "$(mfd_server_count "$ACCT" "pw-$ACCT-x7" INBOX)" 0 \
     "imap-saved (keep = no): the owed deletions applied on the next run"
 
+# Killed twice in a row (keep = no): once the batch is journaled, then in
+# the next run once its recovery has recorded the owed deletions (keeping
+# the entries, marked done, to skip their UIDs) but before the server was
+# told. The run after that finds only done entries in the journal: it must
+# still apply the owed set, not overwrite it with what it recovered itself
+# (nothing), or last_uid passes messages that stay on the server forever.
+dovecot_add_user twice pw-twice-x7
+mfd_account twice pw-twice-x7
+for i in 1 2 3 4 5 6; do
+	dovecot_add_message twice INBOX "$T/m$i.eml"
+done
+mfd_conf twice 'keep = no'
+MAILFETCHD_FAULT=imap-journaled mfd_run twice
+tap_is "$rc" 137 "killed twice (keep = no): first at imap-journaled"
+MAILFETCHD_FAULT=imap-recovered mfd_run twice
+tap_is "$rc" 137 "killed twice (keep = no): then at imap-recovered"
+mfd_run_ok twice 1 "killed twice (keep = no): the next run completes"
+tap_is "$(mfd_server_count twice pw-twice-x7 INBOX)" 0 \
+    "killed twice (keep = no): the owed deletions applied, the server is empty"
+mfd_expect "$T/twice/Maildir" "" "$T"/m[1-6].eml
+mfd_run_ok twice 1 "killed twice (keep = no): then nothing new"
+mfd_expect "$T/twice/Maildir" "" "$T"/m[1-6].eml
+tap_is "$(grep -c '^inflight ' "$T/twice/state/twice.state")" 0 \
+    "killed twice (keep = no): the journal is empty"
+
 # Killed once the batch is durable in tmp/ and journaled, the server's
 # copies then gone: the next run still moves the files into new/.
 mfd_crash_server_gone jgone imap-journaled
