@@ -101,8 +101,9 @@
  * state line must stay under 16 KB however long a sender made it. */
 #define IMAP_JOURNAL_MSGID_MAX	998
 /* The most UIDs one answer to our UID SEARCH may carry (in any number of
- * untagged SEARCH responses): a server streaming SEARCH data would
- * otherwise grow the set without bound. Each distinct UID may cost a
+ * untagged SEARCH responses, each of any length: the parser hands a long
+ * line out in batches, IMAP_PARSE_SEARCH): a server streaming SEARCH data
+ * would otherwise grow the set without bound. Each distinct UID may cost a
  * range of 8 bytes, so 8 MB at most; a folder with more unread (or
  * deleted) messages than this cannot be searched. */
 #define IMAP_SEARCH_MAX		1000000
@@ -2962,6 +2963,12 @@ imap_read(struct imap_session *s)
 				imap_body_chunk(s, chunk, len);
 			else if (s->lit == IMAP_LIT_HEADER)
 				imap_hdr_chunk(s, chunk, len);
+			break;
+		case IMAP_PARSE_SEARCH:
+			/* Numbers of a long SEARCH line, in batches: into the
+			 * UID set, a range set, so a line of any length
+			 * costs memory by its ranges, up to the cap. */
+			imap_search_untagged(s, imap_parse_response(s->parser));
 			break;
 		case IMAP_PARSE_RESPONSE:
 			imap_response(s, imap_parse_response(s->parser));

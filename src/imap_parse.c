@@ -31,6 +31,9 @@
 #define DEF_MAX_NODES		16384
 #define DEF_MAX_DEPTH		32
 #define MAX_DEPTH		4096	/* keeps the stack allocation sane */
+/* Numbers of an untagged SEARCH handed out per IMAP_PARSE_SEARCH event: far
+ * below max_nodes and, at 11 bytes a number, below max_line. */
+#define SEARCH_BATCH		1024
 
 enum pstate {
 	S_START,		/* first byte of a response */
@@ -73,6 +76,7 @@ enum wctx {
 #define R_AGAIN		1	/* not consumed: state changed, look again */
 #define R_RESPONSE	2	/* consumed, response complete */
 #define R_LITERAL	3	/* consumed, literal header complete */
+#define R_SEARCH	4	/* consumed, a batch of SEARCH numbers */
 
 struct imap_parser {
 	struct imap_parse_limits lim;
@@ -124,6 +128,13 @@ struct imap_parser {
 	const unsigned char	*chunk;
 	size_t			 chunklen;
 	int			 chunklast;
+
+	/* An untagged SEARCH is streamed: its numbers go out in batches, and
+	 * a batch shown is dropped at the next feed (search_drop), so the
+	 * line may be of any length. */
+	int			 search_stream;
+	int			 search_shown;
+	size_t			 search_alen;	/* arena before the numbers */
 
 	struct imap_response	 resp;
 };
@@ -386,6 +397,11 @@ tokens_begin(struct imap_parser *p, int in_code)
 	p->stack[0] = i;
 	p->depth = 0;
 	p->in_code = in_code;
+	/* Only "* SEARCH n ...": the answer to UID SEARCH, which can be of
+	 * any length (a mailbox of 100,000 unseen messages). */
+	p->search_stream = !in_code && p->resp.type == IMAP_RESP_UNTAGGED &&
+	    p->resp.data == IMAP_DATA_SEARCH && !p->resp.has_number;
+	p->search_alen = p->alen;
 	p->need_sep = 0;
 	p->after_close = 0;
 	p->state = S_TOKENS;
@@ -434,6 +450,7 @@ parse_reset(struct imap_parser *p)
 	p->code_text_off = p->text_off = NONE;
 	p->args = p->code_args = NONE;
 	p->number_first = 0;
+	p->search_stream = p->search_shown = 0;
 	p->litnode = p->litkey = NONE;
 	p->chunk = NULL;
 	p->chunklen = 0;
@@ -935,6 +952,60 @@ code_close(struct imap_parser *p)
 	return (R_OK);
 }
 
+/* Whether the SEARCH being streamed has a full batch to show: SEARCH_BATCH
+ * numbers, or fewer if the caps are lower (half of max_line, so that the
+ * next number fits too). Only after a number at the top level, so that a
+ * (MODSEQ n) list, which must come last, is never cut from the end. */
+static int
+search_batch_full(const struct imap_parser *p)
+{
+	const struct imap_node	*root;
+	size_t			 n;
+
+	if (!p->search_stream || p->depth != 0)
+		return (0);
+	n = p->nnodes - p->args - 1;
+	if (n == 0 || (n < SEARCH_BATCH && n + 1 < p->lim.max_nodes - p->args &&
+	    p->linelen < p->lim.max_line / 2))
+		return (0);
+	root = &p->nodes[p->args];
+	return (root->p_last != NONE &&
+	    p->nodes[root->p_last].type == IMAP_NODE_NUMBER);
+}
+
+/* Shows a batch of SEARCH numbers. Every item of it must be a 32-bit
+ * number (the check validate_search makes of a whole response: anything
+ * else may only end it, and a batch never ends it). */
+static int
+search_batch(struct imap_parser *p)
+{
+	size_t	i;
+
+	for (i = p->args + 1; i < p->nnodes; i++) {
+		if (p->nodes[i].type != IMAP_NODE_NUMBER ||
+		    p->nodes[i].num > UINT32_MAX)
+			return (parse_error(p, "malformed SEARCH response"));
+	}
+	resolve(p);
+	p->search_shown = 1;
+	return (R_SEARCH);
+}
+
+/* Forgets the batch shown: the line goes on with an empty argument list,
+ * and its length counts anew, so only one batch is ever held. */
+static void
+search_drop(struct imap_parser *p)
+{
+	struct imap_node	*root = &p->nodes[p->args];
+
+	root->p_child = root->p_last = NONE;
+	root->len = 0;
+	p->nnodes = p->args + 1;
+	p->alen = p->search_alen;
+	p->linelen = 0;
+	p->search_shown = 0;
+}
+
 /* Between the items of a list. */
 static int
 st_tokens(struct imap_parser *p, unsigned char c)
@@ -943,7 +1014,7 @@ st_tokens(struct imap_parser *p, unsigned char c)
 
 	if (c == ' ') {
 		p->need_sep = 0;
-		return (R_OK);
+		return (search_batch_full(p) ? search_batch(p) : R_OK);
 	}
 	if (c == ')') {
 		if (p->depth == 0)
@@ -1267,6 +1338,20 @@ lit_data(struct imap_parser *p, const unsigned char *s, size_t len,
 	return (IMAP_PARSE_MORE);
 }
 
+/* The event a step's result gives the owner. */
+static int
+feed_event(int r)
+{
+	switch (r) {
+	case R_RESPONSE:
+		return (IMAP_PARSE_RESPONSE);
+	case R_LITERAL:
+		return (IMAP_PARSE_LITERAL);
+	default:
+		return (IMAP_PARSE_SEARCH);
+	}
+}
+
 /* Parses until the next event: literal bytes in bulk, the rest by byte. */
 int
 imap_parse_feed(struct imap_parser *p, const void *buf, size_t len,
@@ -1279,6 +1364,8 @@ imap_parse_feed(struct imap_parser *p, const void *buf, size_t len,
 	*consumed = 0;
 	if (p->state == S_DONE)
 		parse_reset(p);
+	if (p->search_shown)
+		search_drop(p);
 	p->chunk = NULL;
 	p->chunklen = 0;
 	for (;;) {
@@ -1302,10 +1389,9 @@ imap_parse_feed(struct imap_parser *p, const void *buf, size_t len,
 		r = parse_byte(p, s[i++]);
 		if (r == R_ERR)
 			goto fail;
-		if (r == R_RESPONSE || r == R_LITERAL) {
+		if (r == R_RESPONSE || r == R_LITERAL || r == R_SEARCH) {
 			*consumed = i;
-			return (r == R_RESPONSE ? IMAP_PARSE_RESPONSE :
-			    IMAP_PARSE_LITERAL);
+			return (feed_event(r));
 		}
 	}
 fail:

@@ -12,6 +12,7 @@
  *		case IMAP_PARSE_LITERAL:	look at the response so far and
  *						maybe imap_parse_literal_stream()
  *		case IMAP_PARSE_CHUNK:		write imap_parse_chunk() somewhere
+ *		case IMAP_PARSE_SEARCH:		take the numbers so far
  *		case IMAP_PARSE_RESPONSE:	handle imap_parse_response()
  *		case IMAP_PARSE_ERROR:		log cause, free it, drop the link
  *		}
@@ -21,6 +22,15 @@
  * a small cap; a consumer that expects a message body streams it instead,
  * and its bytes then come out as chunks that point into the caller's buffer
  * and are never stored, so a 50 MB body costs no memory here.
+ *
+ * An untagged SEARCH ("* SEARCH 2 84 882 ...", the answer to UID SEARCH) is
+ * streamed too, since a mailbox of 100,000 unseen messages answers with a
+ * line of a megabyte: every 1024 numbers come out as an IMAP_PARSE_SEARCH
+ * event, whose response (imap_parse_response) has args holding only those
+ * numbers, all 32-bit; the parser forgets them at the next feed and the
+ * line goes on, so max_line and max_nodes bound one batch, not the line.
+ * The final IMAP_PARSE_RESPONSE holds the last numbers (and a trailing
+ * (MODSEQ n), if any). A shorter SEARCH gives just the response.
  *
  * Lines end with CRLF. A bare LF is accepted as a line end too (isync and
  * OpenSMTPD do the same; it costs nothing to be lenient there), but a CR
@@ -201,6 +211,7 @@ enum imap_parse_event {
 	IMAP_PARSE_RESPONSE,	/* a response is complete */
 	IMAP_PARSE_LITERAL,	/* a literal's header {n} was read */
 	IMAP_PARSE_CHUNK,	/* bytes of a streamed literal */
+	IMAP_PARSE_SEARCH,	/* a batch of an untagged SEARCH's numbers */
 };
 
 /* A parser with limits (NULL for every default). Free with

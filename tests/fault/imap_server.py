@@ -68,6 +68,7 @@ Modes:
               "* N EXISTS" for the new message (tests/fault/search.sh)
   searchbig   the answer to UID SEARCH carries 1000001 UIDs (in lines of
               5000)
+  searchline  the same 1000001 UIDs in one line of about 14 MB
 """
 import hashlib
 import socket
@@ -120,14 +121,19 @@ class Conn:
                        else data)
 
 
-def search_flood(c, count, start=1):
+def search_flood(c, count, start=1, one_line=False):
     """Streams count distinct odd UIDs as untagged SEARCH responses of
-    5000 UIDs each (lines of at most 64 KiB, as the client accepts)."""
+    5000 UIDs each (lines of at most 64 KiB), or as one line sent in
+    pieces of 5000 UIDs."""
     uid = start
+    first = True
     while count > 0:
         k = min(count, 5000)
-        c.send("* SEARCH " + " ".join(str(uid + 2 * j) for j in range(k))
-               + "\r\n")
+        head = "* SEARCH" if first or not one_line else ""
+        end = "\r\n" if k == count or not one_line else ""
+        c.send(head + "".join(" %d" % (uid + 2 * j) for j in range(k))
+               + end)
+        first = False
         uid += 2 * k
         count -= k
 
@@ -350,6 +356,9 @@ def serve(c, box, mode, bad, caps, flood):
                                            box.uidvalidity, len(u), tag))
         elif cmd == "UID SEARCH" and mode == "searchbig":
             search_flood(c, 1000001)
+            c.send("%s OK done\r\n" % tag)
+        elif cmd == "UID SEARCH" and mode == "searchline":
+            search_flood(c, 1000001, one_line=True)
             c.send("%s OK done\r\n" % tag)
         elif cmd == "IDLE" and mode == "searchflood":
             if not idle(c, box, tag, flood):

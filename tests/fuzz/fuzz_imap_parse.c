@@ -161,6 +161,11 @@ run(const uint8_t *data, size_t size, uint64_t cut,
 					abort();
 				h = hash(h, "R", 1);
 				h = hash_response(h, imap_parse_response(p));
+			} else if (r == IMAP_PARSE_SEARCH) {
+				if (left != 0 || imap_parse_idle(p))
+					abort();
+				h = hash(h, "S", 1);
+				h = hash_response(h, imap_parse_response(p));
 			}
 		}
 		free(piece);

@@ -197,6 +197,10 @@ run(const char *in, size_t len, size_t step, enum policy pol,
 				sb_str(&b, "R ");
 				dump_response(&b, imap_parse_response(p));
 				sb_str(&b, "\n");
+			} else if (r == IMAP_PARSE_SEARCH) {
+				sb_str(&b, "S ");
+				dump_response(&b, imap_parse_response(p));
+				sb_str(&b, "\n");
 			} else if (r == IMAP_PARSE_LITERAL) {
 				lit = imap_parse_literal(p, &key);
 				assert_non_null(lit);
@@ -788,6 +792,175 @@ one(struct imap_parser *p, const char *in)
 	return (imap_parse_response(p));
 }
 
+/* ---- long SEARCH lines -------------------------------------------------- */
+
+#define SEARCH_UIDS	200000
+
+/* A "* SEARCH" line of n ascending UIDs of 1 to 10 digits (gaps of
+ * pseudo-random size), with an optional tail before the CRLF. */
+static char *
+search_line(uint32_t *uids, size_t n, const char *tail, size_t *len)
+{
+	struct sbuf	b = { NULL, 0, 0 };
+	uint64_t	x = 88172645463325252ULL;
+	uint32_t	uid = 0;
+	size_t		i;
+
+	sb_str(&b, "* SEARCH");
+	for (i = 0; i < n; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		/* Mostly small gaps, sometimes a big one, up to 2^32-1. */
+		uid += 1 + (uint32_t)(x % 8 == 0 ? x % 40000 : x % 3);
+		if (i == n - 1)
+			uid = UINT32_MAX;
+		uids[i] = uid;
+		sb_printf(&b, " %u", uid);
+	}
+	sb_printf(&b, "%s\r\n", tail);
+	*len = b.len;
+	return (b.s);
+}
+
+/* Takes the numbers of one event's args; returns how many. */
+static size_t
+search_take(const struct imap_response *r, const uint32_t *uids,
+    size_t seen, size_t n)
+{
+	const struct imap_node	*c;
+	size_t			 k = 0;
+
+	assert_int_equal(r->data, IMAP_DATA_SEARCH);
+	assert_string_equal(r->name, "SEARCH");
+	for (c = r->args != NULL ? r->args->child : NULL; c != NULL;
+	    c = c->next) {
+		if (c->type == IMAP_NODE_LIST)
+			break;
+		assert_true(seen + k < n);
+		assert_int_equal(c->type, IMAP_NODE_NUMBER);
+		assert_int_equal(c->num, uids[seen + k]);
+		k++;
+	}
+	return (k);
+}
+
+/* A SEARCH line of 200,000 UIDs (1.3 MB), fed in random pieces of 1 byte
+ * to 64 KiB, under the default caps (a 64 KiB line, 16,384 items): every
+ * UID comes out once, in order, in batches each within the caps, and the
+ * (MODSEQ n) that ends the line is in the final response. */
+static void
+test_search_long(void **state)
+{
+	struct imap_parser		*p;
+	const struct imap_response	*r;
+	uint32_t			*uids;
+	uint64_t			 x = 0x9e3779b97f4a7c15ULL;
+	char				*in, *cause = NULL;
+	size_t				 len, off = 0, n, used, seen = 0, k;
+	size_t				 batches = 0;
+	int				 ev = IMAP_PARSE_MORE;
+
+	(void)state;
+	uids = xreallocarray(NULL, SEARCH_UIDS, sizeof *uids);
+	in = search_line(uids, SEARCH_UIDS, " (MODSEQ 917162500)", &len);
+	assert_true(len > 16 * 64 * 1024);
+	p = imap_parse_new(NULL);
+	while (off < len) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		n = 1 + x % (x % 4 == 0 ? 65536 : 32);
+		if (n > len - off)
+			n = len - off;
+		ev = imap_parse_feed(p, in + off, n, &used, &cause);
+		if (ev == IMAP_PARSE_ERROR)
+			fail_msg("at %zu: %s", off, cause);
+		off += used;
+		if (ev == IMAP_PARSE_SEARCH) {
+			assert_false(imap_parse_idle(p));
+			k = search_take(imap_parse_response(p), uids, seen,
+			    SEARCH_UIDS);
+			assert_true(k > 0 && k <= 1024);
+			seen += k;
+			batches++;
+		} else if (ev == IMAP_PARSE_RESPONSE)
+			break;
+		else
+			assert_int_equal(ev, IMAP_PARSE_MORE);
+	}
+	assert_int_equal(ev, IMAP_PARSE_RESPONSE);
+	assert_int_equal(off, len);
+	r = imap_parse_response(p);
+	seen += search_take(r, uids, seen, SEARCH_UIDS);
+	assert_int_equal(seen, SEARCH_UIDS);
+	assert_true(batches >= SEARCH_UIDS / 1024);
+	assert_string_equal(imap_parse_node_at(r->args,
+	    r->args->len - 1)->child->str, "MODSEQ");
+	/* The parser goes on with the next response as usual. */
+	r = one(p, "a1 OK SEARCH done\r\n");
+	assert_string_equal(r->tag, "a1");
+	imap_parse_free(p);
+	free(in);
+	free(uids);
+}
+
+/* The batches come at the same bytes for any split, and a word that is
+ * not a 32-bit number anywhere in a long line is an error, as in a short
+ * one; a tagged response or "* n SEARCH" is not streamed. */
+static void
+test_search_split(void **state)
+{
+	struct imap_parse_limits	 lim;
+	uint32_t			 uids[10000];
+	char				*in, *a, *b, *broken;
+	size_t				 len;
+
+	(void)state;
+	in = search_line(uids, 10000, "", &len);
+	a = run(in, len, 0, BUFFER_ALL, NULL);
+	b = run(in, len, 7, BUFFER_ALL, NULL);
+	assert_string_equal(a, b);
+	assert_non_null(strstr(a, "S * SEARCH (#"));
+	assert_null(strstr(a, "E "));
+	free(b);
+	/* Small caps: batches shrink to fit them. */
+	memset(&lim, 0, sizeof lim);
+	lim.max_line = 200;
+	lim.max_nodes = 64;
+	b = run(in, len, 3, BUFFER_ALL, &lim);
+	assert_null(strstr(b, "E "));
+	assert_non_null(strstr(b, "R * SEARCH (#"));
+	free(b);
+	free(a);
+	/* A non-number deep in the line. */
+	broken = xstrdup(in);
+	memcpy(broken + len / 2 - 1, " x ", 3);
+	a = run(broken, len, 0, BUFFER_ALL, NULL);
+	assert_non_null(strstr(a, "E malformed SEARCH response"));
+	free(a);
+	/* A list before the end of the line. */
+	memcpy(broken + len / 2 - 1, " () ", 4);
+	a = run(broken, len, 5, BUFFER_ALL, NULL);
+	assert_non_null(strstr(a, "E malformed SEARCH response"));
+	free(a);
+	/* A number above 32 bits. */
+	in[len / 2 - 1] = ' ';
+	memcpy(broken, in, len);
+	memcpy(broken + len / 2, "4294967296 ", 11);
+	a = run(broken, len, 0, BUFFER_ALL, NULL);
+	assert_non_null(strstr(a, "E malformed SEARCH response"));
+	free(a);
+	/* Not an untagged SEARCH: the line cap holds. */
+	memcpy(broken, in, len);
+	memcpy(broken, "a1 OK   ", 8);
+	a = run(broken, len, 0, BUFFER_ALL, NULL);
+	assert_non_null(strstr(a, "E line too long"));
+	free(a);
+	free(broken);
+	free(in);
+}
+
 static void
 test_greeting(void **state)
 {
@@ -1266,6 +1439,8 @@ main(void)
 		cmocka_unit_test(test_error_sticky),
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_stream_big),
+		cmocka_unit_test(test_search_long),
+		cmocka_unit_test(test_search_split),
 		cmocka_unit_test(test_greeting),
 		cmocka_unit_test(test_codes),
 		cmocka_unit_test(test_capabilities),
