@@ -100,12 +100,13 @@
 /* Longest Message-ID a journal entry keeps (RFC 5322's line length): a
  * state line must stay under 16 KB however long a sender made it. */
 #define IMAP_JOURNAL_MSGID_MAX	998
-/* The most UIDs one answer to our UID SEARCH may carry (in any number of
- * untagged SEARCH responses, each of any length: the parser hands a long
- * line out in batches, IMAP_PARSE_SEARCH): a server streaming SEARCH data
- * would otherwise grow the set without bound. Each distinct UID may cost a
- * range of 8 bytes, so 8 MB at most; a folder with more unread (or
- * deleted) messages than this cannot be searched. */
+/* The most UID ranges one answer to our UID SEARCH may make (in any
+ * number of untagged SEARCH responses): a server streaming SEARCH data
+ * would otherwise grow the set without bound. A range costs 8 bytes, so
+ * 8 MB at most. Ranges, not UIDs: an honest folder of millions of unread
+ * messages with consecutive UIDs is a handful of ranges; only a folder
+ * whose unread (or deleted) messages alternate with read ones a million
+ * times over cannot be searched. */
 #define IMAP_SEARCH_MAX		1000000
 
 enum imap_state {
@@ -230,7 +231,6 @@ struct imap_session {
 	int			 first_fetch;
 	struct uidset		 unseen;	/* first_fetch = unseen; also
 						 * UID SEARCH DELETED */
-	size_t			 search_n;	/* UIDs in this SEARCH answer */
 	struct secret_job	*sjob;		/* getting the secret */
 	char			*secret;	/* got, until the login */
 	struct imap_msg		*msgs;	/* to fetch, ascending UID */
@@ -419,7 +419,6 @@ static void
 imap_search(struct imap_session *s, enum imap_state state, const char *key)
 {
 	uidset_clear(&s->unseen);
-	s->search_n = 0;
 	imap_enter(s, state);
 	imap_send(s, "UID SEARCH %s", key);
 }
@@ -2773,7 +2772,7 @@ imap_tagged(struct imap_session *s, const struct imap_response *r)
 }
 
 /* SEARCH data: taken only in answer to our UID SEARCH, and up to
- * IMAP_SEARCH_MAX UIDs; unsolicited SEARCH data (RFC 9051 allows it only
+ * IMAP_SEARCH_MAX ranges; unsolicited SEARCH data (RFC 9051 allows it only
  * as an answer) is dropped, so a server streaming it, during IDLE or
  * anywhere, costs no memory. */
 static void
@@ -2791,13 +2790,13 @@ imap_search_untagged(struct imap_session *s, const struct imap_response *r)
 	for (i = 0; (n = imap_parse_node_at(r->args, i)) != NULL; i++) {
 		if (imap_parse_node_u32(n, &v) != 0)
 			continue;
-		if (++s->search_n > IMAP_SEARCH_MAX) {
+		uidset_add(&s->unseen, v);
+		if (s->unseen.n > IMAP_SEARCH_MAX) {
 			imap_fail(s, EXIT_PROTOCOL, "the answer to UID"
-			    " SEARCH holds more than %d UIDs: refusing it",
-			    IMAP_SEARCH_MAX);
+			    " SEARCH holds more than %d UID ranges: refusing "
+			    "it", IMAP_SEARCH_MAX);
 			return;
 		}
-		uidset_add(&s->unseen, v);
 	}
 }
 

@@ -69,6 +69,8 @@ Modes:
   searchbig   the answer to UID SEARCH carries 1000001 UIDs (in lines of
               5000)
   searchline  the same 1000001 UIDs in one line of about 14 MB
+  searchrun   an honest huge folder: the answer to UID SEARCH carries
+              1200000 consecutive UIDs (in lines of 5000)
 """
 import hashlib
 import socket
@@ -356,6 +358,11 @@ def serve(c, box, mode, bad, caps, flood):
                                            box.uidvalidity, len(u), tag))
         elif cmd == "UID SEARCH" and mode == "searchbig":
             search_flood(c, 1000001)
+            c.send("%s OK done\r\n" % tag)
+        elif cmd == "UID SEARCH" and mode == "searchrun":
+            for lo in range(1, 1200001, 5000):
+                c.send("* SEARCH" + "".join(" %d" % u for u in
+                                            range(lo, lo + 5000)) + "\r\n")
             c.send("%s OK done\r\n" % tag)
         elif cmd == "UID SEARCH" and mode == "searchline":
             search_flood(c, 1000001, one_line=True)

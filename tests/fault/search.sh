@@ -104,7 +104,7 @@ over_cap() {
 	rc=$?
 	err=$(cat "$T/err")
 	tap_is "$rc" 5 "$what: exit status 5"
-	tap_like "$err" 'UID SEARCH holds more than 1000000 UIDs' \
+	tap_like "$err" 'UID SEARCH holds more than 1000000 UID ranges' \
 	    "$what: the log says the cap ends it"
 	tap_unlike "$err" 'runtime error:|AddressSanitizer|LeakSanitizer' \
 	    "$what: no sanitizer report"
@@ -115,5 +115,18 @@ over_cap searchbig big "UID SEARCH answer of 1000001 UIDs"
 # The parser streams a SEARCH line in batches, so the cap, not a line
 # length limit, is what ends one line of 14 MB.
 over_cap searchline line "one SEARCH line of 1000001 UIDs"
+
+# ---- an honest folder of 1200000 unread messages -------------------------
+# Consecutive UIDs make one range: the cap counts ranges (memory), so such
+# an answer is taken, and the folder's messages are fetched.
+server searchrun --bad 0
+scripted_conf run imap 20s 'first_fetch = unseen'
+"$MAILFETCHD" -c "$T/run.conf" --once >/dev/null 2>"$T/err"
+rc=$?
+err=$(cat "$T/err")
+tap_is "$rc" 0 "UID SEARCH answer of 1200000 consecutive UIDs: exit status 0"
+tap_unlike "$err" 'refusing|runtime error:|AddressSanitizer' \
+    "UID SEARCH answer of 1200000 consecutive UIDs: taken"
+scripted_exact run "UID SEARCH answer of 1200000 consecutive UIDs"
 
 tap_done
