@@ -21,12 +21,13 @@
  *   1. RETR of the batch -> files staged in tmp/;
  *   2. maildir_sync_prepare: every file fsynced, still invisible in tmp/;
  *   3. the intent journal: one "inflight" state record per message
- *      (folder "INBOX", the UIDL, the final file name), state saved;
+ *      (folder "INBOX", the UIDL and size, the final file name), state
+ *      saved;
  *   4. maildir_sync: renamed into new/ or cur/, the directories fsynced;
  *   5. the batch's UIDLs added to the state and the journal cleared; with
  *      keep = no the UIDLs also join the "DELE owed" set, kept as the
- *      pending text of the state's "INBOX" record; the state is saved
- *      atomically;
+ *      pending text of the state's "INBOX" record, each with the size
+ *      LIST gave (pop3_entry); the state is saved atomically;
  *   6. only then DELE for the batch (keep = no).
  * QUIT commits the deletions; after its +OK the owed set is emptied and
  * saved. Killed before 3, nothing is visible and the batch is fetched
@@ -42,6 +43,14 @@
  * next run DELE them before fetching anything. The crash points
  * (fault.h) are pop3-journaled, pop3-synced and pop3-saved.
  *
+ * Between two runs another client may delete a message whose DELE is
+ * owed, and the server may give its freed UIDL to a new message (RFC 1939
+ * section 7 forbids the reuse only while the message exists). So an owed
+ * DELE is sent only when LIST gives the message the size recorded with
+ * the UIDL; otherwise (or when the entry has no size: written by an older
+ * version) the message is not deleted but fetched as new, with a warning:
+ * a duplicate at worst, never a loss (pop3_owed_same).
+ *
  * Messages larger than max_message_size are not fetched: their UIDL goes
  * into the state anyway ("seen, skipped"), so they are logged once and not
  * retried every poll; they are never in the owed set, so keep = no does not
@@ -53,6 +62,7 @@
  * them, so no journal is kept either). */
 #include "pop3.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,6 +99,8 @@
 #define POP3_CMD_MAX		255
 /* The state record holding the owed DELEs (POP3 has one mailbox). */
 #define POP3_STATE_RECORD	"INBOX"
+/* An owed or journaled entry, "UIDL<tab>SIZE" (pop3_entry). */
+#define POP3_ENTRY_MAX		(POP3_UIDL_MAX + 1 + 10 + 1)
 
 enum pop3_state {
 	POP3_S_CONNECTING,
@@ -688,24 +700,72 @@ pop3_list_line(struct pop3_session *s, const char *line, size_t len)
 	m->size = size > UINT32_MAX ? UINT32_MAX : size;
 }
 
+/* The entry of a message with a UIDL, as the owed set and the journal
+ * keep it: "UIDL<tab>SIZE", SIZE being the octet count LIST gave (the
+ * saturated m->size). RFC 1939 lets a server give a freed UIDL to a new
+ * message once the old one is gone, so the UIDL alone cannot tell a later
+ * session that the message it lists under it is the one delivered; the
+ * size can tell most new messages apart (pop3_owed_same). UIDLs are
+ * 0x21-0x7E (pop3_parse_uidl): the tab is never part of one. Entries
+ * written before the size was kept are the bare UIDL. NULL when the
+ * server has no UIDL. */
+static const char *
+pop3_entry(struct pop3_session *s, const struct pop3_msg *m,
+    char buf[POP3_ENTRY_MAX])
+{
+	const char	*u;
+
+	if ((u = pop3_msg_uidl(s, m)) == NULL)
+		return (NULL);
+	(void)snprintf(buf, POP3_ENTRY_MAX, "%s\t%lu", u,
+	    (unsigned long)m->size);
+	return (buf);
+}
+
+/* Splits an entry: its UIDL into uidl ("" when bad) and the size into
+ * *size, -1 when the entry has none or a bad one (unknown). */
+static void
+pop3_entry_parse(const char *entry, char uidl[POP3_UIDL_MAX + 1],
+    int64_t *size)
+{
+	const char		*tab;
+	char			*end;
+	unsigned long long	 n;
+	size_t			 len;
+
+	tab = strchr(entry, '\t');
+	len = tab != NULL ? (size_t)(tab - entry) : strlen(entry);
+	if (len > POP3_UIDL_MAX)
+		len = 0;
+	memcpy(uidl, entry, len);
+	uidl[len] = '\0';
+	*size = -1;
+	if (tab == NULL || tab[1] < '0' || tab[1] > '9')
+		return;
+	errno = 0;
+	n = strtoull(tab + 1, &end, 10);
+	if (errno == 0 && *end == '\0' && n <= UINT32_MAX)
+		*size = (int64_t)n;
+}
+
 /* Writes the owed DELEs into the state record, in one pass. */
 static void
 pop3_store_owed(struct pop3_session *s)
 {
 	struct state_folder	*sf;
 	const char		*u;
-	char			*text = NULL, *p;
+	char			*text = NULL, *p, buf[POP3_ENTRY_MAX];
 	size_t			 i, len = 0, n;
 
 	for (i = 0; i < s->nmsgs; i++) {
-		if (s->msgs[i].owed && (u = pop3_msg_uidl(s, &s->msgs[i])))
+		if (s->msgs[i].owed && (u = pop3_entry(s, &s->msgs[i], buf)))
 			len += strlen(u) + 1;
 	}
 	if (len > 0) {
 		p = text = xmalloc(len);
 		for (i = 0; i < s->nmsgs; i++) {
 			if (!s->msgs[i].owed ||
-			    (u = pop3_msg_uidl(s, &s->msgs[i])) == NULL)
+			    (u = pop3_entry(s, &s->msgs[i], buf)) == NULL)
 				continue;
 			if (p != text)
 				*p++ = ' ';
@@ -749,18 +809,50 @@ pop3_uidl_order(struct pop3_session *s)
 	return (order);
 }
 
-/* Marks as owed the record with this UIDL, which a previous run durably
- * recorded as delivered; 1 if marked. A UIDL the server gives to more
- * than one message is ambiguous: the record does not say which of them
- * was delivered, and a DELE could remove one that never was, so none of
- * them is deleted (they stay on the server, with a warning). */
+/* Whether the message listed under the UIDL of an owed DELE is the one
+ * delivered: the size LIST gives now is the one recorded (was; -1 when
+ * the entry has none). If not, it is a different message (the server gave
+ * the freed UIDL to a new one) and a DELE would lose it; without a
+ * recorded size it may be. Either way it is not deleted but fetched, as
+ * new: a duplicate at worst, never a loss. */
+static int
+pop3_owed_same(struct pop3_session *s, const struct pop3_msg *m,
+    const char *uidl, int64_t was)
+{
+	if (was == (int64_t)m->size)
+		return (1);
+	if (was < 0)
+		log_msg(LOG_LVL_WARNING, &s->ctx, "the DELE owed for UIDL "
+		    "\"%s\" was recorded without the message's size (by an "
+		    "older mailfetchd), so the message now listed under it "
+		    "may not be the one delivered: not deleted; fetched "
+		    "again (perhaps a duplicate)", uidl);
+	else
+		log_msg(LOG_LVL_WARNING, &s->ctx, "the message now listed "
+		    "under UIDL \"%s\" is not the one delivered (size %lu, "
+		    "was %lld): not deleted; fetched as a new message", uidl,
+		    (unsigned long)m->size, (long long)was);
+	state_uidl_undeliver(s->st, m->uidl);
+	s->state_dirty = 1;
+	return (0);
+}
+
+/* Marks as owed the record of this entry (pop3_entry), which a previous
+ * run durably recorded as delivered; 1 if marked. A UIDL the server gives
+ * to more than one message is ambiguous: the record does not say which of
+ * them was delivered, and a DELE could remove one that never was, so none
+ * of them is deleted (they stay on the server, with a warning). One whose
+ * size differs is another message (pop3_owed_same). */
 static int
 pop3_mark_owed(struct pop3_session *s, const uint32_t *order,
-    const char *uidl)
+    const char *entry)
 {
+	char		uidl[POP3_UIDL_MAX + 1];
 	size_t		lo = 0, hi = s->nmsgs, mid;
+	int64_t		was;
 	uint32_t	id;
 
+	pop3_entry_parse(entry, uidl, &was);
 	if ((id = state_uidl_find(s->st, uidl)) == STATE_UIDL_NONE)
 		return (0);
 	while (lo < hi) {
@@ -779,7 +871,11 @@ pop3_mark_owed(struct pop3_session *s, const uint32_t *order,
 		    "remove them on the server by hand", uidl);
 		return (0);
 	}
-	if (s->msgs[order[lo]].owed)
+	/* Not delivered: found another message before (this is the
+	 * second pass over the set) or never was. */
+	if (s->msgs[order[lo]].owed || !state_uidl_delivered(s->st, id))
+		return (0);
+	if (!pop3_owed_same(s, &s->msgs[order[lo]], uidl, was))
 		return (0);
 	s->msgs[order[lo]].owed = 1;
 	return (1);
@@ -892,9 +988,10 @@ static int
 pop3_journal_recover(struct pop3_session *s)
 {
 	const struct state_inflight	*e;
-	char				*cause;
+	char				*cause, uidl[POP3_UIDL_MAX + 1];
 	uint32_t			*order = NULL;
 	size_t				 i, done = 0;
+	int64_t				 size;
 
 	if (!s->ac->keep && !s->no_uidl)
 		pop3_load_owed(s);	/* kept when the owed set is saved */
@@ -908,7 +1005,8 @@ pop3_journal_recover(struct pop3_session *s)
 			return (-1);
 		}
 		done++;
-		if (state_uidl_add(s->st, e->id) != 0)
+		pop3_entry_parse(e->id, uidl, &size);
+		if (state_uidl_add(s->st, uidl) != 0)
 			log_msg(LOG_LVL_WARNING, &s->ctx, "%s: bad UIDL in the "
 			    "journal; ignored", state_path(s->st));
 		if (s->ac->keep || s->no_uidl)
@@ -1074,7 +1172,7 @@ pop3_batch_lost(struct pop3_session *s, char *cause)
 static int
 pop3_journal(struct pop3_session *s)
 {
-	char	*cause;
+	char	*cause, buf[POP3_ENTRY_MAX];
 	size_t	 i;
 
 	/* Without a journal, maildir_sync does it all and a failure
@@ -1087,7 +1185,7 @@ pop3_journal(struct pop3_session *s)
 	}
 	for (i = 0; i < s->nstaged; i++) {
 		state_inflight_add(s->st, POP3_STATE_RECORD,
-		    pop3_msg_uidl(s, &s->msgs[s->staged[i]]),
+		    pop3_entry(s, &s->msgs[s->staged[i]], buf),
 		    s->staged_name[i]);
 	}
 	if (pop3_save_state(s) != 0)

@@ -16,6 +16,12 @@
  *	inflight <folder> <message id> <Maildir file name>
  *	end <records> <sha256 hex>
  *
+ * A POP3 account's owed DELEs are the pending text of its "INBOX" folder
+ * record: entries separated by spaces, each "UIDL<tab>SIZE" (the octet
+ * count LIST gave), and its journal ids have the same form (pop3.c). An
+ * entry without the tab and size, as older versions wrote, is read as
+ * "size unknown": that message is fetched again rather than deleted.
+ *
  * Records are described by a table (keyword, field count, parser, writer);
  * a new kind of record is one entry and two functions. */
 #include "state.h"
@@ -1463,6 +1469,21 @@ state_uidl_deliver(struct state *st, uint32_t id)
 		return;
 	uidlset_set_flags(st->uidls, id, flags | UIDL_DELIVERED);
 	st->uidl_count++;
+}
+
+/* Takes the delivered mark off a listed UIDL id: POP3 found that the
+ * message now listed under it is not the one delivered (pop3.c). An id
+ * that is not listed keeps its mark, since flags 0 would make it garbage
+ * and its id invalid. */
+void
+state_uidl_undeliver(struct state *st, uint32_t id)
+{
+	unsigned char	flags = uidlset_flags(st->uidls, id);
+
+	if (!(flags & UIDL_DELIVERED) || !(flags & UIDL_LISTED))
+		return;
+	uidlset_set_flags(st->uidls, id, flags & ~UIDL_DELIVERED);
+	st->uidl_count--;
 }
 
 /* The saved download history, NULL when there is none. */

@@ -110,6 +110,9 @@ uint32_t	 state_uidl_find(struct state *, const char *uidl);
 const char	*state_uidl_text(struct state *, uint32_t id);
 int		 state_uidl_delivered(const struct state *, uint32_t id);
 void		 state_uidl_deliver(struct state *, uint32_t id);
+/* Takes the delivered mark off a listed id again (then neither "had",
+ * counted nor saved, and fetched by the session); no-op on any other. */
+void		 state_uidl_undeliver(struct state *, uint32_t id);
 
 /* The daemon's download history for the daily budget, kept as opaque text
  * (schedule_budget_format), at most 4096 bytes. get returns NULL when none

@@ -145,6 +145,66 @@ tap_is "$(grep -cE '^[0-9]+ DELE [23]$' "$T/log")" 2 \
 tap_like "$err" 'duplicate UIDL "uid-1".*none of them is deleted' \
     "reused UIDL: the log says why"
 
+# ---- a freed UIDL given to a new message while DELEs are owed ----------
+# keep = no, killed at pop3-saved (messages 1-3 delivered, their DELEs
+# owed, not sent) or at pop3-journaled (the journal names them). Then
+# another client deletes message 1 and a new message 4 (another size)
+# arrives under its freed UIDL uid-1. The owed DELE must not hit message
+# 4: it is a new message, fetched first. freed NAME FAULT:
+freed() {
+	server uidlreuse
+	conf "$1" none no
+	MAILFETCHD_FAULT=$2 run "$1"
+	tap_is "$rc" 137 "freed UIDL, $2: killed"
+	run "$1"
+	tap_is "$rc:$(count "$T/Maildir-$1")" "0:4" \
+	    "freed UIDL, $2: messages 1-3 and the new one under uid-1 delivered"
+	tap_is "$(grep -l 'never fetched' "$T/Maildir-$1"/new/* | wc -l)" 1 \
+	    "freed UIDL, $2: the new message is in the Maildir"
+	tap_is "$(grep -E '^2 (RETR|DELE) ' "$T/log" | tr '\n' ,)" \
+	    "2 DELE 1,2 DELE 2,2 RETR 3,2 DELE 3," \
+	    "freed UIDL, $2: DELE 2 and 3 as owed; message 4 fetched first"
+	tap_like "$err" 'message now listed under UIDL "uid-1" is not the one delivered \(size [0-9]+, was [0-9]+\): not deleted' \
+	    "freed UIDL, $2: the log names the UIDL and why it is not deleted"
+	run "$1"
+	tap_is "$rc:$(count "$T/Maildir-$1"):$(grep -c '^3 RETR' "$T/log")" \
+	    "1:4:0" "freed UIDL, $2: the maildrop is empty afterwards"
+}
+freed freed pop3-saved
+freed freedj pop3-journaled
+
+# An owed set saved by an older mailfetchd (bare UIDLs, no sizes): the
+# messages cannot be told from new ones under the same UIDLs, so none is
+# deleted unseen; each is fetched again (a duplicate), then deleted.
+server plain
+conf bare none no
+MAILFETCHD_FAULT=pop3-saved run bare
+tap_is "$rc:$(count "$T/Maildir-bare")" "137:3" \
+    "owed set without sizes: killed at pop3-saved"
+grep -qE '^pending INBOX uid-1%09[0-9]+%20uid-2%09[0-9]+%20uid-3%09[0-9]+$' \
+    "$T/state/bare.state"
+tap_is "$?" 0 "the owed set records each UIDL with its size"
+python3 - "$T/state/bare.state" <<'PY'
+import hashlib, re, sys
+lines = open(sys.argv[1]).read().splitlines()
+body = [re.sub(r"%09[0-9]+", "", l) if l.startswith("pending ") else l
+        for l in lines if not l.startswith("end ")]
+text = "".join(l + "\n" for l in body)
+end = "end %d %s\n" % (len(body) - 1,
+                       hashlib.sha256(text.encode()).hexdigest())
+open(sys.argv[1], "w").write(text + end)
+PY
+grep -q '^pending INBOX uid-1%20uid-2%20uid-3$' "$T/state/bare.state"
+tap_is "$?" 0 "owed set without sizes: the state now holds bare UIDLs"
+run bare
+tap_is "$rc:$(count "$T/Maildir-bare")" "0:6" \
+    "owed set without sizes: the three messages are fetched again"
+tap_is "$(grep -E '^2 (RETR|DELE) ' "$T/log" | tr '\n' ,)" \
+    "2 RETR 1,2 RETR 2,2 RETR 3,2 DELE 1,2 DELE 2,2 DELE 3," \
+    "owed set without sizes: no DELE before the message is fetched again"
+tap_like "$err" 'DELE owed for UIDL "uid-2" was recorded without the message.s size.*not deleted; fetched again' \
+    "owed set without sizes: the log names the UIDL and says why"
+
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
     -days 2 -subj "/CN=localhost" \
     -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \

@@ -26,6 +26,9 @@ Modes:
                (tests/fault/servers.sh)
   uidlnew      from the second connection on, a new message 4 arrives
                with message 1's unique id (a server that reuses UIDLs)
+  uidlreuse    from the second connection on, message 1 is gone (another
+               client deleted it) and a new message 4, of another size,
+               holds its freed unique id (RFC 1939 allows the reuse)
   trickle      the first connection answers RETR 1 with +OK, then a
                complete body line every 0.3 s, never the final "." (for
                at most 120 s) (tests/fault/trickle.sh)
@@ -38,8 +41,10 @@ import time
 
 
 def message(i):
+    # message 4, the new one, is longer than the others
+    extra = "a new message, never fetched\r\n" if i == 4 else ""
     return ("From: a@example.net\r\nSubject: m%d\r\n\r\nbody %d\r\n"
-            ".dot line %d\r\n" % (i, i, i)).encode()
+            ".dot line %d\r\n%s" % (i, i, i, extra)).encode()
 
 
 class Conn:
@@ -69,13 +74,16 @@ def uidl(mode, k):
     """The unique id the server gives message k."""
     if mode == "uidldup" and k == 3:
         return "uid-2"
-    if mode == "uidlnew" and k == 4:
+    if mode in ("uidlnew", "uidlreuse") and k == 4:
         return "uid-1"
     return "uid-%d" % k
 
 
 def serve(mode, c, args, msgs):
     if mode == "uidlnew" and c.n >= 2 and 4 not in msgs:
+        msgs.append(4)
+    if mode == "uidlreuse" and c.n == 2:
+        msgs.remove(1)
         msgs.append(4)
     capa = ["USER", "UIDL", "TOP", "RESP-CODES", "AUTH-RESP-CODE"]
     if mode == "nouidl":

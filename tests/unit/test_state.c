@@ -1093,6 +1093,43 @@ test_uidl_listing(void **arg)
 	state_close(st);
 }
 
+/* Undeliver takes the mark off a listed UIDL (POP3: the message listed
+ * under it is another one), which is then neither had, counted nor saved;
+ * an unlisted one keeps it, since its id would become garbage. */
+static void
+test_uidl_undeliver(void **arg)
+{
+	struct fixture	*fx = *arg;
+	struct state	*st;
+	char		*text;
+	size_t		 len;
+	uint32_t	 a, c;
+	int		 again;
+
+	st = open_ok(fx->dir, "acct");
+	assert_int_equal(state_uidl_add(st, "a"), 0);
+	assert_int_equal(state_uidl_add(st, "c"), 0);
+	state_uidl_list_begin(st);
+	a = state_uidl_list(st, "a", &again);
+	assert_true(state_uidl_delivered(st, a));
+	state_uidl_undeliver(st, a);
+	state_uidl_undeliver(st, a);
+	assert_false(state_uidl_delivered(st, a));
+	assert_false(state_uidl_has(st, "a"));
+	assert_int_equal(state_uidl_find(st, "a"), a);
+	assert_int_equal(state_uidl_count(st), 1);
+	c = state_uidl_find(st, "c");
+	state_uidl_undeliver(st, c);
+	assert_true(state_uidl_has(st, "c"));
+	assert_int_equal(state_uidl_count(st), 1);
+	save_ok(st);
+	text = read_file(state_path(st), &len);
+	assert_null(strstr(text, "uidl a\n"));
+	assert_non_null(strstr(text, "uidl c\n"));
+	free(text);
+	state_close(st);
+}
+
 /* 100,000 UIDLs: add, save, load, prune; prints the timings. */
 static void
 test_many_uidls(void **arg)
@@ -1191,6 +1228,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_uidl_scratch_failure,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_uidl_listing, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_uidl_undeliver, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_many_uidls, setup,
 		    teardown),
