@@ -11,10 +11,17 @@
  *	folder <uidvalidity> <last_uid> <name>
  *	pending <folder name> <part of the folder's pending text>
  *	missing <folder name> <part of the folder's missing text>
+ *	matching <folder name>
  *	uidl <uidl>
  *	budget <the scheduler's download history, schedule_budget_format>
  *	inflight <folder> <message id> <Maildir file name>
  *	end <records> <sha256 hex>
+ *
+ * A "matching" record says the folder's UIDVALIDITY changed and the pass
+ * that matches its messages against the msgids log (imap.c) did not
+ * complete: the next run resumes it. A file without one (older versions
+ * never write it) means no matching is owed; an older version refuses a
+ * file that has one ("unknown record") rather than skip the matching.
  *
  * Records are described by a table (keyword, field count, parser, writer);
  * a new kind of record is one entry and two functions. */
@@ -106,6 +113,8 @@ static int	state_parse_pending(struct state *, char **, char **);
 static void	state_write_pending(struct state *, struct state_out *);
 static int	state_parse_missing(struct state *, char **, char **);
 static void	state_write_missing(struct state *, struct state_out *);
+static int	state_parse_matching(struct state *, char **, char **);
+static void	state_write_matching(struct state *, struct state_out *);
 static int	state_parse_uidl(struct state *, char **, char **);
 static void	state_write_uidls(struct state *, struct state_out *);
 static int	state_parse_budget(struct state *, char **, char **);
@@ -123,6 +132,7 @@ static const struct state_record {
 	{ "folder", 3, state_parse_folder, state_write_folders },
 	{ "pending", 2, state_parse_pending, state_write_pending },
 	{ "missing", 2, state_parse_missing, state_write_missing },
+	{ "matching", 1, state_parse_matching, state_write_matching },
 	{ "uidl", 1, state_parse_uidl, state_write_uidls },
 	{ "budget", 1, state_parse_budget, state_write_budget },
 	{ "inflight", 3, state_parse_inflight, state_write_inflight },
@@ -532,6 +542,59 @@ static void
 state_write_missing(struct state *st, struct state_out *out)
 {
 	state_write_text(st, out, 1);
+}
+
+/* The folder record a later record names; NULL (and *why) if none. */
+static struct state_folder *
+state_folder_named(struct state *st, const char *field, const char *kw,
+    char **why)
+{
+	char	*name;
+	size_t	 idx;
+	int	 found;
+
+	if ((name = state_decode(field)) == NULL) {
+		xasprintf(why, "%s: bad folder name encoding", kw);
+		return (NULL);
+	}
+	found = state_folder_find(st, name, &idx);
+	free(name);
+	if (!found) {
+		xasprintf(why, "%s: no folder record for this folder", kw);
+		return (NULL);
+	}
+	return (st->folders[idx]);
+}
+
+/* Record "matching <folder>": at most one per folder. */
+static int
+state_parse_matching(struct state *st, char **fields, char **why)
+{
+	struct state_folder	*f;
+
+	if ((f = state_folder_named(st, fields[0], "matching", why)) == NULL)
+		return (-1);
+	if (f->matching) {
+		*why = xstrdup("matching: the same folder appears twice");
+		return (-1);
+	}
+	f->matching = 1;
+	return (0);
+}
+
+/* Writes a matching record for each folder that owes its matching. */
+static void
+state_write_matching(struct state *st, struct state_out *out)
+{
+	size_t	i;
+
+	for (i = 0; i < st->nfolders; i++) {
+		if (!st->folders[i]->matching)
+			continue;
+		state_out_record(out, "matching ");
+		state_out_encoded(out, st->folders[i]->name);
+		state_out_add(out, "\n", 1);
+	}
 }
 
 /* Record "uidl <uidl>". */

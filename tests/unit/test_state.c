@@ -414,6 +414,32 @@ test_pending(void **arg)
 	free(big);
 }
 
+/* A folder's matching mark round-trips; a file without the record (as
+ * older versions write) leaves it off. */
+static void
+test_matching(void **arg)
+{
+	struct fixture		*fx = *arg;
+	struct state		*st;
+
+	st = open_ok(fx->dir, "acct");
+	state_folder_get(st, "a b%", 1)->matching = 1;
+	state_folder_get(st, "INBOX", 1)->last_uid = 7;
+	save_ok(st);
+	state_close(st);
+
+	st = open_ok(fx->dir, "acct");
+	assert_int_equal(state_folder_get(st, "a b%", 0)->matching, 1);
+	assert_int_equal(state_folder_get(st, "INBOX", 0)->matching, 0);
+	state_folder_get(st, "a b%", 0)->matching = 0;
+	save_ok(st);
+	state_close(st);
+
+	st = open_ok(fx->dir, "acct");
+	assert_int_equal(state_folder_get(st, "a b%", 0)->matching, 0);
+	state_close(st);
+}
+
 /* A folder's missing text round-trips too, cut into lines like the
  * pending text and apart from it; "" clears it. */
 static void
@@ -792,6 +818,11 @@ test_bad_content(void **arg)
 		{ "end 0 0\n", 0, "line 1" },
 		{ "mailfetchd-state 1\npending A 1:2\n", 1, "line 2" },
 		{ "mailfetchd-state 1\nmissing A 3\n", 1, "line 2" },
+		{ "mailfetchd-state 1\nmatching A\n", 1, "line 2: matching" },
+		{ "mailfetchd-state 1\nfolder 1 2 A\nmatching A\nmatching A\n",
+		  3, "line 4: matching" },
+		{ "mailfetchd-state 1\nfolder 1 2 A\nmatching A 1\n", 2,
+		  "line 3" },
 		{ "mailfetchd-state 1\nfolder 1 2 A\npending A\n", 2,
 		  "line 3" },
 	};
@@ -1165,6 +1196,7 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_folders, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pending, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_matching, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_missing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_budget, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_account_file_names, setup,
