@@ -54,7 +54,14 @@
  * matching is owed until the folder's pass is through: the new
  * UIDVALIDITY is saved with the folder's "matching" mark, and a run that
  * finds the mark (the one that set it was interrupted) matches what lies
- * above last_uid in the same way (imap_pass_begin). */
+ * above last_uid in the same way (imap_pass_begin).
+ *
+ * first_fetch = unseen: the first pass fetches only what UID SEARCH UNSEEN
+ * names among what it lists. Its bound (the highest UID listed) is saved
+ * with the folder's first UIDVALIDITY and dropped when the pass is
+ * through, so that a run interrupted in it leaves the next one applying
+ * the same filter up to that bound, not fetching (and with keep = no
+ * deleting) the read mail the user chose to leave. */
 #include "imap.h"
 
 #include <ctype.h>
@@ -230,7 +237,8 @@ struct imap_session {
 	uint64_t		 st_uidvalidity; /* STATUS answers; 0: none */
 	uint64_t		 st_uidnext;
 	uint64_t		 st_messages;
-	int			 first_fetch;
+	int			 unseen_searched; /* this pass's UID SEARCH
+						  * UNSEEN answered */
 	struct uidset		 unseen;	/* first_fetch = unseen; also
 						 * UID SEARCH DELETED */
 	size_t			 search_n;	/* UIDs in this SEARCH answer */
@@ -803,11 +811,7 @@ imap_folder_reset(struct imap_session *s)
 	uidset_clear(&s->verify);
 	imap_staged_clear(s);
 	s->uidv_changed = 0;
-	/* Only imap_selected sets it, and not on every path (a UIDVALIDITY
-	 * change goes straight to the sizes): a value left by the previous
-	 * folder would filter this one's messages against an empty unseen
-	 * set. */
-	s->first_fetch = 0;
+	s->unseen_searched = 0;
 	free(s->msgs);
 	s->msgs = NULL;
 	s->nmsgs = s->amsgs = s->next_msg = 0;
@@ -836,7 +840,8 @@ imap_status_first(struct imap_session *s, const struct imap_folder *f)
 	if (s->mode != IMAP_MODE_ONCE)
 		return (0);
 	sf = state_folder_get(s->st, f->remote, 0);
-	if (sf == NULL || sf->uidvalidity == 0 || sf->matching)
+	if (sf == NULL || sf->uidvalidity == 0 || sf->matching ||
+	    sf->first_until != 0)
 		return (0);
 	if (sf->pending != NULL && *sf->pending != '\0')
 		return (0);
@@ -1289,6 +1294,8 @@ imap_uidvalidity_changed(struct imap_session *s)
 	if (imap_matching_load(s) != 0)
 		return (-1);
 	s->sf->matching = 1;
+	/* An unfinished first fetch's bound names UIDs of the old epoch. */
+	s->sf->first_until = 0;
 	s->sf->uidvalidity = s->uidvalidity;
 	s->sf->last_uid = 0;
 	state_folder_set_pending(s->sf, NULL);
@@ -1316,6 +1323,12 @@ imap_pass_begin(struct imap_session *s)
 		if (imap_matching_load(s) != 0)
 			return;
 	}
+	if (s->sf->first_until != 0 && !s->unseen_searched) {
+		/* The first fetch (first_fetch = unseen) is not through:
+		 * up to its bound, only what is unread now is fetched. */
+		imap_search(s, IMAP_S_SEARCH, "UNSEEN");
+		return;
+	}
 	imap_enter(s, IMAP_S_SIZES);
 }
 
@@ -1339,6 +1352,7 @@ imap_selected(struct imap_session *s)
 {
 	struct imap_folder	*f = &s->folders[s->cur];
 	char			*cause;
+	int			 first_fetch;
 
 	if (s->uidvalidity == 0) {
 		imap_folder_fail(s, EXIT_PROTOCOL, "the server sent no "
@@ -1361,14 +1375,14 @@ imap_selected(struct imap_session *s)
 		imap_enter(s, IMAP_S_SIZES);
 		return;
 	}
-	s->first_fetch = s->sf->uidvalidity == 0;
+	first_fetch = s->sf->uidvalidity == 0;
 	if (s->sf->missing != NULL &&
 	    uidset_parse(&s->missing, s->sf->missing) != 0) {
 		imap_folder_fail(s, EXIT_LOCAL, "%s: bad missing set for "
 		    "this folder", state_path(s->st));
 		return;
 	}
-	if (!s->first_fetch && s->sf->pending != NULL &&
+	if (!first_fetch && s->sf->pending != NULL &&
 	    *s->sf->pending != '\0') {
 		if (imap_pending_load(s) != 0)
 			return;
@@ -1379,7 +1393,7 @@ imap_selected(struct imap_session *s)
 		imap_actions(s);
 		return;
 	}
-	if (s->first_fetch) {
+	if (first_fetch) {
 		s->sf->uidvalidity = s->uidvalidity;
 		s->sf->last_uid = 0;
 		if (s->ac->first_fetch == FIRST_FETCH_NEW && s->uidnext > 0) {
@@ -1389,10 +1403,14 @@ imap_selected(struct imap_session *s)
 			imap_folder_done(s);
 			return;
 		}
-		if (s->ac->first_fetch == FIRST_FETCH_UNSEEN) {
-			imap_search(s, IMAP_S_SEARCH, "UNSEEN");
-			return;
-		}
+		/* The filter holds until the first pass is through, saved
+		 * with the UIDVALIDITY it comes with: a run interrupted in
+		 * it (killed, the connection lost) must not leave the next
+		 * one fetching, and with keep = no deleting, the read mail
+		 * the user chose to leave. Every UID is filtered until the
+		 * sizes pass narrows the bound (imap_sizes_done). */
+		if (s->ac->first_fetch == FIRST_FETCH_UNSEEN)
+			s->sf->first_until = UINT32_MAX;
 	}
 	imap_sizes(s);
 }
@@ -1471,9 +1489,9 @@ imap_sizes_done(struct imap_session *s)
 			    (unsigned long long)max);
 			continue;
 		}
-		if (s->first_fetch && s->ac->first_fetch == FIRST_FETCH_UNSEEN &&
+		if (s->msgs[i].uid <= s->sf->first_until &&
 		    !uidset_has(&s->unseen, s->msgs[i].uid))
-			continue;
+			continue;	/* read before the first fetch */
 		if (uidset_has(&s->skip, s->msgs[i].uid))
 			continue;	/* delivered before */
 		if (uidset_has(&s->verify, s->msgs[i].uid))
@@ -1481,6 +1499,10 @@ imap_sizes_done(struct imap_session *s)
 		s->msgs[o++] = s->msgs[i];
 	}
 	s->nmsgs = o;
+	/* The first fetch covers what was there when it listed the folder;
+	 * what arrives later is new mail, read or not. */
+	if (s->sf->first_until > s->max_seen_uid)
+		s->sf->first_until = s->max_seen_uid;
 	imap_missing_relisted(s);
 	s->next_msg = 0;
 	s->sized = 1;
@@ -1526,8 +1548,10 @@ imap_fetch_next_batch(struct imap_session *s)
 		if (top > s->sf->last_uid)
 			s->sf->last_uid = top;
 		/* The pass is through: every message of the new epoch was
-		 * matched (saved by imap_folder_done). */
+		 * matched, the first fetch's filter applied to all it covers
+		 * (saved by imap_folder_done). */
 		s->sf->matching = 0;
+		s->sf->first_until = 0;
 		imap_folder_done(s);
 		return;
 	}
@@ -1774,7 +1798,7 @@ imap_round_reset(struct imap_session *s)
 	s->nmsgs = s->amsgs = s->next_msg = 0;
 	s->max_seen_uid = 0;
 	s->sized = 0;
-	s->first_fetch = 0;
+	s->unseen_searched = 0;
 	s->f_msgs = 0;
 	s->f_bytes = 0;
 	clock_gettime(CLOCK_MONOTONIC, &s->f_start);
@@ -2699,7 +2723,8 @@ imap_tagged(struct imap_session *s, const struct imap_response *r)
 			imap_folder_fail(s, EXIT_PROTOCOL, "UID SEARCH failed");
 			return;
 		}
-		imap_enter(s, IMAP_S_SIZES);
+		s->unseen_searched = 1;
+		imap_pass_begin(s);
 		break;
 	case IMAP_S_SIZES:
 		if (!ok) {

@@ -12,6 +12,7 @@
  *	pending <folder name> <part of the folder's pending text>
  *	missing <folder name> <part of the folder's missing text>
  *	matching <folder name>
+ *	first_fetch <folder name> unseen <highest UID covered>
  *	uidl <uidl>
  *	budget <the scheduler's download history, schedule_budget_format>
  *	inflight <folder> <message id> <Maildir file name>
@@ -22,6 +23,10 @@
  * complete: the next run resumes it. A file without one (older versions
  * never write it) means no matching is owed; an older version refuses a
  * file that has one ("unknown record") rather than skip the matching.
+ * A "first_fetch" record says the folder's first fetch (first_fetch =
+ * unseen) did not complete: until it does, UIDs up to the one named are
+ * fetched only when unread. "unseen" is the only mode that needs one
+ * (first_fetch = new completes in one save, all has no filter).
  *
  * Records are described by a table (keyword, field count, parser, writer);
  * a new kind of record is one entry and two functions. */
@@ -115,6 +120,8 @@ static int	state_parse_missing(struct state *, char **, char **);
 static void	state_write_missing(struct state *, struct state_out *);
 static int	state_parse_matching(struct state *, char **, char **);
 static void	state_write_matching(struct state *, struct state_out *);
+static int	state_parse_first(struct state *, char **, char **);
+static void	state_write_first(struct state *, struct state_out *);
 static int	state_parse_uidl(struct state *, char **, char **);
 static void	state_write_uidls(struct state *, struct state_out *);
 static int	state_parse_budget(struct state *, char **, char **);
@@ -133,6 +140,7 @@ static const struct state_record {
 	{ "pending", 2, state_parse_pending, state_write_pending },
 	{ "missing", 2, state_parse_missing, state_write_missing },
 	{ "matching", 1, state_parse_matching, state_write_matching },
+	{ "first_fetch", 3, state_parse_first, state_write_first },
 	{ "uidl", 1, state_parse_uidl, state_write_uidls },
 	{ "budget", 1, state_parse_budget, state_write_budget },
 	{ "inflight", 3, state_parse_inflight, state_write_inflight },
@@ -593,6 +601,51 @@ state_write_matching(struct state *st, struct state_out *out)
 			continue;
 		state_out_record(out, "matching ");
 		state_out_encoded(out, st->folders[i]->name);
+		state_out_add(out, "\n", 1);
+	}
+}
+
+/* Record "first_fetch <folder> unseen <UID>": at most one per folder. */
+static int
+state_parse_first(struct state *st, char **fields, char **why)
+{
+	struct state_folder	*f;
+	unsigned long long	 until;
+
+	if ((f = state_folder_named(st, fields[0], "first_fetch",
+	    why)) == NULL)
+		return (-1);
+	if (f->first_until != 0) {
+		*why = xstrdup("first_fetch: the same folder appears twice");
+		return (-1);
+	}
+	if (strcmp(fields[1], "unseen") != 0) {
+		*why = xstrdup("first_fetch: unknown mode");
+		return (-1);
+	}
+	if (state_parse_number(fields[2], UINT32_MAX, &until) != 0 ||
+	    until == 0) {
+		*why = xstrdup("first_fetch: bad UID");
+		return (-1);
+	}
+	f->first_until = until;
+	return (0);
+}
+
+/* Writes a first_fetch record for each folder whose first fetch is not
+ * through. */
+static void
+state_write_first(struct state *st, struct state_out *out)
+{
+	size_t	i;
+
+	for (i = 0; i < st->nfolders; i++) {
+		if (st->folders[i]->first_until == 0)
+			continue;
+		state_out_record(out, "first_fetch ");
+		state_out_encoded(out, st->folders[i]->name);
+		state_out_str(out, " unseen ");
+		state_out_num(out, st->folders[i]->first_until);
 		state_out_add(out, "\n", 1);
 	}
 }

@@ -31,6 +31,10 @@ struct state_folder {
 					 * against the msgids log has not
 					 * completed: the next run resumes
 					 * it above last_uid */
+	uint32_t	 first_until;	/* first_fetch = unseen, its first
+					 * pass not through: UIDs up to
+					 * this one are fetched only when
+					 * unread; 0: none */
 };
 
 /* Takes the account's lock (state_dir/NAME.lock, flock, our pid written
