@@ -50,7 +50,18 @@
  * delivered, and joins the pending set like a delivered one (it was
  * durable before); the others, and every message that does not match, are
  * delivered. Each delivered message's digest (SHA-256 of the Maildir
- * file, computed as it streams) goes into the log with its key. */
+ * file, computed as it streams) goes into the log with its key. The
+ * matching is owed until the folder's pass is through: the new
+ * UIDVALIDITY is saved with the folder's "matching" mark, and a run that
+ * finds the mark (the one that set it was interrupted) matches what lies
+ * above last_uid in the same way (imap_pass_begin).
+ *
+ * first_fetch = unseen: the first pass fetches only what UID SEARCH UNSEEN
+ * names among what it lists. Its bound (the highest UID listed) is saved
+ * with the folder's first UIDVALIDITY and dropped when the pass is
+ * through, so that a run interrupted in it leaves the next one applying
+ * the same filter up to that bound, not fetching (and with keep = no
+ * deleting) the read mail the user chose to leave. */
 #include "imap.h"
 
 #include <ctype.h>
@@ -228,7 +239,8 @@ struct imap_session {
 	uint64_t		 st_uidvalidity; /* STATUS answers; 0: none */
 	uint64_t		 st_uidnext;
 	uint64_t		 st_messages;
-	int			 first_fetch;
+	int			 unseen_searched; /* this pass's UID SEARCH
+						  * UNSEEN answered */
 	struct uidset		 unseen;	/* first_fetch = unseen; also
 						 * UID SEARCH DELETED */
 	struct secret_job	*sjob;		/* getting the secret */
@@ -799,11 +811,7 @@ imap_folder_reset(struct imap_session *s)
 	uidset_clear(&s->verify);
 	imap_staged_clear(s);
 	s->uidv_changed = 0;
-	/* Only imap_selected sets it, and not on every path (a UIDVALIDITY
-	 * change goes straight to the sizes): a value left by the previous
-	 * folder would filter this one's messages against an empty unseen
-	 * set. */
-	s->first_fetch = 0;
+	s->unseen_searched = 0;
 	free(s->msgs);
 	s->msgs = NULL;
 	s->nmsgs = s->amsgs = s->next_msg = 0;
@@ -832,7 +840,8 @@ imap_status_first(struct imap_session *s, const struct imap_folder *f)
 	if (s->mode != IMAP_MODE_ONCE)
 		return (0);
 	sf = state_folder_get(s->st, f->remote, 0);
-	if (sf == NULL || sf->uidvalidity == 0)
+	if (sf == NULL || sf->uidvalidity == 0 || sf->matching ||
+	    sf->first_until != 0)
 		return (0);
 	if (sf->pending != NULL && *sf->pending != '\0')
 		return (0);
@@ -1247,17 +1256,13 @@ out:
 	return (r);
 }
 
-/* The folder was recreated or migrated: everything will be matched by
- * Message-ID and size against what was delivered from it before. */
+/* Loads what was delivered from the folder (the msgids log), against
+ * which this pass matches its messages; -1 when the folder failed. */
 static int
-imap_uidvalidity_changed(struct imap_session *s)
+imap_matching_load(struct imap_session *s)
 {
 	char	*cause;
 
-	imap_log(s, LOG_LVL_WARNING, "UIDVALIDITY changed from %u to %u (the "
-	    "folder was recreated or migrated); matching its messages by "
-	    "Message-ID, size and content against what was delivered before",
-	    s->sf->uidvalidity, s->uidvalidity);
 	if (s->ids == NULL || msgids_load(s->ids, s->folders[s->cur].remote,
 	    &s->known, &cause) != 0) {
 		imap_folder_fail(s, EXIT_LOCAL, "cannot read the list of "
@@ -1269,6 +1274,28 @@ imap_uidvalidity_changed(struct imap_session *s)
 		return (-1);
 	}
 	s->uidv_changed = 1;
+	return (0);
+}
+
+/* The folder was recreated or migrated: everything will be matched by
+ * Message-ID and size against what was delivered from it before. The
+ * new UIDVALIDITY is saved with the folder's "matching" mark, and the
+ * mark goes only when the pass is through (imap_fetch_next_batch): an
+ * interrupted pass leaves last_uid somewhere in the new epoch, and what
+ * lies above it must still be matched, or every message delivered before
+ * the change would be delivered again (and, with keep = no, deleted). */
+static int
+imap_uidvalidity_changed(struct imap_session *s)
+{
+	imap_log(s, LOG_LVL_WARNING, "UIDVALIDITY changed from %u to %u (the "
+	    "folder was recreated or migrated); matching its messages by "
+	    "Message-ID, size and content against what was delivered before",
+	    s->sf->uidvalidity, s->uidvalidity);
+	if (imap_matching_load(s) != 0)
+		return (-1);
+	s->sf->matching = 1;
+	/* An unfinished first fetch's bound names UIDs of the old epoch. */
+	s->sf->first_until = 0;
 	s->sf->uidvalidity = s->uidvalidity;
 	s->sf->last_uid = 0;
 	state_folder_set_pending(s->sf, NULL);
@@ -1277,6 +1304,32 @@ imap_uidvalidity_changed(struct imap_session *s)
 	uidset_clear(&s->skip);
 	state_inflight_clear(s->st, s->folders[s->cur].remote);
 	return (imap_save_state(s));
+}
+
+/* Starts the pass over what is new (the sizes). A matching pass that an
+ * earlier run (or round) left unfinished is resumed: the msgids log is
+ * read again and the messages above last_uid are matched as in the first
+ * pass after the change; those delivered in the interrupted run itself
+ * are in the log too (with their digests, logged by the run or by the
+ * journal recovery), so they are recognised, not delivered twice. */
+static void
+imap_pass_begin(struct imap_session *s)
+{
+	if (s->sf->matching && !s->uidv_changed) {
+		imap_log(s, LOG_LVL_NOTICE, "resuming the matching of this "
+		    "folder's messages above UID %u against what was delivered "
+		    "before its UIDVALIDITY changed (an earlier run did not "
+		    "finish it)", s->sf->last_uid);
+		if (imap_matching_load(s) != 0)
+			return;
+	}
+	if (s->sf->first_until != 0 && !s->unseen_searched) {
+		/* The first fetch (first_fetch = unseen) is not through:
+		 * up to its bound, only what is unread now is fetched. */
+		imap_search(s, IMAP_S_SEARCH, "UNSEEN");
+		return;
+	}
+	imap_enter(s, IMAP_S_SIZES);
 }
 
 /* Asks what is new, unless an IDLE session may not fetch now: then the
@@ -1290,7 +1343,7 @@ imap_sizes(struct imap_session *s)
 		imap_folder_done(s);
 		return;
 	}
-	imap_enter(s, IMAP_S_SIZES);
+	imap_pass_begin(s);
 }
 
 /* After SELECT: decide what to fetch. */
@@ -1299,6 +1352,7 @@ imap_selected(struct imap_session *s)
 {
 	struct imap_folder	*f = &s->folders[s->cur];
 	char			*cause;
+	int			 first_fetch;
 
 	if (s->uidvalidity == 0) {
 		imap_folder_fail(s, EXIT_PROTOCOL, "the server sent no "
@@ -1321,14 +1375,14 @@ imap_selected(struct imap_session *s)
 		imap_enter(s, IMAP_S_SIZES);
 		return;
 	}
-	s->first_fetch = s->sf->uidvalidity == 0;
+	first_fetch = s->sf->uidvalidity == 0;
 	if (s->sf->missing != NULL &&
 	    uidset_parse(&s->missing, s->sf->missing) != 0) {
 		imap_folder_fail(s, EXIT_LOCAL, "%s: bad missing set for "
 		    "this folder", state_path(s->st));
 		return;
 	}
-	if (!s->first_fetch && s->sf->pending != NULL &&
+	if (!first_fetch && s->sf->pending != NULL &&
 	    *s->sf->pending != '\0') {
 		if (imap_pending_load(s) != 0)
 			return;
@@ -1339,7 +1393,7 @@ imap_selected(struct imap_session *s)
 		imap_actions(s);
 		return;
 	}
-	if (s->first_fetch) {
+	if (first_fetch) {
 		s->sf->uidvalidity = s->uidvalidity;
 		s->sf->last_uid = 0;
 		if (s->ac->first_fetch == FIRST_FETCH_NEW && s->uidnext > 0) {
@@ -1349,10 +1403,14 @@ imap_selected(struct imap_session *s)
 			imap_folder_done(s);
 			return;
 		}
-		if (s->ac->first_fetch == FIRST_FETCH_UNSEEN) {
-			imap_search(s, IMAP_S_SEARCH, "UNSEEN");
-			return;
-		}
+		/* The filter holds until the first pass is through, saved
+		 * with the UIDVALIDITY it comes with: a run interrupted in
+		 * it (killed, the connection lost) must not leave the next
+		 * one fetching, and with keep = no deleting, the read mail
+		 * the user chose to leave. Every UID is filtered until the
+		 * sizes pass narrows the bound (imap_sizes_done). */
+		if (s->ac->first_fetch == FIRST_FETCH_UNSEEN)
+			s->sf->first_until = UINT32_MAX;
 	}
 	imap_sizes(s);
 }
@@ -1431,9 +1489,9 @@ imap_sizes_done(struct imap_session *s)
 			    (unsigned long long)max);
 			continue;
 		}
-		if (s->first_fetch && s->ac->first_fetch == FIRST_FETCH_UNSEEN &&
+		if (s->msgs[i].uid <= s->sf->first_until &&
 		    !uidset_has(&s->unseen, s->msgs[i].uid))
-			continue;
+			continue;	/* read before the first fetch */
 		if (uidset_has(&s->skip, s->msgs[i].uid))
 			continue;	/* delivered before */
 		if (uidset_has(&s->verify, s->msgs[i].uid))
@@ -1441,6 +1499,10 @@ imap_sizes_done(struct imap_session *s)
 		s->msgs[o++] = s->msgs[i];
 	}
 	s->nmsgs = o;
+	/* The first fetch covers what was there when it listed the folder;
+	 * what arrives later is new mail, read or not. */
+	if (s->sf->first_until > s->max_seen_uid)
+		s->sf->first_until = s->max_seen_uid;
 	imap_missing_relisted(s);
 	s->next_msg = 0;
 	s->sized = 1;
@@ -1485,6 +1547,11 @@ imap_fetch_next_batch(struct imap_session *s)
 			top = uidset_max(&s->skip);
 		if (top > s->sf->last_uid)
 			s->sf->last_uid = top;
+		/* The pass is through: every message of the new epoch was
+		 * matched, the first fetch's filter applied to all it covers
+		 * (saved by imap_folder_done). */
+		s->sf->matching = 0;
+		s->sf->first_until = 0;
 		imap_folder_done(s);
 		return;
 	}
@@ -1731,7 +1798,7 @@ imap_round_reset(struct imap_session *s)
 	s->nmsgs = s->amsgs = s->next_msg = 0;
 	s->max_seen_uid = 0;
 	s->sized = 0;
-	s->first_fetch = 0;
+	s->unseen_searched = 0;
 	s->f_msgs = 0;
 	s->f_bytes = 0;
 	clock_gettime(CLOCK_MONOTONIC, &s->f_start);
@@ -1842,7 +1909,7 @@ imap_idle_round_done(struct imap_session *s)
 	free(s->scratch);
 	s->scratch = NULL;
 	if (s->wake && !imap_idle_blocked(s)) {
-		imap_enter(s, IMAP_S_SIZES);
+		imap_pass_begin(s);
 		return;
 	}
 	/* Nor its Maildir's three directory descriptors: reopened for the
@@ -2346,21 +2413,24 @@ imap_fetch_untagged(struct imap_session *s, const struct imap_response *r)
  * The state machine.
  */
 
-/* The sizes pass: what is new, and the missing UIDs again. */
+/* The sizes pass: what is new, and the missing UIDs again; in a matching
+ * pass (UIDVALIDITY changed) with the Message-IDs. */
 static void
 imap_sizes_send(struct imap_session *s)
 {
-	char	*set;
+	const char	*items = s->uidv_changed ? "UID RFC822.SIZE "
+	    "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]" : "UID RFC822.SIZE";
+	char		*set;
 
 	s->missing_asked = 0;
 	if (uidset_empty(&s->missing)) {
-		imap_send(s, "UID FETCH %u:* (UID RFC822.SIZE)",
-		    s->sf->last_uid + 1);
+		imap_send(s, "UID FETCH %u:* (%s)", s->sf->last_uid + 1,
+		    items);
 		return;
 	}
 	set = uidset_format(&s->missing, &s->missing_asked, IMAP_SET_RANGES);
-	imap_send(s, "UID FETCH %s,%u:* (UID RFC822.SIZE)", set,
-	    s->sf->last_uid + 1);
+	imap_send(s, "UID FETCH %s,%u:* (%s)", set, s->sf->last_uid + 1,
+	    items);
 	free(set);
 }
 
@@ -2396,11 +2466,7 @@ imap_enter(struct imap_session *s, enum imap_state next)
 		s->wake = 0;
 		if (s->in_loop)
 			clock_gettime(CLOCK_MONOTONIC, &s->f_start);
-		if (s->uidv_changed)
-			imap_send(s, "UID FETCH 1:* (UID RFC822.SIZE "
-			    "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])");
-		else
-			imap_sizes_send(s);
+		imap_sizes_send(s);
 		break;
 	case IMAP_S_IDLE:
 		imap_send(s, "IDLE");
@@ -2657,7 +2723,8 @@ imap_tagged(struct imap_session *s, const struct imap_response *r)
 			imap_folder_fail(s, EXIT_PROTOCOL, "UID SEARCH failed");
 			return;
 		}
-		imap_enter(s, IMAP_S_SIZES);
+		s->unseen_searched = 1;
+		imap_pass_begin(s);
 		break;
 	case IMAP_S_SIZES:
 		if (!ok) {
@@ -2758,7 +2825,7 @@ imap_tagged(struct imap_session *s, const struct imap_response *r)
 			s->wake = 1;
 			imap_enter(s, IMAP_S_IDLE);
 		} else if (imap_idle_reopen(s) == 0)
-			imap_enter(s, IMAP_S_SIZES);
+			imap_pass_begin(s);
 		break;
 	case IMAP_S_LOGOUT:
 		conn_expect_eof(s->conn);

@@ -11,6 +11,8 @@
  *	folder <uidvalidity> <last_uid> <name>
  *	pending <folder name> <part of the folder's pending text>
  *	missing <folder name> <part of the folder's missing text>
+ *	matching <folder name>
+ *	first_fetch <folder name> unseen <highest UID covered>
  *	uidl <uidl>
  *	budget <the scheduler's download history, schedule_budget_format>
  *	inflight <folder> <message id> <Maildir file name>
@@ -21,6 +23,16 @@
  * count LIST gave), and its journal ids have the same form (pop3.c). An
  * entry without the tab and size, as older versions wrote, is read as
  * "size unknown": that message is fetched again rather than deleted.
+ *
+ * A "matching" record says the folder's UIDVALIDITY changed and the pass
+ * that matches its messages against the msgids log (imap.c) did not
+ * complete: the next run resumes it. A file without one (older versions
+ * never write it) means no matching is owed; an older version refuses a
+ * file that has one ("unknown record") rather than skip the matching.
+ * A "first_fetch" record says the folder's first fetch (first_fetch =
+ * unseen) did not complete: until it does, UIDs up to the one named are
+ * fetched only when unread. "unseen" is the only mode that needs one
+ * (first_fetch = new completes in one save, all has no filter).
  *
  * Records are described by a table (keyword, field count, parser, writer);
  * a new kind of record is one entry and two functions. */
@@ -112,6 +124,10 @@ static int	state_parse_pending(struct state *, char **, char **);
 static void	state_write_pending(struct state *, struct state_out *);
 static int	state_parse_missing(struct state *, char **, char **);
 static void	state_write_missing(struct state *, struct state_out *);
+static int	state_parse_matching(struct state *, char **, char **);
+static void	state_write_matching(struct state *, struct state_out *);
+static int	state_parse_first(struct state *, char **, char **);
+static void	state_write_first(struct state *, struct state_out *);
 static int	state_parse_uidl(struct state *, char **, char **);
 static void	state_write_uidls(struct state *, struct state_out *);
 static int	state_parse_budget(struct state *, char **, char **);
@@ -129,6 +145,8 @@ static const struct state_record {
 	{ "folder", 3, state_parse_folder, state_write_folders },
 	{ "pending", 2, state_parse_pending, state_write_pending },
 	{ "missing", 2, state_parse_missing, state_write_missing },
+	{ "matching", 1, state_parse_matching, state_write_matching },
+	{ "first_fetch", 3, state_parse_first, state_write_first },
 	{ "uidl", 1, state_parse_uidl, state_write_uidls },
 	{ "budget", 1, state_parse_budget, state_write_budget },
 	{ "inflight", 3, state_parse_inflight, state_write_inflight },
@@ -538,6 +556,104 @@ static void
 state_write_missing(struct state *st, struct state_out *out)
 {
 	state_write_text(st, out, 1);
+}
+
+/* The folder record a later record names; NULL (and *why) if none. */
+static struct state_folder *
+state_folder_named(struct state *st, const char *field, const char *kw,
+    char **why)
+{
+	char	*name;
+	size_t	 idx;
+	int	 found;
+
+	if ((name = state_decode(field)) == NULL) {
+		xasprintf(why, "%s: bad folder name encoding", kw);
+		return (NULL);
+	}
+	found = state_folder_find(st, name, &idx);
+	free(name);
+	if (!found) {
+		xasprintf(why, "%s: no folder record for this folder", kw);
+		return (NULL);
+	}
+	return (st->folders[idx]);
+}
+
+/* Record "matching <folder>": at most one per folder. */
+static int
+state_parse_matching(struct state *st, char **fields, char **why)
+{
+	struct state_folder	*f;
+
+	if ((f = state_folder_named(st, fields[0], "matching", why)) == NULL)
+		return (-1);
+	if (f->matching) {
+		*why = xstrdup("matching: the same folder appears twice");
+		return (-1);
+	}
+	f->matching = 1;
+	return (0);
+}
+
+/* Writes a matching record for each folder that owes its matching. */
+static void
+state_write_matching(struct state *st, struct state_out *out)
+{
+	size_t	i;
+
+	for (i = 0; i < st->nfolders; i++) {
+		if (!st->folders[i]->matching)
+			continue;
+		state_out_record(out, "matching ");
+		state_out_encoded(out, st->folders[i]->name);
+		state_out_add(out, "\n", 1);
+	}
+}
+
+/* Record "first_fetch <folder> unseen <UID>": at most one per folder. */
+static int
+state_parse_first(struct state *st, char **fields, char **why)
+{
+	struct state_folder	*f;
+	unsigned long long	 until;
+
+	if ((f = state_folder_named(st, fields[0], "first_fetch",
+	    why)) == NULL)
+		return (-1);
+	if (f->first_until != 0) {
+		*why = xstrdup("first_fetch: the same folder appears twice");
+		return (-1);
+	}
+	if (strcmp(fields[1], "unseen") != 0) {
+		*why = xstrdup("first_fetch: unknown mode");
+		return (-1);
+	}
+	if (state_parse_number(fields[2], UINT32_MAX, &until) != 0 ||
+	    until == 0) {
+		*why = xstrdup("first_fetch: bad UID");
+		return (-1);
+	}
+	f->first_until = until;
+	return (0);
+}
+
+/* Writes a first_fetch record for each folder whose first fetch is not
+ * through. */
+static void
+state_write_first(struct state *st, struct state_out *out)
+{
+	size_t	i;
+
+	for (i = 0; i < st->nfolders; i++) {
+		if (st->folders[i]->first_until == 0)
+			continue;
+		state_out_record(out, "first_fetch ");
+		state_out_encoded(out, st->folders[i]->name);
+		state_out_str(out, " unseen ");
+		state_out_num(out, st->folders[i]->first_until);
+		state_out_add(out, "\n", 1);
+	}
 }
 
 /* Record "uidl <uidl>". */

@@ -26,6 +26,15 @@ struct state_folder {
 					 * for again (an IMAP UID set as
 					 * text); NULL: none. Set with
 					 * state_folder_set_missing */
+	int		 matching;	/* the UIDVALIDITY changed and the pass
+					 * matching the folder's messages
+					 * against the msgids log has not
+					 * completed: the next run resumes
+					 * it above last_uid */
+	uint32_t	 first_until;	/* first_fetch = unseen, its first
+					 * pass not through: UIDs up to
+					 * this one are fetched only when
+					 * unread; 0: none */
 };
 
 /* Takes the account's lock (state_dir/NAME.lock, flock, our pid written

@@ -37,6 +37,16 @@ Modes:
               sent: the rest is garbage where the parser expects syntax
   uidvalidity every connection after the first has a new UIDVALIDITY and
               new UIDs (100 higher) for the same messages
+  uidvbye     the second connection has a new UIDVALIDITY and new UIDs
+              (as uidvalidity, once) and says "* BYE" in the middle of
+              its body FETCH (after message 2), then closes; later
+              connections keep that UIDVALIDITY and behave (--bad is
+              not used)
+  unseenbye   the even UIDs are \\Seen (left out of the manifest: a
+              client with first_fetch = unseen never takes them); a bad
+              connection says "* BYE" in the middle of its second body
+              FETCH (after its message 2), then closes (use --msgs 600:
+              a client's first batch is 250)
   longline    after login, an untagged response of 10 MB without CRLF,
               then the connection closes
   bigbody     message 2's BODY[] is 20,000 bytes longer than its
@@ -106,6 +116,7 @@ class Conn:
         self.s = sock
         self.n = n
         self.buf = b""
+        self.bodies = 0		# body FETCH commands so far
 
     def readline(self):
         while b"\r\n" not in self.buf:
@@ -228,6 +239,7 @@ def do_fetch(c, box, tag, rest, bad, mode):
     uids = box.uids()
     want = parse_set(sset, uids)
     body = "BODY.PEEK[]" in args
+    c.bodies += body
     gone = None
     for idx, uid in enumerate(want):
         if uid == gone:
@@ -267,7 +279,10 @@ def do_fetch(c, box, tag, rest, bad, mode):
             c.send(fetch_item(box, seq, uid, args))
             c.send(fetch_item(box, seq, uid, args,
                               body=dupuid_variant(box.msgs[uid])))
-        if bad and body and mode == "bye" and idx == 1:
+        if body and idx == 1 and ((bad and mode == "bye") or
+                                  (mode == "uidvbye" and c.n == 2) or
+                                  (bad and mode == "unseenbye" and
+                                   c.bodies == 2)):
             c.send("* BYE going down for maintenance\r\n")
             return False
         if bad and body and mode == "expunge" and idx == 1 and \
@@ -300,7 +315,7 @@ def idle(c, box, tag, flood):
 def serve(c, box, mode, bad, caps, flood):
     if mode in ("idledrop", "searchflood"):
         caps += " IDLE"
-    if mode == "uidvalidity" and c.n > 1:
+    if (mode == "uidvalidity" and c.n > 1) or (mode == "uidvbye" and c.n == 2):
         box.renumber()
     c.send("* OK [CAPABILITY %s] scripted IMAP ready\r\n" % caps)
     while True:
@@ -440,6 +455,8 @@ def main():
                 continue	# expunged on the server before delivery
             if mode == "bigbody" and i == 2:
                 continue	# over max_message_size: skipped
+            if mode == "unseenbye" and i % 2 == 0:
+                continue	# \Seen: first_fetch = unseen leaves it
             versions = [message(i)]
             if mode == "dupuid" and i == 2:
                 versions.append(dupuid_variant(i))
@@ -448,6 +465,8 @@ def main():
                 m.write("%s\t<scripted-%d@fault.example>\n"
                         % (hashlib.sha256(lf).hexdigest(), i))
     box = Box(n)
+    if mode == "unseenbye":
+        box.seen = {u for u in box.msgs if u % 2 == 0}
     if mode == "searchflood":
         box.hidden = {n: box.msgs.pop(n)}
     ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

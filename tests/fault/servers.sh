@@ -198,6 +198,40 @@ tap_is "$rc" 1 "IMAP UIDVALIDITY changed: nothing new"
 tap_like "$err" 'UIDVALIDITY' "IMAP UIDVALIDITY changed: logged"
 exact uidv "IMAP UIDVALIDITY changed: still every message exactly once"
 
+# The run after a UIDVALIDITY change loses the connection in its body
+# FETCH (no kill): the matching is owed to the next run, which resumes it,
+# so nothing arrives twice (before, it fetched everything again with no
+# matching at all).
+imap_server uidvbye --bad 0 --manifest "$T/manifest"
+conf uidvbye imap
+run uidvbye
+tap_is "$rc" 0 "IMAP UIDVALIDITY, connection lost: first run delivers"
+run uidvbye
+documented "IMAP UIDVALIDITY changed, connection lost"
+tap_like "$err" 'BYE|going down' \
+    "IMAP UIDVALIDITY changed, connection lost: the log names the problem"
+run uidvbye
+tap_is "$rc" 1 "IMAP UIDVALIDITY changed, connection lost: the next run, nothing new"
+tap_like "$err" 'resuming the matching' \
+    "IMAP UIDVALIDITY changed, connection lost: the matching is resumed"
+exact uidvbye "IMAP UIDVALIDITY changed, connection lost: every message exactly once"
+
+# first_fetch = unseen, keep = no: the first run loses the connection in
+# its second body FETCH (no kill). The next run finishes the first fetch
+# with its filter: the \Seen (even) UIDs above the first batch are neither
+# fetched nor deleted (before, that run was no first fetch any more).
+imap_server unseenbye --msgs 600 --manifest "$T/manifest"
+conf unseenbye imap 'first_fetch = unseen' 'keep = no'
+run unseenbye
+documented "IMAP first_fetch = unseen, connection lost"
+tap_like "$rc" '^(4|5)$' \
+    "IMAP first_fetch = unseen, connection lost: the first run fails ($rc)"
+run unseenbye
+tap_is "$rc" 0 "IMAP first_fetch = unseen, connection lost: the next run delivers"
+exact unseenbye "IMAP first_fetch = unseen, connection lost: the unread ones"
+tap_is "$(touching 500; touching 502; touching 600)" "" \
+    "IMAP first_fetch = unseen, connection lost: no read message is deleted"
+
 # A body larger than its RFC822.SIZE said and than max_message_size, on
 # every connection: that message is skipped with a warning naming it, the
 # others arrive, and no run ends in a protocol error.

@@ -122,6 +122,35 @@ mfd_run_ok ffun 1 "first_fetch = unseen: old \\Seen mail is never fetched later"
 mfd_expect "$T/ffun/Maildir" "" "$S/01-plain.eml" "$S/03-multipart.eml" \
     "$S/05-reply.eml"
 
+# --- first_fetch = unseen, keep = no, the first run killed mid-batch
+# (imap-journaled): the next run finishes the first fetch with its
+# filter, so the \Seen mail is neither fetched nor deleted (before, the
+# next run was no first fetch and took, and deleted, all of it); mail
+# that arrives after the first run is new mail, read or not. ---
+dovecot_add_user ffk pw-ffk-1
+mfd_account ffk pw-ffk-1
+dovecot_add_message ffk INBOX "$S/01-plain.eml"
+dovecot_add_message ffk INBOX "$S/02-utf8.eml" S
+dovecot_add_message ffk INBOX "$S/03-multipart.eml"
+dovecot_add_message ffk INBOX "$S/04-dot-lines.eml" S
+mfd_conf ffk 'first_fetch = unseen' 'keep = no'
+MAILFETCHD_FAULT=imap-journaled mfd_run ffk
+tap_is "$rc" 137 "interrupted first_fetch = unseen: killed at imap-journaled"
+tap_is "$(grep -c '^first_fetch INBOX unseen 4$' "$T/ffk/state/ffk.state")" 1 \
+    "interrupted first_fetch = unseen: the state keeps the filter up to UID 4"
+dovecot_append ffk INBOX "$S/05-reply.eml" '\Seen' >/dev/null
+ok $? "a \\Seen message appended after the interrupted first run"
+mfd_run_ok ffk 0 "interrupted first_fetch = unseen: the next run"
+mfd_expect "$T/ffk/Maildir" "" "$S/01-plain.eml" "$S/03-multipart.eml" \
+    "$S/05-reply.eml"
+tap_is "$(mfd_server_count ffk pw-ffk-1 INBOX)" 2 \
+    "interrupted first_fetch = unseen: the two read messages stay on the server"
+tap_is "$(grep -c '^first_fetch ' "$T/ffk/state/ffk.state")" 0 \
+    "interrupted first_fetch = unseen: done, the filter is dropped"
+mfd_run_ok ffk 1 "interrupted first_fetch = unseen: then nothing new"
+tap_is "$(mfd_server_count ffk pw-ffk-1 INBOX)" 2 \
+    "interrupted first_fetch = unseen: the read messages are still there"
+
 # --- max_message_size: skipped with a log line, once, others arrive. ---
 dovecot_add_user maxsz pw-maxsz-1
 mfd_account maxsz pw-maxsz-1
@@ -197,6 +226,6 @@ mfd_expect "$T/acc1/Maildir" "" "$S/01-plain.eml" "$S/03-multipart.eml"
 mfd_expect "$T/acc2/Maildir" "" "$S/02-utf8.eml"
 
 mfd_no_secret pw-acc1-1 pw-acc2-2 pw-multi-9f2c pw-miss-22 pw-utf-7 pw-ffnew-1 pw-ffun-1 \
-    pw-maxsz-1 pw-uidv-1
+    pw-maxsz-1 pw-uidv-1 pw-ffk-1
 mfd_no_sanitizer
 tap_done

@@ -86,5 +86,30 @@ tap_is "$(mfd_server_flags mr pw-mr-1 Proj | tr '\n' ';')" \
     "mark_read = yes: the recognised messages are marked read too"
 mfd_run_ok mr 1 "mark_read = yes: then nothing new"
 
-mfd_no_secret pw-ffu-1 pw-del-1 pw-mr-1
+# --- The run after the change killed mid-batch (imap-journaled, keep =
+# no): the matching is owed until a run completes it, so the next run
+# recognises the old messages instead of delivering them again (before,
+# it fetched everything above last_uid = 0 with no matching at all). ---
+dovecot_add_user kil pw-kil-1
+mfd_account kil pw-kil-1
+dovecot_add_message kil Proj "$S/05-reply.eml"
+dovecot_add_message kil Proj "$S/06-list.eml"
+mfd_conf kil 'keep = no' -- 'folder "Proj" { }'
+mfd_run_ok kil 0 "interrupted matching: Proj fetched once"
+uidv_recreate kil pw-kil-1
+MAILFETCHD_FAULT=imap-journaled mfd_run kil
+tap_is "$rc" 137 "interrupted matching: the run after the change killed at imap-journaled"
+tap_is "$(grep -c '^matching ' "$T/kil/state/kil.state")" 1 \
+    "interrupted matching: the state says the matching is owed"
+mfd_run_ok kil 0 "interrupted matching: the next run"
+tap_like "$err" "resuming the matching" "interrupted matching: it is resumed"
+mfd_expect "$T/kil/Maildir" Proj "$S/05-reply.eml" "$S/06-list.eml" \
+    "$S/03-multipart.eml"
+tap_is "$(mfd_server_count kil pw-kil-1 Proj)" 0 \
+    "interrupted matching: the recognised messages are deleted on the server"
+tap_is "$(grep -c '^matching ' "$T/kil/state/kil.state")" 0 \
+    "interrupted matching: done, the state no longer owes it"
+mfd_run_ok kil 1 "interrupted matching: then nothing new"
+
+mfd_no_secret pw-ffu-1 pw-del-1 pw-mr-1 pw-kil-1
 tap_done

@@ -414,6 +414,46 @@ test_pending(void **arg)
 	free(big);
 }
 
+/* What a folder's pass still owes round-trips: the matching mark and an
+ * unfinished first fetch's bound (the largest UID included); a file
+ * without the records (as older versions write) leaves neither. */
+static void
+test_owed(void **arg)
+{
+	struct fixture		*fx = *arg;
+	struct state		*st;
+	struct state_folder	*f;
+
+	st = open_ok(fx->dir, "acct");
+	f = state_folder_get(st, "a b%", 1);
+	f->matching = 1;
+	f->first_until = UINT32_MAX;
+	state_folder_get(st, "Sent", 1)->first_until = 42;
+	state_folder_get(st, "INBOX", 1)->last_uid = 7;
+	save_ok(st);
+	state_close(st);
+
+	st = open_ok(fx->dir, "acct");
+	f = state_folder_get(st, "a b%", 0);
+	assert_int_equal(f->matching, 1);
+	assert_int_equal(f->first_until, UINT32_MAX);
+	assert_int_equal(state_folder_get(st, "Sent", 0)->first_until, 42);
+	assert_int_equal(state_folder_get(st, "Sent", 0)->matching, 0);
+	assert_int_equal(state_folder_get(st, "INBOX", 0)->matching, 0);
+	assert_int_equal(state_folder_get(st, "INBOX", 0)->first_until, 0);
+	f->matching = 0;
+	state_folder_get(st, "Sent", 0)->first_until = 0;
+	save_ok(st);
+	state_close(st);
+
+	st = open_ok(fx->dir, "acct");
+	f = state_folder_get(st, "a b%", 0);
+	assert_int_equal(f->matching, 0);
+	assert_int_equal(f->first_until, UINT32_MAX);
+	assert_int_equal(state_folder_get(st, "Sent", 0)->first_until, 0);
+	state_close(st);
+}
+
 /* A folder's missing text round-trips too, cut into lines like the
  * pending text and apart from it; "" clears it. */
 static void
@@ -792,6 +832,21 @@ test_bad_content(void **arg)
 		{ "end 0 0\n", 0, "line 1" },
 		{ "mailfetchd-state 1\npending A 1:2\n", 1, "line 2" },
 		{ "mailfetchd-state 1\nmissing A 3\n", 1, "line 2" },
+		{ "mailfetchd-state 1\nmatching A\n", 1, "line 2: matching" },
+		{ "mailfetchd-state 1\nfolder 1 2 A\nmatching A\nmatching A\n",
+		  3, "line 4: matching" },
+		{ "mailfetchd-state 1\nfolder 1 2 A\nmatching A 1\n", 2,
+		  "line 3" },
+		{ "mailfetchd-state 1\nfirst_fetch A unseen 4\n", 1,
+		  "line 2: first_fetch" },
+		{ "mailfetchd-state 1\nfolder 1 2 A\nfirst_fetch A all 4\n", 2,
+		  "line 3: first_fetch: unknown mode" },
+		{ "mailfetchd-state 1\nfolder 1 2 A\nfirst_fetch A unseen 0\n",
+		  2, "line 3: first_fetch: bad UID" },
+		{ "mailfetchd-state 1\nfolder 1 2 A\n"
+		  "first_fetch A unseen 4294967296\n", 2, "line 3" },
+		{ "mailfetchd-state 1\nfolder 1 2 A\nfirst_fetch A unseen 4\n"
+		  "first_fetch A unseen 5\n", 3, "line 4: first_fetch" },
 		{ "mailfetchd-state 1\nfolder 1 2 A\npending A\n", 2,
 		  "line 3" },
 	};
@@ -1202,6 +1257,7 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_folders, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pending, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_owed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_missing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_budget, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_account_file_names, setup,
