@@ -31,7 +31,7 @@
  *     new|cur, then fsync each dirty directory once.
  * Renames happen only after every file of the batch is fsynced, so a crash
  * before step 3 ends leaves complete files in tmp/ (removed later by
- * maildir_clean_tmp unless an intent journal names them) and at most
+ * maildir_tmp_remove unless an intent journal names them) and at most
  * complete, fsynced files in new|cur. The batch is all or nothing: if any
  * step fails, every message of the batch is removed from new|cur and tmp/
  * and -1 returned, so the caller, which records its state only after
@@ -85,6 +85,8 @@
 #define MAILDIR_MAX_OPEN	64	/* staged files kept open at most */
 #define MAILDIR_WBUF		(32 * 1024)	/* write buffer of a delivery */
 #define MAILDIR_RANDOM_BYTES	8
+#define MAILDIR_STALE_MAX	4096	/* stale tmp/ files listed per call:
+					 * the rest waits for the next */
 
 enum maildir_sub {
 	MAILDIR_TMP = 0,
@@ -580,9 +582,10 @@ maildir_is_ours(struct maildir *md, const char *name)
 /* Whether the tmp/ entry name was left by a mailfetchd process of this
  * host that no longer runs (a crash or kill -9 mid-delivery): our unique
  * name ("...P<pid>Q...R<hex>.<host>") with a pid that is not ours and does
- * not exist. Such a file is never finished by anyone, and waiting 36 hours
- * would let a crash loop fill the disk; the worst case of removing one is
- * a refetch (a journaled name found nowhere is fetched again). Files of
+ * not exist. Such a file is finished by no one but the recovery of an
+ * account whose intent journal names it (any account: accounts may share
+ * a Maildir), and the caller keeps those (maildir_tmp_remove); waiting 36
+ * hours for the others would let a crash loop fill the disk. Files of
  * other programs, and of live processes, keep the age rule. */
 static int
 maildir_orphan(struct maildir *md, const char *name)
@@ -608,11 +611,11 @@ maildir_orphan(struct maildir *md, const char *name)
 	return (kill((pid_t)pid, 0) == -1 && errno == ESRCH);
 }
 
-/* Removes the tmp/ entry name if it is a regular file whose mtime is more
- * than max_age seconds before now, or one of ours left by a dead process.
- * Returns 1 if removed, 0 if kept. */
+/* Whether the tmp/ entry name is stale: a regular file whose mtime is
+ * more than max_age seconds before now, or one of ours left by a dead
+ * process. 1 if so, 0 if not, -1 with *cause. */
 static int
-maildir_clean_one(struct maildir *md, int dfd, const char *name, time_t now,
+maildir_stale_one(struct maildir *md, int dfd, const char *name, time_t now,
     time_t max_age, char **cause)
 {
 	struct stat	sb;
@@ -625,16 +628,7 @@ maildir_clean_one(struct maildir *md, int dfd, const char *name, time_t now,
 	}
 	if (!S_ISREG(sb.st_mode))
 		return (0);
-	if (now - sb.st_mtime <= max_age && !maildir_orphan(md, name))
-		return (0);
-	if (unlinkat(dfd, name, 0) != 0) {
-		if (errno == ENOENT)
-			return (0);
-		maildir_file_error(cause, errno, md, MAILDIR_TMP, name,
-		    "unlink");
-		return (-1);
-	}
-	return (1);
+	return (now - sb.st_mtime > max_age || maildir_orphan(md, name));
 }
 
 /* The base of a final name: the unique part, before ",S=". */
@@ -661,20 +655,23 @@ maildir_journaled(const char *name, const char *const *keep, size_t nkeep)
 	return (0);
 }
 
-/* Removes stale tmp/ files, the leftovers of deliveries interrupted by a
+/* Lists stale tmp/ files, the leftovers of deliveries interrupted by a
  * crash: any older than max_age (the spec's reader rule, 36 hours), and
- * at once those our own dead processes left (maildir_orphan); never one
- * the journal names (keep), whatever its age: the message is complete
- * and only it may still hold it (the server copy may be gone). */
+ * at once those our own dead processes left (maildir_orphan). Only
+ * listed: whether an intent journal still names one can be known only
+ * now that it is stale (a dead process journals nothing more), so the
+ * caller reads the journals after this and before maildir_tmp_remove. */
 int
-maildir_clean_tmp(struct maildir *md, time_t max_age, const char *const *keep,
-    size_t nkeep, char **cause)
+maildir_tmp_stale(struct maildir *md, time_t max_age, char ***names,
+    size_t *n, char **cause)
 {
 	DIR		*dirp;
-	struct dirent	*de;
+	struct dirent	*de = NULL;
 	time_t		 now;
-	int		 fd, n = 0, rv = 0;
+	int		 fd, rv = 0;
 
+	*names = NULL;
+	*n = 0;
 	/* A fresh open, not a dup: a dup would share the read offset. */
 	fd = openat(md->fd[MAILDIR_TMP], ".", O_RDONLY|O_DIRECTORY|O_CLOEXEC);
 	if (fd == -1 || (dirp = fdopendir(fd)) == NULL) {
@@ -684,26 +681,71 @@ maildir_clean_tmp(struct maildir *md, time_t max_age, const char *const *keep,
 		return (-1);
 	}
 	now = time(NULL);
-	for (;;) {
+	while (*n < MAILDIR_STALE_MAX) {
 		errno = 0;
 		if ((de = readdir(dirp)) == NULL)
 			break;
 		if (strcmp(de->d_name, ".") == 0 ||
 		    strcmp(de->d_name, "..") == 0 ||
-		    maildir_is_ours(md, de->d_name) ||
-		    maildir_journaled(de->d_name, keep, nkeep))
+		    maildir_is_ours(md, de->d_name))
 			continue;
-		rv = maildir_clean_one(md, fd, de->d_name, now, max_age, cause);
+		rv = maildir_stale_one(md, fd, de->d_name, now, max_age, cause);
 		if (rv == -1)
 			break;
-		n += rv;
+		if (rv == 1) {
+			*names = xreallocarray(*names, *n + 1, sizeof **names);
+			(*names)[(*n)++] = xstrdup(de->d_name);
+		}
 	}
-	if (rv != -1 && errno != 0) {
+	if (rv != -1 && de == NULL && errno != 0) {
 		maildir_error(cause, errno, "%s/tmp: readdir", md->path);
 		rv = -1;
 	}
 	closedir(dirp);
-	return (rv == -1 ? -1 : n);
+	if (rv == -1) {
+		maildir_names_free(*names, *n);
+		*names = NULL;
+		*n = 0;
+	}
+	return (rv == -1 ? -1 : 0);
+}
+
+/* Removes the listed tmp/ files, but never one the journals name (keep),
+ * whatever its age: the message is complete and only it may still hold
+ * it (the server copy may be gone). */
+int
+maildir_tmp_remove(struct maildir *md, char *const *names, size_t n,
+    const char *const *keep, size_t nkeep, char **cause)
+{
+	size_t	i;
+	int	removed = 0;
+
+	for (i = 0; i < n; i++) {
+		if (strchr(names[i], '/') != NULL ||
+		    maildir_journaled(names[i], keep, nkeep))
+			continue;
+		if (unlinkat(md->fd[MAILDIR_TMP], names[i], 0) == 0) {
+			removed++;
+			continue;
+		}
+		if (errno == ENOENT)
+			continue;
+		maildir_file_error(cause, errno, md, MAILDIR_TMP, names[i],
+		    "unlink");
+		return (-1);
+	}
+	return (removed);
+}
+
+/* Frees a list of n names. */
+void
+maildir_names_free(char **names, size_t n)
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
 }
 
 /* Starts a message: a new file in tmp/ under a unique name. */
@@ -1010,7 +1052,7 @@ maildir_link_move(struct maildir *md, const char *name, enum maildir_sub dest,
 		    "place", md->path, name, strerror(error));
 	}
 	/* The message is in place; a leftover tmp/ copy only costs space
-	 * until maildir_clean_tmp (and maildir_recover knows it by its link
+	 * until maildir_tmp_remove (and maildir_recover knows it by its link
 	 * count). */
 	if (unlinkat(tfd, name, 0) != 0)
 		log_warn("%s/tmp/%s: unlink", md->path, name);

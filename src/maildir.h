@@ -25,14 +25,22 @@ void		 maildir_close(struct maildir *);
 /* The directory path of this folder. Do not free. */
 const char	*maildir_path(const struct maildir *);
 
-/* Removes tmp/ files older than max_age seconds (the spec says 36 hours),
+/* Stale tmp/ files, in two steps so that the caller can read the intent
+ * journals in between (fetch.c): maildir_tmp_stale lists (at most 4096 per
+ * call) the tmp/ files older than max_age seconds (the spec says 36 hours)
  * and, whatever their age, those a mailfetchd process of this host left
- * when it died (its unique name, a pid no longer running); never a file
- * whose unique name is that of one of the final names keep[0..nkeep-1]
- * (the intent journal's: maildir_recover still needs them). Returns the
- * number removed, or -1 with *cause set. */
-int		 maildir_clean_tmp(struct maildir *, time_t max_age,
-		    const char *const *keep, size_t nkeep, char **cause);
+ * when it died (its unique name, a pid no longer running): 0 with *names
+ * (free with maildir_names_free) and *n, or -1 with *cause set.
+ * maildir_tmp_remove then removes those of names whose unique name is not
+ * that of one of the final names keep[0..nkeep-1] (the intent journals':
+ * maildir_recover still needs them), and returns how many it removed, or
+ * -1 with *cause set. */
+int		 maildir_tmp_stale(struct maildir *, time_t max_age,
+		    char ***names, size_t *n, char **cause);
+int		 maildir_tmp_remove(struct maildir *, char *const *names,
+		    size_t n, const char *const *keep, size_t nkeep,
+		    char **cause);
+void		 maildir_names_free(char **names, size_t n);
 
 /* Starts a message in tmp/ (O_EXCL, unique name). */
 struct maildir_delivery *maildir_deliver_begin(struct maildir *, char **cause);

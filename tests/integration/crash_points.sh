@@ -82,6 +82,43 @@ mfd_crash_server_gone jgone imap-journaled
 # reads another: the next run brings nothing back, doubles nothing.
 mfd_crash_reader reader imap-synced crash1 crash2
 
+# Two accounts deliver into one Maildir. Account "sha" (keep = no) is
+# killed once its batch is durable in tmp/ and journaled; the next run
+# fetches both, "shb" first: shb's preparation must not remove sha's
+# journaled tmp/ files (orphans of a dead process, but named by sha's
+# journal), or sha's recovery, finding them absent, deletes the server
+# copies of messages that are nowhere.
+for i in 1 2 3; do
+	gen plain "$T/b$i.eml" "shared-b$i"
+done
+dovecot_add_user sha pw-sha-x7
+dovecot_add_user shb pw-shb-x7
+mfd_account sha pw-sha-x7
+mfd_account shb pw-shb-x7
+for i in 1 2 3 4 5 6; do
+	dovecot_add_message sha INBOX "$T/m$i.eml"
+done
+for i in 1 2 3; do
+	dovecot_add_message shb INBOX "$T/b$i.eml"
+done
+mfd_conf shb
+mfd_conf sha 'keep = no'
+sed -i "s|$T/sha/state|$T/shb/state|; s|$T/sha/Maildir|$T/shb/Maildir|" \
+    "$T/sha/mailfetchd.conf"
+sed -n '/^account/,$p' "$T/sha/mailfetchd.conf" >>"$T/shb/mailfetchd.conf"
+MAILFETCHD_FAULT=imap-journaled mfd_run shb --account sha
+tap_is "$rc" 137 "shared Maildir: sha killed at imap-journaled"
+tap_is "$(find "$T/shb/Maildir/tmp" -type f | wc -l)" 6 \
+    "shared Maildir: sha's six messages are in tmp/"
+mfd_run_ok shb 0 "shared Maildir: the next run (shb first, then sha) completes"
+tap_like "$err" "account=sha .*recovered an interrupted run: 6 message" \
+    "shared Maildir: sha recovered its six messages"
+mfd_expect "$T/shb/Maildir" "" "$T"/m[1-6].eml "$T"/b[1-3].eml
+tap_is "$(mfd_server_count sha pw-sha-x7 INBOX)" 0 \
+    "shared Maildir: sha's server copies deleted only once delivered"
+mfd_run_ok shb 1 "shared Maildir: then nothing new"
+mfd_expect "$T/shb/Maildir" "" "$T"/m[1-6].eml "$T"/b[1-3].eml
+
 # Killed after the renames (before the Message-ID log and the state), then
 # the folder is recreated (a new UIDVALIDITY) with other messages at the
 # old UIDs, one of them too big to fetch, and one of the delivered ones

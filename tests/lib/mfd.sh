@@ -256,7 +256,7 @@ _mfd_journal_empty()
 # in tmp/ and journaled), then the server's copies are expunged (another
 # client, a filter, a retention rule): the journaled files are all there
 # is, and the next run must still move them into new/ (they are no dead
-# run's leftovers for maildir_clean_tmp).
+# run's leftovers for maildir_tmp_remove).
 mfd_crash_server_gone()
 {
 	_mfd_crash_setup "$1" "$2"
