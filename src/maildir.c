@@ -39,7 +39,10 @@
  * twice. With an intent journal (maildir_sync_prepare, then the journal,
  * then maildir_sync) a failure after prepare is treated as a crash: the
  * files stay, the journal keeps naming them and maildir_recover finishes
- * the move, so that "not in tmp/" always means "moved into place". The
+ * the move. "Not in tmp/" is still no proof of "moved into place" (a
+ * reader, another program or an administrator may remove files): recovery
+ * looks for each such file in new/ and cur/ and reports one found nowhere,
+ * for which the caller takes no server action. The
  * gain over commit: one fsync per directory per batch instead of one per
  * message, and file fsyncs that find their data already written
  * (writeback started at stage) and can share a journal commit on ext4 or
@@ -1215,17 +1218,34 @@ maildir_sync_prepare(struct maildir *md, char **cause)
 	return (0);
 }
 
-/* Finishes a journaled delivery after a crash, from what was durably
- * recorded, never from what a mail reader did since: the journal entry
- * was written after the file's fsync in tmp/, and only the move into
- * new/ or cur/ (or maildir_discard_batch, which never runs once the batch
- * is journaled: see maildir_sync) takes it out of tmp/. So a tmp/ file is
- * moved now, and a missing one was moved by the interrupted run: where it
- * is since (read, flagged, deleted, refiled) is the reader's business. A
- * tmp/ file with a second link was published by link() before the crash
- * took the unlink: only the tmp/ name goes. One stat per entry, no scan. */
-int
-maildir_recover(struct maildir *md, const char *final, char **cause)
+/* Where a journaled file is when it is not in tmp/ (any more): at its
+ * final name, found with one stat; or not (yet) known, left for the scan
+ * of cur/ (maildir_find_read). -1 with *cause on an error. */
+static int
+maildir_find_final(struct maildir *md, const char *final,
+    enum maildir_sub dest, struct maildir_found *f, char **cause)
+{
+	struct stat	sb;
+
+	if (fstatat(md->fd[dest], final, &sb, AT_SYMLINK_NOFOLLOW) == 0) {
+		f->where = dest == MAILDIR_CUR ? MAILDIR_IN_CUR :
+		    MAILDIR_IN_NEW;
+		f->name = xstrdup(final);
+		return (0);
+	}
+	if (errno == ENOENT)
+		return (0);
+	maildir_file_error(cause, errno, md, dest, final, "stat");
+	return (-1);
+}
+
+/* Finishes one journaled delivery (maildir_recover): a tmp/ file is
+ * moved now; a tmp/ file with a second link was published by link()
+ * before the crash took the unlink, so only the tmp/ name goes; then the
+ * file is looked for at its final name. */
+static int
+maildir_recover_one(struct maildir *md, const char *final,
+    struct maildir_found *f, char **cause)
 {
 	enum maildir_sub	 dest;
 	struct stat		 sb;
@@ -1238,48 +1258,145 @@ maildir_recover(struct maildir *md, const char *final, char **cause)
 		    md->path, final);
 		return (-1);
 	}
+	dest = strstr(final + blen, ":2,") != NULL ? MAILDIR_CUR : MAILDIR_NEW;
 	base = xstrndup(final, blen);
 	if (fstatat(md->fd[MAILDIR_TMP], base, &sb, AT_SYMLINK_NOFOLLOW) != 0) {
 		r = errno == ENOENT ? 0 : -1;
 		if (r == -1)
 			maildir_file_error(cause, errno, md, MAILDIR_TMP, base,
 			    "stat");
-		free(base);
-		return (r);
-	}
-	dest = strstr(final + blen, ":2,") != NULL ? MAILDIR_CUR : MAILDIR_NEW;
-	if (sb.st_nlink > 1) {
+	} else if (sb.st_nlink > 1) {
 		r = unlinkat(md->fd[MAILDIR_TMP], base, 0) == 0 ? 0 : -1;
 		if (r == -1)
 			maildir_file_error(cause, errno, md, MAILDIR_TMP, base,
 			    "unlink");
-		free(base);
-		return (r);
+	} else if ((r = maildir_move(md, base, dest, final, cause)) == 0) {
+		f->moved = 1;
+		if (maildir_fsync(md->fd[dest]) != 0) {
+			maildir_error(cause, errno, "%s/%s: fsync", md->path,
+			    maildir_sub_names[dest]);
+			r = -1;
+		}
 	}
-	r = maildir_move(md, base, dest, final, cause);
 	free(base);
 	if (r != 0)
 		return (-1);
-	if (maildir_fsync(md->fd[dest]) != 0) {
-		maildir_error(cause, errno, "%s/%s: fsync", md->path,
-		    maildir_sub_names[dest]);
+	return (maildir_find_final(md, final, dest, f, cause));
+}
+
+/* One unresolved entry's unique name, for the scan of cur/. */
+struct maildir_key {
+	const char	*base;
+	size_t		 len;
+	size_t		 idx;		/* into the caller's arrays */
+};
+
+static int
+maildir_key_cmp(const void *a, const void *b)
+{
+	const struct maildir_key	*ka = a, *kb = b;
+	int				 c;
+
+	c = memcmp(ka->base, kb->base, ka->len < kb->len ? ka->len : kb->len);
+	if (c != 0)
+		return (c);
+	return (ka->len < kb->len ? -1 : ka->len > kb->len);
+}
+
+/* One scan of cur/ for the entries still unresolved: a mail reader moves
+ * new/X to cur/X:2,S, and changes the flags of cur/X:2,S, but keeps the
+ * unique name X. */
+static int
+maildir_find_read(struct maildir *md, const char *const *finals, size_t n,
+    struct maildir_found *found, char **cause)
+{
+	struct maildir_key	*keys, key, *k;
+	struct dirent		*de;
+	DIR			*dirp;
+	size_t			 i, nkeys = 0;
+	int			 fd;
+
+	keys = xreallocarray(NULL, n, sizeof *keys);
+	for (i = 0; i < n; i++) {
+		if (found[i].where == MAILDIR_GONE)
+			keys[nkeys++] = (struct maildir_key){ finals[i],
+			    maildir_base_len(finals[i]), i };
+	}
+	qsort(keys, nkeys, sizeof *keys, maildir_key_cmp);
+	/* A fresh open, not a dup: a dup would share the read offset. */
+	fd = openat(md->fd[MAILDIR_CUR], ".", O_RDONLY|O_DIRECTORY|O_CLOEXEC);
+	if (fd == -1 || (dirp = fdopendir(fd)) == NULL) {
+		maildir_error(cause, errno, "%s/cur", md->path);
+		if (fd != -1)
+			close(fd);
+		free(keys);
 		return (-1);
 	}
-	return (1);
+	for (errno = 0; (de = readdir(dirp)) != NULL; errno = 0) {
+		key.base = de->d_name;
+		key.len = maildir_base_len(de->d_name);
+		if (*de->d_name == '.' || (k = bsearch(&key, keys, nkeys,
+		    sizeof *keys, maildir_key_cmp)) == NULL ||
+		    found[k->idx].where != MAILDIR_GONE)
+			continue;
+		found[k->idx].where = MAILDIR_IN_CUR;
+		found[k->idx].name = xstrdup(de->d_name);
+	}
+	if (errno != 0)
+		maildir_error(cause, errno, "%s/cur: readdir", md->path);
+	i = errno != 0;
+	closedir(dirp);
+	free(keys);
+	return (i ? -1 : 0);
+}
+
+/* Finishes journaled deliveries after a crash. The journal entry was
+ * written after the file's fsync in tmp/, and only the move into new/ or
+ * cur/ (or maildir_discard_batch, which never runs once the batch is
+ * journaled: see maildir_sync) takes it out of tmp/ in our hands; but a
+ * file absent from tmp/ is taken as delivered only where it is found,
+ * never on trust: someone else may have removed it from tmp/. One stat
+ * per entry, and one scan of cur/ only when some are still unresolved. */
+int
+maildir_recover(struct maildir *md, const char *const *finals, size_t n,
+    struct maildir_found *found, char **cause)
+{
+	size_t	i, left = 0;
+
+	memset(found, 0, n * sizeof *found);
+	for (i = 0; i < n; i++) {
+		if (maildir_recover_one(md, finals[i], &found[i], cause) != 0)
+			goto fail;
+		left += found[i].where == MAILDIR_GONE;
+	}
+	if (left > 0 && maildir_find_read(md, finals, n, found, cause) != 0)
+		goto fail;
+	return (0);
+fail:
+	maildir_found_clear(found, n);
+	return (-1);
+}
+
+void
+maildir_found_clear(struct maildir_found *found, size_t n)
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++) {
+		free(found[i].name);
+		found[i].name = NULL;
+	}
 }
 
 int
-maildir_open_delivered(struct maildir *md, const char *final)
+maildir_open_found(struct maildir *md, const struct maildir_found *f)
 {
-	size_t	blen = maildir_base_len(final);
-
-	if (strchr(final, '/') != NULL || blen == 0 || *final == '.') {
-		errno = EINVAL;
+	if (f->where == MAILDIR_GONE || f->name == NULL) {
+		errno = ENOENT;
 		return (-1);
 	}
-	return (openat(md->fd[strstr(final + blen, ":2,") != NULL ?
-	    MAILDIR_CUR : MAILDIR_NEW], final,
-	    O_RDONLY|O_NOFOLLOW|O_CLOEXEC));
+	return (openat(md->fd[f->where == MAILDIR_IN_CUR ? MAILDIR_CUR :
+	    MAILDIR_NEW], f->name, O_RDONLY|O_NOFOLLOW|O_CLOEXEC));
 }
 
 /* Frees the staged deliveries, leaving their files where they are. */
