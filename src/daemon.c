@@ -1166,7 +1166,7 @@ daemon_idle_start(struct daemon_idle *di)
 	di->conn = 1;
 	di->kind = SCHEDULE_CONN_IDLE;
 	if (daemon_account_lock(a, &status) != 0 ||
-	    fetch_prepare_maildirs(a->ac, a->st) != 0) {
+	    fetch_prepare_maildirs(a->dc->conf, a->ac, a->st) != 0) {
 		daemon_idle_release(di);
 		memset(&fail, 0, sizeof fail);
 		fail.status = EXIT_LOCAL;
@@ -1334,7 +1334,7 @@ daemon_account_run(struct daemon_account *a)
 	const char	**held;
 	size_t		 nheld;
 
-	if (fetch_prepare_maildirs(a->ac, a->st) != 0) {
+	if (fetch_prepare_maildirs(a->dc->conf, a->ac, a->st) != 0) {
 		daemon_account_fail(a, EXIT_LOCAL);
 		return;
 	}

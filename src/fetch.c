@@ -61,34 +61,119 @@ fetch_merge(int a, int b)
 	return (a);
 }
 
-/* The final names the intent journal holds, of every folder: unique
- * names, so one list serves every Maildir. Caller frees the array only. */
-static const char **
-fetch_journaled(struct state *st, size_t *n)
+/* The intent journals of every configured account, read when a folder
+ * has stale tmp/ files: accounts may share a Maildir, and a file of
+ * another account's interrupted run, which that account's recovery will
+ * move into place, looks like any other orphan of a dead process. */
+struct fetch_keep {
+	struct state	**peek;		/* the other accounts' journals */
+	size_t		  npeek;
+	const char	**names;	/* every journaled final name: unique
+					 * names, so one list serves every
+					 * Maildir */
+	size_t		  n;
+};
+
+/* Adds a journal's final names to keep. */
+static void
+fetch_keep_add(struct fetch_keep *keep, struct state *st)
 {
 	const struct state_inflight	*e;
-	const char			**names;
-	size_t				 i;
+	size_t				 i, n = state_inflight_count(st);
 
-	*n = st != NULL ? state_inflight_count(st) : 0;
-	names = xreallocarray(NULL, *n + 1, sizeof *names);
-	for (i = 0; i < *n && (e = state_inflight_at(st, i)) != NULL; i++)
-		names[i] = e->file;
-	return (names);
+	keep->names = xreallocarray(keep->names, keep->n + n + 1,
+	    sizeof *keep->names);
+	for (i = 0; (e = state_inflight_at(st, i)) != NULL; i++)
+		keep->names[keep->n++] = e->file;
+}
+
+static void
+fetch_keep_free(struct fetch_keep *keep)
+{
+	size_t	i;
+
+	for (i = 0; i < keep->npeek; i++)
+		state_close(keep->peek[i]);
+	free(keep->peek);
+	free(keep->names);
+	memset(keep, 0, sizeof *keep);
+}
+
+/* Reads the journals: ours from memory (we hold the lock), the other
+ * accounts' from their state files, unlocked (state_open_journal). -1
+ * with *cause when one cannot be read: then nothing may be removed. */
+static int
+fetch_keep_load(const struct config *conf, const struct account_conf *ac,
+    struct state *st, struct fetch_keep *keep, char **cause)
+{
+	struct state	*o;
+	size_t		 i;
+
+	memset(keep, 0, sizeof *keep);
+	fetch_keep_add(keep, st);
+	for (i = 0; i < conf->naccounts; i++) {
+		if (strcmp(conf->accounts[i].name, ac->name) == 0)
+			continue;
+		if ((o = state_open_journal(conf->state_dir,
+		    conf->accounts[i].name, cause)) == NULL) {
+			fetch_keep_free(keep);
+			return (-1);
+		}
+		keep->peek = xreallocarray(keep->peek, keep->npeek + 1,
+		    sizeof *keep->peek);
+		keep->peek[keep->npeek++] = o;
+		fetch_keep_add(keep, o);
+	}
+	return (0);
+}
+
+/* Removes the folder's stale tmp/ files but those a journal names; the
+ * journals are read after the files are found stale (maildir.h), so an
+ * orphan's process had journaled all it ever will. Returns how many were
+ * removed, -1 with *cause on a Maildir error. A journal that cannot be
+ * read only keeps every file, with a warning. */
+static int
+fetch_clean_tmp(const struct config *conf, const struct account_conf *ac,
+    struct state *st, struct maildir *md, const struct log_ctx *ctx,
+    char **cause)
+{
+	struct fetch_keep	 keep;
+	char			**stale, *why;
+	size_t			 nstale;
+	int			 removed;
+
+	if (maildir_tmp_stale(md, FETCH_TMP_MAX_AGE, &stale, &nstale,
+	    cause) != 0)
+		return (-1);
+	if (nstale == 0)
+		return (0);
+	if (fetch_keep_load(conf, ac, st, &keep, &why) != 0) {
+		log_msg(LOG_LVL_WARNING, ctx, "not removing %zu stale "
+		    "temporary file(s) from %s/tmp: an account's intent "
+		    "journal may name them, and %s", nstale, maildir_path(md),
+		    why);
+		free(why);
+		maildir_names_free(stale, nstale);
+		return (0);
+	}
+	removed = maildir_tmp_remove(md, stale, nstale, keep.names, keep.n,
+	    cause);
+	fetch_keep_free(&keep);
+	maildir_names_free(stale, nstale);
+	return (removed);
 }
 
 /* Opens one local folder (creating it) and removes its stale temporary
- * files, but none the journal names: the session's recovery moves those
- * into place when it reaches the folder. */
+ * files, but none an account's journal names: the session's recovery
+ * moves those into place when it reaches the folder. */
 static int
-fetch_prepare_maildir(const struct account_conf *ac, struct state *st,
-    const char *local, const char *remote)
+fetch_prepare_maildir(const struct config *conf,
+    const struct account_conf *ac, struct state *st, const char *local,
+    const char *remote)
 {
 	struct log_ctx	 ctx = { ac->name, remote, 0 };
 	struct maildir	*md;
-	const char	**keep;
 	char		*cause;
-	size_t		 nkeep;
 	int		 removed;
 
 	if ((md = maildir_open(ac->maildir, local, &cause)) == NULL) {
@@ -96,9 +181,7 @@ fetch_prepare_maildir(const struct account_conf *ac, struct state *st,
 		free(cause);
 		return (-1);
 	}
-	keep = fetch_journaled(st, &nkeep);
-	removed = maildir_clean_tmp(md, FETCH_TMP_MAX_AGE, keep, nkeep, &cause);
-	free(keep);
+	removed = fetch_clean_tmp(conf, ac, st, md, &ctx, &cause);
 	if (removed < 0) {
 		log_msg(LOG_LVL_ERROR, &ctx, "%s", cause);
 		free(cause);
@@ -116,19 +199,20 @@ fetch_prepare_maildir(const struct account_conf *ac, struct state *st,
  * that delivery problems surface before any network work is done. Folders
  * that patterns resolve to are opened when they are fetched. */
 int
-fetch_prepare_maildirs(const struct account_conf *ac, struct state *st)
+fetch_prepare_maildirs(const struct config *conf,
+    const struct account_conf *ac, struct state *st)
 {
 	const struct folder_conf	*fc;
 	size_t				 i;
 
-	if (fetch_prepare_maildir(ac, st, NULL, NULL) != 0)
+	if (fetch_prepare_maildir(conf, ac, st, NULL, NULL) != 0)
 		return (-1);
 	for (i = 0; i < ac->nfolders; i++) {
 		fc = &ac->folders[i];
 		if (fc->is_pattern)
 			continue;
-		if (fetch_prepare_maildir(ac, st, config_folder_local(fc),
-		    fc->remote) != 0)
+		if (fetch_prepare_maildir(conf, ac, st,
+		    config_folder_local(fc), fc->remote) != 0)
 			return (-1);
 	}
 	return (0);
@@ -297,7 +381,7 @@ fetch_prepare(struct fetch_job *job)
 	job->st = fetch_lock(job->run->conf->state_dir, job->ac, &status);
 	if (job->st == NULL)
 		return (status);
-	if (fetch_prepare_maildirs(job->ac, job->st) != 0)
+	if (fetch_prepare_maildirs(job->run->conf, job->ac, job->st) != 0)
 		return (EXIT_LOCAL);
 	return (0);
 }

@@ -71,10 +71,12 @@ typedef void (*fetch_done_cb)(struct fetch_session *,
 struct state	*fetch_lock(const char *state_dir,
 		    const struct account_conf *, int *status);
 /* Creates the Maildir root and every configured (non-pattern) folder and
- * removes their stale tmp/ files, except those the intent journal of the
- * account's (locked) state st names; logs and returns -1 on failure. */
-int		 fetch_prepare_maildirs(const struct account_conf *,
-		    struct state *st);
+ * removes their stale tmp/ files, except those an intent journal names:
+ * the account's (locked) state st, or the state file of any other
+ * account of conf (accounts may share a Maildir); logs and returns -1 on
+ * failure. */
+int		 fetch_prepare_maildirs(const struct config *,
+		    const struct account_conf *, struct state *st);
 /* Starts an IMAP or POP3 session for the account; ac and st are borrowed
  * and must outlive the session. */
 struct fetch_session *fetch_session_start(struct event_base *,

@@ -23,8 +23,12 @@
  * Killed before 3, nothing is visible and the batch is fetched again.
  * Killed between 3 and 5, the next run finds the journal when it selects
  * the folder: maildir_recover finishes each move (the files are durable in
- * tmp/, and nothing removes a journaled one) and the messages count as
- * delivered, so none is fetched twice. Each entry carries its UIDVALIDITY
+ * tmp/, and no mailfetchd removes a journaled one) and the messages count
+ * as delivered, so none is fetched twice. Only a file found in the
+ * Maildir (new/, or cur/ where a reader moved it) may lead to a server
+ * action: one found nowhere stays on the server. Two entries of one UID
+ * mean the batch got two different messages under it: no server action
+ * either (imap_body_repeat). Each entry carries its UIDVALIDITY
  * and Message-ID: an entry of another epoch than the server's now is
  * finished locally and logged in the msgids log, but its UID means
  * nothing any more and never leads to a server action. An entry kept
@@ -1116,29 +1120,57 @@ imap_journal_prune(struct imap_session *s)
 	free(keep);
 }
 
-/* What a recovery found, for its log line and the session. */
+/* A recovery's in-flight entries (each a file of the interrupted run),
+ * and what it found. */
 struct imap_recovery {
-	struct uidset	 done;		/* this epoch, delivered now */
-	size_t		 nold;		/* another epoch, delivered now: local
-					 * only */
-	size_t		 nlogged;	/* Message-IDs queued */
-	int		 any;
+	const struct state_inflight **e;
+	struct imap_jentry	*j;
+	const char		**finals;
+	struct maildir_found	*found;	/* maildir_recover's, per entry */
+	size_t			 n;
+	int			 any;	/* the folder has entries, done too */
+
+	struct uidset		 done;	/* this epoch, found: owed the server
+					 * actions */
+	struct uidset		 gone;	/* this epoch, found nowhere: no
+					 * server action */
+	struct uidset		 ambiguous; /* this epoch, two entries: two
+					 * different messages under one UID,
+					 * no server action */
+	size_t			 ngone;	/* found nowhere, every epoch */
+	size_t			 nold;	/* another epoch: local only */
+	size_t			 nlogged; /* Message-IDs queued */
 };
 
+static void
+imap_recovery_free(struct imap_recovery *rc)
+{
+	if (rc->found != NULL)
+		maildir_found_clear(rc->found, rc->n);
+	free(rc->found);
+	free(rc->e);
+	free(rc->j);
+	free(rc->finals);
+	uidset_clear(&rc->done);
+	uidset_clear(&rc->gone);
+	uidset_clear(&rc->ambiguous);
+}
+
 /* Logs a recovered message's Message-ID with the digest of its file, read
- * back from the Maildir (the stream that would have digested it died with
- * the killed run). A file a reader moved away since gets no digest: after
- * a UIDVALIDITY change that message comes again, a duplicate, never a
+ * back from the Maildir where recovery found it, in cur/ too when a
+ * reader moved it there (the stream that would have digested it died
+ * with the killed run). A file found nowhere gets no digest: after a
+ * UIDVALIDITY change that message comes again, a duplicate, never a
  * loss. */
 static void
 imap_journal_log_id(struct imap_session *s, const struct state_inflight *e,
-    const struct imap_jentry *j)
+    const struct imap_jentry *j, const struct maildir_found *found)
 {
 	unsigned char	 digest[MSGIDS_DIGEST_LEN], buf[16384];
 	ssize_t		 n;
 	int		 fd;
 
-	if ((fd = maildir_open_delivered(s->md, e->file)) == -1) {
+	if ((fd = maildir_open_found(s->md, found)) == -1) {
 		msgids_add(s->ids, e->folder, j->msgid, j->size, NULL);
 		return;
 	}
@@ -1153,87 +1185,168 @@ imap_journal_log_id(struct imap_session *s, const struct state_inflight *e,
 	    NULL);
 }
 
-/* Recovers one journal entry: finishes the move of an in-flight one and
- * logs its Message-ID; only an entry of the server's present UIDVALIDITY
- * may count for UIDs (skip, server actions). -1 when the folder failed. */
+/* Collects the folder's journal entries: a done one only skips its UID,
+ * in its epoch (it was counted and told to the server when its batch was
+ * recorded); an in-flight one is kept for maildir_recover. -1 when the
+ * folder failed. */
 static int
-imap_journal_recover_one(struct imap_session *s,
-    const struct state_inflight *e, struct imap_recovery *rc)
+imap_journal_collect(struct imap_session *s, struct imap_recovery *rc)
 {
-	struct imap_jentry	 j;
-	char			*cause;
+	const struct state_inflight	*e;
+	struct imap_jentry		 j;
+	size_t				 i;
 
-	if (imap_jentry_parse(e->id, s->sf->uidvalidity, &j) != 0) {
-		imap_folder_fail(s, EXIT_LOCAL, "%s: bad journal entry for "
-		    "this folder", state_path(s->st));
-		return (-1);
-	}
-	rc->any = 1;
-	if (!j.done) {
-		if (maildir_recover(s->md, e->file, &cause) == -1) {
-			imap_folder_fail(s, EXIT_LOCAL, "%s", cause);
-			free(cause);
+	for (i = 0; (e = state_inflight_at(s->st, i)) != NULL; i++) {
+		if (strcmp(e->folder, s->folders[s->cur].remote) != 0)
+			continue;
+		if (imap_jentry_parse(e->id, s->sf->uidvalidity, &j) != 0) {
+			imap_folder_fail(s, EXIT_LOCAL, "%s: bad journal entry "
+			    "for this folder", state_path(s->st));
 			return (-1);
 		}
-		if (s->ids != NULL && j.msgid != NULL) {
-			imap_journal_log_id(s, e, &j);
-			rc->nlogged++;
+		rc->any = 1;
+		if (j.done) {
+			if (j.uidvalidity == s->uidvalidity)
+				uidset_add(&s->skip, j.uid);
+			continue;
 		}
+		rc->e = xreallocarray(rc->e, rc->n + 1, sizeof *rc->e);
+		rc->j = xreallocarray(rc->j, rc->n + 1, sizeof *rc->j);
+		rc->finals = xreallocarray(rc->finals, rc->n + 1,
+		    sizeof *rc->finals);
+		rc->e[rc->n] = e;
+		rc->j[rc->n] = j;
+		rc->finals[rc->n++] = e->file;
 	}
-	/* A done entry was counted and told to the server when its batch
-	 * was recorded: it is only skipped, and only in its epoch. */
-	if (j.uidvalidity != s->uidvalidity)
-		rc->nold += !j.done;
-	else if (!j.done)
-		uidset_add(&rc->done, j.uid);
-	else
-		uidset_add(&s->skip, j.uid);
 	return (0);
 }
 
+/* Two in-flight entries of one UID in the server's epoch: the batch got
+ * two different messages under it (imap_body_repeat), and which one the
+ * server holds is unknown, so neither may lead to a server action. */
+static void
+imap_journal_ambiguous(struct imap_session *s, struct imap_recovery *rc)
+{
+	struct uidset	seen;
+	size_t		i;
+
+	uidset_init(&seen);
+	for (i = 0; i < rc->n; i++) {
+		if (rc->j[i].uidvalidity != s->uidvalidity)
+			continue;
+		if (uidset_has(&seen, rc->j[i].uid))
+			uidset_add(&rc->ambiguous, rc->j[i].uid);
+		uidset_add(&seen, rc->j[i].uid);
+	}
+	uidset_clear(&seen);
+}
+
+/* Sorts one recovered entry: only a file found in the Maildir, of the
+ * server's epoch and not ambiguous, is owed the server actions; every
+ * one of the server's epoch is skipped (never fetched again: a message
+ * the user deleted must not come back). */
+static void
+imap_journal_sort(struct imap_session *s, struct imap_recovery *rc, size_t i)
+{
+	const struct imap_jentry	*j = &rc->j[i];
+	int				 gone;
+
+	gone = rc->found[i].where == MAILDIR_GONE;
+	rc->ngone += gone;
+	if (s->ids != NULL && j->msgid != NULL) {
+		imap_journal_log_id(s, rc->e[i], j, &rc->found[i]);
+		rc->nlogged++;
+	}
+	if (j->uidvalidity != s->uidvalidity) {
+		rc->nold++;
+		return;
+	}
+	uidset_add(&s->skip, j->uid);
+	if (gone)
+		uidset_add(&rc->gone, j->uid);
+	else if (!uidset_has(&rc->ambiguous, j->uid))
+		uidset_add(&rc->done, j->uid);
+}
+
+/* The recovery's log lines: what it delivered (files, not UIDs), and what
+ * it leaves alone on the server. */
+static void
+imap_journal_report(struct imap_session *s, struct imap_recovery *rc)
+{
+	char	*set;
+
+	if (rc->n > 0)
+		imap_log(s, LOG_LVL_NOTICE, "recovered an interrupted run: "
+		    "%zu message(s) delivered%s", rc->n - rc->ngone,
+		    rc->nold > 0 ? " (some before the folder's UIDVALIDITY "
+		    "changed: no server action for those)" : "");
+	if (rc->ngone > 0) {
+		set = uidset_format(&rc->gone, NULL, 0);
+		imap_log(s, LOG_LVL_WARNING, "%zu message(s) not found in the "
+		    "Maildir after an interrupted run (UIDs %s%s): a mail "
+		    "reader deleted or refiled them, or their tmp/ file was "
+		    "removed; counted as delivered (not fetched again) and "
+		    "left on the server (no \\Seen, no delete or move)",
+		    rc->ngone, *set != '\0' ? set : "none",
+		    rc->ngone > uidset_count(&rc->gone) ? ", and some of an "
+		    "earlier UIDVALIDITY" : "");
+		free(set);
+	}
+	if (!uidset_empty(&rc->ambiguous)) {
+		set = uidset_format(&rc->ambiguous, NULL, 0);
+		imap_log(s, LOG_LVL_WARNING, "UIDs %s: the interrupted run got "
+		    "different messages under the same UID; each delivered, "
+		    "and left alone on the server (no \\Seen, no delete or "
+		    "move)", set);
+		free(set);
+	}
+}
+
 /* A run that died mid-batch left journal entries for this folder: finish
- * each (maildir_recover), so that every message counts once. Decided
- * from the journal alone: an in-flight entry was durable in tmp/, so it is
- * delivered, whatever a mail reader did with the file since. Returns -1
- * when the folder failed. */
+ * each (maildir_recover), so that every message counts once. A file is
+ * owed the server actions only where recovery finds it in the Maildir:
+ * one found nowhere counts as delivered locally but is left on the
+ * server. Returns -1 when the folder failed. */
 static int
 imap_journal_recover(struct imap_session *s)
 {
-	const struct state_inflight	*e;
-	struct imap_recovery		 rc;
-	char				*cause;
-	size_t				 i;
-	int				 r = -1;
+	struct imap_recovery	 rc;
+	char			*cause;
+	size_t			 i;
+	int			 r = -1;
 
 	memset(&rc, 0, sizeof rc);
 	uidset_init(&rc.done);
-	for (i = 0; (e = state_inflight_at(s->st, i)) != NULL; i++) {
-		if (strcmp(e->folder, s->folders[s->cur].remote) == 0 &&
-		    imap_journal_recover_one(s, e, &rc) != 0)
-			goto out;
-	}
+	uidset_init(&rc.gone);
+	uidset_init(&rc.ambiguous);
+	if (imap_journal_collect(s, &rc) != 0)
+		goto out;
 	if (!rc.any) {
 		r = 0;
 		goto out;
 	}
+	rc.found = xreallocarray(NULL, rc.n + 1, sizeof *rc.found);
+	if (maildir_recover(s->md, rc.finals, rc.n, rc.found, &cause) != 0) {
+		imap_folder_fail(s, EXIT_LOCAL, "%s", cause);
+		free(cause);
+		goto out;
+	}
+	imap_journal_ambiguous(s, &rc);
+	for (i = 0; i < rc.n; i++)
+		imap_journal_sort(s, &rc, i);
 	if (rc.nlogged > 0 && msgids_flush(s->ids, &cause) != 0) {
 		/* Only a later UIDVALIDITY change would miss them. */
 		imap_log(s, LOG_LVL_WARNING, "%s", cause);
 		free(cause);
 	}
-	if (!uidset_empty(&rc.done) || rc.nold > 0)
-		imap_log(s, LOG_LVL_NOTICE, "recovered an interrupted run: "
-		    "%zu message(s) delivered%s", uidset_count(&rc.done) +
-		    rc.nold, rc.nold > 0 ? " (some before the folder's "
-		    "UIDVALIDITY changed: no server action for those)" : "");
+	imap_journal_report(s, &rc);
 	/* last_uid does not move: the entries need not cover a whole batch
 	 * (a message the server did not return leaves its neighbours' entries
-	 * behind). The delivered ones are skipped by UID; the folder's end
-	 * moves last_uid past them and drops the entries. */
-	uidset_add_set(&s->skip, &rc.done);
+	 * behind). The recovered ones are skipped by UID (above); the
+	 * folder's end moves last_uid past them and drops the entries. */
 	/* They became visible with this run (or the run that put them there
 	 * never said so): they count as this run's new mail. */
-	s->f_msgs += uidset_count(&rc.done) + rc.nold;
+	s->f_msgs += rc.n - rc.ngone;
 	if (s->folders[s->cur].mark_read || !s->ac->keep) {
 		/* Added to what the state still owes, never in its place: a
 		 * run killed after an earlier recovery recorded its set (and
@@ -1252,7 +1365,7 @@ imap_journal_recover(struct imap_session *s)
 	if ((r = imap_save_state(s)) == 0)
 		fault_point("imap-recovered");
 out:
-	uidset_clear(&rc.done);
+	imap_recovery_free(&rc);
 	return (r);
 }
 

@@ -31,7 +31,7 @@
  *     new|cur, then fsync each dirty directory once.
  * Renames happen only after every file of the batch is fsynced, so a crash
  * before step 3 ends leaves complete files in tmp/ (removed later by
- * maildir_clean_tmp unless an intent journal names them) and at most
+ * maildir_tmp_remove unless an intent journal names them) and at most
  * complete, fsynced files in new|cur. The batch is all or nothing: if any
  * step fails, every message of the batch is removed from new|cur and tmp/
  * and -1 returned, so the caller, which records its state only after
@@ -39,7 +39,10 @@
  * twice. With an intent journal (maildir_sync_prepare, then the journal,
  * then maildir_sync) a failure after prepare is treated as a crash: the
  * files stay, the journal keeps naming them and maildir_recover finishes
- * the move, so that "not in tmp/" always means "moved into place". The
+ * the move. "Not in tmp/" is still no proof of "moved into place" (a
+ * reader, another program or an administrator may remove files): recovery
+ * looks for each such file in new/ and cur/ and reports one found nowhere,
+ * for which the caller takes no server action. The
  * gain over commit: one fsync per directory per batch instead of one per
  * message, and file fsyncs that find their data already written
  * (writeback started at stage) and can share a journal commit on ext4 or
@@ -85,6 +88,8 @@
 #define MAILDIR_MAX_OPEN	64	/* staged files kept open at most */
 #define MAILDIR_WBUF		(32 * 1024)	/* write buffer of a delivery */
 #define MAILDIR_RANDOM_BYTES	8
+#define MAILDIR_STALE_MAX	4096	/* stale tmp/ files listed per call:
+					 * the rest waits for the next */
 
 enum maildir_sub {
 	MAILDIR_TMP = 0,
@@ -580,9 +585,10 @@ maildir_is_ours(struct maildir *md, const char *name)
 /* Whether the tmp/ entry name was left by a mailfetchd process of this
  * host that no longer runs (a crash or kill -9 mid-delivery): our unique
  * name ("...P<pid>Q...R<hex>.<host>") with a pid that is not ours and does
- * not exist. Such a file is never finished by anyone, and waiting 36 hours
- * would let a crash loop fill the disk; the worst case of removing one is
- * a refetch (a journaled name found nowhere is fetched again). Files of
+ * not exist. Such a file is finished by no one but the recovery of an
+ * account whose intent journal names it (any account: accounts may share
+ * a Maildir), and the caller keeps those (maildir_tmp_remove); waiting 36
+ * hours for the others would let a crash loop fill the disk. Files of
  * other programs, and of live processes, keep the age rule. */
 static int
 maildir_orphan(struct maildir *md, const char *name)
@@ -608,11 +614,11 @@ maildir_orphan(struct maildir *md, const char *name)
 	return (kill((pid_t)pid, 0) == -1 && errno == ESRCH);
 }
 
-/* Removes the tmp/ entry name if it is a regular file whose mtime is more
- * than max_age seconds before now, or one of ours left by a dead process.
- * Returns 1 if removed, 0 if kept. */
+/* Whether the tmp/ entry name is stale: a regular file whose mtime is
+ * more than max_age seconds before now, or one of ours left by a dead
+ * process. 1 if so, 0 if not, -1 with *cause. */
 static int
-maildir_clean_one(struct maildir *md, int dfd, const char *name, time_t now,
+maildir_stale_one(struct maildir *md, int dfd, const char *name, time_t now,
     time_t max_age, char **cause)
 {
 	struct stat	sb;
@@ -625,16 +631,7 @@ maildir_clean_one(struct maildir *md, int dfd, const char *name, time_t now,
 	}
 	if (!S_ISREG(sb.st_mode))
 		return (0);
-	if (now - sb.st_mtime <= max_age && !maildir_orphan(md, name))
-		return (0);
-	if (unlinkat(dfd, name, 0) != 0) {
-		if (errno == ENOENT)
-			return (0);
-		maildir_file_error(cause, errno, md, MAILDIR_TMP, name,
-		    "unlink");
-		return (-1);
-	}
-	return (1);
+	return (now - sb.st_mtime > max_age || maildir_orphan(md, name));
 }
 
 /* The base of a final name: the unique part, before ",S=". */
@@ -661,20 +658,23 @@ maildir_journaled(const char *name, const char *const *keep, size_t nkeep)
 	return (0);
 }
 
-/* Removes stale tmp/ files, the leftovers of deliveries interrupted by a
+/* Lists stale tmp/ files, the leftovers of deliveries interrupted by a
  * crash: any older than max_age (the spec's reader rule, 36 hours), and
- * at once those our own dead processes left (maildir_orphan); never one
- * the journal names (keep), whatever its age: the message is complete
- * and only it may still hold it (the server copy may be gone). */
+ * at once those our own dead processes left (maildir_orphan). Only
+ * listed: whether an intent journal still names one can be known only
+ * now that it is stale (a dead process journals nothing more), so the
+ * caller reads the journals after this and before maildir_tmp_remove. */
 int
-maildir_clean_tmp(struct maildir *md, time_t max_age, const char *const *keep,
-    size_t nkeep, char **cause)
+maildir_tmp_stale(struct maildir *md, time_t max_age, char ***names,
+    size_t *n, char **cause)
 {
 	DIR		*dirp;
-	struct dirent	*de;
+	struct dirent	*de = NULL;
 	time_t		 now;
-	int		 fd, n = 0, rv = 0;
+	int		 fd, rv = 0;
 
+	*names = NULL;
+	*n = 0;
 	/* A fresh open, not a dup: a dup would share the read offset. */
 	fd = openat(md->fd[MAILDIR_TMP], ".", O_RDONLY|O_DIRECTORY|O_CLOEXEC);
 	if (fd == -1 || (dirp = fdopendir(fd)) == NULL) {
@@ -684,26 +684,71 @@ maildir_clean_tmp(struct maildir *md, time_t max_age, const char *const *keep,
 		return (-1);
 	}
 	now = time(NULL);
-	for (;;) {
+	while (*n < MAILDIR_STALE_MAX) {
 		errno = 0;
 		if ((de = readdir(dirp)) == NULL)
 			break;
 		if (strcmp(de->d_name, ".") == 0 ||
 		    strcmp(de->d_name, "..") == 0 ||
-		    maildir_is_ours(md, de->d_name) ||
-		    maildir_journaled(de->d_name, keep, nkeep))
+		    maildir_is_ours(md, de->d_name))
 			continue;
-		rv = maildir_clean_one(md, fd, de->d_name, now, max_age, cause);
+		rv = maildir_stale_one(md, fd, de->d_name, now, max_age, cause);
 		if (rv == -1)
 			break;
-		n += rv;
+		if (rv == 1) {
+			*names = xreallocarray(*names, *n + 1, sizeof **names);
+			(*names)[(*n)++] = xstrdup(de->d_name);
+		}
 	}
-	if (rv != -1 && errno != 0) {
+	if (rv != -1 && de == NULL && errno != 0) {
 		maildir_error(cause, errno, "%s/tmp: readdir", md->path);
 		rv = -1;
 	}
 	closedir(dirp);
-	return (rv == -1 ? -1 : n);
+	if (rv == -1) {
+		maildir_names_free(*names, *n);
+		*names = NULL;
+		*n = 0;
+	}
+	return (rv == -1 ? -1 : 0);
+}
+
+/* Removes the listed tmp/ files, but never one the journals name (keep),
+ * whatever its age: the message is complete and only it may still hold
+ * it (the server copy may be gone). */
+int
+maildir_tmp_remove(struct maildir *md, char *const *names, size_t n,
+    const char *const *keep, size_t nkeep, char **cause)
+{
+	size_t	i;
+	int	removed = 0;
+
+	for (i = 0; i < n; i++) {
+		if (strchr(names[i], '/') != NULL ||
+		    maildir_journaled(names[i], keep, nkeep))
+			continue;
+		if (unlinkat(md->fd[MAILDIR_TMP], names[i], 0) == 0) {
+			removed++;
+			continue;
+		}
+		if (errno == ENOENT)
+			continue;
+		maildir_file_error(cause, errno, md, MAILDIR_TMP, names[i],
+		    "unlink");
+		return (-1);
+	}
+	return (removed);
+}
+
+/* Frees a list of n names. */
+void
+maildir_names_free(char **names, size_t n)
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
 }
 
 /* Starts a message: a new file in tmp/ under a unique name. */
@@ -1010,7 +1055,7 @@ maildir_link_move(struct maildir *md, const char *name, enum maildir_sub dest,
 		    "place", md->path, name, strerror(error));
 	}
 	/* The message is in place; a leftover tmp/ copy only costs space
-	 * until maildir_clean_tmp (and maildir_recover knows it by its link
+	 * until maildir_tmp_remove (and maildir_recover knows it by its link
 	 * count). */
 	if (unlinkat(tfd, name, 0) != 0)
 		log_warn("%s/tmp/%s: unlink", md->path, name);
@@ -1173,17 +1218,34 @@ maildir_sync_prepare(struct maildir *md, char **cause)
 	return (0);
 }
 
-/* Finishes a journaled delivery after a crash, from what was durably
- * recorded, never from what a mail reader did since: the journal entry
- * was written after the file's fsync in tmp/, and only the move into
- * new/ or cur/ (or maildir_discard_batch, which never runs once the batch
- * is journaled: see maildir_sync) takes it out of tmp/. So a tmp/ file is
- * moved now, and a missing one was moved by the interrupted run: where it
- * is since (read, flagged, deleted, refiled) is the reader's business. A
- * tmp/ file with a second link was published by link() before the crash
- * took the unlink: only the tmp/ name goes. One stat per entry, no scan. */
-int
-maildir_recover(struct maildir *md, const char *final, char **cause)
+/* Where a journaled file is when it is not in tmp/ (any more): at its
+ * final name, found with one stat; or not (yet) known, left for the scan
+ * of cur/ (maildir_find_read). -1 with *cause on an error. */
+static int
+maildir_find_final(struct maildir *md, const char *final,
+    enum maildir_sub dest, struct maildir_found *f, char **cause)
+{
+	struct stat	sb;
+
+	if (fstatat(md->fd[dest], final, &sb, AT_SYMLINK_NOFOLLOW) == 0) {
+		f->where = dest == MAILDIR_CUR ? MAILDIR_IN_CUR :
+		    MAILDIR_IN_NEW;
+		f->name = xstrdup(final);
+		return (0);
+	}
+	if (errno == ENOENT)
+		return (0);
+	maildir_file_error(cause, errno, md, dest, final, "stat");
+	return (-1);
+}
+
+/* Finishes one journaled delivery (maildir_recover): a tmp/ file is
+ * moved now; a tmp/ file with a second link was published by link()
+ * before the crash took the unlink, so only the tmp/ name goes; then the
+ * file is looked for at its final name. */
+static int
+maildir_recover_one(struct maildir *md, const char *final,
+    struct maildir_found *f, char **cause)
 {
 	enum maildir_sub	 dest;
 	struct stat		 sb;
@@ -1196,48 +1258,145 @@ maildir_recover(struct maildir *md, const char *final, char **cause)
 		    md->path, final);
 		return (-1);
 	}
+	dest = strstr(final + blen, ":2,") != NULL ? MAILDIR_CUR : MAILDIR_NEW;
 	base = xstrndup(final, blen);
 	if (fstatat(md->fd[MAILDIR_TMP], base, &sb, AT_SYMLINK_NOFOLLOW) != 0) {
 		r = errno == ENOENT ? 0 : -1;
 		if (r == -1)
 			maildir_file_error(cause, errno, md, MAILDIR_TMP, base,
 			    "stat");
-		free(base);
-		return (r);
-	}
-	dest = strstr(final + blen, ":2,") != NULL ? MAILDIR_CUR : MAILDIR_NEW;
-	if (sb.st_nlink > 1) {
+	} else if (sb.st_nlink > 1) {
 		r = unlinkat(md->fd[MAILDIR_TMP], base, 0) == 0 ? 0 : -1;
 		if (r == -1)
 			maildir_file_error(cause, errno, md, MAILDIR_TMP, base,
 			    "unlink");
-		free(base);
-		return (r);
+	} else if ((r = maildir_move(md, base, dest, final, cause)) == 0) {
+		f->moved = 1;
+		if (maildir_fsync(md->fd[dest]) != 0) {
+			maildir_error(cause, errno, "%s/%s: fsync", md->path,
+			    maildir_sub_names[dest]);
+			r = -1;
+		}
 	}
-	r = maildir_move(md, base, dest, final, cause);
 	free(base);
 	if (r != 0)
 		return (-1);
-	if (maildir_fsync(md->fd[dest]) != 0) {
-		maildir_error(cause, errno, "%s/%s: fsync", md->path,
-		    maildir_sub_names[dest]);
+	return (maildir_find_final(md, final, dest, f, cause));
+}
+
+/* One unresolved entry's unique name, for the scan of cur/. */
+struct maildir_key {
+	const char	*base;
+	size_t		 len;
+	size_t		 idx;		/* into the caller's arrays */
+};
+
+static int
+maildir_key_cmp(const void *a, const void *b)
+{
+	const struct maildir_key	*ka = a, *kb = b;
+	int				 c;
+
+	c = memcmp(ka->base, kb->base, ka->len < kb->len ? ka->len : kb->len);
+	if (c != 0)
+		return (c);
+	return (ka->len < kb->len ? -1 : ka->len > kb->len);
+}
+
+/* One scan of cur/ for the entries still unresolved: a mail reader moves
+ * new/X to cur/X:2,S, and changes the flags of cur/X:2,S, but keeps the
+ * unique name X. */
+static int
+maildir_find_read(struct maildir *md, const char *const *finals, size_t n,
+    struct maildir_found *found, char **cause)
+{
+	struct maildir_key	*keys, key, *k;
+	struct dirent		*de;
+	DIR			*dirp;
+	size_t			 i, nkeys = 0;
+	int			 fd;
+
+	keys = xreallocarray(NULL, n, sizeof *keys);
+	for (i = 0; i < n; i++) {
+		if (found[i].where == MAILDIR_GONE)
+			keys[nkeys++] = (struct maildir_key){ finals[i],
+			    maildir_base_len(finals[i]), i };
+	}
+	qsort(keys, nkeys, sizeof *keys, maildir_key_cmp);
+	/* A fresh open, not a dup: a dup would share the read offset. */
+	fd = openat(md->fd[MAILDIR_CUR], ".", O_RDONLY|O_DIRECTORY|O_CLOEXEC);
+	if (fd == -1 || (dirp = fdopendir(fd)) == NULL) {
+		maildir_error(cause, errno, "%s/cur", md->path);
+		if (fd != -1)
+			close(fd);
+		free(keys);
 		return (-1);
 	}
-	return (1);
+	for (errno = 0; (de = readdir(dirp)) != NULL; errno = 0) {
+		key.base = de->d_name;
+		key.len = maildir_base_len(de->d_name);
+		if (*de->d_name == '.' || (k = bsearch(&key, keys, nkeys,
+		    sizeof *keys, maildir_key_cmp)) == NULL ||
+		    found[k->idx].where != MAILDIR_GONE)
+			continue;
+		found[k->idx].where = MAILDIR_IN_CUR;
+		found[k->idx].name = xstrdup(de->d_name);
+	}
+	if (errno != 0)
+		maildir_error(cause, errno, "%s/cur: readdir", md->path);
+	i = errno != 0;
+	closedir(dirp);
+	free(keys);
+	return (i ? -1 : 0);
+}
+
+/* Finishes journaled deliveries after a crash. The journal entry was
+ * written after the file's fsync in tmp/, and only the move into new/ or
+ * cur/ (or maildir_discard_batch, which never runs once the batch is
+ * journaled: see maildir_sync) takes it out of tmp/ in our hands; but a
+ * file absent from tmp/ is taken as delivered only where it is found,
+ * never on trust: someone else may have removed it from tmp/. One stat
+ * per entry, and one scan of cur/ only when some are still unresolved. */
+int
+maildir_recover(struct maildir *md, const char *const *finals, size_t n,
+    struct maildir_found *found, char **cause)
+{
+	size_t	i, left = 0;
+
+	memset(found, 0, n * sizeof *found);
+	for (i = 0; i < n; i++) {
+		if (maildir_recover_one(md, finals[i], &found[i], cause) != 0)
+			goto fail;
+		left += found[i].where == MAILDIR_GONE;
+	}
+	if (left > 0 && maildir_find_read(md, finals, n, found, cause) != 0)
+		goto fail;
+	return (0);
+fail:
+	maildir_found_clear(found, n);
+	return (-1);
+}
+
+void
+maildir_found_clear(struct maildir_found *found, size_t n)
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++) {
+		free(found[i].name);
+		found[i].name = NULL;
+	}
 }
 
 int
-maildir_open_delivered(struct maildir *md, const char *final)
+maildir_open_found(struct maildir *md, const struct maildir_found *f)
 {
-	size_t	blen = maildir_base_len(final);
-
-	if (strchr(final, '/') != NULL || blen == 0 || *final == '.') {
-		errno = EINVAL;
+	if (f->where == MAILDIR_GONE || f->name == NULL) {
+		errno = ENOENT;
 		return (-1);
 	}
-	return (openat(md->fd[strstr(final + blen, ":2,") != NULL ?
-	    MAILDIR_CUR : MAILDIR_NEW], final,
-	    O_RDONLY|O_NOFOLLOW|O_CLOEXEC));
+	return (openat(md->fd[f->where == MAILDIR_IN_CUR ? MAILDIR_CUR :
+	    MAILDIR_NEW], f->name, O_RDONLY|O_NOFOLLOW|O_CLOEXEC));
 }
 
 /* Frees the staged deliveries, leaving their files where they are. */

@@ -25,14 +25,22 @@ void		 maildir_close(struct maildir *);
 /* The directory path of this folder. Do not free. */
 const char	*maildir_path(const struct maildir *);
 
-/* Removes tmp/ files older than max_age seconds (the spec says 36 hours),
+/* Stale tmp/ files, in two steps so that the caller can read the intent
+ * journals in between (fetch.c): maildir_tmp_stale lists (at most 4096 per
+ * call) the tmp/ files older than max_age seconds (the spec says 36 hours)
  * and, whatever their age, those a mailfetchd process of this host left
- * when it died (its unique name, a pid no longer running); never a file
- * whose unique name is that of one of the final names keep[0..nkeep-1]
- * (the intent journal's: maildir_recover still needs them). Returns the
- * number removed, or -1 with *cause set. */
-int		 maildir_clean_tmp(struct maildir *, time_t max_age,
-		    const char *const *keep, size_t nkeep, char **cause);
+ * when it died (its unique name, a pid no longer running): 0 with *names
+ * (free with maildir_names_free) and *n, or -1 with *cause set.
+ * maildir_tmp_remove then removes those of names whose unique name is not
+ * that of one of the final names keep[0..nkeep-1] (the intent journals':
+ * maildir_recover still needs them), and returns how many it removed, or
+ * -1 with *cause set. */
+int		 maildir_tmp_stale(struct maildir *, time_t max_age,
+		    char ***names, size_t *n, char **cause);
+int		 maildir_tmp_remove(struct maildir *, char *const *names,
+		    size_t n, const char *const *keep, size_t nkeep,
+		    char **cause);
+void		 maildir_names_free(char **names, size_t n);
 
 /* Starts a message in tmp/ (O_EXCL, unique name). */
 struct maildir_delivery *maildir_deliver_begin(struct maildir *, char **cause);
@@ -74,16 +82,31 @@ int		 maildir_sync(struct maildir *, char **cause);
  * maildir_close before it) leaves them where they are, as a crash would,
  * for maildir_recover; the caller keeps its journal entries. */
 int		 maildir_sync_prepare(struct maildir *, char **cause);
-/* After a crash, for each journaled final name, decided from the journal
- * alone (never from what a mail reader did to new/ and cur/ since): 1 when
- * the file was still in tmp/ and is now moved into place, 0 when the
- * interrupted run had moved it already; both mean delivered. -1 on error.
- * One stat per entry, no directory scan. */
-int		 maildir_recover(struct maildir *, const char *final, char **cause);
-/* Opens a delivered file by its final name (new/ or cur/, as the name
- * says) for reading, refusing a symbolic link: a descriptor, or -1 with
- * errno (ENOENT when a mail reader has moved or deleted it since). */
-int		 maildir_open_delivered(struct maildir *, const char *final);
+/* After a crash, for the journaled final names finals[0..n-1]: each file
+ * still in tmp/ is moved into place; then each is looked for, at its final
+ * name (one stat), else, for those still not found, in one scan of cur/
+ * by its unique name (a mail reader moves new/X to cur/X:2,S). found[i]
+ * (n of them, filled; free with maildir_found_clear) says where: in new/
+ * or cur/ under the name given, or MAILDIR_GONE, found nowhere (a reader
+ * deleted or refiled it, or someone removed the tmp/ file). 0, or -1
+ * with *cause (nothing to free). */
+enum maildir_where {
+	MAILDIR_GONE = 0,
+	MAILDIR_IN_NEW,
+	MAILDIR_IN_CUR
+};
+struct maildir_found {
+	enum maildir_where	 where;
+	int			 moved;		/* out of tmp/ just now */
+	char			*name;		/* its name there; NULL: gone */
+};
+int		 maildir_recover(struct maildir *, const char *const *finals,
+		    size_t n, struct maildir_found *found, char **cause);
+void		 maildir_found_clear(struct maildir_found *, size_t n);
+/* Opens a file maildir_recover found, for reading, refusing a symbolic
+ * link: a descriptor, or -1 with errno (ENOENT when it is gone). */
+int		 maildir_open_found(struct maildir *,
+		    const struct maildir_found *);
 
 /* Bytes written so far to a delivery. */
 size_t		 maildir_delivery_size(const struct maildir_delivery *);

@@ -33,11 +33,12 @@
  * saved. Killed before 3, nothing is visible and the batch is fetched
  * again. Killed between 3 and 5, the next run finds the journal right
  * after the UIDL listing, before it fetches anything: maildir_recover
- * finishes each move (the files are durable in tmp/, and nothing removes
- * a journaled one), and every journaled message counts as delivered (its
- * UIDL recorded, its DELE owed with keep = no, unless the server lists
- * that UIDL twice: then it cannot tell which message was delivered and
- * deletes none). Killed after 5, or a session that
+ * finishes each move (the files are durable in tmp/, and no mailfetchd
+ * removes a journaled one), and every journaled message counts as
+ * delivered (its UIDL recorded, its DELE owed with keep = no, unless the
+ * server lists that UIDL twice: then it cannot tell which message was
+ * delivered and deletes none; or unless its file is found nowhere in the
+ * Maildir: then it stays on the server). Killed after 5, or a session that
  * dies before QUIT, leaves the server unchanged: the UIDLs in the state
  * stop the messages from being fetched again, and the owed set makes the
  * next run DELE them before fetching anything. The crash points
@@ -979,54 +980,124 @@ pop3_dele_owed(struct pop3_session *s)
 	pop3_phase(s, POP3_S_DELE, n);
 }
 
+/* The journal's entries of the maildrop and where recovery found their
+ * files (maildir_recover). -1 when the session failed. */
+static int
+pop3_journal_find(struct pop3_session *s, const struct state_inflight ***e,
+    struct maildir_found **found, size_t *n)
+{
+	const struct state_inflight	*ie;
+	const char			**finals;
+	char				*cause;
+	size_t				 i;
+
+	*e = NULL;
+	*n = 0;
+	for (i = 0; (ie = state_inflight_at(s->st, i)) != NULL; i++) {
+		if (strcmp(ie->folder, POP3_STATE_RECORD) != 0)
+			continue;
+		*e = xreallocarray(*e, *n + 1, sizeof **e);
+		(*e)[(*n)++] = ie;
+	}
+	finals = xreallocarray(NULL, *n + 1, sizeof *finals);
+	for (i = 0; i < *n; i++)
+		finals[i] = (*e)[i]->file;
+	*found = xreallocarray(NULL, *n + 1, sizeof **found);
+	if (maildir_recover(s->md, finals, *n, *found, &cause) != 0) {
+		pop3_fail(s, EXIT_LOCAL, "%s", cause);
+		free(cause);
+		free(finals);
+		free(*found);
+		free(*e);
+		return (-1);
+	}
+	free(finals);
+	return (0);
+}
+
+/* One warning for the recovered messages found nowhere in the Maildir,
+ * naming (a bounded number of) their UIDLs. */
+static void
+pop3_journal_gone(struct pop3_session *s, const struct state_inflight **e,
+    const struct maildir_found *found, size_t n, size_t ngone)
+{
+	char	*list = xstrdup(""), *more, uidl[POP3_UIDL_MAX + 1];
+	size_t	 i, shown = 0;
+	int64_t	 size;
+
+	for (i = 0; i < n && shown < 10; i++) {
+		if (found[i].where != MAILDIR_GONE)
+			continue;
+		pop3_entry_parse(e[i]->id, uidl, &size);
+		xasprintf(&more, "%s%s\"%s\"", list, shown > 0 ? " " : "",
+		    uidl);
+		free(list);
+		list = more;
+		shown++;
+	}
+	log_msg(LOG_LVL_WARNING, &s->ctx, "%zu message(s) not found in the "
+	    "Maildir after an interrupted run (UIDLs %s%s): a mail reader "
+	    "deleted or refiled them, or their tmp/ file was removed; counted "
+	    "as delivered (not fetched again) and left on the server (no "
+	    "DELE)", ngone, list, ngone > shown ? " ..." : "");
+	free(list);
+}
+
 /* A run killed between journaling a batch and recording it left journal
  * entries: finish each before anything is fetched, so that every message
- * counts once. Decided from the journal alone (maildir_recover): an entry
- * was durable in tmp/, so it is delivered, whatever a mail reader did
- * with the file since. Returns -1 when the session failed. */
+ * counts once (its UIDL recorded: never fetched again, for a message the
+ * user deleted must not come back). Only a file recovery finds in the
+ * Maildir is owed its DELE (keep = no): one found nowhere stays on the
+ * server. Returns -1 when the session failed. */
 static int
 pop3_journal_recover(struct pop3_session *s)
 {
-	const struct state_inflight	*e;
-	char				*cause, uidl[POP3_UIDL_MAX + 1];
+	const struct state_inflight	**e;
+	struct maildir_found		*found;
+	char				 uidl[POP3_UIDL_MAX + 1];
 	uint32_t			*order = NULL;
-	size_t				 i, done = 0;
+	size_t				 i, n, ngone = 0;
 	int64_t				 size;
+	int				 owe = !s->ac->keep && !s->no_uidl;
 
-	if (!s->ac->keep && !s->no_uidl)
+	if (owe)
 		pop3_load_owed(s);	/* kept when the owed set is saved */
-	for (i = 0; (e = state_inflight_at(s->st, i)) != NULL; i++) {
-		if (strcmp(e->folder, POP3_STATE_RECORD) != 0)
-			continue;
-		if (maildir_recover(s->md, e->file, &cause) == -1) {
-			pop3_fail(s, EXIT_LOCAL, "%s", cause);
-			free(cause);
-			free(order);
-			return (-1);
-		}
-		done++;
-		pop3_entry_parse(e->id, uidl, &size);
+	if (pop3_journal_find(s, &e, &found, &n) != 0)
+		return (-1);
+	for (i = 0; i < n; i++) {
+		pop3_entry_parse(e[i]->id, uidl, &size);
 		if (state_uidl_add(s->st, uidl) != 0)
 			log_msg(LOG_LVL_WARNING, &s->ctx, "%s: bad UIDL in the "
 			    "journal; ignored", state_path(s->st));
-		if (s->ac->keep || s->no_uidl)
+		if (found[i].where == MAILDIR_GONE) {
+			ngone++;
+			continue;
+		}
+		if (!owe)
 			continue;
 		if (order == NULL)
 			order = pop3_uidl_order(s);
-		(void)pop3_mark_owed(s, order, e->id);
+		(void)pop3_mark_owed(s, order, e[i]->id);
 	}
 	free(order);
-	if (done == 0)
+	if (n > 0) {
+		log_msg(LOG_LVL_NOTICE, &s->ctx, "recovered an interrupted "
+		    "run: %zu message(s) delivered", n - ngone);
+		if (ngone > 0)
+			pop3_journal_gone(s, e, found, n, ngone);
+	}
+	maildir_found_clear(found, n);
+	free(found);
+	free(e);
+	if (n == 0)
 		return (0);
-	log_msg(LOG_LVL_NOTICE, &s->ctx, "recovered an interrupted run: %zu "
-	    "message(s) delivered", done);
 	/* They became visible with this run (or the run that put them there
 	 * never said so): they count as this run's new mail. */
-	s->result.messages += done;
-	if (done > 0 && s->status == EXIT_NOTHING_NEW)
+	s->result.messages += n - ngone;
+	if (n > ngone && s->status == EXIT_NOTHING_NEW)
 		s->status = EXIT_NEW_MAIL;
 	state_inflight_clear(s->st, POP3_STATE_RECORD);
-	if (!s->ac->keep && !s->no_uidl)
+	if (owe)
 		pop3_store_owed(s);
 	return (pop3_save_state(s));
 }

@@ -94,6 +94,10 @@ struct state {
 	struct state_inflight	 *inflight;	/* the intent journal */
 	size_t			  ninflight;
 	size_t			  ainflight;
+
+	int			  journal_only;	/* state_open_journal: no
+						 * lock, other records
+						 * checked but not kept */
 };
 
 /* A file being written: through a bounded buffer into the temp file,
@@ -916,6 +920,8 @@ state_parse_record(struct state *st, char *line, char **why)
 		    rec->nfields);
 		return (-1);
 	}
+	if (st->journal_only && rec->parse != state_parse_inflight)
+		return (0);
 	return (rec->parse(st, fields, why));
 }
 
@@ -1280,13 +1286,33 @@ state_clean_tmp(struct state *st, const char *file_name)
 	closedir(d);
 }
 
+/* A state of account in state_dir, nothing loaded or locked yet. */
+static struct state *
+state_new(const char *state_dir, const char *account)
+{
+	struct state	*st;
+	size_t		 len;
+
+	st = xcalloc(1, sizeof *st);
+	st->lock_fd = -1;
+	st->account = xstrdup(account);
+	st->dir = xstrdup(state_dir);
+	len = strlen(st->dir);
+	while (len > 1 && st->dir[len - 1] == '/')
+		st->dir[--len] = '\0';
+	st->file_name = state_file_name(account);
+	xasprintf(&st->path, "%s%s%s.state", st->dir,
+	    len == 1 && *st->dir == '/' ? "" : "/", st->file_name);
+	xasprintf(&st->lock_path, "%s%s%s.lock", st->dir,
+	    len == 1 && *st->dir == '/' ? "" : "/", st->file_name);
+	return (st);
+}
+
 /* Locks and loads an account's state. */
 struct state *
 state_open(const char *state_dir, const char *account, char **cause)
 {
 	struct state	*st;
-	char		*file_name;
-	size_t		 len;
 	int		 locked = 0;
 
 	if (*account == '\0') {
@@ -1300,35 +1326,38 @@ state_open(const char *state_dir, const char *account, char **cause)
 	if (state_mkdirs(state_dir, cause) != 0)
 		return (NULL);
 
-	st = xcalloc(1, sizeof *st);
-	st->lock_fd = -1;
-	st->account = xstrdup(account);
-	st->dir = xstrdup(state_dir);
-	len = strlen(st->dir);
-	while (len > 1 && st->dir[len - 1] == '/')
-		st->dir[--len] = '\0';
-	file_name = state_file_name(account);
-	xasprintf(&st->path, "%s%s%s.state", st->dir,
-	    len == 1 && *st->dir == '/' ? "" : "/", file_name);
-	xasprintf(&st->lock_path, "%s%s%s.lock", st->dir,
-	    len == 1 && *st->dir == '/' ? "" : "/", file_name);
-	st->file_name = xstrdup(file_name);
+	st = state_new(state_dir, account);
 	st->uidls = uidlset_new(st->dir, st->file_name);
-
 	if (state_lock(st, cause) != 0) {
 		locked = errno == EWOULDBLOCK;
 		goto fail;
 	}
-	state_clean_tmp(st, file_name);
+	state_clean_tmp(st, st->file_name);
 	if (state_load(st, cause) != 0)
 		goto fail;
-	free(file_name);
 	return (st);
 fail:
-	free(file_name);
 	state_close(st);
 	errno = locked ? EWOULDBLOCK : EIO;
 	return (NULL);
+}
+
+/* Reads another account's journal without its lock: the file is only
+ * ever replaced by rename (state_replace), so whatever open() finds is a
+ * whole file, checked to its end line like any load. Nothing is created,
+ * cleaned or written, and no UIDL scratch file is made. */
+struct state *
+state_open_journal(const char *state_dir, const char *account, char **cause)
+{
+	struct state	*st;
+
+	st = state_new(state_dir, account);
+	st->journal_only = 1;
+	if (state_load(st, cause) != 0) {
+		state_close(st);
+		return (NULL);
+	}
+	return (st);
 }
 
 /* Unlocks and frees a state. */

@@ -267,6 +267,34 @@ exact dupdel "IMAP duplicate UIDs, keep = no: nothing twice"
 tap_is "$(touching 2)" "" \
     "IMAP duplicate UIDs, keep = no: UID 2 still left alone"
 
+# The same, killed once the batch is in new/ (before the state records
+# it): the ambiguity lived in the killed process, but its journal names
+# UID 2 twice, and that alone must keep the recovery from deleting UID 2.
+# The recovery counts files (six: five UIDs, two messages under UID 2).
+: >"$T/server.log"
+imap_server dupuid --manifest "$T/manifest"
+conf dupcrash imap 'keep = no'
+MAILFETCHD_FAULT=imap-synced run dupcrash
+tap_like "$rc" '^(137|-9)$' "IMAP duplicate UIDs, killed at imap-synced: killed"
+: >"$T/server.log"
+run dupcrash
+documented "IMAP duplicate UIDs, recovery"
+tap_is "$rc" 0 "IMAP duplicate UIDs, recovery: exit status 0"
+tap_like "$err" 'recovered an interrupted run: 6 message\(s\) delivered' \
+    "IMAP duplicate UIDs, recovery: six files recovered, counted as six"
+tap_like "$err" 'UIDs 2: .*different messages under the same UID.*left alone on the server' \
+    "IMAP duplicate UIDs, recovery: the warning names UID 2"
+exact dupcrash "IMAP duplicate UIDs, recovery: both messages of UID 2"
+tap_is "$(touching 2)" "" \
+    "IMAP duplicate UIDs, recovery: nothing deletes UID 2 on the server"
+tap_like "$(touching 3)" 'UID STORE .*Deleted' \
+    "IMAP duplicate UIDs, recovery: the other messages are deleted"
+run dupcrash
+tap_is "$rc" 1 "IMAP duplicate UIDs, recovery: then nothing new"
+exact dupcrash "IMAP duplicate UIDs, recovery: nothing twice"
+tap_is "$(touching 2)" "" \
+    "IMAP duplicate UIDs, recovery: UID 2 still left alone"
+
 # A message left out of the first of two batches (300 messages, batches
 # of 250): the checkpoint never passes it; the next run asks for it again
 # (UID FETCH 3,301:*) and every message arrives exactly once.

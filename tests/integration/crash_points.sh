@@ -81,6 +81,49 @@ mfd_crash_server_gone jgone imap-journaled
 # Killed after the renames; a mail reader then deletes one message and
 # reads another: the next run brings nothing back, doubles nothing.
 mfd_crash_reader reader imap-synced crash1 crash2
+# The same with keep = no: the read one (found in cur/) is deleted on the
+# server, the deleted one (found nowhere) is left there.
+mfd_crash_reader_keep_no readerdel imap-synced crash1 crash2
+# Killed once the batch is journaled, its tmp/ files then removed: no
+# server action for messages found nowhere.
+mfd_crash_tmp_gone tmpgone imap-journaled
+
+# Two accounts deliver into one Maildir. Account "sha" (keep = no) is
+# killed once its batch is durable in tmp/ and journaled; the next run
+# fetches both, "shb" first: shb's preparation must not remove sha's
+# journaled tmp/ files (orphans of a dead process, but named by sha's
+# journal), or sha's recovery, finding them absent, deletes the server
+# copies of messages that are nowhere.
+for i in 1 2 3; do
+	gen plain "$T/b$i.eml" "shared-b$i"
+done
+dovecot_add_user sha pw-sha-x7
+dovecot_add_user shb pw-shb-x7
+mfd_account sha pw-sha-x7
+mfd_account shb pw-shb-x7
+for i in 1 2 3 4 5 6; do
+	dovecot_add_message sha INBOX "$T/m$i.eml"
+done
+for i in 1 2 3; do
+	dovecot_add_message shb INBOX "$T/b$i.eml"
+done
+mfd_conf shb
+mfd_conf sha 'keep = no'
+sed -i "s|$T/sha/state|$T/shb/state|; s|$T/sha/Maildir|$T/shb/Maildir|" \
+    "$T/sha/mailfetchd.conf"
+sed -n '/^account/,$p' "$T/sha/mailfetchd.conf" >>"$T/shb/mailfetchd.conf"
+MAILFETCHD_FAULT=imap-journaled mfd_run shb --account sha
+tap_is "$rc" 137 "shared Maildir: sha killed at imap-journaled"
+tap_is "$(find "$T/shb/Maildir/tmp" -type f | wc -l)" 6 \
+    "shared Maildir: sha's six messages are in tmp/"
+mfd_run_ok shb 0 "shared Maildir: the next run (shb first, then sha) completes"
+tap_like "$err" "account=sha .*recovered an interrupted run: 6 message" \
+    "shared Maildir: sha recovered its six messages"
+mfd_expect "$T/shb/Maildir" "" "$T"/m[1-6].eml "$T"/b[1-3].eml
+tap_is "$(mfd_server_count sha pw-sha-x7 INBOX)" 0 \
+    "shared Maildir: sha's server copies deleted only once delivered"
+mfd_run_ok shb 1 "shared Maildir: then nothing new"
+mfd_expect "$T/shb/Maildir" "" "$T"/m[1-6].eml "$T"/b[1-3].eml
 
 # Killed after the renames (before the Message-ID log and the state), then
 # the folder is recreated (a new UIDVALIDITY) with other messages at the
@@ -120,6 +163,31 @@ dovecot_imap_cmd uidv pw-uidv-x7 'SELECT Work' 'FETCH 1:* (RFC822.SIZE)' |
 ok $? "UIDVALIDITY change: the big message, never fetched, is the one left"
 mfd_run_ok uidv 1 "UIDVALIDITY change: then nothing new"
 mfd_expect "$T/uidv/Maildir" Work "$T"/m[1-5].eml
+
+# Killed after the first rename (keep = yes); a mail reader then reads
+# that message (new/ -> cur/ with ":2,S"). The recovery finds it in cur/
+# and logs its content digest with its Message-ID, so that after the
+# folder is recreated (a new UIDVALIDITY) with the same messages, it is
+# recognised like the others and not delivered twice.
+dovecot_add_user rdig "pw-rdig-x7"
+mfd_account rdig "pw-rdig-x7"
+for i in 1 2 3; do
+	dovecot_add_message rdig Work "$T/m$i.eml"
+done
+mfd_conf rdig -- 'folder "Work" { }'
+MAILFETCHD_FAULT=maildir-renamed:1 mfd_run rdig
+tap_is "$rc" 137 "read before recovery: killed at maildir-renamed:1"
+f=$(find "$T/rdig/Maildir/.Work/new" -type f | head -1)
+[ -n "$f" ] && mv "$f" "$T/rdig/Maildir/.Work/cur/${f##*/}:2,S"
+ok $? "read before recovery: the reader moved the delivered one to cur/"
+mfd_run_ok rdig 0 "read before recovery: the next run recovers"
+dovecot_imap_cmd rdig pw-rdig-x7 'DELETE Work' 'CREATE Work' >/dev/null &&
+    dovecot_append rdig Work "$T/m1.eml" >/dev/null &&
+    dovecot_append rdig Work "$T/m2.eml" >/dev/null &&
+    dovecot_append rdig Work "$T/m3.eml" >/dev/null
+ok $? "read before recovery: Work recreated with the same three messages"
+mfd_run_ok rdig 1 "read before recovery: after the UIDVALIDITY change, nothing new"
+mfd_expect "$T/rdig/Maildir" Work "$T"/m[1-3].eml
 
 # A Message-ID longer than a state line may be (20 KB, as a hostile sender
 # may write it), killed once it is journaled: the state must stay readable

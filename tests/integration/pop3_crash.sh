@@ -61,6 +61,12 @@ MFD_PROTO=pop3 mfd_crash_server_gone pjgone pop3-journaled
 # Killed after the renames; a mail reader then deletes one message and
 # reads another: the next run brings nothing back, doubles nothing.
 MFD_PROTO=pop3 mfd_crash_reader preader pop3-synced pcrash1 pcrash2
+# The same with keep = no: the read one (found in cur/) is deleted on the
+# server, the deleted one (found nowhere) is left there (no DELE).
+MFD_PROTO=pop3 mfd_crash_reader_keep_no preaderdel pop3-synced pcrash1 pcrash2
+# Killed once the batch is journaled, its tmp/ files then removed: no
+# DELE for messages found nowhere.
+MFD_PROTO=pop3 mfd_crash_tmp_gone ptmpgone pop3-journaled
 
 mfd_no_secret pw-pcrash1-x7 pw-pcrash5-x7
 tap_done

@@ -228,21 +228,22 @@ mfd_crash()
 	ACCT=$acct
 }
 
-# _mfd_crash_setup ACCOUNT POINT: a fresh account (mfd_conf; MFD_PROTO
-# picks the protocol) with the six messages $T/m[1-6].eml, run until it is
-# killed at the fault POINT.
+# _mfd_crash_setup ACCOUNT POINT [ACCOUNT-LINE...]: a fresh account
+# (mfd_conf with these lines; MFD_PROTO picks the protocol) with the six
+# messages $T/m[1-6].eml, run until it is killed at the fault POINT.
 _mfd_crash_setup()
 {
-	local i
+	local acct=$1 point=$2 i
 
-	dovecot_add_user "$1" "pw-$1-x7"
-	mfd_account "$1" "pw-$1-x7"
+	shift 2
+	dovecot_add_user "$acct" "pw-$acct-x7"
+	mfd_account "$acct" "pw-$acct-x7"
 	for i in 1 2 3 4 5 6; do
-		dovecot_add_message "$1" INBOX "$T/m$i.eml"
+		dovecot_add_message "$acct" INBOX "$T/m$i.eml"
 	done
-	mfd_conf "$1"
-	MAILFETCHD_FAULT=$2 mfd_run "$1"
-	tap_is "$rc" 137 "$1: killed at $2"
+	mfd_conf "$acct" "$@"
+	MAILFETCHD_FAULT=$point mfd_run "$acct"
+	tap_is "$rc" 137 "$acct: killed at $point"
 }
 
 # _mfd_journal_empty ACCOUNT: no intent journal entry is left.
@@ -256,7 +257,7 @@ _mfd_journal_empty()
 # in tmp/ and journaled), then the server's copies are expunged (another
 # client, a filter, a retention rule): the journaled files are all there
 # is, and the next run must still move them into new/ (they are no dead
-# run's leftovers for maildir_clean_tmp).
+# run's leftovers for maildir_tmp_remove).
 mfd_crash_server_gone()
 {
 	_mfd_crash_setup "$1" "$2"
@@ -269,27 +270,73 @@ mfd_crash_server_gone()
 	_mfd_journal_empty "$1"
 }
 
-# mfd_crash_reader ACCOUNT POINT TAG1 TAG2: killed at POINT (after the
-# renames, before the state records them); then a mail reader deletes the
-# message holding TAG1 and reads the one holding TAG2 (new/ -> cur/ with
-# ":2,S"). The next run decides from its journal, not from what the reader
-# did: nothing comes back, nothing is doubled, the read one keeps its name.
+# mfd_crash_reader ACCOUNT POINT TAG1 TAG2 [ACCOUNT-LINE...]: killed at
+# POINT (after the renames, before the state records them); then a mail
+# reader deletes the message holding TAG1 and reads the one holding TAG2
+# (new/ -> cur/ with ":2,S"). The next run finds the read one in cur/ and
+# not the deleted one: nothing comes back, nothing is doubled, the read
+# one keeps its name. The recovering run's stderr is left in
+# MFD_RECOVERY_ERR.
 mfd_crash_reader()
 {
 	local md=$T/$1/Maildir f1 f2
 
-	_mfd_crash_setup "$1" "$2"
+	_mfd_crash_setup "$1" "$2" "${@:5}"
 	f1=$(grep -l -- "$3" "$md"/new/* | head -1)
 	f2=$(grep -l -- "$4" "$md"/new/* | head -1)
 	[ -n "$f1" ] && [ -n "$f2" ] && rm -f "$f1" &&
 	    mv "$f2" "$md/cur/${f2##*/}:2,S"
 	ok $? "$1: one message deleted, one read (moved to cur/ with :2,S)"
 	mfd_run_ok "$1" 0 "$1: the next run completes"
+	MFD_RECOVERY_ERR=$err
 	mfd_expect "$md" "" "$T"/m[2-6].eml
 	tap_is "$(ls "$md/cur")" "${f2##*/}:2,S" \
 	    "$1: the read message keeps its name and flags"
 	mfd_run_ok "$1" 1 "$1: then nothing new"
 	mfd_expect "$md" "" "$T"/m[2-6].eml
+	_mfd_journal_empty "$1"
+}
+
+# mfd_crash_reader_keep_no ACCOUNT POINT TAG1 TAG2: mfd_crash_reader with
+# keep = no. The read message, found in cur/, is deleted on the server;
+# the deleted one, found nowhere in the Maildir, is counted as delivered
+# (not fetched again) but left on the server, with a warning: its absence
+# from the Maildir is no proof that the killed run delivered it.
+mfd_crash_reader_keep_no()
+{
+	mfd_crash_reader "$1" "$2" "$3" "$4" 'keep = no'
+	tap_like "$MFD_RECOVERY_ERR" \
+	    '1 message\(s\) not found in the Maildir after an interrupted run.*left on the server' \
+	    "$1: one warning names the message found nowhere"
+	tap_is "$(mfd_server_count "$1" "pw-$1-x7" INBOX)" 1 \
+	    "$1: one message left on the server"
+	dovecot_imap_cmd "$1" "pw-$1-x7" 'EXAMINE INBOX' \
+	    'FETCH 1:* (BODY.PEEK[])' | grep -q -- "$3"
+	ok $? "$1: the one left on the server is the one the reader deleted"
+}
+
+# mfd_crash_tmp_gone ACCOUNT POINT: keep = no, killed at POINT (the batch
+# durable in tmp/ and journaled); then the journaled tmp/ files are
+# removed (by another program, or by hand). The next run must not take
+# their absence for a move by the killed run: nothing is deleted on the
+# server, a warning names the count, and none is fetched again.
+mfd_crash_tmp_gone()
+{
+	local md=$T/$1/Maildir
+
+	_mfd_crash_setup "$1" "$2" 'keep = no'
+	[ "$(find "$md/tmp" -type f | wc -l)" = 6 ] && rm -f "$md"/tmp/*
+	ok $? "$1: the six journaled tmp/ files removed"
+	mfd_run_ok "$1" 1 "$1: the next run completes"
+	tap_like "$err" \
+	    '6 message\(s\) not found in the Maildir after an interrupted run.*left on the server' \
+	    "$1: one warning names the six messages found nowhere"
+	tap_is "$(mfd_server_count "$1" "pw-$1-x7" INBOX)" 6 \
+	    "$1: the server keeps all six"
+	mfd_run_ok "$1" 1 "$1: then nothing new (none fetched again)"
+	mfd_expect "$md" ""
+	tap_is "$(mfd_server_count "$1" "pw-$1-x7" INBOX)" 6 \
+	    "$1: the server still keeps all six"
 	_mfd_journal_empty "$1"
 }
 

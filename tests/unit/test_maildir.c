@@ -582,6 +582,22 @@ touch(const char *path)
 	close(fd);
 }
 
+/* maildir_tmp_stale then maildir_tmp_remove, as fetch.c runs them. */
+static int
+clean_tmp(struct maildir *md, time_t max_age, const char *const *keep,
+    size_t nkeep, char **cause)
+{
+	char	**names;
+	size_t	  n;
+	int	  r;
+
+	if (maildir_tmp_stale(md, max_age, &names, &n, cause) != 0)
+		return (-1);
+	r = maildir_tmp_remove(md, names, n, keep, nkeep, cause);
+	maildir_names_free(names, n);
+	return (r);
+}
+
 /* clean_tmp removes old regular files only: not fresh ones, not
  * directories, not our own delivery in progress. */
 static void
@@ -625,14 +641,14 @@ test_clean_tmp(void **state)
 	}
 	closedir(dirp);
 
-	assert_int_equal(maildir_clean_tmp(md, h36, NULL, 0, &cause), 2);
+	assert_int_equal(clean_tmp(md, h36, NULL, 0, &cause), 2);
 	assert_null(cause);
 	assert_int_equal(count_sub(f->root, "tmp"), 3);
 	pathf(path, "%s/tmp/fresh", f->root);
 	assert_int_equal(access(path, F_OK), 0);
 	pathf(path, "%s/tmp/old1", f->root);
 	assert_int_equal(access(path, F_OK), -1);
-	assert_int_equal(maildir_clean_tmp(md, h36, NULL, 0, &cause), 0);
+	assert_int_equal(clean_tmp(md, h36, NULL, 0, &cause), 0);
 
 	assert_int_equal(maildir_deliver_write(d, "ok", 2, &cause), 0);
 	assert_int_equal(maildir_deliver_commit(d, NULL, &name, &cause), 0);
@@ -660,7 +676,7 @@ test_clean_tmp_journaled(void **state)
 	pathf(path, "%s/tmp/3.M3P3Q3Ref.h", f->root);
 	touch(path);
 	age_file(path, 30 * 24 * 3600);
-	assert_int_equal(maildir_clean_tmp(md, 36 * 3600, keep, 2, &cause), 1);
+	assert_int_equal(clean_tmp(md, 36 * 3600, keep, 2, &cause), 1);
 	assert_null(cause);
 	pathf(path, "%s/tmp/1.M1P1Q1Rab.h", f->root);
 	assert_int_equal(access(path, F_OK), 0);
@@ -696,6 +712,7 @@ test_prepared_sync_failure(void **state)
 	struct maildir		*md;
 	char			*cause = NULL, path[PATH_MAX], *names[3];
 	const char		*flags[] = { "S", NULL, "S" };
+	struct maildir_found	 found[3];
 	size_t			 i;
 
 	md = maildir_open(f->root, NULL, &cause);
@@ -714,10 +731,17 @@ test_prepared_sync_failure(void **state)
 
 	md = maildir_open(f->root, NULL, &cause);	/* new/ made again */
 	assert_non_null(md);
-	assert_int_equal(maildir_recover(md, names[0], &cause), 0);
-	assert_int_equal(maildir_recover(md, names[1], &cause), 1);
-	assert_int_equal(maildir_recover(md, names[2], &cause), 1);
+	assert_int_equal(maildir_recover(md, (const char **)names, 3, found,
+	    &cause), 0);
 	assert_null(cause);
+	assert_int_equal(found[0].moved, 0);
+	assert_int_equal(found[0].where, MAILDIR_IN_CUR);
+	assert_string_equal(found[0].name, names[0]);
+	assert_int_equal(found[1].moved, 1);
+	assert_int_equal(found[1].where, MAILDIR_IN_NEW);
+	assert_int_equal(found[2].moved, 1);
+	assert_int_equal(found[2].where, MAILDIR_IN_CUR);
+	maildir_found_clear(found, 3);
 	assert_int_equal(count_sub(f->root, "new"), 1);
 	assert_int_equal(count_sub(f->root, "cur"), 2);
 	assert_int_equal(count_sub(f->root, "tmp"), 0);
@@ -726,20 +750,24 @@ test_prepared_sync_failure(void **state)
 	maildir_close(md);
 }
 
-/* Recovery decides from the journal, not from what a reader did since:
- * a message moved new/ -> cur/ with flags, or deleted, stays so. */
+/* Recovery looks for a file absent from tmp/ where a reader may have put
+ * it: a message moved new/ -> cur/ with flags is found there by its unique
+ * name (with one scan of cur/), and opens; a deleted one is found nowhere;
+ * neither is moved or brought back. */
 static void
 test_recover_after_reader(void **state)
 {
 	struct fixture		*f = *state;
 	struct maildir		*md;
 	char			*cause = NULL, from[PATH_MAX], to[PATH_MAX];
-	char			*names[2];
-	const char		*flags[] = { NULL, NULL };
+	char			*names[3], want[PATH_MAX];
+	const char		*flags[] = { NULL, NULL, NULL };
+	struct maildir_found	 found[3];
+	int			 fd;
 
 	md = maildir_open(f->root, NULL, &cause);
 	assert_non_null(md);
-	stage_n(md, 2, flags, names);
+	stage_n(md, 3, flags, names);
 	assert_int_equal(maildir_sync_prepare(md, &cause), 0);
 	assert_int_equal(maildir_sync(md, &cause), 0);
 	pathf(from, "%s/new/%s", f->root, names[0]);
@@ -747,14 +775,28 @@ test_recover_after_reader(void **state)
 	assert_int_equal(rename(from, to), 0);
 	pathf(from, "%s/new/%s", f->root, names[1]);
 	assert_int_equal(unlink(from), 0);
-	assert_int_equal(maildir_recover(md, names[0], &cause), 0);
-	assert_int_equal(maildir_recover(md, names[1], &cause), 0);
+	assert_int_equal(maildir_recover(md, (const char **)names, 3, found,
+	    &cause), 0);
 	assert_null(cause);
-	assert_int_equal(count_sub(f->root, "new"), 0);
+	assert_int_equal(found[0].where, MAILDIR_IN_CUR);
+	pathf(want, "%s:2,S", names[0]);
+	assert_string_equal(found[0].name, want);
+	assert_int_equal(found[1].where, MAILDIR_GONE);
+	assert_null(found[1].name);
+	assert_int_equal(found[2].where, MAILDIR_IN_NEW);
+	assert_int_equal(found[2].moved, 0);
+	fd = maildir_open_found(md, &found[0]);
+	assert_true(fd != -1);
+	close(fd);
+	assert_int_equal(maildir_open_found(md, &found[1]), -1);
+	assert_int_equal(errno, ENOENT);
+	maildir_found_clear(found, 3);
+	assert_int_equal(count_sub(f->root, "new"), 1);
 	assert_int_equal(count_sub(f->root, "cur"), 1);
 	assert_int_equal(count_sub(f->root, "tmp"), 0);
 	free(names[0]);
 	free(names[1]);
+	free(names[2]);
 	maildir_close(md);
 }
 
@@ -767,6 +809,8 @@ test_recover_linked(void **state)
 	struct fixture		*f = *state;
 	struct maildir		*md;
 	char			*cause = NULL, tmp[PATH_MAX], cur[PATH_MAX];
+	const char		*final = "5.M5P5Q5R55.h,S=0";
+	struct maildir_found	 found;
 
 	md = maildir_open(f->root, NULL, &cause);
 	assert_non_null(md);
@@ -774,8 +818,11 @@ test_recover_linked(void **state)
 	touch(tmp);
 	pathf(cur, "%s/cur/5.M5P5Q5R55.h,S=0:2,S", f->root);
 	assert_int_equal(link(tmp, cur), 0);
-	assert_int_equal(maildir_recover(md, "5.M5P5Q5R55.h,S=0", &cause), 0);
+	assert_int_equal(maildir_recover(md, &final, 1, &found, &cause), 0);
 	assert_null(cause);
+	assert_int_equal(found.where, MAILDIR_IN_CUR);
+	assert_string_equal(found.name, "5.M5P5Q5R55.h,S=0:2,S");
+	maildir_found_clear(&found, 1);
 	assert_int_equal(access(tmp, F_OK), -1);
 	assert_int_equal(count_sub(f->root, "new"), 0);
 	assert_int_equal(count_sub(f->root, "cur"), 1);

@@ -265,6 +265,52 @@ test_empty_when_no_file(void **arg)
 	state_close(NULL);
 }
 
+/* Another account's journal is read without its lock, while its owner
+ * holds the lock: only the inflight records, nothing else loaded, nothing
+ * written; a missing file is an empty journal, a damaged one an error
+ * naming the file. */
+static void
+test_open_journal(void **arg)
+{
+	struct fixture			*fx = *arg;
+	struct state			*st, *j;
+	struct state_folder		*f;
+	const struct state_inflight	*e;
+	char				*cause = NULL, path[256], *buf;
+	size_t				 len;
+
+	assert_non_null(j = state_open_journal(fx->dir, "other", &cause));
+	assert_int_equal(state_inflight_count(j), 0);
+	state_close(j);
+	assert_int_equal(access(fx->dir, F_OK), -1);	/* nothing created */
+	st = open_ok(fx->dir, "acct");
+	assert_non_null(f = state_folder_get(st, "INBOX", 1));
+	f->uidvalidity = 7;
+	assert_int_equal(state_uidl_add(st, "u1"), 0);
+	state_inflight_add(st, "INBOX", "1 7 3 i", "1.M1P9Q1Rab.h,S=3");
+	state_inflight_add(st, "Lists/dev", "2 7 5 i <m@x>", "2.M2P9Q2Rcd.h,S=5");
+	save_ok(st);
+	snprintf(path, sizeof path, "%s/acct.state", fx->dir);
+	buf = read_file(path, &len);
+	assert_non_null(j = state_open_journal(fx->dir, "acct", &cause));
+	assert_null(cause);
+	assert_int_equal(state_inflight_count(j), 2);
+	assert_non_null(e = state_inflight_at(j, 1));
+	assert_string_equal(e->folder, "Lists/dev");
+	assert_string_equal(e->file, "2.M2P9Q2Rcd.h,S=5");
+	assert_int_equal(state_folder_count(j), 0);
+	state_close(j);
+	assert_file_is(path, buf, len);
+	buf[len / 2] ^= 1;
+	write_file(path, buf, len);
+	assert_null(state_open_journal(fx->dir, "acct", &cause));
+	assert_non_null(cause);
+	assert_non_null(strstr(cause, path));
+	free(cause);
+	free(buf);
+	state_close(st);
+}
+
 /* Bad arguments and a state_dir that is a file fail with a message. */
 static void
 test_open_errors(void **arg)
@@ -1250,6 +1296,8 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_empty_when_no_file, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_open_journal, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_open_errors, setup,
 		    teardown),
