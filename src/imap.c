@@ -2143,6 +2143,28 @@ imap_hdr_was_cut(const struct imap_session *s, const struct imap_response *r)
 	return (n != NULL && (n->flags & IMAP_NODE_STREAMED) && s->hdr_cut);
 }
 
+/* A body for a UID of this batch that is not a byte-identical repeat of
+ * one already received under it (too big, NIL, or other bytes): if the
+ * UID was already delivered or passed over, the server holds one of two
+ * messages under it, and which one is unknown. Acting on the UID (\Seen,
+ * delete, move) could then hit the one not delivered: it gets no server
+ * action. */
+static void
+imap_body_other(struct imap_session *s, const struct log_ctx *mctx)
+{
+	uint32_t	uid = mctx->uid;
+
+	if (uid == 0 || !uidset_has(&s->batch, uid) ||
+	    (!uidset_has(&s->delivered, uid) && !uidset_has(&s->passed, uid)))
+		return;
+	if (!uidset_has(&s->ambiguous, uid))
+		log_msg(LOG_LVL_WARNING, mctx, "the server sent different "
+		    "messages under the same UID; delivering each it can, and "
+		    "leaving this UID alone on the server (no \\Seen, no "
+		    "delete or move)");
+	uidset_add(&s->ambiguous, uid);
+}
+
 /* A FETCH response whose body was over the limit: that message is passed
  * over for good (last_uid moves past it, as for one whose RFC822.SIZE is
  * over the limit), and the batch goes on. */
@@ -2155,6 +2177,7 @@ imap_body_too_big(struct imap_session *s, const struct imap_response *r,
 	    "(%llu); skipped", (unsigned long long)sent,
 	    (unsigned long long)imap_fetch_size(r),
 	    (unsigned long long)imap_body_max(s));
+	imap_body_other(s, mctx);
 	if (mctx->uid != 0 && uidset_has(&s->batch, mctx->uid) &&
 	    !uidset_has(&s->delivered, mctx->uid))
 		uidset_add(&s->passed, mctx->uid);
@@ -2193,9 +2216,9 @@ imap_verified(struct imap_session *s, const struct imap_response *r,
 
 /* Whether the body just received is for a UID this batch has already
  * staged. The same bytes again are a mere repeat, dropped. Other bytes
- * make the UID ambiguous: which of the two does the server hold under it?
- * Both are delivered (0 is returned), and the UID gets no server action,
- * so that nothing the server may still hold is deleted or marked. */
+ * make the UID ambiguous (imap_body_other): both are delivered (0 is
+ * returned). A UID passed over before (too big) is ambiguous too; one
+ * recognised before is left to imap_verified, which tells a repeat. */
 static int
 imap_body_repeat(struct imap_session *s, uint32_t uid,
     const struct log_ctx *mctx, const unsigned char *digest)
@@ -2203,8 +2226,11 @@ imap_body_repeat(struct imap_session *s, uint32_t uid,
 	uint64_t	bytes = maildir_delivery_size(s->dlv);
 	size_t		i;
 
-	if (!uidset_has(&s->delivered, uid))
+	if (!uidset_has(&s->delivered, uid)) {
+		if (!uidset_has(&s->recognised, uid))
+			imap_body_other(s, mctx);
 		return (0);
+	}
 	for (i = 0; i < s->nstaged; i++) {
 		if (s->staged[i].uid == uid && s->staged[i].bytes == bytes &&
 		    memcmp(s->staged[i].digest, digest,
@@ -2214,12 +2240,7 @@ imap_body_repeat(struct imap_session *s, uint32_t uid,
 			return (1);
 		}
 	}
-	if (!uidset_has(&s->ambiguous, uid))
-		log_msg(LOG_LVL_WARNING, mctx, "the server sent different "
-		    "messages under the same UID; delivering each, and "
-		    "leaving this UID alone on the server (no \\Seen, no "
-		    "delete or move)");
-	uidset_add(&s->ambiguous, uid);
+	imap_body_other(s, mctx);
 	return (0);
 }
 
@@ -2269,9 +2290,15 @@ imap_fetch_untagged(struct imap_session *s, const struct imap_response *r)
 	if ((n = imap_parse_fetch_item(r, "BODY[]")) != NULL &&
 	    n->type == IMAP_NODE_NIL) {
 		/* Not delivered: the checkpoint asks for it again. */
+		mctx.uid = uid;
 		log_msg(LOG_LVL_ERROR, &mctx, "the server sent BODY[] NIL "
 		    "instead of the message; asking for it again next time");
 		imap_status(s, EXIT_PROTOCOL);
+		/* Before or after another copy under this UID, the server's
+		 * word on it is unreliable: no server action this round. */
+		imap_body_other(s, &mctx);
+		if (uid != 0 && uidset_has(&s->batch, uid))
+			uidset_add(&s->ambiguous, uid);
 		return;
 	}
 	mctx.uid = uid;
@@ -2311,6 +2338,8 @@ imap_fetch_untagged(struct imap_session *s, const struct imap_response *r)
 	}
 	if (uidset_has(&s->verify, uid) && imap_verified(s, r, &mctx, digest))
 		return;
+	if (uidset_has(&s->recognised, uid))
+		imap_body_other(s, &mctx);	/* other bytes than before */
 	bytes = maildir_delivery_size(s->dlv);
 	s->f_bytes += bytes;
 	if (maildir_deliver_stage(s->dlv, imap_local_flags(s,

@@ -29,6 +29,12 @@ Modes:
   dupuid      message 2 is sent twice in the body FETCH (same UID, same
               bytes), and a third time with other bytes (the manifest
               lists both versions: a client must deliver each once)
+  dupbig      message 2 is sent a second time in the body FETCH, with
+              other bytes over 20,000 long (over a max_message_size of
+              8K): only the first is delivered
+  bigdup      as dupbig, the long other message sent first
+  dupnil      message 2 is sent a second time in the body FETCH, as
+              BODY[] NIL
   nil         BODY[] NIL for message 3
   omit        message 3 is left out of the body FETCH's answer
   litmore     message 2's BODY[] literal says 200 bytes more than are
@@ -254,7 +260,15 @@ def do_fetch(c, box, tag, rest, bad, mode):
             c.send(fetch_item(box, seq, uid, args,
                               size=len(message(box.msgs[uid])) - 40))
             continue
+        other = message(2).replace(b"line 3", b"LINE 3") + \
+            b"padding line\r\n" * 1430
+        if bad and body and mode == "bigdup" and idx == 1:
+            c.send(fetch_item(box, seq, uid, args, body=other))
         c.send(fetch_item(box, seq, uid, args))
+        if bad and body and mode == "dupbig" and idx == 1:
+            c.send(fetch_item(box, seq, uid, args, body=other))
+        if bad and body and mode == "dupnil" and idx == 1:
+            c.send(fetch_item(box, seq, uid, args, body=NIL))
         if bad and body and mode == "dupuid" and idx == 1:
             c.send(fetch_item(box, seq, uid, args))
             c.send(fetch_item(box, seq, uid, args,

@@ -233,6 +233,28 @@ exact dupdel "IMAP duplicate UIDs, keep = no: nothing twice"
 tap_is "$(touching 2)" "" \
     "IMAP duplicate UIDs, keep = no: UID 2 still left alone"
 
+# A second body under UID 2 that is not the same bytes: over
+# max_message_size (after or before the first one), or BODY[] NIL. Which
+# message the server holds under UID 2 is unknown, so nothing deletes it;
+# the others are deleted, and every message is delivered once.
+for mode in dupbig bigdup dupnil; do
+	: >"$T/server.log"
+	imap_server $mode --manifest "$T/manifest"
+	conf $mode imap 'keep = no' 'max_message_size = 8K'
+	run $mode
+	documented "IMAP $mode, keep = no"
+	tap_like "$err" 'uid=2.*(different messages under the same UID|NIL)' \
+	    "IMAP $mode, keep = no: the log names UID 2"
+	tap_is "$(touching 2)" "" \
+	    "IMAP $mode, keep = no: nothing deletes UID 2 on the server"
+	tap_like "$(touching 3)" 'UID STORE .*Deleted' \
+	    "IMAP $mode, keep = no: the other messages are deleted"
+	run $mode
+	exact $mode "IMAP $mode, keep = no: every message once"
+	tap_is "$(touching 2)" "" \
+	    "IMAP $mode, keep = no: UID 2 still left alone"
+done
+
 # A message left out of the first of two batches (300 messages, batches
 # of 250): the checkpoint never passes it; the next run asks for it again
 # (UID FETCH 3,301:*) and every message arrives exactly once.
