@@ -82,6 +82,10 @@
  * (directory fsync + state save), so this trades fsyncs for redo work. */
 #define IMAP_BATCH_MSGS		250
 #define IMAP_BATCH_BYTES	(64 * 1024 * 1024)
+/* Distinct UIDs a sizes pass may list beyond the folder's EXISTS (and a
+ * quarter of it): messages that arrive while it runs, expunged ones still
+ * listed. Beyond, the server is broken (tests/fault/servers.sh). */
+#define IMAP_MSGS_SLACK		1024
 /* Ranges per UID STORE/MOVE/EXPUNGE command, to keep lines short. */
 #define IMAP_SET_RANGES		400
 /* Scratch for CRLF conversion of one chunk. */
@@ -1406,23 +1410,33 @@ imap_missing_relisted(struct imap_session *s)
 	imap_missing_save(s);
 }
 
+/* Sorts the sizes pass's list by UID and drops repeated answers. */
+static void
+imap_msgs_dedup(struct imap_session *s)
+{
+	size_t	i, o = 0;
+
+	/* qsort wants a non-NULL array even when there is nothing. */
+	if (s->nmsgs < 2)
+		return;
+	qsort(s->msgs, s->nmsgs, sizeof *s->msgs, imap_msg_cmp);
+	for (i = 0; i < s->nmsgs; i++) {
+		if (o > 0 && s->msgs[o - 1].uid == s->msgs[i].uid)
+			continue;	/* a duplicate answer */
+		s->msgs[o++] = s->msgs[i];
+	}
+	s->nmsgs = o;
+}
+
 /* The sizes are in: drop what is too big, then fetch the rest. */
 static void
 imap_sizes_done(struct imap_session *s)
 {
 	uint64_t	max = s->ac->max_message_size;
 	size_t		i, o = 0, nver = 0;
-	uint32_t	prev = 0;
 
-	/* qsort wants a non-NULL array even when there is nothing. */
-	if (s->nmsgs > 1)
-		qsort(s->msgs, s->nmsgs, sizeof *s->msgs, imap_msg_cmp);
+	imap_msgs_dedup(s);
 	for (i = 0; i < s->nmsgs; i++) {
-		/* Against the previous answer, not the previous kept one:
-		 * nothing may have been kept yet. */
-		if (i > 0 && s->msgs[i].uid == prev)
-			continue;	/* a duplicate answer */
-		prev = s->msgs[i].uid;
 		if (max != 0 && s->msgs[i].size > max) {
 			log_msg(LOG_LVL_WARNING, &(struct log_ctx){ s->ctx.account,
 			    s->ctx.folder, s->msgs[i].uid }, "message of %llu "
@@ -2244,6 +2258,47 @@ imap_body_repeat(struct imap_session *s, uint32_t uid,
 	return (0);
 }
 
+/* Most distinct UIDs an honest sizes pass lists: the folder's message
+ * count (EXISTS, kept current by untagged EXISTS) with a margin. */
+static size_t
+imap_msgs_cap(const struct imap_session *s)
+{
+	return ((size_t)s->exists + s->exists / 4 + IMAP_MSGS_SLACK);
+}
+
+/* Room for one more line of the sizes pass, whose list is full. A server
+ * may repeat lines without end: past twice the cap the list is sorted and
+ * deduplicated in place instead of grown, so memory follows the distinct
+ * UIDs, and each compaction frees at least half of it. More distinct UIDs
+ * than the cap fail the folder (the rest of the answer is ignored). 8
+ * bytes a message: a 100,000-message folder costs under 2 MB here. */
+static int
+imap_msgs_room(struct imap_session *s)
+{
+	size_t	cap = imap_msgs_cap(s);
+
+	if (s->amsgs < 2 * cap) {
+		s->amsgs = s->amsgs == 0 ? imap_msgs_hint(s) : s->amsgs * 2;
+		if (s->amsgs > 2 * cap)
+			s->amsgs = 2 * cap;
+		s->msgs = xreallocarray(s->msgs, s->amsgs, sizeof *s->msgs);
+		return (0);
+	}
+	imap_msgs_dedup(s);
+	if (s->nmsgs <= cap)
+		return (0);
+	imap_log(s, LOG_LVL_ERROR, "the server's answer to UID FETCH (UID "
+	    "RFC822.SIZE) lists more than %zu different UIDs while the folder "
+	    "has %u messages (EXISTS): a server bug; this folder is not "
+	    "fetched", cap, s->exists);
+	imap_status(s, EXIT_PROTOCOL);
+	s->folder_failed = 1;
+	free(s->msgs);
+	s->msgs = NULL;
+	s->nmsgs = s->amsgs = 0;
+	return (-1);
+}
+
 /* An untagged FETCH completed. With a body: stage the message. */
 static void
 imap_fetch_untagged(struct imap_session *s, const struct imap_response *r)
@@ -2259,6 +2314,8 @@ imap_fetch_untagged(struct imap_session *s, const struct imap_response *r)
 	if ((n = imap_parse_fetch_item(r, "UID")) != NULL)
 		imap_parse_node_u32(n, &uid);
 	if (s->state == IMAP_S_SIZES) {
+		if (s->folder_failed)
+			return;		/* imap_msgs_room gave up */
 		if (uid == 0 || (uid <= s->sf->last_uid &&
 		    !uidset_has(&s->missing, uid)))
 			return;
@@ -2273,14 +2330,8 @@ imap_fetch_untagged(struct imap_session *s, const struct imap_response *r)
 				uidset_add(&s->verify, uid);
 			free(msgid);
 		}
-		if (s->nmsgs == s->amsgs) {
-			/* 8 bytes a message: a 100,000-message folder
-			 * costs under 1 MB here. */
-			s->amsgs = s->amsgs == 0 ? imap_msgs_hint(s) :
-			    s->amsgs * 2;
-			s->msgs = xreallocarray(s->msgs, s->amsgs,
-			    sizeof *s->msgs);
-		}
+		if (s->nmsgs == s->amsgs && imap_msgs_room(s) != 0)
+			return;
 		s->msgs[s->nmsgs].uid = uid;
 		s->msgs[s->nmsgs].size = size > UINT32_MAX ? UINT32_MAX :
 		    (uint32_t)size;
@@ -2694,6 +2745,10 @@ imap_tagged(struct imap_session *s, const struct imap_response *r)
 			imap_folder_fail(s, EXIT_PROTOCOL, "UID FETCH of sizes "
 			    "failed: %s", text);
 			free(text);
+			return;
+		}
+		if (s->folder_failed) {
+			imap_folder_done(s);	/* logged when it failed */
 			return;
 		}
 		imap_sizes_done(s);

@@ -74,6 +74,11 @@ Modes:
               "* N EXISTS" for the new message (tests/fault/search.sh)
   searchbig   the answer to UID SEARCH carries 1000001 UIDs (in lines of
               5000)
+  sizesflood  the answer to the sizes pass (UID FETCH without BODY.PEEK[])
+              first repeats the folder's own messages' FETCH lines over
+              and over (--flood N lines in all, default 2000000)
+  sizesfake   as sizesflood, with 10,000 distinct UIDs above the
+              folder's repeated instead: more than EXISTS can explain
 """
 import hashlib
 import socket
@@ -220,12 +225,27 @@ def fetch_item(box, seq, uid, args, body=None, size=None):
     return b"".join(parts)
 
 
-def do_fetch(c, box, tag, rest, bad, mode):
+def sizes_flood(c, box, mode, count):
+    """Streams count untagged FETCH lines of UID and RFC822.SIZE: the
+    folder's messages (sizesflood) or 10,000 UIDs above them (sizesfake),
+    over and over, in chunks."""
+    uids = box.uids()
+    if mode == "sizesfake":
+        uids = [max(uids) + 1 + k for k in range(10000)]
+    chunk = b"".join(b"* 1 FETCH (UID %d RFC822.SIZE 900)\r\n" % u
+                     for u in uids)
+    for _ in range(count // len(uids)):
+        c.send(chunk)
+
+
+def do_fetch(c, box, tag, rest, bad, mode, flood=0):
     """UID FETCH; returns False when the connection must close."""
     sset, args = rest.split(" ", 1)
     uids = box.uids()
     want = parse_set(sset, uids)
     body = "BODY.PEEK[]" in args
+    if bad and not body and mode in ("sizesflood", "sizesfake"):
+        sizes_flood(c, box, mode, flood)
     gone = None
     for idx, uid in enumerate(want):
         if uid == gone:
@@ -376,7 +396,7 @@ def serve(c, box, mode, bad, caps, flood):
             c.send("* SEARCH%s\r\n%s OK done\r\n"
                    % ("".join(" %d" % u for u in hits), tag))
         elif cmd == "UID FETCH":
-            if not do_fetch(c, box, tag, rest, bad, mode):
+            if not do_fetch(c, box, tag, rest, bad, mode, flood):
                 return
         elif cmd == "UID STORE":
             sset = rest.split(" ", 1)[0]
