@@ -110,6 +110,11 @@
  * range of 8 bytes, so 8 MB at most; a folder with more unread (or
  * deleted) messages than this cannot be searched. */
 #define IMAP_SEARCH_MAX		1000000
+/* Folders one LIST answer may name, and bytes of their names: a server
+ * repeating its LIST lines without end would otherwise grow the list
+ * without bound. More folders than any real account has. */
+#define IMAP_LISTED_MAX		100000
+#define IMAP_LISTED_BYTES	(16 * 1024 * 1024)
 
 enum imap_state {
 	IMAP_S_CONNECTING,
@@ -216,6 +221,7 @@ struct imap_session {
 	size_t			 conf_idx;
 	struct imap_listed	*listed;
 	size_t			 nlisted;
+	size_t			 listed_bytes;	/* of their names */
 	struct imap_folder	*folders;
 	size_t			 nfolders;
 	size_t			 cur;
@@ -631,7 +637,7 @@ imap_listed_clear(struct imap_session *s)
 		free(s->listed[i].name);
 	free(s->listed);
 	s->listed = NULL;
-	s->nlisted = 0;
+	s->nlisted = s->listed_bytes = 0;
 }
 
 /* The configured name as sent to the server: a name that is already valid
@@ -749,14 +755,25 @@ imap_list_done(struct imap_session *s)
 	imap_list_next(s);
 }
 
-/* An untagged LIST: remember it. */
+/* An untagged LIST: remember it. The same name as the line before is a
+ * repeat (dropped: a server may send one without end); past
+ * IMAP_LISTED_MAX names or IMAP_LISTED_BYTES the answer is refused. */
 static void
 imap_list_untagged(struct imap_session *s, const struct imap_response *r)
 {
 	struct imap_listed	*l;
 
-	if (r->mailbox == NULL)
+	if (r->mailbox == NULL || (s->nlisted > 0 &&
+	    strcmp(s->listed[s->nlisted - 1].name, r->mailbox) == 0))
 		return;
+	s->listed_bytes += strlen(r->mailbox) + 1;
+	if (s->nlisted >= IMAP_LISTED_MAX ||
+	    s->listed_bytes > IMAP_LISTED_BYTES) {
+		imap_fail(s, EXIT_PROTOCOL, "the answer to LIST names more "
+		    "than %d folders or %d MiB of names: refusing it",
+		    IMAP_LISTED_MAX, IMAP_LISTED_BYTES / (1024 * 1024));
+		return;
+	}
 	s->listed = xreallocarray(s->listed, s->nlisted + 1, sizeof *s->listed);
 	l = &s->listed[s->nlisted++];
 	l->name = xstrdup(r->mailbox);

@@ -79,6 +79,10 @@ Modes:
               and over (--flood N lines in all, default 2000000)
   sizesfake   as sizesflood, with 10,000 distinct UIDs above the
               folder's repeated instead: more than EXISTS can explain
+  listflood   the answer to LIST repeats "* LIST () "/" INBOX" (--flood N
+              times, default 2000000)
+  listfake    the answer to LIST names INBOX, then --flood N other
+              folders ("f1", "f2"...)
 """
 import hashlib
 import socket
@@ -363,6 +367,14 @@ def serve(c, box, mode, bad, caps, flood):
                 return
         elif cmd == "ID":
             c.send("* ID NIL\r\n%s OK done\r\n" % tag)
+        elif cmd == "LIST" and bad and mode in ("listflood", "listfake"):
+            line = '* LIST (\\HasNoChildren) "/" %s\r\n'
+            c.send(line % "INBOX")
+            for k in range(0, flood, 10000):
+                c.send("".join(line % ("INBOX" if mode == "listflood"
+                                       else "f%d" % (k + j))
+                               for j in range(10000)))
+            c.send("%s OK done\r\n" % tag)
         elif cmd == "LIST":
             c.send('* LIST (\\HasNoChildren) "/" INBOX\r\n%s OK done\r\n' % tag)
         elif cmd in ("SELECT", "EXAMINE") and bad and mode == "trickle":

@@ -219,6 +219,26 @@ run sizesfake
 tap_is "$rc" 0 "IMAP sizes lines beyond EXISTS: the next run succeeds"
 exact sizesfake "IMAP sizes lines beyond EXISTS: after the next run"
 
+# The LIST answer repeats INBOX 2,000,000 times (listflood): the repeats
+# cost no memory and the run delivers; 200,000 different folders
+# (listfake): refused with exit status 5 and a log line, memory bounded.
+imap_server listflood --manifest "$T/manifest"
+conf listflood imap
+flood_run listflood "IMAP repeated LIST lines"
+documented "IMAP repeated LIST lines"
+tap_is "$rc" 0 "IMAP repeated LIST lines: the run delivers"
+exact listflood "IMAP repeated LIST lines"
+imap_server listfake --flood 200000 --manifest "$T/manifest"
+conf listfake imap
+flood_run listfake "IMAP LIST of 200,000 folders"
+documented "IMAP LIST of 200,000 folders"
+tap_is "$rc" 5 "IMAP LIST of 200,000 folders: exit status 5"
+tap_like "$err" 'answer to LIST names more than [0-9]+ folders' \
+    "IMAP LIST of 200,000 folders: the log says why"
+run listfake
+tap_is "$rc" 0 "IMAP LIST of 200,000 folders: the next run succeeds"
+exact listfake "IMAP LIST of 200,000 folders: after the next run"
+
 # UIDVALIDITY changes between runs: matched by Message-ID, nothing twice.
 imap_server uidvalidity --bad 0 --manifest "$T/manifest"
 conf uidv imap
