@@ -221,6 +221,7 @@ struct imap_session {
 	size_t			 conf_idx;
 	struct imap_listed	*listed;
 	size_t			 nlisted;
+	size_t			 alisted;
 	size_t			 listed_bytes;	/* of their names */
 	struct imap_folder	*folders;
 	size_t			 nfolders;
@@ -637,7 +638,7 @@ imap_listed_clear(struct imap_session *s)
 		free(s->listed[i].name);
 	free(s->listed);
 	s->listed = NULL;
-	s->nlisted = s->listed_bytes = 0;
+	s->nlisted = s->alisted = s->listed_bytes = 0;
 }
 
 /* The configured name as sent to the server: a name that is already valid
@@ -774,7 +775,11 @@ imap_list_untagged(struct imap_session *s, const struct imap_response *r)
 		    IMAP_LISTED_MAX, IMAP_LISTED_BYTES / (1024 * 1024));
 		return;
 	}
-	s->listed = xreallocarray(s->listed, s->nlisted + 1, sizeof *s->listed);
+	if (s->nlisted == s->alisted) {
+		s->alisted = s->alisted == 0 ? 16 : s->alisted * 2;
+		s->listed = xreallocarray(s->listed, s->alisted,
+		    sizeof *s->listed);
+	}
 	l = &s->listed[s->nlisted++];
 	l->name = xstrdup(r->mailbox);
 	l->delim = r->delim;
