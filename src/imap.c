@@ -97,6 +97,10 @@
  * (directory fsync + state save), so this trades fsyncs for redo work. */
 #define IMAP_BATCH_MSGS		250
 #define IMAP_BATCH_BYTES	(64 * 1024 * 1024)
+/* Distinct UIDs a sizes pass may list beyond the folder's EXISTS (and a
+ * quarter of it): messages that arrive while it runs, expunged ones still
+ * listed. Beyond, the server is broken (tests/fault/servers.sh). */
+#define IMAP_MSGS_SLACK		1024
 /* Ranges per UID STORE/MOVE/EXPUNGE command, to keep lines short. */
 #define IMAP_SET_RANGES		400
 /* Scratch for CRLF conversion of one chunk. */
@@ -123,6 +127,11 @@
  * whose unread (or deleted) messages alternate with read ones a million
  * times over cannot be searched. */
 #define IMAP_SEARCH_MAX		1000000
+/* Folders one LIST answer may name, and bytes of their names: a server
+ * repeating its LIST lines without end would otherwise grow the list
+ * without bound. More folders than any real account has. */
+#define IMAP_LISTED_MAX		100000
+#define IMAP_LISTED_BYTES	(16 * 1024 * 1024)
 
 enum imap_state {
 	IMAP_S_CONNECTING,
@@ -229,6 +238,8 @@ struct imap_session {
 	size_t			 conf_idx;
 	struct imap_listed	*listed;
 	size_t			 nlisted;
+	size_t			 alisted;
+	size_t			 listed_bytes;	/* of their names */
 	struct imap_folder	*folders;
 	size_t			 nfolders;
 	size_t			 cur;
@@ -643,7 +654,7 @@ imap_listed_clear(struct imap_session *s)
 		free(s->listed[i].name);
 	free(s->listed);
 	s->listed = NULL;
-	s->nlisted = 0;
+	s->nlisted = s->alisted = s->listed_bytes = 0;
 }
 
 /* The configured name as sent to the server: a name that is already valid
@@ -761,15 +772,30 @@ imap_list_done(struct imap_session *s)
 	imap_list_next(s);
 }
 
-/* An untagged LIST: remember it. */
+/* An untagged LIST: remember it. The same name as the line before is a
+ * repeat (dropped: a server may send one without end); past
+ * IMAP_LISTED_MAX names or IMAP_LISTED_BYTES the answer is refused. */
 static void
 imap_list_untagged(struct imap_session *s, const struct imap_response *r)
 {
 	struct imap_listed	*l;
 
-	if (r->mailbox == NULL)
+	if (r->mailbox == NULL || (s->nlisted > 0 &&
+	    strcmp(s->listed[s->nlisted - 1].name, r->mailbox) == 0))
 		return;
-	s->listed = xreallocarray(s->listed, s->nlisted + 1, sizeof *s->listed);
+	s->listed_bytes += strlen(r->mailbox) + 1;
+	if (s->nlisted >= IMAP_LISTED_MAX ||
+	    s->listed_bytes > IMAP_LISTED_BYTES) {
+		imap_fail(s, EXIT_PROTOCOL, "the answer to LIST names more "
+		    "than %d folders or %d MiB of names: refusing it",
+		    IMAP_LISTED_MAX, IMAP_LISTED_BYTES / (1024 * 1024));
+		return;
+	}
+	if (s->nlisted == s->alisted) {
+		s->alisted = s->alisted == 0 ? 16 : s->alisted * 2;
+		s->listed = xreallocarray(s->listed, s->alisted,
+		    sizeof *s->listed);
+	}
 	l = &s->listed[s->nlisted++];
 	l->name = xstrdup(r->mailbox);
 	l->delim = r->delim;
@@ -1577,23 +1603,33 @@ imap_missing_relisted(struct imap_session *s)
 	imap_missing_save(s);
 }
 
+/* Sorts the sizes pass's list by UID and drops repeated answers. */
+static void
+imap_msgs_dedup(struct imap_session *s)
+{
+	size_t	i, o = 0;
+
+	/* qsort wants a non-NULL array even when there is nothing. */
+	if (s->nmsgs < 2)
+		return;
+	qsort(s->msgs, s->nmsgs, sizeof *s->msgs, imap_msg_cmp);
+	for (i = 0; i < s->nmsgs; i++) {
+		if (o > 0 && s->msgs[o - 1].uid == s->msgs[i].uid)
+			continue;	/* a duplicate answer */
+		s->msgs[o++] = s->msgs[i];
+	}
+	s->nmsgs = o;
+}
+
 /* The sizes are in: drop what is too big, then fetch the rest. */
 static void
 imap_sizes_done(struct imap_session *s)
 {
 	uint64_t	max = s->ac->max_message_size;
 	size_t		i, o = 0, nver = 0;
-	uint32_t	prev = 0;
 
-	/* qsort wants a non-NULL array even when there is nothing. */
-	if (s->nmsgs > 1)
-		qsort(s->msgs, s->nmsgs, sizeof *s->msgs, imap_msg_cmp);
+	imap_msgs_dedup(s);
 	for (i = 0; i < s->nmsgs; i++) {
-		/* Against the previous answer, not the previous kept one:
-		 * nothing may have been kept yet. */
-		if (i > 0 && s->msgs[i].uid == prev)
-			continue;	/* a duplicate answer */
-		prev = s->msgs[i].uid;
 		if (max != 0 && s->msgs[i].size > max) {
 			log_msg(LOG_LVL_WARNING, &(struct log_ctx){ s->ctx.account,
 			    s->ctx.folder, s->msgs[i].uid }, "message of %llu "
@@ -2323,6 +2359,28 @@ imap_hdr_was_cut(const struct imap_session *s, const struct imap_response *r)
 	return (n != NULL && (n->flags & IMAP_NODE_STREAMED) && s->hdr_cut);
 }
 
+/* A body for a UID of this batch that is not a byte-identical repeat of
+ * one already received under it (too big, NIL, or other bytes): if the
+ * UID was already delivered or passed over, the server holds one of two
+ * messages under it, and which one is unknown. Acting on the UID (\Seen,
+ * delete, move) could then hit the one not delivered: it gets no server
+ * action. */
+static void
+imap_body_other(struct imap_session *s, const struct log_ctx *mctx)
+{
+	uint32_t	uid = mctx->uid;
+
+	if (uid == 0 || !uidset_has(&s->batch, uid) ||
+	    (!uidset_has(&s->delivered, uid) && !uidset_has(&s->passed, uid)))
+		return;
+	if (!uidset_has(&s->ambiguous, uid))
+		log_msg(LOG_LVL_WARNING, mctx, "the server sent different "
+		    "messages under the same UID; delivering each it can, and "
+		    "leaving this UID alone on the server (no \\Seen, no "
+		    "delete or move)");
+	uidset_add(&s->ambiguous, uid);
+}
+
 /* A FETCH response whose body was over the limit: that message is passed
  * over for good (last_uid moves past it, as for one whose RFC822.SIZE is
  * over the limit), and the batch goes on. */
@@ -2335,6 +2393,7 @@ imap_body_too_big(struct imap_session *s, const struct imap_response *r,
 	    "(%llu); skipped", (unsigned long long)sent,
 	    (unsigned long long)imap_fetch_size(r),
 	    (unsigned long long)imap_body_max(s));
+	imap_body_other(s, mctx);
 	if (mctx->uid != 0 && uidset_has(&s->batch, mctx->uid) &&
 	    !uidset_has(&s->delivered, mctx->uid))
 		uidset_add(&s->passed, mctx->uid);
@@ -2373,9 +2432,9 @@ imap_verified(struct imap_session *s, const struct imap_response *r,
 
 /* Whether the body just received is for a UID this batch has already
  * staged. The same bytes again are a mere repeat, dropped. Other bytes
- * make the UID ambiguous: which of the two does the server hold under it?
- * Both are delivered (0 is returned), and the UID gets no server action,
- * so that nothing the server may still hold is deleted or marked. */
+ * make the UID ambiguous (imap_body_other): both are delivered (0 is
+ * returned). A UID passed over before (too big) is ambiguous too; one
+ * recognised before is left to imap_verified, which tells a repeat. */
 static int
 imap_body_repeat(struct imap_session *s, uint32_t uid,
     const struct log_ctx *mctx, const unsigned char *digest)
@@ -2383,8 +2442,11 @@ imap_body_repeat(struct imap_session *s, uint32_t uid,
 	uint64_t	bytes = maildir_delivery_size(s->dlv);
 	size_t		i;
 
-	if (!uidset_has(&s->delivered, uid))
+	if (!uidset_has(&s->delivered, uid)) {
+		if (!uidset_has(&s->recognised, uid))
+			imap_body_other(s, mctx);
 		return (0);
+	}
 	for (i = 0; i < s->nstaged; i++) {
 		if (s->staged[i].uid == uid && s->staged[i].bytes == bytes &&
 		    memcmp(s->staged[i].digest, digest,
@@ -2394,13 +2456,49 @@ imap_body_repeat(struct imap_session *s, uint32_t uid,
 			return (1);
 		}
 	}
-	if (!uidset_has(&s->ambiguous, uid))
-		log_msg(LOG_LVL_WARNING, mctx, "the server sent different "
-		    "messages under the same UID; delivering each, and "
-		    "leaving this UID alone on the server (no \\Seen, no "
-		    "delete or move)");
-	uidset_add(&s->ambiguous, uid);
+	imap_body_other(s, mctx);
 	return (0);
+}
+
+/* Most distinct UIDs an honest sizes pass lists: the folder's message
+ * count (EXISTS, kept current by untagged EXISTS) with a margin. */
+static size_t
+imap_msgs_cap(const struct imap_session *s)
+{
+	return ((size_t)s->exists + s->exists / 4 + IMAP_MSGS_SLACK);
+}
+
+/* Room for one more line of the sizes pass, whose list is full. A server
+ * may repeat lines without end: past twice the cap the list is sorted and
+ * deduplicated in place instead of grown, so memory follows the distinct
+ * UIDs, and each compaction frees at least half of it. More distinct UIDs
+ * than the cap fail the folder (the rest of the answer is ignored). 8
+ * bytes a message: a 100,000-message folder costs under 2 MB here. */
+static int
+imap_msgs_room(struct imap_session *s)
+{
+	size_t	cap = imap_msgs_cap(s);
+
+	if (s->amsgs < 2 * cap) {
+		s->amsgs = s->amsgs == 0 ? imap_msgs_hint(s) : s->amsgs * 2;
+		if (s->amsgs > 2 * cap)
+			s->amsgs = 2 * cap;
+		s->msgs = xreallocarray(s->msgs, s->amsgs, sizeof *s->msgs);
+		return (0);
+	}
+	imap_msgs_dedup(s);
+	if (s->nmsgs <= cap)
+		return (0);
+	imap_log(s, LOG_LVL_ERROR, "the server's answer to UID FETCH (UID "
+	    "RFC822.SIZE) lists more than %zu different UIDs while the folder "
+	    "has %u messages (EXISTS): a server bug; this folder is not "
+	    "fetched", cap, s->exists);
+	imap_status(s, EXIT_PROTOCOL);
+	s->folder_failed = 1;
+	free(s->msgs);
+	s->msgs = NULL;
+	s->nmsgs = s->amsgs = 0;
+	return (-1);
 }
 
 /* An untagged FETCH completed. With a body: stage the message. */
@@ -2418,6 +2516,8 @@ imap_fetch_untagged(struct imap_session *s, const struct imap_response *r)
 	if ((n = imap_parse_fetch_item(r, "UID")) != NULL)
 		imap_parse_node_u32(n, &uid);
 	if (s->state == IMAP_S_SIZES) {
+		if (s->folder_failed)
+			return;		/* imap_msgs_room gave up */
 		if (uid == 0 || (uid <= s->sf->last_uid &&
 		    !uidset_has(&s->missing, uid)))
 			return;
@@ -2432,14 +2532,8 @@ imap_fetch_untagged(struct imap_session *s, const struct imap_response *r)
 				uidset_add(&s->verify, uid);
 			free(msgid);
 		}
-		if (s->nmsgs == s->amsgs) {
-			/* 8 bytes a message: a 100,000-message folder
-			 * costs under 1 MB here. */
-			s->amsgs = s->amsgs == 0 ? imap_msgs_hint(s) :
-			    s->amsgs * 2;
-			s->msgs = xreallocarray(s->msgs, s->amsgs,
-			    sizeof *s->msgs);
-		}
+		if (s->nmsgs == s->amsgs && imap_msgs_room(s) != 0)
+			return;
 		s->msgs[s->nmsgs].uid = uid;
 		s->msgs[s->nmsgs].size = size > UINT32_MAX ? UINT32_MAX :
 		    (uint32_t)size;
@@ -2449,9 +2543,15 @@ imap_fetch_untagged(struct imap_session *s, const struct imap_response *r)
 	if ((n = imap_parse_fetch_item(r, "BODY[]")) != NULL &&
 	    n->type == IMAP_NODE_NIL) {
 		/* Not delivered: the checkpoint asks for it again. */
+		mctx.uid = uid;
 		log_msg(LOG_LVL_ERROR, &mctx, "the server sent BODY[] NIL "
 		    "instead of the message; asking for it again next time");
 		imap_status(s, EXIT_PROTOCOL);
+		/* Before or after another copy under this UID, the server's
+		 * word on it is unreliable: no server action this round. */
+		imap_body_other(s, &mctx);
+		if (uid != 0 && uidset_has(&s->batch, uid))
+			uidset_add(&s->ambiguous, uid);
 		return;
 	}
 	mctx.uid = uid;
@@ -2491,6 +2591,8 @@ imap_fetch_untagged(struct imap_session *s, const struct imap_response *r)
 	}
 	if (uidset_has(&s->verify, uid) && imap_verified(s, r, &mctx, digest))
 		return;
+	if (uidset_has(&s->recognised, uid))
+		imap_body_other(s, &mctx);	/* other bytes than before */
 	bytes = maildir_delivery_size(s->dlv);
 	s->f_bytes += bytes;
 	if (maildir_deliver_stage(s->dlv, imap_local_flags(s,
@@ -2845,6 +2947,10 @@ imap_tagged(struct imap_session *s, const struct imap_response *r)
 			imap_folder_fail(s, EXIT_PROTOCOL, "UID FETCH of sizes "
 			    "failed: %s", text);
 			free(text);
+			return;
+		}
+		if (s->folder_failed) {
+			imap_folder_done(s);	/* logged when it failed */
 			return;
 		}
 		imap_sizes_done(s);

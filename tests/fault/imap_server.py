@@ -29,6 +29,12 @@ Modes:
   dupuid      message 2 is sent twice in the body FETCH (same UID, same
               bytes), and a third time with other bytes (the manifest
               lists both versions: a client must deliver each once)
+  dupbig      message 2 is sent a second time in the body FETCH, with
+              other bytes over 20,000 long (over a max_message_size of
+              8K): only the first is delivered
+  bigdup      as dupbig, the long other message sent first
+  dupnil      message 2 is sent a second time in the body FETCH, as
+              BODY[] NIL
   nil         BODY[] NIL for message 3
   omit        message 3 is left out of the body FETCH's answer
   litmore     message 2's BODY[] literal says 200 bytes more than are
@@ -81,6 +87,15 @@ Modes:
   searchline  the same 1000001 UIDs in one line of about 14 MB
   searchrun   an honest huge folder: the answer to UID SEARCH carries
               1200000 consecutive UIDs (in lines of 5000)
+  sizesflood  the answer to the sizes pass (UID FETCH without BODY.PEEK[])
+              first repeats the folder's own messages' FETCH lines over
+              and over (--flood N lines in all, default 2000000)
+  sizesfake   as sizesflood, with 10,000 distinct UIDs above the
+              folder's repeated instead: more than EXISTS can explain
+  listflood   the answer to LIST repeats "* LIST () "/" INBOX" (--flood N
+              times, default 2000000)
+  listfake    the answer to LIST names INBOX, then --flood N other
+              folders ("f1", "f2"...)
 """
 import hashlib
 import socket
@@ -233,13 +248,28 @@ def fetch_item(box, seq, uid, args, body=None, size=None):
     return b"".join(parts)
 
 
-def do_fetch(c, box, tag, rest, bad, mode):
+def sizes_flood(c, box, mode, count):
+    """Streams count untagged FETCH lines of UID and RFC822.SIZE: the
+    folder's messages (sizesflood) or 10,000 UIDs above them (sizesfake),
+    over and over, in chunks."""
+    uids = box.uids()
+    if mode == "sizesfake":
+        uids = [max(uids) + 1 + k for k in range(10000)]
+    chunk = b"".join(b"* 1 FETCH (UID %d RFC822.SIZE 900)\r\n" % u
+                     for u in uids)
+    for _ in range(count // len(uids)):
+        c.send(chunk)
+
+
+def do_fetch(c, box, tag, rest, bad, mode, flood=0):
     """UID FETCH; returns False when the connection must close."""
     sset, args = rest.split(" ", 1)
     uids = box.uids()
     want = parse_set(sset, uids)
     body = "BODY.PEEK[]" in args
     c.bodies += body
+    if bad and not body and mode in ("sizesflood", "sizesfake"):
+        sizes_flood(c, box, mode, flood)
     gone = None
     for idx, uid in enumerate(want):
         if uid == gone:
@@ -274,7 +304,15 @@ def do_fetch(c, box, tag, rest, bad, mode):
             c.send(fetch_item(box, seq, uid, args,
                               size=len(message(box.msgs[uid])) - 40))
             continue
+        other = message(2).replace(b"line 3", b"LINE 3") + \
+            b"padding line\r\n" * 1430
+        if bad and body and mode == "bigdup" and idx == 1:
+            c.send(fetch_item(box, seq, uid, args, body=other))
         c.send(fetch_item(box, seq, uid, args))
+        if bad and body and mode == "dupbig" and idx == 1:
+            c.send(fetch_item(box, seq, uid, args, body=other))
+        if bad and body and mode == "dupnil" and idx == 1:
+            c.send(fetch_item(box, seq, uid, args, body=NIL))
         if bad and body and mode == "dupuid" and idx == 1:
             c.send(fetch_item(box, seq, uid, args))
             c.send(fetch_item(box, seq, uid, args,
@@ -352,6 +390,14 @@ def serve(c, box, mode, bad, caps, flood):
                 return
         elif cmd == "ID":
             c.send("* ID NIL\r\n%s OK done\r\n" % tag)
+        elif cmd == "LIST" and bad and mode in ("listflood", "listfake"):
+            line = '* LIST (\\HasNoChildren) "/" %s\r\n'
+            c.send(line % "INBOX")
+            for k in range(0, flood, 10000):
+                c.send("".join(line % ("INBOX" if mode == "listflood"
+                                       else "f%d" % (k + j))
+                               for j in range(10000)))
+            c.send("%s OK done\r\n" % tag)
         elif cmd == "LIST":
             c.send('* LIST (\\HasNoChildren) "/" INBOX\r\n%s OK done\r\n' % tag)
         elif cmd in ("SELECT", "EXAMINE") and bad and mode == "trickle":
@@ -393,7 +439,7 @@ def serve(c, box, mode, bad, caps, flood):
             c.send("* SEARCH%s\r\n%s OK done\r\n"
                    % ("".join(" %d" % u for u in hits), tag))
         elif cmd == "UID FETCH":
-            if not do_fetch(c, box, tag, rest, bad, mode):
+            if not do_fetch(c, box, tag, rest, bad, mode, flood):
                 return
         elif cmd == "UID STORE":
             sset = rest.split(" ", 1)[0]
