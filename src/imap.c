@@ -197,6 +197,8 @@ struct imap_session {
 	enum imap_state		 state;
 	unsigned int		 tagno;
 	char			 tag[16];
+	int			 cmd_open;	/* s->tag awaits its tagged
+						 * completion */
 	unsigned int		 caps;
 	int			 caps_known;
 	int			 authed;
@@ -398,6 +400,7 @@ imap_send(struct imap_session *s, const char *fmt, ...)
 		    "out of memory");
 		return;
 	}
+	s->cmd_open = 1;
 	if (strncmp(cmd, "LOGIN ", 6) == 0 ||
 	    strncmp(cmd, "AUTHENTICATE ", 13) == 0) {
 		s->result.login_sent = 1;
@@ -410,6 +413,32 @@ imap_send(struct imap_session *s, const char *fmt, ...)
 	} else
 		log_msg(LOG_LVL_DEBUG, &s->ctx, "> %s %s", s->tag, cmd);
 	free(cmd);
+}
+
+/* Whether the connection paces what comes now (conn.h): a started
+ * response, and the whole answer to a command of ours until its tagged
+ * completion, untagged lines included. Pacing only each response let a
+ * server answer with "* OK still working" every few seconds and never
+ * complete: every line restarted the inactivity timer. In IDLE
+ * untagged data is what we asked for, and the IDLE interval
+ * (imap_idle_timer_cb) bounds it: DONE's answer is paced again. */
+static int
+imap_pace_inside(struct imap_session *s)
+{
+	if (!imap_parse_idle(s->parser))
+		return (1);
+	return (s->cmd_open && s->state != IMAP_S_IDLING);
+}
+
+/* The answer to the command is over (tagged completion, or IDLE's "+"):
+ * its pacing window ends, so that the next command's answer gets a
+ * window of its own (many quick small answers in a row are no
+ * trickle). */
+static void
+imap_pace_end(struct imap_session *s)
+{
+	s->cmd_open = 0;
+	conn_progress(s->conn, 0, 0);
 }
 
 /* Sends UID SEARCH with a fresh result set: only in the state it enters
@@ -1785,6 +1814,8 @@ imap_idle_leave(struct imap_session *s, unsigned int wait)
 		    conn_error(s->conn));
 		return;
 	}
+	/* IDLE's tagged completion is due now: its answer is paced. */
+	s->cmd_open = 1;
 	conn_set_timeout(s->conn, wait);
 }
 
@@ -1796,6 +1827,7 @@ imap_idle_started(struct imap_session *s)
 	struct timeval	tv;
 
 	s->result.idled = 1;
+	imap_pace_end(s);
 	if (s->stopping || (s->wake && !imap_idle_blocked(s))) {
 		imap_idle_leave(s, s->stopping ? IMAP_STOP_WAIT :
 		    IMAP_IDLE_WAIT);
@@ -2550,6 +2582,7 @@ imap_tagged(struct imap_session *s, const struct imap_response *r)
 		    "was not sent (tag %s)", r->tag);
 		return;
 	}
+	imap_pace_end(s);
 	switch (s->state) {
 	case IMAP_S_CAPABILITY:
 		if (!ok) {
@@ -2939,9 +2972,7 @@ imap_read(struct imap_session *s)
 	    evbuffer_peek(in, -1, NULL, &v, 1) > 0 && v.iov_len > 0) {
 		ev = imap_parse_feed(s->parser, v.iov_base, v.iov_len, &used,
 		    &cause);
-		/* Paced while a response is unfinished: a trickling server
-		 * must not hold the session (conn.h). */
-		conn_progress(s->conn, used, !imap_parse_idle(s->parser));
+		conn_progress(s->conn, used, imap_pace_inside(s));
 		/* Chunks point into the buffer: drained once written. Anything
 		 * else is copied by the parser, and is drained before it is
 		 * handled, so that STARTTLS finds nothing unread left over. */

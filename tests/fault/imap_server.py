@@ -56,6 +56,10 @@ Modes:
               120 s; a 4 KB line that would take 20 minutes), each byte
               before the timeout of a client that restarts it on every
               byte
+  okdrip      the SELECT answer is "* 5 EXISTS", then a complete
+              "* OK still working" line every second (for at most 120 s),
+              never the tagged OK: each line comes before the timeout of
+              a client that paces only each response
   tricklelit  message 2's BODY[] literal comes one byte every 0.3 s
   slowlit     honest but slow: messages of 22 KB whose BODY[] literals
               come at about 8 KiB/s (1 KiB every 0.125 s); every
@@ -333,6 +337,11 @@ def serve(c, box, mode, bad, caps, flood):
             c.send('* LIST (\\HasNoChildren) "/" INBOX\r\n%s OK done\r\n' % tag)
         elif cmd in ("SELECT", "EXAMINE") and bad and mode == "trickle":
             trickle(c, "* 5 EXISTS\r\n* OK " + "x" * 4000 + "\r\n")
+            return
+        elif cmd in ("SELECT", "EXAMINE") and bad and mode == "okdrip":
+            drip = "* OK still working\r\n"
+            c.send("* 5 EXISTS\r\n")
+            trickle(c, drip * 120, 1.0, len(drip))
             return
         elif cmd in ("SELECT", "EXAMINE"):
             u = box.uids()
