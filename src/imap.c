@@ -88,6 +88,10 @@
 #define IMAP_CHUNK_MAX		(16 * 1024)
 /* Longest local folder name we make from a server name. */
 #define IMAP_LOCAL_MAX		200
+/* The most distinct [ALERT] texts a session logs (each once): a server
+ * streaming alerts must not flood the log (RFC 9051 says to show them,
+ * not to show each a million times). */
+#define IMAP_ALERT_MAX		10
 /* Most of a BODY[HEADER.FIELDS (MESSAGE-ID)] literal kept: the parser's
  * old buffering cap, so every header read before is read the same. A
  * longer one (anyone who can send mail can make one) is streamed past and
@@ -199,6 +203,11 @@ struct imap_session {
 	char			 tag[16];
 	int			 cmd_open;	/* s->tag awaits its tagged
 						 * completion */
+	uint64_t		 alerts[IMAP_ALERT_MAX]; /* hashes of the
+						 * [ALERT]s logged */
+	size_t			 nalerts;
+	int			 alerts_muted;	/* said that further ones are
+						 * not logged */
 	unsigned int		 caps;
 	int			 caps_known;
 	int			 authed;
@@ -2833,6 +2842,46 @@ imap_search_untagged(struct imap_session *s, const struct imap_response *r)
 	}
 }
 
+/* FNV-1a of an alert's text: alerts are told apart by it alone, so
+ * that a session keeps 8 bytes per alert, not its text. */
+static uint64_t
+imap_alert_hash(const char *text)
+{
+	uint64_t	h = 0xcbf29ce484222325ULL;
+
+	for (; *text != '\0'; text++)
+		h = (h ^ (unsigned char)*text) * 0x100000001b3ULL;
+	return (h);
+}
+
+/* An untagged [ALERT]: logged once per text, and at most IMAP_ALERT_MAX
+ * texts a session, then one line that says the rest are not: a server
+ * streaming alerts wrote a warning per line (megabytes a second). */
+static void
+imap_alert(struct imap_session *s, const struct imap_response *r)
+{
+	char		*text = imap_server_text(r);
+	uint64_t	 h = imap_alert_hash(text);
+	size_t		 i;
+
+	for (i = 0; i < s->nalerts; i++) {
+		if (s->alerts[i] == h) {
+			free(text);	/* said already */
+			return;
+		}
+	}
+	if (s->nalerts < IMAP_ALERT_MAX) {
+		s->alerts[s->nalerts++] = h;
+		imap_log(s, LOG_LVL_WARNING, "server alert: %s", text);
+	} else if (!s->alerts_muted) {
+		s->alerts_muted = 1;
+		imap_log(s, LOG_LVL_WARNING, "the server sent more than %d "
+		    "different alerts: further ones in this session are "
+		    "not logged", IMAP_ALERT_MAX);
+	}
+	free(text);
+}
+
 /* Untagged data that matters in the current state. */
 static void
 imap_untagged(struct imap_session *s, const struct imap_response *r)
@@ -2860,11 +2909,8 @@ imap_untagged(struct imap_session *s, const struct imap_response *r)
 		return;
 	}
 	if (r->status == IMAP_STATUS_OK || r->status == IMAP_STATUS_NO) {
-		if (r->code == IMAP_CODE_ALERT) {
-			text = imap_server_text(r);
-			imap_log(s, LOG_LVL_WARNING, "server alert: %s", text);
-			free(text);
-		}
+		if (r->code == IMAP_CODE_ALERT)
+			imap_alert(s, r);
 		if (r->code == IMAP_CODE_UIDVALIDITY)
 			s->uidvalidity = (uint32_t)r->code_num;
 		if (r->code == IMAP_CODE_UIDNEXT)

@@ -60,6 +60,10 @@ Modes:
               "* OK still working" line every second (for at most 120 s),
               never the tagged OK: each line comes before the timeout of
               a client that paces only each response
+  alertflood  the SELECT answer of a --bad connection starts with 100000
+              identical "* OK [ALERT] Your mailbox is almost full" lines
+              and 30 distinct "* OK [ALERT] notice N" ones, then is
+              answered as usual
   tricklelit  message 2's BODY[] literal comes one byte every 0.3 s
   slowlit     honest but slow: messages of 22 KB whose BODY[] literals
               come at about 8 KiB/s (1 KiB every 0.125 s); every
@@ -345,6 +349,12 @@ def serve(c, box, mode, bad, caps, flood):
             return
         elif cmd in ("SELECT", "EXAMINE"):
             u = box.uids()
+            if bad and mode == "alertflood":
+                same = "* OK [ALERT] Your mailbox is almost full\r\n"
+                for _ in range(100):
+                    c.send(same * 1000)
+                c.send("".join("* OK [ALERT] notice %d\r\n" % k
+                               for k in range(1, 31)))
             if mode == "searchflood":
                 search_flood(c, flood)
             c.send("* %d EXISTS\r\n* 0 RECENT\r\n"
