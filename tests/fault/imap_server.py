@@ -60,6 +60,9 @@ Modes:
               "* OK still working" line every second (for at most 120 s),
               never the tagged OK: each line comes before the timeout of
               a client that paces only each response
+  authdrip    AUTHENTICATE on a --bad connection is answered by a "+ "
+              challenge every second, whatever the client says, never a
+              tagged answer (for at most 120 s)
   alertflood  the SELECT answer of a --bad connection starts with 100000
               identical "* OK [ALERT] Your mailbox is almost full" lines
               and 30 distinct "* OK [ALERT] notice N" ones, then is
@@ -320,6 +323,10 @@ def serve(c, box, mode, bad, caps, flood):
             c.send("%s %s\r\n" % (tag, REFUSALS[mode]))
         elif cmd == "LOGIN":
             c.send("%s OK logged in\r\n" % tag)
+        elif cmd == "AUTHENTICATE" and bad and mode == "authdrip":
+            # The client's answers (empty lines) are left unread.
+            trickle(c, "+ \r\n" * 120, 1.0, 4)
+            return
         elif cmd == "AUTHENTICATE":
             if " " not in rest:
                 c.send("+ \r\n")

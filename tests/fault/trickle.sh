@@ -2,14 +2,15 @@
 # trickle.sh: a server that drips its answer, one byte (or one line) a
 # little faster than the timeout, must not hold a fetch forever: the
 # SELECT answer of IMAP trickled byte by byte, a SELECT answered by
-# complete "* OK still working" lines and never the tagged OK, a BODY[]
-# literal trickled byte by byte, a POP3 RETR body trickled line by line,
-# a POP3 AUTH answered by a "+" challenge every second forever: each ends
-# in exit status 4 with a log line that says the server was too slow,
-# before a fixed outer bound (60 s; the servers trickle for 120 s). Then
-# the server behaves and the next run delivers every message exactly
-# once. A slow but honest server (literals larger than a pacing window at
-# about 8 KiB/s) is not cut. TAP output.
+# complete "* OK still working" lines and never the tagged OK, an IMAP
+# AUTHENTICATE and a POP3 AUTH answered by a "+" challenge every second
+# forever, a BODY[] literal trickled byte by byte, a POP3 RETR body
+# trickled line by line: each ends in exit status 4 with a log line that
+# says the server was too slow, before a fixed outer bound (60 s; the
+# servers trickle for 120 s). Then the server behaves and the next run
+# delivers every message exactly once. A slow but honest server
+# (literals larger than a pacing window at about 8 KiB/s) is not cut.
+# TAP output.
 set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 MAILFETCHD=${MAILFETCHD:-$top_srcdir/_build/mailfetchd}
@@ -60,6 +61,11 @@ scripted_server "$IMAP" okdrip --manifest "$T/manifest"
 conf okdrip imap
 run okdrip
 trickled okdrip "IMAP SELECT answered by an endless drip of untagged lines"
+
+scripted_server "$IMAP" authdrip --manifest "$T/manifest"
+conf authdrip imap
+run authdrip
+trickled authdrip "IMAP AUTHENTICATE answered by endless \"+\" challenges"
 
 scripted_server "$IMAP" tricklelit --manifest "$T/manifest"
 conf tricklelit imap
