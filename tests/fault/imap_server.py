@@ -63,6 +63,10 @@ Modes:
   authdrip    AUTHENTICATE on a --bad connection is answered by a "+ "
               challenge every second, whatever the client says, never a
               tagged answer (for at most 120 s)
+  donedrip    IDLE offered; on a --bad connection IDLE is answered with
+              "+ idling" and "* 5 EXISTS" (the client leaves IDLE), then
+              DONE with a "* OK still working" line every second, never
+              the tagged OK (for at most 120 s)
   alertflood  the SELECT answer of a --bad connection starts with 100000
               identical "* OK [ALERT] Your mailbox is almost full" lines
               and 30 distinct "* OK [ALERT] notice N" ones, then is
@@ -301,7 +305,7 @@ def idle(c, box, tag, flood):
 
 
 def serve(c, box, mode, bad, caps, flood):
-    if mode in ("idledrop", "searchflood"):
+    if mode in ("idledrop", "searchflood", "donedrip"):
         caps += " IDLE"
     if mode == "uidvalidity" and c.n > 1:
         box.renumber()
@@ -413,6 +417,13 @@ def serve(c, box, mode, bad, caps, flood):
                 del box.msgs[u]
                 box.deleted.discard(u)
             c.send("%s OK expunged\r\n" % tag)
+        elif cmd == "IDLE" and mode == "donedrip" and bad:
+            c.send("+ idling\r\n* %d EXISTS\r\n" % len(box.msgs))
+            if c.readline() is None:
+                return
+            drip = "* OK still working\r\n"
+            trickle(c, drip * 120, 1.0, len(drip))
+            return
         elif cmd == "IDLE" and mode == "idledrop":
             c.send("+ idling\r\n")
             if bad:

@@ -2,9 +2,9 @@
 # trickle.sh: a server that drips its answer, one byte (or one line) a
 # little faster than the timeout, must not hold a fetch forever: the
 # SELECT answer of IMAP trickled byte by byte, a SELECT answered by
-# complete "* OK still working" lines and never the tagged OK, an IMAP
-# AUTHENTICATE and a POP3 AUTH answered by a "+" challenge every second
-# forever, a BODY[] literal trickled byte by byte, a POP3 RETR body
+# complete "* OK still working" lines and never the tagged OK (and a
+# daemon's DONE answered so, leaving IDLE), an IMAP AUTHENTICATE and a
+# POP3 AUTH answered by a "+" challenge every second forever, a BODY[] literal trickled byte by byte, a POP3 RETR body
 # trickled line by line: each ends in exit status 4 with a log line that
 # says the server was too slow, before a fixed outer bound (60 s; the
 # servers trickle for 120 s). Then the server behaves and the next run
@@ -66,6 +66,32 @@ scripted_server "$IMAP" authdrip --manifest "$T/manifest"
 conf authdrip imap
 run authdrip
 trickled authdrip "IMAP AUTHENTICATE answered by endless \"+\" challenges"
+
+# IDLE's completion after DONE is an answer like any other: a daemon
+# whose DONE gets "* OK still working" every second and never the tagged
+# OK cuts the connection (before, it waited as long as the server
+# dripped: 120 s).
+scripted_server "$IMAP" donedrip --manifest "$T/manifest"
+scripted_conf donedrip imap 2s 'idle = yes'
+"$MAILFETCHD" -c "$T/donedrip.conf" >"$T/daemon.log" 2>&1 &
+dpid=$!
+tap_cleanup_add '[ -n "$dpid" ] && kill -9 "$dpid" 2>/dev/null'
+for i in $(seq 300); do
+	grep -q 'stalled or trickling' "$T/daemon.log" && break
+	kill -0 "$dpid" 2>/dev/null || break
+	sleep 0.1
+done
+tap_like "$(cat "$T/daemon.log")" 'stalled or trickling' \
+    "IMAP DONE answered by an endless drip of untagged lines: cut within 30 s"
+# SIGTERM, then at most 30 s for the daemon to end (SIGKILL after).
+kill -TERM "$dpid" 2>/dev/null
+timeout 30 tail --pid="$dpid" -f /dev/null || kill -9 "$dpid" 2>/dev/null
+wait "$dpid" 2>/dev/null
+tap_is "$?" 0 "IMAP DONE drip: the daemon stops cleanly (137: killed)"
+dpid=""
+tap_unlike "$(cat "$T/daemon.log")" 'runtime error:|AddressSanitizer|LeakSanitizer' \
+    "IMAP DONE drip: no sanitizer report"
+scripted_exact donedrip "IMAP DONE drip: before the cut"
 
 scripted_server "$IMAP" tricklelit --manifest "$T/manifest"
 conf tricklelit imap
