@@ -10,9 +10,9 @@
  * the switch, with anything it had buffered: STARTTLS refuses to switch
  * when the server sent anything before the handshake. COMPRESS=DEFLATE
  * (RFC 4978) is a filter bufferevent on top, plain or TLS below it. One
- * timer enforces every phase's timeout, a second one the pace of a
- * response (conn_progress). The owner hears about everything through one
- * callback. */
+ * timer enforces every phase's timeout, a second one the pace of an
+ * answer to a command (conn_progress). The owner hears about everything
+ * through one callback. */
 #include "conn.h"
 
 #include <sys/types.h>
@@ -115,7 +115,7 @@ struct conn {
 	unsigned int		 pace;		/* the configured timeout: the
 						 * pacing window */
 	struct event		*pace_timer;	/* ends a pacing window */
-	int			 pace_inside;	/* a response has started */
+	int			 pace_inside;	/* an answer has started */
 	uint64_t		 pace_bytes;	/* consumed in this window */
 	struct event		*ev_final;	/* delivers the final event */
 	enum conn_event		 final_event;
@@ -688,7 +688,7 @@ conn_pace_arm(struct conn *c)
 	evtimer_add(c->pace_timer, &tv);
 }
 
-/* The end of a pacing window inside a response: enough bytes came, or
+/* The end of a pacing window inside an answer: enough bytes came, or
  * the server is stalling or trickling. */
 static void
 conn_pace_cb(evutil_socket_t fd, short what, void *arg)
@@ -704,7 +704,7 @@ conn_pace_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	conn_fail(c, CONN_EV_TIMEOUT, "%s: the server sent only %llu bytes"
-	    " of a response in %us (less than %d bytes/s): stalled or"
+	    " of an answer in %us (less than %d bytes/s): stalled or"
 	    " trickling", c->where, (unsigned long long)c->pace_bytes,
 	    c->pace, CONN_MIN_RATE);
 }
@@ -721,7 +721,7 @@ conn_progress(struct conn *c, size_t consumed, int inside)
 		return;
 	}
 	if (!c->pace_inside) {
-		/* A new response: its window starts now, with the bytes
+		/* A new answer: its window starts now, with the bytes
 		 * that began it. */
 		c->pace_inside = 1;
 		conn_pace_arm(c);

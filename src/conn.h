@@ -122,15 +122,17 @@ void		 conn_expect_eof(struct conn *);
 /* Inactivity timeout from now on (reset by every byte received or
  * connection step); 0 disables it (IMAP IDLE, with the owner's own timer). */
 void		 conn_set_timeout(struct conn *, unsigned int sec);
-/* Pacing of a response, so that a server that drips its answer a byte at
- * a time cannot hold the connection forever (every byte restarts the
- * inactivity timer above). The owner, which alone knows where responses
- * begin and end, reports after each read the bytes it consumed and
- * whether it is now inside a response (a started line, a literal, a
- * message body, a multi-line listing). From the moment a response starts,
+/* Pacing of an answer, so that a server that drips its answer a byte (or
+ * a line) at a time cannot hold the connection forever (every byte
+ * restarts the inactivity timer above). The owner, which alone knows
+ * where answers begin and end, reports after each read the bytes it
+ * consumed and whether it is now inside an answer to a command (a started
+ * line, a literal, a message body, a multi-line listing, everything up to
+ * an IMAP tagged completion); inside = 0 ends the window, so the next
+ * answer gets one of its own. From the moment an answer starts,
  * every window of the connection's configured timeout (conn_params; not
  * changed by conn_set_timeout, so IDLE stays paced too) must bring at
- * least CONN_MIN_RATE bytes a second on average, or the response must
+ * least CONN_MIN_RATE bytes a second on average, or the answer must
  * end within the window: a line shorter than CONN_MIN_RATE x timeout
  * (60 KiB with the default) must thus be complete within the timeout of
  * its first byte, and a literal or body must come at 1 KiB/s at least.

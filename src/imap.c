@@ -107,6 +107,10 @@
 #define IMAP_CHUNK_MAX		(16 * 1024)
 /* Longest local folder name we make from a server name. */
 #define IMAP_LOCAL_MAX		200
+/* The most distinct [ALERT] texts a session logs (each once): a server
+ * streaming alerts must not flood the log (RFC 9051 says to show them,
+ * not to show each a million times). */
+#define IMAP_ALERT_MAX		10
 /* Most of a BODY[HEADER.FIELDS (MESSAGE-ID)] literal kept: the parser's
  * old buffering cap, so every header read before is read the same. A
  * longer one (anyone who can send mail can make one) is streamed past and
@@ -223,6 +227,13 @@ struct imap_session {
 	enum imap_state		 state;
 	unsigned int		 tagno;
 	char			 tag[16];
+	int			 cmd_open;	/* s->tag awaits its tagged
+						 * completion */
+	uint64_t		 alerts[IMAP_ALERT_MAX]; /* hashes of the
+						 * [ALERT]s logged */
+	size_t			 nalerts;
+	int			 alerts_muted;	/* said that further ones are
+						 * not logged */
 	unsigned int		 caps;
 	int			 caps_known;
 	int			 authed;
@@ -426,6 +437,7 @@ imap_send(struct imap_session *s, const char *fmt, ...)
 		    "out of memory");
 		return;
 	}
+	s->cmd_open = 1;
 	if (strncmp(cmd, "LOGIN ", 6) == 0 ||
 	    strncmp(cmd, "AUTHENTICATE ", 13) == 0) {
 		s->result.login_sent = 1;
@@ -438,6 +450,32 @@ imap_send(struct imap_session *s, const char *fmt, ...)
 	} else
 		log_msg(LOG_LVL_DEBUG, &s->ctx, "> %s %s", s->tag, cmd);
 	free(cmd);
+}
+
+/* Whether the connection paces what comes now (conn.h): a started
+ * response, and the whole answer to a command of ours until its tagged
+ * completion, untagged lines included. Pacing only each response let a
+ * server answer with "* OK still working" every few seconds and never
+ * complete: every line restarted the inactivity timer. In IDLE
+ * untagged data is what we asked for, and the IDLE interval
+ * (imap_idle_timer_cb) bounds it: DONE's answer is paced again. */
+static int
+imap_pace_inside(struct imap_session *s)
+{
+	if (!imap_parse_idle(s->parser))
+		return (1);
+	return (s->cmd_open && s->state != IMAP_S_IDLING);
+}
+
+/* The answer to the command is over (tagged completion, or IDLE's "+"):
+ * its pacing window ends, so that the next command's answer gets a
+ * window of its own (many quick small answers in a row are no
+ * trickle). */
+static void
+imap_pace_end(struct imap_session *s)
+{
+	s->cmd_open = 0;
+	conn_progress(s->conn, 0, 0);
 }
 
 /* Sends UID SEARCH with a fresh result set: only in the state it enters
@@ -2001,6 +2039,8 @@ imap_idle_leave(struct imap_session *s, unsigned int wait)
 		    conn_error(s->conn));
 		return;
 	}
+	/* IDLE's tagged completion is due now: its answer is paced. */
+	s->cmd_open = 1;
 	conn_set_timeout(s->conn, wait);
 }
 
@@ -2012,6 +2052,7 @@ imap_idle_started(struct imap_session *s)
 	struct timeval	tv;
 
 	s->result.idled = 1;
+	imap_pace_end(s);
 	if (s->stopping || (s->wake && !imap_idle_blocked(s))) {
 		imap_idle_leave(s, s->stopping ? IMAP_STOP_WAIT :
 		    IMAP_IDLE_WAIT);
@@ -2831,6 +2872,7 @@ imap_tagged(struct imap_session *s, const struct imap_response *r)
 		    "was not sent (tag %s)", r->tag);
 		return;
 	}
+	imap_pace_end(s);
 	switch (s->state) {
 	case IMAP_S_CAPABILITY:
 		if (!ok) {
@@ -3086,6 +3128,46 @@ imap_search_untagged(struct imap_session *s, const struct imap_response *r)
 	}
 }
 
+/* FNV-1a of an alert's text: alerts are told apart by it alone, so
+ * that a session keeps 8 bytes per alert, not its text. */
+static uint64_t
+imap_alert_hash(const char *text)
+{
+	uint64_t	h = 0xcbf29ce484222325ULL;
+
+	for (; *text != '\0'; text++)
+		h = (h ^ (unsigned char)*text) * 0x100000001b3ULL;
+	return (h);
+}
+
+/* An untagged [ALERT]: logged once per text, and at most IMAP_ALERT_MAX
+ * texts a session, then one line that says the rest are not: a server
+ * streaming alerts wrote a warning per line (megabytes a second). */
+static void
+imap_alert(struct imap_session *s, const struct imap_response *r)
+{
+	char		*text = imap_server_text(r);
+	uint64_t	 h = imap_alert_hash(text);
+	size_t		 i;
+
+	for (i = 0; i < s->nalerts; i++) {
+		if (s->alerts[i] == h) {
+			free(text);	/* said already */
+			return;
+		}
+	}
+	if (s->nalerts < IMAP_ALERT_MAX) {
+		s->alerts[s->nalerts++] = h;
+		imap_log(s, LOG_LVL_WARNING, "server alert: %s", text);
+	} else if (!s->alerts_muted) {
+		s->alerts_muted = 1;
+		imap_log(s, LOG_LVL_WARNING, "the server sent more than %d "
+		    "different alerts: further ones in this session are "
+		    "not logged", IMAP_ALERT_MAX);
+	}
+	free(text);
+}
+
 /* Untagged data that matters in the current state. */
 static void
 imap_untagged(struct imap_session *s, const struct imap_response *r)
@@ -3113,11 +3195,8 @@ imap_untagged(struct imap_session *s, const struct imap_response *r)
 		return;
 	}
 	if (r->status == IMAP_STATUS_OK || r->status == IMAP_STATUS_NO) {
-		if (r->code == IMAP_CODE_ALERT) {
-			text = imap_server_text(r);
-			imap_log(s, LOG_LVL_WARNING, "server alert: %s", text);
-			free(text);
-		}
+		if (r->code == IMAP_CODE_ALERT)
+			imap_alert(s, r);
 		if (r->code == IMAP_CODE_UIDVALIDITY)
 			s->uidvalidity = (uint32_t)r->code_num;
 		if (r->code == IMAP_CODE_UIDNEXT)
@@ -3225,9 +3304,7 @@ imap_read(struct imap_session *s)
 	    evbuffer_peek(in, -1, NULL, &v, 1) > 0 && v.iov_len > 0) {
 		ev = imap_parse_feed(s->parser, v.iov_base, v.iov_len, &used,
 		    &cause);
-		/* Paced while a response is unfinished: a trickling server
-		 * must not hold the session (conn.h). */
-		conn_progress(s->conn, used, !imap_parse_idle(s->parser));
+		conn_progress(s->conn, used, imap_pace_inside(s));
 		/* Chunks point into the buffer: drained once written. Anything
 		 * else is copied by the parser, and is drained before it is
 		 * handled, so that STARTTLS finds nothing unread left over. */

@@ -1421,13 +1421,17 @@ next:
 		pop3_pump(s);
 }
 
-/* Tells the connection how far the response has come: a message body, a
+/* Tells the connection how far the answer has come: a message body, a
  * multi-line listing or a started line must keep coming (conn.h), the
- * silence between responses is the inactivity timeout's business. */
+ * silence between answers is the inactivity timeout's business. A SASL
+ * exchange is one answer, "+" challenges and all: each challenge we
+ * answer would otherwise restart the inactivity timer, and a server
+ * that challenges forever would hold the session. */
 static void
 pop3_pace(struct pop3_session *s, size_t consumed)
 {
 	conn_progress(s->conn, consumed, s->in_body || s->multi ||
+	    s->state == POP3_S_AUTH ||
 	    evbuffer_get_length(conn_input(s->conn)) > 0);
 }
 

@@ -72,6 +72,21 @@ Modes:
               120 s; a 4 KB line that would take 20 minutes), each byte
               before the timeout of a client that restarts it on every
               byte
+  okdrip      the SELECT answer is "* 5 EXISTS", then a complete
+              "* OK still working" line every second (for at most 120 s),
+              never the tagged OK: each line comes before the timeout of
+              a client that paces only each response
+  authdrip    AUTHENTICATE on a --bad connection is answered by a "+ "
+              challenge every second, whatever the client says, never a
+              tagged answer (for at most 120 s)
+  donedrip    IDLE offered; on a --bad connection IDLE is answered with
+              "+ idling" and "* 5 EXISTS" (the client leaves IDLE), then
+              DONE with a "* OK still working" line every second, never
+              the tagged OK (for at most 120 s)
+  alertflood  the SELECT answer of a --bad connection starts with 100000
+              identical "* OK [ALERT] Your mailbox is almost full" lines
+              and 30 distinct "* OK [ALERT] notice N" ones, then is
+              answered as usual
   tricklelit  message 2's BODY[] literal comes one byte every 0.3 s
   slowlit     honest but slow: messages of 22 KB whose BODY[] literals
               come at about 8 KiB/s (1 KiB every 0.125 s); every
@@ -351,7 +366,7 @@ def idle(c, box, tag, flood):
 
 
 def serve(c, box, mode, bad, caps, flood):
-    if mode in ("idledrop", "searchflood"):
+    if mode in ("idledrop", "searchflood", "donedrip"):
         caps += " IDLE"
     if (mode == "uidvalidity" and c.n > 1) or (mode == "uidvbye" and c.n == 2):
         box.renumber()
@@ -373,6 +388,10 @@ def serve(c, box, mode, bad, caps, flood):
             c.send("%s %s\r\n" % (tag, REFUSALS[mode]))
         elif cmd == "LOGIN":
             c.send("%s OK logged in\r\n" % tag)
+        elif cmd == "AUTHENTICATE" and bad and mode == "authdrip":
+            # The client's answers (empty lines) are left unread.
+            trickle(c, "+ \r\n" * 120, 1.0, 4)
+            return
         elif cmd == "AUTHENTICATE":
             if " " not in rest:
                 c.send("+ \r\n")
@@ -403,8 +422,19 @@ def serve(c, box, mode, bad, caps, flood):
         elif cmd in ("SELECT", "EXAMINE") and bad and mode == "trickle":
             trickle(c, "* 5 EXISTS\r\n* OK " + "x" * 4000 + "\r\n")
             return
+        elif cmd in ("SELECT", "EXAMINE") and bad and mode == "okdrip":
+            drip = "* OK still working\r\n"
+            c.send("* 5 EXISTS\r\n")
+            trickle(c, drip * 120, 1.0, len(drip))
+            return
         elif cmd in ("SELECT", "EXAMINE"):
             u = box.uids()
+            if bad and mode == "alertflood":
+                same = "* OK [ALERT] Your mailbox is almost full\r\n"
+                for _ in range(100):
+                    c.send(same * 1000)
+                c.send("".join("* OK [ALERT] notice %d\r\n" % k
+                               for k in range(1, 31)))
             if mode == "searchflood":
                 search_flood(c, flood)
             c.send("* %d EXISTS\r\n* 0 RECENT\r\n"
@@ -464,6 +494,13 @@ def serve(c, box, mode, bad, caps, flood):
                 del box.msgs[u]
                 box.deleted.discard(u)
             c.send("%s OK expunged\r\n" % tag)
+        elif cmd == "IDLE" and mode == "donedrip" and bad:
+            c.send("+ idling\r\n* %d EXISTS\r\n" % len(box.msgs))
+            if c.readline() is None:
+                return
+            drip = "* OK still working\r\n"
+            trickle(c, drip * 120, 1.0, len(drip))
+            return
         elif cmd == "IDLE" and mode == "idledrop":
             c.send("+ idling\r\n")
             if bad:

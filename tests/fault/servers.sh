@@ -2,7 +2,8 @@
 # servers.sh: mailfetchd --once against scripted servers that do what
 # Dovecot will not: BYE in the middle of a FETCH, an untagged EXPUNGE
 # during FETCH, duplicate UIDs, BODY[] NIL, literal sizes that lie, a
-# UIDVALIDITY change between runs, a 10 MB line without CRLF, a message
+# UIDVALIDITY change between runs, a 10 MB line without CRLF, a stream
+# of [ALERT]s (each text logged once, 10 at most), a message
 # deleted by the user while the journal still names it
 # (tests/fault/imap_server.py); a POP3 RETR cut before its final "." and
 # duplicate UIDLs (tests/integration/pop3_server.py). Each fault: the exit
@@ -454,6 +455,24 @@ tap_like "$rc" '^(0|1)$' "IMAP trash_folder, COPY refused: the next run succeeds
 tap_like "$(logged 'UID (COPY|STORE)' | sed -n '$p')" 'UID STORE 1:5 .*Deleted' \
     "IMAP trash_folder, COPY refused: the next run copies, then deletes"
 exact copyfail "IMAP trash_folder, COPY refused: nothing twice"
+
+# A server streaming [ALERT]s: each text logged once, at most 10 texts a
+# session, then one line saying the rest are not (a warning per line
+# wrote megabytes of log a second).
+imap_server alertflood --manifest "$T/manifest"
+conf alertflood imap
+run alertflood
+documented "IMAP [ALERT] flood"
+tap_is "$rc" 0 "IMAP [ALERT] flood: the fetch goes on"
+exact alertflood "IMAP [ALERT] flood"
+tap_is "$(grep -c 'server alert: .*almost full' "$T/err")" 1 \
+    "IMAP [ALERT] flood: 100000 identical alerts logged once"
+tap_is "$(grep -c 'server alert:' "$T/err")" 10 \
+    "IMAP [ALERT] flood: 10 distinct alerts logged, of 31"
+tap_is "$(grep -c 'further ones in this session are not logged' "$T/err")" \
+    1 "IMAP [ALERT] flood: one line says the rest are not logged"
+tap_like "$(wc -c <"$T/err")" '^[0-9]{1,4}$' \
+    "IMAP [ALERT] flood: the log stays under 10 KB ($(wc -c <"$T/err") bytes)"
 
 # ---- POP3 ---------------------------------------------------------------
 scripted_pop3_manifest

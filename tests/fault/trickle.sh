@@ -1,13 +1,16 @@
 #!/bin/bash
 # trickle.sh: a server that drips its answer, one byte (or one line) a
 # little faster than the timeout, must not hold a fetch forever: the
-# SELECT answer of IMAP trickled byte by byte, a BODY[] literal trickled
-# byte by byte, a POP3 RETR body trickled line by line, each ends in exit
-# status 4 with a log line that says the server was too slow, before a
-# fixed outer bound (60 s; the servers trickle for 120 s). Then the
-# server behaves and the next run delivers every message exactly once. A
-# slow but honest server (literals larger than a pacing window at about
-# 8 KiB/s) is not cut. TAP output.
+# SELECT answer of IMAP trickled byte by byte, a SELECT answered by
+# complete "* OK still working" lines and never the tagged OK (and a
+# daemon's DONE answered so, leaving IDLE), an IMAP AUTHENTICATE and a
+# POP3 AUTH answered by a "+" challenge every second forever, a BODY[] literal trickled byte by byte, a POP3 RETR body
+# trickled line by line: each ends in exit status 4 with a log line that
+# says the server was too slow, before a fixed outer bound (60 s; the
+# servers trickle for 120 s). Then the server behaves and the next run
+# delivers every message exactly once. A slow but honest server
+# (literals larger than a pacing window at about 8 KiB/s) is not cut.
+# TAP output.
 set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 MAILFETCHD=${MAILFETCHD:-$top_srcdir/_build/mailfetchd}
@@ -52,6 +55,44 @@ conf trickle imap
 run trickle
 trickled trickle "IMAP SELECT answer trickled byte by byte"
 
+# Complete untagged lines, never the tagged OK: the answer to a command is
+# paced as a whole, not line by line.
+scripted_server "$IMAP" okdrip --manifest "$T/manifest"
+conf okdrip imap
+run okdrip
+trickled okdrip "IMAP SELECT answered by an endless drip of untagged lines"
+
+scripted_server "$IMAP" authdrip --manifest "$T/manifest"
+conf authdrip imap
+run authdrip
+trickled authdrip "IMAP AUTHENTICATE answered by endless \"+\" challenges"
+
+# IDLE's completion after DONE is an answer like any other: a daemon
+# whose DONE gets "* OK still working" every second and never the tagged
+# OK cuts the connection (before, it waited as long as the server
+# dripped: 120 s).
+scripted_server "$IMAP" donedrip --manifest "$T/manifest"
+scripted_conf donedrip imap 2s 'idle = yes'
+"$MAILFETCHD" -c "$T/donedrip.conf" >"$T/daemon.log" 2>&1 &
+dpid=$!
+tap_cleanup_add '[ -n "$dpid" ] && kill -9 "$dpid" 2>/dev/null'
+for i in $(seq 300); do
+	grep -q 'stalled or trickling' "$T/daemon.log" && break
+	kill -0 "$dpid" 2>/dev/null || break
+	sleep 0.1
+done
+tap_like "$(cat "$T/daemon.log")" 'stalled or trickling' \
+    "IMAP DONE answered by an endless drip of untagged lines: cut within 30 s"
+# SIGTERM, then at most 30 s for the daemon to end (SIGKILL after).
+kill -TERM "$dpid" 2>/dev/null
+timeout 30 tail --pid="$dpid" -f /dev/null || kill -9 "$dpid" 2>/dev/null
+wait "$dpid" 2>/dev/null
+tap_is "$?" 0 "IMAP DONE drip: the daemon stops cleanly (137: killed)"
+dpid=""
+tap_unlike "$(cat "$T/daemon.log")" 'runtime error:|AddressSanitizer|LeakSanitizer' \
+    "IMAP DONE drip: no sanitizer report"
+scripted_exact donedrip "IMAP DONE drip: before the cut"
+
 scripted_server "$IMAP" tricklelit --manifest "$T/manifest"
 conf tricklelit imap
 run tricklelit
@@ -71,5 +112,10 @@ scripted_server "$top_srcdir/tests/integration/pop3_server.py" trickle
 conf pop3 pop3
 run pop3
 trickled pop3 "POP3 RETR body trickled line by line"
+
+scripted_server "$top_srcdir/tests/integration/pop3_server.py" authdrip
+conf pop3auth pop3
+run pop3auth
+trickled pop3auth "POP3 AUTH answered by endless \"+\" challenges"
 
 tap_done

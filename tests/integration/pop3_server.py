@@ -32,6 +32,10 @@ Modes:
   trickle      the first connection answers RETR 1 with +OK, then a
                complete body line every 0.3 s, never the final "." (for
                at most 120 s) (tests/fault/trickle.sh)
+  authdrip     CAPA offers SASL PLAIN; the first connection answers
+               AUTH with a "+ " challenge every second, whatever the
+               client says, never an end (for at most 120 s)
+               (tests/fault/trickle.sh)
 """
 import hashlib
 import socket
@@ -92,6 +96,8 @@ def serve(mode, c, args, msgs):
         capa.append("LOGIN-DELAY 900")
     if mode == "stls":
         capa.append("STLS")
+    if mode == "authdrip":
+        capa.append("SASL PLAIN")
     deleted = set()
     ts = "<1896.697170952@dbc.mtview.ca.us>"
     c.send("+OK scripted POP3 ready %s\r\n" % ts)
@@ -109,6 +115,20 @@ def serve(mode, c, args, msgs):
             ctx.load_cert_chain(args["cert"], args["key"])
             c.s = ctx.wrap_socket(c.s, server_side=True)
             capa.remove("STLS")
+        elif cmd == "AUTH" and mode == "authdrip" and c.n == 1:
+            end = time.monotonic() + 120
+            while time.monotonic() < end:
+                c.send("+ \r\n")
+                if c.readline() is None:
+                    return
+                time.sleep(1)
+            return
+        elif cmd == "AUTH":
+            if " " not in arg:
+                c.send("+ \r\n")
+                if c.readline() is None:
+                    return
+            c.send("+OK logged in\r\n")
         elif cmd == "USER" and mode == "apop":
             c.send("-ERR use APOP\r\n")
         elif cmd == "APOP":
