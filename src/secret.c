@@ -304,16 +304,28 @@ static void	secret_oauth2_result(struct secret_job *);
 
 /* In the child: its own process group (so a timeout kills everything it
  * started), stdout to the pipe, then exec. An exec failure is reported
- * through errfd (close-on-exec, so the parent reads EOF on success). */
+ * through errfd (close-on-exec, so the parent reads EOF on success).
+ * The command dies with the daemon (parent: the daemon's pid, taken
+ * before the fork): in its own process group nothing else would stop it
+ * after a kill -9, and it would wait on forever (a pinentry). The death
+ * signal survives exec (not for a set-uid program); a daemon already
+ * gone before prctl is seen by getppid(). */
 static __dead void
-secret_child(char **argv, int outfd, int errfd)
+secret_child(char **argv, int outfd, int errfd, pid_t parent)
 {
 	int	 e;
 
 	setpgid(0, 0);
-	if (dup2(outfd, STDOUT_FILENO) != -1)
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) == -1)
+		e = errno;
+	else if (getppid() != parent)
+		e = ESRCH;
+	else if (dup2(outfd, STDOUT_FILENO) == -1)
+		e = errno;
+	else {
 		execvp(argv[0], argv);
-	e = errno;
+		e = errno;
+	}
 	/* Nothing to do if even this fails: the parent sees status 127. */
 	if (write(errfd, &e, sizeof e) == -1)
 		_exit(127);
@@ -380,6 +392,7 @@ secret_job_spawn(struct secret_job *j, char **argv,
 {
 	int	 p[2], ep[2] = { -1, -1 }, e;
 	ssize_t	 n;
+	pid_t	 parent = getpid();
 
 	if (pipe2(p, O_CLOEXEC) == -1) {
 		xasprintf(&j->cause, "%s: pipe: %s", j->what, strerror(errno));
@@ -405,7 +418,7 @@ secret_job_spawn(struct secret_job *j, char **argv,
 	if (j->pid == 0) {
 		if (oauth2_ac != NULL)
 			secret_oauth2_child(oauth2_ac, p[1]);
-		secret_child(argv, p[1], ep[1]);
+		secret_child(argv, p[1], ep[1], parent);
 	}
 	/* Also here, so the group exists before any kill(-pid). */
 	setpgid(j->pid, j->pid);
