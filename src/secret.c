@@ -2,6 +2,7 @@
  * is wiped before it is freed. */
 #include "secret.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -266,6 +267,8 @@ fail:
 /* How long an OAuth2 refresh child may run: the refresh is one POST,
  * OAUTH2_HTTP_TIMEOUT per phase (connect, TLS, answer). */
 #define SECRET_OAUTH2_TIMEOUT	(4 * OAUTH2_HTTP_TIMEOUT)
+/* The OAuth2 child's answer pipe, right above stdio. */
+#define SECRET_OAUTH2_FD	3
 
 enum secret_job_kind {
 	SECRET_JOB_COMMAND,	/* password_command, token_command */
@@ -619,6 +622,47 @@ secret_write_all(int fd, const char *buf, size_t len)
 	return (0);
 }
 
+/* Closes every fd from lowfd up: close_range, or one by one from
+ * /proc/self/fd where the kernel has no close_range (before 5.9). */
+static int
+secret_close_from(int lowfd)
+{
+	struct dirent	*de;
+	DIR		*d;
+	int		 fd;
+
+	if (close_range((unsigned int)lowfd, ~0U, 0) == 0)
+		return (0);
+	if ((d = opendir("/proc/self/fd")) == NULL)
+		return (-1);
+	while ((de = readdir(d)) != NULL) {
+		fd = atoi(de->d_name);
+		if (fd >= lowfd && fd != dirfd(d))
+			close(fd);
+	}
+	closedir(d);
+	return (0);
+}
+
+/* In the OAuth2 child (a fork without exec): keeps stdio and the answer
+ * pipe, moved to SECRET_OAUTH2_FD, and closes everything else it got from
+ * the daemon. The flock'd lock files of all accounts, the control socket
+ * and the IDLE connections would otherwise stay open as long as the
+ * refresh runs, and after a kill -9 of the daemon keep every account
+ * locked against a new one. The journal's socket goes too: log lines go
+ * to stderr (the journal's stream under systemd). The answer fd, or -1. */
+static int
+secret_oauth2_child_fds(int outfd)
+{
+	if (outfd != SECRET_OAUTH2_FD &&
+	    dup2(outfd, SECRET_OAUTH2_FD) == -1)
+		return (-1);
+	if (secret_close_from(SECRET_OAUTH2_FD + 1) != 0)
+		return (-1);
+	log_force_stderr(1);
+	return (SECRET_OAUTH2_FD);
+}
+
 /* In the OAuth2 child: the blocking refresh (oauth2_token, its own event
  * base and sockets), its answer on outfd: "T<expiry>\n<token>" or
  * "A<cause>" (re-authorisation needed) or "N<cause>". Exits without
@@ -630,6 +674,8 @@ secret_oauth2_child(const struct account_conf *ac, int outfd)
 	time_t	 exp = 0;
 	int	 reauth, rc;
 
+	if ((outfd = secret_oauth2_child_fds(outfd)) == -1)
+		_exit(1);
 	setpgid(0, 0);
 	/* The daemon's handlers (libevent's, writing to a socket pair the
 	 * parent reads) must not take this process's signals for its own. */

@@ -1,0 +1,123 @@
+#!/bin/bash
+# oauth2_refresh.sh: the OAuth2 refresh child of a daemon, against a token
+# endpoint that rotates refresh tokens (oauth2_server.py, late=1: the
+# grant is processed at once, only the answer is held until $T/go) and a
+# real Dovecot that checks carol's access tokens (oauth2 passdb,
+# introspection). carol's tokens live 200 s, under the 300 s refresh
+# margin: every daemon start refreshes.
+#  - kill -9 of the daemon while carol's refresh is held: the refresh
+#    child holds no lock (nor any other fd) of the daemon, so
+#    mailfetchd --once for alice runs at once.
+# TAP output.
+set -u
+top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
+. "$top_srcdir/tests/lib/daemon.sh"
+
+mfd_init
+O=$T/o2
+M=$T/markers
+mkdir -p "$O"
+chmod 755 "$T" "$O"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+    -days 1 -subj /CN=oauth2-test-ca -keyout "$O/ca.key" -out "$O/ca.pem" \
+    2>/dev/null &&
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+    -days 1 -subj /CN=localhost -CA "$O/ca.pem" -CAkey "$O/ca.key" \
+    -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+    -keyout "$O/key.pem" -out "$O/cert.pem" 2>/dev/null &&
+chmod 644 "$O/ca.pem" ||
+    tap_bail "cannot make the token endpoint's certificates"
+: >"$M"
+python3 "$top_srcdir/tests/integration/oauth2_server.py" "$O/cert.pem" \
+    "$O/key.pem" "$O/port" grant user=carol ttl=200 late=1 "markers=$M" \
+    "hold=$T/go" 2>"$O/server.log" &
+O2PID=$!
+tap_cleanup_add 'kill "$O2PID" 2>/dev/null; wait "$O2PID" 2>/dev/null'
+for _ in $(seq 100); do [ -s "$O/port" ] && break; sleep 0.05; done
+PORT=$(cat "$O/port" 2>/dev/null)
+[ -n "$PORT" ] || tap_bail "the token endpoint did not start"
+cat >"$O/dovecot-oauth2.conf.ext" <<EOF
+introspection_mode = post
+introspection_url = https://localhost:$PORT/introspect
+username_attribute = username
+active_attribute = active
+active_value = true
+tls_ca_cert_file = $O/ca.pem
+EOF
+chmod 644 "$O/dovecot-oauth2.conf.ext"
+DC_EXTRA_CONF="auth_mechanisms = plain login xoauth2 oauthbearer
+passdb {
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = $O/dovecot-oauth2.conf.ext
+}"
+dovecot_start
+dovecot_add_user alice pw-alice-77a1
+mfd_account alice pw-alice-77a1
+dovecot_add_user carol "pw-never-used-$$"
+for f in F1 F2 F3; do dovecot_add_folder carol "$f"; done
+TOKFILE=$T/state/carol.oauth2
+
+# carol_block [FOLDER...]: carol's account, IDLE on the folders given.
+carol_block()
+{
+	local f
+
+	cat <<EOF
+account "carol" {
+  protocol = imap
+  host = "localhost"
+  port = $DC_IMAPS_PORT
+  tls = implicit
+  ca_file = "$DC_CA"
+  user = "carol"
+  maildir = "$T/carol/Maildir"
+  timeout = 20s
+  idle = yes
+  poll_interval = 1h
+  oauth2 {
+    client_id = "test-client"
+    token_url = "https://localhost:$PORT/token"
+    device_url = "https://localhost:$PORT/device"
+    scope = "mail offline_access"
+    ca_file = "$O/ca.pem"
+  }
+EOF
+	for f in "$@"; do
+		printf '  folder "%s" { }\n' "$f"
+	done
+	echo "}"
+}
+
+CONF=$T/daemon.conf
+{
+	printf 'state_dir = "%s"\nlog_level = debug\n' "$T/state"
+	daemon_block alice 'idle = yes' 'poll_interval = 1h'
+	carol_block INBOX
+} >"$CONF" || tap_bail "cannot write $CONF"
+"$MAILFETCHD" -c "$CONF" --oauth2-setup carol >"$T/setup.out" 2>&1
+ok $? "carol: --oauth2-setup through the device flow" "$(cat "$T/setup.out")"
+tap_is "$(cat "$TOKFILE" 2>/dev/null)" RT-1 "the token file holds RT-1"
+
+# ---- kill -9 while the refresh child runs: it holds no lock ---------------
+daemon_start "$CONF"
+daemon_wait_file "$M" '^refresh-start$' 20
+ok $? "carol's refresh reached the endpoint (held)" "$(cat "$M")"
+daemon_wait_log 'account=alice folder=INBOX: .*-> IDLING' 20
+ok $? "alice idles while carol's refresh is held" "$(tail -20 "$DLOG")"
+kill -9 "$DPID"
+daemon_wait_exit 10
+# Exit status 1 is "nothing new"; a held lock would say "already being
+# fetched by another mailfetchd" (exit status 2 or more).
+"$MAILFETCHD" -c "$CONF" --once --account alice >"$T/once.out" 2>&1
+[ $? -le 1 ] && ! grep -q 'already being fetched' "$T/once.out"
+ok $? "after kill -9 of the daemon, --once for alice is not refused" \
+    "$(grep -v debug "$T/once.out")"
+: >"$T/go"
+daemon_wait_file "$M" '^refresh-end$' 30
+ok $? "the held refresh is answered" "$(cat "$M")"
+# The orphaned child still saves the rotated refresh token.
+daemon_wait_file "$TOKFILE" '^RT-2$' 20
+ok $? "the orphaned refresh child saved RT-2" "$(cat "$TOKFILE")"
+
+tap_done
