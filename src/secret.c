@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/queue.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -272,15 +273,20 @@ fail:
 
 enum secret_job_kind {
 	SECRET_JOB_COMMAND,	/* password_command, token_command */
-	SECRET_JOB_OAUTH2,	/* oauth2_token in a child */
+	SECRET_JOB_OAUTH2,	/* oauth2_token in a child (a refresh's) */
+	SECRET_JOB_WAIT,	/* a session's wait for a secret_refresh */
 	SECRET_JOB_READY,	/* no child: the result is known already */
 };
 
+struct secret_refresh;
+
 struct secret_job {
 	enum secret_job_kind		 kind;
-	const struct account_conf	*ac;		/* SECRET_JOB_OAUTH2 */
 	const char			*what;		/* for messages */
-	char				*name;		/* argv[0] */
+	char				*name;		/* argv[0]; account */
+	char				*token_file;	/* SECRET_JOB_OAUTH2 */
+	struct secret_refresh		*refresh;	/* SECRET_JOB_WAIT */
+	TAILQ_ENTRY(secret_job)		 wentry;	/* in its waiters */
 	unsigned int			 timeout;	/* seconds */
 	pid_t				 pid;		/* 0: none or reaped */
 	int				 fd;		/* -1: closed */
@@ -697,7 +703,7 @@ secret_oauth2_child(const struct account_conf *ac, int outfd)
 static void
 secret_oauth2_result(struct secret_job *j)
 {
-	const char	*name = j->ac->name;
+	const char	*name = j->name;
 	char		*nl, *end;
 	long long	 exp;
 
@@ -728,27 +734,133 @@ secret_oauth2_result(struct secret_job *j)
 	}
 	if ((j->secret = secret_first_line(nl + 1, j->len - (nl + 1 - j->buf),
 	    "OAuth2 access token", &j->cause)) != NULL)
-		oauth2_cache_put(j->ac->oauth2->token_file, j->secret,
+		oauth2_cache_put(j->token_file, j->secret,
 		    (time_t)exp);
 }
 
-/* An OAuth2 job: the cached token if valid, else a refresh in a child. */
+/*
+ * OAuth2 refreshes in flight, one per token store. The sessions of an
+ * account (one per IDLE folder) want a token at the same moment; with an
+ * endpoint that rotates refresh tokens (Microsoft) only the first refresh
+ * with a given refresh token succeeds, the others are refused
+ * invalid_grant: "re-authorisation needed". So the first session's job
+ * starts the refresh child, and every job of the same token store (and
+ * event base) waits for that refresh's answer instead of starting its
+ * own. The list is module-wide, like the access token cache it fills
+ * (oauth2.c): the sessions sharing a token store have no common owner.
+ */
+struct secret_refresh {
+	struct event_base		*base;
+	pid_t				 owner;		/* the forking process */
+	struct secret_job		*job;		/* the child's */
+	TAILQ_HEAD(, secret_job)	 waiters;
+	LIST_ENTRY(secret_refresh)	 entry;
+};
+
+static LIST_HEAD(, secret_refresh) secret_refreshes =
+    LIST_HEAD_INITIALIZER(secret_refreshes);
+
+/* The refresh in flight for token_file on base, or NULL. A copy of the
+ * list inherited through fork() is not this process's: owner. */
+static struct secret_refresh *
+secret_refresh_find(struct event_base *base, const char *token_file)
+{
+	struct secret_refresh	*r;
+
+	LIST_FOREACH(r, &secret_refreshes, entry) {
+		if (r->base == base && r->owner == getpid() &&
+		    strcmp(r->job->token_file, token_file) == 0)
+			return (r);
+	}
+	return (NULL);
+}
+
+/* Ends a refresh: kills its child if still running. */
+static void
+secret_refresh_free(struct secret_refresh *r)
+{
+	LIST_REMOVE(r, entry);
+	secret_job_free(r->job);
+	free(r);
+}
+
+/* The refresh's answer (its job's callback): a copy to every waiting job,
+ * each delivered through the loop by its own secret_job_finish. */
+static void
+secret_refresh_done(char *secret, int status, char *cause, void *arg)
+{
+	struct secret_refresh	*r = arg;
+	struct secret_job	*w;
+
+	while ((w = TAILQ_FIRST(&r->waiters)) != NULL) {
+		TAILQ_REMOVE(&r->waiters, w, wentry);
+		w->refresh = NULL;
+		w->status = status;
+		w->secret = secret != NULL ? xstrdup(secret) : NULL;
+		w->cause = cause != NULL ? xstrdup(cause) : NULL;
+		secret_job_finish(w);
+	}
+	secret_refresh_free(r);
+	xfree_secret(secret);
+	free(cause);
+}
+
+/* Starts a refresh child for the account's token store. A failure to
+ * start comes through the loop as the refresh's answer. */
+static struct secret_refresh *
+secret_refresh_start(struct event_base *base, const struct account_conf *ac)
+{
+	struct secret_refresh	*r;
+	struct secret_job	*j;
+
+	r = xcalloc(1, sizeof *r);
+	r->base = base;
+	r->owner = getpid();
+	TAILQ_INIT(&r->waiters);
+	j = secret_job_new(base, SECRET_JOB_OAUTH2, "oauth2",
+	    SECRET_OAUTH2_TIMEOUT, secret_refresh_done, r);
+	j->name = xstrdup(ac->name);
+	j->token_file = xstrdup(ac->oauth2->token_file);
+	r->job = j;
+	if (secret_job_spawn(j, NULL, ac) != 0) {
+		j->status = EXIT_NETWORK;
+		secret_job_finish(j);
+	} else
+		secret_job_watch(j, base);
+	LIST_INSERT_HEAD(&secret_refreshes, r, entry);
+	return (r);
+}
+
+/* An OAuth2 job: the cached token if valid, else the answer of the
+ * refresh in flight for the account's token store, started if none. */
 static struct secret_job *
 secret_job_oauth2(struct event_base *base, const struct account_conf *ac,
     secret_job_cb cb, void *arg)
 {
 	struct secret_job	*j;
+	struct secret_refresh	*r;
 	time_t			 exp;
 
-	j = secret_job_new(base, SECRET_JOB_OAUTH2, "oauth2",
+	j = secret_job_new(base, SECRET_JOB_WAIT, "oauth2",
 	    SECRET_OAUTH2_TIMEOUT, cb, arg);
-	j->ac = ac;
-	if ((j->secret = oauth2_token_cached(ac, &exp)) != NULL ||
-	    secret_job_spawn(j, NULL, ac) != 0) {
-		j->status = EXIT_NETWORK;
+	j->status = EXIT_NETWORK;
+	if ((j->secret = oauth2_token_cached(ac, &exp)) != NULL) {
 		secret_job_finish(j);
-	} else
-		secret_job_watch(j, base);
+		return (j);
+	}
+	if (ac->oauth2->token_file == NULL) {
+		xasprintf(&j->cause, "account %s has no OAuth2 token file",
+		    ac->name);
+		secret_job_finish(j);
+		return (j);
+	}
+	if ((r = secret_refresh_find(base, ac->oauth2->token_file)) != NULL)
+		log_debug("account %s: waiting for the token refresh under "
+		    "way", ac->name);
+	else
+		r = secret_refresh_start(base, ac);
+	j->refresh = r;
+	TAILQ_INSERT_TAIL(&r->waiters, j, wentry);
 	return (j);
 }
 
@@ -784,6 +896,12 @@ secret_job_free(struct secret_job *j)
 {
 	if (j == NULL)
 		return;
+	if (j->refresh != NULL) {
+		TAILQ_REMOVE(&j->refresh->waiters, j, wentry);
+		/* Nobody else waits: the refresh goes with its last job. */
+		if (TAILQ_EMPTY(&j->refresh->waiters))
+			secret_refresh_free(j->refresh);
+	}
 	secret_job_reap(j, 1);
 	if (j->fd != -1)
 		close(j->fd);
@@ -795,6 +913,7 @@ secret_job_free(struct secret_job *j)
 	xfree_secret(j->secret);
 	free(j->cause);
 	free(j->name);
+	free(j->token_file);
 	free(j);
 }
 

@@ -8,6 +8,9 @@
 #  - kill -9 of the daemon while carol's refresh is held: the refresh
 #    child holds no lock (nor any other fd) of the daemon, so
 #    mailfetchd --once for alice runs at once.
+#  - four IDLE folders of carol start at once with a stale token: one
+#    refresh, the others wait for its answer (no invalid_grant, no false
+#    "re-authorisation needed").
 # TAP output.
 set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -119,5 +122,27 @@ ok $? "the held refresh is answered" "$(cat "$M")"
 # The orphaned child still saves the rotated refresh token.
 daemon_wait_file "$TOKFILE" '^RT-2$' 20
 ok $? "the orphaned refresh child saved RT-2" "$(cat "$TOKFILE")"
+
+# ---- four IDLE folders need a token at once: one refresh ------------------
+grep -c '"grant_type": "refresh_token"' "$O/server.log" >"$T/grants.before"
+CONF4=$T/daemon4.conf
+{
+	printf 'state_dir = "%s"\nlog_level = debug\n' "$T/state"
+	carol_block INBOX F1 F2 F3
+} >"$CONF4" || tap_bail "cannot write $CONF4"
+: >"$DLOG"
+daemon_start "$CONF4"
+daemon_wait_log 'account=carol folder=.*-> IDLING' 30 4
+ok $? "all four of carol's folders idle" \
+    "$(grep -vi debug "$DLOG" | tail -20)"
+tap_is "$(($(grep -c '"grant_type": "refresh_token"' "$O/server.log") - \
+    $(cat "$T/grants.before")))" 1 \
+    "the four sessions asked the endpoint for one refresh"
+tap_is "$(grep -c 're-authorisation needed' "$DLOG")" 0 \
+    "no false re-authorisation needed"
+tap_is "$(cat "$TOKFILE")" RT-3 "the token file holds RT-3"
+kill -TERM "$DPID"
+daemon_wait_exit 20
+tap_is "$drc" 0 "the daemon stops cleanly"
 
 tap_done
