@@ -684,10 +684,16 @@ secret_oauth2_child(const struct account_conf *ac, int outfd)
 		_exit(1);
 	setpgid(0, 0);
 	/* The daemon's handlers (libevent's, writing to a socket pair the
-	 * parent reads) must not take this process's signals for its own. */
-	signal(SIGTERM, SIG_DFL);
-	signal(SIGINT, SIG_DFL);
-	signal(SIGHUP, SIG_DFL);
+	 * parent reads) must not take this process's signals for its own.
+	 * Ignored, not the default: systemd's stop sends SIGTERM to every
+	 * process of the service, and a refresh killed after the endpoint
+	 * rotated the refresh token loses the new one (see secret_refresh).
+	 * SIGALRM bounds the run once the daemon is no longer there to. */
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGINT, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
+	signal(SIGALRM, SIG_DFL);
+	alarm(SECRET_OAUTH2_TIMEOUT);
 	if ((tok = oauth2_token(ac, &reauth, &cause)) != NULL) {
 		xfree_secret(oauth2_token_cached(ac, &exp));
 		xasprintf(&out, "T%lld\n%s", (long long)exp, tok);
@@ -748,6 +754,15 @@ secret_oauth2_result(struct secret_job *j)
  * event base) waits for that refresh's answer instead of starting its
  * own. The list is module-wide, like the access token cache it fills
  * (oauth2.c): the sessions sharing a token store have no common owner.
+ *
+ * A refresh is never killed because its jobs went (a stop, a reload that
+ * changed the account): the endpoint may have rotated the refresh token
+ * already, and a child killed before it saves the new one (oauth2_took,
+ * before it answers on the pipe) leaves a revoked one in the token file:
+ * the next start would need --oauth2-setup. It runs to its end, bounded
+ * by its HTTP timeouts (and SECRET_OAUTH2_TIMEOUT): while the daemon runs
+ * the loop reaps it and its answer fills the cache; when the daemon
+ * exits first it finishes as an orphan (init reaps it).
  */
 struct secret_refresh {
 	struct event_base		*base;
@@ -775,7 +790,7 @@ secret_refresh_find(struct event_base *base, const char *token_file)
 	return (NULL);
 }
 
-/* Ends a refresh: kills its child if still running. */
+/* Frees a refresh once answered (its child reaped). */
 static void
 secret_refresh_free(struct secret_refresh *r)
 {
@@ -792,6 +807,8 @@ secret_refresh_done(char *secret, int status, char *cause, void *arg)
 	struct secret_refresh	*r = arg;
 	struct secret_job	*w;
 
+	if (TAILQ_EMPTY(&r->waiters) && cause != NULL)
+		log_warnx("%s", cause);
 	while ((w = TAILQ_FIRST(&r->waiters)) != NULL) {
 		TAILQ_REMOVE(&r->waiters, w, wentry);
 		w->refresh = NULL;
@@ -896,12 +913,10 @@ secret_job_free(struct secret_job *j)
 {
 	if (j == NULL)
 		return;
-	if (j->refresh != NULL) {
+	/* The refresh runs on without this job, even with no job left:
+	 * see secret_refresh. */
+	if (j->refresh != NULL)
 		TAILQ_REMOVE(&j->refresh->waiters, j, wentry);
-		/* Nobody else waits: the refresh goes with its last job. */
-		if (TAILQ_EMPTY(&j->refresh->waiters))
-			secret_refresh_free(j->refresh);
-	}
 	secret_job_reap(j, 1);
 	if (j->fd != -1)
 		close(j->fd);

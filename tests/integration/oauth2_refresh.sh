@@ -11,6 +11,9 @@
 #  - four IDLE folders of carol start at once with a stale token: one
 #    refresh, the others wait for its answer (no invalid_grant, no false
 #    "re-authorisation needed").
+#  - SIGTERM while the endpoint has rotated the refresh token but its
+#    answer is still held: the refresh child is not killed, it saves the
+#    new refresh token, and the next start needs no --oauth2-setup.
 # TAP output.
 set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -141,6 +144,31 @@ tap_is "$(($(grep -c '"grant_type": "refresh_token"' "$O/server.log") - \
 tap_is "$(grep -c 're-authorisation needed' "$DLOG")" 0 \
     "no false re-authorisation needed"
 tap_is "$(cat "$TOKFILE")" RT-3 "the token file holds RT-3"
+kill -TERM "$DPID"
+daemon_wait_exit 20
+tap_is "$drc" 0 "the daemon stops cleanly"
+
+# ---- SIGTERM after the endpoint rotated, before its answer ----------------
+rm -f "$T/go"
+: >"$DLOG"
+daemon_start "$CONF4"
+daemon_wait_file "$M" '^refresh-start$' 20 3
+ok $? "carol's refresh rotated RT-3, its answer is held" "$(cat "$M")"
+kill -TERM "$DPID"
+daemon_wait_exit 20
+tap_is "$drc" 0 "the daemon stops cleanly during the refresh"
+: >"$T/go"
+daemon_wait_file "$M" '^refresh-end$' 30 3
+ok $? "the held answer goes out" "$(cat "$M")"
+daemon_wait_file "$TOKFILE" '^RT-4$' 20
+ok $? "the refresh child, left to finish, saved RT-4" "$(cat "$TOKFILE")"
+: >"$DLOG"
+daemon_start "$CONF4"
+daemon_wait_log 'account=carol folder=.*-> IDLING' 30 4
+ok $? "the next start refreshes with RT-4: all four folders idle" \
+    "$(grep -vi debug "$DLOG" | tail -20)"
+tap_is "$(grep -c 're-authorisation needed' "$DLOG")" 0 \
+    "no re-authorisation needed after the stop"
 kill -TERM "$DPID"
 daemon_wait_exit 20
 tap_is "$drc" 0 "the daemon stops cleanly"
