@@ -18,45 +18,17 @@
 set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 . "$top_srcdir/tests/lib/daemon.sh"
+. "$top_srcdir/tests/lib/oauth2.sh"
 
 mfd_init
 O=$T/o2
 M=$T/markers
 mkdir -p "$O"
 chmod 755 "$T" "$O"
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-    -days 1 -subj /CN=oauth2-test-ca -keyout "$O/ca.key" -out "$O/ca.pem" \
-    2>/dev/null &&
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-    -days 1 -subj /CN=localhost -CA "$O/ca.pem" -CAkey "$O/ca.key" \
-    -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
-    -keyout "$O/key.pem" -out "$O/cert.pem" 2>/dev/null &&
-chmod 644 "$O/ca.pem" ||
-    tap_bail "cannot make the token endpoint's certificates"
 : >"$M"
-python3 "$top_srcdir/tests/integration/oauth2_server.py" "$O/cert.pem" \
-    "$O/key.pem" "$O/port" grant user=carol ttl=200 late=1 "markers=$M" \
-    "hold=$T/go" 2>"$O/server.log" &
-O2PID=$!
-tap_cleanup_add 'kill "$O2PID" 2>/dev/null; wait "$O2PID" 2>/dev/null'
-for _ in $(seq 100); do [ -s "$O/port" ] && break; sleep 0.05; done
-PORT=$(cat "$O/port" 2>/dev/null)
-[ -n "$PORT" ] || tap_bail "the token endpoint did not start"
-cat >"$O/dovecot-oauth2.conf.ext" <<EOF
-introspection_mode = post
-introspection_url = https://localhost:$PORT/introspect
-username_attribute = username
-active_attribute = active
-active_value = true
-tls_ca_cert_file = $O/ca.pem
-EOF
-chmod 644 "$O/dovecot-oauth2.conf.ext"
-DC_EXTRA_CONF="auth_mechanisms = plain login xoauth2 oauthbearer
-passdb {
-  driver = oauth2
-  mechanisms = xoauth2 oauthbearer
-  args = $O/dovecot-oauth2.conf.ext
-}"
+oauth2_endpoint "$O" grant user=carol ttl=200 late=1 "markers=$M" \
+    "hold=$T/go"
+oauth2_dovecot_passdb "$O"
 dovecot_start
 dovecot_add_user alice pw-alice-77a1
 mfd_account alice pw-alice-77a1
@@ -133,7 +105,7 @@ CONF4=$T/daemon4.conf
 	printf 'state_dir = "%s"\nlog_level = debug\n' "$T/state"
 	carol_block INBOX F1 F2 F3
 } >"$CONF4" || tap_bail "cannot write $CONF4"
-: >"$DLOG"
+cat "$DLOG" >>"$T/all.log"; : >"$DLOG"
 daemon_start "$CONF4"
 daemon_wait_log 'account=carol folder=.*-> IDLING' 30 4
 ok $? "all four of carol's folders idle" \
@@ -150,7 +122,7 @@ tap_is "$drc" 0 "the daemon stops cleanly"
 
 # ---- SIGTERM after the endpoint rotated, before its answer ----------------
 rm -f "$T/go"
-: >"$DLOG"
+cat "$DLOG" >>"$T/all.log"; : >"$DLOG"
 daemon_start "$CONF4"
 daemon_wait_file "$M" '^refresh-start$' 20 3
 ok $? "carol's refresh rotated RT-3, its answer is held" "$(cat "$M")"
@@ -162,7 +134,7 @@ daemon_wait_file "$M" '^refresh-end$' 30 3
 ok $? "the held answer goes out" "$(cat "$M")"
 daemon_wait_file "$TOKFILE" '^RT-4$' 20
 ok $? "the refresh child, left to finish, saved RT-4" "$(cat "$TOKFILE")"
-: >"$DLOG"
+cat "$DLOG" >>"$T/all.log"; : >"$DLOG"
 daemon_start "$CONF4"
 daemon_wait_log 'account=carol folder=.*-> IDLING' 30 4
 ok $? "the next start refreshes with RT-4: all four folders idle" \
@@ -172,5 +144,8 @@ tap_is "$(grep -c 're-authorisation needed' "$DLOG")" 0 \
 kill -TERM "$DPID"
 daemon_wait_exit 20
 tap_is "$drc" 0 "the daemon stops cleanly"
+cat "$DLOG" >>"$T/all.log"
+tap_is "$(grep -cE 'runtime error:|AddressSanitizer|LeakSanitizer' \
+    "$T/all.log")" 0 "no sanitizer report"
 
 tap_done

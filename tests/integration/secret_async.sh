@@ -14,6 +14,7 @@
 set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 . "$top_srcdir/tests/lib/daemon.sh"
+. "$top_srcdir/tests/lib/oauth2.sh"
 
 mfd_init
 dovecot_start
@@ -124,19 +125,8 @@ ok "$gone" "a kill -9 of the daemon also ends its password_command"
 # ---- an OAuth2 refresh held by the token endpoint -------------------------
 O=$T/o2
 mkdir -p "$O"
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-    -days 1 -subj /CN=localhost -keyout "$O/key.pem" -out "$O/cert.pem" \
-    -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" 2>/dev/null ||
-    tap_bail "cannot make the token endpoint's certificate"
 : >"$M"
-python3 "$top_srcdir/tests/integration/oauth2_server.py" "$O/cert.pem" \
-    "$O/key.pem" "$O/port" grant "markers=$M" "hold=$T/go2" \
-    2>"$O/server.log" &
-O2PID=$!
-tap_cleanup_add 'kill "$O2PID" 2>/dev/null; wait "$O2PID" 2>/dev/null'
-for _ in $(seq 100); do [ -s "$O/port" ] && break; sleep 0.05; done
-PORT=$(cat "$O/port" 2>/dev/null)
-[ -n "$PORT" ] || tap_bail "the token endpoint did not start"
+oauth2_endpoint "$O" grant "markers=$M" "hold=$T/go2"
 {
 	printf 'state_dir = "%s"\nlog_level = debug\n' "$T/state"
 	daemon_block alice 'idle = yes' 'poll_interval = 1h'
@@ -156,7 +146,7 @@ account "carol" {
     token_url = "https://localhost:$PORT/token"
     device_url = "https://localhost:$PORT/device"
     scope = "mail offline_access"
-    ca_file = "$O/cert.pem"
+    ca_file = "$O/ca.pem"
   }
 }
 EOF
