@@ -1812,7 +1812,7 @@ config_load(const char *path, char **cause)
 	char		*buf;
 	size_t		 len;
 
-	if ((f = fopen(path, "r")) == NULL) {
+	if ((f = fopen(path, "re")) == NULL) {
 		xasprintf(cause, "%s: cannot open: %s", path, strerror(errno));
 		return (NULL);
 	}

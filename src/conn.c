@@ -331,19 +331,35 @@ conn_attempt_failed(struct conn *c, const char *why)
 	}
 }
 
+/* A non-blocking TCP socket that no child process inherits: a
+ * password_command run meanwhile must not hold other accounts' IMAP
+ * connections open (bufferevent_socket_connect with fd -1 would create
+ * it without close-on-exec). -1 and errno on failure. */
+static evutil_socket_t
+conn_socket(int family)
+{
+	return (socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+}
+
 /* Starts connecting to the next address; fails the conn after the last. */
 static void
 conn_try_next(struct conn *c)
 {
 	struct evutil_addrinfo	*ai;
+	evutil_socket_t		 fd;
 
 	while ((ai = c->ai_next) != NULL) {
 		c->ai_next = ai->ai_next;
 		conn_set_peer(c, ai->ai_addr, ai->ai_addrlen);
 		log_debug("%s: connecting to %s", c->name, c->peer);
-		c->bev = bufferevent_socket_new(c->base, -1,
+		if ((fd = conn_socket(ai->ai_family)) == -1) {
+			conn_attempt_failed(c, strerror(errno));
+			continue;
+		}
+		c->bev = bufferevent_socket_new(c->base, fd,
 		    BEV_OPT_CLOSE_ON_FREE|BEV_OPT_DEFER_CALLBACKS);
 		if (c->bev == NULL) {
+			evutil_closesocket(fd);
 			conn_attempt_failed(c, "cannot create a bufferevent");
 			continue;
 		}

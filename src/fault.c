@@ -79,7 +79,7 @@ fault_suspend_ms(void)
 	if (suspend_file == NULL)
 		return (0);
 	/* The test replaces the file by rename: a read sees all of it. */
-	if ((f = fopen(suspend_file, "r")) == NULL)
+	if ((f = fopen(suspend_file, "re")) == NULL)
 		return (suspend_ms);
 	if (fscanf(f, "%llu", &ms) == 1 && ms > suspend_ms)
 		suspend_ms = ms;

@@ -2,6 +2,7 @@
  * is wiped before it is freed. */
 #include "secret.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -9,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/queue.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -266,18 +268,25 @@ fail:
 /* How long an OAuth2 refresh child may run: the refresh is one POST,
  * OAUTH2_HTTP_TIMEOUT per phase (connect, TLS, answer). */
 #define SECRET_OAUTH2_TIMEOUT	(4 * OAUTH2_HTTP_TIMEOUT)
+/* The OAuth2 child's answer pipe, right above stdio. */
+#define SECRET_OAUTH2_FD	3
 
 enum secret_job_kind {
 	SECRET_JOB_COMMAND,	/* password_command, token_command */
-	SECRET_JOB_OAUTH2,	/* oauth2_token in a child */
+	SECRET_JOB_OAUTH2,	/* oauth2_token in a child (a refresh's) */
+	SECRET_JOB_WAIT,	/* a session's wait for a secret_refresh */
 	SECRET_JOB_READY,	/* no child: the result is known already */
 };
 
+struct secret_refresh;
+
 struct secret_job {
 	enum secret_job_kind		 kind;
-	const struct account_conf	*ac;		/* SECRET_JOB_OAUTH2 */
 	const char			*what;		/* for messages */
-	char				*name;		/* argv[0] */
+	char				*name;		/* argv[0]; account */
+	char				*token_file;	/* SECRET_JOB_OAUTH2 */
+	struct secret_refresh		*refresh;	/* SECRET_JOB_WAIT */
+	TAILQ_ENTRY(secret_job)		 wentry;	/* in its waiters */
 	unsigned int			 timeout;	/* seconds */
 	pid_t				 pid;		/* 0: none or reaped */
 	int				 fd;		/* -1: closed */
@@ -304,16 +313,28 @@ static void	secret_oauth2_result(struct secret_job *);
 
 /* In the child: its own process group (so a timeout kills everything it
  * started), stdout to the pipe, then exec. An exec failure is reported
- * through errfd (close-on-exec, so the parent reads EOF on success). */
+ * through errfd (close-on-exec, so the parent reads EOF on success).
+ * The command dies with the daemon (parent: the daemon's pid, taken
+ * before the fork): in its own process group nothing else would stop it
+ * after a kill -9, and it would wait on forever (a pinentry). The death
+ * signal survives exec (not for a set-uid program); a daemon already
+ * gone before prctl is seen by getppid(). */
 static __dead void
-secret_child(char **argv, int outfd, int errfd)
+secret_child(char **argv, int outfd, int errfd, pid_t parent)
 {
 	int	 e;
 
 	setpgid(0, 0);
-	if (dup2(outfd, STDOUT_FILENO) != -1)
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) == -1)
+		e = errno;
+	else if (getppid() != parent)
+		e = ESRCH;
+	else if (dup2(outfd, STDOUT_FILENO) == -1)
+		e = errno;
+	else {
 		execvp(argv[0], argv);
-	e = errno;
+		e = errno;
+	}
 	/* Nothing to do if even this fails: the parent sees status 127. */
 	if (write(errfd, &e, sizeof e) == -1)
 		_exit(127);
@@ -380,6 +401,7 @@ secret_job_spawn(struct secret_job *j, char **argv,
 {
 	int	 p[2], ep[2] = { -1, -1 }, e;
 	ssize_t	 n;
+	pid_t	 parent = getpid();
 
 	if (pipe2(p, O_CLOEXEC) == -1) {
 		xasprintf(&j->cause, "%s: pipe: %s", j->what, strerror(errno));
@@ -405,7 +427,7 @@ secret_job_spawn(struct secret_job *j, char **argv,
 	if (j->pid == 0) {
 		if (oauth2_ac != NULL)
 			secret_oauth2_child(oauth2_ac, p[1]);
-		secret_child(argv, p[1], ep[1]);
+		secret_child(argv, p[1], ep[1], parent);
 	}
 	/* Also here, so the group exists before any kill(-pid). */
 	setpgid(j->pid, j->pid);
@@ -606,6 +628,47 @@ secret_write_all(int fd, const char *buf, size_t len)
 	return (0);
 }
 
+/* Closes every fd from lowfd up: close_range, or one by one from
+ * /proc/self/fd where the kernel has no close_range (before 5.9). */
+static int
+secret_close_from(int lowfd)
+{
+	struct dirent	*de;
+	DIR		*d;
+	int		 fd;
+
+	if (close_range((unsigned int)lowfd, ~0U, 0) == 0)
+		return (0);
+	if ((d = opendir("/proc/self/fd")) == NULL)
+		return (-1);
+	while ((de = readdir(d)) != NULL) {
+		fd = atoi(de->d_name);
+		if (fd >= lowfd && fd != dirfd(d))
+			close(fd);
+	}
+	closedir(d);
+	return (0);
+}
+
+/* In the OAuth2 child (a fork without exec): keeps stdio and the answer
+ * pipe, moved to SECRET_OAUTH2_FD, and closes everything else it got from
+ * the daemon. The flock'd lock files of all accounts, the control socket
+ * and the IDLE connections would otherwise stay open as long as the
+ * refresh runs, and after a kill -9 of the daemon keep every account
+ * locked against a new one. The journal's socket goes too: log lines go
+ * to stderr (the journal's stream under systemd). The answer fd, or -1. */
+static int
+secret_oauth2_child_fds(int outfd)
+{
+	if (outfd != SECRET_OAUTH2_FD &&
+	    dup2(outfd, SECRET_OAUTH2_FD) == -1)
+		return (-1);
+	if (secret_close_from(SECRET_OAUTH2_FD + 1) != 0)
+		return (-1);
+	log_force_stderr(1);
+	return (SECRET_OAUTH2_FD);
+}
+
 /* In the OAuth2 child: the blocking refresh (oauth2_token, its own event
  * base and sockets), its answer on outfd: "T<expiry>\n<token>" or
  * "A<cause>" (re-authorisation needed) or "N<cause>". Exits without
@@ -617,12 +680,20 @@ secret_oauth2_child(const struct account_conf *ac, int outfd)
 	time_t	 exp = 0;
 	int	 reauth, rc;
 
+	if ((outfd = secret_oauth2_child_fds(outfd)) == -1)
+		_exit(1);
 	setpgid(0, 0);
 	/* The daemon's handlers (libevent's, writing to a socket pair the
-	 * parent reads) must not take this process's signals for its own. */
-	signal(SIGTERM, SIG_DFL);
-	signal(SIGINT, SIG_DFL);
-	signal(SIGHUP, SIG_DFL);
+	 * parent reads) must not take this process's signals for its own.
+	 * Ignored, not the default: systemd's stop sends SIGTERM to every
+	 * process of the service, and a refresh killed after the endpoint
+	 * rotated the refresh token loses the new one (see secret_refresh).
+	 * SIGALRM bounds the run once the daemon is no longer there to. */
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGINT, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
+	signal(SIGALRM, SIG_DFL);
+	alarm(SECRET_OAUTH2_TIMEOUT);
 	if ((tok = oauth2_token(ac, &reauth, &cause)) != NULL) {
 		xfree_secret(oauth2_token_cached(ac, &exp));
 		xasprintf(&out, "T%lld\n%s", (long long)exp, tok);
@@ -638,7 +709,7 @@ secret_oauth2_child(const struct account_conf *ac, int outfd)
 static void
 secret_oauth2_result(struct secret_job *j)
 {
-	const char	*name = j->ac->name;
+	const char	*name = j->name;
 	char		*nl, *end;
 	long long	 exp;
 
@@ -669,27 +740,144 @@ secret_oauth2_result(struct secret_job *j)
 	}
 	if ((j->secret = secret_first_line(nl + 1, j->len - (nl + 1 - j->buf),
 	    "OAuth2 access token", &j->cause)) != NULL)
-		oauth2_cache_put(j->ac->oauth2->token_file, j->secret,
+		oauth2_cache_put(j->token_file, j->secret,
 		    (time_t)exp);
 }
 
-/* An OAuth2 job: the cached token if valid, else a refresh in a child. */
+/*
+ * OAuth2 refreshes in flight, one per token store. The sessions of an
+ * account (one per IDLE folder) want a token at the same moment; with an
+ * endpoint that rotates refresh tokens (Microsoft) only the first refresh
+ * with a given refresh token succeeds, the others are refused
+ * invalid_grant: "re-authorisation needed". So the first session's job
+ * starts the refresh child, and every job of the same token store (and
+ * event base) waits for that refresh's answer instead of starting its
+ * own. The list is module-wide, like the access token cache it fills
+ * (oauth2.c): the sessions sharing a token store have no common owner.
+ *
+ * A refresh is never killed because its jobs went (a stop, a reload that
+ * changed the account): the endpoint may have rotated the refresh token
+ * already, and a child killed before it saves the new one (oauth2_took,
+ * before it answers on the pipe) leaves a revoked one in the token file:
+ * the next start would need --oauth2-setup. It runs to its end, bounded
+ * by its HTTP timeouts (and SECRET_OAUTH2_TIMEOUT): while the daemon runs
+ * the loop reaps it and its answer fills the cache; when the daemon
+ * exits first it finishes as an orphan (init reaps it).
+ */
+struct secret_refresh {
+	struct event_base		*base;
+	pid_t				 owner;		/* the forking process */
+	struct secret_job		*job;		/* the child's */
+	TAILQ_HEAD(, secret_job)	 waiters;
+	LIST_ENTRY(secret_refresh)	 entry;
+};
+
+static LIST_HEAD(, secret_refresh) secret_refreshes =
+    LIST_HEAD_INITIALIZER(secret_refreshes);
+
+/* The refresh in flight for token_file on base, or NULL. A copy of the
+ * list inherited through fork() is not this process's: owner. */
+static struct secret_refresh *
+secret_refresh_find(struct event_base *base, const char *token_file)
+{
+	struct secret_refresh	*r;
+
+	LIST_FOREACH(r, &secret_refreshes, entry) {
+		if (r->base == base && r->owner == getpid() &&
+		    strcmp(r->job->token_file, token_file) == 0)
+			return (r);
+	}
+	return (NULL);
+}
+
+/* Frees a refresh once answered (its child reaped). */
+static void
+secret_refresh_free(struct secret_refresh *r)
+{
+	LIST_REMOVE(r, entry);
+	secret_job_free(r->job);
+	free(r);
+}
+
+/* The refresh's answer (its job's callback): a copy to every waiting job,
+ * each delivered through the loop by its own secret_job_finish. */
+static void
+secret_refresh_done(char *secret, int status, char *cause, void *arg)
+{
+	struct secret_refresh	*r = arg;
+	struct secret_job	*w;
+
+	if (TAILQ_EMPTY(&r->waiters) && cause != NULL)
+		log_warnx("%s", cause);
+	while ((w = TAILQ_FIRST(&r->waiters)) != NULL) {
+		TAILQ_REMOVE(&r->waiters, w, wentry);
+		w->refresh = NULL;
+		w->status = status;
+		w->secret = secret != NULL ? xstrdup(secret) : NULL;
+		w->cause = cause != NULL ? xstrdup(cause) : NULL;
+		secret_job_finish(w);
+	}
+	secret_refresh_free(r);
+	xfree_secret(secret);
+	free(cause);
+}
+
+/* Starts a refresh child for the account's token store. A failure to
+ * start comes through the loop as the refresh's answer. */
+static struct secret_refresh *
+secret_refresh_start(struct event_base *base, const struct account_conf *ac)
+{
+	struct secret_refresh	*r;
+	struct secret_job	*j;
+
+	r = xcalloc(1, sizeof *r);
+	r->base = base;
+	r->owner = getpid();
+	TAILQ_INIT(&r->waiters);
+	j = secret_job_new(base, SECRET_JOB_OAUTH2, "oauth2",
+	    SECRET_OAUTH2_TIMEOUT, secret_refresh_done, r);
+	j->name = xstrdup(ac->name);
+	j->token_file = xstrdup(ac->oauth2->token_file);
+	r->job = j;
+	if (secret_job_spawn(j, NULL, ac) != 0) {
+		j->status = EXIT_NETWORK;
+		secret_job_finish(j);
+	} else
+		secret_job_watch(j, base);
+	LIST_INSERT_HEAD(&secret_refreshes, r, entry);
+	return (r);
+}
+
+/* An OAuth2 job: the cached token if valid, else the answer of the
+ * refresh in flight for the account's token store, started if none. */
 static struct secret_job *
 secret_job_oauth2(struct event_base *base, const struct account_conf *ac,
     secret_job_cb cb, void *arg)
 {
 	struct secret_job	*j;
+	struct secret_refresh	*r;
 	time_t			 exp;
 
-	j = secret_job_new(base, SECRET_JOB_OAUTH2, "oauth2",
+	j = secret_job_new(base, SECRET_JOB_WAIT, "oauth2",
 	    SECRET_OAUTH2_TIMEOUT, cb, arg);
-	j->ac = ac;
-	if ((j->secret = oauth2_token_cached(ac, &exp)) != NULL ||
-	    secret_job_spawn(j, NULL, ac) != 0) {
-		j->status = EXIT_NETWORK;
+	j->status = EXIT_NETWORK;
+	if ((j->secret = oauth2_token_cached(ac, &exp)) != NULL) {
 		secret_job_finish(j);
-	} else
-		secret_job_watch(j, base);
+		return (j);
+	}
+	if (ac->oauth2->token_file == NULL) {
+		xasprintf(&j->cause, "account %s has no OAuth2 token file",
+		    ac->name);
+		secret_job_finish(j);
+		return (j);
+	}
+	if ((r = secret_refresh_find(base, ac->oauth2->token_file)) != NULL)
+		log_debug("account %s: waiting for the token refresh under "
+		    "way", ac->name);
+	else
+		r = secret_refresh_start(base, ac);
+	j->refresh = r;
+	TAILQ_INSERT_TAIL(&r->waiters, j, wentry);
 	return (j);
 }
 
@@ -725,6 +913,10 @@ secret_job_free(struct secret_job *j)
 {
 	if (j == NULL)
 		return;
+	/* The refresh runs on without this job, even with no job left:
+	 * see secret_refresh. */
+	if (j->refresh != NULL)
+		TAILQ_REMOVE(&j->refresh->waiters, j, wentry);
 	secret_job_reap(j, 1);
 	if (j->fd != -1)
 		close(j->fd);
@@ -736,6 +928,7 @@ secret_job_free(struct secret_job *j)
 	xfree_secret(j->secret);
 	free(j->cause);
 	free(j->name);
+	free(j->token_file);
 	free(j);
 }
 

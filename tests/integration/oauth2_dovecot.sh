@@ -15,6 +15,7 @@ top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 MAILFETCHD=${MAILFETCHD:-$top_srcdir/_build/mailfetchd}
 . "$top_srcdir/tests/lib/dovecot.sh"
 . "$top_srcdir/tests/lib/mfd.sh"
+. "$top_srcdir/tests/lib/oauth2.sh"
 
 mfd_init
 S=$DC_SAMPLES
@@ -22,39 +23,10 @@ S=$DC_SAMPLES
 O=$(mktemp -d /tmp/mfd-o2dc.XXXXXX) || tap_bail "mktemp failed"
 tap_cleanup_add 'rm -rf "$O"'
 chmod 755 "$O"
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-    -days 1 -subj /CN=oauth2-test-ca -keyout "$O/ca.key" -out "$O/ca.pem" \
-    2>/dev/null &&
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-    -days 1 -subj /CN=localhost -CA "$O/ca.pem" -CAkey "$O/ca.key" \
-    -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
-    -keyout "$O/key.pem" -out "$O/cert.pem" 2>/dev/null &&
-chmod 644 "$O/ca.pem" || tap_bail "cannot make the token endpoint's certificates"
-
 # The token endpoint first: Dovecot's passdb file needs its port.
-python3 "$top_srcdir/tests/integration/oauth2_server.py" "$O/cert.pem" \
-    "$O/key.pem" "$O/port" grant user=alice 2>"$O/server.log" &
-SERVER=$!
-tap_cleanup_add "kill $SERVER 2>/dev/null; wait $SERVER 2>/dev/null"
-for _ in $(seq 100); do [ -s "$O/port" ] && break; sleep 0.05; done
-PORT=$(cat "$O/port" 2>/dev/null)
-[ -n "$PORT" ] || tap_bail "the token endpoint did not start"
-
-cat >"$O/dovecot-oauth2.conf.ext" <<EOF
-introspection_mode = post
-introspection_url = https://localhost:$PORT/introspect
-username_attribute = username
-active_attribute = active
-active_value = true
-tls_ca_cert_file = $O/ca.pem
-EOF
-chmod 644 "$O/dovecot-oauth2.conf.ext"
-DC_EXTRA_CONF="auth_mechanisms = plain login xoauth2 oauthbearer
-passdb {
-  driver = oauth2
-  mechanisms = xoauth2 oauthbearer
-  args = $O/dovecot-oauth2.conf.ext
-}"
+oauth2_endpoint "$O" grant user=alice
+SERVER=$O2PID
+oauth2_dovecot_passdb "$O"
 dovecot_start
 # The password is never given to mailfetchd: only a token can log in.
 dovecot_add_user alice "pw-never-used-$$"

@@ -14,7 +14,10 @@ working (refresh grants say invalid_grant, introspection says inactive).
 SIGUSR2 makes the access tokens issued from then on expire after 1 s.
 markers=FILE hold=HOLD: a refresh grant appends "refresh-start" to FILE,
 waits until HOLD exists (25 s at most), then appends "refresh-end" and
-answers (tests/integration/secret_async.sh).
+answers (tests/integration/secret_async.sh). Removing HOLD again holds
+the next refreshes. late=1: the grant is processed (the refresh token
+rotated) at once and only the answer is held, as over a slow link
+(tests/integration/oauth2_refresh.sh).
 
 Tokens are numbered: the device grant issues AT-1 and RT-1, each refresh
 the next pair (AT-2, RT-2, ...) and rotates the refresh token (the old one
@@ -126,13 +129,18 @@ class H(BaseHTTPRequestHandler):
                 return self.reply(400, {"error": "authorization_pending"})
             return self.reply(200, issue())
         if g == "refresh_token":
-            held()
+            late = opts.get("late") == "1"
+            if not late:
+                held()
             rt = form.get("refresh_token")
             if mode == "revoked" or rt not in refresh:
                 return self.reply(400, {"error": "invalid_grant",
                                         "error_description": "token revoked"})
             refresh.discard(rt)
-            return self.reply(200, issue())
+            answer = issue()
+            if late:
+                held()
+            return self.reply(200, answer)
         return self.reply(400, {"error": "unsupported_grant_type"})
 
     def log_message(self, *a):

@@ -9,10 +9,12 @@
 # his mail afterwards. The same with an OAuth2 access token refresh: the
 # token endpoint (oauth2_server.py) holds carol's refresh grant until the
 # test's go, and a message appended to alice's INBOX meanwhile is
-# delivered before the endpoint answers. TAP output.
+# delivered before the endpoint answers. A password_command inherits no
+# socket or file of the daemon and dies with it (kill -9). TAP output.
 set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 . "$top_srcdir/tests/lib/daemon.sh"
+. "$top_srcdir/tests/lib/oauth2.sh"
 
 mfd_init
 dovecot_start
@@ -84,22 +86,55 @@ kill -TERM "$DPID"
 daemon_wait_exit 20
 tap_is "$drc" 0 "the daemon stops cleanly"
 
+# ---- a password_command inherits nothing, and dies with the daemon --------
+# bob's command records the fds it got, then waits (as on a pinentry). It
+# must hold none of the daemon's sockets (alice's IDLE connection) or
+# state files (the account locks), and a kill -9 of the daemon must not
+# leave it behind: alice's connection would stay open as long as it runs.
+cat >"$T/bob-pw2.sh" <<EOF
+#!/bin/sh
+for f in /proc/\$\$/fd/*; do readlink "\$f"; done >"$T/cmd.fds.tmp"
+mv "$T/cmd.fds.tmp" "$T/cmd.fds"
+echo \$\$ >"$T/cmd.pid"
+exec sleep 25
+EOF
+chmod 700 "$T/bob-pw2.sh"
+: >"$DLOG"
+sed "s|bob-pw.sh|bob-pw2.sh|" "$CONF" >"$T/daemon2.conf"
+daemon_start "$T/daemon2.conf"
+daemon_wait_log 'account=alice folder=INBOX: .*-> IDLING' 20
+ok $? "alice idles before bob's password_command runs" "$(tail -20 "$DLOG")"
+for _ in $(seq 200); do [ -s "$T/cmd.pid" ] && break; sleep 0.1; done
+CPID=$(cat "$T/cmd.pid" 2>/dev/null)
+ok "$([ -n "$CPID" ]; echo $?)" "bob's second password_command runs"
+# Its own fds (stdio, the script, the list being written) are not the
+# daemon's: sockets and files in the state directory or the Maildirs are.
+[ -s "$T/cmd.fds" ] && ! grep -qE "^socket:|^$T/(state|alice|bob)/" "$T/cmd.fds"
+ok $? "the command inherits no socket and no file of the daemon" \
+    "$(cat "$T/cmd.fds" 2>/dev/null)"
+kill -9 "$DPID"
+daemon_wait_exit 10
+# Killed is enough: a zombie waits for init, which may reap it late.
+gone=1
+if [ -n "$CPID" ]; then
+	for _ in $(seq 100); do
+		if ! kill -0 "$CPID" 2>/dev/null ||
+		    grep -q '^State:.*zombie' "/proc/$CPID/status" 2>/dev/null
+		then
+			gone=0
+			break
+		fi
+		sleep 0.1
+	done
+	kill -9 "$CPID" 2>/dev/null
+fi
+ok "$gone" "a kill -9 of the daemon also ends its password_command"
+
 # ---- an OAuth2 refresh held by the token endpoint -------------------------
 O=$T/o2
 mkdir -p "$O"
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-    -days 1 -subj /CN=localhost -keyout "$O/key.pem" -out "$O/cert.pem" \
-    -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" 2>/dev/null ||
-    tap_bail "cannot make the token endpoint's certificate"
 : >"$M"
-python3 "$top_srcdir/tests/integration/oauth2_server.py" "$O/cert.pem" \
-    "$O/key.pem" "$O/port" grant "markers=$M" "hold=$T/go2" \
-    2>"$O/server.log" &
-O2PID=$!
-tap_cleanup_add 'kill "$O2PID" 2>/dev/null; wait "$O2PID" 2>/dev/null'
-for _ in $(seq 100); do [ -s "$O/port" ] && break; sleep 0.05; done
-PORT=$(cat "$O/port" 2>/dev/null)
-[ -n "$PORT" ] || tap_bail "the token endpoint did not start"
+oauth2_endpoint "$O" grant "markers=$M" "hold=$T/go2"
 {
 	printf 'state_dir = "%s"\nlog_level = debug\n' "$T/state"
 	daemon_block alice 'idle = yes' 'poll_interval = 1h'
@@ -119,7 +154,7 @@ account "carol" {
     token_url = "https://localhost:$PORT/token"
     device_url = "https://localhost:$PORT/device"
     scope = "mail offline_access"
-    ca_file = "$O/cert.pem"
+    ca_file = "$O/ca.pem"
   }
 }
 EOF
