@@ -154,6 +154,12 @@ struct daemon_idle {
 	uint64_t			 started; /* of the session (ms) */
 	int				 refused; /* the last login was refused
 						 * (a reload retries at once) */
+	int				 held;	/* waits after a login that cost
+						 * the provider one (a failure
+						 * after it, short IDLE again):
+						 * a fetch now leaves it until
+						 * retry_at */
+	uint64_t			 retry_at; /* of ev_retry (daemon_now) */
 	struct event			*ev_retry;
 };
 
@@ -816,15 +822,21 @@ daemon_idle_backoff(struct daemon_idle *di, const struct imap_result *r)
 	    (busy ? DAEMON_IDLE_BUSY_MS : 0));
 }
 
-/* After a session that reached IDLE but ended soon (DAEMON_IDLE_SHORT_MS)
- * for the second time in a row: the backoff, at least the provider's
- * minimum interval. */
+/* After a session that cost the provider a login and failed: it ended
+ * after the login but before IDLE, or reached IDLE but ended soon
+ * (DAEMON_IDLE_SHORT_MS) for the second time in a row. The backoff, at
+ * least the provider's minimum interval, as a poll's login would wait;
+ * a fetch now waits for it too (held). A login refused for being busy
+ * keeps the plain backoff, which a fetch now may cut short. */
 static uint64_t
-daemon_idle_short(struct daemon_idle *di, const struct imap_result *r)
+daemon_idle_after_login(struct daemon_idle *di, const struct imap_result *r)
 {
 	uint64_t	ms = daemon_idle_backoff(di, r);
 	uint64_t	min = (uint64_t)di->ac->min_poll_interval * 1000;
 
+	if (schedule_hint_busy(r->hint))
+		return (ms);
+	di->held = 1;
 	return (ms > min ? ms : min);
 }
 
@@ -840,6 +852,7 @@ daemon_idle_delay(struct daemon_idle *di, const struct imap_result *r,
 
 	if (note != NULL)
 		*note = NULL;
+	di->held = 0;
 	if (r->login_sent || r->idled)
 		di->quick = 0;
 	if (r->idled) {
@@ -848,7 +861,7 @@ daemon_idle_delay(struct daemon_idle *di, const struct imap_result *r,
 		if (!lived && di->failures > 0) {
 			if (note != NULL)
 				*note = "again soon after reaching IDLE";
-			return (daemon_idle_short(di, r));
+			return (daemon_idle_after_login(di, r));
 		}
 		/* It worked: a restart or a dropped connection, worth one
 		 * quick try (then the backoff). A short one is remembered
@@ -865,6 +878,10 @@ daemon_idle_delay(struct daemon_idle *di, const struct imap_result *r,
 		base = (uint64_t)DAEMON_IDLE_QUICK_MS << di->quick++;
 		return (base + daemon_random() % (base / 2 + 1));
 	}
+	/* A refused login has its own (long) backoff, and waits for a
+	 * reload rather than a fetch now (di->refused). */
+	if (r->login_sent && !di->refused)
+		return (daemon_idle_after_login(di, r));
 	return (daemon_idle_backoff(di, r));
 }
 
@@ -1114,6 +1131,11 @@ daemon_idle_done(struct imap_session *s, void *arg)
 		tv.tv_sec = ms / 1000;
 		tv.tv_usec = (ms % 1000) * 1000;
 		evtimer_add(di->ev_retry, &tv);
+		di->retry_at = daemon_now() + ms;
+		/* The provider counted that login: the account's next
+		 * one (a poll asked for soon, a fetch now) waits too. */
+		if (di->held)
+			schedule_idle_login(di->a->sa, daemon_now());
 	}
 	daemon_idle_end(di);
 	daemon_conf_unref(di->dc);
@@ -2139,13 +2161,29 @@ daemon_account_wait(struct daemon_account *a, struct daemon_req *req)
 	return (0);
 }
 
+/* Logs that a fetch now leaves an IDLE folder to its backoff. */
+static void
+daemon_fetch_idle_held(const struct daemon_idle *di)
+{
+	uint64_t	 now = daemon_now();
+	char		*in;
+
+	in = schedule_format_duration(di->retry_at > now ?
+	    di->retry_at - now : 0);
+	log_msg(LOG_LVL_INFO, &(struct log_ctx){ di->ac->name, di->folder,
+	    0 }, "not reconnecting IDLE now: its last connection failed "
+	    "after the login; reconnecting in %s, as planned", in);
+	free(in);
+}
+
 /* A fetch now reconnects the account's IDLE folders that wait to (the
  * user wants the mail now) before its poll, which then takes any that
  * found no room within the caps; the answer, which does not wait for
  * IDLE, says which connect (answer_note). Like the poll it asks for, the
  * try ignores the backoff after a network error or a busy server, not a
- * refused login; it keeps the failures (another failure backs off as
- * long as the last). */
+ * refused login, nor one after a login that failed (di->held: each such
+ * try is one more login, the storm the backoff stops); it keeps the
+ * failures (another failure backs off as long as the last). */
 static void
 daemon_fetch_idle(struct daemon_account *a)
 {
@@ -2164,6 +2202,10 @@ daemon_fetch_idle(struct daemon_account *a)
 			log_msg(LOG_LVL_INFO, &(struct log_ctx){ a->ac->name,
 			    di->folder, 0 }, "not reconnecting IDLE now: its "
 			    "last login was refused (a reload retries it)");
+			continue;
+		}
+		if (di->held) {
+			daemon_fetch_idle_held(di);
 			continue;
 		}
 		log_msg(LOG_LVL_INFO, &(struct log_ctx){ a->ac->name,
@@ -2186,20 +2228,27 @@ daemon_fetch_idle(struct daemon_account *a)
 		    "folders", n);
 }
 
-/* Whether every folder of the account is an IDLE folder waiting after a
- * refused login, which a fetch now leaves alone (daemon_fetch_idle). */
+/* Whether a fetch now has nothing it may do for the account: every
+ * folder is an IDLE folder waiting after a refused login or held after
+ * a failed one, which a fetch now leaves alone (daemon_fetch_idle).
+ * *at is then the earliest planned reconnection of a held one
+ * (SCHEDULE_NEVER: all refused). */
 static int
-daemon_fetch_idle_refused(const struct daemon_account *a)
+daemon_fetch_idle_blocked(const struct daemon_account *a, uint64_t *at)
 {
 	const struct daemon_idle	*di;
 	size_t				 i;
 
+	*at = SCHEDULE_NEVER;
 	if (!daemon_account_all_idle(a))
 		return (0);
 	for (i = 0; i < a->ac->nfolders; i++) {
 		di = daemon_idle_of(a, a->ac->folders[i].remote);
-		if (di == NULL || !di->refused || !daemon_idle_waiting(di))
+		if (di == NULL || !daemon_idle_waiting(di) ||
+		    (!di->refused && !di->held))
 			return (0);
+		if (!di->refused && di->retry_at < *at)
+			*at = di->retry_at;
 	}
 	return (1);
 }
@@ -2212,12 +2261,19 @@ daemon_fetch_idle_refused(const struct daemon_account *a)
 static int
 daemon_fetch_deferred(struct daemon_account *a)
 {
-	uint64_t	 now = daemon_now(), at;
+	uint64_t	 now = daemon_now(), at, idle_at;
 	char		*why, *in, *text, when[32];
 
 	at = schedule_fetch_allowed(a->sa, now, &why);
-	if (at <= now && !daemon_fetch_idle_refused(a))
+	if (!daemon_fetch_idle_blocked(a, &idle_at) && at <= now)
 		return (0);
+	if (at <= now && idle_at != SCHEDULE_NEVER) {
+		/* Held IDLE folders only: their planned reconnection. */
+		free(why);
+		why = xstrdup("the IDLE connection failed after its login; "
+		    "backing off so that the provider's limits are kept");
+		at = idle_at > now ? idle_at : now + 1000;
+	}
 	if (at <= now)
 		/* Its IDLE logins keep their own backoff: the poll that
 		 * would answer has nothing to fetch. */
