@@ -160,6 +160,8 @@ struct daemon_idle {
 						 * a fetch now leaves it until
 						 * retry_at */
 	uint64_t			 retry_at; /* of ev_retry (daemon_now) */
+	int				 failing; /* the last session failed
+						 * before IDLE (status lines) */
 	struct event			*ev_retry;
 };
 
@@ -512,7 +514,10 @@ daemon_account_done(struct daemon_account *a, const struct fetch_result *r,
 	free(msg);
 	if (r->status == EXIT_NEW_MAIL || r->status == EXIT_NOTHING_NEW)
 		a->d->last_fetch = time(NULL);
-	daemon_account_count(a, r);
+	/* An attempt that made no connection (an all-IDLE account's due
+	 * poll, with nothing to poll) is no success to report. */
+	if (!no_conn)
+		daemon_account_count(a, r);
 	daemon_account_answer(a, r->status, r->messages, r->bytes,
 	    fetch_exit_name(r->status));
 	daemon_account_save(a);
@@ -1088,6 +1093,20 @@ daemon_idle_too_many(struct daemon_idle *di)
 	daemon_arm(a->d);
 }
 
+/* What --status says of the account after an IDLE session: a session
+ * that reached IDLE was a success (until now), one that failed before
+ * is the account's last error, as a poll's would be. */
+static void
+daemon_idle_outcome(struct daemon_idle *di, const struct imap_result *r)
+{
+	di->failing = !r->idled && !r->no_idle &&
+	    r->status != EXIT_NEW_MAIL && r->status != EXIT_NOTHING_NEW;
+	if (r->idled)
+		di->a->last_success = time(NULL);
+	else if (di->failing)
+		schedule_idle_error(di->a->sa, r->status);
+}
+
 /* An IDLE session ended (never on its own when all is well): reconnect
  * with backoff, or leave the folder to the polls. */
 static void
@@ -1110,6 +1129,7 @@ daemon_idle_done(struct imap_session *s, void *arg)
 	/* Reaching IDLE proves the login works. */
 	daemon_account_reauth(di->a, r->idled ? EXIT_NOTHING_NEW : r->status,
 	    r->reauth);
+	daemon_idle_outcome(di, r);
 	/* As for a poll (daemon_account_done): a grant to renew is a
 	 * configuration error. */
 	di->refused = !r->idled && schedule_exit_refused(r->reauth ?
@@ -2062,6 +2082,29 @@ daemon_account_folders(const struct daemon_account *a)
 	return (out);
 }
 
+/* For --status: whether an IDLE folder of the account is failing now
+ * (its last session failed before IDLE, and none idles since), and
+ * whether one idles now (*idling). */
+static int
+daemon_account_idle_failing(const struct daemon_account *a, int *idling)
+{
+	const struct daemon_idle	*di;
+	size_t				 i;
+	int				 failing = 0;
+
+	*idling = 0;
+	for (i = 0; i < a->d->nidles; i++) {
+		di = a->d->idles[i];
+		if (di->a != a || di->polled)
+			continue;
+		if (di->s != NULL && imap_session_idling(di->s))
+			*idling = 1;
+		else if (di->failing)
+			failing = 1;
+	}
+	return (failing);
+}
+
 /* Connections the account holds: its poll and its IDLE sessions. */
 static unsigned int
 daemon_account_conns(const struct daemon_account *a)
@@ -2086,10 +2129,15 @@ daemon_account_status_line(const struct daemon_account *a, uint64_t now)
 	char			 when[32] = "never", *next, *line, err[64];
 	char			*folders, budget[96] = "";
 	int			 today = a->day == daemon_today();
+	int			 failing, idling;
+	time_t			 success = a->last_success;
 
 	schedule_account_status(a->sa, now, &ss);
-	if (a->last_success != 0 &&
-	    localtime_r(&a->last_success, &tm) != NULL)
+	failing = daemon_account_idle_failing(a, &idling);
+	/* An IDLE session in IDLE works now. */
+	if (idling)
+		success = time(NULL);
+	if (success != 0 && localtime_r(&success, &tm) != NULL)
 		strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
 	if (a->fs != NULL || a->queued)
 		next = xstrdup("next poll after this one");
@@ -2109,7 +2157,8 @@ daemon_account_status_line(const struct daemon_account *a, uint64_t now)
 		snprintf(err, sizeof err, "none");
 	else
 		snprintf(err, sizeof err, "%s%s", fetch_exit_name(ss.last_error),
-		    ss.failures > 0 ? " (now)" : " (recovered since)");
+		    ss.failures > 0 || failing ? " (now)" :
+		    " (recovered since)");
 	if (a->budget_paused)
 		daemon_wall(schedule_budget_resume(a->sa, now), now, budget,
 		    sizeof budget);

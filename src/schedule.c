@@ -1241,6 +1241,12 @@ schedule_idle_login(struct schedule_account *a, uint64_t now_ms)
 	a->have_conn = 1;
 }
 
+void
+schedule_idle_error(struct schedule_account *a, int exit)
+{
+	a->last_error = exit;
+}
+
 uint64_t
 schedule_fetch_allowed(const struct schedule_account *a, uint64_t now_ms,
     char **why)

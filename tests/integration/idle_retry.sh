@@ -13,7 +13,8 @@
 #  - A server (imap_server.py selectdrop) that takes the login and fails
 #    the connection before IDLE, for a Gmail account: the reconnection
 #    waits Gmail's 10-minute minimum interval too (not the 1-minute
-#    backoff), and a fetch now does not cut it short.
+#    backoff), and a fetch now does not cut it short. --status says so:
+#    no success yet, the IDLE connection's error as the last one (now).
 # TAP output.
 set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -56,6 +57,9 @@ idling()
 daemon_start "$CONF"
 idling 1 30
 ok $? "the three IDLE folders reach IDLE" "$(tail -20 "$DLOG")"
+out=$("$MAILFETCHD" -c "$CONF" --status 2>&1)
+tap_like "$out" '^rs: .*; last success [0-9]{4}-[0-9]{2}-[0-9]{2} [0-9:]{8};.*; last error none$' \
+    "--status: an account idling on every folder shows a success" "$out"
 
 # --- A restart with 4 s down: back within seconds (a generous 25 s
 # here), not after the backoff of a minute. ---
@@ -165,6 +169,11 @@ daemon_wait_log 'account=sd folder=INBOX: IDLE connection ended' 20
 line=$(grep 'IDLE connection ended' "$DLOG" | head -1)
 tap_like "$line" 'reconnecting in (9m [0-9]+s|1[0-9]m)' \
     "la: a failure after the login waits Gmail's 10 minutes" "$(cat "$DLOG")"
+out=$("$MAILFETCHD" -c "$T/la.conf" --status 2>&1)
+tap_like "$out" '^sd: .*; last success never;' \
+    "la: --status shows no success (no IDLE session reached IDLE)" "$out"
+tap_like "$out" '^sd: .*; last error server protocol error \(now\)$' \
+    "la: --status shows the IDLE connection's error" "$out"
 once la "$T/la.conf"
 tap_is "$onces" "10 " "la: each fetch now exits 10 (not yet allowed)" \
     "$(cat "$T"/la.once.*)"
