@@ -1870,6 +1870,23 @@ daemon_stop_log(const char *why, unsigned int polls, unsigned int idles)
 	    idle_part);
 }
 
+/* At a stop, a poll that has not connected yet (its password_command or
+ * OAuth2 refresh still runs) has nothing to finish: it is dropped at
+ * once (the command killed), rather than waited for through the grace
+ * and then aborted as if messages were at stake. Returns 1 if dropped. */
+static int
+daemon_stop_unstarted(struct daemon_account *a)
+{
+	if (a->fs == NULL || !fetch_session_awaiting_secret(a->fs))
+		return (0);
+	log_msg(LOG_LVL_INFO, &(struct log_ctx){ a->ac->name, NULL, 0 },
+	    "the poll had not connected yet (its secret was still being "
+	    "obtained); dropped, nothing was fetched");
+	fetch_session_free(a->fs);
+	a->fs = NULL;
+	return (1);
+}
+
 /* SIGTERM/SIGINT: no new work; running sessions get DAEMON_STOP_GRACE. */
 static void
 daemon_stop(struct daemon *d, const char *why)
@@ -1888,7 +1905,8 @@ daemon_stop(struct daemon *d, const char *why)
 	event_del(d->ev_due);
 	for (i = 0; i < d->naccts; i++) {
 		d->accts[i]->queued = 0;
-		if (d->accts[i]->fs != NULL)
+		if (!daemon_stop_unstarted(d->accts[i]) &&
+		    d->accts[i]->fs != NULL)
 			polls++;
 	}
 	/* IDLE sessions leave IDLE and log out (within IMAP_STOP_WAIT, below

@@ -1838,6 +1838,12 @@ pop3_session_start(struct pop3_session *s)
 	pop3_connect(s);
 }
 
+int
+pop3_session_awaiting_secret(const struct pop3_session *s)
+{
+	return (s->sjob != NULL);
+}
+
 void
 pop3_session_progress(const struct pop3_session *s, unsigned long *done,
     unsigned long *total, uint64_t *bytes)
