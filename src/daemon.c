@@ -154,6 +154,14 @@ struct daemon_idle {
 	uint64_t			 started; /* of the session (ms) */
 	int				 refused; /* the last login was refused
 						 * (a reload retries at once) */
+	int				 held;	/* waits after a login that cost
+						 * the provider one (a failure
+						 * after it, short IDLE again):
+						 * a fetch now leaves it until
+						 * retry_at */
+	uint64_t			 retry_at; /* of ev_retry (daemon_now) */
+	int				 failing; /* the last session failed
+						 * before IDLE (status lines) */
 	struct event			*ev_retry;
 };
 
@@ -506,7 +514,10 @@ daemon_account_done(struct daemon_account *a, const struct fetch_result *r,
 	free(msg);
 	if (r->status == EXIT_NEW_MAIL || r->status == EXIT_NOTHING_NEW)
 		a->d->last_fetch = time(NULL);
-	daemon_account_count(a, r);
+	/* An attempt that made no connection (an all-IDLE account's due
+	 * poll, with nothing to poll) is no success to report. */
+	if (!no_conn)
+		daemon_account_count(a, r);
 	daemon_account_answer(a, r->status, r->messages, r->bytes,
 	    fetch_exit_name(r->status));
 	daemon_account_save(a);
@@ -816,15 +827,21 @@ daemon_idle_backoff(struct daemon_idle *di, const struct imap_result *r)
 	    (busy ? DAEMON_IDLE_BUSY_MS : 0));
 }
 
-/* After a session that reached IDLE but ended soon (DAEMON_IDLE_SHORT_MS)
- * for the second time in a row: the backoff, at least the provider's
- * minimum interval. */
+/* After a session that cost the provider a login and failed: it ended
+ * after the login but before IDLE, or reached IDLE but ended soon
+ * (DAEMON_IDLE_SHORT_MS) for the second time in a row. The backoff, at
+ * least the provider's minimum interval, as a poll's login would wait;
+ * a fetch now waits for it too (held). A login refused for being busy
+ * keeps the plain backoff, which a fetch now may cut short. */
 static uint64_t
-daemon_idle_short(struct daemon_idle *di, const struct imap_result *r)
+daemon_idle_after_login(struct daemon_idle *di, const struct imap_result *r)
 {
 	uint64_t	ms = daemon_idle_backoff(di, r);
 	uint64_t	min = (uint64_t)di->ac->min_poll_interval * 1000;
 
+	if (schedule_hint_busy(r->hint))
+		return (ms);
+	di->held = 1;
 	return (ms > min ? ms : min);
 }
 
@@ -840,6 +857,7 @@ daemon_idle_delay(struct daemon_idle *di, const struct imap_result *r,
 
 	if (note != NULL)
 		*note = NULL;
+	di->held = 0;
 	if (r->login_sent || r->idled)
 		di->quick = 0;
 	if (r->idled) {
@@ -848,7 +866,7 @@ daemon_idle_delay(struct daemon_idle *di, const struct imap_result *r,
 		if (!lived && di->failures > 0) {
 			if (note != NULL)
 				*note = "again soon after reaching IDLE";
-			return (daemon_idle_short(di, r));
+			return (daemon_idle_after_login(di, r));
 		}
 		/* It worked: a restart or a dropped connection, worth one
 		 * quick try (then the backoff). A short one is remembered
@@ -865,6 +883,10 @@ daemon_idle_delay(struct daemon_idle *di, const struct imap_result *r,
 		base = (uint64_t)DAEMON_IDLE_QUICK_MS << di->quick++;
 		return (base + daemon_random() % (base / 2 + 1));
 	}
+	/* A refused login has its own (long) backoff, and waits for a
+	 * reload rather than a fetch now (di->refused). */
+	if (r->login_sent && !di->refused)
+		return (daemon_idle_after_login(di, r));
 	return (daemon_idle_backoff(di, r));
 }
 
@@ -1071,6 +1093,20 @@ daemon_idle_too_many(struct daemon_idle *di)
 	daemon_arm(a->d);
 }
 
+/* What --status says of the account after an IDLE session: a session
+ * that reached IDLE was a success (until now), one that failed before
+ * is the account's last error, as a poll's would be. */
+static void
+daemon_idle_outcome(struct daemon_idle *di, const struct imap_result *r)
+{
+	di->failing = !r->idled && !r->no_idle &&
+	    r->status != EXIT_NEW_MAIL && r->status != EXIT_NOTHING_NEW;
+	if (r->idled)
+		di->a->last_success = time(NULL);
+	else if (di->failing)
+		schedule_idle_error(di->a->sa, r->status);
+}
+
 /* An IDLE session ended (never on its own when all is well): reconnect
  * with backoff, or leave the folder to the polls. */
 static void
@@ -1093,6 +1129,7 @@ daemon_idle_done(struct imap_session *s, void *arg)
 	/* Reaching IDLE proves the login works. */
 	daemon_account_reauth(di->a, r->idled ? EXIT_NOTHING_NEW : r->status,
 	    r->reauth);
+	daemon_idle_outcome(di, r);
 	/* As for a poll (daemon_account_done): a grant to renew is a
 	 * configuration error. */
 	di->refused = !r->idled && schedule_exit_refused(r->reauth ?
@@ -1114,6 +1151,11 @@ daemon_idle_done(struct imap_session *s, void *arg)
 		tv.tv_sec = ms / 1000;
 		tv.tv_usec = (ms % 1000) * 1000;
 		evtimer_add(di->ev_retry, &tv);
+		di->retry_at = daemon_now() + ms;
+		/* The provider counted that login: the account's next
+		 * one (a poll asked for soon, a fetch now) waits too. */
+		if (di->held)
+			schedule_idle_login(di->a->sa, daemon_now());
 	}
 	daemon_idle_end(di);
 	daemon_conf_unref(di->dc);
@@ -1828,6 +1870,23 @@ daemon_stop_log(const char *why, unsigned int polls, unsigned int idles)
 	    idle_part);
 }
 
+/* At a stop, a poll that has not connected yet (its password_command or
+ * OAuth2 refresh still runs) has nothing to finish: it is dropped at
+ * once (the command killed), rather than waited for through the grace
+ * and then aborted as if messages were at stake. Returns 1 if dropped. */
+static int
+daemon_stop_unstarted(struct daemon_account *a)
+{
+	if (a->fs == NULL || !fetch_session_awaiting_secret(a->fs))
+		return (0);
+	log_msg(LOG_LVL_INFO, &(struct log_ctx){ a->ac->name, NULL, 0 },
+	    "the poll had not connected yet (its secret was still being "
+	    "obtained); dropped, nothing was fetched");
+	fetch_session_free(a->fs);
+	a->fs = NULL;
+	return (1);
+}
+
 /* SIGTERM/SIGINT: no new work; running sessions get DAEMON_STOP_GRACE. */
 static void
 daemon_stop(struct daemon *d, const char *why)
@@ -1846,7 +1905,8 @@ daemon_stop(struct daemon *d, const char *why)
 	event_del(d->ev_due);
 	for (i = 0; i < d->naccts; i++) {
 		d->accts[i]->queued = 0;
-		if (d->accts[i]->fs != NULL)
+		if (!daemon_stop_unstarted(d->accts[i]) &&
+		    d->accts[i]->fs != NULL)
 			polls++;
 	}
 	/* IDLE sessions leave IDLE and log out (within IMAP_STOP_WAIT, below
@@ -2040,6 +2100,29 @@ daemon_account_folders(const struct daemon_account *a)
 	return (out);
 }
 
+/* For --status: whether an IDLE folder of the account is failing now
+ * (its last session failed before IDLE, and none idles since), and
+ * whether one idles now (*idling). */
+static int
+daemon_account_idle_failing(const struct daemon_account *a, int *idling)
+{
+	const struct daemon_idle	*di;
+	size_t				 i;
+	int				 failing = 0;
+
+	*idling = 0;
+	for (i = 0; i < a->d->nidles; i++) {
+		di = a->d->idles[i];
+		if (di->a != a || di->polled)
+			continue;
+		if (di->s != NULL && imap_session_idling(di->s))
+			*idling = 1;
+		else if (di->failing)
+			failing = 1;
+	}
+	return (failing);
+}
+
 /* Connections the account holds: its poll and its IDLE sessions. */
 static unsigned int
 daemon_account_conns(const struct daemon_account *a)
@@ -2064,10 +2147,15 @@ daemon_account_status_line(const struct daemon_account *a, uint64_t now)
 	char			 when[32] = "never", *next, *line, err[64];
 	char			*folders, budget[96] = "";
 	int			 today = a->day == daemon_today();
+	int			 failing, idling;
+	time_t			 success = a->last_success;
 
 	schedule_account_status(a->sa, now, &ss);
-	if (a->last_success != 0 &&
-	    localtime_r(&a->last_success, &tm) != NULL)
+	failing = daemon_account_idle_failing(a, &idling);
+	/* An IDLE session in IDLE works now. */
+	if (idling)
+		success = time(NULL);
+	if (success != 0 && localtime_r(&success, &tm) != NULL)
 		strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
 	if (a->fs != NULL || a->queued)
 		next = xstrdup("next poll after this one");
@@ -2087,7 +2175,8 @@ daemon_account_status_line(const struct daemon_account *a, uint64_t now)
 		snprintf(err, sizeof err, "none");
 	else
 		snprintf(err, sizeof err, "%s%s", fetch_exit_name(ss.last_error),
-		    ss.failures > 0 ? " (now)" : " (recovered since)");
+		    ss.failures > 0 || failing ? " (now)" :
+		    " (recovered since)");
 	if (a->budget_paused)
 		daemon_wall(schedule_budget_resume(a->sa, now), now, budget,
 		    sizeof budget);
@@ -2139,13 +2228,29 @@ daemon_account_wait(struct daemon_account *a, struct daemon_req *req)
 	return (0);
 }
 
+/* Logs that a fetch now leaves an IDLE folder to its backoff. */
+static void
+daemon_fetch_idle_held(const struct daemon_idle *di)
+{
+	uint64_t	 now = daemon_now();
+	char		*in;
+
+	in = schedule_format_duration(di->retry_at > now ?
+	    di->retry_at - now : 0);
+	log_msg(LOG_LVL_INFO, &(struct log_ctx){ di->ac->name, di->folder,
+	    0 }, "not reconnecting IDLE now: its last connection failed "
+	    "after the login; reconnecting in %s, as planned", in);
+	free(in);
+}
+
 /* A fetch now reconnects the account's IDLE folders that wait to (the
  * user wants the mail now) before its poll, which then takes any that
  * found no room within the caps; the answer, which does not wait for
  * IDLE, says which connect (answer_note). Like the poll it asks for, the
  * try ignores the backoff after a network error or a busy server, not a
- * refused login; it keeps the failures (another failure backs off as
- * long as the last). */
+ * refused login, nor one after a login that failed (di->held: each such
+ * try is one more login, the storm the backoff stops); it keeps the
+ * failures (another failure backs off as long as the last). */
 static void
 daemon_fetch_idle(struct daemon_account *a)
 {
@@ -2164,6 +2269,10 @@ daemon_fetch_idle(struct daemon_account *a)
 			log_msg(LOG_LVL_INFO, &(struct log_ctx){ a->ac->name,
 			    di->folder, 0 }, "not reconnecting IDLE now: its "
 			    "last login was refused (a reload retries it)");
+			continue;
+		}
+		if (di->held) {
+			daemon_fetch_idle_held(di);
 			continue;
 		}
 		log_msg(LOG_LVL_INFO, &(struct log_ctx){ a->ac->name,
@@ -2186,20 +2295,27 @@ daemon_fetch_idle(struct daemon_account *a)
 		    "folders", n);
 }
 
-/* Whether every folder of the account is an IDLE folder waiting after a
- * refused login, which a fetch now leaves alone (daemon_fetch_idle). */
+/* Whether a fetch now has nothing it may do for the account: every
+ * folder is an IDLE folder waiting after a refused login or held after
+ * a failed one, which a fetch now leaves alone (daemon_fetch_idle).
+ * *at is then the earliest planned reconnection of a held one
+ * (SCHEDULE_NEVER: all refused). */
 static int
-daemon_fetch_idle_refused(const struct daemon_account *a)
+daemon_fetch_idle_blocked(const struct daemon_account *a, uint64_t *at)
 {
 	const struct daemon_idle	*di;
 	size_t				 i;
 
+	*at = SCHEDULE_NEVER;
 	if (!daemon_account_all_idle(a))
 		return (0);
 	for (i = 0; i < a->ac->nfolders; i++) {
 		di = daemon_idle_of(a, a->ac->folders[i].remote);
-		if (di == NULL || !di->refused || !daemon_idle_waiting(di))
+		if (di == NULL || !daemon_idle_waiting(di) ||
+		    (!di->refused && !di->held))
 			return (0);
+		if (!di->refused && di->retry_at < *at)
+			*at = di->retry_at;
 	}
 	return (1);
 }
@@ -2212,12 +2328,19 @@ daemon_fetch_idle_refused(const struct daemon_account *a)
 static int
 daemon_fetch_deferred(struct daemon_account *a)
 {
-	uint64_t	 now = daemon_now(), at;
+	uint64_t	 now = daemon_now(), at, idle_at;
 	char		*why, *in, *text, when[32];
 
 	at = schedule_fetch_allowed(a->sa, now, &why);
-	if (at <= now && !daemon_fetch_idle_refused(a))
+	if (!daemon_fetch_idle_blocked(a, &idle_at) && at <= now)
 		return (0);
+	if (at <= now && idle_at != SCHEDULE_NEVER) {
+		/* Held IDLE folders only: their planned reconnection. */
+		free(why);
+		why = xstrdup("the IDLE connection failed after its login; "
+		    "backing off so that the provider's limits are kept");
+		at = idle_at > now ? idle_at : now + 1000;
+	}
 	if (at <= now)
 		/* Its IDLE logins keep their own backoff: the poll that
 		 * would answer has nothing to fetch. */

@@ -336,6 +336,14 @@ fetch_session_free(struct fetch_session *fs)
 	free(fs);
 }
 
+int
+fetch_session_awaiting_secret(const struct fetch_session *fs)
+{
+	if (fs->imap != NULL)
+		return (imap_session_awaiting_secret(fs->imap));
+	return (pop3_session_awaiting_secret(fs->pop3));
+}
+
 void
 fetch_session_progress(const struct fetch_session *fs, unsigned long *done,
     unsigned long *total, uint64_t *bytes)

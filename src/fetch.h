@@ -93,6 +93,9 @@ struct fetch_session *fetch_session_start_skip(struct event_base *,
  * discarded (nothing partial in the Maildir), the state keeps only what
  * was made durable. NULL is a no-op. */
 void		 fetch_session_free(struct fetch_session *);
+/* Whether the session has not connected yet, waiting for its secret (a
+ * password_command, an OAuth2 refresh): freeing it loses nothing. */
+int		 fetch_session_awaiting_secret(const struct fetch_session *);
 /* Messages delivered so far, messages expected, bytes written. */
 void		 fetch_session_progress(const struct fetch_session *,
 		    unsigned long *done, unsigned long *total, uint64_t *bytes);

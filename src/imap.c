@@ -3568,6 +3568,12 @@ imap_session_start(struct imap_session *s)
 	imap_connect(s);
 }
 
+int
+imap_session_awaiting_secret(const struct imap_session *s)
+{
+	return (s->sjob != NULL);
+}
+
 void
 imap_session_progress(const struct imap_session *s, unsigned long *done,
     unsigned long *total, uint64_t *bytes)

@@ -99,6 +99,9 @@ void		 imap_session_stop(struct imap_session *);
  * connection fails fast (EXIT_NETWORK). A no-op in other states (they
  * have their timeouts running). */
 void		 imap_session_check(struct imap_session *);
+/* Whether the session still waits for its secret (a password_command,
+ * an OAuth2 refresh): it has not connected, and has nothing to finish. */
+int		 imap_session_awaiting_secret(const struct imap_session *);
 /* Whether the session sits in IDLE now (for status lines). */
 int		 imap_session_idling(const struct imap_session *);
 const struct imap_result *imap_session_result(const struct imap_session *);

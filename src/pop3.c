@@ -102,6 +102,12 @@
 #define POP3_STATE_RECORD	"INBOX"
 /* An owed or journaled entry, "UIDL<tab>SIZE" (pop3_entry). */
 #define POP3_ENTRY_MAX		(POP3_UIDL_MAX + 1 + 10 + 1)
+/* A login refused with [LOGIN-DELAY] by a server that named no delay
+ * (no LOGIN-DELAY in the CAPA before login): wait this many seconds
+ * before the next login. RFC 2449 (8.1.1) lets the server reset its
+ * timer on each early attempt, so a retry within a minute could keep
+ * the account out for good; 15 min is a common server's delay. */
+#define POP3_LOGIN_DELAY_DEFAULT	(15 * 60)
 
 enum pop3_state {
 	POP3_S_CONNECTING,
@@ -396,13 +402,19 @@ pop3_err_status(const struct pop3_reply *r, int at_login)
 	}
 }
 
-/* The login was refused. */
+/* The login was refused. [LOGIN-DELAY] (RFC 2449 8.1.1, RFC 3206) names
+ * the least wait before the next login: the CAPA's delay, or a default;
+ * the scheduler then waits that long, and a fetch now too. */
 static void
 pop3_auth_refused(struct pop3_session *s, const struct pop3_reply *r)
 {
 	const char	*hint = pop3_auth_hint(s, r);
 	char		*text = pop3_server_text(r);
 
+	if (r->code == POP3_CODE_LOGIN_DELAY)
+		s->result.login_delay = (s->capa.flags &
+		    POP3_CAPA_LOGIN_DELAY) && s->capa.login_delay > 0 ?
+		    s->capa.login_delay : POP3_LOGIN_DELAY_DEFAULT;
 	pop3_fail(s, pop3_err_status(r, 1), "login as %s refused: %s%s%s",
 	    s->ac->user, text, hint != NULL ? " -- " : "",
 	    hint != NULL ? hint : "");
@@ -1997,6 +2009,12 @@ pop3_session_start(struct pop3_session *s)
 		return;
 	}
 	pop3_connect(s);
+}
+
+int
+pop3_session_awaiting_secret(const struct pop3_session *s)
+{
+	return (s->sjob != NULL);
 }
 
 void

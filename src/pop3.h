@@ -38,6 +38,9 @@ struct pop3_session *pop3_session_new(struct event_base *,
 /* Starts connecting. */
 void		 pop3_session_start(struct pop3_session *);
 const struct pop3_result *pop3_session_result(const struct pop3_session *);
+/* Whether the session still waits for its secret (a password_command,
+ * an OAuth2 refresh): it has not connected, and has nothing to finish. */
+int		 pop3_session_awaiting_secret(const struct pop3_session *);
 /* For a progress display: messages delivered so far, the messages to be
  * fetched this session, and the bytes written. */
 void		 pop3_session_progress(const struct pop3_session *,

@@ -88,7 +88,8 @@ struct schedule_account {
 	enum schedule_state state;
 	uint64_t	 next_due;
 	uint64_t	 last_conn;	/* end of the last poll that reached
-					 * the server; see have_conn */
+					 * the server, or of a failed IDLE
+					 * login; see have_conn */
 	int		 have_conn;
 	int		 soon;		/* the poll in progress left out a
 					 * folder: the next one comes soon */
@@ -1231,6 +1232,19 @@ fetch_wait(uint64_t *at, const char **reason, uint64_t t, const char *why)
 		return;
 	*at = t;
 	*reason = why;
+}
+
+void
+schedule_idle_login(struct schedule_account *a, uint64_t now_ms)
+{
+	a->last_conn = max_u64(a->last_conn, now_ms);
+	a->have_conn = 1;
+}
+
+void
+schedule_idle_error(struct schedule_account *a, int exit)
+{
+	a->last_error = exit;
 }
 
 uint64_t

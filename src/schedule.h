@@ -181,6 +181,18 @@ uint64_t	 schedule_done(struct schedule_account *, uint64_t now_ms,
 uint64_t	 schedule_poll_soon(struct schedule_account *,
 		    uint64_t now_ms);
 
+/* An IDLE connection of the account logged in and failed (it ended
+ * before IDLE, or soon after): the provider counts that login as it
+ * counts a poll's, so the minimum interval since the last connection
+ * that reached the server (a fetch now, a poll asked for soon) runs
+ * from now_ms. */
+void		 schedule_idle_login(struct schedule_account *,
+		    uint64_t now_ms);
+
+/* An IDLE connection of the account failed (exit, enum fetch_exit):
+ * the account's last error, as a poll's would be (status lines). */
+void		 schedule_idle_error(struct schedule_account *, int exit);
+
 /* Counts downloaded bytes outside an attempt (IDLE delivery). */
 void		 schedule_budget_add(struct schedule_account *,
 		    uint64_t now_ms, uint64_t bytes);

@@ -67,6 +67,9 @@ Modes:
   idledrop    the server offers IDLE, answers IDLE with "+ idling", then
               closes the connection (a proxy or NAT that drops idle
               connections at once)
+  selectdrop  the server offers IDLE, takes the login, then answers SELECT
+              (or EXAMINE) with "* BYE" and closes the connection (a
+              failure after the login, before IDLE)
   copyfail    UID COPY is refused ("NO [TRYCREATE] no such mailbox")
   trickle     the SELECT answer comes one byte every 0.3 s (for at most
               120 s; a 4 KB line that would take 20 minutes), each byte
@@ -366,7 +369,7 @@ def idle(c, box, tag, flood):
 
 
 def serve(c, box, mode, bad, caps, flood):
-    if mode in ("idledrop", "searchflood", "donedrip"):
+    if mode in ("idledrop", "searchflood", "donedrip", "selectdrop"):
         caps += " IDLE"
     if (mode == "uidvalidity" and c.n > 1) or (mode == "uidvbye" and c.n == 2):
         box.renumber()
@@ -419,6 +422,9 @@ def serve(c, box, mode, bad, caps, flood):
             c.send("%s OK done\r\n" % tag)
         elif cmd == "LIST":
             c.send('* LIST (\\HasNoChildren) "/" INBOX\r\n%s OK done\r\n' % tag)
+        elif cmd in ("SELECT", "EXAMINE") and bad and mode == "selectdrop":
+            c.send("* BYE going away\r\n")
+            return
         elif cmd in ("SELECT", "EXAMINE") and bad and mode == "trickle":
             trickle(c, "* 5 EXISTS\r\n* OK " + "x" * 4000 + "\r\n")
             return

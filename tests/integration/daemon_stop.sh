@@ -9,6 +9,9 @@
 # --once --account does not retry the refused login (exit 10, saying that
 # a reload does, no login); the reload makes its IDLE folder reconnect at
 # once and the waiting message comes through IDLE.
+# Then SIGTERM while a poll still waits for its password_command: it has
+# not connected, so it is dropped at once (the command killed), with no
+# word of messages discarded and no wait for a poll in progress.
 # TAP output.
 set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -212,4 +215,37 @@ tap_is "$(dclogins idlefix)" 1 "idlefix: one login, the IDLE connection's (no po
 kill -TERM "$DPID"
 daemon_wait_exit 10
 tap_is "$drc" 0 "the daemon stops on SIGTERM"
+
+# --- SIGTERM while a poll waits for its password_command. ---
+dovecot_add_user cmdwait pw-cmdwait-5c21
+mfd_account cmdwait pw-cmdwait-5c21
+cat >"$T/cmdwait-pw.sh" <<EOF
+#!/bin/sh
+echo \$\$ >>"$T/cmdwait.pids"
+sleep 30
+cat "$T/cmdwait/pass"
+EOF
+chmod 700 "$T/cmdwait-pw.sh"
+daemon_conf "$CONF"
+daemon_block cmdwait | sed "s|password_file = .*|password_command = \"$T/cmdwait-pw.sh\"|" \
+    >>"$CONF"
+: >"$DLOG"
+daemon_start "$CONF"
+daemon_wait_file "$T/cmdwait.pids" '^[0-9]+$' 10 ||
+    tap_bail "the password_command did not start"
+cpid=$(head -1 "$T/cmdwait.pids")
+kill -TERM "$DPID"
+daemon_wait_exit 20
+tap_is "$drc" 0 "cmdwait: SIGTERM while the password_command runs: exit 0"
+tap_unlike "$(cat "$DLOG")" 'aborting the poll|not yet synced|discarded' \
+    "cmdwait: no word of an aborted poll or discarded messages" "$(cat "$DLOG")"
+tap_unlike "$(grep 'SIGTERM' "$DLOG")" 'waiting up to .* poll' \
+    "cmdwait: the stop does not wait for a poll that has not connected" \
+    "$(cat "$DLOG")"
+for ((i = 0; i < 50; i++)); do
+	kill -0 "$cpid" 2>/dev/null || break
+	sleep 0.1
+done
+kill -0 "$cpid" 2>/dev/null
+tap_is "$?" 1 "cmdwait: the password_command was ended with the daemon"
 tap_done

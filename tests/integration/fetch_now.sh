@@ -9,6 +9,10 @@
 #    time, and makes no login.
 #  - bi: an IDLE folder whose login was refused: --once does not
 #    reconnect it (no login), as a reload would.
+#  - ld, lz: POP3 logins refused with -ERR [LOGIN-DELAY]
+#    (tests/integration/pop3_server.py), the CAPA naming 900 s (ld) or
+#    no delay (lz, 15 min assumed): the daemon waits that long, and each
+#    --once exits 10 saying so, with no PASS sent.
 #  - ok: an account with no limit pending is still fetched at once.
 # TAP output.
 set -u
@@ -32,6 +36,32 @@ gen plain "$T/o2.eml" ok-2
 dovecot_add_message gm INBOX "$T/g1.eml"
 dovecot_add_message ok INBOX "$T/o1.eml"
 
+# pop3 NAME MODE: a scripted POP3 server for account NAME, its port in
+# $T/NAME.port, the lines it received in $T/NAME.pop.
+pop3()
+{
+	python3 "$top_srcdir/tests/integration/pop3_server.py" "$2" \
+	    --log "$T/$1.pop" >"$T/$1.port" 2>>"$T/$1.err" &
+	tap_cleanup_add "kill $! 2>/dev/null"
+	daemon_wait_file "$T/$1.port" '^[0-9]+$' 5 ||
+	    tap_bail "pop3_server.py $2 did not start"
+	mkdir -p "$T/$1/Maildir"
+}
+pop3 ld logindelay
+pop3 lz logindelay0
+printf 'pw\n' >"$T/pop3.pass"
+chmod 600 "$T/pop3.pass"
+# pop3_block NAME: its account, polled hourly.
+pop3_block()
+{
+	printf 'account "%s" {\n  protocol = pop3\n  host = "127.0.0.1"\n' "$1"
+	printf '  port = %s\n  tls = none\n  user = "%s"\n' \
+	    "$(cat "$T/$1.port")" "$1"
+	printf '  password_file = "%s"\n  maildir = "%s"\n' "$T/pop3.pass" \
+	    "$T/$1/Maildir"
+	printf '  timeout = 5s\n  poll_interval = 1h\n}\n'
+}
+
 CONF=$T/daemon.conf
 {
 	printf 'state_dir = "%s"\nlog_level = debug\n' "$T/state"
@@ -42,6 +72,8 @@ CONF=$T/daemon.conf
 	    sed '/poll_interval/d'
 	daemon_block bi 'idle = yes' 'poll_interval = 1h'
 	daemon_block ok
+	pop3_block ld
+	pop3_block lz
 } >"$CONF" || tap_bail "cannot write $CONF"
 
 # attempts USER: the logins of USER Dovecot has seen (refused or not).
@@ -60,6 +92,11 @@ ok $? "bi: the refused IDLE login waits to reconnect" \
     "$(grep 'account=bi' "$DLOG")"
 daemon_wait_log 'account=ok: fetched 1 message' 20
 ok $? "ok: the first poll fetches" "$(grep 'account=ok' "$DLOG")"
+for u in ld lz; do
+	daemon_wait_log "account=$u: .*LOGIN-DELAY" 20
+	ok $? "$u: the first poll is refused with [LOGIN-DELAY]" \
+	    "$(grep "account=$u" "$DLOG")"
+done
 sleep 1
 bad0=$(attempts bad)
 gm0=$(attempts gm)
@@ -99,6 +136,31 @@ tap_unlike "$(cat "$T/bi.out")" 'reconnecting IDLE now' \
 sleep 1
 tap_is "$(attempts bi)" "$bi0" "bi: no login" \
     "$(grep 'user=<bi>' "$DC_LOG" | tail -5)"
+
+# --- ld, lz: [LOGIN-DELAY]: no PASS before the server's delay. ---
+# passes NAME: the PASS commands the scripted server NAME received.
+passes() { grep -c ' PASS ' "$T/$1.pop"; }
+for u in ld lz; do
+	p0=$(passes "$u")
+	for i in 1 2 3; do
+		timeout 20 "$MAILFETCHD" -c "$CONF" --once --account "$u" \
+		    >"$T/$u.out.$i" 2>&1
+		echo $? >"$T/$u.rc.$i"
+	done
+	tap_is "$(cat "$T/$u".rc.* | sort -u | tr '\n' ' ')" "10 " \
+	    "$u: each --once exits 10" "$(cat "$T/$u".out.*)"
+	tap_like "$(cat "$T/$u.out.3")" 'server asked to wait before the next login; next attempt allowed in 1[45]m' \
+	    "$u: the answer names the server's delay and the time" \
+	    "$(cat "$T/$u.out.3")"
+	tap_is "$(passes "$u")" "$p0" "$u: no PASS from the three" \
+	    "$(cat "$T/$u.pop")"
+done
+# The daemon's own retry: after the server's delay (15 min), not in a
+# minute as after a network error.
+"$MAILFETCHD" -c "$CONF" --status >"$T/status.out" 2>&1
+tap_like "$(grep '^ld:' "$T/status.out")" 'next poll in 1[45]m' \
+    "ld: the daemon's next poll is after the server's delay" \
+    "$(cat "$T/status.out")"
 
 # --- ok: nothing pending, the fetch now fetches. ---
 dovecot_append ok INBOX "$T/o2.eml" >/dev/null || tap_bail "APPEND failed"

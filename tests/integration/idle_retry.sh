@@ -8,7 +8,13 @@
 #  - A server (tests/fault/imap_server.py idledrop) that drops every
 #    connection right after "+ idling", for a Gmail account: one quick
 #    retry, then the backoff, no shorter than Gmail's 10-minute minimum
-#    interval: two logins in all, not one every few seconds.
+#    interval: two logins in all, not one every few seconds. A fetch now
+#    (--once) leaves it to that backoff: exit 10 with the time, no login.
+#  - A server (imap_server.py selectdrop) that takes the login and fails
+#    the connection before IDLE, for a Gmail account: the reconnection
+#    waits Gmail's 10-minute minimum interval too (not the 1-minute
+#    backoff), and a fetch now does not cut it short. --status says so:
+#    no success yet, the IDLE connection's error as the last one (now).
 # TAP output.
 set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -51,6 +57,9 @@ idling()
 daemon_start "$CONF"
 idling 1 30
 ok $? "the three IDLE folders reach IDLE" "$(tail -20 "$DLOG")"
+out=$("$MAILFETCHD" -c "$CONF" --status 2>&1)
+tap_like "$out" '^rs: .*; last success [0-9]{4}-[0-9]{2}-[0-9]{2} [0-9:]{8};.*; last error none$' \
+    "--status: an account idling on every folder shows a success" "$out"
 
 # --- A restart with 4 s down: back within seconds (a generous 25 s
 # here), not after the backoff of a minute. ---
@@ -89,13 +98,20 @@ tap_is "$drc" 0 "SIGTERM exits 0"
 
 # --- A connection dropped right after "+ idling", again and again. ---
 mkdir -p "$T/sd"
-"$(_dc_python)" "$top_srcdir/tests/fault/imap_server.py" idledrop \
-    --log "$T/sd/server.log" --manifest "$T/sd/manifest" --msgs 1 \
-    --bad 1000 --linger 60 >"$T/sd/port" 2>>"$T/sd/server.err" &
-spid=$!
-tap_cleanup_add "kill $spid 2>/dev/null; wait $spid 2>/dev/null"
-daemon_wait_file "$T/sd/port" '^[0-9]+$' 5 || tap_bail "imap_server.py did not start"
-: >>"$T/sd/server.log"
+# server MODE SUFFIX: imap_server.py MODE on every connection; its port in
+# $T/sd/portSUFFIX, the lines it received in $T/sd/serverSUFFIX.log.
+server()
+{
+	"$(_dc_python)" "$top_srcdir/tests/fault/imap_server.py" "$1" \
+	    --log "$T/sd/server$2.log" --manifest "$T/sd/manifest$2" \
+	    --msgs 1 --bad 1000 --linger 60 >"$T/sd/port$2" \
+	    2>>"$T/sd/server.err" &
+	tap_cleanup_add "kill $! 2>/dev/null; wait $! 2>/dev/null"
+	daemon_wait_file "$T/sd/port$2" '^[0-9]+$' 5 ||
+	    tap_bail "imap_server.py $1 did not start"
+	: >>"$T/sd/server$2.log"
+}
+server idledrop ""
 mkdir -p "$T/sd/Maildir"
 printf 'pw-sd\n' >"$T/sd/pass"
 chmod 600 "$T/sd/pass"
@@ -117,6 +133,53 @@ ok $? "the second short IDLE connection backs off for Gmail's 10 minutes" \
 sleep 10
 n=$(logins)
 tap_is "$n" 2 "two logins in all (one quick retry), not one every few seconds"
+# once NAME CONF: three fetch nows; their outputs in $T/NAME.once.N, the
+# exit statuses (sorted, unique) in $onces.
+once()
+{
+	local i
+
+	for i in 1 2 3; do
+		timeout 20 "$MAILFETCHD" -c "$2" --once >"$T/$1.once.$i" 2>&1
+		echo $?
+	done >"$T/$1.rcs"
+	onces=$(sort -u "$T/$1.rcs" | tr '\n' ' ')
+}
+once sd "$T/sd.conf"
+tap_is "$onces" "10 " "sd: each fetch now exits 10 (not yet allowed)" \
+    "$(cat "$T"/sd.once.*)"
+tap_like "$(cat "$T/sd.once.3")" 'not fetched: .*next attempt allowed in ([5-9]m|1[0-9]m)' \
+    "sd: the answer says when the next attempt is allowed" "$(cat "$T/sd.once.3")"
+sleep 2
+tap_is "$(logins)" 2 "sd: the fetch nows made no login" \
+    "$(grep -E 'reconnecting IDLE now|IDLE connection ended' "$DLOG")"
+
+kill -TERM "$DPID"
+daemon_wait_exit 10
+tap_is "$drc" 0 "SIGTERM exits 0"
+
+# --- A connection that fails after the login, before IDLE. ---
+server selectdrop 2
+sed -e "s/port = .*/port = $(cat "$T/sd/port2")/" \
+    -e "s|$T/state-sd|$T/state-la|" "$T/sd.conf" >"$T/la.conf"
+: >"$DLOG"
+daemon_start "$T/la.conf"
+logins2() { grep -Ec '^[0-9]+ [^ ]+ (LOGIN|AUTHENTICATE) ' "$T/sd/server2.log"; }
+daemon_wait_log 'account=sd folder=INBOX: IDLE connection ended' 20
+line=$(grep 'IDLE connection ended' "$DLOG" | head -1)
+tap_like "$line" 'reconnecting in (9m [0-9]+s|1[0-9]m)' \
+    "la: a failure after the login waits Gmail's 10 minutes" "$(cat "$DLOG")"
+out=$("$MAILFETCHD" -c "$T/la.conf" --status 2>&1)
+tap_like "$out" '^sd: .*; last success never;' \
+    "la: --status shows no success (no IDLE session reached IDLE)" "$out"
+tap_like "$out" '^sd: .*; last error server protocol error \(now\)$' \
+    "la: --status shows the IDLE connection's error" "$out"
+once la "$T/la.conf"
+tap_is "$onces" "10 " "la: each fetch now exits 10 (not yet allowed)" \
+    "$(cat "$T"/la.once.*)"
+sleep 2
+tap_is "$(logins2)" 1 "la: one login in all" \
+    "$(grep -E 'reconnecting IDLE now|IDLE connection ended' "$DLOG")"
 
 kill -TERM "$DPID"
 daemon_wait_exit 10

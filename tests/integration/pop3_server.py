@@ -15,6 +15,7 @@ Modes:
   cut          the first connection closes in the middle of RETR 1
   inuse        PASS -> -ERR [IN-USE]
   logindelay   CAPA says LOGIN-DELAY 900; PASS -> -ERR [LOGIN-DELAY]
+  logindelay0  no LOGIN-DELAY in CAPA; PASS -> -ERR [LOGIN-DELAY]
   weblogin     PASS -> -ERR [AUTH] Web login required (Gmail's text)
   nouidl       UIDL -> -ERR, no UIDL in CAPA
   nostls       CAPA without STLS (the client wants STLS)
@@ -143,7 +144,7 @@ def serve(mode, c, args, msgs):
             if mode == "inuse":
                 c.send("-ERR [IN-USE] Do you have another POP session "
                        "running?\r\n")
-            elif mode == "logindelay":
+            elif mode in ("logindelay", "logindelay0"):
                 c.send("-ERR [LOGIN-DELAY] wait longer between logins\r\n")
             elif mode == "weblogin":
                 c.send("-ERR [AUTH] Web login required: "
