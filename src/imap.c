@@ -1736,9 +1736,14 @@ imap_fetch_next_batch(struct imap_session *s)
 			s->sf->last_uid = top;
 		/* The pass is through: every message of the new epoch was
 		 * matched, the first fetch's filter applied to all it covers
-		 * (saved by imap_folder_done). */
-		s->sf->matching = 0;
-		s->sf->first_until = 0;
+		 * (saved by imap_folder_done). Not while messages of the
+		 * pass are missing: when one comes, it must still be matched
+		 * by content (it may have been delivered before the change)
+		 * and filtered as the first fetch says. */
+		if (uidset_empty(&s->missing)) {
+			s->sf->matching = 0;
+			s->sf->first_until = 0;
+		}
 		imap_folder_done(s);
 		return;
 	}

@@ -43,6 +43,9 @@ Modes:
               sent: the rest is garbage where the parser expects syntax
   uidvalidity every connection after the first has a new UIDVALIDITY and
               new UIDs (100 higher) for the same messages
+  uidvnil     the second connection has a new UIDVALIDITY and new UIDs
+              (as uidvalidity, once) and answers BODY[] NIL for message
+              2; later connections keep that UIDVALIDITY and behave
   uidvbye     the second connection has a new UIDVALIDITY and new UIDs
               (as uidvalidity, once) and says "* BYE" in the middle of
               its body FETCH (after message 2), then closes; later
@@ -293,6 +296,9 @@ def do_fetch(c, box, tag, rest, bad, mode, flood=0):
         if uid == gone:
             continue	# expunged just before: a server does not send it
         seq = uids.index(uid) + 1
+        if body and mode == "uidvnil" and c.n == 2 and box.msgs[uid] == 2:
+            c.send(fetch_item(box, seq, uid, args, body=NIL))
+            continue
         if bad and body and mode == "nil" and box.msgs[uid] == 3:
             c.send(fetch_item(box, seq, uid, args, body=NIL))
             continue
@@ -371,7 +377,8 @@ def idle(c, box, tag, flood):
 def serve(c, box, mode, bad, caps, flood):
     if mode in ("idledrop", "searchflood", "donedrip", "selectdrop"):
         caps += " IDLE"
-    if (mode == "uidvalidity" and c.n > 1) or (mode == "uidvbye" and c.n == 2):
+    if (mode == "uidvalidity" and c.n > 1) or \
+            (mode in ("uidvbye", "uidvnil") and c.n == 2):
         box.renumber()
     c.send("* OK [CAPABILITY %s] scripted IMAP ready\r\n" % caps)
     while True:
