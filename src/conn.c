@@ -117,6 +117,10 @@ struct conn {
 	struct event		*pace_timer;	/* ends a pacing window */
 	int			 pace_inside;	/* an answer has started */
 	uint64_t		 pace_bytes;	/* consumed in this window */
+	int			 pace_data;	/* data responses in it */
+	int			 pace_notes;	/* status/continuation lines */
+	unsigned int		 pace_note_windows; /* passed by notes alone,
+						 * in a row */
 	struct event		*ev_final;	/* delivers the final event */
 	enum conn_event		 final_event;
 	char			 peer[NI_MAXHOST + NI_MAXSERV + 4];
@@ -699,6 +703,7 @@ conn_pace_arm(struct conn *c)
 	struct timeval	tv;
 
 	c->pace_bytes = 0;
+	c->pace_data = c->pace_notes = 0;
 	tv.tv_sec = c->pace;
 	tv.tv_usec = 0;
 	evtimer_add(c->pace_timer, &tv);
@@ -715,7 +720,14 @@ conn_pace_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (c->state != CONN_S_OPEN || !c->pace_inside)
 		return;
-	if (c->pace_bytes >= (uint64_t)CONN_MIN_RATE * c->pace) {
+	if (c->pace_bytes >= (uint64_t)CONN_MIN_RATE * c->pace ||
+	    c->pace_data > 0) {
+		c->pace_note_windows = 0;
+		conn_pace_arm(c);
+		return;
+	}
+	if (c->pace_notes > 0 && c->pace_note_windows < CONN_NOTE_WINDOWS) {
+		c->pace_note_windows++;
 		conn_pace_arm(c);
 		return;
 	}
@@ -733,6 +745,7 @@ conn_progress(struct conn *c, size_t consumed, int inside)
 		return;
 	if (!inside) {
 		c->pace_inside = 0;
+		c->pace_note_windows = 0;
 		evtimer_del(c->pace_timer);
 		return;
 	}
@@ -743,6 +756,18 @@ conn_progress(struct conn *c, size_t consumed, int inside)
 		conn_pace_arm(c);
 	}
 	c->pace_bytes += consumed;
+}
+
+/* The owner's report of a whole response inside an answer; see conn.h. */
+void
+conn_progress_response(struct conn *c, int data)
+{
+	if (c->state != CONN_S_OPEN || !c->pace_inside)
+		return;
+	if (data)
+		c->pace_data++;
+	else
+		c->pace_notes++;
 }
 
 /* Reading with SSL read_ahead (see conn_start_tls) needs one more nudge

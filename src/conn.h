@@ -140,6 +140,16 @@ void		 conn_set_timeout(struct conn *, unsigned int sec);
  * not paced. */
 #define CONN_MIN_RATE	1024
 void		 conn_progress(struct conn *, size_t consumed, int inside);
+/* A whole response of the answer came (the owner's parser says so). One
+ * that carries data (an IMAP FETCH, SEARCH or LIST line) shows a server
+ * at work: its window passes whatever the byte count, so that a slow
+ * store that sends each message whole, with pauses, is not cut. A bare
+ * status or continuation line ("* OK Searched 40%", "+") passes a window
+ * at most CONN_NOTE_WINDOWS times in a row: a server's progress notes keep
+ * a slow command alive for a while (10 minutes with the default timeout),
+ * and a server that sends nothing else ends. */
+#define CONN_NOTE_WINDOWS	10
+void		 conn_progress_response(struct conn *, int data);
 /* For a long-lived connection that may stay silent (IMAP IDLE): TCP
  * keepalive probes after CONN_KEEPALIVE_IDLE seconds of silence, so a peer
  * that vanished is noticed; and no Nagle delay, since every command there

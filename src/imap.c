@@ -456,7 +456,8 @@ imap_send(struct imap_session *s, const char *fmt, ...)
  * response, and the whole answer to a command of ours until its tagged
  * completion, untagged lines included. Pacing only each response let a
  * server answer with "* OK still working" every few seconds and never
- * complete: every line restarted the inactivity timer. In IDLE
+ * complete: every line restarted the inactivity timer (conn.h says how
+ * whole data responses and progress notes count). In IDLE
  * untagged data is what we asked for, and the IDLE interval
  * (imap_idle_timer_cb) bounds it: DONE's answer is paced again. */
 static int
@@ -3292,6 +3293,17 @@ imap_response(struct imap_session *s, const struct imap_response *r)
 	}
 }
 
+/* Tells the connection's pacing what came (conn_progress_response),
+ * then handles it: untagged data shows the server at work; a status line
+ * or a continuation inside an answer is a note ("* OK still working"). */
+static void
+imap_response_paced(struct imap_session *s, const struct imap_response *r)
+{
+	conn_progress_response(s->conn, r->type == IMAP_RESP_UNTAGGED &&
+	    r->status == IMAP_STATUS_NONE);
+	imap_response(s, r);
+}
+
 /* Feeds everything buffered to the parser. */
 static void
 imap_read(struct imap_session *s)
@@ -3335,10 +3347,11 @@ imap_read(struct imap_session *s)
 			/* Numbers of a long SEARCH line, in batches: into the
 			 * UID set, a range set, so a line of any length
 			 * costs memory by its ranges, up to the cap. */
+			conn_progress_response(s->conn, 1);
 			imap_search_untagged(s, imap_parse_response(s->parser));
 			break;
 		case IMAP_PARSE_RESPONSE:
-			imap_response(s, imap_parse_response(s->parser));
+			imap_response_paced(s, imap_parse_response(s->parser));
 			break;
 		default:
 			break;

@@ -43,6 +43,11 @@ Modes:
               sent: the rest is garbage where the parser expects syntax
   uidvalidity every connection after the first has a new UIDVALIDITY and
               new UIDs (100 higher) for the same messages
+  gapfetch    honest but slow: each body FETCH response is sent whole,
+              1.8 s after the previous one (every connection)
+  searchprog  honest but slow: UID SEARCH is answered after 6 progress
+              lines "* OK Searched n% ..." one second apart (every
+              connection)
   uidvnil     the second connection has a new UIDVALIDITY and new UIDs
               (as uidvalidity, once) and answers BODY[] NIL for message
               2; later connections keep that UIDVALIDITY and behave
@@ -296,6 +301,11 @@ def do_fetch(c, box, tag, rest, bad, mode, flood=0):
         if uid == gone:
             continue	# expunged just before: a server does not send it
         seq = uids.index(uid) + 1
+        if body and mode == "gapfetch":
+            if idx > 0:
+                time.sleep(1.8)
+            c.send(fetch_item(box, seq, uid, args))
+            continue
         if body and mode == "uidvnil" and c.n == 2 and box.msgs[uid] == 2:
             c.send(fetch_item(box, seq, uid, args, body=NIL))
             continue
@@ -463,6 +473,14 @@ def serve(c, box, mode, bad, caps, flood):
         elif cmd == "UID SEARCH" and mode == "searchbig":
             search_flood(c, 1000001)
             c.send("%s OK done\r\n" % tag)
+        elif cmd == "UID SEARCH" and mode == "searchprog":
+            # Dovecot's progress notes on a slow SEARCH, then the answer.
+            for k in range(1, 7):
+                time.sleep(1.0)
+                c.send("* OK Searched %d%% of the mailbox, ETA 0:%02d\r\n"
+                       % (k * 100 // 7, 6 - k))
+            c.send("* SEARCH %s\r\n%s OK Search completed\r\n"
+                   % (" ".join(str(x) for x in box.uids()), tag))
         elif cmd == "UID SEARCH" and mode == "searchrun":
             for lo in range(1, 1200001, 5000):
                 c.send("* SEARCH" + "".join(" %d" % u for u in

@@ -62,6 +62,22 @@ conf okdrip imap
 run okdrip
 trickled okdrip "IMAP SELECT answered by an endless drip of untagged lines"
 
+# Honest but slow servers are not cut: a store that sends each message
+# whole 1.8 s after the previous one (less than 1 KiB/s in a window; each
+# whole FETCH response shows the server at work), and Dovecot's progress
+# notes ("* OK Searched n%") on a 6 s SEARCH, timeout 2 s (a few notes in
+# a row pass their windows).
+scripted_server "$IMAP" gapfetch --manifest "$T/manifest" --bad 0
+conf gapfetch imap
+run gapfetch
+tap_is "$rc" 0 "IMAP messages sent whole, 1.8 s apart: delivered (exit 0)"
+scripted_exact gapfetch "IMAP messages sent whole, 1.8 s apart"
+scripted_server "$IMAP" searchprog --manifest "$T/manifest" --bad 0
+scripted_conf searchprog imap 2s 'first_fetch = unseen'
+run searchprog
+tap_is "$rc" 0 "IMAP SEARCH with progress notes for 6 s: delivered (exit 0)"
+scripted_exact searchprog "IMAP SEARCH with progress notes for 6 s"
+
 scripted_server "$IMAP" authdrip --manifest "$T/manifest"
 conf authdrip imap
 run authdrip
