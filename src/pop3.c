@@ -14,8 +14,9 @@
  *
  * Memory stays small on a large maildrop: the UIDLs are in the state's
  * set, on disk (state_uidl_list, uidlset.h), and the session keeps a
- * 12-byte record only for the messages it may fetch or owes a DELE; the
- * command queue and the staged arrays hold one batch.
+ * 12-byte record only for the messages it may fetch or owes a DELE, plus
+ * 8 bytes each for their header digests; the command queue and the
+ * staged arrays hold one batch.
  *
  * Durability order for each batch (doc/DESIGN.md promise 1):
  *   1. RETR of the batch -> files staged in tmp/;
@@ -27,7 +28,8 @@
  *   5. the batch's UIDLs added to the state and the journal cleared; with
  *      keep = no the UIDLs also join the "DELE owed" set, kept as the
  *      pending text of the state's "INBOX" record, each with the size
- *      LIST gave (pop3_entry); the state is saved atomically;
+ *      LIST gave and its header digest (pop3_entry); the state is saved
+ *      atomically;
  *   6. only then DELE for the batch (keep = no).
  * QUIT commits the deletions; after its +OK the owed set is emptied and
  * saved. Killed before 3, nothing is visible and the batch is fetched
@@ -46,11 +48,19 @@
  *
  * Between two runs another client may delete a message whose DELE is
  * owed, and the server may give its freed UIDL to a new message (RFC 1939
- * section 7 forbids the reuse only while the message exists). So an owed
- * DELE is sent only when LIST gives the message the size recorded with
- * the UIDL; otherwise (or when the entry has no size: written by an older
- * version) the message is not deleted but fetched as new, with a warning:
- * a duplicate at worst, never a loss (pop3_owed_same).
+ * section 7 forbids the reuse only while the message exists), perhaps of
+ * the same size. So an owed DELE of an earlier session is sent only when
+ * LIST gives the message the size recorded with the UIDL and TOP n 0
+ * gives a header section with the recorded digest (the SHA-256 of the
+ * header section as RETR decoded it, pop3_hdr_feed); otherwise (or when
+ * the entry has no digest: written by an older version) the message is
+ * not deleted but fetched as new, with a warning: a duplicate at worst,
+ * never a loss (pop3_owed_same, pop3_top_end). A server without TOP (or
+ * that refuses it) gets no owed DELE either: each such message is
+ * fetched again, with a warning (pop3_owed_refetch). The
+ * DELEs of messages delivered in the same connection need no TOP: the
+ * message numbers cannot change within a session (RFC 1939). The journal
+ * entries (the same form) are checked the same way.
  *
  * Messages larger than max_message_size are not fetched: their UIDL goes
  * into the state anyway ("seen, skipped"), so they are logged once and not
@@ -100,8 +110,9 @@
 #define POP3_CMD_MAX		255
 /* The state record holding the owed DELEs (POP3 has one mailbox). */
 #define POP3_STATE_RECORD	"INBOX"
-/* An owed or journaled entry, "UIDL<tab>SIZE" (pop3_entry). */
-#define POP3_ENTRY_MAX		(POP3_UIDL_MAX + 1 + 10 + 1)
+/* An owed or journaled entry, "UIDL<tab>SIZE<tab>HDRDIGEST"
+ * (pop3_entry). */
+#define POP3_ENTRY_MAX		(POP3_UIDL_MAX + 1 + 10 + 1 + 16 + 1)
 /* A login refused with [LOGIN-DELAY] by a server that named no delay
  * (no LOGIN-DELAY in the CAPA before login): wait this many seconds
  * before the next login. RFC 2449 (8.1.1) lets the server reset its
@@ -124,6 +135,7 @@ enum pop3_state {
 	POP3_S_LIST,
 	POP3_S_RETR,
 	POP3_S_DELE,
+	POP3_S_TOP,
 	POP3_S_QUIT,
 	POP3_S_DONE,
 	POP3_S_MAX,
@@ -131,7 +143,7 @@ enum pop3_state {
 
 static const char *pop3_state_names[POP3_S_MAX] = {
 	"CONNECTING", "GREETING", "CAPA", "STLS", "TLS", "AUTH", "USER",
-	"PASS", "APOP", "AUTH_CAPA", "UIDL", "LIST", "RETR", "DELE", "QUIT",
+	"PASS", "APOP", "AUTH_CAPA", "UIDL", "LIST", "RETR", "DELE", "TOP", "QUIT",
 	"DONE",
 };
 
@@ -191,6 +203,9 @@ struct pop3_session {
 	size_t			 ntodo;		/* msgs[].todo set */
 	size_t			 next_todo;	/* msgs index */
 	size_t			 next_owed;	/* msgs index */
+	size_t			 next_top;	/* msgs index */
+	uint64_t		*digests;	/* per msgs[]: the header
+						 * digest, 0 unknown */
 	int			 owed_left;	/* owed DELEs not yet sent */
 	int			 state_dirty;
 
@@ -208,6 +223,10 @@ struct pop3_session {
 	struct maildir		*md;
 	struct pop3_body	*body;
 	int			 in_body;
+	EVP_MD_CTX		*hdr_md;	/* its header section's */
+	EVP_MD_CTX		*hdr_md0;	/* SHA-256, initialised */
+	int			 hdr_done;	/* the empty line came */
+	int			 hdr_bol;	/* at the start of a line */
 	struct maildir_delivery	*dlv;
 	int			 dlv_failed;	/* local error */
 	int			 dlv_toobig;	/* bigger than announced max */
@@ -714,32 +733,58 @@ pop3_list_line(struct pop3_session *s, const char *line, size_t len)
 }
 
 /* The entry of a message with a UIDL, as the owed set and the journal
- * keep it: "UIDL<tab>SIZE", SIZE being the octet count LIST gave (the
- * saturated m->size). RFC 1939 lets a server give a freed UIDL to a new
- * message once the old one is gone, so the UIDL alone cannot tell a later
- * session that the message it lists under it is the one delivered; the
- * size can tell most new messages apart (pop3_owed_same). UIDLs are
- * 0x21-0x7E (pop3_parse_uidl): the tab is never part of one. Entries
- * written before the size was kept are the bare UIDL. NULL when the
+ * keep it: "UIDL<tab>SIZE<tab>HDRDIGEST", SIZE being the octet count LIST
+ * gave (the saturated m->size), HDRDIGEST the first 64 bits of the
+ * SHA-256 of its header section, 16 hex digits (pop3_hdr_feed). RFC 1939
+ * lets a server give a freed UIDL to a new message once the old one is
+ * gone, so the UIDL alone cannot tell a later session that the message it
+ * lists under it is the one delivered, and the size alone cannot either
+ * (a new message of the same size); the header section (Message-ID,
+ * Received, Date) can: pop3_owed_same, pop3_top_end. UIDLs are 0x21-0x7E
+ * (pop3_parse_uidl): the tab is never part of one. Entries written by
+ * older versions are the bare UIDL or "UIDL<tab>SIZE". NULL when the
  * server has no UIDL. */
 static const char *
 pop3_entry(struct pop3_session *s, const struct pop3_msg *m,
     char buf[POP3_ENTRY_MAX])
 {
 	const char	*u;
+	uint64_t	 d;
 
 	if ((u = pop3_msg_uidl(s, m)) == NULL)
 		return (NULL);
-	(void)snprintf(buf, POP3_ENTRY_MAX, "%s\t%lu", u,
-	    (unsigned long)m->size);
+	d = s->digests != NULL ? s->digests[m - s->msgs] : 0;
+	if (d == 0)
+		(void)snprintf(buf, POP3_ENTRY_MAX, "%s\t%lu", u,
+		    (unsigned long)m->size);
+	else
+		(void)snprintf(buf, POP3_ENTRY_MAX, "%s\t%lu\t%016llx", u,
+		    (unsigned long)m->size, (unsigned long long)d);
 	return (buf);
 }
 
-/* Splits an entry: its UIDL into uidl ("" when bad) and the size into
- * *size, -1 when the entry has none or a bad one (unknown). */
+/* The header digest after the size of an entry ("<tab>" and 16 hex
+ * digits), 0 when there is none or a bad one. */
+static uint64_t
+pop3_entry_digest(const char *p)
+{
+	unsigned long long	 d;
+	char			*end;
+
+	if (p[0] != '\t' || strlen(p + 1) != 16 ||
+	    strspn(p + 1, "0123456789abcdef") != 16)
+		return (0);
+	errno = 0;
+	d = strtoull(p + 1, &end, 16);
+	return (errno == 0 && *end == '\0' ? (uint64_t)d : 0);
+}
+
+/* Splits an entry: its UIDL into uidl ("" when bad), the size into
+ * *size, -1 when the entry has none or a bad one (unknown), and the
+ * header digest into *digest, 0 when unknown. */
 static void
 pop3_entry_parse(const char *entry, char uidl[POP3_UIDL_MAX + 1],
-    int64_t *size)
+    int64_t *size, uint64_t *digest)
 {
 	const char		*tab;
 	char			*end;
@@ -753,12 +798,15 @@ pop3_entry_parse(const char *entry, char uidl[POP3_UIDL_MAX + 1],
 	memcpy(uidl, entry, len);
 	uidl[len] = '\0';
 	*size = -1;
+	*digest = 0;
 	if (tab == NULL || tab[1] < '0' || tab[1] > '9')
 		return;
 	errno = 0;
 	n = strtoull(tab + 1, &end, 10);
-	if (errno == 0 && *end == '\0' && n <= UINT32_MAX)
-		*size = (int64_t)n;
+	if (errno != 0 || n > UINT32_MAX || (*end != '\0' && *end != '\t'))
+		return;
+	*size = (int64_t)n;
+	*digest = pop3_entry_digest(end);
 }
 
 /* Writes the owed DELEs into the state record, in one pass. */
@@ -822,24 +870,28 @@ pop3_uidl_order(struct pop3_session *s)
 	return (order);
 }
 
-/* Whether the message listed under the UIDL of an owed DELE is the one
- * delivered: the size LIST gives now is the one recorded (was; -1 when
- * the entry has none). If not, it is a different message (the server gave
- * the freed UIDL to a new one) and a DELE would lose it; without a
- * recorded size it may be. Either way it is not deleted but fetched, as
- * new: a duplicate at worst, never a loss. */
+/* Whether the message listed under the UIDL of an owed DELE may be the
+ * one delivered: the size LIST gives now is the one recorded (was; -1
+ * when the entry has none) and the entry has a header digest (digest, 0
+ * when none), which TOP checks before the DELE (pop3_top_end). If the
+ * size differs, it is a different message (the server gave the freed
+ * UIDL to a new one) and a DELE would lose it; without a recorded size
+ * and digest (an entry of an older version) it may be. Either way it is
+ * not deleted but fetched, as new: a duplicate at worst, never a loss. */
 static int
 pop3_owed_same(struct pop3_session *s, const struct pop3_msg *m,
-    const char *uidl, int64_t was)
+    const char *uidl, int64_t was, uint64_t digest)
 {
-	if (was == (int64_t)m->size)
+	if (was == (int64_t)m->size && digest != 0) {
+		s->digests[m - s->msgs] = digest;
 		return (1);
-	if (was < 0)
+	}
+	if (was < 0 || was == (int64_t)m->size)
 		log_msg(LOG_LVL_WARNING, &s->ctx, "the DELE owed for UIDL "
-		    "\"%s\" was recorded without the message's size (by an "
-		    "older mailfetchd), so the message now listed under it "
-		    "may not be the one delivered: not deleted; fetched "
-		    "again (perhaps a duplicate)", uidl);
+		    "\"%s\" was recorded without the message's header "
+		    "digest (by an older mailfetchd), so the message now "
+		    "listed under it may not be the one delivered: not "
+		    "deleted; fetched again (perhaps a duplicate)", uidl);
 	else
 		log_msg(LOG_LVL_WARNING, &s->ctx, "the message now listed "
 		    "under UIDL \"%s\" is not the one delivered (size %lu, "
@@ -863,9 +915,10 @@ pop3_mark_owed(struct pop3_session *s, const uint32_t *order,
 	char		uidl[POP3_UIDL_MAX + 1];
 	size_t		lo = 0, hi = s->nmsgs, mid;
 	int64_t		was;
+	uint64_t	digest;
 	uint32_t	id;
 
-	pop3_entry_parse(entry, uidl, &was);
+	pop3_entry_parse(entry, uidl, &was, &digest);
 	if ((id = state_uidl_find(s->st, uidl)) == STATE_UIDL_NONE)
 		return (0);
 	while (lo < hi) {
@@ -888,7 +941,7 @@ pop3_mark_owed(struct pop3_session *s, const uint32_t *order,
 	 * second pass over the set) or never was. */
 	if (s->msgs[order[lo]].owed || !state_uidl_delivered(s->st, id))
 		return (0);
-	if (!pop3_owed_same(s, &s->msgs[order[lo]], uidl, was))
+	if (!pop3_owed_same(s, &s->msgs[order[lo]], uidl, was, digest))
 		return (0);
 	s->msgs[order[lo]].owed = 1;
 	return (1);
@@ -946,7 +999,43 @@ pop3_save_state(struct pop3_session *s)
 	return (-1);
 }
 
-/* Starts a pipelined phase (RETR or DELE) over q[0..n-1]. */
+/* An owed DELE that cannot be sent: the message now under the UIDL may
+ * not be the one delivered, so it is not deleted but fetched again (a
+ * new message, or a duplicate at worst; deleted once delivered). */
+static void
+pop3_owed_refetch(struct pop3_session *s, size_t k)
+{
+	struct pop3_msg	*m = &s->msgs[k];
+
+	m->owed = 0;
+	s->digests[k] = 0;
+	state_uidl_undeliver(s->st, m->uidl);
+	s->state_dirty = 1;
+}
+
+/* The server has no TOP (its CAPA says so): nothing can tell that the
+ * messages listed under the UIDLs of owed DELEs are the ones delivered,
+ * so none is deleted unseen; each is fetched again (pop3_owed_refetch).
+ * Returns 0, the owed left. */
+static size_t
+pop3_owed_unverifiable(struct pop3_session *s)
+{
+	size_t	i;
+
+	for (i = 0; i < s->nmsgs; i++) {
+		if (!s->msgs[i].owed)
+			continue;
+		log_msg(LOG_LVL_WARNING, &s->ctx, "the server offers no TOP "
+		    "command, so the message listed under UIDL \"%s\" cannot "
+		    "be checked to be the one delivered: not deleted; fetched "
+		    "again (perhaps a duplicate)",
+		    pop3_msg_uidl(s, &s->msgs[i]));
+		pop3_owed_refetch(s, i);
+	}
+	return (0);
+}
+
+/* Starts a pipelined phase (RETR, DELE or TOP) over q[0..n-1]. */
 static void
 pop3_phase(struct pop3_session *s, enum pop3_state st, size_t n)
 {
@@ -955,29 +1044,47 @@ pop3_phase(struct pop3_session *s, enum pop3_state st, size_t n)
 	pop3_enter(s, st);
 }
 
-/* Keeps the window of RETR/DELE commands full. */
+/* Keeps the window of RETR/DELE/TOP commands full. */
 static void
 pop3_pump(struct pop3_session *s)
 {
-	size_t	window = (s->capa.flags & POP3_CAPA_PIPELINING) ?
+	size_t		window = (s->capa.flags & POP3_CAPA_PIPELINING) ?
 	    POP3_WINDOW : 1;
+	unsigned int	msgno;
+	int		rc;
 
 	while (!s->closing && s->q_sent < s->nq &&
 	    s->q_sent - s->q_recv < window) {
-		if (pop3_send(s, "%s %u", s->state == POP3_S_RETR ? "RETR" :
-		    "DELE", (unsigned int)s->msgs[s->q[s->q_sent]].msgno) != 0)
+		msgno = s->msgs[s->q[s->q_sent]].msgno;
+		if (s->state == POP3_S_TOP)
+			rc = pop3_send(s, "TOP %u 0", msgno);
+		else
+			rc = pop3_send(s, "%s %u", s->state == POP3_S_RETR ?
+			    "RETR" : "DELE", msgno);
+		if (rc != 0)
 			return;
 		s->q_sent++;
 	}
 }
 
 /* Sends DELE for the next batch of the messages an interrupted run still
- * owes, or goes on. */
+ * owes, or goes on. Before any of them, TOP n 0 checks that each is the
+ * message delivered (pop3_top_end): all of them were recorded by an
+ * earlier session, so the UIDL may have passed to another message. */
 static void
 pop3_dele_owed(struct pop3_session *s)
 {
 	size_t	n = 0;
 
+	while (s->next_top < s->nmsgs && n < POP3_BATCH_MSGS) {
+		if (s->msgs[s->next_top].owed)
+			s->q[n++] = s->next_top;
+		s->next_top++;
+	}
+	if (n > 0) {
+		pop3_phase(s, POP3_S_TOP, n);
+		return;
+	}
 	while (s->next_owed < s->nmsgs && n < POP3_BATCH_MSGS) {
 		if (s->msgs[s->next_owed].owed)
 			s->q[n++] = s->next_owed;
@@ -1036,11 +1143,12 @@ pop3_journal_gone(struct pop3_session *s, const struct state_inflight **e,
 	char	*list = xstrdup(""), *more, uidl[POP3_UIDL_MAX + 1];
 	size_t	 i, shown = 0;
 	int64_t	 size;
+	uint64_t digest;
 
 	for (i = 0; i < n && shown < 10; i++) {
 		if (found[i].where != MAILDIR_GONE)
 			continue;
-		pop3_entry_parse(e[i]->id, uidl, &size);
+		pop3_entry_parse(e[i]->id, uidl, &size, &digest);
 		xasprintf(&more, "%s%s\"%s\"", list, shown > 0 ? " " : "",
 		    uidl);
 		free(list);
@@ -1070,6 +1178,7 @@ pop3_journal_recover(struct pop3_session *s)
 	uint32_t			*order = NULL;
 	size_t				 i, n, ngone = 0;
 	int64_t				 size;
+	uint64_t			 digest;
 	int				 owe = !s->ac->keep && !s->no_uidl;
 
 	if (owe)
@@ -1077,7 +1186,7 @@ pop3_journal_recover(struct pop3_session *s)
 	if (pop3_journal_find(s, &e, &found, &n) != 0)
 		return (-1);
 	for (i = 0; i < n; i++) {
-		pop3_entry_parse(e[i]->id, uidl, &size);
+		pop3_entry_parse(e[i]->id, uidl, &size, &digest);
 		if (state_uidl_add(s->st, uidl) != 0)
 			log_msg(LOG_LVL_WARNING, &s->ctx, "%s: bad UIDL in the "
 			    "journal; ignored", state_path(s->st));
@@ -1130,6 +1239,8 @@ pop3_plan(struct pop3_session *s)
 	s->q = xreallocarray(NULL, batch + 1, sizeof *s->q);
 	s->staged = xreallocarray(NULL, batch + 1, sizeof *s->staged);
 	s->staged_name = xcalloc(batch + 1, sizeof *s->staged_name);
+	if (!s->no_uidl)
+		s->digests = xcalloc(s->nmsgs + 1, sizeof *s->digests);
 	if (s->dups > 5)
 		log_msg(LOG_LVL_WARNING, &s->ctx, "%zu more duplicate UIDLs",
 		    s->dups - 5);
@@ -1156,6 +1267,9 @@ pop3_plan(struct pop3_session *s)
 				s->msgs[i].owed = 0;
 			owed = 0;
 		}
+		if (owed > 0 && s->capa_known &&
+		    !(s->capa.flags & POP3_CAPA_TOP))
+			owed = pop3_owed_unverifiable(s);
 		/* Drops owed UIDLs the server no longer lists. */
 		pop3_store_owed(s);
 	}
@@ -1335,12 +1449,69 @@ pop3_checkpoint(struct pop3_session *s)
  * Message bodies.
  */
 
-/* RETR's +OK: open a delivery and start decoding. */
+/* The identity of a message kept with its owed DELE: the first 64 bits
+ * of the SHA-256 of its header section as decoded (dot-unstuffed, CRLF
+ * as LF), up to and including the empty line that ends it, or the whole
+ * message when it has none. RETR and TOP n 0 decode alike, so a later
+ * session can ask TOP for the header section alone and compare. Only the
+ * header is digested: the cost does not grow with the body. */
+static void
+pop3_hdr_begin(struct pop3_session *s)
+{
+	/* A copy of a context initialised once: a fresh init looks the
+	 * algorithm up each time, a cost paid per message. */
+	if (EVP_MD_CTX_copy_ex(s->hdr_md, s->hdr_md0) != 1)
+		fatalx("EVP_MD_CTX_copy_ex failed");
+	s->hdr_done = 0;
+	s->hdr_bol = 1;
+}
+
+/* Digests decoded bytes up to the end of the header section. */
+static void
+pop3_hdr_feed(struct pop3_session *s, const char *p, size_t len)
+{
+	const char	*nl;
+	size_t		 n;
+
+	while (!s->hdr_done && len > 0) {
+		if (s->hdr_bol && *p == '\n') {
+			n = 1;
+			s->hdr_done = 1;
+		} else if ((nl = memchr(p, '\n', len)) != NULL) {
+			n = (size_t)(nl - p) + 1;
+			s->hdr_bol = 1;
+		} else {
+			n = len;
+			s->hdr_bol = 0;
+		}
+		EVP_DigestUpdate(s->hdr_md, p, n);
+		p += n;
+		len -= n;
+	}
+}
+
+/* The digest of the header section; never 0 (0 means unknown). */
+static uint64_t
+pop3_hdr_end(struct pop3_session *s)
+{
+	unsigned char	md[EVP_MAX_MD_SIZE];
+	unsigned int	mdlen, i;
+	uint64_t	d = 0;
+
+	if (EVP_DigestFinal_ex(s->hdr_md, md, &mdlen) != 1 || mdlen < 8)
+		fatalx("EVP_DigestFinal_ex failed");
+	for (i = 0; i < 8; i++)
+		d = d << 8 | md[i];
+	return (d != 0 ? d : 1);
+}
+
+/* RETR's or TOP's +OK: open a delivery (RETR) and start decoding. */
 static void
 pop3_body_begin(struct pop3_session *s)
 {
 	char	*cause;
 
+	pop3_hdr_begin(s);
 	maildir_deliver_abort(s->dlv);
 	s->dlv = NULL;
 	s->dlv_failed = s->dlv_toobig = 0;
@@ -1348,6 +1519,8 @@ pop3_body_begin(struct pop3_session *s)
 	s->dlv_cause = NULL;
 	pop3_parse_body_reset(s->body);
 	s->in_body = 1;
+	if (s->state == POP3_S_TOP)
+		return;
 	if ((s->dlv = maildir_deliver_begin(s->md, &cause)) == NULL) {
 		s->dlv_failed = 1;
 		s->dlv_cause = cause;
@@ -1376,6 +1549,53 @@ pop3_body_write(struct pop3_session *s, const char *p, size_t len)
 	}
 }
 
+/* pop3_owed_refetch after the plan: fetched in this session. */
+static void
+pop3_owed_todo(struct pop3_session *s, size_t k)
+{
+	pop3_owed_refetch(s, k);
+	if (!s->msgs[k].todo) {
+		s->msgs[k].todo = 1;
+		s->ntodo++;
+	}
+}
+
+/* The end of TOP's check of a batch of owed DELEs: the owed set is
+ * stored without the messages found to be others, then the DELEs. */
+static void
+pop3_top_done(struct pop3_session *s)
+{
+	pop3_store_owed(s);
+	if (pop3_save_state(s) != 0)
+		return;
+	pop3_next_batch(s);
+}
+
+/* The end of TOP n 0 for an owed DELE: the message now listed under the
+ * UIDL is the one delivered if its header section has the recorded
+ * digest. If not, the server gave the UIDL to a new message (RFC 1939
+ * section 7): no DELE, and it is fetched as new. */
+static void
+pop3_top_end(struct pop3_session *s)
+{
+	size_t		 k = s->q[s->q_recv];
+	struct pop3_msg	*m = &s->msgs[k];
+
+	s->in_body = 0;
+	s->q_recv++;
+	if (pop3_hdr_end(s) != s->digests[k]) {
+		log_msg(LOG_LVL_WARNING, &s->ctx, "the message now listed "
+		    "under UIDL \"%s\" is not the one delivered (its header "
+		    "differs): not deleted; fetched as a new message",
+		    pop3_msg_uidl(s, m));
+		pop3_owed_todo(s, k);
+	}
+	if (s->q_recv == s->nq)
+		pop3_top_done(s);
+	else
+		pop3_pump(s);
+}
+
 /* The terminating "." arrived: stage the message. */
 static void
 pop3_body_end(struct pop3_session *s)
@@ -1386,8 +1606,14 @@ pop3_body_end(struct pop3_session *s)
 	char		*cause;
 	unsigned int	 anomalies;
 
+	if (s->state == POP3_S_TOP) {
+		pop3_top_end(s);
+		return;
+	}
 	s->in_body = 0;
 	s->q_recv++;
+	if (s->digests != NULL)
+		s->digests[k] = pop3_hdr_end(s);
 	if (s->dlv_failed) {
 		maildir_deliver_abort(s->dlv);
 		s->dlv = NULL;
@@ -1460,6 +1686,7 @@ pop3_body_feed(struct pop3_session *s)
 	n = v.iov_len < POP3_CHUNK_MAX ? v.iov_len : POP3_CHUNK_MAX;
 	used = pop3_parse_body_feed(s->body, v.iov_base, n, s->scratch,
 	    POP3_BODY_OUTSIZE(POP3_CHUNK_MAX), &out);
+	pop3_hdr_feed(s, s->scratch, out);
 	pop3_body_write(s, s->scratch, out);
 	evbuffer_drain(in, used);
 	pop3_pace(s, used);
@@ -1495,6 +1722,7 @@ pop3_enter(struct pop3_session *s, enum pop3_state next)
 		break;
 	case POP3_S_RETR:
 	case POP3_S_DELE:
+	case POP3_S_TOP:
 		pop3_pump(s);
 		break;
 	case POP3_S_QUIT:
@@ -1567,15 +1795,17 @@ pop3_multi_line(struct pop3_session *s, const char *line, size_t len)
 	}
 }
 
-/* A RETR or DELE answer. */
+/* A RETR, DELE or TOP answer. */
 static void
 pop3_queue_reply(struct pop3_session *s, const struct pop3_reply *r)
 {
 	size_t		 k = s->q[s->q_recv];
 	struct log_ctx	 mctx = pop3_msg_ctx(s, k);
+	const char	*cmd = pop3_state_names[s->state];
 	char		*text;
 
-	if (s->state == POP3_S_RETR && r->status == POP3_OK) {
+	if ((s->state == POP3_S_RETR || s->state == POP3_S_TOP) &&
+	    r->status == POP3_OK) {
 		pop3_body_begin(s);
 		return;
 	}
@@ -1583,15 +1813,19 @@ pop3_queue_reply(struct pop3_session *s, const struct pop3_reply *r)
 	if (r->status != POP3_OK) {
 		text = pop3_server_text(r);
 		/* The message stays on the server and is tried next time
-		 * (not recorded; a DELE stays owed). */
-		log_msg(LOG_LVL_WARNING, &mctx, "%s refused: %s",
-		    s->state == POP3_S_RETR ? "RETR" : "DELE", text);
+		 * (not recorded; a DELE stays owed). Without TOP's answer
+		 * an owed DELE cannot be checked: not sent this time. */
+		log_msg(LOG_LVL_WARNING, &mctx, "%s refused: %s%s", cmd, text,
+		    s->state == POP3_S_TOP ? "; cannot check that the "
+		    "message is the one delivered: not deleted; fetched "
+		    "again (perhaps a duplicate)" : "");
 		free(text);
+		if (s->state == POP3_S_TOP)
+			pop3_owed_todo(s, k);
 		pop3_status(s, EXIT_PARTIAL);
 		if (r->code == POP3_CODE_SYS_TEMP || r->code ==
 		    POP3_CODE_SYS_PERM) {
-			pop3_refused(s, r, s->state == POP3_S_RETR ? "RETR" :
-			    "DELE");
+			pop3_refused(s, r, cmd);
 			return;
 		}
 	}
@@ -1601,6 +1835,8 @@ pop3_queue_reply(struct pop3_session *s, const struct pop3_reply *r)
 	}
 	if (s->state == POP3_S_RETR)
 		pop3_checkpoint(s);
+	else if (s->state == POP3_S_TOP)
+		pop3_top_done(s);
 	else
 		pop3_next_batch(s);
 }
@@ -1753,6 +1989,7 @@ pop3_reply(struct pop3_session *s, const struct pop3_reply *r)
 		break;
 	case POP3_S_RETR:
 	case POP3_S_DELE:
+	case POP3_S_TOP:
 		pop3_queue_reply(s, r);
 		break;
 	case POP3_S_QUIT:
@@ -1945,6 +2182,10 @@ pop3_session_new(struct event_base *base, struct evdns_base *dns,
 	s->status = EXIT_NOTHING_NEW;
 	s->scratch = xmalloc(POP3_BODY_OUTSIZE(POP3_CHUNK_MAX));
 	s->body = pop3_parse_body_new(POP3_BODY_CRLF_TO_LF);
+	if ((s->hdr_md = EVP_MD_CTX_new()) == NULL ||
+	    (s->hdr_md0 = EVP_MD_CTX_new()) == NULL ||
+	    EVP_DigestInit_ex(s->hdr_md0, EVP_sha256(), NULL) != 1)
+		fatalx("cannot set up SHA-256");
 	pop3_parse_capa_init(&s->capa);
 	memset(&cp, 0, sizeof cp);
 	cp.host = ac->host;
@@ -2040,6 +2281,9 @@ pop3_session_free(struct pop3_session *s)
 	maildir_deliver_abort(s->dlv);
 	maildir_close(s->md);
 	free(s->msgs);
+	free(s->digests);
+	EVP_MD_CTX_free(s->hdr_md);
+	EVP_MD_CTX_free(s->hdr_md0);
 	free(s->q);
 	pop3_staged_clear(s);
 	free(s->staged_name);

@@ -19,10 +19,13 @@
  *	end <records> <sha256 hex>
  *
  * A POP3 account's owed DELEs are the pending text of its "INBOX" folder
- * record: entries separated by spaces, each "UIDL<tab>SIZE" (the octet
- * count LIST gave), and its journal ids have the same form (pop3.c). An
- * entry without the tab and size, as older versions wrote, is read as
- * "size unknown": that message is fetched again rather than deleted.
+ * record: entries separated by spaces, each "UIDL<tab>SIZE<tab>HDRDIGEST"
+ * (the octet count LIST gave, and 16 hex digits of the SHA-256 of the
+ * message's header section), and its journal ids have the same form
+ * (pop3.c). An entry without the digest ("UIDL<tab>SIZE") or without the
+ * size too (the bare UIDL), as older versions wrote, cannot be checked
+ * against the message now under that UIDL: that message is fetched again
+ * rather than deleted.
  *
  * A "matching" record says the folder's UIDVALIDITY changed and the pass
  * that matches its messages against the msgids log (imap.c) did not

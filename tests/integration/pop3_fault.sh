@@ -173,37 +173,91 @@ freed() {
 freed freed pop3-saved
 freed freedj pop3-journaled
 
-# An owed set saved by an older mailfetchd (bare UIDLs, no sizes): the
-# messages cannot be told from new ones under the same UIDLs, so none is
-# deleted unseen; each is fetched again (a duplicate), then deleted.
-server plain
-conf bare none no
-MAILFETCHD_FAULT=pop3-saved run bare
-tap_is "$rc:$(count "$T/Maildir-bare")" "137:3" \
-    "owed set without sizes: killed at pop3-saved"
-grep -qE '^pending INBOX uid-1%09[0-9]+%20uid-2%09[0-9]+%20uid-3%09[0-9]+$' \
-    "$T/state/bare.state"
-tap_is "$?" 0 "the owed set records each UIDL with its size"
-python3 - "$T/state/bare.state" <<'PY'
+# The same, but the new message 5 under uid-1 has message 1's size: only
+# its header tells it apart. TOP n 0 is asked for each owed DELE of the
+# earlier run, and its header digest compared with the recorded one.
+# same NAME FAULT:
+same() {
+	server uidlsame
+	conf "$1" none no
+	MAILFETCHD_FAULT=$2 run "$1"
+	tap_is "$rc" 137 "same-size freed UIDL, $2: killed"
+	run "$1"
+	tap_is "$(grep -E '^2 (RETR|DELE) ' "$T/log" | tr '\n' ,)" \
+	    "2 DELE 1,2 DELE 2,2 RETR 3,2 DELE 3," \
+	    "same-size freed UIDL, $2: DELE 1 and 2 as owed; message 3 (the new one) fetched, not deleted unseen"
+	tap_is "$(grep -E '^2 TOP ' "$T/log" | tr '\n' ,)" \
+	    "2 TOP 1 0,2 TOP 2 0,2 TOP 3 0," \
+	    "same-size freed UIDL, $2: TOP n 0 checks each owed DELE first"
+	tap_is "$rc:$(count "$T/Maildir-$1")" "0:4" \
+	    "same-size freed UIDL, $2: messages 1-3 and the new one delivered"
+	tap_is "$(grep -l 'Subject: n1' "$T/Maildir-$1"/new/* | wc -l)" 1 \
+	    "same-size freed UIDL, $2: the new message is in the Maildir"
+	tap_like "$err" 'message now listed under UIDL "uid-1" is not the one delivered \(its header differs\): not deleted; fetched as a new message' \
+	    "same-size freed UIDL, $2: the log names the UIDL and why"
+	run "$1"
+	tap_is "$rc:$(count "$T/Maildir-$1"):$(grep -c '^3 RETR' "$T/log")" \
+	    "1:4:0" "same-size freed UIDL, $2: the maildrop is empty afterwards"
+}
+same same pop3-saved
+same samej pop3-journaled
+
+# A server without TOP (notop: not in CAPA; toperr: in CAPA, refused):
+# the owed DELEs of an earlier run cannot be checked, so none is sent
+# unseen; each message is fetched again (a duplicate at worst) and deleted
+# only then; a warning says so. notop MODE TOPS WARNING:
+notop() {
+	server "$1"
+	conf "$1" none no
+	MAILFETCHD_FAULT=pop3-saved run "$1"
+	tap_is "$rc:$(count "$T/Maildir-$1")" "137:3" "$1: killed at pop3-saved"
+	run "$1"
+	tap_is "$(grep -E '^2 (RETR|DELE|TOP) ' "$T/log" | tr '\n' ,)" \
+	    "${2}2 RETR 1,2 RETR 2,2 RETR 3,2 DELE 1,2 DELE 2,2 DELE 3," \
+	    "$1: no owed DELE before the message is fetched again"
+	tap_is "$(count "$T/Maildir-$1")" 6 \
+	    "$1: the three messages are fetched again"
+	tap_like "$err" "$3" "$1: the log names the UIDL and why it is not deleted"
+}
+notop notop '' 'offers no TOP command, so the message listed under UIDL "uid-2" cannot be checked.*not deleted; fetched again'
+notop toperr '2 TOP 1 0,2 TOP 2 0,2 TOP 3 0,' 'TOP refused: .*not deleted; fetched again'
+
+# An owed set saved by an older mailfetchd (bare UIDLs, or UIDLs with
+# sizes but no header digests): the messages cannot be told from new ones
+# under the same UIDLs, so none is deleted unseen; each is fetched again
+# (a duplicate), then deleted. old NAME REGEX (what to strip) STATE:
+old() {
+	server plain
+	conf "$1" none no
+	MAILFETCHD_FAULT=pop3-saved run "$1"
+	tap_is "$rc:$(count "$T/Maildir-$1")" "137:3" \
+	    "owed set of an older version ($1): killed at pop3-saved"
+	grep -qE '^pending INBOX uid-1%09[0-9]+%09[0-9a-f]{16}%20uid-2%09[0-9]+%09[0-9a-f]{16}%20uid-3%09[0-9]+%09[0-9a-f]{16}$' \
+	    "$T/state/$1.state"
+	tap_is "$?" 0 "the owed set records each UIDL with its size and header digest"
+	python3 - "$T/state/$1.state" "$2" <<'PY'
 import hashlib, re, sys
 lines = open(sys.argv[1]).read().splitlines()
-body = [re.sub(r"%09[0-9]+", "", l) if l.startswith("pending ") else l
+body = [re.sub(sys.argv[2], "", l) if l.startswith("pending ") else l
         for l in lines if not l.startswith("end ")]
 text = "".join(l + "\n" for l in body)
 end = "end %d %s\n" % (len(body) - 1,
                        hashlib.sha256(text.encode()).hexdigest())
 open(sys.argv[1], "w").write(text + end)
 PY
-grep -q '^pending INBOX uid-1%20uid-2%20uid-3$' "$T/state/bare.state"
-tap_is "$?" 0 "owed set without sizes: the state now holds bare UIDLs"
-run bare
-tap_is "$rc:$(count "$T/Maildir-bare")" "0:6" \
-    "owed set without sizes: the three messages are fetched again"
-tap_is "$(grep -E '^2 (RETR|DELE) ' "$T/log" | tr '\n' ,)" \
-    "2 RETR 1,2 RETR 2,2 RETR 3,2 DELE 1,2 DELE 2,2 DELE 3," \
-    "owed set without sizes: no DELE before the message is fetched again"
-tap_like "$err" 'DELE owed for UIDL "uid-2" was recorded without the message.s size.*not deleted; fetched again' \
-    "owed set without sizes: the log names the UIDL and says why"
+	grep -qE "^pending INBOX $3\$" "$T/state/$1.state"
+	tap_is "$?" 0 "owed set of an older version ($1): the state now holds $3"
+	run "$1"
+	tap_is "$rc:$(count "$T/Maildir-$1")" "0:6" \
+	    "owed set of an older version ($1): the three messages are fetched again"
+	tap_is "$(grep -E '^2 (RETR|DELE) ' "$T/log" | tr '\n' ,)" \
+	    "2 RETR 1,2 RETR 2,2 RETR 3,2 DELE 1,2 DELE 2,2 DELE 3," \
+	    "owed set of an older version ($1): no DELE before the message is fetched again"
+	tap_like "$err" 'DELE owed for UIDL "uid-2" was recorded without the message.s header digest.*not deleted; fetched again' \
+	    "owed set of an older version ($1): the log names the UIDL and says why"
+}
+old bare '%09[0-9]+%09[0-9a-f]{16}' 'uid-1%20uid-2%20uid-3'
+old sizeonly '%09[0-9a-f]{16}(?=%20|$)' 'uid-1%09[0-9]+%20uid-2%09[0-9]+%20uid-3%09[0-9]+'
 
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
     -days 2 -subj "/CN=localhost" \

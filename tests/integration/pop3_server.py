@@ -30,6 +30,10 @@ Modes:
   uidlreuse    from the second connection on, message 1 is gone (another
                client deleted it) and a new message 4, of another size,
                holds its freed unique id (RFC 1939 allows the reuse)
+  uidlsame     as uidlreuse, but the new message 5 has the same size as
+               message 1 (only its header differs)
+  notop        CAPA without TOP; TOP -> -ERR
+  toperr       CAPA with TOP, but TOP -> -ERR
   trickle      the first connection answers RETR 1 with +OK, then a
                complete body line every 0.3 s, never the final "." (for
                at most 120 s) (tests/fault/trickle.sh)
@@ -46,6 +50,10 @@ import time
 
 
 def message(i):
+    # message 5, a new one, has message 1's size but another header
+    if i == 5:
+        return (b"From: a@example.net\r\nSubject: n1\r\n\r\nbody 1\r\n"
+                b".dot line 1\r\n")
     # message 4, the new one, is longer than the others
     extra = "a new message, never fetched\r\n" if i == 4 else ""
     return ("From: a@example.net\r\nSubject: m%d\r\n\r\nbody %d\r\n"
@@ -79,7 +87,7 @@ def uidl(mode, k):
     """The unique id the server gives message k."""
     if mode == "uidldup" and k == 3:
         return "uid-2"
-    if mode in ("uidlnew", "uidlreuse") and k == 4:
+    if (mode in ("uidlnew", "uidlreuse") and k == 4) or k == 5:
         return "uid-1"
     return "uid-%d" % k
 
@@ -90,7 +98,12 @@ def serve(mode, c, args, msgs):
     if mode == "uidlreuse" and c.n == 2:
         msgs.remove(1)
         msgs.append(4)
+    if mode == "uidlsame" and c.n == 2:
+        msgs.remove(1)
+        msgs.append(5)
     capa = ["USER", "UIDL", "TOP", "RESP-CODES", "AUTH-RESP-CODE"]
+    if mode == "notop":
+        capa.remove("TOP")
     if mode == "nouidl":
         capa.remove("UIDL")
     if mode == "logindelay":
@@ -174,6 +187,13 @@ def serve(mode, c, args, msgs):
             if mode == "nodot" and c.n == 1 and i == 1:
                 c.send(b"+OK\r\n" + stuffed)
                 return
+            c.send(b"+OK\r\n" + stuffed + b".\r\n")
+        elif cmd == "TOP" and mode not in ("notop", "toperr"):
+            n, lines = (int(x) for x in arg.split(" "))
+            head, _, body = message(msgs[n - 1]).partition(b"\r\n\r\n")
+            body = b"".join(x + b"\r\n" for x in body.split(b"\r\n")[:lines])
+            stuffed = (head + b"\r\n\r\n" + body).replace(b"\r\n.",
+                                                         b"\r\n..")
             c.send(b"+OK\r\n" + stuffed + b".\r\n")
         elif cmd == "DELE":
             deleted.add(int(arg) - 1)
