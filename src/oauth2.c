@@ -4,6 +4,7 @@
  * authorisation RFC 8628, PKCE RFC 7636, loopback redirect RFC 8252). */
 #include "oauth2.h"
 
+#include <sys/file.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -16,6 +17,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -38,6 +40,7 @@
 #include "xmalloc.h"
 
 #define OAUTH2_STORE_MAX	8192	/* bytes of a stored refresh token */
+#define OAUTH2_LOCK_WAIT	OAUTH2_HTTP_TIMEOUT /* s for the refresh lock */
 #define OAUTH2_SECRET_MAX	4096	/* bytes of a client secret file */
 #define OAUTH2_LOOPBACK_WAIT	300	/* seconds for the browser's redirect */
 
@@ -1076,59 +1079,132 @@ oauth2_took(const struct account_conf *ac, const struct oauth2_response *r,
 	return (0);
 }
 
-/* Refreshes the access token with the stored refresh token. */
+/* One refresh grant with refresh token rt: 0 and the endpoint's answer
+ * in *r (an error answer too), or -1 and *cause. */
 static int
-oauth2_refresh(const struct account_conf *ac, int *reauth, char **cause)
+oauth2_refresh_post(const struct account_conf *ac, const char *rt,
+    const char *secret, struct oauth2_response *r, char **cause)
+{
+	const struct oauth2_conf	*oc = ac->oauth2;
+	char				*form, *why;
+	const char			*pairs[9];
+	int				 rc;
+
+	pairs[0] = "grant_type"; pairs[1] = "refresh_token";
+	pairs[2] = "refresh_token"; pairs[3] = rt;
+	pairs[4] = "client_id"; pairs[5] = oc->client_id;
+	pairs[6] = "client_secret"; pairs[7] = secret;
+	pairs[8] = NULL;
+	form = oauth2_form(pairs);
+	if ((rc = oauth2_post(oc, oc->token_url, form, r, &why)) != 0) {
+		xasprintf(cause, "account %s: token refresh: %s", ac->name, why);
+		free(why);
+	}
+	xfree_secret(form);
+	return (rc);
+}
+
+/* The refresh token now in the token file if it is not used (the one just
+ * refused), else NULL: another process (a refresh left to finish by a
+ * stopped daemon, a --once run, a refresh without the lock) may have
+ * rotated it meanwhile. */
+static char *
+oauth2_store_changed(const char *path, const char *used)
+{
+	char	*rt, *why = NULL;
+	int	 missing;
+
+	if ((rt = oauth2_store_load(path, &missing, &why)) == NULL) {
+		free(why);
+		return (NULL);
+	}
+	if (strcmp(rt, used) == 0) {
+		xfree_secret(rt);
+		return (NULL);
+	}
+	return (rt);
+}
+
+/* The refresh token of the store, or NULL and *cause (*reauth when there
+ * is none). */
+static char *
+oauth2_refresh_load(const struct account_conf *ac, int *reauth, char **cause)
+{
+	const struct oauth2_conf	*oc = ac->oauth2;
+	char				*rt, *why;
+	int				 missing;
+
+	if ((rt = oauth2_store_load(oc->token_file, &missing, &why)) != NULL)
+		return (rt);
+	if (missing) {
+		*reauth = 1;
+		xasprintf(cause, "account %s: no refresh token in %s: "
+		    "re-authorisation needed: run mailfetchd --oauth2-setup %s",
+		    ac->name, oc->token_file, ac->name);
+	} else
+		xasprintf(cause, "account %s: %s", ac->name, why);
+	free(why);
+	return (NULL);
+}
+
+/* The cause of a refused refresh (r->error set). */
+static void
+oauth2_refused(const struct account_conf *ac, const struct oauth2_response *r,
+    int *reauth, char **cause)
+{
+	char	*txt;
+
+	txt = oauth2_error_text(r);
+	/* RFC 6749 5.2: the grant is invalid, expired or revoked; asking
+	 * again cannot help, only a new grant. */
+	if (strcmp(r->error, "invalid_grant") == 0) {
+		*reauth = 1;
+		xasprintf(cause, "account %s: the refresh token was refused "
+		    "(%s): re-authorisation needed: run mailfetchd "
+		    "--oauth2-setup %s", ac->name, txt, ac->name);
+	} else
+		xasprintf(cause, "account %s: token refresh refused by %s: %s",
+		    ac->name, ac->oauth2->token_url, txt);
+	free(txt);
+}
+
+/* The refresh, under the token file's lock: the refresh token is read
+ * only now (another process may just have rotated it), and an
+ * invalid_grant is final only if the file still holds the refused token;
+ * otherwise the new one is tried, once. */
+static int
+oauth2_refresh_locked(const struct account_conf *ac, int *reauth,
+    char **cause)
 {
 	const struct oauth2_conf	*oc = ac->oauth2;
 	struct oauth2_response		 r;
-	char				*rt, *secret, *form, *why, *txt;
-	int				 missing, rc = -1;
-	const char			*pairs[11];
+	char				*rt, *secret, *why, *next;
+	int				 rc = -1;
 
-	if ((rt = oauth2_store_load(oc->token_file, &missing, &why)) == NULL) {
-		if (missing) {
-			*reauth = 1;
-			xasprintf(cause, "account %s: no refresh token in %s: "
-			    "re-authorisation needed: run mailfetchd "
-			    "--oauth2-setup %s", ac->name, oc->token_file,
-			    ac->name);
-		} else
-			xasprintf(cause, "account %s: %s", ac->name, why);
-		free(why);
+	oauth2_response_init(&r);
+	if ((rt = oauth2_refresh_load(ac, reauth, cause)) == NULL)
 		return (-1);
-	}
 	if (oauth2_client_secret(oc, &secret, &why) != 0) {
 		xasprintf(cause, "account %s: %s", ac->name, why);
 		free(why);
 		xfree_secret(rt);
 		return (-1);
 	}
-	pairs[0] = "grant_type"; pairs[1] = "refresh_token";
-	pairs[2] = "refresh_token"; pairs[3] = rt;
-	pairs[4] = "client_id"; pairs[5] = oc->client_id;
-	pairs[6] = "client_secret"; pairs[7] = secret;
-	pairs[8] = NULL; pairs[9] = NULL;
-	form = oauth2_form(pairs);
-	if (oauth2_post(oc, oc->token_url, form, &r, &why) != 0) {
-		xasprintf(cause, "account %s: token refresh: %s", ac->name, why);
-		free(why);
+	if (oauth2_refresh_post(ac, rt, secret, &r, cause) != 0)
 		goto out;
+	if (r.error != NULL && strcmp(r.error, "invalid_grant") == 0 &&
+	    (next = oauth2_store_changed(oc->token_file, rt)) != NULL) {
+		log_info("account %s: the refresh token was refused, but %s "
+		    "holds a new one since: refreshing with it", ac->name,
+		    oc->token_file);
+		oauth2_response_clear(&r);
+		xfree_secret(rt);
+		rt = next;
+		if (oauth2_refresh_post(ac, rt, secret, &r, cause) != 0)
+			goto out;
 	}
 	if (r.error != NULL) {
-		txt = oauth2_error_text(&r);
-		/* RFC 6749 5.2: the grant is invalid, expired or revoked;
-		 * asking again cannot help, only a new grant. */
-		if (strcmp(r.error, "invalid_grant") == 0) {
-			*reauth = 1;
-			xasprintf(cause, "account %s: the refresh token was "
-			    "refused (%s): re-authorisation needed: run "
-			    "mailfetchd --oauth2-setup %s", ac->name, txt,
-			    ac->name);
-		} else
-			xasprintf(cause, "account %s: token refresh refused by "
-			    "%s: %s", ac->name, oc->token_url, txt);
-		free(txt);
+		oauth2_refused(ac, &r, reauth, cause);
 		goto out;
 	}
 	rc = oauth2_took(ac, &r, rt, cause);
@@ -1137,9 +1213,78 @@ oauth2_refresh(const struct account_conf *ac, int *reauth, char **cause)
 		    ac->name);
 out:
 	oauth2_response_clear(&r);
-	xfree_secret(form);
 	xfree_secret(secret);
 	xfree_secret(rt);
+	return (rc);
+}
+
+/* Takes the refresh lock of token_file (TOKENFILE.lock, flock'd), so that
+ * processes sharing a token file (a refresh child the stopped daemon left
+ * to finish and the restarted daemon's, a --once run) refresh one after
+ * the other: with an endpoint that rotates refresh tokens, two refreshes
+ * with the same one leave one of them refused (invalid_grant). The wait
+ * is bounded (OAUTH2_LOCK_WAIT), by polling: flock has no timeout. The
+ * lock's fd; -2 when the token file's directory does not exist (no token
+ * file, nothing to serialise); or -1 and *cause. */
+static int
+oauth2_lock(const char *token_file, char **cause)
+{
+	struct timespec	 start, now, nap = { 0, 50 * 1000 * 1000 };
+	char		*path;
+	int		 fd, saved;
+
+	xasprintf(&path, "%s.lock", token_file);
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
+	    S_IRUSR | S_IWUSR)) == -1) {
+		if (errno == ENOENT) {
+			free(path);
+			return (-2);
+		}
+		xasprintf(cause, "cannot open the refresh lock file %s: %s",
+		    path, strerror(errno));
+		free(path);
+		return (-1);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	while (flock(fd, LOCK_EX | LOCK_NB) == -1) {
+		saved = errno;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if ((saved != EWOULDBLOCK && saved != EINTR) ||
+		    now.tv_sec - start.tv_sec >= OAUTH2_LOCK_WAIT) {
+			if (saved != EWOULDBLOCK && saved != EINTR)
+				xasprintf(cause, "cannot lock %s: %s", path,
+				    strerror(saved));
+			else
+				xasprintf(cause, "another refresh of %s has "
+				    "held %s for over %d seconds", token_file,
+				    path, OAUTH2_LOCK_WAIT);
+			close(fd);
+			free(path);
+			return (-1);
+		}
+		nanosleep(&nap, NULL);
+	}
+	free(path);
+	return (fd);
+}
+
+/* Refreshes the access token with the stored refresh token, under the
+ * token file's lock. */
+static int
+oauth2_refresh(const struct account_conf *ac, int *reauth, char **cause)
+{
+	char	*why;
+	int	 fd, rc;
+
+	if ((fd = oauth2_lock(ac->oauth2->token_file, &why)) == -1) {
+		xasprintf(cause, "account %s: token refresh: %s", ac->name,
+		    why);
+		free(why);
+		return (-1);
+	}
+	rc = oauth2_refresh_locked(ac, reauth, cause);
+	if (fd >= 0)
+		close(fd);
 	return (rc);
 }
 

@@ -14,6 +14,11 @@
 #  - SIGTERM while the endpoint has rotated the refresh token but its
 #    answer is still held: the refresh child is not killed, it saves the
 #    new refresh token, and the next start needs no --oauth2-setup.
+#  - the same SIGTERM, then an immediate restart (systemctl restart)
+#    while the left refresh child still waits for its answer: the new
+#    daemon's refresh waits for the token file's lock and then uses the
+#    rotated refresh token (not the old one, refused invalid_grant: a
+#    false "re-authorisation needed").
 # TAP output.
 set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -65,6 +70,22 @@ EOF
 		printf '  folder "%s" { }\n' "$f"
 	done
 	echo "}"
+}
+
+# stop_during_refresh RT: starts the daemon (CONF4) with the endpoint's
+# answers held, waits until carol's refresh has rotated RT, and stops the
+# daemon with SIGTERM; n is the count of refreshes before.
+stop_during_refresh()
+{
+	rm -f "$T/go"
+	n=$(grep -c '^refresh-start$' "$M")
+	cat "$DLOG" >>"$T/all.log"; : >"$DLOG"
+	daemon_start "$CONF4"
+	daemon_wait_file "$M" '^refresh-start$' 20 $((n + 1))
+	ok $? "carol's refresh rotated $1, its answer is held" "$(cat "$M")"
+	kill -TERM "$DPID"
+	daemon_wait_exit 20
+	tap_is "$drc" 0 "the daemon stops cleanly during the refresh"
 }
 
 CONF=$T/daemon.conf
@@ -121,15 +142,7 @@ daemon_wait_exit 20
 tap_is "$drc" 0 "the daemon stops cleanly"
 
 # ---- SIGTERM after the endpoint rotated, before its answer ----------------
-rm -f "$T/go"
-n=$(grep -c '^refresh-start$' "$M")
-cat "$DLOG" >>"$T/all.log"; : >"$DLOG"
-daemon_start "$CONF4"
-daemon_wait_file "$M" '^refresh-start$' 20 $((n + 1))
-ok $? "carol's refresh rotated RT-3, its answer is held" "$(cat "$M")"
-kill -TERM "$DPID"
-daemon_wait_exit 20
-tap_is "$drc" 0 "the daemon stops cleanly during the refresh"
+stop_during_refresh RT-3
 : >"$T/go"
 daemon_wait_file "$M" '^refresh-end$' 30 $((n + 1))
 ok $? "the held answer goes out" "$(cat "$M")"
@@ -142,6 +155,35 @@ ok $? "the next start refreshes with RT-4: all four folders idle" \
     "$(grep -vi debug "$DLOG" | tail -20)"
 tap_is "$(grep -c 're-authorisation needed' "$DLOG")" 0 \
     "no re-authorisation needed after the stop"
+kill -TERM "$DPID"
+daemon_wait_exit 20
+tap_is "$drc" 0 "the daemon stops cleanly"
+
+# ---- SIGTERM during a refresh, then an immediate restart ------------------
+l=$(wc -l <"$O/server.log")
+stop_during_refresh RT-5
+cat "$DLOG" >>"$T/all.log"; : >"$DLOG"
+daemon_start "$CONF4"
+# The new daemon's refresh child has started (the other folders wait for
+# it); a moment for it to read the token file, while RT-5 is still there.
+daemon_wait_log 'waiting for the token refresh under' 20
+ok $? "the restarted daemon refreshes while the old refresh is held" \
+    "$(grep -vi debug "$DLOG" | tail -20)"
+sleep 1
+: >"$T/go"
+daemon_wait_log 'account=carol folder=.*-> IDLING' 40 4
+ok $? "after the immediate restart all four folders idle" \
+    "$(grep -vi debug "$DLOG" | tail -20)"
+tap_is "$(grep -c 're-authorisation needed' "$DLOG")" 0 \
+    "no false re-authorisation needed after the immediate restart"
+tap_is "$(tail -n +$((l + 1)) "$O/server.log" |
+    grep '"grant_type": "refresh_token"' |
+    grep -o '"refresh_token": "RT-[0-9]*"' | grep -o 'RT-[0-9]*' |
+    tr '\n' ' ')" "RT-5 RT-6 " \
+    "the endpoint saw the refreshes in sequence: RT-5, then RT-6"
+tap_is "$(cat "$TOKFILE")" RT-7 "the token file holds RT-7"
+tap_is "$(stat -c %a "$TOKFILE.lock" 2>/dev/null)" 600 \
+    "the refresh lock file beside the token file has mode 0600"
 kill -TERM "$DPID"
 daemon_wait_exit 20
 tap_is "$drc" 0 "the daemon stops cleanly"

@@ -256,6 +256,10 @@ t_token_cache(void **state)
 	free(cause);
 	oauth2_cache_clear();
 	oauth2_set_clock(NULL);
+	/* The refresh took the token file's lock (created beside it). */
+	xasprintf(&cause, "%s.lock", oc.token_file);
+	assert_int_equal(unlink(cause), 0);
+	free(cause);
 	free(oc.token_file);
 	assert_int_equal(rmdir(dir), 0);
 }
