@@ -770,6 +770,20 @@ conn_progress_response(struct conn *c, int data)
 		c->pace_notes++;
 }
 
+/* After the owner's blocking disk work; see conn.h. The loop's cached
+ * time is from before that work: refreshed first, or the timers would be
+ * re-armed already (nearly) expired. */
+void
+conn_local_work_done(struct conn *c)
+{
+	if (c->state != CONN_S_OPEN)
+		return;
+	event_base_update_cache_time(c->base);
+	conn_arm_timer(c);
+	if (c->pace_inside)
+		conn_pace_arm(c);
+}
+
 /* Reading with SSL read_ahead (see conn_start_tls) needs one more nudge
  * than libevent gives: its OpenSSL bufferevent reads on while SSL_pending
  * says decrypted bytes wait, and otherwise waits for the socket, while

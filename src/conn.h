@@ -150,6 +150,12 @@ void		 conn_progress(struct conn *, size_t consumed, int inside);
  * and a server that sends nothing else ends. */
 #define CONN_NOTE_WINDOWS	10
 void		 conn_progress_response(struct conn *, int data);
+/* The owner has just blocked the loop in its own disk work (fsyncs of a
+ * batch, a state save): that time says nothing about the server, so the
+ * inactivity timer and, inside an answer, the pacing window start afresh
+ * from now (the window's byte and response counts are dropped). Without
+ * this a slow local disk would be blamed on the server as a timeout. */
+void		 conn_local_work_done(struct conn *);
 /* For a long-lived connection that may stay silent (IMAP IDLE): TCP
  * keepalive probes after CONN_KEEPALIVE_IDLE seconds of silence, so a peer
  * that vanished is noticed; and no Nagle delay, since every command there

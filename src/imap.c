@@ -1029,8 +1029,11 @@ static int
 imap_save_state(struct imap_session *s)
 {
 	char	*cause;
+	int	 rc;
 
-	if (state_save(s->st, &cause) == 0)
+	rc = state_save(s->st, &cause);
+	conn_local_work_done(s->conn);
+	if (rc == 0)
 		return (0);
 	imap_fail(s, EXIT_LOCAL, "%s", cause);
 	free(cause);
@@ -1813,8 +1816,13 @@ imap_checkpoint(struct imap_session *s)
 	struct imap_folder	*f = &s->folders[s->cur];
 	char			*cause, *id;
 	size_t			 i;
+	int			 rc;
 
-	if (maildir_sync_prepare(s->md, &cause) != 0) {
+	/* Our own fsyncs may take long on a busy disk: not the server's
+	 * time (conn_local_work_done). */
+	rc = maildir_sync_prepare(s->md, &cause);
+	conn_local_work_done(s->conn);
+	if (rc != 0) {
 		imap_folder_fail(s, EXIT_LOCAL, "%s", cause);
 		free(cause);
 		return;
@@ -1828,7 +1836,9 @@ imap_checkpoint(struct imap_session *s)
 	if (s->nstaged > 0 && imap_save_state(s) != 0)
 		return;
 	fault_point("imap-journaled");
-	if (maildir_sync(s->md, &cause) != 0) {
+	rc = maildir_sync(s->md, &cause);
+	conn_local_work_done(s->conn);
+	if (rc != 0) {
 		/* Left as a crash leaves it (maildir.h): the journal entries
 		 * stay, and the folder's next selection finishes the move. */
 		imap_folder_fail(s, EXIT_LOCAL, "%s; the batch is finished "
@@ -2559,6 +2569,7 @@ imap_fetch_untagged(struct imap_session *s, const struct imap_response *r)
 	struct log_ctx		 mctx = s->ctx;
 	struct imap_staged	*st;
 	uint64_t		 size, bytes;
+	int			 rc;
 
 	if ((n = imap_parse_fetch_item(r, "UID")) != NULL)
 		imap_parse_node_u32(n, &uid);
@@ -2642,8 +2653,12 @@ imap_fetch_untagged(struct imap_session *s, const struct imap_response *r)
 		imap_body_other(s, &mctx);	/* other bytes than before */
 	bytes = maildir_delivery_size(s->dlv);
 	s->f_bytes += bytes;
-	if (maildir_deliver_stage(s->dlv, imap_local_flags(s,
-	    imap_parse_fetch_item(r, "FLAGS"), fbuf), &final, &cause) != 0) {
+	/* Every 64th stage fsyncs the batch so far: our time, not the
+	 * server's (conn_local_work_done). */
+	rc = maildir_deliver_stage(s->dlv, imap_local_flags(s,
+	    imap_parse_fetch_item(r, "FLAGS"), fbuf), &final, &cause);
+	conn_local_work_done(s->conn);
+	if (rc != 0) {
 		s->dlv = NULL;
 		log_msg(LOG_LVL_ERROR, &mctx, "%s", cause);
 		free(cause);

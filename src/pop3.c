@@ -989,8 +989,11 @@ static int
 pop3_save_state(struct pop3_session *s)
 {
 	char	*cause;
+	int	 rc;
 
-	if (state_save(s->st, &cause) == 0) {
+	rc = state_save(s->st, &cause);
+	conn_local_work_done(s->conn);
+	if (rc == 0) {
 		s->state_dirty = 0;
 		return (0);
 	}
@@ -1371,12 +1374,17 @@ pop3_journal(struct pop3_session *s)
 {
 	char	*cause, buf[POP3_ENTRY_MAX];
 	size_t	 i;
+	int	 rc;
 
 	/* Without a journal, maildir_sync does it all and a failure
 	 * discards the batch; once prepared, the files are the journal's. */
 	if (s->no_uidl)
 		return (0);
-	if (maildir_sync_prepare(s->md, &cause) != 0) {
+	/* Our own fsyncs may take long on a busy disk: not the server's
+	 * time (conn_local_work_done). */
+	rc = maildir_sync_prepare(s->md, &cause);
+	conn_local_work_done(s->conn);
+	if (rc != 0) {
 		pop3_batch_lost(s, cause);
 		return (-1);
 	}
@@ -1399,6 +1407,7 @@ pop3_checkpoint(struct pop3_session *s)
 	struct pop3_msg	*m;
 	char		*cause;
 	size_t		 i;
+	int		 rc;
 
 	if (s->nstaged == 0) {
 		pop3_next_batch(s);
@@ -1406,7 +1415,9 @@ pop3_checkpoint(struct pop3_session *s)
 	}
 	if (pop3_journal(s) != 0)
 		return;
-	if (maildir_sync(s->md, &cause) != 0) {
+	rc = maildir_sync(s->md, &cause);
+	conn_local_work_done(s->conn);
+	if (rc != 0) {
 		if (s->no_uidl) {
 			pop3_batch_lost(s, cause);
 			return;
@@ -1605,6 +1616,7 @@ pop3_body_end(struct pop3_session *s)
 	const char	*flags;
 	char		*cause;
 	unsigned int	 anomalies;
+	int		 rc;
 
 	if (s->state == POP3_S_TOP) {
 		pop3_top_end(s);
@@ -1639,8 +1651,12 @@ pop3_body_end(struct pop3_session *s)
 		    "server did not double; the dot was removed", anomalies);
 	s->result.bytes += maildir_delivery_size(s->dlv);
 	flags = s->ac->local_flags == LOCAL_FLAGS_SEEN ? "S" : NULL;
-	if (maildir_deliver_stage(s->dlv, flags, &s->staged_name[s->nstaged],
-	    &cause) != 0) {
+	/* Every 64th stage fsyncs the batch so far: our time, not the
+	 * server's (conn_local_work_done). */
+	rc = maildir_deliver_stage(s->dlv, flags, &s->staged_name[s->nstaged],
+	    &cause);
+	conn_local_work_done(s->conn);
+	if (rc != 0) {
 		s->dlv = NULL;
 		log_msg(LOG_LVL_ERROR, &mctx, "%s", cause);
 		free(cause);
