@@ -2268,7 +2268,7 @@ imap_body_lie_record(struct imap_session *s, uint32_t uid)
  * when the session was ended.
  */
 static int
-imap_body_lie(struct imap_session *s, uint64_t size)
+imap_body_lie(struct imap_session *s, uint64_t size, const char *what)
 {
 	const struct imap_node	*n;
 	uint32_t		 uid = 0;
@@ -2283,10 +2283,10 @@ imap_body_lie(struct imap_session *s, uint64_t size)
 	if (size <= IMAP_LIE_FACTOR * said + IMAP_LIE_SLACK)
 		return (0);
 	s->ctx.uid = uid;
-	imap_fail(s, EXIT_PROTOCOL, "the server announced a message of %llu "
-	    "bytes (its RFC822.SIZE said %llu), larger than max_message_size "
-	    "(%llu): a server error; closing the connection rather than "
-	    "reading it%s", (unsigned long long)size,
+	imap_fail(s, EXIT_PROTOCOL, "the server announced %s of %llu "
+	    "bytes (its RFC822.SIZE said %llu; max_message_size %llu): a "
+	    "server error; closing the connection rather than reading "
+	    "it%s", what, (unsigned long long)size,
 	    (unsigned long long)said, (unsigned long long)imap_body_max(s),
 	    uid != 0 ? ", and passing this message over for good" :
 	    " (its UID came after it)");
@@ -2312,7 +2312,7 @@ imap_body_begin(struct imap_session *s, uint64_t size)
 	s->body_over = 0;
 	imap_parse_literal_stream(s->parser);
 	if (size > imap_body_max(s)) {
-		if (imap_body_lie(s, size))
+		if (imap_body_lie(s, size, "a message"))
 			return;
 		s->lit = IMAP_LIT_DISCARD;
 		s->body_over = size;
@@ -2377,8 +2377,14 @@ imap_literal_begin(struct imap_session *s)
 	    (name = imap_parse_node_str(key, NULL)) == NULL)
 		return;
 	if ((s->state == IMAP_S_FETCH || s->state == IMAP_S_SIZES) &&
-	    strcasecmp(name, IMAP_ITEM_MSGID) == 0)
+	    strcasecmp(name, IMAP_ITEM_MSGID) == 0) {
+		/* A part larger than the whole: the same lie, and read past
+		 * at the server's pace all the same. */
+		if (s->state == IMAP_S_FETCH && imap_body_lie(s, lit->len,
+		    "a Message-ID header"))
+			return;
 		imap_hdr_begin(s);
+	}
 	else if (s->state == IMAP_S_FETCH && strcasecmp(name, "BODY[]") == 0)
 		imap_body_begin(s, lit->len);
 }

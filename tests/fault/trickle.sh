@@ -130,19 +130,22 @@ scripted_exact slowlit "IMAP slow but honest literals"
 # RFC822.SIZE is a lie: the session ends, naming the UID, and the message
 # is passed over for good; the next run delivers the others and does not
 # ask for it again.
-scripted_start "$T/bigdrip.log" "$IMAP" bigdrip --manifest "$T/manifest"
-conf bigdrip imap
-run bigdrip
-tap_is "$rc" 5 "IMAP 4 GB BODY[] dripped: exit 5 (137: still running)"
-tap_like "$err" 'uid=2: .*4000000000 bytes .*RFC822.SIZE said' \
-    "IMAP 4 GB BODY[] dripped: the log names the UID and the sizes"
-tap_unlike "$err" 'runtime error:|AddressSanitizer|LeakSanitizer' \
-    "IMAP 4 GB BODY[] dripped: no sanitizer report"
-run bigdrip
-tap_is "$rc" 0 "IMAP 4 GB BODY[] dripped: the next run succeeds"
-scripted_exact bigdrip "IMAP 4 GB BODY[] dripped: after the next run"
-# The UIDs the second connection asked bodies of (its UID FETCH sets).
-asked=$(python3 -c '
+# bigdrip MODE WHAT: the run ends in exit 5 naming UID 2; the next one
+# delivers the others and asks no body of UID 2.
+bigdrip() {
+	scripted_start "$T/$1.log" "$IMAP" "$1" --manifest "$T/manifest"
+	conf "$1" imap
+	run "$1"
+	tap_is "$rc" 5 "$2: exit 5 (137: still running)"
+	tap_like "$err" 'uid=2: .*4000000000 bytes .*RFC822.SIZE said' \
+	    "$2: the log names the UID and the sizes"
+	tap_unlike "$err" 'runtime error:|AddressSanitizer|LeakSanitizer' \
+	    "$2: no sanitizer report"
+	run "$1"
+	tap_is "$rc" 0 "$2: the next run succeeds"
+	scripted_exact "$1" "$2: after the next run"
+	# The UIDs the second connection asked bodies of.
+	asked=$(python3 -c '
 import re, sys
 sys.path.insert(0, sys.argv[1])
 from imap_server import parse_set
@@ -152,9 +155,11 @@ for line in open(sys.argv[2]):
     if m:
         out.update(parse_set(m.group(1), list(range(1, 6))))
 print(" ".join(map(str, sorted(out))))
-' "$top_srcdir/tests/fault" "$T/bigdrip.log")
-tap_is "$asked" "1 3 4 5" \
-    "IMAP 4 GB BODY[] dripped: the next run does not ask for UID 2 again"
+' "$top_srcdir/tests/fault" "$T/$1.log")
+	tap_is "$asked" "1 3 4 5" "$2: the next run does not ask for UID 2 again"
+}
+bigdrip bigdrip "IMAP 4 GB BODY[] dripped"
+bigdrip hdrdrip "IMAP 4 GB Message-ID header dripped"
 
 scripted_pop3_manifest
 scripted_server "$top_srcdir/tests/integration/pop3_server.py" trickle
