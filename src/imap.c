@@ -118,6 +118,10 @@
 #define IMAP_HDR_MAX		(64 * 1024)
 /* The largest body accepted with max_message_size = 0 (no limit). */
 #define IMAP_BODY_MAX		((uint64_t)1 << 40)
+/* A body literal over the limit and over IMAP_LIE_FACTOR times its
+ * RFC822.SIZE plus IMAP_LIE_SLACK is a server lie (imap_body_lie). */
+#define IMAP_LIE_FACTOR		2
+#define IMAP_LIE_SLACK		((uint64_t)64 * 1024)
 /* The FETCH item that carries the Message-ID. */
 #define IMAP_ITEM_MSGID		"BODY[HEADER.FIELDS (MESSAGE-ID)]"
 /* Longest Message-ID a journal entry keeps (RFC 5322's line length): a
@@ -2209,9 +2213,102 @@ imap_body_max(const struct imap_session *s)
 	    IMAP_BODY_MAX);
 }
 
+/* The RFC822.SIZE the sizes pass listed for uid in this batch; for an
+ * unknown UID (0: not before the literal), the batch's largest. */
+static uint64_t
+imap_listed_size(const struct imap_session *s, uint32_t uid)
+{
+	uint64_t	max = 0;
+	size_t		i;
+
+	for (i = 0; i < s->next_msg; i++) {
+		if (!uidset_has(&s->batch, s->msgs[i].uid))
+			continue;
+		if (uid != 0 && s->msgs[i].uid == uid)
+			return (s->msgs[i].size);
+		if (s->msgs[i].size > max)
+			max = s->msgs[i].size;
+	}
+	return (max);
+}
+
+/* A server lie bounded: the message is passed over for good (last_uid
+ * moves to it), and the messages of the batch below it, not delivered
+ * now that the session ends, join the missing set to be asked for
+ * again. Saved at once: the session ends before any checkpoint. */
+static void
+imap_body_lie_record(struct imap_session *s, uint32_t uid)
+{
+	struct uidset	keep;
+	size_t		i;
+
+	/* uid leaves the missing set (it may be one asked for again). */
+	uidset_init(&keep);
+	for (i = 0; i < s->missing.n; i++) {
+		if (s->missing.r[i].lo < uid)
+			uidset_add_range(&keep, s->missing.r[i].lo,
+			    s->missing.r[i].hi < uid ? s->missing.r[i].hi :
+			    uid - 1);
+		if (s->missing.r[i].hi > uid)
+			uidset_add_range(&keep, s->missing.r[i].lo > uid ?
+			    s->missing.r[i].lo : uid + 1, s->missing.r[i].hi);
+	}
+	uidset_clear(&s->missing);
+	s->missing = keep;
+	for (i = 0; i < s->next_msg; i++)
+		if (s->msgs[i].uid < uid && s->msgs[i].uid > s->sf->last_uid &&
+		    uidset_has(&s->batch, s->msgs[i].uid))
+			uidset_add(&s->missing, s->msgs[i].uid);
+	if (uid > s->sf->last_uid)
+		s->sf->last_uid = uid;
+	imap_missing_save(s);
+	(void)imap_save_state(s);
+}
+
+/*
+ * A BODY[] literal over the limit is streamed past, so that one message
+ * does not end the session; but streaming it takes its size at the
+ * server's pace, and a server may announce 4 GB and drip it at just
+ * above the pacing floor: weeks, with the account's connection held.
+ * Such a literal can only be cut by closing the connection. One larger
+ * than both the limit and what RFC822.SIZE announced (IMAP_LIE_SLACK
+ * allows for line-end conversion and a changed message) is a lie: the
+ * session ends (exit 5) and the message is passed over for good, so the
+ * next run fetches the others and does not ask for it again. Returns 1
+ * when the session was ended.
+ */
+static int
+imap_body_lie(struct imap_session *s, uint64_t size, const char *what)
+{
+	const struct imap_node	*n;
+	uint32_t		 uid = 0;
+	uint64_t		 said;
+
+	n = imap_parse_fetch_item(imap_parse_response(s->parser), "UID");
+	if (n != NULL && imap_parse_node_u32(n, &uid) != 0)
+		uid = 0;
+	if (uid != 0 && !uidset_has(&s->batch, uid))
+		uid = 0;
+	said = imap_listed_size(s, uid);
+	if (size <= IMAP_LIE_FACTOR * said + IMAP_LIE_SLACK)
+		return (0);
+	s->ctx.uid = uid;
+	imap_fail(s, EXIT_PROTOCOL, "the server announced %s of %llu "
+	    "bytes (its RFC822.SIZE said %llu; max_message_size %llu): a "
+	    "server error; closing the connection rather than reading "
+	    "it%s", what, (unsigned long long)size,
+	    (unsigned long long)said, (unsigned long long)imap_body_max(s),
+	    uid != 0 ? ", and passing this message over for good" :
+	    " (its UID came after it)");
+	s->ctx.uid = 0;
+	if (uid != 0)
+		imap_body_lie_record(s, uid);
+	return (1);
+}
+
 /* A BODY[] literal of size bytes starts: open a delivery and stream it,
  * or stream it past when it is too big (the FETCH response then skips
- * that one message; the session goes on). */
+ * that one message; the session goes on), unless it is a lie. */
 static void
 imap_body_begin(struct imap_session *s, uint64_t size)
 {
@@ -2225,6 +2322,8 @@ imap_body_begin(struct imap_session *s, uint64_t size)
 	s->body_over = 0;
 	imap_parse_literal_stream(s->parser);
 	if (size > imap_body_max(s)) {
+		if (imap_body_lie(s, size, "a message"))
+			return;
 		s->lit = IMAP_LIT_DISCARD;
 		s->body_over = size;
 		return;
@@ -2288,8 +2387,14 @@ imap_literal_begin(struct imap_session *s)
 	    (name = imap_parse_node_str(key, NULL)) == NULL)
 		return;
 	if ((s->state == IMAP_S_FETCH || s->state == IMAP_S_SIZES) &&
-	    strcasecmp(name, IMAP_ITEM_MSGID) == 0)
+	    strcasecmp(name, IMAP_ITEM_MSGID) == 0) {
+		/* A part larger than the whole: the same lie, and read past
+		 * at the server's pace all the same. */
+		if (s->state == IMAP_S_FETCH && imap_body_lie(s, lit->len,
+		    "a Message-ID header"))
+			return;
 		imap_hdr_begin(s);
+	}
 	else if (s->state == IMAP_S_FETCH && strcasecmp(name, "BODY[]") == 0)
 		imap_body_begin(s, lit->len);
 }

@@ -39,6 +39,10 @@ Modes:
   omit        message 3 is left out of the body FETCH's answer
   litmore     message 2's BODY[] literal says 200 bytes more than are
               sent, then the connection closes
+  bigdrip     message 2's BODY[] literal is announced as {4000000000}
+              (RFC822.SIZE said ~700) and dripped at 1.7 KiB/s, above the
+              pacing floor, for at most 120 s
+  hdrdrip     as bigdrip, the literal of message 2's Message-ID header
   litless     message 2's BODY[] literal says 40 bytes fewer than are
               sent: the rest is garbage where the parser expects syntax
   uidvalidity every connection after the first has a new UIDVALIDITY and
@@ -330,6 +334,14 @@ def do_fetch(c, box, tag, rest, bad, mode, flood=0):
             if not trickle(c, item[head:]):
                 return False
             continue
+        if bad and body and mode in ("bigdrip", "hdrdrip") and idx == 1:
+            item = fetch_item(box, seq, uid, args)
+            key = b"BODY[]" if mode == "bigdrip" else b"BODY[HEADER"
+            c.send(item[:item.index(b"{", item.index(key))] +
+                   b"{4000000000}\r\n")
+            # 1.7 KiB/s, above the pacing floor, for at most 120 s.
+            trickle(c, b"x" * (1760 * 120), 0.25, 440)
+            return False
         if body and mode == "slowlit":
             if not trickle(c, fetch_item(box, seq, uid, args), 0.125, 1024):
                 return False
@@ -569,6 +581,8 @@ def main():
                 continue	# expunged on the server before delivery
             if mode == "bigbody" and i == 2:
                 continue	# over max_message_size: skipped
+            if mode in ("bigdrip", "hdrdrip") and i == 2:
+                continue	# a lie about its size: passed over
             if mode == "unseenbye" and i % 2 == 0:
                 continue	# \Seen: first_fetch = unseen leaves it
             versions = [message(i)]

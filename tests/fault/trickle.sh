@@ -7,7 +7,8 @@
 # POP3 AUTH answered by a "+" challenge every second forever, a BODY[] literal trickled byte by byte, a POP3 RETR body
 # trickled line by line: each ends in exit status 4 with a log line that
 # says the server was too slow, before a fixed outer bound (60 s; the
-# servers trickle for 120 s). Then the server behaves and the next run
+# servers trickle for 120 s). A BODY[] announced as 4 GB for a message
+# of ~700 bytes and dripped above the pacing floor ends in exit 5. Then the server behaves and the next run
 # delivers every message exactly once. A slow but honest server
 # (literals larger than a pacing window at about 8 KiB/s) is not cut.
 # TAP output.
@@ -122,6 +123,43 @@ run slowlit
 tap_is "$rc" 0 "IMAP slow but honest literals (22 KB at ~8 KiB/s): delivered"
 tap_unlike "$err" 'trickling' "IMAP slow but honest literals: not cut"
 scripted_exact slowlit "IMAP slow but honest literals"
+
+# A BODY[] announced as 4 GB (RFC822.SIZE ~700) and dripped at 1.7 KiB/s,
+# above the pacing floor: over max_message_size it would be read past,
+# at that pace for 26 days. A literal over both the limit and its
+# RFC822.SIZE is a lie: the session ends, naming the UID, and the message
+# is passed over for good; the next run delivers the others and does not
+# ask for it again.
+# bigdrip MODE WHAT: the run ends in exit 5 naming UID 2; the next one
+# delivers the others and asks no body of UID 2.
+bigdrip() {
+	scripted_start "$T/$1.log" "$IMAP" "$1" --manifest "$T/manifest"
+	conf "$1" imap
+	run "$1"
+	tap_is "$rc" 5 "$2: exit 5 (137: still running)"
+	tap_like "$err" 'uid=2: .*4000000000 bytes .*RFC822.SIZE said' \
+	    "$2: the log names the UID and the sizes"
+	tap_unlike "$err" 'runtime error:|AddressSanitizer|LeakSanitizer' \
+	    "$2: no sanitizer report"
+	run "$1"
+	tap_is "$rc" 0 "$2: the next run succeeds"
+	scripted_exact "$1" "$2: after the next run"
+	# The UIDs the second connection asked bodies of.
+	asked=$(python3 -c '
+import re, sys
+sys.path.insert(0, sys.argv[1])
+from imap_server import parse_set
+out = set()
+for line in open(sys.argv[2]):
+    m = re.match(r"2 \S+ UID FETCH (\S+) .*BODY\.PEEK\[\]", line)
+    if m:
+        out.update(parse_set(m.group(1), list(range(1, 6))))
+print(" ".join(map(str, sorted(out))))
+' "$top_srcdir/tests/fault" "$T/$1.log")
+	tap_is "$asked" "1 3 4 5" "$2: the next run does not ask for UID 2 again"
+}
+bigdrip bigdrip "IMAP 4 GB BODY[] dripped"
+bigdrip hdrdrip "IMAP 4 GB Message-ID header dripped"
 
 scripted_pop3_manifest
 scripted_server "$top_srcdir/tests/integration/pop3_server.py" trickle
