@@ -89,6 +89,7 @@
 #include "fetch.h"
 #include "log.h"
 #include "maildir.h"
+#include "msgids.h"
 #include "pop3_parse.h"
 #include "sasl.h"
 #include "secret.h"
@@ -223,8 +224,7 @@ struct pop3_session {
 	struct maildir		*md;
 	struct pop3_body	*body;
 	int			 in_body;
-	EVP_MD_CTX		*hdr_md;	/* its header section's */
-	EVP_MD_CTX		*hdr_md0;	/* SHA-256, initialised */
+	struct msgids_digest	*hdr_md;	/* its header section's */
 	int			 hdr_done;	/* the empty line came */
 	int			 hdr_bol;	/* at the start of a line */
 	struct maildir_delivery	*dlv;
@@ -1469,10 +1469,8 @@ pop3_checkpoint(struct pop3_session *s)
 static void
 pop3_hdr_begin(struct pop3_session *s)
 {
-	/* A copy of a context initialised once: a fresh init looks the
-	 * algorithm up each time, a cost paid per message. */
-	if (EVP_MD_CTX_copy_ex(s->hdr_md, s->hdr_md0) != 1)
-		fatalx("EVP_MD_CTX_copy_ex failed");
+	/* A message cut short left a digest half fed. */
+	msgids_digest_reset(s->hdr_md);
 	s->hdr_done = 0;
 	s->hdr_bol = 1;
 }
@@ -1495,7 +1493,7 @@ pop3_hdr_feed(struct pop3_session *s, const char *p, size_t len)
 			n = len;
 			s->hdr_bol = 0;
 		}
-		EVP_DigestUpdate(s->hdr_md, p, n);
+		msgids_digest_update(s->hdr_md, p, n);
 		p += n;
 		len -= n;
 	}
@@ -1505,12 +1503,12 @@ pop3_hdr_feed(struct pop3_session *s, const char *p, size_t len)
 static uint64_t
 pop3_hdr_end(struct pop3_session *s)
 {
-	unsigned char	md[EVP_MAX_MD_SIZE];
-	unsigned int	mdlen, i;
+	unsigned char	md[MSGIDS_DIGEST_LEN];
+	unsigned int	i;
 	uint64_t	d = 0;
 
-	if (EVP_DigestFinal_ex(s->hdr_md, md, &mdlen) != 1 || mdlen < 8)
-		fatalx("EVP_DigestFinal_ex failed");
+	/* The first 64 bits of the SHA-256. */
+	msgids_digest_final(s->hdr_md, md);
 	for (i = 0; i < 8; i++)
 		d = d << 8 | md[i];
 	return (d != 0 ? d : 1);
@@ -2198,10 +2196,7 @@ pop3_session_new(struct event_base *base, struct evdns_base *dns,
 	s->status = EXIT_NOTHING_NEW;
 	s->scratch = xmalloc(POP3_BODY_OUTSIZE(POP3_CHUNK_MAX));
 	s->body = pop3_parse_body_new(POP3_BODY_CRLF_TO_LF);
-	if ((s->hdr_md = EVP_MD_CTX_new()) == NULL ||
-	    (s->hdr_md0 = EVP_MD_CTX_new()) == NULL ||
-	    EVP_DigestInit_ex(s->hdr_md0, EVP_sha256(), NULL) != 1)
-		fatalx("cannot set up SHA-256");
+	s->hdr_md = msgids_digest_new();
 	pop3_parse_capa_init(&s->capa);
 	memset(&cp, 0, sizeof cp);
 	cp.host = ac->host;
@@ -2298,8 +2293,7 @@ pop3_session_free(struct pop3_session *s)
 	maildir_close(s->md);
 	free(s->msgs);
 	free(s->digests);
-	EVP_MD_CTX_free(s->hdr_md);
-	EVP_MD_CTX_free(s->hdr_md0);
+	msgids_digest_free(s->hdr_md);
 	free(s->q);
 	pop3_staged_clear(s);
 	free(s->staged_name);
