@@ -65,7 +65,11 @@
  * with the folder's first UIDVALIDITY and dropped when the pass is
  * through, so that a run interrupted in it leaves the next one applying
  * the same filter up to that bound, not fetching (and with keep = no
- * deleting) the read mail the user chose to leave. */
+ * deleting) the read mail the user chose to leave. The mode and the time
+ * the first fetch began are kept for good (first_fetch = new too): after
+ * a UIDVALIDITY change, a message not delivered before, dated before the
+ * first fetch (and read, for unseen) is what it left, and is left again
+ * (imap_first_left). */
 #include "imap.h"
 
 #include <ctype.h>
@@ -287,6 +291,8 @@ struct imap_session {
 	size_t			 missing_asked;	/* ranges of it in the sizes
 						   pass (a bounded line) */
 	int			 uidv_changed;	/* match by Message-ID */
+	size_t			 first_left;	/* ... and left, as the first
+						 * fetch left them */
 	struct msgids_set	 known;		/* ... against these */
 	struct uidset		 verify;	/* matched: compare content */
 	struct uidset		 skip;		/* delivered, above last_uid */
@@ -884,6 +890,7 @@ imap_folder_reset(struct imap_session *s)
 	uidset_clear(&s->verify);
 	imap_staged_clear(s);
 	s->uidv_changed = 0;
+	s->first_left = 0;
 	s->unseen_searched = 0;
 	free(s->msgs);
 	s->msgs = NULL;
@@ -1479,7 +1486,13 @@ imap_uidvalidity_changed(struct imap_session *s)
 	if (imap_matching_load(s) != 0)
 		return (-1);
 	s->sf->matching = 1;
-	/* An unfinished first fetch's bound names UIDs of the old epoch. */
+	/* An unfinished first fetch's bound names UIDs of the old epoch;
+	 * what it leaves is what is dated before it (imap_first_left). One
+	 * an older version began has no date: now is the safe bound. */
+	if (s->sf->first_until != 0 && s->sf->first_mode == 0) {
+		s->sf->first_mode = STATE_FIRST_UNSEEN;
+		s->sf->first_time = (long long)time(NULL);
+	}
 	s->sf->first_until = 0;
 	s->sf->uidvalidity = s->uidvalidity;
 	s->sf->last_uid = 0;
@@ -1529,6 +1542,27 @@ imap_sizes(struct imap_session *s)
 		return;
 	}
 	imap_pass_begin(s);
+}
+
+/* The first fetch leaves mail on the server (first_fetch = new: all
+ * there is; unseen: the read mail): what it left is noted with the time,
+ * for good, so that a UIDVALIDITY change (the same messages under new
+ * UIDs) does not make it new mail (imap_first_left). */
+static void
+imap_first_note(struct imap_session *s)
+{
+	switch (s->ac->first_fetch) {
+	case FIRST_FETCH_NEW:
+		s->sf->first_mode = STATE_FIRST_NEW;
+		break;
+	case FIRST_FETCH_UNSEEN:
+		s->sf->first_mode = STATE_FIRST_UNSEEN;
+		break;
+	default:
+		s->sf->first_mode = 0;
+		return;
+	}
+	s->sf->first_time = (long long)time(NULL);
 }
 
 /* After SELECT: decide what to fetch. */
@@ -1581,6 +1615,7 @@ imap_selected(struct imap_session *s)
 	if (first_fetch) {
 		s->sf->uidvalidity = s->uidvalidity;
 		s->sf->last_uid = 0;
+		imap_first_note(s);
 		if (s->ac->first_fetch == FIRST_FETCH_NEW && s->uidnext > 0) {
 			s->sf->last_uid = s->uidnext - 1;
 			imap_log(s, LOG_LVL_INFO, "first run: only mail "
@@ -1706,6 +1741,13 @@ imap_sizes_done(struct imap_session *s)
 		    "message(s) are new; %zu have the Message-ID and size of "
 		    "one delivered before and are fetched to compare their "
 		    "content", s->nmsgs - nver, nver);
+	if (s->first_left > 0)
+		imap_log(s, LOG_LVL_NOTICE, "after the UIDVALIDITY change, "
+		    "%zu %smessage(s) dated before this folder's first fetch "
+		    "(first_fetch = %s) were not delivered since: left on "
+		    "the server, as the first fetch left them", s->first_left,
+		    s->sf->first_mode == STATE_FIRST_NEW ? "" : "read ",
+		    s->sf->first_mode == STATE_FIRST_NEW ? "new" : "unseen");
 	else if (s->nmsgs > 0)
 		imap_log(s, LOG_LVL_INFO, "%zu new message(s)", s->nmsgs);
 	imap_fetch_next_batch(s);
@@ -2000,6 +2042,7 @@ imap_round_reset(struct imap_session *s)
 	uidset_clear(&s->verify);
 	imap_staged_clear(s);
 	s->uidv_changed = 0;
+	s->first_left = 0;
 	free(s->msgs);
 	s->msgs = NULL;
 	s->nmsgs = s->amsgs = s->next_msg = 0;
@@ -2663,6 +2706,39 @@ imap_msgs_room(struct imap_session *s)
 	return (-1);
 }
 
+/* After a UIDVALIDITY change, whether a message not delivered before is
+ * one the folder's first fetch left on the server (first_fetch = new: any
+ * dated before it; unseen: a read one dated before it): it is left again,
+ * or the same messages under new UIDs would be fetched, and with keep =
+ * no deleted, against the user's choice. A message without a readable
+ * INTERNALDATE counts as dated before: better left than deleted. */
+static int
+imap_first_left(struct imap_session *s, const struct imap_response *r,
+    uint32_t uid)
+{
+	const struct imap_node	*n;
+	const char		*text;
+	size_t			 len;
+	long long		 t;
+	struct log_ctx		 mctx = s->ctx;
+
+	if (s->sf->first_mode == 0)
+		return (0);
+	if (s->sf->first_mode == STATE_FIRST_UNSEEN &&
+	    ((n = imap_parse_fetch_item(r, "FLAGS")) == NULL ||
+	    !imap_parse_list_has(n, "\\Seen")))
+		return (0);
+	if ((n = imap_parse_fetch_item(r, "INTERNALDATE")) != NULL &&
+	    (text = imap_parse_node_str(n, &len)) != NULL &&
+	    imap_parse_date(text, len, &t) == 0 && t > s->sf->first_time)
+		return (0);
+	mctx.uid = uid;
+	log_msg(LOG_LVL_DEBUG, &mctx, "dated before this folder's first "
+	    "fetch and not delivered since: left on the server");
+	s->first_left++;
+	return (1);
+}
+
 /* An untagged FETCH completed. With a body: stage the message. */
 static void
 imap_fetch_untagged(struct imap_session *s, const struct imap_response *r)
@@ -2694,6 +2770,9 @@ imap_fetch_untagged(struct imap_session *s, const struct imap_response *r)
 			if (msgids_set_has(&s->known, msgid, size))
 				uidset_add(&s->verify, uid);
 			free(msgid);
+			if (!uidset_has(&s->verify, uid) &&
+			    imap_first_left(s, r, uid))
+				return;
 		}
 		if (s->nmsgs == s->amsgs && imap_msgs_room(s) != 0)
 			return;
@@ -2803,6 +2882,11 @@ imap_sizes_send(struct imap_session *s)
 	const char	*items = s->uidv_changed ? "UID RFC822.SIZE "
 	    "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]" : "UID RFC822.SIZE";
 	char		*set;
+
+	/* What the first fetch left is told by its flags and date. */
+	if (s->uidv_changed && s->sf->first_mode != 0)
+		items = "UID RFC822.SIZE FLAGS INTERNALDATE "
+		    "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]";
 
 	s->missing_asked = 0;
 	if (uidset_empty(&s->missing)) {
