@@ -26,7 +26,8 @@
  * (pop3.c). An entry without the digest ("UIDL<tab>SIZE") or without the
  * size too (the bare UIDL), as older versions wrote, cannot be checked
  * against the message now under that UIDL: that message is fetched again
- * rather than deleted.
+ * rather than deleted, unless it is a journal entry (pop3.c takes the
+ * digest from the delivered file).
  *
  * A "matching" record says the folder's UIDVALIDITY changed and the pass
  * that matches its messages against the msgids log (imap.c) did not
