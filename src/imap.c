@@ -46,6 +46,13 @@
  * the folder's "missing" set in the state, asked for again (with what is
  * new) on every run until it arrives or the server no longer lists it.
  *
+ * A server that announces a literal far larger than its message (BODY[]
+ * or the Message-ID header, in the body FETCH or in the matching pass's
+ * sizes FETCH) ends the session at once rather than be read at its pace;
+ * the message, named by its UID (or, with the UID after the literal, by
+ * the message number the sizes pass noted), is passed over for good, so
+ * no run meets it again (imap_body_lie, imap_sizes_lie).
+ *
  * UIDVALIDITY changes (a folder recreated or migrated): the folder's
  * messages are matched by Message-ID and size against the msgids log of
  * what was delivered from it. Those that match are only candidates (two
@@ -200,6 +207,7 @@ struct imap_listed {
 struct imap_msg {
 	uint32_t	 uid;
 	uint32_t	 size;		/* RFC822.SIZE, at most 4 GiB - 1 */
+	uint32_t	 seq;		/* its message number then; 0: none */
 };
 
 /* What the chunks of the literal being streamed are for. */
@@ -291,6 +299,8 @@ struct imap_session {
 	size_t			 missing_asked;	/* ranges of it in the sizes
 						   pass (a bounded line) */
 	int			 uidv_changed;	/* match by Message-ID */
+	int			 seq_stale;	/* an EXPUNGE since the sizes
+						 * pass: msgs[].seq is off */
 	size_t			 first_left;	/* ... and left, as the first
 						 * fetch left them */
 	struct msgids_set	 known;		/* ... against these */
@@ -352,6 +362,8 @@ static void	imap_next_folder(struct imap_session *);
 static void	imap_fetch_next_batch(struct imap_session *);
 static void	imap_actions(struct imap_session *);
 static void	imap_folder_done(struct imap_session *);
+static uint32_t	imap_uid_of_seq(const struct imap_session *);
+static uint64_t	imap_fetch_size(const struct imap_response *);
 static void	imap_list_next(struct imap_session *);
 static void	imap_finish(struct imap_session *);
 static int	imap_idle_blocked(struct imap_session *);
@@ -2275,17 +2287,13 @@ imap_listed_size(const struct imap_session *s, uint32_t uid)
 	return (max);
 }
 
-/* A server lie bounded: the message is passed over for good (last_uid
- * moves to it), and the messages of the batch below it, not delivered
- * now that the session ends, join the missing set to be asked for
- * again. Saved at once: the session ends before any checkpoint. */
+/* uid leaves the missing set (it may be one asked for again). */
 static void
-imap_body_lie_record(struct imap_session *s, uint32_t uid)
+imap_missing_drop(struct imap_session *s, uint32_t uid)
 {
 	struct uidset	keep;
 	size_t		i;
 
-	/* uid leaves the missing set (it may be one asked for again). */
 	uidset_init(&keep);
 	for (i = 0; i < s->missing.n; i++) {
 		if (s->missing.r[i].lo < uid)
@@ -2298,6 +2306,34 @@ imap_body_lie_record(struct imap_session *s, uint32_t uid)
 	}
 	uidset_clear(&s->missing);
 	s->missing = keep;
+}
+
+/* After imap_sizes_lie: uid is passed over for good, what lies below it
+ * is still owed. The missing set takes the whole range (UIDs the server
+ * no longer lists drop out of it next time), since an answer may come
+ * out of order and a UID below uid not yet listed must not be lost. */
+static void
+imap_sizes_lie_record(struct imap_session *s, uint32_t uid)
+{
+	imap_missing_drop(s, uid);
+	if (uid > s->sf->last_uid + 1)
+		uidset_add_range(&s->missing, s->sf->last_uid + 1, uid - 1);
+	if (uid > s->sf->last_uid)
+		s->sf->last_uid = uid;
+	imap_missing_save(s);
+	(void)imap_save_state(s);
+}
+
+/* A server lie bounded: the message is passed over for good (last_uid
+ * moves to it), and the messages of the batch below it, not delivered
+ * now that the session ends, join the missing set to be asked for
+ * again. Saved at once: the session ends before any checkpoint. */
+static void
+imap_body_lie_record(struct imap_session *s, uint32_t uid)
+{
+	size_t		i;
+
+	imap_missing_drop(s, uid);
 	for (i = 0; i < s->next_msg; i++)
 		if (s->msgs[i].uid < uid && s->msgs[i].uid > s->sf->last_uid &&
 		    uidset_has(&s->batch, s->msgs[i].uid))
@@ -2328,8 +2364,8 @@ imap_body_lie(struct imap_session *s, uint64_t size, const char *what)
 	uint64_t		 said;
 
 	n = imap_parse_fetch_item(imap_parse_response(s->parser), "UID");
-	if (n != NULL && imap_parse_node_u32(n, &uid) != 0)
-		uid = 0;
+	if (n == NULL || imap_parse_node_u32(n, &uid) != 0)
+		uid = imap_uid_of_seq(s);
 	if (uid != 0 && !uidset_has(&s->batch, uid))
 		uid = 0;
 	said = imap_listed_size(s, uid);
@@ -2341,11 +2377,71 @@ imap_body_lie(struct imap_session *s, uint64_t size, const char *what)
 	    "server error; closing the connection rather than reading "
 	    "it%s", what, (unsigned long long)size,
 	    (unsigned long long)said, (unsigned long long)imap_body_max(s),
-	    uid != 0 ? ", and passing this message over for good" :
-	    " (its UID came after it)");
+	    uid != 0 ? ", and passing this message over for good (it stays "
+	    "on the server)" : " (neither its UID nor its message number "
+	    "tell which message it is)");
 	s->ctx.uid = 0;
 	if (uid != 0)
 		imap_body_lie_record(s, uid);
+	return (1);
+}
+
+/* The UID of the message whose answer is being parsed, from its message
+ * number, for a server that sends the UID item after a literal: the sizes
+ * pass noted each UID's number (they rise together, RFC 9051 2.3.1.2),
+ * and they hold while no EXPUNGE came since. 0 when unknown. */
+static uint32_t
+imap_uid_of_seq(const struct imap_session *s)
+{
+	const struct imap_response	*r = imap_parse_response(s->parser);
+	size_t				 i;
+
+	if (s->seq_stale || !r->has_number || r->number == 0)
+		return (0);
+	for (i = 0; i < s->nmsgs; i++) {
+		if (s->msgs[i].seq == r->number)
+			return (s->msgs[i].uid);
+	}
+	return (0);
+}
+
+/* The matching pass after a UIDVALIDITY change asks every message's
+ * Message-ID header; a server may announce one far larger than the
+ * message (RFC822.SIZE, when it came first in the answer; else
+ * max_message_size) and drip it: read at its pace, and again every run.
+ * Such a literal is the same lie as in imap_body_lie: the session ends
+ * (exit 5) and the message is passed over for good, still on the server:
+ * last_uid moves to it and the UIDs below it go to the missing set, so
+ * the next run still matches those (and asks for the others above) but
+ * not this one. Returns 1 when the session was ended. */
+static int
+imap_sizes_lie(struct imap_session *s, uint64_t size)
+{
+	const struct imap_response	*r = imap_parse_response(s->parser);
+	const struct imap_node		*n;
+	uint32_t			 uid = 0;
+	uint64_t			 said = imap_fetch_size(r), bound;
+
+	bound = said != 0 ? IMAP_LIE_FACTOR * said + IMAP_LIE_SLACK :
+	    imap_body_max(s);
+	if (size <= bound)
+		return (0);
+	n = imap_parse_fetch_item(r, "UID");
+	if (n == NULL || imap_parse_node_u32(n, &uid) != 0)
+		uid = 0;
+	s->ctx.uid = uid;
+	imap_fail(s, EXIT_PROTOCOL, "matching after the UIDVALIDITY change, "
+	    "the server announced a Message-ID header of %llu bytes (its "
+	    "RFC822.SIZE said %llu; max_message_size %llu): a server error; "
+	    "closing the connection rather than reading it%s",
+	    (unsigned long long)size, (unsigned long long)said,
+	    (unsigned long long)imap_body_max(s), uid != 0 ? ", and passing "
+	    "this message over for good (it stays on the server)" : " (its "
+	    "UID came after it: the next run meets it again; report it to "
+	    "the provider)");
+	s->ctx.uid = 0;
+	if (uid != 0)
+		imap_sizes_lie_record(s, uid);
 	return (1);
 }
 
@@ -2435,6 +2531,8 @@ imap_literal_begin(struct imap_session *s)
 		 * at the server's pace all the same. */
 		if (s->state == IMAP_S_FETCH && imap_body_lie(s, lit->len,
 		    "a Message-ID header"))
+			return;
+		if (s->state == IMAP_S_SIZES && imap_sizes_lie(s, lit->len))
 			return;
 		imap_hdr_begin(s);
 	}
@@ -2779,6 +2877,7 @@ imap_fetch_untagged(struct imap_session *s, const struct imap_response *r)
 		s->msgs[s->nmsgs].uid = uid;
 		s->msgs[s->nmsgs].size = size > UINT32_MAX ? UINT32_MAX :
 		    (uint32_t)size;
+		s->msgs[s->nmsgs].seq = r->has_number ? r->number : 0;
 		s->nmsgs++;
 		return;
 	}
@@ -2930,6 +3029,7 @@ imap_enter(struct imap_session *s, enum imap_state next)
 		/* This asks for everything new: announcements so far are
 		 * answered. */
 		s->wake = 0;
+		s->seq_stale = 0;
 		if (s->in_loop)
 			clock_gettime(CLOCK_MONOTONIC, &s->f_start);
 		imap_sizes_send(s);
@@ -3426,6 +3526,9 @@ imap_untagged(struct imap_session *s, const struct imap_response *r)
 	case IMAP_DATA_RECENT:
 		if (r->number > 0)
 			imap_idle_wake(s);
+		break;
+	case IMAP_DATA_EXPUNGE:
+		s->seq_stale = 1;	/* later numbers moved down */
 		break;
 	case IMAP_DATA_LIST:
 		if (s->state == IMAP_S_LIST)
