@@ -164,5 +164,33 @@ for ffl in ffl ffk; do
 	mfd_run_ok $ffl 1 "$ffl: then nothing new"
 done
 
-mfd_no_secret pw-ffu-1 pw-del-1 pw-mr-1 pw-kil-1 pw-ffl-1 pw-ffk-1
+# --- first_fetch = new, keep = no: the mail the first fetch left (all of
+# it, dated 2020) is left again after the migration; a message dated after
+# the first fetch is new mail. ---
+dovecot_add_user ffn pw-ffn-1
+mfd_account ffn pw-ffn-1
+ffn_fill()
+{
+	ffl_old ffn 01-plain.eml
+	ffl_old ffn 02-utf8.eml
+	dovecot_add_message ffn Proj "$S/03-multipart.eml"
+	touch -d '2020-01-01 12:00:00 UTC' "$DC_LAST_MESSAGE"
+}
+ffn_fill
+mfd_conf ffn 'first_fetch = new' 'keep = no' -- 'folder "Proj" { }'
+mfd_run_ok ffn 1 "ffn: the first fetch takes nothing"
+tap_is "$(grep -c '^first_left Proj new [0-9]*$' "$T/ffn/state/ffn.state")" 1 \
+    "ffn: the state notes what the first fetch left, and when"
+dovecot_imap_cmd ffn pw-ffn-1 'DELETE Proj' 'CREATE Proj' >/dev/null
+ffn_fill
+dovecot_add_message ffn Proj "$S/05-reply.eml"
+touch -d '+1 day' "$DC_LAST_MESSAGE"
+mfd_run_ok ffn 0 "ffn: the run after the migration"
+tap_like "$err" "3 message\\(s\\) dated before this folder's first fetch \\(first_fetch = new\\)" \
+    "ffn: the three old messages are left, and the log says why"
+mfd_expect "$T/ffn/Maildir" Proj "$S/05-reply.eml"
+tap_is "$(mfd_server_count ffn pw-ffn-1 Proj)" 3 \
+    "ffn: the three old messages are still on the server"
+
+mfd_no_secret pw-ffu-1 pw-del-1 pw-mr-1 pw-kil-1 pw-ffl-1 pw-ffk-1 pw-ffn-1
 tap_done
