@@ -1587,14 +1587,30 @@ imap_parse_days(int y, int m, int d)
 	    719468);
 }
 
+/* A three-letter month name (any case) as 1-12; 0 if none. */
+static int
+imap_parse_month(const char *p)
+{
+	static const char	 months[] = "janfebmaraprmayjunjulaugsepoctnovdec";
+	char			 mon[4];
+	const char		*at;
+
+	mon[0] = (char)tolower((unsigned char)p[0]);
+	mon[1] = (char)tolower((unsigned char)p[1]);
+	mon[2] = (char)tolower((unsigned char)p[2]);
+	mon[3] = '\0';
+	if (strchr(mon, '\0') != mon + 3 ||
+	    (at = strstr(months, mon)) == NULL || (at - months) % 3 != 0)
+		return (0);
+	return ((int)(at - months) / 3 + 1);
+}
+
 /* "dd-Mon-yyyy hh:mm:ss +zzzz": a fixed layout, read field by field. */
 int
 imap_parse_date(const char *in, size_t len, long long *t)
 {
-	static const char	 months[] = "janfebmaraprmayjunjulaugsepoctnovdec";
-	char			 s[27], mon[4];
-	const char		*p;
-	int			 d, y, hh, mm, ss, zh, zm, m;
+	char	s[27];
+	int	d, y, hh, mm, ss, zh, zm, m;
 
 	/* A one-digit day, unpadded or space-padded, gets its '0'. */
 	if (len == 25) {
@@ -1612,14 +1628,8 @@ imap_parse_date(const char *in, size_t len, long long *t)
 	if (s[2] != '-' || s[6] != '-' || s[11] != ' ' || s[14] != ':' ||
 	    s[17] != ':' || s[20] != ' ' || (s[21] != '+' && s[21] != '-'))
 		return (-1);
-	mon[0] = (char)tolower((unsigned char)s[3]);
-	mon[1] = (char)tolower((unsigned char)s[4]);
-	mon[2] = (char)tolower((unsigned char)s[5]);
-	mon[3] = '\0';
-	if (strchr(mon, '\0') != mon + 3 ||
-	    (p = strstr(months, mon)) == NULL || (p - months) % 3 != 0)
+	if ((m = imap_parse_month(s + 3)) == 0)
 		return (-1);
-	m = (int)(p - months) / 3 + 1;
 	if (imap_parse_digits(s + 7, 4, &y) != 0 ||
 	    imap_parse_digits(s + 12, 2, &hh) != 0 ||
 	    imap_parse_digits(s + 15, 2, &mm) != 0 ||
