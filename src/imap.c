@@ -1687,9 +1687,11 @@ imap_missing_relisted(struct imap_session *s)
 		uidset_add_range(&still, s->missing.r[i].lo,
 		    s->missing.r[i].hi);
 	if (uidset_count(&still) < uidset_count(&s->missing))
-		imap_log(s, LOG_LVL_INFO, "%zu message(s) that the server "
-		    "did not deliver before are no longer listed; not asked "
-		    "for again", uidset_count(&s->missing) -
+		/* A UID asked for again may never have been in use
+		 * (imap_sizes_lie_record owes a whole range). */
+		imap_log(s, LOG_LVL_INFO, "%zu UID(s) asked for again (not "
+		    "delivered before) are not listed: expunged, or never in "
+		    "use; no longer asked for", uidset_count(&s->missing) -
 		    uidset_count(&still));
 	uidset_clear(&s->missing);
 	s->missing = still;
