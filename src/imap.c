@@ -46,6 +46,13 @@
  * the folder's "missing" set in the state, asked for again (with what is
  * new) on every run until it arrives or the server no longer lists it.
  *
+ * A server that announces a literal far larger than its message (BODY[]
+ * or the Message-ID header, in the body FETCH or in the matching pass's
+ * sizes FETCH) ends the session at once rather than be read at its pace;
+ * the message, named by its UID (or, with the UID after the literal, by
+ * the message number the sizes pass noted), is passed over for good, so
+ * no run meets it again (imap_body_lie, imap_sizes_lie).
+ *
  * UIDVALIDITY changes (a folder recreated or migrated): the folder's
  * messages are matched by Message-ID and size against the msgids log of
  * what was delivered from it. Those that match are only candidates (two
@@ -65,7 +72,11 @@
  * with the folder's first UIDVALIDITY and dropped when the pass is
  * through, so that a run interrupted in it leaves the next one applying
  * the same filter up to that bound, not fetching (and with keep = no
- * deleting) the read mail the user chose to leave. */
+ * deleting) the read mail the user chose to leave. The mode and the time
+ * the first fetch began are kept for good (first_fetch = new too): after
+ * a UIDVALIDITY change, a message not delivered before, dated before the
+ * first fetch (and read, for unseen) is what it left, and is left again
+ * (imap_first_left). */
 #include "imap.h"
 
 #include <ctype.h>
@@ -196,6 +207,7 @@ struct imap_listed {
 struct imap_msg {
 	uint32_t	 uid;
 	uint32_t	 size;		/* RFC822.SIZE, at most 4 GiB - 1 */
+	uint32_t	 seq;		/* its message number then; 0: none */
 };
 
 /* What the chunks of the literal being streamed are for. */
@@ -287,6 +299,10 @@ struct imap_session {
 	size_t			 missing_asked;	/* ranges of it in the sizes
 						   pass (a bounded line) */
 	int			 uidv_changed;	/* match by Message-ID */
+	int			 seq_stale;	/* an EXPUNGE since the sizes
+						 * pass: msgs[].seq is off */
+	size_t			 first_left;	/* ... and left, as the first
+						 * fetch left them */
 	struct msgids_set	 known;		/* ... against these */
 	struct uidset		 verify;	/* matched: compare content */
 	struct uidset		 skip;		/* delivered, above last_uid */
@@ -346,6 +362,8 @@ static void	imap_next_folder(struct imap_session *);
 static void	imap_fetch_next_batch(struct imap_session *);
 static void	imap_actions(struct imap_session *);
 static void	imap_folder_done(struct imap_session *);
+static uint32_t	imap_uid_of_seq(const struct imap_session *);
+static uint64_t	imap_fetch_size(const struct imap_response *);
 static void	imap_list_next(struct imap_session *);
 static void	imap_finish(struct imap_session *);
 static int	imap_idle_blocked(struct imap_session *);
@@ -884,6 +902,7 @@ imap_folder_reset(struct imap_session *s)
 	uidset_clear(&s->verify);
 	imap_staged_clear(s);
 	s->uidv_changed = 0;
+	s->first_left = 0;
 	s->unseen_searched = 0;
 	free(s->msgs);
 	s->msgs = NULL;
@@ -1479,7 +1498,13 @@ imap_uidvalidity_changed(struct imap_session *s)
 	if (imap_matching_load(s) != 0)
 		return (-1);
 	s->sf->matching = 1;
-	/* An unfinished first fetch's bound names UIDs of the old epoch. */
+	/* An unfinished first fetch's bound names UIDs of the old epoch;
+	 * what it leaves is what is dated before it (imap_first_left). One
+	 * an older version began has no date: now is the safe bound. */
+	if (s->sf->first_until != 0 && s->sf->first_mode == 0) {
+		s->sf->first_mode = STATE_FIRST_UNSEEN;
+		s->sf->first_time = (long long)time(NULL);
+	}
 	s->sf->first_until = 0;
 	s->sf->uidvalidity = s->uidvalidity;
 	s->sf->last_uid = 0;
@@ -1529,6 +1554,27 @@ imap_sizes(struct imap_session *s)
 		return;
 	}
 	imap_pass_begin(s);
+}
+
+/* The first fetch leaves mail on the server (first_fetch = new: all
+ * there is; unseen: the read mail): what it left is noted with the time,
+ * for good, so that a UIDVALIDITY change (the same messages under new
+ * UIDs) does not make it new mail (imap_first_left). */
+static void
+imap_first_note(struct imap_session *s)
+{
+	switch (s->ac->first_fetch) {
+	case FIRST_FETCH_NEW:
+		s->sf->first_mode = STATE_FIRST_NEW;
+		break;
+	case FIRST_FETCH_UNSEEN:
+		s->sf->first_mode = STATE_FIRST_UNSEEN;
+		break;
+	default:
+		s->sf->first_mode = 0;
+		return;
+	}
+	s->sf->first_time = (long long)time(NULL);
 }
 
 /* After SELECT: decide what to fetch. */
@@ -1581,6 +1627,7 @@ imap_selected(struct imap_session *s)
 	if (first_fetch) {
 		s->sf->uidvalidity = s->uidvalidity;
 		s->sf->last_uid = 0;
+		imap_first_note(s);
 		if (s->ac->first_fetch == FIRST_FETCH_NEW && s->uidnext > 0) {
 			s->sf->last_uid = s->uidnext - 1;
 			imap_log(s, LOG_LVL_INFO, "first run: only mail "
@@ -1640,9 +1687,11 @@ imap_missing_relisted(struct imap_session *s)
 		uidset_add_range(&still, s->missing.r[i].lo,
 		    s->missing.r[i].hi);
 	if (uidset_count(&still) < uidset_count(&s->missing))
-		imap_log(s, LOG_LVL_INFO, "%zu message(s) that the server "
-		    "did not deliver before are no longer listed; not asked "
-		    "for again", uidset_count(&s->missing) -
+		/* A UID asked for again may never have been in use
+		 * (imap_sizes_lie_record owes a whole range). */
+		imap_log(s, LOG_LVL_INFO, "%zu UID(s) asked for again (not "
+		    "delivered before) are not listed: expunged, or never in "
+		    "use; no longer asked for", uidset_count(&s->missing) -
 		    uidset_count(&still));
 	uidset_clear(&s->missing);
 	s->missing = still;
@@ -1706,6 +1755,13 @@ imap_sizes_done(struct imap_session *s)
 		    "message(s) are new; %zu have the Message-ID and size of "
 		    "one delivered before and are fetched to compare their "
 		    "content", s->nmsgs - nver, nver);
+	if (s->first_left > 0)
+		imap_log(s, LOG_LVL_NOTICE, "after the UIDVALIDITY change, "
+		    "%zu %smessage(s) dated before this folder's first fetch "
+		    "(first_fetch = %s) were not delivered since: left on "
+		    "the server, as the first fetch left them", s->first_left,
+		    s->sf->first_mode == STATE_FIRST_NEW ? "" : "read ",
+		    s->sf->first_mode == STATE_FIRST_NEW ? "new" : "unseen");
 	else if (s->nmsgs > 0)
 		imap_log(s, LOG_LVL_INFO, "%zu new message(s)", s->nmsgs);
 	imap_fetch_next_batch(s);
@@ -2000,6 +2056,7 @@ imap_round_reset(struct imap_session *s)
 	uidset_clear(&s->verify);
 	imap_staged_clear(s);
 	s->uidv_changed = 0;
+	s->first_left = 0;
 	free(s->msgs);
 	s->msgs = NULL;
 	s->nmsgs = s->amsgs = s->next_msg = 0;
@@ -2232,17 +2289,13 @@ imap_listed_size(const struct imap_session *s, uint32_t uid)
 	return (max);
 }
 
-/* A server lie bounded: the message is passed over for good (last_uid
- * moves to it), and the messages of the batch below it, not delivered
- * now that the session ends, join the missing set to be asked for
- * again. Saved at once: the session ends before any checkpoint. */
+/* uid leaves the missing set (it may be one asked for again). */
 static void
-imap_body_lie_record(struct imap_session *s, uint32_t uid)
+imap_missing_drop(struct imap_session *s, uint32_t uid)
 {
 	struct uidset	keep;
 	size_t		i;
 
-	/* uid leaves the missing set (it may be one asked for again). */
 	uidset_init(&keep);
 	for (i = 0; i < s->missing.n; i++) {
 		if (s->missing.r[i].lo < uid)
@@ -2255,6 +2308,34 @@ imap_body_lie_record(struct imap_session *s, uint32_t uid)
 	}
 	uidset_clear(&s->missing);
 	s->missing = keep;
+}
+
+/* After imap_sizes_lie: uid is passed over for good, what lies below it
+ * is still owed. The missing set takes the whole range (UIDs the server
+ * no longer lists drop out of it next time), since an answer may come
+ * out of order and a UID below uid not yet listed must not be lost. */
+static void
+imap_sizes_lie_record(struct imap_session *s, uint32_t uid)
+{
+	imap_missing_drop(s, uid);
+	if (uid > s->sf->last_uid + 1)
+		uidset_add_range(&s->missing, s->sf->last_uid + 1, uid - 1);
+	if (uid > s->sf->last_uid)
+		s->sf->last_uid = uid;
+	imap_missing_save(s);
+	(void)imap_save_state(s);
+}
+
+/* A server lie bounded: the message is passed over for good (last_uid
+ * moves to it), and the messages of the batch below it, not delivered
+ * now that the session ends, join the missing set to be asked for
+ * again. Saved at once: the session ends before any checkpoint. */
+static void
+imap_body_lie_record(struct imap_session *s, uint32_t uid)
+{
+	size_t		i;
+
+	imap_missing_drop(s, uid);
 	for (i = 0; i < s->next_msg; i++)
 		if (s->msgs[i].uid < uid && s->msgs[i].uid > s->sf->last_uid &&
 		    uidset_has(&s->batch, s->msgs[i].uid))
@@ -2285,8 +2366,8 @@ imap_body_lie(struct imap_session *s, uint64_t size, const char *what)
 	uint64_t		 said;
 
 	n = imap_parse_fetch_item(imap_parse_response(s->parser), "UID");
-	if (n != NULL && imap_parse_node_u32(n, &uid) != 0)
-		uid = 0;
+	if (n == NULL || imap_parse_node_u32(n, &uid) != 0)
+		uid = imap_uid_of_seq(s);
 	if (uid != 0 && !uidset_has(&s->batch, uid))
 		uid = 0;
 	said = imap_listed_size(s, uid);
@@ -2298,11 +2379,71 @@ imap_body_lie(struct imap_session *s, uint64_t size, const char *what)
 	    "server error; closing the connection rather than reading "
 	    "it%s", what, (unsigned long long)size,
 	    (unsigned long long)said, (unsigned long long)imap_body_max(s),
-	    uid != 0 ? ", and passing this message over for good" :
-	    " (its UID came after it)");
+	    uid != 0 ? ", and passing this message over for good (it stays "
+	    "on the server)" : " (neither its UID nor its message number "
+	    "tell which message it is)");
 	s->ctx.uid = 0;
 	if (uid != 0)
 		imap_body_lie_record(s, uid);
+	return (1);
+}
+
+/* The UID of the message whose answer is being parsed, from its message
+ * number, for a server that sends the UID item after a literal: the sizes
+ * pass noted each UID's number (they rise together, RFC 9051 2.3.1.2),
+ * and they hold while no EXPUNGE came since. 0 when unknown. */
+static uint32_t
+imap_uid_of_seq(const struct imap_session *s)
+{
+	const struct imap_response	*r = imap_parse_response(s->parser);
+	size_t				 i;
+
+	if (s->seq_stale || !r->has_number || r->number == 0)
+		return (0);
+	for (i = 0; i < s->nmsgs; i++) {
+		if (s->msgs[i].seq == r->number)
+			return (s->msgs[i].uid);
+	}
+	return (0);
+}
+
+/* The matching pass after a UIDVALIDITY change asks every message's
+ * Message-ID header; a server may announce one far larger than the
+ * message (RFC822.SIZE, when it came first in the answer; else
+ * max_message_size) and drip it: read at its pace, and again every run.
+ * Such a literal is the same lie as in imap_body_lie: the session ends
+ * (exit 5) and the message is passed over for good, still on the server:
+ * last_uid moves to it and the UIDs below it go to the missing set, so
+ * the next run still matches those (and asks for the others above) but
+ * not this one. Returns 1 when the session was ended. */
+static int
+imap_sizes_lie(struct imap_session *s, uint64_t size)
+{
+	const struct imap_response	*r = imap_parse_response(s->parser);
+	const struct imap_node		*n;
+	uint32_t			 uid = 0;
+	uint64_t			 said = imap_fetch_size(r), bound;
+
+	bound = said != 0 ? IMAP_LIE_FACTOR * said + IMAP_LIE_SLACK :
+	    imap_body_max(s);
+	if (size <= bound)
+		return (0);
+	n = imap_parse_fetch_item(r, "UID");
+	if (n == NULL || imap_parse_node_u32(n, &uid) != 0)
+		uid = 0;
+	s->ctx.uid = uid;
+	imap_fail(s, EXIT_PROTOCOL, "matching after the UIDVALIDITY change, "
+	    "the server announced a Message-ID header of %llu bytes (its "
+	    "RFC822.SIZE said %llu; max_message_size %llu): a server error; "
+	    "closing the connection rather than reading it%s",
+	    (unsigned long long)size, (unsigned long long)said,
+	    (unsigned long long)imap_body_max(s), uid != 0 ? ", and passing "
+	    "this message over for good (it stays on the server)" : " (its "
+	    "UID came after it: the next run meets it again; report it to "
+	    "the provider)");
+	s->ctx.uid = 0;
+	if (uid != 0)
+		imap_sizes_lie_record(s, uid);
 	return (1);
 }
 
@@ -2392,6 +2533,8 @@ imap_literal_begin(struct imap_session *s)
 		 * at the server's pace all the same. */
 		if (s->state == IMAP_S_FETCH && imap_body_lie(s, lit->len,
 		    "a Message-ID header"))
+			return;
+		if (s->state == IMAP_S_SIZES && imap_sizes_lie(s, lit->len))
 			return;
 		imap_hdr_begin(s);
 	}
@@ -2663,6 +2806,39 @@ imap_msgs_room(struct imap_session *s)
 	return (-1);
 }
 
+/* After a UIDVALIDITY change, whether a message not delivered before is
+ * one the folder's first fetch left on the server (first_fetch = new: any
+ * dated before it; unseen: a read one dated before it): it is left again,
+ * or the same messages under new UIDs would be fetched, and with keep =
+ * no deleted, against the user's choice. A message without a readable
+ * INTERNALDATE counts as dated before: better left than deleted. */
+static int
+imap_first_left(struct imap_session *s, const struct imap_response *r,
+    uint32_t uid)
+{
+	const struct imap_node	*n;
+	const char		*text;
+	size_t			 len;
+	long long		 t;
+	struct log_ctx		 mctx = s->ctx;
+
+	if (s->sf->first_mode == 0)
+		return (0);
+	if (s->sf->first_mode == STATE_FIRST_UNSEEN &&
+	    ((n = imap_parse_fetch_item(r, "FLAGS")) == NULL ||
+	    !imap_parse_list_has(n, "\\Seen")))
+		return (0);
+	if ((n = imap_parse_fetch_item(r, "INTERNALDATE")) != NULL &&
+	    (text = imap_parse_node_str(n, &len)) != NULL &&
+	    imap_parse_date(text, len, &t) == 0 && t > s->sf->first_time)
+		return (0);
+	mctx.uid = uid;
+	log_msg(LOG_LVL_DEBUG, &mctx, "dated before this folder's first "
+	    "fetch and not delivered since: left on the server");
+	s->first_left++;
+	return (1);
+}
+
 /* An untagged FETCH completed. With a body: stage the message. */
 static void
 imap_fetch_untagged(struct imap_session *s, const struct imap_response *r)
@@ -2694,12 +2870,16 @@ imap_fetch_untagged(struct imap_session *s, const struct imap_response *r)
 			if (msgids_set_has(&s->known, msgid, size))
 				uidset_add(&s->verify, uid);
 			free(msgid);
+			if (!uidset_has(&s->verify, uid) &&
+			    imap_first_left(s, r, uid))
+				return;
 		}
 		if (s->nmsgs == s->amsgs && imap_msgs_room(s) != 0)
 			return;
 		s->msgs[s->nmsgs].uid = uid;
 		s->msgs[s->nmsgs].size = size > UINT32_MAX ? UINT32_MAX :
 		    (uint32_t)size;
+		s->msgs[s->nmsgs].seq = r->has_number ? r->number : 0;
 		s->nmsgs++;
 		return;
 	}
@@ -2804,6 +2984,11 @@ imap_sizes_send(struct imap_session *s)
 	    "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]" : "UID RFC822.SIZE";
 	char		*set;
 
+	/* What the first fetch left is told by its flags and date. */
+	if (s->uidv_changed && s->sf->first_mode != 0)
+		items = "UID RFC822.SIZE FLAGS INTERNALDATE "
+		    "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]";
+
 	s->missing_asked = 0;
 	if (uidset_empty(&s->missing)) {
 		imap_send(s, "UID FETCH %u:* (%s)", s->sf->last_uid + 1,
@@ -2846,6 +3031,7 @@ imap_enter(struct imap_session *s, enum imap_state next)
 		/* This asks for everything new: announcements so far are
 		 * answered. */
 		s->wake = 0;
+		s->seq_stale = 0;
 		if (s->in_loop)
 			clock_gettime(CLOCK_MONOTONIC, &s->f_start);
 		imap_sizes_send(s);
@@ -3342,6 +3528,9 @@ imap_untagged(struct imap_session *s, const struct imap_response *r)
 	case IMAP_DATA_RECENT:
 		if (r->number > 0)
 			imap_idle_wake(s);
+		break;
+	case IMAP_DATA_EXPUNGE:
+		s->seq_stale = 1;	/* later numbers moved down */
 		break;
 	case IMAP_DATA_LIST:
 		if (s->state == IMAP_S_LIST)

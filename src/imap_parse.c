@@ -11,6 +11,7 @@
  * by one: they are copied, or handed out as chunks, in bulk. */
 #include "imap_parse.h"
 
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1555,6 +1556,92 @@ imap_parse_fetch_item(const struct imap_response *r, const char *name)
 			return (c->next);
 	}
 	return (NULL);
+}
+
+/* The digits s[0..n-1] as a number: 0, else -1. */
+static int
+imap_parse_digits(const char *s, size_t n, int *v)
+{
+	size_t	i;
+
+	*v = 0;
+	for (i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return (-1);
+		*v = *v * 10 + (s[i] - '0');
+	}
+	return (0);
+}
+
+/* Days from 1970-01-01 to a proleptic Gregorian date (month 1-12). */
+static long long
+imap_parse_days(int y, int m, int d)
+{
+	long long	era, yoe, doy;
+
+	y -= m <= 2;
+	era = (y >= 0 ? y : y - 399) / 400;
+	yoe = y - era * 400;
+	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	return (era * 146097 + yoe * 365 + yoe / 4 - yoe / 100 + doy -
+	    719468);
+}
+
+/* A three-letter month name (any case) as 1-12; 0 if none. */
+static int
+imap_parse_month(const char *p)
+{
+	static const char	 months[] = "janfebmaraprmayjunjulaugsepoctnovdec";
+	char			 mon[4];
+	const char		*at;
+
+	mon[0] = (char)tolower((unsigned char)p[0]);
+	mon[1] = (char)tolower((unsigned char)p[1]);
+	mon[2] = (char)tolower((unsigned char)p[2]);
+	mon[3] = '\0';
+	if (strchr(mon, '\0') != mon + 3 ||
+	    (at = strstr(months, mon)) == NULL || (at - months) % 3 != 0)
+		return (0);
+	return ((int)(at - months) / 3 + 1);
+}
+
+/* "dd-Mon-yyyy hh:mm:ss +zzzz": a fixed layout, read field by field. */
+int
+imap_parse_date(const char *in, size_t len, long long *t)
+{
+	char	s[27];
+	int	d, y, hh, mm, ss, zh, zm, m;
+
+	/* A one-digit day, unpadded or space-padded, gets its '0'. */
+	if (len == 25) {
+		s[0] = '0';
+		memcpy(s + 1, in, 25);
+	} else if (len == 26) {
+		memcpy(s, in, 26);
+		if (s[0] == ' ')
+			s[0] = '0';
+	} else
+		return (-1);
+	s[26] = '\0';
+	if (imap_parse_digits(s, 2, &d) != 0)
+		return (-1);
+	if (s[2] != '-' || s[6] != '-' || s[11] != ' ' || s[14] != ':' ||
+	    s[17] != ':' || s[20] != ' ' || (s[21] != '+' && s[21] != '-'))
+		return (-1);
+	if ((m = imap_parse_month(s + 3)) == 0)
+		return (-1);
+	if (imap_parse_digits(s + 7, 4, &y) != 0 ||
+	    imap_parse_digits(s + 12, 2, &hh) != 0 ||
+	    imap_parse_digits(s + 15, 2, &mm) != 0 ||
+	    imap_parse_digits(s + 18, 2, &ss) != 0 ||
+	    imap_parse_digits(s + 22, 2, &zh) != 0 ||
+	    imap_parse_digits(s + 24, 2, &zm) != 0)
+		return (-1);
+	if (d < 1 || d > 31 || hh > 23 || mm > 59 || ss > 60 || zm > 59)
+		return (-1);
+	*t = imap_parse_days(y, m, d) * 86400 + hh * 3600 + mm * 60 + ss;
+	*t += (s[21] == '+' ? -1 : 1) * (zh * 3600 + zm * 60);
+	return (0);
 }
 
 /* The value of a STATUS item. */

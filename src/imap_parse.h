@@ -285,6 +285,9 @@ unsigned int	 imap_parse_capabilities(const struct imap_response *);
  * Names compare ASCII case-insensitively. */
 const struct imap_node *imap_parse_fetch_item(const struct imap_response *,
 		    const char *name);
+/* INTERNALDATE's date-time ("7-Dec-2026 06:32:46 +0100", the day maybe
+ * space-padded, RFC 3501) as Unix time: 0, else -1. */
+int		 imap_parse_date(const char *, size_t len, long long *t);
 /* STATUS: an item's value ("UIDNEXT"): 0, or -1 if absent. */
 int		 imap_parse_status_item(const struct imap_response *,
 		    const char *name, uint64_t *);

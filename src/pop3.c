@@ -60,7 +60,12 @@
  * fetched again, with a warning (pop3_owed_refetch). The
  * DELEs of messages delivered in the same connection need no TOP: the
  * message numbers cannot change within a session (RFC 1939). The journal
- * entries (the same form) are checked the same way.
+ * entries (the same form) are checked the same way; one an older version
+ * wrote without the digest gets it from its delivered file, which holds
+ * the bytes RETR digested (pop3_file_digest). An owed DELE of an older
+ * version has no file to take it from (the journal naming it was cleared
+ * when the DELE became owed): that message is fetched again, a duplicate
+ * rather than a DELE of a message whose identity is not confirmed.
  *
  * Messages larger than max_message_size are not fetched: their UIDL goes
  * into the state anyway ("seen, skipped"), so they are logged once and not
@@ -80,6 +85,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
 #include <openssl/evp.h>
@@ -114,6 +120,9 @@
 /* An owed or journaled entry, "UIDL<tab>SIZE<tab>HDRDIGEST"
  * (pop3_entry). */
 #define POP3_ENTRY_MAX		(POP3_UIDL_MAX + 1 + 10 + 1 + 16 + 1)
+/* The size of an older version's journal entry that has none, once its
+ * header digest is known from the delivered file: TOP alone checks it. */
+#define POP3_SIZE_ANY		(-2)
 /* A login refused with [LOGIN-DELAY] by a server that named no delay
  * (no LOGIN-DELAY in the CAPA before login): wait this many seconds
  * before the next login. RFC 2449 (8.1.1) lets the server reset its
@@ -238,6 +247,9 @@ struct pop3_session {
 
 static void	pop3_enter(struct pop3_session *, enum pop3_state);
 static void	pop3_next_batch(struct pop3_session *);
+static void	pop3_hdr_begin(struct pop3_session *);
+static void	pop3_hdr_feed(struct pop3_session *, const char *, size_t);
+static uint64_t	pop3_hdr_end(struct pop3_session *);
 
 /* Records an outcome; the session's status is the worst one. */
 static void
@@ -882,7 +894,9 @@ static int
 pop3_owed_same(struct pop3_session *s, const struct pop3_msg *m,
     const char *uidl, int64_t was, uint64_t digest)
 {
-	if (was == (int64_t)m->size && digest != 0) {
+	/* An older version's journal entry has no size, but a digest
+	 * taken from the delivered file (pop3_file_digest): TOP checks it. */
+	if ((was == (int64_t)m->size || was == POP3_SIZE_ANY) && digest != 0) {
 		s->digests[m - s->msgs] = digest;
 		return (1);
 	}
@@ -902,6 +916,9 @@ pop3_owed_same(struct pop3_session *s, const struct pop3_msg *m,
 	return (0);
 }
 
+static int	pop3_mark_owed_as(struct pop3_session *, const uint32_t *,
+		    const char *, int64_t, uint64_t);
+
 /* Marks as owed the record of this entry (pop3_entry), which a previous
  * run durably recorded as delivered; 1 if marked. A UIDL the server gives
  * to more than one message is ambiguous: the record does not say which of
@@ -913,12 +930,21 @@ pop3_mark_owed(struct pop3_session *s, const uint32_t *order,
     const char *entry)
 {
 	char		uidl[POP3_UIDL_MAX + 1];
-	size_t		lo = 0, hi = s->nmsgs, mid;
 	int64_t		was;
 	uint64_t	digest;
-	uint32_t	id;
 
 	pop3_entry_parse(entry, uidl, &was, &digest);
+	return (pop3_mark_owed_as(s, order, uidl, was, digest));
+}
+
+/* pop3_mark_owed with the entry's parts. */
+static int
+pop3_mark_owed_as(struct pop3_session *s, const uint32_t *order,
+    const char *uidl, int64_t was, uint64_t digest)
+{
+	size_t		lo = 0, hi = s->nmsgs, mid;
+	uint32_t	id;
+
 	if ((id = state_uidl_find(s->st, uidl)) == STATE_UIDL_NONE)
 		return (0);
 	while (lo < hi) {
@@ -1166,6 +1192,33 @@ pop3_journal_gone(struct pop3_session *s, const struct state_inflight **e,
 	free(list);
 }
 
+/* The header digest of a recovered message, taken from its file as RETR
+ * took it (the file holds the decoded bytes, pop3_hdr_feed), for a
+ * journal entry an older version wrote without one: TOP then checks the
+ * message listed under its UIDL before the DELE, as for a new entry,
+ * instead of fetching it again (a duplicate). 0 when unreadable. */
+static uint64_t
+pop3_file_digest(struct pop3_session *s, const struct maildir_found *f)
+{
+	char	buf[8192];
+	ssize_t	n = 0;
+	int	fd;
+
+	if ((fd = maildir_open_found(s->md, f)) == -1)
+		return (0);
+	pop3_hdr_begin(s);
+	while (!s->hdr_done && (n = read(fd, buf, sizeof buf)) != 0) {
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1)
+			break;
+		pop3_hdr_feed(s, buf, (size_t)n);
+	}
+	(void)close(fd);
+	conn_local_work_done(s->conn);
+	return (n == -1 ? 0 : pop3_hdr_end(s));
+}
+
 /* A run killed between journaling a batch and recording it left journal
  * entries: finish each before anything is fetched, so that every message
  * counts once (its UIDL recorded: never fetched again, for a message the
@@ -1201,7 +1254,11 @@ pop3_journal_recover(struct pop3_session *s)
 			continue;
 		if (order == NULL)
 			order = pop3_uidl_order(s);
-		(void)pop3_mark_owed(s, order, e[i]->id);
+		if (digest == 0 &&
+		    (digest = pop3_file_digest(s, &found[i])) != 0 &&
+		    size < 0)
+			size = POP3_SIZE_ANY;
+		(void)pop3_mark_owed_as(s, order, uidl, size, digest);
 	}
 	free(order);
 	if (n > 0) {

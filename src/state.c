@@ -13,6 +13,7 @@
  *	missing <folder name> <part of the folder's missing text>
  *	matching <folder name>
  *	first_fetch <folder name> unseen <highest UID covered>
+ *	first_left <folder name> <new|unseen> <Unix time>
  *	uidl <uidl>
  *	budget <the scheduler's download history, schedule_budget_format>
  *	inflight <folder> <message id> <Maildir file name>
@@ -25,7 +26,8 @@
  * (pop3.c). An entry without the digest ("UIDL<tab>SIZE") or without the
  * size too (the bare UIDL), as older versions wrote, cannot be checked
  * against the message now under that UIDL: that message is fetched again
- * rather than deleted.
+ * rather than deleted, unless it is a journal entry (pop3.c takes the
+ * digest from the delivered file).
  *
  * A "matching" record says the folder's UIDVALIDITY changed and the pass
  * that matches its messages against the msgids log (imap.c) did not
@@ -36,6 +38,12 @@
  * unseen) did not complete: until it does, UIDs up to the one named are
  * fetched only when unread. "unseen" is the only mode that needs one
  * (first_fetch = new completes in one save, all has no filter).
+ * A "first_left" record says the folder's first fetch left mail on the
+ * server (first_fetch = new: all of it; unseen: the read mail) and when
+ * it began; it stays for good, so that after a UIDVALIDITY change the
+ * mail it left, dated before then, is left again (imap.c). An older
+ * version refuses a file that has one ("unknown record") rather than
+ * fetch, and with keep = no delete, what the user chose to leave.
  *
  * Records are described by a table (keyword, field count, parser, writer);
  * a new kind of record is one entry and two functions. */
@@ -137,6 +145,8 @@ static int	state_parse_first(struct state *, char **, char **);
 static void	state_write_first(struct state *, struct state_out *);
 static int	state_parse_uidl(struct state *, char **, char **);
 static void	state_write_uidls(struct state *, struct state_out *);
+static int	state_parse_first_left(struct state *, char **, char **);
+static void	state_write_first_left(struct state *, struct state_out *);
 static int	state_parse_budget(struct state *, char **, char **);
 static void	state_write_budget(struct state *, struct state_out *);
 static int	state_parse_inflight(struct state *, char **, char **);
@@ -154,6 +164,7 @@ static const struct state_record {
 	{ "missing", 2, state_parse_missing, state_write_missing },
 	{ "matching", 1, state_parse_matching, state_write_matching },
 	{ "first_fetch", 3, state_parse_first, state_write_first },
+	{ "first_left", 3, state_parse_first_left, state_write_first_left },
 	{ "uidl", 1, state_parse_uidl, state_write_uidls },
 	{ "budget", 1, state_parse_budget, state_write_budget },
 	{ "inflight", 3, state_parse_inflight, state_write_inflight },
@@ -659,6 +670,58 @@ state_write_first(struct state *st, struct state_out *out)
 		state_out_encoded(out, st->folders[i]->name);
 		state_out_str(out, " unseen ");
 		state_out_num(out, st->folders[i]->first_until);
+		state_out_add(out, "\n", 1);
+	}
+}
+
+/* Record "first_left <folder> <new|unseen> <Unix time>": at most one per
+ * folder. */
+static int
+state_parse_first_left(struct state *st, char **fields, char **why)
+{
+	struct state_folder	*f;
+	unsigned long long	 t;
+
+	if ((f = state_folder_named(st, fields[0], "first_left",
+	    why)) == NULL)
+		return (-1);
+	if (f->first_mode != 0) {
+		*why = xstrdup("first_left: the same folder appears twice");
+		return (-1);
+	}
+	if (strcmp(fields[1], "new") == 0)
+		f->first_mode = STATE_FIRST_NEW;
+	else if (strcmp(fields[1], "unseen") == 0)
+		f->first_mode = STATE_FIRST_UNSEEN;
+	else {
+		*why = xstrdup("first_left: unknown mode");
+		return (-1);
+	}
+	if (state_parse_number(fields[2], INT64_MAX, &t) != 0 || t == 0) {
+		*why = xstrdup("first_left: bad time");
+		return (-1);
+	}
+	f->first_time = (long long)t;
+	return (0);
+}
+
+/* Writes a first_left record for each folder whose first fetch left
+ * mail on the server. */
+static void
+state_write_first_left(struct state *st, struct state_out *out)
+{
+	const struct state_folder	*f;
+	size_t				 i;
+
+	for (i = 0; i < st->nfolders; i++) {
+		f = st->folders[i];
+		if (f->first_mode == 0 || f->first_time <= 0)
+			continue;
+		state_out_record(out, "first_left ");
+		state_out_encoded(out, f->name);
+		state_out_str(out, f->first_mode == STATE_FIRST_NEW ?
+		    " new " : " unseen ");
+		state_out_num(out, (unsigned long long)f->first_time);
 		state_out_add(out, "\n", 1);
 	}
 }

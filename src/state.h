@@ -14,6 +14,11 @@
 struct state;
 
 /* IMAP: one record per remote folder. */
+/* state_folder.first_mode: what a folder's first fetch left on the
+ * server. */
+#define STATE_FIRST_NEW		1	/* all it found */
+#define STATE_FIRST_UNSEEN	2	/* the read mail it found */
+
 struct state_folder {
 	char		*name;		/* remote name, as the server spells it */
 	uint32_t	 uidvalidity;	/* 0: never selected */
@@ -35,6 +40,14 @@ struct state_folder {
 					 * pass not through: UIDs up to
 					 * this one are fetched only when
 					 * unread; 0: none */
+	int		 first_mode;	/* how the folder's first fetch
+					 * filtered (STATE_FIRST_NEW or
+					 * _UNSEEN); 0: it did not, or an
+					 * older version fetched it */
+	long long	 first_time;	/* when it began (Unix time): the
+					 * mail it left is dated before,
+					 * and stays left after a
+					 * UIDVALIDITY change (imap.c) */
 };
 
 /* Takes the account's lock (state_dir/NAME.lock, flock, our pid written

@@ -43,6 +43,13 @@ Modes:
               (RFC822.SIZE said ~700) and dripped at 1.7 KiB/s, above the
               pacing floor, for at most 120 s
   hdrdrip     as bigdrip, the literal of message 2's Message-ID header
+  bigdripseq  as bigdrip, with no UID before the literal (a client can
+              only tell the message by its number)
+  uidvhdrdrip the second connection has a new UIDVALIDITY and new UIDs
+              (as uidvalidity, once), and in its sizes FETCH (which asks
+              the Message-IDs) message 2's Message-ID header literal is
+              announced as {4000000000} and dripped as in bigdrip; later
+              connections keep that UIDVALIDITY and behave
   litless     message 2's BODY[] literal says 40 bytes fewer than are
               sent: the rest is garbage where the parser expects syntax
   uidvalidity every connection after the first has a new UIDVALIDITY and
@@ -334,9 +341,16 @@ def do_fetch(c, box, tag, rest, bad, mode, flood=0):
             if not trickle(c, item[head:]):
                 return False
             continue
-        if bad and body and mode in ("bigdrip", "hdrdrip") and idx == 1:
+        drip = (bad and body and idx == 1 and
+                mode in ("bigdrip", "hdrdrip", "bigdripseq")) or \
+            (mode == "uidvhdrdrip" and c.n == 2 and not body and
+             "HEADER.FIELDS" in args and box.msgs[uid] == 2)
+        if drip:
             item = fetch_item(box, seq, uid, args)
-            key = b"BODY[]" if mode == "bigdrip" else b"BODY[HEADER"
+            if mode == "bigdripseq":
+                item = item.replace(b"(UID %d " % uid, b"(", 1)
+            key = b"BODY[]" if mode in ("bigdrip", "bigdripseq") \
+                else b"BODY[HEADER"
             c.send(item[:item.index(b"{", item.index(key))] +
                    b"{4000000000}\r\n")
             # 1.7 KiB/s, above the pacing floor, for at most 120 s.
@@ -400,7 +414,7 @@ def serve(c, box, mode, bad, caps, flood):
     if mode in ("idledrop", "searchflood", "donedrip", "selectdrop"):
         caps += " IDLE"
     if (mode == "uidvalidity" and c.n > 1) or \
-            (mode in ("uidvbye", "uidvnil") and c.n == 2):
+            (mode in ("uidvbye", "uidvnil", "uidvhdrdrip") and c.n == 2):
         box.renumber()
     c.send("* OK [CAPABILITY %s] scripted IMAP ready\r\n" % caps)
     while True:
@@ -581,7 +595,7 @@ def main():
                 continue	# expunged on the server before delivery
             if mode == "bigbody" and i == 2:
                 continue	# over max_message_size: skipped
-            if mode in ("bigdrip", "hdrdrip") and i == 2:
+            if mode in ("bigdrip", "hdrdrip", "bigdripseq") and i == 2:
                 continue	# a lie about its size: passed over
             if mode == "unseenbye" and i % 2 == 0:
                 continue	# \Seen: first_fetch = unseen leaves it

@@ -8,7 +8,9 @@
 # trickled line by line: each ends in exit status 4 with a log line that
 # says the server was too slow, before a fixed outer bound (60 s; the
 # servers trickle for 120 s). A BODY[] announced as 4 GB for a message
-# of ~700 bytes and dripped above the pacing floor ends in exit 5. Then the server behaves and the next run
+# of ~700 bytes and dripped above the pacing floor ends in exit 5 (also
+# with its UID after the literal, and for the Message-ID header of the
+# matching pass after a UIDVALIDITY change). Then the server behaves and the next run
 # delivers every message exactly once. A slow but honest server
 # (literals larger than a pacing window at about 8 KiB/s) is not cut.
 # TAP output.
@@ -130,6 +132,23 @@ scripted_exact slowlit "IMAP slow but honest literals"
 # RFC822.SIZE is a lie: the session ends, naming the UID, and the message
 # is passed over for good; the next run delivers the others and does not
 # ask for it again.
+# asked LOG CONN ITEMS FIRST: the UIDs (of FIRST..FIRST+4) that
+# connection CONN asked for in a UID FETCH whose items match ITEMS.
+asked() {
+	python3 -c '
+import re, sys
+sys.path.insert(0, sys.argv[1])
+from imap_server import parse_set
+out = set()
+first = int(sys.argv[5])
+for line in open(sys.argv[2]):
+    m = re.match(sys.argv[3] + r" \S+ UID FETCH (\S+) .*" + sys.argv[4], line)
+    if m:
+        out.update(parse_set(m.group(1), list(range(first, first + 5))))
+print(" ".join(map(str, sorted(out))))
+' "$top_srcdir/tests/fault" "$1" "$2" "$3" "$4"
+}
+
 # bigdrip MODE WHAT: the run ends in exit 5 naming UID 2; the next one
 # delivers the others and asks no body of UID 2.
 bigdrip() {
@@ -145,21 +164,36 @@ bigdrip() {
 	tap_is "$rc" 0 "$2: the next run succeeds"
 	scripted_exact "$1" "$2: after the next run"
 	# The UIDs the second connection asked bodies of.
-	asked=$(python3 -c '
-import re, sys
-sys.path.insert(0, sys.argv[1])
-from imap_server import parse_set
-out = set()
-for line in open(sys.argv[2]):
-    m = re.match(r"2 \S+ UID FETCH (\S+) .*BODY\.PEEK\[\]", line)
-    if m:
-        out.update(parse_set(m.group(1), list(range(1, 6))))
-print(" ".join(map(str, sorted(out))))
-' "$top_srcdir/tests/fault" "$T/$1.log")
+	asked=$(asked "$T/$1.log" 2 'BODY\.PEEK\[\]' 1)
 	tap_is "$asked" "1 3 4 5" "$2: the next run does not ask for UID 2 again"
 }
 bigdrip bigdrip "IMAP 4 GB BODY[] dripped"
 bigdrip hdrdrip "IMAP 4 GB Message-ID header dripped"
+# The same with no UID before the literal: the message is told by its
+# number (the sizes pass noted each UID's), not retried every run.
+bigdrip bigdripseq "IMAP 4 GB BODY[] dripped, no UID before it"
+
+# After a UIDVALIDITY change the matching pass's sizes FETCH asks every
+# Message-ID header: one announced as 4 GB for a ~700-byte message and
+# dripped ends the session (exit 5, naming the UID) instead of being read
+# at the server's pace; the next run resumes the matching without that
+# message (still on the server), and nothing arrives twice.
+scripted_start "$T/uvd.log" "$IMAP" uidvhdrdrip --manifest "$T/manifest"
+conf uvd imap
+run uvd
+tap_is "$rc" 0 "IMAP matching, 4 GB Message-ID dripped: the first run delivers"
+run uvd
+tap_is "$rc" 5 "IMAP matching, 4 GB Message-ID dripped: exit 5 (137: still running)"
+tap_like "$err" 'uid=102: .*Message-ID header of 4000000000 bytes .*RFC822.SIZE said' \
+    "IMAP matching, 4 GB Message-ID dripped: the log names the UID and the sizes"
+tap_unlike "$err" 'runtime error:|AddressSanitizer|LeakSanitizer' \
+    "IMAP matching, 4 GB Message-ID dripped: no sanitizer report"
+run uvd
+tap_is "$rc" 1 "IMAP matching, 4 GB Message-ID dripped: the next run, nothing new"
+scripted_exact uvd "IMAP matching, 4 GB Message-ID dripped: every message once"
+asked=$(asked "$T/uvd.log" 3 'HEADER\.FIELDS' 101)
+tap_is "$asked" "101 103 104 105" \
+    "IMAP matching, 4 GB Message-ID dripped: the next run matches the others, not UID 102"
 
 scripted_pop3_manifest
 scripted_server "$top_srcdir/tests/integration/pop3_server.py" trickle

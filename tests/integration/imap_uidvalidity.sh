@@ -4,7 +4,9 @@
 # again): a new folder fetched first in the same session with
 # first_fetch = unseen must not filter the changed folder's new mail, and
 # the messages recognised by Message-ID (delivered before the change) get
-# the configured server action (keep = no, mark_read). TAP output.
+# the configured server action (keep = no, mark_read); the read mail that
+# first_fetch = unseen left on the server is left again after the change
+# (neither fetched nor, with keep = no, deleted). TAP output.
 set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 . "$top_srcdir/tests/lib/dovecot.sh"
@@ -111,5 +113,84 @@ tap_is "$(grep -c '^matching ' "$T/kil/state/kil.state")" 0 \
     "interrupted matching: done, the state no longer owes it"
 mfd_run_ok kil 1 "interrupted matching: then nothing new"
 
-mfd_no_secret pw-ffu-1 pw-del-1 pw-mr-1 pw-kil-1
+# --- first_fetch = unseen, keep = no: the read mail the first fetch left
+# (dated 2020) is left again after the folder is migrated (the same
+# messages under new UIDs), whether the first fetch finished or was
+# killed; a read message dated after the first fetch is new mail. Before,
+# the change dropped the first fetch's filter: the read mail was fetched
+# and deleted. ---
+# ffl_old USER FILE: a read message dated 2020 in Proj.
+ffl_old()
+{
+	dovecot_add_message "$1" Proj "$S/$2" S
+	touch -d '2020-01-01 12:00:00 UTC' "$DC_LAST_MESSAGE"
+}
+# ffl_fill USER: 01, 02 read and old, 03, 04 unread.
+ffl_fill()
+{
+	ffl_old "$1" 01-plain.eml
+	ffl_old "$1" 02-utf8.eml
+	dovecot_add_message "$1" Proj "$S/03-multipart.eml"
+	dovecot_add_message "$1" Proj "$S/04-dot-lines.eml"
+}
+for ffl in ffl ffk; do
+	dovecot_add_user $ffl pw-$ffl-1
+	mfd_account $ffl pw-$ffl-1
+	ffl_fill $ffl
+	mfd_conf $ffl 'first_fetch = unseen' 'keep = no' -- 'folder "Proj" { }'
+	if [ $ffl = ffk ]; then
+		MAILFETCHD_FAULT=imap-journaled mfd_run $ffl
+		tap_is "$rc" 137 "$ffl: the first fetch killed at imap-journaled"
+	else
+		mfd_run_ok $ffl 0 "$ffl: the first fetch"
+		tap_is "$(mfd_server_count $ffl pw-$ffl-1 Proj)" 2 \
+		    "$ffl: the first fetch left the two read messages"
+	fi
+	tap_is "$(grep -c '^first_left Proj unseen [0-9]*$' \
+	    "$T/$ffl/state/$ffl.state")" 1 \
+	    "$ffl: the state notes what the first fetch left, and when"
+	dovecot_imap_cmd $ffl pw-$ffl-1 'DELETE Proj' 'CREATE Proj' >/dev/null
+	ffl_fill $ffl
+	dovecot_add_message $ffl Proj "$S/05-reply.eml" S
+	touch -d '+1 day' "$DC_LAST_MESSAGE"
+	mfd_run_ok $ffl 0 "$ffl: the run after the migration"
+	tap_like "$err" "UIDVALIDITY changed" "$ffl: the change is seen"
+	tap_like "$err" "2 read message\\(s\\) dated before this folder's first fetch" \
+	    "$ffl: the two old read messages are left, and the log says why"
+	mfd_expect "$T/$ffl/Maildir" Proj "$S/03-multipart.eml" \
+	    "$S/04-dot-lines.eml" "$S/05-reply.eml"
+	tap_is "$(mfd_server_count $ffl pw-$ffl-1 Proj)" 2 \
+	    "$ffl: the two old read messages are still on the server"
+	mfd_run_ok $ffl 1 "$ffl: then nothing new"
+done
+
+# --- first_fetch = new, keep = no: the mail the first fetch left (all of
+# it, dated 2020) is left again after the migration; a message dated after
+# the first fetch is new mail. ---
+dovecot_add_user ffn pw-ffn-1
+mfd_account ffn pw-ffn-1
+ffn_fill()
+{
+	ffl_old ffn 01-plain.eml
+	ffl_old ffn 02-utf8.eml
+	dovecot_add_message ffn Proj "$S/03-multipart.eml"
+	touch -d '2020-01-01 12:00:00 UTC' "$DC_LAST_MESSAGE"
+}
+ffn_fill
+mfd_conf ffn 'first_fetch = new' 'keep = no' -- 'folder "Proj" { }'
+mfd_run_ok ffn 1 "ffn: the first fetch takes nothing"
+tap_is "$(grep -c '^first_left Proj new [0-9]*$' "$T/ffn/state/ffn.state")" 1 \
+    "ffn: the state notes what the first fetch left, and when"
+dovecot_imap_cmd ffn pw-ffn-1 'DELETE Proj' 'CREATE Proj' >/dev/null
+ffn_fill
+dovecot_add_message ffn Proj "$S/05-reply.eml"
+touch -d '+1 day' "$DC_LAST_MESSAGE"
+mfd_run_ok ffn 0 "ffn: the run after the migration"
+tap_like "$err" "3 message\\(s\\) dated before this folder's first fetch \\(first_fetch = new\\)" \
+    "ffn: the three old messages are left, and the log says why"
+mfd_expect "$T/ffn/Maildir" Proj "$S/05-reply.eml"
+tap_is "$(mfd_server_count ffn pw-ffn-1 Proj)" 3 \
+    "ffn: the three old messages are still on the server"
+
+mfd_no_secret pw-ffu-1 pw-del-1 pw-mr-1 pw-kil-1 pw-ffl-1 pw-ffk-1 pw-ffn-1
 tap_done

@@ -222,6 +222,22 @@ notop() {
 notop notop '' 'offers no TOP command, so the message listed under UIDL "uid-2" cannot be checked.*not deleted; fetched again'
 notop toperr '2 TOP 1 0,2 TOP 2 0,2 TOP 3 0,' 'TOP refused: .*not deleted; fetched again'
 
+# restate FILE PREFIX REGEX: strips REGEX from the state file's records
+# that start with PREFIX, as an older mailfetchd wrote them, and signs the
+# file again.
+restate() {
+	python3 - "$1" "$2" "$3" <<'PY'
+import hashlib, re, sys
+lines = open(sys.argv[1]).read().splitlines()
+body = [re.sub(sys.argv[3], "", l) if l.startswith(sys.argv[2]) else l
+        for l in lines if not l.startswith("end ")]
+text = "".join(l + "\n" for l in body)
+end = "end %d %s\n" % (len(body) - 1,
+                       hashlib.sha256(text.encode()).hexdigest())
+open(sys.argv[1], "w").write(text + end)
+PY
+}
+
 # An owed set saved by an older mailfetchd (bare UIDLs, or UIDLs with
 # sizes but no header digests): the messages cannot be told from new ones
 # under the same UIDLs, so none is deleted unseen; each is fetched again
@@ -235,16 +251,7 @@ old() {
 	grep -qE '^pending INBOX uid-1%09[0-9]+%09[0-9a-f]{16}%20uid-2%09[0-9]+%09[0-9a-f]{16}%20uid-3%09[0-9]+%09[0-9a-f]{16}$' \
 	    "$T/state/$1.state"
 	tap_is "$?" 0 "the owed set records each UIDL with its size and header digest"
-	python3 - "$T/state/$1.state" "$2" <<'PY'
-import hashlib, re, sys
-lines = open(sys.argv[1]).read().splitlines()
-body = [re.sub(sys.argv[2], "", l) if l.startswith("pending ") else l
-        for l in lines if not l.startswith("end ")]
-text = "".join(l + "\n" for l in body)
-end = "end %d %s\n" % (len(body) - 1,
-                       hashlib.sha256(text.encode()).hexdigest())
-open(sys.argv[1], "w").write(text + end)
-PY
+	restate "$T/state/$1.state" "pending " "$2"
 	grep -qE "^pending INBOX $3\$" "$T/state/$1.state"
 	tap_is "$?" 0 "owed set of an older version ($1): the state now holds $3"
 	run "$1"
@@ -258,6 +265,52 @@ PY
 }
 old bare '%09[0-9]+%09[0-9a-f]{16}' 'uid-1%20uid-2%20uid-3'
 old sizeonly '%09[0-9a-f]{16}(?=%20|$)' 'uid-1%09[0-9]+%20uid-2%09[0-9]+%20uid-3%09[0-9]+'
+
+# A journal written by an older mailfetchd (ids without the header digest,
+# or without the size too) after a keep = no run killed at
+# pop3-journaled: the digest is taken from each delivered file (it holds
+# the bytes RETR digested), so TOP checks each message listed under a
+# journaled UIDL and only then is it deleted; none is fetched again.
+# Before, each was fetched again (a duplicate) since its identity could
+# not be checked. oldj NAME REGEX (what to strip from the ids):
+oldj() {
+	server plain
+	conf "$1" none no
+	MAILFETCHD_FAULT=pop3-journaled run "$1"
+	tap_is "$rc" 137 "journal of an older version ($1): killed at pop3-journaled"
+	restate "$T/state/$1.state" "inflight " "$2"
+	tap_is "$(grep -cE "^inflight INBOX $3 " "$T/state/$1.state")" 3 \
+	    "journal of an older version ($1): the ids are in the old form"
+	run "$1"
+	tap_is "$rc:$(count "$T/Maildir-$1")" "0:3" \
+	    "journal of an older version ($1): recovered, no duplicate"
+	tap_is "$(grep -E '^2 (RETR|DELE|TOP) ' "$T/log" | tr '\n' ,)" \
+	    "2 TOP 1 0,2 TOP 2 0,2 TOP 3 0,2 DELE 1,2 DELE 2,2 DELE 3," \
+	    "journal of an older version ($1): each checked by TOP, then deleted"
+	run "$1"
+	tap_is "$rc:$(count "$T/Maildir-$1")" "1:3" \
+	    "journal of an older version ($1): then nothing new"
+}
+oldj jbare '%09[0-9]+%09[0-9a-f]{16}(?= )' 'uid-[123]'
+oldj jsizeonly '%09[0-9a-f]{16}(?= )' 'uid-[123]%09[0-9]+'
+
+# An entry whose header digest taken from the file does not match the
+# message now listed under its UIDL (a mail reader rewrote the file, or
+# the UIDL went to another message) is not deleted: TOP says so, and the
+# message is fetched again (a duplicate, never a loss).
+server plain
+conf jedit none no
+MAILFETCHD_FAULT=pop3-journaled run jedit
+restate "$T/state/jedit.state" "inflight " '%09[0-9]+%09[0-9a-f]{16}(?= )'
+for f in "$T"/Maildir-jedit/tmp/*; do
+	sed -i '1s/^/X-Edited: by a reader\n/' "$f"
+done
+run jedit
+tap_is "$(grep -E '^2 (RETR|DELE|TOP) ' "$T/log" | tr '\n' ,)" \
+    "2 TOP 1 0,2 TOP 2 0,2 TOP 3 0,2 RETR 1,2 RETR 2,2 RETR 3,2 DELE 1,2 DELE 2,2 DELE 3," \
+    "journal of an older version, files changed: no DELE before each is fetched again"
+tap_like "$err" 'not the one delivered \(its header differs\): not deleted' \
+    "journal of an older version, files changed: the log says why"
 
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
     -days 2 -subj "/CN=localhost" \

@@ -476,6 +476,10 @@ test_owed(void **arg)
 	f->first_until = UINT32_MAX;
 	state_folder_get(st, "Sent", 1)->first_until = 42;
 	state_folder_get(st, "INBOX", 1)->last_uid = 7;
+	f->first_mode = STATE_FIRST_UNSEEN;
+	f->first_time = 1796625384;
+	state_folder_get(st, "Sent", 0)->first_mode = STATE_FIRST_NEW;
+	state_folder_get(st, "Sent", 0)->first_time = 1;
 	save_ok(st);
 	state_close(st);
 
@@ -487,6 +491,12 @@ test_owed(void **arg)
 	assert_int_equal(state_folder_get(st, "Sent", 0)->matching, 0);
 	assert_int_equal(state_folder_get(st, "INBOX", 0)->matching, 0);
 	assert_int_equal(state_folder_get(st, "INBOX", 0)->first_until, 0);
+	assert_int_equal(f->first_mode, STATE_FIRST_UNSEEN);
+	assert_int_equal(f->first_time, 1796625384);
+	assert_int_equal(state_folder_get(st, "Sent", 0)->first_mode,
+	    STATE_FIRST_NEW);
+	assert_int_equal(state_folder_get(st, "Sent", 0)->first_time, 1);
+	assert_int_equal(state_folder_get(st, "INBOX", 0)->first_mode, 0);
 	f->matching = 0;
 	state_folder_get(st, "Sent", 0)->first_until = 0;
 	save_ok(st);
