@@ -1544,7 +1544,8 @@ imap_selected(struct imap_session *s)
 		    "UIDVALIDITY; cannot track messages in this folder");
 		return;
 	}
-	if ((s->md = maildir_open(s->ac->maildir, f->local, &cause)) == NULL) {
+	if ((s->md = maildir_open_owned(s->ac->maildir, f->local,
+	    state_dir(s->st), s->ac->name, &cause)) == NULL) {
 		imap_folder_fail(s, EXIT_LOCAL, "%s", cause);
 		free(cause);
 		return;
@@ -2028,7 +2029,8 @@ imap_idle_reopen(struct imap_session *s)
 
 	if (s->md != NULL)
 		return (0);
-	s->md = maildir_open(s->ac->maildir, s->folders[s->cur].local, &cause);
+	s->md = maildir_open_owned(s->ac->maildir, s->folders[s->cur].local,
+	    state_dir(s->st), s->ac->name, &cause);
 	if (s->md != NULL)
 		return (0);
 	imap_folder_fail(s, EXIT_LOCAL, "%s", cause);

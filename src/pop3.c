@@ -2247,7 +2247,8 @@ pop3_session_start(struct pop3_session *s)
 
 	clock_gettime(CLOCK_MONOTONIC, &s->start);
 	s->state = POP3_S_CONNECTING;
-	if ((s->md = maildir_open(s->ac->maildir, NULL, &cause)) == NULL) {
+	if ((s->md = maildir_open_owned(s->ac->maildir, NULL,
+	    state_dir(s->st), s->ac->name, &cause)) == NULL) {
 		s->closing = 1;
 		pop3_fail(s, EXIT_LOCAL, "%s", cause);
 		free(cause);
