@@ -1419,6 +1419,7 @@ imap_journal_recover(struct imap_session *s)
 	/* They became visible with this run (or the run that put them there
 	 * never said so): they count as this run's new mail. */
 	s->f_msgs += rc.n - rc.ngone;
+	s->f_bytes += maildir_found_bytes(rc.found, rc.n);
 	if (s->folders[s->cur].mark_read || !s->ac->keep) {
 		/* Added to what the state still owes, never in its place: a
 		 * run killed after an earlier recovery recorded its set (and

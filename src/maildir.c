@@ -1456,6 +1456,28 @@ maildir_found_clear(struct maildir_found *found, size_t n)
 	}
 }
 
+/* The size of the recovered files found (",S=<size>" of their names:
+ * the file's size as written; a reader keeps it when it moves or flags
+ * the file), for the counters of what a run delivered. */
+uint64_t
+maildir_found_bytes(const struct maildir_found *found, size_t n)
+{
+	const char		*p;
+	unsigned long long	 size;
+	uint64_t		 sum = 0;
+	size_t			 i;
+
+	for (i = 0; i < n; i++) {
+		if (found[i].where == MAILDIR_GONE || found[i].name == NULL ||
+		    (p = strstr(found[i].name, ",S=")) == NULL)
+			continue;
+		if (sscanf(p + 3, "%llu", &size) == 1 &&
+		    size <= UINT64_MAX - sum)
+			sum += size;
+	}
+	return (sum);
+}
+
 int
 maildir_open_found(struct maildir *md, const struct maildir_found *f)
 {

@@ -7,6 +7,7 @@
 #define MAILFETCHD_MAILDIR_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 #include <time.h>
 
@@ -118,6 +119,8 @@ struct maildir_found {
 int		 maildir_recover(struct maildir *, const char *const *finals,
 		    size_t n, struct maildir_found *found, char **cause);
 void		 maildir_found_clear(struct maildir_found *, size_t n);
+/* The bytes of the files found (not gone), from their ",S=" sizes. */
+uint64_t	 maildir_found_bytes(const struct maildir_found *, size_t n);
 /* Opens a file maildir_recover found, for reading, refusing a symbolic
  * link: a descriptor, or -1 with errno (ENOENT when it is gone). */
 int		 maildir_open_found(struct maildir *,

@@ -1181,7 +1181,7 @@ pop3_journal_recover(struct pop3_session *s)
 	uint32_t			*order = NULL;
 	size_t				 i, n, ngone = 0;
 	int64_t				 size;
-	uint64_t			 digest;
+	uint64_t			 digest, bytes;
 	int				 owe = !s->ac->keep && !s->no_uidl;
 
 	if (owe)
@@ -1210,6 +1210,7 @@ pop3_journal_recover(struct pop3_session *s)
 		if (ngone > 0)
 			pop3_journal_gone(s, e, found, n, ngone);
 	}
+	bytes = maildir_found_bytes(found, n);
 	maildir_found_clear(found, n);
 	free(found);
 	free(e);
@@ -1218,6 +1219,7 @@ pop3_journal_recover(struct pop3_session *s)
 	/* They became visible with this run (or the run that put them there
 	 * never said so): they count as this run's new mail. */
 	s->result.messages += n - ngone;
+	s->result.bytes += bytes;
 	if (n > ngone && s->status == EXIT_NOTHING_NEW)
 		s->status = EXIT_NEW_MAIL;
 	state_inflight_clear(s->st, POP3_STATE_RECORD);

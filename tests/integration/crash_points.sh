@@ -26,6 +26,9 @@ crash() {
 crash 0 imap-journaled
 tap_like "$err$(cat "$T/all-output")" "recovered an interrupted run" \
     "imap-journaled: the journal was replayed"
+tap_is "$(mfd_fetched "$ACCT")" "account=$ACCT folder=INBOX: fetched 6 \
+message(s), $(cat "$T"/m[1-6].eml | wc -c) bytes" \
+    "imap-journaled: the recovered messages' bytes are counted"
 crash 0 maildir-renamed:3
 crash 0 imap-synced
 crash 1 imap-saved
