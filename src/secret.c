@@ -343,17 +343,24 @@ static void	secret_oauth2_result(struct secret_job *);
  * in an uninterruptible wait must not hold the daemon's waitpid. */
 #define SECRET_KILL_SECONDS	2
 
-/* Closes every fd from 3 up but keep1 and keep2 (keep1 < keep2). */
+/* Closes every fd from 3 up but keep1 and keep2 (keep1 < keep2; either
+ * may be below 3): close_range around them, or one by one from
+ * /proc/self/fd where the kernel has no close_range (before 5.9). */
 static int
 secret_close_except(int keep1, int keep2)
 {
 	struct dirent	*de;
 	DIR		*d;
-	int		 fd;
+	int		 fd, lo = 3, keep[2] = { keep1, keep2 }, i;
 
-	if ((keep1 <= 3 || close_range(3, keep1 - 1, 0) == 0) &&
-	    (keep2 <= keep1 + 1 || close_range(keep1 + 1, keep2 - 1, 0) == 0)
-	    && close_range(keep2 + 1, ~0U, 0) == 0)
+	for (i = 0; i < 2; i++) {
+		if (keep[i] < lo)
+			continue;
+		if (keep[i] > lo && close_range(lo, keep[i] - 1, 0) != 0)
+			break;
+		lo = keep[i] + 1;
+	}
+	if (i == 2 && close_range(lo, ~0U, 0) == 0)
 		return (0);
 	if ((d = opendir("/proc/self/fd")) == NULL)
 		return (-1);
