@@ -127,9 +127,32 @@ fetch_keep_load(const struct config *conf, const struct account_conf *ac,
 	return (0);
 }
 
+/* The owner tags (maildir.h) of exactly the accounts whose journals
+ * fetch_keep_load reads: every account of this configuration, in this
+ * state_dir. *tags holds the strings; free both. */
+static const char **
+fetch_owners(const struct config *conf, struct state *st, char **tags)
+{
+	const char	**owners;
+	size_t		  i;
+
+	*tags = xreallocarray(NULL, conf->naccounts + 1,
+	    MAILDIR_OWNER_LEN + 1);
+	owners = xreallocarray(NULL, conf->naccounts + 1, sizeof *owners);
+	for (i = 0; i < conf->naccounts; i++) {
+		owners[i] = *tags + i * (MAILDIR_OWNER_LEN + 1);
+		maildir_owner_tag(state_dir(st), conf->accounts[i].name,
+		    *tags + i * (MAILDIR_OWNER_LEN + 1));
+	}
+	return (owners);
+}
+
 /* Removes the folder's stale tmp/ files but those a journal names; the
  * journals are read after the files are found stale (maildir.h), so an
- * orphan's process had journaled all it ever will. Returns how many were
+ * orphan's process had journaled all it ever will. Only the orphans of
+ * this configuration's accounts (their owner tags) go at once: another
+ * configuration sharing the Maildir has journals we do not read, so its
+ * files keep the 36-hour rule. Returns how many were
  * removed, -1 with *cause on a Maildir error. A journal that cannot be
  * read only keeps every file, with a warning. */
 static int
@@ -138,12 +161,17 @@ fetch_clean_tmp(const struct config *conf, const struct account_conf *ac,
     char **cause)
 {
 	struct fetch_keep	 keep;
-	char			**stale, *why;
+	char			**stale, *why, *tags;
+	const char		**owners;
 	size_t			 nstale;
 	int			 removed;
 
-	if (maildir_tmp_stale(md, FETCH_TMP_MAX_AGE, &stale, &nstale,
-	    cause) != 0)
+	owners = fetch_owners(conf, st, &tags);
+	removed = maildir_tmp_stale(md, FETCH_TMP_MAX_AGE, owners,
+	    conf->naccounts, &stale, &nstale, cause);
+	free(owners);
+	free(tags);
+	if (removed != 0)
 		return (-1);
 	if (nstale == 0)
 		return (0);

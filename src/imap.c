@@ -1438,6 +1438,7 @@ imap_journal_recover(struct imap_session *s)
 	/* They became visible with this run (or the run that put them there
 	 * never said so): they count as this run's new mail. */
 	s->f_msgs += rc.n - rc.ngone;
+	s->f_bytes += maildir_found_bytes(rc.found, rc.n);
 	if (s->folders[s->cur].mark_read || !s->ac->keep) {
 		/* Added to what the state still owes, never in its place: a
 		 * run killed after an earlier recovery recorded its set (and
@@ -1590,7 +1591,8 @@ imap_selected(struct imap_session *s)
 		    "UIDVALIDITY; cannot track messages in this folder");
 		return;
 	}
-	if ((s->md = maildir_open(s->ac->maildir, f->local, &cause)) == NULL) {
+	if ((s->md = maildir_open_owned(s->ac->maildir, f->local,
+	    state_dir(s->st), s->ac->name, &cause)) == NULL) {
 		imap_folder_fail(s, EXIT_LOCAL, "%s", cause);
 		free(cause);
 		return;
@@ -2085,7 +2087,8 @@ imap_idle_reopen(struct imap_session *s)
 
 	if (s->md != NULL)
 		return (0);
-	s->md = maildir_open(s->ac->maildir, s->folders[s->cur].local, &cause);
+	s->md = maildir_open_owned(s->ac->maildir, s->folders[s->cur].local,
+	    state_dir(s->st), s->ac->name, &cause);
 	if (s->md != NULL)
 		return (0);
 	imap_folder_fail(s, EXIT_LOCAL, "%s", cause);

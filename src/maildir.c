@@ -2,9 +2,12 @@
  * the Maildir++ folder layout). Knows nothing of protocols.
  *
  * Names. A message is created in tmp/ as
- *	<sec>.M<usec>P<pid>Q<counter>R<16 hex random>.<host>
+ *	<sec>.M<usec>P<pid>Q<counter>R<16 hex random>[O<16 hex owner>].<host>
  * (host with '/' as \057 and ':' as \072), opened O_EXCL and retried with a
- * fresh name on EEXIST. Its final name adds ",S=<size>" in new/, or
+ * fresh name on EEXIST. The owner tag (maildir_open_owned) names the
+ * account, and so the intent journal, a delivery belongs to: only with it
+ * can a cleaner prove a dead process's tmp/ file is garbage (see
+ * maildir_orphan); configurations sharing a Maildir have other journals. Its final name adds ",S=<size>" in new/, or
  * ",S=<size>:2,<flags>" in cur/. It is moved with renameat2(RENAME_NOREPLACE),
  * or link()+unlink() where that is not supported, so an existing file is
  * never overwritten. A link() error is checked against the target (NFS
@@ -72,6 +75,7 @@
 #include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -131,6 +135,8 @@ struct maildir {
 	int		 prepared;	/* the batch passed maildir_sync_prepare:
 					 * its files are the caller's journal's,
 					 * never removed by us */
+	char		 owner[MAILDIR_OWNER_LEN + 1];	/* O<tag> of our
+					 * names (maildir_open_owned); "" none */
 };
 
 /* glibc's <sys/queue.h> lacks the _SAFE variant. */
@@ -240,9 +246,9 @@ maildir_unique(struct maildir *md, char **cause)
 	for (i = 0; i < sizeof rnd; i++)
 		snprintf(hex + i * 2, 3, "%02x", rnd[i]);
 	clock_gettime(CLOCK_REALTIME, &ts);
-	xasprintf(&name, "%lld.M%06ldP%ldQ%luR%s.%s", (long long)ts.tv_sec,
+	xasprintf(&name, "%lld.M%06ldP%ldQ%luR%s%s%s.%s", (long long)ts.tv_sec,
 	    ts.tv_nsec / 1000, (long)getpid(), ++maildir_counter, hex,
-	    md->host);
+	    *md->owner != '\0' ? "O" : "", md->owner, md->host);
 	return (name);
 }
 
@@ -582,16 +588,73 @@ maildir_is_ours(struct maildir *md, const char *name)
 	return (0);
 }
 
-/* Whether the tmp/ entry name was left by a mailfetchd process of this
- * host that no longer runs (a crash or kill -9 mid-delivery): our unique
- * name ("...P<pid>Q...R<hex>.<host>") with a pid that is not ours and does
- * not exist. Such a file is finished by no one but the recovery of an
- * account whose intent journal names it (any account: accounts may share
- * a Maildir), and the caller keeps those (maildir_tmp_remove); waiting 36
- * hours for the others would let a crash loop fill the disk. Files of
- * other programs, and of live processes, keep the age rule. */
+/* The owner tag of one account's deliveries: a 64-bit FNV-1a hash of its
+ * state_dir and name, in hex. Only for telling whose journal can name a
+ * file, not against an adversary: a collision between two configurations
+ * brings back only the removal the tag exists to prevent. */
+void
+maildir_owner_tag(const char *state_dir, const char *account,
+    char tag[MAILDIR_OWNER_LEN + 1])
+{
+	const unsigned char	*p;
+	uint64_t		 h = 0xcbf29ce484222325ULL;
+	int			 i;
+
+	for (i = 0; i < 2; i++) {
+		p = (const unsigned char *)(i == 0 ? state_dir : account);
+		for (; *p != '\0'; p++)
+			h = (h ^ *p) * 0x100000001b3ULL;
+		h = (h ^ 0xff) * 0x100000001b3ULL;	/* separator */
+	}
+	snprintf(tag, MAILDIR_OWNER_LEN + 1, "%016llx", (unsigned long long)h);
+}
+
+/* maildir_open for an account's deliveries: their names carry its owner
+ * tag. */
+struct maildir *
+maildir_open_owned(const char *root, const char *folder,
+    const char *state_dir, const char *account, char **cause)
+{
+	struct maildir	*md;
+
+	if ((md = maildir_open(root, folder, cause)) != NULL)
+		maildir_owner_tag(state_dir, account, md->owner);
+	return (md);
+}
+
+/* Whether the unique name carries one of the owner tags: "...O<tag>"
+ * ending at end (where ".<host>" starts). */
 static int
-maildir_orphan(struct maildir *md, const char *name)
+maildir_owned(const char *name, const char *end, const char *const *owners,
+    size_t nowners)
+{
+	const char	*tag = end - MAILDIR_OWNER_LEN;
+	size_t		 i;
+
+	if (end - name < MAILDIR_OWNER_LEN + 1 || tag[-1] != 'O')
+		return (0);
+	for (i = 0; i < nowners; i++) {
+		if (strncmp(tag, owners[i], MAILDIR_OWNER_LEN) == 0)
+			return (1);
+	}
+	return (0);
+}
+
+/* Whether the tmp/ entry name was left by a mailfetchd process of this
+ * host that no longer runs (a crash or kill -9 mid-delivery) for one of
+ * the accounts whose owner tags the caller passes: our unique name
+ * ("...P<pid>Q...R<hex>O<tag>.<host>") with a pid that is not ours and
+ * does not exist. Such a file is finished by no one but the recovery of
+ * that account, if its intent journal names it, and the caller reads
+ * exactly those journals and keeps what they name (maildir_tmp_remove):
+ * so the rest is proven garbage, and waiting 36 hours for it would let a
+ * crash loop fill the disk. A file without one of those tags (another
+ * configuration's, with other journals we do not read, sharing the
+ * Maildir; an older version's; another program's) and the files of live
+ * processes keep the age rule. */
+static int
+maildir_orphan(struct maildir *md, const char *name,
+    const char *const *owners, size_t nowners)
 {
 	const char	*p, *q;
 	size_t		 nlen, hlen;
@@ -601,7 +664,8 @@ maildir_orphan(struct maildir *md, const char *name)
 	nlen = strlen(name);
 	hlen = strlen(md->host);
 	if (nlen <= hlen + 1 || name[nlen - hlen - 1] != '.' ||
-	    strcmp(name + nlen - hlen, md->host) != 0)
+	    strcmp(name + nlen - hlen, md->host) != 0 ||
+	    !maildir_owned(name, name + nlen - hlen - 1, owners, nowners))
 		return (0);
 	if ((p = strstr(name, ".M")) == NULL || (p = strchr(p, 'P')) == NULL)
 		return (0);
@@ -619,7 +683,7 @@ maildir_orphan(struct maildir *md, const char *name)
  * process. 1 if so, 0 if not, -1 with *cause. */
 static int
 maildir_stale_one(struct maildir *md, int dfd, const char *name, time_t now,
-    time_t max_age, char **cause)
+    time_t max_age, const char *const *owners, size_t nowners, char **cause)
 {
 	struct stat	sb;
 
@@ -631,7 +695,8 @@ maildir_stale_one(struct maildir *md, int dfd, const char *name, time_t now,
 	}
 	if (!S_ISREG(sb.st_mode))
 		return (0);
-	return (now - sb.st_mtime > max_age || maildir_orphan(md, name));
+	return (now - sb.st_mtime > max_age ||
+	    maildir_orphan(md, name, owners, nowners));
 }
 
 /* The base of a final name: the unique part, before ",S=". */
@@ -660,13 +725,15 @@ maildir_journaled(const char *name, const char *const *keep, size_t nkeep)
 
 /* Lists stale tmp/ files, the leftovers of deliveries interrupted by a
  * crash: any older than max_age (the spec's reader rule, 36 hours), and
- * at once those our own dead processes left (maildir_orphan). Only
+ * at once those dead processes of the owners' accounts left
+ * (maildir_orphan). Only
  * listed: whether an intent journal still names one can be known only
  * now that it is stale (a dead process journals nothing more), so the
  * caller reads the journals after this and before maildir_tmp_remove. */
 int
-maildir_tmp_stale(struct maildir *md, time_t max_age, char ***names,
-    size_t *n, char **cause)
+maildir_tmp_stale(struct maildir *md, time_t max_age,
+    const char *const *owners, size_t nowners, char ***names, size_t *n,
+    char **cause)
 {
 	DIR		*dirp;
 	struct dirent	*de = NULL;
@@ -692,7 +759,8 @@ maildir_tmp_stale(struct maildir *md, time_t max_age, char ***names,
 		    strcmp(de->d_name, "..") == 0 ||
 		    maildir_is_ours(md, de->d_name))
 			continue;
-		rv = maildir_stale_one(md, fd, de->d_name, now, max_age, cause);
+		rv = maildir_stale_one(md, fd, de->d_name, now, max_age,
+		    owners, nowners, cause);
 		if (rv == -1)
 			break;
 		if (rv == 1) {
@@ -1386,6 +1454,28 @@ maildir_found_clear(struct maildir_found *found, size_t n)
 		free(found[i].name);
 		found[i].name = NULL;
 	}
+}
+
+/* The size of the recovered files found (",S=<size>" of their names:
+ * the file's size as written; a reader keeps it when it moves or flags
+ * the file), for the counters of what a run delivered. */
+uint64_t
+maildir_found_bytes(const struct maildir_found *found, size_t n)
+{
+	const char		*p;
+	unsigned long long	 size;
+	uint64_t		 sum = 0;
+	size_t			 i;
+
+	for (i = 0; i < n; i++) {
+		if (found[i].where == MAILDIR_GONE || found[i].name == NULL ||
+		    (p = strstr(found[i].name, ",S=")) == NULL)
+			continue;
+		if (sscanf(p + 3, "%llu", &size) == 1 &&
+		    size <= UINT64_MAX - sum)
+			sum += size;
+	}
+	return (sum);
 }
 
 int

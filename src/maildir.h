@@ -7,6 +7,7 @@
 #define MAILFETCHD_MAILDIR_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 #include <time.h>
 
@@ -25,18 +26,33 @@ void		 maildir_close(struct maildir *);
 /* The directory path of this folder. Do not free. */
 const char	*maildir_path(const struct maildir *);
 
+/* Owner tags: each account's deliveries carry one in their unique names
+ * ("O<tag>"), so that a cleaner can tell the tmp/ files of the accounts
+ * whose intent journals it reads from those of other configurations
+ * sharing the Maildir. maildir_owner_tag computes an account's tag
+ * (MAILDIR_OWNER_LEN hex digits) from its state_dir and name;
+ * maildir_open_owned is maildir_open whose deliveries carry it. */
+#define MAILDIR_OWNER_LEN	16
+void		 maildir_owner_tag(const char *state_dir, const char *account,
+		    char tag[MAILDIR_OWNER_LEN + 1]);
+struct maildir	*maildir_open_owned(const char *root, const char *folder,
+		    const char *state_dir, const char *account, char **cause);
+
 /* Stale tmp/ files, in two steps so that the caller can read the intent
  * journals in between (fetch.c): maildir_tmp_stale lists (at most 4096 per
  * call) the tmp/ files older than max_age seconds (the spec says 36 hours)
  * and, whatever their age, those a mailfetchd process of this host left
- * when it died (its unique name, a pid no longer running): 0 with *names
+ * when it died (its unique name, a pid no longer running) carrying one of
+ * the owner tags owners[0..nowners-1]: the caller must pass exactly the
+ * accounts whose journals it reads as keep. 0 with *names
  * (free with maildir_names_free) and *n, or -1 with *cause set.
  * maildir_tmp_remove then removes those of names whose unique name is not
  * that of one of the final names keep[0..nkeep-1] (the intent journals':
  * maildir_recover still needs them), and returns how many it removed, or
  * -1 with *cause set. */
 int		 maildir_tmp_stale(struct maildir *, time_t max_age,
-		    char ***names, size_t *n, char **cause);
+		    const char *const *owners, size_t nowners, char ***names,
+		    size_t *n, char **cause);
 int		 maildir_tmp_remove(struct maildir *, char *const *names,
 		    size_t n, const char *const *keep, size_t nkeep,
 		    char **cause);
@@ -103,6 +119,8 @@ struct maildir_found {
 int		 maildir_recover(struct maildir *, const char *const *finals,
 		    size_t n, struct maildir_found *found, char **cause);
 void		 maildir_found_clear(struct maildir_found *, size_t n);
+/* The bytes of the files found (not gone), from their ",S=" sizes. */
+uint64_t	 maildir_found_bytes(const struct maildir_found *, size_t n);
 /* Opens a file maildir_recover found, for reading, refusing a symbolic
  * link: a descriptor, or -1 with errno (ENOENT when it is gone). */
 int		 maildir_open_found(struct maildir *,

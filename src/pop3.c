@@ -1234,7 +1234,7 @@ pop3_journal_recover(struct pop3_session *s)
 	uint32_t			*order = NULL;
 	size_t				 i, n, ngone = 0;
 	int64_t				 size;
-	uint64_t			 digest;
+	uint64_t			 digest, bytes;
 	int				 owe = !s->ac->keep && !s->no_uidl;
 
 	if (owe)
@@ -1267,6 +1267,7 @@ pop3_journal_recover(struct pop3_session *s)
 		if (ngone > 0)
 			pop3_journal_gone(s, e, found, n, ngone);
 	}
+	bytes = maildir_found_bytes(found, n);
 	maildir_found_clear(found, n);
 	free(found);
 	free(e);
@@ -1275,6 +1276,7 @@ pop3_journal_recover(struct pop3_session *s)
 	/* They became visible with this run (or the run that put them there
 	 * never said so): they count as this run's new mail. */
 	s->result.messages += n - ngone;
+	s->result.bytes += bytes;
 	if (n > ngone && s->status == EXIT_NOTHING_NEW)
 		s->status = EXIT_NEW_MAIL;
 	state_inflight_clear(s->st, POP3_STATE_RECORD);
@@ -2304,7 +2306,8 @@ pop3_session_start(struct pop3_session *s)
 
 	clock_gettime(CLOCK_MONOTONIC, &s->start);
 	s->state = POP3_S_CONNECTING;
-	if ((s->md = maildir_open(s->ac->maildir, NULL, &cause)) == NULL) {
+	if ((s->md = maildir_open_owned(s->ac->maildir, NULL,
+	    state_dir(s->st), s->ac->name, &cause)) == NULL) {
 		s->closing = 1;
 		pop3_fail(s, EXIT_LOCAL, "%s", cause);
 		free(cause);

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <stdint.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -311,16 +312,73 @@ static void	secret_job_done_cb(evutil_socket_t, short, void *);
 static __dead void secret_oauth2_child(const struct account_conf *, int);
 static void	secret_oauth2_result(struct secret_job *);
 
-/* In the child: its own process group (so a timeout kills everything it
- * started), stdout to the pipe, then exec. An exec failure is reported
- * through errfd (close-on-exec, so the parent reads EOF on success).
- * The command dies with the daemon (parent: the daemon's pid, taken
- * before the fork): in its own process group nothing else would stop it
- * after a kill -9, and it would wait on forever (a pinentry). The death
- * signal survives exec (not for a set-uid program); a daemon already
- * gone before prctl is seen by getppid(). */
+/*
+ * A command runs under a supervisor: the forked child, which never execs.
+ * PR_SET_PDEATHSIG alone covers only the direct child, and what a
+ * password_command starts (gpg, a pinentry, a sleep) would run on after a
+ * kill -9 of the daemon. Linux has no "kill my descendants", and the
+ * daemon may not own a cgroup to kill; so the supervisor:
+ *  - gets SIGTERM when the daemon dies (PR_SET_PDEATHSIG) or times the
+ *    command out (secret_job_reap), the only two ways it is asked to end
+ *    the command early;
+ *  - is a child subreaper (PR_SET_CHILD_SUBREAPER): a descendant whose
+ *    parent ended, even one that left the process group (setsid, a
+ *    daemonising agent), becomes its child instead of init's, so it can
+ *    still find and kill it (secret_kill_tree);
+ *  - runs the command in a process group of its own (the command's pid),
+ *    not the supervisor's, so that killing that group never kills the
+ *    supervisor before it has done the rest;
+ *  - when the command exits, kills what it left in its group (a
+ *    background child still holding stdout would keep the daemon from
+ *    ever seeing EOF; an agent that daemonised with setsid is left to
+ *    run, as it would be from a shell), then exits with the command's
+ *    status, or by its signal, for the daemon's messages.
+ * The supervisor holds none of the daemon's descriptors (only stdio and
+ * the two pipes, closed once the command is started: EOF on stdout is the
+ * command's alone), and the command has PR_SET_PDEATHSIG SIGKILL too, in
+ * case the supervisor itself is killed.
+ */
+
+/* Bounds the supervisor's killing (secret_kill_tree): a descendant stuck
+ * in an uninterruptible wait must not hold the daemon's waitpid. */
+#define SECRET_KILL_SECONDS	2
+
+/* Closes every fd from 3 up but keep1 and keep2 (keep1 < keep2; either
+ * may be below 3): close_range around them, or one by one from
+ * /proc/self/fd where the kernel has no close_range (before 5.9). */
+static int
+secret_close_except(int keep1, int keep2)
+{
+	struct dirent	*de;
+	DIR		*d;
+	int		 fd, lo = 3, keep[2] = { keep1, keep2 }, i;
+
+	for (i = 0; i < 2; i++) {
+		if (keep[i] < lo)
+			continue;
+		if (keep[i] > lo && close_range(lo, keep[i] - 1, 0) != 0)
+			break;
+		lo = keep[i] + 1;
+	}
+	if (i == 2 && close_range(lo, ~0U, 0) == 0)
+		return (0);
+	if ((d = opendir("/proc/self/fd")) == NULL)
+		return (-1);
+	while ((de = readdir(d)) != NULL) {
+		fd = atoi(de->d_name);
+		if (fd >= 3 && fd != keep1 && fd != keep2 && fd != dirfd(d))
+			close(fd);
+	}
+	closedir(d);
+	return (0);
+}
+
+/* In the command's process: its own group, death with the supervisor,
+ * the daemon's signal mask back, stdout to the pipe, exec. An exec
+ * failure goes to errfd (close-on-exec: EOF on success). */
 static __dead void
-secret_child(char **argv, int outfd, int errfd, pid_t parent)
+secret_exec(char **argv, int outfd, int errfd, pid_t parent,
+    const sigset_t *mask)
 {
 	int	 e;
 
@@ -329,25 +387,187 @@ secret_child(char **argv, int outfd, int errfd, pid_t parent)
 		e = errno;
 	else if (getppid() != parent)
 		e = ESRCH;
-	else if (dup2(outfd, STDOUT_FILENO) == -1)
+	else if (sigprocmask(SIG_SETMASK, mask, NULL) == -1 ||
+	    dup2(outfd, STDOUT_FILENO) == -1)
 		e = errno;
 	else {
 		execvp(argv[0], argv);
 		e = errno;
 	}
-	/* Nothing to do if even this fails: the parent sees status 127. */
 	if (write(errfd, &e, sizeof e) == -1)
 		_exit(127);
 	_exit(127);
 }
 
-/* Kills the child's process group (when kill_it) and waits for it. */
+/* Kills each child of this process (pid from /proc/N/stat, whose fourth
+ * field is the parent's pid); the reparented descendants of a killed one
+ * are found on the next call. */
+static void
+secret_kill_children(void)
+{
+	struct dirent	*de;
+	DIR		*d;
+	FILE		*f;
+	char		 path[64], buf[512], *p;
+	size_t		 n;
+	long		 ppid;
+	int		 pid;
+
+	if ((d = opendir("/proc")) == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		if ((pid = atoi(de->d_name)) <= 0)
+			continue;
+		snprintf(path, sizeof path, "/proc/%d/stat", pid);
+		if ((f = fopen(path, "re")) == NULL)
+			continue;
+		n = fread(buf, 1, sizeof buf - 1, f);
+		fclose(f);
+		buf[n] = '\0';
+		/* "pid (comm) S ppid ...": comm may hold spaces and ')'. */
+		if ((p = strrchr(buf, ')')) == NULL ||
+		    sscanf(p + 1, " %*c %ld", &ppid) != 1)
+			continue;
+		if (ppid == (long)getpid())
+			kill((pid_t)pid, SIGKILL);
+	}
+	closedir(d);
+}
+
+/* Kills the command's group, then every descendant still there (each
+ * becomes our child when its parent dies: the subreaper), reaping them
+ * until none is left. */
+static void
+secret_kill_tree(pid_t cmd)
+{
+	alarm(SECRET_KILL_SECONDS);	/* SIGALRM's default: we end */
+	kill(-cmd, SIGKILL);
+	for (;;) {
+		secret_kill_children();
+		if (waitpid(-1, NULL, 0) == -1 && errno == ECHILD)
+			return;
+	}
+}
+
+/* Ends the supervisor as the command ended: its exit status, or its
+ * signal (without a core file). */
+static __dead void
+secret_exit_as(int ws)
+{
+	struct rlimit	rl = { 0, 0 };
+	sigset_t	set;
+
+	if (WIFSIGNALED(ws)) {
+		(void)setrlimit(RLIMIT_CORE, &rl);
+		signal(WTERMSIG(ws), SIG_DFL);
+		sigemptyset(&set);
+		sigaddset(&set, WTERMSIG(ws));
+		sigprocmask(SIG_UNBLOCK, &set, NULL);
+		raise(WTERMSIG(ws));
+	}
+	_exit(WIFEXITED(ws) ? WEXITSTATUS(ws) : 127);
+}
+
+/* Reaps the children that ended (reparented descendants) but the
+ * command, which is only looked at (WNOWAIT): its pid, and so its
+ * process group, stays reserved until its leftovers are killed. 1 when
+ * the command ended, with *ws. */
+static int
+secret_reap_ended(pid_t cmd, int *ws)
+{
+	siginfo_t	si;
+
+	for (;;) {
+		memset(&si, 0, sizeof si);
+		if (waitid(P_ALL, 0, &si, WEXITED|WNOHANG|WNOWAIT) == -1 ||
+		    si.si_pid == 0)
+			return (0);
+		if (si.si_pid == cmd)
+			break;
+		waitpid(si.si_pid, NULL, 0);
+	}
+	kill(-cmd, SIGKILL);
+	while (waitpid(cmd, ws, 0) == -1 && errno == EINTR)
+		;
+	return (1);
+}
+
+/* The supervisor's loop: the command's end, or SIGTERM (the daemon
+ * died, or timed the command out; SIGHUP and SIGINT alike). */
+static __dead void
+secret_supervise(pid_t cmd, const sigset_t *set)
+{
+	siginfo_t	si;
+	int		ws;
+
+	for (;;) {
+		if (sigwaitinfo(set, &si) == -1)
+			continue;
+		if (si.si_signo != SIGCHLD) {
+			secret_kill_tree(cmd);
+			_exit(128 + SIGKILL);
+		}
+		if (secret_reap_ended(cmd, &ws))
+			secret_exit_as(ws);
+	}
+}
+
+/* In the forked child, the supervisor (above). The daemon's pid (parent,
+ * taken before the fork) tells a daemon already gone before prctl.
+ * Errors before the exec go to errfd, as the exec's own. */
+static __dead void
+secret_child(char **argv, int outfd, int errfd, pid_t parent)
+{
+	sigset_t	 set, old;
+	pid_t		 cmd, self = getpid();
+	int		 e;
+
+	setpgid(0, 0);
+	/* The daemon's handlers (libevent's, writing to a socket pair the
+	 * daemon reads) must not run here: the signals they catch are
+	 * blocked and taken by secret_supervise. */
+	signal(SIGCHLD, SIG_DFL);	/* never auto-reaped */
+	signal(SIGALRM, SIG_DFL);
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &set, &old);
+	if (prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0) == -1 ||
+	    prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == -1)
+		e = errno;
+	else if (getppid() != parent)
+		e = ESRCH;
+	else if (secret_close_except(outfd < errfd ? outfd : errfd,
+	    outfd < errfd ? errfd : outfd) != 0)
+		e = errno;
+	else if ((cmd = fork()) == -1)
+		e = errno;
+	else if (cmd == 0)
+		secret_exec(argv, outfd, errfd, self, &old);
+	else {
+		setpgid(cmd, cmd);	/* before any kill(-cmd) */
+		close(outfd);
+		close(errfd);
+		secret_supervise(cmd, &set);
+	}
+	if (write(errfd, &e, sizeof e) == -1)
+		_exit(127);
+	_exit(127);
+}
+
+/* Ends the child (when kill_it) and waits for it: a command's supervisor
+ * is asked to kill the command's whole tree (SIGTERM; it ends within
+ * SECRET_KILL_SECONDS), an OAuth2 child is killed with its group. */
 static void
 secret_job_reap(struct secret_job *j, int kill_it)
 {
 	if (j->pid <= 0)
 		return;
-	if (kill_it) {
+	if (kill_it && j->kind == SECRET_JOB_COMMAND)
+		kill(j->pid, SIGTERM);
+	else if (kill_it) {
 		kill(-j->pid, SIGKILL);
 		kill(j->pid, SIGKILL);
 	}

@@ -26,6 +26,9 @@ crash() {
 crash 0 imap-journaled
 tap_like "$err$(cat "$T/all-output")" "recovered an interrupted run" \
     "imap-journaled: the journal was replayed"
+tap_is "$(mfd_fetched "$ACCT")" "account=$ACCT folder=INBOX: fetched 6 \
+message(s), $(cat "$T"/m[1-6].eml | wc -c) bytes" \
+    "imap-journaled: the recovered messages' bytes are counted"
 crash 0 maildir-renamed:3
 crash 0 imap-synced
 crash 1 imap-saved
@@ -97,16 +100,22 @@ mfd_crash_tmp_gone tmpgone imap-journaled
 for i in 1 2 3; do
 	gen plain "$T/b$i.eml" "shared-b$i"
 done
-dovecot_add_user sha pw-sha-x7
-dovecot_add_user shb pw-shb-x7
-mfd_account sha pw-sha-x7
-mfd_account shb pw-shb-x7
-for i in 1 2 3 4 5 6; do
-	dovecot_add_message sha INBOX "$T/m$i.eml"
-done
-for i in 1 2 3; do
-	dovecot_add_message shb INBOX "$T/b$i.eml"
-done
+# shared_pair A B: accounts A (m1..m6 in its INBOX) and B (b1..b3).
+shared_pair() {
+	local a=$1 b=$2 i
+
+	dovecot_add_user "$a" "pw-$a-x7"
+	dovecot_add_user "$b" "pw-$b-x7"
+	mfd_account "$a" "pw-$a-x7"
+	mfd_account "$b" "pw-$b-x7"
+	for i in 1 2 3 4 5 6; do
+		dovecot_add_message "$a" INBOX "$T/m$i.eml"
+	done
+	for i in 1 2 3; do
+		dovecot_add_message "$b" INBOX "$T/b$i.eml"
+	done
+}
+shared_pair sha shb
 mfd_conf shb
 mfd_conf sha 'keep = no'
 sed -i "s|$T/sha/state|$T/shb/state|; s|$T/sha/Maildir|$T/shb/Maildir|" \
@@ -124,6 +133,30 @@ tap_is "$(mfd_server_count sha pw-sha-x7 INBOX)" 0 \
     "shared Maildir: sha's server copies deleted only once delivered"
 mfd_run_ok shb 1 "shared Maildir: then nothing new"
 mfd_expect "$T/shb/Maildir" "" "$T"/m[1-6].eml "$T"/b[1-3].eml
+
+# Two configurations (two state_dirs, so journals neither reads) deliver
+# into one Maildir. shc (keep = no) is killed once its batch is durable in
+# tmp/ and journaled; shd's configuration runs next: its preparation must
+# not take shc's tmp/ files for garbage (a dead process's, but named by a
+# journal shd never reads), or shc's recovery finds them nowhere and the
+# six messages are in no Maildir (and, with keep = no, once were deleted).
+shared_pair shc shd
+mfd_conf shc 'keep = no'
+mfd_conf shd
+sed -i "s|$T/shd/Maildir|$T/shc/Maildir|" "$T/shd/mailfetchd.conf"
+MAILFETCHD_FAULT=imap-journaled mfd_run shc
+tap_is "$rc" 137 "two configurations: shc killed at imap-journaled"
+tap_is "$(find "$T/shc/Maildir/tmp" -type f | wc -l)" 6 \
+    "two configurations: shc's six messages are in tmp/"
+mfd_run_ok shd 0 "two configurations: shd's configuration runs next"
+tap_is "$(find "$T/shc/Maildir/tmp" -type f | wc -l)" 6 \
+    "two configurations: shd left shc's six journaled tmp/ files alone"
+mfd_run_ok shc 0 "two configurations: shc's configuration runs again"
+tap_like "$err" "recovered an interrupted run: 6 message" \
+    "two configurations: shc recovered its six messages"
+mfd_expect "$T/shc/Maildir" "" "$T"/m[1-6].eml "$T"/b[1-3].eml
+tap_is "$(mfd_server_count shc pw-shc-x7 INBOX)" 0 \
+    "two configurations: shc's server copies deleted once delivered"
 
 # Killed after the renames (before the Message-ID log and the state), then
 # the folder is recreated (a new UIDVALIDITY) with other messages at the

@@ -34,6 +34,9 @@ server_left()
 crash 0 pop3-journaled
 tap_like "$err$(cat "$T/all-output")" "recovered an interrupted run" \
     "pop3-journaled: the journal was replayed"
+tap_is "$(mfd_fetched "$ACCT")" "account=$ACCT: fetched 6 message(s), \
+$(cat "$T"/m[1-6].eml | wc -c) bytes" \
+    "pop3-journaled: the recovered messages' bytes are counted"
 crash 0 maildir-renamed:3
 crash 0 pop3-synced
 crash 1 pop3-saved

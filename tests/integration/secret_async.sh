@@ -10,7 +10,8 @@
 # token endpoint (oauth2_server.py) holds carol's refresh grant until the
 # test's go, and a message appended to alice's INBOX meanwhile is
 # delivered before the endpoint answers. A password_command inherits no
-# socket or file of the daemon and dies with it (kill -9). TAP output.
+# socket or file of the daemon and dies with it (kill -9), with what it
+# started. TAP output.
 set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 . "$top_srcdir/tests/lib/daemon.sh"
@@ -95,6 +96,8 @@ cat >"$T/bob-pw2.sh" <<EOF
 #!/bin/sh
 for f in /proc/\$\$/fd/*; do readlink "\$f"; done >"$T/cmd.fds.tmp"
 mv "$T/cmd.fds.tmp" "$T/cmd.fds"
+sleep 25 &
+echo \$! >"$T/gc.pid"
 echo \$\$ >"$T/cmd.pid"
 exec sleep 25
 EOF
@@ -114,21 +117,29 @@ ok $? "the command inherits no socket and no file of the daemon" \
     "$(cat "$T/cmd.fds" 2>/dev/null)"
 kill -9 "$DPID"
 daemon_wait_exit 10
+# ends PID: 0 once PID ended (10 s at most), then kills it regardless.
 # Killed is enough: a zombie waits for init, which may reap it late.
-gone=1
-if [ -n "$CPID" ]; then
+ends()
+{
+	local gone=1
+
+	[ -n "$1" ] || return 1
 	for _ in $(seq 100); do
-		if ! kill -0 "$CPID" 2>/dev/null ||
-		    grep -q '^State:.*zombie' "/proc/$CPID/status" 2>/dev/null
+		if ! kill -0 "$1" 2>/dev/null ||
+		    grep -q '^State:.*zombie' "/proc/$1/status" 2>/dev/null
 		then
 			gone=0
 			break
 		fi
 		sleep 0.1
 	done
-	kill -9 "$CPID" 2>/dev/null
-fi
-ok "$gone" "a kill -9 of the daemon also ends its password_command"
+	kill -9 "$1" 2>/dev/null
+	return "$gone"
+}
+ends "$CPID"
+ok $? "a kill -9 of the daemon also ends its password_command"
+ends "$(cat "$T/gc.pid" 2>/dev/null)"
+ok $? "and what the command started (PR_SET_PDEATHSIG alone missed it)"
 
 # ---- an OAuth2 refresh held by the token endpoint -------------------------
 O=$T/o2

@@ -196,6 +196,14 @@ mfd_server_count()
 	    sed -n 's/^\* STATUS .*(MESSAGES \([0-9]*\)).*/\1/p'
 }
 
+# mfd_fetched ACCOUNT: the account's first "fetched N message(s), B bytes"
+# in the output of every run so far (the recovery run's, after mfd_crash).
+mfd_fetched()
+{
+	grep -oE "account=$1( folder=[^:]*)?: fetched [0-9]+ message\(s\), \
+[0-9]+ bytes" "$T/all-output" | head -n 1
+}
+
 # mfd_crash PREFIX STATUS POINT[:N] [ACCOUNT-LINE...]: a fresh account
 # (PREFIXn, mfd_conf with these lines; MFD_PROTO picks the protocol) with
 # the six messages $T/m[1-6].eml, killed at the fault POINT

@@ -5,6 +5,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/wait.h>
 
 #include <dirent.h>
 #include <errno.h>
@@ -584,18 +585,26 @@ touch(const char *path)
 
 /* maildir_tmp_stale then maildir_tmp_remove, as fetch.c runs them. */
 static int
-clean_tmp(struct maildir *md, time_t max_age, const char *const *keep,
-    size_t nkeep, char **cause)
+clean_tmp_owned(struct maildir *md, time_t max_age, const char *owner,
+    const char *const *keep, size_t nkeep, char **cause)
 {
 	char	**names;
 	size_t	  n;
 	int	  r;
 
-	if (maildir_tmp_stale(md, max_age, &names, &n, cause) != 0)
+	if (maildir_tmp_stale(md, max_age, &owner, owner != NULL, &names, &n,
+	    cause) != 0)
 		return (-1);
 	r = maildir_tmp_remove(md, names, n, keep, nkeep, cause);
 	maildir_names_free(names, n);
 	return (r);
+}
+
+static int
+clean_tmp(struct maildir *md, time_t max_age, const char *const *keep,
+    size_t nkeep, char **cause)
+{
+	return (clean_tmp_owned(md, max_age, NULL, keep, nkeep, cause));
 }
 
 /* clean_tmp removes old regular files only: not fresh ones, not
@@ -682,6 +691,98 @@ test_clean_tmp_journaled(void **state)
 	assert_int_equal(access(path, F_OK), 0);
 	pathf(path, "%s/tmp/3.M3P3Q3Ref.h", f->root);
 	assert_int_equal(access(path, F_OK), -1);
+	maildir_close(md);
+}
+
+/* Leaves a fresh tmp/ file as a killed delivery of account acct (state
+ * directory "/var/lib/x") would: a dead pid, acct's owner tag or, for
+ * NULL, none. */
+static void
+orphan_file(const char *root, const char *acct, char *name, size_t size)
+{
+	char	host[256], tag[MAILDIR_OWNER_LEN + 1], path[PATH_MAX];
+	pid_t	pid;
+
+	assert_int_equal(gethostname(host, sizeof host), 0);
+	assert_null(strpbrk(host, "/:"));
+	pid = fork();
+	assert_true(pid != -1);
+	if (pid == 0)
+		_exit(0);
+	assert_int_equal(waitpid(pid, NULL, 0), pid);	/* now dead */
+	if (acct != NULL)
+		maildir_owner_tag("/var/lib/x", acct, tag);
+	snprintf(name, size, "%lld.M000001P%ldQ1R0123456789abcdef%s%s.%s",
+	    (long long)time(NULL), (long)pid, acct != NULL ? "O" : "",
+	    acct != NULL ? tag : "", host);
+	pathf(path, "%s/tmp/%s", root, name);
+	touch(path);
+}
+
+/* A dead process's fresh tmp/ file goes at once only when it carries the
+ * owner tag of an account whose journal the cleaner reads: one of
+ * another configuration (other journals) or without a tag keeps the
+ * 36-hour rule. */
+static void
+test_clean_tmp_owner(void **state)
+{
+	struct fixture	*f = *state;
+	struct maildir	*md;
+	char		*cause = NULL, path[PATH_MAX], tag[MAILDIR_OWNER_LEN + 1];
+	char		 ours[512], theirs[512], untagged[512], kept[512];
+	const char	*keep[1];
+
+	md = maildir_open(f->root, NULL, &cause);
+	assert_non_null(md);
+	orphan_file(f->root, "a", ours, sizeof ours);
+	orphan_file(f->root, "b", theirs, sizeof theirs);
+	orphan_file(f->root, NULL, untagged, sizeof untagged);
+	orphan_file(f->root, "a", kept, sizeof kept);
+	keep[0] = kept;
+	maildir_owner_tag("/var/lib/x", "a", tag);
+	assert_int_equal(clean_tmp_owned(md, 36 * 3600, tag, keep, 1, &cause),
+	    1);
+	assert_null(cause);
+	pathf(path, "%s/tmp/%s", f->root, ours);
+	assert_int_equal(access(path, F_OK), -1);
+	pathf(path, "%s/tmp/%s", f->root, theirs);
+	assert_int_equal(access(path, F_OK), 0);
+	pathf(path, "%s/tmp/%s", f->root, untagged);
+	assert_int_equal(access(path, F_OK), 0);
+	pathf(path, "%s/tmp/%s", f->root, kept);
+	assert_int_equal(access(path, F_OK), 0);
+	/* Without the owners (another configuration's view): none. */
+	orphan_file(f->root, "a", ours, sizeof ours);
+	assert_int_equal(clean_tmp(md, 36 * 3600, NULL, 0, &cause), 0);
+	maildir_close(md);
+}
+
+/* The owner tag tells state directories and accounts apart, and is what
+ * maildir_open_owned puts in the names of its deliveries. */
+static void
+test_owner_tag(void **state)
+{
+	struct fixture		*f = *state;
+	struct maildir		*md;
+	struct maildir_delivery	*d;
+	char			*cause = NULL, *name, a[MAILDIR_OWNER_LEN + 1];
+	char			 b[MAILDIR_OWNER_LEN + 1], want[64];
+
+	maildir_owner_tag("/s1", "acct", a);
+	maildir_owner_tag("/s2", "acct", b);
+	assert_int_equal(strlen(a), MAILDIR_OWNER_LEN);
+	assert_string_not_equal(a, b);
+	maildir_owner_tag("/s", "1acct", b);
+	maildir_owner_tag("/s1", "acct", want);
+	assert_string_not_equal(b, want);	/* not a plain concatenation */
+	md = maildir_open_owned(f->root, NULL, "/s1", "acct", &cause);
+	assert_non_null(md);
+	d = maildir_deliver_begin(md, &cause);
+	assert_non_null(d);
+	assert_int_equal(maildir_deliver_commit(d, NULL, &name, &cause), 0);
+	snprintf(want, sizeof want, "O%s.", a);
+	assert_non_null(strstr(name, want));
+	free(name);
 	maildir_close(md);
 }
 
@@ -1076,6 +1177,10 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_invalid_folders, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_clean_tmp, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_clean_tmp_owner, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_owner_tag, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_clean_tmp_journaled, setup,
 		    teardown),

@@ -15,6 +15,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -292,6 +293,136 @@ test_command_timeout_group(void **state)
 	free(pidfile);
 }
 
+/* The pid in dir/name, once the file exists (5 s at most); 0 if not. */
+static pid_t
+read_pid(const char *name)
+{
+	char	*path, buf[32] = "";
+	FILE	*f = NULL;
+	int	 i;
+
+	xasprintf(&path, "%s/%s", dir, name);
+	for (i = 0; i < 500 && (f = fopen(path, "r")) == NULL; i++)
+		usleep(10000);
+	free(path);
+	if (f == NULL)
+		return (0);
+	if (fgets(buf, sizeof buf, f) == NULL)
+		buf[0] = '\0';
+	fclose(f);
+	return ((pid_t)atoi(buf));
+}
+
+/* Whether pid ends within 2 s (killed: gone, or a zombie until its new
+ * parent waits for it); kills it regardless, not to leave it behind. */
+static int
+proc_ends(pid_t pid)
+{
+	int	i;
+
+	if (pid <= 1)
+		return (0);	/* never kill(0) or kill(-1) */
+	for (i = 0; i < 200 && proc_alive(pid); i++)
+		usleep(10000);
+	i = !proc_alive(pid);
+	kill(pid, SIGKILL);
+	return (i);
+}
+
+/* A script in dir that starts a grandchild in its process group (its pid
+ * in dir/gc1) and, when then is NULL, one that leaves the group with
+ * setsid (dir/gc2; stdout to /dev/null, as a daemonising agent's) and
+ * waits; else prints then and exits. Returns its path. */
+static char *
+grandchildren_script(const char *then)
+{
+	char	*body, *path;
+
+	if (then != NULL)
+		xasprintf(&body, "#!/bin/sh\n"
+		    "sleep 30 &\n"
+		    "echo $! >%s/gc1.tmp; mv %s/gc1.tmp %s/gc1\n"
+		    "echo %s\n", dir, dir, dir, then);
+	else
+		xasprintf(&body, "#!/bin/sh\n"
+		    "sleep 30 &\n"
+		    "echo $! >%s/gc1.tmp; mv %s/gc1.tmp %s/gc1\n"
+		    "setsid sh -c 'echo $$ >%s/gc2.tmp; mv %s/gc2.tmp %s/gc2; "
+		    "exec sleep 30' >/dev/null &\n"
+		    "wait\n", dir, dir, dir, dir, dir, dir);
+	path = put("gc.sh", body, 0700);
+	free(body);
+	return (path);
+}
+
+/* A timeout kills every descendant of the command, also one that left
+ * its process group (setsid, as an agent that daemonises). */
+static void
+test_command_timeout_escaped(void **state)
+{
+	char	*cmd, *cause = NULL;
+	pid_t	 gc1, gc2;
+
+	(void)state;
+	cmd = grandchildren_script(NULL);
+	assert_null(secret_from_command("password_command", cmd, 1, &cause));
+	assert_non_null(strstr(cause, "timed out"));
+	free(cause);
+	gc1 = read_pid("gc1");
+	gc2 = read_pid("gc2");
+	assert_true(gc1 > 1 && gc2 > 1);
+	assert_true(proc_ends(gc1));
+	assert_true(proc_ends(gc2));
+	free(cmd);
+}
+
+/* A command that prints the secret and exits, leaving a background child
+ * that holds its stdout: the secret comes at once (no wait for EOF until
+ * the time limit), and the leftover of its process group is killed. */
+static void
+test_command_leftover_stdout(void **state)
+{
+	char	*cmd, *s, *cause = NULL;
+	pid_t	 gc1;
+
+	(void)state;
+	cmd = grandchildren_script("pw-left");
+	s = secret_from_command("password_command", cmd, 20, &cause);
+	if (s == NULL)
+		fail_msg("no secret: %s", cause);
+	assert_string_equal(s, "pw-left");
+	xfree_secret(s);
+	gc1 = read_pid("gc1");
+	assert_true(gc1 > 1);
+	assert_true(proc_ends(gc1));
+	free(cmd);
+}
+
+/* kill -9 of the process running the command (the daemon) ends every
+ * descendant of the command, not only the command itself. */
+static void
+test_command_owner_killed(void **state)
+{
+	char	*cmd, *cause = NULL;
+	pid_t	 owner, gc1, gc2;
+
+	(void)state;
+	cmd = grandchildren_script(NULL);
+	if ((owner = fork()) == 0) {
+		(void)secret_from_command("password_command", cmd, 30, &cause);
+		_exit(0);
+	}
+	assert_true(owner > 0);
+	gc1 = read_pid("gc1");
+	gc2 = read_pid("gc2");
+	kill(owner, SIGKILL);
+	assert_int_equal(waitpid(owner, NULL, 0), owner);
+	assert_true(gc1 > 1 && gc2 > 1);
+	assert_true(proc_ends(gc1));
+	assert_true(proc_ends(gc2));
+	free(cmd);
+}
+
 /* password_file owned by another user: refused, naming both uids. */
 static void
 test_file_other_owner(void **state)
@@ -430,6 +561,12 @@ main(void)
 		cmocka_unit_test(test_command),
 		cmocka_unit_test(test_command_no_shell),
 		cmocka_unit_test(test_split),
+		cmocka_unit_test_setup_teardown(test_command_timeout_escaped,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_command_leftover_stdout,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_command_owner_killed,
+		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_command_timeout_group,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_file_other_owner, setup,
