@@ -303,6 +303,7 @@ struct imap_session {
 						 * pass: msgs[].seq is off */
 	size_t			 first_left;	/* ... and left, as the first
 						 * fetch left them */
+	struct uidset		 left;		/* their UIDs */
 	struct msgids_set	 known;		/* ... against these */
 	struct uidset		 verify;	/* matched: compare content */
 	struct uidset		 skip;		/* delivered, above last_uid */
@@ -900,6 +901,7 @@ imap_folder_reset(struct imap_session *s)
 	uidset_clear(&s->skip);
 	msgids_set_clear(&s->known);
 	uidset_clear(&s->verify);
+	uidset_clear(&s->left);
 	imap_staged_clear(s);
 	s->uidv_changed = 0;
 	s->first_left = 0;
@@ -1735,8 +1737,11 @@ imap_sizes_done(struct imap_session *s)
 			    (unsigned long long)max);
 			continue;
 		}
+		/* A missing UID was chosen by an earlier pass: the user
+		 * may have read it on the server since, and it is owed. */
 		if (s->msgs[i].uid <= s->sf->first_until &&
-		    !uidset_has(&s->unseen, s->msgs[i].uid))
+		    !uidset_has(&s->unseen, s->msgs[i].uid) &&
+		    !uidset_has(&s->missing, s->msgs[i].uid))
 			continue;	/* read before the first fetch */
 		if (uidset_has(&s->skip, s->msgs[i].uid))
 			continue;	/* delivered before */
@@ -2056,6 +2061,7 @@ imap_round_reset(struct imap_session *s)
 	uidset_clear(&s->ambiguous);
 	msgids_set_clear(&s->known);
 	uidset_clear(&s->verify);
+	uidset_clear(&s->left);
 	imap_staged_clear(s);
 	s->uidv_changed = 0;
 	s->first_left = 0;
@@ -2316,13 +2322,17 @@ imap_missing_drop(struct imap_session *s, uint32_t uid)
 /* After imap_sizes_lie: uid is passed over for good, what lies below it
  * is still owed. The missing set takes the whole range (UIDs the server
  * no longer lists drop out of it next time), since an answer may come
- * out of order and a UID below uid not yet listed must not be lost. */
+ * out of order and a UID below uid not yet listed must not be lost;
+ * except the UIDs the first fetch's rule left in this pass: a missing
+ * UID is one chosen for delivery, fetched whatever its flags are by
+ * then (imap_sizes_done). */
 static void
 imap_sizes_lie_record(struct imap_session *s, uint32_t uid)
 {
 	imap_missing_drop(s, uid);
 	if (uid > s->sf->last_uid + 1)
-		uidset_add_range(&s->missing, s->sf->last_uid + 1, uid - 1);
+		uidset_add_except(&s->missing, s->sf->last_uid + 1, uid - 1,
+		    &s->left);
 	if (uid > s->sf->last_uid)
 		s->sf->last_uid = uid;
 	imap_missing_save(s);
@@ -2839,6 +2849,7 @@ imap_first_left(struct imap_session *s, const struct imap_response *r,
 	log_msg(LOG_LVL_DEBUG, &mctx, "dated before this folder's first "
 	    "fetch and not delivered since: left on the server");
 	s->first_left++;
+	uidset_add(&s->left, uid);
 	return (1);
 }
 
@@ -2874,6 +2885,7 @@ imap_fetch_untagged(struct imap_session *s, const struct imap_response *r)
 				uidset_add(&s->verify, uid);
 			free(msgid);
 			if (!uidset_has(&s->verify, uid) &&
+			    !uidset_has(&s->missing, uid) &&
 			    imap_first_left(s, r, uid))
 				return;
 		}
@@ -3819,6 +3831,7 @@ imap_session_new(struct event_base *base, struct evdns_base *dns,
 	uidset_init(&s->passed);
 	uidset_init(&s->recognised);
 	uidset_init(&s->verify);
+	uidset_init(&s->left);
 	uidset_init(&s->ambiguous);
 	uidset_init(&s->missing);
 	uidset_init(&s->pending);

@@ -3,7 +3,7 @@
 tests/fault/servers.sh: the faults Dovecot will not produce.
 
 usage: imap_server.py MODE --log FILE --manifest FILE [--msgs N] [--bad N]
-                      [--linger S] [--uidplus no]
+                      [--linger S] [--uidplus no] [--seen K,...]
 
 Listens on 127.0.0.1 port 0, prints the port on stdout, then serves
 connections one after the other (until S, default 20, seconds pass
@@ -16,6 +16,10 @@ asked, there is no MOVE, and UIDPLUS is offered
 unless --uidplus no. MANIFEST receives "sha256<TAB>msgid"
 of each message as a client must deliver it (LF line ends), for
 tests/fault/faultlib.py compare.
+
+--seen K,...: messages K are \\Seen from the start, under any UIDVALIDITY
+(left out of the manifest: a client with first_fetch = unseen never takes
+them).
 
 The first --bad (default 1) connections misbehave as MODE says; later
 ones behave, so a test can check that the next run recovers.
@@ -36,6 +40,8 @@ Modes:
   dupnil      message 2 is sent a second time in the body FETCH, as
               BODY[] NIL
   nil         BODY[] NIL for message 3
+  nilread     as nil; on the later connections message 3 is \\Seen (the
+              user read it on the server meanwhile)
   omit        message 3 is left out of the body FETCH's answer
   litmore     message 2's BODY[] literal says 200 bytes more than are
               sent, then the connection closes
@@ -243,10 +249,14 @@ class Box:
         self.uidvalidity = 1000
         self.deleted = set()
         self.seen = set()
+        self.seen_msgs = set()	# message numbers \\Seen in every epoch
         self.hidden = {}
 
     def uids(self):
         return sorted(self.msgs)
+
+    def is_seen(self, uid):
+        return uid in self.seen or self.msgs[uid] in self.seen_msgs
 
     def renumber(self):
         self.uidvalidity += 1
@@ -267,7 +277,7 @@ REFUSALS = {
 def fetch_item(box, seq, uid, args, body=None, size=None):
     k = box.msgs[uid]
     data = message(k) if body is None else body
-    flags = "(\\Seen)" if uid in box.seen else "()"
+    flags = "(\\Seen)" if box.is_seen(uid) else "()"
     parts = [b"* %d FETCH (UID %d" % (seq, uid)]
     if "FLAGS" in args:
         parts.append(b" FLAGS " + flags.encode())
@@ -320,7 +330,8 @@ def do_fetch(c, box, tag, rest, bad, mode, flood=0):
         if body and mode == "uidvnil" and c.n == 2 and box.msgs[uid] == 2:
             c.send(fetch_item(box, seq, uid, args, body=NIL))
             continue
-        if bad and body and mode == "nil" and box.msgs[uid] == 3:
+        if bad and body and mode in ("nil", "nilread") and \
+                box.msgs[uid] == 3:
             c.send(fetch_item(box, seq, uid, args, body=NIL))
             continue
         if bad and body and mode == "omit" and box.msgs[uid] == 3:
@@ -416,6 +427,8 @@ def serve(c, box, mode, bad, caps, flood):
     if (mode == "uidvalidity" and c.n > 1) or \
             (mode in ("uidvbye", "uidvnil", "uidvhdrdrip") and c.n == 2):
         box.renumber()
+    if mode == "nilread" and not bad:
+        box.seen_msgs.add(3)	# the user read it on the server
     c.send("* OK [CAPABILITY %s] scripted IMAP ready\r\n" % caps)
     while True:
         line = c.readline()
@@ -522,7 +535,7 @@ def serve(c, box, mode, bad, caps, flood):
             if "DELETED" in rest.upper():
                 hits = sorted(box.deleted)
             else:
-                hits = [u for u in box.uids() if u not in box.seen]
+                hits = [u for u in box.uids() if not box.is_seen(u)]
             c.send("* SEARCH%s\r\n%s OK done\r\n"
                    % ("".join(" %d" % u for u in hits), tag))
         elif cmd == "UID FETCH":
@@ -589,6 +602,7 @@ def main():
     if mode == "slowlit":
         PAD = 600
     n = int(args["msgs"])
+    seen = {int(k) for k in args.get("seen", "").split(",") if k}
     with open(args["manifest"], "w") as m:
         for i in range(1, n + 1):
             if mode == "expunge" and i == 3:
@@ -599,6 +613,8 @@ def main():
                 continue	# a lie about its size: passed over
             if mode == "unseenbye" and i % 2 == 0:
                 continue	# \Seen: first_fetch = unseen leaves it
+            if i in seen:
+                continue
             versions = [message(i)]
             if mode == "dupuid" and i == 2:
                 versions.append(dupuid_variant(i))
@@ -607,6 +623,7 @@ def main():
                 m.write("%s\t<scripted-%d@fault.example>\n"
                         % (hashlib.sha256(lf).hexdigest(), i))
     box = Box(n)
+    box.seen_msgs = set(seen)
     if mode == "unseenbye":
         box.seen = {u for u in box.msgs if u % 2 == 0}
     if mode == "searchflood":

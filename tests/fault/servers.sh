@@ -286,6 +286,20 @@ run uidvnil
 tap_like "$rc" '^(0|1)$' "IMAP UIDVALIDITY changed, BODY[] NIL: the next run succeeds"
 exact uidvnil "IMAP UIDVALIDITY changed, BODY[] NIL: every message exactly once"
 
+# first_fetch = unseen: message 3, unread when the first fetch chose it,
+# comes as BODY[] NIL; the user reads it on the server before the next
+# run. It is still owed and delivered (before, the first fetch's filter
+# took it for read mail left on the server and dropped it from the
+# missing set: never delivered).
+imap_server nilread --seen 1 --manifest "$T/manifest"
+conf nilread imap 'first_fetch = unseen'
+run nilread
+documented "IMAP first_fetch = unseen, BODY[] NIL"
+tap_like "$rc" '^(5|7)$' "IMAP first_fetch = unseen, BODY[] NIL: the first run reports message 3"
+run nilread
+tap_is "$rc" 0 "IMAP first_fetch = unseen, BODY[] NIL, read meanwhile: the next run delivers it"
+exact nilread "IMAP first_fetch = unseen, BODY[] NIL, read meanwhile: every message chosen exactly once"
+
 # first_fetch = unseen, keep = no: the first run loses the connection in
 # its second body FETCH (no kill). The next run finishes the first fetch
 # with its filter: the \Seen (even) UIDs above the first batch are neither

@@ -31,7 +31,12 @@ chmod 600 "$T/pass"
 
 # conf NAME PROTO: one account on the scripted server, a 2 s timeout
 # (every trickled byte comes within it).
-conf() { scripted_conf "$1" "$2" 2s; }
+conf() {
+	local name=$1 proto=$2
+
+	shift 2
+	scripted_conf "$name" "$proto" 2s "$@"
+}
 
 # run NAME: mailfetchd --once under a fixed outer bound; sets rc, err.
 run() {
@@ -194,6 +199,20 @@ scripted_exact uvd "IMAP matching, 4 GB Message-ID dripped: every message once"
 asked=$(asked "$T/uvd.log" 3 'HEADER\.FIELDS' 101)
 tap_is "$asked" "101 103 104 105" \
     "IMAP matching, 4 GB Message-ID dripped: the next run matches the others, not UID 102"
+
+# The same after a first fetch with first_fetch = unseen that left read
+# message 1: the session ends at UID 102, and the UIDs below it owed to
+# the next run are those the first fetch's rule did not leave (owed UIDs
+# are fetched whatever their flags): message 1 stays left, not delivered.
+scripted_start "$T/uvs.log" "$IMAP" uidvhdrdrip --seen 1 --manifest "$T/manifest"
+conf uvs imap 'first_fetch = unseen'
+run uvs
+tap_is "$rc" 0 "IMAP matching after first_fetch = unseen, 4 GB Message-ID: the first run delivers"
+run uvs
+tap_is "$rc" 5 "IMAP matching after first_fetch = unseen, 4 GB Message-ID: exit 5"
+run uvs
+tap_like "$rc" '^(0|1)$' "IMAP matching after first_fetch = unseen, 4 GB Message-ID: the next run succeeds"
+scripted_exact uvs "IMAP matching after first_fetch = unseen, 4 GB Message-ID: every message once, read message 1 left"
 
 scripted_pop3_manifest
 scripted_server "$top_srcdir/tests/integration/pop3_server.py" trickle
