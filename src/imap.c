@@ -82,6 +82,7 @@
 #include "crlf.h"
 #include "fault.h"
 #include "fetch.h"
+#include "folder.h"
 #include "imap_parse.h"
 #include "log.h"
 #include "maildir.h"
@@ -105,8 +106,6 @@
 #define IMAP_SET_RANGES		400
 /* Scratch for CRLF conversion of one chunk. */
 #define IMAP_CHUNK_MAX		(16 * 1024)
-/* Longest local folder name we make from a server name. */
-#define IMAP_LOCAL_MAX		200
 /* The most distinct [ALERT] texts a session logs (each once): a server
  * streaming alerts must not flood the log (RFC 9051 says to show them,
  * not to show each a million times). */
@@ -151,6 +150,7 @@ enum imap_state {
 	IMAP_S_AUTH,
 	IMAP_S_AUTH_CAPS,
 	IMAP_S_COMPRESS,
+	IMAP_S_ROOT,		/* LIST "" "": the hierarchy separator */
 	IMAP_S_LIST,
 	IMAP_S_STATUS,		/* STATUS before SELECT: anything new? */
 	IMAP_S_SELECT,
@@ -172,7 +172,7 @@ enum imap_state {
 
 static const char *imap_state_names[IMAP_S_MAX] = {
 	"CONNECTING", "GREETING", "CAPABILITY", "STARTTLS", "TLS", "ID",
-	"AUTH", "AUTH_CAPS", "COMPRESS", "LIST", "STATUS", "SELECT", "SEARCH",
+	"AUTH", "AUTH_CAPS", "COMPRESS", "ROOT", "LIST", "STATUS", "SELECT", "SEARCH",
 	"SIZES", "FETCH", "STORE", "COPY", "MOVE", "SEARCH_DELETED", "EXPUNGE",
 	"IDLE", "IDLING", "IDLE_DONE", "LOGOUT", "DONE",
 };
@@ -250,6 +250,11 @@ struct imap_session {
 	int			 status;	/* worst outcome so far */
 
 	/* Folder resolution. */
+	int			 delim;		/* the server's hierarchy
+						 * separator, 0: flat or not
+						 * said (folder.h) */
+	int			 delim_known;	/* the LIST "" "" answered */
+	char			*trash_wire;	/* trash_folder as sent */
 	size_t			 conf_idx;
 	struct imap_listed	*listed;
 	size_t			 nlisted;
@@ -329,7 +334,8 @@ struct imap_session {
 	enum imap_mode		 mode;
 	char			*idle_folder;
 	char			**skip_conf;	/* configured names */
-	char			**skip_wire;	/* the same in mUTF-7 */
+	char			**skip_wire;	/* the same as sent; NULL
+						 * until imap_root_done */
 	size_t			 nskip;
 	imap_delivered_cb	 delivered_cb;
 	imap_may_fetch_cb	 may_fetch_cb;
@@ -596,42 +602,6 @@ imap_auth_start(struct imap_session *s)
  * Folders.
  */
 
-/* Maps a decoded (UTF-8) server folder name to a Maildir++ name: the
- * hierarchy delimiter becomes '/', control characters '_', and "." or ".."
- * components are prefixed so nothing climbs out of the Maildir. NULL when
- * too long. Caller frees. */
-static char *
-imap_local_name(const char *utf8, int delim)
-{
-	size_t	 n = strlen(utf8), i, o = 0;
-	char	*out;
-	int	 start = 1;
-
-	if (n > IMAP_LOCAL_MAX)
-		return (NULL);
-	out = xmalloc(n * 2 + 2);
-	for (i = 0; i < n; i++) {
-		unsigned char c = utf8[i];
-
-		if (delim != 0 && c == (unsigned char)delim)
-			c = '/';
-		else if (c == '/')
-			c = '_';	/* a '/' that is not the delimiter */
-		if (c < 0x20 || c == 0x7f)
-			c = '_';
-		if (start && c == '.' && (i + 1 == n || utf8[i + 1] == delim ||
-		    (utf8[i + 1] == '.' && (i + 2 == n ||
-		    utf8[i + 2] == delim))))
-			out[o++] = '_';
-		if (c == '/' && (start || i + 1 == n))
-			c = '_';	/* empty component */
-		out[o++] = c;
-		start = c == '/';
-	}
-	out[o] = '\0';
-	return (out);
-}
-
 /* Adds a resolved folder unless its remote name is there already; refuses
  * a local name that another folder already maps to. */
 static void
@@ -658,7 +628,7 @@ imap_folder_add(struct imap_session *s, const char *remote, int delim,
 		local = xstrdup("");
 	else if (local_conf != NULL)
 		local = xstrdup(local_conf);
-	else if ((local = imap_local_name(utf8, delim)) == NULL) {
+	else if ((local = folder_local_name(utf8, delim)) == NULL) {
 		imap_log(s, LOG_LVL_ERROR, "folder \"%s\": name too long for "
 		    "a local folder; set local = \"...\" for it", utf8);
 		s->result.folders_failed++;
@@ -700,26 +670,6 @@ imap_listed_clear(struct imap_session *s)
 	s->nlisted = s->alisted = s->listed_bytes = 0;
 }
 
-/* The configured name as sent to the server: a name that is already valid
- * modified UTF-7 with a '&' in it is taken as such, anything else is UTF-8
- * and encoded. Caller frees. */
-static char *
-imap_conf_to_mutf7(const char *name, char **cause)
-{
-	char	*dec;
-
-	if (strchr(name, '&') != NULL &&
-	    (dec = imap_parse_mutf7_decode(name, strlen(name), cause)) != NULL) {
-		free(dec);
-		return (xstrdup(name));
-	}
-	if (strchr(name, '&') != NULL) {
-		free(*cause);
-		*cause = NULL;
-	}
-	return (imap_parse_mutf7_encode(name, cause));
-}
-
 /* Whether a configured folder is this session's: IDLE takes exactly its
  * folder, ONCE everything but the folders IDLE sessions hold. */
 static int
@@ -754,6 +704,36 @@ imap_remote_skipped(struct imap_session *s, const char *remote)
 	return (0);
 }
 
+/* The configured names the session compares or sends whole, as the
+ * server spells them now that its separator is known. One that cannot be
+ * spelled (not UTF-8) stays NULL: its folder fails where it is used. */
+static void
+imap_root_done(struct imap_session *s)
+{
+	char	*cause;
+	size_t	 i;
+
+	log_msg(LOG_LVL_DEBUG, &s->ctx, "hierarchy separator: %s%c%s",
+	    s->delim != 0 ? "'" : "none", s->delim != 0 ? s->delim : ' ',
+	    s->delim != 0 ? "'" : "");
+	for (i = 0; i < s->nskip; i++) {
+		free(s->skip_wire[i]);
+		if ((s->skip_wire[i] = folder_conf_to_wire(s->skip_conf[i],
+		    s->delim, &cause)) == NULL)
+			free(cause);
+	}
+	free(s->trash_wire);
+	s->trash_wire = NULL;
+	if (s->ac->trash_folder != NULL && (s->trash_wire =
+	    folder_conf_to_wire(s->ac->trash_folder, s->delim,
+	    &cause)) == NULL) {
+		imap_log(s, LOG_LVL_ERROR, "trash_folder: %s", cause);
+		free(cause);
+	}
+	s->conf_idx = 0;
+	imap_list_next(s);
+}
+
 /* LIST for the next configured folder, or on to the first folder. */
 static void
 imap_list_next(struct imap_session *s)
@@ -765,7 +745,8 @@ imap_list_next(struct imap_session *s)
 		fc = &s->ac->folders[s->conf_idx];
 		if (!imap_conf_wanted(s, fc))
 			continue;
-		if ((m = imap_conf_to_mutf7(fc->remote, &cause)) == NULL) {
+		if ((m = folder_conf_to_wire(fc->remote, s->delim,
+		    &cause)) == NULL) {
 			imap_log(s, LOG_LVL_ERROR, "folder \"%s\": %s",
 			    fc->remote, cause);
 			free(cause);
@@ -1906,7 +1887,8 @@ imap_actions(struct imap_session *s)
 	}
 	set = uidset_format(&s->pending, &s->pending_from, IMAP_SET_RANGES);
 	if (!s->ac->keep && trash != NULL) {
-		if ((q = imap_quote(s, trash)) == NULL) {
+		if (s->trash_wire == NULL ||
+		    (q = imap_quote(s, s->trash_wire)) == NULL) {
 			free(set);
 			imap_folder_fail(s, EXIT_CONFIG, "bad trash_folder");
 			return;
@@ -2834,6 +2816,9 @@ imap_enter(struct imap_session *s, enum imap_state next)
 	case IMAP_S_COMPRESS:
 		imap_send(s, "COMPRESS DEFLATE");
 		break;
+	case IMAP_S_ROOT:
+		imap_send(s, "LIST \"\" \"\"");
+		break;
 	case IMAP_S_ID:
 		s->id_sent = 1;
 		imap_send(s, "ID (\"name\" \"mailfetchd\" \"version\" \"%s\")",
@@ -2911,8 +2896,7 @@ imap_folders_start(struct imap_session *s)
 		imap_enter(s, IMAP_S_LOGOUT);
 		return;
 	}
-	s->conf_idx = 0;
-	imap_list_next(s);
+	imap_enter(s, IMAP_S_ROOT);
 }
 
 /* Logged in with the capabilities known: COMPRESS=DEFLATE first when the
@@ -3077,6 +3061,16 @@ imap_tagged(struct imap_session *s, const struct imap_response *r)
 		}
 		s->compressed = 1;
 		imap_folders_start(s);
+		break;
+	case IMAP_S_ROOT:
+		if (!ok) {
+			text = imap_server_text(r);
+			imap_log(s, LOG_LVL_WARNING, "LIST \"\" \"\" refused "
+			    "(folder names are sent with '/'): %s", text);
+			free(text);
+			s->delim = 0;
+		}
+		imap_root_done(s);
 		break;
 	case IMAP_S_LIST:
 		if (!ok) {
@@ -3346,6 +3340,11 @@ imap_untagged(struct imap_session *s, const struct imap_response *r)
 	case IMAP_DATA_LIST:
 		if (s->state == IMAP_S_LIST)
 			imap_list_untagged(s, r);
+		else if (s->state == IMAP_S_ROOT && !s->delim_known) {
+			/* The first answer says it; any more are noise. */
+			s->delim = r->delim;
+			s->delim_known = 1;
+		}
 		break;
 	case IMAP_DATA_STATUS:
 		if (s->state == IMAP_S_STATUS)
@@ -3492,6 +3491,10 @@ imap_finish_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	/* A folder that failed alone counts as a partial failure; when
+	 * every folder failed, nothing worked: the server refused them. */
+	if (s->status == EXIT_PARTIAL && s->result.folders_ok == 0)
+		s->status = EXIT_PROTOCOL;
 	s->result.status = s->status;
 	s->done(s, s->done_arg);
 }
@@ -3574,7 +3577,6 @@ imap_conn_cb(struct conn *c, enum conn_event ev, void *arg)
 static void
 imap_options_copy(struct imap_session *s, const struct imap_options *o)
 {
-	char	*cause;
 	size_t	 i;
 
 	if (o == NULL)
@@ -3591,13 +3593,9 @@ imap_options_copy(struct imap_session *s, const struct imap_options *o)
 	s->nskip = o->nskip;
 	s->skip_conf = xcalloc(o->nskip, sizeof *s->skip_conf);
 	s->skip_wire = xcalloc(o->nskip, sizeof *s->skip_wire);
-	for (i = 0; i < o->nskip; i++) {
+	/* skip_wire once the server's separator is known (imap_root). */
+	for (i = 0; i < o->nskip; i++)
 		s->skip_conf[i] = xstrdup(o->skip_folders[i]);
-		/* Unencodable: the folder fails in its own session. */
-		if ((s->skip_wire[i] = imap_conf_to_mutf7(s->skip_conf[i],
-		    &cause)) == NULL)
-			free(cause);
-	}
 }
 
 struct imap_session *
@@ -3822,6 +3820,7 @@ imap_session_free(struct imap_session *s)
 	}
 	free(s->skip_conf);
 	free(s->skip_wire);
+	free(s->trash_wire);
 	free(s->idle_folder);
 	free(s);
 }
