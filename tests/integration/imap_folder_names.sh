@@ -21,11 +21,6 @@ gen() { "$(_dc_python)" "$top_srcdir/tests/lib/gen_msg.py" "$@" || tap_bail "gen
 TRASH=$(dovecot_mutf7 'Корзина')
 TOM=$(dovecot_mutf7 'Tom&Jennifer-Wedding')
 
-# The local folders under a Maildir, one per line, sorted.
-local_folders() {
-	(cd "$1" && find . -maxdepth 1 -name '.?*' -type d | sort)
-}
-
 # --- '/' in the configuration on a '.' server; a pattern too. ---------
 dovecot_add_user sep pw-sep-31
 mfd_account sep pw-sep-31
@@ -38,7 +33,7 @@ mfd_conf sep -- 'folder "INBOX" { }' 'folder "Lists/dev" { }'
 MD=$T/sep/Maildir
 mfd_run_ok sep 0 "'.' server: folder \"Lists/dev\" is the server's Lists.dev"
 mfd_expect "$MD" Lists/dev "$T/dev1.eml"
-tap_is "$(local_folders "$MD")" "./.Lists.dev" \
+tap_is "$(mfd_local_folders "$MD")" ".Lists.dev" \
     "one local folder, .Lists.dev (no .Lists%2Edev)"
 mfd_conf sep -- 'folder "Lists/*" { }'
 mfd_run_ok sep 0 "'.' server: pattern \"Lists/*\" matches Lists.announce"
@@ -54,7 +49,7 @@ mfd_conf old -- 'folder "Lists.dev" { }' 'folder "No.Such" { }'
 MD=$T/old/Maildir
 mfd_run_ok old 7 "'.' server: \"Lists.dev\" fetched, \"No.Such\" missing"
 mfd_expect "$MD" Lists/dev "$T/dev1.eml"
-tap_is "$(local_folders "$MD")" "./.Lists.dev" \
+tap_is "$(mfd_local_folders "$MD")" ".Lists.dev" \
     "no stray local folder (.Lists%2Edev, .No%2ESuch)"
 
 # --- A configured name with '&' that is valid modified UTF-7 by chance. --
@@ -88,7 +83,7 @@ mfd_account none pw-none-7
 mfd_conf none -- 'folder "Nosuch" { }' 'folder "Nada/x" { }'
 mfd_run_ok none 5 "every configured folder missing"
 tap_like "$err" 'Nosuch.*does not exist' "the error names the folder"
-tap_is "$(local_folders "$T/none/Maildir")" "" "no local folder for either"
+tap_is "$(mfd_local_folders "$T/none/Maildir")" "" "no local folder for either"
 
 # --- --diagnose: the server's folders in UTF-8, with '/'. ---------------
 dovecot_add_user diag pw-diag-3
@@ -101,6 +96,7 @@ mfd_conf diag -- 'folder "INBOX" { }' 'folder "Корзина" { }' \
 "$MAILFETCHD" -c "$T/diag/mailfetchd.conf" --diagnose >"$T/out" 2>&1
 rc=$?
 out=$(cat "$T/out")
+cat "$T/out" >>"$T/all-output"
 tap_is "$rc" 0 "--diagnose: every configured folder found"
 tap_like "$out" '"Корзина"' "--diagnose lists Корзина in UTF-8"
 tap_unlike "$out" '\\320' "--diagnose prints no octal escapes"
@@ -110,5 +106,7 @@ tap_like "$out" "separates folder levels with '\\.'" "--diagnose names the separ
 mfd_conf diag -- 'folder "Nosuch" { }'
 "$MAILFETCHD" -c "$T/diag/mailfetchd.conf" --diagnose >"$T/out" 2>&1
 tap_is "$?" 5 "--diagnose: the only folder missing: exit 5"
+cat "$T/out" >>"$T/all-output"
 
+mfd_no_sanitizer
 tap_done
