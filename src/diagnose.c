@@ -103,6 +103,7 @@ struct diag {
 	int				 delim;		/* the server's separator */
 	int				 delim_known;
 	size_t				 folders_ok;	/* configured ones found */
+	size_t				 nexcluded;	/* from this pattern */
 	char				**listed;	/* as configured (UTF-8) */
 	size_t				 nlisted;
 	size_t				 folder;	/* current one */
@@ -898,6 +899,7 @@ diag_listed_clear(struct diag *d)
 	free(d->listed);
 	d->listed = NULL;
 	d->nlisted = 0;
+	d->nexcluded = 0;
 }
 
 /* An untagged LIST: keep the name of a selectable mailbox as the
@@ -917,6 +919,11 @@ diag_list_untagged(struct diag *d, const struct imap_response *r)
 	    (imap_parse_list_has(r->flags, "\\Noselect") ||
 	    imap_parse_list_has(r->flags, "\\NonExistent"))))
 		return;
+	if (d->state == DIAG_S_LIST && d->ac->folders[d->folder].is_pattern &&
+	    folder_pattern_excluded(r->flags) != NULL) {
+		d->nexcluded++;		/* as imap.c: patterns skip them */
+		return;
+	}
 	name = folder_wire_to_utf8(r->mailbox, &bad);
 	for (p = name; r->delim != 0 && r->delim != '/' && *p != '\0'; p++) {
 		if (*p == r->delim)
@@ -1003,6 +1010,14 @@ diag_list_done(struct diag *d)
 	const struct folder_conf	*fc = &d->ac->folders[d->folder];
 	char				*s;
 
+	if (d->nlisted == 0 && d->nexcluded > 0) {
+		diag_warn(d, "folder pattern \"%s\": matches only \\All, "
+		    "\\Junk or \\Trash folders, which patterns do not fetch "
+		    "(name a folder to fetch it)", fc->remote);
+		d->folder++;
+		diag_next_folder(d);
+		return;
+	}
 	if (d->nlisted == 0) {
 		diag_fail_line(d, EXIT_PARTIAL, "folder \"%s\": %s on the "
 		    "server", fc->remote, fc->is_pattern ?
@@ -1018,6 +1033,11 @@ diag_list_done(struct diag *d)
 		s = diag_listed_join(d);
 		diag_ok(d, "folder pattern \"%s\": matches %zu: %s",
 		    fc->remote, d->nlisted, s);
+		if (d->nexcluded > 0)
+			diag_info(d, "note: %zu more \\All, \\Junk or \\Trash "
+			    "folder%s not fetched through a pattern (name a "
+			    "folder to fetch it)", d->nexcluded,
+			    d->nexcluded == 1 ? "" : "s");
 		d->folders_ok++;
 		free(s);
 		d->folder++;

@@ -112,3 +112,17 @@ folder_local_name(const char *utf8, int delim)
 	out[o] = '\0';
 	return (out);
 }
+
+const char *
+folder_pattern_excluded(const struct imap_node *flags)
+{
+	static const char *const excluded[] = { "\\All", "\\Junk",
+	    "\\Trash", "\\AllMail", "\\Spam" };
+	size_t	i;
+
+	for (i = 0; i < sizeof excluded / sizeof *excluded; i++) {
+		if (imap_parse_list_has(flags, excluded[i]))
+			return (excluded[i]);
+	}
+	return (NULL);
+}

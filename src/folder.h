@@ -46,4 +46,12 @@ char	*folder_wire_to_utf8(const char *wire, int *bad);
  * than FOLDER_LOCAL_MAX. Caller frees. */
 char	*folder_local_name(const char *utf8, int delim);
 
+struct imap_node;
+/* The special-use attribute (RFC 6154; Gmail's older XLIST names too) of
+ * a folder that a pattern does not fetch: \All (Gmail's All Mail holds
+ * every message of every label once more), \Junk, \Trash; NULL for any
+ * other folder. flags is the LIST answer's attribute list. A folder named
+ * in the configuration is fetched whatever its attributes. */
+const char *folder_pattern_excluded(const struct imap_node *flags);
+
 #endif

@@ -190,6 +190,7 @@ struct imap_listed {
 	char		*name;		/* mUTF-7 */
 	int		 delim;
 	int		 noselect;
+	const char	*excluded;	/* from patterns: its special use */
 };
 
 /* A message to fetch: from the UID FETCH (UID RFC822.SIZE) pass. */
@@ -776,16 +777,31 @@ static void
 imap_list_done(struct imap_session *s)
 {
 	const struct folder_conf	*fc = &s->ac->folders[s->conf_idx];
-	size_t				 i, found = 0;
+	const struct imap_listed	*l;
+	size_t				 i, found = 0, excluded = 0;
 
 	for (i = 0; i < s->nlisted; i++) {
-		if (s->listed[i].noselect)
+		l = &s->listed[i];
+		if (l->noselect)
 			continue;
+		if (fc->is_pattern && l->excluded != NULL) {
+			/* Gmail's All Mail would deliver every message a
+			 * second time; spam and trash are not mail to keep. */
+			imap_log(s, LOG_LVL_DEBUG, "pattern \"%s\": not "
+			    "fetching %s (%s); name it to fetch it",
+			    fc->remote, l->name, l->excluded);
+			excluded++;
+			continue;
+		}
 		found++;
-		imap_folder_add(s, s->listed[i].name, s->listed[i].delim,
+		imap_folder_add(s, l->name, l->delim,
 		    fc->is_pattern ? NULL : fc->local, fc->mark_read);
 	}
-	if (found == 0) {
+	if (found == 0 && excluded > 0)
+		imap_log(s, LOG_LVL_NOTICE, "pattern \"%s\" matches only "
+		    "\\All, \\Junk or \\Trash folders, which patterns do not "
+		    "fetch; name a folder to fetch it", fc->remote);
+	else if (found == 0) {
 		imap_log(s, LOG_LVL_ERROR, "folder \"%s\" %s on the server",
 		    fc->remote, fc->is_pattern ? "matches no selectable folder" :
 		    "does not exist (or cannot be selected)");
@@ -826,6 +842,7 @@ imap_list_untagged(struct imap_session *s, const struct imap_response *r)
 	l->noselect = r->flags != NULL &&
 	    (imap_parse_list_has(r->flags, "\\Noselect") ||
 	    imap_parse_list_has(r->flags, "\\NonExistent"));
+	l->excluded = folder_pattern_excluded(r->flags);
 }
 
 /*

@@ -23,13 +23,17 @@ cat >"$T/spec.json" <<EOF
   "users": { "me@gmail.com": "app-pw-9d1e" },
   "folders": {
     "INBOX": { "messages": [
-        { "file": "$S/01-plain.eml" }, { "file": "$S/04-dot-lines.eml" } ] },
-    "[Gmail]/Вся почта": { "special-use": "\\\\All" },
+        { "file": "$S/01-plain.eml", "gmid": "1001" },
+        { "file": "$S/04-dot-lines.eml", "gmid": "1002" } ] },
+    "[Gmail]/Вся почта": { "special-use": "\\\\All", "messages": [
+        { "file": "$S/01-plain.eml", "gmid": "1001" },
+        { "file": "$S/04-dot-lines.eml", "gmid": "1002" },
+        { "file": "$T/proj1.eml", "gmid": "1003" } ] },
     "[Gmail]/Корзина": { "special-use": "\\\\Trash" },
     "[Gmail]/Спам": { "special-use": "\\\\Junk",
         "messages": [ { "file": "$T/spam1.eml" } ] },
     "[Gmail]/Отправленные": { "special-use": "\\\\Sent" },
-    "Work/Projects": { "messages": [ { "file": "$T/proj1.eml" },
+    "Work/Projects": { "messages": [ { "file": "$T/proj1.eml", "gmid": "1003" },
         { "file": "$T/proj2.eml", "flags": ["\\\\Seen"] } ] },
     "Work/Ops": { "messages": [ { "file": "$T/ops1.eml" } ] },
     "Newsletters": { "messages": [ { "file": "$T/mr1.eml" } ] },
@@ -52,6 +56,20 @@ mfd_expect "$MD" Spam "$T/spam1.eml"
 tap_is "$(mfd_local_folders "$MD" | tr '\n' ' ')" \
     ".Spam .Work.Ops .Work.Projects " "one local folder per fetched folder"
 mfd_run_ok gm 1 "second run: nothing new"
+
+# --- folder "*": every label, not \All, \Junk or \Trash (issue 15). ------
+hc_conf star -- 'folder "*" { }'
+MD=$T/star/Maildir
+mfd_run_ok star 0 "folder \"*\""
+tap_is "$(mfd_local_folders "$MD" | tr '\n' ' ')" \
+    ".Cleanup .Newsletters .Work.Ops .Work.Projects .[Gmail].Отправленные " \
+    "\"*\" fetches the labels, not [Gmail]/Вся почта, Спам or Корзина"
+mfd_expect "$MD" "" "$S/01-plain.eml" "$S/04-dot-lines.eml"
+mfd_expect "$MD" Work/Projects "$T/proj1.eml" "$T/proj2.eml"
+hc_conf allmail -- 'folder "[Gmail]/Вся почта" { local = "All" }'
+mfd_run_ok allmail 0 "[Gmail]/Вся почта named: fetched"
+mfd_expect "$T/allmail/Maildir" All "$S/01-plain.eml" "$S/04-dot-lines.eml" \
+    "$T/proj1.eml"
 
 # --- mark_read on a label. -------------------------------------------------
 hc_conf mr 'mark_read = yes' -- 'folder "Newsletters" { }'
@@ -76,6 +94,13 @@ tap_is "$rc" 0 "--diagnose: exit 0" "$out"
 tap_like "$out" '"\[Gmail\]/Корзина"' "--diagnose lists [Gmail]/Корзина in UTF-8"
 tap_unlike "$out" '\\3[0-7][0-7]' "--diagnose prints no octal escapes"
 tap_like "$out" 'folder pattern "Work/\*": matches 2' "--diagnose: the pattern matches both labels"
+hc_conf star -- 'folder "*" { }'
+"$MAILFETCHD" -c "$T/star/mailfetchd.conf" --diagnose >"$T/out" 2>&1
+out=$(cat "$T/out")
+cat "$T/out" >>"$T/all-output"
+tap_like "$out" 'note: 3 more \\All, \\Junk or \\Trash folders not fetched' \
+    "--diagnose: \"*\" leaves out the three special-use folders, and says so"
+tap_unlike "$out" 'matches [0-9]+: .*Вся почта' "--diagnose: \"*\" does not list All Mail"
 
 mfd_no_sanitizer
 tap_done
