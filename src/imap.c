@@ -65,7 +65,22 @@
  * with the folder's first UIDVALIDITY and dropped when the pass is
  * through, so that a run interrupted in it leaves the next one applying
  * the same filter up to that bound, not fetching (and with keep = no
- * deleting) the read mail the user chose to leave. */
+ * deleting) the read mail the user chose to leave.
+ *
+ * Gmail labels (X-GM-EXT-1): Gmail shows one message in the folder of
+ * every label it has and in [Gmail]/All Mail, under one X-GM-MSGID. With
+ * that capability the sizes pass asks for X-GM-MSGID too, and a message
+ * whose X-GM-MSGID the account delivered before, from any folder, is
+ * passed over like one delivered before (last_uid passes it) with no
+ * server action: it is delivered once, into the first folder fetched
+ * that holds it (the configured order; patterns do not fetch All Mail,
+ * folder.h), and its other copies stay on the server as they are, so
+ * that keep = no or mark_read on one label never touches another. The
+ * X-GM-MSGIDs delivered are appended to the msgids log under a folder
+ * name no mailbox can have (IMAP_GM_FOLDER) once their batch is durable;
+ * a crash in between, or two sessions (IDLE) fetching two labels of one
+ * message at once, may deliver it a second time: a duplicate, never a
+ * loss. */
 #include "imap.h"
 
 #include <ctype.h>
@@ -121,6 +136,9 @@
  * RFC822.SIZE plus IMAP_LIE_SLACK is a server lie (imap_body_lie). */
 #define IMAP_LIE_FACTOR		2
 #define IMAP_LIE_SLACK		((uint64_t)64 * 1024)
+/* The msgids log's folder for Gmail's X-GM-MSGIDs: a control character,
+ * which no mailbox name on the wire (modified UTF-7) can hold. */
+#define IMAP_GM_FOLDER		"\001X-GM-MSGID"
 /* The FETCH item that carries the Message-ID. */
 #define IMAP_ITEM_MSGID		"BODY[HEADER.FIELDS (MESSAGE-ID)]"
 /* Longest Message-ID a journal entry keeps (RFC 5322's line length): a
@@ -197,6 +215,7 @@ struct imap_listed {
 struct imap_msg {
 	uint32_t	 uid;
 	uint32_t	 size;		/* RFC822.SIZE, at most 4 GiB - 1 */
+	uint64_t	 gmid;		/* X-GM-MSGID, 0: none */
 };
 
 /* What the chunks of the literal being streamed are for. */
@@ -216,6 +235,7 @@ struct imap_staged {
 	uint64_t	 bytes;		/* as written (LF line ends) */
 	char		*final;		/* Maildir file name */
 	char		*msgid;		/* NULL: none */
+	uint64_t	 gmid;		/* X-GM-MSGID, 0: none */
 	unsigned char	 digest[MSGIDS_DIGEST_LEN]; /* of the file */
 };
 
@@ -330,6 +350,8 @@ struct imap_session {
 	int			 hdr_cut;	/* over IMAP_HDR_MAX */
 
 	struct msgids		*ids;		/* NULL: log not available */
+	struct msgids_set	 gm_known;	/* X-GM-MSGIDs delivered */
+	int			 gm_loaded;
 
 	/* Mode (imap.h), with our own copies of its strings. */
 	enum imap_mode		 mode;
@@ -354,6 +376,7 @@ static void	imap_fetch_next_batch(struct imap_session *);
 static void	imap_actions(struct imap_session *);
 static void	imap_folder_done(struct imap_session *);
 static void	imap_list_next(struct imap_session *);
+static void	imap_gm_load(struct imap_session *);
 static void	imap_finish(struct imap_session *);
 static int	imap_idle_blocked(struct imap_session *);
 static int	imap_remote_skipped(struct imap_session *, const char *);
@@ -731,6 +754,7 @@ imap_root_done(struct imap_session *s)
 		imap_log(s, LOG_LVL_ERROR, "trash_folder: %s", cause);
 		free(cause);
 	}
+	imap_gm_load(s);
 	s->conf_idx = 0;
 	imap_list_next(s);
 }
@@ -1665,12 +1689,79 @@ imap_msgs_dedup(struct imap_session *s)
 	s->nmsgs = o;
 }
 
+/* X-GM-MSGID as the msgids log keys it (with size 0). */
+static void
+imap_gm_key(uint64_t gmid, char *buf, size_t len)
+{
+	snprintf(buf, len, "%llu", (unsigned long long)gmid);
+}
+
+/* Whether this account delivered the Gmail message gmid before. */
+static int
+imap_gm_known(struct imap_session *s, uint64_t gmid)
+{
+	char	key[24];
+
+	if (gmid == 0)
+		return (0);
+	imap_gm_key(gmid, key, sizeof key);
+	return (msgids_set_has(&s->gm_known, key, 0));
+}
+
+/* The X-GM-MSGID the sizes pass gave uid (s->msgs is sorted), 0 if none. */
+static uint64_t
+imap_msg_gmid(struct imap_session *s, uint32_t uid)
+{
+	const struct imap_msg	*m, key = { uid, 0, 0 };
+
+	if (!s->gm_loaded || s->nmsgs == 0)
+		return (0);
+	m = bsearch(&key, s->msgs, s->nmsgs, sizeof *s->msgs, imap_msg_cmp);
+	return (m != NULL ? m->gmid : 0);
+}
+
+/* The batch is durable: its X-GM-MSGIDs go into the log (flushed by the
+ * caller) and the set, so that no later folder delivers them again. */
+static void
+imap_gm_logged(struct imap_session *s)
+{
+	char	key[24];
+	size_t	i;
+
+	for (i = 0; i < s->nstaged; i++) {
+		if (s->staged[i].gmid == 0)
+			continue;
+		imap_gm_key(s->staged[i].gmid, key, sizeof key);
+		msgids_add(s->ids, IMAP_GM_FOLDER, key, 0, NULL);
+		msgids_set_add(&s->gm_known, key, 0);
+	}
+	msgids_set_sort(&s->gm_known);
+}
+
+/* On Gmail, what the account delivered before, once per session; without
+ * it (log unreadable) every label's copy is delivered, as elsewhere. */
+static void
+imap_gm_load(struct imap_session *s)
+{
+	char	*cause;
+
+	if (!(s->caps & IMAP_CAP_XGM) || s->ids == NULL || s->gm_loaded)
+		return;
+	if (msgids_load(s->ids, IMAP_GM_FOLDER, &s->gm_known, &cause) != 0) {
+		imap_log(s, LOG_LVL_WARNING, "%s; a message under several "
+		    "Gmail labels may be delivered once per label", cause);
+		free(cause);
+		return;
+	}
+	s->gm_loaded = 1;
+}
+
 /* The sizes are in: drop what is too big, then fetch the rest. */
 static void
 imap_sizes_done(struct imap_session *s)
 {
 	uint64_t	max = s->ac->max_message_size;
-	size_t		i, o = 0, nver = 0;
+	size_t		i, o = 0, nver = 0, ngm = 0;
 
 	imap_msgs_dedup(s);
 	for (i = 0; i < s->nmsgs; i++) {
@@ -1687,11 +1778,19 @@ imap_sizes_done(struct imap_session *s)
 			continue;	/* read before the first fetch */
 		if (uidset_has(&s->skip, s->msgs[i].uid))
 			continue;	/* delivered before */
+		if (imap_gm_known(s, s->msgs[i].gmid)) {
+			ngm++;		/* from another label */
+			continue;
+		}
 		if (uidset_has(&s->verify, s->msgs[i].uid))
 			nver++;
 		s->msgs[o++] = s->msgs[i];
 	}
 	s->nmsgs = o;
+	if (ngm > 0)
+		imap_log(s, LOG_LVL_INFO, "%zu message(s) delivered before "
+		    "from another Gmail label (same X-GM-MSGID): not fetched "
+		    "again", ngm);
 	/* The first fetch covers what was there when it listed the folder;
 	 * what arrives later is new mail, read or not. */
 	if (s->sf->first_until > s->max_seen_uid)
@@ -1852,6 +1951,8 @@ imap_checkpoint(struct imap_session *s)
 		for (i = 0; i < s->nstaged; i++)
 			msgids_add(s->ids, f->remote, s->staged[i].msgid,
 			    s->staged[i].size, s->staged[i].digest);
+		if (s->gm_loaded)
+			imap_gm_logged(s);
 		if (msgids_flush(s->ids, &cause) != 0) {
 			/* Only a later UIDVALIDITY change would miss them. */
 			imap_log(s, LOG_LVL_WARNING, "%s", cause);
@@ -2699,6 +2800,10 @@ imap_fetch_untagged(struct imap_session *s, const struct imap_response *r)
 		s->msgs[s->nmsgs].uid = uid;
 		s->msgs[s->nmsgs].size = size > UINT32_MAX ? UINT32_MAX :
 		    (uint32_t)size;
+		s->msgs[s->nmsgs].gmid = 0;
+		if (s->gm_loaded && (n = imap_parse_fetch_item(r,
+		    "X-GM-MSGID")) != NULL && n->type == IMAP_NODE_NUMBER)
+			s->msgs[s->nmsgs].gmid = n->num;
 		s->nmsgs++;
 		return;
 	}
@@ -2781,6 +2886,7 @@ imap_fetch_untagged(struct imap_session *s, const struct imap_response *r)
 	st->bytes = bytes;
 	st->final = final;
 	st->msgid = imap_fetch_msgid(s, r);
+	st->gmid = imap_msg_gmid(s, uid);
 	memcpy(st->digest, digest, sizeof st->digest);
 	if (imap_hdr_was_cut(s, r))
 		log_msg(LOG_LVL_NOTICE, &mctx, "its Message-ID header is "
@@ -2794,13 +2900,30 @@ imap_fetch_untagged(struct imap_session *s, const struct imap_response *r)
  * The state machine.
  */
 
+static void	imap_sizes_send_items(struct imap_session *, const char *);
+
 /* The sizes pass: what is new, and the missing UIDs again; in a matching
- * pass (UIDVALIDITY changed) with the Message-IDs. */
+ * pass (UIDVALIDITY changed) with the Message-IDs; on Gmail with the
+ * X-GM-MSGIDs. */
 static void
 imap_sizes_send(struct imap_session *s)
 {
 	const char	*items = s->uidv_changed ? "UID RFC822.SIZE "
 	    "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]" : "UID RFC822.SIZE";
+	char		*gm = NULL;
+
+	if (s->gm_loaded) {
+		xasprintf(&gm, "%s X-GM-MSGID", items);
+		items = gm;
+	}
+	imap_sizes_send_items(s, items);
+	free(gm);
+}
+
+/* imap_sizes_send with the items to ask. */
+static void
+imap_sizes_send_items(struct imap_session *s, const char *items)
+{
 	char		*set;
 
 	s->missing_asked = 0;
@@ -3828,6 +3951,7 @@ imap_session_free(struct imap_session *s)
 	msgids_digest_free(s->digest);
 	imap_parse_free(s->parser);
 	msgids_close(s->ids);
+	msgids_set_clear(&s->gm_known);
 	conn_free(s->conn);
 	event_free(s->ev_idle);
 	event_free(s->ev_stop);

@@ -15,11 +15,11 @@ top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 S=$DC_SAMPLES
 mfd_init
 gen() { "$(_dc_python)" "$top_srcdir/tests/lib/gen_msg.py" "$@" || tap_bail "gen_msg.py $*"; }
-for m in proj1 proj2 ops1 spam1 mr1 del1 del2; do
+for m in proj1 proj2 ops1 spam1 mr1 del1 del2 arch1; do
 	gen plain "$T/$m.eml" "$m"
 done
 cat >"$T/spec.json" <<EOF
-{ "separator": "/",
+{ "separator": "/", "gmail": true,
   "users": { "me@gmail.com": "app-pw-9d1e" },
   "folders": {
     "INBOX": { "messages": [
@@ -28,7 +28,8 @@ cat >"$T/spec.json" <<EOF
     "[Gmail]/Вся почта": { "special-use": "\\\\All", "messages": [
         { "file": "$S/01-plain.eml", "gmid": "1001" },
         { "file": "$S/04-dot-lines.eml", "gmid": "1002" },
-        { "file": "$T/proj1.eml", "gmid": "1003" } ] },
+        { "file": "$T/proj1.eml", "gmid": "1003" },
+        { "file": "$T/arch1.eml", "gmid": "1004" } ] },
     "[Gmail]/Корзина": { "special-use": "\\\\Trash" },
     "[Gmail]/Спам": { "special-use": "\\\\Junk",
         "messages": [ { "file": "$T/spam1.eml" } ] },
@@ -69,7 +70,7 @@ mfd_expect "$MD" Work/Projects "$T/proj1.eml" "$T/proj2.eml"
 hc_conf allmail -- 'folder "[Gmail]/Вся почта" { local = "All" }'
 mfd_run_ok allmail 0 "[Gmail]/Вся почта named: fetched"
 mfd_expect "$T/allmail/Maildir" All "$S/01-plain.eml" "$S/04-dot-lines.eml" \
-    "$T/proj1.eml"
+    "$T/proj1.eml" "$T/arch1.eml"
 
 # --- mark_read on a label. -------------------------------------------------
 hc_conf mr 'mark_read = yes' -- 'folder "Newsletters" { }'
@@ -101,6 +102,25 @@ cat "$T/out" >>"$T/all-output"
 tap_like "$out" 'note: 3 more \\All, \\Junk or \\Trash folders not fetched' \
     "--diagnose: \"*\" leaves out the three special-use folders, and says so"
 tap_unlike "$out" 'matches [0-9]+: .*Вся почта' "--diagnose: \"*\" does not list All Mail"
+
+# --- Gmail labels: one message, several folders, delivered once (issue 15).
+hc_conf labels -- 'folder "INBOX" { }' 'folder "Work/Projects" { }' \
+    'folder "[Gmail]/Вся почта" { local = "All" }'
+MD=$T/labels/Maildir
+mfd_run_ok labels 0 "labels: INBOX, Work/Projects and All Mail"
+mfd_expect "$MD" "" "$S/01-plain.eml" "$S/04-dot-lines.eml"
+mfd_expect "$MD" Work/Projects "$T/proj1.eml" "$T/proj2.eml"
+mfd_expect "$MD" All "$T/arch1.eml"
+tap_like "$err" '3 message\(s\) delivered before from another Gmail label' \
+    "labels: All Mail's copies of labelled messages are not fetched again"
+mfd_run_ok labels 1 "labels: the second run has nothing new"
+HC_GMID=1001 hc_append Work/Projects "$S/01-plain.eml"
+mfd_run_ok labels 1 "labels: an INBOX message labelled Work later is not new"
+mfd_expect "$MD" Work/Projects "$T/proj1.eml" "$T/proj2.eml"
+gen plain "$T/proj3.eml" proj3
+hc_append Work/Projects "$T/proj3.eml"
+mfd_run_ok labels 0 "labels: a new message in Work/Projects is fetched"
+mfd_expect "$MD" Work/Projects "$T/proj1.eml" "$T/proj2.eml" "$T/proj3.eml"
 
 mfd_no_sanitizer
 tap_done

@@ -16,6 +16,7 @@
 // SPEC (written by the test):
 //   { "separator": "|",                    hierarchy separator ('/' Gmail,
 //                                          '|' Yandex, '.' Cyrus)
+//     "gmail": true,                       X-GM-EXT-1 (X-GM-MSGID)
 //     "users": { "alice": "pw" },
 //     "folders": {                         UTF-8 names with the separator;
 //       "INBOX": { "uidvalidity": 7,       encoded to modified UTF-7 here
@@ -44,8 +45,7 @@ var tls = require("tls");
 var path = require("path");
 
 var PLUGINS = ["STARTTLS", "ENABLE", "ID", "IDLE", "NAMESPACE", "UNSELECT",
-    "SASL-IR", "AUTH-PLAIN", "LITERALPLUS", "SPECIAL-USE", "UIDPLUS", "MOVE",
-    "X-GM-EXT-1"];
+    "SASL-IR", "AUTH-PLAIN", "LITERALPLUS", "SPECIAL-USE", "UIDPLUS", "MOVE"];
 
 // UTF-8 to modified UTF-7 (RFC 3501 5.1.3), one name.
 function mutf7(s) {
@@ -168,8 +168,13 @@ function serve(specFile, dir) {
     });
     // One server (one storage, one set of IDLE clients) behind two
     // listeners: hoodiecrow's own plain one for STARTTLS, and TLS.
-    server = hoodiecrow({ plugins: PLUGINS, storage: storage(spec),
+    server = hoodiecrow({ plugins: spec.gmail ?
+        PLUGINS.concat(["X-GM-EXT-1"]) : PLUGINS, storage: storage(spec),
         users: users, credentials: creds, secureConnection: false });
+    // Its X-GM-EXT-1 plugin serves X-GM-MSGID and X-GM-LABELS but does
+    // not announce them as Gmail does.
+    if (spec.gmail)
+        server.registerCapability("X-GM-EXT-1");
     server.connectionHandlers.push(function(conn) {
         if (conn.socket && conn.socket.encrypted)
             conn.secureConnection = true;	/* no STARTTLS offered */

@@ -116,17 +116,19 @@ _hc_json()
 }
 
 # hc_append FOLDER FILE [FLAG...]: a new message, as delivery would make
-# it; bails out on failure.
+# it; with HC_GMID set, that X-GM-MSGID (the same message under another
+# Gmail label). Bails out on failure.
 hc_append()
 {
-	local folder file flags="" f
+	local folder file flags="" f gmid=""
 
 	folder=$(_hc_json "$1") file=$(_hc_json "$2")
 	shift 2
 	for f in "$@"; do
 		flags="$flags${flags:+,}$(_hc_json "$f")"
 	done
-	hc_ctl "{\"op\":\"append\",\"folder\":$folder,\"file\":$file,\"flags\":[$flags]}" \
+	[ -n "${HC_GMID:-}" ] && gmid=",\"gmid\":$(_hc_json "$HC_GMID")"
+	hc_ctl "{\"op\":\"append\",\"folder\":$folder,\"file\":$file,\"flags\":[$flags]$gmid}" \
 	    >/dev/null || tap_bail "hc_append $folder $file failed"
 }
 
