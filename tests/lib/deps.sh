@@ -5,7 +5,7 @@
 MFD_PKGS="build-essential autoconf automake pkg-config libevent-dev libssl-dev
 libconfuse-dev libsystemd-dev zlib1g-dev libcmocka-dev dovecot-imapd dovecot-pop3d
 openssl python3 mandoc clang util-linux iproute2 procps strace
-dosfstools exfatprogs exfat-fuse fusefat nodejs npm"
+dosfstools exfatprogs exfat-fuse fusefat"
 
 # Installs whatever of MFD_PKGS is missing; returns non-zero on failure.
 mfd_install_packages() {
@@ -31,11 +31,24 @@ mfd_install_packages() {
 MFD_NPM_PKGS="hoodiecrow-imap@2.1.0"
 MFD_NPM_PREFIX=${MFD_NPM_PREFIX:-/var/cache/mailfetchd-tests}
 
+# node and npm from Debian (nodejs, npm) unless the commands are there:
+# a machine may have a node build that ships its own npm and conflicts
+# with Debian's npm package.
+mfd_install_node() {
+	local missing=""
+
+	command -v node >/dev/null || missing="nodejs"
+	command -v npm >/dev/null || missing="$missing npm"
+	[ -z "$missing" ] && return 0
+	MFD_PKGS=$missing mfd_install_packages
+}
+
 # Installs MFD_NPM_PKGS into MFD_NPM_PREFIX unless they are there at their
 # version (root only, as mfd_install_packages); returns non-zero on failure.
 mfd_install_npm() {
 	local missing="" p have
 
+	mfd_install_node || return 1
 	for p in $MFD_NPM_PKGS; do
 		have=$(sed -n 's/^ *"version": *"\(.*\)",*$/\1/p' \
 		    "$MFD_NPM_PREFIX/node_modules/${p%@*}/package.json" 2>/dev/null)
