@@ -1025,6 +1025,10 @@ diag_list_done(struct diag *d)
 		    "does not exist (or cannot be selected)");
 		diag_info(d, "fix: use one of the server's folders listed "
 		    "above (names are case-sensitive except INBOX)");
+		if ((s = folder_conf_mutf7_hint(fc->remote)) != NULL)
+			diag_info(d, "note: folder names are UTF-8; if \"%s\" "
+			    "is modified UTF-7, write \"%s\"", fc->remote, s);
+		free(s);
 		d->folder++;
 		diag_next_folder(d);
 		return;

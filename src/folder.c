@@ -70,6 +70,27 @@ folder_wire_to_utf8(const char *wire, int *bad)
 	return (out);
 }
 
+char *
+folder_conf_mutf7_hint(const char *conf)
+{
+	const char	*amp;
+	char		*utf8, *cause, *out;
+
+	for (amp = strchr(conf, '&'); amp != NULL && amp[1] == '-';
+	    amp = strchr(amp + 2, '&'))
+		;
+	if (amp == NULL)
+		return (NULL);		/* no encoded run */
+	if ((utf8 = imap_parse_mutf7_decode(conf, strlen(conf),
+	    &cause)) == NULL) {
+		free(cause);
+		return (NULL);
+	}
+	out = folder_printable(utf8);
+	free(utf8);
+	return (out);
+}
+
 /* Whether the component starting at utf8[i] is "." or "..". */
 static int
 folder_dot_component(const char *utf8, size_t i, int delim)

@@ -46,6 +46,12 @@ char	*folder_wire_to_utf8(const char *wire, int *bad);
  * than FOLDER_LOCAL_MAX. Caller frees. */
 char	*folder_local_name(const char *utf8, int delim);
 
+/* For the error about a configured name the server does not have: the
+ * name decoded, when it reads as modified UTF-7 with an encoded run
+ * ("Entw&APw-rfe" is "Entwürfe"; such names were once sent as they were
+ * written); NULL otherwise. Caller frees. */
+char	*folder_conf_mutf7_hint(const char *conf);
+
 struct imap_node;
 /* The special-use attribute (RFC 6154; Gmail's older XLIST names too) of
  * a folder that a pattern does not fetch: \All (Gmail's All Mail holds

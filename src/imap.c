@@ -803,6 +803,7 @@ imap_list_done(struct imap_session *s)
 	const struct folder_conf	*fc = &s->ac->folders[s->conf_idx];
 	const struct imap_listed	*l;
 	size_t				 i, found = 0, excluded = 0;
+	char				*hint;
 
 	for (i = 0; i < s->nlisted; i++) {
 		l = &s->listed[i];
@@ -826,9 +827,14 @@ imap_list_done(struct imap_session *s)
 		    "\\All, \\Junk or \\Trash folders, which patterns do not "
 		    "fetch; name a folder to fetch it", fc->remote);
 	else if (found == 0) {
-		imap_log(s, LOG_LVL_ERROR, "folder \"%s\" %s on the server",
+		hint = folder_conf_mutf7_hint(fc->remote);
+		imap_log(s, LOG_LVL_ERROR, "folder \"%s\" %s on the server%s%s%s",
 		    fc->remote, fc->is_pattern ? "matches no selectable folder" :
-		    "does not exist (or cannot be selected)");
+		    "does not exist (or cannot be selected)", hint == NULL ? "" :
+		    "; folder names are UTF-8: if this one is modified UTF-7, "
+		    "write \"", hint == NULL ? "" : hint, hint == NULL ? "" :
+		    "\"");
+		free(hint);
 		s->result.folders_failed++;
 		imap_status(s, EXIT_PARTIAL);
 	}

@@ -62,6 +62,14 @@ MD=$T/amp/Maildir
 mfd_run_ok amp 0 "folder \"Tom&Jennifer-Wedding\" is sent as Tom&-Jennifer-Wedding"
 mfd_expect "$MD" "Tom&Jennifer-Wedding" "$T/tom1.eml"
 
+# A name written in modified UTF-7 is UTF-8 now: the error says how to
+# write it.
+dovecot_add_folder amp "$(dovecot_mutf7 'Entwürfe')"
+mfd_conf amp -- 'folder "Tom&Jennifer-Wedding" { }' 'folder "Entw&APw-rfe" { }'
+mfd_run_ok amp 7 "a name written in modified UTF-7 is not taken as such"
+tap_like "$err" 'Entw&APw-rfe" does not exist .*write "Entwürfe"' \
+    "the error names the UTF-8 spelling"
+
 # --- keep = no into a Cyrillic trash folder. -------------------------
 dovecot_add_user tr pw-tr-62
 mfd_account tr pw-tr-62

@@ -171,6 +171,24 @@ test_wire_to_utf8(void **state)
 	free(s);
 }
 
+/* A configured name the server lacks that reads as modified UTF-7 gets
+ * its decoded form as a hint; others none. */
+static void
+test_mutf7_hint(void **state)
+{
+	char	*h;
+
+	(void)state;
+	h = folder_conf_mutf7_hint("Entw&APw-rfe");
+	assert_non_null(h);
+	assert_string_equal(h, "Entwürfe");
+	free(h);
+	assert_null(folder_conf_mutf7_hint("Tom&-Jerry"));	/* "&-" only */
+	assert_null(folder_conf_mutf7_hint("Plain"));
+	assert_null(folder_conf_mutf7_hint("Bad&%%-"));	/* not mUTF-7 */
+	assert_null(folder_conf_mutf7_hint("Корзина"));
+}
+
 int
 main(void)
 {
@@ -182,6 +200,7 @@ main(void)
 		cmocka_unit_test(test_local_one_mapping),
 		cmocka_unit_test(test_local_names),
 		cmocka_unit_test(test_wire_to_utf8),
+		cmocka_unit_test(test_mutf7_hint),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));
