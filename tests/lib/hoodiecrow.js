@@ -209,6 +209,13 @@ function serve(specFile, dir) {
         });
     });
     ctl.listen(path.join(dir, "ctl"));
+    // A test killed before its cleanup ran must not leave us behind:
+    // gone with the shell that started us.
+    var parent = process.ppid;
+    setInterval(function() {
+        if (process.ppid !== parent)
+            process.exit(0);
+    }, 500);
 }
 
 function ctlRequest(dir, json) {

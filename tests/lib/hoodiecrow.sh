@@ -66,7 +66,10 @@ hc_start()
 	# The test CA of dovecot.sh, made in our directory.
 	DC_DIR=$HC_DIR _dc_make_tls ||
 	    tap_bail "cannot make the test certificates: $(cat "$HC_DIR/tls/openssl.err")"
-	_hc_node serve "$spec" "$HC_DIR" >"$HC_DIR/log" 2>&1 &
+	# node itself in the background (not a function, whose subshell
+	# would be the PID killed, leaving node behind).
+	NODE_PATH=$HC_NODE_MODULES node "$HC_LIBDIR/hoodiecrow.js" serve \
+	    "$spec" "$HC_DIR" >"$HC_DIR/log" 2>&1 &
 	HC_PID=$!
 	for ((i = 0; i < 200; i++)); do
 		[ -s "$HC_DIR/ports" ] && break
