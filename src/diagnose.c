@@ -100,11 +100,11 @@ struct diag {
 	const char			*mech;
 
 	/* IMAP folders. */
-	int				 delim;		/* the server's separator */
+	int				 delim;		/* server's separator */
 	int				 delim_known;
-	size_t				 folders_ok;	/* configured ones found */
+	size_t				 folders_ok;	/* configured, found */
 	size_t				 nexcluded;	/* from this pattern */
-	char				**listed;	/* as configured (UTF-8) */
+	char				**listed;	/* as configured */
 	size_t				 nlisted;
 	size_t				 folder;	/* current one */
 	char				*folder_q;	/* quoted */

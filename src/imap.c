@@ -190,9 +190,9 @@ enum imap_state {
 
 static const char *imap_state_names[IMAP_S_MAX] = {
 	"CONNECTING", "GREETING", "CAPABILITY", "STARTTLS", "TLS", "ID",
-	"AUTH", "AUTH_CAPS", "COMPRESS", "ROOT", "LIST", "STATUS", "SELECT", "SEARCH",
-	"SIZES", "FETCH", "STORE", "COPY", "MOVE", "SEARCH_DELETED", "EXPUNGE",
-	"IDLE", "IDLING", "IDLE_DONE", "LOGOUT", "DONE",
+	"AUTH", "AUTH_CAPS", "COMPRESS", "ROOT", "LIST", "STATUS", "SELECT",
+	"SEARCH", "SIZES", "FETCH", "STORE", "COPY", "MOVE", "SEARCH_DELETED",
+	"EXPUNGE", "IDLE", "IDLING", "IDLE_DONE", "LOGOUT", "DONE",
 };
 
 /* A folder to fetch, resolved against the server. */
@@ -828,12 +828,12 @@ imap_list_done(struct imap_session *s)
 		    "fetch; name a folder to fetch it", fc->remote);
 	else if (found == 0) {
 		hint = folder_conf_mutf7_hint(fc->remote);
-		imap_log(s, LOG_LVL_ERROR, "folder \"%s\" %s on the server%s%s%s",
-		    fc->remote, fc->is_pattern ? "matches no selectable folder" :
-		    "does not exist (or cannot be selected)", hint == NULL ? "" :
-		    "; folder names are UTF-8: if this one is modified UTF-7, "
-		    "write \"", hint == NULL ? "" : hint, hint == NULL ? "" :
-		    "\"");
+		imap_log(s, LOG_LVL_ERROR, "folder \"%s\" %s on the "
+		    "server%s%s%s", fc->remote, fc->is_pattern ? "matches no "
+		    "selectable folder" : "does not exist (or cannot be "
+		    "selected)", hint == NULL ? "" : "; folder names are "
+		    "UTF-8: if this one is modified UTF-7, write \"",
+		    hint == NULL ? "" : hint, hint == NULL ? "" : "\"");
 		free(hint);
 		s->result.folders_failed++;
 		imap_status(s, EXIT_PARTIAL);
