@@ -3,9 +3,10 @@
 # like Yandex: '|' as the hierarchy separator, Cyrillic folder names, a
 # Cyrillic \Trash (issue 15). IMAPS and STARTTLS, a first run exiting 0
 # and a second 1, nested folders and a pattern written with '/', non-ASCII
-# and '&' folders, mark_read, keep = no into the Cyrillic trash, IDLE push,
-# UIDVALIDITY recovery, --diagnose, byte-exact delivery, no stray local
-# folder, every folder missing = exit 5. One server for the whole file:
+# and '&' folders, mark_read, keep = no into the Cyrillic trash and
+# without a trash (UID EXPUNGE), IDLE push, UIDVALIDITY recovery,
+# --diagnose, byte-exact delivery, no stray local folder, every folder
+# missing = exit 5. One server for the whole file:
 # hoodiecrow has one mailbox for every login, so each scenario that
 # changes the server has folders of its own.
 # TAP output.
@@ -18,7 +19,7 @@ top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 S=$DC_SAMPLES
 mfd_init
 gen() { "$(_dc_python)" "$top_srcdir/tests/lib/gen_msg.py" "$@" || tap_bail "gen_msg.py $*"; }
-for m in dev1 dev2 ann1 work1 tom1 read1 read2 del1 del2 idle1 idle2 uv1 uv2 uv3; do
+for m in dev1 dev2 ann1 work1 tom1 read1 read2 del1 del2 exp1 exp2 idle1 idle2 uv1 uv2 uv3; do
 	gen plain "$T/$m.eml" "$m"
 done
 cat >"$T/spec.json" <<EOF
@@ -39,6 +40,8 @@ cat >"$T/spec.json" <<EOF
         { "file": "$T/read2.eml" } ] },
     "Del": { "messages": [ { "file": "$T/del1.eml" },
         { "file": "$T/del2.eml" } ] },
+    "Expunge": { "messages": [ { "file": "$T/exp1.eml" },
+        { "file": "$T/exp2.eml", "flags": ["\\\\Seen"] } ] },
     "Idle": { "messages": [ { "file": "$T/idle1.eml" } ] },
     "Uv": { "uidvalidity": 5, "messages": [ { "file": "$T/uv1.eml" },
         { "file": "$T/uv2.eml" } ] } } }
@@ -87,6 +90,14 @@ mfd_expect "$T/del/Maildir" Del "$T/del1.eml" "$T/del2.eml"
 tap_is "$(hc_count Del)" 0 "keep = no: Del is empty on the server"
 tap_is "$(hc_count 'Удалённые')" 2 "keep = no: both messages are in Удалённые"
 mfd_run_ok del 1 "keep = no: the second run has nothing new"
+
+# --- keep = no without a trash folder: \Deleted and UID EXPUNGE. ---------
+hc_conf exp 'keep = no' -- 'folder "Expunge" { }'
+mfd_run_ok exp 0 "keep = no without trash_folder"
+mfd_expect "$T/exp/Maildir" Expunge "$T/exp1.eml" "$T/exp2.eml"
+tap_is "$(hc_count Expunge)" 0 "keep = no: both messages are expunged on the server"
+tap_is "$(hc_count 'Удалённые')" 2 "keep = no without trash_folder: nothing moved to the trash"
+mfd_run_ok exp 1 "keep = no without trash_folder: the second run has nothing new"
 
 # --- UIDVALIDITY recovery: nothing twice, new mail still comes. ----------
 hc_conf uv -- 'folder "Uv" { }'
