@@ -904,14 +904,16 @@ diag_listed_clear(struct diag *d)
 
 /* An untagged LIST: keep the name of a selectable mailbox as the
  * configuration spells it (UTF-8, '/' between levels; folder.h). The
- * first answer to the LIST of all folders says the server's separator. */
+ * LIST of all folders says the server's separator (the first one not
+ * NIL). */
 static void
 diag_list_untagged(struct diag *d, const struct imap_response *r)
 {
 	char	*name, *p;
 	int	 bad;
 
-	if (d->state == DIAG_S_LIST_ALL && !d->delim_known) {
+	if (d->state == DIAG_S_LIST_ALL && d->delim == 0) {
+		/* A flat INBOX (NIL) may come before the others. */
 		d->delim = r->delim;
 		d->delim_known = 1;
 	}
