@@ -27,6 +27,7 @@
 
 #include "conn.h"
 #include "fetch.h"
+#include "folder.h"
 #include "imap_parse.h"
 #include "log.h"
 #include "pop3_parse.h"
@@ -99,7 +100,11 @@ struct diag {
 	const char			*mech;
 
 	/* IMAP folders. */
-	char				**listed;	/* decoded names */
+	int				 delim;		/* server's separator */
+	int				 delim_known;
+	size_t				 folders_ok;	/* configured, found */
+	size_t				 nexcluded;	/* from this pattern */
+	char				**listed;	/* as configured */
 	size_t				 nlisted;
 	size_t				 folder;	/* current one */
 	char				*folder_q;	/* quoted */
@@ -884,27 +889,6 @@ diag_caps_done(struct diag *d)
  * Step 8: folders (IMAP) and STAT (POP3).
  */
 
-/* The configured folder as the server spells it (modified UTF-7, the
- * rule of imap.c: a name with '&' that decodes is taken as already
- * encoded); NULL and *cause. */
-static char *
-diag_mutf7(const char *name, char **cause)
-{
-	char	*dec;
-
-	if (strchr(name, '&') != NULL &&
-	    (dec = imap_parse_mutf7_decode(name, strlen(name), cause)) !=
-	    NULL) {
-		free(dec);
-		return (xstrdup(name));
-	}
-	if (strchr(name, '&') != NULL) {
-		free(*cause);
-		*cause = NULL;
-	}
-	return (imap_parse_mutf7_encode(name, cause));
-}
-
 static void
 diag_listed_clear(struct diag *d)
 {
@@ -915,22 +899,37 @@ diag_listed_clear(struct diag *d)
 	free(d->listed);
 	d->listed = NULL;
 	d->nlisted = 0;
+	d->nexcluded = 0;
 }
 
-/* An untagged LIST: keep the decoded name of a selectable mailbox. */
+/* An untagged LIST: keep the name of a selectable mailbox as the
+ * configuration spells it (UTF-8, '/' between levels; folder.h). The
+ * LIST of all folders says the server's separator (the first one not
+ * NIL). */
 static void
 diag_list_untagged(struct diag *d, const struct imap_response *r)
 {
-	char	*name, *cause;
+	char	*name, *p;
+	int	 bad;
 
+	if (d->state == DIAG_S_LIST_ALL && d->delim == 0) {
+		/* A flat INBOX (NIL) may come before the others. */
+		d->delim = r->delim;
+		d->delim_known = 1;
+	}
 	if (r->mailbox == NULL || (r->flags != NULL &&
 	    (imap_parse_list_has(r->flags, "\\Noselect") ||
 	    imap_parse_list_has(r->flags, "\\NonExistent"))))
 		return;
-	if ((name = imap_parse_mutf7_decode(r->mailbox, strlen(r->mailbox),
-	    &cause)) == NULL) {
-		free(cause);
-		name = diag_clean(r->mailbox, strlen(r->mailbox));
+	if (d->state == DIAG_S_LIST && d->ac->folders[d->folder].is_pattern &&
+	    folder_pattern_excluded(r->flags) != NULL) {
+		d->nexcluded++;		/* as imap.c: patterns skip them */
+		return;
+	}
+	name = folder_wire_to_utf8(r->mailbox, &bad);
+	for (p = name; r->delim != 0 && r->delim != '/' && *p != '\0'; p++) {
+		if (*p == r->delim)
+			*p = '/';
 	}
 	d->listed = xreallocarray(d->listed, d->nlisted + 1,
 	    sizeof *d->listed);
@@ -941,13 +940,13 @@ diag_list_untagged(struct diag *d, const struct imap_response *r)
 static char *
 diag_listed_join(struct diag *d)
 {
-	char	*s = xstrdup(""), *t, *clean;
+	char	*s = xstrdup(""), *t;
 	size_t	 i;
 
+	/* The names are printable already (folder_wire_to_utf8). */
 	for (i = 0; i < d->nlisted && i < DIAG_LIST_SHOW; i++) {
-		clean = log_sanitize(d->listed[i], strlen(d->listed[i]), 200);
-		xasprintf(&t, "%s%s\"%s\"", s, i == 0 ? "" : ", ", clean);
-		free(clean);
+		xasprintf(&t, "%s%s\"%s\"", s, i == 0 ? "" : ", ",
+		    d->listed[i]);
 		free(s);
 		s = t;
 	}
@@ -958,6 +957,22 @@ diag_listed_join(struct diag *d)
 		s = t;
 	}
 	return (s);
+}
+
+/* Says how configured names map to the server's: a separator that is
+ * not '/' is where a user's '/' goes. */
+static void
+diag_separator(struct diag *d)
+{
+	if (!d->delim_known || d->delim == '/')
+		return;
+	if (d->delim == 0)
+		diag_info(d, "note: the server has no folder hierarchy; "
+		    "folders are shown and configured as named");
+	else
+		diag_info(d, "note: the server separates folder levels with "
+		    "'%c'; they are shown and configured with '/' (\"A/B\" "
+		    "is the server's \"A%cB\")", d->delim, d->delim);
 }
 
 /* LIST for the next configured folder, or LOGOUT after the last. */
@@ -971,7 +986,8 @@ diag_next_folder(struct diag *d)
 	d->folder_q = NULL;
 	for (; d->folder < d->ac->nfolders; d->folder++) {
 		fc = &d->ac->folders[d->folder];
-		if ((m = diag_mutf7(fc->remote, &cause)) == NULL ||
+		if ((m = folder_conf_to_wire(fc->remote, d->delim,
+		    &cause)) == NULL ||
 		    (d->folder_q = imap_parse_quote(m, strlen(m),
 		    &cause)) == NULL) {
 			diag_fail_line(d, EXIT_CONFIG, "folder \"%s\": %s",
@@ -996,6 +1012,14 @@ diag_list_done(struct diag *d)
 	const struct folder_conf	*fc = &d->ac->folders[d->folder];
 	char				*s;
 
+	if (d->nlisted == 0 && d->nexcluded > 0) {
+		diag_warn(d, "folder pattern \"%s\": matches only \\All, "
+		    "\\Junk or \\Trash folders, which patterns do not fetch "
+		    "(name a folder to fetch it)", fc->remote);
+		d->folder++;
+		diag_next_folder(d);
+		return;
+	}
 	if (d->nlisted == 0) {
 		diag_fail_line(d, EXIT_PARTIAL, "folder \"%s\": %s on the "
 		    "server", fc->remote, fc->is_pattern ?
@@ -1003,6 +1027,10 @@ diag_list_done(struct diag *d)
 		    "does not exist (or cannot be selected)");
 		diag_info(d, "fix: use one of the server's folders listed "
 		    "above (names are case-sensitive except INBOX)");
+		if ((s = folder_conf_mutf7_hint(fc->remote)) != NULL)
+			diag_info(d, "note: folder names are UTF-8; if \"%s\" "
+			    "is modified UTF-7, write \"%s\"", fc->remote, s);
+		free(s);
 		d->folder++;
 		diag_next_folder(d);
 		return;
@@ -1011,6 +1039,12 @@ diag_list_done(struct diag *d)
 		s = diag_listed_join(d);
 		diag_ok(d, "folder pattern \"%s\": matches %zu: %s",
 		    fc->remote, d->nlisted, s);
+		if (d->nexcluded > 0)
+			diag_info(d, "note: %zu more \\All, \\Junk or \\Trash "
+			    "folder%s not fetched through a pattern (name a "
+			    "folder to fetch it)", d->nexcluded,
+			    d->nexcluded == 1 ? "" : "s");
+		d->folders_ok++;
 		free(s);
 		d->folder++;
 		diag_next_folder(d);
@@ -1257,6 +1291,7 @@ diag_imap_tagged(struct diag *d, const struct imap_response *r)
 		free(text);
 		text = diag_listed_join(d);
 		diag_ok(d, "folders: %zu on the server: %s", d->nlisted, text);
+		diag_separator(d);
 		d->folder = 0;
 		diag_next_folder(d);
 		break;
@@ -1266,6 +1301,8 @@ diag_imap_tagged(struct diag *d, const struct imap_response *r)
 		diag_list_done(d);
 		break;
 	case DIAG_S_STATUS:
+		if (ok && d->have_messages)
+			d->folders_ok++;
 		if (ok && d->have_messages)
 			diag_ok(d, "folder \"%s\": %llu message%s",
 			    d->ac->folders[d->folder].remote,
@@ -1590,6 +1627,10 @@ diag_account(struct event_base *base, struct evdns_base *dns,
 	if (!d.done && d.status == 0)
 		diag_fail_line(&d, EXIT_NETWORK, "internal: nothing left to "
 		    "wait for");
+	/* As a fetch would end (fetch.h): a folder failing alone is a
+	 * partial failure, every folder failing is the server's refusal. */
+	if (d.status == EXIT_PARTIAL && d.folders_ok == 0)
+		d.status = EXIT_PROTOCOL;
 	rc = d.status;
 	fprintf(out, "%s: %s\n", ac->name, rc == 0 ? "everything a fetch "
 	    "needs works" : fetch_exit_name(rc));

@@ -223,15 +223,38 @@ fetch_prepare_maildir(const struct config *conf,
 	return (0);
 }
 
-/* Prepares the Maildir root and every configured (non-pattern) folder, so
- * that delivery problems surface before any network work is done. Folders
- * that patterns resolve to are opened when they are fetched. */
+/* Whether a configured folder's local directory is there: 1, 0, or -1
+ * (logged). */
+static int
+fetch_folder_exists(const struct account_conf *ac,
+    const struct folder_conf *fc)
+{
+	struct log_ctx	 ctx = { ac->name, fc->remote, 0 };
+	char		*cause;
+	int		 r;
+
+	r = maildir_folder_exists(ac->maildir, config_folder_local(fc),
+	    &cause);
+	if (r < 0) {
+		log_msg(LOG_LVL_ERROR, &ctx, "%s", cause);
+		free(cause);
+	}
+	return (r);
+}
+
+/* Prepares the Maildir root, so that delivery problems surface before any
+ * network work is done, and the configured (non-pattern) folders that
+ * exist locally already (their stale tmp/ files). A folder is made only
+ * when the session delivers to it: here the server's separator is not
+ * known, and a folder made for a name the server does not have would
+ * stay empty for ever (folder.h). */
 int
 fetch_prepare_maildirs(const struct config *conf,
     const struct account_conf *ac, struct state *st)
 {
 	const struct folder_conf	*fc;
 	size_t				 i;
+	int				 r;
 
 	if (fetch_prepare_maildir(conf, ac, st, NULL, NULL) != 0)
 		return (-1);
@@ -239,6 +262,11 @@ fetch_prepare_maildirs(const struct config *conf,
 		fc = &ac->folders[i];
 		if (fc->is_pattern)
 			continue;
+		if ((r = fetch_folder_exists(ac, fc)) <= 0) {
+			if (r < 0)
+				return (-1);
+			continue;
+		}
 		if (fetch_prepare_maildir(conf, ac, st,
 		    config_folder_local(fc), fc->remote) != 0)
 			return (-1);

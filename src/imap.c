@@ -76,7 +76,22 @@
  * the first fetch began are kept for good (first_fetch = new too): after
  * a UIDVALIDITY change, a message not delivered before, dated before the
  * first fetch (and read, for unseen) is what it left, and is left again
- * (imap_first_left). */
+ * (imap_first_left).
+ *
+ * Gmail labels (X-GM-EXT-1): Gmail shows one message in the folder of
+ * every label it has and in [Gmail]/All Mail, under one X-GM-MSGID. With
+ * that capability the sizes pass asks for X-GM-MSGID too, and a message
+ * whose X-GM-MSGID the account delivered before, from any folder, is
+ * passed over like one delivered before (last_uid passes it) with no
+ * server action: it is delivered once, into the first folder fetched
+ * that holds it (the configured order; patterns do not fetch All Mail,
+ * folder.h), and its other copies stay on the server as they are, so
+ * that keep = no or mark_read on one label never touches another. The
+ * X-GM-MSGIDs delivered are appended to the msgids log under a folder
+ * name no mailbox can have (IMAP_GM_FOLDER) once their batch is durable;
+ * a crash in between, or two sessions (IDLE) fetching two labels of one
+ * message at once, may deliver it a second time: a duplicate, never a
+ * loss. */
 #include "imap.h"
 
 #include <ctype.h>
@@ -93,6 +108,7 @@
 #include "crlf.h"
 #include "fault.h"
 #include "fetch.h"
+#include "folder.h"
 #include "imap_parse.h"
 #include "log.h"
 #include "maildir.h"
@@ -116,8 +132,6 @@
 #define IMAP_SET_RANGES		400
 /* Scratch for CRLF conversion of one chunk. */
 #define IMAP_CHUNK_MAX		(16 * 1024)
-/* Longest local folder name we make from a server name. */
-#define IMAP_LOCAL_MAX		200
 /* The most distinct [ALERT] texts a session logs (each once): a server
  * streaming alerts must not flood the log (RFC 9051 says to show them,
  * not to show each a million times). */
@@ -133,6 +147,9 @@
  * RFC822.SIZE plus IMAP_LIE_SLACK is a server lie (imap_body_lie). */
 #define IMAP_LIE_FACTOR		2
 #define IMAP_LIE_SLACK		((uint64_t)64 * 1024)
+/* The msgids log's folder for Gmail's X-GM-MSGIDs: a control character,
+ * which no mailbox name on the wire (modified UTF-7) can hold. */
+#define IMAP_GM_FOLDER		"\001X-GM-MSGID"
 /* The FETCH item that carries the Message-ID. */
 #define IMAP_ITEM_MSGID		"BODY[HEADER.FIELDS (MESSAGE-ID)]"
 /* Longest Message-ID a journal entry keeps (RFC 5322's line length): a
@@ -162,6 +179,7 @@ enum imap_state {
 	IMAP_S_AUTH,
 	IMAP_S_AUTH_CAPS,
 	IMAP_S_COMPRESS,
+	IMAP_S_ROOT,		/* LIST "" "": the hierarchy separator */
 	IMAP_S_LIST,
 	IMAP_S_STATUS,		/* STATUS before SELECT: anything new? */
 	IMAP_S_SELECT,
@@ -183,9 +201,9 @@ enum imap_state {
 
 static const char *imap_state_names[IMAP_S_MAX] = {
 	"CONNECTING", "GREETING", "CAPABILITY", "STARTTLS", "TLS", "ID",
-	"AUTH", "AUTH_CAPS", "COMPRESS", "LIST", "STATUS", "SELECT", "SEARCH",
-	"SIZES", "FETCH", "STORE", "COPY", "MOVE", "SEARCH_DELETED", "EXPUNGE",
-	"IDLE", "IDLING", "IDLE_DONE", "LOGOUT", "DONE",
+	"AUTH", "AUTH_CAPS", "COMPRESS", "ROOT", "LIST", "STATUS", "SELECT",
+	"SEARCH", "SIZES", "FETCH", "STORE", "COPY", "MOVE", "SEARCH_DELETED",
+	"EXPUNGE", "IDLE", "IDLING", "IDLE_DONE", "LOGOUT", "DONE",
 };
 
 /* A folder to fetch, resolved against the server. */
@@ -201,6 +219,7 @@ struct imap_listed {
 	char		*name;		/* mUTF-7 */
 	int		 delim;
 	int		 noselect;
+	const char	*excluded;	/* from patterns: its special use */
 };
 
 /* A message to fetch: from the UID FETCH (UID RFC822.SIZE) pass. */
@@ -208,6 +227,7 @@ struct imap_msg {
 	uint32_t	 uid;
 	uint32_t	 size;		/* RFC822.SIZE, at most 4 GiB - 1 */
 	uint32_t	 seq;		/* its message number then; 0: none */
+	uint64_t	 gmid;		/* X-GM-MSGID, 0: none */
 };
 
 /* What the chunks of the literal being streamed are for. */
@@ -227,6 +247,7 @@ struct imap_staged {
 	uint64_t	 bytes;		/* as written (LF line ends) */
 	char		*final;		/* Maildir file name */
 	char		*msgid;		/* NULL: none */
+	uint64_t	 gmid;		/* X-GM-MSGID, 0: none */
 	unsigned char	 digest[MSGIDS_DIGEST_LEN]; /* of the file */
 };
 
@@ -262,6 +283,11 @@ struct imap_session {
 	int			 status;	/* worst outcome so far */
 
 	/* Folder resolution. */
+	int			 delim;		/* the server's hierarchy
+						 * separator, 0: flat or not
+						 * said (folder.h) */
+	int			 delim_known;	/* the LIST "" "" answered */
+	char			*trash_wire;	/* trash_folder as sent */
 	size_t			 conf_idx;
 	struct imap_listed	*listed;
 	size_t			 nlisted;
@@ -341,12 +367,15 @@ struct imap_session {
 	int			 hdr_cut;	/* over IMAP_HDR_MAX */
 
 	struct msgids		*ids;		/* NULL: log not available */
+	struct msgids_set	 gm_known;	/* X-GM-MSGIDs delivered */
+	int			 gm_loaded;
 
 	/* Mode (imap.h), with our own copies of its strings. */
 	enum imap_mode		 mode;
 	char			*idle_folder;
 	char			**skip_conf;	/* configured names */
-	char			**skip_wire;	/* the same in mUTF-7 */
+	char			**skip_wire;	/* the same as sent; NULL
+						 * until imap_root_done */
 	size_t			 nskip;
 	imap_delivered_cb	 delivered_cb;
 	imap_may_fetch_cb	 may_fetch_cb;
@@ -366,6 +395,7 @@ static void	imap_folder_done(struct imap_session *);
 static uint32_t	imap_uid_of_seq(const struct imap_session *);
 static uint64_t	imap_fetch_size(const struct imap_response *);
 static void	imap_list_next(struct imap_session *);
+static void	imap_gm_load(struct imap_session *);
 static void	imap_finish(struct imap_session *);
 static int	imap_idle_blocked(struct imap_session *);
 static int	imap_remote_skipped(struct imap_session *, const char *);
@@ -615,42 +645,6 @@ imap_auth_start(struct imap_session *s)
  * Folders.
  */
 
-/* Maps a decoded (UTF-8) server folder name to a Maildir++ name: the
- * hierarchy delimiter becomes '/', control characters '_', and "." or ".."
- * components are prefixed so nothing climbs out of the Maildir. NULL when
- * too long. Caller frees. */
-static char *
-imap_local_name(const char *utf8, int delim)
-{
-	size_t	 n = strlen(utf8), i, o = 0;
-	char	*out;
-	int	 start = 1;
-
-	if (n > IMAP_LOCAL_MAX)
-		return (NULL);
-	out = xmalloc(n * 2 + 2);
-	for (i = 0; i < n; i++) {
-		unsigned char c = utf8[i];
-
-		if (delim != 0 && c == (unsigned char)delim)
-			c = '/';
-		else if (c == '/')
-			c = '_';	/* a '/' that is not the delimiter */
-		if (c < 0x20 || c == 0x7f)
-			c = '_';
-		if (start && c == '.' && (i + 1 == n || utf8[i + 1] == delim ||
-		    (utf8[i + 1] == '.' && (i + 2 == n ||
-		    utf8[i + 2] == delim))))
-			out[o++] = '_';
-		if (c == '/' && (start || i + 1 == n))
-			c = '_';	/* empty component */
-		out[o++] = c;
-		start = c == '/';
-	}
-	out[o] = '\0';
-	return (out);
-}
-
 /* Adds a resolved folder unless its remote name is there already; refuses
  * a local name that another folder already maps to. */
 static void
@@ -677,7 +671,7 @@ imap_folder_add(struct imap_session *s, const char *remote, int delim,
 		local = xstrdup("");
 	else if (local_conf != NULL)
 		local = xstrdup(local_conf);
-	else if ((local = imap_local_name(utf8, delim)) == NULL) {
+	else if ((local = folder_local_name(utf8, delim)) == NULL) {
 		imap_log(s, LOG_LVL_ERROR, "folder \"%s\": name too long for "
 		    "a local folder; set local = \"...\" for it", utf8);
 		s->result.folders_failed++;
@@ -719,26 +713,6 @@ imap_listed_clear(struct imap_session *s)
 	s->nlisted = s->alisted = s->listed_bytes = 0;
 }
 
-/* The configured name as sent to the server: a name that is already valid
- * modified UTF-7 with a '&' in it is taken as such, anything else is UTF-8
- * and encoded. Caller frees. */
-static char *
-imap_conf_to_mutf7(const char *name, char **cause)
-{
-	char	*dec;
-
-	if (strchr(name, '&') != NULL &&
-	    (dec = imap_parse_mutf7_decode(name, strlen(name), cause)) != NULL) {
-		free(dec);
-		return (xstrdup(name));
-	}
-	if (strchr(name, '&') != NULL) {
-		free(*cause);
-		*cause = NULL;
-	}
-	return (imap_parse_mutf7_encode(name, cause));
-}
-
 /* Whether a configured folder is this session's: IDLE takes exactly its
  * folder, ONCE everything but the folders IDLE sessions hold. */
 static int
@@ -773,6 +747,37 @@ imap_remote_skipped(struct imap_session *s, const char *remote)
 	return (0);
 }
 
+/* The configured names the session compares or sends whole, as the
+ * server spells them now that its separator is known. One that cannot be
+ * spelled (not UTF-8) stays NULL: its folder fails where it is used. */
+static void
+imap_root_done(struct imap_session *s)
+{
+	char	*cause;
+	size_t	 i;
+
+	log_msg(LOG_LVL_DEBUG, &s->ctx, "hierarchy separator: %s%c%s",
+	    s->delim != 0 ? "'" : "none", s->delim != 0 ? s->delim : ' ',
+	    s->delim != 0 ? "'" : "");
+	for (i = 0; i < s->nskip; i++) {
+		free(s->skip_wire[i]);
+		if ((s->skip_wire[i] = folder_conf_to_wire(s->skip_conf[i],
+		    s->delim, &cause)) == NULL)
+			free(cause);
+	}
+	free(s->trash_wire);
+	s->trash_wire = NULL;
+	if (s->ac->trash_folder != NULL && (s->trash_wire =
+	    folder_conf_to_wire(s->ac->trash_folder, s->delim,
+	    &cause)) == NULL) {
+		imap_log(s, LOG_LVL_ERROR, "trash_folder: %s", cause);
+		free(cause);
+	}
+	imap_gm_load(s);
+	s->conf_idx = 0;
+	imap_list_next(s);
+}
+
 /* LIST for the next configured folder, or on to the first folder. */
 static void
 imap_list_next(struct imap_session *s)
@@ -784,7 +789,8 @@ imap_list_next(struct imap_session *s)
 		fc = &s->ac->folders[s->conf_idx];
 		if (!imap_conf_wanted(s, fc))
 			continue;
-		if ((m = imap_conf_to_mutf7(fc->remote, &cause)) == NULL) {
+		if ((m = folder_conf_to_wire(fc->remote, s->delim,
+		    &cause)) == NULL) {
 			imap_log(s, LOG_LVL_ERROR, "folder \"%s\": %s",
 			    fc->remote, cause);
 			free(cause);
@@ -814,19 +820,40 @@ static void
 imap_list_done(struct imap_session *s)
 {
 	const struct folder_conf	*fc = &s->ac->folders[s->conf_idx];
-	size_t				 i, found = 0;
+	const struct imap_listed	*l;
+	size_t				 i, found = 0, excluded = 0;
+	char				*hint;
 
 	for (i = 0; i < s->nlisted; i++) {
-		if (s->listed[i].noselect)
+		l = &s->listed[i];
+		if (l->noselect)
 			continue;
+		if (fc->is_pattern && l->excluded != NULL) {
+			/* Gmail's All Mail would deliver every message a
+			 * second time; spam and trash are not mail to keep. */
+			imap_log(s, LOG_LVL_DEBUG, "pattern \"%s\": not "
+			    "fetching %s (%s); name it to fetch it",
+			    fc->remote, l->name, l->excluded);
+			excluded++;
+			continue;
+		}
 		found++;
-		imap_folder_add(s, s->listed[i].name, s->listed[i].delim,
+		imap_folder_add(s, l->name, l->delim,
 		    fc->is_pattern ? NULL : fc->local, fc->mark_read);
 	}
-	if (found == 0) {
-		imap_log(s, LOG_LVL_ERROR, "folder \"%s\" %s on the server",
-		    fc->remote, fc->is_pattern ? "matches no selectable folder" :
-		    "does not exist (or cannot be selected)");
+	if (found == 0 && excluded > 0)
+		imap_log(s, LOG_LVL_NOTICE, "pattern \"%s\" matches only "
+		    "\\All, \\Junk or \\Trash folders, which patterns do not "
+		    "fetch; name a folder to fetch it", fc->remote);
+	else if (found == 0) {
+		hint = folder_conf_mutf7_hint(fc->remote);
+		imap_log(s, LOG_LVL_ERROR, "folder \"%s\" %s on the "
+		    "server%s%s%s", fc->remote, fc->is_pattern ? "matches no "
+		    "selectable folder" : "does not exist (or cannot be "
+		    "selected)", hint == NULL ? "" : "; folder names are "
+		    "UTF-8: if this one is modified UTF-7, write \"",
+		    hint == NULL ? "" : hint, hint == NULL ? "" : "\"");
+		free(hint);
 		s->result.folders_failed++;
 		imap_status(s, EXIT_PARTIAL);
 	}
@@ -864,6 +891,7 @@ imap_list_untagged(struct imap_session *s, const struct imap_response *r)
 	l->noselect = r->flags != NULL &&
 	    (imap_parse_list_has(r->flags, "\\Noselect") ||
 	    imap_parse_list_has(r->flags, "\\NonExistent"));
+	l->excluded = folder_pattern_excluded(r->flags);
 }
 
 /*
@@ -1720,12 +1748,79 @@ imap_msgs_dedup(struct imap_session *s)
 	s->nmsgs = o;
 }
 
+/* X-GM-MSGID as the msgids log keys it (with size 0). */
+static void
+imap_gm_key(uint64_t gmid, char *buf, size_t len)
+{
+	snprintf(buf, len, "%llu", (unsigned long long)gmid);
+}
+
+/* Whether this account delivered the Gmail message gmid before. */
+static int
+imap_gm_known(struct imap_session *s, uint64_t gmid)
+{
+	char	key[24];
+
+	if (gmid == 0)
+		return (0);
+	imap_gm_key(gmid, key, sizeof key);
+	return (msgids_set_has(&s->gm_known, key, 0));
+}
+
+/* The X-GM-MSGID the sizes pass gave uid (s->msgs is sorted), 0 if none. */
+static uint64_t
+imap_msg_gmid(struct imap_session *s, uint32_t uid)
+{
+	const struct imap_msg	*m, key = { .uid = uid };
+
+	if (!s->gm_loaded || s->nmsgs == 0)
+		return (0);
+	m = bsearch(&key, s->msgs, s->nmsgs, sizeof *s->msgs, imap_msg_cmp);
+	return (m != NULL ? m->gmid : 0);
+}
+
+/* The batch is durable: its X-GM-MSGIDs go into the log (flushed by the
+ * caller) and the set, so that no later folder delivers them again. */
+static void
+imap_gm_logged(struct imap_session *s)
+{
+	char	key[24];
+	size_t	i;
+
+	for (i = 0; i < s->nstaged; i++) {
+		if (s->staged[i].gmid == 0)
+			continue;
+		imap_gm_key(s->staged[i].gmid, key, sizeof key);
+		msgids_add(s->ids, IMAP_GM_FOLDER, key, 0, NULL);
+		msgids_set_add(&s->gm_known, key, 0);
+	}
+	msgids_set_sort(&s->gm_known);
+}
+
+/* On Gmail, what the account delivered before, once per session; without
+ * it (log unreadable) every label's copy is delivered, as elsewhere. */
+static void
+imap_gm_load(struct imap_session *s)
+{
+	char	*cause;
+
+	if (!(s->caps & IMAP_CAP_XGM) || s->ids == NULL || s->gm_loaded)
+		return;
+	if (msgids_load(s->ids, IMAP_GM_FOLDER, &s->gm_known, &cause) != 0) {
+		imap_log(s, LOG_LVL_WARNING, "%s; a message under several "
+		    "Gmail labels may be delivered once per label", cause);
+		free(cause);
+		return;
+	}
+	s->gm_loaded = 1;
+}
+
 /* The sizes are in: drop what is too big, then fetch the rest. */
 static void
 imap_sizes_done(struct imap_session *s)
 {
 	uint64_t	max = s->ac->max_message_size;
-	size_t		i, o = 0, nver = 0;
+	size_t		i, o = 0, nver = 0, ngm = 0;
 
 	imap_msgs_dedup(s);
 	for (i = 0; i < s->nmsgs; i++) {
@@ -1745,11 +1840,19 @@ imap_sizes_done(struct imap_session *s)
 			continue;	/* read before the first fetch */
 		if (uidset_has(&s->skip, s->msgs[i].uid))
 			continue;	/* delivered before */
+		if (imap_gm_known(s, s->msgs[i].gmid)) {
+			ngm++;		/* from another label */
+			continue;
+		}
 		if (uidset_has(&s->verify, s->msgs[i].uid))
 			nver++;
 		s->msgs[o++] = s->msgs[i];
 	}
 	s->nmsgs = o;
+	if (ngm > 0)
+		imap_log(s, LOG_LVL_INFO, "%zu message(s) delivered before "
+		    "from another Gmail label (same X-GM-MSGID): not fetched "
+		    "again", ngm);
 	/* The first fetch covers what was there when it listed the folder;
 	 * what arrives later is new mail, read or not. */
 	if (s->sf->first_until > s->max_seen_uid)
@@ -1917,6 +2020,8 @@ imap_checkpoint(struct imap_session *s)
 		for (i = 0; i < s->nstaged; i++)
 			msgids_add(s->ids, f->remote, s->staged[i].msgid,
 			    s->staged[i].size, s->staged[i].digest);
+		if (s->gm_loaded)
+			imap_gm_logged(s);
 		if (msgids_flush(s->ids, &cause) != 0) {
 			/* Only a later UIDVALIDITY change would miss them. */
 			imap_log(s, LOG_LVL_WARNING, "%s", cause);
@@ -1969,7 +2074,8 @@ imap_actions(struct imap_session *s)
 	}
 	set = uidset_format(&s->pending, &s->pending_from, IMAP_SET_RANGES);
 	if (!s->ac->keep && trash != NULL) {
-		if ((q = imap_quote(s, trash)) == NULL) {
+		if (s->trash_wire == NULL ||
+		    (q = imap_quote(s, s->trash_wire)) == NULL) {
 			free(set);
 			imap_folder_fail(s, EXIT_CONFIG, "bad trash_folder");
 			return;
@@ -2895,6 +3001,10 @@ imap_fetch_untagged(struct imap_session *s, const struct imap_response *r)
 		s->msgs[s->nmsgs].size = size > UINT32_MAX ? UINT32_MAX :
 		    (uint32_t)size;
 		s->msgs[s->nmsgs].seq = r->has_number ? r->number : 0;
+		s->msgs[s->nmsgs].gmid = 0;
+		if (s->gm_loaded && (n = imap_parse_fetch_item(r,
+		    "X-GM-MSGID")) != NULL && n->type == IMAP_NODE_NUMBER)
+			s->msgs[s->nmsgs].gmid = n->num;
 		s->nmsgs++;
 		return;
 	}
@@ -2977,6 +3087,7 @@ imap_fetch_untagged(struct imap_session *s, const struct imap_response *r)
 	st->bytes = bytes;
 	st->final = final;
 	st->msgid = imap_fetch_msgid(s, r);
+	st->gmid = imap_msg_gmid(s, uid);
 	memcpy(st->digest, digest, sizeof st->digest);
 	if (imap_hdr_was_cut(s, r))
 		log_msg(LOG_LVL_NOTICE, &mctx, "its Message-ID header is "
@@ -2990,13 +3101,30 @@ imap_fetch_untagged(struct imap_session *s, const struct imap_response *r)
  * The state machine.
  */
 
+static void	imap_sizes_send_items(struct imap_session *, const char *);
+
 /* The sizes pass: what is new, and the missing UIDs again; in a matching
- * pass (UIDVALIDITY changed) with the Message-IDs. */
+ * pass (UIDVALIDITY changed) with the Message-IDs; on Gmail with the
+ * X-GM-MSGIDs. */
 static void
 imap_sizes_send(struct imap_session *s)
 {
 	const char	*items = s->uidv_changed ? "UID RFC822.SIZE "
 	    "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]" : "UID RFC822.SIZE";
+	char		*gm = NULL;
+
+	if (s->gm_loaded) {
+		xasprintf(&gm, "%s X-GM-MSGID", items);
+		items = gm;
+	}
+	imap_sizes_send_items(s, items);
+	free(gm);
+}
+
+/* imap_sizes_send with the items to ask. */
+static void
+imap_sizes_send_items(struct imap_session *s, const char *items)
+{
 	char		*set;
 
 	/* What the first fetch left is told by its flags and date. */
@@ -3033,6 +3161,9 @@ imap_enter(struct imap_session *s, enum imap_state next)
 		break;
 	case IMAP_S_COMPRESS:
 		imap_send(s, "COMPRESS DEFLATE");
+		break;
+	case IMAP_S_ROOT:
+		imap_send(s, "LIST \"\" \"\"");
 		break;
 	case IMAP_S_ID:
 		s->id_sent = 1;
@@ -3112,8 +3243,7 @@ imap_folders_start(struct imap_session *s)
 		imap_enter(s, IMAP_S_LOGOUT);
 		return;
 	}
-	s->conf_idx = 0;
-	imap_list_next(s);
+	imap_enter(s, IMAP_S_ROOT);
 }
 
 /* Logged in with the capabilities known: COMPRESS=DEFLATE first when the
@@ -3278,6 +3408,16 @@ imap_tagged(struct imap_session *s, const struct imap_response *r)
 		}
 		s->compressed = 1;
 		imap_folders_start(s);
+		break;
+	case IMAP_S_ROOT:
+		if (!ok) {
+			text = imap_server_text(r);
+			imap_log(s, LOG_LVL_WARNING, "LIST \"\" \"\" refused "
+			    "(folder names are sent with '/'): %s", text);
+			free(text);
+			s->delim = 0;
+		}
+		imap_root_done(s);
 		break;
 	case IMAP_S_LIST:
 		if (!ok) {
@@ -3550,6 +3690,11 @@ imap_untagged(struct imap_session *s, const struct imap_response *r)
 	case IMAP_DATA_LIST:
 		if (s->state == IMAP_S_LIST)
 			imap_list_untagged(s, r);
+		else if (s->state == IMAP_S_ROOT && !s->delim_known) {
+			/* The first answer says it; any more are noise. */
+			s->delim = r->delim;
+			s->delim_known = 1;
+		}
 		break;
 	case IMAP_DATA_STATUS:
 		if (s->state == IMAP_S_STATUS)
@@ -3696,6 +3841,10 @@ imap_finish_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	/* A folder that failed alone counts as a partial failure; when
+	 * every folder failed, nothing worked: the server refused them. */
+	if (s->status == EXIT_PARTIAL && s->result.folders_ok == 0)
+		s->status = EXIT_PROTOCOL;
 	s->result.status = s->status;
 	s->done(s, s->done_arg);
 }
@@ -3778,7 +3927,6 @@ imap_conn_cb(struct conn *c, enum conn_event ev, void *arg)
 static void
 imap_options_copy(struct imap_session *s, const struct imap_options *o)
 {
-	char	*cause;
 	size_t	 i;
 
 	if (o == NULL)
@@ -3795,13 +3943,9 @@ imap_options_copy(struct imap_session *s, const struct imap_options *o)
 	s->nskip = o->nskip;
 	s->skip_conf = xcalloc(o->nskip, sizeof *s->skip_conf);
 	s->skip_wire = xcalloc(o->nskip, sizeof *s->skip_wire);
-	for (i = 0; i < o->nskip; i++) {
+	/* skip_wire once the server's separator is known (imap_root). */
+	for (i = 0; i < o->nskip; i++)
 		s->skip_conf[i] = xstrdup(o->skip_folders[i]);
-		/* Unencodable: the folder fails in its own session. */
-		if ((s->skip_wire[i] = imap_conf_to_mutf7(s->skip_conf[i],
-		    &cause)) == NULL)
-			free(cause);
-	}
 }
 
 struct imap_session *
@@ -4018,6 +4162,7 @@ imap_session_free(struct imap_session *s)
 	msgids_digest_free(s->digest);
 	imap_parse_free(s->parser);
 	msgids_close(s->ids);
+	msgids_set_clear(&s->gm_known);
 	conn_free(s->conn);
 	event_free(s->ev_idle);
 	event_free(s->ev_stop);
@@ -4027,6 +4172,7 @@ imap_session_free(struct imap_session *s)
 	}
 	free(s->skip_conf);
 	free(s->skip_wire);
+	free(s->trash_wire);
 	free(s->idle_folder);
 	free(s);
 }

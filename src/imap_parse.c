@@ -1525,6 +1525,7 @@ static const struct {
 	{ "IDLE", IMAP_CAP_IDLE },
 	{ "IMAP4rev2", IMAP_CAP_IMAP4REV2 },
 	{ "COMPRESS=DEFLATE", IMAP_CAP_COMPRESS },
+	{ "X-GM-EXT-1", IMAP_CAP_XGM },
 };
 
 unsigned int

@@ -279,6 +279,7 @@ int		 imap_parse_has_capability(const struct imap_response *,
 #define IMAP_CAP_IDLE			0x0200
 #define IMAP_CAP_IMAP4REV2		0x0400
 #define IMAP_CAP_COMPRESS		0x0800	/* COMPRESS=DEFLATE */
+#define IMAP_CAP_XGM			0x1000	/* X-GM-EXT-1 (Gmail) */
 /* The IMAP_CAP_* bits a CAPABILITY response or code names. */
 unsigned int	 imap_parse_capabilities(const struct imap_response *);
 /* FETCH: the value of an item ("UID", "FLAGS", "BODY[]"), NULL if absent.

@@ -538,6 +538,35 @@ fail:
 	return (NULL);
 }
 
+int
+maildir_folder_exists(const char *root, const char *folder, char **cause)
+{
+	struct stat	 sb;
+	char		*dir, *path;
+	int		 rc;
+
+	if (folder == NULL || *folder == '\0' || strcasecmp(folder,
+	    "INBOX") == 0)
+		return (1);
+	if ((dir = maildir_folder_dir(folder, cause)) == NULL) {
+		free(*cause);
+		*cause = NULL;
+		return (0);
+	}
+	xasprintf(&path, "%s/%s", root, dir);
+	free(dir);
+	if (lstat(path, &sb) == 0)
+		rc = 1;
+	else if (errno == ENOENT || errno == ENOTDIR)
+		rc = 0;
+	else {
+		maildir_error(cause, errno, "%s", path);
+		rc = -1;
+	}
+	free(path);
+	return (rc);
+}
+
 /* Closes a Maildir. Staged deliveries not yet synced are discarded
  * (removed from tmp/); deliveries in progress must be finished first. */
 void

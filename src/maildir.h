@@ -20,6 +20,11 @@ struct maildir_delivery;	/* one message being written */
  * ".Lists.dev" with a maildirfolder marker). Returns NULL with *cause set
  * (caller frees) naming the path and the system error. */
 struct maildir	*maildir_open(const char *root, const char *folder, char **cause);
+/* Whether folder (as maildir_open takes it) has its directory under root
+ * already: 1 yes, 0 no (or the name is refused), -1 with *cause when that
+ * cannot be told. The root and INBOX count as existing. Creates nothing. */
+int		 maildir_folder_exists(const char *root, const char *folder,
+		    char **cause);
 /* Staged but unsynced deliveries are discarded; every delivery in progress
  * must be committed or aborted first. NULL is a no-op. */
 void		 maildir_close(struct maildir *);

@@ -296,6 +296,23 @@ msgids_set_clear(struct msgids_set *set)
 	set->n = 0;
 }
 
+void
+msgids_set_add(struct msgids_set *set, const char *msgid, uint64_t size)
+{
+	if (msgid == NULL || *msgid == '\0')
+		return;
+	set->e = xreallocarray(set->e, set->n + 1, sizeof *set->e);
+	memset(&set->e[set->n], 0, sizeof set->e[set->n]);
+	set->e[set->n++].key = msgids_key(msgid, size);
+}
+
+void
+msgids_set_sort(struct msgids_set *set)
+{
+	if (set->n > 1)
+		qsort(set->e, set->n, sizeof *set->e, msgids_cmp);
+}
+
 struct msgids_digest *
 msgids_digest_new(void)
 {

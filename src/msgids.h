@@ -79,6 +79,12 @@ int		 msgids_set_has_digest(const struct msgids_set *,
 		    const char *msgid, uint64_t size,
 		    const unsigned char *digest);
 void		 msgids_set_clear(struct msgids_set *);
+/* Adds what was just logged to a loaded set: appended unsorted, so
+ * msgids_set_sort must run before the next lookup (once per batch, not
+ * once per message). */
+void		 msgids_set_add(struct msgids_set *, const char *msgid,
+		    uint64_t size);
+void		 msgids_set_sort(struct msgids_set *);
 
 struct msgids_digest *msgids_digest_new(void);
 void		 msgids_digest_free(struct msgids_digest *);

@@ -1,7 +1,8 @@
 #!/bin/bash
 # The test command. On a fresh Debian 12 machine, as root:
 #     bash tests/run.sh
-# installs what is missing (apt-get), builds from scratch with -Werror, runs
+# installs what is missing (apt-get; npm for hoodiecrow-imap into
+# /var/cache/mailfetchd-tests), builds from scratch with -Werror, runs
 # every test (unit, config corpus, command line, integration against a real
 # Dovecot on 127.0.0.1), then the unit and script tests again in an
 # ASan+UBSan build, and ends with one line "N passed, N failed".
@@ -106,7 +107,7 @@ fuzz() {
 }
 
 rm -rf "$ROOT"/_build "$ROOT"/_build-asan "$ROOT"/_build-fuzz
-if ! mfd_install_packages; then summary 1; exit 1; fi
+if ! mfd_install_packages || ! mfd_install_npm; then summary 1; exit 1; fi
 
 say "autoreconf"
 if ! autoreconf -fi >/dev/null 2>&1; then

@@ -82,7 +82,9 @@
 # DC_EXTRA_CONF holds lines appended to dovecot.conf (benchmarks raise
 # the process and client limits with it; empty by default); DC_COMPRESS=1
 # loads the imap_zlib plugin, so IMAP offers COMPRESS=DEFLATE (RFC 4978;
-# off by default).
+# off by default); DC_SEPARATOR=. makes '.' the hierarchy separator, as
+# Cyrus and Courier have it (default '/'): FOLDER arguments then use '.'
+# between levels ("Lists.dev") and may not hold '/'.
 
 [ -n "${DC_LOADED:-}" ] && return 0
 DC_LOADED=1
@@ -286,7 +288,7 @@ last_valid_gid = $gid
 mail_max_userip_connections = 100
 namespace inbox {
   inbox = yes
-  separator = /
+  separator = ${DC_SEPARATOR:-/}
 }
 protocol pop3 {
   pop3_uidl_format = %08Xu%08Xv
@@ -593,7 +595,7 @@ dovecot_folder_path()
 	if [ "${folder^^}" = INBOX ]; then
 		printf '%s\n' "$(_dc_home "$user")/Maildir"
 	else
-		printf '%s\n' "$(_dc_home "$user")/Maildir/.${folder//\//.}"
+		printf '%s\n' "$(_dc_home "$user")/Maildir/.${folder//${DC_SEPARATOR:-/}/.}"
 	fi
 }
 
@@ -602,9 +604,12 @@ _dc_check_folder()
 {
 	local f=$1
 
-	if [[ -z $f || $f == */ || $f == /* || $f == *//* || $f == *.* ||
-	    $f == *[*%\"\\]* ]]; then
-		tap_bail "folder '$f': no '.', '*', '%', quotes, backslashes or empty levels"
+	local sep=${DC_SEPARATOR:-/} other=.
+
+	[ "$sep" = . ] && other=/
+	if [[ -z $f || $f == *"$sep" || $f == "$sep"* || $f == *"$sep$sep"* ||
+	    $f == *"$other"* || $f == *[*%\"\\]* ]]; then
+		tap_bail "folder '$f': no '$other', '*', '%', quotes, backslashes or empty levels"
 	fi
 	if LC_ALL=C grep -q '[^ -~]' <<<"$f"; then
 		tap_bail "folder '$f' is not ASCII: pass \"\$(dovecot_mutf7 '$f')\""

@@ -162,6 +162,13 @@ mfd_count()
 	find "$dir/$3" -maxdepth 1 -type f 2>/dev/null | wc -l
 }
 
+# mfd_local_folders MAILDIR: its Maildir++ folders (".A.B"), one per line,
+# sorted.
+mfd_local_folders()
+{
+	(cd "$1" && find . -maxdepth 1 -name '.?*' -type d -printf '%f\n' | LC_ALL=C sort)
+}
+
 # mfd_no_secret SECRET...: no output of any mailfetchd run holds a secret.
 mfd_no_secret()
 {

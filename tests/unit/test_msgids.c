@@ -106,6 +106,34 @@ test_log_and_load(void **state)
 	msgids_close(m);
 }
 
+/* A loaded set grows with what a session logs (Gmail's X-GM-MSGIDs,
+ * imap.c): after msgids_set_sort every key is found, old and new. */
+static void
+test_set_add(void **state)
+{
+	struct msgids_set	 set = { NULL, 0 };
+	char			 key[24];
+	int			 i;
+
+	(void)state;
+	assert_false(msgids_set_has(&set, "1001", 0));
+	for (i = 2000; i > 1000; i -= 7) {
+		snprintf(key, sizeof key, "%d", i);
+		msgids_set_add(&set, key, 0);
+	}
+	msgids_set_add(&set, NULL, 0);		/* ignored */
+	msgids_set_add(&set, "", 0);
+	msgids_set_sort(&set);
+	assert_int_equal(set.n, 143);
+	for (i = 2000; i > 1000; i -= 7) {
+		snprintf(key, sizeof key, "%d", i);
+		assert_true(msgids_set_has(&set, key, 0));
+	}
+	assert_false(msgids_set_has(&set, "1999", 0));
+	assert_false(msgids_set_has(&set, "2000", 1));	/* size */
+	msgids_set_clear(&set);
+}
+
 /* Streaming in any split gives one digest; other content another; the
  * context starts afresh after each message. */
 static void
@@ -277,6 +305,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_log_and_load, setup,
 		    teardown),
 		cmocka_unit_test(test_digest),
+		cmocka_unit_test(test_set_add),
 		cmocka_unit_test_setup_teardown(test_same_id_other_content,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_old_lines, setup,

@@ -1,0 +1,149 @@
+/* folder.c: folder names between configuration, server and Maildir
+ * (folder.h). Pure functions: no I/O, no session. */
+#include "folder.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "imap_parse.h"
+#include "log.h"
+#include "xmalloc.h"
+
+char *
+folder_conf_to_wire(const char *conf, int delim, char **cause)
+{
+	char	*mapped, *p, *wire;
+
+	/* The separators first: '/' and every delimiter a server uses are
+	 * printable ASCII, which modified UTF-7 leaves as they are. */
+	mapped = xstrdup(conf);
+	if (delim != 0 && delim != '/') {
+		for (p = mapped; *p != '\0'; p++) {
+			if (*p == '/')
+				*p = delim;
+		}
+	}
+	wire = imap_parse_mutf7_encode(mapped, cause);
+	free(mapped);
+	return (wire);
+}
+
+/* Decoded modified UTF-7 is valid UTF-8, but may hold control characters
+ * (a server may encode them): those (C0, DEL, C1) and '\' become \ooo
+ * escapes, so that the name prints as one line that says what it is. */
+static char *
+folder_printable(const char *utf8)
+{
+	const unsigned char	*u = (const unsigned char *)utf8;
+	char			*out, *o;
+	size_t			 i;
+
+	out = o = xmalloc(strlen(utf8) * 4 + 1);
+	for (i = 0; u[i] != '\0'; i++) {
+		if (u[i] == 0xc2 && u[i + 1] >= 0x80 && u[i + 1] <= 0x9f) {
+			o += sprintf(o, "\\%03o\\%03o", u[i], u[i + 1]);
+			i++;
+		} else if (u[i] < 0x20 || u[i] == 0x7f || u[i] == '\\')
+			o += sprintf(o, "\\%03o", u[i]);
+		else
+			*o++ = u[i];
+	}
+	*o = '\0';
+	return (out);
+}
+
+char *
+folder_wire_to_utf8(const char *wire, int *bad)
+{
+	char	*utf8, *out, *cause;
+
+	*bad = 0;
+	if ((utf8 = imap_parse_mutf7_decode(wire, strlen(wire),
+	    &cause)) == NULL) {
+		free(cause);
+		*bad = 1;
+		return (log_sanitize(wire, strlen(wire), FOLDER_LOCAL_MAX));
+	}
+	out = folder_printable(utf8);
+	free(utf8);
+	return (out);
+}
+
+char *
+folder_conf_mutf7_hint(const char *conf)
+{
+	const char	*amp;
+	char		*utf8, *cause, *out;
+
+	for (amp = strchr(conf, '&'); amp != NULL && amp[1] == '-';
+	    amp = strchr(amp + 2, '&'))
+		;
+	if (amp == NULL)
+		return (NULL);		/* no encoded run */
+	if ((utf8 = imap_parse_mutf7_decode(conf, strlen(conf),
+	    &cause)) == NULL) {
+		free(cause);
+		return (NULL);
+	}
+	out = folder_printable(utf8);
+	free(utf8);
+	return (out);
+}
+
+/* Whether the component starting at utf8[i] is "." or "..". */
+static int
+folder_dot_component(const char *utf8, size_t i, int delim)
+{
+	size_t	n = 0;
+
+	while (utf8[i + n] == '.')
+		n++;
+	if (n == 0 || n > 2)
+		return (0);
+	return (utf8[i + n] == '\0' || (delim != 0 && utf8[i + n] == delim));
+}
+
+char *
+folder_local_name(const char *utf8, int delim)
+{
+	size_t	 n = strlen(utf8), i, o = 0;
+	char	*out;
+	int	 start = 1;
+
+	if (n > FOLDER_LOCAL_MAX)
+		return (NULL);
+	out = xmalloc(n * 2 + 2);
+	for (i = 0; i < n; i++) {
+		unsigned char c = utf8[i];
+
+		if (delim != 0 && c == (unsigned char)delim)
+			c = '/';
+		else if (c == '/')
+			c = '_';	/* a '/' that is not the separator */
+		if (c < 0x20 || c == 0x7f)
+			c = '_';
+		if (start && c == '.' && folder_dot_component(utf8, i, delim))
+			out[o++] = '_';
+		if (c == '/' && (start || i + 1 == n))
+			c = '_';	/* empty component */
+		out[o++] = c;
+		start = c == '/';
+	}
+	out[o] = '\0';
+	return (out);
+}
+
+const char *
+folder_pattern_excluded(const struct imap_node *flags)
+{
+	static const char *const excluded[] = { "\\All", "\\Junk",
+	    "\\Trash", "\\AllMail", "\\Spam" };
+	size_t	i;
+
+	for (i = 0; i < sizeof excluded / sizeof *excluded; i++) {
+		if (imap_parse_list_has(flags, excluded[i]))
+			return (excluded[i]);
+	}
+	return (NULL);
+}

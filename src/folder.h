@@ -1,0 +1,63 @@
+/* folder.h: the one mapping of folder names between the configuration,
+ * the IMAP server and the local Maildir.
+ *
+ * Three spellings of one folder:
+ *   configuration  UTF-8, always (never taken as already encoded), with
+ *                  '/' as the hierarchy separator whatever the server
+ *                  uses ("Lists/dev", "INBOX/Корзина", "Tom&Jerry");
+ *   wire           what the server lists and is sent: modified UTF-7
+ *                  (RFC 3501 5.1.3) with the server's own separator
+ *                  ("Lists|dev", "INBOX.&BBoEPgRABDcEOAQ9BDA-",
+ *                  "Tom&-Jerry");
+ *   local          the Maildir++ folder maildir_open takes: UTF-8 with
+ *                  '/' as separator ("Lists/dev"); maildir.c makes it
+ *                  ".Lists.dev" on disk.
+ * A configured name maps to the same local name as the server's folder it
+ * names (folder_local_name(wire) == the configured name for a name that
+ * uses '/'), so a folder made ahead of the session (fetch.c) and the
+ * folder the session delivers to are one directory.
+ *
+ * The server's separator is learnt from LIST "" "" (RFC 3501 6.3.8)
+ * before any configured name is sent; 0 means a flat server (no
+ * hierarchy). A configured name that spells the server's own separator
+ * ("INBOX.Lists" on a '.' server) reaches the same folder, since that
+ * character is sent as it is. A '/' inside a server folder's name (a
+ * server whose separator is not '/') cannot be configured by name: a
+ * pattern reaches it, and its local name has '_' for that '/'. */
+#ifndef MAILFETCHD_FOLDER_H
+#define MAILFETCHD_FOLDER_H
+
+/* Longest local folder name made from a server name. */
+#define FOLDER_LOCAL_MAX	200
+
+/* The configured name conf as sent to a server whose separator is delim:
+ * each '/' becomes delim, then modified UTF-7 ('&' is "&-"). NULL with
+ * *cause (caller frees) when conf is not valid UTF-8. Caller frees. */
+char	*folder_conf_to_wire(const char *conf, int delim, char **cause);
+/* A server's (wire) name as UTF-8 for the user: modified UTF-7 decoded,
+ * the server's separator kept. A name that is not valid modified UTF-7
+ * is returned as sent with control and 8-bit bytes escaped, and *bad set
+ * to 1. Caller frees. */
+char	*folder_wire_to_utf8(const char *wire, int *bad);
+/* The local (Maildir++) name of a server folder whose UTF-8 name is utf8
+ * and separator delim: delim becomes '/', a '/' that is not the separator
+ * and control characters '_', and "." or ".." components are prefixed
+ * with '_' so that nothing climbs out of the Maildir. NULL when longer
+ * than FOLDER_LOCAL_MAX. Caller frees. */
+char	*folder_local_name(const char *utf8, int delim);
+
+/* For the error about a configured name the server does not have: the
+ * name decoded, when it reads as modified UTF-7 with an encoded run
+ * ("Entw&APw-rfe" is "Entwürfe"; such names were once sent as they were
+ * written); NULL otherwise. Caller frees. */
+char	*folder_conf_mutf7_hint(const char *conf);
+
+struct imap_node;
+/* The special-use attribute (RFC 6154; Gmail's older XLIST names too) of
+ * a folder that a pattern does not fetch: \All (Gmail's All Mail holds
+ * every message of every label once more), \Junk, \Trash; NULL for any
+ * other folder. flags is the LIST answer's attribute list. A folder named
+ * in the configuration is fetched whatever its attributes. */
+const char *folder_pattern_excluded(const struct imap_node *flags);
+
+#endif

@@ -1,0 +1,207 @@
+/* test_folder.c: the one mapping of folder names (folder.h): configured
+ * (UTF-8, '/') to the server's spelling (modified UTF-7, its separator),
+ * the server's to UTF-8 for the user, and to the local Maildir++ name. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "folder.h"
+#include "imap_parse.h"
+
+/* The configured name sent to a server whose separator is delim. */
+static void
+wire_is(const char *conf, int delim, const char *want)
+{
+	char	*got, *cause = NULL;
+
+	got = folder_conf_to_wire(conf, delim, &cause);
+	if (got == NULL)
+		fail_msg("\"%s\" (delim %c): %s", conf, delim, cause);
+	assert_string_equal(got, want);
+	free(got);
+}
+
+static void
+local_is(const char *utf8, int delim, const char *want)
+{
+	char	*got;
+
+	got = folder_local_name(utf8, delim);
+	assert_non_null(got);
+	assert_string_equal(got, want);
+	free(got);
+}
+
+/* Issue 15 point 4: '&' in a configured name is always a character, even
+ * when the name happens to be valid modified UTF-7. */
+static void
+test_ampersand_never_guessed(void **state)
+{
+	(void)state;
+	wire_is("Tom&Jennifer-Wedding", '/', "Tom&-Jennifer-Wedding");
+	wire_is("A&B", '.', "A&-B");
+	wire_is("&-", '/', "&--");
+	wire_is("Entw&APw-rfe", '/', "Entw&-APw-rfe");
+}
+
+/* Issue 15 point 3: non-ASCII names (a Cyrillic trash) are encoded. */
+static void
+test_non_ascii(void **state)
+{
+	(void)state;
+	wire_is("INBOX/Корзина", '.', "INBOX.&BBoEPgRABDcEOAQ9BDA-");
+	wire_is("[Gmail]/Корзина", '/', "[Gmail]/&BBoEPgRABDcEOAQ9BDA-");
+	wire_is("Entwürfe", '|', "Entw&APw-rfe");
+}
+
+/* Issue 15 point 6: '/' in the configuration is the server's separator,
+ * whatever it is; patterns too; the server's own separator written in a
+ * name reaches the same folder. */
+static void
+test_separator(void **state)
+{
+	(void)state;
+	wire_is("Lists/*", '|', "Lists|*");
+	wire_is("Lists/dev", '.', "Lists.dev");
+	wire_is("Lists/dev", '/', "Lists/dev");
+	wire_is("Lists/dev", 0, "Lists/dev");
+	wire_is("INBOX.Lists.dev", '.', "INBOX.Lists.dev");
+	wire_is("a/b/%", '|', "a|b|%");
+}
+
+static void
+test_bad_utf8(void **state)
+{
+	char	*cause = NULL;
+
+	(void)state;
+	assert_null(folder_conf_to_wire("bad\xff", '/', &cause));
+	assert_non_null(cause);
+	free(cause);
+}
+
+/* Issue 15 point 5: the local name of the server's folder is the
+ * configured name, whatever the server's separator. */
+static void
+test_local_one_mapping(void **state)
+{
+	const char	*confs[] = { "INBOX/Lists/dev", "Lists/dev", "Корзина",
+	    "Tom&Jennifer-Wedding", "a b/c.d" };
+	const int	 delims[] = { '/', '.', '|' };
+	char		*wire, *utf8, *local, *cause = NULL;
+	size_t		 i, j;
+
+	(void)state;
+	for (i = 0; i < sizeof confs / sizeof *confs; i++) {
+		for (j = 0; j < sizeof delims / sizeof *delims; j++) {
+			/* A '.' inside a level cannot exist on a '.' server. */
+			if (delims[j] == '.' && strchr(confs[i], '.') != NULL)
+				continue;
+			wire = folder_conf_to_wire(confs[i], delims[j], &cause);
+			assert_non_null(wire);
+			utf8 = imap_parse_mutf7_decode(wire, strlen(wire),
+			    &cause);
+			assert_non_null(utf8);
+			local = folder_local_name(utf8, delims[j]);
+			assert_non_null(local);
+			assert_string_equal(local, confs[i]);
+			free(local);
+			free(utf8);
+			free(wire);
+		}
+	}
+}
+
+static void
+test_local_names(void **state)
+{
+	char	long_name[FOLDER_LOCAL_MAX + 2];
+
+	(void)state;
+	local_is("A|B/C", '|', "A/B_C");	/* a '/' inside a level */
+	local_is("..|x", '|', "_../x");
+	local_is(".", '/', "_.");
+	local_is("a/../b", '/', "a/_../b");
+	local_is("a/.../b", '/', "a/.../b");
+	local_is("a.b", '.', "a/b");
+	local_is("/a/", '/', "_a_");
+	local_is("a\tb", '/', "a_b");
+	local_is("flat/name", 0, "flat_name");
+	memset(long_name, 'x', sizeof long_name - 1);
+	long_name[sizeof long_name - 1] = '\0';
+	assert_null(folder_local_name(long_name, '/'));
+}
+
+/* Issue 15 point 7: UTF-8 for the user, not octal escapes; control
+ * characters still escaped; a name that is not mUTF-7 shown as sent. */
+static void
+test_wire_to_utf8(void **state)
+{
+	char	*s;
+	int	 bad;
+
+	(void)state;
+	s = folder_wire_to_utf8("INBOX.&BBoEPgRABDcEOAQ9BDA-", &bad);
+	assert_string_equal(s, "INBOX.Корзина");
+	assert_int_equal(bad, 0);
+	free(s);
+	s = folder_wire_to_utf8("Tom&-Jennifer", &bad);
+	assert_string_equal(s, "Tom&Jennifer");
+	free(s);
+	s = folder_wire_to_utf8("a&AAE-b\\", &bad);
+	assert_string_equal(s, "a\\001b\\134");
+	assert_int_equal(bad, 0);
+	free(s);
+	s = folder_wire_to_utf8("a&AIU-b", &bad);	/* U+0085, C1 */
+	assert_string_equal(s, "a\\302\\205b");
+	free(s);
+	s = folder_wire_to_utf8("broken&", &bad);
+	assert_int_equal(bad, 1);
+	assert_string_equal(s, "broken&");
+	free(s);
+	s = folder_wire_to_utf8("raw\xd0\x9a", &bad);
+	assert_int_equal(bad, 1);
+	assert_string_equal(s, "raw\\320\\232");
+	free(s);
+}
+
+/* A configured name the server lacks that reads as modified UTF-7 gets
+ * its decoded form as a hint; others none. */
+static void
+test_mutf7_hint(void **state)
+{
+	char	*h;
+
+	(void)state;
+	h = folder_conf_mutf7_hint("Entw&APw-rfe");
+	assert_non_null(h);
+	assert_string_equal(h, "Entwürfe");
+	free(h);
+	assert_null(folder_conf_mutf7_hint("Tom&-Jerry"));	/* "&-" only */
+	assert_null(folder_conf_mutf7_hint("Plain"));
+	assert_null(folder_conf_mutf7_hint("Bad&%%-"));	/* not mUTF-7 */
+	assert_null(folder_conf_mutf7_hint("Корзина"));
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_ampersand_never_guessed),
+		cmocka_unit_test(test_non_ascii),
+		cmocka_unit_test(test_separator),
+		cmocka_unit_test(test_bad_utf8),
+		cmocka_unit_test(test_local_one_mapping),
+		cmocka_unit_test(test_local_names),
+		cmocka_unit_test(test_wire_to_utf8),
+		cmocka_unit_test(test_mutf7_hint),
+	};
+
+	return (cmocka_run_group_tests(tests, NULL, NULL));
+}
