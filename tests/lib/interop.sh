@@ -1,0 +1,111 @@
+# interop.sh: what the harnesses of the other servers share (cyrus.sh,
+# courier.sh; bash, sources dovecot.sh for its TLS, ports and IMAP client):
+# a throwaway instance's certificates, four free ports on 127.0.0.1, a
+# bounded start, an IMAPS query client and a bounded stop.
+#
+# The servers come from Debian's packages unpacked (dpkg -x) into
+# MFD_INTEROP_PREFIX (tests/lib/deps.sh, mfd_install_interop, which the test
+# command runs): they conflict with Dovecot's packages, so they are never
+# installed as such. A test bails out with the command to run when they are
+# missing.
+
+[ -n "${SRV_LOADED:-}" ] && return 0
+SRV_LOADED=1
+
+SRV_LIBDIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+. "$SRV_LIBDIR/dovecot.sh"
+. "$SRV_LIBDIR/deps.sh"
+
+# srv_make_tls DIR: a CA and a server certificate for localhost/127.0.0.1
+# under DIR/tls (dovecot.sh's recipe); sets SRV_CA and SRV_FP_SHA256.
+# Leaves Dovecot's DC_CA/DC_FP_SHA256 as they were.
+srv_make_tls()
+{
+	local save_ca=${DC_CA:-} save_fp=${DC_FP_SHA256:-} rc
+
+	DC_DIR=$1 _dc_make_tls
+	rc=$?
+	SRV_CA=${DC_CA:-}
+	SRV_FP_SHA256=${DC_FP_SHA256:-}
+	DC_CA=$save_ca
+	DC_FP_SHA256=$save_fp
+	return $rc
+}
+
+# srv_ports_listening BASE: all of BASE..BASE+3 listen on 127.0.0.1.
+srv_ports_listening()
+{
+	local b=$1 n
+
+	n=$(ss -Htln "src 127.0.0.1 and ( sport = :$b or sport = :$((b + 1)) or sport = :$((b + 2)) or sport = :$((b + 3)) )" |
+	    wc -l)
+	[ "$n" -eq 4 ]
+}
+
+# srv_start_on_free_ports NAME TRY-FUNCTION: calls TRY-FUNCTION BASE with
+# the first of four free consecutive ports until it returns 0 (started) or
+# 1 (failed: bail out); 2 means a port was taken meanwhile, try others.
+srv_start_on_free_ports()
+{
+	local name=$1 try=$2 n base rc=2
+
+	for ((n = 1; n <= 10; n++)); do
+		base=$(_dc_pick_base)
+		_dc_ports_free "$base" || continue
+		"$try" "$base"
+		rc=$?
+		[ "$rc" -eq 0 ] && return 0
+		[ "$rc" -eq 1 ] && tap_bail "$name failed to start"
+	done
+	tap_bail "no free ports for $name after 10 tries"
+}
+
+# srv_wait_listening BASE SECONDS PID: waits until the four ports listen;
+# 1 when PID died or the time is up.
+srv_wait_listening()
+{
+	local i
+
+	for ((i = 0; i < $2 * 50; i++)); do
+		srv_ports_listening "$1" && return 0
+		kill -0 "$3" 2>/dev/null || return 1
+		sleep 0.02
+	done
+	return 1
+}
+
+# srv_stop_group PGID: TERM to the process group the instance was started
+# in (setsid), KILL after 5 s; returns when it is gone.
+srv_stop_group()
+{
+	local pg=$1 i
+
+	[ -n "$pg" ] || return 0
+	kill -TERM -- "-$pg" 2>/dev/null || return 0
+	for ((i = 0; i < 250; i++)); do
+		kill -0 -- "-$pg" 2>/dev/null || return 0
+		sleep 0.02
+	done
+	tap_diag "process group $pg did not stop in 5 s; killing it"
+	kill -KILL -- "-$pg" 2>/dev/null
+	sleep 0.1
+}
+
+# srv_imap PORT CA USER PASSWORD cmd|append ARGS...: imap_client.py over
+# IMAPS (see its header); status 0 all OK, 1 some NO/BAD, 2 no session.
+srv_imap()
+{
+	local port=$1 ca=$2 user=$3 pass=$4
+
+	shift 4
+	"$(_dc_python)" "$DC_LIBDIR/imap_client.py" --port "$port" --ca "$ca" \
+	    --user "$user" --password "$pass" "$@"
+}
+
+# srv_need_prefix DIR: bail out unless the unpacked server is there.
+srv_need_prefix()
+{
+	[ -f "$1/.unpacked" ] ||
+	    tap_bail "no server unpacked in $1; run as root: bash -c '. tests/lib/deps.sh && mfd_install_interop'"
+	[ "$(id -u)" -eq 0 ] || tap_bail "the interop servers need root"
+}
