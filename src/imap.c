@@ -2858,6 +2858,11 @@ imap_enter(struct imap_session *s, enum imap_state next)
 		evtimer_del(s->ev_idle);
 		imap_timeout_restore(s);
 		imap_send(s, "LOGOUT");
+		/* From here the server may close, with or without TLS
+		 * close_notify (Cyrus closes right after LOGOUT's OK, and the
+		 * EOF can reach us before the OK is parsed): nothing we still
+		 * wait for could be lost. */
+		conn_expect_eof(s->conn);
 		break;
 	case IMAP_S_DONE:
 		s->closing = 1;
@@ -3215,7 +3220,6 @@ imap_tagged(struct imap_session *s, const struct imap_response *r)
 			imap_pass_begin(s);
 		break;
 	case IMAP_S_LOGOUT:
-		conn_expect_eof(s->conn);
 		imap_enter(s, IMAP_S_DONE);
 		break;
 	default:
