@@ -14,23 +14,7 @@ top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 mfd_init
 cyrus_start
 
-SRV_NAME=Cyrus
-SRV_IMAP_PORT=$CY_IMAP_PORT
-SRV_IMAPS_PORT=$CY_IMAPS_PORT
-SRV_POP3_PORT=$CY_POP3_PORT
-SRV_POP3S_PORT=$CY_POP3S_PORT
-SRV_CA=$CY_CA
-SRV_SEP=.
-SRV_TOP=INBOX.
-srv_user() { cyrus_add_user "$@"; }
-srv_put() { cyrus_append "$@"; }
-srv_cmd() { cyrus_imap_cmd "$@"; }
+mx_use cyrus Cyrus CY . INBOX.
 
-mx_imap_tls
-mx_pop3_tls
-mx_actions
-mx_folders
-mx_uidvalidity
-mx_idle
-mx_diagnose
+mx_all
 tap_done

@@ -1,17 +1,16 @@
 # matrix.sh: the core scenarios of the interoperability matrix, run by
 # tests/interop/SERVER.sh against one server (bash; sourced after mfd.sh
-# and daemon.sh). The server's test file starts the server once and
-# defines the adapter:
+# and daemon.sh). The server's test file starts the server once and calls
 #
-#   SRV_NAME                 "Cyrus", "Courier", "Dovecot" (test names)
-#   SRV_IMAP_PORT SRV_IMAPS_PORT SRV_POP3_PORT SRV_POP3S_PORT SRV_CA
-#   SRV_SEP, SRV_TOP         the hierarchy separator, and the prefix of a
-#                            personal folder ("INBOX." or "")
-#   srv_user USER PASSWORD   a login with an empty INBOX
-#   srv_put USER FOLDER FILE [IMAP-FLAGS]
-#                            APPEND (the folder created when missing)
-#   srv_cmd USER PASSWORD CMD...
-#                            IMAP commands over IMAPS, responses printed
+#   mx_use HARNESS NAME VAR-PREFIX SEPARATOR TOP
+#	e.g. mx_use cyrus Cyrus CY . INBOX.
+#
+# HARNESS is the tests/lib helper's function prefix (HARNESS_add_user USER
+# PASSWORD, HARNESS_append USER FOLDER FILE [IMAP-FLAGS] creating a missing
+# folder, HARNESS_imap_cmd USER PASSWORD CMD...), NAME names the server in
+# the test names, VAR-PREFIX_{IMAP,IMAPS,POP3,POP3S}_PORT and
+# VAR-PREFIX_CA are its exports, SEPARATOR its hierarchy separator, TOP
+# the prefix of a personal folder ("INBOX." or "").
 #
 # Each scenario has users of its own, so scenarios do not see each other's
 # mail; messages are the sample files (LF line ends), and what mailfetchd
@@ -20,6 +19,26 @@
 # pattern scenarios check the messages wherever they landed in the Maildir.
 
 S=$DC_SAMPLES
+
+# mx_use HARNESS NAME VAR-PREFIX SEPARATOR TOP: see the top.
+mx_use()
+{
+	local v=$3
+
+	MX_HARNESS=$1
+	SRV_NAME=$2
+	SRV_IMAP_PORT=$(eval "echo \$${v}_IMAP_PORT")
+	SRV_IMAPS_PORT=$(eval "echo \$${v}_IMAPS_PORT")
+	SRV_POP3_PORT=$(eval "echo \$${v}_POP3_PORT")
+	SRV_POP3S_PORT=$(eval "echo \$${v}_POP3S_PORT")
+	SRV_CA=$(eval "echo \$${v}_CA")
+	SRV_SEP=$4
+	SRV_TOP=$5
+}
+
+srv_user() { "${MX_HARNESS}_add_user" "$@"; }
+srv_put() { "${MX_HARNESS}_append" "$@"; }
+srv_cmd() { "${MX_HARNESS}_imap_cmd" "$@"; }
 
 # mx_conf ACCOUNT [ACCOUNT-LINE...] [-- FOLDER-LINE...]: mfd_conf for the
 # server over IMAPS (MX_TLS=starttls, MX_PROTO=pop3 to change).
@@ -258,4 +277,16 @@ mx_diagnose()
 	tap_unlike "$out" '\[FAIL\]' "$SRV_NAME: --diagnose: no [FAIL] line"
 	tap_like "$out" "folder \"${SRV_TOP}Archive\": 1 message" \
 	    "$SRV_NAME: --diagnose: the nested folder is found"
+}
+
+# mx_all: every scenario above, in order.
+mx_all()
+{
+	mx_imap_tls
+	mx_pop3_tls
+	mx_actions
+	mx_folders
+	mx_uidvalidity
+	mx_idle
+	mx_diagnose
 }

@@ -45,7 +45,7 @@ CY_BIN=$CY_PREFIX/usr/lib/cyrus/bin
 CY_ADMIN=cyradm
 CY_ADMIN_PW=pw-cyradm-$$
 CY_DIR=""
-CY_PGID=""
+CY_SID=""
 
 # The system user the master runs its services as (compiled in: "cyrus").
 _cy_user()
@@ -113,30 +113,25 @@ DAEMON {
 EOF
 }
 
-# Start the master on BASE..BASE+3 (srv_start_on_free_ports' contract).
+# Start the master on BASE..BASE+3 (srv_start_on_free_ports' contract),
+# in a session of its own: cyrus_stop ends all of it.
 _cy_try_start()
 {
-	local b=$1 pid
+	local b=$1 rc
 
 	_cy_write_conf "$b" || return 1
 	rm -f "$CY_DIR/run/master.pid"
-	# Its own session and process group: cyrus_stop ends all of it.
-	setsid env LD_LIBRARY_PATH="$CY_PREFIX/usr/lib/x86_64-linux-gnu" \
+	srv_launch "$b" "$CY_DIR/master.log" \
+	    env LD_LIBRARY_PATH="$CY_PREFIX/usr/lib/x86_64-linux-gnu" \
 	    "$CY_BIN/master" -C "$CY_CONF" -M "$CY_DIR/cyrus.conf" \
-	    -p "$CY_DIR/run/master.pid" -D </dev/null >>"$CY_DIR/master.log" 2>&1 &
-	pid=$!
-	if srv_wait_listening "$b" 10 "$pid"; then
-		CY_PGID=$pid
-		CY_IMAP_PORT=$b
-		CY_IMAPS_PORT=$((b + 1))
-		CY_POP3_PORT=$((b + 2))
-		CY_POP3S_PORT=$((b + 3))
-		return 0
-	fi
-	srv_stop_group "$pid"
-	grep -q 'Address already in use' "$CY_DIR/master.log" && return 2
-	tap_diag "cyrus master: $(tail -n 20 "$CY_DIR/master.log")"
-	return 1
+	    -p "$CY_DIR/run/master.pid" -D
+	rc=$?
+	[ "$rc" -eq 0 ] || return $rc
+	CY_SID=$SRV_SID
+	CY_IMAP_PORT=$b
+	CY_IMAPS_PORT=$((b + 1))
+	CY_POP3_PORT=$((b + 2))
+	CY_POP3S_PORT=$((b + 3))
 }
 
 # Start the instance; export CY_* (see the top of this file).
@@ -173,14 +168,14 @@ cyrus_stop()
 {
 	[ -n "$CY_DIR" ] || return 0
 	tap_cleanup_del cyrus_stop
-	srv_stop_group "$CY_PGID"
+	srv_stop_session "$CY_SID"
 	if [ "${KEEP_DOVECOT:-0}" = 1 ]; then
 		tap_diag "KEEP_DOVECOT=1: Cyrus instance files kept in $CY_DIR"
 	else
 		rm -rf "$CY_DIR"
 	fi
 	CY_DIR=""
-	CY_PGID=""
+	CY_SID=""
 }
 
 # _cy_saslpasswd USER PASSWORD: the sasldb entry (realm localhost).
@@ -218,15 +213,8 @@ cyrus_imap_cmd()
 # creating FOLDER first when it is not there.
 cyrus_append()
 {
-	local user=$1 folder=$2 pass
+	local pass
 
-	pass=$(cat "$CY_DIR/pw.$user" 2>/dev/null) || return 2
-	shift 2
-	if [ "$folder" != INBOX ]; then
-		srv_imap "$CY_IMAPS_PORT" "$CY_CA" "$user" "$pass" cmd \
-		    "STATUS \"$folder\" (MESSAGES)" >/dev/null 2>&1 ||
-		    srv_imap "$CY_IMAPS_PORT" "$CY_CA" "$user" "$pass" cmd \
-			"CREATE \"$folder\"" >/dev/null || return 1
-	fi
-	srv_imap "$CY_IMAPS_PORT" "$CY_CA" "$user" "$pass" append "$folder" "$@"
+	pass=$(cat "$CY_DIR/pw.$1" 2>/dev/null) || return 2
+	srv_append "$CY_IMAPS_PORT" "$CY_CA" "$1" "$pass" "${@:2}"
 }

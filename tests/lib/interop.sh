@@ -74,21 +74,49 @@ srv_wait_listening()
 	return 1
 }
 
-# srv_stop_group PGID: TERM to the process group the instance was started
-# in (setsid), KILL after 5 s; returns when it is gone.
-srv_stop_group()
+# srv_launch BASE LOG CMD...: CMD in a session of its own (setsid), its
+# output appended to LOG; waits until BASE..BASE+3 listen and sets SRV_SID.
+# srv_start_on_free_ports' contract: 0 started, 2 a port was taken, 1
+# failed (the log's end shown).
+srv_launch()
 {
-	local pg=$1 i
+	local b=$1 log=$2 pid
 
-	[ -n "$pg" ] || return 0
-	kill -TERM -- "-$pg" 2>/dev/null || return 0
+	shift 2
+	setsid "$@" </dev/null >>"$log" 2>&1 &
+	pid=$!
+	if srv_wait_listening "$b" 10 "$pid"; then
+		SRV_SID=$pid
+		return 0
+	fi
+	srv_stop_session "$pid"
+	grep -q 'Address already in use' "$log" && return 2
+	tap_diag "$*: $(tail -n 20 "$log")"
+	return 1
+}
+
+# srv_stop_session LEADER: TERM to the instance's first process, which
+# was started with setsid and stops the rest itself; whatever is left of
+# its session after 5 s (servers make process groups of their own, never
+# sessions) gets KILL. Returns when the session is empty.
+srv_stop_session()
+{
+	local sid=$1 i left
+
+	[ -n "$sid" ] || return 0
+	kill -TERM "$sid" 2>/dev/null
 	for ((i = 0; i < 250; i++)); do
-		kill -0 -- "-$pg" 2>/dev/null || return 0
+		left=$(ps -o pid=,stat= -s "$sid" 2>/dev/null | awk '$2 !~ /^Z/ {print $1}')
+		[ -z "$left" ] && break
 		sleep 0.02
 	done
-	tap_diag "process group $pg did not stop in 5 s; killing it"
-	kill -KILL -- "-$pg" 2>/dev/null
-	sleep 0.1
+	if [ -n "$left" ]; then
+		tap_diag "session $sid did not stop in 5 s; killing $(echo $left)"
+		kill -KILL $left 2>/dev/null
+		sleep 0.1
+	fi
+	wait "$sid" 2>/dev/null
+	return 0
 }
 
 # srv_imap PORT CA USER PASSWORD cmd|append ARGS...: imap_client.py over
@@ -100,6 +128,22 @@ srv_imap()
 	shift 4
 	"$(_dc_python)" "$DC_LIBDIR/imap_client.py" --port "$port" --ca "$ca" \
 	    --user "$user" --password "$pass" "$@"
+}
+
+# srv_append PORT CA USER PASSWORD FOLDER FILE [IMAP-FLAGS]: APPEND over
+# IMAPS (LF turned into CRLF), creating FOLDER first when it is not there.
+srv_append()
+{
+	local port=$1 ca=$2 user=$3 pass=$4 folder=$5
+
+	shift 5
+	if [ "${folder^^}" != INBOX ]; then
+		srv_imap "$port" "$ca" "$user" "$pass" cmd \
+		    "STATUS \"$folder\" (MESSAGES)" >/dev/null 2>&1 ||
+		    srv_imap "$port" "$ca" "$user" "$pass" cmd \
+			"CREATE \"$folder\"" >/dev/null || return 1
+	fi
+	srv_imap "$port" "$ca" "$user" "$pass" append "$folder" "$@"
 }
 
 # srv_need_prefix DIR: bail out unless the unpacked server is there.
