@@ -2387,7 +2387,7 @@ imap_literal_begin(struct imap_session *s)
 	    (name = imap_parse_node_str(key, NULL)) == NULL)
 		return;
 	if ((s->state == IMAP_S_FETCH || s->state == IMAP_S_SIZES) &&
-	    strcasecmp(name, IMAP_ITEM_MSGID) == 0) {
+	    imap_parse_item_eq(name, IMAP_ITEM_MSGID)) {
 		/* A part larger than the whole: the same lie, and read past
 		 * at the server's pace all the same. */
 		if (s->state == IMAP_S_FETCH && imap_body_lie(s, lit->len,
@@ -2395,7 +2395,7 @@ imap_literal_begin(struct imap_session *s)
 			return;
 		imap_hdr_begin(s);
 	}
-	else if (s->state == IMAP_S_FETCH && strcasecmp(name, "BODY[]") == 0)
+	else if (s->state == IMAP_S_FETCH && imap_parse_item_eq(name, "BODY[]"))
 		imap_body_begin(s, lit->len);
 }
 
