@@ -160,6 +160,7 @@ enum imap_state {
 	IMAP_S_STORE,
 	IMAP_S_COPY,		/* trash_folder without MOVE */
 	IMAP_S_MOVE,
+	IMAP_S_TRASH_CREATE,	/* the trash folder after [TRYCREATE] */
 	IMAP_S_SEARCH_DELETED,
 	IMAP_S_EXPUNGE,
 	IMAP_S_IDLE,		/* IDLE sent, waiting for "+" */
@@ -173,7 +174,8 @@ enum imap_state {
 static const char *imap_state_names[IMAP_S_MAX] = {
 	"CONNECTING", "GREETING", "CAPABILITY", "STARTTLS", "TLS", "ID",
 	"AUTH", "AUTH_CAPS", "COMPRESS", "LIST", "STATUS", "SELECT", "SEARCH",
-	"SIZES", "FETCH", "STORE", "COPY", "MOVE", "SEARCH_DELETED", "EXPUNGE",
+	"SIZES", "FETCH", "STORE", "COPY", "MOVE", "TRASH_CREATE",
+	"SEARCH_DELETED", "EXPUNGE",
 	"IDLE", "IDLING", "IDLE_DONE", "LOGOUT", "DONE",
 };
 
@@ -281,6 +283,9 @@ struct imap_session {
 	size_t			 next_msg;
 	uint32_t		 max_seen_uid;	/* from the SIZES pass */
 	int			 sized;		/* the SIZES pass answered */
+	int			 trash_create_tried; /* CREATE of the trash
+						   folder sent (once per
+						   session) */
 	struct uidset		 missing;	/* listed, not delivered, at or
 						   below last_uid: asked for
 						   again (the state's copy) */
@@ -1930,10 +1935,9 @@ imap_actions(struct imap_session *s)
 	free(set);
 }
 
-/* The slice of the pending set that the last command named, formatted
- * again for the next command on the same messages. Caller frees. */
-static char *
-imap_slice_again(struct imap_session *s)
+/* Where in the pending set the slice the last command named starts. */
+static size_t
+imap_slice_start(const struct imap_session *s)
 {
 	size_t	from = s->pending_from;
 
@@ -1941,7 +1945,79 @@ imap_slice_again(struct imap_session *s)
 		from--;
 	if (from == s->pending_from && from >= IMAP_SET_RANGES)
 		from -= IMAP_SET_RANGES;
+	return (from);
+}
+
+/* The slice of the pending set that the last command named, formatted
+ * again for the next command on the same messages. Caller frees. */
+static char *
+imap_slice_again(struct imap_session *s)
+{
+	size_t	from = imap_slice_start(s);
+
 	return (uidset_format(&s->pending, &from, IMAP_SET_RANGES));
+}
+
+/* The COPY or MOVE to the trash folder was refused with [TRYCREATE]: the
+ * folder does not exist. Create it, once per session, and then send the
+ * same slice again (imap_trash_created); 0, or -1 when it was tried
+ * already (the caller fails the folder). */
+static int
+imap_trash_create(struct imap_session *s)
+{
+	char	*q;
+
+	if (s->trash_create_tried)
+		return (-1);
+	if ((q = imap_quote(s, s->ac->trash_folder)) == NULL)
+		return (-1);
+	s->trash_create_tried = 1;
+	imap_log(s, LOG_LVL_NOTICE, "trash_folder \"%s\" does not exist on "
+	    "the server: creating it", s->ac->trash_folder);
+	imap_enter(s, IMAP_S_TRASH_CREATE);
+	imap_send(s, "CREATE %s", q);
+	free(q);
+	return (0);
+}
+
+/* The COPY or MOVE to the trash folder was refused: a missing folder
+ * ([TRYCREATE]) is created, anything else fails the folder; the messages
+ * stay on the server either way until the move is acknowledged. */
+static void
+imap_trash_refused(struct imap_session *s, const struct imap_response *r)
+{
+	char	*text;
+	int	 copy = s->state == IMAP_S_COPY;
+
+	if (r->code == IMAP_CODE_TRYCREATE && imap_trash_create(s) == 0)
+		return;
+	text = imap_server_text(r);
+	imap_folder_fail(s, EXIT_PROTOCOL, "%s delivered messages to "
+	    "trash_folder \"%s\" failed%s: %s; they stay on the server, not "
+	    "deleted (retried next time)", copy ? "copying" : "moving",
+	    s->ac->trash_folder, copy ? " (the server has no MOVE)" : "", text);
+	free(text);
+}
+
+/* The answer to the trash folder's CREATE: on OK (or [ALREADYEXISTS], a
+ * race with another client), the refused slice goes again. */
+static void
+imap_trash_created(struct imap_session *s, const struct imap_response *r,
+    int ok)
+{
+	char	*text;
+
+	if (!ok && r->code != IMAP_CODE_ALREADYEXISTS) {
+		text = imap_server_text(r);
+		imap_folder_fail(s, EXIT_PROTOCOL, "trash_folder \"%s\" does "
+		    "not exist and creating it failed: %s; the delivered "
+		    "messages stay on the server, not deleted (retried next "
+		    "time)", s->ac->trash_folder, text);
+		free(text);
+		return;
+	}
+	s->pending_from = imap_slice_start(s);
+	imap_actions(s);
 }
 
 /* The COPY to the trash folder is acknowledged: only now are the
@@ -3147,20 +3223,18 @@ imap_tagged(struct imap_session *s, const struct imap_response *r)
 		imap_checkpoint(s);
 		break;
 	case IMAP_S_COPY:
-		if (!ok) {
-			text = imap_server_text(r);
-			imap_folder_fail(s, EXIT_PROTOCOL, "copying delivered "
-			    "messages to trash_folder \"%s\" failed (the "
-			    "server has no MOVE): %s; they stay on the server, "
-			    "not deleted (retried next time)",
-			    s->ac->trash_folder, text);
-			free(text);
-			return;
-		}
-		imap_after_copy(s);
+	case IMAP_S_MOVE:
+		if (!ok)
+			imap_trash_refused(s, r);
+		else if (s->state == IMAP_S_COPY)
+			imap_after_copy(s);
+		else
+			imap_actions(s);
+		break;
+	case IMAP_S_TRASH_CREATE:
+		imap_trash_created(s, r, ok);
 		break;
 	case IMAP_S_STORE:
-	case IMAP_S_MOVE:
 	case IMAP_S_EXPUNGE:
 		if (!ok) {
 			text = imap_server_text(r);

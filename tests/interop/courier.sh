@@ -16,6 +16,8 @@ mfd_init
 courier_start
 
 mx_use courier Courier CR . INBOX.
+# Outside the personal namespace: refused.
+MX_UNCREATABLE=Bin
 
 mx_all
 tap_done

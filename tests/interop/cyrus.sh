@@ -15,6 +15,8 @@ mfd_init
 cyrus_start
 
 mx_use cyrus Cyrus CY . INBOX.
+# Outside the personal namespace: refused.
+MX_UNCREATABLE=Bin
 
 mx_all
 tap_done

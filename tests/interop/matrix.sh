@@ -5,6 +5,8 @@
 #   mx_use HARNESS NAME VAR-PREFIX SEPARATOR TOP
 #	e.g. mx_use cyrus Cyrus CY . INBOX.
 #
+# and may set MX_UNCREATABLE to a folder name the server refuses to use.
+#
 # HARNESS is the tests/lib helper's function prefix (HARNESS_add_user USER
 # PASSWORD, HARNESS_append USER FOLDER FILE [IMAP-FLAGS] creating a missing
 # folder, HARNESS_imap_cmd USER PASSWORD CMD...), NAME names the server in
@@ -177,6 +179,41 @@ mx_actions()
 	mfd_expect "$T/mkt/Maildir" "" "$S/01-plain.eml" "$S/02-utf8.eml"
 }
 
+# --- keep = no with a trash_folder that does not exist: created on the
+# server's [TRYCREATE], once, and the messages moved there -----------------
+mx_trash_missing()
+{
+	local trash=${SRV_TOP}Bin
+
+	mx_user mtm
+	mx_put mtm INBOX "$S/01-plain.eml"
+	mx_put mtm INBOX "$S/02-utf8.eml"
+	mx_conf mtm 'keep = no' "trash_folder = \"$trash\""
+	mfd_run_ok mtm 0 "$SRV_NAME: keep = no, missing trash_folder"
+	tap_like "$err" "trash_folder \"$trash\" does not exist on the server: creating it" \
+	    "$SRV_NAME: missing trash_folder: its creation is logged"
+	tap_is "$(mx_count mtm INBOX)" 0 "$SRV_NAME: missing trash_folder: INBOX is empty"
+	tap_is "$(mx_count mtm "$trash")" 2 \
+	    "$SRV_NAME: missing trash_folder: created, both messages in it"
+	mfd_expect "$T/mtm/Maildir" "" "$S/01-plain.eml" "$S/02-utf8.eml"
+	mx_put mtm INBOX "$S/03-multipart.eml"
+	mfd_run_ok mtm 0 "$SRV_NAME: missing trash_folder: the next run"
+	tap_unlike "$err" "creating it" "$SRV_NAME: missing trash_folder: created only once"
+	tap_is "$(mx_count mtm "$trash")" 3 "$SRV_NAME: missing trash_folder: the next one moved too"
+
+	# A name the server refuses (outside the personal namespace; no
+	# [TRYCREATE] then): an error naming the folder, nothing deleted.
+	[ -n "${MX_UNCREATABLE:-}" ] || return 0
+	mx_user mtu
+	mx_put mtu INBOX "$S/01-plain.eml"
+	mx_conf mtu 'keep = no' "trash_folder = \"$MX_UNCREATABLE\""
+	mfd_run_ok mtu 5 "$SRV_NAME: trash_folder the server refuses"
+	tap_like "$err" "trash_folder \"$MX_UNCREATABLE\".* failed.*not deleted" \
+	    "$SRV_NAME: trash_folder the server refuses: an error naming it"
+	tap_is "$(mx_count mtu INBOX)" 1 \
+	    "$SRV_NAME: trash_folder the server refuses: the message stays"
+}
+
 # --- nested folders and a pattern --------------------------------------------
 mx_folders()
 {
@@ -277,6 +314,26 @@ mx_diagnose()
 	tap_unlike "$out" '\[FAIL\]' "$SRV_NAME: --diagnose: no [FAIL] line"
 	tap_like "$out" "folder \"${SRV_TOP}Archive\": 1 message" \
 	    "$SRV_NAME: --diagnose: the nested folder is found"
+
+	# keep = no: the trash folder is checked too.
+	mx_diag_trash "${SRV_TOP}Archive" 'ok \] trash folder "%s": exists'
+	mx_diag_trash "${SRV_TOP}Nowhere" 'warn\] trash folder "%s": does not exist on the server; mailfetchd creates it'
+}
+
+# mx_diag_trash FOLDER ERE: --diagnose with keep = no and FOLDER as the
+# trash folder exits 0 and prints a line matching ERE (%s: FOLDER).
+mx_diag_trash()
+{
+	local want
+
+	# shellcheck disable=SC2059
+	want=$(printf "$2" "$1")
+	mx_conf mdg 'keep = no' "trash_folder = \"$1\""
+	"$MAILFETCHD" -c "$T/mdg/mailfetchd.conf" --diagnose >"$T/out" 2>&1
+	rc=$?
+	out=$(cat "$T/out")
+	tap_is "$rc" 0 "$SRV_NAME: --diagnose, trash_folder $1: exit 0"
+	tap_like "$out" "$want" "$SRV_NAME: --diagnose, trash_folder $1: checked"
 }
 
 # mx_all: every scenario above, in order.
@@ -285,6 +342,7 @@ mx_all()
 	mx_imap_tls
 	mx_pop3_tls
 	mx_actions
+	mx_trash_missing
 	mx_folders
 	mx_uidvalidity
 	mx_idle
