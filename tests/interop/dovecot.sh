@@ -26,4 +26,5 @@ mx_use dcmx Dovecot DC / ""
 mx_actions
 mx_trash_missing
 mx_diagnose
+mx_no_secret
 tap_done

@@ -63,7 +63,9 @@ mx_user()
 {
 	srv_user "$1" "pw-$1-x"
 	mfd_account "$1" "pw-$1-x"
+	MX_PASSWORDS+=("pw-$1-x")
 }
+MX_PASSWORDS=()
 
 # mx_put USER FOLDER FILE [FLAGS]: srv_put that bails out on failure.
 mx_put()
@@ -299,6 +301,15 @@ mx_idle()
 	mfd_expect "$T/mid/Maildir" "" "$S/01-plain.eml" "$S/02-utf8.eml"
 }
 
+# mx_diag ACCOUNT: mailfetchd --diagnose; sets rc and out (both streams).
+mx_diag()
+{
+	"$MAILFETCHD" -c "$T/$1/mailfetchd.conf" --diagnose >"$T/out" 2>&1
+	rc=$?
+	out=$(cat "$T/out")
+	cat "$T/out" >>"$T/all-output"
+}
+
 # --- --diagnose ---------------------------------------------------------------
 mx_diagnose()
 {
@@ -306,9 +317,7 @@ mx_diagnose()
 	mx_put mdg INBOX "$S/01-plain.eml"
 	mx_put mdg "${SRV_TOP}Archive" "$S/02-utf8.eml"
 	mx_conf mdg -- 'folder "INBOX" { }' "folder \"${SRV_TOP}Archive\" { }"
-	"$MAILFETCHD" -c "$T/mdg/mailfetchd.conf" --diagnose >"$T/out" 2>&1
-	rc=$?
-	out=$(cat "$T/out")
+	mx_diag mdg
 	tap_is "$rc" 0 "$SRV_NAME: --diagnose: exit 0"
 	tap_like "$out" '\[ ok \] logout' "$SRV_NAME: --diagnose: logs out cleanly"
 	tap_unlike "$out" '\[FAIL\]' "$SRV_NAME: --diagnose: no [FAIL] line"
@@ -329,9 +338,7 @@ mx_diag_trash()
 	# shellcheck disable=SC2059
 	want=$(printf "$2" "$1")
 	mx_conf mdg 'keep = no' "trash_folder = \"$1\""
-	"$MAILFETCHD" -c "$T/mdg/mailfetchd.conf" --diagnose >"$T/out" 2>&1
-	rc=$?
-	out=$(cat "$T/out")
+	mx_diag mdg
 	tap_is "$rc" 0 "$SRV_NAME: --diagnose, trash_folder $1: exit 0"
 	tap_like "$out" "$want" "$SRV_NAME: --diagnose, trash_folder $1: checked"
 }
@@ -347,4 +354,13 @@ mx_all()
 	mx_uidvalidity
 	mx_idle
 	mx_diagnose
+	mx_no_secret
+}
+
+# mx_no_secret: no password of the scenarios in any output of mailfetchd
+# (the runs, the daemon's log, --diagnose).
+mx_no_secret()
+{
+	[ -f "$T/daemon.log" ] && cat "$T/daemon.log" >>"$T/all-output"
+	mfd_no_secret "${MX_PASSWORDS[@]}"
 }
