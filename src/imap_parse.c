@@ -1627,9 +1627,14 @@ int
 imap_parse_item_eq(const char *a, const char *b)
 {
 	char	ca[IMAP_ITEM_NAME_MAX], cb[IMAP_ITEM_NAME_MAX];
+	size_t	na = strcspn(a, "["), nb = strcspn(b, "[");
 
 	if (strcasecmp(a, b) == 0)
 		return (1);
+	/* Only a section can be written two ways: "UID" against
+	 * "BODY[...]" needs no closer look. */
+	if (a[na] == '\0' || na != nb || strncasecmp(a, b, na) != 0)
+		return (0);
 	if (item_canon(a, ca, sizeof ca) != 0 ||
 	    item_canon(b, cb, sizeof cb) != 0)
 		return (0);
