@@ -94,8 +94,8 @@ mx_everywhere()
 	local md=$1 what=$2 got want
 
 	shift 2
-	got=$(find "$md" -path '*/new/*' -type f -o -path '*/cur/*' -type f |
-	    xargs -r sha256sum | cut -d' ' -f1 | sort)
+	got=$(find "$md" \( -path '*/new/*' -o -path '*/cur/*' \) -type f -print0 |
+	    xargs -0r sha256sum | cut -d' ' -f1 | sort)
 	want=$(sha256sum -- "$@" | cut -d' ' -f1 | sort)
 	if [ "$got" = "$want" ]; then
 		tap_ok "$SRV_NAME: $what: the Maildir holds exactly the $# message(s), byte for byte"
