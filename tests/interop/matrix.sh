@@ -272,20 +272,27 @@ mx_uidvalidity()
 	    "$S/05-reply.eml" "$S/06-list.eml" "$S/03-multipart.eml"
 }
 
-# --- IDLE push in the daemon, and a clean end after SIGTERM ----------------
+# --- IDLE push in the daemon, a polled folder beside it (its poll ends
+# with LOGOUT), and a clean end after SIGTERM ---------------------------------
 mx_idle()
 {
-	local conf i n
+	local conf i n polled=${SRV_TOP}Polled
 
 	mx_user mid
 	mx_put mid INBOX "$S/01-plain.eml"
-	mx_conf mid 'idle = yes' 'poll_interval = 1h' 'poll_interval_override = yes'
+	mx_put mid "$polled" "$S/05-reply.eml"
+	mx_conf mid 'poll_interval = 1h' 'poll_interval_override = yes' -- \
+	    'folder "INBOX" { idle = yes }' "folder \"$polled\" { }"
 	conf=$T/mid/mailfetchd.conf
 	# The state changes (-> IDLING) are logged at debug level.
 	sed -i 's/^log_level = info$/log_level = debug/' "$conf"
 	daemon_start "$conf"
 	daemon_wait_log 'folder=INBOX: .*-> IDLING' 20
 	ok $? "$SRV_NAME: IDLE: the daemon idles on INBOX" "$(tail -n 20 "$DLOG")"
+	daemon_wait_log "folder=$polled: fetched 1 message" 20 &&
+	    daemon_wait_log 'account=mid: fetched 1 message .*; next poll in' 20
+	ok $? "$SRV_NAME: daemon: the polled folder's poll fetches and ends" \
+	    "$(tail -n 20 "$DLOG")"
 	mx_put mid INBOX "$S/02-utf8.eml"
 	for ((i = 0; i < 100; i++)); do
 		n=$(mfd_count "$T/mid/Maildir" "" new)
@@ -297,8 +304,10 @@ mx_idle()
 	daemon_wait_exit 20
 	tap_is "$drc" 0 "$SRV_NAME: IDLE: the daemon stops with status 0 on SIGTERM"
 	tap_unlike "$(grep -E ' (error|warning):' "$DLOG")" . \
-	    "$SRV_NAME: IDLE: no error or warning in the daemon's log"
+	    "$SRV_NAME: daemon: no error or warning in its log (poll, IDLE, stop)"
 	mfd_expect "$T/mid/Maildir" "" "$S/01-plain.eml" "$S/02-utf8.eml"
+	mx_everywhere "$T/mid/Maildir" "daemon" "$S/01-plain.eml" \
+	    "$S/02-utf8.eml" "$S/05-reply.eml"
 }
 
 # mx_diag ACCOUNT: mailfetchd --diagnose; sets rc and out (both streams).
