@@ -9,7 +9,8 @@
 #
 # HARNESS is the tests/lib helper's function prefix (HARNESS_add_user USER
 # PASSWORD, HARNESS_append USER FOLDER FILE [IMAP-FLAGS] creating a missing
-# folder, HARNESS_imap_cmd USER PASSWORD CMD...), NAME names the server in
+# folder, HARNESS_imap_cmd USER PASSWORD CMD..., and for mx_imap_tls
+# HARNESS_load_samples USER: four samples into INBOX, 03 \Seen), NAME names the server in
 # the test names, VAR-PREFIX_{IMAP,IMAPS,POP3,POP3S}_PORT and
 # VAR-PREFIX_CA are its exports, SEPARATOR its hierarchy separator, TOP
 # the prefix of a personal folder ("INBOX." or "").
@@ -116,10 +117,7 @@ mx_first_second()
 mx_imap_tls()
 {
 	mx_user mxs
-	mx_put mxs INBOX "$S/01-plain.eml"
-	mx_put mxs INBOX "$S/02-utf8.eml"
-	mx_put mxs INBOX "$S/03-multipart.eml" '\Seen'
-	mx_put mxs INBOX "$S/04-dot-lines.eml"
+	"${MX_HARNESS}_load_samples" mxs
 	mx_conf mxs
 	mx_first_second mxs IMAPS
 	mfd_expect "$T/mxs/Maildir" "" "$S/01-plain.eml" "$S/02-utf8.eml" \

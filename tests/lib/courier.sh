@@ -8,6 +8,7 @@
 #	courier_add_user alice pw-alice	# userdb entry and its Maildir
 #	courier_append alice INBOX.Archive "$DC_SAMPLES/01-plain.eml" '\Seen'
 #	courier_imap_cmd alice pw-alice 'STATUS INBOX (MESSAGES)'
+#	courier_load_samples bob		# 4 in INBOX, 2 in INBOX.Archive
 #	...				# courier_stop runs from the EXIT trap
 #
 # imapd, imaplogin, courierpop3d and courierpop3login come from Debian's
@@ -244,4 +245,11 @@ courier_append()
 
 	pass=$(cat "$CR_DIR/pw.$1" 2>/dev/null) || return 2
 	srv_append "$CR_IMAPS_PORT" "$CR_CA" "$1" "$pass" "${@:2}"
+}
+
+# courier_load_samples USER: the sample messages (tests/lib/sample-mail): four
+# into INBOX (03 \Seen), two into INBOX.Archive (05 \Seen).
+courier_load_samples()
+{
+	srv_load_samples courier_append "$1"
 }

@@ -8,6 +8,7 @@
 #	cyrus_add_user alice pw-alice	# sasldb user and its INBOX
 #	cyrus_append alice INBOX.Archive "$DC_SAMPLES/01-plain.eml" '\Seen'
 #	cyrus_imap_cmd alice pw-alice 'STATUS INBOX (MESSAGES)'
+#	cyrus_load_samples bob		# 4 in INBOX, 2 in INBOX.Archive
 #	...				# cyrus_stop runs from the EXIT trap
 #
 # The binaries are Debian's cyrus-common/-imapd/-pop3d unpacked into
@@ -217,4 +218,11 @@ cyrus_append()
 
 	pass=$(cat "$CY_DIR/pw.$1" 2>/dev/null) || return 2
 	srv_append "$CY_IMAPS_PORT" "$CY_CA" "$1" "$pass" "${@:2}"
+}
+
+# cyrus_load_samples USER: the sample messages (tests/lib/sample-mail): four
+# into INBOX (03 \Seen), two into INBOX.Archive (05 \Seen).
+cyrus_load_samples()
+{
+	srv_load_samples cyrus_append "$1"
 }

@@ -146,6 +146,22 @@ srv_append()
 	srv_imap "$port" "$ca" "$user" "$pass" append "$folder" "$@"
 }
 
+# srv_load_samples APPEND-FUNCTION USER: dovecot_load_samples' messages
+# through APPEND-FUNCTION USER FOLDER FILE [FLAGS]: four into INBOX (03
+# \Seen), two into INBOX.Archive (05 \Seen). Bails out on failure.
+srv_load_samples()
+{
+	local f=$1 u=$2 d=$DC_SAMPLES
+
+	{ "$f" "$u" INBOX "$d/01-plain.eml" &&
+	    "$f" "$u" INBOX "$d/02-utf8.eml" &&
+	    "$f" "$u" INBOX "$d/03-multipart.eml" '\Seen' &&
+	    "$f" "$u" INBOX "$d/04-dot-lines.eml" &&
+	    "$f" "$u" INBOX.Archive "$d/05-reply.eml" '\Seen' &&
+	    "$f" "$u" INBOX.Archive "$d/06-list.eml"; } >/dev/null ||
+	    tap_bail "$f: loading the samples for $u failed"
+}
+
 # srv_need_prefix DIR: bail out unless the unpacked server is there.
 srv_need_prefix()
 {
