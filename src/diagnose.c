@@ -61,6 +61,7 @@ enum diag_state {
 	DIAG_S_LIST_ALL,	/* IMAP LIST "" "*" */
 	DIAG_S_LIST,		/* IMAP LIST of one configured folder */
 	DIAG_S_STATUS,		/* IMAP STATUS of one configured folder */
+	DIAG_S_TRASH,		/* IMAP LIST of the trash folder */
 	DIAG_S_STAT,		/* POP3 STAT */
 	DIAG_S_LOGOUT,
 	DIAG_S_DONE,
@@ -110,6 +111,7 @@ struct diag {
 	char				*folder_q;	/* quoted */
 	uint64_t			 messages;
 	int				 have_messages;
+	int				 trash_checked;
 };
 
 static void	diag_enter(struct diag *, enum diag_state);
@@ -975,7 +977,49 @@ diag_separator(struct diag *d)
 		    "is the server's \"A%cB\")", d->delim, d->delim);
 }
 
-/* LIST for the next configured folder, or LOGOUT after the last. */
+/* After the folders, with keep = no and a trash_folder: LIST it (once).
+ * 0 when sent, -1 when there is nothing to check. */
+static int
+diag_trash_begin(struct diag *d)
+{
+	const char	*trash = d->ac->trash_folder;
+	char		*m, *cause = NULL;
+
+	if (d->ac->keep || trash == NULL || d->trash_checked)
+		return (-1);
+	d->trash_checked = 1;
+	if ((m = folder_conf_to_wire(trash, d->delim, &cause)) == NULL ||
+	    (d->folder_q = imap_parse_quote(m, strlen(m), &cause)) == NULL) {
+		diag_fail_line(d, EXIT_CONFIG, "trash folder \"%s\": %s",
+		    trash, cause);
+		free(cause);
+		free(m);
+		return (-1);
+	}
+	free(m);
+	diag_listed_clear(d);
+	diag_enter(d, DIAG_S_TRASH);
+	return (0);
+}
+
+/* The trash folder's LIST is in: it exists, or mailfetchd will create it
+ * (on the server's [TRYCREATE], the first time it moves messages). */
+static void
+diag_trash_done(struct diag *d, int ok)
+{
+	const char	*trash = d->ac->trash_folder;
+
+	if (ok && d->nlisted > 0)
+		diag_ok(d, "trash folder \"%s\": exists", trash);
+	else
+		diag_warn(d, "trash folder \"%s\": does not exist on the "
+		    "server; mailfetchd creates it the first time it moves "
+		    "delivered messages there", trash);
+	diag_enter(d, DIAG_S_LOGOUT);
+}
+
+/* LIST for the next configured folder, then the trash folder, then
+ * LOGOUT. */
 static void
 diag_next_folder(struct diag *d)
 {
@@ -1002,6 +1046,8 @@ diag_next_folder(struct diag *d)
 		diag_enter(d, DIAG_S_LIST);
 		return;
 	}
+	if (diag_trash_begin(d) == 0)
+		return;
 	diag_enter(d, DIAG_S_LOGOUT);
 }
 
@@ -1137,6 +1183,7 @@ diag_enter(struct diag *d, enum diag_state next)
 		diag_imap_send(d, 0, "LIST \"\" \"*\"");
 		break;
 	case DIAG_S_LIST:
+	case DIAG_S_TRASH:
 		diag_imap_send(d, 0, "LIST \"\" %s", d->folder_q);
 		break;
 	case DIAG_S_STATUS:
@@ -1315,6 +1362,9 @@ diag_imap_tagged(struct diag *d, const struct imap_response *r)
 		d->folder++;
 		diag_next_folder(d);
 		break;
+	case DIAG_S_TRASH:
+		diag_trash_done(d, ok);
+		break;
 	case DIAG_S_LOGOUT:
 		diag_logged_out(d);
 		break;
@@ -1346,7 +1396,8 @@ diag_imap_response(struct diag *d, const struct imap_response *r)
 		    (d->state == DIAG_S_CAPS || d->state == DIAG_S_AUTH_CAPS))
 			diag_imap_caps_from(d, r);
 		else if (r->data == IMAP_DATA_LIST &&
-		    (d->state == DIAG_S_LIST_ALL || d->state == DIAG_S_LIST))
+		    (d->state == DIAG_S_LIST_ALL || d->state == DIAG_S_LIST ||
+		    d->state == DIAG_S_TRASH))
 			diag_list_untagged(d, r);
 		else if (r->data == IMAP_DATA_STATUS &&
 		    d->state == DIAG_S_STATUS &&

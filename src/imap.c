@@ -189,6 +189,7 @@ enum imap_state {
 	IMAP_S_STORE,
 	IMAP_S_COPY,		/* trash_folder without MOVE */
 	IMAP_S_MOVE,
+	IMAP_S_TRASH_CREATE,	/* the trash folder after [TRYCREATE] */
 	IMAP_S_SEARCH_DELETED,
 	IMAP_S_EXPUNGE,
 	IMAP_S_IDLE,		/* IDLE sent, waiting for "+" */
@@ -202,8 +203,9 @@ enum imap_state {
 static const char *imap_state_names[IMAP_S_MAX] = {
 	"CONNECTING", "GREETING", "CAPABILITY", "STARTTLS", "TLS", "ID",
 	"AUTH", "AUTH_CAPS", "COMPRESS", "ROOT", "LIST", "STATUS", "SELECT",
-	"SEARCH", "SIZES", "FETCH", "STORE", "COPY", "MOVE", "SEARCH_DELETED",
-	"EXPUNGE", "IDLE", "IDLING", "IDLE_DONE", "LOGOUT", "DONE",
+	"SEARCH", "SIZES", "FETCH", "STORE", "COPY", "MOVE", "TRASH_CREATE",
+	"SEARCH_DELETED", "EXPUNGE", "IDLE", "IDLING", "IDLE_DONE", "LOGOUT",
+	"DONE",
 };
 
 /* A folder to fetch, resolved against the server. */
@@ -319,6 +321,9 @@ struct imap_session {
 	size_t			 next_msg;
 	uint32_t		 max_seen_uid;	/* from the SIZES pass */
 	int			 sized;		/* the SIZES pass answered */
+	int			 trash_create_tried; /* CREATE of the trash
+						   folder sent (once per
+						   session) */
 	struct uidset		 missing;	/* listed, not delivered, at or
 						   below last_uid: asked for
 						   again (the state's copy) */
@@ -2099,10 +2104,9 @@ imap_actions(struct imap_session *s)
 	free(set);
 }
 
-/* The slice of the pending set that the last command named, formatted
- * again for the next command on the same messages. Caller frees. */
-static char *
-imap_slice_again(struct imap_session *s)
+/* Where in the pending set the slice the last command named starts. */
+static size_t
+imap_slice_start(const struct imap_session *s)
 {
 	size_t	from = s->pending_from;
 
@@ -2110,7 +2114,79 @@ imap_slice_again(struct imap_session *s)
 		from--;
 	if (from == s->pending_from && from >= IMAP_SET_RANGES)
 		from -= IMAP_SET_RANGES;
+	return (from);
+}
+
+/* The slice of the pending set that the last command named, formatted
+ * again for the next command on the same messages. Caller frees. */
+static char *
+imap_slice_again(struct imap_session *s)
+{
+	size_t	from = imap_slice_start(s);
+
 	return (uidset_format(&s->pending, &from, IMAP_SET_RANGES));
+}
+
+/* The COPY or MOVE to the trash folder was refused with [TRYCREATE]: the
+ * folder does not exist. Create it, once per session, and then send the
+ * same slice again (imap_trash_created); 0, or -1 when it was tried
+ * already (the caller fails the folder). */
+static int
+imap_trash_create(struct imap_session *s)
+{
+	char	*q;
+
+	if (s->trash_create_tried)
+		return (-1);
+	if (s->trash_wire == NULL || (q = imap_quote(s, s->trash_wire)) == NULL)
+		return (-1);
+	s->trash_create_tried = 1;
+	imap_log(s, LOG_LVL_NOTICE, "trash_folder \"%s\" does not exist on "
+	    "the server: creating it", s->ac->trash_folder);
+	imap_enter(s, IMAP_S_TRASH_CREATE);
+	imap_send(s, "CREATE %s", q);
+	free(q);
+	return (0);
+}
+
+/* The COPY or MOVE to the trash folder was refused: a missing folder
+ * ([TRYCREATE]) is created, anything else fails the folder; the messages
+ * stay on the server either way until the move is acknowledged. */
+static void
+imap_trash_refused(struct imap_session *s, const struct imap_response *r)
+{
+	char	*text;
+	int	 copy = s->state == IMAP_S_COPY;
+
+	if (r->code == IMAP_CODE_TRYCREATE && imap_trash_create(s) == 0)
+		return;
+	text = imap_server_text(r);
+	imap_folder_fail(s, EXIT_PROTOCOL, "%s delivered messages to "
+	    "trash_folder \"%s\" failed%s: %s; they stay on the server, not "
+	    "deleted (retried next time)", copy ? "copying" : "moving",
+	    s->ac->trash_folder, copy ? " (the server has no MOVE)" : "", text);
+	free(text);
+}
+
+/* The answer to the trash folder's CREATE: on OK (or [ALREADYEXISTS], a
+ * race with another client), the refused slice goes again. */
+static void
+imap_trash_created(struct imap_session *s, const struct imap_response *r,
+    int ok)
+{
+	char	*text;
+
+	if (!ok && r->code != IMAP_CODE_ALREADYEXISTS) {
+		text = imap_server_text(r);
+		imap_folder_fail(s, EXIT_PROTOCOL, "trash_folder \"%s\" does "
+		    "not exist and creating it failed: %s; the delivered "
+		    "messages stay on the server, not deleted (retried next "
+		    "time)", s->ac->trash_folder, text);
+		free(text);
+		return;
+	}
+	s->pending_from = imap_slice_start(s);
+	imap_actions(s);
 }
 
 /* The COPY to the trash folder is acknowledged: only now are the
@@ -2647,7 +2723,7 @@ imap_literal_begin(struct imap_session *s)
 	    (name = imap_parse_node_str(key, NULL)) == NULL)
 		return;
 	if ((s->state == IMAP_S_FETCH || s->state == IMAP_S_SIZES) &&
-	    strcasecmp(name, IMAP_ITEM_MSGID) == 0) {
+	    imap_parse_item_eq(name, IMAP_ITEM_MSGID)) {
 		/* A part larger than the whole: the same lie, and read past
 		 * at the server's pace all the same. */
 		if (s->state == IMAP_S_FETCH && imap_body_lie(s, lit->len,
@@ -2657,7 +2733,7 @@ imap_literal_begin(struct imap_session *s)
 			return;
 		imap_hdr_begin(s);
 	}
-	else if (s->state == IMAP_S_FETCH && strcasecmp(name, "BODY[]") == 0)
+	else if (s->state == IMAP_S_FETCH && imap_parse_item_eq(name, "BODY[]"))
 		imap_body_begin(s, lit->len);
 }
 
@@ -3190,6 +3266,11 @@ imap_enter(struct imap_session *s, enum imap_state next)
 		evtimer_del(s->ev_idle);
 		imap_timeout_restore(s);
 		imap_send(s, "LOGOUT");
+		/* From here the server may close, with or without TLS
+		 * close_notify (Cyrus closes right after LOGOUT's OK, and the
+		 * EOF can reach us before the OK is parsed): nothing we still
+		 * wait for could be lost. */
+		conn_expect_eof(s->conn);
 		break;
 	case IMAP_S_DONE:
 		s->closing = 1;
@@ -3483,20 +3564,18 @@ imap_tagged(struct imap_session *s, const struct imap_response *r)
 		imap_checkpoint(s);
 		break;
 	case IMAP_S_COPY:
-		if (!ok) {
-			text = imap_server_text(r);
-			imap_folder_fail(s, EXIT_PROTOCOL, "copying delivered "
-			    "messages to trash_folder \"%s\" failed (the "
-			    "server has no MOVE): %s; they stay on the server, "
-			    "not deleted (retried next time)",
-			    s->ac->trash_folder, text);
-			free(text);
-			return;
-		}
-		imap_after_copy(s);
+	case IMAP_S_MOVE:
+		if (!ok)
+			imap_trash_refused(s, r);
+		else if (s->state == IMAP_S_COPY)
+			imap_after_copy(s);
+		else
+			imap_actions(s);
+		break;
+	case IMAP_S_TRASH_CREATE:
+		imap_trash_created(s, r, ok);
 		break;
 	case IMAP_S_STORE:
-	case IMAP_S_MOVE:
 	case IMAP_S_EXPUNGE:
 		if (!ok) {
 			text = imap_server_text(r);
@@ -3556,7 +3635,6 @@ imap_tagged(struct imap_session *s, const struct imap_response *r)
 			imap_pass_begin(s);
 		break;
 	case IMAP_S_LOGOUT:
-		conn_expect_eof(s->conn);
 		imap_enter(s, IMAP_S_DONE);
 		break;
 	default:

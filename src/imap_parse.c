@@ -1542,6 +1542,107 @@ imap_parse_capabilities(const struct imap_response *r)
 	return (caps);
 }
 
+/* ASCII upper case, whatever the locale. */
+static char
+item_upper(char c)
+{
+	return (c >= 'a' && c <= 'z' ? c - 'a' + 'A' : c);
+}
+
+/* Appends one byte to a canonical item name; -1 when it is full. */
+static int
+item_put(char *out, size_t size, size_t *n, char c)
+{
+	if (*n + 1 >= size)
+		return (-1);
+	out[(*n)++] = c;
+	out[*n] = '\0';
+	return (0);
+}
+
+/* A quoted string of an item name (at the opening quote) in canonical
+ * form: its content unescaped and upper-cased, as an atom would be, unless
+ * it holds a byte an atom cannot (then kept quoted); *in is moved past the
+ * closing quote. -1 when unterminated or too long. */
+static int
+item_quoted(const char **in, char *out, size_t size, size_t *n)
+{
+	const char	*p = *in + 1, *q;
+	int		 atom = p[0] != '"';
+
+	for (q = p; *q != '"'; q++) {
+		if (*q == '\0')
+			return (-1);
+		if (*q == '\\' && *++q == '\0')
+			return (-1);
+		if (!is_atom_char((unsigned char)*q, 1) || *q == '\\')
+			atom = 0;
+	}
+	if (!atom && item_put(out, size, n, '"') != 0)
+		return (-1);
+	for (; p < q; p++) {
+		if (*p == '\\')
+			p++;
+		if (!atom && (*p == '"' || *p == '\\') &&
+		    item_put(out, size, n, '\\') != 0)
+			return (-1);
+		if (item_put(out, size, n, atom ? item_upper(*p) : *p) != 0)
+			return (-1);
+	}
+	if (!atom && item_put(out, size, n, '"') != 0)
+		return (-1);
+	*in = q + 1;
+	return (0);
+}
+
+/* The canonical form of a FETCH item name: upper case, runs of spaces as
+ * one and none next to a parenthesis, header field names (astrings) as
+ * atoms where they can be. -1 when malformed or longer than size. */
+static int
+item_canon(const char *in, char *out, size_t size)
+{
+	size_t	n = 0;
+	int	space = 0;
+
+	out[0] = '\0';
+	while (*in != '\0') {
+		if (*in == ' ') {
+			space = 1;
+			in++;
+			continue;
+		}
+		if (space && n > 0 && out[n - 1] != '(' && *in != ')' &&
+		    item_put(out, size, &n, ' ') != 0)
+			return (-1);
+		space = 0;
+		if (*in == '"') {
+			if (item_quoted(&in, out, size, &n) != 0)
+				return (-1);
+		} else if (item_put(out, size, &n, item_upper(*in++)) != 0)
+			return (-1);
+	}
+	return (0);
+}
+
+/* See imap_parse.h. */
+int
+imap_parse_item_eq(const char *a, const char *b)
+{
+	char	ca[IMAP_ITEM_NAME_MAX], cb[IMAP_ITEM_NAME_MAX];
+	size_t	na = strcspn(a, "["), nb = strcspn(b, "[");
+
+	if (strcasecmp(a, b) == 0)
+		return (1);
+	/* Only a section can be written two ways: "UID" against
+	 * "BODY[...]" needs no closer look. */
+	if (a[na] == '\0' || na != nb || strncasecmp(a, b, na) != 0)
+		return (0);
+	if (item_canon(a, ca, sizeof ca) != 0 ||
+	    item_canon(b, cb, sizeof cb) != 0)
+		return (0);
+	return (strcmp(ca, cb) == 0);
+}
+
 /* The value of a FETCH item. */
 const struct imap_node *
 imap_parse_fetch_item(const struct imap_response *r, const char *name)
@@ -1553,7 +1654,7 @@ imap_parse_fetch_item(const struct imap_response *r, const char *name)
 		return (NULL);
 	for (c = r->args->child->child; c != NULL && c->next != NULL;
 	    c = c->next->next) {
-		if (c->type == IMAP_NODE_ATOM && strcasecmp(c->str, name) == 0)
+		if (c->type == IMAP_NODE_ATOM && imap_parse_item_eq(c->str, name))
 			return (c->next);
 	}
 	return (NULL);

@@ -283,12 +283,20 @@ int		 imap_parse_has_capability(const struct imap_response *,
 /* The IMAP_CAP_* bits a CAPABILITY response or code names. */
 unsigned int	 imap_parse_capabilities(const struct imap_response *);
 /* FETCH: the value of an item ("UID", "FLAGS", "BODY[]"), NULL if absent.
- * Names compare ASCII case-insensitively. */
+ * Names compare as imap_parse_item_eq does. */
 const struct imap_node *imap_parse_fetch_item(const struct imap_response *,
 		    const char *name);
 /* INTERNALDATE's date-time ("7-Dec-2026 06:32:46 +0100", the day maybe
  * space-padded, RFC 3501) as Unix time: 0, else -1. */
 int		 imap_parse_date(const char *, size_t len, long long *t);
+/* Whether two FETCH item names are the same item, by structure rather than
+ * text: ASCII case-insensitive, spaces inside the section insignificant
+ * next to parentheses and otherwise one, header field names as astrings,
+ * so that "BODY[HEADER.FIELDS (\"Message-ID\")]" (Courier) is
+ * "BODY[HEADER.FIELDS (MESSAGE-ID)]". 1 or 0; a name longer than
+ * IMAP_ITEM_NAME_MAX matches only itself (case-insensitively). */
+#define IMAP_ITEM_NAME_MAX	256
+int		 imap_parse_item_eq(const char *, const char *);
 /* STATUS: an item's value ("UIDNEXT"): 0, or -1 if absent. */
 int		 imap_parse_status_item(const struct imap_response *,
 		    const char *name, uint64_t *);

@@ -1801,6 +1801,10 @@ pop3_enter(struct pop3_session *s, enum pop3_state next)
 	case POP3_S_QUIT:
 		s->closing = 1;
 		pop3_send(s, "QUIT");
+		/* The server may close once it has answered, with or without
+		 * TLS close_notify; an EOF before the +OK is still a failure
+		 * (pop3_conn_event: the deletions are not known to be done). */
+		conn_expect_eof(s->conn);
 		break;
 	case POP3_S_DONE:
 		s->closing = 1;

@@ -4,7 +4,8 @@
 # installs what is missing (apt-get; npm for hoodiecrow-imap into
 # /var/cache/mailfetchd-tests), builds from scratch with -Werror, runs
 # every test (unit, config corpus, command line, integration against a real
-# Dovecot on 127.0.0.1), then the unit and script tests again in an
+# Dovecot on 127.0.0.1, the interoperability matrix against Cyrus and
+# Courier), then the unit and script tests again in an
 # ASan+UBSan build, and ends with one line "N passed, N failed".
 # Exit status 0 only when nothing failed.
 #
@@ -108,6 +109,11 @@ fuzz() {
 
 rm -rf "$ROOT"/_build "$ROOT"/_build-asan "$ROOT"/_build-fuzz
 if ! mfd_install_packages || ! mfd_install_npm; then summary 1; exit 1; fi
+# Cyrus and Courier for tests/interop: unpacked into a private prefix, as
+# their packages would remove Dovecot's (tests/lib/deps.sh).
+if ! mfd_install_interop; then
+	echo "installing the interop servers failed"; summary 1; exit 1
+fi
 
 say "autoreconf"
 if ! autoreconf -fi >/dev/null 2>&1; then

@@ -95,7 +95,8 @@ Modes:
   selectdrop  the server offers IDLE, takes the login, then answers SELECT
               (or EXAMINE) with "* BYE" and closes the connection (a
               failure after the login, before IDLE)
-  copyfail    UID COPY is refused ("NO [TRYCREATE] no such mailbox")
+  copyfail    UID COPY is refused ("NO [TRYCREATE] no such mailbox"), and
+              CREATE is an unknown command (BAD)
   trickle     the SELECT answer comes one byte every 0.3 s (for at most
               120 s; a 4 KB line that would take 20 minutes), each byte
               before the timeout of a client that restarts it on every

@@ -474,8 +474,10 @@ conf copyfail imap 'keep = no' 'trash_folder = "Trash"'
 run copyfail
 documented "IMAP trash_folder, COPY refused"
 tap_like "$rc" '^5$' "IMAP trash_folder, COPY refused: exit status 5"
-tap_like "$err" 'trash_folder "Trash" failed.*not deleted' \
-    "IMAP trash_folder, COPY refused: a clear error"
+tap_like "$err" 'trash_folder "Trash" does not exist on the server: creating it' \
+    "IMAP trash_folder, COPY refused with [TRYCREATE]: the folder is created"
+tap_like "$err" 'trash_folder "Trash" does not exist and creating it failed: .*not deleted' \
+    "IMAP trash_folder, COPY refused: a clear error when the creation is refused too"
 exact copyfail "IMAP trash_folder, COPY refused: delivered anyway"
 tap_is "$(logged 'UID (STORE|EXPUNGE)|EXPUNGE')" "" \
     "IMAP trash_folder, COPY refused: nothing flagged \\Deleted or expunged"

@@ -27,6 +27,11 @@ Modes:
   implicit    TLS from the first byte with the certificate given
   tls11       implicit TLS offering only TLS 1.0 and 1.1
   plain       clear text, no STARTTLS needed (for tls = none)
+  dirtyend    implicit TLS; after the answer to LOGOUT (QUIT) the TCP
+              connection is closed without TLS close_notify (Cyrus)
+  dirtycut    implicit TLS; the first command after the login is not
+              answered: the TCP connection is closed without TLS
+              close_notify (a truncation)
 """
 import socket
 import ssl
@@ -96,6 +101,9 @@ def imap(peer, mode, args):
         words = line.split(b" ", 2)
         tag = words[0]
         cmd = words[1].upper() if len(words) > 1 else b""
+        if mode == "dirtycut" and cmd not in (b"CAPABILITY", b"LOGIN",
+                                              b"AUTHENTICATE", b"ID"):
+            return
         if cmd == b"CAPABILITY":
             c = caps + (" STARTTLS" if stls and not tls else "")
             peer.send(b"* CAPABILITY " + c.encode() + b"\r\n" +
@@ -135,6 +143,9 @@ def pop3(peer, mode, args):
     while True:
         line = peer.readline()
         cmd = line.split(b" ", 1)[0].upper()
+        if mode == "dirtycut" and cmd not in (b"CAPA", b"USER", b"PASS",
+                                              b"AUTH"):
+            return
         if cmd == b"CAPA":
             peer.send(b"+OK capabilities\r\nUSER\r\nUIDL\r\nSASL PLAIN\r\n" +
                       (b"STLS\r\n" if stls and not tls else b"") + b".\r\n")
@@ -166,11 +177,15 @@ def pop3(peer, mode, args):
 
 
 def serve(proto, mode, conn, args):
-    if mode in ("implicit", "tls11"):
+    if mode in ("implicit", "tls11", "dirtyend", "dirtycut"):
         conn = tls_context(args, old=(mode == "tls11")).wrap_socket(
             conn, server_side=True)
     peer = Peer(conn, args["capture"])
     (imap if proto == "imap" else pop3)(peer, mode, args)
+    if mode in ("dirtyend", "dirtycut"):
+        # The TCP connection closes under TLS: no close_notify.
+        peer.sock.shutdown(socket.SHUT_RDWR)
+        return
     if isinstance(peer.sock, ssl.SSLSocket):
         # An orderly close_notify, as an honest server ends a session.
         peer.sock.unwrap()

@@ -231,3 +231,14 @@ $err"
 	tap_like "$err" "$3" "$1: the error names the reason"
 	sec_no_credentials "$1"
 }
+
+# sec_no_password_output: the password never appears in any output of
+# mailfetchd in this test ($T/all-output, which sec_run appends to).
+sec_no_password_output()
+{
+	if grep -qF -- "$SEC_PASSWORD" "$T/all-output"; then
+		tap_fail "the password never appears in mailfetchd's output"
+	else
+		tap_ok "the password never appears in mailfetchd's output"
+	fi
+}

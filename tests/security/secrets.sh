@@ -106,9 +106,5 @@ else
 	done
 fi
 
-if grep -qF -- "$SEC_PASSWORD" "$T/all-output"; then
-	tap_fail "the password never appears in mailfetchd's output"
-else
-	tap_ok "the password never appears in mailfetchd's output"
-fi
+sec_no_password_output
 tap_done

@@ -792,6 +792,76 @@ one(struct imap_parser *p, const char *in)
 	return (imap_parse_response(p));
 }
 
+/* ---- FETCH item names by structure ------------------------------------- */
+
+#define MSGID_ITEM	"BODY[HEADER.FIELDS (MESSAGE-ID)]"
+
+/* Courier quotes the field name in its answer; case, spaces next to the
+ * parentheses and quoting do not make another item, anything else does. */
+static void
+test_item_eq(void **state)
+{
+	char	 longname[400];
+
+	(void)state;
+	assert_true(imap_parse_item_eq("BODY[HEADER.FIELDS (\"MESSAGE-ID\")]",
+	    MSGID_ITEM));
+	assert_true(imap_parse_item_eq("body[header.fields (message-id)]",
+	    MSGID_ITEM));
+	assert_true(imap_parse_item_eq("BODY[HEADER.FIELDS ( \"Message-ID\" )]",
+	    MSGID_ITEM));
+	assert_true(imap_parse_item_eq("BODY[HEADER.FIELDS  (\"MESSAGE-\\ID\")]",
+	    MSGID_ITEM));
+	assert_true(imap_parse_item_eq("BODY[HEADER.FIELDS (\"A\" \"B\")]",
+	    "BODY[HEADER.FIELDS (a b)]"));
+	assert_true(imap_parse_item_eq("BODY[]", "body[]"));
+	assert_false(imap_parse_item_eq("BODY[HEADER.FIELDS (MESSAGE-ID FROM)]",
+	    MSGID_ITEM));
+	assert_false(imap_parse_item_eq("BODY[HEADER.FIELDS.NOT (MESSAGE-ID)]",
+	    MSGID_ITEM));
+	assert_false(imap_parse_item_eq("BODY[HEADER.FIELDS (MESSAGEID)]",
+	    MSGID_ITEM));
+	assert_false(imap_parse_item_eq("BODY[HEADER.FIELDS (\"MESSAGE-ID)]",
+	    MSGID_ITEM));
+	assert_false(imap_parse_item_eq("BODY[HEADER.FIELDS (\"MESSAGE ID\")]",
+	    "BODY[HEADER.FIELDS (MESSAGE ID)]"));
+	assert_false(imap_parse_item_eq("BODY[HEADER.FIELDS (\"(X)\")]",
+	    "BODY[HEADER.FIELDS ((X))]"));
+	assert_false(imap_parse_item_eq("BODY[]<0>", "BODY[]"));
+	assert_false(imap_parse_item_eq("BODY[TEXT]", "BODY[]"));
+	assert_false(imap_parse_item_eq("BODY[1]", "BODY[]"));
+	/* Too long to bring into canonical form: only the same text. */
+	memset(longname, 'A', sizeof longname - 1);
+	longname[sizeof longname - 1] = '\0';
+	assert_true(imap_parse_item_eq(longname, longname));
+	longname[300] = ' ';
+	assert_false(imap_parse_item_eq(longname, "A"));
+}
+
+/* The Message-ID literal of a Courier FETCH answer is found by the name
+ * mailfetchd asked with. */
+static void
+test_fetch_item_courier(void **state)
+{
+	struct imap_parser		*p;
+	const struct imap_response	*r;
+	const struct imap_node		*n;
+
+	(void)state;
+	p = imap_parse_new(NULL);
+	r = one(p, "* 1 FETCH (UID 7 RFC822.SIZE 504 "
+	    "BODY[HEADER.FIELDS (\"MESSAGE-ID\")] {29}\r\n"
+	    "Message-ID: <a@example.org>\r\n)\r\n");
+	n = imap_parse_fetch_item(r, MSGID_ITEM);
+	assert_non_null(n);
+	assert_int_equal(n->type, IMAP_NODE_LITERAL);
+	assert_int_equal(n->len, 29);
+	assert_memory_equal(n->str, "Message-ID: <a@example.org>\r\n", 29);
+	assert_null(imap_parse_fetch_item(r, "BODY[]"));
+	assert_int_equal(imap_parse_fetch_item(r, "uid")->num, 7);
+	imap_parse_free(p);
+}
+
 /* ---- long SEARCH lines -------------------------------------------------- */
 
 #define SEARCH_UIDS	200000
@@ -1483,6 +1553,8 @@ main(void)
 		cmocka_unit_test(test_quote),
 		cmocka_unit_test(test_quote_roundtrip),
 		cmocka_unit_test(test_date),
+		cmocka_unit_test(test_item_eq),
+		cmocka_unit_test(test_fetch_item_courier),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));
