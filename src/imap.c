@@ -293,6 +293,8 @@ struct imap_session {
 	struct imap_staged	*staged;	/* this batch, for the journal */
 	size_t			 nstaged;
 	struct uidset		 batch;		/* UIDs of this FETCH */
+	struct uidset		 answered;	/* of batch, whose BODY[] came:
+						   pacing counts each once */
 	struct uidset		 delivered;	/* staged in this batch */
 	struct uidset		 passed;	/* done with in this batch,
 						   not delivered (too big, or
@@ -873,6 +875,7 @@ imap_folder_reset(struct imap_session *s)
 	s->sf = NULL;
 	uidset_clear(&s->unseen);
 	uidset_clear(&s->batch);
+	uidset_clear(&s->answered);
 	uidset_clear(&s->delivered);
 	uidset_clear(&s->passed);
 	uidset_clear(&s->recognised);
@@ -1721,6 +1724,7 @@ imap_fetch_next_batch(struct imap_session *s)
 	char		*set;
 
 	uidset_clear(&s->batch);
+	uidset_clear(&s->answered);
 	uidset_clear(&s->delivered);
 	uidset_clear(&s->passed);
 	uidset_clear(&s->recognised);
@@ -1992,6 +1996,7 @@ imap_round_reset(struct imap_session *s)
 {
 	uidset_clear(&s->unseen);
 	uidset_clear(&s->batch);
+	uidset_clear(&s->answered);
 	uidset_clear(&s->delivered);
 	uidset_clear(&s->passed);
 	uidset_clear(&s->recognised);
@@ -3413,15 +3418,99 @@ imap_response(struct imap_session *s, const struct imap_response *r)
 	}
 }
 
+/* Whether a SEARCH response names a UID the answer has not named yet
+ * (in the state that takes SEARCH data). */
+static int
+imap_search_is_new(const struct imap_session *s,
+    const struct imap_response *r)
+{
+	const struct imap_node	*n;
+	uint32_t		 v;
+	size_t			 i;
+
+	if (s->state != IMAP_S_SEARCH && s->state != IMAP_S_SEARCH_DELETED)
+		return (0);
+	for (i = 0; (n = imap_parse_node_at(r->args, i)) != NULL; i++)
+		if (imap_parse_node_u32(n, &v) == 0 &&
+		    !uidset_has(&s->unseen, v))
+			return (1);
+	return (0);
+}
+
+/* Whether a FETCH response brings what our UID FETCH asked for, for a
+ * message not answered yet: the sizes pass, a new highest UID with its
+ * RFC822.SIZE (servers answer in UID order); the body FETCH, the BODY[]
+ * of a UID of the batch, the first time (marked answered). */
+static int
+imap_fetch_is_data(struct imap_session *s, const struct imap_response *r)
+{
+	const struct imap_node	*n;
+	uint32_t		 uid = 0;
+
+	if ((n = imap_parse_fetch_item(r, "UID")) == NULL ||
+	    imap_parse_node_u32(n, &uid) != 0 || uid == 0)
+		return (0);
+	if (s->state == IMAP_S_SIZES)
+		return (uid > s->max_seen_uid &&
+		    imap_parse_fetch_item(r, "RFC822.SIZE") != NULL);
+	if (s->state != IMAP_S_FETCH ||
+	    imap_parse_fetch_item(r, "BODY[]") == NULL ||
+	    !uidset_has(&s->batch, uid) || uidset_has(&s->answered, uid))
+		return (0);
+	uidset_add(&s->answered, uid);
+	return (1);
+}
+
+/*
+ * Whether a whole response is data for the pacing (conn_progress_response):
+ * only what the command in progress asked for, and only once, shows the
+ * server at work, so that a slow store sending each message whole with
+ * pauses is not cut. Anything else is a note, which passes a window at
+ * most CONN_NOTE_WINDOWS times in a row: status lines ("* OK still
+ * working"), continuations, and the untagged data a server may send at
+ * any time (EXISTS, RECENT, EXPUNGE, a FETCH of flags alone, a repeat of
+ * a message already received): a server dripping "* 5 EXISTS" inside a
+ * body FETCH that never completes would else hold the account forever.
+ */
+static int
+imap_response_is_data(struct imap_session *s, const struct imap_response *r)
+{
+	if (r->type != IMAP_RESP_UNTAGGED || r->status != IMAP_STATUS_NONE)
+		return (0);
+	switch (r->data) {
+	case IMAP_DATA_FETCH:
+		return (imap_fetch_is_data(s, r));
+	case IMAP_DATA_SEARCH:
+		return (imap_search_is_new(s, r));
+	case IMAP_DATA_LIST:
+		/* A repeat of the line before is dropped as such
+		 * (imap_list_untagged); the names are capped. */
+		return (s->state == IMAP_S_LIST && r->mailbox != NULL &&
+		    (s->nlisted == 0 || strcmp(s->listed[s->nlisted - 1].name,
+		    r->mailbox) != 0));
+	default:
+		return (0);
+	}
+}
+
 /* Tells the connection's pacing what came (conn_progress_response),
- * then handles it: untagged data shows the server at work; a status line
- * or a continuation inside an answer is a note ("* OK still working"). */
+ * then handles it. */
 static void
 imap_response_paced(struct imap_session *s, const struct imap_response *r)
 {
-	conn_progress_response(s->conn, r->type == IMAP_RESP_UNTAGGED &&
-	    r->status == IMAP_STATUS_NONE);
+	conn_progress_response(s->conn, imap_response_is_data(s, r));
 	imap_response(s, r);
+}
+
+/* A batch of a SEARCH line's numbers, paced as data when it names new
+ * UIDs. */
+static void
+imap_search_paced(struct imap_session *s)
+{
+	const struct imap_response	*r = imap_parse_response(s->parser);
+
+	conn_progress_response(s->conn, imap_search_is_new(s, r));
+	imap_search_untagged(s, r);
 }
 
 /* Feeds everything buffered to the parser. */
@@ -3467,8 +3556,7 @@ imap_read(struct imap_session *s)
 			/* Numbers of a long SEARCH line, in batches: into the
 			 * UID set, a range set, so a line of any length
 			 * costs memory by its ranges, up to the cap. */
-			conn_progress_response(s->conn, 1);
-			imap_search_untagged(s, imap_parse_response(s->parser));
+			imap_search_paced(s);
 			break;
 		case IMAP_PARSE_RESPONSE:
 			imap_response_paced(s, imap_parse_response(s->parser));

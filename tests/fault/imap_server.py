@@ -43,6 +43,12 @@ Modes:
               (RFC822.SIZE said ~700) and dripped at 1.7 KiB/s, above the
               pacing floor, for at most 120 s
   hdrdrip     as bigdrip, the literal of message 2's Message-ID header
+  existsdrip  after message 1, the body FETCH answer is "* 5 EXISTS"
+              every 1.5 s (for at most 120 s), never completed: each line
+              comes before the timeout of a client that counts any
+              untagged data as the server at work
+  flagsdrip   as existsdrip, with "* 1 FETCH (UID 1 FLAGS ())"
+  repdrip     as existsdrip, with message 1's whole FETCH response again
   litless     message 2's BODY[] literal says 40 bytes fewer than are
               sent: the rest is garbage where the parser expects syntax
   uidvalidity every connection after the first has a new UIDVALIDITY and
@@ -128,6 +134,7 @@ Modes:
               folders ("f1", "f2"...)
 """
 import hashlib
+import select
 import socket
 import sys
 import time
@@ -194,6 +201,12 @@ def search_flood(c, count, start=1, one_line=False):
         first = False
         uid += 2 * k
         count -= k
+
+
+# existsdrip, flagsdrip, repdrip: the line dripped (None: message 1's
+# FETCH response).
+DRIPS = {"existsdrip": b"* 5 EXISTS\r\n",
+         "flagsdrip": b"* 1 FETCH (UID 1 FLAGS ())\r\n", "repdrip": None}
 
 
 def trickle(c, data, pause=0.3, piece=1, limit=120):
@@ -341,6 +354,14 @@ def do_fetch(c, box, tag, rest, bad, mode, flood=0):
                    b"{4000000000}\r\n")
             # 1.7 KiB/s, above the pacing floor, for at most 120 s.
             trickle(c, b"x" * (1760 * 120), 0.25, 440)
+            return False
+        if bad and body and mode in DRIPS and idx == 1:
+            line = DRIPS[mode] or fetch_item(box, 1, want[0], args)
+            for _ in range(80):	# 1.5 s apart: at most 120 s
+                c.send(line)
+                # The client says nothing meanwhile: readable is gone.
+                if select.select([c.s], [], [], 1.5)[0]:
+                    break
             return False
         if body and mode == "slowlit":
             if not trickle(c, fetch_item(box, seq, uid, args), 0.125, 1024):

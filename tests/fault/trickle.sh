@@ -4,7 +4,9 @@
 # SELECT answer of IMAP trickled byte by byte, a SELECT answered by
 # complete "* OK still working" lines and never the tagged OK (and a
 # daemon's DONE answered so, leaving IDLE), an IMAP AUTHENTICATE and a
-# POP3 AUTH answered by a "+" challenge every second forever, a BODY[] literal trickled byte by byte, a POP3 RETR body
+# POP3 AUTH answered by a "+" challenge every second forever, a body
+# FETCH answered by "* 5 EXISTS" (or a flags FETCH, or a message already
+# sent) every 1.5 s, a BODY[] literal trickled byte by byte, a POP3 RETR body
 # trickled line by line: each ends in exit status 4 with a log line that
 # says the server was too slow, before a fixed outer bound (60 s; the
 # servers trickle for 120 s). A BODY[] announced as 4 GB for a message
@@ -78,6 +80,19 @@ scripted_conf searchprog imap 2s 'first_fetch = unseen'
 run searchprog
 tap_is "$rc" 0 "IMAP SEARCH with progress notes for 6 s: delivered (exit 0)"
 scripted_exact searchprog "IMAP SEARCH with progress notes for 6 s"
+
+# Inside a body FETCH that never completes, untagged lines that carry no
+# new requested data ("* 5 EXISTS", a FETCH of flags alone, a message
+# already received) every 1.5 s, timeout 2 s: notes, not data; before,
+# each passed a pacing window and the account was held as long as the
+# server dripped.
+for m in existsdrip:"* 5 EXISTS" flagsdrip:"* 1 FETCH (FLAGS ())" \
+    repdrip:"message 1 again"; do
+	scripted_server "$IMAP" "${m%%:*}" --manifest "$T/manifest"
+	conf "${m%%:*}" imap
+	run "${m%%:*}"
+	trickled "${m%%:*}" "IMAP body FETCH answered by an endless drip of ${m#*:}"
+done
 
 scripted_server "$IMAP" authdrip --manifest "$T/manifest"
 conf authdrip imap
