@@ -118,10 +118,6 @@
 #define IMAP_HDR_MAX		(64 * 1024)
 /* The largest body accepted with max_message_size = 0 (no limit). */
 #define IMAP_BODY_MAX		((uint64_t)1 << 40)
-/* A body literal over the limit and over IMAP_LIE_FACTOR times its
- * RFC822.SIZE plus IMAP_LIE_SLACK is a server lie (imap_body_lie). */
-#define IMAP_LIE_FACTOR		2
-#define IMAP_LIE_SLACK		((uint64_t)64 * 1024)
 /* The FETCH item that carries the Message-ID. */
 #define IMAP_ITEM_MSGID		"BODY[HEADER.FIELDS (MESSAGE-ID)]"
 /* Longest Message-ID a journal entry keeps (RFC 5322's line length): a
@@ -2271,13 +2267,12 @@ imap_body_lie_record(struct imap_session *s, uint32_t uid)
 }
 
 /*
- * A BODY[] literal over the limit is streamed past, so that one message
- * does not end the session; but streaming it takes its size at the
- * server's pace, and a server may announce 4 GB and drip it at just
- * above the pacing floor: weeks, with the account's connection held.
- * Such a literal can only be cut by closing the connection. One larger
- * than both the limit and what RFC822.SIZE announced (IMAP_LIE_SLACK
- * allows for line-end conversion and a changed message) is a lie: the
+ * A literal is read at the server's pace: a server may announce 4 GB for
+ * a message whose RFC822.SIZE said 700 bytes and drip it at just above
+ * the pacing floor, weeks with the account's connection held, whether
+ * the body is kept (within max_message_size, or with no limit) or
+ * streamed past (over it). Such a literal can only be cut by closing the
+ * connection. One far over RFC822.SIZE is a lie (fetch_size_lie): the
  * session ends (exit 5) and the message is passed over for good, so the
  * next run fetches the others and does not ask for it again. Returns 1
  * when the session was ended.
@@ -2295,14 +2290,14 @@ imap_body_lie(struct imap_session *s, uint64_t size, const char *what)
 	if (uid != 0 && !uidset_has(&s->batch, uid))
 		uid = 0;
 	said = imap_listed_size(s, uid);
-	if (size <= IMAP_LIE_FACTOR * said + IMAP_LIE_SLACK)
+	if (!fetch_size_lie(size, said, imap_body_max(s)))
 		return (0);
 	s->ctx.uid = uid;
 	imap_fail(s, EXIT_PROTOCOL, "the server announced %s of %llu "
-	    "bytes (its RFC822.SIZE said %llu; max_message_size %llu): a "
-	    "server error; closing the connection rather than reading "
-	    "it%s", what, (unsigned long long)size,
-	    (unsigned long long)said, (unsigned long long)imap_body_max(s),
+	    "bytes while its RFC822.SIZE said %llu (more than twice that "
+	    "plus 1 MiB): a server error; closing the connection rather "
+	    "than reading it%s", what, (unsigned long long)size,
+	    (unsigned long long)said,
 	    uid != 0 ? ", and passing this message over for good" :
 	    " (its UID came after it)");
 	s->ctx.uid = 0;
@@ -2311,9 +2306,9 @@ imap_body_lie(struct imap_session *s, uint64_t size, const char *what)
 	return (1);
 }
 
-/* A BODY[] literal of size bytes starts: open a delivery and stream it,
- * or stream it past when it is too big (the FETCH response then skips
- * that one message; the session goes on), unless it is a lie. */
+/* A BODY[] literal of size bytes starts: unless it is a lie, open a
+ * delivery and stream it, or stream it past when it is too big (the FETCH
+ * response then skips that one message; the session goes on). */
 static void
 imap_body_begin(struct imap_session *s, uint64_t size)
 {
@@ -2326,9 +2321,9 @@ imap_body_begin(struct imap_session *s, uint64_t size)
 	s->dlv_cause = NULL;
 	s->body_over = 0;
 	imap_parse_literal_stream(s->parser);
+	if (imap_body_lie(s, size, "a message"))
+		return;
 	if (size > imap_body_max(s)) {
-		if (imap_body_lie(s, size, "a message"))
-			return;
 		s->lit = IMAP_LIT_DISCARD;
 		s->body_over = size;
 		return;

@@ -3,7 +3,7 @@
 tests/fault/servers.sh: the faults Dovecot will not produce.
 
 usage: imap_server.py MODE --log FILE --manifest FILE [--msgs N] [--bad N]
-                      [--linger S] [--uidplus no]
+                      [--linger S] [--uidplus no] [--lit N]
 
 Listens on 127.0.0.1 port 0, prints the port on stdout, then serves
 connections one after the other (until S, default 20, seconds pass
@@ -40,8 +40,8 @@ Modes:
   litmore     message 2's BODY[] literal says 200 bytes more than are
               sent, then the connection closes
   bigdrip     message 2's BODY[] literal is announced as {4000000000}
-              (RFC822.SIZE said ~700) and dripped at 1.7 KiB/s, above the
-              pacing floor, for at most 120 s
+              (or --lit N; RFC822.SIZE said ~700) and dripped at 1.7
+              KiB/s, above the pacing floor, for at most 120 s
   hdrdrip     as bigdrip, the literal of message 2's Message-ID header
   existsdrip  after message 1, the body FETCH answer is "* 5 EXISTS"
               every 1.5 s (for at most 120 s), never completed: each line
@@ -140,6 +140,8 @@ import sys
 import time
 
 LOGF = None
+# bigdrip, hdrdrip: the size announced (--lit).
+LIT = 4000000000
 # slowlit: every message is padded to be larger than one pacing window.
 PAD = 0
 
@@ -351,7 +353,7 @@ def do_fetch(c, box, tag, rest, bad, mode, flood=0):
             item = fetch_item(box, seq, uid, args)
             key = b"BODY[]" if mode == "bigdrip" else b"BODY[HEADER"
             c.send(item[:item.index(b"{", item.index(key))] +
-                   b"{4000000000}\r\n")
+                   b"{%d}\r\n" % LIT)
             # 1.7 KiB/s, above the pacing floor, for at most 120 s.
             trickle(c, b"x" * (1760 * 120), 0.25, 440)
             return False
@@ -582,7 +584,7 @@ def serve(c, box, mode, bad, caps, flood):
 
 
 def main():
-    global LOGF, PAD
+    global LOGF, PAD, LIT
     if len(sys.argv) < 2:
         raise SystemExit(__doc__)
     mode = sys.argv[1]
@@ -593,6 +595,7 @@ def main():
         args[rest[0].lstrip("-")] = rest[1]
         rest = rest[2:]
     LOGF = args["log"]
+    LIT = int(args.get("lit", LIT))
     if mode == "slowlit":
         PAD = 600
     n = int(args["msgs"])

@@ -9,8 +9,9 @@
 # sent) every 1.5 s, a BODY[] literal trickled byte by byte, a POP3 RETR body
 # trickled line by line: each ends in exit status 4 with a log line that
 # says the server was too slow, before a fixed outer bound (60 s; the
-# servers trickle for 120 s). A BODY[] announced as 4 GB for a message
-# of ~700 bytes and dripped above the pacing floor ends in exit 5. Then the server behaves and the next run
+# servers trickle for 120 s). A BODY[] announced as 4 GB (or 200 MB,
+# within max_message_size) for a message of ~700 bytes and dripped above
+# the pacing floor ends in exit 5. Then the server behaves and the next run
 # delivers every message exactly once. A slow but honest server
 # (literals larger than a pacing window at about 8 KiB/s) is not cut.
 # TAP output.
@@ -145,20 +146,28 @@ scripted_exact slowlit "IMAP slow but honest literals"
 # RFC822.SIZE is a lie: the session ends, naming the UID, and the message
 # is passed over for good; the next run delivers the others and does not
 # ask for it again.
-# bigdrip MODE WHAT: the run ends in exit 5 naming UID 2; the next one
-# delivers the others and asks no body of UID 2.
+# The same within the limit (a literal of 200 MB under the default 256M,
+# or 4 GB with no limit): before, such a literal was read at the server's
+# pace (31 hours, 26 days); far over its RFC822.SIZE it is a lie all the
+# same.
+# bigdrip NAME MODE WHAT [SIZE [LINE]]: the server (MODE) announces SIZE
+# (4000000000) bytes, the account NAME has LINE; the run ends in exit 5
+# naming UID 2; the next one delivers the others and asks no body of UID 2.
 bigdrip() {
-	scripted_start "$T/$1.log" "$IMAP" "$1" --manifest "$T/manifest"
-	conf "$1" imap
-	run "$1"
-	tap_is "$rc" 5 "$2: exit 5 (137: still running)"
-	tap_like "$err" 'uid=2: .*4000000000 bytes .*RFC822.SIZE said' \
-	    "$2: the log names the UID and the sizes"
+	local name=$1 mode=$2 what=$3 size=${4:-4000000000}
+
+	scripted_start "$T/$name.log" "$IMAP" "$mode" --manifest "$T/manifest" \
+	    --lit "$size"
+	scripted_conf "$name" imap 2s ${5:+"$5"}
+	run "$name"
+	tap_is "$rc" 5 "$what: exit 5 (137: still running)"
+	tap_like "$err" "uid=2: .*$size bytes .*RFC822.SIZE said" \
+	    "$what: the log names the UID and the sizes"
 	tap_unlike "$err" 'runtime error:|AddressSanitizer|LeakSanitizer' \
-	    "$2: no sanitizer report"
-	run "$1"
-	tap_is "$rc" 0 "$2: the next run succeeds"
-	scripted_exact "$1" "$2: after the next run"
+	    "$what: no sanitizer report"
+	run "$name"
+	tap_is "$rc" 0 "$what: the next run succeeds"
+	scripted_exact "$name" "$what: after the next run"
 	# The UIDs the second connection asked bodies of.
 	asked=$(python3 -c '
 import re, sys
@@ -170,11 +179,15 @@ for line in open(sys.argv[2]):
     if m:
         out.update(parse_set(m.group(1), list(range(1, 6))))
 print(" ".join(map(str, sorted(out))))
-' "$top_srcdir/tests/fault" "$T/$1.log")
-	tap_is "$asked" "1 3 4 5" "$2: the next run does not ask for UID 2 again"
+' "$top_srcdir/tests/fault" "$T/$name.log")
+	tap_is "$asked" "1 3 4 5" "$what: the next run does not ask for UID 2 again"
 }
-bigdrip bigdrip "IMAP 4 GB BODY[] dripped"
-bigdrip hdrdrip "IMAP 4 GB Message-ID header dripped"
+bigdrip bigdrip bigdrip "IMAP 4 GB BODY[] dripped"
+bigdrip hdrdrip hdrdrip "IMAP 4 GB Message-ID header dripped"
+bigdrip middrip bigdrip "IMAP 200 MB BODY[] within max_message_size dripped" \
+    200000000
+bigdrip nolimit bigdrip "IMAP 4 GB BODY[] dripped, max_message_size = 0" \
+    4000000000 'max_message_size = 0'
 
 scripted_pop3_manifest
 scripted_server "$top_srcdir/tests/integration/pop3_server.py" trickle
