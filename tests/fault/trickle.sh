@@ -11,7 +11,9 @@
 # says the server was too slow, before a fixed outer bound (60 s; the
 # servers trickle for 120 s). A BODY[] announced as 4 GB (or 200 MB,
 # within max_message_size) for a message of ~700 bytes and dripped above
-# the pacing floor ends in exit 5. Then the server behaves and the next run
+# the pacing floor ends in exit 5, and so does a POP3 RETR (or TOP n 0)
+# that goes on above the floor past max_message_size or far past LIST's
+# size. Then the server behaves and the next run
 # delivers every message exactly once. A slow but honest server
 # (literals larger than a pacing window at about 8 KiB/s) is not cut.
 # TAP output.
@@ -194,6 +196,63 @@ scripted_server "$top_srcdir/tests/integration/pop3_server.py" trickle
 conf pop3 pop3
 run pop3
 trickled pop3 "POP3 RETR body trickled line by line"
+
+# A RETR that never ends, dripped above the pacing floor past
+# max_message_size (8K; LIST said ~70 bytes), or sent faster past twice
+# LIST's size plus 1 MiB with no limit: before, read until the server
+# stopped (held 120 s; unbounded). The session ends naming the message,
+# which is passed over for good (UIDL remembered): the next run delivers
+# the others and does not ask for it again.
+P3="$top_srcdir/tests/integration/pop3_server.py"
+# pop3lie NAME MODE WHAT LINE: the run ends in exit 5, the next one
+# delivers messages 1 and 3 and no RETR 2.
+pop3lie() {
+	scripted_start "$T/$1.log" "$P3" "$2"
+	scripted_conf "$1" pop3 2s "$4"
+	run "$1"
+	tap_is "$rc" 5 "$3: exit 5 (137: still running)"
+	tap_like "$err" 'uid=2: the server sent more than [0-9]+ bytes of this message, and it goes on, although LIST said [0-9]+ .*skipped for good' \
+	    "$3: the log names the message and the sizes"
+	tap_unlike "$err" 'runtime error:|AddressSanitizer|LeakSanitizer' \
+	    "$3: no sanitizer report"
+	run "$1"
+	tap_is "$rc" 0 "$3: the next run succeeds"
+	grep -v '<m2>' "$T/manifest" >"$T/manifest.13"
+	sum=$(python3 "$SCRIPTED_FL" compare "$T/manifest.13" "$T/Maildir-$1" 2>&1)
+	tap_like "$sum" "delivered=2 missing=0 duplicate=0 partial=0 tmp=0" \
+	    "$3: messages 1 and 3 exactly once ($sum)"
+	tap_is "$(grep -c '^2 RETR 2$' "$T/$1.log")" 0 \
+	    "$3: the next run does not ask for message 2 again"
+}
+pop3lie retrdrip retrdrip "POP3 RETR dripped past max_message_size" \
+    'max_message_size = 8K'
+pop3lie retrflood retrflood "POP3 RETR past twice LIST's size + 1 MiB" \
+    'max_message_size = 0'
+
+# The same for TOP n 0, which checks an owed DELE (keep = no, the first
+# run killed once the DELEs are owed): a header section is no larger than
+# its message. The message cannot be checked: not deleted, fetched again
+# (a duplicate at worst), and TOP is not asked again.
+scripted_start "$T/topdrip.log" "$P3" topdrip
+scripted_conf topdrip pop3 2s 'keep = no'
+MAILFETCHD_FAULT=pop3-saved "$MAILFETCHD" -c "$T/topdrip.conf" --once \
+    >/dev/null 2>&1
+tap_is "$?" 137 "POP3 TOP dripped: the first run is killed with DELEs owed"
+run topdrip
+tap_is "$rc" 5 "POP3 TOP dripped: exit 5 (137: still running)"
+tap_like "$err" 'uid=1: the header section of this message goes on past [0-9]+ bytes although LIST said [0-9]+ .*not deleted, and is fetched again' \
+    "POP3 TOP dripped: the log names the message and says what happens"
+tap_unlike "$err" 'runtime error:|AddressSanitizer|LeakSanitizer' \
+    "POP3 TOP dripped: no sanitizer report"
+run topdrip
+tap_is "$rc" 0 "POP3 TOP dripped: the next run succeeds"
+sum=$(python3 "$SCRIPTED_FL" compare "$T/manifest" "$T/Maildir-topdrip" 2>&1)
+tap_like "$sum" "delivered=4 missing=0 duplicate=1 partial=0 tmp=0" \
+    "POP3 TOP dripped: every message, message 1 twice (not checked) ($sum)"
+tap_is "$(grep -c '^3 TOP 1 0$' "$T/topdrip.log")" 0 \
+    "POP3 TOP dripped: the next run does not ask TOP 1 0 again"
+tap_is "$(grep -c '^3 DELE' "$T/topdrip.log")" 3 \
+    "POP3 TOP dripped: the next run deletes the 3 messages, once delivered"
 
 scripted_server "$top_srcdir/tests/integration/pop3_server.py" authdrip
 conf pop3auth pop3
