@@ -3434,8 +3434,10 @@ imap_search_is_new(const struct imap_session *s,
 
 /* Whether a FETCH response brings what our UID FETCH asked for, for a
  * message not answered yet: the sizes pass, a new highest UID with its
- * RFC822.SIZE (servers answer in UID order); the body FETCH, the BODY[]
- * of a UID of the batch, the first time (marked answered). */
+ * RFC822.SIZE (servers answer in UID order) among those it takes (above
+ * last_uid or missing: "n:*" also names the highest old one, which a
+ * server may send again and again); the body FETCH, the BODY[] of a UID
+ * of the batch, the first time (marked answered). */
 static int
 imap_fetch_is_data(struct imap_session *s, const struct imap_response *r)
 {
@@ -3446,7 +3448,8 @@ imap_fetch_is_data(struct imap_session *s, const struct imap_response *r)
 	    imap_parse_node_u32(n, &uid) != 0 || uid == 0)
 		return (0);
 	if (s->state == IMAP_S_SIZES)
-		return (uid > s->max_seen_uid &&
+		return (uid > s->max_seen_uid && (uid > s->sf->last_uid ||
+		    uidset_has(&s->missing, uid)) &&
 		    imap_parse_fetch_item(r, "RFC822.SIZE") != NULL);
 	if (s->state != IMAP_S_FETCH ||
 	    imap_parse_fetch_item(r, "BODY[]") == NULL ||

@@ -49,6 +49,11 @@ Modes:
               untagged data as the server at work
   flagsdrip   as existsdrip, with "* 1 FETCH (UID 1 FLAGS ())"
   repdrip     as existsdrip, with message 1's whole FETCH response again
+  sizesdrip   the last message (--msgs) arrives for the second
+              connection, which answers the sizes pass (UID FETCH without
+              BODY.PEEK[]) with the FETCH line (UID and RFC822.SIZE) of
+              the message before it, which the client has, every 1.5 s
+              (for at most 120 s), never completed
   litless     message 2's BODY[] literal says 40 bytes fewer than are
               sent: the rest is garbage where the parser expects syntax
   uidvalidity every connection after the first has a new UIDVALIDITY and
@@ -211,6 +216,15 @@ DRIPS = {"existsdrip": b"* 5 EXISTS\r\n",
          "flagsdrip": b"* 1 FETCH (UID 1 FLAGS ())\r\n", "repdrip": None}
 
 
+def drip(c, line):
+    """Sends line every 1.5 s, for at most 120 s or until the client
+    goes away (it says nothing meanwhile: readable is gone)."""
+    for _ in range(80):
+        c.send(line)
+        if select.select([c.s], [], [], 1.5)[0]:
+            return
+
+
 def trickle(c, data, pause=0.3, piece=1, limit=120):
     """Sends data piece bytes at a time, pause seconds apart, for at most
     limit seconds; False when the time ran out (the client never gave
@@ -315,6 +329,11 @@ def do_fetch(c, box, tag, rest, bad, mode, flood=0):
     c.bodies += body
     if bad and not body and mode in ("sizesflood", "sizesfake"):
         sizes_flood(c, box, mode, flood)
+    if not body and mode == "sizesdrip" and c.n == 2:
+        old = max(u for u in uids if u not in want)
+        drip(c, b"* %d FETCH (UID %d RFC822.SIZE %d)\r\n"
+             % (uids.index(old) + 1, old, len(message(box.msgs[old]))))
+        return False
     gone = None
     for idx, uid in enumerate(want):
         if uid == gone:
@@ -358,12 +377,7 @@ def do_fetch(c, box, tag, rest, bad, mode, flood=0):
             trickle(c, b"x" * (1760 * 120), 0.25, 440)
             return False
         if bad and body and mode in DRIPS and idx == 1:
-            line = DRIPS[mode] or fetch_item(box, 1, want[0], args)
-            for _ in range(80):	# 1.5 s apart: at most 120 s
-                c.send(line)
-                # The client says nothing meanwhile: readable is gone.
-                if select.select([c.s], [], [], 1.5)[0]:
-                    break
+            drip(c, DRIPS[mode] or fetch_item(box, 1, want[0], args))
             return False
         if body and mode == "slowlit":
             if not trickle(c, fetch_item(box, seq, uid, args), 0.125, 1024):
@@ -420,6 +434,9 @@ def idle(c, box, tag, flood):
 
 
 def serve(c, box, mode, bad, caps, flood):
+    if mode == "sizesdrip" and c.n == 2:
+        box.msgs.update(box.hidden)
+        box.hidden = {}
     if mode in ("idledrop", "searchflood", "donedrip", "selectdrop"):
         caps += " IDLE"
     if (mode == "uidvalidity" and c.n > 1) or \
@@ -619,7 +636,7 @@ def main():
     box = Box(n)
     if mode == "unseenbye":
         box.seen = {u for u in box.msgs if u % 2 == 0}
-    if mode == "searchflood":
+    if mode in ("searchflood", "sizesdrip"):
         box.hidden = {n: box.msgs.pop(n)}
     ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -97,6 +97,17 @@ for m in existsdrip:"* 5 EXISTS" flagsdrip:"* 1 FETCH (FLAGS ())" \
 	trickled "${m%%:*}" "IMAP body FETCH answered by an endless drip of ${m#*:}"
 done
 
+# The sizes pass of a second run ("UID FETCH 6:* (UID RFC822.SIZE)")
+# answered by the FETCH line of UID 5, which the client has, every 1.5 s:
+# "n:*" names the highest old UID, and a server may send it again and
+# again; not new data either.
+scripted_server "$IMAP" sizesdrip --manifest "$T/manifest"
+conf sizesdrip imap
+run sizesdrip
+tap_is "$rc" 0 "IMAP sizes pass drip: the first run delivers (exit 0)"
+run sizesdrip
+trickled sizesdrip "IMAP sizes pass answered by an endless drip of an old UID"
+
 scripted_server "$IMAP" authdrip --manifest "$T/manifest"
 conf authdrip imap
 run authdrip
