@@ -141,11 +141,15 @@ void		 conn_set_timeout(struct conn *, unsigned int sec);
 #define CONN_MIN_RATE	1024
 void		 conn_progress(struct conn *, size_t consumed, int inside);
 /* A whole response of the answer came (the owner's parser says so). One
- * that carries data (an IMAP FETCH, SEARCH or LIST line) shows a server
- * at work: its window passes whatever the byte count, so that a slow
- * store that sends each message whole, with pauses, is not cut. A bare
- * status or continuation line ("* OK Searched 40%", "+") passes a window
- * at most CONN_NOTE_WINDOWS times in a row: a server's progress notes keep
+ * that carries new data the command asked for (an IMAP FETCH with a
+ * message not received yet, new SEARCH results, a folder's LIST line)
+ * shows a server at work: its window passes whatever the byte count, so
+ * that a slow store that sends each message whole, with pauses, is not
+ * cut. Anything else is a note: a bare status or continuation line ("* OK
+ * Searched 40%", "+"), or data nobody asked for ("* 5 EXISTS", a flag
+ * update, a message again), which a server can send without end. Notes
+ * pass a window at most CONN_NOTE_WINDOWS times in a row: a server's
+ * progress notes keep
  * a slow command alive for a while (10 minutes with the default timeout),
  * and a server that sends nothing else ends. */
 #define CONN_NOTE_WINDOWS	10

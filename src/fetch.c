@@ -45,6 +45,15 @@ fetch_exit_name(int code)
 	return (fetch_exit_names[code]);
 }
 
+/* See fetch.h. */
+int
+fetch_size_lie(uint64_t got, uint64_t listed, uint64_t limit)
+{
+	if (got <= FETCH_LIE_FACTOR * listed + FETCH_LIE_SLACK)
+		return (0);
+	return (listed != 0 || (limit != 0 && got > limit));
+}
+
 /* Two successes merge to "new mail" if either had some; a success and a
  * failure make a partial failure; two failures keep the first. */
 int

@@ -39,6 +39,19 @@ int	fetch_once(const struct config *, const char *const *names, size_t n);
 /* Combines two accounts' outcomes into the one the process exits with. */
 int	fetch_merge(int, int);
 const char *fetch_exit_name(int);
+/* Whether a message (or a part of it) of got bytes is a server lie, the
+ * server having listed it as listed bytes (IMAP RFC822.SIZE, POP3 LIST):
+ * more than FETCH_LIE_FACTOR x listed + FETCH_LIE_SLACK, which no honest
+ * server sends, whatever the limit. Line-end conversion (a size counted
+ * with LF, sent with CRLF) can at most double a message, and the slack
+ * covers servers whose listed size is a little off (an estimate, a
+ * message changed since). Such a message, read at the server's pace, is
+ * cut by closing the connection. A listed size of 0 (a broken server
+ * that lists none) tells nothing: then only got over limit (0: none) is
+ * judged, as it would not be kept anyway. */
+#define FETCH_LIE_FACTOR	2
+#define FETCH_LIE_SLACK		((uint64_t)1024 * 1024)
+int	fetch_size_lie(uint64_t got, uint64_t listed, uint64_t limit);
 
 /*
  * One account's fetch, shared by --once and the daemon: lock the account

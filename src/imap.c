@@ -143,10 +143,6 @@
 #define IMAP_HDR_MAX		(64 * 1024)
 /* The largest body accepted with max_message_size = 0 (no limit). */
 #define IMAP_BODY_MAX		((uint64_t)1 << 40)
-/* A body literal over the limit and over IMAP_LIE_FACTOR times its
- * RFC822.SIZE plus IMAP_LIE_SLACK is a server lie (imap_body_lie). */
-#define IMAP_LIE_FACTOR		2
-#define IMAP_LIE_SLACK		((uint64_t)64 * 1024)
 /* The msgids log's folder for Gmail's X-GM-MSGIDs: a control character,
  * which no mailbox name on the wire (modified UTF-7) can hold. */
 #define IMAP_GM_FOLDER		"\001X-GM-MSGID"
@@ -341,6 +337,8 @@ struct imap_session {
 	struct imap_staged	*staged;	/* this batch, for the journal */
 	size_t			 nstaged;
 	struct uidset		 batch;		/* UIDs of this FETCH */
+	struct uidset		 answered;	/* of batch, whose BODY[] came:
+						   pacing counts each once */
 	struct uidset		 delivered;	/* staged in this batch */
 	struct uidset		 passed;	/* done with in this batch,
 						   not delivered (too big, or
@@ -925,6 +923,7 @@ imap_folder_reset(struct imap_session *s)
 	s->sf = NULL;
 	uidset_clear(&s->unseen);
 	uidset_clear(&s->batch);
+	uidset_clear(&s->answered);
 	uidset_clear(&s->delivered);
 	uidset_clear(&s->passed);
 	uidset_clear(&s->recognised);
@@ -1892,6 +1891,7 @@ imap_fetch_next_batch(struct imap_session *s)
 	char		*set;
 
 	uidset_clear(&s->batch);
+	uidset_clear(&s->answered);
 	uidset_clear(&s->delivered);
 	uidset_clear(&s->passed);
 	uidset_clear(&s->recognised);
@@ -2237,6 +2237,7 @@ imap_round_reset(struct imap_session *s)
 {
 	uidset_clear(&s->unseen);
 	uidset_clear(&s->batch);
+	uidset_clear(&s->answered);
 	uidset_clear(&s->delivered);
 	uidset_clear(&s->passed);
 	uidset_clear(&s->recognised);
@@ -2542,13 +2543,12 @@ imap_body_lie_record(struct imap_session *s, uint32_t uid)
 }
 
 /*
- * A BODY[] literal over the limit is streamed past, so that one message
- * does not end the session; but streaming it takes its size at the
- * server's pace, and a server may announce 4 GB and drip it at just
- * above the pacing floor: weeks, with the account's connection held.
- * Such a literal can only be cut by closing the connection. One larger
- * than both the limit and what RFC822.SIZE announced (IMAP_LIE_SLACK
- * allows for line-end conversion and a changed message) is a lie: the
+ * A literal is read at the server's pace: a server may announce 4 GB for
+ * a message whose RFC822.SIZE said 700 bytes and drip it at just above
+ * the pacing floor, weeks with the account's connection held, whether
+ * the body is kept (within max_message_size, or with no limit) or
+ * streamed past (over it). Such a literal can only be cut by closing the
+ * connection. One far over RFC822.SIZE is a lie (fetch_size_lie): the
  * session ends (exit 5) and the message is passed over for good, so the
  * next run fetches the others and does not ask for it again. Returns 1
  * when the session was ended.
@@ -2566,14 +2566,14 @@ imap_body_lie(struct imap_session *s, uint64_t size, const char *what)
 	if (uid != 0 && !uidset_has(&s->batch, uid))
 		uid = 0;
 	said = imap_listed_size(s, uid);
-	if (size <= IMAP_LIE_FACTOR * said + IMAP_LIE_SLACK)
+	if (!fetch_size_lie(size, said, imap_body_max(s)))
 		return (0);
 	s->ctx.uid = uid;
 	imap_fail(s, EXIT_PROTOCOL, "the server announced %s of %llu "
-	    "bytes (its RFC822.SIZE said %llu; max_message_size %llu): a "
-	    "server error; closing the connection rather than reading "
-	    "it%s", what, (unsigned long long)size,
-	    (unsigned long long)said, (unsigned long long)imap_body_max(s),
+	    "bytes while its RFC822.SIZE said %llu (more than twice that "
+	    "plus 1 MiB): a server error; closing the connection rather "
+	    "than reading it%s", what, (unsigned long long)size,
+	    (unsigned long long)said,
 	    uid != 0 ? ", and passing this message over for good (it stays "
 	    "on the server)" : " (neither its UID nor its message number "
 	    "tell which message it is)");
@@ -2604,8 +2604,8 @@ imap_uid_of_seq(const struct imap_session *s)
 
 /* The matching pass after a UIDVALIDITY change asks every message's
  * Message-ID header; a server may announce one far larger than the
- * message (RFC822.SIZE, when it came first in the answer; else
- * max_message_size) and drip it: read at its pace, and again every run.
+ * message (RFC822.SIZE, when it came first in the answer, judged by
+ * fetch_size_lie; else max_message_size) and drip it: read at its pace, and again every run.
  * Such a literal is the same lie as in imap_body_lie: the session ends
  * (exit 5) and the message is passed over for good, still on the server:
  * last_uid moves to it and the UIDs below it go to the missing set, so
@@ -2617,11 +2617,9 @@ imap_sizes_lie(struct imap_session *s, uint64_t size)
 	const struct imap_response	*r = imap_parse_response(s->parser);
 	const struct imap_node		*n;
 	uint32_t			 uid = 0;
-	uint64_t			 said = imap_fetch_size(r), bound;
+	uint64_t			 said = imap_fetch_size(r);
 
-	bound = said != 0 ? IMAP_LIE_FACTOR * said + IMAP_LIE_SLACK :
-	    imap_body_max(s);
-	if (size <= bound)
+	if (!fetch_size_lie(size, said, imap_body_max(s)))
 		return (0);
 	n = imap_parse_fetch_item(r, "UID");
 	if (n == NULL || imap_parse_node_u32(n, &uid) != 0)
@@ -2642,9 +2640,9 @@ imap_sizes_lie(struct imap_session *s, uint64_t size)
 	return (1);
 }
 
-/* A BODY[] literal of size bytes starts: open a delivery and stream it,
- * or stream it past when it is too big (the FETCH response then skips
- * that one message; the session goes on), unless it is a lie. */
+/* A BODY[] literal of size bytes starts: unless it is a lie, open a
+ * delivery and stream it, or stream it past when it is too big (the FETCH
+ * response then skips that one message; the session goes on). */
 static void
 imap_body_begin(struct imap_session *s, uint64_t size)
 {
@@ -2657,9 +2655,9 @@ imap_body_begin(struct imap_session *s, uint64_t size)
 	s->dlv_cause = NULL;
 	s->body_over = 0;
 	imap_parse_literal_stream(s->parser);
+	if (imap_body_lie(s, size, "a message"))
+		return;
 	if (size > imap_body_max(s)) {
-		if (imap_body_lie(s, size, "a message"))
-			return;
 		s->lit = IMAP_LIT_DISCARD;
 		s->body_over = size;
 		return;
@@ -3840,15 +3838,102 @@ imap_response(struct imap_session *s, const struct imap_response *r)
 	}
 }
 
+/* Whether a SEARCH response names a UID the answer has not named yet
+ * (in the state that takes SEARCH data). */
+static int
+imap_search_is_new(const struct imap_session *s,
+    const struct imap_response *r)
+{
+	const struct imap_node	*n;
+	uint32_t		 v;
+	size_t			 i;
+
+	if (s->state != IMAP_S_SEARCH && s->state != IMAP_S_SEARCH_DELETED)
+		return (0);
+	for (i = 0; (n = imap_parse_node_at(r->args, i)) != NULL; i++)
+		if (imap_parse_node_u32(n, &v) == 0 &&
+		    !uidset_has(&s->unseen, v))
+			return (1);
+	return (0);
+}
+
+/* Whether a FETCH response brings what our UID FETCH asked for, for a
+ * message not answered yet: the sizes pass, a new highest UID with its
+ * RFC822.SIZE (servers answer in UID order) among those it takes (above
+ * last_uid or missing: "n:*" also names the highest old one, which a
+ * server may send again and again); the body FETCH, the BODY[] of a UID
+ * of the batch, the first time (marked answered). */
+static int
+imap_fetch_is_data(struct imap_session *s, const struct imap_response *r)
+{
+	const struct imap_node	*n;
+	uint32_t		 uid = 0;
+
+	if ((n = imap_parse_fetch_item(r, "UID")) == NULL ||
+	    imap_parse_node_u32(n, &uid) != 0 || uid == 0)
+		return (0);
+	if (s->state == IMAP_S_SIZES)
+		return (uid > s->max_seen_uid && (uid > s->sf->last_uid ||
+		    uidset_has(&s->missing, uid)) &&
+		    imap_parse_fetch_item(r, "RFC822.SIZE") != NULL);
+	if (s->state != IMAP_S_FETCH ||
+	    imap_parse_fetch_item(r, "BODY[]") == NULL ||
+	    !uidset_has(&s->batch, uid) || uidset_has(&s->answered, uid))
+		return (0);
+	uidset_add(&s->answered, uid);
+	return (1);
+}
+
+/*
+ * Whether a whole response is data for the pacing (conn_progress_response):
+ * only what the command in progress asked for, and only once, shows the
+ * server at work, so that a slow store sending each message whole with
+ * pauses is not cut. Anything else is a note, which passes a window at
+ * most CONN_NOTE_WINDOWS times in a row: status lines ("* OK still
+ * working"), continuations, and the untagged data a server may send at
+ * any time (EXISTS, RECENT, EXPUNGE, a FETCH of flags alone, a repeat of
+ * a message already received): a server dripping "* 5 EXISTS" inside a
+ * body FETCH that never completes would else hold the account forever.
+ */
+static int
+imap_response_is_data(struct imap_session *s, const struct imap_response *r)
+{
+	if (r->type != IMAP_RESP_UNTAGGED || r->status != IMAP_STATUS_NONE)
+		return (0);
+	switch (r->data) {
+	case IMAP_DATA_FETCH:
+		return (imap_fetch_is_data(s, r));
+	case IMAP_DATA_SEARCH:
+		return (imap_search_is_new(s, r));
+	case IMAP_DATA_LIST:
+		/* A repeat of the line before is dropped as such
+		 * (imap_list_untagged); the names are capped. */
+		return (s->state == IMAP_S_LIST && r->mailbox != NULL &&
+		    (s->nlisted == 0 || strcmp(s->listed[s->nlisted - 1].name,
+		    r->mailbox) != 0));
+	default:
+		return (0);
+	}
+}
+
 /* Tells the connection's pacing what came (conn_progress_response),
- * then handles it: untagged data shows the server at work; a status line
- * or a continuation inside an answer is a note ("* OK still working"). */
+ * then handles it. */
 static void
 imap_response_paced(struct imap_session *s, const struct imap_response *r)
 {
-	conn_progress_response(s->conn, r->type == IMAP_RESP_UNTAGGED &&
-	    r->status == IMAP_STATUS_NONE);
+	conn_progress_response(s->conn, imap_response_is_data(s, r));
 	imap_response(s, r);
+}
+
+/* A batch of a SEARCH line's numbers, paced as data when it names new
+ * UIDs. */
+static void
+imap_search_paced(struct imap_session *s)
+{
+	const struct imap_response	*r = imap_parse_response(s->parser);
+
+	conn_progress_response(s->conn, imap_search_is_new(s, r));
+	imap_search_untagged(s, r);
 }
 
 /* Feeds everything buffered to the parser. */
@@ -3894,8 +3979,7 @@ imap_read(struct imap_session *s)
 			/* Numbers of a long SEARCH line, in batches: into the
 			 * UID set, a range set, so a line of any length
 			 * costs memory by its ranges, up to the cap. */
-			conn_progress_response(s->conn, 1);
-			imap_search_untagged(s, imap_parse_response(s->parser));
+			imap_search_paced(s);
 			break;
 		case IMAP_PARSE_RESPONSE:
 			imap_response_paced(s, imap_parse_response(s->parser));

@@ -70,7 +70,9 @@
  * Messages larger than max_message_size are not fetched: their UIDL goes
  * into the state anyway ("seen, skipped"), so they are logged once and not
  * retried every poll; they are never in the owed set, so keep = no does not
- * delete them.
+ * delete them. So is one whose body goes on past the limit, or far past
+ * LIST's size, but that ends the session: the rest is not read at the
+ * server's pace (pop3_body_bound).
  *
  * A server without UIDL cannot be tracked: refused unless keep = no, which
  * then fetches and deletes every message (a session cut between delivery
@@ -233,6 +235,7 @@ struct pop3_session {
 	struct maildir		*md;
 	struct pop3_body	*body;
 	int			 in_body;
+	uint64_t		 body_bytes;	/* decoded so far */
 	struct msgids_digest	*hdr_md;	/* its header section's */
 	int			 hdr_done;	/* the empty line came */
 	int			 hdr_bol;	/* at the start of a line */
@@ -1587,6 +1590,7 @@ pop3_body_begin(struct pop3_session *s)
 	s->dlv_cause = NULL;
 	pop3_parse_body_reset(s->body);
 	s->in_body = 1;
+	s->body_bytes = 0;
 	if (s->state == POP3_S_TOP)
 		return;
 	if ((s->dlv = maildir_deliver_begin(s->md, &cause)) == NULL) {
@@ -1732,6 +1736,86 @@ next:
 		pop3_pump(s);
 }
 
+/* A TOP n 0 answer far larger than the message (pop3_body_bound): the
+ * message now under the UIDL cannot be checked, so it is not deleted but
+ * fetched again (pop3_owed_refetch), which its RETR will bound in turn;
+ * the owed set is saved without it before the session ends, so the next
+ * run neither asks TOP again nor waits on it. */
+static void
+pop3_top_lie(struct pop3_session *s, size_t k)
+{
+	pop3_owed_refetch(s, k);
+	pop3_store_owed(s);
+	if (pop3_save_state(s) != 0)
+		return;
+	pop3_fail(s, EXIT_PROTOCOL, "the header section of this message goes "
+	    "on past %llu bytes although LIST said %llu for the whole message "
+	    "(more than twice that plus 1 MiB): a server error; closing the "
+	    "connection rather than reading it at the server's pace; the "
+	    "message is not deleted, and is fetched again next time",
+	    (unsigned long long)s->body_bytes,
+	    (unsigned long long)s->msgs[k].size);
+}
+
+/* A RETR body still coming past the limit or far past LIST's size
+ * (pop3_body_bound): the message is passed over for good, its UIDL
+ * remembered as for one too big (never deleted), saved before the
+ * session ends. */
+static void
+pop3_retr_lie(struct pop3_session *s, size_t k)
+{
+	struct pop3_msg	*m = &s->msgs[k];
+	char		 why[64];
+
+	if (m->uidl != STATE_UIDL_NONE) {
+		state_uidl_deliver(s->st, m->uidl);
+		s->state_dirty = 1;
+		if (pop3_save_state(s) != 0)
+			return;
+	}
+	s->result.skipped++;
+	if (s->dlv_toobig)
+		snprintf(why, sizeof why, "over max_message_size, %llu",
+		    (unsigned long long)s->ac->max_message_size);
+	else
+		snprintf(why, sizeof why, "more than twice that plus 1 MiB");
+	pop3_fail(s, EXIT_PROTOCOL, "the server sent more than %llu bytes "
+	    "of this message, and it goes on, although LIST said %llu (%s): "
+	    "a server error; closing the connection rather than reading the "
+	    "rest at the server's pace; skipped%s",
+	    (unsigned long long)s->body_bytes, (unsigned long long)m->size,
+	    why, m->uidl != STATE_UIDL_NONE ? " for good (UIDL remembered)" :
+	    "");
+}
+
+/*
+ * A body is read at the server's pace and its end is only known when the
+ * "." comes: a server may say 80 bytes in LIST, then drip lines after
+ * RETR's +OK just above the pacing floor and never end, holding the
+ * account. A body still coming past max_message_size (it is skipped
+ * anyway) or far past LIST's size (fetch_size_lie, as IMAP's literals)
+ * can only be cut by closing the connection: the session ends (exit 5),
+ * the message is passed over for good, and the next run fetches the
+ * others. The answer to TOP n 0 is bounded the same way: a header
+ * section is no larger than its message. The log names the message.
+ */
+static void
+pop3_body_bound(struct pop3_session *s)
+{
+	size_t		 k = s->q[s->q_recv];
+	struct pop3_msg	*m = &s->msgs[k];
+
+	if (!fetch_size_lie(s->body_bytes, m->size, s->ac->max_message_size) &&
+	    (s->state == POP3_S_TOP || !s->dlv_toobig))
+		return;
+	s->ctx.uid = m->msgno;
+	if (s->state == POP3_S_TOP)
+		pop3_top_lie(s, k);
+	else
+		pop3_retr_lie(s, k);
+	s->ctx.uid = 0;
+}
+
 /* Tells the connection how far the answer has come: a message body, a
  * multi-line listing or a started line must keep coming (conn.h), the
  * silence between answers is the inactivity timeout's business. A SASL
@@ -1763,8 +1847,11 @@ pop3_body_feed(struct pop3_session *s)
 	pop3_body_write(s, s->scratch, out);
 	evbuffer_drain(in, used);
 	pop3_pace(s, used);
+	s->body_bytes += out;
 	if (pop3_parse_body_done(s->body))
 		pop3_body_end(s);
+	else
+		pop3_body_bound(s);
 	return (1);
 }
 

@@ -3,7 +3,7 @@
 tests/fault/servers.sh: the faults Dovecot will not produce.
 
 usage: imap_server.py MODE --log FILE --manifest FILE [--msgs N] [--bad N]
-                      [--linger S] [--uidplus no] [--seen K,...]
+                      [--linger S] [--uidplus no] [--seen K,...] [--lit N]
 
 Listens on 127.0.0.1 port 0, prints the port on stdout, then serves
 connections one after the other (until S, default 20, seconds pass
@@ -46,8 +46,8 @@ Modes:
   litmore     message 2's BODY[] literal says 200 bytes more than are
               sent, then the connection closes
   bigdrip     message 2's BODY[] literal is announced as {4000000000}
-              (RFC822.SIZE said ~700) and dripped at 1.7 KiB/s, above the
-              pacing floor, for at most 120 s
+              (or --lit N; RFC822.SIZE said ~700) and dripped at 1.7
+              KiB/s, above the pacing floor, for at most 120 s
   hdrdrip     as bigdrip, the literal of message 2's Message-ID header
   bigdripseq  as bigdrip, with no UID before the literal (a client can
               only tell the message by its number)
@@ -56,6 +56,17 @@ Modes:
               the Message-IDs) message 2's Message-ID header literal is
               announced as {4000000000} and dripped as in bigdrip; later
               connections keep that UIDVALIDITY and behave
+  existsdrip  after message 1, the body FETCH answer is "* 5 EXISTS"
+              every 1.5 s (for at most 120 s), never completed: each line
+              comes before the timeout of a client that counts any
+              untagged data as the server at work
+  flagsdrip   as existsdrip, with "* 1 FETCH (UID 1 FLAGS ())"
+  repdrip     as existsdrip, with message 1's whole FETCH response again
+  sizesdrip   the last message (--msgs) arrives for the second
+              connection, which answers the sizes pass (UID FETCH without
+              BODY.PEEK[]) with the FETCH line (UID and RFC822.SIZE) of
+              the message before it, which the client has, every 1.5 s
+              (for at most 120 s), never completed
   litless     message 2's BODY[] literal says 40 bytes fewer than are
               sent: the rest is garbage where the parser expects syntax
   uidvalidity every connection after the first has a new UIDVALIDITY and
@@ -142,11 +153,14 @@ Modes:
               folders ("f1", "f2"...)
 """
 import hashlib
+import select
 import socket
 import sys
 import time
 
 LOGF = None
+# bigdrip, hdrdrip: the size announced (--lit).
+LIT = 4000000000
 # slowlit: every message is padded to be larger than one pacing window.
 PAD = 0
 
@@ -208,6 +222,21 @@ def search_flood(c, count, start=1, one_line=False):
         first = False
         uid += 2 * k
         count -= k
+
+
+# existsdrip, flagsdrip, repdrip: the line dripped (None: message 1's
+# FETCH response).
+DRIPS = {"existsdrip": b"* 5 EXISTS\r\n",
+         "flagsdrip": b"* 1 FETCH (UID 1 FLAGS ())\r\n", "repdrip": None}
+
+
+def drip(c, line):
+    """Sends line every 1.5 s, for at most 120 s or until the client
+    goes away (it says nothing meanwhile: readable is gone)."""
+    for _ in range(80):
+        c.send(line)
+        if select.select([c.s], [], [], 1.5)[0]:
+            return
 
 
 def trickle(c, data, pause=0.3, piece=1, limit=120):
@@ -318,6 +347,11 @@ def do_fetch(c, box, tag, rest, bad, mode, flood=0):
     c.bodies += body
     if bad and not body and mode in ("sizesflood", "sizesfake"):
         sizes_flood(c, box, mode, flood)
+    if not body and mode == "sizesdrip" and c.n == 2:
+        old = max(u for u in uids if u not in want)
+        drip(c, b"* %d FETCH (UID %d RFC822.SIZE %d)\r\n"
+             % (uids.index(old) + 1, old, len(message(box.msgs[old]))))
+        return False
     gone = None
     for idx, uid in enumerate(want):
         if uid == gone:
@@ -353,20 +387,23 @@ def do_fetch(c, box, tag, rest, bad, mode, flood=0):
             if not trickle(c, item[head:]):
                 return False
             continue
-        drip = (bad and body and idx == 1 and
-                mode in ("bigdrip", "hdrdrip", "bigdripseq")) or \
+        lie = (bad and body and idx == 1 and
+               mode in ("bigdrip", "hdrdrip", "bigdripseq")) or \
             (mode == "uidvhdrdrip" and c.n == 2 and not body and
              "HEADER.FIELDS" in args and box.msgs[uid] == 2)
-        if drip:
+        if lie:
             item = fetch_item(box, seq, uid, args)
             if mode == "bigdripseq":
                 item = item.replace(b"(UID %d " % uid, b"(", 1)
             key = b"BODY[]" if mode in ("bigdrip", "bigdripseq") \
                 else b"BODY[HEADER"
             c.send(item[:item.index(b"{", item.index(key))] +
-                   b"{4000000000}\r\n")
+                   b"{%d}\r\n" % LIT)
             # 1.7 KiB/s, above the pacing floor, for at most 120 s.
             trickle(c, b"x" * (1760 * 120), 0.25, 440)
+            return False
+        if bad and body and mode in DRIPS and idx == 1:
+            drip(c, DRIPS[mode] or fetch_item(box, 1, want[0], args))
             return False
         if body and mode == "slowlit":
             if not trickle(c, fetch_item(box, seq, uid, args), 0.125, 1024):
@@ -423,6 +460,9 @@ def idle(c, box, tag, flood):
 
 
 def serve(c, box, mode, bad, caps, flood):
+    if mode == "sizesdrip" and c.n == 2:
+        box.msgs.update(box.hidden)
+        box.hidden = {}
     if mode in ("idledrop", "searchflood", "donedrip", "selectdrop"):
         caps += " IDLE"
     if (mode == "uidvalidity" and c.n > 1) or \
@@ -589,7 +629,7 @@ def serve(c, box, mode, bad, caps, flood):
 
 
 def main():
-    global LOGF, PAD
+    global LOGF, PAD, LIT
     if len(sys.argv) < 2:
         raise SystemExit(__doc__)
     mode = sys.argv[1]
@@ -600,6 +640,7 @@ def main():
         args[rest[0].lstrip("-")] = rest[1]
         rest = rest[2:]
     LOGF = args["log"]
+    LIT = int(args.get("lit", LIT))
     if mode == "slowlit":
         PAD = 600
     n = int(args["msgs"])
@@ -627,7 +668,7 @@ def main():
     box.seen_msgs = set(seen)
     if mode == "unseenbye":
         box.seen = {u for u in box.msgs if u % 2 == 0}
-    if mode == "searchflood":
+    if mode in ("searchflood", "sizesdrip"):
         box.hidden = {n: box.msgs.pop(n)}
     ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

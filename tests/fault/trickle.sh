@@ -4,13 +4,18 @@
 # SELECT answer of IMAP trickled byte by byte, a SELECT answered by
 # complete "* OK still working" lines and never the tagged OK (and a
 # daemon's DONE answered so, leaving IDLE), an IMAP AUTHENTICATE and a
-# POP3 AUTH answered by a "+" challenge every second forever, a BODY[] literal trickled byte by byte, a POP3 RETR body
+# POP3 AUTH answered by a "+" challenge every second forever, a body
+# FETCH answered by "* 5 EXISTS" (or a flags FETCH, or a message already
+# sent) every 1.5 s, a BODY[] literal trickled byte by byte, a POP3 RETR body
 # trickled line by line: each ends in exit status 4 with a log line that
 # says the server was too slow, before a fixed outer bound (60 s; the
-# servers trickle for 120 s). A BODY[] announced as 4 GB for a message
-# of ~700 bytes and dripped above the pacing floor ends in exit 5 (also
-# with its UID after the literal, and for the Message-ID header of the
-# matching pass after a UIDVALIDITY change). Then the server behaves and the next run
+# servers trickle for 120 s). A BODY[] announced as 4 GB (or 200 MB,
+# within max_message_size) for a message of ~700 bytes and dripped above
+# the pacing floor ends in exit 5 (also with its UID after the literal,
+# and for the Message-ID header of the matching pass after a UIDVALIDITY
+# change), and so does a POP3 RETR (or TOP n 0) that goes on above the
+# floor past max_message_size or far past LIST's size. Then the server
+# behaves and the next run
 # delivers every message exactly once. A slow but honest server
 # (literals larger than a pacing window at about 8 KiB/s) is not cut.
 # TAP output.
@@ -86,6 +91,30 @@ run searchprog
 tap_is "$rc" 0 "IMAP SEARCH with progress notes for 6 s: delivered (exit 0)"
 scripted_exact searchprog "IMAP SEARCH with progress notes for 6 s"
 
+# Inside a body FETCH that never completes, untagged lines that carry no
+# new requested data ("* 5 EXISTS", a FETCH of flags alone, a message
+# already received) every 1.5 s, timeout 2 s: notes, not data; before,
+# each passed a pacing window and the account was held as long as the
+# server dripped.
+for m in existsdrip:"* 5 EXISTS" flagsdrip:"* 1 FETCH (FLAGS ())" \
+    repdrip:"message 1 again"; do
+	scripted_server "$IMAP" "${m%%:*}" --manifest "$T/manifest"
+	conf "${m%%:*}" imap
+	run "${m%%:*}"
+	trickled "${m%%:*}" "IMAP body FETCH answered by an endless drip of ${m#*:}"
+done
+
+# The sizes pass of a second run ("UID FETCH 6:* (UID RFC822.SIZE)")
+# answered by the FETCH line of UID 5, which the client has, every 1.5 s:
+# "n:*" names the highest old UID, and a server may send it again and
+# again; not new data either.
+scripted_server "$IMAP" sizesdrip --manifest "$T/manifest"
+conf sizesdrip imap
+run sizesdrip
+tap_is "$rc" 0 "IMAP sizes pass drip: the first run delivers (exit 0)"
+run sizesdrip
+trickled sizesdrip "IMAP sizes pass answered by an endless drip of an old UID"
+
 scripted_server "$IMAP" authdrip --manifest "$T/manifest"
 conf authdrip imap
 run authdrip
@@ -137,6 +166,7 @@ scripted_exact slowlit "IMAP slow but honest literals"
 # RFC822.SIZE is a lie: the session ends, naming the UID, and the message
 # is passed over for good; the next run delivers the others and does not
 # ask for it again.
+
 # asked LOG CONN ITEMS FIRST: the UIDs (of FIRST..FIRST+4) that
 # connection CONN asked for in a UID FETCH whose items match ITEMS.
 asked() {
@@ -154,29 +184,41 @@ print(" ".join(map(str, sorted(out))))
 ' "$top_srcdir/tests/fault" "$1" "$2" "$3" "$4"
 }
 
-# bigdrip MODE WHAT: the run ends in exit 5 naming UID 2; the next one
-# delivers the others and asks no body of UID 2.
+# The same within the limit (a literal of 200 MB under the default 256M,
+# or 4 GB with no limit): before, such a literal was read at the server's
+# pace (31 hours, 26 days); far over its RFC822.SIZE it is a lie all the
+# same.
+# bigdrip NAME MODE WHAT [SIZE [LINE]]: the server (MODE) announces SIZE
+# (4000000000) bytes, the account NAME has LINE; the run ends in exit 5
+# naming UID 2; the next one delivers the others and asks no body of UID 2.
 bigdrip() {
-	scripted_start "$T/$1.log" "$IMAP" "$1" --manifest "$T/manifest"
-	conf "$1" imap
-	run "$1"
-	tap_is "$rc" 5 "$2: exit 5 (137: still running)"
-	tap_like "$err" 'uid=2: .*4000000000 bytes .*RFC822.SIZE said' \
-	    "$2: the log names the UID and the sizes"
+	local name=$1 mode=$2 what=$3 size=${4:-4000000000}
+
+	scripted_start "$T/$name.log" "$IMAP" "$mode" --manifest "$T/manifest" \
+	    --lit "$size"
+	scripted_conf "$name" imap 2s ${5:+"$5"}
+	run "$name"
+	tap_is "$rc" 5 "$what: exit 5 (137: still running)"
+	tap_like "$err" "uid=2: .*$size bytes .*RFC822.SIZE said" \
+	    "$what: the log names the UID and the sizes"
 	tap_unlike "$err" 'runtime error:|AddressSanitizer|LeakSanitizer' \
-	    "$2: no sanitizer report"
-	run "$1"
-	tap_is "$rc" 0 "$2: the next run succeeds"
-	scripted_exact "$1" "$2: after the next run"
+	    "$what: no sanitizer report"
+	run "$name"
+	tap_is "$rc" 0 "$what: the next run succeeds"
+	scripted_exact "$name" "$what: after the next run"
 	# The UIDs the second connection asked bodies of.
-	asked=$(asked "$T/$1.log" 2 'BODY\.PEEK\[\]' 1)
-	tap_is "$asked" "1 3 4 5" "$2: the next run does not ask for UID 2 again"
+	asked=$(asked "$T/$name.log" 2 'BODY\.PEEK\[\]' 1)
+	tap_is "$asked" "1 3 4 5" "$what: the next run does not ask for UID 2 again"
 }
-bigdrip bigdrip "IMAP 4 GB BODY[] dripped"
-bigdrip hdrdrip "IMAP 4 GB Message-ID header dripped"
+bigdrip bigdrip bigdrip "IMAP 4 GB BODY[] dripped"
+bigdrip hdrdrip hdrdrip "IMAP 4 GB Message-ID header dripped"
 # The same with no UID before the literal: the message is told by its
 # number (the sizes pass noted each UID's), not retried every run.
-bigdrip bigdripseq "IMAP 4 GB BODY[] dripped, no UID before it"
+bigdrip bigdripseq bigdripseq "IMAP 4 GB BODY[] dripped, no UID before it"
+bigdrip middrip bigdrip "IMAP 200 MB BODY[] within max_message_size dripped" \
+    200000000
+bigdrip nolimit bigdrip "IMAP 4 GB BODY[] dripped, max_message_size = 0" \
+    4000000000 'max_message_size = 0'
 
 # After a UIDVALIDITY change the matching pass's sizes FETCH asks every
 # Message-ID header: one announced as 4 GB for a ~700-byte message and
@@ -219,6 +261,63 @@ scripted_server "$top_srcdir/tests/integration/pop3_server.py" trickle
 conf pop3 pop3
 run pop3
 trickled pop3 "POP3 RETR body trickled line by line"
+
+# A RETR that never ends, dripped above the pacing floor past
+# max_message_size (8K; LIST said ~70 bytes), or sent faster past twice
+# LIST's size plus 1 MiB with no limit: before, read until the server
+# stopped (held 120 s; unbounded). The session ends naming the message,
+# which is passed over for good (UIDL remembered): the next run delivers
+# the others and does not ask for it again.
+P3="$top_srcdir/tests/integration/pop3_server.py"
+# pop3lie NAME MODE WHAT LINE: the run ends in exit 5, the next one
+# delivers messages 1 and 3 and no RETR 2.
+pop3lie() {
+	scripted_start "$T/$1.log" "$P3" "$2"
+	scripted_conf "$1" pop3 2s "$4"
+	run "$1"
+	tap_is "$rc" 5 "$3: exit 5 (137: still running)"
+	tap_like "$err" 'uid=2: the server sent more than [0-9]+ bytes of this message, and it goes on, although LIST said [0-9]+ .*skipped for good' \
+	    "$3: the log names the message and the sizes"
+	tap_unlike "$err" 'runtime error:|AddressSanitizer|LeakSanitizer' \
+	    "$3: no sanitizer report"
+	run "$1"
+	tap_is "$rc" 0 "$3: the next run succeeds"
+	grep -v '<m2>' "$T/manifest" >"$T/manifest.13"
+	sum=$(python3 "$SCRIPTED_FL" compare "$T/manifest.13" "$T/Maildir-$1" 2>&1)
+	tap_like "$sum" "delivered=2 missing=0 duplicate=0 partial=0 tmp=0" \
+	    "$3: messages 1 and 3 exactly once ($sum)"
+	tap_is "$(grep -c '^2 RETR 2$' "$T/$1.log")" 0 \
+	    "$3: the next run does not ask for message 2 again"
+}
+pop3lie retrdrip retrdrip "POP3 RETR dripped past max_message_size" \
+    'max_message_size = 8K'
+pop3lie retrflood retrflood "POP3 RETR past twice LIST's size + 1 MiB" \
+    'max_message_size = 0'
+
+# The same for TOP n 0, which checks an owed DELE (keep = no, the first
+# run killed once the DELEs are owed): a header section is no larger than
+# its message. The message cannot be checked: not deleted, fetched again
+# (a duplicate at worst), and TOP is not asked again.
+scripted_start "$T/topdrip.log" "$P3" topdrip
+scripted_conf topdrip pop3 2s 'keep = no'
+MAILFETCHD_FAULT=pop3-saved "$MAILFETCHD" -c "$T/topdrip.conf" --once \
+    >/dev/null 2>&1
+tap_is "$?" 137 "POP3 TOP dripped: the first run is killed with DELEs owed"
+run topdrip
+tap_is "$rc" 5 "POP3 TOP dripped: exit 5 (137: still running)"
+tap_like "$err" 'uid=1: the header section of this message goes on past [0-9]+ bytes although LIST said [0-9]+ .*not deleted, and is fetched again' \
+    "POP3 TOP dripped: the log names the message and says what happens"
+tap_unlike "$err" 'runtime error:|AddressSanitizer|LeakSanitizer' \
+    "POP3 TOP dripped: no sanitizer report"
+run topdrip
+tap_is "$rc" 0 "POP3 TOP dripped: the next run succeeds"
+sum=$(python3 "$SCRIPTED_FL" compare "$T/manifest" "$T/Maildir-topdrip" 2>&1)
+tap_like "$sum" "delivered=4 missing=0 duplicate=1 partial=0 tmp=0" \
+    "POP3 TOP dripped: every message, message 1 twice (not checked) ($sum)"
+tap_is "$(grep -c '^3 TOP 1 0$' "$T/topdrip.log")" 0 \
+    "POP3 TOP dripped: the next run does not ask TOP 1 0 again"
+tap_is "$(grep -c '^3 DELE' "$T/topdrip.log")" 3 \
+    "POP3 TOP dripped: the next run deletes the 3 messages, once delivered"
 
 scripted_server "$top_srcdir/tests/integration/pop3_server.py" authdrip
 conf pop3auth pop3

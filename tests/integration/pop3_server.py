@@ -37,6 +37,15 @@ Modes:
   trickle      the first connection answers RETR 1 with +OK, then a
                complete body line every 0.3 s, never the final "." (for
                at most 120 s) (tests/fault/trickle.sh)
+  retrdrip     the first connection answers RETR 2 with +OK, the message,
+               then a 438-byte line every 0.25 s (1.7 KiB/s, above the
+               pacing floor), never the final "." (for at most 120 s)
+               (tests/fault/trickle.sh)
+  retrflood    as retrdrip, 16 KiB of lines every 0.1 s (far past
+               LIST's size within a minute)
+  topdrip      the second connection answers TOP 1 0 with +OK, a header
+               line, then 16 KiB of header lines every 0.1 s, never the
+               final "." (for at most 120 s)
   authdrip     CAPA offers SASL PLAIN; the first connection answers
                AUTH with a "+ " challenge every second, whatever the
                client says, never an end (for at most 120 s)
@@ -90,6 +99,20 @@ def uidl(mode, k):
     if (mode in ("uidlnew", "uidlreuse") and k == 4) or k == 5:
         return "uid-1"
     return "uid-%d" % k
+
+
+# retrdrip, retrflood: the line dripped, how many at once, the pause.
+DRIPS = {"retrdrip": (b"x" * 438 + b"\r\n", 1, 0.25),
+         "retrflood": (b"y" * 1022 + b"\r\n", 16, 0.1)}
+
+
+def drip(c, line, n, pause):
+    """Sends n lines every pause seconds, for at most 120 s or until the
+    client goes away."""
+    end = time.monotonic() + 120
+    while time.monotonic() < end:
+        c.send(line * n)
+        time.sleep(pause)
 
 
 def serve(mode, c, args, msgs):
@@ -184,10 +207,19 @@ def serve(mode, c, args, msgs):
                     c.send(b"more of the body\r\n")
                     time.sleep(0.3)
                 return
+            if mode in DRIPS and c.n == 1 and i == 1:
+                c.send(b"+OK\r\n" + stuffed)
+                drip(c, *DRIPS[mode])
+                return
             if mode == "nodot" and c.n == 1 and i == 1:
                 c.send(b"+OK\r\n" + stuffed)
                 return
             c.send(b"+OK\r\n" + stuffed + b".\r\n")
+        elif cmd == "TOP" and mode == "topdrip" and c.n == 2 and \
+                arg == "1 0":
+            c.send(b"+OK\r\nFrom: a@example.net\r\n")
+            drip(c, b"X-H: " + b"x" * 1019 + b"\r\n", 16, 0.1)
+            return
         elif cmd == "TOP" and mode not in ("notop", "toperr"):
             n, lines = (int(x) for x in arg.split(" "))
             head, _, body = message(msgs[n - 1]).partition(b"\r\n\r\n")
