@@ -32,6 +32,9 @@ Modes:
                holds its freed unique id (RFC 1939 allows the reuse)
   uidlsame     as uidlreuse, but the new message 5 has the same size as
                message 1 (only its header differs)
+  uidlbody     as uidlreuse, but the new message 6 has message 1's size
+               and header section (no Date or Message-ID, as a local
+               program may write it): only its body differs
   notop        CAPA without TOP; TOP -> -ERR
   toperr       CAPA with TOP, but TOP -> -ERR
   trickle      the first connection answers RETR 1 with +OK, then a
@@ -50,6 +53,10 @@ import time
 
 
 def message(i):
+    # message 6, a new one, has message 1's size and header section
+    if i == 6:
+        return (b"From: a@example.net\r\nSubject: m1\r\n\r\nbody 9\r\n"
+                b".dot line 9\r\n")
     # message 5, a new one, has message 1's size but another header
     if i == 5:
         return (b"From: a@example.net\r\nSubject: n1\r\n\r\nbody 1\r\n"
@@ -87,7 +94,7 @@ def uidl(mode, k):
     """The unique id the server gives message k."""
     if mode == "uidldup" and k == 3:
         return "uid-2"
-    if (mode in ("uidlnew", "uidlreuse") and k == 4) or k == 5:
+    if (mode in ("uidlnew", "uidlreuse") and k == 4) or k in (5, 6):
         return "uid-1"
     return "uid-%d" % k
 
@@ -98,9 +105,9 @@ def serve(mode, c, args, msgs):
     if mode == "uidlreuse" and c.n == 2:
         msgs.remove(1)
         msgs.append(4)
-    if mode == "uidlsame" and c.n == 2:
+    if mode in ("uidlsame", "uidlbody") and c.n == 2:
         msgs.remove(1)
-        msgs.append(5)
+        msgs.append(5 if mode == "uidlsame" else 6)
     capa = ["USER", "UIDL", "TOP", "RESP-CODES", "AUTH-RESP-CODE"]
     if mode == "notop":
         capa.remove("TOP")
