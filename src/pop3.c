@@ -53,8 +53,9 @@
  * alerts, without Date or Message-ID: only the body differs). So an owed
  * DELE of an earlier session is sent only when LIST gives the message
  * the size recorded with the UIDL and RETR n (the CHECK phase: read
- * again, digested, not stored; bounded by that size and
- * max_message_size) gives the whole message with the recorded digest
+ * again, digested, not stored; an answer longer than that size allows,
+ * or than max_message_size, is another message and is not read further:
+ * pop3_check_cut) gives the whole message with the recorded digest
  * (the SHA-256 of the message as RETR decoded it, pop3_digest_feed);
  * otherwise (or when the entry has no digest: written by an older
  * version) the message is not deleted but fetched as new, with a
@@ -138,6 +139,10 @@
 /* The size of an older version's journal entry that has none, once its
  * digest is known from the delivered file: the digest alone checks it. */
 #define POP3_SIZE_ANY		(-2)
+/* What a RETR checking an owed DELE reads past the size LIST gives
+ * (pop3_check_limit): some servers count LF line ends, add a last line
+ * end or a header of their own; more is not the message delivered. */
+#define POP3_CHECK_SLACK	(64 * 1024)
 /* A login refused with [LOGIN-DELAY] by a server that named no delay
  * (no LOGIN-DELAY in the CAPA before login): wait this many seconds
  * before the next login. RFC 2449 (8.1.1) lets the server reset its
@@ -1683,14 +1688,41 @@ pop3_digest_end(struct pop3_session *s)
 }
 
 /* The bytes a message RETR reads to check an owed DELE may have: no more
- * than LIST announces (the CRLFs it counts are LFs once decoded) nor than
- * max_message_size (a message delivered had no more). */
+ * than LIST announces (the CRLFs it counts are LFs once decoded), with
+ * POP3_CHECK_SLACK, nor than max_message_size (a message delivered had
+ * no more). */
 static uint64_t
 pop3_check_limit(struct pop3_session *s, size_t k)
 {
 	uint64_t	max = s->ac->max_message_size;
+	uint64_t	lim = (uint64_t)s->msgs[k].size + POP3_CHECK_SLACK;
 
-	return (max != 0 && max < s->msgs[k].size ? max : s->msgs[k].size);
+	return (max != 0 && max < lim ? max : lim);
+}
+
+/* A RETR checking an owed DELE gives more than the message delivered can
+ * have (pop3_check_limit): it is another message, not deleted but
+ * fetched as new by a later session, where RETR's own bounds apply. The
+ * rest of the answer, which may never end, is not read: the session
+ * ends (no DELE was sent in it yet, the checks come first). */
+static void
+pop3_check_cut(struct pop3_session *s)
+{
+	size_t		 k = s->q[s->q_recv];
+	unsigned int	 msgno = s->msgs[k].msgno;
+	uint64_t	 limit = pop3_check_limit(s, k);
+
+	log_msg(LOG_LVL_WARNING, &s->ctx, "the message now listed under UIDL "
+	    "\"%s\" is not the one delivered (RETR %u gives more than %llu "
+	    "bytes, LIST said %lu): not deleted; fetched as a new message "
+	    "next time", pop3_msg_uidl(s, &s->msgs[k]), msgno,
+	    (unsigned long long)limit, (unsigned long)s->msgs[k].size);
+	pop3_owed_refetch(s, k);
+	pop3_store_owed(s);
+	if (pop3_save_state(s) != 0)
+		return;
+	pop3_fail(s, EXIT_PROTOCOL, "RETR %u: the answer goes on past %llu "
+	    "bytes; not read further", msgno, (unsigned long long)limit);
 }
 
 /* RETR's or TOP's +OK: open a delivery (RETR, not CHECK's) and start
@@ -1890,6 +1922,10 @@ pop3_body_feed(struct pop3_session *s)
 	used = pop3_parse_body_feed(s->body, v.iov_base, n, s->scratch,
 	    POP3_BODY_OUTSIZE(POP3_CHUNK_MAX), &out);
 	pop3_digest_feed(s, s->scratch, out);
+	if (s->dig_over && s->state == POP3_S_CHECK) {
+		pop3_check_cut(s);
+		return (1);
+	}
 	pop3_body_write(s, s->scratch, out);
 	evbuffer_drain(in, used);
 	pop3_pace(s, used);

@@ -348,6 +348,26 @@ tap_is "$(grep -E '^2 (RETR|DELE|TOP) ' "$T/log" | tr '\n' ,)" \
 tap_like "$err" 'not the one delivered \(its content differs\): not deleted' \
     "journal of an older version, files changed: the log says why"
 
+# The RETR checking an owed DELE is bounded: message 1's answer goes on
+# past its LIST size (and never ends). It is not the message delivered:
+# the rest is not read, the session ends, nothing is deleted; the next
+# run fetches it as new (a duplicate at worst) and checks the others.
+server checkdrip
+conf cdrip none no
+MAILFETCHD_FAULT=pop3-saved run cdrip
+tap_is "$rc:$(count "$T/Maildir-cdrip")" "137:3" "check cut: killed at pop3-saved"
+run cdrip
+tap_is "$rc:$(grep -E '^2 (RETR|DELE|TOP) ' "$T/log" | tr '\n' ,)" \
+    "5:2 RETR 1," "check cut: the endless answer ends the session, no DELE"
+tap_like "$err" 'not the one delivered \(RETR 1 gives more than [0-9]+ bytes, LIST said [0-9]+\): not deleted' \
+    "check cut: the log says why"
+tap_like "$err" 'RETR 1: the answer goes on past [0-9]+ bytes; not read further' \
+    "check cut: the log says the session ends"
+run cdrip
+tap_is "$rc:$(count "$T/Maildir-cdrip"):$(grep -E '^3 (RETR|DELE|TOP) ' "$T/log" | tr '\n' ,)" \
+    "0:4:3 RETR 2,3 RETR 3,3 DELE 2,3 DELE 3,3 RETR 1,3 DELE 1," \
+    "check cut: next run checks 2 and 3, fetches 1 again (a duplicate), deletes all"
+
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
     -days 2 -subj "/CN=localhost" \
     -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \

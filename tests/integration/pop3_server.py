@@ -35,6 +35,9 @@ Modes:
   uidlbody     as uidlreuse, but the new message 6 has message 1's size
                and header section (no Date or Message-ID, as a local
                program may write it): only its body differs
+  checkdrip    the second connection answers RETR 1 with message 1,
+               then more lines, 64 KB every 0.05 s, never the final "."
+               (for at most 30 s)
   notop        CAPA without TOP; TOP -> -ERR
   toperr       CAPA with TOP, but TOP -> -ERR
   trickle      the first connection answers RETR 1 with +OK, then a
@@ -190,6 +193,13 @@ def serve(mode, c, args, msgs):
                 while time.monotonic() < end:
                     c.send(b"more of the body\r\n")
                     time.sleep(0.3)
+                return
+            if mode == "checkdrip" and c.n == 2 and i == 0:
+                c.send(b"+OK\r\n" + stuffed)
+                end = time.monotonic() + 30
+                while time.monotonic() < end:
+                    c.send((b"x" * 998 + b"\r\n") * 64)
+                    time.sleep(0.05)
                 return
             if mode == "nodot" and c.n == 1 and i == 1:
                 c.send(b"+OK\r\n" + stuffed)
