@@ -15,8 +15,8 @@
  * Memory stays small on a large maildrop: the UIDLs are in the state's
  * set, on disk (state_uidl_list, uidlset.h), and the session keeps a
  * 12-byte record only for the messages it may fetch or owes a DELE, plus
- * 8 bytes each for their header digests; the command queue and the
- * staged arrays hold one batch.
+ * 8 bytes each for their digests; the command queue and the staged
+ * arrays hold one batch.
  *
  * Durability order for each batch (doc/DESIGN.md promise 1):
  *   1. RETR of the batch -> files staged in tmp/;
@@ -28,8 +28,8 @@
  *   5. the batch's UIDLs added to the state and the journal cleared; with
  *      keep = no the UIDLs also join the "DELE owed" set, kept as the
  *      pending text of the state's "INBOX" record, each with the size
- *      LIST gave and its header digest (pop3_entry); the state is saved
- *      atomically;
+ *      LIST gave and the digest of the whole message (pop3_entry); the
+ *      state is saved atomically;
  *   6. only then DELE for the batch (keep = no).
  * QUIT commits the deletions; after its +OK the owed set is emptied and
  * saved. Killed before 3, nothing is visible and the batch is fetched
@@ -49,23 +49,39 @@
  * Between two runs another client may delete a message whose DELE is
  * owed, and the server may give its freed UIDL to a new message (RFC 1939
  * section 7 forbids the reuse only while the message exists), perhaps of
- * the same size. So an owed DELE of an earlier session is sent only when
- * LIST gives the message the size recorded with the UIDL and TOP n 0
- * gives a header section with the recorded digest (the SHA-256 of the
- * header section as RETR decoded it, pop3_hdr_feed); otherwise (or when
- * the entry has no digest: written by an older version) the message is
- * not deleted but fetched as new, with a warning: a duplicate at worst,
- * never a loss (pop3_owed_same, pop3_top_end). A server without TOP (or
- * that refuses it) gets no owed DELE either: each such message is
- * fetched again, with a warning (pop3_owed_refetch). The
- * DELEs of messages delivered in the same connection need no TOP: the
- * message numbers cannot change within a session (RFC 1939). The journal
- * entries (the same form) are checked the same way; one an older version
- * wrote without the digest gets it from its delivered file, which holds
- * the bytes RETR digested (pop3_file_digest). An owed DELE of an older
- * version has no file to take it from (the journal naming it was cleared
- * when the DELE became owed): that message is fetched again, a duplicate
- * rather than a DELE of a message whose identity is not confirmed.
+ * the same size and with the same header section (a local program's
+ * alerts, without Date or Message-ID: only the body differs). So an owed
+ * DELE of an earlier session is sent only when LIST gives the message
+ * the size recorded with the UIDL and RETR n (the CHECK phase: read
+ * again, digested, not stored; an answer longer than that size allows,
+ * or than max_message_size, is another message and is not read further:
+ * pop3_check_cut) gives the whole message with the recorded digest
+ * (the SHA-256 of the message as RETR decoded it, pop3_digest_feed);
+ * otherwise (or when the entry has no digest: written by an older
+ * version) the message is not deleted but fetched as new, with a
+ * warning: a duplicate at worst, never a loss (pop3_owed_same,
+ * pop3_top_end). The cost: after an interrupted keep = no run, each
+ * message whose DELE it owed is downloaded once more, to be checked,
+ * before its DELE. An entry of the previous version has the digest of
+ * the header section alone: TOP n 0 checks it (it cannot tell apart
+ * messages that differ only in their body; those entries are written no
+ * more). A server without TOP (or that refuses it) gets no owed DELE for
+ * those: each such message is fetched again, with a warning
+ * (pop3_owed_refetch), and so is one whose check RETR is refused. The
+ * DELEs of messages delivered in the same connection need no check: the
+ * message numbers cannot change within a session (RFC 1939). RFC 1939
+ * allows UIDLs computed as a hash of the message, so an identical copy
+ * arriving later may take the UIDL: the check cannot tell it from the
+ * message delivered and it is deleted, but its content is in the Maildir
+ * already (two copies listed at once under one UIDL get no DELE,
+ * pop3_mark_owed_as). The journal entries (the same form) are
+ * checked the same way; one an older version wrote without the whole
+ * message's digest gets it from its delivered file, which holds the
+ * bytes RETR digested (pop3_file_digest). An owed DELE of an older
+ * version without a digest has no file to take it from (the journal
+ * naming it was cleared when the DELE became owed): that message is
+ * fetched again, a duplicate rather than a DELE of a message whose
+ * identity is not confirmed.
  *
  * Messages larger than max_message_size are not fetched: their UIDL goes
  * into the state anyway ("seen, skipped"), so they are logged once and not
@@ -119,12 +135,16 @@
 #define POP3_CMD_MAX		255
 /* The state record holding the owed DELEs (POP3 has one mailbox). */
 #define POP3_STATE_RECORD	"INBOX"
-/* An owed or journaled entry, "UIDL<tab>SIZE<tab>HDRDIGEST"
+/* An owed or journaled entry, "UIDL<tab>SIZE<tab>mDIGEST"
  * (pop3_entry). */
-#define POP3_ENTRY_MAX		(POP3_UIDL_MAX + 1 + 10 + 1 + 16 + 1)
+#define POP3_ENTRY_MAX		(POP3_UIDL_MAX + 1 + 10 + 1 + 1 + 16 + 1)
 /* The size of an older version's journal entry that has none, once its
- * header digest is known from the delivered file: TOP alone checks it. */
+ * digest is known from the delivered file: the digest alone checks it. */
 #define POP3_SIZE_ANY		(-2)
+/* What a RETR checking an owed DELE reads past the size LIST gives
+ * (pop3_check_limit): some servers count LF line ends, add a last line
+ * end or a header of their own; more is not the message delivered. */
+#define POP3_CHECK_SLACK	(64 * 1024)
 /* A login refused with [LOGIN-DELAY] by a server that named no delay
  * (no LOGIN-DELAY in the CAPA before login): wait this many seconds
  * before the next login. RFC 2449 (8.1.1) lets the server reset its
@@ -148,6 +168,7 @@ enum pop3_state {
 	POP3_S_RETR,
 	POP3_S_DELE,
 	POP3_S_TOP,
+	POP3_S_CHECK,
 	POP3_S_QUIT,
 	POP3_S_DONE,
 	POP3_S_MAX,
@@ -155,23 +176,33 @@ enum pop3_state {
 
 static const char *pop3_state_names[POP3_S_MAX] = {
 	"CONNECTING", "GREETING", "CAPA", "STLS", "TLS", "AUTH", "USER",
-	"PASS", "APOP", "AUTH_CAPA", "UIDL", "LIST", "RETR", "DELE", "TOP", "QUIT",
-	"DONE",
+	"PASS", "APOP", "AUTH_CAPA", "UIDL", "LIST", "RETR", "DELE", "TOP",
+	"CHECK", "QUIT", "DONE",
 };
 
-/* The highest message number taken: 30 bits, the rest is flags. */
-#define POP3_MSGNO_MAX		((1U << 30) - 1)
+/* The highest message number taken: 29 bits, the rest is flags. */
+#define POP3_MSGNO_MAX		((1U << 29) - 1)
 
 /* One message of the maildrop the session may act on, 12 bytes: those
  * already delivered get none, unless a DELE may be owed for them. The
  * UIDL is the state's copy (its listing id), never a second one. */
 struct pop3_msg {
-	uint32_t	 msgno:30;
+	uint32_t	 msgno:29;
 	uint32_t	 owed:1;	/* DELE owed: durable and recorded */
 	uint32_t	 todo:1;	/* to fetch in this session */
+	uint32_t	 whole:1;	/* its digest is of the whole message,
+					 * else of its header section */
 	uint32_t	 size;		/* from LIST, CRLF counted; saturated */
 	uint32_t	 uidl;		/* state_uidl_list id; STATE_UIDL_NONE:
 					 * the server has no UIDL */
+};
+
+/* What an owed or journaled entry (pop3_entry) says of its message. */
+struct pop3_ident {
+	int64_t		 size;		/* -1 unknown; POP3_SIZE_ANY */
+	uint64_t	 digest;	/* 0 unknown */
+	int		 whole;		/* of the whole message, else of
+					 * its header section */
 };
 
 struct pop3_session {
@@ -216,8 +247,9 @@ struct pop3_session {
 	size_t			 next_todo;	/* msgs index */
 	size_t			 next_owed;	/* msgs index */
 	size_t			 next_top;	/* msgs index */
-	uint64_t		*digests;	/* per msgs[]: the header
-						 * digest, 0 unknown */
+	size_t			 next_check;	/* msgs index */
+	uint64_t		*digests;	/* per msgs[]: the digest
+						 * (pop3_entry), 0 unknown */
 	int			 owed_left;	/* owed DELEs not yet sent */
 	int			 state_dirty;
 
@@ -236,7 +268,10 @@ struct pop3_session {
 	struct pop3_body	*body;
 	int			 in_body;
 	uint64_t		 body_bytes;	/* decoded so far */
-	struct msgids_digest	*hdr_md;	/* its header section's */
+	struct msgids_digest	*dig_md;	/* its digest (pop3_entry) */
+	int			 dig_whole;	/* of it all, not the header */
+	uint64_t		 dig_left;	/* bytes the whole may have */
+	int			 dig_over;	/* it had more */
 	int			 hdr_done;	/* the empty line came */
 	int			 hdr_bol;	/* at the start of a line */
 	struct maildir_delivery	*dlv;
@@ -250,9 +285,9 @@ struct pop3_session {
 
 static void	pop3_enter(struct pop3_session *, enum pop3_state);
 static void	pop3_next_batch(struct pop3_session *);
-static void	pop3_hdr_begin(struct pop3_session *);
-static void	pop3_hdr_feed(struct pop3_session *, const char *, size_t);
-static uint64_t	pop3_hdr_end(struct pop3_session *);
+static void	pop3_digest_begin(struct pop3_session *, int, uint64_t);
+static void	pop3_digest_feed(struct pop3_session *, const char *, size_t);
+static uint64_t	pop3_digest_end(struct pop3_session *);
 
 /* Records an outcome; the session's status is the worst one. */
 static void
@@ -748,17 +783,22 @@ pop3_list_line(struct pop3_session *s, const char *line, size_t len)
 }
 
 /* The entry of a message with a UIDL, as the owed set and the journal
- * keep it: "UIDL<tab>SIZE<tab>HDRDIGEST", SIZE being the octet count LIST
- * gave (the saturated m->size), HDRDIGEST the first 64 bits of the
- * SHA-256 of its header section, 16 hex digits (pop3_hdr_feed). RFC 1939
- * lets a server give a freed UIDL to a new message once the old one is
- * gone, so the UIDL alone cannot tell a later session that the message it
- * lists under it is the one delivered, and the size alone cannot either
- * (a new message of the same size); the header section (Message-ID,
- * Received, Date) can: pop3_owed_same, pop3_top_end. UIDLs are 0x21-0x7E
+ * keep it: "UIDL<tab>SIZE<tab>mDIGEST", SIZE being the octet count LIST
+ * gave (the saturated m->size), DIGEST the first 64 bits of the SHA-256
+ * of the whole message as RETR decoded it, 16 hex digits after the "m"
+ * (pop3_digest_feed). RFC 1939 lets a server give a freed UIDL to a new
+ * message once the old one is gone, so the UIDL alone cannot tell a later
+ * session that the message it lists under it is the one delivered, the
+ * size alone cannot either (a new message of the same size), nor can the
+ * header section (a local program's alerts have no Date or Message-ID,
+ * the same header and size: only the body differs); the whole message
+ * can: pop3_owed_same, pop3_top_end. UIDLs are 0x21-0x7E
  * (pop3_parse_uidl): the tab is never part of one. Entries written by
- * older versions are the bare UIDL or "UIDL<tab>SIZE". NULL when the
- * server has no UIDL. */
+ * older versions are the bare UIDL, "UIDL<tab>SIZE", or
+ * "UIDL<tab>SIZE<tab>HDRDIGEST" (16 hex digits without the "m": the
+ * digest of the header section alone, checked by TOP n 0; such an entry
+ * is written back as read until its DELE is sent). NULL when the server
+ * has no UIDL. */
 static const char *
 pop3_entry(struct pop3_session *s, const struct pop3_msg *m,
     char buf[POP3_ENTRY_MAX])
@@ -773,33 +813,37 @@ pop3_entry(struct pop3_session *s, const struct pop3_msg *m,
 		(void)snprintf(buf, POP3_ENTRY_MAX, "%s\t%lu", u,
 		    (unsigned long)m->size);
 	else
-		(void)snprintf(buf, POP3_ENTRY_MAX, "%s\t%lu\t%016llx", u,
-		    (unsigned long)m->size, (unsigned long long)d);
+		(void)snprintf(buf, POP3_ENTRY_MAX, "%s\t%lu\t%s%016llx", u,
+		    (unsigned long)m->size, m->whole ? "m" : "",
+		    (unsigned long long)d);
 	return (buf);
 }
 
-/* The header digest after the size of an entry ("<tab>" and 16 hex
- * digits), 0 when there is none or a bad one. */
-static uint64_t
-pop3_entry_digest(const char *p)
+/* The digest after the size of an entry ("<tab>", perhaps "m", and 16
+ * hex digits) into id; none (0) when there is none or a bad one. */
+static void
+pop3_entry_digest(const char *p, struct pop3_ident *id)
 {
 	unsigned long long	 d;
 	char			*end;
 
-	if (p[0] != '\t' || strlen(p + 1) != 16 ||
-	    strspn(p + 1, "0123456789abcdef") != 16)
-		return (0);
+	if (*p++ != '\t')
+		return;
+	id->whole = *p == 'm';
+	p += id->whole;
+	if (strlen(p) != 16 || strspn(p, "0123456789abcdef") != 16)
+		return;
 	errno = 0;
-	d = strtoull(p + 1, &end, 16);
-	return (errno == 0 && *end == '\0' ? (uint64_t)d : 0);
+	d = strtoull(p, &end, 16);
+	if (errno == 0 && *end == '\0')
+		id->digest = (uint64_t)d;
 }
 
-/* Splits an entry: its UIDL into uidl ("" when bad), the size into
- * *size, -1 when the entry has none or a bad one (unknown), and the
- * header digest into *digest, 0 when unknown. */
+/* Splits an entry: its UIDL into uidl ("" when bad), the rest into id
+ * (the size -1 when the entry has none or a bad one, the digest 0). */
 static void
 pop3_entry_parse(const char *entry, char uidl[POP3_UIDL_MAX + 1],
-    int64_t *size, uint64_t *digest)
+    struct pop3_ident *id)
 {
 	const char		*tab;
 	char			*end;
@@ -812,16 +856,17 @@ pop3_entry_parse(const char *entry, char uidl[POP3_UIDL_MAX + 1],
 		len = 0;
 	memcpy(uidl, entry, len);
 	uidl[len] = '\0';
-	*size = -1;
-	*digest = 0;
+	id->size = -1;
+	id->digest = 0;
+	id->whole = 0;
 	if (tab == NULL || tab[1] < '0' || tab[1] > '9')
 		return;
 	errno = 0;
 	n = strtoull(tab + 1, &end, 10);
 	if (errno != 0 || n > UINT32_MAX || (*end != '\0' && *end != '\t'))
 		return;
-	*size = (int64_t)n;
-	*digest = pop3_entry_digest(end);
+	id->size = (int64_t)n;
+	pop3_entry_digest(end, id);
 }
 
 /* Writes the owed DELEs into the state record, in one pass. */
@@ -886,26 +931,29 @@ pop3_uidl_order(struct pop3_session *s)
 }
 
 /* Whether the message listed under the UIDL of an owed DELE may be the
- * one delivered: the size LIST gives now is the one recorded (was; -1
- * when the entry has none) and the entry has a header digest (digest, 0
- * when none), which TOP checks before the DELE (pop3_top_end). If the
- * size differs, it is a different message (the server gave the freed
- * UIDL to a new one) and a DELE would lose it; without a recorded size
- * and digest (an entry of an older version) it may be. Either way it is
- * not deleted but fetched, as new: a duplicate at worst, never a loss. */
+ * one delivered: the size LIST gives now is the one recorded (-1 when
+ * the entry has none) and the entry has a digest, which RETR (of the
+ * whole message) or TOP (of the header section, an entry of the previous
+ * version) checks before the DELE (pop3_top_end). If the size differs,
+ * it is a different message (the server gave the freed UIDL to a new
+ * one) and a DELE would lose it; without a recorded size and digest (an
+ * entry of an older version) it may be. Either way it is not deleted but
+ * fetched, as new: a duplicate at worst, never a loss. */
 static int
-pop3_owed_same(struct pop3_session *s, const struct pop3_msg *m,
-    const char *uidl, int64_t was, uint64_t digest)
+pop3_owed_same(struct pop3_session *s, struct pop3_msg *m, const char *uidl,
+    const struct pop3_ident *id)
 {
 	/* An older version's journal entry has no size, but a digest
-	 * taken from the delivered file (pop3_file_digest): TOP checks it. */
-	if ((was == (int64_t)m->size || was == POP3_SIZE_ANY) && digest != 0) {
-		s->digests[m - s->msgs] = digest;
+	 * taken from the delivered file (pop3_file_digest). */
+	if ((id->size == (int64_t)m->size || id->size == POP3_SIZE_ANY) &&
+	    id->digest != 0) {
+		s->digests[m - s->msgs] = id->digest;
+		m->whole = id->whole;
 		return (1);
 	}
-	if (was < 0 || was == (int64_t)m->size)
+	if (id->size < 0 || id->size == (int64_t)m->size)
 		log_msg(LOG_LVL_WARNING, &s->ctx, "the DELE owed for UIDL "
-		    "\"%s\" was recorded without the message's header "
+		    "\"%s\" was recorded without the message's "
 		    "digest (by an older mailfetchd), so the message now "
 		    "listed under it may not be the one delivered: not "
 		    "deleted; fetched again (perhaps a duplicate)", uidl);
@@ -913,14 +961,14 @@ pop3_owed_same(struct pop3_session *s, const struct pop3_msg *m,
 		log_msg(LOG_LVL_WARNING, &s->ctx, "the message now listed "
 		    "under UIDL \"%s\" is not the one delivered (size %lu, "
 		    "was %lld): not deleted; fetched as a new message", uidl,
-		    (unsigned long)m->size, (long long)was);
+		    (unsigned long)m->size, (long long)id->size);
 	state_uidl_undeliver(s->st, m->uidl);
 	s->state_dirty = 1;
 	return (0);
 }
 
 static int	pop3_mark_owed_as(struct pop3_session *, const uint32_t *,
-		    const char *, int64_t, uint64_t);
+		    const char *, const struct pop3_ident *);
 
 /* Marks as owed the record of this entry (pop3_entry), which a previous
  * run durably recorded as delivered; 1 if marked. A UIDL the server gives
@@ -932,18 +980,17 @@ static int
 pop3_mark_owed(struct pop3_session *s, const uint32_t *order,
     const char *entry)
 {
-	char		uidl[POP3_UIDL_MAX + 1];
-	int64_t		was;
-	uint64_t	digest;
+	char			uidl[POP3_UIDL_MAX + 1];
+	struct pop3_ident	id;
 
-	pop3_entry_parse(entry, uidl, &was, &digest);
-	return (pop3_mark_owed_as(s, order, uidl, was, digest));
+	pop3_entry_parse(entry, uidl, &id);
+	return (pop3_mark_owed_as(s, order, uidl, &id));
 }
 
 /* pop3_mark_owed with the entry's parts. */
 static int
 pop3_mark_owed_as(struct pop3_session *s, const uint32_t *order,
-    const char *uidl, int64_t was, uint64_t digest)
+    const char *uidl, const struct pop3_ident *ident)
 {
 	size_t		lo = 0, hi = s->nmsgs, mid;
 	uint32_t	id;
@@ -970,7 +1017,7 @@ pop3_mark_owed_as(struct pop3_session *s, const uint32_t *order,
 	 * second pass over the set) or never was. */
 	if (s->msgs[order[lo]].owed || !state_uidl_delivered(s->st, id))
 		return (0);
-	if (!pop3_owed_same(s, &s->msgs[order[lo]], uidl, was, digest))
+	if (!pop3_owed_same(s, &s->msgs[order[lo]], uidl, ident))
 		return (0);
 	s->msgs[order[lo]].owed = 1;
 	return (1);
@@ -1040,22 +1087,26 @@ pop3_owed_refetch(struct pop3_session *s, size_t k)
 	struct pop3_msg	*m = &s->msgs[k];
 
 	m->owed = 0;
+	m->whole = 0;
 	s->digests[k] = 0;
 	state_uidl_undeliver(s->st, m->uidl);
 	s->state_dirty = 1;
 }
 
 /* The server has no TOP (its CAPA says so): nothing can tell that the
- * messages listed under the UIDLs of owed DELEs are the ones delivered,
- * so none is deleted unseen; each is fetched again (pop3_owed_refetch).
- * Returns 0, the owed left. */
+ * messages listed under the UIDLs of owed DELEs with a header digest
+ * (entries of the previous version) are the ones delivered, so none of
+ * them is deleted unseen; each is fetched again (pop3_owed_refetch).
+ * Those with the whole message's digest are checked by RETR. Returns the
+ * owed left. */
 static size_t
 pop3_owed_unverifiable(struct pop3_session *s)
 {
-	size_t	i;
+	size_t	i, left = 0;
 
 	for (i = 0; i < s->nmsgs; i++) {
-		if (!s->msgs[i].owed)
+		left += s->msgs[i].owed && s->msgs[i].whole;
+		if (!s->msgs[i].owed || s->msgs[i].whole)
 			continue;
 		log_msg(LOG_LVL_WARNING, &s->ctx, "the server offers no TOP "
 		    "command, so the message listed under UIDL \"%s\" cannot "
@@ -1064,10 +1115,10 @@ pop3_owed_unverifiable(struct pop3_session *s)
 		    pop3_msg_uidl(s, &s->msgs[i]));
 		pop3_owed_refetch(s, i);
 	}
-	return (0);
+	return (left);
 }
 
-/* Starts a pipelined phase (RETR, DELE or TOP) over q[0..n-1]. */
+/* Starts a pipelined phase (RETR, DELE, TOP or CHECK) over q[0..n-1]. */
 static void
 pop3_phase(struct pop3_session *s, enum pop3_state st, size_t n)
 {
@@ -1076,7 +1127,7 @@ pop3_phase(struct pop3_session *s, enum pop3_state st, size_t n)
 	pop3_enter(s, st);
 }
 
-/* Keeps the window of RETR/DELE/TOP commands full. */
+/* Keeps the window of RETR/DELE/TOP commands full (CHECK sends RETR). */
 static void
 pop3_pump(struct pop3_session *s)
 {
@@ -1091,37 +1142,52 @@ pop3_pump(struct pop3_session *s)
 		if (s->state == POP3_S_TOP)
 			rc = pop3_send(s, "TOP %u 0", msgno);
 		else
-			rc = pop3_send(s, "%s %u", s->state == POP3_S_RETR ?
-			    "RETR" : "DELE", msgno);
+			rc = pop3_send(s, "%s %u", s->state == POP3_S_DELE ?
+			    "DELE" : "RETR", msgno);
 		if (rc != 0)
 			return;
 		s->q_sent++;
 	}
 }
 
-/* Sends DELE for the next batch of the messages an interrupted run still
- * owes, or goes on. Before any of them, TOP n 0 checks that each is the
- * message delivered (pop3_top_end): all of them were recorded by an
- * earlier session, so the UIDL may have passed to another message. */
-static void
-pop3_dele_owed(struct pop3_session *s)
+/* The next batch of owed messages into q, from *next on: those whose
+ * digest is of the whole message (whole 1), of the header (0), or all
+ * (-1). How many. */
+static size_t
+pop3_owed_batch(struct pop3_session *s, size_t *next, int whole)
 {
 	size_t	n = 0;
 
-	while (s->next_top < s->nmsgs && n < POP3_BATCH_MSGS) {
-		if (s->msgs[s->next_top].owed)
-			s->q[n++] = s->next_top;
-		s->next_top++;
+	while (*next < s->nmsgs && n < POP3_BATCH_MSGS) {
+		if (s->msgs[*next].owed && (whole < 0 ||
+		    s->msgs[*next].whole == (unsigned int)whole))
+			s->q[n++] = *next;
+		(*next)++;
 	}
-	if (n > 0) {
+	return (n);
+}
+
+/* Sends DELE for the next batch of the messages an interrupted run still
+ * owes, or goes on. Before any of them, each is checked to be the message
+ * delivered (pop3_top_end): all of them were recorded by an earlier
+ * session, so the UIDL may have passed to another message. RETR n checks
+ * an entry with the whole message's digest (CHECK: the message is read
+ * once more, not stored); TOP n 0 one of the previous version, with the
+ * header section's. */
+static void
+pop3_dele_owed(struct pop3_session *s)
+{
+	size_t	n;
+
+	if ((n = pop3_owed_batch(s, &s->next_top, 0)) > 0) {
 		pop3_phase(s, POP3_S_TOP, n);
 		return;
 	}
-	while (s->next_owed < s->nmsgs && n < POP3_BATCH_MSGS) {
-		if (s->msgs[s->next_owed].owed)
-			s->q[n++] = s->next_owed;
-		s->next_owed++;
+	if ((n = pop3_owed_batch(s, &s->next_check, 1)) > 0) {
+		pop3_phase(s, POP3_S_CHECK, n);
+		return;
 	}
+	n = pop3_owed_batch(s, &s->next_owed, -1);
 	if (s->next_owed == s->nmsgs)
 		s->owed_left = 0;
 	if (n == 0) {
@@ -1172,15 +1238,15 @@ static void
 pop3_journal_gone(struct pop3_session *s, const struct state_inflight **e,
     const struct maildir_found *found, size_t n, size_t ngone)
 {
-	char	*list = xstrdup(""), *more, uidl[POP3_UIDL_MAX + 1];
-	size_t	 i, shown = 0;
-	int64_t	 size;
-	uint64_t digest;
+	char			*list = xstrdup(""), *more;
+	char			 uidl[POP3_UIDL_MAX + 1];
+	size_t			 i, shown = 0;
+	struct pop3_ident	 id;
 
 	for (i = 0; i < n && shown < 10; i++) {
 		if (found[i].where != MAILDIR_GONE)
 			continue;
-		pop3_entry_parse(e[i]->id, uidl, &size, &digest);
+		pop3_entry_parse(e[i]->id, uidl, &id);
 		xasprintf(&more, "%s%s\"%s\"", list, shown > 0 ? " " : "",
 		    uidl);
 		free(list);
@@ -1195,11 +1261,15 @@ pop3_journal_gone(struct pop3_session *s, const struct state_inflight **e,
 	free(list);
 }
 
-/* The header digest of a recovered message, taken from its file as RETR
- * took it (the file holds the decoded bytes, pop3_hdr_feed), for a
- * journal entry an older version wrote without one: TOP then checks the
+/* The digest of a recovered message's whole content, taken from its file
+ * (which holds the bytes RETR decoded and digested, pop3_digest_feed),
+ * for a journal entry that has none (an older version's) or only the
+ * header section's (the previous version's): RETR then checks the
  * message listed under its UIDL before the DELE, as for a new entry,
- * instead of fetching it again (a duplicate). 0 when unreadable. */
+ * instead of fetching it again (a duplicate), or of TOP, which cannot
+ * tell apart messages that differ only in their body. A file a mail
+ * reader changed meanwhile no longer matches: that message is fetched
+ * again. 0 when unreadable. */
 static uint64_t
 pop3_file_digest(struct pop3_session *s, const struct maildir_found *f)
 {
@@ -1209,17 +1279,36 @@ pop3_file_digest(struct pop3_session *s, const struct maildir_found *f)
 
 	if ((fd = maildir_open_found(s->md, f)) == -1)
 		return (0);
-	pop3_hdr_begin(s);
-	while (!s->hdr_done && (n = read(fd, buf, sizeof buf)) != 0) {
+	pop3_digest_begin(s, 1, UINT64_MAX);
+	while ((n = read(fd, buf, sizeof buf)) != 0) {
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n == -1)
 			break;
-		pop3_hdr_feed(s, buf, (size_t)n);
+		pop3_digest_feed(s, buf, (size_t)n);
 	}
 	(void)close(fd);
 	conn_local_work_done(s->conn);
-	return (n == -1 ? 0 : pop3_hdr_end(s));
+	return (n == -1 ? 0 : pop3_digest_end(s));
+}
+
+/* The identity of a recovered message, found in the Maildir, to check
+ * before its DELE: the journal entry's whole-message digest, or else the
+ * one its file gives (pop3_file_digest); failing that, the entry's
+ * header digest, if any, for TOP. */
+static void
+pop3_journal_ident(struct pop3_session *s, const struct maildir_found *f,
+    struct pop3_ident *id)
+{
+	uint64_t	d;
+
+	if ((id->whole && id->digest != 0) ||
+	    (d = pop3_file_digest(s, f)) == 0)
+		return;
+	id->digest = d;
+	id->whole = 1;
+	if (id->size < 0)
+		id->size = POP3_SIZE_ANY;
 }
 
 /* A run killed between journaling a batch and recording it left journal
@@ -1236,8 +1325,8 @@ pop3_journal_recover(struct pop3_session *s)
 	char				 uidl[POP3_UIDL_MAX + 1];
 	uint32_t			*order = NULL;
 	size_t				 i, n, ngone = 0;
-	int64_t				 size;
-	uint64_t			 digest, bytes;
+	struct pop3_ident		 id;
+	uint64_t			 bytes;
 	int				 owe = !s->ac->keep && !s->no_uidl;
 
 	if (owe)
@@ -1245,7 +1334,7 @@ pop3_journal_recover(struct pop3_session *s)
 	if (pop3_journal_find(s, &e, &found, &n) != 0)
 		return (-1);
 	for (i = 0; i < n; i++) {
-		pop3_entry_parse(e[i]->id, uidl, &size, &digest);
+		pop3_entry_parse(e[i]->id, uidl, &id);
 		if (state_uidl_add(s->st, uidl) != 0)
 			log_msg(LOG_LVL_WARNING, &s->ctx, "%s: bad UIDL in the "
 			    "journal; ignored", state_path(s->st));
@@ -1257,11 +1346,8 @@ pop3_journal_recover(struct pop3_session *s)
 			continue;
 		if (order == NULL)
 			order = pop3_uidl_order(s);
-		if (digest == 0 &&
-		    (digest = pop3_file_digest(s, &found[i])) != 0 &&
-		    size < 0)
-			size = POP3_SIZE_ANY;
-		(void)pop3_mark_owed_as(s, order, uidl, size, digest);
+		pop3_journal_ident(s, &found[i], &id);
+		(void)pop3_mark_owed_as(s, order, uidl, &id);
 	}
 	free(order);
 	if (n > 0) {
@@ -1365,8 +1451,9 @@ pop3_plan(struct pop3_session *s)
 		    "the server", s->ntodo, s->nlisted);
 	if (owed > 0) {
 		log_msg(LOG_LVL_NOTICE, &s->ctx, "deleting %zu delivered "
-		    "message(s) left on the server by an interrupted run",
-		    owed);
+		    "message(s) left on the server by an interrupted run, "
+		    "each read again first to check that it is the one "
+		    "delivered", owed);
 		if (pop3_save_state(s) != 0)
 			return;
 		s->owed_left = 1;
@@ -1523,16 +1610,24 @@ pop3_checkpoint(struct pop3_session *s)
  */
 
 /* The identity of a message kept with its owed DELE: the first 64 bits
- * of the SHA-256 of its header section as decoded (dot-unstuffed, CRLF
- * as LF), up to and including the empty line that ends it, or the whole
- * message when it has none. RETR and TOP n 0 decode alike, so a later
- * session can ask TOP for the header section alone and compare. Only the
- * header is digested: the cost does not grow with the body. */
+ * of the SHA-256 of the whole message as decoded (dot-unstuffed, CRLF as
+ * LF), as RETR gave it and the Maildir file holds it. A later session
+ * reads the message listed under the UIDL with RETR again (not stored)
+ * and compares: the header alone would not do, as messages that differ
+ * only in their body exist (a local program's alerts: no Date, no
+ * Message-ID). The previous version digested the header section alone,
+ * up to and including the empty line that ends it (or the whole message
+ * when it has none): TOP n 0 decodes alike, and its entries are still
+ * checked so (pop3_hdr_feed). At most limit bytes are digested: past
+ * that the message is not the one delivered (pop3_digest_end gives 0). */
 static void
-pop3_hdr_begin(struct pop3_session *s)
+pop3_digest_begin(struct pop3_session *s, int whole, uint64_t limit)
 {
 	/* A message cut short left a digest half fed. */
-	msgids_digest_reset(s->hdr_md);
+	msgids_digest_reset(s->dig_md);
+	s->dig_whole = whole;
+	s->dig_left = limit;
+	s->dig_over = 0;
 	s->hdr_done = 0;
 	s->hdr_bol = 1;
 }
@@ -1555,34 +1650,95 @@ pop3_hdr_feed(struct pop3_session *s, const char *p, size_t len)
 			n = len;
 			s->hdr_bol = 0;
 		}
-		msgids_digest_update(s->hdr_md, p, n);
+		msgids_digest_update(s->dig_md, p, n);
 		p += n;
 		len -= n;
 	}
 }
 
-/* The digest of the header section; never 0 (0 means unknown). */
+/* Digests decoded bytes: all of them, or the header section's. */
+static void
+pop3_digest_feed(struct pop3_session *s, const char *p, size_t len)
+{
+	if (!s->dig_whole) {
+		pop3_hdr_feed(s, p, len);
+		return;
+	}
+	if (s->dig_over || len > s->dig_left) {
+		s->dig_over = 1;
+		return;
+	}
+	s->dig_left -= len;
+	msgids_digest_update(s->dig_md, p, len);
+}
+
+/* The digest; never 0 (0 means unknown), but 0 when the message had
+ * more than the limit. */
 static uint64_t
-pop3_hdr_end(struct pop3_session *s)
+pop3_digest_end(struct pop3_session *s)
 {
 	unsigned char	md[MSGIDS_DIGEST_LEN];
 	unsigned int	i;
 	uint64_t	d = 0;
 
 	/* The first 64 bits of the SHA-256. */
-	msgids_digest_final(s->hdr_md, md);
+	msgids_digest_final(s->dig_md, md);
+	if (s->dig_over)
+		return (0);
 	for (i = 0; i < 8; i++)
 		d = d << 8 | md[i];
 	return (d != 0 ? d : 1);
 }
 
-/* RETR's or TOP's +OK: open a delivery (RETR) and start decoding. */
+/* The bytes a message RETR reads to check an owed DELE may have: no more
+ * than LIST announces (the CRLFs it counts are LFs once decoded), with
+ * POP3_CHECK_SLACK, nor than max_message_size (a message delivered had
+ * no more). */
+static uint64_t
+pop3_check_limit(struct pop3_session *s, size_t k)
+{
+	uint64_t	max = s->ac->max_message_size;
+	uint64_t	lim = (uint64_t)s->msgs[k].size + POP3_CHECK_SLACK;
+
+	return (max != 0 && max < lim ? max : lim);
+}
+
+/* A RETR checking an owed DELE gives more than the message delivered can
+ * have (pop3_check_limit): it is another message, not deleted but
+ * fetched as new by a later session, where RETR's own bounds apply. The
+ * rest of the answer, which may never end, is not read: the session
+ * ends (no DELE was sent in it yet, the checks come first). */
+static void
+pop3_check_cut(struct pop3_session *s)
+{
+	size_t		 k = s->q[s->q_recv];
+	unsigned int	 msgno = s->msgs[k].msgno;
+	uint64_t	 limit = pop3_check_limit(s, k);
+
+	log_msg(LOG_LVL_WARNING, &s->ctx, "the message now listed under UIDL "
+	    "\"%s\" is not the one delivered (RETR %u gives more than %llu "
+	    "bytes, LIST said %lu): not deleted; fetched as a new message "
+	    "next time", pop3_msg_uidl(s, &s->msgs[k]), msgno,
+	    (unsigned long long)limit, (unsigned long)s->msgs[k].size);
+	pop3_owed_refetch(s, k);
+	pop3_store_owed(s);
+	if (pop3_save_state(s) != 0)
+		return;
+	pop3_fail(s, EXIT_PROTOCOL, "RETR %u: the answer goes on past %llu "
+	    "bytes; not read further", msgno, (unsigned long long)limit);
+}
+
+/* RETR's or TOP's +OK: open a delivery (RETR, not CHECK's) and start
+ * decoding. */
 static void
 pop3_body_begin(struct pop3_session *s)
 {
 	char	*cause;
 
-	pop3_hdr_begin(s);
+	if (s->state == POP3_S_CHECK)
+		pop3_digest_begin(s, 1, pop3_check_limit(s, s->q[s->q_recv]));
+	else
+		pop3_digest_begin(s, s->state == POP3_S_RETR, UINT64_MAX);
 	maildir_deliver_abort(s->dlv);
 	s->dlv = NULL;
 	s->dlv_failed = s->dlv_toobig = 0;
@@ -1591,7 +1747,7 @@ pop3_body_begin(struct pop3_session *s)
 	pop3_parse_body_reset(s->body);
 	s->in_body = 1;
 	s->body_bytes = 0;
-	if (s->state == POP3_S_TOP)
+	if (s->state != POP3_S_RETR)
 		return;
 	if ((s->dlv = maildir_deliver_begin(s->md, &cause)) == NULL) {
 		s->dlv_failed = 1;
@@ -1632,8 +1788,9 @@ pop3_owed_todo(struct pop3_session *s, size_t k)
 	}
 }
 
-/* The end of TOP's check of a batch of owed DELEs: the owed set is
- * stored without the messages found to be others, then the DELEs. */
+/* The end of the check of a batch of owed DELEs (TOP or CHECK): the
+ * owed set is stored without the messages found to be others, then the
+ * DELEs. */
 static void
 pop3_top_done(struct pop3_session *s)
 {
@@ -1643,10 +1800,13 @@ pop3_top_done(struct pop3_session *s)
 	pop3_next_batch(s);
 }
 
-/* The end of TOP n 0 for an owed DELE: the message now listed under the
- * UIDL is the one delivered if its header section has the recorded
- * digest. If not, the server gave the UIDL to a new message (RFC 1939
- * section 7): no DELE, and it is fetched as new. */
+/* The end of RETR (CHECK) or TOP n 0 for an owed DELE: the message now
+ * listed under the UIDL is the one delivered if it (or its header
+ * section, for TOP) has the recorded digest. If not, the server gave the
+ * UIDL to a new message (RFC 1939 section 7): no DELE, and it is fetched
+ * as new. An identical copy under the same UIDL (RFC 1939 allows UIDLs
+ * computed as a hash of the message) matches: its content is delivered
+ * already. */
 static void
 pop3_top_end(struct pop3_session *s)
 {
@@ -1655,11 +1815,11 @@ pop3_top_end(struct pop3_session *s)
 
 	s->in_body = 0;
 	s->q_recv++;
-	if (pop3_hdr_end(s) != s->digests[k]) {
+	if (pop3_digest_end(s) != s->digests[k]) {
 		log_msg(LOG_LVL_WARNING, &s->ctx, "the message now listed "
-		    "under UIDL \"%s\" is not the one delivered (its header "
+		    "under UIDL \"%s\" is not the one delivered (its %s "
 		    "differs): not deleted; fetched as a new message",
-		    pop3_msg_uidl(s, m));
+		    pop3_msg_uidl(s, m), m->whole ? "content" : "header");
 		pop3_owed_todo(s, k);
 	}
 	if (s->q_recv == s->nq)
@@ -1679,14 +1839,16 @@ pop3_body_end(struct pop3_session *s)
 	unsigned int	 anomalies;
 	int		 rc;
 
-	if (s->state == POP3_S_TOP) {
+	if (s->state != POP3_S_RETR) {
 		pop3_top_end(s);
 		return;
 	}
 	s->in_body = 0;
 	s->q_recv++;
-	if (s->digests != NULL)
-		s->digests[k] = pop3_hdr_end(s);
+	if (s->digests != NULL) {
+		s->digests[k] = pop3_digest_end(s);
+		s->msgs[k].whole = 1;
+	}
 	if (s->dlv_failed) {
 		maildir_deliver_abort(s->dlv);
 		s->dlv = NULL;
@@ -1805,6 +1967,8 @@ pop3_body_bound(struct pop3_session *s)
 	size_t		 k = s->q[s->q_recv];
 	struct pop3_msg	*m = &s->msgs[k];
 
+	if (s->state == POP3_S_CHECK)
+		return;		/* bounded tighter (pop3_check_cut) */
 	if (!fetch_size_lie(s->body_bytes, m->size, s->ac->max_message_size) &&
 	    (s->state == POP3_S_TOP || !s->dlv_toobig))
 		return;
@@ -1843,7 +2007,11 @@ pop3_body_feed(struct pop3_session *s)
 	n = v.iov_len < POP3_CHUNK_MAX ? v.iov_len : POP3_CHUNK_MAX;
 	used = pop3_parse_body_feed(s->body, v.iov_base, n, s->scratch,
 	    POP3_BODY_OUTSIZE(POP3_CHUNK_MAX), &out);
-	pop3_hdr_feed(s, s->scratch, out);
+	pop3_digest_feed(s, s->scratch, out);
+	if (s->dig_over && s->state == POP3_S_CHECK) {
+		pop3_check_cut(s);
+		return (1);
+	}
 	pop3_body_write(s, s->scratch, out);
 	evbuffer_drain(in, used);
 	pop3_pace(s, used);
@@ -1883,6 +2051,7 @@ pop3_enter(struct pop3_session *s, enum pop3_state next)
 	case POP3_S_RETR:
 	case POP3_S_DELE:
 	case POP3_S_TOP:
+	case POP3_S_CHECK:
 		pop3_pump(s);
 		break;
 	case POP3_S_QUIT:
@@ -1959,17 +2128,19 @@ pop3_multi_line(struct pop3_session *s, const char *line, size_t len)
 	}
 }
 
-/* A RETR, DELE or TOP answer. */
+/* A RETR, DELE, TOP or CHECK answer. */
 static void
 pop3_queue_reply(struct pop3_session *s, const struct pop3_reply *r)
 {
 	size_t		 k = s->q[s->q_recv];
 	struct log_ctx	 mctx = pop3_msg_ctx(s, k);
-	const char	*cmd = pop3_state_names[s->state];
+	int		 check = s->state == POP3_S_TOP ||
+	    s->state == POP3_S_CHECK;
+	const char	*cmd = s->state == POP3_S_CHECK ? "RETR" :
+	    pop3_state_names[s->state];
 	char		*text;
 
-	if ((s->state == POP3_S_RETR || s->state == POP3_S_TOP) &&
-	    r->status == POP3_OK) {
+	if ((s->state == POP3_S_RETR || check) && r->status == POP3_OK) {
 		pop3_body_begin(s);
 		return;
 	}
@@ -1977,14 +2148,14 @@ pop3_queue_reply(struct pop3_session *s, const struct pop3_reply *r)
 	if (r->status != POP3_OK) {
 		text = pop3_server_text(r);
 		/* The message stays on the server and is tried next time
-		 * (not recorded; a DELE stays owed). Without TOP's answer
-		 * an owed DELE cannot be checked: not sent this time. */
+		 * (not recorded; a DELE stays owed). Without the check's
+		 * answer an owed DELE cannot be checked: not sent. */
 		log_msg(LOG_LVL_WARNING, &mctx, "%s refused: %s%s", cmd, text,
-		    s->state == POP3_S_TOP ? "; cannot check that the "
-		    "message is the one delivered: not deleted; fetched "
-		    "again (perhaps a duplicate)" : "");
+		    check ? "; cannot check that the message is the one "
+		    "delivered: not deleted; fetched again (perhaps a "
+		    "duplicate)" : "");
 		free(text);
-		if (s->state == POP3_S_TOP)
+		if (check)
 			pop3_owed_todo(s, k);
 		pop3_status(s, EXIT_PARTIAL);
 		if (r->code == POP3_CODE_SYS_TEMP || r->code ==
@@ -1999,7 +2170,7 @@ pop3_queue_reply(struct pop3_session *s, const struct pop3_reply *r)
 	}
 	if (s->state == POP3_S_RETR)
 		pop3_checkpoint(s);
-	else if (s->state == POP3_S_TOP)
+	else if (check)
 		pop3_top_done(s);
 	else
 		pop3_next_batch(s);
@@ -2154,6 +2325,7 @@ pop3_reply(struct pop3_session *s, const struct pop3_reply *r)
 	case POP3_S_RETR:
 	case POP3_S_DELE:
 	case POP3_S_TOP:
+	case POP3_S_CHECK:
 		pop3_queue_reply(s, r);
 		break;
 	case POP3_S_QUIT:
@@ -2346,7 +2518,7 @@ pop3_session_new(struct event_base *base, struct evdns_base *dns,
 	s->status = EXIT_NOTHING_NEW;
 	s->scratch = xmalloc(POP3_BODY_OUTSIZE(POP3_CHUNK_MAX));
 	s->body = pop3_parse_body_new(POP3_BODY_CRLF_TO_LF);
-	s->hdr_md = msgids_digest_new();
+	s->dig_md = msgids_digest_new();
 	pop3_parse_capa_init(&s->capa);
 	memset(&cp, 0, sizeof cp);
 	cp.host = ac->host;
@@ -2444,7 +2616,7 @@ pop3_session_free(struct pop3_session *s)
 	maildir_close(s->md);
 	free(s->msgs);
 	free(s->digests);
-	msgids_digest_free(s->hdr_md);
+	msgids_digest_free(s->dig_md);
 	free(s->q);
 	pop3_staged_clear(s);
 	free(s->staged_name);

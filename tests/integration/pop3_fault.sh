@@ -162,8 +162,8 @@ freed() {
 	tap_is "$(grep -l 'never fetched' "$T/Maildir-$1"/new/* | wc -l)" 1 \
 	    "freed UIDL, $2: the new message is in the Maildir"
 	tap_is "$(grep -E '^2 (RETR|DELE) ' "$T/log" | tr '\n' ,)" \
-	    "2 DELE 1,2 DELE 2,2 RETR 3,2 DELE 3," \
-	    "freed UIDL, $2: DELE 2 and 3 as owed; message 4 fetched first"
+	    "2 RETR 1,2 RETR 2,2 DELE 1,2 DELE 2,2 RETR 3,2 DELE 3," \
+	    "freed UIDL, $2: messages 2 and 3 checked by RETR, then DELE as owed; message 4 fetched"
 	tap_like "$err" 'message now listed under UIDL "uid-1" is not the one delivered \(size [0-9]+, was [0-9]+\): not deleted' \
 	    "freed UIDL, $2: the log names the UIDL and why it is not deleted"
 	run "$1"
@@ -173,84 +173,89 @@ freed() {
 freed freed pop3-saved
 freed freedj pop3-journaled
 
-# The same, but the new message 5 under uid-1 has message 1's size: only
-# its header tells it apart. TOP n 0 is asked for each owed DELE of the
-# earlier run, and its header digest compared with the recorded one.
-# same NAME FAULT:
-same() {
-	server uidlsame
+# The same, but the new message under uid-1 has message 1's size: message
+# 5 another header, message 6 the same header section (no Date, no
+# Message-ID: a local program's alert) and only another body. Each owed
+# DELE of the earlier run is sent only once RETR n shows the whole
+# message the one delivered (TOP n 0, comparing the header alone, deleted
+# message 6 unseen: review r6, finding 03). reused NAME MODE FAULT NEW
+# (a pattern of the new message):
+reused() {
+	server "$2"
 	conf "$1" none no
-	MAILFETCHD_FAULT=$2 run "$1"
-	tap_is "$rc" 137 "same-size freed UIDL, $2: killed"
+	MAILFETCHD_FAULT=$3 run "$1"
+	tap_is "$rc" 137 "same-size freed UIDL ($2), $3: killed"
 	run "$1"
-	tap_is "$(grep -E '^2 (RETR|DELE) ' "$T/log" | tr '\n' ,)" \
-	    "2 DELE 1,2 DELE 2,2 RETR 3,2 DELE 3," \
-	    "same-size freed UIDL, $2: DELE 1 and 2 as owed; message 3 (the new one) fetched, not deleted unseen"
-	tap_is "$(grep -E '^2 TOP ' "$T/log" | tr '\n' ,)" \
-	    "2 TOP 1 0,2 TOP 2 0,2 TOP 3 0," \
-	    "same-size freed UIDL, $2: TOP n 0 checks each owed DELE first"
+	tap_is "$(grep -l "$4" "$T/Maildir-$1"/new/* | wc -l)" 1 \
+	    "same-size freed UIDL ($2), $3: the new message is in the Maildir, once"
 	tap_is "$rc:$(count "$T/Maildir-$1")" "0:4" \
-	    "same-size freed UIDL, $2: messages 1-3 and the new one delivered"
-	tap_is "$(grep -l 'Subject: n1' "$T/Maildir-$1"/new/* | wc -l)" 1 \
-	    "same-size freed UIDL, $2: the new message is in the Maildir"
-	tap_like "$err" 'message now listed under UIDL "uid-1" is not the one delivered \(its header differs\): not deleted; fetched as a new message' \
-	    "same-size freed UIDL, $2: the log names the UIDL and why"
+	    "same-size freed UIDL ($2), $3: messages 1-3 and the new one delivered, none twice"
+	tap_is "$(grep -E '^2 (RETR|DELE|TOP) ' "$T/log" | tr '\n' ,)" \
+	    "2 RETR 1,2 RETR 2,2 RETR 3,2 DELE 1,2 DELE 2,2 RETR 3,2 DELE 3," \
+	    "same-size freed UIDL ($2), $3: RETR checks each owed DELE; message 3 (the new one) fetched, not deleted unseen"
+	tap_like "$err" 'message now listed under UIDL "uid-1" is not the one delivered \(its content differs\): not deleted; fetched as a new message' \
+	    "same-size freed UIDL ($2), $3: the log names the UIDL and why"
+	tap_like "$err" 'deleting 3 delivered message.s. left on the server by an interrupted run, each read again first' \
+	    "same-size freed UIDL ($2), $3: the log says the owed messages are read again"
 	run "$1"
 	tap_is "$rc:$(count "$T/Maildir-$1"):$(grep -c '^3 RETR' "$T/log")" \
-	    "1:4:0" "same-size freed UIDL, $2: the maildrop is empty afterwards"
+	    "1:4:0" "same-size freed UIDL ($2), $3: the maildrop is empty afterwards"
 }
-same same pop3-saved
-same samej pop3-journaled
+reused same uidlsame pop3-saved 'Subject: n1'
+reused samej uidlsame pop3-journaled 'Subject: n1'
+reused body uidlbody pop3-saved 'body 9'
+reused bodyj uidlbody pop3-journaled 'body 9'
 
-# A server without TOP (notop: not in CAPA; toperr: in CAPA, refused):
-# the owed DELEs of an earlier run cannot be checked, so none is sent
-# unseen; each message is fetched again (a duplicate at worst) and deleted
-# only then; a warning says so. notop MODE TOPS WARNING:
-notop() {
-	server "$1"
+restate() { scripted_pop3_restate "$@"; }
+
+# Server answers after a kill at pop3-saved (keep = no).
+RCHK="2 RETR 1,2 RETR 2,2 RETR 3,"	# the owed DELEs checked by RETR
+TOPS="2 TOP 1 0,2 TOP 2 0,2 TOP 3 0,"	# ... or by TOP
+DELES="2 DELE 1,2 DELE 2,2 DELE 3,"
+# Killed at pop3-saved; the owed set as written (FORM whole: each entry
+# with the whole message's digest, checked by RETR, TOP or no TOP) or as
+# the previous version wrote it (FORM hdr: the header section's digest,
+# checked by TOP). A server without TOP (notop: not in CAPA; toperr: in
+# CAPA, refused) cannot check those: none is sent unseen; each message is
+# fetched again (a duplicate at worst) and deleted only then; a warning
+# says so. owed NAME MODE FORM LOG COUNT [WARNING]:
+owed() {
+	server "$2"
 	conf "$1" none no
 	MAILFETCHD_FAULT=pop3-saved run "$1"
 	tap_is "$rc:$(count "$T/Maildir-$1")" "137:3" "$1: killed at pop3-saved"
+	if [ "$3" = hdr ]; then
+		restate "$T/state/$1.state" "pending " "" hdr
+		grep -qE '^pending INBOX uid-1%09[0-9]+%09[0-9a-f]{16}%20uid-2%09[0-9]+%09[0-9a-f]{16}%20uid-3%09[0-9]+%09[0-9a-f]{16}$' \
+		    "$T/state/$1.state"
+		tap_is "$?" 0 "$1: the owed set is in the previous version's form"
+	fi
 	run "$1"
-	tap_is "$(grep -E '^2 (RETR|DELE|TOP) ' "$T/log" | tr '\n' ,)" \
-	    "${2}2 RETR 1,2 RETR 2,2 RETR 3,2 DELE 1,2 DELE 2,2 DELE 3," \
-	    "$1: no owed DELE before the message is fetched again"
-	tap_is "$(count "$T/Maildir-$1")" 6 \
-	    "$1: the three messages are fetched again"
-	tap_like "$err" "$3" "$1: the log names the UIDL and why it is not deleted"
+	tap_is "$(grep -E '^2 (RETR|DELE|TOP) ' "$T/log" | tr '\n' ,)" "$4" \
+	    "$1: no owed DELE before the message is checked or fetched again"
+	tap_is "$(count "$T/Maildir-$1")" "$5" "$1: $5 messages in the Maildir"
+	[ -z "${6:-}" ] ||
+	    tap_like "$err" "$6" "$1: the log names the UIDL and why it is not deleted"
 }
-notop notop '' 'offers no TOP command, so the message listed under UIDL "uid-2" cannot be checked.*not deleted; fetched again'
-notop toperr '2 TOP 1 0,2 TOP 2 0,2 TOP 3 0,' 'TOP refused: .*not deleted; fetched again'
-
-# restate FILE PREFIX REGEX: strips REGEX from the state file's records
-# that start with PREFIX, as an older mailfetchd wrote them, and signs the
-# file again.
-restate() {
-	python3 - "$1" "$2" "$3" <<'PY'
-import hashlib, re, sys
-lines = open(sys.argv[1]).read().splitlines()
-body = [re.sub(sys.argv[3], "", l) if l.startswith(sys.argv[2]) else l
-        for l in lines if not l.startswith("end ")]
-text = "".join(l + "\n" for l in body)
-end = "end %d %s\n" % (len(body) - 1,
-                       hashlib.sha256(text.encode()).hexdigest())
-open(sys.argv[1], "w").write(text + end)
-PY
-}
+owed notop notop whole "$RCHK$DELES" 3
+owed toperr toperr whole "$RCHK$DELES" 3
+owed hdrtop plain hdr "$TOPS$DELES" 3
+owed hdrnotop notop hdr "$RCHK$DELES" 6 'offers no TOP command, so the message listed under UIDL "uid-2" cannot be checked.*not deleted; fetched again'
+owed hdrtoperr toperr hdr "$TOPS$RCHK$DELES" 6 'TOP refused: .*not deleted; fetched again'
 
 # An owed set saved by an older mailfetchd (bare UIDLs, or UIDLs with
-# sizes but no header digests): the messages cannot be told from new ones
-# under the same UIDLs, so none is deleted unseen; each is fetched again
-# (a duplicate), then deleted. old NAME REGEX (what to strip) STATE:
+# sizes but no digests): the messages cannot be told from new ones under
+# the same UIDLs, so none is deleted unseen; each is fetched again (a
+# duplicate), then deleted. old NAME REGEX (what to strip) STATE:
 old() {
 	server plain
 	conf "$1" none no
 	MAILFETCHD_FAULT=pop3-saved run "$1"
 	tap_is "$rc:$(count "$T/Maildir-$1")" "137:3" \
 	    "owed set of an older version ($1): killed at pop3-saved"
-	grep -qE '^pending INBOX uid-1%09[0-9]+%09[0-9a-f]{16}%20uid-2%09[0-9]+%09[0-9a-f]{16}%20uid-3%09[0-9]+%09[0-9a-f]{16}$' \
+	grep -qE '^pending INBOX uid-1%09[0-9]+%09m[0-9a-f]{16}%20uid-2%09[0-9]+%09m[0-9a-f]{16}%20uid-3%09[0-9]+%09m[0-9a-f]{16}$' \
 	    "$T/state/$1.state"
-	tap_is "$?" 0 "the owed set records each UIDL with its size and header digest"
+	tap_is "$?" 0 "the owed set records each UIDL with its size and the whole message's digest"
 	restate "$T/state/$1.state" "pending " "$2"
 	grep -qE "^pending INBOX $3\$" "$T/state/$1.state"
 	tap_is "$?" 0 "owed set of an older version ($1): the state now holds $3"
@@ -260,57 +265,78 @@ old() {
 	tap_is "$(grep -E '^2 (RETR|DELE) ' "$T/log" | tr '\n' ,)" \
 	    "2 RETR 1,2 RETR 2,2 RETR 3,2 DELE 1,2 DELE 2,2 DELE 3," \
 	    "owed set of an older version ($1): no DELE before the message is fetched again"
-	tap_like "$err" 'DELE owed for UIDL "uid-2" was recorded without the message.s header digest.*not deleted; fetched again' \
+	tap_like "$err" 'DELE owed for UIDL "uid-2" was recorded without the message.s digest.*not deleted; fetched again' \
 	    "owed set of an older version ($1): the log names the UIDL and says why"
 }
-old bare '%09[0-9]+%09[0-9a-f]{16}' 'uid-1%20uid-2%20uid-3'
-old sizeonly '%09[0-9a-f]{16}(?=%20|$)' 'uid-1%09[0-9]+%20uid-2%09[0-9]+%20uid-3%09[0-9]+'
+old bare '%09[0-9]+%09m[0-9a-f]{16}' 'uid-1%20uid-2%20uid-3'
+old sizeonly '%09m[0-9a-f]{16}(?=%20|$)' 'uid-1%09[0-9]+%20uid-2%09[0-9]+%20uid-3%09[0-9]+'
 
-# A journal written by an older mailfetchd (ids without the header digest,
-# or without the size too) after a keep = no run killed at
-# pop3-journaled: the digest is taken from each delivered file (it holds
-# the bytes RETR digested), so TOP checks each message listed under a
-# journaled UIDL and only then is it deleted; none is fetched again.
-# Before, each was fetched again (a duplicate) since its identity could
-# not be checked. oldj NAME REGEX (what to strip from the ids):
+# A journal written by an older mailfetchd (ids without a digest, or
+# without the size too, or with the header section's digest) after a
+# keep = no run killed at pop3-journaled: the whole message's digest is
+# taken from each delivered file (it holds the bytes RETR digested), so
+# RETR checks each message listed under a journaled UIDL and only then is
+# it deleted; none is fetched again. oldj NAME REGEX (what to strip from
+# the ids) IDS [hdr]:
 oldj() {
 	server plain
 	conf "$1" none no
 	MAILFETCHD_FAULT=pop3-journaled run "$1"
 	tap_is "$rc" 137 "journal of an older version ($1): killed at pop3-journaled"
-	restate "$T/state/$1.state" "inflight " "$2"
+	restate "$T/state/$1.state" "inflight " "$2" ${4:-}
 	tap_is "$(grep -cE "^inflight INBOX $3 " "$T/state/$1.state")" 3 \
 	    "journal of an older version ($1): the ids are in the old form"
 	run "$1"
 	tap_is "$rc:$(count "$T/Maildir-$1")" "0:3" \
 	    "journal of an older version ($1): recovered, no duplicate"
 	tap_is "$(grep -E '^2 (RETR|DELE|TOP) ' "$T/log" | tr '\n' ,)" \
-	    "2 TOP 1 0,2 TOP 2 0,2 TOP 3 0,2 DELE 1,2 DELE 2,2 DELE 3," \
-	    "journal of an older version ($1): each checked by TOP, then deleted"
+	    "$RCHK$DELES" \
+	    "journal of an older version ($1): each checked by RETR, then deleted"
 	run "$1"
 	tap_is "$rc:$(count "$T/Maildir-$1")" "1:3" \
 	    "journal of an older version ($1): then nothing new"
 }
-oldj jbare '%09[0-9]+%09[0-9a-f]{16}(?= )' 'uid-[123]'
-oldj jsizeonly '%09[0-9a-f]{16}(?= )' 'uid-[123]%09[0-9]+'
+oldj jbare '%09[0-9]+%09m[0-9a-f]{16}(?= )' 'uid-[123]'
+oldj jsizeonly '%09m[0-9a-f]{16}(?= )' 'uid-[123]%09[0-9]+'
+oldj jhdr '' 'uid-[123]%09[0-9]+%09[0-9a-f]{16}' hdr
 
-# An entry whose header digest taken from the file does not match the
-# message now listed under its UIDL (a mail reader rewrote the file, or
-# the UIDL went to another message) is not deleted: TOP says so, and the
-# message is fetched again (a duplicate, never a loss).
+# An entry whose digest taken from the file does not match the message
+# now listed under its UIDL (a mail reader rewrote the file, or the UIDL
+# went to another message) is not deleted: RETR says so, and the message
+# is fetched again (a duplicate, never a loss).
 server plain
 conf jedit none no
 MAILFETCHD_FAULT=pop3-journaled run jedit
-restate "$T/state/jedit.state" "inflight " '%09[0-9]+%09[0-9a-f]{16}(?= )'
+restate "$T/state/jedit.state" "inflight " '%09[0-9]+%09m[0-9a-f]{16}(?= )'
 for f in "$T"/Maildir-jedit/tmp/*; do
 	sed -i '1s/^/X-Edited: by a reader\n/' "$f"
 done
 run jedit
 tap_is "$(grep -E '^2 (RETR|DELE|TOP) ' "$T/log" | tr '\n' ,)" \
-    "2 TOP 1 0,2 TOP 2 0,2 TOP 3 0,2 RETR 1,2 RETR 2,2 RETR 3,2 DELE 1,2 DELE 2,2 DELE 3," \
+    "$RCHK$RCHK$DELES" \
     "journal of an older version, files changed: no DELE before each is fetched again"
-tap_like "$err" 'not the one delivered \(its header differs\): not deleted' \
+tap_like "$err" 'not the one delivered \(its content differs\): not deleted' \
     "journal of an older version, files changed: the log says why"
+
+# The RETR checking an owed DELE is bounded: message 1's answer goes on
+# past its LIST size (and never ends). It is not the message delivered:
+# the rest is not read, the session ends, nothing is deleted; the next
+# run fetches it as new (a duplicate at worst) and checks the others.
+server checkdrip
+conf cdrip none no
+MAILFETCHD_FAULT=pop3-saved run cdrip
+tap_is "$rc:$(count "$T/Maildir-cdrip")" "137:3" "check cut: killed at pop3-saved"
+run cdrip
+tap_is "$rc:$(grep -E '^2 (RETR|DELE|TOP) ' "$T/log" | tr '\n' ,)" \
+    "5:2 RETR 1," "check cut: the endless answer ends the session, no DELE"
+tap_like "$err" 'not the one delivered \(RETR 1 gives more than [0-9]+ bytes, LIST said [0-9]+\): not deleted' \
+    "check cut: the log says why"
+tap_like "$err" 'RETR 1: the answer goes on past [0-9]+ bytes; not read further' \
+    "check cut: the log says the session ends"
+run cdrip
+tap_is "$rc:$(count "$T/Maildir-cdrip"):$(grep -E '^3 (RETR|DELE|TOP) ' "$T/log" | tr '\n' ,)" \
+    "0:4:3 RETR 2,3 RETR 3,3 DELE 2,3 DELE 3,3 RETR 1,3 DELE 1," \
+    "check cut: next run checks 2 and 3, fetches 1 again (a duplicate), deletes all"
 
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
     -days 2 -subj "/CN=localhost" \

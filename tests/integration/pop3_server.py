@@ -32,6 +32,12 @@ Modes:
                holds its freed unique id (RFC 1939 allows the reuse)
   uidlsame     as uidlreuse, but the new message 5 has the same size as
                message 1 (only its header differs)
+  uidlbody     as uidlreuse, but the new message 6 has message 1's size
+               and header section (no Date or Message-ID, as a local
+               program may write it): only its body differs
+  checkdrip    the second connection answers RETR 1 with message 1,
+               then more lines, 64 KB every 0.05 s, never the final "."
+               (for at most 30 s)
   notop        CAPA without TOP; TOP -> -ERR
   toperr       CAPA with TOP, but TOP -> -ERR
   trickle      the first connection answers RETR 1 with +OK, then a
@@ -59,6 +65,10 @@ import time
 
 
 def message(i):
+    # message 6, a new one, has message 1's size and header section
+    if i == 6:
+        return (b"From: a@example.net\r\nSubject: m1\r\n\r\nbody 9\r\n"
+                b".dot line 9\r\n")
     # message 5, a new one, has message 1's size but another header
     if i == 5:
         return (b"From: a@example.net\r\nSubject: n1\r\n\r\nbody 1\r\n"
@@ -96,7 +106,7 @@ def uidl(mode, k):
     """The unique id the server gives message k."""
     if mode == "uidldup" and k == 3:
         return "uid-2"
-    if (mode in ("uidlnew", "uidlreuse") and k == 4) or k == 5:
+    if (mode in ("uidlnew", "uidlreuse") and k == 4) or k in (5, 6):
         return "uid-1"
     return "uid-%d" % k
 
@@ -121,9 +131,9 @@ def serve(mode, c, args, msgs):
     if mode == "uidlreuse" and c.n == 2:
         msgs.remove(1)
         msgs.append(4)
-    if mode == "uidlsame" and c.n == 2:
+    if mode in ("uidlsame", "uidlbody") and c.n == 2:
         msgs.remove(1)
-        msgs.append(5)
+        msgs.append(5 if mode == "uidlsame" else 6)
     capa = ["USER", "UIDL", "TOP", "RESP-CODES", "AUTH-RESP-CODE"]
     if mode == "notop":
         capa.remove("TOP")
@@ -210,6 +220,12 @@ def serve(mode, c, args, msgs):
             if mode in DRIPS and c.n == 1 and i == 1:
                 c.send(b"+OK\r\n" + stuffed)
                 drip(c, *DRIPS[mode])
+            elif mode == "checkdrip" and c.n == 2 and i == 0:
+                c.send(b"+OK\r\n" + stuffed)
+                end = time.monotonic() + 30
+                while time.monotonic() < end:
+                    c.send((b"x" * 998 + b"\r\n") * 64)
+                    time.sleep(0.05)
                 return
             if mode == "nodot" and c.n == 1 and i == 1:
                 c.send(b"+OK\r\n" + stuffed)

@@ -91,3 +91,36 @@ for i in (1, 2, 3):
     print("%s\t<m%d>" % (hashlib.sha256(lf).hexdigest(), i))
 ' "$top_srcdir/tests/integration" >"$T/manifest" || tap_bail "POP3 manifest"
 }
+
+# scripted_pop3_restate FILE PREFIX REGEX [hdr]: strips REGEX (unless empty) from the
+# state file's records that start with PREFIX, as an older mailfetchd
+# wrote them, and signs the file again. With "hdr", each digest of a whole
+# message ("%09m" and 16 hex digits after uid-K and its size) becomes the
+# header section's digest of message K (pop3_server.py), as the previous
+# version wrote it.
+scripted_pop3_restate()
+{
+	python3 - "$top_srcdir/tests/integration" "$@" <<'PY'
+import hashlib, re, sys
+sys.dont_write_bytecode = True
+sys.path.insert(0, sys.argv[1])
+from pop3_server import message
+def hdr(m):
+    head = message(int(m.group(2))).replace(b"\r\n", b"\n")
+    head = head.split(b"\n\n")[0] + b"\n\n"
+    return m.group(1) + hashlib.sha256(head).hexdigest()[:16]
+def edit(l):
+    if sys.argv[4]:
+        l = re.sub(sys.argv[4], "", l)
+    if len(sys.argv) > 5:
+        l = re.sub(r"(uid-([0-9]+)%09[0-9]+%09)m[0-9a-f]{16}", hdr, l)
+    return l
+lines = open(sys.argv[2]).read().splitlines()
+body = [edit(l) if l.startswith(sys.argv[3]) else l
+        for l in lines if not l.startswith("end ")]
+text = "".join(l + "\n" for l in body)
+end = "end %d %s\n" % (len(body) - 1,
+                       hashlib.sha256(text.encode()).hexdigest())
+open(sys.argv[2], "w").write(text + end)
+PY
+}
