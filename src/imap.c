@@ -80,12 +80,19 @@
  *
  * Gmail labels (X-GM-EXT-1): Gmail shows one message in the folder of
  * every label it has and in [Gmail]/All Mail, under one X-GM-MSGID. With
- * that capability the sizes pass asks for X-GM-MSGID too, and a message
- * whose X-GM-MSGID the account delivered before, from any folder, is
+ * that capability the sizes pass asks for X-GM-MSGID and the Message-ID
+ * header too, and a message whose X-GM-MSGID, RFC822.SIZE and Message-ID
+ * together match one the account delivered before, from any folder, is
  * passed over like one delivered before (last_uid passes it) with no
- * server action: it is delivered once, into the first folder fetched
- * that holds it (the configured order; patterns do not fetch All Mail,
- * folder.h), and its other copies stay on the server as they are, so
+ * server action. The X-GM-MSGID alone is not trusted: a buggy or hostile
+ * server giving two different messages one X-GM-MSGID would lose the
+ * second; a message without a Message-ID is never passed over, and the
+ * entries logged before the size and Message-ID were (size 0, the
+ * X-GM-MSGID alone) confirm nothing: their messages may arrive once
+ * more: a duplicate at worst, never a loss. A message under several
+ * labels is so delivered once, into the first folder fetched that holds
+ * it (the configured order; patterns do not fetch All Mail, folder.h),
+ * and its other copies stay on the server as they are, so
  * that keep = no or mark_read on one label never touches another. The
  * X-GM-MSGIDs delivered are appended to the msgids log under a folder
  * name no mailbox can have (IMAP_GM_FOLDER) once their batch is durable;
@@ -226,6 +233,7 @@ struct imap_msg {
 	uint32_t	 size;		/* RFC822.SIZE, at most 4 GiB - 1 */
 	uint32_t	 seq;		/* its message number then; 0: none */
 	uint64_t	 gmid;		/* X-GM-MSGID, 0: none */
+	int		 gm_known;	/* delivered before from a label */
 };
 
 /* What the chunks of the literal being streamed are for. */
@@ -1752,23 +1760,33 @@ imap_msgs_dedup(struct imap_session *s)
 	s->nmsgs = o;
 }
 
-/* X-GM-MSGID as the msgids log keys it (with size 0). */
-static void
-imap_gm_key(uint64_t gmid, char *buf, size_t len)
+/* A Gmail message as the msgids log keys it: X-GM-MSGID and Message-ID
+ * (with RFC822.SIZE as the size), so that only the same message matches.
+ * NULL without a Message-ID: such a message is never passed over. */
+static char *
+imap_gm_key(uint64_t gmid, const char *msgid)
 {
-	snprintf(buf, len, "%llu", (unsigned long long)gmid);
+	char	*key;
+
+	if (gmid == 0 || msgid == NULL)
+		return (NULL);
+	xasprintf(&key, "%llu %s", (unsigned long long)gmid, msgid);
+	return (key);
 }
 
-/* Whether this account delivered the Gmail message gmid before. */
+/* Whether this account delivered this Gmail message before. */
 static int
-imap_gm_known(struct imap_session *s, uint64_t gmid)
+imap_gm_known(struct imap_session *s, uint64_t gmid, const char *msgid,
+    uint64_t size)
 {
-	char	key[24];
+	char	*key;
+	int	 known;
 
-	if (gmid == 0)
+	if ((key = imap_gm_key(gmid, msgid)) == NULL)
 		return (0);
-	imap_gm_key(gmid, key, sizeof key);
-	return (msgids_set_has(&s->gm_known, key, 0));
+	known = msgids_set_has(&s->gm_known, key, size);
+	free(key);
+	return (known);
 }
 
 /* The X-GM-MSGID the sizes pass gave uid (s->msgs is sorted), 0 if none. */
@@ -1788,15 +1806,17 @@ imap_msg_gmid(struct imap_session *s, uint32_t uid)
 static void
 imap_gm_logged(struct imap_session *s)
 {
-	char	key[24];
-	size_t	i;
+	char	*key;
+	size_t	 i;
 
 	for (i = 0; i < s->nstaged; i++) {
-		if (s->staged[i].gmid == 0)
+		if ((key = imap_gm_key(s->staged[i].gmid,
+		    s->staged[i].msgid)) == NULL)
 			continue;
-		imap_gm_key(s->staged[i].gmid, key, sizeof key);
-		msgids_add(s->ids, IMAP_GM_FOLDER, key, 0, NULL);
-		msgids_set_add(&s->gm_known, key, 0);
+		msgids_add(s->ids, IMAP_GM_FOLDER, key, s->staged[i].size,
+		    NULL);
+		msgids_set_add(&s->gm_known, key, s->staged[i].size);
+		free(key);
 	}
 	msgids_set_sort(&s->gm_known);
 }
@@ -1844,7 +1864,7 @@ imap_sizes_done(struct imap_session *s)
 			continue;	/* read before the first fetch */
 		if (uidset_has(&s->skip, s->msgs[i].uid))
 			continue;	/* delivered before */
-		if (imap_gm_known(s, s->msgs[i].gmid)) {
+		if (s->msgs[i].gm_known) {
 			ngm++;		/* from another label */
 			continue;
 		}
@@ -3033,6 +3053,27 @@ imap_first_left(struct imap_session *s, const struct imap_response *r,
 	return (1);
 }
 
+
+/* Notes what the sizes pass says of one message; on Gmail, whether it
+ * was delivered before from another label (X-GM-MSGID, size and
+ * Message-ID all as logged). */
+static void
+imap_msg_note(struct imap_session *s, struct imap_msg *m,
+    const struct imap_response *r, uint32_t uid, uint64_t size,
+    const char *msgid)
+{
+	const struct imap_node	*n;
+
+	m->uid = uid;
+	m->size = size > UINT32_MAX ? UINT32_MAX : (uint32_t)size;
+	m->seq = r->has_number ? r->number : 0;
+	m->gmid = 0;
+	if (s->gm_loaded && (n = imap_parse_fetch_item(r, "X-GM-MSGID")) !=
+	    NULL && n->type == IMAP_NODE_NUMBER)
+		m->gmid = n->num;
+	m->gm_known = imap_gm_known(s, m->gmid, msgid, size);
+}
+
 /* An untagged FETCH completed. With a body: stage the message. */
 static void
 imap_fetch_untagged(struct imap_session *s, const struct imap_response *r)
@@ -3057,29 +3098,25 @@ imap_fetch_untagged(struct imap_session *s, const struct imap_response *r)
 		if (uid > s->max_seen_uid)
 			s->max_seen_uid = uid;
 		size = imap_fetch_size(r);
+		msgid = imap_fetch_msgid(s, r);
 		if (s->uidv_changed) {
 			/* Maybe delivered before the change: the content
 			 * will tell (imap_verified). */
-			msgid = imap_fetch_msgid(s, r);
 			if (msgids_set_has(&s->known, msgid, size))
 				uidset_add(&s->verify, uid);
-			free(msgid);
 			if (!uidset_has(&s->verify, uid) &&
 			    !uidset_has(&s->missing, uid) &&
-			    imap_first_left(s, r, uid))
+			    imap_first_left(s, r, uid)) {
+				free(msgid);
 				return;
+			}
 		}
-		if (s->nmsgs == s->amsgs && imap_msgs_room(s) != 0)
+		if (s->nmsgs == s->amsgs && imap_msgs_room(s) != 0) {
+			free(msgid);
 			return;
-		s->msgs[s->nmsgs].uid = uid;
-		s->msgs[s->nmsgs].size = size > UINT32_MAX ? UINT32_MAX :
-		    (uint32_t)size;
-		s->msgs[s->nmsgs].seq = r->has_number ? r->number : 0;
-		s->msgs[s->nmsgs].gmid = 0;
-		if (s->gm_loaded && (n = imap_parse_fetch_item(r,
-		    "X-GM-MSGID")) != NULL && n->type == IMAP_NODE_NUMBER)
-			s->msgs[s->nmsgs].gmid = n->num;
-		s->nmsgs++;
+		}
+		imap_msg_note(s, &s->msgs[s->nmsgs++], r, uid, size, msgid);
+		free(msgid);
 		return;
 	}
 	if ((n = imap_parse_fetch_item(r, "BODY[]")) != NULL &&
@@ -3183,16 +3220,13 @@ static void	imap_sizes_send_items(struct imap_session *, const char *);
 static void
 imap_sizes_send(struct imap_session *s)
 {
-	const char	*items = s->uidv_changed ? "UID RFC822.SIZE "
-	    "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]" : "UID RFC822.SIZE";
-	char		*gm = NULL;
-
-	if (s->gm_loaded) {
-		xasprintf(&gm, "%s X-GM-MSGID", items);
-		items = gm;
-	}
-	imap_sizes_send_items(s, items);
-	free(gm);
+	/* On Gmail the Message-ID confirms what the X-GM-MSGID says. */
+	if (s->gm_loaded)
+		imap_sizes_send_items(s, "UID RFC822.SIZE "
+		    "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)] X-GM-MSGID");
+	else
+		imap_sizes_send_items(s, s->uidv_changed ? "UID RFC822.SIZE "
+		    "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]" : "UID RFC822.SIZE");
 }
 
 /* imap_sizes_send with the items to ask. */

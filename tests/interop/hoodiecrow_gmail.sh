@@ -121,6 +121,13 @@ gen plain "$T/proj3.eml" proj3
 hc_append Work/Projects "$T/proj3.eml"
 mfd_run_ok labels 0 "labels: a new message in Work/Projects is fetched"
 mfd_expect "$MD" Work/Projects "$T/proj1.eml" "$T/proj2.eml" "$T/proj3.eml"
+# A different message under an X-GM-MSGID delivered before (a buggy or
+# hostile server): the X-GM-MSGID alone does not make it a label's copy
+# (review r8 01: it was passed over, never delivered).
+gen plain "$T/other.eml" other-message-same-gmid
+HC_GMID=1003 hc_append INBOX "$T/other.eml"
+mfd_run_ok labels 0 "labels: another message under a delivered X-GM-MSGID is delivered"
+mfd_expect "$MD" "" "$S/01-plain.eml" "$S/04-dot-lines.eml" "$T/other.eml"
 
 mfd_no_sanitizer
 tap_done
