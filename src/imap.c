@@ -740,6 +740,15 @@ imap_conf_wanted(struct imap_session *s, const struct folder_conf *fc)
 	return (1);
 }
 
+/* Whether two server (wire) names are one folder: the same bytes, or
+ * INBOX in any case (RFC 3501 5.1). */
+static int
+imap_wire_eq(const char *a, const char *b)
+{
+	return (strcmp(a, b) == 0 || (strcasecmp(a, "INBOX") == 0 &&
+	    strcasecmp(b, "INBOX") == 0));
+}
+
 /* Whether a server folder (a pattern's match, say) is held by an IDLE
  * session: fetching it here too would race that session. */
 static int
@@ -748,14 +757,41 @@ imap_remote_skipped(struct imap_session *s, const char *remote)
 	size_t	i;
 
 	for (i = 0; i < s->nskip; i++) {
-		if (s->skip_wire[i] == NULL)
-			continue;
-		if (strcmp(remote, s->skip_wire[i]) == 0 ||
-		    (strcasecmp(remote, "INBOX") == 0 &&
-		    strcasecmp(s->skip_wire[i], "INBOX") == 0))
+		if (s->skip_wire[i] != NULL &&
+		    imap_wire_eq(remote, s->skip_wire[i]))
 			return (1);
 	}
 	return (0);
+}
+
+/* Whether a server folder is where keep = no moves what it delivers:
+ * fetching it would move its messages into itself (new UIDs) and deliver
+ * them again on every run. */
+static int
+imap_is_own_trash(const struct imap_session *s, const char *remote)
+{
+	return (!s->ac->keep && s->trash_wire != NULL &&
+	    imap_wire_eq(remote, s->trash_wire));
+}
+
+/* A listed folder that is the trash_folder, with keep = no: a pattern
+ * passes over it; a folder named is refused, naming both. */
+static void
+imap_own_trash_refused(struct imap_session *s,
+    const struct folder_conf *fc, const char *remote)
+{
+	if (fc->is_pattern) {
+		imap_log(s, LOG_LVL_DEBUG, "pattern \"%s\": not fetching %s "
+		    "(the trash_folder, with keep = no)", fc->remote, remote);
+		return;
+	}
+	imap_log(s, LOG_LVL_ERROR, "folder \"%s\" is the trash_folder \"%s\" "
+	    "and keep = no: its messages would be moved into it again and "
+	    "delivered on every run; not fetched (set another trash_folder, "
+	    "or fetch it from an account with keep = yes)", fc->remote,
+	    s->ac->trash_folder);
+	s->result.folders_failed++;
+	imap_status(s, EXIT_CONFIG);
 }
 
 /* The configured names the session compares or sends whole, as the
@@ -839,6 +875,11 @@ imap_list_done(struct imap_session *s)
 		l = &s->listed[i];
 		if (l->noselect)
 			continue;
+		if (imap_is_own_trash(s, l->name)) {
+			imap_own_trash_refused(s, fc, l->name);
+			excluded++;
+			continue;
+		}
 		if (fc->is_pattern && l->excluded != NULL) {
 			/* Gmail's All Mail would deliver every message a
 			 * second time; spam and trash are not mail to keep. */
@@ -852,11 +893,12 @@ imap_list_done(struct imap_session *s)
 		imap_folder_add(s, l->name, l->delim,
 		    fc->is_pattern ? NULL : fc->local, fc->mark_read);
 	}
-	if (found == 0 && excluded > 0)
+	if (found == 0 && excluded > 0 && fc->is_pattern)
 		imap_log(s, LOG_LVL_NOTICE, "pattern \"%s\" matches only "
-		    "\\All, \\Junk or \\Trash folders, which patterns do not "
-		    "fetch; name a folder to fetch it", fc->remote);
-	else if (found == 0) {
+		    "\\All, \\Junk or \\Trash folders, or the trash_folder, "
+		    "which patterns do not fetch; name a folder to fetch it",
+		    fc->remote);
+	else if (found == 0 && excluded == 0) {
 		hint = folder_conf_mutf7_hint(fc->remote);
 		imap_log(s, LOG_LVL_ERROR, "folder \"%s\" %s on the "
 		    "server%s%s%s", fc->remote, fc->is_pattern ? "matches no "
