@@ -1881,6 +1881,33 @@ imap_gm_load(struct imap_session *s)
 	s->gm_loaded = 1;
 }
 
+/* The sizes pass with X-GM-MSGID was refused (a server that announces
+ * X-GM-EXT-1 but does not have it): asked again without it, once, and
+ * the rest of the session does without the labels' dedup (each label's
+ * copy may be delivered: duplicates, not a wedge). 0 when that was not
+ * the cause. */
+static int
+imap_gm_refused(struct imap_session *s, const struct imap_response *r)
+{
+	char	*text;
+
+	if (!s->gm_loaded || s->folder_failed)
+		return (0);
+	text = imap_server_text(r);
+	imap_log(s, LOG_LVL_WARNING, "the server announces X-GM-EXT-1 but "
+	    "refused UID FETCH with X-GM-MSGID (%s); fetching without it for "
+	    "the rest of this session: a message under several Gmail labels "
+	    "may be delivered once per label", text);
+	free(text);
+	s->caps &= ~IMAP_CAP_XGM;
+	s->gm_loaded = 0;
+	msgids_set_clear(&s->gm_known);
+	s->nmsgs = 0;
+	s->max_seen_uid = 0;
+	imap_enter(s, IMAP_S_SIZES);
+	return (1);
+}
+
 /* The sizes are in: drop what is too big, then fetch the rest. */
 static void
 imap_sizes_done(struct imap_session *s)
@@ -3606,6 +3633,8 @@ imap_tagged(struct imap_session *s, const struct imap_response *r)
 		imap_pass_begin(s);
 		break;
 	case IMAP_S_SIZES:
+		if (!ok && imap_gm_refused(s, r))
+			break;
 		if (!ok) {
 			text = imap_server_text(r);
 			imap_folder_fail(s, EXIT_PROTOCOL, "UID FETCH of sizes "

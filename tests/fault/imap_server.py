@@ -147,6 +147,8 @@ Modes:
               and over (--flood N lines in all, default 2000000)
   sizesfake   as sizesflood, with 10,000 distinct UIDs above the
               folder's repeated instead: more than EXISTS can explain
+  xgmbad      X-GM-EXT-1 announced, but a UID FETCH that asks for
+              X-GM-MSGID on a --bad connection is answered BAD
   listflood   the answer to LIST repeats "* LIST () "/" INBOX" (--flood N
               times, default 2000000)
   listfake    the answer to LIST names INBOX, then --flood N other
@@ -465,6 +467,8 @@ def serve(c, box, mode, bad, caps, flood):
         box.hidden = {}
     if mode in ("idledrop", "searchflood", "donedrip", "selectdrop"):
         caps += " IDLE"
+    if mode == "xgmbad":
+        caps += " X-GM-EXT-1"
     if (mode == "uidvalidity" and c.n > 1) or \
             (mode in ("uidvbye", "uidvnil", "uidvhdrdrip") and c.n == 2):
         box.renumber()
@@ -579,6 +583,9 @@ def serve(c, box, mode, bad, caps, flood):
                 hits = [u for u in box.uids() if not box.is_seen(u)]
             c.send("* SEARCH%s\r\n%s OK done\r\n"
                    % ("".join(" %d" % u for u in hits), tag))
+        elif cmd == "UID FETCH" and bad and mode == "xgmbad" and \
+                "X-GM-MSGID" in rest.upper():
+            c.send("%s BAD unknown FETCH item X-GM-MSGID\r\n" % tag)
         elif cmd == "UID FETCH":
             if not do_fetch(c, box, tag, rest, bad, mode, flood):
                 return

@@ -505,6 +505,22 @@ tap_is "$(grep -c 'further ones in this session are not logged' "$T/err")" \
 tap_like "$(wc -c <"$T/err")" '^[0-9]{1,4}$' \
     "IMAP [ALERT] flood: the log stays under 10 KB ($(wc -c <"$T/err") bytes)"
 
+# X-GM-EXT-1 announced, the X-GM-MSGID item refused (review r8 09: every
+# folder's sizes pass failed, every run): the sizes pass is asked again
+# without it, once, and the folder is fetched without the labels' dedup.
+imap_server xgmbad --bad 9 --manifest "$T/manifest"
+: >"$T/server.log"
+conf xgmbad imap
+run xgmbad
+documented "IMAP X-GM-MSGID refused"
+tap_is "$rc" 0 "IMAP X-GM-MSGID refused: the folder is fetched (exit 0)"
+tap_like "$err" 'warning: .*X-GM-MSGID' "IMAP X-GM-MSGID refused: a warning says so"
+exact xgmbad "IMAP X-GM-MSGID refused"
+tap_is "$(logged 'UID FETCH .*X-GM-MSGID' | wc -l)" 1 \
+    "IMAP X-GM-MSGID refused: asked for once in the session"
+run xgmbad
+tap_is "$rc" 1 "IMAP X-GM-MSGID refused: then nothing new"
+
 # ---- POP3 ---------------------------------------------------------------
 scripted_pop3_manifest
 
