@@ -412,6 +412,8 @@ static int	imap_idle_blocked(struct imap_session *);
 static int	imap_remote_skipped(struct imap_session *, const char *);
 static int	imap_conf_wanted(struct imap_session *,
 		    const struct folder_conf *);
+static int	imap_conf_wanted(struct imap_session *,
+		    const struct folder_conf *);
 
 /* Records an outcome; the session's status is the worst one. */
 static void
@@ -656,14 +658,35 @@ imap_auth_start(struct imap_session *s)
  * Folders.
  */
 
+/* The configured name of a folder an IDLE session holds (left out of
+ * this session) that delivers to local, or NULL: a pattern's match
+ * mapping there too would mix two server folders in one local folder
+ * with neither session seeing the other. */
+static const char *
+imap_local_held(struct imap_session *s, const char *local)
+{
+	const struct folder_conf	*fc;
+	size_t				 i;
+
+	for (i = 0; i < s->ac->nfolders; i++) {
+		fc = &s->ac->folders[i];
+		if (s->mode == IMAP_MODE_ONCE && !fc->is_pattern &&
+		    !imap_conf_wanted(s, fc) && strcmp(config_folder_local(fc), local) == 0)
+			return (fc->remote);
+	}
+	return (NULL);
+}
+
 /* Adds a resolved folder unless its remote name is there already; refuses
- * a local name that another folder already maps to. */
+ * a local name that another folder already maps to, here or in an IDLE
+ * session. */
 static void
 imap_folder_add(struct imap_session *s, const char *remote, int delim,
     const char *local_conf, int mark_read)
 {
-	char	*utf8, *local, *cause;
-	size_t	 i;
+	char		*utf8, *local, *cause;
+	const char	*held;
+	size_t		 i;
 
 	for (i = 0; i < s->nfolders; i++) {
 		if (strcmp(s->folders[i].remote, remote) == 0)
@@ -688,6 +711,17 @@ imap_folder_add(struct imap_session *s, const char *remote, int delim,
 		s->result.folders_failed++;
 		imap_status(s, EXIT_PARTIAL);
 		free(utf8);
+		return;
+	}
+	if ((held = imap_local_held(s, local)) != NULL) {
+		imap_log(s, LOG_LVL_ERROR, "folders \"%s\" (held open with "
+		    "IDLE) and \"%s\" would both be delivered to local folder "
+		    "\"%s\"; skipping \"%s\" (set local = \"...\")", held, utf8,
+		    local, utf8);
+		s->result.folders_failed++;
+		imap_status(s, EXIT_PARTIAL);
+		free(utf8);
+		free(local);
 		return;
 	}
 	for (i = 0; i < s->nfolders; i++) {
