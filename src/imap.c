@@ -2281,6 +2281,18 @@ imap_trash_refused(struct imap_session *s, const struct imap_response *r)
 	char	*text;
 	int	 copy = s->state == IMAP_S_COPY;
 
+	if (r->code == IMAP_CODE_TRYCREATE && !s->delim_known &&
+	    strchr(s->ac->trash_folder, '/') != NULL) {
+		/* Created under a guessed separator, it would be a folder
+		 * of another name (INBOX/Trash on a '.' server). */
+		imap_folder_fail(s, EXIT_PROTOCOL, "trash_folder \"%s\" does "
+		    "not exist on the server, and is not created: its name "
+		    "has levels and the server's hierarchy separator is "
+		    "unknown (LIST \"\" \"\" was refused); the messages stay on "
+		    "the server, not deleted (retried next time)",
+		    s->ac->trash_folder);
+		return;
+	}
 	if (r->code == IMAP_CODE_TRYCREATE && imap_trash_create(s) == 0)
 		return;
 	text = imap_server_text(r);

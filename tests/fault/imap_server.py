@@ -147,6 +147,8 @@ Modes:
               and over (--flood N lines in all, default 2000000)
   sizesfake   as sizesflood, with 10,000 distinct UIDs above the
               folder's repeated instead: more than EXISTS can explain
+  rootno      on a --bad connection LIST "" "" is refused (NO), UID COPY
+              is answered "NO [TRYCREATE]" and CREATE would succeed
   xgmbad      X-GM-EXT-1 announced, but a UID FETCH that asks for
               X-GM-MSGID on a --bad connection is answered BAD
   listflood   the answer to LIST repeats "* LIST () "/" INBOX" (--flood N
@@ -521,6 +523,9 @@ def serve(c, box, mode, bad, caps, flood):
                                        else "f%d" % (k + j))
                                for j in range(10000)))
             c.send("%s OK done\r\n" % tag)
+        elif cmd == "LIST" and bad and mode == "rootno" and \
+                rest.strip() == '"" ""':
+            c.send("%s NO LIST of the root not allowed\r\n" % tag)
         elif cmd == "LIST":
             c.send('* LIST (\\HasNoChildren) "/" INBOX\r\n%s OK done\r\n' % tag)
         elif cmd in ("SELECT", "EXAMINE") and bad and mode == "selectdrop":
@@ -597,7 +602,7 @@ def serve(c, box, mode, bad, caps, flood):
                 if "\\Seen" in rest:
                     box.seen.add(u)
             c.send("%s OK stored\r\n" % tag)
-        elif cmd == "UID COPY" and bad and mode == "copyfail":
+        elif cmd == "UID COPY" and bad and mode in ("copyfail", "rootno"):
             c.send("%s NO [TRYCREATE] no such mailbox\r\n" % tag)
         elif cmd == "UID COPY":
             c.send("%s OK copied\r\n" % tag)
@@ -626,6 +631,8 @@ def serve(c, box, mode, bad, caps, flood):
             if c.readline() is None:
                 return
             c.send("%s OK IDLE terminated\r\n" % tag)
+        elif cmd == "CREATE" and mode == "rootno":
+            c.send("%s OK created\r\n" % tag)
         elif cmd == "NOOP":
             c.send("%s OK\r\n" % tag)
         elif cmd == "LOGOUT":

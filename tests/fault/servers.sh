@@ -487,6 +487,28 @@ tap_like "$(logged 'UID (COPY|STORE)' | sed -n '$p')" 'UID STORE 1:5 .*Deleted' 
     "IMAP trash_folder, COPY refused: the next run copies, then deletes"
 exact copyfail "IMAP trash_folder, COPY refused: nothing twice"
 
+# LIST "" "" refused, so the separator is unknown: a trash_folder with
+# levels is not CREATEd under a guessed name on [TRYCREATE] (review r8
+# 03c: "INBOX/Trash" was created on a '.' server); nothing is deleted,
+# and the next run, which learns the separator, moves them.
+: >"$T/server.log"
+imap_server rootno --manifest "$T/manifest"
+conf rootno imap 'keep = no' 'trash_folder = "INBOX/Trash"'
+run rootno
+documented "IMAP trash_folder, separator unknown"
+tap_like "$rc" '^5$' "IMAP trash_folder, separator unknown: exit status 5"
+tap_like "$err" 'trash_folder "INBOX/Trash" does not exist .*separator is unknown.*not deleted' \
+    "IMAP trash_folder, separator unknown: a clear error"
+tap_is "$(logged 'CREATE')" "" "IMAP trash_folder, separator unknown: no CREATE"
+tap_is "$(logged 'UID (STORE|EXPUNGE)|EXPUNGE')" "" \
+    "IMAP trash_folder, separator unknown: nothing flagged \\Deleted or expunged"
+exact rootno "IMAP trash_folder, separator unknown: delivered anyway"
+run rootno
+tap_like "$rc" '^(0|1)$' "IMAP trash_folder, separator unknown: the next run succeeds"
+tap_like "$(logged 'UID (COPY|STORE)' | sed -n '$p')" 'UID STORE 1:5 .*Deleted' \
+    "IMAP trash_folder, separator unknown: the next run copies, then deletes"
+exact rootno "IMAP trash_folder, separator unknown: nothing twice"
+
 # A server streaming [ALERT]s: each text logged once, at most 10 texts a
 # session, then one line saying the rest are not (a warning per line
 # wrote megabytes of log a second).
