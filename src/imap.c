@@ -80,12 +80,19 @@
  *
  * Gmail labels (X-GM-EXT-1): Gmail shows one message in the folder of
  * every label it has and in [Gmail]/All Mail, under one X-GM-MSGID. With
- * that capability the sizes pass asks for X-GM-MSGID too, and a message
- * whose X-GM-MSGID the account delivered before, from any folder, is
+ * that capability the sizes pass asks for X-GM-MSGID and the Message-ID
+ * header too, and a message whose X-GM-MSGID, RFC822.SIZE and Message-ID
+ * together match one the account delivered before, from any folder, is
  * passed over like one delivered before (last_uid passes it) with no
- * server action: it is delivered once, into the first folder fetched
- * that holds it (the configured order; patterns do not fetch All Mail,
- * folder.h), and its other copies stay on the server as they are, so
+ * server action. The X-GM-MSGID alone is not trusted: a buggy or hostile
+ * server giving two different messages one X-GM-MSGID would lose the
+ * second; a message without a Message-ID is never passed over, and the
+ * entries logged before the size and Message-ID were (size 0, the
+ * X-GM-MSGID alone) confirm nothing: their messages may arrive once
+ * more: a duplicate at worst, never a loss. A message under several
+ * labels is so delivered once, into the first folder fetched that holds
+ * it (the configured order; patterns do not fetch All Mail, folder.h),
+ * and its other copies stay on the server as they are, so
  * that keep = no or mark_read on one label never touches another. The
  * X-GM-MSGIDs delivered are appended to the msgids log under a folder
  * name no mailbox can have (IMAP_GM_FOLDER) once their batch is durable;
@@ -226,6 +233,7 @@ struct imap_msg {
 	uint32_t	 size;		/* RFC822.SIZE, at most 4 GiB - 1 */
 	uint32_t	 seq;		/* its message number then; 0: none */
 	uint64_t	 gmid;		/* X-GM-MSGID, 0: none */
+	int		 gm_known;	/* delivered before from a label */
 };
 
 /* What the chunks of the literal being streamed are for. */
@@ -402,6 +410,8 @@ static void	imap_gm_load(struct imap_session *);
 static void	imap_finish(struct imap_session *);
 static int	imap_idle_blocked(struct imap_session *);
 static int	imap_remote_skipped(struct imap_session *, const char *);
+static int	imap_conf_wanted(struct imap_session *,
+		    const struct folder_conf *);
 static int	imap_conf_wanted(struct imap_session *,
 		    const struct folder_conf *);
 
@@ -648,14 +658,35 @@ imap_auth_start(struct imap_session *s)
  * Folders.
  */
 
+/* The configured name of a folder an IDLE session holds (left out of
+ * this session) that delivers to local, or NULL: a pattern's match
+ * mapping there too would mix two server folders in one local folder
+ * with neither session seeing the other. */
+static const char *
+imap_local_held(struct imap_session *s, const char *local)
+{
+	const struct folder_conf	*fc;
+	size_t				 i;
+
+	for (i = 0; i < s->ac->nfolders; i++) {
+		fc = &s->ac->folders[i];
+		if (s->mode == IMAP_MODE_ONCE && !fc->is_pattern &&
+		    !imap_conf_wanted(s, fc) && strcmp(config_folder_local(fc), local) == 0)
+			return (fc->remote);
+	}
+	return (NULL);
+}
+
 /* Adds a resolved folder unless its remote name is there already; refuses
- * a local name that another folder already maps to. */
+ * a local name that another folder already maps to, here or in an IDLE
+ * session. */
 static void
 imap_folder_add(struct imap_session *s, const char *remote, int delim,
     const char *local_conf, int mark_read)
 {
-	char	*utf8, *local, *cause;
-	size_t	 i;
+	char		*utf8, *local, *cause;
+	const char	*held;
+	size_t		 i;
 
 	for (i = 0; i < s->nfolders; i++) {
 		if (strcmp(s->folders[i].remote, remote) == 0)
@@ -680,6 +711,17 @@ imap_folder_add(struct imap_session *s, const char *remote, int delim,
 		s->result.folders_failed++;
 		imap_status(s, EXIT_PARTIAL);
 		free(utf8);
+		return;
+	}
+	if ((held = imap_local_held(s, local)) != NULL) {
+		imap_log(s, LOG_LVL_ERROR, "folders \"%s\" (held open with "
+		    "IDLE) and \"%s\" would both be delivered to local folder "
+		    "\"%s\"; skipping \"%s\" (set local = \"...\")", held, utf8,
+		    local, utf8);
+		s->result.folders_failed++;
+		imap_status(s, EXIT_PARTIAL);
+		free(utf8);
+		free(local);
 		return;
 	}
 	for (i = 0; i < s->nfolders; i++) {
@@ -732,6 +774,15 @@ imap_conf_wanted(struct imap_session *s, const struct folder_conf *fc)
 	return (1);
 }
 
+/* Whether two server (wire) names are one folder: the same bytes, or
+ * INBOX in any case (RFC 3501 5.1). */
+static int
+imap_wire_eq(const char *a, const char *b)
+{
+	return (strcmp(a, b) == 0 || (strcasecmp(a, "INBOX") == 0 &&
+	    strcasecmp(b, "INBOX") == 0));
+}
+
 /* Whether a server folder (a pattern's match, say) is held by an IDLE
  * session: fetching it here too would race that session. */
 static int
@@ -740,14 +791,41 @@ imap_remote_skipped(struct imap_session *s, const char *remote)
 	size_t	i;
 
 	for (i = 0; i < s->nskip; i++) {
-		if (s->skip_wire[i] == NULL)
-			continue;
-		if (strcmp(remote, s->skip_wire[i]) == 0 ||
-		    (strcasecmp(remote, "INBOX") == 0 &&
-		    strcasecmp(s->skip_wire[i], "INBOX") == 0))
+		if (s->skip_wire[i] != NULL &&
+		    imap_wire_eq(remote, s->skip_wire[i]))
 			return (1);
 	}
 	return (0);
+}
+
+/* Whether a server folder is where keep = no moves what it delivers:
+ * fetching it would move its messages into itself (new UIDs) and deliver
+ * them again on every run. */
+static int
+imap_is_own_trash(const struct imap_session *s, const char *remote)
+{
+	return (!s->ac->keep && s->trash_wire != NULL &&
+	    imap_wire_eq(remote, s->trash_wire));
+}
+
+/* A listed folder that is the trash_folder, with keep = no: a pattern
+ * passes over it; a folder named is refused, naming both. */
+static void
+imap_own_trash_refused(struct imap_session *s,
+    const struct folder_conf *fc, const char *remote)
+{
+	if (fc->is_pattern) {
+		imap_log(s, LOG_LVL_DEBUG, "pattern \"%s\": not fetching %s "
+		    "(the trash_folder, with keep = no)", fc->remote, remote);
+		return;
+	}
+	imap_log(s, LOG_LVL_ERROR, "folder \"%s\" is the trash_folder \"%s\" "
+	    "and keep = no: its messages would be moved into it again and "
+	    "delivered on every run; not fetched (set another trash_folder, "
+	    "or fetch it from an account with keep = yes)", fc->remote,
+	    s->ac->trash_folder);
+	s->result.folders_failed++;
+	imap_status(s, EXIT_CONFIG);
 }
 
 /* The configured names the session compares or sends whole, as the
@@ -831,6 +909,11 @@ imap_list_done(struct imap_session *s)
 		l = &s->listed[i];
 		if (l->noselect)
 			continue;
+		if (imap_is_own_trash(s, l->name)) {
+			imap_own_trash_refused(s, fc, l->name);
+			excluded++;
+			continue;
+		}
 		if (fc->is_pattern && l->excluded != NULL) {
 			/* Gmail's All Mail would deliver every message a
 			 * second time; spam and trash are not mail to keep. */
@@ -844,11 +927,12 @@ imap_list_done(struct imap_session *s)
 		imap_folder_add(s, l->name, l->delim,
 		    fc->is_pattern ? NULL : fc->local, fc->mark_read);
 	}
-	if (found == 0 && excluded > 0)
+	if (found == 0 && excluded > 0 && fc->is_pattern)
 		imap_log(s, LOG_LVL_NOTICE, "pattern \"%s\" matches only "
-		    "\\All, \\Junk or \\Trash folders, which patterns do not "
-		    "fetch; name a folder to fetch it", fc->remote);
-	else if (found == 0) {
+		    "\\All, \\Junk or \\Trash folders, or the trash_folder, "
+		    "which patterns do not fetch; name a folder to fetch it",
+		    fc->remote);
+	else if (found == 0 && excluded == 0) {
 		hint = folder_conf_mutf7_hint(fc->remote);
 		imap_log(s, LOG_LVL_ERROR, "folder \"%s\" %s on the "
 		    "server%s%s%s", fc->remote, fc->is_pattern ? "matches no "
@@ -1752,23 +1836,33 @@ imap_msgs_dedup(struct imap_session *s)
 	s->nmsgs = o;
 }
 
-/* X-GM-MSGID as the msgids log keys it (with size 0). */
-static void
-imap_gm_key(uint64_t gmid, char *buf, size_t len)
+/* A Gmail message as the msgids log keys it: X-GM-MSGID and Message-ID
+ * (with RFC822.SIZE as the size), so that only the same message matches.
+ * NULL without a Message-ID: such a message is never passed over. */
+static char *
+imap_gm_key(uint64_t gmid, const char *msgid)
 {
-	snprintf(buf, len, "%llu", (unsigned long long)gmid);
+	char	*key;
+
+	if (gmid == 0 || msgid == NULL)
+		return (NULL);
+	xasprintf(&key, "%llu %s", (unsigned long long)gmid, msgid);
+	return (key);
 }
 
-/* Whether this account delivered the Gmail message gmid before. */
+/* Whether this account delivered this Gmail message before. */
 static int
-imap_gm_known(struct imap_session *s, uint64_t gmid)
+imap_gm_known(struct imap_session *s, uint64_t gmid, const char *msgid,
+    uint64_t size)
 {
-	char	key[24];
+	char	*key;
+	int	 known;
 
-	if (gmid == 0)
+	if ((key = imap_gm_key(gmid, msgid)) == NULL)
 		return (0);
-	imap_gm_key(gmid, key, sizeof key);
-	return (msgids_set_has(&s->gm_known, key, 0));
+	known = msgids_set_has(&s->gm_known, key, size);
+	free(key);
+	return (known);
 }
 
 /* The X-GM-MSGID the sizes pass gave uid (s->msgs is sorted), 0 if none. */
@@ -1788,15 +1882,17 @@ imap_msg_gmid(struct imap_session *s, uint32_t uid)
 static void
 imap_gm_logged(struct imap_session *s)
 {
-	char	key[24];
-	size_t	i;
+	char	*key;
+	size_t	 i;
 
 	for (i = 0; i < s->nstaged; i++) {
-		if (s->staged[i].gmid == 0)
+		if ((key = imap_gm_key(s->staged[i].gmid,
+		    s->staged[i].msgid)) == NULL)
 			continue;
-		imap_gm_key(s->staged[i].gmid, key, sizeof key);
-		msgids_add(s->ids, IMAP_GM_FOLDER, key, 0, NULL);
-		msgids_set_add(&s->gm_known, key, 0);
+		msgids_add(s->ids, IMAP_GM_FOLDER, key, s->staged[i].size,
+		    NULL);
+		msgids_set_add(&s->gm_known, key, s->staged[i].size);
+		free(key);
 	}
 	msgids_set_sort(&s->gm_known);
 }
@@ -1817,6 +1913,33 @@ imap_gm_load(struct imap_session *s)
 		return;
 	}
 	s->gm_loaded = 1;
+}
+
+/* The sizes pass with X-GM-MSGID was refused (a server that announces
+ * X-GM-EXT-1 but does not have it): asked again without it, once, and
+ * the rest of the session does without the labels' dedup (each label's
+ * copy may be delivered: duplicates, not a wedge). 0 when that was not
+ * the cause. */
+static int
+imap_gm_refused(struct imap_session *s, const struct imap_response *r)
+{
+	char	*text;
+
+	if (!s->gm_loaded || s->folder_failed)
+		return (0);
+	text = imap_server_text(r);
+	imap_log(s, LOG_LVL_WARNING, "the server announces X-GM-EXT-1 but "
+	    "refused UID FETCH with X-GM-MSGID (%s); fetching without it for "
+	    "the rest of this session: a message under several Gmail labels "
+	    "may be delivered once per label", text);
+	free(text);
+	s->caps &= ~IMAP_CAP_XGM;
+	s->gm_loaded = 0;
+	msgids_set_clear(&s->gm_known);
+	s->nmsgs = 0;
+	s->max_seen_uid = 0;
+	imap_enter(s, IMAP_S_SIZES);
+	return (1);
 }
 
 /* The sizes are in: drop what is too big, then fetch the rest. */
@@ -1844,7 +1967,7 @@ imap_sizes_done(struct imap_session *s)
 			continue;	/* read before the first fetch */
 		if (uidset_has(&s->skip, s->msgs[i].uid))
 			continue;	/* delivered before */
-		if (imap_gm_known(s, s->msgs[i].gmid)) {
+		if (s->msgs[i].gm_known) {
 			ngm++;		/* from another label */
 			continue;
 		}
@@ -2158,6 +2281,18 @@ imap_trash_refused(struct imap_session *s, const struct imap_response *r)
 	char	*text;
 	int	 copy = s->state == IMAP_S_COPY;
 
+	if (r->code == IMAP_CODE_TRYCREATE && !s->delim_known &&
+	    strchr(s->ac->trash_folder, '/') != NULL) {
+		/* Created under a guessed separator, it would be a folder
+		 * of another name (INBOX/Trash on a '.' server). */
+		imap_folder_fail(s, EXIT_PROTOCOL, "trash_folder \"%s\" does "
+		    "not exist on the server, and is not created: its name "
+		    "has levels and the server's hierarchy separator is "
+		    "unknown (LIST \"\" \"\" was refused); the messages stay on "
+		    "the server, not deleted (retried next time)",
+		    s->ac->trash_folder);
+		return;
+	}
 	if (r->code == IMAP_CODE_TRYCREATE && imap_trash_create(s) == 0)
 		return;
 	text = imap_server_text(r);
@@ -3033,6 +3168,27 @@ imap_first_left(struct imap_session *s, const struct imap_response *r,
 	return (1);
 }
 
+
+/* Notes what the sizes pass says of one message; on Gmail, whether it
+ * was delivered before from another label (X-GM-MSGID, size and
+ * Message-ID all as logged). */
+static void
+imap_msg_note(struct imap_session *s, struct imap_msg *m,
+    const struct imap_response *r, uint32_t uid, uint64_t size,
+    const char *msgid)
+{
+	const struct imap_node	*n;
+
+	m->uid = uid;
+	m->size = size > UINT32_MAX ? UINT32_MAX : (uint32_t)size;
+	m->seq = r->has_number ? r->number : 0;
+	m->gmid = 0;
+	if (s->gm_loaded && (n = imap_parse_fetch_item(r, "X-GM-MSGID")) !=
+	    NULL && n->type == IMAP_NODE_NUMBER)
+		m->gmid = n->num;
+	m->gm_known = imap_gm_known(s, m->gmid, msgid, size);
+}
+
 /* An untagged FETCH completed. With a body: stage the message. */
 static void
 imap_fetch_untagged(struct imap_session *s, const struct imap_response *r)
@@ -3057,29 +3213,25 @@ imap_fetch_untagged(struct imap_session *s, const struct imap_response *r)
 		if (uid > s->max_seen_uid)
 			s->max_seen_uid = uid;
 		size = imap_fetch_size(r);
+		msgid = imap_fetch_msgid(s, r);
 		if (s->uidv_changed) {
 			/* Maybe delivered before the change: the content
 			 * will tell (imap_verified). */
-			msgid = imap_fetch_msgid(s, r);
 			if (msgids_set_has(&s->known, msgid, size))
 				uidset_add(&s->verify, uid);
-			free(msgid);
 			if (!uidset_has(&s->verify, uid) &&
 			    !uidset_has(&s->missing, uid) &&
-			    imap_first_left(s, r, uid))
+			    imap_first_left(s, r, uid)) {
+				free(msgid);
 				return;
+			}
 		}
-		if (s->nmsgs == s->amsgs && imap_msgs_room(s) != 0)
+		if (s->nmsgs == s->amsgs && imap_msgs_room(s) != 0) {
+			free(msgid);
 			return;
-		s->msgs[s->nmsgs].uid = uid;
-		s->msgs[s->nmsgs].size = size > UINT32_MAX ? UINT32_MAX :
-		    (uint32_t)size;
-		s->msgs[s->nmsgs].seq = r->has_number ? r->number : 0;
-		s->msgs[s->nmsgs].gmid = 0;
-		if (s->gm_loaded && (n = imap_parse_fetch_item(r,
-		    "X-GM-MSGID")) != NULL && n->type == IMAP_NODE_NUMBER)
-			s->msgs[s->nmsgs].gmid = n->num;
-		s->nmsgs++;
+		}
+		imap_msg_note(s, &s->msgs[s->nmsgs++], r, uid, size, msgid);
+		free(msgid);
 		return;
 	}
 	if ((n = imap_parse_fetch_item(r, "BODY[]")) != NULL &&
@@ -3183,16 +3335,13 @@ static void	imap_sizes_send_items(struct imap_session *, const char *);
 static void
 imap_sizes_send(struct imap_session *s)
 {
-	const char	*items = s->uidv_changed ? "UID RFC822.SIZE "
-	    "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]" : "UID RFC822.SIZE";
-	char		*gm = NULL;
-
-	if (s->gm_loaded) {
-		xasprintf(&gm, "%s X-GM-MSGID", items);
-		items = gm;
-	}
-	imap_sizes_send_items(s, items);
-	free(gm);
+	/* On Gmail the Message-ID confirms what the X-GM-MSGID says. */
+	if (s->gm_loaded)
+		imap_sizes_send_items(s, "UID RFC822.SIZE "
+		    "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)] X-GM-MSGID");
+	else
+		imap_sizes_send_items(s, s->uidv_changed ? "UID RFC822.SIZE "
+		    "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]" : "UID RFC822.SIZE");
 }
 
 /* imap_sizes_send with the items to ask. */
@@ -3530,6 +3679,8 @@ imap_tagged(struct imap_session *s, const struct imap_response *r)
 		imap_pass_begin(s);
 		break;
 	case IMAP_S_SIZES:
+		if (!ok && imap_gm_refused(s, r))
+			break;
 		if (!ok) {
 			text = imap_server_text(r);
 			imap_folder_fail(s, EXIT_PROTOCOL, "UID FETCH of sizes "

@@ -147,6 +147,10 @@ Modes:
               and over (--flood N lines in all, default 2000000)
   sizesfake   as sizesflood, with 10,000 distinct UIDs above the
               folder's repeated instead: more than EXISTS can explain
+  rootno      on a --bad connection LIST "" "" is refused (NO), UID COPY
+              is answered "NO [TRYCREATE]" and CREATE would succeed
+  xgmbad      X-GM-EXT-1 announced, but a UID FETCH that asks for
+              X-GM-MSGID on a --bad connection is answered BAD
   listflood   the answer to LIST repeats "* LIST () "/" INBOX" (--flood N
               times, default 2000000)
   listfake    the answer to LIST names INBOX, then --flood N other
@@ -465,6 +469,8 @@ def serve(c, box, mode, bad, caps, flood):
         box.hidden = {}
     if mode in ("idledrop", "searchflood", "donedrip", "selectdrop"):
         caps += " IDLE"
+    if mode == "xgmbad":
+        caps += " X-GM-EXT-1"
     if (mode == "uidvalidity" and c.n > 1) or \
             (mode in ("uidvbye", "uidvnil", "uidvhdrdrip") and c.n == 2):
         box.renumber()
@@ -517,6 +523,9 @@ def serve(c, box, mode, bad, caps, flood):
                                        else "f%d" % (k + j))
                                for j in range(10000)))
             c.send("%s OK done\r\n" % tag)
+        elif cmd == "LIST" and bad and mode == "rootno" and \
+                rest.strip() == '"" ""':
+            c.send("%s NO LIST of the root not allowed\r\n" % tag)
         elif cmd == "LIST":
             c.send('* LIST (\\HasNoChildren) "/" INBOX\r\n%s OK done\r\n' % tag)
         elif cmd in ("SELECT", "EXAMINE") and bad and mode == "selectdrop":
@@ -579,6 +588,9 @@ def serve(c, box, mode, bad, caps, flood):
                 hits = [u for u in box.uids() if not box.is_seen(u)]
             c.send("* SEARCH%s\r\n%s OK done\r\n"
                    % ("".join(" %d" % u for u in hits), tag))
+        elif cmd == "UID FETCH" and bad and mode == "xgmbad" and \
+                "X-GM-MSGID" in rest.upper():
+            c.send("%s BAD unknown FETCH item X-GM-MSGID\r\n" % tag)
         elif cmd == "UID FETCH":
             if not do_fetch(c, box, tag, rest, bad, mode, flood):
                 return
@@ -590,7 +602,7 @@ def serve(c, box, mode, bad, caps, flood):
                 if "\\Seen" in rest:
                     box.seen.add(u)
             c.send("%s OK stored\r\n" % tag)
-        elif cmd == "UID COPY" and bad and mode == "copyfail":
+        elif cmd == "UID COPY" and bad and mode in ("copyfail", "rootno"):
             c.send("%s NO [TRYCREATE] no such mailbox\r\n" % tag)
         elif cmd == "UID COPY":
             c.send("%s OK copied\r\n" % tag)
@@ -619,6 +631,8 @@ def serve(c, box, mode, bad, caps, flood):
             if c.readline() is None:
                 return
             c.send("%s OK IDLE terminated\r\n" % tag)
+        elif cmd == "CREATE" and mode == "rootno":
+            c.send("%s OK created\r\n" % tag)
         elif cmd == "NOOP":
             c.send("%s OK\r\n" % tag)
         elif cmd == "LOGOUT":

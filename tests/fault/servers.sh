@@ -487,6 +487,28 @@ tap_like "$(logged 'UID (COPY|STORE)' | sed -n '$p')" 'UID STORE 1:5 .*Deleted' 
     "IMAP trash_folder, COPY refused: the next run copies, then deletes"
 exact copyfail "IMAP trash_folder, COPY refused: nothing twice"
 
+# LIST "" "" refused, so the separator is unknown: a trash_folder with
+# levels is not CREATEd under a guessed name on [TRYCREATE] (review r8
+# 03c: "INBOX/Trash" was created on a '.' server); nothing is deleted,
+# and the next run, which learns the separator, moves them.
+: >"$T/server.log"
+imap_server rootno --manifest "$T/manifest"
+conf rootno imap 'keep = no' 'trash_folder = "INBOX/Trash"'
+run rootno
+documented "IMAP trash_folder, separator unknown"
+tap_like "$rc" '^5$' "IMAP trash_folder, separator unknown: exit status 5"
+tap_like "$err" 'trash_folder "INBOX/Trash" does not exist .*separator is unknown.*not deleted' \
+    "IMAP trash_folder, separator unknown: a clear error"
+tap_is "$(logged 'CREATE')" "" "IMAP trash_folder, separator unknown: no CREATE"
+tap_is "$(logged 'UID (STORE|EXPUNGE)|EXPUNGE')" "" \
+    "IMAP trash_folder, separator unknown: nothing flagged \\Deleted or expunged"
+exact rootno "IMAP trash_folder, separator unknown: delivered anyway"
+run rootno
+tap_like "$rc" '^(0|1)$' "IMAP trash_folder, separator unknown: the next run succeeds"
+tap_like "$(logged 'UID (COPY|STORE)' | sed -n '$p')" 'UID STORE 1:5 .*Deleted' \
+    "IMAP trash_folder, separator unknown: the next run copies, then deletes"
+exact rootno "IMAP trash_folder, separator unknown: nothing twice"
+
 # A server streaming [ALERT]s: each text logged once, at most 10 texts a
 # session, then one line saying the rest are not (a warning per line
 # wrote megabytes of log a second).
@@ -504,6 +526,22 @@ tap_is "$(grep -c 'further ones in this session are not logged' "$T/err")" \
     1 "IMAP [ALERT] flood: one line says the rest are not logged"
 tap_like "$(wc -c <"$T/err")" '^[0-9]{1,4}$' \
     "IMAP [ALERT] flood: the log stays under 10 KB ($(wc -c <"$T/err") bytes)"
+
+# X-GM-EXT-1 announced, the X-GM-MSGID item refused (review r8 09: every
+# folder's sizes pass failed, every run): the sizes pass is asked again
+# without it, once, and the folder is fetched without the labels' dedup.
+imap_server xgmbad --bad 9 --manifest "$T/manifest"
+: >"$T/server.log"
+conf xgmbad imap
+run xgmbad
+documented "IMAP X-GM-MSGID refused"
+tap_is "$rc" 0 "IMAP X-GM-MSGID refused: the folder is fetched (exit 0)"
+tap_like "$err" 'warning: .*X-GM-MSGID' "IMAP X-GM-MSGID refused: a warning says so"
+exact xgmbad "IMAP X-GM-MSGID refused"
+tap_is "$(logged 'UID FETCH .*X-GM-MSGID' | wc -l)" 1 \
+    "IMAP X-GM-MSGID refused: asked for once in the session"
+run xgmbad
+tap_is "$rc" 1 "IMAP X-GM-MSGID refused: then nothing new"
 
 # ---- POP3 ---------------------------------------------------------------
 scripted_pop3_manifest

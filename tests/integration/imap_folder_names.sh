@@ -85,6 +85,31 @@ tap_is "$(mfd_server_count tr pw-tr-62 "$TRASH")" 2 \
     "both messages are in the server's Корзина"
 mfd_run_ok tr 1 "keep = no with the trash: the second run has nothing new"
 
+# --- keep = no: a pattern never fetches the trash_folder (review r8 02:
+# "*" fetched "Trash" back and moved it into itself, every run again). --
+dovecot_add_user ot pw-ot-21
+mfd_account ot pw-ot-21
+dovecot_add_message ot INBOX "$S/01-plain.eml"
+dovecot_add_message ot INBOX "$S/04-dot-lines.eml"
+mfd_conf ot 'keep = no' 'trash_folder = "Trash"' -- 'folder "*" { }'
+MD=$T/ot/Maildir
+mfd_run_ok ot 0 "keep = no, folder \"*\": the first run creates Trash"
+tap_is "$(mfd_server_count ot pw-ot-21 Trash)" 2 "both messages are in the server's Trash"
+mfd_run_ok ot 1 "keep = no, folder \"*\": the second run does not fetch the trash"
+mfd_run_ok ot 1 "keep = no, folder \"*\": nor the third"
+mfd_expect "$MD" "" "$S/01-plain.eml" "$S/04-dot-lines.eml"
+tap_is "$(mfd_local_folders "$MD")" "" "no local .Trash"
+tap_is "$(mfd_server_count ot pw-ot-21 Trash)" 2 "the server's Trash still holds the 2"
+# Named, it is refused with both names, and nothing moves.
+mfd_conf ot 'keep = no' 'trash_folder = "Trash"' -- 'folder "INBOX" { }' \
+    'folder "Trash" { }'
+mfd_run ot
+tap_like "$err" 'folder "Trash" is the trash_folder "Trash" and keep = no' \
+    "a folder named that is the trash_folder, keep = no: refused, naming both"
+tap_like "$rc" "^(2|7)$" "the refusal is an error exit (2 or 7), not a success"
+tap_is "$(mfd_server_count ot pw-ot-21 Trash)" 2 "the server's Trash is untouched"
+mfd_expect "$MD" "" "$S/01-plain.eml" "$S/04-dot-lines.eml"
+
 # --- Every folder failed: exit 5, not 7 (partial). -------------------
 dovecot_add_user none pw-none-7
 mfd_account none pw-none-7

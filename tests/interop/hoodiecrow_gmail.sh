@@ -121,6 +121,28 @@ gen plain "$T/proj3.eml" proj3
 hc_append Work/Projects "$T/proj3.eml"
 mfd_run_ok labels 0 "labels: a new message in Work/Projects is fetched"
 mfd_expect "$MD" Work/Projects "$T/proj1.eml" "$T/proj2.eml" "$T/proj3.eml"
+# A different message under an X-GM-MSGID delivered before (a buggy or
+# hostile server): the X-GM-MSGID alone does not make it a label's copy
+# (review r8 01: it was passed over, never delivered).
+gen plain "$T/other.eml" other-message-same-gmid
+HC_GMID=1003 hc_append INBOX "$T/other.eml"
+mfd_run_ok labels 0 "labels: another message under a delivered X-GM-MSGID is delivered"
+mfd_expect "$MD" "" "$S/01-plain.eml" "$S/04-dot-lines.eml" "$T/other.eml"
+# An entry logged in the old form (the X-GM-MSGID alone, size 0) confirms
+# nothing: its message is delivered (once more at worst), not passed over.
+gen plain "$T/legacy.eml" legacy-message
+HC_GMID=7000 hc_append INBOX "$T/legacy.eml"
+hc_conf legacy -- 'folder "INBOX" { }'
+mkdir -p "$T/legacy/state"
+python3 - "$T/legacy/state/legacy.ids" <<'PY'
+import hashlib, sys
+h = lambda b: hashlib.sha256(b).hexdigest()[:16]
+with open(sys.argv[1], "w") as f:
+    f.write("%s %s %s\n" % (h(b"\x01X-GM-MSGID\0"), h(b"7000\0" + b"0"), "0" * 32))
+PY
+mfd_run_ok legacy 0 "labels: an old-form entry (X-GM-MSGID alone) does not pass a message over"
+mfd_expect "$T/legacy/Maildir" "" "$S/01-plain.eml" "$S/04-dot-lines.eml" \
+    "$T/other.eml" "$T/legacy.eml"
 
 mfd_no_sanitizer
 tap_done

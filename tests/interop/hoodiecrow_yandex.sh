@@ -19,7 +19,7 @@ top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 S=$DC_SAMPLES
 mfd_init
 gen() { "$(_dc_python)" "$top_srcdir/tests/lib/gen_msg.py" "$@" || tap_bail "gen_msg.py $*"; }
-for m in dev1 dev2 ann1 work1 tom1 read1 read2 del1 del2 exp1 exp2 idle1 idle2 uv1 uv2 uv3; do
+for m in dev1 dev2 ann1 work1 tom1 read1 read2 del1 del2 exp1 exp2 idle1 idle2 uv1 uv2 uv3 slash under; do
 	gen plain "$T/$m.eml" "$m"
 done
 cat >"$T/spec.json" <<EOF
@@ -43,6 +43,8 @@ cat >"$T/spec.json" <<EOF
     "Expunge": { "messages": [ { "file": "$T/exp1.eml" },
         { "file": "$T/exp2.eml", "flags": ["\\\\Seen"] } ] },
     "Idle": { "messages": [ { "file": "$T/idle1.eml" } ] },
+    "A/B": { "messages": [ { "file": "$T/slash.eml" } ] },
+    "A_B": { "messages": [ { "file": "$T/under.eml" } ] },
     "Uv": { "uidvalidity": 5, "messages": [ { "file": "$T/uv1.eml" },
         { "file": "$T/uv2.eml" } ] } } }
 EOF
@@ -143,6 +145,25 @@ kill -TERM "$DPID"
 daemon_wait_exit 10
 tap_is "$drc" 0 "IDLE: the daemon stops cleanly"
 mfd_expect "$T/idle/Maildir" Idle "$T/idle1.eml" "$T/idle2.eml"
+cat "$DLOG" >>"$T/all-output"
+
+# --- Two server folders, one local name, one of them held by IDLE. -------
+# "A/B" (a '/' inside a name here) and "A_B" both map to local "A_B": the
+# polling session refuses the pattern's "A/B" as --once does, though
+# "A_B" is another session's (review r8 04: both went into .A_B).
+hc_conf clash 'poll_interval = 1h' -- 'folder "A_B" { idle = yes }' \
+    'folder "A*" { }'
+sed -i 's/^log_level = info/log_level = debug/' "$T/clash/mailfetchd.conf"
+: >"$T/daemon.log"
+daemon_start "$T/clash/mailfetchd.conf"
+daemon_wait_log 'folder=A_B: .*-> IDLING' 20
+ok $? "clash: the daemon reaches IDLE on A_B" "$(tail -20 "$DLOG")"
+daemon_wait_log 'folders "A_B" \(held open with IDLE\) and "A/B" would both be delivered to local folder "A_B"' 20
+ok $? "clash: the polling session refuses A/B, naming both" "$(grep -E 'error|fetched' "$DLOG")"
+kill -TERM "$DPID"
+daemon_wait_exit 10
+tap_is "$drc" 0 "clash: the daemon stops cleanly"
+mfd_expect "$T/clash/Maildir" A_B "$T/under.eml"
 cat "$DLOG" >>"$T/all-output"
 
 mfd_no_sanitizer
