@@ -44,8 +44,9 @@ def make_message(rnd, key, kind="plain", msgid=None):
                  for k in range(1300)]
     body = "key %s\n" % key
     if kind != "tiny":
+        # Its lines after its header (the Message-ID line).
         body += faultlib.make_message(rnd, key, 0)[1].decode().split(
-            "\n\n", 1)[1]
+            "@fault.example>\n", 1)[1]
     if kind == "big":
         body += body * (240000 // len(body))
     body += ".end of %s\n" % key
@@ -485,7 +486,7 @@ class ImapAccount(Account):
             r = rnd.random()
             uids = f.uids()
             if r < 0.45 or not uids:
-                kind = rnd.choice(["plain"] * 20 + ["big", "hugeid", "twin"])
+                kind = rnd.choice(["plain"] * 30 + ["big", "hugeid", "twin"])
                 if kind == "twin" and uids:
                     like = f.msgs[rnd.choice(uids)][0]
                     if like + "-twin" in self.msgs or "-twin" in like:
