@@ -461,7 +461,8 @@ class ImapAccount(Account):
         if folder == self.opts.get("trash"):
             self.trash_got.add(key)
         if f.fetched:
-            self.log.add("hold", self.name, key, folder, uid)
+            self.log.add("hold", self.name, key, folder, uid,
+                         "seen" if "\\Seen" in flags else "-")
         return uid
 
     def remove(self, folder, uid, by):
