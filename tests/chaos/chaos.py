@@ -26,6 +26,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import world  # noqa: E402
@@ -327,8 +328,45 @@ class Run:
         rc = self.wait_bounded(p, ONCE_BOUND, "mailfetchd --once")
         if kill and kill[0] == "fault" and rc == -9:
             self.kills += 1
+        if rc == -9:
+            self.journaled()
         self.note_rc("--once", rc, kill)
         self.phase("idle")
+
+    def journaled(self):
+        """After a kill: the messages whose files the intent journal
+        names ("inflight" records of the state, src/state.c) and that
+        lie complete in a tmp/ are durably recorded: they must be
+        delivered, whatever happens to the server's copy meanwhile."""
+        for a in self.accts:
+            path = os.path.join(self.dir, "state", a.name + ".state")
+            try:
+                with open(path, errors="replace") as f:
+                    lines = f.read().splitlines()
+            except OSError:
+                continue
+            tmps = [os.path.join(d, "tmp")
+                    for d in world.maildir_dirs(a.maildir)]
+            for line in lines:
+                fields = line.split(" ")
+                if fields[0] != "inflight" or len(fields) != 4:
+                    continue
+                # The tmp/ name is the final one without ",S=..." etc.
+                name = urllib.parse.unquote(fields[3])
+                for t in tmps:
+                    try:
+                        found = [e for e in os.listdir(t)
+                                 if name == e or name.startswith(e + ",")
+                                 or name.startswith(e + ":")]
+                        if not found:
+                            continue
+                        with open(os.path.join(t, found[0]), "rb") as f:
+                            key = a.bydigest.get(world.digest(f.read()))
+                    except OSError:
+                        continue
+                    if key and not key.startswith("?"):
+                        self.durable.setdefault(a.name, set()).add(key)
+                        self.log.add("journaled", a.name, key, name)
 
     def note_rc(self, what, rc, kill=None):
         if rc in (0, 1) and what != "daemon" and self.first_done is None:
@@ -372,6 +410,8 @@ class Run:
             p.send_signal(signal.SIGTERM)
             self.signals += 1
         rc = self.wait_bounded(p, STOP_BOUND, "the daemon after SIGTERM")
+        if killed:
+            self.journaled()
         if not killed and rc not in (0, -9):
             self.log.violate("daemon-exit", "the daemon stopped by SIGTERM "
                              "exited with status %s" % rc)
@@ -427,6 +467,7 @@ class Run:
 
     def run_steps(self):
         self.reader_gone = set()
+        self.durable = {}
         # first_fetch = new/unseen: the first fetch sets the baseline,
         # in an honest run or (clean_first false) in the history itself.
         self.first_done = None
@@ -504,6 +545,10 @@ class Run:
                                    a.name, key, " (then removed by "
                                    "mailfetchd)" if key in acted else
                                    " at the end"))
+                elif n == 0 and key in self.durable.get(a.name, ()):
+                    lg.violate("journal-lost", "%s: %s was journaled in "
+                               "tmp/ by a killed run, never delivered" % (
+                                   a.name, key))
             del found
             if a.opts.get("trash"):
                 self.judge_trash(a)
@@ -714,6 +759,7 @@ def main():
         return 2
     own = args.workdir is None
     workdir = args.workdir or tempfile.mkdtemp(prefix="mfd-chaos-")
+    os.makedirs(workdir, exist_ok=True)
     keep = os.environ.get("MFD_CHAOS_KEEP") == "1"
 
     def say(line):

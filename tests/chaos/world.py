@@ -797,10 +797,13 @@ class ImapSession:
             out.append(self.fetch_item(uid, items))
             sizes[uid] = len(out[-1])
             if a.chance(c, "dup-uid", 0.02 / k):
+                # Another message under the same UID, after the real one
+                # or before it.
                 with a.lock:
                     other = a.new_message(required=False,
                                           why="sent under another's UID")
-                out.append(self.fetch_item(uid, items, data=other.data,
+                out.insert(len(out) - (c.rnd.random() < 0.5),
+                           self.fetch_item(uid, items, data=other.data,
                                            key=other.key))
             if idx + 1 < len(want) and a.chance(c, "expunge-mid-fetch",
                                                 0.03 / k):
