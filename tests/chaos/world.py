@@ -1034,8 +1034,19 @@ class PopAccount(Account):
                 uidl = None
                 if self.drop and rnd.random() < 0.08 and \
                         "dup-uidl" not in self.off:
-                    uidl = rnd.choice(self.drop)[0]	# a duplicate UIDL
+                    # A duplicate UIDL: the server names two different
+                    # messages alike. mailfetchd warns (pop3.c) that such
+                    # messages "may be skipped or fetched again": both
+                    # are optional (at most once), neither may be DELEd
+                    # before it is delivered.
+                    uidl = rnd.choice(self.drop)[0]
                     self.log.draw("dup-uidl")
+                    m.required = False
+                    m.why = "a duplicate UIDL"
+                    for u, k in self.drop:
+                        if u == uidl:
+                            self.msgs[k].required = False
+                            self.msgs[k].why = "a duplicate UIDL"
                 self.put(m.key, uidl)
                 self.log.add("other", self.name, "add", m.key)
             else:
