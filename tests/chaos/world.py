@@ -160,7 +160,8 @@ class Account:
             else:
                 data = make_message(self.rnd, key, kind, msgid)
             m = Msg(key, data, required, why)
-            m.hugeid = kind == "hugeid"
+            m.hugeid = kind == "hugeid" or (like is not None and
+                                            self.msgs[like].hugeid)
             self.msgs[key] = m
             self.bydigest[digest(lf(data))] = key
             return m
