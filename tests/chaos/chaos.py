@@ -194,6 +194,9 @@ class Run:
             a.seed = self.h["seed"]
             a.suppress = sup.get(spec["name"], set())
             a.off = set(self.off)
+            a.force = {(f[1], f[2]): (f[3] if len(f) > 3 else 0)
+                       for f in self.h.get("force", [])
+                       if f[0] == spec["name"]}
             self.fill(a, rnd)
             self.accts.append(a)
             self.servers.append(world.Server(

@@ -144,6 +144,8 @@ class Account:
         self.body_bytes = []		# (time, bytes, phase) of BODY[] sent
         self.seed = 0
         self.off = set()		# misbehaviours not drawn at all
+        self.force = {}			# (conn no, draw name) -> calls to
+        #				  let pass before it is drawn, once
 
     # ---- messages
     def new_message(self, kind="plain", required=True, why="", msgid=None,
@@ -174,11 +176,17 @@ class Account:
                                               stream))
 
     def chance(self, conn, name, p):
-        """Draws misbehaviour name on conn with probability p (scaled)."""
-        if self.fault_rate <= 0 or (conn.n, name) in self.suppress or \
+        """Draws misbehaviour name on conn with probability p (scaled);
+        a forced one (a history's "force" list) is drawn whatever."""
+        if self.force.get((conn.n, name), -1) > 0:
+            self.force[(conn.n, name)] -= 1	# not this call yet
+            return False
+        if self.force.get((conn.n, name)) == 0:
+            del self.force[(conn.n, name)]
+        elif self.fault_rate <= 0 or (conn.n, name) in self.suppress or \
                 name in self.off:
             return False
-        if conn.rnd.random() >= p * self.fault_rate:
+        elif conn.rnd.random() >= p * self.fault_rate:
             return False
         self.log.draw(name)
         with self.lock:
