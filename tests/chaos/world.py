@@ -979,7 +979,9 @@ class ImapSession:
         a, c = self.a, self.c
         c.send("+ idling\r\n")
         bye_at = None
-        if a.chance(c, "bye-during-idle", 0.15):
+        # A provider's IDLE drops often: a reconnect storm must show.
+        if a.chance(c, "bye-during-idle",
+                    0.4 if a.opts.get("provider") else 0.15):
             bye_at = time.monotonic() + c.rnd.uniform(0.05, 3.0)
         while True:
             self.flush()
