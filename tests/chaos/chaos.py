@@ -112,7 +112,8 @@ def make_history(seed, long_mode):
             dur = round(rnd.uniform(2.0, 10.0 if long_mode else 5.0), 2)
             if any(a.get("provider") for a in accts):
                 # Long enough for IDLE reconnects to show their spacing.
-                dur = round(rnd.uniform(8.0, 15.0), 2)
+                dur = round(rnd.uniform(8.0, 15.0) if long_mode else
+                            rnd.uniform(6.0, 9.0), 2)
             ev = []
             for _ in range(rnd.randint(1, 6)):
                 ev.append([round(rnd.uniform(0.2, dur), 2), rnd.choice(
@@ -178,6 +179,7 @@ class Run:
         self.signals = 0
         self.peak_kb = 0
         self.daemon_windows = []	# (start, end)
+        self.hup_times = []
         self.notes = []
         self.outfile = os.path.join(self.dir, "mailfetchd.log")
         self.asan = "asan" in binary or os.environ.get("MFD_CHAOS_ASAN")
@@ -401,6 +403,7 @@ class Run:
                 p.send_signal(signal.SIGHUP)
                 self.signals += 1
                 hups += 1
+                self.hup_times.append(time.monotonic())
             elif ev == "fetchnow":
                 if hups and "fetchnow-after-hup" in self.off:
                     continue
@@ -624,8 +627,11 @@ class Run:
         lg = self.log
         nf = len(a.opts.get("folders", ["INBOX"]))
         for start, end in self.daemon_windows:
+            # A reload retries a refused login at once, by design (the
+            # user may have fixed the password): those are not counted.
             logins = [x for x in a.logins if start <= x[0] <= end
-                      and x[2] == "daemon"]
+                      and x[2] == "daemon" and not any(
+                          h <= x[0] <= h + 2.0 for h in self.hup_times)]
             failed = [x for x in logins if not x[1]]
             if len(failed) > nf + 1:
                 lg.violate("login-backoff", "%s: %d failed logins within "

@@ -18,9 +18,10 @@ MAILFETCHD=${MFD_CHAOS_BINARY:-${MAILFETCHD:-$top_srcdir/_build/mailfetchd}}
 command -v python3 >/dev/null || tap_bail "python3 not found"
 [ -x "$MAILFETCHD" ] || tap_bail "no mailfetchd at $MAILFETCHD (set MAILFETCHD)"
 T=$(mktemp -d "${TMPDIR:-/tmp}/mfd-chaos.XXXXXX") || tap_bail "mktemp failed"
-tap_cleanup_add '[ "${MFD_CHAOS_KEEP:-0}" = 1 ] || rm -rf "$T"'
+tap_cleanup_add '[ "${MFD_CHAOS_KEEP:-0}" = 1 ] || [ "${rc:-1}" != 0 ] || rm -rf "$T"'
 
-args=(--binary "$MAILFETCHD" --workdir "$T")
+# Two histories at a time: they mostly wait (daemon runs, timeouts).
+args=(--binary "$MAILFETCHD" --workdir "$T" --jobs "${MFD_CHAOS_JOBS:-2}")
 if [ -z "${MFD_CHAOS_SEED:-}" ] && [ -z "${MFD_CHAOS_HISTORY:-}" ]; then
 	base=${MFD_CHAOS_BASE:-$(( $(date +%s) % 1000000 ))}
 	args+=(--base "$base")
