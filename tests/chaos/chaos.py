@@ -42,7 +42,8 @@ POP_KINDS = ["pop3-keep", "pop3-delete"]
 # Misbehaviours that find defects of main not fixed yet (README.md,
 # "Known defects"): left out unless MFD_CHAOS_ALL=1, so that the short
 # mode guards everything else.
-KNOWN_DEFECTS = {"omit-size", "uidl-reuse", "alert", "fetchnow-after-hup"}
+KNOWN_DEFECTS = {"omit-size", "uidl-reuse", "alert", "fetchnow-after-hup",
+                 "fetchnow-after-refusal"}
 FAULT_POINTS = ["imap-journaled", "imap-synced", "imap-saved",
                 "imap-recovered", "maildir-renamed", "pop3-journaled",
                 "pop3-synced", "pop3-saved"]
@@ -51,7 +52,7 @@ FAULT_POINTS = ["imap-journaled", "imap-synced", "imap-saved",
 # ---------------------------------------------------------------- histories
 
 def account_spec(rnd, name, kind):
-    o = {"kind": kind, "name": name}
+    o = {"kind": kind, "name": name, "max_size": MAX_MSG}
     if kind.startswith("pop3"):
         o["proto"] = "pop3"
         o["keep"] = kind == "pop3-keep"
@@ -194,6 +195,7 @@ class Run:
         for n, c, name in self.h["suppress"]:
             sup.setdefault(n, set()).add((c, name))
         for spec in self.h["accounts"]:
+            spec.setdefault("max_size", MAX_MSG)
             md = os.path.join(self.dir, spec["name"], "Maildir")
             cls = world.PopAccount if spec["proto"] == "pop3" else \
                 world.ImapAccount
@@ -242,8 +244,9 @@ class Run:
                     if "-twin" not in like and \
                             like + "-twin" not in a.msgs:
                         m = a.new_message(like=like)
-                        m.required = a.msgs[like].required
-                        m.why = a.msgs[like].why
+                        if not a.msgs[like].required:
+                            m.required = False
+                            m.why = a.msgs[like].why
                         a.put(fname, m.key)
 
     def write_config(self):
@@ -406,6 +409,10 @@ class Run:
                 self.hup_times.append(time.monotonic())
             elif ev == "fetchnow":
                 if hups and "fetchnow-after-hup" in self.off:
+                    continue
+                if "fetchnow-after-refusal" in self.off and any(
+                        a.logins and not a.logins[-1][1] and
+                        a.logins[-1][0] >= start for a in self.accts):
                     continue
                 nows.append(self.spawn(["--once"]))
             elif ev == "other":
@@ -652,14 +659,14 @@ class Run:
 
     def judge_budget(self, a, lim, start, end):
         """Once the bytes fetched in a daemon run reach the daily limit,
-        no session that logs in later fetches a message body."""
+        no connection opened later fetches a message body."""
         recs = sorted(x for x in a.body_bytes if start <= x[0] <= end
                       and x[2] == "daemon")
-        logins = {x[3]: x[0] for x in a.logins if x[1]}
         total = 0
         over = None
         for t, n, _, conn in recs:
-            if over is not None and n > 0 and logins.get(conn, 0) > over:
+            if over is not None and n > 0 and \
+                    a.opened.get(conn, 0) > over:
                 self.log.violate("budget", "%s: %d bytes fetched by "
                                  "connection %d after the daily limit of %d"
                                  " was used up" % (a.name, n, conn, lim))

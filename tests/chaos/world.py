@@ -141,7 +141,8 @@ class Account:
         self.scan_cache = {}		# (dev, ino) -> digest
         self.ever = {}			# key -> set of (dev, ino) seen
         self.graveyard = set()		# (dev, ino) the reader deleted
-        self.body_bytes = []		# (time, bytes, phase) of BODY[] sent
+        self.body_bytes = []		# (time, bytes, phase, conn) read
+        self.opened = {}		# conn no -> when it was accepted
         self.seed = 0
         self.off = set()		# misbehaviours not drawn at all
         self.force = {}			# (conn no, draw name) -> calls to
@@ -162,8 +163,12 @@ class Account:
             else:
                 data = make_message(self.rnd, key, kind, msgid)
             m = Msg(key, data, required, why)
-            m.hugeid = kind == "hugeid" or (like is not None and
-                                            self.msgs[like].hugeid)
+            m.hugeid = kind == "hugeid"
+            if like is not None:
+                # A twin is as large, and has as long a Message-ID.
+                m.hugeid = self.msgs[like].hugeid
+                if len(data) > self.opts.get("max_size", 1 << 62):
+                    m.required, m.why = False, "too large"
             self.msgs[key] = m
             self.bydigest[digest(lf(data))] = key
             return m
@@ -274,6 +279,7 @@ class Account:
     def note_login(self, ok, conn):
         with self.lock:
             self.logins.append((time.monotonic(), ok, self.phase, conn.n))
+            self.opened[conn.n] = conn.t_open
         self.log.add("login", self.name, ok, conn.n, self.phase)
 
 
@@ -293,6 +299,8 @@ class Conn:
         self.cut_at = None		# bytes left before a cut, or None
         self.trickle = None		# (piece, pause) while trickling
         self.sent = 0
+        self.unread = 0			# BODY[] bytes sent, not yet known read
+        self.t_open = time.monotonic()
 
     def closed_by_peer(self):
         try:
@@ -617,6 +625,11 @@ class ImapSession:
         try:
             while True:
                 line = c.readline()
+                if c.unread:
+                    with a.lock:
+                        a.body_bytes.append((time.monotonic(), c.unread,
+                                             a.phase, c.n))
+                    c.unread = 0
                 if c.doomed:
                     c.send("* BYE [UNAVAILABLE] mailbox recreated\r\n")
                     return
@@ -832,11 +845,12 @@ class ImapSession:
                 out.append(b"* BYE [UNAVAILABLE] going down\r\n")
                 self.send_fetch(out, tag, trail=False)
                 return False
+        ret = self.send_fetch(out, tag, body=body)
         if body:
-            with a.lock:
-                a.body_bytes.append((time.monotonic(), sum(sizes.values()),
-                                     a.phase, c.n))
-        return self.send_fetch(out, tag, body=body)
+            # Counted once the client asks something else: it read the
+            # whole answer (one that stops reading is not downloading).
+            c.unread = sum(sizes.values())
+        return ret
 
     def send_fetch(self, out, tag, trail=True, body=False):
         a, c = self.a, self.c
