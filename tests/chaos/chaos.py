@@ -808,8 +808,8 @@ def main():
             % base)
         queue = None
     minutes = args.minutes or (61 if long_mode else 0)
-    nhist = args.histories or (0 if long_mode else 10)
-    want_sessions = 10000 if long_mode else 0
+    nhist = args.histories or (0 if long_mode or args.minutes else 10)
+    want_sessions = 10000 if long_mode and not args.minutes else 0
     shrink_s = args.shrink_seconds if args.shrink_seconds is not None else \
         (300 if long_mode else 90)
     t0 = time.monotonic()
