@@ -43,7 +43,7 @@ POP_KINDS = ["pop3-keep", "pop3-delete"]
 # "Known defects"): left out unless MFD_CHAOS_ALL=1, so that the short
 # mode guards everything else.
 KNOWN_DEFECTS = {"omit-size", "uidl-reuse", "alert", "fetchnow-after-hup",
-                 "fetchnow-after-refusal"}
+                 "fetchnow-after-refusal", "hup-idle-waiting"}
 FAULT_POINTS = ["imap-journaled", "imap-synced", "imap-saved",
                 "imap-recovered", "maildir-renamed", "pop3-journaled",
                 "pop3-synced", "pop3-saved"]
@@ -403,6 +403,11 @@ class Run:
             if p.poll() is not None:
                 break
             if ev == "hup":
+                if "hup-idle-waiting" in self.off and any(
+                        a.opts.get("idle") and a.opts.get("max_connections")
+                        and len(a.opts["folders"]) >= a.opts[
+                            "max_connections"] for a in self.accts):
+                    continue	# IDLE folders wait for room: known crash
                 p.send_signal(signal.SIGHUP)
                 self.signals += 1
                 hups += 1
