@@ -209,23 +209,30 @@ def cmd_killloop(argv):
     return 0 if bad == 0 and last in (0, 1) else 1
 
 
+def peak_rss(p, pause=0.005):
+    """Polls the VmHWM of the running process p until it ends; returns
+    the highest value seen, in KB (also used by tests/chaos)."""
+    peak = 0
+    path = "/proc/%d/status" % p.pid
+    while p.poll() is None:
+        try:
+            with open(path) as f:
+                for line in f:
+                    if line.startswith("VmHWM:"):
+                        peak = max(peak, int(line.split()[1]))
+        except (OSError, ValueError):
+            pass
+        time.sleep(pause)
+    return peak
+
+
 def cmd_peakrun(argv):
     sep = argv.index("--")
     errfile = argv[0]
     cmd = argv[sep + 1:]
-    peak = 0
     with open(errfile, "wb") as err:
         p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
-        path = "/proc/%d/status" % p.pid
-        while p.poll() is None:
-            try:
-                with open(path) as f:
-                    for line in f:
-                        if line.startswith("VmHWM:"):
-                            peak = max(peak, int(line.split()[1]))
-            except (OSError, ValueError):
-                pass
-            time.sleep(0.005)
+        peak = peak_rss(p)
     print("%d %d" % (p.returncode, peak))
     return 0
 
