@@ -8,7 +8,8 @@
 # reports them (the log line, --status), but downloads nothing: the budget
 # in the state holds the bytes once, not twice. IMAP (imap_server.py
 # gapfetch, its body FETCH answers 1.8 s apart) and POP3 (pop3_server.py
-# retrslow, each RETR 1.5 s late). TAP output.
+# retrslow, each RETR 1.5 s late), and IMAP IDLE (idlegap: the failed
+# round's downloads count, the recovery's not). TAP output.
 set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 MAILFETCHD=${MAILFETCHD:-$top_srcdir/_build/mailfetchd}
@@ -90,6 +91,45 @@ check() {
 	dpid=""
 }
 
+# check_idle NAME: the same with IDLE: the failed round's downloads go
+# into the budget; a restart's IDLE session recovers the batch and does
+# not count it again.
+check_idle() {
+	local name=$1 log=$T/$1.log total
+
+	scripted_conf "$name" imap 20 'idle = yes' 'daily_limit = 100M'
+	"$MAILFETCHD" -c "$T/$name.conf" -v >"$log" 2>&1 &
+	dpid=$!
+	wait_for "$T/server.log" 'BODY\.PEEK\[\]' ||
+	    tap_bail "$name: no fetch seen"
+	rmdir "$T/Maildir-$name/new" && mkdir "$T/Maildir-$name/new" ||
+	    tap_bail "$name: cannot replace new/"
+	wait_for "$log" "$SYNC_FAILED" || tap_bail "$name: no sync failure"
+	kill -TERM "$dpid"
+	wait "$dpid"
+	total=$(find "$T/Maildir-$name/tmp" -type f -printf '%s\n' |
+	    awk '{ s += $1 } END { print s + 0 }')
+	tap_like "$total" '^[1-9][0-9]*$' "$name: the staged files wait in tmp/"
+	tap_is "$(budget "$name")" "$total" \
+	    "$name: the failed IDLE round's downloads are in the budget"
+	"$MAILFETCHD" -c "$T/$name.conf" -v >>"$log" 2>&1 &
+	dpid=$!
+	wait_for "$log" 'recovered an interrupted run: 3 message' ||
+	    tap_bail "$name: no recovery"
+	wait_for "$log" "folder=INBOX: fetched 3 message\(s\), $total bytes"
+	ok $? "$name: the recovery round reports their bytes"
+	kill -TERM "$dpid"
+	wait "$dpid"
+	dpid=""
+	tap_is "$(delivered "$name")" "$total" \
+	    "$name: the three messages are delivered, as staged"
+	tap_is "$(budget "$name")" "$total" \
+	    "$name: the budget holds them once, not again for the recovery"
+}
+
+scripted_start "$T/server.log" "$top_srcdir/tests/fault/imap_server.py" \
+    idlegap --msgs 3 --manifest "$T/manifest" --linger 60
+check_idle idlesync
 scripted_start "$T/server.log" "$top_srcdir/tests/fault/imap_server.py" \
     gapfetch --msgs 3 --manifest "$T/manifest" --linger 60
 check imapsync imap 'BODY\.PEEK\[\]'
