@@ -136,5 +136,7 @@ check imapsync imap 'BODY\.PEEK\[\]'
 scripted_start "$T/server.log" "$top_srcdir/tests/integration/pop3_server.py" \
     retrslow
 check pop3sync pop3 'RETR 1'
+tap_unlike "$(cat "$T"/*.log)" 'runtime error:|AddressSanitizer|LeakSanitizer' \
+    "no sanitizer report in the daemons' logs"
 
 tap_done
