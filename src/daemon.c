@@ -502,7 +502,17 @@ daemon_account_done(struct daemon_account *a, const struct fetch_result *r,
 	 * --oauth2-setup; the account waits for a reload, like a config
 	 * error, instead of backing off and asking again. */
 	o.exit = r->reauth ? EXIT_CONFIG : r->status;
-	o.bytes = r->bytes;
+	/* The budget counts what was downloaded from the provider, when it
+	 * was (a failed poll's downloads too). A journal recovery downloads
+	 * nothing: the messages it moves into place count in the run's
+	 * figures (the log, --status), not in the budget, or a batch whose
+	 * Maildir sync failed in a live session would count twice (once by
+	 * that session, once by the next poll's recovery). The downloads of
+	 * a run killed (kill -9) before its end are in no budget: the budget
+	 * is saved from a finished session's result (daemon_account_save),
+	 * which that run never had; so it errs low by at most that run's
+	 * downloads, as it did for all but its last batch before. */
+	o.bytes = r->bytes - r->recovered_bytes;
 	o.hint = (enum schedule_hint)r->hint;
 	o.retry_after = r->retry_after;
 	o.no_conn = no_conn;
@@ -901,10 +911,12 @@ daemon_idle_level(const struct imap_result *r, const char *note)
 	return (note != NULL ? LOG_LVL_INFO : LOG_LVL_WARNING);
 }
 
-/* Deliveries of an IDLE session: the budget and the daily counts. */
+/* Deliveries of an IDLE session (or a failed round's downloads, msgs
+ * 0): the budget (what was downloaded, as daemon_account_done) and the
+ * daily counts. */
 static void
 daemon_idle_delivered(struct imap_session *s, void *arg,
-    unsigned long msgs, uint64_t bytes)
+    unsigned long msgs, uint64_t bytes, uint64_t downloaded)
 {
 	struct daemon_idle	*di = arg;
 	struct daemon_account	*a = di->a;
@@ -913,13 +925,15 @@ daemon_idle_delivered(struct imap_session *s, void *arg,
 	(void)s;
 	if (a == NULL)
 		return;
-	schedule_budget_add(a->sa, daemon_now(), bytes);
-	memset(&r, 0, sizeof r);
-	r.status = EXIT_NEW_MAIL;
-	r.messages = msgs;
-	r.bytes = bytes;
-	daemon_account_count(a, &r);
-	a->d->last_fetch = time(NULL);
+	schedule_budget_add(a->sa, daemon_now(), downloaded);
+	if (msgs > 0) {
+		memset(&r, 0, sizeof r);
+		r.status = EXIT_NEW_MAIL;
+		r.messages = msgs;
+		r.bytes = bytes;
+		daemon_account_count(a, &r);
+		a->d->last_fetch = time(NULL);
+	}
 	daemon_account_save(a);
 	daemon_status(a->d);
 }

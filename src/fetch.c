@@ -323,6 +323,7 @@ fetch_imap_done(struct imap_session *imap, void *arg)
 		res.status = EXIT_PARTIAL;
 	res.messages = r->messages;
 	res.bytes = r->bytes;
+	res.recovered_bytes = r->recovered_bytes;
 	res.hint = r->hint;
 	res.reauth = r->reauth;
 	fs->done(fs, &res, fs->arg);
@@ -342,6 +343,7 @@ fetch_pop3_done(struct pop3_session *pop3, void *arg)
 	res.status = r->status;
 	res.messages = r->messages;
 	res.bytes = r->bytes;
+	res.recovered_bytes = r->recovered_bytes;
 	res.retry_after = r->login_delay;
 	res.reauth = r->reauth;
 	if (r->status == EXIT_LOCKED)

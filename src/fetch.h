@@ -64,6 +64,10 @@ struct fetch_result {
 	int		 status;	/* enum fetch_exit */
 	unsigned long	 messages;	/* delivered */
 	uint64_t	 bytes;		/* delivered, as written */
+	uint64_t	 recovered_bytes; /* of bytes: messages a journal
+					 * recovery moved into place, downloaded
+					 * by an earlier run: not in the daily
+					 * budget (see daemon_account_done) */
 	int		 hint;		/* enum schedule_hint: what the server
 					 * said about coming back */
 	unsigned int	 retry_after;	/* seconds the server asked to wait

@@ -360,7 +360,8 @@ struct imap_session {
 	size_t			 pending_from;	/* slicing for commands */
 	int			 folder_failed;
 	unsigned long		 f_msgs;
-	uint64_t		 f_bytes;
+	uint64_t		 f_bytes;	/* downloaded, and recovered */
+	uint64_t		 f_rbytes;	/* of f_bytes: recovered */
 	struct timespec		 f_start;
 
 	/* The message being received. */
@@ -1032,6 +1033,7 @@ imap_folder_reset(struct imap_session *s)
 	s->folder_failed = 0;
 	s->f_msgs = 0;
 	s->f_bytes = 0;
+	s->f_rbytes = 0;
 	s->ctx.folder = NULL;
 }
 
@@ -1522,6 +1524,7 @@ imap_journal_recover(struct imap_session *s)
 	struct imap_recovery	 rc;
 	char			*cause;
 	size_t			 i;
+	uint64_t		 rbytes;
 	int			 r = -1;
 
 	memset(&rc, 0, sizeof rc);
@@ -1556,7 +1559,9 @@ imap_journal_recover(struct imap_session *s)
 	/* They became visible with this run (or the run that put them there
 	 * never said so): they count as this run's new mail. */
 	s->f_msgs += rc.n - rc.ngone;
-	s->f_bytes += maildir_found_bytes(rc.found, rc.n);
+	rbytes = maildir_found_bytes(rc.found, rc.n);
+	s->f_bytes += rbytes;
+	s->f_rbytes += rbytes;
 	if (s->folders[s->cur].mark_read || !s->ac->keep) {
 		/* Added to what the state still owes, never in its place: a
 		 * run killed after an earlier recovery recorded its set (and
@@ -2391,6 +2396,7 @@ imap_round_reset(struct imap_session *s)
 	s->unseen_searched = 0;
 	s->f_msgs = 0;
 	s->f_bytes = 0;
+	s->f_rbytes = 0;
 	clock_gettime(CLOCK_MONOTONIC, &s->f_start);
 }
 
@@ -2486,13 +2492,19 @@ imap_idle_wake(struct imap_session *s)
 static void
 imap_idle_round_done(struct imap_session *s)
 {
+	uint64_t	downloaded = s->f_bytes - s->f_rbytes;
+
+	/* A failed round's downloads count for the budget too, as a
+	 * failed poll's do (daemon_account_done). */
+	if (s->delivered_cb != NULL && (downloaded > 0 ||
+	    (s->f_msgs > 0 && !s->folder_failed)))
+		s->delivered_cb(s, s->done_arg, s->folder_failed ? 0 :
+		    s->f_msgs, s->f_bytes, downloaded);
 	if (s->folder_failed) {
 		/* The owner reconnects later; the state is saved. */
 		imap_enter(s, IMAP_S_LOGOUT);
 		return;
 	}
-	if (s->f_msgs > 0 && s->delivered_cb != NULL)
-		s->delivered_cb(s, s->done_arg, s->f_msgs, s->f_bytes);
 	imap_round_reset(s);
 	if (s->stopping) {
 		imap_enter(s, IMAP_S_LOGOUT);
@@ -2574,6 +2586,7 @@ imap_folder_done(struct imap_session *s)
 	}
 	s->result.messages += s->f_msgs;
 	s->result.bytes += s->f_bytes;
+	s->result.recovered_bytes += s->f_rbytes;
 	if (s->f_msgs > 0 && s->status == EXIT_NOTHING_NEW)
 		s->status = EXIT_NEW_MAIL;
 	if (s->mode == IMAP_MODE_IDLE) {

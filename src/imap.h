@@ -28,6 +28,10 @@ struct imap_result {
 	int		 status;	/* enum fetch_exit */
 	unsigned long	 messages;	/* delivered */
 	uint64_t	 bytes;		/* delivered, as written */
+	uint64_t	 recovered_bytes; /* of bytes: messages a journal
+					 * recovery moved into place, downloaded
+					 * by an earlier run: not in the daily
+					 * budget (see daemon_account_done) */
 	unsigned int	 folders_ok;
 	unsigned int	 folders_failed;
 	int		 hint;		/* enum schedule_hint: the server's
@@ -46,9 +50,12 @@ struct imap_result {
 
 typedef void (*imap_done_cb)(struct imap_session *, void *);
 /* IMAP_MODE_IDLE: a round of deliveries is durable (called with the done
- * callback's argument, only when msgs > 0). */
+ * callback's argument, when msgs > 0), or a round downloaded bytes and
+ * failed (msgs 0). bytes: those of the msgs, also of messages a journal
+ * recovery moved into place; downloaded: from the server by this round,
+ * delivered or not (the daily budget). */
 typedef void (*imap_delivered_cb)(struct imap_session *, void *,
-		    unsigned long msgs, uint64_t bytes);
+		    unsigned long msgs, uint64_t bytes, uint64_t downloaded);
 
 /* IMAP_MODE_IDLE: asked (with the done callback's argument) before each
  * round of fetching; 0 leaves the new mail on the server and the session

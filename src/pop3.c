@@ -1366,6 +1366,7 @@ pop3_journal_recover(struct pop3_session *s)
 	 * never said so): they count as this run's new mail. */
 	s->result.messages += n - ngone;
 	s->result.bytes += bytes;
+	s->result.recovered_bytes += bytes;
 	if (n > ngone && s->status == EXIT_NOTHING_NEW)
 		s->status = EXIT_NEW_MAIL;
 	state_inflight_clear(s->st, POP3_STATE_RECORD);

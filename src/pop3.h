@@ -19,6 +19,10 @@ struct pop3_result {
 	int		 status;	/* enum fetch_exit */
 	unsigned long	 messages;	/* delivered */
 	uint64_t	 bytes;		/* delivered, as written */
+	uint64_t	 recovered_bytes; /* of bytes: messages a journal
+					 * recovery moved into place, downloaded
+					 * by an earlier run: not in the daily
+					 * budget (see daemon_account_done) */
 	unsigned long	 skipped;	/* larger than max_message_size */
 	unsigned long	 deleted;	/* DELE acknowledged, QUIT +OK */
 	unsigned int	 login_delay;	/* CAPA LOGIN-DELAY seconds, 0: none;

@@ -257,14 +257,15 @@ fail:
  * Commands and OAuth2 refreshes in a child process, watched from the event
  * loop: the child's stdout is a non-blocking pipe with a read event on it,
  * a timer bounds the whole run (SECRET_COMMAND_TIMEOUT), and the child is
- * reaped with waitpid(WNOHANG), polled every SECRET_REAP_POLL_MS once its
- * stdout is closed (SIGCHLD is left to its current owner: privsep's
+ * reaped with waitpid(WNOHANG), polled every SECRET_REAP_POLL_MS from the
+ * start (SIGCHLD is left to its current owner: privsep's
  * supervisor reaps its workers with waitpid(-1), and a worker's children
  * are not its business). The synchronous secret_from_command runs the
  * same job on a private event base.
  */
 
-/* How often an ended child's exit is looked for. */
+/* How often the child's exit is looked for: its end, not EOF on its
+ * stdout, ends the read (secret_job_poll). */
 #define SECRET_REAP_POLL_MS	20
 /* How long an OAuth2 refresh child may run: the refresh is one POST,
  * OAUTH2_HTTP_TIMEOUT per phase (connect, TLS, answer). */
@@ -328,11 +329,18 @@ static void	secret_oauth2_result(struct secret_job *);
  *  - runs the command in a process group of its own (the command's pid),
  *    not the supervisor's, so that killing that group never kills the
  *    supervisor before it has done the rest;
- *  - when the command exits, kills what it left in its group (a
- *    background child still holding stdout would keep the daemon from
- *    ever seeing EOF; an agent that daemonised with setsid is left to
- *    run, as it would be from a shell), then exits with the command's
- *    status, or by its signal, for the daemon's messages.
+ *  - when the command exits, kills what it left in its session: its
+ *    group, and every descendant still in the session (a job-control
+ *    group, "set -m; helper &", or any setpgid'd helper); such a
+ *    leftover is part of the command's run, and one still holding stdout
+ *    would keep the daemon from ever seeing EOF. A descendant that
+ *    started a session of its own with setsid (an agent that daemonises,
+ *    gpg-agent) is left to run, as it would be from a shell: killing it
+ *    would lose its passphrase cache at each poll. That is a judgement
+ *    call, documented in mailfetchd.conf(5); the daemon does not wait for
+ *    such an agent's EOF on stdout either (secret_job_poll). Then the
+ *    supervisor exits with the command's status, or by its signal, for
+ *    the daemon's messages.
  * The supervisor holds none of the daemon's descriptors (only stdio and
  * the two pipes, closed once the command is started: EOF on stdout is the
  * command's alone), and the command has PR_SET_PDEATHSIG SIGKILL too, in
@@ -399,39 +407,52 @@ secret_exec(char **argv, int outfd, int errfd, pid_t parent,
 	_exit(127);
 }
 
-/* Kills each child of this process (pid from /proc/N/stat, whose fourth
- * field is the parent's pid); the reparented descendants of a killed one
- * are found on the next call. */
-static void
-secret_kill_children(void)
+/* The parent pid and the session of process pid, from /proc/N/stat
+ * ("pid (comm) S ppid pgrp session ..."; comm may hold spaces and ')').
+ * -1 when it is gone or unreadable. */
+static int
+secret_proc_stat(int pid, long *ppid, long *sid)
+{
+	FILE	*f;
+	char	 path[64], buf[512], *p;
+	size_t	 n;
+
+	snprintf(path, sizeof path, "/proc/%d/stat", pid);
+	if ((f = fopen(path, "re")) == NULL)
+		return (-1);
+	n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	if ((p = strrchr(buf, ')')) == NULL ||
+	    sscanf(p + 1, " %*c %ld %*d %ld", ppid, sid) != 2)
+		return (-1);
+	return (0);
+}
+
+/* Kills each child of this process in session sid (any session when sid
+ * is 0; a zombie is found too, until reaped) and returns how many. The
+ * reparented descendants of a killed one are found on the next call. */
+static int
+secret_kill_children(long sid)
 {
 	struct dirent	*de;
 	DIR		*d;
-	FILE		*f;
-	char		 path[64], buf[512], *p;
-	size_t		 n;
-	long		 ppid;
-	int		 pid;
+	long		 ppid, psid;
+	int		 pid, found = 0;
 
 	if ((d = opendir("/proc")) == NULL)
-		return;
+		return (0);
 	while ((de = readdir(d)) != NULL) {
-		if ((pid = atoi(de->d_name)) <= 0)
+		if ((pid = atoi(de->d_name)) <= 0 ||
+		    secret_proc_stat(pid, &ppid, &psid) != 0)
 			continue;
-		snprintf(path, sizeof path, "/proc/%d/stat", pid);
-		if ((f = fopen(path, "re")) == NULL)
-			continue;
-		n = fread(buf, 1, sizeof buf - 1, f);
-		fclose(f);
-		buf[n] = '\0';
-		/* "pid (comm) S ppid ...": comm may hold spaces and ')'. */
-		if ((p = strrchr(buf, ')')) == NULL ||
-		    sscanf(p + 1, " %*c %ld", &ppid) != 1)
-			continue;
-		if (ppid == (long)getpid())
+		if (ppid == (long)getpid() && (sid == 0 || psid == sid)) {
 			kill((pid_t)pid, SIGKILL);
+			found++;
+		}
 	}
 	closedir(d);
+	return (found);
 }
 
 /* Kills the command's group, then every descendant still there (each
@@ -443,10 +464,28 @@ secret_kill_tree(pid_t cmd)
 	alarm(SECRET_KILL_SECONDS);	/* SIGALRM's default: we end */
 	kill(-cmd, SIGKILL);
 	for (;;) {
-		secret_kill_children();
+		secret_kill_children(0);
 		if (waitpid(-1, NULL, 0) == -1 && errno == ECHILD)
 			return;
 	}
+}
+
+/* After the command's own end: kills its descendants still in its
+ * session (ours: the command only made a group of its own), reaping
+ * them, until none is left; each becomes our child when its parent dies
+ * (the subreaper), and a process never returns into a session it left,
+ * so one that called setsid, and all it starts, is never found. */
+static void
+secret_kill_session(void)
+{
+	long	sid = (long)getsid(0);
+
+	alarm(SECRET_KILL_SECONDS);	/* SIGALRM's default: we end */
+	while (secret_kill_children(sid) > 0) {
+		if (waitpid(-1, NULL, 0) == -1 && errno == ECHILD)
+			break;
+	}
+	alarm(0);
 }
 
 /* Ends the supervisor as the command ended: its exit status, or its
@@ -489,6 +528,7 @@ secret_reap_ended(pid_t cmd, int *ws)
 	kill(-cmd, SIGKILL);
 	while (waitpid(cmd, ws, 0) == -1 && errno == EINTR)
 		;
+	secret_kill_session();
 	return (1);
 }
 
@@ -669,11 +709,12 @@ secret_job_spawn(struct secret_job *j, char **argv,
 	return (0);
 }
 
-/* Watches the child's stdout, within the job's time limit. */
+/* Watches the child's stdout and its exit, within the job's time
+ * limit. */
 static void
 secret_job_watch(struct secret_job *j, struct event_base *base)
 {
-	struct timeval	tv = { j->timeout, 0 };
+	struct timeval	tv = { 0, SECRET_REAP_POLL_MS * 1000 };
 
 	if (fcntl(j->fd, F_SETFL, O_NONBLOCK) == -1)
 		log_warn("%s: fcntl O_NONBLOCK", j->what);
@@ -729,7 +770,31 @@ secret_job_expired(struct secret_job *j)
 	secret_job_complete(j);
 }
 
-/* Once stdout is closed: the exit status, if the child is gone yet. */
+/* Reads what the child's stdout holds now, up to SECRET_MAX: 1 at EOF,
+ * an error or the cap, 0 when the rest is still to come. */
+static int
+secret_job_drain(struct secret_job *j)
+{
+	ssize_t	 n;
+
+	while (j->len < SECRET_MAX) {
+		n = read(j->fd, j->buf + j->len, SECRET_MAX - j->len);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && errno == EAGAIN)
+			return (0);
+		if (n <= 0)
+			break;
+		j->len += n;
+	}
+	return (1);
+}
+
+/* The child's exit status, if it is gone yet; then what its stdout
+ * holds is all the command wrote (a command's supervisor exits after
+ * it), and EOF is not waited for: a descendant that left the command's
+ * session (a daemonising agent, see secret_kill_session) may hold stdout
+ * open for as long as it runs. */
 static void
 secret_job_poll(struct secret_job *j)
 {
@@ -741,6 +806,8 @@ secret_job_poll(struct secret_job *j)
 		;
 	if (pid == j->pid || pid == -1) {
 		j->pid = 0;
+		if (j->fd != -1)
+			(void)secret_job_drain(j);
 		secret_job_complete(j);
 		return;
 	}
@@ -759,19 +826,11 @@ static void
 secret_job_read_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct secret_job	*j = arg;
-	ssize_t			 n;
 
+	(void)fd;
 	(void)what;
-	while (j->len < SECRET_MAX) {
-		n = read(fd, j->buf + j->len, SECRET_MAX - j->len);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1 && errno == EAGAIN)
-			return;
-		if (n <= 0)
-			break;
-		j->len += n;
-	}
+	if (!secret_job_drain(j))
+		return;
 	event_del(j->ev_read);
 	close(j->fd);
 	j->fd = -1;
@@ -779,7 +838,7 @@ secret_job_read_cb(evutil_socket_t fd, short what, void *arg)
 	secret_job_poll(j);
 }
 
-/* The time limit while reading, or the next look for the exit. */
+/* The next look for the exit (and the time limit). */
 static void
 secret_job_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -787,10 +846,7 @@ secret_job_timer_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (j->fd != -1)
-		secret_job_expired(j);
-	else
-		secret_job_poll(j);
+	secret_job_poll(j);
 }
 
 /* Delivers the result; the owner takes the secret and the cause. */

@@ -73,6 +73,7 @@ Modes:
               new UIDs (100 higher) for the same messages
   gapfetch    honest but slow: each body FETCH response is sent whole,
               1.8 s after the previous one (every connection)
+  idlegap     as gapfetch, and IDLE offered (tests/fault/budget.sh)
   searchprog  honest but slow: UID SEARCH is answered after 6 progress
               lines "* OK Searched n% ..." one second apart (every
               connection)
@@ -361,7 +362,7 @@ def do_fetch(c, box, tag, rest, bad, mode, flood=0):
         if uid == gone:
             continue	# expunged just before: a server does not send it
         seq = uids.index(uid) + 1
-        if body and mode == "gapfetch":
+        if body and mode in ("gapfetch", "idlegap"):
             if idx > 0:
                 time.sleep(1.8)
             c.send(fetch_item(box, seq, uid, args))
@@ -467,7 +468,8 @@ def serve(c, box, mode, bad, caps, flood):
     if mode == "sizesdrip" and c.n == 2:
         box.msgs.update(box.hidden)
         box.hidden = {}
-    if mode in ("idledrop", "searchflood", "donedrip", "selectdrop"):
+    if mode in ("idledrop", "searchflood", "donedrip", "selectdrop",
+                "idlegap"):
         caps += " IDLE"
     if mode == "xgmbad":
         caps += " X-GM-EXT-1"
@@ -578,7 +580,7 @@ def serve(c, box, mode, bad, caps, flood):
         elif cmd == "UID SEARCH" and mode == "searchline":
             search_flood(c, 1000001, one_line=True)
             c.send("%s OK done\r\n" % tag)
-        elif cmd == "IDLE" and mode == "searchflood":
+        elif cmd == "IDLE" and mode in ("searchflood", "idlegap"):
             if not idle(c, box, tag, flood):
                 return
         elif cmd == "UID SEARCH":

@@ -52,6 +52,8 @@ Modes:
   topdrip      the second connection answers TOP 1 0 with +OK, a header
                line, then 16 KiB of header lines every 0.1 s, never the
                final "." (for at most 120 s)
+  retrslow     every RETR is answered 1.5 s late (every connection): a
+               window while a batch is under way (tests/fault/budget.sh)
   authdrip     CAPA offers SASL PLAIN; the first connection answers
                AUTH with a "+ " challenge every second, whatever the
                client says, never an end (for at most 120 s)
@@ -230,6 +232,8 @@ def serve(mode, c, args, msgs):
             if mode == "nodot" and c.n == 1 and i == 1:
                 c.send(b"+OK\r\n" + stuffed)
                 return
+            if mode == "retrslow":
+                time.sleep(1.5)
             c.send(b"+OK\r\n" + stuffed + b".\r\n")
         elif cmd == "TOP" and mode == "topdrip" and c.n == 2 and \
                 arg == "1 0":

@@ -398,6 +398,68 @@ test_command_leftover_stdout(void **state)
 	free(cmd);
 }
 
+/* Runs the script body (dir/name) as a password_command and checks
+ * that it gives the secret want, within the 10 s limit. Frees body. */
+static void
+script_gives(const char *name, char *body, const char *want)
+{
+	char	*cmd, *s, *cause = NULL;
+
+	cmd = put(name, body, 0700);
+	free(body);
+	s = secret_from_command("password_command", cmd, 10, &cause);
+	if (s == NULL)
+		fail_msg("no secret: %s", cause);
+	assert_string_equal(s, want);
+	xfree_secret(s);
+	free(cmd);
+}
+
+/* A command that prints the secret and exits 0, leaving a job that job
+ * control ("set -m") put in a process group of its own, still holding
+ * stdout: the secret comes at once, and the job, still in the command's
+ * session, is killed. */
+static void
+test_command_leftover_job_group(void **state)
+{
+	char	*body;
+	pid_t	 gc1;
+
+	(void)state;
+	xasprintf(&body, "#!/bin/bash\n"
+	    "set -m; sleep 30 & set +m\n"
+	    "echo $! >%s/gc1.tmp; mv %s/gc1.tmp %s/gc1\n"
+	    "echo pw-job\n"
+	    "exit 0\n", dir, dir, dir);
+	script_gives("job.sh", body, "pw-job");
+	gc1 = read_pid("gc1");
+	assert_true(gc1 > 1);
+	assert_true(proc_ends(gc1));
+}
+
+/* A command that prints the secret and exits 0, leaving a process that
+ * started a session of its own (setsid, as a daemonising agent) but kept
+ * the command's stdout: the secret comes when the command ends, without
+ * waiting for that process's EOF, and the process is left to run. */
+static void
+test_command_agent_holds_stdout(void **state)
+{
+	char	*body;
+	pid_t	 gc2;
+
+	(void)state;
+	xasprintf(&body, "#!/bin/sh\n"
+	    "setsid sh -c 'echo $$ >%s/gc2.tmp; mv %s/gc2.tmp %s/gc2; "
+	    "exec sleep 30' &\n"
+	    "while [ ! -e %s/gc2 ]; do sleep 0.01; done\n"
+	    "echo pw-agent\n", dir, dir, dir, dir);
+	script_gives("agent.sh", body, "pw-agent");
+	gc2 = read_pid("gc2");
+	assert_true(gc2 > 1);
+	assert_true(proc_alive(gc2));
+	assert_false(proc_ends(gc2));	/* alive for 2 s more; then killed */
+}
+
 /* kill -9 of the process running the command (the daemon) ends every
  * descendant of the command, not only the command itself. */
 static void
@@ -566,6 +628,10 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_command_leftover_stdout,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_command_owner_killed,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_command_leftover_job_group,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_command_agent_holds_stdout,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_command_timeout_group,
 		    setup, teardown),

@@ -1,0 +1,142 @@
+#!/bin/bash
+# budget.sh: bytes downloaded once count once in the daily budget. A
+# daemon poll stages and journals a batch, then its Maildir sync fails
+# (new/ is removed and made again while the batch is under way, so the
+# rename into the open directory fails with ENOENT; a full disk or EIO at
+# fsync does the same); the session lives on and counts the downloaded
+# bytes. The next poll's journal recovery moves the files into place and
+# reports them (the log line, --status), but downloads nothing: the budget
+# in the state holds the bytes once, not twice. IMAP (imap_server.py
+# gapfetch, its body FETCH answers 1.8 s apart) and POP3 (pop3_server.py
+# retrslow, each RETR 1.5 s late), and IMAP IDLE (idlegap: the failed
+# round's downloads count, the recovery's not). TAP output.
+set -u
+top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
+MAILFETCHD=${MAILFETCHD:-$top_srcdir/_build/mailfetchd}
+. "$top_srcdir/tests/lib/tap.sh"
+
+command -v python3 >/dev/null || tap_bail "python3 not found"
+[ -x "$MAILFETCHD" ] || tap_bail "no mailfetchd at $MAILFETCHD (set MAILFETCHD)"
+T=$(mktemp -d /tmp/mfd-budget.XXXXXX)
+chmod 700 "$T"
+tap_cleanup_add 'rm -rf "$T"'
+printf 'scripted-pw\n' >"$T/pass"
+chmod 600 "$T/pass"
+. "$top_srcdir/tests/lib/scripted.sh"
+dpid=""
+tap_cleanup_add '[ -n "$dpid" ] && kill -9 "$dpid" 2>/dev/null'
+
+# The log line of a failed sync (IMAP, POP3): the journal is kept.
+SYNC_FAILED='No such file or directory; the batch is finished '
+SYNC_FAILED+='(when the folder is next fetched|by the next session)'
+
+# wait_for FILE ERE: until FILE has a line matching ERE (30 s at most).
+wait_for() {
+	local i
+
+	for ((i = 0; i < 300; i++)); do
+		grep -Eq -- "$2" "$1" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# budget NAME: the bytes in the account's saved budget (every slot).
+budget() {
+	grep '^budget ' "$T/state-$1/$1.state" 2>/dev/null |
+	    tr ' ' '\n' | awk -F: 'NF == 2 { s += $2 } END { print s + 0 }'
+}
+
+# delivered NAME: the bytes of the messages in new/ and cur/.
+delivered() {
+	find "$T/Maildir-$1/new" "$T/Maildir-$1/cur" -type f -printf '%s\n' |
+	    awk '{ s += $1 } END { print s + 0 }'
+}
+
+# check NAME PROTO FETCHED-ERE: one poll whose sync fails once the server
+# has the batch's first fetch command (FETCHED-ERE in its log), then one
+# that recovers the batch.
+check() {
+	local name=$1 proto=$2 log total
+
+	log=$T/$name.log
+	scripted_conf "$name" "$proto" 20 'poll_interval = 1h' \
+	    'daily_limit = 100M'
+	"$MAILFETCHD" -c "$T/$name.conf" -v >"$log" 2>&1 &
+	dpid=$!
+	wait_for "$T/server.log" "$3" || tap_bail "$name: no fetch seen"
+	rmdir "$T/Maildir-$name/new" && mkdir "$T/Maildir-$name/new" ||
+	    tap_bail "$name: cannot replace new/"
+	wait_for "$log" 'poll failed' || tap_bail "$name: the poll went on"
+	tap_is "$(grep -Ec "$SYNC_FAILED" "$log")" 1 \
+	    "$name: the Maildir sync failed, the batch journaled"
+	total=$(find "$T/Maildir-$name/tmp" -type f -printf '%s\n' |
+	    awk '{ s += $1 } END { print s + 0 }')
+	tap_like "$total" '^[1-9][0-9]*$' "$name: the staged files wait in tmp/"
+	tap_is "$(budget "$name")" "$total" \
+	    "$name: the failed poll's downloads are in the budget"
+	"$MAILFETCHD" -c "$T/$name.conf" --once >/dev/null 2>&1
+	wait_for "$log" "account=$name: fetched 3 messages" ||
+	    tap_bail "$name: no recovery poll"
+	tap_like "$(grep 'recovered an interrupted run' "$log")" \
+	    '3 message\(s\) delivered' "$name: the next poll recovered the batch"
+	tap_is "$(delivered "$name")" "$total" \
+	    "$name: the three messages are delivered, as staged"
+	tap_like "$(grep "account=$name: fetched 3 messages" "$log")" \
+	    "\($total bytes\)" "$name: the recovery poll reports their bytes"
+	tap_is "$(budget "$name")" "$total" \
+	    "$name: the budget holds them once, not again for the recovery"
+	kill -TERM "$dpid"
+	wait "$dpid"
+	dpid=""
+}
+
+# check_idle NAME: the same with IDLE: the failed round's downloads go
+# into the budget; a restart's IDLE session recovers the batch and does
+# not count it again.
+check_idle() {
+	local name=$1 log=$T/$1.log total
+
+	scripted_conf "$name" imap 20 'idle = yes' 'daily_limit = 100M'
+	"$MAILFETCHD" -c "$T/$name.conf" -v >"$log" 2>&1 &
+	dpid=$!
+	wait_for "$T/server.log" 'BODY\.PEEK\[\]' ||
+	    tap_bail "$name: no fetch seen"
+	rmdir "$T/Maildir-$name/new" && mkdir "$T/Maildir-$name/new" ||
+	    tap_bail "$name: cannot replace new/"
+	wait_for "$log" "$SYNC_FAILED" || tap_bail "$name: no sync failure"
+	kill -TERM "$dpid"
+	wait "$dpid"
+	total=$(find "$T/Maildir-$name/tmp" -type f -printf '%s\n' |
+	    awk '{ s += $1 } END { print s + 0 }')
+	tap_like "$total" '^[1-9][0-9]*$' "$name: the staged files wait in tmp/"
+	tap_is "$(budget "$name")" "$total" \
+	    "$name: the failed IDLE round's downloads are in the budget"
+	"$MAILFETCHD" -c "$T/$name.conf" -v >>"$log" 2>&1 &
+	dpid=$!
+	wait_for "$log" 'recovered an interrupted run: 3 message' ||
+	    tap_bail "$name: no recovery"
+	wait_for "$log" "folder=INBOX: fetched 3 message\(s\), $total bytes"
+	ok $? "$name: the recovery round reports their bytes"
+	kill -TERM "$dpid"
+	wait "$dpid"
+	dpid=""
+	tap_is "$(delivered "$name")" "$total" \
+	    "$name: the three messages are delivered, as staged"
+	tap_is "$(budget "$name")" "$total" \
+	    "$name: the budget holds them once, not again for the recovery"
+}
+
+scripted_start "$T/server.log" "$top_srcdir/tests/fault/imap_server.py" \
+    idlegap --msgs 3 --manifest "$T/manifest" --linger 60
+check_idle idlesync
+scripted_start "$T/server.log" "$top_srcdir/tests/fault/imap_server.py" \
+    gapfetch --msgs 3 --manifest "$T/manifest" --linger 60
+check imapsync imap 'BODY\.PEEK\[\]'
+scripted_start "$T/server.log" "$top_srcdir/tests/integration/pop3_server.py" \
+    retrslow
+check pop3sync pop3 'RETR 1'
+tap_unlike "$(cat "$T"/*.log)" 'runtime error:|AddressSanitizer|LeakSanitizer' \
+    "no sanitizer report in the daemons' logs"
+
+tap_done
