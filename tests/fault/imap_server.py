@@ -4,6 +4,7 @@ tests/fault/servers.sh: the faults Dovecot will not produce.
 
 usage: imap_server.py MODE --log FILE --manifest FILE [--msgs N] [--bad N]
                       [--linger S] [--uidplus no] [--seen K,...] [--lit N]
+                      [--seenmanifest yes]
 
 Listens on 127.0.0.1 port 0, prints the port on stdout, then serves
 connections one after the other (until S, default 20, seconds pass
@@ -19,7 +20,7 @@ tests/fault/faultlib.py compare.
 
 --seen K,...: messages K are \\Seen from the start, under any UIDVALIDITY
 (left out of the manifest: a client with first_fetch = unseen never takes
-them).
+them; unless --seenmanifest yes: after a UIDVALIDITY change it does).
 
 The first --bad (default 1) connections misbehave as MODE says; later
 ones behave, so a test can check that the next run recovers.
@@ -42,6 +43,8 @@ Modes:
   nil         BODY[] NIL for message 3
   nilread     as nil; on the later connections message 3 is \\Seen (the
               user read it on the server meanwhile)
+  nilreaduv   as nilread, and the second connection has a new
+              UIDVALIDITY and new UIDs (as uidvalidity, once)
   omit        message 3 is left out of the body FETCH's answer
   litmore     message 2's BODY[] literal says 200 bytes more than are
               sent, then the connection closes
@@ -365,7 +368,7 @@ def do_fetch(c, box, tag, rest, bad, mode, flood=0):
         if body and mode == "uidvnil" and c.n == 2 and box.msgs[uid] == 2:
             c.send(fetch_item(box, seq, uid, args, body=NIL))
             continue
-        if bad and body and mode in ("nil", "nilread") and \
+        if bad and body and mode in ("nil", "nilread", "nilreaduv") and \
                 box.msgs[uid] == 3:
             c.send(fetch_item(box, seq, uid, args, body=NIL))
             continue
@@ -466,9 +469,10 @@ def serve(c, box, mode, bad, caps, flood):
     if mode in ("idledrop", "searchflood", "donedrip", "selectdrop"):
         caps += " IDLE"
     if (mode == "uidvalidity" and c.n > 1) or \
-            (mode in ("uidvbye", "uidvnil", "uidvhdrdrip") and c.n == 2):
+            (mode in ("uidvbye", "uidvnil", "uidvhdrdrip", "nilreaduv") and
+             c.n == 2):
         box.renumber()
-    if mode == "nilread" and not bad:
+    if mode in ("nilread", "nilreaduv") and not bad:
         box.seen_msgs.add(3)	# the user read it on the server
     c.send("* OK [CAPABILITY %s] scripted IMAP ready\r\n" % caps)
     while True:
@@ -655,7 +659,7 @@ def main():
                 continue	# a lie about its size: passed over
             if mode == "unseenbye" and i % 2 == 0:
                 continue	# \Seen: first_fetch = unseen leaves it
-            if i in seen:
+            if i in seen and args.get("seenmanifest") != "yes":
                 continue
             versions = [message(i)]
             if mode == "dupuid" and i == 2:
