@@ -2612,20 +2612,26 @@ imap_body_lie(struct imap_session *s, uint64_t size, const char *what)
 /* The UID of the message whose answer is being parsed, from its message
  * number, for a server that sends the UID item after a literal: the sizes
  * pass noted each UID's number (they rise together, RFC 9051 2.3.1.2),
- * and they hold while no EXPUNGE came since. 0 when unknown. */
+ * and they hold while no EXPUNGE came since. 0 when unknown, and when two
+ * UIDs were noted under the number (a broken server): naming either
+ * could pass over a message received in full. */
 static uint32_t
 imap_uid_of_seq(const struct imap_session *s)
 {
 	const struct imap_response	*r = imap_parse_response(s->parser);
+	uint32_t			 uid = 0;
 	size_t				 i;
 
 	if (s->seq_stale || !r->has_number || r->number == 0)
 		return (0);
 	for (i = 0; i < s->nmsgs; i++) {
-		if (s->msgs[i].seq == r->number)
-			return (s->msgs[i].uid);
+		if (s->msgs[i].seq != r->number)
+			continue;
+		if (uid != 0)
+			return (0);
+		uid = s->msgs[i].uid;
 	}
-	return (0);
+	return (uid);
 }
 
 /* The matching pass after a UIDVALIDITY change asks every message's

@@ -54,6 +54,9 @@ Modes:
   hdrdrip     as bigdrip, the literal of message 2's Message-ID header
   bigdripseq  as bigdrip, with no UID before the literal (a client can
               only tell the message by its number)
+  bigdripone  as bigdripseq, and every FETCH answer of a --bad connection
+              carries message number 1 (a broken server: the number names
+              no one message); message 2 is delivered by a later one
   uidvhdrdrip the second connection has a new UIDVALIDITY and new UIDs
               (as uidvalidity, once), and in its sizes FETCH (which asks
               the Message-IDs) message 2's Message-ID header literal is
@@ -359,7 +362,7 @@ def do_fetch(c, box, tag, rest, bad, mode, flood=0):
     for idx, uid in enumerate(want):
         if uid == gone:
             continue	# expunged just before: a server does not send it
-        seq = uids.index(uid) + 1
+        seq = 1 if bad and mode == "bigdripone" else uids.index(uid) + 1
         if body and mode == "gapfetch":
             if idx > 0:
                 time.sleep(1.8)
@@ -391,14 +394,14 @@ def do_fetch(c, box, tag, rest, bad, mode, flood=0):
                 return False
             continue
         lie = (bad and body and idx == 1 and
-               mode in ("bigdrip", "hdrdrip", "bigdripseq")) or \
+               mode in ("bigdrip", "hdrdrip", "bigdripseq", "bigdripone")) or \
             (mode == "uidvhdrdrip" and c.n == 2 and not body and
              "HEADER.FIELDS" in args and box.msgs[uid] == 2)
         if lie:
             item = fetch_item(box, seq, uid, args)
-            if mode == "bigdripseq":
+            if mode in ("bigdripseq", "bigdripone"):
                 item = item.replace(b"(UID %d " % uid, b"(", 1)
-            key = b"BODY[]" if mode in ("bigdrip", "bigdripseq") \
+            key = b"BODY[]" if mode in ("bigdrip", "bigdripseq", "bigdripone") \
                 else b"BODY[HEADER"
             c.send(item[:item.index(b"{", item.index(key))] +
                    b"{%d}\r\n" % LIT)

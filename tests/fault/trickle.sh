@@ -215,6 +215,20 @@ bigdrip hdrdrip hdrdrip "IMAP 4 GB Message-ID header dripped"
 # The same with no UID before the literal: the message is told by its
 # number (the sizes pass noted each UID's), not retried every run.
 bigdrip bigdripseq bigdripseq "IMAP 4 GB BODY[] dripped, no UID before it"
+# The same from a server that numbers every FETCH answer 1 (review r7
+# 09): two UIDs share the number, so it names no message; the liar is not
+# recorded and nothing else is passed over (before, the first UID noted
+# under 1, received in full in the same batch, was passed over for good:
+# never delivered). The next connection behaves: everything arrives.
+scripted_start "$T/one.log" "$IMAP" bigdripone --manifest "$T/manifest"
+scripted_conf one imap 2s
+run one
+tap_is "$rc" 5 "IMAP 4 GB BODY[] dripped, every answer numbered 1: exit 5"
+tap_like "$err" "neither its UID nor its message number" \
+    "IMAP 4 GB BODY[] dripped, every answer numbered 1: no message is named"
+run one
+tap_is "$rc" 0 "IMAP 4 GB BODY[] dripped, every answer numbered 1: the next run succeeds"
+scripted_exact one "IMAP 4 GB BODY[] dripped, every answer numbered 1: after the next run"
 bigdrip middrip bigdrip "IMAP 200 MB BODY[] within max_message_size dripped" \
     200000000
 bigdrip nolimit bigdrip "IMAP 4 GB BODY[] dripped, max_message_size = 0" \
