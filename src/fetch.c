@@ -161,7 +161,8 @@ fetch_owners(const struct config *conf, struct state *st, char **tags)
  * orphan's process had journaled all it ever will. Only the orphans of
  * this configuration's accounts (their owner tags) go at once: another
  * configuration sharing the Maildir has journals we do not read, so its
- * files keep the 36-hour rule. Returns how many were
+ * files are never removed here (maildir_foreign); untagged ones keep the
+ * 36-hour rule. Returns how many were
  * removed, -1 with *cause on a Maildir error. A journal that cannot be
  * read only keeps every file, with a warning. */
 static int

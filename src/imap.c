@@ -73,10 +73,14 @@
  * through, so that a run interrupted in it leaves the next one applying
  * the same filter up to that bound, not fetching (and with keep = no
  * deleting) the read mail the user chose to leave. The mode and the time
- * the first fetch began are kept for good (first_fetch = new too): after
- * a UIDVALIDITY change, a message not delivered before, dated before the
- * first fetch (and read, for unseen) is what it left, and is left again
- * (imap_first_left).
+ * the first fetch began are kept for good (first_fetch = new too). After
+ * a UIDVALIDITY change nothing tells the mail the first fetch left from
+ * the rest (a migration drops \Seen or re-dates, mail is moved in with
+ * old dates): every message of the new epoch not matched as delivered
+ * before is delivered, and, when the first fetch may have left mail
+ * (first_fetch not "all", or the state's first_left record), given no
+ * server action (imap_untouched): it may be mail the user chose to
+ * leave, and at or below last_uid no later run acts on it.
  *
  * Gmail labels (X-GM-EXT-1): Gmail shows one message in the folder of
  * every label it has and in [Gmail]/All Mail, under one X-GM-MSGID. With
@@ -336,9 +340,8 @@ struct imap_session {
 	int			 uidv_changed;	/* match by Message-ID */
 	int			 seq_stale;	/* an EXPUNGE since the sizes
 						 * pass: msgs[].seq is off */
-	size_t			 first_left;	/* ... and left, as the first
-						 * fetch left them */
-	struct uidset		 left;		/* their UIDs */
+	size_t			 untouched;	/* delivered, no server action
+						   (imap_untouched) */
 	struct msgids_set	 known;		/* ... against these */
 	struct uidset		 verify;	/* matched: compare content */
 	struct uidset		 skip;		/* delivered, above last_uid */
@@ -1018,10 +1021,9 @@ imap_folder_reset(struct imap_session *s)
 	uidset_clear(&s->skip);
 	msgids_set_clear(&s->known);
 	uidset_clear(&s->verify);
-	uidset_clear(&s->left);
 	imap_staged_clear(s);
 	s->uidv_changed = 0;
-	s->first_left = 0;
+	s->untouched = 0;
 	s->unseen_searched = 0;
 	free(s->msgs);
 	s->msgs = NULL;
@@ -1189,6 +1191,30 @@ static int
 imap_wants_actions(struct imap_session *s)
 {
 	return (s->folders[s->cur].mark_read || !s->ac->keep);
+}
+
+/* Whether the messages this matching pass delivers (not matched as
+ * delivered before the UIDVALIDITY change) get no server action: the
+ * folder's first fetch may have left mail on the server (first_fetch is
+ * not "all", or the state says it filtered), and nothing tells that mail
+ * from the rest after a migration (\Seen dropped, dates reset, FLAGS
+ * answered apart, mail moved in with old dates). Delivered, so nothing
+ * is lost; untouched, so nothing the user chose to leave is deleted or
+ * marked. At or below last_uid, no later run acts on them. */
+static int
+imap_untouched(struct imap_session *s)
+{
+	return ((s->uidv_changed || s->sf->matching) &&
+	    (s->ac->first_fetch != FIRST_FETCH_ALL || s->sf->first_mode != 0));
+}
+
+/* The notice for n messages imap_untouched left alone. */
+static void
+imap_untouched_log(struct imap_session *s, size_t n)
+{
+	imap_log(s, LOG_LVL_NOTICE, "%zu message(s) after the UIDVALIDITY "
+	    "change could not be told apart from the mail first_fetch left "
+	    "on the server: delivered, but left on the server untouched", n);
 }
 
 /* Adds delivered UIDs to the pending set, but for the ambiguous ones. */
@@ -1562,6 +1588,13 @@ imap_journal_recover(struct imap_session *s)
 	rbytes = maildir_found_bytes(rc.found, rc.n);
 	s->f_bytes += rbytes;
 	s->f_rbytes += rbytes;
+	/* An interrupted matching pass: which entries were matched as
+	 * delivered before is not journaled; all are left untouched. */
+	if (imap_untouched(s) && s->sf->uidvalidity == s->uidvalidity &&
+	    !uidset_empty(&rc.done)) {
+		imap_untouched_log(s, uidset_count(&rc.done));
+		uidset_clear(&rc.done);
+	}
 	if (s->folders[s->cur].mark_read || !s->ac->keep) {
 		/* Added to what the state still owes, never in its place: a
 		 * run killed after an earlier recovery recorded its set (and
@@ -1622,9 +1655,9 @@ imap_uidvalidity_changed(struct imap_session *s)
 	if (imap_matching_load(s) != 0)
 		return (-1);
 	s->sf->matching = 1;
-	/* An unfinished first fetch's bound names UIDs of the old epoch;
-	 * what it leaves is what is dated before it (imap_first_left). One
-	 * an older version began has no date: now is the safe bound. */
+	/* An unfinished first fetch's bound names UIDs of the old epoch.
+	 * One an older version began has no record: it left mail too (the
+	 * record makes this epoch's messages untouched, imap_untouched). */
 	if (s->sf->first_until != 0 && s->sf->first_mode == 0) {
 		s->sf->first_mode = STATE_FIRST_UNSEEN;
 		s->sf->first_time = (long long)time(NULL);
@@ -1681,9 +1714,10 @@ imap_sizes(struct imap_session *s)
 }
 
 /* The first fetch leaves mail on the server (first_fetch = new: all
- * there is; unseen: the read mail): what it left is noted with the time,
- * for good, so that a UIDVALIDITY change (the same messages under new
- * UIDs) does not make it new mail (imap_first_left). */
+ * there is; unseen: the read mail): that it did is noted for good, so
+ * that after a UIDVALIDITY change (the same messages under new UIDs) the
+ * messages not matched as delivered get no server action
+ * (imap_untouched). */
 static void
 imap_first_note(struct imap_session *s)
 {
@@ -1997,13 +2031,6 @@ imap_sizes_done(struct imap_session *s)
 		    "message(s) are new; %zu have the Message-ID and size of "
 		    "one delivered before and are fetched to compare their "
 		    "content", s->nmsgs - nver, nver);
-	if (s->first_left > 0)
-		imap_log(s, LOG_LVL_NOTICE, "after the UIDVALIDITY change, "
-		    "%zu %smessage(s) dated before this folder's first fetch "
-		    "(first_fetch = %s) were not delivered since: left on "
-		    "the server, as the first fetch left them", s->first_left,
-		    s->sf->first_mode == STATE_FIRST_NEW ? "" : "read ",
-		    s->sf->first_mode == STATE_FIRST_NEW ? "new" : "unseen");
 	else if (s->nmsgs > 0)
 		imap_log(s, LOG_LVL_INFO, "%zu new message(s)", s->nmsgs);
 	imap_fetch_next_batch(s);
@@ -2051,6 +2078,8 @@ imap_fetch_next_batch(struct imap_session *s)
 			s->sf->matching = 0;
 			s->sf->first_until = 0;
 		}
+		if (s->untouched > 0)
+			imap_untouched_log(s, s->untouched);
 		imap_folder_done(s);
 		return;
 	}
@@ -2170,7 +2199,10 @@ imap_checkpoint(struct imap_session *s)
 		s->sf->last_uid = uidset_max(&s->batch);
 	imap_journal_prune(s);
 	if (imap_wants_actions(s)) {
-		imap_pending_add(s, &s->delivered);
+		if (imap_untouched(s))
+			s->untouched += uidset_count(&s->delivered);
+		else
+			imap_pending_add(s, &s->delivered);
 		imap_pending_add(s, &s->recognised);
 		imap_store_pending(s);
 	}
@@ -2384,10 +2416,9 @@ imap_round_reset(struct imap_session *s)
 	uidset_clear(&s->ambiguous);
 	msgids_set_clear(&s->known);
 	uidset_clear(&s->verify);
-	uidset_clear(&s->left);
 	imap_staged_clear(s);
 	s->uidv_changed = 0;
-	s->first_left = 0;
+	s->untouched = 0;
 	free(s->msgs);
 	s->msgs = NULL;
 	s->nmsgs = s->amsgs = s->next_msg = 0;
@@ -2653,17 +2684,13 @@ imap_missing_drop(struct imap_session *s, uint32_t uid)
 /* After imap_sizes_lie: uid is passed over for good, what lies below it
  * is still owed. The missing set takes the whole range (UIDs the server
  * no longer lists drop out of it next time), since an answer may come
- * out of order and a UID below uid not yet listed must not be lost;
- * except the UIDs the first fetch's rule left in this pass: a missing
- * UID is one chosen for delivery, fetched whatever its flags are by
- * then (imap_sizes_done). */
+ * out of order and a UID below uid not yet listed must not be lost. */
 static void
 imap_sizes_lie_record(struct imap_session *s, uint32_t uid)
 {
 	imap_missing_drop(s, uid);
 	if (uid > s->sf->last_uid + 1)
-		uidset_add_except(&s->missing, s->sf->last_uid + 1, uid - 1,
-		    &s->left);
+		uidset_add_range(&s->missing, s->sf->last_uid + 1, uid - 1);
 	if (uid > s->sf->last_uid)
 		s->sf->last_uid = uid;
 	imap_missing_save(s);
@@ -2734,20 +2761,26 @@ imap_body_lie(struct imap_session *s, uint64_t size, const char *what)
 /* The UID of the message whose answer is being parsed, from its message
  * number, for a server that sends the UID item after a literal: the sizes
  * pass noted each UID's number (they rise together, RFC 9051 2.3.1.2),
- * and they hold while no EXPUNGE came since. 0 when unknown. */
+ * and they hold while no EXPUNGE came since. 0 when unknown, and when two
+ * UIDs were noted under the number (a broken server): naming either
+ * could pass over a message received in full. */
 static uint32_t
 imap_uid_of_seq(const struct imap_session *s)
 {
 	const struct imap_response	*r = imap_parse_response(s->parser);
+	uint32_t			 uid = 0;
 	size_t				 i;
 
 	if (s->seq_stale || !r->has_number || r->number == 0)
 		return (0);
 	for (i = 0; i < s->nmsgs; i++) {
-		if (s->msgs[i].seq == r->number)
-			return (s->msgs[i].uid);
+		if (s->msgs[i].seq != r->number)
+			continue;
+		if (uid != 0)
+			return (0);
+		uid = s->msgs[i].uid;
 	}
-	return (0);
+	return (uid);
 }
 
 /* The matching pass after a UIDVALIDITY change asks every message's
@@ -3147,41 +3180,6 @@ imap_msgs_room(struct imap_session *s)
 	return (-1);
 }
 
-/* After a UIDVALIDITY change, whether a message not delivered before is
- * one the folder's first fetch left on the server (first_fetch = new: any
- * dated before it; unseen: a read one dated before it): it is left again,
- * or the same messages under new UIDs would be fetched, and with keep =
- * no deleted, against the user's choice. A message without a readable
- * INTERNALDATE counts as dated before: better left than deleted. */
-static int
-imap_first_left(struct imap_session *s, const struct imap_response *r,
-    uint32_t uid)
-{
-	const struct imap_node	*n;
-	const char		*text;
-	size_t			 len;
-	long long		 t;
-	struct log_ctx		 mctx = s->ctx;
-
-	if (s->sf->first_mode == 0)
-		return (0);
-	if (s->sf->first_mode == STATE_FIRST_UNSEEN &&
-	    ((n = imap_parse_fetch_item(r, "FLAGS")) == NULL ||
-	    !imap_parse_list_has(n, "\\Seen")))
-		return (0);
-	if ((n = imap_parse_fetch_item(r, "INTERNALDATE")) != NULL &&
-	    (text = imap_parse_node_str(n, &len)) != NULL &&
-	    imap_parse_date(text, len, &t) == 0 && t > s->sf->first_time)
-		return (0);
-	mctx.uid = uid;
-	log_msg(LOG_LVL_DEBUG, &mctx, "dated before this folder's first "
-	    "fetch and not delivered since: left on the server");
-	s->first_left++;
-	uidset_add(&s->left, uid);
-	return (1);
-}
-
-
 /* Notes what the sizes pass says of one message; on Gmail, whether it
  * was delivered before from another label (X-GM-MSGID, size and
  * Message-ID all as logged). */
@@ -3232,12 +3230,6 @@ imap_fetch_untagged(struct imap_session *s, const struct imap_response *r)
 			 * will tell (imap_verified). */
 			if (msgids_set_has(&s->known, msgid, size))
 				uidset_add(&s->verify, uid);
-			if (!uidset_has(&s->verify, uid) &&
-			    !uidset_has(&s->missing, uid) &&
-			    imap_first_left(s, r, uid)) {
-				free(msgid);
-				return;
-			}
 		}
 		if (s->nmsgs == s->amsgs && imap_msgs_room(s) != 0) {
 			free(msgid);
@@ -3362,11 +3354,6 @@ static void
 imap_sizes_send_items(struct imap_session *s, const char *items)
 {
 	char		*set;
-
-	/* What the first fetch left is told by its flags and date. */
-	if (s->uidv_changed && s->sf->first_mode != 0)
-		items = "UID RFC822.SIZE FLAGS INTERNALDATE "
-		    "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]";
 
 	s->missing_asked = 0;
 	if (uidset_empty(&s->missing)) {
@@ -4301,7 +4288,6 @@ imap_session_new(struct event_base *base, struct evdns_base *dns,
 	uidset_init(&s->passed);
 	uidset_init(&s->recognised);
 	uidset_init(&s->verify);
-	uidset_init(&s->left);
 	uidset_init(&s->ambiguous);
 	uidset_init(&s->missing);
 	uidset_init(&s->pending);

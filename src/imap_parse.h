@@ -286,9 +286,6 @@ unsigned int	 imap_parse_capabilities(const struct imap_response *);
  * Names compare as imap_parse_item_eq does. */
 const struct imap_node *imap_parse_fetch_item(const struct imap_response *,
 		    const char *name);
-/* INTERNALDATE's date-time ("7-Dec-2026 06:32:46 +0100", the day maybe
- * space-padded, RFC 3501) as Unix time: 0, else -1. */
-int		 imap_parse_date(const char *, size_t len, long long *t);
 /* Whether two FETCH item names are the same item, by structure rather than
  * text: ASCII case-insensitive, spaces inside the section insignificant
  * next to parentheses and otherwise one, header field names as astrings,

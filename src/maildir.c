@@ -677,10 +677,11 @@ maildir_owned(const char *name, const char *end, const char *const *owners,
  * that account, if its intent journal names it, and the caller reads
  * exactly those journals and keeps what they name (maildir_tmp_remove):
  * so the rest is proven garbage, and waiting 36 hours for it would let a
- * crash loop fill the disk. A file without one of those tags (another
+ * crash loop fill the disk. A file with another tag (another
  * configuration's, with other journals we do not read, sharing the
- * Maildir; an older version's; another program's) and the files of live
- * processes keep the age rule. */
+ * Maildir) is never removed (maildir_foreign); one without a tag (an
+ * older version's, another program's) and the files of live processes
+ * keep the age rule. */
 static int
 maildir_orphan(struct maildir *md, const char *name,
     const char *const *owners, size_t nowners)
@@ -707,9 +708,33 @@ maildir_orphan(struct maildir *md, const char *name,
 	return (kill((pid_t)pid, 0) == -1 && errno == ESRCH);
 }
 
+/* Whether the tmp/ entry name carries a mailfetchd owner tag whose
+ * account is none of owners: "...R<hex>O<tag>.<host>" (any host), with a
+ * tag not passed. Such a file may be named by a journal the caller does
+ * not read (another configuration's, maybe down for days): only its own
+ * configuration may remove it, whatever its age. */
+static int
+maildir_foreign(const char *name, const char *const *owners, size_t nowners)
+{
+	const char	*p, *end;
+	size_t		 i;
+
+	if ((p = strstr(name, ".M")) == NULL || strchr(p, 'R') == NULL ||
+	    (end = strchr(p + 2, '.')) == NULL ||
+	    end - p < MAILDIR_OWNER_LEN + 3 ||
+	    end[-MAILDIR_OWNER_LEN - 1] != 'O')
+		return (0);
+	for (i = 0; i < MAILDIR_OWNER_LEN; i++) {
+		if (!isxdigit((unsigned char)end[-MAILDIR_OWNER_LEN + (int)i]))
+			return (0);
+	}
+	return (!maildir_owned(name, end, owners, nowners));
+}
+
 /* Whether the tmp/ entry name is stale: a regular file whose mtime is
- * more than max_age seconds before now, or one of ours left by a dead
- * process. 1 if so, 0 if not, -1 with *cause. */
+ * more than max_age seconds before now (but never one another
+ * configuration's account owns: maildir_foreign), or one of ours left by
+ * a dead process. 1 if so, 0 if not, -1 with *cause. */
 static int
 maildir_stale_one(struct maildir *md, int dfd, const char *name, time_t now,
     time_t max_age, const char *const *owners, size_t nowners, char **cause)
@@ -722,7 +747,7 @@ maildir_stale_one(struct maildir *md, int dfd, const char *name, time_t now,
 		maildir_file_error(cause, errno, md, MAILDIR_TMP, name, "stat");
 		return (-1);
 	}
-	if (!S_ISREG(sb.st_mode))
+	if (!S_ISREG(sb.st_mode) || maildir_foreign(name, owners, nowners))
 		return (0);
 	return (now - sb.st_mtime > max_age ||
 	    maildir_orphan(md, name, owners, nowners));
@@ -753,9 +778,9 @@ maildir_journaled(const char *name, const char *const *keep, size_t nkeep)
 }
 
 /* Lists stale tmp/ files, the leftovers of deliveries interrupted by a
- * crash: any older than max_age (the spec's reader rule, 36 hours), and
- * at once those dead processes of the owners' accounts left
- * (maildir_orphan). Only
+ * crash: any older than max_age (the spec's reader rule, 36 hours) but
+ * those of accounts not among the owners (maildir_foreign), and at once
+ * those dead processes of the owners' accounts left (maildir_orphan). Only
  * listed: whether an intent journal still names one can be known only
  * now that it is stale (a dead process journals nothing more), so the
  * caller reads the journals after this and before maildir_tmp_remove. */

@@ -40,8 +40,9 @@
  * (first_fetch = new completes in one save, all has no filter).
  * A "first_left" record says the folder's first fetch left mail on the
  * server (first_fetch = new: all of it; unseen: the read mail) and when
- * it began; it stays for good, so that after a UIDVALIDITY change the
- * mail it left, dated before then, is left again (imap.c). An older
+ * it began; it stays for good, so that after a UIDVALIDITY change what is
+ * not matched as delivered before gets no server action (imap.c), even
+ * when first_fetch is "all" by then. The time is kept, unused. An older
  * version refuses a file that has one ("unknown record") rather than
  * fetch, and with keep = no delete, what the user chose to leave.
  *

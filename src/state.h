@@ -44,10 +44,8 @@ struct state_folder {
 					 * filtered (STATE_FIRST_NEW or
 					 * _UNSEEN); 0: it did not, or an
 					 * older version fetched it */
-	long long	 first_time;	/* when it began (Unix time): the
-					 * mail it left is dated before,
-					 * and stays left after a
-					 * UIDVALIDITY change (imap.c) */
+	long long	 first_time;	/* when it began (Unix time);
+					 * kept in the record, unused */
 };
 
 /* Takes the account's lock (state_dir/NAME.lock, flock, our pid written

@@ -119,28 +119,6 @@ uidset_add_set(struct uidset *s, const struct uidset *add)
 		uidset_add_range(s, add->r[i].lo, add->r[i].hi);
 }
 
-void
-uidset_add_except(struct uidset *s, uint32_t lo, uint32_t hi,
-    const struct uidset *x)
-{
-	size_t	i;
-
-	if (lo == 0)
-		lo = 1;
-	for (i = 0; i < x->n && lo <= hi; i++) {
-		if (x->r[i].hi < lo)
-			continue;
-		if (x->r[i].lo > hi)
-			break;
-		if (x->r[i].lo > lo)
-			uidset_add_range(s, lo, x->r[i].lo - 1);
-		if (x->r[i].hi >= hi)
-			return;
-		lo = x->r[i].hi + 1;
-	}
-	uidset_add_range(s, lo, hi);
-}
-
 int
 uidset_has(const struct uidset *s, uint32_t uid)
 {

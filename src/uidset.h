@@ -26,9 +26,6 @@ void	uidset_add(struct uidset *, uint32_t);
 /* Adds lo..hi (lo 0 counts as 1; hi < lo adds nothing). */
 void	uidset_add_range(struct uidset *, uint32_t lo, uint32_t hi);
 void	uidset_add_set(struct uidset *, const struct uidset *);
-/* Adds the UIDs of lo..hi that are not in x. */
-void	uidset_add_except(struct uidset *, uint32_t lo, uint32_t hi,
-	    const struct uidset *x);
 int	uidset_has(const struct uidset *, uint32_t);
 size_t	uidset_count(const struct uidset *);
 int	uidset_empty(const struct uidset *);

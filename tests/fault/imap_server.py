@@ -4,6 +4,7 @@ tests/fault/servers.sh: the faults Dovecot will not produce.
 
 usage: imap_server.py MODE --log FILE --manifest FILE [--msgs N] [--bad N]
                       [--linger S] [--uidplus no] [--seen K,...] [--lit N]
+                      [--seenmanifest yes]
 
 Listens on 127.0.0.1 port 0, prints the port on stdout, then serves
 connections one after the other (until S, default 20, seconds pass
@@ -19,7 +20,7 @@ tests/fault/faultlib.py compare.
 
 --seen K,...: messages K are \\Seen from the start, under any UIDVALIDITY
 (left out of the manifest: a client with first_fetch = unseen never takes
-them).
+them; unless --seenmanifest yes: after a UIDVALIDITY change it does).
 
 The first --bad (default 1) connections misbehave as MODE says; later
 ones behave, so a test can check that the next run recovers.
@@ -42,6 +43,8 @@ Modes:
   nil         BODY[] NIL for message 3
   nilread     as nil; on the later connections message 3 is \\Seen (the
               user read it on the server meanwhile)
+  nilreaduv   as nilread, and the second connection has a new
+              UIDVALIDITY and new UIDs (as uidvalidity, once)
   omit        message 3 is left out of the body FETCH's answer
   litmore     message 2's BODY[] literal says 200 bytes more than are
               sent, then the connection closes
@@ -51,6 +54,9 @@ Modes:
   hdrdrip     as bigdrip, the literal of message 2's Message-ID header
   bigdripseq  as bigdrip, with no UID before the literal (a client can
               only tell the message by its number)
+  bigdripone  as bigdripseq, and every FETCH answer of a --bad connection
+              carries message number 1 (a broken server: the number names
+              no one message); message 2 is delivered by a later one
   uidvhdrdrip the second connection has a new UIDVALIDITY and new UIDs
               (as uidvalidity, once), and in its sizes FETCH (which asks
               the Message-IDs) message 2's Message-ID header literal is
@@ -361,7 +367,7 @@ def do_fetch(c, box, tag, rest, bad, mode, flood=0):
     for idx, uid in enumerate(want):
         if uid == gone:
             continue	# expunged just before: a server does not send it
-        seq = uids.index(uid) + 1
+        seq = 1 if bad and mode == "bigdripone" else uids.index(uid) + 1
         if body and mode in ("gapfetch", "idlegap"):
             if idx > 0:
                 time.sleep(1.8)
@@ -370,7 +376,7 @@ def do_fetch(c, box, tag, rest, bad, mode, flood=0):
         if body and mode == "uidvnil" and c.n == 2 and box.msgs[uid] == 2:
             c.send(fetch_item(box, seq, uid, args, body=NIL))
             continue
-        if bad and body and mode in ("nil", "nilread") and \
+        if bad and body and mode in ("nil", "nilread", "nilreaduv") and \
                 box.msgs[uid] == 3:
             c.send(fetch_item(box, seq, uid, args, body=NIL))
             continue
@@ -393,14 +399,14 @@ def do_fetch(c, box, tag, rest, bad, mode, flood=0):
                 return False
             continue
         lie = (bad and body and idx == 1 and
-               mode in ("bigdrip", "hdrdrip", "bigdripseq")) or \
+               mode in ("bigdrip", "hdrdrip", "bigdripseq", "bigdripone")) or \
             (mode == "uidvhdrdrip" and c.n == 2 and not body and
              "HEADER.FIELDS" in args and box.msgs[uid] == 2)
         if lie:
             item = fetch_item(box, seq, uid, args)
-            if mode == "bigdripseq":
+            if mode in ("bigdripseq", "bigdripone"):
                 item = item.replace(b"(UID %d " % uid, b"(", 1)
-            key = b"BODY[]" if mode in ("bigdrip", "bigdripseq") \
+            key = b"BODY[]" if mode in ("bigdrip", "bigdripseq", "bigdripone") \
                 else b"BODY[HEADER"
             c.send(item[:item.index(b"{", item.index(key))] +
                    b"{%d}\r\n" % LIT)
@@ -474,9 +480,10 @@ def serve(c, box, mode, bad, caps, flood):
     if mode == "xgmbad":
         caps += " X-GM-EXT-1"
     if (mode == "uidvalidity" and c.n > 1) or \
-            (mode in ("uidvbye", "uidvnil", "uidvhdrdrip") and c.n == 2):
+            (mode in ("uidvbye", "uidvnil", "uidvhdrdrip", "nilreaduv") and
+             c.n == 2):
         box.renumber()
-    if mode == "nilread" and not bad:
+    if mode in ("nilread", "nilreaduv") and not bad:
         box.seen_msgs.add(3)	# the user read it on the server
     c.send("* OK [CAPABILITY %s] scripted IMAP ready\r\n" % caps)
     while True:
@@ -671,7 +678,7 @@ def main():
                 continue	# a lie about its size: passed over
             if mode == "unseenbye" and i % 2 == 0:
                 continue	# \Seen: first_fetch = unseen leaves it
-            if i in seen:
+            if i in seen and args.get("seenmanifest") != "yes":
                 continue
             versions = [message(i)]
             if mode == "dupuid" and i == 2:

@@ -4,9 +4,10 @@
 # again): a new folder fetched first in the same session with
 # first_fetch = unseen must not filter the changed folder's new mail, and
 # the messages recognised by Message-ID (delivered before the change) get
-# the configured server action (keep = no, mark_read); the read mail that
-# first_fetch = unseen left on the server is left again after the change
-# (neither fetched nor, with keep = no, deleted). TAP output.
+# the configured server action (keep = no, mark_read); when first_fetch
+# left mail on the server, the messages not matched are delivered after
+# the change but left untouched on the server (neither deleted nor marked
+# read). TAP output.
 set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 . "$top_srcdir/tests/lib/dovecot.sh"
@@ -113,27 +114,38 @@ tap_is "$(grep -c '^matching ' "$T/kil/state/kil.state")" 0 \
     "interrupted matching: done, the state no longer owes it"
 mfd_run_ok kil 1 "interrupted matching: then nothing new"
 
-# --- first_fetch = unseen, keep = no: the read mail the first fetch left
-# (dated 2020) is left again after the folder is migrated (the same
-# messages under new UIDs), whether the first fetch finished or was
-# killed; a read message dated after the first fetch is new mail. Before,
-# the change dropped the first fetch's filter: the read mail was fetched
-# and deleted. ---
-# ffl_old USER FILE: a read message dated 2020 in Proj.
+# --- first_fetch = unseen, keep = no: after the folder is migrated (the
+# same messages under new UIDs), nothing tells the read mail the first
+# fetch left from the rest (review r7: a migration drops \Seen (ff7) or
+# re-dates the messages (ff8)). What is not matched as delivered before
+# is delivered, and left on the server untouched (not deleted, not marked
+# read); what is matched is deleted as keep = no says. Whether the first
+# fetch finished (ffl) or was killed (ffk), or the run after the
+# migration was killed (ffr: the recovery acts on none of it). Before (the INTERNALDATE and
+# \Seen rule), ff7 and ff8 fetched and deleted the read mail the first
+# fetch left. ---
+# ffl_old USER FILE [FLAGS]: a message dated 2020 in Proj.
 ffl_old()
 {
-	dovecot_add_message "$1" Proj "$S/$2" S
+	dovecot_add_message "$1" Proj "$S/$2" ${3:+"$3"}
 	touch -d '2020-01-01 12:00:00 UTC' "$DC_LAST_MESSAGE"
 }
-# ffl_fill USER: 01, 02 read and old, 03, 04 unread.
+# ffl_fill USER [HOW]: 01, 02 read and old (HOW: noseen, they are unread;
+# redated, they are dated after the first fetch), 03, 04 unread.
 ffl_fill()
 {
-	ffl_old "$1" 01-plain.eml
-	ffl_old "$1" 02-utf8.eml
+	case ${2:-} in
+	noseen)	ffl_old "$1" 01-plain.eml && ffl_old "$1" 02-utf8.eml ;;
+	redated) dovecot_add_message "$1" Proj "$S/01-plain.eml" S &&
+		touch -d '+1 hour' "$DC_LAST_MESSAGE" &&
+		dovecot_add_message "$1" Proj "$S/02-utf8.eml" S &&
+		touch -d '+1 hour' "$DC_LAST_MESSAGE" ;;
+	*)	ffl_old "$1" 01-plain.eml S && ffl_old "$1" 02-utf8.eml S ;;
+	esac
 	dovecot_add_message "$1" Proj "$S/03-multipart.eml"
 	dovecot_add_message "$1" Proj "$S/04-dot-lines.eml"
 }
-for ffl in ffl ffk; do
+for ffl in ffl ffk ff7 ff8 ffr; do
 	dovecot_add_user $ffl pw-$ffl-1
 	mfd_account $ffl pw-$ffl-1
 	ffl_fill $ffl
@@ -148,49 +160,69 @@ for ffl in ffl ffk; do
 	fi
 	tap_is "$(grep -c '^first_left Proj unseen [0-9]*$' \
 	    "$T/$ffl/state/$ffl.state")" 1 \
-	    "$ffl: the state notes what the first fetch left, and when"
+	    "$ffl: the state notes that the first fetch left mail"
 	dovecot_imap_cmd $ffl pw-$ffl-1 'DELETE Proj' 'CREATE Proj' >/dev/null
-	ffl_fill $ffl
+	case $ffl in
+	ff7)	ffl_fill $ffl noseen ;;
+	ff8)	ffl_fill $ffl redated ;;
+	*)	ffl_fill $ffl ;;
+	esac
 	dovecot_add_message $ffl Proj "$S/05-reply.eml" S
 	touch -d '+1 day' "$DC_LAST_MESSAGE"
-	mfd_run_ok $ffl 0 "$ffl: the run after the migration"
-	tap_like "$err" "UIDVALIDITY changed" "$ffl: the change is seen"
-	tap_like "$err" "2 read message\\(s\\) dated before this folder's first fetch" \
-	    "$ffl: the two old read messages are left, and the log says why"
-	mfd_expect "$T/$ffl/Maildir" Proj "$S/03-multipart.eml" \
-	    "$S/04-dot-lines.eml" "$S/05-reply.eml"
-	tap_is "$(mfd_server_count $ffl pw-$ffl-1 Proj)" 2 \
-	    "$ffl: the two old read messages are still on the server"
+	if [ $ffl = ffr ]; then
+		MAILFETCHD_FAULT=imap-journaled mfd_run $ffl
+		tap_is "$rc" 137 "$ffl: the run after the migration killed at imap-journaled"
+		tap_like "$err" "UIDVALIDITY changed" "$ffl: the change is seen"
+		mfd_run_ok $ffl 0 "$ffl: the recovery run"
+	else
+		mfd_run_ok $ffl 0 "$ffl: the run after the migration"
+		tap_like "$err" "UIDVALIDITY changed" "$ffl: the change is seen"
+	fi
+	tap_like "$err" "3 message\\(s\\) after the UIDVALIDITY change could not be told apart from the mail first_fetch left on the server: delivered, but left on the server untouched" \
+	    "$ffl: the three unmatched messages are left untouched, and the log says why"
+	mfd_expect "$T/$ffl/Maildir" Proj "$S/01-plain.eml" "$S/02-utf8.eml" \
+	    "$S/03-multipart.eml" "$S/04-dot-lines.eml" "$S/05-reply.eml"
+	tap_is "$(mfd_server_count $ffl pw-$ffl-1 Proj)" 3 \
+	    "$ffl: 01, 02, 05 are still on the server (03, 04, matched, are deleted)"
+	tap_is "$(dovecot_imap_cmd $ffl pw-$ffl-1 'SELECT Proj' 'SEARCH UNSEEN' |
+	    sed -n 's/^\* SEARCH *//p' | wc -w)" "$([ $ffl = ff7 ] && echo 2 || echo 0)" \
+	    "$ffl: no message left on the server was marked read"
 	mfd_run_ok $ffl 1 "$ffl: then nothing new"
+	tap_is "$(mfd_server_count $ffl pw-$ffl-1 Proj)" 3 \
+	    "$ffl: and the later run leaves them too"
 done
 
-# --- first_fetch = new, keep = no: the mail the first fetch left (all of
-# it, dated 2020) is left again after the migration; a message dated after
-# the first fetch is new mail. ---
+# --- first_fetch = new, keep = no: after the migration every message not
+# delivered before is delivered and left on the server untouched: the
+# mail the first fetch left (dated 2020), and a message moved in after
+# the first fetch with an old date (06; review r7 02: before, taken for
+# mail the first fetch left, never delivered). ---
 dovecot_add_user ffn pw-ffn-1
 mfd_account ffn pw-ffn-1
 ffn_fill()
 {
-	ffl_old ffn 01-plain.eml
-	ffl_old ffn 02-utf8.eml
-	dovecot_add_message ffn Proj "$S/03-multipart.eml"
-	touch -d '2020-01-01 12:00:00 UTC' "$DC_LAST_MESSAGE"
+	ffl_old ffn 01-plain.eml S
+	ffl_old ffn 02-utf8.eml S
+	ffl_old ffn 03-multipart.eml
 }
 ffn_fill
 mfd_conf ffn 'first_fetch = new' 'keep = no' -- 'folder "Proj" { }'
 mfd_run_ok ffn 1 "ffn: the first fetch takes nothing"
 tap_is "$(grep -c '^first_left Proj new [0-9]*$' "$T/ffn/state/ffn.state")" 1 \
-    "ffn: the state notes what the first fetch left, and when"
+    "ffn: the state notes that the first fetch left mail"
+ffl_old ffn 06-list.eml
 dovecot_imap_cmd ffn pw-ffn-1 'DELETE Proj' 'CREATE Proj' >/dev/null
 ffn_fill
+ffl_old ffn 06-list.eml
 dovecot_add_message ffn Proj "$S/05-reply.eml"
-touch -d '+1 day' "$DC_LAST_MESSAGE"
 mfd_run_ok ffn 0 "ffn: the run after the migration"
-tap_like "$err" "3 message\\(s\\) dated before this folder's first fetch \\(first_fetch = new\\)" \
-    "ffn: the three old messages are left, and the log says why"
-mfd_expect "$T/ffn/Maildir" Proj "$S/05-reply.eml"
-tap_is "$(mfd_server_count ffn pw-ffn-1 Proj)" 3 \
-    "ffn: the three old messages are still on the server"
+tap_like "$err" "5 message\\(s\\) after the UIDVALIDITY change could not be told apart" \
+    "ffn: the five messages are left untouched, and the log says why"
+mfd_expect "$T/ffn/Maildir" Proj "$S/01-plain.eml" "$S/02-utf8.eml" \
+    "$S/03-multipart.eml" "$S/05-reply.eml" "$S/06-list.eml"
+tap_is "$(mfd_server_count ffn pw-ffn-1 Proj)" 5 \
+    "ffn: the five messages are still on the server"
 
-mfd_no_secret pw-ffu-1 pw-del-1 pw-mr-1 pw-kil-1 pw-ffl-1 pw-ffk-1 pw-ffn-1
+mfd_no_secret pw-ffu-1 pw-del-1 pw-mr-1 pw-kil-1 pw-ffl-1 pw-ffk-1 pw-ff7-1 \
+    pw-ff8-1 pw-ffr-1 pw-ffn-1
 tap_done

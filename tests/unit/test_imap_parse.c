@@ -1499,39 +1499,6 @@ test_capabilities(void **state)
 	imap_parse_free(p);
 }
 
-/* INTERNALDATE: the zone applied, a one-digit day padded or not; a
- * malformed one refused. */
-static void
-test_date(void **arg)
-{
-	static const char *bad_dates[] = { "", "07-Dex-2026 06:32:46 +0000",
-	    "07-Dec-2026 06:32:46 0000", "07-Dec-2026 24:00:00 +0000",
-	    "7-Dec-2026 06:32:46 +0000 ", "00-Dec-2026 06:32:46 +0000",
-	    "07-Dec-2026T06:32:46 +0000", "07-ec-2026 06:32:46 +00000" };
-	long long	t;
-	size_t		i;
-
-	(void)arg;
-	assert_int_equal(imap_parse_date("07-Dec-2026 06:32:46 +0000", 26,
-	    &t), 0);
-	assert_true(t == 1796625166LL);
-	assert_int_equal(imap_parse_date(" 7-dec-2026 07:32:46 +0100", 26,
-	    &t), 0);
-	assert_true(t == 1796625166LL);
-	assert_int_equal(imap_parse_date("7-Dec-2026 01:02:46 -0530", 25,
-	    &t), 0);
-	assert_true(t == 1796625166LL);
-	assert_int_equal(imap_parse_date("01-Jan-1970 00:00:00 +0000", 26,
-	    &t), 0);
-	assert_true(t == 0);
-	assert_int_equal(imap_parse_date("29-Feb-2000 00:00:00 +0000", 26,
-	    &t), 0);
-	assert_true(t == 951782400LL);
-	for (i = 0; i < sizeof bad_dates / sizeof *bad_dates; i++)
-		assert_int_equal(imap_parse_date(bad_dates[i],
-		    strlen(bad_dates[i]), &t), -1);
-}
-
 int
 main(void)
 {
@@ -1552,7 +1519,6 @@ main(void)
 		cmocka_unit_test(test_mutf7),
 		cmocka_unit_test(test_quote),
 		cmocka_unit_test(test_quote_roundtrip),
-		cmocka_unit_test(test_date),
 		cmocka_unit_test(test_item_eq),
 		cmocka_unit_test(test_fetch_item_courier),
 	};

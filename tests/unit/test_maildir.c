@@ -721,8 +721,8 @@ orphan_file(const char *root, const char *acct, char *name, size_t size)
 
 /* A dead process's fresh tmp/ file goes at once only when it carries the
  * owner tag of an account whose journal the cleaner reads: one of
- * another configuration (other journals) or without a tag keeps the
- * 36-hour rule. */
+ * another configuration (other journals) never goes, one without a tag
+ * keeps the 36-hour rule. */
 static void
 test_clean_tmp_owner(void **state)
 {
@@ -754,6 +754,53 @@ test_clean_tmp_owner(void **state)
 	/* Without the owners (another configuration's view): none. */
 	orphan_file(f->root, "a", ours, sizeof ours);
 	assert_int_equal(clean_tmp(md, 36 * 3600, NULL, 0, &cause), 0);
+	maildir_close(md);
+}
+
+/* Past the 36 hours, a tmp/ file with another configuration's owner tag
+ * stays (its journal, which the cleaner does not read, may name it: its
+ * account may be down for days); one with an owner's tag, not journaled,
+ * and an untagged one go. Without the owners, no tagged file goes. */
+/* Whether root's tmp/ holds name. */
+static int
+tmp_has(const char *root, const char *name)
+{
+	char	path[PATH_MAX];
+
+	pathf(path, "%s/tmp/%s", root, name);
+	return (access(path, F_OK) == 0);
+}
+
+static void
+test_clean_tmp_foreign_aged(void **state)
+{
+	struct fixture	*f = *state;
+	struct maildir	*md;
+	char		*cause = NULL, path[PATH_MAX], tag[MAILDIR_OWNER_LEN + 1];
+	char		 ours[512], theirs[512], untagged[512];
+	char		*aged[] = { ours, theirs, untagged };
+	size_t		 i;
+
+	md = maildir_open(f->root, NULL, &cause);
+	assert_non_null(md);
+	orphan_file(f->root, "a", ours, sizeof ours);
+	orphan_file(f->root, "b", theirs, sizeof theirs);
+	orphan_file(f->root, NULL, untagged, sizeof untagged);
+	for (i = 0; i < 3; i++) {
+		pathf(path, "%s/tmp/%s", f->root, aged[i]);
+		age_file(path, 40 * 3600);
+	}
+	/* Another configuration's view (no owners): its old file stays. */
+	assert_int_equal(clean_tmp(md, 36 * 3600, NULL, 0, &cause), 1);
+	assert_null(cause);
+	assert_true(tmp_has(f->root, ours));
+	assert_false(tmp_has(f->root, untagged));
+	maildir_owner_tag("/var/lib/x", "a", tag);
+	assert_int_equal(clean_tmp_owned(md, 36 * 3600, tag, NULL, 0, &cause),
+	    1);
+	assert_null(cause);
+	assert_false(tmp_has(f->root, ours));
+	assert_true(tmp_has(f->root, theirs));
 	maildir_close(md);
 }
 
@@ -1180,6 +1227,8 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_clean_tmp_owner, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(test_clean_tmp_foreign_aged,
+		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_owner_tag, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_clean_tmp_journaled, setup,

@@ -105,34 +105,6 @@ test_parse(void **state)
 	uidset_clear(&t);
 }
 
-/* A range except a set (the missing set is built so: a range of UIDs
- * owed, except those the first fetch's rule left). */
-static void
-test_except(void **state)
-{
-	struct uidset	s, w;
-
-	(void)state;
-	uidset_init(&s);
-	uidset_init(&w);
-	assert_int_equal(uidset_parse(&w, "2:4,8,10:20,4294967295"), 0);
-	uidset_add_except(&s, 5, 7, &w);
-	assert_format(&s, "5:7");
-	uidset_clear(&s);
-	uidset_add_except(&s, 1, 12, &w);
-	assert_format(&s, "1,5:7,9");
-	uidset_clear(&s);
-	uidset_add_except(&s, 0, 4294967295U, &w);
-	assert_format(&s, "1,5:7,9,21:4294967294");
-	uidset_clear(&s);
-	uidset_add_except(&s, 10, 20, &w);
-	assert_format(&s, "");
-	uidset_add_except(&s, 21, 25, &w);
-	assert_format(&s, "21:25");
-	uidset_clear(&s);
-	uidset_clear(&w);
-}
-
 int
 main(void)
 {
@@ -140,7 +112,6 @@ main(void)
 		cmocka_unit_test(test_add_merge),
 		cmocka_unit_test(test_format_slices),
 		cmocka_unit_test(test_parse),
-		cmocka_unit_test(test_except),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));
