@@ -23,7 +23,15 @@ tap_cleanup_add '[ "${MFD_CHAOS_KEEP:-0}" = 1 ] || [ "${rc:-1}" != 0 ] || rm -rf
 # Two histories at a time: they mostly wait (daemon runs, timeouts).
 args=(--binary "$MAILFETCHD" --workdir "$T" --jobs "${MFD_CHAOS_JOBS:-2}")
 if [ -z "${MFD_CHAOS_SEED:-}" ] && [ -z "${MFD_CHAOS_HISTORY:-}" ]; then
-	base=${MFD_CHAOS_BASE:-$(( $(date +%s) % 1000000 ))}
+	# The test command replays the same histories every run (a fixed
+	# base), so that what it judges does not change between two runs of
+	# one tree; MFD_CHAOS_BASE=random draws a new base from the clock
+	# (as the long mode does unless given one).
+	base=${MFD_CHAOS_BASE:-1}
+	if [ "$base" = random ] || { [ "${MFD_CHAOS_LONG:-0}" = 1 ] &&
+	    [ -z "${MFD_CHAOS_BASE:-}" ]; }; then
+		base=$(( $(date +%s) % 1000000 ))
+	fi
 	args+=(--base "$base")
 	[ "${MFD_CHAOS_LONG:-0}" = 1 ] ||
 	    args+=(--histories "${MFD_CHAOS_HISTORIES:-12}")
@@ -48,7 +56,10 @@ sum=$(grep '^histories=' "$T/out")
 kills=$(sed -n 's/.* kills=\([0-9]*\).*/\1/p' <<<"$sum")
 signals=$(sed -n 's/.* signals=\([0-9]*\).*/\1/p' <<<"$sum")
 mis=$(sed -n 's/.* misbehaviours=\([0-9]*\).*/\1/p' <<<"$sum")
-if [ -n "$sum" ] && [ "${kills:-0}" -gt 0 ] && [ "${signals:-0}" -gt 0 ] &&
+# (A replay of one history may draw none of them.)
+if [ -n "${MFD_CHAOS_SEED:-}${MFD_CHAOS_HISTORY:-}" ] && [ -n "$sum" ]; then
+	tap_ok "one history replayed: $sum"
+elif [ -n "$sum" ] && [ "${kills:-0}" -gt 0 ] && [ "${signals:-0}" -gt 0 ] &&
     [ "${mis:-0}" -gt 0 ]; then
 	tap_ok "the run drew kills ($kills), signals ($signals) and misbehaviours ($mis)"
 else
