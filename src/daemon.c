@@ -383,6 +383,23 @@ daemon_account_release(struct daemon_account *a)
 	daemon_idle_resume(a->d);
 }
 
+/* The account's IDLE folders without a session (waiting to retry, for
+ * room, or polled) hold no configuration of their own: their ac is the
+ * account's, moved with it, since the old one is freed with its last
+ * reference (the timers, the resume, a fetch now use it later). Those
+ * with a session keep theirs (di->dc) until it ends. */
+static void
+daemon_idle_rebind(struct daemon_account *a)
+{
+	struct daemon	*d = a->d;
+	size_t		 i;
+
+	for (i = 0; i < d->nidles; i++) {
+		if (d->idles[i]->a == a && d->idles[i]->dc == NULL)
+			d->idles[i]->ac = a->ac;
+	}
+}
+
 /* Moves an account to the configuration a reload gave it, once no
  * session borrows the old one. */
 static void
@@ -395,6 +412,7 @@ daemon_account_rebind(struct daemon_account *a)
 	a->ac = a->next_ac;
 	a->next_dc = NULL;
 	a->next_ac = NULL;
+	daemon_idle_rebind(a);
 }
 
 /* Logs the end of a poll: quiet when nothing happened. */
@@ -1174,6 +1192,9 @@ daemon_idle_done(struct imap_session *s, void *arg)
 	daemon_idle_end(di);
 	daemon_conf_unref(di->dc);
 	di->dc = NULL;
+	/* The session's configuration may have been the last reference
+	 * to a reloaded one: the account's from now on. */
+	di->ac = di->a->ac;
 	daemon_idle_release(di);
 	if (di->polled)
 		daemon_idle_poll_soon(di);

@@ -15,6 +15,20 @@
 #    waits Gmail's 10-minute minimum interval too (not the 1-minute
 #    backoff), and a fetch now does not cut it short. --status says so:
 #    no success yet, the IDLE connection's error as the last one (now).
+#  - A reload while IDLE folders hold no session of their own (each
+#    waits to reconnect, or for room): they follow their account to the
+#    new configuration, the old one being freed (use-after-frees of it in
+#    daemon_idle_start, crashes):
+#    - every IDLE login refused as busy ("NO [UNAVAILABLE]",
+#      imap_server.py unavailable), a SIGHUP, then a fetch now, which
+#      reconnects the folders;
+#    - every IDLE login refused with "[ALERT] Too many simultaneous
+#      connections" (imap_server.py toomany), then a SIGHUP, which resets
+#      the lowered cap and tries the folders again;
+#    - three IDLE folders under max_connections = 2 (one IDLE, two
+#      polled for want of room), a SIGHUP, the server restarting (the
+#      IDLE one reconnects), then a fetch now (its poll's end tries IDLE
+#      again for the others).
 # TAP output.
 set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -184,4 +198,84 @@ tap_is "$(logins2)" 1 "la: one login in all" \
 kill -TERM "$DPID"
 daemon_wait_exit 10
 tap_is "$drc" 0 "SIGTERM exits 0"
+
+# survived NAME WHAT: the daemon still runs after WHAT (else its log
+# shows the sanitizer's report, if any), and SIGTERM stops it with 0.
+survived()
+{
+	kill -0 "$DPID" 2>/dev/null
+	ok $? "$1: the daemon is still running after $2" \
+	    "$(grep -A6 'ERROR: AddressSanitizer' "$DLOG"; tail -8 "$DLOG")"
+	kill -TERM "$DPID"
+	daemon_wait_exit 10
+	tap_is "$drc" 0 "$1: SIGTERM exits 0" "$(tail -20 "$DLOG")"
+}
+
+# two CONF MODE N: $T/sd.conf for imap_server.py MODE (port N), without
+# the provider, with the folders INBOX and Lists, in CONF.
+two()
+{
+	sed -e "s/port = .*/port = $(cat "$T/sd/port$3")/" \
+	    -e "s|$T/state-sd|$T/state-$2|" -e '/provider = gmail/d' \
+	    -e 's/  folder "INBOX" { }/  folder "INBOX" { }\n  folder "Lists" { }/' \
+	    "$T/sd.conf" >"$1" || tap_bail "cannot write $1"
+}
+
+# --- Both IDLE logins refused as busy, a SIGHUP, then a fetch now. ---
+server unavailable 4
+two "$T/un.conf" un 4
+: >"$DLOG"
+daemon_start "$T/un.conf"
+daemon_wait_log 'account=sd folder=[A-Za-z]+: IDLE connection ended' 20 2
+ok $? "un: both IDLE logins are refused" "$(cat "$DLOG")"
+kill -HUP "$DPID"
+daemon_wait_log 'reloaded: ' 10
+ok $? "un: the reload is logged" "$(tail -20 "$DLOG")"
+timeout 20 "$MAILFETCHD" -c "$T/un.conf" --once >"$T/un.once" 2>&1
+sleep 1
+survived un "the fetch now"
+
+# --- Every IDLE login refused with [ALERT], then a SIGHUP. ---
+server toomany 3
+two "$T/tm.conf" tm 3
+: >"$DLOG"
+daemon_start "$T/tm.conf"
+daemon_wait_log 'too many simultaneous connections; using at most' 20
+ok $? "tm: the [ALERT] lowers the account's cap" "$(cat "$DLOG")"
+kill -HUP "$DPID"
+daemon_wait_log 'reloaded: ' 10
+ok $? "tm: the reload is logged" "$(tail -20 "$DLOG")"
+grep -q 'account=sd: the connection cap lowered .* is reset by the reload' "$DLOG"
+ok $? "tm: the reload resets the cap" "$(tail -20 "$DLOG")"
+sleep 2
+survived tm "the reload (2 s)"
+
+# --- Three IDLE folders under max_connections = 2, a SIGHUP, a restart
+# of the server, a fetch now. ---
+{
+	printf 'state_dir = "%s"\nlog_level = debug\n' "$T/state-cap"
+	daemon_block rs 'idle = yes' 'poll_interval = 1h' \
+	    'max_connections = 2' |
+	    sed 's/  folder "INBOX" { }/  folder "INBOX" { }\n  folder "Work" { }\n  folder "Lists" { }/'
+} >"$T/cap.conf" || tap_bail "cannot write $T/cap.conf"
+: >"$DLOG"
+daemon_start "$T/cap.conf"
+daemon_wait_log 'account=rs folder=[A-Za-z]+: .*-> IDLING' 30
+ok $? "cap: one folder reaches IDLE" "$(cat "$DLOG")"
+daemon_wait_log 'account=rs folder=[A-Za-z]+: .*polling this folder instead of IDLE' 30 2
+ok $? "cap: the two others are polled for want of room" "$(cat "$DLOG")"
+kill -HUP "$DPID"
+daemon_wait_log 'reloaded: ' 10
+ok $? "cap: the reload is logged" "$(tail -20 "$DLOG")"
+dovecot_restart 1
+daemon_wait_log 'account=rs folder=[A-Za-z]+: .*-> IDLING' 30 2
+ok $? "cap: the IDLE folder is back after the server's restart" \
+    "$(tail -30 "$DLOG")"
+timeout 30 "$MAILFETCHD" -c "$T/cap.conf" --once >"$T/cap.once" 2>&1
+rc=$?
+[ "$rc" = 0 ] || [ "$rc" = 1 ]
+ok $? "cap: the fetch now polls the account (exit $rc)" \
+    "$(cat "$T/cap.once"; tail -20 "$DLOG")"
+sleep 1
+survived cap "the poll's end"
 tap_done
