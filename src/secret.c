@@ -429,11 +429,15 @@ secret_proc_stat(int pid, long *ppid, long *sid)
 	return (0);
 }
 
-/* Kills each child of this process in session sid (any session when sid
- * is 0; a zombie is found too, until reaped) and returns how many. The
- * reparented descendants of a killed one are found on the next call. */
+/* Kills each child of this process in session sid, or in any session
+ * when any is set (a zombie is found too, until reaped), and returns how
+ * many. The reparented descendants of a killed one are found on the next
+ * call. sid 0 is a real answer, not "any": in a PID namespace whose
+ * session leader lies outside it (a container's or a CI sandbox's
+ * runner), getsid() and /proc give 0 for that session, and a process
+ * that left it with setsid still has its own, visible, id. */
 static int
-secret_kill_children(long sid)
+secret_kill_children(long sid, int any)
 {
 	struct dirent	*de;
 	DIR		*d;
@@ -446,7 +450,7 @@ secret_kill_children(long sid)
 		if ((pid = atoi(de->d_name)) <= 0 ||
 		    secret_proc_stat(pid, &ppid, &psid) != 0)
 			continue;
-		if (ppid == (long)getpid() && (sid == 0 || psid == sid)) {
+		if (ppid == (long)getpid() && (any || psid == sid)) {
 			kill((pid_t)pid, SIGKILL);
 			found++;
 		}
@@ -464,7 +468,7 @@ secret_kill_tree(pid_t cmd)
 	alarm(SECRET_KILL_SECONDS);	/* SIGALRM's default: we end */
 	kill(-cmd, SIGKILL);
 	for (;;) {
-		secret_kill_children(0);
+		secret_kill_children(0, 1);
 		if (waitpid(-1, NULL, 0) == -1 && errno == ECHILD)
 			return;
 	}
@@ -481,7 +485,7 @@ secret_kill_session(void)
 	long	sid = (long)getsid(0);
 
 	alarm(SECRET_KILL_SECONDS);	/* SIGALRM's default: we end */
-	while (secret_kill_children(sid) > 0) {
+	while (secret_kill_children(sid, 0) > 0) {
 		if (waitpid(-1, NULL, 0) == -1 && errno == ECHILD)
 			break;
 	}
