@@ -15,11 +15,14 @@
 #
 # Environment: MFD_SKIP_ASAN=1 skips the sanitizer build and MFD_SKIP_FUZZ=1
 # the fuzzing (for a quick local run; CI sets neither). MFD_JOBS sets make's
-# -j (default 2).
+# -j for the builds (default 2), MFD_TEST_JOBS for the tests (default 4:
+# the tests mostly wait on servers' drips and daemons' timers, and 4 at a
+# time keep two cores busier than 2 do).
 set -u
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 JOBS=${MFD_JOBS:-2}
+TEST_JOBS=${MFD_TEST_JOBS:-4}
 
 . "$ROOT/tests/lib/deps.sh"
 
@@ -62,9 +65,12 @@ build() {
 # check DIR [make args]: run the suite; failures are counted from .trs.
 check() {
 	local dir=$1; shift
-	(cd "$dir" && make -j"$JOBS" check "$@" >"$dir/check.out" 2>&1)
+	(cd "$dir" && make -j"$TEST_JOBS" check "$@" >"$dir/check.out" 2>&1)
 	grep -E '^(PASS|FAIL|ERROR|XPASS|SKIP):' "$dir/check.out" | grep -v '^PASS' | sed 's/^/   /'
 	grep -E '^# (TOTAL|PASS|FAIL|ERROR|SKIP)' "$dir/check.out" | tr '\n' ' '; echo
+	# The slowest tests bound the run's time (tests/lib/timed_driver.sh).
+	[ -f "$dir/test-times" ] && echo "   slowest (s): $(sort -rn "$dir/test-times" |
+	    head -n 6 | awk '{ printf "%s%s %s", NR > 1 ? ", " : "", $2, $1 }')"
 	# A failing test's log, so CI output says why.
 	for log in $(grep -lE '^:test-result: (FAIL|ERROR|XPASS)' $(find "$dir" -name '*.trs') 2>/dev/null); do
 		echo "---- ${log%.trs}.log"

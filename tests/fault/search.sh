@@ -13,16 +13,9 @@
 set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 MAILFETCHD=${MAILFETCHD:-$top_srcdir/_build/mailfetchd}
-. "$top_srcdir/tests/lib/tap.sh"
-
-command -v python3 >/dev/null || tap_bail "python3 not found"
-[ -x "$MAILFETCHD" ] || tap_bail "no mailfetchd at $MAILFETCHD (set MAILFETCHD)"
-T=$(mktemp -d /tmp/mfd-search.XXXXXX)
-chmod 700 "$T"
-tap_cleanup_add 'rm -rf "$T"'
-printf 'scripted-pw\n' >"$T/pass"
-chmod 600 "$T/pass"
 . "$top_srcdir/tests/lib/scripted.sh"
+
+scripted_init search
 dpid=""
 tap_cleanup_add '[ -n "$dpid" ] && kill -9 "$dpid" 2>/dev/null'
 # A sanitizer build has shadow memory, and keeps freed memory in its

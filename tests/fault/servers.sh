@@ -14,18 +14,11 @@
 set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 MAILFETCHD=${MAILFETCHD:-$top_srcdir/_build/mailfetchd}
-. "$top_srcdir/tests/lib/tap.sh"
-
-command -v python3 >/dev/null || tap_bail "python3 not found"
-[ -x "$MAILFETCHD" ] || tap_bail "no mailfetchd at $MAILFETCHD (set MAILFETCHD)"
-FL="$top_srcdir/tests/fault/faultlib.py"
-T=$(mktemp -d /tmp/mfd-fsrv.XXXXXX)
-chmod 700 "$T"
-tap_cleanup_add 'rm -rf "$T"'
-printf 'scripted-pw\n' >"$T/pass"
-chmod 600 "$T/pass"
-: >"$T/all-output"
 . "$top_srcdir/tests/lib/scripted.sh"
+
+FL="$top_srcdir/tests/fault/faultlib.py"
+scripted_init fsrv
+: >"$T/all-output"
 # A sanitizer build needs room for its shadow memory: judge the growth
 # over a clean run, and the absolute figure only in a plain build.
 ASAN=0

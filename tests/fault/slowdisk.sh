@@ -9,19 +9,11 @@
 set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 MAILFETCHD=${MAILFETCHD:-$top_srcdir/_build/mailfetchd}
-. "$top_srcdir/tests/lib/tap.sh"
+. "$top_srcdir/tests/lib/scripted.sh"
 
-command -v python3 >/dev/null || tap_bail "python3 not found"
-command -v timeout >/dev/null || tap_bail "timeout not found"
 CC=${CC:-cc}
 command -v "$CC" >/dev/null || tap_bail "no C compiler ($CC) for the shim"
-[ -x "$MAILFETCHD" ] || tap_bail "no mailfetchd at $MAILFETCHD (set MAILFETCHD)"
-T=$(mktemp -d /tmp/mfd-slowdisk.XXXXXX)
-chmod 700 "$T"
-tap_cleanup_add 'rm -rf "$T"'
-printf 'scripted-pw\n' >"$T/pass"
-chmod 600 "$T/pass"
-. "$top_srcdir/tests/lib/scripted.sh"
+scripted_init slowdisk
 # An ASan build wants its runtime first; the shim comes before it.
 export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0"
 

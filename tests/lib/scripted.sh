@@ -1,6 +1,11 @@
-# scripted.sh: the scripted servers of the fault tests (bash; sourced after
-# tap.sh, with the work directory $T set):
+# scripted.sh: the scripted servers of the fault tests (bash; sourced
+# with top_srcdir and MAILFETCHD set):
 #
+#	scripted_init NAME			# the work directory $T
+#						# (/tmp/mfd-NAME.*), $T/pass
+#	scripted_once NAME			# mailfetchd --once on
+#						# $T/NAME.conf (60 s at most):
+#						# sets rc and err
 #	scripted_server SCRIPT MODE [ARGS...]	# (re)starts it; sets $port
 #	scripted_start LOG SCRIPT MODE [ARGS...]	# the same, the received
 #						# lines in LOG (emptied)
@@ -18,6 +23,28 @@ SCRIPTED_LOADED=1
 SCRIPTED_FL=$top_srcdir/tests/fault/faultlib.py
 spid=""
 tap_cleanup_add '[ -n "$spid" ] && kill "$spid" 2>/dev/null'
+
+scripted_init()
+{
+	command -v python3 >/dev/null || tap_bail "python3 not found"
+	command -v timeout >/dev/null || tap_bail "timeout not found"
+	[ -x "$MAILFETCHD" ] ||
+	    tap_bail "no mailfetchd at $MAILFETCHD (set MAILFETCHD)"
+	T=$(mktemp -d "/tmp/mfd-$1.XXXXXX") || tap_bail "mktemp failed"
+	chmod 700 "$T"
+	tap_cleanup_add 'rm -rf "$T"'
+	printf 'scripted-pw\n' >"$T/pass"
+	chmod 600 "$T/pass"
+}
+
+# A fixed outer bound: a run still going after 60 s is killed (rc 137).
+scripted_once()
+{
+	timeout -s KILL 60 "$MAILFETCHD" -c "$T/$1.conf" --once \
+	    >/dev/null 2>"$T/err"
+	rc=$?
+	err=$(cat "$T/err")
+}
 
 scripted_server()
 {
