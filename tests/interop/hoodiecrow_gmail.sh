@@ -121,6 +121,26 @@ gen plain "$T/proj3.eml" proj3
 hc_append Work/Projects "$T/proj3.eml"
 mfd_run_ok labels 0 "labels: a new message in Work/Projects is fetched"
 mfd_expect "$MD" Work/Projects "$T/proj1.eml" "$T/proj2.eml" "$T/proj3.eml"
+# The same with All Mail named by its role (issue 15 "what users need"):
+# "\All" is whatever the server marks \All, here "[Gmail]/Вся почта",
+# and the rule holds: each message once, into the first configured folder
+# that holds it.
+hc_conf rolelabels -- 'folder "INBOX" { }' 'folder "Work/Projects" { }' \
+    'folder "\\All" { }'
+RMD=$T/rolelabels/Maildir
+mfd_run_ok rolelabels 0 'labels: INBOX, Work/Projects and "\\All"'
+tap_like "$err" 'folder "\\All" is the server.s "\[Gmail\]/Вся почта"' \
+    '"\\All" is [Gmail]/Вся почта'
+mfd_expect "$RMD" "" "$S/01-plain.eml" "$S/04-dot-lines.eml"
+mfd_expect "$RMD" Work/Projects "$T/proj1.eml" "$T/proj2.eml" "$T/proj3.eml"
+mfd_expect "$RMD" "[Gmail]/Вся почта" "$T/arch1.eml"
+mfd_run_ok rolelabels 1 'labels by role: the second run has nothing new'
+hc_conf rolefirst -- 'folder "\\All" { local = "All" }' 'folder "INBOX" { }'
+mfd_run_ok rolefirst 0 '"\\All" first: All Mail delivers every message'
+mfd_expect "$T/rolefirst/Maildir" All "$S/01-plain.eml" "$S/04-dot-lines.eml" \
+    "$T/proj1.eml" "$T/arch1.eml"
+mfd_expect "$T/rolefirst/Maildir" ""
+
 # A different message under an X-GM-MSGID delivered before (a buggy or
 # hostile server): the X-GM-MSGID alone does not make it a label's copy
 # (review r8 01: it was passed over, never delivered).
