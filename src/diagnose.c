@@ -1050,6 +1050,26 @@ diag_separator(struct diag *d)
 		    "is the server's \"A%cB\")", d->delim, d->delim);
 }
 
+/* keep = no without a trash_folder: where delivered messages go (as
+ * imap.c's imap_trash_default). */
+static void
+diag_trash_default(struct diag *d)
+{
+	const char	*name = d->role_name[FOLDER_ROLE_TRASH];
+
+	if (name != NULL)
+		diag_info(d, "keep = no: delivered messages are moved to the "
+		    "server's \\Trash folder \"%s\"", name);
+	else if (d->caps & IMAP_CAP_XGM)
+		diag_warn(d, "keep = no: the server has no \\Trash folder; "
+		    "delivered messages are flagged \\Deleted and expunged, "
+		    "which on Gmail only takes a label off (set trash_folder "
+		    "= \"[Gmail]/Trash\" to delete)");
+	else
+		diag_info(d, "keep = no: the server has no \\Trash folder; "
+		    "delivered messages are flagged \\Deleted and expunged");
+}
+
 /* After the folders, with keep = no and a trash_folder: LIST it (once).
  * 0 when sent, -1 when there is nothing to check. */
 static int
@@ -1058,6 +1078,10 @@ diag_trash_begin(struct diag *d)
 	const char	*trash = d->ac->trash_folder;
 	char		*m, *cause = NULL;
 
+	if (!d->ac->keep && trash == NULL && !d->trash_checked) {
+		d->trash_checked = 1;
+		diag_trash_default(d);
+	}
 	if (d->ac->keep || trash == NULL || d->trash_checked)
 		return (-1);
 	d->trash_checked = 1;

@@ -299,7 +299,14 @@ struct imap_session {
 						 * separator, 0: flat or not
 						 * said (folder.h) */
 	int			 delim_known;	/* the LIST "" "" answered */
-	char			*trash_wire;	/* trash_folder as sent */
+	char			*trash_wire;	/* trash_folder as sent, or the
+						 * server's \Trash folder
+						 * (imap_trash_default) */
+	char			*trash_name;	/* the same in UTF-8, for
+						 * messages; NULL: keep = no
+						 * deletes */
+	int			 trash_default;	/* trash_wire is the server's
+						 * \Trash folder */
 	char			*role_wire[FOLDER_ROLE_MAX]; /* the first
 						 * selectable folder listed
 						 * with each role; NULL:
@@ -850,8 +857,19 @@ imap_remote_skipped(struct imap_session *s, const char *remote)
 static int
 imap_is_own_trash(const struct imap_session *s, const char *remote)
 {
-	return (!s->ac->keep && s->trash_wire != NULL &&
+	return (!s->ac->keep && s->trash_wire != NULL && !s->trash_default &&
 	    imap_wire_eq(remote, s->trash_wire));
+}
+
+/* Whether keep = no moves the selected folder's delivered messages to
+ * the trash. Not the server's own \Trash folder, fetched by name or
+ * role: deleting there is what deleting means (the configured
+ * trash_folder is refused instead, imap_own_trash_refused). */
+static int
+imap_moves_to_trash(const struct imap_session *s)
+{
+	return (s->trash_wire != NULL && !(s->trash_default &&
+	    imap_wire_eq(s->folders[s->cur].remote, s->trash_wire)));
 }
 
 /* A listed folder that is the trash_folder, with keep = no: a pattern
@@ -869,7 +887,7 @@ imap_own_trash_refused(struct imap_session *s,
 	    "and keep = no: its messages would be moved into it again and "
 	    "delivered on every run; not fetched (set another trash_folder, "
 	    "or fetch it from an account with keep = yes)", fc->remote,
-	    s->ac->trash_folder);
+	    s->trash_name);
 	s->result.folders_failed++;
 	imap_status(s, EXIT_CONFIG);
 }
@@ -886,7 +904,36 @@ imap_roles_needed(const struct imap_session *s)
 		if (s->ac->folders[i].role != FOLDER_ROLE_NONE)
 			return (1);
 	}
-	return (0);
+	return (!s->ac->keep && s->ac->trash_folder == NULL);
+}
+
+/* keep = no without a trash_folder: the server's \Trash folder, where it
+ * has one (on Gmail, deleting is moving to [Gmail]/Trash: expunging from
+ * a label's folder only takes that label off); else \Deleted and
+ * EXPUNGE as before. Logged either way. */
+static void
+imap_trash_default(struct imap_session *s)
+{
+	const char	*wire = s->role_wire[FOLDER_ROLE_TRASH];
+	int		 bad;
+
+	if (s->ac->keep || s->ac->trash_folder != NULL)
+		return;
+	if (wire != NULL) {
+		s->trash_wire = xstrdup(wire);
+		s->trash_name = folder_wire_to_utf8(wire, &bad);
+		s->trash_default = 1;
+		imap_log(s, LOG_LVL_INFO, "keep = no: delivered messages are "
+		    "moved to the server's \\Trash folder \"%s\"",
+		    s->trash_name);
+		return;
+	}
+	imap_log(s, (s->caps & IMAP_CAP_XGM) ? LOG_LVL_WARNING :
+	    LOG_LVL_INFO, "keep = no: the server %s no \\Trash folder; "
+	    "delivered messages are flagged \\Deleted and expunged%s",
+	    s->roles_failed ? "listed" : "has", (s->caps & IMAP_CAP_XGM) ?
+	    " (on Gmail that only takes a label off: set trash_folder = "
+	    "\"[Gmail]/Trash\" to delete)" : "");
 }
 
 /* The LIST of every folder is in (s->listed, each with its roles): the
@@ -925,6 +972,7 @@ imap_roles_resolve(struct imap_session *s)
 			s->skip_wire[i] = xstrdup(s->role_wire[role]);
 	}
 	imap_listed_clear(s);
+	imap_trash_default(s);
 }
 
 /* The answer to the special-use LIST. A server that announces
@@ -1009,12 +1057,16 @@ imap_root_done(struct imap_session *s)
 			free(cause);
 	}
 	free(s->trash_wire);
-	s->trash_wire = NULL;
-	if (s->ac->trash_folder != NULL && (s->trash_wire =
-	    folder_conf_to_wire(s->ac->trash_folder, s->delim,
-	    &cause)) == NULL) {
-		imap_log(s, LOG_LVL_ERROR, "trash_folder: %s", cause);
-		free(cause);
+	free(s->trash_name);
+	s->trash_wire = s->trash_name = NULL;
+	s->trash_default = 0;
+	if (s->ac->trash_folder != NULL) {
+		s->trash_name = xstrdup(s->ac->trash_folder);
+		if ((s->trash_wire = folder_conf_to_wire(s->ac->trash_folder,
+		    s->delim, &cause)) == NULL) {
+			imap_log(s, LOG_LVL_ERROR, "trash_folder: %s", cause);
+			free(cause);
+		}
 	}
 	imap_gm_load(s);
 	if (imap_roles_needed(s)) {
@@ -2392,7 +2444,6 @@ static void
 imap_actions(struct imap_session *s)
 {
 	struct imap_folder	*f = &s->folders[s->cur];
-	const char		*trash = s->ac->trash_folder;
 	char			*set, *q;
 
 	if (s->pending_from >= s->pending.n) {
@@ -2406,7 +2457,8 @@ imap_actions(struct imap_session *s)
 		return;
 	}
 	set = uidset_format(&s->pending, &s->pending_from, IMAP_SET_RANGES);
-	if (!s->ac->keep && trash != NULL) {
+	if (!s->ac->keep && (s->ac->trash_folder != NULL ||
+	    imap_moves_to_trash(s))) {
 		if (s->trash_wire == NULL ||
 		    (q = imap_quote(s, s->trash_wire)) == NULL) {
 			free(set);
@@ -2470,7 +2522,7 @@ imap_trash_create(struct imap_session *s)
 		return (-1);
 	s->trash_create_tried = 1;
 	imap_log(s, LOG_LVL_NOTICE, "trash_folder \"%s\" does not exist on "
-	    "the server: creating it", s->ac->trash_folder);
+	    "the server: creating it", s->trash_name);
 	imap_enter(s, IMAP_S_TRASH_CREATE);
 	imap_send(s, "CREATE %s", q);
 	free(q);
@@ -2487,7 +2539,7 @@ imap_trash_refused(struct imap_session *s, const struct imap_response *r)
 	int	 copy = s->state == IMAP_S_COPY;
 
 	if (r->code == IMAP_CODE_TRYCREATE && !s->delim_known &&
-	    strchr(s->ac->trash_folder, '/') != NULL) {
+	    strchr(s->trash_name, '/') != NULL) {
 		/* Created under a guessed separator, it would be a folder
 		 * of another name (INBOX/Trash on a '.' server). */
 		imap_folder_fail(s, EXIT_PROTOCOL, "trash_folder \"%s\" does "
@@ -2495,7 +2547,7 @@ imap_trash_refused(struct imap_session *s, const struct imap_response *r)
 		    "has levels and the server's hierarchy separator is "
 		    "unknown (LIST \"\" \"\" was refused); the messages stay on "
 		    "the server, not deleted (retried next time)",
-		    s->ac->trash_folder);
+		    s->trash_name);
 		return;
 	}
 	if (r->code == IMAP_CODE_TRYCREATE && imap_trash_create(s) == 0)
@@ -2504,7 +2556,7 @@ imap_trash_refused(struct imap_session *s, const struct imap_response *r)
 	imap_folder_fail(s, EXIT_PROTOCOL, "%s delivered messages to "
 	    "trash_folder \"%s\" failed%s: %s; they stay on the server, not "
 	    "deleted (retried next time)", copy ? "copying" : "moving",
-	    s->ac->trash_folder, copy ? " (the server has no MOVE)" : "", text);
+	    s->trash_name, copy ? " (the server has no MOVE)" : "", text);
 	free(text);
 }
 
@@ -2521,7 +2573,7 @@ imap_trash_created(struct imap_session *s, const struct imap_response *r,
 		imap_folder_fail(s, EXIT_PROTOCOL, "trash_folder \"%s\" does "
 		    "not exist and creating it failed: %s; the delivered "
 		    "messages stay on the server, not deleted (retried next "
-		    "time)", s->ac->trash_folder, text);
+		    "time)", s->trash_name, text);
 		free(text);
 		return;
 	}
@@ -4662,6 +4714,7 @@ imap_session_free(struct imap_session *s)
 	free(s->skip_conf);
 	free(s->skip_wire);
 	free(s->trash_wire);
+	free(s->trash_name);
 	for (i = 0; i < FOLDER_ROLE_MAX; i++)
 		free(s->role_wire[i]);
 	free(s->idle_folder);

@@ -6,7 +6,9 @@
 # SPECIAL-USE but gives the attributes in LIST, in Yandex's '|' and
 # Gmail's XLIST-era \Spam. Local folder: the resolved name through the
 # usual mapping; a role the server has no folder for is an error naming
-# it; --diagnose lists the roles. TAP output.
+# it; --diagnose lists the roles. keep = no without a trash_folder moves
+# to the server's \Trash folder where it has one (point 2), and deletes
+# as before where it has none. TAP output.
 set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 . "$top_srcdir/tests/lib/dovecot.sh"
@@ -20,6 +22,9 @@ DC_EXTRA_CONF='namespace inbox {
   mailbox "Отправленные" {
     special_use = \Sent
   }
+  mailbox "Корзина" {
+    special_use = \Trash
+  }
 }'
 mfd_init
 dovecot_start
@@ -27,6 +32,7 @@ dovecot_start
 gen() { "$(_dc_python)" "$top_srcdir/tests/lib/gen_msg.py" "$@" || tap_bail "gen_msg.py $*"; }
 SPAM=$(dovecot_mutf7 'Спам')
 SENT=$(dovecot_mutf7 'Отправленные')
+TRASH=$(dovecot_mutf7 'Корзина')
 
 # --- Dovecot (SPECIAL-USE): "\Junk" is "Спам". ----------------------------
 dovecot_add_user ru pw-ru-61
@@ -82,6 +88,46 @@ tap_like "$out" 'special-use folders: .*\\Junk "Спам", \\Sent "Отправ�
     "--diagnose lists the roles it found"
 tap_like "$out" 'folder "\\Junk": the server.s "Спам"' "--diagnose resolves \\Junk"
 tap_like "$out" 'folder "\\Junk": 1 message' "--diagnose: its STATUS"
+
+# --- keep = no, no trash_folder: the server's \Trash folder (point 2). ---
+dovecot_add_user del pw-del-62
+mfd_account del pw-del-62
+dovecot_add_folder del "$TRASH"
+gen plain "$T/d1.eml" d1
+gen plain "$T/d2.eml" d2
+dovecot_add_message del INBOX "$T/d1.eml"
+dovecot_add_message del INBOX "$T/d2.eml"
+mfd_conf del 'keep = no'
+mfd_run_ok del 0 'keep = no, no trash_folder, a \Trash folder "Корзина"'
+mfd_expect "$T/del/Maildir" "" "$T/d1.eml" "$T/d2.eml"
+tap_like "$err" 'keep = no: delivered messages are moved to the server.s \\Trash folder "Корзина"' \
+    "the log names the trash folder chosen"
+tap_is "$(mfd_server_count del pw-del-62 INBOX)" 0 "keep = no: INBOX is empty on the server"
+tap_is "$(mfd_server_count del pw-del-62 "$TRASH")" 2 "keep = no: both are in Корзина"
+"$MAILFETCHD" -c "$T/del/mailfetchd.conf" --diagnose >"$T/out" 2>&1
+tap_like "$(cat "$T/out")" 'keep = no: delivered messages are moved to the server.s \\Trash folder "Корзина"' \
+    "--diagnose says where keep = no moves them"
+
+# The \Trash folder itself, fetched with keep = no: deleted there, not
+# moved into itself (it would come back on every run).
+mfd_conf del 'keep = no' -- "folder '\\Trash' { }"
+mfd_run_ok del 0 "keep = no, folder '\\Trash': fetched"
+mfd_expect "$T/del/Maildir" "Корзина" "$T/d1.eml" "$T/d2.eml"
+tap_is "$(mfd_server_count del pw-del-62 "$TRASH")" 0 "and expunged from Корзина"
+mfd_run_ok del 1 "keep = no, folder '\\Trash': nothing new the second time"
+
+# No \Trash folder: deleted (\Deleted, EXPUNGE) as before, and said so.
+dovecot_add_user nodel pw-nodel-63
+mfd_account nodel pw-nodel-63
+dovecot_add_message nodel INBOX "$T/d1.eml"
+mfd_conf nodel 'keep = no'
+mfd_run_ok nodel 0 'keep = no, no \Trash folder'
+mfd_expect "$T/nodel/Maildir" "" "$T/d1.eml"
+tap_like "$err" 'keep = no: the server has no \\Trash folder; delivered messages are flagged \\Deleted and expunged' \
+    "the log says the messages are deleted"
+tap_is "$(mfd_server_count nodel pw-nodel-63 INBOX)" 0 "keep = no: expunged"
+tap_is "$(dovecot_imap_cmd nodel pw-nodel-63 'LIST "" "*"' | grep -c LIST)" 1 \
+    "no folder was created for it (only INBOX)"
 
 # --- A scripted server without SPECIAL-USE: Yandex ('|', "Спам") and
 # Gmail's XLIST-era \Spam. -------------------------------------------------
@@ -159,6 +205,24 @@ mfd_conf sb -- 'folder "\\Trash" { }'
 mfd_run_ok sb 5 'no \Trash folder: exit as for a missing folder'
 tap_like "$err" 'folder "\\Trash": the server has no folder with this special-use role' \
     "the error names \\Trash"
+
+# keep = no on a server without SPECIAL-USE whose LIST marks "Корзина"
+# \Trash: moved there.
+scripted_box "IMAP4rev1 UIDPLUS MOVE" "|" "$SPAM" '\Junk'
+python3 - "$T/box.json" "$TRASH" <<'PY'
+import json, sys
+box = json.load(open(sys.argv[1]))
+box["folders"][sys.argv[2]] = {"delim": "|", "flags": ["\\HasNoChildren", "\\Trash"],
+                               "uidvalidity": 1, "uidnext": 1, "msgs": []}
+json.dump(box, open(sys.argv[1], "w"))
+PY
+fserver
+mfd_account yd pw-yd
+mfd_conf yd 'keep = no'
+mfd_run_ok yd 0 'no SPECIAL-USE, keep = no, "Корзина" with \Trash'
+tap_like "$(cat "$T/fserver.log")" "UID MOVE 1 \"$TRASH\"" "moved to Корзина"
+tap_is "$(python3 -c 'import json,sys; b=json.load(open(sys.argv[1]))["folders"]; print(len(b["INBOX"]["msgs"]), len(b[sys.argv[2]]["msgs"]))' "$T/box.json" "$TRASH")" \
+    "0 1" "INBOX empty, the message in Корзина"
 
 mfd_no_sanitizer
 tap_done
