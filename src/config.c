@@ -1167,6 +1167,24 @@ config_check_pop3(cfg_t *sec)
 		    "only; POP3 has a single mailbox");
 }
 
+/* trash_folder takes a role as folder names do (folder.h): an unknown
+ * one would else be created on the server as a folder named "\Foo". */
+static void
+config_check_trash(cfg_t *sec)
+{
+	const char	*trash;
+
+	if (cfg_size(sec, "trash_folder") == 0 ||
+	    (trash = cfg_getstr(sec, "trash_folder")) == NULL ||
+	    folder_role_of_conf(trash) >= 0)
+		return;
+	config_error_opt(sec, "trash_folder", "trash_folder = '%s': no such "
+	    "special-use role (a name beginning with '\\' is one of %s; a "
+	    "folder whose name begins with '\\' is written with it "
+	    "doubled: \"\\\\\\\\%s\")", trash, folder_role_names(),
+	    trash + 1);
+}
+
 /* The auth list against the protocol and the secret. */
 static void
 config_check_auth(cfg_t *sec, long proto)
@@ -1386,6 +1404,7 @@ config_validate_account(cfg_t *cfg, cfg_opt_t *opt)
 		proto = cfg_getint(sec, "protocol");
 	if (proto == PROTO_POP3)
 		config_check_pop3(sec);
+	config_check_trash(sec);
 	config_check_auth(sec, proto);
 	if ((p = config_sec_provider(sec)) != NULL)
 		config_check_preset(sec, p, proto);

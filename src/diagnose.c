@@ -1070,6 +1070,20 @@ diag_trash_default(struct diag *d)
 		    "delivered messages are flagged \\Deleted and expunged");
 }
 
+/* trash_folder = '\Archive': the server's folder of that role, or a
+ * failure (keep = no then leaves the messages on the server). */
+static void
+diag_trash_role(struct diag *d, int role)
+{
+	if (d->role_name[role] != NULL)
+		diag_ok(d, "trash folder \"%s\": the server's \"%s\"",
+		    d->ac->trash_folder, d->role_name[role]);
+	else
+		diag_fail_line(d, EXIT_CONFIG, "trash folder \"%s\": the "
+		    "server has no folder with this special-use role",
+		    d->ac->trash_folder);
+}
+
 /* After the folders, with keep = no and a trash_folder: LIST it (once).
  * 0 when sent, -1 when there is nothing to check. */
 static int
@@ -1077,6 +1091,7 @@ diag_trash_begin(struct diag *d)
 {
 	const char	*trash = d->ac->trash_folder;
 	char		*m, *cause = NULL;
+	int		 role;
 
 	if (!d->ac->keep && trash == NULL && !d->trash_checked) {
 		d->trash_checked = 1;
@@ -1085,7 +1100,12 @@ diag_trash_begin(struct diag *d)
 	if (d->ac->keep || trash == NULL || d->trash_checked)
 		return (-1);
 	d->trash_checked = 1;
-	if ((m = folder_conf_to_wire(trash, d->delim, &cause)) == NULL ||
+	if ((role = folder_role_of_conf(trash)) > FOLDER_ROLE_NONE) {
+		diag_trash_role(d, role);
+		return (-1);
+	}
+	if ((m = folder_conf_to_wire(folder_conf_unescape(trash), d->delim,
+	    &cause)) == NULL ||
 	    (d->folder_q = imap_parse_quote(m, strlen(m), &cause)) == NULL) {
 		diag_fail_line(d, EXIT_CONFIG, "trash folder \"%s\": %s",
 		    trash, cause);

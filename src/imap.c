@@ -301,7 +301,7 @@ struct imap_session {
 	int			 delim_known;	/* the LIST "" "" answered */
 	char			*trash_wire;	/* trash_folder as sent, or the
 						 * server's \Trash folder
-						 * (imap_trash_default) */
+						 * (imap_trash_resolve) */
 	char			*trash_name;	/* the same in UTF-8, for
 						 * messages; NULL: keep = no
 						 * deletes */
@@ -904,21 +904,53 @@ imap_roles_needed(const struct imap_session *s)
 		if (s->ac->folders[i].role != FOLDER_ROLE_NONE)
 			return (1);
 	}
-	return (!s->ac->keep && s->ac->trash_folder == NULL);
+	if (s->ac->keep)
+		return (0);
+	return (s->ac->trash_folder == NULL ||
+	    folder_role_of_conf(s->ac->trash_folder) > FOLDER_ROLE_NONE);
 }
 
-/* keep = no without a trash_folder: the server's \Trash folder, where it
- * has one (on Gmail, deleting is moving to [Gmail]/Trash: expunging from
- * a label's folder only takes that label off); else \Deleted and
- * EXPUNGE as before. Logged either way. */
+/* trash_folder = '\Archive' (a role, folder.h): the server's folder of
+ * that role. None: trash_wire stays NULL, so that keep = no fails each
+ * folder and leaves its messages on the server (imap_actions). */
 static void
-imap_trash_default(struct imap_session *s)
+imap_trash_role(struct imap_session *s, int role)
 {
-	const char	*wire = s->role_wire[FOLDER_ROLE_TRASH];
+	const char	*wire = s->role_wire[role];
 	int		 bad;
 
-	if (s->ac->keep || s->ac->trash_folder != NULL)
+	if (wire == NULL) {
+		imap_log(s, LOG_LVL_ERROR, "trash_folder \"%s\": the server "
+		    "has no folder with this special-use role; delivered "
+		    "messages stay on the server", s->ac->trash_folder);
 		return;
+	}
+	s->trash_wire = xstrdup(wire);
+	free(s->trash_name);
+	s->trash_name = folder_wire_to_utf8(wire, &bad);
+	imap_log(s, LOG_LVL_INFO, "trash_folder \"%s\" is the server's "
+	    "\"%s\"", s->ac->trash_folder, s->trash_name);
+}
+
+/* keep = no: a trash_folder given by role is resolved; without a
+ * trash_folder, the server's \Trash folder, where it has one (on Gmail,
+ * deleting is moving to [Gmail]/Trash: expunging from a label's folder
+ * only takes that label off); else \Deleted and EXPUNGE as before.
+ * Logged either way. */
+static void
+imap_trash_resolve(struct imap_session *s)
+{
+	const char	*wire = s->role_wire[FOLDER_ROLE_TRASH];
+	int		 bad, role;
+
+	if (s->ac->keep)
+		return;
+	if (s->ac->trash_folder != NULL) {
+		if ((role = folder_role_of_conf(s->ac->trash_folder)) >
+		    FOLDER_ROLE_NONE)
+			imap_trash_role(s, role);
+		return;
+	}
 	if (wire != NULL) {
 		s->trash_wire = xstrdup(wire);
 		s->trash_name = folder_wire_to_utf8(wire, &bad);
@@ -972,7 +1004,7 @@ imap_roles_resolve(struct imap_session *s)
 			s->skip_wire[i] = xstrdup(s->role_wire[role]);
 	}
 	imap_listed_clear(s);
-	imap_trash_default(s);
+	imap_trash_resolve(s);
 }
 
 /* The answer to the special-use LIST. A server that announces
@@ -1062,8 +1094,10 @@ imap_root_done(struct imap_session *s)
 	s->trash_default = 0;
 	if (s->ac->trash_folder != NULL) {
 		s->trash_name = xstrdup(s->ac->trash_folder);
-		if ((s->trash_wire = folder_conf_to_wire(s->ac->trash_folder,
-		    s->delim, &cause)) == NULL) {
+		if (folder_role_of_conf(s->ac->trash_folder) ==
+		    FOLDER_ROLE_NONE && (s->trash_wire = folder_conf_to_wire(
+		    folder_conf_unescape(s->ac->trash_folder), s->delim,
+		    &cause)) == NULL) {
 			imap_log(s, LOG_LVL_ERROR, "trash_folder: %s", cause);
 			free(cause);
 		}
@@ -2462,7 +2496,9 @@ imap_actions(struct imap_session *s)
 		if (s->trash_wire == NULL ||
 		    (q = imap_quote(s, s->trash_wire)) == NULL) {
 			free(set);
-			imap_folder_fail(s, EXIT_CONFIG, "bad trash_folder");
+			imap_folder_fail(s, EXIT_CONFIG, "trash_folder \"%s\" "
+			    "cannot be used (see above); the delivered "
+			    "messages stay on the server", s->trash_name);
 			return;
 		}
 		/* Without MOVE: COPY, and \Deleted only after its OK

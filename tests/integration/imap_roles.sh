@@ -8,7 +8,7 @@
 # usual mapping; a role the server has no folder for is an error naming
 # it; --diagnose lists the roles. keep = no without a trash_folder moves
 # to the server's \Trash folder where it has one (point 2), and deletes
-# as before where it has none. TAP output.
+# as before where it has none; trash_folder takes a role too. TAP output.
 set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 . "$top_srcdir/tests/lib/dovecot.sh"
@@ -24,6 +24,9 @@ DC_EXTRA_CONF='namespace inbox {
   }
   mailbox "Корзина" {
     special_use = \Trash
+  }
+  mailbox "Архив" {
+    special_use = \Archive
   }
 }'
 mfd_init
@@ -128,6 +131,36 @@ tap_like "$err" 'keep = no: the server has no \\Trash folder; delivered messages
 tap_is "$(mfd_server_count nodel pw-nodel-63 INBOX)" 0 "keep = no: expunged"
 tap_is "$(dovecot_imap_cmd nodel pw-nodel-63 'LIST "" "*"' | grep -c LIST)" 1 \
     "no folder was created for it (only INBOX)"
+
+# trash_folder by role: keep = no moves to the server's \Archive folder.
+dovecot_add_user arc pw-arc-64
+mfd_account arc pw-arc-64
+ARCH=$(dovecot_mutf7 'Архив')
+dovecot_add_folder arc "$ARCH"
+dovecot_add_message arc INBOX "$T/d1.eml"
+mfd_conf arc 'keep = no' "trash_folder = '\\Archive'"
+mfd_run_ok arc 0 "keep = no, trash_folder = '\\Archive'"
+tap_like "$err" 'trash_folder "\\Archive" is the server.s "Архив"' "the log names the folder"
+tap_is "$(mfd_server_count arc pw-arc-64 INBOX) $(mfd_server_count arc pw-arc-64 "$ARCH")" \
+    "0 1" "moved from INBOX to Архив"
+"$MAILFETCHD" -c "$T/arc/mailfetchd.conf" --diagnose >"$T/out" 2>&1
+tap_like "$(cat "$T/out")" 'trash folder "\\Archive": the server.s "Архив"' \
+    "--diagnose resolves the trash_folder role"
+# A role the server has none of: the messages are delivered and stay.
+dovecot_add_message arc INBOX "$T/d2.eml"
+mfd_conf arc 'keep = no' "trash_folder = '\\Drafts'"
+mfd_run_ok arc 2 "trash_folder = '\\Drafts' (none): the folder fails as for a bad trash_folder"
+tap_like "$err" 'trash_folder "\\Drafts": the server has no folder with this special-use role' \
+    "the error names the role"
+mfd_expect "$T/arc/Maildir" "" "$T/d1.eml" "$T/d2.eml"
+tap_is "$(mfd_server_count arc pw-arc-64 INBOX)" 1 "the delivered message stays on the server"
+mfd_conf arc 'keep = no' "trash_folder = '\\Bin'"
+mfd_run_ok arc 2 "trash_folder = '\\Bin': configuration error"
+tap_like "$err" "trash_folder = '.Bin': no such special-use role" "the error says why"
+
+# Dovecot answers the RETURN (SPECIAL-USE) form mailfetchd sends it.
+tap_like "$(dovecot_imap_cmd ru pw-ru-61 'LIST "" "*" RETURN (SPECIAL-USE)')" \
+    "^\* LIST \(.*\\\\Junk.*\) \"/\" \"?$SPAM" "Dovecot: LIST RETURN (SPECIAL-USE) gives \\Junk"
 
 # --- A scripted server without SPECIAL-USE: Yandex ('|', "Спам") and
 # Gmail's XLIST-era \Spam. -------------------------------------------------
