@@ -210,10 +210,10 @@ enum imap_state {
 
 static const char *imap_state_names[IMAP_S_MAX] = {
 	"CONNECTING", "GREETING", "CAPABILITY", "STARTTLS", "TLS", "ID",
-	"AUTH", "AUTH_CAPS", "COMPRESS", "ROOT", "ROLES", "LIST", "STATUS", "SELECT",
-	"SEARCH", "SIZES", "FETCH", "STORE", "COPY", "MOVE", "TRASH_CREATE",
-	"SEARCH_DELETED", "EXPUNGE", "IDLE", "IDLING", "IDLE_DONE", "LOGOUT",
-	"DONE",
+	"AUTH", "AUTH_CAPS", "COMPRESS", "ROOT", "ROLES", "LIST", "STATUS",
+	"SELECT", "SEARCH", "SIZES", "FETCH", "STORE", "COPY", "MOVE",
+	"TRASH_CREATE", "SEARCH_DELETED", "EXPUNGE", "IDLE", "IDLING",
+	"IDLE_DONE", "LOGOUT", "DONE",
 };
 
 /* A folder to fetch, resolved against the server. */
@@ -968,6 +968,20 @@ imap_trash_resolve(struct imap_session *s)
 	    "\"[Gmail]/Trash\" to delete)" : "");
 }
 
+/* Before the special-use LIST of a login: nothing known yet. */
+static void
+imap_roles_clear(struct imap_session *s)
+{
+	int	role;
+
+	for (role = 0; role < FOLDER_ROLE_MAX; role++) {
+		free(s->role_wire[role]);
+		s->role_wire[role] = NULL;
+	}
+	s->roles_plain = s->roles_failed = 0;
+	imap_listed_clear(s);
+}
+
 /* The LIST of every folder is in (s->listed, each with its roles): the
  * first selectable folder of each role is that role's. A server may give
  * one role to two folders (RFC 6154 allows it); the first listed is
@@ -1104,7 +1118,7 @@ imap_root_done(struct imap_session *s)
 	}
 	imap_gm_load(s);
 	if (imap_roles_needed(s)) {
-		imap_listed_clear(s);
+		imap_roles_clear(s);
 		imap_enter(s, IMAP_S_ROLES);
 		return;
 	}
