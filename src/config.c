@@ -22,6 +22,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "folder.h"
 #include "provider.h"
 #include "xmalloc.h"
 
@@ -950,7 +951,7 @@ config_validate_opt(cfg_t *cfg, cfg_opt_t *opt)
 static const char *
 config_effective_local(cfg_t *folder)
 {
-	const char	*local = cfg_title(folder);
+	const char	*local = folder_conf_unescape(cfg_title(folder));
 
 	if (cfg_size(folder, "local") > 0)
 		local = cfg_getstr(folder, "local");
@@ -966,6 +967,7 @@ config_validate_folder(cfg_t *cfg, cfg_opt_t *opt)
 	cfg_t		*f, *other;
 	const char	*remote, *local;
 	unsigned int	 i, n = cfg_opt_size(opt);
+	int		 role;
 
 	f = cfg_opt_getnsec(opt, n - 1);
 	remote = cfg_title(f);
@@ -976,9 +978,17 @@ config_validate_folder(cfg_t *cfg, cfg_opt_t *opt)
 		    "server's name, e.g. folder \"INBOX\" { })");
 		return (config_go_on());
 	}
+	if ((role = folder_role_of_conf(remote)) < 0) {
+		config_error(cfg, "folder '%s': no such special-use role "
+		    "(a name beginning with '\\' is one of %s; a folder whose "
+		    "name begins with '\\' is written with it doubled: "
+		    "folder \"\\\\\\\\%s\")", remote, folder_role_names(),
+		    remote + 1);
+		return (config_go_on());
+	}
 	local = config_effective_local(f);
 	if (cfg_size(f, "local") == 0 && *local != '\0' &&
-	    strpbrk(remote, "*%") == NULL)
+	    role == FOLDER_ROLE_NONE && strpbrk(remote, "*%") == NULL)
 		config_check_local(cfg, "local folder name derived "
 		    "from folder", local, " (set local = \"...\" in the folder)");
 	for (i = 0; i + 1 < n; i++) {
@@ -1155,6 +1165,24 @@ config_check_pop3(cfg_t *sec)
 	if (cfg_size(sec, "folder") > 0)
 		config_error_opt(sec, "folder", "folder sections are IMAP "
 		    "only; POP3 has a single mailbox");
+}
+
+/* trash_folder takes a role as folder names do (folder.h): an unknown
+ * one would else be created on the server as a folder named "\Foo". */
+static void
+config_check_trash(cfg_t *sec)
+{
+	const char	*trash;
+
+	if (cfg_size(sec, "trash_folder") == 0 ||
+	    (trash = cfg_getstr(sec, "trash_folder")) == NULL ||
+	    folder_role_of_conf(trash) >= 0)
+		return;
+	config_error_opt(sec, "trash_folder", "trash_folder = '%s': no such "
+	    "special-use role (a name beginning with '\\' is one of %s; a "
+	    "folder whose name begins with '\\' is written with it "
+	    "doubled: \"\\\\\\\\%s\")", trash, folder_role_names(),
+	    trash + 1);
 }
 
 /* The auth list against the protocol and the secret. */
@@ -1376,6 +1404,7 @@ config_validate_account(cfg_t *cfg, cfg_opt_t *opt)
 		proto = cfg_getint(sec, "protocol");
 	if (proto == PROTO_POP3)
 		config_check_pop3(sec);
+	config_check_trash(sec);
 	config_check_auth(sec, proto);
 	if ((p = config_sec_provider(sec)) != NULL)
 		config_check_preset(sec, p, proto);
@@ -1469,6 +1498,8 @@ config_convert_folders(cfg_t *sec, struct account_conf *a)
 		f->mark_read = cfg_size(fs, "mark_read") > 0 ?
 		    cfg_getbool(fs, "mark_read") == cfg_true : a->mark_read;
 		f->is_pattern = strpbrk(f->remote, "*%") != NULL;
+		if ((f->role = folder_role_of_conf(f->remote)) < 0)
+			f->role = FOLDER_ROLE_NONE;	/* refused already */
 	}
 }
 
@@ -1941,7 +1972,11 @@ config_find_account(const struct config *conf, const char *name)
 const char *
 config_folder_local(const struct folder_conf *f)
 {
-	const char	*local = f->local != NULL ? f->local : f->remote;
+	const char	*local = f->local != NULL ? f->local :
+			    folder_conf_unescape(f->remote);
+
+	if (f->local == NULL && f->role != FOLDER_ROLE_NONE)
+		return (NULL);
 
 	return (strcasecmp(local, "INBOX") == 0 ? "" : local);
 }

@@ -90,6 +90,9 @@ struct folder_conf {
 	int		 idle;		/* 0/1, inherited from the account */
 	int		 mark_read;	/* 0/1, inherited from the account */
 	int		 is_pattern;	/* remote contains * or % */
+	int		 role;		/* enum folder_role: remote is
+					 * "\Junk" and the like (folder.h);
+					 * FOLDER_ROLE_NONE: a name */
 };
 
 struct account_conf {
@@ -192,7 +195,9 @@ void		 config_print(FILE *, const struct config *);
 const struct account_conf *config_find_account(const struct config *,
 		    const char *name);
 /* The local folder a folder delivers to: local if set, else the remote
- * name; "" (the Maildir root) when that is INBOX. Do not free. */
+ * name (a leading "\\" made "\", folder.h); "" (the Maildir root)
+ * when that is INBOX; NULL for a role without local (the server names
+ * its folder). Do not free. */
 const char	*config_folder_local(const struct folder_conf *);
 /* Whether two accounts have the same settings (names included; where
  * they are written is ignored): a reload leaves such an account running. */

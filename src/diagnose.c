@@ -112,6 +112,9 @@ struct diag {
 	uint64_t			 messages;
 	int				 have_messages;
 	int				 trash_checked;
+	char				*role_wire[FOLDER_ROLE_MAX];
+	char				*role_name[FOLDER_ROLE_MAX]; /* as
+						 * printed (folder.h) */
 };
 
 static void	diag_enter(struct diag *, enum diag_state);
@@ -904,6 +907,74 @@ diag_listed_clear(struct diag *d)
 	d->nexcluded = 0;
 }
 
+/* The special-use roles of a selectable folder of the LIST of all
+ * folders: the first folder of each role is that role's (as imap.c). */
+static void
+diag_roles_note(struct diag *d, const struct imap_response *r,
+    const char *name)
+{
+	unsigned int	roles = folder_roles_of(r->flags);
+	int		role;
+
+	for (role = FOLDER_ROLE_NONE + 1; role < FOLDER_ROLE_MAX; role++) {
+		if (!(roles & (1u << role)) || d->role_wire[role] != NULL)
+			continue;
+		d->role_wire[role] = xstrdup(r->mailbox);
+		d->role_name[role] = xstrdup(name);
+	}
+}
+
+/* Says which folder has each special-use role, for folder "\Junk" and
+ * keep = no's default trash (mailfetchd.conf(5)). */
+static void
+diag_roles_print(struct diag *d)
+{
+	char	*s = xstrdup(""), *t;
+	int	 role;
+
+	for (role = FOLDER_ROLE_NONE + 1; role < FOLDER_ROLE_MAX; role++) {
+		if (d->role_name[role] == NULL)
+			continue;
+		xasprintf(&t, "%s%s%s \"%s\"", s, *s == '\0' ? "" : ", ",
+		    folder_role_name(role), d->role_name[role]);
+		free(s);
+		s = t;
+	}
+	if (*s == '\0')
+		diag_info(d, "special-use folders: none (the server marks no "
+		    "folder %s)", folder_role_names());
+	else
+		diag_info(d, "special-use folders: %s", s);
+	free(s);
+}
+
+/* A folder configured by its role: the server's folder of that role,
+ * whose STATUS is asked next (0), or a failure line (-1). */
+static int
+diag_role_folder(struct diag *d, const struct folder_conf *fc)
+{
+	const char	*wire = d->role_wire[fc->role];
+	char		*cause;
+
+	if (wire == NULL) {
+		diag_fail_line(d, EXIT_PARTIAL, "folder \"%s\": the server "
+		    "has no folder with this special-use role", fc->remote);
+		return (-1);
+	}
+	if ((d->folder_q = imap_parse_quote(wire, strlen(wire),
+	    &cause)) == NULL) {
+		diag_fail_line(d, EXIT_PROTOCOL, "folder \"%s\": %s",
+		    fc->remote, cause);
+		free(cause);
+		return (-1);
+	}
+	diag_ok(d, "folder \"%s\": the server's \"%s\"", fc->remote,
+	    d->role_name[fc->role]);
+	d->have_messages = 0;
+	diag_enter(d, DIAG_S_STATUS);
+	return (0);
+}
+
 /* An untagged LIST: keep the name of a selectable mailbox as the
  * configuration spells it (UTF-8, '/' between levels; folder.h). The
  * LIST of all folders says the server's separator (the first one not
@@ -933,6 +1004,8 @@ diag_list_untagged(struct diag *d, const struct imap_response *r)
 		if (*p == r->delim)
 			*p = '/';
 	}
+	if (d->state == DIAG_S_LIST_ALL)
+		diag_roles_note(d, r, name);
 	d->listed = xreallocarray(d->listed, d->nlisted + 1,
 	    sizeof *d->listed);
 	d->listed[d->nlisted++] = name;
@@ -977,6 +1050,40 @@ diag_separator(struct diag *d)
 		    "is the server's \"A%cB\")", d->delim, d->delim);
 }
 
+/* keep = no without a trash_folder: where delivered messages go (as
+ * imap.c's imap_trash_default). */
+static void
+diag_trash_default(struct diag *d)
+{
+	const char	*name = d->role_name[FOLDER_ROLE_TRASH];
+
+	if (name != NULL)
+		diag_info(d, "keep = no: delivered messages are moved to the "
+		    "server's \\Trash folder \"%s\"", name);
+	else if (d->caps & IMAP_CAP_XGM)
+		diag_warn(d, "keep = no: the server has no \\Trash folder; "
+		    "delivered messages are flagged \\Deleted and expunged, "
+		    "which on Gmail only takes a label off (set trash_folder "
+		    "= \"[Gmail]/Trash\" to delete)");
+	else
+		diag_info(d, "keep = no: the server has no \\Trash folder; "
+		    "delivered messages are flagged \\Deleted and expunged");
+}
+
+/* trash_folder = '\Archive': the server's folder of that role, or a
+ * failure (keep = no then leaves the messages on the server). */
+static void
+diag_trash_role(struct diag *d, int role)
+{
+	if (d->role_name[role] != NULL)
+		diag_ok(d, "trash folder \"%s\": the server's \"%s\"",
+		    d->ac->trash_folder, d->role_name[role]);
+	else
+		diag_fail_line(d, EXIT_CONFIG, "trash folder \"%s\": the "
+		    "server has no folder with this special-use role",
+		    d->ac->trash_folder);
+}
+
 /* After the folders, with keep = no and a trash_folder: LIST it (once).
  * 0 when sent, -1 when there is nothing to check. */
 static int
@@ -984,11 +1091,21 @@ diag_trash_begin(struct diag *d)
 {
 	const char	*trash = d->ac->trash_folder;
 	char		*m, *cause = NULL;
+	int		 role;
 
+	if (!d->ac->keep && trash == NULL && !d->trash_checked) {
+		d->trash_checked = 1;
+		diag_trash_default(d);
+	}
 	if (d->ac->keep || trash == NULL || d->trash_checked)
 		return (-1);
 	d->trash_checked = 1;
-	if ((m = folder_conf_to_wire(trash, d->delim, &cause)) == NULL ||
+	if ((role = folder_role_of_conf(trash)) > FOLDER_ROLE_NONE) {
+		diag_trash_role(d, role);
+		return (-1);
+	}
+	if ((m = folder_conf_to_wire(folder_conf_unescape(trash), d->delim,
+	    &cause)) == NULL ||
 	    (d->folder_q = imap_parse_quote(m, strlen(m), &cause)) == NULL) {
 		diag_fail_line(d, EXIT_CONFIG, "trash folder \"%s\": %s",
 		    trash, cause);
@@ -1030,7 +1147,13 @@ diag_next_folder(struct diag *d)
 	d->folder_q = NULL;
 	for (; d->folder < d->ac->nfolders; d->folder++) {
 		fc = &d->ac->folders[d->folder];
-		if ((m = folder_conf_to_wire(fc->remote, d->delim,
+		if (fc->role != FOLDER_ROLE_NONE) {
+			if (diag_role_folder(d, fc) == 0)
+				return;
+			continue;
+		}
+		if ((m = folder_conf_to_wire(folder_conf_unescape(fc->remote),
+		    d->delim,
 		    &cause)) == NULL ||
 		    (d->folder_q = imap_parse_quote(m, strlen(m),
 		    &cause)) == NULL) {
@@ -1339,6 +1462,7 @@ diag_imap_tagged(struct diag *d, const struct imap_response *r)
 		text = diag_listed_join(d);
 		diag_ok(d, "folders: %zu on the server: %s", d->nlisted, text);
 		diag_separator(d);
+		diag_roles_print(d);
 		d->folder = 0;
 		diag_next_folder(d);
 		break;
@@ -1645,6 +1769,10 @@ diag_free(struct diag *d)
 		free(d->addrs[i]);
 	free(d->addrs);
 	diag_listed_clear(d);
+	for (i = 0; i < FOLDER_ROLE_MAX; i++) {
+		free(d->role_wire[i]);
+		free(d->role_name[i]);
+	}
 	free(d->folder_q);
 	free(d->sasl);
 	xfree_secret(d->pass);

@@ -270,7 +270,9 @@ fetch_prepare_maildirs(const struct config *conf,
 		return (-1);
 	for (i = 0; i < ac->nfolders; i++) {
 		fc = &ac->folders[i];
-		if (fc->is_pattern)
+		/* A pattern's or a role's folders are known only to the
+		 * server. */
+		if (fc->is_pattern || config_folder_local(fc) == NULL)
 			continue;
 		if ((r = fetch_folder_exists(ac, fc)) <= 0) {
 			if (r < 0)

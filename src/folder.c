@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "imap_parse.h"
 #include "log.h"
@@ -146,4 +147,70 @@ folder_pattern_excluded(const struct imap_node *flags)
 			return (excluded[i]);
 	}
 	return (NULL);
+}
+
+/* The role names, indexed by enum folder_role, and Gmail's older (XLIST)
+ * attribute for the same role, which its LIST still sends. */
+static const struct {
+	const char	*name;
+	const char	*xlist;
+} folder_roles[FOLDER_ROLE_MAX] = {
+	[FOLDER_ROLE_NONE] =	{ "", NULL },
+	[FOLDER_ROLE_ALL] =	{ "\\All", "\\AllMail" },
+	[FOLDER_ROLE_ARCHIVE] =	{ "\\Archive", NULL },
+	[FOLDER_ROLE_DRAFTS] =	{ "\\Drafts", NULL },
+	[FOLDER_ROLE_FLAGGED] =	{ "\\Flagged", "\\Starred" },
+	[FOLDER_ROLE_JUNK] =	{ "\\Junk", "\\Spam" },
+	[FOLDER_ROLE_SENT] =	{ "\\Sent", NULL },
+	[FOLDER_ROLE_TRASH] =	{ "\\Trash", NULL },
+};
+
+int
+folder_role_of_conf(const char *conf)
+{
+	int	role;
+
+	if (conf[0] != '\\' || conf[1] == '\\')
+		return (FOLDER_ROLE_NONE);
+	for (role = FOLDER_ROLE_NONE + 1; role < FOLDER_ROLE_MAX; role++) {
+		if (strcasecmp(conf, folder_roles[role].name) == 0)
+			return (role);
+	}
+	return (-1);
+}
+
+const char *
+folder_conf_unescape(const char *conf)
+{
+	return (conf[0] == '\\' && conf[1] == '\\' ? conf + 1 : conf);
+}
+
+const char *
+folder_role_name(int role)
+{
+	if (role <= FOLDER_ROLE_NONE || role >= FOLDER_ROLE_MAX)
+		return ("");
+	return (folder_roles[role].name);
+}
+
+const char *
+folder_role_names(void)
+{
+	return ("\\All, \\Archive, \\Drafts, \\Flagged, \\Junk, \\Sent or "
+	    "\\Trash");
+}
+
+unsigned int
+folder_roles_of(const struct imap_node *flags)
+{
+	unsigned int	roles = 0;
+	int		role;
+
+	for (role = FOLDER_ROLE_NONE + 1; role < FOLDER_ROLE_MAX; role++) {
+		if (imap_parse_list_has(flags, folder_roles[role].name) ||
+		    (folder_roles[role].xlist != NULL &&
+		    imap_parse_list_has(flags, folder_roles[role].xlist)))
+			roles |= 1u << role;
+	}
+	return (roles);
 }

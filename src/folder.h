@@ -60,4 +60,40 @@ struct imap_node;
  * in the configuration is fetched whatever its attributes. */
 const char *folder_pattern_excluded(const struct imap_node *flags);
 
+/* Special-use roles (RFC 6154). A configured folder name that begins
+ * with '\' names a role, not a folder: "\Junk" is whatever folder the
+ * server's LIST gives the \Junk attribute ("Спам" on Yandex,
+ * "[Gmail]/Spam" on Gmail in English), so that one configuration works in
+ * every language. A real folder whose name begins with '\' is written
+ * with that '\' doubled ("\\Odd" is the folder "\Odd"). In the file, a
+ * '\' inside double quotes is libconfuse's escape: folder "\\Junk" or
+ * folder '\Junk' (mailfetchd.conf(5)). */
+enum folder_role {
+	FOLDER_ROLE_NONE = 0,
+	FOLDER_ROLE_ALL,
+	FOLDER_ROLE_ARCHIVE,
+	FOLDER_ROLE_DRAFTS,
+	FOLDER_ROLE_FLAGGED,
+	FOLDER_ROLE_JUNK,
+	FOLDER_ROLE_SENT,
+	FOLDER_ROLE_TRASH,
+	FOLDER_ROLE_MAX,
+};
+/* The role a configured name names: FOLDER_ROLE_NONE for a name that
+ * does not begin with '\' or begins with "\\" (a real folder, see
+ * folder_conf_unescape), -1 for an unknown role. Case-insensitive, as
+ * IMAP attributes are. */
+int		 folder_role_of_conf(const char *conf);
+/* A configured folder name with a leading "\\" made "\", else as it
+ * is. Points into conf. */
+const char	*folder_conf_unescape(const char *conf);
+/* "\Junk" and so on; "" for FOLDER_ROLE_NONE or out of range. */
+const char	*folder_role_name(int role);
+/* "\All, \Archive, ... or \Trash", for messages. */
+const char	*folder_role_names(void);
+/* The roles a LIST answer's attribute list gives a folder, as bits
+ * (1 << role); Gmail's XLIST-era names count too (\AllMail is \All,
+ * \Spam \Junk, \Starred \Flagged). */
+unsigned int	 folder_roles_of(const struct imap_node *flags);
+
 #endif

@@ -187,6 +187,7 @@ enum imap_state {
 	IMAP_S_AUTH_CAPS,
 	IMAP_S_COMPRESS,
 	IMAP_S_ROOT,		/* LIST "" "": the hierarchy separator */
+	IMAP_S_ROLES,		/* LIST "" "*": special-use folders */
 	IMAP_S_LIST,
 	IMAP_S_STATUS,		/* STATUS before SELECT: anything new? */
 	IMAP_S_SELECT,
@@ -209,10 +210,10 @@ enum imap_state {
 
 static const char *imap_state_names[IMAP_S_MAX] = {
 	"CONNECTING", "GREETING", "CAPABILITY", "STARTTLS", "TLS", "ID",
-	"AUTH", "AUTH_CAPS", "COMPRESS", "ROOT", "LIST", "STATUS", "SELECT",
-	"SEARCH", "SIZES", "FETCH", "STORE", "COPY", "MOVE", "TRASH_CREATE",
-	"SEARCH_DELETED", "EXPUNGE", "IDLE", "IDLING", "IDLE_DONE", "LOGOUT",
-	"DONE",
+	"AUTH", "AUTH_CAPS", "COMPRESS", "ROOT", "ROLES", "LIST", "STATUS",
+	"SELECT", "SEARCH", "SIZES", "FETCH", "STORE", "COPY", "MOVE",
+	"TRASH_CREATE", "SEARCH_DELETED", "EXPUNGE", "IDLE", "IDLING",
+	"IDLE_DONE", "LOGOUT", "DONE",
 };
 
 /* A folder to fetch, resolved against the server. */
@@ -229,6 +230,7 @@ struct imap_listed {
 	int		 delim;
 	int		 noselect;
 	const char	*excluded;	/* from patterns: its special use */
+	unsigned int	 roles;		/* 1 << enum folder_role */
 };
 
 /* A message to fetch: from the UID FETCH (UID RFC822.SIZE) pass. */
@@ -297,7 +299,22 @@ struct imap_session {
 						 * separator, 0: flat or not
 						 * said (folder.h) */
 	int			 delim_known;	/* the LIST "" "" answered */
-	char			*trash_wire;	/* trash_folder as sent */
+	char			*trash_wire;	/* trash_folder as sent, or the
+						 * server's \Trash folder
+						 * (imap_trash_resolve) */
+	char			*trash_name;	/* the same in UTF-8, for
+						 * messages; NULL: keep = no
+						 * deletes */
+	int			 trash_default;	/* trash_wire is the server's
+						 * \Trash folder */
+	char			*role_wire[FOLDER_ROLE_MAX]; /* the first
+						 * selectable folder listed
+						 * with each role; NULL:
+						 * none (folder.h) */
+	int			 role_delim[FOLDER_ROLE_MAX];
+	int			 roles_plain;	/* LIST ... RETURN
+						 * (SPECIAL-USE) refused */
+	int			 roles_failed;	/* the LIST refused */
 	size_t			 conf_idx;
 	struct imap_listed	*listed;
 	size_t			 nlisted;
@@ -414,6 +431,9 @@ static void	imap_gm_load(struct imap_session *);
 static void	imap_finish(struct imap_session *);
 static int	imap_idle_blocked(struct imap_session *);
 static int	imap_remote_skipped(struct imap_session *, const char *);
+static char	*imap_conf_local(struct imap_session *,
+		    const struct folder_conf *);
+static int	imap_roles_needed(const struct imap_session *);
 static int	imap_conf_wanted(struct imap_session *,
 		    const struct folder_conf *);
 static int	imap_conf_wanted(struct imap_session *,
@@ -671,14 +691,43 @@ imap_local_held(struct imap_session *s, const char *local)
 {
 	const struct folder_conf	*fc;
 	size_t				 i;
+	char				*held;
+	int				 same;
 
 	for (i = 0; i < s->ac->nfolders; i++) {
 		fc = &s->ac->folders[i];
-		if (s->mode == IMAP_MODE_ONCE && !fc->is_pattern &&
-		    !imap_conf_wanted(s, fc) && strcmp(config_folder_local(fc), local) == 0)
+		if (s->mode != IMAP_MODE_ONCE || fc->is_pattern ||
+		    imap_conf_wanted(s, fc) ||
+		    (held = imap_conf_local(s, fc)) == NULL)
+			continue;
+		same = strcmp(held, local) == 0;
+		free(held);
+		if (same)
 			return (fc->remote);
 	}
 	return (NULL);
+}
+
+/* The local folder a configured (not pattern) folder delivers to; a
+ * role's, its resolved folder's (NULL when the server has none). Caller
+ * frees. */
+static char *
+imap_conf_local(struct imap_session *s, const struct folder_conf *fc)
+{
+	const char	*wire;
+	char		*utf8, *local;
+	int		 bad;
+
+	if (fc->role == FOLDER_ROLE_NONE || fc->local != NULL)
+		return (xstrdup(config_folder_local(fc)));
+	if ((wire = s->role_wire[fc->role]) == NULL)
+		return (NULL);
+	if (strcasecmp(wire, "INBOX") == 0)
+		return (xstrdup(""));
+	utf8 = folder_wire_to_utf8(wire, &bad);
+	local = folder_local_name(utf8, s->role_delim[fc->role]);
+	free(utf8);
+	return (local);
 }
 
 /* Adds a resolved folder unless its remote name is there already; refuses
@@ -808,8 +857,19 @@ imap_remote_skipped(struct imap_session *s, const char *remote)
 static int
 imap_is_own_trash(const struct imap_session *s, const char *remote)
 {
-	return (!s->ac->keep && s->trash_wire != NULL &&
+	return (!s->ac->keep && s->trash_wire != NULL && !s->trash_default &&
 	    imap_wire_eq(remote, s->trash_wire));
+}
+
+/* Whether keep = no moves the selected folder's delivered messages to
+ * the trash. Not the server's own \Trash folder, fetched by name or
+ * role: deleting there is what deleting means (the configured
+ * trash_folder is refused instead, imap_own_trash_refused). */
+static int
+imap_moves_to_trash(const struct imap_session *s)
+{
+	return (s->trash_wire != NULL && !(s->trash_default &&
+	    imap_wire_eq(s->folders[s->cur].remote, s->trash_wire)));
 }
 
 /* A listed folder that is the trash_folder, with keep = no: a pattern
@@ -827,9 +887,198 @@ imap_own_trash_refused(struct imap_session *s,
 	    "and keep = no: its messages would be moved into it again and "
 	    "delivered on every run; not fetched (set another trash_folder, "
 	    "or fetch it from an account with keep = yes)", fc->remote,
-	    s->ac->trash_folder);
+	    s->trash_name);
 	s->result.folders_failed++;
 	imap_status(s, EXIT_CONFIG);
+}
+
+/* Whether the session needs the server's special-use folders: a folder
+ * configured by its role (one an IDLE session holds too: a pattern here
+ * must pass over it). */
+static int
+imap_roles_needed(const struct imap_session *s)
+{
+	size_t	i;
+
+	for (i = 0; i < s->ac->nfolders; i++) {
+		if (s->ac->folders[i].role != FOLDER_ROLE_NONE)
+			return (1);
+	}
+	if (s->ac->keep)
+		return (0);
+	return (s->ac->trash_folder == NULL ||
+	    folder_role_of_conf(s->ac->trash_folder) > FOLDER_ROLE_NONE);
+}
+
+/* trash_folder = '\Archive' (a role, folder.h): the server's folder of
+ * that role. None: trash_wire stays NULL, so that keep = no fails each
+ * folder and leaves its messages on the server (imap_actions). */
+static void
+imap_trash_role(struct imap_session *s, int role)
+{
+	const char	*wire = s->role_wire[role];
+	int		 bad;
+
+	if (wire == NULL) {
+		imap_log(s, LOG_LVL_ERROR, "trash_folder \"%s\": the server "
+		    "has no folder with this special-use role; delivered "
+		    "messages stay on the server", s->ac->trash_folder);
+		return;
+	}
+	s->trash_wire = xstrdup(wire);
+	free(s->trash_name);
+	s->trash_name = folder_wire_to_utf8(wire, &bad);
+	imap_log(s, LOG_LVL_INFO, "trash_folder \"%s\" is the server's "
+	    "\"%s\"", s->ac->trash_folder, s->trash_name);
+}
+
+/* keep = no: a trash_folder given by role is resolved; without a
+ * trash_folder, the server's \Trash folder, where it has one (on Gmail,
+ * deleting is moving to [Gmail]/Trash: expunging from a label's folder
+ * only takes that label off); else \Deleted and EXPUNGE as before.
+ * Logged either way. */
+static void
+imap_trash_resolve(struct imap_session *s)
+{
+	const char	*wire = s->role_wire[FOLDER_ROLE_TRASH];
+	int		 bad, role;
+
+	if (s->ac->keep)
+		return;
+	if (s->ac->trash_folder != NULL) {
+		if ((role = folder_role_of_conf(s->ac->trash_folder)) >
+		    FOLDER_ROLE_NONE)
+			imap_trash_role(s, role);
+		return;
+	}
+	if (wire != NULL) {
+		s->trash_wire = xstrdup(wire);
+		s->trash_name = folder_wire_to_utf8(wire, &bad);
+		s->trash_default = 1;
+		imap_log(s, LOG_LVL_INFO, "keep = no: delivered messages are "
+		    "moved to the server's \\Trash folder \"%s\"",
+		    s->trash_name);
+		return;
+	}
+	imap_log(s, (s->caps & IMAP_CAP_XGM) ? LOG_LVL_WARNING :
+	    LOG_LVL_INFO, "keep = no: the server %s no \\Trash folder; "
+	    "delivered messages are flagged \\Deleted and expunged%s",
+	    s->roles_failed ? "listed" : "has", (s->caps & IMAP_CAP_XGM) ?
+	    " (on Gmail that only takes a label off: set trash_folder = "
+	    "\"[Gmail]/Trash\" to delete)" : "");
+}
+
+/* Before the special-use LIST of a login: nothing known yet. */
+static void
+imap_roles_clear(struct imap_session *s)
+{
+	int	role;
+
+	for (role = 0; role < FOLDER_ROLE_MAX; role++) {
+		free(s->role_wire[role]);
+		s->role_wire[role] = NULL;
+	}
+	s->roles_plain = s->roles_failed = 0;
+	imap_listed_clear(s);
+}
+
+/* The LIST of every folder is in (s->listed, each with its roles): the
+ * first selectable folder of each role is that role's. A server may give
+ * one role to two folders (RFC 6154 allows it); the first listed is
+ * taken, and the others named in the log. */
+static void
+imap_roles_resolve(struct imap_session *s)
+{
+	const struct imap_listed	*l;
+	size_t				 i;
+	int				 role;
+
+	for (i = 0; i < s->nlisted; i++) {
+		l = &s->listed[i];
+		for (role = FOLDER_ROLE_NONE + 1; role < FOLDER_ROLE_MAX;
+		    role++) {
+			if (l->noselect || !(l->roles & (1u << role)))
+				continue;
+			if (s->role_wire[role] != NULL) {
+				imap_log(s, LOG_LVL_INFO, "%s: \"%s\" has "
+				    "it too; using \"%s\"",
+				    folder_role_name(role), l->name,
+				    s->role_wire[role]);
+				continue;
+			}
+			s->role_wire[role] = xstrdup(l->name);
+			s->role_delim[role] = l->delim;
+			imap_log(s, LOG_LVL_DEBUG, "special-use %s: \"%s\"",
+			    folder_role_name(role), l->name);
+		}
+	}
+	for (i = 0; i < s->nskip; i++) {
+		role = folder_role_of_conf(s->skip_conf[i]);
+		if (role > FOLDER_ROLE_NONE && s->role_wire[role] != NULL)
+			s->skip_wire[i] = xstrdup(s->role_wire[role]);
+	}
+	imap_listed_clear(s);
+	imap_trash_resolve(s);
+}
+
+/* The answer to the special-use LIST. A server that announces
+ * SPECIAL-USE but refuses its RETURN option is asked again plainly
+ * (most servers, and Gmail, send the attributes to a plain LIST). */
+static void
+imap_roles_done(struct imap_session *s, const struct imap_response *r,
+    int ok)
+{
+	char	*text;
+
+	if (!ok && (s->caps & IMAP_CAP_SPECIAL_USE) && !s->roles_plain) {
+		s->roles_plain = 1;
+		imap_listed_clear(s);
+		imap_enter(s, IMAP_S_ROLES);
+		return;
+	}
+	if (!ok) {
+		text = imap_server_text(r);
+		imap_log(s, LOG_LVL_ERROR, "LIST of the special-use folders "
+		    "refused: %s", text);
+		free(text);
+		s->roles_failed = 1;
+		imap_listed_clear(s);
+	}
+	imap_roles_resolve(s);
+	s->conf_idx = 0;
+	imap_list_next(s);
+}
+
+/* A folder configured by its role: the server's folder of that role, or
+ * an error naming the role (as for a folder that does not exist). */
+static void
+imap_role_folder(struct imap_session *s, const struct folder_conf *fc)
+{
+	const char	*wire = s->role_wire[fc->role];
+	char		*utf8;
+	int		 bad;
+
+	if (wire == NULL) {
+		imap_log(s, LOG_LVL_ERROR, "folder \"%s\": %s", fc->remote,
+		    s->roles_failed ? "the server refused to list its "
+		    "folders, so the folder of this special-use role is not "
+		    "known" : "the server has no folder with this special-use "
+		    "role (no folder in its LIST has the attribute; "
+		    "mailfetchd --diagnose lists the roles it has)");
+		s->result.folders_failed++;
+		imap_status(s, EXIT_PARTIAL);
+		return;
+	}
+	if (imap_is_own_trash(s, wire)) {
+		imap_own_trash_refused(s, fc, wire);
+		return;
+	}
+	utf8 = folder_wire_to_utf8(wire, &bad);
+	imap_log(s, LOG_LVL_INFO, "folder \"%s\" is the server's \"%s\"",
+	    fc->remote, utf8);
+	free(utf8);
+	imap_folder_add(s, wire, s->role_delim[fc->role], fc->local,
+	    fc->mark_read);
 }
 
 /* The configured names the session compares or sends whole, as the
@@ -846,19 +1095,33 @@ imap_root_done(struct imap_session *s)
 	    s->delim != 0 ? "'" : "");
 	for (i = 0; i < s->nskip; i++) {
 		free(s->skip_wire[i]);
-		if ((s->skip_wire[i] = folder_conf_to_wire(s->skip_conf[i],
-		    s->delim, &cause)) == NULL)
+		s->skip_wire[i] = NULL;
+		if (folder_role_of_conf(s->skip_conf[i]) == FOLDER_ROLE_NONE &&
+		    (s->skip_wire[i] = folder_conf_to_wire(
+		    folder_conf_unescape(s->skip_conf[i]), s->delim,
+		    &cause)) == NULL)
 			free(cause);
 	}
 	free(s->trash_wire);
-	s->trash_wire = NULL;
-	if (s->ac->trash_folder != NULL && (s->trash_wire =
-	    folder_conf_to_wire(s->ac->trash_folder, s->delim,
-	    &cause)) == NULL) {
-		imap_log(s, LOG_LVL_ERROR, "trash_folder: %s", cause);
-		free(cause);
+	free(s->trash_name);
+	s->trash_wire = s->trash_name = NULL;
+	s->trash_default = 0;
+	if (s->ac->trash_folder != NULL) {
+		s->trash_name = xstrdup(s->ac->trash_folder);
+		if (folder_role_of_conf(s->ac->trash_folder) ==
+		    FOLDER_ROLE_NONE && (s->trash_wire = folder_conf_to_wire(
+		    folder_conf_unescape(s->ac->trash_folder), s->delim,
+		    &cause)) == NULL) {
+			imap_log(s, LOG_LVL_ERROR, "trash_folder: %s", cause);
+			free(cause);
+		}
 	}
 	imap_gm_load(s);
+	if (imap_roles_needed(s)) {
+		imap_roles_clear(s);
+		imap_enter(s, IMAP_S_ROLES);
+		return;
+	}
 	s->conf_idx = 0;
 	imap_list_next(s);
 }
@@ -874,8 +1137,12 @@ imap_list_next(struct imap_session *s)
 		fc = &s->ac->folders[s->conf_idx];
 		if (!imap_conf_wanted(s, fc))
 			continue;
-		if ((m = folder_conf_to_wire(fc->remote, s->delim,
-		    &cause)) == NULL) {
+		if (fc->role != FOLDER_ROLE_NONE) {
+			imap_role_folder(s, fc);
+			continue;
+		}
+		if ((m = folder_conf_to_wire(folder_conf_unescape(fc->remote),
+		    s->delim, &cause)) == NULL) {
 			imap_log(s, LOG_LVL_ERROR, "folder \"%s\": %s",
 			    fc->remote, cause);
 			free(cause);
@@ -983,6 +1250,7 @@ imap_list_untagged(struct imap_session *s, const struct imap_response *r)
 	    (imap_parse_list_has(r->flags, "\\Noselect") ||
 	    imap_parse_list_has(r->flags, "\\NonExistent"));
 	l->excluded = folder_pattern_excluded(r->flags);
+	l->roles = folder_roles_of(r->flags);
 }
 
 /*
@@ -2224,7 +2492,6 @@ static void
 imap_actions(struct imap_session *s)
 {
 	struct imap_folder	*f = &s->folders[s->cur];
-	const char		*trash = s->ac->trash_folder;
 	char			*set, *q;
 
 	if (s->pending_from >= s->pending.n) {
@@ -2238,11 +2505,14 @@ imap_actions(struct imap_session *s)
 		return;
 	}
 	set = uidset_format(&s->pending, &s->pending_from, IMAP_SET_RANGES);
-	if (!s->ac->keep && trash != NULL) {
+	if (!s->ac->keep && (s->ac->trash_folder != NULL ||
+	    imap_moves_to_trash(s))) {
 		if (s->trash_wire == NULL ||
 		    (q = imap_quote(s, s->trash_wire)) == NULL) {
 			free(set);
-			imap_folder_fail(s, EXIT_CONFIG, "bad trash_folder");
+			imap_folder_fail(s, EXIT_CONFIG, "trash_folder \"%s\" "
+			    "cannot be used (see above); the delivered "
+			    "messages stay on the server", s->trash_name);
 			return;
 		}
 		/* Without MOVE: COPY, and \Deleted only after its OK
@@ -2302,7 +2572,7 @@ imap_trash_create(struct imap_session *s)
 		return (-1);
 	s->trash_create_tried = 1;
 	imap_log(s, LOG_LVL_NOTICE, "trash_folder \"%s\" does not exist on "
-	    "the server: creating it", s->ac->trash_folder);
+	    "the server: creating it", s->trash_name);
 	imap_enter(s, IMAP_S_TRASH_CREATE);
 	imap_send(s, "CREATE %s", q);
 	free(q);
@@ -2319,7 +2589,7 @@ imap_trash_refused(struct imap_session *s, const struct imap_response *r)
 	int	 copy = s->state == IMAP_S_COPY;
 
 	if (r->code == IMAP_CODE_TRYCREATE && !s->delim_known &&
-	    strchr(s->ac->trash_folder, '/') != NULL) {
+	    strchr(s->trash_name, '/') != NULL) {
 		/* Created under a guessed separator, it would be a folder
 		 * of another name (INBOX/Trash on a '.' server). */
 		imap_folder_fail(s, EXIT_PROTOCOL, "trash_folder \"%s\" does "
@@ -2327,7 +2597,7 @@ imap_trash_refused(struct imap_session *s, const struct imap_response *r)
 		    "has levels and the server's hierarchy separator is "
 		    "unknown (LIST \"\" \"\" was refused); the messages stay on "
 		    "the server, not deleted (retried next time)",
-		    s->ac->trash_folder);
+		    s->trash_name);
 		return;
 	}
 	if (r->code == IMAP_CODE_TRYCREATE && imap_trash_create(s) == 0)
@@ -2336,7 +2606,7 @@ imap_trash_refused(struct imap_session *s, const struct imap_response *r)
 	imap_folder_fail(s, EXIT_PROTOCOL, "%s delivered messages to "
 	    "trash_folder \"%s\" failed%s: %s; they stay on the server, not "
 	    "deleted (retried next time)", copy ? "copying" : "moving",
-	    s->ac->trash_folder, copy ? " (the server has no MOVE)" : "", text);
+	    s->trash_name, copy ? " (the server has no MOVE)" : "", text);
 	free(text);
 }
 
@@ -2353,7 +2623,7 @@ imap_trash_created(struct imap_session *s, const struct imap_response *r,
 		imap_folder_fail(s, EXIT_PROTOCOL, "trash_folder \"%s\" does "
 		    "not exist and creating it failed: %s; the delivered "
 		    "messages stay on the server, not deleted (retried next "
-		    "time)", s->ac->trash_folder, text);
+		    "time)", s->trash_name, text);
 		free(text);
 		return;
 	}
@@ -3388,6 +3658,11 @@ imap_enter(struct imap_session *s, enum imap_state next)
 	case IMAP_S_ROOT:
 		imap_send(s, "LIST \"\" \"\"");
 		break;
+	case IMAP_S_ROLES:
+		imap_send(s, "LIST \"\" \"*\"%s", (s->caps &
+		    IMAP_CAP_SPECIAL_USE) && !s->roles_plain ?
+		    " RETURN (SPECIAL-USE)" : "");
+		break;
 	case IMAP_S_ID:
 		s->id_sent = 1;
 		imap_send(s, "ID (\"name\" \"mailfetchd\" \"version\" \"%s\")",
@@ -3646,6 +3921,9 @@ imap_tagged(struct imap_session *s, const struct imap_response *r)
 			s->delim = 0;
 		}
 		imap_root_done(s);
+		break;
+	case IMAP_S_ROLES:
+		imap_roles_done(s, r, ok);
 		break;
 	case IMAP_S_LIST:
 		if (!ok) {
@@ -3915,7 +4193,7 @@ imap_untagged(struct imap_session *s, const struct imap_response *r)
 		s->seq_stale = 1;	/* later numbers moved down */
 		break;
 	case IMAP_DATA_LIST:
-		if (s->state == IMAP_S_LIST)
+		if (s->state == IMAP_S_LIST || s->state == IMAP_S_ROLES)
 			imap_list_untagged(s, r);
 		else if (s->state == IMAP_S_ROOT && !s->delim_known) {
 			/* The first answer says it; any more are noise. */
@@ -4059,7 +4337,8 @@ imap_response_is_data(struct imap_session *s, const struct imap_response *r)
 	case IMAP_DATA_LIST:
 		/* A repeat of the line before is dropped as such
 		 * (imap_list_untagged); the names are capped. */
-		return (s->state == IMAP_S_LIST && r->mailbox != NULL &&
+		return ((s->state == IMAP_S_LIST ||
+		    s->state == IMAP_S_ROLES) && r->mailbox != NULL &&
 		    (s->nlisted == 0 || strcmp(s->listed[s->nlisted - 1].name,
 		    r->mailbox) != 0));
 	default:
@@ -4485,6 +4764,9 @@ imap_session_free(struct imap_session *s)
 	free(s->skip_conf);
 	free(s->skip_wire);
 	free(s->trash_wire);
+	free(s->trash_name);
+	for (i = 0; i < FOLDER_ROLE_MAX; i++)
+		free(s->role_wire[i]);
 	free(s->idle_folder);
 	free(s);
 }

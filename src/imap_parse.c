@@ -1526,6 +1526,7 @@ static const struct {
 	{ "IMAP4rev2", IMAP_CAP_IMAP4REV2 },
 	{ "COMPRESS=DEFLATE", IMAP_CAP_COMPRESS },
 	{ "X-GM-EXT-1", IMAP_CAP_XGM },
+	{ "SPECIAL-USE", IMAP_CAP_SPECIAL_USE },
 };
 
 unsigned int

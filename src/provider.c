@@ -39,7 +39,17 @@ static const struct provider provider_table[] = {
 	  "IMAP access: Gmail settings > See all settings > Forwarding and "
 	  "POP/IMAP > Enable IMAP (for POP: Enable POP there); then an app "
 	  "password (needs 2-Step Verification) or OAuth2",
-	  "https://support.google.com/mail/answer/7126229" },
+	  "https://support.google.com/mail/answer/7126229",
+	  "separator '/'; special-use attributes in LIST (no SPECIAL-USE "
+	  "announced; the XLIST-era \\AllMail and \\Spam count too); the "
+	  "special folders are under \"[Gmail]/\" (\"[Google Mail]/\" in some "
+	  "countries) in the account's language: name them by role "
+	  "('\\Junk', '\\Sent', '\\All')",
+	  "labels are folders: a message under several labels, and in All "
+	  "Mail, is delivered once, into the first configured folder that "
+	  "holds it (X-GM-MSGID); patterns leave out \\All, \\Junk and "
+	  "\\Trash; keep = no moves to the \\Trash folder ([Gmail]/Trash), "
+	  "which deletes the message from every label" },
 	/*
 	 * Servers and "enable IMAP first":
 	 * https://yandex.com/support/mail/mail-clients.html
@@ -57,7 +67,12 @@ static const struct provider provider_table[] = {
 	  "Mail settings > Email clients: allow access from the "
 	  "imap.yandex.ru server via IMAP (or POP3) with app passwords; "
 	  "create an app password in Yandex ID > Security",
-	  "https://yandex.com/support/mail/mail-clients.html" },
+	  "https://yandex.com/support/mail/mail-clients.html",
+	  "separator '|' (write '/' in the configuration); special-use "
+	  "attributes in LIST, names in the account's language (\"Спам\" is "
+	  "\\Junk, \"Отправленные\" \\Sent, \"Удалённые\" \\Trash): name "
+	  "them by role",
+	  "IDLE connections dropped after about 5 minutes (re-issued every 4)" },
 	/*
 	 * Servers: https://help.mail.ru/mail/mailer/popsmtp
 	 * "Passwords for external applications":
@@ -72,7 +87,11 @@ static const struct provider provider_table[] = {
 	  "Settings > All settings > Mail programs: allow access by "
 	  "IMAP/POP3; Security > Passwords for external applications: create "
 	  "one and use it here",
-	  "https://help.mail.ru/mail/mailer/popsmtp" },
+	  "https://help.mail.ru/mail/mailer/popsmtp",
+	  "separator '/'; special-use attributes in LIST, names in the "
+	  "account's language (\"Спам\" is \\Junk, \"Корзина\" \\Trash): "
+	  "name them by role",
+	  NULL },
 	/*
 	 * Servers and the "mail clients" switch: help.rambler.ru, section
 	 * "Mail clients" (not re-checked in this session). No limits
@@ -85,7 +104,8 @@ static const struct provider provider_table[] = {
 	  PROVIDER_OAUTH_NONE,
 	  "Settings > Mail programs: switch on \"Access to the mailbox via "
 	  "mail clients\"",
-	  "https://help.rambler.ru/mail/" },
+	  "https://help.rambler.ru/mail/",
+	  NULL, NULL },
 	/*
 	 * Servers, "POP & IMAP access is disabled by default", "Outlook.com
 	 * requires the use of Modern Auth / OAuth2":
@@ -103,7 +123,12 @@ static const struct provider provider_table[] = {
 	  "and apps use IMAP\" (or POP); Microsoft 365: the admin enables "
 	  "IMAP/POP for the mailbox; OAuth2 (token_command) is required",
 	  "https://support.microsoft.com/en-us/office/pop-imap-and-smtp-"
-	  "settings-8361e398-8af4-4e97-b147-6c6c4ac95353" },
+	  "settings-8361e398-8af4-4e97-b147-6c6c4ac95353",
+	  "separator '/'; special-use attributes in LIST, names in the "
+	  "mailbox's language (\"Junk Email\" is \\Junk, \"Deleted Items\" "
+	  "\\Trash, \"Sent Items\" \\Sent): name them by role",
+	  "OAuth2 only; keep = no moves to \"Deleted Items\", the \\Trash "
+	  "folder" },
 	/*
 	 * Servers: https://help.yahoo.com/kb/SLN4075.html
 	 * App passwords: https://help.yahoo.com/kb/SLN15241.html
@@ -116,7 +141,8 @@ static const struct provider provider_table[] = {
 	  PROVIDER_OAUTH_OFFERED,
 	  "Account info > Account security > Generate app password, and use "
 	  "it here",
-	  "https://help.yahoo.com/kb/SLN4075.html" },
+	  "https://help.yahoo.com/kb/SLN4075.html",
+	  NULL, NULL },
 	/*
 	 * https://support.apple.com/en-us/102525 ("iCloud Mail server
 	 * settings"): IMAP only, user name "the name part of your iCloud
@@ -129,7 +155,8 @@ static const struct provider provider_table[] = {
 	  PROVIDER_OAUTH_NONE,
 	  "appleid.apple.com > Sign-In and Security > App-Specific Passwords: "
 	  "generate one (needs two-factor authentication)",
-	  "https://support.apple.com/en-us/102525" },
+	  "https://support.apple.com/en-us/102525",
+	  NULL, NULL },
 	/*
 	 * https://support.gmx.com/pop-imap/ (gmx.com; gmx.net accounts use
 	 * imap.gmx.net / pop.gmx.net). No limits published.
@@ -141,7 +168,8 @@ static const struct provider provider_table[] = {
 	  PROVIDER_OAUTH_NONE,
 	  "Settings > POP3 & IMAP: enable access to this account via POP3 "
 	  "and IMAP",
-	  "https://support.gmx.com/pop-imap/" },
+	  "https://support.gmx.com/pop-imap/",
+	  NULL, NULL },
 	/*
 	 * https://www.fastmail.help/hc/en-us/articles/1500000278342
 	 * ("Server names and ports"); app passwords are required for
@@ -154,7 +182,10 @@ static const struct provider provider_table[] = {
 	  PROVIDER_OAUTH_OFFERED,
 	  "Settings > Privacy & Security > Integrations > New app password "
 	  "(access: IMAP/POP)",
-	  "https://www.fastmail.help/hc/en-us/articles/1500000278342" },
+	  "https://www.fastmail.help/hc/en-us/articles/1500000278342",
+	  "separator '/'; SPECIAL-USE (Cyrus): \"Spam\" is \\Junk, \"Trash\" "
+	  "\\Trash, \"Sent\" \\Sent, \"Archive\" \\Archive",
+	  NULL },
 	/*
 	 * https://help.aol.com/articles/how-do-i-use-other-email-applications-to-send-and-receive-my-aol-mail
 	 * (not re-checked in this session). No limits published.
@@ -166,7 +197,8 @@ static const struct provider provider_table[] = {
 	  PROVIDER_OAUTH_OFFERED,
 	  "Account info > Account security > Generate app password",
 	  "https://help.aol.com/articles/how-do-i-use-other-email-"
-	  "applications-to-send-and-receive-my-aol-mail" },
+	  "applications-to-send-and-receive-my-aol-mail",
+	  NULL, NULL },
 	/*
 	 * https://www.zoho.com/mail/help/imap-access.html (zoho.com data
 	 * centre; zoho.eu and others use imap.zoho.eu etc.). No limits
@@ -179,7 +211,8 @@ static const struct provider provider_table[] = {
 	  PROVIDER_OAUTH_OFFERED,
 	  "Settings > Mail Accounts > IMAP (or POP): enable access; an "
 	  "application-specific password when two-factor authentication is on",
-	  "https://www.zoho.com/mail/help/imap-access.html" },
+	  "https://www.zoho.com/mail/help/imap-access.html",
+	  NULL, NULL },
 	/*
 	 * https://kb.mailbox.org (server names and ports; not re-checked in
 	 * this session). IDLE re-issued every 4 minutes: issue 5 lists
@@ -192,7 +225,8 @@ static const struct provider provider_table[] = {
 	  PROVIDER_USER_ADDRESS, 0, 0, 0, 0, 0, MIN(4),
 	  PROVIDER_OAUTH_NONE,
 	  "nothing: IMAP and POP3 are on by default",
-	  "https://kb.mailbox.org/" },
+	  "https://kb.mailbox.org/",
+	  NULL, NULL },
 	/*
 	 * https://posteo.de/en/help/how-do-i-set-up-posteo-in-an-email-client-pop3-imap-and-smtp
 	 * (not re-checked in this session). No limits published.
@@ -203,7 +237,8 @@ static const struct provider provider_table[] = {
 	  PROVIDER_USER_ADDRESS, 0, 0, 0, 0, 0, 0,
 	  PROVIDER_OAUTH_NONE,
 	  "nothing: IMAP and POP3 are on by default",
-	  "https://posteo.de/en/help" },
+	  "https://posteo.de/en/help",
+	  NULL, NULL },
 };
 
 /* Which protocols a hint is about. */
@@ -480,6 +515,52 @@ provider_print_limits(FILE *f, const struct provider *p)
 	fprintf(f, "%s\n", *sep == '\0' ? "none published" : "");
 }
 
+/* Servers people host themselves: no preset (host = ...), but folder
+ * conventions worth knowing before writing folder names. */
+static const struct {
+	const char	*title;
+	const char	*folders;
+} provider_self_hosted[] = {
+	{ "Dovecot",
+	  "separator '/' or '.' as the admin set it (the Maildir++ layout "
+	  "without a namespace separator: '.'); SPECIAL-USE, on the folders "
+	  "the admin gave a special_use (most distributions: Drafts, Junk, "
+	  "Trash, Sent)" },
+	{ "Cyrus IMAP",
+	  "separator '.' (or '/' with unixhierarchysep), folders under INBOX "
+	  "(\"INBOX.Sent\", written \"INBOX/Sent\") unless altnamespace; "
+	  "SPECIAL-USE (3.x) on the folders created with a use or marked by "
+	  "the admin" },
+	{ "Courier-IMAP",
+	  "separator '.', every folder under INBOX (\"INBOX.Trash\", written "
+	  "\"INBOX/Trash\"); special-use attributes depend on the version: "
+	  "--diagnose lists the roles the server has, else name the folders" },
+};
+
+/* The folders lines of a preset, when it has them. */
+static void
+provider_print_folders(FILE *f, const struct provider *p)
+{
+	if (p->folders != NULL)
+		fprintf(f, "  %-8s %s\n", "folders:", p->folders);
+	if (p->quirks != NULL)
+		fprintf(f, "  %-8s %s\n", "quirks:", p->quirks);
+}
+
+static void
+provider_print_self_hosted(FILE *f)
+{
+	size_t	i;
+
+	fputs("\nServers without a preset (set host = \"...\"); folder "
+	    "names are written with '/' between levels on every server, "
+	    "and a name beginning with '\\' is a special-use role "
+	    "('\\Junk'):\n", f);
+	for (i = 0; i < nitems(provider_self_hosted); i++)
+		fprintf(f, "%s\n  %-8s %s\n", provider_self_hosted[i].title,
+		    "folders:", provider_self_hosted[i].folders);
+}
+
 void
 provider_print_list(FILE *f)
 {
@@ -500,9 +581,11 @@ provider_print_list(FILE *f)
 		    provider_user_name(p->user_form));
 		fprintf(f, "  %-8s %s\n", "auth:", provider_oauth_name(p->oauth));
 		provider_print_limits(f, p);
+		provider_print_folders(f, p);
 		fprintf(f, "  %-8s %s\n", "enable:", p->enable);
 		fprintf(f, "  %-8s %s\n", "source:", p->source);
 	}
+	provider_print_self_hosted(f);
 }
 
 const char *

@@ -51,6 +51,13 @@ struct provider {
 	enum provider_oauth	 oauth;
 	const char		*enable;	/* what to switch on first */
 	const char		*source;	/* the provider's settings page */
+	const char		*folders;	/* separator and special use, for
+						 * --providers, as its servers were
+						 * reported to answer (not
+						 * re-checked in this session;
+						 * --diagnose shows a server's);
+						 * NULL: not said */
+	const char		*quirks;	/* of its folders; NULL: none */
 };
 
 /* The preset called name (or one of its aliases), case-insensitive, or
@@ -74,7 +81,9 @@ uint64_t		 provider_daily_limit(const struct provider *,
 			    enum config_proto);
 const char		*provider_user_name(enum provider_user);
 const char		*provider_oauth_name(enum provider_oauth);
-/* Prints every preset for "mailfetchd --providers". */
+/* Prints every preset for "mailfetchd --providers", then the folder
+ * conventions of the servers people host themselves (Dovecot, Cyrus,
+ * Courier). */
 void			 provider_print_list(FILE *);
 
 /* A hint for a server's refusal, or NULL when none is known. text is the

@@ -1,5 +1,6 @@
 #!/bin/bash
-# providers.sh: "mailfetchd --providers" lists the presets, and a
+# providers.sh: "mailfetchd --providers" lists the presets (their
+# folders too: separator, special use, quirks), and a
 # configuration using one passes --check-config with the preset's values
 # filled in and a too-short poll_interval raised with a warning. TAP.
 set -u
@@ -31,6 +32,23 @@ for p in yandex mailru rambler outlook; do
 	tap_like "$out" "^$p \\(" "--providers lists $p"
 done
 tap_is "$err" "" "--providers prints nothing on stderr"
+# Folders (issue 15, what users need 3): each provider's separator,
+# special-use folders and quirks, in its own block.
+block() { printf '%s\n' "$out" | awk -v p="$1" '$1 == p { on = 1; print; next } /^[^ ]/ { on = 0 } on'; }
+tap_like "$(block gmail)" "folders: +separator '/'; special-use attributes in LIST" \
+    "--providers: Gmail's separator and special-use folders"
+tap_like "$(block gmail)" "quirks: .*labels are folders.*delivered once.*\\\\Trash folder \\(\\[Gmail\\]/Trash\\)" \
+    "--providers: Gmail's labels, dedup and trash"
+tap_like "$(block yandex)" "folders: +separator '\\|'.*\"Спам\" is \\\\Junk" \
+    "--providers: Yandex's '|' and localized special-use folders"
+tap_like "$(block mailru)" "folders: +separator '/'.*\"Спам\" is \\\\Junk" \
+    "--providers: Mail.ru's folders"
+tap_like "$(block outlook)" "folders: .*\"Deleted Items\" \\\\Trash" "--providers: Outlook's folders"
+tap_like "$(block fastmail)" "folders: +separator '/'; SPECIAL-USE" "--providers: Fastmail's folders"
+tap_like "$out" "Servers without a preset" "--providers: then the self-hosted servers"
+tap_like "$(block Dovecot)" "folders: +separator '/' or '\\.'.*special_use" "--providers: Dovecot"
+tap_like "$(block Cyrus)" "folders: +separator '\\.'.*INBOX" "--providers: Cyrus"
+tap_like "$(block Courier-IMAP)" "folders: +separator '\\.'.*INBOX" "--providers: Courier"
 
 run --help
 tap_like "$out" "--providers" "--help mentions --providers"

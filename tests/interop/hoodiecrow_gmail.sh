@@ -3,7 +3,8 @@
 # Gmail: '/' separator, X-GM-EXT-1, the \Noselect "[Gmail]" level with
 # special-use folders in Cyrillic ("[Gmail]/Корзина" is \Trash), labels
 # as nested folders (issue 15). IMAPS first and second run, a nested
-# label and a pattern, keep = no into "[Gmail]/Корзина", mark_read,
+# label and a pattern, keep = no into "[Gmail]/Корзина" (named, and by
+# default as the \Trash folder), folders by role (\All), mark_read,
 # --diagnose, byte-exact delivery. The scenarios that do not depend on
 # the separator (STARTTLS, IDLE, UIDVALIDITY) run in hoodiecrow_yandex.sh.
 # TAP output.
@@ -85,6 +86,20 @@ mfd_expect "$T/del/Maildir" Cleanup "$T/del1.eml" "$T/del2.eml"
 tap_is "$(hc_count Cleanup)" 0 "keep = no: Cleanup is empty on the server"
 tap_is "$(hc_count '[Gmail]/Корзина')" 2 "keep = no: both are in [Gmail]/Корзина"
 mfd_run_ok del 1 "keep = no: the second run has nothing new"
+# keep = no without a trash_folder: Gmail's \Trash folder, found by its
+# role ("[Gmail]/Корзина"): on Gmail deleting is moving there (an
+# expunge from a label's folder only takes the label off).
+gen plain "$T/del3.eml" del3
+gen plain "$T/del4.eml" del4
+hc_append Cleanup "$T/del3.eml"
+hc_append Cleanup "$T/del4.eml"
+hc_conf deldef 'keep = no' -- 'folder "Cleanup" { }'
+mfd_run_ok deldef 0 "keep = no, no trash_folder"
+mfd_expect "$T/deldef/Maildir" Cleanup "$T/del3.eml" "$T/del4.eml"
+tap_like "$err" 'moved to the server.s \\Trash folder "\[Gmail\]/Корзина"' \
+    "keep = no: the log names [Gmail]/Корзина, the \\Trash folder"
+tap_is "$(hc_count Cleanup)" 0 "keep = no: Cleanup is empty on the server"
+tap_is "$(hc_count '[Gmail]/Корзина')" 4 "keep = no: moved to [Gmail]/Корзина"
 
 # --- --diagnose. -----------------------------------------------------------
 "$MAILFETCHD" -c "$T/gm/mailfetchd.conf" --diagnose >"$T/out" 2>&1
@@ -121,6 +136,26 @@ gen plain "$T/proj3.eml" proj3
 hc_append Work/Projects "$T/proj3.eml"
 mfd_run_ok labels 0 "labels: a new message in Work/Projects is fetched"
 mfd_expect "$MD" Work/Projects "$T/proj1.eml" "$T/proj2.eml" "$T/proj3.eml"
+# The same with All Mail named by its role (issue 15 "what users need"):
+# "\All" is whatever the server marks \All, here "[Gmail]/Вся почта",
+# and the rule holds: each message once, into the first configured folder
+# that holds it.
+hc_conf rolelabels -- 'folder "INBOX" { }' 'folder "Work/Projects" { }' \
+    'folder "\\All" { }'
+RMD=$T/rolelabels/Maildir
+mfd_run_ok rolelabels 0 'labels: INBOX, Work/Projects and "\\All"'
+tap_like "$err" 'folder "\\All" is the server.s "\[Gmail\]/Вся почта"' \
+    '"\\All" is [Gmail]/Вся почта'
+mfd_expect "$RMD" "" "$S/01-plain.eml" "$S/04-dot-lines.eml"
+mfd_expect "$RMD" Work/Projects "$T/proj1.eml" "$T/proj2.eml" "$T/proj3.eml"
+mfd_expect "$RMD" "[Gmail]/Вся почта" "$T/arch1.eml"
+mfd_run_ok rolelabels 1 'labels by role: the second run has nothing new'
+hc_conf rolefirst -- 'folder "\\All" { local = "All" }' 'folder "INBOX" { }'
+mfd_run_ok rolefirst 0 '"\\All" first: All Mail delivers every message'
+mfd_expect "$T/rolefirst/Maildir" All "$S/01-plain.eml" "$S/04-dot-lines.eml" \
+    "$T/proj1.eml" "$T/arch1.eml"
+mfd_expect "$T/rolefirst/Maildir" ""
+
 # A different message under an X-GM-MSGID delivered before (a buggy or
 # hostile server): the X-GM-MSGID alone does not make it a label's copy
 # (review r8 01: it was passed over, never delivered).

@@ -189,6 +189,30 @@ test_mutf7_hint(void **state)
 	assert_null(folder_conf_mutf7_hint("Корзина"));
 }
 
+/* A name beginning with '\' is a role (any case); "\\" escapes a real
+ * folder's leading '\'; anything else is a name. */
+static void
+test_roles_of_conf(void **state)
+{
+	(void)state;
+	assert_int_equal(folder_role_of_conf("\\Junk"), FOLDER_ROLE_JUNK);
+	assert_int_equal(folder_role_of_conf("\\junk"), FOLDER_ROLE_JUNK);
+	assert_int_equal(folder_role_of_conf("\\All"), FOLDER_ROLE_ALL);
+	assert_int_equal(folder_role_of_conf("\\Trash"), FOLDER_ROLE_TRASH);
+	assert_int_equal(folder_role_of_conf("\\Sent"), FOLDER_ROLE_SENT);
+	assert_int_equal(folder_role_of_conf("\\Spam"), -1); /* XLIST's */
+	assert_int_equal(folder_role_of_conf("\\Junk/x"), -1);
+	assert_int_equal(folder_role_of_conf("\\"), -1);
+	assert_int_equal(folder_role_of_conf("Junk"), FOLDER_ROLE_NONE);
+	assert_int_equal(folder_role_of_conf("\\\\Junk"), FOLDER_ROLE_NONE);
+	assert_string_equal(folder_conf_unescape("\\\\Junk"), "\\Junk");
+	assert_string_equal(folder_conf_unescape("\\Junk"), "\\Junk");
+	assert_string_equal(folder_conf_unescape("A\\\\B"), "A\\\\B");
+	assert_string_equal(folder_role_name(FOLDER_ROLE_FLAGGED), "\\Flagged");
+	assert_string_equal(folder_role_name(FOLDER_ROLE_NONE), "");
+	assert_string_equal(folder_role_name(FOLDER_ROLE_MAX), "");
+}
+
 int
 main(void)
 {
@@ -201,6 +225,7 @@ main(void)
 		cmocka_unit_test(test_local_names),
 		cmocka_unit_test(test_wire_to_utf8),
 		cmocka_unit_test(test_mutf7_hint),
+		cmocka_unit_test(test_roles_of_conf),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));

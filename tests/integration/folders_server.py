@@ -1,0 +1,148 @@
+#!/usr/bin/env python3
+"""folders_server.py BOX LOG: scripted multi-folder IMAP server (plain,
+127.0.0.1), for servers no real one in the tests stands for: no
+SPECIAL-USE capability yet special-use attributes in LIST (Gmail's
+XLIST-era \\Spam, Yandex's localized names with '|'). First written for
+review r8 (fimap.py). BOX (JSON, re-read per command, written after
+changes):
+{"caps": "IMAP4rev1 UIDPLUS MOVE", "root": {"mode": "ok"|"no"|"none"|"raw",
+ "delim": ".", "raw": "..."},
+ "create": "ok"|"noop"|"no",        CREATE makes the folder / says OK only / NO
+ "list_return": "bad",              LIST ... RETURN (...) answered BAD
+ "folders": {"WIRE": {"delim": ".", "flags": [], "uidvalidity": 1,
+             "uidnext": N, "msgs": [{"uid":1,"body":"...","flags":[],"gmid":5}]}}}
+COPY/MOVE to a missing folder: NO [TRYCREATE]. Prints the port."""
+import json, re, socket, sys
+boxf, logf = sys.argv[1], sys.argv[2]
+def load(): return json.load(open(boxf))
+def save(b): json.dump(b, open(boxf, "w"), indent=1)
+def log(l):
+    with open(logf, "a") as f: f.write(l + "\n")
+def crlf(b): return b.replace("\r\n", "\n").replace("\n", "\r\n").encode()
+def q(s): return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+def args(s):
+    out = []; i = 0
+    while i < len(s):
+        if s[i] == ' ': i += 1; continue
+        if s[i] == '"':
+            j = i + 1; v = ""
+            while s[j] != '"':
+                if s[j] == '\\': j += 1
+                v += s[j]; j += 1
+            out.append(v); i = j + 1
+        else:
+            j = s.find(' ', i); j = len(s) if j < 0 else j
+            out.append(s[i:j]); i = j
+    return out
+def pat_re(p, d):
+    r = ""
+    for ch in p:
+        if ch == '*': r += ".*"
+        elif ch == '%': r += "[^" + re.escape(d) + "]*" if d else ".*"
+        else: r += re.escape(ch)
+    return re.compile("^" + r + "$")
+def parse_set(t, uids):
+    out = set(); mx = max(uids) if uids else 0
+    for p in t.split(","):
+        a, _, b = p.partition(":")
+        a = mx if a == "*" else int(a); b = a if not b else (mx if b == "*" else int(b))
+        out |= {u for u in uids if min(a, b) <= u <= max(a, b)}
+    return sorted(out)
+def serve(c):
+    f = c.makefile("rb"); send = lambda d: c.sendall(d.encode() if isinstance(d, str) else d)
+    box = load(); caps = box.get("caps", "IMAP4rev1 UIDPLUS MOVE")
+    send("* OK [CAPABILITY %s] ready\r\n" % caps); sel = None
+    while True:
+        line = f.readline()
+        if not line: return
+        line = line.decode(errors="replace").rstrip("\r\n"); log(line)
+        tag, _, rest = line.partition(" "); cmd, _, rest = rest.partition(" "); cmd = cmd.upper()
+        if cmd == "UID":
+            sub, _, rest = rest.partition(" "); cmd = "UID " + sub.upper()
+        box = load(); F = box["folders"]
+        if cmd == "CAPABILITY": send("* CAPABILITY %s\r\n%s OK done\r\n" % (caps, tag))
+        elif cmd in ("LOGIN", "ID", "NOOP", "CHECK", "ENABLE"): send("%s OK done\r\n" % tag)
+        elif cmd == "LOGOUT": send("* BYE bye\r\n%s OK done\r\n" % tag); return
+        elif cmd == "LIST":
+            if "RETURN" in rest.upper() and box.get("list_return") == "bad":
+                send("%s BAD no LIST-EXTENDED here\r\n" % tag); continue
+            ref, pat = args(rest)[:2]
+            if pat == "":
+                r = box.get("root", {"mode": "ok", "delim": "."})
+                if r["mode"] == "no": send("%s NO no root\r\n" % tag); continue
+                if r["mode"] == "ok":
+                    d = r.get("delim"); send('* LIST (\\Noselect) %s ""\r\n' % (q(d) if d else "NIL"))
+                if r["mode"] == "raw": send(r["raw"])
+                send("%s OK done\r\n" % tag); continue
+            for name, fo in F.items():
+                if pat_re(pat, fo.get("delim") or "").match(name):
+                    d = fo.get("delim")
+                    send('* LIST (%s) %s %s\r\n' % (" ".join(fo.get("flags", [])), q(d) if d else "NIL", q(name)))
+            send("%s OK done\r\n" % tag)
+        elif cmd == "CREATE":
+            n = args(rest)[0]; mode = box.get("create", "ok")
+            if mode == "no": send("%s NO cannot\r\n" % tag); continue
+            if mode == "ok" and n not in F:
+                F[n] = {"delim": box.get("root", {}).get("delim", "."), "uidvalidity": 9, "uidnext": 1, "msgs": []}; save(box)
+            send("%s OK created\r\n" % tag)
+        elif cmd in ("SELECT", "EXAMINE", "STATUS"):
+            n = args(rest)[0]
+            if n not in F: send("%s NO no such mailbox\r\n" % tag); continue
+            fo = F[n]
+            if cmd == "STATUS":
+                send('* STATUS %s (MESSAGES %d UIDNEXT %d UIDVALIDITY %d UNSEEN %d)\r\n%s OK done\r\n' % (q(n), len(fo["msgs"]), fo["uidnext"], fo["uidvalidity"], len(fo["msgs"]), tag)); continue
+            sel = n
+            send("* %d EXISTS\r\n* OK [UIDVALIDITY %d] x\r\n* OK [UIDNEXT %d] x\r\n%s OK [READ-WRITE] done\r\n" % (len(fo["msgs"]), fo["uidvalidity"], fo["uidnext"], tag))
+        elif cmd == "UID SEARCH":
+            fo = F[sel]; r = []
+            for m in fo["msgs"]:
+                fl = m.get("flags", [])
+                if "UNSEEN" in rest.upper() and "\\Seen" not in fl: r.append(m["uid"])
+                if "DELETED" in rest.upper() and "\\Deleted" in fl: r.append(m["uid"])
+            send("* SEARCH %s\r\n%s OK done\r\n" % (" ".join(map(str, r)), tag))
+        elif cmd == "UID FETCH" and any(x in rest.upper() for x in box.get("bad_items", [])):
+            send("%s BAD unknown fetch item\r\n" % tag)
+        elif cmd == "UID FETCH":
+            fo = F[sel]; msgs = fo["msgs"]; uids = [m["uid"] for m in msgs]
+            st, _, items = rest.partition(" "); want = parse_set(st, uids)
+            if not want and uids and "*" in st: want = [max(uids)]
+            for u in want:
+                i = uids.index(u); m = msgs[i]; b = crlf(m["body"])
+                out = b"* %d FETCH (UID %d RFC822.SIZE %d" % (i + 1, u, len(b))
+                if "X-GM-MSGID" in items.upper() and "gmid" in m: out += b" X-GM-MSGID %s" % str(m["gmid"]).encode()
+                if "FLAGS" in items.upper(): out += b" FLAGS (%s)" % " ".join(m.get("flags", [])).encode()
+                if "MESSAGE-ID" in items.upper():
+                    mm = re.search(r"(?im)^message-id:[^\r\n]*", m["body"]); h = (mm.group(0) + "\r\n\r\n").encode() if mm else b"\r\n"
+                    out += b" BODY[HEADER.FIELDS (MESSAGE-ID)] {%d}\r\n" % len(h) + h
+                if "BODY.PEEK[]" in items.upper(): out += b" BODY[] {%d}\r\n" % len(b) + b
+                send(out + b")\r\n")
+            send("%s OK done\r\n" % tag)
+        elif cmd == "UID STORE":
+            fo = F[sel]; uids = [m["uid"] for m in fo["msgs"]]; st, _, fl = rest.partition(" ")
+            for u in parse_set(st, uids):
+                m = fo["msgs"][uids.index(u)]
+                for x in ("\\Seen", "\\Deleted"):
+                    if x in fl and x not in m.setdefault("flags", []): m["flags"].append(x)
+            save(box); send("%s OK done\r\n" % tag)
+        elif cmd in ("UID COPY", "UID MOVE"):
+            fo = F[sel]; uids = [m["uid"] for m in fo["msgs"]]; st, _, dest = rest.partition(" "); dest = args(dest)[0]
+            if dest not in F: send("%s NO [TRYCREATE] no such mailbox\r\n" % tag); continue
+            d = F[dest]
+            for u in parse_set(st, uids):
+                m = dict(fo["msgs"][uids.index(u)]); m["uid"] = d["uidnext"]; d["uidnext"] += 1; d["msgs"].append(m)
+            if cmd == "UID MOVE": fo["msgs"] = [m for m in fo["msgs"] if m["uid"] not in parse_set(st, uids)]
+            save(box); send("%s OK done\r\n" % tag)
+        elif cmd in ("UID EXPUNGE", "EXPUNGE"):
+            fo = F[sel]; uids = [m["uid"] for m in fo["msgs"]]
+            ss = parse_set(rest.strip(), uids) if cmd == "UID EXPUNGE" else uids
+            fo["msgs"] = [m for m in fo["msgs"] if not (m["uid"] in ss and "\\Deleted" in m.get("flags", []))]
+            save(box); send("%s OK done\r\n" % tag)
+        else: send("%s BAD unknown\r\n" % tag)
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", 0)); s.listen(5); print(s.getsockname()[1], flush=True); s.settimeout(60)
+while True:
+    try: c, _ = s.accept()
+    except socket.timeout: break
+    try: serve(c)
+    except Exception as e: log("EXC %r" % e)
+    c.close()
