@@ -40,8 +40,8 @@ static const struct provider provider_table[] = {
 	  "POP/IMAP > Enable IMAP (for POP: Enable POP there); then an app "
 	  "password (needs 2-Step Verification) or OAuth2",
 	  "https://support.google.com/mail/answer/7126229",
-	  "separator '/'; special-use attributes in LIST (no SPECIAL-USE "
-	  "announced; the XLIST-era \\AllMail and \\Spam count too); the "
+	  "separator '/'; special-use attributes in LIST (the XLIST-era "
+	  "\\AllMail and \\Spam count too); the "
 	  "special folders are under \"[Gmail]/\" (\"[Google Mail]/\" in some "
 	  "countries) in the account's language: name them by role "
 	  "('\\Junk', '\\Sent', '\\All')",
@@ -555,7 +555,9 @@ provider_print_self_hosted(FILE *f)
 	fputs("\nServers without a preset (set host = \"...\"); folder "
 	    "names are written with '/' between levels on every server, "
 	    "and a name beginning with '\\' is a special-use role "
-	    "('\\Junk'):\n", f);
+	    "('\\Junk'). The separator and the roles are read from the "
+	    "server at each login: what follows is what to expect, and "
+	    "--diagnose shows what a server says:\n", f);
 	for (i = 0; i < nitems(provider_self_hosted); i++)
 		fprintf(f, "%s\n  %-8s %s\n", provider_self_hosted[i].title,
 		    "folders:", provider_self_hosted[i].folders);
