@@ -42,7 +42,6 @@
 #include "fetch.h"
 #include "imap.h"
 #include "notify.h"
-#include "privsep.h"
 #include "schedule.h"
 #include "state.h"
 #include "tls.h"
@@ -180,6 +179,7 @@ struct daemon_tls {
 
 struct daemon {
 	const char		 *path;
+	daemon_load_cb		  load;		/* for a reload */
 	int			  verbosity;
 	struct daemon_conf	 *dc;		/* the current configuration */
 	struct event_base	 *base;
@@ -1860,7 +1860,7 @@ daemon_reload(struct daemon *d)
 	notify_reloading();
 	log_msg(LOG_LVL_INFO, NULL, "reloading %s", d->path);
 	/* A privsep worker keeps to its owner's accounts. */
-	if ((conf = privsep_load(d->path, &cause)) == NULL) {
+	if ((conf = d->load(d->path, &cause)) == NULL) {
 		log_msg(LOG_LVL_ERROR, NULL, "reload failed, keeping the "
 		    "running configuration: %s", cause);
 		/* STATUS= is one line: the first error is enough there. */
@@ -2561,7 +2561,8 @@ daemon_teardown(struct daemon *d)
 }
 
 int
-daemon_run(const char *path, struct config *conf, int verbosity)
+daemon_run(const char *path, daemon_load_cb load, struct config *conf,
+    int verbosity)
 {
 	struct daemon	d;
 	struct timeval	now = { 0, 0 };
@@ -2577,6 +2578,7 @@ daemon_run(const char *path, struct config *conf, int verbosity)
 	}
 	memset(&d, 0, sizeof d);
 	d.path = path;
+	d.load = load;
 	d.verbosity = verbosity;
 	d.dc = daemon_conf_new(conf);
 	daemon_setup(&d);

@@ -13,14 +13,21 @@
  * aborted (staged messages discarded, nothing partial left). */
 #define DAEMON_STOP_GRACE	10
 
+/* How a reload reads the configuration again: config_load, or a privsep
+ * worker's loader that keeps to its owner's accounts (privsep.c; passed
+ * in, so that the daemon does not depend on the supervisor that runs
+ * it). */
+typedef struct config *(*daemon_load_cb)(const char *path, char **cause);
+
 /* Runs the daemon until SIGTERM or SIGINT. Takes ownership of conf (it is
- * replaced on each successful reload of path, and freed); verbosity is the
- * -v/-q count applied over each configuration's log_level. Returns the
+ * replaced on each successful reload of path by load, and freed);
+ * verbosity is the -v/-q count applied over each configuration's
+ * log_level. Returns the
  * process exit status: 0 after a clean stop, EXIT_CONFIG when no account
  * is configured, EXIT_LOCKED when another daemon uses the state
  * directory, EXIT_LOCAL when the state directory cannot be used. */
-int		 daemon_run(const char *path, struct config *conf,
-		    int verbosity);
+int		 daemon_run(const char *path, daemon_load_cb load,
+		    struct config *conf, int verbosity);
 /* The log level of a configuration moved by -v (+1 each) and -q (-1;
  * warnings at most), clamped to the known range. */
 enum log_level	 daemon_log_level(enum log_level base, int verbosity);

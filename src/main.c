@@ -501,7 +501,8 @@ main(int argc, char **argv)
 		break;
 	default:
 		/* The daemon owns (and replaces, on reload) the config. */
-		rc = daemon_run(opts.config_path, conf, opts.verbosity);
+		rc = daemon_run(opts.config_path, config_load, conf,
+		    opts.verbosity);
 		free(opts.accounts);
 		return (rc);
 	}

@@ -628,7 +628,10 @@ privsep_run(const struct config *conf, const char *const *names, size_t n,
 	return (rc);
 }
 
-struct config *
+/* config_load for the daemon's reload (daemon_run's loader): in a
+ * worker, the configuration is filtered to the worker's owner, so that a
+ * SIGHUP sent to a worker itself never gives it other owners' accounts. */
+static struct config *
 privsep_load(const char *path, char **cause)
 {
 	struct config	*conf;
@@ -650,7 +653,7 @@ privsep_daemon_body(struct config *conf, void *arg)
 {
 	struct privsep_daemon	*pd = arg;
 
-	return (daemon_run(pd->path, conf, pd->verbosity));
+	return (daemon_run(pd->path, privsep_load, conf, pd->verbosity));
 }
 
 /* Whether owner's workers would run the same in both configurations. */

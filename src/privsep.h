@@ -52,9 +52,5 @@ int		 privsep_run(const struct config *, const char *const *names,
  * Returns the process exit status. */
 int		 privsep_daemon(const char *path, struct config *conf,
 		    int verbosity);
-/* config_load for daemon.c's reload: in a worker, the configuration is
- * filtered to the worker's owner, so that a SIGHUP sent to a worker
- * itself never gives it other owners' accounts. */
-struct config	*privsep_load(const char *path, char **cause);
 
 #endif
