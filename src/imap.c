@@ -447,10 +447,7 @@ imap_status(struct imap_session *s, int status)
 		s->status = status;
 }
 
-/* Logs with the account (and folder) as context. An error saying that
- * re-authorisation is needed also marks the result: the owner shows that
- * state until a login works again, since no retry can fix it (secret.c,
- * oauth2.c word it so). */
+/* Logs with the account (and folder) as context. */
 static void printflike(3, 0)
 imap_vlog(struct imap_session *s, enum log_level level, const char *fmt,
     va_list ap)
@@ -460,9 +457,6 @@ imap_vlog(struct imap_session *s, enum log_level level, const char *fmt,
 	if (vasprintf(&msg, fmt, ap) == -1)
 		fatalx("imap: out of memory");
 	log_msg(level, &s->ctx, "%s", msg);
-	if (level == LOG_LVL_ERROR &&
-	    strstr(msg, "re-authorisation needed") != NULL)
-		s->result.reauth = 1;
 	free(msg);
 }
 
@@ -605,6 +599,18 @@ imap_caps_from(struct imap_session *s, const struct imap_response *r)
  * Authentication.
  */
 
+/* No secret (status and cause from secret_get_status or its job; frees
+ * cause). EXIT_AUTH there means the OAuth2 provider refused the grant:
+ * the owner shows "re-authorisation needed" until a login works again,
+ * since no retry can fix it. */
+static void
+imap_secret_failed(struct imap_session *s, int status, char *cause)
+{
+	s->result.reauth = status == EXIT_AUTH;
+	imap_fail(s, status, "%s", cause);
+	free(cause);
+}
+
 /* Picks and sends the authentication command. */
 static void
 imap_auth_start(struct imap_session *s)
@@ -620,8 +626,7 @@ imap_auth_start(struct imap_session *s)
 		s->secret = NULL;
 	} else if ((secret = secret_get_status(ac, &status, &cause)) ==
 	    NULL) {
-		imap_fail(s, status, "%s", cause);
-		free(cause);
+		imap_secret_failed(s, status, cause);
 		return;
 	}
 	if (ac->token_command != NULL || ac->oauth2 != NULL) {
@@ -4616,8 +4621,7 @@ imap_secret_cb(char *secret, int status, char *cause, void *arg)
 		return;
 	}
 	if (secret == NULL) {
-		imap_fail(s, status, "%s", cause);
-		free(cause);
+		imap_secret_failed(s, status, cause);
 		imap_finish(s);
 		return;
 	}

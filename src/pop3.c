@@ -323,9 +323,6 @@ pop3_fail(struct pop3_session *s, int status, const char *fmt, ...)
 		msg = NULL;
 	va_end(ap);
 	log_msg(LOG_LVL_ERROR, &s->ctx, "%s", msg != NULL ? msg : "failure");
-	/* No retry can fix a refused grant, only the user (oauth2.c). */
-	if (msg != NULL && strstr(msg, "re-authorisation needed") != NULL)
-		s->result.reauth = 1;
 	free(msg);
 	pop3_status(s, status);
 	if (s->closing) {
@@ -556,6 +553,17 @@ pop3_sasl(struct pop3_session *s, const char *mech, char *b64)
 	pop3_send(s, "AUTH %s", mech);
 }
 
+/* No secret (status and cause from secret_get_status or its job; frees
+ * cause). EXIT_AUTH there means the OAuth2 provider refused the grant:
+ * no retry can fix it, only the user ("re-authorisation needed"). */
+static void
+pop3_secret_failed(struct pop3_session *s, int status, char *cause)
+{
+	s->result.reauth = status == EXIT_AUTH;
+	pop3_fail(s, status, "%s", cause);
+	free(cause);
+}
+
 /* Picks the mechanism and sends the first authentication command. */
 static void
 pop3_auth_start(struct pop3_session *s)
@@ -575,8 +583,7 @@ pop3_auth_start(struct pop3_session *s)
 		s->secret = NULL;
 	} else if ((secret = secret_get_status(ac, &status, &cause)) ==
 	    NULL) {
-		pop3_fail(s, status, "%s", cause);
-		free(cause);
+		pop3_secret_failed(s, status, cause);
 		return;
 	}
 	if (!pop3_line_safe(secret) || !pop3_line_safe(ac->user)) {
@@ -2554,8 +2561,7 @@ pop3_secret_cb(char *secret, int status, char *cause, void *arg)
 	s->sjob = NULL;
 	if (secret == NULL) {
 		s->closing = 1;
-		pop3_fail(s, status, "%s", cause);
-		free(cause);
+		pop3_secret_failed(s, status, cause);
 		pop3_finish(s);
 		return;
 	}
