@@ -436,7 +436,7 @@ daemon_log_done(struct daemon_account *a, const struct fetch_result *r,
 		    in);
 	} else {
 		log_msg(LOG_LVL_WARNING, &ctx, "poll failed (%s); backing "
-		    "off, next try in %s", fetch_exit_name(r->status), in);
+		    "off, next try in %s", outcome_name(r->status), in);
 	}
 	free(in);
 }
@@ -547,7 +547,7 @@ daemon_account_done(struct daemon_account *a, const struct fetch_result *r,
 	if (!no_conn)
 		daemon_account_count(a, r);
 	daemon_account_answer(a, r->status, r->messages, r->bytes,
-	    fetch_exit_name(r->status));
+	    outcome_name(r->status));
 	daemon_account_save(a);
 	daemon_account_rebind(a);
 	daemon_account_release(a);
@@ -1177,7 +1177,7 @@ daemon_idle_done(struct imap_session *s, void *arg)
 		in = schedule_format_duration(ms);
 		log_msg(daemon_idle_level(r, note), &ctx, "IDLE connection "
 		    "ended (%s%s%s); reconnecting in %s",
-		    fetch_exit_name(r->status), note != NULL ? ", " : "",
+		    outcome_name(r->status), note != NULL ? ", " : "",
 		    note != NULL ? note : "", in);
 		free(in);
 		tv.tv_sec = ms / 1000;
@@ -2209,7 +2209,7 @@ daemon_account_status_line(const struct daemon_account *a, uint64_t now)
 	if (ss.last_error == -1)
 		snprintf(err, sizeof err, "none");
 	else
-		snprintf(err, sizeof err, "%s%s", fetch_exit_name(ss.last_error),
+		snprintf(err, sizeof err, "%s%s", outcome_name(ss.last_error),
 		    ss.failures > 0 || failing ? " (now)" :
 		    " (recovered since)");
 	if (a->budget_paused)

@@ -1812,7 +1812,7 @@ diag_account(struct event_base *base, struct evdns_base *dns,
 		d.status = EXIT_PROTOCOL;
 	rc = d.status;
 	fprintf(out, "%s: %s\n", ac->name, rc == 0 ? "everything a fetch "
-	    "needs works" : fetch_exit_name(rc));
+	    "needs works" : outcome_name(rc));
 	fflush(out);
 	diag_free(&d);
 	/* Let libevent finish what the frees deferred (a bufferevent with

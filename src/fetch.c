@@ -30,21 +30,6 @@
 /* A stale tmp/ file is one older than 36 hours (the Maildir spec). */
 #define FETCH_TMP_MAX_AGE	(36 * 60 * 60)
 
-static const char *fetch_exit_names[] = {
-	"new mail", "nothing new", "configuration error",
-	"authentication failure", "network or TLS failure",
-	"server protocol error", "account locked", "partial failure",
-	"local delivery error", "not supported yet", "not yet allowed",
-};
-
-const char *
-fetch_exit_name(int code)
-{
-	if (code < 0 || (size_t)code >= nitems(fetch_exit_names))
-		return ("unknown");
-	return (fetch_exit_names[code]);
-}
-
 /* See fetch.h. */
 int
 fetch_size_lie(uint64_t got, uint64_t listed, uint64_t limit)
@@ -52,22 +37,6 @@ fetch_size_lie(uint64_t got, uint64_t listed, uint64_t limit)
 	if (got <= FETCH_LIE_FACTOR * listed + FETCH_LIE_SLACK)
 		return (0);
 	return (listed != 0 || (limit != 0 && got > limit));
-}
-
-/* Two successes merge to "new mail" if either had some; a success and a
- * failure make a partial failure; two failures keep the first. */
-int
-fetch_merge(int a, int b)
-{
-	int	a_ok = a == EXIT_NEW_MAIL || a == EXIT_NOTHING_NEW;
-	int	b_ok = b == EXIT_NEW_MAIL || b == EXIT_NOTHING_NEW;
-
-	if (a_ok && b_ok)
-		return (a == EXIT_NEW_MAIL || b == EXIT_NEW_MAIL ?
-		    EXIT_NEW_MAIL : EXIT_NOTHING_NEW);
-	if (a_ok != b_ok)
-		return (EXIT_PARTIAL);
-	return (a);
 }
 
 /* The intent journals of every configured account, read when a folder
@@ -622,7 +591,7 @@ fetch_once(const struct config *conf, const char *const *names, size_t n)
 	fetch_progress_stop(&run);
 	for (i = 0; i < run.njobs; i++)
 		rc = rc == -1 ? run.jobs[i].status :
-		    fetch_merge(rc, run.jobs[i].status);
+		    outcome_merge(rc, run.jobs[i].status);
 	free(run.jobs);
 	evdns_base_free(run.dns, 0);
 	event_base_free(run.base);

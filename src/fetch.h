@@ -1,5 +1,5 @@
-/* fetch.h: one fetch of a set of accounts (--once), and the exit status a
- * script can act on. */
+/* fetch.h: one fetch of a set of accounts (--once), and one account's
+ * session, shared by --once and the daemon. Its outcomes: outcome.h. */
 #ifndef MAILFETCHD_FETCH_H
 #define MAILFETCHD_FETCH_H
 
@@ -10,35 +10,12 @@
 #include <event2/event.h>
 
 #include "config.h"
+#include "outcome.h"
 #include "state.h"
-
-/* Exit statuses of `mailfetchd --once`, documented in mailfetchd(8). The
- * first two follow fetchmail, so `mailfetchd --once && notmuch new` runs
- * only when mail arrived. Worse outcomes have higher precedence when
- * accounts end differently (see fetch_merge). */
-enum fetch_exit {
-	EXIT_NEW_MAIL = 0,	/* new mail was delivered */
-	EXIT_NOTHING_NEW = 1,	/* everything worked, nothing new */
-	EXIT_CONFIG = 2,	/* usage or configuration error */
-	EXIT_AUTH = 3,		/* authentication refused */
-	EXIT_NETWORK = 4,	/* DNS, connect, TLS or timeout */
-	EXIT_PROTOCOL = 5,	/* the server broke the protocol or refused */
-	EXIT_LOCKED = 6,	/* another mailfetchd holds the account */
-	EXIT_PARTIAL = 7,	/* some accounts or folders failed, others not */
-	EXIT_LOCAL = 8,		/* Maildir or state could not be written */
-	EXIT_UNSUPPORTED = 9,	/* configured feature not built yet */
-	EXIT_DEFERRED = 10,	/* a fetch now the running daemon refused
-				 * for now: a backoff, a server's delay, a
-				 * stop or the provider minimum interval
-				 * (its answer says until when) */
-};
 
 /* Fetches the named accounts (all when n == 0) once. Unknown names are a
  * configuration error. Returns an enum fetch_exit. */
 int	fetch_once(const struct config *, const char *const *names, size_t n);
-/* Combines two accounts' outcomes into the one the process exits with. */
-int	fetch_merge(int, int);
-const char *fetch_exit_name(int);
 /* Whether a message (or a part of it) of got bytes is a server lie, the
  * server having listed it as listed bytes (IMAP RFC822.SIZE, POP3 LIST):
  * more than FETCH_LIE_FACTOR x listed + FETCH_LIE_SLACK, which no honest

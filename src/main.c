@@ -193,7 +193,7 @@ main_fetch_line(const char *line, void *arg)
 			log_msg(main_fetch_level(status),
 			    &(struct log_ctx){ name, NULL, 0 },
 			    "%s (by the running daemon)", text);
-		mf->rc = mf->rc == -1 ? status : fetch_merge(mf->rc, status);
+		mf->rc = mf->rc == -1 ? status : outcome_merge(mf->rc, status);
 	} else if (sscanf(line, "%127s unknown", name) == 1 &&
 	    strncmp(line, "error ", 6) != 0) {
 		mf->unknown = xreallocarray(mf->unknown, mf->nunknown + 1,
@@ -268,14 +268,14 @@ main_delegate(const struct config *conf, const char **names, size_t n)
 	}
 	if (mf.nunknown > 0) {
 		rc = fetch_once(conf, mf.unknown, mf.nunknown);
-		mf.rc = mf.rc == -1 ? rc : fetch_merge(mf.rc, rc);
+		mf.rc = mf.rc == -1 ? rc : outcome_merge(mf.rc, rc);
 	}
 	for (i = 0; i < mf.nunknown; i++)
 		free((char *)mf.unknown[i]);
 	free(mf.unknown);
 	/* The accounts are the daemon's, and it would not fetch them. */
 	if (mf.refused)
-		mf.rc = mf.rc == -1 ? EXIT_LOCKED : fetch_merge(mf.rc,
+		mf.rc = mf.rc == -1 ? EXIT_LOCKED : outcome_merge(mf.rc,
 		    EXIT_LOCKED);
 	return (mf.rc == -1 ? EXIT_LOCKED : mf.rc);
 }
@@ -351,7 +351,7 @@ main_privsep(const struct main_opts *opts, struct config *conf)
 		rc = privsep_run(conf, opts->accounts, opts->naccounts, 0,
 		    main_once_worker, NULL);
 		log_msg(main_fetch_level(rc), NULL, "finished: %s (exit "
-		    "status %d)", fetch_exit_name(rc), rc);
+		    "status %d)", outcome_name(rc), rc);
 		break;
 	default:
 		return (privsep_daemon(opts->config_path, conf,
@@ -497,7 +497,7 @@ main(int argc, char **argv)
 		if (rc == -1)
 			rc = fetch_once(conf, opts.accounts, opts.naccounts);
 		log_msg(main_fetch_level(rc), NULL, "finished: %s (exit "
-		    "status %d)", fetch_exit_name(rc), rc);
+		    "status %d)", outcome_name(rc), rc);
 		break;
 	default:
 		/* The daemon owns (and replaces, on reload) the config. */

@@ -34,7 +34,7 @@
 #include <openssl/sha.h>
 
 #include "fdio.h"
-#include "fetch.h"
+#include "outcome.h"
 #include "log.h"
 #include "tls.h"
 #include "xmalloc.h"

@@ -24,7 +24,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
-#include "fetch.h"
+#include "outcome.h"
 #include "log.h"
 #include "notify.h"
 #include "secret.h"
@@ -510,7 +510,7 @@ privsep_how(int ws)
 		    strsignal(WTERMSIG(ws)));
 	else
 		xasprintf(&s, "%s, exit status %d",
-		    fetch_exit_name(WEXITSTATUS(ws)), WEXITSTATUS(ws));
+		    outcome_name(WEXITSTATUS(ws)), WEXITSTATUS(ws));
 	return (s);
 }
 
@@ -616,7 +616,7 @@ privsep_run(const struct config *conf, const char *const *names, size_t n,
 		else if (flags & PRIVSEP_WORST)
 			rc = w->status > rc ? w->status : rc;
 		else
-			rc = fetch_merge(rc, w->status);
+			rc = outcome_merge(rc, w->status);
 	}
 	free(mine);
 	privsep_set_clear(&set);

@@ -26,7 +26,7 @@ typedef int	(*privsep_worker_cb)(struct config *conf,
 #define PRIVSEP_SEQUENTIAL	0x1	/* one worker at a time (output that
 					 * must not interleave) */
 #define PRIVSEP_WORST		0x2	/* merge exit statuses by taking the
-					 * highest, not with fetch_merge */
+					 * highest, not with outcome_merge */
 
 /* Whether this process must hand its work to privsep: it runs as root
  * (effective uid 0) and at least one account has an owner. */

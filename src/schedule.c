@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fetch.h"
+#include "outcome.h"
 #include "xmalloc.h"
 
 #define SEC			1000ULL
@@ -45,7 +45,7 @@
 #define DENY_ACCOUNT		0x4
 #define DENY_IDLE_SHIFT		3
 
-enum outcome_class {
+enum schedule_class {
 	CLASS_OK = 0,
 	CLASS_TEMP,	/* retry with backoff */
 	CLASS_AUTH,	/* retry much later */
@@ -131,23 +131,6 @@ static const char *schedule_state_names[SCHEDULE_STATE_MAX] = {
 	"paused (daily budget)",
 	"stopped (until reload)",
 };
-
-/* Names of enum fetch_exit; fetch.c has its own table, but linking it would
- * drag the whole fetch engine into this module's unit test. */
-static const char *schedule_exit_names[] = {
-	"new mail", "nothing new", "configuration", "authentication",
-	"network", "protocol", "locked", "partial", "local", "unsupported",
-	"deferred",
-};
-
-/* The name of an exit status, for messages. */
-static const char *
-exit_name(int exit)
-{
-	if (exit < 0 || (size_t)exit >= nitems(schedule_exit_names))
-		return ("unknown");
-	return (schedule_exit_names[exit]);
-}
 
 /* Appends a formatted sentence to *msg (when msg is not NULL), joined with
  * "; " so that one attempt yields one log line. */
@@ -721,8 +704,8 @@ schedule_hint_busy(int hint)
 }
 
 /* How the scheduler treats an outcome. */
-static enum outcome_class
-outcome_classify(const struct schedule_outcome *o)
+static enum schedule_class
+schedule_classify(const struct schedule_outcome *o)
 {
 	switch (o->exit) {
 	case EXIT_AUTH:
@@ -747,7 +730,7 @@ outcome_classify(const struct schedule_outcome *o)
 /* Whether an outcome of class c leaves the account refused: the login or
  * the configuration has to change. */
 static int
-class_refused(enum outcome_class c)
+class_refused(enum schedule_class c)
 {
 	return (c == CLASS_AUTH || c == CLASS_STOP);
 }
@@ -760,7 +743,7 @@ schedule_exit_refused(int exit, int hint)
 	memset(&o, 0, sizeof o);
 	o.exit = exit;
 	o.hint = (enum schedule_hint)hint;
-	return (class_refused(outcome_classify(&o)));
+	return (class_refused(schedule_classify(&o)));
 }
 
 /* The earliest a poll asked for soon may start: now, unless the provider
@@ -863,7 +846,7 @@ uint64_t
 schedule_done(struct schedule_account *a, uint64_t now_ms,
     const struct schedule_outcome *o, char **msg)
 {
-	enum outcome_class	 c;
+	enum schedule_class	 c;
 	uint64_t		 delay, resume;
 	char			*m;
 	int			 soon;
@@ -884,7 +867,7 @@ schedule_done(struct schedule_account *a, uint64_t now_ms,
 		msg_add(msg, "%s", m);
 		free(m);
 	}
-	c = outcome_classify(o);
+	c = schedule_classify(o);
 	a->last_exit = o->exit;
 	a->refused = class_refused(c);
 	if (c == CLASS_OK) {
@@ -902,7 +885,7 @@ schedule_done(struct schedule_account *a, uint64_t now_ms,
 			a->next_due = SCHEDULE_NEVER;
 			msg_add(msg, "account %s: %s error; not retried until "
 			    "the configuration is reloaded", a->name,
-			    exit_name(o->exit));
+			    outcome_word(o->exit));
 			return (a->next_due);
 		}
 		if (c == CLASS_AUTH)
@@ -1257,7 +1240,7 @@ schedule_fetch_allowed(const struct schedule_account *a, uint64_t now_ms,
 	*why = NULL;
 	if (a->state == SCHEDULE_STOPPED) {
 		xasprintf(why, "stopped after a %s error",
-		    exit_name(a->last_error));
+		    outcome_word(a->last_error));
 		return (SCHEDULE_NEVER);
 	}
 	if (a->state == SCHEDULE_BACKOFF && a->refused)
@@ -1335,7 +1318,7 @@ schedule_status_line(const struct schedule_account *a, uint64_t now_ms)
 	    "last error %s, %llu bytes in 24h, connections %u/%s", a->name,
 	    schedule_state_name(st.state), next, st.interval, st.failures,
 	    st.failures == 1 ? "" : "s",
-	    st.last_error == -1 ? "none" : exit_name(st.last_error),
+	    st.last_error == -1 ? "none" : outcome_word(st.last_error),
 	    (unsigned long long)st.bytes_24h, st.conns, cap);
 	free(next);
 	return (line);

@@ -24,7 +24,7 @@
 #include <event2/event.h>
 #include <openssl/crypto.h>
 
-#include "fetch.h"
+#include "outcome.h"
 #include "log.h"
 #include "oauth2.h"
 #include "xmalloc.h"

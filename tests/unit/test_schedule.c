@@ -5,13 +5,14 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
 
 #include "compat.h"
-#include "fetch.h"
+#include "outcome.h"
 #include "schedule.h"
 
 #define SEC	1000ULL
