@@ -45,6 +45,9 @@
  * must not hold back the others: last_uid moves on, and its UID goes to
  * the folder's "missing" set in the state, asked for again (with what is
  * new) on every run until it arrives or the server no longer lists it.
+ * So does a message the sizes pass itself left out (a jump in the message
+ * numbers of its answer, or a gap in the UIDs whose numbers cannot tell):
+ * last_uid passes it only with it in the missing set (imap_unlisted).
  *
  * A server that announces a literal far larger than its message (BODY[]
  * or the Message-ID header, in the body FETCH or in the matching pass's
@@ -1857,6 +1860,114 @@ imap_missing_relisted(struct imap_session *s)
 	imap_missing_save(s);
 }
 
+/* Whether the message numbers of the sizes pass's new UIDs (s->msgs
+ * sorted, new from index from) rise with them as RFC 9051 2.3.1.2 says:
+ * not after an EXPUNGE during the pass (later numbers moved down), not
+ * with a number missing or out of order (a broken server). */
+static int
+imap_seqs_trusted(const struct imap_session *s, size_t from)
+{
+	size_t	i;
+
+	if (s->seq_stale)
+		return (0);
+	for (i = from; i < s->nmsgs; i++) {
+		if (s->msgs[i].seq == 0 || (i > 0 &&
+		    s->msgs[i - 1].seq >= s->msgs[i].seq))
+			return (0);
+	}
+	return (1);
+}
+
+/* Adds lo..hi to owed, but, while the first fetch (first_fetch = unseen)
+ * filters UIDs up to first_until, of those only what this pass's UID
+ * SEARCH UNSEEN named: the user's read mail is not owed. */
+static void
+imap_unlisted_add(struct imap_session *s, struct uidset *owed, uint32_t lo,
+    uint32_t hi)
+{
+	uint32_t	until = s->sf->first_until;
+	size_t		i;
+
+	if (until == 0 || lo > until) {
+		uidset_add_range(owed, lo, hi);
+		return;
+	}
+	if (hi > until) {
+		uidset_add_range(owed, until + 1, hi);
+		hi = until;
+	}
+	for (i = 0; i < s->unseen.n; i++)
+		uidset_add_range(owed, s->unseen.r[i].lo < lo ? lo :
+		    s->unseen.r[i].lo, s->unseen.r[i].hi > hi ? hi :
+		    s->unseen.r[i].hi);
+}
+
+/* The UIDs above last_uid that the sizes pass (s->msgs sorted, deduped,
+ * not yet filtered) may have left out: a server that answers nothing for
+ * a message it holds must not see last_uid pass it (a loss). The answers
+ * to UID FETCH n:* are the folder's last messages, numbered one after the
+ * other: a jump in the numbers between two listed UIDs means messages
+ * left out between them (counted in *sure). Before the first new UID
+ * (down to last_uid) one may be left out too unless the numbers show
+ * none can be (it is message 1, or the one before it was listed); and
+ * when the numbers cannot be trusted, every UID between listed ones is
+ * owed. A UID never in use or expunged costs one more ask: the next
+ * sizes pass drops what it still does not list (imap_missing_relisted). */
+static void
+imap_unlisted(struct imap_session *s, struct uidset *owed, size_t *sure)
+{
+	uint64_t	lo = (uint64_t)s->sf->last_uid + 1;
+	uint32_t	prev_seq;
+	size_t		from = 0, i;
+	int		trusted;
+
+	*sure = 0;
+	while (from < s->nmsgs && s->msgs[from].uid < lo)
+		from++;
+	trusted = imap_seqs_trusted(s, from);
+	prev_seq = from > 0 ? s->msgs[from - 1].seq : 0;
+	for (i = from; i < s->nmsgs; i++) {
+		if (!trusted || s->msgs[i].seq > prev_seq + 1) {
+			if (trusted && i > from)
+				*sure += s->msgs[i].seq - prev_seq - 1;
+			if (s->msgs[i].uid > lo)
+				imap_unlisted_add(s, owed, (uint32_t)lo,
+				    s->msgs[i].uid - 1);
+		}
+		prev_seq = s->msgs[i].seq;
+		lo = (uint64_t)s->msgs[i].uid + 1;
+	}
+}
+
+/* After imap_missing_relisted: what the sizes pass left out joins the
+ * missing set, so that last_uid may pass it (the others go on) while it
+ * is asked for again, with what is new, on the next pass. */
+static void
+imap_unlisted_owe(struct imap_session *s, const struct uidset *owed,
+    size_t sure)
+{
+	char	*text;
+	size_t	 from = 0;
+
+	if (uidset_empty(owed))
+		return;
+	text = uidset_format(owed, &from, 20);
+	if (sure > 0)
+		imap_log(s, LOG_LVL_WARNING, "the server's answer to UID FETCH "
+		    "(UID RFC822.SIZE) left out %zu message(s) (their numbers "
+		    "are missing; among UID %s%s); the others go on, and these "
+		    "are asked for again on the next run", sure, text,
+		    owed->n > 20 ? ",..." : "");
+	else
+		log_msg(LOG_LVL_DEBUG, &s->ctx, "UID %s%s not listed by the "
+		    "sizes pass, maybe left out: asked for again on the next "
+		    "run", text, owed->n > 20 ? ",..." : "");
+	free(text);
+	uidset_add_set(&s->missing, owed);
+	imap_missing_save(s);
+}
+
 /* Sorts the sizes pass's list by UID and drops repeated answers. */
 static void
 imap_msgs_dedup(struct imap_session *s)
@@ -1986,9 +2097,12 @@ static void
 imap_sizes_done(struct imap_session *s)
 {
 	uint64_t	max = s->ac->max_message_size;
-	size_t		i, o = 0, nver = 0, ngm = 0;
+	size_t		i, o = 0, nver = 0, ngm = 0, sure;
+	struct uidset	unlisted;
 
 	imap_msgs_dedup(s);
+	uidset_init(&unlisted);
+	imap_unlisted(s, &unlisted, &sure);
 	for (i = 0; i < s->nmsgs; i++) {
 		if (max != 0 && s->msgs[i].size > max) {
 			log_msg(LOG_LVL_WARNING, &(struct log_ctx){ s->ctx.account,
@@ -2024,6 +2138,8 @@ imap_sizes_done(struct imap_session *s)
 	if (s->sf->first_until > s->max_seen_uid)
 		s->sf->first_until = s->max_seen_uid;
 	imap_missing_relisted(s);
+	imap_unlisted_owe(s, &unlisted, sure);
+	uidset_clear(&unlisted);
 	s->next_msg = 0;
 	s->sized = 1;
 	if (s->uidv_changed)

@@ -1,6 +1,9 @@
 # scripted.sh: the scripted servers of the fault tests (bash; sourced after
 # tap.sh, with the work directory $T set):
 #
+#	scripted_workdir NAME			# sets $T (a new work
+#						# directory, removed at exit)
+#						# with the password file
 #	scripted_server SCRIPT MODE [ARGS...]	# (re)starts it; sets $port
 #	scripted_start LOG SCRIPT MODE [ARGS...]	# the same, the received
 #						# lines in LOG (emptied)
@@ -18,6 +21,21 @@ SCRIPTED_LOADED=1
 SCRIPTED_FL=$top_srcdir/tests/fault/faultlib.py
 spid=""
 tap_cleanup_add '[ -n "$spid" ] && kill "$spid" 2>/dev/null'
+
+# The checks and the work directory of a test on scripted servers: python3
+# and $MAILFETCHD are there, $T is /tmp/mfd-NAME.XXXXXX (0700, removed at
+# exit) and holds the password file $T/pass.
+scripted_workdir()
+{
+	command -v python3 >/dev/null || tap_bail "python3 not found"
+	[ -x "$MAILFETCHD" ] ||
+	    tap_bail "no mailfetchd at $MAILFETCHD (set MAILFETCHD)"
+	T=$(mktemp -d "/tmp/mfd-$1.XXXXXX") || tap_bail "mktemp failed"
+	chmod 700 "$T"
+	tap_cleanup_add 'rm -rf "$T"'
+	printf 'scripted-pw\n' >"$T/pass"
+	chmod 600 "$T/pass"
+}
 
 scripted_server()
 {
