@@ -19,14 +19,6 @@ server() {
 	    "$@" --manifest "$T/manifest"
 }
 
-# run NAME: mailfetchd --once -v; sets rc, err.
-run() {
-	err=$("$MAILFETCHD" -c "$T/$1.conf" --once -v 2>&1 >/dev/null)
-	rc=$?
-	tap_unlike "$err" 'runtime error:|AddressSanitizer|LeakSanitizer' \
-	    "$1: no sanitizer report"
-}
-
 # sizes CONN: the UID set of connection CONN's sizes pass.
 sizes() {
 	sed -nE "s/^$1 [^ ]+ UID FETCH ([^ ]+) \(UID RFC822.SIZE\)\$/\1/p" \
@@ -38,26 +30,21 @@ owed() {
 	grep '^missing ' "$T/state-$1/$1.state"
 }
 
-# count NAME: messages delivered.
-count() {
-	find "$T/Maildir-$1/new" "$T/Maildir-$1/cur" -type f 2>/dev/null | wc -l
-}
-
 # Message 3 left out of the first sizes pass: the others are delivered,
 # and it comes with the next run.
 server omitsize
 scripted_conf omit imap 3s
-run omit
+scripted_once omit
 tap_is "$rc" 0 "left out: the first run delivers the others"
-tap_is "$(count omit)" 4 "left out: four messages delivered"
+tap_is "$(scripted_count omit)" 4 "left out: four messages delivered"
 tap_like "$err" 'left out 1 message\(s\).*UID 3\b' \
     "left out: the log names the message left out"
 tap_like "$(owed omit)" ' 3$' "left out: the state owes it"
-run omit
+scripted_once omit
 tap_is "$(sizes 2)" "3,6:*" "left out: the next run asks for it again"
 tap_is "$rc" 0 "left out: the next run delivers"
 scripted_exact omit "left out: after the next run"
-run omit
+scripted_once omit
 tap_is "$rc" 1 "left out: then nothing new"
 tap_is "$(owed omit)" "" "left out: then no longer owed"
 scripted_exact omit "left out: after a third run"
@@ -66,10 +53,10 @@ scripted_exact omit "left out: after a third run"
 # number, and it is owed just the same.
 server omitsizefirst
 scripted_conf first imap 3s
-run first
+scripted_once first
 tap_is "$rc" 0 "first left out: the first run delivers the others"
-tap_is "$(count first)" 4 "first left out: four messages delivered"
-run first
+tap_is "$(scripted_count first)" 4 "first left out: four messages delivered"
+scripted_once first
 tap_is "$(sizes 2)" "1,6:*" "first left out: the next run asks for it again"
 scripted_exact first "first left out: after the next run"
 
@@ -77,31 +64,31 @@ scripted_exact first "first left out: after the next run"
 # more, then no longer owed (not forever).
 server omitsizegone
 scripted_conf gone imap 3s
-run gone
-tap_is "$(count gone)" 4 "left out, then expunged: four messages delivered"
-run gone
+scripted_once gone
+tap_is "$(scripted_count gone)" 4 "left out, then expunged: four messages delivered"
+scripted_once gone
 tap_is "$rc" 1 "left out, then expunged: the next run has nothing new"
 tap_like "$err" 'not listed.*no longer asked for' \
     "left out, then expunged: the log says it is no longer owed"
 scripted_exact gone "left out, then expunged: after the next run"
-run gone
+scripted_once gone
 tap_is "$(owed gone)" "" "left out, then expunged: no longer owed"
 
 # first_fetch = unseen: message 3 left out and unread is owed; left out
 # and read (the user chose to leave it) is not.
 server omitsize
 scripted_conf unseen imap 3s "first_fetch = unseen"
-run unseen
-tap_is "$(count unseen)" 4 "unseen, left out: four messages delivered"
-run unseen
+scripted_once unseen
+tap_is "$(scripted_count unseen)" 4 "unseen, left out: four messages delivered"
+scripted_once unseen
 tap_is "$(sizes 2)" "3,6:*" "unseen, left out: the next run asks for it again"
 scripted_exact unseen "unseen, left out: after the next run"
 server omitsize --seen 3
 scripted_conf read imap 3s "first_fetch = unseen"
-run read
+scripted_once read
 tap_is "$rc" 0 "read, left out: the first run delivers the unread"
 tap_is "$(owed read)" "" "read, left out: not owed"
-run read
+scripted_once read
 tap_is "$rc" 1 "read, left out: the next run has nothing new"
 scripted_exact read "read, left out: only the unread, once"
 

@@ -4,6 +4,9 @@
 #	scripted_workdir NAME			# sets $T (a new work
 #						# directory, removed at exit)
 #						# with the password file
+#	scripted_once NAME			# mailfetchd -c $T/NAME.conf
+#						# --once -v; sets $rc, $err
+#	scripted_count NAME			# messages in $T/Maildir-NAME
 #	scripted_server SCRIPT MODE [ARGS...]	# (re)starts it; sets $port
 #	scripted_start LOG SCRIPT MODE [ARGS...]	# the same, the received
 #						# lines in LOG (emptied)
@@ -35,6 +38,23 @@ scripted_workdir()
 	tap_cleanup_add 'rm -rf "$T"'
 	printf 'scripted-pw\n' >"$T/pass"
 	chmod 600 "$T/pass"
+}
+
+# One run of $T/NAME.conf: its exit status in $rc, its log (-v) in $err;
+# a sanitizer report in it fails a check.
+scripted_once()
+{
+	err=$("$MAILFETCHD" -c "$T/$1.conf" --once -v 2>&1 >/dev/null)
+	rc=$?
+	tap_unlike "$err" 'runtime error:|AddressSanitizer|LeakSanitizer' \
+	    "$1: no sanitizer report"
+}
+
+# The messages delivered into $T/Maildir-NAME (new/ and cur/).
+scripted_count()
+{
+	find "$T/Maildir-$1/new" "$T/Maildir-$1/cur" -type f 2>/dev/null |
+	    wc -l
 }
 
 scripted_server()
