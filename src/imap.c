@@ -44,7 +44,9 @@
  * (BODY[] NIL, or left out of the answer) must not be passed over, yet
  * must not hold back the others: last_uid moves on, and its UID goes to
  * the folder's "missing" set in the state, asked for again (with what is
- * new) on every run until it arrives or the server no longer lists it.
+ * new) on every run until it arrives or the server no longer lists it
+ * and UID SEARCH UID does not find it either (imap_missing_check: an
+ * answer left short is no proof that a message is gone).
  * So does a message the sizes pass itself left out (a jump in the message
  * numbers of its answer, or a gap in the UIDs whose numbers cannot tell):
  * last_uid passes it only with it in the missing set (imap_unlisted).
@@ -195,6 +197,8 @@ enum imap_state {
 	IMAP_S_SELECT,
 	IMAP_S_SEARCH,
 	IMAP_S_SIZES,
+	IMAP_S_SEARCH_MISSING,	/* UID SEARCH UID: do the missing UIDs the
+				 * sizes pass left out exist? */
 	IMAP_S_FETCH,
 	IMAP_S_STORE,
 	IMAP_S_COPY,		/* trash_folder without MOVE */
@@ -213,7 +217,7 @@ enum imap_state {
 static const char *imap_state_names[IMAP_S_MAX] = {
 	"CONNECTING", "GREETING", "CAPABILITY", "STARTTLS", "TLS", "ID",
 	"AUTH", "AUTH_CAPS", "COMPRESS", "ROOT", "LIST", "STATUS", "SELECT",
-	"SEARCH", "SIZES", "FETCH", "STORE", "COPY", "MOVE", "TRASH_CREATE",
+	"SEARCH", "SIZES", "SEARCH_MISSING", "FETCH", "STORE", "COPY", "MOVE", "TRASH_CREATE",
 	"SEARCH_DELETED", "EXPUNGE", "IDLE", "IDLING", "IDLE_DONE", "LOGOUT",
 	"DONE",
 };
@@ -340,6 +344,11 @@ struct imap_session {
 						   again (the state's copy) */
 	size_t			 missing_asked;	/* ranges of it in the sizes
 						   pass (a bounded line) */
+	int			 missing_checked; /* this pass's unlisted
+						   missing UIDs were asked
+						   about (imap_missing_check) */
+	struct uidset		 queried;	/* ... these, by UID SEARCH */
+	struct uidset		 found;		/* ... which it found */
 	int			 uidv_changed;	/* match by Message-ID */
 	int			 seq_stale;	/* an EXPUNGE since the sizes
 						 * pass: msgs[].seq is off */
@@ -1021,6 +1030,8 @@ imap_folder_reset(struct imap_session *s)
 	uidset_clear(&s->ambiguous);
 	uidset_clear(&s->pending);
 	uidset_clear(&s->missing);
+	uidset_clear(&s->queried);
+	uidset_clear(&s->found);
 	uidset_clear(&s->skip);
 	msgids_set_clear(&s->known);
 	uidset_clear(&s->verify);
@@ -1828,19 +1839,86 @@ imap_missing_save(struct imap_session *s)
 	free(text);
 }
 
-/* The sizes pass is in: the missing UIDs that it no longer lists are gone
- * from the server (or were skipped now, as too big), and so are no longer
- * owed; the others stay missing until their batch delivers them, and so
- * do those the pass did not ask about (beyond missing_asked ranges). */
+/* The sizes pass's UIDs (s->msgs sorted, none filtered out yet). */
 static void
-imap_missing_relisted(struct imap_session *s)
+imap_msgs_listed(const struct imap_session *s, struct uidset *out)
 {
-	struct uidset	still;
+	size_t	i;
+
+	for (i = 0; i < s->nmsgs; i++)
+		uidset_add(out, s->msgs[i].uid);
+}
+
+/* Adds to out the missing UIDs the sizes pass asked for again (the first
+ * missing_asked ranges) and did not list. */
+static void
+imap_missing_unlisted(const struct imap_session *s,
+    const struct uidset *listed, struct uidset *out)
+{
+	struct uidset	asked;
 	size_t		i;
+
+	uidset_init(&asked);
+	for (i = 0; i < s->missing_asked && i < s->missing.n; i++)
+		uidset_add_range(&asked, s->missing.r[i].lo,
+		    s->missing.r[i].hi);
+	uidset_subtract(out, &asked, listed);
+	uidset_clear(&asked);
+}
+
+/* A missing UID the sizes pass asked for again and did not list is
+ * expunged, never in use (imap_sizes_lie_record and imap_unlisted owe
+ * whole ranges), or left out by a server bug as a new one may be
+ * (imap_unlisted). UID SEARCH UID asks which of them exist, so that only
+ * those it does not find are given up: none is lost to one answer left
+ * short, none owed for ever. Returns 1 when it was sent: imap_sizes_done
+ * comes again with the answer. */
+static int
+imap_missing_check(struct imap_session *s, const struct uidset *listed)
+{
+	struct uidset	 unlisted;
+	size_t		 i, from = 0;
+	char		*set;
+
+	if (s->missing_checked)
+		return (0);
+	s->missing_checked = 1;
+	uidset_init(&unlisted);
+	imap_missing_unlisted(s, listed, &unlisted);
+	if (uidset_empty(&unlisted)) {
+		uidset_clear(&unlisted);
+		return (0);
+	}
+	/* A bounded line: what does not fit stays owed. */
+	set = uidset_format(&unlisted, &from, IMAP_SET_RANGES);
+	for (i = 0; i < from; i++)
+		uidset_add_range(&s->queried, unlisted.r[i].lo,
+		    unlisted.r[i].hi);
+	uidset_clear(&unlisted);
+	imap_enter(s, IMAP_S_SEARCH_MISSING);
+	imap_send(s, "UID SEARCH UID %s", set);
+	free(set);
+	return (1);
+}
+
+/* The sizes pass is in (and imap_missing_check's answer): the missing
+ * UIDs it listed stay missing while they are fetched (s->msgs, filtered:
+ * one skipped now, as too big, is no longer owed); those it did not list
+ * stay missing unless UID SEARCH did not find them either (gone: logged,
+ * given up), and so do those the pass did not ask about (beyond
+ * missing_asked ranges). */
+static void
+imap_missing_relisted(struct imap_session *s, const struct uidset *listed)
+{
+	struct uidset	 still, unlisted, gone;
+	size_t		 i, from = 0;
+	char		*text;
 
 	if (uidset_empty(&s->missing))
 		return;
 	uidset_init(&still);
+	uidset_init(&unlisted);
+	uidset_init(&gone);
 	for (i = 0; i < s->nmsgs; i++) {
 		if (uidset_has(&s->missing, s->msgs[i].uid))
 			uidset_add(&still, s->msgs[i].uid);
@@ -1848,13 +1926,26 @@ imap_missing_relisted(struct imap_session *s)
 	for (i = s->missing_asked; i < s->missing.n; i++)
 		uidset_add_range(&still, s->missing.r[i].lo,
 		    s->missing.r[i].hi);
+	imap_missing_unlisted(s, listed, &unlisted);
+	uidset_subtract(&gone, &s->queried, &s->found);
+	uidset_subtract(&still, &unlisted, &gone);
+	if (uidset_count(&unlisted) > uidset_count(&gone)) {
+		uidset_clear(&unlisted);
+		uidset_subtract(&unlisted, &s->queried, &gone);
+		text = uidset_format(&unlisted, &from, 20);
+		imap_log(s, LOG_LVL_WARNING, "the server's answer to UID FETCH "
+		    "(UID RFC822.SIZE) left out messages asked for again that "
+		    "UID SEARCH finds (UID %s%s): asked for again on the next "
+		    "run", text, unlisted.n > 20 ? ",..." : "");
+		free(text);
+	}
 	if (uidset_count(&still) < uidset_count(&s->missing))
-		/* A UID asked for again may never have been in use
-		 * (imap_sizes_lie_record owes a whole range). */
 		imap_log(s, LOG_LVL_INFO, "%zu UID(s) asked for again (not "
-		    "delivered before) are not listed: expunged, or never in "
-		    "use; no longer asked for", uidset_count(&s->missing) -
-		    uidset_count(&still));
+		    "delivered before) are not listed, nor found by UID "
+		    "SEARCH: expunged, or never in use; no longer asked for",
+		    uidset_count(&s->missing) - uidset_count(&still));
+	uidset_clear(&unlisted);
+	uidset_clear(&gone);
 	uidset_clear(&s->missing);
 	s->missing = still;
 	imap_missing_save(s);
@@ -2098,9 +2189,15 @@ imap_sizes_done(struct imap_session *s)
 {
 	uint64_t	max = s->ac->max_message_size;
 	size_t		i, o = 0, nver = 0, ngm = 0, sure;
-	struct uidset	unlisted;
+	struct uidset	listed, unlisted;
 
 	imap_msgs_dedup(s);
+	uidset_init(&listed);
+	imap_msgs_listed(s, &listed);
+	if (imap_missing_check(s, &listed)) {
+		uidset_clear(&listed);
+		return;
+	}
 	uidset_init(&unlisted);
 	imap_unlisted(s, &unlisted, &sure);
 	for (i = 0; i < s->nmsgs; i++) {
@@ -2137,8 +2234,9 @@ imap_sizes_done(struct imap_session *s)
 	 * what arrives later is new mail, read or not. */
 	if (s->sf->first_until > s->max_seen_uid)
 		s->sf->first_until = s->max_seen_uid;
-	imap_missing_relisted(s);
+	imap_missing_relisted(s, &listed);
 	imap_unlisted_owe(s, &unlisted, sure);
+	uidset_clear(&listed);
 	uidset_clear(&unlisted);
 	s->next_msg = 0;
 	s->sized = 1;
@@ -3517,6 +3615,9 @@ imap_enter(struct imap_session *s, enum imap_state next)
 		 * answered. */
 		s->wake = 0;
 		s->seq_stale = 0;
+		s->missing_checked = 0;
+		uidset_clear(&s->queried);
+		uidset_clear(&s->found);
 		if (s->in_loop)
 			clock_gettime(CLOCK_MONOTONIC, &s->f_start);
 		imap_sizes_send(s);
@@ -3810,6 +3911,18 @@ imap_tagged(struct imap_session *s, const struct imap_response *r)
 		}
 		imap_sizes_done(s);
 		break;
+	case IMAP_S_SEARCH_MISSING:
+		if (!ok) {
+			/* As before this check: what is not listed is gone. */
+			text = imap_server_text(r);
+			imap_log(s, LOG_LVL_WARNING, "UID SEARCH UID refused "
+			    "(%s): the UIDs asked for again that the server "
+			    "did not list are taken as gone", text);
+			free(text);
+			uidset_clear(&s->found);
+		}
+		imap_sizes_done(s);
+		break;
 	case IMAP_S_FETCH:
 		if (s->dlv != NULL) {
 			maildir_deliver_abort(s->dlv);
@@ -3909,6 +4022,22 @@ imap_tagged(struct imap_session *s, const struct imap_response *r)
 	}
 }
 
+/* Where the answer to our UID SEARCH goes in this state; NULL when none
+ * was sent. */
+static struct uidset *
+imap_search_set(struct imap_session *s)
+{
+	switch (s->state) {
+	case IMAP_S_SEARCH:
+	case IMAP_S_SEARCH_DELETED:
+		return (&s->unseen);
+	case IMAP_S_SEARCH_MISSING:
+		return (&s->found);
+	default:
+		return (NULL);
+	}
+}
+
 /* SEARCH data: taken only in answer to our UID SEARCH, and up to
  * IMAP_SEARCH_MAX ranges; unsolicited SEARCH data (RFC 9051 allows it only
  * as an answer) is dropped, so a server streaming it, during IDLE or
@@ -3916,11 +4045,12 @@ imap_tagged(struct imap_session *s, const struct imap_response *r)
 static void
 imap_search_untagged(struct imap_session *s, const struct imap_response *r)
 {
+	struct uidset		*set = imap_search_set(s);
 	const struct imap_node	*n;
 	uint32_t		 v;
 	size_t			 i;
 
-	if (s->state != IMAP_S_SEARCH && s->state != IMAP_S_SEARCH_DELETED) {
+	if (set == NULL) {
 		log_msg(LOG_LVL_DEBUG, &s->ctx, "unsolicited SEARCH data in"
 		    " state %s ignored", imap_state_names[s->state]);
 		return;
@@ -3928,8 +4058,8 @@ imap_search_untagged(struct imap_session *s, const struct imap_response *r)
 	for (i = 0; (n = imap_parse_node_at(r->args, i)) != NULL; i++) {
 		if (imap_parse_node_u32(n, &v) != 0)
 			continue;
-		uidset_add(&s->unseen, v);
-		if (s->unseen.n > IMAP_SEARCH_MAX) {
+		uidset_add(set, v);
+		if (set->n > IMAP_SEARCH_MAX) {
 			imap_fail(s, EXIT_PROTOCOL, "the answer to UID"
 			    " SEARCH holds more than %d UID ranges: refusing "
 			    "it", IMAP_SEARCH_MAX);
@@ -4108,18 +4238,17 @@ imap_response(struct imap_session *s, const struct imap_response *r)
 /* Whether a SEARCH response names a UID the answer has not named yet
  * (in the state that takes SEARCH data). */
 static int
-imap_search_is_new(const struct imap_session *s,
-    const struct imap_response *r)
+imap_search_is_new(struct imap_session *s, const struct imap_response *r)
 {
+	const struct uidset	*set = imap_search_set(s);
 	const struct imap_node	*n;
 	uint32_t		 v;
 	size_t			 i;
 
-	if (s->state != IMAP_S_SEARCH && s->state != IMAP_S_SEARCH_DELETED)
+	if (set == NULL)
 		return (0);
 	for (i = 0; (n = imap_parse_node_at(r->args, i)) != NULL; i++)
-		if (imap_parse_node_u32(n, &v) == 0 &&
-		    !uidset_has(&s->unseen, v))
+		if (imap_parse_node_u32(n, &v) == 0 && !uidset_has(set, v))
 			return (1);
 	return (0);
 }
@@ -4406,6 +4535,8 @@ imap_session_new(struct event_base *base, struct evdns_base *dns,
 	uidset_init(&s->verify);
 	uidset_init(&s->ambiguous);
 	uidset_init(&s->missing);
+	uidset_init(&s->queried);
+	uidset_init(&s->found);
 	uidset_init(&s->pending);
 	memset(&lim, 0, sizeof lim);
 	/* No cap on a literal's size here: the session streams bodies and

@@ -168,6 +168,10 @@ Modes:
   omitsizegone   as omitsize, and message 3 is expunged (by another
               client) before the next connection (left out of the
               manifest)
+  nilomit     the first connection answers BODY[] NIL for message 3, the
+              second leaves it out of its sizes pass (asked for again),
+              later ones behave (--bad is not used)
+UID SEARCH honours a "UID <set>" criterion (with ALL, UNSEEN, DELETED).
 """
 import hashlib
 import select
@@ -378,6 +382,11 @@ def do_fetch(c, box, tag, rest, bad, mode, flood=0):
             continue	# expunged just before: a server does not send it
         seq = 1 if bad and mode == "bigdripone" else uids.index(uid) + 1
         if bad and not body and box.msgs[uid] == OMIT_SIZE.get(mode):
+            continue
+        if mode == "nilomit" and box.msgs[uid] == 3 and \
+                c.n == (1 if body else 2):
+            if body:
+                c.send(fetch_item(box, seq, uid, args, body=NIL))
             continue
         if body and mode in ("gapfetch", "idlegap"):
             if idx > 0:
@@ -606,8 +615,15 @@ def serve(c, box, mode, bad, caps, flood):
         elif cmd == "UID SEARCH":
             if "DELETED" in rest.upper():
                 hits = sorted(box.deleted)
-            else:
+            elif "UNSEEN" in rest.upper():
                 hits = [u for u in box.uids() if not box.is_seen(u)]
+            else:
+                hits = box.uids()
+            crit = rest.split()
+            if "UID" in [w.upper() for w in crit[:-1]]:
+                k = [w.upper() for w in crit].index("UID")
+                keep = set(parse_set(crit[k + 1], box.uids()))
+                hits = [u for u in hits if u in keep]
             c.send("* SEARCH%s\r\n%s OK done\r\n"
                    % ("".join(" %d" % u for u in hits), tag))
         elif cmd == "UID FETCH" and bad and mode == "xgmbad" and \

@@ -5,8 +5,10 @@
 # omitsizegone) answers the first run's sizes pass without message 3 (or
 # 1); that run delivers the others, and the message is asked for again,
 # and delivered, by the next run. Expunged meanwhile, it is asked for once
-# and then no more; with first_fetch = unseen, read on the server, it is
-# not owed at all. TAP output.
+# (UID SEARCH UID confirms it gone) and then no more; with first_fetch =
+# unseen, read on the server, it is not owed at all. A message owed
+# (BODY[] NIL) and then left out of the sizes pass that asks for it again
+# stays owed (imap_server.py nilomit). TAP output.
 set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 MAILFETCHD=${MAILFETCHD:-$top_srcdir/_build/mailfetchd}
@@ -68,11 +70,28 @@ scripted_once gone
 tap_is "$(scripted_count gone)" 4 "left out, then expunged: four messages delivered"
 scripted_once gone
 tap_is "$rc" 1 "left out, then expunged: the next run has nothing new"
-tap_like "$err" 'not listed.*no longer asked for' \
+tap_like "$(grep -E '^2 [^ ]+ UID SEARCH' "$T/server.log")" 'UID SEARCH UID 3$' \
+    "left out, then expunged: UID SEARCH asks whether it exists"
+tap_like "$err" 'not listed, nor found by UID SEARCH.*no longer asked for' \
     "left out, then expunged: the log says it is no longer owed"
 scripted_exact gone "left out, then expunged: after the next run"
 scripted_once gone
 tap_is "$(owed gone)" "" "left out, then expunged: no longer owed"
+
+# Message 3 answered BODY[] NIL (owed), then left out of the sizes pass
+# that asks for it again: UID SEARCH finds it, so it stays owed (not
+# taken for expunged), and the next run delivers it.
+server nilomit
+scripted_conf nilomit imap 3s
+scripted_once nilomit
+tap_is "$(scripted_count nilomit)" 4 "NIL, then left out: four messages delivered"
+scripted_once nilomit
+tap_like "$err" 'left out messages asked for again that UID SEARCH finds \(UID 3\)' \
+    "NIL, then left out: the log says the server left it out"
+tap_like "$(owed nilomit)" ' 3$' "NIL, then left out: still owed"
+scripted_once nilomit
+tap_is "$rc" 0 "NIL, then left out: the next run delivers it"
+scripted_exact nilomit "NIL, then left out: after the third run"
 
 # first_fetch = unseen: message 3 left out and unread is owed; left out
 # and read (the user chose to leave it) is not.
