@@ -785,7 +785,8 @@ pop3_uidl_reused(struct pop3_session *s, struct pop3_msg *m)
 	struct log_ctx	mctx;
 	uint32_t	was;
 
-	if (m->uidl == STATE_UIDL_NONE ||
+	/* Size 0: LIST did not name the message (it tells nothing). */
+	if (m->uidl == STATE_UIDL_NONE || m->size == 0 ||
 	    !state_uidl_delivered(s->st, m->uidl) ||
 	    state_uidl_shared(s->st, m->uidl))
 		return;

@@ -66,6 +66,15 @@ tap_is "$rc:$(scripted_count old)" "1:3" \
 tap_is "$(grep -cE '^uidl [^ ]+ [0-9]+$' "$T/state-old/old.state")" 3 \
     "older state: the sizes listed are recorded"
 
+# LIST leaves a delivered message out (UIDL still names it): no size
+# says another message holds its UIDL, nothing is fetched again.
+server listomit
+scripted_conf lo pop3 5s "keep = yes"
+scripted_once lo
+scripted_once lo
+tap_is "$rc:$(scripted_count lo):$(retrs 2)" "1:3:" \
+    "LIST without a message: not taken for a reused UIDL"
+
 # The same size under the freed UIDL: not told apart without downloading
 # (the documented limit).
 server uidlsame
