@@ -29,8 +29,9 @@
  *		then "; reconnecting IDLE now on FOLDER" (or "on N
  *		folders") when IDLE folders waiting to reconnect were
  *		made to at once (the answer does not wait for them).
- *		An account that may not poll yet (schedule_fetch_allowed)
- *		is answered at once with STATUS 10 (EXIT_DEFERRED) and
+ *		An account that may not poll yet (schedule_fetch_allowed;
+ *		an IDLE login the server refused as busy, too) is
+ *		answered at once with STATUS 10 (EXIT_DEFERRED) and
  *		"not fetched: WHY; next attempt allowed in DURATION (at
  *		TIME)".
  *		An account the daemon does not run: "NAME unknown".

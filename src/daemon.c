@@ -159,6 +159,12 @@ struct daemon_idle {
 						 * a fetch now leaves it until
 						 * retry_at */
 	uint64_t			 retry_at; /* of ev_retry (daemon_now) */
+	enum schedule_hint		 busy;	/* the last login was refused
+						 * as busy (schedule_hint_busy):
+						 * the server asked to wait, a
+						 * fetch now leaves it until
+						 * retry_at; NONE: not */
+	uint64_t			 busy_at; /* ... then (daemon_now) */
 	int				 failing; /* the last session failed
 						 * before IDLE (status lines) */
 	struct event			*ev_retry;
@@ -860,7 +866,8 @@ daemon_idle_backoff(struct daemon_idle *di, const struct imap_result *r)
  * (DAEMON_IDLE_SHORT_MS) for the second time in a row. The backoff, at
  * least the provider's minimum interval, as a poll's login would wait;
  * a fetch now waits for it too (held). A login refused for being busy
- * keeps the plain backoff, which a fetch now may cut short. */
+ * keeps the plain backoff (with the server's 5 minutes), which a fetch
+ * now leaves as it is too (di->busy). */
 static uint64_t
 daemon_idle_after_login(struct daemon_idle *di, const struct imap_result *r)
 {
@@ -1166,6 +1173,9 @@ daemon_idle_done(struct imap_session *s, void *arg)
 	 * configuration error. */
 	di->refused = !r->idled && schedule_exit_refused(r->reauth ?
 	    EXIT_CONFIG : r->status, r->hint);
+	di->busy = !r->idled && schedule_hint_busy(r->hint) ?
+	    (enum schedule_hint)r->hint : SCHEDULE_HINT_NONE;
+	di->busy_at = daemon_now();
 	if (r->hint == SCHEDULE_HINT_TOO_MANY_CONNS)
 		daemon_idle_too_many(di);
 	if (r->no_idle) {
@@ -2263,18 +2273,34 @@ daemon_account_wait(struct daemon_account *a, struct daemon_req *req)
 	return (0);
 }
 
+/* Why a fetch now leaves an IDLE folder to its backoff (di->held or
+ * di->busy), into buf. */
+static void
+daemon_idle_held_why(const struct daemon_idle *di, uint64_t now, char *buf,
+    size_t len)
+{
+	if (di->busy != SCHEDULE_HINT_NONE)
+		schedule_server_wait(di->busy, now > di->busy_at ?
+		    now - di->busy_at : 0, buf, len);
+	else
+		snprintf(buf, len, "the IDLE connection failed after its "
+		    "login; backing off so that the provider's limits are "
+		    "kept");
+}
+
 /* Logs that a fetch now leaves an IDLE folder to its backoff. */
 static void
 daemon_fetch_idle_held(const struct daemon_idle *di)
 {
 	uint64_t	 now = daemon_now();
-	char		*in;
+	char		*in, why[192];
 
+	daemon_idle_held_why(di, now, why, sizeof why);
 	in = schedule_format_duration(di->retry_at > now ?
 	    di->retry_at - now : 0);
 	log_msg(LOG_LVL_INFO, &(struct log_ctx){ di->ac->name, di->folder,
-	    0 }, "not reconnecting IDLE now: its last connection failed "
-	    "after the login; reconnecting in %s, as planned", in);
+	    0 }, "not reconnecting IDLE now: %s; reconnecting in %s, as "
+	    "planned", why, in);
 	free(in);
 }
 
@@ -2282,10 +2308,12 @@ daemon_fetch_idle_held(const struct daemon_idle *di)
  * user wants the mail now) before its poll, which then takes any that
  * found no room within the caps; the answer, which does not wait for
  * IDLE, says which connect (answer_note). Like the poll it asks for, the
- * try ignores the backoff after a network error or a busy server, not a
- * refused login, nor one after a login that failed (di->held: each such
- * try is one more login, the storm the backoff stops); it keeps the
- * failures (another failure backs off as long as the last). */
+ * try ignores the backoff after a network error, not a refused login,
+ * nor one after a login that failed (di->held: each such try is one more
+ * login, the storm the backoff stops), nor a login the server refused as
+ * busy (di->busy: the server asked to wait; daemon_fetch_deferred then
+ * refuses the whole fetch now); it keeps the failures (another failure
+ * backs off as long as the last). */
 static void
 daemon_fetch_idle(struct daemon_account *a)
 {
@@ -2306,7 +2334,7 @@ daemon_fetch_idle(struct daemon_account *a)
 			    "last login was refused (a reload retries it)");
 			continue;
 		}
-		if (di->held) {
+		if (di->held || di->busy != SCHEDULE_HINT_NONE) {
 			daemon_fetch_idle_held(di);
 			continue;
 		}
@@ -2328,6 +2356,27 @@ daemon_fetch_idle(struct daemon_account *a)
 	else
 		xasprintf(&a->answer_note, "reconnecting IDLE now on %zu "
 		    "folders", n);
+}
+
+/* The account's IDLE folder whose login the server refused as busy and
+ * that reconnects first (NULL: none). The server asked to wait: a fetch
+ * now makes no login for the account until then, IDLE or poll (each
+ * would be one more login at a server that said it is busy). */
+static const struct daemon_idle *
+daemon_fetch_idle_busy(const struct daemon_account *a)
+{
+	const struct daemon_idle	*di, *first = NULL;
+	size_t				 i;
+
+	for (i = 0; i < a->d->nidles; i++) {
+		di = a->d->idles[i];
+		if (di->a != a || !daemon_idle_waiting(di) ||
+		    di->busy == SCHEDULE_HINT_NONE)
+			continue;
+		if (first == NULL || di->retry_at < first->retry_at)
+			first = di;
+	}
+	return (first);
 }
 
 /* Whether a fetch now has nothing it may do for the account: every
@@ -2363,10 +2412,19 @@ daemon_fetch_idle_blocked(const struct daemon_account *a, uint64_t *at)
 static int
 daemon_fetch_deferred(struct daemon_account *a)
 {
+	const struct daemon_idle *busy;
 	uint64_t	 now = daemon_now(), at, idle_at;
-	char		*why, *in, *text, when[32];
+	char		*why, *in, *text, when[32], server[192];
 
 	at = schedule_fetch_allowed(a->sa, now, &why);
+	if (at <= now && (busy = daemon_fetch_idle_busy(a)) != NULL) {
+		/* The server's word on an IDLE login holds for the
+		 * account's logins. */
+		daemon_idle_held_why(busy, now, server, sizeof server);
+		free(why);
+		why = xstrdup(server);
+		at = busy->retry_at > now ? busy->retry_at : now + 1000;
+	}
 	if (!daemon_fetch_idle_blocked(a, &idle_at) && at <= now)
 		return (0);
 	if (at <= now && idle_at != SCHEDULE_NEVER) {

@@ -44,7 +44,12 @@
  * (BODY[] NIL, or left out of the answer) must not be passed over, yet
  * must not hold back the others: last_uid moves on, and its UID goes to
  * the folder's "missing" set in the state, asked for again (with what is
- * new) on every run until it arrives or the server no longer lists it.
+ * new) on every run until it arrives or the server no longer lists it
+ * and UID SEARCH UID does not find it either (imap_missing_check: an
+ * answer left short is no proof that a message is gone).
+ * So does a message the sizes pass itself left out (a jump in the message
+ * numbers of its answer, or a gap in the UIDs whose numbers cannot tell):
+ * last_uid passes it only with it in the missing set (imap_unlisted).
  *
  * A server that announces a literal far larger than its message (BODY[]
  * or the Message-ID header, in the body FETCH or in the matching pass's
@@ -193,6 +198,8 @@ enum imap_state {
 	IMAP_S_SELECT,
 	IMAP_S_SEARCH,
 	IMAP_S_SIZES,
+	IMAP_S_SEARCH_MISSING,	/* UID SEARCH UID: do the missing UIDs the
+				 * sizes pass left out exist? */
 	IMAP_S_FETCH,
 	IMAP_S_STORE,
 	IMAP_S_COPY,		/* trash_folder without MOVE */
@@ -211,9 +218,9 @@ enum imap_state {
 static const char *imap_state_names[IMAP_S_MAX] = {
 	"CONNECTING", "GREETING", "CAPABILITY", "STARTTLS", "TLS", "ID",
 	"AUTH", "AUTH_CAPS", "COMPRESS", "ROOT", "ROLES", "LIST", "STATUS",
-	"SELECT", "SEARCH", "SIZES", "FETCH", "STORE", "COPY", "MOVE",
-	"TRASH_CREATE", "SEARCH_DELETED", "EXPUNGE", "IDLE", "IDLING",
-	"IDLE_DONE", "LOGOUT", "DONE",
+	"SELECT", "SEARCH", "SIZES", "SEARCH_MISSING", "FETCH", "STORE",
+	"COPY", "MOVE", "TRASH_CREATE", "SEARCH_DELETED", "EXPUNGE", "IDLE",
+	"IDLING", "IDLE_DONE", "LOGOUT", "DONE",
 };
 
 /* A folder to fetch, resolved against the server. */
@@ -354,6 +361,11 @@ struct imap_session {
 						   again (the state's copy) */
 	size_t			 missing_asked;	/* ranges of it in the sizes
 						   pass (a bounded line) */
+	int			 missing_checked; /* this pass's unlisted
+						   missing UIDs were asked
+						   about (imap_missing_check) */
+	struct uidset		 queried;	/* ... these, by UID SEARCH */
+	struct uidset		 found;		/* ... which it found */
 	int			 uidv_changed;	/* match by Message-ID */
 	int			 seq_stale;	/* an EXPUNGE since the sizes
 						 * pass: msgs[].seq is off */
@@ -1291,6 +1303,8 @@ imap_folder_reset(struct imap_session *s)
 	uidset_clear(&s->ambiguous);
 	uidset_clear(&s->pending);
 	uidset_clear(&s->missing);
+	uidset_clear(&s->queried);
+	uidset_clear(&s->found);
 	uidset_clear(&s->skip);
 	msgids_set_clear(&s->known);
 	uidset_clear(&s->verify);
@@ -2098,19 +2112,86 @@ imap_missing_save(struct imap_session *s)
 	free(text);
 }
 
-/* The sizes pass is in: the missing UIDs that it no longer lists are gone
- * from the server (or were skipped now, as too big), and so are no longer
- * owed; the others stay missing until their batch delivers them, and so
- * do those the pass did not ask about (beyond missing_asked ranges). */
+/* The sizes pass's UIDs (s->msgs sorted, none filtered out yet). */
 static void
-imap_missing_relisted(struct imap_session *s)
+imap_msgs_listed(const struct imap_session *s, struct uidset *out)
 {
-	struct uidset	still;
+	size_t	i;
+
+	for (i = 0; i < s->nmsgs; i++)
+		uidset_add(out, s->msgs[i].uid);
+}
+
+/* Adds to out the missing UIDs the sizes pass asked for again (the first
+ * missing_asked ranges) and did not list. */
+static void
+imap_missing_unlisted(const struct imap_session *s,
+    const struct uidset *listed, struct uidset *out)
+{
+	struct uidset	asked;
 	size_t		i;
+
+	uidset_init(&asked);
+	for (i = 0; i < s->missing_asked && i < s->missing.n; i++)
+		uidset_add_range(&asked, s->missing.r[i].lo,
+		    s->missing.r[i].hi);
+	uidset_subtract(out, &asked, listed);
+	uidset_clear(&asked);
+}
+
+/* A missing UID the sizes pass asked for again and did not list is
+ * expunged, never in use (imap_sizes_lie_record and imap_unlisted owe
+ * whole ranges), or left out by a server bug as a new one may be
+ * (imap_unlisted). UID SEARCH UID asks which of them exist, so that only
+ * those it does not find are given up: none is lost to one answer left
+ * short, none owed for ever. Returns 1 when it was sent: imap_sizes_done
+ * comes again with the answer. */
+static int
+imap_missing_check(struct imap_session *s, const struct uidset *listed)
+{
+	struct uidset	 unlisted;
+	size_t		 i, from = 0;
+	char		*set;
+
+	if (s->missing_checked)
+		return (0);
+	s->missing_checked = 1;
+	uidset_init(&unlisted);
+	imap_missing_unlisted(s, listed, &unlisted);
+	if (uidset_empty(&unlisted)) {
+		uidset_clear(&unlisted);
+		return (0);
+	}
+	/* A bounded line: what does not fit stays owed. */
+	set = uidset_format(&unlisted, &from, IMAP_SET_RANGES);
+	for (i = 0; i < from; i++)
+		uidset_add_range(&s->queried, unlisted.r[i].lo,
+		    unlisted.r[i].hi);
+	uidset_clear(&unlisted);
+	imap_enter(s, IMAP_S_SEARCH_MISSING);
+	imap_send(s, "UID SEARCH UID %s", set);
+	free(set);
+	return (1);
+}
+
+/* The sizes pass is in (and imap_missing_check's answer): the missing
+ * UIDs it listed stay missing while they are fetched (s->msgs, filtered:
+ * one skipped now, as too big, is no longer owed); those it did not list
+ * stay missing unless UID SEARCH did not find them either (gone: logged,
+ * given up), and so do those the pass did not ask about (beyond
+ * missing_asked ranges). */
+static void
+imap_missing_relisted(struct imap_session *s, const struct uidset *listed)
+{
+	struct uidset	 still, unlisted, gone;
+	size_t		 i, from = 0;
+	char		*text;
 
 	if (uidset_empty(&s->missing))
 		return;
 	uidset_init(&still);
+	uidset_init(&unlisted);
+	uidset_init(&gone);
 	for (i = 0; i < s->nmsgs; i++) {
 		if (uidset_has(&s->missing, s->msgs[i].uid))
 			uidset_add(&still, s->msgs[i].uid);
@@ -2118,15 +2199,136 @@ imap_missing_relisted(struct imap_session *s)
 	for (i = s->missing_asked; i < s->missing.n; i++)
 		uidset_add_range(&still, s->missing.r[i].lo,
 		    s->missing.r[i].hi);
+	imap_missing_unlisted(s, listed, &unlisted);
+	uidset_subtract(&gone, &s->queried, &s->found);
+	uidset_subtract(&still, &unlisted, &gone);
+	if (uidset_count(&unlisted) > uidset_count(&gone)) {
+		uidset_clear(&unlisted);
+		uidset_subtract(&unlisted, &s->queried, &gone);
+		text = uidset_format(&unlisted, &from, 20);
+		imap_log(s, LOG_LVL_WARNING, "the server's answer to UID FETCH "
+		    "(UID RFC822.SIZE) left out messages asked for again that "
+		    "UID SEARCH finds (UID %s%s): asked for again on the next "
+		    "run", text, unlisted.n > 20 ? ",..." : "");
+		free(text);
+	}
 	if (uidset_count(&still) < uidset_count(&s->missing))
-		/* A UID asked for again may never have been in use
-		 * (imap_sizes_lie_record owes a whole range). */
 		imap_log(s, LOG_LVL_INFO, "%zu UID(s) asked for again (not "
-		    "delivered before) are not listed: expunged, or never in "
-		    "use; no longer asked for", uidset_count(&s->missing) -
-		    uidset_count(&still));
+		    "delivered before) are not listed, nor found by UID "
+		    "SEARCH: expunged, or never in use; no longer asked for",
+		    uidset_count(&s->missing) - uidset_count(&still));
+	uidset_clear(&unlisted);
+	uidset_clear(&gone);
 	uidset_clear(&s->missing);
 	s->missing = still;
+	imap_missing_save(s);
+}
+
+/* Whether the message numbers of the sizes pass's new UIDs (s->msgs
+ * sorted, new from index from) rise with them as RFC 9051 2.3.1.2 says:
+ * not after an EXPUNGE during the pass (later numbers moved down), not
+ * with a number missing or out of order (a broken server). */
+static int
+imap_seqs_trusted(const struct imap_session *s, size_t from)
+{
+	size_t	i;
+
+	if (s->seq_stale)
+		return (0);
+	for (i = from; i < s->nmsgs; i++) {
+		if (s->msgs[i].seq == 0 || (i > 0 &&
+		    s->msgs[i - 1].seq >= s->msgs[i].seq))
+			return (0);
+	}
+	return (1);
+}
+
+/* Adds lo..hi to owed, but, while the first fetch (first_fetch = unseen)
+ * filters UIDs up to first_until, of those only what this pass's UID
+ * SEARCH UNSEEN named: the user's read mail is not owed. */
+static void
+imap_unlisted_add(struct imap_session *s, struct uidset *owed, uint32_t lo,
+    uint32_t hi)
+{
+	uint32_t	until = s->sf->first_until;
+	size_t		i;
+
+	if (until == 0 || lo > until) {
+		uidset_add_range(owed, lo, hi);
+		return;
+	}
+	if (hi > until) {
+		uidset_add_range(owed, until + 1, hi);
+		hi = until;
+	}
+	for (i = 0; i < s->unseen.n; i++)
+		uidset_add_range(owed, s->unseen.r[i].lo < lo ? lo :
+		    s->unseen.r[i].lo, s->unseen.r[i].hi > hi ? hi :
+		    s->unseen.r[i].hi);
+}
+
+/* The UIDs above last_uid that the sizes pass (s->msgs sorted, deduped,
+ * not yet filtered) may have left out: a server that answers nothing for
+ * a message it holds must not see last_uid pass it (a loss). The answers
+ * to UID FETCH n:* are the folder's last messages, numbered one after the
+ * other: a jump in the numbers between two listed UIDs means messages
+ * left out between them (counted in *sure). Before the first new UID
+ * (down to last_uid) one may be left out too unless the numbers show
+ * none can be (it is message 1, or the one before it was listed); and
+ * when the numbers cannot be trusted, every UID between listed ones is
+ * owed. A UID never in use or expunged costs one more ask: the next
+ * sizes pass drops what it still does not list (imap_missing_relisted). */
+static void
+imap_unlisted(struct imap_session *s, struct uidset *owed, size_t *sure)
+{
+	uint64_t	lo = (uint64_t)s->sf->last_uid + 1;
+	uint32_t	prev_seq;
+	size_t		from = 0, i;
+	int		trusted;
+
+	*sure = 0;
+	while (from < s->nmsgs && s->msgs[from].uid < lo)
+		from++;
+	trusted = imap_seqs_trusted(s, from);
+	prev_seq = from > 0 ? s->msgs[from - 1].seq : 0;
+	for (i = from; i < s->nmsgs; i++) {
+		if (!trusted || s->msgs[i].seq > prev_seq + 1) {
+			if (trusted && i > from)
+				*sure += s->msgs[i].seq - prev_seq - 1;
+			if (s->msgs[i].uid > lo)
+				imap_unlisted_add(s, owed, (uint32_t)lo,
+				    s->msgs[i].uid - 1);
+		}
+		prev_seq = s->msgs[i].seq;
+		lo = (uint64_t)s->msgs[i].uid + 1;
+	}
+}
+
+/* After imap_missing_relisted: what the sizes pass left out joins the
+ * missing set, so that last_uid may pass it (the others go on) while it
+ * is asked for again, with what is new, on the next pass. */
+static void
+imap_unlisted_owe(struct imap_session *s, const struct uidset *owed,
+    size_t sure)
+{
+	char	*text;
+	size_t	 from = 0;
+
+	if (uidset_empty(owed))
+		return;
+	text = uidset_format(owed, &from, 20);
+	if (sure > 0)
+		imap_log(s, LOG_LVL_WARNING, "the server's answer to UID FETCH "
+		    "(UID RFC822.SIZE) left out %zu message(s) (their numbers "
+		    "are missing; among UID %s%s); the others go on, and these "
+		    "are asked for again on the next run", sure, text,
+		    owed->n > 20 ? ",..." : "");
+	else
+		log_msg(LOG_LVL_DEBUG, &s->ctx, "UID %s%s not listed by the "
+		    "sizes pass, maybe left out: asked for again on the next "
+		    "run", text, owed->n > 20 ? ",..." : "");
+	free(text);
+	uidset_add_set(&s->missing, owed);
 	imap_missing_save(s);
 }
 
@@ -2259,9 +2461,18 @@ static void
 imap_sizes_done(struct imap_session *s)
 {
 	uint64_t	max = s->ac->max_message_size;
-	size_t		i, o = 0, nver = 0, ngm = 0;
+	size_t		i, o = 0, nver = 0, ngm = 0, sure;
+	struct uidset	listed, unlisted;
 
 	imap_msgs_dedup(s);
+	uidset_init(&listed);
+	imap_msgs_listed(s, &listed);
+	if (imap_missing_check(s, &listed)) {
+		uidset_clear(&listed);
+		return;
+	}
+	uidset_init(&unlisted);
+	imap_unlisted(s, &unlisted, &sure);
 	for (i = 0; i < s->nmsgs; i++) {
 		if (max != 0 && s->msgs[i].size > max) {
 			log_msg(LOG_LVL_WARNING, &(struct log_ctx){ s->ctx.account,
@@ -2296,7 +2507,10 @@ imap_sizes_done(struct imap_session *s)
 	 * what arrives later is new mail, read or not. */
 	if (s->sf->first_until > s->max_seen_uid)
 		s->sf->first_until = s->max_seen_uid;
-	imap_missing_relisted(s);
+	imap_missing_relisted(s, &listed);
+	imap_unlisted_owe(s, &unlisted, sure);
+	uidset_clear(&listed);
+	uidset_clear(&unlisted);
 	s->next_msg = 0;
 	s->sized = 1;
 	if (s->uidv_changed)
@@ -3681,6 +3895,9 @@ imap_enter(struct imap_session *s, enum imap_state next)
 		 * answered. */
 		s->wake = 0;
 		s->seq_stale = 0;
+		s->missing_checked = 0;
+		uidset_clear(&s->queried);
+		uidset_clear(&s->found);
 		if (s->in_loop)
 			clock_gettime(CLOCK_MONOTONIC, &s->f_start);
 		imap_sizes_send(s);
@@ -3977,6 +4194,18 @@ imap_tagged(struct imap_session *s, const struct imap_response *r)
 		}
 		imap_sizes_done(s);
 		break;
+	case IMAP_S_SEARCH_MISSING:
+		if (!ok) {
+			/* As before this check: what is not listed is gone. */
+			text = imap_server_text(r);
+			imap_log(s, LOG_LVL_WARNING, "UID SEARCH UID refused "
+			    "(%s): the UIDs asked for again that the server "
+			    "did not list are taken as gone", text);
+			free(text);
+			uidset_clear(&s->found);
+		}
+		imap_sizes_done(s);
+		break;
 	case IMAP_S_FETCH:
 		if (s->dlv != NULL) {
 			maildir_deliver_abort(s->dlv);
@@ -4076,6 +4305,22 @@ imap_tagged(struct imap_session *s, const struct imap_response *r)
 	}
 }
 
+/* Where the answer to our UID SEARCH goes in this state; NULL when none
+ * was sent. */
+static struct uidset *
+imap_search_set(struct imap_session *s)
+{
+	switch (s->state) {
+	case IMAP_S_SEARCH:
+	case IMAP_S_SEARCH_DELETED:
+		return (&s->unseen);
+	case IMAP_S_SEARCH_MISSING:
+		return (&s->found);
+	default:
+		return (NULL);
+	}
+}
+
 /* SEARCH data: taken only in answer to our UID SEARCH, and up to
  * IMAP_SEARCH_MAX ranges; unsolicited SEARCH data (RFC 9051 allows it only
  * as an answer) is dropped, so a server streaming it, during IDLE or
@@ -4083,11 +4328,12 @@ imap_tagged(struct imap_session *s, const struct imap_response *r)
 static void
 imap_search_untagged(struct imap_session *s, const struct imap_response *r)
 {
+	struct uidset		*set = imap_search_set(s);
 	const struct imap_node	*n;
 	uint32_t		 v;
 	size_t			 i;
 
-	if (s->state != IMAP_S_SEARCH && s->state != IMAP_S_SEARCH_DELETED) {
+	if (set == NULL) {
 		log_msg(LOG_LVL_DEBUG, &s->ctx, "unsolicited SEARCH data in"
 		    " state %s ignored", imap_state_names[s->state]);
 		return;
@@ -4095,8 +4341,8 @@ imap_search_untagged(struct imap_session *s, const struct imap_response *r)
 	for (i = 0; (n = imap_parse_node_at(r->args, i)) != NULL; i++) {
 		if (imap_parse_node_u32(n, &v) != 0)
 			continue;
-		uidset_add(&s->unseen, v);
-		if (s->unseen.n > IMAP_SEARCH_MAX) {
+		uidset_add(set, v);
+		if (set->n > IMAP_SEARCH_MAX) {
 			imap_fail(s, EXIT_PROTOCOL, "the answer to UID"
 			    " SEARCH holds more than %d UID ranges: refusing "
 			    "it", IMAP_SEARCH_MAX);
@@ -4275,18 +4521,17 @@ imap_response(struct imap_session *s, const struct imap_response *r)
 /* Whether a SEARCH response names a UID the answer has not named yet
  * (in the state that takes SEARCH data). */
 static int
-imap_search_is_new(const struct imap_session *s,
-    const struct imap_response *r)
+imap_search_is_new(struct imap_session *s, const struct imap_response *r)
 {
+	const struct uidset	*set = imap_search_set(s);
 	const struct imap_node	*n;
 	uint32_t		 v;
 	size_t			 i;
 
-	if (s->state != IMAP_S_SEARCH && s->state != IMAP_S_SEARCH_DELETED)
+	if (set == NULL)
 		return (0);
 	for (i = 0; (n = imap_parse_node_at(r->args, i)) != NULL; i++)
-		if (imap_parse_node_u32(n, &v) == 0 &&
-		    !uidset_has(&s->unseen, v))
+		if (imap_parse_node_u32(n, &v) == 0 && !uidset_has(set, v))
 			return (1);
 	return (0);
 }
@@ -4574,6 +4819,8 @@ imap_session_new(struct event_base *base, struct evdns_base *dns,
 	uidset_init(&s->verify);
 	uidset_init(&s->ambiguous);
 	uidset_init(&s->missing);
+	uidset_init(&s->queried);
+	uidset_init(&s->found);
 	uidset_init(&s->pending);
 	memset(&lim, 0, sizeof lim);
 	/* No cap on a literal's size here: the session streams bodies and

@@ -10,13 +10,26 @@
  *
  * Tracking is by UIDL: a message is fetched when its UIDL is not in the
  * account state. After the listing, the state's UIDLs are pruned to what
- * the server lists, so the set never grows beyond the maildrop.
+ * the server lists, so the set never grows beyond the maildrop. With each
+ * delivered UIDL the state keeps the size LIST gave: RFC 1939 section 7
+ * forbids reusing a UIDL only while its message exists, so once another
+ * client deleted it (keep = yes) the server may give it to a new message,
+ * and a UIDL listed with another size than recorded is such a message: it
+ * is fetched (a duplicate if the server merely changed the message, as
+ * servers that add a Status header do: once, since the new size is then
+ * recorded; never a loss). A new message of the same size under a reused
+ * UIDL cannot be told from the one delivered without downloading every
+ * message on every run: it is not fetched (mailfetchd.conf(5)). A UIDL
+ * the listing names twice says nothing of either message and is left
+ * alone (pop3_uidl_reused). UIDLs an older version recorded without a
+ * size take the size listed at the next run.
  *
  * Memory stays small on a large maildrop: the UIDLs are in the state's
- * set, on disk (state_uidl_list, uidlset.h), and the session keeps a
- * 12-byte record only for the messages it may fetch or owes a DELE, plus
- * 8 bytes each for their digests; the command queue and the staged
- * arrays hold one batch.
+ * set, on disk (state_uidl_list, uidlset.h), with 4 bytes each for their
+ * recorded sizes in memory; the session keeps a 12-byte record for each
+ * message listed (its size is compared with the recorded one), plus 8
+ * bytes for its digest; the command queue and the staged arrays hold one
+ * batch.
  *
  * Durability order for each batch (doc/DESIGN.md promise 1):
  *   1. RETR of the batch -> files staged in tmp/;
@@ -242,7 +255,6 @@ struct pop3_session {
 	size_t			 nlisted;	/* messages on the server */
 	uint32_t		 last_msgno;	/* of the listing */
 	size_t			 dups;		/* UIDLs listed twice */
-	int			 record_all;	/* owed DELEs to find */
 	size_t			 ntodo;		/* msgs[].todo set */
 	size_t			 next_todo;	/* msgs index */
 	size_t			 next_owed;	/* msgs index */
@@ -712,20 +724,24 @@ pop3_msg_uidl(struct pop3_session *s, const struct pop3_msg *m)
 	return (state_uidl_text(s->st, m->uidl));
 }
 
-/* The UIDL listing starts: the state's previous listing is forgotten.
- * Delivered messages need a record only when a DELE may be owed. */
+/* A message's UIDL is delivered (or passed over for good): recorded with
+ * the size LIST gave (pop3_uidl_reused). */
+static void
+pop3_uidl_done(struct pop3_session *s, const struct pop3_msg *m)
+{
+	state_uidl_deliver(s->st, m->uidl);
+	state_uidl_set_size(s->st, m->uidl, m->size);
+}
+
+/* The UIDL listing starts: the state's previous listing is forgotten. */
 static void
 pop3_uidl_begin(struct pop3_session *s)
 {
-	struct state_folder	*sf;
-
 	state_uidl_list_begin(s->st);
-	sf = state_folder_get(s->st, POP3_STATE_RECORD, 0);
-	s->record_all = sf != NULL && sf->pending != NULL;
 }
 
-/* One line of the UIDL listing: the UIDL goes into the state's listing;
- * the session keeps a record only for what it may act on. */
+/* One line of the UIDL listing: the UIDL goes into the state's listing,
+ * and the session keeps a record of the message. */
 static void
 pop3_uidl_line(struct pop3_session *s, const char *line, size_t len)
 {
@@ -758,8 +774,43 @@ pop3_uidl_line(struct pop3_session *s, const char *line, size_t len)
 		    "server gives it to more than one message, so these "
 		    "messages may be skipped or fetched again", uidl);
 	}
-	if (s->record_all || !state_uidl_delivered(s->st, id))
-		pop3_msg_add(s, msgno, id);
+	/* Delivered ones too: LIST may show another message under the
+	 * UIDL (pop3_uidl_reused). */
+	pop3_msg_add(s, msgno, id);
+}
+
+/* The listed size of a delivered UIDL's message against the size
+ * recorded when it was delivered: another size is another message, the
+ * UIDL freed by a deletion and given to it (RFC 1939 section 7 allows
+ * that), to be fetched; the same size is taken as the same message (what
+ * is under the UIDL cannot be compared otherwise without downloading it).
+ * A size not recorded (an older version's entry) is recorded now. Not for
+ * a message whose DELE is owed: pop3_owed_same checks it, digest too. */
+static void
+pop3_uidl_reused(struct pop3_session *s, struct pop3_msg *m)
+{
+	struct log_ctx	mctx;
+	uint32_t	was;
+
+	/* Size 0: LIST did not name the message (it tells nothing). */
+	if (m->uidl == STATE_UIDL_NONE || m->size == 0 ||
+	    !state_uidl_delivered(s->st, m->uidl) ||
+	    state_uidl_shared(s->st, m->uidl))
+		return;
+	was = state_uidl_size(s->st, m->uidl);
+	if (was == m->size)
+		return;
+	s->state_dirty = 1;
+	if (was == 0) {
+		state_uidl_set_size(s->st, m->uidl, m->size);
+		return;
+	}
+	mctx = pop3_msg_ctx(s, (size_t)(m - s->msgs));
+	log_msg(LOG_LVL_WARNING, &mctx, "the UIDL of a message delivered "
+	    "before (%u bytes) now names one of %u bytes: the server gave "
+	    "the UIDL of a deleted message to a new one; fetching it", was,
+	    m->size);
+	state_uidl_undeliver(s->st, m->uidl);
 }
 
 /* One line of the LIST listing. */
@@ -1345,6 +1396,9 @@ pop3_journal_recover(struct pop3_session *s)
 		if (state_uidl_add(s->st, uidl) != 0)
 			log_msg(LOG_LVL_WARNING, &s->ctx, "%s: bad UIDL in the "
 			    "journal; ignored", state_path(s->st));
+		else if (id.size > 0 && id.size <= UINT32_MAX)
+			state_uidl_set_size(s->st, state_uidl_find(s->st, uidl),
+			    (uint32_t)id.size);
 		if (found[i].where == MAILDIR_GONE) {
 			ngone++;
 			continue;
@@ -1434,6 +1488,8 @@ pop3_plan(struct pop3_session *s)
 	}
 	for (i = 0; i < s->nmsgs; i++) {
 		m = &s->msgs[i];
+		if (!m->owed)
+			pop3_uidl_reused(s, m);
 		if (m->uidl != STATE_UIDL_NONE &&
 		    state_uidl_delivered(s->st, m->uidl))
 			continue;
@@ -1445,7 +1501,7 @@ pop3_plan(struct pop3_session *s)
 			    (unsigned long long)max, s->no_uidl ? "" :
 			    " (remembered: not tried again)");
 			if (m->uidl != STATE_UIDL_NONE) {
-				state_uidl_deliver(s->st, m->uidl);
+				pop3_uidl_done(s, m);
 				s->state_dirty = 1;
 			}
 			s->result.skipped++;
@@ -1591,7 +1647,7 @@ pop3_checkpoint(struct pop3_session *s)
 	for (i = 0; i < s->nstaged; i++) {
 		m = &s->msgs[s->staged[i]];
 		if (m->uidl != STATE_UIDL_NONE)
-			state_uidl_deliver(s->st, m->uidl);
+			pop3_uidl_done(s, m);
 		if (!s->ac->keep)
 			m->owed = 1;
 	}
@@ -1871,7 +1927,7 @@ pop3_body_end(struct pop3_session *s)
 		    (unsigned long long)s->msgs[k].size);
 		s->result.skipped++;
 		if (s->msgs[k].uidl != STATE_UIDL_NONE) {
-			state_uidl_deliver(s->st, s->msgs[k].uidl);
+			pop3_uidl_done(s, &s->msgs[k]);
 			s->state_dirty = 1;
 		}
 		goto next;
@@ -1938,7 +1994,7 @@ pop3_retr_lie(struct pop3_session *s, size_t k)
 	char		 why[64];
 
 	if (m->uidl != STATE_UIDL_NONE) {
-		state_uidl_deliver(s->st, m->uidl);
+		pop3_uidl_done(s, m);
 		s->state_dirty = 1;
 		if (pop3_save_state(s) != 0)
 			return;

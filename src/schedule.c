@@ -100,6 +100,10 @@ struct schedule_account {
 	int		 last_error;
 	int		 refused;	/* the last outcome: a refused login or
 					 * a configuration error */
+	enum schedule_hint wait_hint;	/* the last outcome: the server
+					 * asked to wait (busy, LOGIN-DELAY);
+					 * NONE: it did not */
+	uint64_t	 wait_since;	/* ... when it did */
 
 	struct budget_slot slots[BUDGET_SLOTS];
 	size_t		 nslots;
@@ -870,6 +874,9 @@ schedule_done(struct schedule_account *a, uint64_t now_ms,
 	c = schedule_classify(o);
 	a->last_exit = o->exit;
 	a->refused = class_refused(c);
+	a->wait_hint = server_delay(o) == 0 ? SCHEDULE_HINT_NONE :
+	    o->hint != SCHEDULE_HINT_NONE ? o->hint : SCHEDULE_HINT_LOGIN_DELAY;
+	a->wait_since = now_ms;
 	if (c == CLASS_OK) {
 		a->failures = 0;
 		a->state = SCHEDULE_IDLE;
@@ -1230,12 +1237,44 @@ schedule_idle_error(struct schedule_account *a, int exit)
 	a->last_error = exit;
 }
 
+void
+schedule_server_wait(enum schedule_hint hint, uint64_t ago_ms, char *buf,
+    size_t len)
+{
+	const char	*what;
+	char		*ago;
+
+	switch (hint) {
+	case SCHEDULE_HINT_UNAVAILABLE:
+		what = "refused the login as busy ([UNAVAILABLE])";
+		break;
+	case SCHEDULE_HINT_IN_USE:
+		what = "refused the login: another session holds the mailbox "
+		    "([IN-USE])";
+		break;
+	case SCHEDULE_HINT_TOO_MANY_CONNS:
+		what = "refused the login: too many simultaneous connections "
+		    "([ALERT])";
+		break;
+	case SCHEDULE_HINT_LOGIN_DELAY:
+		what = "asked to wait before the next login ([LOGIN-DELAY])";
+		break;
+	default:
+		what = "asked to wait before the next login";
+		break;
+	}
+	ago = schedule_format_duration(ago_ms);
+	snprintf(buf, len, "the server %s %s ago", what, ago);
+	free(ago);
+}
+
 uint64_t
 schedule_fetch_allowed(const struct schedule_account *a, uint64_t now_ms,
     char **why)
 {
 	const char	*reason = NULL;
 	uint64_t	 at = now_ms;
+	char		 server[160];
 
 	*why = NULL;
 	if (a->state == SCHEDULE_STOPPED) {
@@ -1247,8 +1286,12 @@ schedule_fetch_allowed(const struct schedule_account *a, uint64_t now_ms,
 		fetch_wait(&at, &reason, a->next_due, "the login was refused; "
 		    "backing off so that the provider does not lock the "
 		    "account");
-	fetch_wait(&at, &reason, a->server_until, "the server asked to wait "
-	    "before the next login");
+	/* The server's own word: a busy server asked us to wait. */
+	schedule_server_wait(a->wait_hint, now_ms > a->wait_since ?
+	    now_ms - a->wait_since : 0, server, sizeof server);
+	if (a->state == SCHEDULE_BACKOFF && a->wait_hint != SCHEDULE_HINT_NONE)
+		fetch_wait(&at, &reason, a->next_due, server);
+	fetch_wait(&at, &reason, a->server_until, server);
 	if (a->have_conn)
 		fetch_wait(&at, &reason, add_ms(a->last_conn, a->floor_ms),
 		    "the provider's minimum interval between polls has not "

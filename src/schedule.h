@@ -271,13 +271,18 @@ int		 schedule_account_retry(struct schedule_account *,
  * before a reload) and *why (caller frees) says why. It waits for what
  * would make the try harmful: a stop (a configuration error), the backoff
  * after a refused login (each refusal brings the provider closer to
- * locking the account), a delay the server named (LOGIN-DELAY n) and the
- * provider's minimum interval since the last poll that reached the
- * server. Not for the backoff after a network error or a busy server:
- * the user may have fixed the network or closed the other client, and
- * that wait is our guess. */
+ * locking the account), the wait a server asked for (a login refused as
+ * busy: [UNAVAILABLE], [IN-USE], too many connections; LOGIN-DELAY) and
+ * the provider's minimum interval since the last poll that reached the
+ * server. Not for the backoff after a network error: the user may have
+ * fixed the network, and that wait is our guess. */
 uint64_t	 schedule_fetch_allowed(const struct schedule_account *,
 		    uint64_t now_ms, char **why);
+/* "the server refused the login as busy ([UNAVAILABLE]) 12s ago": why a
+ * server-asked wait holds a fetch now back (hint: schedule_hint_busy, or
+ * SCHEDULE_HINT_LOGIN_DELAY), into buf. */
+void		 schedule_server_wait(enum schedule_hint hint,
+		    uint64_t ago_ms, char *buf, size_t len);
 
 void		 schedule_account_status(const struct schedule_account *,
 		    uint64_t now_ms, struct schedule_status *);

@@ -14,7 +14,7 @@
  *	matching <folder name>
  *	first_fetch <folder name> unseen <highest UID covered>
  *	first_left <folder name> <new|unseen> <Unix time>
- *	uidl <uidl>
+ *	uidl <uidl> [<size>]
  *	budget <the scheduler's download history, schedule_budget_format>
  *	inflight <folder> <message id> <Maildir file name>
  *	end <records> <sha256 hex>
@@ -46,8 +46,15 @@
  * version refuses a file that has one ("unknown record") rather than
  * fetch, and with keep = no delete, what the user chose to leave.
  *
- * Records are described by a table (keyword, field count, parser, writer);
- * a new kind of record is one entry and two functions. */
+ * A "uidl" record's size is the octet count LIST gave for the message
+ * delivered under that UIDL (pop3.c: a later listing of the UIDL with
+ * another size is another message, the UIDL freed and given again).
+ * Older versions wrote none; they refuse a file whose records have one
+ * ("expected 1 fields") rather than read less than was saved.
+ *
+ * Records are described by a table (keyword, field count, optional
+ * trailing fields, parser, writer); a new kind of record is one entry and
+ * two functions. */
 #include "state.h"
 
 #include <sys/file.h>
@@ -86,6 +93,7 @@
 /* POP3 UIDL flags in the set (uidlset.h). */
 #define UIDL_DELIVERED	0x1
 #define UIDL_LISTED	0x2
+#define UIDL_SHARED	0x4	/* listed twice since list_begin */
 
 struct state {
 	char			 *account;
@@ -157,18 +165,20 @@ static void	state_write_inflight(struct state *, struct state_out *);
 static const struct state_record {
 	const char	*keyword;
 	size_t		 nfields;
+	size_t		 nopt;		/* more fields it may have (NULL
+					 * when absent) */
 	int		(*parse)(struct state *, char **, char **);
 	void		(*write)(struct state *, struct state_out *);
 } state_records[] = {
-	{ "folder", 3, state_parse_folder, state_write_folders },
-	{ "pending", 2, state_parse_pending, state_write_pending },
-	{ "missing", 2, state_parse_missing, state_write_missing },
-	{ "matching", 1, state_parse_matching, state_write_matching },
-	{ "first_fetch", 3, state_parse_first, state_write_first },
-	{ "first_left", 3, state_parse_first_left, state_write_first_left },
-	{ "uidl", 1, state_parse_uidl, state_write_uidls },
-	{ "budget", 1, state_parse_budget, state_write_budget },
-	{ "inflight", 3, state_parse_inflight, state_write_inflight },
+	{ "folder", 3, 0, state_parse_folder, state_write_folders },
+	{ "pending", 2, 0, state_parse_pending, state_write_pending },
+	{ "missing", 2, 0, state_parse_missing, state_write_missing },
+	{ "matching", 1, 0, state_parse_matching, state_write_matching },
+	{ "first_fetch", 3, 0, state_parse_first, state_write_first },
+	{ "first_left", 3, 0, state_parse_first_left, state_write_first_left },
+	{ "uidl", 1, 1, state_parse_uidl, state_write_uidls },
+	{ "budget", 1, 0, state_parse_budget, state_write_budget },
+	{ "inflight", 3, 0, state_parse_inflight, state_write_inflight },
 };
 
 static const char state_hex[] = "0123456789ABCDEF";
@@ -727,40 +737,58 @@ state_write_first_left(struct state *st, struct state_out *out)
 	}
 }
 
-/* Record "uidl <uidl>". */
+/* Record "uidl <uidl> [<size>]". */
 static int
 state_parse_uidl(struct state *st, char **fields, char **why)
 {
-	char	*uidl, *failure;
-	int	 rc = -1;
+	char		*uidl, *failure;
+	uint32_t	 id;
+	unsigned long long size = 0;
+	int		 rc = -1;
 
 	if ((uidl = state_decode(fields[0])) == NULL ||
 	    !state_uidl_valid(uidl))
 		*why = xstrdup("uidl: bad UIDL");
+	else if (fields[1] != NULL && (state_parse_number(fields[1],
+	    UINT32_MAX, &size) != 0 || size == 0))
+		*why = xstrdup("uidl: bad size");
 	else if (state_uidls_find(st, uidl) != STATE_UIDL_NONE)
 		*why = xstrdup("uidl: the same UIDL appears twice");
-	else if (state_uidls_insert(st, uidl, UIDL_DELIVERED) ==
+	else if ((id = state_uidls_insert(st, uidl, UIDL_DELIVERED)) ==
 	    STATE_UIDL_NONE) {
 		if ((failure = state_uidl_failure(st)) == NULL)
 			*why = xstrdup("uidl: too many UIDLs");
 		else
 			xasprintf(why, "uidl: %s", failure);
 		free(failure);
-	} else
+	} else {
+		uidlset_set_value(st->uidls, id, (uint32_t)size);
 		rc = 0;
+	}
 	free(uidl);
 	return (rc);
 }
 
-/* Writes one UIDL record (uidlset_each). */
-static void
-state_write_uidl(void *arg, const char *uidl, size_t len)
-{
-	struct state_out	*out = arg;
+/* What state_write_uidl needs. */
+struct state_uidl_out {
+	struct state		*st;
+	struct state_out	*out;
+};
 
-	state_out_record(out, "uidl ");
-	state_out_encoded_len(out, uidl, len);
-	state_out_add(out, "\n", 1);
+/* Writes one UIDL record (uidlset_each), with its size when known. */
+static void
+state_write_uidl(void *arg, uint32_t id, const char *uidl, size_t len)
+{
+	struct state_uidl_out	*u = arg;
+	uint32_t		 size = uidlset_value(u->st->uidls, id);
+
+	state_out_record(u->out, "uidl ");
+	state_out_encoded_len(u->out, uidl, len);
+	if (size != 0) {
+		state_out_add(u->out, " ", 1);
+		state_out_num(u->out, size);
+	}
+	state_out_add(u->out, "\n", 1);
 }
 
 /* Writes the UIDL records, in the order they were first listed or added;
@@ -768,8 +796,10 @@ state_write_uidl(void *arg, const char *uidl, size_t len)
 static void
 state_write_uidls(struct state *st, struct state_out *out)
 {
+	struct state_uidl_out	u = { st, out };
+
 	if (uidlset_each(st->uidls, UIDL_DELIVERED, state_write_uidl,
-	    out) != 0 && out->error == 0)
+	    &u) != 0 && out->error == 0)
 		out->error = uidlset_error(st->uidls);
 }
 
@@ -962,13 +992,25 @@ state_parse_end(char *rest, size_t records, EVP_MD_CTX *ctx, char **why)
 	return (0);
 }
 
+/* The space-separated fields of a record's rest (at most
+ * STATE_FIELDS_MAX + 1: more are refused all the same). */
+static size_t
+state_count_fields(const char *s)
+{
+	size_t	n = 1;
+
+	for (; *s != '\0' && n <= STATE_FIELDS_MAX; s++)
+		n += *s == ' ';
+	return (n);
+}
+
 /* Parses one record line with the handler for its keyword. */
 static int
 state_parse_record(struct state *st, char *line, char **why)
 {
 	const struct state_record	*rec;
 	char				*fields[STATE_FIELDS_MAX], *rest;
-	size_t				 i, klen;
+	size_t				 i, klen, n;
 
 	klen = strcspn(line, " ");
 	rest = line[klen] == ' ' ? line + klen + 1 : line + klen;
@@ -982,7 +1024,12 @@ state_parse_record(struct state *st, char *line, char **why)
 		*why = xstrdup("unknown record");
 		return (-1);
 	}
-	if (line[klen] != ' ' || state_split(rest, fields, rec->nfields) != 0) {
+	n = state_count_fields(rest);
+	if (n < rec->nfields || n > rec->nfields + rec->nopt)
+		n = rec->nfields;	/* refused below */
+	for (i = n; i < rec->nfields + rec->nopt; i++)
+		fields[i] = NULL;
+	if (line[klen] != ' ' || state_split(rest, fields, n) != 0) {
 		xasprintf(why, "%s: expected %zu fields", rec->keyword,
 		    rec->nfields);
 		return (-1);
@@ -1614,8 +1661,16 @@ state_uidl_list(struct state *st, const char *uidl, int *again)
 		return (state_uidls_insert(st, uidl, UIDL_LISTED));
 	flags = uidlset_flags(st->uidls, id);
 	*again = (flags & UIDL_LISTED) != 0;
-	uidlset_set_flags(st->uidls, id, flags | UIDL_LISTED);
+	uidlset_set_flags(st->uidls, id, flags | UIDL_LISTED |
+	    (*again ? UIDL_SHARED : 0));
 	return (id);
+}
+
+/* Whether this listing named a UIDL id more than once. */
+int
+state_uidl_shared(const struct state *st, uint32_t id)
+{
+	return ((uidlset_flags(st->uidls, id) & UIDL_SHARED) != 0);
 }
 
 /* Forgets the delivered UIDLs this listing did not name. Their entries
@@ -1681,6 +1736,20 @@ state_uidl_deliver(struct state *st, uint32_t id)
 		return;
 	uidlset_set_flags(st->uidls, id, flags | UIDL_DELIVERED);
 	st->uidl_count++;
+}
+
+/* The size recorded with a UIDL id, 0 if none. */
+uint32_t
+state_uidl_size(const struct state *st, uint32_t id)
+{
+	return (uidlset_value(st->uidls, id));
+}
+
+/* Records the size of the message delivered under a UIDL id. */
+void
+state_uidl_set_size(struct state *st, uint32_t id, uint32_t size)
+{
+	uidlset_set_value(st->uidls, id, size);
 }
 
 /* Takes the delivered mark off a listed UIDL id: POP3 found that the

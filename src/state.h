@@ -125,6 +125,8 @@ size_t		 state_uidl_prune(struct state *, const char *const *present,
 void		 state_uidl_list_begin(struct state *);
 uint32_t	 state_uidl_list(struct state *, const char *uidl, int *again);
 size_t		 state_uidl_list_prune(struct state *);
+/* Whether the listing since list_begin named the id more than once. */
+int		 state_uidl_shared(const struct state *, uint32_t id);
 /* Why the UIDL set stopped working, "cannot use the UIDL scratch file in
  * DIR: ERROR" (caller frees; then every UIDL call fails and state_save
  * refuses with it), NULL if it did not. */
@@ -137,6 +139,11 @@ uint32_t	 state_uidl_find(struct state *, const char *uidl);
 const char	*state_uidl_text(struct state *, uint32_t id);
 int		 state_uidl_delivered(const struct state *, uint32_t id);
 void		 state_uidl_deliver(struct state *, uint32_t id);
+/* The size LIST gave for the message delivered under an id (0: not
+ * recorded, as by older versions), and recording it (saved with the
+ * UIDL while it is delivered; 0 forgets it). */
+uint32_t	 state_uidl_size(const struct state *, uint32_t id);
+void		 state_uidl_set_size(struct state *, uint32_t id, uint32_t size);
 /* Takes the delivered mark off a listed id again (then neither "had",
  * counted nor saved, and fetched by the session); no-op on any other. */
 void		 state_uidl_undeliver(struct state *, uint32_t id);

@@ -39,6 +39,7 @@ struct uidlset {
 	int		 fd;		/* scratch file; -1: none yet */
 	int		 error;		/* errno of the first failure */
 	unsigned char	*flags;		/* per id */
+	uint32_t	*values;	/* per id, the caller's; 0: none */
 	size_t		 n;		/* ids in use */
 	size_t		 aflags;
 	size_t		 indexed;	/* ids in the index */
@@ -126,6 +127,7 @@ uidlset_free(struct uidlset *set)
 	if (set->fd != -1)
 		close(set->fd);
 	free(set->flags);
+	free(set->values);
 	free(set->slots);
 	free(set);
 }
@@ -195,9 +197,12 @@ uidlset_append(struct uidlset *set, const unsigned char *rec,
 	if (set->n == set->aflags) {
 		set->aflags = set->aflags < 64 ? 64 : set->aflags * 2;
 		set->flags = xreallocarray(set->flags, set->aflags, 1);
+		set->values = xreallocarray(set->values, set->aflags,
+		    sizeof *set->values);
 	}
 	memcpy(set->wbuf + (set->n - set->wfirst) * UIDLSET_REC, rec,
 	    UIDLSET_REC);
+	set->values[set->n] = 0;
 	set->flags[set->n++] = flags;
 	return (0);
 }
@@ -385,10 +390,25 @@ uidlset_set_flags(struct uidlset *set, uint32_t id, unsigned char flags)
 		set->flags[id] = flags;
 }
 
+/* An id's value. */
+uint32_t
+uidlset_value(const struct uidlset *set, uint32_t id)
+{
+	return (id < set->n ? set->values[id] : 0);
+}
+
+/* Sets a live id's value. */
+void
+uidlset_set_value(struct uidlset *set, uint32_t id, uint32_t value)
+{
+	if (id < set->n && set->flags[id] != 0)
+		set->values[id] = value;
+}
+
 /* Calls fn for every entry with a flag in mask, in id order. */
 int
 uidlset_each(struct uidlset *set, unsigned char mask,
-    void (*fn)(void *, const char *, size_t), void *arg)
+    void (*fn)(void *, uint32_t, const char *, size_t), void *arg)
 {
 	struct uidlset_scan	 sc = { NULL, 0, 0 };
 	const unsigned char	*r;
@@ -399,7 +419,7 @@ uidlset_each(struct uidlset *set, unsigned char mask,
 			continue;
 		if ((r = uidlset_scan_rec(set, &sc, id)) == NULL)
 			break;
-		fn(arg, (const char *)r + 1, r[0]);
+		fn(arg, (uint32_t)id, (const char *)r + 1, r[0]);
 	}
 	free(sc.buf);
 	return (set->error != 0 ? -1 : 0);
@@ -444,6 +464,7 @@ uidlset_compact_file(struct uidlset *set, unsigned char keep)
 		if ((set->flags[id] & keep) == 0)
 			continue;
 		set->flags[out] = set->flags[id] & keep;
+		set->values[out] = set->values[id];
 		if (out != id) {
 			if ((r = uidlset_scan_rec(set, &sc, id)) == NULL)
 				break;
@@ -486,6 +507,7 @@ uidlset_compact(struct uidlset *set, unsigned char keep)
 			if (out != id)
 				memmove(set->wbuf + out * UIDLSET_REC,
 				    set->wbuf + id * UIDLSET_REC, UIDLSET_REC);
+			set->values[out] = set->values[id];
 			set->flags[out++] = set->flags[id] & keep;
 		}
 	} else if (uidlset_flush(set) == 0)
@@ -499,6 +521,8 @@ uidlset_compact(struct uidlset *set, unsigned char keep)
 	if (set->aflags > 4096 && set->n < set->aflags / 4) {
 		set->aflags = set->n < 2048 ? 4096 : set->n * 2;
 		set->flags = xreallocarray(set->flags, set->aflags, 1);
+		set->values = xreallocarray(set->values, set->aflags,
+		    sizeof *set->values);
 	}
 	uidlset_reindex(set);
 }

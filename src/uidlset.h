@@ -5,8 +5,8 @@
  * strings. Held in memory they were most of a POP3 fetch's heap; here each
  * UIDL is a fixed-size record in an unnamed scratch file in the state
  * directory (rebuilt from the state file by every run, never synced), and
- * memory holds only an index (4 to 8 bytes a UIDL) and a flags byte per
- * UIDL. The most recent records stay in a small write buffer, so a set of
+ * memory holds only an index (4 to 8 bytes a UIDL), a flags byte and a
+ * 32-bit value (the caller's: POP3 keeps the size LIST gave) per UIDL. The most recent records stay in a small write buffer, so a set of
  * a few dozen UIDLs never touches the disk.
  *
  * Ids are record numbers, stable until uidlset_compact. Flags are the
@@ -50,11 +50,17 @@ unsigned char	 uidlset_flags(const struct uidlset *, uint32_t id);
 /* Sets a live entry's flags; 0 makes it garbage: never found again. */
 void		 uidlset_set_flags(struct uidlset *, uint32_t id,
 		    unsigned char flags);
-/* Calls fn(arg, text, len) for every entry with a flag in mask, in id
+/* An id's value (0 until set, and for an unknown id); setting a value
+ * of an id that is garbage does nothing. Compaction keeps the values. */
+uint32_t	 uidlset_value(const struct uidlset *, uint32_t id);
+void		 uidlset_set_value(struct uidlset *, uint32_t id,
+		    uint32_t value);
+/* Calls fn(arg, id, text, len) for every entry with a flag in mask, in id
  * order (text NUL-terminated, valid during the call); -1 when a read
  * failed (uidlset_error). */
 int		 uidlset_each(struct uidlset *, unsigned char mask,
-		    void (*fn)(void *, const char *, size_t), void *arg);
+		    void (*fn)(void *, uint32_t, const char *, size_t),
+		    void *arg);
 /* Entries ever inserted since the last compaction (ids run below). */
 size_t		 uidlset_ids(const struct uidlset *);
 /* Keeps the entries with any flag in keep, clears their other flags, and

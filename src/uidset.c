@@ -119,6 +119,28 @@ uidset_add_set(struct uidset *s, const struct uidset *add)
 		uidset_add_range(s, add->r[i].lo, add->r[i].hi);
 }
 
+void
+uidset_subtract(struct uidset *out, const struct uidset *a,
+    const struct uidset *b)
+{
+	size_t		i, j = 0, k;
+	uint64_t	lo;
+
+	for (i = 0; i < a->n; i++) {
+		lo = a->r[i].lo;
+		while (j < b->n && b->r[j].hi < lo)
+			j++;
+		for (k = j; k < b->n && b->r[k].lo <= a->r[i].hi; k++) {
+			if (b->r[k].lo > lo)
+				uidset_add_range(out, (uint32_t)lo,
+				    b->r[k].lo - 1);
+			lo = (uint64_t)b->r[k].hi + 1;
+		}
+		if (lo <= a->r[i].hi)
+			uidset_add_range(out, (uint32_t)lo, a->r[i].hi);
+	}
+}
+
 int
 uidset_has(const struct uidset *s, uint32_t uid)
 {

@@ -26,6 +26,9 @@ void	uidset_add(struct uidset *, uint32_t);
 /* Adds lo..hi (lo 0 counts as 1; hi < lo adds nothing). */
 void	uidset_add_range(struct uidset *, uint32_t lo, uint32_t hi);
 void	uidset_add_set(struct uidset *, const struct uidset *);
+/* Adds to out (neither a nor b) the UIDs of a that are not in b. */
+void	uidset_subtract(struct uidset *out, const struct uidset *a,
+	    const struct uidset *b);
 int	uidset_has(const struct uidset *, uint32_t);
 size_t	uidset_count(const struct uidset *);
 int	uidset_empty(const struct uidset *);

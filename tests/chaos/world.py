@@ -1079,8 +1079,13 @@ class PopAccount(Account):
                 uidl, key = self.drop.pop(i)
                 self.log.add("gone", self.name, key, "INBOX", uidl, "other")
                 if rnd.random() < 0.3 and "uidl-reuse" not in self.off:
-                    # RFC 1939 lets a server reuse a freed UIDL.
+                    # RFC 1939 lets a server reuse a freed UIDL. A new
+                    # message of the freed one's size is not told apart
+                    # (mailfetchd.conf(5), keep): optional.
                     m = self.new_message()
+                    if len(m.data) == len(self.msgs[key].data):
+                        m.required = False
+                        m.why = "a reused UIDL, the same size"
                     self.put(m.key, uidl)
                     self.log.draw("uidl-reuse")
                     self.log.add("other", self.name, "add-reuse", m.key)

@@ -162,6 +162,16 @@ Modes:
               times, default 2000000)
   listfake    the answer to LIST names INBOX, then --flood N other
               folders ("f1", "f2"...)
+  omitsize    the sizes pass (UID FETCH without BODY.PEEK[]) of a --bad
+              connection leaves out message 3 (tests/fault/sizes_omit.sh)
+  omitsizefirst  as omitsize, message 1
+  omitsizegone   as omitsize, and message 3 is expunged (by another
+              client) before the next connection (left out of the
+              manifest)
+  nilomit     the first connection answers BODY[] NIL for message 3, the
+              second leaves it out of its sizes pass (asked for again),
+              later ones behave (--bad is not used)
+UID SEARCH honours a "UID <set>" criterion (with ALL, UNSEEN, DELETED).
 """
 import hashlib
 import select
@@ -308,6 +318,9 @@ class Box:
 
 NIL = object()
 
+# The message the sizes pass of a bad connection leaves out, by mode.
+OMIT_SIZE = {"omitsize": 3, "omitsizefirst": 1, "omitsizegone": 3}
+
 # What the login of a bad connection gets, by mode.
 REFUSALS = {
     "toomany": "NO [ALERT] Too many simultaneous connections. (Failure)",
@@ -368,6 +381,13 @@ def do_fetch(c, box, tag, rest, bad, mode, flood=0):
         if uid == gone:
             continue	# expunged just before: a server does not send it
         seq = 1 if bad and mode == "bigdripone" else uids.index(uid) + 1
+        if bad and not body and box.msgs[uid] == OMIT_SIZE.get(mode):
+            continue
+        if mode == "nilomit" and box.msgs[uid] == 3 and \
+                c.n == (1 if body else 2):
+            if body:
+                c.send(fetch_item(box, seq, uid, args, body=NIL))
+            continue
         if body and mode in ("gapfetch", "idlegap"):
             if idx > 0:
                 time.sleep(1.8)
@@ -483,6 +503,8 @@ def serve(c, box, mode, bad, caps, flood):
             (mode in ("uidvbye", "uidvnil", "uidvhdrdrip", "nilreaduv") and
              c.n == 2):
         box.renumber()
+    if mode == "omitsizegone" and c.n > 1:
+        box.msgs = {u: k for u, k in box.msgs.items() if k != 3}
     if mode in ("nilread", "nilreaduv") and not bad:
         box.seen_msgs.add(3)	# the user read it on the server
     c.send("* OK [CAPABILITY %s] scripted IMAP ready\r\n" % caps)
@@ -593,8 +615,15 @@ def serve(c, box, mode, bad, caps, flood):
         elif cmd == "UID SEARCH":
             if "DELETED" in rest.upper():
                 hits = sorted(box.deleted)
-            else:
+            elif "UNSEEN" in rest.upper():
                 hits = [u for u in box.uids() if not box.is_seen(u)]
+            else:
+                hits = box.uids()
+            crit = rest.split()
+            if "UID" in [w.upper() for w in crit[:-1]]:
+                k = [w.upper() for w in crit].index("UID")
+                keep = set(parse_set(crit[k + 1], box.uids()))
+                hits = [u for u in hits if u in keep]
             c.send("* SEARCH%s\r\n%s OK done\r\n"
                    % ("".join(" %d" % u for u in hits), tag))
         elif cmd == "UID FETCH" and bad and mode == "xgmbad" and \
@@ -672,6 +701,8 @@ def main():
         for i in range(1, n + 1):
             if mode == "expunge" and i == 3:
                 continue	# expunged on the server before delivery
+            if mode == "omitsizegone" and i == 3:
+                continue	# expunged before the client asks again
             if mode == "bigbody" and i == 2:
                 continue	# over max_message_size: skipped
             if mode in ("bigdrip", "hdrdrip", "bigdripseq") and i == 2:

@@ -9,15 +9,16 @@
 #    the first login with Gmail's "NO [ALERT] Too many simultaneous
 #    connections. (Failure)": the account's cap goes down to 1, the daemon
 #    backs off (at least 5 minutes, not the 30 of a wrong password) and
-#    does not log in again meanwhile; a fetch now then gets every message.
+#    does not log in again meanwhile.
 #  - ti: the same refusal on an IDLE login (the account has only an IDLE
 #    folder, so that login is its only one): the cap goes down, the IDLE
 #    reconnect waits as long, no login meanwhile.
 #  - un: "NO [UNAVAILABLE]" on the first login: backoff of 5 minutes, no
-#    login meanwhile, a fetch now then gets every message.
-#  - ti again: a fetch now retries its IDLE folder at once (logged once),
-#    but the lowered cap (1) leaves IDLE no room: the folder is polled,
-#    by that fetch's poll: one more login, every message, exit 0.
+#    login meanwhile.
+#  - a fetch now of tm, un or ti meanwhile is refused (exit 10), naming
+#    the server's reason and the next attempt: no login, ti's IDLE folder
+#    not reconnected (logged once). Once the daemon stopped, --once gets
+#    every message of each, with one more login.
 # TAP output.
 set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -186,44 +187,50 @@ tap_is "$(logins ti)" 1 "ti: no IDLE login while backing off" \
     "$(cat "$T/ti/server.log")"
 tap_is "$(logins un)" 1 "un: no login while backing off" "$(cat "$T/un/server.log")"
 
+# --- 5. A fetch now while the server asked to wait: refused (exit 10),
+# naming the server's reason and the next attempt; no login, IDLE or
+# poll. ---
+# refused NAME REASON-ERE: a fetch now of NAME is refused so.
+refused()
+{
+	timeout 30 "$MAILFETCHD" -c "$CONF" --once --account "$1" \
+	    >"$T/$1/once.out" 2>&1
+	tap_is "$?" 10 "$1: a fetch now after the busy refusal is refused" \
+	    "$(cat "$T/$1/once.out")"
+	tap_like "$(cat "$T/$1/once.out")" "account=$1: not fetched: the server $2 [0-9hms ]+ ago; next attempt allowed in [0-9hms ]+ \(at " \
+	    "$1: the answer names the server's reason and the next attempt" \
+	    "$(cat "$T/$1/once.out")"
+}
+refused tm 'refused the login: too many simultaneous connections \(\[ALERT\]\)'
+refused un 'refused the login as busy \(\[UNAVAILABLE\]\)'
+refused ti 'refused the login: too many simultaneous connections \(\[ALERT\]\)'
+tap_is "$(count 'account=ti folder=INBOX: reconnecting IDLE now')" 0 \
+    "ti: the IDLE folder is not reconnected" "$(grep 'account=ti' "$DLOG" | tail -8)"
+tap_is "$(count 'account=ti: fetch now asked on the control socket: not fetched: the server refused the login: too many simultaneous connections')" 1 \
+    "ti: the daemon logs why, once" "$(grep 'account=ti' "$DLOG" | tail -8)"
+sleep 1
+for n in tm ti un; do
+	tap_is "$(logins "$n")" 1 "$n: still no login after the fetch now" \
+	    "$(cat "$T/$n/server.log")"
+done
+
+kill -TERM "$DPID"
+daemon_wait_exit 15
+tap_is "$drc" 0 "SIGTERM stops the daemon"
+
 # The servers take logins again (only their first connection refuses):
-# a fetch now gets every message.
-for n in tm un; do
+# without the daemon, --once gets every message.
+for n in tm ti un; do
 	timeout 30 "$MAILFETCHD" -c "$CONF" --once --account "$n" \
 	    >"$T/$n/once.out" 2>&1
-	tap_is "$?" 0 "$n: a fetch now after the refusal fetches" \
+	tap_is "$?" 0 "$n: --once without the daemon fetches" \
 	    "$(cat "$T/$n/once.out")"
+	cat "$T/$n/once.out" >>"$T/all-output"
 	sum=$("$PY" "$FL" compare "$T/$n/manifest" "$T/$n/Maildir" 2>&1)
 	tap_like "$sum" "missing=0 duplicate=0 partial=0 tmp=0" \
 	    "$n: every message of the server exactly once ($sum)"
 	tap_is "$(logins "$n")" 2 "$n: with one more login"
 done
-out=$(status)
-tap_like "$out" '^tm: [a-z ]+; polling INBOX; connections 0; last success [0-9]' \
-    "--status shows tm's success after the refusal" "$out"
-
-# --- 5. A fetch now retries IDLE folders waiting to reconnect. ---
-# ti's cap went down to 1, which leaves IDLE no room: the retry falls
-# back to the polls, and this fetch's poll takes INBOX at once.
-timeout 30 "$MAILFETCHD" -c "$CONF" --once --account ti >"$T/ti/once.out" 2>&1
-tap_is "$?" 0 "ti: a fetch now with no room for IDLE polls INBOX" \
-    "$(cat "$T/ti/once.out")"
-tap_unlike "$(cat "$T/ti/once.out")" 'reconnecting IDLE now' \
-    "ti: the answer does not claim an IDLE reconnection" "$(cat "$T/ti/once.out")"
-tap_is "$(count 'account=ti folder=INBOX: reconnecting IDLE now, as asked on the control socket')" 1 \
-    "ti: the daemon logs the try once"
-line=$(grep 'account=ti folder=INBOX: .*polling this folder instead of IDLE' "$DLOG")
-tap_like "$line" 'polling this folder instead of IDLE' \
-    "ti: the try finds no room within the cap of 1 and is polled" \
-    "$(grep 'account=ti' "$DLOG" | tail -8)"
-sum=$("$PY" "$FL" compare "$T/ti/manifest" "$T/ti/Maildir" 2>&1)
-tap_like "$sum" "missing=0 duplicate=0 partial=0 tmp=0" \
-    "ti: every message of the server exactly once ($sum)"
-tap_is "$(logins ti)" 2 "ti: with one more login, the poll's"
-
-kill -TERM "$DPID"
-daemon_wait_exit 15
-tap_is "$drc" 0 "SIGTERM stops the daemon"
 cat "$DLOG" >>"$T/all-output"
 tap_diag "the whole test took $(($(_dc_now_ms) - t0)) ms after the daemon started"
 mfd_no_sanitizer

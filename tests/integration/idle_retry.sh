@@ -21,7 +21,8 @@
 #    daemon_idle_start, crashes):
 #    - every IDLE login refused as busy ("NO [UNAVAILABLE]",
 #      imap_server.py unavailable), a SIGHUP, then a fetch now, which
-#      reconnects the folders;
+#      leaves the folders to their backoff (exit 10: the server asked to
+#      wait);
 #    - every IDLE login refused with "[ALERT] Too many simultaneous
 #      connections" (imap_server.py toomany), then a SIGHUP, which resets
 #      the lowered cap and tries the folders again;
@@ -232,6 +233,8 @@ kill -HUP "$DPID"
 daemon_wait_log 'reloaded: ' 10
 ok $? "un: the reload is logged" "$(tail -20 "$DLOG")"
 timeout 20 "$MAILFETCHD" -c "$T/un.conf" --once >"$T/un.once" 2>&1
+tap_is "$?" 10 "un: the fetch now is refused: the server asked to wait" \
+    "$(cat "$T/un.once")"
 sleep 1
 survived un "the fetch now"
 

@@ -32,6 +32,8 @@ Modes:
                holds its freed unique id (RFC 1939 allows the reuse)
   uidlsame     as uidlreuse, but the new message 5 has the same size as
                message 1 (only its header differs)
+  listomit     from the second connection on, LIST leaves message 2 out
+               (UIDL still names it)
   uidlbody     as uidlreuse, but the new message 6 has message 1's size
                and header section (no Date or Message-ID, as a local
                program may write it): only its body differs
@@ -204,7 +206,9 @@ def serve(mode, c, args, msgs):
                    for i, k in enumerate(msgs)) + ".\r\n")
         elif cmd == "LIST":
             c.send("+OK\r\n" + "".join("%d %d\r\n" % (i + 1,
-                   len(message(k))) for i, k in enumerate(msgs)) + ".\r\n")
+                   len(message(k))) for i, k in enumerate(msgs)
+                   if not (mode == "listomit" and c.n >= 2 and k == 2))
+                   + ".\r\n")
         elif cmd == "RETR":
             i = int(arg) - 1
             body = message(msgs[i])

@@ -3,9 +3,11 @@
 #
 #	scripted_init NAME			# the work directory $T
 #						# (/tmp/mfd-NAME.*), $T/pass
-#	scripted_once NAME			# mailfetchd --once on
+#	scripted_once NAME			# mailfetchd --once -v on
 #						# $T/NAME.conf (60 s at most):
-#						# sets rc and err
+#						# sets $rc and $err; checks
+#						# for a sanitizer report
+#	scripted_count NAME			# messages in $T/Maildir-NAME
 #	scripted_server SCRIPT MODE [ARGS...]	# (re)starts it; sets $port
 #	scripted_start LOG SCRIPT MODE [ARGS...]	# the same, the received
 #						# lines in LOG (emptied)
@@ -24,6 +26,9 @@ SCRIPTED_FL=$top_srcdir/tests/fault/faultlib.py
 spid=""
 tap_cleanup_add '[ -n "$spid" ] && kill "$spid" 2>/dev/null'
 
+# The checks and the work directory of a test on scripted servers: python3
+# and $MAILFETCHD are there, $T is /tmp/mfd-NAME.XXXXXX (0700, removed at
+# exit) and holds the password file $T/pass.
 scripted_init()
 {
 	command -v python3 >/dev/null || tap_bail "python3 not found"
@@ -37,13 +42,23 @@ scripted_init()
 	chmod 600 "$T/pass"
 }
 
-# A fixed outer bound: a run still going after 60 s is killed (rc 137).
+# One run of $T/NAME.conf: its exit status in $rc (137: still running at
+# the fixed outer bound of 60 s, and killed), its log (-v) in $err; a
+# sanitizer report in it fails a check.
 scripted_once()
 {
-	timeout -s KILL 60 "$MAILFETCHD" -c "$T/$1.conf" --once \
-	    >/dev/null 2>"$T/err"
+	err=$(timeout -s KILL 60 "$MAILFETCHD" -c "$T/$1.conf" --once -v \
+	    2>&1 >/dev/null)
 	rc=$?
-	err=$(cat "$T/err")
+	tap_unlike "$err" 'runtime error:|AddressSanitizer|LeakSanitizer' \
+	    "$1: no sanitizer report"
+}
+
+# The messages delivered into $T/Maildir-NAME (new/ and cur/).
+scripted_count()
+{
+	find "$T/Maildir-$1/new" "$T/Maildir-$1/cur" -type f 2>/dev/null |
+	    wc -l
 }
 
 scripted_server()

@@ -426,8 +426,9 @@ test_retry_on_reload(void **state)
 	schedule_free(s);
 }
 
-/* A fetch now waits for a refused login's backoff, a delay the server
- * named, the provider minimum and a stop; not for a network backoff. */
+/* A fetch now waits for a refused login's backoff, a wait the server
+ * asked for (a delay it named, a busy refusal), the provider minimum and
+ * a stop; not for a network backoff. */
 static void
 test_fetch_allowed(void **state)
 {
@@ -482,6 +483,28 @@ test_fetch_allowed(void **state)
 	    T0 + 20 * MIN);
 	assert_non_null(strstr(why, "server asked"));
 	free(why);
+
+	/* A login refused as busy ([UNAVAILABLE]): the server asked to
+	 * wait, the fetch now waits too, and says so. */
+	memset(&o, 0, sizeof o);
+	o.exit = EXIT_NETWORK;
+	o.hint = SCHEDULE_HINT_UNAVAILABLE;
+	schedule_begin(b, T0 + 21 * MIN, NULL);
+	at = schedule_done(b, T0 + 21 * MIN, &o, &msg);
+	free(msg);
+	assert_true(at >= T0 + 26 * MIN);
+	assert_int_equal(schedule_fetch_allowed(b, T0 + 22 * MIN, &why), at);
+	assert_non_null(strstr(why, "refused the login as busy "
+	    "([UNAVAILABLE]) 1m ago"));
+	free(why);
+	/* A success ends it. */
+	schedule_begin(b, at, NULL);
+	o.exit = EXIT_NOTHING_NEW;
+	o.hint = SCHEDULE_HINT_NONE;
+	schedule_done(b, at, &o, &msg);
+	free(msg);
+	assert_int_equal(schedule_fetch_allowed(b, at + SEC, &why), at + SEC);
+	assert_null(why);
 
 	/* A stop: not before a reload. */
 	attempt(b, T0 + 30 * MIN, EXIT_CONFIG, 0);

@@ -140,12 +140,13 @@ struct seen {
 };
 
 static void
-each_cb(void *arg, const char *text, size_t len)
+each_cb(void *arg, uint32_t id, const char *text, size_t len)
 {
 	struct seen	*sn = arg;
 	char		 buf[UIDLSET_LEN_MAX + 1];
 	size_t		 want;
 
+	(void)id;
 	want = uidl_of(sn->next, buf);
 	if (want != len || memcmp(buf, text, len) != 0 || text[len] != '\0')
 		sn->bad++;

@@ -20,6 +20,32 @@ assert_format(const struct uidset *s, const char *want)
 	free(got);
 }
 
+/* a minus b, range by range, up to the largest UID. */
+static void
+test_subtract(void **state)
+{
+	struct uidset	a, b, out;
+
+	(void)state;
+	uidset_init(&a);
+	uidset_init(&b);
+	uidset_init(&out);
+	assert_int_equal(uidset_parse(&a, "1:10,20:30,40,4294967290:4294967295"),
+	    0);
+	assert_int_equal(uidset_parse(&b, "3,5:22,29:41,4294967295"), 0);
+	uidset_subtract(&out, &a, &b);
+	assert_format(&out, "1:2,4,23:28,4294967290:4294967294");
+	uidset_clear(&out);
+	uidset_subtract(&out, &b, &b);
+	assert_format(&out, "");
+	uidset_clear(&b);
+	uidset_subtract(&out, &a, &b);
+	assert_format(&out, "1:10,20:30,40,4294967290:4294967295");
+	uidset_clear(&a);
+	uidset_clear(&b);
+	uidset_clear(&out);
+}
+
 static void
 test_add_merge(void **state)
 {
@@ -112,6 +138,7 @@ main(void)
 		cmocka_unit_test(test_add_merge),
 		cmocka_unit_test(test_format_slices),
 		cmocka_unit_test(test_parse),
+		cmocka_unit_test(test_subtract),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));

@@ -1,0 +1,114 @@
+#!/bin/bash
+# sizes_omit.sh: a message the server leaves out of the sizes pass (UID
+# FETCH n:* (UID RFC822.SIZE)) is not lost (doc/DESIGN.md promise 1).
+# A scripted server (tests/fault/imap_server.py omitsize, omitsizefirst,
+# omitsizegone) answers the first run's sizes pass without message 3 (or
+# 1); that run delivers the others, and the message is asked for again,
+# and delivered, by the next run. Expunged meanwhile, it is asked for once
+# (UID SEARCH UID confirms it gone) and then no more; with first_fetch =
+# unseen, read on the server, it is not owed at all. A message owed
+# (BODY[] NIL) and then left out of the sizes pass that asks for it again
+# stays owed (imap_server.py nilomit). TAP output.
+set -u
+top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
+MAILFETCHD=${MAILFETCHD:-$top_srcdir/_build/mailfetchd}
+. "$top_srcdir/tests/lib/scripted.sh"
+scripted_init omit
+
+# server MODE [ARGS]: (re)start the scripted IMAP server, its log emptied.
+server() {
+	scripted_start "$T/server.log" "$top_srcdir/tests/fault/imap_server.py" \
+	    "$@" --manifest "$T/manifest"
+}
+
+# sizes CONN: the UID set of connection CONN's sizes pass.
+sizes() {
+	sed -nE "s/^$1 [^ ]+ UID FETCH ([^ ]+) \(UID RFC822.SIZE\)\$/\1/p" \
+	    "$T/server.log"
+}
+
+# owed NAME: the state's missing records (UIDs asked for again).
+owed() {
+	grep '^missing ' "$T/state-$1/$1.state"
+}
+
+# Message 3 left out of the first sizes pass: the others are delivered,
+# and it comes with the next run.
+server omitsize
+scripted_conf omit imap 3s
+scripted_once omit
+tap_is "$rc" 0 "left out: the first run delivers the others"
+tap_is "$(scripted_count omit)" 4 "left out: four messages delivered"
+tap_like "$err" 'left out 1 message\(s\).*UID 3\b' \
+    "left out: the log names the message left out"
+tap_like "$(owed omit)" ' 3$' "left out: the state owes it"
+scripted_once omit
+tap_is "$(sizes 2)" "3,6:*" "left out: the next run asks for it again"
+tap_is "$rc" 0 "left out: the next run delivers"
+scripted_exact omit "left out: after the next run"
+scripted_once omit
+tap_is "$rc" 1 "left out: then nothing new"
+tap_is "$(owed omit)" "" "left out: then no longer owed"
+scripted_exact omit "left out: after a third run"
+
+# Message 1 left out: nothing tells it from UIDs never in use but its
+# number, and it is owed just the same.
+server omitsizefirst
+scripted_conf first imap 3s
+scripted_once first
+tap_is "$rc" 0 "first left out: the first run delivers the others"
+tap_is "$(scripted_count first)" 4 "first left out: four messages delivered"
+scripted_once first
+tap_is "$(sizes 2)" "1,6:*" "first left out: the next run asks for it again"
+scripted_exact first "first left out: after the next run"
+
+# Message 3 left out, then expunged by another client: asked for once
+# more, then no longer owed (not forever).
+server omitsizegone
+scripted_conf gone imap 3s
+scripted_once gone
+tap_is "$(scripted_count gone)" 4 "left out, then expunged: four messages delivered"
+scripted_once gone
+tap_is "$rc" 1 "left out, then expunged: the next run has nothing new"
+tap_like "$(grep -E '^2 [^ ]+ UID SEARCH' "$T/server.log")" 'UID SEARCH UID 3$' \
+    "left out, then expunged: UID SEARCH asks whether it exists"
+tap_like "$err" 'not listed, nor found by UID SEARCH.*no longer asked for' \
+    "left out, then expunged: the log says it is no longer owed"
+scripted_exact gone "left out, then expunged: after the next run"
+scripted_once gone
+tap_is "$(owed gone)" "" "left out, then expunged: no longer owed"
+
+# Message 3 answered BODY[] NIL (owed), then left out of the sizes pass
+# that asks for it again: UID SEARCH finds it, so it stays owed (not
+# taken for expunged), and the next run delivers it.
+server nilomit
+scripted_conf nilomit imap 3s
+scripted_once nilomit
+tap_is "$(scripted_count nilomit)" 4 "NIL, then left out: four messages delivered"
+scripted_once nilomit
+tap_like "$err" 'left out messages asked for again that UID SEARCH finds \(UID 3\)' \
+    "NIL, then left out: the log says the server left it out"
+tap_like "$(owed nilomit)" ' 3$' "NIL, then left out: still owed"
+scripted_once nilomit
+tap_is "$rc" 0 "NIL, then left out: the next run delivers it"
+scripted_exact nilomit "NIL, then left out: after the third run"
+
+# first_fetch = unseen: message 3 left out and unread is owed; left out
+# and read (the user chose to leave it) is not.
+server omitsize
+scripted_conf unseen imap 3s "first_fetch = unseen"
+scripted_once unseen
+tap_is "$(scripted_count unseen)" 4 "unseen, left out: four messages delivered"
+scripted_once unseen
+tap_is "$(sizes 2)" "3,6:*" "unseen, left out: the next run asks for it again"
+scripted_exact unseen "unseen, left out: after the next run"
+server omitsize --seen 3
+scripted_conf read imap 3s "first_fetch = unseen"
+scripted_once read
+tap_is "$rc" 0 "read, left out: the first run delivers the unread"
+tap_is "$(owed read)" "" "read, left out: not owed"
+scripted_once read
+tap_is "$rc" 1 "read, left out: the next run has nothing new"
+scripted_exact read "read, left out: only the unread, once"
+
+tap_done
