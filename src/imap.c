@@ -441,8 +441,7 @@ static char	*imap_conf_local(struct imap_session *,
 static int	imap_roles_needed(const struct imap_session *);
 static int	imap_conf_wanted(struct imap_session *,
 		    const struct folder_conf *);
-static int	imap_conf_wanted(struct imap_session *,
-		    const struct folder_conf *);
+static int	imap_wire_eq(const char *, const char *);
 
 /* Records an outcome; the session's status is the worst one. */
 static void
@@ -687,26 +686,76 @@ imap_auth_start(struct imap_session *s)
  * Folders.
  */
 
-/* The configured name of a folder an IDLE session holds (left out of
- * this session) that delivers to local, or NULL: a pattern's match
- * mapping there too would mix two server folders in one local folder
- * with neither session seeing the other. */
+/* Whether configured folder i is fetched by another session that this
+ * one must give way to: in ONCE, a folder an IDLE session holds (left
+ * out here); in IDLE, an IDLE folder configured before this session's
+ * own, so that of two IDLE sessions the later configured folder is the
+ * one refused, whichever session starts first. */
+static int
+imap_conf_rival(struct imap_session *s, size_t i)
+{
+	const struct folder_conf	*fc = &s->ac->folders[i];
+	size_t				 j;
+
+	if (fc->is_pattern)
+		return (0);
+	if (s->mode == IMAP_MODE_ONCE)
+		return (!imap_conf_wanted(s, fc));
+	for (j = 0; j < i; j++) {
+		if (strcmp(s->ac->folders[j].remote, s->idle_folder) == 0)
+			return (0);	/* this session's comes first */
+	}
+	return (fc->idle && strcmp(fc->remote, s->idle_folder) != 0);
+}
+
+/* The configured name of a folder another session holds
+ * (imap_conf_rival) that delivers to local, or NULL: a folder mapping
+ * there too would mix two server folders in one local folder with
+ * neither session seeing the other. */
 static const char *
 imap_local_held(struct imap_session *s, const char *local)
 {
-	const struct folder_conf	*fc;
-	size_t				 i;
-	char				*held;
-	int				 same;
+	size_t	 i;
+	char	*held;
+	int	 same;
 
 	for (i = 0; i < s->ac->nfolders; i++) {
-		fc = &s->ac->folders[i];
-		if (s->mode != IMAP_MODE_ONCE || fc->is_pattern ||
-		    imap_conf_wanted(s, fc) ||
-		    (held = imap_conf_local(s, fc)) == NULL)
+		if (!imap_conf_rival(s, i) ||
+		    (held = imap_conf_local(s, &s->ac->folders[i])) == NULL)
 			continue;
 		same = strcmp(held, local) == 0;
 		free(held);
+		if (same)
+			return (s->ac->folders[i].remote);
+	}
+	return (NULL);
+}
+
+/* IDLE: the configured name of an earlier IDLE folder (imap_conf_rival)
+ * that is the server's folder remote too ("Spam" and '\Junk'), or NULL:
+ * two IDLE sessions would fetch one folder side by side. (In ONCE, a
+ * folder an IDLE session holds is passed over: imap_remote_skipped.) */
+static const char *
+imap_remote_held(struct imap_session *s, const char *remote)
+{
+	const struct folder_conf	*fc;
+	size_t				 i;
+	char				*wire, *cause;
+	int				 same;
+
+	for (i = 0; s->mode == IMAP_MODE_IDLE && i < s->ac->nfolders; i++) {
+		fc = &s->ac->folders[i];
+		if (!imap_conf_rival(s, i))
+			continue;
+		if (fc->role != FOLDER_ROLE_NONE)
+			wire = s->role_wire[fc->role] == NULL ? NULL :
+			    xstrdup(s->role_wire[fc->role]);
+		else if ((wire = folder_ns_conf_to_wire(&s->ns,
+		    folder_conf_unescape(fc->remote), s->delim,
+		    &cause)) == NULL)
+			free(cause);
+		same = wire != NULL && imap_wire_eq(wire, remote);
+		free(wire);
 		if (same)
 			return (fc->remote);
 	}
@@ -758,6 +807,16 @@ imap_folder_add(struct imap_session *s, const char *remote, int delim,
 		    cause);
 		free(cause);
 		utf8 = log_sanitize(remote, strlen(remote), 200);
+	}
+	if ((held = imap_remote_held(s, remote)) != NULL) {
+		imap_log(s, LOG_LVL_ERROR, "folders \"%s\" (held open with "
+		    "IDLE) and \"%s\" are the same server folder \"%s\": not "
+		    "fetched twice (drop one of them)", held, s->idle_folder,
+		    utf8);
+		s->result.folders_failed++;
+		imap_status(s, EXIT_PARTIAL);
+		free(utf8);
+		return;
 	}
 	if (strcasecmp(remote, "INBOX") == 0 && local_conf == NULL)
 		local = xstrdup("");
