@@ -122,6 +122,7 @@ struct diag {
 static void	diag_enter(struct diag *, enum diag_state);
 static void	diag_next_folder(struct diag *);
 static void	diag_conn_cb(struct conn *, enum conn_event, void *);
+static void	diag_ns_note(struct diag *, const char *, int);
 
 /*
  * Output.
@@ -1007,11 +1008,28 @@ diag_list_untagged(struct diag *d, const struct imap_response *r)
 		if (*p == r->delim)
 			*p = '/';
 	}
-	if (d->state == DIAG_S_LIST_ALL)
+	if (d->state == DIAG_S_LIST_ALL) {
 		diag_roles_note(d, r, name);
+		diag_ns_note(d, name, r->delim);
+	}
 	d->listed = xreallocarray(d->listed, d->nlisted + 1,
 	    sizeof *d->listed);
 	d->listed[d->nlisted++] = name;
+}
+
+/* A folder of the LIST of all folders in another namespace
+ * ("#shared/team") that NAMESPACE did not name: its separator is that
+ * namespace's (imap.c asks LIST "" "#shared" instead). */
+static void
+diag_ns_note(struct diag *d, const char *name, int delim)
+{
+	char	*prefix;
+
+	if ((prefix = folder_ns_guess(name)) == NULL)
+		return;
+	if (!folder_ns_has(&d->ns, prefix))
+		folder_ns_set(&d->ns, prefix, delim);
+	free(prefix);
 }
 
 /* "a, b, c" of the listed names (at most DIAG_LIST_SHOW); caller frees. */

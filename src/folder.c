@@ -101,6 +101,38 @@ folder_ns_conf_to_wire(const struct folder_ns *ns, const char *conf,
 	    cause));
 }
 
+char *
+folder_ns_guess(const char *conf)
+{
+	const char	*slash = strchr(conf, '/');
+
+	if (conf[0] != '#' || slash == NULL || slash == conf + 1)
+		return (NULL);
+	return (xstrndup(conf, slash - conf));
+}
+
+int
+folder_ns_has(const struct folder_ns *ns, const char *prefix)
+{
+	size_t	i, len = strlen(prefix);
+
+	for (i = 0; i < ns->n; i++) {
+		if (strncmp(ns->prefix[i], prefix, len) == 0 &&
+		    strcmp(ns->prefix[i] + len, "/") == 0)
+			return (1);
+	}
+	return (0);
+}
+
+void
+folder_ns_set(struct folder_ns *ns, const char *prefix, int delim)
+{
+	if (ns->n >= FOLDER_NS_MAX || strlen(prefix) > FOLDER_LOCAL_MAX)
+		return;
+	xasprintf(&ns->prefix[ns->n], "%s/", prefix);
+	ns->delim[ns->n++] = delim;
+}
+
 void
 folder_ns_clear(struct folder_ns *ns)
 {

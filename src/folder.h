@@ -58,6 +58,17 @@ int	 folder_ns_delim(const struct folder_ns *ns, const char *conf,
  * folder_ns_delim gives it. */
 char	*folder_ns_conf_to_wire(const struct folder_ns *ns, const char *conf,
 	    int dflt, char **cause);
+/* Without NAMESPACE: the prefix of the other namespace a configured name
+ * is in by RFC 3501 5.1.2's convention, a first level beginning with '#'
+ * ("#shared" for "#shared/team"), which LIST "" "#shared" tells the
+ * separator of; NULL for any other name. Caller frees. */
+char	*folder_ns_guess(const char *conf);
+/* Whether ns has a namespace of that prefix (as folder_ns_guess gives
+ * it: its folders are under prefix + "/"). */
+int	 folder_ns_has(const struct folder_ns *ns, const char *prefix);
+/* Adds the namespace prefix + "/" with separator delim (nothing past
+ * FOLDER_NS_MAX or FOLDER_LOCAL_MAX bytes). */
+void	 folder_ns_set(struct folder_ns *ns, const char *prefix, int delim);
 /* Frees the prefixes; ns is empty again. */
 void	 folder_ns_clear(struct folder_ns *ns);
 

@@ -188,6 +188,7 @@ enum imap_state {
 	IMAP_S_COMPRESS,
 	IMAP_S_ROOT,		/* LIST "" "": the hierarchy separator */
 	IMAP_S_NAMESPACE,	/* each namespace's separator (RFC 2342) */
+	IMAP_S_NSPROBE,		/* without it: LIST "" "#prefix" */
 	IMAP_S_ROLES,		/* LIST "" "*": special-use folders */
 	IMAP_S_LIST,
 	IMAP_S_STATUS,		/* STATUS before SELECT: anything new? */
@@ -211,8 +212,8 @@ enum imap_state {
 
 static const char *imap_state_names[IMAP_S_MAX] = {
 	"CONNECTING", "GREETING", "CAPABILITY", "STARTTLS", "TLS", "ID",
-	"AUTH", "AUTH_CAPS", "COMPRESS", "ROOT", "NAMESPACE", "ROLES", "LIST",
-	"STATUS",
+	"AUTH", "AUTH_CAPS", "COMPRESS", "ROOT", "NAMESPACE", "NSPROBE", "ROLES",
+	"LIST", "STATUS",
 	"SELECT", "SEARCH", "SIZES", "FETCH", "STORE", "COPY", "MOVE",
 	"TRASH_CREATE", "SEARCH_DELETED", "EXPUNGE", "IDLE", "IDLING",
 	"IDLE_DONE", "LOGOUT", "DONE",
@@ -303,6 +304,11 @@ struct imap_session {
 	int			 delim_known;	/* the LIST "" "" answered */
 	struct folder_ns	 ns;		/* NAMESPACE: a separator per
 						 * namespace (folder.h) */
+	size_t			 ns_idx;	/* IMAP_S_NSPROBE: next
+						 * configured name */
+	char			*ns_probe;	/* its prefix ("#shared") */
+	char			*ns_probe_wire;	/* as sent */
+	int			 ns_probe_delim; /* LIST's answer, -1: none */
 	char			*trash_wire;	/* trash_folder as sent, or the
 						 * server's \Trash folder
 						 * (imap_trash_resolve) */
@@ -1145,17 +1151,87 @@ imap_role_folder(struct imap_session *s, const struct folder_conf *fc)
 	    fc->mark_read);
 }
 
-/* LIST "" "" is answered: the namespaces next where the server has
- * them, else the folders. */
+/* Configured name i: the folders, then the trash_folder; NULL past
+ * them, "" for one that is not a name (a role). */
+static const char *
+imap_conf_name(const struct imap_session *s, size_t i)
+{
+	const char	*conf;
+
+	if (i < s->ac->nfolders)
+		conf = s->ac->folders[i].remote;
+	else if (i == s->ac->nfolders && s->ac->trash_folder != NULL)
+		conf = s->ac->trash_folder;
+	else
+		return (NULL);
+	return (folder_role_of_conf(conf) == FOLDER_ROLE_NONE ?
+	    folder_conf_unescape(conf) : "");
+}
+
+/* Without NAMESPACE: LIST "" "#shared" for the next other namespace a
+ * configured name is in (folder_ns_guess) and not asked about yet; then
+ * the folders. */
+static void
+imap_ns_probe_next(struct imap_session *s)
+{
+	const char	*conf;
+	char		*prefix, *wire, *q, *cause;
+
+	while ((conf = imap_conf_name(s, s->ns_idx++)) != NULL) {
+		if ((prefix = folder_ns_guess(conf)) == NULL)
+			continue;
+		if (folder_ns_has(&s->ns, prefix) ||
+		    (wire = folder_conf_to_wire(prefix, 0, &cause)) == NULL) {
+			free(prefix);
+			continue;	/* a bad name fails where it is used */
+		}
+		if ((q = imap_quote(s, wire)) == NULL) {
+			free(prefix);
+			free(wire);
+			continue;
+		}
+		free(s->ns_probe);
+		free(s->ns_probe_wire);
+		s->ns_probe = prefix;
+		s->ns_probe_wire = wire;
+		s->ns_probe_delim = -1;
+		imap_enter(s, IMAP_S_NSPROBE);
+		imap_send(s, "LIST \"\" %s", q);
+		free(q);
+		return;
+	}
+	imap_root_done(s);
+}
+
+/* The LIST of a probed prefix is answered: its separator, or (no
+ * answer) the LIST "" "" one, noted so that it is asked once. */
+static void
+imap_ns_probe_done(struct imap_session *s)
+{
+	int	delim = s->ns_probe_delim;
+
+	if (delim < 0)
+		delim = s->delim;
+	else
+		imap_log(s, LOG_LVL_DEBUG, "namespace \"%s\": separator "
+		    "%s%c%s", s->ns_probe, delim != 0 ? "'" : "none",
+		    delim != 0 ? delim : ' ', delim != 0 ? "'" : "");
+	folder_ns_set(&s->ns, s->ns_probe, delim);
+	imap_ns_probe_next(s);
+}
+
+/* LIST "" "" is answered: the namespaces next (NAMESPACE where the
+ * server has it, else LIST per other namespace), then the folders. */
 static void
 imap_root_answered(struct imap_session *s)
 {
 	folder_ns_clear(&s->ns);
+	s->ns_idx = 0;
 	if (s->caps & IMAP_CAP_NAMESPACE) {
 		imap_enter(s, IMAP_S_NAMESPACE);
 		return;
 	}
-	imap_root_done(s);
+	imap_ns_probe_next(s);
 }
 
 /* The configured names the session compares or sends whole, as the
@@ -4005,11 +4081,16 @@ imap_tagged(struct imap_session *s, const struct imap_response *r)
 		break;
 	case IMAP_S_NAMESPACE:
 		if (!ok) {
-			/* Announced but refused: one separator for all. */
+			/* Announced but refused: as without it. */
 			folder_ns_clear(&s->ns);
 			imap_log(s, LOG_LVL_DEBUG, "NAMESPACE refused");
+			imap_ns_probe_next(s);
+			break;
 		}
 		imap_root_done(s);
+		break;
+	case IMAP_S_NSPROBE:
+		imap_ns_probe_done(s);
 		break;
 	case IMAP_S_ROLES:
 		imap_roles_done(s, r, ok);
@@ -4284,6 +4365,9 @@ imap_untagged(struct imap_session *s, const struct imap_response *r)
 	case IMAP_DATA_LIST:
 		if (s->state == IMAP_S_LIST || s->state == IMAP_S_ROLES)
 			imap_list_untagged(s, r);
+		else if (s->state == IMAP_S_NSPROBE && r->mailbox != NULL &&
+		    strcmp(r->mailbox, s->ns_probe_wire) == 0)
+			s->ns_probe_delim = r->delim;
 		else if (s->state == IMAP_S_ROOT && !s->delim_known) {
 			/* The first answer says it; any more are noise. */
 			s->delim = r->delim;
@@ -4861,6 +4945,8 @@ imap_session_free(struct imap_session *s)
 	for (i = 0; i < FOLDER_ROLE_MAX; i++)
 		free(s->role_wire[i]);
 	folder_ns_clear(&s->ns);
+	free(s->ns_probe);
+	free(s->ns_probe_wire);
 	free(s->idle_folder);
 	free(s);
 }

@@ -14,7 +14,8 @@ MAILFETCHD=${MAILFETCHD:-$top_srcdir/_build/mailfetchd}
 scripted_init namespace
 
 # ns_box CAPS: INBOX and Lists.dev in the personal namespace ('.'), team
-# in "#shared/" ('/'), one message each in the last two.
+# in "#shared/" ('/'), one message each in the last two; "#shared" is
+# listed as the root of its namespace (what LIST "" "#shared" answers).
 ns_box()
 {
 	python3 - "$T/box.json" "$1" <<'PY'
@@ -25,6 +26,7 @@ box = {"caps": caps, "root": {"mode": "ok", "delim": "."},
        "namespace": '(("" ".")) NIL (("#shared/" "/"))',
        "folders": {
            "INBOX": {"delim": ".", "uidvalidity": 1, "uidnext": 1, "msgs": []},
+           "#shared": {"delim": "/", "flags": ["\\Noselect"]},
            "Lists.dev": {"delim": ".", "uidvalidity": 1, "uidnext": 2, "msgs": msg("dev")},
            "#shared/team": {"delim": "/", "uidvalidity": 1, "uidnext": 2, "msgs": msg("team")}}}
 json.dump(box, open(path, "w"))
@@ -37,37 +39,46 @@ ns_rc()
 	[ "$rc" = 0 ] || tap_diag "$err"
 }
 
-ns_box "IMAP4rev1 UIDPLUS MOVE NAMESPACE"
-scripted_folders "$T/box.json"
-scripted_conf ns imap 10s 'folder "#shared/team" { }' 'folder "Lists/dev" { }'
-scripted_once ns
-ns_rc "'#shared/' with '/' beside personal '.'"
-tap_like "$(cat "$T/server.log")" 'LIST "" "#shared/team"' \
-    "\"#shared/team\" is sent with the shared namespace's '/'"
-tap_like "$(cat "$T/server.log")" 'LIST "" "Lists\.dev"' \
-    "\"Lists/dev\" is sent with the personal namespace's '.'"
-tap_is "$(ls "$T/Maildir-ns/.#shared.team/new" 2>/dev/null | wc -l)" 1 \
-    "the team message is in .#shared.team"
-tap_is "$(ls "$T/Maildir-ns/.Lists.dev/new" 2>/dev/null | wc -l)" 1 \
-    "the dev message is in .Lists.dev"
+# ns_case ACCOUNT CAPS WHAT: a run and --diagnose for "#shared/team" and
+# "Lists/dev" on the server with CAPS; each message in its local folder,
+# each name sent with its own namespace's separator, --diagnose finds
+# both. $T/server.log and $T/diag are left for more checks.
+ns_case()
+{
+	local a=$1 what=$3
 
-timeout -s KILL 60 "$MAILFETCHD" -c "$T/ns.conf" --diagnose >"$T/diag" 2>&1
-rc=$? err=$(cat "$T/diag")
-ns_rc "--diagnose"
-tap_like "$(cat "$T/diag")" 'folder "#shared/team": 1 message' \
-    "--diagnose finds \"#shared/team\""
+	ns_box "$2"
+	scripted_folders "$T/box.json"
+	scripted_conf "$a" imap 10s 'folder "#shared/team" { }' \
+	    'folder "Lists/dev" { }'
+	scripted_once "$a"
+	ns_rc "$what"
+	tap_like "$(cat "$T/server.log")" 'LIST "" "#shared/team"' \
+	    "$what: \"#shared/team\" is sent with the shared namespace's '/'"
+	tap_like "$(cat "$T/server.log")" 'LIST "" "Lists\.dev"' \
+	    "$what: \"Lists/dev\" is sent with the personal namespace's '.'"
+	tap_is "$(ls "$T/Maildir-$a/.#shared.team/new" 2>/dev/null | wc -l)" 1 \
+	    "$what: the team message is in .#shared.team"
+	tap_is "$(ls "$T/Maildir-$a/.Lists.dev/new" 2>/dev/null | wc -l)" 1 \
+	    "$what: the dev message is in .Lists.dev"
+	timeout -s KILL 60 "$MAILFETCHD" -c "$T/$a.conf" --diagnose >"$T/diag" 2>&1
+	rc=$? err=$(cat "$T/diag")
+	ns_rc "$what: --diagnose"
+	tap_like "$(cat "$T/diag")" 'folder "#shared/team": 1 message' \
+	    "$what: --diagnose finds \"#shared/team\""
+}
+
+ns_case ns "IMAP4rev1 UIDPLUS MOVE NAMESPACE" "NAMESPACE"
 tap_like "$(cat "$T/diag")" "namespace \"#shared/\" the server separates levels with '/'" \
-    "--diagnose names the namespace's own separator"
+    "NAMESPACE: --diagnose names the namespace's own separator"
 
-# NAMESPACE not announced: the one separator of LIST "" "", as before.
-ns_box "IMAP4rev1 UIDPLUS MOVE"
-scripted_folders "$T/box.json"
-scripted_conf nons imap 10s 'folder "Lists/dev" { }'
-scripted_once nons
-ns_rc "no NAMESPACE"
+# NAMESPACE not announced: LIST "" "#shared" says that namespace's
+# separator (RFC 3501 5.1.2's '#'); the personal one is LIST "" ""'s.
+# --diagnose takes it from its LIST of all folders.
+ns_case nons "IMAP4rev1 UIDPLUS MOVE" "no NAMESPACE"
 tap_unlike "$(cat "$T/server.log")" 'NAMESPACE' \
     "no NAMESPACE sent to a server that does not announce it"
-tap_is "$(ls "$T/Maildir-nons/.Lists.dev/new" 2>/dev/null | wc -l)" 1 \
-    "no NAMESPACE: the dev message is in .Lists.dev"
+tap_like "$(cat "$T/server.log")" 'LIST "" "#shared"$' \
+    "no NAMESPACE: the separator of \"#shared\" asked with LIST \"\" \"#shared\""
 
 tap_done

@@ -247,6 +247,29 @@ test_namespaces(void **state)
 	imap_parse_free(p);
 }
 
+/* Without NAMESPACE: the '#' prefixes to ask LIST "" "#x" about. */
+static void
+test_namespace_guess(void **state)
+{
+	struct folder_ns	 ns = { .n = 0 };
+	char			*g;
+
+	(void)state;
+	assert_null(folder_ns_guess("Lists/dev"));
+	assert_null(folder_ns_guess("#shared"));
+	assert_null(folder_ns_guess("#/x"));
+	g = folder_ns_guess("#shared/team/a");
+	assert_string_equal(g, "#shared");
+	assert_false(folder_ns_has(&ns, g));
+	folder_ns_set(&ns, g, '|');
+	assert_true(folder_ns_has(&ns, g));
+	assert_false(folder_ns_has(&ns, "#share"));
+	assert_int_equal(folder_ns_delim(&ns, "#shared/team/a", '.'), '|');
+	assert_int_equal(folder_ns_delim(&ns, "#sharedx/a", '.'), '.');
+	free(g);
+	folder_ns_clear(&ns);
+}
+
 int
 main(void)
 {
@@ -261,6 +284,7 @@ main(void)
 		cmocka_unit_test(test_mutf7_hint),
 		cmocka_unit_test(test_roles_of_conf),
 		cmocka_unit_test(test_namespaces),
+		cmocka_unit_test(test_namespace_guess),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));
