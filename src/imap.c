@@ -1203,6 +1203,19 @@ imap_ns_probe_next(struct imap_session *s)
 	imap_root_done(s);
 }
 
+/* Whether a LIST answer names the probed prefix: "#shared", or its root
+ * "#shared/" with the separator after it. */
+static int
+imap_ns_probe_answer(const struct imap_session *s, const char *mailbox,
+    int delim)
+{
+	size_t	len = strlen(s->ns_probe_wire);
+
+	return (strncmp(mailbox, s->ns_probe_wire, len) == 0 &&
+	    (mailbox[len] == '\0' || (delim != 0 &&
+	    (unsigned char)mailbox[len] == delim && mailbox[len + 1] == '\0')));
+}
+
 /* The LIST of a probed prefix is answered: its separator, or (no
  * answer) the LIST "" "" one, noted so that it is asked once. */
 static void
@@ -4366,7 +4379,7 @@ imap_untagged(struct imap_session *s, const struct imap_response *r)
 		if (s->state == IMAP_S_LIST || s->state == IMAP_S_ROLES)
 			imap_list_untagged(s, r);
 		else if (s->state == IMAP_S_NSPROBE && r->mailbox != NULL &&
-		    strcmp(r->mailbox, s->ns_probe_wire) == 0)
+		    imap_ns_probe_answer(s, r->mailbox, r->delim))
 			s->ns_probe_delim = r->delim;
 		else if (s->state == IMAP_S_ROOT && !s->delim_known) {
 			/* The first answer says it; any more are noise. */

@@ -10,6 +10,7 @@ changes):
  "create": "ok"|"noop"|"no",        CREATE makes the folder / says OK only / NO
  "list_return": "bad",              LIST ... RETURN (...) answered BAD
  "namespace": "(...) NIL ((...))",  the NAMESPACE answer (RFC 2342) as sent
+ "list_raw": {"PATTERN": "* LIST ...\r\n"},  LIST "" PATTERN answered so
                                     (announce NAMESPACE in caps); absent: BAD
  "folders": {"WIRE": {"delim": ".", "flags": [], "uidvalidity": 1,
              "uidnext": N, "msgs": [{"uid":1,"body":"...","flags":[],"gmid":5}]}}}
@@ -71,6 +72,8 @@ def serve(c):
             if "RETURN" in rest.upper() and box.get("list_return") == "bad":
                 send("%s BAD no LIST-EXTENDED here\r\n" % tag); continue
             ref, pat = args(rest)[:2]
+            if pat in box.get("list_raw", {}):
+                send(box["list_raw"][pat] + "%s OK done\r\n" % tag); continue
             if pat == "":
                 r = box.get("root", {"mode": "ok", "delim": "."})
                 if r["mode"] == "no": send("%s NO no root\r\n" % tag); continue

@@ -81,4 +81,18 @@ tap_unlike "$(cat "$T/server.log")" 'NAMESPACE' \
 tap_like "$(cat "$T/server.log")" 'LIST "" "#shared"$' \
     "no NAMESPACE: the separator of \"#shared\" asked with LIST \"\" \"#shared\""
 
+# The answer may name the namespace's root, "#shared/", instead.
+python3 - "$T/box.json" <<'PY'
+import json, sys
+box = json.load(open(sys.argv[1]))
+box["list_raw"] = {"#shared": '* LIST (\\Noselect) "/" "#shared/"\r\n'}
+json.dump(box, open(sys.argv[1], "w"))
+PY
+: >"$T/server.log"
+scripted_conf root imap 10s 'folder "#shared/team" { }'
+scripted_once root
+ns_rc "no NAMESPACE, root \"#shared/\" answered"
+tap_like "$(cat "$T/server.log")" 'LIST "" "#shared/team"' \
+    "no NAMESPACE, root \"#shared/\" answered: \"#shared/team\" is sent with '/'"
+
 tap_done
