@@ -106,8 +106,9 @@ folder_ns_guess(const char *conf)
 {
 	const char	*slash = strchr(conf, '/');
 
-	if (conf[0] != '#' || slash == NULL || slash == conf + 1)
-		return (NULL);
+	if (conf[0] != '#' || slash == NULL || slash == conf + 1 ||
+	    strcspn(conf, "*%") < (size_t)(slash - conf))
+		return (NULL);	/* not a name: a pattern in its first level */
 	return (xstrndup(conf, slash - conf));
 }
 

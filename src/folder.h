@@ -61,7 +61,8 @@ char	*folder_ns_conf_to_wire(const struct folder_ns *ns, const char *conf,
 /* Without NAMESPACE: the prefix of the other namespace a configured name
  * is in by RFC 3501 5.1.2's convention, a first level beginning with '#'
  * ("#shared" for "#shared/team"), which LIST "" "#shared" tells the
- * separator of; NULL for any other name. Caller frees. */
+ * separator of; NULL for any other name (and a first level with '*' or
+ * '%'). Caller frees. */
 char	*folder_ns_guess(const char *conf);
 /* Whether ns has a namespace of that prefix (as folder_ns_guess gives
  * it: its folders are under prefix + "/"). */

@@ -309,6 +309,7 @@ struct imap_session {
 	char			*ns_probe;	/* its prefix ("#shared") */
 	char			*ns_probe_wire;	/* as sent */
 	int			 ns_probe_delim; /* LIST's answer, -1: none */
+	int			 ns_probe_wild;	/* LIST "" "#shared*" sent */
 	char			*trash_wire;	/* trash_folder as sent, or the
 						 * server's \Trash folder
 						 * (imap_trash_resolve) */
@@ -1195,6 +1196,7 @@ imap_ns_probe_next(struct imap_session *s)
 		s->ns_probe = prefix;
 		s->ns_probe_wire = wire;
 		s->ns_probe_delim = -1;
+		s->ns_probe_wild = 0;
 		imap_enter(s, IMAP_S_NSPROBE);
 		imap_send(s, "LIST \"\" %s", q);
 		free(q);
@@ -1204,25 +1206,44 @@ imap_ns_probe_next(struct imap_session *s)
 }
 
 /* Whether a LIST answer names the probed prefix: "#shared", or its root
- * "#shared/" with the separator after it. */
+ * "#shared/" with the separator after it; to LIST "" "#shared*", any
+ * folder under it ("#shared/team"). The first answer counts. */
 static int
 imap_ns_probe_answer(const struct imap_session *s, const char *mailbox,
     int delim)
 {
 	size_t	len = strlen(s->ns_probe_wire);
 
-	return (strncmp(mailbox, s->ns_probe_wire, len) == 0 &&
-	    (mailbox[len] == '\0' || (delim != 0 &&
-	    (unsigned char)mailbox[len] == delim && mailbox[len + 1] == '\0')));
+	if (s->ns_probe_delim >= 0 ||
+	    strncmp(mailbox, s->ns_probe_wire, len) != 0)
+		return (0);
+	if (mailbox[len] == '\0')
+		return (!s->ns_probe_wild);
+	return (delim != 0 && (unsigned char)mailbox[len] == delim &&
+	    (s->ns_probe_wild || mailbox[len + 1] == '\0'));
 }
 
-/* The LIST of a probed prefix is answered: its separator, or (no
- * answer) the LIST "" "" one, noted so that it is asked once. */
+/* The LIST of a probed prefix is answered: its separator; no answer,
+ * LIST "" "#shared*" once (a server that lists the folders of a
+ * namespace but not its prefix); still none, the LIST "" "" one. Noted
+ * either way, so that it is asked once. */
 static void
 imap_ns_probe_done(struct imap_session *s)
 {
 	int	delim = s->ns_probe_delim;
+	char	*pat, *q;
 
+	if (delim < 0 && !s->ns_probe_wild) {
+		s->ns_probe_wild = 1;
+		xasprintf(&pat, "%s*", s->ns_probe_wire);
+		q = imap_quote(s, pat);
+		free(pat);
+		if (q != NULL) {
+			imap_send(s, "LIST \"\" %s", q);
+			free(q);
+			return;
+		}
+	}
 	if (delim < 0)
 		delim = s->delim;
 	else

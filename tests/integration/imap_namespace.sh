@@ -81,18 +81,33 @@ tap_unlike "$(cat "$T/server.log")" 'NAMESPACE' \
 tap_like "$(cat "$T/server.log")" 'LIST "" "#shared"$' \
     "no NAMESPACE: the separator of \"#shared\" asked with LIST \"\" \"#shared\""
 
-# The answer may name the namespace's root, "#shared/", instead.
-python3 - "$T/box.json" <<'PY'
-import json, sys
+# ns_variant ACCOUNT PYTHON WHAT: the box edited by PYTHON (box is the
+# JSON), a run for "#shared/team" alone: exit 0, sent with its '/'.
+ns_variant()
+{
+	python3 -c "import json, sys
 box = json.load(open(sys.argv[1]))
-box["list_raw"] = {"#shared": '* LIST (\\Noselect) "/" "#shared/"\r\n'}
-json.dump(box, open(sys.argv[1], "w"))
-PY
-: >"$T/server.log"
-scripted_conf root imap 10s 'folder "#shared/team" { }'
-scripted_once root
-ns_rc "no NAMESPACE, root \"#shared/\" answered"
-tap_like "$(cat "$T/server.log")" 'LIST "" "#shared/team"' \
-    "no NAMESPACE, root \"#shared/\" answered: \"#shared/team\" is sent with '/'"
+$2
+json.dump(box, open(sys.argv[1], 'w'))" "$T/box.json" || tap_bail "box edit"
+	: >"$T/server.log"
+	scripted_conf "$1" imap 10s 'folder "#shared/team" { }'
+	scripted_once "$1"
+	ns_rc "$3"
+	tap_like "$(cat "$T/server.log")" 'LIST "" "#shared/team"' \
+	    "$3: \"#shared/team\" is sent with '/'"
+	tap_is "$(ls "$T/Maildir-$1/.#shared.team/new" 2>/dev/null | wc -l)" 1 \
+	    "$3: the team message is in .#shared.team"
+}
+
+# The answer may name the namespace's root, "#shared/", instead.
+ns_variant root 'box["list_raw"] = {"#shared": "* LIST (\\Noselect) \"/\" \"#shared/\"\r\n"}' \
+    'no NAMESPACE, root "#shared/" answered'
+tap_unlike "$(cat "$T/server.log")" 'LIST "" "#shared\*"' \
+    'no NAMESPACE, root "#shared/" answered: taken, no LIST "" "#shared*"'
+# Or nothing (review r8 08's server): LIST "" "#shared*" then.
+ns_variant wild 'del box["list_raw"]; del box["folders"]["#shared"]' \
+    'no NAMESPACE, no answer for "#shared"'
+tap_like "$(cat "$T/server.log")" 'LIST "" "#shared\*"' \
+    'no NAMESPACE, no answer for "#shared": LIST "" "#shared*" asked'
 
 tap_done

@@ -258,6 +258,8 @@ test_namespace_guess(void **state)
 	assert_null(folder_ns_guess("Lists/dev"));
 	assert_null(folder_ns_guess("#shared"));
 	assert_null(folder_ns_guess("#/x"));
+	assert_null(folder_ns_guess("#sh*/x"));
+	assert_null(folder_ns_guess("#sh%/x"));
 	g = folder_ns_guess("#shared/team/a");
 	assert_string_equal(g, "#shared");
 	assert_false(folder_ns_has(&ns, g));
