@@ -192,6 +192,8 @@ enum imap_state {
 	IMAP_S_AUTH_CAPS,
 	IMAP_S_COMPRESS,
 	IMAP_S_ROOT,		/* LIST "" "": the hierarchy separator */
+	IMAP_S_NAMESPACE,	/* each namespace's separator (RFC 2342) */
+	IMAP_S_NSPROBE,		/* without it: LIST "" "#prefix" */
 	IMAP_S_ROLES,		/* LIST "" "*": special-use folders */
 	IMAP_S_LIST,
 	IMAP_S_STATUS,		/* STATUS before SELECT: anything new? */
@@ -215,12 +217,39 @@ enum imap_state {
 	IMAP_S_MAX,
 };
 
+/* Designated: a state added to the enum needs no place kept here. */
 static const char *imap_state_names[IMAP_S_MAX] = {
-	"CONNECTING", "GREETING", "CAPABILITY", "STARTTLS", "TLS", "ID",
-	"AUTH", "AUTH_CAPS", "COMPRESS", "ROOT", "ROLES", "LIST", "STATUS",
-	"SELECT", "SEARCH", "SIZES", "SEARCH_MISSING", "FETCH", "STORE",
-	"COPY", "MOVE", "TRASH_CREATE", "SEARCH_DELETED", "EXPUNGE", "IDLE",
-	"IDLING", "IDLE_DONE", "LOGOUT", "DONE",
+	[IMAP_S_CONNECTING] = "CONNECTING",
+	[IMAP_S_GREETING] = "GREETING",
+	[IMAP_S_CAPABILITY] = "CAPABILITY",
+	[IMAP_S_STARTTLS] = "STARTTLS",
+	[IMAP_S_TLS] = "TLS",
+	[IMAP_S_ID] = "ID",
+	[IMAP_S_AUTH] = "AUTH",
+	[IMAP_S_AUTH_CAPS] = "AUTH_CAPS",
+	[IMAP_S_COMPRESS] = "COMPRESS",
+	[IMAP_S_ROOT] = "ROOT",
+	[IMAP_S_NAMESPACE] = "NAMESPACE",
+	[IMAP_S_NSPROBE] = "NSPROBE",
+	[IMAP_S_ROLES] = "ROLES",
+	[IMAP_S_LIST] = "LIST",
+	[IMAP_S_STATUS] = "STATUS",
+	[IMAP_S_SELECT] = "SELECT",
+	[IMAP_S_SEARCH] = "SEARCH",
+	[IMAP_S_SIZES] = "SIZES",
+	[IMAP_S_SEARCH_MISSING] = "SEARCH_MISSING",
+	[IMAP_S_FETCH] = "FETCH",
+	[IMAP_S_STORE] = "STORE",
+	[IMAP_S_COPY] = "COPY",
+	[IMAP_S_MOVE] = "MOVE",
+	[IMAP_S_TRASH_CREATE] = "TRASH_CREATE",
+	[IMAP_S_SEARCH_DELETED] = "SEARCH_DELETED",
+	[IMAP_S_EXPUNGE] = "EXPUNGE",
+	[IMAP_S_IDLE] = "IDLE",
+	[IMAP_S_IDLING] = "IDLING",
+	[IMAP_S_IDLE_DONE] = "IDLE_DONE",
+	[IMAP_S_LOGOUT] = "LOGOUT",
+	[IMAP_S_DONE] = "DONE",
 };
 
 /* A folder to fetch, resolved against the server. */
@@ -306,6 +335,14 @@ struct imap_session {
 						 * separator, 0: flat or not
 						 * said (folder.h) */
 	int			 delim_known;	/* the LIST "" "" answered */
+	struct folder_ns	 ns;		/* NAMESPACE: a separator per
+						 * namespace (folder.h) */
+	size_t			 ns_idx;	/* IMAP_S_NSPROBE: next
+						 * configured name */
+	char			*ns_probe;	/* its prefix ("#shared") */
+	char			*ns_probe_wire;	/* as sent */
+	int			 ns_probe_delim; /* LIST's answer, -1: none */
+	int			 ns_probe_wild;	/* LIST "" "#shared*" sent */
 	char			*trash_wire;	/* trash_folder as sent, or the
 						 * server's \Trash folder
 						 * (imap_trash_resolve) */
@@ -439,6 +476,7 @@ static void	imap_folder_done(struct imap_session *);
 static uint32_t	imap_uid_of_seq(const struct imap_session *);
 static uint64_t	imap_fetch_size(const struct imap_response *);
 static void	imap_list_next(struct imap_session *);
+static void	imap_root_done(struct imap_session *);
 static void	imap_gm_load(struct imap_session *);
 static void	imap_finish(struct imap_session *);
 static int	imap_idle_blocked(struct imap_session *);
@@ -448,8 +486,7 @@ static char	*imap_conf_local(struct imap_session *,
 static int	imap_roles_needed(const struct imap_session *);
 static int	imap_conf_wanted(struct imap_session *,
 		    const struct folder_conf *);
-static int	imap_conf_wanted(struct imap_session *,
-		    const struct folder_conf *);
+static int	imap_wire_eq(const char *, const char *);
 
 /* Records an outcome; the session's status is the worst one. */
 static void
@@ -699,26 +736,76 @@ imap_auth_start(struct imap_session *s)
  * Folders.
  */
 
-/* The configured name of a folder an IDLE session holds (left out of
- * this session) that delivers to local, or NULL: a pattern's match
- * mapping there too would mix two server folders in one local folder
- * with neither session seeing the other. */
+/* Whether configured folder i is fetched by another session that this
+ * one must give way to: in ONCE, a folder an IDLE session holds (left
+ * out here); in IDLE, an IDLE folder configured before this session's
+ * own, so that of two IDLE sessions the later configured folder is the
+ * one refused, whichever session starts first. */
+static int
+imap_conf_rival(struct imap_session *s, size_t i)
+{
+	const struct folder_conf	*fc = &s->ac->folders[i];
+	size_t				 j;
+
+	if (fc->is_pattern)
+		return (0);
+	if (s->mode == IMAP_MODE_ONCE)
+		return (!imap_conf_wanted(s, fc));
+	for (j = 0; j < i; j++) {
+		if (strcmp(s->ac->folders[j].remote, s->idle_folder) == 0)
+			return (0);	/* this session's comes first */
+	}
+	return (fc->idle && strcmp(fc->remote, s->idle_folder) != 0);
+}
+
+/* The configured name of a folder another session holds
+ * (imap_conf_rival) that delivers to local, or NULL: a folder mapping
+ * there too would mix two server folders in one local folder with
+ * neither session seeing the other. */
 static const char *
 imap_local_held(struct imap_session *s, const char *local)
 {
-	const struct folder_conf	*fc;
-	size_t				 i;
-	char				*held;
-	int				 same;
+	size_t	 i;
+	char	*held;
+	int	 same;
 
 	for (i = 0; i < s->ac->nfolders; i++) {
-		fc = &s->ac->folders[i];
-		if (s->mode != IMAP_MODE_ONCE || fc->is_pattern ||
-		    imap_conf_wanted(s, fc) ||
-		    (held = imap_conf_local(s, fc)) == NULL)
+		if (!imap_conf_rival(s, i) ||
+		    (held = imap_conf_local(s, &s->ac->folders[i])) == NULL)
 			continue;
 		same = strcmp(held, local) == 0;
 		free(held);
+		if (same)
+			return (s->ac->folders[i].remote);
+	}
+	return (NULL);
+}
+
+/* IDLE: the configured name of an earlier IDLE folder (imap_conf_rival)
+ * that is the server's folder remote too ("Spam" and '\Junk'), or NULL:
+ * two IDLE sessions would fetch one folder side by side. (In ONCE, a
+ * folder an IDLE session holds is passed over: imap_remote_skipped.) */
+static const char *
+imap_remote_held(struct imap_session *s, const char *remote)
+{
+	const struct folder_conf	*fc;
+	size_t				 i;
+	char				*wire, *cause;
+	int				 same;
+
+	for (i = 0; s->mode == IMAP_MODE_IDLE && i < s->ac->nfolders; i++) {
+		fc = &s->ac->folders[i];
+		if (!imap_conf_rival(s, i))
+			continue;
+		if (fc->role != FOLDER_ROLE_NONE)
+			wire = s->role_wire[fc->role] == NULL ? NULL :
+			    xstrdup(s->role_wire[fc->role]);
+		else if ((wire = folder_ns_conf_to_wire(&s->ns,
+		    folder_conf_unescape(fc->remote), s->delim,
+		    &cause)) == NULL)
+			free(cause);
+		same = wire != NULL && imap_wire_eq(wire, remote);
+		free(wire);
 		if (same)
 			return (fc->remote);
 	}
@@ -770,6 +857,16 @@ imap_folder_add(struct imap_session *s, const char *remote, int delim,
 		    cause);
 		free(cause);
 		utf8 = log_sanitize(remote, strlen(remote), 200);
+	}
+	if ((held = imap_remote_held(s, remote)) != NULL) {
+		imap_log(s, LOG_LVL_ERROR, "folders \"%s\" (held open with "
+		    "IDLE) and \"%s\" are the same server folder \"%s\": not "
+		    "fetched twice (drop one of them)", held, s->idle_folder,
+		    utf8);
+		s->result.folders_failed++;
+		imap_status(s, EXIT_PARTIAL);
+		free(utf8);
+		return;
 	}
 	if (strcasecmp(remote, "INBOX") == 0 && local_conf == NULL)
 		local = xstrdup("");
@@ -1098,6 +1195,122 @@ imap_role_folder(struct imap_session *s, const struct folder_conf *fc)
 	    fc->mark_read);
 }
 
+/* Configured name i: the folders, then the trash_folder; NULL past
+ * them, "" for one that is not a name (a role). */
+static const char *
+imap_conf_name(const struct imap_session *s, size_t i)
+{
+	const char	*conf;
+
+	if (i < s->ac->nfolders)
+		conf = s->ac->folders[i].remote;
+	else if (i == s->ac->nfolders && s->ac->trash_folder != NULL)
+		conf = s->ac->trash_folder;
+	else
+		return (NULL);
+	return (folder_role_of_conf(conf) == FOLDER_ROLE_NONE ?
+	    folder_conf_unescape(conf) : "");
+}
+
+/* Without NAMESPACE: LIST "" "#shared" for the next other namespace a
+ * configured name is in (folder_ns_guess) and not asked about yet; then
+ * the folders. */
+static void
+imap_ns_probe_next(struct imap_session *s)
+{
+	const char	*conf;
+	char		*prefix, *wire, *q, *cause;
+
+	while ((conf = imap_conf_name(s, s->ns_idx++)) != NULL) {
+		if ((prefix = folder_ns_guess(conf)) == NULL)
+			continue;
+		if (folder_ns_has(&s->ns, prefix) ||
+		    (wire = folder_conf_to_wire(prefix, 0, &cause)) == NULL) {
+			free(prefix);
+			continue;	/* a bad name fails where it is used */
+		}
+		if ((q = imap_quote(s, wire)) == NULL) {
+			free(prefix);
+			free(wire);
+			continue;
+		}
+		free(s->ns_probe);
+		free(s->ns_probe_wire);
+		s->ns_probe = prefix;
+		s->ns_probe_wire = wire;
+		s->ns_probe_delim = -1;
+		s->ns_probe_wild = 0;
+		imap_enter(s, IMAP_S_NSPROBE);
+		imap_send(s, "LIST \"\" %s", q);
+		free(q);
+		return;
+	}
+	imap_root_done(s);
+}
+
+/* Whether a LIST answer names the probed prefix: "#shared", or its root
+ * "#shared/" with the separator after it; to LIST "" "#shared*", any
+ * folder under it ("#shared/team"). The first answer counts. */
+static int
+imap_ns_probe_answer(const struct imap_session *s, const char *mailbox,
+    int delim)
+{
+	size_t	len = strlen(s->ns_probe_wire);
+
+	if (s->ns_probe_delim >= 0 ||
+	    strncmp(mailbox, s->ns_probe_wire, len) != 0)
+		return (0);
+	if (mailbox[len] == '\0')
+		return (!s->ns_probe_wild);
+	return (delim != 0 && (unsigned char)mailbox[len] == delim &&
+	    (s->ns_probe_wild || mailbox[len + 1] == '\0'));
+}
+
+/* The LIST of a probed prefix is answered: its separator; no answer,
+ * LIST "" "#shared*" once (a server that lists the folders of a
+ * namespace but not its prefix); still none, the LIST "" "" one. Noted
+ * either way, so that it is asked once. */
+static void
+imap_ns_probe_done(struct imap_session *s)
+{
+	int	delim = s->ns_probe_delim;
+	char	*pat, *q;
+
+	if (delim < 0 && !s->ns_probe_wild) {
+		s->ns_probe_wild = 1;
+		xasprintf(&pat, "%s*", s->ns_probe_wire);
+		q = imap_quote(s, pat);
+		free(pat);
+		if (q != NULL) {
+			imap_send(s, "LIST \"\" %s", q);
+			free(q);
+			return;
+		}
+	}
+	if (delim < 0)
+		delim = s->delim;
+	else
+		imap_log(s, LOG_LVL_DEBUG, "namespace \"%s\": separator "
+		    "%s%c%s", s->ns_probe, delim != 0 ? "'" : "none",
+		    delim != 0 ? delim : ' ', delim != 0 ? "'" : "");
+	folder_ns_set(&s->ns, s->ns_probe, delim);
+	imap_ns_probe_next(s);
+}
+
+/* LIST "" "" is answered: the namespaces next (NAMESPACE where the
+ * server has it, else LIST per other namespace), then the folders. */
+static void
+imap_root_answered(struct imap_session *s)
+{
+	folder_ns_clear(&s->ns);
+	s->ns_idx = 0;
+	if (s->caps & IMAP_CAP_NAMESPACE) {
+		imap_enter(s, IMAP_S_NAMESPACE);
+		return;
+	}
+	imap_ns_probe_next(s);
+}
+
 /* The configured names the session compares or sends whole, as the
  * server spells them now that its separator is known. One that cannot be
  * spelled (not UTF-8) stays NULL: its folder fails where it is used. */
@@ -1114,7 +1327,7 @@ imap_root_done(struct imap_session *s)
 		free(s->skip_wire[i]);
 		s->skip_wire[i] = NULL;
 		if (folder_role_of_conf(s->skip_conf[i]) == FOLDER_ROLE_NONE &&
-		    (s->skip_wire[i] = folder_conf_to_wire(
+		    (s->skip_wire[i] = folder_ns_conf_to_wire(&s->ns,
 		    folder_conf_unescape(s->skip_conf[i]), s->delim,
 		    &cause)) == NULL)
 			free(cause);
@@ -1126,9 +1339,9 @@ imap_root_done(struct imap_session *s)
 	if (s->ac->trash_folder != NULL) {
 		s->trash_name = xstrdup(s->ac->trash_folder);
 		if (folder_role_of_conf(s->ac->trash_folder) ==
-		    FOLDER_ROLE_NONE && (s->trash_wire = folder_conf_to_wire(
-		    folder_conf_unescape(s->ac->trash_folder), s->delim,
-		    &cause)) == NULL) {
+		    FOLDER_ROLE_NONE && (s->trash_wire = folder_ns_conf_to_wire(
+		    &s->ns, folder_conf_unescape(s->ac->trash_folder),
+		    s->delim, &cause)) == NULL) {
 			imap_log(s, LOG_LVL_ERROR, "trash_folder: %s", cause);
 			free(cause);
 		}
@@ -1158,8 +1371,9 @@ imap_list_next(struct imap_session *s)
 			imap_role_folder(s, fc);
 			continue;
 		}
-		if ((m = folder_conf_to_wire(folder_conf_unescape(fc->remote),
-		    s->delim, &cause)) == NULL) {
+		if ((m = folder_ns_conf_to_wire(&s->ns,
+		    folder_conf_unescape(fc->remote), s->delim,
+		    &cause)) == NULL) {
 			imap_log(s, LOG_LVL_ERROR, "folder \"%s\": %s",
 			    fc->remote, cause);
 			free(cause);
@@ -3877,6 +4091,9 @@ imap_enter(struct imap_session *s, enum imap_state next)
 	case IMAP_S_ROOT:
 		imap_send(s, "LIST \"\" \"\"");
 		break;
+	case IMAP_S_NAMESPACE:
+		imap_send(s, "NAMESPACE");
+		break;
 	case IMAP_S_ROLES:
 		imap_send(s, "LIST \"\" \"*\"%s", (s->caps &
 		    IMAP_CAP_SPECIAL_USE) && !s->roles_plain ?
@@ -4142,7 +4359,20 @@ imap_tagged(struct imap_session *s, const struct imap_response *r)
 			free(text);
 			s->delim = 0;
 		}
+		imap_root_answered(s);
+		break;
+	case IMAP_S_NAMESPACE:
+		if (!ok) {
+			/* Announced but refused: as without it. */
+			folder_ns_clear(&s->ns);
+			imap_log(s, LOG_LVL_DEBUG, "NAMESPACE refused");
+			imap_ns_probe_next(s);
+			break;
+		}
 		imap_root_done(s);
+		break;
+	case IMAP_S_NSPROBE:
+		imap_ns_probe_done(s);
 		break;
 	case IMAP_S_ROLES:
 		imap_roles_done(s, r, ok);
@@ -4446,11 +4676,18 @@ imap_untagged(struct imap_session *s, const struct imap_response *r)
 	case IMAP_DATA_LIST:
 		if (s->state == IMAP_S_LIST || s->state == IMAP_S_ROLES)
 			imap_list_untagged(s, r);
+		else if (s->state == IMAP_S_NSPROBE && r->mailbox != NULL &&
+		    imap_ns_probe_answer(s, r->mailbox, r->delim))
+			s->ns_probe_delim = r->delim;
 		else if (s->state == IMAP_S_ROOT && !s->delim_known) {
 			/* The first answer says it; any more are noise. */
 			s->delim = r->delim;
 			s->delim_known = 1;
 		}
+		break;
+	case IMAP_DATA_NAMESPACE:
+		if (s->state == IMAP_S_NAMESPACE)
+			folder_ns_parse(&s->ns, r);
 		break;
 	case IMAP_DATA_STATUS:
 		if (s->state == IMAP_S_STATUS)
@@ -5018,6 +5255,9 @@ imap_session_free(struct imap_session *s)
 	free(s->trash_name);
 	for (i = 0; i < FOLDER_ROLE_MAX; i++)
 		free(s->role_wire[i]);
+	folder_ns_clear(&s->ns);
+	free(s->ns_probe);
+	free(s->ns_probe_wire);
 	free(s->idle_folder);
 	free(s);
 }

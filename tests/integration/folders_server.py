@@ -9,6 +9,9 @@ changes):
  "delim": ".", "raw": "..."},
  "create": "ok"|"noop"|"no",        CREATE makes the folder / says OK only / NO
  "list_return": "bad",              LIST ... RETURN (...) answered BAD
+ "namespace": "(...) NIL ((...))",  the NAMESPACE answer (RFC 2342) as sent
+ "list_raw": {"PATTERN": "* LIST ...\r\n"},  LIST "" PATTERN answered so
+                                    (announce NAMESPACE in caps); absent: BAD
  "folders": {"WIRE": {"delim": ".", "flags": [], "uidvalidity": 1,
              "uidnext": N, "msgs": [{"uid":1,"body":"...","flags":[],"gmid":5}]}}}
 COPY/MOVE to a missing folder: NO [TRYCREATE]. Prints the port."""
@@ -63,10 +66,14 @@ def serve(c):
         if cmd == "CAPABILITY": send("* CAPABILITY %s\r\n%s OK done\r\n" % (caps, tag))
         elif cmd in ("LOGIN", "ID", "NOOP", "CHECK", "ENABLE"): send("%s OK done\r\n" % tag)
         elif cmd == "LOGOUT": send("* BYE bye\r\n%s OK done\r\n" % tag); return
+        elif cmd == "NAMESPACE" and "namespace" in box:
+            send("* NAMESPACE %s\r\n%s OK done\r\n" % (box["namespace"], tag))
         elif cmd == "LIST":
             if "RETURN" in rest.upper() and box.get("list_return") == "bad":
                 send("%s BAD no LIST-EXTENDED here\r\n" % tag); continue
             ref, pat = args(rest)[:2]
+            if pat in box.get("list_raw", {}):
+                send(box["list_raw"][pat] + "%s OK done\r\n" % tag); continue
             if pat == "":
                 r = box.get("root", {"mode": "ok", "delim": "."})
                 if r["mode"] == "no": send("%s NO no root\r\n" % tag); continue

@@ -19,7 +19,7 @@ top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 S=$DC_SAMPLES
 mfd_init
 gen() { "$(_dc_python)" "$top_srcdir/tests/lib/gen_msg.py" "$@" || tap_bail "gen_msg.py $*"; }
-for m in dev1 dev2 ann1 work1 tom1 read1 read2 del1 del2 exp1 exp2 idle1 idle2 uv1 uv2 uv3 slash under; do
+for m in dev1 dev2 ann1 work1 tom1 read1 read2 del1 del2 exp1 exp2 idle1 idle2 uv1 uv2 uv3 slash under spam1; do
 	gen plain "$T/$m.eml" "$m"
 done
 cat >"$T/spec.json" <<EOF
@@ -34,7 +34,8 @@ cat >"$T/spec.json" <<EOF
     "Lists|announce": { "messages": [ { "file": "$T/ann1.eml" } ] },
     "Работа": { "messages": [ { "file": "$T/work1.eml" } ] },
     "Tom&Jerry": { "messages": [ { "file": "$T/tom1.eml" } ] },
-    "Спам": { "special-use": "\\\\Junk" },
+    "Спам": { "special-use": "\\\\Junk",
+        "messages": [ { "file": "$T/spam1.eml" } ] },
     "Удалённые": { "special-use": "\\\\Trash" },
     "Read|me": { "messages": [ { "file": "$T/read1.eml" },
         { "file": "$T/read2.eml" } ] },
@@ -43,7 +44,8 @@ cat >"$T/spec.json" <<EOF
     "Expunge": { "messages": [ { "file": "$T/exp1.eml" },
         { "file": "$T/exp2.eml", "flags": ["\\\\Seen"] } ] },
     "Idle": { "messages": [ { "file": "$T/idle1.eml" } ] },
-    "A/B": { "messages": [ { "file": "$T/slash.eml" } ] },
+    "A/B": { "special-use": "\\\\Archive",
+        "messages": [ { "file": "$T/slash.eml" } ] },
     "A_B": { "messages": [ { "file": "$T/under.eml" } ] },
     "Uv": { "uidvalidity": 5, "messages": [ { "file": "$T/uv1.eml" },
         { "file": "$T/uv2.eml" } ] } } }
@@ -168,6 +170,38 @@ kill -TERM "$DPID"
 daemon_wait_exit 10
 tap_is "$drc" 0 "clash: the daemon stops cleanly"
 mfd_expect "$T/clash/Maildir" A_B "$T/under.eml"
+cat "$DLOG" >>"$T/all-output"
+
+# --- Two IDLE sessions, one local folder or one server folder. ----------
+# The server's \Archive is "A/B" (local "A_B", as "A_B"'s) and its \Junk
+# is "Спам": of two IDLE folders that would mix two server folders in one
+# local folder, or fetch one server folder side by side, the one
+# configured later is refused, whichever session starts first (each IDLE
+# session checked only itself: .A_B got both, Спам was fetched twice).
+hc_conf idle2 'poll_interval = 1h' -- 'folder "A_B" { idle = yes }' \
+    "folder '\\Archive' { idle = yes }" 'folder "Спам" { idle = yes }' \
+    "folder '\\Junk' { idle = yes }"
+: >"$T/daemon.log"
+daemon_start "$T/idle2/mailfetchd.conf"
+# idle2_saw ERE WHAT: the daemon's log says ERE within 20 s.
+idle2_saw()
+{
+	daemon_wait_log "$1" 20
+	ok $? "idle2: $2" "$(grep -E 'error|fetched' "$DLOG")"
+}
+idle2_saw 'folders "A_B" \(held open with IDLE\) and "A/B" would both be delivered to local folder "A_B"' \
+    'the \Archive session refuses A/B, naming A_B'
+idle2_saw 'folders "Спам" \(held open with IDLE\) and "\\Junk" are the same server folder "Спам"' \
+    'the \Junk session refuses Спам, fetched by the "Спам" one'
+idle2_saw 'folder=A_B: fetched 1 message' 'A_B fetched'
+idle2_saw 'folder=Спам: fetched 1 message' 'Спам fetched'
+kill -TERM "$DPID"
+daemon_wait_exit 10
+tap_is "$drc" 0 "idle2: the daemon stops cleanly"
+mfd_expect "$T/idle2/Maildir" A_B "$T/under.eml"
+mfd_expect "$T/idle2/Maildir" Спам "$T/spam1.eml"
+tap_is "$(mfd_local_folders "$T/idle2/Maildir" | tr '\n' ' ')" ".A_B .Спам " \
+    "idle2: no other local folder"
 cat "$DLOG" >>"$T/all-output"
 
 mfd_no_sanitizer

@@ -6,6 +6,10 @@
 #	e.g. mx_use cyrus Cyrus CY . INBOX.
 #
 # and may set MX_UNCREATABLE to a folder name the server refuses to use.
+# MX_TRASH names the server's \Trash folder a new user has (as LIST gives
+# it), when it has one: keep = no without a trash_folder moves there,
+# else expunges. mx_special needs HARNESS_create_special USER FOLDER USE
+# (RFC 6154's CREATE ... (USE (...))).
 #
 # HARNESS is the tests/lib helper's function prefix (HARNESS_add_user USER
 # PASSWORD, HARNESS_append USER FOLDER FILE [IMAP-FLAGS] creating a missing
@@ -88,6 +92,24 @@ mx_flags()
 	    sed -n 's/^\* [0-9]* FETCH (FLAGS (\([^)]*\))).*/\1/p'
 }
 
+# mx_where USER: where the user's messages are on the server: "FOLDER=N"
+# for each selectable folder that holds any (names as LIST gives them),
+# space-separated, "" for none.
+mx_where()
+{
+	local name cmds=()
+
+	while IFS= read -r name; do
+		cmds+=("STATUS \"$name\" (MESSAGES)")
+	done < <(srv_cmd "$1" "pw-$1-x" 'LIST "" "*"' 2>/dev/null | tr -d '\r' |
+	    grep -v '\\Noselect' |
+	    sed -n 's/^\* LIST ([^)]*) \("[^"]*"\|NIL\) "\{0,1\}\([^"]*\)"\{0,1\}$/\2/p')
+	[ ${#cmds[@]} -gt 0 ] || return 0
+	srv_cmd "$1" "pw-$1-x" "${cmds[@]}" 2>/dev/null | tr -d '\r' |
+	    sed -n 's/^\* STATUS "\{0,1\}\([^"]*\)"\{0,1\} (MESSAGES \([1-9][0-9]*\))$/\1=\2/p' |
+	    LC_ALL=C sort | tr '\n' ' ' | sed 's/ $//'
+}
+
 # mx_everywhere MAILDIR WHAT FILE...: the Maildir (all its folders) holds
 # exactly FILE..., byte for byte, each once.
 mx_everywhere()
@@ -164,7 +186,7 @@ mx_actions()
 	mx_put mkn INBOX "$S/02-utf8.eml"
 	mx_conf mkn 'keep = no'
 	mfd_run_ok mkn 0 "$SRV_NAME: keep = no"
-	tap_is "$(mx_count mkn INBOX)" 0 "$SRV_NAME: keep = no: INBOX is empty"
+	mx_keep_no_where mkn "${MX_TRASH:-}" 2
 	mfd_expect "$T/mkn/Maildir" "" "$S/01-plain.eml" "$S/02-utf8.eml"
 
 	mx_user mkt
@@ -177,6 +199,24 @@ mx_actions()
 	tap_is "$(mx_count mkt INBOX)" 0 "$SRV_NAME: trash_folder: INBOX is empty"
 	tap_is "$(mx_count mkt "$trash")" 2 "$SRV_NAME: trash_folder: both are in $trash"
 	mfd_expect "$T/mkt/Maildir" "" "$S/01-plain.eml" "$S/02-utf8.eml"
+}
+
+# mx_keep_no_where USER TRASH N: after a keep = no run without a
+# trash_folder, the N messages are in the server's \Trash folder TRASH,
+# or with TRASH "" expunged (in no folder), as the log says.
+mx_keep_no_where()
+{
+	if [ -n "$2" ]; then
+		tap_like "$err" "moved to the server's \\\\Trash folder \"$2\"" \
+		    "$SRV_NAME: keep = no: the log names the \\Trash folder $2"
+		tap_is "$(mx_where "$1")" "$2=$3" \
+		    "$SRV_NAME: keep = no: the $3 are in $2, nowhere else"
+	else
+		tap_like "$err" 'no \\Trash folder; delivered messages are flagged \\Deleted and expunged' \
+		    "$SRV_NAME: keep = no: the log says they are expunged"
+		tap_is "$(mx_where "$1")" "" \
+		    "$SRV_NAME: keep = no: expunged, in no folder on the server"
+	fi
 }
 
 # --- keep = no with a trash_folder that does not exist: created on the
@@ -242,6 +282,33 @@ mx_folders()
 	mx_first_second mpa "pattern $lists${SRV_SEP}*"
 	mx_everywhere "$T/mpa/Maildir" "pattern" "$S/05-reply.eml" \
 	    "$S/06-list.eml"
+}
+
+# --- special-use folders and a non-ASCII name: folder '\Junk' is the
+# server's \Junk folder, "Черновики/Старые" nested and in modified UTF-7,
+# and keep = no moves what each delivers to the server's \Trash ----------
+mx_special()
+{
+	local trash=${SRV_TOP}Trash junk=${SRV_TOP}Spam cyr cyr_conf
+
+	cyr_conf="${SRV_TOP//$SRV_SEP//}Черновики/Старые"
+	cyr=$(dovecot_mutf7 "${SRV_TOP}Черновики")$SRV_SEP$(dovecot_mutf7 "Старые")
+	mx_user msu
+	"${MX_HARNESS}_create_special" msu "$trash" '\Trash'
+	"${MX_HARNESS}_create_special" msu "$junk" '\Junk'
+	mx_put msu INBOX "$S/01-plain.eml"
+	mx_put msu INBOX "$S/02-utf8.eml"
+	mx_put msu "$junk" "$S/06-list.eml"
+	mx_put msu "$cyr" "$S/05-reply.eml"
+	mx_conf msu 'keep = no' -- 'folder "INBOX" { }' "folder '\\Junk' { }" \
+	    "folder \"$cyr_conf\" { }"
+	mx_first_second msu "special-use and non-ASCII folders"
+	mx_keep_no_where msu "$trash" 4
+	mfd_expect "$T/msu/Maildir" "" "$S/01-plain.eml" "$S/02-utf8.eml"
+	mfd_expect "$T/msu/Maildir" "${junk//$SRV_SEP//}" "$S/06-list.eml"
+	mfd_expect "$T/msu/Maildir" "$cyr_conf" "$S/05-reply.eml"
+	tap_like "$(cat "$T/all-output")" "folder \"\\\\Junk\" is the server's \"$junk\"" \
+	    "$SRV_NAME: special-use: the log names the \\Junk folder"
 }
 
 # --- UIDVALIDITY recovery: the folder deleted and created again with the

@@ -5,6 +5,7 @@
 #
 #	. "$top_srcdir/tests/lib/cyrus.sh"
 #	cyrus_start			# bails out if it cannot
+#	cyrus_start fastmail		# the other layout (below)
 #	cyrus_add_user alice pw-alice	# sasldb user and its INBOX
 #	cyrus_append alice INBOX.Archive "$DC_SAMPLES/01-plain.eml" '\Seen'
 #	cyrus_imap_cmd alice pw-alice 'STATUS INBOX (MESSAGES)'
@@ -29,6 +30,10 @@
 #
 # What a client sees: hierarchy separator '.', personal folders under
 # "INBOX." ("INBOX.Lists.dev"); FOLDER arguments are IMAP names as sent.
+# With "fastmail" (Fastmail runs Cyrus so: unixhierarchysep and
+# altnamespace): separator '/', personal folders beside INBOX
+# ("Lists/dev"), special-use folders made with CREATE ... (USE (...))
+# (cyrus_create_special).
 # Cyrus closes the TCP connection after LOGOUT's tagged OK without a TLS
 # close_notify. It refuses APPEND of bare LF lines: cyrus_append sends CRLF.
 # imapidlepoll is 1 s (IDLE push, with idled), popminpoll 0.
@@ -47,6 +52,8 @@ CY_ADMIN=cyradm
 CY_ADMIN_PW=pw-cyradm-$$
 CY_DIR=""
 CY_SID=""
+CY_LAYOUT=classic
+CY_SEP=.
 
 # The system user the master runs its services as (compiled in: "cyrus").
 _cy_user()
@@ -79,8 +86,8 @@ notifysocket: $d/run/notify
 servername: localhost
 # The classic layout (hosting providers): '.' and folders under "INBOX.";
 # Cyrus 3 defaults to '/' and no "INBOX." prefix (Fastmail's layout).
-unixhierarchysep: no
-altnamespace: no
+unixhierarchysep: $([ "$CY_LAYOUT" = fastmail ] && echo yes || echo no)
+altnamespace: $([ "$CY_LAYOUT" = fastmail ] && echo yes || echo no)
 admins: $CY_ADMIN
 sasl_pwcheck_method: auxprop
 sasl_auxprop_plugin: sasldb
@@ -135,11 +142,15 @@ _cy_try_start()
 	CY_POP3S_PORT=$((b + 3))
 }
 
-# Start the instance; export CY_* (see the top of this file).
+# Start the instance; export CY_* (see the top of this file). $1:
+# "fastmail" for that layout, else the classic one.
 cyrus_start()
 {
 	local d
 
+	CY_LAYOUT=${1:-classic}
+	CY_SEP=.
+	[ "$CY_LAYOUT" = fastmail ] && CY_SEP=/
 	srv_need_prefix "$CY_PREFIX"
 	[ -z "$CY_DIR" ] || tap_bail "cyrus_start: already running in $CY_DIR"
 	command -v saslpasswd2 >/dev/null ||
@@ -196,9 +207,21 @@ cyrus_add_user()
 	[[ $1 =~ ^[a-z0-9][a-z0-9_-]*$ ]] ||
 	    tap_bail "cyrus_add_user: bad user name '$1'"
 	_cy_saslpasswd "$1" "$2"
-	out=$(cyrus_imap_cmd "$CY_ADMIN" "$CY_ADMIN_PW" "CREATE user.$1" 2>&1) ||
-	    tap_bail "CREATE user.$1 failed: $out"
+	out=$(cyrus_imap_cmd "$CY_ADMIN" "$CY_ADMIN_PW" \
+	    "CREATE user$CY_SEP$1" 2>&1) ||
+	    tap_bail "CREATE user$CY_SEP$1 failed: $out"
 	printf '%s\n' "$2" >"$CY_DIR/pw.$1"
+}
+
+# cyrus_create_special USER FOLDER USE: FOLDER (as sent) created by USER
+# with the special-use attribute USE ("\Trash"), RFC 6154's CREATE.
+cyrus_create_special()
+{
+	local out
+
+	out=$(cyrus_imap_cmd "$1" "$(cat "$CY_DIR/pw.$1")" \
+	    "CREATE \"$2\" (USE ($3))" 2>&1) ||
+	    tap_bail "CREATE $2 (USE ($3)) failed: $out"
 }
 
 # cyrus_imap_cmd USER PASSWORD CMD...: over IMAPS, print the responses.
