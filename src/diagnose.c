@@ -1057,7 +1057,14 @@ diag_trash_default(struct diag *d)
 {
 	const char	*name = d->role_name[FOLDER_ROLE_TRASH];
 
-	if (name != NULL)
+	if (name != NULL && folder_conf_fetches(d->ac->folders,
+	    d->ac->nfolders, d->role_wire, d->delim,
+	    d->role_wire[FOLDER_ROLE_TRASH]))
+		diag_info(d, "keep = no: the server's \\Trash folder \"%s\" "
+		    "is one of the folders this account fetches, so delivered "
+		    "messages are not moved there but flagged \\Deleted and "
+		    "expunged", name);
+	else if (name != NULL)
 		diag_info(d, "keep = no: delivered messages are moved to the "
 		    "server's \\Trash folder \"%s\"", name);
 	else if (d->caps & IMAP_CAP_XGM)

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "config.h"
 #include "imap_parse.h"
 #include "log.h"
 #include "xmalloc.h"
@@ -213,4 +214,32 @@ folder_roles_of(const struct imap_node *flags)
 			roles |= 1u << role;
 	}
 	return (roles);
+}
+
+int
+folder_conf_fetches(const struct folder_conf *folders, size_t n,
+    char *const role_wire[], int delim, const char *wire)
+{
+	char	*m, *cause;
+	size_t	 i;
+	int	 eq;
+
+	for (i = 0; i < n; i++) {
+		if (folders[i].is_pattern)
+			continue;
+		if (folders[i].role != FOLDER_ROLE_NONE)
+			m = role_wire[folders[i].role] == NULL ? NULL :
+			    xstrdup(role_wire[folders[i].role]);
+		else if ((m = folder_conf_to_wire(folder_conf_unescape(
+		    folders[i].remote), delim, &cause)) == NULL)
+			free(cause);
+		if (m == NULL)
+			continue;
+		eq = strcmp(m, wire) == 0 || (strcasecmp(m, "INBOX") == 0 &&
+		    strcasecmp(wire, "INBOX") == 0);
+		free(m);
+		if (eq)
+			return (1);
+	}
+	return (0);
 }

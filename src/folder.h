@@ -27,6 +27,8 @@
 #ifndef MAILFETCHD_FOLDER_H
 #define MAILFETCHD_FOLDER_H
 
+#include <stddef.h>
+
 /* Longest local folder name made from a server name. */
 #define FOLDER_LOCAL_MAX	200
 
@@ -95,5 +97,14 @@ const char	*folder_role_names(void);
  * (1 << role); Gmail's XLIST-era names count too (\AllMail is \All,
  * \Spam \Junk, \Starred \Flagged). */
 unsigned int	 folder_roles_of(const struct imap_node *flags);
+
+/* Whether one of the configured folders (not the patterns, which pass
+ * over the \Trash folder) is the server folder wire: by name, spelled
+ * with the separator delim, or by a role resolved to it (role_wire[],
+ * NULL where the server has none). keep = no's default trash must not be
+ * one (review r10 01): what is moved there would be fetched again. */
+struct folder_conf;
+int	 folder_conf_fetches(const struct folder_conf *folders, size_t n,
+	    char *const role_wire[], int delim, const char *wire);
 
 #endif

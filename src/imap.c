@@ -941,7 +941,9 @@ imap_trash_role(struct imap_session *s, int role)
  * trash_folder, the server's \Trash folder, where it has one (on Gmail,
  * deleting is moving to [Gmail]/Trash: expunging from a label's folder
  * only takes that label off); else \Deleted and EXPUNGE as before.
- * Logged either way. */
+ * Not a \Trash folder the account fetches itself: what is moved there
+ * would be fetched and delivered again (review r10 01). Logged either
+ * way. */
 static void
 imap_trash_resolve(struct imap_session *s)
 {
@@ -954,6 +956,17 @@ imap_trash_resolve(struct imap_session *s)
 		if ((role = folder_role_of_conf(s->ac->trash_folder)) >
 		    FOLDER_ROLE_NONE)
 			imap_trash_role(s, role);
+		return;
+	}
+	if (wire != NULL && folder_conf_fetches(s->ac->folders,
+	    s->ac->nfolders, s->role_wire, s->delim, wire)) {
+		s->trash_name = folder_wire_to_utf8(wire, &bad);
+		imap_log(s, LOG_LVL_NOTICE, "keep = no: the server's \\Trash "
+		    "folder \"%s\" is one of the folders this account fetches, "
+		    "so delivered messages are not moved there but flagged "
+		    "\\Deleted and expunged", s->trash_name);
+		free(s->trash_name);
+		s->trash_name = NULL;
 		return;
 	}
 	if (wire != NULL) {
