@@ -112,6 +112,8 @@ struct diag {
 	uint64_t			 messages;
 	int				 have_messages;
 	int				 trash_checked;
+	int				 list_plain;	/* LIST ... RETURN
+						 * (SPECIAL-USE) refused */
 	char				*role_wire[FOLDER_ROLE_MAX];
 	char				*role_name[FOLDER_ROLE_MAX]; /* as
 						 * printed (folder.h) */
@@ -924,6 +926,19 @@ diag_roles_note(struct diag *d, const struct imap_response *r,
 	}
 }
 
+/* Before the LIST of all folders is asked again: no role known. */
+static void
+diag_roles_clear(struct diag *d)
+{
+	int	role;
+
+	for (role = 0; role < FOLDER_ROLE_MAX; role++) {
+		free(d->role_wire[role]);
+		free(d->role_name[role]);
+		d->role_wire[role] = d->role_name[role] = NULL;
+	}
+}
+
 /* Says which folder has each special-use role, for folder "\Junk" and
  * keep = no's default trash (mailfetchd.conf(5)). */
 static void
@@ -995,7 +1010,8 @@ diag_list_untagged(struct diag *d, const struct imap_response *r)
 	    imap_parse_list_has(r->flags, "\\NonExistent"))))
 		return;
 	if (d->state == DIAG_S_LIST && d->ac->folders[d->folder].is_pattern &&
-	    folder_pattern_excluded(r->flags) != NULL) {
+	    (folder_pattern_excluded(r->flags) != NULL ||
+	    folder_role_excluded(d->role_wire, r->mailbox) != NULL)) {
 		d->nexcluded++;		/* as imap.c: patterns skip them */
 		return;
 	}
@@ -1310,7 +1326,11 @@ diag_enter(struct diag *d, enum diag_state next)
 			diag_imap_send(d, 0, "STARTTLS");
 		break;
 	case DIAG_S_LIST_ALL:
-		diag_imap_send(d, 0, "LIST \"\" \"*\"");
+		/* The roles as the fetch learns them (imap.c): a server
+		 * may mark them only in the answer to RETURN (SPECIAL-USE). */
+		diag_imap_send(d, 0, "LIST \"\" \"*\"%s",
+		    (d->caps & IMAP_CAP_SPECIAL_USE) && !d->list_plain ?
+		    " RETURN (SPECIAL-USE)" : "");
 		break;
 	case DIAG_S_LIST:
 	case DIAG_S_TRASH:
@@ -1459,6 +1479,13 @@ diag_imap_tagged(struct diag *d, const struct imap_response *r)
 		diag_imap_caps_after(d);
 		break;
 	case DIAG_S_LIST_ALL:
+		if (!ok && (d->caps & IMAP_CAP_SPECIAL_USE) && !d->list_plain) {
+			d->list_plain = 1;	/* asked again plainly */
+			diag_listed_clear(d);
+			diag_roles_clear(d);
+			diag_enter(d, DIAG_S_LIST_ALL);
+			break;
+		}
 		if (!ok) {
 			diag_fail_line(d, EXIT_PROTOCOL, "folders: LIST "
 			    "refused: %s", text);

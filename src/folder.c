@@ -243,3 +243,18 @@ folder_conf_fetches(const struct folder_conf *folders, size_t n,
 	}
 	return (0);
 }
+
+const char *
+folder_role_excluded(char *const role_wire[], const char *wire)
+{
+	static const int	 roles[] = { FOLDER_ROLE_ALL, FOLDER_ROLE_JUNK,
+	    FOLDER_ROLE_TRASH };
+	size_t			 i;
+
+	for (i = 0; i < sizeof roles / sizeof *roles; i++) {
+		if (role_wire[roles[i]] != NULL &&
+		    strcmp(role_wire[roles[i]], wire) == 0)
+			return (folder_role_name(roles[i]));
+	}
+	return (NULL);
+}

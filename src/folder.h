@@ -107,4 +107,12 @@ struct folder_conf;
 int	 folder_conf_fetches(const struct folder_conf *folders, size_t n,
 	    char *const role_wire[], int delim, const char *wire);
 
+/* The role (\All, \Junk or \Trash) whose resolved folder (role_wire[],
+ * from the session's LIST ... RETURN (SPECIAL-USE)) is wire, else NULL:
+ * a pattern passes over it as over a folder its own LIST marks so
+ * (folder_pattern_excluded), since a server may mark the roles only in
+ * the answer to RETURN (SPECIAL-USE) (RFC 6154; review r10 02). */
+const char	*folder_role_excluded(char *const role_wire[],
+		    const char *wire);
+
 #endif

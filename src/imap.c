@@ -899,14 +899,17 @@ imap_own_trash_refused(struct imap_session *s,
 
 /* Whether the session needs the server's special-use folders: a folder
  * configured by its role (one an IDLE session holds too: a pattern here
- * must pass over it). */
+ * must pass over it); a pattern on a server with SPECIAL-USE, which may
+ * mark \All, \Junk and \Trash only for LIST ... RETURN (SPECIAL-USE). */
 static int
 imap_roles_needed(const struct imap_session *s)
 {
 	size_t	i;
 
 	for (i = 0; i < s->ac->nfolders; i++) {
-		if (s->ac->folders[i].role != FOLDER_ROLE_NONE)
+		if (s->ac->folders[i].role != FOLDER_ROLE_NONE ||
+		    (s->ac->folders[i].is_pattern &&
+		    (s->caps & IMAP_CAP_SPECIAL_USE)))
 			return (1);
 	}
 	if (s->ac->keep)
@@ -1193,6 +1196,7 @@ imap_list_done(struct imap_session *s)
 	const struct imap_listed	*l;
 	size_t				 i, found = 0, excluded = 0;
 	char				*hint;
+	const char			*why;
 
 	for (i = 0; i < s->nlisted; i++) {
 		l = &s->listed[i];
@@ -1203,12 +1207,14 @@ imap_list_done(struct imap_session *s)
 			excluded++;
 			continue;
 		}
-		if (fc->is_pattern && l->excluded != NULL) {
+		if (fc->is_pattern && ((why = l->excluded) != NULL ||
+		    (why = folder_role_excluded(s->role_wire,
+		    l->name)) != NULL)) {
 			/* Gmail's All Mail would deliver every message a
 			 * second time; spam and trash are not mail to keep. */
 			imap_log(s, LOG_LVL_DEBUG, "pattern \"%s\": not "
 			    "fetching %s (%s); name it to fetch it",
-			    fc->remote, l->name, l->excluded);
+			    fc->remote, l->name, why);
 			excluded++;
 			continue;
 		}

@@ -10,6 +10,7 @@ set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 . "$top_srcdir/tests/lib/dovecot.sh"
 . "$top_srcdir/tests/lib/mfd.sh"
+. "$top_srcdir/tests/lib/scripted.sh"
 
 DC_EXTRA_CONF='namespace inbox {
   mailbox "Trash" {
@@ -47,6 +48,59 @@ for how in name role; do
 	tap_like "$(cat "$T/out")" 'keep = no: the server.s \\Trash folder "Trash" is one of the folders this account fetches' \
 	    "by $how: --diagnose says so too"
 done
+
+# --- Scripted servers (folders_server.py). --------------------------------
+fserver()	# folders_server.py on $T/box.json (tests/lib/scripted.sh)
+{
+	scripted_folders "$T/box.json"
+	MFD_PORT=$port
+}
+MFD_TLS=none
+box()	# CAPS [KEY=JSON ...]: INBOX with 2 messages, Trash (\Trash), Spam (\Junk)
+{
+	python3 - "$T/box.json" "$@" <<'PY'
+import json, sys
+path, caps = sys.argv[1:3]
+msg = lambda u, s: {"uid": u, "body": "Message-ID: <%s@test>\nSubject: %s\n\n%s\n" % (s, s, s)}
+box = {"caps": caps, "root": {"mode": "ok", "delim": "/"},
+       "folders": {
+           "INBOX": {"delim": "/", "flags": [], "uidvalidity": 1,
+                     "uidnext": 3, "msgs": [msg(1, "in1"), msg(2, "in2")]},
+           "Trash": {"delim": "/", "flags": ["\\HasNoChildren", "\\Trash"],
+                     "uidvalidity": 1, "uidnext": 1, "msgs": []},
+           "Spam": {"delim": "/", "flags": ["\\HasNoChildren", "\\Junk"],
+                    "uidvalidity": 1, "uidnext": 2, "msgs": [msg(1, "spam1")]}}}
+for kv in sys.argv[3:]:
+    k, _, v = kv.partition("=")
+    box[k] = json.loads(v)
+json.dump(box, open(path, "w"))
+PY
+}
+counts()	# messages per server folder: "INBOX Trash Spam"
+{
+	python3 -c 'import json,sys; b=json.load(open(sys.argv[1]))["folders"]; print(len(b["INBOX"]["msgs"]), len(b["Trash"]["msgs"]), len(b["Spam"]["msgs"]))' "$T/box.json"
+}
+
+# --- 02: roles marked only in LIST ... RETURN (SPECIAL-USE) (RFC 6154). --
+SU="IMAP4rev1 UIDPLUS MOVE SPECIAL-USE LIST-EXTENDED"
+box "$SU" su_only_return=true
+fserver
+mfd_account pat pw-pat
+mfd_conf pat 'keep = no' -- 'folder "*" { }'
+mfd_run_ok pat 0 'keep = no, folder "*", roles only with RETURN: first run'
+mfd_run_ok pat 1 'second run: nothing new (Trash not fetched)'
+MD=$T/pat/Maildir
+tap_is "$(mfd_count "$MD" "" new) $(mfd_count "$MD" Trash new) $(mfd_count "$MD" Spam new)" \
+    "2 0 0" "the pattern fetched INBOX only, not Trash or Spam"
+tap_is "$(counts)" "0 2 1" "INBOX moved to Trash; Spam untouched"
+"$MAILFETCHD" -c "$T/pat/mailfetchd.conf" --diagnose >"$T/out" 2>&1
+out=$(cat "$T/out")
+tap_like "$out" 'special-use folders: .*\\Junk "Spam", \\Trash "Trash"' \
+    "--diagnose: the roles the fetch uses" "$out"
+tap_like "$out" 'keep = no: delivered messages are moved to the server.s \\Trash folder "Trash"' \
+    "--diagnose: the default trash the fetch uses"
+tap_like "$out" 'folder pattern "\*": matches 1: "INBOX"' \
+    "--diagnose: the pattern does not match Trash or Spam"
 
 mfd_no_sanitizer
 tap_done

@@ -9,6 +9,8 @@
 #	scripted_server SCRIPT MODE [ARGS...]	# (re)starts it; sets $port
 #	scripted_start LOG SCRIPT MODE [ARGS...]	# the same, the received
 #						# lines in LOG (emptied)
+#	scripted_folders BOX			# folders_server.py on the
+#						# JSON BOX; sets $port
 #	scripted_conf NAME PROTO TIMEOUT [LINE...]	# $T/NAME.conf
 #	scripted_exact NAME WHAT		# $T/Maildir-NAME against
 #						# $T/manifest
@@ -48,7 +50,7 @@ scripted_once()
 
 scripted_server()
 {
-	local script=$1 mode=$2 i
+	local script=$1 mode=$2
 
 	shift 2
 	[ -n "$spid" ] && kill "$spid" 2>/dev/null && wait "$spid" 2>/dev/null
@@ -56,12 +58,33 @@ scripted_server()
 	python3 "$script" "$mode" --log "${SCRIPTED_LOG:-$T/server.log}" "$@" \
 	    >"$T/port" 2>>"$T/server.err" &
 	spid=$!
+	_scripted_port "$script $mode"
+}
+
+# Waits (5 s at most) for the server just started to print its port.
+_scripted_port()
+{
+	local i
+
 	for i in $(seq 100); do
 		[ -s "$T/port" ] && break
 		sleep 0.05
 	done
 	port=$(cat "$T/port")
-	[ -n "$port" ] || tap_bail "$script $mode did not start"
+	[ -n "$port" ] || tap_bail "$1 did not start"
+}
+
+# tests/integration/folders_server.py, (re)started on the JSON box $1;
+# the lines it receives go to $T/server.log (emptied).
+scripted_folders()
+{
+	[ -n "$spid" ] && kill "$spid" 2>/dev/null && wait "$spid" 2>/dev/null
+	: >"$T/server.log"
+	rm -f "$T/port"
+	python3 "$top_srcdir/tests/integration/folders_server.py" "$1" \
+	    "$T/server.log" >"$T/port" 2>>"$T/server.err" &
+	spid=$!
+	_scripted_port folders_server.py
 }
 
 scripted_start()
