@@ -315,6 +315,8 @@ struct imap_session {
 	int			 roles_plain;	/* LIST ... RETURN
 						 * (SPECIAL-USE) refused */
 	int			 roles_failed;	/* the LIST refused */
+	int			 roles_overflow; /* the LIST past
+						 * IMAP_LISTED_MAX: dropped */
 	size_t			 conf_idx;
 	struct imap_listed	*listed;
 	size_t			 nlisted;
@@ -982,9 +984,10 @@ imap_trash_resolve(struct imap_session *s)
 		return;
 	}
 	imap_log(s, (s->caps & IMAP_CAP_XGM) ? LOG_LVL_WARNING :
-	    LOG_LVL_INFO, "keep = no: the server %s no \\Trash folder; "
-	    "delivered messages are flagged \\Deleted and expunged%s",
-	    s->roles_failed ? "listed" : "has", (s->caps & IMAP_CAP_XGM) ?
+	    LOG_LVL_INFO, "keep = no: %s; delivered messages are flagged "
+	    "\\Deleted and expunged%s", s->roles_failed ? "the server's "
+	    "\\Trash folder is not known" : "the server has no \\Trash "
+	    "folder", (s->caps & IMAP_CAP_XGM) ?
 	    " (on Gmail that only takes a label off: set trash_folder = "
 	    "\"[Gmail]/Trash\" to delete)" : "");
 }
@@ -999,7 +1002,7 @@ imap_roles_clear(struct imap_session *s)
 		free(s->role_wire[role]);
 		s->role_wire[role] = NULL;
 	}
-	s->roles_plain = s->roles_failed = 0;
+	s->roles_plain = s->roles_failed = s->roles_overflow = 0;
 	imap_listed_clear(s);
 }
 
@@ -1044,23 +1047,31 @@ imap_roles_resolve(struct imap_session *s)
 
 /* The answer to the special-use LIST. A server that announces
  * SPECIAL-USE but refuses its RETURN option is asked again plainly
- * (most servers, and Gmail, send the attributes to a plain LIST). */
+ * (most servers, and Gmail, send the attributes to a plain LIST). Any
+ * other failure, an answer too long to hold among them, leaves the
+ * roles unknown and the session goes on (review r10 12): keep = no's
+ * default trash is then none (deleting), patterns go by their own
+ * LIST's attributes, and only a folder configured by role fails
+ * (imap_role_folder). */
 static void
 imap_roles_done(struct imap_session *s, const struct imap_response *r,
     int ok)
 {
 	char	*text;
 
-	if (!ok && (s->caps & IMAP_CAP_SPECIAL_USE) && !s->roles_plain) {
+	if (!ok && !s->roles_overflow && (s->caps & IMAP_CAP_SPECIAL_USE) &&
+	    !s->roles_plain) {
 		s->roles_plain = 1;
 		imap_listed_clear(s);
 		imap_enter(s, IMAP_S_ROLES);
 		return;
 	}
-	if (!ok) {
-		text = imap_server_text(r);
-		imap_log(s, LOG_LVL_ERROR, "LIST of the special-use folders "
-		    "refused: %s", text);
+	if (!ok || s->roles_overflow) {
+		text = s->roles_overflow ? NULL : imap_server_text(r);
+		imap_log(s, LOG_LVL_WARNING, "LIST of the special-use folders "
+		    "%s%s; their roles are not known this session",
+		    s->roles_overflow ? "named too many folders" : "refused: ",
+		    s->roles_overflow ? "" : text);
 		free(text);
 		s->roles_failed = 1;
 		imap_listed_clear(s);
@@ -1081,8 +1092,8 @@ imap_role_folder(struct imap_session *s, const struct folder_conf *fc)
 
 	if (wire == NULL) {
 		imap_log(s, LOG_LVL_ERROR, "folder \"%s\": %s", fc->remote,
-		    s->roles_failed ? "the server refused to list its "
-		    "folders, so the folder of this special-use role is not "
+		    s->roles_failed ? "the LIST of the special-use folders "
+		    "failed (see above), so the folder of this role is not "
 		    "known" : "the server has no folder with this special-use "
 		    "role (no folder in its LIST has the attribute; "
 		    "mailfetchd --diagnose lists the roles it has)");
@@ -1252,9 +1263,17 @@ imap_list_untagged(struct imap_session *s, const struct imap_response *r)
 	struct imap_listed	*l;
 
 	if (r->mailbox == NULL || (s->nlisted > 0 &&
-	    strcmp(s->listed[s->nlisted - 1].name, r->mailbox) == 0))
+	    strcmp(s->listed[s->nlisted - 1].name, r->mailbox) == 0) ||
+	    (s->roles_overflow && s->state == IMAP_S_ROLES))
 		return;
 	s->listed_bytes += strlen(r->mailbox) + 1;
+	if (s->state == IMAP_S_ROLES && (s->nlisted >= IMAP_LISTED_MAX ||
+	    s->listed_bytes > IMAP_LISTED_BYTES)) {
+		/* Only for the roles: not worth the session. */
+		s->roles_overflow = 1;
+		imap_listed_clear(s);
+		return;
+	}
 	if (s->nlisted >= IMAP_LISTED_MAX ||
 	    s->listed_bytes > IMAP_LISTED_BYTES) {
 		imap_fail(s, EXIT_PROTOCOL, "the answer to LIST names more "

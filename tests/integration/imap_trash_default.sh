@@ -102,5 +102,33 @@ tap_like "$out" 'keep = no: delivered messages are moved to the server.s \\Trash
 tap_like "$out" 'folder pattern "\*": matches 1: "INBOX"' \
     "--diagnose: the pattern does not match Trash or Spam"
 
+# --- 12: the roles LIST fails: keep = no deletes, the session goes on. ---
+# Past the LIST cap (100000 names: a big site's shared folders, or a
+# hostile server), and answered NO.
+n=0
+for how in 'list_many=100001' 'list_all="NO no listing here"'; do
+	n=$((n + 1))
+	box "IMAP4rev1 UIDPLUS MOVE" "$how"
+	fserver
+	mfd_account big$n pw-big
+	mfd_conf big$n 'keep = no' -- 'folder "INBOX" { }'
+	mfd_run_ok big$n 0 "roles LIST fails ($how): INBOX fetched"
+	tap_like "$err" 'warning: .*LIST of the special-use folders (named too many folders|refused: no listing here); their roles are not known' \
+	    "($how) a warning says why"
+	tap_like "$err" 'keep = no: the server.s \\Trash folder is not known; delivered messages are flagged \\Deleted and expunged' \
+	    "($how) and that keep = no deletes"
+	tap_is "$(mfd_count "$T/big$n/Maildir" "" new) $(counts)" "2 0 0 1" \
+	    "($how) both delivered, expunged from INBOX, nothing moved"
+done
+# Only a folder configured by role fails for want of roles.
+box "IMAP4rev1 UIDPLUS MOVE" 'list_all="NO no listing here"'
+fserver
+mfd_account big3 pw-big
+mfd_conf big3 -- 'folder "INBOX" { }' 'folder "\\Junk" { }'
+mfd_run_ok big3 7 'roles LIST refused, folder "\\Junk": partial'
+tap_like "$err" 'folder "\\Junk": the LIST of the special-use folders failed' \
+    "the role folder fails, naming why"
+tap_is "$(mfd_count "$T/big3/Maildir" "" new)" 2 "INBOX fetched all the same"
+
 mfd_no_sanitizer
 tap_done
