@@ -1073,7 +1073,10 @@ diag_trash_default(struct diag *d)
 {
 	const char	*name = d->role_name[FOLDER_ROLE_TRASH];
 
-	if (name != NULL && folder_conf_fetches(d->ac->folders,
+	if (d->ac->trash_none)
+		diag_info(d, "keep = no, trash_folder = \"\": delivered "
+		    "messages are flagged \\Deleted and expunged");
+	else if (name != NULL && folder_conf_fetches(d->ac->folders,
 	    d->ac->nfolders, d->role_wire, d->delim,
 	    d->role_wire[FOLDER_ROLE_TRASH]))
 		diag_info(d, "keep = no: the server's \\Trash folder \"%s\" "

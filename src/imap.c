@@ -429,6 +429,7 @@ static void	imap_folder_done(struct imap_session *);
 static uint32_t	imap_uid_of_seq(const struct imap_session *);
 static uint64_t	imap_fetch_size(const struct imap_response *);
 static void	imap_list_next(struct imap_session *);
+static void	imap_after_copy(struct imap_session *);
 static void	imap_gm_load(struct imap_session *);
 static void	imap_finish(struct imap_session *);
 static int	imap_idle_blocked(struct imap_session *);
@@ -879,6 +880,15 @@ imap_moves_to_trash(const struct imap_session *s)
 	    imap_wire_eq(s->folders[s->cur].remote, s->trash_wire)));
 }
 
+/* How messages name the trash: the default one is not a trash_folder the
+ * user set (review r10 07). */
+static const char *
+imap_trash_what(const struct imap_session *s)
+{
+	return (s->trash_default ? "the server's \\Trash folder" :
+	    "trash_folder");
+}
+
 /* A listed folder that is the trash_folder, with keep = no: a pattern
  * passes over it; a folder named is refused, naming both. */
 static void
@@ -914,7 +924,7 @@ imap_roles_needed(const struct imap_session *s)
 		    (s->caps & IMAP_CAP_SPECIAL_USE)))
 			return (1);
 	}
-	if (s->ac->keep)
+	if (s->ac->keep || s->ac->trash_none)
 		return (0);
 	return (s->ac->trash_folder == NULL ||
 	    folder_role_of_conf(s->ac->trash_folder) > FOLDER_ROLE_NONE);
@@ -955,8 +965,8 @@ imap_trash_resolve(struct imap_session *s)
 	const char	*wire = s->role_wire[FOLDER_ROLE_TRASH];
 	int		 bad, role;
 
-	if (s->ac->keep)
-		return;
+	if (s->ac->keep || s->ac->trash_none)
+		return;		/* trash_none: said by imap_root_done */
 	if (s->ac->trash_folder != NULL) {
 		if ((role = folder_role_of_conf(s->ac->trash_folder)) >
 		    FOLDER_ROLE_NONE)
@@ -1148,6 +1158,9 @@ imap_root_done(struct imap_session *s)
 			free(cause);
 		}
 	}
+	if (!s->ac->keep && s->ac->trash_none)
+		imap_log(s, LOG_LVL_INFO, "keep = no, trash_folder = \"\": "
+		    "delivered messages are flagged \\Deleted and expunged");
 	imap_gm_load(s);
 	if (imap_roles_needed(s)) {
 		imap_roles_clear(s);
@@ -2553,9 +2566,9 @@ imap_actions(struct imap_session *s)
 		if (s->trash_wire == NULL ||
 		    (q = imap_quote(s, s->trash_wire)) == NULL) {
 			free(set);
-			imap_folder_fail(s, EXIT_CONFIG, "trash_folder \"%s\" "
-			    "cannot be used (see above); the delivered "
-			    "messages stay on the server", s->trash_name);
+			imap_folder_fail(s, EXIT_CONFIG, "%s \"%s\" cannot be "
+			    "used (see above); the delivered messages stay on "
+			    "the server", imap_trash_what(s), s->trash_name);
 			return;
 		}
 		/* Without MOVE: COPY, and \Deleted only after its OK
@@ -2614,8 +2627,8 @@ imap_trash_create(struct imap_session *s)
 	if (s->trash_wire == NULL || (q = imap_quote(s, s->trash_wire)) == NULL)
 		return (-1);
 	s->trash_create_tried = 1;
-	imap_log(s, LOG_LVL_NOTICE, "trash_folder \"%s\" does not exist on "
-	    "the server: creating it", s->trash_name);
+	imap_log(s, LOG_LVL_NOTICE, "%s \"%s\" does not exist on the "
+	    "server: creating it", imap_trash_what(s), s->trash_name);
 	imap_enter(s, IMAP_S_TRASH_CREATE);
 	imap_send(s, "CREATE %s", q);
 	free(q);
@@ -2635,21 +2648,36 @@ imap_trash_refused(struct imap_session *s, const struct imap_response *r)
 	    strchr(s->trash_name, '/') != NULL) {
 		/* Created under a guessed separator, it would be a folder
 		 * of another name (INBOX/Trash on a '.' server). */
-		imap_folder_fail(s, EXIT_PROTOCOL, "trash_folder \"%s\" does "
-		    "not exist on the server, and is not created: its name "
-		    "has levels and the server's hierarchy separator is "
-		    "unknown (LIST \"\" \"\" was refused); the messages stay on "
-		    "the server, not deleted (retried next time)",
+		imap_folder_fail(s, EXIT_PROTOCOL, "%s \"%s\" does not exist "
+		    "on the server, and is not created: its name has levels "
+		    "and the server's hierarchy separator is unknown (LIST "
+		    "\"\" \"\" was refused); the messages stay on the server, "
+		    "not deleted (retried next time)", imap_trash_what(s),
 		    s->trash_name);
 		return;
 	}
 	if (r->code == IMAP_CODE_TRYCREATE && imap_trash_create(s) == 0)
 		return;
 	text = imap_server_text(r);
-	imap_folder_fail(s, EXIT_PROTOCOL, "%s delivered messages to "
-	    "trash_folder \"%s\" failed%s: %s; they stay on the server, not "
-	    "deleted (retried next time)", copy ? "copying" : "moving",
-	    s->trash_name, copy ? " (the server has no MOVE)" : "", text);
+	if (s->trash_default && (r->code == IMAP_CODE_OVERQUOTA ||
+	    r->code == IMAP_CODE_LIMIT)) {
+		/* keep = no asked for deletion, and nobody chose this
+		 * folder: a full trash must not keep the mailbox full
+		 * (review r10 03). A configured one fails below. */
+		imap_log(s, LOG_LVL_WARNING, "%s delivered messages to the "
+		    "server's \\Trash folder \"%s\" refused (%s): %s; "
+		    "flagging them \\Deleted and expunging instead (set "
+		    "trash_folder = \"\" to always do so)", copy ? "copying" :
+		    "moving", s->trash_name, r->code_name, text);
+		free(text);
+		imap_after_copy(s);
+		return;
+	}
+	imap_folder_fail(s, EXIT_PROTOCOL, "%s delivered messages to %s "
+	    "\"%s\" failed%s: %s; they stay on the server, not deleted "
+	    "(retried next time)", copy ? "copying" : "moving",
+	    imap_trash_what(s), s->trash_name,
+	    copy ? " (the server has no MOVE)" : "", text);
 	free(text);
 }
 
@@ -2663,10 +2691,10 @@ imap_trash_created(struct imap_session *s, const struct imap_response *r,
 
 	if (!ok && r->code != IMAP_CODE_ALREADYEXISTS) {
 		text = imap_server_text(r);
-		imap_folder_fail(s, EXIT_PROTOCOL, "trash_folder \"%s\" does "
-		    "not exist and creating it failed: %s; the delivered "
-		    "messages stay on the server, not deleted (retried next "
-		    "time)", s->trash_name, text);
+		imap_folder_fail(s, EXIT_PROTOCOL, "%s \"%s\" does not "
+		    "exist and creating it failed: %s; the delivered messages "
+		    "stay on the server, not deleted (retried next time)",
+		    imap_trash_what(s), s->trash_name, text);
 		free(text);
 		return;
 	}

@@ -130,5 +130,60 @@ tap_like "$err" 'folder "\\Junk": the LIST of the special-use folders failed' \
     "the role folder fails, naming why"
 tap_is "$(mfd_count "$T/big3/Maildir" "" new)" 2 "INBOX fetched all the same"
 
+# --- 03: trash_folder = "": delete, do not move. ---------------------------
+dovecot_add_user none pw-none-82
+dovecot_add_folder none Trash
+dovecot_add_message none INBOX "$S/01-plain.eml"
+mfd_account none pw-none-82
+MFD_PORT='' MFD_TLS=implicit mfd_conf none 'keep = no' 'trash_folder = ""'
+mfd_run_ok none 0 'keep = no, trash_folder = "": fetched'
+tap_like "$err" 'keep = no, trash_folder = "": delivered messages are flagged \\Deleted and expunged' \
+    "the log says keep = no deletes"
+mfd_expect "$T/none/Maildir" "" "$S/01-plain.eml"
+tap_is "$(mfd_server_count none pw-none-82 INBOX) $(mfd_server_count none pw-none-82 Trash)" \
+    "0 0" 'trash_folder = "": expunged, not moved to Trash'
+"$MAILFETCHD" -c "$T/none/mailfetchd.conf" --diagnose >"$T/out" 2>&1
+tap_like "$(cat "$T/out")" 'keep = no, trash_folder = "": delivered messages are flagged \\Deleted and expunged' \
+    '--diagnose says so'
+tap_like "$("$MAILFETCHD" -c "$T/none/mailfetchd.conf" --check-config 2>&1)" 'trash_folder = ""' \
+    '--check-config prints trash_folder = ""'
+
+# --- 03: the move into the default \Trash refused [OVERQUOTA] / [LIMIT]. --
+n=0
+for v in 'IMAP4rev1 UIDPLUS MOVE|[OVERQUOTA] Quota exceeded' \
+    'IMAP4rev1 UIDPLUS|[LIMIT] Too many messages'; do
+	n=$((n + 1))
+	box "${v%%|*}" "move_no=\"${v#*|}\""
+	fserver
+	mfd_account quota$n pw-q
+	mfd_conf quota$n 'keep = no'
+	mfd_run_ok quota$n 0 "default trash refused ${v#*|}: fetched"
+	tap_like "$err" "warning: .*(moving|copying) delivered messages to the server.s \\\\Trash folder \"Trash\" refused \((OVERQUOTA|LIMIT)\).*flagging them \\\\Deleted and expunging instead" \
+	    "($n) a warning names the reason and the fallback"
+	tap_is "$(mfd_count "$T/quota$n/Maildir" "" new) $(counts)" "2 0 0 1" \
+	    "($n) both delivered and expunged from INBOX"
+	mfd_run_ok quota$n 1 "($n) second run: nothing new"
+done
+# A configured trash_folder refused so: nothing expunged, retried; the
+# error names it.
+box "IMAP4rev1 UIDPLUS MOVE" 'move_no="[OVERQUOTA] Quota exceeded"'
+fserver
+mfd_account quota3 pw-q
+mfd_conf quota3 'keep = no' 'trash_folder = "Trash"'
+mfd_run_ok quota3 5 'configured trash_folder refused [OVERQUOTA]: an error'
+tap_like "$err" 'moving delivered messages to trash_folder "Trash" failed: .*not deleted' \
+    "the error names the trash_folder"
+tap_is "$(counts)" "2 0 1" "nothing expunged"
+# The default trash refused otherwise: held, and the error does not call
+# it a trash_folder.
+box "IMAP4rev1 UIDPLUS MOVE" 'move_no="no reason"'
+fserver
+mfd_account held pw-q
+mfd_conf held 'keep = no'
+mfd_run_ok held 5 'default trash refused (no code): an error'
+tap_like "$err" 'moving delivered messages to the server.s \\Trash folder "Trash" failed: .*not deleted' \
+    'the error names the server'"'"'s \Trash folder, not a trash_folder'
+tap_is "$(counts)" "2 0 1" "nothing expunged"
+
 mfd_no_sanitizer
 tap_done
