@@ -58,6 +58,7 @@ enum diag_state {
 	DIAG_S_AUTH,
 	DIAG_S_PASS,		/* POP3 USER accepted, PASS sent */
 	DIAG_S_AUTH_CAPS,	/* IMAP CAPABILITY after the login */
+	DIAG_S_NAMESPACE,	/* IMAP NAMESPACE (RFC 2342) */
 	DIAG_S_LIST_ALL,	/* IMAP LIST "" "*" */
 	DIAG_S_LIST,		/* IMAP LIST of one configured folder */
 	DIAG_S_STATUS,		/* IMAP STATUS of one configured folder */
@@ -103,6 +104,7 @@ struct diag {
 	/* IMAP folders. */
 	int				 delim;		/* server's separator */
 	int				 delim_known;
+	struct folder_ns		 ns;		/* NAMESPACE's */
 	size_t				 folders_ok;	/* configured, found */
 	size_t				 nexcluded;	/* from this pattern */
 	char				**listed;	/* as configured */
@@ -812,7 +814,8 @@ diag_imap_caps_after(struct diag *d)
 	if (!d->ac->keep && !(d->caps & IMAP_CAP_UIDPLUS))
 		diag_warn(d, "capabilities: no UIDPLUS: keep = no expunges "
 		    "with plain EXPUNGE");
-	diag_enter(d, DIAG_S_LIST_ALL);
+	diag_enter(d, (d->caps & IMAP_CAP_NAMESPACE) ? DIAG_S_NAMESPACE :
+	    DIAG_S_LIST_ALL);
 }
 
 static void
@@ -1051,10 +1054,20 @@ diag_listed_join(struct diag *d)
 }
 
 /* Says how configured names map to the server's: a separator that is
- * not '/' is where a user's '/' goes. */
+ * not '/' is where a user's '/' goes; a namespace with a separator of
+ * its own is named. */
 static void
 diag_separator(struct diag *d)
 {
+	size_t	i;
+
+	for (i = 0; i < d->ns.n; i++) {
+		if (d->ns.delim[i] != d->delim && d->ns.delim[i] != 0 &&
+		    d->ns.prefix[i][0] != '\0')
+			diag_info(d, "note: in the namespace \"%s\" the server "
+			    "separates levels with '%c'", d->ns.prefix[i],
+			    d->ns.delim[i]);
+	}
 	if (!d->delim_known || d->delim == '/')
 		return;
 	if (d->delim == 0)
@@ -1130,8 +1143,8 @@ diag_trash_begin(struct diag *d)
 		diag_trash_role(d, role);
 		return (-1);
 	}
-	if ((m = folder_conf_to_wire(folder_conf_unescape(trash), d->delim,
-	    &cause)) == NULL ||
+	if ((m = folder_ns_conf_to_wire(&d->ns, folder_conf_unescape(trash),
+	    d->delim, &cause)) == NULL ||
 	    (d->folder_q = imap_parse_quote(m, strlen(m), &cause)) == NULL) {
 		diag_fail_line(d, EXIT_CONFIG, "trash folder \"%s\": %s",
 		    trash, cause);
@@ -1178,8 +1191,8 @@ diag_next_folder(struct diag *d)
 				return;
 			continue;
 		}
-		if ((m = folder_conf_to_wire(folder_conf_unescape(fc->remote),
-		    d->delim,
+		if ((m = folder_ns_conf_to_wire(&d->ns,
+		    folder_conf_unescape(fc->remote), d->delim,
 		    &cause)) == NULL ||
 		    (d->folder_q = imap_parse_quote(m, strlen(m),
 		    &cause)) == NULL) {
@@ -1327,6 +1340,9 @@ diag_enter(struct diag *d, enum diag_state next)
 			diag_send(d, 0, "STLS");
 		else
 			diag_imap_send(d, 0, "STARTTLS");
+		break;
+	case DIAG_S_NAMESPACE:
+		diag_imap_send(d, 0, "NAMESPACE");
 		break;
 	case DIAG_S_LIST_ALL:
 		/* The roles as the fetch learns them (imap.c): a server
@@ -1481,6 +1497,11 @@ diag_imap_tagged(struct diag *d, const struct imap_response *r)
 		}
 		diag_imap_caps_after(d);
 		break;
+	case DIAG_S_NAMESPACE:
+		if (!ok)	/* announced but refused: one separator */
+			folder_ns_clear(&d->ns);
+		diag_enter(d, DIAG_S_LIST_ALL);
+		break;
 	case DIAG_S_LIST_ALL:
 		if (!ok && (d->caps & IMAP_CAP_SPECIAL_USE) && !d->list_plain) {
 			d->list_plain = 1;	/* asked again plainly */
@@ -1556,6 +1577,9 @@ diag_imap_response(struct diag *d, const struct imap_response *r)
 		if (r->data == IMAP_DATA_CAPABILITY &&
 		    (d->state == DIAG_S_CAPS || d->state == DIAG_S_AUTH_CAPS))
 			diag_imap_caps_from(d, r);
+		else if (r->data == IMAP_DATA_NAMESPACE &&
+		    d->state == DIAG_S_NAMESPACE)
+			folder_ns_parse(&d->ns, r);
 		else if (r->data == IMAP_DATA_LIST &&
 		    (d->state == DIAG_S_LIST_ALL || d->state == DIAG_S_LIST ||
 		    d->state == DIAG_S_TRASH))
@@ -1811,6 +1835,7 @@ diag_free(struct diag *d)
 		free(d->role_name[i]);
 	}
 	free(d->folder_q);
+	folder_ns_clear(&d->ns);
 	free(d->sasl);
 	xfree_secret(d->pass);
 }

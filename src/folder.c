@@ -31,6 +31,87 @@ folder_conf_to_wire(const char *conf, int delim, char **cause)
 	return (wire);
 }
 
+/* One namespace descriptor ("prefix" "delim" ...) of a NAMESPACE
+ * response into ns. */
+static void
+folder_ns_add(struct folder_ns *ns, const struct imap_node *desc)
+{
+	const char	*wire, *d;
+	char		*utf8, *cause, *p;
+	int		 delim;
+
+	if (ns->n >= FOLDER_NS_MAX ||
+	    (wire = imap_parse_node_str(imap_parse_node_at(desc, 0),
+	    NULL)) == NULL || strlen(wire) > FOLDER_LOCAL_MAX)
+		return;
+	d = imap_parse_node_str(imap_parse_node_at(desc, 1), NULL);
+	delim = d != NULL && strlen(d) == 1 ? (unsigned char)d[0] : 0;
+	if ((utf8 = imap_parse_mutf7_decode(wire, strlen(wire),
+	    &cause)) == NULL) {
+		free(cause);
+		return;
+	}
+	for (p = utf8; delim != 0 && *p != '\0'; p++) {
+		if (*p == delim)
+			*p = '/';
+	}
+	ns->prefix[ns->n] = utf8;
+	ns->delim[ns->n++] = delim;
+}
+
+void
+folder_ns_parse(struct folder_ns *ns, const struct imap_response *r)
+{
+	const struct imap_node	*kind, *desc;
+	size_t			 i, j;
+
+	folder_ns_clear(ns);
+	for (i = 0; i < 3; i++) {
+		kind = imap_parse_node_at(r->args, i);
+		for (j = 0; (desc = imap_parse_node_at(kind, j)) != NULL; j++)
+			folder_ns_add(ns, desc);
+	}
+}
+
+int
+folder_ns_delim(const struct folder_ns *ns, const char *conf, int dflt)
+{
+	size_t	i, len, best = 0;
+	int	delim = dflt, found = 0;
+
+	for (i = 0; i < ns->n; i++) {
+		len = strlen(ns->prefix[i]);
+		if (len > 0 && ns->prefix[i][len - 1] == '/' &&
+		    strlen(conf) == len - 1)
+			len--;		/* the prefix's own folder */
+		if (strncmp(conf, ns->prefix[i], len) != 0 ||
+		    (found && len <= best))
+			continue;	/* the first of equal ones */
+		found = 1;
+		best = len;
+		delim = ns->delim[i];
+	}
+	return (delim);
+}
+
+char *
+folder_ns_conf_to_wire(const struct folder_ns *ns, const char *conf,
+    int dflt, char **cause)
+{
+	return (folder_conf_to_wire(conf, folder_ns_delim(ns, conf, dflt),
+	    cause));
+}
+
+void
+folder_ns_clear(struct folder_ns *ns)
+{
+	size_t	i;
+
+	for (i = 0; i < ns->n; i++)
+		free(ns->prefix[i]);
+	ns->n = 0;
+}
+
 /* Decoded modified UTF-7 is valid UTF-8, but may hold control characters
  * (a server may encode them): those (C0, DEL, C1) and '\' become \ooo
  * escapes, so that the name prints as one line that says what it is. */

@@ -19,7 +19,10 @@
  *
  * The server's separator is learnt from LIST "" "" (RFC 3501 6.3.8)
  * before any configured name is sent; 0 means a flat server (no
- * hierarchy). A configured name that spells the server's own separator
+ * hierarchy). A server may use another separator in another namespace
+ * (RFC 2342: personal '.', "#shared/" with '/'): where it announces
+ * NAMESPACE, a configured name inside a namespace's prefix is sent with
+ * that namespace's separator (struct folder_ns). A configured name that spells the server's own separator
  * ("INBOX.Lists" on a '.' server) reaches the same folder, since that
  * character is sent as it is. A '/' inside a server folder's name (a
  * server whose separator is not '/') cannot be configured by name: a
@@ -31,6 +34,32 @@
 
 /* Longest local folder name made from a server name. */
 #define FOLDER_LOCAL_MAX	200
+
+/* The namespaces of a NAMESPACE response (RFC 2342), personal, other
+ * users' and shared alike: each prefix in the configuration's spelling
+ * (UTF-8, its separator as '/') with the namespace's separator. At most
+ * FOLDER_NS_MAX are kept (a hostile server may send any number). */
+#define FOLDER_NS_MAX	16
+struct folder_ns {
+	char	*prefix[FOLDER_NS_MAX];
+	int	 delim[FOLDER_NS_MAX];
+	size_t	 n;
+};
+struct imap_response;
+/* Replaces ns with the namespaces of a NAMESPACE response; a prefix that
+ * is not modified UTF-7 or longer than FOLDER_LOCAL_MAX is left out. */
+void	 folder_ns_parse(struct folder_ns *ns, const struct imap_response *r);
+/* The separator for the configured name conf: that of the namespace with
+ * the longest prefix conf begins with (or equals, without the trailing
+ * separator), else dflt (the LIST "" "" one). */
+int	 folder_ns_delim(const struct folder_ns *ns, const char *conf,
+	    int dflt);
+/* conf as folder_conf_to_wire sends it, with the separator
+ * folder_ns_delim gives it. */
+char	*folder_ns_conf_to_wire(const struct folder_ns *ns, const char *conf,
+	    int dflt, char **cause);
+/* Frees the prefixes; ns is empty again. */
+void	 folder_ns_clear(struct folder_ns *ns);
 
 /* The configured name conf as sent to a server whose separator is delim:
  * each '/' becomes delim, then modified UTF-7 ('&' is "&-"). NULL with

@@ -187,6 +187,7 @@ enum imap_state {
 	IMAP_S_AUTH_CAPS,
 	IMAP_S_COMPRESS,
 	IMAP_S_ROOT,		/* LIST "" "": the hierarchy separator */
+	IMAP_S_NAMESPACE,	/* each namespace's separator (RFC 2342) */
 	IMAP_S_ROLES,		/* LIST "" "*": special-use folders */
 	IMAP_S_LIST,
 	IMAP_S_STATUS,		/* STATUS before SELECT: anything new? */
@@ -210,7 +211,8 @@ enum imap_state {
 
 static const char *imap_state_names[IMAP_S_MAX] = {
 	"CONNECTING", "GREETING", "CAPABILITY", "STARTTLS", "TLS", "ID",
-	"AUTH", "AUTH_CAPS", "COMPRESS", "ROOT", "ROLES", "LIST", "STATUS",
+	"AUTH", "AUTH_CAPS", "COMPRESS", "ROOT", "NAMESPACE", "ROLES", "LIST",
+	"STATUS",
 	"SELECT", "SEARCH", "SIZES", "FETCH", "STORE", "COPY", "MOVE",
 	"TRASH_CREATE", "SEARCH_DELETED", "EXPUNGE", "IDLE", "IDLING",
 	"IDLE_DONE", "LOGOUT", "DONE",
@@ -299,6 +301,8 @@ struct imap_session {
 						 * separator, 0: flat or not
 						 * said (folder.h) */
 	int			 delim_known;	/* the LIST "" "" answered */
+	struct folder_ns	 ns;		/* NAMESPACE: a separator per
+						 * namespace (folder.h) */
 	char			*trash_wire;	/* trash_folder as sent, or the
 						 * server's \Trash folder
 						 * (imap_trash_resolve) */
@@ -430,6 +434,7 @@ static uint32_t	imap_uid_of_seq(const struct imap_session *);
 static uint64_t	imap_fetch_size(const struct imap_response *);
 static void	imap_list_next(struct imap_session *);
 static void	imap_after_copy(struct imap_session *);
+static void	imap_root_done(struct imap_session *);
 static void	imap_gm_load(struct imap_session *);
 static void	imap_finish(struct imap_session *);
 static int	imap_idle_blocked(struct imap_session *);
@@ -1123,6 +1128,19 @@ imap_role_folder(struct imap_session *s, const struct folder_conf *fc)
 	    fc->mark_read);
 }
 
+/* LIST "" "" is answered: the namespaces next where the server has
+ * them, else the folders. */
+static void
+imap_root_answered(struct imap_session *s)
+{
+	folder_ns_clear(&s->ns);
+	if (s->caps & IMAP_CAP_NAMESPACE) {
+		imap_enter(s, IMAP_S_NAMESPACE);
+		return;
+	}
+	imap_root_done(s);
+}
+
 /* The configured names the session compares or sends whole, as the
  * server spells them now that its separator is known. One that cannot be
  * spelled (not UTF-8) stays NULL: its folder fails where it is used. */
@@ -1139,7 +1157,7 @@ imap_root_done(struct imap_session *s)
 		free(s->skip_wire[i]);
 		s->skip_wire[i] = NULL;
 		if (folder_role_of_conf(s->skip_conf[i]) == FOLDER_ROLE_NONE &&
-		    (s->skip_wire[i] = folder_conf_to_wire(
+		    (s->skip_wire[i] = folder_ns_conf_to_wire(&s->ns,
 		    folder_conf_unescape(s->skip_conf[i]), s->delim,
 		    &cause)) == NULL)
 			free(cause);
@@ -1151,9 +1169,9 @@ imap_root_done(struct imap_session *s)
 	if (s->ac->trash_folder != NULL) {
 		s->trash_name = xstrdup(s->ac->trash_folder);
 		if (folder_role_of_conf(s->ac->trash_folder) ==
-		    FOLDER_ROLE_NONE && (s->trash_wire = folder_conf_to_wire(
-		    folder_conf_unescape(s->ac->trash_folder), s->delim,
-		    &cause)) == NULL) {
+		    FOLDER_ROLE_NONE && (s->trash_wire = folder_ns_conf_to_wire(
+		    &s->ns, folder_conf_unescape(s->ac->trash_folder),
+		    s->delim, &cause)) == NULL) {
 			imap_log(s, LOG_LVL_ERROR, "trash_folder: %s", cause);
 			free(cause);
 		}
@@ -1186,8 +1204,9 @@ imap_list_next(struct imap_session *s)
 			imap_role_folder(s, fc);
 			continue;
 		}
-		if ((m = folder_conf_to_wire(folder_conf_unescape(fc->remote),
-		    s->delim, &cause)) == NULL) {
+		if ((m = folder_ns_conf_to_wire(&s->ns,
+		    folder_conf_unescape(fc->remote), s->delim,
+		    &cause)) == NULL) {
 			imap_log(s, LOG_LVL_ERROR, "folder \"%s\": %s",
 			    fc->remote, cause);
 			free(cause);
@@ -3729,6 +3748,9 @@ imap_enter(struct imap_session *s, enum imap_state next)
 	case IMAP_S_ROOT:
 		imap_send(s, "LIST \"\" \"\"");
 		break;
+	case IMAP_S_NAMESPACE:
+		imap_send(s, "NAMESPACE");
+		break;
 	case IMAP_S_ROLES:
 		imap_send(s, "LIST \"\" \"*\"%s", (s->caps &
 		    IMAP_CAP_SPECIAL_USE) && !s->roles_plain ?
@@ -3990,6 +4012,14 @@ imap_tagged(struct imap_session *s, const struct imap_response *r)
 			    "(folder names are sent with '/'): %s", text);
 			free(text);
 			s->delim = 0;
+		}
+		imap_root_answered(s);
+		break;
+	case IMAP_S_NAMESPACE:
+		if (!ok) {
+			/* Announced but refused: one separator for all. */
+			folder_ns_clear(&s->ns);
+			imap_log(s, LOG_LVL_DEBUG, "NAMESPACE refused");
 		}
 		imap_root_done(s);
 		break;
@@ -4271,6 +4301,10 @@ imap_untagged(struct imap_session *s, const struct imap_response *r)
 			s->delim = r->delim;
 			s->delim_known = 1;
 		}
+		break;
+	case IMAP_DATA_NAMESPACE:
+		if (s->state == IMAP_S_NAMESPACE)
+			folder_ns_parse(&s->ns, r);
 		break;
 	case IMAP_DATA_STATUS:
 		if (s->state == IMAP_S_STATUS)
@@ -4837,6 +4871,7 @@ imap_session_free(struct imap_session *s)
 	free(s->trash_name);
 	for (i = 0; i < FOLDER_ROLE_MAX; i++)
 		free(s->role_wire[i]);
+	folder_ns_clear(&s->ns);
 	free(s->idle_folder);
 	free(s);
 }

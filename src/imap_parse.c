@@ -1527,6 +1527,7 @@ static const struct {
 	{ "COMPRESS=DEFLATE", IMAP_CAP_COMPRESS },
 	{ "X-GM-EXT-1", IMAP_CAP_XGM },
 	{ "SPECIAL-USE", IMAP_CAP_SPECIAL_USE },
+	{ "NAMESPACE", IMAP_CAP_NAMESPACE },
 };
 
 unsigned int

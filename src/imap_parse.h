@@ -281,6 +281,7 @@ int		 imap_parse_has_capability(const struct imap_response *,
 #define IMAP_CAP_COMPRESS		0x0800	/* COMPRESS=DEFLATE */
 #define IMAP_CAP_XGM			0x1000	/* X-GM-EXT-1 (Gmail) */
 #define IMAP_CAP_SPECIAL_USE		0x2000	/* RFC 6154 */
+#define IMAP_CAP_NAMESPACE		0x4000	/* RFC 2342 */
 /* The IMAP_CAP_* bits a CAPABILITY response or code names. */
 unsigned int	 imap_parse_capabilities(const struct imap_response *);
 /* FETCH: the value of an item ("UID", "FLAGS", "BODY[]"), NULL if absent.

@@ -15,6 +15,8 @@ changes):
  "list_all": "NO TEXT"|"BAD TEXT",  LIST "" "*" answered so
  "list_many": N,                    LIST "" "*" names N more folders first
  "move_no": "TEXT",                 UID MOVE and UID COPY answered NO TEXT
+ "namespace": "(...) NIL ((...))",  the NAMESPACE answer (RFC 2342) as sent
+                                    (announce NAMESPACE in caps); absent: BAD
  "folders": {"WIRE": {"delim": ".", "flags": [], "uidvalidity": 1,
              "uidnext": N, "msgs": [{"uid":1,"body":"...","flags":[],"gmid":5}]}}}
 COPY/MOVE to a missing folder: NO [TRYCREATE]. Prints the port."""
@@ -70,6 +72,8 @@ def serve(c):
         if cmd == "CAPABILITY": send("* CAPABILITY %s\r\n%s OK done\r\n" % (caps, tag))
         elif cmd in ("LOGIN", "ID", "NOOP", "CHECK", "ENABLE"): send("%s OK done\r\n" % tag)
         elif cmd == "LOGOUT": send("* BYE bye\r\n%s OK done\r\n" % tag); return
+        elif cmd == "NAMESPACE" and "namespace" in box:
+            send("* NAMESPACE %s\r\n%s OK done\r\n" % (box["namespace"], tag))
         elif cmd == "LIST":
             if "RETURN" in rest.upper() and box.get("list_return") == "bad":
                 send("%s BAD no LIST-EXTENDED here\r\n" % tag); continue

@@ -13,6 +13,7 @@ set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 . "$top_srcdir/tests/lib/dovecot.sh"
 . "$top_srcdir/tests/lib/mfd.sh"
+. "$top_srcdir/tests/lib/scripted.sh"
 
 S=$DC_SAMPLES
 DC_EXTRA_CONF='namespace inbox {
@@ -184,22 +185,12 @@ if ret:
 json.dump(box, open(path, "w"))
 PY
 }
+# folders_server.py on $T/box.json (tests/lib/scripted.sh).
 fserver()
 {
-	[ -n "${fpid:-}" ] && kill "$fpid" 2>/dev/null && wait "$fpid" 2>/dev/null
-	: >"$T/fserver.log"
-	rm -f "$T/fport"
-	python3 "$top_srcdir/tests/integration/folders_server.py" "$T/box.json" \
-	    "$T/fserver.log" >"$T/fport" 2>>"$T/fserver.err" &
-	fpid=$!
-	for _ in $(seq 100); do
-		[ -s "$T/fport" ] && break
-		sleep 0.05
-	done
-	[ -s "$T/fport" ] || tap_bail "folders_server.py did not start"
-	MFD_PORT=$(cat "$T/fport")
+	scripted_folders "$T/box.json"
+	MFD_PORT=$port
 }
-tap_cleanup_add '[ -n "${fpid:-}" ] && kill "$fpid" 2>/dev/null'
 MFD_TLS=none
 
 # Yandex: no SPECIAL-USE, '|' separator, \Junk on "Спам".
@@ -209,10 +200,10 @@ mfd_account ya pw-ya
 mfd_conf ya -- 'folder "\\Junk" { }'
 mfd_run_ok ya 0 'no SPECIAL-USE, "Спам" with \Junk: folder "\\Junk"'
 tap_is "$(mfd_count "$T/ya/Maildir" "Спам" new)" 2 "both messages of Спам delivered to .Спам"
-tap_like "$(cat "$T/fserver.log")" 'LIST "" "\*"' "it listed every folder"
-tap_unlike "$(cat "$T/fserver.log")" 'RETURN' \
+tap_like "$(cat "$T/server.log")" 'LIST "" "\*"' "it listed every folder"
+tap_unlike "$(cat "$T/server.log")" 'RETURN' \
     "no RETURN (SPECIAL-USE) to a server that does not announce SPECIAL-USE"
-tap_like "$(cat "$T/fserver.log")" "(SELECT|EXAMINE) \"$SPAM\"" "it selected \"Спам\" as the server spells it"
+tap_like "$(cat "$T/server.log")" "(SELECT|EXAMINE) \"$SPAM\"" "it selected \"Спам\" as the server spells it"
 
 # Gmail before SPECIAL-USE (XLIST names): \Spam is \Junk.
 scripted_box "IMAP4rev1 UIDPLUS MOVE X-GM-EXT-1" "/" "[Gmail]/Spam" '\Spam'
@@ -229,7 +220,7 @@ fserver
 mfd_account sb pw-sb
 mfd_conf sb -- 'folder "\\Junk" { }'
 mfd_run_ok sb 0 'RETURN (SPECIAL-USE) refused: plain LIST'
-tap_like "$(cat "$T/fserver.log")" 'LIST "" "\*" RETURN \(SPECIAL-USE\)' \
+tap_like "$(cat "$T/server.log")" 'LIST "" "\*" RETURN \(SPECIAL-USE\)' \
     "RETURN (SPECIAL-USE) asked first"
 tap_is "$(mfd_count "$T/sb/Maildir" "Спам" new)" 2 "then the plain LIST resolved \\Junk"
 
@@ -253,7 +244,7 @@ fserver
 mfd_account yd pw-yd
 mfd_conf yd 'keep = no'
 mfd_run_ok yd 0 'no SPECIAL-USE, keep = no, "Корзина" with \Trash'
-tap_like "$(cat "$T/fserver.log")" "UID MOVE 1 \"$TRASH\"" "moved to Корзина"
+tap_like "$(cat "$T/server.log")" "UID MOVE 1 \"$TRASH\"" "moved to Корзина"
 tap_is "$(python3 -c 'import json,sys; b=json.load(open(sys.argv[1]))["folders"]; print(len(b["INBOX"]["msgs"]), len(b[sys.argv[2]]["msgs"]))' "$T/box.json" "$TRASH")" \
     "0 1" "INBOX empty, the message in Корзина"
 

@@ -213,6 +213,40 @@ test_roles_of_conf(void **state)
 	assert_string_equal(folder_role_name(FOLDER_ROLE_MAX), "");
 }
 
+/* NAMESPACE (RFC 2342): each namespace's prefix and separator; a name
+ * takes the separator of the longest prefix it falls in. */
+static void
+test_namespaces(void **state)
+{
+	static const char	 line[] = "* NAMESPACE ((\"\" \".\")) "
+	    "((\"~\" \".\")) ((\"#shared/\" \"/\")(\"#shared/a|\" \"|\")"
+	    "(\"&BBoEPgRABDcEOAQ9BDA-|\" \"|\")(\"#flat\" NIL)(\"&Jjo\" \"/\"))\r\n";
+	struct imap_parser	*p = imap_parse_new(NULL);
+	struct folder_ns	 ns = { .n = 0 };
+	size_t			 used;
+	char			*cause = NULL, *wire;
+
+	(void)state;
+	assert_int_equal(imap_parse_feed(p, line, strlen(line), &used,
+	    &cause), IMAP_PARSE_RESPONSE);
+	folder_ns_parse(&ns, imap_parse_response(p));
+	assert_int_equal(ns.n, 6);	/* the bad mUTF-7 one left out */
+	assert_string_equal(ns.prefix[4], "\xd0\x9a\xd0\xbe\xd1\x80\xd0\xb7"
+	    "\xd0\xb8\xd0\xbd\xd0\xb0/");
+	assert_int_equal(folder_ns_delim(&ns, "Lists/dev", 0), '.');
+	assert_int_equal(folder_ns_delim(&ns, "#shared/team", '.'), '/');
+	assert_int_equal(folder_ns_delim(&ns, "#shared", '.'), '/');
+	assert_int_equal(folder_ns_delim(&ns, "#shared/a/b", '.'), '|');
+	assert_int_equal(folder_ns_delim(&ns, "#flat", '.'), 0);
+	wire = folder_ns_conf_to_wire(&ns, "#shared/a/b/c", '.', &cause);
+	assert_string_equal(wire, "#shared|a|b|c");
+	free(wire);
+	folder_ns_clear(&ns);
+	assert_int_equal(ns.n, 0);
+	assert_int_equal(folder_ns_delim(&ns, "#shared/team", '.'), '.');
+	imap_parse_free(p);
+}
+
 int
 main(void)
 {
@@ -226,6 +260,7 @@ main(void)
 		cmocka_unit_test(test_wire_to_utf8),
 		cmocka_unit_test(test_mutf7_hint),
 		cmocka_unit_test(test_roles_of_conf),
+		cmocka_unit_test(test_namespaces),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));
