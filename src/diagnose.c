@@ -921,6 +921,8 @@ diag_roles_note(struct diag *d, const struct imap_response *r,
 	unsigned int	roles = folder_roles_of(r->flags);
 	int		role;
 
+	if (!folder_ns_personal(&d->ns, r->mailbox, r->delim))
+		return;		/* as imap.c: only the user's own */
 	for (role = FOLDER_ROLE_NONE + 1; role < FOLDER_ROLE_MAX; role++) {
 		if (!(roles & (1u << role)) || d->role_wire[role] != NULL)
 			continue;
@@ -1090,7 +1092,7 @@ diag_trash_default(struct diag *d)
 		diag_info(d, "keep = no, trash_folder = \"\": delivered "
 		    "messages are flagged \\Deleted and expunged");
 	else if (name != NULL && folder_conf_fetches(d->ac->folders,
-	    d->ac->nfolders, d->role_wire, d->delim,
+	    d->ac->nfolders, d->role_wire, &d->ns, d->delim,
 	    d->role_wire[FOLDER_ROLE_TRASH]))
 		diag_info(d, "keep = no: the server's \\Trash folder \"%s\" "
 		    "is one of the folders this account fetches, so delivered "

@@ -979,7 +979,7 @@ imap_trash_resolve(struct imap_session *s)
 		return;
 	}
 	if (wire != NULL && folder_conf_fetches(s->ac->folders,
-	    s->ac->nfolders, s->role_wire, s->delim, wire)) {
+	    s->ac->nfolders, s->role_wire, &s->ns, s->delim, wire)) {
 		s->trash_name = folder_wire_to_utf8(wire, &bad);
 		imap_log(s, LOG_LVL_NOTICE, "keep = no: the server's \\Trash "
 		    "folder \"%s\" is one of the folders this account fetches, "
@@ -1038,6 +1038,12 @@ imap_roles_resolve(struct imap_session *s)
 		    role++) {
 			if (l->noselect || !(l->roles & (1u << role)))
 				continue;
+			if (!folder_ns_personal(&s->ns, l->name, l->delim)) {
+				imap_log(s, LOG_LVL_DEBUG, "%s: \"%s\" is not "
+				    "in the personal namespace: not taken",
+				    folder_role_name(role), l->name);
+				continue;
+			}
 			if (s->role_wire[role] != NULL) {
 				imap_log(s, LOG_LVL_INFO, "%s: \"%s\" has "
 				    "it too; using \"%s\"",

@@ -185,5 +185,56 @@ tap_like "$err" 'moving delivered messages to the server.s \\Trash folder "Trash
     'the error names the server'"'"'s \Trash folder, not a trash_folder'
 tap_is "$(counts)" "2 0 1" "nothing expunged"
 
+# --- 08: the default trash is the user's own: a \Trash folder in a shared
+# ("Public/") or other users' namespace never qualifies (NAMESPACE).
+pubbox()	# CAPS OWN(0|1): Public/Trash (\Trash) listed first
+{
+	python3 - "$T/box.json" "$1" "$2" <<'PY'
+import json, sys
+path, caps, own = sys.argv[1:]
+msg = lambda u, s: {"uid": u, "body": "Message-ID: <%s@test>\nSubject: %s\n\n%s\n" % (s, s, s)}
+F = {"Public/Trash": {"delim": "/", "flags": ["\\HasNoChildren", "\\Trash"],
+                      "uidvalidity": 1, "uidnext": 1, "msgs": []},
+     "INBOX": {"delim": "/", "flags": [], "uidvalidity": 1, "uidnext": 3,
+               "msgs": [msg(1, "in1"), msg(2, "in2")]}}
+if own == "1":
+    F["Trash"] = {"delim": "/", "flags": ["\\HasNoChildren", "\\Trash"],
+                  "uidvalidity": 1, "uidnext": 1, "msgs": []}
+json.dump({"caps": caps, "root": {"mode": "ok", "delim": "/"},
+           "namespace": '(("" "/")) (("Users/" "/")) (("Public/" "/"))',
+           "folders": F}, open(path, "w"))
+PY
+}
+pubcounts()
+{
+	python3 -c 'import json,sys; b=json.load(open(sys.argv[1]))["folders"]; print(" ".join("%s=%d" % (k, len(v["msgs"])) for k, v in sorted(b.items())))' "$T/box.json"
+}
+NS="IMAP4rev1 UIDPLUS MOVE SPECIAL-USE NAMESPACE"
+pubbox "$NS" 0
+fserver
+mfd_account pub1 pw-pub
+mfd_conf pub1 'keep = no'
+mfd_run_ok pub1 0 'keep = no, only a public \Trash (NAMESPACE): fetched'
+tap_is "$(pubcounts)" "INBOX=0 Public/Trash=0" \
+    "nothing moved into Public/Trash; INBOX expunged"
+tap_like "$err" 'keep = no: the server has no \\Trash folder; delivered messages are flagged \\Deleted and expunged' \
+    "the log says keep = no deletes"
+"$MAILFETCHD" -c "$T/pub1/mailfetchd.conf" --diagnose >"$T/out" 2>&1
+tap_like "$(cat "$T/out")" 'keep = no: the server has no \\Trash folder' \
+    "--diagnose does not take Public/Trash either"
+pubbox "$NS" 1
+fserver
+mfd_account pub2 pw-pub
+mfd_conf pub2 'keep = no'
+mfd_run_ok pub2 0 'keep = no, a public \Trash listed before the own one'
+tap_is "$(pubcounts)" "INBOX=0 Public/Trash=0 Trash=2" "moved to the user's own Trash"
+# Without NAMESPACE: as before (every listed folder qualifies).
+pubbox "IMAP4rev1 UIDPLUS MOVE SPECIAL-USE" 0
+fserver
+mfd_account pub3 pw-pub
+mfd_conf pub3 'keep = no'
+mfd_run_ok pub3 0 'keep = no, no NAMESPACE: as before'
+tap_is "$(pubcounts)" "INBOX=0 Public/Trash=2" "the first listed \\Trash is taken"
+
 mfd_no_sanitizer
 tap_done
