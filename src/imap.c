@@ -1119,6 +1119,7 @@ imap_role_folder(struct imap_session *s, const struct folder_conf *fc)
 		    "role (no folder in its LIST has the attribute; "
 		    "mailfetchd --diagnose lists the roles it has)");
 		s->result.folders_failed++;
+		s->result.folder_missing = 1;
 		imap_status(s, EXIT_PARTIAL);
 		return;
 	}
@@ -1286,6 +1287,7 @@ imap_list_done(struct imap_session *s)
 		    hint == NULL ? "" : hint, hint == NULL ? "" : "\"");
 		free(hint);
 		s->result.folders_failed++;
+		s->result.folder_missing = 1;
 		imap_status(s, EXIT_PARTIAL);
 	}
 	s->conf_idx++;
