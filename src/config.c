@@ -891,7 +891,8 @@ config_check_string(cfg_t *cfg, const char *name, const char *value)
 	} else if (strcmp(name, "local") == 0) {
 		config_check_local(cfg, "local folder name", value,
 		    "");
-	} else if (*value == '\0') {
+	} else if (*value == '\0' && strcmp(name, "trash_folder") != 0) {
+		/* trash_folder = "": no trash (keep = no deletes). */
 		config_error(cfg, "%s must not be empty", name);
 	} else if (strcmp(name, "state_dir") == 0 ||
 	    strcmp(name, "maildir") == 0) {
@@ -1634,6 +1635,11 @@ config_convert_account(cfg_t *sec, struct account_conf *a, const char *file)
 	a->first_fetch = (enum config_first_fetch)cfg_getint(sec,
 	    "first_fetch");
 	a->trash_folder = config_dupstr(sec, "trash_folder");
+	if (a->trash_folder != NULL && *a->trash_folder == '\0') {
+		free(a->trash_folder);
+		a->trash_folder = NULL;
+		a->trash_none = 1;
+	}
 	a->idle = cfg_getbool(sec, "idle") == cfg_true;
 	a->idle_interval = (unsigned int)config_int(sec, "idle_interval",
 	    CONFIG_DEF_IDLE);
@@ -2132,7 +2138,8 @@ config_print_account(FILE *f, const struct account_conf *a)
 	    nitems(config_flags_names), a->local_flags));
 	fprintf(f, "\tfirst_fetch = %s\n", config_name_of(config_first_names,
 	    nitems(config_first_names), a->first_fetch));
-	config_print_str(f, "\ttrash_folder", a->trash_folder);
+	config_print_str(f, "\ttrash_folder", a->trash_none ? "" :
+	    a->trash_folder);
 	fprintf(f, "\tidle = %s\n", a->idle ? "yes" : "no");
 	fprintf(f, "\tidle_interval = %u\n", a->idle_interval);
 	fprintf(f, "\tcompress = %s\n", config_name_of(config_compress_names,
@@ -2248,6 +2255,7 @@ config_account_equal(const struct account_conf *a,
 	    a->local_flags == b->local_flags &&
 	    a->first_fetch == b->first_fetch &&
 	    config_str_equal(a->trash_folder, b->trash_folder) &&
+	    a->trash_none == b->trash_none &&
 	    a->idle == b->idle &&
 	    a->idle_interval == b->idle_interval &&
 	    a->compress == b->compress &&

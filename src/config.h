@@ -124,6 +124,8 @@ struct account_conf {
 	enum config_local_flags local_flags;
 	enum config_first_fetch first_fetch;
 	char		*trash_folder;	/* keep = no: UID MOVE here if set */
+	int		 trash_none;	/* trash_folder = "": keep = no
+					 * deletes, no default \Trash */
 	int		 idle;
 	unsigned int	 idle_interval;	/* seconds: re-issue IDLE this often
 					 * (provider's need, else 10 min) */

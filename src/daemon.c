@@ -1185,10 +1185,15 @@ daemon_idle_done(struct imap_session *s, void *arg)
 	} else if (!di->polled) {
 		ms = daemon_idle_delay(di, r, &note);
 		in = schedule_format_duration(ms);
-		log_msg(daemon_idle_level(r, note), &ctx, "IDLE connection "
-		    "ended (%s%s%s); reconnecting in %s",
-		    outcome_name(r->status), note != NULL ? ", " : "",
-		    note != NULL ? note : "", in);
+		if (r->folder_missing && !r->idled)
+			log_msg(LOG_LVL_WARNING, &ctx, "IDLE: the folder is not "
+			    "on the server (see the error above); trying again "
+			    "in %s", in);
+		else
+			log_msg(daemon_idle_level(r, note), &ctx, "IDLE "
+			    "connection ended (%s%s%s); reconnecting in %s",
+			    outcome_name(r->status), note != NULL ? ", " : "",
+			    note != NULL ? note : "", in);
 		free(in);
 		tv.tv_sec = ms / 1000;
 		tv.tv_usec = (ms % 1000) * 1000;

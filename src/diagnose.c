@@ -114,6 +114,8 @@ struct diag {
 	uint64_t			 messages;
 	int				 have_messages;
 	int				 trash_checked;
+	int				 list_plain;	/* LIST ... RETURN
+						 * (SPECIAL-USE) refused */
 	char				*role_wire[FOLDER_ROLE_MAX];
 	char				*role_name[FOLDER_ROLE_MAX]; /* as
 						 * printed (folder.h) */
@@ -920,11 +922,26 @@ diag_roles_note(struct diag *d, const struct imap_response *r,
 	unsigned int	roles = folder_roles_of(r->flags);
 	int		role;
 
+	if (!folder_ns_personal(&d->ns, r->mailbox, r->delim))
+		return;		/* as imap.c: only the user's own */
 	for (role = FOLDER_ROLE_NONE + 1; role < FOLDER_ROLE_MAX; role++) {
 		if (!(roles & (1u << role)) || d->role_wire[role] != NULL)
 			continue;
 		d->role_wire[role] = xstrdup(r->mailbox);
 		d->role_name[role] = xstrdup(name);
+	}
+}
+
+/* Before the LIST of all folders is asked again: no role known. */
+static void
+diag_roles_clear(struct diag *d)
+{
+	int	role;
+
+	for (role = 0; role < FOLDER_ROLE_MAX; role++) {
+		free(d->role_wire[role]);
+		free(d->role_name[role]);
+		d->role_wire[role] = d->role_name[role] = NULL;
 	}
 }
 
@@ -999,7 +1016,8 @@ diag_list_untagged(struct diag *d, const struct imap_response *r)
 	    imap_parse_list_has(r->flags, "\\NonExistent"))))
 		return;
 	if (d->state == DIAG_S_LIST && d->ac->folders[d->folder].is_pattern &&
-	    folder_pattern_excluded(r->flags) != NULL) {
+	    (folder_pattern_excluded(r->flags) != NULL ||
+	    folder_role_excluded(d->role_wire, r->mailbox) != NULL)) {
 		d->nexcluded++;		/* as imap.c: patterns skip them */
 		return;
 	}
@@ -1088,7 +1106,17 @@ diag_trash_default(struct diag *d)
 {
 	const char	*name = d->role_name[FOLDER_ROLE_TRASH];
 
-	if (name != NULL)
+	if (d->ac->trash_none)
+		diag_info(d, "keep = no, trash_folder = \"\": delivered "
+		    "messages are flagged \\Deleted and expunged");
+	else if (name != NULL && folder_conf_fetches(d->ac->folders,
+	    d->ac->nfolders, d->role_wire, &d->ns, d->delim,
+	    d->role_wire[FOLDER_ROLE_TRASH]))
+		diag_info(d, "keep = no: the server's \\Trash folder \"%s\" "
+		    "is one of the folders this account fetches, so delivered "
+		    "messages are not moved there but flagged \\Deleted and "
+		    "expunged", name);
+	else if (name != NULL)
 		diag_info(d, "keep = no: delivered messages are moved to the "
 		    "server's \\Trash folder \"%s\"", name);
 	else if (d->caps & IMAP_CAP_XGM)
@@ -1337,7 +1365,11 @@ diag_enter(struct diag *d, enum diag_state next)
 		diag_imap_send(d, 0, "NAMESPACE");
 		break;
 	case DIAG_S_LIST_ALL:
-		diag_imap_send(d, 0, "LIST \"\" \"*\"");
+		/* The roles as the fetch learns them (imap.c): a server
+		 * may mark them only in the answer to RETURN (SPECIAL-USE). */
+		diag_imap_send(d, 0, "LIST \"\" \"*\"%s",
+		    (d->caps & IMAP_CAP_SPECIAL_USE) && !d->list_plain ?
+		    " RETURN (SPECIAL-USE)" : "");
 		break;
 	case DIAG_S_LIST:
 	case DIAG_S_TRASH:
@@ -1491,6 +1523,13 @@ diag_imap_tagged(struct diag *d, const struct imap_response *r)
 		diag_enter(d, DIAG_S_LIST_ALL);
 		break;
 	case DIAG_S_LIST_ALL:
+		if (!ok && (d->caps & IMAP_CAP_SPECIAL_USE) && !d->list_plain) {
+			d->list_plain = 1;	/* asked again plainly */
+			diag_listed_clear(d);
+			diag_roles_clear(d);
+			diag_enter(d, DIAG_S_LIST_ALL);
+			break;
+		}
 		if (!ok) {
 			diag_fail_line(d, EXIT_PROTOCOL, "folders: LIST "
 			    "refused: %s", text);

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "config.h"
 #include "imap_parse.h"
 #include "log.h"
 #include "xmalloc.h"
@@ -69,14 +70,19 @@ folder_ns_parse(struct folder_ns *ns, const struct imap_response *r)
 		kind = imap_parse_node_at(r->args, i);
 		for (j = 0; (desc = imap_parse_node_at(kind, j)) != NULL; j++)
 			folder_ns_add(ns, desc);
+		if (i == 0)
+			ns->npersonal = ns->n;
 	}
+	ns->parsed = 1;
 }
 
-int
-folder_ns_delim(const struct folder_ns *ns, const char *conf, int dflt)
+/* The namespace with the longest prefix conf begins with (or equals,
+ * without the trailing separator); -1 for none. */
+static int
+folder_ns_find(const struct folder_ns *ns, const char *conf)
 {
 	size_t	i, len, best = 0;
-	int	delim = dflt, found = 0;
+	int	found = -1;
 
 	for (i = 0; i < ns->n; i++) {
 		len = strlen(ns->prefix[i]);
@@ -84,13 +90,42 @@ folder_ns_delim(const struct folder_ns *ns, const char *conf, int dflt)
 		    strlen(conf) == len - 1)
 			len--;		/* the prefix's own folder */
 		if (strncmp(conf, ns->prefix[i], len) != 0 ||
-		    (found && len <= best))
+		    (found >= 0 && len <= best))
 			continue;	/* the first of equal ones */
-		found = 1;
+		found = (int)i;
 		best = len;
-		delim = ns->delim[i];
 	}
-	return (delim);
+	return (found);
+}
+
+int
+folder_ns_delim(const struct folder_ns *ns, const char *conf, int dflt)
+{
+	int	i = folder_ns_find(ns, conf);
+
+	return (i < 0 ? dflt : ns->delim[i]);
+}
+
+int
+folder_ns_personal(const struct folder_ns *ns, const char *wire, int delim)
+{
+	char	*conf, *cause, *p;
+	int	 i;
+
+	if (!ns->parsed)
+		return (1);
+	if ((conf = imap_parse_mutf7_decode(wire, strlen(wire),
+	    &cause)) == NULL) {
+		free(cause);
+		conf = xstrdup(wire);
+	}
+	for (p = conf; delim != 0 && *p != '\0'; p++) {
+		if (*p == delim)
+			*p = '/';
+	}
+	i = folder_ns_find(ns, conf);
+	free(conf);
+	return (i < 0 || (size_t)i < ns->npersonal);
 }
 
 char *
@@ -141,7 +176,8 @@ folder_ns_clear(struct folder_ns *ns)
 
 	for (i = 0; i < ns->n; i++)
 		free(ns->prefix[i]);
-	ns->n = 0;
+	ns->n = ns->npersonal = 0;
+	ns->parsed = 0;
 }
 
 /* Decoded modified UTF-7 is valid UTF-8, but may hold control characters
@@ -327,4 +363,48 @@ folder_roles_of(const struct imap_node *flags)
 			roles |= 1u << role;
 	}
 	return (roles);
+}
+
+int
+folder_conf_fetches(const struct folder_conf *folders, size_t n,
+    char *const role_wire[], const struct folder_ns *ns, int delim,
+    const char *wire)
+{
+	char	*m, *cause;
+	size_t	 i;
+	int	 eq;
+
+	for (i = 0; i < n; i++) {
+		if (folders[i].is_pattern)
+			continue;
+		if (folders[i].role != FOLDER_ROLE_NONE)
+			m = role_wire[folders[i].role] == NULL ? NULL :
+			    xstrdup(role_wire[folders[i].role]);
+		else if ((m = folder_ns_conf_to_wire(ns, folder_conf_unescape(
+		    folders[i].remote), delim, &cause)) == NULL)
+			free(cause);
+		if (m == NULL)
+			continue;
+		eq = strcmp(m, wire) == 0 || (strcasecmp(m, "INBOX") == 0 &&
+		    strcasecmp(wire, "INBOX") == 0);
+		free(m);
+		if (eq)
+			return (1);
+	}
+	return (0);
+}
+
+const char *
+folder_role_excluded(char *const role_wire[], const char *wire)
+{
+	static const int	 roles[] = { FOLDER_ROLE_ALL, FOLDER_ROLE_JUNK,
+	    FOLDER_ROLE_TRASH };
+	size_t			 i;
+
+	for (i = 0; i < sizeof roles / sizeof *roles; i++) {
+		if (role_wire[roles[i]] != NULL &&
+		    strcmp(role_wire[roles[i]], wire) == 0)
+			return (folder_role_name(roles[i]));
+	}
+	return (NULL);
 }

@@ -44,6 +44,8 @@ struct folder_ns {
 	char	*prefix[FOLDER_NS_MAX];
 	int	 delim[FOLDER_NS_MAX];
 	size_t	 n;
+	size_t	 npersonal;	/* the first ones: the user's own */
+	int	 parsed;	/* from a NAMESPACE answer */
 };
 struct imap_response;
 /* Replaces ns with the namespaces of a NAMESPACE response; a prefix that
@@ -54,6 +56,14 @@ void	 folder_ns_parse(struct folder_ns *ns, const struct imap_response *r);
  * separator), else dflt (the LIST "" "" one). */
 int	 folder_ns_delim(const struct folder_ns *ns, const char *conf,
 	    int dflt);
+/* Whether the server folder wire (listed with the separator delim) is
+ * the user's own: not under the prefix of an "other users" or "shared"
+ * namespace (its longest matching prefix is a personal one, or none
+ * matches). Without a NAMESPACE answer, every folder is. A special-use
+ * role names the user's own folder: keep = no must not move mail into a
+ * public \Trash (review r10 08). */
+int	 folder_ns_personal(const struct folder_ns *ns, const char *wire,
+	    int delim);
 /* conf as folder_conf_to_wire sends it, with the separator
  * folder_ns_delim gives it. */
 char	*folder_ns_conf_to_wire(const struct folder_ns *ns, const char *conf,
@@ -138,5 +148,23 @@ const char	*folder_role_names(void);
  * (1 << role); Gmail's XLIST-era names count too (\AllMail is \All,
  * \Spam \Junk, \Starred \Flagged). */
 unsigned int	 folder_roles_of(const struct imap_node *flags);
+
+/* Whether one of the configured folders (not the patterns, which pass
+ * over the \Trash folder) is the server folder wire: by name, spelled
+ * as the session sends it (ns, delim), or by a role resolved to it (role_wire[],
+ * NULL where the server has none). keep = no's default trash must not be
+ * one (review r10 01): what is moved there would be fetched again. */
+struct folder_conf;
+int	 folder_conf_fetches(const struct folder_conf *folders, size_t n,
+	    char *const role_wire[], const struct folder_ns *ns, int delim,
+	    const char *wire);
+
+/* The role (\All, \Junk or \Trash) whose resolved folder (role_wire[],
+ * from the session's LIST ... RETURN (SPECIAL-USE)) is wire, else NULL:
+ * a pattern passes over it as over a folder its own LIST marks so
+ * (folder_pattern_excluded), since a server may mark the roles only in
+ * the answer to RETURN (SPECIAL-USE) (RFC 6154; review r10 02). */
+const char	*folder_role_excluded(char *const role_wire[],
+		    const char *wire);
 
 #endif

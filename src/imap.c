@@ -359,6 +359,8 @@ struct imap_session {
 	int			 roles_plain;	/* LIST ... RETURN
 						 * (SPECIAL-USE) refused */
 	int			 roles_failed;	/* the LIST refused */
+	int			 roles_overflow; /* the LIST past
+						 * IMAP_LISTED_MAX: dropped */
 	size_t			 conf_idx;
 	struct imap_listed	*listed;
 	size_t			 nlisted;
@@ -476,6 +478,7 @@ static void	imap_folder_done(struct imap_session *);
 static uint32_t	imap_uid_of_seq(const struct imap_session *);
 static uint64_t	imap_fetch_size(const struct imap_response *);
 static void	imap_list_next(struct imap_session *);
+static void	imap_after_copy(struct imap_session *);
 static void	imap_root_done(struct imap_session *);
 static void	imap_gm_load(struct imap_session *);
 static void	imap_finish(struct imap_session *);
@@ -986,6 +989,15 @@ imap_moves_to_trash(const struct imap_session *s)
 	    imap_wire_eq(s->folders[s->cur].remote, s->trash_wire)));
 }
 
+/* How messages name the trash: the default one is not a trash_folder the
+ * user set (review r10 07). */
+static const char *
+imap_trash_what(const struct imap_session *s)
+{
+	return (s->trash_default ? "the server's \\Trash folder" :
+	    "trash_folder");
+}
+
 /* A listed folder that is the trash_folder, with keep = no: a pattern
  * passes over it; a folder named is refused, naming both. */
 static void
@@ -1008,17 +1020,20 @@ imap_own_trash_refused(struct imap_session *s,
 
 /* Whether the session needs the server's special-use folders: a folder
  * configured by its role (one an IDLE session holds too: a pattern here
- * must pass over it). */
+ * must pass over it); a pattern on a server with SPECIAL-USE, which may
+ * mark \All, \Junk and \Trash only for LIST ... RETURN (SPECIAL-USE). */
 static int
 imap_roles_needed(const struct imap_session *s)
 {
 	size_t	i;
 
 	for (i = 0; i < s->ac->nfolders; i++) {
-		if (s->ac->folders[i].role != FOLDER_ROLE_NONE)
+		if (s->ac->folders[i].role != FOLDER_ROLE_NONE ||
+		    (s->ac->folders[i].is_pattern &&
+		    (s->caps & IMAP_CAP_SPECIAL_USE)))
 			return (1);
 	}
-	if (s->ac->keep)
+	if (s->ac->keep || s->ac->trash_none)
 		return (0);
 	return (s->ac->trash_folder == NULL ||
 	    folder_role_of_conf(s->ac->trash_folder) > FOLDER_ROLE_NONE);
@@ -1050,19 +1065,32 @@ imap_trash_role(struct imap_session *s, int role)
  * trash_folder, the server's \Trash folder, where it has one (on Gmail,
  * deleting is moving to [Gmail]/Trash: expunging from a label's folder
  * only takes that label off); else \Deleted and EXPUNGE as before.
- * Logged either way. */
+ * Not a \Trash folder the account fetches itself: what is moved there
+ * would be fetched and delivered again (review r10 01). Logged either
+ * way. */
 static void
 imap_trash_resolve(struct imap_session *s)
 {
 	const char	*wire = s->role_wire[FOLDER_ROLE_TRASH];
 	int		 bad, role;
 
-	if (s->ac->keep)
-		return;
+	if (s->ac->keep || s->ac->trash_none)
+		return;		/* trash_none: said by imap_root_done */
 	if (s->ac->trash_folder != NULL) {
 		if ((role = folder_role_of_conf(s->ac->trash_folder)) >
 		    FOLDER_ROLE_NONE)
 			imap_trash_role(s, role);
+		return;
+	}
+	if (wire != NULL && folder_conf_fetches(s->ac->folders,
+	    s->ac->nfolders, s->role_wire, &s->ns, s->delim, wire)) {
+		s->trash_name = folder_wire_to_utf8(wire, &bad);
+		imap_log(s, LOG_LVL_NOTICE, "keep = no: the server's \\Trash "
+		    "folder \"%s\" is one of the folders this account fetches, "
+		    "so delivered messages are not moved there but flagged "
+		    "\\Deleted and expunged", s->trash_name);
+		free(s->trash_name);
+		s->trash_name = NULL;
 		return;
 	}
 	if (wire != NULL) {
@@ -1075,9 +1103,10 @@ imap_trash_resolve(struct imap_session *s)
 		return;
 	}
 	imap_log(s, (s->caps & IMAP_CAP_XGM) ? LOG_LVL_WARNING :
-	    LOG_LVL_INFO, "keep = no: the server %s no \\Trash folder; "
-	    "delivered messages are flagged \\Deleted and expunged%s",
-	    s->roles_failed ? "listed" : "has", (s->caps & IMAP_CAP_XGM) ?
+	    LOG_LVL_INFO, "keep = no: %s; delivered messages are flagged "
+	    "\\Deleted and expunged%s", s->roles_failed ? "the server's "
+	    "\\Trash folder is not known" : "the server has no \\Trash "
+	    "folder", (s->caps & IMAP_CAP_XGM) ?
 	    " (on Gmail that only takes a label off: set trash_folder = "
 	    "\"[Gmail]/Trash\" to delete)" : "");
 }
@@ -1092,7 +1121,7 @@ imap_roles_clear(struct imap_session *s)
 		free(s->role_wire[role]);
 		s->role_wire[role] = NULL;
 	}
-	s->roles_plain = s->roles_failed = 0;
+	s->roles_plain = s->roles_failed = s->roles_overflow = 0;
 	imap_listed_clear(s);
 }
 
@@ -1113,6 +1142,12 @@ imap_roles_resolve(struct imap_session *s)
 		    role++) {
 			if (l->noselect || !(l->roles & (1u << role)))
 				continue;
+			if (!folder_ns_personal(&s->ns, l->name, l->delim)) {
+				imap_log(s, LOG_LVL_DEBUG, "%s: \"%s\" is not "
+				    "in the personal namespace: not taken",
+				    folder_role_name(role), l->name);
+				continue;
+			}
 			if (s->role_wire[role] != NULL) {
 				imap_log(s, LOG_LVL_INFO, "%s: \"%s\" has "
 				    "it too; using \"%s\"",
@@ -1137,23 +1172,31 @@ imap_roles_resolve(struct imap_session *s)
 
 /* The answer to the special-use LIST. A server that announces
  * SPECIAL-USE but refuses its RETURN option is asked again plainly
- * (most servers, and Gmail, send the attributes to a plain LIST). */
+ * (most servers, and Gmail, send the attributes to a plain LIST). Any
+ * other failure, an answer too long to hold among them, leaves the
+ * roles unknown and the session goes on (review r10 12): keep = no's
+ * default trash is then none (deleting), patterns go by their own
+ * LIST's attributes, and only a folder configured by role fails
+ * (imap_role_folder). */
 static void
 imap_roles_done(struct imap_session *s, const struct imap_response *r,
     int ok)
 {
 	char	*text;
 
-	if (!ok && (s->caps & IMAP_CAP_SPECIAL_USE) && !s->roles_plain) {
+	if (!ok && !s->roles_overflow && (s->caps & IMAP_CAP_SPECIAL_USE) &&
+	    !s->roles_plain) {
 		s->roles_plain = 1;
 		imap_listed_clear(s);
 		imap_enter(s, IMAP_S_ROLES);
 		return;
 	}
-	if (!ok) {
-		text = imap_server_text(r);
-		imap_log(s, LOG_LVL_ERROR, "LIST of the special-use folders "
-		    "refused: %s", text);
+	if (!ok || s->roles_overflow) {
+		text = s->roles_overflow ? NULL : imap_server_text(r);
+		imap_log(s, LOG_LVL_WARNING, "LIST of the special-use folders "
+		    "%s%s; their roles are not known this session",
+		    s->roles_overflow ? "named too many folders" : "refused: ",
+		    s->roles_overflow ? "" : text);
 		free(text);
 		s->roles_failed = 1;
 		imap_listed_clear(s);
@@ -1174,12 +1217,13 @@ imap_role_folder(struct imap_session *s, const struct folder_conf *fc)
 
 	if (wire == NULL) {
 		imap_log(s, LOG_LVL_ERROR, "folder \"%s\": %s", fc->remote,
-		    s->roles_failed ? "the server refused to list its "
-		    "folders, so the folder of this special-use role is not "
+		    s->roles_failed ? "the LIST of the special-use folders "
+		    "failed (see above), so the folder of this role is not "
 		    "known" : "the server has no folder with this special-use "
 		    "role (no folder in its LIST has the attribute; "
 		    "mailfetchd --diagnose lists the roles it has)");
 		s->result.folders_failed++;
+		s->result.folder_missing = 1;
 		imap_status(s, EXIT_PARTIAL);
 		return;
 	}
@@ -1346,6 +1390,9 @@ imap_root_done(struct imap_session *s)
 			free(cause);
 		}
 	}
+	if (!s->ac->keep && s->ac->trash_none)
+		imap_log(s, LOG_LVL_INFO, "keep = no, trash_folder = \"\": "
+		    "delivered messages are flagged \\Deleted and expunged");
 	imap_gm_load(s);
 	if (imap_roles_needed(s)) {
 		imap_roles_clear(s);
@@ -1406,6 +1453,7 @@ imap_list_done(struct imap_session *s)
 	const struct imap_listed	*l;
 	size_t				 i, found = 0, excluded = 0;
 	char				*hint;
+	const char			*why;
 
 	for (i = 0; i < s->nlisted; i++) {
 		l = &s->listed[i];
@@ -1416,12 +1464,14 @@ imap_list_done(struct imap_session *s)
 			excluded++;
 			continue;
 		}
-		if (fc->is_pattern && l->excluded != NULL) {
+		if (fc->is_pattern && ((why = l->excluded) != NULL ||
+		    (why = folder_role_excluded(s->role_wire,
+		    l->name)) != NULL)) {
 			/* Gmail's All Mail would deliver every message a
 			 * second time; spam and trash are not mail to keep. */
 			imap_log(s, LOG_LVL_DEBUG, "pattern \"%s\": not "
 			    "fetching %s (%s); name it to fetch it",
-			    fc->remote, l->name, l->excluded);
+			    fc->remote, l->name, why);
 			excluded++;
 			continue;
 		}
@@ -1444,6 +1494,7 @@ imap_list_done(struct imap_session *s)
 		    hint == NULL ? "" : hint, hint == NULL ? "" : "\"");
 		free(hint);
 		s->result.folders_failed++;
+		s->result.folder_missing = 1;
 		imap_status(s, EXIT_PARTIAL);
 	}
 	s->conf_idx++;
@@ -1459,9 +1510,17 @@ imap_list_untagged(struct imap_session *s, const struct imap_response *r)
 	struct imap_listed	*l;
 
 	if (r->mailbox == NULL || (s->nlisted > 0 &&
-	    strcmp(s->listed[s->nlisted - 1].name, r->mailbox) == 0))
+	    strcmp(s->listed[s->nlisted - 1].name, r->mailbox) == 0) ||
+	    (s->roles_overflow && s->state == IMAP_S_ROLES))
 		return;
 	s->listed_bytes += strlen(r->mailbox) + 1;
+	if (s->state == IMAP_S_ROLES && (s->nlisted >= IMAP_LISTED_MAX ||
+	    s->listed_bytes > IMAP_LISTED_BYTES)) {
+		/* Only for the roles: not worth the session. */
+		s->roles_overflow = 1;
+		imap_listed_clear(s);
+		return;
+	}
 	if (s->nlisted >= IMAP_LISTED_MAX ||
 	    s->listed_bytes > IMAP_LISTED_BYTES) {
 		imap_fail(s, EXIT_PROTOCOL, "the answer to LIST names more "
@@ -2943,9 +3002,9 @@ imap_actions(struct imap_session *s)
 		if (s->trash_wire == NULL ||
 		    (q = imap_quote(s, s->trash_wire)) == NULL) {
 			free(set);
-			imap_folder_fail(s, EXIT_CONFIG, "trash_folder \"%s\" "
-			    "cannot be used (see above); the delivered "
-			    "messages stay on the server", s->trash_name);
+			imap_folder_fail(s, EXIT_CONFIG, "%s \"%s\" cannot be "
+			    "used (see above); the delivered messages stay on "
+			    "the server", imap_trash_what(s), s->trash_name);
 			return;
 		}
 		/* Without MOVE: COPY, and \Deleted only after its OK
@@ -3004,8 +3063,8 @@ imap_trash_create(struct imap_session *s)
 	if (s->trash_wire == NULL || (q = imap_quote(s, s->trash_wire)) == NULL)
 		return (-1);
 	s->trash_create_tried = 1;
-	imap_log(s, LOG_LVL_NOTICE, "trash_folder \"%s\" does not exist on "
-	    "the server: creating it", s->trash_name);
+	imap_log(s, LOG_LVL_NOTICE, "%s \"%s\" does not exist on the "
+	    "server: creating it", imap_trash_what(s), s->trash_name);
 	imap_enter(s, IMAP_S_TRASH_CREATE);
 	imap_send(s, "CREATE %s", q);
 	free(q);
@@ -3025,21 +3084,36 @@ imap_trash_refused(struct imap_session *s, const struct imap_response *r)
 	    strchr(s->trash_name, '/') != NULL) {
 		/* Created under a guessed separator, it would be a folder
 		 * of another name (INBOX/Trash on a '.' server). */
-		imap_folder_fail(s, EXIT_PROTOCOL, "trash_folder \"%s\" does "
-		    "not exist on the server, and is not created: its name "
-		    "has levels and the server's hierarchy separator is "
-		    "unknown (LIST \"\" \"\" was refused); the messages stay on "
-		    "the server, not deleted (retried next time)",
+		imap_folder_fail(s, EXIT_PROTOCOL, "%s \"%s\" does not exist "
+		    "on the server, and is not created: its name has levels "
+		    "and the server's hierarchy separator is unknown (LIST "
+		    "\"\" \"\" was refused); the messages stay on the server, "
+		    "not deleted (retried next time)", imap_trash_what(s),
 		    s->trash_name);
 		return;
 	}
 	if (r->code == IMAP_CODE_TRYCREATE && imap_trash_create(s) == 0)
 		return;
 	text = imap_server_text(r);
-	imap_folder_fail(s, EXIT_PROTOCOL, "%s delivered messages to "
-	    "trash_folder \"%s\" failed%s: %s; they stay on the server, not "
-	    "deleted (retried next time)", copy ? "copying" : "moving",
-	    s->trash_name, copy ? " (the server has no MOVE)" : "", text);
+	if (s->trash_default && (r->code == IMAP_CODE_OVERQUOTA ||
+	    r->code == IMAP_CODE_LIMIT)) {
+		/* keep = no asked for deletion, and nobody chose this
+		 * folder: a full trash must not keep the mailbox full
+		 * (review r10 03). A configured one fails below. */
+		imap_log(s, LOG_LVL_WARNING, "%s delivered messages to the "
+		    "server's \\Trash folder \"%s\" refused (%s): %s; "
+		    "flagging them \\Deleted and expunging instead (set "
+		    "trash_folder = \"\" to always do so)", copy ? "copying" :
+		    "moving", s->trash_name, r->code_name, text);
+		free(text);
+		imap_after_copy(s);
+		return;
+	}
+	imap_folder_fail(s, EXIT_PROTOCOL, "%s delivered messages to %s "
+	    "\"%s\" failed%s: %s; they stay on the server, not deleted "
+	    "(retried next time)", copy ? "copying" : "moving",
+	    imap_trash_what(s), s->trash_name,
+	    copy ? " (the server has no MOVE)" : "", text);
 	free(text);
 }
 
@@ -3053,10 +3127,10 @@ imap_trash_created(struct imap_session *s, const struct imap_response *r,
 
 	if (!ok && r->code != IMAP_CODE_ALREADYEXISTS) {
 		text = imap_server_text(r);
-		imap_folder_fail(s, EXIT_PROTOCOL, "trash_folder \"%s\" does "
-		    "not exist and creating it failed: %s; the delivered "
-		    "messages stay on the server, not deleted (retried next "
-		    "time)", s->trash_name, text);
+		imap_folder_fail(s, EXIT_PROTOCOL, "%s \"%s\" does not "
+		    "exist and creating it failed: %s; the delivered messages "
+		    "stay on the server, not deleted (retried next time)",
+		    imap_trash_what(s), s->trash_name, text);
 		free(text);
 		return;
 	}

@@ -46,6 +46,10 @@ struct imap_result {
 	int		 reauth;	/* the login failed for want of a new
 					 * authorisation ("re-authorisation
 					 * needed", secret.c, oauth2.c) */
+	int		 folder_missing; /* a configured folder is not on
+					 * the server (by name or by role):
+					 * logged as that, not as a protocol
+					 * error, when it is an IDLE one */
 };
 
 typedef void (*imap_done_cb)(struct imap_session *, void *);

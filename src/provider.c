@@ -527,10 +527,11 @@ static const struct {
 	  "the admin gave a special_use (most distributions: Drafts, Junk, "
 	  "Trash, Sent)" },
 	{ "Cyrus IMAP",
-	  "separator '.' (or '/' with unixhierarchysep), folders under INBOX "
-	  "(\"INBOX.Sent\", written \"INBOX/Sent\") unless altnamespace; "
-	  "SPECIAL-USE (3.x) on the folders created with a use or marked by "
-	  "the admin" },
+	  "separator '/' and folders beside INBOX (Cyrus 3's defaults, "
+	  "unixhierarchysep and altnamespace); on Cyrus 2 or where the admin "
+	  "turned them off, separator '.' and folders under INBOX "
+	  "(\"INBOX.Sent\", written \"INBOX/Sent\"); SPECIAL-USE (3.x) on "
+	  "the folders created with a use or marked by the admin" },
 	{ "Courier-IMAP",
 	  "separator '.', every folder under INBOX (\"INBOX.Trash\", written "
 	  "\"INBOX/Trash\"); special-use attributes depend on the version: "

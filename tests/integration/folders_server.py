@@ -9,13 +9,20 @@ changes):
  "delim": ".", "raw": "..."},
  "create": "ok"|"noop"|"no",        CREATE makes the folder / says OK only / NO
  "list_return": "bad",              LIST ... RETURN (...) answered BAD
- "namespace": "(...) NIL ((...))",  the NAMESPACE answer (RFC 2342) as sent
+ "su_only_return": true,            special-use attributes only in the
+                                    answer to LIST ... RETURN (SPECIAL-USE)
+                                    (RFC 6154 allows it; review r10 02)
+ "list_all": "NO TEXT"|"BAD TEXT",  LIST "" "*" answered so
+ "list_many": N,                    LIST "" "*" names N more folders first
+ "move_no": "TEXT",                 UID MOVE and UID COPY answered NO TEXT
  "list_raw": {"PATTERN": "* LIST ...\r\n"},  LIST "" PATTERN answered so
+ "namespace": "(...) NIL ((...))",  the NAMESPACE answer (RFC 2342) as sent
                                     (announce NAMESPACE in caps); absent: BAD
  "folders": {"WIRE": {"delim": ".", "flags": [], "uidvalidity": 1,
              "uidnext": N, "msgs": [{"uid":1,"body":"...","flags":[],"gmid":5}]}}}
 COPY/MOVE to a missing folder: NO [TRYCREATE]. Prints the port."""
 import json, re, socket, sys
+SU = ("\\All", "\\Archive", "\\Drafts", "\\Flagged", "\\Junk", "\\Sent", "\\Trash")
 boxf, logf = sys.argv[1], sys.argv[2]
 def load(): return json.load(open(boxf))
 def save(b): json.dump(b, open(boxf, "w"), indent=1)
@@ -81,10 +88,16 @@ def serve(c):
                     d = r.get("delim"); send('* LIST (\\Noselect) %s ""\r\n' % (q(d) if d else "NIL"))
                 if r["mode"] == "raw": send(r["raw"])
                 send("%s OK done\r\n" % tag); continue
+            if pat == "*" and box.get("list_all"):
+                send("%s %s\r\n" % (tag, box["list_all"])); continue
+            if pat == "*":
+                send("".join('* LIST (\\HasNoChildren) "/" "many/u%d"\r\n' % i for i in range(box.get("list_many", 0))))
             for name, fo in F.items():
                 if pat_re(pat, fo.get("delim") or "").match(name):
-                    d = fo.get("delim")
-                    send('* LIST (%s) %s %s\r\n' % (" ".join(fo.get("flags", [])), q(d) if d else "NIL", q(name)))
+                    d = fo.get("delim"); fl = fo.get("flags", [])
+                    if box.get("su_only_return") and "RETURN" not in rest.upper():
+                        fl = [x for x in fl if x not in SU]
+                    send('* LIST (%s) %s %s\r\n' % (" ".join(fl), q(d) if d else "NIL", q(name)))
             send("%s OK done\r\n" % tag)
         elif cmd == "CREATE":
             n = args(rest)[0]; mode = box.get("create", "ok")
@@ -134,6 +147,7 @@ def serve(c):
         elif cmd in ("UID COPY", "UID MOVE"):
             fo = F[sel]; uids = [m["uid"] for m in fo["msgs"]]; st, _, dest = rest.partition(" "); dest = args(dest)[0]
             if dest not in F: send("%s NO [TRYCREATE] no such mailbox\r\n" % tag); continue
+            if box.get("move_no"): send("%s NO %s\r\n" % (tag, box["move_no"])); continue
             d = F[dest]
             for u in parse_set(st, uids):
                 m = dict(fo["msgs"][uids.index(u)]); m["uid"] = d["uidnext"]; d["uidnext"] += 1; d["msgs"].append(m)

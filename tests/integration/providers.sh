@@ -47,7 +47,8 @@ tap_like "$(block outlook)" "folders: .*\"Deleted Items\" \\\\Trash" "--provider
 tap_like "$(block fastmail)" "folders: +separator '/'; SPECIAL-USE" "--providers: Fastmail's folders"
 tap_like "$out" "Servers without a preset" "--providers: then the self-hosted servers"
 tap_like "$(block Dovecot)" "folders: +separator '/' or '\\.'.*special_use" "--providers: Dovecot"
-tap_like "$(block Cyrus)" "folders: +separator '\\.'.*INBOX" "--providers: Cyrus"
+tap_like "$(block Cyrus)" "folders: +separator '/' and folders beside INBOX \\(Cyrus 3's defaults.*Cyrus 2.*separator '\\.' and folders under INBOX" \
+    "--providers: Cyrus 3's defaults, and Cyrus 2's (tests/lib/cyrus.sh)"
 tap_like "$(block Courier-IMAP)" "folders: +separator '\\.'.*INBOX" "--providers: Courier"
 
 run --help

@@ -241,8 +241,19 @@ test_namespaces(void **state)
 	wire = folder_ns_conf_to_wire(&ns, "#shared/a/b/c", '.', &cause);
 	assert_string_equal(wire, "#shared|a|b|c");
 	free(wire);
+	/* The personal namespace ("" here) is the first kind only. */
+	assert_int_equal(ns.npersonal, 1);
+	assert_true(folder_ns_personal(&ns, "Trash", '.'));
+	assert_true(folder_ns_personal(&ns, "INBOX.Trash", '.'));
+	assert_false(folder_ns_personal(&ns, "~bob.Trash", '.'));
+	assert_false(folder_ns_personal(&ns, "#shared/Trash", '/'));
+	assert_false(folder_ns_personal(&ns, "#shared", '/'));
+	assert_false(folder_ns_personal(&ns,
+	    "&BBoEPgRABDcEOAQ9BDA-|x", '|'));
 	folder_ns_clear(&ns);
 	assert_int_equal(ns.n, 0);
+	/* Without a NAMESPACE answer every folder is the user's own. */
+	assert_true(folder_ns_personal(&ns, "#shared/Trash", '/'));
 	assert_int_equal(folder_ns_delim(&ns, "#shared/team", '.'), '.');
 	imap_parse_free(p);
 }
