@@ -48,7 +48,8 @@ KNOWN_DEFECTS = {"omit-size", "uidl-reuse",
 # and words its output must hold (README.md, "The oracle").
 TLS_MUST_FAIL = {"bad-cert-name": "certificate", "bad-cert-ca": "certificate",
                  "bad-cert-key": "fingerprint",
-                 "starttls-refused": "without TLS", "tls-stall": None,
+                 "starttls-refused": "without TLS",
+                 "starttls-injection": "injection", "tls-stall": None,
                  "tls-drip": None, "tls-eof-before-answer": None,
                  "tls-eof-before-tagged": None, "cut-in-record": None}
 FAULT_POINTS = ["imap-journaled", "imap-synced", "imap-saved",

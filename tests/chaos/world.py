@@ -555,6 +555,15 @@ def make_certs(d):
         return out
 
 
+def injected(c):
+    """A response in clear text after STARTTLS's OK, in the same packet:
+    an injection (CVE-2011-0411 and kin) the client must refuse."""
+    if not c.acct.chance(c, "starttls-injection", 0.02):
+        return ""
+    return "* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] injected\r\n" \
+        if c.acct.proto == "imap" else "+OK injected\r\n"
+
+
 def tls_begin(c):
     """The TLS handshake of a connection (implicit TLS at once, STARTTLS
     after its OK), with its misbehaviours: a certificate the client must
@@ -881,7 +890,7 @@ class ImapSession:
                 "NO [UNAVAILABLE] TLS not available now",
                 "BAD STARTTLS disabled"])))
             return
-        c.send("%s OK Begin TLS negotiation now\r\n" % tag)
+        c.send("%s OK Begin TLS negotiation now\r\n%s" % (tag, injected(c)))
         tls_begin(c)
 
     def do_ID(self, tag, rest):
@@ -1372,7 +1381,7 @@ def pop3_handler(c):
                 if a.chance(c, "starttls-refused", 0.03):
                     c.send("-ERR [SYS/TEMP] TLS not available now\r\n")
                     continue
-                c.send("+OK Begin TLS negotiation\r\n")
+                c.send("+OK Begin TLS negotiation\r\n%s" % injected(c))
                 tls_begin(c)
             elif cmd == "USER":
                 c.send("+OK\r\n")
