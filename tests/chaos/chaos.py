@@ -43,6 +43,14 @@ POP_KINDS = ["pop3-keep", "pop3-delete"]
 # "Known defects"): left out unless MFD_CHAOS_ALL=1, so that the short
 # mode guards everything else.
 KNOWN_DEFECTS = set()
+# TLS misbehaviours after which --once must fail (exit neither 0 nor 1),
+# and words its output must hold (README.md, "The oracle").
+TLS_MUST_FAIL = {"bad-cert-name": "certificate", "bad-cert-ca": "certificate",
+                 "bad-cert-key": "fingerprint",
+                 "starttls-refused": "without TLS",
+                 "starttls-injection": "injection", "tls-stall": None,
+                 "tls-drip": None, "tls-eof-before-answer": None,
+                 "tls-eof-before-tagged": None, "cut-in-record": None}
 FAULT_POINTS = ["imap-journaled", "imap-synced", "imap-saved",
                 "imap-recovered", "maildir-renamed", "pop3-journaled",
                 "pop3-synced", "pop3-saved"]
@@ -87,12 +95,25 @@ def account_spec(rnd, name, kind):
     return o
 
 
+def draw_transport(seed, spec):
+    """tls = none, implicit or starttls, and with TLS sometimes a pinned
+    fingerprint: drawn from a source of their own, so that the rest of a
+    history is what it was before TLS was modelled (a history without
+    "tls" is plain)."""
+    r = random.Random("%d/%s/tls" % (seed, spec["name"]))
+    spec["tls"] = r.choice(["none", "implicit", "starttls"])
+    if spec["tls"] != "none" and r.random() < 0.3:
+        spec["pin"] = True
+
+
 def make_history(seed, long_mode):
     rnd = random.Random(seed)
     kinds = rnd.sample(IMAP_KINDS, rnd.randint(1, 2))
     if rnd.random() < 0.6:
         kinds.append(rnd.choice(POP_KINDS))
     accts = [account_spec(rnd, "a%d" % i, k) for i, k in enumerate(kinds)]
+    for a in accts:
+        draw_transport(seed, a)
     steps = []
     nsteps = rnd.randint(4, 9) if long_mode else rnd.randint(3, 6)
     for _ in range(nsteps):
@@ -186,6 +207,7 @@ class Run:
         self.off = set() if os.environ.get("MFD_CHAOS_ALL") == "1" else \
             set(KNOWN_DEFECTS)
         self.quiet = quiet
+        self.workdir = workdir
 
     # ---- setup
     def setup(self):
@@ -206,6 +228,9 @@ class Run:
             a.force = {(f[1], f[2]): (f[3] if len(f) > 3 else 0)
                        for f in self.h.get("force", [])
                        if f[0] == spec["name"]}
+            if spec.get("tls", "none") != "none":
+                self.certs = a.certs = world.make_certs(
+                    os.path.join(self.workdir, "tls"))
             self.fill(a, rnd)
             self.accts.append(a)
             self.servers.append(world.Server(
@@ -257,11 +282,17 @@ class Run:
             if o.get("provider"):
                 lines.append("  provider = %s" % o["provider"])
             lines += ['  host = "127.0.0.1"', "  port = %d" % srv.port,
-                      "  tls = none", '  user = "chaos-%s"' % a.name,
+                      "  tls = %s" % o.get("tls", "none"),
+                      '  user = "chaos-%s"' % a.name,
                       '  password_file = "%s/pass"' % self.dir,
                       '  maildir = "%s"' % a.maildir,
                       "  timeout = 3s", "  max_message_size = %d" % MAX_MSG,
                       "  keep = %s" % ("yes" if o.get("keep", True) else "no")]
+            if o.get("tls", "none") != "none":
+                lines.append('  ca_file = "%s"' % self.certs["ca"])
+            if o.get("pin"):
+                lines.append('  fingerprint = "%s"'
+                             % self.certs["fingerprint"])
             if a.proto == "imap":
                 lines.append("  idle = %s" % ("yes" if o.get("idle")
                                               else "no"))
@@ -328,6 +359,7 @@ class Run:
         env = {}
         if kill and kill[0] == "fault":
             env["MAILFETCHD_FAULT"] = kill[1]
+        t0, off = time.monotonic(), self.output_size()
         p = self.spawn(["--once"], env)
         if kill and kill[0] in ("kill9", "term"):
             try:
@@ -345,6 +377,8 @@ class Run:
         if rc == -9:
             self.journaled()
         self.note_rc("--once", rc, kill)
+        if not kill:
+            self.judge_tls_once(t0, rc, self.output(off))
         self.phase("idle")
 
     def journaled(self):
@@ -615,13 +649,44 @@ class Run:
                 a.msgs[key].required = False
                 a.msgs[key].why = "first_fetch = %s" % ff
 
-    def output(self):
-        """Everything mailfetchd printed in this history."""
+    def output(self, off=0):
+        """Everything mailfetchd printed in this history (from byte off)."""
         try:
             with open(self.outfile, "rb") as f:
+                f.seek(off)
                 return f.read().decode("utf-8", "replace")
         except OSError:
             return ""
+
+    def output_size(self):
+        try:
+            return os.path.getsize(self.outfile)
+        except OSError:
+            return 0
+
+    def judge_tls_once(self, t0, rc, text):
+        """A --once that no kill ended: a TLS misbehaviour that must fail
+        the account did (exit status neither 0 nor 1) with a clear error;
+        an end without close_notify after LOGOUT or QUIT alone did not."""
+        drawn = {(ev[2], ev[4]) for ev in self.log.events
+                 if ev[0] >= t0 and ev[1] == "draw"}
+        names = {n for _, n in drawn}
+        for acct, name in sorted(drawn):
+            if name not in TLS_MUST_FAIL:
+                continue
+            if rc in (0, 1):
+                self.log.violate("tls-failure-ignored", "%s: %s drawn, yet "
+                                 "--once exited %d" % (acct, name, rc))
+            words = TLS_MUST_FAIL[name]
+            if words and words not in text:
+                self.log.violate("tls-unclear", "%s: %s drawn, and the "
+                                 "output of --once does not say \"%s\"" % (
+                                     acct, name, words))
+        if names and names <= {"tls-eof-after-logout", "tls-trickle"} and \
+                (rc not in (0, 1) or "close_notify" in text):
+            self.log.violate("tls-clean-end", "an end without close_notify"
+                             " after LOGOUT or QUIT failed --once (exit %d)"
+                             % rc)
 
     def judge_trash(self, a):
         """keep = no with trash_folder: what mailfetchd removed from a

@@ -6,16 +6,19 @@
 # judged by the exactly-once oracle. TAP output: one check per history,
 # and one that the run drew kills, signals and misbehaviours at all.
 #
-# Knobs: MFD_CHAOS_SEED=N replays one history; MFD_CHAOS_BASE=N replays a
-# whole short run (its seeds are N*1000+i); MFD_CHAOS_HISTORIES=N (default
-# 12); MFD_CHAOS_LONG=1 is the long mode (at least an hour and 10,000
-# sessions; run it by hand, see README.md); MFD_CHAOS_BINARY=PATH tests
-# another build.
+# Needs python3 and openssl (TLS accounts: a test CA per run). Knobs:
+# MFD_CHAOS_SEED=N replays one history; MFD_CHAOS_BASE=N replays a whole
+# short run (its seeds are N*1000+i); MFD_CHAOS_HISTORIES=N (default 12);
+# MFD_CHAOS_LONG=1 is the long mode (at least an hour and 10,000 sessions;
+# run it by hand, see README.md); MFD_CHAOS_BINARY=PATH tests another
+# build.
 set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 . "$top_srcdir/tests/lib/tap.sh"
 MAILFETCHD=${MFD_CHAOS_BINARY:-${MAILFETCHD:-$top_srcdir/_build/mailfetchd}}
 command -v python3 >/dev/null || tap_bail "python3 not found"
+# The run's test CA and server certificates (TLS accounts).
+command -v openssl >/dev/null || tap_bail "openssl not found"
 [ -x "$MAILFETCHD" ] || tap_bail "no mailfetchd at $MAILFETCHD (set MAILFETCHD)"
 T=$(mktemp -d "${TMPDIR:-/tmp}/mfd-chaos.XXXXXX") || tap_bail "mktemp failed"
 tap_cleanup_add '[ "${MFD_CHAOS_KEEP:-0}" = 1 ] || [ "${rc:-1}" != 0 ] || rm -rf "$T"'

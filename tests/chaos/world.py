@@ -1,8 +1,10 @@
 """world.py: the simulated world of tests/chaos (see README.md there).
 
-A model IMAP server and a model POP3 server (127.0.0.1, plain TCP, one
-thread per connection) hold a mailbox model and misbehave as a seeded
-random source draws, per connection and per command. Every change to the
+A model IMAP server and a model POP3 server (127.0.0.1, one thread per
+connection; plain TCP, implicit TLS or STARTTLS/STLS, with the server
+side of TLS on memory BIOs so that the model decides every byte on the
+wire) hold a mailbox model and misbehave as a seeded random source draws,
+per connection and per command. Every change to the
 model is logged (Log) for the oracle in chaos.py, and every destructive or
 visible action a client asks for (\\Seen, \\Deleted, EXPUNGE, MOVE, DELE)
 is checked at the moment it reaches the server against what is in the
@@ -14,7 +16,10 @@ import hashlib
 import os
 import random
 import re
+import select
 import socket
+import ssl
+import subprocess
 import sys
 import threading
 import time
@@ -147,6 +152,7 @@ class Account:
         self.off = set()		# misbehaviours not drawn at all
         self.force = {}			# (conn no, draw name) -> calls to
         #				  let pass before it is drawn, once
+        self.certs = None		# world.make_certs(), with TLS
 
     # ---- messages
     def new_message(self, kind="plain", required=True, why="", msgid=None,
@@ -246,6 +252,22 @@ class Account:
         self.scan()
         return key in self.ever
 
+    def check_credentials(self, what, conn):
+        """A login command (credentials) reached the server: never in
+        clear text when TLS is configured, never over a TLS connection
+        whose certificate the client should have refused."""
+        self.log.add("credentials", self.name, what, conn.n,
+                     "tls" if conn.tls else "plain", conn.cert)
+        if self.opts.get("tls", "none") != "none" and conn.tls is None:
+            self.log.violate("cleartext-credentials", "%s: %s sent in clear"
+                             " text on connection %d (tls = %s)" % (
+                                 self.name, what, conn.n, self.opts["tls"]))
+        if conn.cert != "good":
+            self.log.violate("unverified-credentials", "%s: %s sent on "
+                             "connection %d to a server whose certificate "
+                             "does not verify (%s)" % (self.name, what,
+                                                       conn.n, conn.cert))
+
     def check_action(self, what, key, conn):
         """A destructive or visible action reached the server for key."""
         self.log.add("action", self.name, what, key, conn.n)
@@ -291,7 +313,7 @@ class Cut(Exception):
 
 class Conn:
     def __init__(self, sock, acct):
-        self.s = sock
+        self.s = sock			# the TCP socket, TLS or not
         self.acct = acct
         self.buf = b""
         self.n = 0
@@ -301,8 +323,21 @@ class Conn:
         self.sent = 0
         self.unread = 0			# BODY[] bytes sent, not yet known read
         self.t_open = time.monotonic()
+        self.tls = None			# ssl.SSLObject once TLS is up
+        self.inc = self.outg = None	# its memory BIOs
+        self.cert = "good"		# the certificate presented (TLS)
+        self.ragged = False		# end without close_notify
 
     def closed_by_peer(self):
+        if self.tls is not None or self.inc is not None:
+            # Unread TLS records (a close_notify) hide the EOF from a
+            # peek: ask the kernel whether the client shut down.
+            p = select.poll()
+            p.register(self.s, select.POLLRDHUP)
+            try:
+                return bool(p.poll(0))
+            except OSError:
+                return True
         try:
             b = self.s.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
             return b == b""
@@ -310,6 +345,23 @@ class Conn:
             return False
         except OSError:
             return True
+
+    def recv(self):
+        """The client's next bytes (b"" at its end), decrypted with TLS;
+        raises socket.timeout as the socket does."""
+        if self.tls is None:
+            return self.s.recv(65536)
+        while True:
+            try:
+                return self.tls.read(65536)
+            except ssl.SSLWantReadError:
+                pass
+            except ssl.SSLZeroReturnError:
+                return b""		# close_notify
+            b = self.s.recv(65536)
+            if not b:
+                return b""
+            self.inc.write(b)
 
     def readline(self, timeout=30):
         end = time.monotonic() + timeout
@@ -319,7 +371,7 @@ class Conn:
                 raise Cut("idle client")
             self.s.settimeout(min(left, 1.0))
             try:
-                b = self.s.recv(65536)
+                b = self.recv()
             except socket.timeout:
                 continue
             if not b:
@@ -336,7 +388,7 @@ class Conn:
             return self.readline()
         self.s.settimeout(wait)
         try:
-            b = self.s.recv(65536)
+            b = self.recv()
         except socket.timeout:
             return None
         if not b:
@@ -353,12 +405,26 @@ class Conn:
             part = data[:self.cut_at]
             self.cut_at = None
             self._raw(part)
+            if self.tls is not None and data[len(part):] and \
+                    self.acct.chance(self, "cut-in-record", 0.6):
+                # The next TLS record begun, not finished: the client
+                # holds bytes it cannot decrypt when the TCP end comes.
+                self.tls.write(data[len(part):len(part) + 16384])
+                wire = self.outg.read()
+                self._wire(wire[:self.rnd.randrange(1, len(wire))])
             raise Cut("cut")
         if self.cut_at is not None:
             self.cut_at -= len(data)
         self._raw(data)
 
     def _raw(self, data):
+        if self.tls is not None:
+            self.tls.write(data)
+            data = self.outg.read()
+        self._wire(data)
+
+    def _wire(self, data):
+        """Bytes onto the TCP connection, trickled if so drawn."""
         if self.trickle is None:
             self.s.settimeout(30)
             self.s.sendall(data)
@@ -377,6 +443,154 @@ class Conn:
     def arm_cut(self, total):
         """Cuts the connection at a random byte of the next total bytes."""
         self.cut_at = self.rnd.randrange(0, max(total, 1))
+
+    def start_tls(self, ctx, pace=None):
+        """The server side of a TLS handshake; pace (piece, pause, end)
+        trickles its bytes. Raises Cut (or ssl.SSLError, an OSError) when
+        the client gives up, as it must for a certificate it cannot
+        verify."""
+        self.inc, self.outg = ssl.MemoryBIO(), ssl.MemoryBIO()
+        obj = ctx.wrap_bio(self.inc, self.outg, server_side=True)
+        end = time.monotonic() + 30
+        self.trickle = pace
+        try:
+            while True:
+                try:
+                    obj.do_handshake()
+                    break
+                except ssl.SSLWantReadError:
+                    self._wire(self.outg.read())
+                self.s.settimeout(max(0.01, end - time.monotonic()))
+                b = self.s.recv(65536)
+                if not b:
+                    raise Cut("client closed during the handshake")
+                self.inc.write(b)
+            self._wire(self.outg.read())
+        finally:
+            self.trickle = None
+        self.tls = obj
+
+    def stall(self, bound=30):
+        """Reads and answers nothing until the client goes (a server that
+        stalls mid-handshake)."""
+        end = time.monotonic() + bound
+        while time.monotonic() < end:
+            self.s.settimeout(0.5)
+            try:
+                if not self.s.recv(65536):
+                    break
+            except socket.timeout:
+                continue
+        raise Cut("stalled")
+
+    def close_notify(self):
+        """A clean TLS end: the close_notify alert before the TCP end."""
+        if self.tls is None or self.ragged:
+            return
+        try:
+            self.tls.unwrap()
+        except (ssl.SSLError, ValueError):
+            pass
+        try:
+            self.s.settimeout(1)
+            self.s.sendall(self.outg.read())
+        except OSError:
+            pass
+
+
+# ---------------------------------------------------------------- TLS
+
+_tls_lock = threading.Lock()
+_tls_made = {}
+
+
+def _openssl(args, d):
+    with open(os.path.join(d, "openssl.err"), "ab") as err:
+        subprocess.check_call(["openssl"] + args, stdout=err, stderr=err,
+                              cwd=d)
+
+
+def make_certs(d):
+    """The test CA and the server certificates of one chaos run, in d:
+    made once (EC P-256, as tests/lib/dovecot.sh makes them). Returns
+    {"ca": CA file, "fingerprint": the good one's, name: SSLContext}:
+    good (127.0.0.1 from the CA), wrong-name (another name from the CA),
+    other-ca (127.0.0.1 from a CA nobody trusts), other-key (127.0.0.1
+    from the CA, another key: only a fingerprint tells it apart)."""
+    with _tls_lock:
+        if d in _tls_made:
+            return _tls_made[d]
+        os.makedirs(d, exist_ok=True)
+        ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+              "-nodes", "-days", "30", "-sha256"]
+        for ca in ("ca", "rogue-ca"):
+            _openssl(["req", "-x509", "-new"] + ec + [
+                "-subj", "/CN=mailfetchd chaos %s %d" % (ca, os.getpid()),
+                "-addext", "basicConstraints=critical,CA:TRUE",
+                "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+                "-keyout", ca + ".key", "-out", ca + ".pem"], d)
+        out = {"ca": os.path.join(d, "ca.pem")}
+        for name, ca, san in (("good", "ca", "IP:127.0.0.1"),
+                              ("wrong-name", "ca", "DNS:wrong.example"),
+                              ("other-ca", "rogue-ca", "IP:127.0.0.1"),
+                              ("other-key", "ca", "IP:127.0.0.1")):
+            cn = "wrong.example" if name == "wrong-name" else "127.0.0.1"
+            _openssl(["req", "-x509", "-new"] + ec + [
+                "-subj", "/CN=%s" % cn, "-CA", ca + ".pem",
+                "-CAkey", ca + ".key",
+                "-addext", "basicConstraints=critical,CA:FALSE",
+                "-addext", "keyUsage=critical,digitalSignature",
+                "-addext", "extendedKeyUsage=serverAuth",
+                "-addext", "subjectAltName=%s" % san,
+                "-keyout", name + ".key", "-out", name + ".pem"], d)
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(os.path.join(d, name + ".pem"),
+                                os.path.join(d, name + ".key"))
+            ctx.num_tickets = 0
+            out[name] = ctx
+        with open(os.path.join(d, "good.pem")) as f:
+            der = ssl.PEM_cert_to_DER_cert(f.read())
+        out["fingerprint"] = "sha256:" + hashlib.sha256(der).hexdigest()
+        _tls_made[d] = out
+        return out
+
+
+def injected(c):
+    """A response in clear text after STARTTLS's OK, in the same packet:
+    an injection (CVE-2011-0411 and kin) the client must refuse."""
+    if not c.acct.chance(c, "starttls-injection", 0.02):
+        return ""
+    return "* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] injected\r\n" \
+        if c.acct.proto == "imap" else "+OK injected\r\n"
+
+
+def tls_begin(c):
+    """The TLS handshake of a connection (implicit TLS at once, STARTTLS
+    after its OK), with its misbehaviours: a certificate the client must
+    refuse, a handshake that stalls, trickles or drips."""
+    a = c.acct
+    c.buf = b""		# plain text sent before TLS is never read after
+    cert = "good"
+    for name, p, which in (
+            ("bad-cert-name", 0.03, "wrong-name"),
+            ("bad-cert-ca", 0.03, "other-ca"),
+            ("bad-cert-key", 0.05 if a.opts.get("pin") else 0, "other-key")):
+        if p and a.chance(c, name, p):
+            cert = which
+            break
+    c.cert = cert
+    pace = None
+    if a.chance(c, "tls-stall", 0.015):
+        c.ragged = True
+        c.s.settimeout(5)
+        c.s.recv(65536)			# the ClientHello, then nothing
+        c.stall()
+    elif a.chance(c, "tls-trickle", 0.03):
+        pace = (64, 0.02, time.monotonic() + 20)
+    elif a.chance(c, "tls-drip", 0.01):
+        pace = (1, 0.25, time.monotonic() + 60)
+    c.start_tls(a.certs[cert], pace)
+    a.log.add("tls", a.name, c.n, cert)
 
 
 class Server:
@@ -414,10 +628,13 @@ class Server:
 
     def run(self, c):
         try:
+            if self.acct.opts.get("tls") == "implicit":
+                tls_begin(c)
             self.handler(c)
         except (Cut, OSError, ValueError, IndexError, KeyError):
-            pass
+            c.ragged = True
         finally:
+            c.close_notify()
             self.acct.close_conn(c)
             try:
                 c.s.shutdown(socket.SHUT_RDWR)
@@ -616,12 +833,18 @@ class ImapSession:
             self.sel = None
 
     # ---- the loop
+    def caps(self):
+        """STARTTLS (and no login) before TLS when tls = starttls."""
+        if self.a.opts.get("tls") == "starttls" and self.c.tls is None:
+            return self.a.caps + " STARTTLS LOGINDISABLED"
+        return self.a.caps
+
     def run(self):
         a, c = self.a, self.c
         if a.chance(c, "bye-greeting", 0.03):
             c.send("* BYE [UNAVAILABLE] Server shutting down\r\n")
             return
-        c.send("* OK [CAPABILITY %s] chaos IMAP ready\r\n" % a.caps)
+        c.send("* OK [CAPABILITY %s] chaos IMAP ready\r\n" % self.caps())
         try:
             while True:
                 line = c.readline()
@@ -641,6 +864,10 @@ class ImapSession:
                     sub, _, rest = rest.partition(" ")
                     cmd = "UID " + sub.upper()
                 h = getattr(self, "do_" + cmd.replace(" ", "_"), None)
+                if c.tls is not None and cmd != "LOGOUT" and \
+                        a.chance(c, "tls-eof-before-answer", 0.008):
+                    # The TCP end, no close_notify, the command not done.
+                    raise Cut("eof before the answer to " + cmd)
                 if h is None:
                     c.send("%s BAD unknown command\r\n" % tag)
                 elif h(tag, rest) is False:
@@ -649,7 +876,22 @@ class ImapSession:
             self.unselect()
 
     def do_CAPABILITY(self, tag, rest):
-        self.c.send("* CAPABILITY %s\r\n%s OK done\r\n" % (self.a.caps, tag))
+        self.c.send("* CAPABILITY %s\r\n%s OK done\r\n" % (self.caps(), tag))
+
+    def do_STARTTLS(self, tag, rest):
+        a, c = self.a, self.c
+        if a.opts.get("tls") != "starttls" or c.tls is not None:
+            c.send("%s BAD no STARTTLS here\r\n" % tag)
+            return
+        if a.chance(c, "starttls-refused", 0.03):
+            # A clear refusal; the session goes on in clear text, where
+            # a login would be a violation (Account.check_credentials).
+            c.send("%s %s\r\n" % (tag, c.rnd.choice([
+                "NO [UNAVAILABLE] TLS not available now",
+                "BAD STARTTLS disabled"])))
+            return
+        c.send("%s OK Begin TLS negotiation now\r\n%s" % (tag, injected(c)))
+        tls_begin(c)
 
     def do_ID(self, tag, rest):
         self.c.send("* ID NIL\r\n%s OK done\r\n" % tag)
@@ -658,25 +900,26 @@ class ImapSession:
         self.flush()
         self.c.send("%s OK done\r\n" % tag)
 
-    def login(self, tag):
+    def login(self, tag, what):
         a, c = self.a, self.c
+        a.check_credentials(what, c)
         for name, text in REFUSALS:
             if a.chance(c, name, 0.025):
                 a.note_login(False, c)
                 c.send("%s %s\r\n" % (tag, text))
                 return True
         a.note_login(True, c)
-        c.send("%s OK [CAPABILITY %s] logged in\r\n" % (tag, a.caps))
+        c.send("%s OK [CAPABILITY %s] logged in\r\n" % (tag, self.caps()))
         return True
 
     def do_LOGIN(self, tag, rest):
-        return self.login(tag)
+        return self.login(tag, "LOGIN")
 
     def do_AUTHENTICATE(self, tag, rest):
         if " " not in rest:
             self.c.send("+ \r\n")
             self.c.readline()
-        return self.login(tag)
+        return self.login(tag, "AUTHENTICATE")
 
     def do_LIST(self, tag, rest):
         m = re.match(r'"[^"]*" "?([^"]*)"?$', rest.strip())
@@ -863,6 +1106,12 @@ class ImapSession:
             else:
                 trail = b"%s OK fetched\r\n" % tag.encode()
             data += trail
+        if body and trail and c.tls is not None and \
+                a.chance(c, "tls-eof-before-tagged", 0.03):
+            # Every literal whole, then the TCP end without the tagged
+            # OK and without close_notify: a truncation, not an end.
+            c.send(data[:-len(trail)])
+            raise Cut("eof before the tagged answer")
         if body and a.chance(c, "cut-mid-fetch", 0.06):
             c.arm_cut(len(data))
         elif body and a.chance(c, "trickle", 0.02):
@@ -1019,7 +1268,16 @@ class ImapSession:
         self.c.send("%s OK closed\r\n" % tag)
 
     def do_LOGOUT(self, tag, rest):
-        self.c.send("* BYE bye\r\n%s OK logged out\r\n" % tag)
+        c = self.c
+        if c.tls is not None and self.a.chance(c, "tls-eof-after-logout",
+                                                0.3):
+            # The TCP end without close_notify, with or without the
+            # tagged OK: a normal end after LOGOUT (imap.c).
+            c.send("* BYE bye\r\n" + ("%s OK logged out\r\n" % tag
+                                       if c.rnd.random() < 0.5 else ""))
+            c.ragged = True
+            return False
+        c.send("* BYE bye\r\n%s OK logged out\r\n" % tag)
         return False
 
 
@@ -1112,9 +1370,24 @@ def pop3_handler(c):
             line = c.readline()
             cmd, _, arg = line.partition(" ")
             cmd = cmd.upper()
+            starttls = a.opts.get("tls") == "starttls" and c.tls is None
+            if c.tls is not None and \
+                    a.chance(c, "tls-eof-before-answer", 0.008):
+                # The TCP end, no close_notify, the command not done (a
+                # QUIT's deletions not committed).
+                raise Cut("eof before the answer to " + cmd)
+            if cmd in ("USER", "PASS", "APOP", "AUTH"):
+                a.check_credentials(cmd, c)
             if cmd == "CAPA":
-                c.send("+OK\r\nUSER\r\nUIDL\r\nTOP\r\nRESP-CODES\r\n"
-                       "AUTH-RESP-CODE\r\nPIPELINING\r\n.\r\n")
+                c.send("+OK\r\n%sUSER\r\nUIDL\r\nTOP\r\nRESP-CODES\r\n"
+                       "AUTH-RESP-CODE\r\nPIPELINING\r\n.\r\n" % (
+                           "STLS\r\n" if starttls else ""))
+            elif cmd == "STLS" and starttls and drop is None:
+                if a.chance(c, "starttls-refused", 0.03):
+                    c.send("-ERR [SYS/TEMP] TLS not available now\r\n")
+                    continue
+                c.send("+OK Begin TLS negotiation\r\n%s" % injected(c))
+                tls_begin(c)
             elif cmd == "USER":
                 c.send("+OK\r\n")
             elif cmd == "PASS":
@@ -1206,6 +1479,9 @@ def pop3_handler(c):
                 if cut:
                     return
                 c.send("+OK bye\r\n")
+                if c.tls is not None and a.chance(c, "tls-eof-after-logout",
+                                                  0.3):
+                    c.ragged = True	# a normal end after +OK (pop3.c)
                 return
             else:
                 c.send("-ERR unknown command\r\n")
