@@ -48,10 +48,18 @@
  *
  * A server that announces a literal far larger than its message (BODY[]
  * or the Message-ID header, in the body FETCH or in the matching pass's
- * sizes FETCH) ends the session at once rather than be read at its pace;
- * the message, named by its UID (or, with the UID after the literal, by
- * the message number the sizes pass noted), is passed over for good, so
- * no run meets it again (imap_body_lie, imap_sizes_lie).
+ * sizes FETCH) ends the session at once rather than be read at its pace
+ * (imap_body_lie, imap_sizes_lie). The message, named by its UID (or,
+ * with the UID after the literal, by the message number the sizes pass
+ * noted), becomes a suspect: one such answer may be a passing server
+ * bug, and passing an honest message over for good would lose it. The
+ * state's "suspect" record keeps its UID (with the UIDVALIDITY: a UID of
+ * another epoch names nothing); last_uid passes it, so the next pass
+ * fetches the others without it, and then asks each suspect alone, last
+ * (the suspect pass: its own sizes FETCH, then one body FETCH per
+ * message), so that a server lying about it again blocks no other
+ * message. Delivered, it is no suspect any more; the server lying again,
+ * it is passed over for good; no longer listed, it is forgotten.
  *
  * UIDVALIDITY changes (a folder recreated or migrated): the folder's
  * messages are matched by Message-ID and size against the msgids log of
@@ -355,6 +363,11 @@ struct imap_session {
 	size_t			 missing_asked;	/* ranges of it in the sizes
 						   pass (a bounded line) */
 	int			 uidv_changed;	/* match by Message-ID */
+	struct uidset		 suspect;	/* the server once sent them
+						   far larger than announced:
+						   asked alone, last (the
+						   state's copy) */
+	int			 suspect_pass;	/* asking them now */
 	int			 seq_stale;	/* an EXPUNGE since the sizes
 						 * pass: msgs[].seq is off */
 	size_t			 untouched;	/* delivered, no server action
@@ -1291,6 +1304,8 @@ imap_folder_reset(struct imap_session *s)
 	uidset_clear(&s->ambiguous);
 	uidset_clear(&s->pending);
 	uidset_clear(&s->missing);
+	uidset_clear(&s->suspect);
+	s->suspect_pass = 0;
 	uidset_clear(&s->skip);
 	msgids_set_clear(&s->known);
 	uidset_clear(&s->verify);
@@ -1333,6 +1348,8 @@ imap_status_first(struct imap_session *s, const struct imap_folder *f)
 	if (sf->pending != NULL && *sf->pending != '\0')
 		return (0);
 	if (sf->missing != NULL && *sf->missing != '\0')
+		return (0);
+	if (sf->suspect != NULL)
 		return (0);
 	for (i = 0; (e = state_inflight_at(s->st, i)) != NULL; i++) {
 		if (strcmp(e->folder, f->remote) == 0)
@@ -1941,6 +1958,9 @@ imap_uidvalidity_changed(struct imap_session *s)
 	state_folder_set_pending(s->sf, NULL);
 	state_folder_set_missing(s->sf, NULL);
 	uidset_clear(&s->missing);
+	/* Its UIDs name other messages now. */
+	state_folder_set_suspect(s->sf, NULL);
+	uidset_clear(&s->suspect);
 	uidset_clear(&s->skip);
 	state_inflight_clear(s->st, s->folders[s->cur].remote);
 	return (imap_save_state(s));
@@ -2008,6 +2028,71 @@ imap_first_note(struct imap_session *s)
 	s->sf->first_time = (long long)time(NULL);
 }
 
+/* uid leaves the set. */
+static void
+imap_set_drop(struct uidset *set, uint32_t uid)
+{
+	struct uidset	keep;
+	size_t		i;
+
+	uidset_init(&keep);
+	for (i = 0; i < set->n; i++) {
+		if (set->r[i].lo < uid)
+			uidset_add_range(&keep, set->r[i].lo,
+			    set->r[i].hi < uid ? set->r[i].hi : uid - 1);
+		if (set->r[i].hi > uid)
+			uidset_add_range(&keep, set->r[i].lo > uid ?
+			    set->r[i].lo : uid + 1, set->r[i].hi);
+	}
+	uidset_clear(set);
+	*set = keep;
+}
+
+/* Writes the in-memory suspect set into the state record (state.c:
+ * "<UIDVALIDITY> <UID set>"). */
+static void
+imap_suspect_save(struct imap_session *s)
+{
+	char	*set, *text;
+
+	if (uidset_empty(&s->suspect)) {
+		state_folder_set_suspect(s->sf, NULL);
+		return;
+	}
+	set = uidset_format(&s->suspect, NULL, 0);
+	xasprintf(&text, "%u %s", s->uidvalidity, set);
+	state_folder_set_suspect(s->sf, text);
+	free(text);
+	free(set);
+}
+
+/* Reads the folder's suspect record. One of another UIDVALIDITY than the
+ * server's names other messages now: forgotten. -1 when the folder
+ * failed. */
+static int
+imap_suspect_load(struct imap_session *s)
+{
+	const char	*text = s->sf->suspect;
+	char		*end;
+	unsigned long	 uv;
+
+	uidset_clear(&s->suspect);
+	if (text == NULL)
+		return (0);
+	uv = strtoul(text, &end, 10);
+	if (end == text || *end != ' ' || uv == 0 || uv > UINT32_MAX ||
+	    uidset_parse(&s->suspect, end + 1) != 0) {
+		imap_folder_fail(s, EXIT_LOCAL, "%s: bad suspect set for "
+		    "this folder", state_path(s->st));
+		return (-1);
+	}
+	if (uv != s->uidvalidity) {
+		uidset_clear(&s->suspect);
+		state_folder_set_suspect(s->sf, NULL);
+	}
+	return (0);
+}
+
 /* After SELECT: decide what to fetch. */
 static void
 imap_selected(struct imap_session *s)
@@ -2045,6 +2130,8 @@ imap_selected(struct imap_session *s)
 		    "this folder", state_path(s->st));
 		return;
 	}
+	if (imap_suspect_load(s) != 0)
+		return;
 	if (!first_fetch && s->sf->pending != NULL &&
 	    *s->sf->pending != '\0') {
 		if (imap_pending_load(s) != 0)
@@ -2254,6 +2341,64 @@ imap_gm_refused(struct imap_session *s, const struct imap_response *r)
 	return (1);
 }
 
+/* The suspect pass's sizes are in: a suspect not listed is gone from
+ * the server and forgotten; one delivered before (a recovered journal,
+ * another Gmail label) is done with. The rest are fetched, one per batch
+ * (imap_fetch_next_batch); one over max_message_size is streamed past
+ * there, as any. */
+static void
+imap_suspect_sized(struct imap_session *s)
+{
+	struct uidset	listed;
+	size_t		i, o = 0, n = uidset_count(&s->suspect);
+
+	imap_msgs_dedup(s);
+	uidset_init(&listed);
+	for (i = 0; i < s->nmsgs; i++) {
+		if (uidset_has(&s->skip, s->msgs[i].uid) ||
+		    s->msgs[i].gm_known)
+			continue;
+		uidset_add(&listed, s->msgs[i].uid);
+		s->msgs[o++] = s->msgs[i];
+	}
+	s->nmsgs = o;
+	if (uidset_count(&listed) < n)
+		imap_log(s, LOG_LVL_INFO, "%zu message(s) the server once sent "
+		    "far larger than announced are no longer listed (or were "
+		    "delivered): no longer asked for", n -
+		    uidset_count(&listed));
+	uidset_clear(&s->suspect);
+	s->suspect = listed;
+	imap_suspect_save(s);
+	s->next_msg = 0;
+	imap_fetch_next_batch(s);
+}
+
+/* The others are done with: each suspect is asked for alone now (its own
+ * sizes FETCH first: still listed? its size, to judge a lie by; in a
+ * matching pass its Message-ID), so that a server lying about it again
+ * ends the session with nothing else left undone. 1 when the suspect
+ * pass started. */
+static int
+imap_suspect_begin(struct imap_session *s)
+{
+	int	wake = s->wake;
+
+	if (s->suspect_pass || uidset_empty(&s->suspect))
+		return (0);
+	imap_log(s, LOG_LVL_NOTICE, "asking again, each alone, for %zu "
+	    "message(s) the server once sent far larger than announced",
+	    uidset_count(&s->suspect));
+	s->suspect_pass = 1;
+	s->nmsgs = 0;
+	s->next_msg = 0;
+	imap_enter(s, IMAP_S_SIZES);
+	/* New mail announced meanwhile is still owed: this pass does not
+	 * ask for it. */
+	s->wake = wake;
+	return (1);
+}
+
 /* The sizes are in: drop what is too big, then fetch the rest. */
 static void
 imap_sizes_done(struct imap_session *s)
@@ -2261,6 +2406,10 @@ imap_sizes_done(struct imap_session *s)
 	uint64_t	max = s->ac->max_message_size;
 	size_t		i, o = 0, nver = 0, ngm = 0;
 
+	if (s->suspect_pass) {
+		imap_suspect_sized(s);
+		return;
+	}
 	imap_msgs_dedup(s);
 	for (i = 0; i < s->nmsgs; i++) {
 		if (max != 0 && s->msgs[i].size > max) {
@@ -2323,14 +2472,19 @@ imap_fetch_next_batch(struct imap_session *s)
 	uidset_clear(&s->delivered);
 	uidset_clear(&s->passed);
 	uidset_clear(&s->recognised);
-	while (s->next_msg < s->nmsgs && n < IMAP_BATCH_MSGS &&
+	/* A suspect is asked for alone. */
+	while (s->next_msg < s->nmsgs && n < (s->suspect_pass ? 1 :
+	    IMAP_BATCH_MSGS) &&
 	    (n == 0 || bytes + s->msgs[s->next_msg].size <= IMAP_BATCH_BYTES)) {
 		uidset_add(&s->batch, s->msgs[s->next_msg].uid);
 		bytes += s->msgs[s->next_msg].size;
 		s->next_msg++;
 		n++;
 	}
+	if (n == 0 && imap_suspect_begin(s))
+		return;
 	if (n == 0) {
+		s->suspect_pass = 0;
 		/* Everything up to the highest UID seen is done with
 		 * (delivered, skipped as too big, or not wanted), and so is
 		 * what a recovered journal delivered: not listed, it was
@@ -2346,8 +2500,9 @@ imap_fetch_next_batch(struct imap_session *s)
 		 * (saved by imap_folder_done). Not while messages of the
 		 * pass are missing: when one comes, it must still be matched
 		 * by content (it may have been delivered before the change)
-		 * and filtered as the first fetch says. */
-		if (uidset_empty(&s->missing)) {
+		 * and filtered as the first fetch says; nor while a suspect
+		 * is still to be asked for again. */
+		if (uidset_empty(&s->missing) && uidset_empty(&s->suspect)) {
 			s->sf->matching = 0;
 			s->sf->first_until = 0;
 		}
@@ -2413,6 +2568,28 @@ imap_missing_update(struct imap_session *s)
 	imap_missing_save(s);
 }
 
+/* A suspect's batch (itself alone) is durable: delivered (or recognised
+ * as delivered before), it is no suspect any more; not returned, it stays
+ * one, asked for alone again next time, not in the missing set (whose
+ * UIDs are asked for among the others). */
+static void
+imap_suspect_update(struct imap_session *s)
+{
+	uint32_t	uid = uidset_max(&s->batch);
+
+	if (!s->suspect_pass)
+		return;
+	if (uidset_has(&s->delivered, uid) || uidset_has(&s->passed, uid)) {
+		imap_set_drop(&s->suspect, uid);
+		imap_suspect_save(s);
+	} else
+		log_msg(LOG_LVL_WARNING, &(struct log_ctx){ s->ctx.account,
+		    s->ctx.folder, uid }, "the server did not return this "
+		    "message (sent far larger than announced before); asked "
+		    "for again, alone, next time");
+	uidset_clear(&s->batch);
+}
+
 /* The batch's FETCH ended OK: make it durable, record it, then tell the
  * server. */
 static void
@@ -2465,6 +2642,7 @@ imap_checkpoint(struct imap_session *s)
 	}
 	fault_point("imap-synced");
 	imap_staged_clear(s);
+	imap_suspect_update(s);
 	/* What was not delivered is in the missing set (saved with
 	 * last_uid), so last_uid may pass it. */
 	imap_missing_update(s);
@@ -2693,6 +2871,7 @@ imap_round_reset(struct imap_session *s)
 	uidset_clear(&s->verify);
 	imap_staged_clear(s);
 	s->uidv_changed = 0;
+	s->suspect_pass = 0;
 	s->untouched = 0;
 	free(s->msgs);
 	s->msgs = NULL;
@@ -2939,27 +3118,46 @@ imap_listed_size(const struct imap_session *s, uint32_t uid)
 static void
 imap_missing_drop(struct imap_session *s, uint32_t uid)
 {
-	struct uidset	keep;
-	size_t		i;
-
-	uidset_init(&keep);
-	for (i = 0; i < s->missing.n; i++) {
-		if (s->missing.r[i].lo < uid)
-			uidset_add_range(&keep, s->missing.r[i].lo,
-			    s->missing.r[i].hi < uid ? s->missing.r[i].hi :
-			    uid - 1);
-		if (s->missing.r[i].hi > uid)
-			uidset_add_range(&keep, s->missing.r[i].lo > uid ?
-			    s->missing.r[i].lo : uid + 1, s->missing.r[i].hi);
-	}
-	uidset_clear(&s->missing);
-	s->missing = keep;
+	imap_set_drop(&s->missing, uid);
 }
 
-/* After imap_sizes_lie: uid is passed over for good, what lies below it
- * is still owed. The missing set takes the whole range (UIDs the server
- * no longer lists drop out of it next time), since an answer may come
- * out of order and a UID below uid not yet listed must not be lost. */
+/* The server lied about uid: the first time it becomes a suspect (asked
+ * for alone, after the others, next time); a suspect lied about again
+ * is passed over for good (last_uid is past it already). 1 when it is
+ * passed over for good. */
+static int
+imap_lie_suspect(struct imap_session *s, uint32_t uid)
+{
+	int	again = uidset_has(&s->suspect, uid);
+
+	if (again)
+		imap_set_drop(&s->suspect, uid);
+	else
+		uidset_add(&s->suspect, uid);
+	imap_suspect_save(s);
+	return (again);
+}
+
+/* The end of the log line of a lie about uid (0: unknown), after
+ * imap_lie_suspect said whether it is passed over for good. */
+static const char *
+imap_lie_outcome(uint32_t uid, int for_good)
+{
+	if (uid == 0)
+		return ("");
+	if (for_good)
+		return (", and passing this message over for good (it stays "
+		    "on the server): the server sent too much again when it "
+		    "was asked for alone");
+	return ("; this message will be asked for once more, alone, after "
+	    "the others; if the server sends too much again it is skipped "
+	    "for good (it stays on the server)");
+}
+
+/* After imap_sizes_lie: uid is passed (a suspect, or for good), what lies
+ * below it is still owed. The missing set takes the whole range (UIDs the
+ * server no longer lists drop out of it next time), since an answer may
+ * come out of order and a UID below uid not yet listed must not be lost. */
 static void
 imap_sizes_lie_record(struct imap_session *s, uint32_t uid)
 {
@@ -2972,10 +3170,11 @@ imap_sizes_lie_record(struct imap_session *s, uint32_t uid)
 	(void)imap_save_state(s);
 }
 
-/* A server lie bounded: the message is passed over for good (last_uid
- * moves to it), and the messages of the batch below it, not delivered
- * now that the session ends, join the missing set to be asked for
- * again. Saved at once: the session ends before any checkpoint. */
+/* A server lie bounded: the message is passed (last_uid moves to it; a
+ * suspect, or for good: imap_lie_suspect), and the messages of the batch
+ * below it, not delivered now that the session ends, join the missing
+ * set to be asked for again. Saved at once: the session ends before any
+ * checkpoint. */
 static void
 imap_body_lie_record(struct imap_session *s, uint32_t uid)
 {
@@ -2999,9 +3198,10 @@ imap_body_lie_record(struct imap_session *s, uint32_t uid)
  * the body is kept (within max_message_size, or with no limit) or
  * streamed past (over it). Such a literal can only be cut by closing the
  * connection. One far over RFC822.SIZE is a lie (fetch_size_lie): the
- * session ends (exit 5) and the message is passed over for good, so the
- * next run fetches the others and does not ask for it again. Returns 1
- * when the session was ended.
+ * session ends (exit 5) and the message becomes a suspect, so the next
+ * run fetches the others first and then asks for it alone; lied about
+ * again, it is passed over for good. Returns 1 when the session was
+ * ended.
  */
 static int
 imap_body_lie(struct imap_session *s, uint64_t size, const char *what)
@@ -3009,6 +3209,7 @@ imap_body_lie(struct imap_session *s, uint64_t size, const char *what)
 	const struct imap_node	*n;
 	uint32_t		 uid = 0;
 	uint64_t		 said;
+	int			 for_good = 0;
 
 	n = imap_parse_fetch_item(imap_parse_response(s->parser), "UID");
 	if (n == NULL || imap_parse_node_u32(n, &uid) != 0)
@@ -3018,15 +3219,16 @@ imap_body_lie(struct imap_session *s, uint64_t size, const char *what)
 	said = imap_listed_size(s, uid);
 	if (!fetch_size_lie(size, said, imap_body_max(s)))
 		return (0);
+	if (uid != 0)
+		for_good = imap_lie_suspect(s, uid);
 	s->ctx.uid = uid;
 	imap_fail(s, EXIT_PROTOCOL, "the server announced %s of %llu "
 	    "bytes while its RFC822.SIZE said %llu (more than twice that "
 	    "plus 1 MiB): a server error; closing the connection rather "
 	    "than reading it%s", what, (unsigned long long)size,
-	    (unsigned long long)said,
-	    uid != 0 ? ", and passing this message over for good (it stays "
-	    "on the server)" : " (neither its UID nor its message number "
-	    "tell which message it is)");
+	    (unsigned long long)said, uid != 0 ? imap_lie_outcome(uid,
+	    for_good) : " (neither its UID nor its message number tell which "
+	    "message it is)");
 	s->ctx.uid = 0;
 	if (uid != 0)
 		imap_body_lie_record(s, uid);
@@ -3063,10 +3265,11 @@ imap_uid_of_seq(const struct imap_session *s)
  * message (RFC822.SIZE, when it came first in the answer, judged by
  * fetch_size_lie; else max_message_size) and drip it: read at its pace, and again every run.
  * Such a literal is the same lie as in imap_body_lie: the session ends
- * (exit 5) and the message is passed over for good, still on the server:
- * last_uid moves to it and the UIDs below it go to the missing set, so
- * the next run still matches those (and asks for the others above) but
- * not this one. Returns 1 when the session was ended. */
+ * (exit 5) and the message becomes a suspect (passed over for good when
+ * it was one), still on the server: last_uid moves to it and the UIDs
+ * below it go to the missing set, so the next run still matches those
+ * (and asks for the others above), then asks for this one alone. Returns
+ * 1 when the session was ended. */
 static int
 imap_sizes_lie(struct imap_session *s, uint64_t size)
 {
@@ -3074,22 +3277,24 @@ imap_sizes_lie(struct imap_session *s, uint64_t size)
 	const struct imap_node		*n;
 	uint32_t			 uid = 0;
 	uint64_t			 said = imap_fetch_size(r);
+	int				 for_good = 0;
 
 	if (!fetch_size_lie(size, said, imap_body_max(s)))
 		return (0);
 	n = imap_parse_fetch_item(r, "UID");
 	if (n == NULL || imap_parse_node_u32(n, &uid) != 0)
 		uid = 0;
+	if (uid != 0)
+		for_good = imap_lie_suspect(s, uid);
 	s->ctx.uid = uid;
 	imap_fail(s, EXIT_PROTOCOL, "matching after the UIDVALIDITY change, "
 	    "the server announced a Message-ID header of %llu bytes (its "
 	    "RFC822.SIZE said %llu; max_message_size %llu): a server error; "
 	    "closing the connection rather than reading it%s",
 	    (unsigned long long)size, (unsigned long long)said,
-	    (unsigned long long)imap_body_max(s), uid != 0 ? ", and passing "
-	    "this message over for good (it stays on the server)" : " (its "
-	    "UID came after it: the next run meets it again; report it to "
-	    "the provider)");
+	    (unsigned long long)imap_body_max(s), uid != 0 ?
+	    imap_lie_outcome(uid, for_good) : " (its UID came after it: the "
+	    "next run meets it again; report it to the provider)");
 	s->ctx.uid = 0;
 	if (uid != 0)
 		imap_sizes_lie_record(s, uid);
@@ -3493,10 +3698,11 @@ imap_fetch_untagged(struct imap_session *s, const struct imap_response *r)
 	if (s->state == IMAP_S_SIZES) {
 		if (s->folder_failed)
 			return;		/* imap_msgs_room gave up */
-		if (uid == 0 || (uid <= s->sf->last_uid &&
-		    !uidset_has(&s->missing, uid)))
+		if (uid == 0 || (s->suspect_pass ?
+		    !uidset_has(&s->suspect, uid) : (uid <= s->sf->last_uid &&
+		    !uidset_has(&s->missing, uid))))
 			return;
-		if (uid > s->max_seen_uid)
+		if (uid > s->max_seen_uid && !s->suspect_pass)
 			s->max_seen_uid = uid;
 		size = imap_fetch_size(r);
 		msgid = imap_fetch_msgid(s, r);
@@ -3631,6 +3837,12 @@ imap_sizes_send_items(struct imap_session *s, const char *items)
 	char		*set;
 
 	s->missing_asked = 0;
+	if (s->suspect_pass) {
+		set = uidset_format(&s->suspect, NULL, 0);
+		imap_send(s, "UID FETCH %s (%s)", set, items);
+		free(set);
+		return;
+	}
 	if (uidset_empty(&s->missing)) {
 		imap_send(s, "UID FETCH %u:* (%s)", s->sf->last_uid + 1,
 		    items);
