@@ -51,7 +51,8 @@
  * sizes FETCH) ends the session at once rather than be read at its pace
  * (imap_body_lie, imap_sizes_lie). The message, named by its UID (or,
  * with the UID after the literal, by the message number the sizes pass
- * noted), becomes a suspect: one such answer may be a passing server
+ * noted, or as the one message of its batch whose body has not come),
+ * becomes a suspect: one such answer may be a passing server
  * bug, and passing an honest message over for good would lose it. The
  * state's "suspect" record keeps its UID (with the UIDVALIDITY: a UID of
  * another epoch names nothing); last_uid passes it, so the next pass
@@ -438,6 +439,7 @@ static void	imap_fetch_next_batch(struct imap_session *);
 static void	imap_actions(struct imap_session *);
 static void	imap_folder_done(struct imap_session *);
 static uint32_t	imap_uid_of_seq(const struct imap_session *);
+static uint32_t	imap_uid_unanswered(const struct imap_session *);
 static uint64_t	imap_fetch_size(const struct imap_response *);
 static void	imap_list_next(struct imap_session *);
 static void	imap_gm_load(struct imap_session *);
@@ -3212,8 +3214,13 @@ imap_body_lie(struct imap_session *s, uint64_t size, const char *what)
 	int			 for_good = 0;
 
 	n = imap_parse_fetch_item(imap_parse_response(s->parser), "UID");
-	if (n == NULL || imap_parse_node_u32(n, &uid) != 0)
+	if (n == NULL || imap_parse_node_u32(n, &uid) != 0) {
 		uid = imap_uid_of_seq(s);
+		/* A message whose body came whole is not the one lied
+		 * about (a server that numbers its answers wrong). */
+		if (uid == 0 || uidset_has(&s->answered, uid))
+			uid = imap_uid_unanswered(s);
+	}
 	if (uid != 0 && !uidset_has(&s->batch, uid))
 		uid = 0;
 	said = imap_listed_size(s, uid);
@@ -3256,6 +3263,34 @@ imap_uid_of_seq(const struct imap_session *s)
 		if (uid != 0)
 			return (0);
 		uid = s->msgs[i].uid;
+	}
+	return (uid);
+}
+
+/* For a lie whose answer names no message (no UID before the literal,
+ * and a message number that names none, or one whose body came): the
+ * one UID of the batch whose body has not come yet, if only one is left
+ * (a batch of one, as a suspect's, or the last of its batch); 0 else.
+ * Naming it only makes it a suspect: asked for alone next time, where
+ * the answer can be about no other, so that a server lying about the
+ * same message every time holds back the rest of its batch once, not
+ * run after run (review r7 09). */
+static uint32_t
+imap_uid_unanswered(const struct imap_session *s)
+{
+	uint32_t	uid = 0, u;
+	size_t		i;
+
+	for (i = 0; i < s->batch.n; i++) {
+		for (u = s->batch.r[i].lo; ; u++) {
+			if (!uidset_has(&s->answered, u)) {
+				if (uid != 0)
+					return (0);
+				uid = u;
+			}
+			if (u == s->batch.r[i].hi)
+				break;
+		}
 	}
 	return (uid);
 }

@@ -680,7 +680,8 @@ def main():
                 continue	# expunged on the server before delivery
             if mode == "bigbody" and i == 2:
                 continue	# over max_message_size: skipped
-            if mode in ("bigdrip", "hdrdrip", "bigdripseq") and i == 2 \
+            if mode in ("bigdrip", "hdrdrip", "bigdripseq", "bigdripone") \
+                    and i == 2 \
                     and int(args["bad"]) >= 2:
                 continue	# a lie about its size, twice: passed over
             if mode == "unseenbye" and i % 2 == 0:
