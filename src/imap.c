@@ -2592,25 +2592,25 @@ imap_suspect_update(struct imap_session *s)
 	uidset_clear(&s->batch);
 }
 
-/* The batch's FETCH ended OK: make it durable, record it, then tell the
- * server. */
-static void
-imap_checkpoint(struct imap_session *s)
+/* Steps 2 to 4 of the durability order for what the batch staged:
+ * fsynced in tmp/, journaled, moved into new/ or cur/, logged in the
+ * msgids log. -1 when that failed, with *cause (the caller frees; NULL
+ * when the session failed: the state could not be saved). */
+static int
+imap_batch_durable(struct imap_session *s, char **cause)
 {
 	struct imap_folder	*f = &s->folders[s->cur];
-	char			*cause, *id;
+	char			*why, *id;
 	size_t			 i;
 	int			 rc;
 
 	/* Our own fsyncs may take long on a busy disk: not the server's
 	 * time (conn_local_work_done). */
-	rc = maildir_sync_prepare(s->md, &cause);
+	*cause = NULL;
+	rc = maildir_sync_prepare(s->md, cause);
 	conn_local_work_done(s->conn);
-	if (rc != 0) {
-		imap_folder_fail(s, EXIT_LOCAL, "%s", cause);
-		free(cause);
-		return;
-	}
+	if (rc != 0)
+		return (-1);
 	for (i = 0; i < s->nstaged; i++) {
 		id = imap_jentry_format(&(struct imap_jentry){ s->staged[i].uid,
 		    s->uidvalidity, s->staged[i].size, 0, s->staged[i].msgid });
@@ -2618,17 +2618,17 @@ imap_checkpoint(struct imap_session *s)
 		free(id);
 	}
 	if (s->nstaged > 0 && imap_save_state(s) != 0)
-		return;
+		return (-1);
 	fault_point("imap-journaled");
-	rc = maildir_sync(s->md, &cause);
+	rc = maildir_sync(s->md, &why);
 	conn_local_work_done(s->conn);
 	if (rc != 0) {
 		/* Left as a crash leaves it (maildir.h): the journal entries
 		 * stay, and the folder's next selection finishes the move. */
-		imap_folder_fail(s, EXIT_LOCAL, "%s; the batch is finished "
-		    "when the folder is next fetched", cause);
-		free(cause);
-		return;
+		xasprintf(cause, "%s; the batch is finished when the folder "
+		    "is next fetched", why);
+		free(why);
+		return (-1);
 	}
 	if (s->ids != NULL) {
 		for (i = 0; i < s->nstaged; i++)
@@ -2636,14 +2636,45 @@ imap_checkpoint(struct imap_session *s)
 			    s->staged[i].size, s->staged[i].digest);
 		if (s->gm_loaded)
 			imap_gm_logged(s);
-		if (msgids_flush(s->ids, &cause) != 0) {
+		if (msgids_flush(s->ids, &why) != 0) {
 			/* Only a later UIDVALIDITY change would miss them. */
-			imap_log(s, LOG_LVL_WARNING, "%s", cause);
-			free(cause);
+			imap_log(s, LOG_LVL_WARNING, "%s", why);
+			free(why);
 		}
 	}
 	fault_point("imap-synced");
 	imap_staged_clear(s);
+	return (0);
+}
+
+/* The server is told of the durable batch (the pending set, saved with
+ * the next save) unless its messages get no server action. */
+static void
+imap_batch_owed(struct imap_session *s)
+{
+	if (!imap_wants_actions(s))
+		return;
+	if (imap_untouched(s))
+		s->untouched += uidset_count(&s->delivered);
+	else
+		imap_pending_add(s, &s->delivered);
+	imap_pending_add(s, &s->recognised);
+	imap_store_pending(s);
+}
+
+/* The batch's FETCH ended OK: make it durable, record it, then tell the
+ * server. */
+static void
+imap_checkpoint(struct imap_session *s)
+{
+	char	*cause;
+
+	if (imap_batch_durable(s, &cause) != 0) {
+		if (cause != NULL)
+			imap_folder_fail(s, EXIT_LOCAL, "%s", cause);
+		free(cause);
+		return;
+	}
 	imap_suspect_update(s);
 	/* What was not delivered is in the missing set (saved with
 	 * last_uid), so last_uid may pass it. */
@@ -2651,14 +2682,7 @@ imap_checkpoint(struct imap_session *s)
 	if (uidset_max(&s->batch) > s->sf->last_uid)
 		s->sf->last_uid = uidset_max(&s->batch);
 	imap_journal_prune(s);
-	if (imap_wants_actions(s)) {
-		if (imap_untouched(s))
-			s->untouched += uidset_count(&s->delivered);
-		else
-			imap_pending_add(s, &s->delivered);
-		imap_pending_add(s, &s->recognised);
-		imap_store_pending(s);
-	}
+	imap_batch_owed(s);
 	s->f_msgs += uidset_count(&s->delivered);
 	if (imap_save_state(s) != 0)
 		return;
@@ -3172,23 +3196,71 @@ imap_sizes_lie_record(struct imap_session *s, uint32_t uid)
 	(void)imap_save_state(s);
 }
 
-/* A server lie bounded: the message is passed (last_uid moves to it; a
- * suspect, or for good: imap_lie_suspect), and the messages of the batch
- * below it, not delivered now that the session ends, join the missing
- * set to be asked for again. Saved at once: the session ends before any
- * checkpoint. */
+/* A lie ends the session in the middle of a batch: what the batch got
+ * before it came whole, so it is made durable as at a checkpoint, not
+ * fetched again: the liar holds back no message that came before it.
+ * What could not be made durable is fetched again (or finished by the
+ * journal's recovery). */
+static void
+imap_lie_keep(struct imap_session *s)
+{
+	char	*cause;
+
+	maildir_deliver_abort(s->dlv);
+	s->dlv = NULL;
+	if (s->nstaged == 0)
+		return;
+	if (imap_batch_durable(s, &cause) == 0) {
+		if (!uidset_empty(&s->delivered))
+			imap_log(s, LOG_LVL_NOTICE, "the %zu message(s) received "
+			    "before it are delivered", uidset_count(
+			    &s->delivered));
+		return;
+	}
+	if (cause != NULL) {
+		imap_log(s, LOG_LVL_ERROR, "%s", cause);
+		imap_status(s, EXIT_LOCAL);
+		free(cause);
+	}
+	imap_staged_clear(s);
+	uidset_clear(&s->delivered);
+}
+
+/* A server lie bounded: the message is passed (a suspect, or for good:
+ * imap_lie_suspect), and so is what the batch delivered or was done with
+ * before it (imap_lie_keep): last_uid moves to the highest of them, and
+ * the messages of the batch below it not delivered, now that the session
+ * ends, join the missing set to be asked for again. The server actions
+ * for what was delivered are left pending in the state, for the next
+ * run. Saved at once: the session ends without a checkpoint. */
 static void
 imap_body_lie_record(struct imap_session *s, uint32_t uid)
 {
+	struct uidset	now;
+	uint32_t	top = uid, u;
 	size_t		i;
 
+	imap_lie_keep(s);
+	if (uidset_max(&s->delivered) > top)
+		top = uidset_max(&s->delivered);
+	if (uidset_max(&s->passed) > top)
+		top = uidset_max(&s->passed);
 	imap_missing_drop(s, uid);
-	for (i = 0; i < s->next_msg; i++)
-		if (s->msgs[i].uid < uid && s->msgs[i].uid > s->sf->last_uid &&
-		    uidset_has(&s->batch, s->msgs[i].uid))
-			uidset_add(&s->missing, s->msgs[i].uid);
-	if (uid > s->sf->last_uid)
-		s->sf->last_uid = uid;
+	uidset_init(&now);
+	imap_undelivered(s, &s->missing, &now);
+	uidset_clear(&s->missing);
+	s->missing = now;
+	for (i = 0; i < s->next_msg; i++) {
+		u = s->msgs[i].uid;
+		if (u < top && u != uid && u > s->sf->last_uid &&
+		    uidset_has(&s->batch, u) && !uidset_has(&s->delivered, u) &&
+		    !uidset_has(&s->passed, u))
+			uidset_add(&s->missing, u);
+	}
+	if (top > s->sf->last_uid)
+		s->sf->last_uid = top;
+	imap_journal_prune(s);
+	imap_batch_owed(s);
 	imap_missing_save(s);
 	(void)imap_save_state(s);
 }
