@@ -1653,28 +1653,26 @@ pop3_journal(struct pop3_session *s)
 	return (0);
 }
 
-/* The batch's RETRs are all answered: make it durable, record it, then
- * delete on the server. */
-static void
-pop3_checkpoint(struct pop3_session *s)
+/* Steps 2 to 5 of the durability order for what the batch staged:
+ * durable in tmp/, journaled, moved into new/ or cur/, the UIDLs
+ * recorded (with keep = no the DELEs owed), saved. -1 when the session
+ * failed. */
+static int
+pop3_batch_durable(struct pop3_session *s)
 {
 	struct pop3_msg	*m;
 	char		*cause;
 	size_t		 i;
 	int		 rc;
 
-	if (s->nstaged == 0) {
-		pop3_next_batch(s);
-		return;
-	}
 	if (pop3_journal(s) != 0)
-		return;
+		return (-1);
 	rc = maildir_sync(s->md, &cause);
 	conn_local_work_done(s->conn);
 	if (rc != 0) {
 		if (s->no_uidl) {
 			pop3_batch_lost(s, cause);
-			return;
+			return (-1);
 		}
 		/* Left as a crash leaves it (maildir.h): the journal stays
 		 * and the next session finishes the move. */
@@ -1682,7 +1680,7 @@ pop3_checkpoint(struct pop3_session *s)
 		pop3_fail(s, EXIT_LOCAL, "%s; the batch is finished by the "
 		    "next session", cause);
 		free(cause);
-		return;
+		return (-1);
 	}
 	fault_point("pop3-synced");
 	for (i = 0; i < s->nstaged; i++) {
@@ -1702,8 +1700,22 @@ pop3_checkpoint(struct pop3_session *s)
 		pop3_store_owed(s);
 	s->state_dirty = 1;
 	if (!s->no_uidl && pop3_save_state(s) != 0)
-		return;
+		return (-1);
 	fault_point("pop3-saved");
+	return (0);
+}
+
+/* The batch's RETRs are all answered: make it durable, record it, then
+ * delete on the server. */
+static void
+pop3_checkpoint(struct pop3_session *s)
+{
+	if (s->nstaged == 0) {
+		pop3_next_batch(s);
+		return;
+	}
+	if (pop3_batch_durable(s) != 0)
+		return;
 	if (s->ac->keep) {
 		pop3_next_batch(s);
 		return;
@@ -2037,7 +2049,19 @@ pop3_retr_lie(struct pop3_session *s, size_t k)
 	struct pop3_msg	*m = &s->msgs[k];
 	const char	*outcome = "";
 	char		 why[64];
+	size_t		 kept = 0;
 
+	/* What the batch received before it came whole: delivered, not
+	 * fetched again (with keep = no its DELEs are owed to the next
+	 * session, which checks each message first). Without UIDLs nothing
+	 * would tell the next session it was: fetched again. */
+	if (s->nstaged > 0 && !s->no_uidl) {
+		maildir_deliver_abort(s->dlv);
+		s->dlv = NULL;
+		if (pop3_batch_durable(s) != 0)
+			return;
+		kept = s->nstaged;
+	}
 	if (m->uidl != STATE_UIDL_NONE) {
 		if (pop3_suspect_is(s, k)) {
 			state_uidl_deliver(s->st, m->uidl);
@@ -2066,6 +2090,9 @@ pop3_retr_lie(struct pop3_session *s, size_t k)
 	    "rest at the server's pace; skipped%s",
 	    (unsigned long long)s->body_bytes, (unsigned long long)m->size,
 	    why, outcome);
+	if (kept > 0)
+		log_msg(LOG_LVL_NOTICE, &s->ctx, "the %zu message(s) received "
+		    "before it are delivered", kept);
 }
 
 /*
