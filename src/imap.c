@@ -3210,6 +3210,14 @@ imap_lie_keep(struct imap_session *s)
 	s->dlv = NULL;
 	if (s->nstaged == 0)
 		return;
+	/* A batch the folder failed in was rolled back by the Maildir (a
+	 * failed stage): journaling its names would record files that do
+	 * not exist as delivered. */
+	if (s->folder_failed) {
+		imap_staged_clear(s);
+		uidset_clear(&s->delivered);
+		return;
+	}
 	if (imap_batch_durable(s, &cause) == 0) {
 		if (!uidset_empty(&s->delivered))
 			imap_log(s, LOG_LVL_NOTICE, "the %zu message(s) received "
