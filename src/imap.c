@@ -53,10 +53,19 @@
  *
  * A server that announces a literal far larger than its message (BODY[]
  * or the Message-ID header, in the body FETCH or in the matching pass's
- * sizes FETCH) ends the session at once rather than be read at its pace;
- * the message, named by its UID (or, with the UID after the literal, by
- * the message number the sizes pass noted), is passed over for good, so
- * no run meets it again (imap_body_lie, imap_sizes_lie).
+ * sizes FETCH) ends the session at once rather than be read at its pace
+ * (imap_body_lie, imap_sizes_lie). The message, named by its UID (or,
+ * with the UID after the literal, by the message number the sizes pass
+ * noted, or as the one message of its batch whose body has not come),
+ * becomes a suspect: one such answer may be a passing server
+ * bug, and passing an honest message over for good would lose it. The
+ * state's "suspect" record keeps its UID (with the UIDVALIDITY: a UID of
+ * another epoch names nothing); last_uid passes it, so the next pass
+ * fetches the others without it, and then asks each suspect alone, last
+ * (the suspect pass: its own sizes FETCH, then one body FETCH per
+ * message), so that a server lying about it again blocks no other
+ * message. Delivered, it is no suspect any more; the server lying again,
+ * it is passed over for good; no longer listed, it is forgotten.
  *
  * UIDVALIDITY changes (a folder recreated or migrated): the folder's
  * messages are matched by Message-ID and size against the msgids log of
@@ -406,6 +415,11 @@ struct imap_session {
 	struct uidset		 queried;	/* ... these, by UID SEARCH */
 	struct uidset		 found;		/* ... which it found */
 	int			 uidv_changed;	/* match by Message-ID */
+	struct uidset		 suspect;	/* the server once sent them
+						   far larger than announced:
+						   asked alone, last (the
+						   state's copy) */
+	int			 suspect_pass;	/* asking them now */
 	int			 seq_stale;	/* an EXPUNGE since the sizes
 						 * pass: msgs[].seq is off */
 	size_t			 untouched;	/* delivered, no server action
@@ -476,6 +490,7 @@ static void	imap_fetch_next_batch(struct imap_session *);
 static void	imap_actions(struct imap_session *);
 static void	imap_folder_done(struct imap_session *);
 static uint32_t	imap_uid_of_seq(const struct imap_session *);
+static uint32_t	imap_uid_unanswered(const struct imap_session *);
 static uint64_t	imap_fetch_size(const struct imap_response *);
 static void	imap_list_next(struct imap_session *);
 static void	imap_after_copy(struct imap_session *);
@@ -1578,6 +1593,8 @@ imap_folder_reset(struct imap_session *s)
 	uidset_clear(&s->missing);
 	uidset_clear(&s->queried);
 	uidset_clear(&s->found);
+	uidset_clear(&s->suspect);
+	s->suspect_pass = 0;
 	uidset_clear(&s->skip);
 	msgids_set_clear(&s->known);
 	uidset_clear(&s->verify);
@@ -1620,6 +1637,8 @@ imap_status_first(struct imap_session *s, const struct imap_folder *f)
 	if (sf->pending != NULL && *sf->pending != '\0')
 		return (0);
 	if (sf->missing != NULL && *sf->missing != '\0')
+		return (0);
+	if (sf->suspect != NULL)
 		return (0);
 	for (i = 0; (e = state_inflight_at(s->st, i)) != NULL; i++) {
 		if (strcmp(e->folder, f->remote) == 0)
@@ -2228,6 +2247,9 @@ imap_uidvalidity_changed(struct imap_session *s)
 	state_folder_set_pending(s->sf, NULL);
 	state_folder_set_missing(s->sf, NULL);
 	uidset_clear(&s->missing);
+	/* Its UIDs name other messages now. */
+	state_folder_set_suspect(s->sf, NULL);
+	uidset_clear(&s->suspect);
 	uidset_clear(&s->skip);
 	state_inflight_clear(s->st, s->folders[s->cur].remote);
 	return (imap_save_state(s));
@@ -2295,6 +2317,71 @@ imap_first_note(struct imap_session *s)
 	s->sf->first_time = (long long)time(NULL);
 }
 
+/* uid leaves the set. */
+static void
+imap_set_drop(struct uidset *set, uint32_t uid)
+{
+	struct uidset	keep;
+	size_t		i;
+
+	uidset_init(&keep);
+	for (i = 0; i < set->n; i++) {
+		if (set->r[i].lo < uid)
+			uidset_add_range(&keep, set->r[i].lo,
+			    set->r[i].hi < uid ? set->r[i].hi : uid - 1);
+		if (set->r[i].hi > uid)
+			uidset_add_range(&keep, set->r[i].lo > uid ?
+			    set->r[i].lo : uid + 1, set->r[i].hi);
+	}
+	uidset_clear(set);
+	*set = keep;
+}
+
+/* Writes the in-memory suspect set into the state record (state.c:
+ * "<UIDVALIDITY> <UID set>"). */
+static void
+imap_suspect_save(struct imap_session *s)
+{
+	char	*set, *text;
+
+	if (uidset_empty(&s->suspect)) {
+		state_folder_set_suspect(s->sf, NULL);
+		return;
+	}
+	set = uidset_format(&s->suspect, NULL, 0);
+	xasprintf(&text, "%u %s", s->uidvalidity, set);
+	state_folder_set_suspect(s->sf, text);
+	free(text);
+	free(set);
+}
+
+/* Reads the folder's suspect record. One of another UIDVALIDITY than the
+ * server's names other messages now: forgotten. -1 when the folder
+ * failed. */
+static int
+imap_suspect_load(struct imap_session *s)
+{
+	const char	*text = s->sf->suspect;
+	char		*end;
+	unsigned long	 uv;
+
+	uidset_clear(&s->suspect);
+	if (text == NULL)
+		return (0);
+	uv = strtoul(text, &end, 10);
+	if (end == text || *end != ' ' || uv == 0 || uv > UINT32_MAX ||
+	    uidset_parse(&s->suspect, end + 1) != 0) {
+		imap_folder_fail(s, EXIT_LOCAL, "%s: bad suspect set for "
+		    "this folder", state_path(s->st));
+		return (-1);
+	}
+	if (uv != s->uidvalidity) {
+		uidset_clear(&s->suspect);
+		state_folder_set_suspect(s->sf, NULL);
+	}
+	return (0);
+}
+
 /* After SELECT: decide what to fetch. */
 static void
 imap_selected(struct imap_session *s)
@@ -2332,6 +2419,8 @@ imap_selected(struct imap_session *s)
 		    "this folder", state_path(s->st));
 		return;
 	}
+	if (imap_suspect_load(s) != 0)
+		return;
 	if (!first_fetch && s->sf->pending != NULL &&
 	    *s->sf->pending != '\0') {
 		if (imap_pending_load(s) != 0)
@@ -2729,6 +2818,64 @@ imap_gm_refused(struct imap_session *s, const struct imap_response *r)
 	return (1);
 }
 
+/* The suspect pass's sizes are in: a suspect not listed is gone from
+ * the server and forgotten; one delivered before (a recovered journal,
+ * another Gmail label) is done with. The rest are fetched, one per batch
+ * (imap_fetch_next_batch); one over max_message_size is streamed past
+ * there, as any. */
+static void
+imap_suspect_sized(struct imap_session *s)
+{
+	struct uidset	listed;
+	size_t		i, o = 0, n = uidset_count(&s->suspect);
+
+	imap_msgs_dedup(s);
+	uidset_init(&listed);
+	for (i = 0; i < s->nmsgs; i++) {
+		if (uidset_has(&s->skip, s->msgs[i].uid) ||
+		    s->msgs[i].gm_known)
+			continue;
+		uidset_add(&listed, s->msgs[i].uid);
+		s->msgs[o++] = s->msgs[i];
+	}
+	s->nmsgs = o;
+	if (uidset_count(&listed) < n)
+		imap_log(s, LOG_LVL_INFO, "%zu message(s) the server once sent "
+		    "far larger than announced are no longer listed (or were "
+		    "delivered): no longer asked for", n -
+		    uidset_count(&listed));
+	uidset_clear(&s->suspect);
+	s->suspect = listed;
+	imap_suspect_save(s);
+	s->next_msg = 0;
+	imap_fetch_next_batch(s);
+}
+
+/* The others are done with: each suspect is asked for alone now (its own
+ * sizes FETCH first: still listed? its size, to judge a lie by; in a
+ * matching pass its Message-ID), so that a server lying about it again
+ * ends the session with nothing else left undone. 1 when the suspect
+ * pass started. */
+static int
+imap_suspect_begin(struct imap_session *s)
+{
+	int	wake = s->wake;
+
+	if (s->suspect_pass || uidset_empty(&s->suspect))
+		return (0);
+	imap_log(s, LOG_LVL_NOTICE, "asking again, each alone, for %zu "
+	    "message(s) the server once sent far larger than announced",
+	    uidset_count(&s->suspect));
+	s->suspect_pass = 1;
+	s->nmsgs = 0;
+	s->next_msg = 0;
+	imap_enter(s, IMAP_S_SIZES);
+	/* New mail announced meanwhile is still owed: this pass does not
+	 * ask for it. */
+	s->wake = wake;
+	return (1);
+}
+
 /* The sizes are in: drop what is too big, then fetch the rest. */
 static void
 imap_sizes_done(struct imap_session *s)
@@ -2737,6 +2884,10 @@ imap_sizes_done(struct imap_session *s)
 	size_t		i, o = 0, nver = 0, ngm = 0, sure;
 	struct uidset	listed, unlisted;
 
+	if (s->suspect_pass) {
+		imap_suspect_sized(s);
+		return;
+	}
 	imap_msgs_dedup(s);
 	uidset_init(&listed);
 	imap_msgs_listed(s, &listed);
@@ -2810,14 +2961,19 @@ imap_fetch_next_batch(struct imap_session *s)
 	uidset_clear(&s->delivered);
 	uidset_clear(&s->passed);
 	uidset_clear(&s->recognised);
-	while (s->next_msg < s->nmsgs && n < IMAP_BATCH_MSGS &&
+	/* A suspect is asked for alone. */
+	while (s->next_msg < s->nmsgs && n < (s->suspect_pass ? 1 :
+	    IMAP_BATCH_MSGS) &&
 	    (n == 0 || bytes + s->msgs[s->next_msg].size <= IMAP_BATCH_BYTES)) {
 		uidset_add(&s->batch, s->msgs[s->next_msg].uid);
 		bytes += s->msgs[s->next_msg].size;
 		s->next_msg++;
 		n++;
 	}
+	if (n == 0 && imap_suspect_begin(s))
+		return;
 	if (n == 0) {
+		s->suspect_pass = 0;
 		/* Everything up to the highest UID seen is done with
 		 * (delivered, skipped as too big, or not wanted), and so is
 		 * what a recovered journal delivered: not listed, it was
@@ -2833,8 +2989,9 @@ imap_fetch_next_batch(struct imap_session *s)
 		 * (saved by imap_folder_done). Not while messages of the
 		 * pass are missing: when one comes, it must still be matched
 		 * by content (it may have been delivered before the change)
-		 * and filtered as the first fetch says. */
-		if (uidset_empty(&s->missing)) {
+		 * and filtered as the first fetch says; nor while a suspect
+		 * is still to be asked for again. */
+		if (uidset_empty(&s->missing) && uidset_empty(&s->suspect)) {
 			s->sf->matching = 0;
 			s->sf->first_until = 0;
 		}
@@ -2900,25 +3057,47 @@ imap_missing_update(struct imap_session *s)
 	imap_missing_save(s);
 }
 
-/* The batch's FETCH ended OK: make it durable, record it, then tell the
- * server. */
+/* A suspect's batch (itself alone) is durable: delivered (or recognised
+ * as delivered before), it is no suspect any more; not returned, it stays
+ * one, asked for alone again next time, not in the missing set (whose
+ * UIDs are asked for among the others). */
 static void
-imap_checkpoint(struct imap_session *s)
+imap_suspect_update(struct imap_session *s)
+{
+	uint32_t	uid = uidset_max(&s->batch);
+
+	if (!s->suspect_pass)
+		return;
+	if (uidset_has(&s->delivered, uid) || uidset_has(&s->passed, uid)) {
+		imap_set_drop(&s->suspect, uid);
+		imap_suspect_save(s);
+	} else
+		log_msg(LOG_LVL_WARNING, &(struct log_ctx){ s->ctx.account,
+		    s->ctx.folder, uid }, "the server did not return this "
+		    "message (sent far larger than announced before); asked "
+		    "for again, alone, next time");
+	uidset_clear(&s->batch);
+}
+
+/* Steps 2 to 4 of the durability order for what the batch staged:
+ * fsynced in tmp/, journaled, moved into new/ or cur/, logged in the
+ * msgids log. -1 when that failed, with *cause (the caller frees; NULL
+ * when the session failed: the state could not be saved). */
+static int
+imap_batch_durable(struct imap_session *s, char **cause)
 {
 	struct imap_folder	*f = &s->folders[s->cur];
-	char			*cause, *id;
+	char			*why, *id;
 	size_t			 i;
 	int			 rc;
 
 	/* Our own fsyncs may take long on a busy disk: not the server's
 	 * time (conn_local_work_done). */
-	rc = maildir_sync_prepare(s->md, &cause);
+	*cause = NULL;
+	rc = maildir_sync_prepare(s->md, cause);
 	conn_local_work_done(s->conn);
-	if (rc != 0) {
-		imap_folder_fail(s, EXIT_LOCAL, "%s", cause);
-		free(cause);
-		return;
-	}
+	if (rc != 0)
+		return (-1);
 	for (i = 0; i < s->nstaged; i++) {
 		id = imap_jentry_format(&(struct imap_jentry){ s->staged[i].uid,
 		    s->uidvalidity, s->staged[i].size, 0, s->staged[i].msgid });
@@ -2926,17 +3105,17 @@ imap_checkpoint(struct imap_session *s)
 		free(id);
 	}
 	if (s->nstaged > 0 && imap_save_state(s) != 0)
-		return;
+		return (-1);
 	fault_point("imap-journaled");
-	rc = maildir_sync(s->md, &cause);
+	rc = maildir_sync(s->md, &why);
 	conn_local_work_done(s->conn);
 	if (rc != 0) {
 		/* Left as a crash leaves it (maildir.h): the journal entries
 		 * stay, and the folder's next selection finishes the move. */
-		imap_folder_fail(s, EXIT_LOCAL, "%s; the batch is finished "
-		    "when the folder is next fetched", cause);
-		free(cause);
-		return;
+		xasprintf(cause, "%s; the batch is finished when the folder "
+		    "is next fetched", why);
+		free(why);
+		return (-1);
 	}
 	if (s->ids != NULL) {
 		for (i = 0; i < s->nstaged; i++)
@@ -2944,28 +3123,53 @@ imap_checkpoint(struct imap_session *s)
 			    s->staged[i].size, s->staged[i].digest);
 		if (s->gm_loaded)
 			imap_gm_logged(s);
-		if (msgids_flush(s->ids, &cause) != 0) {
+		if (msgids_flush(s->ids, &why) != 0) {
 			/* Only a later UIDVALIDITY change would miss them. */
-			imap_log(s, LOG_LVL_WARNING, "%s", cause);
-			free(cause);
+			imap_log(s, LOG_LVL_WARNING, "%s", why);
+			free(why);
 		}
 	}
 	fault_point("imap-synced");
 	imap_staged_clear(s);
+	return (0);
+}
+
+/* The server is told of the durable batch (the pending set, saved with
+ * the next save) unless its messages get no server action. */
+static void
+imap_batch_owed(struct imap_session *s)
+{
+	if (!imap_wants_actions(s))
+		return;
+	if (imap_untouched(s))
+		s->untouched += uidset_count(&s->delivered);
+	else
+		imap_pending_add(s, &s->delivered);
+	imap_pending_add(s, &s->recognised);
+	imap_store_pending(s);
+}
+
+/* The batch's FETCH ended OK: make it durable, record it, then tell the
+ * server. */
+static void
+imap_checkpoint(struct imap_session *s)
+{
+	char	*cause;
+
+	if (imap_batch_durable(s, &cause) != 0) {
+		if (cause != NULL)
+			imap_folder_fail(s, EXIT_LOCAL, "%s", cause);
+		free(cause);
+		return;
+	}
+	imap_suspect_update(s);
 	/* What was not delivered is in the missing set (saved with
 	 * last_uid), so last_uid may pass it. */
 	imap_missing_update(s);
 	if (uidset_max(&s->batch) > s->sf->last_uid)
 		s->sf->last_uid = uidset_max(&s->batch);
 	imap_journal_prune(s);
-	if (imap_wants_actions(s)) {
-		if (imap_untouched(s))
-			s->untouched += uidset_count(&s->delivered);
-		else
-			imap_pending_add(s, &s->delivered);
-		imap_pending_add(s, &s->recognised);
-		imap_store_pending(s);
-	}
+	imap_batch_owed(s);
 	s->f_msgs += uidset_count(&s->delivered);
 	if (imap_save_state(s) != 0)
 		return;
@@ -3195,6 +3399,7 @@ imap_round_reset(struct imap_session *s)
 	uidset_clear(&s->verify);
 	imap_staged_clear(s);
 	s->uidv_changed = 0;
+	s->suspect_pass = 0;
 	s->untouched = 0;
 	free(s->msgs);
 	s->msgs = NULL;
@@ -3441,27 +3646,46 @@ imap_listed_size(const struct imap_session *s, uint32_t uid)
 static void
 imap_missing_drop(struct imap_session *s, uint32_t uid)
 {
-	struct uidset	keep;
-	size_t		i;
-
-	uidset_init(&keep);
-	for (i = 0; i < s->missing.n; i++) {
-		if (s->missing.r[i].lo < uid)
-			uidset_add_range(&keep, s->missing.r[i].lo,
-			    s->missing.r[i].hi < uid ? s->missing.r[i].hi :
-			    uid - 1);
-		if (s->missing.r[i].hi > uid)
-			uidset_add_range(&keep, s->missing.r[i].lo > uid ?
-			    s->missing.r[i].lo : uid + 1, s->missing.r[i].hi);
-	}
-	uidset_clear(&s->missing);
-	s->missing = keep;
+	imap_set_drop(&s->missing, uid);
 }
 
-/* After imap_sizes_lie: uid is passed over for good, what lies below it
- * is still owed. The missing set takes the whole range (UIDs the server
- * no longer lists drop out of it next time), since an answer may come
- * out of order and a UID below uid not yet listed must not be lost. */
+/* The server lied about uid: the first time it becomes a suspect (asked
+ * for alone, after the others, next time); a suspect lied about again
+ * is passed over for good (last_uid is past it already). 1 when it is
+ * passed over for good. */
+static int
+imap_lie_suspect(struct imap_session *s, uint32_t uid)
+{
+	int	again = uidset_has(&s->suspect, uid);
+
+	if (again)
+		imap_set_drop(&s->suspect, uid);
+	else
+		uidset_add(&s->suspect, uid);
+	imap_suspect_save(s);
+	return (again);
+}
+
+/* The end of the log line of a lie about uid (0: unknown), after
+ * imap_lie_suspect said whether it is passed over for good. */
+static const char *
+imap_lie_outcome(uint32_t uid, int for_good)
+{
+	if (uid == 0)
+		return ("");
+	if (for_good)
+		return (", and passing this message over for good (it stays "
+		    "on the server): the server sent too much again when it "
+		    "was asked for alone");
+	return ("; this message will be asked for once more, alone, after "
+	    "the others; if the server sends too much again it is skipped "
+	    "for good (it stays on the server)");
+}
+
+/* After imap_sizes_lie: uid is passed (a suspect, or for good), what lies
+ * below it is still owed. The missing set takes the whole range (UIDs the
+ * server no longer lists drop out of it next time), since an answer may
+ * come out of order and a UID below uid not yet listed must not be lost. */
 static void
 imap_sizes_lie_record(struct imap_session *s, uint32_t uid)
 {
@@ -3474,22 +3698,79 @@ imap_sizes_lie_record(struct imap_session *s, uint32_t uid)
 	(void)imap_save_state(s);
 }
 
-/* A server lie bounded: the message is passed over for good (last_uid
- * moves to it), and the messages of the batch below it, not delivered
- * now that the session ends, join the missing set to be asked for
- * again. Saved at once: the session ends before any checkpoint. */
+/* A lie ends the session in the middle of a batch: what the batch got
+ * before it came whole, so it is made durable as at a checkpoint, not
+ * fetched again: the liar holds back no message that came before it.
+ * What could not be made durable is fetched again (or finished by the
+ * journal's recovery). */
+static void
+imap_lie_keep(struct imap_session *s)
+{
+	char	*cause;
+
+	maildir_deliver_abort(s->dlv);
+	s->dlv = NULL;
+	if (s->nstaged == 0)
+		return;
+	/* A batch the folder failed in was rolled back by the Maildir (a
+	 * failed stage): journaling its names would record files that do
+	 * not exist as delivered. */
+	if (s->folder_failed) {
+		imap_staged_clear(s);
+		uidset_clear(&s->delivered);
+		return;
+	}
+	if (imap_batch_durable(s, &cause) == 0) {
+		if (!uidset_empty(&s->delivered))
+			imap_log(s, LOG_LVL_NOTICE, "the %zu message(s) received "
+			    "before it are delivered", uidset_count(
+			    &s->delivered));
+		return;
+	}
+	if (cause != NULL) {
+		imap_log(s, LOG_LVL_ERROR, "%s", cause);
+		imap_status(s, EXIT_LOCAL);
+		free(cause);
+	}
+	imap_staged_clear(s);
+	uidset_clear(&s->delivered);
+}
+
+/* A server lie bounded: the message is passed (a suspect, or for good:
+ * imap_lie_suspect), and so is what the batch delivered or was done with
+ * before it (imap_lie_keep): last_uid moves to the highest of them, and
+ * the messages of the batch below it not delivered, now that the session
+ * ends, join the missing set to be asked for again. The server actions
+ * for what was delivered are left pending in the state, for the next
+ * run. Saved at once: the session ends without a checkpoint. */
 static void
 imap_body_lie_record(struct imap_session *s, uint32_t uid)
 {
+	struct uidset	now;
+	uint32_t	top = uid, u;
 	size_t		i;
 
+	imap_lie_keep(s);
+	if (uidset_max(&s->delivered) > top)
+		top = uidset_max(&s->delivered);
+	if (uidset_max(&s->passed) > top)
+		top = uidset_max(&s->passed);
 	imap_missing_drop(s, uid);
-	for (i = 0; i < s->next_msg; i++)
-		if (s->msgs[i].uid < uid && s->msgs[i].uid > s->sf->last_uid &&
-		    uidset_has(&s->batch, s->msgs[i].uid))
-			uidset_add(&s->missing, s->msgs[i].uid);
-	if (uid > s->sf->last_uid)
-		s->sf->last_uid = uid;
+	uidset_init(&now);
+	imap_undelivered(s, &s->missing, &now);
+	uidset_clear(&s->missing);
+	s->missing = now;
+	for (i = 0; i < s->next_msg; i++) {
+		u = s->msgs[i].uid;
+		if (u < top && u != uid && u > s->sf->last_uid &&
+		    uidset_has(&s->batch, u) && !uidset_has(&s->delivered, u) &&
+		    !uidset_has(&s->passed, u))
+			uidset_add(&s->missing, u);
+	}
+	if (top > s->sf->last_uid)
+		s->sf->last_uid = top;
+	imap_journal_prune(s);
+	imap_batch_owed(s);
 	imap_missing_save(s);
 	(void)imap_save_state(s);
 }
@@ -3501,9 +3782,10 @@ imap_body_lie_record(struct imap_session *s, uint32_t uid)
  * the body is kept (within max_message_size, or with no limit) or
  * streamed past (over it). Such a literal can only be cut by closing the
  * connection. One far over RFC822.SIZE is a lie (fetch_size_lie): the
- * session ends (exit 5) and the message is passed over for good, so the
- * next run fetches the others and does not ask for it again. Returns 1
- * when the session was ended.
+ * session ends (exit 5) and the message becomes a suspect, so the next
+ * run fetches the others first and then asks for it alone; lied about
+ * again, it is passed over for good. Returns 1 when the session was
+ * ended.
  */
 static int
 imap_body_lie(struct imap_session *s, uint64_t size, const char *what)
@@ -3511,24 +3793,31 @@ imap_body_lie(struct imap_session *s, uint64_t size, const char *what)
 	const struct imap_node	*n;
 	uint32_t		 uid = 0;
 	uint64_t		 said;
+	int			 for_good = 0;
 
 	n = imap_parse_fetch_item(imap_parse_response(s->parser), "UID");
-	if (n == NULL || imap_parse_node_u32(n, &uid) != 0)
+	if (n == NULL || imap_parse_node_u32(n, &uid) != 0) {
 		uid = imap_uid_of_seq(s);
+		/* A message whose body came whole is not the one lied
+		 * about (a server that numbers its answers wrong). */
+		if (uid == 0 || uidset_has(&s->answered, uid))
+			uid = imap_uid_unanswered(s);
+	}
 	if (uid != 0 && !uidset_has(&s->batch, uid))
 		uid = 0;
 	said = imap_listed_size(s, uid);
 	if (!fetch_size_lie(size, said, imap_body_max(s)))
 		return (0);
+	if (uid != 0)
+		for_good = imap_lie_suspect(s, uid);
 	s->ctx.uid = uid;
 	imap_fail(s, EXIT_PROTOCOL, "the server announced %s of %llu "
 	    "bytes while its RFC822.SIZE said %llu (more than twice that "
 	    "plus 1 MiB): a server error; closing the connection rather "
 	    "than reading it%s", what, (unsigned long long)size,
-	    (unsigned long long)said,
-	    uid != 0 ? ", and passing this message over for good (it stays "
-	    "on the server)" : " (neither its UID nor its message number "
-	    "tell which message it is)");
+	    (unsigned long long)said, uid != 0 ? imap_lie_outcome(uid,
+	    for_good) : " (neither its UID nor its message number tell which "
+	    "message it is)");
 	s->ctx.uid = 0;
 	if (uid != 0)
 		imap_body_lie_record(s, uid);
@@ -3560,15 +3849,44 @@ imap_uid_of_seq(const struct imap_session *s)
 	return (uid);
 }
 
+/* For a lie whose answer names no message (no UID before the literal,
+ * and a message number that names none, or one whose body came): the
+ * one UID of the batch whose body has not come yet, if only one is left
+ * (a batch of one, as a suspect's, or the last of its batch); 0 else.
+ * Naming it only makes it a suspect: asked for alone next time, where
+ * the answer can be about no other, so that a server lying about the
+ * same message every time holds back the rest of its batch once, not
+ * run after run (review r7 09). */
+static uint32_t
+imap_uid_unanswered(const struct imap_session *s)
+{
+	uint32_t	uid = 0, u;
+	size_t		i;
+
+	for (i = 0; i < s->batch.n; i++) {
+		for (u = s->batch.r[i].lo; ; u++) {
+			if (!uidset_has(&s->answered, u)) {
+				if (uid != 0)
+					return (0);
+				uid = u;
+			}
+			if (u == s->batch.r[i].hi)
+				break;
+		}
+	}
+	return (uid);
+}
+
 /* The matching pass after a UIDVALIDITY change asks every message's
  * Message-ID header; a server may announce one far larger than the
  * message (RFC822.SIZE, when it came first in the answer, judged by
  * fetch_size_lie; else max_message_size) and drip it: read at its pace, and again every run.
  * Such a literal is the same lie as in imap_body_lie: the session ends
- * (exit 5) and the message is passed over for good, still on the server:
- * last_uid moves to it and the UIDs below it go to the missing set, so
- * the next run still matches those (and asks for the others above) but
- * not this one. Returns 1 when the session was ended. */
+ * (exit 5) and the message becomes a suspect (passed over for good when
+ * it was one), still on the server: last_uid moves to it and the UIDs
+ * below it go to the missing set, so the next run still matches those
+ * (and asks for the others above), then asks for this one alone. Returns
+ * 1 when the session was ended. */
 static int
 imap_sizes_lie(struct imap_session *s, uint64_t size)
 {
@@ -3576,22 +3894,24 @@ imap_sizes_lie(struct imap_session *s, uint64_t size)
 	const struct imap_node		*n;
 	uint32_t			 uid = 0;
 	uint64_t			 said = imap_fetch_size(r);
+	int				 for_good = 0;
 
 	if (!fetch_size_lie(size, said, imap_body_max(s)))
 		return (0);
 	n = imap_parse_fetch_item(r, "UID");
 	if (n == NULL || imap_parse_node_u32(n, &uid) != 0)
 		uid = 0;
+	if (uid != 0)
+		for_good = imap_lie_suspect(s, uid);
 	s->ctx.uid = uid;
 	imap_fail(s, EXIT_PROTOCOL, "matching after the UIDVALIDITY change, "
 	    "the server announced a Message-ID header of %llu bytes (its "
 	    "RFC822.SIZE said %llu; max_message_size %llu): a server error; "
 	    "closing the connection rather than reading it%s",
 	    (unsigned long long)size, (unsigned long long)said,
-	    (unsigned long long)imap_body_max(s), uid != 0 ? ", and passing "
-	    "this message over for good (it stays on the server)" : " (its "
-	    "UID came after it: the next run meets it again; report it to "
-	    "the provider)");
+	    (unsigned long long)imap_body_max(s), uid != 0 ?
+	    imap_lie_outcome(uid, for_good) : " (its UID came after it: the "
+	    "next run meets it again; report it to the provider)");
 	s->ctx.uid = 0;
 	if (uid != 0)
 		imap_sizes_lie_record(s, uid);
@@ -3995,10 +4315,11 @@ imap_fetch_untagged(struct imap_session *s, const struct imap_response *r)
 	if (s->state == IMAP_S_SIZES) {
 		if (s->folder_failed)
 			return;		/* imap_msgs_room gave up */
-		if (uid == 0 || (uid <= s->sf->last_uid &&
-		    !uidset_has(&s->missing, uid)))
+		if (uid == 0 || (s->suspect_pass ?
+		    !uidset_has(&s->suspect, uid) : (uid <= s->sf->last_uid &&
+		    !uidset_has(&s->missing, uid))))
 			return;
-		if (uid > s->max_seen_uid)
+		if (uid > s->max_seen_uid && !s->suspect_pass)
 			s->max_seen_uid = uid;
 		size = imap_fetch_size(r);
 		msgid = imap_fetch_msgid(s, r);
@@ -4133,6 +4454,12 @@ imap_sizes_send_items(struct imap_session *s, const char *items)
 	char		*set;
 
 	s->missing_asked = 0;
+	if (s->suspect_pass) {
+		set = uidset_format(&s->suspect, NULL, 0);
+		imap_send(s, "UID FETCH %s (%s)", set, items);
+		free(set);
+		return;
+	}
 	if (uidset_empty(&s->missing)) {
 		imap_send(s, "UID FETCH %u:* (%s)", s->sf->last_uid + 1,
 		    items);

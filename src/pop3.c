@@ -99,9 +99,15 @@
  * Messages larger than max_message_size are not fetched: their UIDL goes
  * into the state anyway ("seen, skipped"), so they are logged once and not
  * retried every poll; they are never in the owed set, so keep = no does not
- * delete them. So is one whose body goes on past the limit, or far past
- * LIST's size, but that ends the session: the rest is not read at the
- * server's pace (pop3_body_bound).
+ * delete them. One whose body goes on past the limit, or far past
+ * LIST's size, ends the session: the rest is not read at the server's
+ * pace (pop3_body_bound). One such answer may be a passing server bug,
+ * so the first time its UIDL only becomes a suspect (the state's
+ * "suspect" text of the "INBOX" record): the next session fetches the
+ * others first, then RETRs it alone, last, so that a server lying about
+ * it again blocks no other message; then it is skipped for good (its
+ * UIDL remembered as for one too big). A suspect the server no longer
+ * lists is forgotten.
  *
  * A server without UIDL cannot be tracked: refused unless keep = no, which
  * then fetches and deletes every message (a session cut between delivery
@@ -260,6 +266,10 @@ struct pop3_session {
 	size_t			 next_owed;	/* msgs index */
 	size_t			 next_top;	/* msgs index */
 	size_t			 next_check;	/* msgs index */
+	uint32_t		*susp;		/* msgs indices of the suspects
+						 * (pop3_suspect_load) */
+	size_t			 nsusp;
+	size_t			 next_susp;	/* susp index */
 	uint64_t		*digests;	/* per msgs[]: the digest
 						 * (pop3_entry), 0 unknown */
 	int			 owed_left;	/* owed DELEs not yet sent */
@@ -957,7 +967,7 @@ pop3_store_owed(struct pop3_session *s)
 	sf = state_folder_get(s->st, POP3_STATE_RECORD, text != NULL);
 	if (sf != NULL)
 		state_folder_set_pending(sf, text);
-	if (sf != NULL && text == NULL)
+	if (sf != NULL && text == NULL && sf->suspect == NULL)
 		state_folder_remove(s->st, POP3_STATE_RECORD);
 	free(text);
 	s->state_dirty = 1;
@@ -1436,6 +1446,84 @@ pop3_journal_recover(struct pop3_session *s)
 	return (pop3_save_state(s));
 }
 
+/* Whether msgs[k] is a suspect. */
+static int
+pop3_suspect_is(const struct pop3_session *s, size_t k)
+{
+	size_t	i;
+
+	for (i = 0; i < s->nsusp; i++)
+		if (s->susp[i] == k)
+			return (1);
+	return (0);
+}
+
+/* Adds msgs[k] to the suspects (asked for alone, last). */
+static void
+pop3_suspect_add(struct pop3_session *s, size_t k)
+{
+	s->susp = xreallocarray(s->susp, s->nsusp + 1, sizeof *s->susp);
+	s->susp[s->nsusp++] = k;
+}
+
+/* Writes the suspects not delivered (nor remembered as too big or passed
+ * over) into the state's record, UIDLs (0x21-0x7E) with spaces between;
+ * the state is saved with the next save. */
+static void
+pop3_suspect_store(struct pop3_session *s)
+{
+	struct state_folder	*sf;
+	char			*text = NULL, *more;
+	size_t			 i;
+
+	for (i = 0; i < s->nsusp; i++) {
+		if (state_uidl_delivered(s->st, s->msgs[s->susp[i]].uidl))
+			continue;
+		xasprintf(&more, "%s%s%s", text != NULL ? text : "",
+		    text != NULL ? " " : "",
+		    pop3_msg_uidl(s, &s->msgs[s->susp[i]]));
+		free(text);
+		text = more;
+	}
+	sf = state_folder_get(s->st, POP3_STATE_RECORD, text != NULL);
+	if (sf != NULL)
+		state_folder_set_suspect(sf, text);
+	if (sf != NULL && text == NULL && sf->pending == NULL)
+		state_folder_remove(s->st, POP3_STATE_RECORD);
+	free(text);
+	s->state_dirty = 1;
+}
+
+/* The suspects of earlier sessions that the server still lists and that
+ * are not delivered: asked for alone, after the others
+ * (pop3_next_batch). */
+static void
+pop3_suspect_load(struct pop3_session *s)
+{
+	struct state_folder	*sf;
+	char			*copy, *p, *w;
+	uint32_t		 id;
+	size_t			 i;
+
+	sf = state_folder_get(s->st, POP3_STATE_RECORD, 0);
+	if (s->no_uidl || sf == NULL || sf->suspect == NULL)
+		return;
+	copy = xstrdup(sf->suspect);
+	for (p = copy; (w = strsep(&p, " ")) != NULL;) {
+		if (*w == '\0' || (id = state_uidl_find(s->st, w)) ==
+		    STATE_UIDL_NONE || state_uidl_delivered(s->st, id))
+			continue;
+		for (i = 0; i < s->nmsgs; i++)
+			if (s->msgs[i].uidl == id && !pop3_suspect_is(s, i))
+				pop3_suspect_add(s, i);
+	}
+	free(copy);
+	if (s->nsusp > 0)
+		log_msg(LOG_LVL_NOTICE, &s->ctx, "%zu message(s) the server "
+		    "once sent far larger than LIST said: each asked for "
+		    "again, alone, after the others", s->nsusp);
+}
+
 /* Both listings are in: finish an interrupted run, prune the state, decide
  * what to fetch, and start with the deletions an interrupted run still
  * owes. */
@@ -1485,6 +1573,7 @@ pop3_plan(struct pop3_session *s)
 			owed = pop3_owed_unverifiable(s);
 		/* Drops owed UIDLs the server no longer lists. */
 		pop3_store_owed(s);
+		pop3_suspect_load(s);
 	}
 	for (i = 0; i < s->nmsgs; i++) {
 		m = &s->msgs[i];
@@ -1507,9 +1596,13 @@ pop3_plan(struct pop3_session *s)
 			s->result.skipped++;
 			continue;
 		}
-		m->todo = 1;
+		if (!pop3_suspect_is(s, i))
+			m->todo = 1;
 		s->ntodo++;
 	}
+	/* Drops those the server no longer lists, or that are too big. */
+	if (!s->no_uidl)
+		pop3_suspect_store(s);
 	if (s->ntodo > 0)
 		log_msg(LOG_LVL_INFO, &s->ctx, "%zu new message(s) of %zu on "
 		    "the server", s->ntodo, s->nlisted);
@@ -1551,6 +1644,10 @@ pop3_next_batch(struct pop3_session *s)
 		bytes += s->msgs[s->next_todo].size;
 		s->next_todo++;
 	}
+	/* The others done with, each suspect alone: a server lying about it
+	 * again ends the session with nothing else left undone. */
+	if (n == 0 && s->next_susp < s->nsusp)
+		s->q[n++] = s->susp[s->next_susp++];
 	if (n == 0) {
 		if (s->state_dirty && pop3_save_state(s) != 0)
 			return;
@@ -1612,28 +1709,26 @@ pop3_journal(struct pop3_session *s)
 	return (0);
 }
 
-/* The batch's RETRs are all answered: make it durable, record it, then
- * delete on the server. */
-static void
-pop3_checkpoint(struct pop3_session *s)
+/* Steps 2 to 5 of the durability order for what the batch staged:
+ * durable in tmp/, journaled, moved into new/ or cur/, the UIDLs
+ * recorded (with keep = no the DELEs owed), saved. -1 when the session
+ * failed. */
+static int
+pop3_batch_durable(struct pop3_session *s)
 {
 	struct pop3_msg	*m;
 	char		*cause;
 	size_t		 i;
 	int		 rc;
 
-	if (s->nstaged == 0) {
-		pop3_next_batch(s);
-		return;
-	}
 	if (pop3_journal(s) != 0)
-		return;
+		return (-1);
 	rc = maildir_sync(s->md, &cause);
 	conn_local_work_done(s->conn);
 	if (rc != 0) {
 		if (s->no_uidl) {
 			pop3_batch_lost(s, cause);
-			return;
+			return (-1);
 		}
 		/* Left as a crash leaves it (maildir.h): the journal stays
 		 * and the next session finishes the move. */
@@ -1641,7 +1736,7 @@ pop3_checkpoint(struct pop3_session *s)
 		pop3_fail(s, EXIT_LOCAL, "%s; the batch is finished by the "
 		    "next session", cause);
 		free(cause);
-		return;
+		return (-1);
 	}
 	fault_point("pop3-synced");
 	for (i = 0; i < s->nstaged; i++) {
@@ -1651,6 +1746,8 @@ pop3_checkpoint(struct pop3_session *s)
 		if (!s->ac->keep)
 			m->owed = 1;
 	}
+	if (s->nsusp > 0)
+		pop3_suspect_store(s);	/* delivered: no suspect */
 	s->result.messages += s->nstaged;
 	if (s->status == EXIT_NOTHING_NEW)
 		s->status = EXIT_NEW_MAIL;
@@ -1659,8 +1756,22 @@ pop3_checkpoint(struct pop3_session *s)
 		pop3_store_owed(s);
 	s->state_dirty = 1;
 	if (!s->no_uidl && pop3_save_state(s) != 0)
-		return;
+		return (-1);
 	fault_point("pop3-saved");
+	return (0);
+}
+
+/* The batch's RETRs are all answered: make it durable, record it, then
+ * delete on the server. */
+static void
+pop3_checkpoint(struct pop3_session *s)
+{
+	if (s->nstaged == 0) {
+		pop3_next_batch(s);
+		return;
+	}
+	if (pop3_batch_durable(s) != 0)
+		return;
 	if (s->ac->keep) {
 		pop3_next_batch(s);
 		return;
@@ -1984,22 +2095,47 @@ pop3_top_lie(struct pop3_session *s, size_t k)
 }
 
 /* A RETR body still coming past the limit or far past LIST's size
- * (pop3_body_bound): the message is passed over for good, its UIDL
- * remembered as for one too big (never deleted), saved before the
+ * (pop3_body_bound): the message becomes a suspect, asked for alone,
+ * last, next time; a suspect is passed over for good, its UIDL
+ * remembered as for one too big (never deleted). Saved before the
  * session ends. */
 static void
 pop3_retr_lie(struct pop3_session *s, size_t k)
 {
 	struct pop3_msg	*m = &s->msgs[k];
+	const char	*outcome = "";
 	char		 why[64];
+	size_t		 kept = 0;
 
+	/* What the batch received before it came whole: delivered, not
+	 * fetched again (with keep = no its DELEs are owed to the next
+	 * session, which checks each message first). Without UIDLs nothing
+	 * would tell the next session it was: fetched again. */
+	if (s->nstaged > 0 && !s->no_uidl) {
+		maildir_deliver_abort(s->dlv);
+		s->dlv = NULL;
+		if (pop3_batch_durable(s) != 0)
+			return;
+		kept = s->nstaged;
+	}
 	if (m->uidl != STATE_UIDL_NONE) {
-		pop3_uidl_done(s, m);
-		s->state_dirty = 1;
+		if (pop3_suspect_is(s, k)) {
+			pop3_uidl_done(s, m);
+			s->state_dirty = 1;
+			outcome = " for good (UIDL remembered): the server sent "
+			    "too much again when it was asked for alone";
+		} else {
+			pop3_suspect_add(s, k);
+			outcome = " for now; it will be asked for once more, "
+			    "alone, after the others; if the server sends too "
+			    "much again it is skipped for good";
+		}
+		pop3_suspect_store(s);
 		if (pop3_save_state(s) != 0)
 			return;
 	}
-	s->result.skipped++;
+	if (m->uidl == STATE_UIDL_NONE || state_uidl_delivered(s->st, m->uidl))
+		s->result.skipped++;
 	if (s->dlv_toobig)
 		snprintf(why, sizeof why, "over max_message_size, %llu",
 		    (unsigned long long)s->ac->max_message_size);
@@ -2010,8 +2146,10 @@ pop3_retr_lie(struct pop3_session *s, size_t k)
 	    "a server error; closing the connection rather than reading the "
 	    "rest at the server's pace; skipped%s",
 	    (unsigned long long)s->body_bytes, (unsigned long long)m->size,
-	    why, m->uidl != STATE_UIDL_NONE ? " for good (UIDL remembered)" :
-	    "");
+	    why, outcome);
+	if (kept > 0)
+		log_msg(LOG_LVL_NOTICE, &s->ctx, "the %zu message(s) received "
+		    "before it are delivered", kept);
 }
 
 /*
@@ -2678,6 +2816,7 @@ pop3_session_free(struct pop3_session *s)
 	maildir_deliver_abort(s->dlv);
 	maildir_close(s->md);
 	free(s->msgs);
+	free(s->susp);
 	free(s->digests);
 	msgids_digest_free(s->dig_md);
 	free(s->q);

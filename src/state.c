@@ -11,6 +11,7 @@
  *	folder <uidvalidity> <last_uid> <name>
  *	pending <folder name> <part of the folder's pending text>
  *	missing <folder name> <part of the folder's missing text>
+ *	suspect <folder name> <part of the folder's suspect text>
  *	matching <folder name>
  *	first_fetch <folder name> unseen <highest UID covered>
  *	first_left <folder name> <new|unseen> <Unix time>
@@ -34,6 +35,14 @@
  * complete: the next run resumes it. A file without one (older versions
  * never write it) means no matching is owed; an older version refuses a
  * file that has one ("unknown record") rather than skip the matching.
+ * A "suspect" record names the messages a server once sent far larger
+ * than it announced (imap.c, pop3.c): asked once more, alone, after the
+ * others, and passed over for good if the server does it again. For an
+ * IMAP folder the text is "<UIDVALIDITY> <UID set>" (a UID set of another
+ * UIDVALIDITY names nothing); for POP3 (the "INBOX" record) the UIDLs,
+ * separated by spaces. A file without one (older versions never write
+ * it) has none: what an older version passed over stays passed over. An
+ * older version refuses a file that has one ("unknown record").
  * A "first_fetch" record says the folder's first fetch (first_fetch =
  * unseen) did not complete: until it does, UIDs up to the one named are
  * fetched only when unread. "unseen" is the only mode that needs one
@@ -148,6 +157,8 @@ static int	state_parse_pending(struct state *, char **, char **);
 static void	state_write_pending(struct state *, struct state_out *);
 static int	state_parse_missing(struct state *, char **, char **);
 static void	state_write_missing(struct state *, struct state_out *);
+static int	state_parse_suspect(struct state *, char **, char **);
+static void	state_write_suspect(struct state *, struct state_out *);
 static int	state_parse_matching(struct state *, char **, char **);
 static void	state_write_matching(struct state *, struct state_out *);
 static int	state_parse_first(struct state *, char **, char **);
@@ -173,6 +184,7 @@ static const struct state_record {
 	{ "folder", 3, 0, state_parse_folder, state_write_folders },
 	{ "pending", 2, 0, state_parse_pending, state_write_pending },
 	{ "missing", 2, 0, state_parse_missing, state_write_missing },
+	{ "suspect", 2, 0, state_parse_suspect, state_write_suspect },
 	{ "matching", 1, 0, state_parse_matching, state_write_matching },
 	{ "first_fetch", 3, 0, state_parse_first, state_write_first },
 	{ "first_left", 3, 0, state_parse_first_left, state_write_first_left },
@@ -424,6 +436,7 @@ state_folder_free(struct state_folder *f)
 	free(f->name);
 	free(f->pending);
 	free(f->missing);
+	free(f->suspect);
 	free(f);
 }
 
@@ -497,20 +510,35 @@ state_write_folders(struct state *st, struct state_out *out)
 	}
 }
 
-/* A folder's text kept in records of bounded length: its pending or its
- * missing text. */
+/* The folder texts kept in records of bounded length. */
+enum state_text {
+	STATE_TEXT_PENDING,
+	STATE_TEXT_MISSING,
+	STATE_TEXT_SUSPECT,
+};
+
+static const char *state_text_names[] = { "pending", "missing", "suspect" };
+
+/* A folder's text of this kind. */
 static char **
-state_folder_text(struct state_folder *f, int missing)
+state_folder_text(struct state_folder *f, int which)
 {
-	return (missing ? &f->missing : &f->pending);
+	switch (which) {
+	case STATE_TEXT_MISSING:
+		return (&f->missing);
+	case STATE_TEXT_SUSPECT:
+		return (&f->suspect);
+	default:
+		return (&f->pending);
+	}
 }
 
 /* Record "<keyword> <folder> <text>": a folder's text, cut into lines of
  * bounded length, joined again in file order. */
 static int
-state_parse_text(struct state *st, char **fields, char **why, int missing)
+state_parse_text(struct state *st, char **fields, char **why, int which)
 {
-	const char	*kw = missing ? "missing" : "pending";
+	const char	*kw = state_text_names[which];
 	char		*name, *part, *joined, **text;
 	size_t		 idx;
 
@@ -525,7 +553,7 @@ state_parse_text(struct state *st, char **fields, char **why, int missing)
 		xasprintf(why, "%s: bad encoding", kw);
 		return (-1);
 	}
-	text = state_folder_text(st->folders[idx], missing);
+	text = state_folder_text(st->folders[idx], which);
 	if (*text == NULL) {
 		*text = part;
 		return (0);
@@ -537,9 +565,9 @@ state_parse_text(struct state *st, char **fields, char **why, int missing)
 	return (0);
 }
 
-/* Writes the pending or the missing records of every folder. */
+/* Writes the records of one kind of text of every folder. */
 static void
-state_write_text(struct state *st, struct state_out *out, int missing)
+state_write_text(struct state *st, struct state_out *out, int which)
 {
 	struct state_folder	*f;
 	const char		*text;
@@ -547,14 +575,14 @@ state_write_text(struct state *st, struct state_out *out, int missing)
 
 	for (i = 0; i < st->nfolders; i++) {
 		f = st->folders[i];
-		if ((text = *state_folder_text(f, missing)) == NULL)
+		if ((text = *state_folder_text(f, which)) == NULL)
 			continue;
 		len = strlen(text);
 		for (off = 0; off < len; off += n) {
 			n = len - off < STATE_PENDING_PART ?
 			    len - off : STATE_PENDING_PART;
-			state_out_record(out, missing ? "missing " :
-			    "pending ");
+			state_out_record(out, state_text_names[which]);
+			state_out_add(out, " ", 1);
 			state_out_encoded(out, f->name);
 			state_out_add(out, " ", 1);
 			state_out_encoded_len(out, text + off, n);
@@ -566,25 +594,37 @@ state_write_text(struct state *st, struct state_out *out, int missing)
 static int
 state_parse_pending(struct state *st, char **fields, char **why)
 {
-	return (state_parse_text(st, fields, why, 0));
+	return (state_parse_text(st, fields, why, STATE_TEXT_PENDING));
 }
 
 static void
 state_write_pending(struct state *st, struct state_out *out)
 {
-	state_write_text(st, out, 0);
+	state_write_text(st, out, STATE_TEXT_PENDING);
 }
 
 static int
 state_parse_missing(struct state *st, char **fields, char **why)
 {
-	return (state_parse_text(st, fields, why, 1));
+	return (state_parse_text(st, fields, why, STATE_TEXT_MISSING));
 }
 
 static void
 state_write_missing(struct state *st, struct state_out *out)
 {
-	state_write_text(st, out, 1);
+	state_write_text(st, out, STATE_TEXT_MISSING);
+}
+
+static int
+state_parse_suspect(struct state *st, char **fields, char **why)
+{
+	return (state_parse_text(st, fields, why, STATE_TEXT_SUSPECT));
+}
+
+static void
+state_write_suspect(struct state *st, struct state_out *out)
+{
+	state_write_text(st, out, STATE_TEXT_SUSPECT);
 }
 
 /* The folder record a later record names; NULL (and *why) if none. */
@@ -1549,11 +1589,11 @@ state_folder_remove(struct state *st, const char *name)
 	st->nfolders--;
 }
 
-/* Replaces a folder's pending or missing text. */
+/* Replaces a folder's pending, missing or suspect text. */
 static void
-state_folder_set_text(struct state_folder *f, int missing, const char *text)
+state_folder_set_text(struct state_folder *f, int which, const char *text)
 {
-	char	**slot = state_folder_text(f, missing);
+	char	**slot = state_folder_text(f, which);
 
 	free(*slot);
 	*slot = NULL;
@@ -1564,13 +1604,19 @@ state_folder_set_text(struct state_folder *f, int missing, const char *text)
 void
 state_folder_set_pending(struct state_folder *f, const char *text)
 {
-	state_folder_set_text(f, 0, text);
+	state_folder_set_text(f, STATE_TEXT_PENDING, text);
 }
 
 void
 state_folder_set_missing(struct state_folder *f, const char *text)
 {
-	state_folder_set_text(f, 1, text);
+	state_folder_set_text(f, STATE_TEXT_MISSING, text);
+}
+
+void
+state_folder_set_suspect(struct state_folder *f, const char *text)
+{
+	state_folder_set_text(f, STATE_TEXT_SUSPECT, text);
 }
 
 /* The number of folder records. */

@@ -31,6 +31,11 @@ struct state_folder {
 					 * for again (an IMAP UID set as
 					 * text); NULL: none. Set with
 					 * state_folder_set_missing */
+	char		*suspect;	/* messages the server once sent far
+					 * larger than announced, asked once
+					 * more, alone, last (state.c:
+					 * "suspect"); NULL: none. Set with
+					 * state_folder_set_suspect */
 	int		 matching;	/* the UIDVALIDITY changed and the pass
 					 * matching the folder's messages
 					 * against the msgids log has not
@@ -89,8 +94,10 @@ void		 state_folder_remove(struct state *, const char *name);
  * length); NULL or "" clears it. */
 void		 state_folder_set_pending(struct state_folder *,
 		    const char *text);
-/* The same for the folder's missing text. */
+/* The same for the folder's missing text, and its suspect text. */
 void		 state_folder_set_missing(struct state_folder *,
+		    const char *text);
+void		 state_folder_set_suspect(struct state_folder *,
 		    const char *text);
 size_t		 state_folder_count(const struct state *);
 /* i-th folder in name order; NULL past the end. */

@@ -50,10 +50,14 @@ Modes:
               sent, then the connection closes
   bigdrip     message 2's BODY[] literal is announced as {4000000000}
               (or --lit N; RFC822.SIZE said ~700) and dripped at 1.7
-              KiB/s, above the pacing floor, for at most 120 s
+              KiB/s, above the pacing floor, for at most 120 s (each
+              --bad connection that asks for it; with --bad 2 or more
+              the client passes it over for good: not in the manifest)
   hdrdrip     as bigdrip, the literal of message 2's Message-ID header
   bigdripseq  as bigdrip, with no UID before the literal (a client can
               only tell the message by its number)
+  bigdripuv   as bigdrip, and the second connection has a new UIDVALIDITY
+              and new UIDs (as uidvalidity, once)
   bigdripone  as bigdripseq, and every FETCH answer of a --bad connection
               carries message number 1 (a broken server: the number names
               no one message); message 2 is delivered by a later one
@@ -418,16 +422,17 @@ def do_fetch(c, box, tag, rest, bad, mode, flood=0):
             if not trickle(c, item[head:]):
                 return False
             continue
-        lie = (bad and body and idx == 1 and
-               mode in ("bigdrip", "hdrdrip", "bigdripseq", "bigdripone")) or \
+        lie = (bad and body and box.msgs[uid] == 2 and
+               mode in ("bigdrip", "hdrdrip", "bigdripseq", "bigdripone",
+                        "bigdripuv")) or \
             (mode == "uidvhdrdrip" and c.n == 2 and not body and
              "HEADER.FIELDS" in args and box.msgs[uid] == 2)
         if lie:
             item = fetch_item(box, seq, uid, args)
             if mode in ("bigdripseq", "bigdripone"):
                 item = item.replace(b"(UID %d " % uid, b"(", 1)
-            key = b"BODY[]" if mode in ("bigdrip", "bigdripseq", "bigdripone") \
-                else b"BODY[HEADER"
+            key = b"BODY[HEADER" if mode in ("hdrdrip", "uidvhdrdrip") \
+                else b"BODY[]"
             c.send(item[:item.index(b"{", item.index(key))] +
                    b"{%d}\r\n" % LIT)
             # 1.7 KiB/s, above the pacing floor, for at most 120 s.
@@ -500,7 +505,8 @@ def serve(c, box, mode, bad, caps, flood):
     if mode == "xgmbad":
         caps += " X-GM-EXT-1"
     if (mode == "uidvalidity" and c.n > 1) or \
-            (mode in ("uidvbye", "uidvnil", "uidvhdrdrip", "nilreaduv") and
+            (mode in ("uidvbye", "uidvnil", "uidvhdrdrip", "nilreaduv",
+                      "bigdripuv") and
              c.n == 2):
         box.renumber()
     if mode == "omitsizegone" and c.n > 1:
@@ -705,8 +711,10 @@ def main():
                 continue	# expunged before the client asks again
             if mode == "bigbody" and i == 2:
                 continue	# over max_message_size: skipped
-            if mode in ("bigdrip", "hdrdrip", "bigdripseq") and i == 2:
-                continue	# a lie about its size: passed over
+            if mode in ("bigdrip", "hdrdrip", "bigdripseq", "bigdripone") \
+                    and i == 2 \
+                    and int(args["bad"]) >= 2:
+                continue	# a lie about its size, twice: passed over
             if mode == "unseenbye" and i % 2 == 0:
                 continue	# \Seen: first_fetch = unseen leaves it
             if i in seen and args.get("seenmanifest") != "yes":

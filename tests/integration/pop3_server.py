@@ -3,6 +3,7 @@
 will not do.
 
 usage: pop3_server.py MODE --log FILE [--msgs N] [--cert F --key F]
+                      [--liars N]
 
 Listens on 127.0.0.1 port 0, prints the port on stdout, then serves
 connections one after the other (until 20 s pass without one). Every line
@@ -45,9 +46,10 @@ Modes:
   trickle      the first connection answers RETR 1 with +OK, then a
                complete body line every 0.3 s, never the final "." (for
                at most 120 s) (tests/fault/trickle.sh)
-  retrdrip     the first connection answers RETR 2 with +OK, the message,
-               then a 438-byte line every 0.25 s (1.7 KiB/s, above the
-               pacing floor), never the final "." (for at most 120 s)
+  retrdrip     the first connection (the first --liars N) answers the
+               RETR of message 2 with +OK, the message, then a 438-byte
+               line every 0.25 s (1.7 KiB/s, above the pacing floor),
+               never the final "." (for at most 120 s)
                (tests/fault/trickle.sh)
   retrflood    as retrdrip, 16 KiB of lines every 0.1 s (far past
                LIST's size within a minute)
@@ -223,7 +225,8 @@ def serve(mode, c, args, msgs):
                     c.send(b"more of the body\r\n")
                     time.sleep(0.3)
                 return
-            if mode in DRIPS and c.n == 1 and i == 1:
+            if mode in DRIPS and c.n <= int(args.get("liars", "1")) and \
+                    msgs[i] == 2:
                 c.send(b"+OK\r\n" + stuffed)
                 drip(c, *DRIPS[mode])
             elif mode == "checkdrip" and c.n == 2 and i == 0:

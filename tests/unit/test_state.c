@@ -511,7 +511,8 @@ test_owed(void **arg)
 }
 
 /* A folder's missing text round-trips too, cut into lines like the
- * pending text and apart from it; "" clears it. */
+ * pending text and apart from it; "" clears it. So does its suspect
+ * text. */
 static void
 test_missing(void **arg)
 {
@@ -529,9 +530,13 @@ test_missing(void **arg)
 	f = state_folder_get(st, "INBOX", 1);
 	state_folder_set_missing(f, big);
 	state_folder_set_pending(f, "4:9");
+	state_folder_set_suspect(f, big + 2);
 	state_folder_set_missing(state_folder_get(st, "cleared", 1), "3");
 	state_folder_set_missing(state_folder_get(st, "cleared", 0), "");
+	state_folder_set_suspect(state_folder_get(st, "cleared", 0), "7 3");
+	state_folder_set_suspect(state_folder_get(st, "cleared", 0), NULL);
 	assert_null(state_folder_get(st, "cleared", 0)->missing);
+	assert_null(state_folder_get(st, "cleared", 0)->suspect);
 	save_ok(st);
 	state_close(st);
 
@@ -539,7 +544,9 @@ test_missing(void **arg)
 	assert_non_null(f = state_folder_get(st, "INBOX", 0));
 	assert_string_equal(f->missing, big);
 	assert_string_equal(f->pending, "4:9");
+	assert_string_equal(f->suspect, big + 2);
 	assert_null(state_folder_get(st, "cleared", 0)->missing);
+	assert_null(state_folder_get(st, "cleared", 0)->suspect);
 	assert_null(state_folder_get(st, "cleared", 0)->pending);
 	state_close(st);
 	free(big);
@@ -888,6 +895,7 @@ test_bad_content(void **arg)
 		{ "end 0 0\n", 0, "line 1" },
 		{ "mailfetchd-state 1\npending A 1:2\n", 1, "line 2" },
 		{ "mailfetchd-state 1\nmissing A 3\n", 1, "line 2" },
+		{ "mailfetchd-state 1\nsuspect A 7%203\n", 1, "line 2" },
 		{ "mailfetchd-state 1\nmatching A\n", 1, "line 2: matching" },
 		{ "mailfetchd-state 1\nfolder 1 2 A\nmatching A\nmatching A\n",
 		  3, "line 4: matching" },
