@@ -141,17 +141,19 @@ void		 conn_set_timeout(struct conn *, unsigned int sec);
 #define CONN_MIN_RATE	1024
 void		 conn_progress(struct conn *, size_t consumed, int inside);
 /* A whole response of the answer came (the owner's parser says so). One
- * that carries new data the command asked for (an IMAP FETCH with a
- * message not received yet, new SEARCH results, a folder's LIST line)
- * shows a server at work: its window passes whatever the byte count, so
- * that a slow store that sends each message whole, with pauses, is not
- * cut. Anything else is a note: a bare status or continuation line ("* OK
- * Searched 40%", "+"), or data nobody asked for ("* 5 EXISTS", a flag
- * update, a message again), which a server can send without end. Notes
- * pass a window at most CONN_NOTE_WINDOWS times in a row: a server's
- * progress notes keep
- * a slow command alive for a while (10 minutes with the default timeout),
- * and a server that sends nothing else ends. */
+ * that carries a message the command asked for and that was not received
+ * yet (an IMAP FETCH) shows a server at work: its window passes whatever
+ * the byte count, so that a slow store that sends each message whole,
+ * with pauses, is not cut. Anything else is a note: a bare status or
+ * continuation line ("* OK Searched 40%", "+"), data nobody asked for
+ * ("* 5 EXISTS", a flag update, a message again), which a server can send
+ * without end, and small data lines such as SEARCH results or LIST names,
+ * new or not, which a server can drip one a window for as long as the
+ * answer may be (a UID set that stays one range; 100,000 names): data
+ * must come at the byte floor. Notes pass a window at most
+ * CONN_NOTE_WINDOWS times in a row: a server's progress notes keep a slow
+ * command alive for a while (10 minutes with the default timeout), and a
+ * server that sends nothing else ends. */
 #define CONN_NOTE_WINDOWS	10
 void		 conn_progress_response(struct conn *, int data);
 /* The owner has just blocked the loop in its own disk work (fsyncs of a

@@ -5156,24 +5156,6 @@ imap_response(struct imap_session *s, const struct imap_response *r)
 	}
 }
 
-/* Whether a SEARCH response names a UID the answer has not named yet
- * (in the state that takes SEARCH data). */
-static int
-imap_search_is_new(struct imap_session *s, const struct imap_response *r)
-{
-	const struct uidset	*set = imap_search_set(s);
-	const struct imap_node	*n;
-	uint32_t		 v;
-	size_t			 i;
-
-	if (set == NULL)
-		return (0);
-	for (i = 0; (n = imap_parse_node_at(r->args, i)) != NULL; i++)
-		if (imap_parse_node_u32(n, &v) == 0 && !uidset_has(set, v))
-			return (1);
-	return (0);
-}
-
 /* Whether a FETCH response brings what our UID FETCH asked for, for a
  * message not answered yet: the sizes pass, a new highest UID with its
  * RFC822.SIZE (servers answer in UID order) among those it takes (above
@@ -5203,14 +5185,20 @@ imap_fetch_is_data(struct imap_session *s, const struct imap_response *r)
 
 /*
  * Whether a whole response is data for the pacing (conn_progress_response):
- * only what the command in progress asked for, and only once, shows the
- * server at work, so that a slow store sending each message whole with
- * pauses is not cut. Anything else is a note, which passes a window at
- * most CONN_NOTE_WINDOWS times in a row: status lines ("* OK still
- * working"), continuations, and the untagged data a server may send at
- * any time (EXISTS, RECENT, EXPUNGE, a FETCH of flags alone, a repeat of
- * a message already received): a server dripping "* 5 EXISTS" inside a
- * body FETCH that never completes would else hold the account forever.
+ * only a message the command in progress asked for (its size in the sizes
+ * pass, its body in the body FETCH), and only once, shows the server at
+ * work, so that a slow store sending each message whole with pauses is
+ * not cut (bounded by the batch, or by EXISTS). Anything else is a
+ * note, which passes a window at most CONN_NOTE_WINDOWS times in a row:
+ * status lines ("* OK still working"), continuations, the untagged data a
+ * server may send at any time (EXISTS, RECENT, EXPUNGE, a FETCH of flags
+ * alone, a repeat of a message already received): a server dripping
+ * "* 5 EXISTS" inside a body FETCH that never completes would else hold
+ * the account forever. SEARCH results and LIST lines are notes too, even
+ * new ones: a server answering with one new UID or folder name a window
+ * (a UID set that stays one range, up to 2^32 of them; 100,000 names)
+ * held the account as long as it dripped. Their windows pass by the byte
+ * floor like a literal's, so an honest big answer is not cut.
  */
 static int
 imap_response_is_data(struct imap_session *s, const struct imap_response *r)
@@ -5220,15 +5208,6 @@ imap_response_is_data(struct imap_session *s, const struct imap_response *r)
 	switch (r->data) {
 	case IMAP_DATA_FETCH:
 		return (imap_fetch_is_data(s, r));
-	case IMAP_DATA_SEARCH:
-		return (imap_search_is_new(s, r));
-	case IMAP_DATA_LIST:
-		/* A repeat of the line before is dropped as such
-		 * (imap_list_untagged); the names are capped. */
-		return ((s->state == IMAP_S_LIST ||
-		    s->state == IMAP_S_ROLES) && r->mailbox != NULL &&
-		    (s->nlisted == 0 || strcmp(s->listed[s->nlisted - 1].name,
-		    r->mailbox) != 0));
 	default:
 		return (0);
 	}
@@ -5243,15 +5222,13 @@ imap_response_paced(struct imap_session *s, const struct imap_response *r)
 	imap_response(s, r);
 }
 
-/* A batch of a SEARCH line's numbers, paced as data when it names new
- * UIDs. */
+/* A batch of a SEARCH line's numbers: a note for the pacing, like the
+ * whole response (imap_response_is_data). */
 static void
 imap_search_paced(struct imap_session *s)
 {
-	const struct imap_response	*r = imap_parse_response(s->parser);
-
-	conn_progress_response(s->conn, imap_search_is_new(s, r));
-	imap_search_untagged(s, r);
+	conn_progress_response(s->conn, 0);
+	imap_search_untagged(s, imap_parse_response(s->parser));
 }
 
 /* Feeds everything buffered to the parser. */

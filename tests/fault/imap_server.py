@@ -87,6 +87,15 @@ Modes:
   searchprog  honest but slow: UID SEARCH is answered after 6 progress
               lines "* OK Searched n% ..." one second apart (every
               connection)
+  searchdrip  UID SEARCH on a --bad connection is answered by one
+              "* SEARCH k" line every 1.5 s, k = 100, 101, ... (a new UID
+              each time, one range), for at most 120 s, never completed
+  listslow    honest but slow: LIST "" "*" is answered by INBOX and
+              1000 \\Noselect shared folders, in 10 bursts of 100 names
+              1.5 s apart (about 3 KB/s; every connection)
+  listdrip    LIST "" "*" on a --bad connection is answered by one
+              "* LIST () "/" Fk" line every 1.5 s (a new folder each
+              time), for at most 120 s, never completed
   uidvnil     the second connection has a new UIDVALIDITY and new UIDs
               (as uidvalidity, once) and answers BODY[] NIL for message
               2; later connections keep that UIDVALIDITY and behave
@@ -257,9 +266,10 @@ DRIPS = {"existsdrip": b"* 5 EXISTS\r\n",
 
 def drip(c, line):
     """Sends line every 1.5 s, for at most 120 s or until the client
-    goes away (it says nothing meanwhile: readable is gone)."""
-    for _ in range(80):
-        c.send(line)
+    goes away (it says nothing meanwhile: readable is gone); a function
+    line gives the k-th line (a new one each time)."""
+    for k in range(80):
+        c.send(line(k) if callable(line) else line)
         if select.select([c.s], [], [], 1.5)[0]:
             return
 
@@ -560,6 +570,18 @@ def serve(c, box, mode, bad, caps, flood):
                                        else "f%d" % (k + j))
                                for j in range(10000)))
             c.send("%s OK done\r\n" % tag)
+        elif cmd == "LIST" and bad and mode == "listdrip" and \
+                rest.strip() == '"" "*"':
+            drip(c, lambda k: b'* LIST () "/" F%d\r\n' % k)
+            return
+        elif cmd == "LIST" and mode == "listslow" and \
+                rest.strip() == '"" "*"':
+            c.send('* LIST (\\HasNoChildren) "/" INBOX\r\n')
+            for k in range(0, 1000, 100):
+                time.sleep(1.5)
+                c.send("".join('* LIST (\\Noselect) "/" "shared/u%04d"\r\n'
+                               % j for j in range(k, k + 100)))
+            c.send("%s OK done\r\n" % tag)
         elif cmd == "LIST" and bad and mode == "rootno" and \
                 rest.strip() == '"" ""':
             c.send("%s NO LIST of the root not allowed\r\n" % tag)
@@ -572,9 +594,9 @@ def serve(c, box, mode, bad, caps, flood):
             trickle(c, "* 5 EXISTS\r\n* OK " + "x" * 4000 + "\r\n")
             return
         elif cmd in ("SELECT", "EXAMINE") and bad and mode == "okdrip":
-            drip = "* OK still working\r\n"
+            still = "* OK still working\r\n"
             c.send("* 5 EXISTS\r\n")
-            trickle(c, drip * 120, 1.0, len(drip))
+            trickle(c, still * 120, 1.0, len(still))
             return
         elif cmd in ("SELECT", "EXAMINE"):
             u = box.uids()
@@ -607,6 +629,9 @@ def serve(c, box, mode, bad, caps, flood):
                        % (k * 100 // 7, 6 - k))
             c.send("* SEARCH %s\r\n%s OK Search completed\r\n"
                    % (" ".join(str(x) for x in box.uids()), tag))
+        elif cmd == "UID SEARCH" and bad and mode == "searchdrip":
+            drip(c, lambda k: b"* SEARCH %d\r\n" % (100 + k))
+            return
         elif cmd == "UID SEARCH" and mode == "searchrun":
             for lo in range(1, 1200001, 5000):
                 c.send("* SEARCH" + "".join(" %d" % u for u in
@@ -665,8 +690,8 @@ def serve(c, box, mode, bad, caps, flood):
             c.send("+ idling\r\n* %d EXISTS\r\n" % len(box.msgs))
             if c.readline() is None:
                 return
-            drip = "* OK still working\r\n"
-            trickle(c, drip * 120, 1.0, len(drip))
+            still = "* OK still working\r\n"
+            trickle(c, still * 120, 1.0, len(still))
             return
         elif cmd == "IDLE" and mode == "idledrop":
             c.send("+ idling\r\n")

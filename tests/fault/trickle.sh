@@ -6,7 +6,8 @@
 # daemon's DONE answered so, leaving IDLE), an IMAP AUTHENTICATE and a
 # POP3 AUTH answered by a "+" challenge every second forever, a body
 # FETCH answered by "* 5 EXISTS" (or a flags FETCH, or a message already
-# sent) every 1.5 s, a BODY[] literal trickled byte by byte, a POP3 RETR body
+# sent) every 1.5 s, a UID SEARCH or LIST answered by one new UID or folder
+# every 1.5 s, a BODY[] literal trickled byte by byte, a POP3 RETR body
 # trickled line by line: each ends in exit status 4 with a log line that
 # says the server was too slow, before a fixed outer bound (60 s; the
 # servers trickle for 120 s). Then the server behaves and the next run
@@ -73,6 +74,28 @@ for m in existsdrip:"* 5 EXISTS" flagsdrip:"* 1 FETCH (FLAGS ())" \
 	scripted_once "${m%%:*}"
 	trickled "${m%%:*}" "IMAP body FETCH answered by an endless drip of ${m#*:}"
 done
+
+# Answers that bring new data the command asked for, but one small line a
+# pacing window: UID SEARCH answered by "* SEARCH k" with a new UID every
+# 1.5 s (one range, far from any cap), LIST "" "*" by a new folder name
+# every 1.5 s, timeout 2 s. Before, each new line passed a window and the
+# account was held as long as the server dripped (up to 2^32 windows for
+# SEARCH, 100,000 for LIST); now data must come at the byte floor too.
+scripted_server "$IMAP" searchdrip --manifest "$T/manifest"
+scripted_conf searchdrip imap 2s 'first_fetch = unseen'
+scripted_once searchdrip
+trickled searchdrip "IMAP UID SEARCH answered by a new UID every 1.5 s"
+scripted_server "$IMAP" listdrip --manifest "$T/manifest"
+scripted_conf listdrip imap 2s 'folder "*" { }'
+scripted_once listdrip
+trickled listdrip "IMAP LIST answered by a new folder every 1.5 s"
+# A big LIST that comes slowly but above the floor (a site with many
+# shared folders) is not cut.
+scripted_server "$IMAP" listslow --manifest "$T/manifest" --bad 0
+scripted_conf listslow imap 2s 'folder "*" { }'
+scripted_once listslow
+tap_is "$rc" 0 "IMAP LIST of 1000 folders in bursts for 15 s: delivered (exit 0)"
+scripted_exact listslow "IMAP LIST of 1000 folders in bursts for 15 s"
 
 # The sizes pass of a second run ("UID FETCH 6:* (UID RFC822.SIZE)")
 # answered by the FETCH line of UID 5, which the client has, every 1.5 s:
