@@ -85,7 +85,11 @@
  * before is delivered, and, when the first fetch may have left mail
  * (first_fetch not "all", or the state's first_left record), given no
  * server action (imap_untouched): it may be mail the user chose to
- * leave, and at or below last_uid no later run acts on it.
+ * leave, and at or below last_uid no later run acts on it. Only the
+ * messages present at the change (up to the UID before UIDNEXT, or else
+ * the highest UID the pass lists: the "matching" record's bound) are so
+ * left: mail that arrives later, while the mark stays because a message
+ * of the pass is missing, is new mail (imap_untouched_take).
  *
  * Gmail labels (X-GM-EXT-1): Gmail shows one message in the folder of
  * every label it has and in [Gmail]/All Mail, under one X-GM-MSGID. With
@@ -1495,6 +1499,31 @@ imap_untouched(struct imap_session *s)
 	    (s->ac->first_fetch != FIRST_FETCH_ALL || s->sf->first_mode != 0));
 }
 
+/* Puts into rest the UIDs of set that get their server actions; how
+ * many of set imap_untouched leaves alone. Only the messages present
+ * when the UIDVALIDITY changed may be mail the first fetch left (those
+ * up to the matching bound); mail that arrives later, while the mark
+ * stays (a message of the pass missing), is new mail and keep = no
+ * deletes it (review r9, finding 01). A bound not known yet (the pass
+ * has not listed the folder) leaves them all alone. */
+static size_t
+imap_untouched_take(struct imap_session *s, const struct uidset *set,
+    struct uidset *rest)
+{
+	struct uidset	low;
+
+	if (!imap_untouched(s)) {
+		uidset_add_set(rest, set);
+		return (0);
+	}
+	uidset_init(&low);
+	uidset_add_range(&low, 1, s->sf->matching_until != 0 ?
+	    s->sf->matching_until : UINT32_MAX);
+	uidset_subtract(rest, set, &low);
+	uidset_clear(&low);
+	return (uidset_count(set) - uidset_count(rest));
+}
+
 /* The notice for n messages imap_untouched left alone. */
 static void
 imap_untouched_log(struct imap_session *s, size_t n)
@@ -1523,6 +1552,34 @@ imap_pending_add(struct imap_session *s, const struct uidset *set)
 				break;
 		}
 	}
+}
+
+/* Owes the server actions for the batch's delivered messages, but for
+ * those imap_untouched leaves alone (counted for the notice). */
+static void
+imap_delivered_owe(struct imap_session *s)
+{
+	struct uidset	acted;
+
+	uidset_init(&acted);
+	s->untouched += imap_untouched_take(s, &s->delivered, &acted);
+	imap_pending_add(s, &acted);
+	uidset_clear(&acted);
+}
+
+/* Drops from done (a recovered journal's delivered UIDs) those
+ * imap_untouched leaves alone, with the notice. */
+static void
+imap_untouched_recovered(struct imap_session *s, struct uidset *done)
+{
+	struct uidset	acted;
+	size_t		n;
+
+	uidset_init(&acted);
+	if ((n = imap_untouched_take(s, done, &acted)) > 0)
+		imap_untouched_log(s, n);
+	uidset_clear(done);
+	*done = acted;
 }
 
 /* Adds the state record's pending set (server actions owed from an
@@ -1876,12 +1933,10 @@ imap_journal_recover(struct imap_session *s)
 	s->f_bytes += rbytes;
 	s->f_rbytes += rbytes;
 	/* An interrupted matching pass: which entries were matched as
-	 * delivered before is not journaled; all are left untouched. */
-	if (imap_untouched(s) && s->sf->uidvalidity == s->uidvalidity &&
-	    !uidset_empty(&rc.done)) {
-		imap_untouched_log(s, uidset_count(&rc.done));
-		uidset_clear(&rc.done);
-	}
+	 * delivered before is not journaled; all it saw are left
+	 * untouched. */
+	if (s->sf->uidvalidity == s->uidvalidity)
+		imap_untouched_recovered(s, &rc.done);
 	if (s->folders[s->cur].mark_read || !s->ac->keep) {
 		/* Added to what the state still owes, never in its place: a
 		 * run killed after an earlier recovery recorded its set (and
@@ -1942,6 +1997,9 @@ imap_uidvalidity_changed(struct imap_session *s)
 	if (imap_matching_load(s) != 0)
 		return (-1);
 	s->sf->matching = 1;
+	/* What the pass may leave untouched: what the folder holds now
+	 * (below UIDNEXT), or else what its sizes pass lists. */
+	s->sf->matching_until = s->uidnext > 1 ? s->uidnext - 1 : 0;
 	/* An unfinished first fetch's bound names UIDs of the old epoch.
 	 * One an older version began has no record: it left mail too (the
 	 * record makes this epoch's messages untouched, imap_untouched). */
@@ -2507,6 +2565,11 @@ imap_sizes_done(struct imap_session *s)
 	 * what arrives later is new mail, read or not. */
 	if (s->sf->first_until > s->max_seen_uid)
 		s->sf->first_until = s->max_seen_uid;
+	/* No UIDNEXT at the change (or the previous version's mark): the
+	 * matching pass covers what it lists now. */
+	if (s->sf->matching && s->sf->matching_until == 0)
+		s->sf->matching_until = s->max_seen_uid > s->sf->last_uid ?
+		    s->max_seen_uid : s->sf->last_uid;
 	imap_missing_relisted(s, &listed);
 	imap_unlisted_owe(s, &unlisted, sure);
 	uidset_clear(&listed);
@@ -2563,6 +2626,7 @@ imap_fetch_next_batch(struct imap_session *s)
 		 * and filtered as the first fetch says. */
 		if (uidset_empty(&s->missing)) {
 			s->sf->matching = 0;
+			s->sf->matching_until = 0;
 			s->sf->first_until = 0;
 		}
 		if (s->untouched > 0)
@@ -2686,10 +2750,7 @@ imap_checkpoint(struct imap_session *s)
 		s->sf->last_uid = uidset_max(&s->batch);
 	imap_journal_prune(s);
 	if (imap_wants_actions(s)) {
-		if (imap_untouched(s))
-			s->untouched += uidset_count(&s->delivered);
-		else
-			imap_pending_add(s, &s->delivered);
+		imap_delivered_owe(s);
 		imap_pending_add(s, &s->recognised);
 		imap_store_pending(s);
 	}
