@@ -703,6 +703,29 @@ imap_auth_start(struct imap_session *s)
  * Folders.
  */
 
+/* Whether two folder names are one folder: the same bytes, or the same
+ * but for the case of INBOX as their first hierarchy level (RFC 3501
+ * 5.1: INBOX in any case is the INBOX, and a name that starts with it
+ * and the separator delim is under it: Dovecot lists "inbox/Trash" as
+ * "INBOX/Trash"). delim 0: no hierarchy, only a bare INBOX. */
+static int
+imap_name_eq(const char *a, const char *b, int delim)
+{
+	if (strcmp(a, b) == 0)
+		return (1);
+	if (strncasecmp(a, "INBOX", 5) != 0 || strncasecmp(b, "INBOX", 5) != 0)
+		return (0);
+	return ((a[5] == '\0' || (delim != 0 && a[5] == delim)) &&
+	    strcmp(a + 5, b + 5) == 0);
+}
+
+/* Whether two server (wire) names are one folder (imap_name_eq). */
+static int
+imap_wire_eq(const struct imap_session *s, const char *a, const char *b)
+{
+	return (imap_name_eq(a, b, s->delim));
+}
+
 /* The configured name of a folder an IDLE session holds (left out of
  * this session) that delivers to local, or NULL: a pattern's match
  * mapping there too would mix two server folders in one local folder
@@ -721,7 +744,9 @@ imap_local_held(struct imap_session *s, const char *local)
 		    imap_conf_wanted(s, fc) ||
 		    (held = imap_conf_local(s, fc)) == NULL)
 			continue;
-		same = strcmp(held, local) == 0;
+		/* Local names separate with '/'; the held one is spelled
+		 * as configured, the other as the server lists it. */
+		same = imap_name_eq(held, local, '/');
 		free(held);
 		if (same)
 			return (fc->remote);
@@ -763,7 +788,7 @@ imap_folder_add(struct imap_session *s, const char *remote, int delim,
 	size_t		 i;
 
 	for (i = 0; i < s->nfolders; i++) {
-		if (strcmp(s->folders[i].remote, remote) == 0)
+		if (imap_wire_eq(s, s->folders[i].remote, remote))
 			return;
 	}
 	if (imap_remote_skipped(s, remote))
@@ -848,15 +873,6 @@ imap_conf_wanted(struct imap_session *s, const struct folder_conf *fc)
 	return (1);
 }
 
-/* Whether two server (wire) names are one folder: the same bytes, or
- * INBOX in any case (RFC 3501 5.1). */
-static int
-imap_wire_eq(const char *a, const char *b)
-{
-	return (strcmp(a, b) == 0 || (strcasecmp(a, "INBOX") == 0 &&
-	    strcasecmp(b, "INBOX") == 0));
-}
-
 /* Whether a server folder (a pattern's match, say) is held by an IDLE
  * session: fetching it here too would race that session. */
 static int
@@ -866,7 +882,7 @@ imap_remote_skipped(struct imap_session *s, const char *remote)
 
 	for (i = 0; i < s->nskip; i++) {
 		if (s->skip_wire[i] != NULL &&
-		    imap_wire_eq(remote, s->skip_wire[i]))
+		    imap_wire_eq(s, remote, s->skip_wire[i]))
 			return (1);
 	}
 	return (0);
@@ -879,7 +895,7 @@ static int
 imap_is_own_trash(const struct imap_session *s, const char *remote)
 {
 	return (!s->ac->keep && s->trash_wire != NULL && !s->trash_default &&
-	    imap_wire_eq(remote, s->trash_wire));
+	    imap_wire_eq(s, remote, s->trash_wire));
 }
 
 /* Whether keep = no moves the selected folder's delivered messages to
@@ -890,7 +906,7 @@ static int
 imap_moves_to_trash(const struct imap_session *s)
 {
 	return (s->trash_wire != NULL && !(s->trash_default &&
-	    imap_wire_eq(s->folders[s->cur].remote, s->trash_wire)));
+	    imap_wire_eq(s, s->folders[s->cur].remote, s->trash_wire)));
 }
 
 /* A listed folder that is the trash_folder, with keep = no: a pattern
@@ -1414,9 +1430,7 @@ imap_status_untagged(struct imap_session *s, const struct imap_response *r)
 	const char	*remote = s->folders[s->cur].remote;
 	uint64_t	 v;
 
-	if (r->mailbox == NULL || (strcmp(r->mailbox, remote) != 0 &&
-	    (strcasecmp(r->mailbox, "INBOX") != 0 ||
-	    strcasecmp(remote, "INBOX") != 0)))
+	if (r->mailbox == NULL || !imap_wire_eq(s, r->mailbox, remote))
 		return;
 	if (imap_parse_status_item(r, "UIDVALIDITY", &v) == 0)
 		s->st_uidvalidity = v;
