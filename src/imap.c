@@ -94,7 +94,11 @@
  * before is delivered, and, when the first fetch may have left mail
  * (first_fetch not "all", or the state's first_left record), given no
  * server action (imap_untouched): it may be mail the user chose to
- * leave, and at or below last_uid no later run acts on it.
+ * leave, and at or below last_uid no later run acts on it. Only the
+ * messages present at the change (up to the UID before UIDNEXT, or else
+ * the highest UID the pass lists: the "matching" record's bound) are so
+ * left: mail that arrives later, while the mark stays because a message
+ * of the pass is missing, is new mail (imap_untouched_take).
  *
  * Gmail labels (X-GM-EXT-1): Gmail shows one message in the folder of
  * every label it has and in [Gmail]/All Mail, under one X-GM-MSGID. With
@@ -504,7 +508,6 @@ static char	*imap_conf_local(struct imap_session *,
 static int	imap_roles_needed(const struct imap_session *);
 static int	imap_conf_wanted(struct imap_session *,
 		    const struct folder_conf *);
-static int	imap_wire_eq(const char *, const char *);
 
 /* Records an outcome; the session's status is the worst one. */
 static void
@@ -754,6 +757,29 @@ imap_auth_start(struct imap_session *s)
  * Folders.
  */
 
+/* Whether two folder names are one folder: the same bytes, or the same
+ * but for the case of INBOX as their first hierarchy level (RFC 3501
+ * 5.1: INBOX in any case is the INBOX, and a name that starts with it
+ * and the separator delim is under it: Dovecot lists "inbox/Trash" as
+ * "INBOX/Trash"). delim 0: no hierarchy, only a bare INBOX. */
+static int
+imap_name_eq(const char *a, const char *b, int delim)
+{
+	if (strcmp(a, b) == 0)
+		return (1);
+	if (strncasecmp(a, "INBOX", 5) != 0 || strncasecmp(b, "INBOX", 5) != 0)
+		return (0);
+	return ((a[5] == '\0' || (delim != 0 && a[5] == delim)) &&
+	    strcmp(a + 5, b + 5) == 0);
+}
+
+/* Whether two server (wire) names are one folder (imap_name_eq). */
+static int
+imap_wire_eq(const struct imap_session *s, const char *a, const char *b)
+{
+	return (imap_name_eq(a, b, s->delim));
+}
+
 /* Whether configured folder i is fetched by another session that this
  * one must give way to: in ONCE, a folder an IDLE session holds (left
  * out here); in IDLE, an IDLE folder configured before this session's
@@ -791,7 +817,9 @@ imap_local_held(struct imap_session *s, const char *local)
 		if (!imap_conf_rival(s, i) ||
 		    (held = imap_conf_local(s, &s->ac->folders[i])) == NULL)
 			continue;
-		same = strcmp(held, local) == 0;
+		/* Local names separate with '/'; the held one is spelled
+		 * as configured, the other as the server lists it. */
+		same = imap_name_eq(held, local, '/');
 		free(held);
 		if (same)
 			return (s->ac->folders[i].remote);
@@ -822,7 +850,7 @@ imap_remote_held(struct imap_session *s, const char *remote)
 		    folder_conf_unescape(fc->remote), s->delim,
 		    &cause)) == NULL)
 			free(cause);
-		same = wire != NULL && imap_wire_eq(wire, remote);
+		same = wire != NULL && imap_wire_eq(s, wire, remote);
 		free(wire);
 		if (same)
 			return (fc->remote);
@@ -864,7 +892,7 @@ imap_folder_add(struct imap_session *s, const char *remote, int delim,
 	size_t		 i;
 
 	for (i = 0; i < s->nfolders; i++) {
-		if (strcmp(s->folders[i].remote, remote) == 0)
+		if (imap_wire_eq(s, s->folders[i].remote, remote))
 			return;
 	}
 	if (imap_remote_skipped(s, remote))
@@ -959,15 +987,6 @@ imap_conf_wanted(struct imap_session *s, const struct folder_conf *fc)
 	return (1);
 }
 
-/* Whether two server (wire) names are one folder: the same bytes, or
- * INBOX in any case (RFC 3501 5.1). */
-static int
-imap_wire_eq(const char *a, const char *b)
-{
-	return (strcmp(a, b) == 0 || (strcasecmp(a, "INBOX") == 0 &&
-	    strcasecmp(b, "INBOX") == 0));
-}
-
 /* Whether a server folder (a pattern's match, say) is held by an IDLE
  * session: fetching it here too would race that session. */
 static int
@@ -977,7 +996,7 @@ imap_remote_skipped(struct imap_session *s, const char *remote)
 
 	for (i = 0; i < s->nskip; i++) {
 		if (s->skip_wire[i] != NULL &&
-		    imap_wire_eq(remote, s->skip_wire[i]))
+		    imap_wire_eq(s, remote, s->skip_wire[i]))
 			return (1);
 	}
 	return (0);
@@ -990,7 +1009,7 @@ static int
 imap_is_own_trash(const struct imap_session *s, const char *remote)
 {
 	return (!s->ac->keep && s->trash_wire != NULL && !s->trash_default &&
-	    imap_wire_eq(remote, s->trash_wire));
+	    imap_wire_eq(s, remote, s->trash_wire));
 }
 
 /* Whether keep = no moves the selected folder's delivered messages to
@@ -1001,7 +1020,7 @@ static int
 imap_moves_to_trash(const struct imap_session *s)
 {
 	return (s->trash_wire != NULL && !(s->trash_default &&
-	    imap_wire_eq(s->folders[s->cur].remote, s->trash_wire)));
+	    imap_wire_eq(s, s->folders[s->cur].remote, s->trash_wire)));
 }
 
 /* How messages name the trash: the default one is not a trash_folder the
@@ -1702,9 +1721,7 @@ imap_status_untagged(struct imap_session *s, const struct imap_response *r)
 	const char	*remote = s->folders[s->cur].remote;
 	uint64_t	 v;
 
-	if (r->mailbox == NULL || (strcmp(r->mailbox, remote) != 0 &&
-	    (strcasecmp(r->mailbox, "INBOX") != 0 ||
-	    strcasecmp(remote, "INBOX") != 0)))
+	if (r->mailbox == NULL || !imap_wire_eq(s, r->mailbox, remote))
 		return;
 	if (imap_parse_status_item(r, "UIDVALIDITY", &v) == 0)
 		s->st_uidvalidity = v;
@@ -1787,6 +1804,31 @@ imap_untouched(struct imap_session *s)
 	    (s->ac->first_fetch != FIRST_FETCH_ALL || s->sf->first_mode != 0));
 }
 
+/* Puts into rest the UIDs of set that get their server actions; how
+ * many of set imap_untouched leaves alone. Only the messages present
+ * when the UIDVALIDITY changed may be mail the first fetch left (those
+ * up to the matching bound); mail that arrives later, while the mark
+ * stays (a message of the pass missing), is new mail and keep = no
+ * deletes it (review r9, finding 01). A bound not known yet (the pass
+ * has not listed the folder) leaves them all alone. */
+static size_t
+imap_untouched_take(struct imap_session *s, const struct uidset *set,
+    struct uidset *rest)
+{
+	struct uidset	low;
+
+	if (!imap_untouched(s)) {
+		uidset_add_set(rest, set);
+		return (0);
+	}
+	uidset_init(&low);
+	uidset_add_range(&low, 1, s->sf->matching_until != 0 ?
+	    s->sf->matching_until : UINT32_MAX);
+	uidset_subtract(rest, set, &low);
+	uidset_clear(&low);
+	return (uidset_count(set) - uidset_count(rest));
+}
+
 /* The notice for n messages imap_untouched left alone. */
 static void
 imap_untouched_log(struct imap_session *s, size_t n)
@@ -1815,6 +1857,34 @@ imap_pending_add(struct imap_session *s, const struct uidset *set)
 				break;
 		}
 	}
+}
+
+/* Owes the server actions for the batch's delivered messages, but for
+ * those imap_untouched leaves alone (counted for the notice). */
+static void
+imap_delivered_owe(struct imap_session *s)
+{
+	struct uidset	acted;
+
+	uidset_init(&acted);
+	s->untouched += imap_untouched_take(s, &s->delivered, &acted);
+	imap_pending_add(s, &acted);
+	uidset_clear(&acted);
+}
+
+/* Drops from done (a recovered journal's delivered UIDs) those
+ * imap_untouched leaves alone, with the notice. */
+static void
+imap_untouched_recovered(struct imap_session *s, struct uidset *done)
+{
+	struct uidset	acted;
+	size_t		n;
+
+	uidset_init(&acted);
+	if ((n = imap_untouched_take(s, done, &acted)) > 0)
+		imap_untouched_log(s, n);
+	uidset_clear(done);
+	*done = acted;
 }
 
 /* Adds the state record's pending set (server actions owed from an
@@ -2168,12 +2238,10 @@ imap_journal_recover(struct imap_session *s)
 	s->f_bytes += rbytes;
 	s->f_rbytes += rbytes;
 	/* An interrupted matching pass: which entries were matched as
-	 * delivered before is not journaled; all are left untouched. */
-	if (imap_untouched(s) && s->sf->uidvalidity == s->uidvalidity &&
-	    !uidset_empty(&rc.done)) {
-		imap_untouched_log(s, uidset_count(&rc.done));
-		uidset_clear(&rc.done);
-	}
+	 * delivered before is not journaled; all it saw are left
+	 * untouched. */
+	if (s->sf->uidvalidity == s->uidvalidity)
+		imap_untouched_recovered(s, &rc.done);
 	if (s->folders[s->cur].mark_read || !s->ac->keep) {
 		/* Added to what the state still owes, never in its place: a
 		 * run killed after an earlier recovery recorded its set (and
@@ -2234,6 +2302,9 @@ imap_uidvalidity_changed(struct imap_session *s)
 	if (imap_matching_load(s) != 0)
 		return (-1);
 	s->sf->matching = 1;
+	/* What the pass may leave untouched: what the folder holds now
+	 * (below UIDNEXT), or else what its sizes pass lists. */
+	s->sf->matching_until = s->uidnext > 1 ? s->uidnext - 1 : 0;
 	/* An unfinished first fetch's bound names UIDs of the old epoch.
 	 * One an older version began has no record: it left mail too (the
 	 * record makes this epoch's messages untouched, imap_untouched). */
@@ -2931,6 +3002,11 @@ imap_sizes_done(struct imap_session *s)
 	 * what arrives later is new mail, read or not. */
 	if (s->sf->first_until > s->max_seen_uid)
 		s->sf->first_until = s->max_seen_uid;
+	/* No UIDNEXT at the change (or the previous version's mark): the
+	 * matching pass covers what it lists now. */
+	if (s->sf->matching && s->sf->matching_until == 0)
+		s->sf->matching_until = s->max_seen_uid > s->sf->last_uid ?
+		    s->max_seen_uid : s->sf->last_uid;
 	imap_missing_relisted(s, &listed);
 	imap_unlisted_owe(s, &unlisted, sure);
 	uidset_clear(&listed);
@@ -2993,6 +3069,7 @@ imap_fetch_next_batch(struct imap_session *s)
 		 * is still to be asked for again. */
 		if (uidset_empty(&s->missing) && uidset_empty(&s->suspect)) {
 			s->sf->matching = 0;
+			s->sf->matching_until = 0;
 			s->sf->first_until = 0;
 		}
 		if (s->untouched > 0)
@@ -3141,10 +3218,7 @@ imap_batch_owed(struct imap_session *s)
 {
 	if (!imap_wants_actions(s))
 		return;
-	if (imap_untouched(s))
-		s->untouched += uidset_count(&s->delivered);
-	else
-		imap_pending_add(s, &s->delivered);
+	imap_delivered_owe(s);
 	imap_pending_add(s, &s->recognised);
 	imap_store_pending(s);
 }

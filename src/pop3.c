@@ -76,11 +76,11 @@
  * pop3_top_end). The cost: after an interrupted keep = no run, each
  * message whose DELE it owed is downloaded once more, to be checked,
  * before its DELE. An entry of the previous version has the digest of
- * the header section alone: TOP n 0 checks it (it cannot tell apart
- * messages that differ only in their body; those entries are written no
- * more). A server without TOP (or that refuses it) gets no owed DELE for
- * those: each such message is fetched again, with a warning
- * (pop3_owed_refetch), and so is one whose check RETR is refused. The
+ * the header section alone, which cannot tell apart messages that differ
+ * only in their body (nor can TOP n 0, which the previous version checked
+ * it with: review r9, finding 05b): that message is not deleted but
+ * fetched again, a duplicate at worst, and recorded in the new form;
+ * so is one whose check RETR is refused (pop3_owed_refetch). The
  * DELEs of messages delivered in the same connection need no check: the
  * message numbers cannot change within a session (RFC 1939). RFC 1939
  * allows UIDLs computed as a hash of the message, so an identical copy
@@ -864,8 +864,8 @@ pop3_list_line(struct pop3_session *s, const char *line, size_t len)
  * (pop3_parse_uidl): the tab is never part of one. Entries written by
  * older versions are the bare UIDL, "UIDL<tab>SIZE", or
  * "UIDL<tab>SIZE<tab>HDRDIGEST" (16 hex digits without the "m": the
- * digest of the header section alone, checked by TOP n 0; such an entry
- * is written back as read until its DELE is sent). NULL when the server
+ * digest of the header section alone, which proves nothing: its message
+ * is fetched again, pop3_owed_same). NULL when the server
  * has no UIDL. */
 static const char *
 pop3_entry(struct pop3_session *s, const struct pop3_msg *m,
@@ -1000,26 +1000,39 @@ pop3_uidl_order(struct pop3_session *s)
 
 /* Whether the message listed under the UIDL of an owed DELE may be the
  * one delivered: the size LIST gives now is the one recorded (-1 when
- * the entry has none) and the entry has a digest, which RETR (of the
- * whole message) or TOP (of the header section, an entry of the previous
- * version) checks before the DELE (pop3_top_end). If the size differs,
+ * the entry has none) and the entry has the whole message's digest,
+ * which RETR checks before the DELE (pop3_top_end). If the size differs,
  * it is a different message (the server gave the freed UIDL to a new
  * one) and a DELE would lose it; without a recorded size and digest (an
- * entry of an older version) it may be. Either way it is not deleted but
- * fetched, as new: a duplicate at worst, never a loss. */
+ * entry of an older version) it may be; with the digest of the header
+ * section alone (the previous version's entry) it may be too: a message
+ * with the same header section and size (a local program's alerts) under
+ * the freed UIDL would pass TOP n 0 (review r9, finding 05b), and RETR
+ * cannot check it against a header digest. Either way it is not deleted
+ * but fetched, as new: a duplicate at worst, never a loss; delivered, it
+ * is recorded with the whole message's digest. */
 static int
 pop3_owed_same(struct pop3_session *s, struct pop3_msg *m, const char *uidl,
     const struct pop3_ident *id)
 {
+	int	same = id->size == (int64_t)m->size ||
+	    id->size == POP3_SIZE_ANY;
+
 	/* An older version's journal entry has no size, but a digest
 	 * taken from the delivered file (pop3_file_digest). */
-	if ((id->size == (int64_t)m->size || id->size == POP3_SIZE_ANY) &&
-	    id->digest != 0) {
+	if (same && id->digest != 0 && id->whole) {
 		s->digests[m - s->msgs] = id->digest;
-		m->whole = id->whole;
+		m->whole = 1;
 		return (1);
 	}
-	if (id->size < 0 || id->size == (int64_t)m->size)
+	if (same && id->digest != 0)
+		log_msg(LOG_LVL_WARNING, &s->ctx, "the DELE owed for UIDL "
+		    "\"%s\" was recorded with the digest of the message's "
+		    "header section only (by an older mailfetchd), which "
+		    "cannot tell it from another message with the same header "
+		    "and size that the server may have given the UIDL to: "
+		    "not deleted; fetched again (perhaps a duplicate)", uidl);
+	else if (id->size < 0 || same)
 		log_msg(LOG_LVL_WARNING, &s->ctx, "the DELE owed for UIDL "
 		    "\"%s\" was recorded without the message's "
 		    "digest (by an older mailfetchd), so the message now "
@@ -1159,31 +1172,6 @@ pop3_owed_refetch(struct pop3_session *s, size_t k)
 	s->digests[k] = 0;
 	state_uidl_undeliver(s->st, m->uidl);
 	s->state_dirty = 1;
-}
-
-/* The server has no TOP (its CAPA says so): nothing can tell that the
- * messages listed under the UIDLs of owed DELEs with a header digest
- * (entries of the previous version) are the ones delivered, so none of
- * them is deleted unseen; each is fetched again (pop3_owed_refetch).
- * Those with the whole message's digest are checked by RETR. Returns the
- * owed left. */
-static size_t
-pop3_owed_unverifiable(struct pop3_session *s)
-{
-	size_t	i, left = 0;
-
-	for (i = 0; i < s->nmsgs; i++) {
-		left += s->msgs[i].owed && s->msgs[i].whole;
-		if (!s->msgs[i].owed || s->msgs[i].whole)
-			continue;
-		log_msg(LOG_LVL_WARNING, &s->ctx, "the server offers no TOP "
-		    "command, so the message listed under UIDL \"%s\" cannot "
-		    "be checked to be the one delivered: not deleted; fetched "
-		    "again (perhaps a duplicate)",
-		    pop3_msg_uidl(s, &s->msgs[i]));
-		pop3_owed_refetch(s, i);
-	}
-	return (left);
 }
 
 /* Starts a pipelined phase (RETR, DELE, TOP or CHECK) over q[0..n-1]. */
@@ -1568,9 +1556,6 @@ pop3_plan(struct pop3_session *s)
 				s->msgs[i].owed = 0;
 			owed = 0;
 		}
-		if (owed > 0 && s->capa_known &&
-		    !(s->capa.flags & POP3_CAPA_TOP))
-			owed = pop3_owed_unverifiable(s);
 		/* Drops owed UIDLs the server no longer lists. */
 		pop3_store_owed(s);
 		pop3_suspect_load(s);

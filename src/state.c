@@ -12,7 +12,7 @@
  *	pending <folder name> <part of the folder's pending text>
  *	missing <folder name> <part of the folder's missing text>
  *	suspect <folder name> <part of the folder's suspect text>
- *	matching <folder name>
+ *	matching <folder name> [<highest UID the pass matches>]
  *	first_fetch <folder name> unseen <highest UID covered>
  *	first_left <folder name> <new|unseen> <Unix time>
  *	uidl <uidl> [<size>]
@@ -43,6 +43,11 @@
  * separated by spaces. A file without one (older versions never write
  * it) has none: what an older version passed over stays passed over. An
  * older version refuses a file that has one ("unknown record").
+ * Its UID, once known, bounds the messages the pass may leave untouched
+ * (imap.c): those present at the change; mail that arrives later is new
+ * mail. One without it (the previous version's) gets it at the next
+ * pass; the previous version refuses a record that has it ("expected 1
+ * fields") rather than read less than was saved.
  * A "first_fetch" record says the folder's first fetch (first_fetch =
  * unseen) did not complete: until it does, UIDs up to the one named are
  * fetched only when unread. "unseen" is the only mode that needs one
@@ -185,7 +190,7 @@ static const struct state_record {
 	{ "pending", 2, 0, state_parse_pending, state_write_pending },
 	{ "missing", 2, 0, state_parse_missing, state_write_missing },
 	{ "suspect", 2, 0, state_parse_suspect, state_write_suspect },
-	{ "matching", 1, 0, state_parse_matching, state_write_matching },
+	{ "matching", 1, 1, state_parse_matching, state_write_matching },
 	{ "first_fetch", 3, 0, state_parse_first, state_write_first },
 	{ "first_left", 3, 0, state_parse_first_left, state_write_first_left },
 	{ "uidl", 1, 1, state_parse_uidl, state_write_uidls },
@@ -649,11 +654,12 @@ state_folder_named(struct state *st, const char *field, const char *kw,
 	return (st->folders[idx]);
 }
 
-/* Record "matching <folder>": at most one per folder. */
+/* Record "matching <folder> [<UID>]": at most one per folder. */
 static int
 state_parse_matching(struct state *st, char **fields, char **why)
 {
 	struct state_folder	*f;
+	unsigned long long	 until = 0;
 
 	if ((f = state_folder_named(st, fields[0], "matching", why)) == NULL)
 		return (-1);
@@ -661,7 +667,13 @@ state_parse_matching(struct state *st, char **fields, char **why)
 		*why = xstrdup("matching: the same folder appears twice");
 		return (-1);
 	}
+	if (fields[1] != NULL && (state_parse_number(fields[1], UINT32_MAX,
+	    &until) != 0 || until == 0)) {
+		*why = xstrdup("matching: bad UID");
+		return (-1);
+	}
 	f->matching = 1;
+	f->matching_until = until;
 	return (0);
 }
 
@@ -676,6 +688,10 @@ state_write_matching(struct state *st, struct state_out *out)
 			continue;
 		state_out_record(out, "matching ");
 		state_out_encoded(out, st->folders[i]->name);
+		if (st->folders[i]->matching_until != 0) {
+			state_out_str(out, " ");
+			state_out_num(out, st->folders[i]->matching_until);
+		}
 		state_out_add(out, "\n", 1);
 	}
 }

@@ -41,6 +41,10 @@ struct state_folder {
 					 * against the msgids log has not
 					 * completed: the next run resumes
 					 * it above last_uid */
+	uint32_t	 matching_until;	/* with matching: the highest
+					 * UID present at the change (what
+					 * the pass may leave untouched);
+					 * 0: not known yet */
 	uint32_t	 first_until;	/* first_fetch = unseen, its first
 					 * pass not through: UIDs up to
 					 * this one are fetched only when

@@ -99,6 +99,13 @@ Modes:
   uidvnil     the second connection has a new UIDVALIDITY and new UIDs
               (as uidvalidity, once) and answers BODY[] NIL for message
               2; later connections keep that UIDVALIDITY and behave
+  uidvnilnew  the last message (--msgs) is not there at first; the second
+              connection has a new UIDVALIDITY and new UIDs (as
+              uidvalidity, once) and answers BODY[] NIL for message 2,
+              and so does the third, for which the last message arrives
+              (its UID 100 above its number: above every UID the second
+              connection listed); later connections behave (--bad is not
+              used)
   uidvbye     the second connection has a new UIDVALIDITY and new UIDs
               (as uidvalidity, once) and says "* BYE" in the middle of
               its body FETCH (after message 2), then closes; later
@@ -407,7 +414,9 @@ def do_fetch(c, box, tag, rest, bad, mode, flood=0):
                 time.sleep(1.8)
             c.send(fetch_item(box, seq, uid, args))
             continue
-        if body and mode == "uidvnil" and c.n == 2 and box.msgs[uid] == 2:
+        if body and box.msgs[uid] == 2 and (
+                (mode == "uidvnil" and c.n == 2) or
+                (mode == "uidvnilnew" and c.n in (2, 3))):
             c.send(fetch_item(box, seq, uid, args, body=NIL))
             continue
         if bad and body and mode in ("nil", "nilread", "nilreaduv") and \
@@ -516,9 +525,11 @@ def serve(c, box, mode, bad, caps, flood):
         caps += " X-GM-EXT-1"
     if (mode == "uidvalidity" and c.n > 1) or \
             (mode in ("uidvbye", "uidvnil", "uidvhdrdrip", "nilreaduv",
-                      "bigdripuv") and
-             c.n == 2):
+                      "bigdripuv", "uidvnilnew") and c.n == 2):
         box.renumber()
+    if mode == "uidvnilnew" and c.n == 3:
+        box.msgs.update({u + 100: k for u, k in box.hidden.items()})
+        box.hidden = {}
     if mode == "omitsizegone" and c.n > 1:
         box.msgs = {u: k for u, k in box.msgs.items() if k != 3}
     if mode in ("nilread", "nilreaduv") and not bad:
@@ -755,7 +766,7 @@ def main():
     box.seen_msgs = set(seen)
     if mode == "unseenbye":
         box.seen = {u for u in box.msgs if u % 2 == 0}
-    if mode in ("searchflood", "sizesdrip"):
+    if mode in ("searchflood", "sizesdrip", "uidvnilnew"):
         box.hidden = {n: box.msgs.pop(n)}
     ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

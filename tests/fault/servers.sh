@@ -307,6 +307,31 @@ run nilreaduv
 tap_is "$rc" 0 "IMAP first_fetch = unseen, BODY[] NIL, read, migrated: the next run delivers it"
 exact nilreaduv "IMAP first_fetch = unseen, BODY[] NIL, read, migrated: every message exactly once"
 
+# first_fetch = unseen, keep = no, the folder migrated (review r9,
+# finding 01): the first fetch leaves the read messages 1 and 2; after
+# the change they are delivered but left untouched (nothing tells them
+# from mail the user chose to leave), and message 2 comes as BODY[] NIL
+# (missing: the matching stays owed). Message 5 arrives after the change,
+# above every UID the matching pass saw: new mail, deleted as keep = no
+# says (before, the matching mark left it untouched too, and for good).
+imap_server uidvnilnew --msgs 5 --seen 1,2 --seenmanifest yes \
+    --manifest "$T/manifest"
+conf uidvnilnew imap 'first_fetch = unseen' 'keep = no'
+run uidvnilnew
+tap_is "$rc" 0 "IMAP migrated, BODY[] NIL, new mail: the first fetch"
+run uidvnilnew
+documented "IMAP migrated, BODY[] NIL, new mail: the run after the change"
+: >"$T/server.log"
+run uidvnilnew
+documented "IMAP migrated, BODY[] NIL, new mail: the run the new mail arrives for"
+tap_like "$(touching 105)" 'UID STORE 105 \+FLAGS' \
+    "IMAP migrated, BODY[] NIL, new mail: the message that arrived after the change is deleted"
+run uidvnilnew
+tap_is "$rc" 0 "IMAP migrated, BODY[] NIL, new mail: message 2 comes"
+tap_is "$(touching 101; touching 102)" "" \
+    "IMAP migrated, BODY[] NIL, new mail: the messages the change found are left untouched"
+exact uidvnilnew "IMAP migrated, BODY[] NIL, new mail: every message exactly once"
+
 # first_fetch = unseen, keep = no: the first run loses the connection in
 # its second body FETCH (no kill). The next run finishes the first fetch
 # with its filter: the \Seen (even) UIDs above the first batch are neither

@@ -110,6 +110,24 @@ tap_like "$rc" "^(2|7)$" "the refusal is an error exit (2 or 7), not a success"
 tap_is "$(mfd_server_count ot pw-ot-21 Trash)" 2 "the server's Trash is untouched"
 mfd_expect "$MD" "" "$S/01-plain.eml" "$S/04-dot-lines.eml"
 
+# --- The same, trash_folder "inbox/Trash": a child of INBOX spelled in
+# lower case, which Dovecot lists as "INBOX.Trash" (RFC 3501 5.1: INBOX
+# in any case, and what starts with it and the separator is under it).
+# Review r9 02: "*" fetched it back and moved it into itself every run.
+dovecot_add_user it pw-it-29
+mfd_account it pw-it-29
+dovecot_add_message it INBOX "$S/01-plain.eml"
+dovecot_add_message it INBOX "$S/04-dot-lines.eml"
+mfd_conf it 'keep = no' 'trash_folder = "inbox/Trash"' -- 'folder "*" { }'
+MD=$T/it/Maildir
+mfd_run_ok it 0 "trash_folder \"inbox/Trash\", folder \"*\": the first run creates it"
+tap_is "$(mfd_server_count it pw-it-29 INBOX.Trash)" 2 \
+    "both messages are in the server's INBOX.Trash"
+mfd_run_ok it 1 "trash_folder \"inbox/Trash\": the second run does not fetch the trash"
+mfd_run_ok it 1 "trash_folder \"inbox/Trash\": nor the third"
+mfd_expect "$MD" "" "$S/01-plain.eml" "$S/04-dot-lines.eml"
+tap_is "$(mfd_local_folders "$MD")" "" "no local .INBOX.Trash"
+
 # --- Every folder failed: exit 5, not 7 (partial). -------------------
 dovecot_add_user none pw-none-7
 mfd_account none pw-none-7

@@ -460,7 +460,8 @@ test_pending(void **arg)
 	free(big);
 }
 
-/* What a folder's pass still owes round-trips: the matching mark and an
+/* What a folder's pass still owes round-trips: the matching mark (with
+ * its bound, or without, as the previous version wrote it) and an
  * unfinished first fetch's bound (the largest UID included); a file
  * without the records (as older versions write) leaves neither. */
 static void
@@ -473,8 +474,10 @@ test_owed(void **arg)
 	st = open_ok(fx->dir, "acct");
 	f = state_folder_get(st, "a b%", 1);
 	f->matching = 1;
+	f->matching_until = UINT32_MAX;
 	f->first_until = UINT32_MAX;
 	state_folder_get(st, "Sent", 1)->first_until = 42;
+	state_folder_get(st, "Drafts", 1)->matching = 1;
 	state_folder_get(st, "INBOX", 1)->last_uid = 7;
 	f->first_mode = STATE_FIRST_UNSEEN;
 	f->first_time = 1796625384;
@@ -486,6 +489,9 @@ test_owed(void **arg)
 	st = open_ok(fx->dir, "acct");
 	f = state_folder_get(st, "a b%", 0);
 	assert_int_equal(f->matching, 1);
+	assert_int_equal(f->matching_until, UINT32_MAX);
+	assert_int_equal(state_folder_get(st, "Drafts", 0)->matching, 1);
+	assert_int_equal(state_folder_get(st, "Drafts", 0)->matching_until, 0);
 	assert_int_equal(f->first_until, UINT32_MAX);
 	assert_int_equal(state_folder_get(st, "Sent", 0)->first_until, 42);
 	assert_int_equal(state_folder_get(st, "Sent", 0)->matching, 0);
@@ -899,7 +905,11 @@ test_bad_content(void **arg)
 		{ "mailfetchd-state 1\nmatching A\n", 1, "line 2: matching" },
 		{ "mailfetchd-state 1\nfolder 1 2 A\nmatching A\nmatching A\n",
 		  3, "line 4: matching" },
-		{ "mailfetchd-state 1\nfolder 1 2 A\nmatching A 1\n", 2,
+		{ "mailfetchd-state 1\nfolder 1 2 A\nmatching A 0\n", 2,
+		  "line 3: matching: bad UID" },
+		{ "mailfetchd-state 1\nfolder 1 2 A\nmatching A 4294967296\n", 2,
+		  "line 3: matching: bad UID" },
+		{ "mailfetchd-state 1\nfolder 1 2 A\nmatching A 1 2\n", 2,
 		  "line 3" },
 		{ "mailfetchd-state 1\nfirst_fetch A unseen 4\n", 1,
 		  "line 2: first_fetch" },
