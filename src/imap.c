@@ -3759,13 +3759,17 @@ imap_lie_outcome(uint32_t uid, int for_good)
 /* After imap_sizes_lie: uid is passed (a suspect, or for good), what lies
  * below it is still owed. The missing set takes the whole range (UIDs the
  * server no longer lists drop out of it next time), since an answer may
- * come out of order and a UID below uid not yet listed must not be lost. */
+ * come out of order and a UID below uid not yet listed must not be lost;
+ * but, while the first fetch filters (first_fetch = unseen), only what it
+ * would take (imap_unlisted_add): a missing UID is fetched whatever its
+ * flags, and with keep = no the user's read mail would be deleted (review
+ * r9 12). */
 static void
 imap_sizes_lie_record(struct imap_session *s, uint32_t uid)
 {
 	imap_missing_drop(s, uid);
 	if (uid > s->sf->last_uid + 1)
-		uidset_add_range(&s->missing, s->sf->last_uid + 1, uid - 1);
+		imap_unlisted_add(s, &s->missing, s->sf->last_uid + 1, uid - 1);
 	if (uid > s->sf->last_uid)
 		s->sf->last_uid = uid;
 	imap_missing_save(s);
@@ -3978,10 +3982,12 @@ imap_sizes_lie(struct imap_session *s, uint64_t size)
 	if (uid != 0)
 		for_good = imap_lie_suspect(s, uid);
 	s->ctx.uid = uid;
-	imap_fail(s, EXIT_PROTOCOL, "matching after the UIDVALIDITY change, "
-	    "the server announced a Message-ID header of %llu bytes (its "
+	imap_fail(s, EXIT_PROTOCOL, "%s, the server announced a Message-ID "
+	    "header of %llu bytes (its "
 	    "RFC822.SIZE said %llu; max_message_size %llu): a server error; "
 	    "closing the connection rather than reading it%s",
+	    s->sf->matching ? "matching after the UIDVALIDITY change" :
+	    "in the sizes pass (Gmail: the Message-ID tells labels apart)",
 	    (unsigned long long)size, (unsigned long long)said,
 	    (unsigned long long)imap_body_max(s), uid != 0 ?
 	    imap_lie_outcome(uid, for_good) : " (its UID came after it: the "

@@ -61,6 +61,11 @@ Modes:
   bigdripone  as bigdripseq, and every FETCH answer of a --bad connection
               carries message number 1 (a broken server: the number names
               no one message); message 2 is delivered by a later one
+  gmsizesdrip X-GM-EXT-1 announced (the client asks every Message-ID in
+              its sizes pass); on each --bad connection, the sizes pass's
+              Message-ID header literal of the last message is announced
+              as {4000000000} and dripped as in bigdrip (with --bad 2 or
+              more it is passed over for good: not in the manifest)
   uidvhdrdrip the second connection has a new UIDVALIDITY and new UIDs
               (as uidvalidity, once), and in its sizes FETCH (which asks
               the Message-IDs) message 2's Message-ID header literal is
@@ -318,6 +323,7 @@ def parse_set(text, uids):
 class Box:
     def __init__(self, n):
         self.msgs = {u: u for u in range(1, n + 1)}	# uid -> message no
+        self.n = n					# messages at the start
         self.uidvalidity = 1000
         self.deleted = set()
         self.seen = set()
@@ -445,12 +451,15 @@ def do_fetch(c, box, tag, rest, bad, mode, flood=0):
                mode in ("bigdrip", "hdrdrip", "bigdripseq", "bigdripone",
                         "bigdripuv")) or \
             (mode == "uidvhdrdrip" and c.n == 2 and not body and
-             "HEADER.FIELDS" in args and box.msgs[uid] == 2)
+             "HEADER.FIELDS" in args and box.msgs[uid] == 2) or \
+            (mode == "gmsizesdrip" and bad and not body and
+             "HEADER.FIELDS" in args and box.msgs[uid] == box.n)
         if lie:
             item = fetch_item(box, seq, uid, args)
             if mode in ("bigdripseq", "bigdripone"):
                 item = item.replace(b"(UID %d " % uid, b"(", 1)
-            key = b"BODY[HEADER" if mode in ("hdrdrip", "uidvhdrdrip") \
+            key = b"BODY[HEADER" if mode in ("hdrdrip", "uidvhdrdrip",
+                                             "gmsizesdrip") \
                 else b"BODY[]"
             c.send(item[:item.index(b"{", item.index(key))] +
                    b"{%d}\r\n" % LIT)
@@ -521,7 +530,7 @@ def serve(c, box, mode, bad, caps, flood):
     if mode in ("idledrop", "searchflood", "donedrip", "selectdrop",
                 "idlegap"):
         caps += " IDLE"
-    if mode == "xgmbad":
+    if mode in ("xgmbad", "gmsizesdrip"):
         caps += " X-GM-EXT-1"
     if (mode == "uidvalidity" and c.n > 1) or \
             (mode in ("uidvbye", "uidvnil", "uidvhdrdrip", "nilreaduv",
@@ -751,6 +760,8 @@ def main():
                     and i == 2 \
                     and int(args["bad"]) >= 2:
                 continue	# a lie about its size, twice: passed over
+            if mode == "gmsizesdrip" and i == n and int(args["bad"]) >= 2:
+                continue	# the same, in the sizes pass
             if mode == "unseenbye" and i % 2 == 0:
                 continue	# \Seen: first_fetch = unseen leaves it
             if i in seen and args.get("seenmanifest") != "yes":

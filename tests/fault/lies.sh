@@ -234,6 +234,27 @@ scripted_once uvs
 tap_like "$rc" '^(0|1)$' "IMAP matching after first_fetch = unseen, 4 GB Message-ID: the next run succeeds"
 scripted_exact uvs "IMAP matching after first_fetch = unseen, 4 GB Message-ID: every message once, read message 1 too"
 
+# A Gmail-like server (X-GM-EXT-1: the sizes pass asks every
+# Message-ID) lies about the newest message's Message-ID on a first fetch
+# with first_fetch = unseen and keep = no, messages 1 and 2 read on the
+# server: the UIDs below the liar owed to the next run are the unread
+# ones; the read ones are never fetched, so never deleted (review r9 12:
+# all of them were owed, and fetched and deleted once new mail came).
+scripted_start "$T/gms.log" "$IMAP" gmsizesdrip --seen 1,2 --bad 2 \
+    --manifest "$T/manifest"
+scripted_conf gms imap 2s 'first_fetch = unseen' 'keep = no'
+scripted_once gms
+tap_is "$rc" 5 "Gmail sizes pass lie, first_fetch = unseen: the first run ends at it"
+tap_like "$err" 'uid=5: in the sizes pass .*Message-ID header of 4000000000 bytes' \
+    "Gmail sizes pass lie: the log names the UID and says where (no UIDVALIDITY change)"
+scripted_once gms
+tap_is "$rc" 5 "Gmail sizes pass lie: asked alone, it lies again (exit 5)"
+scripted_once gms
+tap_like "$rc" '^(0|1)$' "Gmail sizes pass lie: the next run succeeds"
+scripted_exact gms "Gmail sizes pass lie, first_fetch = unseen: the unread ones, read messages 1 and 2 not"
+tap_is "$(grep -cE 'UID (STORE|MOVE|COPY) [^ ]*\b[12]\b' "$T/gms.log")" 0 \
+    "Gmail sizes pass lie: no action on read messages 1 and 2"
+
 scripted_pop3_manifest
 # A RETR that never ends, dripped above the pacing floor past
 # max_message_size (8K; LIST said ~70 bytes), or sent faster past twice
