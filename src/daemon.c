@@ -526,17 +526,16 @@ daemon_account_done(struct daemon_account *a, const struct fetch_result *r,
 	 * --oauth2-setup; the account waits for a reload, like a config
 	 * error, instead of backing off and asking again. */
 	o.exit = r->reauth ? EXIT_CONFIG : r->status;
-	/* The budget counts what was downloaded from the provider, when it
-	 * was (a failed poll's downloads too). A journal recovery downloads
-	 * nothing: the messages it moves into place count in the run's
-	 * figures (the log, --status), not in the budget, or a batch whose
-	 * Maildir sync failed in a live session would count twice (once by
-	 * that session, once by the next poll's recovery). The downloads of
-	 * a run killed (kill -9) before its end are in no budget: the budget
-	 * is saved from a finished session's result (daemon_account_save),
-	 * which that run never had; so it errs low by at most that run's
-	 * downloads, as it did for all but its last batch before. */
-	o.bytes = r->bytes - r->recovered_bytes;
+	/* The budget counts what was downloaded from the provider, as it
+	 * came (CRLF), when it was (a failed poll's downloads too; a POP3
+	 * check's RETRs too), not what was delivered (r->bytes). A journal
+	 * recovery downloads nothing: the messages it moves into place count
+	 * in the run's figures (the log, --status), not in the budget. The
+	 * downloads of a run killed (kill -9) before its end are in no
+	 * budget: the budget is saved from a finished session's result
+	 * (daemon_account_save), which that run never had; so it errs low
+	 * by at most that run's downloads. */
+	o.bytes = r->downloaded;
 	o.hint = (enum schedule_hint)r->hint;
 	o.retry_after = r->retry_after;
 	o.no_conn = no_conn;

@@ -295,7 +295,7 @@ fetch_imap_done(struct imap_session *imap, void *arg)
 		res.status = EXIT_PARTIAL;
 	res.messages = r->messages;
 	res.bytes = r->bytes;
-	res.recovered_bytes = r->recovered_bytes;
+	res.downloaded = r->downloaded;
 	res.hint = r->hint;
 	res.reauth = r->reauth;
 	fs->done(fs, &res, fs->arg);
@@ -315,7 +315,7 @@ fetch_pop3_done(struct pop3_session *pop3, void *arg)
 	res.status = r->status;
 	res.messages = r->messages;
 	res.bytes = r->bytes;
-	res.recovered_bytes = r->recovered_bytes;
+	res.downloaded = r->downloaded;
 	res.retry_after = r->login_delay;
 	res.reauth = r->reauth;
 	if (r->status == EXIT_LOCKED)
@@ -391,6 +391,14 @@ fetch_session_progress(const struct fetch_session *fs, unsigned long *done,
 		imap_session_progress(fs->imap, done, total, bytes);
 	else
 		pop3_session_progress(fs->pop3, done, total, bytes);
+}
+
+uint64_t
+fetch_session_downloaded(const struct fetch_session *fs)
+{
+	if (fs->imap != NULL)
+		return (imap_session_downloaded(fs->imap));
+	return (pop3_session_downloaded(fs->pop3));
 }
 
 /* One account being fetched. */

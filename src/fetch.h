@@ -41,10 +41,11 @@ struct fetch_result {
 	int		 status;	/* enum fetch_exit */
 	unsigned long	 messages;	/* delivered */
 	uint64_t	 bytes;		/* delivered, as written */
-	uint64_t	 recovered_bytes; /* of bytes: messages a journal
-					 * recovery moved into place, downloaded
-					 * by an earlier run: not in the daily
-					 * budget (see daemon_account_done) */
+	uint64_t	 downloaded;	/* the message bytes as received from
+					 * the server (BODY[] literals / RETR
+					 * answers, CRLF line ends), delivered
+					 * or not: the daily budget. A journal
+					 * recovery downloads nothing */
 	int		 hint;		/* enum schedule_hint: what the server
 					 * said about coming back */
 	unsigned int	 retry_after;	/* seconds the server asked to wait
@@ -93,5 +94,9 @@ int		 fetch_session_awaiting_secret(const struct fetch_session *);
 /* Messages delivered so far, messages expected, bytes written. */
 void		 fetch_session_progress(const struct fetch_session *,
 		    unsigned long *done, unsigned long *total, uint64_t *bytes);
+/* The message bytes downloaded so far (fetch_result.downloaded of a
+ * session not finished): what a session aborted before its end owes
+ * the daily budget. */
+uint64_t	 fetch_session_downloaded(const struct fetch_session *);
 
 #endif

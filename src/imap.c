@@ -392,8 +392,10 @@ struct imap_session {
 	size_t			 pending_from;	/* slicing for commands */
 	int			 folder_failed;
 	unsigned long		 f_msgs;
-	uint64_t		 f_bytes;	/* downloaded, and recovered */
-	uint64_t		 f_rbytes;	/* of f_bytes: recovered */
+	uint64_t		 f_bytes;	/* delivered (as written), and
+						 * recovered */
+	uint64_t		 f_down;	/* BODY[] bytes received, kept
+						 * or not (the budget) */
 	struct timespec		 f_start;
 
 	/* The message being received. */
@@ -1322,7 +1324,7 @@ imap_folder_reset(struct imap_session *s)
 	s->folder_failed = 0;
 	s->f_msgs = 0;
 	s->f_bytes = 0;
-	s->f_rbytes = 0;
+	s->f_down = 0;
 	s->ctx.folder = NULL;
 }
 
@@ -1874,7 +1876,6 @@ imap_journal_recover(struct imap_session *s)
 	s->f_msgs += rc.n - rc.ngone;
 	rbytes = maildir_found_bytes(rc.found, rc.n);
 	s->f_bytes += rbytes;
-	s->f_rbytes += rbytes;
 	/* An interrupted matching pass: which entries were matched as
 	 * delivered before is not journaled; all are left untouched. */
 	if (imap_untouched(s) && s->sf->uidvalidity == s->uidvalidity &&
@@ -2916,7 +2917,7 @@ imap_round_reset(struct imap_session *s)
 	s->unseen_searched = 0;
 	s->f_msgs = 0;
 	s->f_bytes = 0;
-	s->f_rbytes = 0;
+	s->f_down = 0;
 	clock_gettime(CLOCK_MONOTONIC, &s->f_start);
 }
 
@@ -3012,8 +3013,10 @@ imap_idle_wake(struct imap_session *s)
 static void
 imap_idle_round_done(struct imap_session *s)
 {
-	uint64_t	downloaded = s->f_bytes - s->f_rbytes;
+	uint64_t	downloaded = s->f_down;
 
+	/* Reported here, not again by imap_session_downloaded. */
+	s->f_down = 0;
 	/* A failed round's downloads count for the budget too, as a
 	 * failed poll's do (daemon_account_done). */
 	if (s->delivered_cb != NULL && (downloaded > 0 ||
@@ -3101,12 +3104,17 @@ imap_folder_done(struct imap_session *s)
 	else {
 		s->result.folders_ok++;
 		imap_log(s, s->f_msgs > 0 ? LOG_LVL_INFO : LOG_LVL_DEBUG,
-		    "fetched %lu message(s), %llu bytes in %.2f s", s->f_msgs,
-		    (unsigned long long)s->f_bytes, secs);
+		    "fetched %lu message(s), %llu bytes written (%llu bytes "
+		    "downloaded) in %.2f s", s->f_msgs,
+		    (unsigned long long)s->f_bytes,
+		    (unsigned long long)s->f_down, secs);
 	}
 	s->result.messages += s->f_msgs;
 	s->result.bytes += s->f_bytes;
-	s->result.recovered_bytes += s->f_rbytes;
+	s->result.downloaded += s->f_down;
+	/* An IDLE round reports its own (imap_idle_round_done). */
+	if (s->mode != IMAP_MODE_IDLE)
+		s->f_down = 0;
 	if (s->f_msgs > 0 && s->status == EXIT_NOTHING_NEW)
 		s->status = EXIT_NEW_MAIL;
 	if (s->mode == IMAP_MODE_IDLE) {
@@ -4650,6 +4658,10 @@ imap_read(struct imap_session *s)
 			break;
 		case IMAP_PARSE_CHUNK:
 			chunk = imap_parse_chunk(s->parser, &len, &last);
+			/* The budget counts what came, kept or not. */
+			if (s->lit == IMAP_LIT_BODY ||
+			    s->lit == IMAP_LIT_DISCARD)
+				s->f_down += len;
 			if (s->lit == IMAP_LIT_BODY)
 				imap_body_chunk(s, chunk, len);
 			else if (s->lit == IMAP_LIT_HEADER)
@@ -4913,6 +4925,12 @@ imap_session_progress(const struct imap_session *s, unsigned long *done,
 	*done = s->result.messages + now;
 	*total = s->result.messages + (s->nmsgs > now ? s->nmsgs : now);
 	*bytes = s->result.bytes + s->f_bytes;
+}
+
+uint64_t
+imap_session_downloaded(const struct imap_session *s)
+{
+	return (s->result.downloaded + s->f_down);
 }
 
 const struct imap_result *

@@ -1427,7 +1427,6 @@ pop3_journal_recover(struct pop3_session *s)
 	 * never said so): they count as this run's new mail. */
 	s->result.messages += n - ngone;
 	s->result.bytes += bytes;
-	s->result.recovered_bytes += bytes;
 	if (n > ngone && s->status == EXIT_NOTHING_NEW)
 		s->status = EXIT_NEW_MAIL;
 	state_inflight_clear(s->st, POP3_STATE_RECORD);
@@ -2077,6 +2076,9 @@ pop3_body_feed(struct pop3_session *s)
 		return (1);
 	}
 	pop3_body_write(s, s->scratch, out);
+	/* The budget counts the answer as it came (CRLF, dot-stuffed),
+	 * stored or not: a CHECK's RETR downloads the message too. */
+	s->result.downloaded += used;
 	evbuffer_drain(in, used);
 	pop3_pace(s, used);
 	s->body_bytes += out;
@@ -2497,9 +2499,10 @@ pop3_finish_cb(evutil_socket_t fd, short what, void *arg)
 		    ", skipped %lu too large", s->result.skipped);
 	if (s->authed)
 		log_msg(s->result.messages > 0 ? LOG_LVL_INFO : LOG_LVL_DEBUG,
-		    &s->ctx, "fetched %lu message(s), %llu bytes in %.2f s%s",
-		    s->result.messages, (unsigned long long)s->result.bytes,
-		    secs, extra);
+		    &s->ctx, "fetched %lu message(s), %llu bytes written "
+		    "(%llu bytes downloaded) in %.2f s%s", s->result.messages,
+		    (unsigned long long)s->result.bytes,
+		    (unsigned long long)s->result.downloaded, secs, extra);
 	s->result.status = s->status;
 	s->done(s, s->done_arg);
 }
@@ -2662,6 +2665,12 @@ pop3_session_progress(const struct pop3_session *s, unsigned long *done,
 	*done = s->result.messages + s->nstaged;
 	*total = s->ntodo > *done ? s->ntodo : *done;
 	*bytes = s->result.bytes;
+}
+
+uint64_t
+pop3_session_downloaded(const struct pop3_session *s)
+{
+	return (s->result.downloaded);
 }
 
 const struct pop3_result *

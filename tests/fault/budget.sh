@@ -6,10 +6,15 @@
 # fsync does the same); the session lives on and counts the downloaded
 # bytes. The next poll's journal recovery moves the files into place and
 # reports them (the log line, --status), but downloads nothing: the budget
-# in the state holds the bytes once, not twice. IMAP (imap_server.py
+# in the state holds the bytes once, not twice. The budget counts the bytes
+# as the server sent them (CRLF line ends, r9 17), not as delivered (LF).
+# IMAP (imap_server.py
 # gapfetch, its body FETCH answers 1.8 s apart) and POP3 (pop3_server.py
 # retrslow, each RETR 1.5 s late), and IMAP IDLE (idlegap: the failed
-# round's downloads count, the recovery's not). TAP output.
+# round's downloads count, the recovery's not). POP3 keep = no, a run
+# killed with DELEs owed: the next poll reads the messages again to check
+# them (RETR) before the DELEs, and those downloads count too (r9 14).
+# TAP output.
 set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 MAILFETCHD=${MAILFETCHD:-$top_srcdir/_build/mailfetchd}
@@ -46,11 +51,24 @@ delivered() {
 	    awk '{ s += $1 } END { print s + 0 }'
 }
 
+# wire NAME: the bytes of the messages staged in tmp/ as the server sent
+# them: each LF was a CRLF.
+wire() {
+	find "$T/Maildir-$1/tmp" -type f -exec cat {} + |
+	    awk '{ s += length($0) + 2 } END { print s + 0 }'
+}
+
+# at_least A B TEXT: A >= B, A a number.
+at_least() {
+	[[ $1 =~ ^[0-9]+$ ]] && (($1 >= $2))
+	ok $? "$3 ($1 >= $2)"
+}
+
 # check NAME PROTO FETCHED-ERE: one poll whose sync fails once the server
 # has the batch's first fetch command (FETCHED-ERE in its log), then one
 # that recovers the batch.
 check() {
-	local name=$1 proto=$2 log total
+	local name=$1 proto=$2 log total sent counted
 
 	log=$T/$name.log
 	scripted_conf "$name" "$proto" 20 'poll_interval = 1h' \
@@ -66,8 +84,10 @@ check() {
 	total=$(find "$T/Maildir-$name/tmp" -type f -printf '%s\n' |
 	    awk '{ s += $1 } END { print s + 0 }')
 	tap_like "$total" '^[1-9][0-9]*$' "$name: the staged files wait in tmp/"
-	tap_is "$(budget "$name")" "$total" \
-	    "$name: the failed poll's downloads are in the budget"
+	sent=$(wire "$name")
+	counted=$(budget "$name")
+	at_least "$counted" "$sent" \
+	    "$name: the failed poll's downloads are in the budget, as sent"
 	"$MAILFETCHD" -c "$T/$name.conf" --once >/dev/null 2>&1
 	wait_for "$log" "account=$name: fetched 3 messages" ||
 	    tap_bail "$name: no recovery poll"
@@ -77,7 +97,7 @@ check() {
 	    "$name: the three messages are delivered, as staged"
 	tap_like "$(grep "account=$name: fetched 3 messages" "$log")" \
 	    "\($total bytes\)" "$name: the recovery poll reports their bytes"
-	tap_is "$(budget "$name")" "$total" \
+	tap_is "$(budget "$name")" "$counted" \
 	    "$name: the budget holds them once, not again for the recovery"
 	kill -TERM "$dpid"
 	wait "$dpid"
@@ -88,7 +108,7 @@ check() {
 # into the budget; a restart's IDLE session recovers the batch and does
 # not count it again.
 check_idle() {
-	local name=$1 log=$T/$1.log total
+	local name=$1 log=$T/$1.log total sent counted
 
 	scripted_conf "$name" imap 20 'idle = yes' 'daily_limit = 100M'
 	"$MAILFETCHD" -c "$T/$name.conf" -v >"$log" 2>&1 &
@@ -103,8 +123,10 @@ check_idle() {
 	total=$(find "$T/Maildir-$name/tmp" -type f -printf '%s\n' |
 	    awk '{ s += $1 } END { print s + 0 }')
 	tap_like "$total" '^[1-9][0-9]*$' "$name: the staged files wait in tmp/"
-	tap_is "$(budget "$name")" "$total" \
-	    "$name: the failed IDLE round's downloads are in the budget"
+	sent=$(wire "$name")
+	counted=$(budget "$name")
+	at_least "$counted" "$sent" \
+	    "$name: the failed IDLE round's downloads are in the budget, as sent"
 	"$MAILFETCHD" -c "$T/$name.conf" -v >>"$log" 2>&1 &
 	dpid=$!
 	wait_for "$log" 'recovered an interrupted run: 3 message' ||
@@ -116,8 +138,35 @@ check_idle() {
 	dpid=""
 	tap_is "$(delivered "$name")" "$total" \
 	    "$name: the three messages are delivered, as staged"
-	tap_is "$(budget "$name")" "$total" \
+	tap_is "$(budget "$name")" "$counted" \
 	    "$name: the budget holds them once, not again for the recovery"
+}
+
+# check_owed NAME: POP3 keep = no, a run killed at pop3-saved (DELEs
+# owed); the daemon's poll reads each message again (RETR) to check it
+# before its DELE: the budget counts those downloads.
+check_owed() {
+	local name=$1 log=$T/$1.log sent
+
+	scripted_conf "$name" pop3 20 'poll_interval = 1h' \
+	    'daily_limit = 100M' 'keep = no'
+	MAILFETCHD_FAULT=pop3-saved "$MAILFETCHD" -c "$T/$name.conf" --once \
+	    >"$log" 2>&1
+	tap_like "$(find "$T/Maildir-$name/new" -type f | wc -l)" '^ *3$' \
+	    "$name: the killed run delivered the three messages"
+	sent=$(find "$T/Maildir-$name/new" -type f -exec cat {} + |
+	    awk '{ s += length($0) + 2 } END { print s + 0 }')
+	: >"$T/server.log"
+	"$MAILFETCHD" -c "$T/$name.conf" -v >>"$log" 2>&1 &
+	dpid=$!
+	wait_for "$log" 'next poll in' || tap_bail "$name: no poll"
+	kill -TERM "$dpid"
+	wait "$dpid"
+	dpid=""
+	tap_is "$(grep -Ec '^[0-9]+ (RETR|DELE) ' "$T/server.log" |
+	    tr -d ' ')" 6 "$name: the poll read the three again, then DELE"
+	at_least "$(budget "$name")" "$sent" \
+	    "$name: the check RETRs' downloads are in the budget"
 }
 
 scripted_start "$T/server.log" "$top_srcdir/tests/fault/imap_server.py" \
@@ -129,6 +178,9 @@ check imapsync imap 'BODY\.PEEK\[\]'
 scripted_start "$T/server.log" "$top_srcdir/tests/integration/pop3_server.py" \
     retrslow
 check pop3sync pop3 'RETR 1'
+scripted_start "$T/server.log" "$top_srcdir/tests/integration/pop3_server.py" \
+    plain
+check_owed pop3owed
 tap_unlike "$(cat "$T"/*.log)" 'runtime error:|AddressSanitizer|LeakSanitizer' \
     "no sanitizer report in the daemons' logs"
 
