@@ -1030,6 +1030,20 @@ daemon_budget_cb(evutil_socket_t fd, short what, void *arg)
 	daemon_status(d);
 }
 
+/* Before each batch of a poll: the budget's room now, less what the
+ * poll downloaded so far (counted when it ends, daemon_account_done). */
+static uint64_t
+daemon_poll_budget(void *arg, uint64_t downloaded)
+{
+	struct daemon_account	*a = arg;
+	uint64_t		 left;
+
+	left = schedule_budget_left(a->sa, daemon_now());
+	if (left == UINT64_MAX)
+		return (left);
+	return (left > downloaded ? left - downloaded : 0);
+}
+
 /* Before an IDLE session fetches: only within the daily budget. */
 static int
 daemon_idle_may_fetch(struct imap_session *s, void *arg)
@@ -1429,6 +1443,7 @@ daemon_account_run(struct daemon_account *a)
 	nheld = daemon_idle_held(a, &held);
 	a->fs = fetch_session_start_skip(d->base, d->dns, a->ac, a->st, held,
 	    nheld, daemon_session_done, a);
+	fetch_session_budget(a->fs, daemon_poll_budget, a);
 	free(held);
 }
 

@@ -393,6 +393,15 @@ fetch_session_progress(const struct fetch_session *fs, unsigned long *done,
 		pop3_session_progress(fs->pop3, done, total, bytes);
 }
 
+void
+fetch_session_budget(struct fetch_session *fs, fetch_budget_cb cb, void *arg)
+{
+	if (fs->imap != NULL)
+		imap_session_budget(fs->imap, cb, arg);
+	else
+		pop3_session_budget(fs->pop3, cb, arg);
+}
+
 uint64_t
 fetch_session_downloaded(const struct fetch_session *fs)
 {

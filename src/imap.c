@@ -425,6 +425,10 @@ struct imap_session {
 	size_t			 nskip;
 	imap_delivered_cb	 delivered_cb;
 	imap_may_fetch_cb	 may_fetch_cb;
+	fetch_budget_cb		 budget_cb;	/* NULL: no daily budget */
+	void			*budget_arg;
+	int			 budget_stop;	/* the budget ended the
+						 * poll's fetching */
 	struct event		*ev_idle;	/* re-issue IDLE */
 	struct event		*ev_stop;	/* bound on a polite stop */
 	int			 in_loop;	/* IDLE reached once: EXISTS
@@ -2524,11 +2528,46 @@ imap_sizes_done(struct imap_session *s)
 	imap_fetch_next_batch(s);
 }
 
-/* Requests the next batch of bodies, or finishes the folder. */
+/* What the daily budget still allows a poll to download now
+ * (fetch_budget_cb; the owner counts the poll's downloads when it ends).
+ * IDLE rounds ask may_fetch_cb before each round instead. */
+static uint64_t
+imap_budget_left(const struct imap_session *s)
+{
+	if (s->budget_cb == NULL || s->mode == IMAP_MODE_IDLE)
+		return (UINT64_MAX);
+	return (s->budget_cb(s->budget_arg, s->result.downloaded + s->f_down));
+}
+
+/* The daily budget does not allow the next message: this folder ends
+ * here, last_uid not moved past what is left (fetched when the budget
+ * allows), and so does the session's fetching (imap_folder_done); what
+ * was delivered keeps its server actions, done already. */
+static void
+imap_budget_reached(struct imap_session *s, uint64_t left)
+{
+	uint64_t	rest = 0;
+	size_t		i;
+
+	for (i = s->next_msg; i < s->nmsgs; i++)
+		rest += s->msgs[i].size;
+	imap_log(s, LOG_LVL_NOTICE, "daily budget reached (%llu bytes left; "
+	    "the next message has %llu): %zu message(s) of %llu bytes wait "
+	    "on the server for later", (unsigned long long)left,
+	    (unsigned long long)s->msgs[s->next_msg].size,
+	    s->nmsgs - s->next_msg, (unsigned long long)rest);
+	s->budget_stop = 1;
+	if (s->untouched > 0)
+		imap_untouched_log(s, s->untouched);
+	imap_folder_done(s);
+}
+
+/* Requests the next batch of bodies, or finishes the folder. A batch
+ * holds no more than the daily budget allows (imap_budget_left). */
 static void
 imap_fetch_next_batch(struct imap_session *s)
 {
-	uint64_t	 bytes = 0;
+	uint64_t	 bytes = 0, left = imap_budget_left(s);
 	size_t		 n = 0;
 	uint32_t	 top;
 	char		*set;
@@ -2539,11 +2578,16 @@ imap_fetch_next_batch(struct imap_session *s)
 	uidset_clear(&s->passed);
 	uidset_clear(&s->recognised);
 	while (s->next_msg < s->nmsgs && n < IMAP_BATCH_MSGS &&
-	    (n == 0 || bytes + s->msgs[s->next_msg].size <= IMAP_BATCH_BYTES)) {
+	    (n == 0 || bytes + s->msgs[s->next_msg].size <= IMAP_BATCH_BYTES) &&
+	    s->msgs[s->next_msg].size <= left - bytes) {
 		uidset_add(&s->batch, s->msgs[s->next_msg].uid);
 		bytes += s->msgs[s->next_msg].size;
 		s->next_msg++;
 		n++;
+	}
+	if (n == 0 && s->next_msg < s->nmsgs) {
+		imap_budget_reached(s, left);
+		return;
 	}
 	if (n == 0) {
 		/* Everything up to the highest UID seen is done with
@@ -2918,6 +2962,7 @@ imap_round_reset(struct imap_session *s)
 	s->f_msgs = 0;
 	s->f_bytes = 0;
 	s->f_down = 0;
+	s->budget_stop = 0;
 	clock_gettime(CLOCK_MONOTONIC, &s->f_start);
 }
 
@@ -3121,7 +3166,8 @@ imap_folder_done(struct imap_session *s)
 		imap_idle_round_done(s);
 		return;
 	}
-	s->cur++;
+	/* The budget is used up: no other folder is fetched either. */
+	s->cur = s->budget_stop ? s->nfolders : s->cur + 1;
 	imap_next_folder(s);
 }
 
@@ -4925,6 +4971,13 @@ imap_session_progress(const struct imap_session *s, unsigned long *done,
 	*done = s->result.messages + now;
 	*total = s->result.messages + (s->nmsgs > now ? s->nmsgs : now);
 	*bytes = s->result.bytes + s->f_bytes;
+}
+
+void
+imap_session_budget(struct imap_session *s, fetch_budget_cb cb, void *arg)
+{
+	s->budget_cb = cb;
+	s->budget_arg = arg;
 }
 
 uint64_t

@@ -10,6 +10,7 @@
 #include <event2/event.h>
 
 #include "config.h"
+#include "fetch.h"
 #include "state.h"
 #include "tls.h"
 
@@ -97,6 +98,11 @@ struct imap_session *imap_session_new(struct event_base *,
 		    void *);
 /* Starts connecting. */
 void		 imap_session_start(struct imap_session *);
+/* The daily budget (fetch_budget_cb, fetch.h), asked before each batch
+ * of bodies of IMAP_MODE_ONCE (IDLE rounds ask may_fetch); arg is the
+ * callback's. */
+void		 imap_session_budget(struct imap_session *, fetch_budget_cb,
+		    void *arg);
 /* Ends the session politely within IMAP_STOP_WAIT seconds: an IDLE is
  * left with DONE, a fetch in progress finishes its batch, then LOGOUT;
  * done is called as usual. */

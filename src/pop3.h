@@ -10,6 +10,7 @@
 #include <event2/event.h>
 
 #include "config.h"
+#include "fetch.h"
 #include "state.h"
 
 struct pop3_session;
@@ -42,6 +43,10 @@ struct pop3_session *pop3_session_new(struct event_base *,
 		    struct state *, pop3_done_cb, void *);
 /* Starts connecting. */
 void		 pop3_session_start(struct pop3_session *);
+/* The daily budget (fetch_budget_cb, fetch.h), asked before each batch
+ * of RETRs; arg is the callback's. */
+void		 pop3_session_budget(struct pop3_session *, fetch_budget_cb,
+		    void *arg);
 const struct pop3_result *pop3_session_result(const struct pop3_session *);
 /* The message bytes received from the server so far (result.downloaded),
  * RETRs of owed DELEs' checks included: the daily budget of a session

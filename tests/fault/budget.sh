@@ -14,6 +14,9 @@
 # round's downloads count, the recovery's not). POP3 keep = no, a run
 # killed with DELEs owed: the next poll reads the messages again to check
 # them (RETR) before the DELEs, and those downloads count too (r9 14).
+# A poll stops fetching once the next message would pass the budget (r9
+# 16): what it delivered is kept (and deleted with keep = no), the rest
+# waits on the server, and a later run fetches it, nothing lost or twice.
 # TAP output.
 set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -169,6 +172,44 @@ check_owed() {
 	    "$name: the check RETRs' downloads are in the budget"
 }
 
+# check_poll NAME PROTO LIMIT N TOTAL ACTION-ERE ACTIONS: a daemon poll
+# with daily_limit LIMIT delivers N of the TOTAL messages and stops,
+# within the budget, its server actions (ACTION-ERE in the server's log)
+# ACTIONS, for the delivered only; then a --once (which does not check
+# the budget) fetches the rest.
+check_poll() {
+	local name=$1 log=$T/$1.log
+
+	scripted_conf "$name" "$2" 20 'poll_interval = 1h' \
+	    "daily_limit = $3" 'keep = no'
+	"$MAILFETCHD" -c "$T/$name.conf" -v >"$log" 2>&1 &
+	dpid=$!
+	# The poll's end: its next poll, or the pause of a budget used up.
+	wait_for "$log" "account=$name: .*(next poll in|paused, resuming)" ||
+	    tap_bail "$name: no poll"
+	kill -TERM "$dpid"
+	wait "$dpid"
+	dpid=""
+	tap_is "$(find "$T/Maildir-$name/new" -type f | wc -l | tr -d ' ')" \
+	    "$4" "$name: the poll delivered $4 message(s) within the budget"
+	tap_like "$(grep 'daily budget reached' "$log")" \
+	    "$(($5 - $4)) message\(s\) of [0-9]+ bytes wait on the server" \
+	    "$name: the poll stopped at the budget, said so"
+	at_least "$3" "$(budget "$name")" "$name: the budget was not exceeded"
+	tap_is "$(grep -Eo "$6" "$T/server.log" | tr '\n' ' ')" "$7" \
+	    "$name: only what was delivered is deleted"
+	"$MAILFETCHD" -c "$T/$name.conf" --once >>"$log" 2>&1
+	tap_is "$(find "$T/Maildir-$name/new" -type f | wc -l | tr -d ' ')" \
+	    "$5" "$name: the next run fetches the rest, each once"
+}
+
+scripted_start "$T/server.log" "$top_srcdir/tests/fault/imap_server.py" \
+    good --msgs 5 --manifest "$T/manifest" --linger 60
+check_poll imappoll imap 1200 2 5 'UID STORE [^ ]+' 'UID STORE 1:2 '
+scripted_exact imappoll "imappoll: after the budget stop"
+scripted_start "$T/server.log" "$top_srcdir/tests/integration/pop3_server.py" \
+    plain
+check_poll pop3poll pop3 130 2 3 'DELE [0-9]+' 'DELE 1 DELE 2 '
 scripted_start "$T/server.log" "$top_srcdir/tests/fault/imap_server.py" \
     idlegap --msgs 3 --manifest "$T/manifest" --linger 60
 check_idle idlesync
