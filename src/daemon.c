@@ -1716,8 +1716,9 @@ daemon_account_add(struct daemon *d, struct daemon_conf *dc,
 	return (a);
 }
 
-/* Stops an account: aborts its session (staged messages are discarded),
- * saves its budget, releases its lock, and frees it. */
+/* Stops an account: aborts its session (staged messages are discarded;
+ * what it downloaded counts in the budget all the same), saves its
+ * budget, releases its lock, and frees it. */
 static void
 daemon_account_stop(struct daemon_account *a)
 {
@@ -1725,6 +1726,8 @@ daemon_account_stop(struct daemon_account *a)
 		log_msg(LOG_LVL_NOTICE, &(struct log_ctx){ a->ac->name, NULL,
 		    0 }, "aborting the poll in progress; messages not yet "
 		    "synced are discarded and fetched again next time");
+		schedule_budget_add(a->sa, daemon_now(),
+		    fetch_session_downloaded(a->fs));
 		fetch_session_free(a->fs);
 		a->fs = NULL;
 	}

@@ -17,6 +17,8 @@
 # A poll stops fetching once the next message would pass the budget (r9
 # 16): what it delivered is kept (and deleted with keep = no), the rest
 # waits on the server, and a later run fetches it, nothing lost or twice.
+# A reload that changes the account aborts its poll in progress: what that
+# poll downloaded counts in the budget too (r9 07).
 # TAP output.
 set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -203,6 +205,47 @@ check_poll() {
 	    "$5" "$name: the next run fetches the rest, each once"
 }
 
+# check_reload NAME: a reload changing the account aborts its poll after
+# the first message came: the new account's poll fetches all three again,
+# and the budget holds both polls' downloads.
+check_reload() {
+	local name=$1 log=$T/$1.log down
+
+	scripted_conf "$name" imap 20 'poll_interval = 1h' \
+	    'daily_limit = 100M'
+	"$MAILFETCHD" -c "$T/$name.conf" -v >"$log" 2>&1 &
+	dpid=$!
+	wait_for "$log" "account=$name folder=INBOX uid=1: staged" ||
+	    tap_bail "$name: no message staged"
+	scripted_conf "$name" imap 21 'poll_interval = 1h' \
+	    'daily_limit = 100M'
+	kill -HUP "$dpid"
+	wait_for "$log" "account=$name: aborting the poll in progress" ||
+	    tap_bail "$name: the reload did not abort the poll"
+	wait_for "$log" "account=$name: .*next poll in" ||
+	    tap_bail "$name: no poll after the reload"
+	kill -TERM "$dpid"
+	wait "$dpid"
+	dpid=""
+	down=$(grep -oE "account=$name folder=INBOX: fetched 3 message\(s\), \
+[0-9]+ bytes written \([0-9]+ bytes downloaded" "$log" |
+	    sed -E 's/.*\(([0-9]+) bytes downloaded/\1/')
+	tap_like "$down" '^[1-9][0-9]*$' \
+	    "$name: the poll after the reload fetched the three messages"
+	at_least "$(budget "$name")" "$((down + $(wire_one)))" \
+	    "$name: the budget holds the aborted poll's first message too"
+}
+
+# wire_one: message 1 of imap_server.py as sent (CRLF).
+wire_one() {
+	python3 -c 'import sys; sys.path.insert(0, sys.argv[1])
+import imap_server; print(len(imap_server.message(1)))' \
+	    "$top_srcdir/tests/fault"
+}
+
+scripted_start "$T/server.log" "$top_srcdir/tests/fault/imap_server.py" \
+    gapfetch --msgs 3 --manifest "$T/manifest" --linger 60
+check_reload imapreload
 scripted_start "$T/server.log" "$top_srcdir/tests/fault/imap_server.py" \
     good --msgs 5 --manifest "$T/manifest" --linger 60
 check_poll imappoll imap 1200 2 5 'UID STORE [^ ]+' 'UID STORE 1:2 '
