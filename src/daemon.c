@@ -1036,12 +1036,8 @@ static uint64_t
 daemon_poll_budget(void *arg, uint64_t downloaded)
 {
 	struct daemon_account	*a = arg;
-	uint64_t		 left;
 
-	left = schedule_budget_left(a->sa, daemon_now());
-	if (left == UINT64_MAX)
-		return (left);
-	return (left > downloaded ? left - downloaded : 0);
+	return (schedule_budget_room(a->sa, daemon_now(), downloaded));
 }
 
 /* Before an IDLE session fetches: only within the daily budget. */

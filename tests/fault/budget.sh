@@ -18,7 +18,10 @@
 # 16): what it delivered is kept (and deleted with keep = no), the rest
 # waits on the server, and a later run fetches it, nothing lost or twice.
 # A reload that changes the account aborts its poll in progress: what that
-# poll downloaded counts in the budget too (r9 07).
+# poll downloaded counts in the budget too (r9 07). A --once without a
+# daemon keeps the same budget in the state: it fetches within what is
+# left, records what it downloaded, and refuses (status 10) once the
+# budget is used up; the daemon started next finds it used up (r9 15).
 # TAP output.
 set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -174,24 +177,30 @@ check_owed() {
 	    "$name: the check RETRs' downloads are in the budget"
 }
 
+# one_poll NAME: the daemon, until its first poll of NAME has ended (its
+# next poll, or the pause of a budget used up); the log is appended to.
+one_poll() {
+	"$MAILFETCHD" -c "$T/$1.conf" -v >>"$T/$1.log" 2>&1 &
+	dpid=$!
+	wait_for "$T/$1.log" "account=$1: .*(next poll in|paused, resuming)" ||
+	    tap_bail "$1: no poll"
+	kill -TERM "$dpid"
+	wait "$dpid"
+	dpid=""
+}
+
 # check_poll NAME PROTO LIMIT N TOTAL ACTION-ERE ACTIONS: a daemon poll
 # with daily_limit LIMIT delivers N of the TOTAL messages and stops,
 # within the budget, its server actions (ACTION-ERE in the server's log)
-# ACTIONS, for the delivered only; then a --once (which does not check
-# the budget) fetches the rest.
+# ACTIONS, for the delivered only; then, the budget raised, a --once
+# fetches the rest.
 check_poll() {
 	local name=$1 log=$T/$1.log
 
 	scripted_conf "$name" "$2" 20 'poll_interval = 1h' \
 	    "daily_limit = $3" 'keep = no'
-	"$MAILFETCHD" -c "$T/$name.conf" -v >"$log" 2>&1 &
-	dpid=$!
-	# The poll's end: its next poll, or the pause of a budget used up.
-	wait_for "$log" "account=$name: .*(next poll in|paused, resuming)" ||
-	    tap_bail "$name: no poll"
-	kill -TERM "$dpid"
-	wait "$dpid"
-	dpid=""
+	: >"$log"
+	one_poll "$name"
 	tap_is "$(find "$T/Maildir-$name/new" -type f | wc -l | tr -d ' ')" \
 	    "$4" "$name: the poll delivered $4 message(s) within the budget"
 	tap_like "$(grep 'daily budget reached' "$log")" \
@@ -200,6 +209,7 @@ check_poll() {
 	at_least "$3" "$(budget "$name")" "$name: the budget was not exceeded"
 	tap_is "$(grep -Eo "$6" "$T/server.log" | tr '\n' ' ')" "$7" \
 	    "$name: only what was delivered is deleted"
+	scripted_conf "$name" "$2" 20 'daily_limit = 100M' 'keep = no'
 	"$MAILFETCHD" -c "$T/$name.conf" --once >>"$log" 2>&1
 	tap_is "$(find "$T/Maildir-$name/new" -type f | wc -l | tr -d ' ')" \
 	    "$5" "$name: the next run fetches the rest, each once"
@@ -236,6 +246,31 @@ check_reload() {
 	    "$name: the budget holds the aborted poll's first message too"
 }
 
+# check_once NAME: --once with daily_limit 1088 (five 544-byte messages)
+# delivers two, which use the budget up, and records them; the next
+# --once is refused; a daemon started then fetches nothing.
+check_once() {
+	local name=$1 log=$T/$1.log rc
+
+	scripted_conf "$name" imap 20 'daily_limit = 1088' 'keep = no' \
+	    'poll_interval = 1h'
+	"$MAILFETCHD" -c "$T/$name.conf" --once >"$log" 2>&1
+	tap_is "$(find "$T/Maildir-$name/new" -type f | wc -l | tr -d ' ')" \
+	    2 "$name: --once delivered 2 messages within the budget"
+	at_least 1088 "$(budget "$name")" \
+	    "$name: --once recorded its downloads, within the budget"
+	at_least "$(budget "$name")" 1088 \
+	    "$name: --once recorded the two messages' bytes"
+	"$MAILFETCHD" -c "$T/$name.conf" --once >>"$log" 2>&1
+	rc=$?
+	tap_is "$rc" 10 "$name: the next --once is refused: budget used up"
+	tap_like "$(tail -3 "$log")" 'daily download budget of 1088 bytes is used up' \
+	    "$name: and says why"
+	one_poll "$name"
+	tap_is "$(find "$T/Maildir-$name/new" -type f | wc -l | tr -d ' ')" \
+	    2 "$name: the daemon started next fetches nothing more"
+}
+
 # wire_one: message 1 of imap_server.py as sent (CRLF).
 wire_one() {
 	python3 -c 'import sys; sys.path.insert(0, sys.argv[1])
@@ -249,6 +284,9 @@ check_reload imapreload
 scripted_start "$T/server.log" "$top_srcdir/tests/fault/imap_server.py" \
     good --msgs 5 --manifest "$T/manifest" --linger 60
 check_poll imappoll imap 1200 2 5 'UID STORE [^ ]+' 'UID STORE 1:2 '
+scripted_start "$T/server.log" "$top_srcdir/tests/fault/imap_server.py" \
+    good --msgs 5 --manifest "$T/manifest" --linger 60
+check_once imaponce
 scripted_exact imappoll "imappoll: after the budget stop"
 scripted_start "$T/server.log" "$top_srcdir/tests/integration/pop3_server.py" \
     plain
