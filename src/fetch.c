@@ -295,7 +295,9 @@ fetch_imap_done(struct imap_session *imap, void *arg)
 		res.status = EXIT_PARTIAL;
 	res.messages = r->messages;
 	res.bytes = r->bytes;
-	res.downloaded = r->downloaded;
+	/* With the folder a failure cut short (result has only the
+	 * folders that ended). */
+	res.downloaded = imap_session_downloaded(imap);
 	res.hint = r->hint;
 	res.reauth = r->reauth;
 	fs->done(fs, &res, fs->arg);

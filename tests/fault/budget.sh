@@ -178,11 +178,13 @@ check_owed() {
 }
 
 # one_poll NAME: the daemon, until its first poll of NAME has ended (its
-# next poll, or the pause of a budget used up); the log is appended to.
+# next poll, its backoff, or the pause of a budget used up); the log is
+# appended to.
 one_poll() {
 	"$MAILFETCHD" -c "$T/$1.conf" -v >>"$T/$1.log" 2>&1 &
 	dpid=$!
-	wait_for "$T/$1.log" "account=$1: .*(next poll in|paused, resuming)" ||
+	wait_for "$T/$1.log" \
+	    "account=$1: .*(next (poll|try) in|paused, resuming)" ||
 	    tap_bail "$1: no poll"
 	kill -TERM "$dpid"
 	wait "$dpid"
@@ -271,6 +273,21 @@ check_once() {
 	    2 "$name: the daemon started next fetches nothing more"
 }
 
+# check_cut NAME: a poll whose connection the server ends (BYE) after two
+# messages of its body FETCH: what it downloaded counts all the same.
+check_cut() {
+	local name=$1
+
+	scripted_conf "$name" imap 20 'poll_interval = 1h' \
+	    'daily_limit = 100M'
+	: >"$T/$name.log"
+	one_poll "$name"
+	tap_like "$(grep "account=$name: " "$T/$name.log")" 'poll failed' \
+	    "$name: the poll failed at the BYE"
+	at_least "$(budget "$name")" "$((2 * $(wire_one)))" \
+	    "$name: the two messages it received are in the budget"
+}
+
 # wire_one: message 1 of imap_server.py as sent (CRLF).
 wire_one() {
 	python3 -c 'import sys; sys.path.insert(0, sys.argv[1])
@@ -281,6 +298,9 @@ import imap_server; print(len(imap_server.message(1)))' \
 scripted_start "$T/server.log" "$top_srcdir/tests/fault/imap_server.py" \
     gapfetch --msgs 3 --manifest "$T/manifest" --linger 60
 check_reload imapreload
+scripted_start "$T/server.log" "$top_srcdir/tests/fault/imap_server.py" \
+    bye --msgs 5 --manifest "$T/manifest" --linger 60
+check_cut imapcut
 scripted_start "$T/server.log" "$top_srcdir/tests/fault/imap_server.py" \
     good --msgs 5 --manifest "$T/manifest" --linger 60
 check_poll imappoll imap 1200 2 5 'UID STORE [^ ]+' 'UID STORE 1:2 '
