@@ -335,17 +335,16 @@ daemon_account_done(struct daemon_account *a, const struct fetch_result *r,
 	 * --oauth2-setup; the account waits for a reload, like a config
 	 * error, instead of backing off and asking again. */
 	o.exit = r->reauth ? EXIT_CONFIG : r->status;
-	/* The budget counts what was downloaded from the provider, when it
-	 * was (a failed poll's downloads too). A journal recovery downloads
-	 * nothing: the messages it moves into place count in the run's
-	 * figures (the log, --status), not in the budget, or a batch whose
-	 * Maildir sync failed in a live session would count twice (once by
-	 * that session, once by the next poll's recovery). The downloads of
-	 * a run killed (kill -9) before its end are in no budget: the budget
-	 * is saved from a finished session's result (daemon_account_save),
-	 * which that run never had; so it errs low by at most that run's
-	 * downloads, as it did for all but its last batch before. */
-	o.bytes = r->bytes - r->recovered_bytes;
+	/* The budget counts what was downloaded from the provider, as it
+	 * came (CRLF), when it was (a failed poll's downloads too; a POP3
+	 * check's RETRs too), not what was delivered (r->bytes). A journal
+	 * recovery downloads nothing: the messages it moves into place count
+	 * in the run's figures (the log, --status), not in the budget. The
+	 * downloads of a run killed (kill -9) before its end are in no
+	 * budget: the budget is saved from a finished session's result
+	 * (daemon_account_save), which that run never had; so it errs low
+	 * by at most that run's downloads. */
+	o.bytes = r->downloaded;
 	o.hint = (enum schedule_hint)r->hint;
 	o.retry_after = r->retry_after;
 	o.no_conn = no_conn;
@@ -487,6 +486,16 @@ daemon_budget_cb(evutil_socket_t fd, short what, void *arg)
 	daemon_status(d);
 }
 
+/* Before each batch of a poll: the budget's room now, less what the
+ * poll downloaded so far (counted when it ends, daemon_account_done). */
+static uint64_t
+daemon_poll_budget(void *arg, uint64_t downloaded)
+{
+	struct daemon_account	*a = arg;
+
+	return (schedule_budget_room(a->sa, daemon_now(), downloaded));
+}
+
 /* Has a connection: prepare the Maildir and start the session, leaving
  * out the folders IDLE sessions hold. */
 static void
@@ -505,6 +514,7 @@ daemon_account_run(struct daemon_account *a)
 	nheld = daemon_idle_held(a, &held);
 	a->fs = fetch_session_start_skip(d->base, d->dns, a->ac, a->st, held,
 	    nheld, daemon_session_done, a);
+	fetch_session_budget(a->fs, daemon_poll_budget, a);
 	free(held);
 }
 
@@ -777,8 +787,9 @@ daemon_account_add(struct daemon *d, struct daemon_conf *dc,
 	return (a);
 }
 
-/* Stops an account: aborts its session (staged messages are discarded),
- * saves its budget, releases its lock, and frees it. */
+/* Stops an account: aborts its session (staged messages are discarded;
+ * what it downloaded counts in the budget all the same), saves its
+ * budget, releases its lock, and frees it. */
 static void
 daemon_account_stop(struct daemon_account *a)
 {
@@ -786,6 +797,8 @@ daemon_account_stop(struct daemon_account *a)
 		log_msg(LOG_LVL_NOTICE, &(struct log_ctx){ a->ac->name, NULL,
 		    0 }, "aborting the poll in progress; messages not yet "
 		    "synced are discarded and fetched again next time");
+		schedule_budget_add(a->sa, daemon_now(),
+		    fetch_session_downloaded(a->fs));
 		fetch_session_free(a->fs);
 		a->fs = NULL;
 	}

@@ -295,7 +295,9 @@ fetch_imap_done(struct imap_session *imap, void *arg)
 		res.status = EXIT_PARTIAL;
 	res.messages = r->messages;
 	res.bytes = r->bytes;
-	res.recovered_bytes = r->recovered_bytes;
+	/* With the folder a failure cut short (result has only the
+	 * folders that ended). */
+	res.downloaded = imap_session_downloaded(imap);
 	res.hint = r->hint;
 	res.reauth = r->reauth;
 	fs->done(fs, &res, fs->arg);
@@ -315,7 +317,7 @@ fetch_pop3_done(struct pop3_session *pop3, void *arg)
 	res.status = r->status;
 	res.messages = r->messages;
 	res.bytes = r->bytes;
-	res.recovered_bytes = r->recovered_bytes;
+	res.downloaded = r->downloaded;
 	res.retry_after = r->login_delay;
 	res.reauth = r->reauth;
 	if (r->status == EXIT_LOCKED)
@@ -393,12 +395,31 @@ fetch_session_progress(const struct fetch_session *fs, unsigned long *done,
 		pop3_session_progress(fs->pop3, done, total, bytes);
 }
 
+void
+fetch_session_budget(struct fetch_session *fs, fetch_budget_cb cb, void *arg)
+{
+	if (fs->imap != NULL)
+		imap_session_budget(fs->imap, cb, arg);
+	else
+		pop3_session_budget(fs->pop3, cb, arg);
+}
+
+uint64_t
+fetch_session_downloaded(const struct fetch_session *fs)
+{
+	if (fs->imap != NULL)
+		return (imap_session_downloaded(fs->imap));
+	return (pop3_session_downloaded(fs->pop3));
+}
+
 /* One account being fetched. */
 struct fetch_job {
 	struct fetch_run		*run;
 	const struct account_conf	*ac;
 	struct state			*st;
 	struct fetch_session		*fs;	/* while it runs */
+	struct schedule_account		*sa;	/* its daily budget; NULL:
+						 * none (daily_limit 0) */
 	int				 status;
 	int				 started;
 };
@@ -408,6 +429,7 @@ struct fetch_run {
 	const struct config	*conf;
 	struct event_base	*base;
 	struct evdns_base	*dns;
+	struct schedule		*sched;		/* the daily budgets */
 	struct fetch_job	*jobs;
 	size_t			 njobs;
 	size_t			 next;		/* next job to start */
@@ -418,8 +440,97 @@ struct fetch_run {
 
 static void	fetch_start_more(struct fetch_run *);
 
-/* Takes the account's lock and prepares its Maildir; returns 0, or the
- * account's exit status. */
+/* The budget's clock, the daemon's (CLOCK_BOOTTIME: it counts a suspend);
+ * the state keeps wall-clock times, converted both ways. */
+static uint64_t
+fetch_now_ms(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	return ((uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000);
+}
+
+/*
+ * The daily budget without a daemon: the daemon and --once share the
+ * account's state, and whoever fetches holds its lock, so --once reads
+ * the download history the daemon saved (or an earlier --once), fetches
+ * within what is left (fetch_session_budget), and saves what it
+ * downloaded. A budget used up is refused as the daemon refuses a fetch
+ * now: status 10, nothing fetched.
+ */
+static int
+fetch_budget_load(struct fetch_job *job)
+{
+	struct log_ctx		 ctx = { job->ac->name, NULL, 0 };
+	struct schedule_policy	 p;
+	const char		*text;
+	char			*cause;
+	uint64_t		 now = fetch_now_ms();
+
+	if (job->ac->daily_limit == 0)
+		return (0);
+	memset(&p, 0, sizeof p);
+	p.daily_budget = job->ac->daily_limit;
+	p.poll_interval = job->ac->poll_interval;
+	p.override_min = 1;
+	job->sa = schedule_account_add(job->run->sched, job->ac->name, &p,
+	    job, now, NULL);
+	if (job->sa == NULL)
+		return (0);	/* named twice: the first counts */
+	if ((text = state_budget_get(job->st)) != NULL &&
+	    schedule_budget_parse(job->sa, text, now, time(NULL),
+	    &cause) != 0) {
+		log_msg(LOG_LVL_WARNING, &ctx, "%s: download history ignored: "
+		    "%s", state_path(job->st), cause);
+		free(cause);
+	}
+	if (schedule_budget_left(job->sa, now) > 0)
+		return (0);
+	log_msg(LOG_LVL_WARNING, &ctx, "not fetched: the daily download "
+	    "budget of %llu bytes is used up (%llu bytes in the last 24 h); "
+	    "fetching resumes in %llu s", (unsigned long long)
+	    job->ac->daily_limit, (unsigned long long)schedule_budget_used(
+	    job->sa, now), (unsigned long long)((schedule_budget_resume(
+	    job->sa, now) - now + 999) / 1000));
+	return (EXIT_DEFERRED);
+}
+
+/* Before each batch: what the budget leaves, less what the session has
+ * downloaded so far. */
+static uint64_t
+fetch_job_budget(void *arg, uint64_t downloaded)
+{
+	struct fetch_job	*job = arg;
+
+	return (schedule_budget_room(job->sa, fetch_now_ms(), downloaded));
+}
+
+/* The session's downloads into the account's budget, saved in its
+ * state. */
+static void
+fetch_budget_save(struct fetch_job *job, uint64_t downloaded)
+{
+	struct log_ctx	 ctx = { job->ac->name, NULL, 0 };
+	uint64_t	 now = fetch_now_ms();
+	char		*text, *cause;
+
+	if (job->sa == NULL)
+		return;
+	schedule_budget_add(job->sa, now, downloaded);
+	text = schedule_budget_format(job->sa, now, time(NULL));
+	if (state_budget_set(job->st, text) != 0)
+		log_msg(LOG_LVL_WARNING, &ctx, "download history too long to "
+		    "save; the daily budget restarts from zero");
+	free(text);
+	if (state_save(job->st, &cause) != 0) {
+		log_msg(LOG_LVL_ERROR, &ctx, "%s", cause);
+		free(cause);
+	}
+}
+
+/* Takes the account's lock, checks its daily budget and prepares its
+ * Maildir; returns 0, or the account's exit status. */
 static int
 fetch_prepare(struct fetch_job *job)
 {
@@ -427,6 +538,8 @@ fetch_prepare(struct fetch_job *job)
 
 	job->st = fetch_lock(job->run->conf->state_dir, job->ac, &status);
 	if (job->st == NULL)
+		return (status);
+	if ((status = fetch_budget_load(job)) != 0)
 		return (status);
 	if (fetch_prepare_maildirs(job->run->conf, job->ac, job->st) != 0)
 		return (EXIT_LOCAL);
@@ -443,6 +556,7 @@ fetch_job_done(struct fetch_session *fs, const struct fetch_result *r,
 	(void)fs;
 	job->fs = NULL;
 	job->status = r->status;
+	fetch_budget_save(job, r->downloaded);
 	state_close(job->st);
 	job->st = NULL;
 	job->run->running--;
@@ -469,6 +583,8 @@ fetch_start_more(struct fetch_run *run)
 		job->started = 1;
 		job->fs = fetch_session_start(run->base, run->dns, job->ac,
 		    job->st, fetch_job_done, job);
+		if (job->sa != NULL)
+			fetch_session_budget(job->fs, fetch_job_budget, job);
 	}
 	if (run->running == 0 && run->next == run->njobs)
 		event_base_loopexit(run->base, NULL);
@@ -578,6 +694,7 @@ fetch_once(const struct config *conf, const char *const *names, size_t n)
 		run.jobs[i].ac = n > 0 ? config_find_account(conf, names[i]) :
 		    &conf->accounts[i];
 	}
+	run.sched = schedule_new(NULL, 0);
 	if ((run.base = event_base_new()) == NULL)
 		fatalx("event_base_new failed");
 	run.dns = evdns_base_new(run.base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
@@ -593,6 +710,7 @@ fetch_once(const struct config *conf, const char *const *names, size_t n)
 		rc = rc == -1 ? run.jobs[i].status :
 		    outcome_merge(rc, run.jobs[i].status);
 	free(run.jobs);
+	schedule_free(run.sched);
 	evdns_base_free(run.dns, 0);
 	event_base_free(run.base);
 	return (rc);

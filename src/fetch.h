@@ -41,10 +41,11 @@ struct fetch_result {
 	int		 status;	/* enum fetch_exit */
 	unsigned long	 messages;	/* delivered */
 	uint64_t	 bytes;		/* delivered, as written */
-	uint64_t	 recovered_bytes; /* of bytes: messages a journal
-					 * recovery moved into place, downloaded
-					 * by an earlier run: not in the daily
-					 * budget (see daemon_account_done) */
+	uint64_t	 downloaded;	/* the message bytes as received from
+					 * the server (BODY[] literals / RETR
+					 * answers, CRLF line ends), delivered
+					 * or not: the daily budget. A journal
+					 * recovery downloads nothing */
 	int		 hint;		/* enum schedule_hint: what the server
 					 * said about coming back */
 	unsigned int	 retry_after;	/* seconds the server asked to wait
@@ -90,8 +91,22 @@ void		 fetch_session_free(struct fetch_session *);
 /* Whether the session has not connected yet, waiting for its secret (a
  * password_command, an OAuth2 refresh): freeing it loses nothing. */
 int		 fetch_session_awaiting_secret(const struct fetch_session *);
+/* The daily budget, asked before each batch of bodies (IMAP) or of RETRs
+ * (POP3) of a poll, with the message bytes the session has downloaded so
+ * far: how many more may be downloaded now (UINT64_MAX: no limit).
+ * A message listed larger than what is left is not fetched: the session
+ * stops fetching, applies what it owes the server for what it delivered,
+ * and ends as usual; the rest waits on the server for a later poll. */
+typedef uint64_t (*fetch_budget_cb)(void *arg, uint64_t downloaded);
+/* Sets the budget callback of a session (none: no limit). */
+void		 fetch_session_budget(struct fetch_session *, fetch_budget_cb,
+		    void *);
 /* Messages delivered so far, messages expected, bytes written. */
 void		 fetch_session_progress(const struct fetch_session *,
 		    unsigned long *done, unsigned long *total, uint64_t *bytes);
+/* The message bytes downloaded so far (fetch_result.downloaded of a
+ * session not finished): what a session aborted before its end owes
+ * the daily budget. */
+uint64_t	 fetch_session_downloaded(const struct fetch_session *);
 
 #endif

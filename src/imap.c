@@ -449,8 +449,10 @@ struct imap_session {
 	size_t			 pending_from;	/* slicing for commands */
 	int			 folder_failed;
 	unsigned long		 f_msgs;
-	uint64_t		 f_bytes;	/* downloaded, and recovered */
-	uint64_t		 f_rbytes;	/* of f_bytes: recovered */
+	uint64_t		 f_bytes;	/* delivered (as written), and
+						 * recovered */
+	uint64_t		 f_down;	/* BODY[] bytes received, kept
+						 * or not (the budget) */
 	struct timespec		 f_start;
 
 	/* The message being received. */
@@ -480,6 +482,10 @@ struct imap_session {
 	size_t			 nskip;
 	imap_delivered_cb	 delivered_cb;
 	imap_may_fetch_cb	 may_fetch_cb;
+	fetch_budget_cb		 budget_cb;	/* NULL: no daily budget */
+	void			*budget_arg;
+	int			 budget_stop;	/* the budget ended the
+						 * poll's fetching */
 	struct event		*ev_idle;	/* re-issue IDLE */
 	struct event		*ev_stop;	/* bound on a polite stop */
 	int			 in_loop;	/* IDLE reached once: EXISTS
@@ -1631,7 +1637,7 @@ imap_folder_reset(struct imap_session *s)
 	s->folder_failed = 0;
 	s->f_msgs = 0;
 	s->f_bytes = 0;
-	s->f_rbytes = 0;
+	s->f_down = 0;
 	s->ctx.folder = NULL;
 }
 
@@ -2236,7 +2242,6 @@ imap_journal_recover(struct imap_session *s)
 	s->f_msgs += rc.n - rc.ngone;
 	rbytes = maildir_found_bytes(rc.found, rc.n);
 	s->f_bytes += rbytes;
-	s->f_rbytes += rbytes;
 	/* An interrupted matching pass: which entries were matched as
 	 * delivered before is not journaled; all it saw are left
 	 * untouched. */
@@ -3023,11 +3028,46 @@ imap_sizes_done(struct imap_session *s)
 	imap_fetch_next_batch(s);
 }
 
-/* Requests the next batch of bodies, or finishes the folder. */
+/* What the daily budget still allows a poll to download now
+ * (fetch_budget_cb; the owner counts the poll's downloads when it ends).
+ * IDLE rounds ask may_fetch_cb before each round instead. */
+static uint64_t
+imap_budget_left(const struct imap_session *s)
+{
+	if (s->budget_cb == NULL || s->mode == IMAP_MODE_IDLE)
+		return (UINT64_MAX);
+	return (s->budget_cb(s->budget_arg, s->result.downloaded + s->f_down));
+}
+
+/* The daily budget does not allow the next message: this folder ends
+ * here, last_uid not moved past what is left (fetched when the budget
+ * allows), and so does the session's fetching (imap_folder_done); what
+ * was delivered keeps its server actions, done already. */
+static void
+imap_budget_reached(struct imap_session *s, uint64_t left)
+{
+	uint64_t	rest = 0;
+	size_t		i;
+
+	for (i = s->next_msg; i < s->nmsgs; i++)
+		rest += s->msgs[i].size;
+	imap_log(s, LOG_LVL_NOTICE, "daily budget reached (%llu bytes left; "
+	    "the next message has %llu): %zu message(s) of %llu bytes wait "
+	    "on the server for later", (unsigned long long)left,
+	    (unsigned long long)s->msgs[s->next_msg].size,
+	    s->nmsgs - s->next_msg, (unsigned long long)rest);
+	s->budget_stop = 1;
+	if (s->untouched > 0)
+		imap_untouched_log(s, s->untouched);
+	imap_folder_done(s);
+}
+
+/* Requests the next batch of bodies, or finishes the folder. A batch
+ * holds no more than the daily budget allows (imap_budget_left). */
 static void
 imap_fetch_next_batch(struct imap_session *s)
 {
-	uint64_t	 bytes = 0;
+	uint64_t	 bytes = 0, left = imap_budget_left(s);
 	size_t		 n = 0;
 	uint32_t	 top;
 	char		*set;
@@ -3037,14 +3077,19 @@ imap_fetch_next_batch(struct imap_session *s)
 	uidset_clear(&s->delivered);
 	uidset_clear(&s->passed);
 	uidset_clear(&s->recognised);
-	/* A suspect is asked for alone. */
+	/* A suspect is asked for alone; nothing past the daily budget. */
 	while (s->next_msg < s->nmsgs && n < (s->suspect_pass ? 1 :
 	    IMAP_BATCH_MSGS) &&
-	    (n == 0 || bytes + s->msgs[s->next_msg].size <= IMAP_BATCH_BYTES)) {
+	    (n == 0 || bytes + s->msgs[s->next_msg].size <= IMAP_BATCH_BYTES) &&
+	    s->msgs[s->next_msg].size <= left - bytes) {
 		uidset_add(&s->batch, s->msgs[s->next_msg].uid);
 		bytes += s->msgs[s->next_msg].size;
 		s->next_msg++;
 		n++;
+	}
+	if (n == 0 && s->next_msg < s->nmsgs) {
+		imap_budget_reached(s, left);
+		return;
 	}
 	if (n == 0 && imap_suspect_begin(s))
 		return;
@@ -3483,7 +3528,8 @@ imap_round_reset(struct imap_session *s)
 	s->unseen_searched = 0;
 	s->f_msgs = 0;
 	s->f_bytes = 0;
-	s->f_rbytes = 0;
+	s->f_down = 0;
+	s->budget_stop = 0;
 	clock_gettime(CLOCK_MONOTONIC, &s->f_start);
 }
 
@@ -3579,8 +3625,10 @@ imap_idle_wake(struct imap_session *s)
 static void
 imap_idle_round_done(struct imap_session *s)
 {
-	uint64_t	downloaded = s->f_bytes - s->f_rbytes;
+	uint64_t	downloaded = s->f_down;
 
+	/* Reported here, not again by imap_session_downloaded. */
+	s->f_down = 0;
 	/* A failed round's downloads count for the budget too, as a
 	 * failed poll's do (daemon_account_done). */
 	if (s->delivered_cb != NULL && (downloaded > 0 ||
@@ -3668,19 +3716,25 @@ imap_folder_done(struct imap_session *s)
 	else {
 		s->result.folders_ok++;
 		imap_log(s, s->f_msgs > 0 ? LOG_LVL_INFO : LOG_LVL_DEBUG,
-		    "fetched %lu message(s), %llu bytes in %.2f s", s->f_msgs,
-		    (unsigned long long)s->f_bytes, secs);
+		    "fetched %lu message(s), %llu bytes written (%llu bytes "
+		    "downloaded) in %.2f s", s->f_msgs,
+		    (unsigned long long)s->f_bytes,
+		    (unsigned long long)s->f_down, secs);
 	}
 	s->result.messages += s->f_msgs;
 	s->result.bytes += s->f_bytes;
-	s->result.recovered_bytes += s->f_rbytes;
+	s->result.downloaded += s->f_down;
+	/* An IDLE round reports its own (imap_idle_round_done). */
+	if (s->mode != IMAP_MODE_IDLE)
+		s->f_down = 0;
 	if (s->f_msgs > 0 && s->status == EXIT_NOTHING_NEW)
 		s->status = EXIT_NEW_MAIL;
 	if (s->mode == IMAP_MODE_IDLE) {
 		imap_idle_round_done(s);
 		return;
 	}
-	s->cur++;
+	/* The budget is used up: no other folder is fetched either. */
+	s->cur = s->budget_stop ? s->nfolders : s->cur + 1;
 	imap_next_folder(s);
 }
 
@@ -5345,6 +5399,10 @@ imap_read(struct imap_session *s)
 			break;
 		case IMAP_PARSE_CHUNK:
 			chunk = imap_parse_chunk(s->parser, &len, &last);
+			/* The budget counts what came, kept or not. */
+			if (s->lit == IMAP_LIT_BODY ||
+			    s->lit == IMAP_LIT_DISCARD)
+				s->f_down += len;
 			if (s->lit == IMAP_LIT_BODY)
 				imap_body_chunk(s, chunk, len);
 			else if (s->lit == IMAP_LIT_HEADER)
@@ -5608,6 +5666,19 @@ imap_session_progress(const struct imap_session *s, unsigned long *done,
 	*done = s->result.messages + now;
 	*total = s->result.messages + (s->nmsgs > now ? s->nmsgs : now);
 	*bytes = s->result.bytes + s->f_bytes;
+}
+
+void
+imap_session_budget(struct imap_session *s, fetch_budget_cb cb, void *arg)
+{
+	s->budget_cb = cb;
+	s->budget_arg = arg;
+}
+
+uint64_t
+imap_session_downloaded(const struct imap_session *s)
+{
+	return (s->result.downloaded + s->f_down);
 }
 
 const struct imap_result *

@@ -10,6 +10,7 @@
 #include <event2/event.h>
 
 #include "config.h"
+#include "fetch.h"
 #include "state.h"
 #include "tls.h"
 
@@ -28,10 +29,11 @@ struct imap_result {
 	int		 status;	/* enum fetch_exit */
 	unsigned long	 messages;	/* delivered */
 	uint64_t	 bytes;		/* delivered, as written */
-	uint64_t	 recovered_bytes; /* of bytes: messages a journal
-					 * recovery moved into place, downloaded
-					 * by an earlier run: not in the daily
-					 * budget (see daemon_account_done) */
+	uint64_t	 downloaded;	/* the message bytes as received from
+					 * the server (BODY[] literals / RETR
+					 * answers, CRLF line ends), delivered
+					 * or not: the daily budget. A journal
+					 * recovery downloads nothing */
 	unsigned int	 folders_ok;
 	unsigned int	 folders_failed;
 	int		 hint;		/* enum schedule_hint: the server's
@@ -100,6 +102,11 @@ struct imap_session *imap_session_new(struct event_base *,
 		    void *);
 /* Starts connecting. */
 void		 imap_session_start(struct imap_session *);
+/* The daily budget (fetch_budget_cb, fetch.h), asked before each batch
+ * of bodies of IMAP_MODE_ONCE (IDLE rounds ask may_fetch); arg is the
+ * callback's. */
+void		 imap_session_budget(struct imap_session *, fetch_budget_cb,
+		    void *arg);
 /* Ends the session politely within IMAP_STOP_WAIT seconds: an IDLE is
  * left with DONE, a fetch in progress finishes its batch, then LOGOUT;
  * done is called as usual. */
@@ -116,6 +123,10 @@ int		 imap_session_awaiting_secret(const struct imap_session *);
 /* Whether the session sits in IDLE now (for status lines). */
 int		 imap_session_idling(const struct imap_session *);
 const struct imap_result *imap_session_result(const struct imap_session *);
+/* The message bytes received from the server so far (result.downloaded
+ * and the folder in progress), delivered or not: the daily budget of a
+ * poll aborted before its end. */
+uint64_t	 imap_session_downloaded(const struct imap_session *);
 /* For a progress display: messages delivered so far (staged ones
  * included), the messages known to be coming, and the bytes written. */
 void		 imap_session_progress(const struct imap_session *,

@@ -274,6 +274,8 @@ struct pop3_session {
 						 * (pop3_entry), 0 unknown */
 	int			 owed_left;	/* owed DELEs not yet sent */
 	int			 state_dirty;
+	fetch_budget_cb		 budget_cb;	/* NULL: no daily budget */
+	void			*budget_arg;
 
 	/* The current phase: RETR or DELE of q[], pipelined; q and the
 	 * staged arrays hold one batch at most. */
@@ -1425,7 +1427,6 @@ pop3_journal_recover(struct pop3_session *s)
 	 * never said so): they count as this run's new mail. */
 	s->result.messages += n - ngone;
 	s->result.bytes += bytes;
-	s->result.recovered_bytes += bytes;
 	if (n > ngone && s->status == EXIT_NOTHING_NEW)
 		s->status = EXIT_NEW_MAIL;
 	state_inflight_clear(s->st, POP3_STATE_RECORD);
@@ -1605,11 +1606,45 @@ pop3_plan(struct pop3_session *s)
 	pop3_next_batch(s);
 }
 
-/* Requests the next batch of bodies, or ends the session with QUIT. */
+/* What the daily budget still allows this session to download now
+ * (fetch_budget_cb; the owner counts the session's downloads when it
+ * ends). */
+static uint64_t
+pop3_budget_left(const struct pop3_session *s)
+{
+	if (s->budget_cb == NULL)
+		return (UINT64_MAX);
+	return (s->budget_cb(s->budget_arg, s->result.downloaded));
+}
+
+/* The daily budget does not allow message k: no more RETR this session.
+ * The messages left are neither recorded nor deleted: a later session
+ * fetches them. */
+static void
+pop3_budget_reached(struct pop3_session *s, size_t k, uint64_t left)
+{
+	size_t		i, n = 0;
+	uint64_t	rest = 0;
+
+	for (i = k; i < s->nmsgs; i++) {
+		if (!s->msgs[i].todo)
+			continue;
+		n++;
+		rest += s->msgs[i].size;
+	}
+	log_msg(LOG_LVL_NOTICE, &s->ctx, "daily budget reached (%llu bytes "
+	    "left; the next message has %llu): %zu message(s) of %llu bytes "
+	    "wait on the server for later", (unsigned long long)left,
+	    (unsigned long long)s->msgs[k].size, n, (unsigned long long)rest);
+	s->next_todo = s->nmsgs;
+}
+
+/* Requests the next batch of bodies, or ends the session with QUIT. A
+ * batch holds no more than the daily budget allows (pop3_budget_left). */
 static void
 pop3_next_batch(struct pop3_session *s)
 {
-	uint64_t	bytes = 0;
+	uint64_t	bytes = 0, left;
 	size_t		n = 0;
 
 	pop3_staged_clear(s);
@@ -1617,6 +1652,7 @@ pop3_next_batch(struct pop3_session *s)
 		pop3_dele_owed(s);
 		return;
 	}
+	left = pop3_budget_left(s);
 	while (s->next_todo < s->nmsgs && n < POP3_BATCH_MSGS) {
 		if (!s->msgs[s->next_todo].todo) {
 			s->next_todo++;
@@ -1625,6 +1661,11 @@ pop3_next_batch(struct pop3_session *s)
 		if (n > 0 && bytes + s->msgs[s->next_todo].size >
 		    POP3_BATCH_BYTES)
 			break;
+		if (s->msgs[s->next_todo].size > left - bytes) {
+			if (n == 0)
+				pop3_budget_reached(s, s->next_todo, left);
+			break;
+		}
 		s->q[n++] = s->next_todo;
 		bytes += s->msgs[s->next_todo].size;
 		s->next_todo++;
@@ -2200,6 +2241,9 @@ pop3_body_feed(struct pop3_session *s)
 		return (1);
 	}
 	pop3_body_write(s, s->scratch, out);
+	/* The budget counts the answer as it came (CRLF, dot-stuffed),
+	 * stored or not: a CHECK's RETR downloads the message too. */
+	s->result.downloaded += used;
 	evbuffer_drain(in, used);
 	pop3_pace(s, used);
 	s->body_bytes += out;
@@ -2620,9 +2664,10 @@ pop3_finish_cb(evutil_socket_t fd, short what, void *arg)
 		    ", skipped %lu too large", s->result.skipped);
 	if (s->authed)
 		log_msg(s->result.messages > 0 ? LOG_LVL_INFO : LOG_LVL_DEBUG,
-		    &s->ctx, "fetched %lu message(s), %llu bytes in %.2f s%s",
-		    s->result.messages, (unsigned long long)s->result.bytes,
-		    secs, extra);
+		    &s->ctx, "fetched %lu message(s), %llu bytes written "
+		    "(%llu bytes downloaded) in %.2f s%s", s->result.messages,
+		    (unsigned long long)s->result.bytes,
+		    (unsigned long long)s->result.downloaded, secs, extra);
 	s->result.status = s->status;
 	s->done(s, s->done_arg);
 }
@@ -2785,6 +2830,19 @@ pop3_session_progress(const struct pop3_session *s, unsigned long *done,
 	*done = s->result.messages + s->nstaged;
 	*total = s->ntodo > *done ? s->ntodo : *done;
 	*bytes = s->result.bytes;
+}
+
+void
+pop3_session_budget(struct pop3_session *s, fetch_budget_cb cb, void *arg)
+{
+	s->budget_cb = cb;
+	s->budget_arg = arg;
+}
+
+uint64_t
+pop3_session_downloaded(const struct pop3_session *s)
+{
+	return (s->result.downloaded);
 }
 
 const struct pop3_result *

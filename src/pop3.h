@@ -10,6 +10,7 @@
 #include <event2/event.h>
 
 #include "config.h"
+#include "fetch.h"
 #include "state.h"
 
 struct pop3_session;
@@ -19,10 +20,11 @@ struct pop3_result {
 	int		 status;	/* enum fetch_exit */
 	unsigned long	 messages;	/* delivered */
 	uint64_t	 bytes;		/* delivered, as written */
-	uint64_t	 recovered_bytes; /* of bytes: messages a journal
-					 * recovery moved into place, downloaded
-					 * by an earlier run: not in the daily
-					 * budget (see daemon_account_done) */
+	uint64_t	 downloaded;	/* the message bytes as received from
+					 * the server (BODY[] literals / RETR
+					 * answers, CRLF line ends), delivered
+					 * or not: the daily budget. A journal
+					 * recovery downloads nothing */
 	unsigned long	 skipped;	/* larger than max_message_size */
 	unsigned long	 deleted;	/* DELE acknowledged, QUIT +OK */
 	unsigned int	 login_delay;	/* CAPA LOGIN-DELAY seconds, 0: none;
@@ -41,7 +43,15 @@ struct pop3_session *pop3_session_new(struct event_base *,
 		    struct state *, pop3_done_cb, void *);
 /* Starts connecting. */
 void		 pop3_session_start(struct pop3_session *);
+/* The daily budget (fetch_budget_cb, fetch.h), asked before each batch
+ * of RETRs; arg is the callback's. */
+void		 pop3_session_budget(struct pop3_session *, fetch_budget_cb,
+		    void *arg);
 const struct pop3_result *pop3_session_result(const struct pop3_session *);
+/* The message bytes received from the server so far (result.downloaded),
+ * RETRs of owed DELEs' checks included: the daily budget of a session
+ * aborted before its end. */
+uint64_t	 pop3_session_downloaded(const struct pop3_session *);
 /* Whether the session still waits for its secret (a password_command,
  * an OAuth2 refresh): it has not connected, and has nothing to finish. */
 int		 pop3_session_awaiting_secret(const struct pop3_session *);

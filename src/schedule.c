@@ -620,6 +620,17 @@ schedule_budget_left(const struct schedule_account *a, uint64_t now_ms)
 }
 
 uint64_t
+schedule_budget_room(const struct schedule_account *a, uint64_t now_ms,
+    uint64_t pending)
+{
+	uint64_t	left = schedule_budget_left(a, now_ms);
+
+	if (left == UINT64_MAX)
+		return (left);
+	return (left > pending ? left - pending : 0);
+}
+
+uint64_t
 schedule_budget_resume(const struct schedule_account *a, uint64_t now_ms)
 {
 	uint64_t	used;

@@ -203,6 +203,11 @@ uint64_t	 schedule_budget_used(const struct schedule_account *,
 /* Bytes that may still be fetched now; UINT64_MAX when no budget. */
 uint64_t	 schedule_budget_left(const struct schedule_account *,
 		    uint64_t now_ms);
+/* What an attempt in progress may still fetch, having downloaded pending
+ * bytes not yet counted (schedule_done counts them at its end): the
+ * bytes left less pending, 0 at least; UINT64_MAX when no budget. */
+uint64_t	 schedule_budget_room(const struct schedule_account *,
+		    uint64_t now_ms, uint64_t pending);
 /* When usage drops below the budget again: now_ms if it already is. */
 uint64_t	 schedule_budget_resume(const struct schedule_account *,
 		    uint64_t now_ms);

@@ -574,6 +574,11 @@ test_budget(void **state)
 	assert_int_equal(schedule_budget_left(a, T0 + 2 * HOUR), 200);
 	assert_int_equal(schedule_budget_resume(a, T0 + 2 * HOUR),
 	    T0 + 2 * HOUR);
+	/* A poll in progress that downloaded 150 bytes, not yet counted,
+	 * may fetch 50 more; one that downloaded more, nothing. */
+	assert_int_equal(schedule_budget_room(a, T0 + 2 * HOUR, 150), 50);
+	assert_int_equal(schedule_budget_room(a, T0 + 2 * HOUR, 200), 0);
+	assert_int_equal(schedule_budget_room(a, T0 + 2 * HOUR, 900), 0);
 
 	/* Over the budget: paused until the first 400 bytes leave. */
 	memset(&o, 0, sizeof o);
