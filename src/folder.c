@@ -366,6 +366,17 @@ folder_roles_of(const struct imap_node *flags)
 }
 
 int
+folder_name_eq(const char *a, const char *b, int delim)
+{
+	if (strcmp(a, b) == 0)
+		return (1);
+	if (strncasecmp(a, "INBOX", 5) != 0 || strncasecmp(b, "INBOX", 5) != 0)
+		return (0);
+	return ((a[5] == '\0' || (delim != 0 && a[5] == delim)) &&
+	    strcmp(a + 5, b + 5) == 0);
+}
+
+int
 folder_conf_fetches(const struct folder_conf *folders, size_t n,
     char *const role_wire[], const struct folder_ns *ns, int delim,
     const char *wire)
@@ -385,8 +396,7 @@ folder_conf_fetches(const struct folder_conf *folders, size_t n,
 			free(cause);
 		if (m == NULL)
 			continue;
-		eq = strcmp(m, wire) == 0 || (strcasecmp(m, "INBOX") == 0 &&
-		    strcasecmp(wire, "INBOX") == 0);
+		eq = folder_name_eq(m, wire, delim);
 		free(m);
 		if (eq)
 			return (1);

@@ -80,6 +80,12 @@ int	 folder_ns_has(const struct folder_ns *ns, const char *prefix);
 /* Adds the namespace prefix + "/" with separator delim (nothing past
  * FOLDER_NS_MAX or FOLDER_LOCAL_MAX bytes). */
 void	 folder_ns_set(struct folder_ns *ns, const char *prefix, int delim);
+/* Whether two folder names are one folder: the same bytes, or the same
+ * but for the case of INBOX as their first hierarchy level (RFC 3501
+ * 5.1: INBOX in any case is the INBOX, and a name that starts with it
+ * and the separator delim is under it: Dovecot lists "inbox/Trash" as
+ * "INBOX/Trash"). delim 0: no hierarchy, only a bare INBOX. */
+int	 folder_name_eq(const char *a, const char *b, int delim);
 /* Frees the prefixes; ns is empty again. */
 void	 folder_ns_clear(struct folder_ns *ns);
 

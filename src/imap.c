@@ -763,27 +763,11 @@ imap_auth_start(struct imap_session *s)
  * Folders.
  */
 
-/* Whether two folder names are one folder: the same bytes, or the same
- * but for the case of INBOX as their first hierarchy level (RFC 3501
- * 5.1: INBOX in any case is the INBOX, and a name that starts with it
- * and the separator delim is under it: Dovecot lists "inbox/Trash" as
- * "INBOX/Trash"). delim 0: no hierarchy, only a bare INBOX. */
-static int
-imap_name_eq(const char *a, const char *b, int delim)
-{
-	if (strcmp(a, b) == 0)
-		return (1);
-	if (strncasecmp(a, "INBOX", 5) != 0 || strncasecmp(b, "INBOX", 5) != 0)
-		return (0);
-	return ((a[5] == '\0' || (delim != 0 && a[5] == delim)) &&
-	    strcmp(a + 5, b + 5) == 0);
-}
-
-/* Whether two server (wire) names are one folder (imap_name_eq). */
+/* Whether two server (wire) names are one folder (folder_name_eq). */
 static int
 imap_wire_eq(const struct imap_session *s, const char *a, const char *b)
 {
-	return (imap_name_eq(a, b, s->delim));
+	return (folder_name_eq(a, b, s->delim));
 }
 
 /* Whether configured folder i is fetched by another session that this
@@ -825,7 +809,7 @@ imap_local_held(struct imap_session *s, const char *local)
 			continue;
 		/* Local names separate with '/'; the held one is spelled
 		 * as configured, the other as the server lists it. */
-		same = imap_name_eq(held, local, '/');
+		same = folder_name_eq(held, local, '/');
 		free(held);
 		if (same)
 			return (s->ac->folders[i].remote);

@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include "config.h"
 #include "folder.h"
 #include "imap_parse.h"
 
@@ -283,6 +284,30 @@ test_namespace_guess(void **state)
 	folder_ns_clear(&ns);
 }
 
+/* INBOX in any case is the INBOX, also as the first level of a name: a
+ * configured "Inbox/Trash" is the server's "INBOX/Trash" (review r11
+ * 15: the trash fetched back, each message delivered twice). */
+static void
+test_name_eq(void **state)
+{
+	struct folder_conf	 f = { .remote = (char *)"Inbox/Trash" };
+	struct folder_ns	 ns = { .n = 0 };
+	char			*roles[FOLDER_ROLE_MAX] = { NULL };
+
+	(void)state;
+	assert_true(folder_name_eq("INBOX", "inbox", '/'));
+	assert_true(folder_name_eq("INBOX/Trash", "Inbox/Trash", '/'));
+	assert_true(folder_name_eq("INBOX.Trash", "inbox.Trash", '.'));
+	assert_false(folder_name_eq("INBOX/Trash", "Inbox/trash", '/'));
+	assert_false(folder_name_eq("INBOXES", "inboxes", '/'));
+	assert_false(folder_name_eq("inbox.x", "INBOX.x", '/'));
+	assert_false(folder_name_eq("Trash", "trash", '/'));
+	assert_true(folder_conf_fetches(&f, 1, roles, &ns, '/',
+	    "INBOX/Trash"));
+	assert_false(folder_conf_fetches(&f, 1, roles, &ns, '/',
+	    "INBOX/Junk"));
+}
+
 int
 main(void)
 {
@@ -297,6 +322,7 @@ main(void)
 		cmocka_unit_test(test_mutf7_hint),
 		cmocka_unit_test(test_roles_of_conf),
 		cmocka_unit_test(test_namespaces),
+		cmocka_unit_test(test_name_eq),
 		cmocka_unit_test(test_namespace_guess),
 	};
 
