@@ -1100,7 +1100,7 @@ diag_separator(struct diag *d)
 }
 
 /* keep = no without a trash_folder: where delivered messages go (as
- * imap.c's imap_trash_default). */
+ * imap.c's imap_trash_resolve: the \Trash folder on Gmail only). */
 static void
 diag_trash_default(struct diag *d)
 {
@@ -1109,6 +1109,10 @@ diag_trash_default(struct diag *d)
 	if (d->ac->trash_none)
 		diag_info(d, "keep = no, trash_folder = \"\": delivered "
 		    "messages are flagged \\Deleted and expunged");
+	else if (!(d->caps & IMAP_CAP_XGM))
+		diag_info(d, "keep = no: delivered messages are flagged "
+		    "\\Deleted and expunged (set trash_folder = '\\Trash' to "
+		    "move them to the server's \\Trash folder instead)");
 	else if (name != NULL && folder_conf_fetches(d->ac->folders,
 	    d->ac->nfolders, d->role_wire, &d->ns, d->delim,
 	    d->role_wire[FOLDER_ROLE_TRASH]))
@@ -1119,14 +1123,11 @@ diag_trash_default(struct diag *d)
 	else if (name != NULL)
 		diag_info(d, "keep = no: delivered messages are moved to the "
 		    "server's \\Trash folder \"%s\"", name);
-	else if (d->caps & IMAP_CAP_XGM)
+	else
 		diag_warn(d, "keep = no: the server has no \\Trash folder; "
 		    "delivered messages are flagged \\Deleted and expunged, "
 		    "which on Gmail only takes a label off (set trash_folder "
 		    "= \"[Gmail]/Trash\" to delete)");
-	else
-		diag_info(d, "keep = no: the server has no \\Trash folder; "
-		    "delivered messages are flagged \\Deleted and expunged");
 }
 
 /* trash_folder = '\Archive': the server's folder of that role, or a

@@ -1059,8 +1059,9 @@ imap_roles_needed(const struct imap_session *s)
 	}
 	if (s->ac->keep || s->ac->trash_none)
 		return (0);
-	return (s->ac->trash_folder == NULL ||
-	    folder_role_of_conf(s->ac->trash_folder) > FOLDER_ROLE_NONE);
+	if (s->ac->trash_folder == NULL)	/* the default: Gmail only */
+		return ((s->caps & IMAP_CAP_XGM) != 0);
+	return (folder_role_of_conf(s->ac->trash_folder) > FOLDER_ROLE_NONE);
 }
 
 /* trash_folder = '\Archive' (a role, folder.h): the server's folder of
@@ -1086,12 +1087,15 @@ imap_trash_role(struct imap_session *s, int role)
 }
 
 /* keep = no: a trash_folder given by role is resolved; without a
- * trash_folder, the server's \Trash folder, where it has one (on Gmail,
- * deleting is moving to [Gmail]/Trash: expunging from a label's folder
- * only takes that label off); else \Deleted and EXPUNGE as before.
- * Not a \Trash folder the account fetches itself: what is moved there
- * would be fetched and delivered again (review r10 01). Logged either
- * way. */
+ * trash_folder, on Gmail only (X-GM-EXT-1), the server's \Trash folder:
+ * there deleting is moving to [Gmail]/Trash, as expunging from a label's
+ * folder only takes that label off. Elsewhere \Deleted and EXPUNGE, as
+ * fetchmail and getmail do: a default move filled quotas until the
+ * server bounced new mail (a MOVE within one quota root is never
+ * refused, so imap_trash_refused never fires) and could move mail into
+ * a public folder others read (review r11 02, 05). Not a \Trash folder
+ * the account fetches itself: what is moved there would be fetched and
+ * delivered again (review r10 01). */
 static void
 imap_trash_resolve(struct imap_session *s)
 {
@@ -1104,6 +1108,11 @@ imap_trash_resolve(struct imap_session *s)
 		if ((role = folder_role_of_conf(s->ac->trash_folder)) >
 		    FOLDER_ROLE_NONE)
 			imap_trash_role(s, role);
+		return;
+	}
+	if (!(s->caps & IMAP_CAP_XGM)) {
+		imap_log(s, LOG_LVL_DEBUG, "keep = no: delivered messages are "
+		    "flagged \\Deleted and expunged (no trash_folder set)");
 		return;
 	}
 	if (wire != NULL && folder_conf_fetches(s->ac->folders,
@@ -1126,13 +1135,11 @@ imap_trash_resolve(struct imap_session *s)
 		    s->trash_name);
 		return;
 	}
-	imap_log(s, (s->caps & IMAP_CAP_XGM) ? LOG_LVL_WARNING :
-	    LOG_LVL_INFO, "keep = no: %s; delivered messages are flagged "
-	    "\\Deleted and expunged%s", s->roles_failed ? "the server's "
-	    "\\Trash folder is not known" : "the server has no \\Trash "
-	    "folder", (s->caps & IMAP_CAP_XGM) ?
-	    " (on Gmail that only takes a label off: set trash_folder = "
-	    "\"[Gmail]/Trash\" to delete)" : "");
+	imap_log(s, LOG_LVL_WARNING, "keep = no: %s; delivered messages "
+	    "are flagged \\Deleted and expunged (on Gmail that only takes a "
+	    "label off: set trash_folder = \"[Gmail]/Trash\" to delete)",
+	    s->roles_failed ? "the server's \\Trash folder is not known" :
+	    "the server has no \\Trash folder");
 }
 
 /* Before the special-use LIST of a login: nothing known yet. */

@@ -127,8 +127,8 @@ static const struct provider provider_table[] = {
 	  "separator '/'; special-use attributes in LIST, names in the "
 	  "mailbox's language (\"Junk Email\" is \\Junk, \"Deleted Items\" "
 	  "\\Trash, \"Sent Items\" \\Sent): name them by role",
-	  "OAuth2 only; keep = no moves to \"Deleted Items\", the \\Trash "
-	  "folder" },
+	  "OAuth2 only; keep = no deletes; trash_folder = '\\Trash' moves "
+	  "to \"Deleted Items\" instead" },
 	/*
 	 * Servers: https://help.yahoo.com/kb/SLN4075.html
 	 * App passwords: https://help.yahoo.com/kb/SLN15241.html

@@ -6,9 +6,10 @@
 # SPECIAL-USE but gives the attributes in LIST, in Yandex's '|' and
 # Gmail's XLIST-era \Spam. Local folder: the resolved name through the
 # usual mapping; a role the server has no folder for is an error naming
-# it; --diagnose lists the roles. keep = no without a trash_folder moves
-# to the server's \Trash folder where it has one (point 2), and deletes
-# as before where it has none; trash_folder takes a role too. TAP output.
+# it; --diagnose lists the roles. keep = no with trash_folder = '\Trash'
+# moves to the server's \Trash folder (point 2); without a trash_folder
+# it deletes, \Trash folder or not (not Gmail: review r11 02, 05);
+# trash_folder takes another role too. TAP output.
 set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 . "$top_srcdir/tests/lib/dovecot.sh"
@@ -93,7 +94,13 @@ tap_like "$out" 'special-use folders: .*\\Junk "Спам", \\Sent "Отправ�
 tap_like "$out" 'folder "\\Junk": the server.s "Спам"' "--diagnose resolves \\Junk"
 tap_like "$out" 'folder "\\Junk": 1 message' "--diagnose: its STATUS"
 
-# --- keep = no, no trash_folder: the server's \Trash folder (point 2). ---
+diag_like()	# USER ERE NAME: the --diagnose output of USER matches ERE
+{
+	"$MAILFETCHD" -c "$T/$1/mailfetchd.conf" --diagnose >"$T/out" 2>&1
+	tap_like "$(cat "$T/out")" "$2" "$3"
+}
+
+# --- keep = no, trash_folder = '\Trash': the server's \Trash folder. ----
 dovecot_add_user del pw-del-62
 mfd_account del pw-del-62
 dovecot_add_folder del "$TRASH"
@@ -101,15 +108,15 @@ gen plain "$T/d1.eml" d1
 gen plain "$T/d2.eml" d2
 dovecot_add_message del INBOX "$T/d1.eml"
 dovecot_add_message del INBOX "$T/d2.eml"
-mfd_conf del 'keep = no'
-mfd_run_ok del 0 'keep = no, no trash_folder, a \Trash folder "Корзина"'
+mfd_conf del 'keep = no' "trash_folder = '\\Trash'"
+mfd_run_ok del 0 "keep = no, trash_folder = '\\Trash', a \\Trash folder \"Корзина\""
 mfd_expect "$T/del/Maildir" "" "$T/d1.eml" "$T/d2.eml"
-tap_like "$err" 'keep = no: delivered messages are moved to the server.s \\Trash folder "Корзина"' \
+tap_like "$err" 'trash_folder "\\Trash" is the server.s "Корзина"' \
     "the log names the trash folder chosen"
 tap_is "$(mfd_server_count del pw-del-62 INBOX)" 0 "keep = no: INBOX is empty on the server"
 tap_is "$(mfd_server_count del pw-del-62 "$TRASH")" 2 "keep = no: both are in Корзина"
 "$MAILFETCHD" -c "$T/del/mailfetchd.conf" --diagnose >"$T/out" 2>&1
-tap_like "$(cat "$T/out")" 'keep = no: delivered messages are moved to the server.s \\Trash folder "Корзина"' \
+tap_like "$(cat "$T/out")" 'trash folder "\\Trash": the server.s "Корзина"' \
     "--diagnose says where keep = no moves them"
 
 # The \Trash folder itself, fetched with keep = no: deleted there, not
@@ -120,15 +127,26 @@ mfd_expect "$T/del/Maildir" "Корзина" "$T/d1.eml" "$T/d2.eml"
 tap_is "$(mfd_server_count del pw-del-62 "$TRASH")" 0 "and expunged from Корзина"
 mfd_run_ok del 1 "keep = no, folder '\\Trash': nothing new the second time"
 
-# No \Trash folder: deleted (\Deleted, EXPUNGE) as before, and said so.
+# Without a trash_folder: deleted (\Deleted, EXPUNGE), with a \Trash
+# folder on the server or without one.
+dovecot_add_user deldef pw-deldef-64
+mfd_account deldef pw-deldef-64
+dovecot_add_folder deldef "$TRASH"
+dovecot_add_message deldef INBOX "$T/d1.eml"
+mfd_conf deldef 'keep = no'
+mfd_run_ok deldef 0 'keep = no, no trash_folder, a \Trash folder "Корзина"'
+mfd_expect "$T/deldef/Maildir" "" "$T/d1.eml"
+tap_is "$(mfd_server_count deldef pw-deldef-64 INBOX) $(mfd_server_count deldef pw-deldef-64 "$TRASH")" \
+    "0 0" "keep = no: expunged, nothing moved to Корзина"
+diag_like deldef 'keep = no: delivered messages are flagged \\Deleted and expunged' \
+    "--diagnose says keep = no deletes"
 dovecot_add_user nodel pw-nodel-63
 mfd_account nodel pw-nodel-63
 dovecot_add_message nodel INBOX "$T/d1.eml"
 mfd_conf nodel 'keep = no'
 mfd_run_ok nodel 0 'keep = no, no \Trash folder'
 mfd_expect "$T/nodel/Maildir" "" "$T/d1.eml"
-tap_like "$err" 'keep = no: the server has no \\Trash folder; delivered messages are flagged \\Deleted and expunged' \
-    "the log says the messages are deleted"
+tap_unlike "$err" 'moved|Trash' "the log speaks of no move"
 tap_is "$(mfd_server_count nodel pw-nodel-63 INBOX)" 0 "keep = no: expunged"
 tap_is "$(dovecot_imap_cmd nodel pw-nodel-63 'LIST "" "*"' | grep -c LIST)" 1 \
     "no folder was created for it (only INBOX)"
@@ -144,8 +162,7 @@ mfd_run_ok arc 0 "keep = no, trash_folder = '\\Archive'"
 tap_like "$err" 'trash_folder "\\Archive" is the server.s "Архив"' "the log names the folder"
 tap_is "$(mfd_server_count arc pw-arc-64 INBOX) $(mfd_server_count arc pw-arc-64 "$ARCH")" \
     "0 1" "moved from INBOX to Архив"
-"$MAILFETCHD" -c "$T/arc/mailfetchd.conf" --diagnose >"$T/out" 2>&1
-tap_like "$(cat "$T/out")" 'trash folder "\\Archive": the server.s "Архив"' \
+diag_like arc 'trash folder "\\Archive": the server.s "Архив"' \
     "--diagnose resolves the trash_folder role"
 # A role the server has none of: the messages are delivered and stay.
 dovecot_add_message arc INBOX "$T/d2.eml"
@@ -230,8 +247,8 @@ mfd_run_ok sb 5 'no \Trash folder: exit as for a missing folder'
 tap_like "$err" 'folder "\\Trash": the server has no folder with this special-use role' \
     "the error names \\Trash"
 
-# keep = no on a server without SPECIAL-USE whose LIST marks "Корзина"
-# \Trash: moved there.
+# keep = no, trash_folder = '\Trash' on a server without SPECIAL-USE whose
+# LIST marks "Корзина" \Trash: moved there.
 scripted_box "IMAP4rev1 UIDPLUS MOVE" "|" "$SPAM" '\Junk'
 python3 - "$T/box.json" "$TRASH" <<'PY'
 import json, sys
@@ -242,8 +259,8 @@ json.dump(box, open(sys.argv[1], "w"))
 PY
 fserver
 mfd_account yd pw-yd
-mfd_conf yd 'keep = no'
-mfd_run_ok yd 0 'no SPECIAL-USE, keep = no, "Корзина" with \Trash'
+mfd_conf yd 'keep = no' "trash_folder = '\\Trash'"
+mfd_run_ok yd 0 "no SPECIAL-USE, keep = no, trash_folder = '\\Trash', \"Корзина\" with \\Trash"
 tap_like "$(cat "$T/server.log")" "UID MOVE 1 \"$TRASH\"" "moved to Корзина"
 tap_is "$(python3 -c 'import json,sys; b=json.load(open(sys.argv[1]))["folders"]; print(len(b["INBOX"]["msgs"]), len(b[sys.argv[2]]["msgs"]))' "$T/box.json" "$TRASH")" \
     "0 1" "INBOX empty, the message in Корзина"

@@ -1,6 +1,7 @@
 #!/bin/bash
 # imap_trash_default.sh: keep = no's default trash (the server's \Trash
-# folder, issue 15), review r10: not when the account fetches that folder
+# folder, issue 15), on Gmail-like servers (X-GM-EXT-1) only: elsewhere
+# keep = no deletes (review r11 02, 05), review r10: not when the account fetches that folder
 # itself (01: every message delivered twice); patterns pass over the
 # resolved \Trash, \Junk and \All also on a server that marks them only
 # in LIST ... RETURN (SPECIAL-USE) (02); trash_folder = "" deletes (03);
@@ -21,14 +22,19 @@ mfd_init
 dovecot_start
 S=$DC_SAMPLES
 
+dc_user()	# USER PASSWORD: a Dovecot user with Trash and 2 in INBOX
+{
+	dovecot_add_user "$1" "$2"
+	dovecot_add_folder "$1" Trash
+	dovecot_add_message "$1" INBOX "$S/01-plain.eml"
+	dovecot_add_message "$1" INBOX "$S/04-dot-lines.eml"
+	mfd_account "$1" "$2"
+}
+
 # --- 01: the \Trash folder is also fetched, by name or by role. ----------
 for how in name role; do
 	u=t$how
-	dovecot_add_user $u pw-$u-81
-	dovecot_add_folder $u Trash
-	dovecot_add_message $u INBOX "$S/01-plain.eml"
-	dovecot_add_message $u INBOX "$S/04-dot-lines.eml"
-	mfd_account $u pw-$u-81
+	dc_user $u pw-$u-81
 	if [ $how = name ]; then
 		f='folder "Trash" { }'
 	else
@@ -36,8 +42,6 @@ for how in name role; do
 	fi
 	mfd_conf $u 'keep = no' -- 'folder "INBOX" { }' "$f"
 	mfd_run_ok $u 0 "keep = no, Trash fetched by $how: first run"
-	tap_like "$err" 'the server.s \\Trash folder "Trash" is one of the folders this account fetches' \
-	    "by $how: the log says the default trash does not apply"
 	mfd_run_ok $u 1 "by $how: second run: nothing new"
 	mfd_expect "$T/$u/Maildir" "" "$S/01-plain.eml" "$S/04-dot-lines.eml"
 	tap_is "$(mfd_count "$T/$u/Maildir" Trash new)" 0 \
@@ -45,8 +49,32 @@ for how in name role; do
 	tap_is "$(mfd_server_count $u pw-$u-81 INBOX) $(mfd_server_count $u pw-$u-81 Trash)" \
 	    "0 0" "by $how: INBOX expunged, nothing moved to Trash"
 	"$MAILFETCHD" -c "$T/$u/mailfetchd.conf" --diagnose >"$T/out" 2>&1
-	tap_like "$(cat "$T/out")" 'keep = no: the server.s \\Trash folder "Trash" is one of the folders this account fetches' \
-	    "by $how: --diagnose says so too"
+	tap_like "$(cat "$T/out")" 'keep = no: delivered messages are flagged \\Deleted and expunged' \
+	    "by $how: --diagnose says keep = no deletes"
+done
+
+# --- r11 02/05: not Gmail: keep = no without trash_folder deletes; the
+# move into \Trash only when asked for (trash_folder = '\Trash'). -------
+for how in default role; do
+	u=dc$how
+	dc_user $u pw-$u-83
+	if [ $how = default ]; then
+		mfd_conf $u 'keep = no'
+		want="0 0"
+	else
+		mfd_conf $u 'keep = no' "trash_folder = '\\Trash'"
+		want="0 2"
+	fi
+	mfd_run_ok $u 0 "Dovecot with a \\Trash folder, keep = no ($how): fetched"
+	mfd_expect "$T/$u/Maildir" "" "$S/01-plain.eml" "$S/04-dot-lines.eml"
+	tap_is "$(mfd_server_count $u pw-$u-83 INBOX) $(mfd_server_count $u pw-$u-83 Trash)" \
+	    "$want" "($how) INBOX emptied; Trash holds $want"
+	if [ $how = default ]; then
+		tap_unlike "$err" 'moved|Trash' "($how) the log does not speak of a move"
+		"$MAILFETCHD" -c "$T/$u/mailfetchd.conf" --diagnose >"$T/out" 2>&1
+		tap_like "$(cat "$T/out")" 'keep = no: delivered messages are flagged \\Deleted and expunged' \
+		    "($how) --diagnose says keep = no deletes"
+	fi
 done
 
 # --- Scripted servers (folders_server.py). --------------------------------
@@ -81,8 +109,29 @@ counts()	# messages per server folder: "INBOX Trash Spam"
 	python3 -c 'import json,sys; b=json.load(open(sys.argv[1]))["folders"]; print(len(b["INBOX"]["msgs"]), len(b["Trash"]["msgs"]), len(b["Spam"]["msgs"]))' "$T/box.json"
 }
 
+# --- 01 on Gmail (X-GM-EXT-1, where the default trash applies): not the
+# \Trash folder the account fetches itself. --------------------------------
+box "IMAP4rev1 UIDPLUS MOVE X-GM-EXT-1"
+fserver
+mfd_account gm1 pw-gm
+mfd_conf gm1 'keep = no' -- 'folder "INBOX" { }' 'folder "Trash" { }'
+mfd_run_ok gm1 0 'Gmail-like, keep = no, Trash fetched by name'
+tap_like "$err" 'the server.s \\Trash folder "Trash" is one of the folders this account fetches' \
+    "the log says the default trash does not apply"
+tap_is "$(counts)" "0 0 1" "INBOX expunged, nothing moved to Trash"
+"$MAILFETCHD" -c "$T/gm1/mailfetchd.conf" --diagnose >"$T/out" 2>&1
+tap_like "$(cat "$T/out")" 'keep = no: the server.s \\Trash folder "Trash" is one of the folders this account fetches' \
+    "--diagnose says so too"
+# Not Gmail: the same server without X-GM-EXT-1 deletes.
+box "IMAP4rev1 UIDPLUS MOVE"
+fserver
+mfd_account plain1 pw-gm
+mfd_conf plain1 'keep = no'
+mfd_run_ok plain1 0 'not Gmail, keep = no: fetched'
+tap_is "$(counts)" "0 0 1" "INBOX expunged, nothing moved to Trash"
+
 # --- 02: roles marked only in LIST ... RETURN (SPECIAL-USE) (RFC 6154). --
-SU="IMAP4rev1 UIDPLUS MOVE SPECIAL-USE LIST-EXTENDED"
+SU="IMAP4rev1 UIDPLUS MOVE SPECIAL-USE LIST-EXTENDED X-GM-EXT-1"
 box "$SU" su_only_return=true
 fserver
 mfd_account pat pw-pat
@@ -108,7 +157,7 @@ tap_like "$out" 'folder pattern "\*": matches 1: "INBOX"' \
 n=0
 for how in 'list_many=100001' 'list_all="NO no listing here"'; do
 	n=$((n + 1))
-	box "IMAP4rev1 UIDPLUS MOVE" "$how"
+	box "IMAP4rev1 UIDPLUS MOVE X-GM-EXT-1" "$how"
 	fserver
 	mfd_account big$n pw-big
 	mfd_conf big$n 'keep = no' -- 'folder "INBOX" { }'
@@ -150,8 +199,8 @@ tap_like "$("$MAILFETCHD" -c "$T/none/mailfetchd.conf" --check-config 2>&1)" 'tr
 
 # --- 03: the move into the default \Trash refused [OVERQUOTA] / [LIMIT]. --
 n=0
-for v in 'IMAP4rev1 UIDPLUS MOVE|[OVERQUOTA] Quota exceeded' \
-    'IMAP4rev1 UIDPLUS|[LIMIT] Too many messages'; do
+for v in 'IMAP4rev1 UIDPLUS MOVE X-GM-EXT-1|[OVERQUOTA] Quota exceeded' \
+    'IMAP4rev1 UIDPLUS X-GM-EXT-1|[LIMIT] Too many messages'; do
 	n=$((n + 1))
 	box "${v%%|*}" "move_no=\"${v#*|}\""
 	fserver
@@ -176,7 +225,7 @@ tap_like "$err" 'moving delivered messages to trash_folder "Trash" failed: .*not
 tap_is "$(counts)" "2 0 1" "nothing expunged"
 # The default trash refused otherwise: held, and the error does not call
 # it a trash_folder.
-box "IMAP4rev1 UIDPLUS MOVE" 'move_no="no reason"'
+box "IMAP4rev1 UIDPLUS MOVE X-GM-EXT-1" 'move_no="no reason"'
 fserver
 mfd_account held pw-q
 mfd_conf held 'keep = no'
@@ -209,7 +258,7 @@ pubcounts()
 {
 	python3 -c 'import json,sys; b=json.load(open(sys.argv[1]))["folders"]; print(" ".join("%s=%d" % (k, len(v["msgs"])) for k, v in sorted(b.items())))' "$T/box.json"
 }
-NS="IMAP4rev1 UIDPLUS MOVE SPECIAL-USE NAMESPACE"
+NS="IMAP4rev1 UIDPLUS MOVE SPECIAL-USE NAMESPACE X-GM-EXT-1"
 pubbox "$NS" 0
 fserver
 mfd_account pub1 pw-pub
@@ -229,7 +278,7 @@ mfd_conf pub2 'keep = no'
 mfd_run_ok pub2 0 'keep = no, a public \Trash listed before the own one'
 tap_is "$(pubcounts)" "INBOX=0 Public/Trash=0 Trash=2" "moved to the user's own Trash"
 # Without NAMESPACE: as before (every listed folder qualifies).
-pubbox "IMAP4rev1 UIDPLUS MOVE SPECIAL-USE" 0
+pubbox "IMAP4rev1 UIDPLUS MOVE SPECIAL-USE X-GM-EXT-1" 0
 fserver
 mfd_account pub3 pw-pub
 mfd_conf pub3 'keep = no'

@@ -44,6 +44,8 @@ tap_like "$(block yandex)" "folders: +separator '\\|'.*\"Спам\" is \\\\Junk"
 tap_like "$(block mailru)" "folders: +separator '/'.*\"Спам\" is \\\\Junk" \
     "--providers: Mail.ru's folders"
 tap_like "$(block outlook)" "folders: .*\"Deleted Items\" \\\\Trash" "--providers: Outlook's folders"
+tap_like "$(block outlook)" "quirks: .*keep = no deletes; trash_folder = '\\\\Trash' moves to \"Deleted Items\"" \
+    "--providers: Outlook's keep = no deletes unless trash_folder is set"
 tap_like "$(block fastmail)" "folders: +separator '/'; SPECIAL-USE" "--providers: Fastmail's folders"
 tap_like "$out" "Servers without a preset" "--providers: then the self-hosted servers"
 tap_like "$(block Dovecot)" "folders: +separator '/' or '\\.'.*special_use" "--providers: Dovecot"
