@@ -2624,9 +2624,9 @@ imap_missing_relisted(struct imap_session *s, const struct uidset *listed)
 	imap_missing_unlisted(s, listed, &unlisted);
 	uidset_subtract(&gone, &s->queried, &s->found);
 	uidset_subtract(&still, &unlisted, &gone);
-	if (uidset_count(&unlisted) > uidset_count(&gone)) {
-		uidset_clear(&unlisted);
-		uidset_subtract(&unlisted, &s->queried, &gone);
+	uidset_clear(&unlisted);
+	uidset_subtract(&unlisted, &s->queried, &gone);
+	if (!uidset_empty(&unlisted)) {
 		text = uidset_format(&unlisted, &from, 20);
 		imap_log(s, LOG_LVL_WARNING, "the server's answer to UID FETCH "
 		    "(UID RFC822.SIZE) left out messages asked for again that "
@@ -4945,12 +4945,15 @@ imap_tagged(struct imap_session *s, const struct imap_response *r)
 		break;
 	case IMAP_S_SEARCH_MISSING:
 		if (!ok) {
-			/* As before this check: what is not listed is gone. */
+			/* A refusal proves nothing gone (it may be a
+			 * transient): nothing was queried, all stays owed. */
 			text = imap_server_text(r);
 			imap_log(s, LOG_LVL_WARNING, "UID SEARCH UID refused "
 			    "(%s): the UIDs asked for again that the server "
-			    "did not list are taken as gone", text);
+			    "did not list stay owed, asked for again on the "
+			    "next run", text);
 			free(text);
+			uidset_clear(&s->queried);
 			uidset_clear(&s->found);
 		}
 		imap_sizes_done(s);

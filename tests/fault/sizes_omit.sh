@@ -8,7 +8,8 @@
 # (UID SEARCH UID confirms it gone) and then no more; with first_fetch =
 # unseen, read on the server, it is not owed at all. A message owed
 # (BODY[] NIL) and then left out of the sizes pass that asks for it again
-# stays owed (imap_server.py nilomit). TAP output.
+# stays owed (imap_server.py nilomit), and so does one whose UID SEARCH
+# is refused (omitsearchno). TAP output.
 set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 MAILFETCHD=${MAILFETCHD:-$top_srcdir/_build/mailfetchd}
@@ -110,5 +111,23 @@ tap_is "$(owed read)" "" "read, left out: not owed"
 scripted_once read
 tap_is "$rc" 1 "read, left out: the next run has nothing new"
 scripted_exact read "read, left out: only the unread, once"
+
+# Message 3 left out of two sizes passes, and the second run's UID SEARCH
+# UID 3 refused (NO, a transient): a refusal proves nothing gone, so it
+# stays owed (and the log does not say UID SEARCH did not find it); the
+# third run, on a server that lists it again, delivers it.
+server omitsearchno --bad 0
+scripted_conf searchno imap 3s
+scripted_once searchno
+tap_is "$(scripted_count searchno)" 4 "search refused: four messages delivered"
+scripted_once searchno
+tap_like "$err" 'UID SEARCH UID refused.*stay owed' \
+    "search refused: the log says the UIDs stay owed"
+tap_unlike "$err" 'nor found by UID SEARCH' \
+    "search refused: the log does not say UID SEARCH did not find it"
+tap_like "$(owed searchno)" ' 3$' "search refused: still owed"
+scripted_once searchno
+tap_is "$rc" 0 "search refused: the third run delivers it"
+scripted_exact searchno "search refused: after the third run"
 
 tap_done
