@@ -1832,21 +1832,8 @@ imap_untouched_log(struct imap_session *s, size_t n)
 static void
 imap_pending_add(struct imap_session *s, const struct uidset *set)
 {
-	size_t		i;
-	uint32_t	u;
-
-	if (uidset_empty(&s->ambiguous)) {
-		uidset_add_set(&s->pending, set);
-		return;
-	}
-	for (i = 0; i < set->n; i++) {
-		for (u = set->r[i].lo; ; u++) {
-			if (!uidset_has(&s->ambiguous, u))
-				uidset_add(&s->pending, u);
-			if (u == set->r[i].hi)
-				break;
-		}
-	}
+	/* Range by range (imap_undelivered says why). */
+	uidset_subtract(&s->pending, set, &s->ambiguous);
 }
 
 /* Owes the server actions for the batch's delivered messages, but for
@@ -3129,23 +3116,19 @@ imap_fetch_next_batch(struct imap_session *s)
 	free(set);
 }
 
-/* Adds to out the UIDs of in that this batch did not deliver. */
+/* Adds to out the UIDs of in that this batch did not deliver. Range by
+ * range: an owed range may hold billions of UIDs never in use (a sparse
+ * UID space), and a walk UID by UID would stall the event loop. */
 static void
 imap_undelivered(struct imap_session *s, const struct uidset *in,
     struct uidset *out)
 {
-	size_t		i;
-	uint32_t	u;
+	struct uidset	rest;
 
-	for (i = 0; i < in->n; i++) {
-		for (u = in->r[i].lo; ; u++) {
-			if (!uidset_has(&s->delivered, u) &&
-			    !uidset_has(&s->passed, u))
-				uidset_add(out, u);
-			if (u == in->r[i].hi)
-				break;
-		}
-	}
+	uidset_init(&rest);
+	uidset_subtract(&rest, in, &s->delivered);
+	uidset_subtract(out, &rest, &s->passed);
+	uidset_clear(&rest);
 }
 
 /* The batch is durable: its messages leave the missing set, and those it
@@ -5023,18 +5006,14 @@ imap_tagged(struct imap_session *s, const struct imap_response *r)
 		break;
 	case IMAP_S_SEARCH_DELETED:
 		if (ok && uidset_count(&s->unseen) > 0) {
-			size_t	i;
-			int	ours = 1;
+			struct uidset	others;
+			int		ours;
 
-			for (i = 0; i < s->unseen.n && ours; i++) {
-				uint32_t u;
-
-				for (u = s->unseen.r[i].lo; ours; u++) {
-					ours = uidset_has(&s->pending, u);
-					if (u == s->unseen.r[i].hi)
-						break;
-				}
-			}
+			/* Range by range (imap_undelivered says why). */
+			uidset_init(&others);
+			uidset_subtract(&others, &s->unseen, &s->pending);
+			ours = uidset_empty(&others);
+			uidset_clear(&others);
 			if (ours) {
 				imap_enter(s, IMAP_S_EXPUNGE);
 				imap_send(s, "EXPUNGE");

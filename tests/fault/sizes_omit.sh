@@ -10,7 +10,8 @@
 # (BODY[] NIL) and then left out of the sizes pass that asks for it again
 # stays owed (imap_server.py nilomit), and so does one whose UID SEARCH
 # is refused (omitsearchno). What a journal recovery delivered is not
-# owed when the sizes pass leaves it out (omitsize2). TAP output.
+# owed when the sizes pass leaves it out (omitsize2). A huge owed range
+# (hugegap) is walked as a range. TAP output.
 set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 MAILFETCHD=${MAILFETCHD:-$top_srcdir/_build/mailfetchd}
@@ -145,5 +146,21 @@ tap_is "$(owed recovered)" "" "recovered, left out: nothing owed"
 scripted_once recovered
 tap_is "$rc" 1 "recovered, left out: the third run has nothing new"
 scripted_exact recovered "recovered, left out: after the third run"
+
+# A sparse UID space (UIDs 1, 2, then 3000000000 and up) with message 2
+# left out: the number gap owes UIDs 2:2999999999, one range. It is
+# handled as a range, never UID by UID (that took some 20 s of CPU after
+# every batch: the server, waiting 10 s at most for the next batch, hung
+# up).
+server hugegap --msgs 300
+scripted_conf hugegap imap 10s
+scripted_once hugegap
+tap_is "$rc" 0 "huge gap: the first run delivers the others"
+tap_is "$(scripted_count hugegap)" 299 "huge gap: all but one delivered"
+tap_is "$(owed hugegap)" "missing INBOX 2:2999999999" "huge gap: the gap is owed as one range"
+scripted_once hugegap
+tap_is "$rc" 0 "huge gap: the next run delivers it"
+tap_is "$(owed hugegap)" "" "huge gap: then nothing owed"
+scripted_exact hugegap "huge gap: after the next run"
 
 tap_done
