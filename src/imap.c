@@ -2494,10 +2494,13 @@ imap_selected(struct imap_session *s)
 		 * with the UIDVALIDITY it comes with: a run interrupted in
 		 * it (killed, the connection lost) must not leave the next
 		 * one fetching, and with keep = no deleting, the read mail
-		 * the user chose to leave. Every UID is filtered until the
-		 * sizes pass narrows the bound (imap_sizes_done). */
+		 * the user chose to leave. It covers what the folder holds
+		 * now (below UIDNEXT): a message the sizes pass leaves out
+		 * is still under it. Without UIDNEXT, every UID is filtered
+		 * until the sizes pass narrows the bound (imap_sizes_done). */
 		if (s->ac->first_fetch == FIRST_FETCH_UNSEEN)
-			s->sf->first_until = UINT32_MAX;
+			s->sf->first_until = s->uidnext > 0 ?
+			    s->uidnext - 1 : UINT32_MAX;
 	}
 	imap_sizes(s);
 }
@@ -2939,6 +2942,24 @@ imap_suspect_begin(struct imap_session *s)
 	return (1);
 }
 
+/* The first fetch covers what was there when it began; what arrives
+ * later is new mail, read or not. Its bound is UIDNEXT - 1 at the SELECT
+ * that began it; without UIDNEXT, the highest UID this pass's listing or
+ * UID SEARCH UNSEEN showed: a message the sizes pass leaves out (one read
+ * may be the newest) does not lower it, or it would be fetched (and with
+ * keep = no deleted) as new mail later. */
+static void
+imap_first_bound(struct imap_session *s)
+{
+	uint32_t	top = s->max_seen_uid;
+
+	if (s->sf->first_until != UINT32_MAX)
+		return;		/* UIDNEXT, or no first fetch */
+	if (uidset_max(&s->unseen) > top)
+		top = uidset_max(&s->unseen);
+	s->sf->first_until = top;
+}
+
 /* The sizes are in: drop what is too big, then fetch the rest. */
 static void
 imap_sizes_done(struct imap_session *s)
@@ -2990,10 +3011,7 @@ imap_sizes_done(struct imap_session *s)
 		imap_log(s, LOG_LVL_INFO, "%zu message(s) delivered before "
 		    "from another Gmail label (same X-GM-MSGID): not fetched "
 		    "again", ngm);
-	/* The first fetch covers what was there when it listed the folder;
-	 * what arrives later is new mail, read or not. */
-	if (s->sf->first_until > s->max_seen_uid)
-		s->sf->first_until = s->max_seen_uid;
+	imap_first_bound(s);
 	/* No UIDNEXT at the change (or the previous version's mark): the
 	 * matching pass covers what it lists now. */
 	if (s->sf->matching && s->sf->matching_until == 0)
@@ -3090,6 +3108,12 @@ imap_fetch_next_batch(struct imap_session *s)
 		top = s->max_seen_uid;
 		if (uidset_max(&s->skip) > top)
 			top = uidset_max(&s->skip);
+		/* So is what the first fetch covers: what it did not fetch
+		 * up to its bound is read mail the user chose to leave (an
+		 * unread one left out is owed: in the missing set). */
+		if (s->sf->first_until != UINT32_MAX &&
+		    s->sf->first_until > top)
+			top = s->sf->first_until;
 		if (top > s->sf->last_uid)
 			s->sf->last_uid = top;
 		/* The pass is through: every message of the new epoch was
