@@ -1839,21 +1839,8 @@ imap_untouched_log(struct imap_session *s, size_t n)
 static void
 imap_pending_add(struct imap_session *s, const struct uidset *set)
 {
-	size_t		i;
-	uint32_t	u;
-
-	if (uidset_empty(&s->ambiguous)) {
-		uidset_add_set(&s->pending, set);
-		return;
-	}
-	for (i = 0; i < set->n; i++) {
-		for (u = set->r[i].lo; ; u++) {
-			if (!uidset_has(&s->ambiguous, u))
-				uidset_add(&s->pending, u);
-			if (u == set->r[i].hi)
-				break;
-		}
-	}
+	/* Range by range (imap_undelivered says why). */
+	uidset_subtract(&s->pending, set, &s->ambiguous);
 }
 
 /* Owes the server actions for the batch's delivered messages, but for
@@ -2514,10 +2501,13 @@ imap_selected(struct imap_session *s)
 		 * with the UIDVALIDITY it comes with: a run interrupted in
 		 * it (killed, the connection lost) must not leave the next
 		 * one fetching, and with keep = no deleting, the read mail
-		 * the user chose to leave. Every UID is filtered until the
-		 * sizes pass narrows the bound (imap_sizes_done). */
+		 * the user chose to leave. It covers what the folder holds
+		 * now (below UIDNEXT): a message the sizes pass leaves out
+		 * is still under it. Without UIDNEXT, every UID is filtered
+		 * until the sizes pass narrows the bound (imap_sizes_done). */
 		if (s->ac->first_fetch == FIRST_FETCH_UNSEEN)
-			s->sf->first_until = UINT32_MAX;
+			s->sf->first_until = s->uidnext > 0 ?
+			    s->uidnext - 1 : UINT32_MAX;
 	}
 	imap_sizes(s);
 }
@@ -2631,9 +2621,9 @@ imap_missing_relisted(struct imap_session *s, const struct uidset *listed)
 	imap_missing_unlisted(s, listed, &unlisted);
 	uidset_subtract(&gone, &s->queried, &s->found);
 	uidset_subtract(&still, &unlisted, &gone);
-	if (uidset_count(&unlisted) > uidset_count(&gone)) {
-		uidset_clear(&unlisted);
-		uidset_subtract(&unlisted, &s->queried, &gone);
+	uidset_clear(&unlisted);
+	uidset_subtract(&unlisted, &s->queried, &gone);
+	if (!uidset_empty(&unlisted)) {
 		text = uidset_format(&unlisted, &from, 20);
 		imap_log(s, LOG_LVL_WARNING, "the server's answer to UID FETCH "
 		    "(UID RFC822.SIZE) left out messages asked for again that "
@@ -2696,6 +2686,21 @@ imap_unlisted_add(struct imap_session *s, struct uidset *owed, uint32_t lo,
 		    s->unseen.r[i].hi);
 }
 
+/* What a journal recovery delivered (s->skip) is not owed, listed or
+ * not: asking for it again would deliver it twice. */
+static void
+imap_unlisted_delivered(const struct imap_session *s, struct uidset *owed)
+{
+	struct uidset	rest;
+
+	if (uidset_empty(owed) || uidset_empty(&s->skip))
+		return;
+	uidset_init(&rest);
+	uidset_subtract(&rest, owed, &s->skip);
+	uidset_clear(owed);
+	*owed = rest;
+}
+
 /* The UIDs above last_uid that the sizes pass (s->msgs sorted, deduped,
  * not yet filtered) may have left out: a server that answers nothing for
  * a message it holds must not see last_uid pass it (a loss). The answers
@@ -2731,6 +2736,7 @@ imap_unlisted(struct imap_session *s, struct uidset *owed, size_t *sure)
 		prev_seq = s->msgs[i].seq;
 		lo = (uint64_t)s->msgs[i].uid + 1;
 	}
+	imap_unlisted_delivered(s, owed);
 }
 
 /* After imap_missing_relisted: what the sizes pass left out joins the
@@ -2943,6 +2949,24 @@ imap_suspect_begin(struct imap_session *s)
 	return (1);
 }
 
+/* The first fetch covers what was there when it began; what arrives
+ * later is new mail, read or not. Its bound is UIDNEXT - 1 at the SELECT
+ * that began it; without UIDNEXT, the highest UID this pass's listing or
+ * UID SEARCH UNSEEN showed: a message the sizes pass leaves out (one read
+ * may be the newest) does not lower it, or it would be fetched (and with
+ * keep = no deleted) as new mail later. */
+static void
+imap_first_bound(struct imap_session *s)
+{
+	uint32_t	top = s->max_seen_uid;
+
+	if (s->sf->first_until != UINT32_MAX)
+		return;		/* UIDNEXT, or no first fetch */
+	if (uidset_max(&s->unseen) > top)
+		top = uidset_max(&s->unseen);
+	s->sf->first_until = top;
+}
+
 /* The sizes are in: drop what is too big, then fetch the rest. */
 static void
 imap_sizes_done(struct imap_session *s)
@@ -2994,10 +3018,7 @@ imap_sizes_done(struct imap_session *s)
 		imap_log(s, LOG_LVL_INFO, "%zu message(s) delivered before "
 		    "from another Gmail label (same X-GM-MSGID): not fetched "
 		    "again", ngm);
-	/* The first fetch covers what was there when it listed the folder;
-	 * what arrives later is new mail, read or not. */
-	if (s->sf->first_until > s->max_seen_uid)
-		s->sf->first_until = s->max_seen_uid;
+	imap_first_bound(s);
 	/* No UIDNEXT at the change (or the previous version's mark): the
 	 * matching pass covers what it lists now. */
 	if (s->sf->matching && s->sf->matching_until == 0)
@@ -3094,6 +3115,12 @@ imap_fetch_next_batch(struct imap_session *s)
 		top = s->max_seen_uid;
 		if (uidset_max(&s->skip) > top)
 			top = uidset_max(&s->skip);
+		/* So is what the first fetch covers: what it did not fetch
+		 * up to its bound is read mail the user chose to leave (an
+		 * unread one left out is owed: in the missing set). */
+		if (s->sf->first_until != UINT32_MAX &&
+		    s->sf->first_until > top)
+			top = s->sf->first_until;
 		if (top > s->sf->last_uid)
 			s->sf->last_uid = top;
 		/* The pass is through: every message of the new epoch was
@@ -3120,23 +3147,19 @@ imap_fetch_next_batch(struct imap_session *s)
 	free(set);
 }
 
-/* Adds to out the UIDs of in that this batch did not deliver. */
+/* Adds to out the UIDs of in that this batch did not deliver. Range by
+ * range: an owed range may hold billions of UIDs never in use (a sparse
+ * UID space), and a walk UID by UID would stall the event loop. */
 static void
 imap_undelivered(struct imap_session *s, const struct uidset *in,
     struct uidset *out)
 {
-	size_t		i;
-	uint32_t	u;
+	struct uidset	rest;
 
-	for (i = 0; i < in->n; i++) {
-		for (u = in->r[i].lo; ; u++) {
-			if (!uidset_has(&s->delivered, u) &&
-			    !uidset_has(&s->passed, u))
-				uidset_add(out, u);
-			if (u == in->r[i].hi)
-				break;
-		}
-	}
+	uidset_init(&rest);
+	uidset_subtract(&rest, in, &s->delivered);
+	uidset_subtract(out, &rest, &s->passed);
+	uidset_clear(&rest);
 }
 
 /* The batch is durable: its messages leave the missing set, and those it
@@ -4952,12 +4975,15 @@ imap_tagged(struct imap_session *s, const struct imap_response *r)
 		break;
 	case IMAP_S_SEARCH_MISSING:
 		if (!ok) {
-			/* As before this check: what is not listed is gone. */
+			/* A refusal proves nothing gone (it may be a
+			 * transient): nothing was queried, all stays owed. */
 			text = imap_server_text(r);
 			imap_log(s, LOG_LVL_WARNING, "UID SEARCH UID refused "
 			    "(%s): the UIDs asked for again that the server "
-			    "did not list are taken as gone", text);
+			    "did not list stay owed, asked for again on the "
+			    "next run", text);
 			free(text);
+			uidset_clear(&s->queried);
 			uidset_clear(&s->found);
 		}
 		imap_sizes_done(s);
@@ -5011,18 +5037,14 @@ imap_tagged(struct imap_session *s, const struct imap_response *r)
 		break;
 	case IMAP_S_SEARCH_DELETED:
 		if (ok && uidset_count(&s->unseen) > 0) {
-			size_t	i;
-			int	ours = 1;
+			struct uidset	others;
+			int		ours;
 
-			for (i = 0; i < s->unseen.n && ours; i++) {
-				uint32_t u;
-
-				for (u = s->unseen.r[i].lo; ours; u++) {
-					ours = uidset_has(&s->pending, u);
-					if (u == s->unseen.r[i].hi)
-						break;
-				}
-			}
+			/* Range by range (imap_undelivered says why). */
+			uidset_init(&others);
+			uidset_subtract(&others, &s->unseen, &s->pending);
+			ours = uidset_empty(&others);
+			uidset_clear(&others);
 			if (ours) {
 				imap_enter(s, IMAP_S_EXPUNGE);
 				imap_send(s, "EXPUNGE");

@@ -193,6 +193,14 @@ Modes:
   omitsizegone   as omitsize, and message 3 is expunged (by another
               client) before the next connection (left out of the
               manifest)
+  omitsizelast   as omitsize, the last message (--msgs)
+  omitsize2   the second connection (not --bad) leaves message 3 out of
+              its sizes pass; the others answer in full
+  omitsearchno   connections 1 and 2 leave message 3 out of their sizes
+              pass, and the second answers UID SEARCH with NO (a
+              transient refusal); later connections behave
+  hugegap     a sparse UID space: UIDs 1, 2, then 3000000000 and up; the
+              sizes pass of a --bad connection leaves out message 2
   nilomit     the first connection answers BODY[] NIL for message 3, the
               second leaves it out of its sizes pass (asked for again),
               later ones behave (--bad is not used)
@@ -346,7 +354,8 @@ class Box:
 NIL = object()
 
 # The message the sizes pass of a bad connection leaves out, by mode.
-OMIT_SIZE = {"omitsize": 3, "omitsizefirst": 1, "omitsizegone": 3}
+OMIT_SIZE = {"omitsize": 3, "omitsizefirst": 1, "omitsizegone": 3,
+             "omitsize2": 3, "omitsearchno": 3, "hugegap": 2}
 
 # What the login of a bad connection gets, by mode.
 REFUSALS = {
@@ -408,7 +417,10 @@ def do_fetch(c, box, tag, rest, bad, mode, flood=0):
         if uid == gone:
             continue	# expunged just before: a server does not send it
         seq = 1 if bad and mode == "bigdripone" else uids.index(uid) + 1
-        if bad and not body and box.msgs[uid] == OMIT_SIZE.get(mode):
+        omit = bad or (mode == "omitsize2" and c.n == 2) or \
+            (mode == "omitsearchno" and c.n <= 2)
+        if omit and not body and box.msgs[uid] == OMIT_SIZE.get(
+                mode, box.n if mode == "omitsizelast" else None):
             continue
         if mode == "nilomit" and box.msgs[uid] == 3 and \
                 c.n == (1 if body else 2):
@@ -663,6 +675,9 @@ def serve(c, box, mode, bad, caps, flood):
         elif cmd == "IDLE" and mode in ("searchflood", "idlegap"):
             if not idle(c, box, tag, flood):
                 return
+        elif cmd == "UID SEARCH" and mode == "omitsearchno" and c.n == 2:
+            c.send("%s NO [SERVERBUG] search temporarily unavailable\r\n"
+                   % tag)
         elif cmd == "UID SEARCH":
             if "DELETED" in rest.upper():
                 hits = sorted(box.deleted)
@@ -777,6 +792,9 @@ def main():
     box.seen_msgs = set(seen)
     if mode == "unseenbye":
         box.seen = {u for u in box.msgs if u % 2 == 0}
+    if mode == "hugegap":
+        box.msgs = {1: 1, 2: 2}
+        box.msgs.update({3000000000 + k - 3: k for k in range(3, n + 1)})
     if mode in ("searchflood", "sizesdrip", "uidvnilnew"):
         box.hidden = {n: box.msgs.pop(n)}
     ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

@@ -8,7 +8,12 @@
 # (UID SEARCH UID confirms it gone) and then no more; with first_fetch =
 # unseen, read on the server, it is not owed at all. A message owed
 # (BODY[] NIL) and then left out of the sizes pass that asks for it again
-# stays owed (imap_server.py nilomit). TAP output.
+# stays owed (imap_server.py nilomit), and so does one whose UID SEARCH
+# is refused (omitsearchno). What a journal recovery delivered is not
+# owed when the sizes pass leaves it out (omitsize2). A huge owed range
+# (hugegap) is walked as a range. A read newest message left out of the
+# first fetch's sizes pass stays under its filter (omitsizelast). TAP
+# output.
 set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 MAILFETCHD=${MAILFETCHD:-$top_srcdir/_build/mailfetchd}
@@ -110,5 +115,70 @@ tap_is "$(owed read)" "" "read, left out: not owed"
 scripted_once read
 tap_is "$rc" 1 "read, left out: the next run has nothing new"
 scripted_exact read "read, left out: only the unread, once"
+
+# Message 3 left out of two sizes passes, and the second run's UID SEARCH
+# UID 3 refused (NO, a transient): a refusal proves nothing gone, so it
+# stays owed (and the log does not say UID SEARCH did not find it); the
+# third run, on a server that lists it again, delivers it.
+server omitsearchno --bad 0
+scripted_conf searchno imap 3s
+scripted_once searchno
+tap_is "$(scripted_count searchno)" 4 "search refused: four messages delivered"
+scripted_once searchno
+tap_like "$err" 'UID SEARCH UID refused.*stay owed' \
+    "search refused: the log says the UIDs stay owed"
+tap_unlike "$err" 'nor found by UID SEARCH' \
+    "search refused: the log does not say UID SEARCH did not find it"
+tap_like "$(owed searchno)" ' 3$' "search refused: still owed"
+scripted_once searchno
+tap_is "$rc" 0 "search refused: the third run delivers it"
+scripted_exact searchno "search refused: after the third run"
+
+# A run killed after its batch was delivered (files in new/, the journal
+# not yet folded into the state): the next run recovers them, and its
+# sizes pass leaves out message 3 (omitsize2). What the recovery
+# delivered is not owed: the run after does not fetch it again.
+server omitsize2 --bad 0
+scripted_conf recovered imap 3s
+MAILFETCHD_FAULT=imap-synced scripted_once recovered
+tap_is "$(scripted_count recovered)" 5 "recovered, left out: killed after delivering all five"
+scripted_once recovered
+tap_is "$(sizes 2)" "1:*" "recovered, left out: the next run's sizes pass"
+tap_is "$(owed recovered)" "" "recovered, left out: nothing owed"
+scripted_once recovered
+tap_is "$rc" 1 "recovered, left out: the third run has nothing new"
+scripted_exact recovered "recovered, left out: after the third run"
+
+# A sparse UID space (UIDs 1, 2, then 3000000000 and up) with message 2
+# left out: the number gap owes UIDs 2:2999999999, one range. It is
+# handled as a range, never UID by UID (that took some 20 s of CPU after
+# every batch: the server, waiting 10 s at most for the next batch, hung
+# up).
+server hugegap --msgs 300
+scripted_conf hugegap imap 10s
+scripted_once hugegap
+tap_is "$rc" 0 "huge gap: the first run delivers the others"
+tap_is "$(scripted_count hugegap)" 299 "huge gap: all but one delivered"
+tap_is "$(owed hugegap)" "missing INBOX 2:2999999999" "huge gap: the gap is owed as one range"
+scripted_once hugegap
+tap_is "$rc" 0 "huge gap: the next run delivers it"
+tap_is "$(owed hugegap)" "" "huge gap: then nothing owed"
+scripted_exact hugegap "huge gap: after the next run"
+
+# first_fetch = unseen, keep = no, messages 4 and 5 read, and the first
+# sizes pass leaves out message 5 (the newest: no number gap shows it).
+# The first fetch covers what the folder held when it began (UIDNEXT),
+# so message 5 is not taken for new mail later: never fetched, never
+# deleted.
+server omitsizelast --seen 4,5
+scripted_conf tail imap 3s "first_fetch = unseen" "keep = no"
+scripted_once tail
+tap_is "$rc" 0 "read newest left out: the first run delivers the unread"
+scripted_once tail
+tap_is "$rc" 1 "read newest left out: the next run has nothing new"
+tap_unlike "$(grep -E 'UID (STORE|EXPUNGE|FETCH [0-9:,]* \(UID FLAGS)' \
+    "$T/server.log")" 'UID [A-Z]* ([0-9:,]*[,:])?5\b' \
+    "read newest left out: message 5 never fetched nor deleted"
+scripted_exact tail "read newest left out: only the unread, once"
 
 tap_done
