@@ -1293,12 +1293,17 @@ class PopAccount(Account):
         self.drop = []			# [uidl, key] in maildrop order
         self.nuidl = 0
         self.locked = None		# the connection holding the maildrop
+        # The sizes of every message a UIDL ever named: mailfetchd keeps
+        # the size of the one it delivered, which need not be the one
+        # deleted last (a reused UIDL's message deleted before a fetch).
+        self.uidl_sizes = {}
 
     def put(self, key, uidl=None):
         if uidl is None:
             self.nuidl += 1
             uidl = "U%d.%d" % (self.seed % 1000, self.nuidl)
         self.drop.append([uidl, key])
+        self.uidl_sizes.setdefault(uidl, set()).add(len(self.msgs[key].data))
         self.log.add("hold", self.name, key, "INBOX", uidl)
 
     def holding(self):
@@ -1341,12 +1346,25 @@ class PopAccount(Account):
                     # message of the freed one's size is not told apart
                     # (mailfetchd.conf(5), keep): optional.
                     m = self.new_message()
-                    if len(m.data) == len(self.msgs[key].data):
-                        m.required = False
-                        m.why = "a reused UIDL, the same size"
+                    self.reuse_optional(m, uidl)
                     self.put(m.key, uidl)
                     self.log.draw("uidl-reuse")
                     self.log.add("other", self.name, "add-reuse", m.key)
+
+    def reuse_optional(self, m, uidl):
+        """Whether m, new under the freed uidl, may be skipped. Of the
+        size of any message that UIDL named: mailfetchd may have recorded
+        that size with the UIDL (mailfetchd.conf(5), keep). Still named
+        by another message (the freed one was a duplicate UIDL's): the
+        listing names it twice, a duplicate UIDL (pop3.c), all optional."""
+        if len(m.data) in self.uidl_sizes.get(uidl, ()):
+            m.required = False
+            m.why = "a reused UIDL, the same size"
+        for u, k in self.drop:
+            if u == uidl:
+                for x in (m, self.msgs[k]):
+                    x.required = False
+                    x.why = "a duplicate UIDL"
 
 
 POP_REFUSALS = [
