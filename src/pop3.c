@@ -2377,6 +2377,21 @@ pop3_multi_line(struct pop3_session *s, const char *line, size_t len)
 	}
 }
 
+/* What a refused RETR, DELE, TOP or CHECK does to the message: the end
+ * of its warning. */
+static const char *
+pop3_check_refused_text(int check, enum pop3_code code)
+{
+	if (!check)
+		return ("");
+	if (code == POP3_CODE_SYS_TEMP)
+		return ("; cannot check that the message is the one delivered "
+		    "now: not deleted, its DELE stays owed (checked again "
+		    "next time)");
+	return ("; cannot check that the message is the one delivered: "
+	    "not deleted; fetched again (perhaps a duplicate)");
+}
+
 /* A RETR, DELE, TOP or CHECK answer. */
 static void
 pop3_queue_reply(struct pop3_session *s, const struct pop3_reply *r)
@@ -2398,13 +2413,16 @@ pop3_queue_reply(struct pop3_session *s, const struct pop3_reply *r)
 		text = pop3_server_text(r);
 		/* The message stays on the server and is tried next time
 		 * (not recorded; a DELE stays owed). Without the check's
-		 * answer an owed DELE cannot be checked: not sent. */
+		 * answer an owed DELE cannot be checked: not sent. A
+		 * temporary refusal ([SYS/TEMP]) says nothing of the
+		 * message: its DELE stays owed, checked at the next run
+		 * (fetching it again would double it); any other refusal
+		 * may be for good, so it is fetched again rather than
+		 * left owed for ever. */
 		log_msg(LOG_LVL_WARNING, &mctx, "%s refused: %s%s", cmd, text,
-		    check ? "; cannot check that the message is the one "
-		    "delivered: not deleted; fetched again (perhaps a "
-		    "duplicate)" : "");
+		    pop3_check_refused_text(check, r->code));
 		free(text);
-		if (check)
+		if (check && r->code != POP3_CODE_SYS_TEMP)
 			pop3_owed_todo(s, k);
 		pop3_status(s, EXIT_PARTIAL);
 		if (r->code == POP3_CODE_SYS_TEMP || r->code ==

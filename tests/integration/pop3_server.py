@@ -44,6 +44,8 @@ Modes:
   checkdrip    the second connection answers RETR 1 with message 1,
                then more lines, 64 KB every 0.05 s, never the final "."
                (for at most 30 s)
+  checktemp    the second connection answers RETR 1 with
+               -ERR [SYS/TEMP] (a temporary failure, as Dovecot's)
   notop        CAPA without TOP; TOP -> -ERR
   toperr       CAPA with TOP, but TOP -> -ERR
   trickle      the first connection answers RETR 1 with +OK, then a
@@ -242,6 +244,9 @@ def serve(mode, c, args, msgs):
                     msgs[i] == 2:
                 c.send(b"+OK\r\n" + stuffed)
                 drip(c, *DRIPS[mode])
+            elif mode == "checktemp" and c.n == 2 and i == 0:
+                c.send("-ERR [SYS/TEMP] cannot read message\r\n")
+                continue
             elif mode == "checkdrip" and c.n == 2 and i == 0:
                 c.send(b"+OK\r\n" + stuffed)
                 end = time.monotonic() + 30
