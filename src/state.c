@@ -107,6 +107,14 @@
 #define STATE_RECOVER		"the file was left untouched; to start " \
 	"over, move it away (every message still on the server will then " \
 	"be fetched again)"
+/* A record this version cannot read but a later one may have written (an
+ * unknown keyword, more fields, an unknown mark): said so, with what
+ * to do instead of moving the file away (review r12, finding 02). */
+#define STATE_NEWER		"written by a newer mailfetchd?"
+#define STATE_RECOVER_NEWER	"the file was left untouched; run the " \
+	"version that wrote it again, or downgrade only to a version that " \
+	"reads its records (to start over instead, move it away: every " \
+	"message still on the server will then be fetched again)"
 
 /* POP3 UIDL flags in the set (uidlset.h). */
 #define UIDL_DELIVERED	0x1
@@ -819,8 +827,8 @@ state_parse_uidl(struct state *st, char **fields, char **why)
 		*why = xstrdup("uidl: bad size");
 	else if (fields[1] != NULL && fields[2] != NULL &&
 	    strcmp(fields[2], "resized") != 0)
-		xasprintf(why, "uidl: unknown mark \"%s\" after the size",
-		    fields[2]);
+		xasprintf(why, "uidl: unknown mark \"%s\" after the size "
+		    "(" STATE_NEWER ")", fields[2]);
 	else if (state_uidls_find(st, uidl) != STATE_UIDL_NONE)
 		*why = xstrdup("uidl: the same UIDL appears twice");
 	else if ((id = state_uidls_insert(st, uidl, UIDL_DELIVERED)) ==
@@ -1094,11 +1102,17 @@ state_parse_record(struct state *st, char *line, char **why)
 			break;
 	}
 	if (i == nitems(state_records)) {
-		*why = xstrdup("unknown record");
+		*why = xstrdup("unknown record (" STATE_NEWER ")");
 		return (-1);
 	}
 	n = state_count_fields(rest);
-	if (n < rec->nfields || n > rec->nfields + rec->nopt)
+	if (line[klen] == ' ' && n > rec->nfields + rec->nopt) {
+		xasprintf(why, "%s: expected %zu fields, this version reads "
+		    "no more (" STATE_NEWER ")", rec->keyword,
+		    rec->nfields + rec->nopt);
+		return (-1);
+	}
+	if (n < rec->nfields)
 		n = rec->nfields;	/* refused below */
 	for (i = n; i < rec->nfields + rec->nopt; i++)
 		fields[i] = NULL;
@@ -1197,7 +1211,8 @@ state_load(struct state *st, char **cause)
 	rc = state_parse_file(st, &in, ctx, &lineno, &why);
 	if (rc != 0) {
 		xasprintf(cause, "state file %s, line %zu: %s; %s", st->path,
-		    lineno, why, STATE_RECOVER);
+		    lineno, why, strstr(why, STATE_NEWER) != NULL ?
+		    STATE_RECOVER_NEWER : STATE_RECOVER);
 	}
 	free(why);
 	free(in.buf);
