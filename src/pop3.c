@@ -17,9 +17,15 @@
  * and a UIDL listed with another size than recorded is such a message: it
  * is fetched (a duplicate if the server merely changed the message, as
  * servers that add a Status header do: once, since the new size is then
- * recorded; never a loss). A new message of the same size under a reused
- * UIDL cannot be told from the one delivered without downloading every
- * message on every run: it is not fetched (mailfetchd.conf(5)). A UIDL
+ * recorded; never a loss). A UIDL is fetched again for a size change at
+ * most once: a server whose LIST size of an unchanged message flaps
+ * between two values (LF and CRLF counts from one session to the next)
+ * would have it doubled on every run; after that once, no size change
+ * of that UIDL is taken for a reuse. A new message of the same size
+ * under a reused UIDL cannot be told from the one delivered without
+ * downloading every message on every run: it is not fetched
+ * (mailfetchd.conf(5)), nor one of another size under a UIDL fetched
+ * again once already. A UIDL
  * the listing names twice says nothing of either message and is left
  * alone (pop3_uidl_reused). UIDLs an older version recorded without a
  * size take the size listed at the next run.
@@ -796,7 +802,9 @@ pop3_uidl_line(struct pop3_session *s, const char *line, size_t len)
  * UIDL freed by a deletion and given to it (RFC 1939 section 7 allows
  * that), to be fetched; the same size is taken as the same message (what
  * is under the UIDL cannot be compared otherwise without downloading it).
- * A size not recorded (an older version's entry) is recorded now. Not for
+ * A size not recorded (an older version's entry) is recorded now. A UIDL
+ * fetched again once for a size change is not fetched for another: a
+ * server whose sizes flap would double its messages on every run. Not for
  * a message whose DELE is owed: pop3_owed_same checks it, digest too. */
 static void
 pop3_uidl_reused(struct pop3_session *s, struct pop3_msg *m)
@@ -812,6 +820,14 @@ pop3_uidl_reused(struct pop3_session *s, struct pop3_msg *m)
 	was = state_uidl_size(s->st, m->uidl);
 	if (was == m->size)
 		return;
+	if (state_uidl_resized(s->st, m->uidl)) {
+		mctx = pop3_msg_ctx(s, (size_t)(m - s->msgs));
+		log_msg(LOG_LVL_DEBUG, &mctx, "listed with %u bytes, recorded "
+		    "with %u: taken as the message delivered (its UIDL was "
+		    "fetched again once already for a size change)", m->size,
+		    was);
+		return;
+	}
 	s->state_dirty = 1;
 	if (was == 0) {
 		state_uidl_set_size(s->st, m->uidl, m->size);
@@ -820,8 +836,10 @@ pop3_uidl_reused(struct pop3_session *s, struct pop3_msg *m)
 	mctx = pop3_msg_ctx(s, (size_t)(m - s->msgs));
 	log_msg(LOG_LVL_WARNING, &mctx, "the UIDL of a message delivered "
 	    "before (%u bytes) now names one of %u bytes: the server gave "
-	    "the UIDL of a deleted message to a new one; fetching it", was,
+	    "the UIDL of a deleted message to a new one; fetching it (once: "
+	    "a later size change of this UIDL is not taken for a reuse)", was,
 	    m->size);
+	state_uidl_set_resized(s->st, m->uidl);
 	state_uidl_undeliver(s->st, m->uidl);
 }
 
@@ -2359,6 +2377,21 @@ pop3_multi_line(struct pop3_session *s, const char *line, size_t len)
 	}
 }
 
+/* What a refused RETR, DELE, TOP or CHECK does to the message: the end
+ * of its warning. */
+static const char *
+pop3_check_refused_text(int check, enum pop3_code code)
+{
+	if (!check)
+		return ("");
+	if (code == POP3_CODE_SYS_TEMP)
+		return ("; cannot check that the message is the one delivered "
+		    "now: not deleted, its DELE stays owed (checked again "
+		    "next time)");
+	return ("; cannot check that the message is the one delivered: "
+	    "not deleted; fetched again (perhaps a duplicate)");
+}
+
 /* A RETR, DELE, TOP or CHECK answer. */
 static void
 pop3_queue_reply(struct pop3_session *s, const struct pop3_reply *r)
@@ -2380,13 +2413,16 @@ pop3_queue_reply(struct pop3_session *s, const struct pop3_reply *r)
 		text = pop3_server_text(r);
 		/* The message stays on the server and is tried next time
 		 * (not recorded; a DELE stays owed). Without the check's
-		 * answer an owed DELE cannot be checked: not sent. */
+		 * answer an owed DELE cannot be checked: not sent. A
+		 * temporary refusal ([SYS/TEMP]) says nothing of the
+		 * message: its DELE stays owed, checked at the next run
+		 * (fetching it again would double it); any other refusal
+		 * may be for good, so it is fetched again rather than
+		 * left owed for ever. */
 		log_msg(LOG_LVL_WARNING, &mctx, "%s refused: %s%s", cmd, text,
-		    check ? "; cannot check that the message is the one "
-		    "delivered: not deleted; fetched again (perhaps a "
-		    "duplicate)" : "");
+		    pop3_check_refused_text(check, r->code));
 		free(text);
-		if (check)
+		if (check && r->code != POP3_CODE_SYS_TEMP)
 			pop3_owed_todo(s, k);
 		pop3_status(s, EXIT_PARTIAL);
 		if (r->code == POP3_CODE_SYS_TEMP || r->code ==

@@ -15,7 +15,7 @@
  *	matching <folder name> [<highest UID the pass matches>]
  *	first_fetch <folder name> unseen <highest UID covered>
  *	first_left <folder name> <new|unseen> <Unix time>
- *	uidl <uidl> [<size>]
+ *	uidl <uidl> [<size> [resized]]
  *	budget <the scheduler's download history, schedule_budget_format>
  *	inflight <folder> <message id> <Maildir file name>
  *	end <records> <sha256 hex>
@@ -64,7 +64,11 @@
  * delivered under that UIDL (pop3.c: a later listing of the UIDL with
  * another size is another message, the UIDL freed and given again).
  * Older versions wrote none; they refuse a file whose records have one
- * ("expected 1 fields") rather than read less than was saved.
+ * ("expected 1 fields") rather than read less than was saved. "resized"
+ * says the message was fetched again once already for a size change: a
+ * server whose LIST size of an unchanged message flaps between two values
+ * would otherwise have it fetched again on every run (pop3.c); versions
+ * before it refuse the word ("expected 1 fields").
  *
  * Records are described by a table (keyword, field count, optional
  * trailing fields, parser, writer); a new kind of record is one entry and
@@ -103,11 +107,24 @@
 #define STATE_RECOVER		"the file was left untouched; to start " \
 	"over, move it away (every message still on the server will then " \
 	"be fetched again)"
+/* A record this version cannot read but a later one may have written (an
+ * unknown keyword, more fields, an unknown mark): said so, with what
+ * to do instead of moving the file away (review r12, finding 02). */
+#define STATE_NEWER		"written by a newer mailfetchd?"
+#define STATE_RECOVER_NEWER	"the file was left untouched; run the " \
+	"version that wrote it again, or downgrade only to a version that " \
+	"reads its records (to start over instead, move it away: every " \
+	"message still on the server will then be fetched again)"
 
 /* POP3 UIDL flags in the set (uidlset.h). */
 #define UIDL_DELIVERED	0x1
 #define UIDL_LISTED	0x2
 #define UIDL_SHARED	0x4	/* listed twice since list_begin */
+/* In a UIDL's value (the uidlset keeps one 32-bit value per entry), the
+ * "resized" mark above the size: the sizes are kept below 2^31, far past
+ * any message a maildrop holds (a saturated size stays saturated). */
+#define UIDL_RESIZED	0x80000000u
+#define UIDL_SIZE_MAX	0x7fffffffu
 
 struct state {
 	char			 *account;
@@ -193,7 +210,7 @@ static const struct state_record {
 	{ "matching", 1, 1, state_parse_matching, state_write_matching },
 	{ "first_fetch", 3, 0, state_parse_first, state_write_first },
 	{ "first_left", 3, 0, state_parse_first_left, state_write_first_left },
-	{ "uidl", 1, 1, state_parse_uidl, state_write_uidls },
+	{ "uidl", 1, 2, state_parse_uidl, state_write_uidls },
 	{ "budget", 1, 0, state_parse_budget, state_write_budget },
 	{ "inflight", 3, 0, state_parse_inflight, state_write_inflight },
 };
@@ -793,7 +810,7 @@ state_write_first_left(struct state *st, struct state_out *out)
 	}
 }
 
-/* Record "uidl <uidl> [<size>]". */
+/* Record "uidl <uidl> [<size> [resized]]". */
 static int
 state_parse_uidl(struct state *st, char **fields, char **why)
 {
@@ -808,6 +825,10 @@ state_parse_uidl(struct state *st, char **fields, char **why)
 	else if (fields[1] != NULL && (state_parse_number(fields[1],
 	    UINT32_MAX, &size) != 0 || size == 0))
 		*why = xstrdup("uidl: bad size");
+	else if (fields[1] != NULL && fields[2] != NULL &&
+	    strcmp(fields[2], "resized") != 0)
+		xasprintf(why, "uidl: unknown mark \"%s\" after the size "
+		    "(" STATE_NEWER ")", fields[2]);
 	else if (state_uidls_find(st, uidl) != STATE_UIDL_NONE)
 		*why = xstrdup("uidl: the same UIDL appears twice");
 	else if ((id = state_uidls_insert(st, uidl, UIDL_DELIVERED)) ==
@@ -818,7 +839,9 @@ state_parse_uidl(struct state *st, char **fields, char **why)
 			xasprintf(why, "uidl: %s", failure);
 		free(failure);
 	} else {
-		uidlset_set_value(st->uidls, id, (uint32_t)size);
+		state_uidl_set_size(st, id, (uint32_t)size);
+		if (fields[1] != NULL && fields[2] != NULL)
+			state_uidl_set_resized(st, id);
 		rc = 0;
 	}
 	free(uidl);
@@ -836,13 +859,15 @@ static void
 state_write_uidl(void *arg, uint32_t id, const char *uidl, size_t len)
 {
 	struct state_uidl_out	*u = arg;
-	uint32_t		 size = uidlset_value(u->st->uidls, id);
+	uint32_t		 size = state_uidl_size(u->st, id);
 
 	state_out_record(u->out, "uidl ");
 	state_out_encoded_len(u->out, uidl, len);
 	if (size != 0) {
 		state_out_add(u->out, " ", 1);
 		state_out_num(u->out, size);
+		if (state_uidl_resized(u->st, id))
+			state_out_add(u->out, " resized", 8);
 	}
 	state_out_add(u->out, "\n", 1);
 }
@@ -1077,11 +1102,17 @@ state_parse_record(struct state *st, char *line, char **why)
 			break;
 	}
 	if (i == nitems(state_records)) {
-		*why = xstrdup("unknown record");
+		*why = xstrdup("unknown record (" STATE_NEWER ")");
 		return (-1);
 	}
 	n = state_count_fields(rest);
-	if (n < rec->nfields || n > rec->nfields + rec->nopt)
+	if (line[klen] == ' ' && n > rec->nfields + rec->nopt) {
+		xasprintf(why, "%s: expected %zu fields, this version reads "
+		    "no more (" STATE_NEWER ")", rec->keyword,
+		    rec->nfields + rec->nopt);
+		return (-1);
+	}
+	if (n < rec->nfields)
 		n = rec->nfields;	/* refused below */
 	for (i = n; i < rec->nfields + rec->nopt; i++)
 		fields[i] = NULL;
@@ -1180,7 +1211,8 @@ state_load(struct state *st, char **cause)
 	rc = state_parse_file(st, &in, ctx, &lineno, &why);
 	if (rc != 0) {
 		xasprintf(cause, "state file %s, line %zu: %s; %s", st->path,
-		    lineno, why, STATE_RECOVER);
+		    lineno, why, strstr(why, STATE_NEWER) != NULL ?
+		    STATE_RECOVER_NEWER : STATE_RECOVER);
 	}
 	free(why);
 	free(in.buf);
@@ -1804,14 +1836,35 @@ state_uidl_deliver(struct state *st, uint32_t id)
 uint32_t
 state_uidl_size(const struct state *st, uint32_t id)
 {
-	return (uidlset_value(st->uidls, id));
+	return (uidlset_value(st->uidls, id) & UIDL_SIZE_MAX);
 }
 
-/* Records the size of the message delivered under a UIDL id. */
+/* Records the size of the message delivered under a UIDL id (saturated
+ * below the "resized" mark, which it keeps). */
 void
 state_uidl_set_size(struct state *st, uint32_t id, uint32_t size)
 {
-	uidlset_set_value(st->uidls, id, size);
+	uint32_t	mark = uidlset_value(st->uidls, id) & UIDL_RESIZED;
+
+	if (size > UIDL_SIZE_MAX)
+		size = UIDL_SIZE_MAX;
+	uidlset_set_value(st->uidls, id, mark | size);
+}
+
+/* Whether a UIDL id's message was fetched again once for a size change
+ * (pop3.c: not again for another). */
+int
+state_uidl_resized(const struct state *st, uint32_t id)
+{
+	return ((uidlset_value(st->uidls, id) & UIDL_RESIZED) != 0);
+}
+
+/* Marks a UIDL id's message fetched again once for a size change. */
+void
+state_uidl_set_resized(struct state *st, uint32_t id)
+{
+	uidlset_set_value(st->uidls, id,
+	    uidlset_value(st->uidls, id) | UIDL_RESIZED);
 }
 
 /* Takes the delivered mark off a listed UIDL id: POP3 found that the

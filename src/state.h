@@ -155,6 +155,8 @@ void		 state_uidl_deliver(struct state *, uint32_t id);
  * UIDL while it is delivered; 0 forgets it). */
 uint32_t	 state_uidl_size(const struct state *, uint32_t id);
 void		 state_uidl_set_size(struct state *, uint32_t id, uint32_t size);
+int		 state_uidl_resized(const struct state *, uint32_t id);
+void		 state_uidl_set_resized(struct state *, uint32_t id);
 /* Takes the delivered mark off a listed id again (then neither "had",
  * counted nor saved, and fetched by the session); no-op on any other. */
 void		 state_uidl_undeliver(struct state *, uint32_t id);

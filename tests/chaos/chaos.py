@@ -51,6 +51,15 @@ TLS_MUST_FAIL = {"bad-cert-name": "certificate", "bad-cert-ca": "certificate",
                  "starttls-injection": "injection", "tls-stall": None,
                  "tls-drip": None, "tls-eof-before-answer": None,
                  "tls-eof-before-tagged": None, "cut-in-record": None}
+# When each TLS misbehaviour takes effect on its connection: one drawn
+# with another of an earlier stage never does (an injection refused
+# before the handshake means no certificate is seen; a handshake that
+# stalls or drips never shows it), so only the first is explained.
+TLS_STAGE = {"starttls-refused": 0, "starttls-injection": 0,
+             "tls-stall": 1, "tls-drip": 1,
+             "bad-cert-name": 2, "bad-cert-ca": 2, "bad-cert-key": 2,
+             "tls-eof-before-answer": 3, "tls-eof-before-tagged": 3,
+             "cut-in-record": 3}
 FAULT_POINTS = ["imap-journaled", "imap-synced", "imap-saved",
                 "imap-recovered", "maildir-renamed", "pop3-journaled",
                 "pop3-synced", "pop3-saved"]
@@ -674,14 +683,20 @@ class Run:
 
     def judge_tls_once(self, t0, rc, text):
         """A --once that no kill ended: a TLS misbehaviour that must fail
-        the account did (exit status neither 0 nor 1) with a clear error;
-        an end without close_notify after LOGOUT or QUIT alone did not."""
-        drawn = {(ev[2], ev[4]) for ev in self.log.events
-                 if ev[0] >= t0 and ev[1] == "draw"}
-        names = {n for _, n in drawn}
-        for acct, name in sorted(drawn):
-            if name not in TLS_MUST_FAIL:
-                continue
+        the account did (exit status neither 0 nor 1) with a clear error,
+        the first to take effect on its connection (TLS_STAGE) when
+        several were drawn; an end without close_notify after LOGOUT or
+        QUIT alone did not."""
+        drawn = [(ev[2], ev[3], ev[4]) for ev in self.log.events
+                 if ev[0] >= t0 and ev[1] == "draw"]
+        names = {n for _, _, n in drawn}
+        first = {}	# (account, connection): the first to take effect
+        for acct, conn, name in drawn:
+            was = first.get((acct, conn))
+            if name in TLS_MUST_FAIL and (was is None or
+                                          TLS_STAGE[name] < TLS_STAGE[was]):
+                first[(acct, conn)] = name
+        for (acct, _), name in sorted(first.items()):
             if rc in (0, 1):
                 self.log.violate("tls-failure-ignored", "%s: %s drawn, yet "
                                  "--once exited %d" % (acct, name, rc))

@@ -351,6 +351,31 @@ tap_is "$rc:$(count "$T/Maildir-cdrip"):$(grep -E '^3 (RETR|DELE|TOP) ' "$T/log"
     "0:4:3 RETR 2,3 RETR 3,3 DELE 2,3 DELE 3,3 RETR 1,3 DELE 1," \
     "check cut: next run checks 2 and 3, fetches 1 again (a duplicate), deletes all"
 
+# The RETR checking an owed DELE is refused for a while ([SYS/TEMP]):
+# that says nothing of the message, so its DELE stays owed, checked
+# again at the next poll; it is not fetched again (review r12, finding
+# 13: the daemon's next poll fetched it again, a duplicate). The daemon
+# polls (connection 2: refused), then a fetch now (connection 3).
+. "$top_srcdir/tests/lib/daemon.sh"
+server checktemp
+conf ctemp none no "poll_interval = 1h"
+MAILFETCHD_FAULT=pop3-saved run ctemp
+tap_is "$rc:$(count "$T/Maildir-ctemp")" "137:3" "check refused for now: killed at pop3-saved"
+daemon_start "$T/ctemp.conf"
+daemon_wait_file "$T/log" '^2 QUIT' 20
+tap_is "$(count "$T/Maildir-ctemp"):$(grep -E '^2 (RETR|DELE|TOP) ' "$T/log" | tr '\n' ,)" \
+    "3:2 RETR 1," "check refused for now: the daemon's poll fetches nothing again, no DELE"
+run ctemp
+daemon_wait_file "$T/log" '^3 QUIT' 20
+kill -TERM "$DPID"
+wait "$DPID"
+tap_like "$(cat "$DLOG")" 'RETR refused: .*SYS/TEMP.*its DELE stays owed' \
+    "check refused for now: the log says the DELE stays owed"
+cat "$DLOG" >> "$T/all-output"
+tap_is "$(count "$T/Maildir-ctemp"):$(grep -E '^3 (RETR|DELE|TOP) ' "$T/log" | tr '\n' ,)" \
+    "3:3 RETR 1,3 RETR 2,3 RETR 3,3 DELE 1,3 DELE 2,3 DELE 3," \
+    "check refused for now: the fetch now checks all three and deletes them, each delivered once"
+
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
     -days 2 -subj "/CN=localhost" \
     -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \

@@ -35,12 +35,17 @@ Modes:
                message 1 (only its header differs)
   listomit     from the second connection on, LIST leaves message 2 out
                (UIDL still names it)
+  sizeflap     LIST sizes alternate: even connections count each line
+               end as one octet (LF), the others as two (CRLF); the
+               messages never change
   uidlbody     as uidlreuse, but the new message 6 has message 1's size
                and header section (no Date or Message-ID, as a local
                program may write it): only its body differs
   checkdrip    the second connection answers RETR 1 with message 1,
                then more lines, 64 KB every 0.05 s, never the final "."
                (for at most 30 s)
+  checktemp    the second connection answers RETR 1 with
+               -ERR [SYS/TEMP] (a temporary failure, as Dovecot's)
   notop        CAPA without TOP; TOP -> -ERR
   toperr       CAPA with TOP, but TOP -> -ERR
   trickle      the first connection answers RETR 1 with +OK, then a
@@ -115,6 +120,16 @@ def uidl(mode, k):
     if (mode in ("uidlnew", "uidlreuse") and k == 4) or k in (5, 6):
         return "uid-1"
     return "uid-%d" % k
+
+
+def list_size(mode, c, k):
+    """The size LIST gives message k: sizeflap counts its lines' ends as
+    LF on even connections (a size computed another way, the message
+    unchanged), CRLF otherwise."""
+    body = message(k)
+    if mode == "sizeflap" and c.n % 2 == 0:
+        return len(body) - body.count(b"\r\n")
+    return len(body)
 
 
 # retrdrip, retrflood: the line dripped, how many at once, the pause.
@@ -208,7 +223,7 @@ def serve(mode, c, args, msgs):
                    for i, k in enumerate(msgs)) + ".\r\n")
         elif cmd == "LIST":
             c.send("+OK\r\n" + "".join("%d %d\r\n" % (i + 1,
-                   len(message(k))) for i, k in enumerate(msgs)
+                   list_size(mode, c, k)) for i, k in enumerate(msgs)
                    if not (mode == "listomit" and c.n >= 2 and k == 2))
                    + ".\r\n")
         elif cmd == "RETR":
@@ -229,6 +244,9 @@ def serve(mode, c, args, msgs):
                     msgs[i] == 2:
                 c.send(b"+OK\r\n" + stuffed)
                 drip(c, *DRIPS[mode])
+            elif mode == "checktemp" and c.n == 2 and i == 0:
+                c.send("-ERR [SYS/TEMP] cannot read message\r\n")
+                continue
             elif mode == "checkdrip" and c.n == 2 and i == 0:
                 c.send(b"+OK\r\n" + stuffed)
                 end = time.monotonic() + 30

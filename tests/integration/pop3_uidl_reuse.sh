@@ -8,7 +8,8 @@
 # takes the sizes of a state written without them (an older version)
 # without fetching anything again. A new message of the same size under
 # the freed UIDL (uidlsame) is the documented limit: not fetched
-# (mailfetchd.conf(5)). TAP output.
+# (mailfetchd.conf(5)). LIST sizes that flap between two values (sizeflap)
+# fetch each message again once, not on every run. TAP output.
 set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 MAILFETCHD=${MAILFETCHD:-$top_srcdir/_build/mailfetchd}
@@ -83,5 +84,20 @@ scripted_once same
 scripted_once same
 tap_is "$rc:$(scripted_count same):$(retrs 2)" "1:3:" \
     "freed UIDL, same size: not fetched (the documented limit)"
+
+# LIST sizes that flap (LF counts one session, CRLF the next), the
+# messages unchanged: each is fetched again once (taken for a reused
+# UIDL), then never again, however often the size changes.
+server sizeflap
+scripted_conf flap pop3 5s "keep = yes"
+for run in 1 2 3 4 5; do
+	scripted_once flap
+done
+tap_is "$(scripted_count flap)" 6 \
+    "flapping sizes: each message fetched again at most once (3 + 3 after 5 runs)"
+tap_is "$(grep -c ' RETR ' "$T/log")" 6 \
+    "flapping sizes: RETR only at the first two runs"
+tap_is "$(grep -cE '^uidl [^ ]+ [0-9]+ resized$' "$T/state-flap/flap.state")" 3 \
+    "flapping sizes: the state marks each UIDL fetched again for a size change"
 
 tap_done
