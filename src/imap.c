@@ -2739,16 +2739,33 @@ imap_unlisted(struct imap_session *s, struct uidset *owed, size_t *sure)
 	imap_unlisted_delivered(s, owed);
 }
 
+/* Drops from set what a recovered journal delivered (s->skip): its
+ * entries go with this folder's end, and a UID still owed then would be
+ * fetched, and delivered, again by the next run. */
+static void
+imap_skip_drop(const struct imap_session *s, struct uidset *set)
+{
+	struct uidset	rest;
+
+	if (uidset_empty(&s->skip))
+		return;
+	uidset_init(&rest);
+	uidset_subtract(&rest, set, &s->skip);
+	uidset_clear(set);
+	*set = rest;
+}
+
 /* After imap_missing_relisted: what the sizes pass left out joins the
  * missing set, so that last_uid may pass it (the others go on) while it
- * is asked for again, with what is new, on the next pass. */
+ * is asked for again, with what is new, on the next pass; but not what a
+ * recovered journal delivered (a server may leave out any message). */
 static void
-imap_unlisted_owe(struct imap_session *s, const struct uidset *owed,
-    size_t sure)
+imap_unlisted_owe(struct imap_session *s, struct uidset *owed, size_t sure)
 {
 	char	*text;
 	size_t	 from = 0;
 
+	imap_skip_drop(s, owed);
 	if (uidset_empty(owed))
 		return;
 	text = uidset_format(owed, &from, 20);
@@ -3838,6 +3855,7 @@ imap_sizes_lie_record(struct imap_session *s, uint32_t uid)
 	imap_missing_drop(s, uid);
 	if (uid > s->sf->last_uid + 1)
 		imap_unlisted_add(s, &s->missing, s->sf->last_uid + 1, uid - 1);
+	imap_skip_drop(s, &s->missing);	/* a recovered journal's */
 	if (uid > s->sf->last_uid)
 		s->sf->last_uid = uid;
 	imap_missing_save(s);
