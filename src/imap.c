@@ -11,10 +11,11 @@
  *      (MESSAGE-ID)] BODY.PEEK[]) -> files staged in tmp/;
  *   2. maildir_sync_prepare: every file fsynced, still invisible in tmp/;
  *   3. the intent journal: one "inflight" state record per message (UID,
- *      final file name), state saved;
+ *      final file name), state saved; then the Message-ID keys and
+ *      content digests appended to the account's msgids log, before any
+ *      file is visible (a reader may take one before step 5, and the
+ *      recovery would find nothing to digest);
  *   4. maildir_sync: renamed into new/ or cur/, the directories fsynced;
- *      the Message-ID keys and content digests appended to the
- *      account's msgids log;
  *   5. the state: last_uid advanced, the journal cleared, and the batch
  *      added to the folder's "pending" set when the server must be told
  *      (mark_read, keep = no), saved atomically;
@@ -2029,9 +2030,11 @@ imap_recovery_free(struct imap_recovery *rc)
 /* Logs a recovered message's Message-ID with the digest of its file, read
  * back from the Maildir where recovery found it, in cur/ too when a
  * reader moved it there (the stream that would have digested it died
- * with the killed run). A file found nowhere gets no digest: after a
- * UIDVALIDITY change that message comes again, a duplicate, never a
- * loss. */
+ * with the killed run, if it had not yet logged it). A file found
+ * nowhere gets no digest here; the killed run logged its digest before
+ * any rename (imap_batch_log_ids), so that only one whose tmp/ file was
+ * removed, or journaled by an older version, comes again after a
+ * UIDVALIDITY change: a duplicate, never a loss. */
 static void
 imap_journal_log_id(struct imap_session *s, const struct state_inflight *e,
     const struct imap_jentry *j, const struct maildir_found *found)
@@ -3232,9 +3235,38 @@ imap_suspect_update(struct imap_session *s)
 	uidset_clear(&s->batch);
 }
 
+/* The journaled batch's Message-IDs, with the digests of their content,
+ * into the msgids log, before the first file becomes visible: once one
+ * is in new/, a mail reader may delete or refile it before the state
+ * records the batch, and the recovery then finds it nowhere and has no
+ * file to digest; logged only then, the message would come back after a
+ * UIDVALIDITY change. Not before the journal: a message killed in tmp/
+ * unjournaled is fetched again, and its logged digest would pass it over
+ * after a change. */
+static void
+imap_batch_log_ids(struct imap_session *s)
+{
+	struct imap_folder	*f = &s->folders[s->cur];
+	char			*why;
+	size_t			 i;
+
+	if (s->ids == NULL)
+		return;
+	for (i = 0; i < s->nstaged; i++)
+		msgids_add(s->ids, f->remote, s->staged[i].msgid,
+		    s->staged[i].size, s->staged[i].digest);
+	if (s->gm_loaded)
+		imap_gm_logged(s);
+	if (msgids_flush(s->ids, &why) != 0) {
+		/* Only a later UIDVALIDITY change would miss them. */
+		imap_log(s, LOG_LVL_WARNING, "%s", why);
+		free(why);
+	}
+}
+
 /* Steps 2 to 4 of the durability order for what the batch staged:
- * fsynced in tmp/, journaled, moved into new/ or cur/, logged in the
- * msgids log. -1 when that failed, with *cause (the caller frees; NULL
+ * fsynced in tmp/, journaled, logged in the msgids log, moved into new/
+ * or cur/. -1 when that failed, with *cause (the caller frees; NULL
  * when the session failed: the state could not be saved). */
 static int
 imap_batch_durable(struct imap_session *s, char **cause)
@@ -3260,6 +3292,7 @@ imap_batch_durable(struct imap_session *s, char **cause)
 	if (s->nstaged > 0 && imap_save_state(s) != 0)
 		return (-1);
 	fault_point("imap-journaled");
+	imap_batch_log_ids(s);
 	rc = maildir_sync(s->md, &why);
 	conn_local_work_done(s->conn);
 	if (rc != 0) {
@@ -3269,18 +3302,6 @@ imap_batch_durable(struct imap_session *s, char **cause)
 		    "is next fetched", why);
 		free(why);
 		return (-1);
-	}
-	if (s->ids != NULL) {
-		for (i = 0; i < s->nstaged; i++)
-			msgids_add(s->ids, f->remote, s->staged[i].msgid,
-			    s->staged[i].size, s->staged[i].digest);
-		if (s->gm_loaded)
-			imap_gm_logged(s);
-		if (msgids_flush(s->ids, &why) != 0) {
-			/* Only a later UIDVALIDITY change would miss them. */
-			imap_log(s, LOG_LVL_WARNING, "%s", why);
-			free(why);
-		}
 	}
 	fault_point("imap-synced");
 	imap_staged_clear(s);

@@ -19,8 +19,9 @@
  * such a message is delivered again (once; it is then logged with its
  * digest). Older readers skip the longer lines as foreign (their
  * messages are then delivered again after a UIDVALIDITY change, never
- * lost). Appended after each batch is durable in the Maildir; a torn last
- * line (crash mid-append) is ignored when reading. */
+ * lost). Appended once each batch is durable in tmp/ and journaled,
+ * before its files become visible; a torn last line (crash mid-append)
+ * is ignored when reading. */
 #ifndef MAILFETCHD_MSGIDS_H
 #define MAILFETCHD_MSGIDS_H
 
