@@ -70,7 +70,7 @@ check() {
 	grep -E '^# (TOTAL|PASS|FAIL|ERROR|SKIP)' "$dir/check.out" | tr '\n' ' '; echo
 	# The slowest tests bound the run's time (tests/lib/timed_driver.sh).
 	[ -f "$dir/test-times" ] && echo "   slowest (s): $(sort -rn "$dir/test-times" |
-	    head -n 6 | awk '{ printf "%s%s %s", NR > 1 ? ", " : "", $2, $1 }')"
+	    head -n 6 | awk '{ printf "%s%s %s", (NR > 1 ? ", " : ""), $2, $1 }')"
 	# A failing test's log, so CI output says why.
 	for log in $(grep -lE '^:test-result: (FAIL|ERROR|XPASS)' $(find "$dir" -name '*.trs') 2>/dev/null); do
 		echo "---- ${log%.trs}.log"
