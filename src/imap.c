@@ -2689,21 +2689,6 @@ imap_unlisted_add(struct imap_session *s, struct uidset *owed, uint32_t lo,
 		    s->unseen.r[i].hi);
 }
 
-/* What a journal recovery delivered (s->skip) is not owed, listed or
- * not: asking for it again would deliver it twice. */
-static void
-imap_unlisted_delivered(const struct imap_session *s, struct uidset *owed)
-{
-	struct uidset	rest;
-
-	if (uidset_empty(owed) || uidset_empty(&s->skip))
-		return;
-	uidset_init(&rest);
-	uidset_subtract(&rest, owed, &s->skip);
-	uidset_clear(owed);
-	*owed = rest;
-}
-
 /* The UIDs above last_uid that the sizes pass (s->msgs sorted, deduped,
  * not yet filtered) may have left out: a server that answers nothing for
  * a message it holds must not see last_uid pass it (a loss). The answers
@@ -2739,7 +2724,6 @@ imap_unlisted(struct imap_session *s, struct uidset *owed, size_t *sure)
 		prev_seq = s->msgs[i].seq;
 		lo = (uint64_t)s->msgs[i].uid + 1;
 	}
-	imap_unlisted_delivered(s, owed);
 }
 
 /* Drops from set what a recovered journal delivered (s->skip): its
