@@ -30,6 +30,7 @@
 #include <event2/event.h>
 
 #include "fetch.h"
+#include "hook.h"
 #include "imap.h"
 #include "schedule.h"
 #include "tls.h"
@@ -406,6 +407,8 @@ daemon_idle_delivered(struct imap_session *s, void *arg,
 		a->d->last_fetch = time(NULL);
 	}
 	daemon_account_save(a);
+	/* The round's files are durable, its state saved. */
+	hook_new_mail(a->d->hook, a->ac, imap_session_files(s));
 	daemon_status(a->d);
 }
 
