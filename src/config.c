@@ -220,6 +220,7 @@ static cfg_opt_t config_account_opts[] = {
 	CFG_STR("provider", NULL, CFGF_NODEFAULT),
 	CFG_STR("owner", NULL, CFGF_NODEFAULT),
 	CFG_STR("new_mail_command", NULL, CFGF_NODEFAULT),
+	CFG_STR("failure_command", NULL, CFGF_NODEFAULT),
 	CFG_INT_CB("hook_timeout", CONFIG_DEF_HOOK_TIMEOUT, CFGF_NODEFAULT,
 	    config_parse_duration),
 	CFG_SEC("folder", config_folder_opts,
@@ -239,6 +240,7 @@ static cfg_opt_t config_root_opts[] = {
 	    config_parse_count),
 	CFG_BOOL("allow_root", cfg_false, CFGF_NONE),
 	CFG_STR("new_mail_command", NULL, CFGF_NODEFAULT),
+	CFG_STR("failure_command", NULL, CFGF_NODEFAULT),
 	CFG_INT_CB("hook_timeout", CONFIG_DEF_HOOK_TIMEOUT, CFGF_NONE,
 	    config_parse_duration),
 	CFG_SEC("account", config_account_opts,
@@ -916,7 +918,8 @@ config_check_string(cfg_t *cfg, const char *name, const char *value)
 	} else if (strcmp(name, "local") == 0) {
 		config_check_local(cfg, "local folder name", value,
 		    "");
-	} else if (strcmp(name, "new_mail_command") == 0) {
+	} else if (strcmp(name, "new_mail_command") == 0 ||
+	    strcmp(name, "failure_command") == 0) {
 		config_check_hook(cfg, name, value);
 	} else if (*value == '\0' && strcmp(name, "trash_folder") != 0) {
 		/* trash_folder = "": no trash (keep = no deletes). */
@@ -1705,6 +1708,7 @@ config_convert_hooks(cfg_t *cfg, cfg_t *sec, struct account_conf *a)
 {
 	a->new_mail_command = config_hook_command(cfg, sec,
 	    "new_mail_command");
+	a->failure_command = config_hook_command(cfg, sec, "failure_command");
 	a->hook_timeout = (unsigned int)config_int(sec, "hook_timeout",
 	    cfg_getint(cfg, "hook_timeout"));
 }
@@ -1982,6 +1986,7 @@ config_free_account(struct account_conf *a)
 	free(a->password_file);
 	free(a->password_command);
 	free(a->new_mail_command);
+	free(a->failure_command);
 	free(a->token_command);
 	config_free_oauth2(a->oauth2);
 	free(a->maildir);
@@ -2207,6 +2212,7 @@ config_print_account(FILE *f, const struct account_conf *a)
 	fprintf(f, "\tmax_connections = %u\n", a->max_connections);
 	fprintf(f, "\tdaily_limit = %llu\n", (unsigned long long)a->daily_limit);
 	config_print_str(f, "\tnew_mail_command", a->new_mail_command);
+	config_print_str(f, "\tfailure_command", a->failure_command);
 	fprintf(f, "\thook_timeout = %u\n", a->hook_timeout);
 	config_print_folders(f, a);
 	fputs("}\n", f);
@@ -2326,6 +2332,7 @@ config_account_equal(const struct account_conf *a,
 	    config_str_equal(a->owner, b->owner) &&
 	    a->owner_uid == b->owner_uid && a->owner_gid == b->owner_gid &&
 	    config_str_equal(a->new_mail_command, b->new_mail_command) &&
+	    config_str_equal(a->failure_command, b->failure_command) &&
 	    a->hook_timeout == b->hook_timeout);
 }
 

@@ -156,6 +156,7 @@ struct account_conf {
 	char		*owner_home;	/* the user's home, or NULL */
 	char		*new_mail_command; /* hook.h; NULL: none (the
 					 * account's, else the global) */
+	char		*failure_command; /* hook.h; the same */
 	unsigned int	 hook_timeout;	/* seconds */
 };
 

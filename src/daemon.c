@@ -356,6 +356,10 @@ daemon_account_done(struct daemon_account *a, const struct fetch_result *r,
 	daemon_account_reauth(a, r->status, r->reauth);
 	/* The files are durable, the state saved by the session. */
 	hook_new_mail(a->d->hook, a->ac, r->files);
+	/* A login refused as busy says nothing about the password. */
+	if (!schedule_hint_busy(r->hint))
+		hook_fetch_ended(a->d->hook, a->ac, r->status, r->reauth,
+		    due == SCHEDULE_NEVER, msg);
 	free(msg);
 	if (r->status == EXIT_NEW_MAIL || r->status == EXIT_NOTHING_NEW)
 		a->d->last_fetch = time(NULL);

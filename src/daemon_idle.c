@@ -549,6 +549,10 @@ daemon_idle_done(struct imap_session *s, void *arg)
 	/* Reaching IDLE proves the login works. */
 	daemon_account_reauth(di->a, r->idled ? EXIT_NOTHING_NEW : r->status,
 	    r->reauth);
+	if (r->idled || !schedule_hint_busy(r->hint))
+		hook_fetch_ended(d->hook, di->ac, r->idled ?
+		    EXIT_NOTHING_NEW : r->status, r->reauth && !r->idled, 0,
+		    NULL);
 	daemon_idle_outcome(di, r);
 	/* As for a poll (daemon_account_done): a grant to renew is a
 	 * configuration error. */

@@ -1,15 +1,24 @@
-/* hook.c: new_mail_command (see hook.h).
+/* hook.c: new_mail_command and failure_command (see hook.h).
  *
  * Each account has one slot: a hook runs in it, and what comes meanwhile
- * waits in the account (new files, merged). When the run ends, the files
- * that waited go to one run: a burst of arrivals during a run costs one
- * more run, not one per arrival.
+ * waits in the account (new files, merged; the latest failure). When the
+ * run ends, a waiting failure runs first (it is the news a person needs),
+ * then the files that waited, all in one run: a burst of arrivals during
+ * a run costs one more run, not one per arrival.
  *
  * The child is the supervisor of secret_cmd_spawn; its exit is looked for
  * with waitpid(WNOHANG) from a timer, as secret.c does, and not with
  * SIGCHLD: privsep's supervisor reaps its workers with waitpid(-1), and
  * a handler here would take their exits. Past the timeout the supervisor
  * is asked to kill the hook's whole tree (secret_cmd_kill).
+ *
+ * The failure hook's states: an account enters one when a fetch ends in
+ * a way only a person can mend: the login refused ("auth"), an OAuth2
+ * grant to renew ("reauth"), the account stopped until a reload (its
+ * outcome's word: "config", "unsupported"). The hook runs when the state
+ * differs from the one it last ran for; a success clears it. A network
+ * failure between two refusals changes nothing: the retries of one
+ * refused password run the hook once.
  */
 #include "hook.h"
 
@@ -27,6 +36,7 @@
 #include <event2/event.h>
 
 #include "log.h"
+#include "outcome.h"
 #include "secret.h"
 #include "xmalloc.h"
 
@@ -35,10 +45,12 @@
 
 enum hook_kind {
 	HOOK_NEW_MAIL,
+	HOOK_FAILURE,
 };
 
 static const char *const hook_kind_names[] = {
 	[HOOK_NEW_MAIL] = "new_mail_command",
+	[HOOK_FAILURE] = "failure_command",
 };
 
 struct hook_acct;
@@ -60,9 +72,15 @@ struct hook_acct {
 	struct hook		*h;
 	char			*name;
 	char			*new_mail_command;	/* the latest conf's */
+	char			*failure_command;
 	unsigned int		 timeout;
 	struct hook_run		*run;		/* NULL: none */
 	struct hook_files	 waiting;	/* for new_mail_command */
+	char			*fail_class;	/* a failure waits; NULL: none */
+	char			*fail_text;
+	int			 fail_status;
+	char			*notified;	/* the state the failure hook
+						 * last ran for; NULL: none */
 	enum hook_kind		 last_kind;
 	time_t			 last_when;	/* 0: none ended yet */
 	int			 last_ok;
@@ -194,6 +212,7 @@ hook_acct_conf(struct hook *h, const struct account_conf *ac)
 	struct hook_acct	*a = hook_acct_get(h, ac->name);
 
 	hook_set(&a->new_mail_command, ac->new_mail_command);
+	hook_set(&a->failure_command, ac->failure_command);
 	a->timeout = ac->hook_timeout;
 	return (a);
 }
@@ -235,6 +254,8 @@ hook_run_end(struct hook_run *r, int ws, int timed_out)
 	if (how == NULL && r->kind == HOOK_NEW_MAIL)
 		xasprintf(&text, "%s '%s' ran for %lu new message%s", what,
 		    r->argv0, r->count, r->count == 1 ? "" : "s");
+	else if (how == NULL)
+		xasprintf(&text, "%s '%s' ran", what, r->argv0);
 	else
 		xasprintf(&text, "%s '%s' %s", what, r->argv0, how);
 	hook_record(a, r->kind, how == NULL, text);
@@ -344,6 +365,23 @@ hook_env_new_mail(const struct hook_acct *a, const struct hook_files *f)
 	return (env);
 }
 
+/* The environment of a failure_command run. */
+static char **
+hook_env_failure(const struct hook_acct *a)
+{
+	char	**env = NULL, *s;
+	size_t	  n = 0;
+
+	hook_env_add(&env, &n, "MAILFETCHD_HOOK", "failure");
+	hook_env_add(&env, &n, "MAILFETCHD_ACCOUNT", a->name);
+	hook_env_add(&env, &n, "MAILFETCHD_CLASS", a->fail_class);
+	xasprintf(&s, "%d", a->fail_status);
+	hook_env_add(&env, &n, "MAILFETCHD_STATUS", s);
+	free(s);
+	hook_env_add(&env, &n, "MAILFETCHD_MESSAGE", a->fail_text);
+	return (env);
+}
+
 /* Starts command for the account (env and stdin given, consumed); a run
  * that cannot start is recorded as failed at once. 0 when it runs. */
 static int
@@ -388,6 +426,20 @@ hook_spawn(struct hook_acct *a, enum hook_kind kind, const char *command,
 	return (0);
 }
 
+/* The waiting failure, if any, into a run. */
+static int
+hook_start_failure(struct hook_acct *a)
+{
+	int	rc;
+
+	rc = hook_spawn(a, HOOK_FAILURE, a->failure_command,
+	    hook_env_failure(a), hook_stdin(a, NULL), 0);
+	free(a->fail_class);
+	free(a->fail_text);
+	a->fail_class = a->fail_text = NULL;
+	return (rc);
+}
+
 /* The files that waited, all in one run. */
 static int
 hook_start_new_mail(struct hook_acct *a)
@@ -407,7 +459,9 @@ static void
 hook_next(struct hook_acct *a)
 {
 	while (a->run == NULL) {
-		if (a->waiting.count > 0 && a->new_mail_command != NULL)
+		if (a->fail_class != NULL && a->failure_command != NULL)
+			(void)hook_start_failure(a);
+		else if (a->waiting.count > 0 && a->new_mail_command != NULL)
 			(void)hook_start_new_mail(a);
 		else
 			break;
@@ -428,6 +482,48 @@ hook_new_mail(struct hook *h, const struct account_conf *ac,
 	}
 	a = hook_acct_conf(h, ac);
 	hook_files_move(&a->waiting, files);
+	hook_next(a);
+}
+
+/* The state a fetch's end puts the account in, for the failure hook:
+ * one that needs a person, "" for a success, NULL for neither (a
+ * network failure, a busy server: retries mend them). */
+static const char *
+hook_fail_class(int status, int reauth, int stopped)
+{
+	if (reauth)
+		return ("reauth");
+	if (status == EXIT_AUTH)
+		return ("auth");
+	if (stopped)
+		return (outcome_word(status));
+	if (status == EXIT_NEW_MAIL || status == EXIT_NOTHING_NEW)
+		return ("");
+	return (NULL);
+}
+
+void
+hook_fetch_ended(struct hook *h, const struct account_conf *ac,
+    int status, int reauth, int stopped, const char *text)
+{
+	struct hook_acct	*a;
+	const char		*class;
+
+	if ((class = hook_fail_class(status, reauth, stopped)) == NULL)
+		return;
+	if (ac->failure_command == NULL && *class != '\0')
+		return;
+	a = hook_acct_conf(h, ac);
+	if (a->notified != NULL ? strcmp(a->notified, class) == 0 :
+	    *class == '\0')
+		return;
+	free(a->notified);
+	a->notified = *class != '\0' ? xstrdup(class) : NULL;
+	if (*class == '\0')
+		return;
+	hook_set(&a->fail_class, class);
+	hook_set(&a->fail_text, text != NULL ? text : outcome_name(status));
+	a->fail_status = status;
 	hook_next(a);
 }
 
@@ -486,6 +582,10 @@ hook_acct_free(struct hook_acct *a)
 	hook_files_clear(&a->waiting);
 	free(a->name);
 	free(a->new_mail_command);
+	free(a->failure_command);
+	free(a->fail_class);
+	free(a->fail_text);
+	free(a->notified);
 	free(a->last_text);
 	free(a);
 }

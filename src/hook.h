@@ -1,6 +1,8 @@
 /* hook.h: the commands mailfetchd runs for the user, as goimapnotify's
  * onNewMail and fetchmail's postconnect do: new_mail_command once a fetch
- * delivered mail (--once, polls and IDLE pushes alike).
+ * delivered mail (--once, polls and IDLE pushes alike), failure_command
+ * when an account needs a person (a refused login, an OAuth2 grant to
+ * renew, an account stopped until a reload).
  *
  * A hook runs the way password_command does (secret_cmd_spawn): split
  * into words without a shell, under a supervisor that kills everything
@@ -52,6 +54,13 @@ void		 hook_free(struct hook *);
  * empty); nothing happens when files->count is 0 or no command is set. */
 void		 hook_new_mail(struct hook *, const struct account_conf *,
 		    struct hook_files *files);
+/* A fetch of ac ended: status (enum fetch_exit), reauth (the login
+ * wants a new OAuth2 grant), stopped (the account waits for a reload);
+ * text: what went wrong, for the user. Runs failure_command when the
+ * account enters a state that needs a person (see hook.c), once per
+ * such state: not again at each retry. A success leaves that state. */
+void		 hook_fetch_ended(struct hook *, const struct account_conf *,
+		    int status, int reauth, int stopped, const char *text);
 /* Runs the loop until no hook runs or waits (each is bounded by its
  * timeout): --once waits for its hooks before it exits. */
 void		 hook_wait(struct hook *);
@@ -59,7 +68,7 @@ void		 hook_wait(struct hook *);
 /* How the account's last hook ended, for --status: 0, or -1 when none
  * ran yet. The strings are the hook's until its next run. */
 struct hook_result {
-	const char	*which;		/* "new_mail_command" */
+	const char	*which;		/* "new_mail_command", ... */
 	time_t		 when;		/* ended then */
 	int		 ok;		/* exited with status 0 */
 	const char	*text;		/* "exited with status 1", ... */

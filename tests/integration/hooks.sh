@@ -1,5 +1,6 @@
 #!/bin/bash
-# hooks.sh: new_mail_command (hook.h) against a real Dovecot:
+# hooks.sh: new_mail_command and failure_command (hook.h) against a real
+# Dovecot:
 #  - one: the daemon in IDLE; each delivery round runs the hook once, with
 #    MAILFETCHD_ACCOUNT, _FOLDERS, _NEW and the new files' paths on stdin
 #    (files that exist, in new/); an APPEND's run holds exactly that
@@ -18,6 +19,10 @@
 #    finds nothing new).
 #  - fail, nobin: a hook exiting 3, and one that does not exist, are
 #    logged; the Maildir and the state are as without a hook.
+#  - bad: failure_command runs once when the login is refused, not again
+#    at the retry a reload makes; after a success (the password fixed, a
+#    reload) and a new refusal (a fetch now) it runs again (once per
+#    change of state), with MAILFETCHD_CLASS=auth.
 # Bounded waits only. TAP output.
 set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -88,7 +93,7 @@ in_new()
 	done <"$2"
 }
 
-for u in one burst once hang fail nobin; do
+for u in one burst once hang fail nobin bad; do
 	dovecot_add_user "$u" "pw-$u-h00k"
 	mfd_account "$u" "pw-$u-h00k"
 	mkdir -p "$T/h-$u"
@@ -108,7 +113,10 @@ CONF=$T/daemon.conf
 	daemon_block one 'idle = yes' 'poll_interval = 1h'
 	daemon_block burst 'idle = yes' 'poll_interval = 1h' \
 	    "new_mail_command = \"$HOOK $T/h-burst\""
+	daemon_block bad 'poll_interval = 1h' 'new_mail_command = ""' \
+	    "failure_command = \"$HOOK $T/h-bad\""
 } >"$CONF" || tap_bail "cannot write $CONF"
+printf 'not-the-password\n' >"$T/bad/pass"
 : >"$T/h-burst/block"
 
 daemon_start "$CONF"
@@ -179,6 +187,33 @@ tap_is "$(cat "$T"/h-burst/run.*/NEW | awk '{ n += $1 } END { print n }')" 50 \
 [ -z "$(cat "$T"/h-burst/run.*/missing 2>/dev/null)" ]
 ok $? "every path exists when its run starts"
 
+# ---------------------------------------------------------------------
+# failure_command: once per state, not per retry.
+# ---------------------------------------------------------------------
+wait_done "$T/h-bad" 1 30
+ok $? "a refused login runs failure_command" "$(grep 'account=bad' "$DLOG")"
+tap_is "$(cat "$T/h-bad/run.1/ACCOUNT" "$T/h-bad/run.1/CLASS" \
+    "$T/h-bad/run.1/HOOK" 2>&1)" "$(printf 'bad\nauth\nfailure')" \
+    "its environment: the account, the class, the hook"
+tap_like "$(cat "$T/h-bad/run.1/MESSAGE" 2>&1)" 'authentication' \
+    "MAILFETCHD_MESSAGE says what went wrong"
+nref=$(grep -c 'account=bad: .*authentication' "$DLOG")
+kill -HUP "$DPID"
+daemon_wait_log 'account=bad: .*authentication' 30 $((nref + 1))
+ok $? "a reload retries the refused login, refused again" "$(grep 'account=bad' "$DLOG")"
+printf 'pw-bad-h00k\n' >"$T/bad/pass"
+kill -HUP "$DPID"
+daemon_wait_log 'account=bad: nothing new' 30
+ok $? "with the right password the login works" "$(grep 'account=bad' "$DLOG")"
+printf 'not-the-password\n' >"$T/bad/pass"
+# A fetch now (--once while the daemon runs) polls the account at once.
+timeout 30 "$MAILFETCHD" -c "$CONF" --once --account bad >"$T/now.out" 2>&1
+tap_is "$?" 3 "a fetch now is refused the login again"
+wait_done "$T/h-bad" 2 30
+ok $? "a refusal after a success runs failure_command again" "$(grep 'account=bad' "$DLOG")"
+tap_is "$(runs "$T/h-bad")" 2 \
+    "two runs: the retry of the first refusal ran none"
+
 kill -TERM "$DPID"
 daemon_wait_exit 20
 tap_is "$drc" 0 "the daemon stops"
@@ -245,6 +280,6 @@ tap_like "$err" "account=nobin: .*new_mail_command: cannot run '/nonexistent/hoo
 mfd_expect "$T/nobin/Maildir" "" "$T/nobin1.eml"
 mfd_run_ok nobin 1 "the state is saved as without a hook"
 
-cat "$DLOG" >>"$T/all-output"
+cat "$DLOG" "$T/now.out" >>"$T/all-output"
 mfd_no_sanitizer
 tap_done
