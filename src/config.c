@@ -24,6 +24,7 @@
 
 #include "folder.h"
 #include "provider.h"
+#include "secret.h"
 #include "xmalloc.h"
 
 #define CONFIG_MAX_ERRORS	20	/* then stop: the rest is noise */
@@ -52,6 +53,7 @@
 /* Well under RFC 2177's 29 minutes: real servers drop IDLE after 5 to 23
  * minutes, and home routers forget idle TCP sessions too. */
 #define CONFIG_DEF_IDLE		600
+#define CONFIG_DEF_HOOK_TIMEOUT	60
 
 /* One error message and the line it is about, for sorting. */
 struct config_msg {
@@ -217,6 +219,10 @@ static cfg_opt_t config_account_opts[] = {
 	CFG_INT_CB("daily_limit", 0, CFGF_NODEFAULT, config_parse_size),
 	CFG_STR("provider", NULL, CFGF_NODEFAULT),
 	CFG_STR("owner", NULL, CFGF_NODEFAULT),
+	CFG_STR("new_mail_command", NULL, CFGF_NODEFAULT),
+	CFG_STR("failure_command", NULL, CFGF_NODEFAULT),
+	CFG_INT_CB("hook_timeout", CONFIG_DEF_HOOK_TIMEOUT, CFGF_NODEFAULT,
+	    config_parse_duration),
 	CFG_SEC("folder", config_folder_opts,
 	    CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
 	/* MULTI so that an absent section is told apart from an empty one. */
@@ -233,6 +239,10 @@ static cfg_opt_t config_root_opts[] = {
 	CFG_INT_CB("max_connections_per_host", 0, CFGF_NONE,
 	    config_parse_count),
 	CFG_BOOL("allow_root", cfg_false, CFGF_NONE),
+	CFG_STR("new_mail_command", NULL, CFGF_NODEFAULT),
+	CFG_STR("failure_command", NULL, CFGF_NODEFAULT),
+	CFG_INT_CB("hook_timeout", CONFIG_DEF_HOOK_TIMEOUT, CFGF_NONE,
+	    config_parse_duration),
 	CFG_SEC("account", config_account_opts,
 	    CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
 	CFG_BOOL(CONFIG_SENTINEL, cfg_false, CFGF_NODEFAULT),
@@ -872,6 +882,23 @@ config_check_provider(cfg_t *cfg, const char *value)
 }
 
 /* Checks one string option where it is set, so errors carry its line. */
+/* A hook command splits into words (hook.h); "" turns a global one off
+ * for the account. */
+static void
+config_check_hook(cfg_t *cfg, const char *name, const char *value)
+{
+	char	**argv, *cause;
+
+	if (*value == '\0')
+		return;
+	if (secret_split(value, &argv, &cause) != 0) {
+		config_error(cfg, "%s: %s", name, cause);
+		free(cause);
+		return;
+	}
+	secret_argv_free(argv);
+}
+
 static void
 config_check_string(cfg_t *cfg, const char *name, const char *value)
 {
@@ -891,6 +918,9 @@ config_check_string(cfg_t *cfg, const char *name, const char *value)
 	} else if (strcmp(name, "local") == 0) {
 		config_check_local(cfg, "local folder name", value,
 		    "");
+	} else if (strcmp(name, "new_mail_command") == 0 ||
+	    strcmp(name, "failure_command") == 0) {
+		config_check_hook(cfg, name, value);
 	} else if (*value == '\0' && strcmp(name, "trash_folder") != 0) {
 		/* trash_folder = "": no trash (keep = no deletes). */
 		config_error(cfg, "%s must not be empty", name);
@@ -1658,6 +1688,31 @@ config_convert_account(cfg_t *sec, struct account_conf *a, const char *file)
 	config_convert_owner(sec, a);
 }
 
+/* A hook command: the account's, else the global one; "" in the account
+ * turns the global one off. NULL: none. */
+static char *
+config_hook_command(cfg_t *cfg, cfg_t *sec, const char *name)
+{
+	const char	*s = NULL;
+
+	if (cfg_size(sec, name) > 0)
+		s = cfg_getstr(sec, name);
+	else if (cfg_size(cfg, name) > 0)
+		s = cfg_getstr(cfg, name);
+	return (s != NULL && *s != '\0' ? xstrdup(s) : NULL);
+}
+
+/* The hooks of an account (hook.h), the global settings as defaults. */
+static void
+config_convert_hooks(cfg_t *cfg, cfg_t *sec, struct account_conf *a)
+{
+	a->new_mail_command = config_hook_command(cfg, sec,
+	    "new_mail_command");
+	a->failure_command = config_hook_command(cfg, sec, "failure_command");
+	a->hook_timeout = (unsigned int)config_int(sec, "hook_timeout",
+	    cfg_getint(cfg, "hook_timeout"));
+}
+
 /* The control socket: configured, else in systemd's RuntimeDirectory= (the
  * first of the list, absolute), else in the state directory. */
 static void
@@ -1705,6 +1760,8 @@ config_convert(cfg_t *cfg, const char *name)
 	for (i = 0; i < conf->naccounts; i++) {
 		config_convert_account(cfg_getnsec(cfg, "account", i),
 		    &conf->accounts[i], name);
+		config_convert_hooks(cfg, cfg_getnsec(cfg, "account", i),
+		    &conf->accounts[i]);
 		if (conf->accounts[i].oauth2 != NULL)
 			xasprintf(&conf->accounts[i].oauth2->token_file,
 			    "%s/%s.oauth2", conf->state_dir,
@@ -1928,6 +1985,8 @@ config_free_account(struct account_conf *a)
 	free(a->user);
 	free(a->password_file);
 	free(a->password_command);
+	free(a->new_mail_command);
+	free(a->failure_command);
 	free(a->token_command);
 	config_free_oauth2(a->oauth2);
 	free(a->maildir);
@@ -2152,6 +2211,9 @@ config_print_account(FILE *f, const struct account_conf *a)
 	    (unsigned long long)a->max_message_size);
 	fprintf(f, "\tmax_connections = %u\n", a->max_connections);
 	fprintf(f, "\tdaily_limit = %llu\n", (unsigned long long)a->daily_limit);
+	config_print_str(f, "\tnew_mail_command", a->new_mail_command);
+	config_print_str(f, "\tfailure_command", a->failure_command);
+	fprintf(f, "\thook_timeout = %u\n", a->hook_timeout);
 	config_print_folders(f, a);
 	fputs("}\n", f);
 }
@@ -2268,7 +2330,10 @@ config_account_equal(const struct account_conf *a,
 	    a->daily_limit == b->daily_limit &&
 	    config_str_equal(a->provider, b->provider) &&
 	    config_str_equal(a->owner, b->owner) &&
-	    a->owner_uid == b->owner_uid && a->owner_gid == b->owner_gid);
+	    a->owner_uid == b->owner_uid && a->owner_gid == b->owner_gid &&
+	    config_str_equal(a->new_mail_command, b->new_mail_command) &&
+	    config_str_equal(a->failure_command, b->failure_command) &&
+	    a->hook_timeout == b->hook_timeout);
 }
 
 /* The owner's state directory: its lock, state and control socket. */

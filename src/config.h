@@ -154,6 +154,10 @@ struct account_conf {
 					 * or the user vanished meanwhile */
 	gid_t		 owner_gid;	/* the user's primary group */
 	char		*owner_home;	/* the user's home, or NULL */
+	char		*new_mail_command; /* hook.h; NULL: none (the
+					 * account's, else the global) */
+	char		*failure_command; /* hook.h; the same */
+	unsigned int	 hook_timeout;	/* seconds */
 };
 
 struct config {

@@ -43,6 +43,7 @@
 #include "control.h"
 #include "fault.h"
 #include "fetch.h"
+#include "hook.h"
 #include "imap.h"
 #include "notify.h"
 #include "schedule.h"
@@ -353,6 +354,12 @@ daemon_account_done(struct daemon_account *a, const struct fetch_result *r,
 	if (o.hint == SCHEDULE_HINT_TOO_MANY_CONNS)
 		daemon_idle_trim(a->d);
 	daemon_account_reauth(a, r->status, r->reauth);
+	/* The files are durable, the state saved by the session. */
+	hook_new_mail(a->d->hook, a->ac, r->files);
+	/* A login refused as busy says nothing about the password. */
+	if (!schedule_hint_busy(r->hint))
+		hook_fetch_ended(a->d->hook, a->ac, r->status, r->reauth,
+		    due == SCHEDULE_NEVER, msg);
 	free(msg);
 	if (r->status == EXIT_NEW_MAIL || r->status == EXIT_NOTHING_NEW)
 		a->d->last_fetch = time(NULL);
@@ -1503,6 +1510,7 @@ daemon_setup(struct daemon *d)
 		seed = (uint64_t)time(NULL) ^ (uint64_t)getpid();
 	daemon_limits(d->dc->conf, &l);
 	d->sched = schedule_new(&l, seed);
+	d->hook = hook_new(d->base);
 
 	d->ev_due = evtimer_new(d->base, daemon_due_cb, d);
 	d->ev_grace = evtimer_new(d->base, daemon_grace_cb, d);
@@ -1544,6 +1552,8 @@ daemon_teardown(struct daemon *d)
 	daemon_tls_retire(d);
 	free(d->tlss);
 	control_free(d->ctl);
+	/* A hook still running is killed (logged): the stop is bounded. */
+	hook_free(d->hook);
 	schedule_free(d->sched);
 	if (d->ev_watchdog != NULL)
 		event_free(d->ev_watchdog);

@@ -30,6 +30,7 @@
 #include <event2/event.h>
 
 #include "fetch.h"
+#include "hook.h"
 #include "imap.h"
 #include "schedule.h"
 #include "tls.h"
@@ -406,6 +407,8 @@ daemon_idle_delivered(struct imap_session *s, void *arg,
 		a->d->last_fetch = time(NULL);
 	}
 	daemon_account_save(a);
+	/* The round's files are durable, its state saved. */
+	hook_new_mail(a->d->hook, a->ac, imap_session_files(s));
 	daemon_status(a->d);
 }
 
@@ -546,6 +549,10 @@ daemon_idle_done(struct imap_session *s, void *arg)
 	/* Reaching IDLE proves the login works. */
 	daemon_account_reauth(di->a, r->idled ? EXIT_NOTHING_NEW : r->status,
 	    r->reauth);
+	if (r->idled || !schedule_hint_busy(r->hint))
+		hook_fetch_ended(d->hook, di->ac, r->idled ?
+		    EXIT_NOTHING_NEW : r->status, r->reauth && !r->idled, 0,
+		    NULL);
 	daemon_idle_outcome(di, r);
 	/* As for a poll (daemon_account_done): a grant to renew is a
 	 * configuration error. */

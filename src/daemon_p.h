@@ -21,6 +21,7 @@ struct event;
 struct event_base;
 struct fetch_result;
 struct fetch_session;
+struct hook;
 struct imap_session;
 struct state;
 struct tls_ctx;
@@ -134,6 +135,7 @@ struct daemon {
 	struct evdns_base	 *dns;
 	struct schedule		 *sched;
 	struct control		 *ctl;		/* NULL until created */
+	struct hook		 *hook;		/* the user's hooks (hook.h) */
 	struct daemon_account	**accts;
 	size_t			  naccts;
 	struct daemon_idle	**idles;

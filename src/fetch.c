@@ -19,6 +19,7 @@
 #include <event2/dns.h>
 #include <event2/event.h>
 
+#include "hook.h"
 #include "imap.h"
 #include "log.h"
 #include "maildir.h"
@@ -300,6 +301,7 @@ fetch_imap_done(struct imap_session *imap, void *arg)
 	res.downloaded = imap_session_downloaded(imap);
 	res.hint = r->hint;
 	res.reauth = r->reauth;
+	res.files = imap_session_files(imap);
 	fs->done(fs, &res, fs->arg);
 	fetch_session_free(fs);
 }
@@ -320,6 +322,7 @@ fetch_pop3_done(struct pop3_session *pop3, void *arg)
 	res.downloaded = r->downloaded;
 	res.retry_after = r->login_delay;
 	res.reauth = r->reauth;
+	res.files = pop3_session_files(pop3);
 	if (r->status == EXIT_LOCKED)
 		res.hint = SCHEDULE_HINT_IN_USE;
 	else if (r->status == EXIT_NETWORK && r->login_delay > 0)
@@ -436,6 +439,7 @@ struct fetch_run {
 	size_t			 running;
 	struct event		*progress;	/* on a terminal only */
 	struct timespec		 start;
+	struct hook		*hook;		/* new_mail_command */
 };
 
 static void	fetch_start_more(struct fetch_run *);
@@ -559,6 +563,8 @@ fetch_job_done(struct fetch_session *fs, const struct fetch_result *r,
 	fetch_budget_save(job, r->downloaded);
 	state_close(job->st);
 	job->st = NULL;
+	/* After the state is saved: the hook sees what is durable. */
+	hook_new_mail(job->run->hook, job->ac, r->files);
 	job->run->running--;
 	fetch_start_more(job->run);
 }
@@ -701,11 +707,15 @@ fetch_once(const struct config *conf, const char *const *names, size_t n)
 	    EVDNS_BASE_DISABLE_WHEN_INACTIVE);
 	if (run.dns == NULL)
 		fatalx("cannot set up DNS resolution (evdns_base_new)");
+	run.hook = hook_new(run.base);
 	fetch_progress_start(&run);
 	fetch_start_more(&run);
 	if (run.running > 0)
 		event_base_dispatch(run.base);
 	fetch_progress_stop(&run);
+	/* --once waits for the new-mail hooks, each within its timeout. */
+	hook_wait(run.hook);
+	hook_free(run.hook);
 	for (i = 0; i < run.njobs; i++)
 		rc = rc == -1 ? run.jobs[i].status :
 		    outcome_merge(rc, run.jobs[i].status);

@@ -36,6 +36,8 @@ int	fetch_size_lie(uint64_t got, uint64_t listed, uint64_t limit);
  * session of its protocol (fetch_session_start).
  */
 
+struct hook_files;
+
 /* What one session did, in the scheduler's terms. */
 struct fetch_result {
 	int		 status;	/* enum fetch_exit */
@@ -52,6 +54,10 @@ struct fetch_result {
 					 * (POP3 LOGIN-DELAY); 0: none */
 	int		 reauth;	/* IMAP: the login needs a new
 					 * authorisation (OAuth2 grant) */
+	struct hook_files *files;	/* the new files, durable (hook.h);
+					 * the session's: the done callback
+					 * may take them (hook_new_mail).
+					 * NULL: none */
 };
 
 struct fetch_session;

@@ -139,6 +139,7 @@
 #include "fault.h"
 #include "fetch.h"
 #include "folder.h"
+#include "hook.h"
 #include "imap_parse.h"
 #include "log.h"
 #include "maildir.h"
@@ -434,6 +435,8 @@ struct imap_session {
 	struct uidset		 skip;		/* delivered, above last_uid */
 	struct imap_staged	*staged;	/* this batch, for the journal */
 	size_t			 nstaged;
+	struct hook_files	 newfiles;	/* durable, for the new-mail
+						 * hook (imap_session_files) */
 	struct uidset		 batch;		/* UIDs of this FETCH */
 	struct uidset		 answered;	/* of batch, whose BODY[] came:
 						   pacing counts each once */
@@ -3288,6 +3291,9 @@ imap_batch_durable(struct imap_session *s, char **cause)
 		return (-1);
 	}
 	fault_point("imap-synced");
+	for (i = 0; i < s->nstaged; i++)
+		hook_files_add(&s->newfiles, f->display,
+		    maildir_final_path(s->md, s->staged[i].final));
 	imap_staged_clear(s);
 	return (0);
 }
@@ -5723,6 +5729,12 @@ imap_session_result(const struct imap_session *s)
 	return (&s->result);
 }
 
+struct hook_files *
+imap_session_files(struct imap_session *s)
+{
+	return (&s->newfiles);
+}
+
 /* Ends the session politely; see imap.h. */
 void
 imap_session_stop(struct imap_session *s)
@@ -5797,6 +5809,7 @@ imap_session_free(struct imap_session *s)
 		free(s->folders[i].local);
 	}
 	free(s->folders);
+	hook_files_clear(&s->newfiles);
 	free(s->dlv_cause);
 	xfree_secret(s->sasl_pending);
 	secret_job_free(s->sjob);

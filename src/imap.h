@@ -22,6 +22,7 @@
 /* Bound on imap_session_stop: DONE, LOGOUT, the close. */
 #define IMAP_STOP_WAIT		5
 
+struct hook_files;
 struct imap_session;
 
 /* What a finished session did. */
@@ -123,6 +124,10 @@ int		 imap_session_awaiting_secret(const struct imap_session *);
 /* Whether the session sits in IDLE now (for status lines). */
 int		 imap_session_idling(const struct imap_session *);
 const struct imap_result *imap_session_result(const struct imap_session *);
+/* The new files the session made durable so far (with the folder
+ * names, for the new-mail hook, hook.h); the owner may take them
+ * (hook_new_mail, hook_files_move). */
+struct hook_files *imap_session_files(struct imap_session *);
 /* The message bytes received from the server so far (result.downloaded
  * and the folder in progress), delivered or not: the daily budget of a
  * poll aborted before its end. */

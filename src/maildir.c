@@ -168,7 +168,8 @@ maildir_error(char **cause, int error, const char *fmt, ...)
 
 /* The path of a file in one of tmp/, new/, cur/, for error messages. */
 static char *
-maildir_file_path(struct maildir *md, enum maildir_sub sub, const char *name)
+maildir_file_path(const struct maildir *md, enum maildir_sub sub,
+    const char *name)
 {
 	char	*path;
 
@@ -760,6 +761,20 @@ maildir_base_len(const char *final)
 	const char	*p = strstr(final, ",S=");
 
 	return (p != NULL ? (size_t)(p - final) : strcspn(final, ":"));
+}
+
+/* Where a final name goes: cur/ when it carries flags (":2,"). */
+static enum maildir_sub
+maildir_final_sub(const char *final)
+{
+	return (strstr(final + maildir_base_len(final), ":2,") != NULL ?
+	    MAILDIR_CUR : MAILDIR_NEW);
+}
+
+char *
+maildir_final_path(const struct maildir *md, const char *final)
+{
+	return (maildir_file_path(md, maildir_final_sub(final), final));
 }
 
 /* Whether the tmp/ entry name is the unique part of one of the journaled
@@ -1380,7 +1395,7 @@ maildir_recover_one(struct maildir *md, const char *final,
 		    md->path, final);
 		return (-1);
 	}
-	dest = strstr(final + blen, ":2,") != NULL ? MAILDIR_CUR : MAILDIR_NEW;
+	dest = maildir_final_sub(final);
 	base = xstrndup(final, blen);
 	if (fstatat(md->fd[MAILDIR_TMP], base, &sb, AT_SYMLINK_NOFOLLOW) != 0) {
 		r = errno == ENOENT ? 0 : -1;

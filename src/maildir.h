@@ -131,6 +131,11 @@ uint64_t	 maildir_found_bytes(const struct maildir_found *, size_t n);
 int		 maildir_open_found(struct maildir *,
 		    const struct maildir_found *);
 
+/* The full path of a delivered message by its final name (as stage or
+ * commit returned it): in new/, or in cur/ when it has flags. The caller
+ * frees it. */
+char		*maildir_final_path(const struct maildir *, const char *final);
+
 /* Bytes written so far to a delivery. */
 size_t		 maildir_delivery_size(const struct maildir_delivery *);
 

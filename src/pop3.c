@@ -136,6 +136,7 @@
 #include "conn.h"
 #include "fault.h"
 #include "fetch.h"
+#include "hook.h"
 #include "log.h"
 #include "maildir.h"
 #include "msgids.h"
@@ -291,6 +292,8 @@ struct pop3_session {
 	size_t			 q_recv;
 	uint32_t		*staged;	/* of this batch */
 	char			**staged_name;	/* their final file names */
+	struct hook_files	 newfiles;	/* durable, for the new-mail
+						 * hook (pop3_session_files) */
 	size_t			 nstaged;
 
 	/* The message being received. */
@@ -1784,6 +1787,8 @@ pop3_batch_durable(struct pop3_session *s)
 	}
 	fault_point("pop3-synced");
 	for (i = 0; i < s->nstaged; i++) {
+		hook_files_add(&s->newfiles, "INBOX",
+		    maildir_final_path(s->md, s->staged_name[i]));
 		m = &s->msgs[s->staged[i]];
 		if (m->uidl != STATE_UIDL_NONE)
 			pop3_uidl_done(s, m);
@@ -2887,6 +2892,12 @@ pop3_session_result(const struct pop3_session *s)
 	return (&s->result);
 }
 
+struct hook_files *
+pop3_session_files(struct pop3_session *s)
+{
+	return (&s->newfiles);
+}
+
 void
 pop3_session_free(struct pop3_session *s)
 {
@@ -2901,6 +2912,7 @@ pop3_session_free(struct pop3_session *s)
 	free(s->q);
 	pop3_staged_clear(s);
 	free(s->staged_name);
+	hook_files_clear(&s->newfiles);
 	free(s->staged);
 	free(s->dlv_cause);
 	free(s->scratch);

@@ -13,6 +13,7 @@
 #include "fetch.h"
 #include "state.h"
 
+struct hook_files;
 struct pop3_session;
 
 /* What a finished session did. */
@@ -48,6 +49,9 @@ void		 pop3_session_start(struct pop3_session *);
 void		 pop3_session_budget(struct pop3_session *, fetch_budget_cb,
 		    void *arg);
 const struct pop3_result *pop3_session_result(const struct pop3_session *);
+/* The new files the session made durable so far, for the new-mail hook
+ * (hook.h); the owner may take them. */
+struct hook_files *pop3_session_files(struct pop3_session *);
 /* The message bytes received from the server so far (result.downloaded),
  * RETRs of owed DELEs' checks included: the daily budget of a session
  * aborted before its end. */

@@ -609,9 +609,12 @@ secret_job_reap(struct secret_job *j, int kill_it)
 {
 	if (j->pid <= 0)
 		return;
-	if (kill_it && j->kind == SECRET_JOB_COMMAND)
-		kill(j->pid, SIGTERM);
-	else if (kill_it) {
+	if (kill_it && j->kind == SECRET_JOB_COMMAND) {
+		secret_cmd_kill(j->pid, &j->wstatus);
+		j->pid = 0;
+		return;
+	}
+	if (kill_it) {
 		kill(-j->pid, SIGKILL);
 		kill(j->pid, SIGKILL);
 	}
@@ -656,60 +659,107 @@ secret_job_finish(struct secret_job *j)
 	event_active(j->ev_done, EV_TIMEOUT, 1);
 }
 
-/* Starts the child with stdout to a non-blocking pipe: 0, or -1 and
- * j->cause. An exec failure is known here (the error pipe). oauth2_ac
- * non-NULL: the child runs secret_oauth2_child instead of argv. */
-static int
-secret_job_spawn(struct secret_job *j, char **argv,
-    const struct account_conf *oauth2_ac)
+/* In the forked child, before the supervisor: the command's stdin and
+ * the variables added to its environment. */
+static void
+secret_cmd_setup(const struct secret_cmd *c)
 {
-	int	 p[2], ep[2] = { -1, -1 }, e;
-	ssize_t	 n;
-	pid_t	 parent = getpid();
+	size_t	i;
 
-	if (pipe2(p, O_CLOEXEC) == -1) {
-		xasprintf(&j->cause, "%s: pipe: %s", j->what, strerror(errno));
+	if (c->infd != -1 && c->infd != STDIN_FILENO &&
+	    dup2(c->infd, STDIN_FILENO) == -1)
+		_exit(127);
+	for (i = 0; c->env != NULL && c->env[i] != NULL; i++) {
+		if (putenv(c->env[i]) != 0)
+			_exit(127);
+	}
+}
+
+/* See secret.h. The exec's failure comes back on an error pipe
+ * (close-on-exec: EOF on success), so it is known here. */
+pid_t
+secret_cmd_spawn(const struct secret_cmd *c, const char *what, char **cause)
+{
+	int	 ep[2], e;
+	ssize_t	 n;
+	pid_t	 pid, parent = getpid();
+
+	if (pipe2(ep, O_CLOEXEC) == -1) {
+		xasprintf(cause, "%s: pipe: %s", what, strerror(errno));
 		return (-1);
 	}
-	if (oauth2_ac == NULL && pipe2(ep, O_CLOEXEC) == -1) {
-		xasprintf(&j->cause, "%s: pipe: %s", j->what, strerror(errno));
-		close(p[0]);
-		close(p[1]);
+	if ((pid = fork()) == -1) {
+		xasprintf(cause, "%s: fork: %s", what, strerror(errno));
+		close(ep[0]);
+		close(ep[1]);
 		return (-1);
 	}
-	if ((j->pid = fork()) == -1) {
-		xasprintf(&j->cause, "%s: fork: %s", j->what, strerror(errno));
-		j->pid = 0;
-		close(p[0]);
-		close(p[1]);
-		if (ep[0] != -1) {
-			close(ep[0]);
-			close(ep[1]);
-		}
-		return (-1);
-	}
-	if (j->pid == 0) {
-		if (oauth2_ac != NULL)
-			secret_oauth2_child(oauth2_ac, p[1]);
-		secret_child(argv, p[1], ep[1], parent);
+	if (pid == 0) {
+		secret_cmd_setup(c);
+		secret_child(c->argv, c->outfd, ep[1], parent);
 	}
 	/* Also here, so the group exists before any kill(-pid). */
-	setpgid(j->pid, j->pid);
-	close(p[1]);
-	j->fd = p[0];
-	if (oauth2_ac != NULL)
-		return (0);
+	setpgid(pid, pid);
 	close(ep[1]);
 	/* Returns at once: exec either happened (EOF) or failed. */
 	while ((n = read(ep[0], &e, sizeof e)) == -1 && errno == EINTR)
 		;
 	close(ep[0]);
 	if (n == (ssize_t)sizeof e) {
-		secret_job_reap(j, 0);
-		xasprintf(&j->cause, "%s: cannot run '%s': %s", j->what,
-		    argv[0], strerror(e));
+		while (waitpid(pid, NULL, 0) == -1 && errno == EINTR)
+			;
+		xasprintf(cause, "%s: cannot run '%s': %s", what,
+		    c->argv[0], strerror(e));
 		return (-1);
 	}
+	return (pid);
+}
+
+void
+secret_cmd_kill(pid_t pid, int *wstatus)
+{
+	int	ws;
+
+	kill(pid, SIGTERM);
+	while (waitpid(pid, &ws, 0) == -1 && errno == EINTR)
+		;
+	if (wstatus != NULL)
+		*wstatus = ws;
+}
+
+/* Starts the child with stdout to a non-blocking pipe: 0, or -1 and
+ * j->cause. An exec failure is known here (secret_cmd_spawn). oauth2_ac
+ * non-NULL: the child runs secret_oauth2_child instead of argv. */
+static int
+secret_job_spawn(struct secret_job *j, char **argv,
+    const struct account_conf *oauth2_ac)
+{
+	struct secret_cmd	 c;
+	int			 p[2];
+
+	if (pipe2(p, O_CLOEXEC) == -1) {
+		xasprintf(&j->cause, "%s: pipe: %s", j->what, strerror(errno));
+		return (-1);
+	}
+	if (oauth2_ac == NULL) {
+		memset(&c, 0, sizeof c);
+		c.argv = argv;
+		c.infd = -1;
+		c.outfd = p[1];
+		j->pid = secret_cmd_spawn(&c, j->what, &j->cause);
+	} else if ((j->pid = fork()) == 0)
+		secret_oauth2_child(oauth2_ac, p[1]);
+	else if (j->pid == -1)
+		xasprintf(&j->cause, "%s: fork: %s", j->what, strerror(errno));
+	else
+		setpgid(j->pid, j->pid);
+	close(p[1]);
+	if (j->pid == -1) {
+		j->pid = 0;
+		close(p[0]);
+		return (-1);
+	}
+	j->fd = p[0];
 	return (0);
 }
 
@@ -732,22 +782,34 @@ secret_job_watch(struct secret_job *j, struct event_base *base)
 	evtimer_add(j->ev_timer, &tv);
 }
 
+char *
+secret_cmd_how(int ws, int timed_out, unsigned int timeout)
+{
+	char	*s;
+
+	if (timed_out)
+		xasprintf(&s, "timed out after %u seconds and was killed",
+		    timeout);
+	else if (WIFEXITED(ws) && WEXITSTATUS(ws) == 0)
+		return (NULL);
+	else if (WIFEXITED(ws))
+		xasprintf(&s, "exited with status %d", WEXITSTATUS(ws));
+	else
+		xasprintf(&s, "was killed by signal %d", WTERMSIG(ws));
+	return (s);
+}
+
 /* A command's result, from what it wrote and how it ended. */
 static void
 secret_job_command_result(struct secret_job *j)
 {
-	int	ws = j->wstatus;
+	char	*how;
 
-	if (j->timed_out)
-		xasprintf(&j->cause, "%s '%s' timed out after %u seconds and "
-		    "was killed", j->what, j->name, j->timeout);
-	else if (WIFEXITED(ws) && WEXITSTATUS(ws) != 0)
-		xasprintf(&j->cause, "%s '%s' exited with status %d", j->what,
-		    j->name, WEXITSTATUS(ws));
-	else if (!WIFEXITED(ws))
-		xasprintf(&j->cause, "%s '%s' was killed by signal %d",
-		    j->what, j->name, WTERMSIG(ws));
-	else
+	how = secret_cmd_how(j->wstatus, j->timed_out, j->timeout);
+	if (how != NULL) {
+		xasprintf(&j->cause, "%s '%s' %s", j->what, j->name, how);
+		free(how);
+	} else
 		j->secret = secret_first_line(j->buf, j->len, j->what,
 		    &j->cause);
 }

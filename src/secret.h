@@ -5,6 +5,8 @@
 #ifndef MAILFETCHD_SECRET_H
 #define MAILFETCHD_SECRET_H
 
+#include <sys/types.h>
+
 #include "config.h"
 
 /* Longest secret accepted (an OAuth2 access token can be a few KB). */
@@ -65,6 +67,32 @@ void	 secret_harden_process(void);
  * -1 and *cause for an unclosed quote, a trailing backslash or no word. */
 int	 secret_split(const char *, char ***, char **cause);
 void	 secret_argv_free(char **);
+
+/* A command run under the supervisor of password_command (secret.c): in
+ * a process group of its own, with everything it starts in its session
+ * killed when it ends or is killed, and killed with the daemon. Also
+ * used by the hooks (hook.h). env: "NAME=value" strings added to its
+ * environment (NULL-ended; NULL: none); infd: its stdin (-1: the
+ * daemon's); outfd: its stdout. Every other descriptor is closed. */
+struct secret_cmd {
+	char		**argv;
+	char		**env;
+	int		  infd;
+	int		  outfd;
+};
+/* Starts it and returns the supervisor's pid, whose exit status is the
+ * command's (or its signal); the caller reaps it (waitpid). -1 and
+ * *cause (what: the option's name, for the message) when it could not
+ * be started, a failed exec included ("cannot run 'x': ..."). */
+pid_t	 secret_cmd_spawn(const struct secret_cmd *, const char *what,
+	    char **cause);
+/* Has the supervisor kill the command and all it started, then reaps
+ * it (within a few seconds); its wait status in *wstatus (may be NULL). */
+void	 secret_cmd_kill(pid_t, int *wstatus);
+/* How a command ended, as a phrase for "'cmd' ..." ("exited with status
+ * 1", "was killed by signal 9", "timed out after N seconds and was
+ * killed" when timed_out); NULL when it exited 0. The caller frees. */
+char	*secret_cmd_how(int wstatus, int timed_out, unsigned int timeout);
 
 /* The pieces, for tests: */
 char	*secret_from_file(const char *path, char **cause);

@@ -2,8 +2,9 @@
 # privsep.sh: mailfetchd started as root for several local users (accounts
 # with an owner) writes each owner's Maildir and state as that owner only:
 # --once fills two users' Maildirs with every file and directory owned by
-# the right user (nothing created by the fetch belongs to root), the
-# state lives in state_dir/owner/USER (0700, the user's); a user's Maildir
+# the right user (nothing created by the fetch belongs to root), each
+# owner's new_mail_command runs as that owner, the state lives in
+# state_dir/owner/USER (0700, the user's); a user's Maildir
 # replaced by a symlink to /etc is written as the user, so the fetch fails
 # with EACCES and nothing appears in /etc; an account without owner next
 # to owners is refused unless allow_root = yes; an unknown owner is a
@@ -99,11 +100,20 @@ run_once()
 
 # ---- --once as root for two owners ------------------------------------------
 CONF=$T/two.conf
-write_conf "$CONF" -- "$A" "$B"
+# The hook (mailfetchd.conf(5) HOOKS) records who ran it, in the owner's
+# home.
+write_conf "$CONF" \
+    "new_mail_command = \"sh -c 'id -un >$T/home/\$MAILFETCHD_ACCOUNT/hook.id'\"" \
+    -- "$A" "$B"
 umask 022
 run_once "$CONF"
 tap_is "$rc" 0 "--once as root for two owners: exit 0 (new mail)"
 [ "$rc" = 0 ] || tap_diag "$err"
+for u in "$A" "$B"; do
+	tap_is "$(cat "$T/home/$u/hook.id" 2>&1)" "$u" \
+	    "$u: new_mail_command ran as $u, not as root"
+	rm -f "$T/home/$u/hook.id"
+done
 for u in "$A" "$B"; do
 	mfd_expect "$T/home/$u/Maildir" "" "${INBOX[@]}"
 	bad=$(find "$T/home/$u/Maildir" ! -user "$u" -printf '%p %u\n')

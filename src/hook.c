@@ -1,0 +1,601 @@
+/* hook.c: new_mail_command and failure_command (see hook.h).
+ *
+ * Each account has one slot: a hook runs in it, and what comes meanwhile
+ * waits in the account (new files, merged; the latest failure). When the
+ * run ends, a waiting failure runs first (it is the news a person needs),
+ * then the files that waited, all in one run: a burst of arrivals during
+ * a run costs one more run, not one per arrival.
+ *
+ * The child is the supervisor of secret_cmd_spawn; its exit is looked for
+ * with waitpid(WNOHANG) from a timer, as secret.c does, and not with
+ * SIGCHLD: privsep's supervisor reaps its workers with waitpid(-1), and
+ * a handler here would take their exits. Past the timeout the supervisor
+ * is asked to kill the hook's whole tree (secret_cmd_kill).
+ *
+ * The failure hook's states: an account enters one when a fetch ends in
+ * a way only a person can mend: the login refused ("auth"), an OAuth2
+ * grant to renew ("reauth"), the account stopped until a reload (its
+ * outcome's word: "config", "unsupported"). The hook runs when the state
+ * differs from the one it last ran for; a success clears it. A network
+ * failure between two refusals changes nothing: the retries of one
+ * refused password run the hook once.
+ */
+#include "hook.h"
+
+#include <sys/mman.h>
+#include <sys/queue.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "log.h"
+#include "outcome.h"
+#include "secret.h"
+#include "xmalloc.h"
+
+/* How often a running hook's exit is looked for. */
+#define HOOK_POLL_MS	50
+
+enum hook_kind {
+	HOOK_NEW_MAIL,
+	HOOK_FAILURE,
+};
+
+static const char *const hook_kind_names[] = {
+	[HOOK_NEW_MAIL] = "new_mail_command",
+	[HOOK_FAILURE] = "failure_command",
+};
+
+struct hook_acct;
+
+/* One hook running. */
+struct hook_run {
+	struct hook_acct	*a;
+	enum hook_kind		 kind;
+	char			*argv0;
+	unsigned int		 timeout;	/* seconds */
+	pid_t			 pid;
+	struct timespec		 started;
+	struct event		*ev;		/* the poll */
+	unsigned long		 count;		/* new files */
+};
+
+/* An account's slot, what waits for it, and how its last hook ended. */
+struct hook_acct {
+	struct hook		*h;
+	char			*name;
+	char			*new_mail_command;	/* the latest conf's */
+	char			*failure_command;
+	unsigned int		 timeout;
+	struct hook_run		*run;		/* NULL: none */
+	struct hook_files	 waiting;	/* for new_mail_command */
+	char			*fail_class;	/* a failure waits; NULL: none */
+	char			*fail_text;
+	int			 fail_status;
+	char			*notified;	/* the state the failure hook
+						 * last ran for; NULL: none */
+	enum hook_kind		 last_kind;
+	time_t			 last_when;	/* 0: none ended yet */
+	int			 last_ok;
+	char			*last_text;
+	LIST_ENTRY(hook_acct)	 entry;
+};
+
+struct hook {
+	struct event_base	*base;
+	LIST_HEAD(, hook_acct)	 accts;
+};
+
+static void	hook_next(struct hook_acct *);
+
+/* Whether a string list already holds s. */
+static int
+hook_has(char *const *list, size_t n, const char *s)
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++) {
+		if (strcmp(list[i], s) == 0)
+			return (1);
+	}
+	return (0);
+}
+
+/* Adds folder to the list unless it is there. */
+static void
+hook_files_folder(struct hook_files *f, const char *folder)
+{
+	if (folder == NULL || hook_has(f->folders, f->nfolders, folder))
+		return;
+	f->folders = xreallocarray(f->folders, f->nfolders + 1,
+	    sizeof *f->folders);
+	f->folders[f->nfolders++] = xstrdup(folder);
+}
+
+/* Lists path (taken over), unless the list is full. */
+static void
+hook_files_path(struct hook_files *f, char *path)
+{
+	if (f->npaths >= HOOK_FILES_MAX) {
+		free(path);
+		return;
+	}
+	f->paths = xreallocarray(f->paths, f->npaths + 1, sizeof *f->paths);
+	f->paths[f->npaths++] = path;
+}
+
+void
+hook_files_add(struct hook_files *f, const char *folder, char *path)
+{
+	f->count++;
+	hook_files_folder(f, folder);
+	hook_files_path(f, path);
+}
+
+void
+hook_files_move(struct hook_files *dst, struct hook_files *src)
+{
+	size_t	i;
+
+	for (i = 0; i < src->nfolders; i++)
+		hook_files_folder(dst, src->folders[i]);
+	for (i = 0; i < src->npaths; i++) {
+		hook_files_path(dst, src->paths[i]);
+		src->paths[i] = NULL;
+	}
+	dst->count += src->count;
+	hook_files_clear(src);
+}
+
+void
+hook_files_clear(struct hook_files *f)
+{
+	size_t	i;
+
+	for (i = 0; i < f->npaths; i++)
+		free(f->paths[i]);
+	for (i = 0; i < f->nfolders; i++)
+		free(f->folders[i]);
+	free(f->paths);
+	free(f->folders);
+	memset(f, 0, sizeof *f);
+}
+
+struct hook *
+hook_new(struct event_base *base)
+{
+	struct hook	*h;
+
+	h = xcalloc(1, sizeof *h);
+	h->base = base;
+	LIST_INIT(&h->accts);
+	return (h);
+}
+
+/* The account's slot, made on first use. */
+static struct hook_acct *
+hook_acct_get(struct hook *h, const char *name)
+{
+	struct hook_acct	*a;
+
+	LIST_FOREACH(a, &h->accts, entry) {
+		if (strcmp(a->name, name) == 0)
+			return (a);
+	}
+	a = xcalloc(1, sizeof *a);
+	a->h = h;
+	a->name = xstrdup(name);
+	LIST_INSERT_HEAD(&h->accts, a, entry);
+	return (a);
+}
+
+/* Replaces *dst by a copy of src (NULL: none). */
+static void
+hook_set(char **dst, const char *src)
+{
+	free(*dst);
+	*dst = src != NULL ? xstrdup(src) : NULL;
+}
+
+/* The account's commands as the latest configuration has them: a reload
+ * applies to the next run. */
+static struct hook_acct *
+hook_acct_conf(struct hook *h, const struct account_conf *ac)
+{
+	struct hook_acct	*a = hook_acct_get(h, ac->name);
+
+	hook_set(&a->new_mail_command, ac->new_mail_command);
+	hook_set(&a->failure_command, ac->failure_command);
+	a->timeout = ac->hook_timeout;
+	return (a);
+}
+
+/* Keeps how the account's hook ended (for --status) and logs it. */
+static void
+hook_record(struct hook_acct *a, enum hook_kind kind, int ok, char *text)
+{
+	struct log_ctx	ctx = { a->name, NULL, 0 };
+
+	a->last_kind = kind;
+	a->last_when = time(NULL);
+	a->last_ok = ok;
+	free(a->last_text);
+	a->last_text = text;
+	log_msg(ok ? LOG_LVL_INFO : LOG_LVL_WARNING, &ctx, "%s%s", ok ? "" :
+	    "hook failed (nothing fetched is affected): ", text);
+}
+
+static void
+hook_run_free(struct hook_run *r)
+{
+	if (r->ev != NULL)
+		event_free(r->ev);
+	free(r->argv0);
+	free(r);
+}
+
+/* The run is over (ws: the supervisor's wait status): recorded, logged,
+ * and the next waiting run started. */
+static void
+hook_run_end(struct hook_run *r, int ws, int timed_out)
+{
+	struct hook_acct	*a = r->a;
+	const char		*what = hook_kind_names[r->kind];
+	char			*how, *text;
+
+	how = secret_cmd_how(ws, timed_out, r->timeout);
+	if (how == NULL && r->kind == HOOK_NEW_MAIL)
+		xasprintf(&text, "%s '%s' ran for %lu new message%s", what,
+		    r->argv0, r->count, r->count == 1 ? "" : "s");
+	else if (how == NULL)
+		xasprintf(&text, "%s '%s' ran", what, r->argv0);
+	else
+		xasprintf(&text, "%s '%s' %s", what, r->argv0, how);
+	hook_record(a, r->kind, how == NULL, text);
+	free(how);
+	a->run = NULL;
+	hook_run_free(r);
+	hook_next(a);
+}
+
+/* The poll: ended yet, or past the timeout? */
+static void
+hook_poll_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct hook_run	*r = arg;
+	struct timeval	 tv = { 0, HOOK_POLL_MS * 1000 };
+	struct timespec	 now;
+	pid_t		 pid;
+	int		 ws = 0;
+
+	(void)fd;
+	(void)what;
+	while ((pid = waitpid(r->pid, &ws, WNOHANG)) == -1 && errno == EINTR)
+		;
+	if (pid == r->pid || pid == -1) {
+		hook_run_end(r, ws, 0);
+		return;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if ((now.tv_sec - r->started.tv_sec) * 1000 + (now.tv_nsec -
+	    r->started.tv_nsec) / 1000000 >= (long)r->timeout * 1000) {
+		secret_cmd_kill(r->pid, &ws);
+		hook_run_end(r, ws, 1);
+		return;
+	}
+	evtimer_add(r->ev, &tv);
+}
+
+/* The hook's stdin: the new files' paths, one per line, in a file of
+ * memory (read from the start). -1 when it cannot be made (logged: the
+ * hook then runs with an empty stdin, /dev/null). */
+static int
+hook_stdin(const struct hook_acct *a, const struct hook_files *f)
+{
+	struct log_ctx	 ctx = { a->name, NULL, 0 };
+	FILE		*fp;
+	size_t		 i;
+	int		 fd;
+
+	if ((fd = memfd_create("mailfetchd-hook", MFD_CLOEXEC)) == -1 ||
+	    (fp = fdopen(dup(fd), "w")) == NULL) {
+		log_msg(LOG_LVL_WARNING, &ctx, "hook: cannot list the new "
+		    "files: %s", strerror(errno));
+		if (fd != -1)
+			close(fd);
+		return (open("/dev/null", O_RDONLY | O_CLOEXEC));
+	}
+	for (i = 0; f != NULL && i < f->npaths; i++)
+		fprintf(fp, "%s\n", f->paths[i]);
+	if (fclose(fp) != 0 || lseek(fd, 0, SEEK_SET) == -1)
+		log_msg(LOG_LVL_WARNING, &ctx, "hook: cannot list the new "
+		    "files: %s", strerror(errno));
+	return (fd);
+}
+
+/* "NAME=value" (taken into env, n of them). */
+static void
+hook_env_add(char ***env, size_t *n, const char *name, const char *value)
+{
+	*env = xreallocarray(*env, *n + 2, sizeof **env);
+	xasprintf(&(*env)[(*n)++], "%s=%s", name, value);
+	(*env)[*n] = NULL;
+}
+
+/* The folders, one per line. */
+static char *
+hook_join(char *const *list, size_t n)
+{
+	char	*s = xstrdup(""), *t;
+	size_t	 i;
+
+	for (i = 0; i < n; i++) {
+		xasprintf(&t, "%s%s%s", s, i > 0 ? "\n" : "", list[i]);
+		free(s);
+		s = t;
+	}
+	return (s);
+}
+
+/* The environment of a new_mail_command run. */
+static char **
+hook_env_new_mail(const struct hook_acct *a, const struct hook_files *f)
+{
+	char	**env = NULL, *s;
+	size_t	  n = 0;
+
+	hook_env_add(&env, &n, "MAILFETCHD_HOOK", "new_mail");
+	hook_env_add(&env, &n, "MAILFETCHD_ACCOUNT", a->name);
+	s = hook_join(f->folders, f->nfolders);
+	hook_env_add(&env, &n, "MAILFETCHD_FOLDERS", s);
+	free(s);
+	xasprintf(&s, "%lu", f->count);
+	hook_env_add(&env, &n, "MAILFETCHD_NEW", s);
+	free(s);
+	xasprintf(&s, "%zu", f->npaths);
+	hook_env_add(&env, &n, "MAILFETCHD_LISTED", s);
+	free(s);
+	return (env);
+}
+
+/* The environment of a failure_command run. */
+static char **
+hook_env_failure(const struct hook_acct *a)
+{
+	char	**env = NULL, *s;
+	size_t	  n = 0;
+
+	hook_env_add(&env, &n, "MAILFETCHD_HOOK", "failure");
+	hook_env_add(&env, &n, "MAILFETCHD_ACCOUNT", a->name);
+	hook_env_add(&env, &n, "MAILFETCHD_CLASS", a->fail_class);
+	xasprintf(&s, "%d", a->fail_status);
+	hook_env_add(&env, &n, "MAILFETCHD_STATUS", s);
+	free(s);
+	hook_env_add(&env, &n, "MAILFETCHD_MESSAGE", a->fail_text);
+	return (env);
+}
+
+/* Starts command for the account (env and stdin given, consumed); a run
+ * that cannot start is recorded as failed at once. 0 when it runs. */
+static int
+hook_spawn(struct hook_acct *a, enum hook_kind kind, const char *command,
+    char **env, int infd, unsigned long count)
+{
+	struct secret_cmd	 c;
+	struct hook_run		*r;
+	struct timeval		 tv = { 0, HOOK_POLL_MS * 1000 };
+	char			*cause = NULL;
+	pid_t			 pid = -1;
+
+	memset(&c, 0, sizeof c);
+	c.env = env;
+	c.infd = infd;
+	c.outfd = STDERR_FILENO;
+	if (secret_split(command, &c.argv, &cause) == 0)
+		pid = secret_cmd_spawn(&c, hook_kind_names[kind], &cause);
+	if (infd != -1)
+		close(infd);
+	secret_argv_free(env);
+	if (pid == -1) {
+		secret_argv_free(c.argv);
+		hook_record(a, kind, 0, cause);
+		return (-1);
+	}
+	r = xcalloc(1, sizeof *r);
+	r->a = a;
+	r->kind = kind;
+	r->argv0 = xstrdup(c.argv[0]);
+	r->timeout = a->timeout;
+	r->pid = pid;
+	r->count = count;
+	clock_gettime(CLOCK_MONOTONIC, &r->started);
+	if ((r->ev = evtimer_new(a->h->base, hook_poll_cb, r)) == NULL)
+		fatalx("hook_spawn: cannot create events");
+	evtimer_add(r->ev, &tv);
+	secret_argv_free(c.argv);
+	a->run = r;
+	log_msg(LOG_LVL_DEBUG, &(struct log_ctx){ a->name, NULL, 0 },
+	    "running %s '%s'", hook_kind_names[kind], r->argv0);
+	return (0);
+}
+
+/* The waiting failure, if any, into a run. */
+static int
+hook_start_failure(struct hook_acct *a)
+{
+	int	rc;
+
+	rc = hook_spawn(a, HOOK_FAILURE, a->failure_command,
+	    hook_env_failure(a), hook_stdin(a, NULL), 0);
+	free(a->fail_class);
+	free(a->fail_text);
+	a->fail_class = a->fail_text = NULL;
+	return (rc);
+}
+
+/* The files that waited, all in one run. */
+static int
+hook_start_new_mail(struct hook_acct *a)
+{
+	struct hook_files	f = a->waiting;
+	int			rc;
+
+	memset(&a->waiting, 0, sizeof a->waiting);
+	rc = hook_spawn(a, HOOK_NEW_MAIL, a->new_mail_command,
+	    hook_env_new_mail(a, &f), hook_stdin(a, &f), f.count);
+	hook_files_clear(&f);
+	return (rc);
+}
+
+/* Starts what waits for the account's slot, if it is free. */
+static void
+hook_next(struct hook_acct *a)
+{
+	while (a->run == NULL) {
+		if (a->fail_class != NULL && a->failure_command != NULL)
+			(void)hook_start_failure(a);
+		else if (a->waiting.count > 0 && a->new_mail_command != NULL)
+			(void)hook_start_new_mail(a);
+		else
+			break;
+	}
+}
+
+void
+hook_new_mail(struct hook *h, const struct account_conf *ac,
+    struct hook_files *files)
+{
+	struct hook_acct	*a;
+
+	if (files == NULL || files->count == 0 ||
+	    ac->new_mail_command == NULL) {
+		if (files != NULL)
+			hook_files_clear(files);
+		return;
+	}
+	a = hook_acct_conf(h, ac);
+	hook_files_move(&a->waiting, files);
+	hook_next(a);
+}
+
+/* The state a fetch's end puts the account in, for the failure hook:
+ * one that needs a person, "" for a success, NULL for neither (a
+ * network failure, a busy server: retries mend them). */
+static const char *
+hook_fail_class(int status, int reauth, int stopped)
+{
+	if (reauth)
+		return ("reauth");
+	if (status == EXIT_AUTH)
+		return ("auth");
+	if (stopped)
+		return (outcome_word(status));
+	if (status == EXIT_NEW_MAIL || status == EXIT_NOTHING_NEW)
+		return ("");
+	return (NULL);
+}
+
+void
+hook_fetch_ended(struct hook *h, const struct account_conf *ac,
+    int status, int reauth, int stopped, const char *text)
+{
+	struct hook_acct	*a;
+	const char		*class;
+
+	if ((class = hook_fail_class(status, reauth, stopped)) == NULL)
+		return;
+	if (ac->failure_command == NULL && *class != '\0')
+		return;
+	a = hook_acct_conf(h, ac);
+	if (a->notified != NULL ? strcmp(a->notified, class) == 0 :
+	    *class == '\0')
+		return;
+	free(a->notified);
+	a->notified = *class != '\0' ? xstrdup(class) : NULL;
+	if (*class == '\0')
+		return;
+	hook_set(&a->fail_class, class);
+	hook_set(&a->fail_text, text != NULL ? text : outcome_name(status));
+	a->fail_status = status;
+	hook_next(a);
+}
+
+/* Whether a hook runs or waits. */
+static int
+hook_busy(const struct hook *h)
+{
+	const struct hook_acct	*a;
+
+	LIST_FOREACH(a, &h->accts, entry) {
+		if (a->run != NULL)
+			return (1);
+	}
+	return (0);
+}
+
+void
+hook_wait(struct hook *h)
+{
+	while (hook_busy(h))
+		event_base_loop(h->base, EVLOOP_ONCE);
+}
+
+int
+hook_last(const struct hook *h, const char *account, struct hook_result *r)
+{
+	const struct hook_acct	*a;
+
+	LIST_FOREACH(a, &h->accts, entry) {
+		if (strcmp(a->name, account) != 0 || a->last_when == 0)
+			continue;
+		r->which = hook_kind_names[a->last_kind];
+		r->when = a->last_when;
+		r->ok = a->last_ok;
+		r->text = a->last_text;
+		return (0);
+	}
+	return (-1);
+}
+
+/* Frees the slot, killing its run (logged). */
+static void
+hook_acct_free(struct hook_acct *a)
+{
+	struct hook_run	*r = a->run;
+	int		 ws;
+
+	if (r != NULL) {
+		secret_cmd_kill(r->pid, &ws);
+		log_msg(LOG_LVL_WARNING, &(struct log_ctx){ a->name, NULL, 0 },
+		    "%s '%s' killed: mailfetchd is stopping",
+		    hook_kind_names[r->kind], r->argv0);
+		hook_run_free(r);
+	}
+	LIST_REMOVE(a, entry);
+	hook_files_clear(&a->waiting);
+	free(a->name);
+	free(a->new_mail_command);
+	free(a->failure_command);
+	free(a->fail_class);
+	free(a->fail_text);
+	free(a->notified);
+	free(a->last_text);
+	free(a);
+}
+
+void
+hook_free(struct hook *h)
+{
+	if (h == NULL)
+		return;
+	while (!LIST_EMPTY(&h->accts))
+		hook_acct_free(LIST_FIRST(&h->accts));
+	free(h);
+}

@@ -1,0 +1,79 @@
+/* hook.h: the commands mailfetchd runs for the user, as goimapnotify's
+ * onNewMail and fetchmail's postconnect do: new_mail_command once a fetch
+ * delivered mail (--once, polls and IDLE pushes alike), failure_command
+ * when an account needs a person (a refused login, an OAuth2 grant to
+ * renew, an account stopped until a reload).
+ *
+ * A hook runs the way password_command does (secret_cmd_spawn): split
+ * into words without a shell, under a supervisor that kills everything
+ * it started, in a child the event loop watches, never waited for inside
+ * the loop. It runs as the process that fetched: under privsep the
+ * owner's worker, never root unless the account runs as root. At most one
+ * hook runs per account at a time: mail that arrives meanwhile waits, and
+ * all that waited goes to exactly one more run afterwards. A hook past
+ * hook_timeout is killed with all it started. How it ended is logged and
+ * kept (hook_last, for --status); it never changes what was fetched, the
+ * Maildir or the state: it runs after they are durable. */
+#ifndef MAILFETCHD_HOOK_H
+#define MAILFETCHD_HOOK_H
+
+#include <stddef.h>
+#include <time.h>
+
+#include "config.h"
+
+/* Paths listed to one run at most (the count says how many came): memory
+ * stays bounded however much a server sends. */
+#define HOOK_FILES_MAX		10000
+
+/* New files made durable by a session, for new_mail_command. */
+struct hook_files {
+	char		**paths;	/* absolute; at most HOOK_FILES_MAX */
+	size_t		  npaths;
+	char		**folders;	/* remote names, each once */
+	size_t		  nfolders;
+	unsigned long	  count;	/* every new file, listed or not */
+};
+
+/* Adds a delivered file (path taken over; beyond HOOK_FILES_MAX only
+ * counted) of folder (copied). */
+void	 hook_files_add(struct hook_files *, const char *folder, char *path);
+/* Appends src to dst and empties src. */
+void	 hook_files_move(struct hook_files *dst, struct hook_files *src);
+void	 hook_files_clear(struct hook_files *);
+
+struct event_base;
+struct hook;
+
+/* The hooks of one event loop (the daemon's, or --once's). */
+struct hook	*hook_new(struct event_base *);
+/* Kills every running hook (logged) and frees. NULL is a no-op. */
+void		 hook_free(struct hook *);
+/* A fetch of ac made files durable: runs ac's new_mail_command now, or
+ * after the account's hook running now. Takes the files (files is left
+ * empty); nothing happens when files->count is 0 or no command is set. */
+void		 hook_new_mail(struct hook *, const struct account_conf *,
+		    struct hook_files *files);
+/* A fetch of ac ended: status (enum fetch_exit), reauth (the login
+ * wants a new OAuth2 grant), stopped (the account waits for a reload);
+ * text: what went wrong, for the user. Runs failure_command when the
+ * account enters a state that needs a person (see hook.c), once per
+ * such state: not again at each retry. A success leaves that state. */
+void		 hook_fetch_ended(struct hook *, const struct account_conf *,
+		    int status, int reauth, int stopped, const char *text);
+/* Runs the loop until no hook runs or waits (each is bounded by its
+ * timeout): --once waits for its hooks before it exits. */
+void		 hook_wait(struct hook *);
+
+/* How the account's last hook ended, for --status: 0, or -1 when none
+ * ran yet. The strings are the hook's until its next run. */
+struct hook_result {
+	const char	*which;		/* "new_mail_command", ... */
+	time_t		 when;		/* ended then */
+	int		 ok;		/* exited with status 0 */
+	const char	*text;		/* "exited with status 1", ... */
+};
+int		 hook_last(const struct hook *, const char *account,
+		    struct hook_result *);
+
+#endif

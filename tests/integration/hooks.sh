@@ -1,0 +1,285 @@
+#!/bin/bash
+# hooks.sh: new_mail_command and failure_command (hook.h) against a real
+# Dovecot:
+#  - one: the daemon in IDLE; each delivery round runs the hook once, with
+#    MAILFETCHD_ACCOUNT, _FOLDERS, _NEW and the new files' paths on stdin
+#    (files that exist, in new/); an APPEND's run holds exactly that
+#    message, and the next APPEND's run exactly the next (so the first
+#    APPEND ran the hook once, not twice).
+#  - burst: 50 APPENDs while the hook's first run is held (it waits for a
+#    release file, created once all 50 are in the Maildir): every arrival
+#    during a run is coalesced into exactly one more run, so 1 or 2 runs
+#    (1 when the first round took all 50), never overlapping, and their
+#    paths together are the 50 files, each once.
+#  - once: --once runs the hook once for its 3 messages, and waits for it
+#    (the hook's last act is there when --once has exited).
+#  - hang: a hook that never ends (and started a child of its own) is
+#    killed at hook_timeout, child included, and logged; --once still
+#    exits 0 with the mail delivered and the state saved (a second --once
+#    finds nothing new).
+#  - fail, nobin: a hook exiting 3, and one that does not exist, are
+#    logged; the Maildir and the state are as without a hook.
+#  - bad: failure_command runs once when the login is refused, not again
+#    at the retry a reload makes; after a success (the password fixed, a
+#    reload) and a new refusal (a fetch now) it runs again (once per
+#    change of state), with MAILFETCHD_CLASS=auth.
+# Bounded waits only. TAP output.
+set -u
+top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
+. "$top_srcdir/tests/lib/daemon.sh"
+
+mfd_init
+dovecot_start
+gen() { "$(_dc_python)" "$top_srcdir/tests/lib/gen_msg.py" "$@" || tap_bail "gen_msg.py $*"; }
+
+# The hook: records each run in DIR/run.N (its MAILFETCHD_* variables, one
+# file each; the paths on stdin; those not found), DIR/overlap if two runs
+# overlap; with DIR/block it waits (at most 60 s) for DIR/release; its
+# last act is DIR/run.N/done.
+HOOK=$T/hook.sh
+cat >"$HOOK" <<'EOF' || tap_bail "cannot write $HOOK"
+#!/bin/bash
+d=$1
+mkdir "$d/active" 2>/dev/null || : >"$d/overlap"
+for ((i = 1; i < 1000; i++)); do
+	mkdir "$d/run.$i" 2>/dev/null && break
+done
+r=$d/run.$i
+for v in ACCOUNT FOLDERS NEW LISTED HOOK CLASS STATUS MESSAGE; do
+	n=MAILFETCHD_$v
+	[ -n "${!n+set}" ] && printf '%s\n' "${!n}" >"$r/$v"
+done
+cat >"$r/paths"
+while IFS= read -r p; do
+	[ -f "$p" ] || printf '%s\n' "$p" >>"$r/missing"
+done <"$r/paths"
+if [ -e "$d/block" ]; then
+	for ((j = 0; j < 600; j++)); do
+		[ -e "$d/release" ] && break
+		sleep 0.1
+	done
+fi
+[ -n "${HOOK_SLOW:-}" ] && sleep 1
+rmdir "$d/active"
+: >"$r/done"
+EOF
+chmod 755 "$HOOK"
+
+# runs DIR: how many runs began.
+runs() { find "$1" -maxdepth 1 -name 'run.*' | wc -l; }
+# wait_done DIR N SECONDS: until DIR/run.N/done exists.
+wait_done()
+{
+	local i
+
+	for ((i = 0; i < $3 * 10; i++)); do
+		[ -e "$1/run.$2/done" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+# msgid FILE...: the Message-ID lines of the files, sorted.
+msgid() { grep -h -m1 -i '^Message-ID:' "$@" | tr -d '\r' | sort; }
+# in_new MAILDIR PATHS-FILE: every path is MAILDIR/new/X or MAILDIR/cur/X.
+in_new()
+{
+	local p
+
+	while IFS= read -r p; do
+		case $p in
+		"$1"/new/*|"$1"/cur/*) ;;
+		*) return 1 ;;
+		esac
+	done <"$2"
+}
+
+for u in one burst once hang fail nobin bad; do
+	dovecot_add_user "$u" "pw-$u-h00k"
+	mfd_account "$u" "pw-$u-h00k"
+	mkdir -p "$T/h-$u"
+done
+for i in 1 2 3; do
+	gen plain "$T/one$i.eml" "hook-one-$i"
+done
+
+# ---------------------------------------------------------------------
+# The daemon in IDLE: one run per delivery round.
+# ---------------------------------------------------------------------
+dovecot_add_message one INBOX "$T/one1.eml"
+CONF=$T/daemon.conf
+{
+	printf 'state_dir = "%s"\nlog_level = debug\n' "$T/state"
+	printf 'new_mail_command = "%s %s"\n' "$HOOK" "$T/h-one"
+	daemon_block one 'idle = yes' 'poll_interval = 1h'
+	daemon_block burst 'idle = yes' 'poll_interval = 1h' \
+	    "new_mail_command = \"$HOOK $T/h-burst\""
+	daemon_block bad 'poll_interval = 1h' 'new_mail_command = ""' \
+	    "failure_command = \"$HOOK $T/h-bad\""
+} >"$CONF" || tap_bail "cannot write $CONF"
+printf 'not-the-password\n' >"$T/bad/pass"
+: >"$T/h-burst/block"
+
+daemon_start "$CONF"
+daemon_wait_log 'account=one folder=INBOX: .*-> IDLING' 20
+ok $? "the IDLE folder reaches IDLE" "$(tail -20 "$DLOG")"
+wait_done "$T/h-one" 1 20
+ok $? "the first round's delivery ran the hook" "$(tail -20 "$DLOG")"
+tap_is "$(cat "$T/h-one/run.1/ACCOUNT" "$T/h-one/run.1/FOLDERS" \
+    "$T/h-one/run.1/NEW" "$T/h-one/run.1/HOOK" 2>&1)" \
+    "$(printf 'one\nINBOX\n1\nnew_mail')" \
+    "its environment: the account, the folder, the count, the hook"
+
+dovecot_append one INBOX "$T/one2.eml" >/dev/null || tap_bail "APPEND failed"
+wait_done "$T/h-one" 2 20
+ok $? "an APPEND pushed by IDLE runs the hook" "$(tail -20 "$DLOG")"
+r=$T/h-one/run.2
+tap_is "$(wc -l <"$r/paths")" 1 "one path on stdin"
+tap_is "$(xargs -d '\n' cat <"$r/paths" | grep -i '^Message-ID:' | tr -d '\r')" \
+    "$(msgid "$T/one2.eml")" "it is the appended message"
+in_new "$T/one/Maildir" "$r/paths"
+ok $? "the path is in the Maildir's new/ or cur/" "$(cat "$r/paths")"
+[ ! -e "$r/missing" ]
+ok $? "the file exists when the hook runs" "$(cat "$r/missing" 2>&1)"
+tap_is "$(cat "$r/NEW")" 1 "MAILFETCHD_NEW=1"
+
+dovecot_append one INBOX "$T/one3.eml" >/dev/null || tap_bail "APPEND failed"
+wait_done "$T/h-one" 3 20
+ok $? "the next APPEND runs the hook again" "$(tail -20 "$DLOG")"
+tap_is "$(xargs -d '\n' cat <"$T/h-one/run.3/paths" | grep -i '^Message-ID:' | tr -d '\r')" \
+    "$(msgid "$T/one3.eml")" \
+    "that run holds exactly the next message (the first APPEND ran once)"
+tap_is "$(runs "$T/h-one")" 3 "three runs for three delivery rounds"
+daemon_wait_log "account=one: new_mail_command '$HOOK' ran for 1 new message" 10 3
+ok $? "each run is logged" "$(grep new_mail_command "$DLOG")"
+
+# ---------------------------------------------------------------------
+# A burst of 50 while a run is held: coalesced into one more run.
+# ---------------------------------------------------------------------
+daemon_wait_log 'account=burst folder=INBOX: .*-> IDLING' 20 ||
+    tap_bail "burst: no IDLE" 
+for i in $(seq 1 50); do
+	gen plain "$T/b$i.eml" "hook-burst-$i"
+	dovecot_append burst INBOX "$T/b$i.eml" >/dev/null ||
+	    tap_bail "APPEND $i failed"
+done
+for ((i = 0; i < 600; i++)); do
+	[ "$(find "$T/burst/Maildir/new" -type f | wc -l)" -ge 50 ] && break
+	sleep 0.1
+done
+tap_is "$(find "$T/burst/Maildir/new" -type f | wc -l)" 50 \
+    "all 50 messages are delivered while the first run is held"
+: >"$T/h-burst/release"
+for ((i = 0; i < 300; i++)); do
+	n=$(cat "$T"/h-burst/run.*/paths 2>/dev/null | wc -l)
+	[ "$n" -ge 50 ] && [ ! -d "$T/h-burst/active" ] && break
+	sleep 0.1
+done
+nr=$(runs "$T/h-burst")
+[ "$nr" -ge 1 ] && [ "$nr" -le 2 ]
+ok $? "the burst ran the hook 1 or 2 times (got $nr)" "$(grep 'account=burst' "$DLOG" | tail)"
+[ ! -e "$T/h-burst/overlap" ]
+ok $? "no two runs of the account overlap"
+tap_is "$(cat "$T"/h-burst/run.*/paths | sort)" \
+    "$(find "$T/burst/Maildir/new" -type f | sort)" \
+    "the paths of the runs are the 50 files, each once"
+tap_is "$(cat "$T"/h-burst/run.*/NEW | awk '{ n += $1 } END { print n }')" 50 \
+    "their MAILFETCHD_NEW add up to 50"
+[ -z "$(cat "$T"/h-burst/run.*/missing 2>/dev/null)" ]
+ok $? "every path exists when its run starts"
+
+# ---------------------------------------------------------------------
+# failure_command: once per state, not per retry.
+# ---------------------------------------------------------------------
+wait_done "$T/h-bad" 1 30
+ok $? "a refused login runs failure_command" "$(grep 'account=bad' "$DLOG")"
+tap_is "$(cat "$T/h-bad/run.1/ACCOUNT" "$T/h-bad/run.1/CLASS" \
+    "$T/h-bad/run.1/HOOK" 2>&1)" "$(printf 'bad\nauth\nfailure')" \
+    "its environment: the account, the class, the hook"
+tap_like "$(cat "$T/h-bad/run.1/MESSAGE" 2>&1)" 'authentication' \
+    "MAILFETCHD_MESSAGE says what went wrong"
+nref=$(grep -c 'account=bad: .*authentication' "$DLOG")
+kill -HUP "$DPID"
+daemon_wait_log 'account=bad: .*authentication' 30 $((nref + 1))
+ok $? "a reload retries the refused login, refused again" "$(grep 'account=bad' "$DLOG")"
+printf 'pw-bad-h00k\n' >"$T/bad/pass"
+kill -HUP "$DPID"
+daemon_wait_log 'account=bad: nothing new' 30
+ok $? "with the right password the login works" "$(grep 'account=bad' "$DLOG")"
+printf 'not-the-password\n' >"$T/bad/pass"
+# A fetch now (--once while the daemon runs) polls the account at once.
+timeout 30 "$MAILFETCHD" -c "$CONF" --once --account bad >"$T/now.out" 2>&1
+tap_is "$?" 3 "a fetch now is refused the login again"
+wait_done "$T/h-bad" 2 30
+ok $? "a refusal after a success runs failure_command again" "$(grep 'account=bad' "$DLOG")"
+tap_is "$(runs "$T/h-bad")" 2 \
+    "two runs: the retry of the first refusal ran none"
+
+kill -TERM "$DPID"
+daemon_wait_exit 20
+tap_is "$drc" 0 "the daemon stops"
+
+# ---------------------------------------------------------------------
+# --once: one run, waited for.
+# ---------------------------------------------------------------------
+for i in 1 2 3; do
+	gen plain "$T/o$i.eml" "hook-once-$i"
+	dovecot_add_message once INBOX "$T/o$i.eml"
+done
+mfd_conf once "new_mail_command = \"env HOOK_SLOW=1 $HOOK $T/h-once\""
+mfd_run_ok once 0 "--once with a new_mail_command"
+[ -e "$T/h-once/run.1/done" ]
+ok $? "--once waited for the hook's end" "$err"
+tap_is "$(runs "$T/h-once")" 1 "--once ran the hook once"
+tap_is "$(cat "$T/h-once/run.1/NEW"; wc -l <"$T/h-once/run.1/paths")" \
+    "$(printf '3\n3')" "for its 3 messages, all 3 paths on stdin"
+in_new "$T/once/Maildir" "$T/h-once/run.1/paths"
+ok $? "the paths are in the Maildir's new/ or cur/"
+mfd_run_ok once 1 "--once again: nothing new"
+tap_is "$(runs "$T/h-once")" 1 "nothing new runs no hook"
+
+# ---------------------------------------------------------------------
+# A hook that hangs: killed at hook_timeout with what it started.
+# ---------------------------------------------------------------------
+cat >"$T/hang.sh" <<EOF
+#!/bin/bash
+sleep 1000 &
+echo \$! >"$T/hang.child"
+sleep 1000
+EOF
+chmod 755 "$T/hang.sh"
+gen plain "$T/hang1.eml" hook-hang-1
+dovecot_add_message hang INBOX "$T/hang1.eml"
+mfd_conf hang "new_mail_command = \"$T/hang.sh\"" 'hook_timeout = 2s'
+mfd_run_ok hang 0 "--once with a hook that hangs"
+tap_like "$err" "account=hang: .*new_mail_command '$T/hang.sh' timed out after 2 seconds and was killed" \
+    "the timeout is logged"
+child=$(cat "$T/hang.child" 2>/dev/null)
+[ -n "$child" ] && ! kill -0 "$child" 2>/dev/null
+ok $? "the hook's own child is killed too (pid ${child:-?})"
+mfd_expect "$T/hang/Maildir" "" "$T/hang1.eml"
+mfd_run_ok hang 1 "the state was saved: a second --once finds nothing new"
+
+# ---------------------------------------------------------------------
+# Hooks that fail: logged, nothing else changes.
+# ---------------------------------------------------------------------
+gen plain "$T/fail1.eml" hook-fail-1
+dovecot_add_message fail INBOX "$T/fail1.eml"
+mfd_conf fail "new_mail_command = \"sh -c 'exit 3'\""
+mfd_run_ok fail 0 "--once with a hook that exits 3"
+tap_like "$err" "account=fail: .*new_mail_command 'sh' exited with status 3" \
+    "the failure is logged with the status"
+mfd_expect "$T/fail/Maildir" "" "$T/fail1.eml"
+mfd_run_ok fail 1 "the state is saved as without a hook"
+
+gen plain "$T/nobin1.eml" hook-nobin-1
+dovecot_add_message nobin INBOX "$T/nobin1.eml"
+mfd_conf nobin 'new_mail_command = "/nonexistent/hook --x"'
+mfd_run_ok nobin 0 "--once with a hook that does not exist"
+tap_like "$err" "account=nobin: .*new_mail_command: cannot run '/nonexistent/hook': No such file or directory" \
+    "the missing binary is logged"
+mfd_expect "$T/nobin/Maildir" "" "$T/nobin1.eml"
+mfd_run_ok nobin 1 "the state is saved as without a hook"
+
+cat "$DLOG" "$T/now.out" >>"$T/all-output"
+mfd_no_sanitizer
+tap_done
