@@ -79,7 +79,7 @@
  * otherwise (or when the entry has no digest: written by an older
  * version) the message is not deleted but fetched as new, with a
  * warning: a duplicate at worst, never a loss (pop3_owed_same,
- * pop3_top_end). The cost: after an interrupted keep = no run, each
+ * pop3_check_end). The cost: after an interrupted keep = no run, each
  * message whose DELE it owed is downloaded once more, to be checked,
  * before its DELE. An entry of the previous version has the digest of
  * the header section alone, which cannot tell apart messages that differ
@@ -192,7 +192,6 @@ enum pop3_state {
 	POP3_S_LIST,
 	POP3_S_RETR,
 	POP3_S_DELE,
-	POP3_S_TOP,
 	POP3_S_CHECK,
 	POP3_S_QUIT,
 	POP3_S_DONE,
@@ -201,8 +200,8 @@ enum pop3_state {
 
 static const char *pop3_state_names[POP3_S_MAX] = {
 	"CONNECTING", "GREETING", "CAPA", "STLS", "TLS", "AUTH", "USER",
-	"PASS", "APOP", "AUTH_CAPA", "UIDL", "LIST", "RETR", "DELE", "TOP",
-	"CHECK", "QUIT", "DONE",
+	"PASS", "APOP", "AUTH_CAPA", "UIDL", "LIST", "RETR", "DELE", "CHECK",
+	"QUIT", "DONE",
 };
 
 /* The highest message number taken: 29 bits, the rest is flags. */
@@ -270,7 +269,6 @@ struct pop3_session {
 	size_t			 ntodo;		/* msgs[].todo set */
 	size_t			 next_todo;	/* msgs index */
 	size_t			 next_owed;	/* msgs index */
-	size_t			 next_top;	/* msgs index */
 	size_t			 next_check;	/* msgs index */
 	uint32_t		*susp;		/* msgs indices of the suspects
 						 * (pop3_suspect_load) */
@@ -299,11 +297,8 @@ struct pop3_session {
 	int			 in_body;
 	uint64_t		 body_bytes;	/* decoded so far */
 	struct msgids_digest	*dig_md;	/* its digest (pop3_entry) */
-	int			 dig_whole;	/* of it all, not the header */
 	uint64_t		 dig_left;	/* bytes the whole may have */
 	int			 dig_over;	/* it had more */
-	int			 hdr_done;	/* the empty line came */
-	int			 hdr_bol;	/* at the start of a line */
 	struct maildir_delivery	*dlv;
 	int			 dlv_failed;	/* local error */
 	int			 dlv_toobig;	/* bigger than announced max */
@@ -315,7 +310,7 @@ struct pop3_session {
 
 static void	pop3_enter(struct pop3_session *, enum pop3_state);
 static void	pop3_next_batch(struct pop3_session *);
-static void	pop3_digest_begin(struct pop3_session *, int, uint64_t);
+static void	pop3_digest_begin(struct pop3_session *, uint64_t);
 static void	pop3_digest_feed(struct pop3_session *, const char *, size_t);
 static uint64_t	pop3_digest_end(struct pop3_session *);
 
@@ -880,7 +875,7 @@ pop3_list_line(struct pop3_session *s, const char *line, size_t len)
  * size alone cannot either (a new message of the same size), nor can the
  * header section (a local program's alerts have no Date or Message-ID,
  * the same header and size: only the body differs); the whole message
- * can: pop3_owed_same, pop3_top_end. UIDLs are 0x21-0x7E
+ * can: pop3_owed_same, pop3_check_end. UIDLs are 0x21-0x7E
  * (pop3_parse_uidl): the tab is never part of one. Entries written by
  * older versions are the bare UIDL, "UIDL<tab>SIZE", or
  * "UIDL<tab>SIZE<tab>HDRDIGEST" (16 hex digits without the "m": the
@@ -1021,7 +1016,7 @@ pop3_uidl_order(struct pop3_session *s)
 /* Whether the message listed under the UIDL of an owed DELE may be the
  * one delivered: the size LIST gives now is the one recorded (-1 when
  * the entry has none) and the entry has the whole message's digest,
- * which RETR checks before the DELE (pop3_top_end). If the size differs,
+ * which RETR checks before the DELE (pop3_check_end). If the size differs,
  * it is a different message (the server gave the freed UIDL to a new
  * one) and a DELE would lose it; without a recorded size and digest (an
  * entry of an older version) it may be; with the digest of the header
@@ -1194,7 +1189,7 @@ pop3_owed_refetch(struct pop3_session *s, size_t k)
 	s->state_dirty = 1;
 }
 
-/* Starts a pipelined phase (RETR, DELE, TOP or CHECK) over q[0..n-1]. */
+/* Starts a pipelined phase (RETR, DELE or CHECK) over q[0..n-1]. */
 static void
 pop3_phase(struct pop3_session *s, enum pop3_state st, size_t n)
 {
@@ -1203,7 +1198,7 @@ pop3_phase(struct pop3_session *s, enum pop3_state st, size_t n)
 	pop3_enter(s, st);
 }
 
-/* Keeps the window of RETR/DELE/TOP commands full (CHECK sends RETR). */
+/* Keeps the window of RETR/DELE commands full (CHECK sends RETR). */
 static void
 pop3_pump(struct pop3_session *s)
 {
@@ -1215,28 +1210,24 @@ pop3_pump(struct pop3_session *s)
 	while (!s->closing && s->q_sent < s->nq &&
 	    s->q_sent - s->q_recv < window) {
 		msgno = s->msgs[s->q[s->q_sent]].msgno;
-		if (s->state == POP3_S_TOP)
-			rc = pop3_send(s, "TOP %u 0", msgno);
-		else
-			rc = pop3_send(s, "%s %u", s->state == POP3_S_DELE ?
-			    "DELE" : "RETR", msgno);
+		rc = pop3_send(s, "%s %u", s->state == POP3_S_DELE ?
+		    "DELE" : "RETR", msgno);
 		if (rc != 0)
 			return;
 		s->q_sent++;
 	}
 }
 
-/* The next batch of owed messages into q, from *next on: those whose
- * digest is of the whole message (whole 1), of the header (0), or all
- * (-1). How many. */
+/* The next batch of owed messages into q, from *next on. How many. Each
+ * has the whole message's digest: an entry with another (or none) is
+ * never owed (pop3_owed_same). */
 static size_t
-pop3_owed_batch(struct pop3_session *s, size_t *next, int whole)
+pop3_owed_batch(struct pop3_session *s, size_t *next)
 {
 	size_t	n = 0;
 
 	while (*next < s->nmsgs && n < POP3_BATCH_MSGS) {
-		if (s->msgs[*next].owed && (whole < 0 ||
-		    s->msgs[*next].whole == (unsigned int)whole))
+		if (s->msgs[*next].owed)
 			s->q[n++] = *next;
 		(*next)++;
 	}
@@ -1245,25 +1236,20 @@ pop3_owed_batch(struct pop3_session *s, size_t *next, int whole)
 
 /* Sends DELE for the next batch of the messages an interrupted run still
  * owes, or goes on. Before any of them, each is checked to be the message
- * delivered (pop3_top_end): all of them were recorded by an earlier
+ * delivered (pop3_check_end): all of them were recorded by an earlier
  * session, so the UIDL may have passed to another message. RETR n checks
- * an entry with the whole message's digest (CHECK: the message is read
- * once more, not stored); TOP n 0 one of the previous version, with the
- * header section's. */
+ * it against the whole message's digest (CHECK: the message is read once
+ * more, not stored). */
 static void
 pop3_dele_owed(struct pop3_session *s)
 {
 	size_t	n;
 
-	if ((n = pop3_owed_batch(s, &s->next_top, 0)) > 0) {
-		pop3_phase(s, POP3_S_TOP, n);
-		return;
-	}
-	if ((n = pop3_owed_batch(s, &s->next_check, 1)) > 0) {
+	if ((n = pop3_owed_batch(s, &s->next_check)) > 0) {
 		pop3_phase(s, POP3_S_CHECK, n);
 		return;
 	}
-	n = pop3_owed_batch(s, &s->next_owed, -1);
+	n = pop3_owed_batch(s, &s->next_owed);
 	if (s->next_owed == s->nmsgs)
 		s->owed_left = 0;
 	if (n == 0) {
@@ -1355,7 +1341,7 @@ pop3_file_digest(struct pop3_session *s, const struct maildir_found *f)
 
 	if ((fd = maildir_open_found(s->md, f)) == -1)
 		return (0);
-	pop3_digest_begin(s, 1, UINT64_MAX);
+	pop3_digest_begin(s, UINT64_MAX);
 	while ((n = read(fd, buf, sizeof buf)) != 0) {
 		if (n == -1 && errno == EINTR)
 			continue;
@@ -1371,7 +1357,7 @@ pop3_file_digest(struct pop3_session *s, const struct maildir_found *f)
 /* The identity of a recovered message, found in the Maildir, to check
  * before its DELE: the journal entry's whole-message digest, or else the
  * one its file gives (pop3_file_digest); failing that, the entry's
- * header digest, if any, for TOP. */
+ * header digest, if any, which pop3_owed_same refuses. */
 static void
 pop3_journal_ident(struct pop3_session *s, const struct maildir_found *f,
     struct pop3_ident *id)
@@ -1834,55 +1820,23 @@ pop3_checkpoint(struct pop3_session *s)
  * reads the message listed under the UIDL with RETR again (not stored)
  * and compares: the header alone would not do, as messages that differ
  * only in their body exist (a local program's alerts: no Date, no
- * Message-ID). The previous version digested the header section alone,
- * up to and including the empty line that ends it (or the whole message
- * when it has none): TOP n 0 decodes alike, and its entries are still
- * checked so (pop3_hdr_feed). At most limit bytes are digested: past
- * that the message is not the one delivered (pop3_digest_end gives 0). */
+ * Message-ID). The previous version digested the header section alone;
+ * its entries are never checked (pop3_owed_same): such a message is
+ * fetched again. At most limit bytes are digested: past that the message
+ * is not the one delivered (pop3_digest_end gives 0). */
 static void
-pop3_digest_begin(struct pop3_session *s, int whole, uint64_t limit)
+pop3_digest_begin(struct pop3_session *s, uint64_t limit)
 {
 	/* A message cut short left a digest half fed. */
 	msgids_digest_reset(s->dig_md);
-	s->dig_whole = whole;
 	s->dig_left = limit;
 	s->dig_over = 0;
-	s->hdr_done = 0;
-	s->hdr_bol = 1;
 }
 
-/* Digests decoded bytes up to the end of the header section. */
-static void
-pop3_hdr_feed(struct pop3_session *s, const char *p, size_t len)
-{
-	const char	*nl;
-	size_t		 n;
-
-	while (!s->hdr_done && len > 0) {
-		if (s->hdr_bol && *p == '\n') {
-			n = 1;
-			s->hdr_done = 1;
-		} else if ((nl = memchr(p, '\n', len)) != NULL) {
-			n = (size_t)(nl - p) + 1;
-			s->hdr_bol = 1;
-		} else {
-			n = len;
-			s->hdr_bol = 0;
-		}
-		msgids_digest_update(s->dig_md, p, n);
-		p += n;
-		len -= n;
-	}
-}
-
-/* Digests decoded bytes: all of them, or the header section's. */
+/* Digests decoded bytes. */
 static void
 pop3_digest_feed(struct pop3_session *s, const char *p, size_t len)
 {
-	if (!s->dig_whole) {
-		pop3_hdr_feed(s, p, len);
-		return;
-	}
 	if (s->dig_over || len > s->dig_left) {
 		s->dig_over = 1;
 		return;
@@ -1947,17 +1901,16 @@ pop3_check_cut(struct pop3_session *s)
 	    "bytes; not read further", msgno, (unsigned long long)limit);
 }
 
-/* RETR's or TOP's +OK: open a delivery (RETR, not CHECK's) and start
- * decoding. */
+/* RETR's +OK: open a delivery (RETR, not CHECK's) and start decoding. */
 static void
 pop3_body_begin(struct pop3_session *s)
 {
 	char	*cause;
 
 	if (s->state == POP3_S_CHECK)
-		pop3_digest_begin(s, 1, pop3_check_limit(s, s->q[s->q_recv]));
+		pop3_digest_begin(s, pop3_check_limit(s, s->q[s->q_recv]));
 	else
-		pop3_digest_begin(s, s->state == POP3_S_RETR, UINT64_MAX);
+		pop3_digest_begin(s, UINT64_MAX);
 	maildir_deliver_abort(s->dlv);
 	s->dlv = NULL;
 	s->dlv_failed = s->dlv_toobig = 0;
@@ -2007,11 +1960,11 @@ pop3_owed_todo(struct pop3_session *s, size_t k)
 	}
 }
 
-/* The end of the check of a batch of owed DELEs (TOP or CHECK): the
+/* The end of the check of a batch of owed DELEs (CHECK): the
  * owed set is stored without the messages found to be others, then the
  * DELEs. */
 static void
-pop3_top_done(struct pop3_session *s)
+pop3_check_done(struct pop3_session *s)
 {
 	pop3_store_owed(s);
 	if (pop3_save_state(s) != 0)
@@ -2019,15 +1972,14 @@ pop3_top_done(struct pop3_session *s)
 	pop3_next_batch(s);
 }
 
-/* The end of RETR (CHECK) or TOP n 0 for an owed DELE: the message now
- * listed under the UIDL is the one delivered if it (or its header
- * section, for TOP) has the recorded digest. If not, the server gave the
- * UIDL to a new message (RFC 1939 section 7): no DELE, and it is fetched
- * as new. An identical copy under the same UIDL (RFC 1939 allows UIDLs
+/* The end of RETR (CHECK) for an owed DELE: the message now listed under
+ * the UIDL is the one delivered if it has the recorded digest. If not,
+ * the server gave the UIDL to a new message (RFC 1939 section 7): no
+ * DELE, and it is fetched as new. An identical copy under the same UIDL (RFC 1939 allows UIDLs
  * computed as a hash of the message) matches: its content is delivered
  * already. */
 static void
-pop3_top_end(struct pop3_session *s)
+pop3_check_end(struct pop3_session *s)
 {
 	size_t		 k = s->q[s->q_recv];
 	struct pop3_msg	*m = &s->msgs[k];
@@ -2036,13 +1988,13 @@ pop3_top_end(struct pop3_session *s)
 	s->q_recv++;
 	if (pop3_digest_end(s) != s->digests[k]) {
 		log_msg(LOG_LVL_WARNING, &s->ctx, "the message now listed "
-		    "under UIDL \"%s\" is not the one delivered (its %s "
-		    "differs): not deleted; fetched as a new message",
-		    pop3_msg_uidl(s, m), m->whole ? "content" : "header");
+		    "under UIDL \"%s\" is not the one delivered (its "
+		    "content differs): not deleted; fetched as a new message",
+		    pop3_msg_uidl(s, m));
 		pop3_owed_todo(s, k);
 	}
 	if (s->q_recv == s->nq)
-		pop3_top_done(s);
+		pop3_check_done(s);
 	else
 		pop3_pump(s);
 }
@@ -2059,7 +2011,7 @@ pop3_body_end(struct pop3_session *s)
 	int		 rc;
 
 	if (s->state != POP3_S_RETR) {
-		pop3_top_end(s);
+		pop3_check_end(s);
 		return;
 	}
 	s->in_body = 0;
@@ -2115,27 +2067,6 @@ next:
 		pop3_checkpoint(s);
 	else
 		pop3_pump(s);
-}
-
-/* A TOP n 0 answer far larger than the message (pop3_body_bound): the
- * message now under the UIDL cannot be checked, so it is not deleted but
- * fetched again (pop3_owed_refetch), which its RETR will bound in turn;
- * the owed set is saved without it before the session ends, so the next
- * run neither asks TOP again nor waits on it. */
-static void
-pop3_top_lie(struct pop3_session *s, size_t k)
-{
-	pop3_owed_refetch(s, k);
-	pop3_store_owed(s);
-	if (pop3_save_state(s) != 0)
-		return;
-	pop3_fail(s, EXIT_PROTOCOL, "the header section of this message goes "
-	    "on past %llu bytes although LIST said %llu for the whole message "
-	    "(more than twice that plus 1 MiB): a server error; closing the "
-	    "connection rather than reading it at the server's pace; the "
-	    "message is not deleted, and is fetched again next time",
-	    (unsigned long long)s->body_bytes,
-	    (unsigned long long)s->msgs[k].size);
 }
 
 /* A RETR body still coming past the limit or far past LIST's size
@@ -2204,8 +2135,7 @@ pop3_retr_lie(struct pop3_session *s, size_t k)
  * anyway) or far past LIST's size (fetch_size_lie, as IMAP's literals)
  * can only be cut by closing the connection: the session ends (exit 5),
  * the message is passed over for good, and the next run fetches the
- * others. The answer to TOP n 0 is bounded the same way: a header
- * section is no larger than its message. The log names the message.
+ * others. The log names the message.
  */
 static void
 pop3_body_bound(struct pop3_session *s)
@@ -2216,13 +2146,10 @@ pop3_body_bound(struct pop3_session *s)
 	if (s->state == POP3_S_CHECK)
 		return;		/* bounded tighter (pop3_check_cut) */
 	if (!fetch_size_lie(s->body_bytes, m->size, s->ac->max_message_size) &&
-	    (s->state == POP3_S_TOP || !s->dlv_toobig))
+	    !s->dlv_toobig)
 		return;
 	s->ctx.uid = m->msgno;
-	if (s->state == POP3_S_TOP)
-		pop3_top_lie(s, k);
-	else
-		pop3_retr_lie(s, k);
+	pop3_retr_lie(s, k);
 	s->ctx.uid = 0;
 }
 
@@ -2299,7 +2226,6 @@ pop3_enter(struct pop3_session *s, enum pop3_state next)
 		break;
 	case POP3_S_RETR:
 	case POP3_S_DELE:
-	case POP3_S_TOP:
 	case POP3_S_CHECK:
 		pop3_pump(s);
 		break;
@@ -2377,7 +2303,7 @@ pop3_multi_line(struct pop3_session *s, const char *line, size_t len)
 	}
 }
 
-/* What a refused RETR, DELE, TOP or CHECK does to the message: the end
+/* What a refused RETR, DELE or CHECK does to the message: the end
  * of its warning. */
 static const char *
 pop3_check_refused_text(int check, enum pop3_code code)
@@ -2392,14 +2318,13 @@ pop3_check_refused_text(int check, enum pop3_code code)
 	    "not deleted; fetched again (perhaps a duplicate)");
 }
 
-/* A RETR, DELE, TOP or CHECK answer. */
+/* A RETR, DELE or CHECK answer. */
 static void
 pop3_queue_reply(struct pop3_session *s, const struct pop3_reply *r)
 {
 	size_t		 k = s->q[s->q_recv];
 	struct log_ctx	 mctx = pop3_msg_ctx(s, k);
-	int		 check = s->state == POP3_S_TOP ||
-	    s->state == POP3_S_CHECK;
+	int		 check = s->state == POP3_S_CHECK;
 	const char	*cmd = s->state == POP3_S_CHECK ? "RETR" :
 	    pop3_state_names[s->state];
 	char		*text;
@@ -2438,7 +2363,7 @@ pop3_queue_reply(struct pop3_session *s, const struct pop3_reply *r)
 	if (s->state == POP3_S_RETR)
 		pop3_checkpoint(s);
 	else if (check)
-		pop3_top_done(s);
+		pop3_check_done(s);
 	else
 		pop3_next_batch(s);
 }
@@ -2591,7 +2516,6 @@ pop3_reply(struct pop3_session *s, const struct pop3_reply *r)
 		break;
 	case POP3_S_RETR:
 	case POP3_S_DELE:
-	case POP3_S_TOP:
 	case POP3_S_CHECK:
 		pop3_queue_reply(s, r);
 		break;
