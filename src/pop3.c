@@ -118,7 +118,10 @@
  * A server without UIDL cannot be tracked: refused unless keep = no, which
  * then fetches and deletes every message (a session cut between delivery
  * and QUIT delivers those messages again next time; nothing can recognise
- * them, so no journal is kept either). */
+ * them, so no journal is kept either). A message whose answer is far
+ * larger than LIST said is remembered by its number and size, and passed
+ * over for good (pop3_nouidl_suspect_load), so the cut it makes costs one
+ * more delivery of the others, not one on every run. */
 #include "pop3.h"
 
 #include <errno.h>
@@ -1460,21 +1463,28 @@ pop3_suspect_add(struct pop3_session *s, size_t k)
 }
 
 /* Writes the suspects not delivered (nor remembered as too big or passed
- * over) into the state's record, UIDLs (0x21-0x7E) with spaces between;
- * the state is saved with the next save. */
+ * over) into the state's record, UIDLs (0x21-0x7E) with spaces between,
+ * or without UIDLs "#MSGNO:SIZE" (pop3_nouidl_suspect); the state is
+ * saved with the next save. */
 static void
 pop3_suspect_store(struct pop3_session *s)
 {
 	struct state_folder	*sf;
+	struct pop3_msg		*m;
 	char			*text = NULL, *more;
 	size_t			 i;
 
 	for (i = 0; i < s->nsusp; i++) {
-		if (state_uidl_delivered(s->st, s->msgs[s->susp[i]].uidl))
+		m = &s->msgs[s->susp[i]];
+		if (s->no_uidl)
+			xasprintf(&more, "%s%s#%u:%lu", text != NULL ? text :
+			    "", text != NULL ? " " : "", (unsigned int)m->msgno,
+			    (unsigned long)m->size);
+		else if (state_uidl_delivered(s->st, m->uidl))
 			continue;
-		xasprintf(&more, "%s%s%s", text != NULL ? text : "",
-		    text != NULL ? " " : "",
-		    pop3_msg_uidl(s, &s->msgs[s->susp[i]]));
+		else
+			xasprintf(&more, "%s%s%s", text != NULL ? text : "",
+			    text != NULL ? " " : "", pop3_msg_uidl(s, m));
 		free(text);
 		text = more;
 	}
@@ -1485,6 +1495,79 @@ pop3_suspect_store(struct pop3_session *s)
 		state_folder_remove(s->st, POP3_STATE_RECORD);
 	free(text);
 	s->state_dirty = 1;
+}
+
+/*
+ * A server without UIDLs: a message whose RETR answer goes on far past
+ * LIST's size ends the session (pop3_body_bound) before QUIT, so the
+ * DELEs of the batches delivered before it are rolled back, and nothing
+ * tells the next session that they were delivered: fetched again, and
+ * the same message would cut the session again, every run (review r9,
+ * finding 13). Such a message is remembered by what is left to know it
+ * by: its message number and LIST size ("#MSGNO:SIZE" in the suspect
+ * text). A later session passes over the message listed there with that
+ * size, for good: asking for it again, even alone and last, would roll
+ * back the DELEs of the session once more. So the others are delivered
+ * once more at most (those of the cut session), then deleted. At QUIT
+ * the number becomes the next session's (pop3_nouidl_renumber): the
+ * messages deleted before it move it down. A message passed over is
+ * never deleted: should another client change the maildrop so that
+ * another message of the same size sits at that number, it stays on the
+ * server, with a warning, until it moves; never lost.
+ */
+
+/* The suspects of the state's text that the server lists at the same
+ * number and size: passed over. */
+static void
+pop3_nouidl_suspect_load(struct pop3_session *s, const char *text)
+{
+	char		*copy, *p, *w, *end;
+	unsigned long	 msgno, size;
+	struct pop3_msg	*m;
+
+	copy = xstrdup(text);
+	for (p = copy; (w = strsep(&p, " ")) != NULL;) {
+		if (*w++ != '#')
+			continue;	/* a UIDL: the server had UIDLs once */
+		errno = 0;
+		msgno = strtoul(w, &end, 10);
+		if (errno != 0 || *end != ':' || msgno > POP3_MSGNO_MAX)
+			continue;
+		size = strtoul(end + 1, &end, 10);
+		if (errno != 0 || *end != '\0' ||
+		    (m = pop3_msg_find(s, (unsigned int)msgno)) == NULL ||
+		    m->size != size || pop3_suspect_is(s, m - s->msgs))
+			continue;
+		pop3_suspect_add(s, m - s->msgs);
+		log_msg(LOG_LVL_WARNING, &s->ctx, "message %lu (%lu bytes) is "
+		    "passed over: the server once sent far more of the "
+		    "message listed there than LIST said, and without UIDLs "
+		    "it is known by its number and size alone; it stays on "
+		    "the server", msgno, size);
+	}
+	free(copy);
+	s->next_susp = s->nsusp;	/* never asked for */
+}
+
+/* QUIT committed the DELEs: each suspect's number in the next session,
+ * which the messages deleted before it move down; saved. The session
+ * ends: its numbers are not used again. */
+static void
+pop3_nouidl_renumber(struct pop3_session *s)
+{
+	size_t		i, k;
+	uint32_t	gone;
+
+	if (s->nsusp == 0)
+		return;
+	for (i = 0; i < s->nsusp; i++) {
+		gone = 0;
+		for (k = 0; k < s->susp[i]; k++)
+			gone += s->msgs[k].owed;
+		s->msgs[s->susp[i]].msgno -= gone;
+	}
+	pop3_suspect_store(s);
+	(void)pop3_save_state(s);
 }
 
 /* The suspects of earlier sessions that the server still lists and that
@@ -1499,8 +1582,12 @@ pop3_suspect_load(struct pop3_session *s)
 	size_t			 i;
 
 	sf = state_folder_get(s->st, POP3_STATE_RECORD, 0);
-	if (s->no_uidl || sf == NULL || sf->suspect == NULL)
+	if (sf == NULL || sf->suspect == NULL)
 		return;
+	if (s->no_uidl) {
+		pop3_nouidl_suspect_load(s, sf->suspect);
+		return;
+	}
 	copy = xstrdup(sf->suspect);
 	for (p = copy; (w = strsep(&p, " ")) != NULL;) {
 		if (*w == '\0' || (id = state_uidl_find(s->st, w)) ==
@@ -1563,8 +1650,8 @@ pop3_plan(struct pop3_session *s)
 		}
 		/* Drops owed UIDLs the server no longer lists. */
 		pop3_store_owed(s);
-		pop3_suspect_load(s);
 	}
+	pop3_suspect_load(s);
 	for (i = 0; i < s->nmsgs; i++) {
 		m = &s->msgs[i];
 		if (!m->owed)
@@ -1586,13 +1673,16 @@ pop3_plan(struct pop3_session *s)
 			s->result.skipped++;
 			continue;
 		}
+		if (s->no_uidl && pop3_suspect_is(s, i)) {
+			s->result.skipped++;	/* pop3_nouidl_suspect_load */
+			continue;
+		}
 		if (!pop3_suspect_is(s, i))
 			m->todo = 1;
 		s->ntodo++;
 	}
 	/* Drops those the server no longer lists, or that are too big. */
-	if (!s->no_uidl)
-		pop3_suspect_store(s);
+	pop3_suspect_store(s);
 	if (s->ntodo > 0)
 		log_msg(LOG_LVL_INFO, &s->ctx, "%zu new message(s) of %zu on "
 		    "the server", s->ntodo, s->nlisted);
@@ -2108,6 +2198,14 @@ pop3_retr_lie(struct pop3_session *s, size_t k)
 		pop3_suspect_store(s);
 		if (pop3_save_state(s) != 0)
 			return;
+	} else if (s->no_uidl) {
+		pop3_suspect_add(s, k);
+		pop3_suspect_store(s);
+		if (pop3_save_state(s) != 0)
+			return;
+		outcome = " for good: without UIDLs it is known by its number "
+		    "and size alone, and passed over while the server lists "
+		    "it so; it stays on the server";
 	}
 	if (m->uidl == STATE_UIDL_NONE || state_uidl_delivered(s->st, m->uidl))
 		s->result.skipped++;
@@ -2349,6 +2447,11 @@ pop3_queue_reply(struct pop3_session *s, const struct pop3_reply *r)
 		free(text);
 		if (check && r->code != POP3_CODE_SYS_TEMP)
 			pop3_owed_todo(s, k);
+		/* Without UIDLs nothing is owed to a later session: only
+		 * what the server deletes at QUIT moves the numbers of the
+		 * suspects (pop3_nouidl_renumber). */
+		if (s->state == POP3_S_DELE && s->no_uidl)
+			s->msgs[k].owed = 0;
 		pop3_status(s, EXIT_PARTIAL);
 		if (r->code == POP3_CODE_SYS_TEMP || r->code ==
 		    POP3_CODE_SYS_PERM) {
@@ -2383,6 +2486,8 @@ pop3_quit_reply(struct pop3_session *s, const struct pop3_reply *r)
 		pop3_refused(s, r, "QUIT (committing the deletions)");
 		return;
 	}
+	if (s->no_uidl)
+		pop3_nouidl_renumber(s);
 	for (i = 0; i < s->nmsgs; i++) {
 		if (s->msgs[i].owed) {
 			s->result.deleted++;
