@@ -425,6 +425,9 @@ struct imap_session {
 						   asked alone, last (the
 						   state's copy) */
 	int			 suspect_pass;	/* asking them now */
+	size_t			 suspect_asked;	/* ranges of it in the suspect
+						   pass's sizes FETCH (a
+						   bounded line) */
 	int			 seq_stale;	/* an EXPUNGE since the sizes
 						 * pass: msgs[].seq is off */
 	size_t			 untouched;	/* delivered, no server action
@@ -2899,7 +2902,9 @@ imap_gm_refused(struct imap_session *s, const struct imap_response *r)
  * the server and forgotten; one delivered before (a recovered journal,
  * another Gmail label) is done with. The rest are fetched, one per batch
  * (imap_fetch_next_batch); one over max_message_size is streamed past
- * there, as any. */
+ * there, as any. Those past the sizes FETCH's bounded line stay suspects,
+ * asked for by a later session (each session settles at least one: a
+ * suspect is delivered, gone, or lies again and is passed over). */
 static void
 imap_suspect_sized(struct imap_session *s)
 {
@@ -2908,6 +2913,10 @@ imap_suspect_sized(struct imap_session *s)
 
 	imap_msgs_dedup(s);
 	uidset_init(&listed);
+	for (i = s->suspect_asked; i < s->suspect.n; i++) {
+		uidset_add_range(&listed, s->suspect.r[i].lo,
+		    s->suspect.r[i].hi);
+	}
 	for (i = 0; i < s->nmsgs; i++) {
 		if (uidset_has(&s->skip, s->msgs[i].uid) ||
 		    s->msgs[i].gm_known)
@@ -4626,7 +4635,11 @@ imap_sizes_send_items(struct imap_session *s, const char *items)
 
 	s->missing_asked = 0;
 	if (s->suspect_pass) {
-		set = uidset_format(&s->suspect, NULL, 0);
+		/* A bounded line: those past it wait for a later session
+		 * (imap_suspect_sized). */
+		s->suspect_asked = 0;
+		set = uidset_format(&s->suspect, &s->suspect_asked,
+		    IMAP_SET_RANGES);
 		imap_send(s, "UID FETCH %s (%s)", set, items);
 		free(set);
 		return;
