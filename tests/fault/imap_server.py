@@ -54,6 +54,11 @@ Modes:
               --bad connection that asks for it; with --bad 2 or more
               the client passes it over for good: not in the manifest)
   hdrdrip     as bigdrip, the literal of message 2's Message-ID header
+  fulllie     in the body FETCH of a --bad connection, message 2's
+              BODY[] is 200 KB longer than its RFC822.SIZE (not a lie:
+              within twice that plus 1 MiB; too big for a small Maildir),
+              and message 3's literal is announced and dripped as in
+              bigdrip (tests/fault/lie_after_fail.sh)
   bigdripseq  as bigdrip, with no UID before the literal (a client can
               only tell the message by its number)
   bigdripuv   as bigdrip, and the second connection has a new UIDVALIDITY
@@ -447,6 +452,10 @@ def do_fetch(c, box, tag, rest, bad, mode, flood=0):
             c.send(fetch_item(box, seq, uid, args,
                               size=len(message(box.msgs[uid])) + 200))
             return False
+        if bad and body and mode == "fulllie" and box.msgs[uid] == 2:
+            c.send(fetch_item(box, seq, uid, args,
+                              body=message(2) + (b"x" * 998 + b"\r\n") * 20))
+            continue
         if bad and body and mode == "bigbody" and box.msgs[uid] == 2:
             c.send(fetch_item(box, seq, uid, args,
                               body=message(2) + b"padding line\r\n" * 1430))
@@ -462,6 +471,7 @@ def do_fetch(c, box, tag, rest, bad, mode, flood=0):
         lie = (bad and body and box.msgs[uid] == 2 and
                mode in ("bigdrip", "hdrdrip", "bigdripseq", "bigdripone",
                         "bigdripuv")) or \
+            (bad and body and box.msgs[uid] == 3 and mode == "fulllie") or \
             (mode == "uidvhdrdrip" and c.n == 2 and not body and
              "HEADER.FIELDS" in args and box.msgs[uid] == 2) or \
             (mode == "gmsizesdrip" and bad and not body and
