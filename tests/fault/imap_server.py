@@ -206,6 +206,12 @@ Modes:
               transient refusal); later connections behave
   hugegap     a sparse UID space: UIDs 1, 2, then 3000000000 and up; the
               sizes pass of a --bad connection leaves out message 2
+  omituv      the last message (--msgs) is not there at first; the second
+              connection has a new UIDVALIDITY and new UIDs (as
+              uidvalidity, once), the third sees the last message arrive
+              (its UID 100 above its number); the sizes pass of every
+              connection leaves out message 3, which UID SEARCH finds
+              (review r12, finding 04; --bad is not used)
   nilomit     the first connection answers BODY[] NIL for message 3, the
               second leaves it out of its sizes pass (asked for again),
               later ones behave (--bad is not used)
@@ -360,7 +366,7 @@ NIL = object()
 
 # The message the sizes pass of a bad connection leaves out, by mode.
 OMIT_SIZE = {"omitsize": 3, "omitsizefirst": 1, "omitsizegone": 3,
-             "omitsize2": 3, "omitsearchno": 3, "hugegap": 2}
+             "omitsize2": 3, "omitsearchno": 3, "hugegap": 2, "omituv": 3}
 
 # What the login of a bad connection gets, by mode.
 REFUSALS = {
@@ -423,6 +429,7 @@ def do_fetch(c, box, tag, rest, bad, mode, flood=0):
             continue	# expunged just before: a server does not send it
         seq = 1 if bad and mode == "bigdripone" else uids.index(uid) + 1
         omit = bad or (mode == "omitsize2" and c.n == 2) or \
+            mode == "omituv" or \
             (mode == "omitsearchno" and c.n <= 2)
         if omit and not body and box.msgs[uid] == OMIT_SIZE.get(
                 mode, box.n if mode == "omitsizelast" else None):
@@ -556,9 +563,9 @@ def serve(c, box, mode, bad, caps, flood):
         caps += " X-GM-EXT-1"
     if (mode == "uidvalidity" and c.n > 1) or \
             (mode in ("uidvbye", "uidvnil", "uidvhdrdrip", "nilreaduv",
-                      "bigdripuv", "uidvnilnew") and c.n == 2):
+                      "bigdripuv", "uidvnilnew", "omituv") and c.n == 2):
         box.renumber()
-    if mode == "uidvnilnew" and c.n == 3:
+    if mode in ("uidvnilnew", "omituv") and c.n == 3:
         box.msgs.update({u + 100: k for u, k in box.hidden.items()})
         box.hidden = {}
     if mode == "omitsizegone" and c.n > 1:
@@ -805,7 +812,7 @@ def main():
     if mode == "hugegap":
         box.msgs = {1: 1, 2: 2}
         box.msgs.update({3000000000 + k - 3: k for k in range(3, n + 1)})
-    if mode in ("searchflood", "sizesdrip", "uidvnilnew"):
+    if mode in ("searchflood", "sizesdrip", "uidvnilnew", "omituv"):
         box.hidden = {n: box.msgs.pop(n)}
     ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
