@@ -1550,16 +1550,17 @@ pop3_nouidl_suspect_load(struct pop3_session *s, const char *text)
 }
 
 /* QUIT committed the DELEs: each suspect's number in the next session,
- * which the messages deleted before it move down; saved. The session
- * ends: its numbers are not used again. */
-static void
+ * which the messages deleted before it move down; saved (-1 when that
+ * failed the session). The session ends: its numbers are not used
+ * again. */
+static int
 pop3_nouidl_renumber(struct pop3_session *s)
 {
 	size_t		i, k;
 	uint32_t	gone;
 
 	if (s->nsusp == 0)
-		return;
+		return (0);
 	for (i = 0; i < s->nsusp; i++) {
 		gone = 0;
 		for (k = 0; k < s->susp[i]; k++)
@@ -1567,7 +1568,7 @@ pop3_nouidl_renumber(struct pop3_session *s)
 		s->msgs[s->susp[i]].msgno -= gone;
 	}
 	pop3_suspect_store(s);
-	(void)pop3_save_state(s);
+	return (pop3_save_state(s));
 }
 
 /* The suspects of earlier sessions that the server still lists and that
@@ -2486,8 +2487,8 @@ pop3_quit_reply(struct pop3_session *s, const struct pop3_reply *r)
 		pop3_refused(s, r, "QUIT (committing the deletions)");
 		return;
 	}
-	if (s->no_uidl)
-		pop3_nouidl_renumber(s);
+	if (s->no_uidl && pop3_nouidl_renumber(s) != 0)
+		return;
 	for (i = 0; i < s->nmsgs; i++) {
 		if (s->msgs[i].owed) {
 			s->result.deleted++;
