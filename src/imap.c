@@ -510,6 +510,7 @@ static void	imap_fetch_next_batch(struct imap_session *);
 static void	imap_actions(struct imap_session *);
 static void	imap_folder_done(struct imap_session *);
 static size_t	imap_msgs_cap(const struct imap_session *);
+static void	imap_msgs_dedup(struct imap_session *);
 static uint32_t	imap_uid_of_seq(const struct imap_session *);
 static uint32_t	imap_uid_unanswered(const struct imap_session *);
 static uint64_t	imap_fetch_size(const struct imap_response *);
@@ -2616,7 +2617,8 @@ imap_missing_check(struct imap_session *s, const struct uidset *listed)
  * judged by the RFC822.SIZE of its body FETCH answer (imap_body_lie). In
  * a matching pass their Message-ID is not known before: delivered as new
  * (a duplicate at worst). Not those delivered before (s->skip), nor more
- * than the folder's message list holds (the rest stay owed). */
+ * than the folder's message list holds (the rest stay owed). The list
+ * stays in UID order. */
 static void
 imap_unsized_add(struct imap_session *s, const struct uidset *found)
 {
@@ -2641,6 +2643,7 @@ imap_unsized_add(struct imap_session *s, const struct uidset *found)
 				break;
 		}
 	}
+	imap_msgs_dedup(s);	/* sorted again (imap_msg_gmid) */
 }
 
 /* The sizes pass is in (and imap_missing_check's answer): the missing

@@ -212,6 +212,13 @@ Modes:
               (its UID 100 above its number); the sizes pass of every
               connection leaves out message 3, which UID SEARCH finds
               (review r12, finding 04; --bad is not used)
+  omitbig     message 3 is 1.2 MB (over twice a size of 0 plus 1 MiB) and
+              the sizes pass of every connection leaves it out, while
+              UID SEARCH finds it (--bad is not used)
+  omitdrip    the sizes pass of every connection leaves message 3 out,
+              while UID SEARCH finds it; the second connection announces
+              its BODY[] literal as --lit N bytes and drips it as in
+              bigdrip
   nilomit     the first connection answers BODY[] NIL for message 3, the
               second leaves it out of its sizes pass (asked for again),
               later ones behave (--bad is not used)
@@ -228,6 +235,8 @@ LOGF = None
 LIT = 4000000000
 # slowlit: every message is padded to be larger than one pacing window.
 PAD = 0
+# omitbig: this message is padded past 1 MiB.
+BIG = 0
 
 
 def message(i):
@@ -235,6 +244,9 @@ def message(i):
     body = "".join("line %d of message %d\r\n" % (k, i) for k in range(20))
     body += "".join("padding line %05d of message %d\r\n" % (k, i)
                     for k in range(PAD))
+    if i == BIG:
+        body += "".join("big padding line %05d %s\r\n" % (k, "b" * 76)
+                        for k in range(12000))
     return ("From: a@example.net\r\nTo: b@example.net\r\n"
             "Subject: scripted %d\r\nMessage-ID: <scripted-%d@fault.example>\r\n"
             "\r\n%s.dot line\r\n" % (i, i, body)).encode()
@@ -366,7 +378,8 @@ NIL = object()
 
 # The message the sizes pass of a bad connection leaves out, by mode.
 OMIT_SIZE = {"omitsize": 3, "omitsizefirst": 1, "omitsizegone": 3,
-             "omitsize2": 3, "omitsearchno": 3, "hugegap": 2, "omituv": 3}
+             "omitsize2": 3, "omitsearchno": 3, "hugegap": 2, "omituv": 3,
+             "omitbig": 3, "omitdrip": 3}
 
 # What the login of a bad connection gets, by mode.
 REFUSALS = {
@@ -429,7 +442,7 @@ def do_fetch(c, box, tag, rest, bad, mode, flood=0):
             continue	# expunged just before: a server does not send it
         seq = 1 if bad and mode == "bigdripone" else uids.index(uid) + 1
         omit = bad or (mode == "omitsize2" and c.n == 2) or \
-            mode == "omituv" or \
+            mode in ("omituv", "omitbig", "omitdrip") or \
             (mode == "omitsearchno" and c.n <= 2)
         if omit and not body and box.msgs[uid] == OMIT_SIZE.get(
                 mode, box.n if mode == "omitsizelast" else None):
@@ -479,6 +492,8 @@ def do_fetch(c, box, tag, rest, bad, mode, flood=0):
                mode in ("bigdrip", "hdrdrip", "bigdripseq", "bigdripone",
                         "bigdripuv")) or \
             (bad and body and box.msgs[uid] == 3 and mode == "fulllie") or \
+            (body and box.msgs[uid] == 3 and mode == "omitdrip" and
+             c.n == 2) or \
             (mode == "uidvhdrdrip" and c.n == 2 and not body and
              "HEADER.FIELDS" in args and box.msgs[uid] == 2) or \
             (mode == "gmsizesdrip" and bad and not body and
@@ -764,7 +779,7 @@ def serve(c, box, mode, bad, caps, flood):
 
 
 def main():
-    global LOGF, PAD, LIT
+    global LOGF, PAD, LIT, BIG
     if len(sys.argv) < 2:
         raise SystemExit(__doc__)
     mode = sys.argv[1]
@@ -778,6 +793,8 @@ def main():
     LIT = int(args.get("lit", LIT))
     if mode == "slowlit":
         PAD = 600
+    if mode == "omitbig":
+        BIG = 3
     n = int(args["msgs"])
     seen = {int(k) for k in args.get("seen", "").split(",") if k}
     with open(args["manifest"], "w") as m:

@@ -208,6 +208,33 @@ tap_is "$rc" 1 "left out, new UIDVALIDITY: then nothing new"
 tap_unlike "$err" 'resuming the matching|left out' \
     "left out, new UIDVALIDITY: no matching resumed, nothing left out owed"
 
+# The same with a message of 1.2 MB (imap_server.py omitbig): without a
+# size from the sizes pass, its body FETCH answer's RFC822.SIZE is what a
+# lie is judged by, not a size of 0 (which would take any message over
+# 1 MiB for a lie).
+server omitbig
+scripted_conf omitbig imap 3s
+scripted_once omitbig
+tap_is "$rc" 0 "big, left out: the first run delivers the others"
+scripted_once omitbig
+tap_is "$rc" 0 "big, left out: the next run delivers it, without its size"
+tap_unlike "$err" 'more than twice that' "big, left out: not taken for a lie"
+scripted_exact omitbig "big, left out: after the next run"
+
+# Left out of every sizes pass, and its BODY[] literal, when asked for
+# without its size, announced as 200 MB (within max_message_size) for a
+# message whose RFC822.SIZE in the same answer says some 700 bytes, and
+# dripped (imap_server.py omitdrip): a lie, judged by that RFC822.SIZE,
+# that ends the run at once rather than being read at the server's pace.
+server omitdrip --lit 200000000
+scripted_conf omitdrip imap 3s
+scripted_once omitdrip
+tap_is "$rc" 0 "dripped, left out: the first run delivers the others"
+scripted_once omitdrip
+tap_is "$rc" 5 "dripped, left out: the next run ends at the lie (exit 5)"
+tap_like "$err" 'uid=3: the server announced a message of 200000000 bytes while its RFC822.SIZE said [0-9]+ \(more than twice' \
+    "dripped, left out: the lie is judged by the answer's RFC822.SIZE"
+
 # first_fetch = unseen, keep = no, messages 4 and 5 read, and the first
 # sizes pass leaves out message 5 (the newest: no number gap shows it).
 # The first fetch covers what the folder held when it began (UIDNEXT),
