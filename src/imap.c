@@ -47,7 +47,9 @@
  * the folder's "missing" set in the state, asked for again (with what is
  * new) on every run until it arrives or the server no longer lists it
  * and UID SEARCH UID does not find it either (imap_missing_check: an
- * answer left short is no proof that a message is gone).
+ * answer left short is no proof that a message is gone). One that UID
+ * SEARCH finds but the sizes pass left out again is asked for in the body
+ * FETCH without its size (imap_unsized_add), not owed for ever.
  * So does a message the sizes pass itself left out (a jump in the message
  * numbers of its answer, or a gap in the UIDs whose numbers cannot tell):
  * last_uid passes it only with it in the missing set (imap_unlisted).
@@ -420,12 +422,19 @@ struct imap_session {
 						   about (imap_missing_check) */
 	struct uidset		 queried;	/* ... these, by UID SEARCH */
 	struct uidset		 found;		/* ... which it found */
+	struct uidset		 unsized;	/* ... found, but left out of
+						   the sizes pass again: in
+						   the body FETCH without a
+						   size (imap_unsized_add) */
 	int			 uidv_changed;	/* match by Message-ID */
 	struct uidset		 suspect;	/* the server once sent them
 						   far larger than announced:
 						   asked alone, last (the
 						   state's copy) */
 	int			 suspect_pass;	/* asking them now */
+	size_t			 suspect_asked;	/* ranges of it in the suspect
+						   pass's sizes FETCH (a
+						   bounded line) */
 	int			 seq_stale;	/* an EXPUNGE since the sizes
 						 * pass: msgs[].seq is off */
 	size_t			 untouched;	/* delivered, no server action
@@ -503,6 +512,8 @@ static void	imap_next_folder(struct imap_session *);
 static void	imap_fetch_next_batch(struct imap_session *);
 static void	imap_actions(struct imap_session *);
 static void	imap_folder_done(struct imap_session *);
+static size_t	imap_msgs_cap(const struct imap_session *);
+static void	imap_msgs_dedup(struct imap_session *);
 static uint32_t	imap_uid_of_seq(const struct imap_session *);
 static uint32_t	imap_uid_unanswered(const struct imap_session *);
 static uint64_t	imap_fetch_size(const struct imap_response *);
@@ -1613,6 +1624,7 @@ imap_folder_reset(struct imap_session *s)
 	uidset_clear(&s->missing);
 	uidset_clear(&s->queried);
 	uidset_clear(&s->found);
+	uidset_clear(&s->unsized);
 	uidset_clear(&s->suspect);
 	s->suspect_pass = 0;
 	uidset_clear(&s->skip);
@@ -2599,6 +2611,44 @@ imap_missing_check(struct imap_session *s, const struct uidset *listed)
 	return (1);
 }
 
+/* Missing UIDs that UID SEARCH finds but the sizes pass left out again
+ * (a server bug): asking the sizes again would only leave them out again,
+ * every run, the UIDs owed for ever and, after a UIDVALIDITY change, the
+ * folder's matching mark with them (review r12, finding 04). So they are
+ * asked for in the body FETCH all the same, and dealt with as any message
+ * it returns; without a size from the sizes pass, a lie about one is
+ * judged by the RFC822.SIZE of its body FETCH answer (imap_body_lie). In
+ * a matching pass their Message-ID is not known before: delivered as new
+ * (a duplicate at worst). Not those delivered before (s->skip), nor more
+ * than the folder's message list holds (the rest stay owed). The list
+ * stays in UID order. */
+static void
+imap_unsized_add(struct imap_session *s, const struct uidset *found)
+{
+	size_t		i, cap = imap_msgs_cap(s);
+	uint32_t	u;
+
+	for (i = 0; i < found->n; i++) {
+		for (u = found->r[i].lo; s->nmsgs < cap; u++) {
+			if (!uidset_has(&s->skip, u)) {
+				if (s->nmsgs == s->amsgs) {
+					s->amsgs = s->amsgs < 8 ? 8 :
+					    2 * s->amsgs;
+					s->msgs = xreallocarray(s->msgs,
+					    s->amsgs, sizeof *s->msgs);
+				}
+				memset(&s->msgs[s->nmsgs], 0,
+				    sizeof *s->msgs);
+				s->msgs[s->nmsgs++].uid = u;
+				uidset_add(&s->unsized, u);
+			}
+			if (u == found->r[i].hi)
+				break;
+		}
+	}
+	imap_msgs_dedup(s);	/* sorted again (imap_msg_gmid) */
+}
+
 /* The sizes pass is in (and imap_missing_check's answer): the missing
  * UIDs it listed stay missing while they are fetched (s->msgs, filtered:
  * one skipped now, as too big, is no longer owed); those it did not list
@@ -2633,9 +2683,11 @@ imap_missing_relisted(struct imap_session *s, const struct uidset *listed)
 		text = uidset_format(&unlisted, &from, 20);
 		imap_log(s, LOG_LVL_WARNING, "the server's answer to UID FETCH "
 		    "(UID RFC822.SIZE) left out messages asked for again that "
-		    "UID SEARCH finds (UID %s%s): asked for again on the next "
-		    "run", text, unlisted.n > 20 ? ",..." : "");
+		    "UID SEARCH finds (UID %s%s): asked for without their "
+		    "size (still owed until delivered)", text,
+		    unlisted.n > 20 ? ",..." : "");
 		free(text);
+		imap_unsized_add(s, &unlisted);
 	}
 	if (uidset_count(&still) < uidset_count(&s->missing))
 		imap_log(s, LOG_LVL_INFO, "%zu UID(s) asked for again (not "
@@ -2902,7 +2954,9 @@ imap_gm_refused(struct imap_session *s, const struct imap_response *r)
  * the server and forgotten; one delivered before (a recovered journal,
  * another Gmail label) is done with. The rest are fetched, one per batch
  * (imap_fetch_next_batch); one over max_message_size is streamed past
- * there, as any. */
+ * there, as any. Those past the sizes FETCH's bounded line stay suspects,
+ * asked for by a later session (each session settles at least one: a
+ * suspect is delivered, gone, or lies again and is passed over). */
 static void
 imap_suspect_sized(struct imap_session *s)
 {
@@ -2911,6 +2965,10 @@ imap_suspect_sized(struct imap_session *s)
 
 	imap_msgs_dedup(s);
 	uidset_init(&listed);
+	for (i = s->suspect_asked; i < s->suspect.n; i++) {
+		uidset_add_range(&listed, s->suspect.r[i].lo,
+		    s->suspect.r[i].hi);
+	}
 	for (i = 0; i < s->nmsgs; i++) {
 		if (uidset_has(&s->skip, s->msgs[i].uid) ||
 		    s->msgs[i].gm_known)
@@ -3981,6 +4039,8 @@ imap_body_lie(struct imap_session *s, uint64_t size, const char *what)
 	if (uid != 0 && !uidset_has(&s->batch, uid))
 		uid = 0;
 	said = imap_listed_size(s, uid);
+	if (uid != 0 && uidset_has(&s->unsized, uid))
+		said = imap_fetch_size(imap_parse_response(s->parser));
 	if (!fetch_size_lie(size, said, imap_body_max(s)))
 		return (0);
 	if (uid != 0)
@@ -4632,7 +4692,11 @@ imap_sizes_send_items(struct imap_session *s, const char *items)
 
 	s->missing_asked = 0;
 	if (s->suspect_pass) {
-		set = uidset_format(&s->suspect, NULL, 0);
+		/* A bounded line: those past it wait for a later session
+		 * (imap_suspect_sized). */
+		s->suspect_asked = 0;
+		set = uidset_format(&s->suspect, &s->suspect_asked,
+		    IMAP_SET_RANGES);
 		imap_send(s, "UID FETCH %s (%s)", set, items);
 		free(set);
 		return;
@@ -4693,6 +4757,7 @@ imap_enter(struct imap_session *s, enum imap_state next)
 		s->missing_checked = 0;
 		uidset_clear(&s->queried);
 		uidset_clear(&s->found);
+		uidset_clear(&s->unsized);
 		if (s->in_loop)
 			clock_gettime(CLOCK_MONOTONIC, &s->f_start);
 		imap_sizes_send(s);
@@ -5616,6 +5681,7 @@ imap_session_new(struct event_base *base, struct evdns_base *dns,
 	uidset_init(&s->missing);
 	uidset_init(&s->queried);
 	uidset_init(&s->found);
+	uidset_init(&s->unsized);
 	uidset_init(&s->pending);
 	memset(&lim, 0, sizeof lim);
 	/* No cap on a literal's size here: the session streams bodies and

@@ -79,7 +79,7 @@
  * otherwise (or when the entry has no digest: written by an older
  * version) the message is not deleted but fetched as new, with a
  * warning: a duplicate at worst, never a loss (pop3_owed_same,
- * pop3_top_end). The cost: after an interrupted keep = no run, each
+ * pop3_check_end). The cost: after an interrupted keep = no run, each
  * message whose DELE it owed is downloaded once more, to be checked,
  * before its DELE. An entry of the previous version has the digest of
  * the header section alone, which cannot tell apart messages that differ
@@ -118,7 +118,10 @@
  * A server without UIDL cannot be tracked: refused unless keep = no, which
  * then fetches and deletes every message (a session cut between delivery
  * and QUIT delivers those messages again next time; nothing can recognise
- * them, so no journal is kept either). */
+ * them, so no journal is kept either). A message whose answer is far
+ * larger than LIST said is remembered by its number and size, and passed
+ * over for good (pop3_nouidl_suspect_load), so the cut it makes costs one
+ * more delivery of the others, not one on every run. */
 #include "pop3.h"
 
 #include <errno.h>
@@ -193,7 +196,6 @@ enum pop3_state {
 	POP3_S_LIST,
 	POP3_S_RETR,
 	POP3_S_DELE,
-	POP3_S_TOP,
 	POP3_S_CHECK,
 	POP3_S_QUIT,
 	POP3_S_DONE,
@@ -202,8 +204,8 @@ enum pop3_state {
 
 static const char *pop3_state_names[POP3_S_MAX] = {
 	"CONNECTING", "GREETING", "CAPA", "STLS", "TLS", "AUTH", "USER",
-	"PASS", "APOP", "AUTH_CAPA", "UIDL", "LIST", "RETR", "DELE", "TOP",
-	"CHECK", "QUIT", "DONE",
+	"PASS", "APOP", "AUTH_CAPA", "UIDL", "LIST", "RETR", "DELE", "CHECK",
+	"QUIT", "DONE",
 };
 
 /* The highest message number taken: 29 bits, the rest is flags. */
@@ -271,7 +273,6 @@ struct pop3_session {
 	size_t			 ntodo;		/* msgs[].todo set */
 	size_t			 next_todo;	/* msgs index */
 	size_t			 next_owed;	/* msgs index */
-	size_t			 next_top;	/* msgs index */
 	size_t			 next_check;	/* msgs index */
 	uint32_t		*susp;		/* msgs indices of the suspects
 						 * (pop3_suspect_load) */
@@ -302,11 +303,8 @@ struct pop3_session {
 	int			 in_body;
 	uint64_t		 body_bytes;	/* decoded so far */
 	struct msgids_digest	*dig_md;	/* its digest (pop3_entry) */
-	int			 dig_whole;	/* of it all, not the header */
 	uint64_t		 dig_left;	/* bytes the whole may have */
 	int			 dig_over;	/* it had more */
-	int			 hdr_done;	/* the empty line came */
-	int			 hdr_bol;	/* at the start of a line */
 	struct maildir_delivery	*dlv;
 	int			 dlv_failed;	/* local error */
 	int			 dlv_toobig;	/* bigger than announced max */
@@ -318,7 +316,7 @@ struct pop3_session {
 
 static void	pop3_enter(struct pop3_session *, enum pop3_state);
 static void	pop3_next_batch(struct pop3_session *);
-static void	pop3_digest_begin(struct pop3_session *, int, uint64_t);
+static void	pop3_digest_begin(struct pop3_session *, uint64_t);
 static void	pop3_digest_feed(struct pop3_session *, const char *, size_t);
 static uint64_t	pop3_digest_end(struct pop3_session *);
 
@@ -883,7 +881,7 @@ pop3_list_line(struct pop3_session *s, const char *line, size_t len)
  * size alone cannot either (a new message of the same size), nor can the
  * header section (a local program's alerts have no Date or Message-ID,
  * the same header and size: only the body differs); the whole message
- * can: pop3_owed_same, pop3_top_end. UIDLs are 0x21-0x7E
+ * can: pop3_owed_same, pop3_check_end. UIDLs are 0x21-0x7E
  * (pop3_parse_uidl): the tab is never part of one. Entries written by
  * older versions are the bare UIDL, "UIDL<tab>SIZE", or
  * "UIDL<tab>SIZE<tab>HDRDIGEST" (16 hex digits without the "m": the
@@ -1024,7 +1022,7 @@ pop3_uidl_order(struct pop3_session *s)
 /* Whether the message listed under the UIDL of an owed DELE may be the
  * one delivered: the size LIST gives now is the one recorded (-1 when
  * the entry has none) and the entry has the whole message's digest,
- * which RETR checks before the DELE (pop3_top_end). If the size differs,
+ * which RETR checks before the DELE (pop3_check_end). If the size differs,
  * it is a different message (the server gave the freed UIDL to a new
  * one) and a DELE would lose it; without a recorded size and digest (an
  * entry of an older version) it may be; with the digest of the header
@@ -1197,7 +1195,7 @@ pop3_owed_refetch(struct pop3_session *s, size_t k)
 	s->state_dirty = 1;
 }
 
-/* Starts a pipelined phase (RETR, DELE, TOP or CHECK) over q[0..n-1]. */
+/* Starts a pipelined phase (RETR, DELE or CHECK) over q[0..n-1]. */
 static void
 pop3_phase(struct pop3_session *s, enum pop3_state st, size_t n)
 {
@@ -1206,7 +1204,7 @@ pop3_phase(struct pop3_session *s, enum pop3_state st, size_t n)
 	pop3_enter(s, st);
 }
 
-/* Keeps the window of RETR/DELE/TOP commands full (CHECK sends RETR). */
+/* Keeps the window of RETR/DELE commands full (CHECK sends RETR). */
 static void
 pop3_pump(struct pop3_session *s)
 {
@@ -1218,28 +1216,24 @@ pop3_pump(struct pop3_session *s)
 	while (!s->closing && s->q_sent < s->nq &&
 	    s->q_sent - s->q_recv < window) {
 		msgno = s->msgs[s->q[s->q_sent]].msgno;
-		if (s->state == POP3_S_TOP)
-			rc = pop3_send(s, "TOP %u 0", msgno);
-		else
-			rc = pop3_send(s, "%s %u", s->state == POP3_S_DELE ?
-			    "DELE" : "RETR", msgno);
+		rc = pop3_send(s, "%s %u", s->state == POP3_S_DELE ?
+		    "DELE" : "RETR", msgno);
 		if (rc != 0)
 			return;
 		s->q_sent++;
 	}
 }
 
-/* The next batch of owed messages into q, from *next on: those whose
- * digest is of the whole message (whole 1), of the header (0), or all
- * (-1). How many. */
+/* The next batch of owed messages into q, from *next on. How many. Each
+ * has the whole message's digest: an entry with another (or none) is
+ * never owed (pop3_owed_same). */
 static size_t
-pop3_owed_batch(struct pop3_session *s, size_t *next, int whole)
+pop3_owed_batch(struct pop3_session *s, size_t *next)
 {
 	size_t	n = 0;
 
 	while (*next < s->nmsgs && n < POP3_BATCH_MSGS) {
-		if (s->msgs[*next].owed && (whole < 0 ||
-		    s->msgs[*next].whole == (unsigned int)whole))
+		if (s->msgs[*next].owed)
 			s->q[n++] = *next;
 		(*next)++;
 	}
@@ -1248,25 +1242,20 @@ pop3_owed_batch(struct pop3_session *s, size_t *next, int whole)
 
 /* Sends DELE for the next batch of the messages an interrupted run still
  * owes, or goes on. Before any of them, each is checked to be the message
- * delivered (pop3_top_end): all of them were recorded by an earlier
+ * delivered (pop3_check_end): all of them were recorded by an earlier
  * session, so the UIDL may have passed to another message. RETR n checks
- * an entry with the whole message's digest (CHECK: the message is read
- * once more, not stored); TOP n 0 one of the previous version, with the
- * header section's. */
+ * it against the whole message's digest (CHECK: the message is read once
+ * more, not stored). */
 static void
 pop3_dele_owed(struct pop3_session *s)
 {
 	size_t	n;
 
-	if ((n = pop3_owed_batch(s, &s->next_top, 0)) > 0) {
-		pop3_phase(s, POP3_S_TOP, n);
-		return;
-	}
-	if ((n = pop3_owed_batch(s, &s->next_check, 1)) > 0) {
+	if ((n = pop3_owed_batch(s, &s->next_check)) > 0) {
 		pop3_phase(s, POP3_S_CHECK, n);
 		return;
 	}
-	n = pop3_owed_batch(s, &s->next_owed, -1);
+	n = pop3_owed_batch(s, &s->next_owed);
 	if (s->next_owed == s->nmsgs)
 		s->owed_left = 0;
 	if (n == 0) {
@@ -1358,7 +1347,7 @@ pop3_file_digest(struct pop3_session *s, const struct maildir_found *f)
 
 	if ((fd = maildir_open_found(s->md, f)) == -1)
 		return (0);
-	pop3_digest_begin(s, 1, UINT64_MAX);
+	pop3_digest_begin(s, UINT64_MAX);
 	while ((n = read(fd, buf, sizeof buf)) != 0) {
 		if (n == -1 && errno == EINTR)
 			continue;
@@ -1374,7 +1363,7 @@ pop3_file_digest(struct pop3_session *s, const struct maildir_found *f)
 /* The identity of a recovered message, found in the Maildir, to check
  * before its DELE: the journal entry's whole-message digest, or else the
  * one its file gives (pop3_file_digest); failing that, the entry's
- * header digest, if any, for TOP. */
+ * header digest, if any, which pop3_owed_same refuses. */
 static void
 pop3_journal_ident(struct pop3_session *s, const struct maildir_found *f,
     struct pop3_ident *id)
@@ -1477,21 +1466,28 @@ pop3_suspect_add(struct pop3_session *s, size_t k)
 }
 
 /* Writes the suspects not delivered (nor remembered as too big or passed
- * over) into the state's record, UIDLs (0x21-0x7E) with spaces between;
- * the state is saved with the next save. */
+ * over) into the state's record, UIDLs (0x21-0x7E) with spaces between,
+ * or without UIDLs "#MSGNO:SIZE" (pop3_nouidl_suspect); the state is
+ * saved with the next save. */
 static void
 pop3_suspect_store(struct pop3_session *s)
 {
 	struct state_folder	*sf;
+	struct pop3_msg		*m;
 	char			*text = NULL, *more;
 	size_t			 i;
 
 	for (i = 0; i < s->nsusp; i++) {
-		if (state_uidl_delivered(s->st, s->msgs[s->susp[i]].uidl))
+		m = &s->msgs[s->susp[i]];
+		if (s->no_uidl)
+			xasprintf(&more, "%s%s#%u:%lu", text != NULL ? text :
+			    "", text != NULL ? " " : "", (unsigned int)m->msgno,
+			    (unsigned long)m->size);
+		else if (state_uidl_delivered(s->st, m->uidl))
 			continue;
-		xasprintf(&more, "%s%s%s", text != NULL ? text : "",
-		    text != NULL ? " " : "",
-		    pop3_msg_uidl(s, &s->msgs[s->susp[i]]));
+		else
+			xasprintf(&more, "%s%s%s", text != NULL ? text : "",
+			    text != NULL ? " " : "", pop3_msg_uidl(s, m));
 		free(text);
 		text = more;
 	}
@@ -1502,6 +1498,80 @@ pop3_suspect_store(struct pop3_session *s)
 		state_folder_remove(s->st, POP3_STATE_RECORD);
 	free(text);
 	s->state_dirty = 1;
+}
+
+/*
+ * A server without UIDLs: a message whose RETR answer goes on far past
+ * LIST's size ends the session (pop3_body_bound) before QUIT, so the
+ * DELEs of the batches delivered before it are rolled back, and nothing
+ * tells the next session that they were delivered: fetched again, and
+ * the same message would cut the session again, every run (review r9,
+ * finding 13). Such a message is remembered by what is left to know it
+ * by: its message number and LIST size ("#MSGNO:SIZE" in the suspect
+ * text). A later session passes over the message listed there with that
+ * size, for good: asking for it again, even alone and last, would roll
+ * back the DELEs of the session once more. So the others are delivered
+ * once more at most (those of the cut session), then deleted. At QUIT
+ * the number becomes the next session's (pop3_nouidl_renumber): the
+ * messages deleted before it move it down. A message passed over is
+ * never deleted: should another client change the maildrop so that
+ * another message of the same size sits at that number, it stays on the
+ * server, with a warning, until it moves; never lost.
+ */
+
+/* The suspects of the state's text that the server lists at the same
+ * number and size: passed over. */
+static void
+pop3_nouidl_suspect_load(struct pop3_session *s, const char *text)
+{
+	char		*copy, *p, *w, *end;
+	unsigned long	 msgno, size;
+	struct pop3_msg	*m;
+
+	copy = xstrdup(text);
+	for (p = copy; (w = strsep(&p, " ")) != NULL;) {
+		if (*w++ != '#')
+			continue;	/* a UIDL: the server had UIDLs once */
+		errno = 0;
+		msgno = strtoul(w, &end, 10);
+		if (errno != 0 || *end != ':' || msgno > POP3_MSGNO_MAX)
+			continue;
+		size = strtoul(end + 1, &end, 10);
+		if (errno != 0 || *end != '\0' ||
+		    (m = pop3_msg_find(s, (unsigned int)msgno)) == NULL ||
+		    m->size != size || pop3_suspect_is(s, m - s->msgs))
+			continue;
+		pop3_suspect_add(s, m - s->msgs);
+		log_msg(LOG_LVL_WARNING, &s->ctx, "message %lu (%lu bytes) is "
+		    "passed over: the server once sent far more of the "
+		    "message listed there than LIST said, and without UIDLs "
+		    "it is known by its number and size alone; it stays on "
+		    "the server", msgno, size);
+	}
+	free(copy);
+	s->next_susp = s->nsusp;	/* never asked for */
+}
+
+/* QUIT committed the DELEs: each suspect's number in the next session,
+ * which the messages deleted before it move down; saved (-1 when that
+ * failed the session). The session ends: its numbers are not used
+ * again. */
+static int
+pop3_nouidl_renumber(struct pop3_session *s)
+{
+	size_t		i, k;
+	uint32_t	gone;
+
+	if (s->nsusp == 0)
+		return (0);
+	for (i = 0; i < s->nsusp; i++) {
+		gone = 0;
+		for (k = 0; k < s->susp[i]; k++)
+			gone += s->msgs[k].owed;
+		s->msgs[s->susp[i]].msgno -= gone;
+	}
+	pop3_suspect_store(s);
+	return (pop3_save_state(s));
 }
 
 /* The suspects of earlier sessions that the server still lists and that
@@ -1516,8 +1586,12 @@ pop3_suspect_load(struct pop3_session *s)
 	size_t			 i;
 
 	sf = state_folder_get(s->st, POP3_STATE_RECORD, 0);
-	if (s->no_uidl || sf == NULL || sf->suspect == NULL)
+	if (sf == NULL || sf->suspect == NULL)
 		return;
+	if (s->no_uidl) {
+		pop3_nouidl_suspect_load(s, sf->suspect);
+		return;
+	}
 	copy = xstrdup(sf->suspect);
 	for (p = copy; (w = strsep(&p, " ")) != NULL;) {
 		if (*w == '\0' || (id = state_uidl_find(s->st, w)) ==
@@ -1580,8 +1654,8 @@ pop3_plan(struct pop3_session *s)
 		}
 		/* Drops owed UIDLs the server no longer lists. */
 		pop3_store_owed(s);
-		pop3_suspect_load(s);
 	}
+	pop3_suspect_load(s);
 	for (i = 0; i < s->nmsgs; i++) {
 		m = &s->msgs[i];
 		if (!m->owed)
@@ -1603,13 +1677,16 @@ pop3_plan(struct pop3_session *s)
 			s->result.skipped++;
 			continue;
 		}
+		if (s->no_uidl && pop3_suspect_is(s, i)) {
+			s->result.skipped++;	/* pop3_nouidl_suspect_load */
+			continue;
+		}
 		if (!pop3_suspect_is(s, i))
 			m->todo = 1;
 		s->ntodo++;
 	}
 	/* Drops those the server no longer lists, or that are too big. */
-	if (!s->no_uidl)
-		pop3_suspect_store(s);
+	pop3_suspect_store(s);
 	if (s->ntodo > 0)
 		log_msg(LOG_LVL_INFO, &s->ctx, "%zu new message(s) of %zu on "
 		    "the server", s->ntodo, s->nlisted);
@@ -1839,55 +1916,23 @@ pop3_checkpoint(struct pop3_session *s)
  * reads the message listed under the UIDL with RETR again (not stored)
  * and compares: the header alone would not do, as messages that differ
  * only in their body exist (a local program's alerts: no Date, no
- * Message-ID). The previous version digested the header section alone,
- * up to and including the empty line that ends it (or the whole message
- * when it has none): TOP n 0 decodes alike, and its entries are still
- * checked so (pop3_hdr_feed). At most limit bytes are digested: past
- * that the message is not the one delivered (pop3_digest_end gives 0). */
+ * Message-ID). The previous version digested the header section alone;
+ * its entries are never checked (pop3_owed_same): such a message is
+ * fetched again. At most limit bytes are digested: past that the message
+ * is not the one delivered (pop3_digest_end gives 0). */
 static void
-pop3_digest_begin(struct pop3_session *s, int whole, uint64_t limit)
+pop3_digest_begin(struct pop3_session *s, uint64_t limit)
 {
 	/* A message cut short left a digest half fed. */
 	msgids_digest_reset(s->dig_md);
-	s->dig_whole = whole;
 	s->dig_left = limit;
 	s->dig_over = 0;
-	s->hdr_done = 0;
-	s->hdr_bol = 1;
 }
 
-/* Digests decoded bytes up to the end of the header section. */
-static void
-pop3_hdr_feed(struct pop3_session *s, const char *p, size_t len)
-{
-	const char	*nl;
-	size_t		 n;
-
-	while (!s->hdr_done && len > 0) {
-		if (s->hdr_bol && *p == '\n') {
-			n = 1;
-			s->hdr_done = 1;
-		} else if ((nl = memchr(p, '\n', len)) != NULL) {
-			n = (size_t)(nl - p) + 1;
-			s->hdr_bol = 1;
-		} else {
-			n = len;
-			s->hdr_bol = 0;
-		}
-		msgids_digest_update(s->dig_md, p, n);
-		p += n;
-		len -= n;
-	}
-}
-
-/* Digests decoded bytes: all of them, or the header section's. */
+/* Digests decoded bytes. */
 static void
 pop3_digest_feed(struct pop3_session *s, const char *p, size_t len)
 {
-	if (!s->dig_whole) {
-		pop3_hdr_feed(s, p, len);
-		return;
-	}
 	if (s->dig_over || len > s->dig_left) {
 		s->dig_over = 1;
 		return;
@@ -1952,17 +1997,16 @@ pop3_check_cut(struct pop3_session *s)
 	    "bytes; not read further", msgno, (unsigned long long)limit);
 }
 
-/* RETR's or TOP's +OK: open a delivery (RETR, not CHECK's) and start
- * decoding. */
+/* RETR's +OK: open a delivery (RETR, not CHECK's) and start decoding. */
 static void
 pop3_body_begin(struct pop3_session *s)
 {
 	char	*cause;
 
 	if (s->state == POP3_S_CHECK)
-		pop3_digest_begin(s, 1, pop3_check_limit(s, s->q[s->q_recv]));
+		pop3_digest_begin(s, pop3_check_limit(s, s->q[s->q_recv]));
 	else
-		pop3_digest_begin(s, s->state == POP3_S_RETR, UINT64_MAX);
+		pop3_digest_begin(s, UINT64_MAX);
 	maildir_deliver_abort(s->dlv);
 	s->dlv = NULL;
 	s->dlv_failed = s->dlv_toobig = 0;
@@ -2012,11 +2056,11 @@ pop3_owed_todo(struct pop3_session *s, size_t k)
 	}
 }
 
-/* The end of the check of a batch of owed DELEs (TOP or CHECK): the
+/* The end of the check of a batch of owed DELEs (CHECK): the
  * owed set is stored without the messages found to be others, then the
  * DELEs. */
 static void
-pop3_top_done(struct pop3_session *s)
+pop3_check_done(struct pop3_session *s)
 {
 	pop3_store_owed(s);
 	if (pop3_save_state(s) != 0)
@@ -2024,15 +2068,14 @@ pop3_top_done(struct pop3_session *s)
 	pop3_next_batch(s);
 }
 
-/* The end of RETR (CHECK) or TOP n 0 for an owed DELE: the message now
- * listed under the UIDL is the one delivered if it (or its header
- * section, for TOP) has the recorded digest. If not, the server gave the
- * UIDL to a new message (RFC 1939 section 7): no DELE, and it is fetched
- * as new. An identical copy under the same UIDL (RFC 1939 allows UIDLs
+/* The end of RETR (CHECK) for an owed DELE: the message now listed under
+ * the UIDL is the one delivered if it has the recorded digest. If not,
+ * the server gave the UIDL to a new message (RFC 1939 section 7): no
+ * DELE, and it is fetched as new. An identical copy under the same UIDL (RFC 1939 allows UIDLs
  * computed as a hash of the message) matches: its content is delivered
  * already. */
 static void
-pop3_top_end(struct pop3_session *s)
+pop3_check_end(struct pop3_session *s)
 {
 	size_t		 k = s->q[s->q_recv];
 	struct pop3_msg	*m = &s->msgs[k];
@@ -2041,13 +2084,13 @@ pop3_top_end(struct pop3_session *s)
 	s->q_recv++;
 	if (pop3_digest_end(s) != s->digests[k]) {
 		log_msg(LOG_LVL_WARNING, &s->ctx, "the message now listed "
-		    "under UIDL \"%s\" is not the one delivered (its %s "
-		    "differs): not deleted; fetched as a new message",
-		    pop3_msg_uidl(s, m), m->whole ? "content" : "header");
+		    "under UIDL \"%s\" is not the one delivered (its "
+		    "content differs): not deleted; fetched as a new message",
+		    pop3_msg_uidl(s, m));
 		pop3_owed_todo(s, k);
 	}
 	if (s->q_recv == s->nq)
-		pop3_top_done(s);
+		pop3_check_done(s);
 	else
 		pop3_pump(s);
 }
@@ -2064,7 +2107,7 @@ pop3_body_end(struct pop3_session *s)
 	int		 rc;
 
 	if (s->state != POP3_S_RETR) {
-		pop3_top_end(s);
+		pop3_check_end(s);
 		return;
 	}
 	s->in_body = 0;
@@ -2122,27 +2165,6 @@ next:
 		pop3_pump(s);
 }
 
-/* A TOP n 0 answer far larger than the message (pop3_body_bound): the
- * message now under the UIDL cannot be checked, so it is not deleted but
- * fetched again (pop3_owed_refetch), which its RETR will bound in turn;
- * the owed set is saved without it before the session ends, so the next
- * run neither asks TOP again nor waits on it. */
-static void
-pop3_top_lie(struct pop3_session *s, size_t k)
-{
-	pop3_owed_refetch(s, k);
-	pop3_store_owed(s);
-	if (pop3_save_state(s) != 0)
-		return;
-	pop3_fail(s, EXIT_PROTOCOL, "the header section of this message goes "
-	    "on past %llu bytes although LIST said %llu for the whole message "
-	    "(more than twice that plus 1 MiB): a server error; closing the "
-	    "connection rather than reading it at the server's pace; the "
-	    "message is not deleted, and is fetched again next time",
-	    (unsigned long long)s->body_bytes,
-	    (unsigned long long)s->msgs[k].size);
-}
-
 /* A RETR body still coming past the limit or far past LIST's size
  * (pop3_body_bound): the message becomes a suspect, asked for alone,
  * last, next time; a suspect is passed over for good, its UIDL
@@ -2182,6 +2204,14 @@ pop3_retr_lie(struct pop3_session *s, size_t k)
 		pop3_suspect_store(s);
 		if (pop3_save_state(s) != 0)
 			return;
+	} else if (s->no_uidl) {
+		pop3_suspect_add(s, k);
+		pop3_suspect_store(s);
+		if (pop3_save_state(s) != 0)
+			return;
+		outcome = " for good: without UIDLs it is known by its number "
+		    "and size alone, and passed over while the server lists "
+		    "it so; it stays on the server";
 	}
 	if (m->uidl == STATE_UIDL_NONE || state_uidl_delivered(s->st, m->uidl))
 		s->result.skipped++;
@@ -2209,8 +2239,7 @@ pop3_retr_lie(struct pop3_session *s, size_t k)
  * anyway) or far past LIST's size (fetch_size_lie, as IMAP's literals)
  * can only be cut by closing the connection: the session ends (exit 5),
  * the message is passed over for good, and the next run fetches the
- * others. The answer to TOP n 0 is bounded the same way: a header
- * section is no larger than its message. The log names the message.
+ * others. The log names the message.
  */
 static void
 pop3_body_bound(struct pop3_session *s)
@@ -2221,13 +2250,10 @@ pop3_body_bound(struct pop3_session *s)
 	if (s->state == POP3_S_CHECK)
 		return;		/* bounded tighter (pop3_check_cut) */
 	if (!fetch_size_lie(s->body_bytes, m->size, s->ac->max_message_size) &&
-	    (s->state == POP3_S_TOP || !s->dlv_toobig))
+	    !s->dlv_toobig)
 		return;
 	s->ctx.uid = m->msgno;
-	if (s->state == POP3_S_TOP)
-		pop3_top_lie(s, k);
-	else
-		pop3_retr_lie(s, k);
+	pop3_retr_lie(s, k);
 	s->ctx.uid = 0;
 }
 
@@ -2304,7 +2330,6 @@ pop3_enter(struct pop3_session *s, enum pop3_state next)
 		break;
 	case POP3_S_RETR:
 	case POP3_S_DELE:
-	case POP3_S_TOP:
 	case POP3_S_CHECK:
 		pop3_pump(s);
 		break;
@@ -2382,7 +2407,7 @@ pop3_multi_line(struct pop3_session *s, const char *line, size_t len)
 	}
 }
 
-/* What a refused RETR, DELE, TOP or CHECK does to the message: the end
+/* What a refused RETR, DELE or CHECK does to the message: the end
  * of its warning. */
 static const char *
 pop3_check_refused_text(int check, enum pop3_code code)
@@ -2397,14 +2422,13 @@ pop3_check_refused_text(int check, enum pop3_code code)
 	    "not deleted; fetched again (perhaps a duplicate)");
 }
 
-/* A RETR, DELE, TOP or CHECK answer. */
+/* A RETR, DELE or CHECK answer. */
 static void
 pop3_queue_reply(struct pop3_session *s, const struct pop3_reply *r)
 {
 	size_t		 k = s->q[s->q_recv];
 	struct log_ctx	 mctx = pop3_msg_ctx(s, k);
-	int		 check = s->state == POP3_S_TOP ||
-	    s->state == POP3_S_CHECK;
+	int		 check = s->state == POP3_S_CHECK;
 	const char	*cmd = s->state == POP3_S_CHECK ? "RETR" :
 	    pop3_state_names[s->state];
 	char		*text;
@@ -2429,6 +2453,11 @@ pop3_queue_reply(struct pop3_session *s, const struct pop3_reply *r)
 		free(text);
 		if (check && r->code != POP3_CODE_SYS_TEMP)
 			pop3_owed_todo(s, k);
+		/* Without UIDLs nothing is owed to a later session: only
+		 * what the server deletes at QUIT moves the numbers of the
+		 * suspects (pop3_nouidl_renumber). */
+		if (s->state == POP3_S_DELE && s->no_uidl)
+			s->msgs[k].owed = 0;
 		pop3_status(s, EXIT_PARTIAL);
 		if (r->code == POP3_CODE_SYS_TEMP || r->code ==
 		    POP3_CODE_SYS_PERM) {
@@ -2443,7 +2472,7 @@ pop3_queue_reply(struct pop3_session *s, const struct pop3_reply *r)
 	if (s->state == POP3_S_RETR)
 		pop3_checkpoint(s);
 	else if (check)
-		pop3_top_done(s);
+		pop3_check_done(s);
 	else
 		pop3_next_batch(s);
 }
@@ -2463,6 +2492,8 @@ pop3_quit_reply(struct pop3_session *s, const struct pop3_reply *r)
 		pop3_refused(s, r, "QUIT (committing the deletions)");
 		return;
 	}
+	if (s->no_uidl && pop3_nouidl_renumber(s) != 0)
+		return;
 	for (i = 0; i < s->nmsgs; i++) {
 		if (s->msgs[i].owed) {
 			s->result.deleted++;
@@ -2596,7 +2627,6 @@ pop3_reply(struct pop3_session *s, const struct pop3_reply *r)
 		break;
 	case POP3_S_RETR:
 	case POP3_S_DELE:
-	case POP3_S_TOP:
 	case POP3_S_CHECK:
 		pop3_queue_reply(s, r);
 		break;

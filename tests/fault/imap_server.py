@@ -54,6 +54,11 @@ Modes:
               --bad connection that asks for it; with --bad 2 or more
               the client passes it over for good: not in the manifest)
   hdrdrip     as bigdrip, the literal of message 2's Message-ID header
+  fulllie     in the body FETCH of a --bad connection, message 2's
+              BODY[] is 200 KB longer than its RFC822.SIZE (not a lie:
+              within twice that plus 1 MiB; too big for a small Maildir),
+              and message 3's literal is announced and dripped as in
+              bigdrip (tests/fault/lie_after_fail.sh)
   bigdripseq  as bigdrip, with no UID before the literal (a client can
               only tell the message by its number)
   bigdripuv   as bigdrip, and the second connection has a new UIDVALIDITY
@@ -201,6 +206,19 @@ Modes:
               transient refusal); later connections behave
   hugegap     a sparse UID space: UIDs 1, 2, then 3000000000 and up; the
               sizes pass of a --bad connection leaves out message 2
+  omituv      the last message (--msgs) is not there at first; the second
+              connection has a new UIDVALIDITY and new UIDs (as
+              uidvalidity, once), the third sees the last message arrive
+              (its UID 100 above its number); the sizes pass of every
+              connection leaves out message 3, which UID SEARCH finds
+              (review r12, finding 04; --bad is not used)
+  omitbig     message 3 is 1.2 MB (over twice a size of 0 plus 1 MiB) and
+              the sizes pass of every connection leaves it out, while
+              UID SEARCH finds it (--bad is not used)
+  omitdrip    the sizes pass of every connection leaves message 3 out,
+              while UID SEARCH finds it; the second connection announces
+              its BODY[] literal as --lit N bytes and drips it as in
+              bigdrip
   nilomit     the first connection answers BODY[] NIL for message 3, the
               second leaves it out of its sizes pass (asked for again),
               later ones behave (--bad is not used)
@@ -217,6 +235,8 @@ LOGF = None
 LIT = 4000000000
 # slowlit: every message is padded to be larger than one pacing window.
 PAD = 0
+# omitbig: this message is padded past 1 MiB.
+BIG = 0
 
 
 def message(i):
@@ -224,6 +244,9 @@ def message(i):
     body = "".join("line %d of message %d\r\n" % (k, i) for k in range(20))
     body += "".join("padding line %05d of message %d\r\n" % (k, i)
                     for k in range(PAD))
+    if i == BIG:
+        body += "".join("big padding line %05d %s\r\n" % (k, "b" * 76)
+                        for k in range(12000))
     return ("From: a@example.net\r\nTo: b@example.net\r\n"
             "Subject: scripted %d\r\nMessage-ID: <scripted-%d@fault.example>\r\n"
             "\r\n%s.dot line\r\n" % (i, i, body)).encode()
@@ -355,7 +378,8 @@ NIL = object()
 
 # The message the sizes pass of a bad connection leaves out, by mode.
 OMIT_SIZE = {"omitsize": 3, "omitsizefirst": 1, "omitsizegone": 3,
-             "omitsize2": 3, "omitsearchno": 3, "hugegap": 2}
+             "omitsize2": 3, "omitsearchno": 3, "hugegap": 2, "omituv": 3,
+             "omitbig": 3, "omitdrip": 3}
 
 # What the login of a bad connection gets, by mode.
 REFUSALS = {
@@ -418,6 +442,7 @@ def do_fetch(c, box, tag, rest, bad, mode, flood=0):
             continue	# expunged just before: a server does not send it
         seq = 1 if bad and mode == "bigdripone" else uids.index(uid) + 1
         omit = bad or (mode == "omitsize2" and c.n == 2) or \
+            mode in ("omituv", "omitbig", "omitdrip") or \
             (mode == "omitsearchno" and c.n <= 2)
         if omit and not body and box.msgs[uid] == OMIT_SIZE.get(
                 mode, box.n if mode == "omitsizelast" else None):
@@ -447,6 +472,10 @@ def do_fetch(c, box, tag, rest, bad, mode, flood=0):
             c.send(fetch_item(box, seq, uid, args,
                               size=len(message(box.msgs[uid])) + 200))
             return False
+        if bad and body and mode == "fulllie" and box.msgs[uid] == 2:
+            c.send(fetch_item(box, seq, uid, args,
+                              body=message(2) + (b"x" * 998 + b"\r\n") * 20))
+            continue
         if bad and body and mode == "bigbody" and box.msgs[uid] == 2:
             c.send(fetch_item(box, seq, uid, args,
                               body=message(2) + b"padding line\r\n" * 1430))
@@ -462,6 +491,9 @@ def do_fetch(c, box, tag, rest, bad, mode, flood=0):
         lie = (bad and body and box.msgs[uid] == 2 and
                mode in ("bigdrip", "hdrdrip", "bigdripseq", "bigdripone",
                         "bigdripuv")) or \
+            (bad and body and box.msgs[uid] == 3 and mode == "fulllie") or \
+            (body and box.msgs[uid] == 3 and mode == "omitdrip" and
+             c.n == 2) or \
             (mode == "uidvhdrdrip" and c.n == 2 and not body and
              "HEADER.FIELDS" in args and box.msgs[uid] == 2) or \
             (mode == "gmsizesdrip" and bad and not body and
@@ -546,9 +578,9 @@ def serve(c, box, mode, bad, caps, flood):
         caps += " X-GM-EXT-1"
     if (mode == "uidvalidity" and c.n > 1) or \
             (mode in ("uidvbye", "uidvnil", "uidvhdrdrip", "nilreaduv",
-                      "bigdripuv", "uidvnilnew") and c.n == 2):
+                      "bigdripuv", "uidvnilnew", "omituv") and c.n == 2):
         box.renumber()
-    if mode == "uidvnilnew" and c.n == 3:
+    if mode in ("uidvnilnew", "omituv") and c.n == 3:
         box.msgs.update({u + 100: k for u, k in box.hidden.items()})
         box.hidden = {}
     if mode == "omitsizegone" and c.n > 1:
@@ -747,7 +779,7 @@ def serve(c, box, mode, bad, caps, flood):
 
 
 def main():
-    global LOGF, PAD, LIT
+    global LOGF, PAD, LIT, BIG
     if len(sys.argv) < 2:
         raise SystemExit(__doc__)
     mode = sys.argv[1]
@@ -761,6 +793,8 @@ def main():
     LIT = int(args.get("lit", LIT))
     if mode == "slowlit":
         PAD = 600
+    if mode == "omitbig":
+        BIG = 3
     n = int(args["msgs"])
     seen = {int(k) for k in args.get("seen", "").split(",") if k}
     with open(args["manifest"], "w") as m:
@@ -795,7 +829,7 @@ def main():
     if mode == "hugegap":
         box.msgs = {1: 1, 2: 2}
         box.msgs.update({3000000000 + k - 3: k for k in range(3, n + 1)})
-    if mode in ("searchflood", "sizesdrip", "uidvnilnew"):
+    if mode in ("searchflood", "sizesdrip", "uidvnilnew", "omituv"):
         box.hidden = {n: box.msgs.pop(n)}
     ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

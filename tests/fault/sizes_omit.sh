@@ -12,7 +12,9 @@
 # is refused (omitsearchno). What a journal recovery delivered is not
 # owed when the sizes pass leaves it out (omitsize2). A huge owed range
 # (hugegap) is walked as a range. A read newest message left out of the
-# first fetch's sizes pass stays under its filter (omitsizelast). What a
+# first fetch's sizes pass stays under its filter (omitsizelast). One that
+# UID SEARCH finds but every sizes pass leaves out, across a UIDVALIDITY
+# change, is asked for in the body FETCH (omituv). What a
 # recovered journal delivered is never owed, whether the recovering run's
 # sizes pass leaves it out or lies about a message above it. TAP output.
 set -u
@@ -94,19 +96,21 @@ scripted_once gone
 tap_is "$(owed gone)" "" "left out, then expunged: no longer owed"
 
 # Message 3 answered BODY[] NIL (owed), then left out of the sizes pass
-# that asks for it again: UID SEARCH finds it, so it stays owed (not
-# taken for expunged), and the next run delivers it.
+# that asks for it again: UID SEARCH finds it, so it is not taken for
+# expunged, and it is asked for in the body FETCH all the same (without
+# its size: asking the sizes again could leave it out for ever).
 server nilomit
 scripted_conf nilomit imap 3s
 scripted_once nilomit
 tap_is "$(scripted_count nilomit)" 4 "NIL, then left out: four messages delivered"
 scripted_once nilomit
-tap_like "$err" 'left out messages asked for again that UID SEARCH finds \(UID 3\)' \
+tap_like "$err" 'left out messages asked for again that UID SEARCH finds \(UID 3\): asked for without their size' \
     "NIL, then left out: the log says the server left it out"
-tap_like "$(owed nilomit)" ' 3$' "NIL, then left out: still owed"
+tap_is "$rc" 0 "NIL, then left out: the body FETCH delivers it all the same"
+tap_is "$(owed nilomit)" "" "NIL, then left out: no longer owed"
+scripted_exact nilomit "NIL, then left out: after the second run"
 scripted_once nilomit
-tap_is "$rc" 0 "NIL, then left out: the next run delivers it"
-scripted_exact nilomit "NIL, then left out: after the third run"
+tap_is "$rc" 1 "NIL, then left out: then nothing new"
 
 # first_fetch = unseen: message 3 left out and unread is owed; left out
 # and read (the user chose to leave it) is not.
@@ -174,6 +178,62 @@ scripted_once hugegap
 tap_is "$rc" 0 "huge gap: the next run delivers it"
 tap_is "$(owed hugegap)" "" "huge gap: then nothing owed"
 scripted_exact hugegap "huge gap: after the next run"
+
+# A server that leaves message 3 out of every sizes pass while UID SEARCH
+# finds it, and whose folder gets a new UIDVALIDITY (imap_server.py
+# omituv; first_fetch = unseen, keep = yes, then keep = no). Asked for
+# again by its sizes only, the message was owed for ever, never
+# delivered, and so the folder's matching mark stayed for ever (review
+# r12, finding 04). It is now asked for in the body FETCH all the same:
+# delivered once, the mark ends, and the new mail (UID 106) is deleted.
+server omituv --msgs 6
+scripted_conf omituv imap 3s "first_fetch = unseen" "keep = yes"
+scripted_once omituv
+tap_is "$rc" 0 "left out, new UIDVALIDITY: the first run delivers the others"
+scripted_conf omituv imap 3s "first_fetch = unseen" "keep = no"
+scripted_once omituv
+tap_like "$(owed omituv)" ' 103$' "left out, new UIDVALIDITY: UID 103 owed after the change"
+scripted_once omituv
+tap_like "$err" 'left out messages asked for again that UID SEARCH finds \(UID 103\): asked for without their size' \
+    "left out, new UIDVALIDITY: the third run asks for it without its size"
+tap_is "$(grep -cE '^3 [^ ]+ UID FETCH 103,106 \(UID FLAGS RFC822.SIZE BODY.PEEK\[HEADER.FIELDS \(MESSAGE-ID\)\] BODY.PEEK\[\]\)$' "$T/server.log")" 1 \
+    "left out, new UIDVALIDITY: its body FETCH asks for 103 and the new 106"
+tap_is "$(owed omituv):$(grep -c '^matching ' "$T/state-omituv/omituv.state")" ":0" \
+    "left out, new UIDVALIDITY: nothing owed, the matching mark ends"
+tap_is "$(grep -c '^3 [^ ]* UID STORE 106 ' "$T/server.log")" 1 \
+    "left out, new UIDVALIDITY: the new mail is deleted (keep = no)"
+scripted_exact omituv "left out, new UIDVALIDITY: after the third run"
+scripted_once omituv
+tap_is "$rc" 1 "left out, new UIDVALIDITY: then nothing new"
+tap_unlike "$err" 'resuming the matching|left out' \
+    "left out, new UIDVALIDITY: no matching resumed, nothing left out owed"
+
+# The same with a message of 1.2 MB (imap_server.py omitbig): without a
+# size from the sizes pass, its body FETCH answer's RFC822.SIZE is what a
+# lie is judged by, not a size of 0 (which would take any message over
+# 1 MiB for a lie).
+server omitbig
+scripted_conf omitbig imap 3s
+scripted_once omitbig
+tap_is "$rc" 0 "big, left out: the first run delivers the others"
+scripted_once omitbig
+tap_is "$rc" 0 "big, left out: the next run delivers it, without its size"
+tap_unlike "$err" 'more than twice that' "big, left out: not taken for a lie"
+scripted_exact omitbig "big, left out: after the next run"
+
+# Left out of every sizes pass, and its BODY[] literal, when asked for
+# without its size, announced as 200 MB (within max_message_size) for a
+# message whose RFC822.SIZE in the same answer says some 700 bytes, and
+# dripped (imap_server.py omitdrip): a lie, judged by that RFC822.SIZE,
+# that ends the run at once rather than being read at the server's pace.
+server omitdrip --lit 200000000
+scripted_conf omitdrip imap 3s
+scripted_once omitdrip
+tap_is "$rc" 0 "dripped, left out: the first run delivers the others"
+scripted_once omitdrip
+tap_is "$rc" 5 "dripped, left out: the next run ends at the lie (exit 5)"
+tap_like "$err" 'uid=3: the server announced a message of 200000000 bytes while its RFC822.SIZE said [0-9]+ \(more than twice' \
+    "dripped, left out: the lie is judged by the answer's RFC822.SIZE"
 
 # first_fetch = unseen, keep = no, messages 4 and 5 read, and the first
 # sizes pass leaves out message 5 (the newest: no number gap shows it).

@@ -58,6 +58,9 @@ Modes:
                (tests/fault/trickle.sh)
   retrflood    as retrdrip, 16 KiB of lines every 0.1 s (far past
                LIST's size within a minute)
+  nouidlflood  as nouidl, and RETR of message --liar K (2) floods as
+               retrflood, 64 KiB every 0.02 s (the first --liars N
+               connections) (tests/fault/nouidl_lie.sh)
   topdrip      the second connection answers TOP 1 0 with +OK, a header
                line, then 16 KiB of header lines every 0.1 s, never the
                final "." (for at most 120 s)
@@ -134,7 +137,8 @@ def list_size(mode, c, k):
 
 # retrdrip, retrflood: the line dripped, how many at once, the pause.
 DRIPS = {"retrdrip": (b"x" * 438 + b"\r\n", 1, 0.25),
-         "retrflood": (b"y" * 1022 + b"\r\n", 16, 0.1)}
+         "retrflood": (b"y" * 1022 + b"\r\n", 16, 0.1),
+         "nouidlflood": (b"z" * 1022 + b"\r\n", 64, 0.02)}
 
 
 def drip(c, line, n, pause):
@@ -158,7 +162,7 @@ def serve(mode, c, args, msgs):
     capa = ["USER", "UIDL", "TOP", "RESP-CODES", "AUTH-RESP-CODE"]
     if mode == "notop":
         capa.remove("TOP")
-    if mode == "nouidl":
+    if mode in ("nouidl", "nouidlflood"):
         capa.remove("UIDL")
     if mode == "logindelay":
         capa.append("LOGIN-DELAY 900")
@@ -218,7 +222,7 @@ def serve(mode, c, args, msgs):
                        "https://support.google.com/mail/answer/78754\r\n")
             else:
                 c.send("+OK logged in\r\n")
-        elif cmd == "UIDL" and mode != "nouidl":
+        elif cmd == "UIDL" and mode not in ("nouidl", "nouidlflood"):
             c.send("+OK\r\n" + "".join("%d %s\r\n" % (i + 1, uidl(mode, k))
                    for i, k in enumerate(msgs)) + ".\r\n")
         elif cmd == "LIST":
@@ -241,7 +245,7 @@ def serve(mode, c, args, msgs):
                     time.sleep(0.3)
                 return
             if mode in DRIPS and c.n <= int(args.get("liars", "1")) and \
-                    msgs[i] == 2:
+                    msgs[i] == int(args.get("liar", "2")):
                 c.send(b"+OK\r\n" + stuffed)
                 drip(c, *DRIPS[mode])
             elif mode == "checktemp" and c.n == 2 and i == 0:
