@@ -289,7 +289,7 @@ daemon_account_answer(struct daemon_account *a, int status,
 }
 
 /* Today's date as a number, for the daily counts of --status. */
-static int
+int
 daemon_today(void)
 {
 	struct tm	tm;
@@ -316,6 +316,7 @@ daemon_account_count(struct daemon_account *a, const struct fetch_result *r)
 	}
 	a->msgs_today += r->messages;
 	a->bytes_today += r->bytes;
+	daemon_report_count(a, r->messages, r->bytes);
 	if (r->status != EXIT_PARTIAL)
 		a->last_success = time(NULL);
 }
@@ -353,6 +354,7 @@ daemon_account_done(struct daemon_account *a, const struct fetch_result *r,
 	if (o.hint == SCHEDULE_HINT_TOO_MANY_CONNS)
 		daemon_idle_trim(a->d);
 	daemon_account_reauth(a, r->status, r->reauth);
+	daemon_report_failure(a, r->status, msg);
 	free(msg);
 	if (r->status == EXIT_NEW_MAIL || r->status == EXIT_NOTHING_NEW)
 		a->d->last_fetch = time(NULL);
@@ -656,7 +658,7 @@ daemon_arm(struct daemon *d)
 }
 
 /* IDLE folders of an account (all when a is NULL) sitting in IDLE now. */
-static size_t
+size_t
 daemon_idling(struct daemon *d, const struct daemon_account *a)
 {
 	size_t	i, n = 0;
@@ -767,6 +769,7 @@ daemon_account_add(struct daemon *d, struct daemon_conf *dc,
 	a->dc = dc;
 	dc->refs++;
 	a->ac = ac;
+	a->last_failure_exit = -1;
 	a->ev_budget = evtimer_new(d->base, daemon_budget_cb, a);
 	daemon_policy(ac, &p);
 	a->sa = schedule_account_add(d->sched, ac->name, &p, a, daemon_now(),
@@ -812,6 +815,7 @@ daemon_account_stop(struct daemon_account *a)
 	    "was changed or removed by a reload");
 	daemon_account_save(a);
 	free(a->answer_note);
+	free(a->last_failure_text);
 	event_free(a->ev_budget);
 	state_close(a->st);
 	schedule_account_remove(a->sa);
@@ -1221,7 +1225,7 @@ daemon_account_folders(const struct daemon_account *a)
 /* For --status: whether an IDLE folder of the account is failing now
  * (its last session failed before IDLE, and none idles since), and
  * whether one idles now (*idling). */
-static int
+int
 daemon_account_idle_failing(const struct daemon_account *a, int *idling)
 {
 	const struct daemon_idle	*di;
@@ -1242,7 +1246,7 @@ daemon_account_idle_failing(const struct daemon_account *a, int *idling)
 }
 
 /* Connections the account holds: its poll and its IDLE sessions. */
-static unsigned int
+unsigned int
 daemon_account_conns(const struct daemon_account *a)
 {
 	struct daemon	*d = a->d;
@@ -1464,6 +1468,7 @@ daemon_control_fetch(struct control *ctl, uint64_t id,
 static const struct control_ops daemon_control_ops = {
 	daemon_control_status,
 	daemon_control_fetch,
+	daemon_control_status_json,
 };
 
 /* Raises the soft limit on open files to the hard one: each account
@@ -1580,6 +1585,7 @@ daemon_run(const char *path, daemon_load_cb load, struct config *conf,
 	d.path = path;
 	d.load = load;
 	d.verbosity = verbosity;
+	d.started = time(NULL);
 	d.dc = daemon_conf_new(conf);
 	daemon_setup(&d);
 	for (i = 0; i < conf->naccounts; i++)

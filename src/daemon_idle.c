@@ -520,8 +520,10 @@ daemon_idle_outcome(struct daemon_idle *di, const struct imap_result *r)
 	    r->status != EXIT_NEW_MAIL && r->status != EXIT_NOTHING_NEW;
 	if (r->idled)
 		di->a->last_success = time(NULL);
-	else if (di->failing)
+	else if (di->failing) {
 		schedule_idle_error(di->a->sa, r->status);
+		daemon_report_failure(di->a, r->status, NULL);
+	}
 }
 
 /* An IDLE session ended (never on its own when all is well): reconnect
