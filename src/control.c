@@ -360,6 +360,9 @@ control_dispatch(struct control_client *c, char *line)
 	if (strcmp(w[0], "status") == 0 && n == 1) {
 		c->id = ++ctl->next_id;
 		ctl->ops->status(ctl, c->id, ctl->arg);
+	} else if (strcmp(w[0], "metrics") == 0 && n == 1) {
+		c->id = ++ctl->next_id;
+		ctl->ops->metrics(ctl, c->id, ctl->arg);
 	} else if (strcmp(w[0], "status-json") == 0) {
 		c->id = ++ctl->next_id;
 		ctl->ops->status_json(ctl, c->id, (const char *const *)w + 1,
@@ -380,7 +383,7 @@ control_dispatch(struct control_client *c, char *line)
 		    ctl->arg);
 	} else
 		control_client_fail(c, "error unknown command (status, "
-		    "status-json [ACCOUNT...], fetch [ACCOUNT...])");
+		    "status-json [ACCOUNT...], metrics, fetch [ACCOUNT...])");
 }
 
 /* Whether a command line is printable text. */

@@ -42,9 +42,13 @@
  *		"unknown NAME" for a name the daemon does not run. Each
  *		JSON is one object on one line (doc/status.schema.json,
  *		$defs daemon and account); the client makes the document.
+ *	metrics
+ *		The sample lines of the metrics file for the daemon's
+ *		accounts (metrics.h), without HELP and TYPE: what the
+ *		privsep supervisor merges into one file.
  *
- * Errors are one line "error TEXT" (then "."). `status` and `status-json`
- * are answered to
+ * Errors are one line "error TEXT" (then "."). `status`, `status-json`
+ * and `metrics` are answered to
  * anyone who can connect (the file mode decides who can); `fetch` only to
  * root and the daemon's own uid, from the peer's SO_PEERCRED. A line too
  * long, bytes that are not printable text, more than CONTROL_CLIENTS_MAX
@@ -82,6 +86,7 @@ struct control_ops {
 		    const char *const *names, size_t n, void *arg);
 	void	(*status_json)(struct control *, uint64_t id,
 		    const char *const *names, size_t n, void *arg);
+	void	(*metrics)(struct control *, uint64_t id, void *arg);
 };
 
 /* Creates the socket at path (mode 0600) and listens on base. A socket

@@ -368,6 +368,7 @@ daemon_account_done(struct daemon_account *a, const struct fetch_result *r,
 	daemon_account_rebind(a);
 	daemon_account_release(a);
 	daemon_status(a->d);
+	daemon_report_metrics(a->d);
 	daemon_arm(a->d);
 }
 
@@ -1469,6 +1470,7 @@ static const struct control_ops daemon_control_ops = {
 	daemon_control_status,
 	daemon_control_fetch,
 	daemon_control_status_json,
+	daemon_control_metrics,
 };
 
 /* Raises the soft limit on open files to the hard one: each account
@@ -1549,6 +1551,7 @@ daemon_teardown(struct daemon *d)
 	daemon_tls_retire(d);
 	free(d->tlss);
 	control_free(d->ctl);
+	daemon_report_stop(d);
 	schedule_free(d->sched);
 	if (d->ev_watchdog != NULL)
 		event_free(d->ev_watchdog);
@@ -1612,6 +1615,7 @@ daemon_run(const char *path, daemon_load_cb load, struct config *conf,
 	    "from %s; control socket %s", PACKAGE_VERSION, d.naccts,
 	    d.naccts == 1 ? "" : "s", conf->path, control_path(d.ctl));
 	event_base_once(d.base, -1, EV_TIMEOUT, daemon_ready_cb, &d, &now);
+	daemon_report_start(&d);
 	daemon_arm(&d);
 	event_base_dispatch(d.base);
 	daemon_teardown(&d);

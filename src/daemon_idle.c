@@ -407,6 +407,7 @@ daemon_idle_delivered(struct imap_session *s, void *arg,
 	}
 	daemon_account_save(a);
 	daemon_status(a->d);
+	daemon_report_metrics(a->d);
 }
 
 /* Before an IDLE session fetches: only within the daily budget. */

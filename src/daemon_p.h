@@ -167,6 +167,8 @@ struct daemon {
 	time_t			  started;	/* wall time */
 	char			 *last_status;	/* last STATUS= sent */
 	char			 *reload_error;	/* the last reload's, or NULL */
+	struct event		 *ev_metrics;	/* metrics_file's timer */
+	char			 *metrics_error; /* its last write's, or NULL */
 	int			  exit;
 };
 /* daemon.c: the loop's, for the IDLE supervision. */
@@ -226,5 +228,10 @@ void		 daemon_report_daemon(const struct daemon *d,
 		    struct status_daemon *m);
 void		 daemon_control_status_json(struct control *ctl, uint64_t id,
 		    const char *const *names, size_t n, void *arg);
+void		 daemon_control_metrics(struct control *ctl, uint64_t id,
+		    void *arg);
+void		 daemon_report_metrics(struct daemon *d);
+void		 daemon_report_start(struct daemon *d);
+void		 daemon_report_stop(struct daemon *d);
 
 #endif

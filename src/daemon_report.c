@@ -1,9 +1,15 @@
 /* daemon_report.c: the daemon's state as data (status.h) for the control
- * socket's `status-json` and the metrics file (metrics.h): the model of
- * each account filled from the loop's structs, and the counts since the
- * start that only these outputs use (fetched totals, failures by class,
- * the last failure). Part of the daemon: it shares daemon_p.h with
- * daemon.c and daemon_idle.c. */
+ * socket's `status-json` and `metrics`, and the metrics file (metrics.h):
+ * the model of each account filled from the loop's structs, and the
+ * counts since the start that only these outputs use (fetched totals,
+ * failures by class, the last failure). Part of the daemon: it shares
+ * daemon_p.h with daemon.c and daemon_idle.c.
+ *
+ * The metrics file is written every METRICS_INTERVAL seconds and after
+ * each poll and IDLE delivery, by the daemon that runs the accounts; as
+ * root with owners, by the supervisor instead (privsep.c), which asks
+ * each worker's daemon for its `metrics`: one file for every owner,
+ * written as root into a directory no owner need be able to write. */
 #include "daemon_p.h"
 
 #include <stdlib.h>
@@ -11,9 +17,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <event2/event.h>
+
 #include "control.h"
 #include "imap.h"
 #include "json.h"
+#include "metrics.h"
 #include "schedule.h"
 #include "xmalloc.h"
 
@@ -236,4 +245,91 @@ daemon_control_status_json(struct control *ctl, uint64_t id,
 			daemon_report_send_account(ctl, id, d->accts[k], now);
 	}
 	control_end(ctl, id);
+}
+
+/* The sample lines of every account of the daemon. */
+static void
+daemon_report_samples(struct daemon *d, struct metrics_lines *l)
+{
+	struct status_account	 m;
+	uint64_t		 now = daemon_now();
+	size_t			 i;
+
+	for (i = 0; i < d->naccts; i++) {
+		daemon_report_account(d->accts[i], now, &m);
+		metrics_samples(l, &m);
+		status_account_clear(&m);
+	}
+}
+
+/* The control socket's `metrics`: the sample lines (control.h). */
+void
+daemon_control_metrics(struct control *ctl, uint64_t id, void *arg)
+{
+	struct metrics_lines	 l = { NULL, 0 };
+	size_t			 i;
+
+	daemon_report_samples(arg, &l);
+	for (i = 0; i < l.n; i++)
+		control_reply(ctl, id, "%s", l.v[i]);
+	metrics_lines_clear(&l);
+	control_end(ctl, id);
+}
+
+/* Writes metrics_file, if configured. A failure is logged when it
+ * differs from the last one (not every minute), and its end too. */
+void
+daemon_report_metrics(struct daemon *d)
+{
+	struct metrics_lines	 l = { NULL, 0 };
+	const char		*path = d->dc->conf->metrics_file;
+	char			*text, *cause = NULL;
+
+	if (path == NULL)
+		return;
+	daemon_report_samples(d, &l);
+	text = metrics_render(&l, (int64_t)time(NULL));
+	metrics_lines_clear(&l);
+	if (metrics_write(path, text, &cause) != 0) {
+		if (d->metrics_error == NULL ||
+		    strcmp(d->metrics_error, cause) != 0)
+			log_msg(LOG_LVL_WARNING, NULL, "%s", cause);
+		free(d->metrics_error);
+		d->metrics_error = cause;
+	} else if (d->metrics_error != NULL) {
+		log_msg(LOG_LVL_INFO, NULL, "metrics_file %s written again",
+		    path);
+		free(d->metrics_error);
+		d->metrics_error = NULL;
+	}
+	free(text);
+}
+
+static void
+daemon_report_metrics_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	daemon_report_metrics(arg);
+}
+
+void
+daemon_report_start(struct daemon *d)
+{
+	struct timeval	tv = { METRICS_INTERVAL, 0 };
+
+	d->ev_metrics = event_new(d->base, -1, EV_PERSIST,
+	    daemon_report_metrics_cb, d);
+	event_add(d->ev_metrics, &tv);
+	daemon_report_metrics(d);
+}
+
+void
+daemon_report_stop(struct daemon *d)
+{
+	if (d->ev_metrics != NULL)
+		event_free(d->ev_metrics);
+	d->ev_metrics = NULL;
+	free(d->metrics_error);
+	d->metrics_error = NULL;
 }

@@ -87,16 +87,7 @@ ODD='Quo"te \back ünï €'
 export ODD
 
 # A server that refuses every login (the account "bad" backs off).
-"$PY" "$top_srcdir/tests/lib/refuse.py" imap \
-    'NO [AUTHENTICATIONFAILED] Authentication failed.' 120 >"$T/refuse.port" &
-RPID=$!
-tap_cleanup_add 'kill "$RPID" 2>/dev/null'
-for ((i = 0; i < 50; i++)); do
-	[ -s "$T/refuse.port" ] && break
-	sleep 0.1
-done
-RPORT=$(cat "$T/refuse.port")
-[ -n "$RPORT" ] || tap_bail "refuse.py did not start"
+daemon_refuse_start
 
 CONF=$T/daemon.conf
 {

@@ -11,7 +11,8 @@
 # with the owner's uid/gid (/proc/PID/status), starts a third one when a
 # SIGHUP adds a third owner, and stops them all on SIGTERM within the
 # bound; --status (text and --json) as root asks every owner's daemon and
-# makes one document. Needs root (it creates the users, and runs
+# makes one document, and the supervisor writes one metrics file for
+# every owner's accounts. Needs root (it creates the users, and runs
 # Dovecot). TAP.
 set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -245,7 +246,9 @@ wait_uids()
 }
 
 DCONF=$T/daemon.conf
-write_conf "$DCONF" -- "$A" "$B"
+mkdir -m 755 "$T/prom"
+PROM=$T/prom/mailfetchd.prom
+write_conf "$DCONF" "metrics_file = \"$PROM\"" -- "$A" "$B"
 gen plain "$T/d-b.eml" privsep-daemon-b
 dovecot_add_message "$B" INBOX "$T/d-b.eml"
 daemon_start "$DCONF"
@@ -278,6 +281,19 @@ tap_is "$?:$(jq '[x["name"] for x in d["accounts"]] == [env("B")], len(d["daemon
     "$(cat "$T/st.err")"
 out=$("$MAILFETCHD" -c "$DCONF" --status "$A" 2>&1)
 tap_like "$?:$out" "^0:$A: " "--status $A as root: its text line" "$out"
+
+# The metrics file: written by the supervisor (root) from every owner's
+# daemon, readable by others.
+mget() { "$(_dc_python)" "$top_srcdir/tests/lib/metrics_check.py" get "$PROM" "$1" 2>&1; }
+for ((i = 0; i < 160; i++)); do
+	[ "$(mget 'v("mailfetchd_messages_fetched_total", account=env("B")) == 1 and v("mailfetchd_messages_fetched_total", account=env("A")) is not None')" = True ] && break
+	sleep 0.25
+done
+tap_is "$(mget 'v("mailfetchd_messages_fetched_total", account=env("B")), v("mailfetchd_messages_fetched_total", account=env("A"))')" \
+    "(1.0, 0.0)" "metrics_file as root: one file with both owners' accounts and their counts" \
+    "$(cat "$PROM" 2>&1 | grep messages_fetched)"
+tap_is "$(stat -c '%U %a' "$PROM")" "root 644" \
+    "metrics_file as root: written by the supervisor, mode 0644"
 
 # SIGHUP with a third owner.
 write_conf "$DCONF" -- "$A" "$B" "$C"
