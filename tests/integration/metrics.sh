@@ -131,4 +131,6 @@ tap_is "$(grep -c "metrics_file $T/nosuch/m.prom: cannot" "$DLOG")" 1 \
 kill -TERM "$DPID"
 daemon_wait_exit 20
 tap_is "$drc" 0 "the daemon stops cleanly"
+cat "$DLOG" >>"$T/all-output"
+mfd_no_sanitizer
 tap_done

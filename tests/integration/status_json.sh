@@ -49,6 +49,7 @@ sj()
 {
 	"$MAILFETCHD" -c "$SCONF" --status --json "$@" >"$T/st.json" 2>"$T/st.err"
 	src=$?
+	cat "$T/st.err" >>"$T/all-output"
 }
 
 # jq EXPR: EXPR on the last document (status_check.py), after checking
@@ -220,6 +221,9 @@ tap_like "$(cat "$T/st.err")" 'does not run account late' "... saying so"
 # The daemon stops: every state above was validated; no daemon again.
 kill -TERM "$DPID"
 daemon_wait_exit 20
+tap_is "$drc" 0 "the daemon stops cleanly"
 sj
 tap_is "$src" 4 "after the daemon stopped: exit status 4"
+cat "$DLOG" >>"$T/all-output"
+mfd_no_sanitizer
 tap_done
