@@ -32,7 +32,6 @@
 #include "log.h"
 #include "xmalloc.h"
 
-#define CONTROL_ARGS_MAX	64	/* names in one fetch */
 
 struct control_client {
 	struct control			*ctl;
@@ -352,7 +351,7 @@ control_dispatch(struct control_client *c, char *line)
 	size_t		 n;
 
 	n = control_words(line, w, nitems(w));
-	if (n == 0 || n > nitems(w) - 1) {
+	if (n == 0 || n > nitems(w)) {
 		control_client_fail(c, n == 0 ? "error empty command" :
 		    "error too many arguments");
 		return;

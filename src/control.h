@@ -64,6 +64,7 @@
 #include "compat.h"
 
 #define CONTROL_LINE_MAX	1024	/* bytes of one line, LF included */
+#define CONTROL_ARGS_MAX	64	/* names in one command */
 #define CONTROL_CLIENTS_MAX	16	/* connections at once */
 #define CONTROL_TIMEOUT		10	/* seconds to send a command, or to
 					 * take an answer */

@@ -99,22 +99,54 @@ status_cli_text(const char *line, void *arg)
 	}
 }
 
-/* The command: "status", or "status-json NAME...". */
+/* The next command: "status", or "status-json NAME..." with as many of
+ * the names from *next on as fit a command (CONTROL_LINE_MAX bytes,
+ * CONTROL_ARGS_MAX names; names are at most 64 bytes,
+ * mailfetchd.conf(5)); *next moves past them. */
 static char *
-status_cli_command(const char *const *names, size_t n, int json)
+status_cli_command(const char *const *names, size_t n, size_t *next,
+    int json)
 {
 	char	*cmd, *tmp;
-	size_t	 i;
+	size_t	 first;
 
-	if (!json)
+	if (!json) {
+		*next = n;
 		return (xstrdup("status"));
+	}
 	cmd = xstrdup("status-json");
-	for (i = 0; i < n; i++) {
-		xasprintf(&tmp, "%s %s", cmd, names[i]);
+	first = *next;
+	/* At least one name each time: the loop always ends. */
+	while (*next < n && (*next == first ||
+	    (*next - first < CONTROL_ARGS_MAX && strlen(cmd) + 1 +
+	    strlen(names[*next]) < CONTROL_LINE_MAX - 2))) {
+		xasprintf(&tmp, "%s %s", cmd, names[(*next)++]);
 		free(cmd);
 		cmd = tmp;
 	}
 	return (cmd);
+}
+
+/* Sends the commands on fd: more than one when the names do not fit one
+ * line (each answer repeats the daemon's record: one is kept). */
+static int
+status_cli_send(int fd, const char *const *names, size_t n, int json,
+    struct status_cli_answer *sa, char **cause)
+{
+	char	*cmd;
+	size_t	 next = 0, ndaemons;
+	int	 rc;
+
+	do {
+		ndaemons = sa->ndaemons;
+		cmd = status_cli_command(names, n, &next, json);
+		rc = control_command(fd, cmd, CONTROL_TIMEOUT, json ?
+		    status_cli_record : status_cli_text, sa, cause);
+		free(cmd);
+		while (ndaemons > 0 && sa->ndaemons > ndaemons)
+			free(sa->daemons[--sa->ndaemons]);
+	} while (rc == 0 && next < n);
+	return (rc);
 }
 
 /* Asks the configuration's daemon. 0, or EXIT_NO_DAEMON (said). */
@@ -122,7 +154,7 @@ static int
 status_cli_ask(const struct config *conf, const char *const *names,
     size_t n, int json, struct status_cli_answer *sa)
 {
-	char	*cause, *cmd;
+	char	*cause;
 	int	 fd, rc;
 
 	if ((fd = control_connect_daemon(conf, &cause)) == -1) {
@@ -130,12 +162,7 @@ status_cli_ask(const struct config *conf, const char *const *names,
 		free(cause);
 		return (EXIT_NO_DAEMON);
 	}
-	/* Names are account names (no spaces, mailfetchd.conf(5)); the
-	 * config check bounds their number and length. */
-	cmd = status_cli_command(names, n, json);
-	rc = control_command(fd, cmd, CONTROL_TIMEOUT, json ?
-	    status_cli_record : status_cli_text, sa, &cause);
-	free(cmd);
+	rc = status_cli_send(fd, names, n, json, sa, &cause);
 	close(fd);
 	if (rc != 0) {
 		fprintf(stderr, "mailfetchd: %s\n", cause);

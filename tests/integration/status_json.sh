@@ -202,6 +202,12 @@ ok $? "... escaped as JSON wants it, UTF-8 as it is" "$(grep -o '"Quo[^]]*' "$T/
 sj idl
 tap_is "$src:$(jq '[x["name"] for x in d["accounts"]], len(d["daemons"])')" \
     "0:(['idl'], 1)" "--status idl --json: that account only"
+# More names than one command line holds (each at most 64 bytes; here
+# 40 of them): several commands, one document, one daemon record.
+sj $(for ((i = 0; i < 40; i++)); do printf 'ok idl '; done) odd
+tap_is "$src:$(jq 'len(d["daemons"]), len(d["accounts"]), [x["name"] for x in d["accounts"]] == ["ok", "idl"] * 40 + ["odd"]')" \
+    "0:(1, 81, True)" "--status --json with 81 names: every one, one daemon record" \
+    "$(cat "$T/st.err")"
 out=$("$MAILFETCHD" -c "$SCONF" --status ok 2>&1)
 tap_like "$out" '^ok: waiting; polling INBOX; ' "--status ok: its text line" "$out"
 tap_is "$(printf '%s\n' "$out" | wc -l)" 1 "... and no other"
