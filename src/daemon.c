@@ -1133,6 +1133,8 @@ daemon_clock_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	log_msg(LOG_LVL_INFO, NULL, "resumed after about %llus suspended; "
 	    "checking every account now", (unsigned long long)jump / 1000);
+	d->resumed = time(NULL);
+	d->suspended_ms = jump;
 	/* IDLE connections: DONE must be answered quickly, or the session
 	 * fails and reconnects; a folder waiting to retry retries now. */
 	for (i = 0; i < d->nidles; i++) {

@@ -165,6 +165,8 @@ struct daemon {
 
 	time_t			  last_fetch;	/* wall time, 0: never */
 	time_t			  started;	/* wall time */
+	time_t			  resumed;	/* after the last suspend; 0 */
+	uint64_t		  suspended_ms;	/* ... which lasted this long */
 	char			 *last_status;	/* last STATUS= sent */
 	char			 *reload_error;	/* the last reload's, or NULL */
 	struct event		 *ev_metrics;	/* metrics_file's timer */

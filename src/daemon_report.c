@@ -191,6 +191,8 @@ daemon_report_daemon(const struct daemon *d, struct status_daemon *m)
 	m->reload_error = d->reload_error != NULL ?
 	    xstrdup(d->reload_error) : NULL;
 	m->last_fetch = d->last_fetch;
+	m->resumed = d->resumed;
+	m->suspended = (d->suspended_ms + 500) / 1000;
 }
 
 /* Sends one record line: "KIND JSON". */

@@ -229,6 +229,15 @@ status_daemon_json(struct json *j, const struct status_daemon *d)
 	json_bool(j, d->stopping);
 	status_key_string(j, "reload_error", d->reload_error);
 	status_time(j, "last_fetch", d->last_fetch);
+	json_key(j, "last_suspend");
+	if (d->resumed == 0)
+		json_null(j);
+	else {
+		json_object_begin(j);
+		status_time(j, "resumed", d->resumed);
+		status_key_uint(j, "seconds", d->suspended);
+		json_object_end(j);
+	}
 	json_object_end(j);
 }
 

@@ -96,6 +96,8 @@ struct status_daemon {
 	int		 stopping;
 	char		*reload_error;	/* NULL: none */
 	int64_t		 last_fetch;
+	int64_t		 resumed;	/* after the machine's last suspend */
+	uint64_t	 suspended;	/* seconds it lasted */
 };
 
 const char	*status_state_name(enum status_state);
