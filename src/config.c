@@ -233,6 +233,7 @@ static cfg_opt_t config_account_opts[] = {
 static cfg_opt_t config_root_opts[] = {
 	CFG_STR("state_dir", CONFIG_DEFAULT_STATE_DIR, CFGF_NONE),
 	CFG_STR("control_socket", NULL, CFGF_NODEFAULT),
+	CFG_STR("metrics_file", NULL, CFGF_NODEFAULT),
 	CFG_INT_CB("log_level", LOG_LVL_INFO, CFGF_NONE, config_parse_level),
 	CFG_INT_CB("max_connections", CONFIG_DEF_MAXCONN, CFGF_NONE,
 	    config_parse_count),
@@ -925,7 +926,8 @@ config_check_string(cfg_t *cfg, const char *name, const char *value)
 		/* trash_folder = "": no trash (keep = no deletes). */
 		config_error(cfg, "%s must not be empty", name);
 	} else if (strcmp(name, "state_dir") == 0 ||
-	    strcmp(name, "maildir") == 0) {
+	    strcmp(name, "maildir") == 0 ||
+	    strcmp(name, "metrics_file") == 0) {
 		if (*value != '/')
 			config_error(cfg, "%s must be an absolute path, not '%s'",
 			    name, value);
@@ -1747,6 +1749,8 @@ config_convert(cfg_t *cfg, const char *name)
 	conf->path = xstrdup(name);
 	conf->state_dir = xstrdup(cfg_getstr(cfg, "state_dir"));
 	config_control_socket(cfg, conf);
+	if (cfg_size(cfg, "metrics_file") > 0)
+		conf->metrics_file = xstrdup(cfg_getstr(cfg, "metrics_file"));
 	conf->log_level = (enum log_level)cfg_getint(cfg, "log_level");
 	conf->max_connections = (unsigned int)cfg_getint(cfg,
 	    "max_connections");
@@ -2010,6 +2014,7 @@ config_free(struct config *conf)
 	free(conf->path);
 	free(conf->state_dir);
 	free(conf->control_socket);
+	free(conf->metrics_file);
 	free(conf);
 }
 
@@ -2231,6 +2236,8 @@ config_print(FILE *f, const struct config *conf)
 		fputs(" (default)\n", f);
 	} else
 		config_print_str(f, "control_socket", conf->control_socket);
+	if (conf->metrics_file != NULL)
+		config_print_str(f, "metrics_file", conf->metrics_file);
 	fprintf(f, "log_level = %s\n", config_name_of(config_level_names,
 	    nitems(config_level_names), conf->log_level));
 	fprintf(f, "max_connections = %u\n", conf->max_connections);
@@ -2337,7 +2344,7 @@ config_account_equal(const struct account_conf *a,
 }
 
 /* The owner's state directory: its lock, state and control socket. */
-static char *
+char *
 config_owner_dir(const struct config *conf, const char *owner)
 {
 	char	*dir;
@@ -2353,6 +2360,9 @@ config_filter_owner(struct config *conf, const char *owner)
 	size_t			 i, n = 0;
 	char			*dir;
 
+	/* The supervisor writes it for every owner (privsep.c). */
+	free(conf->metrics_file);
+	conf->metrics_file = NULL;
 	for (i = 0; i < conf->naccounts; i++) {
 		a = &conf->accounts[i];
 		if (config_str_equal(a->owner, owner))

@@ -168,6 +168,8 @@ struct config {
 					 * $RUNTIME_DIRECTORY/control, else
 					 * state_dir/control */
 	int		 control_socket_default; /* not configured */
+	char		*metrics_file;	/* Prometheus textfile (metrics.h);
+					 * NULL: none */
 	enum log_level	 log_level;
 	unsigned int	 max_connections;	/* global cap */
 	unsigned int	 max_connections_per_host; /* per server host name,
@@ -212,8 +214,11 @@ int		 config_account_equal(const struct account_conf *,
 /* Keeps only the accounts of owner (NULL: those without an owner) and
  * frees the others. For an owner, the state directory becomes
  * state_dir/owner/OWNER, the control socket OWNER's state_dir/control and
- * OAuth2 token files move along. Returns how many accounts are left. */
+ * OAuth2 token files move along; metrics_file is dropped (the supervisor
+ * writes it). Returns how many accounts are left. */
 size_t		 config_filter_owner(struct config *, const char *owner);
+/* OWNER's state directory, state_dir/owner/OWNER; caller frees. */
+char		*config_owner_dir(const struct config *, const char *owner);
 const char	*config_proto_name(enum config_proto);
 const char	*config_tls_name(enum config_tls);
 const char	*config_oauth2_provider_name(enum config_oauth2_provider);

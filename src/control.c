@@ -27,12 +27,11 @@
 #include <event2/bufferevent.h>
 #include <event2/listener.h>
 
+#include "config.h"
 #include "fdio.h"
 #include "log.h"
 #include "xmalloc.h"
 
-#define CONTROL_ARGS_MAX	64	/* names in one fetch */
-#define CONTROL_ANSWER_MAX	4096	/* bytes of one answer line (client) */
 
 struct control_client {
 	struct control			*ctl;
@@ -103,6 +102,31 @@ control_connect(const char *path, char **cause)
 }
 
 
+/* Connects to the configuration's daemon: its control socket, and the
+ * system unit's when the configuration leaves the path to the default
+ * and this shell is not the unit (see control.h). -1 with *cause (caller
+ * frees) when nothing answers. */
+int
+control_connect_daemon(const struct config *conf, char **cause)
+{
+	char	*why;
+	int	 fd;
+
+	if ((fd = control_connect(conf->control_socket, cause)) != -1)
+		return (fd);
+	if (!conf->control_socket_default ||
+	    getenv("RUNTIME_DIRECTORY") != NULL ||
+	    strcmp(conf->state_dir, CONFIG_DEFAULT_STATE_DIR) != 0 ||
+	    strcmp(conf->control_socket, CONTROL_SYSTEM_PATH) == 0)
+		return (-1);
+	if ((fd = control_connect(CONTROL_SYSTEM_PATH, &why)) != -1) {
+		free(*cause);
+		return (fd);
+	}
+	free(why);
+	return (-1);
+}
+
 /* Waits up to timeout seconds (0: forever) for fd to be readable. */
 static int
 control_wait(int fd, int timeout)
@@ -140,13 +164,49 @@ control_split(char *buf, size_t *len, control_line_cb cb, void *arg)
 	return (*len >= CONTROL_ANSWER_MAX - 1 ? -1 : 0);
 }
 
+/* Reads an answer into *buf (grown as a line needs, up to
+ * CONTROL_ANSWER_MAX), handing each line to cb. */
+static int
+control_read_answer(int fd, int timeout, char **buf, size_t *len,
+    size_t *size, control_line_cb cb, void *arg, char **cause)
+{
+	ssize_t	n;
+	int	rc;
+
+	for (;;) {
+		if (control_wait(fd, timeout) != 0) {
+			xasprintf(cause, "no answer from the daemon: %s",
+			    strerror(errno));
+			return (-1);
+		}
+		if (*len + 1 >= *size && *size < CONTROL_ANSWER_MAX) {
+			*size *= 2;
+			*buf = xreallocarray(*buf, *size, 1);
+		}
+		n = read(fd, *buf + *len, *size - 1 - *len);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			xasprintf(cause, "the daemon closed the connection%s%s",
+			    n == 0 ? "" : ": ", n == 0 ? "" : strerror(errno));
+			return (-1);
+		}
+		*len += (size_t)n;
+		if ((rc = control_split(*buf, len, cb, arg)) == 1)
+			return (0);
+		if (rc == -1) {
+			xasprintf(cause, "answer line from the daemon too long");
+			return (-1);
+		}
+	}
+}
+
 int
 control_command(int fd, const char *command, int timeout,
     control_line_cb cb, void *arg, char **cause)
 {
-	char	 buf[CONTROL_ANSWER_MAX], *line;
-	size_t	 len = 0;
-	ssize_t	 n;
+	char	*buf, *line;
+	size_t	 len = 0, size = 4096;
 	int	 rc;
 
 	xasprintf(&line, "%s\n", command);
@@ -157,28 +217,11 @@ control_command(int fd, const char *command, int timeout,
 		    strerror(errno));
 		return (-1);
 	}
-	for (;;) {
-		if (control_wait(fd, timeout) != 0) {
-			xasprintf(cause, "no answer from the daemon: %s",
-			    strerror(errno));
-			return (-1);
-		}
-		n = read(fd, buf + len, sizeof buf - 1 - len);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			xasprintf(cause, "the daemon closed the connection%s%s",
-			    n == 0 ? "" : ": ", n == 0 ? "" : strerror(errno));
-			return (-1);
-		}
-		len += (size_t)n;
-		if ((rc = control_split(buf, &len, cb, arg)) == 1)
-			return (0);
-		if (rc == -1) {
-			xasprintf(cause, "answer line from the daemon too long");
-			return (-1);
-		}
-	}
+	buf = xmalloc(size);
+	rc = control_read_answer(fd, timeout, &buf, &len, &size, cb, arg,
+	    cause);
+	free(buf);
+	return (rc);
 }
 
 /* The client of request id, NULL if gone. */
@@ -308,7 +351,7 @@ control_dispatch(struct control_client *c, char *line)
 	size_t		 n;
 
 	n = control_words(line, w, nitems(w));
-	if (n == 0 || n > nitems(w) - 1) {
+	if (n == 0 || n > nitems(w)) {
 		control_client_fail(c, n == 0 ? "error empty command" :
 		    "error too many arguments");
 		return;
@@ -316,6 +359,13 @@ control_dispatch(struct control_client *c, char *line)
 	if (strcmp(w[0], "status") == 0 && n == 1) {
 		c->id = ++ctl->next_id;
 		ctl->ops->status(ctl, c->id, ctl->arg);
+	} else if (strcmp(w[0], "metrics") == 0 && n == 1) {
+		c->id = ++ctl->next_id;
+		ctl->ops->metrics(ctl, c->id, ctl->arg);
+	} else if (strcmp(w[0], "status-json") == 0) {
+		c->id = ++ctl->next_id;
+		ctl->ops->status_json(ctl, c->id, (const char *const *)w + 1,
+		    n - 1, ctl->arg);
 	} else if (strcmp(w[0], "fetch") == 0) {
 		if (c->uid != 0 && c->uid != geteuid()) {
 			log_msg(LOG_LVL_NOTICE, NULL, "control: fetch refused "
@@ -331,8 +381,8 @@ control_dispatch(struct control_client *c, char *line)
 		ctl->ops->fetch(ctl, c->id, (const char *const *)w + 1, n - 1,
 		    ctl->arg);
 	} else
-		control_client_fail(c, "error unknown command (status, fetch "
-		    "[ACCOUNT...])");
+		control_client_fail(c, "error unknown command (status, "
+		    "status-json [ACCOUNT...], metrics, fetch [ACCOUNT...])");
 }
 
 /* Whether a command line is printable text. */

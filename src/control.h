@@ -35,8 +35,20 @@
  *		"not fetched: WHY; next attempt allowed in DURATION (at
  *		TIME)".
  *		An account the daemon does not run: "NAME unknown".
+ *	status-json [NAME...]
+ *		The state as data (status.h): first "daemon JSON", the
+ *		daemon's record, then "account JSON" for each account (all,
+ *		in configuration order, or the named ones in that order);
+ *		"unknown NAME" for a name the daemon does not run. Each
+ *		JSON is one object on one line (doc/status.schema.json,
+ *		$defs daemon and account); the client makes the document.
+ *	metrics
+ *		The sample lines of the metrics file for the daemon's
+ *		accounts (metrics.h), without HELP and TYPE: what the
+ *		privsep supervisor merges into one file.
  *
- * Errors are one line "error TEXT" (then "."). `status` is answered to
+ * Errors are one line "error TEXT" (then "."). `status`, `status-json`
+ * and `metrics` are answered to
  * anyone who can connect (the file mode decides who can); `fetch` only to
  * root and the daemon's own uid, from the peer's SO_PEERCRED. A line too
  * long, bytes that are not printable text, more than CONTROL_CLIENTS_MAX
@@ -52,6 +64,7 @@
 #include "compat.h"
 
 #define CONTROL_LINE_MAX	1024	/* bytes of one line, LF included */
+#define CONTROL_ARGS_MAX	64	/* names in one command */
 #define CONTROL_CLIENTS_MAX	16	/* connections at once */
 #define CONTROL_TIMEOUT		10	/* seconds to send a command, or to
 					 * take an answer */
@@ -72,6 +85,9 @@ struct control_ops {
 	void	(*status)(struct control *, uint64_t id, void *arg);
 	void	(*fetch)(struct control *, uint64_t id,
 		    const char *const *names, size_t n, void *arg);
+	void	(*status_json)(struct control *, uint64_t id,
+		    const char *const *names, size_t n, void *arg);
+	void	(*metrics)(struct control *, uint64_t id, void *arg);
 };
 
 /* Creates the socket at path (mode 0600) and listens on base. A socket
@@ -97,7 +113,16 @@ void		 control_end(struct control *, uint64_t id);
 /* Connects to a daemon's socket: the fd, or -1 with *cause (caller frees)
  * and errno: ENOENT or ECONNREFUSED when no daemon is there. */
 int		 control_connect(const char *path, char **cause);
-/* One line of an answer (LF and the final "." not included). */
+struct config;
+/* Connects to the configuration's daemon: its control_socket, and the
+ * system unit's (CONTROL_SYSTEM_PATH) when the configuration leaves the
+ * path to the default and this shell is not the unit. -1 with *cause
+ * (caller frees) when nothing answers. */
+int		 control_connect_daemon(const struct config *, char **cause);
+/* One line of an answer (LF and the final "." not included): at most
+ * CONTROL_ANSWER_MAX bytes (an account's status-json record with many
+ * folders is long). */
+#define CONTROL_ANSWER_MAX	(1024 * 1024)
 typedef void	(*control_line_cb)(const char *line, void *arg);
 /* Sends command on fd and calls cb for each line of the answer. timeout:
  * seconds to wait for each line (0: no limit). Returns 0 after the final

@@ -290,7 +290,7 @@ daemon_account_answer(struct daemon_account *a, int status,
 }
 
 /* Today's date as a number, for the daily counts of --status. */
-static int
+int
 daemon_today(void)
 {
 	struct tm	tm;
@@ -317,6 +317,7 @@ daemon_account_count(struct daemon_account *a, const struct fetch_result *r)
 	}
 	a->msgs_today += r->messages;
 	a->bytes_today += r->bytes;
+	daemon_report_count(a, r->messages, r->bytes);
 	if (r->status != EXIT_PARTIAL)
 		a->last_success = time(NULL);
 }
@@ -360,6 +361,7 @@ daemon_account_done(struct daemon_account *a, const struct fetch_result *r,
 	if (!schedule_hint_busy(r->hint))
 		hook_fetch_ended(a->d->hook, a->ac, r->status, r->reauth,
 		    due == SCHEDULE_NEVER, msg);
+	daemon_report_failure(a, r->status, msg);
 	free(msg);
 	if (r->status == EXIT_NEW_MAIL || r->status == EXIT_NOTHING_NEW)
 		a->d->last_fetch = time(NULL);
@@ -373,6 +375,7 @@ daemon_account_done(struct daemon_account *a, const struct fetch_result *r,
 	daemon_account_rebind(a);
 	daemon_account_release(a);
 	daemon_status(a->d);
+	daemon_report_metrics(a->d);
 	daemon_arm(a->d);
 }
 
@@ -663,7 +666,7 @@ daemon_arm(struct daemon *d)
 }
 
 /* IDLE folders of an account (all when a is NULL) sitting in IDLE now. */
-static size_t
+size_t
 daemon_idling(struct daemon *d, const struct daemon_account *a)
 {
 	size_t	i, n = 0;
@@ -774,6 +777,7 @@ daemon_account_add(struct daemon *d, struct daemon_conf *dc,
 	a->dc = dc;
 	dc->refs++;
 	a->ac = ac;
+	a->last_failure_exit = -1;
 	a->ev_budget = evtimer_new(d->base, daemon_budget_cb, a);
 	daemon_policy(ac, &p);
 	a->sa = schedule_account_add(d->sched, ac->name, &p, a, daemon_now(),
@@ -819,6 +823,7 @@ daemon_account_stop(struct daemon_account *a)
 	    "was changed or removed by a reload");
 	daemon_account_save(a);
 	free(a->answer_note);
+	free(a->last_failure_text);
 	event_free(a->ev_budget);
 	state_close(a->st);
 	schedule_account_remove(a->sa);
@@ -1135,6 +1140,8 @@ daemon_clock_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	log_msg(LOG_LVL_INFO, NULL, "resumed after about %llus suspended; "
 	    "checking every account now", (unsigned long long)jump / 1000);
+	d->resumed = time(NULL);
+	d->suspended_ms = jump;
 	/* IDLE connections: DONE must be answered quickly, or the session
 	 * fails and reconnects; a folder waiting to retry retries now. */
 	for (i = 0; i < d->nidles; i++) {
@@ -1228,7 +1235,7 @@ daemon_account_folders(const struct daemon_account *a)
 /* For --status: whether an IDLE folder of the account is failing now
  * (its last session failed before IDLE, and none idles since), and
  * whether one idles now (*idling). */
-static int
+int
 daemon_account_idle_failing(const struct daemon_account *a, int *idling)
 {
 	const struct daemon_idle	*di;
@@ -1249,7 +1256,7 @@ daemon_account_idle_failing(const struct daemon_account *a, int *idling)
 }
 
 /* Connections the account holds: its poll and its IDLE sessions. */
-static unsigned int
+unsigned int
 daemon_account_conns(const struct daemon_account *a)
 {
 	struct daemon	*d = a->d;
@@ -1471,6 +1478,8 @@ daemon_control_fetch(struct control *ctl, uint64_t id,
 static const struct control_ops daemon_control_ops = {
 	daemon_control_status,
 	daemon_control_fetch,
+	daemon_control_status_json,
+	daemon_control_metrics,
 };
 
 /* Raises the soft limit on open files to the hard one: each account
@@ -1554,6 +1563,7 @@ daemon_teardown(struct daemon *d)
 	control_free(d->ctl);
 	/* A hook still running is killed (logged): the stop is bounded. */
 	hook_free(d->hook);
+	daemon_report_stop(d);
 	schedule_free(d->sched);
 	if (d->ev_watchdog != NULL)
 		event_free(d->ev_watchdog);
@@ -1590,6 +1600,7 @@ daemon_run(const char *path, daemon_load_cb load, struct config *conf,
 	d.path = path;
 	d.load = load;
 	d.verbosity = verbosity;
+	d.started = time(NULL);
 	d.dc = daemon_conf_new(conf);
 	daemon_setup(&d);
 	for (i = 0; i < conf->naccounts; i++)
@@ -1616,6 +1627,7 @@ daemon_run(const char *path, daemon_load_cb load, struct config *conf,
 	    "from %s; control socket %s", PACKAGE_VERSION, d.naccts,
 	    d.naccts == 1 ? "" : "s", conf->path, control_path(d.ctl));
 	event_base_once(d.base, -1, EV_TIMEOUT, daemon_ready_cb, &d, &now);
+	daemon_report_start(&d);
 	daemon_arm(&d);
 	event_base_dispatch(d.base);
 	daemon_teardown(&d);

@@ -410,6 +410,7 @@ daemon_idle_delivered(struct imap_session *s, void *arg,
 	/* The round's files are durable, its state saved. */
 	hook_new_mail(a->d->hook, a->ac, imap_session_files(s));
 	daemon_status(a->d);
+	daemon_report_metrics(a->d);
 }
 
 /* Before an IDLE session fetches: only within the daily budget. */
@@ -523,8 +524,10 @@ daemon_idle_outcome(struct daemon_idle *di, const struct imap_result *r)
 	    r->status != EXIT_NEW_MAIL && r->status != EXIT_NOTHING_NEW;
 	if (r->idled)
 		di->a->last_success = time(NULL);
-	else if (di->failing)
+	else if (di->failing) {
 		schedule_idle_error(di->a->sa, r->status);
+		daemon_report_failure(di->a, r->status, NULL);
+	}
 }
 
 /* An IDLE session ended (never on its own when all is well): reconnect

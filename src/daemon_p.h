@@ -1,9 +1,10 @@
-/* daemon_p.h: private to daemon.c and daemon_idle.c; nothing else may
- * include it (daemon.h is the public header). The daemon's structs, and
- * the functions one of the two files calls in the other: daemon.c runs
- * the loop (accounts, scheduler, reload, control, signals, status),
- * daemon_idle.c supervises the IMAP IDLE sessions and the TLS contexts
- * lent to them. */
+/* daemon_p.h: private to daemon.c, daemon_idle.c and daemon_report.c;
+ * nothing else may include it (daemon.h is the public header). The
+ * daemon's structs, and the functions one of the files calls in another:
+ * daemon.c runs the loop (accounts, scheduler, reload, control, signals,
+ * status), daemon_idle.c supervises the IMAP IDLE sessions and the TLS
+ * contexts lent to them, daemon_report.c turns the state into data
+ * (status.h) for `status-json` and the metrics file. */
 #ifndef MAILFETCHD_DAEMON_P_H
 #define MAILFETCHD_DAEMON_P_H
 
@@ -13,6 +14,7 @@
 
 #include "daemon.h"
 #include "schedule.h"
+#include "status.h"
 
 struct control;
 struct daemon;
@@ -65,6 +67,14 @@ struct daemon_account {
 	int				 day;	/* of the counts below */
 	unsigned long			 msgs_today;
 	uint64_t			 bytes_today;
+	/* Since the start, for status-json and metrics (daemon_report.c):
+	 * delivered, failures by class, the last failure. */
+	uint64_t			 total_msgs;
+	uint64_t			 total_bytes;
+	uint64_t			 failures_by_class[STATUS_CLASSES];
+	int64_t				 last_failure;
+	int				 last_failure_exit; /* -1: none */
+	char				*last_failure_text;
 	/* IMAP IDLE: the account's IDLE folders are in d->idles, with
 	 * di->a pointing here. */
 };
@@ -156,8 +166,13 @@ struct daemon {
 	struct schedule_clocks	  clocks;	/* at the last clock check */
 
 	time_t			  last_fetch;	/* wall time, 0: never */
+	time_t			  started;	/* wall time */
+	time_t			  resumed;	/* after the last suspend; 0 */
+	uint64_t		  suspended_ms;	/* ... which lasted this long */
 	char			 *last_status;	/* last STATUS= sent */
 	char			 *reload_error;	/* the last reload's, or NULL */
+	struct event		 *ev_metrics;	/* metrics_file's timer */
+	char			 *metrics_error; /* its last write's, or NULL */
 	int			  exit;
 };
 /* daemon.c: the loop's, for the IDLE supervision. */
@@ -177,6 +192,11 @@ void		 daemon_budget_pause(struct daemon_account *a, uint64_t now);
 void		 daemon_start_queued(struct daemon *d);
 void		 daemon_arm(struct daemon *d);
 void		 daemon_status(struct daemon *d);
+int		 daemon_today(void);
+size_t		 daemon_idling(struct daemon *d, const struct daemon_account *a);
+unsigned int	 daemon_account_conns(const struct daemon_account *a);
+int		 daemon_account_idle_failing(const struct daemon_account *a,
+		    int *idling);
 
 /* daemon_idle.c: the IDLE supervision's, for the loop. */
 size_t		 daemon_idle_held(const struct daemon_account *a,
@@ -200,5 +220,22 @@ const struct daemon_idle *daemon_fetch_idle_busy(
 		    const struct daemon_account *a);
 int		 daemon_fetch_idle_blocked(const struct daemon_account *a,
 		    uint64_t *at);
+
+/* daemon_report.c: the state as data, and the counts only it uses. */
+void		 daemon_report_count(struct daemon_account *a,
+		    unsigned long messages, uint64_t bytes);
+void		 daemon_report_failure(struct daemon_account *a, int exit,
+		    const char *text);
+void		 daemon_report_account(const struct daemon_account *a,
+		    uint64_t now, struct status_account *m);
+void		 daemon_report_daemon(const struct daemon *d,
+		    struct status_daemon *m);
+void		 daemon_control_status_json(struct control *ctl, uint64_t id,
+		    const char *const *names, size_t n, void *arg);
+void		 daemon_control_metrics(struct control *ctl, uint64_t id,
+		    void *arg);
+void		 daemon_report_metrics(struct daemon *d);
+void		 daemon_report_start(struct daemon *d);
+void		 daemon_report_stop(struct daemon *d);
 
 #endif

@@ -20,6 +20,7 @@
 #include "privsep.h"
 #include "provider.h"
 #include "secret.h"
+#include "status_cli.h"
 #include "xmalloc.h"
 
 enum main_mode {
@@ -30,9 +31,6 @@ enum main_mode {
 	MODE_DIAGNOSE,
 	MODE_OAUTH2_SETUP,
 };
-
-/* Exit status of --status when no daemon answers. */
-#define EXIT_NO_DAEMON	EXIT_NETWORK
 
 /* What a delegated --once learns from the daemon. */
 struct main_fetch {
@@ -48,6 +46,7 @@ struct main_opts {
 	const char	**accounts;
 	size_t		 naccounts;
 	int		 verbosity;	/* -v adds one, -q takes one */
+	int		 json;		/* --status --json */
 	const char	*oauth2_account; /* --oauth2-setup */
 };
 
@@ -56,7 +55,8 @@ static const struct option main_longopts[] = {
 	{ "once",		no_argument,		NULL, 'o' },
 	{ "account",		required_argument,	NULL, 'a' },
 	{ "check-config",	no_argument,		NULL, 'n' },
-	{ "status",		no_argument,		NULL, 's' },
+	{ "status",		optional_argument,	NULL, 's' },
+	{ "json",		no_argument,		NULL, 'j' },
 	{ "diagnose",		optional_argument,	NULL, 'D' },
 	{ "providers",		no_argument,		NULL, 'P' },
 	{ "oauth2-setup",	required_argument,	NULL, 'O' },
@@ -73,7 +73,7 @@ main_usage(FILE *f)
 	fprintf(f,
 "usage: mailfetchd [-c FILE] [-v | -q] [--once [--account NAME]...]\n"
 "       mailfetchd [-c FILE] --check-config\n"
-"       mailfetchd [-c FILE] --status\n"
+"       mailfetchd [-c FILE] --status [--json] [ACCOUNT...]\n"
 "       mailfetchd [-c FILE] --diagnose [ACCOUNT]\n"
 "       mailfetchd [-c FILE] --oauth2-setup ACCOUNT\n"
 "       mailfetchd --providers\n"
@@ -88,8 +88,10 @@ main_usage(FILE *f)
 "      --account NAME    with --once: only this account (repeatable)\n"
 "  -n, --check-config    validate the configuration, print it with secrets\n"
 "                        redacted, and exit\n"
-"      --status          print the running daemon's state of each account;\n"
-"                        exit 0, or 4 if no daemon answers\n"
+"      --status [ACCOUNT...]  print the running daemon's state of each account\n"
+"                        (or of each ACCOUNT); exit 0, 2 for an account it does\n"
+"                        not run, 4 if no daemon answers\n"
+"      --json            with --status: one JSON document (doc/status.schema.json)\n"
 "      --diagnose [ACCOUNT]  check each account (or ACCOUNT, or each --account)\n"
 "                        step by step: DNS, TCP, TLS, capabilities, login,\n"
 "                        folders; exit 0 when a fetch would work\n"
@@ -105,62 +107,6 @@ main_usage(FILE *f)
 "3 authentication, 4 network/TLS, 5 server protocol, 6 account locked,\n"
 "7 partial failure, 8 local delivery error, 9 not supported yet.\n"
 "See mailfetchd(8) and mailfetchd.conf(5).\n", CONFIG_DEFAULT_PATH);
-}
-
-/* Connects to the configuration's daemon: its control socket, and the
- * system unit's when the configuration leaves the path to the default
- * and this shell is not the unit (see control.h). -1 with *cause (caller
- * frees) when nothing answers. */
-static int
-main_connect(const struct config *conf, char **cause)
-{
-	char	*why;
-	int	 fd;
-
-	if ((fd = control_connect(conf->control_socket, cause)) != -1)
-		return (fd);
-	if (!conf->control_socket_default ||
-	    getenv("RUNTIME_DIRECTORY") != NULL ||
-	    strcmp(conf->state_dir, CONFIG_DEFAULT_STATE_DIR) != 0 ||
-	    strcmp(conf->control_socket, CONTROL_SYSTEM_PATH) == 0)
-		return (-1);
-	if ((fd = control_connect(CONTROL_SYSTEM_PATH, &why)) != -1) {
-		free(*cause);
-		return (fd);
-	}
-	free(why);
-	return (-1);
-}
-
-/* A line of the status answer: printed as it is. */
-static void
-main_status_line(const char *line, void *arg)
-{
-	printf("%s\n", line);
-	(void)arg;
-}
-
-/* --status: prints the daemon's answer. */
-static int
-main_status(const struct config *conf)
-{
-	char	*cause;
-	int	 fd, rc;
-
-	if ((fd = main_connect(conf, &cause)) == -1) {
-		fprintf(stderr, "mailfetchd: no daemon answers (%s)\n", cause);
-		free(cause);
-		return (EXIT_NO_DAEMON);
-	}
-	rc = control_command(fd, "status", CONTROL_TIMEOUT, main_status_line,
-	    NULL, &cause);
-	close(fd);
-	if (rc != 0) {
-		fprintf(stderr, "mailfetchd: %s\n", cause);
-		free(cause);
-		return (EXIT_NO_DAEMON);
-	}
-	return (fflush(stdout) == 0 ? 0 : EXIT_LOCAL);
 }
 
 /* How loud an account's answer is: a refusal for now (a backoff, the
@@ -243,7 +189,7 @@ main_delegate(const struct config *conf, const char **names, size_t n)
 		if (config_find_account(conf, names[i]) == NULL)
 			return (-1);	/* fetch_once reports it */
 	}
-	if (conf->naccounts == 0 || (fd = main_connect(conf, &cause)) == -1) {
+	if (conf->naccounts == 0 || (fd = control_connect_daemon(conf, &cause)) == -1) {
 		if (conf->naccounts > 0)
 			free(cause);
 		return (-1);
@@ -295,17 +241,6 @@ main_once_worker(struct config *conf, const char *const *names, size_t n,
 	return (rc);
 }
 
-/* --status in an owner's worker: that owner's daemon answers. */
-static int
-main_status_worker(struct config *conf, const char *const *names, size_t n,
-    void *arg)
-{
-	(void)names;
-	(void)n;
-	(void)arg;
-	return (main_status(conf));
-}
-
 /* --diagnose in an owner's worker: with the owner's files and rights. */
 static int
 main_diagnose_worker(struct config *conf, const char *const *names,
@@ -335,8 +270,8 @@ main_privsep(const struct main_opts *opts, struct config *conf)
 
 	switch (opts->mode) {
 	case MODE_STATUS:
-		rc = privsep_run(conf, NULL, 0, PRIVSEP_SEQUENTIAL |
-		    PRIVSEP_WORST, main_status_worker, NULL);
+		rc = status_cli_privsep(conf, opts->accounts, opts->naccounts,
+		    opts->json);
 		break;
 	case MODE_DIAGNOSE:
 		rc = privsep_run(conf, opts->accounts, opts->naccounts,
@@ -361,6 +296,26 @@ main_privsep(const struct main_opts *opts, struct config *conf)
 	return (rc);
 }
 
+/* One more account name of --account, --diagnose or --status. */
+static void
+main_add_account(struct main_opts *opts, const char *name)
+{
+	opts->accounts = xreallocarray(opts->accounts, opts->naccounts + 1,
+	    sizeof *opts->accounts);
+	opts->accounts[opts->naccounts++] = name;
+}
+
+/* The optional account of --diagnose and --status: "--status NAME" as
+ * well as "--status=NAME". */
+static void
+main_optional_account(struct main_opts *opts, int argc, char **argv)
+{
+	if (optarg == NULL && optind < argc && argv[optind][0] != '-')
+		optarg = argv[optind++];
+	if (optarg != NULL)
+		main_add_account(opts, optarg);
+}
+
 /* Parses argv into opts; exits with EXIT_CONFIG on a usage error. */
 static void
 main_parse_args(int argc, char **argv, struct main_opts *opts)
@@ -378,9 +333,7 @@ main_parse_args(int argc, char **argv, struct main_opts *opts)
 				opts->mode = MODE_ONCE;
 			break;
 		case 'a':
-			opts->accounts = xreallocarray(opts->accounts,
-			    opts->naccounts + 1, sizeof *opts->accounts);
-			opts->accounts[opts->naccounts++] = optarg;
+			main_add_account(opts, optarg);
 			break;
 		case 'n':
 			opts->mode = MODE_CHECK;
@@ -388,19 +341,14 @@ main_parse_args(int argc, char **argv, struct main_opts *opts)
 		case 's':
 			if (opts->mode != MODE_CHECK)
 				opts->mode = MODE_STATUS;
+			main_optional_account(opts, argc, argv);
+			break;
+		case 'j':
+			opts->json = 1;
 			break;
 		case 'D':
 			opts->mode = MODE_DIAGNOSE;
-			/* "--diagnose NAME" as well as "--diagnose=NAME". */
-			if (optarg == NULL && optind < argc &&
-			    argv[optind][0] != '-')
-				optarg = argv[optind++];
-			if (optarg != NULL) {
-				opts->accounts = xreallocarray(opts->accounts,
-				    opts->naccounts + 1,
-				    sizeof *opts->accounts);
-				opts->accounts[opts->naccounts++] = optarg;
-			}
+			main_optional_account(opts, argc, argv);
 			break;
 		case 'v':
 			opts->verbosity++;
@@ -426,6 +374,9 @@ main_parse_args(int argc, char **argv, struct main_opts *opts)
 			exit(EXIT_CONFIG);
 		}
 	}
+	/* "--status --json NAME": names after the options too. */
+	while (opts->mode == MODE_STATUS && optind < argc)
+		main_add_account(opts, argv[optind++]);
 	if (optind != argc) {
 		fprintf(stderr, "mailfetchd: unexpected argument '%s'\n",
 		    argv[optind]);
@@ -433,9 +384,13 @@ main_parse_args(int argc, char **argv, struct main_opts *opts)
 		exit(EXIT_CONFIG);
 	}
 	if (opts->naccounts > 0 && opts->mode != MODE_ONCE &&
-	    opts->mode != MODE_DIAGNOSE) {
-		fprintf(stderr, "mailfetchd: --account needs --once or "
-		    "--diagnose\n");
+	    opts->mode != MODE_DIAGNOSE && opts->mode != MODE_STATUS) {
+		fprintf(stderr, "mailfetchd: --account needs --once, "
+		    "--diagnose or --status\n");
+		exit(EXIT_CONFIG);
+	}
+	if (opts->json && opts->mode != MODE_STATUS) {
+		fprintf(stderr, "mailfetchd: --json needs --status\n");
 		exit(EXIT_CONFIG);
 	}
 }
@@ -444,7 +399,7 @@ int
 main(int argc, char **argv)
 {
 	struct main_opts	 opts = { CONFIG_DEFAULT_PATH, MODE_DAEMON,
-				     NULL, 0, 0, NULL };
+				     NULL, 0, 0, 0, NULL };
 	struct config		*conf;
 	char			*cause;
 	int			 rc;
@@ -484,7 +439,7 @@ main(int argc, char **argv)
 		rc = fflush(stdout) == 0 ? 0 : EXIT_LOCAL;
 		break;
 	case MODE_STATUS:
-		rc = main_status(conf);
+		rc = status_cli(conf, opts.accounts, opts.naccounts, opts.json);
 		break;
 	case MODE_DIAGNOSE:
 		rc = diagnose_run(conf, opts.accounts, opts.naccounts, stdout);

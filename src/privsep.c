@@ -26,6 +26,7 @@
 #include "daemon.h"
 #include "outcome.h"
 #include "log.h"
+#include "metrics.h"
 #include "notify.h"
 #include "secret.h"
 #include "xmalloc.h"
@@ -76,6 +77,8 @@ struct privsep_daemon {
 	int			 killed;	/* SIGKILL sent */
 	uint64_t		 deadline;	/* ms: SIGKILL then */
 	uint64_t		 watchdog;	/* ms between pings; 0: none */
+	uint64_t		 metrics_due;	/* ms: write metrics_file then */
+	char			*metrics_error;	/* its last write's, or NULL */
 };
 
 /* Set in a worker: privsep_load filters for its owner. */
@@ -887,6 +890,62 @@ privsep_daemon_kill(struct privsep_daemon *pd)
 	}
 }
 
+/* The control socket of a worker's daemon (config_filter_owner). */
+static char *
+privsep_socket(const struct config *conf, const struct privsep_worker *w)
+{
+	char	*dir, *path;
+
+	if (w->owner == NULL)
+		return (xstrdup(conf->control_socket));
+	dir = config_owner_dir(conf, w->owner);
+	xasprintf(&path, "%s/control", dir);
+	free(dir);
+	return (path);
+}
+
+/* Writes metrics_file from the workers' daemons, every
+ * METRICS_SUPERVISOR_INTERVAL seconds: the supervisor writes it, not the
+ * workers, as it alone sees every owner's accounts (one file for all),
+ * and the file's directory (node_exporter's) is the admin's, where no
+ * owner's process needs to write. A failed write is logged when its
+ * cause changes. */
+static void
+privsep_daemon_metrics(struct privsep_daemon *pd)
+{
+	struct metrics_lines	 l = { NULL, 0 };
+	const char		*path = pd->conf->metrics_file;
+	char			*sock, *cause, *text;
+	uint64_t		 now = privsep_now();
+	size_t			 i;
+
+	if (path == NULL || pd->stopping || now < pd->metrics_due)
+		return;
+	pd->metrics_due = now + METRICS_SUPERVISOR_INTERVAL * 1000ULL;
+	for (i = 0; i < pd->set.n; i++) {
+		if (pd->set.w[i].pid == 0)
+			continue;
+		sock = privsep_socket(pd->conf, &pd->set.w[i]);
+		if (metrics_ask(sock, pd->conf, pd->set.w[i].owner, &l,
+		    &cause) != 0) {
+			log_msg(LOG_LVL_DEBUG, NULL, "metrics of %s: %s",
+			    privsep_name(&pd->set.w[i]), cause);
+			free(cause);
+		}
+		free(sock);
+	}
+	text = metrics_render(&l, (int64_t)time(NULL));
+	metrics_lines_clear(&l);
+	cause = NULL;
+	if (metrics_write(path, text, &cause) != 0 &&
+	    (pd->metrics_error == NULL ||
+	    strcmp(pd->metrics_error, cause) != 0))
+		log_msg(LOG_LVL_WARNING, NULL, "%s", cause);
+	free(pd->metrics_error);
+	pd->metrics_error = cause;
+	free(text);
+}
+
 /* How long the supervisor may sleep: until the next due start, the next
  * watchdog ping or one second, whichever is first. */
 static void
@@ -950,6 +1009,7 @@ privsep_daemon(const char *path, struct config *conf, int verbosity)
 			privsep_daemon_kill(&pd);
 		if (!pd.stopping)
 			privsep_daemon_start(&pd);
+		privsep_daemon_metrics(&pd);
 		if (pd.watchdog != 0)
 			notify_watchdog();
 		privsep_daemon_timeout(&pd, &ts);
@@ -961,6 +1021,7 @@ privsep_daemon(const char *path, struct config *conf, int verbosity)
 	}
 	sigprocmask(SIG_SETMASK, &privsep_oldmask, NULL);
 	privsep_set_clear(&pd.set);
+	free(pd.metrics_error);
 	config_free(pd.conf);
 	log_msg(LOG_LVL_INFO, NULL, "stopped");
 	return (0);

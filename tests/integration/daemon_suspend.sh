@@ -97,6 +97,11 @@ sleep 3
 grep -q 'resumed after' "$DLOG"
 ok $((!$?)) "without a suspend, no clock check reports one" \
     "$(grep 'resumed after' "$DLOG")"
+"$MAILFETCHD" -c "$CONF" --status --json >"$T/st.json" 2>&1
+tap_is "$("$(_dc_python)" "$top_srcdir/tests/lib/status_check.py" \
+    "$top_srcdir/doc/status.schema.json" "$T/st.json" \
+    'd["daemons"][0]["last_suspend"]')" None \
+    "--status --json: no last suspend yet" "$(cat "$T/st.json")"
 
 # --- A 10-minute suspend; the connection survived it. ---
 dovecot_append two INBOX "$T/p1.eml" >/dev/null || tap_bail "APPEND failed"
@@ -119,6 +124,12 @@ tap_is "$(logins one)" "$before" \
 landed "$T/two/Maildir" 1 10
 ok $? "the polled account is polled at once (its next poll was an hour away)" \
     "$(log_since "$mark" | grep 'account=two' | head)"
+"$MAILFETCHD" -c "$CONF" --status --json >"$T/st.json" 2>&1
+tap_is "$("$(_dc_python)" "$top_srcdir/tests/lib/status_check.py" \
+    "$top_srcdir/doc/status.schema.json" "$T/st.json" \
+    'd["daemons"][0]["last_suspend"]["seconds"] in (599, 600, 601), d["daemons"][0]["last_suspend"]["resumed"] >= d["generated"] - 30')" \
+    "(True, True)" "--status --json: the daemon's last suspend, how long, when it resumed" \
+    "$(cat "$T/st.json")"
 dovecot_append one INBOX "$T/m2.eml" >/dev/null || tap_bail "APPEND failed"
 landed "$T/one/Maildir" 2 5
 ok $? "a message appended after the resume is pushed" "$(tail -20 "$DLOG")"

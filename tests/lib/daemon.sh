@@ -9,6 +9,8 @@
 #	daemon_start "$CONF"		# DPID, log in $DLOG; killed at exit
 #	daemon_wait_log 'fetched 4 messages' 20	|| ...
 #	daemon_wait_exit 15		# sets drc
+#	daemon_refuse_start		# an IMAP server refusing every
+#					# login on 127.0.0.1:$RPORT
 #
 # Accounts use the Dovecot user of the same name, the password in
 # $T/NAME/pass (mfd_account), the Maildir $T/NAME/Maildir; every account
@@ -147,6 +149,26 @@ daemon_wait_exit()
 		sleep 0.1
 	done
 	return 1
+}
+
+# daemon_refuse_start: tests/lib/refuse.py, an IMAP server (no TLS) that
+# answers every login "NO [AUTHENTICATIONFAILED]", on 127.0.0.1:$RPORT;
+# killed at exit.
+daemon_refuse_start()
+{
+	local i
+
+	"$(_dc_python)" "$DAEMON_LIBDIR/refuse.py" imap \
+	    'NO [AUTHENTICATIONFAILED] Authentication failed.' 120 \
+	    >"$T/refuse.port" &
+	RPID=$!
+	tap_cleanup_add 'kill "$RPID" 2>/dev/null'
+	for ((i = 0; i < 50; i++)); do
+		[ -s "$T/refuse.port" ] && break
+		sleep 0.1
+	done
+	RPORT=$(cat "$T/refuse.port")
+	[ -n "$RPORT" ] || tap_bail "refuse.py did not start"
 }
 
 # daemon_msgids DIR: the Message-IDs of the messages in DIR/new and

@@ -11,10 +11,14 @@
 # configuration error with file:line; the daemon runs one worker per owner
 # with the owner's uid/gid (/proc/PID/status), starts a third one when a
 # SIGHUP adds a third owner, and stops them all on SIGTERM within the
-# bound. Needs root (it creates the users, and runs Dovecot). TAP.
+# bound; --status (text and --json) as root asks every owner's daemon and
+# makes one document, and the supervisor writes one metrics file for
+# every owner's accounts. Needs root (it creates the users, and runs
+# Dovecot). TAP.
 set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 . "$top_srcdir/tests/lib/daemon.sh"
+export A B
 
 [ "$(id -u)" = 0 ] || tap_bail "privsep.sh must run as root (it creates users)"
 for tool in useradd userdel runuser pgrep; do
@@ -252,7 +256,9 @@ wait_uids()
 }
 
 DCONF=$T/daemon.conf
-write_conf "$DCONF" -- "$A" "$B"
+mkdir -m 755 "$T/prom"
+PROM=$T/prom/mailfetchd.prom
+write_conf "$DCONF" "metrics_file = \"$PROM\"" -- "$A" "$B"
 gen plain "$T/d-b.eml" privsep-daemon-b
 dovecot_add_message "$B" INBOX "$T/d-b.eml"
 daemon_start "$DCONF"
@@ -268,6 +274,36 @@ daemon_wait_log "account=$B: fetched 1 message" 20
 ok $? "daemon as root: $B's worker fetches the new message" "$(cat "$DLOG")"
 bad=$(find "$T/home/$B/Maildir" "$T/state/owner/$B" ! -user "$B" -printf '%p %u\n')
 tap_is "$bad" "" "daemon as root: everything $B's worker wrote is $B's"
+
+# --status as root asks each owner's daemon; --json makes one document of
+# their records (validated against the schema).
+"$MAILFETCHD" -c "$DCONF" --status --json >"$T/st.json" 2>"$T/st.err"
+tap_is "$?" 0 "--status --json as root: exit status 0" "$(cat "$T/st.err")"
+jq() { "$(_dc_python)" "$top_srcdir/tests/lib/status_check.py" \
+    "$top_srcdir/doc/status.schema.json" "$T/st.json" "$1"; }
+tap_is "$(jq 'len(d["daemons"]), sorted(x["name"] for x in d["accounts"]) == sorted([env("A"), env("B")]), a(env("B"))["fetched"]["messages"], a(env("B"))["owner"] == env("B")')" \
+    "(2, True, 1, True)" \
+    "--status --json as root: both owners' daemons and accounts in one valid document" \
+    "$(jq 1; cat "$T/st.json")"
+"$MAILFETCHD" -c "$DCONF" --status --json "$B" >"$T/st.json" 2>"$T/st.err"
+tap_is "$?:$(jq '[x["name"] for x in d["accounts"]] == [env("B")], len(d["daemons"])')" \
+    "0:(True, 1)" "--status --json $B as root: that account, from its owner's daemon" \
+    "$(cat "$T/st.err")"
+out=$("$MAILFETCHD" -c "$DCONF" --status "$A" 2>&1)
+tap_like "$?:$out" "^0:$A: " "--status $A as root: its text line" "$out"
+
+# The metrics file: written by the supervisor (root) from every owner's
+# daemon, readable by others.
+mget() { "$(_dc_python)" "$top_srcdir/tests/lib/metrics_check.py" get "$PROM" "$1" 2>&1; }
+for ((i = 0; i < 160; i++)); do
+	[ "$(mget 'v("mailfetchd_messages_fetched_total", account=env("B")) == 1 and v("mailfetchd_messages_fetched_total", account=env("A")) is not None')" = True ] && break
+	sleep 0.25
+done
+tap_is "$(mget 'v("mailfetchd_messages_fetched_total", account=env("B")), v("mailfetchd_messages_fetched_total", account=env("A"))')" \
+    "(1.0, 0.0)" "metrics_file as root: one file with both owners' accounts and their counts" \
+    "$(cat "$PROM" 2>&1 | grep messages_fetched)"
+tap_is "$(stat -c '%U %a' "$PROM")" "root 644" \
+    "metrics_file as root: written by the supervisor, mode 0644"
 
 # SIGHUP with a third owner.
 write_conf "$DCONF" -- "$A" "$B" "$C"
