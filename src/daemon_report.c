@@ -20,6 +20,7 @@
 #include <event2/event.h>
 
 #include "control.h"
+#include "hook.h"
 #include "imap.h"
 #include "json.h"
 #include "metrics.h"
@@ -139,6 +140,20 @@ daemon_report_times(const struct daemon_account *a,
 		    schedule_budget_resume(a->sa, now), now);
 }
 
+/* The account's last hook run (hook_last), if any. */
+static void
+daemon_report_hook(const struct daemon_account *a, struct status_account *m)
+{
+	struct hook_result	 hr;
+
+	if (hook_last(a->d->hook, a->ac->name, &hr) != 0)
+		return;
+	m->hook_which = hr.which;
+	m->hook_time = (int64_t)hr.when;
+	m->hook_ok = hr.ok;
+	m->hook_text = xstrdup(hr.text != NULL ? hr.text : "");
+}
+
 void
 daemon_report_account(const struct daemon_account *a, uint64_t now,
     struct status_account *m)
@@ -162,6 +177,7 @@ daemon_report_account(const struct daemon_account *a, uint64_t now,
 	m->last_failure_exit = a->last_failure_exit;
 	m->last_failure_text = a->last_failure_text != NULL ?
 	    xstrdup(a->last_failure_text) : NULL;
+	daemon_report_hook(a, m);
 	daemon_report_times(a, &ss, now, m);
 	m->interval = ss.interval;
 	m->conns = daemon_account_conns(a);

@@ -60,6 +60,7 @@ status_account_clear(struct status_account *a)
 	free(a->owner);
 	free(a->host);
 	free(a->last_failure_text);
+	free(a->hook_text);
 }
 
 void
@@ -113,6 +114,26 @@ status_last_failure(struct json *j, const struct status_account *a)
 	status_key_string(j, "text", a->last_failure_text);
 	json_key(j, "current");
 	json_bool(j, a->failing);
+	json_object_end(j);
+}
+
+/* "last_hook": null, or which hook ran last, when it ended and how: a
+ * hook's failure changes nothing fetched, so this is its only trace
+ * besides the log. */
+static void
+status_last_hook(struct json *j, const struct status_account *a)
+{
+	json_key(j, "last_hook");
+	if (a->hook_which == NULL) {
+		json_null(j);
+		return;
+	}
+	json_object_begin(j);
+	status_key_string(j, "hook", a->hook_which);
+	status_time(j, "time", a->hook_time);
+	json_key(j, "ok");
+	json_bool(j, a->hook_ok);
+	status_key_string(j, "text", a->hook_text);
 	json_object_end(j);
 }
 
@@ -207,6 +228,7 @@ status_account_json(struct json *j, const struct status_account *a)
 	status_key_uint(j, "consecutive_failures", a->failures);
 	status_time(j, "last_success", a->last_success);
 	status_last_failure(j, a);
+	status_last_hook(j, a);
 	status_time(j, "next_poll", a->next_poll);
 	status_time(j, "backoff_until", a->backoff_until);
 	status_key_uint(j, "poll_interval_seconds", a->interval);

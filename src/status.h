@@ -69,6 +69,10 @@ struct status_account {
 	int		 last_failure_exit; /* enum fetch_exit; -1: none */
 	char		*last_failure_text;
 	int		 failing;	/* the last failure is not recovered */
+	const char	*hook_which;	/* the last hook run; NULL: none */
+	int64_t		 hook_time;	/* it ended then */
+	int		 hook_ok;	/* it exited with status 0 */
+	char		*hook_text;
 	int64_t		 next_poll;	/* 0: none planned (polling, stopped,
 					 * push only) */
 	int64_t		 backoff_until;	/* BACKOFF: next_poll; else 0 */

@@ -152,6 +152,23 @@ tap_is "$(runs "$T/h-one")" 3 "three runs for three delivery rounds"
 daemon_wait_log "account=one: new_mail_command '$HOOK' ran for 1 new message" 10 3
 ok $? "each run is logged" "$(grep new_mail_command "$DLOG")"
 
+# --status --json keeps the last run: a hook's only trace besides the log.
+# lasthook ACCOUNT: "hook ok" of its last_hook, after validating the
+# document against the schema; "none" for null.
+PY=$(_dc_python)
+lasthook() {
+	timeout 30 "$MAILFETCHD" -c "$CONF" --status --json "$1" 2>&1 |
+	    "$PY" -c '
+import json, sys, jsonschema
+d = json.load(sys.stdin)
+jsonschema.validate(d, json.load(open(sys.argv[1])))
+h = d["accounts"][0]["last_hook"]
+print("none" if h is None else "%s %s %s" % (h["hook"], h["ok"], h["time"] > 0))
+' "$top_srcdir/doc/status.schema.json" 2>&1
+}
+tap_is "$(lasthook one)" "new_mail_command True True" \
+    "--status --json shows the last hook run, valid against the schema"
+
 # ---------------------------------------------------------------------
 # A burst of 50 while a run is held: coalesced into one more run.
 # ---------------------------------------------------------------------
@@ -213,6 +230,8 @@ wait_done "$T/h-bad" 2 30
 ok $? "a refusal after a success runs failure_command again" "$(grep 'account=bad' "$DLOG")"
 tap_is "$(runs "$T/h-bad")" 2 \
     "two runs: the retry of the first refusal ran none"
+tap_is "$(lasthook bad)" "failure_command True True" \
+    "--status --json shows the failure hook's run"
 
 kill -TERM "$DPID"
 daemon_wait_exit 20
