@@ -1212,6 +1212,13 @@ pop3_pump(struct pop3_session *s)
 	unsigned int	msgno;
 	int		rc;
 
+	/* Refilled half a window at a time: every write into an empty
+	 * output buffer costs the TLS bufferevent two epoll_ctl calls (its
+	 * write event armed, then disarmed once drained) and a loop round,
+	 * which one command per answer paid for nearly every message. Half
+	 * a window still in flight keeps the server busy. */
+	if (s->q_sent - s->q_recv > window / 2)
+		return;
 	while (!s->closing && s->q_sent < s->nq &&
 	    s->q_sent - s->q_recv < window) {
 		msgno = s->msgs[s->q[s->q_sent]].msgno;
