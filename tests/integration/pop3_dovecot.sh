@@ -168,7 +168,7 @@ tap_is "$rc" 1 "next run: nothing new"
 tap_unlike "$err" "larger than max_message_size" "the skipped message is not tried again"
 
 # ---- more messages than the RETR/DELE window (PIPELINING) -----------------
-# 70 messages: the window of 32 is refilled half a window at a time, for
+# 70 messages: the window of 64 is refilled half a window at a time, for
 # RETR (keep = no) and then DELE; every message arrives once, byte-exact,
 # and every one is deleted.
 dovecot_add_user erin pw-erin
@@ -180,7 +180,7 @@ for i in $(seq 1 70); do
 done
 conf many erin implicit "$DC_POP3S_PORT" no
 run many
-tap_is "$rc:$(count "$T/Maildir-many")" "0:70" "70 messages over a window of 32: all delivered"
+tap_is "$rc:$(count "$T/Maildir-many")" "0:70" "70 messages over a window of 64: all delivered"
 tap_is "$(sums "$T"/Maildir-many/new/*)" "$(sums "$T"/many/*.eml)" \
     "each byte-exact, none twice"
 tap_is "$(server_count erin)" 0 "and all 70 deleted on the server"
