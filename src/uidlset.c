@@ -7,7 +7,10 @@
  * UIDLs. A slot holds id + 1 in its low 27 bits and 5 more bits of the
  * hash above them: only a probe whose bits match (1 in 32 of the others)
  * reads the record back to compare (the page cache answers: the file was
- * written moments ago). */
+ * written moments ago). Records read back come a chunk at a time into a
+ * small cache: the texts a session asks for (the journal of a batch, in
+ * listing order) are neighbours, and one pread per UIDL was most of a
+ * POP3 fetch's system calls after the message files themselves. */
 #include "uidlset.h"
 
 #include <sys/random.h>
@@ -25,13 +28,23 @@
 
 #define UIDLSET_REC	(1 + UIDLSET_LEN_MAX + 1)
 #define UIDLSET_WBUF	64		/* records kept before the file */
-#define UIDLSET_CHUNK	64		/* records per read of a scan */
+#define UIDLSET_CHUNK	256		/* records per read of a scan */
+#define UIDLSET_CACHE	64		/* records per read of a lookup */
 #define UIDLSET_IDS_MAX	(1U << 26)	/* 67 M UIDLs, 4.8 GB on disk */
 #define UIDLSET_ID_BITS	27		/* id + 1 <= UIDLSET_IDS_MAX */
 #define UIDLSET_ID_MASK	((1U << UIDLSET_ID_BITS) - 1)
 #define UIDLSET_SLOT(h, id) \
 	((uint32_t)((h) >> 59) << UIDLSET_ID_BITS | ((uint32_t)(id) + 1))
 #define UIDLSET_SLOT_ID(v)	(((v) & UIDLSET_ID_MASK) - 1)
+
+/* A chunk of records read from the file: a scan's (UIDLSET_CHUNK, freed
+ * after it) or the lookup cache (UIDLSET_CACHE, kept). */
+struct uidlset_scan {
+	unsigned char	*buf;
+	size_t		 cap;		/* records buf holds */
+	size_t		 first;
+	size_t		 n;		/* 0: nothing valid */
+};
 
 struct uidlset {
 	const char	*dir;
@@ -48,14 +61,10 @@ struct uidlset {
 	uint64_t	 key[2];
 	size_t		 wfirst;	/* first id in wbuf */
 	unsigned char	 wbuf[UIDLSET_WBUF * UIDLSET_REC];
-	unsigned char	 rec[UIDLSET_REC];	/* the last record read */
-};
-
-/* A sequential reader: one pread per UIDLSET_CHUNK records. */
-struct uidlset_scan {
-	unsigned char	*buf;
-	size_t		 first;
-	size_t		 n;
+	struct uidlset_scan cache;	/* records read back; emptied when
+					 * compaction moves them */
+	size_t		 reads;		/* preads of the scratch file */
+	unsigned char	 rec[UIDLSET_REC];	/* uidlset_text's copy */
 };
 
 #define ROTL(x, b) (((x) << (b)) | ((x) >> (64 - (b))))
@@ -107,6 +116,7 @@ uidlset_new(const char *dir, const char *name)
 	set->dir = dir;
 	set->name = name;
 	set->fd = -1;
+	set->cache.cap = UIDLSET_CACHE;
 	set->size = 64;
 	set->slots = xcalloc(set->size, sizeof *set->slots);
 	/* Without randomness the table still works, only less hardened. */
@@ -129,6 +139,7 @@ uidlset_free(struct uidlset *set)
 	free(set->flags);
 	free(set->values);
 	free(set->slots);
+	free(set->cache.buf);
 	free(set);
 }
 
@@ -207,27 +218,9 @@ uidlset_append(struct uidlset *set, const unsigned char *rec,
 	return (0);
 }
 
-/* Record id, from the write buffer or read into set->rec; NULL after a
- * read error. */
-static const unsigned char *
-uidlset_rec(struct uidlset *set, size_t id)
-{
-	ssize_t	r;
-
-	if (id >= set->wfirst)
-		return (set->wbuf + (id - set->wfirst) * UIDLSET_REC);
-	if (set->error != 0)
-		return (NULL);
-	r = pread(set->fd, set->rec, UIDLSET_REC, (off_t)id * UIDLSET_REC);
-	if (r != UIDLSET_REC) {
-		uidlset_fail(set, r == -1 ? errno : EIO);
-		return (NULL);
-	}
-	return (set->rec);
-}
-
-/* Record id of a scan in increasing id order, from the write buffer or
- * a chunk read from the file; NULL after a read error. */
+/* Record id, from the write buffer or from sc's chunk, which is read
+ * from the file (from id on, sc->cap records at most) when it does not
+ * hold id; NULL after a read error. */
 static const unsigned char *
 uidlset_scan_rec(struct uidlset *set, struct uidlset_scan *sc, size_t id)
 {
@@ -240,10 +233,11 @@ uidlset_scan_rec(struct uidlset *set, struct uidlset_scan *sc, size_t id)
 		return (sc->buf + (id - sc->first) * UIDLSET_REC);
 	if (set->error != 0)
 		return (NULL);
-	want = set->wfirst - id < UIDLSET_CHUNK ? set->wfirst - id :
-	    UIDLSET_CHUNK;
+	want = set->wfirst - id < sc->cap ? set->wfirst - id : sc->cap;
 	if (sc->buf == NULL)
-		sc->buf = xmalloc(UIDLSET_CHUNK * UIDLSET_REC);
+		sc->buf = xmalloc(sc->cap * UIDLSET_REC);
+	sc->n = 0;
+	set->reads++;
 	r = pread(set->fd, sc->buf, want * UIDLSET_REC,
 	    (off_t)id * UIDLSET_REC);
 	if (r != (ssize_t)(want * UIDLSET_REC)) {
@@ -253,6 +247,13 @@ uidlset_scan_rec(struct uidlset *set, struct uidlset_scan *sc, size_t id)
 	sc->first = id;
 	sc->n = want;
 	return (sc->buf);
+}
+
+/* Record id for a lookup, through the cache; NULL after a read error. */
+static const unsigned char *
+uidlset_rec(struct uidlset *set, size_t id)
+{
+	return (uidlset_scan_rec(set, &set->cache, id));
 }
 
 /* The slot holding s (len bytes), or the empty slot where it would go;
@@ -281,7 +282,7 @@ uidlset_slot(struct uidlset *set, const char *s, size_t len, uint64_t h)
 static void
 uidlset_reindex(struct uidlset *set)
 {
-	struct uidlset_scan	 sc = { NULL, 0, 0 };
+	struct uidlset_scan	 sc = { NULL, UIDLSET_CHUNK, 0, 0 };
 	const unsigned char	*r;
 	size_t			 id, n = 0, mask, i;
 	uint64_t		 h;
@@ -410,7 +411,7 @@ int
 uidlset_each(struct uidlset *set, unsigned char mask,
     void (*fn)(void *, uint32_t, const char *, size_t), void *arg)
 {
-	struct uidlset_scan	 sc = { NULL, 0, 0 };
+	struct uidlset_scan	 sc = { NULL, UIDLSET_CHUNK, 0, 0 };
 	const unsigned char	*r;
 	size_t			 id;
 
@@ -455,7 +456,7 @@ uidlset_write_at(struct uidlset *set, const unsigned char *buf, size_t n,
 static size_t
 uidlset_compact_file(struct uidlset *set, unsigned char keep)
 {
-	struct uidlset_scan	 sc = { NULL, 0, 0 };
+	struct uidlset_scan	 sc = { NULL, UIDLSET_CHUNK, 0, 0 };
 	const unsigned char	*r;
 	unsigned char		*wb = NULL;
 	size_t			 id, out = 0, wn = 0, wstart = 0;
@@ -500,6 +501,8 @@ uidlset_compact(struct uidlset *set, unsigned char keep)
 
 	if (set->error != 0)
 		return;
+	/* Records move down: what the cache holds is stale. */
+	set->cache.n = 0;
 	if (set->wfirst == 0) {
 		for (id = 0; id < set->n; id++) {
 			if ((set->flags[id] & keep) == 0)
@@ -525,6 +528,13 @@ uidlset_compact(struct uidlset *set, unsigned char keep)
 		    sizeof *set->values);
 	}
 	uidlset_reindex(set);
+}
+
+/* Reads of the scratch file so far. */
+size_t
+uidlset_reads(const struct uidlset *set)
+{
+	return (set->reads);
 }
 
 /* The first failure's errno. */

@@ -2,7 +2,8 @@
 # pop3_dovecot.sh: mailfetchd --once against a real Dovecot POP3 (POP3S and
 # STLS with the test CA): keep and delete, second run, new mail between
 # runs, UIDL pruning after a server-side deletion, a 10 MB message and
-# byte-exact delivery of awkward content. TAP output.
+# byte-exact delivery of awkward content, more messages than the pipelining
+# window. TAP output.
 set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 MAILFETCHD=${MAILFETCHD:-$top_srcdir/_build/mailfetchd}
@@ -44,6 +45,11 @@ run() {
 # count DIR: files in DIR/new and DIR/cur.
 count() {
 	find "$1/new" "$1/cur" -type f 2>/dev/null | wc -l
+}
+
+# sums FILE...: the files' MD5 sums, sorted (contents, whatever the names).
+sums() {
+	md5sum "$@" | cut -d' ' -f1 | sort
 }
 
 # uidls NAME: UIDL records in the account's state file.
@@ -160,6 +166,25 @@ tap_is "$(server_count dave)" 1 "keep = no does not delete a skipped message"
 run max
 tap_is "$rc" 1 "next run: nothing new"
 tap_unlike "$err" "larger than max_message_size" "the skipped message is not tried again"
+
+# ---- more messages than the RETR/DELE window (PIPELINING) -----------------
+# 70 messages: the window of 64 is refilled half a window at a time, for
+# RETR (keep = no) and then DELE; every message arrives once, byte-exact,
+# and every one is deleted.
+dovecot_add_user erin pw-erin
+mkdir -p "$T/many"
+for i in $(seq 1 70); do
+	printf 'From: a@example.net\nSubject: many %d\n\nbody %d\n.%d\n' \
+	    "$i" "$i" "$i" > "$T/many/$i.eml"
+	dovecot_add_message erin INBOX "$T/many/$i.eml"
+done
+conf many erin implicit "$DC_POP3S_PORT" no
+run many
+tap_is "$rc:$(count "$T/Maildir-many")" "0:70" "70 messages over a window of 64: all delivered"
+tap_is "$(sums "$T"/Maildir-many/new/*)" "$(sums "$T"/many/*.eml)" \
+    "each byte-exact, none twice"
+tap_is "$(server_count erin)" 0 "and all 70 deleted on the server"
+tap_is "$(grep -c '> RETR ' "$T/err")" 70 "one RETR each"
 
 # ---- wrong CA: refused ------------------------------------------------
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \

@@ -369,6 +369,40 @@ encode(const unsigned char *body, size_t len, size_t *outlen)
 	return (out);
 }
 
+/* Raw input of every shape (unstuffed dots, bare CR and LF, CRLF at
+ * chunk edges, with and without the terminator): decoded whole, with a
+ * small output buffer, and one byte at a time (which never sees a whole
+ * CRLF plus the next byte, so it is the table alone), the results agree,
+ * with either line end. */
+static void
+test_body_random_equiv(void **state)
+{
+	static const unsigned char alphabet[] = ".\r\nx";
+	unsigned char	 in[64];
+	struct run	 whole, r;
+	size_t		 len, i, round, one = 1, all = 0, outsizes[] = { 2, 3 };
+	unsigned int	 seed = 4242;
+	int		 flags;
+
+	(void)state;
+	for (round = 0; round < 4000; round++) {
+		len = rand_r(&seed) % sizeof in;
+		for (i = 0; i < len; i++)
+			in[i] = alphabet[rand_r(&seed) % 4];
+		flags = round % 2 ? POP3_BODY_CRLF_TO_LF : 0;
+		run_decode(&whole, flags, in, len, &all, 1, 0);
+		run_decode(&r, flags, in, len, &one, 1, 0);
+		run_equal(&whole, &r);
+		run_free(&r);
+		for (i = 0; i < 2; i++) {
+			run_decode(&r, flags, in, len, &all, 1, outsizes[i]);
+			run_equal(&whole, &r);
+			run_free(&r);
+		}
+		run_free(&whole);
+	}
+}
+
 /* Random bodies made of the troublesome bytes, stuffed, decoded at random
  * split points: the original comes back, without anomalies. */
 static void
@@ -932,6 +966,7 @@ main(void)
 		cmocka_unit_test(test_body_reset),
 		cmocka_unit_test(test_body_long_lines),
 		cmocka_unit_test(test_body_roundtrip),
+		cmocka_unit_test(test_body_random_equiv),
 		cmocka_unit_test(test_line),
 		cmocka_unit_test(test_unstuff),
 		cmocka_unit_test(test_status),

@@ -259,6 +259,42 @@ test_compact_partial(void **arg)
 	uidlset_free(set);
 }
 
+/* Texts read back in id order, as a batch's journal asks for them, come
+ * a chunk of records per read, not one read each; and a compaction,
+ * which moves records down, leaves no stale record in that cache. */
+static void
+test_read_cache(void **arg)
+{
+	struct uidlset	*set = uidlset_new(*arg, "acct");
+	char		 buf[UIDLSET_LEN_MAX + 1];
+	const char	*t;
+	size_t		 i, len, tlen, before;
+
+	fill(set, MANY);
+	before = uidlset_reads(set);
+	for (i = 1000; i < 2000; i++) {
+		len = uidl_of(i, buf);
+		t = uidlset_text(set, i, &tlen);
+		assert_int_equal(tlen, len);
+		assert_memory_equal(t, buf, len);
+	}
+	/* 1,000 texts: at most one read per 64 records. */
+	assert_true(uidlset_reads(set) - before <= 1000 / 64 + 1);
+	/* The cache now holds records around 1999; drop one before them
+	 * and read back from there, downwards. */
+	uidlset_set_flags(set, 1500, 0);
+	uidlset_compact(set, 1);
+	for (i = 2010; i-- > 1490; ) {
+		len = uidl_of(i < 1500 ? i : i + 1, buf);
+		t = uidlset_text(set, i, &tlen);
+		assert_int_equal(tlen, len);
+		assert_memory_equal(t, buf, len);
+		assert_int_equal(uidlset_find(set, buf, len), i);
+	}
+	assert_int_equal(uidlset_error(set), 0);
+	uidlset_free(set);
+}
+
 /* A handful of UIDLs stays in memory: no scratch file even in a directory
  * that cannot hold one. Past the write buffer, the failure is sticky and
  * explicit: nothing found, nothing inserted, the reason kept. */
@@ -322,6 +358,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_many, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_compact, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_compact_partial, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_read_cache, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_scratch_failure, setup,
 		    teardown),
