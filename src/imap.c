@@ -4443,6 +4443,29 @@ imap_verified(struct imap_session *s, const struct imap_response *r,
 	return (1);
 }
 
+/* Whether a message just received in a matching pass must be compared
+ * with what was delivered before the UIDVALIDITY change: matched in the
+ * sizes pass, or matched now by its body answer's Message-ID and size,
+ * for a server whose sizes pass announced another size than its body
+ * answer does (Exchange's RFC822.SIZE is inexact; a lie in the sizes
+ * pass alone would deliver the message a second time). */
+static int
+imap_to_verify(struct imap_session *s, const struct imap_response *r,
+    uint32_t uid)
+{
+	char	*msgid;
+	int	 known;
+
+	if (uidset_has(&s->verify, uid))
+		return (1);
+	if (!s->uidv_changed)
+		return (0);
+	msgid = imap_fetch_msgid(s, r);
+	known = msgids_set_has(&s->known, msgid, imap_fetch_size(r));
+	free(msgid);
+	return (known);
+}
+
 /* Whether the body just received is for a UID this batch has already
  * staged. The same bytes again are a mere repeat, dropped. Other bytes
  * make the UID ambiguous (imap_body_other): both are delivered (0 is
@@ -4623,7 +4646,7 @@ imap_fetch_untagged(struct imap_session *s, const struct imap_response *r)
 		s->dlv = NULL;
 		return;
 	}
-	if (uidset_has(&s->verify, uid) && imap_verified(s, r, &mctx, digest))
+	if (imap_to_verify(s, r, uid) && imap_verified(s, r, &mctx, digest))
 		return;
 	if (uidset_has(&s->recognised, uid))
 		imap_body_other(s, &mctx);	/* other bytes than before */

@@ -116,6 +116,10 @@ Modes:
               (its UID 100 above its number: above every UID the second
               connection listed); later connections behave (--bad is not
               used)
+  uvsizelie   the second connection has a new UIDVALIDITY and new UIDs
+              (as uidvalidity, once); its sizes pass announces
+              RFC822.SIZE 900 for message 2, its body answer the true
+              size; later connections keep that UIDVALIDITY and behave
   uidvbye     the second connection has a new UIDVALIDITY and new UIDs
               (as uidvalidity, once) and says "* BYE" in the middle of
               its body FETCH (after message 2), then closes; later
@@ -452,6 +456,14 @@ def do_fetch(c, box, tag, rest, bad, mode, flood=0):
             if body:
                 c.send(fetch_item(box, seq, uid, args, body=NIL))
             continue
+        if mode == "uvsizelie" and c.n == 2 and not body and \
+                box.msgs[uid] == 2:
+            # After the UIDVALIDITY change the sizes pass announces
+            # another size than the body's answer will (Exchange's
+            # RFC822.SIZE is known to be inexact).
+            c.send(fetch_item(box, seq, uid, args).replace(
+                b" RFC822.SIZE %d" % len(message(2)), b" RFC822.SIZE 900"))
+            continue
         if body and mode in ("gapfetch", "idlegap"):
             if idx > 0:
                 time.sleep(1.8)
@@ -578,7 +590,8 @@ def serve(c, box, mode, bad, caps, flood):
         caps += " X-GM-EXT-1"
     if (mode == "uidvalidity" and c.n > 1) or \
             (mode in ("uidvbye", "uidvnil", "uidvhdrdrip", "nilreaduv",
-                      "bigdripuv", "uidvnilnew", "omituv") and c.n == 2):
+                      "bigdripuv", "uidvnilnew", "omituv", "uvsizelie")
+             and c.n == 2):
         box.renumber()
     if mode in ("uidvnilnew", "omituv") and c.n == 3:
         box.msgs.update({u + 100: k for u, k in box.hidden.items()})
