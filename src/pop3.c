@@ -70,9 +70,9 @@
  * section 7 forbids the reuse only while the message exists), perhaps of
  * the same size and with the same header section (a local program's
  * alerts, without Date or Message-ID: only the body differs). So an owed
- * DELE of an earlier session is sent only when LIST gives the message
- * the size recorded with the UIDL and RETR n (the CHECK phase: read
- * again, digested, not stored; an answer longer than that size allows,
+ * DELE of an earlier session is sent only when RETR n (the CHECK phase:
+ * read again, digested, not stored, whatever size LIST gives now: sizes
+ * may flap; an answer longer than the size LIST gives allows,
  * or than max_message_size, is another message and is not read further:
  * pop3_check_cut) gives the whole message with the recorded digest
  * (the SHA-256 of the message as RETR decoded it, pop3_digest_feed);
@@ -1019,9 +1019,12 @@ pop3_uidl_order(struct pop3_session *s)
 }
 
 /* Whether the message listed under the UIDL of an owed DELE may be the
- * one delivered: the size LIST gives now is the one recorded (-1 when
- * the entry has none) and the entry has the whole message's digest,
- * which RETR checks before the DELE (pop3_top_end). If the size differs,
+ * one delivered: the entry has the whole message's digest, which RETR
+ * checks before the DELE (pop3_top_end), whatever size LIST gives now:
+ * a server whose LIST sizes flap (LF and CRLF counts) lists the message
+ * delivered with another size, and fetching it as new would double it
+ * (review r14, finding 10); a new message under the freed UIDL fails
+ * the check and is fetched then. Without the digest, if the size differs,
  * it is a different message (the server gave the freed UIDL to a new
  * one) and a DELE would lose it; without a recorded size and digest (an
  * entry of an older version) it may be; with the digest of the header
@@ -1040,7 +1043,13 @@ pop3_owed_same(struct pop3_session *s, struct pop3_msg *m, const char *uidl,
 
 	/* An older version's journal entry has no size, but a digest
 	 * taken from the delivered file (pop3_file_digest). */
-	if (same && id->digest != 0 && id->whole) {
+	if (id->digest != 0 && id->whole) {
+		if (!same)
+			log_msg(LOG_LVL_INFO, &s->ctx, "the message listed "
+			    "under UIDL \"%s\" has %lu bytes, recorded with "
+			    "%lld: its DELE waits for the check of its "
+			    "content", uidl, (unsigned long)m->size,
+			    (long long)id->size);
 		s->digests[m - s->msgs] = id->digest;
 		m->whole = 1;
 		return (1);

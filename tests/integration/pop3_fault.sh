@@ -161,10 +161,12 @@ freed() {
 	    "freed UIDL, $2: messages 1-3 and the new one under uid-1 delivered"
 	tap_is "$(grep -l 'never fetched' "$T/Maildir-$1"/new/* | wc -l)" 1 \
 	    "freed UIDL, $2: the new message is in the Maildir"
+	# Checked by content whatever the size LIST gives (a size may flap:
+	# review r14, finding 10), message 4 too, then fetched.
 	tap_is "$(grep -E '^2 (RETR|DELE) ' "$T/log" | tr '\n' ,)" \
-	    "2 RETR 1,2 RETR 2,2 DELE 1,2 DELE 2,2 RETR 3,2 DELE 3," \
+	    "2 RETR 1,2 RETR 2,2 RETR 3,2 DELE 1,2 DELE 2,2 RETR 3,2 DELE 3," \
 	    "freed UIDL, $2: messages 2 and 3 checked by RETR, then DELE as owed; message 4 fetched"
-	tap_like "$err" 'message now listed under UIDL "uid-1" is not the one delivered \(size [0-9]+, was [0-9]+\): not deleted' \
+	tap_like "$err" 'message now listed under UIDL "uid-1" is not the one delivered \(its content differs\): not deleted' \
 	    "freed UIDL, $2: the log names the UIDL and why it is not deleted"
 	run "$1"
 	tap_is "$rc:$(count "$T/Maildir-$1"):$(grep -c '^3 RETR' "$T/log")" \
