@@ -2971,13 +2971,38 @@ imap_first_bound(struct imap_session *s)
 	s->sf->first_until = top;
 }
 
+/* Whether message i is larger than the whole daily budget: it can never
+ * be fetched within it, so it is passed over with a warning and joins
+ * never, for the missing set: asked for again at
+ * every poll (fetched once the daily_limit is raised), while last_uid
+ * goes past it and the others are fetched. Stopping the poll before it
+ * would stop it there at every poll, the others behind it and every
+ * later folder never fetched (review r14, finding 11). */
+static int
+imap_budget_never(struct imap_session *s, size_t i, struct uidset *never)
+{
+	uint64_t	limit = s->ac->daily_limit;
+
+	if (s->budget_cb == NULL || s->mode == IMAP_MODE_IDLE || limit == 0 ||
+	    s->msgs[i].size <= limit)
+		return (0);
+	log_msg(LOG_LVL_WARNING, &(struct log_ctx){ s->ctx.account,
+	    s->ctx.folder, s->msgs[i].uid }, "message of %llu bytes is larger "
+	    "than the whole daily_limit (%llu): it can never be fetched "
+	    "within it; passed over (left on the server, asked for again at "
+	    "every poll; raise daily_limit to fetch it)",
+	    (unsigned long long)s->msgs[i].size, (unsigned long long)limit);
+	uidset_add(never, s->msgs[i].uid);
+	return (1);
+}
+
 /* The sizes are in: drop what is too big, then fetch the rest. */
 static void
 imap_sizes_done(struct imap_session *s)
 {
 	uint64_t	max = s->ac->max_message_size;
 	size_t		i, o = 0, nver = 0, ngm = 0, sure;
-	struct uidset	listed, unlisted;
+	struct uidset	listed, unlisted, never;
 
 	if (s->suspect_pass) {
 		imap_suspect_sized(s);
@@ -2991,6 +3016,7 @@ imap_sizes_done(struct imap_session *s)
 		return;
 	}
 	uidset_init(&unlisted);
+	uidset_init(&never);
 	imap_unlisted(s, &unlisted, &sure);
 	for (i = 0; i < s->nmsgs; i++) {
 		if (max != 0 && s->msgs[i].size > max) {
@@ -3013,6 +3039,8 @@ imap_sizes_done(struct imap_session *s)
 			ngm++;		/* from another label */
 			continue;
 		}
+		if (imap_budget_never(s, i, &never))
+			continue;
 		if (uidset_has(&s->verify, s->msgs[i].uid))
 			nver++;
 		s->msgs[o++] = s->msgs[i];
@@ -3030,8 +3058,13 @@ imap_sizes_done(struct imap_session *s)
 		    s->max_seen_uid : s->sf->last_uid;
 	imap_missing_relisted(s, &listed);
 	imap_unlisted_owe(s, &unlisted, sure);
+	if (!uidset_empty(&never)) {
+		uidset_add_set(&s->missing, &never);
+		imap_missing_save(s);
+	}
 	uidset_clear(&listed);
 	uidset_clear(&unlisted);
+	uidset_clear(&never);
 	s->next_msg = 0;
 	s->sized = 1;
 	if (s->uidv_changed)

@@ -1540,6 +1540,29 @@ pop3_suspect_load(struct pop3_session *s)
 		    "again, alone, after the others", s->nsusp);
 }
 
+/* Whether message k is larger than the whole daily budget: it can never
+ * be fetched within it, so it is passed over (neither fetched nor
+ * recorded: it stays on the server, and is looked at again at every
+ * poll, fetched once the daily_limit is raised), with a warning, rather
+ * than stop the poll before it on every poll, the others behind it
+ * never fetched (review r14, finding 11). */
+static int
+pop3_budget_never(struct pop3_session *s, size_t k)
+{
+	uint64_t	limit = s->ac->daily_limit;
+	struct log_ctx	mctx;
+
+	if (s->budget_cb == NULL || limit == 0 || s->msgs[k].size <= limit)
+		return (0);
+	mctx = pop3_msg_ctx(s, k);
+	log_msg(LOG_LVL_WARNING, &mctx, "message of %lu bytes is larger than "
+	    "the whole daily_limit (%llu): it can never be fetched within it; "
+	    "passed over (left on the server; raise daily_limit to fetch it)",
+	    (unsigned long)s->msgs[k].size, (unsigned long long)limit);
+	s->result.skipped++;
+	return (1);
+}
+
 /* Both listings are in: finish an interrupted run, prune the state, decide
  * what to fetch, and start with the deletions an interrupted run still
  * owes. */
@@ -1609,6 +1632,8 @@ pop3_plan(struct pop3_session *s)
 			s->result.skipped++;
 			continue;
 		}
+		if (pop3_budget_never(s, i))
+			continue;
 		if (!pop3_suspect_is(s, i))
 			m->todo = 1;
 		s->ntodo++;
