@@ -86,7 +86,10 @@
  * only in their body (nor can TOP n 0, which the previous version checked
  * it with: review r9, finding 05b): that message is not deleted but
  * fetched again, a duplicate at worst, and recorded in the new form;
- * so is one whose check RETR is refused (pop3_owed_refetch). The
+ * so is one whose check RETR is refused (pop3_owed_refetch), unless
+ * for the moment ([SYS/TEMP]): its DELE stays owed, not sent in that
+ * session, and the others go on (pop3_owed_hold), as they do past a
+ * RETR refused for a new message (tried again next time). The
  * DELEs of messages delivered in the same connection need no check: the
  * message numbers cannot change within a session (RFC 1939). RFC 1939
  * allows UIDLs computed as a hash of the message, so an identical copy
@@ -205,15 +208,18 @@ static const char *pop3_state_names[POP3_S_MAX] = {
 	"CHECK", "QUIT", "DONE",
 };
 
-/* The highest message number taken: 29 bits, the rest is flags. */
-#define POP3_MSGNO_MAX		((1U << 29) - 1)
+/* The highest message number taken: 28 bits, the rest is flags. */
+#define POP3_MSGNO_MAX		((1U << 28) - 1)
 
 /* One message of the maildrop the session may act on, 12 bytes: those
  * already delivered get none, unless a DELE may be owed for them. The
  * UIDL is the state's copy (its listing id), never a second one. */
 struct pop3_msg {
-	uint32_t	 msgno:29;
+	uint32_t	 msgno:28;
 	uint32_t	 owed:1;	/* DELE owed: durable and recorded */
+	uint32_t	 held:1;	/* DELE owed, its check refused for
+					 * now ([SYS/TEMP]): kept owed in the
+					 * state, not sent this session */
 	uint32_t	 todo:1;	/* to fetch in this session */
 	uint32_t	 whole:1;	/* its digest is of the whole message,
 					 * else of its header section */
@@ -967,13 +973,14 @@ pop3_store_owed(struct pop3_session *s)
 	size_t			 i, len = 0, n;
 
 	for (i = 0; i < s->nmsgs; i++) {
-		if (s->msgs[i].owed && (u = pop3_entry(s, &s->msgs[i], buf)))
+		if ((s->msgs[i].owed || s->msgs[i].held) &&
+		    (u = pop3_entry(s, &s->msgs[i], buf)))
 			len += strlen(u) + 1;
 	}
 	if (len > 0) {
 		p = text = xmalloc(len);
 		for (i = 0; i < s->nmsgs; i++) {
-			if (!s->msgs[i].owed ||
+			if (!(s->msgs[i].owed || s->msgs[i].held) ||
 			    (u = pop3_entry(s, &s->msgs[i], buf)) == NULL)
 				continue;
 			if (p != text)
@@ -2030,6 +2037,16 @@ pop3_body_write(struct pop3_session *s, const char *p, size_t len)
 	}
 }
 
+/* An owed DELE whose check the server refused for now: not sent in this
+ * session (the message was not read), but still owed (the state keeps
+ * it, pop3_store_owed), checked again next time; the others go on. */
+static void
+pop3_owed_hold(struct pop3_session *s, size_t k)
+{
+	s->msgs[k].owed = 0;
+	s->msgs[k].held = 1;
+}
+
 /* pop3_owed_refetch after the plan: fetched in this session. */
 static void
 pop3_owed_todo(struct pop3_session *s, size_t k)
@@ -2421,7 +2438,7 @@ pop3_check_refused_text(int check, enum pop3_code code)
 	if (code == POP3_CODE_SYS_TEMP)
 		return ("; cannot check that the message is the one delivered "
 		    "now: not deleted, its DELE stays owed (checked again "
-		    "next time)");
+		    "next time); the others go on");
 	return ("; cannot check that the message is the one delivered: "
 	    "not deleted; fetched again (perhaps a duplicate)");
 }
@@ -2458,9 +2475,13 @@ pop3_queue_reply(struct pop3_session *s, const struct pop3_reply *r)
 		free(text);
 		if (check && r->code != POP3_CODE_SYS_TEMP)
 			pop3_owed_todo(s, k);
+		else if (check)
+			pop3_owed_hold(s, k);
 		pop3_status(s, EXIT_PARTIAL);
-		if (r->code == POP3_CODE_SYS_TEMP || r->code ==
-		    POP3_CODE_SYS_PERM) {
+		/* [SYS/TEMP] for one message (one the server cannot read
+		 * for now, or ever) ends nothing: the others go on, and
+		 * what was staged is delivered (review r14, finding 13). */
+		if (r->code == POP3_CODE_SYS_PERM) {
 			pop3_refused(s, r, cmd);
 			return;
 		}

@@ -365,8 +365,11 @@ MAILFETCHD_FAULT=pop3-saved run ctemp
 tap_is "$rc:$(count "$T/Maildir-ctemp")" "137:3" "check refused for now: killed at pop3-saved"
 daemon_start "$T/ctemp.conf"
 daemon_wait_file "$T/log" '^2 QUIT' 20
+# The refusal ends nothing: the others are checked and deleted (review
+# r14, finding 13: one unreadable message held the account for ever).
 tap_is "$(count "$T/Maildir-ctemp"):$(grep -E '^2 (RETR|DELE|TOP) ' "$T/log" | tr '\n' ,)" \
-    "3:2 RETR 1," "check refused for now: the daemon's poll fetches nothing again, no DELE"
+    "3:2 RETR 1,2 RETR 2,2 RETR 3,2 DELE 2,2 DELE 3," \
+    "check refused for now: the daemon's poll fetches nothing again, no DELE of message 1; the others checked and deleted"
 run ctemp
 daemon_wait_file "$T/log" '^3 QUIT' 20
 kill -TERM "$DPID"
@@ -375,8 +378,8 @@ tap_like "$(cat "$DLOG")" 'RETR refused: .*SYS/TEMP.*its DELE stays owed' \
     "check refused for now: the log says the DELE stays owed"
 cat "$DLOG" >> "$T/all-output"
 tap_is "$(count "$T/Maildir-ctemp"):$(grep -E '^3 (RETR|DELE|TOP) ' "$T/log" | tr '\n' ,)" \
-    "3:3 RETR 1,3 RETR 2,3 RETR 3,3 DELE 1,3 DELE 2,3 DELE 3," \
-    "check refused for now: the fetch now checks all three and deletes them, each delivered once"
+    "3:3 RETR 1,3 DELE 1," \
+    "check refused for now: the fetch now checks message 1 and deletes it, each delivered once"
 
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
     -days 2 -subj "/CN=localhost" \
