@@ -2598,12 +2598,15 @@ imap_missing_check(struct imap_session *s, const struct uidset *listed)
 
 /* The sizes pass is in (and imap_missing_check's answer): the missing
  * UIDs it listed stay missing while they are fetched (s->msgs, filtered:
- * one skipped now, as too big, is no longer owed); those it did not list
+ * one skipped now, as too big, is no longer owed), and so do those passed
+ * over as larger than the daily_limit (kept: imap_budget_never); those it
+ * did not list
  * stay missing unless UID SEARCH did not find them either (gone: logged,
  * given up), and so do those the pass did not ask about (beyond
  * missing_asked ranges). */
 static void
-imap_missing_relisted(struct imap_session *s, const struct uidset *listed)
+imap_missing_relisted(struct imap_session *s, const struct uidset *listed,
+    const struct uidset *kept)
 {
 	struct uidset	 still, unlisted, gone;
 	size_t		 i, from = 0;
@@ -2618,6 +2621,10 @@ imap_missing_relisted(struct imap_session *s, const struct uidset *listed)
 		if (uidset_has(&s->missing, s->msgs[i].uid))
 			uidset_add(&still, s->msgs[i].uid);
 	}
+	/* kept's UIDs that are missing: kept less those that are not. */
+	uidset_subtract(&unlisted, kept, &s->missing);
+	uidset_subtract(&still, kept, &unlisted);
+	uidset_clear(&unlisted);
 	for (i = s->missing_asked; i < s->missing.n; i++)
 		uidset_add_range(&still, s->missing.r[i].lo,
 		    s->missing.r[i].hi);
@@ -3056,7 +3063,7 @@ imap_sizes_done(struct imap_session *s)
 	if (s->sf->matching && s->sf->matching_until == 0)
 		s->sf->matching_until = s->max_seen_uid > s->sf->last_uid ?
 		    s->max_seen_uid : s->sf->last_uid;
-	imap_missing_relisted(s, &listed);
+	imap_missing_relisted(s, &listed, &never);
 	imap_unlisted_owe(s, &unlisted, sure);
 	if (!uidset_empty(&never)) {
 		uidset_add_set(&s->missing, &never);

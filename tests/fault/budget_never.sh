@@ -85,6 +85,8 @@ scripted_once i
 tap_is "$rc:$(files i)" "1:2" "imap: the next poll passes it over again"
 tap_like "$err" 'uid=1: message of [0-9]+ bytes is larger than the whole daily_limit' \
     "imap: asked for again, with the warning again"
+tap_unlike "$err" 'no longer asked for' \
+    "imap: and still asked for (not taken for an expunged one)"
 scripted_conf i imap 10s 'keep = yes' 'daily_limit = 8000' \
     'folder "INBOX" { }' 'folder "Lists" { }'
 scripted_once i
