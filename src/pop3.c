@@ -173,6 +173,11 @@
  * (pop3_check_limit): some servers count LF line ends, add a last line
  * end or a header of their own; more is not the message delivered. */
 #define POP3_CHECK_SLACK	(64 * 1024)
+/* RETRs of new messages refused with [SYS/TEMP] in a row after which
+ * the server is taken to fail for every message for now: no more RETR
+ * in the session (the rest waits for the next poll), rather than one
+ * refused RETR for each message of the maildrop. */
+#define POP3_TEMP_RUN_MAX	5
 /* A login refused with [LOGIN-DELAY] by a server that named no delay
  * (no LOGIN-DELAY in the CAPA before login): wait this many seconds
  * before the next login. RFC 2449 (8.1.1) lets the server reset its
@@ -285,6 +290,8 @@ struct pop3_session {
 	uint64_t		*digests;	/* per msgs[]: the digest
 						 * (pop3_entry), 0 unknown */
 	int			 owed_left;	/* owed DELEs not yet sent */
+	unsigned int		 temp_run;	/* RETRs refused [SYS/TEMP]
+						 * in a row */
 	int			 state_dirty;
 	fetch_budget_cb		 budget_cb;	/* NULL: no daily budget */
 	void			*budget_arg;
@@ -2047,6 +2054,25 @@ pop3_owed_hold(struct pop3_session *s, size_t k)
 	s->msgs[k].held = 1;
 }
 
+/* A RETR of a new message refused for now ([SYS/TEMP]): the message is
+ * tried again next time, the others go on, unless POP3_TEMP_RUN_MAX in a
+ * row were refused: then the server fails for all of them, and no more
+ * RETR is sent in this session (those in flight are answered; what was
+ * fetched is kept). Not for the checks of owed DELEs: a check not made
+ * would leave its DELE to be sent unchecked. */
+static void
+pop3_temp_run(struct pop3_session *s)
+{
+	if (++s->temp_run != POP3_TEMP_RUN_MAX)
+		return;
+	log_msg(LOG_LVL_WARNING, &s->ctx, "the server refused %u RETRs in a "
+	    "row for the moment ([SYS/TEMP]): no more this session; the "
+	    "messages left are tried again at the next poll", s->temp_run);
+	s->nq = s->q_sent;
+	s->next_todo = s->nmsgs;
+	s->next_susp = s->nsusp;
+}
+
 /* pop3_owed_refetch after the plan: fetched in this session. */
 static void
 pop3_owed_todo(struct pop3_session *s, size_t k)
@@ -2456,6 +2482,7 @@ pop3_queue_reply(struct pop3_session *s, const struct pop3_reply *r)
 	char		*text;
 
 	if ((s->state == POP3_S_RETR || check) && r->status == POP3_OK) {
+		s->temp_run = 0;
 		pop3_body_begin(s);
 		return;
 	}
@@ -2477,6 +2504,9 @@ pop3_queue_reply(struct pop3_session *s, const struct pop3_reply *r)
 			pop3_owed_todo(s, k);
 		else if (check)
 			pop3_owed_hold(s, k);
+		else if (s->state == POP3_S_RETR &&
+		    r->code == POP3_CODE_SYS_TEMP)
+			pop3_temp_run(s);
 		pop3_status(s, EXIT_PARTIAL);
 		/* [SYS/TEMP] for one message (one the server cannot read
 		 * for now, or ever) ends nothing: the others go on, and

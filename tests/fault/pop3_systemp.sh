@@ -11,7 +11,9 @@
 #     refused, its DELE stays owed (not sent, checked again next time),
 #     and the other owed DELE and new mail go on (the session ended there,
 #     so new mail waited for ever); once the server reads it again, it is
-#     checked and deleted, never delivered twice.
+#     checked and deleted, never delivered twice;
+#   - a server that refuses every RETR for now gets no more than 5
+#     refused RETRs in a row in a session, not one per message.
 # TAP output.
 set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -95,5 +97,23 @@ tap_is "$(subjects a):$(ls "$T/a" | wc -l)" "m1 m2 m4 m5 :0" \
     "keep = no: once the server reads it, u1 is checked and deleted, not fetched again"
 tap_is "$(grep -c '^pending' "$T/state-a/a.state")" 0 \
     "keep = no: nothing owed is left"
+
+# ---- the server refuses every RETR for now ([SYS/TEMP] for all) ----
+# Not one refused RETR per message of the maildrop: after a few in a row
+# the session asks for no more; the next poll tries again.
+mkdir -p "$T/c"
+for i in 1 2 3 4 5 6 7 8 9; do mk "$T/c/0${i}_u$i" "m$i"; done
+start "$T/c" '*'
+scripted_conf c pop3 10s 'keep = yes'
+scripted_once c
+tap_is "$rc:$(scripted_count c):$(grep -c '^1 RETR ' "$T/srv.log")" "7:0:5" \
+    "all refused: 5 RETRs refused in a row, then no more this session"
+tap_like "$err" 'refused 5 RETRs in a row for the moment .*no more this session' \
+    "all refused: the log says why it stops"
+start "$T/c"
+scripted_conf c pop3 10s 'keep = yes'
+scripted_once c
+tap_is "$rc:$(scripted_count c)" "0:9" \
+    "all refused: once the server reads them, all 9 are delivered"
 
 tap_done

@@ -16,7 +16,8 @@ Knobs (environment):
                         size in even ones
   POP3DIR_SIZES=status  after a RETR the file gets a "Status: RO" header
   POP3DIR_TEMP=UIDL     every RETR of that message is answered
-                        "-ERR [SYS/TEMP]"; CAPA then lists RESP-CODES
+                        "-ERR [SYS/TEMP]" ("*": every message); CAPA then
+                        lists RESP-CODES
 A file whose name contains "LIE" is listed (LIST) as 10 octets.
 """
 import os, socket, sys, time
@@ -79,7 +80,7 @@ while True:
                 out("+OK\r\n" + "".join("%d %s\r\n" % (i + 1, m.split("_", 1)[1]) for i, m in enumerate(msgs)) + ".\r\n")
             elif cmd == "LIST":
                 out("+OK\r\n" + "".join("%d %d\r\n" % (i + 1, 10 if "LIE" in m else lsize(os.path.join(d, m), n)) for i, m in enumerate(msgs)) + ".\r\n")
-            elif cmd == "RETR" and TEMP and msgs[int(arg) - 1].split("_", 1)[1] == TEMP:
+            elif cmd == "RETR" and TEMP and (TEMP == "*" or msgs[int(arg) - 1].split("_", 1)[1] == TEMP):
                 out("-ERR [SYS/TEMP] cannot read message\r\n")
             elif cmd == "RETR":
                 body = open(os.path.join(d, msgs[int(arg) - 1]), "rb").read()
