@@ -2651,12 +2651,15 @@ imap_unsized_add(struct imap_session *s, const struct uidset *found)
 
 /* The sizes pass is in (and imap_missing_check's answer): the missing
  * UIDs it listed stay missing while they are fetched (s->msgs, filtered:
- * one skipped now, as too big, is no longer owed); those it did not list
+ * one skipped now, as too big, is no longer owed), and so do those passed
+ * over as larger than the daily_limit (kept: imap_budget_never); those it
+ * did not list
  * stay missing unless UID SEARCH did not find them either (gone: logged,
  * given up), and so do those the pass did not ask about (beyond
  * missing_asked ranges). */
 static void
-imap_missing_relisted(struct imap_session *s, const struct uidset *listed)
+imap_missing_relisted(struct imap_session *s, const struct uidset *listed,
+    const struct uidset *kept)
 {
 	struct uidset	 still, unlisted, gone;
 	size_t		 i, from = 0;
@@ -2671,6 +2674,10 @@ imap_missing_relisted(struct imap_session *s, const struct uidset *listed)
 		if (uidset_has(&s->missing, s->msgs[i].uid))
 			uidset_add(&still, s->msgs[i].uid);
 	}
+	/* kept's UIDs that are missing: kept less those that are not. */
+	uidset_subtract(&unlisted, kept, &s->missing);
+	uidset_subtract(&still, kept, &unlisted);
+	uidset_clear(&unlisted);
 	for (i = s->missing_asked; i < s->missing.n; i++)
 		uidset_add_range(&still, s->missing.r[i].lo,
 		    s->missing.r[i].hi);
@@ -3032,13 +3039,38 @@ imap_first_bound(struct imap_session *s)
 	s->sf->first_until = top;
 }
 
+/* Whether message i is larger than the whole daily budget: it can never
+ * be fetched within it, so it is passed over with a warning and joins
+ * never, for the missing set: asked for again at
+ * every poll (fetched once the daily_limit is raised), while last_uid
+ * goes past it and the others are fetched. Stopping the poll before it
+ * would stop it there at every poll, the others behind it and every
+ * later folder never fetched (review r14, finding 11). */
+static int
+imap_budget_never(struct imap_session *s, size_t i, struct uidset *never)
+{
+	uint64_t	limit = s->ac->daily_limit;
+
+	if (s->budget_cb == NULL || s->mode == IMAP_MODE_IDLE || limit == 0 ||
+	    s->msgs[i].size <= limit)
+		return (0);
+	log_msg(LOG_LVL_WARNING, &(struct log_ctx){ s->ctx.account,
+	    s->ctx.folder, s->msgs[i].uid }, "message of %llu bytes is larger "
+	    "than the whole daily_limit (%llu): it can never be fetched "
+	    "within it; passed over (left on the server, asked for again at "
+	    "every poll; raise daily_limit to fetch it)",
+	    (unsigned long long)s->msgs[i].size, (unsigned long long)limit);
+	uidset_add(never, s->msgs[i].uid);
+	return (1);
+}
+
 /* The sizes are in: drop what is too big, then fetch the rest. */
 static void
 imap_sizes_done(struct imap_session *s)
 {
 	uint64_t	max = s->ac->max_message_size;
 	size_t		i, o = 0, nver = 0, ngm = 0, sure;
-	struct uidset	listed, unlisted;
+	struct uidset	listed, unlisted, never;
 
 	if (s->suspect_pass) {
 		imap_suspect_sized(s);
@@ -3052,6 +3084,7 @@ imap_sizes_done(struct imap_session *s)
 		return;
 	}
 	uidset_init(&unlisted);
+	uidset_init(&never);
 	imap_unlisted(s, &unlisted, &sure);
 	for (i = 0; i < s->nmsgs; i++) {
 		if (max != 0 && s->msgs[i].size > max) {
@@ -3074,6 +3107,8 @@ imap_sizes_done(struct imap_session *s)
 			ngm++;		/* from another label */
 			continue;
 		}
+		if (imap_budget_never(s, i, &never))
+			continue;
 		if (uidset_has(&s->verify, s->msgs[i].uid))
 			nver++;
 		s->msgs[o++] = s->msgs[i];
@@ -3089,10 +3124,15 @@ imap_sizes_done(struct imap_session *s)
 	if (s->sf->matching && s->sf->matching_until == 0)
 		s->sf->matching_until = s->max_seen_uid > s->sf->last_uid ?
 		    s->max_seen_uid : s->sf->last_uid;
-	imap_missing_relisted(s, &listed);
+	imap_missing_relisted(s, &listed, &never);
 	imap_unlisted_owe(s, &unlisted, sure);
+	if (!uidset_empty(&never)) {
+		uidset_add_set(&s->missing, &never);
+		imap_missing_save(s);
+	}
 	uidset_clear(&listed);
 	uidset_clear(&unlisted);
+	uidset_clear(&never);
 	s->next_msg = 0;
 	s->sized = 1;
 	if (s->uidv_changed)

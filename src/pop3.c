@@ -70,9 +70,9 @@
  * section 7 forbids the reuse only while the message exists), perhaps of
  * the same size and with the same header section (a local program's
  * alerts, without Date or Message-ID: only the body differs). So an owed
- * DELE of an earlier session is sent only when LIST gives the message
- * the size recorded with the UIDL and RETR n (the CHECK phase: read
- * again, digested, not stored; an answer longer than that size allows,
+ * DELE of an earlier session is sent only when RETR n (the CHECK phase:
+ * read again, digested, not stored, whatever size LIST gives now: sizes
+ * may flap; an answer longer than the size LIST gives allows,
  * or than max_message_size, is another message and is not read further:
  * pop3_check_cut) gives the whole message with the recorded digest
  * (the SHA-256 of the message as RETR decoded it, pop3_digest_feed);
@@ -86,7 +86,10 @@
  * only in their body (nor can TOP n 0, which the previous version checked
  * it with: review r9, finding 05b): that message is not deleted but
  * fetched again, a duplicate at worst, and recorded in the new form;
- * so is one whose check RETR is refused (pop3_owed_refetch). The
+ * so is one whose check RETR is refused (pop3_owed_refetch), unless
+ * for the moment ([SYS/TEMP]): its DELE stays owed, not sent in that
+ * session, and the others go on (pop3_owed_hold), as they do past a
+ * RETR refused for a new message (tried again next time). The
  * DELEs of messages delivered in the same connection need no check: the
  * message numbers cannot change within a session (RFC 1939). RFC 1939
  * allows UIDLs computed as a hash of the message, so an identical copy
@@ -176,6 +179,11 @@
  * (pop3_check_limit): some servers count LF line ends, add a last line
  * end or a header of their own; more is not the message delivered. */
 #define POP3_CHECK_SLACK	(64 * 1024)
+/* RETRs of new messages refused with [SYS/TEMP] in a row after which
+ * the server is taken to fail for every message for now: no more RETR
+ * in the session (the rest waits for the next poll), rather than one
+ * refused RETR for each message of the maildrop. */
+#define POP3_TEMP_RUN_MAX	5
 /* A login refused with [LOGIN-DELAY] by a server that named no delay
  * (no LOGIN-DELAY in the CAPA before login): wait this many seconds
  * before the next login. RFC 2449 (8.1.1) lets the server reset its
@@ -210,15 +218,18 @@ static const char *pop3_state_names[POP3_S_MAX] = {
 	"QUIT", "DONE",
 };
 
-/* The highest message number taken: 29 bits, the rest is flags. */
-#define POP3_MSGNO_MAX		((1U << 29) - 1)
+/* The highest message number taken: 28 bits, the rest is flags. */
+#define POP3_MSGNO_MAX		((1U << 28) - 1)
 
 /* One message of the maildrop the session may act on, 12 bytes: those
  * already delivered get none, unless a DELE may be owed for them. The
  * UIDL is the state's copy (its listing id), never a second one. */
 struct pop3_msg {
-	uint32_t	 msgno:29;
+	uint32_t	 msgno:28;
 	uint32_t	 owed:1;	/* DELE owed: durable and recorded */
+	uint32_t	 held:1;	/* DELE owed, its check refused for
+					 * now ([SYS/TEMP]): kept owed in the
+					 * state, not sent this session */
 	uint32_t	 todo:1;	/* to fetch in this session */
 	uint32_t	 whole:1;	/* its digest is of the whole message,
 					 * else of its header section */
@@ -283,6 +294,8 @@ struct pop3_session {
 	uint64_t		*digests;	/* per msgs[]: the digest
 						 * (pop3_entry), 0 unknown */
 	int			 owed_left;	/* owed DELEs not yet sent */
+	unsigned int		 temp_run;	/* RETRs refused [SYS/TEMP]
+						 * in a row */
 	int			 state_dirty;
 	fetch_budget_cb		 budget_cb;	/* NULL: no daily budget */
 	void			*budget_arg;
@@ -970,13 +983,14 @@ pop3_store_owed(struct pop3_session *s)
 	size_t			 i, len = 0, n;
 
 	for (i = 0; i < s->nmsgs; i++) {
-		if (s->msgs[i].owed && (u = pop3_entry(s, &s->msgs[i], buf)))
+		if ((s->msgs[i].owed || s->msgs[i].held) &&
+		    (u = pop3_entry(s, &s->msgs[i], buf)))
 			len += strlen(u) + 1;
 	}
 	if (len > 0) {
 		p = text = xmalloc(len);
 		for (i = 0; i < s->nmsgs; i++) {
-			if (!s->msgs[i].owed ||
+			if (!(s->msgs[i].owed || s->msgs[i].held) ||
 			    (u = pop3_entry(s, &s->msgs[i], buf)) == NULL)
 				continue;
 			if (p != text)
@@ -1022,9 +1036,12 @@ pop3_uidl_order(struct pop3_session *s)
 }
 
 /* Whether the message listed under the UIDL of an owed DELE may be the
- * one delivered: the size LIST gives now is the one recorded (-1 when
- * the entry has none) and the entry has the whole message's digest,
- * which RETR checks before the DELE (pop3_check_end). If the size differs,
+ * one delivered: the entry has the whole message's digest, which RETR
+ * checks before the DELE (pop3_check_end), whatever size LIST gives now:
+ * a server whose LIST sizes flap (LF and CRLF counts) lists the message
+ * delivered with another size, and fetching it as new would double it
+ * (review r14, finding 10); a new message under the freed UIDL fails
+ * the check and is fetched then. Without the digest, if the size differs,
  * it is a different message (the server gave the freed UIDL to a new
  * one) and a DELE would lose it; without a recorded size and digest (an
  * entry of an older version) it may be; with the digest of the header
@@ -1043,7 +1060,13 @@ pop3_owed_same(struct pop3_session *s, struct pop3_msg *m, const char *uidl,
 
 	/* An older version's journal entry has no size, but a digest
 	 * taken from the delivered file (pop3_file_digest). */
-	if (same && id->digest != 0 && id->whole) {
+	if (id->digest != 0 && id->whole) {
+		if (!same)
+			log_msg(LOG_LVL_INFO, &s->ctx, "the message listed "
+			    "under UIDL \"%s\" has %lu bytes, recorded with "
+			    "%lld: its DELE waits for the check of its "
+			    "content", uidl, (unsigned long)m->size,
+			    (long long)id->size);
 		s->digests[m - s->msgs] = id->digest;
 		m->whole = 1;
 		return (1);
@@ -1617,6 +1640,29 @@ pop3_suspect_load(struct pop3_session *s)
 		    "again, alone, after the others", s->nsusp);
 }
 
+/* Whether message k is larger than the whole daily budget: it can never
+ * be fetched within it, so it is passed over (neither fetched nor
+ * recorded: it stays on the server, and is looked at again at every
+ * poll, fetched once the daily_limit is raised), with a warning, rather
+ * than stop the poll before it on every poll, the others behind it
+ * never fetched (review r14, finding 11). */
+static int
+pop3_budget_never(struct pop3_session *s, size_t k)
+{
+	uint64_t	limit = s->ac->daily_limit;
+	struct log_ctx	mctx;
+
+	if (s->budget_cb == NULL || limit == 0 || s->msgs[k].size <= limit)
+		return (0);
+	mctx = pop3_msg_ctx(s, k);
+	log_msg(LOG_LVL_WARNING, &mctx, "message of %lu bytes is larger than "
+	    "the whole daily_limit (%llu): it can never be fetched within it; "
+	    "passed over (left on the server; raise daily_limit to fetch it)",
+	    (unsigned long)s->msgs[k].size, (unsigned long long)limit);
+	s->result.skipped++;
+	return (1);
+}
+
 /* Both listings are in: finish an interrupted run, prune the state, decide
  * what to fetch, and start with the deletions an interrupted run still
  * owes. */
@@ -1690,6 +1736,8 @@ pop3_plan(struct pop3_session *s)
 			s->result.skipped++;	/* pop3_nouidl_suspect_load */
 			continue;
 		}
+		if (pop3_budget_never(s, i))
+			continue;
 		if (!pop3_suspect_is(s, i))
 			m->todo = 1;
 		s->ntodo++;
@@ -2052,6 +2100,35 @@ pop3_body_write(struct pop3_session *s, const char *p, size_t len)
 		s->dlv_failed = 1;
 		s->dlv_cause = cause;
 	}
+}
+
+/* An owed DELE whose check the server refused for now: not sent in this
+ * session (the message was not read), but still owed (the state keeps
+ * it, pop3_store_owed), checked again next time; the others go on. */
+static void
+pop3_owed_hold(struct pop3_session *s, size_t k)
+{
+	s->msgs[k].owed = 0;
+	s->msgs[k].held = 1;
+}
+
+/* A RETR of a new message refused for now ([SYS/TEMP]): the message is
+ * tried again next time, the others go on, unless POP3_TEMP_RUN_MAX in a
+ * row were refused: then the server fails for all of them, and no more
+ * RETR is sent in this session (those in flight are answered; what was
+ * fetched is kept). Not for the checks of owed DELEs: a check not made
+ * would leave its DELE to be sent unchecked. */
+static void
+pop3_temp_run(struct pop3_session *s)
+{
+	if (++s->temp_run != POP3_TEMP_RUN_MAX)
+		return;
+	log_msg(LOG_LVL_WARNING, &s->ctx, "the server refused %u RETRs in a "
+	    "row for the moment ([SYS/TEMP]): no more this session; the "
+	    "messages left are tried again at the next poll", s->temp_run);
+	s->nq = s->q_sent;
+	s->next_todo = s->nmsgs;
+	s->next_susp = s->nsusp;
 }
 
 /* pop3_owed_refetch after the plan: fetched in this session. */
@@ -2426,7 +2503,7 @@ pop3_check_refused_text(int check, enum pop3_code code)
 	if (code == POP3_CODE_SYS_TEMP)
 		return ("; cannot check that the message is the one delivered "
 		    "now: not deleted, its DELE stays owed (checked again "
-		    "next time)");
+		    "next time); the others go on");
 	return ("; cannot check that the message is the one delivered: "
 	    "not deleted; fetched again (perhaps a duplicate)");
 }
@@ -2443,6 +2520,7 @@ pop3_queue_reply(struct pop3_session *s, const struct pop3_reply *r)
 	char		*text;
 
 	if ((s->state == POP3_S_RETR || check) && r->status == POP3_OK) {
+		s->temp_run = 0;
 		pop3_body_begin(s);
 		return;
 	}
@@ -2462,14 +2540,21 @@ pop3_queue_reply(struct pop3_session *s, const struct pop3_reply *r)
 		free(text);
 		if (check && r->code != POP3_CODE_SYS_TEMP)
 			pop3_owed_todo(s, k);
+		else if (check)
+			pop3_owed_hold(s, k);
+		else if (s->state == POP3_S_RETR &&
+		    r->code == POP3_CODE_SYS_TEMP)
+			pop3_temp_run(s);
 		/* Without UIDLs nothing is owed to a later session: only
 		 * what the server deletes at QUIT moves the numbers of the
 		 * suspects (pop3_nouidl_renumber). */
 		if (s->state == POP3_S_DELE && s->no_uidl)
 			s->msgs[k].owed = 0;
 		pop3_status(s, EXIT_PARTIAL);
-		if (r->code == POP3_CODE_SYS_TEMP || r->code ==
-		    POP3_CODE_SYS_PERM) {
+		/* [SYS/TEMP] for one message (one the server cannot read
+		 * for now, or ever) ends nothing: the others go on, and
+		 * what was staged is delivered (review r14, finding 13). */
+		if (r->code == POP3_CODE_SYS_PERM) {
 			pop3_refused(s, r, cmd);
 			return;
 		}

@@ -15,7 +15,7 @@
  *	matching <folder name> [<highest UID the pass matches>]
  *	first_fetch <folder name> unseen <highest UID covered>
  *	first_left <folder name> <new|unseen> <Unix time>
- *	uidl <uidl> [<size> [resized]]
+ *	uidl <uidl> [<size> [resized [refetch]]]
  *	budget <the scheduler's download history, schedule_budget_format>
  *	inflight <folder> <message id> <Maildir file name>
  *	end <records> <sha256 hex>
@@ -68,6 +68,12 @@
  * says the message was fetched again once already for a size change: a
  * server whose LIST size of an unchanged message flaps between two values
  * would otherwise have it fetched again on every run (pop3.c); versions
+ * before it refuse the word ("expected 1 fields"). "refetch" says that
+ * fetch again is not done yet: the UIDL is not delivered (fetched as
+ * new by the next session), but the mark stays with it, so that a
+ * session cut before the refetch was delivered (a kill, the daily
+ * budget, a drop) does not forget it and fetch the message a third time
+ * when the size flaps back (review r14, findings 04 and 05). Versions
  * before it refuse the word ("expected 1 fields").
  *
  * Records are described by a table (keyword, field count, optional
@@ -120,6 +126,9 @@
 #define UIDL_DELIVERED	0x1
 #define UIDL_LISTED	0x2
 #define UIDL_SHARED	0x4	/* listed twice since list_begin */
+#define UIDL_REFETCH	0x8	/* not delivered, but "resized": kept and
+				 * saved with the mark ("refetch") */
+#define UIDL_KEPT	(UIDL_DELIVERED | UIDL_REFETCH)	/* saved */
 /* In a UIDL's value (the uidlset keeps one 32-bit value per entry), the
  * "resized" mark above the size: the sizes are kept below 2^31, far past
  * any message a maildrop holds (a saturated size stays saturated). */
@@ -210,7 +219,7 @@ static const struct state_record {
 	{ "matching", 1, 1, state_parse_matching, state_write_matching },
 	{ "first_fetch", 3, 0, state_parse_first, state_write_first },
 	{ "first_left", 3, 0, state_parse_first_left, state_write_first_left },
-	{ "uidl", 1, 2, state_parse_uidl, state_write_uidls },
+	{ "uidl", 1, 3, state_parse_uidl, state_write_uidls },
 	{ "budget", 1, 0, state_parse_budget, state_write_budget },
 	{ "inflight", 3, 0, state_parse_inflight, state_write_inflight },
 };
@@ -810,13 +819,33 @@ state_write_first_left(struct state *st, struct state_out *out)
 	}
 }
 
-/* Record "uidl <uidl> [<size> [resized]]". */
+/* The flags of a "uidl" record's UIDL from its marks (fields[2] and
+ * fields[3]; NULL when absent): 0 for an unknown mark, with why set. */
+static unsigned char
+state_uidl_marks(char **fields, char **why)
+{
+	const char	*bad = NULL;
+
+	if (fields[2] != NULL && strcmp(fields[2], "resized") != 0)
+		bad = fields[2];
+	else if (fields[3] != NULL && strcmp(fields[3], "refetch") != 0)
+		bad = fields[3];
+	if (bad != NULL) {
+		xasprintf(why, "uidl: unknown mark \"%s\" after the size "
+		    "(" STATE_NEWER ")", bad);
+		return (0);
+	}
+	return (fields[3] != NULL ? UIDL_REFETCH : UIDL_DELIVERED);
+}
+
+/* Record "uidl <uidl> [<size> [resized [refetch]]]". */
 static int
 state_parse_uidl(struct state *st, char **fields, char **why)
 {
 	char		*uidl, *failure;
 	uint32_t	 id;
 	unsigned long long size = 0;
+	unsigned char	 flags = UIDL_DELIVERED;
 	int		 rc = -1;
 
 	if ((uidl = state_decode(fields[0])) == NULL ||
@@ -825,13 +854,12 @@ state_parse_uidl(struct state *st, char **fields, char **why)
 	else if (fields[1] != NULL && (state_parse_number(fields[1],
 	    UINT32_MAX, &size) != 0 || size == 0))
 		*why = xstrdup("uidl: bad size");
-	else if (fields[1] != NULL && fields[2] != NULL &&
-	    strcmp(fields[2], "resized") != 0)
-		xasprintf(why, "uidl: unknown mark \"%s\" after the size "
-		    "(" STATE_NEWER ")", fields[2]);
+	else if (fields[1] != NULL && (flags = state_uidl_marks(fields,
+	    why)) == 0)
+		;
 	else if (state_uidls_find(st, uidl) != STATE_UIDL_NONE)
 		*why = xstrdup("uidl: the same UIDL appears twice");
-	else if ((id = state_uidls_insert(st, uidl, UIDL_DELIVERED)) ==
+	else if ((id = state_uidls_insert(st, uidl, flags)) ==
 	    STATE_UIDL_NONE) {
 		if ((failure = state_uidl_failure(st)) == NULL)
 			*why = xstrdup("uidl: too many UIDLs");
@@ -868,6 +896,9 @@ state_write_uidl(void *arg, uint32_t id, const char *uidl, size_t len)
 		state_out_num(u->out, size);
 		if (state_uidl_resized(u->st, id))
 			state_out_add(u->out, " resized", 8);
+		if (state_uidl_resized(u->st, id) &&
+		    !state_uidl_delivered(u->st, id))
+			state_out_add(u->out, " refetch", 8);
 	}
 	state_out_add(u->out, "\n", 1);
 }
@@ -879,7 +910,7 @@ state_write_uidls(struct state *st, struct state_out *out)
 {
 	struct state_uidl_out	u = { st, out };
 
-	if (uidlset_each(st->uidls, UIDL_DELIVERED, state_write_uidl,
+	if (uidlset_each(st->uidls, UIDL_KEPT, state_write_uidl,
 	    &u) != 0 && out->error == 0)
 		out->error = uidlset_error(st->uidls);
 }
@@ -1730,15 +1761,16 @@ state_uidl_prune(struct state *st, const char *const *present, size_t n)
 	for (i = 0; i < n; i++)
 		state_uidl_list(st, present[i], &again);
 	dropped = state_uidl_list_prune(st);
-	uidlset_compact(st->uidls, UIDL_DELIVERED);
+	uidlset_compact(st->uidls, UIDL_KEPT);
 	return (dropped);
 }
 
-/* Starts a new listing: only the delivered UIDLs stay. */
+/* Starts a new listing: only the delivered UIDLs stay, and those owed a
+ * refetch with their mark. */
 void
 state_uidl_list_begin(struct state *st)
 {
-	uidlset_compact(st->uidls, UIDL_DELIVERED);
+	uidlset_compact(st->uidls, UIDL_KEPT);
 }
 
 /* Records one UIDL of the server's listing. */
@@ -1767,17 +1799,22 @@ state_uidl_shared(const struct state *st, uint32_t id)
 	return ((uidlset_flags(st->uidls, id) & UIDL_SHARED) != 0);
 }
 
-/* Forgets the delivered UIDLs this listing did not name. Their entries
- * stay in the set, as garbage, so that ids stay valid. */
+/* Forgets the delivered UIDLs this listing did not name (and those owed
+ * a refetch: counted apart). Their entries stay in the set, as garbage,
+ * so that ids stay valid. */
 size_t
 state_uidl_list_prune(struct state *st)
 {
 	size_t		id, n = uidlset_ids(st->uidls), dropped = 0;
+	unsigned char	flags;
 
 	for (id = 0; id < n; id++) {
-		if (uidlset_flags(st->uidls, id) != UIDL_DELIVERED)
+		flags = uidlset_flags(st->uidls, id);
+		if (flags == 0 || (flags & UIDL_LISTED))
 			continue;
 		uidlset_set_flags(st->uidls, id, 0);
+		if (!(flags & UIDL_DELIVERED))
+			continue;
 		st->uidl_count--;
 		dropped++;
 	}
@@ -1828,7 +1865,8 @@ state_uidl_deliver(struct state *st, uint32_t id)
 
 	if (flags == 0 || (flags & UIDL_DELIVERED))
 		return;
-	uidlset_set_flags(st->uidls, id, flags | UIDL_DELIVERED);
+	uidlset_set_flags(st->uidls, id,
+	    (flags | UIDL_DELIVERED) & ~UIDL_REFETCH);
 	st->uidl_count++;
 }
 
@@ -1870,7 +1908,8 @@ state_uidl_set_resized(struct state *st, uint32_t id)
 /* Takes the delivered mark off a listed UIDL id: POP3 found that the
  * message now listed under it is not the one delivered (pop3.c). An id
  * that is not listed keeps its mark, since flags 0 would make it garbage
- * and its id invalid. */
+ * and its id invalid. One "resized" stays in the set, and is saved, as
+ * owed a refetch: the mark outlives a session cut before the delivery. */
 void
 state_uidl_undeliver(struct state *st, uint32_t id)
 {
@@ -1878,7 +1917,10 @@ state_uidl_undeliver(struct state *st, uint32_t id)
 
 	if (!(flags & UIDL_DELIVERED) || !(flags & UIDL_LISTED))
 		return;
-	uidlset_set_flags(st->uidls, id, flags & ~UIDL_DELIVERED);
+	flags &= ~UIDL_DELIVERED;
+	if (state_uidl_resized(st, id) && state_uidl_size(st, id) != 0)
+		flags |= UIDL_REFETCH;
+	uidlset_set_flags(st->uidls, id, flags);
 	st->uidl_count--;
 }
 

@@ -161,10 +161,12 @@ freed() {
 	    "freed UIDL, $2: messages 1-3 and the new one under uid-1 delivered"
 	tap_is "$(grep -l 'never fetched' "$T/Maildir-$1"/new/* | wc -l)" 1 \
 	    "freed UIDL, $2: the new message is in the Maildir"
+	# Checked by content whatever the size LIST gives (a size may flap:
+	# review r14, finding 10), message 4 too, then fetched.
 	tap_is "$(grep -E '^2 (RETR|DELE) ' "$T/log" | tr '\n' ,)" \
-	    "2 RETR 1,2 RETR 2,2 DELE 1,2 DELE 2,2 RETR 3,2 DELE 3," \
+	    "2 RETR 1,2 RETR 2,2 RETR 3,2 DELE 1,2 DELE 2,2 RETR 3,2 DELE 3," \
 	    "freed UIDL, $2: messages 2 and 3 checked by RETR, then DELE as owed; message 4 fetched"
-	tap_like "$err" 'message now listed under UIDL "uid-1" is not the one delivered \(size [0-9]+, was [0-9]+\): not deleted' \
+	tap_like "$err" 'message now listed under UIDL "uid-1" is not the one delivered \(its content differs\): not deleted' \
 	    "freed UIDL, $2: the log names the UIDL and why it is not deleted"
 	run "$1"
 	tap_is "$rc:$(count "$T/Maildir-$1"):$(grep -c '^3 RETR' "$T/log")" \
@@ -363,8 +365,11 @@ MAILFETCHD_FAULT=pop3-saved run ctemp
 tap_is "$rc:$(count "$T/Maildir-ctemp")" "137:3" "check refused for now: killed at pop3-saved"
 daemon_start "$T/ctemp.conf"
 daemon_wait_file "$T/log" '^2 QUIT' 20
+# The refusal ends nothing: the others are checked and deleted (review
+# r14, finding 13: one unreadable message held the account for ever).
 tap_is "$(count "$T/Maildir-ctemp"):$(grep -E '^2 (RETR|DELE|TOP) ' "$T/log" | tr '\n' ,)" \
-    "3:2 RETR 1," "check refused for now: the daemon's poll fetches nothing again, no DELE"
+    "3:2 RETR 1,2 RETR 2,2 RETR 3,2 DELE 2,2 DELE 3," \
+    "check refused for now: the daemon's poll fetches nothing again, no DELE of message 1; the others checked and deleted"
 run ctemp
 daemon_wait_file "$T/log" '^3 QUIT' 20
 kill -TERM "$DPID"
@@ -373,8 +378,8 @@ tap_like "$(cat "$DLOG")" 'RETR refused: .*SYS/TEMP.*its DELE stays owed' \
     "check refused for now: the log says the DELE stays owed"
 cat "$DLOG" >> "$T/all-output"
 tap_is "$(count "$T/Maildir-ctemp"):$(grep -E '^3 (RETR|DELE|TOP) ' "$T/log" | tr '\n' ,)" \
-    "3:3 RETR 1,3 RETR 2,3 RETR 3,3 DELE 1,3 DELE 2,3 DELE 3," \
-    "check refused for now: the fetch now checks all three and deletes them, each delivered once"
+    "3:3 RETR 1,3 DELE 1," \
+    "check refused for now: the fetch now checks message 1 and deletes it, each delivered once"
 
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
     -days 2 -subj "/CN=localhost" \

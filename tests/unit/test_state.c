@@ -872,6 +872,7 @@ test_newer_records(void **arg)
 	struct fixture	*fx = *arg;
 	static const char *const newer[] = {
 		"mailfetchd-state 1\nuidl u1 64 resized more\n",
+		"mailfetchd-state 1\nuidl u1 64 resized refetch more\n",
 		"mailfetchd-state 1\nuidl u1 64 bigger\n",
 		"mailfetchd-state 1\nfolder 1 2 A B\n",
 		"mailfetchd-state 1\nsomething 1\n",
@@ -1255,6 +1256,71 @@ test_uidl_listing(void **arg)
 /* Undeliver takes the mark off a listed UIDL (POP3: the message listed
  * under it is another one), which is then neither had, counted nor saved;
  * an unlisted one keeps it, since its id would become garbage. */
+/* A "resized" UIDL taken off as delivered stays in the set, saved as
+ * owed a refetch with its mark (review r14, findings 04, 05): loaded
+ * undelivered, marked, kept by a listing that names it, delivered (the
+ * word dropped) or forgotten when the server no longer lists it. */
+static void
+test_uidl_refetch(void **arg)
+{
+	struct fixture	*fx = *arg;
+	struct state	*st;
+	char		*text, path[512];
+	size_t		 len;
+	uint32_t	 a, b;
+	int		 again;
+
+	st = open_ok(fx->dir, "acct");
+	snprintf(path, sizeof path, "%s", state_path(st));
+	assert_int_equal(state_uidl_add(st, "a"), 0);
+	assert_int_equal(state_uidl_add(st, "b"), 0);
+	state_uidl_list_begin(st);
+	a = state_uidl_list(st, "a", &again);
+	b = state_uidl_list(st, "b", &again);
+	state_uidl_set_size(st, a, 64);
+	state_uidl_set_resized(st, a);
+	state_uidl_undeliver(st, a);
+	state_uidl_set_size(st, b, 70);
+	state_uidl_undeliver(st, b);	/* no mark: forgotten */
+	save_ok(st);
+	text = read_file(state_path(st), &len);
+	assert_non_null(strstr(text, "uidl a 64 resized refetch\n"));
+	assert_null(strstr(text, "uidl b"));
+	free(text);
+	state_close(st);
+
+	st = open_ok(fx->dir, "acct");
+	assert_false(state_uidl_has(st, "a"));
+	assert_int_equal(state_uidl_count(st), 0);
+	state_uidl_list_begin(st);
+	a = state_uidl_list(st, "a", &again);
+	assert_int_not_equal(a, STATE_UIDL_NONE);
+	assert_false(again);
+	assert_false(state_uidl_delivered(st, a));
+	assert_true(state_uidl_resized(st, a));
+	assert_int_equal(state_uidl_list_prune(st), 0);
+	state_uidl_deliver(st, a);
+	state_uidl_set_size(st, a, 60);
+	save_ok(st);
+	text = read_file(state_path(st), &len);
+	assert_non_null(strstr(text, "uidl a 60 resized\n"));
+	free(text);
+	state_close(st);
+
+	/* Not listed any more: forgotten. */
+	write_signed(path, "mailfetchd-state 1\nuidl a 64 resized refetch\n",
+	    1);
+	st = open_ok(fx->dir, "acct");
+	state_uidl_list_begin(st);
+	(void)state_uidl_list(st, "other", &again);
+	assert_int_equal(state_uidl_list_prune(st), 0);
+	save_ok(st);
+	text = read_file(state_path(st), &len);
+	assert_null(strstr(text, "uidl a"));
+	free(text);
+	state_close(st);
+}
+
 static void
 test_uidl_undeliver(void **arg)
 {
@@ -1392,6 +1458,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_uidl_scratch_failure,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_uidl_listing, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_uidl_refetch, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_uidl_undeliver, setup,
 		    teardown),
