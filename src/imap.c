@@ -1288,6 +1288,27 @@ imap_conf_name(const struct imap_session *s, size_t i)
 	    folder_conf_unescape(conf) : "");
 }
 
+/* The NAMESPACE answer: namespaces, or, when it could not be read or
+ * had namespaces left out, fail closed for the roles (review r11 07,
+ * 09): said once, since the roles then come only from top-level folders
+ * and those under a personal prefix. */
+static void
+imap_ns_answer(struct imap_session *s, const struct imap_response *r)
+{
+	folder_ns_parse(&s->ns, r);
+	if (r->skipped != NULL)
+		imap_log(s, LOG_LVL_WARNING, "NAMESPACE answer passed over "
+		    "(%s): the namespaces are not known this session; "
+		    "special-use roles are taken only from top-level "
+		    "folders", r->skipped);
+	else if (s->ns.partial)
+		imap_log(s, LOG_LVL_WARNING, "NAMESPACE answer: some "
+		    "namespaces left out (more than %d, or a prefix that is "
+		    "not modified UTF-7 or too long); special-use roles are "
+		    "taken only from top-level folders and those under a "
+		    "personal prefix", FOLDER_NS_MAX);
+}
+
 /* Without NAMESPACE: LIST "" "#shared" for the next other namespace a
  * configured name is in (folder_ns_guess) and not asked about yet; then
  * the folders. */
@@ -5258,7 +5279,7 @@ imap_untagged(struct imap_session *s, const struct imap_response *r)
 		break;
 	case IMAP_DATA_NAMESPACE:
 		if (s->state == IMAP_S_NAMESPACE)
-			folder_ns_parse(&s->ns, r);
+			imap_ns_answer(s, r);
 		break;
 	case IMAP_DATA_STATUS:
 		if (s->state == IMAP_S_STATUS)
