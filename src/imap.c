@@ -510,6 +510,7 @@ static void	imap_gm_load(struct imap_session *);
 static void	imap_finish(struct imap_session *);
 static int	imap_idle_blocked(struct imap_session *);
 static int	imap_remote_skipped(struct imap_session *, const char *);
+static void	imap_lists_begin(struct imap_session *);
 static char	*imap_conf_local(struct imap_session *,
 		    const struct folder_conf *);
 static int	imap_roles_needed(const struct imap_session *);
@@ -1202,6 +1203,18 @@ imap_roles_resolve(struct imap_session *s)
 	imap_trash_resolve(s);
 }
 
+/* A refusal that says nothing about the RETURN option: the server cannot
+ * answer now. A plain LIST would not help: a server may mark the roles
+ * only for RETURN (SPECIAL-USE), and the plain answer would then say
+ * "no roles" where they are not known (review r11 06). */
+static int
+imap_roles_transient(const struct imap_response *r)
+{
+	return (r->code == IMAP_CODE_UNAVAILABLE ||
+	    r->code == IMAP_CODE_SERVERBUG || r->code == IMAP_CODE_INUSE ||
+	    r->code == IMAP_CODE_LIMIT);
+}
+
 /* The answer to the special-use LIST. A server that announces
  * SPECIAL-USE but refuses its RETURN option is asked again plainly
  * (most servers, and Gmail, send the attributes to a plain LIST). Any
@@ -1217,7 +1230,7 @@ imap_roles_done(struct imap_session *s, const struct imap_response *r,
 	char	*text;
 
 	if (!ok && !s->roles_overflow && (s->caps & IMAP_CAP_SPECIAL_USE) &&
-	    !s->roles_plain) {
+	    !s->roles_plain && !imap_roles_transient(r)) {
 		s->roles_plain = 1;
 		imap_listed_clear(s);
 		imap_enter(s, IMAP_S_ROLES);
@@ -1234,8 +1247,7 @@ imap_roles_done(struct imap_session *s, const struct imap_response *r,
 		imap_listed_clear(s);
 	}
 	imap_roles_resolve(s);
-	s->conf_idx = 0;
-	imap_list_next(s);
+	imap_lists_begin(s);
 }
 
 /* A folder configured by its role: the server's folder of that role, or
@@ -1255,7 +1267,9 @@ imap_role_folder(struct imap_session *s, const struct folder_conf *fc)
 		    "role (no folder in its LIST has the attribute; "
 		    "mailfetchd --diagnose lists the roles it has)");
 		s->result.folders_failed++;
-		s->result.folder_missing = 1;
+		/* Not known is not missing (review r11 06: the daemon
+		 * said the IDLE folder was not on the server). */
+		s->result.folder_missing = !s->roles_failed;
 		imap_status(s, EXIT_PARTIAL);
 		return;
 	}
@@ -1452,6 +1466,34 @@ imap_root_done(struct imap_session *s)
 		imap_enter(s, IMAP_S_ROLES);
 		return;
 	}
+	imap_lists_begin(s);
+}
+
+/* keep = no: the trash is remembered in the account's state before
+ * anything is moved there (the state is saved before any server action),
+ * so that a folder pattern never fetches it, also once the server gives
+ * the \Trash role to another folder or does not say this run (review
+ * r11 01). */
+static void
+imap_trash_remember(struct imap_session *s)
+{
+	int	bad;
+	char	*utf8;
+
+	if (s->ac->keep || s->trash_wire == NULL ||
+	    state_trashed_add(s->st, s->trash_wire) != 1)
+		return;
+	utf8 = folder_wire_to_utf8(s->trash_wire, &bad);
+	imap_log(s, LOG_LVL_DEBUG, "keep = no: \"%s\" is remembered as a "
+	    "trash folder: folder patterns never fetch it", utf8);
+	free(utf8);
+}
+
+/* The trash and the roles are known: the configured folders' LISTs. */
+static void
+imap_lists_begin(struct imap_session *s)
+{
+	imap_trash_remember(s);
 	s->conf_idx = 0;
 	imap_list_next(s);
 }
@@ -1498,15 +1540,63 @@ imap_list_next(struct imap_session *s)
 	imap_next_folder(s);
 }
 
+/* Why a folder the LIST of configured folder fc gave is not fetched
+ * this run, NULL when it is: with the roles not known this session
+ * (imap_roles_done), a pattern's folder may be the \All, \Junk or
+ * \Trash folder it passes over, and any folder the one an IDLE
+ * connection holds by its role: fetched here too, its messages would be
+ * delivered twice (review r11 01, 06). Fail closed for this run; never
+ * INBOX. */
+static const char *
+imap_roles_doubt(const struct imap_session *s, const struct folder_conf *fc,
+    const char *remote)
+{
+	size_t	i;
+
+	if (!s->roles_failed || strcasecmp(remote, "INBOX") == 0)
+		return (NULL);
+	if (fc->is_pattern)
+		return ("any of them may be the \\All, \\Junk or \\Trash "
+		    "folder, which patterns do not fetch");
+	for (i = 0; i < s->nskip; i++) {
+		if (folder_role_of_conf(s->skip_conf[i]) > FOLDER_ROLE_NONE)
+			return ("it may be the folder an IDLE connection "
+			    "holds by its role");
+	}
+	return (NULL);
+}
+
+/* The folders imap_roles_doubt kept back for fc: one error for them. */
+static void
+imap_roles_doubt_log(struct imap_session *s, const struct folder_conf *fc,
+    size_t n, const char *why)
+{
+	imap_log(s, LOG_LVL_ERROR, "folder \"%s\": %zu folder(s) not "
+	    "fetched this run: the special-use roles are not known this "
+	    "session (see above), and %s; they are fetched once the roles "
+	    "are known", fc->remote, n, why);
+	s->result.folders_failed++;
+	imap_status(s, EXIT_PARTIAL);
+}
+
+/* A folder mailfetchd moved delivered mail into as the trash, in this or
+ * an earlier run (imap_trash_remember): a pattern's match not fetched. */
+static const char *
+imap_was_trash(const struct imap_session *s, const char *remote)
+{
+	return (state_trashed_has(s->st, remote) ? "mailfetchd moved "
+	    "delivered messages there as the trash" : NULL);
+}
+
 /* The LIST answers for configured folder conf_idx are in: resolve it. */
 static void
 imap_list_done(struct imap_session *s)
 {
 	const struct folder_conf	*fc = &s->ac->folders[s->conf_idx];
 	const struct imap_listed	*l;
-	size_t				 i, found = 0, excluded = 0;
+	size_t				 i, found = 0, excluded = 0, doubt = 0;
 	char				*hint;
-	const char			*why;
+	const char			*why, *doubt_why = NULL;
 
 	for (i = 0; i < s->nlisted; i++) {
 		l = &s->listed[i];
@@ -1517,8 +1607,14 @@ imap_list_done(struct imap_session *s)
 			excluded++;
 			continue;
 		}
+		if ((why = imap_roles_doubt(s, fc, l->name)) != NULL) {
+			doubt_why = why;
+			doubt++;
+			continue;
+		}
 		if (fc->is_pattern && ((why = l->excluded) != NULL ||
 		    (why = folder_role_excluded(s->role_wire,
+		    l->name)) != NULL || (why = imap_was_trash(s,
 		    l->name)) != NULL)) {
 			/* Gmail's All Mail would deliver every message a
 			 * second time; spam and trash are not mail to keep. */
@@ -1532,12 +1628,14 @@ imap_list_done(struct imap_session *s)
 		imap_folder_add(s, l->name, l->delim,
 		    fc->is_pattern ? NULL : fc->local, fc->mark_read);
 	}
+	if (doubt > 0)
+		imap_roles_doubt_log(s, fc, doubt, doubt_why);
 	if (found == 0 && excluded > 0 && fc->is_pattern)
 		imap_log(s, LOG_LVL_NOTICE, "pattern \"%s\" matches only "
 		    "\\All, \\Junk or \\Trash folders, or the trash_folder, "
 		    "which patterns do not fetch; name a folder to fetch it",
 		    fc->remote);
-	else if (found == 0 && excluded == 0) {
+	else if (found == 0 && excluded == 0 && doubt == 0) {
 		hint = folder_conf_mutf7_hint(fc->remote);
 		imap_log(s, LOG_LVL_ERROR, "folder \"%s\" %s on the "
 		    "server%s%s%s", fc->remote, fc->is_pattern ? "matches no "

@@ -107,6 +107,15 @@ size_t		 state_folder_count(const struct state *);
 /* i-th folder in name order; NULL past the end. */
 struct state_folder *state_folder_at(struct state *, size_t);
 
+/* IMAP folders delivered mail was moved into as the trash (keep = no):
+ * a folder pattern never fetches one, whatever the server says of its
+ * role later (review r11 01). Names as the server spells them, compared
+ * byte for byte; the oldest of more than 32 is forgotten. add returns 1
+ * when added (saved with the next state_save), 0 when already there, -1
+ * for "" or a name longer than 2048 bytes. */
+int		 state_trashed_has(const struct state *, const char *name);
+int		 state_trashed_add(struct state *, const char *name);
+
 /* POP3 UIDLs already delivered (any bytes but CR, LF, NUL; 1 to 70
  * characters per RFC 1939, others refused with -1 by add and never "had").
  * add returns 0 when added or already present, -1 also when the set is

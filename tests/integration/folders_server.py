@@ -8,7 +8,8 @@ changes):
 {"caps": "IMAP4rev1 UIDPLUS MOVE", "root": {"mode": "ok"|"no"|"none"|"raw",
  "delim": ".", "raw": "..."},
  "create": "ok"|"noop"|"no",        CREATE makes the folder / says OK only / NO
- "list_return": "bad",              LIST ... RETURN (...) answered BAD
+ "list_return": "bad"|"NO TEXT",    LIST ... RETURN (...) answered BAD
+                                    (or NO TEXT, a transient refusal)
  "su_only_return": true,            special-use attributes only in the
                                     answer to LIST ... RETURN (SPECIAL-USE)
                                     (RFC 6154 allows it; review r10 02)
@@ -76,8 +77,9 @@ def serve(c):
         elif cmd == "NAMESPACE" and "namespace" in box:
             send("* NAMESPACE %s\r\n%s OK done\r\n" % (box["namespace"], tag))
         elif cmd == "LIST":
-            if "RETURN" in rest.upper() and box.get("list_return") == "bad":
-                send("%s BAD no LIST-EXTENDED here\r\n" % tag); continue
+            if "RETURN" in rest.upper() and box.get("list_return"):
+                lr = box["list_return"]
+                send("%s %s\r\n" % (tag, "BAD no LIST-EXTENDED here" if lr == "bad" else lr)); continue
             ref, pat = args(rest)[:2]
             if pat in box.get("list_raw", {}):
                 send(box["list_raw"][pat] + "%s OK done\r\n" % tag); continue
