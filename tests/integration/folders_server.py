@@ -19,10 +19,18 @@ changes):
  "list_raw": {"PATTERN": "* LIST ...\r\n"},  LIST "" PATTERN answered so
  "namespace": "(...) NIL ((...))",  the NAMESPACE answer (RFC 2342) as sent
                                     (announce NAMESPACE in caps); absent: BAD
+ "threads": true,                   connections served side by side (one
+                                    command at a time), for the daemon;
+                                    with IDLE in caps, IDLE pushes EXISTS
+                                    when the selected folder grows
+ "refuse_list_star": [N, ...],      the Nth LIST "" "*" (RETURN or not,
+                                    counted over all connections) answered
+                                    NO [UNAVAILABLE] (review r11 06)
  "folders": {"WIRE": {"delim": ".", "flags": [], "uidvalidity": 1,
              "uidnext": N, "msgs": [{"uid":1,"body":"...","flags":[],"gmid":5}]}}}
 COPY/MOVE to a missing folder: NO [TRYCREATE]. Prints the port."""
-import json, re, socket, sys
+import json, re, select, socket, sys, threading
+LOCK = threading.RLock(); NSTAR = [0]
 SU = ("\\All", "\\Archive", "\\Drafts", "\\Flagged", "\\Junk", "\\Sent", "\\Trash")
 boxf, logf = sys.argv[1], sys.argv[2]
 def load(): return json.load(open(boxf))
@@ -70,10 +78,32 @@ def serve(c):
         tag, _, rest = line.partition(" "); cmd, _, rest = rest.partition(" "); cmd = cmd.upper()
         if cmd == "UID":
             sub, _, rest = rest.partition(" "); cmd = "UID " + sub.upper()
+        if cmd == "IDLE" and "IDLE" in caps.split() and sel is not None:
+            if idle(c, f, send, sel) == "quit": return
+            send("%s OK idle done\r\n" % tag); continue
+        with LOCK:
+            if command(tag, cmd, rest, c, f, send, caps, sel, box) == "quit": return
+            sel = SEL[0]
+SEL = [None]
+def idle(c, f, send, sel):
+    with LOCK: n0 = len(load()["folders"][sel]["msgs"])
+    send("+ idling\r\n")
+    while True:
+        r, _, _ = select.select([c], [], [], 0.2)
+        if not r:
+            with LOCK: n1 = len(load()["folders"][sel]["msgs"])
+            if n1 > n0: send("* %d EXISTS\r\n" % n1); n0 = n1
+            continue
+        d = f.readline()
+        if not d: return "quit"
+        if d.strip().upper() == b"DONE": return
+def command(tag, cmd, rest, c, f, send, caps, sel, box):
+    SEL[0] = sel
+    for _ in (0,):
         box = load(); F = box["folders"]
         if cmd == "CAPABILITY": send("* CAPABILITY %s\r\n%s OK done\r\n" % (caps, tag))
         elif cmd in ("LOGIN", "ID", "NOOP", "CHECK", "ENABLE"): send("%s OK done\r\n" % tag)
-        elif cmd == "LOGOUT": send("* BYE bye\r\n%s OK done\r\n" % tag); return
+        elif cmd == "LOGOUT": send("* BYE bye\r\n%s OK done\r\n" % tag); return "quit"
         elif cmd == "NAMESPACE" and "namespace" in box:
             send("* NAMESPACE %s\r\n%s OK done\r\n" % (box["namespace"], tag))
         elif cmd == "LIST":
@@ -81,6 +111,11 @@ def serve(c):
                 lr = box["list_return"]
                 send("%s %s\r\n" % (tag, "BAD no LIST-EXTENDED here" if lr == "bad" else lr)); continue
             ref, pat = args(rest)[:2]
+            if pat == "*":
+                NSTAR[0] += 1
+                if NSTAR[0] in box.get("refuse_list_star", []):
+                    log("refused LIST * #%d" % NSTAR[0])
+                    send("%s NO [UNAVAILABLE] busy, try later\r\n" % tag); continue
             if pat in box.get("list_raw", {}):
                 send(box["list_raw"][pat] + "%s OK done\r\n" % tag); continue
             if pat == "":
@@ -113,7 +148,7 @@ def serve(c):
             fo = F[n]
             if cmd == "STATUS":
                 send('* STATUS %s (MESSAGES %d UIDNEXT %d UIDVALIDITY %d UNSEEN %d)\r\n%s OK done\r\n' % (q(n), len(fo["msgs"]), fo["uidnext"], fo["uidvalidity"], len(fo["msgs"]), tag)); continue
-            sel = n
+            sel = SEL[0] = n
             send("* %d EXISTS\r\n* OK [UIDVALIDITY %d] x\r\n* OK [UIDNEXT %d] x\r\n%s OK [READ-WRITE] done\r\n" % (len(fo["msgs"]), fo["uidvalidity"], fo["uidnext"], tag))
         elif cmd == "UID SEARCH":
             fo = F[sel]; r = []
@@ -163,9 +198,15 @@ def serve(c):
         else: send("%s BAD unknown\r\n" % tag)
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(("127.0.0.1", 0)); s.listen(5); print(s.getsockname()[1], flush=True); s.settimeout(60)
-while True:
-    try: c, _ = s.accept()
-    except socket.timeout: break
+def serve_close(c):
     try: serve(c)
     except Exception as e: log("EXC %r" % e)
     c.close()
+threads = []
+while True:
+    try: c, _ = s.accept()
+    except socket.timeout: break
+    if load().get("threads"):
+        threads.append(threading.Thread(target=serve_close, args=(c,), daemon=True)); threads[-1].start()
+    else: serve_close(c)
+for t in threads: t.join()
