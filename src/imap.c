@@ -994,6 +994,18 @@ imap_remote_skipped(struct imap_session *s, const char *remote)
 	return (0);
 }
 
+/* Whether a server folder may be the trash: the same name
+ * (imap_wire_eq), or one that differs only in ASCII case, since a
+ * case-insensitive server (Exchange) opens and moves into "Deleted
+ * Items" for a trash_folder spelled "deleted items" (review r11 12). On
+ * a case-sensitive server two folders so alike are then both taken for
+ * the trash: a refusal or a pass-over, never a doubling. */
+static int
+imap_trash_eq(const struct imap_session *s, const char *a, const char *b)
+{
+	return (imap_wire_eq(s, a, b) || strcasecmp(a, b) == 0);
+}
+
 /* Whether a server folder is where keep = no moves what it delivers:
  * fetching it would move its messages into itself (new UIDs) and deliver
  * them again on every run. */
@@ -1001,7 +1013,7 @@ static int
 imap_is_own_trash(const struct imap_session *s, const char *remote)
 {
 	return (!s->ac->keep && s->trash_wire != NULL && !s->trash_default &&
-	    imap_wire_eq(s, remote, s->trash_wire));
+	    imap_trash_eq(s, remote, s->trash_wire));
 }
 
 /* Whether keep = no moves the selected folder's delivered messages to
@@ -1012,7 +1024,7 @@ static int
 imap_moves_to_trash(const struct imap_session *s)
 {
 	return (s->trash_wire != NULL && !(s->trash_default &&
-	    imap_wire_eq(s, s->folders[s->cur].remote, s->trash_wire)));
+	    imap_trash_eq(s, s->folders[s->cur].remote, s->trash_wire)));
 }
 
 /* How messages name the trash: the default one is not a trash_folder the

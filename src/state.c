@@ -93,6 +93,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1954,7 +1955,7 @@ state_trashed_has(const struct state *st, const char *name)
 	size_t	i;
 
 	for (i = 0; i < st->ntrashed; i++) {
-		if (strcmp(st->trashed[i], name) == 0)
+		if (strcasecmp(st->trashed[i], name) == 0)
 			return (1);
 	}
 	return (0);

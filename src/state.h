@@ -110,7 +110,9 @@ struct state_folder *state_folder_at(struct state *, size_t);
 /* IMAP folders delivered mail was moved into as the trash (keep = no):
  * a folder pattern never fetches one, whatever the server says of its
  * role later (review r11 01). Names as the server spells them, compared
- * byte for byte; the oldest of more than 32 is forgotten. add returns 1
+ * without ASCII case (a case-insensitive server lists "Deleted Items"
+ * for the trash_folder "deleted items": review r11 12); the oldest of
+ * more than 32 is forgotten. add returns 1
  * when added (saved with the next state_save), 0 when already there, -1
  * for "" or a name longer than 2048 bytes. */
 int		 state_trashed_has(const struct state *, const char *name);

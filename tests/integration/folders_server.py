@@ -19,6 +19,9 @@ changes):
  "list_raw": {"PATTERN": "* LIST ...\r\n"},  LIST "" PATTERN answered so
  "namespace": "(...) NIL ((...))",  the NAMESPACE answer (RFC 2342) as sent
                                     (announce NAMESPACE in caps); absent: BAD
+ "ci": true,                         folder names case-insensitive (LIST,
+                                    SELECT, STATUS, COPY/MOVE: Exchange-like;
+                                    review r11 12)
  "threads": true,                   connections served side by side (one
                                     command at a time), for the daemon;
                                     with IDLE in caps, IDLE pushes EXISTS
@@ -130,7 +133,7 @@ def command(tag, cmd, rest, c, f, send, caps, sel, box):
             if pat == "*":
                 send("".join('* LIST (\\HasNoChildren) "/" "many/u%d"\r\n' % i for i in range(box.get("list_many", 0))))
             for name, fo in F.items():
-                if pat_re(pat, fo.get("delim") or "").match(name):
+                if pat_re(pat, fo.get("delim") or "").match(name) or (box.get("ci") and pat_re(pat.lower(), fo.get("delim") or "").match(name.lower())):
                     d = fo.get("delim"); fl = fo.get("flags", [])
                     if box.get("su_only_return") and "RETURN" not in rest.upper():
                         fl = [x for x in fl if x not in SU]
@@ -144,6 +147,7 @@ def command(tag, cmd, rest, c, f, send, caps, sel, box):
             send("%s OK created\r\n" % tag)
         elif cmd in ("SELECT", "EXAMINE", "STATUS"):
             n = args(rest)[0]
+            if box.get("ci"): n = next((k for k in F if k.lower() == n.lower()), n)
             if n not in F: send("%s NO no such mailbox\r\n" % tag); continue
             fo = F[n]
             if cmd == "STATUS":
@@ -183,6 +187,7 @@ def command(tag, cmd, rest, c, f, send, caps, sel, box):
             save(box); send("%s OK done\r\n" % tag)
         elif cmd in ("UID COPY", "UID MOVE"):
             fo = F[sel]; uids = [m["uid"] for m in fo["msgs"]]; st, _, dest = rest.partition(" "); dest = args(dest)[0]
+            if box.get("ci"): dest = next((k for k in F if k.lower() == dest.lower()), dest)
             if dest not in F: send("%s NO [TRYCREATE] no such mailbox\r\n" % tag); continue
             if box.get("move_no"): send("%s NO %s\r\n" % (tag, box["move_no"])); continue
             d = F[dest]

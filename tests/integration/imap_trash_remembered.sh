@@ -9,7 +9,9 @@
 # (c) only the RETURN (SPECIAL-USE) form refused for now: not retried as
 #     a plain LIST (on this server it marks no roles: "no \Trash" would
 #     be taken for known);
-# (d) Gmail (X-GM-EXT-1), the default trash, its role moved.
+# (d) Gmail (X-GM-EXT-1), the default trash, its role moved;
+# r11 12: on a case-insensitive server, the trash_folder spelled in
+#     another case than the server lists it: not fetched back.
 # Each: 2 messages, 2 files over 3 runs; the trash is remembered in the
 # account's state ("trashed" record); with the roles not known, a
 # pattern's folders but INBOX are not fetched that run (error, exit 7).
@@ -112,6 +114,43 @@ for v in a b c d; do
 	scripted_once $v
 	tap_is "$(files $v) $(n Trash)" "2 2" \
 	    "($v) run 3: still 2 delivered, Trash untouched"
+done
+
+# --- r11 12: a case-insensitive server (Exchange-like: "deleted items" is
+# "Deleted Items"), trash_folder = "deleted items": the trash is not
+# fetched back, named (refused) or by a pattern (passed over). --------
+for v in named pattern; do
+	python3 - "$T/box.json" <<'PY'
+import json, sys
+msg = lambda u, s: {"uid": u, "body": "Message-ID: <%s@test>\nSubject: %s\n\n%s\n" % (s, s, s)}
+json.dump({"caps": "IMAP4rev1 UIDPLUS MOVE", "ci": True, "root": {"mode": "ok", "delim": "/"},
+           "folders": {"INBOX": {"delim": "/", "flags": [], "uidvalidity": 1, "uidnext": 3,
+                                 "msgs": [msg(1, "a"), msg(2, "b")]},
+                       "Deleted Items": {"delim": "/", "flags": ["\\HasNoChildren"],
+                                         "uidvalidity": 1, "uidnext": 1, "msgs": []}}},
+          open(sys.argv[1], "w"))
+PY
+	scripted_folders "$T/box.json"
+	if [ $v = named ]; then
+		f1='folder "INBOX" { }' f2='folder "Deleted Items" { }'
+	else
+		f1='folder "*" { }' f2=
+	fi
+	scripted_conf ci$v imap 10s 'keep = no' 'trash_folder = "deleted items"' \
+	    "$f1" "$f2"
+	for i in 1 2 3; do
+		scripted_once ci$v
+		[ $i = 1 ] && out1=$err
+	done
+	tap_is "$(files ci$v) $(n INBOX) $(n 'Deleted Items')" "2 0 2" \
+	    "(12 $v) 2 files over 3 runs; INBOX moved to Deleted Items"
+	if [ $v = named ]; then
+		tap_like "$out1" 'error: .*folder "Deleted Items" is the trash_folder "deleted items"' \
+		    "(12 $v) naming the trash in another case is refused, naming both"
+	else
+		tap_like "$out1" 'pattern "\*": not fetching Deleted Items' \
+		    "(12 $v) the pattern passes over it"
+	fi
 done
 
 tap_done

@@ -431,7 +431,8 @@ test_trashed(void **arg)
 	st = open_ok(fx->dir, "acct");
 	assert_true(state_trashed_has(st, "Trash"));
 	assert_true(state_trashed_has(st, "[Gmail]/Bin 2%\x01"));
-	assert_false(state_trashed_has(st, "trash"));
+	assert_true(state_trashed_has(st, "trash"));	/* ASCII case */
+	assert_false(state_trashed_has(st, "Trash2"));
 	for (i = 0; i < 31; i++) {
 		snprintf(name, sizeof name, "T%d", i);
 		assert_int_equal(state_trashed_add(st, name), 1);
