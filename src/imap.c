@@ -3776,6 +3776,28 @@ imap_idle_started(struct imap_session *s)
 	evtimer_add(s->ev_idle, &tv);
 }
 
+/* An IDLE session resolved the trash when it connected; another session
+ * of the account (a poll) may have found the \Trash role on another
+ * folder since: the account's most recent trash (state_trashed_last).
+ * Moving on into the old one would fill a folder that is no longer the
+ * trash for as long as the connection lives (review r11 13): the session
+ * ends before its next round, and the reconnect resolves the roles
+ * again. */
+static int
+imap_idle_trash_stale(struct imap_session *s)
+{
+	const char	*now;
+
+	if (s->mode != IMAP_MODE_IDLE || s->ac->keep || s->trash_wire == NULL ||
+	    (now = state_trashed_last(s->st)) == NULL ||
+	    strcasecmp(now, s->trash_wire) == 0)
+		return (0);
+	imap_log(s, LOG_LVL_NOTICE, "keep = no: the trash is now \"%s\" "
+	    "(found by another connection); reconnecting to take the "
+	    "server's folder roles again", now);
+	return (1);
+}
+
 /* New mail is announced (EXISTS, RECENT, a FETCH of a new UID). */
 static void
 imap_idle_wake(struct imap_session *s)
@@ -3808,7 +3830,7 @@ imap_idle_round_done(struct imap_session *s)
 		return;
 	}
 	imap_round_reset(s);
-	if (s->stopping) {
+	if (s->stopping || imap_idle_trash_stale(s)) {
 		imap_enter(s, IMAP_S_LOGOUT);
 		return;
 	}
@@ -5218,6 +5240,8 @@ imap_tagged(struct imap_session *s, const struct imap_response *r)
 		}
 		imap_timeout_restore(s);
 		if (s->stopping)
+			imap_enter(s, IMAP_S_LOGOUT);
+		else if (imap_idle_trash_stale(s))
 			imap_enter(s, IMAP_S_LOGOUT);
 		else if (imap_idle_blocked(s)) {
 			/* Nothing is fetched: whatever is new is still new

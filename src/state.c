@@ -1961,13 +1961,29 @@ state_trashed_has(const struct state *st, const char *name)
 	return (0);
 }
 
+const char *
+state_trashed_last(const struct state *st)
+{
+	return (st->ntrashed == 0 ? NULL : st->trashed[st->ntrashed - 1]);
+}
+
 int
 state_trashed_add(struct state *st, const char *name)
 {
+	size_t	i;
+	char	*keep;
+
 	if (*name == '\0' || strlen(name) > STATE_NAME_MAX)
 		return (-1);
-	if (state_trashed_has(st, name))
+	for (i = 0; i < st->ntrashed; i++) {
+		if (strcasecmp(st->trashed[i], name) != 0)
+			continue;
+		keep = st->trashed[i];		/* the most recent: last */
+		memmove(st->trashed + i, st->trashed + i + 1,
+		    (st->ntrashed - i - 1) * sizeof *st->trashed);
+		st->trashed[st->ntrashed - 1] = keep;
 		return (0);
+	}
 	if (st->ntrashed == STATE_TRASHED_MAX) {
 		free(st->trashed[0]);
 		memmove(st->trashed, st->trashed + 1,

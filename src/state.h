@@ -113,10 +113,14 @@ struct state_folder *state_folder_at(struct state *, size_t);
  * without ASCII case (a case-insensitive server lists "Deleted Items"
  * for the trash_folder "deleted items": review r11 12); the oldest of
  * more than 32 is forgotten. add returns 1
- * when added (saved with the next state_save), 0 when already there, -1
- * for "" or a name longer than 2048 bytes. */
+ * when added (saved with the next state_save), 0 when already there (it
+ * is then made the most recent), -1 for "" or a name longer than 2048
+ * bytes. last: the most recently added, the account's trash as the last
+ * session that resolved it saw it (an IDLE session compares its own:
+ * review r11 13); NULL when none. */
 int		 state_trashed_has(const struct state *, const char *name);
 int		 state_trashed_add(struct state *, const char *name);
+const char	*state_trashed_last(const struct state *);
 
 /* POP3 UIDLs already delivered (any bytes but CR, LF, NUL; 1 to 70
  * characters per RFC 1939, others refused with -1 by add and never "had").

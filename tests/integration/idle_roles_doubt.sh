@@ -62,13 +62,7 @@ daemon()
 		sleep 0.1
 	done
 	sleep 1		# what follows the awaited line (a fetch) lands
-	kill -TERM "$dpid" 2>/dev/null
-	for i in $(seq 100); do
-		kill -0 "$dpid" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -KILL "$dpid" 2>/dev/null
-	wait "$dpid" 2>/dev/null
+	scripted_daemon_stop "$dpid"
 	dpid=
 	tap_unlike "$(cat "$T/$1.log")" 'runtime error:|AddressSanitizer|LeakSanitizer' \
 	    "$1: no sanitizer report"

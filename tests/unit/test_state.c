@@ -425,6 +425,9 @@ test_trashed(void **arg)
 	assert_int_equal(state_trashed_add(st, "Trash"), 0);
 	assert_int_equal(state_trashed_add(st, "[Gmail]/Bin 2%\x01"), 1);
 	assert_int_equal(state_trashed_add(st, ""), -1);
+	assert_string_equal(state_trashed_last(st), "[Gmail]/Bin 2%\x01");
+	assert_int_equal(state_trashed_add(st, "TRASH"), 0);	/* the most */
+	assert_string_equal(state_trashed_last(st), "Trash");	/* recent */
 	save_ok(st);
 	state_close(st);
 
@@ -437,13 +440,14 @@ test_trashed(void **arg)
 		snprintf(name, sizeof name, "T%d", i);
 		assert_int_equal(state_trashed_add(st, name), 1);
 	}
-	assert_false(state_trashed_has(st, "Trash"));	/* the oldest */
+	assert_false(state_trashed_has(st, "[Gmail]/Bin 2%\x01")); /* oldest */
 	assert_true(state_trashed_has(st, "T30"));
 	save_ok(st);
 	state_close(st);
 	st = open_ok(fx->dir, "acct");
 	assert_true(state_trashed_has(st, "T0"));
-	assert_true(state_trashed_has(st, "[Gmail]/Bin 2%\x01"));
+	assert_true(state_trashed_has(st, "Trash"));
+	assert_string_equal(state_trashed_last(st), "T30");
 	state_close(st);
 }
 
