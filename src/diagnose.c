@@ -34,6 +34,7 @@
 #include "provider.h"
 #include "sasl.h"
 #include "secret.h"
+#include "state.h"
 #include "tls.h"
 #include "xmalloc.h"
 
@@ -119,6 +120,8 @@ struct diag {
 	char				*role_wire[FOLDER_ROLE_MAX];
 	char				*role_name[FOLDER_ROLE_MAX]; /* as
 						 * printed (folder.h) */
+	struct state			*st;	/* the trash folders a fetch
+						 * remembers; NULL: none */
 };
 
 static void	diag_enter(struct diag *, enum diag_state);
@@ -1017,7 +1020,8 @@ diag_list_untagged(struct diag *d, const struct imap_response *r)
 		return;
 	if (d->state == DIAG_S_LIST && d->ac->folders[d->folder].is_pattern &&
 	    (folder_pattern_excluded(r->flags) != NULL ||
-	    folder_role_excluded(d->role_wire, r->mailbox) != NULL)) {
+	    folder_role_excluded(d->role_wire, r->mailbox) != NULL ||
+	    (d->st != NULL && state_trashed_has(d->st, r->mailbox)))) {
 		d->nexcluded++;		/* as imap.c: patterns skip them */
 		return;
 	}
@@ -1270,7 +1274,8 @@ diag_list_done(struct diag *d)
 		    fc->remote, d->nlisted, s);
 		if (d->nexcluded > 0)
 			diag_info(d, "note: %zu more \\All, \\Junk or \\Trash "
-			    "folder%s not fetched through a pattern (name a "
+			    "folder%s (or folders mailfetchd moved mail into as "
+			    "the trash) not fetched through a pattern (name a "
 			    "folder to fetch it)", d->nexcluded,
 			    d->nexcluded == 1 ? "" : "s");
 		d->folders_ok++;
@@ -1864,10 +1869,11 @@ diag_free(struct diag *d)
 /* Runs the steps for one account; returns its status. */
 static int
 diag_account(struct event_base *base, struct evdns_base *dns,
-    const struct account_conf *ac, FILE *out)
+    const struct config *conf, const struct account_conf *ac, FILE *out)
 {
 	struct diag	 d;
 	struct timeval	 drain = { 1, 0 };
+	char		*cause;
 	int		 rc;
 
 	memset(&d, 0, sizeof d);
@@ -1877,6 +1883,10 @@ diag_account(struct event_base *base, struct evdns_base *dns,
 	d.out = out;
 	d.prov = ac->provider != NULL ? provider_find(ac->provider) : NULL;
 	d.parser = imap_parse_new(NULL);
+	/* Without the lock: what the fetch last saved (review r11 01). */
+	if ((d.st = state_open_journal(conf->state_dir, ac->name,
+	    &cause)) == NULL)
+		free(cause);	/* the fetch says it */
 
 	fprintf(out, "account \"%s\":\n", ac->name);
 	diag_config(&d);
@@ -1898,6 +1908,7 @@ diag_account(struct event_base *base, struct evdns_base *dns,
 	    "needs works" : outcome_name(rc));
 	fflush(out);
 	diag_free(&d);
+	state_close(d.st);
 	/* Let libevent finish what the frees deferred (a bufferevent with
 	 * callbacks still queued is released from the loop); bounded, in
 	 * case the resolver keeps something registered. */
@@ -1938,7 +1949,7 @@ diagnose_run(const struct config *conf, const char *const *names, size_t n,
 		    &conf->accounts[i];
 		if (i > 0)
 			fputc('\n', out);
-		r = diag_account(base, dns, ac, out);
+		r = diag_account(base, dns, conf, ac, out);
 		if (rc == 0)
 			rc = r;
 	}

@@ -1168,7 +1168,8 @@ state_parse_record(struct state *st, char *line, char **why)
 		    rec->nfields);
 		return (-1);
 	}
-	if (st->journal_only && rec->parse != state_parse_inflight)
+	if (st->journal_only && rec->parse != state_parse_inflight &&
+	    rec->parse != state_parse_trashed)
 		return (0);
 	return (rec->parse(st, fields, why));
 }

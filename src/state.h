@@ -68,9 +68,10 @@ struct state_folder {
  * over; the file is never modified). */
 struct state	*state_open(const char *state_dir, const char *account,
 		    char **cause);
-/* Reads only the intent journal of an account's state file, without its
- * lock (the file is replaced atomically, so it is always read whole): for
- * state_inflight_count, state_inflight_at and state_close only. A missing
+/* Reads only the intent journal (and the trash folders) of an account's
+ * state file, without its lock (the file is replaced atomically, so it is
+ * always read whole): for state_inflight_count, state_inflight_at,
+ * state_trashed_has and state_close only. A missing
  * file is an empty journal; an unreadable or corrupt one fails as
  * state_open does. Another process may change the journal right after. */
 struct state	*state_open_journal(const char *state_dir, const char *account,

@@ -109,6 +109,9 @@ for v in a b c d; do
 	b|d)
 		tap_like "$err" 'pattern "\*": not fetching Trash \(mailfetchd moved delivered messages there as the trash\)' \
 		    "($v) run 2: the log says why Trash is passed over"
+		out=$("$MAILFETCHD" -c "$T/$v.conf" --diagnose 2>&1)
+		tap_like "$out" 'folder pattern "\*": matches 1: "INBOX"$' \
+		    "($v) --diagnose: the pattern matches INBOX only" "$out"
 		;;
 	esac
 	scripted_once $v
