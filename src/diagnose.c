@@ -108,6 +108,8 @@ struct diag {
 	struct folder_ns		 ns;		/* NAMESPACE's */
 	size_t				 folders_ok;	/* configured, found */
 	size_t				 nexcluded;	/* from this pattern */
+	size_t				 ntrashed;	/* the same, as
+						 * remembered trash */
 	char				**listed;	/* as configured */
 	size_t				 nlisted;
 	size_t				 folder;	/* current one */
@@ -913,7 +915,7 @@ diag_listed_clear(struct diag *d)
 	free(d->listed);
 	d->listed = NULL;
 	d->nlisted = 0;
-	d->nexcluded = 0;
+	d->nexcluded = d->ntrashed = 0;
 }
 
 /* The special-use roles of a selectable folder of the LIST of all
@@ -1020,9 +1022,13 @@ diag_list_untagged(struct diag *d, const struct imap_response *r)
 		return;
 	if (d->state == DIAG_S_LIST && d->ac->folders[d->folder].is_pattern &&
 	    (folder_pattern_excluded(r->flags) != NULL ||
-	    folder_role_excluded(d->role_wire, r->mailbox) != NULL ||
-	    (d->st != NULL && state_trashed_has(d->st, r->mailbox)))) {
+	    folder_role_excluded(d->role_wire, r->mailbox) != NULL)) {
 		d->nexcluded++;		/* as imap.c: patterns skip them */
+		return;
+	}
+	if (d->state == DIAG_S_LIST && d->ac->folders[d->folder].is_pattern &&
+	    d->st != NULL && state_trashed_has(d->st, r->mailbox)) {
+		d->ntrashed++;		/* and those (review r11 01) */
 		return;
 	}
 	name = folder_wire_to_utf8(r->mailbox, &bad);
@@ -1245,9 +1251,10 @@ diag_list_done(struct diag *d)
 	const struct folder_conf	*fc = &d->ac->folders[d->folder];
 	char				*s;
 
-	if (d->nlisted == 0 && d->nexcluded > 0) {
+	if (d->nlisted == 0 && d->nexcluded + d->ntrashed > 0) {
 		diag_warn(d, "folder pattern \"%s\": matches only \\All, "
-		    "\\Junk or \\Trash folders, which patterns do not fetch "
+		    "\\Junk or \\Trash folders, or folders mailfetchd moved "
+		    "mail into as the trash, which patterns do not fetch "
 		    "(name a folder to fetch it)", fc->remote);
 		d->folder++;
 		diag_next_folder(d);
@@ -1274,10 +1281,14 @@ diag_list_done(struct diag *d)
 		    fc->remote, d->nlisted, s);
 		if (d->nexcluded > 0)
 			diag_info(d, "note: %zu more \\All, \\Junk or \\Trash "
-			    "folder%s (or folders mailfetchd moved mail into as "
-			    "the trash) not fetched through a pattern (name a "
+			    "folder%s not fetched through a pattern (name a "
 			    "folder to fetch it)", d->nexcluded,
 			    d->nexcluded == 1 ? "" : "s");
+		if (d->ntrashed > 0)
+			diag_info(d, "note: %zu more folder%s mailfetchd "
+			    "moved delivered mail into as the trash not fetched "
+			    "through a pattern", d->ntrashed,
+			    d->ntrashed == 1 ? "" : "s");
 		d->folders_ok++;
 		free(s);
 		d->folder++;

@@ -112,6 +112,8 @@ for v in a b c d; do
 		out=$("$MAILFETCHD" -c "$T/$v.conf" --diagnose 2>&1)
 		tap_like "$out" 'folder pattern "\*": matches 1: "INBOX"$' \
 		    "($v) --diagnose: the pattern matches INBOX only" "$out"
+		tap_like "$out" 'note: 1 more folder mailfetchd moved delivered mail into as the trash not fetched' \
+		    "($v) --diagnose says why Trash is not matched"
 		;;
 	esac
 	scripted_once $v
