@@ -2483,6 +2483,19 @@ imap_sizes(struct imap_session *s)
 	imap_pass_begin(s);
 }
 
+/* The first fetch's mode for the selected folder: first_fetch, but new
+ * for a folder keep = no moved delivered mail into as the trash (a named
+ * folder that was the trash until the server gave the role to another,
+ * review r11 01): what it holds was delivered already; what arrives
+ * later is fetched. */
+static int
+imap_first_mode(const struct imap_session *s)
+{
+	if (state_trashed_has(s->st, s->folders[s->cur].remote))
+		return (FIRST_FETCH_NEW);
+	return (s->ac->first_fetch);
+}
+
 /* The first fetch leaves mail on the server (first_fetch = new: all
  * there is; unseen: the read mail): that it did is noted for good, so
  * that after a UIDVALIDITY change (the same messages under new UIDs) the
@@ -2491,7 +2504,7 @@ imap_sizes(struct imap_session *s)
 static void
 imap_first_note(struct imap_session *s)
 {
-	switch (s->ac->first_fetch) {
+	switch (imap_first_mode(s)) {
 	case FIRST_FETCH_NEW:
 		s->sf->first_mode = STATE_FIRST_NEW;
 		break;
@@ -2624,10 +2637,13 @@ imap_selected(struct imap_session *s)
 		s->sf->uidvalidity = s->uidvalidity;
 		s->sf->last_uid = 0;
 		imap_first_note(s);
-		if (s->ac->first_fetch == FIRST_FETCH_NEW && s->uidnext > 0) {
+		if (imap_first_mode(s) == FIRST_FETCH_NEW && s->uidnext > 0) {
 			s->sf->last_uid = s->uidnext - 1;
 			imap_log(s, LOG_LVL_INFO, "first run: only mail "
-			    "arriving from now on (UID > %u)", s->sf->last_uid);
+			    "arriving from now on (UID > %u)%s",
+			    s->sf->last_uid, s->ac->first_fetch ==
+			    FIRST_FETCH_NEW ? "" : ", as mailfetchd moved "
+			    "delivered mail into this folder as the trash");
 			imap_folder_done(s);
 			return;
 		}
@@ -2639,7 +2655,7 @@ imap_selected(struct imap_session *s)
 		 * now (below UIDNEXT): a message the sizes pass leaves out
 		 * is still under it. Without UIDNEXT, every UID is filtered
 		 * until the sizes pass narrows the bound (imap_sizes_done). */
-		if (s->ac->first_fetch == FIRST_FETCH_UNSEEN)
+		if (imap_first_mode(s) == FIRST_FETCH_UNSEEN)
 			s->sf->first_until = s->uidnext > 0 ?
 			    s->uidnext - 1 : UINT32_MAX;
 	}

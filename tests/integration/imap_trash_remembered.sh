@@ -10,6 +10,8 @@
 #     a plain LIST (on this server it marks no roles: "no \Trash" would
 #     be taken for known);
 # (d) Gmail (X-GM-EXT-1), the default trash, its role moved;
+# (e) a folder named "Trash": after the role moved, only what arrives
+#     later is fetched from it;
 # r11 12: on a case-insensitive server, the trash_folder spelled in
 #     another case than the server lists it: not fetched back.
 # Each: 2 messages, 2 files over 3 runs; the trash is remembered in the
@@ -120,6 +122,27 @@ for v in a b c d; do
 	tap_is "$(files $v) $(n Trash)" "2 2" \
 	    "($v) run 3: still 2 delivered, Trash untouched"
 done
+
+# --- (e) a folder named "Trash", refused while it is the trash; after
+# the role moved to "Bin" it is fetched, but only what arrives from then
+# on (what run 1 moved there was delivered already). ------------------
+box "$SU"
+scripted_folders "$T/box.json"
+scripted_conf e imap 10s 'keep = no' "trash_folder = '\\Trash'" \
+    'folder "INBOX" { }' 'folder "Trash" { }'
+scripted_once e
+tap_is "$rc $(n Trash) $(files e)" "7 2 2" \
+    "(e) run 1: Trash named is refused (the trash); INBOX moved into it"
+move_role
+scripted_once e
+tap_is "$(files e) $(n Trash)" "2 2" \
+    "(e) run 2: Trash, no longer the trash, is not fetched back"
+tap_like "$err" 'folder=Trash: first run: only mail arriving from now on .*as mailfetchd moved delivered mail into this folder as the trash' \
+    "(e) run 2: the log says why"
+set_box folders "$(python3 -c 'import json,sys; b=json.load(open(sys.argv[1]))["folders"]; t=b["Trash"]; t["msgs"].append({"uid": t["uidnext"], "body": "Message-ID: <c@test>\nSubject: c\n\nc\n"}); t["uidnext"] += 1; print(json.dumps(b))' "$T/box.json")"
+scripted_once e
+tap_is "$(files e) $(n Trash) $(n Bin)" "3 2 1" \
+    "(e) run 3: what arrives in Trash later is fetched (and moved to Bin), the rest left"
 
 # --- r11 12: a case-insensitive server (Exchange-like: "deleted items" is
 # "Deleted Items"), trash_folder = "deleted items": the trash is not
