@@ -34,6 +34,7 @@
 #include "provider.h"
 #include "sasl.h"
 #include "secret.h"
+#include "state.h"
 #include "tls.h"
 #include "xmalloc.h"
 
@@ -107,6 +108,8 @@ struct diag {
 	struct folder_ns		 ns;		/* NAMESPACE's */
 	size_t				 folders_ok;	/* configured, found */
 	size_t				 nexcluded;	/* from this pattern */
+	size_t				 ntrashed;	/* the same, as
+						 * remembered trash */
 	char				**listed;	/* as configured */
 	size_t				 nlisted;
 	size_t				 folder;	/* current one */
@@ -119,6 +122,8 @@ struct diag {
 	char				*role_wire[FOLDER_ROLE_MAX];
 	char				*role_name[FOLDER_ROLE_MAX]; /* as
 						 * printed (folder.h) */
+	struct state			*st;	/* the trash folders a fetch
+						 * remembers; NULL: none */
 };
 
 static void	diag_enter(struct diag *, enum diag_state);
@@ -910,7 +915,7 @@ diag_listed_clear(struct diag *d)
 	free(d->listed);
 	d->listed = NULL;
 	d->nlisted = 0;
-	d->nexcluded = 0;
+	d->nexcluded = d->ntrashed = 0;
 }
 
 /* The special-use roles of a selectable folder of the LIST of all
@@ -1019,6 +1024,11 @@ diag_list_untagged(struct diag *d, const struct imap_response *r)
 	    (folder_pattern_excluded(r->flags) != NULL ||
 	    folder_role_excluded(d->role_wire, r->mailbox) != NULL)) {
 		d->nexcluded++;		/* as imap.c: patterns skip them */
+		return;
+	}
+	if (d->state == DIAG_S_LIST && d->ac->folders[d->folder].is_pattern &&
+	    d->st != NULL && state_trashed_has(d->st, r->mailbox)) {
+		d->ntrashed++;		/* and those (review r11 01) */
 		return;
 	}
 	name = folder_wire_to_utf8(r->mailbox, &bad);
@@ -1241,9 +1251,10 @@ diag_list_done(struct diag *d)
 	const struct folder_conf	*fc = &d->ac->folders[d->folder];
 	char				*s;
 
-	if (d->nlisted == 0 && d->nexcluded > 0) {
+	if (d->nlisted == 0 && d->nexcluded + d->ntrashed > 0) {
 		diag_warn(d, "folder pattern \"%s\": matches only \\All, "
-		    "\\Junk or \\Trash folders, which patterns do not fetch "
+		    "\\Junk or \\Trash folders, or folders mailfetchd moved "
+		    "mail into as the trash, which patterns do not fetch "
 		    "(name a folder to fetch it)", fc->remote);
 		d->folder++;
 		diag_next_folder(d);
@@ -1273,6 +1284,11 @@ diag_list_done(struct diag *d)
 			    "folder%s not fetched through a pattern (name a "
 			    "folder to fetch it)", d->nexcluded,
 			    d->nexcluded == 1 ? "" : "s");
+		if (d->ntrashed > 0)
+			diag_info(d, "note: %zu more folder%s mailfetchd "
+			    "moved delivered mail into as the trash not fetched "
+			    "through a pattern", d->ntrashed,
+			    d->ntrashed == 1 ? "" : "s");
 		d->folders_ok++;
 		free(s);
 		d->folder++;
@@ -1864,10 +1880,11 @@ diag_free(struct diag *d)
 /* Runs the steps for one account; returns its status. */
 static int
 diag_account(struct event_base *base, struct evdns_base *dns,
-    const struct account_conf *ac, FILE *out)
+    const struct config *conf, const struct account_conf *ac, FILE *out)
 {
 	struct diag	 d;
 	struct timeval	 drain = { 1, 0 };
+	char		*cause;
 	int		 rc;
 
 	memset(&d, 0, sizeof d);
@@ -1877,6 +1894,10 @@ diag_account(struct event_base *base, struct evdns_base *dns,
 	d.out = out;
 	d.prov = ac->provider != NULL ? provider_find(ac->provider) : NULL;
 	d.parser = imap_parse_new(NULL);
+	/* Without the lock: what the fetch last saved (review r11 01). */
+	if ((d.st = state_open_journal(conf->state_dir, ac->name,
+	    &cause)) == NULL)
+		free(cause);	/* the fetch says it */
 
 	fprintf(out, "account \"%s\":\n", ac->name);
 	diag_config(&d);
@@ -1898,6 +1919,7 @@ diag_account(struct event_base *base, struct evdns_base *dns,
 	    "needs works" : outcome_name(rc));
 	fflush(out);
 	diag_free(&d);
+	state_close(d.st);
 	/* Let libevent finish what the frees deferred (a bufferevent with
 	 * callbacks still queued is released from the loop); bounded, in
 	 * case the resolver keeps something registered. */
@@ -1938,7 +1960,7 @@ diagnose_run(const struct config *conf, const char *const *names, size_t n,
 		    &conf->accounts[i];
 		if (i > 0)
 			fputc('\n', out);
-		r = diag_account(base, dns, ac, out);
+		r = diag_account(base, dns, conf, ac, out);
 		if (rc == 0)
 			rc = r;
 	}

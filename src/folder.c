@@ -42,13 +42,16 @@ folder_ns_add(struct folder_ns *ns, const struct imap_node *desc)
 
 	if (ns->n >= FOLDER_NS_MAX ||
 	    (wire = imap_parse_node_str(imap_parse_node_at(desc, 0),
-	    NULL)) == NULL || strlen(wire) > FOLDER_LOCAL_MAX)
+	    NULL)) == NULL || strlen(wire) > FOLDER_LOCAL_MAX) {
+		ns->partial = 1;
 		return;
+	}
 	d = imap_parse_node_str(imap_parse_node_at(desc, 1), NULL);
 	delim = d != NULL && strlen(d) == 1 ? (unsigned char)d[0] : 0;
 	if ((utf8 = imap_parse_mutf7_decode(wire, strlen(wire),
 	    &cause)) == NULL) {
 		free(cause);
+		ns->partial = 1;
 		return;
 	}
 	for (p = utf8; delim != 0 && *p != '\0'; p++) {
@@ -65,6 +68,10 @@ folder_ns_parse(struct folder_ns *ns, const struct imap_response *r)
 	const struct imap_node	*kind, *desc;
 	size_t			 i, j;
 
+	if (r->skipped != NULL) {
+		folder_ns_unreadable(ns);
+		return;
+	}
 	folder_ns_clear(ns);
 	for (i = 0; i < 3; i++) {
 		kind = imap_parse_node_at(r->args, i);
@@ -77,9 +84,10 @@ folder_ns_parse(struct folder_ns *ns, const struct imap_response *r)
 }
 
 /* The namespace with the longest prefix conf begins with (or equals,
- * without the trailing separator); -1 for none. */
+ * without the trailing separator), compared without case when nocase is
+ * set; -1 for none. */
 static int
-folder_ns_find(const struct folder_ns *ns, const char *conf)
+folder_ns_find(const struct folder_ns *ns, const char *conf, int nocase)
 {
 	size_t	i, len, best = 0;
 	int	found = -1;
@@ -89,7 +97,8 @@ folder_ns_find(const struct folder_ns *ns, const char *conf)
 		if (len > 0 && ns->prefix[i][len - 1] == '/' &&
 		    strlen(conf) == len - 1)
 			len--;		/* the prefix's own folder */
-		if (strncmp(conf, ns->prefix[i], len) != 0 ||
+		if ((nocase ? strncasecmp(conf, ns->prefix[i], len) :
+		    strncmp(conf, ns->prefix[i], len)) != 0 ||
 		    (found >= 0 && len <= best))
 			continue;	/* the first of equal ones */
 		found = (int)i;
@@ -101,19 +110,37 @@ folder_ns_find(const struct folder_ns *ns, const char *conf)
 int
 folder_ns_delim(const struct folder_ns *ns, const char *conf, int dflt)
 {
-	int	i = folder_ns_find(ns, conf);
+	int	i = folder_ns_find(ns, conf, 0);
 
 	return (i < 0 ? dflt : ns->delim[i]);
+}
+
+/* Whether a folder (in the configuration's spelling, conf) in no
+ * namespace a NAMESPACE answer named, or in a personal one, is the
+ * user's own. */
+static int
+folder_ns_personal_conf(const struct folder_ns *ns, const char *conf)
+{
+	int	i;
+
+	if (!ns->parsed)
+		return (conf[0] != '#');
+	i = folder_ns_find(ns, conf, 1);
+	if (i >= 0 && (size_t)i >= ns->npersonal)
+		return (0);
+	if (!ns->partial)
+		return (1);
+	/* A namespace left out may hold any folder but a top-level one. */
+	return ((i >= 0 && ns->prefix[i][0] != '\0') ||
+	    strchr(conf, '/') == NULL);
 }
 
 int
 folder_ns_personal(const struct folder_ns *ns, const char *wire, int delim)
 {
 	char	*conf, *cause, *p;
-	int	 i;
+	int	 mine;
 
-	if (!ns->parsed)
-		return (1);
 	if ((conf = imap_parse_mutf7_decode(wire, strlen(wire),
 	    &cause)) == NULL) {
 		free(cause);
@@ -123,9 +150,9 @@ folder_ns_personal(const struct folder_ns *ns, const char *wire, int delim)
 		if (*p == delim)
 			*p = '/';
 	}
-	i = folder_ns_find(ns, conf);
+	mine = folder_ns_personal_conf(ns, conf);
 	free(conf);
-	return (i < 0 || (size_t)i < ns->npersonal);
+	return (mine);
 }
 
 char *
@@ -163,8 +190,10 @@ folder_ns_has(const struct folder_ns *ns, const char *prefix)
 void
 folder_ns_set(struct folder_ns *ns, const char *prefix, int delim)
 {
-	if (ns->n >= FOLDER_NS_MAX || strlen(prefix) > FOLDER_LOCAL_MAX)
+	if (ns->n >= FOLDER_NS_MAX || strlen(prefix) > FOLDER_LOCAL_MAX) {
+		ns->partial = 1;
 		return;
+	}
 	xasprintf(&ns->prefix[ns->n], "%s/", prefix);
 	ns->delim[ns->n++] = delim;
 }
@@ -177,7 +206,14 @@ folder_ns_clear(struct folder_ns *ns)
 	for (i = 0; i < ns->n; i++)
 		free(ns->prefix[i]);
 	ns->n = ns->npersonal = 0;
-	ns->parsed = 0;
+	ns->parsed = ns->partial = 0;
+}
+
+void
+folder_ns_unreadable(struct folder_ns *ns)
+{
+	folder_ns_clear(ns);
+	ns->parsed = ns->partial = 1;
 }
 
 /* Decoded modified UTF-7 is valid UTF-8, but may hold control characters

@@ -46,10 +46,16 @@ struct folder_ns {
 	size_t	 n;
 	size_t	 npersonal;	/* the first ones: the user's own */
 	int	 parsed;	/* from a NAMESPACE answer */
+	int	 partial;	/* a namespace was left out (past
+				 * FOLDER_NS_MAX, a bad prefix) or the
+				 * answer was unreadable: a folder no kept
+				 * prefix names may be in it */
 };
 struct imap_response;
 /* Replaces ns with the namespaces of a NAMESPACE response; a prefix that
- * is not modified UTF-7 or longer than FOLDER_LOCAL_MAX is left out. */
+ * is not modified UTF-7 or longer than FOLDER_LOCAL_MAX is left out (ns
+ * is then partial), and an answer that could not be read (r->skipped)
+ * is folder_ns_unreadable. */
 void	 folder_ns_parse(struct folder_ns *ns, const struct imap_response *r);
 /* The separator for the configured name conf: that of the namespace with
  * the longest prefix conf begins with (or equals, without the trailing
@@ -58,10 +64,15 @@ int	 folder_ns_delim(const struct folder_ns *ns, const char *conf,
 	    int dflt);
 /* Whether the server folder wire (listed with the separator delim) is
  * the user's own: not under the prefix of an "other users" or "shared"
- * namespace (its longest matching prefix is a personal one, or none
- * matches). Without a NAMESPACE answer, every folder is. A special-use
- * role names the user's own folder: keep = no must not move mail into a
- * public \Trash (review r10 08). */
+ * namespace, compared without case (a server may list "Public/Trash"
+ * under the prefix "public/"); its longest matching prefix is a personal
+ * one, or none matches. Where a namespace was left out (ns->partial),
+ * only a folder under a personal prefix that is not "", or a top-level
+ * folder, is (review r11 07: fail closed). Without a NAMESPACE answer,
+ * every folder is but one whose first level begins with '#' (RFC 2342's
+ * convention for other namespaces). A special-use role names the user's
+ * own folder: keep = no must not move mail into a public \Trash (review
+ * r10 08). */
 int	 folder_ns_personal(const struct folder_ns *ns, const char *wire,
 	    int delim);
 /* conf as folder_conf_to_wire sends it, with the separator
@@ -86,6 +97,9 @@ void	 folder_ns_set(struct folder_ns *ns, const char *prefix, int delim);
  * and the separator delim is under it: Dovecot lists "inbox/Trash" as
  * "INBOX/Trash"). delim 0: no hierarchy, only a bare INBOX. */
 int	 folder_name_eq(const char *a, const char *b, int delim);
+/* The NAMESPACE answer could not be read: no namespace is known, and
+ * ns is partial (folder_ns_personal fails closed). */
+void	 folder_ns_unreadable(struct folder_ns *ns);
 /* Frees the prefixes; ns is empty again. */
 void	 folder_ns_clear(struct folder_ns *ns);
 

@@ -524,6 +524,7 @@ static void	imap_gm_load(struct imap_session *);
 static void	imap_finish(struct imap_session *);
 static int	imap_idle_blocked(struct imap_session *);
 static int	imap_remote_skipped(struct imap_session *, const char *);
+static void	imap_lists_begin(struct imap_session *);
 static char	*imap_conf_local(struct imap_session *,
 		    const struct folder_conf *);
 static int	imap_roles_needed(const struct imap_session *);
@@ -1007,6 +1008,18 @@ imap_remote_skipped(struct imap_session *s, const char *remote)
 	return (0);
 }
 
+/* Whether a server folder may be the trash: the same name
+ * (imap_wire_eq), or one that differs only in ASCII case, since a
+ * case-insensitive server (Exchange) opens and moves into "Deleted
+ * Items" for a trash_folder spelled "deleted items" (review r11 12). On
+ * a case-sensitive server two folders so alike are then both taken for
+ * the trash: a refusal or a pass-over, never a doubling. */
+static int
+imap_trash_eq(const struct imap_session *s, const char *a, const char *b)
+{
+	return (imap_wire_eq(s, a, b) || strcasecmp(a, b) == 0);
+}
+
 /* Whether a server folder is where keep = no moves what it delivers:
  * fetching it would move its messages into itself (new UIDs) and deliver
  * them again on every run. */
@@ -1014,7 +1027,7 @@ static int
 imap_is_own_trash(const struct imap_session *s, const char *remote)
 {
 	return (!s->ac->keep && s->trash_wire != NULL && !s->trash_default &&
-	    imap_wire_eq(s, remote, s->trash_wire));
+	    imap_trash_eq(s, remote, s->trash_wire));
 }
 
 /* Whether keep = no moves the selected folder's delivered messages to
@@ -1025,7 +1038,7 @@ static int
 imap_moves_to_trash(const struct imap_session *s)
 {
 	return (s->trash_wire != NULL && !(s->trash_default &&
-	    imap_wire_eq(s, s->folders[s->cur].remote, s->trash_wire)));
+	    imap_trash_eq(s, s->folders[s->cur].remote, s->trash_wire)));
 }
 
 /* How messages name the trash: the default one is not a trash_folder the
@@ -1216,6 +1229,18 @@ imap_roles_resolve(struct imap_session *s)
 	imap_trash_resolve(s);
 }
 
+/* A refusal that says nothing about the RETURN option: the server cannot
+ * answer now. A plain LIST would not help: a server may mark the roles
+ * only for RETURN (SPECIAL-USE), and the plain answer would then say
+ * "no roles" where they are not known (review r11 06). */
+static int
+imap_roles_transient(const struct imap_response *r)
+{
+	return (r->code == IMAP_CODE_UNAVAILABLE ||
+	    r->code == IMAP_CODE_SERVERBUG || r->code == IMAP_CODE_INUSE ||
+	    r->code == IMAP_CODE_LIMIT);
+}
+
 /* The answer to the special-use LIST. A server that announces
  * SPECIAL-USE but refuses its RETURN option is asked again plainly
  * (most servers, and Gmail, send the attributes to a plain LIST). Any
@@ -1231,7 +1256,7 @@ imap_roles_done(struct imap_session *s, const struct imap_response *r,
 	char	*text;
 
 	if (!ok && !s->roles_overflow && (s->caps & IMAP_CAP_SPECIAL_USE) &&
-	    !s->roles_plain) {
+	    !s->roles_plain && !imap_roles_transient(r)) {
 		s->roles_plain = 1;
 		imap_listed_clear(s);
 		imap_enter(s, IMAP_S_ROLES);
@@ -1248,8 +1273,7 @@ imap_roles_done(struct imap_session *s, const struct imap_response *r,
 		imap_listed_clear(s);
 	}
 	imap_roles_resolve(s);
-	s->conf_idx = 0;
-	imap_list_next(s);
+	imap_lists_begin(s);
 }
 
 /* A folder configured by its role: the server's folder of that role, or
@@ -1269,7 +1293,9 @@ imap_role_folder(struct imap_session *s, const struct folder_conf *fc)
 		    "role (no folder in its LIST has the attribute; "
 		    "mailfetchd --diagnose lists the roles it has)");
 		s->result.folders_failed++;
-		s->result.folder_missing = 1;
+		/* Not known is not missing (review r11 06: the daemon
+		 * said the IDLE folder was not on the server). */
+		s->result.folder_missing = !s->roles_failed;
 		imap_status(s, EXIT_PARTIAL);
 		return;
 	}
@@ -1300,6 +1326,27 @@ imap_conf_name(const struct imap_session *s, size_t i)
 		return (NULL);
 	return (folder_role_of_conf(conf) == FOLDER_ROLE_NONE ?
 	    folder_conf_unescape(conf) : "");
+}
+
+/* The NAMESPACE answer: namespaces, or, when it could not be read or
+ * had namespaces left out, fail closed for the roles (review r11 07,
+ * 09): said once, since the roles then come only from top-level folders
+ * and those under a personal prefix. */
+static void
+imap_ns_answer(struct imap_session *s, const struct imap_response *r)
+{
+	folder_ns_parse(&s->ns, r);
+	if (r->skipped != NULL)
+		imap_log(s, LOG_LVL_WARNING, "NAMESPACE answer passed over "
+		    "(%s): the namespaces are not known this session; "
+		    "special-use roles are taken only from top-level "
+		    "folders", r->skipped);
+	else if (s->ns.partial)
+		imap_log(s, LOG_LVL_WARNING, "NAMESPACE answer: some "
+		    "namespaces left out (more than %d, or a prefix that is "
+		    "not modified UTF-7 or too long); special-use roles are "
+		    "taken only from top-level folders and those under a "
+		    "personal prefix", FOLDER_NS_MAX);
 }
 
 /* Without NAMESPACE: LIST "" "#shared" for the next other namespace a
@@ -1445,6 +1492,34 @@ imap_root_done(struct imap_session *s)
 		imap_enter(s, IMAP_S_ROLES);
 		return;
 	}
+	imap_lists_begin(s);
+}
+
+/* keep = no: the trash is remembered in the account's state before
+ * anything is moved there (the state is saved before any server action),
+ * so that a folder pattern never fetches it, also once the server gives
+ * the \Trash role to another folder or does not say this run (review
+ * r11 01). */
+static void
+imap_trash_remember(struct imap_session *s)
+{
+	int	bad;
+	char	*utf8;
+
+	if (s->ac->keep || s->trash_wire == NULL ||
+	    state_trashed_add(s->st, s->trash_wire) != 1)
+		return;
+	utf8 = folder_wire_to_utf8(s->trash_wire, &bad);
+	imap_log(s, LOG_LVL_DEBUG, "keep = no: \"%s\" is remembered as a "
+	    "trash folder: folder patterns never fetch it", utf8);
+	free(utf8);
+}
+
+/* The trash and the roles are known: the configured folders' LISTs. */
+static void
+imap_lists_begin(struct imap_session *s)
+{
+	imap_trash_remember(s);
 	s->conf_idx = 0;
 	imap_list_next(s);
 }
@@ -1491,15 +1566,63 @@ imap_list_next(struct imap_session *s)
 	imap_next_folder(s);
 }
 
+/* Why a folder the LIST of configured folder fc gave is not fetched
+ * this run, NULL when it is: with the roles not known this session
+ * (imap_roles_done), a pattern's folder may be the \All, \Junk or
+ * \Trash folder it passes over, and any folder the one an IDLE
+ * connection holds by its role: fetched here too, its messages would be
+ * delivered twice (review r11 01, 06). Fail closed for this run; never
+ * INBOX. */
+static const char *
+imap_roles_doubt(const struct imap_session *s, const struct folder_conf *fc,
+    const char *remote)
+{
+	size_t	i;
+
+	if (!s->roles_failed || strcasecmp(remote, "INBOX") == 0)
+		return (NULL);
+	if (fc->is_pattern)
+		return ("any of them may be the \\All, \\Junk or \\Trash "
+		    "folder, which patterns do not fetch");
+	for (i = 0; i < s->nskip; i++) {
+		if (folder_role_of_conf(s->skip_conf[i]) > FOLDER_ROLE_NONE)
+			return ("it may be the folder an IDLE connection "
+			    "holds by its role");
+	}
+	return (NULL);
+}
+
+/* The folders imap_roles_doubt kept back for fc: one error for them. */
+static void
+imap_roles_doubt_log(struct imap_session *s, const struct folder_conf *fc,
+    size_t n, const char *why)
+{
+	imap_log(s, LOG_LVL_ERROR, "folder \"%s\": %zu folder(s) not "
+	    "fetched this run: the special-use roles are not known this "
+	    "session (see above), and %s; they are fetched once the roles "
+	    "are known", fc->remote, n, why);
+	s->result.folders_failed++;
+	imap_status(s, EXIT_PARTIAL);
+}
+
+/* A folder mailfetchd moved delivered mail into as the trash, in this or
+ * an earlier run (imap_trash_remember): a pattern's match not fetched. */
+static const char *
+imap_was_trash(const struct imap_session *s, const char *remote)
+{
+	return (state_trashed_has(s->st, remote) ? "mailfetchd moved "
+	    "delivered messages there as the trash" : NULL);
+}
+
 /* The LIST answers for configured folder conf_idx are in: resolve it. */
 static void
 imap_list_done(struct imap_session *s)
 {
 	const struct folder_conf	*fc = &s->ac->folders[s->conf_idx];
 	const struct imap_listed	*l;
-	size_t				 i, found = 0, excluded = 0;
+	size_t				 i, found = 0, excluded = 0, doubt = 0;
 	char				*hint;
-	const char			*why;
+	const char			*why, *doubt_why = NULL;
 
 	for (i = 0; i < s->nlisted; i++) {
 		l = &s->listed[i];
@@ -1510,8 +1633,14 @@ imap_list_done(struct imap_session *s)
 			excluded++;
 			continue;
 		}
+		if ((why = imap_roles_doubt(s, fc, l->name)) != NULL) {
+			doubt_why = why;
+			doubt++;
+			continue;
+		}
 		if (fc->is_pattern && ((why = l->excluded) != NULL ||
 		    (why = folder_role_excluded(s->role_wire,
+		    l->name)) != NULL || (why = imap_was_trash(s,
 		    l->name)) != NULL)) {
 			/* Gmail's All Mail would deliver every message a
 			 * second time; spam and trash are not mail to keep. */
@@ -1525,12 +1654,14 @@ imap_list_done(struct imap_session *s)
 		imap_folder_add(s, l->name, l->delim,
 		    fc->is_pattern ? NULL : fc->local, fc->mark_read);
 	}
+	if (doubt > 0)
+		imap_roles_doubt_log(s, fc, doubt, doubt_why);
 	if (found == 0 && excluded > 0 && fc->is_pattern)
 		imap_log(s, LOG_LVL_NOTICE, "pattern \"%s\" matches only "
 		    "\\All, \\Junk or \\Trash folders, or the trash_folder, "
 		    "which patterns do not fetch; name a folder to fetch it",
 		    fc->remote);
-	else if (found == 0 && excluded == 0) {
+	else if (found == 0 && excluded == 0 && doubt == 0) {
 		hint = folder_conf_mutf7_hint(fc->remote);
 		imap_log(s, LOG_LVL_ERROR, "folder \"%s\" %s on the "
 		    "server%s%s%s", fc->remote, fc->is_pattern ? "matches no "
@@ -2367,6 +2498,19 @@ imap_sizes(struct imap_session *s)
 	imap_pass_begin(s);
 }
 
+/* The first fetch's mode for the selected folder: first_fetch, but new
+ * for a folder keep = no moved delivered mail into as the trash (a named
+ * folder that was the trash until the server gave the role to another,
+ * review r11 01): what it holds was delivered already; what arrives
+ * later is fetched. */
+static int
+imap_first_mode(const struct imap_session *s)
+{
+	if (state_trashed_has(s->st, s->folders[s->cur].remote))
+		return (FIRST_FETCH_NEW);
+	return (s->ac->first_fetch);
+}
+
 /* The first fetch leaves mail on the server (first_fetch = new: all
  * there is; unseen: the read mail): that it did is noted for good, so
  * that after a UIDVALIDITY change (the same messages under new UIDs) the
@@ -2375,7 +2519,7 @@ imap_sizes(struct imap_session *s)
 static void
 imap_first_note(struct imap_session *s)
 {
-	switch (s->ac->first_fetch) {
+	switch (imap_first_mode(s)) {
 	case FIRST_FETCH_NEW:
 		s->sf->first_mode = STATE_FIRST_NEW;
 		break;
@@ -2508,10 +2652,13 @@ imap_selected(struct imap_session *s)
 		s->sf->uidvalidity = s->uidvalidity;
 		s->sf->last_uid = 0;
 		imap_first_note(s);
-		if (s->ac->first_fetch == FIRST_FETCH_NEW && s->uidnext > 0) {
+		if (imap_first_mode(s) == FIRST_FETCH_NEW && s->uidnext > 0) {
 			s->sf->last_uid = s->uidnext - 1;
 			imap_log(s, LOG_LVL_INFO, "first run: only mail "
-			    "arriving from now on (UID > %u)", s->sf->last_uid);
+			    "arriving from now on (UID > %u)%s",
+			    s->sf->last_uid, s->ac->first_fetch ==
+			    FIRST_FETCH_NEW ? "" : ", as mailfetchd moved "
+			    "delivered mail into this folder as the trash");
 			imap_folder_done(s);
 			return;
 		}
@@ -2523,7 +2670,7 @@ imap_selected(struct imap_session *s)
 		 * now (below UIDNEXT): a message the sizes pass leaves out
 		 * is still under it. Without UIDNEXT, every UID is filtered
 		 * until the sizes pass narrows the bound (imap_sizes_done). */
-		if (s->ac->first_fetch == FIRST_FETCH_UNSEEN)
+		if (imap_first_mode(s) == FIRST_FETCH_UNSEEN)
 			s->sf->first_until = s->uidnext > 0 ?
 			    s->uidnext - 1 : UINT32_MAX;
 	}
@@ -3749,6 +3896,28 @@ imap_idle_started(struct imap_session *s)
 	evtimer_add(s->ev_idle, &tv);
 }
 
+/* An IDLE session resolved the trash when it connected; another session
+ * of the account (a poll) may have found the \Trash role on another
+ * folder since: the account's most recent trash (state_trashed_last).
+ * Moving on into the old one would fill a folder that is no longer the
+ * trash for as long as the connection lives (review r11 13): the session
+ * ends before its next round, and the reconnect resolves the roles
+ * again. */
+static int
+imap_idle_trash_stale(struct imap_session *s)
+{
+	const char	*now;
+
+	if (s->mode != IMAP_MODE_IDLE || s->ac->keep || s->trash_wire == NULL ||
+	    (now = state_trashed_last(s->st)) == NULL ||
+	    strcasecmp(now, s->trash_wire) == 0)
+		return (0);
+	imap_log(s, LOG_LVL_NOTICE, "keep = no: the trash is now \"%s\" "
+	    "(found by another connection); reconnecting to take the "
+	    "server's folder roles again", now);
+	return (1);
+}
+
 /* New mail is announced (EXISTS, RECENT, a FETCH of a new UID). */
 static void
 imap_idle_wake(struct imap_session *s)
@@ -3781,7 +3950,7 @@ imap_idle_round_done(struct imap_session *s)
 		return;
 	}
 	imap_round_reset(s);
-	if (s->stopping) {
+	if (s->stopping || imap_idle_trash_stale(s)) {
 		imap_enter(s, IMAP_S_LOGOUT);
 		return;
 	}
@@ -5222,6 +5391,8 @@ imap_tagged(struct imap_session *s, const struct imap_response *r)
 		imap_timeout_restore(s);
 		if (s->stopping)
 			imap_enter(s, IMAP_S_LOGOUT);
+		else if (imap_idle_trash_stale(s))
+			imap_enter(s, IMAP_S_LOGOUT);
 		else if (imap_idle_blocked(s)) {
 			/* Nothing is fetched: whatever is new is still new
 			 * when fetching is allowed again. */
@@ -5392,7 +5563,7 @@ imap_untagged(struct imap_session *s, const struct imap_response *r)
 		break;
 	case IMAP_DATA_NAMESPACE:
 		if (s->state == IMAP_S_NAMESPACE)
-			folder_ns_parse(&s->ns, r);
+			imap_ns_answer(s, r);
 		break;
 	case IMAP_DATA_STATUS:
 		if (s->state == IMAP_S_STATUS)

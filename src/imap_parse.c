@@ -59,6 +59,8 @@ enum pstate {
 	S_LIT_EOL,		/* after '}' */
 	S_LIT_DECIDE,		/* literal event returned, owner decides */
 	S_LIT_DATA,
+	S_SKIP,			/* an optional response that could not be
+				 * read: passed over up to its line end */
 	S_DONE,			/* response returned */
 	S_ERROR,
 };
@@ -84,6 +86,14 @@ struct imap_parser {
 	enum pstate		 state;
 	enum wctx		 wctx;
 	char			*error;
+	enum pstate		 err_state;	/* where the error came */
+
+	/* S_SKIP: why, and the framing of the line passed over (a literal
+	 * "{n}" at a line end carries n more bytes of the same line). */
+	char			*skip_why;
+	uint64_t		 skip_lit;	/* literal bytes still to pass */
+	uint64_t		 skip_num;	/* digits after a '{' */
+	int			 skip_brace;	/* 1: in "{n", 2: after '}' */
 
 	/* Position in the current response. */
 	uint64_t		 off;
@@ -283,6 +293,7 @@ parse_error(struct imap_parser *p, const char *fmt, ...)
 	free(p->error);
 	xasprintf(&p->error, "%s at byte %llu of the response (after \"%s\")",
 	    what, (unsigned long long)p->off, near);
+	p->err_state = p->state;
 	p->state = S_ERROR;
 	return (R_ERR);
 }
@@ -456,6 +467,10 @@ parse_reset(struct imap_parser *p)
 	p->chunk = NULL;
 	p->chunklen = 0;
 	p->chunklast = 0;
+	free(p->skip_why);
+	p->skip_why = NULL;
+	p->skip_lit = p->skip_num = 0;
+	p->skip_brace = 0;
 	memset(&p->resp, 0, sizeof p->resp);
 	resolve(p);
 }
@@ -503,6 +518,7 @@ imap_parse_free(struct imap_parser *p)
 	free(p->nodes);
 	free(p->stack);
 	free(p->error);
+	free(p->skip_why);
 	free(p);
 }
 
@@ -1353,6 +1369,82 @@ feed_event(int r)
 	}
 }
 
+/* An error in an untagged NAMESPACE (RFC 2342: optional, and nothing
+ * but the folder roles' namespaces hangs on it): the response is passed
+ * over to its line end, bytes unread, and returned with resp.skipped
+ * (review r11 09: an oversized or malformed answer ended every session).
+ * Any other error stays one. 1 when skipping. */
+static int
+skip_begin(struct imap_parser *p)
+{
+	if (p->resp.type != IMAP_RESP_UNTAGGED ||
+	    p->resp.data != IMAP_DATA_NAMESPACE || p->skip_why != NULL)
+		return (0);
+	p->skip_why = p->error;
+	p->error = NULL;
+	p->skip_lit = p->skip_num = 0;
+	p->skip_brace = 0;
+	if (p->err_state == S_LIT_DECIDE || p->err_state == S_LIT_DATA)
+		p->skip_lit = p->litleft;	/* the literal, then the line */
+	else if (p->ringlen > 0 &&
+	    p->ring[(p->ringpos + RING_SIZE - 1) % RING_SIZE] == '\n' &&
+	    p->err_state != S_LIT_EOL) {
+		p->state = S_DONE;		/* the error was at its end */
+		return (1);
+	}
+	p->state = S_SKIP;
+	return (1);
+}
+
+/* The skipped response as returned: only its kind and why. */
+static void
+skip_response(struct imap_parser *p)
+{
+	memset(&p->resp, 0, sizeof p->resp);
+	p->resp.type = IMAP_RESP_UNTAGGED;
+	p->resp.data = IMAP_DATA_NAMESPACE;
+	p->resp.name = "NAMESPACE";
+	p->resp.code_text = p->resp.text = "";
+	p->resp.skipped = p->skip_why;
+	p->state = S_DONE;
+}
+
+/* S_SKIP: passes over bytes up to the line end that ends the response,
+ * a literal's bytes included; never buffers. 1 at that line end. */
+static int
+skip_bytes(struct imap_parser *p, const unsigned char *s, size_t len,
+    size_t *i)
+{
+	unsigned char	c;
+	uint64_t	n;
+
+	while (*i < len) {
+		if (p->skip_lit > 0) {
+			n = len - *i < p->skip_lit ? len - *i : p->skip_lit;
+			p->skip_lit -= n;
+			*i += n;
+			continue;
+		}
+		c = s[(*i)++];
+		if (c == '\n' && p->skip_brace == 2) {
+			p->skip_lit = p->skip_num;
+			p->skip_brace = 0;
+		} else if (c == '\n')
+			return (1);
+		else if (c == '{') {
+			p->skip_brace = 1;
+			p->skip_num = 0;
+		} else if (p->skip_brace == 1 && c >= '0' && c <= '9' &&
+		    p->skip_num < MAX_U63 / 10)
+			p->skip_num = p->skip_num * 10 + (c - '0');
+		else if (p->skip_brace == 1 && c == '}')
+			p->skip_brace = 2;
+		else if (!(p->skip_brace == 2 && c == '\r'))
+			p->skip_brace = 0;
+	}
+	return (0);
+}
+
 /* Parses until the next event: literal bytes in bulk, the rest by byte. */
 int
 imap_parse_feed(struct imap_parser *p, const void *buf, size_t len,
@@ -1370,10 +1462,23 @@ imap_parse_feed(struct imap_parser *p, const void *buf, size_t len,
 	p->chunk = NULL;
 	p->chunklen = 0;
 	for (;;) {
-		if (p->state == S_ERROR)
+		if (p->state == S_ERROR && !skip_begin(p))
 			goto fail;
-		if (p->state == S_LIT_DECIDE && lit_begin(p) != 0)
-			goto fail;
+		if (p->state == S_SKIP && skip_bytes(p, s, len, &i))
+			p->state = S_DONE;
+		if (p->state == S_DONE && p->skip_why != NULL) {
+			skip_response(p);
+			*consumed = i;
+			return (IMAP_PARSE_RESPONSE);
+		}
+		if (p->state == S_SKIP) {
+			*consumed = i;
+			return (IMAP_PARSE_MORE);
+		}
+		if (p->state == S_LIT_DECIDE && lit_begin(p) != 0) {
+			p->state = S_ERROR;	/* looked at above */
+			continue;
+		}
 		if (p->state == S_LIT_DATA && i < len) {
 			r = lit_data(p, s + i, len - i, &n);
 			i += n;
@@ -1388,8 +1493,11 @@ imap_parse_feed(struct imap_parser *p, const void *buf, size_t len,
 			return (IMAP_PARSE_MORE);
 		}
 		r = parse_byte(p, s[i++]);
-		if (r == R_ERR)
-			goto fail;
+		if (r == R_ERR) {
+			p->state = S_ERROR;	/* a step may move on after
+						 * its error: looked at above */
+			continue;
+		}
 		if (r == R_RESPONSE || r == R_LITERAL || r == R_SEARCH) {
 			*consumed = i;
 			return (feed_event(r));

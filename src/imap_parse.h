@@ -202,6 +202,10 @@ struct imap_response {
 	int			 delim;		/* LIST, LSUB: 0 for NIL */
 	const char		*mailbox;	/* LIST, LSUB, STATUS: as sent
 						   (modified UTF-7) */
+	const char		*skipped;	/* NAMESPACE only: the answer
+						   could not be read (why;
+						   passed over to its end,
+						   args NULL), else NULL */
 };
 
 enum imap_parse_event {

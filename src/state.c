@@ -17,6 +17,7 @@
  *	first_left <folder name> <new|unseen> <Unix time>
  *	uidl <uidl> [<size> [resized [refetch]]]
  *	budget <the scheduler's download history, schedule_budget_format>
+ *	trashed <IMAP folder name>
  *	inflight <folder> <message id> <Maildir file name>
  *	end <records> <sha256 hex>
  *
@@ -76,6 +77,13 @@
  * when the size flaps back (review r14, findings 04 and 05). Versions
  * before it refuse the word ("expected 1 fields").
  *
+ * A "trashed" record names a server folder mailfetchd moved delivered
+ * messages into as the trash (keep = no): a folder pattern never fetches
+ * it, also in a run where the server does not say (or no longer says)
+ * that it is the \Trash folder (imap.c; review r11 01). At most
+ * STATE_TRASHED_MAX, the oldest dropped first. An older version refuses
+ * a file that has one ("unknown record").
+ *
  * Records are described by a table (keyword, field count, optional
  * trailing fields, parser, writer); a new kind of record is one entry and
  * two functions. */
@@ -91,6 +99,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -109,6 +118,7 @@
 #define STATE_UIDL_MAX		70	/* RFC 1939 */
 #define STATE_BUDGET_MAX	4096	/* 24 hour slots need about 700 */
 #define STATE_FIELDS_MAX	8
+#define STATE_TRASHED_MAX	32	/* trash folders remembered */
 #define STATE_OUT_SIZE		16384	/* write buffer of a save */
 #define STATE_RECOVER		"the file was left untouched; to start " \
 	"over, move it away (every message still on the server will then " \
@@ -150,6 +160,10 @@ struct state {
 	size_t			  uidl_count;	/* delivered */
 
 	char			 *budget;	/* NULL: none */
+
+	char			 *trashed[STATE_TRASHED_MAX]; /* oldest
+						 * first */
+	size_t			  ntrashed;
 
 	struct state_inflight	 *inflight;	/* the intent journal */
 	size_t			  ninflight;
@@ -200,6 +214,8 @@ static int	state_parse_first_left(struct state *, char **, char **);
 static void	state_write_first_left(struct state *, struct state_out *);
 static int	state_parse_budget(struct state *, char **, char **);
 static void	state_write_budget(struct state *, struct state_out *);
+static int	state_parse_trashed(struct state *, char **, char **);
+static void	state_write_trashed(struct state *, struct state_out *);
 static int	state_parse_inflight(struct state *, char **, char **);
 static void	state_write_inflight(struct state *, struct state_out *);
 
@@ -221,6 +237,7 @@ static const struct state_record {
 	{ "first_left", 3, 0, state_parse_first_left, state_write_first_left },
 	{ "uidl", 1, 3, state_parse_uidl, state_write_uidls },
 	{ "budget", 1, 0, state_parse_budget, state_write_budget },
+	{ "trashed", 1, 0, state_parse_trashed, state_write_trashed },
 	{ "inflight", 3, 0, state_parse_inflight, state_write_inflight },
 };
 
@@ -946,6 +963,36 @@ state_write_budget(struct state *st, struct state_out *out)
 	state_out_add(out, "\n", 1);
 }
 
+/* Record "trashed <folder>": a folder delivered mail was moved into. */
+static int
+state_parse_trashed(struct state *st, char **fields, char **why)
+{
+	char	*name;
+
+	if ((name = state_decode(fields[0])) == NULL || *name == '\0' ||
+	    strlen(name) > STATE_NAME_MAX) {
+		free(name);
+		*why = xstrdup("trashed: bad encoding");
+		return (-1);
+	}
+	state_trashed_add(st, name);
+	free(name);
+	return (0);
+}
+
+/* Writes the trash folders, oldest first. */
+static void
+state_write_trashed(struct state *st, struct state_out *out)
+{
+	size_t	i;
+
+	for (i = 0; i < st->ntrashed; i++) {
+		state_out_record(out, "trashed ");
+		state_out_encoded(out, st->trashed[i]);
+		state_out_add(out, "\n", 1);
+	}
+}
+
 /* Record "inflight <folder> <id> <file>": one journal entry. */
 static int
 state_parse_inflight(struct state *st, char **fields, char **why)
@@ -1152,7 +1199,8 @@ state_parse_record(struct state *st, char *line, char **why)
 		    rec->nfields);
 		return (-1);
 	}
-	if (st->journal_only && rec->parse != state_parse_inflight)
+	if (st->journal_only && rec->parse != state_parse_inflight &&
+	    rec->parse != state_parse_trashed)
 		return (0);
 	return (rec->parse(st, fields, why));
 }
@@ -1608,6 +1656,8 @@ state_close(struct state *st)
 	free(st->folders);
 	uidlset_free(st->uidls);
 	free(st->budget);
+	for (i = 0; i < st->ntrashed; i++)
+		free(st->trashed[i]);
 	state_inflight_clear(st, NULL);
 	free(st->account);
 	free(st->dir);
@@ -1940,6 +1990,50 @@ state_budget_set(struct state *st, const char *text)
 	free(st->budget);
 	st->budget = text == NULL || *text == '\0' ? NULL : xstrdup(text);
 	return (0);
+}
+
+int
+state_trashed_has(const struct state *st, const char *name)
+{
+	size_t	i;
+
+	for (i = 0; i < st->ntrashed; i++) {
+		if (strcasecmp(st->trashed[i], name) == 0)
+			return (1);
+	}
+	return (0);
+}
+
+const char *
+state_trashed_last(const struct state *st)
+{
+	return (st->ntrashed == 0 ? NULL : st->trashed[st->ntrashed - 1]);
+}
+
+int
+state_trashed_add(struct state *st, const char *name)
+{
+	size_t	i;
+	char	*keep;
+
+	if (*name == '\0' || strlen(name) > STATE_NAME_MAX)
+		return (-1);
+	for (i = 0; i < st->ntrashed; i++) {
+		if (strcasecmp(st->trashed[i], name) != 0)
+			continue;
+		keep = st->trashed[i];		/* the most recent: last */
+		memmove(st->trashed + i, st->trashed + i + 1,
+		    (st->ntrashed - i - 1) * sizeof *st->trashed);
+		st->trashed[st->ntrashed - 1] = keep;
+		return (0);
+	}
+	if (st->ntrashed == STATE_TRASHED_MAX) {
+		free(st->trashed[0]);
+		memmove(st->trashed, st->trashed + 1,
+		    --st->ntrashed * sizeof *st->trashed);
+	}
+	st->trashed[st->ntrashed++] = xstrdup(name);
+	return (1);
 }
 
 /* Adds a journal entry (saved with the next state_save). Its three

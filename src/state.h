@@ -68,9 +68,10 @@ struct state_folder {
  * over; the file is never modified). */
 struct state	*state_open(const char *state_dir, const char *account,
 		    char **cause);
-/* Reads only the intent journal of an account's state file, without its
- * lock (the file is replaced atomically, so it is always read whole): for
- * state_inflight_count, state_inflight_at and state_close only. A missing
+/* Reads only the intent journal (and the trash folders) of an account's
+ * state file, without its lock (the file is replaced atomically, so it is
+ * always read whole): for state_inflight_count, state_inflight_at,
+ * state_trashed_has and state_close only. A missing
  * file is an empty journal; an unreadable or corrupt one fails as
  * state_open does. Another process may change the journal right after. */
 struct state	*state_open_journal(const char *state_dir, const char *account,
@@ -106,6 +107,21 @@ void		 state_folder_set_suspect(struct state_folder *,
 size_t		 state_folder_count(const struct state *);
 /* i-th folder in name order; NULL past the end. */
 struct state_folder *state_folder_at(struct state *, size_t);
+
+/* IMAP folders delivered mail was moved into as the trash (keep = no):
+ * a folder pattern never fetches one, whatever the server says of its
+ * role later (review r11 01). Names as the server spells them, compared
+ * without ASCII case (a case-insensitive server lists "Deleted Items"
+ * for the trash_folder "deleted items": review r11 12); the oldest of
+ * more than 32 is forgotten. add returns 1
+ * when added (saved with the next state_save), 0 when already there (it
+ * is then made the most recent), -1 for "" or a name longer than 2048
+ * bytes. last: the most recently added, the account's trash as the last
+ * session that resolved it saw it (an IDLE session compares its own:
+ * review r11 13); NULL when none. */
+int		 state_trashed_has(const struct state *, const char *name);
+int		 state_trashed_add(struct state *, const char *name);
+const char	*state_trashed_last(const struct state *);
 
 /* POP3 UIDLs already delivered (any bytes but CR, LF, NUL; 1 to 70
  * characters per RFC 1939, others refused with -1 by add and never "had").

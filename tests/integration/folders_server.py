@@ -8,7 +8,8 @@ changes):
 {"caps": "IMAP4rev1 UIDPLUS MOVE", "root": {"mode": "ok"|"no"|"none"|"raw",
  "delim": ".", "raw": "..."},
  "create": "ok"|"noop"|"no",        CREATE makes the folder / says OK only / NO
- "list_return": "bad",              LIST ... RETURN (...) answered BAD
+ "list_return": "bad"|"NO TEXT",    LIST ... RETURN (...) answered BAD
+                                    (or NO TEXT, a transient refusal)
  "su_only_return": true,            special-use attributes only in the
                                     answer to LIST ... RETURN (SPECIAL-USE)
                                     (RFC 6154 allows it; review r10 02)
@@ -18,10 +19,21 @@ changes):
  "list_raw": {"PATTERN": "* LIST ...\r\n"},  LIST "" PATTERN answered so
  "namespace": "(...) NIL ((...))",  the NAMESPACE answer (RFC 2342) as sent
                                     (announce NAMESPACE in caps); absent: BAD
+ "ci": true,                         folder names case-insensitive (LIST,
+                                    SELECT, STATUS, COPY/MOVE: Exchange-like;
+                                    review r11 12)
+ "threads": true,                   connections served side by side (one
+                                    command at a time), for the daemon;
+                                    with IDLE in caps, IDLE pushes EXISTS
+                                    when the selected folder grows
+ "refuse_list_star": [N, ...],      the Nth LIST "" "*" (RETURN or not,
+                                    counted over all connections) answered
+                                    NO [UNAVAILABLE] (review r11 06)
  "folders": {"WIRE": {"delim": ".", "flags": [], "uidvalidity": 1,
              "uidnext": N, "msgs": [{"uid":1,"body":"...","flags":[],"gmid":5}]}}}
 COPY/MOVE to a missing folder: NO [TRYCREATE]. Prints the port."""
-import json, re, socket, sys
+import json, re, select, socket, sys, threading
+LOCK = threading.RLock(); NSTAR = [0]
 SU = ("\\All", "\\Archive", "\\Drafts", "\\Flagged", "\\Junk", "\\Sent", "\\Trash")
 boxf, logf = sys.argv[1], sys.argv[2]
 def load(): return json.load(open(boxf))
@@ -69,16 +81,44 @@ def serve(c):
         tag, _, rest = line.partition(" "); cmd, _, rest = rest.partition(" "); cmd = cmd.upper()
         if cmd == "UID":
             sub, _, rest = rest.partition(" "); cmd = "UID " + sub.upper()
+        if cmd == "IDLE" and "IDLE" in caps.split() and sel is not None:
+            if idle(c, f, send, sel) == "quit": return
+            send("%s OK idle done\r\n" % tag); continue
+        with LOCK:
+            if command(tag, cmd, rest, c, f, send, caps, sel, box) == "quit": return
+            sel = SEL[0]
+SEL = [None]
+def idle(c, f, send, sel):
+    with LOCK: n0 = len(load()["folders"][sel]["msgs"])
+    send("+ idling\r\n")
+    while True:
+        r, _, _ = select.select([c], [], [], 0.2)
+        if not r:
+            with LOCK: n1 = len(load()["folders"][sel]["msgs"])
+            if n1 > n0: send("* %d EXISTS\r\n" % n1); n0 = n1
+            continue
+        d = f.readline()
+        if not d: return "quit"
+        if d.strip().upper() == b"DONE": return
+def command(tag, cmd, rest, c, f, send, caps, sel, box):
+    SEL[0] = sel
+    for _ in (0,):
         box = load(); F = box["folders"]
         if cmd == "CAPABILITY": send("* CAPABILITY %s\r\n%s OK done\r\n" % (caps, tag))
         elif cmd in ("LOGIN", "ID", "NOOP", "CHECK", "ENABLE"): send("%s OK done\r\n" % tag)
-        elif cmd == "LOGOUT": send("* BYE bye\r\n%s OK done\r\n" % tag); return
+        elif cmd == "LOGOUT": send("* BYE bye\r\n%s OK done\r\n" % tag); return "quit"
         elif cmd == "NAMESPACE" and "namespace" in box:
             send("* NAMESPACE %s\r\n%s OK done\r\n" % (box["namespace"], tag))
         elif cmd == "LIST":
-            if "RETURN" in rest.upper() and box.get("list_return") == "bad":
-                send("%s BAD no LIST-EXTENDED here\r\n" % tag); continue
+            if "RETURN" in rest.upper() and box.get("list_return"):
+                lr = box["list_return"]
+                send("%s %s\r\n" % (tag, "BAD no LIST-EXTENDED here" if lr == "bad" else lr)); continue
             ref, pat = args(rest)[:2]
+            if pat == "*":
+                NSTAR[0] += 1
+                if NSTAR[0] in box.get("refuse_list_star", []):
+                    log("refused LIST * #%d" % NSTAR[0])
+                    send("%s NO [UNAVAILABLE] busy, try later\r\n" % tag); continue
             if pat in box.get("list_raw", {}):
                 send(box["list_raw"][pat] + "%s OK done\r\n" % tag); continue
             if pat == "":
@@ -93,7 +133,7 @@ def serve(c):
             if pat == "*":
                 send("".join('* LIST (\\HasNoChildren) "/" "many/u%d"\r\n' % i for i in range(box.get("list_many", 0))))
             for name, fo in F.items():
-                if pat_re(pat, fo.get("delim") or "").match(name):
+                if pat_re(pat, fo.get("delim") or "").match(name) or (box.get("ci") and pat_re(pat.lower(), fo.get("delim") or "").match(name.lower())):
                     d = fo.get("delim"); fl = fo.get("flags", [])
                     if box.get("su_only_return") and "RETURN" not in rest.upper():
                         fl = [x for x in fl if x not in SU]
@@ -107,11 +147,12 @@ def serve(c):
             send("%s OK created\r\n" % tag)
         elif cmd in ("SELECT", "EXAMINE", "STATUS"):
             n = args(rest)[0]
+            if box.get("ci"): n = next((k for k in F if k.lower() == n.lower()), n)
             if n not in F: send("%s NO no such mailbox\r\n" % tag); continue
             fo = F[n]
             if cmd == "STATUS":
                 send('* STATUS %s (MESSAGES %d UIDNEXT %d UIDVALIDITY %d UNSEEN %d)\r\n%s OK done\r\n' % (q(n), len(fo["msgs"]), fo["uidnext"], fo["uidvalidity"], len(fo["msgs"]), tag)); continue
-            sel = n
+            sel = SEL[0] = n
             send("* %d EXISTS\r\n* OK [UIDVALIDITY %d] x\r\n* OK [UIDNEXT %d] x\r\n%s OK [READ-WRITE] done\r\n" % (len(fo["msgs"]), fo["uidvalidity"], fo["uidnext"], tag))
         elif cmd == "UID SEARCH":
             fo = F[sel]; r = []
@@ -146,6 +187,7 @@ def serve(c):
             save(box); send("%s OK done\r\n" % tag)
         elif cmd in ("UID COPY", "UID MOVE"):
             fo = F[sel]; uids = [m["uid"] for m in fo["msgs"]]; st, _, dest = rest.partition(" "); dest = args(dest)[0]
+            if box.get("ci"): dest = next((k for k in F if k.lower() == dest.lower()), dest)
             if dest not in F: send("%s NO [TRYCREATE] no such mailbox\r\n" % tag); continue
             if box.get("move_no"): send("%s NO %s\r\n" % (tag, box["move_no"])); continue
             d = F[dest]
@@ -161,9 +203,15 @@ def serve(c):
         else: send("%s BAD unknown\r\n" % tag)
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(("127.0.0.1", 0)); s.listen(5); print(s.getsockname()[1], flush=True); s.settimeout(60)
-while True:
-    try: c, _ = s.accept()
-    except socket.timeout: break
+def serve_close(c):
     try: serve(c)
     except Exception as e: log("EXC %r" % e)
     c.close()
+threads = []
+while True:
+    try: c, _ = s.accept()
+    except socket.timeout: break
+    if load().get("threads"):
+        threads.append(threading.Thread(target=serve_close, args=(c,), daemon=True)); threads[-1].start()
+    else: serve_close(c)
+for t in threads: t.join()

@@ -120,7 +120,11 @@ tap_like "$(cat "$T/out")" 'trash folder "\\Trash": the server.s "Корзина
     "--diagnose says where keep = no moves them"
 
 # The \Trash folder itself, fetched with keep = no: deleted there, not
-# moved into itself (it would come back on every run).
+# moved into itself (it would come back on every run). A fresh state:
+# with the one above, Корзина is remembered as the folder mailfetchd
+# moved d1 and d2 into, and only mail arriving later would be fetched
+# from it (review r11 01; imap_trash_remembered.sh (e)).
+rm -rf "$T/del/state"
 mfd_conf del 'keep = no' -- "folder '\\Trash' { }"
 mfd_run_ok del 0 "keep = no, folder '\\Trash': fetched"
 mfd_expect "$T/del/Maildir" "Корзина" "$T/d1.eml" "$T/d2.eml"

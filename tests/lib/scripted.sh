@@ -56,6 +56,21 @@ scripted_once()
 	    "$1: no sanitizer report"
 }
 
+# Stops a daemon started in the background: TERM, at most 10 s for it to
+# end, then KILL; reaped.
+scripted_daemon_stop()
+{
+	local i
+
+	kill -TERM "$1" 2>/dev/null
+	for i in $(seq 100); do
+		kill -0 "$1" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -KILL "$1" 2>/dev/null
+	wait "$1" 2>/dev/null
+}
+
 # The messages delivered into $T/Maildir-NAME (new/ and cur/).
 scripted_count()
 {

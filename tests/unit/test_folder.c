@@ -245,7 +245,10 @@ test_namespaces(void **state)
 	/* The personal namespace ("" here) is the first kind only. */
 	assert_int_equal(ns.npersonal, 1);
 	assert_true(folder_ns_personal(&ns, "Trash", '.'));
-	assert_true(folder_ns_personal(&ns, "INBOX.Trash", '.'));
+	/* One namespace was left out (bad mUTF-7): a folder below the top
+	 * level under the "" prefix may be in it (review r11 07). */
+	assert_true(ns.partial);
+	assert_false(folder_ns_personal(&ns, "INBOX.Trash", '.'));
 	assert_false(folder_ns_personal(&ns, "~bob.Trash", '.'));
 	assert_false(folder_ns_personal(&ns, "#shared/Trash", '/'));
 	assert_false(folder_ns_personal(&ns, "#shared", '/'));
@@ -253,9 +256,46 @@ test_namespaces(void **state)
 	    "&BBoEPgRABDcEOAQ9BDA-|x", '|'));
 	folder_ns_clear(&ns);
 	assert_int_equal(ns.n, 0);
-	/* Without a NAMESPACE answer every folder is the user's own. */
-	assert_true(folder_ns_personal(&ns, "#shared/Trash", '/'));
+	/* Without a NAMESPACE answer every folder is the user's own but
+	 * one in a '#' namespace (RFC 2342's convention). */
+	assert_true(folder_ns_personal(&ns, "Lists/Trash", '/'));
+	assert_false(folder_ns_personal(&ns, "#shared/Trash", '/'));
 	assert_int_equal(folder_ns_delim(&ns, "#shared/team", '.'), '.');
+	imap_parse_free(p);
+}
+
+/* Namespaces are told apart from the user's own folders without case
+ * (a server may list "Public/Trash" under "public/"), and fail closed
+ * when some are not known (review r11 07, 09). */
+static void
+test_namespaces_closed(void **state)
+{
+	static const char	 line[] = "* NAMESPACE ((\"\" \"/\")) NIL "
+	    "((\"public/\" \"/\"))\r\n";
+	static const char	 bad[] = "* NAMESPACE ((\"\" \"/\") (((\"x\r\n";
+	struct imap_parser	*p = imap_parse_new(NULL);
+	struct folder_ns	 ns = { .n = 0 };
+	size_t			 used;
+	char			*cause = NULL;
+
+	(void)state;
+	assert_int_equal(imap_parse_feed(p, line, strlen(line), &used,
+	    &cause), IMAP_PARSE_RESPONSE);
+	folder_ns_parse(&ns, imap_parse_response(p));
+	assert_false(ns.partial);
+	assert_false(folder_ns_personal(&ns, "Public/Trash", '/'));
+	assert_true(folder_ns_personal(&ns, "Lists/Trash", '/'));
+	/* An unreadable answer: passed over, only top-level folders. */
+	assert_int_equal(imap_parse_feed(p, bad, strlen(bad), &used,
+	    &cause), IMAP_PARSE_RESPONSE);
+	assert_int_equal(used, strlen(bad));
+	assert_non_null(imap_parse_response(p)->skipped);
+	folder_ns_parse(&ns, imap_parse_response(p));
+	assert_true(ns.partial);
+	assert_int_equal(ns.n, 0);
+	assert_true(folder_ns_personal(&ns, "Trash", '/'));
+	assert_false(folder_ns_personal(&ns, "Public/Trash", '/'));
+	folder_ns_clear(&ns);
 	imap_parse_free(p);
 }
 
@@ -322,6 +362,7 @@ main(void)
 		cmocka_unit_test(test_mutf7_hint),
 		cmocka_unit_test(test_roles_of_conf),
 		cmocka_unit_test(test_namespaces),
+		cmocka_unit_test(test_namespaces_closed),
 		cmocka_unit_test(test_name_eq),
 		cmocka_unit_test(test_namespace_guess),
 	};

@@ -584,6 +584,57 @@ test_error_sticky(void **state)
 	imap_parse_free(NULL);
 }
 
+/* An untagged NAMESPACE that cannot be read (too long, malformed, a
+ * literal too large) is passed over to its line end, literals included,
+ * and returned with skipped set; the next response parses as ever, for
+ * any split of the input (review r11 09). */
+static void
+test_namespace_skipped(void **state)
+{
+	static const char *const in[] = {
+		"* NAMESPACE ((\"0123456789012345678901234567890123456789\" "
+		    "\"/\")) NIL NIL\r\nA1 OK done\r\n",
+		"* NAMESPACE ((\"\" \"/\") (((\"x\r\nA1 OK done\r\n",
+		"* NAMESPACE ((\"\" \"/\")) ({5}\r\na\nb\n} \"/\") NIL ((\r\n"
+		    "A1 OK done\r\n",
+		"* NAMESPACE (({40}\r\n0123456789012345678901234567890\n"
+		    "23456789 \"/\")) NIL NIL\r\nA1 OK done\r\n",
+	};
+	struct imap_parse_limits	 lim = { .max_line = 48,
+					    .max_buffered = 32 };
+	struct imap_parser		*p;
+	size_t				 i, j, off, used;
+	char				*cause = NULL;
+	int				 ev, got;
+
+	(void)state;
+	for (i = 0; i < sizeof in / sizeof in[0]; i++) {
+		for (j = 1; j <= strlen(in[i]); j += strlen(in[i]) - 1) {
+			p = imap_parse_new(&lim);
+			for (off = 0, got = 0; off < strlen(in[i]); off += used) {
+				ev = imap_parse_feed(p, in[i] + off,
+				    j < strlen(in[i]) - off ? j :
+				    strlen(in[i]) - off, &used, &cause);
+				assert_int_not_equal(ev, IMAP_PARSE_ERROR);
+				if (ev == IMAP_PARSE_LITERAL)
+					continue;
+				if (ev != IMAP_PARSE_RESPONSE)
+					continue;
+				if (got++ == 0) {
+					assert_non_null(imap_parse_response(p)
+					    ->skipped);
+					assert_int_equal(imap_parse_response(p)
+					    ->data, IMAP_DATA_NAMESPACE);
+				} else
+					assert_string_equal(
+					    imap_parse_response(p)->tag, "A1");
+			}
+			assert_int_equal(got, 2);
+			imap_parse_free(p);
+		}
+	}
+}
+
 /* ---- limits -------------------------------------------------------------- */
 
 /* Feeds everything at once; returns the transcript. */
@@ -1507,6 +1558,7 @@ main(void)
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_error_message),
 		cmocka_unit_test(test_error_sticky),
+		cmocka_unit_test(test_namespace_skipped),
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_stream_big),
 		cmocka_unit_test(test_search_long),

@@ -409,6 +409,48 @@ test_budget(void **arg)
 	state_close(st);
 }
 
+/* The trash folders keep = no moved mail into round-trip, any bytes,
+ * each once; past 32 the oldest is forgotten (review r11 01). */
+static void
+test_trashed(void **arg)
+{
+	struct fixture	*fx = *arg;
+	struct state	*st;
+	char		 name[32];
+	int		 i;
+
+	st = open_ok(fx->dir, "acct");
+	assert_false(state_trashed_has(st, "Trash"));
+	assert_int_equal(state_trashed_add(st, "Trash"), 1);
+	assert_int_equal(state_trashed_add(st, "Trash"), 0);
+	assert_int_equal(state_trashed_add(st, "[Gmail]/Bin 2%\x01"), 1);
+	assert_int_equal(state_trashed_add(st, ""), -1);
+	assert_string_equal(state_trashed_last(st), "[Gmail]/Bin 2%\x01");
+	assert_int_equal(state_trashed_add(st, "TRASH"), 0);	/* the most */
+	assert_string_equal(state_trashed_last(st), "Trash");	/* recent */
+	save_ok(st);
+	state_close(st);
+
+	st = open_ok(fx->dir, "acct");
+	assert_true(state_trashed_has(st, "Trash"));
+	assert_true(state_trashed_has(st, "[Gmail]/Bin 2%\x01"));
+	assert_true(state_trashed_has(st, "trash"));	/* ASCII case */
+	assert_false(state_trashed_has(st, "Trash2"));
+	for (i = 0; i < 31; i++) {
+		snprintf(name, sizeof name, "T%d", i);
+		assert_int_equal(state_trashed_add(st, name), 1);
+	}
+	assert_false(state_trashed_has(st, "[Gmail]/Bin 2%\x01")); /* oldest */
+	assert_true(state_trashed_has(st, "T30"));
+	save_ok(st);
+	state_close(st);
+	st = open_ok(fx->dir, "acct");
+	assert_true(state_trashed_has(st, "T0"));
+	assert_true(state_trashed_has(st, "Trash"));
+	assert_string_equal(state_trashed_last(st), "T30");
+	state_close(st);
+}
+
 /* A folder's pending text of any length and bytes round-trips (cut into
  * several lines); "" and NULL clear it. */
 static void
@@ -1432,6 +1474,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_owed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_missing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_budget, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_trashed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_account_file_names, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_save_atomic, setup,
