@@ -1657,6 +1657,41 @@ pop3_budget_reached(struct pop3_session *s, size_t k, uint64_t left)
 	s->next_todo = s->nmsgs;
 }
 
+/* The most a suspect's RETR may download before pop3_body_bound cuts it:
+ * the lie bound (or max_message_size) of decoded body, one chunk past it,
+ * and each decoded byte may have come as two (CRLF, dot-stuffing). */
+static uint64_t
+pop3_suspect_cost(const struct pop3_session *s, size_t k)
+{
+	uint64_t	bound, max = s->ac->max_message_size;
+
+	bound = FETCH_LIE_FACTOR * s->msgs[k].size + FETCH_LIE_SLACK;
+	if (max != 0 && max < bound)
+		bound = max;
+	return (2 * (bound + POP3_CHUNK_MAX) + 5);
+}
+
+/* Whether the daily budget left allows the next suspect: the server sent
+ * it far larger than LIST said, and may again, so it counts as the most
+ * its RETR may download (review r14 12). One that does not fit stays a
+ * suspect: asked for alone in a later session with budget enough. */
+static int
+pop3_suspect_fits(struct pop3_session *s, uint64_t left)
+{
+	size_t		k = s->susp[s->next_susp];
+	uint64_t	cost = pop3_suspect_cost(s, k);
+
+	if (cost <= left)
+		return (1);
+	log_msg(LOG_LVL_NOTICE, &s->ctx, "daily budget: message %u, which "
+	    "the server once sent far larger than LIST said, waits on the "
+	    "server: asking for it again may download up to %llu bytes, and "
+	    "%llu are left", s->msgs[k].msgno, (unsigned long long)cost,
+	    (unsigned long long)left);
+	s->next_susp = s->nsusp;
+	return (0);
+}
+
 /* Requests the next batch of bodies, or ends the session with QUIT. A
  * batch holds no more than the daily budget allows (pop3_budget_left). */
 static void
@@ -1690,7 +1725,7 @@ pop3_next_batch(struct pop3_session *s)
 	}
 	/* The others done with, each suspect alone: a server lying about it
 	 * again ends the session with nothing else left undone. */
-	if (n == 0 && s->next_susp < s->nsusp)
+	if (n == 0 && s->next_susp < s->nsusp && pop3_suspect_fits(s, left))
 		s->q[n++] = s->susp[s->next_susp++];
 	if (n == 0) {
 		if (s->state_dirty && pop3_save_state(s) != 0)
