@@ -361,6 +361,22 @@ main_privsep(const struct main_opts *opts, struct config *conf)
 	return (rc);
 }
 
+/* Adds an account name of --account or --diagnose; a name given twice
+ * counts once: the account is fetched (checked) once, in one budget
+ * (review r14 01). */
+static void
+main_add_account(struct main_opts *opts, const char *name)
+{
+	size_t	i;
+
+	for (i = 0; i < opts->naccounts; i++)
+		if (strcmp(opts->accounts[i], name) == 0)
+			return;
+	opts->accounts = xreallocarray(opts->accounts, opts->naccounts + 1,
+	    sizeof *opts->accounts);
+	opts->accounts[opts->naccounts++] = name;
+}
+
 /* Parses argv into opts; exits with EXIT_CONFIG on a usage error. */
 static void
 main_parse_args(int argc, char **argv, struct main_opts *opts)
@@ -378,9 +394,7 @@ main_parse_args(int argc, char **argv, struct main_opts *opts)
 				opts->mode = MODE_ONCE;
 			break;
 		case 'a':
-			opts->accounts = xreallocarray(opts->accounts,
-			    opts->naccounts + 1, sizeof *opts->accounts);
-			opts->accounts[opts->naccounts++] = optarg;
+			main_add_account(opts, optarg);
 			break;
 		case 'n':
 			opts->mode = MODE_CHECK;
@@ -395,12 +409,8 @@ main_parse_args(int argc, char **argv, struct main_opts *opts)
 			if (optarg == NULL && optind < argc &&
 			    argv[optind][0] != '-')
 				optarg = argv[optind++];
-			if (optarg != NULL) {
-				opts->accounts = xreallocarray(opts->accounts,
-				    opts->naccounts + 1,
-				    sizeof *opts->accounts);
-				opts->accounts[opts->naccounts++] = optarg;
-			}
+			if (optarg != NULL)
+				main_add_account(opts, optarg);
 			break;
 		case 'v':
 			opts->verbosity++;

@@ -3,6 +3,8 @@
 # choice of what to download (review r14). POP3: a "suspect" (a message
 # the server once sent far larger than LIST said) is asked for again only
 # when the budget left covers the most its RETR may download (r14 12).
+# An account named twice by --once --account is fetched once, in its
+# budget (r14 01).
 # TAP output.
 set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -49,6 +51,31 @@ check_suspect() {
 	    "$name: the budget is not exceeded"
 }
 
+# check_twice NAME [CONF-LINE]: --once --account NAME --account NAME
+# fetches the account once, within its budget (130 bytes: 2 of the 3
+# messages of 61 bytes as sent), and records what it downloaded; with
+# max_connections = 1 (CONF-LINE) as without a cap (r14 01).
+check_twice() {
+	local name=$1 out
+
+	scripted_start "$T/server.log" "$POP3_SERVER" plain
+	scripted_conf "$name" pop3 10 'daily_limit = 130' 'keep = yes'
+	[ $# -gt 1 ] && sed -i "1i $2" "$T/$name.conf"
+	out=$(timeout 30 "$MAILFETCHD" -c "$T/$name.conf" --once \
+	    --account "$name" --account "$name" 2>&1)
+	tap_is "$?" 0 "$name: --once with the account named twice delivers"
+	tap_unlike "$out" 'already being fetched' \
+	    "$name: no lock conflict with itself"
+	tap_is "$(grep -c ' RETR ' "$T/server.log")" 2 \
+	    "$name: 2 messages asked for, within the budget"
+	tap_is "$(scripted_count "$name" | tr -d ' ')" 2 \
+	    "$name: 2 messages delivered"
+	at_most "$(budget "$name")" 130 "$name: the budget is not exceeded"
+	tap_is "$(budget "$name")" 122 "$name: and it is recorded"
+}
+
 check_suspect suspect
+check_twice twicecap 'max_connections = 1'
+check_twice twice
 
 tap_done
