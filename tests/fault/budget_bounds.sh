@@ -4,7 +4,8 @@
 # the server once sent far larger than LIST said) is asked for again only
 # when the budget left covers the most its RETR may download (r14 12).
 # An account named twice by --once --account is fetched once, in its
-# budget (r14 01).
+# budget (r14 01). An IDLE session's round that a reload aborts counts
+# what it downloaded, as an aborted poll does (r14 07).
 # TAP output.
 set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -12,12 +13,20 @@ MAILFETCHD=${MAILFETCHD:-$top_srcdir/_build/mailfetchd}
 . "$top_srcdir/tests/lib/scripted.sh"
 
 scripted_init budget_bounds
+dpid=""
+tap_cleanup_add '[ -n "$dpid" ] && kill -9 "$dpid" 2>/dev/null'
 POP3_SERVER=$top_srcdir/tests/integration/pop3_server.py
 
 # budget NAME: the bytes in the account's saved budget (every slot).
 budget() {
 	grep '^budget ' "$T/state-$1/$1.state" 2>/dev/null |
 	    tr ' ' '\n' | awk -F: 'NF == 2 { s += $2 } END { print s + 0 }'
+}
+
+# at_least A B TEXT: A >= B, A a number.
+at_least() {
+	[[ $1 =~ ^[0-9]+$ ]] && (($1 >= $2))
+	ok $? "$3 ($1 >= $2)"
 }
 
 # at_most A B TEXT: A <= B, A a number.
@@ -74,8 +83,53 @@ check_twice() {
 	tap_is "$(budget "$name")" 122 "$name: and it is recorded"
 }
 
+# wait_for FILE ERE: until FILE has a line matching ERE (30 s at most).
+wait_for() {
+	timeout 30 bash -c 'until grep -Eq -- "$2" "$1"; do sleep 0.1; done' \
+	    wait_for "$1" "$2" 2>/dev/null
+}
+
+# wire_one: message 1 of imap_server.py as sent (CRLF).
+wire_one() {
+	python3 -c 'import sys; sys.path.insert(0, sys.argv[1])
+import imap_server; print(len(imap_server.message(1)))' \
+	    "$top_srcdir/tests/fault"
+}
+
+# check_idle_reload NAME: a reload changing the account aborts its IDLE
+# session's first fetch once two bodies came (imap_server.py idlegap: 1.8
+# s apart); the new session fetches the three again: the budget holds
+# the five downloads (r14 07).
+check_idle_reload() {
+	local name=$1 log=$T/$1.log
+
+	scripted_start "$T/server.log" "$top_srcdir/tests/fault/imap_server.py" \
+	    idlegap --msgs 3 --manifest "$T/manifest" --linger 60
+	scripted_conf "$name" imap 20 'idle = yes' 'daily_limit = 100M' \
+	    'poll_interval = 1h'
+	"$MAILFETCHD" -c "$T/$name.conf" -v >"$log" 2>&1 &
+	dpid=$!
+	wait_for "$log" "account=$name folder=INBOX uid=2: staged" ||
+	    tap_bail "$name: no second message staged"
+	scripted_conf "$name" imap 21 'idle = yes' 'daily_limit = 100M' \
+	    'poll_interval = 1h'
+	kill -HUP "$dpid"
+	wait_for "$log" "account=$name folder=INBOX: fetched 3 message" ||
+	    tap_bail "$name: no fetch after the reload"
+	kill -TERM "$dpid"
+	wait "$dpid"
+	dpid=""
+	tap_is "$(scripted_count "$name" | tr -d ' ')" 3 \
+	    "$name: the new session delivered the three messages"
+	at_least "$(budget "$name")" "$((5 * $(wire_one)))" \
+	    "$name: the budget holds the aborted round's two bodies too"
+	tap_unlike "$(cat "$log")" 'runtime error:|AddressSanitizer|LeakSanitizer' \
+	    "$name: no sanitizer report"
+}
+
 check_suspect suspect
 check_twice twicecap 'max_connections = 1'
 check_twice twice
+check_idle_reload idlereload
 
 tap_done
