@@ -5,7 +5,8 @@
 # when the budget left covers the most its RETR may download (r14 12).
 # An account named twice by --once --account is fetched once, in its
 # budget (r14 01). An IDLE session's round that a reload aborts counts
-# what it downloaded, as an aborted poll does (r14 07).
+# what it downloaded, as an aborted poll does (r14 07). A --once stopped
+# by SIGINT or SIGTERM saves what it downloaded in the budget (r14 02).
 # TAP output.
 set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -127,9 +128,57 @@ check_idle_reload() {
 	    "$name: no sanitizer report"
 }
 
+# once_bg NAME: mailfetchd --once -v on NAME in the background (its log
+# $T/NAME.log), SIGINT at its default (a script's background job ignores
+# it; mailfetchd leaves an ignored signal ignored); sets dpid.
+once_bg() {
+	python3 -c 'import os, signal, sys
+signal.signal(signal.SIGINT, signal.SIG_DFL)
+os.execv(sys.argv[1], sys.argv[1:])' "$MAILFETCHD" -c "$T/$1.conf" --once \
+	    -v >"$T/$1.log" 2>&1 &
+	dpid=$!
+}
+
+# check_signal NAME SIG TIMES: a --once without a daemon (pop3_server.py
+# retrslow: each RETR 1.5 s late; daily_limit 130, 2 messages of 61
+# bytes as sent) gets SIG once message 1 came; TIMES 1: the fetch in
+# progress finishes within the grace, 2: a second SIG aborts it at once.
+# Either way it dies of SIG with what it downloaded in the budget, and
+# the next run stays within the budget (r14 02).
+check_signal() {
+	local name=$1 sig=$2 rc
+
+	scripted_start "$T/server.log" "$POP3_SERVER" retrslow
+	scripted_conf "$name" pop3 10 'daily_limit = 130' 'keep = yes'
+	once_bg "$name"
+	wait_for "$T/server.log" 'RETR 2' || tap_bail "$name: no RETR 2"
+	kill "-$sig" "$dpid"
+	if [ "$3" = 2 ]; then
+		wait_for "$T/$name.log" "SIG$sig: stopping" ||
+		    tap_bail "$name: the first signal not seen"
+		kill "-$sig" "$dpid"
+	fi
+	wait "$dpid"
+	rc=$?
+	dpid=""
+	tap_is "$rc" "$((128 + $(kill -l "$sig")))" "$name: died of SIG$sig"
+	at_least "$(budget "$name")" "$((61 * (3 - $3)))" \
+	    "$name: what it downloaded is in the budget"
+	timeout 30 "$MAILFETCHD" -c "$T/$name.conf" --once >>"$T/$name.log" 2>&1
+	# (Aborted, message 1 was not synced: fetched and counted again.)
+	[ "$3" = 1 ] && at_most "$(grep -c ' RETR ' "$T/server.log")" 2 \
+	    "$name: the next run asks for no message past the budget"
+	at_most "$(budget "$name")" 130 "$name: the budget is not exceeded"
+	tap_unlike "$(cat "$T/$name.log")" 'runtime error:|AddressSanitizer|LeakSanitizer' \
+	    "$name: no sanitizer report"
+}
+
 check_suspect suspect
 check_twice twicecap 'max_connections = 1'
 check_twice twice
 check_idle_reload idlereload
+check_signal sigint INT 1
+check_signal sigterm TERM 1
+check_signal sigint2 INT 2
 
 tap_done
