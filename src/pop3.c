@@ -1624,6 +1624,17 @@ pop3_plan(struct pop3_session *s)
 	pop3_next_batch(s);
 }
 
+/* The most the RETR answer of a message of LIST size may take on the
+ * wire, which the budget counts (pop3_body_feed): LIST counts CRLF line
+ * ends (RFC 1939), but a line beginning with "." comes dot-stuffed (one
+ * octet more, on a line of 3 octets or more), and ".\r\n" ends it. Its
+ * LIST size alone let the budget be passed at its edge (review r14 03). */
+static uint64_t
+pop3_wire_bound(uint64_t size)
+{
+	return (size + (size + 2) / 3 + 3);
+}
+
 /* What the daily budget still allows this session to download now
  * (fetch_budget_cb; the owner counts the session's downloads when it
  * ends). */
@@ -1651,9 +1662,11 @@ pop3_budget_reached(struct pop3_session *s, size_t k, uint64_t left)
 		rest += s->msgs[i].size;
 	}
 	log_msg(LOG_LVL_NOTICE, &s->ctx, "daily budget reached (%llu bytes "
-	    "left; the next message has %llu): %zu message(s) of %llu bytes "
-	    "wait on the server for later", (unsigned long long)left,
-	    (unsigned long long)s->msgs[k].size, n, (unsigned long long)rest);
+	    "left; the next message has %llu, up to %llu as sent): %zu "
+	    "message(s) of %llu bytes wait on the server for later",
+	    (unsigned long long)left, (unsigned long long)s->msgs[k].size,
+	    (unsigned long long)pop3_wire_bound(s->msgs[k].size), n,
+	    (unsigned long long)rest);
 	s->next_todo = s->nmsgs;
 }
 
@@ -1693,11 +1706,12 @@ pop3_suspect_fits(struct pop3_session *s, uint64_t left)
 }
 
 /* Requests the next batch of bodies, or ends the session with QUIT. A
- * batch holds no more than the daily budget allows (pop3_budget_left). */
+ * batch holds no more than the daily budget allows (pop3_budget_left),
+ * each message counted as pop3_wire_bound says. */
 static void
 pop3_next_batch(struct pop3_session *s)
 {
-	uint64_t	bytes = 0, left;
+	uint64_t	bytes = 0, cost = 0, left, c;
 	size_t		n = 0;
 
 	pop3_staged_clear(s);
@@ -1714,13 +1728,15 @@ pop3_next_batch(struct pop3_session *s)
 		if (n > 0 && bytes + s->msgs[s->next_todo].size >
 		    POP3_BATCH_BYTES)
 			break;
-		if (s->msgs[s->next_todo].size > left - bytes) {
+		c = pop3_wire_bound(s->msgs[s->next_todo].size);
+		if (c > left - cost) {
 			if (n == 0)
 				pop3_budget_reached(s, s->next_todo, left);
 			break;
 		}
 		s->q[n++] = s->next_todo;
 		bytes += s->msgs[s->next_todo].size;
+		cost += c;
 		s->next_todo++;
 	}
 	/* The others done with, each suspect alone: a server lying about it
