@@ -65,7 +65,7 @@ Modes:
                window while a batch is under way (tests/fault/budget.sh)
   sizelie      LIST gives message 2 as 10 octets; its RETR sends
                1.3 MB (a body far past LIST's size, then the ".")
-               (tests/fault/budget_r14.sh)
+               (tests/fault/budget_bounds.sh)
   authdrip     CAPA offers SASL PLAIN; the first connection answers
                AUTH with a "+ " challenge every second, whatever the
                client says, never an end (for at most 120 s)
