@@ -1006,7 +1006,7 @@ daemon_stop_log(const char *why, unsigned int polls, unsigned int idles)
 
 	if (polls > 0)
 		snprintf(poll_part, sizeof poll_part, "; waiting up to %ds "
-		    "for %u poll%s in progress", DAEMON_STOP_GRACE, polls,
+		    "for %u poll%s in progress", FETCH_STOP_GRACE, polls,
 		    polls == 1 ? "" : "s");
 	if (idles > 0)
 		snprintf(idle_part, sizeof idle_part, "; closing %u IDLE "
@@ -1032,11 +1032,11 @@ daemon_stop_unstarted(struct daemon_account *a)
 	return (1);
 }
 
-/* SIGTERM/SIGINT: no new work; running sessions get DAEMON_STOP_GRACE. */
+/* SIGTERM/SIGINT: no new work; running sessions get FETCH_STOP_GRACE. */
 static void
 daemon_stop(struct daemon *d, const char *why)
 {
-	struct timeval	tv = { DAEMON_STOP_GRACE, 0 };
+	struct timeval	tv = { FETCH_STOP_GRACE, 0 };
 	unsigned int	polls = 0, idles = 0;
 	size_t		i;
 
@@ -1081,7 +1081,7 @@ daemon_grace_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	log_msg(LOG_LVL_NOTICE, NULL, "polls still running after %ds; "
-	    "aborting them", DAEMON_STOP_GRACE);
+	    "aborting them", FETCH_STOP_GRACE);
 	event_base_loopexit(d->base, NULL);
 }
 

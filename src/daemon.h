@@ -9,10 +9,6 @@
 #include "config.h"
 #include "log.h"
 
-/* Seconds in-flight sessions get to finish after SIGTERM before they are
- * aborted (staged messages discarded, nothing partial left). */
-#define DAEMON_STOP_GRACE	10
-
 /* How a reload reads the configuration again: config_load, or a privsep
  * worker's loader that keeps to its owner's accounts (privsep.c; passed
  * in, so that the daemon does not depend on the supervisor that runs

@@ -779,7 +779,9 @@ daemon_account_start_idle(struct daemon_account *a)
 
 /* The account is going (reload, or the end): IDLE sessions in IDLE say
  * goodbye on their own (DONE, LOGOUT), detached from it; others are
- * aborted like a poll, since the account's state goes with it. */
+ * aborted like a poll, since the account's state goes with it, and what
+ * their round under way downloaded counts in the budget all the same
+ * (review r14 07). */
 void
 daemon_account_stop_idle(struct daemon_account *a)
 {
@@ -793,6 +795,9 @@ daemon_account_stop_idle(struct daemon_account *a)
 			continue;
 		if (di->s == NULL || d->stopping ||
 		    !imap_session_idling(di->s)) {
+			if (di->s != NULL)
+				schedule_budget_add(a->sa, daemon_now(),
+				    imap_session_downloaded(di->s));
 			daemon_idle_free(di);
 			continue;
 		}

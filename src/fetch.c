@@ -10,6 +10,7 @@
 #include <sys/ioctl.h>
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -440,6 +441,10 @@ struct fetch_run {
 	struct event		*progress;	/* on a terminal only */
 	struct timespec		 start;
 	struct hook		*hook;		/* new_mail_command */
+	struct event		*ev_int;	/* SIGINT, SIGTERM: */
+	struct event		*ev_term;	/* fetch_stop */
+	struct event		*ev_grace;
+	int			 stopped;	/* the signal, 0: none */
 };
 
 static void	fetch_start_more(struct fetch_run *);
@@ -596,6 +601,119 @@ fetch_start_more(struct fetch_run *run)
 		event_base_loopexit(run->base, NULL);
 }
 
+/*
+ * SIGINT or SIGTERM (review r14 02): no other account starts; fetches in
+ * progress get the daemon's stop grace to finish (FETCH_STOP_GRACE),
+ * then are aborted as the daemon aborts them (fetch_abort): what they
+ * downloaded is saved in the budget either way. A second signal aborts
+ * at once. fetch_once then dies of the signal.
+ */
+static void
+fetch_stop(struct fetch_run *run, int sig)
+{
+	struct timeval	tv = { FETCH_STOP_GRACE, 0 };
+	const char	*why = sig == SIGINT ? "SIGINT" : "SIGTERM";
+
+	if (run->stopped) {
+		log_msg(LOG_LVL_NOTICE, NULL, "%s again: stopping now", why);
+		event_base_loopexit(run->base, NULL);
+		return;
+	}
+	run->stopped = sig;
+	run->next = run->njobs;
+	if (run->running == 0) {
+		event_base_loopexit(run->base, NULL);
+		return;
+	}
+	log_msg(LOG_LVL_NOTICE, NULL, "%s: stopping; waiting up to %ds for "
+	    "%zu fetch(es) in progress (a second signal stops at once)", why,
+	    FETCH_STOP_GRACE, run->running);
+	evtimer_add(run->ev_grace, &tv);
+}
+
+static void
+fetch_signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+	(void)what;
+	fetch_stop(arg, (int)sig);
+}
+
+/* The stop grace is over: what still runs is aborted. */
+static void
+fetch_grace_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct fetch_run	*run = arg;
+
+	(void)fd;
+	(void)what;
+	log_msg(LOG_LVL_NOTICE, NULL, "fetches still running after %ds; "
+	    "aborting them", FETCH_STOP_GRACE);
+	event_base_loopexit(run->base, NULL);
+}
+
+/* The handler of sig; none (NULL) when it is ignored, as in a
+ * background job of a script or under nohup: it stays ignored. */
+static struct event *
+fetch_signal_new(struct fetch_run *run, int sig)
+{
+	struct sigaction	 sa;
+	struct event		*ev;
+
+	if (sigaction(sig, NULL, &sa) == 0 && sa.sa_handler == SIG_IGN)
+		return (NULL);
+	ev = evsignal_new(run->base, sig, fetch_signal_cb, run);
+	if (ev == NULL || evsignal_add(ev, NULL) != 0)
+		fatalx("cannot set up the handler of signal %d", sig);
+	return (ev);
+}
+
+static void
+fetch_signals_start(struct fetch_run *run)
+{
+	run->ev_int = fetch_signal_new(run, SIGINT);
+	run->ev_term = fetch_signal_new(run, SIGTERM);
+	if ((run->ev_grace = evtimer_new(run->base, fetch_grace_cb,
+	    run)) == NULL)
+		fatalx("evtimer_new failed");
+}
+
+/* After a stop: a session still running is aborted; staged messages are
+ * discarded (their journal lets the next run finish them), what it
+ * downloaded counts in the budget all the same. */
+static void
+fetch_abort(struct fetch_job *job)
+{
+	log_msg(LOG_LVL_NOTICE, &(struct log_ctx){ job->ac->name, NULL, 0 },
+	    "aborting the fetch in progress; messages not yet synced are "
+	    "discarded and fetched again next time");
+	fetch_budget_save(job, fetch_session_downloaded(job->fs));
+	fetch_session_free(job->fs);
+	job->fs = NULL;
+	state_close(job->st);
+	job->st = NULL;
+}
+
+/* Ends the handlers; after a stop, dies of its signal (so a shell sees
+ * 130 or 143), every budget saved. */
+static void
+fetch_signals_end(struct fetch_run *run)
+{
+	size_t	i;
+
+	for (i = 0; i < run->njobs; i++)
+		if (run->jobs[i].fs != NULL)
+			fetch_abort(&run->jobs[i]);
+	if (run->ev_int != NULL)
+		event_free(run->ev_int);
+	if (run->ev_term != NULL)
+		event_free(run->ev_term);
+	event_free(run->ev_grace);
+	if (run->stopped == 0)
+		return;
+	signal(run->stopped, SIG_DFL);
+	raise(run->stopped);
+}
+
 /* Clears the progress line, so a log line does not land in its middle. */
 static void
 fetch_progress_clear(void)
@@ -709,13 +827,17 @@ fetch_once(const struct config *conf, const char *const *names, size_t n)
 		fatalx("cannot set up DNS resolution (evdns_base_new)");
 	run.hook = hook_new(run.base);
 	fetch_progress_start(&run);
+	fetch_signals_start(&run);
 	fetch_start_more(&run);
 	if (run.running > 0)
 		event_base_dispatch(run.base);
 	fetch_progress_stop(&run);
-	/* --once waits for the new-mail hooks, each within its timeout. */
-	hook_wait(run.hook);
+	/* --once waits for the new-mail hooks, each within its timeout,
+	 * unless a signal asked it to stop. */
+	if (run.stopped == 0)
+		hook_wait(run.hook);
 	hook_free(run.hook);
+	fetch_signals_end(&run);
 	for (i = 0; i < run.njobs; i++)
 		rc = rc == -1 ? run.jobs[i].status :
 		    outcome_merge(rc, run.jobs[i].status);

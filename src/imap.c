@@ -6020,6 +6020,9 @@ imap_session_budget(struct imap_session *s, fetch_budget_cb cb, void *arg)
 uint64_t
 imap_session_downloaded(const struct imap_session *s)
 {
+	/* An IDLE session reported its ended rounds (delivered_cb). */
+	if (s->mode == IMAP_MODE_IDLE)
+		return (s->f_down);
 	return (s->result.downloaded + s->f_down);
 }
 

@@ -130,7 +130,8 @@ const struct imap_result *imap_session_result(const struct imap_session *);
 struct hook_files *imap_session_files(struct imap_session *);
 /* The message bytes received from the server so far (result.downloaded
  * and the folder in progress), delivered or not: the daily budget of a
- * poll aborted before its end. */
+ * poll aborted before its end; of an IDLE session, its round under way
+ * (the others were reported to delivered_cb). */
 uint64_t	 imap_session_downloaded(const struct imap_session *);
 /* For a progress display: messages delivered so far (staged ones
  * included), the messages known to be coming, and the bytes written. */

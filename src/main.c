@@ -296,10 +296,17 @@ main_privsep(const struct main_opts *opts, struct config *conf)
 	return (rc);
 }
 
-/* One more account name of --account, --diagnose or --status. */
+/* Adds an account name of --account, --diagnose or --status; a name given twice
+ * counts once: the account is fetched (checked) once, in one budget
+ * (review r14 01). */
 static void
 main_add_account(struct main_opts *opts, const char *name)
 {
+	size_t	i;
+
+	for (i = 0; i < opts->naccounts; i++)
+		if (strcmp(opts->accounts[i], name) == 0)
+			return;
 	opts->accounts = xreallocarray(opts->accounts, opts->naccounts + 1,
 	    sizeof *opts->accounts);
 	opts->accounts[opts->naccounts++] = name;

@@ -26,6 +26,13 @@ enum fetch_exit {
 				 * (its answer says until when) */
 };
 
+/* Seconds in-flight sessions get to finish after SIGTERM or SIGINT
+ * (the daemon's and --once's) before they are aborted, with the outcome
+ * of an aborted fetch (staged messages discarded, nothing partial left).
+ * Here, not in daemon.h or fetch.h, so that fetch.c, daemon.c and
+ * privsep.c share it without depending on one another. */
+#define FETCH_STOP_GRACE	10
+
 /* The outcome as a phrase for a sentence ("network or TLS failure"), and
  * as one word for a status column ("network"); "unknown" out of range. */
 const char	*outcome_name(int);

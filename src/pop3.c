@@ -1640,6 +1640,17 @@ pop3_suspect_load(struct pop3_session *s)
 		    "again, alone, after the others", s->nsusp);
 }
 
+/* The most the RETR answer of a message of LIST size may take on the
+ * wire, which the budget counts (pop3_body_feed): LIST counts CRLF line
+ * ends (RFC 1939), but a line beginning with "." comes dot-stuffed (one
+ * octet more, on a line of 3 octets or more), and ".\r\n" ends it. Its
+ * LIST size alone let the budget be passed at its edge (review r14 03). */
+static uint64_t
+pop3_wire_bound(uint64_t size)
+{
+	return (size + (size + 2) / 3 + 3);
+}
+
 /* Whether message k is larger than the whole daily budget: it can never
  * be fetched within it, so it is passed over (neither fetched nor
  * recorded: it stays on the server, and is looked at again at every
@@ -1652,7 +1663,10 @@ pop3_budget_never(struct pop3_session *s, size_t k)
 	uint64_t	limit = s->ac->daily_limit;
 	struct log_ctx	mctx;
 
-	if (s->budget_cb == NULL || limit == 0 || s->msgs[k].size <= limit)
+	/* As a batch counts it (pop3_wire_bound): one whose bound passes
+	 * the limit would never fit either. */
+	if (s->budget_cb == NULL || limit == 0 ||
+	    pop3_wire_bound(s->msgs[k].size) <= limit)
 		return (0);
 	mctx = pop3_msg_ctx(s, k);
 	log_msg(LOG_LVL_WARNING, &mctx, "message of %lu bytes is larger than "
@@ -1788,18 +1802,56 @@ pop3_budget_reached(struct pop3_session *s, size_t k, uint64_t left)
 		rest += s->msgs[i].size;
 	}
 	log_msg(LOG_LVL_NOTICE, &s->ctx, "daily budget reached (%llu bytes "
-	    "left; the next message has %llu): %zu message(s) of %llu bytes "
-	    "wait on the server for later", (unsigned long long)left,
-	    (unsigned long long)s->msgs[k].size, n, (unsigned long long)rest);
+	    "left; the next message has %llu, up to %llu as sent): %zu "
+	    "message(s) of %llu bytes wait on the server for later",
+	    (unsigned long long)left, (unsigned long long)s->msgs[k].size,
+	    (unsigned long long)pop3_wire_bound(s->msgs[k].size), n,
+	    (unsigned long long)rest);
 	s->next_todo = s->nmsgs;
 }
 
+/* The most a suspect's RETR may download before pop3_body_bound cuts it:
+ * the lie bound (or max_message_size) of decoded body, one chunk past it,
+ * and each decoded byte may have come as two (CRLF, dot-stuffing). */
+static uint64_t
+pop3_suspect_cost(const struct pop3_session *s, size_t k)
+{
+	uint64_t	bound, max = s->ac->max_message_size;
+
+	bound = FETCH_LIE_FACTOR * s->msgs[k].size + FETCH_LIE_SLACK;
+	if (max != 0 && max < bound)
+		bound = max;
+	return (2 * (bound + POP3_CHUNK_MAX) + 5);
+}
+
+/* Whether the daily budget left allows the next suspect: the server sent
+ * it far larger than LIST said, and may again, so it counts as the most
+ * its RETR may download (review r14 12). One that does not fit stays a
+ * suspect: asked for alone in a later session with budget enough. */
+static int
+pop3_suspect_fits(struct pop3_session *s, uint64_t left)
+{
+	size_t		k = s->susp[s->next_susp];
+	uint64_t	cost = pop3_suspect_cost(s, k);
+
+	if (cost <= left)
+		return (1);
+	log_msg(LOG_LVL_NOTICE, &s->ctx, "daily budget: message %u, which "
+	    "the server once sent far larger than LIST said, waits on the "
+	    "server: asking for it again may download up to %llu bytes, and "
+	    "%llu are left", s->msgs[k].msgno, (unsigned long long)cost,
+	    (unsigned long long)left);
+	s->next_susp = s->nsusp;
+	return (0);
+}
+
 /* Requests the next batch of bodies, or ends the session with QUIT. A
- * batch holds no more than the daily budget allows (pop3_budget_left). */
+ * batch holds no more than the daily budget allows (pop3_budget_left),
+ * each message counted as pop3_wire_bound says. */
 static void
 pop3_next_batch(struct pop3_session *s)
 {
-	uint64_t	bytes = 0, left;
+	uint64_t	bytes = 0, cost = 0, left, c;
 	size_t		n = 0;
 
 	pop3_staged_clear(s);
@@ -1816,18 +1868,20 @@ pop3_next_batch(struct pop3_session *s)
 		if (n > 0 && bytes + s->msgs[s->next_todo].size >
 		    POP3_BATCH_BYTES)
 			break;
-		if (s->msgs[s->next_todo].size > left - bytes) {
+		c = pop3_wire_bound(s->msgs[s->next_todo].size);
+		if (c > left - cost) {
 			if (n == 0)
 				pop3_budget_reached(s, s->next_todo, left);
 			break;
 		}
 		s->q[n++] = s->next_todo;
 		bytes += s->msgs[s->next_todo].size;
+		cost += c;
 		s->next_todo++;
 	}
 	/* The others done with, each suspect alone: a server lying about it
 	 * again ends the session with nothing else left undone. */
-	if (n == 0 && s->next_susp < s->nsusp)
+	if (n == 0 && s->next_susp < s->nsusp && pop3_suspect_fits(s, left))
 		s->q[n++] = s->susp[s->next_susp++];
 	if (n == 0) {
 		if (s->state_dirty && pop3_save_state(s) != 0)

@@ -861,7 +861,7 @@ privsep_daemon_stop(struct privsep_daemon *pd, int sig)
 	if (pd->stopping)
 		return;
 	pd->stopping = 1;
-	pd->deadline = privsep_now() + (DAEMON_STOP_GRACE +
+	pd->deadline = privsep_now() + (FETCH_STOP_GRACE +
 	    PRIVSEP_KILL_SLACK) * 1000ULL;
 	notify_stopping();
 	log_msg(LOG_LVL_INFO, NULL, "%s: stopping %zu worker%s",

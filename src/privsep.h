@@ -45,7 +45,7 @@ int		 privsep_run(const struct config *, const char *const *names,
 		    size_t n, int flags, privsep_worker_cb, void *arg);
 /* The daemon as root: one daemon_run worker per owner, supervised. It
  * forwards nothing but stops: SIGTERM/SIGINT stops every worker (and
- * returns once they are gone, at most DAEMON_STOP_GRACE plus a few
+ * returns once they are gone, at most FETCH_STOP_GRACE plus a few
  * seconds later); SIGHUP re-reads path and starts, stops or restarts the
  * workers whose accounts were added, removed or changed; a worker that
  * dies unexpectedly is restarted with a backoff. Takes ownership of conf.

@@ -605,6 +605,8 @@ class Run:
             uidv = any(ev[1] == "uidvalidity" and ev[2] == a.name
                        for ev in lg.events)
             self.first_fetch_optional(a)
+            if a.proto == "pop3":
+                a.reuse_settle()
             for key, m in sorted(a.msgs.items()):
                 n = len(a.ever.get(key, ()))
                 if n == 2 and m.hugeid and uidv and \

@@ -1293,17 +1293,16 @@ class PopAccount(Account):
         self.drop = []			# [uidl, key] in maildrop order
         self.nuidl = 0
         self.locked = None		# the connection holding the maildrop
-        # The sizes of every message a UIDL ever named: mailfetchd keeps
-        # the size of the one it delivered, which need not be the one
-        # deleted last (a reused UIDL's message deleted before a fetch).
-        self.uidl_sizes = {}
+        # The messages each UIDL named, in turn (a freed UIDL reused):
+        # reuse_settle tells which of them mailfetchd may skip.
+        self.uidl_keys = {}
 
     def put(self, key, uidl=None):
         if uidl is None:
             self.nuidl += 1
             uidl = "U%d.%d" % (self.seed % 1000, self.nuidl)
         self.drop.append([uidl, key])
-        self.uidl_sizes.setdefault(uidl, set()).add(len(self.msgs[key].data))
+        self.uidl_keys.setdefault(uidl, []).append(key)
         self.log.add("hold", self.name, key, "INBOX", uidl)
 
     def holding(self):
@@ -1342,9 +1341,9 @@ class PopAccount(Account):
                 uidl, key = self.drop.pop(i)
                 self.log.add("gone", self.name, key, "INBOX", uidl, "other")
                 if rnd.random() < 0.3 and "uidl-reuse" not in self.off:
-                    # RFC 1939 lets a server reuse a freed UIDL. A new
-                    # message of the freed one's size is not told apart
-                    # (mailfetchd.conf(5), keep): optional.
+                    # RFC 1939 lets a server reuse a freed UIDL: what
+                    # mailfetchd may skip under it is known at the end
+                    # (reuse_settle).
                     m = self.new_message()
                     self.reuse_optional(m, uidl)
                     self.put(m.key, uidl)
@@ -1352,19 +1351,39 @@ class PopAccount(Account):
                     self.log.add("other", self.name, "add-reuse", m.key)
 
     def reuse_optional(self, m, uidl):
-        """Whether m, new under the freed uidl, may be skipped. Of the
-        size of any message that UIDL named: mailfetchd may have recorded
-        that size with the UIDL (mailfetchd.conf(5), keep). Still named
-        by another message (the freed one was a duplicate UIDL's): the
-        listing names it twice, a duplicate UIDL (pop3.c), all optional."""
-        if len(m.data) in self.uidl_sizes.get(uidl, ()):
-            m.required = False
-            m.why = "a reused UIDL, the same size"
+        """Whether m, new under the freed uidl, may be skipped now: still
+        named by another message (the freed one was a duplicate UIDL's),
+        the listing names it twice, a duplicate UIDL (pop3.c), all
+        optional. Its size is judged at the end (reuse_settle)."""
         for u, k in self.drop:
             if u == uidl:
                 for x in (m, self.msgs[k]):
                     x.required = False
                     x.why = "a duplicate UIDL"
+
+
+    def reuse_settle(self):
+        """Before the judgement: the messages a reused UIDL named, in turn,
+        as mailfetchd.conf(5) (keep) says it treats them. It records with
+        the UIDL the size of the message it delivered under it (none
+        yet: the next is new, whatever its size); one of that size is
+        taken for it, not fetched; one of another size is fetched, once:
+        after that, no message under the UIDL is fetched (c9e7e6d, a
+        server whose sizes flap). Only a message mailfetchd delivered
+        counts, not every one the UIDL named (review r14 08)."""
+        for keys in self.uidl_keys.values():
+            size, resized = None, False
+            for k in keys:
+                m = self.msgs[k]
+                if self.ever.get(k):
+                    resized = resized or (size is not None and
+                                          len(m.data) != size)
+                    size = len(m.data)
+                elif size is not None and (resized or len(m.data) == size):
+                    m.required = False
+                    m.why = ("a reused UIDL, fetched again once already "
+                             "for a size change" if resized else
+                             "a reused UIDL, the size of the one delivered")
 
 
 POP_REFUSALS = [

@@ -310,7 +310,7 @@ check_once imaponce
 scripted_exact imappoll "imappoll: after the budget stop"
 scripted_start "$T/server.log" "$top_srcdir/tests/integration/pop3_server.py" \
     plain
-check_poll pop3poll pop3 130 2 3 'DELE [0-9]+' 'DELE 1 DELE 2 '
+check_poll pop3poll pop3 140 2 3 'DELE [0-9]+' 'DELE 1 DELE 2 '
 scripted_start "$T/server.log" "$top_srcdir/tests/fault/imap_server.py" \
     idlegap --msgs 3 --manifest "$T/manifest" --linger 60
 check_idle idlesync

@@ -1,6 +1,6 @@
 #!/bin/bash
 # daemon_stop.sh: SIGTERM during a large fetch (300 messages of 200 KB):
-# the daemon exits 0 within its bound (DAEMON_STOP_GRACE, 10 s, plus a
+# the daemon exits 0 within its bound (FETCH_STOP_GRACE, 10 s, plus a
 # margin), leaves no partial file in new/ or cur/, and a following --once
 # fetches the rest with no duplicate (by Message-ID). Then a wrong
 # password: the daemon backs off (the log says the next attempt is in

@@ -66,6 +66,9 @@ Modes:
                final "." (for at most 120 s)
   retrslow     every RETR is answered 1.5 s late (every connection): a
                window while a batch is under way (tests/fault/budget.sh)
+  sizelie      LIST gives message 2 as 10 octets; its RETR sends
+               1.3 MB (a body far past LIST's size, then the ".")
+               (tests/fault/budget_bounds.sh)
   authdrip     CAPA offers SASL PLAIN; the first connection answers
                AUTH with a "+ " challenge every second, whatever the
                client says, never an end (for at most 120 s)
@@ -130,6 +133,8 @@ def list_size(mode, c, k):
     LF on even connections (a size computed another way, the message
     unchanged), CRLF otherwise."""
     body = message(k)
+    if mode == "sizelie" and k == 2:
+        return 10
     if mode == "sizeflap" and c.n % 2 == 0:
         return len(body) - body.count(b"\r\n")
     return len(body)
@@ -233,6 +238,8 @@ def serve(mode, c, args, msgs):
         elif cmd == "RETR":
             i = int(arg) - 1
             body = message(msgs[i])
+            if mode == "sizelie" and msgs[i] == 2:
+                body += b"".join(b"%049d\r\n" % j for j in range(26000))
             stuffed = body.replace(b"\r\n.", b"\r\n..")
             if mode == "cut" and c.n == 1:
                 c.send(b"+OK\r\n" + stuffed[:30])
