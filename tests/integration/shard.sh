@@ -50,7 +50,7 @@ daemon_conf "$CONF" "${users[@]}"
 # load polite.
 printf 'max_connections = 16\n' >>"$CONF"
 
-tap_plan 27
+tap_plan 28
 
 # owned K N: the accounts instance K of N lists, one per line, sorted.
 owned()
@@ -221,4 +221,7 @@ tap_like "$(cat "$T/o")" "\"$other\" belongs to shard 2/4, not to this instance 
 out=$("$MAILFETCHD" -c "$CONF" --shard 0/4 --check-config 2>&1; echo "rc=$?")
 tap_like "$(printf '%s' "$out" | tr '\n' ' ')" "--shard: shard \"0/4\": K/N needs 1 <= K <= N.* rc=2" \
     "--shard 0/4: exit 2, why"
+cat "$T"/once-*.log "$DLOG_OLD" "$DLOG" "$T"/now-* "$T/old-now" "$T/o" \
+    >>"$T/all-output"
+mfd_no_sanitizer
 tap_done
