@@ -361,6 +361,16 @@ main_shard_refuse(const struct config *conf, const struct main_opts *opts)
 		    owner, conf->shard_count);
 		bad = 1;
 	}
+	/* Said plainly, not as "no account configured": more instances
+	 * than accounts, or a wrong N. */
+	if (conf->shard_count > 0 && conf->naccounts == 0 &&
+	    (opts->mode == MODE_DAEMON || opts->mode == MODE_ONCE)) {
+		fprintf(stderr, "mailfetchd: %s: shard %u/%u owns none of the "
+		    "%zu account%s in it\n", conf->path, conf->shard_index,
+		    conf->shard_count, conf->nshard_others,
+		    conf->nshard_others == 1 ? "" : "s");
+		bad = 1;
+	}
 	return (bad);
 }
 

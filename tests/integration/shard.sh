@@ -50,7 +50,7 @@ daemon_conf "$CONF" "${users[@]}"
 # load polite.
 printf 'max_connections = 16\n' >>"$CONF"
 
-tap_plan 28
+tap_plan 30
 
 # owned K N: the accounts instance K of N lists, one per line, sorted.
 owned()
@@ -221,6 +221,16 @@ tap_like "$(cat "$T/o")" "\"$other\" belongs to shard 2/4, not to this instance 
 out=$("$MAILFETCHD" -c "$CONF" --shard 0/4 --check-config 2>&1; echo "rc=$?")
 tap_like "$(printf '%s' "$out" | tr '\n' ' ')" "--shard: shard \"0/4\": K/N needs 1 <= K <= N.* rc=2" \
     "--shard 0/4: exit 2, why"
+# A file of one account: the instance of 2 that does not own it.
+{ sed -n '1,/^}/p' "$CONF"; } >"$T/one.conf"
+one=$(sed -n 's/^account "\(.*\)" {$/\1/p' "$T/one.conf")
+for k in 1 2; do
+	"$MAILFETCHD" -c "$T/one.conf" --shard "$k/2" --check-config |
+	    grep -q "^account \"$one\"" || break
+done
+"$MAILFETCHD" -c "$T/one.conf" --shard "$k/2" >"$T/none" 2>&1
+tap_is "$?" 2 "a daemon whose shard owns no account: exit 2"
+tap_like "$(cat "$T/none")" "shard $k/2 owns none of the 1 account in it" "... saying so"
 cat "$T"/once-*.log "$DLOG_OLD" "$DLOG" "$T"/now-* "$T/old-now" "$T/o" \
     >>"$T/all-output"
 mfd_no_sanitizer
