@@ -3,6 +3,7 @@
  * came from (so each error reads "FILE:LINE: what (hint)"), and converts the
  * result into the plain structs of config.h. No libconfuse type leaves it. */
 #include "config.h"
+#include "shard.h"
 
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -240,6 +241,7 @@ static cfg_opt_t config_root_opts[] = {
 	CFG_INT_CB("max_connections_per_host", 0, CFGF_NONE,
 	    config_parse_count),
 	CFG_BOOL("allow_root", cfg_false, CFGF_NONE),
+	CFG_STR("shard", NULL, CFGF_NODEFAULT),
 	CFG_STR("new_mail_command", NULL, CFGF_NODEFAULT),
 	CFG_STR("failure_command", NULL, CFGF_NODEFAULT),
 	CFG_INT_CB("hook_timeout", CONFIG_DEF_HOOK_TIMEOUT, CFGF_NONE,
@@ -1757,6 +1759,8 @@ config_convert(cfg_t *cfg, const char *name)
 	conf->max_connections_per_host = (unsigned int)cfg_getint(cfg,
 	    "max_connections_per_host");
 	conf->allow_root = cfg_getbool(cfg, "allow_root") == cfg_true;
+	if (cfg_size(cfg, "shard") > 0)
+		conf->shard_spec = xstrdup(cfg_getstr(cfg, "shard"));
 	conf->naccounts = cfg_size(cfg, "account");
 	if (conf->naccounts > 0)
 		conf->accounts = xcalloc(conf->naccounts,
@@ -1937,6 +1941,12 @@ config_load(const char *path, char **cause)
 	fclose(f);
 	conf = config_load_buffer(path, buf, len, cause);
 	free(buf);
+	/* Here, not in config_load_buffer: every instance's reload and
+	 * worker narrows the file it read to its own share. */
+	if (conf != NULL && shard_config_apply(conf, cause) != 0) {
+		config_free(conf);
+		return (NULL);
+	}
 	return (conf);
 }
 
@@ -2011,6 +2021,8 @@ config_free(struct config *conf)
 		config_free_account(&conf->accounts[i]);
 	free(conf->accounts);
 	config_free_strings(conf->warnings, conf->nwarnings);
+	config_free_strings(conf->shard_others, conf->nshard_others);
+	free(conf->shard_spec);
 	free(conf->path);
 	free(conf->state_dir);
 	free(conf->control_socket);
@@ -2244,6 +2256,7 @@ config_print(FILE *f, const struct config *conf)
 	fprintf(f, "max_connections_per_host = %u\n",
 	    conf->max_connections_per_host);
 	fprintf(f, "allow_root = %s\n", conf->allow_root ? "yes" : "no");
+	shard_print(f, conf);
 	for (i = 0; i < conf->naccounts; i++)
 		config_print_account(f, &conf->accounts[i]);
 }
@@ -2351,6 +2364,22 @@ config_owner_dir(const struct config *conf, const char *owner)
 
 	xasprintf(&dir, "%s/owner/%s", conf->state_dir, owner);
 	return (dir);
+}
+
+size_t
+config_keep_accounts(struct config *conf,
+    int (*keep)(const struct account_conf *, void *), void *arg)
+{
+	size_t	i, n = 0;
+
+	for (i = 0; i < conf->naccounts; i++) {
+		if (keep(&conf->accounts[i], arg))
+			conf->accounts[n++] = conf->accounts[i];
+		else
+			config_free_account(&conf->accounts[i]);
+	}
+	conf->naccounts = n;
+	return (n);
 }
 
 size_t

@@ -179,6 +179,12 @@ struct config {
 					 * one */
 	struct account_conf *accounts;
 	size_t		 naccounts;
+	char		*shard_spec;	/* shard = "K/N" as written; NULL */
+	unsigned int	 shard_index;	/* this instance, 1-based (shard.h) */
+	unsigned int	 shard_count;	/* 0: not sharded */
+	char		**shard_others;	/* names of the other instances'
+					 * accounts (not in accounts) */
+	size_t		 nshard_others;
 	char		**warnings;	/* "FILE:LINE: ..." for the user,
 					 * e.g. a poll_interval raised to a
 					 * provider's minimum */
@@ -194,6 +200,10 @@ struct config	*config_load(const char *path, char **cause);
 struct config	*config_load_buffer(const char *name, const char *buf,
 		    size_t len, char **cause);
 void		 config_free(struct config *);
+/* Keeps the accounts for which keep says 1 (in order), frees the others;
+ * returns how many are left. */
+size_t		 config_keep_accounts(struct config *conf,
+		    int (*keep)(const struct account_conf *, void *), void *arg);
 /* Logs each of config->warnings with log_warnx (stderr or the journal). */
 void		 config_log_warnings(const struct config *);
 /* Prints the effective configuration in config-file syntax, secrets

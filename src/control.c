@@ -109,22 +109,29 @@ control_connect(const char *path, char **cause)
 int
 control_connect_daemon(const struct config *conf, char **cause)
 {
-	char	*why;
+	char	*why, *sys;
 	int	 fd;
 
 	if ((fd = control_connect(conf->control_socket, cause)) != -1)
 		return (fd);
+	/* An instance of mailfetchd@.service names its socket after its
+	 * shard (shard.h). */
+	if (conf->shard_count > 0)
+		xasprintf(&sys, "%s.%u-of-%u", CONTROL_SYSTEM_PATH,
+		    conf->shard_index, conf->shard_count);
+	else
+		sys = xstrdup(CONTROL_SYSTEM_PATH);
 	if (!conf->control_socket_default ||
 	    getenv("RUNTIME_DIRECTORY") != NULL ||
 	    strcmp(conf->state_dir, CONFIG_DEFAULT_STATE_DIR) != 0 ||
-	    strcmp(conf->control_socket, CONTROL_SYSTEM_PATH) == 0)
-		return (-1);
-	if ((fd = control_connect(CONTROL_SYSTEM_PATH, &why)) != -1) {
+	    strcmp(conf->control_socket, sys) == 0)
+		fd = -1;
+	else if ((fd = control_connect(sys, &why)) != -1)
 		free(*cause);
-		return (fd);
-	}
-	free(why);
-	return (-1);
+	else
+		free(why);
+	free(sys);
+	return (fd);
 }
 
 /* Waits up to timeout seconds (0: forever) for fd to be readable. */

@@ -47,6 +47,7 @@
 #include "imap.h"
 #include "notify.h"
 #include "schedule.h"
+#include "shard.h"
 #include "state.h"
 #include "xmalloc.h"
 
@@ -180,6 +181,41 @@ daemon_account_save(struct daemon_account *a)
 	}
 }
 
+/* Sharded (shard.h), another instance may hold an account's lock for a
+ * while: during a re-shard the old owner runs until it is restarted. That
+ * is no failure and no reason to stop: said once, at notice, and tried
+ * again at each poll; said again when the lock is ours. */
+static struct state *
+daemon_lock_state(struct daemon_account *a, int *status)
+{
+	struct log_ctx	 ctx = { a->ac->name, NULL, 0 };
+	struct state	*st;
+	char		*cause;
+	int		 busy;
+
+	if (a->dc->conf->shard_count == 0)
+		return (fetch_lock(a->dc->conf->state_dir, a->ac, status));
+	if ((st = state_open(a->dc->conf->state_dir, a->ac->name,
+	    &cause)) != NULL) {
+		if (a->lock_busy)
+			log_msg(LOG_LVL_NOTICE, &ctx, "the other instance "
+			    "released the account; fetching it here");
+		a->lock_busy = 0;
+		return (st);
+	}
+	busy = errno == EWOULDBLOCK;
+	*status = busy ? EXIT_LOCKED : EXIT_LOCAL;
+	if (!busy)
+		log_msg(LOG_LVL_ERROR, &ctx, "%s", cause);
+	else if (!a->lock_busy)
+		log_msg(LOG_LVL_NOTICE, &ctx, "%s; skipped (another "
+		    "instance, during a re-shard?), tried again at each poll",
+		    cause);
+	a->lock_busy = busy;
+	free(cause);
+	return (NULL);
+}
+
 /* Takes the account's lock (if not held) and loads its saved budget. */
 int
 daemon_account_lock(struct daemon_account *a, int *status)
@@ -190,7 +226,7 @@ daemon_account_lock(struct daemon_account *a, int *status)
 
 	if (a->st != NULL)
 		return (0);
-	a->st = fetch_lock(a->dc->conf->state_dir, a->ac, status);
+	a->st = daemon_lock_state(a, status);
 	if (a->st == NULL)
 		return (-1);
 	if ((text = state_budget_get(a->st)) == NULL)
@@ -376,6 +412,25 @@ daemon_account_done(struct daemon_account *a, const struct fetch_result *r,
 	daemon_account_release(a);
 	daemon_status(a->d);
 	daemon_report_metrics(a->d);
+	daemon_arm(a->d);
+}
+
+/* The account's lock is another instance's (daemon_lock_state): no
+ * failure, no backoff, no hook; its next poll tries again. */
+static void
+daemon_account_skip_busy(struct daemon_account *a)
+{
+	struct schedule_outcome	 o;
+	char			*msg;
+
+	memset(&o, 0, sizeof o);
+	o.exit = EXIT_NOTHING_NEW;
+	o.no_conn = 1;
+	(void)schedule_done(a->sa, daemon_now(), &o, &msg);
+	free(msg);
+	daemon_account_answer(a, EXIT_LOCKED, 0, 0, "not fetched: another "
+	    "instance holds the account's lock");
+	daemon_status(a->d);
 	daemon_arm(a->d);
 }
 
@@ -587,7 +642,10 @@ daemon_account_start(struct daemon_account *a, char **why)
 		return;
 	}
 	if (daemon_account_lock(a, &status) != 0) {
-		daemon_account_fail(a, status);
+		if (a->lock_busy)
+			daemon_account_skip_busy(a);
+		else
+			daemon_account_fail(a, status);
 		return;
 	}
 	if (daemon_account_all_idle(a)) {
@@ -789,11 +847,15 @@ daemon_account_add(struct daemon *d, struct daemon_conf *dc,
 	}
 	d->accts = xreallocarray(d->accts, d->naccts + 1, sizeof *d->accts);
 	d->accts[d->naccts++] = a;
-	if (daemon_account_lock(a, &status) != 0 && status == EXIT_LOCKED)
+	/* Sharded, a lock held elsewhere is skipped (daemon_lock_state);
+	 * else it is a second daemon on the same state: not starting. */
+	if (daemon_account_lock(a, &status) != 0 && status == EXIT_LOCKED &&
+	    !a->lock_busy)
 		d->exit = EXIT_LOCKED;
 	/* IDLE folders, each within schedule_conn_acquire; after the lock,
-	 * which they share with the polls. */
-	if (a->st != NULL)
+	 * which they share with the polls (each takes it when it connects,
+	 * and retries while another instance holds it). */
+	if (a->st != NULL || a->lock_busy)
 		daemon_account_start_idle(a);
 	return (a);
 }
@@ -1580,6 +1642,19 @@ daemon_teardown(struct daemon *d)
 	free(d->reload_error);
 }
 
+/* Which share of the accounts this instance fetches (shard.h). */
+static void
+daemon_log_shard(const struct config *conf)
+{
+	char	line[128];
+
+	if (conf->shard_count == 0)
+		return;
+	shard_describe(conf, line, sizeof line);
+	log_msg(LOG_LVL_INFO, NULL, "%s (the others' are fetched by the "
+	    "other instances)", line);
+}
+
 int
 daemon_run(const char *path, daemon_load_cb load, struct config *conf,
     int verbosity)
@@ -1626,6 +1701,7 @@ daemon_run(const char *path, daemon_load_cb load, struct config *conf,
 	log_msg(LOG_LVL_INFO, NULL, "mailfetchd %s started: %zu account%s "
 	    "from %s; control socket %s", PACKAGE_VERSION, d.naccts,
 	    d.naccts == 1 ? "" : "s", conf->path, control_path(d.ctl));
+	daemon_log_shard(conf);
 	event_base_once(d.base, -1, EV_TIMEOUT, daemon_ready_cb, &d, &now);
 	daemon_report_start(&d);
 	daemon_arm(&d);

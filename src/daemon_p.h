@@ -51,6 +51,9 @@ struct daemon_account {
 	struct state			*st;	/* NULL: lock not held */
 	struct fetch_session		*fs;	/* a poll in flight */
 	int				 queued; /* waiting for a connection */
+	int				 lock_busy; /* another instance holds
+						 * its lock (shard.h); said
+						 * once */
 	int				 conn;	/* holds one (ac->host) */
 	struct daemon_req		**waiters; /* fetch requests waiting
 						 * for this poll's end */

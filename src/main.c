@@ -20,6 +20,7 @@
 #include "privsep.h"
 #include "provider.h"
 #include "secret.h"
+#include "shard.h"
 #include "status_cli.h"
 #include "xmalloc.h"
 
@@ -60,6 +61,7 @@ static const struct option main_longopts[] = {
 	{ "diagnose",		optional_argument,	NULL, 'D' },
 	{ "providers",		no_argument,		NULL, 'P' },
 	{ "oauth2-setup",	required_argument,	NULL, 'O' },
+	{ "shard",		required_argument,	NULL, 'S' },
 	{ "verbose",		no_argument,		NULL, 'v' },
 	{ "quiet",		no_argument,		NULL, 'q' },
 	{ "version",		no_argument,		NULL, 'V' },
@@ -77,6 +79,7 @@ main_usage(FILE *f)
 "       mailfetchd [-c FILE] --diagnose [ACCOUNT]\n"
 "       mailfetchd [-c FILE] --oauth2-setup ACCOUNT\n"
 "       mailfetchd --providers\n"
+"       (each form but --providers also with --shard K/N)\n"
 "       mailfetchd --version | --help\n"
 "\n"
 "Without --once or --check-config: the daemon, in the foreground (SIGHUP\n"
@@ -98,6 +101,8 @@ main_usage(FILE *f)
 "      --providers       list the provider presets (provider = NAME) and exit\n"
 "      --oauth2-setup ACCOUNT  first OAuth2 grant of an account with an oauth2\n"
 "                        section; stores its refresh token in the state dir\n"
+"      --shard K/N       this instance is K of N (1 <= K <= N): only the accounts\n"
+"                        that hash to it (overrides shard = in the file)\n"
 "  -v, --verbose         more log output (repeat for debug)\n"
 "  -q, --quiet           only warnings and errors\n"
 "  -V, --version         print the version and exit\n"
@@ -323,6 +328,71 @@ main_optional_account(struct main_opts *opts, int argc, char **argv)
 		main_add_account(opts, optarg);
 }
 
+/* --shard K/N: checked here for a clear usage error, then handed to every
+ * config_load (reloads and privsep workers too) through the environment
+ * (shard.h). */
+static void
+main_shard_arg(const char *arg)
+{
+	struct shard	 sh;
+	char		*cause;
+
+	if (shard_parse(arg, &sh, &cause) != 0) {
+		fprintf(stderr, "mailfetchd: --shard: %s\n", cause);
+		free(cause);
+		exit(EXIT_CONFIG);
+	}
+	if (setenv(SHARD_ENV, arg, 1) != 0) {
+		fprintf(stderr, "mailfetchd: --shard: %s\n", strerror(errno));
+		exit(EXIT_LOCAL);
+	}
+}
+
+/* An --account (or --status, --diagnose) name another instance owns: a
+ * clear refusal, not a fetch behind that instance's back (it may be
+ * fetching it now; the lock would refuse it anyway). */
+static int
+main_shard_refuse(const struct config *conf, const struct main_opts *opts)
+{
+	unsigned int	owner;
+	size_t		i;
+	int		bad = 0;
+
+	for (i = 0; i < opts->naccounts; i++) {
+		if ((owner = shard_other_owner(conf, opts->accounts[i])) == 0)
+			continue;
+		fprintf(stderr, "mailfetchd: account \"%s\" belongs to shard "
+		    "%u/%u, not to this instance (%u/%u); run it there, or "
+		    "with --shard %u/%u\n", opts->accounts[i], owner,
+		    conf->shard_count, conf->shard_index, conf->shard_count,
+		    owner, conf->shard_count);
+		bad = 1;
+	}
+	/* Said plainly, not as "no account configured": more instances
+	 * than accounts, or a wrong N. */
+	if (conf->shard_count > 0 && conf->naccounts == 0 &&
+	    (opts->mode == MODE_DAEMON || opts->mode == MODE_ONCE)) {
+		fprintf(stderr, "mailfetchd: %s: shard %u/%u owns none of the "
+		    "%zu account%s in it\n", conf->path, conf->shard_index,
+		    conf->shard_count, conf->nshard_others,
+		    conf->nshard_others == 1 ? "" : "s");
+		bad = 1;
+	}
+	return (bad);
+}
+
+/* --status (text) of a sharded instance: its share first. */
+static void
+main_shard_status(const struct config *conf, const struct main_opts *opts)
+{
+	char	line[128];
+
+	if (conf->shard_count == 0 || opts->mode != MODE_STATUS || opts->json)
+		return;
+	shard_describe(conf, line, sizeof line);
+	printf("%s\n", line);
+}
+
 /* Parses argv into opts; exits with EXIT_CONFIG on a usage error. */
 static void
 main_parse_args(int argc, char **argv, struct main_opts *opts)
@@ -366,6 +436,9 @@ main_parse_args(int argc, char **argv, struct main_opts *opts)
 		case 'O':
 			opts->mode = MODE_OAUTH2_SETUP;
 			opts->oauth2_account = optarg;
+			break;
+		case 'S':
+			main_shard_arg(optarg);
 			break;
 		case 'P':
 			provider_print_list(stdout);
@@ -425,6 +498,12 @@ main(int argc, char **argv)
 	}
 	log_set_level(daemon_log_level(conf->log_level, opts.verbosity));
 	config_log_warnings(conf);
+	if (main_shard_refuse(conf, &opts)) {
+		config_free(conf);
+		free(opts.accounts);
+		return (EXIT_CONFIG);
+	}
+	main_shard_status(conf, &opts);
 	/* As root, no account may write where a user could have put a
 	 * link, unless the admin said so (mailfetchd.conf(5), owner). */
 	if (geteuid() == 0 && privsep_check(conf, &cause) != 0) {

@@ -1,5 +1,6 @@
 #!/bin/bash
-# systemd_units.sh: the service units as `make install` writes them pass
+# systemd_units.sh: the service units (and the template mailfetchd@.service,
+# as an instance) as `make install` writes them pass
 # `systemd-analyze verify` with no message at all about them (works
 # without systemd running as init), and the system unit's offline security
 # review scores OK or better. TAP output.
@@ -27,7 +28,9 @@ subst() {
 subst "$top_srcdir/systemd/mailfetchd.service.in" "$W/units/mailfetchd.service"
 subst "$top_srcdir/systemd/mailfetchd-user.service.in" \
     "$W/units/mailfetchd-user.service"
-for f in "$W/units/mailfetchd.service" "$W/units/mailfetchd-user.service"; do
+subst "$top_srcdir/systemd/mailfetchd@.service.in" "$W/units/mailfetchd@.service"
+for f in "$W/units/mailfetchd.service" "$W/units/mailfetchd-user.service" \
+    "$W/units/mailfetchd@.service"; do
 	grep -q '@[a-z]*@' "$f"
 	tap_is "$?" 1 "$(basename "$f"): every @variable@ is substituted"
 done
@@ -37,6 +40,25 @@ out=$(cd "$W/units" && MANPATH=$W/man systemd-analyze verify \
 rc=$?
 tap_is "$rc" 0 "systemd-analyze verify mailfetchd.service succeeds"
 tap_is "$out" "" "verify prints nothing about the system unit"
+
+# The template, as an instance: %i must reach --shard as K-of-N.
+ln -s mailfetchd@.service "$W/units/mailfetchd@3-of-8.service"
+out=$(cd "$W/units" && MANPATH=$W/man systemd-analyze verify \
+    ./mailfetchd@3-of-8.service 2>&1)
+rc=$?
+tap_is "$rc" 0 "systemd-analyze verify mailfetchd@3-of-8.service succeeds"
+tap_is "$out" "" "verify prints nothing about the template unit"
+line=$(grep '^ExecStart=' "$W/units/mailfetchd@.service")
+inst=${line//%i/3-of-8}
+inst=${inst#ExecStart=}
+tap_like "$inst" "--shard 3-of-8\$" "the template's ExecStart passes the instance name to --shard"
+# The very command line the instance runs (without its config: the
+# shard is checked before the file is read).
+out=$(${inst%% -c *} --shard 3-of-8 --help 2>&1 >/dev/null; echo "rc=$?")
+tap_is "$out" "rc=0" "mailfetchd accepts --shard 3-of-8"
+out=$(${inst%% -c *} --shard 9-of-8 --help 2>&1; echo "rc=$?")
+tap_like "$(printf '%s' "$out" | tr '\n' ' ')" 'K/N needs 1 <= K <= N.* rc=2' \
+    "an instance name out of range is refused (9-of-8)"
 
 out=$(cd "$W/units" && MANPATH=$W/man XDG_RUNTIME_DIR=$W/run \
     systemd-analyze --user verify ./mailfetchd-user.service 2>&1)
