@@ -14,9 +14,13 @@
 #   - the system unit is enabled as systemctl sees it without systemd
 #     running (deb-systemd-helper's symlink), the user unit is not; the
 #     sysusers file made the mailfetchd user;
-#   - the unit's ExecCondition (debian/unconfigured.conf) skips the start
-#     with the shipped conffile and lets it through with an account or
-#     with a configuration --check-config rejects;
+#   - the unit's ExecCondition (debian/unconfigured.conf), run as the
+#     unit's User= as systemd runs it, skips the start with the shipped
+#     conffile and with /etc/mailfetchd.conf deleted, and lets it through
+#     with an account or with a configuration --check-config rejects;
+#   - the check the conffile, README.Debian and README.md give before
+#     `systemctl restart mailfetchd` runs as the service's user: it
+#     refuses a password file only root can read;
 #   - the installed /usr/sbin/mailfetchd checks a configuration and
 #     fetches from a Dovecot (--once);
 #   - after dpkg --purge, every file dpkg -L listed is gone, and so are
@@ -188,20 +192,89 @@ in_root /usr/sbin/mailfetchd --once >/dev/null 2>&1
 tap_is "$?" 2 "without an account the daemon would exit 2 (what the condition spares it)"
 # The ExecCondition command as systemd runs it: continued lines joined
 # with a space, $$ for $, the outer quotes of sh -c's argument dropped.
+# systemd runs it as the unit's User= (no "+" or "!" prefix): so does this.
+unit_user=$(sed -n 's/^User=//p' "$C/lib/systemd/system/mailfetchd.service")
+tap_is "$unit_user" mailfetchd "the system unit runs as User=mailfetchd"
+cond_line=$(grep '^ExecCondition=' \
+    "$C/lib/systemd/system/mailfetchd.service.d/unconfigured.conf")
+tap_like "$cond_line" "^ExecCondition=/bin/sh -c '" \
+    "ExecCondition= has no + or ! prefix: it runs as User=, like the daemon"
 cond=$(sed -n '/^ExecCondition=/,/[^\\]$/p' \
     "$C/lib/systemd/system/mailfetchd.service.d/unconfigured.conf" |
     sed -e 's/\\$//' | tr '\n' ' ' |
     sed -e "s|^ExecCondition=/bin/sh -c '||" -e "s|' *\$||" -e 's/\$\$/$/g')
 [ -n "$cond" ] || tap_bail "no ExecCondition= in unconfigured.conf"
-err=$(in_root /bin/sh -c "$cond" 2>&1)
+as_unit_user() { in_root setpriv --reuid="$unit_user" --regid="$unit_user" \
+    --init-groups "$@"; }
+err=$(as_unit_user /bin/sh -c "$cond" 2>&1)
 tap_is "$?" 1 "ExecCondition: the shipped configuration skips the start"
 tap_like "$err" 'no account in /etc/mailfetchd.conf' "and says why"
-cp "$T/debuser/mailfetchd.conf" "$C/etc/mailfetchd.conf"
-in_root /bin/sh -c "$cond"
-tap_is "$?" 0 "ExecCondition: a configuration with an account starts"
+cp "$C/etc/mailfetchd.conf" "$W/shipped.conf"
+
+# An account as an administrator adds one (README.Debian): its password
+# file first readable by root only, the mistake the documented check must
+# catch, since the service (User=mailfetchd) could not read it and would
+# fail to start.
+mkdir -p "$C/etc/mailfetchd" "$C/var/mail/acct" &&
+    printf 'pw\n' >"$C/etc/mailfetchd/acct.pass" &&
+    chmod 600 "$C/etc/mailfetchd/acct.pass" &&
+    in_root chown "$unit_user:" /var/mail/acct ||
+    tap_bail "cannot make the account's password file and Maildir"
+{ cat "$W/shipped.conf"; cat <<'EOF'
+account "acct" {
+  protocol = imap
+  host = "127.0.0.1"
+  port = 1
+  user = "u"
+  password_file = "/etc/mailfetchd/acct.pass"
+  maildir = "/var/mail/acct"
+  folder "INBOX" { }
+}
+EOF
+} >"$W/acct.conf"
+cp "$W/acct.conf" "$C/etc/mailfetchd.conf"
+# The documented check before `systemctl restart mailfetchd`, wherever
+# an administrator reads it: it must check as the service's user.
+checks=$(grep -h -- '--check-config && systemctl restart mailfetchd' \
+    "$C/etc/mailfetchd.conf" "$C/usr/share/doc/mailfetchd/README.Debian" \
+    "$top_srcdir/README.md" |
+    sed -e 's/ && systemctl restart mailfetchd.*//' -e 's/^[#[:space:]]*//' \
+    -e 's/^[0-9]*\.[[:space:]]*//' | LC_ALL=C sort -u)
+tap_is "$(grep -c -- '--check-config && systemctl restart mailfetchd' \
+    "$C/etc/mailfetchd.conf" "$C/usr/share/doc/mailfetchd/README.Debian" \
+    "$top_srcdir/README.md" | grep -c ':0$')" 0 \
+    "the conffile, README.Debian and README.md document the check"
+while read -r check; do
+	[ -n "$check" ] || continue
+	err=$(in_root /bin/sh -c "$check" 2>&1)
+	rc=$?
+	[ "$rc" -ne 0 ] && printf '%s\n' "$err" | grep -q 'acct.pass.* is not readable'
+	ok $? "documented '$check', as root, refuses a password file only root can read" \
+	    "exit status $rc: $err"
+done <<<"$checks"
+err=$(as_unit_user /usr/sbin/mailfetchd --check-config 2>&1)
+tap_like "$err" 'acct.pass.* is not readable' \
+    "(the daemon as User=mailfetchd cannot read it)"
+err=$(as_unit_user /bin/sh -c "$cond" 2>&1)
+tap_is "$?" 0 "ExecCondition: an account whose password file $unit_user cannot read starts (the daemon fails with its message)"
+in_root chown "$unit_user:" /etc/mailfetchd/acct.pass
+while read -r check; do
+	[ -n "$check" ] || continue
+	err=$(in_root /bin/sh -c "$check" 2>&1)
+	ok $? "documented '$check' accepts the password file given to $unit_user" "$err"
+done <<<"$checks"
+err=$(as_unit_user /bin/sh -c "$cond" 2>&1)
+ok $? "ExecCondition: a configuration with an account starts" "$err"
+tap_is "$err" "" "and says nothing"
 cp "$T/broken.conf" "$C/etc/mailfetchd.conf"
-in_root /bin/sh -c "$cond"
+as_unit_user /bin/sh -c "$cond"
 tap_is "$?" 0 "ExecCondition: a configuration --check-config rejects starts (and fails loudly)"
+# A deleted conffile stays deleted (dpkg): the daemon could only exit 2.
+rm "$C/etc/mailfetchd.conf"
+err=$(as_unit_user /bin/sh -c "$cond" 2>&1)
+tap_is "$?" 1 "ExecCondition: a deleted /etc/mailfetchd.conf skips the start"
+tap_like "$err" '/etc/mailfetchd.conf does not exist' "and says why"
+cp "$W/acct.conf" "$C/etc/mailfetchd.conf"
 
 # --- The installed binary fetches. -------------------------------------------
 out=$(in_root /usr/sbin/mailfetchd -c "$T/debuser/mailfetchd.conf" --check-config 2>&1)
@@ -233,6 +306,9 @@ ok $? "/var/lib/mailfetchd is gone after the purge"
 ok $? "the enablement and deb-systemd-helper's state are gone"
 in_root getent passwd mailfetchd >/dev/null
 ok $? "the mailfetchd system user remains (Debian leaves system users on purge)"
+[ -d "$C/var/mail/acct" ] && [ -f "$C/etc/mailfetchd/acct.pass" ]
+ok $? "the Maildir and the password file the administrator made remain"
+rm -rf "$C/var/mail/acct" "$C/etc/mailfetchd"
 # Everything else the upper layer gained since the snapshot: dpkg's own
 # records and log, the user and group databases (the user above), man's
 # cache of formatted pages (made by systemd-analyze verify's man: lookups,
