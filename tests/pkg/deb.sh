@@ -3,7 +3,8 @@
 # source tree as a release tarball holds it (make distdir),
 # dpkg-buildpackage -b builds mailfetchd_*.deb (Debian's hardening flags,
 # -Werror, the unit tests); lintian reports no error and no warning on the
-# .deb, the .buildinfo and the .changes. The package is then installed with
+# .deb, the .buildinfo and the .changes (the distdir must hold every file
+# of debian/). The package is then installed with
 # dpkg -i into a throwaway copy-on-write view of this machine's root file
 # system (this test runs in a mount namespace of its own: overlayfs over /
 # with a tmpfs upper layer, and chroot), so neither the machine's dpkg
@@ -23,6 +24,10 @@
 #     refuses a password file only root can read;
 #   - the installed /usr/sbin/mailfetchd checks a configuration and
 #     fetches from a Dovecot (--once);
+#   - dpkg -i of the same .deb again (postinst configure with the old
+#     version: an upgrade's path), dpkg -r, dpkg -i again: each succeeds,
+#     asks nothing and keeps the administrator's edited conffile; dpkg -r
+#     leaves only the conffile and the state;
 #   - after dpkg --purge, every file dpkg -L listed is gone, and so are
 #     /etc/mailfetchd.conf, /var/lib/mailfetchd and the enablement; nothing
 #     else is left but dpkg's records and the mailfetchd user (Debian
@@ -71,6 +76,19 @@ mkdir -p "$W/src" &&
 ok $? "make distdir copies the source tree, debian/ included" "$(tail -20 "$W/distdir.log")"
 [ -x "$W/src/mailfetchd/debian/rules" ] ||
     tap_bail "no executable debian/rules in the distdir (EXTRA_DIST?)"
+# The package built here must be the one dpkg-buildpackage builds from
+# the tree (README): a file in debian/ that DEBIAN_DIST (Makefile.am)
+# does not list, a maintainer script say, would be missing from it.
+# (dpkg-buildpackage's products, as .gitignore lists them, are not sources.)
+debian_files() {
+	(cd "$1/debian" && find . -type f ! -path './.debhelper/*' \
+	    ! -path './mailfetchd/*' ! -path './tmp/*' ! -name files \
+	    ! -name '*.substvars' ! -name '*.debhelper' ! -name '*.log' \
+	    ! -name debhelper-build-stamp ! -name 'autoreconf.*' | LC_ALL=C sort)
+}
+tap_is "$(LC_ALL=C comm -23 <(debian_files "$top_srcdir") \
+    <(debian_files "$W/src/mailfetchd") | tr '\n' ' ')" "" \
+    "the distdir holds every file of debian/ (DEBIAN_DIST lists them all)"
 start=$(date +%s)
 (cd "$W/src/mailfetchd" &&
     env -u top_srcdir -u top_builddir -u MAILFETCHD DEB_BUILD_OPTIONS=parallel=2 \
@@ -284,9 +302,53 @@ mfd_run() { in_root /usr/sbin/mailfetchd -c "$T/$1/mailfetchd.conf" --once >"$T/
 mfd_run_ok debuser 0 "installed binary: --once fetches from Dovecot"
 mfd_expect "$T/debuser/Maildir" "" "$DC_SAMPLES"/0[1-4]-*.eml
 
-# --- dpkg --purge. -------------------------------------------------------------
+# --- Reinstall, remove, install again. ---------------------------------------
+# dpkg -i over the installed package runs the maintainer scripts of an
+# upgrade (postinst configure with the old version); an administrator's
+# configuration survives it, and survives dpkg -r, with no question asked
+# (as apt runs dpkg non-interactively: --force-confdef --force-confold).
+cp "$W/acct.conf" "$C/etc/mailfetchd.conf" &&
+    echo "# admin edit $$" >>"$C/etc/mailfetchd.conf" &&
+    cp "$C/etc/mailfetchd.conf" "$W/admin.conf" ||
+    tap_bail "cannot edit /etc/mailfetchd.conf in the overlay"
 # State as the service would leave it (StateDirectory=).
 mkdir -p "$C/var/lib/mailfetchd" && echo state >"$C/var/lib/mailfetchd/some-state"
+dpkg_i() { in_root dpkg --force-confdef --force-confold -i "$deb" </dev/null 2>&1; }
+installed_ok() {	# $1: what happened before
+	tap_is "$(in_root dpkg-query -W -f='${Status}' mailfetchd 2>&1)" \
+	    "install ok installed" "$1: mailfetchd is installed"
+	cmp -s "$W/admin.conf" "$C/etc/mailfetchd.conf"
+	ok $? "$1: the edited /etc/mailfetchd.conf is kept as it was" \
+	    "$(diff "$W/admin.conf" "$C/etc/mailfetchd.conf" 2>&1 | head -5)"
+	tap_is "$(in_root systemctl is-enabled mailfetchd.service 2>&1)" enabled \
+	    "$1: mailfetchd.service is enabled"
+	out=$(as_unit_user /usr/sbin/mailfetchd --check-config 2>&1)
+	ok $? "$1: the installed binary, as $unit_user, accepts the kept configuration" "$out"
+}
+out=$(dpkg_i)
+ok $? "dpkg -i of the same .deb again (postinst configure with the old version)" "$out"
+tap_unlike "$out" 'onfiguration file|\*\*\*' "dpkg asks nothing about /etc/mailfetchd.conf"
+installed_ok "reinstalled"
+out=$(in_root dpkg -r mailfetchd 2>&1)
+ok $? "dpkg -r mailfetchd succeeds" "$out"
+tap_is "$(in_root dpkg-query -W -f='${Status}' mailfetchd 2>&1)" \
+    "deinstall ok config-files" "dpkg -r: only the configuration files are left"
+left=""
+while read -r f; do
+	[ -d "$C$f" ] || [ "$f" = /etc/mailfetchd.conf ] && continue
+	{ [ -e "$C$f" ] || [ -L "$C$f" ]; } && left="$left $f"
+done <"$W/listed"
+tap_is "$left" "" "dpkg -r: every file dpkg -L listed but the conffile is gone"
+cmp -s "$W/admin.conf" "$C/etc/mailfetchd.conf"
+ok $? "dpkg -r: the edited /etc/mailfetchd.conf is kept"
+[ -f "$C/var/lib/mailfetchd/some-state" ]
+ok $? "dpkg -r: the state in /var/lib/mailfetchd is kept"
+out=$(dpkg_i)
+ok $? "dpkg -i after dpkg -r succeeds" "$out"
+tap_unlike "$out" 'onfiguration file|\*\*\*' "dpkg asks nothing about /etc/mailfetchd.conf"
+installed_ok "installed again"
+
+# --- dpkg --purge. -------------------------------------------------------------
 out=$(in_root dpkg --purge mailfetchd 2>&1)
 ok $? "dpkg --purge mailfetchd succeeds" "$out"
 tap_like "$(in_root dpkg-query -W -f='${Status}' mailfetchd 2>&1)" \
