@@ -3,7 +3,9 @@
 # as an instance) as `make install` writes them pass
 # `systemd-analyze verify` with no message at all about them (works
 # without systemd running as init), and the system unit's offline security
-# review scores OK or better. TAP output.
+# review scores OK or better. Neither unit restarts the daemon after exit
+# status 2 (a configuration error); the user unit's start is skipped while
+# the user has no configuration file. TAP output.
 set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 . "$top_srcdir/tests/lib/tap.sh"
@@ -73,6 +75,43 @@ case "$score" in
 *" OK"|*" SAFE") tap_ok "security review: exposure $score (OK or better)" ;;
 *) tap_fail "security review scores OK or better" "got '$score'" ;;
 esac
+
+# Exit status 2 is the daemon's configuration error (mailfetchd(8)):
+# neither unit restarts it, since the same file would fail the same way
+# every 30 s; on-failure still restarts every other failure.
+for f in "$W/units/mailfetchd.service" "$W/units/mailfetchd-user.service"; do
+	tap_is "$(grep -E '^Restart(PreventExitStatus)?=' "$f" | tr '\n' ' ')" \
+	    "Restart=on-failure RestartPreventExitStatus=2 " \
+	    "$(basename "$f"): restarts on failure, but not after exit status 2"
+done
+"$MAILFETCHD" -c "$W/no-such.conf" >/dev/null 2>&1
+tap_is "$?" 2 "the daemon exits 2 when its configuration file is missing"
+printf 'state_dir = "%s"\n' "$W/state" >"$W/no-account.conf"
+"$MAILFETCHD" -c "$W/no-account.conf" >/dev/null 2>&1
+tap_is "$?" 2 "the daemon exits 2 when its configuration has no account"
+
+# The user unit's start is skipped while the user has no configuration
+# (the daemon would only exit 2), as `systemd-analyze condition` evaluates
+# the unit's conditions for a user whose $HOME is $W/home.
+mkdir -p "$W/user-units" "$W/home" &&
+    cp "$W/units/mailfetchd-user.service" "$W/user-units/mailfetchd.service" ||
+    tap_bail "cannot set up $W/user-units"
+user_cond() {
+	env -u XDG_CONFIG_HOME HOME="$W/home" XDG_RUNTIME_DIR="$W/run" \
+	    SYSTEMD_UNIT_PATH="$W/user-units:" \
+	    systemd-analyze --user condition --unit=mailfetchd.service 2>&1
+}
+out=$(user_cond)
+tap_is "$?" 1 "user unit: no ~/.config/mailfetchd/mailfetchd.conf, the start is skipped"
+tap_like "$out" "ConditionPathExists=$W/home/.config/mailfetchd/mailfetchd.conf failed" \
+    "and the condition names the file"
+mkdir -p "$W/home/.config/mailfetchd" &&
+    : >"$W/home/.config/mailfetchd/mailfetchd.conf"
+out=$(user_cond)
+ok $? "user unit: with ~/.config/mailfetchd/mailfetchd.conf it starts" "$out"
+grep -qx 'ExecStart=.* -c %E/mailfetchd/mailfetchd.conf' \
+    "$W/user-units/mailfetchd.service"
+ok $? "user unit: the daemon reads the file its condition checks"
 
 grep -Eq '^u mailfetchd - ".*" /var/lib/mailfetchd' \
     "$top_srcdir/systemd/mailfetchd.sysusers"

@@ -3,7 +3,8 @@
 # source tree as a release tarball holds it (make distdir),
 # dpkg-buildpackage -b builds mailfetchd_*.deb (Debian's hardening flags,
 # -Werror, the unit tests); lintian reports no error and no warning on the
-# .deb, the .buildinfo and the .changes. The package is then installed with
+# .deb, the .buildinfo and the .changes (the distdir must hold every file
+# of debian/). The package is then installed with
 # dpkg -i into a throwaway copy-on-write view of this machine's root file
 # system (this test runs in a mount namespace of its own: overlayfs over /
 # with a tmpfs upper layer, and chroot), so neither the machine's dpkg
@@ -14,11 +15,19 @@
 #   - the system unit is enabled as systemctl sees it without systemd
 #     running (deb-systemd-helper's symlink), the user unit is not; the
 #     sysusers file made the mailfetchd user;
-#   - the unit's ExecCondition (debian/unconfigured.conf) skips the start
-#     with the shipped conffile and lets it through with an account or
-#     with a configuration --check-config rejects;
+#   - the unit's ExecCondition (debian/unconfigured.conf), run as the
+#     unit's User= as systemd runs it, skips the start with the shipped
+#     conffile and with /etc/mailfetchd.conf deleted, and lets it through
+#     with an account or with a configuration --check-config rejects;
+#   - the check the conffile, README.Debian and README.md give before
+#     `systemctl restart mailfetchd` runs as the service's user: it
+#     refuses a password file only root can read;
 #   - the installed /usr/sbin/mailfetchd checks a configuration and
 #     fetches from a Dovecot (--once);
+#   - dpkg -i of the same .deb again (postinst configure with the old
+#     version: an upgrade's path), dpkg -r, dpkg -i again: each succeeds,
+#     asks nothing and keeps the administrator's edited conffile; dpkg -r
+#     leaves only the conffile and the state;
 #   - after dpkg --purge, every file dpkg -L listed is gone, and so are
 #     /etc/mailfetchd.conf, /var/lib/mailfetchd and the enablement; nothing
 #     else is left but dpkg's records and the mailfetchd user (Debian
@@ -67,6 +76,19 @@ mkdir -p "$W/src" &&
 ok $? "make distdir copies the source tree, debian/ included" "$(tail -20 "$W/distdir.log")"
 [ -x "$W/src/mailfetchd/debian/rules" ] ||
     tap_bail "no executable debian/rules in the distdir (EXTRA_DIST?)"
+# The package built here must be the one dpkg-buildpackage builds from
+# the tree (README): a file in debian/ that DEBIAN_DIST (Makefile.am)
+# does not list, a maintainer script say, would be missing from it.
+# (dpkg-buildpackage's products, as .gitignore lists them, are not sources.)
+debian_files() {
+	(cd "$1/debian" && find . -type f ! -path './.debhelper/*' \
+	    ! -path './mailfetchd/*' ! -path './tmp/*' ! -name files \
+	    ! -name '*.substvars' ! -name '*.debhelper' ! -name '*.log' \
+	    ! -name debhelper-build-stamp ! -name 'autoreconf.*' | LC_ALL=C sort)
+}
+tap_is "$(LC_ALL=C comm -23 <(debian_files "$top_srcdir") \
+    <(debian_files "$W/src/mailfetchd") | tr '\n' ' ')" "" \
+    "the distdir holds every file of debian/ (DEBIAN_DIST lists them all)"
 start=$(date +%s)
 (cd "$W/src/mailfetchd" &&
     env -u top_srcdir -u top_builddir -u MAILFETCHD DEB_BUILD_OPTIONS=parallel=2 \
@@ -188,20 +210,89 @@ in_root /usr/sbin/mailfetchd --once >/dev/null 2>&1
 tap_is "$?" 2 "without an account the daemon would exit 2 (what the condition spares it)"
 # The ExecCondition command as systemd runs it: continued lines joined
 # with a space, $$ for $, the outer quotes of sh -c's argument dropped.
+# systemd runs it as the unit's User= (no "+" or "!" prefix): so does this.
+unit_user=$(sed -n 's/^User=//p' "$C/lib/systemd/system/mailfetchd.service")
+tap_is "$unit_user" mailfetchd "the system unit runs as User=mailfetchd"
+cond_line=$(grep '^ExecCondition=' \
+    "$C/lib/systemd/system/mailfetchd.service.d/unconfigured.conf")
+tap_like "$cond_line" "^ExecCondition=/bin/sh -c '" \
+    "ExecCondition= has no + or ! prefix: it runs as User=, like the daemon"
 cond=$(sed -n '/^ExecCondition=/,/[^\\]$/p' \
     "$C/lib/systemd/system/mailfetchd.service.d/unconfigured.conf" |
     sed -e 's/\\$//' | tr '\n' ' ' |
     sed -e "s|^ExecCondition=/bin/sh -c '||" -e "s|' *\$||" -e 's/\$\$/$/g')
 [ -n "$cond" ] || tap_bail "no ExecCondition= in unconfigured.conf"
-err=$(in_root /bin/sh -c "$cond" 2>&1)
+as_unit_user() { in_root setpriv --reuid="$unit_user" --regid="$unit_user" \
+    --init-groups "$@"; }
+err=$(as_unit_user /bin/sh -c "$cond" 2>&1)
 tap_is "$?" 1 "ExecCondition: the shipped configuration skips the start"
 tap_like "$err" 'no account in /etc/mailfetchd.conf' "and says why"
-cp "$T/debuser/mailfetchd.conf" "$C/etc/mailfetchd.conf"
-in_root /bin/sh -c "$cond"
-tap_is "$?" 0 "ExecCondition: a configuration with an account starts"
+cp "$C/etc/mailfetchd.conf" "$W/shipped.conf"
+
+# An account as an administrator adds one (README.Debian): its password
+# file first readable by root only, the mistake the documented check must
+# catch, since the service (User=mailfetchd) could not read it and would
+# fail to start.
+mkdir -p "$C/etc/mailfetchd" "$C/var/mail/acct" &&
+    printf 'pw\n' >"$C/etc/mailfetchd/acct.pass" &&
+    chmod 600 "$C/etc/mailfetchd/acct.pass" &&
+    in_root chown "$unit_user:" /var/mail/acct ||
+    tap_bail "cannot make the account's password file and Maildir"
+{ cat "$W/shipped.conf"; cat <<'EOF'
+account "acct" {
+  protocol = imap
+  host = "127.0.0.1"
+  port = 1
+  user = "u"
+  password_file = "/etc/mailfetchd/acct.pass"
+  maildir = "/var/mail/acct"
+  folder "INBOX" { }
+}
+EOF
+} >"$W/acct.conf"
+cp "$W/acct.conf" "$C/etc/mailfetchd.conf"
+# The documented check before `systemctl restart mailfetchd`, wherever
+# an administrator reads it: it must check as the service's user.
+checks=$(grep -h -- '--check-config && systemctl restart mailfetchd' \
+    "$C/etc/mailfetchd.conf" "$C/usr/share/doc/mailfetchd/README.Debian" \
+    "$top_srcdir/README.md" |
+    sed -e 's/ && systemctl restart mailfetchd.*//' -e 's/^[#[:space:]]*//' \
+    -e 's/^[0-9]*\.[[:space:]]*//' | LC_ALL=C sort -u)
+tap_is "$(grep -c -- '--check-config && systemctl restart mailfetchd' \
+    "$C/etc/mailfetchd.conf" "$C/usr/share/doc/mailfetchd/README.Debian" \
+    "$top_srcdir/README.md" | grep -c ':0$')" 0 \
+    "the conffile, README.Debian and README.md document the check"
+while read -r check; do
+	[ -n "$check" ] || continue
+	err=$(in_root /bin/sh -c "$check" 2>&1)
+	rc=$?
+	[ "$rc" -ne 0 ] && printf '%s\n' "$err" | grep -q 'acct.pass.* is not readable'
+	ok $? "documented '$check', as root, refuses a password file only root can read" \
+	    "exit status $rc: $err"
+done <<<"$checks"
+err=$(as_unit_user /usr/sbin/mailfetchd --check-config 2>&1)
+tap_like "$err" 'acct.pass.* is not readable' \
+    "(the daemon as User=mailfetchd cannot read it)"
+err=$(as_unit_user /bin/sh -c "$cond" 2>&1)
+tap_is "$?" 0 "ExecCondition: an account whose password file $unit_user cannot read starts (the daemon fails with its message)"
+in_root chown "$unit_user:" /etc/mailfetchd/acct.pass
+while read -r check; do
+	[ -n "$check" ] || continue
+	err=$(in_root /bin/sh -c "$check" 2>&1)
+	ok $? "documented '$check' accepts the password file given to $unit_user" "$err"
+done <<<"$checks"
+err=$(as_unit_user /bin/sh -c "$cond" 2>&1)
+ok $? "ExecCondition: a configuration with an account starts" "$err"
+tap_is "$err" "" "and says nothing"
 cp "$T/broken.conf" "$C/etc/mailfetchd.conf"
-in_root /bin/sh -c "$cond"
+as_unit_user /bin/sh -c "$cond"
 tap_is "$?" 0 "ExecCondition: a configuration --check-config rejects starts (and fails loudly)"
+# A deleted conffile stays deleted (dpkg): the daemon could only exit 2.
+rm "$C/etc/mailfetchd.conf"
+err=$(as_unit_user /bin/sh -c "$cond" 2>&1)
+tap_is "$?" 1 "ExecCondition: a deleted /etc/mailfetchd.conf skips the start"
+tap_like "$err" '/etc/mailfetchd.conf does not exist' "and says why"
+cp "$W/acct.conf" "$C/etc/mailfetchd.conf"
 
 # --- The installed binary fetches. -------------------------------------------
 out=$(in_root /usr/sbin/mailfetchd -c "$T/debuser/mailfetchd.conf" --check-config 2>&1)
@@ -211,9 +302,53 @@ mfd_run() { in_root /usr/sbin/mailfetchd -c "$T/$1/mailfetchd.conf" --once >"$T/
 mfd_run_ok debuser 0 "installed binary: --once fetches from Dovecot"
 mfd_expect "$T/debuser/Maildir" "" "$DC_SAMPLES"/0[1-4]-*.eml
 
-# --- dpkg --purge. -------------------------------------------------------------
+# --- Reinstall, remove, install again. ---------------------------------------
+# dpkg -i over the installed package runs the maintainer scripts of an
+# upgrade (postinst configure with the old version); an administrator's
+# configuration survives it, and survives dpkg -r, with no question asked
+# (as apt runs dpkg non-interactively: --force-confdef --force-confold).
+cp "$W/acct.conf" "$C/etc/mailfetchd.conf" &&
+    echo "# admin edit $$" >>"$C/etc/mailfetchd.conf" &&
+    cp "$C/etc/mailfetchd.conf" "$W/admin.conf" ||
+    tap_bail "cannot edit /etc/mailfetchd.conf in the overlay"
 # State as the service would leave it (StateDirectory=).
 mkdir -p "$C/var/lib/mailfetchd" && echo state >"$C/var/lib/mailfetchd/some-state"
+dpkg_i() { in_root dpkg --force-confdef --force-confold -i "$deb" </dev/null 2>&1; }
+installed_ok() {	# $1: what happened before
+	tap_is "$(in_root dpkg-query -W -f='${Status}' mailfetchd 2>&1)" \
+	    "install ok installed" "$1: mailfetchd is installed"
+	cmp -s "$W/admin.conf" "$C/etc/mailfetchd.conf"
+	ok $? "$1: the edited /etc/mailfetchd.conf is kept as it was" \
+	    "$(diff "$W/admin.conf" "$C/etc/mailfetchd.conf" 2>&1 | head -5)"
+	tap_is "$(in_root systemctl is-enabled mailfetchd.service 2>&1)" enabled \
+	    "$1: mailfetchd.service is enabled"
+	out=$(as_unit_user /usr/sbin/mailfetchd --check-config 2>&1)
+	ok $? "$1: the installed binary, as $unit_user, accepts the kept configuration" "$out"
+}
+out=$(dpkg_i)
+ok $? "dpkg -i of the same .deb again (postinst configure with the old version)" "$out"
+tap_unlike "$out" 'onfiguration file|\*\*\*' "dpkg asks nothing about /etc/mailfetchd.conf"
+installed_ok "reinstalled"
+out=$(in_root dpkg -r mailfetchd 2>&1)
+ok $? "dpkg -r mailfetchd succeeds" "$out"
+tap_is "$(in_root dpkg-query -W -f='${Status}' mailfetchd 2>&1)" \
+    "deinstall ok config-files" "dpkg -r: only the configuration files are left"
+left=""
+while read -r f; do
+	[ -d "$C$f" ] || [ "$f" = /etc/mailfetchd.conf ] && continue
+	{ [ -e "$C$f" ] || [ -L "$C$f" ]; } && left="$left $f"
+done <"$W/listed"
+tap_is "$left" "" "dpkg -r: every file dpkg -L listed but the conffile is gone"
+cmp -s "$W/admin.conf" "$C/etc/mailfetchd.conf"
+ok $? "dpkg -r: the edited /etc/mailfetchd.conf is kept"
+[ -f "$C/var/lib/mailfetchd/some-state" ]
+ok $? "dpkg -r: the state in /var/lib/mailfetchd is kept"
+out=$(dpkg_i)
+ok $? "dpkg -i after dpkg -r succeeds" "$out"
+tap_unlike "$out" 'onfiguration file|\*\*\*' "dpkg asks nothing about /etc/mailfetchd.conf"
+installed_ok "installed again"
+
+# --- dpkg --purge. -------------------------------------------------------------
 out=$(in_root dpkg --purge mailfetchd 2>&1)
 ok $? "dpkg --purge mailfetchd succeeds" "$out"
 tap_like "$(in_root dpkg-query -W -f='${Status}' mailfetchd 2>&1)" \
@@ -233,6 +368,9 @@ ok $? "/var/lib/mailfetchd is gone after the purge"
 ok $? "the enablement and deb-systemd-helper's state are gone"
 in_root getent passwd mailfetchd >/dev/null
 ok $? "the mailfetchd system user remains (Debian leaves system users on purge)"
+[ -d "$C/var/mail/acct" ] && [ -f "$C/etc/mailfetchd/acct.pass" ]
+ok $? "the Maildir and the password file the administrator made remain"
+rm -rf "$C/var/mail/acct" "$C/etc/mailfetchd"
 # Everything else the upper layer gained since the snapshot: dpkg's own
 # records and log, the user and group databases (the user above), man's
 # cache of formatted pages (made by systemd-analyze verify's man: lookups,
