@@ -77,9 +77,10 @@ case "$score" in
 esac
 
 # Exit status 2 is the daemon's configuration error (mailfetchd(8)):
-# neither unit restarts it, since the same file would fail the same way
+# no unit restarts it, since the same file would fail the same way
 # every 30 s; on-failure still restarts every other failure.
-for f in "$W/units/mailfetchd.service" "$W/units/mailfetchd-user.service"; do
+for f in "$W/units/mailfetchd.service" "$W/units/mailfetchd-user.service" \
+    "$W/units/mailfetchd@.service"; do
 	tap_is "$(grep -E '^Restart(PreventExitStatus)?=' "$f" | tr '\n' ' ')" \
 	    "Restart=on-failure RestartPreventExitStatus=2 " \
 	    "$(basename "$f"): restarts on failure, but not after exit status 2"
