@@ -3012,6 +3012,12 @@ imap_sizes_done(struct imap_session *s)
 			continue;	/* read before the first fetch */
 		if (uidset_has(&s->skip, s->msgs[i].uid))
 			continue;	/* delivered before */
+		/* Asked for alone, after the others (imap_suspect_begin):
+		 * a suspect may lie above last_uid (its record saved with a
+		 * journal before last_uid moved), and fetched here too it
+		 * would be delivered twice (review r13 07). */
+		if (uidset_has(&s->suspect, s->msgs[i].uid))
+			continue;
 		if (s->msgs[i].gm_known) {
 			ngm++;		/* from another label */
 			continue;
