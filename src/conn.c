@@ -119,6 +119,7 @@ struct conn {
 	uint64_t		 pace_bytes;	/* consumed in this window */
 	int			 pace_data;	/* data responses in it */
 	int			 pace_notes;	/* status/continuation lines */
+	int			 pace_new;	/* new SEARCH UIDs, LIST names */
 	unsigned int		 pace_note_windows; /* passed by notes alone,
 						 * in a row */
 	struct event		*ev_final;	/* delivers the final event */
@@ -703,14 +704,40 @@ conn_pace_arm(struct conn *c)
 	struct timeval	tv;
 
 	c->pace_bytes = 0;
-	c->pace_data = c->pace_notes = 0;
+	c->pace_data = c->pace_notes = c->pace_new = 0;
 	tv.tv_sec = c->pace;
 	tv.tv_usec = 0;
 	evtimer_add(c->pace_timer, &tv);
 }
 
-/* The end of a pacing window inside an answer: enough bytes came, or
- * the server is stalling or trickling. */
+/* What a pacing window that ended says about the answer. Bytes alone
+ * pass a window only when no response ended in it (a literal, a long
+ * line still coming): notes count towards CONN_NOTE_WINDOWS at any byte
+ * rate, or a server repeating them fast enough would hold the session
+ * for ever (review r13 03). A message asked for, or new results at the
+ * byte floor, start the count afresh; a literal's bytes leave it. */
+enum conn_pace_verdict { CONN_PACE_PASS, CONN_PACE_SLOW, CONN_PACE_NOTES };
+static enum conn_pace_verdict
+conn_pace_verdict(struct conn *c)
+{
+	int	floor = c->pace_bytes >= (uint64_t)CONN_MIN_RATE * c->pace;
+
+	if (c->pace_data > 0 || (floor && c->pace_new > 0)) {
+		c->pace_note_windows = 0;
+		return (CONN_PACE_PASS);
+	}
+	if (floor && c->pace_notes == 0)
+		return (CONN_PACE_PASS);
+	if (c->pace_notes == 0 && c->pace_new == 0)
+		return (CONN_PACE_SLOW);
+	if (c->pace_note_windows >= CONN_NOTE_WINDOWS)
+		return (CONN_PACE_NOTES);
+	c->pace_note_windows++;
+	return (CONN_PACE_PASS);
+}
+
+/* The end of a pacing window inside an answer: enough came, or the
+ * server is stalling, trickling, or sending notes without end. */
 static void
 conn_pace_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -720,21 +747,25 @@ conn_pace_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (c->state != CONN_S_OPEN || !c->pace_inside)
 		return;
-	if (c->pace_bytes >= (uint64_t)CONN_MIN_RATE * c->pace ||
-	    c->pace_data > 0) {
-		c->pace_note_windows = 0;
+	switch (conn_pace_verdict(c)) {
+	case CONN_PACE_PASS:
 		conn_pace_arm(c);
-		return;
+		break;
+	case CONN_PACE_SLOW:
+		conn_fail(c, CONN_EV_TIMEOUT, "%s: the server sent only %llu "
+		    "bytes of an answer in %us (less than %d bytes/s): stalled "
+		    "or trickling", c->where, (unsigned long long)c->pace_bytes,
+		    c->pace, CONN_MIN_RATE);
+		break;
+	case CONN_PACE_NOTES:
+		conn_fail(c, CONN_EV_TIMEOUT, "%s: for more than %d windows of "
+		    "%us in a row the server sent only notes (status lines, "
+		    "data not asked for, sent before or more than the folder "
+		    "holds) or new results slower than %d bytes/s, and its "
+		    "answer did not end: stalled or trickling", c->where, CONN_NOTE_WINDOWS, c->pace,
+		    CONN_MIN_RATE);
+		break;
 	}
-	if (c->pace_notes > 0 && c->pace_note_windows < CONN_NOTE_WINDOWS) {
-		c->pace_note_windows++;
-		conn_pace_arm(c);
-		return;
-	}
-	conn_fail(c, CONN_EV_TIMEOUT, "%s: the server sent only %llu bytes"
-	    " of an answer in %us (less than %d bytes/s): stalled or"
-	    " trickling", c->where, (unsigned long long)c->pace_bytes,
-	    c->pace, CONN_MIN_RATE);
 }
 
 /* The owner's report after a read; see conn.h. */
@@ -760,12 +791,14 @@ conn_progress(struct conn *c, size_t consumed, int inside)
 
 /* The owner's report of a whole response inside an answer; see conn.h. */
 void
-conn_progress_response(struct conn *c, int data)
+conn_progress_response(struct conn *c, enum conn_resp kind)
 {
 	if (c->state != CONN_S_OPEN || !c->pace_inside)
 		return;
-	if (data)
+	if (kind == CONN_RESP_DATA)
 		c->pace_data++;
+	else if (kind == CONN_RESP_NEW)
+		c->pace_new++;
 	else
 		c->pace_notes++;
 }

@@ -140,22 +140,29 @@ void		 conn_set_timeout(struct conn *, unsigned int sec);
  * not paced. */
 #define CONN_MIN_RATE	1024
 void		 conn_progress(struct conn *, size_t consumed, int inside);
-/* A whole response of the answer came (the owner's parser says so). One
- * that carries a message the command asked for and that was not received
- * yet (an IMAP FETCH) shows a server at work: its window passes whatever
- * the byte count, so that a slow store that sends each message whole,
- * with pauses, is not cut. Anything else is a note: a bare status or
- * continuation line ("* OK Searched 40%", "+"), data nobody asked for
- * ("* 5 EXISTS", a flag update, a message again), which a server can send
- * without end, and small data lines such as SEARCH results or LIST names,
- * new or not, which a server can drip one a window for as long as the
- * answer may be (a UID set that stays one range; 100,000 names): data
- * must come at the byte floor. Notes pass a window at most
- * CONN_NOTE_WINDOWS times in a row: a server's progress notes keep a slow
- * command alive for a while (10 minutes with the default timeout), and a
- * server that sends nothing else ends. */
+/* A whole response of the answer came (the owner's parser says so).
+ * CONN_RESP_DATA: one that carries a message the command asked for and
+ * that was not received yet (an IMAP FETCH) shows a server at work: its
+ * window passes whatever the byte count, so that a slow store that sends
+ * each message whole, with pauses, is not cut. CONN_RESP_NEW: small data
+ * lines that bring new results (SEARCH UIDs not in the answer yet, up to
+ * what the folder holds; a LIST name other than the one before): a window
+ * with them passes when it brought the byte floor, so that a big honest
+ * answer is not cut, but a server that drips one a window for as long as
+ * the answer may be (a UID set that stays one range; 100,000 names) is.
+ * CONN_RESP_NOTE: anything else, a bare status or continuation line
+ * ("* OK Searched 40%", "+"), data nobody asked for ("* 5 EXISTS", a
+ * flag update, a message again), results sent before, which a server can
+ * send without end. A window in which notes ended, or new results below
+ * the floor, passes at most CONN_NOTE_WINDOWS times in a row, however
+ * many bytes it brought: a server's progress notes keep a slow command
+ * alive for a while (10 minutes with the default timeout), and a server
+ * that sends nothing else, at any rate, ends. Bytes alone (a literal or a
+ * long line still coming, no response ended) pass a window by the floor
+ * and leave the count as it is. */
 #define CONN_NOTE_WINDOWS	10
-void		 conn_progress_response(struct conn *, int data);
+enum conn_resp { CONN_RESP_NOTE, CONN_RESP_DATA, CONN_RESP_NEW };
+void		 conn_progress_response(struct conn *, enum conn_resp);
 /* The owner has just blocked the loop in its own disk work (fsyncs of a
  * batch, a state save): that time says nothing about the server, so the
  * inactivity timer and, inside an answer, the pacing window start afresh

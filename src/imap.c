@@ -331,6 +331,11 @@ struct imap_session {
 	char			 tag[16];
 	int			 cmd_open;	/* s->tag awaits its tagged
 						 * completion */
+	size_t			 search_new;	/* UIDs new to the answer
+						 * to UID SEARCH */
+	int			 pace_new;	/* the response handled
+						 * brought new results
+						 * (conn_progress_response) */
 	uint64_t		 alerts[IMAP_ALERT_MAX]; /* hashes of the
 						 * [ALERT]s logged */
 	size_t			 nalerts;
@@ -602,6 +607,7 @@ imap_send(struct imap_session *s, const char *fmt, ...)
 	size_t	 n;
 
 	snprintf(s->tag, sizeof s->tag, "m%u", ++s->tagno);
+	s->search_new = 0;
 	va_start(ap, fmt);
 	if (vasprintf(&cmd, fmt, ap) == -1)
 		cmd = NULL;
@@ -1718,6 +1724,7 @@ imap_list_untagged(struct imap_session *s, const struct imap_response *r)
 	    imap_parse_list_has(r->flags, "\\NonExistent"));
 	l->excluded = folder_pattern_excluded(r->flags);
 	l->roles = folder_roles_of(r->flags);
+	s->pace_new = 1;	/* progress for the pacing */
 }
 
 /*
@@ -3250,6 +3257,12 @@ imap_sizes_done(struct imap_session *s)
 			continue;	/* read before the first fetch */
 		if (uidset_has(&s->skip, s->msgs[i].uid))
 			continue;	/* delivered before */
+		/* Asked for alone, after the others (imap_suspect_begin):
+		 * a suspect may lie above last_uid (its record saved with a
+		 * journal before last_uid moved), and fetched here too it
+		 * would be delivered twice (review r13 07). */
+		if (uidset_has(&s->suspect, s->msgs[i].uid))
+			continue;
 		if (s->msgs[i].gm_known) {
 			ngm++;		/* from another label */
 			continue;
@@ -5447,6 +5460,10 @@ imap_search_untagged(struct imap_session *s, const struct imap_response *r)
 	for (i = 0; (n = imap_parse_node_at(r->args, i)) != NULL; i++) {
 		if (imap_parse_node_u32(n, &v) != 0)
 			continue;
+		/* Progress for the pacing: no more new UIDs than the folder
+		 * can hold (a server may count up without end). */
+		if (!uidset_has(set, v) && ++s->search_new <= imap_msgs_cap(s))
+			s->pace_new = 1;
 		uidset_add(set, v);
 		if (set->n > IMAP_SEARCH_MAX) {
 			imap_fail(s, EXIT_PROTOCOL, "the answer to UID"
@@ -5669,11 +5686,13 @@ imap_fetch_is_data(struct imap_session *s, const struct imap_response *r)
  * server may send at any time (EXISTS, RECENT, EXPUNGE, a FETCH of flags
  * alone, a repeat of a message already received): a server dripping
  * "* 5 EXISTS" inside a body FETCH that never completes would else hold
- * the account forever. SEARCH results and LIST lines are notes too, even
- * new ones: a server answering with one new UID or folder name a window
- * (a UID set that stays one range, up to 2^32 of them; 100,000 names)
- * held the account as long as it dripped. Their windows pass by the byte
- * floor like a literal's, so an honest big answer is not cut.
+ * the account forever. SEARCH UIDs new to the answer (up to what the
+ * folder holds) and LIST names taken (not the same as the line before;
+ * a listing is capped) are new results (s->pace_new, set as they are
+ * taken): their windows pass by the byte floor, so an honest big answer
+ * is not cut, and count as notes below it (one new UID or name a window,
+ * a UID set that stays one range, would else hold the account as long as
+ * it dripped). Results sent before are notes at any rate (review r13 03).
  */
 static int
 imap_response_is_data(struct imap_session *s, const struct imap_response *r)
@@ -5688,22 +5707,32 @@ imap_response_is_data(struct imap_session *s, const struct imap_response *r)
 	}
 }
 
-/* Tells the connection's pacing what came (conn_progress_response),
- * then handles it. */
+/* Tells the connection's pacing what came (conn_progress_response): a
+ * message asked for, before it is handled; else, once handled, new
+ * results (SEARCH UIDs, LIST names: s->pace_new) or a note. */
 static void
 imap_response_paced(struct imap_session *s, const struct imap_response *r)
 {
-	conn_progress_response(s->conn, imap_response_is_data(s, r));
+	int	data = imap_response_is_data(s, r);
+
+	if (data)
+		conn_progress_response(s->conn, CONN_RESP_DATA);
+	s->pace_new = 0;
 	imap_response(s, r);
+	if (!data)
+		conn_progress_response(s->conn, s->pace_new ? CONN_RESP_NEW :
+		    CONN_RESP_NOTE);
 }
 
-/* A batch of a SEARCH line's numbers: a note for the pacing, like the
- * whole response (imap_response_is_data). */
+/* A batch of a SEARCH line's numbers: new results or a note for the
+ * pacing, like the whole response. */
 static void
 imap_search_paced(struct imap_session *s)
 {
-	conn_progress_response(s->conn, 0);
+	s->pace_new = 0;
 	imap_search_untagged(s, imap_parse_response(s->parser));
+	conn_progress_response(s->conn, s->pace_new ? CONN_RESP_NEW :
+	    CONN_RESP_NOTE);
 }
 
 /* Feeds everything buffered to the parser. */

@@ -82,6 +82,18 @@ Modes:
               untagged data as the server at work
   flagsdrip   as existsdrip, with "* 1 FETCH (UID 1 FLAGS ())"
   repdrip     as existsdrip, with message 1's whole FETCH response again
+  existsflood as existsdrip, but "* 5 EXISTS" sent again and again at
+              2 KiB/s (twice the client's pacing floor), for at most 120 s
+  okflood     UID SEARCH on a --bad connection is answered by "* OK still
+              working" again and again at 2 KiB/s, for at most 120 s,
+              never completed
+  searchrep   as okflood, with "* SEARCH 1 2 3" (the same UIDs again)
+  searchcount as okflood, with "* SEARCH k" lines, k = 100, 101, ...:
+              a new UID each time, far more than the folder holds
+  listrep     as okflood, LIST "" "*" answered by the same INBOX line
+  listlong    honest but slow: LIST "" "*" is answered by INBOX and 2400
+              \\Noselect shared folders at about 2.3 KiB/s (38 s; every
+              connection)
   sizesdrip   the last message (--msgs) arrives for the second
               connection, which answers the sizes pass (UID FETCH without
               BODY.PEEK[]) with the FETCH line (UID and RFC822.SIZE) of
@@ -321,6 +333,33 @@ def drip(c, line):
             return
 
 
+# existsflood, okflood, searchrep, searchcount, listrep: the line
+# streamed (a function: the k-th line).
+STREAMS = {"existsflood": b"* 5 EXISTS\r\n",
+          "okflood": b"* OK still working\r\n",
+          "searchrep": b"* SEARCH 1 2 3\r\n",
+          "searchcount": lambda k: b"* SEARCH %d\r\n" % (100 + k),
+          "listrep": b'* LIST (\\HasNoChildren) "/" INBOX\r\n'}
+
+
+def stream(c, line, rate=2048, limit=120):
+    """Sends line (a function: the k-th line) again and again, about
+    rate bytes a second, for at most limit seconds or until the client
+    goes away."""
+    end = time.monotonic() + limit
+    k = 0
+    while time.monotonic() < end:
+        out = b""
+        while len(out) < rate // 10:
+            out += line(k) if callable(line) else line
+            k += 1
+        try:
+            c.send(out)
+        except OSError:
+            return
+        time.sleep(0.1)
+
+
 def trickle(c, data, pause=0.3, piece=1, limit=120):
     """Sends data piece bytes at a time, pause seconds apart, for at most
     limit seconds; False when the time ran out (the client never gave
@@ -522,6 +561,9 @@ def do_fetch(c, box, tag, rest, bad, mode, flood=0):
             # 1.7 KiB/s, above the pacing floor, for at most 120 s.
             trickle(c, b"x" * (1760 * 120), 0.25, 440)
             return False
+        if bad and body and mode == "existsflood" and idx == 1:
+            stream(c, STREAMS[mode])
+            return False
         if bad and body and mode in DRIPS and idx == 1:
             drip(c, DRIPS[mode] or fetch_item(box, 1, want[0], args))
             return False
@@ -651,13 +693,20 @@ def serve(c, box, mode, bad, caps, flood):
                 rest.strip() == '"" "*"':
             drip(c, lambda k: b'* LIST () "/" F%d\r\n' % k)
             return
-        elif cmd == "LIST" and mode == "listslow" and \
+        elif cmd == "LIST" and bad and mode == "listrep" and \
                 rest.strip() == '"" "*"':
+            stream(c, STREAMS[mode])
+            return
+        elif cmd == "LIST" and mode in ("listslow", "listlong") and \
+                rest.strip() == '"" "*"':
+            # names, names a burst, pause between bursts
+            n, per, pause = (1000, 100, 1.5) if mode == "listslow" else \
+                (2400, 8, 0.125)
             c.send('* LIST (\\HasNoChildren) "/" INBOX\r\n')
-            for k in range(0, 1000, 100):
-                time.sleep(1.5)
+            for k in range(0, n, per):
+                time.sleep(pause)
                 c.send("".join('* LIST (\\Noselect) "/" "shared/u%04d"\r\n'
-                               % j for j in range(k, k + 100)))
+                               % j for j in range(k, k + per)))
             c.send("%s OK done\r\n" % tag)
         elif cmd == "LIST" and bad and mode == "rootno" and \
                 rest.strip() == '"" ""':
@@ -706,6 +755,10 @@ def serve(c, box, mode, bad, caps, flood):
                        % (k * 100 // 7, 6 - k))
             c.send("* SEARCH %s\r\n%s OK Search completed\r\n"
                    % (" ".join(str(x) for x in box.uids()), tag))
+        elif cmd == "UID SEARCH" and bad and mode in ("okflood", "searchrep",
+                                                      "searchcount"):
+            stream(c, STREAMS[mode])
+            return
         elif cmd == "UID SEARCH" and bad and mode == "searchdrip":
             drip(c, lambda k: b"* SEARCH %d\r\n" % (100 + k))
             return

@@ -177,6 +177,35 @@ bigdriptwice() {
 bigdriptwice twice bigdrip "IMAP 4 GB BODY[] on every run"
 bigdriptwice hdrtwice hdrdrip "IMAP 4 GB Message-ID header on every run"
 
+# The run that meets the lie killed while it makes message 1, received
+# before it in the same batch, durable (review r13 07): the state saved
+# for message 1's journal already names UID 2 a suspect, with last_uid
+# still below it. The next run recovers message 1, fetches the others,
+# then asks for UID 2 alone: each message once. Before, that run's normal
+# pass fetched UID 2 too (above last_uid) and its suspect pass delivered
+# it again (duplicate=1).
+# killdrip FAULT LINE: the lie run killed at FAULT, with LINE.
+killdrip() {
+	local name what="IMAP 4 GB BODY[], the run killed at $1, $2"
+
+	name=kill$(printf '%s' "$1$2" | tr -cd 'a-z0-9')
+	scripted_start "$T/$name.log" "$IMAP" bigdrip --manifest "$T/manifest"
+	scripted_conf "$name" imap 2s "$2"
+	MAILFETCHD_FAULT=$1 timeout -s KILL 60 "$MAILFETCHD" \
+	    -c "$T/$name.conf" --once >/dev/null 2>&1
+	tap_is "$?" 137 "$what: killed there"
+	scripted_once "$name"
+	scripted_once "$name"
+	tap_like "$rc" '^(0|1)$' "$what: the run after the next succeeds"
+	scripted_exact "$name" "$what"
+	tap_is "$(asked "$T/$name.log" 2 'BODY\.PEEK\[\]' 1)" "3 4 5 / 2" \
+	    "$what: the next run asks for the others, then for UID 2 alone"
+}
+for pt in imap-journaled:1 maildir-renamed:1 imap-synced:1; do
+	killdrip "$pt" 'keep = yes'
+	killdrip "$pt" 'mark_read = yes'
+done
+
 # A suspect's UID names another message after a UIDVALIDITY change: the
 # record of the old epoch is dropped with it, not applied to the new UIDs
 # (the second connection renumbers every message, UID + 100, and

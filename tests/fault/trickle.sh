@@ -7,12 +7,14 @@
 # POP3 AUTH answered by a "+" challenge every second forever, a body
 # FETCH answered by "* 5 EXISTS" (or a flags FETCH, or a message already
 # sent) every 1.5 s, a UID SEARCH or LIST answered by one new UID or folder
-# every 1.5 s, a BODY[] literal trickled byte by byte, a POP3 RETR body
+# every 1.5 s, the same or past the folder's size at 2 KiB/s (twice the
+# floor), a BODY[] literal trickled byte by byte, a POP3 RETR body
 # trickled line by line: each ends in exit status 4 with a log line that
 # says the server was too slow, before a fixed outer bound (60 s; the
 # servers trickle for 120 s). Then the server behaves and the next run
 # delivers every message exactly once. A slow but honest server (literals
-# larger than a pacing window at about 8 KiB/s) is not cut. Size lies
+# larger than a pacing window at about 8 KiB/s, a LIST of 2400 names for
+# 38 s) is not cut. Size lies
 # dripped above the pacing floor are in lies.sh.
 # TAP output.
 set -u
@@ -96,6 +98,39 @@ scripted_conf listslow imap 2s 'folder "*" { }'
 scripted_once listslow
 tap_is "$rc" 0 "IMAP LIST of 1000 folders in bursts for 15 s: delivered (exit 0)"
 scripted_exact listslow "IMAP LIST of 1000 folders in bursts for 15 s"
+
+# The same answers that never complete, streamed at 2 KiB/s (twice the
+# pacing floor), timeout 2 s: a body FETCH answered by "* 5 EXISTS", UID
+# SEARCH by "* OK still working", by the same "* SEARCH 1 2 3", or by a
+# new UID a line far past what the folder holds, LIST by the same INBOX
+# line. Notes count towards the note windows at any byte rate (review r13
+# 03: before, each window that brought 1 KiB/s passed, and the account
+# was held as long as the server streamed: 120 s here).
+for m in existsflood:'"* 5 EXISTS" in a body FETCH' \
+    okflood:'"* OK still working" to UID SEARCH' \
+    searchrep:'"* SEARCH 1 2 3" to UID SEARCH' \
+    searchcount:'"* SEARCH k", k counting up, to UID SEARCH' \
+    listrep:'the same INBOX line to LIST'; do
+	case ${m%%:*} in
+	list*)	line='folder "*" { }' ;;
+	search*|ok*) line='first_fetch = unseen' ;;
+	*)	line='keep = yes' ;;
+	esac
+	scripted_server "$IMAP" "${m%%:*}" --manifest "$T/manifest"
+	scripted_conf "${m%%:*}" imap 2s "$line"
+	scripted_once "${m%%:*}"
+	tap_like "$err" 'only notes .* and its answer did not end' \
+	    "IMAP ${m#*:} at 2 KiB/s: cut after the note windows"
+	trickled "${m%%:*}" "IMAP ${m#*:} at 2 KiB/s"
+done
+# An honest big answer that brings new results at about twice the floor
+# for far more windows than notes may pass (2400 folder names in 38 s,
+# timeout 2 s) is not cut.
+scripted_server "$IMAP" listlong --manifest "$T/manifest" --bad 0
+scripted_conf listlong imap 2s 'folder "*" { }'
+scripted_once listlong
+tap_is "$rc" 0 "IMAP LIST of 2400 folders at 2.3 KiB/s for 38 s: delivered (exit 0)"
+scripted_exact listlong "IMAP LIST of 2400 folders at 2.3 KiB/s for 38 s"
 
 # The sizes pass of a second run ("UID FETCH 6:* (UID RFC822.SIZE)")
 # answered by the FETCH line of UID 5, which the client has, every 1.5 s:
