@@ -82,4 +82,41 @@ tap_is "$(grep -c '^3 DELE 1$' "$T/b.log")" 1 "B run 3: and deleted"
 scripted_once b
 tap_is "$rc:$(times b 1 2 7)" "1:1=0 2=1 7=1" "B run 4: nothing new, nothing again"
 
+# C: mailfetchd killed (-9) at each crash point of the batch that
+# delivers the message found at the record's number (asked for first,
+# alone), in A's run 3 and B's run 3: nothing lost, nothing but the liar
+# left on the server (A; in B it is gone too). Duplicates stay bounded:
+# without UIDLs a session killed before QUIT delivers its messages again
+# (no journal can name them), so in A message 7 may come once more than
+# unkilled: from the killed run, from run 4's check (its DELE rolled
+# back by the liar's cut after it) and from run 5.
+for pt in pop3-synced:1 pop3-saved:1 maildir-renamed:1; do
+	for sc in A B; do
+		n=c$sc$(echo "$pt" | tr -dc 'a-z0-9')
+		if [ $sc = A ]; then
+			scripted_start "$T/$n.log" "$P3" nouidlflood --msgs 3 \
+			    --liar 2 --liars 99 --quitdrop 2 --arrive 3:7,8
+			want='^1=1 2=0 3=1 7=[123] 8=[12]$'; ks="1 2 3 7 8"
+			left="RETR 1 "
+		else
+			scripted_start "$T/$n.log" "$P3" nouidlflood --msgs 2 \
+			    --liar 1 --liars 99 --gone 3:1 --arrive 3:7
+			want='^1=0 2=1 7=[12]$'; ks="1 2 7"
+			left=""
+		fi
+		scripted_conf "$n" pop3 10s 'keep = no'
+		scripted_once "$n"
+		scripted_once "$n"
+		MAILFETCHD_FAULT=$pt scripted_once "$n"
+		tap_is "$rc" 137 "$sc killed at $pt in run 3"
+		for i in 4 5 6 7; do
+			scripted_once "$n"
+		done
+		tap_like "$(times "$n" $ks)" "$want" \
+		    "$sc killed at $pt: every message but the liar delivered, bounded duplicates"
+		tap_is "$(grep '^[67] \(RETR\|DELE\) ' "$T/$n.log" | cut -d' ' -f2- | sort -u | tr '\n' ' ')" \
+		    "$left" "$sc killed at $pt: runs 6 and 7 ask for the liar alone at most, nothing else left"
+	done
+done
+
 tap_done
