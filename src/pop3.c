@@ -122,9 +122,11 @@
  * then fetches and deletes every message (a session cut between delivery
  * and QUIT delivers those messages again next time; nothing can recognise
  * them, so no journal is kept either). A message whose answer is far
- * larger than LIST said is remembered by its number and size, and passed
- * over for good (pop3_nouidl_suspect_load), so the cut it makes costs one
- * more delivery of the others, not one on every run. */
+ * larger than LIST said is remembered by its number and size: passed over
+ * by the next session, asked for first and alone by the one after
+ * (pop3_nouidl_suspect_load), so the cut it makes costs one more delivery
+ * of the others, not one on every run, and a number that came to name
+ * another message never makes it passed over for good. */
 #include "pop3.h"
 
 #include <errno.h>
@@ -221,6 +223,16 @@ static const char *pop3_state_names[POP3_S_MAX] = {
 /* The highest message number taken: 28 bits, the rest is flags. */
 #define POP3_MSGNO_MAX		((1U << 28) - 1)
 
+/* Without UIDLs, what a remembered liar's record asks of the session
+ * (pop3_nouidl_suspect_load). */
+enum pop3_susp_how {
+	POP3_SUSP_ASK,		/* "#": asked for first, alone */
+	POP3_SUSP_PASS,		/* "!" loaded: passed over this once,
+				 * stored "#" */
+	POP3_SUSP_FRESH,	/* stored "!": a lie ended this session
+				 * before anything was committed */
+};
+
 /* One message of the maildrop the session may act on, 12 bytes: those
  * already delivered get none, unless a DELE may be owed for them. The
  * UIDL is the state's copy (its listing id), never a second one. */
@@ -289,6 +301,8 @@ struct pop3_session {
 	size_t			 next_check;	/* msgs index */
 	uint32_t		*susp;		/* msgs indices of the suspects
 						 * (pop3_suspect_load) */
+	unsigned char		*susp_how;	/* per susp[]: pop3_susp_how
+						 * (without UIDLs) */
 	size_t			 nsusp;
 	size_t			 next_susp;	/* susp index */
 	uint64_t		*digests;	/* per msgs[]: the digest
@@ -330,6 +344,7 @@ struct pop3_session {
 };
 
 static void	pop3_enter(struct pop3_session *, enum pop3_state);
+static int	pop3_suspect_fits(struct pop3_session *, uint64_t);
 static void	pop3_next_batch(struct pop3_session *);
 static void	pop3_digest_begin(struct pop3_session *, uint64_t);
 static void	pop3_digest_feed(struct pop3_session *, const char *, size_t);
@@ -1489,18 +1504,40 @@ pop3_suspect_is(const struct pop3_session *s, size_t k)
 	return (0);
 }
 
-/* Adds msgs[k] to the suspects (asked for alone, last). */
+/* Adds msgs[k] to the suspects (asked for alone: last with UIDLs,
+ * first without, pop3_nouidl_ask_next), with what is asked of it. */
 static void
-pop3_suspect_add(struct pop3_session *s, size_t k)
+pop3_suspect_add(struct pop3_session *s, size_t k, enum pop3_susp_how how)
 {
 	s->susp = xreallocarray(s->susp, s->nsusp + 1, sizeof *s->susp);
+	s->susp_how = xreallocarray(s->susp_how, s->nsusp + 1,
+	    sizeof *s->susp_how);
+	s->susp_how[s->nsusp] = how;
 	s->susp[s->nsusp++] = k;
+}
+
+/* Removes msgs[k] from the suspects, if it is one. */
+static void
+pop3_suspect_drop(struct pop3_session *s, size_t k)
+{
+	size_t	i;
+
+	for (i = 0; i < s->nsusp && s->susp[i] != k; i++)
+		;
+	if (i == s->nsusp)
+		return;
+	memmove(&s->susp[i], &s->susp[i + 1], (s->nsusp - i - 1) *
+	    sizeof *s->susp);
+	memmove(&s->susp_how[i], &s->susp_how[i + 1], s->nsusp - i - 1);
+	s->nsusp--;
+	if (s->next_susp > i)
+		s->next_susp--;
 }
 
 /* Writes the suspects not delivered (nor remembered as too big or passed
  * over) into the state's record, UIDLs (0x21-0x7E) with spaces between,
- * or without UIDLs "#MSGNO:SIZE" (pop3_nouidl_suspect); the state is
- * saved with the next save. */
+ * or without UIDLs "#MSGNO:SIZE" or "!MSGNO:SIZE" (pop3_nouidl_suspect);
+ * the state is saved with the next save. */
 static void
 pop3_suspect_store(struct pop3_session *s)
 {
@@ -1512,8 +1549,9 @@ pop3_suspect_store(struct pop3_session *s)
 	for (i = 0; i < s->nsusp; i++) {
 		m = &s->msgs[s->susp[i]];
 		if (s->no_uidl)
-			xasprintf(&more, "%s%s#%u:%lu", text != NULL ? text :
-			    "", text != NULL ? " " : "", (unsigned int)m->msgno,
+			xasprintf(&more, "%s%s%c%u:%lu", text != NULL ? text :
+			    "", text != NULL ? " " : "", s->susp_how[i] ==
+			    POP3_SUSP_FRESH ? '!' : '#', (unsigned int)m->msgno,
 			    (unsigned long)m->size);
 		else if (state_uidl_delivered(s->st, m->uidl))
 			continue;
@@ -1539,49 +1577,144 @@ pop3_suspect_store(struct pop3_session *s)
  * tells the next session that they were delivered: fetched again, and
  * the same message would cut the session again, every run (review r9,
  * finding 13). Such a message is remembered by what is left to know it
- * by: its message number and LIST size ("#MSGNO:SIZE" in the suspect
- * text). A later session passes over the message listed there with that
- * size, for good: asking for it again, even alone and last, would roll
- * back the DELEs of the session once more. So the others are delivered
- * once more at most (those of the cut session), then deleted. At QUIT
- * the number becomes the next session's (pop3_nouidl_renumber): the
- * messages deleted before it move it down. A message passed over is
- * never deleted: should another client change the maildrop so that
- * another message of the same size sits at that number, it stays on the
- * server, with a warning, until it moves; never lost.
+ * by: its message number and LIST size, in the suspect text.
+ *
+ * A number names a message only while nobody changes the maildrop: a
+ * QUIT whose +OK is lost may have committed the DELEs before it or not,
+ * and another client may delete the liar, so that a new message of the
+ * same size takes its number (review r16, findings 01 and 02). So a
+ * record is trusted for one session only, never for good:
+ *   "!MSGNO:SIZE": the lie ended the session before anything was
+ *     committed (no QUIT), so the number still names the liar: the next
+ *     session passes that message over, once, and stores the record as
+ *     "#" (saved before anything else is done);
+ *   "#MSGNO:SIZE": the message listed there with that size is asked for
+ *     first, alone (pop3_nouidl_ask_next), before any other RETR or
+ *     DELE of the session: a message that is not the liar is delivered
+ *     as any other and the record dropped; the liar lying again ends the
+ *     session with nothing to roll back, the record "!" again.
+ * A pass-over needs a lie seen at that number in a session that
+ * committed nothing since, so a message is never passed over twice
+ * without being asked for in between: a stale record delays a message by
+ * one session at most, never loses it. The cost: the liar's answer, up
+ * to its lie bound (pop3_suspect_cost), is downloaded again every other
+ * session; the others are delivered once more at most, by the session
+ * after the cut that rolled back their DELEs. QUIT's +OK moves each
+ * number down by the messages deleted before it
+ * (pop3_nouidl_renumber). A message passed over is never deleted.
  */
 
-/* The suspects of the state's text that the server lists at the same
- * number and size: passed over. */
+/* Whether msgs[k] is passed over in this session (a "!" record). */
+static int
+pop3_nouidl_passed(const struct pop3_session *s, size_t k)
+{
+	size_t	i;
+
+	for (i = 0; i < s->nsusp; i++)
+		if (s->susp[i] == k)
+			return (s->susp_how[i] != POP3_SUSP_ASK);
+	return (0);
+}
+
+/* One record of the state's text, "#MSGNO:SIZE" or "!MSGNO:SIZE", that
+ * the server lists at the same number and size: asked for first, or
+ * passed over this once. */
 static void
+pop3_nouidl_record(struct pop3_session *s, char *w)
+{
+	enum pop3_susp_how	 how;
+	unsigned long		 msgno, size;
+	struct pop3_msg		*m;
+	char			*end;
+
+	if (*w != '#' && *w != '!')
+		return;		/* a UIDL: the server had UIDLs once */
+	how = *w++ == '!' ? POP3_SUSP_PASS : POP3_SUSP_ASK;
+	errno = 0;
+	msgno = strtoul(w, &end, 10);
+	if (errno != 0 || *end != ':' || msgno > POP3_MSGNO_MAX)
+		return;
+	size = strtoul(end + 1, &end, 10);
+	if (errno != 0 || *end != '\0' ||
+	    (m = pop3_msg_find(s, (unsigned int)msgno)) == NULL ||
+	    m->size != size || pop3_suspect_is(s, m - s->msgs))
+		return;
+	pop3_suspect_add(s, m - s->msgs, how);
+	if (how == POP3_SUSP_PASS)
+		log_msg(LOG_LVL_WARNING, &s->ctx, "message %lu (%lu bytes) is "
+		    "passed over this time: in the last session the server "
+		    "sent far more of the message listed there than LIST "
+		    "said; without UIDLs it is known by its number and size "
+		    "alone, so it is asked for again next time, first and "
+		    "alone; it stays on the server", msgno, size);
+	else
+		log_msg(LOG_LVL_NOTICE, &s->ctx, "message %lu (%lu bytes): "
+		    "the server once sent far more of a message listed there "
+		    "than LIST said; asked for first, alone: if it is still "
+		    "that message the session ends there, with nothing "
+		    "deleted yet", msgno, size);
+}
+
+/* The records of the state's text (pop3_nouidl_record); saved at once
+ * when a "!" was taken: a pass-over is good for one session, even one
+ * that dies before it saves anything else. -1 when the save failed the
+ * session. */
+static int
 pop3_nouidl_suspect_load(struct pop3_session *s, const char *text)
 {
-	char		*copy, *p, *w, *end;
-	unsigned long	 msgno, size;
-	struct pop3_msg	*m;
+	char	*copy, *p, *w;
+	size_t	 i;
 
 	copy = xstrdup(text);
-	for (p = copy; (w = strsep(&p, " ")) != NULL;) {
-		if (*w++ != '#')
-			continue;	/* a UIDL: the server had UIDLs once */
-		errno = 0;
-		msgno = strtoul(w, &end, 10);
-		if (errno != 0 || *end != ':' || msgno > POP3_MSGNO_MAX)
-			continue;
-		size = strtoul(end + 1, &end, 10);
-		if (errno != 0 || *end != '\0' ||
-		    (m = pop3_msg_find(s, (unsigned int)msgno)) == NULL ||
-		    m->size != size || pop3_suspect_is(s, m - s->msgs))
-			continue;
-		pop3_suspect_add(s, m - s->msgs);
-		log_msg(LOG_LVL_WARNING, &s->ctx, "message %lu (%lu bytes) is "
-		    "passed over: the server once sent far more of the "
-		    "message listed there than LIST said, and without UIDLs "
-		    "it is known by its number and size alone; it stays on "
-		    "the server", msgno, size);
-	}
+	for (p = copy; (w = strsep(&p, " ")) != NULL;)
+		pop3_nouidl_record(s, w);
 	free(copy);
-	s->next_susp = s->nsusp;	/* never asked for */
+	s->next_susp = 0;	/* pop3_nouidl_ask_next */
+	for (i = 0; i < s->nsusp; i++)
+		if (s->susp_how[i] == POP3_SUSP_PASS)
+			break;
+	if (i == s->nsusp)
+		return (0);
+	pop3_suspect_store(s);
+	return (pop3_save_state(s));
+}
+
+/* A lie ended this session (pop3_retr_lie): nothing it did is committed,
+ * so the numbers of the liar and of the messages it passed over still
+ * name them: "!" for the next session. */
+static void
+pop3_nouidl_lied(struct pop3_session *s, size_t k)
+{
+	size_t	i;
+
+	if (!pop3_suspect_is(s, k))
+		pop3_suspect_add(s, k, POP3_SUSP_FRESH);
+	for (i = 0; i < s->nsusp; i++)
+		if (s->susp[i] == k || s->susp_how[i] == POP3_SUSP_PASS)
+			s->susp_how[i] = POP3_SUSP_FRESH;
+	pop3_suspect_store(s);
+}
+
+/* The next "#" record's message, to be asked for first, alone: whether
+ * there is one (s->susp[s->next_susp]) the daily budget allows. */
+static int
+pop3_nouidl_ask_next(struct pop3_session *s, uint64_t left)
+{
+	while (s->next_susp < s->nsusp &&
+	    s->susp_how[s->next_susp] != POP3_SUSP_ASK)
+		s->next_susp++;
+	return (s->next_susp < s->nsusp && pop3_suspect_fits(s, left));
+}
+
+/* The batch delivered these messages: a record naming one of them named
+ * a message that is not the liar. */
+static void
+pop3_nouidl_delivered(struct pop3_session *s)
+{
+	size_t	i;
+
+	for (i = 0; i < s->nstaged; i++)
+		pop3_suspect_drop(s, s->staged[i]);
 }
 
 /* QUIT committed the DELEs: each suspect's number in the next session,
@@ -1608,8 +1741,8 @@ pop3_nouidl_renumber(struct pop3_session *s)
 
 /* The suspects of earlier sessions that the server still lists and that
  * are not delivered: asked for alone, after the others
- * (pop3_next_batch). */
-static void
+ * (pop3_next_batch). -1 when a failed save ended the session. */
+static int
 pop3_suspect_load(struct pop3_session *s)
 {
 	struct state_folder	*sf;
@@ -1619,11 +1752,9 @@ pop3_suspect_load(struct pop3_session *s)
 
 	sf = state_folder_get(s->st, POP3_STATE_RECORD, 0);
 	if (sf == NULL || sf->suspect == NULL)
-		return;
-	if (s->no_uidl) {
-		pop3_nouidl_suspect_load(s, sf->suspect);
-		return;
-	}
+		return (0);
+	if (s->no_uidl)
+		return (pop3_nouidl_suspect_load(s, sf->suspect));
 	copy = xstrdup(sf->suspect);
 	for (p = copy; (w = strsep(&p, " ")) != NULL;) {
 		if (*w == '\0' || (id = state_uidl_find(s->st, w)) ==
@@ -1631,13 +1762,14 @@ pop3_suspect_load(struct pop3_session *s)
 			continue;
 		for (i = 0; i < s->nmsgs; i++)
 			if (s->msgs[i].uidl == id && !pop3_suspect_is(s, i))
-				pop3_suspect_add(s, i);
+				pop3_suspect_add(s, i, POP3_SUSP_ASK);
 	}
 	free(copy);
 	if (s->nsusp > 0)
 		log_msg(LOG_LVL_NOTICE, &s->ctx, "%zu message(s) the server "
 		    "once sent far larger than LIST said: each asked for "
 		    "again, alone, after the others", s->nsusp);
+	return (0);
 }
 
 /* The most the RETR answer of a message of LIST size may take on the
@@ -1724,7 +1856,8 @@ pop3_plan(struct pop3_session *s)
 		/* Drops owed UIDLs the server no longer lists. */
 		pop3_store_owed(s);
 	}
-	pop3_suspect_load(s);
+	if (pop3_suspect_load(s) != 0)
+		return;
 	for (i = 0; i < s->nmsgs; i++) {
 		m = &s->msgs[i];
 		if (!m->owed)
@@ -1746,7 +1879,7 @@ pop3_plan(struct pop3_session *s)
 			s->result.skipped++;
 			continue;
 		}
-		if (s->no_uidl && pop3_suspect_is(s, i)) {
+		if (s->no_uidl && pop3_nouidl_passed(s, i)) {
 			s->result.skipped++;	/* pop3_nouidl_suspect_load */
 			continue;
 		}
@@ -1860,6 +1993,13 @@ pop3_next_batch(struct pop3_session *s)
 		return;
 	}
 	left = pop3_budget_left(s);
+	/* Without UIDLs, the records to check come first, each alone:
+	 * before any DELE, a lie rolls nothing back. */
+	if (s->no_uidl && pop3_nouidl_ask_next(s, left)) {
+		s->q[n++] = s->susp[s->next_susp++];
+		pop3_phase(s, POP3_S_RETR, n);
+		return;
+	}
 	while (s->next_todo < s->nmsgs && n < POP3_BATCH_MSGS) {
 		if (!s->msgs[s->next_todo].todo) {
 			s->next_todo++;
@@ -1983,6 +2123,8 @@ pop3_batch_durable(struct pop3_session *s)
 		if (!s->ac->keep)
 			m->owed = 1;
 	}
+	if (s->no_uidl)
+		pop3_nouidl_delivered(s);
 	if (s->nsusp > 0)
 		pop3_suspect_store(s);	/* delivered: no suspect */
 	s->result.messages += s->nstaged;
@@ -2336,7 +2478,7 @@ pop3_retr_lie(struct pop3_session *s, size_t k)
 			outcome = " for good (UIDL remembered): the server sent "
 			    "too much again when it was asked for alone";
 		} else {
-			pop3_suspect_add(s, k);
+			pop3_suspect_add(s, k, POP3_SUSP_ASK);
 			outcome = " for now; it will be asked for once more, "
 			    "alone, after the others; if the server sends too "
 			    "much again it is skipped for good";
@@ -2345,13 +2487,12 @@ pop3_retr_lie(struct pop3_session *s, size_t k)
 		if (pop3_save_state(s) != 0)
 			return;
 	} else if (s->no_uidl) {
-		pop3_suspect_add(s, k);
-		pop3_suspect_store(s);
+		pop3_nouidl_lied(s, k);
 		if (pop3_save_state(s) != 0)
 			return;
-		outcome = " for good: without UIDLs it is known by its number "
-		    "and size alone, and passed over while the server lists "
-		    "it so; it stays on the server";
+		outcome = ": without UIDLs it is known by its number and size "
+		    "alone: passed over by the next session, asked for again, "
+		    "first and alone, by the one after; it stays on the server";
 	}
 	if (m->uidl == STATE_UIDL_NONE || state_uidl_delivered(s->st, m->uidl))
 		s->result.skipped++;
@@ -2940,9 +3081,12 @@ pop3_conn_cb(struct conn *c, enum conn_event ev, void *arg)
 		    "no answer from the server",
 		    s->in_body ? " in the middle of a message (it will be "
 		    "fetched again next time)" : "",
-		    s->state == POP3_S_QUIT ? " before QUIT was answered "
-		    "(the server keeps every message; deletions are retried "
-		    "next time)" : "");
+		    s->state != POP3_S_QUIT ? "" : s->no_uidl ?
+		    " before QUIT was answered (the server may or may not "
+		    "have made the deletions: a message it kept is fetched "
+		    "again next time)" : " before QUIT was answered (the "
+		    "server may or may not have made the deletions: those it "
+		    "did not make are retried next time)");
 		break;
 	}
 	if (s->state == POP3_S_DONE || ev == CONN_EV_CLOSED ||
@@ -3085,6 +3229,7 @@ pop3_session_free(struct pop3_session *s)
 	maildir_close(s->md);
 	free(s->msgs);
 	free(s->susp);
+	free(s->susp_how);
 	free(s->digests);
 	msgids_digest_free(s->dig_md);
 	free(s->q);

@@ -60,7 +60,13 @@ Modes:
                LIST's size within a minute)
   nouidlflood  as nouidl, and RETR of message --liar K (2) floods as
                retrflood, 64 KiB every 0.02 s (the first --liars N
-               connections) (tests/fault/nouidl_lie.sh)
+               connections) (tests/fault/nouidl_lie.sh); with
+               --quitdrop C, connection C commits QUIT's deletions but
+               closes without the +OK (a reply lost); --gone C:K,..,
+               from connection C on, messages K.. are gone (another
+               client deleted them); --arrive C:K,.., from connection C
+               on, messages K.. are new at the end (messages 1-3 and 5-9
+               have one LIST size) (tests/fault/nouidl_stale.sh)
   topdrip      the second connection answers TOP 1 0 with +OK, a header
                line, then 16 KiB of header lines every 0.1 s, never the
                final "." (for at most 120 s)
@@ -155,7 +161,25 @@ def drip(c, line, n, pause):
         time.sleep(pause)
 
 
+def maildrop_change(c, args, msgs):
+    """--gone C:K,.. and --arrive C:K,..: from connection C on."""
+    for what in ("gone", "arrive"):
+        if what not in args:
+            continue
+        conn, _, ks = args[what].partition(":")
+        for k in (int(x) for x in ks.split(",")):
+            if c.n < int(conn):
+                continue
+            if what == "gone" and k in msgs:
+                msgs.remove(k)
+            if what == "arrive" and k not in msgs and \
+                    ("arrived" not in args or k not in args["arrived"]):
+                msgs.append(k)
+                args.setdefault("arrived", set()).add(k)
+
+
 def serve(mode, c, args, msgs):
+    maildrop_change(c, args, msgs)
     if mode == "uidlnew" and c.n >= 2 and 4 not in msgs:
         msgs.append(4)
     if mode == "uidlreuse" and c.n == 2:
@@ -289,7 +313,8 @@ def serve(mode, c, args, msgs):
         elif cmd == "QUIT":
             for i in sorted(deleted, reverse=True):
                 del msgs[i]
-            c.send("+OK bye\r\n")
+            if c.n != int(args.get("quitdrop", "0")):
+                c.send("+OK bye\r\n")
             return
         else:
             c.send("-ERR unknown command\r\n")
