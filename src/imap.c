@@ -514,6 +514,7 @@ static void	imap_actions(struct imap_session *);
 static void	imap_folder_done(struct imap_session *);
 static size_t	imap_msgs_cap(const struct imap_session *);
 static void	imap_msgs_dedup(struct imap_session *);
+static void	imap_skip_drop(const struct imap_session *, struct uidset *);
 static uint32_t	imap_uid_of_seq(const struct imap_session *);
 static uint32_t	imap_uid_unanswered(const struct imap_session *);
 static uint64_t	imap_fetch_size(const struct imap_response *);
@@ -2833,6 +2834,12 @@ imap_missing_relisted(struct imap_session *s, const struct uidset *listed,
 	uidset_subtract(&still, &unlisted, &gone);
 	uidset_clear(&unlisted);
 	uidset_subtract(&unlisted, &s->queried, &gone);
+	/* What a recovered journal delivered is owed no more, listed or
+	 * not: imap_unsized_add skips it, and owed it would be fetched,
+	 * and delivered, again by the next run, which has no skip set
+	 * (review r16, findings 10, 11). */
+	imap_skip_drop(s, &unlisted);
+	imap_skip_drop(s, &still);
 	if (!uidset_empty(&unlisted)) {
 		text = uidset_format(&unlisted, &from, 20);
 		imap_log(s, LOG_LVL_WARNING, "the server's answer to UID FETCH "
