@@ -4,7 +4,7 @@ tests/fault/servers.sh: the faults Dovecot will not produce.
 
 usage: imap_server.py MODE --log FILE --manifest FILE [--msgs N] [--bad N]
                       [--linger S] [--uidplus no] [--seen K,...] [--lit N]
-                      [--seenmanifest yes]
+                      [--seenmanifest yes] [--nilbelow U]
 
 Listens on 127.0.0.1 port 0, prints the port on stdout, then serves
 connections one after the other (until S, default 20, seconds pass
@@ -226,6 +226,9 @@ Modes:
   nilomit     the first connection answers BODY[] NIL for message 3, the
               second leaves it out of its sizes pass (asked for again),
               later ones behave (--bad is not used)
+  nilbelow    every connection answers BODY[] NIL for the UIDs below
+              --nilbelow U (messages it cannot read: tests/fault/
+              suspect_cap.sh; --bad is not used)
 UID SEARCH honours a "UID <set>" criterion (with ALL, UNSEEN, DELETED).
 """
 import hashlib
@@ -241,6 +244,8 @@ LIT = 4000000000
 PAD = 0
 # omitbig: this message is padded past 1 MiB.
 BIG = 0
+# nilbelow: BODY[] NIL for the UIDs below this one (--nilbelow).
+NIL_BELOW = 0
 
 
 def message(i):
@@ -474,8 +479,9 @@ def do_fetch(c, box, tag, rest, bad, mode, flood=0):
                 (mode == "uidvnilnew" and c.n in (2, 3))):
             c.send(fetch_item(box, seq, uid, args, body=NIL))
             continue
-        if bad and body and mode in ("nil", "nilread", "nilreaduv") and \
-                box.msgs[uid] == 3:
+        if (bad and body and mode in ("nil", "nilread", "nilreaduv") and
+                box.msgs[uid] == 3) or \
+                (body and mode == "nilbelow" and uid < NIL_BELOW):
             c.send(fetch_item(box, seq, uid, args, body=NIL))
             continue
         if bad and body and mode == "omit" and box.msgs[uid] == 3:
@@ -792,7 +798,7 @@ def serve(c, box, mode, bad, caps, flood):
 
 
 def main():
-    global LOGF, PAD, LIT, BIG
+    global LOGF, PAD, LIT, BIG, NIL_BELOW
     if len(sys.argv) < 2:
         raise SystemExit(__doc__)
     mode = sys.argv[1]
@@ -804,6 +810,7 @@ def main():
         rest = rest[2:]
     LOGF = args["log"]
     LIT = int(args.get("lit", LIT))
+    NIL_BELOW = int(args.get("nilbelow", "0"))
     if mode == "slowlit":
         PAD = 600
     if mode == "omitbig":
