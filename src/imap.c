@@ -176,6 +176,10 @@
 #define IMAP_HDR_MAX		(64 * 1024)
 /* The largest body accepted with max_message_size = 0 (no limit). */
 #define IMAP_BODY_MAX		((uint64_t)1 << 40)
+/* The largest body literal accepted with no size to judge it by (none
+ * listed, none in its own FETCH answer), when max_message_size is larger:
+ * a server could drip one up to the limit at its pace (imap_body_bound). */
+#define IMAP_UNSIZED_MAX	((uint64_t)32 * 1024 * 1024)
 /* The msgids log's folder for Gmail's X-GM-MSGIDs: a control character,
  * which no mailbox name on the wire (modified UTF-7) can hold. */
 #define IMAP_GM_FOLDER		"\001X-GM-MSGID"
@@ -4131,6 +4135,20 @@ imap_body_max(const struct imap_session *s)
 	    IMAP_BODY_MAX);
 }
 
+/* The most a body literal may announce before fetch_size_lie takes it
+ * for a lie, the size the server gave for it being said: without one (0:
+ * a UID the sizes pass left out, whose own answer has none either), the
+ * literal is not judged by a size, and the limit alone let a server drip
+ * 200 MB at its pace within the default 256 MB, for hours (review r16,
+ * finding 07); so it is bounded by IMAP_UNSIZED_MAX as well. */
+static uint64_t
+imap_body_bound(const struct imap_session *s, uint64_t said)
+{
+	uint64_t	max = imap_body_max(s);
+
+	return (said == 0 && max > IMAP_UNSIZED_MAX ? IMAP_UNSIZED_MAX : max);
+}
+
 /* The RFC822.SIZE the sizes pass listed for uid in this batch; for an
  * unknown UID (0: not before the literal), the batch's largest. */
 static uint64_t
@@ -4307,6 +4325,7 @@ imap_body_lie(struct imap_session *s, uint64_t size, const char *what)
 	uint32_t		 uid = 0;
 	uint64_t		 said;
 	int			 for_good = 0;
+	char			*why;
 
 	n = imap_parse_fetch_item(imap_parse_response(s->parser), "UID");
 	if (n == NULL || imap_parse_node_u32(n, &uid) != 0) {
@@ -4321,18 +4340,24 @@ imap_body_lie(struct imap_session *s, uint64_t size, const char *what)
 	said = imap_listed_size(s, uid);
 	if (uid != 0 && uidset_has(&s->unsized, uid))
 		said = imap_fetch_size(imap_parse_response(s->parser));
-	if (!fetch_size_lie(size, said, imap_body_max(s)))
+	if (!fetch_size_lie(size, said, imap_body_bound(s, said)))
 		return (0);
 	if (uid != 0)
 		for_good = imap_lie_suspect(s, uid);
+	if (said == 0)
+		xasprintf(&why, "no size was known for it (none listed, none "
+		    "in its answer: at most %llu bytes are taken so)",
+		    (unsigned long long)imap_body_bound(s, said));
+	else
+		xasprintf(&why, "its RFC822.SIZE said %llu (more than twice "
+		    "that plus 1 MiB)", (unsigned long long)said);
 	s->ctx.uid = uid;
 	imap_fail(s, EXIT_PROTOCOL, "the server announced %s of %llu "
-	    "bytes while its RFC822.SIZE said %llu (more than twice that "
-	    "plus 1 MiB): a server error; closing the connection rather "
-	    "than reading it%s", what, (unsigned long long)size,
-	    (unsigned long long)said, uid != 0 ? imap_lie_outcome(uid,
-	    for_good) : " (neither its UID nor its message number tell which "
-	    "message it is)");
+	    "bytes while %s: a server error; closing the connection rather "
+	    "than reading it%s", what, (unsigned long long)size, why,
+	    uid != 0 ? imap_lie_outcome(uid, for_good) : " (neither its UID "
+	    "nor its message number tell which message it is)");
+	free(why);
 	s->ctx.uid = 0;
 	if (uid != 0)
 		imap_body_lie_record(s, uid);

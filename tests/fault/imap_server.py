@@ -223,6 +223,8 @@ Modes:
               while UID SEARCH finds it; the second connection announces
               its BODY[] literal as --lit N bytes and drips it as in
               bigdrip
+  omitdripnosize  as omitdrip, and every body FETCH answer for message 3
+              leaves out its RFC822.SIZE (no size known for it at all)
   nilomit     the first connection answers BODY[] NIL for message 3, the
               second leaves it out of its sizes pass (asked for again),
               later ones behave (--bad is not used)
@@ -388,7 +390,7 @@ NIL = object()
 # The message the sizes pass of a bad connection leaves out, by mode.
 OMIT_SIZE = {"omitsize": 3, "omitsizefirst": 1, "omitsizegone": 3,
              "omitsize2": 3, "omitsearchno": 3, "hugegap": 2, "omituv": 3,
-             "omitbig": 3, "omitdrip": 3}
+             "omitbig": 3, "omitdrip": 3, "omitdripnosize": 3}
 
 # What the login of a bad connection gets, by mode.
 REFUSALS = {
@@ -416,6 +418,12 @@ def fetch_item(box, seq, uid, args, body=None, size=None):
             parts.append(b" BODY[] {%d}\r\n" % n + data)
     parts.append(b")\r\n")
     return b"".join(parts)
+
+
+def nosize(item, box, uid):
+    """A FETCH answer without its RFC822.SIZE (omitdripnosize)."""
+    return item.replace(b" RFC822.SIZE %d" % len(message(box.msgs[uid])),
+                        b"", 1)
 
 
 def sizes_flood(c, box, mode, count):
@@ -451,7 +459,7 @@ def do_fetch(c, box, tag, rest, bad, mode, flood=0):
             continue	# expunged just before: a server does not send it
         seq = 1 if bad and mode == "bigdripone" else uids.index(uid) + 1
         omit = bad or (mode == "omitsize2" and c.n == 2) or \
-            mode in ("omituv", "omitbig", "omitdrip") or \
+            mode in ("omituv", "omitbig", "omitdrip", "omitdripnosize") or \
             (mode == "omitsearchno" and c.n <= 2)
         if omit and not body and box.msgs[uid] == OMIT_SIZE.get(
                 mode, box.n if mode == "omitsizelast" else None):
@@ -510,14 +518,21 @@ def do_fetch(c, box, tag, rest, bad, mode, flood=0):
                mode in ("bigdrip", "hdrdrip", "bigdripseq", "bigdripone",
                         "bigdripuv")) or \
             (bad and body and box.msgs[uid] == 3 and mode == "fulllie") or \
-            (body and box.msgs[uid] == 3 and mode == "omitdrip" and
+            (body and box.msgs[uid] == 3 and
+             mode in ("omitdrip", "omitdripnosize") and
              c.n == 2) or \
             (mode == "uidvhdrdrip" and c.n == 2 and not body and
              "HEADER.FIELDS" in args and box.msgs[uid] == 2) or \
             (mode == "gmsizesdrip" and bad and not body and
              "HEADER.FIELDS" in args and box.msgs[uid] == box.n)
+        nosz = body and mode == "omitdripnosize" and box.msgs[uid] == 3
+        if nosz and not lie:
+            c.send(nosize(fetch_item(box, seq, uid, args), box, uid))
+            continue
         if lie:
             item = fetch_item(box, seq, uid, args)
+            if nosz:
+                item = nosize(item, box, uid)
             if mode in ("bigdripseq", "bigdripone"):
                 item = item.replace(b"(UID %d " % uid, b"(", 1)
             key = b"BODY[HEADER" if mode in ("hdrdrip", "uidvhdrdrip",

@@ -242,6 +242,23 @@ tap_is "$rc" 5 "dripped, left out: the next run ends at the lie (exit 5)"
 tap_like "$err" 'uid=3: the server announced a message of 200000000 bytes while its RFC822.SIZE said [0-9]+ \(more than twice' \
     "dripped, left out: the lie is judged by the answer's RFC822.SIZE"
 
+# The same with no RFC822.SIZE in the body FETCH answer either
+# (omitdripnosize): no size known at all, the 200 MB literal (within the
+# default max_message_size) was read at the server's pace, the run held
+# until the 60 s kill (review r16, finding 07). A literal without a size
+# to judge it by is bounded (by 32 MiB, or max_message_size if smaller):
+# a lie at once, and the message a suspect (asked for alone next time).
+server omitdripnosize --lit 200000000
+scripted_conf nosize imap 3s
+scripted_once nosize
+tap_is "$rc" 0 "dripped, no size at all: the first run delivers the others"
+scripted_once nosize
+tap_is "$rc" 5 "dripped, no size at all: the next run ends at the lie (exit 5)"
+tap_like "$err" 'uid=3: the server announced a message of 200000000 bytes while no size was known for it' \
+    "dripped, no size at all: the error says no size was known"
+tap_like "$(grep '^suspect ' "$T/state-nosize/nosize.state")" '^suspect INBOX [0-9]+%203$' \
+    "dripped, no size at all: it is a suspect"
+
 # first_fetch = unseen, keep = no, messages 4 and 5 read, and the first
 # sizes pass leaves out message 5 (the newest: no number gap shows it).
 # The first fetch covers what the folder held when it began (UIDNEXT),
