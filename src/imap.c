@@ -176,6 +176,10 @@
 #define IMAP_HDR_MAX		(64 * 1024)
 /* The largest body accepted with max_message_size = 0 (no limit). */
 #define IMAP_BODY_MAX		((uint64_t)1 << 40)
+/* The largest body literal accepted with no size to judge it by (none
+ * listed, none in its own FETCH answer), when max_message_size is larger:
+ * a server could drip one up to the limit at its pace (imap_body_bound). */
+#define IMAP_UNSIZED_MAX	((uint64_t)32 * 1024 * 1024)
 /* The msgids log's folder for Gmail's X-GM-MSGIDs: a control character,
  * which no mailbox name on the wire (modified UTF-7) can hold. */
 #define IMAP_GM_FOLDER		"\001X-GM-MSGID"
@@ -437,9 +441,18 @@ struct imap_session {
 						   asked alone, last (the
 						   state's copy) */
 	int			 suspect_pass;	/* asking them now */
-	size_t			 suspect_asked;	/* ranges of it in the suspect
-						   pass's sizes FETCH (a
+	size_t			 suspect_first;	/* ranges of it in the suspect
+						   pass's sizes FETCH: from
+						   first to before asked (a
 						   bounded line) */
+	size_t			 suspect_asked;
+	uint32_t		 suspect_next;	/* the next suspect pass
+						   starts at the first suspect
+						   from this UID on (a
+						   rotation; saved as the
+						   suspect text's first UID) */
+	struct uidset		 suspect_nil;	/* suspects not returned this
+						   pass (one warning) */
 	int			 seq_stale;	/* an EXPUNGE since the sizes
 						 * pass: msgs[].seq is off */
 	size_t			 untouched;	/* delivered, no server action
@@ -519,6 +532,8 @@ static void	imap_actions(struct imap_session *);
 static void	imap_folder_done(struct imap_session *);
 static size_t	imap_msgs_cap(const struct imap_session *);
 static void	imap_msgs_dedup(struct imap_session *);
+static void	imap_skip_drop(const struct imap_session *, struct uidset *);
+static void	imap_suspect_nil_log(struct imap_session *);
 static uint32_t	imap_uid_of_seq(const struct imap_session *);
 static uint32_t	imap_uid_unanswered(const struct imap_session *);
 static uint64_t	imap_fetch_size(const struct imap_response *);
@@ -1763,6 +1778,7 @@ imap_folder_reset(struct imap_session *s)
 	uidset_clear(&s->queried);
 	uidset_clear(&s->found);
 	uidset_clear(&s->unsized);
+	imap_suspect_nil_log(s);	/* a session ended in the pass */
 	uidset_clear(&s->suspect);
 	s->suspect_pass = 0;
 	uidset_clear(&s->skip);
@@ -2560,22 +2576,43 @@ imap_set_drop(struct uidset *set, uint32_t uid)
 	*set = keep;
 }
 
+/* The suspect range the next pass starts at: the first from suspect_next
+ * on, or the first of all when none is (the rotation wraps). */
+static size_t
+imap_suspect_start(const struct imap_session *s)
+{
+	size_t	i;
+
+	for (i = 0; i < s->suspect.n; i++) {
+		if (s->suspect.r[i].hi >= s->suspect_next)
+			return (i);
+	}
+	return (0);
+}
+
 /* Writes the in-memory suspect set into the state record (state.c:
  * "<UIDVALIDITY> <UID set>"). */
 static void
 imap_suspect_save(struct imap_session *s)
 {
-	char	*set, *text;
+	char	*head, *tail, *text;
+	size_t	 start = imap_suspect_start(s), from = start, zero = 0;
 
 	if (uidset_empty(&s->suspect)) {
 		state_folder_set_suspect(s->sf, NULL);
 		return;
 	}
-	set = uidset_format(&s->suspect, NULL, 0);
-	xasprintf(&text, "%u %s", s->uidvalidity, set);
+	/* From the rotation's start on, then the ranges before it: the
+	 * same set to any reader (uidset_parse), its first UID where the
+	 * next pass starts (imap_suspect_load). */
+	head = uidset_format(&s->suspect, &from, s->suspect.n - start);
+	tail = uidset_format(&s->suspect, &zero, start);
+	xasprintf(&text, "%u %s%s%s", s->uidvalidity, head, *tail != '\0' ?
+	    "," : "", tail);
 	state_folder_set_suspect(s->sf, text);
 	free(text);
-	free(set);
+	free(tail);
+	free(head);
 }
 
 /* Reads the folder's suspect record. One of another UIDVALIDITY than the
@@ -2589,6 +2626,7 @@ imap_suspect_load(struct imap_session *s)
 	unsigned long	 uv;
 
 	uidset_clear(&s->suspect);
+	s->suspect_next = 0;
 	if (text == NULL)
 		return (0);
 	uv = strtoul(text, &end, 10);
@@ -2598,6 +2636,8 @@ imap_suspect_load(struct imap_session *s)
 		    "this folder", state_path(s->st));
 		return (-1);
 	}
+	/* Where the rotation goes on (imap_suspect_save): parsed above. */
+	s->suspect_next = (uint32_t)strtoul(end + 1, NULL, 10);
 	if (uv != s->uidvalidity) {
 		uidset_clear(&s->suspect);
 		state_folder_set_suspect(s->sf, NULL);
@@ -2840,6 +2880,12 @@ imap_missing_relisted(struct imap_session *s, const struct uidset *listed,
 	uidset_subtract(&still, &unlisted, &gone);
 	uidset_clear(&unlisted);
 	uidset_subtract(&unlisted, &s->queried, &gone);
+	/* What a recovered journal delivered is owed no more, listed or
+	 * not: imap_unsized_add skips it, and owed it would be fetched,
+	 * and delivered, again by the next run, which has no skip set
+	 * (review r16, findings 10, 11). */
+	imap_skip_drop(s, &unlisted);
+	imap_skip_drop(s, &still);
 	if (!uidset_empty(&unlisted)) {
 		text = uidset_format(&unlisted, &from, 20);
 		imap_log(s, LOG_LVL_WARNING, "the server's answer to UID FETCH "
@@ -3115,9 +3161,11 @@ imap_gm_refused(struct imap_session *s, const struct imap_response *r)
  * the server and forgotten; one delivered before (a recovered journal,
  * another Gmail label) is done with. The rest are fetched, one per batch
  * (imap_fetch_next_batch); one over max_message_size is streamed past
- * there, as any. Those past the sizes FETCH's bounded line stay suspects,
- * asked for by a later session (each session settles at least one: a
- * suspect is delivered, gone, or lies again and is passed over). */
+ * there, as any. Those outside the sizes FETCH's bounded line stay
+ * suspects, asked for by a later session: the next starts after the last
+ * one this session asked for (imap_suspect_update), so that each is asked
+ * within a bounded number of sessions, even when the ones before it are
+ * answered BODY[] NIL (review r16, finding 09). */
 static void
 imap_suspect_sized(struct imap_session *s)
 {
@@ -3126,7 +3174,9 @@ imap_suspect_sized(struct imap_session *s)
 
 	imap_msgs_dedup(s);
 	uidset_init(&listed);
-	for (i = s->suspect_asked; i < s->suspect.n; i++) {
+	for (i = 0; i < s->suspect.n; i++) {
+		if (i >= s->suspect_first && i < s->suspect_asked)
+			continue;
 		uidset_add_range(&listed, s->suspect.r[i].lo,
 		    s->suspect.r[i].hi);
 	}
@@ -3460,8 +3510,9 @@ imap_missing_update(struct imap_session *s)
 
 /* A suspect's batch (itself alone) is durable: delivered (or recognised
  * as delivered before), it is no suspect any more; not returned, it stays
- * one, asked for alone again next time, not in the missing set (whose
- * UIDs are asked for among the others). */
+ * one, asked for alone again by a later session (one warning for all,
+ * imap_suspect_nil_log), not in the missing set (whose UIDs are asked for
+ * among the others). The next session's suspect pass starts after it. */
 static void
 imap_suspect_update(struct imap_session *s)
 {
@@ -3469,15 +3520,38 @@ imap_suspect_update(struct imap_session *s)
 
 	if (!s->suspect_pass)
 		return;
-	if (uidset_has(&s->delivered, uid) || uidset_has(&s->passed, uid)) {
+	if (uidset_has(&s->delivered, uid) || uidset_has(&s->passed, uid))
 		imap_set_drop(&s->suspect, uid);
-		imap_suspect_save(s);
-	} else
-		log_msg(LOG_LVL_WARNING, &(struct log_ctx){ s->ctx.account,
+	else {
+		uidset_add(&s->suspect_nil, uid);
+		log_msg(LOG_LVL_DEBUG, &(struct log_ctx){ s->ctx.account,
 		    s->ctx.folder, uid }, "the server did not return this "
-		    "message (sent far larger than announced before); asked "
-		    "for again, alone, next time");
+		    "message (sent far larger than announced before)");
+	}
+	s->suspect_next = uid + 1;	/* 0 past the last UID: wraps */
+	imap_suspect_save(s);
 	uidset_clear(&s->batch);
+}
+
+/* The one warning for the suspects the server did not return this
+ * session (not one per suspect: a server may answer hundreds so). */
+static void
+imap_suspect_nil_log(struct imap_session *s)
+{
+	char	*text;
+	size_t	 from = 0;
+
+	if (uidset_empty(&s->suspect_nil))
+		return;
+	text = uidset_format(&s->suspect_nil, &from, 20);
+	imap_log(s, LOG_LVL_WARNING, "%zu message(s) the server once sent far "
+	    "larger than announced were not returned when asked for again "
+	    "(UID %s%s); asked for again, alone, by a later run (each run "
+	    "goes on after the last one asked)",
+	    uidset_count(&s->suspect_nil), text,
+	    s->suspect_nil.n > 20 ? ",..." : "");
+	free(text);
+	uidset_clear(&s->suspect_nil);
 }
 
 /* The journaled batch's Message-IDs, with the digests of their content,
@@ -4033,6 +4107,7 @@ imap_folder_done(struct imap_session *s)
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	secs = (now.tv_sec - s->f_start.tv_sec) +
 	    (now.tv_nsec - s->f_start.tv_nsec) / 1e9;
+	imap_suspect_nil_log(s);
 	if (s->folder_failed)
 		s->result.folders_failed++;
 	else {
@@ -4071,6 +4146,20 @@ imap_body_max(const struct imap_session *s)
 {
 	return (s->ac->max_message_size != 0 ? s->ac->max_message_size :
 	    IMAP_BODY_MAX);
+}
+
+/* The most a body literal may announce before fetch_size_lie takes it
+ * for a lie, the size the server gave for it being said: without one (0:
+ * a UID the sizes pass left out, whose own answer has none either), the
+ * literal is not judged by a size, and the limit alone let a server drip
+ * 200 MB at its pace within the default 256 MB, for hours (review r16,
+ * finding 07); so it is bounded by IMAP_UNSIZED_MAX as well. */
+static uint64_t
+imap_body_bound(const struct imap_session *s, uint64_t said)
+{
+	uint64_t	max = imap_body_max(s);
+
+	return (said == 0 && max > IMAP_UNSIZED_MAX ? IMAP_UNSIZED_MAX : max);
 }
 
 /* The RFC822.SIZE the sizes pass listed for uid in this batch; for an
@@ -4249,6 +4338,7 @@ imap_body_lie(struct imap_session *s, uint64_t size, const char *what)
 	uint32_t		 uid = 0;
 	uint64_t		 said;
 	int			 for_good = 0;
+	char			*why;
 
 	n = imap_parse_fetch_item(imap_parse_response(s->parser), "UID");
 	if (n == NULL || imap_parse_node_u32(n, &uid) != 0) {
@@ -4263,18 +4353,24 @@ imap_body_lie(struct imap_session *s, uint64_t size, const char *what)
 	said = imap_listed_size(s, uid);
 	if (uid != 0 && uidset_has(&s->unsized, uid))
 		said = imap_fetch_size(imap_parse_response(s->parser));
-	if (!fetch_size_lie(size, said, imap_body_max(s)))
+	if (!fetch_size_lie(size, said, imap_body_bound(s, said)))
 		return (0);
 	if (uid != 0)
 		for_good = imap_lie_suspect(s, uid);
+	if (said == 0)
+		xasprintf(&why, "no size was known for it (none listed, none "
+		    "in its answer: at most %llu bytes are taken so)",
+		    (unsigned long long)imap_body_bound(s, said));
+	else
+		xasprintf(&why, "its RFC822.SIZE said %llu (more than twice "
+		    "that plus 1 MiB)", (unsigned long long)said);
 	s->ctx.uid = uid;
 	imap_fail(s, EXIT_PROTOCOL, "the server announced %s of %llu "
-	    "bytes while its RFC822.SIZE said %llu (more than twice that "
-	    "plus 1 MiB): a server error; closing the connection rather "
-	    "than reading it%s", what, (unsigned long long)size,
-	    (unsigned long long)said, uid != 0 ? imap_lie_outcome(uid,
-	    for_good) : " (neither its UID nor its message number tell which "
-	    "message it is)");
+	    "bytes while %s: a server error; closing the connection rather "
+	    "than reading it%s", what, (unsigned long long)size, why,
+	    uid != 0 ? imap_lie_outcome(uid, for_good) : " (neither its UID "
+	    "nor its message number tell which message it is)");
+	free(why);
 	s->ctx.uid = 0;
 	if (uid != 0)
 		imap_body_lie_record(s, uid);
@@ -4823,8 +4919,10 @@ imap_fetch_untagged(struct imap_session *s, const struct imap_response *r)
 	    n->type == IMAP_NODE_NIL) {
 		/* Not delivered: the checkpoint asks for it again. */
 		mctx.uid = uid;
-		log_msg(LOG_LVL_ERROR, &mctx, "the server sent BODY[] NIL "
-		    "instead of the message; asking for it again next time");
+		/* A suspect's is in imap_suspect_nil_log's one warning. */
+		log_msg(s->suspect_pass ? LOG_LVL_DEBUG : LOG_LVL_ERROR, &mctx,
+		    "the server sent BODY[] NIL instead of the message; "
+		    "asking for it again next time");
 		imap_status(s, EXIT_PROTOCOL);
 		/* Before or after another copy under this UID, the server's
 		 * word on it is unreliable: no server action this round. */
@@ -4939,7 +5037,8 @@ imap_sizes_send_items(struct imap_session *s, const char *items)
 	if (s->suspect_pass) {
 		/* A bounded line: those past it wait for a later session
 		 * (imap_suspect_sized). */
-		s->suspect_asked = 0;
+		s->suspect_first = imap_suspect_start(s);
+		s->suspect_asked = s->suspect_first;
 		set = uidset_format(&s->suspect, &s->suspect_asked,
 		    IMAP_SET_RANGES);
 		imap_send(s, "UID FETCH %s (%s)", set, items);

@@ -40,10 +40,12 @@
  * than it announced (imap.c, pop3.c): asked once more, alone, after the
  * others, and passed over for good if the server does it again. For an
  * IMAP folder the text is "<UIDVALIDITY> <UID set>" (a UID set of another
- * UIDVALIDITY names nothing); for POP3 (the "INBOX" record) the UIDLs,
- * separated by spaces. A file without one (older versions never write
- * it) has none: what an older version passed over stays passed over. An
- * older version refuses a file that has one ("unknown record").
+ * UIDVALIDITY names nothing; its ranges are written from where the next
+ * pass starts, then those before: read in any order, the same set); for
+ * POP3 (the "INBOX" record) the UIDLs, separated by spaces. A file
+ * without one (older versions never write it) has none: what an older
+ * version passed over stays passed over. An older version refuses a file
+ * that has one ("unknown record").
  * Its UID, once known, bounds the messages the pass may leave untouched
  * (imap.c): those present at the change; mail that arrives later is new
  * mail. One without it (the previous version's) gets it at the next

@@ -4,7 +4,7 @@ tests/fault/servers.sh: the faults Dovecot will not produce.
 
 usage: imap_server.py MODE --log FILE --manifest FILE [--msgs N] [--bad N]
                       [--linger S] [--uidplus no] [--seen K,...] [--lit N]
-                      [--seenmanifest yes]
+                      [--seenmanifest yes] [--nilbelow U]
 
 Listens on 127.0.0.1 port 0, prints the port on stdout, then serves
 connections one after the other (until S, default 20, seconds pass
@@ -235,9 +235,14 @@ Modes:
               while UID SEARCH finds it; the second connection announces
               its BODY[] literal as --lit N bytes and drips it as in
               bigdrip
+  omitdripnosize  as omitdrip, and every body FETCH answer for message 3
+              leaves out its RFC822.SIZE (no size known for it at all)
   nilomit     the first connection answers BODY[] NIL for message 3, the
               second leaves it out of its sizes pass (asked for again),
               later ones behave (--bad is not used)
+  nilbelow    every connection answers BODY[] NIL for the UIDs below
+              --nilbelow U (messages it cannot read: tests/fault/
+              suspect_cap.sh; --bad is not used)
 UID SEARCH honours a "UID <set>" criterion (with ALL, UNSEEN, DELETED).
 """
 import hashlib
@@ -253,6 +258,8 @@ LIT = 4000000000
 PAD = 0
 # omitbig: this message is padded past 1 MiB.
 BIG = 0
+# nilbelow: BODY[] NIL for the UIDs below this one (--nilbelow).
+NIL_BELOW = 0
 
 
 def message(i):
@@ -422,7 +429,7 @@ NIL = object()
 # The message the sizes pass of a bad connection leaves out, by mode.
 OMIT_SIZE = {"omitsize": 3, "omitsizefirst": 1, "omitsizegone": 3,
              "omitsize2": 3, "omitsearchno": 3, "hugegap": 2, "omituv": 3,
-             "omitbig": 3, "omitdrip": 3}
+             "omitbig": 3, "omitdrip": 3, "omitdripnosize": 3}
 
 # What the login of a bad connection gets, by mode.
 REFUSALS = {
@@ -450,6 +457,12 @@ def fetch_item(box, seq, uid, args, body=None, size=None):
             parts.append(b" BODY[] {%d}\r\n" % n + data)
     parts.append(b")\r\n")
     return b"".join(parts)
+
+
+def nosize(item, box, uid):
+    """A FETCH answer without its RFC822.SIZE (omitdripnosize)."""
+    return item.replace(b" RFC822.SIZE %d" % len(message(box.msgs[uid])),
+                        b"", 1)
 
 
 def sizes_flood(c, box, mode, count):
@@ -485,7 +498,7 @@ def do_fetch(c, box, tag, rest, bad, mode, flood=0):
             continue	# expunged just before: a server does not send it
         seq = 1 if bad and mode == "bigdripone" else uids.index(uid) + 1
         omit = bad or (mode == "omitsize2" and c.n == 2) or \
-            mode in ("omituv", "omitbig", "omitdrip") or \
+            mode in ("omituv", "omitbig", "omitdrip", "omitdripnosize") or \
             (mode == "omitsearchno" and c.n <= 2)
         if omit and not body and box.msgs[uid] == OMIT_SIZE.get(
                 mode, box.n if mode == "omitsizelast" else None):
@@ -513,8 +526,9 @@ def do_fetch(c, box, tag, rest, bad, mode, flood=0):
                 (mode == "uidvnilnew" and c.n in (2, 3))):
             c.send(fetch_item(box, seq, uid, args, body=NIL))
             continue
-        if bad and body and mode in ("nil", "nilread", "nilreaduv") and \
-                box.msgs[uid] == 3:
+        if (bad and body and mode in ("nil", "nilread", "nilreaduv") and
+                box.msgs[uid] == 3) or \
+                (body and mode == "nilbelow" and uid < NIL_BELOW):
             c.send(fetch_item(box, seq, uid, args, body=NIL))
             continue
         if bad and body and mode == "omit" and box.msgs[uid] == 3:
@@ -543,14 +557,21 @@ def do_fetch(c, box, tag, rest, bad, mode, flood=0):
                mode in ("bigdrip", "hdrdrip", "bigdripseq", "bigdripone",
                         "bigdripuv")) or \
             (bad and body and box.msgs[uid] == 3 and mode == "fulllie") or \
-            (body and box.msgs[uid] == 3 and mode == "omitdrip" and
+            (body and box.msgs[uid] == 3 and
+             mode in ("omitdrip", "omitdripnosize") and
              c.n == 2) or \
             (mode == "uidvhdrdrip" and c.n == 2 and not body and
              "HEADER.FIELDS" in args and box.msgs[uid] == 2) or \
             (mode == "gmsizesdrip" and bad and not body and
              "HEADER.FIELDS" in args and box.msgs[uid] == box.n)
+        nosz = body and mode == "omitdripnosize" and box.msgs[uid] == 3
+        if nosz and not lie:
+            c.send(nosize(fetch_item(box, seq, uid, args), box, uid))
+            continue
         if lie:
             item = fetch_item(box, seq, uid, args)
+            if nosz:
+                item = nosize(item, box, uid)
             if mode in ("bigdripseq", "bigdripone"):
                 item = item.replace(b"(UID %d " % uid, b"(", 1)
             key = b"BODY[HEADER" if mode in ("hdrdrip", "uidvhdrdrip",
@@ -845,7 +866,7 @@ def serve(c, box, mode, bad, caps, flood):
 
 
 def main():
-    global LOGF, PAD, LIT, BIG
+    global LOGF, PAD, LIT, BIG, NIL_BELOW
     if len(sys.argv) < 2:
         raise SystemExit(__doc__)
     mode = sys.argv[1]
@@ -857,6 +878,7 @@ def main():
         rest = rest[2:]
     LOGF = args["log"]
     LIT = int(args.get("lit", LIT))
+    NIL_BELOW = int(args.get("nilbelow", "0"))
     if mode == "slowlit":
         PAD = 600
     if mode == "omitbig":

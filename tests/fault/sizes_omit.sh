@@ -16,7 +16,9 @@
 # UID SEARCH finds but every sizes pass leaves out, across a UIDVALIDITY
 # change, is asked for in the body FETCH (omituv). What a
 # recovered journal delivered is never owed, whether the recovering run's
-# sizes pass leaves it out or lies about a message above it. TAP output.
+# sizes pass leaves it out or lies about a message above it, nor one
+# that every sizes pass leaves out, fetched without its size by a run
+# that is killed (omitbig, omituv). TAP output.
 set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 MAILFETCHD=${MAILFETCHD:-$top_srcdir/_build/mailfetchd}
@@ -43,10 +45,15 @@ owed() {
 # journal_killed NAME WHAT: a run of NAME killed once its batch is
 # journaled (before the Maildir has it all), as by kill -9.
 journal_killed() {
-	err=$(MAILFETCHD_FAULT=imap-journaled timeout -s KILL 60 \
+	point_killed "$1" imap-journaled "$2"
+}
+
+# point_killed NAME POINT WHAT: a run of NAME killed at crash point POINT.
+point_killed() {
+	err=$(MAILFETCHD_FAULT=$2 timeout -s KILL 60 \
 	    "$MAILFETCHD" -c "$T/$1.conf" --once -v 2>&1 >/dev/null)
 	rc=$?
-	tap_like "$rc" '^(137|-9)$' "$2: killed at imap-journaled"
+	tap_like "$rc" '^(137|-9)$' "$3: killed at $2"
 }
 
 # Message 3 left out of the first sizes pass: the others are delivered,
@@ -235,6 +242,23 @@ tap_is "$rc" 5 "dripped, left out: the next run ends at the lie (exit 5)"
 tap_like "$err" 'uid=3: the server announced a message of 200000000 bytes while its RFC822.SIZE said [0-9]+ \(more than twice' \
     "dripped, left out: the lie is judged by the answer's RFC822.SIZE"
 
+# The same with no RFC822.SIZE in the body FETCH answer either
+# (omitdripnosize): no size known at all, the 200 MB literal (within the
+# default max_message_size) was read at the server's pace, the run held
+# until the 60 s kill (review r16, finding 07). A literal without a size
+# to judge it by is bounded (by 32 MiB, or max_message_size if smaller):
+# a lie at once, and the message a suspect (asked for alone next time).
+server omitdripnosize --lit 200000000
+scripted_conf nosize imap 3s
+scripted_once nosize
+tap_is "$rc" 0 "dripped, no size at all: the first run delivers the others"
+scripted_once nosize
+tap_is "$rc" 5 "dripped, no size at all: the next run ends at the lie (exit 5)"
+tap_like "$err" 'uid=3: the server announced a message of 200000000 bytes while no size was known for it' \
+    "dripped, no size at all: the error says no size was known"
+tap_like "$(grep '^suspect ' "$T/state-nosize/nosize.state")" '^suspect INBOX [0-9]+%203$' \
+    "dripped, no size at all: it is a suspect"
+
 # first_fetch = unseen, keep = no, messages 4 and 5 read, and the first
 # sizes pass leaves out message 5 (the newest: no number gap shows it).
 # The first fetch covers what the folder held when it began (UIDNEXT),
@@ -301,5 +325,51 @@ tap_is "$(owed liarec)" "" "recovered, then a lie: the recovered messages are no
 scripted_once liarec
 tap_like "$rc" '^(0|1)$' "recovered, then a lie: the next run succeeds"
 scripted_exact liarec "recovered, then a lie: every message once"
+
+# Left out of every sizes pass (omitbig, keep = yes), fetched without its
+# size, and the run that fetches it killed once it is journaled (or
+# synced): the next run's recovery delivers it, and its sizes pass leaves
+# it out again while UID SEARCH finds it. It was skipped then but still
+# saved as owed, and the run after fetched it again: a second copy
+# (review r16, finding 10).
+for fp in imap-journaled:1 imap-synced:1; do
+	n=unsz${fp%%-*}${fp#*-}; n=${n%%:*}
+	server omitbig
+	scripted_conf "$n" imap 3s "keep = yes"
+	scripted_once "$n"
+	tap_is "$(owed "$n")" "missing INBOX 3" "unsized, killed at $fp: UID 3 owed"
+	point_killed "$n" "$fp" "unsized, killed at $fp"
+	scripted_once "$n"
+	tap_like "$err" 'recovered an interrupted run: 1 message\(s\) delivered' \
+	    "unsized, killed at $fp: the next run recovers it"
+	tap_is "$(owed "$n")" "" "unsized, killed at $fp: then no longer owed"
+	scripted_once "$n"
+	tap_is "$rc:$(grep -c '^4 .*UID FETCH 3 .*BODY.PEEK\[\]' "$T/server.log")" "1:0" \
+	    "unsized, killed at $fp: the run after does not fetch it again"
+	scripted_exact "$n" "unsized, killed at $fp: every message once"
+done
+
+# The same across a UIDVALIDITY change (omituv, first_fetch = unseen,
+# keep = no), the run that fetches UID 103 without its size killed once
+# it is journaled, synced, or its file renamed into new/ (review r16,
+# finding 11).
+for fp in imap-journaled:1 maildir-renamed:1; do
+	n=unuv${fp%%-*}${fp#*-}; n=${n%%:*}
+	server omituv --msgs 6
+	scripted_conf "$n" imap 3s "first_fetch = unseen" "keep = yes"
+	scripted_once "$n"
+	scripted_conf "$n" imap 3s "first_fetch = unseen" "keep = no"
+	scripted_once "$n"
+	tap_like "$(owed "$n")" ' 103$' "unsized, new UIDVALIDITY, $fp: UID 103 owed"
+	point_killed "$n" "$fp" "unsized, new UIDVALIDITY"
+	scripted_once "$n"
+	tap_like "$err" 'recovered an interrupted run' \
+	    "unsized, new UIDVALIDITY, $fp: the next run recovers it"
+	tap_is "$(owed "$n")" "" "unsized, new UIDVALIDITY, $fp: then no longer owed"
+	scripted_once "$n"
+	tap_is "$rc:$(grep -c '^5 .*UID FETCH 103 .*BODY.PEEK\[\]' "$T/server.log")" "1:0" \
+	    "unsized, new UIDVALIDITY, $fp: the run after does not fetch it again"
+	scripted_exact "$n" "unsized, new UIDVALIDITY, $fp: every message once"
+done
 
 tap_done

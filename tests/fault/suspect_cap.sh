@@ -7,8 +7,10 @@
 # line stay suspects and a later run asks for them. Here 450 of them
 # (UIDs 1, 3, ..., 899), from a state an earlier run left when the
 # folder held 900 messages; it holds 3 now (UIDs 1 to 3): UIDs 1 and 3
-# are delivered, the others are no longer listed, so forgotten. TAP
-# output.
+# are delivered, the others are no longer listed, so forgotten. With all
+# 450 still there and the first 400 answered BODY[] NIL, the next run
+# goes on with the 50 past the line (not the same 400 again), and each
+# run warns once. TAP output.
 set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 MAILFETCHD=${MAILFETCHD:-$top_srcdir/_build/mailfetchd}
@@ -18,10 +20,11 @@ scripted_init suspect_cap
 IMAP="$top_srcdir/tests/fault/imap_server.py"
 N=900	# the folder's last UID seen; UIDs 1 to 3 still exist
 
-# The state of an earlier run: every UID up to N seen, the odd ones
-# suspects (UIDVALIDITY 1000, the scripted server's).
-mkdir -p "$T/state-sc" && chmod 700 "$T/state-sc"
-python3 - "$T/state-sc/sc.state" "$N" <<'PY'
+# suspect_state NAME: the state of an earlier run: every UID up to N
+# seen, the odd ones suspects (UIDVALIDITY 1000, the scripted server's).
+suspect_state() {
+	mkdir -p "$T/state-$1" && chmod 700 "$T/state-$1"
+	python3 - "$T/state-$1/$1.state" "$N" <<'PY'
 import hashlib, sys
 n = int(sys.argv[2])
 text = "1000 " + ",".join(str(u) for u in range(1, n, 2))
@@ -32,6 +35,8 @@ out = "".join(l + "\n" for l in body)
 out += "end %d %s\n" % (len(body) - 1, hashlib.sha256(out.encode()).hexdigest())
 open(sys.argv[1], "w").write(out)
 PY
+}
+suspect_state sc
 
 # ranges LOG CONN: the number of comma-separated parts of each UID set
 # that connection CONN's UID FETCH (UID RFC822.SIZE) asked, in order.
@@ -39,9 +44,9 @@ ranges() {
 	grep -E "^$2 \S+ UID FETCH \S+ \(UID RFC822.SIZE\)$" "$1" |
 	    awk '{ print split($5, a, ",") }' | tr '\n' ' ' | sed 's/ $//'
 }
-# suspects: the suspect record's UIDs (one line, "" when none).
+# suspects [NAME]: the suspect record's UIDs (one line, "" when none).
 suspects() {
-	python3 - "$T/state-sc/sc.state" <<'PY'
+	python3 - "$T/state-${1:-sc}/${1:-sc}.state" <<'PY'
 import sys, urllib.parse
 t = "".join(l.split(" ", 2)[2].rstrip("\n") for l in open(sys.argv[1])
             if l.startswith("suspect INBOX "))
@@ -68,5 +73,40 @@ tap_is "$(scripted_count sc):$(grep -c '^2 .*BODY.PEEK\[\]' "$T/sc.log")" "2:0" 
 scripted_once sc
 tap_is "$rc:$(grep -c '^3 .*UID FETCH .*BODY.PEEK\[\]' "$T/sc.log")" "1:0" \
     "run 3: nothing new, nothing fetched"
+
+# The same 450 suspects, all still on the server, which answers BODY[]
+# NIL (no lie: asked for again next time) for every UID below 801
+# (imap_server.py nilbelow). Each run asked the same first 400 again and
+# never the 50 past the line, with 400 warnings (review r16, finding 09):
+# a run now starts after the last suspect the one before asked, so the
+# 50 are asked for, and delivered, by the next run; one warning a run.
+# bodies LOG CONN: the UIDs connection CONN asked for in a body FETCH.
+bodies() {
+	sed -nE "s/^$2 \S+ UID FETCH (\S+) .*BODY.PEEK\[\].*/\1/p" "$1" |
+	    tr '\n' ' '
+}
+# high LOG CONN: how many of them are above 800.
+high() {
+	bodies "$1" "$2" | tr ' ' '\n' | awk '$1 > 800' | grep -c .
+}
+suspect_state nb
+scripted_start "$T/nb.log" "$IMAP" nilbelow --nilbelow 801 --msgs "$N" \
+    --manifest "$T/manifest-nb"
+scripted_conf nb imap 10s
+scripted_once nb
+tap_is "$(bodies "$T/nb.log" 1 | wc -w):$(high "$T/nb.log" 1):$(scripted_count nb)" \
+    "400:0:0" "NIL: run 1 asks for the first 400 (UIDs 1 to 799), none returned"
+tap_is "$(echo "$err" | grep -c 'warning:.*not returned')" 1 \
+    "NIL: run 1 warns once, not once per suspect"
+tap_like "$err" 'warning:.*400 message\(s\) the server once sent far larger than announced were not returned' \
+    "NIL: the warning counts them"
+scripted_once nb
+tap_is "$(high "$T/nb.log" 2):$(scripted_count nb)" "50:50" \
+    "NIL: run 2 asks for the 50 past the line, and delivers them"
+tap_is "$(suspects nb | tr ',' '\n' | wc -l)" 400 \
+    "NIL: the 400 not returned stay suspects"
+scripted_once nb
+tap_is "$(bodies "$T/nb.log" 3 | wc -w):$(high "$T/nb.log" 3)" "400:0" \
+    "NIL: run 3 asks for the 400 again"
 
 tap_done
