@@ -449,6 +449,12 @@ privsep_enter(const struct privsep_worker *w)
 	}
 }
 
+int
+privsep_dropped(void)
+{
+	return (privsep_in_worker && privsep_owner != NULL);
+}
+
 /* Prepares and forks the worker w, which runs body on its own copy of
  * conf filtered for its owner and exits with what body returns. -1 when
  * it could not start (logged). */

@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <stdint.h>
 #include <signal.h>
 #include <stdio.h>
@@ -27,6 +28,7 @@
 #include "outcome.h"
 #include "log.h"
 #include "oauth2.h"
+#include "privsep.h"
 #include "xmalloc.h"
 
 /* A secret buffer's mapping starts with this header; the caller's bytes
@@ -659,8 +661,52 @@ secret_job_finish(struct secret_job *j)
 	event_active(j->ev_done, EV_TIMEOUT, 1);
 }
 
+/* Whether an environment string is kept in an owner's command: the
+ * locale and the time zone, which say how to show things, not who runs. */
+static int
+secret_env_kept(const char *s)
+{
+	return (strncmp(s, "LANG=", 5) == 0 || strncmp(s, "LC_", 3) == 0 ||
+	    strncmp(s, "TZ=", 3) == 0);
+}
+
+/* In the forked child of a privsep worker (the owner's uid, but root's
+ * environment, inherited from the daemon root started): the environment
+ * is replaced by the owner's own, so that nothing of root's reaches a
+ * process the owner can read (/proc/PID/environ), and per-user tools
+ * find the owner's home: PATH, HOME, USER, LOGNAME, SHELL from the
+ * passwd entry, and the locale and time zone. */
+static void
+secret_env_owner(void)
+{
+	extern char	**environ;
+	struct passwd	 *pw = getpwuid(getuid());
+	char		**kept = NULL;
+	size_t		  i, n = 0;
+
+	for (i = 0; environ != NULL && environ[i] != NULL; i++) {
+		if (!secret_env_kept(environ[i]))
+			continue;
+		kept = xreallocarray(kept, n + 1, sizeof *kept);
+		kept[n++] = xstrdup(environ[i]);
+	}
+	if (clearenv() != 0 ||
+	    setenv("PATH", "/usr/local/bin:/usr/bin:/bin", 1) != 0)
+		_exit(127);
+	for (i = 0; i < n; i++) {
+		if (putenv(kept[i]) != 0)
+			_exit(127);
+	}
+	if (pw != NULL && (setenv("HOME", pw->pw_dir, 1) != 0 ||
+	    setenv("USER", pw->pw_name, 1) != 0 ||
+	    setenv("LOGNAME", pw->pw_name, 1) != 0 ||
+	    setenv("SHELL", pw->pw_shell, 1) != 0))
+		_exit(127);
+}
+
 /* In the forked child, before the supervisor: the command's stdin and
- * the variables added to its environment. */
+ * environment (the owner's under privsep), and the variables added to
+ * it. */
 static void
 secret_cmd_setup(const struct secret_cmd *c)
 {
@@ -669,6 +715,8 @@ secret_cmd_setup(const struct secret_cmd *c)
 	if (c->infd != -1 && c->infd != STDIN_FILENO &&
 	    dup2(c->infd, STDIN_FILENO) == -1)
 		_exit(127);
+	if (privsep_dropped())
+		secret_env_owner();
 	for (i = 0; c->env != NULL && c->env[i] != NULL; i++) {
 		if (putenv(c->env[i]) != 0)
 			_exit(127);

@@ -104,19 +104,34 @@ run_once()
 
 # ---- --once as root for two owners ------------------------------------------
 CONF=$T/two.conf
-# The hook (mailfetchd.conf(5) HOOKS) records who ran it, in the owner's
-# home.
-write_conf "$CONF" \
-    "new_mail_command = \"sh -c 'id -un >$T/home/\$MAILFETCHD_ACCOUNT/hook.id'\"" \
-    -- "$A" "$B"
+# The hook (mailfetchd.conf(5) HOOKS) records who ran it, and the
+# environment it was started with, in the owner's home.
+cat >"$T/envhook.sh" <<'EOF'
+#!/bin/sh
+d=${0%/*}/home/$MAILFETCHD_ACCOUNT
+id -un >"$d/hook.id"
+tr '\0' '\n' </proc/$$/environ | sort >"$d/hook.env"
+EOF
+chmod 755 "$T/envhook.sh"
+write_conf "$CONF" "new_mail_command = \"$T/envhook.sh\"" -- "$A" "$B"
 umask 022
-run_once "$CONF"
+# Root's environment (a variable of root's own among it) must not reach a
+# process of the owner's; the locale and the time zone do.
+HOME=/root USER=root LOGNAME=root SHELL=/bin/bash ROOT_ONLY_TOKEN=s3cr3t \
+    LANG=C.UTF-8 TZ=UTC run_once "$CONF"
 tap_is "$rc" 0 "--once as root for two owners: exit 0 (new mail)"
 [ "$rc" = 0 ] || tap_diag "$err"
 for u in "$A" "$B"; do
 	tap_is "$(cat "$T/home/$u/hook.id" 2>&1)" "$u" \
 	    "$u: new_mail_command ran as $u, not as root"
-	rm -f "$T/home/$u/hook.id"
+	env=$(grep -v -e '^MAILFETCHD_' -e '^LC_' "$T/home/$u/hook.env" 2>&1)
+	tap_is "$(echo "$env" | cut -d= -f1 | tr '\n' ' ')" \
+	    "HOME LANG LOGNAME PATH SHELL TZ USER " \
+	    "$u: the hook's environment is the owner's, none of root's"
+	tap_is "$(echo "$env" | grep -E '^(HOME|USER|LOGNAME|SHELL)=' | tr '\n' ' ')" \
+	    "HOME=$T/home/$u LOGNAME=$u SHELL=/usr/sbin/nologin USER=$u " \
+	    "$u: ... HOME, USER, LOGNAME and SHELL from $u's passwd entry"
+	rm -f "$T/home/$u/hook.id" "$T/home/$u/hook.env"
 done
 for u in "$A" "$B"; do
 	mfd_expect "$T/home/$u/Maildir" "" "${INBOX[@]}"
