@@ -140,6 +140,19 @@ hook_files_add(struct hook_files *f, const char *folder, char *path)
 }
 
 void
+hook_files_found(struct hook_files *f, const char *folder,
+    const struct maildir *md, const struct maildir_found *found, size_t n)
+{
+	char	*path;
+	size_t	 i;
+
+	for (i = 0; i < n; i++) {
+		if ((path = maildir_found_path(md, &found[i])) != NULL)
+			hook_files_add(f, folder, path);
+	}
+}
+
+void
 hook_files_move(struct hook_files *dst, struct hook_files *src)
 {
 	size_t	i;

@@ -21,6 +21,7 @@
 #include <time.h>
 
 #include "config.h"
+#include "maildir.h"
 
 /* Paths listed to one run at most (the count says how many came): memory
  * stays bounded however much a server sends. */
@@ -38,6 +39,11 @@ struct hook_files {
 /* Adds a delivered file (path taken over; beyond HOOK_FILES_MAX only
  * counted) of folder (copied). */
 void	 hook_files_add(struct hook_files *, const char *folder, char *path);
+/* Adds the files a journal recovery found (maildir_recover: those
+ * delivered by an interrupted run, which never reached a hook), of
+ * folder; those found nowhere are left out. */
+void	 hook_files_found(struct hook_files *, const char *folder,
+	    const struct maildir *, const struct maildir_found *, size_t n);
 /* Appends src to dst and empties src. */
 void	 hook_files_move(struct hook_files *dst, struct hook_files *src);
 void	 hook_files_clear(struct hook_files *);

@@ -19,6 +19,9 @@
 #    finds nothing new).
 #  - fail, nobin: a hook exiting 3, and one that does not exist, are
 #    logged; the Maildir and the state are as without a hook.
+#  - crash: a run killed after its batch's journal (IMAP before and after
+#    the files reach new/, POP3 after): the next run's recovery delivers
+#    the 3 messages and runs the hook once for them, their 3 paths.
 #  - bad: failure_command runs once when the login is refused, not again
 #    at the retry a reload makes; after a success (the password fixed, a
 #    reload) and a new refusal (a fetch now) it runs again (once per
@@ -298,6 +301,37 @@ tap_like "$err" "account=nobin: .*new_mail_command: cannot run '/nonexistent/hoo
     "the missing binary is logged"
 mfd_expect "$T/nobin/Maildir" "" "$T/nobin1.eml"
 mfd_run_ok nobin 1 "the state is saved as without a hook"
+
+# ---------------------------------------------------------------------
+# A run killed after the batch's journal: the recovery's run hooks them.
+# ---------------------------------------------------------------------
+k=0
+for point in imap-journaled imap-synced pop3-synced; do
+	k=$((k + 1))
+	a=crash$k
+	dovecot_add_user "$a" "pw-$a-h00k"
+	mfd_account "$a" "pw-$a-h00k"
+	mkdir -p "$T/h-$a"
+	for i in 1 2 3; do
+		gen plain "$T/$a-$i.eml" "hook-$a-$i"
+		dovecot_add_message "$a" INBOX "$T/$a-$i.eml"
+	done
+	if [ "$point" = pop3-synced ]; then
+		MFD_PROTO=pop3 mfd_conf "$a" \
+		    "new_mail_command = \"$HOOK $T/h-$a\"" 'keep = yes'
+	else
+		mfd_conf "$a" "new_mail_command = \"$HOOK $T/h-$a\""
+	fi
+	MAILFETCHD_FAULT=$point mfd_run "$a"
+	tap_is "$(runs "$T/h-$a")" 0 "$point: the killed run ran no hook"
+	mfd_run_ok "$a" 0 "$point: the next run recovers the 3 messages"
+	tap_is "$(runs "$T/h-$a")" 1 "$point: ... and runs the hook once"
+	tap_is "$(cat "$T/h-$a/run.1/NEW" 2>&1; wc -l <"$T/h-$a/run.1/paths" 2>&1)" \
+	    "$(printf '3\n3')" "$point: for the 3 recovered messages, 3 paths"
+	in_new "$T/$a/Maildir" "$T/h-$a/run.1/paths" &&
+	    [ ! -e "$T/h-$a/run.1/missing" ]
+	ok $? "$point: the paths are the recovered files in new/"
+done
 
 cat "$DLOG" "$T/now.out" >>"$T/all-output"
 mfd_no_sanitizer
