@@ -1042,10 +1042,12 @@ daemon_stop(struct daemon *d, const char *why)
 
 	if (d->stopping) {
 		log_msg(LOG_LVL_NOTICE, NULL, "%s again: stopping now", why);
+		d->stop_now = 1;
 		event_base_loopexit(d->base, NULL);
 		return;
 	}
 	d->stopping = 1;
+	d->stop_ms = daemon_clock(CLOCK_MONOTONIC);
 	notify_stopping();
 	event_del(d->ev_due);
 	for (i = 0; i < d->naccts; i++) {
@@ -1082,7 +1084,30 @@ daemon_grace_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	log_msg(LOG_LVL_NOTICE, NULL, "polls still running after %ds; "
 	    "aborting them", DAEMON_STOP_GRACE);
+	d->stop_now = 1;
 	event_base_loopexit(d->base, NULL);
+}
+
+/* Once the polls are done: the hooks they started (a poll that ended in
+ * the grace starts its new_mail_command then) run on for what is left of
+ * the grace, each within its hook_timeout; what is still running after
+ * it is killed at the teardown, and runs again at the next start. */
+static void
+daemon_stop_hooks(struct daemon *d)
+{
+	uint64_t	spent;
+	unsigned int	n;
+
+	if (!d->stopping || d->stop_now || (n = hook_running(d->hook)) == 0)
+		return;
+	spent = daemon_clock(CLOCK_MONOTONIC) - d->stop_ms;
+	if (spent >= DAEMON_STOP_GRACE * 1000)
+		return;
+	evtimer_del(d->ev_grace);
+	log_msg(LOG_LVL_INFO, NULL, "waiting up to %llus for %u hook%s "
+	    "still running", (unsigned long long)(DAEMON_STOP_GRACE * 1000 -
+	    spent + 999) / 1000, n, n == 1 ? "" : "s");
+	(void)hook_wait(d->hook, (long)(DAEMON_STOP_GRACE * 1000 - spent));
 }
 
 /* Signals, from the loop (evsignal: no work in signal context). */
@@ -1519,7 +1544,7 @@ daemon_setup(struct daemon *d)
 		seed = (uint64_t)time(NULL) ^ (uint64_t)getpid();
 	daemon_limits(d->dc->conf, &l);
 	d->sched = schedule_new(&l, seed);
-	d->hook = hook_new(d->base);
+	d->hook = hook_new(d->base, d->dc->conf->state_dir);
 
 	d->ev_due = evtimer_new(d->base, daemon_due_cb, d);
 	d->ev_grace = evtimer_new(d->base, daemon_grace_cb, d);
@@ -1630,6 +1655,7 @@ daemon_run(const char *path, daemon_load_cb load, struct config *conf,
 	daemon_report_start(&d);
 	daemon_arm(&d);
 	event_base_dispatch(d.base);
+	daemon_stop_hooks(&d);
 	daemon_teardown(&d);
 	log_msg(LOG_LVL_INFO, NULL, "stopped");
 	return (0);

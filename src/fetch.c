@@ -707,14 +707,14 @@ fetch_once(const struct config *conf, const char *const *names, size_t n)
 	    EVDNS_BASE_DISABLE_WHEN_INACTIVE);
 	if (run.dns == NULL)
 		fatalx("cannot set up DNS resolution (evdns_base_new)");
-	run.hook = hook_new(run.base);
+	run.hook = hook_new(run.base, conf->state_dir);
 	fetch_progress_start(&run);
 	fetch_start_more(&run);
 	if (run.running > 0)
 		event_base_dispatch(run.base);
 	fetch_progress_stop(&run);
 	/* --once waits for the new-mail hooks, each within its timeout. */
-	hook_wait(run.hook);
+	(void)hook_wait(run.hook, -1);
 	hook_free(run.hook);
 	for (i = 0; i < run.njobs; i++)
 		rc = rc == -1 ? run.jobs[i].status :

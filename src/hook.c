@@ -12,6 +12,14 @@
  * a handler here would take their exits. Past the timeout the supervisor
  * is asked to kill the hook's whole tree (secret_cmd_kill).
  *
+ * What new_mail_command owes survives a stop: the files of the run in
+ * progress and those waiting are kept in state_dir/ACCOUNT.hook, written
+ * (replaced by rename, after an fsync) whenever they change and removed
+ * once no run is owed. A daemon stopped or killed before the run ended
+ * leaves the file, and the account's first fetch in the next process
+ * loads it and runs the hook for those files: at least once, so a run
+ * cut short comes again, whole.
+ *
  * The failure hook's states: an account enters one when a fetch ends in
  * a way only a person can mend: the login refused ("auth"), an OAuth2
  * grant to renew ("reauth"), the account stopped until a reload (its
@@ -38,10 +46,14 @@
 #include "log.h"
 #include "outcome.h"
 #include "secret.h"
+#include "state.h"
 #include "xmalloc.h"
 
 /* How often a running hook's exit is looked for. */
 #define HOOK_POLL_MS	50
+
+/* The first line of a pending file (state_dir/ACCOUNT.hook). */
+#define HOOK_PENDING_MAGIC	"mailfetchd-hook 1"
 
 enum hook_kind {
 	HOOK_NEW_MAIL,
@@ -64,7 +76,7 @@ struct hook_run {
 	pid_t			 pid;
 	struct timespec		 started;
 	struct event		*ev;		/* the poll */
-	unsigned long		 count;		/* new files */
+	struct hook_files	 files;		/* new_mail_command's */
 };
 
 /* An account's slot, what waits for it, and how its last hook ended. */
@@ -76,6 +88,8 @@ struct hook_acct {
 	unsigned int		 timeout;
 	struct hook_run		*run;		/* NULL: none */
 	struct hook_files	 waiting;	/* for new_mail_command */
+	char			*pending;	/* its file; NULL: none kept */
+	int			 dirty;		/* the file is out of date */
 	char			*fail_class;	/* a failure waits; NULL: none */
 	char			*fail_text;
 	int			 fail_status;
@@ -90,6 +104,7 @@ struct hook_acct {
 
 struct hook {
 	struct event_base	*base;
+	char			*state_dir;	/* NULL: nothing kept */
 	LIST_HEAD(, hook_acct)	 accts;
 };
 
@@ -182,30 +197,199 @@ hook_files_clear(struct hook_files *f)
 }
 
 struct hook *
-hook_new(struct event_base *base)
+hook_new(struct event_base *base, const char *state_dir)
 {
 	struct hook	*h;
 
 	h = xcalloc(1, sizeof *h);
 	h->base = base;
+	h->state_dir = state_dir != NULL ? xstrdup(state_dir) : NULL;
 	LIST_INIT(&h->accts);
 	return (h);
 }
 
-/* The account's slot, made on first use. */
+/* Writes s to fp with '%', controls and DEL as %XX: one line each. */
+static void
+hook_pending_put(FILE *fp, const char *tag, const char *s)
+{
+	const unsigned char	*p;
+
+	fprintf(fp, "%s ", tag);
+	for (p = (const unsigned char *)s; *p != '\0'; p++) {
+		if (*p == '%' || *p < 0x20 || *p == 0x7f)
+			fprintf(fp, "%%%02X", *p);
+		else
+			putc(*p, fp);
+	}
+	putc('\n', fp);
+}
+
+/* Undoes hook_pending_put's %XX in place. */
+static void
+hook_pending_unescape(char *s)
+{
+	char		*q = s;
+	unsigned int	 c;
+
+	for (; *s != '\0'; s++) {
+		if (*s == '%' && sscanf(s + 1, "%2X", &c) == 1 &&
+		    s[1] != '\0' && s[2] != '\0') {
+			*q++ = (char)c;
+			s += 2;
+		} else
+			*q++ = *s;
+	}
+	*q = '\0';
+}
+
+/* The files of f, into the pending file's lines. */
+static void
+hook_pending_put_files(FILE *fp, const struct hook_files *f)
+{
+	size_t	i;
+
+	for (i = 0; i < f->nfolders; i++)
+		hook_pending_put(fp, "folder", f->folders[i]);
+	for (i = 0; i < f->npaths; i++)
+		hook_pending_put(fp, "path", f->paths[i]);
+}
+
+/* Replaces the pending file by what the run in progress and the waiting
+ * files owe: durable (fsync, then rename) before the run starts. */
+static int
+hook_pending_write(const struct hook_acct *a)
+{
+	const struct hook_files	*run = a->run != NULL ? &a->run->files : NULL;
+	char			*tmp;
+	FILE			*fp;
+	int			 rc = -1;
+
+	xasprintf(&tmp, "%s.tmp", a->pending);
+	if ((fp = fopen(tmp, "we")) == NULL)
+		goto out;
+	fprintf(fp, "%s\ncount %lu\n", HOOK_PENDING_MAGIC,
+	    a->waiting.count + (run != NULL ? run->count : 0));
+	if (run != NULL)
+		hook_pending_put_files(fp, run);
+	hook_pending_put_files(fp, &a->waiting);
+	if (fflush(fp) != 0 || fsync(fileno(fp)) != 0) {
+		fclose(fp);
+		goto out;
+	}
+	if (fclose(fp) == 0 && rename(tmp, a->pending) == 0)
+		rc = 0;
+out:
+	if (rc != 0) {
+		log_msg(LOG_LVL_WARNING, &(struct log_ctx){ a->name, NULL, 0 },
+		    "new_mail_command: cannot keep what it owes in %s (a "
+		    "stop before its run would lose it): %s", a->pending,
+		    strerror(errno));
+		unlink(tmp);
+	}
+	free(tmp);
+	return (rc);
+}
+
+/* Brings the pending file up to date: removed when nothing is owed. */
+static void
+hook_pending_save(struct hook_acct *a)
+{
+	unsigned long	n = a->waiting.count;
+
+	if (a->pending == NULL || !a->dirty)
+		return;
+	a->dirty = 0;
+	if (a->run != NULL)
+		n += a->run->files.count;
+	if (n > 0)
+		(void)hook_pending_write(a);
+	else if (unlink(a->pending) != 0 && errno != ENOENT)
+		log_msg(LOG_LVL_WARNING, &(struct log_ctx){ a->name, NULL, 0 },
+		    "new_mail_command: cannot remove %s: %s", a->pending,
+		    strerror(errno));
+}
+
+/* One line of a pending file into f; -1 when it is not one. */
+static int
+hook_pending_line(struct hook_files *f, char *line, unsigned long *count)
+{
+	line[strcspn(line, "\n")] = '\0';
+	if (strncmp(line, "count ", 6) == 0)
+		return (sscanf(line + 6, "%lu", count) == 1 ? 0 : -1);
+	if (strncmp(line, "folder ", 7) == 0) {
+		hook_pending_unescape(line + 7);
+		hook_files_folder(f, line + 7);
+		return (0);
+	}
+	if (strncmp(line, "path ", 5) == 0) {
+		hook_pending_unescape(line + 5);
+		f->count++;
+		hook_files_path(f, xstrdup(line + 5));
+		return (0);
+	}
+	return (-1);
+}
+
+/* What a process that stopped before the run ended left (the whole file
+ * or nothing: it is only ever replaced by rename): into the waiting
+ * files. A file that is not one is logged and removed. */
+static void
+hook_pending_load(struct hook_acct *a)
+{
+	struct log_ctx	 ctx = { a->name, NULL, 0 };
+	struct hook_files f;
+	unsigned long	 count = 0;
+	char		*line = NULL;
+	size_t		 size = 0;
+	FILE		*fp;
+	int		 bad;
+
+	if ((fp = fopen(a->pending, "re")) == NULL)
+		return;
+	memset(&f, 0, sizeof f);
+	bad = getline(&line, &size, fp) == -1 ||
+	    strcmp(line, HOOK_PENDING_MAGIC "\n") != 0;
+	while (!bad && getline(&line, &size, fp) != -1)
+		bad = hook_pending_line(&f, line, &count) != 0;
+	free(line);
+	fclose(fp);
+	if (bad || count < f.count) {
+		log_msg(LOG_LVL_WARNING, &ctx, "%s: not a file of mailfetchd's "
+		    "(what new_mail_command owed); removed", a->pending);
+		hook_files_clear(&f);
+		a->dirty = 1;
+		return;
+	}
+	f.count = count;
+	log_msg(LOG_LVL_NOTICE, &ctx, "new_mail_command: a run for %lu "
+	    "message%s had not ended when mailfetchd last stopped; it runs "
+	    "again", count, count == 1 ? "" : "s");
+	hook_files_move(&a->waiting, &f);
+}
+
+/* The account's slot, made on first use: what new_mail_command still
+ * owes from an earlier process is loaded then (or dropped, when the
+ * account has no new_mail_command any more). */
 static struct hook_acct *
-hook_acct_get(struct hook *h, const char *name)
+hook_acct_get(struct hook *h, const struct account_conf *ac)
 {
 	struct hook_acct	*a;
 
 	LIST_FOREACH(a, &h->accts, entry) {
-		if (strcmp(a->name, name) == 0)
+		if (strcmp(a->name, ac->name) == 0)
 			return (a);
 	}
 	a = xcalloc(1, sizeof *a);
 	a->h = h;
-	a->name = xstrdup(name);
+	a->name = xstrdup(ac->name);
 	LIST_INSERT_HEAD(&h->accts, a, entry);
+	if (h->state_dir == NULL)
+		return (a);
+	a->pending = state_account_file(h->state_dir, ac->name, ".hook");
+	if (ac->new_mail_command != NULL)
+		hook_pending_load(a);
+	else
+		a->dirty = 1;	/* nothing is owed: removed */
 	return (a);
 }
 
@@ -222,7 +406,7 @@ hook_set(char **dst, const char *src)
 static struct hook_acct *
 hook_acct_conf(struct hook *h, const struct account_conf *ac)
 {
-	struct hook_acct	*a = hook_acct_get(h, ac->name);
+	struct hook_acct	*a = hook_acct_get(h, ac);
 
 	hook_set(&a->new_mail_command, ac->new_mail_command);
 	hook_set(&a->failure_command, ac->failure_command);
@@ -250,6 +434,7 @@ hook_run_free(struct hook_run *r)
 {
 	if (r->ev != NULL)
 		event_free(r->ev);
+	hook_files_clear(&r->files);
 	free(r->argv0);
 	free(r);
 }
@@ -266,13 +451,14 @@ hook_run_end(struct hook_run *r, int ws, int timed_out)
 	how = secret_cmd_how(ws, timed_out, r->timeout);
 	if (how == NULL && r->kind == HOOK_NEW_MAIL)
 		xasprintf(&text, "%s '%s' ran for %lu new message%s", what,
-		    r->argv0, r->count, r->count == 1 ? "" : "s");
+		    r->argv0, r->files.count, r->files.count == 1 ? "" : "s");
 	else if (how == NULL)
 		xasprintf(&text, "%s '%s' ran", what, r->argv0);
 	else
 		xasprintf(&text, "%s '%s' %s", what, r->argv0, how);
 	hook_record(a, r->kind, how == NULL, text);
 	free(how);
+	a->dirty |= r->files.count > 0;
 	a->run = NULL;
 	hook_run_free(r);
 	hook_next(a);
@@ -395,11 +581,12 @@ hook_env_failure(const struct hook_acct *a)
 	return (env);
 }
 
-/* Starts command for the account (env and stdin given, consumed); a run
- * that cannot start is recorded as failed at once. 0 when it runs. */
+/* Starts command for the account (env, stdin and files given, consumed;
+ * files may be NULL); a run that cannot start is recorded as failed at
+ * once. 0 when it runs. */
 static int
 hook_spawn(struct hook_acct *a, enum hook_kind kind, const char *command,
-    char **env, int infd, unsigned long count)
+    char **env, int infd, struct hook_files *files)
 {
 	struct secret_cmd	 c;
 	struct hook_run		*r;
@@ -419,6 +606,10 @@ hook_spawn(struct hook_acct *a, enum hook_kind kind, const char *command,
 	if (pid == -1) {
 		secret_argv_free(c.argv);
 		hook_record(a, kind, 0, cause);
+		if (files != NULL) {
+			a->dirty |= files->count > 0;
+			hook_files_clear(files);
+		}
 		return (-1);
 	}
 	r = xcalloc(1, sizeof *r);
@@ -427,7 +618,10 @@ hook_spawn(struct hook_acct *a, enum hook_kind kind, const char *command,
 	r->argv0 = xstrdup(c.argv[0]);
 	r->timeout = a->timeout;
 	r->pid = pid;
-	r->count = count;
+	if (files != NULL) {
+		r->files = *files;
+		memset(files, 0, sizeof *files);
+	}
 	clock_gettime(CLOCK_MONOTONIC, &r->started);
 	if ((r->ev = evtimer_new(a->h->base, hook_poll_cb, r)) == NULL)
 		fatalx("hook_spawn: cannot create events");
@@ -446,7 +640,7 @@ hook_start_failure(struct hook_acct *a)
 	int	rc;
 
 	rc = hook_spawn(a, HOOK_FAILURE, a->failure_command,
-	    hook_env_failure(a), hook_stdin(a, NULL), 0);
+	    hook_env_failure(a), hook_stdin(a, NULL), NULL);
 	free(a->fail_class);
 	free(a->fail_text);
 	a->fail_class = a->fail_text = NULL;
@@ -462,12 +656,12 @@ hook_start_new_mail(struct hook_acct *a)
 
 	memset(&a->waiting, 0, sizeof a->waiting);
 	rc = hook_spawn(a, HOOK_NEW_MAIL, a->new_mail_command,
-	    hook_env_new_mail(a, &f), hook_stdin(a, &f), f.count);
-	hook_files_clear(&f);
+	    hook_env_new_mail(a, &f), hook_stdin(a, &f), &f);
 	return (rc);
 }
 
-/* Starts what waits for the account's slot, if it is free. */
+/* Starts what waits for the account's slot, if it is free, and keeps
+ * what new_mail_command owes up to date. */
 static void
 hook_next(struct hook_acct *a)
 {
@@ -479,6 +673,7 @@ hook_next(struct hook_acct *a)
 		else
 			break;
 	}
+	hook_pending_save(a);
 }
 
 void
@@ -487,14 +682,16 @@ hook_new_mail(struct hook *h, const struct account_conf *ac,
 {
 	struct hook_acct	*a;
 
-	if (files == NULL || files->count == 0 ||
-	    ac->new_mail_command == NULL) {
-		if (files != NULL)
-			hook_files_clear(files);
-		return;
-	}
+	/* Also without new files: the account's first fetch loads what an
+	 * earlier process owed (hook_acct_get). */
 	a = hook_acct_conf(h, ac);
-	hook_files_move(&a->waiting, files);
+	if (files != NULL && files->count > 0 &&
+	    ac->new_mail_command != NULL) {
+		hook_files_move(&a->waiting, files);
+		a->dirty = 1;
+	}
+	if (files != NULL)
+		hook_files_clear(files);
 	hook_next(a);
 }
 
@@ -553,11 +750,46 @@ hook_busy(const struct hook *h)
 	return (0);
 }
 
-void
-hook_wait(struct hook *h)
+/* The end of hook_wait's time. */
+static void
+hook_wait_cb(evutil_socket_t fd, short what, void *arg)
 {
-	while (hook_busy(h))
+	(void)fd;
+	(void)what;
+	event_base_loopbreak(arg);
+}
+
+int
+hook_wait(struct hook *h, long ms)
+{
+	struct timeval	 tv = { ms / 1000, (ms % 1000) * 1000 };
+	struct event	*ev = NULL;
+
+	if (ms >= 0 && (ev = evtimer_new(h->base, hook_wait_cb,
+	    h->base)) == NULL)
+		fatalx("hook_wait: cannot create events");
+	if (ev != NULL)
+		evtimer_add(ev, &tv);
+	while (hook_busy(h)) {
 		event_base_loop(h->base, EVLOOP_ONCE);
+		if (event_base_got_break(h->base) ||
+		    event_base_got_exit(h->base))
+			break;
+	}
+	if (ev != NULL)
+		event_free(ev);
+	return (hook_busy(h));
+}
+
+unsigned int
+hook_running(const struct hook *h)
+{
+	const struct hook_acct	*a;
+	unsigned int		 n = 0;
+
+	LIST_FOREACH(a, &h->accts, entry)
+		n += a->run != NULL;
+	return (n);
 }
 
 int
@@ -587,12 +819,21 @@ hook_acct_free(struct hook_acct *a)
 	if (r != NULL) {
 		secret_cmd_kill(r->pid, &ws);
 		log_msg(LOG_LVL_WARNING, &(struct log_ctx){ a->name, NULL, 0 },
-		    "%s '%s' killed: mailfetchd is stopping",
-		    hook_kind_names[r->kind], r->argv0);
+		    "%s '%s' killed: mailfetchd is stopping%s",
+		    hook_kind_names[r->kind], r->argv0, r->files.count > 0 &&
+		    a->pending != NULL ? " (it runs again at the next start)" :
+		    "");
 		hook_run_free(r);
 	}
+	if (a->waiting.count > 0 && a->new_mail_command != NULL)
+		log_msg(LOG_LVL_NOTICE, &(struct log_ctx){ a->name, NULL, 0 },
+		    "new_mail_command: %lu new message%s wait for a run: %s",
+		    a->waiting.count, a->waiting.count == 1 ? "" : "s",
+		    a->pending != NULL ? "it runs at the next start" :
+		    "dropped");
 	LIST_REMOVE(a, entry);
 	hook_files_clear(&a->waiting);
+	free(a->pending);
 	free(a->name);
 	free(a->new_mail_command);
 	free(a->failure_command);
@@ -610,5 +851,6 @@ hook_free(struct hook *h)
 		return;
 	while (!LIST_EMPTY(&h->accts))
 		hook_acct_free(LIST_FIRST(&h->accts));
+	free(h->state_dir);
 	free(h);
 }

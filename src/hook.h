@@ -51,9 +51,11 @@ void	 hook_files_clear(struct hook_files *);
 struct event_base;
 struct hook;
 
-/* The hooks of one event loop (the daemon's, or --once's). */
-struct hook	*hook_new(struct event_base *);
-/* Kills every running hook (logged) and frees. NULL is a no-op. */
+/* The hooks of one event loop (the daemon's, or --once's); what
+ * new_mail_command owes is kept in state_dir (NULL: nowhere). */
+struct hook	*hook_new(struct event_base *, const char *state_dir);
+/* Kills every running hook (logged) and frees; what new_mail_command
+ * owes stays in state_dir for the next process. NULL is a no-op. */
 void		 hook_free(struct hook *);
 /* A fetch of ac made files durable: runs ac's new_mail_command now, or
  * after the account's hook running now. Takes the files (files is left
@@ -68,8 +70,12 @@ void		 hook_new_mail(struct hook *, const struct account_conf *,
 void		 hook_fetch_ended(struct hook *, const struct account_conf *,
 		    int status, int reauth, int stopped, const char *text);
 /* Runs the loop until no hook runs or waits (each is bounded by its
- * timeout): --once waits for its hooks before it exits. */
-void		 hook_wait(struct hook *);
+ * timeout), at most ms milliseconds (< 0: no bound), or until the loop
+ * is told to exit: --once waits for its hooks before it exits, a
+ * stopping daemon within its grace. 1 when a hook still runs. */
+int		 hook_wait(struct hook *, long ms);
+/* How many hooks run now. */
+unsigned int	 hook_running(const struct hook *);
 
 /* How the account's last hook ended, for --status: 0, or -1 when none
  * ran yet. The strings are the hook's until its next run. */

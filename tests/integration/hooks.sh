@@ -19,6 +19,12 @@
 #    finds nothing new).
 #  - fail, nobin: a hook exiting 3, and one that does not exist, are
 #    logged; the Maildir and the state are as without a hook.
+#  - stop: SIGTERM while a hook runs: the daemon waits for it (within its
+#    grace) and it runs to its end, logged as run. kill: a daemon killed
+#    (kill -9) while a run is held and 3 messages wait for the next one:
+#    the 4 files are kept in state_dir/ACCOUNT.hook, and the next start
+#    runs the hook once for the 4 (the killed run's again: at least once),
+#    then removes the file.
 #  - crash: a run killed after its batch's journal (IMAP before and after
 #    the files reach new/, POP3 after): the next run's recovery delivers
 #    the 3 messages and runs the hook once for them, their 3 paths.
@@ -70,17 +76,19 @@ chmod 755 "$HOOK"
 
 # runs DIR: how many runs began.
 runs() { find "$1" -maxdepth 1 -name 'run.*' | wc -l; }
-# wait_done DIR N SECONDS: until DIR/run.N/done exists.
-wait_done()
+# wait_path PATH SECONDS: until PATH exists.
+wait_path()
 {
 	local i
 
-	for ((i = 0; i < $3 * 10; i++)); do
-		[ -e "$1/run.$2/done" ] && return 0
+	for ((i = 0; i < $2 * 10; i++)); do
+		[ -e "$1" ] && return 0
 		sleep 0.1
 	done
 	return 1
 }
+# wait_done DIR N SECONDS: until DIR/run.N/done exists.
+wait_done() { wait_path "$1/run.$2/done" "$3"; }
 # msgid FILE...: the Message-ID lines of the files, sorted.
 msgid() { grep -h -m1 -i '^Message-ID:' "$@" | tr -d '\r' | sort; }
 # in_new MAILDIR PATHS-FILE: every path is MAILDIR/new/X or MAILDIR/cur/X.
@@ -301,6 +309,80 @@ tap_like "$err" "account=nobin: .*new_mail_command: cannot run '/nonexistent/hoo
     "the missing binary is logged"
 mfd_expect "$T/nobin/Maildir" "" "$T/nobin1.eml"
 mfd_run_ok nobin 1 "the state is saved as without a hook"
+
+# ---------------------------------------------------------------------
+# A stop: the running hook finishes in the grace; what a daemon killed
+# with a run in progress and mail waiting owed runs at its next start.
+# ---------------------------------------------------------------------
+cat "$DLOG" >>"$T/all-output"
+for u in stop kill; do
+	dovecot_add_user "$u" "pw-$u-h00k"
+	mfd_account "$u" "pw-$u-h00k"
+	mkdir -p "$T/h-$u"
+	for i in 1 2 3 4; do
+		gen plain "$T/$u$i.eml" "hook-$u-$i"
+	done
+	dovecot_add_message "$u" INBOX "$T/${u}1.eml"
+	{
+		printf 'state_dir = "%s"\nlog_level = debug\n' "$T/state-$u"
+		daemon_block "$u" 'idle = yes' 'poll_interval = 1h' \
+		    "new_mail_command = \"$HOOK $T/h-$u\""
+	} >"$T/$u.conf" || tap_bail "cannot write $T/$u.conf"
+	: >"$T/h-$u/block"
+done
+
+: >"$DLOG"
+daemon_start "$T/stop.conf"
+wait_path "$T/h-stop/run.1" 20 || tap_bail "stop: the hook did not start"
+kill -TERM "$DPID"
+daemon_wait_log 'waiting up to .* for 1 hook still running' 5
+ok $? "SIGTERM with a hook running: the daemon waits for it" "$(tail "$DLOG")"
+: >"$T/h-stop/release"
+daemon_wait_exit 20
+tap_is "$drc" 0 "... and stops once it has ended"
+[ -e "$T/h-stop/run.1/done" ]
+ok $? "the hook ran to its end" "$(grep new_mail_command "$DLOG")"
+! grep -q 'killed: mailfetchd is stopping' "$DLOG" &&
+    grep -q "account=stop: new_mail_command '$HOOK' ran for 1 new message" "$DLOG"
+ok $? "it is logged as run, not killed" "$(grep new_mail_command "$DLOG")"
+[ ! -e "$T/state-stop/stop.hook" ]
+ok $? "nothing is owed once it ran"
+
+cat "$DLOG" >>"$T/all-output"
+: >"$DLOG"
+daemon_start "$T/kill.conf"
+wait_path "$T/h-kill/run.1" 20 || tap_bail "kill: the hook did not start"
+for i in 2 3 4; do
+	dovecot_append kill INBOX "$T/kill$i.eml" >/dev/null ||
+	    tap_bail "APPEND failed"
+done
+for ((i = 0; i < 200; i++)); do
+	[ "$(grep -c '^path ' "$T/state-kill/kill.hook" 2>/dev/null)" = 4 ] &&
+	    break
+	sleep 0.1
+done
+tap_is "$(grep -c '^path ' "$T/state-kill/kill.hook" 2>&1)" 4 \
+    "kill: the running run's file and the 3 waiting are kept in state_dir"
+kill -KILL "$DPID"
+daemon_wait_exit 20
+rm -f "$T/h-kill/block"
+daemon_start "$T/kill.conf"
+wait_done "$T/h-kill" 2 30
+ok $? "after kill -9, the next start runs the hook again" "$(tail "$DLOG")"
+tap_is "$(cat "$T/h-kill/run.2/NEW" 2>&1)" 4 \
+    "... for the 4 messages it owed (the killed run's one again)"
+tap_is "$(sort "$T/h-kill/run.2/paths" 2>&1)" \
+    "$(find "$T/kill/Maildir/new" -type f | sort)" \
+    "... their 4 paths"
+for ((i = 0; i < 50; i++)); do
+	[ -e "$T/state-kill/kill.hook" ] || break
+	sleep 0.1
+done
+[ ! -e "$T/state-kill/kill.hook" ]
+ok $? "nothing is owed once it ran"
+kill -TERM "$DPID"
+daemon_wait_exit 20
+tap_is "$drc" 0 "the daemon stops"
 
 # ---------------------------------------------------------------------
 # A run killed after the batch's journal: the recovery's run hooks them.
