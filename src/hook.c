@@ -10,7 +10,15 @@
  * with waitpid(WNOHANG) from a timer, as secret.c does, and not with
  * SIGCHLD: privsep's supervisor reaps its workers with waitpid(-1), and
  * a handler here would take their exits. Past the timeout the supervisor
- * is asked to kill the hook's whole tree (secret_cmd_kill).
+ * is asked to kill the hook's whole tree (secret_cmd_abort), and reaped
+ * from the same timer: the loop never waits for it. The supervisor ends
+ * within a few seconds; one that does not is killed (HOOK_KILL_MS).
+ *
+ * The hook's stdout and stderr are a pipe the loop reads: each line is
+ * logged (escaped, HOOK_LOG_LINES a run at most), and the pipe is closed
+ * when the run ends. A process the hook leaves behind (one that
+ * daemonised with setsid and is never killed) cannot hold the daemon's
+ * own stderr: `out=$(mailfetchd --once 2>&1)` returns.
  *
  * What new_mail_command owes survives a stop: the files of the run in
  * progress and those waiting are kept in state_dir/ACCOUNT.hook, written
@@ -36,6 +44,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +60,12 @@
 
 /* How often a running hook's exit is looked for. */
 #define HOOK_POLL_MS	50
+/* After asking the supervisor to kill the hook (it ends in at most
+ * SECRET_KILL_SECONDS), how long before it is killed itself. */
+#define HOOK_KILL_MS	3000
+/* A run's output lines logged at most, and the length of one. */
+#define HOOK_LOG_LINES	100
+#define HOOK_LINE_MAX	1024
 
 /* The first line of a pending file (state_dir/ACCOUNT.hook). */
 #define HOOK_PENDING_MAGIC	"mailfetchd-hook 1"
@@ -77,6 +92,13 @@ struct hook_run {
 	struct timespec		 started;
 	struct event		*ev;		/* the poll */
 	struct hook_files	 files;		/* new_mail_command's */
+	int			 killing;	/* past the timeout */
+	long			 killed_ms;	/* then, since started */
+	int			 outfd;		/* its output; -1: closed */
+	struct event		*ev_out;
+	char			 line[HOOK_LINE_MAX];
+	size_t			 linelen;
+	unsigned int		 nlines;	/* logged */
 };
 
 /* An account's slot, what waits for it, and how its last hook ended. */
@@ -429,9 +451,79 @@ hook_record(struct hook_acct *a, enum hook_kind kind, int ok, char *text)
 	    "hook failed (nothing fetched is affected): ", text);
 }
 
+/* Logs the line the run's output holds (a cut one too). */
+static void
+hook_out_line(struct hook_run *r)
+{
+	char	*s;
+
+	if (r->linelen == 0)
+		return;
+	if (r->nlines < HOOK_LOG_LINES) {
+		s = log_sanitize(r->line, r->linelen, HOOK_LINE_MAX);
+		log_msg(LOG_LVL_INFO, &(struct log_ctx){ r->a->name, NULL, 0 },
+		    "%s: %s", hook_kind_names[r->kind], s);
+		free(s);
+	} else if (r->nlines == HOOK_LOG_LINES)
+		log_msg(LOG_LVL_INFO, &(struct log_ctx){ r->a->name, NULL, 0 },
+		    "%s: more output, not logged", hook_kind_names[r->kind]);
+	r->nlines++;
+	r->linelen = 0;
+}
+
+/* Closes the run's output: what is left in it is logged first. */
+static void
+hook_out_close(struct hook_run *r)
+{
+	if (r->ev_out != NULL)
+		event_free(r->ev_out);
+	r->ev_out = NULL;
+	if (r->outfd != -1)
+		close(r->outfd);
+	r->outfd = -1;
+	hook_out_line(r);
+}
+
+/* Reads what the run wrote (never blocks), line by line into the log;
+ * the end of its output, or an error, closes it. */
+static void
+hook_out_read(struct hook_run *r)
+{
+	char	buf[4096];
+	ssize_t	n, i;
+
+	while (r->outfd != -1) {
+		if ((n = read(r->outfd, buf, sizeof buf)) == -1 &&
+		    errno == EINTR)
+			continue;
+		if (n == -1 && errno == EAGAIN)
+			return;
+		if (n <= 0) {
+			hook_out_close(r);
+			return;
+		}
+		for (i = 0; i < n; i++) {
+			if (buf[i] != '\n')
+				r->line[r->linelen++] = buf[i];
+			if (buf[i] == '\n' || r->linelen == sizeof r->line)
+				hook_out_line(r);
+		}
+	}
+}
+
+static void
+hook_out_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	hook_out_read(arg);
+}
+
 static void
 hook_run_free(struct hook_run *r)
 {
+	hook_out_read(r);
+	hook_out_close(r);
 	if (r->ev != NULL)
 		event_free(r->ev);
 	hook_files_clear(&r->files);
@@ -448,6 +540,9 @@ hook_run_end(struct hook_run *r, int ws, int timed_out)
 	const char		*what = hook_kind_names[r->kind];
 	char			*how, *text;
 
+	/* Its last output, before how it ended. */
+	hook_out_read(r);
+	hook_out_close(r);
 	how = secret_cmd_how(ws, timed_out, r->timeout);
 	if (how == NULL && r->kind == HOOK_NEW_MAIL)
 		xasprintf(&text, "%s '%s' ran for %lu new message%s", what,
@@ -472,6 +567,7 @@ hook_poll_cb(evutil_socket_t fd, short what, void *arg)
 	struct timeval	 tv = { 0, HOOK_POLL_MS * 1000 };
 	struct timespec	 now;
 	pid_t		 pid;
+	long		 ms;
 	int		 ws = 0;
 
 	(void)fd;
@@ -479,15 +575,20 @@ hook_poll_cb(evutil_socket_t fd, short what, void *arg)
 	while ((pid = waitpid(r->pid, &ws, WNOHANG)) == -1 && errno == EINTR)
 		;
 	if (pid == r->pid || pid == -1) {
-		hook_run_end(r, ws, 0);
+		hook_run_end(r, ws, r->killing);
 		return;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	if ((now.tv_sec - r->started.tv_sec) * 1000 + (now.tv_nsec -
-	    r->started.tv_nsec) / 1000000 >= (long)r->timeout * 1000) {
-		secret_cmd_kill(r->pid, &ws);
-		hook_run_end(r, ws, 1);
-		return;
+	ms = (now.tv_sec - r->started.tv_sec) * 1000 + (now.tv_nsec -
+	    r->started.tv_nsec) / 1000000;
+	if (!r->killing && ms >= (long)r->timeout * 1000) {
+		secret_cmd_abort(r->pid);
+		r->killing = 1;
+		r->killed_ms = ms;
+	} else if (r->killing == 1 && ms - r->killed_ms >= HOOK_KILL_MS) {
+		kill(-r->pid, SIGKILL);
+		kill(r->pid, SIGKILL);
+		r->killing = 2;
 	}
 	evtimer_add(r->ev, &tv);
 }
@@ -593,17 +694,30 @@ hook_spawn(struct hook_acct *a, enum hook_kind kind, const char *command,
 	struct timeval		 tv = { 0, HOOK_POLL_MS * 1000 };
 	char			*cause = NULL;
 	pid_t			 pid = -1;
+	int			 out[2] = { -1, -1 };
 
 	memset(&c, 0, sizeof c);
 	c.env = env;
 	c.infd = infd;
 	c.outfd = STDERR_FILENO;
+	c.errfd = -1;
+	/* Without a pipe, the daemon's stderr, as before. */
+	if (pipe2(out, O_CLOEXEC) == 0)
+		c.outfd = c.errfd = out[1];
+	else
+		log_msg(LOG_LVL_WARNING, &(struct log_ctx){ a->name, NULL, 0 },
+		    "%s: pipe: %s; its output goes to stderr",
+		    hook_kind_names[kind], strerror(errno));
 	if (secret_split(command, &c.argv, &cause) == 0)
 		pid = secret_cmd_spawn(&c, hook_kind_names[kind], &cause);
 	if (infd != -1)
 		close(infd);
+	if (out[1] != -1)
+		close(out[1]);
 	secret_argv_free(env);
 	if (pid == -1) {
+		if (out[0] != -1)
+			close(out[0]);
 		secret_argv_free(c.argv);
 		hook_record(a, kind, 0, cause);
 		if (files != NULL) {
@@ -623,9 +737,17 @@ hook_spawn(struct hook_acct *a, enum hook_kind kind, const char *command,
 		memset(files, 0, sizeof *files);
 	}
 	clock_gettime(CLOCK_MONOTONIC, &r->started);
+	r->outfd = out[0];
 	if ((r->ev = evtimer_new(a->h->base, hook_poll_cb, r)) == NULL)
 		fatalx("hook_spawn: cannot create events");
 	evtimer_add(r->ev, &tv);
+	if (r->outfd != -1) {
+		if (fcntl(r->outfd, F_SETFL, O_NONBLOCK) == -1 ||
+		    (r->ev_out = event_new(a->h->base, r->outfd,
+		    EV_READ | EV_PERSIST, hook_out_cb, r)) == NULL)
+			fatalx("hook_spawn: cannot watch the output");
+		event_add(r->ev_out, NULL);
+	}
 	secret_argv_free(c.argv);
 	a->run = r;
 	log_msg(LOG_LVL_DEBUG, &(struct log_ctx){ a->name, NULL, 0 },

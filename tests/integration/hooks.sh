@@ -25,6 +25,12 @@
 #    the 4 files are kept in state_dir/ACCOUNT.hook, and the next start
 #    runs the hook once for the 4 (the killed run's again: at least once),
 #    then removes the file.
+#  - chain: a hook whose descendants are a chain of 400 processes, each
+#    in a process group of its own, is killed at hook_timeout with all of
+#    them. detach: a hook that leaves a detached (setsid) process behind:
+#    `out=$(mailfetchd --once 2>&1)` ends while that process still runs
+#    (the hook's output is a pipe the daemon logs, not its stderr); the
+#    hook's stdout and stderr lines are logged, escaped.
 #  - crash: a run killed after its batch's journal (IMAP before and after
 #    the files reach new/, POP3 after): the next run's recovery delivers
 #    the 3 messages and runs the hook once for them, their 3 paths.
@@ -383,6 +389,68 @@ ok $? "nothing is owed once it ran"
 kill -TERM "$DPID"
 daemon_wait_exit 20
 tap_is "$drc" 0 "the daemon stops"
+
+# ---------------------------------------------------------------------
+# A timeout kills a chain of process groups whole; a detached process
+# the hook leaves cannot hold --once's output.
+# ---------------------------------------------------------------------
+CHAIN=${top_builddir:-.}/tests/tools/proc_chain
+[ -x "$CHAIN" ] || tap_bail "$CHAIN not built (make check builds it)"
+cat >"$T/chain.sh" <<EOF
+#!/bin/bash
+"$CHAIN" 400 "$T/chain.pids" &
+sleep 1000
+EOF
+cat >"$T/detach.sh" <<EOF
+#!/bin/sh
+echo "hook says hello"
+printf 'to stderr: a\033b\n' >&2
+setsid sh -c 'echo \$\$ >"$T/detached.pid"; exec sleep 30' &
+sleep 0.5
+EOF
+chmod 755 "$T/chain.sh" "$T/detach.sh"
+# running PID: whether it runs (a zombie does not: this namespace's init
+# may never reap one).
+running() { [ -n "$1" ] && grep -qv '^[^)]*) Z' "/proc/$1/stat" 2>/dev/null; }
+# alive FILE: how many of the pids in FILE still run.
+alive()
+{
+	local p n=0
+
+	while read -r p; do
+		running "$p" && n=$((n + 1))
+	done <"$1"
+	echo "$n"
+}
+tap_cleanup_add 'for p in $(cat "$T/chain.pids" "$T/detached.pid" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done'
+for u in chain detach; do
+	dovecot_add_user "$u" "pw-$u-h00k"
+	mfd_account "$u" "pw-$u-h00k"
+	gen plain "$T/$u-1.eml" "hook-$u-1"
+	dovecot_add_message "$u" INBOX "$T/$u-1.eml"
+	# Time to build the chain on a loaded machine.
+	mfd_conf "$u" "new_mail_command = \"$T/$u.sh\"" 'hook_timeout = 10s'
+done
+mfd_run_ok chain 0 "--once with a hook whose chain of 400 process groups hangs"
+tap_like "$(cat "$T/chain.pids.done" 2>&1)" '^done 400$' \
+    "the chain was whole when the timeout came"
+tap_like "$err" "account=chain: .*new_mail_command '$T/chain.sh' timed out after 10 seconds and was killed" \
+    "the timeout is logged"
+for ((i = 0; i < 50; i++)); do
+	[ "$(alive "$T/chain.pids")" = 0 ] && break
+	sleep 0.1
+done
+tap_is "$(alive "$T/chain.pids")" 0 "none of the chain's 400 processes is left"
+
+out=$(timeout 60 "$MAILFETCHD" -c "$T/detach/mailfetchd.conf" --once 2>&1)
+tap_is "$?" 0 "--once with a hook that leaves a detached (setsid) process"
+echo "$out" >>"$T/all-output"
+running "$(cat "$T/detached.pid" 2>/dev/null)"
+ok $? "its output ended while that process still runs (it does not hold it)" "$out"
+tap_like "$out" "account=detach: new_mail_command: hook says hello" \
+    "the hook's stdout is logged, a line each"
+tap_like "$out" 'account=detach: new_mail_command: to stderr: a\\033b$' \
+    "... and its stderr, control characters escaped"
 
 # ---------------------------------------------------------------------
 # A run killed after the batch's journal: the recovery's run hooks them.
