@@ -63,6 +63,9 @@
 /* After asking the supervisor to kill the hook (it ends in at most
  * SECRET_KILL_SECONDS), how long before it is killed itself. */
 #define HOOK_KILL_MS	3000
+/* MAILFETCHD_FOLDERS at most (an environment string may not pass 128
+ * KiB, MAX_ARG_STRLEN: over it the exec fails). */
+#define HOOK_FOLDERS_BYTES	16384
 /* A run's output lines logged at most, and the length of one. */
 #define HOOK_LOG_LINES	100
 #define HOOK_LINE_MAX	1024
@@ -629,15 +632,24 @@ hook_env_add(char ***env, size_t *n, const char *name, const char *value)
 	(*env)[*n] = NULL;
 }
 
-/* The folders, one per line. */
+/* The folders, one per line, control characters escaped (a server's
+ * name decoded to a line feed would add a line), as many whole names as
+ * fit in HOOK_FOLDERS_BYTES. */
 static char *
 hook_join(char *const *list, size_t n)
 {
-	char	*s = xstrdup(""), *t;
-	size_t	 i;
+	char	*s = xstrdup(""), *t, *e;
+	size_t	 i, len = 0;
 
 	for (i = 0; i < n; i++) {
-		xasprintf(&t, "%s%s%s", s, i > 0 ? "\n" : "", list[i]);
+		e = log_escape_controls(list[i]);
+		if (len + strlen(e) + 1 > HOOK_FOLDERS_BYTES) {
+			free(e);
+			break;
+		}
+		xasprintf(&t, "%s%s%s", s, i > 0 ? "\n" : "", e);
+		len += strlen(e) + (i > 0);
+		free(e);
 		free(s);
 		s = t;
 	}
@@ -655,6 +667,9 @@ hook_env_new_mail(const struct hook_acct *a, const struct hook_files *f)
 	hook_env_add(&env, &n, "MAILFETCHD_ACCOUNT", a->name);
 	s = hook_join(f->folders, f->nfolders);
 	hook_env_add(&env, &n, "MAILFETCHD_FOLDERS", s);
+	free(s);
+	xasprintf(&s, "%zu", f->nfolders);
+	hook_env_add(&env, &n, "MAILFETCHD_FOLDER_COUNT", s);
 	free(s);
 	xasprintf(&s, "%lu", f->count);
 	hook_env_add(&env, &n, "MAILFETCHD_NEW", s);
