@@ -355,12 +355,14 @@ daemon_account_done(struct daemon_account *a, const struct fetch_result *r,
 	if (o.hint == SCHEDULE_HINT_TOO_MANY_CONNS)
 		daemon_idle_trim(a->d);
 	daemon_account_reauth(a, r->status, r->reauth);
-	/* The files are durable, the state saved by the session. */
-	hook_new_mail(a->d->hook, a->ac, r->files);
+	/* The files are durable, the state saved by the session. The hooks
+	 * a reload during the poll gave are the ones to run. */
+	hook_new_mail(a->d->hook, a->next_ac != NULL ? a->next_ac : a->ac,
+	    r->files);
 	/* A login refused as busy says nothing about the password. */
 	if (!schedule_hint_busy(r->hint))
-		hook_fetch_ended(a->d->hook, a->ac, r->status, r->reauth,
-		    due == SCHEDULE_NEVER, msg);
+		hook_fetch_ended(a->d->hook, a->next_ac != NULL ? a->next_ac :
+		    a->ac, r->status, r->reauth, due == SCHEDULE_NEVER, msg);
 	daemon_report_failure(a, r->status, msg);
 	free(msg);
 	if (r->status == EXIT_NEW_MAIL || r->status == EXIT_NOTHING_NEW)

@@ -685,8 +685,12 @@ privsep_same(const struct config *a, const struct config *b,
 		if (!privsep_same_owner(x->owner, owner))
 			continue;
 		na++;
+		/* Its hooks too: the worker learns them only by a restart
+		 * (its own reload would read other owners' password files,
+		 * which it cannot). */
 		if ((y = config_find_account(b, x->name)) == NULL ||
-		    !config_account_equal(x, y))
+		    !config_account_equal(x, y) ||
+		    !config_account_hooks_equal(x, y))
 			return (0);
 	}
 	return (na == nb);

@@ -25,6 +25,9 @@
 #    the 4 files are kept in state_dir/ACCOUNT.hook, and the next start
 #    runs the hook once for the 4 (the killed run's again: at least once),
 #    then removes the file.
+#  - reload: a reload that edits only new_mail_command and hook_timeout
+#    changes no account (the IDLE session goes on, no new login), and
+#    the next delivery runs the new command.
 #  - chain: a hook whose descendants are a chain of 400 processes, each
 #    in a process group of its own, is killed at hook_timeout with all of
 #    them. detach: a hook that leaves a detached (setsid) process behind:
@@ -389,6 +392,49 @@ ok $? "nothing is owed once it ran"
 kill -TERM "$DPID"
 daemon_wait_exit 20
 tap_is "$drc" 0 "the daemon stops"
+
+# ---------------------------------------------------------------------
+# A reload that edits only a hook restarts nothing; the next run takes it.
+# ---------------------------------------------------------------------
+cat "$DLOG" >>"$T/all-output"
+dovecot_add_user reload pw-reload-h00k
+mfd_account reload pw-reload-h00k
+mkdir -p "$T/h-reload" "$T/h-reload2"
+for i in 1 2; do
+	gen plain "$T/reload$i.eml" "hook-reload-$i"
+done
+dovecot_add_message reload INBOX "$T/reload1.eml"
+# reload_conf HOOK-DIR TIMEOUT: the daemon's configuration.
+reload_conf()
+{
+	{
+		printf 'state_dir = "%s"\nlog_level = debug\n' "$T/state-reload"
+		daemon_block reload 'idle = yes' 'poll_interval = 1h' \
+		    "new_mail_command = \"$HOOK $1\"" "hook_timeout = $2"
+	} >"$T/reload.conf" || tap_bail "cannot write $T/reload.conf"
+}
+reload_conf "$T/h-reload" 60s
+: >"$DLOG"
+daemon_start "$T/reload.conf"
+wait_done "$T/h-reload" 1 20 || tap_bail "reload: no first run"
+daemon_wait_log 'account=reload folder=INBOX: .*-> IDLING' 20 ||
+    tap_bail "reload: no IDLE"
+nlogin=$(grep -c 'account=reload.*logged in as' "$DLOG")
+reload_conf "$T/h-reload2" 30s
+kill -HUP "$DPID"
+daemon_wait_log 'reloaded: .* 0 changed, 1 unchanged' 20
+ok $? "a reload that edits only the hook changes no account" "$(grep -i reload "$DLOG")"
+! grep -q 'account=reload: changed by the reload' "$DLOG"
+ok $? "... and restarts no session" "$(grep -i reload "$DLOG")"
+dovecot_append reload INBOX "$T/reload2.eml" >/dev/null ||
+    tap_bail "APPEND failed"
+wait_done "$T/h-reload2" 1 20
+ok $? "the next delivery runs the new command" "$(tail "$DLOG")"
+tap_is "$(runs "$T/h-reload")" 1 "... not the old one"
+tap_is "$(grep -c 'account=reload.*logged in as' "$DLOG")" "$nlogin" \
+    "no login since the reload: the IDLE session went on"
+kill -TERM "$DPID"
+daemon_wait_exit 20
 
 # ---------------------------------------------------------------------
 # A timeout kills a chain of process groups whole; a detached process

@@ -332,9 +332,27 @@ ok $? "the third worker fetches $C's mail" "$(cat "$DLOG")"
 bad=$(find "$T/home/$C/Maildir" ! -user "$C" -printf '%p %u\n')
 tap_is "$bad" "" "... into $C's Maildir, as $C"
 
+# SIGHUP that only adds a hook: the workers run it from then on (the
+# daemon without privsep reloads hooks without a restart; a worker gets
+# them by one).
+rm -f "$T/home/$A/hook.id"
+write_conf "$DCONF" "new_mail_command = \"$T/envhook.sh\"" -- "$A" "$B" "$C"
+kill -HUP "$DPID"
+daemon_wait_log "$DCONF reloaded: 0 owners added, 0 removed, 3 changed" 10
+ok $? "SIGHUP adding a hook: the workers take it" "$(tail "$DLOG")"
+wait_uids 15 "$A" "$B" "$C" || tap_diag "workers: $(worker_uids)"
+gen plain "$T/d-a2.eml" privsep-daemon-a2
+dovecot_add_message "$A" INBOX "$T/d-a2.eml"
+for ((i = 0; i < 300; i++)); do
+	[ -s "$T/home/$A/hook.id" ] && break
+	sleep 0.1
+done
+tap_is "$(cat "$T/home/$A/hook.id" 2>&1)" "$A" \
+    "... the next delivery runs the new hook, as $A"
+
 # SIGHUP without the first owner: its worker stops, the others stay.
 before=$(pgrep -P "$DPID" | sort)
-write_conf "$DCONF" -- "$B" "$C"
+write_conf "$DCONF" "new_mail_command = \"$T/envhook.sh\"" -- "$B" "$C"
 kill -HUP "$DPID"
 wait_uids 15 "$B" "$C"
 ok $? "SIGHUP removing an owner stops its worker" "got:
