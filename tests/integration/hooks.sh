@@ -40,7 +40,9 @@
 #  - bad: failure_command runs once when the login is refused, not again
 #    at the retry a reload makes; after a success (the password fixed, a
 #    reload) and a new refusal (a fetch now) it runs again (once per
-#    change of state), with MAILFETCHD_CLASS=auth.
+#    change of state), with MAILFETCHD_CLASS=auth. badidle: an IDLE
+#    session's refused login gives it the line the daemon logged
+#    ("IDLE connection ended (...); reconnecting in ..."), not a word.
 # Bounded waits only. TAP output.
 set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -113,7 +115,7 @@ in_new()
 	done <"$2"
 }
 
-for u in one burst once hang fail nobin bad; do
+for u in one burst once hang fail nobin bad badidle; do
 	dovecot_add_user "$u" "pw-$u-h00k"
 	mfd_account "$u" "pw-$u-h00k"
 	mkdir -p "$T/h-$u"
@@ -135,8 +137,11 @@ CONF=$T/daemon.conf
 	    "new_mail_command = \"$HOOK $T/h-burst\""
 	daemon_block bad 'poll_interval = 1h' 'new_mail_command = ""' \
 	    "failure_command = \"$HOOK $T/h-bad\""
+	daemon_block badidle 'idle = yes' 'poll_interval = 1h' \
+	    'new_mail_command = ""' "failure_command = \"$HOOK $T/h-badidle\""
 } >"$CONF" || tap_bail "cannot write $CONF"
 printf 'not-the-password\n' >"$T/bad/pass"
+printf 'not-the-password\n' >"$T/badidle/pass"
 : >"$T/h-burst/block"
 
 daemon_start "$CONF"
@@ -252,6 +257,12 @@ tap_is "$(runs "$T/h-bad")" 2 \
     "two runs: the retry of the first refusal ran none"
 tap_is "$(lasthook bad)" "failure_command True True" \
     "--status --json shows the failure hook's run"
+wait_done "$T/h-badidle" 1 30
+ok $? "an IDLE session's refused login runs failure_command" "$(grep 'account=badidle' "$DLOG")"
+tap_is "$(cat "$T/h-badidle/run.1/CLASS" 2>&1)" auth "... MAILFETCHD_CLASS=auth"
+tap_like "$(cat "$T/h-badidle/run.1/MESSAGE" 2>&1)" \
+    '^IDLE connection ended \(authentication failure.*\); reconnecting in ' \
+    "... its MAILFETCHD_MESSAGE is the line the daemon logged"
 
 kill -TERM "$DPID"
 daemon_wait_exit 20
