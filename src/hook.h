@@ -11,7 +11,9 @@
  * owner's worker, never root unless the account runs as root. At most one
  * hook runs per account at a time: mail that arrives meanwhile waits, and
  * all that waited goes to exactly one more run afterwards. A hook past
- * hook_timeout is killed with all it started. How it ended is logged and
+ * hook_timeout is killed with all it started. Its output is logged, a
+ * line each. What new_mail_command owes is kept in state_dir until its
+ * run ended (at least once, across stops). How it ended is logged and
  * kept (hook_last, for --status); it never changes what was fetched, the
  * Maildir or the state: it runs after they are durable. */
 #ifndef MAILFETCHD_HOOK_H
