@@ -2311,7 +2311,9 @@ config_oauth2_equal(const struct oauth2_conf *a, const struct oauth2_conf *b)
 }
 
 /* Whether a reload may leave an account running as it is: every setting
- * but where it is written (file, line) compares equal. */
+ * but where it is written (file, line) and its hooks compares equal. The
+ * hooks take the latest configuration at each run (hook.c): a hook edit
+ * must not abort a poll or drop IDLE sessions. */
 int
 config_account_equal(const struct account_conf *a,
     const struct account_conf *b)
@@ -2350,8 +2352,14 @@ config_account_equal(const struct account_conf *a,
 	    a->daily_limit == b->daily_limit &&
 	    config_str_equal(a->provider, b->provider) &&
 	    config_str_equal(a->owner, b->owner) &&
-	    a->owner_uid == b->owner_uid && a->owner_gid == b->owner_gid &&
-	    config_str_equal(a->new_mail_command, b->new_mail_command) &&
+	    a->owner_uid == b->owner_uid && a->owner_gid == b->owner_gid);
+}
+
+int
+config_account_hooks_equal(const struct account_conf *a,
+    const struct account_conf *b)
+{
+	return (config_str_equal(a->new_mail_command, b->new_mail_command) &&
 	    config_str_equal(a->failure_command, b->failure_command) &&
 	    a->hook_timeout == b->hook_timeout);
 }

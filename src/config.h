@@ -218,8 +218,13 @@ const struct account_conf *config_find_account(const struct config *,
  * its folder). Do not free. */
 const char	*config_folder_local(const struct folder_conf *);
 /* Whether two accounts have the same settings (names included; where
- * they are written is ignored): a reload leaves such an account running. */
+ * they are written and the hooks are ignored): a reload leaves such an
+ * account running, and its next hook run takes the new hooks. */
 int		 config_account_equal(const struct account_conf *,
+		    const struct account_conf *);
+/* Whether their hooks (new_mail_command, failure_command, hook_timeout)
+ * are the same. */
+int		 config_account_hooks_equal(const struct account_conf *,
 		    const struct account_conf *);
 /* Keeps only the accounts of owner (NULL: those without an owner) and
  * frees the others. For an owner, the state directory becomes

@@ -391,12 +391,14 @@ daemon_account_done(struct daemon_account *a, const struct fetch_result *r,
 	if (o.hint == SCHEDULE_HINT_TOO_MANY_CONNS)
 		daemon_idle_trim(a->d);
 	daemon_account_reauth(a, r->status, r->reauth);
-	/* The files are durable, the state saved by the session. */
-	hook_new_mail(a->d->hook, a->ac, r->files);
+	/* The files are durable, the state saved by the session. The hooks
+	 * a reload during the poll gave are the ones to run. */
+	hook_new_mail(a->d->hook, a->next_ac != NULL ? a->next_ac : a->ac,
+	    r->files);
 	/* A login refused as busy says nothing about the password. */
 	if (!schedule_hint_busy(r->hint))
-		hook_fetch_ended(a->d->hook, a->ac, r->status, r->reauth,
-		    due == SCHEDULE_NEVER, msg);
+		hook_fetch_ended(a->d->hook, a->next_ac != NULL ? a->next_ac :
+		    a->ac, r->status, r->reauth, due == SCHEDULE_NEVER, msg);
 	daemon_report_failure(a, r->status, msg);
 	free(msg);
 	if (r->status == EXIT_NEW_MAIL || r->status == EXIT_NOTHING_NEW)
@@ -1104,10 +1106,12 @@ daemon_stop(struct daemon *d, const char *why)
 
 	if (d->stopping) {
 		log_msg(LOG_LVL_NOTICE, NULL, "%s again: stopping now", why);
+		d->stop_now = 1;
 		event_base_loopexit(d->base, NULL);
 		return;
 	}
 	d->stopping = 1;
+	d->stop_ms = daemon_clock(CLOCK_MONOTONIC);
 	notify_stopping();
 	event_del(d->ev_due);
 	for (i = 0; i < d->naccts; i++) {
@@ -1144,7 +1148,30 @@ daemon_grace_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	log_msg(LOG_LVL_NOTICE, NULL, "polls still running after %ds; "
 	    "aborting them", FETCH_STOP_GRACE);
+	d->stop_now = 1;
 	event_base_loopexit(d->base, NULL);
+}
+
+/* Once the polls are done: the hooks they started (a poll that ended in
+ * the grace starts its new_mail_command then) run on for what is left of
+ * the grace, each within its hook_timeout; what is still running after
+ * it is killed at the teardown, and runs again at the next start. */
+static void
+daemon_stop_hooks(struct daemon *d)
+{
+	uint64_t	spent;
+	unsigned int	n;
+
+	if (!d->stopping || d->stop_now || (n = hook_running(d->hook)) == 0)
+		return;
+	spent = daemon_clock(CLOCK_MONOTONIC) - d->stop_ms;
+	if (spent >= FETCH_STOP_GRACE * 1000)
+		return;
+	evtimer_del(d->ev_grace);
+	log_msg(LOG_LVL_INFO, NULL, "waiting up to %llus for %u hook%s "
+	    "still running", (unsigned long long)(FETCH_STOP_GRACE * 1000 -
+	    spent + 999) / 1000, n, n == 1 ? "" : "s");
+	(void)hook_wait(d->hook, (long)(FETCH_STOP_GRACE * 1000 - spent));
 }
 
 /* Signals, from the loop (evsignal: no work in signal context). */
@@ -1581,7 +1608,7 @@ daemon_setup(struct daemon *d)
 		seed = (uint64_t)time(NULL) ^ (uint64_t)getpid();
 	daemon_limits(d->dc->conf, &l);
 	d->sched = schedule_new(&l, seed);
-	d->hook = hook_new(d->base);
+	d->hook = hook_new(d->base, d->dc->conf->state_dir);
 
 	d->ev_due = evtimer_new(d->base, daemon_due_cb, d);
 	d->ev_grace = evtimer_new(d->base, daemon_grace_cb, d);
@@ -1706,6 +1733,7 @@ daemon_run(const char *path, daemon_load_cb load, struct config *conf,
 	daemon_report_start(&d);
 	daemon_arm(&d);
 	event_base_dispatch(d.base);
+	daemon_stop_hooks(&d);
 	daemon_teardown(&d);
 	log_msg(LOG_LVL_INFO, NULL, "stopped");
 	return (0);

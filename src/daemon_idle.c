@@ -541,7 +541,7 @@ daemon_idle_done(struct imap_session *s, void *arg)
 	struct log_ctx			 ctx = { di->ac->name, di->folder, 0 };
 	struct timeval			 tv;
 	uint64_t			 ms;
-	char				*in;
+	char				*in, *text = NULL;
 	const char			*note;
 
 	if (di->a == NULL || d->stopping) {
@@ -552,10 +552,6 @@ daemon_idle_done(struct imap_session *s, void *arg)
 	/* Reaching IDLE proves the login works. */
 	daemon_account_reauth(di->a, r->idled ? EXIT_NOTHING_NEW : r->status,
 	    r->reauth);
-	if (r->idled || !schedule_hint_busy(r->hint))
-		hook_fetch_ended(d->hook, di->ac, r->idled ?
-		    EXIT_NOTHING_NEW : r->status, r->reauth && !r->idled, 0,
-		    NULL);
 	daemon_idle_outcome(di, r);
 	/* As for a poll (daemon_account_done): a grant to renew is a
 	 * configuration error. */
@@ -577,11 +573,13 @@ daemon_idle_done(struct imap_session *s, void *arg)
 			log_msg(LOG_LVL_WARNING, &ctx, "IDLE: the folder is not "
 			    "on the server (see the error above); trying again "
 			    "in %s", in);
-		else
-			log_msg(daemon_idle_level(r, note), &ctx, "IDLE "
-			    "connection ended (%s%s%s); reconnecting in %s",
-			    outcome_name(r->status), note != NULL ? ", " : "",
-			    note != NULL ? note : "", in);
+		else {
+			xasprintf(&text, "IDLE connection ended (%s%s%s); "
+			    "reconnecting in %s", outcome_name(r->status),
+			    note != NULL ? ", " : "", note != NULL ? note : "",
+			    in);
+			log_msg(daemon_idle_level(r, note), &ctx, "%s", text);
+		}
 		free(in);
 		tv.tv_sec = ms / 1000;
 		tv.tv_usec = (ms % 1000) * 1000;
@@ -592,6 +590,12 @@ daemon_idle_done(struct imap_session *s, void *arg)
 		if (di->held)
 			schedule_idle_login(di->a->sa, daemon_now());
 	}
+	/* MAILFETCHD_MESSAGE: the line just logged, as a poll's. */
+	if (r->idled || !schedule_hint_busy(r->hint))
+		hook_fetch_ended(d->hook, di->ac, r->idled ?
+		    EXIT_NOTHING_NEW : r->status, r->reauth && !r->idled, 0,
+		    text);
+	free(text);
 	daemon_idle_end(di);
 	daemon_conf_unref(di->dc);
 	di->dc = NULL;

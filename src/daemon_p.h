@@ -164,6 +164,8 @@ struct daemon {
 	struct event		 *ev_clock;
 	struct event		 *ev_grace;
 	int			  stopping;
+	int			  stop_now;	/* a second signal: no grace */
+	uint64_t		  stop_ms;	/* monotonic, the first one */
 
 	uint64_t		  idle_next;	/* next IDLE start slot (ms) */
 	struct schedule_clocks	  clocks;	/* at the last clock check */

@@ -825,7 +825,7 @@ fetch_once(const struct config *conf, const char *const *names, size_t n)
 	    EVDNS_BASE_DISABLE_WHEN_INACTIVE);
 	if (run.dns == NULL)
 		fatalx("cannot set up DNS resolution (evdns_base_new)");
-	run.hook = hook_new(run.base);
+	run.hook = hook_new(run.base, conf->state_dir);
 	fetch_progress_start(&run);
 	fetch_signals_start(&run);
 	fetch_start_more(&run);
@@ -835,7 +835,7 @@ fetch_once(const struct config *conf, const char *const *names, size_t n)
 	/* --once waits for the new-mail hooks, each within its timeout,
 	 * unless a signal asked it to stop. */
 	if (run.stopped == 0)
-		hook_wait(run.hook);
+		(void)hook_wait(run.hook, -1);
 	hook_free(run.hook);
 	fetch_signals_end(&run);
 	for (i = 0; i < run.njobs; i++)

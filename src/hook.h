@@ -11,7 +11,9 @@
  * owner's worker, never root unless the account runs as root. At most one
  * hook runs per account at a time: mail that arrives meanwhile waits, and
  * all that waited goes to exactly one more run afterwards. A hook past
- * hook_timeout is killed with all it started. How it ended is logged and
+ * hook_timeout is killed with all it started. Its output is logged, a
+ * line each. What new_mail_command owes is kept in state_dir until its
+ * run ended (at least once, across stops). How it ended is logged and
  * kept (hook_last, for --status); it never changes what was fetched, the
  * Maildir or the state: it runs after they are durable. */
 #ifndef MAILFETCHD_HOOK_H
@@ -21,6 +23,7 @@
 #include <time.h>
 
 #include "config.h"
+#include "maildir.h"
 
 /* Paths listed to one run at most (the count says how many came): memory
  * stays bounded however much a server sends. */
@@ -38,6 +41,11 @@ struct hook_files {
 /* Adds a delivered file (path taken over; beyond HOOK_FILES_MAX only
  * counted) of folder (copied). */
 void	 hook_files_add(struct hook_files *, const char *folder, char *path);
+/* Adds the files a journal recovery found (maildir_recover: those
+ * delivered by an interrupted run, which never reached a hook), of
+ * folder; those found nowhere are left out. */
+void	 hook_files_found(struct hook_files *, const char *folder,
+	    const struct maildir *, const struct maildir_found *, size_t n);
 /* Appends src to dst and empties src. */
 void	 hook_files_move(struct hook_files *dst, struct hook_files *src);
 void	 hook_files_clear(struct hook_files *);
@@ -45,9 +53,11 @@ void	 hook_files_clear(struct hook_files *);
 struct event_base;
 struct hook;
 
-/* The hooks of one event loop (the daemon's, or --once's). */
-struct hook	*hook_new(struct event_base *);
-/* Kills every running hook (logged) and frees. NULL is a no-op. */
+/* The hooks of one event loop (the daemon's, or --once's); what
+ * new_mail_command owes is kept in state_dir (NULL: nowhere). */
+struct hook	*hook_new(struct event_base *, const char *state_dir);
+/* Kills every running hook (logged) and frees; what new_mail_command
+ * owes stays in state_dir for the next process. NULL is a no-op. */
 void		 hook_free(struct hook *);
 /* A fetch of ac made files durable: runs ac's new_mail_command now, or
  * after the account's hook running now. Takes the files (files is left
@@ -62,8 +72,12 @@ void		 hook_new_mail(struct hook *, const struct account_conf *,
 void		 hook_fetch_ended(struct hook *, const struct account_conf *,
 		    int status, int reauth, int stopped, const char *text);
 /* Runs the loop until no hook runs or waits (each is bounded by its
- * timeout): --once waits for its hooks before it exits. */
-void		 hook_wait(struct hook *);
+ * timeout), at most ms milliseconds (< 0: no bound), or until the loop
+ * is told to exit: --once waits for its hooks before it exits, a
+ * stopping daemon within its grace. 1 when a hook still runs. */
+int		 hook_wait(struct hook *, long ms);
+/* How many hooks run now. */
+unsigned int	 hook_running(const struct hook *);
 
 /* How the account's last hook ended, for --status: 0, or -1 when none
  * ran yet. The strings are the hook's until its next run. */

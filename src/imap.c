@@ -2383,6 +2383,8 @@ imap_journal_recover(struct imap_session *s)
 		free(cause);
 	}
 	imap_journal_report(s, &rc);
+	hook_files_found(&s->newfiles, s->folders[s->cur].display, s->md,
+	    rc.found, rc.n);
 	/* last_uid does not move: the entries need not cover a whole batch
 	 * (a message the server did not return leaves its neighbours' entries
 	 * behind). The recovered ones are skipped by UID (above); the

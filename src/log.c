@@ -170,6 +170,26 @@ log_redact(char *msg)
 	return (msg);
 }
 
+char *
+log_escape_controls(const char *s)
+{
+	const unsigned char	*p;
+	char			*out, *o;
+
+	out = o = xmalloc(strlen(s) * 4 + 1);
+	for (p = (const unsigned char *)s; *p != '\0'; p++) {
+		if (*p == '\\') {
+			*o++ = '\\';
+			*o++ = '\\';
+		} else if (*p < 0x20 || *p == 0x7f)
+			o += sprintf(o, "\\%03o", *p);
+		else
+			*o++ = (char)*p;
+	}
+	*o = '\0';
+	return (out);
+}
+
 /* Writes one plain line: "time level: account=A folder=F uid=U: msg". */
 static void
 log_emit_stderr(enum log_level level, const struct log_ctx *ctx,
@@ -178,7 +198,7 @@ log_emit_stderr(enum log_level level, const struct log_ctx *ctx,
 	char		 when[32];
 	struct tm	 tm;
 	time_t		 now;
-	char		 prefix[512] = "";
+	char		 prefix[512] = "", *folder;
 	size_t		 n = 0;
 
 	now = time(NULL);
@@ -187,9 +207,13 @@ log_emit_stderr(enum log_level level, const struct log_ctx *ctx,
 	if (ctx != NULL && ctx->account != NULL)
 		n += snprintf(prefix + n, sizeof prefix - n, "account=%s ",
 		    ctx->account);
-	if (ctx != NULL && ctx->folder != NULL && n < sizeof prefix)
+	if (ctx != NULL && ctx->folder != NULL && n < sizeof prefix) {
+		/* A server's name: no line end may forge a line. */
+		folder = log_escape_controls(ctx->folder);
 		n += snprintf(prefix + n, sizeof prefix - n, "folder=%s ",
-		    ctx->folder);
+		    folder);
+		free(folder);
+	}
 	if (ctx != NULL && ctx->uid != 0 && n < sizeof prefix)
 		n += snprintf(prefix + n, sizeof prefix - n, "uid=%llu ",
 		    (unsigned long long)ctx->uid);

@@ -1547,6 +1547,15 @@ maildir_found_bytes(const struct maildir_found *found, size_t n)
 	return (sum);
 }
 
+char *
+maildir_found_path(const struct maildir *md, const struct maildir_found *f)
+{
+	if (f->where == MAILDIR_GONE || f->name == NULL)
+		return (NULL);
+	return (maildir_file_path(md, f->where == MAILDIR_IN_CUR ?
+	    MAILDIR_CUR : MAILDIR_NEW, f->name));
+}
+
 int
 maildir_open_found(struct maildir *md, const struct maildir_found *f)
 {

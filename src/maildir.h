@@ -126,6 +126,10 @@ int		 maildir_recover(struct maildir *, const char *const *finals,
 void		 maildir_found_clear(struct maildir_found *, size_t n);
 /* The bytes of the files found (not gone), from their ",S=" sizes. */
 uint64_t	 maildir_found_bytes(const struct maildir_found *, size_t n);
+/* The full path of a file maildir_recover found (the caller frees it);
+ * NULL when it is gone. */
+char		*maildir_found_path(const struct maildir *,
+		    const struct maildir_found *);
 /* Opens a file maildir_recover found, for reading, refusing a symbolic
  * link: a descriptor, or -1 with errno (ENOENT when it is gone). */
 int		 maildir_open_found(struct maildir *,

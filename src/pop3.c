@@ -1475,6 +1475,7 @@ pop3_journal_recover(struct pop3_session *s)
 			pop3_journal_gone(s, e, found, n, ngone);
 	}
 	bytes = maildir_found_bytes(found, n);
+	hook_files_found(&s->newfiles, "INBOX", s->md, found, n);
 	maildir_found_clear(found, n);
 	free(found);
 	free(e);

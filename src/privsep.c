@@ -449,6 +449,12 @@ privsep_enter(const struct privsep_worker *w)
 	}
 }
 
+int
+privsep_dropped(void)
+{
+	return (privsep_in_worker && privsep_owner != NULL);
+}
+
 /* Prepares and forks the worker w, which runs body on its own copy of
  * conf filtered for its owner and exits with what body returns. -1 when
  * it could not start (logged). */
@@ -679,8 +685,12 @@ privsep_same(const struct config *a, const struct config *b,
 		if (!privsep_same_owner(x->owner, owner))
 			continue;
 		na++;
+		/* Its hooks too: the worker learns them only by a restart
+		 * (its own reload would read other owners' password files,
+		 * which it cannot). */
 		if ((y = config_find_account(b, x->name)) == NULL ||
-		    !config_account_equal(x, y))
+		    !config_account_equal(x, y) ||
+		    !config_account_hooks_equal(x, y))
 			return (0);
 	}
 	return (na == nb);

@@ -52,5 +52,9 @@ int		 privsep_run(const struct config *, const char *const *names,
  * Returns the process exit status. */
 int		 privsep_daemon(const char *path, struct config *conf,
 		    int verbosity);
+/* In a worker that became an owner (not root, nor a process that never
+ * changed identity): the commands it runs get a clean environment, the
+ * owner's, not the one root started mailfetchd with (secret.c). */
+int		 privsep_dropped(void);
 
 #endif

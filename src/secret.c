@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <stdint.h>
 #include <signal.h>
 #include <stdio.h>
@@ -27,6 +28,7 @@
 #include "outcome.h"
 #include "log.h"
 #include "oauth2.h"
+#include "privsep.h"
 #include "xmalloc.h"
 
 /* A secret buffer's mapping starts with this header; the caller's bytes
@@ -429,34 +431,127 @@ secret_proc_stat(int pid, long *ppid, long *sid)
 	return (0);
 }
 
-/* Kills each child of this process in session sid, or in any session
- * when any is set (a zombie is found too, until reaped), and returns how
- * many. The reparented descendants of a killed one are found on the next
- * call. sid 0 is a real answer, not "any": in a PID namespace whose
- * session leader lies outside it (a container's or a CI sandbox's
- * runner), getsid() and /proc give 0 for that session, and a process
- * that left it with setsid still has its own, visible, id. */
+/* A process of a /proc scan. */
+struct secret_proc {
+	long	pid;
+	long	ppid;
+	long	sid;
+	int	mine;	/* 0: not known yet, 1: a descendant, 2: not one */
+};
+
+static int
+secret_proc_cmp(const void *a, const void *b)
+{
+	const struct secret_proc	*x = a, *y = b;
+
+	return (x->pid < y->pid ? -1 : x->pid > y->pid);
+}
+
+/* Every process /proc shows, sorted by pid (caller frees), *n of them;
+ * NULL when /proc cannot be read. */
+static struct secret_proc *
+secret_proc_scan(size_t *n)
+{
+	struct secret_proc	*p = NULL;
+	struct dirent		*de;
+	DIR			*d;
+	size_t			 cap = 0;
+	long			 ppid, sid;
+	int			 pid;
+
+	*n = 0;
+	if ((d = opendir("/proc")) == NULL)
+		return (NULL);
+	while ((de = readdir(d)) != NULL) {
+		if ((pid = atoi(de->d_name)) <= 0 ||
+		    secret_proc_stat(pid, &ppid, &sid) != 0)
+			continue;
+		if (*n == cap) {
+			cap = cap == 0 ? 256 : cap * 2;
+			p = xreallocarray(p, cap, sizeof *p);
+		}
+		p[(*n)++] = (struct secret_proc){ pid, ppid, sid, 0 };
+	}
+	closedir(d);
+	if (p != NULL)
+		qsort(p, *n, sizeof *p, secret_proc_cmp);
+	return (p);
+}
+
+/* Whether p[i] descends from self: its parent chain walked up to self,
+ * init or a process already known, and what is found kept for every
+ * process on the way (each is walked once: a deep chain costs n). */
+static int
+secret_proc_mine(struct secret_proc *p, size_t n, size_t i, long self,
+    size_t *path)
+{
+	struct secret_proc	 key, *up;
+	size_t			 len = 0, j;
+	int			 mine = 2;
+
+	while (p[i].mine == 0 && len < n) {
+		path[len++] = i;
+		if (p[i].ppid == self) {
+			mine = 1;
+			break;
+		}
+		key.pid = p[i].ppid;
+		if ((up = bsearch(&key, p, n, sizeof *p,
+		    secret_proc_cmp)) == NULL)
+			break;
+		i = (size_t)(up - p);
+	}
+	if (len == 0 || (p[i].mine != 0 && mine != 1))
+		mine = p[i].mine != 0 ? p[i].mine : 2;
+	for (j = 0; j < len; j++)
+		p[path[j]].mine = mine;
+	return (mine == 1);
+}
+
+/* Kills every descendant of this process in session sid, or in any
+ * session when any is set (a zombie is found too, until reaped), and
+ * returns how many: the whole tree at once, however deep and however
+ * many process groups or sessions it made, from one scan of /proc (a
+ * child that one forks meanwhile becomes ours when its parent dies: the
+ * subreaper; the next call finds it). sid 0 is a real answer, not
+ * "any": in a PID namespace whose session leader lies outside it (a
+ * container's or a CI sandbox's runner), getsid() and /proc give 0 for
+ * that session, and a process that left it with setsid still has its
+ * own, visible, id. */
 static int
 secret_kill_children(long sid, int any)
 {
-	struct dirent	*de;
-	DIR		*d;
-	long		 ppid, psid;
-	int		 pid, found = 0;
+	struct secret_proc	*p;
+	size_t			 n, i, *path;
+	long			 self = (long)getpid();
+	int			 found = 0;
 
-	if ((d = opendir("/proc")) == NULL)
+	if ((p = secret_proc_scan(&n)) == NULL)
 		return (0);
-	while ((de = readdir(d)) != NULL) {
-		if ((pid = atoi(de->d_name)) <= 0 ||
-		    secret_proc_stat(pid, &ppid, &psid) != 0)
-			continue;
-		if (ppid == (long)getpid() && (any || psid == sid)) {
-			kill((pid_t)pid, SIGKILL);
+	path = xreallocarray(NULL, n + 1, sizeof *path);
+	for (i = 0; i < n; i++) {
+		if (p[i].pid != self &&
+		    secret_proc_mine(p, n, i, self, path) &&
+		    (any || p[i].sid == sid)) {
+			kill((pid_t)p[i].pid, SIGKILL);
 			found++;
 		}
 	}
-	closedir(d);
+	free(path);
+	free(p);
 	return (found);
+}
+
+/* Reaps what has ended among our children, waiting for one first. -1
+ * when there is no child left. */
+static int
+secret_reap_some(void)
+{
+	if (waitpid(-1, NULL, 0) == -1 && errno == ECHILD)
+		return (-1);
+	while (waitpid(-1, NULL, WNOHANG) > 0)
+		;
+	return (0);
 }
 
 /* Kills the command's group, then every descendant still there (each
@@ -469,7 +564,7 @@ secret_kill_tree(pid_t cmd)
 	kill(-cmd, SIGKILL);
 	for (;;) {
 		secret_kill_children(0, 1);
-		if (waitpid(-1, NULL, 0) == -1 && errno == ECHILD)
+		if (secret_reap_some() != 0)
 			return;
 	}
 }
@@ -486,7 +581,7 @@ secret_kill_session(void)
 
 	alarm(SECRET_KILL_SECONDS);	/* SIGALRM's default: we end */
 	while (secret_kill_children(sid, 0) > 0) {
-		if (waitpid(-1, NULL, 0) == -1 && errno == ECHILD)
+		if (secret_reap_some() != 0)
 			break;
 	}
 	alarm(0);
@@ -659,8 +754,52 @@ secret_job_finish(struct secret_job *j)
 	event_active(j->ev_done, EV_TIMEOUT, 1);
 }
 
+/* Whether an environment string is kept in an owner's command: the
+ * locale and the time zone, which say how to show things, not who runs. */
+static int
+secret_env_kept(const char *s)
+{
+	return (strncmp(s, "LANG=", 5) == 0 || strncmp(s, "LC_", 3) == 0 ||
+	    strncmp(s, "TZ=", 3) == 0);
+}
+
+/* In the forked child of a privsep worker (the owner's uid, but root's
+ * environment, inherited from the daemon root started): the environment
+ * is replaced by the owner's own, so that nothing of root's reaches a
+ * process the owner can read (/proc/PID/environ), and per-user tools
+ * find the owner's home: PATH, HOME, USER, LOGNAME, SHELL from the
+ * passwd entry, and the locale and time zone. */
+static void
+secret_env_owner(void)
+{
+	extern char	**environ;
+	struct passwd	 *pw = getpwuid(getuid());
+	char		**kept = NULL;
+	size_t		  i, n = 0;
+
+	for (i = 0; environ != NULL && environ[i] != NULL; i++) {
+		if (!secret_env_kept(environ[i]))
+			continue;
+		kept = xreallocarray(kept, n + 1, sizeof *kept);
+		kept[n++] = xstrdup(environ[i]);
+	}
+	if (clearenv() != 0 ||
+	    setenv("PATH", "/usr/local/bin:/usr/bin:/bin", 1) != 0)
+		_exit(127);
+	for (i = 0; i < n; i++) {
+		if (putenv(kept[i]) != 0)
+			_exit(127);
+	}
+	if (pw != NULL && (setenv("HOME", pw->pw_dir, 1) != 0 ||
+	    setenv("USER", pw->pw_name, 1) != 0 ||
+	    setenv("LOGNAME", pw->pw_name, 1) != 0 ||
+	    setenv("SHELL", pw->pw_shell, 1) != 0))
+		_exit(127);
+}
+
 /* In the forked child, before the supervisor: the command's stdin and
- * the variables added to its environment. */
+ * environment (the owner's under privsep), and the variables added to
+ * it. */
 static void
 secret_cmd_setup(const struct secret_cmd *c)
 {
@@ -669,6 +808,11 @@ secret_cmd_setup(const struct secret_cmd *c)
 	if (c->infd != -1 && c->infd != STDIN_FILENO &&
 	    dup2(c->infd, STDIN_FILENO) == -1)
 		_exit(127);
+	if (c->errfd != -1 && c->errfd != STDERR_FILENO &&
+	    dup2(c->errfd, STDERR_FILENO) == -1)
+		_exit(127);
+	if (privsep_dropped())
+		secret_env_owner();
 	for (i = 0; c->env != NULL && c->env[i] != NULL; i++) {
 		if (putenv(c->env[i]) != 0)
 			_exit(127);
@@ -716,6 +860,12 @@ secret_cmd_spawn(const struct secret_cmd *c, const char *what, char **cause)
 }
 
 void
+secret_cmd_abort(pid_t pid)
+{
+	kill(pid, SIGTERM);
+}
+
+void
 secret_cmd_kill(pid_t pid, int *wstatus)
 {
 	int	ws;
@@ -746,6 +896,7 @@ secret_job_spawn(struct secret_job *j, char **argv,
 		c.argv = argv;
 		c.infd = -1;
 		c.outfd = p[1];
+		c.errfd = -1;
 		j->pid = secret_cmd_spawn(&c, j->what, &j->cause);
 	} else if ((j->pid = fork()) == 0)
 		secret_oauth2_child(oauth2_ac, p[1]);

@@ -73,12 +73,14 @@ void	 secret_argv_free(char **);
  * killed when it ends or is killed, and killed with the daemon. Also
  * used by the hooks (hook.h). env: "NAME=value" strings added to its
  * environment (NULL-ended; NULL: none); infd: its stdin (-1: the
- * daemon's); outfd: its stdout. Every other descriptor is closed. */
+ * daemon's); outfd: its stdout; errfd: its stderr (-1: the daemon's).
+ * Every other descriptor is closed. */
 struct secret_cmd {
 	char		**argv;
 	char		**env;
 	int		  infd;
 	int		  outfd;
+	int		  errfd;
 };
 /* Starts it and returns the supervisor's pid, whose exit status is the
  * command's (or its signal); the caller reaps it (waitpid). -1 and
@@ -89,6 +91,10 @@ pid_t	 secret_cmd_spawn(const struct secret_cmd *, const char *what,
 /* Has the supervisor kill the command and all it started, then reaps
  * it (within a few seconds); its wait status in *wstatus (may be NULL). */
 void	 secret_cmd_kill(pid_t, int *wstatus);
+/* Only asks the supervisor to kill the command and all it started (it
+ * exits within SECRET_KILL_SECONDS): the caller reaps it without
+ * waiting (waitpid WNOHANG), never blocking its loop. */
+void	 secret_cmd_abort(pid_t);
 /* How a command ended, as a phrase for "'cmd' ..." ("exited with status
  * 1", "was killed by signal 9", "timed out after N seconds and was
  * killed" when timed_out); NULL when it exited 0. The caller frees. */

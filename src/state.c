@@ -1569,6 +1569,36 @@ state_clean_tmp(struct state *st, const char *file_name)
 	closedir(d);
 }
 
+/* The path of the account's file with suffix in dir (no trailing '/'
+ * but for "/" itself), by the account's file name. */
+static char *
+state_file_path(const char *dir, const char *file_name, const char *suffix)
+{
+	char	*path;
+
+	xasprintf(&path, "%s%s%s%s", dir, strcmp(dir, "/") == 0 ? "" : "/",
+	    file_name, suffix);
+	return (path);
+}
+
+char *
+state_account_file(const char *state_dir, const char *account,
+    const char *suffix)
+{
+	char	*dir, *name, *path;
+	size_t	 len;
+
+	dir = xstrdup(state_dir);
+	len = strlen(dir);
+	while (len > 1 && dir[len - 1] == '/')
+		dir[--len] = '\0';
+	name = state_file_name(account);
+	path = state_file_path(dir, name, suffix);
+	free(name);
+	free(dir);
+	return (path);
+}
+
 /* A state of account in state_dir, nothing loaded or locked yet. */
 static struct state *
 state_new(const char *state_dir, const char *account)
@@ -1584,10 +1614,8 @@ state_new(const char *state_dir, const char *account)
 	while (len > 1 && st->dir[len - 1] == '/')
 		st->dir[--len] = '\0';
 	st->file_name = state_file_name(account);
-	xasprintf(&st->path, "%s%s%s.state", st->dir,
-	    len == 1 && *st->dir == '/' ? "" : "/", st->file_name);
-	xasprintf(&st->lock_path, "%s%s%s.lock", st->dir,
-	    len == 1 && *st->dir == '/' ? "" : "/", st->file_name);
+	st->path = state_file_path(st->dir, st->file_name, ".state");
+	st->lock_path = state_file_path(st->dir, st->file_name, ".lock");
 	return (st);
 }
 

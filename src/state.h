@@ -85,6 +85,10 @@ void		 state_close(struct state *);
 int		 state_save(struct state *, char **cause);
 /* The state directory. Do not free. */
 const char	*state_dir(const struct state *);
+/* The path of another file of account's in state_dir, named as its
+ * state file but with suffix (".hook"); the caller frees it. */
+char		*state_account_file(const char *state_dir, const char *account,
+		    const char *suffix);
 /* The file path. Do not free. */
 const char	*state_path(const struct state *);
 

@@ -19,10 +19,30 @@
 #    finds nothing new).
 #  - fail, nobin: a hook exiting 3, and one that does not exist, are
 #    logged; the Maildir and the state are as without a hook.
+#  - stop: SIGTERM while a hook runs: the daemon waits for it (within its
+#    grace) and it runs to its end, logged as run. kill: a daemon killed
+#    (kill -9) while a run is held and 3 messages wait for the next one:
+#    the 4 files are kept in state_dir/ACCOUNT.hook, and the next start
+#    runs the hook once for the 4 (the killed run's again: at least once),
+#    then removes the file.
+#  - reload: a reload that edits only new_mail_command and hook_timeout
+#    changes no account (the IDLE session goes on, no new login), and
+#    the next delivery runs the new command.
+#  - chain: a hook whose descendants are a chain of 400 processes, each
+#    in a process group of its own, is killed at hook_timeout with all of
+#    them. detach: a hook that leaves a detached (setsid) process behind:
+#    `out=$(mailfetchd --once 2>&1)` ends while that process still runs
+#    (the hook's output is a pipe the daemon logs, not its stderr); the
+#    hook's stdout and stderr lines are logged, escaped.
+#  - crash: a run killed after its batch's journal (IMAP before and after
+#    the files reach new/, POP3 after): the next run's recovery delivers
+#    the 3 messages and runs the hook once for them, their 3 paths.
 #  - bad: failure_command runs once when the login is refused, not again
 #    at the retry a reload makes; after a success (the password fixed, a
 #    reload) and a new refusal (a fetch now) it runs again (once per
-#    change of state), with MAILFETCHD_CLASS=auth.
+#    change of state), with MAILFETCHD_CLASS=auth. badidle: an IDLE
+#    session's refused login gives it the line the daemon logged
+#    ("IDLE connection ended (...); reconnecting in ..."), not a word.
 # Bounded waits only. TAP output.
 set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -67,17 +87,19 @@ chmod 755 "$HOOK"
 
 # runs DIR: how many runs began.
 runs() { find "$1" -maxdepth 1 -name 'run.*' | wc -l; }
-# wait_done DIR N SECONDS: until DIR/run.N/done exists.
-wait_done()
+# wait_path PATH SECONDS: until PATH exists.
+wait_path()
 {
 	local i
 
-	for ((i = 0; i < $3 * 10; i++)); do
-		[ -e "$1/run.$2/done" ] && return 0
+	for ((i = 0; i < $2 * 10; i++)); do
+		[ -e "$1" ] && return 0
 		sleep 0.1
 	done
 	return 1
 }
+# wait_done DIR N SECONDS: until DIR/run.N/done exists.
+wait_done() { wait_path "$1/run.$2/done" "$3"; }
 # msgid FILE...: the Message-ID lines of the files, sorted.
 msgid() { grep -h -m1 -i '^Message-ID:' "$@" | tr -d '\r' | sort; }
 # in_new MAILDIR PATHS-FILE: every path is MAILDIR/new/X or MAILDIR/cur/X.
@@ -93,7 +115,7 @@ in_new()
 	done <"$2"
 }
 
-for u in one burst once hang fail nobin bad; do
+for u in one burst once hang fail nobin bad badidle; do
 	dovecot_add_user "$u" "pw-$u-h00k"
 	mfd_account "$u" "pw-$u-h00k"
 	mkdir -p "$T/h-$u"
@@ -115,8 +137,11 @@ CONF=$T/daemon.conf
 	    "new_mail_command = \"$HOOK $T/h-burst\""
 	daemon_block bad 'poll_interval = 1h' 'new_mail_command = ""' \
 	    "failure_command = \"$HOOK $T/h-bad\""
+	daemon_block badidle 'idle = yes' 'poll_interval = 1h' \
+	    'new_mail_command = ""' "failure_command = \"$HOOK $T/h-badidle\""
 } >"$CONF" || tap_bail "cannot write $CONF"
 printf 'not-the-password\n' >"$T/bad/pass"
+printf 'not-the-password\n' >"$T/badidle/pass"
 : >"$T/h-burst/block"
 
 daemon_start "$CONF"
@@ -232,6 +257,12 @@ tap_is "$(runs "$T/h-bad")" 2 \
     "two runs: the retry of the first refusal ran none"
 tap_is "$(lasthook bad)" "failure_command True True" \
     "--status --json shows the failure hook's run"
+wait_done "$T/h-badidle" 1 30
+ok $? "an IDLE session's refused login runs failure_command" "$(grep 'account=badidle' "$DLOG")"
+tap_is "$(cat "$T/h-badidle/run.1/CLASS" 2>&1)" auth "... MAILFETCHD_CLASS=auth"
+tap_like "$(cat "$T/h-badidle/run.1/MESSAGE" 2>&1)" \
+    '^IDLE connection ended \(authentication failure.*\); reconnecting in ' \
+    "... its MAILFETCHD_MESSAGE is the line the daemon logged"
 
 kill -TERM "$DPID"
 daemon_wait_exit 20
@@ -298,6 +329,216 @@ tap_like "$err" "account=nobin: .*new_mail_command: cannot run '/nonexistent/hoo
     "the missing binary is logged"
 mfd_expect "$T/nobin/Maildir" "" "$T/nobin1.eml"
 mfd_run_ok nobin 1 "the state is saved as without a hook"
+
+# ---------------------------------------------------------------------
+# A stop: the running hook finishes in the grace; what a daemon killed
+# with a run in progress and mail waiting owed runs at its next start.
+# ---------------------------------------------------------------------
+cat "$DLOG" >>"$T/all-output"
+for u in stop kill; do
+	dovecot_add_user "$u" "pw-$u-h00k"
+	mfd_account "$u" "pw-$u-h00k"
+	mkdir -p "$T/h-$u"
+	for i in 1 2 3 4; do
+		gen plain "$T/$u$i.eml" "hook-$u-$i"
+	done
+	dovecot_add_message "$u" INBOX "$T/${u}1.eml"
+	{
+		printf 'state_dir = "%s"\nlog_level = debug\n' "$T/state-$u"
+		daemon_block "$u" 'idle = yes' 'poll_interval = 1h' \
+		    "new_mail_command = \"$HOOK $T/h-$u\""
+	} >"$T/$u.conf" || tap_bail "cannot write $T/$u.conf"
+	: >"$T/h-$u/block"
+done
+
+: >"$DLOG"
+daemon_start "$T/stop.conf"
+wait_path "$T/h-stop/run.1" 20 || tap_bail "stop: the hook did not start"
+kill -TERM "$DPID"
+daemon_wait_log 'waiting up to .* for 1 hook still running' 5
+ok $? "SIGTERM with a hook running: the daemon waits for it" "$(tail "$DLOG")"
+: >"$T/h-stop/release"
+daemon_wait_exit 20
+tap_is "$drc" 0 "... and stops once it has ended"
+[ -e "$T/h-stop/run.1/done" ]
+ok $? "the hook ran to its end" "$(grep new_mail_command "$DLOG")"
+! grep -q 'killed: mailfetchd is stopping' "$DLOG" &&
+    grep -q "account=stop: new_mail_command '$HOOK' ran for 1 new message" "$DLOG"
+ok $? "it is logged as run, not killed" "$(grep new_mail_command "$DLOG")"
+[ ! -e "$T/state-stop/stop.hook" ]
+ok $? "nothing is owed once it ran"
+
+cat "$DLOG" >>"$T/all-output"
+: >"$DLOG"
+daemon_start "$T/kill.conf"
+wait_path "$T/h-kill/run.1" 20 || tap_bail "kill: the hook did not start"
+for i in 2 3 4; do
+	dovecot_append kill INBOX "$T/kill$i.eml" >/dev/null ||
+	    tap_bail "APPEND failed"
+done
+for ((i = 0; i < 200; i++)); do
+	[ "$(grep -c '^path ' "$T/state-kill/kill.hook" 2>/dev/null)" = 4 ] &&
+	    break
+	sleep 0.1
+done
+tap_is "$(grep -c '^path ' "$T/state-kill/kill.hook" 2>&1)" 4 \
+    "kill: the running run's file and the 3 waiting are kept in state_dir"
+kill -KILL "$DPID"
+daemon_wait_exit 20
+rm -f "$T/h-kill/block"
+daemon_start "$T/kill.conf"
+wait_done "$T/h-kill" 2 30
+ok $? "after kill -9, the next start runs the hook again" "$(tail "$DLOG")"
+tap_is "$(cat "$T/h-kill/run.2/NEW" 2>&1)" 4 \
+    "... for the 4 messages it owed (the killed run's one again)"
+tap_is "$(sort "$T/h-kill/run.2/paths" 2>&1)" \
+    "$(find "$T/kill/Maildir/new" -type f | sort)" \
+    "... their 4 paths"
+for ((i = 0; i < 50; i++)); do
+	[ -e "$T/state-kill/kill.hook" ] || break
+	sleep 0.1
+done
+[ ! -e "$T/state-kill/kill.hook" ]
+ok $? "nothing is owed once it ran"
+kill -TERM "$DPID"
+daemon_wait_exit 20
+tap_is "$drc" 0 "the daemon stops"
+
+# ---------------------------------------------------------------------
+# A reload that edits only a hook restarts nothing; the next run takes it.
+# ---------------------------------------------------------------------
+cat "$DLOG" >>"$T/all-output"
+dovecot_add_user reload pw-reload-h00k
+mfd_account reload pw-reload-h00k
+mkdir -p "$T/h-reload" "$T/h-reload2"
+for i in 1 2; do
+	gen plain "$T/reload$i.eml" "hook-reload-$i"
+done
+dovecot_add_message reload INBOX "$T/reload1.eml"
+# reload_conf HOOK-DIR TIMEOUT: the daemon's configuration.
+reload_conf()
+{
+	{
+		printf 'state_dir = "%s"\nlog_level = debug\n' "$T/state-reload"
+		daemon_block reload 'idle = yes' 'poll_interval = 1h' \
+		    "new_mail_command = \"$HOOK $1\"" "hook_timeout = $2"
+	} >"$T/reload.conf" || tap_bail "cannot write $T/reload.conf"
+}
+reload_conf "$T/h-reload" 60s
+: >"$DLOG"
+daemon_start "$T/reload.conf"
+wait_done "$T/h-reload" 1 20 || tap_bail "reload: no first run"
+daemon_wait_log 'account=reload folder=INBOX: .*-> IDLING' 20 ||
+    tap_bail "reload: no IDLE"
+nlogin=$(grep -c 'account=reload.*logged in as' "$DLOG")
+reload_conf "$T/h-reload2" 30s
+kill -HUP "$DPID"
+daemon_wait_log 'reloaded: .* 0 changed, 1 unchanged' 20
+ok $? "a reload that edits only the hook changes no account" "$(grep -i reload "$DLOG")"
+! grep -q 'account=reload: changed by the reload' "$DLOG"
+ok $? "... and restarts no session" "$(grep -i reload "$DLOG")"
+dovecot_append reload INBOX "$T/reload2.eml" >/dev/null ||
+    tap_bail "APPEND failed"
+wait_done "$T/h-reload2" 1 20
+ok $? "the next delivery runs the new command" "$(tail "$DLOG")"
+tap_is "$(runs "$T/h-reload")" 1 "... not the old one"
+tap_is "$(grep -c 'account=reload.*logged in as' "$DLOG")" "$nlogin" \
+    "no login since the reload: the IDLE session went on"
+kill -TERM "$DPID"
+daemon_wait_exit 20
+
+# ---------------------------------------------------------------------
+# A timeout kills a chain of process groups whole; a detached process
+# the hook leaves cannot hold --once's output.
+# ---------------------------------------------------------------------
+CHAIN=${top_builddir:-.}/tests/tools/proc_chain
+[ -x "$CHAIN" ] || tap_bail "$CHAIN not built (make check builds it)"
+cat >"$T/chain.sh" <<EOF
+#!/bin/bash
+"$CHAIN" 400 "$T/chain.pids" &
+sleep 1000
+EOF
+cat >"$T/detach.sh" <<EOF
+#!/bin/sh
+echo "hook says hello"
+printf 'to stderr: a\033b\n' >&2
+setsid sh -c 'echo \$\$ >"$T/detached.pid"; exec sleep 30' &
+sleep 0.5
+EOF
+chmod 755 "$T/chain.sh" "$T/detach.sh"
+# running PID: whether it runs (a zombie does not: this namespace's init
+# may never reap one).
+running() { [ -n "$1" ] && grep -qv '^[^)]*) Z' "/proc/$1/stat" 2>/dev/null; }
+# alive FILE: how many of the pids in FILE still run.
+alive()
+{
+	local p n=0
+
+	while read -r p; do
+		running "$p" && n=$((n + 1))
+	done <"$1"
+	echo "$n"
+}
+tap_cleanup_add 'for p in $(cat "$T/chain.pids" "$T/detached.pid" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done'
+for u in chain detach; do
+	dovecot_add_user "$u" "pw-$u-h00k"
+	mfd_account "$u" "pw-$u-h00k"
+	gen plain "$T/$u-1.eml" "hook-$u-1"
+	dovecot_add_message "$u" INBOX "$T/$u-1.eml"
+	# Time to build the chain on a loaded machine.
+	mfd_conf "$u" "new_mail_command = \"$T/$u.sh\"" 'hook_timeout = 10s'
+done
+mfd_run_ok chain 0 "--once with a hook whose chain of 400 process groups hangs"
+tap_like "$(cat "$T/chain.pids.done" 2>&1)" '^done 400$' \
+    "the chain was whole when the timeout came"
+tap_like "$err" "account=chain: .*new_mail_command '$T/chain.sh' timed out after 10 seconds and was killed" \
+    "the timeout is logged"
+for ((i = 0; i < 50; i++)); do
+	[ "$(alive "$T/chain.pids")" = 0 ] && break
+	sleep 0.1
+done
+tap_is "$(alive "$T/chain.pids")" 0 "none of the chain's 400 processes is left"
+
+out=$(timeout 60 "$MAILFETCHD" -c "$T/detach/mailfetchd.conf" --once 2>&1)
+tap_is "$?" 0 "--once with a hook that leaves a detached (setsid) process"
+echo "$out" >>"$T/all-output"
+running "$(cat "$T/detached.pid" 2>/dev/null)"
+ok $? "its output ended while that process still runs (it does not hold it)" "$out"
+tap_like "$out" "account=detach: new_mail_command: hook says hello" \
+    "the hook's stdout is logged, a line each"
+tap_like "$out" 'account=detach: new_mail_command: to stderr: a\\033b$' \
+    "... and its stderr, control characters escaped"
+
+# ---------------------------------------------------------------------
+# A run killed after the batch's journal: the recovery's run hooks them.
+# ---------------------------------------------------------------------
+k=0
+for point in imap-journaled imap-synced pop3-synced; do
+	k=$((k + 1))
+	a=crash$k
+	dovecot_add_user "$a" "pw-$a-h00k"
+	mfd_account "$a" "pw-$a-h00k"
+	mkdir -p "$T/h-$a"
+	for i in 1 2 3; do
+		gen plain "$T/$a-$i.eml" "hook-$a-$i"
+		dovecot_add_message "$a" INBOX "$T/$a-$i.eml"
+	done
+	if [ "$point" = pop3-synced ]; then
+		MFD_PROTO=pop3 mfd_conf "$a" \
+		    "new_mail_command = \"$HOOK $T/h-$a\"" 'keep = yes'
+	else
+		mfd_conf "$a" "new_mail_command = \"$HOOK $T/h-$a\""
+	fi
+	MAILFETCHD_FAULT=$point mfd_run "$a"
+	tap_is "$(runs "$T/h-$a")" 0 "$point: the killed run ran no hook"
+	mfd_run_ok "$a" 0 "$point: the next run recovers the 3 messages"
+	tap_is "$(runs "$T/h-$a")" 1 "$point: ... and runs the hook once"
+	tap_is "$(cat "$T/h-$a/run.1/NEW" 2>&1; wc -l <"$T/h-$a/run.1/paths" 2>&1)" \
+	    "$(printf '3\n3')" "$point: for the 3 recovered messages, 3 paths"
+	in_new "$T/$a/Maildir" "$T/h-$a/run.1/paths" &&
+	    [ ! -e "$T/h-$a/run.1/missing" ]
+	ok $? "$point: the paths are the recovered files in new/"
+done
 
 cat "$DLOG" "$T/now.out" >>"$T/all-output"
 mfd_no_sanitizer

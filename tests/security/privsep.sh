@@ -104,19 +104,34 @@ run_once()
 
 # ---- --once as root for two owners ------------------------------------------
 CONF=$T/two.conf
-# The hook (mailfetchd.conf(5) HOOKS) records who ran it, in the owner's
-# home.
-write_conf "$CONF" \
-    "new_mail_command = \"sh -c 'id -un >$T/home/\$MAILFETCHD_ACCOUNT/hook.id'\"" \
-    -- "$A" "$B"
+# The hook (mailfetchd.conf(5) HOOKS) records who ran it, and the
+# environment it was started with, in the owner's home.
+cat >"$T/envhook.sh" <<'EOF'
+#!/bin/sh
+d=${0%/*}/home/$MAILFETCHD_ACCOUNT
+id -un >"$d/hook.id"
+tr '\0' '\n' </proc/$$/environ | sort >"$d/hook.env"
+EOF
+chmod 755 "$T/envhook.sh"
+write_conf "$CONF" "new_mail_command = \"$T/envhook.sh\"" -- "$A" "$B"
 umask 022
-run_once "$CONF"
+# Root's environment (a variable of root's own among it) must not reach a
+# process of the owner's; the locale and the time zone do.
+HOME=/root USER=root LOGNAME=root SHELL=/bin/bash ROOT_ONLY_TOKEN=s3cr3t \
+    LANG=C.UTF-8 TZ=UTC run_once "$CONF"
 tap_is "$rc" 0 "--once as root for two owners: exit 0 (new mail)"
 [ "$rc" = 0 ] || tap_diag "$err"
 for u in "$A" "$B"; do
 	tap_is "$(cat "$T/home/$u/hook.id" 2>&1)" "$u" \
 	    "$u: new_mail_command ran as $u, not as root"
-	rm -f "$T/home/$u/hook.id"
+	env=$(grep -v -e '^MAILFETCHD_' -e '^LC_' "$T/home/$u/hook.env" 2>&1)
+	tap_is "$(echo "$env" | cut -d= -f1 | tr '\n' ' ')" \
+	    "HOME LANG LOGNAME PATH SHELL TZ USER " \
+	    "$u: the hook's environment is the owner's, none of root's"
+	tap_is "$(echo "$env" | grep -E '^(HOME|USER|LOGNAME|SHELL)=' | tr '\n' ' ')" \
+	    "HOME=$T/home/$u LOGNAME=$u SHELL=/usr/sbin/nologin USER=$u " \
+	    "$u: ... HOME, USER, LOGNAME and SHELL from $u's passwd entry"
+	rm -f "$T/home/$u/hook.id" "$T/home/$u/hook.env"
 done
 for u in "$A" "$B"; do
 	mfd_expect "$T/home/$u/Maildir" "" "${INBOX[@]}"
@@ -317,9 +332,27 @@ ok $? "the third worker fetches $C's mail" "$(cat "$DLOG")"
 bad=$(find "$T/home/$C/Maildir" ! -user "$C" -printf '%p %u\n')
 tap_is "$bad" "" "... into $C's Maildir, as $C"
 
+# SIGHUP that only adds a hook: the workers run it from then on (the
+# daemon without privsep reloads hooks without a restart; a worker gets
+# them by one).
+rm -f "$T/home/$A/hook.id"
+write_conf "$DCONF" "new_mail_command = \"$T/envhook.sh\"" -- "$A" "$B" "$C"
+kill -HUP "$DPID"
+daemon_wait_log "$DCONF reloaded: 0 owners added, 0 removed, 3 changed" 10
+ok $? "SIGHUP adding a hook: the workers take it" "$(tail "$DLOG")"
+wait_uids 15 "$A" "$B" "$C" || tap_diag "workers: $(worker_uids)"
+gen plain "$T/d-a2.eml" privsep-daemon-a2
+dovecot_add_message "$A" INBOX "$T/d-a2.eml"
+for ((i = 0; i < 300; i++)); do
+	[ -s "$T/home/$A/hook.id" ] && break
+	sleep 0.1
+done
+tap_is "$(cat "$T/home/$A/hook.id" 2>&1)" "$A" \
+    "... the next delivery runs the new hook, as $A"
+
 # SIGHUP without the first owner: its worker stops, the others stay.
 before=$(pgrep -P "$DPID" | sort)
-write_conf "$DCONF" -- "$B" "$C"
+write_conf "$DCONF" "new_mail_command = \"$T/envhook.sh\"" -- "$B" "$C"
 kill -HUP "$DPID"
 wait_uids 15 "$B" "$C"
 ok $? "SIGHUP removing an owner stops its worker" "got:
