@@ -320,7 +320,8 @@ control_end(struct control *ctl, uint64_t id)
 	bufferevent_set_timeouts(c->bev, &tv, &tv);
 	if (c->closing)
 		return;
-	/* A command sent before this answer ended is waiting. */
+	/* A command sent before this answer ended is waiting; it is read
+	 * once this answer is sent (control_client_process). */
 	if (!c->dispatching)
 		control_client_process(c);
 }
@@ -399,15 +400,20 @@ control_printable(const char *line, size_t len)
 	return (1);
 }
 
-/* Reads and runs commands while none is in flight. */
+/* Reads and runs commands while none is in flight and the last answer is
+ * sent: a client that pipelines commands but reads slowly would otherwise
+ * queue answers without end in the daemon (review r16 05); unread, its
+ * commands wait in the socket (the input stops at CONTROL_LINE_MAX), and
+ * the write timeout drops a client that takes nothing. */
 static void
 control_client_process(struct control_client *c)
 {
 	struct evbuffer	*in = bufferevent_get_input(c->bev);
+	struct evbuffer	*out = bufferevent_get_output(c->bev);
 	char		*line;
 	size_t		 len;
 
-	while (c->id == 0 && !c->closing) {
+	while (c->id == 0 && !c->closing && evbuffer_get_length(out) == 0) {
 		line = evbuffer_readln(in, &len, EVBUFFER_EOL_LF);
 		if (line == NULL) {
 			if (evbuffer_get_length(in) >= CONTROL_LINE_MAX)
@@ -437,14 +443,19 @@ control_read_cb(struct bufferevent *bev, void *arg)
 	control_client_process(arg);
 }
 
-/* Output sent: a closing client goes now. */
+/* Output sent: a closing client goes now; another's next command (one
+ * may wait in the input) is read. */
 static void
 control_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct control_client	*c = arg;
 
-	if (c->closing && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+	if (evbuffer_get_length(bufferevent_get_output(bev)) != 0)
+		return;
+	if (c->closing)
 		control_client_free(c);
+	else
+		control_client_process(c);
 }
 
 /* EOF, error or timeout. A client that half-closed after its command still
