@@ -407,7 +407,7 @@ while time.time() < end:
     c.close()
 PYEOF
 FPID=$!
-tap_cleanup_add 'kill "$FPID" 2>/dev/null; pkill -u "$B" 2>/dev/null'
+tap_cleanup_add 'kill "$FPID" 2>/dev/null; wait "$FPID" 2>/dev/null'
 for ((i = 0; i < 50; i++)); do
 	[ -e "$FAKE.ready" ] && break
 	sleep 0.1
