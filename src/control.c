@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -76,8 +77,11 @@ control_addr(const char *path, struct sockaddr_un *sun, char **cause)
 	return (0);
 }
 
-int
-control_connect(const char *path, char **cause)
+/* Connects to path; tv, when not NULL, bounds the connect (a listener
+ * that never accepts fills its backlog) and every send. */
+static int
+control_connect_bounded(const char *path, const struct timeval *tv,
+    char **cause)
 {
 	struct sockaddr_un	sun;
 	int			fd, saved;
@@ -90,6 +94,8 @@ control_connect(const char *path, char **cause)
 		errno = saved;
 		return (-1);
 	}
+	if (tv != NULL)
+		(void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, tv, sizeof *tv);
 	if (connect(fd, (struct sockaddr *)&sun, sizeof sun) == -1) {
 		saved = errno;
 		xasprintf(cause, "cannot connect to %s: %s", path,
@@ -101,6 +107,11 @@ control_connect(const char *path, char **cause)
 	return (fd);
 }
 
+int
+control_connect(const char *path, char **cause)
+{
+	return (control_connect_bounded(path, NULL, cause));
+}
 
 /* Connects to the configuration's daemon: its control socket, and the
  * system unit's when the configuration leaves the path to the default
@@ -134,25 +145,60 @@ control_connect_daemon(const struct config *conf, char **cause)
 	return (fd);
 }
 
-/* Waits up to timeout seconds (0: forever) for fd to be readable. */
+/* Bounds on reading one answer (control_read_answer). */
+struct control_bounds {
+	int		 line_timeout;	/* s to wait for each read; 0: none */
+	uint64_t	 deadline;	/* ms, CLOCK_MONOTONIC, for the whole
+					 * answer; 0: none */
+	size_t		 max_bytes;	/* 0: no cap */
+	size_t		 max_lines;	/* 0: no cap */
+	size_t		 lines;		/* seen so far */
+	control_line_cb	 cb;
+	void		*arg;
+};
+
+/* Milliseconds of the monotonic clock. */
+static uint64_t
+control_now(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000);
+}
+
+/* Waits for fd to be readable, within the bounds: each read's timeout
+ * and what is left of the whole answer's. */
 static int
-control_wait(int fd, int timeout)
+control_wait(int fd, const struct control_bounds *b)
 {
 	struct pollfd	pfd = { fd, POLLIN, 0 };
-	int		n;
+	uint64_t	now;
+	int		n, ms;
 
-	do
-		n = poll(&pfd, 1, timeout > 0 ? timeout * 1000 : -1);
-	while (n == -1 && errno == EINTR);
+	do {
+		ms = b->line_timeout > 0 ? b->line_timeout * 1000 : -1;
+		if (b->deadline != 0) {
+			now = control_now();
+			if (now >= b->deadline) {
+				errno = ETIMEDOUT;
+				return (-1);
+			}
+			if (ms == -1 || b->deadline - now < (uint64_t)ms)
+				ms = (int)(b->deadline - now);
+		}
+		n = poll(&pfd, 1, ms);
+	} while (n == -1 && errno == EINTR);
 	if (n == 0)
 		errno = ETIMEDOUT;
 	return (n > 0 ? 0 : -1);
 }
 
-/* Hands each complete line of buf[0..*len) to cb and keeps the rest;
- * returns 1 when the final "." was seen, -1 on an overlong line. */
+/* Hands each complete line of buf[0..*len) to the callback and keeps the
+ * rest; returns 1 when the final "." was seen, -1 on an overlong line or
+ * past the line cap. */
 static int
-control_split(char *buf, size_t *len, control_line_cb cb, void *arg)
+control_split(char *buf, size_t *len, struct control_bounds *b)
 {
 	char	*lf;
 	size_t	 used;
@@ -164,7 +210,9 @@ control_split(char *buf, size_t *len, control_line_cb cb, void *arg)
 		used = (size_t)(lf - buf) + 1;
 		if (strcmp(buf, ".") == 0)
 			return (1);
-		cb(buf, arg);
+		if (b->max_lines != 0 && ++b->lines > b->max_lines)
+			return (-1);
+		b->cb(buf, b->arg);
 		memmove(buf, buf + used, *len - used);
 		*len -= used;
 	}
@@ -172,16 +220,18 @@ control_split(char *buf, size_t *len, control_line_cb cb, void *arg)
 }
 
 /* Reads an answer into *buf (grown as a line needs, up to
- * CONTROL_ANSWER_MAX), handing each line to cb. */
+ * CONTROL_ANSWER_MAX), handing each line to the callback, within the
+ * bounds. */
 static int
-control_read_answer(int fd, int timeout, char **buf, size_t *len,
-    size_t *size, control_line_cb cb, void *arg, char **cause)
+control_read_answer(int fd, struct control_bounds *b, char **buf,
+    size_t *len, size_t *size, char **cause)
 {
+	size_t	total = 0;
 	ssize_t	n;
 	int	rc;
 
 	for (;;) {
-		if (control_wait(fd, timeout) != 0) {
+		if (control_wait(fd, b) != 0) {
 			xasprintf(cause, "no answer from the daemon: %s",
 			    strerror(errno));
 			return (-1);
@@ -191,7 +241,7 @@ control_read_answer(int fd, int timeout, char **buf, size_t *len,
 			*buf = xreallocarray(*buf, *size, 1);
 		}
 		n = read(fd, *buf + *len, *size - 1 - *len);
-		if (n == -1 && errno == EINTR)
+		if (n == -1 && (errno == EINTR || errno == EAGAIN))
 			continue;
 		if (n <= 0) {
 			xasprintf(cause, "the daemon closed the connection%s%s",
@@ -199,18 +249,30 @@ control_read_answer(int fd, int timeout, char **buf, size_t *len,
 			return (-1);
 		}
 		*len += (size_t)n;
-		if ((rc = control_split(*buf, len, cb, arg)) == 1)
+		total += (size_t)n;
+		if (b->max_bytes != 0 && total > b->max_bytes) {
+			xasprintf(cause, "answer longer than %zu bytes",
+			    b->max_bytes);
+			return (-1);
+		}
+		if ((rc = control_split(*buf, len, b)) == 1)
 			return (0);
 		if (rc == -1) {
-			xasprintf(cause, "answer line from the daemon too long");
+			if (b->max_lines != 0 && b->lines > b->max_lines)
+				xasprintf(cause, "answer of more than %zu "
+				    "lines", b->max_lines);
+			else
+				xasprintf(cause, "answer line from the daemon "
+				    "too long");
 			return (-1);
 		}
 	}
 }
 
-int
-control_command(int fd, const char *command, int timeout,
-    control_line_cb cb, void *arg, char **cause)
+/* Sends command and reads its answer within b. */
+static int
+control_exchange(int fd, const char *command, struct control_bounds *b,
+    char **cause)
 {
 	char	*buf, *line;
 	size_t	 len = 0, size = 4096;
@@ -225,10 +287,66 @@ control_command(int fd, const char *command, int timeout,
 		return (-1);
 	}
 	buf = xmalloc(size);
-	rc = control_read_answer(fd, timeout, &buf, &len, &size, cb, arg,
-	    cause);
+	rc = control_read_answer(fd, b, &buf, &len, &size, cause);
 	free(buf);
 	return (rc);
+}
+
+int
+control_command(int fd, const char *command, int timeout,
+    control_line_cb cb, void *arg, char **cause)
+{
+	struct control_bounds	b;
+
+	memset(&b, 0, sizeof b);
+	b.line_timeout = timeout;
+	b.cb = cb;
+	b.arg = arg;
+	return (control_exchange(fd, command, &b, cause));
+}
+
+int
+control_command_bounded(int fd, const char *command, int total_ms,
+    size_t max_bytes, size_t max_lines, control_line_cb cb, void *arg,
+    char **cause)
+{
+	struct control_bounds	b;
+
+	memset(&b, 0, sizeof b);
+	b.deadline = control_now() + (uint64_t)total_ms;
+	b.max_bytes = max_bytes;
+	b.max_lines = max_lines;
+	b.cb = cb;
+	b.arg = arg;
+	return (control_exchange(fd, command, &b, cause));
+}
+
+int
+control_connect_peer(const char *path, int total_ms, pid_t pid, uid_t uid,
+    char **cause)
+{
+	struct timeval	tv = { total_ms / 1000, (total_ms % 1000) * 1000 };
+	struct ucred	cred;
+	socklen_t	len = sizeof cred;
+	int		fd;
+
+	if ((fd = control_connect_bounded(path, &tv, cause)) == -1)
+		return (-1);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == -1) {
+		xasprintf(cause, "%s: SO_PEERCRED: %s", path, strerror(errno));
+		close(fd);
+		return (-1);
+	}
+	if (cred.pid != pid || cred.uid != uid) {
+		xasprintf(cause, "%s: the listener there is pid %ld uid %lu, "
+		    "not the daemon (pid %ld uid %lu): not asked", path,
+		    (long)cred.pid, (unsigned long)cred.uid, (long)pid,
+		    (unsigned long)uid);
+		close(fd);
+		errno = EPERM;
+		return (-1);
+	}
+	return (fd);
 }
 
 /* The client of request id, NULL if gone. */
@@ -327,7 +445,8 @@ control_end(struct control *ctl, uint64_t id)
 	bufferevent_set_timeouts(c->bev, &tv, &tv);
 	if (c->closing)
 		return;
-	/* A command sent before this answer ended is waiting. */
+	/* A command sent before this answer ended is waiting; it is read
+	 * once this answer is sent (control_client_process). */
 	if (!c->dispatching)
 		control_client_process(c);
 }
@@ -406,15 +525,20 @@ control_printable(const char *line, size_t len)
 	return (1);
 }
 
-/* Reads and runs commands while none is in flight. */
+/* Reads and runs commands while none is in flight and the last answer is
+ * sent: a client that pipelines commands but reads slowly would otherwise
+ * queue answers without end in the daemon (review r16 05); unread, its
+ * commands wait in the socket (the input stops at CONTROL_LINE_MAX), and
+ * the write timeout drops a client that takes nothing. */
 static void
 control_client_process(struct control_client *c)
 {
 	struct evbuffer	*in = bufferevent_get_input(c->bev);
+	struct evbuffer	*out = bufferevent_get_output(c->bev);
 	char		*line;
 	size_t		 len;
 
-	while (c->id == 0 && !c->closing) {
+	while (c->id == 0 && !c->closing && evbuffer_get_length(out) == 0) {
 		line = evbuffer_readln(in, &len, EVBUFFER_EOL_LF);
 		if (line == NULL) {
 			if (evbuffer_get_length(in) >= CONTROL_LINE_MAX)
@@ -444,14 +568,19 @@ control_read_cb(struct bufferevent *bev, void *arg)
 	control_client_process(arg);
 }
 
-/* Output sent: a closing client goes now. */
+/* Output sent: a closing client goes now; another's next command (one
+ * may wait in the input) is read. */
 static void
 control_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct control_client	*c = arg;
 
-	if (c->closing && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+	if (evbuffer_get_length(bufferevent_get_output(bev)) != 0)
+		return;
+	if (c->closing)
 		control_client_free(c);
+	else
+		control_client_process(c);
 }
 
 /* EOF, error or timeout. A client that half-closed after its command still

@@ -58,6 +58,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <event2/event.h>
 
@@ -129,5 +130,19 @@ typedef void	(*control_line_cb)(const char *line, void *arg);
  * ".", or -1 with *cause (caller frees). */
 int		 control_command(int fd, const char *command, int timeout,
 		    control_line_cb, void *arg, char **cause);
+/* The same for an answer from a peer root does not trust (privsep's
+ * supervisor asking an owner's daemon): total_ms bounds the whole answer,
+ * not each read, and past max_bytes bytes or max_lines lines (0: no cap)
+ * it stops reading: -1 with *cause. */
+int		 control_command_bounded(int fd, const char *command,
+		    int total_ms, size_t max_bytes, size_t max_lines,
+		    control_line_cb, void *arg, char **cause);
+/* Connects to path, the connect bounded by total_ms, and checks that the
+ * listener is process pid with uid (SO_PEERCRED gives the one that called
+ * listen): the socket of a daemon root started in a directory its owner
+ * controls may have been replaced by the owner's own. -1 with *cause
+ * (caller frees) otherwise, errno EPERM for another listener. */
+int		 control_connect_peer(const char *path, int total_ms,
+		    pid_t pid, uid_t uid, char **cause);
 
 #endif

@@ -951,8 +951,73 @@ daemon_account_retry(struct daemon_account *a)
 		    "reload");
 }
 
+/* The counts of a changed account that its re-created self keeps: the
+ * status and the metrics say "since the daemon started" (and "today"),
+ * and a Prometheus counter goes down only when the process restarts
+ * (review r16 08). */
+struct daemon_counts {
+	char		*name;
+	int		 day;
+	unsigned long	 msgs_today;
+	uint64_t	 bytes_today;
+	uint64_t	 total_msgs;
+	uint64_t	 total_bytes;
+	uint64_t	 failures_by_class[STATUS_CLASSES];
+};
+
+/* Keeps a's counts in *v (grown). */
+static void
+daemon_counts_take(struct daemon_counts **v, size_t *n,
+    const struct daemon_account *a)
+{
+	struct daemon_counts	*c;
+
+	*v = xreallocarray(*v, *n + 1, sizeof **v);
+	c = &(*v)[(*n)++];
+	c->name = xstrdup(a->ac->name);
+	c->day = a->day;
+	c->msgs_today = a->msgs_today;
+	c->bytes_today = a->bytes_today;
+	c->total_msgs = a->total_msgs;
+	c->total_bytes = a->total_bytes;
+	memcpy(c->failures_by_class, a->failures_by_class,
+	    sizeof c->failures_by_class);
+}
+
+/* Gives a the counts kept under its name, if any. */
+static void
+daemon_counts_give(const struct daemon_counts *v, size_t n,
+    struct daemon_account *a)
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++) {
+		if (strcmp(v[i].name, a->ac->name) != 0)
+			continue;
+		a->day = v[i].day;
+		a->msgs_today = v[i].msgs_today;
+		a->bytes_today = v[i].bytes_today;
+		a->total_msgs = v[i].total_msgs;
+		a->total_bytes = v[i].total_bytes;
+		memcpy(a->failures_by_class, v[i].failures_by_class,
+		    sizeof a->failures_by_class);
+		return;
+	}
+}
+
+static void
+daemon_counts_free(struct daemon_counts *v, size_t n)
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++)
+		free(v[i].name);
+	free(v);
+}
+
 /* Applies a new configuration: removed accounts stop, changed ones
- * restart, new ones start, untouched ones only rebind to it. */
+ * restart (keeping their counts), new ones start, untouched ones only
+ * rebind to it. */
 static void
 daemon_apply(struct daemon *d, struct daemon_conf *dc)
 {
@@ -960,7 +1025,8 @@ daemon_apply(struct daemon *d, struct daemon_conf *dc)
 	const struct account_conf	*ac;
 	struct daemon_account		*a;
 	struct schedule_limits		 l, old;
-	size_t				 i, idx;
+	struct daemon_counts		*carry = NULL;
+	size_t				 i, idx, ncarry = 0;
 	unsigned int			 added = 0, removed = 0, changed = 0;
 	unsigned int			 reset = 0;
 	int				 same_dir;
@@ -971,9 +1037,10 @@ daemon_apply(struct daemon *d, struct daemon_conf *dc)
 		ac = config_find_account(conf, a->ac->name);
 		if (ac == NULL)
 			removed++;
-		else if (!same_dir || !config_account_equal(a->ac, ac))
+		else if (!same_dir || !config_account_equal(a->ac, ac)) {
 			changed++;
-		else
+			daemon_counts_take(&carry, &ncarry, a);
+		} else
 			continue;
 		log_msg(LOG_LVL_INFO, &(struct log_ctx){ a->ac->name, NULL,
 		    0 }, "%s by the reload", ac == NULL ? "removed" :
@@ -988,7 +1055,8 @@ daemon_apply(struct daemon *d, struct daemon_conf *dc)
 		if ((a = daemon_find(d, ac->name, &idx)) == NULL) {
 			if (config_find_account(d->dc->conf, ac->name) == NULL)
 				added++;
-			daemon_account_add(d, dc, ac);
+			a = daemon_account_add(d, dc, ac);
+			daemon_counts_give(carry, ncarry, a);
 			continue;
 		}
 		daemon_conf_unref(a->next_dc);
@@ -1007,6 +1075,7 @@ daemon_apply(struct daemon *d, struct daemon_conf *dc)
 			    "by the reload");
 		}
 	}
+	daemon_counts_free(carry, ncarry);
 	daemon_conf_unref(d->dc);
 	d->dc = dc;
 	/* The caps may have changed: IDLE gives up what they no longer

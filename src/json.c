@@ -1,11 +1,13 @@
 /* json.c: the JSON writer (see json.h). */
 #include "json.h"
 
+#include <ctype.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "compat.h"
 #include "log.h"
 #include "xmalloc.h"
 
@@ -283,4 +285,210 @@ json_raw(struct json *j, const char *text)
 {
 	json_sep(j);
 	json_adds(j, text);
+}
+
+/*
+ * The validator: records a daemon of another user sent (status_cli.c).
+ */
+
+/* Keys one object may have (the status records have about 20): more is
+ * refused, so the duplicate check stays small. */
+#define JSON_KEYS_MAX	64
+
+struct json_scan {
+	const unsigned char	*s;
+	size_t			 n;
+	size_t			 i;
+};
+
+static int	json_scan_value(struct json_scan *, unsigned int);
+
+static void
+json_scan_ws(struct json_scan *c)
+{
+	while (c->i < c->n && (c->s[c->i] == ' ' || c->s[c->i] == '\t' ||
+	    c->s[c->i] == '\r' || c->s[c->i] == '\n'))
+		c->i++;
+}
+
+/* The escape after a backslash at c->i. */
+static int
+json_scan_escape(struct json_scan *c)
+{
+	size_t	k;
+
+	if (c->i >= c->n)
+		return (-1);
+	if (c->s[c->i] != 'u') {
+		if (c->s[c->i] == '\0' || strchr("\"\\/bfnrt", c->s[c->i]) ==
+		    NULL)
+			return (-1);
+		c->i++;
+		return (0);
+	}
+	if (c->n - c->i < 5)
+		return (-1);
+	for (k = 1; k <= 4; k++) {
+		if (!isxdigit(c->s[c->i + k]))
+			return (-1);
+	}
+	c->i += 5;
+	return (0);
+}
+
+/* A string; its raw bytes between the quotes at *start, *len. No control
+ * byte, valid escapes, valid UTF-8. */
+static int
+json_scan_string(struct json_scan *c, size_t *start, size_t *len)
+{
+	size_t	k;
+
+	if (c->i >= c->n || c->s[c->i] != '"')
+		return (-1);
+	*start = ++c->i;
+	while (c->i < c->n && c->s[c->i] != '"') {
+		if (c->s[c->i] < 0x20 || c->s[c->i] == 0x7f)
+			return (-1);
+		if (c->s[c->i] == '\\') {
+			c->i++;
+			if (json_scan_escape(c) != 0)
+				return (-1);
+		} else if (c->s[c->i] >= 0x80) {
+			if ((k = json_utf8_len(c->s + c->i, c->n - c->i)) == 0)
+				return (-1);
+			c->i += k;
+		} else
+			c->i++;
+	}
+	if (c->i >= c->n)
+		return (-1);
+	*len = c->i++ - *start;
+	return (0);
+}
+
+/* Digits; at least one. */
+static int
+json_scan_digits(struct json_scan *c)
+{
+	size_t	start = c->i;
+
+	while (c->i < c->n && c->s[c->i] >= '0' && c->s[c->i] <= '9')
+		c->i++;
+	return (c->i > start ? 0 : -1);
+}
+
+/* -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)? */
+static int
+json_scan_number(struct json_scan *c)
+{
+	if (c->i < c->n && c->s[c->i] == '-')
+		c->i++;
+	if (c->i < c->n && c->s[c->i] == '0')
+		c->i++;
+	else if (json_scan_digits(c) != 0)
+		return (-1);
+	if (c->i < c->n && c->s[c->i] == '.') {
+		c->i++;
+		if (json_scan_digits(c) != 0)
+			return (-1);
+	}
+	if (c->i < c->n && (c->s[c->i] == 'e' || c->s[c->i] == 'E')) {
+		c->i++;
+		if (c->i < c->n && (c->s[c->i] == '+' || c->s[c->i] == '-'))
+			c->i++;
+		return (json_scan_digits(c));
+	}
+	return (0);
+}
+
+/* One key of an object: a string without escapes (so that two spellings
+ * of one key cannot hide a duplicate), not seen before in it. */
+static int
+json_scan_key(struct json_scan *c, size_t *keys, size_t *nkeys)
+{
+	size_t	start, len, k;
+
+	if (json_scan_string(c, &start, &len) != 0 ||
+	    memchr(c->s + start, '\\', len) != NULL || *nkeys == JSON_KEYS_MAX)
+		return (-1);
+	for (k = 0; k < *nkeys; k++) {
+		if (keys[2 * k + 1] == len &&
+		    memcmp(c->s + keys[2 * k], c->s + start, len) == 0)
+			return (-1);
+	}
+	keys[2 * *nkeys] = start;
+	keys[2 * (*nkeys)++ + 1] = len;
+	json_scan_ws(c);
+	if (c->i >= c->n || c->s[c->i] != ':')
+		return (-1);
+	c->i++;
+	return (0);
+}
+
+/* An object or an array, after its opening. */
+static int
+json_scan_container(struct json_scan *c, unsigned int depth, int object)
+{
+	size_t	keys[2 * JSON_KEYS_MAX], nkeys = 0;
+	char	close = object ? '}' : ']';
+
+	json_scan_ws(c);
+	if (c->i < c->n && c->s[c->i] == close) {
+		c->i++;
+		return (0);
+	}
+	for (;;) {
+		json_scan_ws(c);
+		if (object && json_scan_key(c, keys, &nkeys) != 0)
+			return (-1);
+		if (json_scan_value(c, depth + 1) != 0)
+			return (-1);
+		json_scan_ws(c);
+		if (c->i >= c->n)
+			return (-1);
+		if (c->s[c->i++] == close)
+			return (0);
+		if (c->s[c->i - 1] != ',')
+			return (-1);
+	}
+}
+
+static int
+json_scan_value(struct json_scan *c, unsigned int depth)
+{
+	size_t		 start, len;
+	const char	*lit[] = { "true", "false", "null" };
+	size_t		 k;
+
+	json_scan_ws(c);
+	if (c->i >= c->n || depth > JSON_DEPTH_MAX)
+		return (-1);
+	switch (c->s[c->i]) {
+	case '{':
+	case '[':
+		c->i++;
+		return (json_scan_container(c, depth, c->s[c->i - 1] == '{'));
+	case '"':
+		return (json_scan_string(c, &start, &len));
+	}
+	for (k = 0; k < nitems(lit); k++) {
+		if (c->n - c->i >= strlen(lit[k]) &&
+		    memcmp(c->s + c->i, lit[k], strlen(lit[k])) == 0) {
+			c->i += strlen(lit[k]);
+			return (0);
+		}
+	}
+	return (json_scan_number(c));
+}
+
+int
+json_valid_object(const char *text)
+{
+	struct json_scan	c = { (const unsigned char *)text, 0, 0 };
+
+	c.n = strlen(text);
+	if (c.n == 0 || text[0] != '{' || json_scan_value(&c, 0) != 0)
+		return (0);
+	json_scan_ws(&c);
+	return (c.i == c.n);
 }

@@ -1,6 +1,7 @@
 /* json.h: a small JSON writer for the machine-readable outputs (the
- * status of `mailfetchd --status --json`, status.h). Output only: the
- * project never parses JSON from this side (oauth2.c reads its own).
+ * status of `mailfetchd --status --json`, status.h), and a validator for
+ * the records a daemon sends (json_valid_object); nothing here builds a
+ * value from JSON (oauth2.c reads its own).
  *
  * Values are appended to a growing buffer; commas and colons are placed
  * by the writer, which tracks nesting (at most JSON_DEPTH_MAX levels: the
@@ -46,5 +47,12 @@ void		 json_bool(struct json *, int);
 void		 json_null(struct json *);
 /* A JSON text written elsewhere (by another json writer), as a value. */
 void		 json_raw(struct json *, const char *);
+/* Whether text is one JSON object (RFC 8259) and nothing else: strings
+ * in valid UTF-8 without control bytes, at most JSON_DEPTH_MAX levels,
+ * and in every object at most 64 keys, none twice and none written with
+ * an escape (a parser keeps the last of two "name" members: a record
+ * could name one account first and another last). Linear in the length
+ * and never recursing deeper than JSON_DEPTH_MAX. */
+int		 json_valid_object(const char *text);
 
 #endif

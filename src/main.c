@@ -493,8 +493,12 @@ main(int argc, char **argv)
 	if ((conf = config_load(opts.config_path, &cause)) == NULL) {
 		fprintf(stderr, "%s\n", cause);
 		free(cause);
+		/* --status needs the socket only (review r16). */
+		rc = opts.mode == MODE_STATUS ? status_cli_unparsed(
+		    opts.config_path, opts.accounts, opts.naccounts,
+		    opts.json) : EXIT_CONFIG;
 		free(opts.accounts);
-		return (EXIT_CONFIG);
+		return (rc);
 	}
 	log_set_level(daemon_log_level(conf->log_level, opts.verbosity));
 	config_log_warnings(conf);

@@ -196,81 +196,239 @@ metrics_family_of(const char *line)
 	return (-1);
 }
 
-int
-metrics_sample_valid(const char *line, const char *account)
+/* The second label of family f ("state", "class"), NULL if it has none;
+ * its values are the label indexes 0 to *nvalues - 1 (metrics_label). */
+static const char *
+metrics_label_name(size_t f, int *nvalues)
 {
-	char		*want, *esc;
-	const char	*p;
-	int		 f, ok;
-
-	if ((f = metrics_family_of(line)) == -1)
-		return (0);
-	esc = metrics_escape(account);
-	xasprintf(&want, "{account=\"%s\"", esc);
-	p = line + strlen(metrics_families[f].name);
-	ok = strncmp(p, want, strlen(want)) == 0 &&
-	    (p[strlen(want)] == '}' || p[strlen(want)] == ',');
-	/* One line; the value: digits after the labels, nothing else. */
-	for (p = line; ok && *p != '\0'; p++) {
-		if (iscntrl((unsigned char)*p))
-			ok = 0;
+	if (strcmp(metrics_families[f].name, "mailfetchd_account_state") == 0) {
+		*nvalues = STATUS_STATE_MAX;
+		return ("state");
 	}
-	if (ok && ((p = strrchr(line, ' ')) == NULL || p[-1] != '}' ||
-	    p[1] == '\0' || strspn(p + 1, "0123456789") != strlen(p + 1)))
-		ok = 0;
-	free(want);
-	free(esc);
-	return (ok);
+	if (strcmp(metrics_families[f].name, "mailfetchd_failures_total") ==
+	    0) {
+		*nvalues = STATUS_CLASSES;
+		return ("class");
+	}
+	*nvalues = 0;
+	return (NULL);
 }
 
-/* Appends s to *text. */
+/* The value of label index i of family f, NULL if there is none. */
+static const char *
+metrics_label(size_t f, int i)
+{
+	int	n;
+
+	if (metrics_label_name(f, &n) == NULL || i < 0 || i >= n)
+		return (NULL);
+	if (n == STATUS_STATE_MAX && strcmp(metrics_families[f].name,
+	    "mailfetchd_account_state") == 0)
+		return (status_state_name(i));
+	return (status_is_failure(i) ? outcome_word(i) : NULL);
+}
+
+/* Reads name="value" at *p (value unescaped into a new string, at most
+ * METRICS_LINE_MAX bytes); moves *p past it. NULL if it is not that. */
+static char *
+metrics_parse_label(const char **p, const char *name)
+{
+	const char	*s = *p;
+	char		*v;
+	size_t		 n = 0;
+
+	if (strncmp(s, name, strlen(name)) != 0 || s[strlen(name)] != '=' ||
+	    s[strlen(name) + 1] != '"')
+		return (NULL);
+	s += strlen(name) + 2;
+	v = xmalloc(METRICS_LINE_MAX);
+	for (; *s != '"'; s++) {
+		if (*s == '\0' || n == METRICS_LINE_MAX - 1 ||
+		    iscntrl((unsigned char)*s))
+			break;
+		if (*s == '\\') {
+			s++;
+			if (*s != '\\' && *s != '"' && *s != 'n')
+				break;
+			v[n++] = *s == 'n' ? '\n' : *s;
+		} else
+			v[n++] = *s;
+	}
+	if (*s != '"') {
+		free(v);
+		return (NULL);
+	}
+	v[n] = '\0';
+	*p = s + 1;
+	return (v);
+}
+
+/* The index of value v among family f's label values, -1 if none. */
+static int
+metrics_label_index(size_t f, const char *v)
+{
+	const char	*name;
+	int		 i, n;
+
+	(void)metrics_label_name(f, &n);
+	for (i = 0; i < n; i++) {
+		if ((name = metrics_label(f, i)) != NULL &&
+		    strcmp(name, v) == 0)
+			return (i);
+	}
+	return (-1);
+}
+
+/* The labels of family f after its '{': account, then the family's own
+ * label if it has one, then '}'. */
+static int
+metrics_parse_labels(const char **p, size_t f, struct metrics_parsed *mp)
+{
+	const char	*label;
+	char		*v;
+	int		 n;
+
+	if ((mp->account = metrics_parse_label(p, "account")) == NULL)
+		return (-1);
+	mp->label = -1;
+	if ((label = metrics_label_name(f, &n)) != NULL) {
+		if (**p != ',')
+			return (-1);
+		(*p)++;
+		if ((v = metrics_parse_label(p, label)) == NULL)
+			return (-1);
+		mp->label = metrics_label_index(f, v);
+		free(v);
+		if (mp->label == -1)
+			return (-1);
+	}
+	if (**p != '}')
+		return (-1);
+	(*p)++;
+	return (0);
+}
+
+/* The value: 1 to 20 digits, then the end of the line. */
+static int
+metrics_parse_value(const char *p, uint64_t *value)
+{
+	char	*end;
+
+	if (strspn(p, "0123456789") != strlen(p) || *p == '\0' ||
+	    strlen(p) > 20)
+		return (-1);
+	errno = 0;
+	*value = strtoull(p, &end, 10);
+	return (errno != 0 || *end != '\0' ? -1 : 0);
+}
+
+int
+metrics_sample_parse(const char *line, struct metrics_parsed *mp)
+{
+	const char	*p;
+	int		 f;
+
+	memset(mp, 0, sizeof *mp);
+	if (strlen(line) >= METRICS_LINE_MAX ||
+	    (f = metrics_family_of(line)) == -1)
+		return (-1);
+	mp->family = (size_t)f;
+	p = line + strlen(metrics_families[f].name) + 1;
+	if (metrics_parse_labels(&p, mp->family, mp) != 0 || *p++ != ' ' ||
+	    metrics_parse_value(p, &mp->value) != 0) {
+		free(mp->account);
+		mp->account = NULL;
+		return (-1);
+	}
+	return (0);
+}
+
+void
+metrics_sample_render(struct metrics_lines *l, const struct metrics_parsed *mp,
+    const char *account)
+{
+	char	*esc, *value, *label = NULL;
+	int	 n;
+
+	esc = metrics_escape(account);
+	if (mp->label != -1) {
+		value = metrics_escape(metrics_label(mp->family, mp->label));
+		xasprintf(&label, ",%s=\"%s\"",
+		    metrics_label_name(mp->family, &n), value);
+		free(value);
+	}
+	metrics_sample(l, metrics_families[mp->family].name, esc, label,
+	    mp->value);
+	free(label);
+	free(esc);
+}
+
+/* A growing text, doubled as it grows: appending stays linear. */
+struct metrics_text {
+	char	*s;
+	size_t	 len;
+	size_t	 size;
+};
+
+/* Appends s to t. */
 static void
-metrics_append(char **text, size_t *len, const char *s)
+metrics_append(struct metrics_text *t, const char *s)
 {
 	size_t	n = strlen(s);
 
-	*text = xreallocarray(*text, *len + n + 1, 1);
-	memcpy(*text + *len, s, n + 1);
-	*len += n;
+	while (t->len + n + 1 > t->size) {
+		t->size = t->size == 0 ? 4096 : t->size * 2;
+		t->s = xreallocarray(t->s, t->size, 1);
+	}
+	memcpy(t->s + t->len, s, n + 1);
+	t->len += n;
 }
 
 /* HELP and TYPE of family f. */
 static void
-metrics_header(char **text, size_t *len, size_t f)
+metrics_header(struct metrics_text *t, size_t f)
 {
 	char	*head;
 
 	xasprintf(&head, "# HELP %s %s\n# TYPE %s %s\n",
 	    metrics_families[f].name, metrics_families[f].help,
 	    metrics_families[f].name, metrics_families[f].type);
-	metrics_append(text, len, head);
+	metrics_append(t, head);
 	free(head);
 }
 
 char *
 metrics_render(const struct metrics_lines *l, int64_t now)
 {
-	char	*text = xstrdup(""), *gen;
-	size_t	 len = 0, f, i;
-	int	 seen;
+	struct metrics_text	 t = { NULL, 0, 0 };
+	char			*gen;
+	int			*family;
+	size_t			 f, i;
+	int			 seen;
 
+	/* Each line's family once: the passes below are linear. */
+	family = xreallocarray(NULL, l->n + 1, sizeof *family);
+	for (i = 0; i < l->n; i++)
+		family[i] = metrics_family_of(l->v[i]);
+	metrics_append(&t, "");
 	for (f = 0; f < METRICS_GENERATED; f++) {
 		seen = 0;
 		for (i = 0; i < l->n; i++) {
-			if (metrics_family_of(l->v[i]) != (int)f)
+			if (family[i] != (int)f)
 				continue;
 			if (!seen++)
-				metrics_header(&text, &len, f);
-			metrics_append(&text, &len, l->v[i]);
-			metrics_append(&text, &len, "\n");
+				metrics_header(&t, f);
+			metrics_append(&t, l->v[i]);
+			metrics_append(&t, "\n");
 		}
 	}
-	metrics_header(&text, &len, METRICS_GENERATED);
+	free(family);
+	metrics_header(&t, METRICS_GENERATED);
 	xasprintf(&gen, "%s %" PRId64 "\n",
 	    metrics_families[METRICS_GENERATED].name, now);
-	metrics_append(&text, &len, gen);
+	metrics_append(&t, gen);
 	free(gen);
-	return (text);
+	return (t.s);
 }
 
 /* Writes text to a new temporary file beside path; its name in *tmp. */
@@ -325,52 +483,124 @@ struct metrics_ask {
 	const struct config	*conf;
 	const char		*owner;
 	struct metrics_lines	*out;
+	unsigned char		*seen;	/* account x family x label */
 	size_t			 dropped;
+	char			*first;	/* the first line dropped */
 };
 
-/* One line of a `metrics` answer: kept if it is a sample of one of the
- * owner's accounts (a worker speaks for its own accounts only). */
-static void
-metrics_ask_line(const char *line, void *arg)
+/* Label slots per family in the seen map: the most values a family's
+ * second label has (and one for none). */
+#define METRICS_LABEL_SLOTS \
+	((STATUS_STATE_MAX > STATUS_CLASSES ? STATUS_STATE_MAX : \
+	    STATUS_CLASSES) + 1)
+
+/* The owner's account of a sample, by index in conf; -1 if none. */
+static ssize_t
+metrics_ask_account(const struct metrics_ask *ma, const char *name)
 {
-	struct metrics_ask		*ma = arg;
 	const struct account_conf	*ac;
 	size_t				 i;
 
 	for (i = 0; i < ma->conf->naccounts; i++) {
 		ac = &ma->conf->accounts[i];
+		if (strcmp(ac->name, name) != 0)
+			continue;
 		if ((ac->owner == NULL) != (ma->owner == NULL) ||
 		    (ac->owner != NULL && strcmp(ac->owner, ma->owner) != 0))
-			continue;
-		if (metrics_sample_valid(line, ac->name)) {
-			metrics_lines_add(ma->out, line);
-			return;
-		}
+			return (-1);
+		return ((ssize_t)i);
 	}
-	ma->dropped++;
+	return (-1);
+}
+
+/* Whether the series of mp (of account i) was seen before; notes it. */
+static int
+metrics_ask_dup(struct metrics_ask *ma, size_t i,
+    const struct metrics_parsed *mp)
+{
+	size_t	k;
+
+	k = (i * nitems(metrics_families) + mp->family) * METRICS_LABEL_SLOTS +
+	    (size_t)(mp->label + 1);
+	if (ma->seen[k])
+		return (1);
+	ma->seen[k] = 1;
+	return (0);
+}
+
+/* One line of a `metrics` answer: a worker's daemon speaks for its
+ * owner's accounts only, and what root writes into the one file that
+ * every owner shares is never its text: each line is parsed (a known
+ * family, its labels, a number), must be of one of the owner's accounts
+ * and a series not seen yet, and is written again by us. */
+static void
+metrics_ask_line(const char *line, void *arg)
+{
+	struct metrics_ask	*ma = arg;
+	struct metrics_parsed	 mp;
+	ssize_t			 i = -1;
+
+	if (metrics_sample_parse(line, &mp) == 0 &&
+	    (i = metrics_ask_account(ma, mp.account)) != -1 &&
+	    !metrics_ask_dup(ma, (size_t)i, &mp))
+		metrics_sample_render(ma->out, &mp,
+		    ma->conf->accounts[i].name);
+	else {
+		if (ma->dropped++ == 0)
+			ma->first = log_sanitize(line, strlen(line), 80);
+	}
+	free(mp.account);
+}
+
+/* The bound on lines in an owner's answer: each of its accounts gives at
+ * most METRICS_ACCOUNT_SAMPLES samples, each shorter than
+ * METRICS_LINE_MAX bytes; 0 when it has none. */
+static size_t
+metrics_ask_max_lines(const struct config *conf, const char *owner)
+{
+	size_t	i, n = 0;
+
+	for (i = 0; i < conf->naccounts; i++) {
+		if ((conf->accounts[i].owner == NULL) == (owner == NULL) &&
+		    (owner == NULL ||
+		    strcmp(conf->accounts[i].owner, owner) == 0))
+			n++;
+	}
+	return (n * METRICS_ACCOUNT_SAMPLES);
 }
 
 int
 metrics_ask(const char *socket, const struct config *conf,
-    const char *owner, struct metrics_lines *out, char **cause)
+    const char *owner, pid_t pid, uid_t uid, struct metrics_lines *out,
+    char **cause)
 {
-	struct metrics_ask	 ma = { conf, owner, out, 0 };
+	struct metrics_ask	 ma = { conf, owner, out, NULL, 0, NULL };
 	char			*why;
+	size_t			 max;
 	int			 fd, rc;
 
-	if ((fd = control_connect(socket, cause)) == -1)
+	if ((max = metrics_ask_max_lines(conf, owner)) == 0)
+		return (0);
+	if ((fd = control_connect_peer(socket, METRICS_ASK_TIMEOUT * 1000,
+	    pid, uid, cause)) == -1)
 		return (-1);
-	rc = control_command(fd, "metrics", METRICS_ASK_TIMEOUT,
-	    metrics_ask_line, &ma, &why);
+	ma.seen = xcalloc(conf->naccounts * nitems(metrics_families),
+	    METRICS_LABEL_SLOTS);
+	/* One deadline for the whole answer, not for each read. */
+	rc = control_command_bounded(fd, "metrics", METRICS_ASK_TIMEOUT * 1000,
+	    max * METRICS_LINE_MAX, max, metrics_ask_line, &ma, &why);
 	close(fd);
+	free(ma.seen);
+	if (ma.dropped > 0)
+		log_msg(LOG_LVL_WARNING, NULL, "metrics from %s: %zu line%s "
+		    "not samples of its owner's accounts (or repeated) "
+		    "ignored, the first: %s", socket, ma.dropped,
+		    ma.dropped == 1 ? "" : "s", ma.first);
+	free(ma.first);
 	if (rc != 0) {
 		xasprintf(cause, "%s: %s", socket, why);
 		free(why);
 		return (-1);
 	}
-	if (ma.dropped > 0)
-		log_msg(LOG_LVL_WARNING, NULL, "metrics from %s: %zu line%s "
-		    "not of its owner's accounts ignored", socket, ma.dropped,
-		    ma.dropped == 1 ? "" : "s");
 	return (0);
 }

@@ -914,6 +914,16 @@ privsep_socket(const struct config *conf, const struct privsep_worker *w)
 	return (path);
 }
 
+/* Whether SIGTERM or SIGINT waits (blocked until sigtimedwait). */
+static int
+privsep_stop_pending(void)
+{
+	sigset_t	set;
+
+	return (sigpending(&set) == 0 && (sigismember(&set, SIGTERM) == 1 ||
+	    sigismember(&set, SIGINT) == 1));
+}
+
 /* Writes metrics_file from the workers' daemons, every
  * METRICS_SUPERVISOR_INTERVAL seconds: the supervisor writes it, not the
  * workers, as it alone sees every owner's accounts (one file for all),
@@ -924,6 +934,7 @@ static void
 privsep_daemon_metrics(struct privsep_daemon *pd)
 {
 	struct metrics_lines	 l = { NULL, 0 };
+	struct privsep_worker	*w;
 	const char		*path = pd->conf->metrics_file;
 	char			*sock, *cause, *text;
 	uint64_t		 now = privsep_now();
@@ -933,13 +944,21 @@ privsep_daemon_metrics(struct privsep_daemon *pd)
 		return;
 	pd->metrics_due = now + METRICS_SUPERVISOR_INTERVAL * 1000ULL;
 	for (i = 0; i < pd->set.n; i++) {
-		if (pd->set.w[i].pid == 0)
+		w = &pd->set.w[i];
+		if (w->pid == 0)
 			continue;
-		sock = privsep_socket(pd->conf, &pd->set.w[i]);
-		if (metrics_ask(sock, pd->conf, pd->set.w[i].owner, &l,
-		    &cause) != 0) {
-			log_msg(LOG_LVL_DEBUG, NULL, "metrics of %s: %s",
-			    privsep_name(&pd->set.w[i]), cause);
+		/* Each owner's answer may take METRICS_ASK_TIMEOUT: a stop
+		 * asked for meanwhile ends the round. */
+		if (privsep_stop_pending()) {
+			metrics_lines_clear(&l);
+			return;
+		}
+		sock = privsep_socket(pd->conf, w);
+		if (metrics_ask(sock, pd->conf, w->owner, w->pid,
+		    w->owner != NULL ? w->uid : 0, &l, &cause) != 0) {
+			log_msg(errno == EPERM ? LOG_LVL_WARNING :
+			    LOG_LVL_DEBUG, NULL, "metrics of %s: %s",
+			    privsep_name(w), cause);
 			free(cause);
 		}
 		free(sock);

@@ -8,6 +8,7 @@
  * stdout, and the parent reads them back. */
 #include "status_cli.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,8 @@
 #include <unistd.h>
 
 #include "control.h"
+#include "json.h"
+#include "log.h"
 #include "privsep.h"
 #include "status.h"
 #include "xmalloc.h"
@@ -29,6 +32,12 @@ struct status_cli_answer {
 	char			**unknown;
 	size_t			  nunknown;
 	char			 *error;	/* the first "error" line */
+	/* Records are checked against it (status_cli_account_ok). */
+	const struct config	 *conf;
+	int			  strict; /* another user's answer: records of
+					 * conf's accounts only */
+	size_t			  refused;
+	char			 *first_refused;
 	/* Text: the names asked for (none: all), each line's match. */
 	const char *const	 *names;
 	size_t			  n;
@@ -59,7 +68,71 @@ status_cli_answer_free(struct status_cli_answer *sa)
 	status_cli_free_list(sa->accounts, sa->naccounts);
 	status_cli_free_list(sa->unknown, sa->nunknown);
 	free(sa->error);
+	free(sa->first_refused);
 	free(sa->matched);
+}
+
+/* The start of conf's record of account ac: {"name":NAME,"owner":OWNER
+ * as status_account_json writes it. Caller frees. */
+static char *
+status_cli_prefix(const struct account_conf *ac)
+{
+	struct json	*j = json_new();
+
+	json_object_begin(j);
+	json_key(j, "name");
+	json_string(j, ac->name);
+	json_key(j, "owner");
+	json_string(j, ac->owner);
+	return (json_finish(j));
+}
+
+/* Whether rec is the record of an account of the configuration, with its
+ * owner, and the first for it. The daemon answering may not be who it
+ * seems: as root, each owner's daemon is asked at a socket in a directory
+ * the owner controls, so what comes back is checked (here in the owner's
+ * worker, whose configuration holds the owner's accounts only, and again
+ * by root when it reads the workers' records back) and never pasted
+ * unparsed into root's document (review r16 06). */
+static int
+status_cli_account_ok(const struct status_cli_answer *sa, const char *rec)
+{
+	const struct account_conf	*ac;
+	const char			*end;
+	char				*name, *prefix;
+	size_t				 i, len;
+	int				 ok;
+
+	if (!json_valid_object(rec))
+		return (0);
+	if (!sa->strict)
+		return (1);
+	if (strncmp(rec, "{\"name\":\"", 9) != 0 ||
+	    (end = strchr(rec + 9, '"')) == NULL)
+		return (0);
+	name = xstrndup(rec + 9, (size_t)(end - rec - 9));
+	ac = config_find_account(sa->conf, name);
+	free(name);
+	if (ac == NULL)
+		return (0);
+	prefix = status_cli_prefix(ac);
+	len = strlen(prefix);
+	ok = strncmp(rec, prefix, len) == 0 && rec[len] == ',';
+	for (i = 0; ok && i < sa->naccounts; i++) {
+		if (strncmp(sa->accounts[i], prefix, len) == 0 &&
+		    sa->accounts[i][len] == ',')
+			ok = 0;
+	}
+	free(prefix);
+	return (ok);
+}
+
+/* A record that did not pass: counted, the first kept for the message. */
+static void
+status_cli_refuse(struct status_cli_answer *sa, const char *line)
+{
+	if (sa->refused++ == 0)
+		sa->first_refused = log_sanitize(line, strlen(line), 100);
 }
 
 /* One record line (of the daemon, or read back from a worker). */
@@ -68,14 +141,37 @@ status_cli_record(const char *line, void *arg)
 {
 	struct status_cli_answer	*sa = arg;
 
-	if (strncmp(line, "daemon ", 7) == 0)
+	if (strncmp(line, "daemon ", 7) == 0 &&
+	    strncmp(line + 7, "{\"pid\":", 7) == 0 &&
+	    json_valid_object(line + 7))
 		status_cli_add(&sa->daemons, &sa->ndaemons, line + 7);
-	else if (strncmp(line, "account ", 8) == 0)
+	else if (strncmp(line, "account ", 8) == 0 &&
+	    status_cli_account_ok(sa, line + 8))
 		status_cli_add(&sa->accounts, &sa->naccounts, line + 8);
-	else if (strncmp(line, "unknown ", 8) == 0)
+	else if (strncmp(line, "unknown ", 8) == 0 &&
+	    (!sa->strict || config_find_account(sa->conf, line + 8) != NULL))
 		status_cli_add(&sa->unknown, &sa->nunknown, line + 8);
-	else if (sa->error == NULL)
-		sa->error = xstrdup(line);
+	else if (strncmp(line, "error ", 6) == 0) {
+		if (sa->error == NULL)
+			sa->error = log_sanitize(line, strlen(line), 200);
+	} else
+		status_cli_refuse(sa, line);
+}
+
+/* Prints a text line, control bytes replaced: it may come from another
+ * user's listener (see status_cli_account_ok), to root's terminal. */
+static void
+status_cli_print(const char *line)
+{
+	char	*copy, *p;
+
+	copy = xstrdup(line);
+	for (p = copy; *p != '\0'; p++) {
+		if (iscntrl((unsigned char)*p))
+			*p = '?';
+	}
+	printf("%s\n", copy);
+	free(copy);
 }
 
 /* One text line "NAME: ...": printed when asked for. */
@@ -83,10 +179,24 @@ static void
 status_cli_text(const char *line, void *arg)
 {
 	struct status_cli_answer	*sa = arg;
+	const char			*colon;
+	char				*name;
 	size_t				 i, len;
+	int				 ours;
 
+	/* In an owner's worker: only lines of the owner's accounts. */
+	if (sa->strict && (colon = strchr(line, ':')) != NULL) {
+		name = xstrndup(line, (size_t)(colon - line));
+		ours = config_find_account(sa->conf, name) != NULL;
+		free(name);
+	} else
+		ours = !sa->strict;
+	if (!ours) {
+		status_cli_refuse(sa, line);
+		return;
+	}
 	if (sa->n == 0) {
-		printf("%s\n", line);
+		status_cli_print(line);
 		return;
 	}
 	for (i = 0; i < sa->n; i++) {
@@ -94,7 +204,7 @@ status_cli_text(const char *line, void *arg)
 		if (strncmp(line, sa->names[i], len) == 0 &&
 		    line[len] == ':') {
 			sa->matched[i] = 1;
-			printf("%s\n", line);
+			status_cli_print(line);
 		}
 	}
 }
@@ -140,13 +250,32 @@ status_cli_send(int fd, const char *const *names, size_t n, int json,
 	do {
 		ndaemons = sa->ndaemons;
 		cmd = status_cli_command(names, n, &next, json);
-		rc = control_command(fd, cmd, CONTROL_TIMEOUT, json ?
-		    status_cli_record : status_cli_text, sa, cause);
+		/* The whole answer within CONTROL_TIMEOUT and, from another
+		 * user's listener, at most a few lines per account of the
+		 * owner's: one that drips or floods holds no one (as root:
+		 * every owner's). */
+		rc = control_command_bounded(fd, cmd, CONTROL_TIMEOUT * 1000,
+		    0, sa->strict ? 2 * (sa->conf->naccounts + n) + 16 : 0,
+		    json ? status_cli_record : status_cli_text, sa, cause);
 		free(cmd);
 		while (ndaemons > 0 && sa->ndaemons > ndaemons)
 			free(sa->daemons[--sa->ndaemons]);
 	} while (rc == 0 && next < n);
 	return (rc);
+}
+
+/* Records or lines refused: said, and EXIT_NO_DAEMON (the answer was not
+ * the daemon's, or not all of it). */
+static int
+status_cli_refused(const char *where, const struct status_cli_answer *sa)
+{
+	if (sa->refused == 0)
+		return (0);
+	fprintf(stderr, "mailfetchd: %zu line%s of the answer from %s refused "
+	    "(not a valid record%s); the first: %s\n", sa->refused,
+	    sa->refused == 1 ? "" : "s", where, sa->strict ? " of an account "
+	    "of its owner's, or a second one" : "", sa->first_refused);
+	return (EXIT_NO_DAEMON);
 }
 
 /* Asks the configuration's daemon. 0, or EXIT_NO_DAEMON (said). */
@@ -174,7 +303,7 @@ status_cli_ask(const struct config *conf, const char *const *names,
 		    "%s\n", sa->error);
 		return (EXIT_NO_DAEMON);
 	}
-	return (0);
+	return (status_cli_refused(conf->control_socket, sa));
 }
 
 /* Names asked for that no answer had: an error (EXIT_CONFIG). */
@@ -237,16 +366,31 @@ status_cli_check(const struct config *conf, const char *const *names,
 	return (rc);
 }
 
-int
-status_cli(const struct config *conf, const char *const *names, size_t n,
-    int json)
+static int	status_cli_ask_all(const struct config *,
+		    const char *const *, size_t, int, int);
+
+/* --status; strict in an owner's worker (status_cli_answer). */
+static int
+status_cli_run(const struct config *conf, const char *const *names,
+    size_t n, int json, int strict)
+{
+	if (status_cli_check(conf, names, n) != 0)
+		return (EXIT_CONFIG);
+	return (status_cli_ask_all(conf, names, n, json, strict));
+}
+
+/* status_cli_run once the names are checked (or cannot be: the
+ * configuration does not parse). */
+static int
+status_cli_ask_all(const struct config *conf, const char *const *names,
+    size_t n, int json, int strict)
 {
 	struct status_cli_answer	sa;
 	int				rc, unknown;
 
-	if (status_cli_check(conf, names, n) != 0)
-		return (EXIT_CONFIG);
 	memset(&sa, 0, sizeof sa);
+	sa.conf = conf;
+	sa.strict = strict;
 	sa.names = names;
 	sa.n = json ? 0 : n;
 	sa.matched = xcalloc(n + 1, sizeof *sa.matched);
@@ -256,6 +400,13 @@ status_cli(const struct config *conf, const char *const *names, size_t n,
 		status_cli_document(&sa);
 	status_cli_answer_free(&sa);
 	return (status_cli_exit(rc, unknown));
+}
+
+int
+status_cli(const struct config *conf, const char *const *names, size_t n,
+    int json)
+{
+	return (status_cli_run(conf, names, n, json, 0));
 }
 
 /* In an owner's worker: the text lines as they are, or the records for
@@ -270,8 +421,10 @@ status_cli_worker(struct config *conf, const char *const *names, size_t n,
 	int				rc;
 
 	if (!*json)
-		return (status_cli(conf, names, n, 0));
+		return (status_cli_run(conf, names, n, 0, 1));
 	memset(&sa, 0, sizeof sa);
+	sa.conf = conf;
+	sa.strict = 1;
 	rc = status_cli_ask(conf, names, n, 1, &sa);
 	for (i = 0; rc == 0 && i < sa.ndaemons; i++)
 		printf("daemon %s\n", sa.daemons[i]);
@@ -348,10 +501,78 @@ status_cli_privsep(const struct config *conf, const char *const *names,
 		return (EXIT_LOCAL);
 	}
 	memset(&sa, 0, sizeof sa);
+	sa.conf = conf;
+	sa.strict = 1;
 	status_cli_read(f, &sa);
 	fclose(f);
+	if (status_cli_refused("the owners' workers", &sa) > rc)
+		rc = EXIT_NO_DAEMON;
 	unknown = status_cli_unknown(conf, &sa);
 	status_cli_document(&sa);
 	status_cli_answer_free(&sa);
 	return (status_cli_exit(rc, unknown));
+}
+
+/* The value of a top-level `key = "VALUE"` line of the file f, as
+ * mailfetchd.conf(5) writes it (no escapes); NULL if there is none. */
+static char *
+status_cli_scan(FILE *f, const char *key)
+{
+	char	*line = NULL, *p, *end, *value = NULL;
+	size_t	 size = 0, len = strlen(key);
+
+	rewind(f);
+	while (value == NULL && getline(&line, &size, f) != -1) {
+		p = line + strspn(line, " \t");
+		if (strncmp(p, key, len) != 0)
+			continue;
+		p += len;
+		p += strspn(p, " \t");
+		if (*p++ != '=')
+			continue;
+		p += strspn(p, " \t");
+		if (*p++ != '"' || (end = strchr(p, '"')) == NULL ||
+		    memchr(p, '\\', (size_t)(end - p)) != NULL)
+			continue;
+		value = xstrndup(p, (size_t)(end - p));
+	}
+	free(line);
+	return (value);
+}
+
+int
+status_cli_unparsed(const char *path, const char *const *names, size_t n,
+    int json)
+{
+	struct config	 conf;
+	FILE		*f;
+	const char	*rt = getenv("RUNTIME_DIRECTORY");
+	int		 rc;
+
+	memset(&conf, 0, sizeof conf);
+	conf.path = (char *)path;
+	if ((f = fopen(path, "r")) != NULL) {
+		conf.state_dir = status_cli_scan(f, "state_dir");
+		conf.control_socket = status_cli_scan(f, "control_socket");
+		fclose(f);
+	}
+	if (conf.state_dir == NULL)
+		conf.state_dir = xstrdup(CONFIG_DEFAULT_STATE_DIR);
+	if (conf.control_socket == NULL) {
+		/* As config.c makes the default. */
+		conf.control_socket_default = 1;
+		if (rt != NULL && *rt == '/')
+			xasprintf(&conf.control_socket, "%.*s/" CONTROL_NAME,
+			    (int)strcspn(rt, ":"), rt);
+		else
+			xasprintf(&conf.control_socket, "%s/" CONTROL_NAME,
+			    conf.state_dir);
+	}
+	fprintf(stderr, "mailfetchd: %s does not parse; asking the daemon at "
+	    "%s (the control_socket it names, or the default)\n", path,
+	    conf.control_socket);
+	rc = status_cli_ask_all(&conf, names, n, json, 0);
+	free(conf.state_dir);
+	free(conf.control_socket);
+	return (rc);
 }

@@ -23,6 +23,12 @@
 /* In this process (no privsep). */
 int		 status_cli(const struct config *, const char *const *names,
 		    size_t n, int json);
+/* When path does not parse (a failed reload's file: the daemon's
+ * reload_error is what one wants to see): warns, and asks the daemon at
+ * the control_socket the file names (a top-level line), or the default,
+ * without checking the names. */
+int		 status_cli_unparsed(const char *path,
+		    const char *const *names, size_t n, int json);
 /* As root with owners: one worker per owner concerned. */
 int		 status_cli_privsep(const struct config *,
 		    const char *const *names, size_t n, int json);

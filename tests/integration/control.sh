@@ -57,7 +57,10 @@ while True:
         print((buf.decode("latin-1") + "CLOSED").strip())
         break
     buf += d
-    if buf.endswith(b"\n.\n") or buf == b".\n":
+    # One answer per command: the daemon reads the next command once
+    # the last answer is sent, so they may come in separate reads.
+    if (buf.endswith(b"\n.\n") or buf == b".\n") and (b"error " in buf or
+            buf.split(b"\n").count(b".") >= len(sys.argv) - 2):
         # After an error line the daemon hangs up: show it.
         if b"error " in buf:
             s.settimeout(2)

@@ -11,7 +11,7 @@
 # message (a write after each) never sees it half-written or missing,
 # and sees it change; no temporary file is left beside it. A directory
 # that is not there is a warning, logged once, and the daemon goes on.
-# TAP output.
+# A reload that changes an account keeps its counts. TAP output.
 set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 . "$top_srcdir/tests/lib/daemon.sh"
@@ -115,6 +115,24 @@ tap_is "$(find "$T/textfile" -type f | wc -l)" 1 "no temporary file is left besi
 "$MAILFETCHD" -c "$CONF" --status --json >"$T/st.json" 2>&1
 tap_is "$("$PY" -c 'import json,sys; d=json.load(open(sys.argv[1])); print(sorted((a["name"], a["fetched"]["messages"]) for a in d["accounts"]))' "$T/st.json")" \
     "[('mbad', 0), ('midl', 5), ('mpoll', 3)]" "--status --json counts the same"
+
+# A reload that changes mpoll re-creates it: its counts since the start
+# (and today's) carry over; a counter never goes down but at a restart
+# (review r16 08).
+sed -i '/^account "mpoll"/,/^}/ s/poll_interval = 10s/poll_interval = 11s/' "$CONF"
+t_reload=$(date +%s)
+kill -HUP "$DPID"
+daemon_wait_log 'account=mpoll: changed by the reload' 20 ||
+    tap_diag "$(tail -5 "$DLOG")"
+mwait "v(\"mailfetchd_metrics_generated_timestamp_seconds\") > $t_reload" 20 ||
+    tap_diag "no metrics write after the reload"
+tap_is "$(mget 'v("mailfetchd_messages_fetched_total", account="mpoll"), v("mailfetchd_fetched_bytes_total", account="mpoll") > 0')" \
+    "(3.0, True)" "a reload that changes mpoll: its counters keep their counts" \
+    "$(grep mpoll "$PROM")"
+"$MAILFETCHD" -c "$CONF" --status --json mpoll >"$T/st.json" 2>&1
+tap_is "$("$PY" -c 'import json,sys; a=json.load(open(sys.argv[1]))["accounts"][0]; print(a["fetched"]["messages"], a["today"]["messages"], a["poll_interval_seconds"])' "$T/st.json")" \
+    "3 3 11" "... and --status --json: fetched and today still 3 (poll_interval now 11)" \
+    "$(cat "$T/st.json")"
 
 # A directory that is not there: a warning, once, and the daemon goes on.
 sed -i "s|^metrics_file = .*|metrics_file = \"$T/nosuch/m.prom\"|" "$CONF"

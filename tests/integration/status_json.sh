@@ -12,7 +12,9 @@
 # round-trip through json.loads; `--status NAME` (with and without
 # --json) limits it to that account; an account that is not configured,
 # or that the running daemon does not run, is exit status 2 with a
-# message; no daemon is exit status 4. TAP output.
+# message; no daemon is exit status 4; after a reload that failed,
+# --status with the broken file still shows the reload_error. TAP
+# output.
 set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 . "$top_srcdir/tests/lib/daemon.sh"
@@ -223,6 +225,24 @@ block late 'folder "INBOX" { }' >>"$T/new.conf"
 "$MAILFETCHD" -c "$T/new.conf" --status late --json >"$T/st.json" 2>"$T/st.err"
 tap_is "$?" 2 "an account the daemon does not run: exit status 2"
 tap_like "$(cat "$T/st.err")" 'does not run account late' "... saying so"
+
+# A reload that fails: --status with that very file (which does not
+# parse) still asks the daemon at the control_socket it names and shows
+# the reload_error, with a warning (review r16, low).
+cp "$CONF" "$T/good.conf"
+printf 'this is = { not a configuration\n' >>"$CONF"
+kill -HUP "$DPID"
+daemon_wait_log 'reload failed, keeping the running configuration' 20 ||
+    tap_diag "$(tail -5 "$DLOG")"
+"$MAILFETCHD" -c "$CONF" --status --json >"$T/st.json" 2>"$T/st.err"
+src=$?
+tap_is "$src:$(jq 'd["daemons"][0]["reload_error"] is not None, len(d["accounts"]) > 0' 2>&1)" \
+    "0:(True, True)" "--status --json -c the file a reload failed on: the daemon's reload_error"
+tap_like "$(cat "$T/st.err")" "does not parse; asking the daemon at .*control" \
+    "... with a warning that the file does not parse"
+out=$("$MAILFETCHD" -c "$CONF" --status ok 2>/dev/null)
+tap_like "$?:$out" '^0:ok: ' "--status ok -c that file: its text line"
+cp "$T/good.conf" "$CONF"
 
 # The daemon stops: every state above was validated; no daemon again.
 kill -TERM "$DPID"

@@ -13,8 +13,11 @@
 # SIGHUP adds a third owner, and stops them all on SIGTERM within the
 # bound; --status (text and --json) as root asks every owner's daemon and
 # makes one document, and the supervisor writes one metrics file for
-# every owner's accounts. Needs root (it creates the users, and runs
-# Dovecot). TAP.
+# every owner's accounts; an owner that replaces its worker's control
+# socket with a listener of its own (poison, forged records, terminal
+# escapes, a drip) changes none of root's outputs for the other owners,
+# nor holds the supervisor's SIGTERM. Needs root (it creates the users,
+# and runs Dovecot). TAP.
 set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 . "$top_srcdir/tests/lib/daemon.sh"
@@ -366,6 +369,122 @@ victim=$(pgrep -P "$DPID" | head -1)
 kill -9 "$victim"
 wait_uids 10 "$B" "$C" && ! pgrep -P "$DPID" | grep -qx "$victim"
 ok $? "a worker that dies is started again" "$(tail -5 "$DLOG")"
+
+# ---- an owner's own listener at its worker's control socket ------------------
+# The socket root asks (state_dir/owner/USER/control) is in a directory
+# its owner controls: $B replaces it with a listener of its own (review
+# r16 03, 04, 06, 12). Its first `metrics` answer is poison (a repeated
+# series, a repeated label, an unescaped quote, $C's account), later ones
+# drip a byte every 1.5 s; `status-json` answers a forged record for
+# $C's account and a truncated one, `status` a line for $C's account and
+# terminal escapes. Root's outputs must stay valid and hold $C's truth.
+export C
+write_conf "$DCONF" "metrics_file = \"$PROM\"" -- "$B" "$C"
+kill -HUP "$DPID"
+"$MAILFETCHD" -c "$DCONF" --status --json "$C" >"$T/st-c.json" 2>&1 ||
+    tap_diag "--status --json $C: $(cat "$T/st-c.json")"
+"$(_dc_python)" - "$T/st-c.json" "$T/forged" <<'PYEOF'
+import json, sys
+rec = json.load(open(sys.argv[1]))["accounts"][0]
+rec["host"] = "forged.example"
+c, b = rec["name"], rec["name"].replace("c", "b")
+with open(sys.argv[2] + ".json", "w") as f:
+    f.write('daemon {"pid": 1\n')
+    f.write("account " + json.dumps(rec, separators=(",", ":")) + "\n")
+    f.write('account {"name":"%s","owner":"%s",\n.\n' % (b, b))
+with open(sys.argv[2] + ".text", "w") as f:
+    f.write("%s: ok; forged line\n" % c)
+    f.write("%s: \x1b]0;owned-title\x07\x1b[2K polling\n.\n" % b)
+with open(sys.argv[2] + ".prom", "w") as f:
+    for l in ('mailfetchd_account_up{account="%s"} 1' % b,
+              'mailfetchd_account_up{account="%s"} 1' % b,
+              'mailfetchd_account_up{account="%s",account="x"} 1' % b,
+              'mailfetchd_account_up{account="%s",x="a"b"} 1' % b,
+              'mailfetchd_messages_fetched_total{account="%s"} 999' % c):
+        f.write(l + "\n")
+    f.write(".\n")
+PYEOF
+chmod 644 "$T"/forged.*
+FAKE=$T/home/$B/fake
+runuser -u "$B" -- "$(_dc_python)" - "$T/state/owner/$B/control" "$T/forged" "$FAKE" <<'PYEOF' &
+import os, socket, sys, time
+path, forged, marker = sys.argv[1:4]
+answers = {c: open(forged + "." + e, "rb").read()
+           for c, e in ((b"status-json", "json"), (b"status", "text"), (b"metrics", "prom"))}
+os.unlink(path)
+s = socket.socket(socket.AF_UNIX)
+s.bind(path)
+s.listen(16)
+open(marker + ".ready", "w").close()
+s.settimeout(1)
+end, nmetrics = time.time() + 150, 0
+while time.time() < end:
+    try:
+        c, _ = s.accept()
+    except socket.timeout:
+        continue
+    c.settimeout(5)
+    try:
+        words = c.recv(4096).split(b"\n")[0].split()
+        if words and words[0] == b"metrics":
+            nmetrics += 1
+            if nmetrics > 1:
+                open(marker + ".drip", "a").write("x\n")
+                for ch in b'mailfetchd_account_up{account="x"} 1\n' * 2:
+                    c.sendall(bytes([ch]))
+                    time.sleep(1.5)
+        if words:
+            c.sendall(answers.get(words[0], b"error what\n.\n"))
+    except OSError:
+        pass
+    c.close()
+PYEOF
+FPID=$!
+tap_cleanup_add 'kill "$FPID" 2>/dev/null; wait "$FPID" 2>/dev/null'
+for ((i = 0; i < 50; i++)); do
+	[ -e "$FAKE.ready" ] && break
+	sleep 0.1
+done
+[ -e "$FAKE.ready" ] || tap_bail "$B's listener did not start"
+t_ready=$(date +%s)
+
+"$MAILFETCHD" -c "$DCONF" --status --json >"$T/st.json" 2>"$T/st.err"
+src=$?
+tap_is "$(jq 'sorted((x["name"], x["owner"], x["host"]) for x in d["accounts"]) == [(env("C"), env("C"), "localhost")], [x["pid"] for x in d["daemons"]] != [1]')" \
+    "(True, True)" \
+    "an owner's listener: root's --status --json is valid and holds $C's own record only (no forged one)" \
+    "$(cat "$T/st.json" "$T/st.err")"
+tap_like "$src:$(cat "$T/st.err")" "^4:.*refused" \
+    "... and says that records were refused (exit status 4)"
+"$MAILFETCHD" -c "$DCONF" --status >"$T/st.txt" 2>"$T/st.err"
+ok $(grep -qP '\x1b|\x07' "$T/st.txt"; echo $((! $?))) \
+    "an owner's listener: text --status prints no control byte to root's terminal" \
+    "$(cat -A "$T/st.txt")"
+tap_is "$(grep -c "forged" "$T/st.txt"):$(grep -c "^$C: " "$T/st.txt")" "0:1" \
+    "... and no line for another owner's account" "$(cat -A "$T/st.txt" "$T/st.err")"
+
+# The supervisor's next write: $B's listener is not asked (it is not the
+# worker's daemon), the file parses and holds $C's samples.
+gen_ts() { mget 'v("mailfetchd_metrics_generated_timestamp_seconds")' | cut -d. -f1; }
+for ((i = 0; i < 160; i++)); do
+	ts=$(gen_ts)
+	[ "${ts:-0}" -gt "$t_ready" ] 2>/dev/null && break
+	sleep 0.25
+done
+tap_is "$(mget 1)" 1 "an owner's listener: the metrics file still parses" \
+    "$(cat "$PROM" | head -30)"
+tap_is "$(mget 'v("mailfetchd_account_up", account=env("C")) is not None, v("mailfetchd_messages_fetched_total", account=env("C")) != 999')" \
+    "(True, True)" "... and holds $C's own samples" "$(grep -c . "$PROM")"
+daemon_wait_log "metrics of $B: .* not the daemon" 1
+ok $? "... and the supervisor says why $B's listener was not asked" \
+    "$(grep -i metrics "$DLOG" | tail -5)"
+# A stop while the listener drips: wait for a round that would ask it
+# again (a drip, or a second refusal).
+for ((i = 0; i < 200; i++)); do
+	[ -e "$FAKE.drip" ] && break
+	[ "$(grep -c "metrics of $B: .* not the daemon" "$DLOG")" -ge 2 ] && break
+	sleep 0.1
+done
 
 # SIGTERM stops everything within the bound.
 workers=$(pgrep -P "$DPID")

@@ -2,7 +2,8 @@
  * may hold (quotes, backslashes, control bytes, DEL, UTF-8 of every
  * length, U+2028/2029, and each kind of invalid UTF-8 replaced by
  * U+FFFD), embedded NULs with an explicit length, and the commas and
- * colons of nested objects and arrays. */
+ * colons of nested objects and arrays; the validator of records from
+ * another user's daemon. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -172,6 +173,56 @@ test_long(void **state)
 	free(in);
 }
 
+/* json_valid_object: what root takes from another user's daemon (review
+ * r16 06): the writer's own output passes; the review's truncated record,
+ * raw control bytes, a second "name" (also spelt with an escape), invalid
+ * UTF-8, trailing text, and too deep nesting do not. */
+static void
+test_valid(void **state)
+{
+	struct json	*j;
+	char		*text, deep[200];
+	size_t		 i;
+
+	(void)state;
+	j = json_new();
+	json_object_begin(j);
+	json_key(j, "name");
+	json_string(j, "a\"b\x01\xc3\xa9\xff");
+	json_key(j, "n");
+	json_int(j, -12);
+	json_key(j, "list");
+	json_array_begin(j);
+	json_uint(j, 0);
+	json_null(j);
+	json_bool(j, 1);
+	json_object_begin(j);
+	json_object_end(j);
+	json_array_end(j);
+	json_object_end(j);
+	text = json_finish(j);
+	assert_true(json_valid_object(text));
+	free(text);
+	assert_true(json_valid_object("{ \"a\" : [ 1.5e+3, -0, \"\\u00e9\\/\" ] }"));
+	assert_false(json_valid_object("{\"name\":\"a\",\"owner\":"));
+	assert_false(json_valid_object("{\"name\":\"a\x1b]0;t\x07\"}"));
+	assert_false(json_valid_object("{\"name\":\"a\",\"name\":\"b\"}"));
+	assert_false(json_valid_object("{\"name\":\"a\",\"n\\u0061me\":\"b\"}"));
+	assert_false(json_valid_object("{\"name\":\"\xc3\"}"));
+	assert_false(json_valid_object("{\"a\":1} {\"b\":2}"));
+	assert_false(json_valid_object("{\"a\":1,}"));
+	assert_false(json_valid_object("{\"a\":01}"));
+	assert_false(json_valid_object("{\"a\":\"\\x\"}"));
+	assert_false(json_valid_object("{\"a\":tru}"));
+	assert_false(json_valid_object("[1]"));
+	assert_false(json_valid_object(""));
+	for (i = 0; i < sizeof deep - 1; i++)
+		deep[i] = i == 0 ? '{' : '[';
+	deep[sizeof deep - 1] = '\0';
+	memcpy(deep, "{\"a\":", 5);
+	assert_false(json_valid_object(deep));
+}
+
 int
 main(void)
 {
@@ -180,6 +231,7 @@ main(void)
 		cmocka_unit_test(test_every_byte),
 		cmocka_unit_test(test_structure),
 		cmocka_unit_test(test_long),
+		cmocka_unit_test(test_valid),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));

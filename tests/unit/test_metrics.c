@@ -1,7 +1,7 @@
 /* test_metrics.c: the metrics file's text: label values escaped, samples
  * grouped under their family's HELP and TYPE lines (each family once,
- * in a fixed order, whatever order the samples came in), the check the
- * supervisor applies to a worker's lines, and the atomic write (mode
+ * in a fixed order, whatever order the samples came in), the parse the
+ * supervisor applies to a worker's lines (and their rendering by us), and the atomic write (mode
  * 0644, no temporary file left). */
 #include <sys/stat.h>
 
@@ -109,30 +109,105 @@ test_samples_render(void **state)
 	metrics_lines_clear(&l);
 }
 
-static void
-test_sample_valid(void **state)
+/* parse_render LINE: the line parsed and written again by us, or
+ * "REFUSED"; the account label unescaped in *account when not NULL. */
+static char *
+parse_render(const char *line)
 {
+	struct metrics_lines	 l = { NULL, 0 };
+	struct metrics_parsed	 mp;
+	char			*out;
+
+	if (metrics_sample_parse(line, &mp) != 0) {
+		assert_null(mp.account);
+		return (xstrdup("REFUSED"));
+	}
+	metrics_sample_render(&l, &mp, mp.account);
+	out = xstrdup(l.v[0]);
+	free(mp.account);
+	metrics_lines_clear(&l);
+	return (out);
+}
+
+#define assert_parses_as(line, want) do {				\
+	char *got_ = parse_render(line);				\
+	assert_string_equal(got_, want);				\
+	free(got_);							\
+} while (0)
+#define assert_refused(line)	assert_parses_as(line, "REFUSED")
+
+/* What the supervisor takes from an owner's socket (review r16 03): the
+ * daemon's own lines round-trip; anything else is refused: the review's
+ * duplicate label, unescaped quote and extra label, an unknown family or
+ * label value, a value that is not a number. */
+static void
+test_sample_parse(void **state)
+{
+	struct metrics_parsed	mp;
+	char			line[400];
+
 	(void)state;
-	assert_true(metrics_sample_valid("mailfetchd_account_up{account="
-	    "\"a\"} 1", "a"));
-	assert_true(metrics_sample_valid("mailfetchd_failures_total{account="
-	    "\"a\",class=\"network\"} 12", "a"));
-	/* Another account, a prefix of it, an unknown family, a value that
-	 * is not a number, a line without value. */
-	assert_false(metrics_sample_valid("mailfetchd_account_up{account="
-	    "\"b\"} 1", "a"));
-	assert_false(metrics_sample_valid("mailfetchd_account_up{account="
-	    "\"ab\"} 1", "a"));
-	assert_false(metrics_sample_valid("node_load1{account=\"a\"} 1",
-	    "a"));
-	assert_false(metrics_sample_valid("mailfetchd_account_up{account="
-	    "\"a\"} 1\nfake 2", "a"));
-	assert_false(metrics_sample_valid("mailfetchd_account_up{account="
-	    "\"a\"} ", "a"));
-	assert_false(metrics_sample_valid("mailfetchd_account_up{account="
-	    "\"a\"} 1 2", "a"));
-	assert_false(metrics_sample_valid("mailfetchd_metrics_generated_"
-	    "timestamp_seconds{account=\"a\"} 1", "a"));
+	assert_parses_as("mailfetchd_account_up{account=\"a\"} 1",
+	    "mailfetchd_account_up{account=\"a\"} 1");
+	assert_parses_as("mailfetchd_failures_total{account=\"a\",class="
+	    "\"network\"} 12", "mailfetchd_failures_total{account=\"a\","
+	    "class=\"network\"} 12");
+	assert_parses_as("mailfetchd_account_state{account=\"a.b@c\",state="
+	    "\"budget_exhausted\"} 0", "mailfetchd_account_state{account="
+	    "\"a.b@c\",state=\"budget_exhausted\"} 0");
+	assert_int_equal(metrics_sample_parse("mailfetchd_account_up{account="
+	    "\"we\\\"ird\"} 18446744073709551615", &mp), 0);
+	assert_string_equal(mp.account, "we\"ird");
+	assert_true(mp.value == UINT64_MAX);
+	free(mp.account);
+	assert_refused("mailfetchd_account_up{account=\"A\",account=\"x\"} 1");
+	assert_refused("mailfetchd_account_up{account=\"A\",x=\"a\"b\"} 1");
+	assert_refused("mailfetchd_account_up{account=\"A\",x=\"1\"} 1");
+	assert_refused("mailfetchd_account_state{account=\"A\"} 1");
+	assert_refused("mailfetchd_account_state{account=\"A\",state=\"evil\"}"
+	    " 1");
+	assert_refused("mailfetchd_failures_total{account=\"A\",class=\"ok\"}"
+	    " 1");
+	assert_refused("mailfetchd_account_up{account=\"A\"} 1\nfake 2");
+	assert_refused("mailfetchd_account_up{account=\"A\"} ");
+	assert_refused("mailfetchd_account_up{account=\"A\"} 1 2");
+	assert_refused("mailfetchd_account_up{account=\"A\"} -1");
+	assert_refused("mailfetchd_account_up{account=\"A\"} 1e3");
+	assert_refused("mailfetchd_account_up{account=\"A\"} "
+	    "18446744073709551616");
+	assert_refused("mailfetchd_account_up{account=\"A\\x\"} 1");
+	assert_refused("mailfetchd_account_up{account=\"A\x1b]0;t\"} 1");
+	assert_refused("mailfetchd_account_up {account=\"A\"} 1");
+	assert_refused("mailfetchd_account_up{account=\"A\"}  1");
+	assert_refused("node_load1{account=\"a\"} 1");
+	assert_refused("mailfetchd_metrics_generated_timestamp_seconds{"
+	    "account=\"a\"} 1");
+	/* No line longer than the daemon writes. */
+	memset(line, 'x', sizeof line);
+	memcpy(line, "mailfetchd_account_up{account=\"", 31);
+	strcpy(line + sizeof line - 6, "\"} 1");
+	assert_refused(line);
+}
+
+/* Rendering is linear: a hundred thousand lines at once stay quick (the
+ * bound itself is in bench/; this only checks every line is there). */
+static void
+test_render_many(void **state)
+{
+	struct metrics_lines	 l = { NULL, 0 };
+	char			*text, buf[128];
+	size_t			 i;
+
+	(void)state;
+	for (i = 0; i < 100000; i++) {
+		snprintf(buf, sizeof buf, "mailfetchd_connections{account="
+		    "\"a%zu\"} %zu", i, i);
+		metrics_lines_add(&l, buf);
+	}
+	text = metrics_render(&l, 1);
+	assert_int_equal(count(text, "\nmailfetchd_connections{"), 100000);
+	free(text);
+	metrics_lines_clear(&l);
 }
 
 static void
@@ -174,7 +249,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_escape),
 		cmocka_unit_test(test_samples_render),
-		cmocka_unit_test(test_sample_valid),
+		cmocka_unit_test(test_sample_parse),
+		cmocka_unit_test(test_render_many),
 		cmocka_unit_test(test_write),
 	};
 
