@@ -301,20 +301,31 @@ main_privsep(const struct main_opts *opts, struct config *conf)
 	return (rc);
 }
 
-/* Adds an account name of --account, --diagnose or --status; a name given twice
- * counts once: the account is fetched (checked) once, in one budget
- * (review r14 01). */
+/* Adds an account name of --account, --diagnose or --status. */
 static void
 main_add_account(struct main_opts *opts, const char *name)
 {
-	size_t	i;
-
-	for (i = 0; i < opts->naccounts; i++)
-		if (strcmp(opts->accounts[i], name) == 0)
-			return;
 	opts->accounts = xreallocarray(opts->accounts, opts->naccounts + 1,
 	    sizeof *opts->accounts);
 	opts->accounts[opts->naccounts++] = name;
+}
+
+/* A name given twice to --account or --diagnose counts once: the account
+ * is fetched (checked) once, in one budget (review r14 01). --status
+ * answers every name it was given, as asked. */
+static void
+main_dedupe_accounts(struct main_opts *opts)
+{
+	size_t	i, j, o = 0;
+
+	for (i = 0; i < opts->naccounts; i++) {
+		for (j = 0; j < o; j++)
+			if (strcmp(opts->accounts[j], opts->accounts[i]) == 0)
+				break;
+		if (j == o)
+			opts->accounts[o++] = opts->accounts[i];
+	}
+	opts->naccounts = o;
 }
 
 /* The optional account of --diagnose and --status: "--status NAME" as
@@ -457,6 +468,8 @@ main_parse_args(int argc, char **argv, struct main_opts *opts)
 	/* "--status --json NAME": names after the options too. */
 	while (opts->mode == MODE_STATUS && optind < argc)
 		main_add_account(opts, argv[optind++]);
+	if (opts->mode != MODE_STATUS)
+		main_dedupe_accounts(opts);
 	if (optind != argc) {
 		fprintf(stderr, "mailfetchd: unexpected argument '%s'\n",
 		    argv[optind]);
