@@ -642,7 +642,7 @@ hook_join(char *const *list, size_t n)
 	size_t	 i, len = 0;
 
 	for (i = 0; i < n; i++) {
-		e = log_escape_controls(list[i]);
+		e = log_escape_controls(list[i], 1);
 		if (len + strlen(e) + 1 > HOOK_FOLDERS_BYTES) {
 			free(e);
 			break;

@@ -171,14 +171,14 @@ log_redact(char *msg)
 }
 
 char *
-log_escape_controls(const char *s)
+log_escape_controls(const char *s, int backslash)
 {
 	const unsigned char	*p;
 	char			*out, *o;
 
 	out = o = xmalloc(strlen(s) * 4 + 1);
 	for (p = (const unsigned char *)s; *p != '\0'; p++) {
-		if (*p == '\\') {
+		if (*p == '\\' && backslash) {
 			*o++ = '\\';
 			*o++ = '\\';
 		} else if (*p < 0x20 || *p == 0x7f)
@@ -208,8 +208,10 @@ log_emit_stderr(enum log_level level, const struct log_ctx *ctx,
 		n += snprintf(prefix + n, sizeof prefix - n, "account=%s ",
 		    ctx->account);
 	if (ctx != NULL && ctx->folder != NULL && n < sizeof prefix) {
-		/* A server's name: no line end may forge a line. */
-		folder = log_escape_controls(ctx->folder);
+		/* A server's name: no line end may forge a line. A
+		 * backslash stays as it is: a role ('\Junk') reads, and
+		 * is found, as configured. */
+		folder = log_escape_controls(ctx->folder, 0);
 		n += snprintf(prefix + n, sizeof prefix - n, "folder=%s ",
 		    folder);
 		free(folder);
