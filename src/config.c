@@ -23,9 +23,9 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "cmdline.h"
 #include "folder.h"
 #include "provider.h"
-#include "secret.h"
 #include "xmalloc.h"
 
 #define CONFIG_MAX_ERRORS	20	/* then stop: the rest is noise */
@@ -894,12 +894,12 @@ config_check_hook(cfg_t *cfg, const char *name, const char *value)
 
 	if (*value == '\0')
 		return;
-	if (secret_split(value, &argv, &cause) != 0) {
+	if (cmdline_split(value, &argv, &cause) != 0) {
 		config_error(cfg, "%s: %s", name, cause);
 		free(cause);
 		return;
 	}
-	secret_argv_free(argv);
+	cmdline_free(argv);
 }
 
 static void

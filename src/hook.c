@@ -52,6 +52,7 @@
 
 #include <event2/event.h>
 
+#include "cmdline.h"
 #include "log.h"
 #include "outcome.h"
 #include "secret.h"
@@ -723,17 +724,17 @@ hook_spawn(struct hook_acct *a, enum hook_kind kind, const char *command,
 		log_msg(LOG_LVL_WARNING, &(struct log_ctx){ a->name, NULL, 0 },
 		    "%s: pipe: %s; its output goes to stderr",
 		    hook_kind_names[kind], strerror(errno));
-	if (secret_split(command, &c.argv, &cause) == 0)
+	if (cmdline_split(command, &c.argv, &cause) == 0)
 		pid = secret_cmd_spawn(&c, hook_kind_names[kind], &cause);
 	if (infd != -1)
 		close(infd);
 	if (out[1] != -1)
 		close(out[1]);
-	secret_argv_free(env);
+	cmdline_free(env);
 	if (pid == -1) {
 		if (out[0] != -1)
 			close(out[0]);
-		secret_argv_free(c.argv);
+		cmdline_free(c.argv);
 		hook_record(a, kind, 0, cause);
 		if (files != NULL) {
 			a->dirty |= files->count > 0;
@@ -763,7 +764,7 @@ hook_spawn(struct hook_acct *a, enum hook_kind kind, const char *command,
 			fatalx("hook_spawn: cannot watch the output");
 		event_add(r->ev_out, NULL);
 	}
-	secret_argv_free(c.argv);
+	cmdline_free(c.argv);
 	a->run = r;
 	log_msg(LOG_LVL_DEBUG, &(struct log_ctx){ a->name, NULL, 0 },
 	    "running %s '%s'", hook_kind_names[kind], r->argv0);

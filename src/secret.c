@@ -25,6 +25,7 @@
 #include <event2/event.h>
 #include <openssl/crypto.h>
 
+#include "cmdline.h"
 #include "outcome.h"
 #include "log.h"
 #include "oauth2.h"
@@ -171,88 +172,6 @@ out:
 	secret_free(buf);
 	close(fd);
 	return (s);
-}
-
-/* Frees an argv from secret_split(); NULL is a no-op. */
-void
-secret_argv_free(char **argv)
-{
-	size_t	 i;
-
-	if (argv == NULL)
-		return;
-	for (i = 0; argv[i] != NULL; i++)
-		free(argv[i]);
-	free(argv);
-}
-
-/* Splits command into words, as documented in mailfetchd.conf(5): blanks
- * separate words, '...' quotes anything literally, "..." quotes with \"
- * and \\ as the only escapes, and outside quotes a backslash takes the
- * next character literally. Nothing else is special: no globbing, no
- * variables, no pipes or redirections (run "sh -c '...'" for those). */
-int
-secret_split(const char *command, char ***argvp, char **cause)
-{
-	const char	*p;
-	char		**argv = NULL, *word;
-	size_t		 argc = 0, len;
-	int		 inword = 0;
-
-	word = xmalloc(strlen(command) + 1);
-	len = 0;
-	for (p = command;; p++) {
-		if (*p == '\0' || *p == ' ' || *p == '\t' || *p == '\n') {
-			if (inword) {
-				argv = xreallocarray(argv, argc + 2,
-				    sizeof *argv);
-				argv[argc++] = xstrndup(word, len);
-				argv[argc] = NULL;
-				len = 0;
-				inword = 0;
-			}
-			if (*p == '\0')
-				break;
-			continue;
-		}
-		inword = 1;
-		if (*p == '\'') {
-			while (*++p != '\'' && *p != '\0')
-				word[len++] = *p;
-		} else if (*p == '"') {
-			while (*++p != '"' && *p != '\0') {
-				if (*p == '\\' && (p[1] == '"' || p[1] == '\\'))
-					p++;
-				word[len++] = *p;
-			}
-		} else if (*p == '\\') {
-			if (*++p == '\0') {
-				xasprintf(cause, "a backslash ends the "
-				    "command: %s", command);
-				goto fail;
-			}
-			word[len++] = *p;
-			continue;
-		} else {
-			word[len++] = *p;
-			continue;
-		}
-		if (*p == '\0') {
-			xasprintf(cause, "a quote is not closed: %s", command);
-			goto fail;
-		}
-	}
-	free(word);
-	if (argc == 0) {
-		xasprintf(cause, "the command is empty");
-		return (-1);
-	}
-	*argvp = argv;
-	return (0);
-fail:
-	free(word);
-	secret_argv_free(argv);
-	return (-1);
 }
 
 /*
@@ -1089,7 +1008,7 @@ secret_job_command(struct event_base *base, const char *what,
 	char			**argv, *why;
 
 	j = secret_job_new(base, SECRET_JOB_COMMAND, what, timeout, cb, arg);
-	if (secret_split(command, &argv, &why) != 0) {
+	if (cmdline_split(command, &argv, &why) != 0) {
 		xasprintf(&j->cause, "%s: %s", what, why);
 		free(why);
 		secret_job_finish(j);
@@ -1100,7 +1019,7 @@ secret_job_command(struct event_base *base, const char *what,
 		secret_job_finish(j);
 	else
 		secret_job_watch(j, base);
-	secret_argv_free(argv);
+	cmdline_free(argv);
 	return (j);
 }
 
@@ -1441,7 +1360,7 @@ secret_sync_cb(char *secret, int status, char *cause, void *arg)
 	r->cause = cause;
 }
 
-/* Runs the command, split by secret_split() and exec'd without a shell;
+/* Runs the command, split by cmdline_split() and exec'd without a shell;
  * the first line of its stdout is the secret. Its stderr is inherited:
  * it goes to our stderr or the journal as-is, never through the log.
  * what is the option name, for messages ("password_command"). The job

@@ -19,7 +19,7 @@
  * xfree_secret(). The secret is registered with log_add_secret() so it can
  * never reach a log line. NULL and *cause (naming the file or command,
  * never the secret) on error. Commands are split into words by
- * secret_split() and run without a shell (write "sh -c '...'" to get one);
+ * cmdline_split() and run without a shell (write "sh -c '...'" to get one);
  * they may block for up to SECRET_COMMAND_TIMEOUT seconds: a daemon's
  * sessions use secret_job_start instead. */
 char	*secret_get(const struct account_conf *, char **cause);
@@ -60,13 +60,6 @@ void	 secret_free(void *);
  * /proc/PID/mem by other processes of the same user). Logs failures. */
 void	 secret_harden_process(void);
 
-/* Splits a password_command or token_command into an argv (NULL-ended;
- * free with secret_argv_free()): blanks separate words, '...' quotes
- * literally, "..." quotes with \" and \\ as escapes, a backslash outside
- * quotes escapes the next character. No globbing, variables or pipes.
- * -1 and *cause for an unclosed quote, a trailing backslash or no word. */
-int	 secret_split(const char *, char ***, char **cause);
-void	 secret_argv_free(char **);
 
 /* A command run under the supervisor of password_command (secret.c): in
  * a process group of its own, with everything it starts in its session

@@ -20,6 +20,7 @@
 
 #include <cmocka.h>
 
+#include "cmdline.h"
 #include "log.h"
 #include "secret.h"
 #include "xmalloc.h"
@@ -221,13 +222,13 @@ test_split(void **state)
 	for (i = 0; i < sizeof t / sizeof t[0]; i++) {
 		cause = NULL;
 		if (t[i].out == NULL) {
-			assert_int_equal(secret_split(t[i].in, &argv, &cause),
+			assert_int_equal(cmdline_split(t[i].in, &argv, &cause),
 			    -1);
 			assert_non_null(cause);
 			free(cause);
 			continue;
 		}
-		assert_int_equal(secret_split(t[i].in, &argv, &cause), 0);
+		assert_int_equal(cmdline_split(t[i].in, &argv, &cause), 0);
 		joined[0] = '\0';
 		for (j = 0; argv[j] != NULL; j++) {
 			if (j > 0)
@@ -237,9 +238,9 @@ test_split(void **state)
 		if (strcmp(joined, t[i].out) != 0)
 			fail_msg("split(%s): got %s, want %s", t[i].in, joined,
 			    t[i].out);
-		secret_argv_free(argv);
+		cmdline_free(argv);
 	}
-	secret_argv_free(NULL);
+	cmdline_free(NULL);
 }
 
 /* Whether pid runs (exists and is not a zombie). */
