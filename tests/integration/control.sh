@@ -59,10 +59,13 @@ while True:
     buf += d
     # One answer per command: the daemon reads the next command once
     # the last answer is sent, so they may come in separate reads.
-    if (buf.endswith(b"\n.\n") or buf == b".\n") and (b"error " in buf or
+    # An error line of the protocol (not the text of an account that says
+    # "error") ends the exchange.
+    err = any(l.startswith(b"error ") for l in buf.split(b"\n"))
+    if (buf.endswith(b"\n.\n") or buf == b".\n") and (err or
             buf.split(b"\n").count(b".") >= len(sys.argv) - 2):
         # After an error line the daemon hangs up: show it.
-        if b"error " in buf:
+        if err:
             s.settimeout(2)
             try:
                 if not s.recv(1):
