@@ -1,21 +1,21 @@
 #!/bin/bash
 # trickle.sh: a server that drips its answer, one byte (or one line) a
 # little faster than the timeout, must not hold a fetch forever: the
-# SELECT answer of IMAP trickled byte by byte, a SELECT answered by
+# SELECT answer of IMAP scripted_trickled byte by byte, a SELECT answered by
 # complete "* OK still working" lines and never the tagged OK (and a
 # daemon's DONE answered so, leaving IDLE), an IMAP AUTHENTICATE and a
 # POP3 AUTH answered by a "+" challenge every second forever, a body
 # FETCH answered by "* 5 EXISTS" (or a flags FETCH, or a message already
 # sent) every 1.5 s, a UID SEARCH or LIST answered by one new UID or folder
 # every 1.5 s, the same or past the folder's size at 2 KiB/s (twice the
-# floor), a BODY[] literal trickled byte by byte, a POP3 RETR body
-# trickled line by line: each ends in exit status 4 with a log line that
+# floor), a BODY[] literal scripted_trickled byte by byte, a POP3 RETR body
+# scripted_trickled line by line: each ends in exit status 4 with a log line that
 # says the server was too slow, before a fixed outer bound (60 s; the
 # servers trickle for 120 s). Then the server behaves and the next run
 # delivers every message exactly once. A slow but honest server (literals
-# larger than a pacing window at about 8 KiB/s, a LIST of 2400 names for
-# 38 s) is not cut. Size lies
-# dripped above the pacing floor are in lies.sh.
+# larger than a pacing window at about 8 KiB/s) is not cut. Size lies
+# dripped above the pacing floor are in lies.sh; answers of notes that
+# never end, at twice the floor, in notes.sh.
 # TAP output.
 set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -24,29 +24,18 @@ MAILFETCHD=${MAILFETCHD:-$top_srcdir/_build/mailfetchd}
 
 scripted_init trickle
 
-# trickled NAME WHAT: the run ended in exit 4, saying why.
-trickled() {
-	tap_is "$rc" 4 "$2: exit status 4 (137: still running at the bound)"
-	tap_like "$err" 'stalled or trickling' "$2: the log says why"
-	tap_unlike "$err" 'runtime error:|AddressSanitizer|LeakSanitizer' \
-	    "$2: no sanitizer report"
-	scripted_once "$1"
-	tap_like "$rc" '^(0|1)$' "$2: the next run succeeds"
-	scripted_exact "$1" "$2: after the next run"
-}
-
 IMAP="$top_srcdir/tests/fault/imap_server.py"
 scripted_server "$IMAP" trickle --manifest "$T/manifest"
 scripted_conf trickle imap 2s
 scripted_once trickle
-trickled trickle "IMAP SELECT answer trickled byte by byte"
+scripted_trickled trickle "IMAP SELECT answer scripted_trickled byte by byte"
 
 # Complete untagged lines, never the tagged OK: the answer to a command is
 # paced as a whole, not line by line.
 scripted_server "$IMAP" okdrip --manifest "$T/manifest"
 scripted_conf okdrip imap 2s
 scripted_once okdrip
-trickled okdrip "IMAP SELECT answered by an endless drip of untagged lines"
+scripted_trickled okdrip "IMAP SELECT answered by an endless drip of untagged lines"
 
 # Honest but slow servers are not cut: a store that sends each message
 # whole 1.8 s after the previous one (less than 1 KiB/s in a window; each
@@ -74,7 +63,7 @@ for m in existsdrip:"* 5 EXISTS" flagsdrip:"* 1 FETCH (FLAGS ())" \
 	scripted_server "$IMAP" "${m%%:*}" --manifest "$T/manifest"
 	scripted_conf "${m%%:*}" imap 2s
 	scripted_once "${m%%:*}"
-	trickled "${m%%:*}" "IMAP body FETCH answered by an endless drip of ${m#*:}"
+	scripted_trickled "${m%%:*}" "IMAP body FETCH answered by an endless drip of ${m#*:}"
 done
 
 # Answers that bring new data the command asked for, but one small line a
@@ -86,11 +75,11 @@ done
 scripted_server "$IMAP" searchdrip --manifest "$T/manifest"
 scripted_conf searchdrip imap 2s 'first_fetch = unseen'
 scripted_once searchdrip
-trickled searchdrip "IMAP UID SEARCH answered by a new UID every 1.5 s"
+scripted_trickled searchdrip "IMAP UID SEARCH answered by a new UID every 1.5 s"
 scripted_server "$IMAP" listdrip --manifest "$T/manifest"
 scripted_conf listdrip imap 2s 'folder "*" { }'
 scripted_once listdrip
-trickled listdrip "IMAP LIST answered by a new folder every 1.5 s"
+scripted_trickled listdrip "IMAP LIST answered by a new folder every 1.5 s"
 # A big LIST that comes slowly but above the floor (a site with many
 # shared folders) is not cut.
 scripted_server "$IMAP" listslow --manifest "$T/manifest" --bad 0
@@ -98,39 +87,6 @@ scripted_conf listslow imap 2s 'folder "*" { }'
 scripted_once listslow
 tap_is "$rc" 0 "IMAP LIST of 1000 folders in bursts for 15 s: delivered (exit 0)"
 scripted_exact listslow "IMAP LIST of 1000 folders in bursts for 15 s"
-
-# The same answers that never complete, streamed at 2 KiB/s (twice the
-# pacing floor), timeout 2 s: a body FETCH answered by "* 5 EXISTS", UID
-# SEARCH by "* OK still working", by the same "* SEARCH 1 2 3", or by a
-# new UID a line far past what the folder holds, LIST by the same INBOX
-# line. Notes count towards the note windows at any byte rate (review r13
-# 03: before, each window that brought 1 KiB/s passed, and the account
-# was held as long as the server streamed: 120 s here).
-for m in existsflood:'"* 5 EXISTS" in a body FETCH' \
-    okflood:'"* OK still working" to UID SEARCH' \
-    searchrep:'"* SEARCH 1 2 3" to UID SEARCH' \
-    searchcount:'"* SEARCH k", k counting up, to UID SEARCH' \
-    listrep:'the same INBOX line to LIST'; do
-	case ${m%%:*} in
-	list*)	line='folder "*" { }' ;;
-	search*|ok*) line='first_fetch = unseen' ;;
-	*)	line='keep = yes' ;;
-	esac
-	scripted_server "$IMAP" "${m%%:*}" --manifest "$T/manifest"
-	scripted_conf "${m%%:*}" imap 2s "$line"
-	scripted_once "${m%%:*}"
-	tap_like "$err" 'only notes .* and its answer did not end' \
-	    "IMAP ${m#*:} at 2 KiB/s: cut after the note windows"
-	trickled "${m%%:*}" "IMAP ${m#*:} at 2 KiB/s"
-done
-# An honest big answer that brings new results at about twice the floor
-# for far more windows than notes may pass (2400 folder names in 38 s,
-# timeout 2 s) is not cut.
-scripted_server "$IMAP" listlong --manifest "$T/manifest" --bad 0
-scripted_conf listlong imap 2s 'folder "*" { }'
-scripted_once listlong
-tap_is "$rc" 0 "IMAP LIST of 2400 folders at 2.3 KiB/s for 38 s: delivered (exit 0)"
-scripted_exact listlong "IMAP LIST of 2400 folders at 2.3 KiB/s for 38 s"
 
 # The sizes pass of a second run ("UID FETCH 6:* (UID RFC822.SIZE)")
 # answered by the FETCH line of UID 5, which the client has, every 1.5 s:
@@ -141,12 +97,12 @@ scripted_conf sizesdrip imap 2s
 scripted_once sizesdrip
 tap_is "$rc" 0 "IMAP sizes pass drip: the first run delivers (exit 0)"
 scripted_once sizesdrip
-trickled sizesdrip "IMAP sizes pass answered by an endless drip of an old UID"
+scripted_trickled sizesdrip "IMAP sizes pass answered by an endless drip of an old UID"
 
 scripted_server "$IMAP" authdrip --manifest "$T/manifest"
 scripted_conf authdrip imap 2s
 scripted_once authdrip
-trickled authdrip "IMAP AUTHENTICATE answered by endless \"+\" challenges"
+scripted_trickled authdrip "IMAP AUTHENTICATE answered by endless \"+\" challenges"
 
 # IDLE's completion after DONE is an answer like any other: a daemon
 # whose DONE gets "* OK still working" every second and never the tagged
@@ -177,9 +133,9 @@ scripted_exact donedrip "IMAP DONE drip: before the cut"
 scripted_server "$IMAP" tricklelit --manifest "$T/manifest"
 scripted_conf tricklelit imap 2s
 scripted_once tricklelit
-trickled tricklelit "IMAP BODY[] literal trickled byte by byte"
+scripted_trickled tricklelit "IMAP BODY[] literal scripted_trickled byte by byte"
 tap_like "$(find "$T/Maildir-tricklelit/tmp" -type f | wc -l)" '^0$' \
-    "IMAP trickled literal: nothing left in tmp/"
+    "IMAP scripted_trickled literal: nothing left in tmp/"
 
 scripted_server "$IMAP" slowlit --msgs 2 --manifest "$T/manifest"
 scripted_conf slowlit imap 2s
@@ -192,11 +148,11 @@ scripted_pop3_manifest
 scripted_server "$top_srcdir/tests/integration/pop3_server.py" trickle
 scripted_conf pop3 pop3 2s
 scripted_once pop3
-trickled pop3 "POP3 RETR body trickled line by line"
+scripted_trickled pop3 "POP3 RETR body scripted_trickled line by line"
 
 scripted_server "$top_srcdir/tests/integration/pop3_server.py" authdrip
 scripted_conf pop3auth pop3 2s
 scripted_once pop3auth
-trickled pop3auth "POP3 AUTH answered by endless \"+\" challenges"
+scripted_trickled pop3auth "POP3 AUTH answered by endless \"+\" challenges"
 
 tap_done

@@ -204,3 +204,17 @@ end = "end %d %s\n" % (len(body) - 1,
 open(sys.argv[2], "w").write(text + end)
 PY
 }
+
+# scripted_trickled NAME WHAT: the run (scripted_once NAME) ended in exit 4,
+# saying the server was too slow; the next run succeeds and delivers every
+# message exactly once.
+scripted_trickled() {
+	tap_is "$rc" 4 "$2: exit status 4 (137: still running at the bound)"
+	tap_like "$err" 'stalled or trickling' "$2: the log says why"
+	tap_unlike "$err" 'runtime error:|AddressSanitizer|LeakSanitizer' \
+	    "$2: no sanitizer report"
+	scripted_once "$1"
+	tap_like "$rc" '^(0|1)$' "$2: the next run succeeds"
+	scripted_exact "$1" "$2: after the next run"
+}
+
