@@ -3009,7 +3009,7 @@ pop3_finish_cb(evutil_socket_t fd, short what, void *arg)
 	struct pop3_session	*s = arg;
 	struct timespec		 now;
 	double			 secs;
-	char			 extra[96];
+	char			 extra[160];
 
 	(void)fd;
 	(void)what;
@@ -3022,7 +3022,8 @@ pop3_finish_cb(evutil_socket_t fd, short what, void *arg)
 		    s->result.deleted);
 	if (s->result.skipped > 0)
 		snprintf(extra + strlen(extra), sizeof extra - strlen(extra),
-		    ", skipped %lu too large", s->result.skipped);
+		    ", passed over %lu (left on the server; the warnings "
+		    "above say why)", s->result.skipped);
 	if (s->authed)
 		log_msg(s->result.messages > 0 ? LOG_LVL_INFO : LOG_LVL_DEBUG,
 		    &s->ctx, "fetched %lu message(s), %llu bytes written "

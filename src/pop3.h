@@ -26,7 +26,7 @@ struct pop3_result {
 					 * answers, CRLF line ends), delivered
 					 * or not: the daily budget. A journal
 					 * recovery downloads nothing */
-	unsigned long	 skipped;	/* larger than max_message_size */
+	unsigned long	 skipped;	/* passed over: too large, over the budget, a liar */
 	unsigned long	 deleted;	/* DELE acknowledged, QUIT +OK */
 	unsigned int	 login_delay;	/* CAPA LOGIN-DELAY seconds, 0: none;
 					 * the scheduler polls no more often */

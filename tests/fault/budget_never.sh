@@ -42,6 +42,8 @@ scripted_once p
 tap_is "$rc:$(files p)" "0:2" "pop3: the two messages that fit are fetched"
 tap_like "$err" 'uid=1: message of [0-9]+ bytes is larger than the whole daily_limit \(2000\).*passed over' \
     "pop3: the one that never fits is named, with the reason"
+tap_like "$err" 'fetched 2 message\(s\).*, passed over 1 \(left on the server; the warnings above say why\)' \
+    "pop3: the summary counts it as passed over, not as too large"
 tap_is "$(ls "$T/drop" | tr '\n' ' ')" "01_uid-1 " \
     "pop3: it stays on the server (keep = no deletes the others)"
 scripted_once p
