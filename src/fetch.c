@@ -485,8 +485,12 @@ fetch_budget_load(struct fetch_job *job)
 	p.override_min = 1;
 	job->sa = schedule_account_add(job->run->sched, job->ac->name, &p,
 	    job, now, NULL);
+	/* NULL only for a name already added. Not reachable today: the
+	 * configuration refuses two accounts of one name and main merges a
+	 * name repeated on the command line. Kept as a guard: the state lock
+	 * lets only one job of a name fetch, and that one has the budget. */
 	if (job->sa == NULL)
-		return (0);	/* named twice: the first counts */
+		return (0);
 	if ((text = state_budget_get(job->st)) != NULL &&
 	    schedule_budget_parse(job->sa, text, now, time(NULL),
 	    &cause) != 0) {
