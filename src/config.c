@@ -2374,6 +2374,21 @@ config_owner_dir(const struct config *conf, const char *owner)
 	return (dir);
 }
 
+char *
+config_owner_socket(const struct config *conf, const char *owner)
+{
+	char	*dir, *path;
+
+	dir = config_owner_dir(conf, owner);
+	if (conf->shard_count > 0)
+		xasprintf(&path, "%s/control.%u-of-%u", dir, conf->shard_index,
+		    conf->shard_count);
+	else
+		xasprintf(&path, "%s/control", dir);
+	free(dir);
+	return (path);
+}
+
 size_t
 config_keep_accounts(struct config *conf,
     int (*keep)(const struct account_conf *, void *), void *arg)
@@ -2410,12 +2425,13 @@ config_filter_owner(struct config *conf, const char *owner)
 	conf->naccounts = n;
 	if (owner == NULL)
 		return (n);
+	/* One socket per owner (and shard): a configured path would be
+	 * shared. */
+	free(conf->control_socket);
+	conf->control_socket = config_owner_socket(conf, owner);
 	dir = config_owner_dir(conf, owner);
 	free(conf->state_dir);
 	conf->state_dir = dir;
-	/* One socket per owner: a configured path would be shared. */
-	free(conf->control_socket);
-	xasprintf(&conf->control_socket, "%s/control", dir);
 	conf->control_socket_default = 0;
 	for (i = 0; i < n; i++) {
 		a = &conf->accounts[i];

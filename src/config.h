@@ -228,12 +228,16 @@ int		 config_account_hooks_equal(const struct account_conf *,
 		    const struct account_conf *);
 /* Keeps only the accounts of owner (NULL: those without an owner) and
  * frees the others. For an owner, the state directory becomes
- * state_dir/owner/OWNER, the control socket OWNER's state_dir/control and
+ * state_dir/owner/OWNER, the control socket config_owner_socket and
  * OAuth2 token files move along; metrics_file is dropped (the supervisor
  * writes it). Returns how many accounts are left. */
 size_t		 config_filter_owner(struct config *, const char *owner);
 /* OWNER's state directory, state_dir/owner/OWNER; caller frees. */
 char		*config_owner_dir(const struct config *, const char *owner);
+/* The control socket of OWNER's worker: in its directory, named after
+ * the shard (shard = K/N) as the instances of one host share the
+ * directory (caller frees). */
+char		*config_owner_socket(const struct config *, const char *owner);
 const char	*config_proto_name(enum config_proto);
 const char	*config_tls_name(enum config_tls);
 const char	*config_oauth2_provider_name(enum config_oauth2_provider);

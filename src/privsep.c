@@ -904,14 +904,9 @@ privsep_daemon_kill(struct privsep_daemon *pd)
 static char *
 privsep_socket(const struct config *conf, const struct privsep_worker *w)
 {
-	char	*dir, *path;
-
 	if (w->owner == NULL)
 		return (xstrdup(conf->control_socket));
-	dir = config_owner_dir(conf, w->owner);
-	xasprintf(&path, "%s/control", dir);
-	free(dir);
-	return (path);
+	return (config_owner_socket(conf, w->owner));
 }
 
 /* Whether SIGTERM or SIGINT waits (blocked until sigtimedwait). */

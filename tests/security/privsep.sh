@@ -16,7 +16,9 @@
 # every owner's accounts; an owner that replaces its worker's control
 # socket with a listener of its own (poison, forged records, terminal
 # escapes, a drip) changes none of root's outputs for the other owners,
-# nor holds the supervisor's SIGTERM. Needs root (it creates the users,
+# nor holds the supervisor's SIGTERM; two shard instances (shard = K/N)
+# as root with one owner's accounts on both each run a worker for that
+# owner, and each fetches its share. Needs root (it creates the users,
 # and runs Dovecot). TAP.
 set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -511,6 +513,64 @@ if [ "$took" -le 15 ]; then
 else
 	tap_fail "SIGTERM: stopped within the bound" "${took}s"
 fi
+
+# ---- two shard instances as root, one owner's accounts on both ---------------
+# Each instance starts a worker for the owner; the two workers share
+# state_dir/owner/USER and must not share its control socket (the second
+# refused to start: "another mailfetchd answers on it", and that shard's
+# accounts of the owner were fetched by nobody).
+SCONF=$T/shards.conf
+# shard_conf N: N accounts of $A's (names $A-s1..N, Maildir-s1..N).
+shard_conf()
+{
+	local k
+
+	printf 'state_dir = "%s"\nlog_level = info\n' "$T/state"
+	for ((k = 1; k <= $1; k++)); do
+		owned_block "$A" | sed -e "s/^account \"$A\"/account \"$A-s$k\"/" \
+		    -e "s|$T/home/$A/Maildir|$T/home/$A/Maildir-s$k|"
+	done
+}
+# Enough accounts that both instances get some (SipHash of the names).
+for ((n = 4; n <= 40; n++)); do
+	shard_conf "$n" >"$SCONF"
+	for k in 1 2; do
+		eval "in$k=\$(\"\$MAILFETCHD\" -c \"\$SCONF\" --shard $k/2 --check-config | grep -c '^account ')"
+	done
+	[ "$in1" -gt 0 ] && [ "$in2" -gt 0 ] && break
+done
+names=()
+for ((k = 1; k <= n; k++)); do
+	names+=("$A-s$k")
+done
+tap_is "$((in1 > 0 && in2 > 0))" 1 \
+    "shards: $A has accounts on both instances ($in1 and $in2)"
+for k in 1 2; do
+	"$MAILFETCHD" -c "$SCONF" --shard "$k/2" >"$T/shard$k.log" 2>&1 &
+	eval "SPID$k=\$!"
+	tap_cleanup_add "kill -9 \$SPID$k 2>/dev/null"
+done
+missing=
+for ((i = 0; i < 300; i++)); do
+	missing=
+	for n in "${names[@]}"; do
+		[ "$(mfd_count "$T/home/$A/Maildir-${n##*-}" "" new)" -ge 4 ] ||
+		    missing="$missing $n"
+	done
+	[ -z "$missing" ] && break
+	sleep 0.1
+done
+tap_is "$missing" "" "shards: every account of $A fetched, on both instances" \
+    "$(cat "$T/shard1.log" "$T/shard2.log")"
+tap_unlike "$(cat "$T/shard1.log" "$T/shard2.log")" "answers on it" \
+    "shards: neither instance's worker met the other's control socket"
+for k in 1 2; do
+	out=$("$MAILFETCHD" -c "$SCONF" --shard "$k/2" --status 2>&1)
+	tap_is "$?:$(grep -c "^$A-s" <<<"$out")" "0:$(eval echo \$in$k)" \
+	    "shards: --status --shard $k/2 as root: that instance's accounts of $A" "$out"
+done
+kill -TERM "$SPID1" "$SPID2"
+wait "$SPID1" "$SPID2"
 
 mfd_no_secret "pw-$A-9c1" "pw-$B-9c1" "pw-$C-9c1" pw-rootacct-9c1
 tap_done
