@@ -6,8 +6,8 @@
 #    "2/2" and A gets SIGHUP: the reload is refused, saying a restart is
 #    needed; A keeps its accounts (none removed), --status --shard 1/2
 #    still lists 1/2's accounts (it listed 2/2's: A answered under the
-#    old socket name with the new share), and its JSON names the reload
-#    error;
+#    old socket name with the new share), and its JSON (valid against
+#    doc/status.schema.json) names the reload error and its shard, 1/2;
 #  - the real instance 2/2 (--shard 2/2) starts beside A and polls each
 #    of its accounts without finding one held by A (A held them all);
 #  - a file without the shard line (unsharded) is refused the same way;
@@ -25,7 +25,7 @@ SCHEMA=$top_srcdir/doc/status.schema.json
 CHECK=$top_srcdir/tests/lib/status_check.py
 "$PY" -c 'import jsonschema' 2>/dev/null ||
     tap_bail "python3-jsonschema is missing (tests/lib/deps.sh installs it)"
-tap_plan 12
+tap_plan 13
 
 daemon_refuse_start pop3 '-ERR [AUTH] refused'
 
@@ -93,6 +93,8 @@ sj 1
 tap_is "$(jq 'd["daemons"][0]["reload_error"]')" \
     "$T/a.conf: shard 2/2, but this daemon runs as shard 1/2: a change of shard needs a restart" \
     "... its JSON names the reload error" "$(cat "$T/st.json")"
+tap_is "$(jq 'd["daemons"][0]["shard"]')" 1/2 \
+    "... and its shard, 1/2 (valid against the schema)" "$(cat "$T/st.json")"
 
 # --- the real 2/2 starts beside A and gets each of its accounts. ------
 DLOG=$T/b.log
