@@ -13,7 +13,8 @@
 #  - a file without the shard line (unsharded) is refused the same way;
 #  - --shard on the command line wins over the file: B's reload with a
 #    file that says another shard is no change, and is done;
-#  - A's file back to "1/2": the reload is done, the error is gone.
+#  - A's file back to "1/2": the reload is done, the error is gone;
+#    both daemons stop with exit status 0, no sanitizer report.
 # TAP output.
 set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -25,7 +26,7 @@ SCHEMA=$top_srcdir/doc/status.schema.json
 CHECK=$top_srcdir/tests/lib/status_check.py
 "$PY" -c 'import jsonschema' 2>/dev/null ||
     tap_bail "python3-jsonschema is missing (tests/lib/deps.sh installs it)"
-tap_plan 13
+tap_plan 14
 
 daemon_refuse_start pop3 '-ERR [AUTH] refused'
 
@@ -63,7 +64,12 @@ owned()
 listed() { sed -n 's/^\([a-h]\): .*/\1/p' | sort | paste -sd' '; }
 # sj K: --status --json --shard K/2 into $T/st.json; jq EXPR on it (after
 # checking it against the schema).
-sj() { "$MAILFETCHD" -c "$T/b.conf" --shard "$1/2" --status --json >"$T/st.json" 2>&1; }
+sj()
+{
+	"$MAILFETCHD" -c "$T/b.conf" --shard "$1/2" --status --json \
+	    >"$T/st.json" 2>"$T/st.err"
+	cat "$T/st.err" >>"$T/all-output"
+}
 jq() { "$PY" "$CHECK" "$SCHEMA" "$T/st.json" "$1"; }
 
 conf "$T/b.conf"
@@ -87,6 +93,7 @@ tap_like "$(grep -E 'reload failed|reloaded|control socket stays' "$ALOG")" \
 tap_is "$(grep -c 'by the reload' "$ALOG")" 0 \
     "... no account removed or added by it" "$(grep 'by the reload' "$ALOG")"
 st=$("$MAILFETCHD" -c "$T/b.conf" --shard 1/2 --status 2>&1)
+printf '%s\n' "$st" >>"$T/all-output"
 tap_is "$(listed <<<"$st")" "$OWN1" \
     "--status --shard 1/2 lists shard 1/2's accounts (A's, still)" "$st"
 sj 1
@@ -145,4 +152,6 @@ DPID=$APID daemon_wait_exit 15
 arc=$drc
 DPID=$BPID daemon_wait_exit 15
 tap_is "$arc $drc" "0 0" "both daemons stop on SIGTERM with exit status 0"
+cat "$ALOG" "$T/b.log" >>"$T/all-output"
+mfd_no_sanitizer
 tap_done
