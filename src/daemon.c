@@ -1093,26 +1093,63 @@ daemon_apply(struct daemon *d, struct daemon_conf *dc)
 	    d->naccts - added - changed);
 }
 
+/* A reload that failed (cause, taken): the running configuration stays,
+ * the error is logged and shown in the status. */
+static void
+daemon_reload_failed(struct daemon *d, char *cause)
+{
+	char	*p;
+
+	log_msg(LOG_LVL_ERROR, NULL, "reload failed, keeping the running "
+	    "configuration: %s", cause);
+	/* STATUS= is one line: the first error is enough there. */
+	if ((p = strchr(cause, '\n')) != NULL)
+		*p = '\0';
+	free(d->reload_error);
+	d->reload_error = cause;
+	daemon_status(d);
+	notify_ready();
+}
+
+/* A reload cannot change the instance's shard: the control socket is
+ * named after it (shard.h) and stays the running one's until a restart,
+ * so a daemon reloaded to another shard went on answering --status and
+ * --once of its old shard, and kept that shard's real instance from
+ * starting (review r17 11). Refusing the whole reload never leaves the
+ * shard without its socket, nor a socket with a shard it does not serve.
+ * NULL when the shard stays, else why (the caller frees it). */
+static char *
+daemon_reload_shard(const struct config *old, const struct config *conf)
+{
+	char	*cause, was[32], now[32];
+
+	if (old->shard_index == conf->shard_index &&
+	    old->shard_count == conf->shard_count)
+		return (NULL);
+	shard_name(old, was, sizeof was);
+	shard_name(conf, now, sizeof now);
+	xasprintf(&cause, "%s: shard %s, but this daemon runs as shard %s: "
+	    "a change of shard needs a restart", conf->path, now, was);
+	return (cause);
+}
+
 /* SIGHUP: re-read the configuration; keep the old one on error. */
 static void
 daemon_reload(struct daemon *d)
 {
 	struct config	*conf;
-	char		*cause, *p;
+	char		*cause;
 
 	notify_reloading();
 	log_msg(LOG_LVL_INFO, NULL, "reloading %s", d->path);
 	/* A privsep worker keeps to its owner's accounts. */
 	if ((conf = d->load(d->path, &cause)) == NULL) {
-		log_msg(LOG_LVL_ERROR, NULL, "reload failed, keeping the "
-		    "running configuration: %s", cause);
-		/* STATUS= is one line: the first error is enough there. */
-		if ((p = strchr(cause, '\n')) != NULL)
-			*p = '\0';
-		free(d->reload_error);
-		d->reload_error = cause;
-		daemon_status(d);
-		notify_ready();
+		daemon_reload_failed(d, cause);
+		return;
+	}
+	if ((cause = daemon_reload_shard(d->dc->conf, conf)) != NULL) {
+		config_free(conf);
+		daemon_reload_failed(d, cause);
 		return;
 	}
 	free(d->reload_error);

@@ -203,6 +203,8 @@ daemon_report_daemon(const struct daemon *d, struct status_daemon *m)
 	m->config = xstrdup(d->dc->conf->path);
 	m->control_socket = d->ctl != NULL ? xstrdup(control_path(d->ctl)) :
 	    NULL;
+	m->shard_index = d->dc->conf->shard_index;
+	m->shard_count = d->dc->conf->shard_count;
 	m->stopping = d->stopping;
 	m->reload_error = d->reload_error != NULL ?
 	    xstrdup(d->reload_error) : NULL;

@@ -219,6 +219,16 @@ shard_describe(const struct config *conf, char *buf, size_t len)
 }
 
 void
+shard_name(const struct config *conf, char *buf, size_t len)
+{
+	if (conf->shard_count == 0)
+		snprintf(buf, len, "none");
+	else
+		snprintf(buf, len, "%u/%u", conf->shard_index,
+		    conf->shard_count);
+}
+
+void
 shard_print(FILE *f, const struct config *conf)
 {
 	char	line[128];

@@ -48,6 +48,8 @@ unsigned int	 shard_other_owner(const struct config *conf,
 /* "shard = K/N" and the accounts of the other instances, as comments, for
  * --check-config. Nothing when not sharded. */
 void		 shard_print(FILE *f, const struct config *conf);
+/* "K/N", or "none" when not sharded, into buf. */
+void		 shard_name(const struct config *conf, char *buf, size_t len);
 /* "shard K/N: M of T accounts" into buf (for --status and the log). */
 void		 shard_describe(const struct config *conf, char *buf,
 		    size_t len);

@@ -1,6 +1,7 @@
 /* status.c: the status model's vocabulary and JSON (see status.h). */
 #include "status.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "compat.h"
@@ -239,6 +240,22 @@ status_account_json(struct json *j, const struct status_account *a)
 	json_object_end(j);
 }
 
+/* "shard": "K/N", or null when not sharded. */
+static void
+status_shard(struct json *j, const struct status_daemon *d)
+{
+	char	buf[32];
+
+	json_key(j, "shard");
+	if (d->shard_count == 0)
+		json_null(j);
+	else {
+		snprintf(buf, sizeof buf, "%u/%u", d->shard_index,
+		    d->shard_count);
+		json_string(j, buf);
+	}
+}
+
 void
 status_daemon_json(struct json *j, const struct status_daemon *d)
 {
@@ -247,6 +264,7 @@ status_daemon_json(struct json *j, const struct status_daemon *d)
 	status_time(j, "started", d->started);
 	status_key_string(j, "config", d->config);
 	status_key_string(j, "control_socket", d->control_socket);
+	status_shard(j, d);
 	json_key(j, "stopping");
 	json_bool(j, d->stopping);
 	status_key_string(j, "reload_error", d->reload_error);

@@ -97,6 +97,8 @@ struct status_daemon {
 	int64_t		 started;
 	char		*config;
 	char		*control_socket;
+	unsigned int	 shard_index;	/* shard.h: instance K of N */
+	unsigned int	 shard_count;	/* 0: not sharded */
 	int		 stopping;
 	char		*reload_error;	/* NULL: none */
 	int64_t		 last_fetch;

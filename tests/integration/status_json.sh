@@ -13,7 +13,8 @@
 # --json) limits it to that account; an account that is not configured,
 # or that the running daemon does not run, is exit status 2 with a
 # message; no daemon is exit status 4; after a reload that failed,
-# --status with the broken file still shows the reload_error. TAP
+# --status with the broken file still shows the reload_error; an
+# unsharded daemon's shard is null (shard_reload.sh: "K/N"). TAP
 # output.
 set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -144,6 +145,7 @@ tap_is "$(jq 'a("ok")["today"]')" "{'messages': 3, 'bytes': $bytes}" \
     "ok: today's counts too"
 tap_is "$(jq 'd["schema_version"], len(d["daemons"]), d["daemons"][0]["config"]')" \
     "(1, 1, '$CONF')" "schema_version 1; one daemon, its configuration file"
+tap_is "$(jq 'd["daemons"][0]["shard"]')" None "an unsharded daemon: shard null"
 tap_is "$(jq '[x["name"] for x in d["accounts"]]')" \
     "['ok', 'bad', 'idl', 'bud', 'stp', 'odd', 'oa']" \
     "every account, in configuration order"

@@ -151,15 +151,15 @@ daemon_wait_exit()
 	return 1
 }
 
-# daemon_refuse_start: tests/lib/refuse.py, an IMAP server (no TLS) that
-# answers every login "NO [AUTHENTICATIONFAILED]", on 127.0.0.1:$RPORT;
-# killed at exit.
+# daemon_refuse_start [pop3 REPLY]: tests/lib/refuse.py, an IMAP server
+# (no TLS) that answers every login "NO [AUTHENTICATIONFAILED]" (or a
+# POP3 server answering REPLY), on 127.0.0.1:$RPORT; killed at exit.
 daemon_refuse_start()
 {
 	local i
 
-	"$(_dc_python)" "$DAEMON_LIBDIR/refuse.py" imap \
-	    'NO [AUTHENTICATIONFAILED] Authentication failed.' 120 \
+	"$(_dc_python)" "$DAEMON_LIBDIR/refuse.py" "${1:-imap}" \
+	    "${2:-NO [AUTHENTICATIONFAILED] Authentication failed.}" 120 \
 	    >"$T/refuse.port" &
 	RPID=$!
 	tap_cleanup_add 'kill "$RPID" 2>/dev/null'
