@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,21 +171,55 @@ log_redact(char *msg)
 	return (msg);
 }
 
+/* The length of the UTF-8 character at p that a terminal shows as text,
+ * or 0: an ill-formed sequence (overlong, a surrogate, past U+10FFFF, cut
+ * short) or a C1 control (U+0080..U+009F: CSI, OSC... act as ESC [ and
+ * ESC ] do). */
+static size_t
+log_utf8_text(const unsigned char *p)
+{
+	size_t		n, i;
+	uint32_t	c;
+
+	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+		n = 2, c = p[0] & 0x1f;
+	else if (p[0] >= 0xe0 && p[0] <= 0xef)
+		n = 3, c = p[0] & 0x0f;
+	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+		n = 4, c = p[0] & 0x07;
+	else
+		return (0);
+	for (i = 1; i < n; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return (0);
+		c = (c << 6) | (p[i] & 0x3f);
+	}
+	if (c < 0xa0 || (n == 3 && c < 0x800) || (n == 4 && c < 0x10000) ||
+	    (c >= 0xd800 && c <= 0xdfff) || c > 0x10ffff)
+		return (0);
+	return (n);
+}
+
 char *
 log_escape_controls(const char *s, int backslash)
 {
 	const unsigned char	*p;
 	char			*out, *o;
+	size_t			 n;
 
 	out = o = xmalloc(strlen(s) * 4 + 1);
 	for (p = (const unsigned char *)s; *p != '\0'; p++) {
 		if (*p == '\\' && backslash) {
 			*o++ = '\\';
 			*o++ = '\\';
-		} else if (*p < 0x20 || *p == 0x7f)
-			o += sprintf(o, "\\%03o", *p);
-		else
+		} else if (*p >= 0x20 && *p < 0x7f)
 			*o++ = (char)*p;
+		else if (*p >= 0x80 && (n = log_utf8_text(p)) > 0) {
+			memcpy(o, p, n);
+			o += n;
+			p += n - 1;
+		} else
+			o += sprintf(o, "\\%03o", *p);
 	}
 	*o = '\0';
 	return (out);

@@ -59,10 +59,11 @@ void	log_msg(enum log_level, const struct log_ctx *, const char *, ...)
  * become \ooo escapes, at most max bytes of input are used (then "...").
  * Returns a string the caller frees. */
 char	*log_sanitize(const void *, size_t len, size_t max);
-/* Escapes only control characters as \ooo (and, with backslash set,
- * '\\' as \\\\, for a reader that must undo it): a name a server chose
- * (a folder's, decoded) stays readable in UTF-8, but cannot split a line.
- * The caller frees it. */
+/* Escapes control characters (C0, DEL and the C1 controls U+0080..U+009F)
+ * and bytes that are not well-formed UTF-8 as \ooo (and, with backslash
+ * set, '\\' as \\\\, for a reader that must undo it): a name a server
+ * chose (a folder's, decoded) stays readable in UTF-8, but can neither
+ * split a line nor drive a terminal. The caller frees it. */
 char	*log_escape_controls(const char *, int backslash);
 
 #endif

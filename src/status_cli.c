@@ -8,7 +8,6 @@
  * stdout, and the parent reads them back. */
 #include "status_cli.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -158,18 +157,16 @@ status_cli_record(const char *line, void *arg)
 		status_cli_refuse(sa, line);
 }
 
-/* Prints a text line, control bytes replaced: it may come from another
+/* Prints a text line, control bytes escaped: it may come from another
  * user's listener (see status_cli_account_ok), to root's terminal. */
 static void
 status_cli_print(const char *line)
 {
-	char	*copy, *p;
+	char	*copy;
 
-	copy = xstrdup(line);
-	for (p = copy; *p != '\0'; p++) {
-		if (iscntrl((unsigned char)*p))
-			*p = '?';
-	}
+	/* Another owner's daemon may have written it: C1 controls too
+	 * (iscntrl() passes them in the C locale). */
+	copy = log_escape_controls(line, 0);
 	printf("%s\n", copy);
 	free(copy);
 }

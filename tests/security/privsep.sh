@@ -404,7 +404,8 @@ with open(sys.argv[2] + ".json", "w") as f:
     f.write('account {"name":"%s","owner":"%s",\n.\n' % (b, b))
 with open(sys.argv[2] + ".text", "w") as f:
     f.write("%s: ok; forged line\n" % c)
-    f.write("%s: \x1b]0;owned-title\x07\x1b[2K polling\n.\n" % b)
+    f.write("%s: \x1b]0;owned-title\x07\x1b[2K polling"
+            " \u009d0;c1-title\u009c\u009b2K\n.\n" % b)
 with open(sys.argv[2] + ".prom", "w") as f:
     for l in ('mailfetchd_account_up{account="%s"} 1' % b,
               'mailfetchd_account_up{account="%s"} 1' % b,
@@ -467,8 +468,8 @@ tap_is "$(jq 'sorted((x["name"], x["owner"], x["host"]) for x in d["accounts"]) 
 tap_like "$src:$(cat "$T/st.err")" "^4:.*refused" \
     "... and says that records were refused (exit status 4)"
 "$MAILFETCHD" -c "$DCONF" --status >"$T/st.txt" 2>"$T/st.err"
-ok $(grep -qP '\x1b|\x07' "$T/st.txt"; echo $((! $?))) \
-    "an owner's listener: text --status prints no control byte to root's terminal" \
+ok $(LC_ALL=C grep -qP '\x1b|\x07|\xc2[\x80-\x9f]' "$T/st.txt"; echo $((! $?))) \
+    "an owner's listener: text --status prints no control byte (C0 or C1) to root's terminal" \
     "$(cat -A "$T/st.txt")"
 tap_is "$(grep -c "forged" "$T/st.txt"):$(grep -c "^$C: " "$T/st.txt")" "0:1" \
     "... and no line for another owner's account" "$(cat -A "$T/st.txt" "$T/st.err")"

@@ -148,6 +148,41 @@ test_sanitize(void **state)
 	free(s);
 }
 
+/* A decoded folder name keeps its UTF-8 text; C0, DEL, the C1 controls
+ * (U+009B is CSI, U+009D OSC) and ill-formed bytes are escaped, so that a
+ * server's name can drive no terminal (review r20, 10). */
+static void
+test_escape_controls(void **state)
+{
+	static const struct {
+		const char	*in;
+		int		 bs;
+		const char	*want;
+	} cases[] = {
+		{ "Входящие/Ärger", 0, "Входящие/Ärger" },
+		{ "a\x1b[2Jb\n", 0, "a\\033[2Jb\\012" },
+		{ "x\xc2\x9b" "2J\xc2\x9d" "0;t\xc2\x9c", 0,
+		  "x\\302\\2332J\\302\\2350;t\\302\\234" },
+		{ "\xc2\xa0nbsp\x7f", 0, "\xc2\xa0nbsp\\177" },
+		{ "lone \x9b and cut \xd0", 0, "lone \\233 and cut \\320" },
+		{ "overlong \xc0\xaf \xe0\x80\xaf", 0,
+		  "overlong \\300\\257 \\340\\200\\257" },
+		{ "surrogate \xed\xa0\x80", 0, "surrogate \\355\\240\\200" },
+		{ "\xf0\x9f\x93\xa7 mail", 0, "\xf0\x9f\x93\xa7 mail" },
+		{ "\\Junk", 0, "\\Junk" },
+		{ "\\Junk", 1, "\\\\Junk" },
+	};
+	size_t	 i;
+	char	*out;
+
+	(void)state;
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		out = log_escape_controls(cases[i].in, cases[i].bs);
+		assert_string_equal(out, cases[i].want);
+		free(out);
+	}
+}
+
 static void
 test_level_names(void **state)
 {
@@ -172,6 +207,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_secret_redacted,
 		    capture_setup, capture_teardown),
 		cmocka_unit_test(test_sanitize),
+		cmocka_unit_test(test_escape_controls),
 		cmocka_unit_test(test_level_names),
 	};
 
