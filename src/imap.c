@@ -4442,8 +4442,10 @@ imap_lie_keep(struct imap_session *s)
 	uidset_clear(&s->delivered);
 }
 
-/* A server lie bounded: the message is passed (a suspect, or for good:
- * imap_lie_suspect), and so is what the batch delivered or was done with
+/* A server lie bounded (or a literal past the daily budget:
+ * imap_body_budget): the message uid (0: none known) is passed (a
+ * suspect, or for good: imap_lie_suspect), and so is what the batch
+ * delivered or was done with
  * before it (imap_lie_keep): last_uid moves to the highest of them, and
  * the messages of the batch below it not delivered, now that the session
  * ends, join the missing set to be asked for again. The server actions
@@ -4481,6 +4483,29 @@ imap_body_lie_record(struct imap_session *s, uint32_t uid)
 	(void)imap_save_state(s);
 }
 
+/* The UID of the body FETCH answer being parsed: its UID item, else its
+ * message number (imap_uid_of_seq), else the one message of the batch
+ * whose body has not come (imap_uid_unanswered); 0 when none of the
+ * batch. */
+static uint32_t
+imap_body_uid(struct imap_session *s)
+{
+	const struct imap_node	*n;
+	uint32_t		 uid = 0;
+
+	n = imap_parse_fetch_item(imap_parse_response(s->parser), "UID");
+	if (n == NULL || imap_parse_node_u32(n, &uid) != 0) {
+		uid = imap_uid_of_seq(s);
+		/* A message whose body came whole is not the one lied
+		 * about (a server that numbers its answers wrong). */
+		if (uid == 0 || uidset_has(&s->answered, uid))
+			uid = imap_uid_unanswered(s);
+	}
+	if (uid != 0 && !uidset_has(&s->batch, uid))
+		uid = 0;
+	return (uid);
+}
+
 /*
  * A literal is read at the server's pace: a server may announce 4 GB for
  * a message whose RFC822.SIZE said 700 bytes and drip it at just above
@@ -4496,22 +4521,11 @@ imap_body_lie_record(struct imap_session *s, uint32_t uid)
 static int
 imap_body_lie(struct imap_session *s, uint64_t size, const char *what)
 {
-	const struct imap_node	*n;
-	uint32_t		 uid = 0;
-	uint64_t		 said;
-	int			 for_good = 0;
-	char			*why;
+	uint32_t	 uid = imap_body_uid(s);
+	uint64_t	 said;
+	int		 for_good = 0;
+	char		*why;
 
-	n = imap_parse_fetch_item(imap_parse_response(s->parser), "UID");
-	if (n == NULL || imap_parse_node_u32(n, &uid) != 0) {
-		uid = imap_uid_of_seq(s);
-		/* A message whose body came whole is not the one lied
-		 * about (a server that numbers its answers wrong). */
-		if (uid == 0 || uidset_has(&s->answered, uid))
-			uid = imap_uid_unanswered(s);
-	}
-	if (uid != 0 && !uidset_has(&s->batch, uid))
-		uid = 0;
 	said = imap_listed_size(s, uid);
 	if (uid != 0 && uidset_has(&s->unsized, uid))
 		said = imap_fetch_size(imap_parse_response(s->parser));
@@ -4635,9 +4649,57 @@ imap_sizes_lie(struct imap_session *s, uint64_t size)
 	return (1);
 }
 
-/* A BODY[] literal of size bytes starts: unless it is a lie, open a
- * delivery and stream it, or stream it past when it is too big (the FETCH
- * response then skips that one message; the session goes on). */
+/* A BODY[] literal larger than what the daily budget leaves: the batch
+ * was planned by the listed sizes, but a literal may be larger (within
+ * imap_body_lie's bound: RFC822.SIZE is not exact on every server, and a
+ * message fetched without its size has none), and read, it would pass the
+ * budget. A FETCH is only stopped by closing the connection, so the
+ * session ends there, as at a budget reached between batches (a notice,
+ * no error): what the batch got before is made durable and its server
+ * actions wait for the next run (imap_body_lie_record), the rest of the
+ * batch is owed or above last_uid, and the message itself, its bytes
+ * never read (nor counted), becomes a suspect: asked for alone, after the
+ * others, so that one that never fits the budget blocks none of them;
+ * never passed over for good for this (an honest message may be larger
+ * than its RFC822.SIZE). 1 when the session was ended. */
+static int
+imap_body_budget(struct imap_session *s, uint64_t size)
+{
+	uint64_t	left = imap_budget_left(s);
+	uint32_t	uid;
+
+	if (size <= left)
+		return (0);
+	uid = imap_body_uid(s);
+	s->ctx.uid = uid;
+	imap_log(s, LOG_LVL_NOTICE, "daily budget reached inside a batch: the "
+	    "server announced a message of %llu bytes (listed as %llu) and the "
+	    "budget leaves %llu: closing the connection rather than reading "
+	    "it%s", (unsigned long long)size,
+	    (unsigned long long)imap_listed_size(s, uid),
+	    (unsigned long long)left, uid != 0 ? "; it waits on the server, "
+	    "asked for alone after the others when the budget allows" :
+	    " (neither its UID nor its message number tell which message "
+	    "it is)");
+	s->ctx.uid = 0;
+	if (uid != 0 && !uidset_has(&s->suspect, uid)) {
+		uidset_add(&s->suspect, uid);
+		imap_suspect_save(s);
+	}
+	imap_body_lie_record(s, uid);
+	s->f_msgs += uidset_count(&s->delivered);
+	if (s->f_msgs > 0)
+		imap_status(s, EXIT_NEW_MAIL);
+	s->budget_stop = 1;
+	s->closing = 1;
+	imap_enter(s, IMAP_S_DONE);
+	return (1);
+}
+
+/* A BODY[] literal of size bytes starts: unless it is a lie or past the
+ * daily budget, open a delivery and stream it, or stream it past when it
+ * is too big (the FETCH response then skips that one message; the session
+ * goes on). */
 static void
 imap_body_begin(struct imap_session *s, uint64_t size)
 {
@@ -4650,7 +4712,7 @@ imap_body_begin(struct imap_session *s, uint64_t size)
 	s->dlv_cause = NULL;
 	s->body_over = 0;
 	imap_parse_literal_stream(s->parser);
-	if (imap_body_lie(s, size, "a message"))
+	if (imap_body_lie(s, size, "a message") || imap_body_budget(s, size))
 		return;
 	if (size > imap_body_max(s)) {
 		s->lit = IMAP_LIT_DISCARD;
