@@ -46,8 +46,9 @@
  * must not hold back the others: last_uid moves on, and its UID goes to
  * the folder's "missing" set in the state, asked for again (with what is
  * new) on every run until it arrives or the server no longer lists it
- * and UID SEARCH UID does not find it either (imap_missing_check: an
- * answer left short is no proof that a message is gone). One that UID
+ * and neither UID SEARCH UID finds it nor UID SEARCH ALL lists it
+ * (imap_gone_check: an answer left short is no proof that a message is
+ * gone). One that UID
  * SEARCH finds but the sizes pass left out again is asked for in the body
  * FETCH without its size (imap_unsized_add), not owed for ever.
  * So does a message the sizes pass itself left out (a jump in the message
@@ -68,7 +69,9 @@
  * (the suspect pass: its own sizes FETCH, then one body FETCH per
  * message), so that a server lying about it again blocks no other
  * message. Delivered, it is no suspect any more; the server lying again,
- * it is passed over for good; no longer listed, it is forgotten.
+ * it is passed over for good; no longer listed, it is asked about as a
+ * missing UID is (imap_gone_check): forgotten only when the server shows
+ * it gone, else fetched without its size.
  *
  * UIDVALIDITY changes (a folder recreated or migrated): the folder's
  * messages are matched by Message-ID and size against the msgids log of
@@ -202,6 +205,13 @@
 #define IMAP_LISTED_MAX		100000
 #define IMAP_LISTED_BYTES	(16 * 1024 * 1024)
 
+/* How far a sizes pass's unlisted UIDs were asked about (imap_gone_check). */
+enum imap_gone_stage {
+	IMAP_GONE_UNASKED,
+	IMAP_GONE_BY_UID,	/* UID SEARCH UID sent */
+	IMAP_GONE_BY_ALL	/* UID SEARCH ALL sent, or not needed */
+};
+
 enum imap_state {
 	IMAP_S_CONNECTING,
 	IMAP_S_GREETING,
@@ -223,6 +233,8 @@ enum imap_state {
 	IMAP_S_SIZES,
 	IMAP_S_SEARCH_MISSING,	/* UID SEARCH UID: do the missing UIDs the
 				 * sizes pass left out exist? */
+	IMAP_S_SEARCH_GONE,	/* UID SEARCH ALL: and those it did not
+				 * find? (imap_gone_check) */
 	IMAP_S_FETCH,
 	IMAP_S_STORE,
 	IMAP_S_COPY,		/* trash_folder without MOVE */
@@ -259,6 +271,7 @@ static const char *imap_state_names[IMAP_S_MAX] = {
 	[IMAP_S_SEARCH] = "SEARCH",
 	[IMAP_S_SIZES] = "SIZES",
 	[IMAP_S_SEARCH_MISSING] = "SEARCH_MISSING",
+	[IMAP_S_SEARCH_GONE] = "SEARCH_GONE",
 	[IMAP_S_FETCH] = "FETCH",
 	[IMAP_S_STORE] = "STORE",
 	[IMAP_S_COPY] = "COPY",
@@ -426,9 +439,9 @@ struct imap_session {
 						   again (the state's copy) */
 	size_t			 missing_asked;	/* ranges of it in the sizes
 						   pass (a bounded line) */
-	int			 missing_checked; /* this pass's unlisted
-						   missing UIDs were asked
-						   about (imap_missing_check) */
+	enum imap_gone_stage	 gone_stage;	/* how far this pass's
+						   unlisted UIDs were asked
+						   about (imap_gone_check) */
 	struct uidset		 queried;	/* ... these, by UID SEARCH */
 	struct uidset		 found;		/* ... which it found */
 	struct uidset		 unsized;	/* ... found, but left out of
@@ -2772,39 +2785,106 @@ imap_missing_unlisted(const struct imap_session *s,
 	uidset_clear(&asked);
 }
 
-/* A missing UID the sizes pass asked for again and did not list is
- * expunged, never in use (imap_sizes_lie_record and imap_unlisted owe
- * whole ranges), or left out by a server bug as a new one may be
- * (imap_unlisted). UID SEARCH UID asks which of them exist, so that only
- * those it does not find are given up: none is lost to one answer left
- * short, none owed for ever. Returns 1 when it was sent: imap_sizes_done
- * comes again with the answer. */
+/* The first stage: UID SEARCH UID of the unlisted UIDs, in a bounded
+ * line (what does not fit is not queried: it stays owed). */
 static int
-imap_missing_check(struct imap_session *s, const struct uidset *listed)
+imap_gone_search_uid(struct imap_session *s, const struct uidset *unlisted)
 {
-	struct uidset	 unlisted;
-	size_t		 i, from = 0;
-	char		*set;
+	size_t	 i, from = 0;
+	char	*set;
 
-	if (s->missing_checked)
+	if (uidset_empty(unlisted))
 		return (0);
-	s->missing_checked = 1;
-	uidset_init(&unlisted);
-	imap_missing_unlisted(s, listed, &unlisted);
-	if (uidset_empty(&unlisted)) {
-		uidset_clear(&unlisted);
-		return (0);
-	}
-	/* A bounded line: what does not fit stays owed. */
-	set = uidset_format(&unlisted, &from, IMAP_SET_RANGES);
+	set = uidset_format(unlisted, &from, IMAP_SET_RANGES);
 	for (i = 0; i < from; i++)
-		uidset_add_range(&s->queried, unlisted.r[i].lo,
-		    unlisted.r[i].hi);
-	uidset_clear(&unlisted);
+		uidset_add_range(&s->queried, unlisted->r[i].lo,
+		    unlisted->r[i].hi);
 	imap_enter(s, IMAP_S_SEARCH_MISSING);
 	imap_send(s, "UID SEARCH UID %s", set);
 	free(set);
 	return (1);
+}
+
+/* The second stage, only when UID SEARCH UID left some out: UID SEARCH
+ * ALL, of whose answer only the queried UIDs are kept (memory bounded by
+ * what was asked, not by the folder: imap_search_untagged). */
+static int
+imap_gone_search_all(struct imap_session *s)
+{
+	struct uidset	gone;
+	int		any;
+
+	uidset_init(&gone);
+	uidset_subtract(&gone, &s->queried, &s->found);
+	any = !uidset_empty(&gone);
+	uidset_clear(&gone);
+	if (!any)
+		return (0);
+	imap_enter(s, IMAP_S_SEARCH_GONE);
+	imap_send(s, "UID SEARCH ALL");
+	return (1);
+}
+
+/* The UIDs a sizes pass asked for and did not list (UID FETCH of exactly
+ * them answered nothing) are given up as gone only when the server shows
+ * it twice more: UID SEARCH UID of them does not find them, and UID
+ * SEARCH ALL does not list them. An answer left short (a server bug, a
+ * passing fault) proves nothing gone, and giving up a message that is
+ * there loses it: a duplicate at worst is preferred (review r16, the
+ * suspect pass). unlisted is read at the first stage only; each stage
+ * sends one command, and imap_sizes_done comes again with its answer
+ * (1 returned). s->queried minus s->found is what is gone at the end. */
+static int
+imap_gone_check(struct imap_session *s, const struct uidset *unlisted)
+{
+	switch (s->gone_stage) {
+	case IMAP_GONE_UNASKED:
+		s->gone_stage = IMAP_GONE_BY_UID;
+		return (imap_gone_search_uid(s, unlisted));
+	case IMAP_GONE_BY_UID:
+		s->gone_stage = IMAP_GONE_BY_ALL;
+		return (imap_gone_search_all(s));
+	default:
+		return (0);
+	}
+}
+
+/* imap_gone_check's question refused: nothing is shown gone. Refused
+ * UID SEARCH UID, nothing was queried, all stays owed; refused UID
+ * SEARCH ALL, what UID SEARCH UID found is still found (and fetched),
+ * the rest stays owed. */
+static void
+imap_gone_refused(struct imap_session *s)
+{
+	struct uidset	none;
+
+	uidset_init(&none);
+	uidset_clear(&s->queried);
+	if (s->state == IMAP_S_SEARCH_GONE)
+		uidset_subtract(&s->queried, &s->found, &none);
+	else
+		uidset_clear(&s->found);
+}
+
+/* A missing UID the sizes pass asked for again and did not list is
+ * expunged, never in use (imap_sizes_lie_record and imap_unlisted owe
+ * whole ranges), or left out by a server bug as a new one may be
+ * (imap_unlisted). imap_gone_check asks the server about them, so that
+ * only those it shows gone are given up: none is lost to one answer left
+ * short, none owed for ever. Returns 1 when a question was sent:
+ * imap_sizes_done comes again with the answer. */
+static int
+imap_missing_check(struct imap_session *s, const struct uidset *listed)
+{
+	struct uidset	unlisted;
+	int		sent;
+
+	uidset_init(&unlisted);
+	if (s->gone_stage == IMAP_GONE_UNASKED)
+		imap_missing_unlisted(s, listed, &unlisted);
+	sent = imap_gone_check(s, &unlisted);
+	uidset_clear(&unlisted);
+	return (sent);
 }
 
 /* Missing UIDs that UID SEARCH finds but the sizes pass left out again
@@ -2845,6 +2925,27 @@ imap_unsized_add(struct imap_session *s, const struct uidset *found)
 	imap_msgs_dedup(s);	/* sorted again (imap_msg_gmid) */
 }
 
+/* UIDs (what they are) the sizes pass left out but UID SEARCH finds:
+ * one warning for them all, then asked for without their size
+ * (imap_unsized_add). */
+static void
+imap_found_unsized(struct imap_session *s, const struct uidset *set,
+    const char *what, const char *tail)
+{
+	size_t	 from = 0;
+	char	*text;
+
+	if (uidset_empty(set))
+		return;
+	text = uidset_format(set, &from, 20);
+	imap_log(s, LOG_LVL_WARNING, "the server's answer to UID FETCH (UID "
+	    "RFC822.SIZE) left out %s that UID SEARCH finds (UID %s%s): asked "
+	    "for without their size%s", what, text, set->n > 20 ? ",..." : "",
+	    tail);
+	free(text);
+	imap_unsized_add(s, set);
+}
+
 /* The sizes pass is in (and imap_missing_check's answer): the missing
  * UIDs it listed stay missing while they are fetched (s->msgs, filtered:
  * one skipped now, as too big, is no longer owed), and so do those passed
@@ -2857,9 +2958,8 @@ static void
 imap_missing_relisted(struct imap_session *s, const struct uidset *listed,
     const struct uidset *kept)
 {
-	struct uidset	 still, unlisted, gone;
-	size_t		 i, from = 0;
-	char		*text;
+	struct uidset	still, unlisted, gone;
+	size_t		i;
 
 	if (uidset_empty(&s->missing))
 		return;
@@ -2888,16 +2988,8 @@ imap_missing_relisted(struct imap_session *s, const struct uidset *listed,
 	 * (review r16, findings 10, 11). */
 	imap_skip_drop(s, &unlisted);
 	imap_skip_drop(s, &still);
-	if (!uidset_empty(&unlisted)) {
-		text = uidset_format(&unlisted, &from, 20);
-		imap_log(s, LOG_LVL_WARNING, "the server's answer to UID FETCH "
-		    "(UID RFC822.SIZE) left out messages asked for again that "
-		    "UID SEARCH finds (UID %s%s): asked for without their "
-		    "size (still owed until delivered)", text,
-		    unlisted.n > 20 ? ",..." : "");
-		free(text);
-		imap_unsized_add(s, &unlisted);
-	}
+	imap_found_unsized(s, &unlisted, "messages asked for again",
+	    " (still owed until delivered)");
 	if (uidset_count(&still) < uidset_count(&s->missing))
 		imap_log(s, LOG_LVL_INFO, "%zu UID(s) asked for again (not "
 		    "delivered before) are not listed, nor found by UID "
@@ -3159,9 +3251,83 @@ imap_gm_refused(struct imap_session *s, const struct imap_response *r)
 	return (1);
 }
 
-/* The suspect pass's sizes are in: a suspect not listed is gone from
- * the server and forgotten; one delivered before (a recovered journal,
- * another Gmail label) is done with. The rest are fetched, one per batch
+/* The suspects the suspect pass's sizes FETCH asked about (ranges
+ * suspect_first to before suspect_asked) and did not list. */
+static void
+imap_suspect_unlisted(const struct imap_session *s, struct uidset *out)
+{
+	struct uidset	asked, listed;
+	size_t		i;
+
+	uidset_init(&asked);
+	uidset_init(&listed);
+	for (i = s->suspect_first; i < s->suspect_asked && i < s->suspect.n;
+	    i++)
+		uidset_add_range(&asked, s->suspect.r[i].lo,
+		    s->suspect.r[i].hi);
+	for (i = 0; i < s->nmsgs; i++)
+		uidset_add(&listed, s->msgs[i].uid);
+	uidset_subtract(out, &asked, &listed);
+	uidset_clear(&asked);
+	uidset_clear(&listed);
+}
+
+/* Suspects the sizes FETCH left out but UID SEARCH finds: fetched alone
+ * all the same, without a size (imap_unsized_add), as a missing UID is;
+ * else every sizes pass leaving one out would drop it as gone. */
+static void
+imap_suspect_found(struct imap_session *s)
+{
+	struct uidset	both, gone;
+
+	uidset_init(&both);
+	uidset_init(&gone);
+	uidset_subtract(&gone, &s->queried, &s->found);
+	uidset_subtract(&both, &s->queried, &gone);
+	imap_skip_drop(s, &both);
+	imap_found_unsized(s, &both, "messages it once sent far larger than "
+	    "announced", "");
+	uidset_clear(&both);
+	uidset_clear(&gone);
+}
+
+/* The suspects kept: all but those gone (not listed, and shown gone by
+ * imap_gone_check), and those delivered before (a recovered journal,
+ * another Gmail label), which are done with; the rest of s->msgs is
+ * what the pass fetches. Returns how many are gone. */
+static size_t
+imap_suspect_keep(struct imap_session *s, struct uidset *keep)
+{
+	struct uidset	gone;
+	size_t		i, o = 0, ngone;
+
+	uidset_init(&gone);
+	uidset_subtract(&gone, &s->queried, &s->found);
+	uidset_subtract(keep, &s->suspect, &gone);
+	ngone = uidset_count(&gone);
+	uidset_clear(&gone);
+	for (i = 0; i < s->nmsgs; i++) {
+		if (uidset_has(&s->skip, s->msgs[i].uid) ||
+		    s->msgs[i].gm_known) {
+			imap_set_drop(keep, s->msgs[i].uid);
+			continue;
+		}
+		s->msgs[o++] = s->msgs[i];
+	}
+	s->nmsgs = o;
+	imap_skip_drop(s, keep);
+	if (ngone > 0)
+		imap_log(s, LOG_LVL_INFO, "%zu message(s) the server once sent "
+		    "far larger than announced are gone (not listed, not "
+		    "found by UID SEARCH UID nor by UID SEARCH ALL): no longer "
+		    "asked for", ngone);
+	return (ngone);
+}
+
+/* The suspect pass's sizes are in. A suspect not listed is asked about
+ * (imap_gone_check): one the server shows gone is forgotten, one UID
+ * SEARCH finds is fetched without its size; one delivered before is done
+ * with (imap_suspect_keep). The rest are fetched, one per batch
  * (imap_fetch_next_batch); one over max_message_size is streamed past
  * there, as any. Those outside the sizes FETCH's bounded line stay
  * suspects, asked for by a later session: the next starts after the last
@@ -3171,32 +3337,26 @@ imap_gm_refused(struct imap_session *s, const struct imap_response *r)
 static void
 imap_suspect_sized(struct imap_session *s)
 {
-	struct uidset	listed;
-	size_t		i, o = 0, n = uidset_count(&s->suspect);
+	struct uidset	keep;
+	size_t		n = uidset_count(&s->suspect), ngone;
+	int		sent;
 
 	imap_msgs_dedup(s);
-	uidset_init(&listed);
-	for (i = 0; i < s->suspect.n; i++) {
-		if (i >= s->suspect_first && i < s->suspect_asked)
-			continue;
-		uidset_add_range(&listed, s->suspect.r[i].lo,
-		    s->suspect.r[i].hi);
-	}
-	for (i = 0; i < s->nmsgs; i++) {
-		if (uidset_has(&s->skip, s->msgs[i].uid) ||
-		    s->msgs[i].gm_known)
-			continue;
-		uidset_add(&listed, s->msgs[i].uid);
-		s->msgs[o++] = s->msgs[i];
-	}
-	s->nmsgs = o;
-	if (uidset_count(&listed) < n)
+	uidset_init(&keep);
+	if (s->gone_stage == IMAP_GONE_UNASKED)
+		imap_suspect_unlisted(s, &keep);
+	sent = imap_gone_check(s, &keep);
+	uidset_clear(&keep);
+	if (sent)
+		return;
+	imap_suspect_found(s);
+	ngone = imap_suspect_keep(s, &keep);
+	if (n - uidset_count(&keep) > ngone)
 		imap_log(s, LOG_LVL_INFO, "%zu message(s) the server once sent "
-		    "far larger than announced are no longer listed (or were "
-		    "delivered): no longer asked for", n -
-		    uidset_count(&listed));
+		    "far larger than announced were delivered before: no "
+		    "longer asked for", n - uidset_count(&keep) - ngone);
 	uidset_clear(&s->suspect);
-	s->suspect = listed;
+	s->suspect = keep;
 	imap_suspect_save(s);
 	s->next_msg = 0;
 	imap_fetch_next_batch(s);
@@ -4282,8 +4442,10 @@ imap_lie_keep(struct imap_session *s)
 	uidset_clear(&s->delivered);
 }
 
-/* A server lie bounded: the message is passed (a suspect, or for good:
- * imap_lie_suspect), and so is what the batch delivered or was done with
+/* A server lie bounded (or a literal past the daily budget:
+ * imap_body_budget): the message uid (0: none known) is passed (a
+ * suspect, or for good: imap_lie_suspect), and so is what the batch
+ * delivered or was done with
  * before it (imap_lie_keep): last_uid moves to the highest of them, and
  * the messages of the batch below it not delivered, now that the session
  * ends, join the missing set to be asked for again. The server actions
@@ -4321,6 +4483,29 @@ imap_body_lie_record(struct imap_session *s, uint32_t uid)
 	(void)imap_save_state(s);
 }
 
+/* The UID of the body FETCH answer being parsed: its UID item, else its
+ * message number (imap_uid_of_seq), else the one message of the batch
+ * whose body has not come (imap_uid_unanswered); 0 when none of the
+ * batch. */
+static uint32_t
+imap_body_uid(struct imap_session *s)
+{
+	const struct imap_node	*n;
+	uint32_t		 uid = 0;
+
+	n = imap_parse_fetch_item(imap_parse_response(s->parser), "UID");
+	if (n == NULL || imap_parse_node_u32(n, &uid) != 0) {
+		uid = imap_uid_of_seq(s);
+		/* A message whose body came whole is not the one lied
+		 * about (a server that numbers its answers wrong). */
+		if (uid == 0 || uidset_has(&s->answered, uid))
+			uid = imap_uid_unanswered(s);
+	}
+	if (uid != 0 && !uidset_has(&s->batch, uid))
+		uid = 0;
+	return (uid);
+}
+
 /*
  * A literal is read at the server's pace: a server may announce 4 GB for
  * a message whose RFC822.SIZE said 700 bytes and drip it at just above
@@ -4336,22 +4521,11 @@ imap_body_lie_record(struct imap_session *s, uint32_t uid)
 static int
 imap_body_lie(struct imap_session *s, uint64_t size, const char *what)
 {
-	const struct imap_node	*n;
-	uint32_t		 uid = 0;
-	uint64_t		 said;
-	int			 for_good = 0;
-	char			*why;
+	uint32_t	 uid = imap_body_uid(s);
+	uint64_t	 said;
+	int		 for_good = 0;
+	char		*why;
 
-	n = imap_parse_fetch_item(imap_parse_response(s->parser), "UID");
-	if (n == NULL || imap_parse_node_u32(n, &uid) != 0) {
-		uid = imap_uid_of_seq(s);
-		/* A message whose body came whole is not the one lied
-		 * about (a server that numbers its answers wrong). */
-		if (uid == 0 || uidset_has(&s->answered, uid))
-			uid = imap_uid_unanswered(s);
-	}
-	if (uid != 0 && !uidset_has(&s->batch, uid))
-		uid = 0;
 	said = imap_listed_size(s, uid);
 	if (uid != 0 && uidset_has(&s->unsized, uid))
 		said = imap_fetch_size(imap_parse_response(s->parser));
@@ -4475,9 +4649,57 @@ imap_sizes_lie(struct imap_session *s, uint64_t size)
 	return (1);
 }
 
-/* A BODY[] literal of size bytes starts: unless it is a lie, open a
- * delivery and stream it, or stream it past when it is too big (the FETCH
- * response then skips that one message; the session goes on). */
+/* A BODY[] literal larger than what the daily budget leaves: the batch
+ * was planned by the listed sizes, but a literal may be larger (within
+ * imap_body_lie's bound: RFC822.SIZE is not exact on every server, and a
+ * message fetched without its size has none), and read, it would pass the
+ * budget. A FETCH is only stopped by closing the connection, so the
+ * session ends there, as at a budget reached between batches (a notice,
+ * no error): what the batch got before is made durable and its server
+ * actions wait for the next run (imap_body_lie_record), the rest of the
+ * batch is owed or above last_uid, and the message itself, its bytes
+ * never read (nor counted), becomes a suspect: asked for alone, after the
+ * others, so that one that never fits the budget blocks none of them;
+ * never passed over for good for this (an honest message may be larger
+ * than its RFC822.SIZE). 1 when the session was ended. */
+static int
+imap_body_budget(struct imap_session *s, uint64_t size)
+{
+	uint64_t	left = imap_budget_left(s);
+	uint32_t	uid;
+
+	if (size <= left)
+		return (0);
+	uid = imap_body_uid(s);
+	s->ctx.uid = uid;
+	imap_log(s, LOG_LVL_NOTICE, "daily budget reached inside a batch: the "
+	    "server announced a message of %llu bytes (listed as %llu) and the "
+	    "budget leaves %llu: closing the connection rather than reading "
+	    "it%s", (unsigned long long)size,
+	    (unsigned long long)imap_listed_size(s, uid),
+	    (unsigned long long)left, uid != 0 ? "; it waits on the server, "
+	    "asked for alone after the others when the budget allows" :
+	    " (neither its UID nor its message number tell which message "
+	    "it is)");
+	s->ctx.uid = 0;
+	if (uid != 0 && !uidset_has(&s->suspect, uid)) {
+		uidset_add(&s->suspect, uid);
+		imap_suspect_save(s);
+	}
+	imap_body_lie_record(s, uid);
+	s->f_msgs += uidset_count(&s->delivered);
+	if (s->f_msgs > 0)
+		imap_status(s, EXIT_NEW_MAIL);
+	s->budget_stop = 1;
+	s->closing = 1;
+	imap_enter(s, IMAP_S_DONE);
+	return (1);
+}
+
+/* A BODY[] literal of size bytes starts: unless it is a lie or past the
+ * daily budget, open a delivery and stream it, or stream it past when it
+ * is too big (the FETCH response then skips that one message; the session
+ * goes on). */
 static void
 imap_body_begin(struct imap_session *s, uint64_t size)
 {
@@ -4490,7 +4712,7 @@ imap_body_begin(struct imap_session *s, uint64_t size)
 	s->dlv_cause = NULL;
 	s->body_over = 0;
 	imap_parse_literal_stream(s->parser);
-	if (imap_body_lie(s, size, "a message"))
+	if (imap_body_lie(s, size, "a message") || imap_body_budget(s, size))
 		return;
 	if (size > imap_body_max(s)) {
 		s->lit = IMAP_LIT_DISCARD;
@@ -5100,7 +5322,7 @@ imap_enter(struct imap_session *s, enum imap_state next)
 		 * answered. */
 		s->wake = 0;
 		s->seq_stale = 0;
-		s->missing_checked = 0;
+		s->gone_stage = IMAP_GONE_UNASKED;
 		uidset_clear(&s->queried);
 		uidset_clear(&s->found);
 		uidset_clear(&s->unsized);
@@ -5414,17 +5636,18 @@ imap_tagged(struct imap_session *s, const struct imap_response *r)
 		imap_sizes_done(s);
 		break;
 	case IMAP_S_SEARCH_MISSING:
+	case IMAP_S_SEARCH_GONE:
 		if (!ok) {
 			/* A refusal proves nothing gone (it may be a
 			 * transient): nothing was queried, all stays owed. */
 			text = imap_server_text(r);
-			imap_log(s, LOG_LVL_WARNING, "UID SEARCH UID refused "
+			imap_log(s, LOG_LVL_WARNING, "UID SEARCH %s refused "
 			    "(%s): the UIDs asked for again that the server "
 			    "did not list stay owed, asked for again on the "
-			    "next run", text);
+			    "next run", s->state == IMAP_S_SEARCH_GONE ? "ALL" :
+			    "UID", text);
 			free(text);
-			uidset_clear(&s->queried);
-			uidset_clear(&s->found);
+			imap_gone_refused(s);
 		}
 		imap_sizes_done(s);
 		break;
@@ -5535,6 +5758,7 @@ imap_search_set(struct imap_session *s)
 	case IMAP_S_SEARCH_DELETED:
 		return (&s->unseen);
 	case IMAP_S_SEARCH_MISSING:
+	case IMAP_S_SEARCH_GONE:
 		return (&s->found);
 	default:
 		return (NULL);
@@ -5565,6 +5789,10 @@ imap_search_untagged(struct imap_session *s, const struct imap_response *r)
 		 * can hold (a server may count up without end). */
 		if (!uidset_has(set, v) && ++s->search_new <= imap_msgs_cap(s))
 			s->pace_new = 1;
+		/* UID SEARCH ALL: only whether the queried UIDs exist. */
+		if (s->state == IMAP_S_SEARCH_GONE &&
+		    !uidset_has(&s->queried, v))
+			continue;
 		uidset_add(set, v);
 		if (set->n > IMAP_SEARCH_MAX) {
 			imap_fail(s, EXIT_PROTOCOL, "the answer to UID"

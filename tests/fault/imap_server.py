@@ -237,6 +237,11 @@ Modes:
               bigdrip
   omitdripnosize  as omitdrip, and every body FETCH answer for message 3
               leaves out its RFC822.SIZE (no size known for it at all)
+  omitdripsearch  as omitdrip, and UID SEARCH UID leaves message 3 out
+              too: only UID SEARCH ALL lists it
+  omitdripgone  as omitdrip, and message 3 is expunged (by another
+              client) before the third connection (left out of the
+              manifest)
   nilomit     the first connection answers BODY[] NIL for message 3, the
               second leaves it out of its sizes pass (asked for again),
               later ones behave (--bad is not used)
@@ -429,7 +434,11 @@ NIL = object()
 # The message the sizes pass of a bad connection leaves out, by mode.
 OMIT_SIZE = {"omitsize": 3, "omitsizefirst": 1, "omitsizegone": 3,
              "omitsize2": 3, "omitsearchno": 3, "hugegap": 2, "omituv": 3,
-             "omitbig": 3, "omitdrip": 3, "omitdripnosize": 3}
+             "omitbig": 3, "omitdrip": 3, "omitdripnosize": 3,
+             "omitdripsearch": 3, "omitdripgone": 3}
+# The modes that leave message 3 out of every sizes pass and lie about
+# it (announce --lit bytes) in the second connection's body FETCH.
+OMIT_DRIP = ("omitdrip", "omitdripnosize", "omitdripsearch", "omitdripgone")
 
 # What the login of a bad connection gets, by mode.
 REFUSALS = {
@@ -498,7 +507,7 @@ def do_fetch(c, box, tag, rest, bad, mode, flood=0):
             continue	# expunged just before: a server does not send it
         seq = 1 if bad and mode == "bigdripone" else uids.index(uid) + 1
         omit = bad or (mode == "omitsize2" and c.n == 2) or \
-            mode in ("omituv", "omitbig", "omitdrip", "omitdripnosize") or \
+            mode in ("omituv", "omitbig") + OMIT_DRIP or \
             (mode == "omitsearchno" and c.n <= 2)
         if omit and not body and box.msgs[uid] == OMIT_SIZE.get(
                 mode, box.n if mode == "omitsizelast" else None):
@@ -558,7 +567,7 @@ def do_fetch(c, box, tag, rest, bad, mode, flood=0):
                         "bigdripuv")) or \
             (bad and body and box.msgs[uid] == 3 and mode == "fulllie") or \
             (body and box.msgs[uid] == 3 and
-             mode in ("omitdrip", "omitdripnosize") and
+             mode in OMIT_DRIP and
              c.n == 2) or \
             (mode == "uidvhdrdrip" and c.n == 2 and not body and
              "HEADER.FIELDS" in args and box.msgs[uid] == 2) or \
@@ -659,7 +668,8 @@ def serve(c, box, mode, bad, caps, flood):
     if mode in ("uidvnilnew", "omituv") and c.n == 3:
         box.msgs.update({u + 100: k for u, k in box.hidden.items()})
         box.hidden = {}
-    if mode == "omitsizegone" and c.n > 1:
+    if (mode == "omitsizegone" and c.n > 1) or \
+            (mode == "omitdripgone" and c.n > 2):
         box.msgs = {u: k for u, k in box.msgs.items() if k != 3}
     if mode in ("nilread", "nilreaduv") and not bad:
         box.seen_msgs.add(3)	# the user read it on the server
@@ -808,7 +818,8 @@ def serve(c, box, mode, bad, caps, flood):
             if "UID" in [w.upper() for w in crit[:-1]]:
                 k = [w.upper() for w in crit].index("UID")
                 keep = set(parse_set(crit[k + 1], box.uids()))
-                hits = [u for u in hits if u in keep]
+                hits = [u for u in hits if u in keep and not (
+                    mode == "omitdripsearch" and box.msgs[u] == 3)]
             c.send("* SEARCH%s\r\n%s OK done\r\n"
                    % ("".join(" %d" % u for u in hits), tag))
         elif cmd == "UID FETCH" and bad and mode == "xgmbad" and \
@@ -889,7 +900,7 @@ def main():
         for i in range(1, n + 1):
             if mode == "expunge" and i == 3:
                 continue	# expunged on the server before delivery
-            if mode == "omitsizegone" and i == 3:
+            if mode in ("omitsizegone", "omitdripgone") and i == 3:
                 continue	# expunged before the client asks again
             if mode == "bigbody" and i == 2:
                 continue	# over max_message_size: skipped
