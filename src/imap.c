@@ -2513,6 +2513,9 @@ imap_pass_begin(struct imap_session *s)
 		if (imap_matching_load(s) != 0)
 			return;
 	}
+	if (s->sf->first_until != 0 && !s->unseen_searched &&
+	    s->sf->first_mode == STATE_FIRST_NEW)
+		s->unseen_searched = 1;	/* new: nothing up to the bound */
 	if (s->sf->first_until != 0 && !s->unseen_searched) {
 		/* The first fetch (first_fetch = unseen) is not through:
 		 * up to its bound, only what is unread now is fetched. */
@@ -2714,6 +2717,21 @@ imap_selected(struct imap_session *s)
 		s->sf->uidvalidity = s->uidvalidity;
 		s->sf->last_uid = 0;
 		imap_first_note(s);
+		if (imap_first_mode(s) == FIRST_FETCH_NEW && s->uidnext == 0) {
+			/* No UIDNEXT (RFC 3501 allows it): the bound is the
+			 * highest UID the sizes pass lists, every UID up to
+			 * it filtered as read before the first fetch
+			 * (imap_first_bound, imap_pass_begin): none of what
+			 * is there is fetched, nor deleted with keep = no
+			 * (review r18 09). */
+			s->sf->first_until = UINT32_MAX;
+			imap_log(s, LOG_LVL_INFO, "first run: only mail "
+			    "arriving from now on (the server gives no "
+			    "UIDNEXT: above the highest UID it lists now)%s",
+			    s->ac->first_fetch == FIRST_FETCH_NEW ? "" :
+			    ", as mailfetchd moved delivered mail into this "
+			    "folder as the trash");
+		}
 		if (imap_first_mode(s) == FIRST_FETCH_NEW && s->uidnext > 0) {
 			s->sf->last_uid = s->uidnext - 1;
 			imap_log(s, LOG_LVL_INFO, "first run: only mail "

@@ -26,6 +26,8 @@ changes):
                                     command at a time), for the daemon;
                                     with IDLE in caps, IDLE pushes EXISTS
                                     when the selected folder grows
+ "nouidnext": true,                 SELECT answers without [UIDNEXT] (RFC 3501
+                                    allows it; review r18 09)
  "refuse_list_star": [N, ...],      the Nth LIST "" "*" (RETURN or not,
                                     counted over all connections) answered
                                     NO [UNAVAILABLE] (review r11 06)
@@ -153,7 +155,8 @@ def command(tag, cmd, rest, c, f, send, caps, sel, box):
             if cmd == "STATUS":
                 send('* STATUS %s (MESSAGES %d UIDNEXT %d UIDVALIDITY %d UNSEEN %d)\r\n%s OK done\r\n' % (q(n), len(fo["msgs"]), fo["uidnext"], fo["uidvalidity"], len(fo["msgs"]), tag)); continue
             sel = SEL[0] = n
-            send("* %d EXISTS\r\n* OK [UIDVALIDITY %d] x\r\n* OK [UIDNEXT %d] x\r\n%s OK [READ-WRITE] done\r\n" % (len(fo["msgs"]), fo["uidvalidity"], fo["uidnext"], tag))
+            nx = "" if box.get("nouidnext") else "* OK [UIDNEXT %d] x\r\n" % fo["uidnext"]
+            send("* %d EXISTS\r\n* OK [UIDVALIDITY %d] x\r\n%s%s OK [READ-WRITE] done\r\n" % (len(fo["msgs"]), fo["uidvalidity"], nx, tag))
         elif cmd == "UID SEARCH":
             fo = F[sel]; r = []
             for m in fo["msgs"]:

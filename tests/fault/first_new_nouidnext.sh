@@ -1,0 +1,93 @@
+#!/bin/bash
+# first_new_nouidnext.sh: first_fetch = new against a server whose SELECT
+# gives no [UIDNEXT] (RFC 3501 allows it: "the client can not make any
+# assumptions about the next unique identifier value"). The first run
+# must fetch none of the mail already there (with keep = no: delete none
+# of it) and take the bound from the UIDs the folder lists; mail that
+# arrives later is fetched. The same holds for a named folder that was the
+# trash (fetched "as first_fetch = new", db6f4d9): what keep = no moved
+# there is not delivered again. Before, both fell through to a full first
+# fetch (review r18, finding 09). tests/integration/folders_server.py
+# with "nouidnext". TAP output.
+set -u
+top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
+MAILFETCHD=${MAILFETCHD:-$top_srcdir/_build/mailfetchd}
+. "$top_srcdir/tests/lib/scripted.sh"
+scripted_init firstnew
+
+# box FILE TRASH-FOLDER-FLAGS: INBOX with a, b, c; Trash and Bin empty.
+box()
+{
+	python3 - "$1" "$2" <<'PY'
+import json, sys
+msg = lambda u, s: {"uid": u, "body": "Message-ID: <%s@test>\nSubject: %s\n\n%s\n" % (s, s, s)}
+f = lambda fl, ms: {"delim": "/", "flags": fl, "uidvalidity": 1,
+                    "uidnext": len(ms) + 1, "msgs": ms}
+json.dump({"caps": "IMAP4rev1 UIDPLUS MOVE SPECIAL-USE", "nouidnext": True,
+           "root": {"mode": "ok", "delim": "/"},
+           "folders": {"INBOX": f([], [msg(1, "a"), msg(2, "b"), msg(3, "c")]),
+                       "Bin": f(["\\HasNoChildren"], []),
+                       "Trash": f(["\\HasNoChildren"] + sys.argv[2].split(), [])}},
+          open(sys.argv[1], "w"))
+PY
+}
+# add FILE FOLDER SUBJECT: a new message in FOLDER, as delivery would.
+add()
+{
+	python3 - "$@" <<'PY'
+import json, sys
+b = json.load(open(sys.argv[1])); f = b["folders"][sys.argv[2]]
+f["msgs"].append({"uid": f["uidnext"], "flags": [], "body":
+    "Message-ID: <%s@test>\nSubject: %s\n\n%s\n" % ((sys.argv[3],) * 3)})
+f["uidnext"] += 1
+json.dump(b, open(sys.argv[1], "w"))
+PY
+}
+left() { python3 -c 'import json, sys; print(len(json.load(open(sys.argv[1]))["folders"][sys.argv[2]]["msgs"]))' "$@"; }
+subjects()
+{
+	find "$T/Maildir-$1" -type f \( -path '*/new/*' -o -path '*/cur/*' \) \
+	    -exec sed -n 's/^Subject: //p' {} + | sort | tr '\n' ' '
+}
+
+# ---- first_fetch = new, keep = no --------------------------------------
+box "$T/box.json" '\Trash'
+scripted_folders "$T/box.json"
+scripted_conf n imap 10s 'keep = no' 'first_fetch = new'
+scripted_once n
+tap_is "$rc:$(subjects n)" "1:" \
+    "first_fetch = new without UIDNEXT: nothing fetched (exit 1)" "$err"
+tap_is "$(left "$T/box.json" INBOX):$(left "$T/box.json" Trash)" "3:0" \
+    "... and nothing moved or deleted on the server"
+tap_unlike "$(cat "$T/server.log")" 'BODY\[\]|UID (STORE|MOVE|EXPUNGE)' \
+    "... no body fetched, no server action sent"
+tap_like "$err" 'only mail arriving from now on' "... the log says why"
+add "$T/box.json" INBOX d
+scripted_once n
+tap_is "$rc:$(subjects n)" "0:d " "the next message is fetched"
+tap_is "$(left "$T/box.json" INBOX):$(grep -E 'UID (STORE|MOVE|COPY)' "$T/server.log" | sed 's/^[^ ]* //' | tr '\n' ' ')" \
+    "3:UID STORE 4 +FLAGS.SILENT (\\Seen \\Deleted) " \
+    "... and only it acted on (keep = no) on the server"
+
+# ---- a named folder that was the trash, then is not --------------------
+box "$T/box2.json" '\Trash'
+scripted_folders "$T/box2.json"
+scripted_conf t imap 10s 'keep = no' "trash_folder = \"\\\\Trash\"" \
+    'folder "INBOX" { }' 'folder "Trash" { }'
+scripted_once t
+tap_is "$(subjects t):$(left "$T/box2.json" Trash)" "a b c :3" \
+    "keep = no: INBOX fetched and moved into Trash (refused as a folder while it is the trash)"
+python3 - "$T/box2.json" <<'PY'
+import json, sys
+b = json.load(open(sys.argv[1]))
+b["folders"]["Trash"]["flags"] = ["\\HasNoChildren"]
+b["folders"]["Bin"]["flags"] = ["\\HasNoChildren", "\\Trash"]
+json.dump(b, open(sys.argv[1], "w"))
+PY
+scripted_once t
+tap_is "$(subjects t)" "a b c " \
+    "the role moves to Bin: what was moved into Trash is not delivered again" "$err"
+add "$T/box2.json" Trash e
+scripted_once t
+tap_is "$(subjects t)" "a b c e " "mail that arrives in Trash later is fetched"
+tap_done
