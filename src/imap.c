@@ -557,6 +557,8 @@ static void	imap_gm_load(struct imap_session *);
 static void	imap_finish(struct imap_session *);
 static int	imap_idle_blocked(struct imap_session *);
 static int	imap_remote_skipped(struct imap_session *, const char *);
+static void	imap_suspect_never(struct imap_session *);
+static int	imap_budget_never(struct imap_session *, size_t, struct uidset *);
 static void	imap_lists_begin(struct imap_session *);
 static char	*imap_conf_local(struct imap_session *,
 		    const struct folder_conf *);
@@ -3376,8 +3378,29 @@ imap_suspect_sized(struct imap_session *s)
 	uidset_clear(&s->suspect);
 	s->suspect = keep;
 	imap_suspect_save(s);
+	imap_suspect_never(s);
 	s->next_msg = 0;
 	imap_fetch_next_batch(s);
+}
+
+/* A suspect now larger than the whole daily budget can never be fetched
+ * within it: passed over as imap_sizes_done passes such a message over
+ * (it stays a suspect, asked for again at every poll), not left to stop
+ * the pass there, which would stop every later folder at every poll
+ * (review r18, finding 10). */
+static void
+imap_suspect_never(struct imap_session *s)
+{
+	struct uidset	never;
+	size_t		i, o = 0;
+
+	uidset_init(&never);
+	for (i = 0; i < s->nmsgs; i++) {
+		if (!imap_budget_never(s, i, &never))
+			s->msgs[o++] = s->msgs[i];
+	}
+	s->nmsgs = o;
+	uidset_clear(&never);
 }
 
 /* The others are done with: each suspect is asked for alone now (its own

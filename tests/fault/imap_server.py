@@ -248,9 +248,25 @@ Modes:
   nilbelow    every connection answers BODY[] NIL for the UIDs below
               --nilbelow U (messages it cannot read: tests/fault/
               suspect_cap.sh; --bad is not used)
+  plan        a misbehaviour per connection number, from the JSON in
+              $MFD_PLAN (first written for review r18): keys "lie",
+              "nil", "omitsize", "omitbody", "nosize", "omitsearch",
+              "bye" map a connection ("2", "2+" from the second on, "*"
+              every one) to the messages (1..N) it does that to: lie =
+              a 4 GB BODY[] literal dripped, then the cut; nil = BODY[]
+              NIL; omitsize / omitbody = left out of the sizes / body
+              FETCH answer; nosize = the body answer without RFC822.SIZE;
+              omitsearch = left out of UID SEARCH; bye = BYE after it.
+              "sizelie": {"2+": {"3": 3000000}} = the sizes FETCH
+              announces that size; "folders": ["Other"] = LIST names them
+              too (each serves the same messages); "nouidnext": true;
+              "renum": [N] = new UIDVALIDITY at connection N; "idle":
+              true = IDLE offered
 UID SEARCH honours a "UID <set>" criterion (with ALL, UNSEEN, DELETED).
 """
 import hashlib
+import json
+import os
 import select
 import socket
 import sys
@@ -436,6 +452,63 @@ OMIT_SIZE = {"omitsize": 3, "omitsizefirst": 1, "omitsizegone": 3,
              "omitsize2": 3, "omitsearchno": 3, "hugegap": 2, "omituv": 3,
              "omitbig": 3, "omitdrip": 3, "omitdripnosize": 3,
              "omitdripsearch": 3, "omitdripgone": 3}
+# mode "plan": what each connection does wrong (the module's doc).
+PLAN = json.loads(os.environ.get("MFD_PLAN", "{}"))
+
+
+def plan_has(key, n, k):
+    """Whether connection n does key to message k."""
+    v = PLAN.get(key, {})
+    for kk, ks in v.items():
+        if kk.endswith("+") and n >= int(kk[:-1]) and k in ks:
+            return True
+    return k in v.get(str(n), v.get("*", []))
+
+
+def plan_size(n, k):
+    """The size connection n's sizes pass announces for message k."""
+    sl = {}
+    for kk, vv in PLAN.get("sizelie", {}).items():
+        if kk == str(n) or kk == "*" or \
+                (kk.endswith("+") and n >= int(kk[:-1])):
+            sl = vv
+    return sl.get(str(k))
+
+
+def plan_item(c, box, seq, uid, args, body):
+    """mode plan's answer for one message: True when handled (sent or
+    left out), False to answer as usual, None to end the session."""
+    k = box.msgs[uid]
+    if not body and plan_has("omitsize", c.n, k):
+        return True
+    if not body and plan_size(c.n, k) is not None:
+        c.send(fetch_item(box, seq, uid, args).replace(
+            b" RFC822.SIZE %d" % len(message(k)),
+            b" RFC822.SIZE %d" % plan_size(c.n, k)))
+        return True
+    if not body:
+        return False
+    if plan_has("omitbody", c.n, k):
+        return True
+    if plan_has("nil", c.n, k):
+        c.send(fetch_item(box, seq, uid, args, body=NIL))
+        return True
+    if plan_has("nosize", c.n, k):
+        c.send(nosize(fetch_item(box, seq, uid, args), box, uid))
+        return True
+    if plan_has("lie", c.n, k):
+        item = fetch_item(box, seq, uid, args)
+        c.send(item[:item.index(b"{", item.index(b"BODY[]"))] +
+               b"{%d}\r\n" % LIT)
+        trickle(c, b"x" * 4000, 0.25, 440)
+        return None
+    if plan_has("bye", c.n, k):
+        c.send(fetch_item(box, seq, uid, args))
+        c.send("* BYE going down\r\n")
+        return None
+    return False
+
+
 # The modes that leave message 3 out of every sizes pass and lie about
 # it (announce --lit bytes) in the second connection's body FETCH.
 OMIT_DRIP = ("omitdrip", "omitdripnosize", "omitdripsearch", "omitdripgone")
@@ -506,6 +579,12 @@ def do_fetch(c, box, tag, rest, bad, mode, flood=0):
         if uid == gone:
             continue	# expunged just before: a server does not send it
         seq = 1 if bad and mode == "bigdripone" else uids.index(uid) + 1
+        if mode == "plan":
+            done = plan_item(c, box, seq, uid, args, body)
+            if done is None:
+                return False
+            if done:
+                continue
         omit = bad or (mode == "omitsize2" and c.n == 2) or \
             mode in ("omituv", "omitbig") + OMIT_DRIP or \
             (mode == "omitsearchno" and c.n <= 2)
@@ -668,6 +747,10 @@ def serve(c, box, mode, bad, caps, flood):
     if mode in ("uidvnilnew", "omituv") and c.n == 3:
         box.msgs.update({u + 100: k for u, k in box.hidden.items()})
         box.hidden = {}
+    if mode == "plan" and c.n in PLAN.get("renum", []):
+        box.renumber()
+    if mode == "plan" and PLAN.get("idle"):
+        caps += " IDLE"
     if (mode == "omitsizegone" and c.n > 1) or \
             (mode == "omitdripgone" and c.n > 2):
         box.msgs = {u: k for u, k in box.msgs.items() if k != 3}
@@ -742,6 +825,14 @@ def serve(c, box, mode, bad, caps, flood):
         elif cmd == "LIST" and bad and mode == "rootno" and \
                 rest.strip() == '"" ""':
             c.send("%s NO LIST of the root not allowed\r\n" % tag)
+        elif cmd == "LIST" and mode == "plan" and PLAN.get("folders"):
+            pat = rest.split(" ", 1)[1].strip().strip('"')
+            if pat == "":
+                c.send('* LIST (\\Noselect) "/" ""\r\n')
+            for nm in ["INBOX"] + PLAN["folders"]:
+                if pat in ("*", "%") or nm == pat:
+                    c.send('* LIST (\\HasNoChildren) "/" %s\r\n' % nm)
+            c.send("%s OK done\r\n" % tag)
         elif cmd == "LIST":
             c.send('* LIST (\\HasNoChildren) "/" INBOX\r\n%s OK done\r\n' % tag)
         elif cmd in ("SELECT", "EXAMINE") and bad and mode == "selectdrop":
@@ -765,11 +856,13 @@ def serve(c, box, mode, bad, caps, flood):
                                for k in range(1, 31)))
             if mode == "searchflood":
                 search_flood(c, flood)
+            nx = "" if mode == "plan" and PLAN.get("nouidnext") else \
+                "* OK [UIDNEXT %d] ok\r\n" % ((u[-1] if u else 0) + 1)
             c.send("* %d EXISTS\r\n* 0 RECENT\r\n"
                    "* FLAGS (\\Seen \\Deleted)\r\n"
-                   "* OK [UIDVALIDITY %d] ok\r\n* OK [UIDNEXT %d] ok\r\n"
+                   "* OK [UIDVALIDITY %d] ok\r\n%s"
                    "%s OK [READ-WRITE] selected\r\n"
-                   % (len(u), box.uidvalidity, (u[-1] if u else 0) + 1, tag))
+                   % (len(u), box.uidvalidity, nx, tag))
         elif cmd == "STATUS":
             u = box.uids()
             c.send("* STATUS INBOX (UIDNEXT %d UIDVALIDITY %d MESSAGES %d)"
@@ -820,6 +913,9 @@ def serve(c, box, mode, bad, caps, flood):
                 keep = set(parse_set(crit[k + 1], box.uids()))
                 hits = [u for u in hits if u in keep and not (
                     mode == "omitdripsearch" and box.msgs[u] == 3)]
+            if mode == "plan":
+                hits = [u for u in hits
+                        if not plan_has("omitsearch", c.n, box.msgs[u])]
             c.send("* SEARCH%s\r\n%s OK done\r\n"
                    % ("".join(" %d" % u for u in hits), tag))
         elif cmd == "UID FETCH" and bad and mode == "xgmbad" and \
