@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "cmdline.h"
+#include "mda.h"
 #include "folder.h"
 #include "provider.h"
 #include "xmalloc.h"
@@ -55,6 +56,7 @@
  * minutes, and home routers forget idle TCP sessions too. */
 #define CONFIG_DEF_IDLE		600
 #define CONFIG_DEF_HOOK_TIMEOUT	60
+#define CONFIG_DEF_MDA_TIMEOUT	300
 
 /* One error message and the line it is about, for sorting. */
 struct config_msg {
@@ -90,6 +92,7 @@ static const char *config_tls_names[] = { "implicit", "starttls", "none" };
 static const char *config_flags_names[] = { "new", "seen", "mirror" };
 static const char *config_compress_names[] = { "no", "yes", "always" };
 static const char *config_first_names[] = { "all", "unseen", "new" };
+static const char *config_deliver_names[] = { "maildir", "mda" };
 /* Index i is the bit 1 << i: AUTH_PLAIN ... AUTH_APOP. */
 static const char *config_auth_names[] = {
 	"plain", "login", "xoauth2", "oauthbearer", "apop"
@@ -102,6 +105,9 @@ static int	config_parse_proto(cfg_t *, cfg_opt_t *, const char *, void *);
 static int	config_parse_tls(cfg_t *, cfg_opt_t *, const char *, void *);
 static int	config_parse_flags(cfg_t *, cfg_opt_t *, const char *, void *);
 static int	config_parse_first(cfg_t *, cfg_opt_t *, const char *, void *);
+static int	config_parse_deliver(cfg_t *, cfg_opt_t *, const char *,
+		    void *);
+static void	config_convert_deliver(cfg_t *, struct account_conf *);
 static int	config_parse_compress(cfg_t *, cfg_opt_t *, const char *, void *);
 static int	config_parse_level(cfg_t *, cfg_opt_t *, const char *, void *);
 static int	config_parse_auth(cfg_t *, cfg_opt_t *, const char *, void *);
@@ -224,6 +230,12 @@ static cfg_opt_t config_account_opts[] = {
 	CFG_STR("failure_command", NULL, CFGF_NODEFAULT),
 	CFG_INT_CB("hook_timeout", CONFIG_DEF_HOOK_TIMEOUT, CFGF_NODEFAULT,
 	    config_parse_duration),
+	CFG_INT_CB("deliver", DELIVER_MAILDIR, CFGF_NONE,
+	    config_parse_deliver),
+	CFG_STR("mda_command", NULL, CFGF_NODEFAULT),
+	CFG_INT_CB("mda_timeout", CONFIG_DEF_MDA_TIMEOUT, CFGF_NONE,
+	    config_parse_duration),
+	CFG_BOOL("mda_id_header", cfg_false, CFGF_NONE),
 	CFG_SEC("folder", config_folder_opts,
 	    CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
 	/* MULTI so that an absent section is told apart from an empty one. */
@@ -592,6 +604,15 @@ config_parse_first(cfg_t *cfg, cfg_opt_t *opt, const char *value,
 	    nitems(config_first_names)));
 }
 
+/* deliver = maildir | mda */
+static int
+config_parse_deliver(cfg_t *cfg, cfg_opt_t *opt, const char *value,
+    void *result)
+{
+	return (config_parse_enum(cfg, opt, value, result,
+	    config_deliver_names, nitems(config_deliver_names)));
+}
+
 /* log_level = error | warning | notice | info | debug */
 static int
 config_parse_level(cfg_t *cfg, cfg_opt_t *opt, const char *value,
@@ -899,6 +920,12 @@ config_check_hook(cfg_t *cfg, const char *name, const char *value)
 		free(cause);
 		return;
 	}
+	/* Its placeholders, with stand-ins (mda.h). */
+	if (strcmp(name, "mda_command") == 0 && cmdline_expand(argv,
+	    MDA_KEYS, (const char *const []){ "", "", "", "" }, &cause) != 0) {
+		config_error(cfg, "%s: %s", name, cause);
+		free(cause);
+	}
 	cmdline_free(argv);
 }
 
@@ -922,7 +949,8 @@ config_check_string(cfg_t *cfg, const char *name, const char *value)
 		config_check_local(cfg, "local folder name", value,
 		    "");
 	} else if (strcmp(name, "new_mail_command") == 0 ||
-	    strcmp(name, "failure_command") == 0) {
+	    strcmp(name, "failure_command") == 0 ||
+	    strcmp(name, "mda_command") == 0) {
 		config_check_hook(cfg, name, value);
 	} else if (*value == '\0' && strcmp(name, "trash_folder") != 0) {
 		/* trash_folder = "": no trash (keep = no deletes). */
@@ -1179,6 +1207,31 @@ config_error_opt(cfg_t *sec, const char *name, const char *fmt, ...)
 	config_error_at(sec, config_line_of(sec, name, sec->line),
 	    "account '%s': %s", cfg_title(sec), msg);
 	free(msg);
+}
+
+/* deliver = mda needs its command, and only POP3 accounts hand their
+ * messages to an agent so far (IMAP's batches keep the Maildir's
+ * durability order, doc/DESIGN.md promise 1). */
+static void
+config_check_deliver(cfg_t *sec, long proto)
+{
+	int	has_cmd = cfg_size(sec, "mda_command") > 0;
+
+	if (cfg_getint(sec, "deliver") != DELIVER_MDA) {
+		if (has_cmd)
+			config_error_opt(sec, "mda_command", "mda_command is "
+			    "used only with deliver = mda; add it or remove "
+			    "mda_command");
+		return;
+	}
+	if (!has_cmd || *cfg_getstr(sec, "mda_command") == '\0')
+		config_error_opt(sec, "deliver", "deliver = mda needs "
+		    "mda_command = \"COMMAND ARGS\" (e.g. \"/usr/bin/procmail "
+		    "-d %%u\")");
+	if (proto == PROTO_IMAP)
+		config_error_opt(sec, "deliver", "deliver = mda is not "
+		    "supported for IMAP accounts yet (POP3 only); use "
+		    "deliver = maildir");
 }
 
 /* What POP3 accounts cannot have. */
@@ -1439,6 +1492,7 @@ config_validate_account(cfg_t *cfg, cfg_opt_t *opt)
 		proto = cfg_getint(sec, "protocol");
 	if (proto == PROTO_POP3)
 		config_check_pop3(sec);
+	config_check_deliver(sec, proto);
 	config_check_trash(sec);
 	config_check_auth(sec, proto);
 	if ((p = config_sec_provider(sec)) != NULL)
@@ -1690,6 +1744,7 @@ config_convert_account(cfg_t *sec, struct account_conf *a, const char *file)
 	config_apply_preset(sec, a);
 	config_convert_folders(sec, a);
 	config_convert_owner(sec, a);
+	config_convert_deliver(sec, a);
 }
 
 /* A hook command: the account's, else the global one; "" in the account
@@ -1715,6 +1770,16 @@ config_convert_hooks(cfg_t *cfg, cfg_t *sec, struct account_conf *a)
 	a->failure_command = config_hook_command(cfg, sec, "failure_command");
 	a->hook_timeout = (unsigned int)config_int(sec, "hook_timeout",
 	    cfg_getint(cfg, "hook_timeout"));
+}
+
+/* Where the account's messages go (deliver, mda.h). */
+static void
+config_convert_deliver(cfg_t *sec, struct account_conf *a)
+{
+	a->deliver = (int)cfg_getint(sec, "deliver");
+	a->mda_command = config_dupstr(sec, "mda_command");
+	a->mda_timeout = (unsigned int)cfg_getint(sec, "mda_timeout");
+	a->mda_id_header = cfg_getbool(sec, "mda_id_header") == cfg_true;
 }
 
 /* The control socket: configured, else in systemd's RuntimeDirectory= (the
@@ -2001,6 +2066,7 @@ config_free_account(struct account_conf *a)
 	free(a->password_command);
 	free(a->new_mail_command);
 	free(a->failure_command);
+	free(a->mda_command);
 	free(a->token_command);
 	config_free_oauth2(a->oauth2);
 	free(a->maildir);
@@ -2231,6 +2297,11 @@ config_print_account(FILE *f, const struct account_conf *a)
 	config_print_str(f, "\tnew_mail_command", a->new_mail_command);
 	config_print_str(f, "\tfailure_command", a->failure_command);
 	fprintf(f, "\thook_timeout = %u\n", a->hook_timeout);
+	fprintf(f, "\tdeliver = %s\n", config_name_of(config_deliver_names,
+	    nitems(config_deliver_names), a->deliver));
+	config_print_str(f, "\tmda_command", a->mda_command);
+	fprintf(f, "\tmda_timeout = %u\n", a->mda_timeout);
+	fprintf(f, "\tmda_id_header = %s\n", a->mda_id_header ? "yes" : "no");
 	config_print_folders(f, a);
 	fputs("}\n", f);
 }
@@ -2333,6 +2404,10 @@ config_account_equal(const struct account_conf *a,
 	    config_oauth2_equal(a->oauth2, b->oauth2) &&
 	    a->auth_mechs == b->auth_mechs &&
 	    config_str_equal(a->maildir, b->maildir) &&
+	    a->deliver == b->deliver &&
+	    config_str_equal(a->mda_command, b->mda_command) &&
+	    a->mda_timeout == b->mda_timeout &&
+	    a->mda_id_header == b->mda_id_header &&
 	    config_folders_equal(a, b) &&
 	    a->keep == b->keep &&
 	    a->mark_read == b->mark_read &&

@@ -44,6 +44,12 @@ enum config_compress {
 	COMPRESS_ALWAYS,
 };
 
+/* Where fetched messages go (deliver =). */
+enum config_deliver {
+	DELIVER_MAILDIR = 0,	/* the account's Maildir (maildir.h) */
+	DELIVER_MDA,		/* piped to mda_command (mda.h) */
+};
+
 /* Local flags of delivered messages. */
 enum config_local_flags {
 	LOCAL_FLAGS_NEW = 0,	/* into new/, unread */
@@ -158,6 +164,10 @@ struct account_conf {
 					 * account's, else the global) */
 	char		*failure_command; /* hook.h; the same */
 	unsigned int	 hook_timeout;	/* seconds */
+	int		 deliver;	/* enum config_deliver */
+	char		*mda_command;	/* deliver = mda: the agent (mda.h) */
+	unsigned int	 mda_timeout;	/* seconds an agent may run */
+	int		 mda_id_header;	/* add X-Mailfetchd-Id */
 };
 
 struct config {

@@ -22,6 +22,7 @@
 
 #include "cmdline.h"
 #include "log.h"
+#include "mda.h"
 #include "secret.h"
 #include "xmalloc.h"
 
@@ -611,6 +612,45 @@ test_secret_redacted_in_logs(void **state)
 	free(p);
 }
 
+/* The placeholders of mda_command (mda.h), replaced after the split:
+ * a value with blanks stays one word; "%%" is a '%'; any other '%' is
+ * refused. And the stable X-Mailfetchd-Id. */
+static void
+test_expand(void **state)
+{
+	const char	*values[] = { "acct", "Lists/a b", "me", "" };
+	char		**argv, *cause = NULL, *a, *b;
+
+	(void)state;
+	assert_int_equal(cmdline_split("deliver -a %a -f %f %u%%%s x%a%a",
+	    &argv, &cause), 0);
+	assert_int_equal(cmdline_expand(argv, MDA_KEYS, values, &cause), 0);
+	assert_string_equal(argv[2], "acct");
+	assert_string_equal(argv[4], "Lists/a b");
+	assert_string_equal(argv[5], "me%");
+	assert_string_equal(argv[6], "xacctacct");
+	assert_null(argv[7]);
+	cmdline_free(argv);
+	assert_int_equal(cmdline_split("a %x", &argv, &cause), 0);
+	assert_int_equal(cmdline_expand(argv, MDA_KEYS, values, &cause), -1);
+	assert_non_null(strstr(cause, "'%x'"));
+	free(cause);
+	cmdline_free(argv);
+	assert_int_equal(cmdline_split("a 5%", &argv, &cause), 0);
+	assert_int_equal(cmdline_expand(argv, MDA_KEYS, values, &cause), -1);
+	free(cause);
+	cmdline_free(argv);
+	a = mda_id("acct", "INBOX", "uidl1");
+	b = mda_id("acct", "INBOX", "uidl1");
+	assert_string_equal(a, b);
+	assert_int_equal(strlen(a), strlen("<@mailfetchd>") + 32);
+	free(b);
+	b = mda_id("acc", "tINBOX", "uidl1");
+	assert_string_not_equal(a, b);
+	free(a);
+	free(b);
+}
+
 int
 main(void)
 {
@@ -624,6 +664,7 @@ main(void)
 		cmocka_unit_test(test_command),
 		cmocka_unit_test(test_command_no_shell),
 		cmocka_unit_test(test_split),
+		cmocka_unit_test(test_expand),
 		cmocka_unit_test_setup_teardown(test_command_timeout_escaped,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_command_leftover_stdout,
