@@ -6,6 +6,8 @@
 #    account's own Maildir holds nothing (its tmp/ only staged them), the
 #    placeholders %a %f reach the agent's argv, and a second run fetches
 #    nothing.
+#  - lda: Dovecot's dovecot-lda (-d, another user of the test Dovecot)
+#    delivers them byte for byte into that user's INBOX.
 #  - tempfail: an agent exiting 75 (EX_TEMPFAIL): keep = no deletes
 #    nothing, the run says so; with a working agent the next run
 #    delivers everything and only then empties the server.
@@ -91,6 +93,14 @@ tap_is "$(mfd_count "$T/pm/Maildir" "" new)$(mfd_count "$T/pm/Maildir" "" cur)$(
 mfd_run_ok pm 1 "procmail: the second run"
 mfd_expect "$T/pm/Out" "" "$T"/m[1-6].eml
 tap_is "$(server_left pm)" 6 "procmail (keep = yes): the server keeps all six"
+
+# Dovecot's LDA as the agent, into another user of the test Dovecot (its
+# userdb through the running server's auth socket).
+dovecot_add_user ldarcpt pw-ldarcpt-x7
+account lda 'deliver = mda' \
+    "mda_command = \"/usr/lib/dovecot/dovecot-lda -c $DC_CONF -d ldarcpt\""
+mfd_run_ok lda 0 "dovecot-lda"
+mfd_expect "$(dovecot_folder_path ldarcpt INBOX)" "" "$T"/m[1-6].eml
 
 # The placeholders, and keep = no with an agent that takes everything.
 account args 'deliver = mda' 'keep = no' \
