@@ -1209,11 +1209,9 @@ config_error_opt(cfg_t *sec, const char *name, const char *fmt, ...)
 	free(msg);
 }
 
-/* deliver = mda needs its command, and only POP3 accounts hand their
- * messages to an agent so far (IMAP's batches keep the Maildir's
- * durability order, doc/DESIGN.md promise 1). */
+/* deliver = mda needs its command, which is used with it only. */
 static void
-config_check_deliver(cfg_t *sec, long proto)
+config_check_deliver(cfg_t *sec)
 {
 	int	has_cmd = cfg_size(sec, "mda_command") > 0;
 
@@ -1228,10 +1226,6 @@ config_check_deliver(cfg_t *sec, long proto)
 		config_error_opt(sec, "deliver", "deliver = mda needs "
 		    "mda_command = \"COMMAND ARGS\" (e.g. \"/usr/bin/procmail "
 		    "-d %%u\")");
-	if (proto == PROTO_IMAP)
-		config_error_opt(sec, "deliver", "deliver = mda is not "
-		    "supported for IMAP accounts yet (POP3 only); use "
-		    "deliver = maildir");
 }
 
 /* What POP3 accounts cannot have. */
@@ -1492,7 +1486,7 @@ config_validate_account(cfg_t *cfg, cfg_opt_t *opt)
 		proto = cfg_getint(sec, "protocol");
 	if (proto == PROTO_POP3)
 		config_check_pop3(sec);
-	config_check_deliver(sec, proto);
+	config_check_deliver(sec);
 	config_check_trash(sec);
 	config_check_auth(sec, proto);
 	if ((p = config_sec_provider(sec)) != NULL)

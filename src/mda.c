@@ -33,7 +33,9 @@
 #include <openssl/evp.h>
 
 #include "cmdline.h"
+#include "config.h"
 #include "log.h"
+#include "maildir.h"
 #include "secret.h"
 #include "xmalloc.h"
 
@@ -237,22 +239,22 @@ mda_end(struct mda_job *j, int ws)
 	    j->timeout);
 	if (j->read_error != NULL) {
 		res = MDA_FAILED;
-		xasprintf(&text, "'%s' was stopped: %s%s", j->argv0,
-		    j->read_error, said);
+		xasprintf(&text, "mda_command '%s' was stopped: %s%s",
+		    j->argv0, j->read_error, said);
 	} else if (how == NULL) {
 		res = MDA_DELIVERED;
 		if (j->unread)
-			xasprintf(&text, "'%s' exited 0 without reading the "
-			    "whole message; counted as delivered%s", j->argv0,
-			    said);
+			xasprintf(&text, "mda_command '%s' exited 0 without "
+			    "reading the whole message; counted as "
+			    "delivered%s", j->argv0, said);
 	} else if (j->killing == 0 && WIFEXITED(ws) &&
 	    WEXITSTATUS(ws) == MDA_EX_TEMPFAIL) {
 		res = MDA_TEMPFAIL;
-		xasprintf(&text, "'%s' asked to try again later (exit "
-		    "status 75, EX_TEMPFAIL)%s", j->argv0, said);
+		xasprintf(&text, "mda_command '%s' asked to try again later "
+		    "(exit status 75, EX_TEMPFAIL)%s", j->argv0, said);
 	} else {
 		res = MDA_FAILED;
-		xasprintf(&text, "'%s' %s%s", j->argv0, how, said);
+		xasprintf(&text, "mda_command '%s' %s%s", j->argv0, how, said);
 	}
 	free(how);
 	free(said);
@@ -444,4 +446,41 @@ mda_job_free(struct mda_job *j)
 	free(j->read_error);
 	free(j->argv0);
 	free(j);
+}
+
+struct mda_job *
+mda_start_staged(struct event_base *base, const struct account_conf *ac,
+    struct maildir *md, const char *final, const char *folder,
+    const char *key, mda_done_cb cb, void *arg, char **cause)
+{
+	struct mda_msg	 m = { ac->name, folder, ac->owner != NULL ?
+			    ac->owner : ac->user, "", NULL };
+	struct mda_job	*j;
+	char		*id = NULL;
+	int		 fd;
+
+	if ((fd = maildir_staged_open(md, final)) == -1) {
+		xasprintf(cause, "%s/tmp: the staged message: %s",
+		    maildir_path(md), strerror(errno));
+		return (NULL);
+	}
+	if (ac->mda_id_header)
+		m.id = id = mda_id(ac->name, folder, key);
+	j = mda_start(base, ac->mda_command, ac->mda_timeout, &m, fd, cb, arg,
+	    cause);
+	free(id);
+	return (j);
+}
+
+void
+mda_log(const struct log_ctx *ctx, enum mda_result res, const char *text)
+{
+	if (res == MDA_DELIVERED && text != NULL)
+		log_msg(LOG_LVL_WARNING, ctx, "%s", text);
+	else if (res == MDA_TEMPFAIL)
+		log_msg(LOG_LVL_WARNING, ctx, "%s; the message stays on the "
+		    "server and is fetched again next time", text);
+	else if (res == MDA_FAILED)
+		log_msg(LOG_LVL_ERROR, ctx, "%s; the message stays on the "
+		    "server and is fetched again next time", text);
 }

@@ -46,9 +46,9 @@ struct event_base;
 struct mda_job;
 
 /* How the agent ended: text says how, with its output, for a log line
- * (after MDA_DELIVERED NULL, or a warning: it left input unread); both are the job's, valid during the
- * call. The job is freed right after the callback returns: the callback
- * must forget it, not free it. */
+ * (after MDA_DELIVERED NULL, or a warning: it left input unread); both
+ * are the job's, valid during the call. The job is freed right after
+ * the callback returns: the callback must forget it, not free it. */
 typedef void (*mda_done_cb)(enum mda_result, const char *text, void *arg);
 
 /* Starts command for the message read from fd (taken over, from its
@@ -60,6 +60,24 @@ struct mda_job	*mda_start(struct event_base *, const char *command,
 /* Kills a running agent with all it started (waiting for it: a few
  * seconds at most), without callback. NULL is a no-op. */
 void		 mda_job_free(struct mda_job *);
+
+/* For a fetch session: starts the account's agent (ac's mda_command,
+ * mda_timeout, mda_id_header) for the message staged under final in md
+ * (maildir_staged_open), of folder, identified by key (as mda_id). NULL
+ * and *cause when it could not start. */
+struct account_conf;
+struct maildir;
+struct mda_job	*mda_start_staged(struct event_base *,
+		    const struct account_conf *, struct maildir *,
+		    const char *final, const char *folder, const char *key,
+		    mda_done_cb, void *arg, char **cause);
+/* Logs how the agent ended for a message (ctx: its context): nothing
+ * after a clean MDA_DELIVERED, a warning after an unclean one or
+ * MDA_TEMPFAIL, an error after MDA_FAILED, saying the message stays on
+ * the server. */
+struct log_ctx;
+void		 mda_log(const struct log_ctx *, enum mda_result,
+		    const char *text);
 
 /* A stable X-Mailfetchd-Id value for a message: "<HEX@mailfetchd>", HEX
  * a SHA-256 prefix of account, folder and key (the POP3 UIDL, or the

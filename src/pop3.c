@@ -2213,21 +2213,11 @@ pop3_mda_done(enum mda_result res, const char *text, void *arg)
 
 	s->mda = NULL;
 	s->mda_next++;
-	if (res == MDA_DELIVERED) {
-		if (text != NULL)
-			log_msg(LOG_LVL_WARNING, &ctx, "mda_command %s", text);
-		if (pop3_mda_taken(s, m) != 0)
-			return;
-	} else if (res == MDA_TEMPFAIL) {
-		log_msg(LOG_LVL_WARNING, &ctx, "mda_command %s; the message "
-		    "stays on the server and is fetched again next time",
-		    text);
-	} else {
-		log_msg(LOG_LVL_ERROR, &ctx, "mda_command %s; the message "
-		    "stays on the server and is fetched again next time",
-		    text);
+	mda_log(&ctx, res, text);
+	if (res == MDA_FAILED)
 		pop3_status(s, EXIT_LOCAL);
-	}
+	if (res == MDA_DELIVERED && pop3_mda_taken(s, m) != 0)
+		return;
 	pop3_mda_next(s);
 }
 
@@ -2235,28 +2225,15 @@ pop3_mda_done(enum mda_result res, const char *text, void *arg)
 static int
 pop3_mda_start(struct pop3_session *s, size_t i)
 {
-	struct pop3_msg	*m = &s->msgs[s->staged[i]];
 	struct log_ctx	 ctx = pop3_msg_ctx(s, s->staged[i]);
-	struct mda_msg	 mm = { s->ac->name, "INBOX", s->ac->owner != NULL ?
-			    s->ac->owner : s->ac->user, "", NULL };
-	char		*id = NULL, *cause = NULL;
-	int		 fd;
+	char		*cause = NULL;
 
-	if ((fd = maildir_staged_open(s->md, s->staged_name[i])) == -1) {
-		xasprintf(&cause, "%s/tmp: the staged message: %s",
-		    maildir_path(s->md), strerror(errno));
-	} else {
-		if (s->ac->mda_id_header)
-			mm.id = id = mda_id(s->ac->name, "INBOX",
-			    pop3_msg_uidl(s, m));
-		s->mda = mda_start(s->base, s->ac->mda_command,
-		    s->ac->mda_timeout, &mm, fd, pop3_mda_done, s, &cause);
-		free(id);
-	}
+	s->mda = mda_start_staged(s->base, s->ac, s->md, s->staged_name[i],
+	    "INBOX", pop3_msg_uidl(s, &s->msgs[s->staged[i]]), pop3_mda_done,
+	    s, &cause);
 	if (s->mda != NULL)
 		return (0);
-	log_msg(LOG_LVL_ERROR, &ctx, "%s; the message stays on the server "
-	    "and is fetched again next time", cause);
+	mda_log(&ctx, MDA_FAILED, cause);
 	free(cause);
 	pop3_status(s, EXIT_LOCAL);
 	return (-1);

@@ -1,0 +1,183 @@
+#!/bin/bash
+# mda.sh: deliver = mda (src/mda.h) against a real Dovecot, POP3S and
+# IMAPS:
+#  - procmail (POP3): Debian's procmail (-m, a Maildir as DEFAULT) takes
+#    the messages; its Maildir holds them byte for byte (LF line ends),
+#    the account's own Maildir holds nothing (its tmp/ only staged them),
+#    and a second run fetches nothing.
+#  - lda (POP3): Dovecot's dovecot-lda (-d, another user of the test
+#    Dovecot) delivers them byte for byte into that user's INBOX.
+#  - hang (POP3): an agent that never ends (with a child of its own) is
+#    killed at mda_timeout, child included, and logged; nothing deleted.
+# And for each protocol:
+#  - placeholders: %a %f %% reach the agent's argv; keep = no deletes
+#    what the agent took.
+#  - tempfail: an agent exiting 75 (EX_TEMPFAIL): keep = no deletes
+#    nothing, the run says so (IMAP: not as a message the server failed
+#    to return); with a working agent the next run delivers everything
+#    once and only then empties the server.
+#  - fail: an agent exiting 1 after writing to stderr: reported with its
+#    status and its words, exit status 8, keep = no deletes nothing (IMAP
+#    with mark_read = yes: no \Seen either).
+#  - crash: killed (MAILFETCHD_FAULT=PROTO-mda-taken:2) after the agent
+#    took the second message, before the state recorded it: the next run
+#    hands that one over again (one duplicate, with the same
+#    X-Mailfetchd-Id, mda_id_header = yes), loses none, empties the
+#    server; a third run fetches nothing.
+# Short: seconds. TAP output.
+set -u
+top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
+. "$top_srcdir/tests/lib/dovecot.sh"
+. "$top_srcdir/tests/lib/mfd.sh"
+
+# deps.sh installs procmail (MFD_PKGS); missing, the test fails.
+[ -x /usr/bin/procmail ] || tap_bail "procmail is not installed (tests/lib/deps.sh MFD_PKGS)"
+
+mfd_init
+dovecot_start
+gen() { "$(_dc_python)" "$top_srcdir/tests/lib/gen_msg.py" "$@" || tap_bail "gen_msg.py $*"; }
+for i in 1 2 3 4 5 6; do
+	gen plain "$T/m$i.eml" "mda$i"
+done
+export MFD_PROTO=pop3
+
+# The script agent: MODE (its first word) ok: stdin into a new file of
+# DIR (its second word; the argv into DIR/argv); temp: exit 75; fail: a
+# line on stderr, exit 1; hang: a child sleeping, both wait for ever.
+AGENT=$T/agent.sh
+cat >"$AGENT" <<'EOF' || tap_bail "cannot write $AGENT"
+#!/bin/sh
+case $1 in
+ok)	printf '%s\n' "$@" >"$2/argv"
+	n=$(ls "$2" | wc -l)
+	cat >"$2/.tmp.$n" && mv "$2/.tmp.$n" "$2/msg.$n" ;;
+temp)	exit 75 ;;
+fail)	echo "agent: mailbox quota exceeded" >&2; exit 1 ;;
+hang)	sleep 1000.25 & wait ;;
+esac
+EOF
+chmod 755 "$AGENT"
+
+# account NAME [ACCOUNT-LINE...]: a fresh POP3 account with the six
+# messages (those numbered in MSGS) and these lines.
+account()
+{
+	local acct=$1 i
+
+	shift
+	dovecot_add_user "$acct" "pw-$acct-x7"
+	mfd_account "$acct" "pw-$acct-x7"
+	for i in ${MSGS:-1 2 3 4 5 6}; do
+		dovecot_add_message "$acct" INBOX "$T/m$i.eml"
+	done
+	mfd_conf "$acct" "$@"
+}
+
+server_left() { mfd_server_count "$1" "pw-$1-x7" INBOX; }
+
+# same_set DIR WHAT: DIR's msg.* files are exactly m1..m6, byte for byte.
+same_set()
+{
+	local got want
+
+	got=$(sha256sum "$1"/msg.* 2>/dev/null | cut -d' ' -f1 | sort)
+	want=$(sha256sum "$T"/m[1-6].eml | cut -d' ' -f1 | sort)
+	tap_is "$got" "$want" "$2"
+}
+
+# procmail into a Maildir.
+account pm 'deliver = mda' \
+    "mda_command = \"/usr/bin/procmail -m $T/pm/rc\""
+mkdir -p "$T/pm/Out"
+printf 'MAILDIR=%s\nDEFAULT=%s/\n' "$T/pm/Out" "$T/pm/Out" >"$T/pm/rc"
+mfd_run_ok pm 0 "procmail"
+mfd_expect "$T/pm/Out" "" "$T"/m[1-6].eml
+tap_is "$(mfd_count "$T/pm/Maildir" "" new)$(mfd_count "$T/pm/Maildir" "" cur)$(ls -A "$T/pm/Maildir/tmp" | wc -l)" \
+    000 "procmail: the account's own Maildir holds nothing"
+mfd_run_ok pm 1 "procmail: the second run"
+mfd_expect "$T/pm/Out" "" "$T"/m[1-6].eml
+tap_is "$(server_left pm)" 6 "procmail (keep = yes): the server keeps all six"
+
+# Dovecot's LDA as the agent, into another user of the test Dovecot (its
+# userdb through the running server's auth socket).
+dovecot_add_user ldarcpt pw-ldarcpt-x7
+account lda 'deliver = mda' \
+    "mda_command = \"/usr/lib/dovecot/dovecot-lda -c $DC_CONF -d ldarcpt\""
+mfd_run_ok lda 0 "dovecot-lda"
+mfd_expect "$(dovecot_folder_path ldarcpt INBOX)" "" "$T"/m[1-6].eml
+
+# An agent that hangs, with a child (two messages: a second each).
+MSGS="1 2" account hang 'deliver = mda' 'keep = no' 'mda_timeout = 1s' \
+    "mda_command = \"$AGENT hang\""
+mfd_run_ok hang 8 "hang"
+tap_like "$err" "'$AGENT' timed out after 1 seconds and was killed" \
+    "hang: killed at mda_timeout, logged"
+tap_is "$(pgrep -fc 'sleep 1000[.]25')" 0 "hang: its child killed too"
+tap_is "$(server_left hang)" 2 "hang (keep = no): nothing deleted"
+
+# common PREFIX: the agent's placeholders, exit 75, exit 1 and a crash
+# for accounts of MFD_PROTO, named PREFIX...
+common()
+{
+	local p=$1 f got seen=
+
+	# The placeholders, and keep = no with an agent that takes everything.
+	account ${p}args 'deliver = mda' 'keep = no' \
+	    "mda_command = \"$AGENT ok $T/${p}args/out %a %f 100%%\""
+	mkdir -p "$T/${p}args/out"
+	mfd_run_ok ${p}args 0 "$MFD_PROTO placeholders"
+	same_set "$T/${p}args/out" "$MFD_PROTO placeholders: the agent got the six messages"
+	tap_is "$(tr '\n' ' ' <"$T/${p}args/out/argv")" "ok $T/${p}args/out ${p}args INBOX 100% " \
+	    "$MFD_PROTO placeholders: %a %f %% replaced in the agent's argv"
+	tap_is "$(server_left ${p}args)" 0 "$MFD_PROTO keep = no: deleted once the agent took them"
+
+	# EX_TEMPFAIL, then a working agent.
+	account ${p}temp 'deliver = mda' 'keep = no' "mda_command = \"$AGENT temp\""
+	mfd_run ${p}temp
+	tap_like "$err" "asked to try again later \(exit status 75, EX_TEMPFAIL\); the message stays on the server" \
+	    "$MFD_PROTO tempfail: logged"
+	tap_is "$(server_left ${p}temp)" 6 "$MFD_PROTO tempfail (keep = no): nothing deleted"
+	tap_unlike "$err" "not returned by the server" \
+	    "$MFD_PROTO tempfail: not reported as the server's failure"
+	mkdir -p "$T/${p}temp/out"
+	sed -i "s|$AGENT temp|$AGENT ok $T/${p}temp/out|" "$T/${p}temp/mailfetchd.conf"
+	mfd_run_ok ${p}temp 0 "$MFD_PROTO tempfail: the next run with a working agent"
+	same_set "$T/${p}temp/out" "$MFD_PROTO tempfail: the next run delivered all six, once"
+	tap_is "$(server_left ${p}temp)" 0 "$MFD_PROTO tempfail: then the server is emptied"
+
+	# Exit 1 with words on stderr.
+	[ "$MFD_PROTO" = imap ] && seen='mark_read = yes'
+	account ${p}fail 'deliver = mda' 'keep = no' ${seen:+"$seen"} "mda_command = \"$AGENT fail\""
+	mfd_run_ok ${p}fail 8 "$MFD_PROTO fail"
+	tap_like "$err" "'$AGENT' exited with status 1; it said: agent: mailbox quota exceeded; the message stays on the server" \
+	    "$MFD_PROTO fail: the status and the agent's stderr reported"
+	tap_is "$(server_left ${p}fail)" 6 "$MFD_PROTO fail (keep = no): nothing deleted"
+	[ "$MFD_PROTO" = imap ] &&
+	    tap_is "$(mfd_server_flags ${p}fail pw-${p}fail-x7 INBOX | grep -c Seen)" 0 \
+	    "imap fail (mark_read = yes): no message marked \\Seen"
+
+	# Killed between the agent's exit 0 and the state's save.
+	account ${p}crash 'deliver = mda' 'keep = no' 'mda_id_header = yes' \
+	    "mda_command = \"$AGENT ok $T/${p}crash/out\""
+	mkdir -p "$T/${p}crash/out"
+	MAILFETCHD_FAULT=$MFD_PROTO-mda-taken:2 mfd_run ${p}crash
+	tap_is "$rc" 137 "$MFD_PROTO crash: killed at $MFD_PROTO-mda-taken:2"
+	mfd_run_ok ${p}crash 0 "$MFD_PROTO crash: the next run"
+	tap_is "$(ls "$T/${p}crash/out"/msg.* | wc -l)" 7 "$MFD_PROTO crash: seven hand-overs for six messages"
+	got=$(for f in "$T/${p}crash/out"/msg.*; do sed 1d "$f" | sha256sum | cut -d' ' -f1; done | sort -u)
+	tap_is "$got" "$(sha256sum "$T"/m[1-6].eml | cut -d' ' -f1 | sort)" \
+	    "$MFD_PROTO crash: each of the six reached the agent, X-Mailfetchd-Id first"
+	tap_is "$(head -qn1 "$T/${p}crash/out"/msg.* | sort | uniq -d | wc -l)" 1 \
+	    "$MFD_PROTO crash: the one duplicate carries the same X-Mailfetchd-Id"
+	tap_is "$(head -qn1 "$T/${p}crash/out"/msg.* | grep -cE '^X-Mailfetchd-Id: <[0-9a-f]{32}@mailfetchd>$')" 7 \
+	    "$MFD_PROTO crash: every hand-over starts with its X-Mailfetchd-Id"
+	tap_is "$(server_left ${p}crash)" 0 "$MFD_PROTO crash: the server is emptied"
+	mfd_run_ok ${p}crash 1 "$MFD_PROTO crash: then nothing new"
+	tap_is "$(ls "$T/${p}crash/out"/msg.* | wc -l)" 7 "$MFD_PROTO crash: nothing handed over again"
+}
+
+common p
+MFD_PROTO=imap common i
+
+mfd_no_secret pw-pm-x7 pw-pcrash-x7 pw-icrash-x7
+tap_done
