@@ -234,6 +234,9 @@ mda_end(struct mda_job *j, int ws)
 	char		*how, *said, *text = NULL;
 
 	mda_out_read(j);
+	if (j->infd != -1 && j->read_error == NULL &&
+	    (j->off < j->len || mda_in_fill(j) == 1))
+		j->unread = 1;	/* it ended with the message not all fed */
 	said = mda_output_text(j);
 	how = secret_cmd_how(ws, j->killing != 0 && j->read_error == NULL,
 	    j->timeout);

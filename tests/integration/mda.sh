@@ -7,6 +7,9 @@
 #    and a second run fetches nothing.
 #  - lda (POP3): Dovecot's dovecot-lda (-d, another user of the test
 #    Dovecot) delivers them byte for byte into that user's INBOX.
+#  - big, head (POP3): a 3 MB message reaches the agent byte for byte
+#    through the pipe; an agent that reads one line and exits 0 took the
+#    message (keep = no deletes it), with a warning saying so.
 #  - hang (POP3): an agent that never ends (with a child of its own) is
 #    killed at mda_timeout, child included, and logged; nothing deleted.
 # And for each protocol:
@@ -43,7 +46,8 @@ export MFD_PROTO=pop3
 
 # The script agent: MODE (its first word) ok: stdin into a new file of
 # DIR (its second word; the argv into DIR/argv); temp: exit 75; fail: a
-# line on stderr, exit 1; hang: a child sleeping, both wait for ever.
+# line on stderr, exit 1; hang: a child sleeping, both wait for ever;
+# head: reads one line, exit 0.
 AGENT=$T/agent.sh
 cat >"$AGENT" <<'EOF' || tap_bail "cannot write $AGENT"
 #!/bin/sh
@@ -54,6 +58,7 @@ ok)	printf '%s\n' "$@" >"$2/argv"
 temp)	exit 75 ;;
 fail)	echo "agent: mailbox quota exceeded" >&2; exit 1 ;;
 hang)	sleep 1000.25 & wait ;;
+head)	read -r line; exit 0 ;;
 esac
 EOF
 chmod 755 "$AGENT"
@@ -67,7 +72,7 @@ account()
 	shift
 	dovecot_add_user "$acct" "pw-$acct-x7"
 	mfd_account "$acct" "pw-$acct-x7"
-	for i in ${MSGS:-1 2 3 4 5 6}; do
+	for i in ${MSGS-1 2 3 4 5 6}; do
 		dovecot_add_message "$acct" INBOX "$T/m$i.eml"
 	done
 	mfd_conf "$acct" "$@"
@@ -114,6 +119,22 @@ tap_like "$err" "'$AGENT' timed out after 1 seconds and was killed" \
     "hang: killed at mda_timeout, logged"
 tap_is "$(pgrep -fc 'sleep 1000[.]25')" 0 "hang: its child killed too"
 tap_is "$(server_left hang)" 2 "hang (keep = no): nothing deleted"
+
+# A big message streams through the pipe; one the agent does not read
+# to its end, exit 0, counts as taken, with a warning.
+gen big "$T/big.eml" 3000000
+MSGS= account big 'deliver = mda' "mda_command = \"$AGENT ok $T/big/out\""
+dovecot_add_message big INBOX "$T/big.eml"
+mkdir -p "$T/big/out"
+mfd_run_ok big 0 "big"
+tap_is "$(cmp "$T/big.eml" "$T"/big/out/msg.* 2>&1 && echo same)" same \
+    "big: the agent got the 3 MB message byte for byte"
+MSGS= account head 'deliver = mda' 'keep = no' "mda_command = \"$AGENT head\""
+dovecot_add_message head INBOX "$T/big.eml"
+mfd_run_ok head 0 "head"
+tap_like "$err" "'$AGENT' exited 0 without reading the whole message; counted as delivered" \
+    "head: an agent that stops reading and exits 0: taken, with a warning"
+tap_is "$(server_left head)" 0 "head (keep = no): deleted, as the agent took it"
 
 # common PREFIX: the agent's placeholders, exit 75, exit 1 and a crash
 # for accounts of MFD_PROTO, named PREFIX...
