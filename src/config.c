@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "cmdline.h"
+#include "lmtp.h"
 #include "mda.h"
 #include "folder.h"
 #include "provider.h"
@@ -92,7 +93,7 @@ static const char *config_tls_names[] = { "implicit", "starttls", "none" };
 static const char *config_flags_names[] = { "new", "seen", "mirror" };
 static const char *config_compress_names[] = { "no", "yes", "always" };
 static const char *config_first_names[] = { "all", "unseen", "new" };
-static const char *config_deliver_names[] = { "maildir", "mda" };
+static const char *config_deliver_names[] = { "maildir", "mda", "lmtp" };
 /* Index i is the bit 1 << i: AUTH_PLAIN ... AUTH_APOP. */
 static const char *config_auth_names[] = {
 	"plain", "login", "xoauth2", "oauthbearer", "apop"
@@ -236,6 +237,8 @@ static cfg_opt_t config_account_opts[] = {
 	CFG_INT_CB("mda_timeout", CONFIG_DEF_MDA_TIMEOUT, CFGF_NONE,
 	    config_parse_duration),
 	CFG_BOOL("mda_id_header", cfg_false, CFGF_NONE),
+	CFG_STR("lmtp", NULL, CFGF_NODEFAULT),
+	CFG_STR("lmtp_recipient", NULL, CFGF_NODEFAULT),
 	CFG_SEC("folder", config_folder_opts,
 	    CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
 	/* MULTI so that an absent section is told apart from an empty one. */
@@ -604,7 +607,7 @@ config_parse_first(cfg_t *cfg, cfg_opt_t *opt, const char *value,
 	    nitems(config_first_names)));
 }
 
-/* deliver = maildir | mda */
+/* deliver = maildir | mda | lmtp */
 static int
 config_parse_deliver(cfg_t *cfg, cfg_opt_t *opt, const char *value,
     void *result)
@@ -1209,23 +1212,34 @@ config_error_opt(cfg_t *sec, const char *name, const char *fmt, ...)
 	free(msg);
 }
 
-/* deliver = mda needs its command, which is used with it only. */
+/* deliver = mda needs its command, deliver = lmtp its server; each is
+ * used with its own deliver only. */
 static void
 config_check_deliver(cfg_t *sec)
 {
-	int	has_cmd = cfg_size(sec, "mda_command") > 0;
+	long	 d = cfg_getint(sec, "deliver");
+	char	*cause;
 
-	if (cfg_getint(sec, "deliver") != DELIVER_MDA) {
-		if (has_cmd)
-			config_error_opt(sec, "mda_command", "mda_command is "
-			    "used only with deliver = mda; add it or remove "
-			    "mda_command");
-		return;
-	}
-	if (!has_cmd || *cfg_getstr(sec, "mda_command") == '\0')
+	if (d != DELIVER_MDA && cfg_size(sec, "mda_command") > 0)
+		config_error_opt(sec, "mda_command", "mda_command is used only "
+		    "with deliver = mda; add it or remove mda_command");
+	if (d != DELIVER_LMTP && cfg_size(sec, "lmtp") > 0)
+		config_error_opt(sec, "lmtp", "lmtp is used only with deliver = "
+		    "lmtp; add it or remove lmtp");
+	if (d == DELIVER_MDA && (cfg_size(sec, "mda_command") == 0 ||
+	    *cfg_getstr(sec, "mda_command") == '\0'))
 		config_error_opt(sec, "deliver", "deliver = mda needs "
 		    "mda_command = \"COMMAND ARGS\" (e.g. \"/usr/bin/procmail "
 		    "-d %%u\")");
+	if (d == DELIVER_LMTP && cfg_size(sec, "lmtp") == 0)
+		config_error_opt(sec, "deliver", "deliver = lmtp needs lmtp = "
+		    "\"unix:/PATH\" or \"ADDRESS:PORT\" (e.g. "
+		    "\"unix:/run/dovecot/lmtp\")");
+	else if (d == DELIVER_LMTP &&
+	    lmtp_target_check(cfg_getstr(sec, "lmtp"), &cause) != 0) {
+		config_error_opt(sec, "lmtp", "lmtp = %s", cause);
+		free(cause);
+	}
 }
 
 /* What POP3 accounts cannot have. */
@@ -1774,6 +1788,8 @@ config_convert_deliver(cfg_t *sec, struct account_conf *a)
 	a->mda_command = config_dupstr(sec, "mda_command");
 	a->mda_timeout = (unsigned int)cfg_getint(sec, "mda_timeout");
 	a->mda_id_header = cfg_getbool(sec, "mda_id_header") == cfg_true;
+	a->lmtp = config_dupstr(sec, "lmtp");
+	a->lmtp_recipient = config_dupstr(sec, "lmtp_recipient");
 }
 
 /* The control socket: configured, else in systemd's RuntimeDirectory= (the
@@ -2061,6 +2077,8 @@ config_free_account(struct account_conf *a)
 	free(a->new_mail_command);
 	free(a->failure_command);
 	free(a->mda_command);
+	free(a->lmtp);
+	free(a->lmtp_recipient);
 	free(a->token_command);
 	config_free_oauth2(a->oauth2);
 	free(a->maildir);
@@ -2296,6 +2314,8 @@ config_print_account(FILE *f, const struct account_conf *a)
 	config_print_str(f, "\tmda_command", a->mda_command);
 	fprintf(f, "\tmda_timeout = %u\n", a->mda_timeout);
 	fprintf(f, "\tmda_id_header = %s\n", a->mda_id_header ? "yes" : "no");
+	config_print_str(f, "\tlmtp", a->lmtp);
+	config_print_str(f, "\tlmtp_recipient", a->lmtp_recipient);
 	config_print_folders(f, a);
 	fputs("}\n", f);
 }
@@ -2402,6 +2422,8 @@ config_account_equal(const struct account_conf *a,
 	    config_str_equal(a->mda_command, b->mda_command) &&
 	    a->mda_timeout == b->mda_timeout &&
 	    a->mda_id_header == b->mda_id_header &&
+	    config_str_equal(a->lmtp, b->lmtp) &&
+	    config_str_equal(a->lmtp_recipient, b->lmtp_recipient) &&
 	    config_folders_equal(a, b) &&
 	    a->keep == b->keep &&
 	    a->mark_read == b->mark_read &&

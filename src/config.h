@@ -48,6 +48,7 @@ enum config_compress {
 enum config_deliver {
 	DELIVER_MAILDIR = 0,	/* the account's Maildir (maildir.h) */
 	DELIVER_MDA,		/* piped to mda_command (mda.h) */
+	DELIVER_LMTP,		/* to the LMTP server lmtp (lmtp.h) */
 };
 
 /* Local flags of delivered messages. */
@@ -168,6 +169,9 @@ struct account_conf {
 	char		*mda_command;	/* deliver = mda: the agent (mda.h) */
 	unsigned int	 mda_timeout;	/* seconds an agent may run */
 	int		 mda_id_header;	/* add X-Mailfetchd-Id */
+	char		*lmtp;		/* deliver = lmtp: "unix:/path" or
+					 * "ADDRESS:PORT" */
+	char		*lmtp_recipient; /* RCPT TO; NULL: owner, else user */
 };
 
 struct config {

@@ -3656,7 +3656,7 @@ imap_batch_owed(struct imap_session *s)
 		return;
 	/* deliver = mda: owed one by one as the agent took them
 	 * (imap_mda_taken). */
-	if (s->ac->deliver != DELIVER_MDA)
+	if (s->ac->deliver == DELIVER_MAILDIR)
 		imap_delivered_owe(s);
 	imap_pending_add(s, &s->recognised);
 	imap_store_pending(s);
@@ -3701,7 +3701,7 @@ imap_checkpoint(struct imap_session *s)
 {
 	char	*cause;
 
-	if (s->ac->deliver == DELIVER_MDA) {
+	if (s->ac->deliver != DELIVER_MAILDIR) {
 		imap_mda_batch(s);
 		return;
 	}

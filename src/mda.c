@@ -34,6 +34,7 @@
 
 #include "cmdline.h"
 #include "config.h"
+#include "lmtp.h"
 #include "log.h"
 #include "maildir.h"
 #include "secret.h"
@@ -71,6 +72,8 @@ struct mda_job {
 	char		 out[MDA_OUTPUT_MAX + 1];
 	size_t		 outlen;
 	int		 outcut;	/* more than MDA_OUTPUT_MAX came */
+
+	struct lmtp_job	*lmtp;		/* deliver = lmtp: all there is */
 
 	mda_done_cb	 cb;
 	void		*arg;
@@ -436,6 +439,7 @@ mda_job_free(struct mda_job *j)
 {
 	if (j == NULL)
 		return;
+	lmtp_job_free(j->lmtp);
 	if (j->pid != -1) {
 		/* Not ended: killed with all it started. */
 		secret_cmd_kill(j->pid, NULL);
@@ -449,6 +453,39 @@ mda_job_free(struct mda_job *j)
 	free(j->read_error);
 	free(j->argv0);
 	free(j);
+}
+
+/* The LMTP transaction ended: the caller is told as for an agent. */
+static void
+mda_lmtp_done(enum mda_result res, const char *text, void *arg)
+{
+	struct mda_job	*j = arg;
+
+	j->lmtp = NULL;		/* it frees itself */
+	j->cb(res, text, j->arg);
+	mda_job_free(j);
+}
+
+/* deliver = lmtp: a job that only holds the LMTP transaction. */
+static struct mda_job *
+mda_start_lmtp(struct event_base *base, const struct account_conf *ac,
+    const char *rcpt, const char *id, int fd, mda_done_cb cb, void *arg,
+    char **cause)
+{
+	struct mda_job	*j = xcalloc(1, sizeof *j);
+
+	j->pid = -1;
+	j->msgfd = j->infd = j->outfd = -1;
+	j->cb = cb;
+	j->arg = arg;
+	j->lmtp = lmtp_start(base, ac->lmtp, ac->lmtp_recipient != NULL ?
+	    ac->lmtp_recipient : rcpt, id, ac->mda_timeout, fd, mda_lmtp_done,
+	    j, cause);
+	if (j->lmtp == NULL) {
+		free(j);
+		return (NULL);
+	}
+	return (j);
 }
 
 struct mda_job *
@@ -469,8 +506,11 @@ mda_start_staged(struct event_base *base, const struct account_conf *ac,
 	}
 	if (ac->mda_id_header)
 		m.id = id = mda_id(ac->name, folder, key);
-	j = mda_start(base, ac->mda_command, ac->mda_timeout, &m, fd, cb, arg,
-	    cause);
+	if (ac->deliver == DELIVER_LMTP)
+		j = mda_start_lmtp(base, ac, m.user, m.id, fd, cb, arg, cause);
+	else
+		j = mda_start(base, ac->mda_command, ac->mda_timeout, &m, fd,
+		    cb, arg, cause);
 	free(id);
 	return (j);
 }

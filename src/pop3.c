@@ -2260,8 +2260,8 @@ pop3_mda_batch(struct pop3_session *s)
 		maildir_staged_drop(s->md);
 		pop3_staged_clear(s);
 		pop3_fail(s, EXIT_UNSUPPORTED, "the server has no UIDL "
-		    "command, which deliver = mda needs to know what was "
-		    "delivered; use deliver = maildir for this account");
+		    "command, which deliver = mda or lmtp needs to know what "
+		    "was delivered; use deliver = maildir for this account");
 		return;
 	}
 	s->mda_next = s->mda_taken = 0;
@@ -2279,7 +2279,7 @@ pop3_checkpoint(struct pop3_session *s)
 		pop3_next_batch(s);
 		return;
 	}
-	if (s->ac->deliver == DELIVER_MDA) {
+	if (s->ac->deliver != DELIVER_MAILDIR) {
 		pop3_mda_batch(s);
 		return;
 	}

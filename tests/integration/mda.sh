@@ -10,6 +10,11 @@
 #  - big, head (POP3): a 3 MB message reaches the agent byte for byte
 #    through the pipe; an agent that reads one line and exits 0 took the
 #    message (keep = no deletes it), with a warning saying so.
+#  - lmtp (POP3): deliver = lmtp to Dovecot's LMTP server on a Unix
+#    socket, another user as lmtp_recipient: the six messages in that
+#    user's INBOX byte for byte (after Dovecot's trace headers), deleted
+#    on the server with keep = no; an unknown recipient's 550 is
+#    reported, exit 8, nothing deleted.
 #  - hang (POP3): an agent that never ends (with a child of its own) is
 #    killed at mda_timeout, child included, and logged; nothing deleted.
 # And for each protocol:
@@ -36,8 +41,18 @@ top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 # deps.sh installs procmail (MFD_PKGS); missing, the test fails.
 [ -x /usr/bin/procmail ] || tap_bail "procmail is not installed (tests/lib/deps.sh MFD_PKGS)"
 
+# Dovecot's LMTP server too, on a Unix socket (dovecot-lmtpd, MFD_PKGS).
+[ -x /usr/lib/dovecot/lmtp ] || tap_bail "dovecot-lmtpd is not installed (tests/lib/deps.sh MFD_PKGS)"
+DC_EXTRA_CONF='protocols = imap pop3 lmtp
+lmtp_add_received_header = no
+service lmtp {
+  unix_listener lmtp-test {
+    mode = 0666
+  }
+}'
 mfd_init
 dovecot_start
+LMTP=$DC_DIR/run/lmtp-test
 gen() { "$(_dc_python)" "$top_srcdir/tests/lib/gen_msg.py" "$@" || tap_bail "gen_msg.py $*"; }
 for i in 1 2 3 4 5 6; do
 	gen plain "$T/m$i.eml" "mda$i"
@@ -135,6 +150,37 @@ mfd_run_ok head 0 "head"
 tap_like "$err" "'$AGENT' exited 0 without reading the whole message; counted as delivered" \
     "head: an agent that stops reading and exits 0: taken, with a warning"
 tap_is "$(server_left head)" 0 "head (keep = no): deleted, as the agent took it"
+
+# lmtp_out USER: the messages LMTP delivered to USER's INBOX, each
+# without the trace headers Dovecot's LMTP puts first (Return-Path,
+# Delivered-To), as sha256 sums, sorted.
+lmtp_out()
+{
+	local f
+
+	for f in "$(dovecot_folder_path "$1" INBOX)"/new/* "$(dovecot_folder_path "$1" INBOX)"/cur/*; do
+		[ -f "$f" ] || continue
+		sed -E '1,/^$/{/^(Return-Path|Delivered-To):/d}' "$f" | sha256sum | cut -d' ' -f1
+	done | sort
+}
+
+# deliver = lmtp to Dovecot's LMTP server, into another user (named by
+# lmtp_recipient); a second run fetches nothing; an unknown recipient
+# (5xx) is reported and keep = no deletes nothing.
+dovecot_add_user lmtprcpt pw-lmtprcpt-x7
+account lmtp 'deliver = lmtp' "lmtp = \"unix:$LMTP\"" \
+    'lmtp_recipient = "lmtprcpt"' 'keep = no'
+mfd_run_ok lmtp 0 "lmtp"
+tap_is "$(lmtp_out lmtprcpt)" "$(sha256sum "$T"/m[1-6].eml | cut -d' ' -f1 | sort)" \
+    "lmtp: the six messages in the recipient's INBOX, byte for byte after Dovecot's trace headers"
+tap_is "$(server_left lmtp)" 0 "lmtp (keep = no): deleted once the LMTP server took them"
+mfd_run_ok lmtp 1 "lmtp: the second run"
+account lmtpbad 'deliver = lmtp' "lmtp = \"unix:$LMTP\"" \
+    'lmtp_recipient = "nosuchuser"' 'keep = no'
+mfd_run_ok lmtpbad 8 "lmtp, unknown recipient"
+tap_like "$err" "LMTP unix:$LMTP: RCPT TO refused: 550" \
+    "lmtp, unknown recipient: the server's refusal reported"
+tap_is "$(server_left lmtpbad)" 6 "lmtp, unknown recipient (keep = no): nothing deleted"
 
 # common PREFIX: the agent's placeholders, exit 75, exit 1 and a crash
 # for accounts of MFD_PROTO, named PREFIX...

@@ -21,6 +21,7 @@
 #include <cmocka.h>
 
 #include "cmdline.h"
+#include "lmtp.h"
 #include "log.h"
 #include "mda.h"
 #include "secret.h"
@@ -651,6 +652,33 @@ test_expand(void **state)
 	free(b);
 }
 
+/* LMTP targets (lmtp.h): a Unix socket by absolute path, or a numeric
+ * address and port; nothing that needs DNS. */
+static void
+test_lmtp_target(void **state)
+{
+	static const char *const good[] = { "unix:/run/dovecot/lmtp",
+	    "127.0.0.1:24", "[::1]:2424", "10.0.0.1:65535" };
+	static const char *const bad[] = { "unix:run/lmtp", "localhost:24",
+	    "127.0.0.1", "127.0.0.1:0", "127.0.0.1:65536", "::1:24",
+	    "[::1]", "127.0.0.1:24x", ":24", "" };
+	char	*cause;
+	size_t	 i;
+
+	(void)state;
+	for (i = 0; i < sizeof good / sizeof good[0]; i++) {
+		cause = NULL;
+		if (lmtp_target_check(good[i], &cause) != 0)
+			fail_msg("%s refused: %s", good[i], cause);
+	}
+	for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		cause = NULL;
+		if (lmtp_target_check(bad[i], &cause) == 0)
+			fail_msg("%s accepted", bad[i]);
+		free(cause);
+	}
+}
+
 int
 main(void)
 {
@@ -665,6 +693,7 @@ main(void)
 		cmocka_unit_test(test_command_no_shell),
 		cmocka_unit_test(test_split),
 		cmocka_unit_test(test_expand),
+		cmocka_unit_test(test_lmtp_target),
 		cmocka_unit_test_setup_teardown(test_command_timeout_escaped,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_command_leftover_stdout,
