@@ -15,6 +15,11 @@
 #    user's INBOX byte for byte (after Dovecot's trace headers), deleted
 #    on the server with keep = no; an unknown recipient's 550 is
 #    reported, exit 8, nothing deleted.
+#  - lmtp dots: lines of dots pass the dot-stuffing unchanged.
+#  - lmtp + sieve (POP3): killed after the LMTP server took the second
+#    message (pop3-mda-taken:2); the next run sends it again with the
+#    same X-Mailfetchd-Id, and the user's Sieve script (duplicate
+#    :header) discards it, once; message 3 is filed by its Subject.
 #  - hang (POP3): an agent that never ends (with a child of its own) is
 #    killed at mda_timeout, child included, and logged; nothing deleted.
 # And for each protocol:
@@ -43,12 +48,19 @@ top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 
 # Dovecot's LMTP server too, on a Unix socket (dovecot-lmtpd, MFD_PKGS).
 [ -x /usr/lib/dovecot/lmtp ] || tap_bail "dovecot-lmtpd is not installed (tests/lib/deps.sh MFD_PKGS)"
+# With Sieve (dovecot-sieve) on LMTP: a user's ~/.dovecot.sieve files.
 DC_EXTRA_CONF='protocols = imap pop3 lmtp
 lmtp_add_received_header = no
 service lmtp {
   unix_listener lmtp-test {
     mode = 0666
   }
+}
+protocol lmtp {
+  mail_plugins = $mail_plugins sieve
+}
+plugin {
+  sieve = file:~/sieve;active=~/.dovecot.sieve
 }'
 mfd_init
 dovecot_start
@@ -151,16 +163,19 @@ tap_like "$err" "'$AGENT' exited 0 without reading the whole message; counted as
     "head: an agent that stops reading and exits 0: taken, with a warning"
 tap_is "$(server_left head)" 0 "head (keep = no): deleted, as the agent took it"
 
-# lmtp_out USER: the messages LMTP delivered to USER's INBOX, each
-# without the trace headers Dovecot's LMTP puts first (Return-Path,
-# Delivered-To), as sha256 sums, sorted.
+# lmtp_out USER [FOLDER]: the messages LMTP delivered to USER's folder
+# (INBOX), each without the header lines Dovecot's LMTP and
+# mda_id_header put first (Return-Path, Delivered-To, X-Mailfetchd-Id),
+# as sha256 sums, sorted.
 lmtp_out()
 {
-	local f
+	local f d
 
-	for f in "$(dovecot_folder_path "$1" INBOX)"/new/* "$(dovecot_folder_path "$1" INBOX)"/cur/*; do
+	d=$(dovecot_folder_path "$1" "${2:-INBOX}")
+	for f in "$d"/new/* "$d"/cur/*; do
 		[ -f "$f" ] || continue
-		sed -E '1,/^$/{/^(Return-Path|Delivered-To):/d}' "$f" | sha256sum | cut -d' ' -f1
+		sed -E '1,/^$/{/^(Return-Path|Delivered-To|X-Mailfetchd-Id):/d}' "$f" |
+		    sha256sum | cut -d' ' -f1
 	done | sort
 }
 
@@ -181,6 +196,39 @@ mfd_run_ok lmtpbad 8 "lmtp, unknown recipient"
 tap_like "$err" "LMTP unix:$LMTP: RCPT TO refused: 550" \
     "lmtp, unknown recipient: the server's refusal reported"
 tap_is "$(server_left lmtpbad)" 6 "lmtp, unknown recipient (keep = no): nothing deleted"
+
+# Lines starting with dots go through LMTP's dot-stuffing unchanged.
+printf 'From: a@example.org\nSubject: dots\n\n.\n..\n.x\n..y\nend .\n.\n' >"$T/dots.eml"
+MSGS= account lmtpdots 'deliver = lmtp' "lmtp = \"unix:$LMTP\"" \
+    'lmtp_recipient = "lmtpdotsrcpt"'
+dovecot_add_user lmtpdotsrcpt pw-lmtpdotsrcpt-x7
+dovecot_add_message lmtpdots INBOX "$T/dots.eml"
+mfd_run_ok lmtpdots 0 "lmtp, dots"
+tap_is "$(lmtp_out lmtpdotsrcpt)" "$(sha256sum <"$T/dots.eml" | cut -d' ' -f1)" \
+    "lmtp, dots: lines of dots arrive as they were"
+
+# Killed after the LMTP server took the second message: the duplicate
+# the next run sends carries the same X-Mailfetchd-Id, and the user's
+# Sieve script (RFC 7352 duplicate, on that header) discards it; it
+# also files message 3 by its Subject. Exactly the six, once each.
+dovecot_add_user sieverpt pw-sieverpt-x7
+printf '%s\n' 'require ["fileinto", "mailbox", "duplicate"];' \
+    'if duplicate :header "X-Mailfetchd-Id" { discard; stop; }' \
+    'if header :contains "Subject" "mda3" { fileinto :create "Three"; }' \
+    >"$(_dc_home sieverpt)/.dovecot.sieve"
+chown -R "$DC_MAIL_USER" "$(_dc_home sieverpt)"
+account sieve 'deliver = lmtp' "lmtp = \"unix:$LMTP\"" \
+    'lmtp_recipient = "sieverpt"' 'keep = no' 'mda_id_header = yes'
+MAILFETCHD_FAULT=pop3-mda-taken:2 mfd_run sieve
+tap_is "$rc" 137 "lmtp + sieve: killed at pop3-mda-taken:2"
+mfd_run_ok sieve 0 "lmtp + sieve: the next run"
+tap_is "$(lmtp_out sieverpt)" "$(sha256sum "$T"/m[12456].eml | cut -d' ' -f1 | sort)" \
+    "lmtp + sieve: the INBOX holds messages 1 2 4 5 6 once each (the duplicate discarded)"
+tap_is "$(grep -c 'lmtp(sieverpt).*discard action' "$DC_LOG")" 1 \
+    "lmtp + sieve: Sieve discarded exactly one message, the duplicate"
+tap_is "$(lmtp_out sieverpt Three)" "$(sha256sum <"$T/m3.eml" | cut -d' ' -f1)" \
+    "lmtp + sieve: message 3 filed into Three by its Subject"
+tap_is "$(server_left sieve)" 0 "lmtp + sieve: the server is emptied"
 
 # common PREFIX: the agent's placeholders, exit 75, exit 1 and a crash
 # for accounts of MFD_PROTO, named PREFIX...
