@@ -15,6 +15,9 @@
 #    user's INBOX byte for byte (after Dovecot's trace headers), deleted
 #    on the server with keep = no; an unknown recipient's 550 is
 #    reported, exit 8, nothing deleted.
+#  - lmtp 451: a scripted LMTP server answering 451 to the data: the
+#    answer logged, nothing deleted (keep = no), exit 1 (nothing new);
+#    the next run, to Dovecot's LMTP, delivers the six once.
 #  - lmtp dots: lines of dots pass the dot-stuffing unchanged.
 #  - lmtp + sieve (POP3): killed after the LMTP server took the second
 #    message (pop3-mda-taken:2); the next run sends it again with the
@@ -196,6 +199,62 @@ mfd_run_ok lmtpbad 8 "lmtp, unknown recipient"
 tap_like "$err" "LMTP unix:$LMTP: RCPT TO refused: 550" \
     "lmtp, unknown recipient: the server's refusal reported"
 tap_is "$(server_left lmtpbad)" 6 "lmtp, unknown recipient (keep = no): nothing deleted"
+
+# An LMTP server that answers 451 to every message's data: the messages
+# stay on the server (keep = no), the run says why; pointed at Dovecot's,
+# the next run delivers them all.
+"$(_dc_python)" - "$T/lmtp451" <<'PY' &
+import os, socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.bind(sys.argv[1])
+s.listen(8)
+s.settimeout(60)
+while True:
+    try:
+        c, _ = s.accept()
+    except socket.timeout:
+        break
+    c.settimeout(20)
+    f = c.makefile("rb")
+    c.sendall(b"220 test LMTP\r\n")
+    data = False
+    for line in f:
+        if data:
+            if line == b".\r\n":
+                c.sendall(b"451 4.3.0 try again later\r\n")
+                data = False
+            continue
+        cmd = line[:4].upper()
+        if cmd == b"LHLO":
+            c.sendall(b"250-test\r\n250 8BITMIME\r\n")
+        elif cmd == b"DATA":
+            c.sendall(b"354 go on\r\n")
+            data = True
+        elif cmd == b"QUIT":
+            c.sendall(b"221 bye\r\n")
+            break
+        else:
+            c.sendall(b"250 ok\r\n")
+    c.close()
+PY
+LMTP451_PID=$!
+tap_cleanup_add "kill $LMTP451_PID 2>/dev/null"
+for i in 1 2 3 4 5 6 7 8 9 10; do
+	[ -S "$T/lmtp451" ] && break
+	sleep 0.2
+done
+dovecot_add_user lmtptemprcpt pw-lmtptemprcpt-x7
+account lmtptemp 'deliver = lmtp' "lmtp = \"unix:$T/lmtp451\"" \
+    'lmtp_recipient = "lmtptemprcpt"' 'keep = no'
+mfd_run_ok lmtptemp 1 "lmtp 451"
+tap_like "$err" "LMTP unix:$T/lmtp451: end of data refused: 451 4.3.0 try again later; the message stays on the server" \
+    "lmtp 451: the server's answer logged"
+tap_is "$(server_left lmtptemp)" 6 "lmtp 451 (keep = no): nothing deleted"
+sed -i "s|unix:$T/lmtp451|unix:$LMTP|" "$T/lmtptemp/mailfetchd.conf"
+mfd_run_ok lmtptemp 0 "lmtp 451: the next run, to Dovecot's LMTP"
+tap_is "$(lmtp_out lmtptemprcpt)" "$(sha256sum "$T"/m[1-6].eml | cut -d' ' -f1 | sort)" \
+    "lmtp 451: then all six delivered, once"
+tap_is "$(server_left lmtptemp)" 0 "lmtp 451: then the server is emptied"
 
 # Lines starting with dots go through LMTP's dot-stuffing unchanged.
 printf 'From: a@example.org\nSubject: dots\n\n.\n..\n.x\n..y\nend .\n.\n' >"$T/dots.eml"
