@@ -40,11 +40,12 @@
 #    hands that one over again (one duplicate, with the same
 #    X-Mailfetchd-Id, mda_id_header = yes), loses none, empties the
 #    server; a third run fetches nothing.
+#  - daemon (IMAP IDLE): an APPENDed message pushed by IDLE reaches the
+#    agent byte for byte and, keep = no, then leaves the server.
 # Short: seconds. TAP output.
 set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
-. "$top_srcdir/tests/lib/dovecot.sh"
-. "$top_srcdir/tests/lib/mfd.sh"
+. "$top_srcdir/tests/lib/daemon.sh"
 
 # deps.sh installs procmail (MFD_PKGS); missing, the test fails.
 [ -x /usr/bin/procmail ] || tap_bail "procmail is not installed (tests/lib/deps.sh MFD_PKGS)"
@@ -352,6 +353,31 @@ common()
 
 common p
 MFD_PROTO=imap common i
+
+# The daemon: a message pushed by IDLE goes to the agent, and with
+# keep = no leaves the server only after the agent took it.
+dovecot_add_user idl pw-idl-x7
+mfd_account idl pw-idl-x7
+mkdir -p "$T/idl/out"
+{
+	printf 'state_dir = "%s"\nlog_level = debug\n' "$T/dstate"
+	daemon_block idl 'idle = yes' 'poll_interval = 1h' 'deliver = mda' \
+	    'keep = no' "mda_command = \"$AGENT ok $T/idl/out\""
+} >"$T/daemon.conf" || tap_bail "cannot write $T/daemon.conf"
+daemon_start "$T/daemon.conf"
+daemon_wait_log 'account=idl folder=INBOX: .*-> IDLING' 20
+ok $? "daemon: the IDLE folder reaches IDLE" "$(tail -20 "$DLOG")"
+dovecot_append idl INBOX "$T/m1.eml" >/dev/null || tap_bail "APPEND failed"
+for ((i = 0; i < 200; i++)); do
+	[ "$(server_left idl)" = 0 ] && break
+	sleep 0.1
+done
+tap_is "$(cmp "$T/m1.eml" "$T"/idl/out/msg.* 2>&1 && echo same)" same \
+    "daemon: the pushed message reached the agent, byte for byte"
+tap_is "$(server_left idl)" 0 "daemon (keep = no): then it left the server"
+kill -TERM "$DPID"
+daemon_wait_exit 15
+tap_is "$drc" 0 "daemon: stops on SIGTERM"
 
 mfd_no_secret pw-pm-x7 pw-pcrash-x7 pw-icrash-x7
 tap_done
