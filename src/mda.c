@@ -120,6 +120,8 @@ mda_in_close(struct mda_job *j)
 	mda_pipe_close(&j->ev_in, &j->infd);
 }
 
+static long	mda_elapsed_ms(const struct mda_job *);
+
 /* The next chunk of the staged file into buf: 1, 0 at its end, -1 when
  * it cannot be read (j->read_error). */
 static int
@@ -155,6 +157,7 @@ mda_in_cb(evutil_socket_t fd, short what, void *arg)
 		if (j->read_error != NULL && j->killing == 0) {
 			secret_cmd_abort(j->pid);
 			j->killing = 1;
+			j->killed_ms = mda_elapsed_ms(j);
 		}
 		mda_in_close(j);
 		return;

@@ -257,6 +257,13 @@ tap_is "$(lmtp_out lmtptemprcpt)" "$(sha256sum "$T"/m[1-6].eml | cut -d' ' -f1 |
     "lmtp 451: then all six delivered, once"
 tap_is "$(server_left lmtptemp)" 0 "lmtp 451: then the server is emptied"
 
+# No LMTP server at the socket: reported, nothing deleted.
+account lmtpnone 'deliver = lmtp' "lmtp = \"unix:$T/nosuch.sock\"" 'keep = no'
+mfd_run_ok lmtpnone 8 "lmtp, no server"
+tap_like "$err" "LMTP unix:$T/nosuch.sock: .*(No such file|connect)" \
+    "lmtp, no server: reported"
+tap_is "$(server_left lmtpnone)" 6 "lmtp, no server (keep = no): nothing deleted"
+
 # Lines starting with dots go through LMTP's dot-stuffing unchanged.
 printf 'From: a@example.org\nSubject: dots\n\n.\n..\n.x\n..y\nend .\n.\n' >"$T/dots.eml"
 MSGS= account lmtpdots 'deliver = lmtp' "lmtp = \"unix:$LMTP\"" \
@@ -349,6 +356,8 @@ common()
 	tap_is "$(server_left ${p}crash)" 0 "$MFD_PROTO crash: the server is emptied"
 	mfd_run_ok ${p}crash 1 "$MFD_PROTO crash: then nothing new"
 	tap_is "$(ls "$T/${p}crash/out"/msg.* | wc -l)" 7 "$MFD_PROTO crash: nothing handed over again"
+	tap_is "$(find "$T/${p}crash/Maildir" -type f | wc -l)" 0 \
+	    "$MFD_PROTO crash: the spool Maildir holds no file any more"
 }
 
 common p
