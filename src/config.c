@@ -124,6 +124,8 @@ static cfg_opt_t config_folder_opts[] = {
 	/* No defaults: unset means "inherit from the account". */
 	CFG_BOOL("idle", cfg_false, CFGF_NODEFAULT),
 	CFG_BOOL("mark_read", cfg_false, CFGF_NODEFAULT),
+	CFG_INT_CB("deliver", DELIVER_MAILDIR, CFGF_NODEFAULT,
+	    config_parse_deliver),
 	CFG_END()
 };
 
@@ -1212,30 +1214,49 @@ config_error_opt(cfg_t *sec, const char *name, const char *fmt, ...)
 	free(msg);
 }
 
-/* deliver = mda needs its command, deliver = lmtp its server; each is
- * used with its own deliver only. */
+/* Whether the account, or one of its folder sections, says deliver = d. */
+static int
+config_delivers(cfg_t *sec, long d)
+{
+	cfg_t		*fs;
+	unsigned int	 i;
+
+	if (cfg_getint(sec, "deliver") == d)
+		return (1);
+	for (i = 0; i < cfg_size(sec, "folder"); i++) {
+		fs = cfg_getnsec(sec, "folder", i);
+		if (cfg_size(fs, "deliver") > 0 && cfg_getint(fs, "deliver") == d)
+			return (1);
+	}
+	return (0);
+}
+
+/* deliver = mda needs its command, deliver = lmtp its server (the
+ * account's, for every folder that says so); each is used with its own
+ * deliver only. */
 static void
 config_check_deliver(cfg_t *sec)
 {
-	long	 d = cfg_getint(sec, "deliver");
+	int	 mda = config_delivers(sec, DELIVER_MDA);
+	int	 lmtp = config_delivers(sec, DELIVER_LMTP);
 	char	*cause;
 
-	if (d != DELIVER_MDA && cfg_size(sec, "mda_command") > 0)
+	if (!mda && cfg_size(sec, "mda_command") > 0)
 		config_error_opt(sec, "mda_command", "mda_command is used only "
 		    "with deliver = mda; add it or remove mda_command");
-	if (d != DELIVER_LMTP && cfg_size(sec, "lmtp") > 0)
+	if (!lmtp && cfg_size(sec, "lmtp") > 0)
 		config_error_opt(sec, "lmtp", "lmtp is used only with deliver = "
 		    "lmtp; add it or remove lmtp");
-	if (d == DELIVER_MDA && (cfg_size(sec, "mda_command") == 0 ||
+	if (mda && (cfg_size(sec, "mda_command") == 0 ||
 	    *cfg_getstr(sec, "mda_command") == '\0'))
 		config_error_opt(sec, "deliver", "deliver = mda needs "
-		    "mda_command = \"COMMAND ARGS\" (e.g. \"/usr/bin/procmail "
-		    "-d %%u\")");
-	if (d == DELIVER_LMTP && cfg_size(sec, "lmtp") == 0)
+		    "mda_command = \"COMMAND ARGS\" in the account (e.g. "
+		    "\"/usr/bin/procmail -d %%u\")");
+	if (lmtp && cfg_size(sec, "lmtp") == 0)
 		config_error_opt(sec, "deliver", "deliver = lmtp needs lmtp = "
-		    "\"unix:/PATH\" or \"ADDRESS:PORT\" (e.g. "
+		    "\"unix:/PATH\" or \"ADDRESS:PORT\" in the account (e.g. "
 		    "\"unix:/run/dovecot/lmtp\")");
-	else if (d == DELIVER_LMTP &&
+	else if (lmtp &&
 	    lmtp_target_check(cfg_getstr(sec, "lmtp"), &cause) != 0) {
 		config_error_opt(sec, "lmtp", "lmtp = %s", cause);
 		free(cause);
@@ -1583,6 +1604,7 @@ config_convert_folders(cfg_t *sec, struct account_conf *a)
 		a->folders[0].remote = xstrdup("INBOX");
 		a->folders[0].idle = a->idle;
 		a->folders[0].mark_read = a->mark_read;
+		a->folders[0].deliver = (int)cfg_getint(sec, "deliver");
 		return;
 	}
 	for (i = 0; i < n; i++) {
@@ -1594,6 +1616,8 @@ config_convert_folders(cfg_t *sec, struct account_conf *a)
 		    cfg_getbool(fs, "idle") == cfg_true : a->idle;
 		f->mark_read = cfg_size(fs, "mark_read") > 0 ?
 		    cfg_getbool(fs, "mark_read") == cfg_true : a->mark_read;
+		f->deliver = (int)cfg_getint(cfg_size(fs, "deliver") > 0 ? fs :
+		    sec, "deliver");
 		f->is_pattern = strpbrk(f->remote, "*%") != NULL;
 		if ((f->role = folder_role_of_conf(f->remote)) < 0)
 			f->role = FOLDER_ROLE_NONE;	/* refused already */
@@ -2237,6 +2261,9 @@ config_print_folders(FILE *f, const struct account_conf *a)
 		config_print_str(f, "\t\tlocal", fc->local);
 		fprintf(f, "\t\tidle = %s\n", fc->idle ? "yes" : "no");
 		fprintf(f, "\t\tmark_read = %s\n", fc->mark_read ? "yes" : "no");
+		fprintf(f, "\t\tdeliver = %s\n", config_name_of(
+		    config_deliver_names, nitems(config_deliver_names),
+		    fc->deliver));
 		fputs("\t}\n", f);
 	}
 }
@@ -2371,6 +2398,7 @@ config_folders_equal(const struct account_conf *a,
 		if (!config_str_equal(fa->remote, fb->remote) ||
 		    !config_str_equal(fa->local, fb->local) ||
 		    fa->idle != fb->idle || fa->mark_read != fb->mark_read ||
+		    fa->deliver != fb->deliver ||
 		    fa->is_pattern != fb->is_pattern)
 			return (0);
 	}

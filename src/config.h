@@ -96,6 +96,7 @@ struct folder_conf {
 					 * see config_folder_local() */
 	int		 idle;		/* 0/1, inherited from the account */
 	int		 mark_read;	/* 0/1, inherited from the account */
+	int		 deliver;	/* enum config_deliver, inherited */
 	int		 is_pattern;	/* remote contains * or % */
 	int		 role;		/* enum folder_role: remote is
 					 * "\Junk" and the like (folder.h);

@@ -283,6 +283,7 @@ struct imap_folder {
 	char		*display;	/* UTF-8, for logs */
 	char		*local;		/* Maildir++ name, "" for the root */
 	int		 mark_read;
+	int		 deliver;	/* enum config_deliver */
 };
 
 /* A LIST answer. */
@@ -921,7 +922,7 @@ imap_conf_local(struct imap_session *s, const struct folder_conf *fc)
  * session. */
 static void
 imap_folder_add(struct imap_session *s, const char *remote, int delim,
-    const char *local_conf, int mark_read)
+    const char *local_conf, const struct folder_conf *fc)
 {
 	char		*utf8, *local, *cause;
 	const char	*held;
@@ -991,7 +992,8 @@ imap_folder_add(struct imap_session *s, const char *remote, int delim,
 	s->folders[s->nfolders].remote = xstrdup(remote);
 	s->folders[s->nfolders].display = utf8;
 	s->folders[s->nfolders].local = local;
-	s->folders[s->nfolders].mark_read = mark_read;
+	s->folders[s->nfolders].mark_read = fc->mark_read;
+	s->folders[s->nfolders].deliver = fc->deliver;
 	s->nfolders++;
 }
 
@@ -1337,8 +1339,7 @@ imap_role_folder(struct imap_session *s, const struct folder_conf *fc)
 	imap_log(s, LOG_LVL_INFO, "folder \"%s\" is the server's \"%s\"",
 	    fc->remote, utf8);
 	free(utf8);
-	imap_folder_add(s, wire, s->role_delim[fc->role], fc->local,
-	    fc->mark_read);
+	imap_folder_add(s, wire, s->role_delim[fc->role], fc->local, fc);
 }
 
 /* Configured name i: the folders, then the trash_folder; NULL past
@@ -1682,7 +1683,7 @@ imap_list_done(struct imap_session *s)
 		}
 		found++;
 		imap_folder_add(s, l->name, l->delim,
-		    fc->is_pattern ? NULL : fc->local, fc->mark_read);
+		    fc->is_pattern ? NULL : fc->local, fc);
 	}
 	if (doubt > 0)
 		imap_roles_doubt_log(s, fc, doubt, doubt_why);
@@ -3656,7 +3657,7 @@ imap_batch_owed(struct imap_session *s)
 		return;
 	/* deliver = mda: owed one by one as the agent took them
 	 * (imap_mda_taken). */
-	if (s->ac->deliver == DELIVER_MAILDIR)
+	if (s->folders[s->cur].deliver == DELIVER_MAILDIR)
 		imap_delivered_owe(s);
 	imap_pending_add(s, &s->recognised);
 	imap_store_pending(s);
@@ -3701,7 +3702,7 @@ imap_checkpoint(struct imap_session *s)
 {
 	char	*cause;
 
-	if (s->ac->deliver != DELIVER_MAILDIR) {
+	if (s->folders[s->cur].deliver != DELIVER_MAILDIR) {
 		imap_mda_batch(s);
 		return;
 	}
@@ -3825,8 +3826,8 @@ imap_mda_next(struct imap_session *s)
 		st = &s->staged[s->mda_next];
 		snprintf(key, sizeof key, "%u.%u", (unsigned int)s->uidvalidity,
 		    (unsigned int)st->uid);
-		s->mda = mda_start_staged(s->base, s->ac, s->md, st->final,
-		    f->display, key, imap_mda_done, s, &cause);
+		s->mda = mda_start_staged(s->base, s->ac, f->deliver, s->md,
+		    st->final, f->display, key, imap_mda_done, s, &cause);
 		if (s->mda != NULL)
 			return;
 		ctx.uid = st->uid;

@@ -493,7 +493,7 @@ mda_start_lmtp(struct event_base *base, const struct account_conf *ac,
 
 struct mda_job *
 mda_start_staged(struct event_base *base, const struct account_conf *ac,
-    struct maildir *md, const char *final, const char *folder,
+    int deliver, struct maildir *md, const char *final, const char *folder,
     const char *key, mda_done_cb cb, void *arg, char **cause)
 {
 	struct mda_msg	 m = { ac->name, folder, ac->owner != NULL ?
@@ -509,7 +509,7 @@ mda_start_staged(struct event_base *base, const struct account_conf *ac,
 	}
 	if (ac->mda_id_header)
 		m.id = id = mda_id(ac->name, folder, key);
-	if (ac->deliver == DELIVER_LMTP)
+	if (deliver == DELIVER_LMTP)
 		j = mda_start_lmtp(base, ac, m.user, m.id, fd, cb, arg, cause);
 	else
 		j = mda_start(base, ac->mda_command, ac->mda_timeout, &m, fd,

@@ -61,14 +61,15 @@ struct mda_job	*mda_start(struct event_base *, const char *command,
  * seconds at most), without callback. NULL is a no-op. */
 void		 mda_job_free(struct mda_job *);
 
-/* For a fetch session: starts the account's agent (ac's mda_command,
- * mda_timeout, mda_id_header) for the message staged under final in md
- * (maildir_staged_open), of folder, identified by key (as mda_id). NULL
- * and *cause when it could not start. */
+/* For a fetch session: starts the account's agent (deliver: DELIVER_MDA,
+ * ac's mda_command) or LMTP transaction (DELIVER_LMTP, ac's lmtp), with
+ * ac's mda_timeout and mda_id_header, for the message staged under
+ * final in md (maildir_staged_open), of folder, identified by key (as
+ * mda_id). NULL and *cause when it could not start. */
 struct account_conf;
 struct maildir;
 struct mda_job	*mda_start_staged(struct event_base *,
-		    const struct account_conf *, struct maildir *,
+		    const struct account_conf *, int deliver, struct maildir *,
 		    const char *final, const char *folder, const char *key,
 		    mda_done_cb, void *arg, char **cause);
 /* Logs how the agent ended for a message (ctx: its context): nothing

@@ -2228,9 +2228,9 @@ pop3_mda_start(struct pop3_session *s, size_t i)
 	struct log_ctx	 ctx = pop3_msg_ctx(s, s->staged[i]);
 	char		*cause = NULL;
 
-	s->mda = mda_start_staged(s->base, s->ac, s->md, s->staged_name[i],
-	    "INBOX", pop3_msg_uidl(s, &s->msgs[s->staged[i]]), pop3_mda_done,
-	    s, &cause);
+	s->mda = mda_start_staged(s->base, s->ac, s->ac->deliver, s->md,
+	    s->staged_name[i], "INBOX", pop3_msg_uidl(s,
+	    &s->msgs[s->staged[i]]), pop3_mda_done, s, &cause);
 	if (s->mda != NULL)
 		return (0);
 	mda_log(&ctx, MDA_FAILED, cause);

@@ -40,6 +40,8 @@
 #    hands that one over again (one duplicate, with the same
 #    X-Mailfetchd-Id, mda_id_header = yes), loses none, empties the
 #    server; a third run fetches nothing.
+#  - per folder (IMAP): deliver = maildir in a folder section keeps that
+#    folder in the Maildir while INBOX goes to the account's agent.
 #  - daemon (IMAP IDLE): an APPENDed message pushed by IDLE reaches the
 #    agent byte for byte and, keep = no, then leaves the server.
 # Short: seconds. TAP output.
@@ -362,6 +364,22 @@ common()
 
 common p
 MFD_PROTO=imap common i
+
+# Per folder: the account's agent for INBOX, the Maildir for "Lists"
+# (deliver = maildir in its folder section).
+dovecot_add_user perf pw-perf-x7
+mfd_account perf pw-perf-x7
+dovecot_add_message perf INBOX "$T/m1.eml"
+dovecot_add_folder perf Lists
+dovecot_add_message perf Lists "$T/m2.eml"
+mkdir -p "$T/perf/out"
+MFD_PROTO=imap mfd_conf perf 'deliver = mda' "mda_command = \"$AGENT ok $T/perf/out\"" \
+    -- 'folder "INBOX" { }' 'folder "Lists" { deliver = maildir }'
+mfd_run_ok perf 0 "per folder"
+tap_is "$(cmp "$T/m1.eml" "$T"/perf/out/msg.* 2>&1 && echo same)" same \
+    "per folder: INBOX's message went to the agent (only it)"
+mfd_expect "$T/perf/Maildir" Lists "$T/m2.eml"
+mfd_expect "$T/perf/Maildir" "" 
 
 # The daemon: a message pushed by IDLE goes to the agent, and with
 # keep = no leaves the server only after the agent took it.
