@@ -56,6 +56,7 @@ static const char *const lmtp_state_names[] = {
 
 struct lmtp_job {
 	char			*target;
+	char			*sender;
 	char			*rcpt;
 	unsigned int		 timeout;
 	enum lmtp_state		 state;
@@ -195,8 +196,8 @@ lmtp_reply(struct lmtp_job *j, int code, const char *line)
 		lmtp_send(j, LMTP_S_LHLO, "LHLO %s", "mailfetchd");
 		break;
 	case LMTP_S_LHLO:
-		lmtp_send(j, LMTP_S_MAIL, "MAIL FROM:<>%s", j->eightbit ?
-		    " BODY=8BITMIME" : "");
+		lmtp_send(j, LMTP_S_MAIL, "MAIL FROM:<%s>%s", j->sender,
+		    j->eightbit ? " BODY=8BITMIME" : "");
 		break;
 	case LMTP_S_MAIL:
 		lmtp_send(j, LMTP_S_RCPT, "RCPT TO:<%s>", j->rcpt);
@@ -300,9 +301,9 @@ lmtp_timeout_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 struct lmtp_job *
-lmtp_start(struct event_base *base, const char *target, const char *rcpt,
-    const char *id, unsigned int timeout, int fd, mda_done_cb cb, void *arg,
-    char **cause)
+lmtp_start(struct event_base *base, const char *target, const char *sender,
+    const char *rcpt, const char *id, unsigned int timeout, int fd,
+    mda_done_cb cb, void *arg, char **cause)
 {
 	struct sockaddr_storage	 ss;
 	struct lmtp_job		*j;
@@ -315,6 +316,7 @@ lmtp_start(struct event_base *base, const char *target, const char *rcpt,
 	}
 	j = xcalloc(1, sizeof *j);
 	j->target = xstrdup(target);
+	j->sender = xstrdup(sender);
 	j->rcpt = xstrdup(rcpt);
 	j->timeout = timeout;
 	j->msgfd = fd;
@@ -357,6 +359,7 @@ lmtp_job_free(struct lmtp_job *j)
 		close(j->msgfd);
 	free(j->head);
 	free(j->rcpt);
+	free(j->sender);
 	free(j->target);
 	free(j);
 }

@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -78,6 +79,44 @@ struct mda_job {
 	mda_done_cb	 cb;
 	void		*arg;
 };
+
+/* The address between v's angle brackets (before end) into out, or "". */
+static void
+mda_addr(const char *v, const char *end, char *out, size_t outlen)
+{
+	static const char	 ok[] = "abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.!#$%&'*+/=?^_`{|}~@-";
+	const char		*close;
+	size_t			 n;
+
+	while (v < end && (*v == ' ' || *v == '\t'))
+		v++;
+	if (v == end || *v != '<' ||
+	    (close = memchr(v, '>', (size_t)(end - v))) == NULL)
+		return;
+	n = (size_t)(close - v - 1);
+	if (n == 0 || n >= outlen || strspn(v + 1, ok) < n)
+		return;
+	memcpy(out, v + 1, n);
+	out[n] = '\0';
+}
+
+void
+mda_return_path(const char *p, size_t len, char *out, size_t outlen)
+{
+	const char	*end = p + len, *nl;
+
+	out[0] = '\0';
+	while (p < end && (nl = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+		if (nl == p || (nl == p + 1 && *p == '\r'))
+			return;		/* the header section ended */
+		if (nl - p > 12 && strncasecmp(p, "Return-Path:", 12) == 0) {
+			mda_addr(p + 12, nl, out, outlen);
+			return;
+		}
+		p = nl + 1;
+	}
+}
 
 char *
 mda_id(const char *account, const char *folder, const char *key)
@@ -472,8 +511,7 @@ mda_lmtp_done(enum mda_result res, const char *text, void *arg)
 /* deliver = lmtp: a job that only holds the LMTP transaction. */
 static struct mda_job *
 mda_start_lmtp(struct event_base *base, const struct account_conf *ac,
-    const char *rcpt, const char *id, int fd, mda_done_cb cb, void *arg,
-    char **cause)
+    const struct mda_msg *m, int fd, mda_done_cb cb, void *arg, char **cause)
 {
 	struct mda_job	*j = xcalloc(1, sizeof *j);
 
@@ -481,9 +519,9 @@ mda_start_lmtp(struct event_base *base, const struct account_conf *ac,
 	j->msgfd = j->infd = j->outfd = -1;
 	j->cb = cb;
 	j->arg = arg;
-	j->lmtp = lmtp_start(base, ac->lmtp, ac->lmtp_recipient != NULL ?
-	    ac->lmtp_recipient : rcpt, id, ac->mda_timeout, fd, mda_lmtp_done,
-	    j, cause);
+	j->lmtp = lmtp_start(base, ac->lmtp, m->sender,
+	    ac->lmtp_recipient != NULL ? ac->lmtp_recipient : m->user, m->id,
+	    ac->mda_timeout, fd, mda_lmtp_done, j, cause);
 	if (j->lmtp == NULL) {
 		free(j);
 		return (NULL);
@@ -499,7 +537,8 @@ mda_start_staged(struct event_base *base, const struct account_conf *ac,
 	struct mda_msg	 m = { ac->name, folder, ac->owner != NULL ?
 			    ac->owner : ac->user, "", NULL };
 	struct mda_job	*j;
-	char		*id = NULL;
+	char		*id = NULL, head[8192], sender[MDA_SENDER_MAX + 1];
+	ssize_t		 n;
 	int		 fd;
 
 	if ((fd = maildir_staged_open(md, final)) == -1) {
@@ -509,8 +548,12 @@ mda_start_staged(struct event_base *base, const struct account_conf *ac,
 	}
 	if (ac->mda_id_header)
 		m.id = id = mda_id(ac->name, folder, key);
+	/* Where the header starts: Return-Path comes first when there. */
+	if ((n = pread(fd, head, sizeof head, 0)) > 0)
+		mda_return_path(head, (size_t)n, sender, sizeof sender);
+	m.sender = sender;
 	if (deliver == DELIVER_LMTP)
-		j = mda_start_lmtp(base, ac, m.user, m.id, fd, cb, arg, cause);
+		j = mda_start_lmtp(base, ac, &m, fd, cb, arg, cause);
 	else
 		j = mda_start(base, ac->mda_command, ac->mda_timeout, &m, fd,
 		    cb, arg, cause);

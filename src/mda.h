@@ -18,6 +18,8 @@
 #ifndef MAILFETCHD_MDA_H
 #define MAILFETCHD_MDA_H
 
+#include <stddef.h>
+
 /* The placeholders of mda_command, in the order of mda_msg's fields:
  * %a account, %f folder, %u recipient, %s envelope sender ("%%": %). */
 #define MDA_KEYS		"afus"
@@ -79,6 +81,17 @@ struct mda_job	*mda_start_staged(struct event_base *,
 struct log_ctx;
 void		 mda_log(const struct log_ctx *, enum mda_result,
 		    const char *text);
+
+/* The envelope sender a message records in its header section: the
+ * address of its first Return-Path line ("Return-Path: <a@b>"), looked
+ * for in the first len bytes of the message (p), copied into out
+ * (outlen bytes with the NUL). "" when there is none, it is "<>", it is
+ * folded onto the next line, it does not fit, or it holds a character
+ * other than letters, digits and .!#$%&'*+/=?^_`{|}~@- : the value goes
+ * into an argv (%s) or an LMTP command, so it must be plain. */
+#define MDA_SENDER_MAX		256
+void		 mda_return_path(const char *p, size_t len, char *out,
+		    size_t outlen);
 
 /* A stable X-Mailfetchd-Id value for a message: "<HEX@mailfetchd>", HEX
  * a SHA-256 prefix of account, folder and key (the POP3 UIDL, or the

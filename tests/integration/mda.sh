@@ -15,6 +15,8 @@
 #    user's INBOX byte for byte (after Dovecot's trace headers), deleted
 #    on the server with keep = no; an unknown recipient's 550 is
 #    reported, exit 8, nothing deleted.
+#  - sender: a message's Return-Path is %s for an agent, and LMTP's
+#    MAIL FROM (Dovecot's first Return-Path line).
 #  - lmtp 451: a scripted LMTP server answering 451 to the data: the
 #    answer logged, nothing deleted (keep = no), exit 1 (nothing new);
 #    the next run, to Dovecot's LMTP, delivers the six once.
@@ -258,6 +260,24 @@ mfd_run_ok lmtptemp 0 "lmtp 451: the next run, to Dovecot's LMTP"
 tap_is "$(lmtp_out lmtptemprcpt)" "$(sha256sum "$T"/m[1-6].eml | cut -d' ' -f1 | sort)" \
     "lmtp 451: then all six delivered, once"
 tap_is "$(server_left lmtptemp)" 0 "lmtp 451: then the server is emptied"
+
+# The sender: a message's Return-Path gives %s to an agent and MAIL FROM
+# to LMTP (which Dovecot records as the first Return-Path).
+{ printf 'Return-Path: <bounce+x@example.org>\n'; cat "$T/m1.eml"; } >"$T/rp.eml"
+MSGS= account snd 'deliver = mda' "mda_command = \"$AGENT ok $T/snd/out %s\""
+dovecot_add_message snd INBOX "$T/rp.eml"
+mkdir -p "$T/snd/out"
+mfd_run_ok snd 0 "sender"
+tap_is "$(tail -n1 "$T/snd/out/argv")" "bounce+x@example.org" \
+    "sender: %s is the message's Return-Path address"
+dovecot_add_user sndrcpt pw-sndrcpt-x7
+MSGS= account sndlmtp 'deliver = lmtp' "lmtp = \"unix:$LMTP\"" \
+    'lmtp_recipient = "sndrcpt"'
+dovecot_add_message sndlmtp INBOX "$T/rp.eml"
+mfd_run_ok sndlmtp 0 "sender, LMTP"
+tap_is "$(head -qn1 "$(dovecot_folder_path sndrcpt INBOX)"/new/* 2>&1)" \
+    "Return-Path: <bounce+x@example.org>" \
+    "sender, LMTP: MAIL FROM is the message's Return-Path"
 
 # No LMTP server at the socket: reported, nothing deleted.
 account lmtpnone 'deliver = lmtp' "lmtp = \"unix:$T/nosuch.sock\"" 'keep = no'

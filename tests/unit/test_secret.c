@@ -652,6 +652,42 @@ test_expand(void **state)
 	free(b);
 }
 
+/* The sender for %s and MAIL FROM (mda.h): the first Return-Path of
+ * the header section, plain addresses only. */
+static void
+test_return_path(void **state)
+{
+	static const struct {
+		const char	*msg;
+		const char	*want;
+	} t[] = {
+		{ "Return-Path: <a.b+c@example.org>\nFrom: x\n\nbody\n",
+		    "a.b+c@example.org" },
+		{ "From: x\r\nreturn-path:\t<b@e.org>\r\n\r\n", "b@e.org" },
+		{ "Return-Path: <>\n\n", "" },
+		{ "From: x\n\nReturn-Path: <body@e.org>\n", "" },
+		{ "Return-Path: <a b@e.org>\n\n", "" },
+		{ "Return-Path: <a@e.org;rm>\n\n", "" },
+		{ "Return-Path: <a@e.org\n\n", "" },
+		{ "Return-Path:\n <folded@e.org>\n\n", "" },
+		{ "Return-Path: <first@e.org>\nReturn-Path: <second@e.org>\n",
+		    "first@e.org" },
+		{ "Return-Path: <cut@e.org>", "" },
+	};
+	char	out[MDA_SENDER_MAX + 1], small[4];
+	size_t	i;
+
+	(void)state;
+	for (i = 0; i < sizeof t / sizeof t[0]; i++) {
+		mda_return_path(t[i].msg, strlen(t[i].msg), out, sizeof out);
+		if (strcmp(out, t[i].want) != 0)
+			fail_msg("case %zu: got '%s', want '%s'", i, out,
+			    t[i].want);
+	}
+	mda_return_path(t[0].msg, strlen(t[0].msg), small, sizeof small);
+	assert_string_equal(small, "");
+}
+
 /* LMTP targets (lmtp.h): a Unix socket by absolute path, or a numeric
  * address and port; nothing that needs DNS. */
 static void
@@ -694,6 +730,7 @@ main(void)
 		cmocka_unit_test(test_split),
 		cmocka_unit_test(test_expand),
 		cmocka_unit_test(test_lmtp_target),
+		cmocka_unit_test(test_return_path),
 		cmocka_unit_test_setup_teardown(test_command_timeout_escaped,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_command_leftover_stdout,
