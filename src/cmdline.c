@@ -90,3 +90,52 @@ fail:
 	cmdline_free(argv);
 	return (-1);
 }
+
+/* One word with its placeholders replaced (see cmdline.h). */
+static int
+cmdline_expand_word(const char *w, const char *keys,
+    const char *const *values, char **out, char **cause)
+{
+	const char	*k;
+	char		*s, *t;
+
+	s = xstrdup("");
+	for (; *w != '\0'; w++) {
+		if (*w != '%') {
+			xasprintf(&t, "%s%c", s, *w);
+		} else if (w[1] == '%') {
+			xasprintf(&t, "%s%%", s);
+			w++;
+		} else if (w[1] != '\0' && (k = strchr(keys, w[1])) != NULL) {
+			xasprintf(&t, "%s%s", s, values[k - keys]);
+			w++;
+		} else {
+			xasprintf(cause, "unknown placeholder '%%%.1s' (use "
+			    "%%%% for a literal %%)", w + 1);
+			free(s);
+			return (-1);
+		}
+		free(s);
+		s = t;
+	}
+	*out = s;
+	return (0);
+}
+
+int
+cmdline_expand(char **argv, const char *keys, const char *const *values,
+    char **cause)
+{
+	size_t	 i;
+	char	*w;
+
+	for (i = 0; argv[i] != NULL; i++) {
+		if (strchr(argv[i], '%') == NULL)
+			continue;
+		if (cmdline_expand_word(argv[i], keys, values, &w, cause) != 0)
+			return (-1);
+		free(argv[i]);
+		argv[i] = w;
+	}
+	return (0);
+}

@@ -9,6 +9,12 @@
  * No globbing, variables or pipes. -1 and *cause for an unclosed quote, a
  * trailing backslash or no word. */
 int	 cmdline_split(const char *, char ***, char **cause);
+/* Replaces, in each word of argv (in place, after the split: a value
+ * never makes or breaks words, and never meets a shell), "%c" for each
+ * character c of keys by values[its index in keys], and "%%" by "%".
+ * -1 and *cause for any other '%' (argv then partly replaced). */
+int	 cmdline_expand(char **argv, const char *keys,
+	    const char *const *values, char **cause);
 /* Frees an argv from cmdline_split(); NULL is a no-op. */
 void	 cmdline_free(char **);
 

@@ -24,6 +24,8 @@
 #include <unistd.h>
 
 #include "cmdline.h"
+#include "lmtp.h"
+#include "mda.h"
 #include "folder.h"
 #include "provider.h"
 #include "xmalloc.h"
@@ -55,6 +57,7 @@
  * minutes, and home routers forget idle TCP sessions too. */
 #define CONFIG_DEF_IDLE		600
 #define CONFIG_DEF_HOOK_TIMEOUT	60
+#define CONFIG_DEF_MDA_TIMEOUT	300
 
 /* One error message and the line it is about, for sorting. */
 struct config_msg {
@@ -90,6 +93,7 @@ static const char *config_tls_names[] = { "implicit", "starttls", "none" };
 static const char *config_flags_names[] = { "new", "seen", "mirror" };
 static const char *config_compress_names[] = { "no", "yes", "always" };
 static const char *config_first_names[] = { "all", "unseen", "new" };
+static const char *config_deliver_names[] = { "maildir", "mda", "lmtp" };
 /* Index i is the bit 1 << i: AUTH_PLAIN ... AUTH_APOP. */
 static const char *config_auth_names[] = {
 	"plain", "login", "xoauth2", "oauthbearer", "apop"
@@ -102,6 +106,9 @@ static int	config_parse_proto(cfg_t *, cfg_opt_t *, const char *, void *);
 static int	config_parse_tls(cfg_t *, cfg_opt_t *, const char *, void *);
 static int	config_parse_flags(cfg_t *, cfg_opt_t *, const char *, void *);
 static int	config_parse_first(cfg_t *, cfg_opt_t *, const char *, void *);
+static int	config_parse_deliver(cfg_t *, cfg_opt_t *, const char *,
+		    void *);
+static void	config_convert_deliver(cfg_t *, struct account_conf *);
 static int	config_parse_compress(cfg_t *, cfg_opt_t *, const char *, void *);
 static int	config_parse_level(cfg_t *, cfg_opt_t *, const char *, void *);
 static int	config_parse_auth(cfg_t *, cfg_opt_t *, const char *, void *);
@@ -117,6 +124,8 @@ static cfg_opt_t config_folder_opts[] = {
 	/* No defaults: unset means "inherit from the account". */
 	CFG_BOOL("idle", cfg_false, CFGF_NODEFAULT),
 	CFG_BOOL("mark_read", cfg_false, CFGF_NODEFAULT),
+	CFG_INT_CB("deliver", DELIVER_MAILDIR, CFGF_NODEFAULT,
+	    config_parse_deliver),
 	CFG_END()
 };
 
@@ -224,6 +233,14 @@ static cfg_opt_t config_account_opts[] = {
 	CFG_STR("failure_command", NULL, CFGF_NODEFAULT),
 	CFG_INT_CB("hook_timeout", CONFIG_DEF_HOOK_TIMEOUT, CFGF_NODEFAULT,
 	    config_parse_duration),
+	CFG_INT_CB("deliver", DELIVER_MAILDIR, CFGF_NONE,
+	    config_parse_deliver),
+	CFG_STR("mda_command", NULL, CFGF_NODEFAULT),
+	CFG_INT_CB("mda_timeout", CONFIG_DEF_MDA_TIMEOUT, CFGF_NONE,
+	    config_parse_duration),
+	CFG_BOOL("mda_id_header", cfg_false, CFGF_NONE),
+	CFG_STR("lmtp", NULL, CFGF_NODEFAULT),
+	CFG_STR("lmtp_recipient", NULL, CFGF_NODEFAULT),
 	CFG_SEC("folder", config_folder_opts,
 	    CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
 	/* MULTI so that an absent section is told apart from an empty one. */
@@ -592,6 +609,15 @@ config_parse_first(cfg_t *cfg, cfg_opt_t *opt, const char *value,
 	    nitems(config_first_names)));
 }
 
+/* deliver = maildir | mda | lmtp */
+static int
+config_parse_deliver(cfg_t *cfg, cfg_opt_t *opt, const char *value,
+    void *result)
+{
+	return (config_parse_enum(cfg, opt, value, result,
+	    config_deliver_names, nitems(config_deliver_names)));
+}
+
 /* log_level = error | warning | notice | info | debug */
 static int
 config_parse_level(cfg_t *cfg, cfg_opt_t *opt, const char *value,
@@ -899,6 +925,12 @@ config_check_hook(cfg_t *cfg, const char *name, const char *value)
 		free(cause);
 		return;
 	}
+	/* Its placeholders, with stand-ins (mda.h). */
+	if (strcmp(name, "mda_command") == 0 && cmdline_expand(argv,
+	    MDA_KEYS, (const char *const []){ "", "", "", "" }, &cause) != 0) {
+		config_error(cfg, "%s: %s", name, cause);
+		free(cause);
+	}
 	cmdline_free(argv);
 }
 
@@ -922,7 +954,8 @@ config_check_string(cfg_t *cfg, const char *name, const char *value)
 		config_check_local(cfg, "local folder name", value,
 		    "");
 	} else if (strcmp(name, "new_mail_command") == 0 ||
-	    strcmp(name, "failure_command") == 0) {
+	    strcmp(name, "failure_command") == 0 ||
+	    strcmp(name, "mda_command") == 0) {
 		config_check_hook(cfg, name, value);
 	} else if (*value == '\0' && strcmp(name, "trash_folder") != 0) {
 		/* trash_folder = "": no trash (keep = no deletes). */
@@ -1179,6 +1212,55 @@ config_error_opt(cfg_t *sec, const char *name, const char *fmt, ...)
 	config_error_at(sec, config_line_of(sec, name, sec->line),
 	    "account '%s': %s", cfg_title(sec), msg);
 	free(msg);
+}
+
+/* Whether the account, or one of its folder sections, says deliver = d. */
+static int
+config_delivers(cfg_t *sec, long d)
+{
+	cfg_t		*fs;
+	unsigned int	 i;
+
+	if (cfg_getint(sec, "deliver") == d)
+		return (1);
+	for (i = 0; i < cfg_size(sec, "folder"); i++) {
+		fs = cfg_getnsec(sec, "folder", i);
+		if (cfg_size(fs, "deliver") > 0 && cfg_getint(fs, "deliver") == d)
+			return (1);
+	}
+	return (0);
+}
+
+/* deliver = mda needs its command, deliver = lmtp its server (the
+ * account's, for every folder that says so); each is used with its own
+ * deliver only. */
+static void
+config_check_deliver(cfg_t *sec)
+{
+	int	 mda = config_delivers(sec, DELIVER_MDA);
+	int	 lmtp = config_delivers(sec, DELIVER_LMTP);
+	char	*cause;
+
+	if (!mda && cfg_size(sec, "mda_command") > 0)
+		config_error_opt(sec, "mda_command", "mda_command is used only "
+		    "with deliver = mda; add it or remove mda_command");
+	if (!lmtp && cfg_size(sec, "lmtp") > 0)
+		config_error_opt(sec, "lmtp", "lmtp is used only with deliver = "
+		    "lmtp; add it or remove lmtp");
+	if (mda && (cfg_size(sec, "mda_command") == 0 ||
+	    *cfg_getstr(sec, "mda_command") == '\0'))
+		config_error_opt(sec, "deliver", "deliver = mda needs "
+		    "mda_command = \"COMMAND ARGS\" in the account (e.g. "
+		    "\"/usr/bin/procmail -d %%u\")");
+	if (lmtp && cfg_size(sec, "lmtp") == 0)
+		config_error_opt(sec, "deliver", "deliver = lmtp needs lmtp = "
+		    "\"unix:/PATH\" or \"ADDRESS:PORT\" in the account (e.g. "
+		    "\"unix:/run/dovecot/lmtp\")");
+	else if (lmtp &&
+	    lmtp_target_check(cfg_getstr(sec, "lmtp"), &cause) != 0) {
+		config_error_opt(sec, "lmtp", "lmtp = %s", cause);
+		free(cause);
+	}
 }
 
 /* What POP3 accounts cannot have. */
@@ -1439,6 +1521,7 @@ config_validate_account(cfg_t *cfg, cfg_opt_t *opt)
 		proto = cfg_getint(sec, "protocol");
 	if (proto == PROTO_POP3)
 		config_check_pop3(sec);
+	config_check_deliver(sec);
 	config_check_trash(sec);
 	config_check_auth(sec, proto);
 	if ((p = config_sec_provider(sec)) != NULL)
@@ -1521,6 +1604,7 @@ config_convert_folders(cfg_t *sec, struct account_conf *a)
 		a->folders[0].remote = xstrdup("INBOX");
 		a->folders[0].idle = a->idle;
 		a->folders[0].mark_read = a->mark_read;
+		a->folders[0].deliver = (int)cfg_getint(sec, "deliver");
 		return;
 	}
 	for (i = 0; i < n; i++) {
@@ -1532,6 +1616,8 @@ config_convert_folders(cfg_t *sec, struct account_conf *a)
 		    cfg_getbool(fs, "idle") == cfg_true : a->idle;
 		f->mark_read = cfg_size(fs, "mark_read") > 0 ?
 		    cfg_getbool(fs, "mark_read") == cfg_true : a->mark_read;
+		f->deliver = (int)cfg_getint(cfg_size(fs, "deliver") > 0 ? fs :
+		    sec, "deliver");
 		f->is_pattern = strpbrk(f->remote, "*%") != NULL;
 		if ((f->role = folder_role_of_conf(f->remote)) < 0)
 			f->role = FOLDER_ROLE_NONE;	/* refused already */
@@ -1690,6 +1776,7 @@ config_convert_account(cfg_t *sec, struct account_conf *a, const char *file)
 	config_apply_preset(sec, a);
 	config_convert_folders(sec, a);
 	config_convert_owner(sec, a);
+	config_convert_deliver(sec, a);
 }
 
 /* A hook command: the account's, else the global one; "" in the account
@@ -1715,6 +1802,18 @@ config_convert_hooks(cfg_t *cfg, cfg_t *sec, struct account_conf *a)
 	a->failure_command = config_hook_command(cfg, sec, "failure_command");
 	a->hook_timeout = (unsigned int)config_int(sec, "hook_timeout",
 	    cfg_getint(cfg, "hook_timeout"));
+}
+
+/* Where the account's messages go (deliver, mda.h). */
+static void
+config_convert_deliver(cfg_t *sec, struct account_conf *a)
+{
+	a->deliver = (int)cfg_getint(sec, "deliver");
+	a->mda_command = config_dupstr(sec, "mda_command");
+	a->mda_timeout = (unsigned int)cfg_getint(sec, "mda_timeout");
+	a->mda_id_header = cfg_getbool(sec, "mda_id_header") == cfg_true;
+	a->lmtp = config_dupstr(sec, "lmtp");
+	a->lmtp_recipient = config_dupstr(sec, "lmtp_recipient");
 }
 
 /* The control socket: configured, else in systemd's RuntimeDirectory= (the
@@ -2001,6 +2100,9 @@ config_free_account(struct account_conf *a)
 	free(a->password_command);
 	free(a->new_mail_command);
 	free(a->failure_command);
+	free(a->mda_command);
+	free(a->lmtp);
+	free(a->lmtp_recipient);
 	free(a->token_command);
 	config_free_oauth2(a->oauth2);
 	free(a->maildir);
@@ -2159,6 +2261,9 @@ config_print_folders(FILE *f, const struct account_conf *a)
 		config_print_str(f, "\t\tlocal", fc->local);
 		fprintf(f, "\t\tidle = %s\n", fc->idle ? "yes" : "no");
 		fprintf(f, "\t\tmark_read = %s\n", fc->mark_read ? "yes" : "no");
+		fprintf(f, "\t\tdeliver = %s\n", config_name_of(
+		    config_deliver_names, nitems(config_deliver_names),
+		    fc->deliver));
 		fputs("\t}\n", f);
 	}
 }
@@ -2231,6 +2336,13 @@ config_print_account(FILE *f, const struct account_conf *a)
 	config_print_str(f, "\tnew_mail_command", a->new_mail_command);
 	config_print_str(f, "\tfailure_command", a->failure_command);
 	fprintf(f, "\thook_timeout = %u\n", a->hook_timeout);
+	fprintf(f, "\tdeliver = %s\n", config_name_of(config_deliver_names,
+	    nitems(config_deliver_names), a->deliver));
+	config_print_str(f, "\tmda_command", a->mda_command);
+	fprintf(f, "\tmda_timeout = %u\n", a->mda_timeout);
+	fprintf(f, "\tmda_id_header = %s\n", a->mda_id_header ? "yes" : "no");
+	config_print_str(f, "\tlmtp", a->lmtp);
+	config_print_str(f, "\tlmtp_recipient", a->lmtp_recipient);
 	config_print_folders(f, a);
 	fputs("}\n", f);
 }
@@ -2286,6 +2398,7 @@ config_folders_equal(const struct account_conf *a,
 		if (!config_str_equal(fa->remote, fb->remote) ||
 		    !config_str_equal(fa->local, fb->local) ||
 		    fa->idle != fb->idle || fa->mark_read != fb->mark_read ||
+		    fa->deliver != fb->deliver ||
 		    fa->is_pattern != fb->is_pattern)
 			return (0);
 	}
@@ -2333,6 +2446,12 @@ config_account_equal(const struct account_conf *a,
 	    config_oauth2_equal(a->oauth2, b->oauth2) &&
 	    a->auth_mechs == b->auth_mechs &&
 	    config_str_equal(a->maildir, b->maildir) &&
+	    a->deliver == b->deliver &&
+	    config_str_equal(a->mda_command, b->mda_command) &&
+	    a->mda_timeout == b->mda_timeout &&
+	    a->mda_id_header == b->mda_id_header &&
+	    config_str_equal(a->lmtp, b->lmtp) &&
+	    config_str_equal(a->lmtp_recipient, b->lmtp_recipient) &&
 	    config_folders_equal(a, b) &&
 	    a->keep == b->keep &&
 	    a->mark_read == b->mark_read &&

@@ -44,6 +44,13 @@ enum config_compress {
 	COMPRESS_ALWAYS,
 };
 
+/* Where fetched messages go (deliver =). */
+enum config_deliver {
+	DELIVER_MAILDIR = 0,	/* the account's Maildir (maildir.h) */
+	DELIVER_MDA,		/* piped to mda_command (mda.h) */
+	DELIVER_LMTP,		/* to the LMTP server lmtp (lmtp.h) */
+};
+
 /* Local flags of delivered messages. */
 enum config_local_flags {
 	LOCAL_FLAGS_NEW = 0,	/* into new/, unread */
@@ -89,6 +96,7 @@ struct folder_conf {
 					 * see config_folder_local() */
 	int		 idle;		/* 0/1, inherited from the account */
 	int		 mark_read;	/* 0/1, inherited from the account */
+	int		 deliver;	/* enum config_deliver, inherited */
 	int		 is_pattern;	/* remote contains * or % */
 	int		 role;		/* enum folder_role: remote is
 					 * "\Junk" and the like (folder.h);
@@ -158,6 +166,13 @@ struct account_conf {
 					 * account's, else the global) */
 	char		*failure_command; /* hook.h; the same */
 	unsigned int	 hook_timeout;	/* seconds */
+	int		 deliver;	/* enum config_deliver */
+	char		*mda_command;	/* deliver = mda: the agent (mda.h) */
+	unsigned int	 mda_timeout;	/* seconds an agent may run */
+	int		 mda_id_header;	/* add X-Mailfetchd-Id */
+	char		*lmtp;		/* deliver = lmtp: "unix:/path" or
+					 * "ADDRESS:PORT" */
+	char		*lmtp_recipient; /* RCPT TO; NULL: owner, else user */
 };
 
 struct config {

@@ -21,6 +21,9 @@
  *      (mark_read, keep = no), saved atomically;
  *   6. only then UID STORE / UID MOVE / UID EXPUNGE for the pending set;
  *      after their OK the pending set is emptied (saved with the next save).
+ * With deliver = mda, steps 2 to 4 are one message at a time, the agent's
+ * exit 0 in place of the Maildir (imap_mda_batch; crash point
+ * imap-mda-taken).
  * Killed before 3, nothing is visible and the batch is fetched again.
  * Killed between 3 and 5, the next run finds the journal when it selects
  * the folder: maildir_recover finishes each move (the files are durable in
@@ -148,6 +151,7 @@
 #include "imap_parse.h"
 #include "log.h"
 #include "maildir.h"
+#include "mda.h"
 #include "msgids.h"
 #include "provider.h"
 #include "sasl.h"
@@ -292,6 +296,7 @@ struct imap_folder {
 	char		*display;	/* UTF-8, for logs */
 	char		*local;		/* Maildir++ name, "" for the root */
 	int		 mark_read;
+	int		 deliver;	/* enum config_deliver */
 };
 
 /* A LIST answer. */
@@ -475,6 +480,11 @@ struct imap_session {
 	struct uidset		 skip;		/* delivered, above last_uid */
 	struct imap_staged	*staged;	/* this batch, for the journal */
 	size_t			 nstaged;
+	struct mda_job		*mda;		/* deliver = mda: the agent of
+						 * staged[mda_next] */
+	size_t			 mda_next;
+	struct uidset		 mda_refused;	/* of this batch, not taken by
+						 * the agent: asked again */
 	struct hook_files	 newfiles;	/* durable, for the new-mail
 						 * hook (imap_session_files) */
 	struct uidset		 batch;		/* UIDs of this FETCH */
@@ -927,7 +937,7 @@ imap_conf_local(struct imap_session *s, const struct folder_conf *fc)
  * session. */
 static void
 imap_folder_add(struct imap_session *s, const char *remote, int delim,
-    const char *local_conf, int mark_read)
+    const char *local_conf, const struct folder_conf *fc)
 {
 	char		*utf8, *local, *cause;
 	const char	*held;
@@ -997,7 +1007,8 @@ imap_folder_add(struct imap_session *s, const char *remote, int delim,
 	s->folders[s->nfolders].remote = xstrdup(remote);
 	s->folders[s->nfolders].display = utf8;
 	s->folders[s->nfolders].local = local;
-	s->folders[s->nfolders].mark_read = mark_read;
+	s->folders[s->nfolders].mark_read = fc->mark_read;
+	s->folders[s->nfolders].deliver = fc->deliver;
 	s->nfolders++;
 }
 
@@ -1343,8 +1354,7 @@ imap_role_folder(struct imap_session *s, const struct folder_conf *fc)
 	imap_log(s, LOG_LVL_INFO, "folder \"%s\" is the server's \"%s\"",
 	    fc->remote, utf8);
 	free(utf8);
-	imap_folder_add(s, wire, s->role_delim[fc->role], fc->local,
-	    fc->mark_read);
+	imap_folder_add(s, wire, s->role_delim[fc->role], fc->local, fc);
 }
 
 /* Configured name i: the folders, then the trash_folder; NULL past
@@ -1688,7 +1698,7 @@ imap_list_done(struct imap_session *s)
 		}
 		found++;
 		imap_folder_add(s, l->name, l->delim,
-		    fc->is_pattern ? NULL : fc->local, fc->mark_read);
+		    fc->is_pattern ? NULL : fc->local, fc);
 	}
 	if (doubt > 0)
 		imap_roles_doubt_log(s, fc, doubt, doubt_why);
@@ -3206,23 +3216,29 @@ imap_msg_gmid(struct imap_session *s, uint32_t uid)
 	return (m != NULL ? m->gmid : 0);
 }
 
+/* One message's X-GM-MSGID into the log and the set (sorted by the
+ * caller). */
+static void
+imap_gm_log_one(struct imap_session *s, const struct imap_staged *st)
+{
+	char	*key;
+
+	if ((key = imap_gm_key(st->gmid, st->msgid)) == NULL)
+		return;
+	msgids_add(s->ids, IMAP_GM_FOLDER, key, st->size, NULL);
+	msgids_set_add(&s->gm_known, key, st->size);
+	free(key);
+}
+
 /* The batch is durable: its X-GM-MSGIDs go into the log (flushed by the
  * caller) and the set, so that no later folder delivers them again. */
 static void
 imap_gm_logged(struct imap_session *s)
 {
-	char	*key;
 	size_t	 i;
 
-	for (i = 0; i < s->nstaged; i++) {
-		if ((key = imap_gm_key(s->staged[i].gmid,
-		    s->staged[i].msgid)) == NULL)
-			continue;
-		msgids_add(s->ids, IMAP_GM_FOLDER, key, s->staged[i].size,
-		    NULL);
-		msgids_set_add(&s->gm_known, key, s->staged[i].size);
-		free(key);
-	}
+	for (i = 0; i < s->nstaged; i++)
+		imap_gm_log_one(s, &s->staged[i]);
 	msgids_set_sort(&s->gm_known);
 }
 
@@ -3840,28 +3856,30 @@ imap_batch_owed(struct imap_session *s)
 {
 	if (!imap_wants_actions(s))
 		return;
-	imap_delivered_owe(s);
+	/* deliver = mda: owed one by one as the agent took them
+	 * (imap_mda_taken). */
+	if (s->folders[s->cur].deliver == DELIVER_MAILDIR)
+		imap_delivered_owe(s);
 	imap_pending_add(s, &s->recognised);
 	imap_store_pending(s);
 }
 
-/* The batch's FETCH ended OK: make it durable, record it, then tell the
- * server. */
-static void
-imap_checkpoint(struct imap_session *s)
-{
-	char	*cause;
+static void	imap_mda_batch(struct imap_session *);
 
-	if (imap_batch_durable(s, &cause) != 0) {
-		if (cause != NULL)
-			imap_folder_fail(s, EXIT_LOCAL, "%s", cause);
-		free(cause);
-		return;
-	}
+/* Step 5 and 6 for the batch made durable (or taken by the agent). */
+static void
+imap_checkpoint_record(struct imap_session *s)
+{
 	imap_suspect_update(s);
 	/* What was not delivered is in the missing set (saved with
 	 * last_uid), so last_uid may pass it. */
 	imap_missing_update(s);
+	if (!uidset_empty(&s->mda_refused)) {
+		/* deliver = mda: what the agent refused is asked again. */
+		uidset_add_set(&s->missing, &s->mda_refused);
+		uidset_clear(&s->mda_refused);
+		imap_missing_save(s);
+	}
 	if (uidset_max(&s->batch) > s->sf->last_uid)
 		s->sf->last_uid = uidset_max(&s->batch);
 	imap_journal_prune(s);
@@ -3876,6 +3894,162 @@ imap_checkpoint(struct imap_session *s)
 		return;
 	}
 	imap_fetch_next_batch(s);
+}
+
+/* The batch's FETCH ended OK: make it durable, record it, then tell the
+ * server. */
+static void
+imap_checkpoint(struct imap_session *s)
+{
+	char	*cause;
+
+	if (s->folders[s->cur].deliver != DELIVER_MAILDIR) {
+		imap_mda_batch(s);
+		return;
+	}
+	if (imap_batch_durable(s, &cause) != 0) {
+		if (cause != NULL)
+			imap_folder_fail(s, EXIT_LOCAL, "%s", cause);
+		free(cause);
+		return;
+	}
+	imap_checkpoint_record(s);
+}
+
+/*
+ * deliver = mda (mda.h): in place of steps 2 to 4, each staged message of
+ * the batch goes to the agent in turn. One it took (exit 0) is recorded
+ * at once, before the next goes: a journal entry marked done (its UID is
+ * skipped, never fetched again), its Message-ID and digest in the msgids
+ * log, its UID in the pending set when the server is to be told, the
+ * state saved. A crash between the agent's exit and that save (point
+ * imap-mda-taken) hands that one message over twice at worst, never
+ * loses it; after the save, recovery skips it and the pending set acts
+ * on it. One the agent did not take owes nothing and joins the missing
+ * set (imap_missing_update), asked for again by the next run, while
+ * last_uid moves on: it blocks no other. Then steps 5 and 6 as for a
+ * Maildir. The connection idles meanwhile: the agents' time is not the
+ * server's.
+ */
+
+static void	imap_mda_next(struct imap_session *);
+
+/* The agent took staged message i: recorded and saved. -1 when the
+ * session failed. */
+static int
+imap_mda_taken(struct imap_session *s, size_t i)
+{
+	struct imap_folder	*f = &s->folders[s->cur];
+	struct imap_staged	*st = &s->staged[i];
+	struct uidset		 one, acted;
+	char			*id, *why;
+
+	fault_point("imap-mda-taken");
+	id = imap_jentry_format(&(struct imap_jentry){ st->uid,
+	    s->uidvalidity, st->size, 1, st->msgid });
+	state_inflight_add(s->st, f->remote, id, st->final);
+	free(id);
+	if (s->ids != NULL) {
+		msgids_add(s->ids, f->remote, st->msgid, st->size, st->digest);
+		if (s->gm_loaded) {
+			imap_gm_log_one(s, st);
+			msgids_set_sort(&s->gm_known);
+		}
+		if (msgids_flush(s->ids, &why) != 0) {
+			imap_log(s, LOG_LVL_WARNING, "%s", why);
+			free(why);
+		}
+	}
+	if (imap_wants_actions(s)) {
+		uidset_init(&one);
+		uidset_init(&acted);
+		uidset_add(&one, st->uid);
+		s->untouched += imap_untouched_take(s, &one, &acted);
+		imap_pending_add(s, &acted);
+		imap_store_pending(s);
+		uidset_clear(&one);
+		uidset_clear(&acted);
+	}
+	return (imap_save_state(s));
+}
+
+/* The agents are done with the batch: the refused ones are passed over
+ * now and missing from here on, then the batch is recorded. */
+static void
+imap_mda_batch_end(struct imap_session *s)
+{
+	struct uidset	taken;
+
+	maildir_staged_drop(s->md);
+	imap_staged_clear(s);
+	conn_set_timeout(s->conn, s->ac->timeout != 0 ? s->ac->timeout :
+	    CONN_DEFAULT_TIMEOUT);
+	conn_local_work_done(s->conn);
+	uidset_init(&taken);
+	uidset_subtract(&taken, &s->delivered, &s->mda_refused);
+	uidset_clear(&s->delivered);
+	s->delivered = taken;
+	/* Not lost by the server: no warning that it is (the missing set
+	 * takes them after imap_missing_update). */
+	uidset_add_set(&s->passed, &s->mda_refused);
+	imap_checkpoint_record(s);
+}
+
+static void
+imap_mda_done(enum mda_result res, const char *text, void *arg)
+{
+	struct imap_session	*s = arg;
+	size_t			 i = s->mda_next++;
+	struct log_ctx		 ctx = { s->ctx.account, s->ctx.folder,
+				    s->staged[i].uid };
+
+	s->mda = NULL;
+	mda_log(&ctx, res, text);
+	if (res == MDA_FAILED)
+		imap_status(s, EXIT_LOCAL);
+	if (res != MDA_DELIVERED)
+		uidset_add(&s->mda_refused, s->staged[i].uid);
+	else if (imap_mda_taken(s, i) != 0)
+		return;
+	imap_mda_next(s);
+}
+
+/* The next staged message to the agent, or the batch's end. */
+static void
+imap_mda_next(struct imap_session *s)
+{
+	struct imap_folder	*f = &s->folders[s->cur];
+	struct imap_staged	*st;
+	struct log_ctx		 ctx = s->ctx;
+	char			 key[32], *cause = NULL;
+
+	for (; s->mda_next < s->nstaged; s->mda_next++) {
+		st = &s->staged[s->mda_next];
+		snprintf(key, sizeof key, "%u.%u", (unsigned int)s->uidvalidity,
+		    (unsigned int)st->uid);
+		s->mda = mda_start_staged(s->base, s->ac, f->deliver, s->md,
+		    st->final, f->display, key, imap_mda_done, s, &cause);
+		if (s->mda != NULL)
+			return;
+		ctx.uid = st->uid;
+		mda_log(&ctx, MDA_FAILED, cause);
+		free(cause);
+		cause = NULL;
+		imap_status(s, EXIT_LOCAL);
+		uidset_add(&s->mda_refused, st->uid);
+	}
+	imap_mda_batch_end(s);
+}
+
+/* The batch's messages to the agent, one at a time. */
+static void
+imap_mda_batch(struct imap_session *s)
+{
+	s->mda_next = 0;
+	uidset_clear(&s->mda_refused);
+	/* The server waits, silent, while the agents run. */
+	conn_set_timeout(s->conn, 0);
+	imap_mda_next(s);
 }
 
 /* Sends the next slice of the server actions for the pending set, or goes
@@ -6307,6 +6481,7 @@ imap_session_new(struct event_base *base, struct evdns_base *dns,
 	uidset_init(&s->unseen);
 	uidset_init(&s->batch);
 	uidset_init(&s->delivered);
+	uidset_init(&s->mda_refused);
 	uidset_init(&s->passed);
 	uidset_init(&s->recognised);
 	uidset_init(&s->verify);
@@ -6502,6 +6677,8 @@ imap_session_free(struct imap_session *s)
 
 	if (s == NULL)
 		return;
+	mda_job_free(s->mda);
+	uidset_clear(&s->mda_refused);
 	maildir_deliver_abort(s->dlv);
 	imap_folder_reset(s);
 	imap_listed_clear(s);

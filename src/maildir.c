@@ -1340,6 +1340,28 @@ maildir_deliver_stage(struct maildir_delivery *d, const char *flags,
 	return (0);
 }
 
+int
+maildir_staged_open(struct maildir *md, const char *final)
+{
+	struct maildir_delivery	*d;
+
+	TAILQ_FOREACH(d, &md->deliveries, entry) {
+		if (!d->staged || strcmp(d->final, final) != 0)
+			continue;
+		/* Stage flushed its buffer: the file holds it all. */
+		return (openat(md->fd[MAILDIR_TMP], d->name,
+		    O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+	}
+	errno = ENOENT;
+	return (-1);
+}
+
+void
+maildir_staged_drop(struct maildir *md)
+{
+	maildir_discard_batch(md);
+}
+
 /* First half of maildir_sync: every staged file durable in tmp/, nothing
  * visible yet. Between the two halves the caller writes its intent journal,
  * naming the final names; maildir_recover finishes the move after a crash.

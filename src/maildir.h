@@ -103,6 +103,14 @@ int		 maildir_sync(struct maildir *, char **cause);
  * maildir_close before it) leaves them where they are, as a crash would,
  * for maildir_recover; the caller keeps its journal entries. */
 int		 maildir_sync_prepare(struct maildir *, char **cause);
+/* For a delivery agent (mda.h) in place of the sync: a staged file of
+ * the batch, by the final name stage gave it, opened for reading from
+ * its start (it stays in tmp/): a descriptor, or -1 with errno. When
+ * the agents are done, maildir_staged_drop removes the batch's files
+ * from tmp/ (what they hold is the agents' now, or fetched again). */
+int		 maildir_staged_open(struct maildir *, const char *final);
+void		 maildir_staged_drop(struct maildir *);
+
 /* After a crash, for the journaled final names finals[0..n-1]: each file
  * still in tmp/ is moved into place; then each is looked for, at its final
  * name (one stat), else, for those still not found, in one scan of cur/

@@ -64,6 +64,9 @@
  * stop the messages from being fetched again, and the owed set makes the
  * next run DELE them before fetching anything. The crash points
  * (fault.h) are pop3-journaled, pop3-synced and pop3-saved.
+ * With deliver = mda, steps 2 to 5 are one message at a time, the
+ * agent's exit 0 in place of the Maildir (pop3_mda_batch; crash point
+ * pop3-mda-taken).
  *
  * Between two runs another client may delete a message whose DELE is
  * owed, and the server may give its freed UIDL to a new message (RFC 1939
@@ -147,6 +150,7 @@
 #include "hook.h"
 #include "log.h"
 #include "maildir.h"
+#include "mda.h"
 #include "msgids.h"
 #include "pop3_parse.h"
 #include "sasl.h"
@@ -325,6 +329,13 @@ struct pop3_session {
 	struct hook_files	 newfiles;	/* durable, for the new-mail
 						 * hook (pop3_session_files) */
 	size_t			 nstaged;
+
+	/* deliver = mda (pop3_mda_batch): the agent running, the next
+	 * staged message for it, how many it took (their msgs indices in
+	 * q[], for DELE). */
+	struct mda_job		*mda;
+	size_t			 mda_next;
+	size_t			 mda_taken;
 
 	/* The message being received. */
 	struct maildir		*md;
@@ -2141,6 +2152,124 @@ pop3_batch_durable(struct pop3_session *s)
 	return (0);
 }
 
+/*
+ * deliver = mda (mda.h): in place of steps 2 to 5 of the durability order,
+ * each staged message of the batch is handed to the agent in turn, and
+ * only one it took (exit 0) is recorded (its UIDL, with keep = no its
+ * owed DELE) and the state saved, before the next message goes: a crash
+ * between an agent's exit and that save (point pop3-mda-taken) hands
+ * that one message over twice at worst, never loses it. No intent
+ * journal names these files: one killed in tmp/ is fetched again. A
+ * message the agent did not take stays on the server, owes nothing, and
+ * is fetched again by the next session; the others of the batch go on.
+ * The connection idles meanwhile: the agents' time is not the server's.
+ */
+
+static void	pop3_mda_next(struct pop3_session *);
+
+/* The batch is done with: the server told of what the agent took. */
+static void
+pop3_mda_batch_end(struct pop3_session *s)
+{
+	maildir_staged_drop(s->md);
+	pop3_staged_clear(s);
+	conn_set_timeout(s->conn, s->ac->timeout != 0 ? s->ac->timeout :
+	    CONN_DEFAULT_TIMEOUT);
+	conn_local_work_done(s->conn);
+	if (s->ac->keep || s->mda_taken == 0) {
+		pop3_next_batch(s);
+		return;
+	}
+	pop3_phase(s, POP3_S_DELE, s->mda_taken);
+}
+
+/* The agent took message m: recorded and saved before anything else.
+ * -1 when the session failed. */
+static int
+pop3_mda_taken(struct pop3_session *s, struct pop3_msg *m)
+{
+	fault_point("pop3-mda-taken");
+	pop3_uidl_done(s, m);
+	if (!s->ac->keep) {
+		m->owed = 1;
+		pop3_store_owed(s);
+	}
+	if (s->nsusp > 0)
+		pop3_suspect_store(s);	/* delivered: no suspect */
+	s->result.messages++;
+	if (s->status == EXIT_NOTHING_NEW)
+		s->status = EXIT_NEW_MAIL;
+	s->q[s->mda_taken++] = (uint32_t)(m - s->msgs);
+	s->state_dirty = 1;
+	return (pop3_save_state(s));
+}
+
+static void
+pop3_mda_done(enum mda_result res, const char *text, void *arg)
+{
+	struct pop3_session	*s = arg;
+	struct pop3_msg		*m = &s->msgs[s->staged[s->mda_next]];
+	struct log_ctx		 ctx = pop3_msg_ctx(s, s->staged[s->mda_next]);
+
+	s->mda = NULL;
+	s->mda_next++;
+	mda_log(&ctx, res, text);
+	if (res == MDA_FAILED)
+		pop3_status(s, EXIT_LOCAL);
+	if (res == MDA_DELIVERED && pop3_mda_taken(s, m) != 0)
+		return;
+	pop3_mda_next(s);
+}
+
+/* Starts the agent for the staged message i: 0, or -1 (logged). */
+static int
+pop3_mda_start(struct pop3_session *s, size_t i)
+{
+	struct log_ctx	 ctx = pop3_msg_ctx(s, s->staged[i]);
+	char		*cause = NULL;
+
+	s->mda = mda_start_staged(s->base, s->ac, s->ac->deliver, s->md,
+	    s->staged_name[i], "INBOX", pop3_msg_uidl(s,
+	    &s->msgs[s->staged[i]]), pop3_mda_done, s, &cause);
+	if (s->mda != NULL)
+		return (0);
+	mda_log(&ctx, MDA_FAILED, cause);
+	free(cause);
+	pop3_status(s, EXIT_LOCAL);
+	return (-1);
+}
+
+/* The next staged message to the agent, or the batch's end. */
+static void
+pop3_mda_next(struct pop3_session *s)
+{
+	while (s->mda_next < s->nstaged) {
+		if (pop3_mda_start(s, s->mda_next) == 0)
+			return;
+		s->mda_next++;
+	}
+	pop3_mda_batch_end(s);
+}
+
+/* The batch's messages to the agent, one at a time. Without UIDLs a
+ * message taken could not be told from one fetched again: refused. */
+static void
+pop3_mda_batch(struct pop3_session *s)
+{
+	if (s->no_uidl) {
+		maildir_staged_drop(s->md);
+		pop3_staged_clear(s);
+		pop3_fail(s, EXIT_UNSUPPORTED, "the server has no UIDL "
+		    "command, which deliver = mda or lmtp needs to know what "
+		    "was delivered; use deliver = maildir for this account");
+		return;
+	}
+	s->mda_next = s->mda_taken = 0;
+	/* The server waits, silent, while the agents run. */
+	conn_set_timeout(s->conn, 0);
+	pop3_mda_next(s);
+}
+
 /* The batch's RETRs are all answered: make it durable, record it, then
  * delete on the server. */
 static void
@@ -2148,6 +2277,10 @@ pop3_checkpoint(struct pop3_session *s)
 {
 	if (s->nstaged == 0) {
 		pop3_next_batch(s);
+		return;
+	}
+	if (s->ac->deliver != DELIVER_MAILDIR) {
+		pop3_mda_batch(s);
 		return;
 	}
 	if (pop3_batch_durable(s) != 0)
@@ -3227,6 +3360,7 @@ pop3_session_free(struct pop3_session *s)
 {
 	if (s == NULL)
 		return;
+	mda_job_free(s->mda);
 	maildir_deliver_abort(s->dlv);
 	maildir_close(s->md);
 	free(s->msgs);

@@ -3,8 +3,8 @@
 # with an owner) writes each owner's Maildir and state as that owner only:
 # --once fills two users' Maildirs with every file and directory owned by
 # the right user (nothing created by the fetch belongs to root), each
-# owner's new_mail_command runs as that owner, the state lives in
-# state_dir/owner/USER (0700, the user's); a user's Maildir
+# owner's new_mail_command (and a deliver = mda agent) runs as that owner,
+# the state lives in state_dir/owner/USER (0700, the user's); a user's Maildir
 # replaced by a symlink to /etc is written as the user, so the fetch fails
 # with EACCES and nothing appears in /etc; an account without owner next
 # to owners is refused unless allow_root = yes; an unknown owner is a
@@ -165,6 +165,33 @@ tap_is "$(stat -c '%U %a' "$T/state/owner")" "root 711" \
     "state_dir/owner is root's, mode 0711 (search only)"
 tap_like "$(cat "$T/all-output")" "account=$A folder=INBOX: fetched 4 message" \
     "the worker of $A logged its fetch"
+
+# ---- deliver = mda as root: the agent runs as the owner --------------------
+# A configuration of its own (fresh state): A's four messages to an agent
+# that records who ran it and appends what it got in A's home.
+cat >"$T/mdaid.sh" <<'EOF'
+#!/bin/sh
+d=${0%/*}/home/$1
+id -un >"$d/mda.id"
+cat >>"$d/mda.msgs"
+EOF
+chmod 755 "$T/mdaid.sh"
+MCONF=$T/mda.conf
+{
+	printf 'state_dir = "%s"\nlog_level = info\n' "$T/state-mda"
+	owned_block "$A" 'deliver = mda' "mda_command = \"$T/mdaid.sh %u\"" |
+	    sed "s|$T/home/$A/Maildir|$T/home/$A/Spool|"
+} >"$MCONF" || tap_bail "cannot write $MCONF"
+run_once "$MCONF"
+tap_is "$rc" 0 "deliver = mda as root: exit 0"
+[ "$rc" = 0 ] || tap_diag "$err"
+tap_is "$(cat "$T/home/$A/mda.id" 2>&1)" "$A" "deliver = mda: the agent ran as $A, not as root"
+tap_is "$(stat -c %U "$T/home/$A/mda.msgs" 2>&1)" "$A" "deliver = mda: what it wrote is $A's"
+tap_is "$(cat "${INBOX[@]}" | sha256sum)" "$(sha256sum <"$T/home/$A/mda.msgs")" \
+    "deliver = mda: it got $A's four messages, byte for byte"
+tap_is "$(find "$T/home/$A/Spool" -type f | wc -l)" 0 \
+    "deliver = mda: the spool Maildir holds no file"
+rm -rf "$T/state-mda" "$T/home/$A/Spool" "$T/home/$A/mda.id" "$T/home/$A/mda.msgs"
 
 # ---- a Maildir replaced by a symlink to /etc --------------------------------
 for d in tmp new cur; do

@@ -21,7 +21,9 @@
 #include <cmocka.h>
 
 #include "cmdline.h"
+#include "lmtp.h"
 #include "log.h"
+#include "mda.h"
 #include "secret.h"
 #include "xmalloc.h"
 
@@ -611,6 +613,108 @@ test_secret_redacted_in_logs(void **state)
 	free(p);
 }
 
+/* The placeholders of mda_command (mda.h), replaced after the split:
+ * a value with blanks stays one word; "%%" is a '%'; any other '%' is
+ * refused. And the stable X-Mailfetchd-Id. */
+static void
+test_expand(void **state)
+{
+	const char	*values[] = { "acct", "Lists/a b", "me", "" };
+	char		**argv, *cause = NULL, *a, *b;
+
+	(void)state;
+	assert_int_equal(cmdline_split("deliver -a %a -f %f %u%%%s x%a%a",
+	    &argv, &cause), 0);
+	assert_int_equal(cmdline_expand(argv, MDA_KEYS, values, &cause), 0);
+	assert_string_equal(argv[2], "acct");
+	assert_string_equal(argv[4], "Lists/a b");
+	assert_string_equal(argv[5], "me%");
+	assert_string_equal(argv[6], "xacctacct");
+	assert_null(argv[7]);
+	cmdline_free(argv);
+	assert_int_equal(cmdline_split("a %x", &argv, &cause), 0);
+	assert_int_equal(cmdline_expand(argv, MDA_KEYS, values, &cause), -1);
+	assert_non_null(strstr(cause, "'%x'"));
+	free(cause);
+	cmdline_free(argv);
+	assert_int_equal(cmdline_split("a 5%", &argv, &cause), 0);
+	assert_int_equal(cmdline_expand(argv, MDA_KEYS, values, &cause), -1);
+	free(cause);
+	cmdline_free(argv);
+	a = mda_id("acct", "INBOX", "uidl1");
+	b = mda_id("acct", "INBOX", "uidl1");
+	assert_string_equal(a, b);
+	assert_int_equal(strlen(a), strlen("<@mailfetchd>") + 32);
+	free(b);
+	b = mda_id("acc", "tINBOX", "uidl1");
+	assert_string_not_equal(a, b);
+	free(a);
+	free(b);
+}
+
+/* The sender for %s and MAIL FROM (mda.h): the first Return-Path of
+ * the header section, plain addresses only. */
+static void
+test_return_path(void **state)
+{
+	static const struct {
+		const char	*msg;
+		const char	*want;
+	} t[] = {
+		{ "Return-Path: <a.b+c@example.org>\nFrom: x\n\nbody\n",
+		    "a.b+c@example.org" },
+		{ "From: x\r\nreturn-path:\t<b@e.org>\r\n\r\n", "b@e.org" },
+		{ "Return-Path: <>\n\n", "" },
+		{ "From: x\n\nReturn-Path: <body@e.org>\n", "" },
+		{ "Return-Path: <a b@e.org>\n\n", "" },
+		{ "Return-Path: <a@e.org;rm>\n\n", "" },
+		{ "Return-Path: <a@e.org\n\n", "" },
+		{ "Return-Path:\n <folded@e.org>\n\n", "" },
+		{ "Return-Path: <first@e.org>\nReturn-Path: <second@e.org>\n",
+		    "first@e.org" },
+		{ "Return-Path: <cut@e.org>", "" },
+	};
+	char	out[MDA_SENDER_MAX + 1], small[4];
+	size_t	i;
+
+	(void)state;
+	for (i = 0; i < sizeof t / sizeof t[0]; i++) {
+		mda_return_path(t[i].msg, strlen(t[i].msg), out, sizeof out);
+		if (strcmp(out, t[i].want) != 0)
+			fail_msg("case %zu: got '%s', want '%s'", i, out,
+			    t[i].want);
+	}
+	mda_return_path(t[0].msg, strlen(t[0].msg), small, sizeof small);
+	assert_string_equal(small, "");
+}
+
+/* LMTP targets (lmtp.h): a Unix socket by absolute path, or a numeric
+ * address and port; nothing that needs DNS. */
+static void
+test_lmtp_target(void **state)
+{
+	static const char *const good[] = { "unix:/run/dovecot/lmtp",
+	    "127.0.0.1:24", "[::1]:2424", "10.0.0.1:65535" };
+	static const char *const bad[] = { "unix:run/lmtp", "localhost:24",
+	    "127.0.0.1", "127.0.0.1:0", "127.0.0.1:65536", "::1:24",
+	    "[::1]", "127.0.0.1:24x", ":24", "" };
+	char	*cause;
+	size_t	 i;
+
+	(void)state;
+	for (i = 0; i < sizeof good / sizeof good[0]; i++) {
+		cause = NULL;
+		if (lmtp_target_check(good[i], &cause) != 0)
+			fail_msg("%s refused: %s", good[i], cause);
+	}
+	for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		cause = NULL;
+		if (lmtp_target_check(bad[i], &cause) == 0)
+			fail_msg("%s accepted", bad[i]);
+		free(cause);
+	}
+}
+
 int
 main(void)
 {
@@ -624,6 +728,9 @@ main(void)
 		cmocka_unit_test(test_command),
 		cmocka_unit_test(test_command_no_shell),
 		cmocka_unit_test(test_split),
+		cmocka_unit_test(test_expand),
+		cmocka_unit_test(test_lmtp_target),
+		cmocka_unit_test(test_return_path),
 		cmocka_unit_test_setup_teardown(test_command_timeout_escaped,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_command_leftover_stdout,

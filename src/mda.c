@@ -1,0 +1,575 @@
+/* mda.c: one message handed to a mail delivery agent (see mda.h).
+ *
+ * Three things are watched from the loop, none blocks it: the agent's
+ * stdin, fed from the staged file through a non-blocking pipe a chunk at
+ * a time (an agent that reads slowly or not at all holds no memory); its
+ * output (stdout and stderr, one pipe), of which the first
+ * MDA_OUTPUT_MAX bytes are kept for the report and the rest read and
+ * dropped, so that a chatty agent never blocks on a full pipe; and its
+ * exit, looked for with waitpid(WNOHANG) from a timer, not SIGCHLD, for
+ * the reason hook.c gives (privsep reaps its workers with waitpid(-1)).
+ * Past the timeout the supervisor kills the agent's tree
+ * (secret_cmd_abort); one that does not end within MDA_KILL_MS is
+ * killed itself.
+ *
+ * An agent that exits 0 took the message over, even one that did not
+ * read all of it (its choice, logged); a staged file that could not be
+ * read makes the run a failure whatever the agent said, since it may
+ * have taken a truncated message: a duplicate later, never a loss. */
+#include "mda.h"
+
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <openssl/evp.h>
+
+#include "cmdline.h"
+#include "config.h"
+#include "lmtp.h"
+#include "log.h"
+#include "maildir.h"
+#include "secret.h"
+#include "xmalloc.h"
+
+/* How often the agent's exit is looked for. */
+#define MDA_POLL_MS	50
+/* After asking the supervisor to kill the agent, how long before it is
+ * killed itself. */
+#define MDA_KILL_MS	3000
+/* The stdin feed's chunk. */
+#define MDA_CHUNK	16384
+/* Hex digits of mda_id. */
+#define MDA_ID_HEX	32
+
+struct mda_job {
+	char		*argv0;
+	unsigned int	 timeout;	/* seconds */
+	pid_t		 pid;
+	struct timespec	 started;
+	int		 killing;	/* 1: asked, 2: killed */
+	long		 killed_ms;
+	struct event	*ev_poll;
+
+	int		 msgfd;		/* the staged file */
+	int		 infd;		/* the agent's stdin; -1: closed */
+	struct event	*ev_in;
+	char		 buf[MDA_CHUNK];
+	size_t		 off, len;
+	int		 unread;	/* the agent closed stdin early */
+	char		*read_error;	/* the staged file failed us */
+
+	int		 outfd;		/* its output; -1: closed */
+	struct event	*ev_out;
+	char		 out[MDA_OUTPUT_MAX + 1];
+	size_t		 outlen;
+	int		 outcut;	/* more than MDA_OUTPUT_MAX came */
+
+	struct lmtp_job	*lmtp;		/* deliver = lmtp: all there is */
+
+	mda_done_cb	 cb;
+	void		*arg;
+};
+
+/* The address between v's angle brackets (before end) into out, or "". */
+static void
+mda_addr(const char *v, const char *end, char *out, size_t outlen)
+{
+	static const char	 ok[] = "abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.!#$%&'*+/=?^_`{|}~@-";
+	const char		*close;
+	size_t			 n;
+
+	while (v < end && (*v == ' ' || *v == '\t'))
+		v++;
+	if (v == end || *v != '<' ||
+	    (close = memchr(v, '>', (size_t)(end - v))) == NULL)
+		return;
+	n = (size_t)(close - v - 1);
+	if (n == 0 || n >= outlen || strspn(v + 1, ok) < n)
+		return;
+	memcpy(out, v + 1, n);
+	out[n] = '\0';
+}
+
+void
+mda_return_path(const char *p, size_t len, char *out, size_t outlen)
+{
+	const char	*end = p + len, *nl;
+
+	out[0] = '\0';
+	while (p < end && (nl = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+		if (nl == p || (nl == p + 1 && *p == '\r'))
+			return;		/* the header section ended */
+		if (nl - p > 12 && strncasecmp(p, "Return-Path:", 12) == 0) {
+			mda_addr(p + 12, nl, out, outlen);
+			return;
+		}
+		p = nl + 1;
+	}
+}
+
+char *
+mda_id(const char *account, const char *folder, const char *key)
+{
+	unsigned char	 md[EVP_MAX_MD_SIZE];
+	unsigned int	 mdlen = 0, i;
+	char		 hex[MDA_ID_HEX + 1], *s;
+	EVP_MD_CTX	*ctx;
+
+	if ((ctx = EVP_MD_CTX_new()) == NULL ||
+	    EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
+		fatalx("mda_id: cannot digest");
+	/* The NULs keep ("ab", "c") apart from ("a", "bc"). */
+	EVP_DigestUpdate(ctx, account, strlen(account) + 1);
+	EVP_DigestUpdate(ctx, folder, strlen(folder) + 1);
+	EVP_DigestUpdate(ctx, key, strlen(key));
+	EVP_DigestFinal_ex(ctx, md, &mdlen);
+	EVP_MD_CTX_free(ctx);
+	for (i = 0; i < MDA_ID_HEX / 2 && i < mdlen; i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	xasprintf(&s, "<%s@mailfetchd>", hex);
+	return (s);
+}
+
+/* Stops watching a pipe and closes it (either of the agent's). */
+static void
+mda_pipe_close(struct event **ev, int *fd)
+{
+	if (*ev != NULL)
+		event_free(*ev);
+	*ev = NULL;
+	if (*fd != -1)
+		close(*fd);
+	*fd = -1;
+}
+
+static void
+mda_in_close(struct mda_job *j)
+{
+	mda_pipe_close(&j->ev_in, &j->infd);
+}
+
+static long	mda_elapsed_ms(const struct mda_job *);
+
+/* The next chunk of the staged file into buf: 1, 0 at its end, -1 when
+ * it cannot be read (j->read_error). */
+static int
+mda_in_fill(struct mda_job *j)
+{
+	ssize_t	n;
+
+	while ((n = read(j->msgfd, j->buf, sizeof j->buf)) == -1 &&
+	    errno == EINTR)
+		;
+	if (n == -1) {
+		xasprintf(&j->read_error, "cannot read the staged message: %s",
+		    strerror(errno));
+		return (-1);
+	}
+	j->off = 0;
+	j->len = (size_t)n;
+	return (n > 0);
+}
+
+/* The agent's stdin can take more. */
+static void
+mda_in_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct mda_job	*j = arg;
+	ssize_t		 n;
+
+	(void)fd;
+	(void)what;
+	if (j->off == j->len && mda_in_fill(j) != 1) {
+		/* EOF for the agent; after a read error it is killed:
+		 * what it got is not the message. */
+		if (j->read_error != NULL && j->killing == 0) {
+			secret_cmd_abort(j->pid);
+			j->killing = 1;
+			j->killed_ms = mda_elapsed_ms(j);
+		}
+		mda_in_close(j);
+		return;
+	}
+	n = write(j->infd, j->buf + j->off, j->len - j->off);
+	if (n == -1 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n == -1) {
+		/* EPIPE: the agent closed its stdin (or exited). */
+		j->unread = 1;
+		mda_in_close(j);
+		return;
+	}
+	j->off += (size_t)n;
+}
+
+static void
+mda_out_close(struct mda_job *j)
+{
+	mda_pipe_close(&j->ev_out, &j->outfd);
+}
+
+/* Reads what the agent wrote: kept up to MDA_OUTPUT_MAX, then dropped. */
+static void
+mda_out_read(struct mda_job *j)
+{
+	char	 tmp[4096];
+	size_t	 room;
+	ssize_t	 n;
+
+	while (j->outfd != -1) {
+		n = read(j->outfd, tmp, sizeof tmp);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && errno == EAGAIN)
+			return;
+		if (n <= 0) {
+			mda_out_close(j);
+			return;
+		}
+		room = MDA_OUTPUT_MAX - j->outlen;
+		if ((size_t)n > room)
+			j->outcut = 1;
+		memcpy(j->out + j->outlen, tmp, (size_t)n < room ?
+		    (size_t)n : room);
+		j->outlen += (size_t)n < room ? (size_t)n : room;
+	}
+}
+
+static void
+mda_out_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	mda_out_read(arg);
+}
+
+/* What the agent said, escaped for one log line ("" when nothing). */
+static char *
+mda_output_text(struct mda_job *j)
+{
+	char	*e, *s;
+
+	while (j->outlen > 0 && (j->out[j->outlen - 1] == '\n' ||
+	    j->out[j->outlen - 1] == '\r'))
+		j->outlen--;
+	if (j->outlen == 0)
+		return (xstrdup(""));
+	e = log_sanitize(j->out, j->outlen, MDA_OUTPUT_MAX);
+	xasprintf(&s, "; it said: %s%s", e, j->outcut ? " [...]" : "");
+	free(e);
+	return (s);
+}
+
+/* The agent ended (ws: its wait status): classified, reported. */
+static void
+mda_end(struct mda_job *j, int ws)
+{
+	enum mda_result	 res;
+	char		*how, *said, *text = NULL;
+
+	mda_out_read(j);
+	if (j->infd != -1 && j->read_error == NULL &&
+	    (j->off < j->len || mda_in_fill(j) == 1))
+		j->unread = 1;	/* it ended with the message not all fed */
+	said = mda_output_text(j);
+	how = secret_cmd_how(ws, j->killing != 0 && j->read_error == NULL,
+	    j->timeout);
+	if (j->read_error != NULL) {
+		res = MDA_FAILED;
+		xasprintf(&text, "mda_command '%s' was stopped: %s%s",
+		    j->argv0, j->read_error, said);
+	} else if (how == NULL) {
+		res = MDA_DELIVERED;
+		if (j->unread)
+			xasprintf(&text, "mda_command '%s' exited 0 without "
+			    "reading the whole message; counted as "
+			    "delivered%s", j->argv0, said);
+	} else if (j->killing == 0 && WIFEXITED(ws) &&
+	    WEXITSTATUS(ws) == MDA_EX_TEMPFAIL) {
+		res = MDA_TEMPFAIL;
+		xasprintf(&text, "mda_command '%s' asked to try again later "
+		    "(exit status 75, EX_TEMPFAIL)%s", j->argv0, said);
+	} else {
+		res = MDA_FAILED;
+		xasprintf(&text, "mda_command '%s' %s%s", j->argv0, how, said);
+	}
+	free(how);
+	free(said);
+	j->pid = -1;
+	j->cb(res, text, j->arg);
+	free(text);
+	mda_job_free(j);
+}
+
+/* Milliseconds since the agent started. */
+static long
+mda_elapsed_ms(const struct mda_job *j)
+{
+	struct timespec	now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return ((now.tv_sec - j->started.tv_sec) * 1000 + (now.tv_nsec -
+	    j->started.tv_nsec) / 1000000);
+}
+
+/* The poll: ended yet, or past the timeout? */
+static void
+mda_poll_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct mda_job	*j = arg;
+	struct timeval	 tv = { 0, MDA_POLL_MS * 1000 };
+	pid_t		 pid;
+	long		 ms;
+	int		 ws = 0;
+
+	(void)fd;
+	(void)what;
+	while ((pid = waitpid(j->pid, &ws, WNOHANG)) == -1 && errno == EINTR)
+		;
+	if (pid == j->pid || pid == -1) {
+		mda_end(j, ws);
+		return;
+	}
+	ms = mda_elapsed_ms(j);
+	if (j->killing == 0 && ms >= (long)j->timeout * 1000) {
+		secret_cmd_abort(j->pid);
+		j->killing = 1;
+		j->killed_ms = ms;
+	} else if (j->killing == 1 && ms - j->killed_ms >= MDA_KILL_MS) {
+		kill(-j->pid, SIGKILL);
+		kill(j->pid, SIGKILL);
+		j->killing = 2;
+	}
+	evtimer_add(j->ev_poll, &tv);
+}
+
+/* The agent's argv: the command split, its placeholders replaced. */
+static char **
+mda_argv(const char *command, const struct mda_msg *m, char **cause)
+{
+	const char	*values[] = { m->account, m->folder, m->user,
+			    m->sender };
+	char		**argv, *why;
+
+	if (cmdline_split(command, &argv, &why) != 0 ||
+	    cmdline_expand(argv, MDA_KEYS, values, &why) != 0) {
+		xasprintf(cause, "mda_command: %s", why);
+		free(why);
+		cmdline_free(argv);
+		return (NULL);
+	}
+	return (argv);
+}
+
+/* The environment the agent gets besides the daemon's. */
+static char **
+mda_env(const struct mda_msg *m)
+{
+	char	**env = xcalloc(3, sizeof *env);
+
+	xasprintf(&env[0], "MAILFETCHD_ACCOUNT=%s", m->account);
+	xasprintf(&env[1], "MAILFETCHD_FOLDER=%s", m->folder);
+	return (env);
+}
+
+/* Starts the agent with stdin and output pipes: 0, or -1 and *cause. */
+static int
+mda_spawn(struct mda_job *j, char **argv, char **env, char **cause)
+{
+	struct secret_cmd	c;
+	int			in[2], out[2];
+
+	if (pipe2(in, O_CLOEXEC) == -1) {
+		xasprintf(cause, "mda_command: pipe: %s", strerror(errno));
+		return (-1);
+	}
+	if (pipe2(out, O_CLOEXEC) == -1) {
+		xasprintf(cause, "mda_command: pipe: %s", strerror(errno));
+		close(in[0]);
+		close(in[1]);
+		return (-1);
+	}
+	memset(&c, 0, sizeof c);
+	c.argv = argv;
+	c.env = env;
+	c.infd = in[0];
+	c.outfd = c.errfd = out[1];
+	j->pid = secret_cmd_spawn(&c, "mda_command", cause);
+	close(in[0]);
+	close(out[1]);
+	j->infd = in[1];
+	j->outfd = out[0];
+	if (j->pid == -1)
+		return (-1);
+	if (fcntl(j->infd, F_SETFL, O_NONBLOCK) == -1 ||
+	    fcntl(j->outfd, F_SETFL, O_NONBLOCK) == -1)
+		fatal("mda_spawn: fcntl");
+	return (0);
+}
+
+/* The loop's watch on the agent's stdin, output and exit. */
+static void
+mda_watch(struct mda_job *j, struct event_base *base)
+{
+	struct timeval	tv = { 0, MDA_POLL_MS * 1000 };
+
+	j->ev_in = event_new(base, j->infd, EV_WRITE | EV_PERSIST, mda_in_cb,
+	    j);
+	j->ev_out = event_new(base, j->outfd, EV_READ | EV_PERSIST,
+	    mda_out_cb, j);
+	j->ev_poll = evtimer_new(base, mda_poll_cb, j);
+	if (j->ev_in == NULL || j->ev_out == NULL || j->ev_poll == NULL)
+		fatalx("mda_watch: cannot create events");
+	clock_gettime(CLOCK_MONOTONIC, &j->started);
+	event_add(j->ev_in, NULL);
+	event_add(j->ev_out, NULL);
+	evtimer_add(j->ev_poll, &tv);
+}
+
+struct mda_job *
+mda_start(struct event_base *base, const char *command, unsigned int timeout,
+    const struct mda_msg *m, int fd, mda_done_cb cb, void *arg, char **cause)
+{
+	struct mda_job	*j;
+	char		**argv, **env;
+	int		  rc;
+
+	if ((argv = mda_argv(command, m, cause)) == NULL) {
+		close(fd);
+		return (NULL);
+	}
+	j = xcalloc(1, sizeof *j);
+	j->argv0 = xstrdup(argv[0]);
+	j->timeout = timeout;
+	j->msgfd = fd;
+	j->infd = j->outfd = -1;
+	j->pid = -1;
+	j->cb = cb;
+	j->arg = arg;
+	if (m->id != NULL) {
+		/* The header line goes first, then the file. */
+		j->len = (size_t)snprintf(j->buf, sizeof j->buf,
+		    "X-Mailfetchd-Id: %s\n", m->id);
+		if (j->len >= sizeof j->buf)
+			fatalx("mda_start: id too long");
+	}
+	env = mda_env(m);
+	rc = mda_spawn(j, argv, env, cause);
+	cmdline_free(env);
+	cmdline_free(argv);
+	if (rc != 0) {
+		mda_job_free(j);
+		return (NULL);
+	}
+	mda_watch(j, base);
+	return (j);
+}
+
+void
+mda_job_free(struct mda_job *j)
+{
+	if (j == NULL)
+		return;
+	lmtp_job_free(j->lmtp);
+	if (j->pid != -1) {
+		/* Not ended: killed with all it started. */
+		secret_cmd_kill(j->pid, NULL);
+	}
+	mda_in_close(j);
+	mda_out_close(j);
+	if (j->ev_poll != NULL)
+		event_free(j->ev_poll);
+	if (j->msgfd != -1)
+		close(j->msgfd);
+	free(j->read_error);
+	free(j->argv0);
+	free(j);
+}
+
+/* The LMTP transaction ended: the caller is told as for an agent. */
+static void
+mda_lmtp_done(enum mda_result res, const char *text, void *arg)
+{
+	struct mda_job	*j = arg;
+
+	j->lmtp = NULL;		/* it frees itself */
+	j->cb(res, text, j->arg);
+	mda_job_free(j);
+}
+
+/* deliver = lmtp: a job that only holds the LMTP transaction. */
+static struct mda_job *
+mda_start_lmtp(struct event_base *base, const struct account_conf *ac,
+    const struct mda_msg *m, int fd, mda_done_cb cb, void *arg, char **cause)
+{
+	struct mda_job	*j = xcalloc(1, sizeof *j);
+
+	j->pid = -1;
+	j->msgfd = j->infd = j->outfd = -1;
+	j->cb = cb;
+	j->arg = arg;
+	j->lmtp = lmtp_start(base, ac->lmtp, m->sender,
+	    ac->lmtp_recipient != NULL ? ac->lmtp_recipient : m->user, m->id,
+	    ac->mda_timeout, fd, mda_lmtp_done, j, cause);
+	if (j->lmtp == NULL) {
+		free(j);
+		return (NULL);
+	}
+	return (j);
+}
+
+struct mda_job *
+mda_start_staged(struct event_base *base, const struct account_conf *ac,
+    int deliver, struct maildir *md, const char *final, const char *folder,
+    const char *key, mda_done_cb cb, void *arg, char **cause)
+{
+	struct mda_msg	 m = { ac->name, folder, ac->owner != NULL ?
+			    ac->owner : ac->user, "", NULL };
+	struct mda_job	*j;
+	char		*id = NULL, head[8192], sender[MDA_SENDER_MAX + 1];
+	ssize_t		 n;
+	int		 fd;
+
+	if ((fd = maildir_staged_open(md, final)) == -1) {
+		xasprintf(cause, "%s/tmp: the staged message: %s",
+		    maildir_path(md), strerror(errno));
+		return (NULL);
+	}
+	if (ac->mda_id_header)
+		m.id = id = mda_id(ac->name, folder, key);
+	/* Where the header starts: Return-Path comes first when there. */
+	if ((n = pread(fd, head, sizeof head, 0)) > 0)
+		mda_return_path(head, (size_t)n, sender, sizeof sender);
+	m.sender = sender;
+	if (deliver == DELIVER_LMTP)
+		j = mda_start_lmtp(base, ac, &m, fd, cb, arg, cause);
+	else
+		j = mda_start(base, ac->mda_command, ac->mda_timeout, &m, fd,
+		    cb, arg, cause);
+	free(id);
+	return (j);
+}
+
+void
+mda_log(const struct log_ctx *ctx, enum mda_result res, const char *text)
+{
+	if (res == MDA_DELIVERED && text != NULL)
+		log_msg(LOG_LVL_WARNING, ctx, "%s", text);
+	else if (res == MDA_TEMPFAIL)
+		log_msg(LOG_LVL_WARNING, ctx, "%s; the message stays on the "
+		    "server and is fetched again next time", text);
+	else if (res == MDA_FAILED)
+		log_msg(LOG_LVL_ERROR, ctx, "%s; the message stays on the "
+		    "server and is fetched again next time", text);
+}

@@ -1,0 +1,104 @@
+/* mda.h: hands one message to a mail delivery agent (deliver = mda in
+ * mailfetchd.conf(5)): procmail, maildrop, dovecot-lda, a script.
+ *
+ * The agent runs as hooks do (hook.h): its command split into words
+ * without a shell, the placeholders MDA_KEYS replaced in each word, under
+ * the supervisor of secret_cmd_spawn (everything it starts is killed with
+ * it), as the process that fetched (under privsep the owner's worker),
+ * watched from the event loop, never waited for inside it. The message
+ * is streamed to its stdin from the staged file (LF line ends, as stored
+ * in a Maildir), optionally after an X-Mailfetchd-Id header line; nothing
+ * holds it whole in memory. Past its timeout the agent is killed with all
+ * it started.
+ *
+ * Its exit status says what became of the message: 0 delivered (the
+ * agent took it over), 75 (EX_TEMPFAIL, sysexits.h) try again later,
+ * anything else (a signal, the timeout) failed; the caller acts on the
+ * server only after 0. */
+#ifndef MAILFETCHD_MDA_H
+#define MAILFETCHD_MDA_H
+
+#include <stddef.h>
+
+/* The placeholders of mda_command, in the order of mda_msg's fields:
+ * %a account, %f folder, %u recipient, %s envelope sender ("%%": %). */
+#define MDA_KEYS		"afus"
+/* EX_TEMPFAIL of sysexits.h: the agent asks to be tried again later. */
+#define MDA_EX_TEMPFAIL		75
+/* Bytes of the agent's output (stdout and stderr) kept for the report. */
+#define MDA_OUTPUT_MAX		1024
+
+enum mda_result {
+	MDA_DELIVERED,		/* exit 0 */
+	MDA_TEMPFAIL,		/* exit 75 */
+	MDA_FAILED,		/* anything else; or it could not start */
+};
+
+/* One message's identity for the agent. */
+struct mda_msg {
+	const char	*account;	/* %a */
+	const char	*folder;	/* %f: the remote folder, "INBOX" */
+	const char	*user;		/* %u */
+	const char	*sender;	/* %s: "" when not known */
+	const char	*id;		/* X-Mailfetchd-Id's value; NULL:
+					 * no such header line */
+};
+
+struct event_base;
+struct mda_job;
+
+/* How the agent ended: text says how, with its output, for a log line
+ * (after MDA_DELIVERED NULL, or a warning: it left input unread); both
+ * are the job's, valid during the call. The job is freed right after
+ * the callback returns: the callback must forget it, not free it. */
+typedef void (*mda_done_cb)(enum mda_result, const char *text, void *arg);
+
+/* Starts command for the message read from fd (taken over, from its
+ * current offset), killed after timeout seconds. NULL and *cause
+ * (caller frees) when it could not start: then no callback. */
+struct mda_job	*mda_start(struct event_base *, const char *command,
+		    unsigned int timeout, const struct mda_msg *, int fd,
+		    mda_done_cb, void *arg, char **cause);
+/* Kills a running agent with all it started (waiting for it: a few
+ * seconds at most), without callback. NULL is a no-op. */
+void		 mda_job_free(struct mda_job *);
+
+/* For a fetch session: starts the account's agent (deliver: DELIVER_MDA,
+ * ac's mda_command) or LMTP transaction (DELIVER_LMTP, ac's lmtp), with
+ * ac's mda_timeout and mda_id_header, for the message staged under
+ * final in md (maildir_staged_open), of folder, identified by key (as
+ * mda_id). NULL and *cause when it could not start. */
+struct account_conf;
+struct maildir;
+struct mda_job	*mda_start_staged(struct event_base *,
+		    const struct account_conf *, int deliver, struct maildir *,
+		    const char *final, const char *folder, const char *key,
+		    mda_done_cb, void *arg, char **cause);
+/* Logs how the agent ended for a message (ctx: its context): nothing
+ * after a clean MDA_DELIVERED, a warning after an unclean one or
+ * MDA_TEMPFAIL, an error after MDA_FAILED, saying the message stays on
+ * the server. */
+struct log_ctx;
+void		 mda_log(const struct log_ctx *, enum mda_result,
+		    const char *text);
+
+/* The envelope sender a message records in its header section: the
+ * address of its first Return-Path line ("Return-Path: <a@b>"), looked
+ * for in the first len bytes of the message (p), copied into out
+ * (outlen bytes with the NUL). "" when there is none, it is "<>", it is
+ * folded onto the next line, it does not fit, or it holds a character
+ * other than letters, digits and .!#$%&'*+/=?^_`{|}~@- : the value goes
+ * into an argv (%s) or an LMTP command, so it must be plain. */
+#define MDA_SENDER_MAX		256
+void		 mda_return_path(const char *p, size_t len, char *out,
+		    size_t outlen);
+
+/* A stable X-Mailfetchd-Id value for a message: "<HEX@mailfetchd>", HEX
+ * a SHA-256 prefix of account, folder and key (the POP3 UIDL, or the
+ * IMAP UIDVALIDITY and UID). The same message fetched twice gets the
+ * same id, so that Sieve's duplicate test or formail -D drops the
+ * second copy. The caller frees it. */
+char		*mda_id(const char *account, const char *folder,
+		    const char *key);
+
+#endif
