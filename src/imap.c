@@ -331,6 +331,7 @@ enum imap_lit {
 struct imap_staged {
 	uint32_t	 uid;
 	uint64_t	 size;		/* RFC822.SIZE, the msgids key */
+	uint64_t	 lit;		/* its BODY[] literal's length */
 	uint64_t	 bytes;		/* as written (LF line ends) */
 	char		*final;		/* Maildir file name */
 	char		*msgid;		/* NULL: none */
@@ -518,6 +519,7 @@ struct imap_session {
 	char			*scratch;
 	enum imap_lit		 lit;		/* the literal being streamed */
 	uint64_t		 body_over;	/* BODY[] dropped: its size */
+	uint64_t		 body_lit;	/* the BODY[] literal's length */
 	char			*hdr;		/* the Message-ID header */
 	size_t			 hdr_len;
 	size_t			 hdr_alloc;
@@ -567,6 +569,8 @@ static void	imap_gm_load(struct imap_session *);
 static void	imap_finish(struct imap_session *);
 static int	imap_idle_blocked(struct imap_session *);
 static int	imap_remote_skipped(struct imap_session *, const char *);
+static void	imap_staged_log_id(struct imap_session *,
+		    const struct imap_staged *);
 static void	imap_suspect_never(struct imap_session *);
 static int	imap_budget_never(struct imap_session *, size_t, struct uidset *);
 static void	imap_lists_begin(struct imap_session *);
@@ -3784,15 +3788,13 @@ imap_suspect_nil_log(struct imap_session *s)
 static void
 imap_batch_log_ids(struct imap_session *s)
 {
-	struct imap_folder	*f = &s->folders[s->cur];
 	char			*why;
 	size_t			 i;
 
 	if (s->ids == NULL)
 		return;
 	for (i = 0; i < s->nstaged; i++)
-		msgids_add(s->ids, f->remote, s->staged[i].msgid,
-		    s->staged[i].size, s->staged[i].digest);
+		imap_staged_log_id(s, &s->staged[i]);
 	if (s->gm_loaded)
 		imap_gm_logged(s);
 	if (msgids_flush(s->ids, &why) != 0) {
@@ -3800,6 +3802,21 @@ imap_batch_log_ids(struct imap_session *s)
 		imap_log(s, LOG_LVL_WARNING, "%s", why);
 		free(why);
 	}
+}
+
+/* A staged message into the msgids log, keyed by its Message-ID and the
+ * RFC822.SIZE its body answer announced, and by its literal's length too
+ * when that differs (no size announced, or an inexact one): after a
+ * UIDVALIDITY change the server may announce it otherwise, and either
+ * key finds it for the content comparison (review r18, finding 06). */
+static void
+imap_staged_log_id(struct imap_session *s, const struct imap_staged *st)
+{
+	const char	*folder = s->folders[s->cur].remote;
+
+	msgids_add(s->ids, folder, st->msgid, st->size, st->digest);
+	if (st->lit != st->size)
+		msgids_add(s->ids, folder, st->msgid, st->lit, st->digest);
 }
 
 /* Steps 2 to 4 of the durability order for what the batch staged:
@@ -3950,7 +3967,7 @@ imap_mda_taken(struct imap_session *s, size_t i)
 	state_inflight_add(s->st, f->remote, id, st->final);
 	free(id);
 	if (s->ids != NULL) {
-		msgids_add(s->ids, f->remote, st->msgid, st->size, st->digest);
+		imap_staged_log_id(s, st);
 		if (s->gm_loaded) {
 			imap_gm_log_one(s, st);
 			msgids_set_sort(&s->gm_known);
@@ -4926,6 +4943,7 @@ imap_body_begin(struct imap_session *s, uint64_t size)
 	free(s->dlv_cause);
 	s->dlv_cause = NULL;
 	s->body_over = 0;
+	s->body_lit = size;
 	imap_parse_literal_stream(s->parser);
 	if (imap_body_lie(s, size, "a message") || imap_body_budget(s, size))
 		return;
@@ -5183,6 +5201,7 @@ imap_verified(struct imap_session *s, const struct imap_response *r,
 
 	msgid = imap_fetch_msgid(s, r);
 	same = msgids_set_has_digest(&s->known, msgid, imap_fetch_size(r),
+	    digest) || msgids_set_has_digest(&s->known, msgid, s->body_lit,
 	    digest);
 	free(msgid);
 	if (!same) {
@@ -5218,7 +5237,8 @@ imap_to_verify(struct imap_session *s, const struct imap_response *r,
 	if (!s->uidv_changed)
 		return (0);
 	msgid = imap_fetch_msgid(s, r);
-	known = msgids_set_has(&s->known, msgid, imap_fetch_size(r));
+	known = msgids_set_has(&s->known, msgid, imap_fetch_size(r)) ||
+	    msgids_set_has(&s->known, msgid, s->body_lit);
 	free(msgid);
 	return (known);
 }
@@ -5432,6 +5452,7 @@ imap_fetch_untagged(struct imap_session *s, const struct imap_response *r)
 	st = &s->staged[s->nstaged++];
 	st->uid = uid;
 	st->size = imap_fetch_size(r);
+	st->lit = s->body_lit;
 	st->bytes = bytes;
 	st->final = final;
 	st->msgid = imap_fetch_msgid(s, r);
