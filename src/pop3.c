@@ -346,6 +346,7 @@ struct pop3_session {
 static void	pop3_enter(struct pop3_session *, enum pop3_state);
 static int	pop3_suspect_fits(struct pop3_session *, uint64_t);
 static void	pop3_next_batch(struct pop3_session *);
+static int	pop3_window_admits(struct pop3_session *);
 static void	pop3_digest_begin(struct pop3_session *, uint64_t);
 static void	pop3_digest_feed(struct pop3_session *, const char *, size_t);
 static uint64_t	pop3_digest_end(struct pop3_session *);
@@ -1262,6 +1263,8 @@ pop3_pump(struct pop3_session *s)
 		return;
 	while (!s->closing && s->q_sent < s->nq &&
 	    s->q_sent - s->q_recv < window) {
+		if (s->state == POP3_S_RETR && !pop3_window_admits(s))
+			return;
 		msgno = s->msgs[s->q[s->q_sent]].msgno;
 		rc = pop3_send(s, "%s %u", s->state == POP3_S_DELE ?
 		    "DELE" : "RETR", msgno);
@@ -2354,6 +2357,69 @@ pop3_check_done(struct pop3_session *s)
 	if (pop3_save_state(s) != 0)
 		return;
 	pop3_next_batch(s);
+}
+
+/* a + b, UINT64_MAX (no bound) when that would wrap. */
+static uint64_t
+pop3_add_sat(uint64_t a, uint64_t b)
+{
+	return (a > UINT64_MAX - b ? UINT64_MAX : a + b);
+}
+
+/* The most the answer to the RETR of message k may take on the wire
+ * before it is cut: a new message's at its lie bound (pop3_body_bound,
+ * pop3_suspect_cost). */
+static uint64_t
+pop3_window_worst(struct pop3_session *s, size_t k)
+{
+	return (pop3_suspect_cost(s, k));
+}
+
+/* The budget left does not cover the next RETR of the batch, and no
+ * answer is in flight: the batch ends there; the messages not asked for
+ * wait on the server for a later session (pop3_next_batch names them,
+ * pop3_budget_reached). */
+static void
+pop3_window_stop(struct pop3_session *s)
+{
+	size_t	k = s->q[s->q_sent];
+
+	s->nq = s->q_sent;
+	if (s->msgs[k].todo)
+		s->next_todo = k;
+	pop3_checkpoint(s);
+}
+
+/*
+ * Whether the RETR of q[q_sent] may go out now (review r19 04). The batch
+ * was fitted to the budget by LIST sizes (pop3_next_batch), but each
+ * answer may take more, up to its lie bound, and a batch holds up to
+ * POP3_BATCH_MSGS: a server listing every message far too small took a
+ * whole batch past daily_limit. Behind answers still to come, a RETR
+ * goes out only if the most each of them and it may take fits what is
+ * left (else it waits for the window to drain); alone, if its wire bound
+ * fits what is left after what the answers really took (else the batch
+ * ends: pop3_window_stop). So a server's low sizes cost the budget one
+ * message's lie at most; with the budget far from its end the window
+ * stays full.
+ */
+static int
+pop3_window_admits(struct pop3_session *s)
+{
+	uint64_t	left = pop3_budget_left(s), held = 0;
+	size_t		i;
+
+	if (left == UINT64_MAX)
+		return (1);
+	if (s->q_sent == s->q_recv) {
+		if (pop3_wire_bound(s->msgs[s->q[s->q_sent]].size) <= left)
+			return (1);
+		pop3_window_stop(s);
+		return (0);
+	}
+	for (i = s->q_recv; i <= s->q_sent && held <= left; i++)
+		held = pop3_add_sat(held, pop3_window_worst(s, s->q[i]));
+	return (held <= left);
 }
 
 /* The end of RETR (CHECK) for an owed DELE: the message now listed under

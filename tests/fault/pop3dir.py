@@ -18,6 +18,7 @@ Knobs (environment):
   POP3DIR_TEMP=UIDL     every RETR of that message is answered
                         "-ERR [SYS/TEMP]" ("*": every message); CAPA then
                         lists RESP-CODES
+  POP3DIR_PIPELINING=1  CAPA lists PIPELINING
 A file whose name contains "LIE" is listed (LIST) as 10 octets.
 """
 import os, socket, sys, time
@@ -32,6 +33,8 @@ SIZES = os.environ.get("POP3DIR_SIZES", "")
 # r14: POP3DIR_TEMP=UIDL: RETR of that message answered "-ERR [SYS/TEMP]"
 # (every session: a message the server cannot read for now, or ever)
 TEMP = os.environ.get("POP3DIR_TEMP", "")
+# r19: POP3DIR_PIPELINING=1: CAPA lists PIPELINING (mailfetchd's window)
+PIPE = os.environ.get("POP3DIR_PIPELINING") == "1"
 def lsize(path, n):
     b = open(path, "rb").read().replace(b"\r\n", b"\n")
     if SIZES == "flap" and n % 2 == 1:
@@ -71,7 +74,7 @@ while True:
             cmd, _, arg = line.partition(" ")
             cmd = cmd.upper()
             if cmd == "CAPA":
-                out(("+OK\r\nUSER\r\nTOP\r\n" if NOUIDL else "+OK\r\nUSER\r\nUIDL\r\nTOP\r\n") + ("RESP-CODES\r\n" if TEMP else "") + ".\r\n")
+                out(("+OK\r\nUSER\r\nTOP\r\n" if NOUIDL else "+OK\r\nUSER\r\nUIDL\r\nTOP\r\n") + ("RESP-CODES\r\n" if TEMP else "") + ("PIPELINING\r\n" if PIPE else "") + ".\r\n")
             elif cmd in ("USER", "PASS"):
                 out("+OK\r\n")
             elif cmd == "UIDL" and NOUIDL:

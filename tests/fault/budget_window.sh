@@ -1,0 +1,88 @@
+#!/bin/bash
+# budget_window.sh: POP3's daily budget holds while a batch's RETRs go
+# out (review r19). A batch is fitted to the budget by LIST sizes; a
+# server listing each message far smaller than it sends (but within the
+# lie bound, 2 x LIST + 1 MiB) took a whole pipelined batch past
+# daily_limit (r19 04): now no RETR goes out whose bound does not fit
+# what the answers before it left, so such a server costs the budget one
+# message's lie at most. tests/fault/pop3dir.py. TAP output.
+set -u
+top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
+MAILFETCHD=${MAILFETCHD:-$top_srcdir/_build/mailfetchd}
+. "$top_srcdir/tests/lib/scripted.sh"
+scripted_init budgetwindow
+
+# budget NAME: the bytes in the account's saved budget (every slot).
+budget() {
+	grep '^budget ' "$T/state-$1/$1.state" 2>/dev/null |
+	    tr ' ' '\n' | awk -F: 'NF == 2 { s += $2 } END { print s + 0 }'
+}
+
+# at_most A B TEXT: A <= B, A a number.
+at_most() {
+	[[ $1 =~ ^[0-9]+$ ]] && (($1 <= $2))
+	ok $? "$3 ($1 <= $2)"
+}
+
+# body SUBJECT: a message of 20 KB (250 lines of 80 octets).
+body() {
+	printf 'From: a@example.net\nSubject: %s\n\n' "$1"
+	for i in $(seq 250); do printf '%079d\n' "$i"; done
+}
+
+# drop NAME N: N messages of 20 KB into $T/drop-NAME (file names taken
+# from the arguments after N: "LIE" in one lists it as 10 octets).
+drop() {
+	local i
+
+	mkdir -p "$T/drop-$1"
+	for i in $(seq -w 1 "$2"); do
+		body "m$i" >"$T/drop-$1/${i}_$3$i"
+	done
+}
+
+# serve NAME [ENV=VALUE...]: pop3dir.py on $T/drop-NAME, RETRs logged in
+# $T/NAME.pop3.
+serve() {
+	local name=$1
+
+	shift
+	[ -n "$spid" ] && kill "$spid" 2>/dev/null && wait "$spid" 2>/dev/null
+	rm -f "$T/port"
+	env "$@" python3 "$top_srcdir/tests/fault/pop3dir.py" "$T/drop-$name" \
+	    "$T/$name.pop3" >"$T/port" 2>>"$T/server.err" &
+	spid=$!
+	_scripted_port pop3dir.py
+}
+
+# retrs NAME: the RETRs the server received.
+retrs() {
+	grep -c ' RETR ' "$T/$1.pop3" 2>/dev/null
+}
+
+spid=
+tap_cleanup_add '[ -n "$spid" ] && kill "$spid" 2>/dev/null'
+
+# ---- r19 04: PIPELINING, 12 messages listed 10 octets, sent 20 KB ----
+drop lie 12 LIE
+serve lie POP3DIR_PIPELINING=1
+scripted_conf lie pop3 10s 'keep = yes' 'daily_limit = 30000'
+scripted_once lie
+# Message 1 fits by its LIST size, and so does message 2 with what is
+# left after it; then the budget is used up.
+at_most "$(budget lie)" $((30000 + 20600)) \
+    "lie: the budget is passed by one message's lie at most"
+at_most "$(retrs lie)" 2 "lie: no RETR past the budget"
+tap_like "$err" 'daily budget reached' "lie: the rest waits, said so"
+scripted_once lie
+tap_is "$(retrs lie)" 2 "lie: the next run sends no RETR"
+
+# ---- the same, sizes honest: all 12 within a budget that holds them ----
+drop honest 12 u
+serve honest POP3DIR_PIPELINING=1
+scripted_conf honest pop3 10s 'keep = yes' 'daily_limit = 300000'
+scripted_once honest
+tap_is "$rc:$(scripted_count honest)" 0:12 "honest: all fetched"
+at_most "$(budget honest)" 300000 "honest: within the budget"
+
+tap_done
