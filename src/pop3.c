@@ -331,6 +331,10 @@ struct pop3_session {
 	struct pop3_body	*body;
 	int			 in_body;
 	uint64_t		 body_bytes;	/* decoded so far */
+	uint64_t		 body_cap;	/* wire bytes the answer may
+						 * still take (pop3_body_cap) */
+	int			 body_whole;	/* body_cap is the whole
+						 * daily_limit */
 	struct msgids_digest	*dig_md;	/* its digest (pop3_entry) */
 	uint64_t		 dig_left;	/* bytes the whole may have */
 	int			 dig_over;	/* it had more */
@@ -1987,6 +1991,17 @@ pop3_suspect_fits(struct pop3_session *s, uint64_t left)
 	return (0);
 }
 
+/* Whether message k is one LIST gives no size (0: it tells nothing) in
+ * a session with a daily budget: its answer has no lie bound but
+ * max_message_size (fetch_size_lie), so the budget left is its read cap
+ * (pop3_body_cap; review r19 13). */
+static int
+pop3_body_unsized(struct pop3_session *s, size_t k)
+{
+	return (s->msgs[k].size == 0 && s->budget_cb != NULL &&
+	    pop3_budget_left(s) != UINT64_MAX);
+}
+
 /* Requests the next batch of bodies, or ends the session with QUIT. A
  * batch holds no more than the daily budget allows (pop3_budget_left),
  * each message counted as pop3_wire_bound says. */
@@ -2023,10 +2038,17 @@ pop3_next_batch(struct pop3_session *s)
 				pop3_budget_reached(s, s->next_todo, left);
 			break;
 		}
+		/* A message LIST gives no size comes in a batch of its
+		 * own, read no further than the budget left allows
+		 * (pop3_body_cap): a cut there ends the session with
+		 * nothing else of the batch lost. */
+		if (pop3_body_unsized(s, s->next_todo) && n > 0)
+			break;
 		s->q[n++] = s->next_todo;
 		bytes += s->msgs[s->next_todo].size;
 		cost += c;
-		s->next_todo++;
+		if (pop3_body_unsized(s, s->next_todo++))
+			break;
 	}
 	/* The others done with, each suspect alone: a server lying about it
 	 * again ends the session with nothing else left undone. */
@@ -2259,6 +2281,54 @@ pop3_check_cut(struct pop3_session *s)
 	    "bytes; not read further", msgno, (unsigned long long)limit);
 }
 
+/* What the answer to the RETR of q[q_recv] may take on the wire: no
+ * bound but the others (pop3_body_bound), unless LIST gave no size: then
+ * the budget left (it comes alone: pop3_next_batch). */
+static void
+pop3_body_cap(struct pop3_session *s)
+{
+	uint64_t	left = pop3_budget_left(s);
+
+	s->body_cap = UINT64_MAX;
+	s->body_whole = 0;
+	if (s->state != POP3_S_RETR || !pop3_body_unsized(s, s->q[s->q_recv]))
+		return;
+	s->body_cap = left;
+	s->body_whole = left >= s->ac->daily_limit;
+}
+
+/* The answer to the RETR of a message LIST gave no size reached what the
+ * budget left (pop3_body_cap): the connection is closed rather than
+ * daily_limit passed (review r19 13); the batch held nothing else. One
+ * the whole daily_limit could not hold never fits: passed over for good,
+ * its UIDL remembered as for one too big (it stays on the server); any
+ * other waits for a later session. */
+static void
+pop3_body_cut(struct pop3_session *s)
+{
+	struct pop3_msg	*m = &s->msgs[s->q[s->q_recv]];
+	const char	*outcome = "; fetched once the budget allows";
+
+	if (s->body_whole && m->uidl != STATE_UIDL_NONE) {
+		pop3_uidl_done(s, m);
+		s->state_dirty = 1;
+		if (pop3_save_state(s) != 0)
+			return;
+		s->result.skipped++;
+		outcome = "; it can never be fetched within the whole "
+		    "daily_limit: passed over for good (UIDL remembered; "
+		    "left on the server)";
+	}
+	s->ctx.uid = m->msgno;
+	pop3_fail(s, EXIT_PROTOCOL, "LIST gave no size for this message, and "
+	    "its answer goes on past what the daily budget had left "
+	    "(daily_limit %llu; %llu bytes of the message read): closing the "
+	    "connection rather than pass it%s",
+	    (unsigned long long)s->ac->daily_limit,
+	    (unsigned long long)s->body_bytes, outcome);
+	s->ctx.uid = 0;
+}
+
 /* RETR's +OK: open a delivery (RETR, not CHECK's) and start decoding. */
 static void
 pop3_body_begin(struct pop3_session *s)
@@ -2277,6 +2347,7 @@ pop3_body_begin(struct pop3_session *s)
 	pop3_parse_body_reset(s->body);
 	s->in_body = 1;
 	s->body_bytes = 0;
+	pop3_body_cap(s);
 	if (s->state != POP3_S_RETR)
 		return;
 	if ((s->dlv = maildir_deliver_begin(s->md, &cause)) == NULL) {
@@ -2635,6 +2706,13 @@ pop3_body_feed(struct pop3_session *s)
 	if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0)
 		return (0);
 	n = v.iov_len < POP3_CHUNK_MAX ? v.iov_len : POP3_CHUNK_MAX;
+	if (n > s->body_cap) {
+		if (s->body_cap == 0) {
+			pop3_body_cut(s);
+			return (1);
+		}
+		n = s->body_cap;	/* the decoder takes a byte at least */
+	}
 	used = pop3_parse_body_feed(s->body, v.iov_base, n, s->scratch,
 	    POP3_BODY_OUTSIZE(POP3_CHUNK_MAX), &out);
 	pop3_digest_feed(s, s->scratch, out);
@@ -2646,6 +2724,8 @@ pop3_body_feed(struct pop3_session *s)
 	/* The budget counts the answer as it came (CRLF, dot-stuffed),
 	 * stored or not: a CHECK's RETR downloads the message too. */
 	s->result.downloaded += used;
+	if (s->body_cap != UINT64_MAX)
+		s->body_cap -= used;
 	evbuffer_drain(in, used);
 	pop3_pace(s, used);
 	s->body_bytes += out;

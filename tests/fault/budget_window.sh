@@ -5,7 +5,10 @@
 # lie bound, 2 x LIST + 1 MiB) took a whole pipelined batch past
 # daily_limit (r19 04): now no RETR goes out whose bound does not fit
 # what the answers before it left, so such a server costs the budget one
-# message's lie at most. tests/fault/pop3dir.py. TAP output.
+# message's lie at most. A message LIST gives no size has no lie bound
+# but max_message_size: it is asked for alone and read no further than
+# the budget left; one the whole daily_limit cannot hold is passed over
+# for good (r19 13). tests/fault/pop3dir.py. TAP output.
 set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 MAILFETCHD=${MAILFETCHD:-$top_srcdir/_build/mailfetchd}
@@ -84,5 +87,29 @@ scripted_conf honest pop3 10s 'keep = yes' 'daily_limit = 300000'
 scripted_once honest
 tap_is "$rc:$(scripted_count honest)" 0:12 "honest: all fetched"
 at_most "$(budget honest)" 300000 "honest: within the budget"
+
+# ---- r19 13: LIST names no message; three of 20 KB, 50000 a day ----
+drop omit 3 u
+serve omit POP3DIR_PIPELINING=1 POP3DIR_LISTOMIT=1
+scripted_conf omit pop3 10s 'keep = yes' 'daily_limit = 50000'
+scripted_once omit
+tap_is "$rc:$(scripted_count omit)" 5:2 "omit: two fit; the third is cut"
+at_most "$(budget omit)" 50000 "omit: the budget is not passed"
+tap_like "$err" 'uid=3: LIST gave no size for this message, and its answer goes on past what the daily budget had left \(daily_limit 50000; [0-9]+ bytes of the message read\): closing the connection rather than pass it; fetched once' \
+    "omit: the cut names the message and why"
+
+# ---- r19 13: LIST names no message; one of 20 KB, 15000 a day ----
+drop never 2 u
+serve never POP3DIR_LISTOMIT=1
+scripted_conf never pop3 10s 'keep = yes' 'daily_limit = 15000'
+scripted_once never
+tap_is "$rc:$(scripted_count never)" 5:0 "never: the first is cut"
+at_most "$(budget never)" 15000 "never: the budget is not passed"
+tap_like "$err" 'uid=1: .*passed over for good' \
+    "never: larger than the whole daily_limit: passed over for good"
+scripted_conf never pop3 10s 'keep = yes' 'daily_limit = 60000'
+scripted_once never
+tap_is "$rc:$(scripted_count never):$(grep -c ' RETR 1$' "$T/never.pop3")" \
+    0:1:1 "never: with more a day the second is fetched, the first not again"
 
 tap_done

@@ -19,6 +19,7 @@ Knobs (environment):
                         "-ERR [SYS/TEMP]" ("*": every message); CAPA then
                         lists RESP-CODES
   POP3DIR_PIPELINING=1  CAPA lists PIPELINING
+  POP3DIR_LISTOMIT=1    LIST names no message (UIDL does)
 A file whose name contains "LIE" is listed (LIST) as 10 octets.
 """
 import os, socket, sys, time
@@ -35,6 +36,8 @@ SIZES = os.environ.get("POP3DIR_SIZES", "")
 TEMP = os.environ.get("POP3DIR_TEMP", "")
 # r19: POP3DIR_PIPELINING=1: CAPA lists PIPELINING (mailfetchd's window)
 PIPE = os.environ.get("POP3DIR_PIPELINING") == "1"
+# r19: POP3DIR_LISTOMIT=1: LIST answers "+OK" and "." alone
+LISTOMIT = os.environ.get("POP3DIR_LISTOMIT") == "1"
 def lsize(path, n):
     b = open(path, "rb").read().replace(b"\r\n", b"\n")
     if SIZES == "flap" and n % 2 == 1:
@@ -81,6 +84,8 @@ while True:
                 out("-ERR no UIDL here\r\n")
             elif cmd == "UIDL":
                 out("+OK\r\n" + "".join("%d %s\r\n" % (i + 1, m.split("_", 1)[1]) for i, m in enumerate(msgs)) + ".\r\n")
+            elif cmd == "LIST" and LISTOMIT:
+                out("+OK\r\n.\r\n")
             elif cmd == "LIST":
                 out("+OK\r\n" + "".join("%d %d\r\n" % (i + 1, 10 if "LIE" in m else lsize(os.path.join(d, m), n)) for i, m in enumerate(msgs)) + ".\r\n")
             elif cmd == "RETR" and TEMP and (TEMP == "*" or msgs[int(arg) - 1].split("_", 1)[1] == TEMP):
