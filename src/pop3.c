@@ -1267,7 +1267,7 @@ pop3_pump(struct pop3_session *s)
 		return;
 	while (!s->closing && s->q_sent < s->nq &&
 	    s->q_sent - s->q_recv < window) {
-		if (s->state == POP3_S_RETR && !pop3_window_admits(s))
+		if (s->state != POP3_S_DELE && !pop3_window_admits(s))
 			return;
 		msgno = s->msgs[s->q[s->q_sent]].msgno;
 		rc = pop3_send(s, "%s %u", s->state == POP3_S_DELE ?
@@ -2438,23 +2438,48 @@ pop3_add_sat(uint64_t a, uint64_t b)
 }
 
 /* The most the answer to the RETR of message k may take on the wire
- * before it is cut: a new message's at its lie bound (pop3_body_bound,
- * pop3_suspect_cost). */
+ * before it is cut: a check's past pop3_check_limit (pop3_check_cut), a
+ * new message's at its lie bound (pop3_body_bound, pop3_suspect_cost);
+ * each decoded byte may have come as two. */
 static uint64_t
 pop3_window_worst(struct pop3_session *s, size_t k)
 {
+	if (s->state == POP3_S_CHECK)
+		return (2 * (pop3_check_limit(s, k) + POP3_CHUNK_MAX) + 5);
 	return (pop3_suspect_cost(s, k));
+}
+
+/* The checks of owed DELEs the budget left does not allow (review r19
+ * 01): not made, so not deleted: each DELE stays owed (pop3_owed_hold),
+ * checked and sent by a later poll with budget enough. */
+static void
+pop3_window_hold(struct pop3_session *s)
+{
+	size_t	i;
+
+	for (i = s->q_sent; i < s->nq; i++)
+		pop3_owed_hold(s, s->q[i]);
+	log_msg(LOG_LVL_NOTICE, &s->ctx, "daily budget reached (%llu bytes "
+	    "left): %zu message(s) whose DELE is owed not read again to "
+	    "check them; not deleted, their DELEs wait for a later poll",
+	    (unsigned long long)pop3_budget_left(s), s->nq - s->q_sent);
+	s->nq = s->q_sent;
+	pop3_check_done(s);
 }
 
 /* The budget left does not cover the next RETR of the batch, and no
  * answer is in flight: the batch ends there; the messages not asked for
  * wait on the server for a later session (pop3_next_batch names them,
- * pop3_budget_reached). */
+ * pop3_budget_reached; a check's: pop3_window_hold). */
 static void
 pop3_window_stop(struct pop3_session *s)
 {
 	size_t	k = s->q[s->q_sent];
 
+	if (s->state == POP3_S_CHECK) {
+		pop3_window_hold(s);
+		return;
+	}
 	s->nq = s->q_sent;
 	if (s->msgs[k].todo)
 		s->next_todo = k;
@@ -2462,7 +2487,8 @@ pop3_window_stop(struct pop3_session *s)
 }
 
 /*
- * Whether the RETR of q[q_sent] may go out now (review r19 04). The batch
+ * Whether the RETR of q[q_sent] may go out now (review r19 04; a check's
+ * RETR too, r19 01, as pop3_dele_owed starts them unfitted). The batch
  * was fitted to the budget by LIST sizes (pop3_next_batch), but each
  * answer may take more, up to its lie bound, and a batch holds up to
  * POP3_BATCH_MSGS: a server listing every message far too small took a

@@ -8,7 +8,10 @@
 # message's lie at most. A message LIST gives no size has no lie bound
 # but max_message_size: it is asked for alone and read no further than
 # the budget left; one the whole daily_limit cannot hold is passed over
-# for good (r19 13). tests/fault/pop3dir.py. TAP output.
+# for good (r19 13). With keep = no, reading an owed DELE's message
+# again to check it counts in the budget too: a check the budget does not
+# allow is not made, and its DELE stays owed, never sent unchecked (r19
+# 01). tests/fault/pop3dir.py. TAP output.
 set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 MAILFETCHD=${MAILFETCHD:-$top_srcdir/_build/mailfetchd}
@@ -111,5 +114,28 @@ scripted_conf never pop3 10s 'keep = yes' 'daily_limit = 60000'
 scripted_once never
 tap_is "$rc:$(scripted_count never):$(grep -c ' RETR 1$' "$T/never.pop3")" \
     0:1:1 "never: with more a day the second is fetched, the first not again"
+
+# ---- r19 01: keep = no, 3 DELEs owed (run 1 killed at pop3-saved);
+# run 2 has 30000 a day: one check fits, the others wait, not deleted ----
+drop owed 3 u
+serve owed
+scripted_conf owed pop3 10s 'keep = no'
+MAILFETCHD_FAULT=pop3-saved scripted_once owed
+tap_is "$(scripted_count owed):$(ls "$T/drop-owed" | wc -l)" 3:3 \
+    "owed: run 1 delivered 3, its DELEs owed"
+scripted_conf owed pop3 10s 'keep = no' 'daily_limit = 30000'
+scripted_once owed
+at_most "$(budget owed)" 30000 "owed: the checks stay within the budget"
+tap_is "$(grep -c '^2 RETR' "$T/owed.pop3"):$(grep -c '^2 DELE' "$T/owed.pop3")" \
+    1:1 "owed: one message checked, that one deleted"
+tap_like "$err" 'daily budget reached .* 2 message\(s\) whose DELE is owed not read again' \
+    "owed: the others wait, said so"
+scripted_once owed
+tap_is "$(grep -c '^3 UIDL' "$T/owed.pop3"):$(grep -c '^3 \(RETR\|DELE\)' "$T/owed.pop3")" \
+    1:0 "owed: the next poll, budget nearly used up: nothing deleted unchecked"
+scripted_conf owed pop3 10s 'keep = no' 'daily_limit = 200000'
+scripted_once owed
+tap_is "$(scripted_count owed):$(ls "$T/drop-owed" | wc -l)" 3:0 \
+    "owed: with more a day the two are checked and deleted, none fetched twice"
 
 tap_done
