@@ -441,8 +441,9 @@ struct fetch_run {
 	struct event		*progress;	/* on a terminal only */
 	struct timespec		 start;
 	struct hook		*hook;		/* new_mail_command */
-	struct event		*ev_int;	/* SIGINT, SIGTERM: */
+	struct event		*ev_int;	/* SIGINT, SIGTERM, SIGHUP: */
 	struct event		*ev_term;	/* fetch_stop */
+	struct event		*ev_hup;
 	struct event		*ev_grace;
 	int			 stopped;	/* the signal, 0: none */
 };
@@ -606,8 +607,9 @@ fetch_start_more(struct fetch_run *run)
 }
 
 /*
- * SIGINT or SIGTERM (review r14 02): no other account starts; fetches in
- * progress get the daemon's stop grace to finish (FETCH_STOP_GRACE),
+ * SIGINT, SIGTERM or SIGHUP (review r14 02; SIGHUP is what a closing
+ * terminal or ssh session sends, r19 09): no other account starts;
+ * fetches in progress get the daemon's stop grace to finish (FETCH_STOP_GRACE),
  * then are aborted as the daemon aborts them (fetch_abort): what they
  * downloaded is saved in the budget either way. A second signal aborts
  * at once. fetch_once then dies of the signal.
@@ -616,7 +618,8 @@ static void
 fetch_stop(struct fetch_run *run, int sig)
 {
 	struct timeval	tv = { FETCH_STOP_GRACE, 0 };
-	const char	*why = sig == SIGINT ? "SIGINT" : "SIGTERM";
+	const char	*why = sig == SIGINT ? "SIGINT" :
+			    sig == SIGHUP ? "SIGHUP" : "SIGTERM";
 
 	if (run->stopped) {
 		log_msg(LOG_LVL_NOTICE, NULL, "%s again: stopping now", why);
@@ -676,6 +679,7 @@ fetch_signals_start(struct fetch_run *run)
 {
 	run->ev_int = fetch_signal_new(run, SIGINT);
 	run->ev_term = fetch_signal_new(run, SIGTERM);
+	run->ev_hup = fetch_signal_new(run, SIGHUP);
 	if ((run->ev_grace = evtimer_new(run->base, fetch_grace_cb,
 	    run)) == NULL)
 		fatalx("evtimer_new failed");
@@ -711,6 +715,8 @@ fetch_signals_end(struct fetch_run *run)
 		event_free(run->ev_int);
 	if (run->ev_term != NULL)
 		event_free(run->ev_term);
+	if (run->ev_hup != NULL)
+		event_free(run->ev_hup);
 	event_free(run->ev_grace);
 	if (run->stopped == 0)
 		return;

@@ -342,6 +342,10 @@ struct pop3_session {
 	struct pop3_body	*body;
 	int			 in_body;
 	uint64_t		 body_bytes;	/* decoded so far */
+	uint64_t		 body_cap;	/* wire bytes the answer may
+						 * still take (pop3_body_cap) */
+	int			 body_whole;	/* body_cap is the whole
+						 * daily_limit */
 	struct msgids_digest	*dig_md;	/* its digest (pop3_entry) */
 	uint64_t		 dig_left;	/* bytes the whole may have */
 	int			 dig_over;	/* it had more */
@@ -357,6 +361,7 @@ struct pop3_session {
 static void	pop3_enter(struct pop3_session *, enum pop3_state);
 static int	pop3_suspect_fits(struct pop3_session *, uint64_t);
 static void	pop3_next_batch(struct pop3_session *);
+static int	pop3_window_admits(struct pop3_session *);
 static void	pop3_digest_begin(struct pop3_session *, uint64_t);
 static void	pop3_digest_feed(struct pop3_session *, const char *, size_t);
 static uint64_t	pop3_digest_end(struct pop3_session *);
@@ -1273,6 +1278,8 @@ pop3_pump(struct pop3_session *s)
 		return;
 	while (!s->closing && s->q_sent < s->nq &&
 	    s->q_sent - s->q_recv < window) {
+		if (s->state != POP3_S_DELE && !pop3_window_admits(s))
+			return;
 		msgno = s->msgs[s->q[s->q_sent]].msgno;
 		rc = pop3_send(s, "%s %u", s->state == POP3_S_DELE ?
 		    "DELE" : "RETR", msgno);
@@ -1812,11 +1819,16 @@ pop3_budget_never(struct pop3_session *s, size_t k)
 	if (s->budget_cb == NULL || limit == 0 ||
 	    pop3_wire_bound(s->msgs[k].size) <= limit)
 		return (0);
+	/* The bound, not the size, is what passes the limit: say so, or a
+	 * message below daily_limit looks misjudged (review r19 07). */
 	mctx = pop3_msg_ctx(s, k);
-	log_msg(LOG_LVL_WARNING, &mctx, "message of %lu bytes is larger than "
-	    "the whole daily_limit (%llu): it can never be fetched within it; "
+	log_msg(LOG_LVL_WARNING, &mctx, "message of %lu bytes, up to %llu as "
+	    "sent (dot-stuffed lines, the final \".\"), is larger than the "
+	    "whole daily_limit (%llu): it can never be fetched within it; "
 	    "passed over (left on the server; raise daily_limit to fetch it)",
-	    (unsigned long)s->msgs[k].size, (unsigned long long)limit);
+	    (unsigned long)s->msgs[k].size,
+	    (unsigned long long)pop3_wire_bound(s->msgs[k].size),
+	    (unsigned long long)limit);
 	s->result.skipped++;
 	return (1);
 }
@@ -1990,6 +2002,17 @@ pop3_suspect_fits(struct pop3_session *s, uint64_t left)
 	return (0);
 }
 
+/* Whether message k is one LIST gives no size (0: it tells nothing) in
+ * a session with a daily budget: its answer has no lie bound but
+ * max_message_size (fetch_size_lie), so the budget left is its read cap
+ * (pop3_body_cap; review r19 13). */
+static int
+pop3_body_unsized(struct pop3_session *s, size_t k)
+{
+	return (s->msgs[k].size == 0 && s->budget_cb != NULL &&
+	    pop3_budget_left(s) != UINT64_MAX);
+}
+
 /* Requests the next batch of bodies, or ends the session with QUIT. A
  * batch holds no more than the daily budget allows (pop3_budget_left),
  * each message counted as pop3_wire_bound says. */
@@ -2026,10 +2049,17 @@ pop3_next_batch(struct pop3_session *s)
 				pop3_budget_reached(s, s->next_todo, left);
 			break;
 		}
+		/* A message LIST gives no size comes in a batch of its
+		 * own, read no further than the budget left allows
+		 * (pop3_body_cap): a cut there ends the session with
+		 * nothing else of the batch lost. */
+		if (pop3_body_unsized(s, s->next_todo) && n > 0)
+			break;
 		s->q[n++] = s->next_todo;
 		bytes += s->msgs[s->next_todo].size;
 		cost += c;
-		s->next_todo++;
+		if (pop3_body_unsized(s, s->next_todo++))
+			break;
 	}
 	/* The others done with, each suspect alone: a server lying about it
 	 * again ends the session with nothing else left undone. */
@@ -2384,6 +2414,54 @@ pop3_check_cut(struct pop3_session *s)
 	    "bytes; not read further", msgno, (unsigned long long)limit);
 }
 
+/* What the answer to the RETR of q[q_recv] may take on the wire: no
+ * bound but the others (pop3_body_bound), unless LIST gave no size: then
+ * the budget left (it comes alone: pop3_next_batch). */
+static void
+pop3_body_cap(struct pop3_session *s)
+{
+	uint64_t	left = pop3_budget_left(s);
+
+	s->body_cap = UINT64_MAX;
+	s->body_whole = 0;
+	if (s->state != POP3_S_RETR || !pop3_body_unsized(s, s->q[s->q_recv]))
+		return;
+	s->body_cap = left;
+	s->body_whole = left >= s->ac->daily_limit;
+}
+
+/* The answer to the RETR of a message LIST gave no size reached what the
+ * budget left (pop3_body_cap): the connection is closed rather than
+ * daily_limit passed (review r19 13); the batch held nothing else. One
+ * the whole daily_limit could not hold never fits: passed over for good,
+ * its UIDL remembered as for one too big (it stays on the server); any
+ * other waits for a later session. */
+static void
+pop3_body_cut(struct pop3_session *s)
+{
+	struct pop3_msg	*m = &s->msgs[s->q[s->q_recv]];
+	const char	*outcome = "; fetched once the budget allows";
+
+	if (s->body_whole && m->uidl != STATE_UIDL_NONE) {
+		pop3_uidl_done(s, m);
+		s->state_dirty = 1;
+		if (pop3_save_state(s) != 0)
+			return;
+		s->result.skipped++;
+		outcome = "; it can never be fetched within the whole "
+		    "daily_limit: passed over for good (UIDL remembered; "
+		    "left on the server)";
+	}
+	s->ctx.uid = m->msgno;
+	pop3_fail(s, EXIT_PROTOCOL, "LIST gave no size for this message, and "
+	    "its answer goes on past what the daily budget had left "
+	    "(daily_limit %llu; %llu bytes of the message read): closing the "
+	    "connection rather than pass it%s",
+	    (unsigned long long)s->ac->daily_limit,
+	    (unsigned long long)s->body_bytes, outcome);
+	s->ctx.uid = 0;
+}
+
 /* RETR's +OK: open a delivery (RETR, not CHECK's) and start decoding. */
 static void
 pop3_body_begin(struct pop3_session *s)
@@ -2402,6 +2480,7 @@ pop3_body_begin(struct pop3_session *s)
 	pop3_parse_body_reset(s->body);
 	s->in_body = 1;
 	s->body_bytes = 0;
+	pop3_body_cap(s);
 	if (s->state != POP3_S_RETR)
 		return;
 	if ((s->dlv = maildir_deliver_begin(s->md, &cause)) == NULL) {
@@ -2482,6 +2561,95 @@ pop3_check_done(struct pop3_session *s)
 	if (pop3_save_state(s) != 0)
 		return;
 	pop3_next_batch(s);
+}
+
+/* a + b, UINT64_MAX (no bound) when that would wrap. */
+static uint64_t
+pop3_add_sat(uint64_t a, uint64_t b)
+{
+	return (a > UINT64_MAX - b ? UINT64_MAX : a + b);
+}
+
+/* The most the answer to the RETR of message k may take on the wire
+ * before it is cut: a check's past pop3_check_limit (pop3_check_cut), a
+ * new message's at its lie bound (pop3_body_bound, pop3_suspect_cost);
+ * each decoded byte may have come as two. */
+static uint64_t
+pop3_window_worst(struct pop3_session *s, size_t k)
+{
+	if (s->state == POP3_S_CHECK)
+		return (2 * (pop3_check_limit(s, k) + POP3_CHUNK_MAX) + 5);
+	return (pop3_suspect_cost(s, k));
+}
+
+/* The checks of owed DELEs the budget left does not allow (review r19
+ * 01): not made, so not deleted: each DELE stays owed (pop3_owed_hold),
+ * checked and sent by a later poll with budget enough. */
+static void
+pop3_window_hold(struct pop3_session *s)
+{
+	size_t	i;
+
+	for (i = s->q_sent; i < s->nq; i++)
+		pop3_owed_hold(s, s->q[i]);
+	log_msg(LOG_LVL_NOTICE, &s->ctx, "daily budget reached (%llu bytes "
+	    "left): %zu message(s) whose DELE is owed not read again to "
+	    "check them; not deleted, their DELEs wait for a later poll",
+	    (unsigned long long)pop3_budget_left(s), s->nq - s->q_sent);
+	s->nq = s->q_sent;
+	pop3_check_done(s);
+}
+
+/* The budget left does not cover the next RETR of the batch, and no
+ * answer is in flight: the batch ends there; the messages not asked for
+ * wait on the server for a later session (pop3_next_batch names them,
+ * pop3_budget_reached; a check's: pop3_window_hold). */
+static void
+pop3_window_stop(struct pop3_session *s)
+{
+	size_t	k = s->q[s->q_sent];
+
+	if (s->state == POP3_S_CHECK) {
+		pop3_window_hold(s);
+		return;
+	}
+	s->nq = s->q_sent;
+	if (s->msgs[k].todo)
+		s->next_todo = k;
+	pop3_checkpoint(s);
+}
+
+/*
+ * Whether the RETR of q[q_sent] may go out now (review r19 04; a check's
+ * RETR too, r19 01, as pop3_dele_owed starts them unfitted). The batch
+ * was fitted to the budget by LIST sizes (pop3_next_batch), but each
+ * answer may take more, up to its lie bound, and a batch holds up to
+ * POP3_BATCH_MSGS: a server listing every message far too small took a
+ * whole batch past daily_limit. Behind answers still to come, a RETR
+ * goes out only if the most each of them and it may take fits what is
+ * left (else it waits for the window to drain); alone, if its wire bound
+ * fits what is left after what the answers really took (else the batch
+ * ends: pop3_window_stop). So a server's low sizes cost the budget one
+ * message's lie at most; with the budget far from its end the window
+ * stays full.
+ */
+static int
+pop3_window_admits(struct pop3_session *s)
+{
+	uint64_t	left = pop3_budget_left(s), held = 0;
+	size_t		i;
+
+	if (left == UINT64_MAX)
+		return (1);
+	if (s->q_sent == s->q_recv) {
+		if (pop3_wire_bound(s->msgs[s->q[s->q_sent]].size) <= left)
+			return (1);
+		pop3_window_stop(s);
+		return (0);
+	}
+	for (i = s->q_recv; i <= s->q_sent && held <= left; i++)
+		held = pop3_add_sat(held, pop3_window_worst(s, s->q[i]));
+	return (held <= left);
 }
 
 /* The end of RETR (CHECK) for an owed DELE: the message now listed under
@@ -2697,6 +2865,13 @@ pop3_body_feed(struct pop3_session *s)
 	if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0)
 		return (0);
 	n = v.iov_len < POP3_CHUNK_MAX ? v.iov_len : POP3_CHUNK_MAX;
+	if (n > s->body_cap) {
+		if (s->body_cap == 0) {
+			pop3_body_cut(s);
+			return (1);
+		}
+		n = s->body_cap;	/* the decoder takes a byte at least */
+	}
 	used = pop3_parse_body_feed(s->body, v.iov_base, n, s->scratch,
 	    POP3_BODY_OUTSIZE(POP3_CHUNK_MAX), &out);
 	pop3_digest_feed(s, s->scratch, out);
@@ -2708,6 +2883,8 @@ pop3_body_feed(struct pop3_session *s)
 	/* The budget counts the answer as it came (CRLF, dot-stuffed),
 	 * stored or not: a CHECK's RETR downloads the message too. */
 	s->result.downloaded += used;
+	if (s->body_cap != UINT64_MAX)
+		s->body_cap -= used;
 	evbuffer_drain(in, used);
 	pop3_pace(s, used);
 	s->body_bytes += out;

@@ -6,7 +6,8 @@
 # An account named twice by --once --account is fetched once, in its
 # budget (r14 01). An IDLE session's round that a reload aborts counts
 # what it downloaded, as an aborted poll does (r14 07). A --once stopped
-# by SIGINT or SIGTERM saves what it downloaded in the budget (r14 02).
+# by SIGINT or SIGTERM (r14 02), or by SIGHUP as a closing terminal sends
+# (r19 09), saves what it downloaded in the budget.
 # A POP3 batch counts each message as the most its RETR may take as sent
 # (dot-stuffing, the final "."), not its LIST size (r14 03).
 # TAP output.
@@ -200,5 +201,6 @@ check_idle_reload idlereload
 check_signal sigint INT 1
 check_signal sigterm TERM 1
 check_signal sigint2 INT 2
+check_signal sighup HUP 1
 
 tap_done

@@ -4,7 +4,9 @@
 # messages behind it (and, with IMAP, every later folder) never fetched
 # (review r14, finding 11). It is passed over with a warning at each poll,
 # left on the server, and fetched once daily_limit is raised; the others
-# are fetched. POP3 (tests/fault/pop3dir.py) and IMAP
+# are fetched. A POP3 warning names the bound it compares, the most the
+# download may take, not the LIST size alone (r19 07). POP3
+# (tests/fault/pop3dir.py) and IMAP
 # (tests/integration/folders_server.py, INBOX and a second folder). TAP
 # output.
 set -u
@@ -40,7 +42,7 @@ _scripted_port pop3dir.py
 scripted_conf p pop3 10s 'keep = no' 'daily_limit = 2000'
 scripted_once p
 tap_is "$rc:$(files p)" "0:2" "pop3: the two messages that fit are fetched"
-tap_like "$err" 'uid=1: message of [0-9]+ bytes is larger than the whole daily_limit \(2000\).*passed over' \
+tap_like "$err" 'uid=1: message of [0-9]+ bytes, up to [0-9]+ as sent .*, is larger than the whole daily_limit \(2000\).*passed over' \
     "pop3: the one that never fits is named, with the reason"
 tap_like "$err" 'fetched 2 message\(s\).*, passed over 1 \(left on the server; the warnings above say why\)' \
     "pop3: the summary counts it as passed over, not as too large"
@@ -54,6 +56,16 @@ scripted_conf p pop3 10s 'keep = no' 'daily_limit = 8000'
 scripted_once p
 tap_is "$rc:$(files p):$(ls "$T/drop" | wc -l)" "0:3:0" \
     "pop3: daily_limit raised, it is fetched (and deleted)"
+
+# ---- POP3: LIST 811 octets under daily_limit = 1000, up to 1085 as
+# sent: the warning says what passes the limit, the bound (r19 07) ----
+rm -f "$T"/drop/*
+{ printf 'Subject: s\n\n'; for i in $(seq 10); do printf '%077d\n' "$i"; done
+  printf '%0.s-' $(seq 5); printf '\n'; } >"$T/drop/01_uid-9"
+scripted_conf q pop3 10s 'keep = yes' 'daily_limit = 1000'
+scripted_once q
+tap_like "$err" 'uid=1: message of 811 bytes, up to 1085 as sent \(dot-stuffed lines, the final "\."\), is larger than the whole daily_limit \(1000\)' \
+    "pop3: below daily_limit by LIST: the warning names the bound that is not"
 kill "$spid" 2>/dev/null
 wait "$spid" 2>/dev/null
 spid=

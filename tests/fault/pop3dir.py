@@ -18,6 +18,8 @@ Knobs (environment):
   POP3DIR_TEMP=UIDL     every RETR of that message is answered
                         "-ERR [SYS/TEMP]" ("*": every message); CAPA then
                         lists RESP-CODES
+  POP3DIR_PIPELINING=1  CAPA lists PIPELINING
+  POP3DIR_LISTOMIT=1    LIST names no message (UIDL does)
 A file whose name contains "LIE" is listed (LIST) as 10 octets.
 """
 import os, socket, sys, time
@@ -32,6 +34,10 @@ SIZES = os.environ.get("POP3DIR_SIZES", "")
 # r14: POP3DIR_TEMP=UIDL: RETR of that message answered "-ERR [SYS/TEMP]"
 # (every session: a message the server cannot read for now, or ever)
 TEMP = os.environ.get("POP3DIR_TEMP", "")
+# r19: POP3DIR_PIPELINING=1: CAPA lists PIPELINING (mailfetchd's window)
+PIPE = os.environ.get("POP3DIR_PIPELINING") == "1"
+# r19: POP3DIR_LISTOMIT=1: LIST answers "+OK" and "." alone
+LISTOMIT = os.environ.get("POP3DIR_LISTOMIT") == "1"
 def lsize(path, n):
     b = open(path, "rb").read().replace(b"\r\n", b"\n")
     if SIZES == "flap" and n % 2 == 1:
@@ -71,13 +77,15 @@ while True:
             cmd, _, arg = line.partition(" ")
             cmd = cmd.upper()
             if cmd == "CAPA":
-                out(("+OK\r\nUSER\r\nTOP\r\n" if NOUIDL else "+OK\r\nUSER\r\nUIDL\r\nTOP\r\n") + ("RESP-CODES\r\n" if TEMP else "") + ".\r\n")
+                out(("+OK\r\nUSER\r\nTOP\r\n" if NOUIDL else "+OK\r\nUSER\r\nUIDL\r\nTOP\r\n") + ("RESP-CODES\r\n" if TEMP else "") + ("PIPELINING\r\n" if PIPE else "") + ".\r\n")
             elif cmd in ("USER", "PASS"):
                 out("+OK\r\n")
             elif cmd == "UIDL" and NOUIDL:
                 out("-ERR no UIDL here\r\n")
             elif cmd == "UIDL":
                 out("+OK\r\n" + "".join("%d %s\r\n" % (i + 1, m.split("_", 1)[1]) for i, m in enumerate(msgs)) + ".\r\n")
+            elif cmd == "LIST" and LISTOMIT:
+                out("+OK\r\n.\r\n")
             elif cmd == "LIST":
                 out("+OK\r\n" + "".join("%d %d\r\n" % (i + 1, 10 if "LIE" in m else lsize(os.path.join(d, m), n)) for i, m in enumerate(msgs)) + ".\r\n")
             elif cmd == "RETR" and TEMP and (TEMP == "*" or msgs[int(arg) - 1].split("_", 1)[1] == TEMP):
