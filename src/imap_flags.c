@@ -263,6 +263,8 @@ imap_flags_notes_sort(struct imap_flags_sync *fs)
 {
 	size_t	i, n = 0;
 
+	if (fs->n == 0)
+		return;
 	qsort(fs->notes, fs->n, sizeof *fs->notes, imap_flags_note_cmp);
 	for (i = 0; i < fs->n; i++) {
 		if (n > 0 && fs->notes[n - 1].uid == fs->notes[i].uid)
@@ -460,6 +462,8 @@ imap_flags_hits_sort(struct imap_flags_sync *fs)
 {
 	size_t	i, n = 0;
 
+	if (fs->nhits == 0)
+		return;		/* qsort wants an array, even of none */
 	qsort(fs->hits, fs->nhits, sizeof *fs->hits, imap_flags_hit_cmp);
 	for (i = 0; i < fs->nhits; i++) {
 		if (n > 0 && strcmp(fs->hits[n - 1].base,
