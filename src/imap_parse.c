@@ -1636,6 +1636,9 @@ static const struct {
 	{ "X-GM-EXT-1", IMAP_CAP_XGM },
 	{ "SPECIAL-USE", IMAP_CAP_SPECIAL_USE },
 	{ "NAMESPACE", IMAP_CAP_NAMESPACE },
+	{ "CONDSTORE", IMAP_CAP_CONDSTORE },
+	{ "QRESYNC", IMAP_CAP_CONDSTORE },	/* implies it (RFC 7162) */
+	{ "ENABLE", IMAP_CAP_ENABLE },
 };
 
 unsigned int

@@ -286,6 +286,8 @@ int		 imap_parse_has_capability(const struct imap_response *,
 #define IMAP_CAP_XGM			0x1000	/* X-GM-EXT-1 (Gmail) */
 #define IMAP_CAP_SPECIAL_USE		0x2000	/* RFC 6154 */
 #define IMAP_CAP_NAMESPACE		0x4000	/* RFC 2342 */
+#define IMAP_CAP_CONDSTORE		0x8000	/* RFC 7162 */
+#define IMAP_CAP_ENABLE			0x10000	/* RFC 5161 */
 /* The IMAP_CAP_* bits a CAPABILITY response or code names. */
 unsigned int	 imap_parse_capabilities(const struct imap_response *);
 /* FETCH: the value of an item ("UID", "FLAGS", "BODY[]"), NULL if absent.

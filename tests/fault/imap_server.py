@@ -27,6 +27,10 @@ ones behave, so a test can check that the next run recovers.
 
 Modes:
   good        nothing wrong
+  modseqback  CONDSTORE and ENABLE offered; SELECT's HIGHESTMODSEQ is 100,
+              then 200 (message 1 now \\Seen), then 50 on the third and
+              later connections (backwards; message 2 now \\Seen too).
+              CHANGEDSINCE is taken and every message answered
   bye         "* BYE" in the middle of the body FETCH (after message 2),
               then the connection closes
   expunge     "* 2 EXPUNGE" in the middle of the body FETCH (message 2 is
@@ -651,6 +655,14 @@ def serve(c, box, mode, bad, caps, flood):
         caps += " IDLE"
     if mode in ("xgmbad", "gmsizesdrip"):
         caps += " X-GM-EXT-1"
+    modseq = 0
+    if mode == "modseqback":
+        caps += " CONDSTORE ENABLE"
+        modseq = {1: 100, 2: 200}.get(c.n, 50)
+        if c.n >= 2:
+            box.seen_msgs.add(1)	# read with another client
+        if c.n >= 3:
+            box.seen_msgs.add(2)
     if (mode == "uidvalidity" and c.n > 1) or \
             (mode in ("uidvbye", "uidvnil", "uidvhdrdrip", "nilreaduv",
                       "bigdripuv", "uidvnilnew", "omituv", "uvsizelie")
@@ -700,6 +712,8 @@ def serve(c, box, mode, bad, caps, flood):
                 for _ in range(160):
                     c.send(chunk)
                 return
+        elif cmd == "ENABLE" and modseq:
+            c.send("* ENABLED CONDSTORE\r\n%s OK enabled\r\n" % tag)
         elif cmd == "ID":
             c.send("* ID NIL\r\n%s OK done\r\n" % tag)
         elif cmd == "LIST" and bad and mode in ("listflood", "listfake"):
@@ -758,8 +772,10 @@ def serve(c, box, mode, bad, caps, flood):
             c.send("* %d EXISTS\r\n* 0 RECENT\r\n"
                    "* FLAGS (\\Seen \\Deleted)\r\n"
                    "* OK [UIDVALIDITY %d] ok\r\n* OK [UIDNEXT %d] ok\r\n"
-                   "%s OK [READ-WRITE] selected\r\n"
-                   % (len(u), box.uidvalidity, (u[-1] if u else 0) + 1, tag))
+                   "%s%s OK [READ-WRITE] selected\r\n"
+                   % (len(u), box.uidvalidity, (u[-1] if u else 0) + 1,
+                      "* OK [HIGHESTMODSEQ %d] ok\r\n" % modseq
+                      if modseq else "", tag))
         elif cmd == "STATUS":
             u = box.uids()
             c.send("* STATUS INBOX (UIDNEXT %d UIDVALIDITY %d MESSAGES %d)"

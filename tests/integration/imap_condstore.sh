@@ -1,0 +1,85 @@
+#!/bin/bash
+# imap_condstore.sh: local_flags = mirror against Dovecot, which offers
+# CONDSTORE (RFC 7162). After the first fetch, another client changes the
+# flags of three messages; the next poll asks only for the changes
+# (CHANGEDSINCE, never a plain 1:N FLAGS fetch) and the Maildir names
+# follow; a poll with nothing changed asks nothing; a run killed after the
+# renames but before the HIGHESTMODSEQ is saved (fault point
+# imap-flags-applied) leaves the old one saved, and the next run asks for
+# the same changes again and changes nothing twice. TAP output.
+set -u
+top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
+. "$top_srcdir/tests/lib/dovecot.sh"
+. "$top_srcdir/tests/lib/mfd.sh"
+
+S=$DC_SAMPLES
+mfd_init
+dovecot_start
+
+dovecot_add_user cs pw-cs-c0ffee
+mfd_account cs pw-cs-c0ffee
+dovecot_add_message cs INBOX "$S/01-plain.eml"
+dovecot_add_message cs INBOX "$S/02-utf8.eml" F
+dovecot_add_message cs INBOX "$S/03-multipart.eml" S
+dovecot_add_message cs INBOX "$S/04-dot-lines.eml" RS
+dovecot_add_message cs INBOX "$S/05-reply.eml"
+mfd_conf cs 'local_flags = mirror'
+
+# where FILE: the delivered copy's place, "new/" or "cur/:2,FLAGS".
+where() { mfd_where "$T/cs/Maildir" "$1"; }
+# The commands this run sent (its debug log: "> TAG COMMAND").
+sent() { printf '%s\n' "$err" | sed -n 's/.*> [A-Za-z0-9]* \(.*\)$/\1/p'; }
+modseq() { sed -n 's/^modseq INBOX [0-9]* \([0-9]*\)$/\1/p' "$T/cs/state/cs.state"; }
+store() {
+	dovecot_imap_cmd cs pw-cs-c0ffee 'SELECT INBOX' "$@" >/dev/null
+	ok $? "another client: $*"
+}
+
+mfd_run cs -v -v
+tap_is "$rc" 0 "first run: exit status 0"
+mfd_expect "$T/cs/Maildir" "" "$S"/0[1-5]-*.eml
+tap_like "$(sent)" 'ENABLE CONDSTORE' "CONDSTORE enabled (mirror)"
+tap_like "$(sent | grep 'UID FLAGS')" '^UID FETCH 1:5 \(UID FLAGS\)$' \
+    "the first sync fetches every delivered message's flags"
+m1=$(modseq)
+tap_like "$m1" '^[1-9][0-9]*$' "the folder's HIGHESTMODSEQ saved ($m1)"
+
+store 'UID STORE 1 +FLAGS (\Seen)' 'UID STORE 2 -FLAGS (\Flagged)' \
+    'UID STORE 4 +FLAGS (\Flagged)'
+mfd_run cs -v -v
+tap_is "$rc" 1 "second run: nothing new (exit 1)"
+tap_is "$(sent | grep 'UID FLAGS')" \
+    "UID FETCH 1:5 (UID FLAGS) (CHANGEDSINCE $m1)" \
+    "only the changes since $m1 asked for, no full flag fetch"
+tap_is "$(where "$S/01-plain.eml")" "cur/:2,S" "01: \\Seen on the server -> :2,S"
+tap_is "$(where "$S/02-utf8.eml")" "cur/:2," "02: \\Flagged taken off -> :2,"
+tap_is "$(where "$S/03-multipart.eml")" "cur/:2,S" "03: unchanged :2,S"
+tap_is "$(where "$S/04-dot-lines.eml")" "cur/:2,FRS" "04: \\Flagged added -> :2,FRS"
+tap_is "$(where "$S/05-reply.eml")" "new/" "05: unchanged in new/"
+m2=$(modseq)
+[ "$m2" -gt "$m1" ] 2>/dev/null
+ok $? "HIGHESTMODSEQ advanced ($m1 -> $m2)"
+
+mfd_run cs -v -v
+tap_is "$rc" 1 "third run: nothing new"
+tap_is "$(sent | grep -c 'UID FLAGS')" 0 "nothing changed: no flag FETCH"
+tap_like "$err" "no flag changed \\(HIGHESTMODSEQ $m2\\)" "and it says why"
+
+store 'UID STORE 5 +FLAGS (\Answered)'
+MAILFETCHD_FAULT=imap-flags-applied mfd_run cs -v -v
+tap_is "$rc" 137 "killed after the renames, before the save"
+tap_is "$(where "$S/05-reply.eml")" "cur/:2,R" "05 renamed before the kill"
+tap_is "$(modseq)" "$m2" "the HIGHESTMODSEQ of before still saved"
+mfd_run cs -v -v
+tap_is "$rc" 1 "the next run: nothing new"
+tap_is "$(sent | grep 'UID FLAGS')" \
+    "UID FETCH 1:5 (UID FLAGS) (CHANGEDSINCE $m2)" \
+    "the same changes asked for again"
+tap_like "$err" '0 given the server.s flags' "nothing renamed twice"
+tap_is "$(where "$S/05-reply.eml")" "cur/:2,R" "05 still :2,R"
+mfd_expect "$T/cs/Maildir" "" "$S"/0[1-5]-*.eml
+[ "$(modseq)" -gt "$m2" ] 2>/dev/null
+ok $? "HIGHESTMODSEQ saved now ($(modseq))"
+mfd_no_sanitizer
+
+tap_done
