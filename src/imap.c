@@ -549,6 +549,8 @@ static void	imap_actions(struct imap_session *);
 static void	imap_folder_done(struct imap_session *);
 static int	imap_flags_wanted(const struct imap_session *);
 static void	imap_flags_map_batch(struct imap_session *);
+static void	imap_flags_highest(struct imap_session *,
+		    const struct imap_response *);
 static size_t	imap_msgs_cap(const struct imap_session *);
 static void	imap_msgs_dedup(struct imap_session *);
 static void	imap_skip_drop(const struct imap_session *, struct uidset *);
@@ -4174,6 +4176,17 @@ imap_flags_map_batch(struct imap_session *s)
 	free(uids);
 }
 
+/* The SELECT's HIGHESTMODSEQ. One that is no mod-sequence (0:
+ * imap_parse.h) is said; the sync then fetches every flag. */
+static void
+imap_flags_highest(struct imap_session *s, const struct imap_response *r)
+{
+	s->highestmodseq = r->code_num;
+	if (r->code_num == 0 && imap_flags_wanted(s))
+		imap_log(s, LOG_LVL_WARNING, "the server's [HIGHESTMODSEQ] is "
+		    "no mod-sequence (not a number of 1 to 63 bits)");
+}
+
 /* Sends the folder's flag FETCH, or finds nothing to ask: a poll whose
  * SELECT gives the HIGHESTMODSEQ already synced (an IDLE round asks
  * anyway: its SELECT's value is older than the round). */
@@ -5866,7 +5879,7 @@ imap_untagged(struct imap_session *s, const struct imap_response *r)
 			s->uidnext = (uint32_t)r->code_num;
 		if (r->code == IMAP_CODE_HIGHESTMODSEQ &&
 		    s->state == IMAP_S_SELECT)
-			s->highestmodseq = r->code_num;
+			imap_flags_highest(s, r);
 		if (r->code == IMAP_CODE_NOMODSEQ && s->state == IMAP_S_SELECT)
 			s->highestmodseq = 0;
 		if (r->code == IMAP_CODE_CAPABILITY)

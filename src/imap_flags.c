@@ -175,9 +175,9 @@ imap_flags_plan(const struct state_folder *sf, uint32_t uidvalidity,
 		xasprintf(why, "the folder's UIDVALIDITY changed since its "
 		    "flags were synced: fetching every message's flags");
 	else if (highest == 0)
-		xasprintf(why, "the server gives no HIGHESTMODSEQ for the "
-		    "folder (NOMODSEQ) any more: fetching every message's "
-		    "flags");
+		xasprintf(why, "the server gives no usable HIGHESTMODSEQ for "
+		    "the folder any more (NOMODSEQ, or a broken one): "
+		    "fetching every message's flags");
 	else if (highest < sf->modseq)
 		xasprintf(why, "the server's HIGHESTMODSEQ went backwards "
 		    "(%" PRIu64 ", below the %" PRIu64 " synced): fetching "

@@ -129,7 +129,12 @@ enum imap_code {
 	IMAP_CODE_CORRUPTION,
 	IMAP_CODE_EXPIRED,
 	IMAP_CODE_EXPUNGEISSUED,
-	IMAP_CODE_HIGHESTMODSEQ,	/* code_num (63 bits) */
+	IMAP_CODE_HIGHESTMODSEQ,	/* code_num (63 bits); 0 when the
+					   argument is missing, not a
+					   number or past 63 bits: the
+					   client falls back to a full
+					   flag fetch, the session goes
+					   on */
 	IMAP_CODE_INUSE,
 	IMAP_CODE_LIMIT,
 	IMAP_CODE_NOMODSEQ,

@@ -27,10 +27,12 @@ ones behave, so a test can check that the next run recovers.
 
 Modes:
   good        nothing wrong
-  modseqback  CONDSTORE and ENABLE offered; SELECT's HIGHESTMODSEQ is 100,
-              then 200 (message 1 now \\Seen), then 50 on the third and
-              later connections (backwards; message 2 now \\Seen too).
-              CHANGEDSINCE is taken and every message answered
+  modseqback  CONDSTORE and ENABLE offered; connection K's SELECT gives
+              the K-th of --modseqs (default 100,200,50; the last one
+              for the later connections) as its HIGHESTMODSEQ, as is
+              (any text), and messages 1 to K-1 are \\Seen (read with
+              another client). CHANGEDSINCE is taken and every message
+              answered
   bye         "* BYE" in the middle of the body FETCH (after message 2),
               then the connection closes
   expunge     "* 2 EXPUNGE" in the middle of the body FETCH (message 2 is
@@ -264,6 +266,7 @@ PAD = 0
 BIG = 0
 # nilbelow: BODY[] NIL for the UIDs below this one (--nilbelow).
 NIL_BELOW = 0
+MODSEQS = ["100", "200", "50"]
 
 
 def message(i):
@@ -655,14 +658,11 @@ def serve(c, box, mode, bad, caps, flood):
         caps += " IDLE"
     if mode in ("xgmbad", "gmsizesdrip"):
         caps += " X-GM-EXT-1"
-    modseq = 0
+    modseq = None
     if mode == "modseqback":
         caps += " CONDSTORE ENABLE"
-        modseq = {1: 100, 2: 200}.get(c.n, 50)
-        if c.n >= 2:
-            box.seen_msgs.add(1)	# read with another client
-        if c.n >= 3:
-            box.seen_msgs.add(2)
+        modseq = MODSEQS[min(c.n, len(MODSEQS)) - 1]
+        box.seen_msgs.update(range(1, c.n))	# read with another client
     if (mode == "uidvalidity" and c.n > 1) or \
             (mode in ("uidvbye", "uidvnil", "uidvhdrdrip", "nilreaduv",
                       "bigdripuv", "uidvnilnew", "omituv", "uvsizelie")
@@ -712,7 +712,7 @@ def serve(c, box, mode, bad, caps, flood):
                 for _ in range(160):
                     c.send(chunk)
                 return
-        elif cmd == "ENABLE" and modseq:
+        elif cmd == "ENABLE" and modseq is not None:
             c.send("* ENABLED CONDSTORE\r\n%s OK enabled\r\n" % tag)
         elif cmd == "ID":
             c.send("* ID NIL\r\n%s OK done\r\n" % tag)
@@ -774,8 +774,8 @@ def serve(c, box, mode, bad, caps, flood):
                    "* OK [UIDVALIDITY %d] ok\r\n* OK [UIDNEXT %d] ok\r\n"
                    "%s%s OK [READ-WRITE] selected\r\n"
                    % (len(u), box.uidvalidity, (u[-1] if u else 0) + 1,
-                      "* OK [HIGHESTMODSEQ %d] ok\r\n" % modseq
-                      if modseq else "", tag))
+                      "* OK [HIGHESTMODSEQ %s] ok\r\n" % modseq
+                      if modseq is not None else "", tag))
         elif cmd == "STATUS":
             u = box.uids()
             c.send("* STATUS INBOX (UIDNEXT %d UIDVALIDITY %d MESSAGES %d)"
@@ -882,7 +882,7 @@ def serve(c, box, mode, bad, caps, flood):
 
 
 def main():
-    global LOGF, PAD, LIT, BIG, NIL_BELOW
+    global LOGF, PAD, LIT, BIG, NIL_BELOW, MODSEQS
     if len(sys.argv) < 2:
         raise SystemExit(__doc__)
     mode = sys.argv[1]
@@ -893,6 +893,7 @@ def main():
         args[rest[0].lstrip("-")] = rest[1]
         rest = rest[2:]
     LOGF = args["log"]
+    MODSEQS = args.get("modseqs", "100,200,50").split(",")
     LIT = int(args.get("lit", LIT))
     NIL_BELOW = int(args.get("nilbelow", "0"))
     if mode == "slowlit":
