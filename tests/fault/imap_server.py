@@ -32,7 +32,8 @@ Modes:
               for the later connections) as its HIGHESTMODSEQ, as is
               (any text), and messages 1 to K-1 are \\Seen (read with
               another client). CHANGEDSINCE is taken and every message
-              answered
+              answered, after two unasked VANISHED lines: 1:4294967295,
+              and 5,000 single UIDs
   bye         "* BYE" in the middle of the body FETCH (after message 2),
               then the connection closes
   expunge     "* 2 EXPUNGE" in the middle of the body FETCH (message 2 is
@@ -492,6 +493,12 @@ def do_fetch(c, box, tag, rest, bad, mode, flood=0):
     want = parse_set(sset, uids)
     body = "BODY.PEEK[]" in args
     c.bodies += body
+    if mode == "modseqback" and "CHANGEDSINCE" in args.upper():
+        # Not asked for (no QRESYNC): a whole UID space gone, in one line
+        # and in 5,000 UIDs (under the 64 KiB line bound).
+        c.send(b"* VANISHED (EARLIER) 1:4294967295\r\n* VANISHED "
+               + b",".join(b"%d" % (10 * k + 7) for k in range(5000))
+               + b"\r\n")
     if bad and not body and mode in ("sizesflood", "sizesfake"):
         sizes_flood(c, box, mode, flood)
     if not body and mode == "sizesdrip" and c.n == 2:

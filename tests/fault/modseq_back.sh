@@ -7,7 +7,8 @@
 # again (no CHANGEDSINCE) and saves 50. A HIGHESTMODSEQ past 63 bits, then
 # one that is no number, cost neither the session nor the mail: each is
 # logged, every flag is fetched, and no mod-sequence is kept until a good
-# one comes. The Maildir follows the server's \Seen each time. TAP
+# one comes. Unasked VANISHED lines (the whole UID space; 5,000 UIDs)
+# before the changes are passed over: no local file goes. The Maildir follows the server's \Seen each time. TAP
 # output.
 set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -41,6 +42,7 @@ tap_like "$(grep '^2 .*UID FETCH 1:5 (UID FLAGS)' "$T/server.log")" \
     'CHANGEDSINCE 100\)$' "the second sync asks only for the changes"
 tap_is "$(seen 1)" 1 "message 1, read on the server, has S"
 tap_is "$(modseq)" 200 "HIGHESTMODSEQ 200 saved"
+tap_is "$(scripted_count mb)" 5 "the VANISHED lines removed nothing"
 
 scripted_once mb
 tap_is "$rc" 1 "the third run: nothing new"
