@@ -39,7 +39,7 @@ mfd_run cs -v -v
 tap_is "$rc" 0 "first run: exit status 0"
 mfd_expect "$T/cs/Maildir" "" "$S"/0[1-5]-*.eml
 tap_like "$(sent)" 'ENABLE CONDSTORE' "CONDSTORE enabled (mirror)"
-tap_like "$(sent | grep 'UID FLAGS')" '^UID FETCH 1:5 \(UID FLAGS\)$' \
+tap_is "$(sent | grep -F '(UID FLAGS)')" 'UID FETCH 1:5 (UID FLAGS)' \
     "the first sync fetches every delivered message's flags"
 m1=$(modseq)
 tap_like "$m1" '^[1-9][0-9]*$' "the folder's HIGHESTMODSEQ saved ($m1)"
@@ -48,7 +48,7 @@ store 'UID STORE 1 +FLAGS (\Seen)' 'UID STORE 2 -FLAGS (\Flagged)' \
     'UID STORE 4 +FLAGS (\Flagged)'
 mfd_run cs -v -v
 tap_is "$rc" 1 "second run: nothing new (exit 1)"
-tap_is "$(sent | grep 'UID FLAGS')" \
+tap_is "$(sent | grep -F '(UID FLAGS)')" \
     "UID FETCH 1:5 (UID FLAGS) (CHANGEDSINCE $m1)" \
     "only the changes since $m1 asked for, no full flag fetch"
 tap_is "$(where "$S/01-plain.eml")" "cur/:2,S" "01: \\Seen on the server -> :2,S"
@@ -62,7 +62,7 @@ ok $? "HIGHESTMODSEQ advanced ($m1 -> $m2)"
 
 mfd_run cs -v -v
 tap_is "$rc" 1 "third run: nothing new"
-tap_is "$(sent | grep -c 'UID FLAGS')" 0 "nothing changed: no flag FETCH"
+tap_is "$(sent | grep -cF '(UID FLAGS)')" 0 "nothing changed: no flag FETCH"
 tap_like "$err" "no flag changed \\(HIGHESTMODSEQ $m2\\)" "and it says why"
 
 store 'UID STORE 5 +FLAGS (\Answered)'
@@ -72,7 +72,7 @@ tap_is "$(where "$S/05-reply.eml")" "cur/:2,R" "05 renamed before the kill"
 tap_is "$(modseq)" "$m2" "the HIGHESTMODSEQ of before still saved"
 mfd_run cs -v -v
 tap_is "$rc" 1 "the next run: nothing new"
-tap_is "$(sent | grep 'UID FLAGS')" \
+tap_is "$(sent | grep -F '(UID FLAGS)')" \
     "UID FETCH 1:5 (UID FLAGS) (CHANGEDSINCE $m2)" \
     "the same changes asked for again"
 tap_like "$err" '0 given the server.s flags' "nothing renamed twice"
@@ -80,6 +80,18 @@ tap_is "$(where "$S/05-reply.eml")" "cur/:2,R" "05 still :2,R"
 mfd_expect "$T/cs/Maildir" "" "$S"/0[1-5]-*.eml
 [ "$(modseq)" -gt "$m2" ] 2>/dev/null
 ok $? "HIGHESTMODSEQ saved now ($(modseq))"
+
+# Without mirror nothing of it: no ENABLE, no flag FETCH, no modseq.
+dovecot_add_user plain pw-plain-c0ffee
+mfd_account plain pw-plain-c0ffee
+dovecot_add_message plain INBOX "$S/01-plain.eml" S
+mfd_conf plain 'local_flags = seen'
+mfd_run plain -v -v
+tap_is "$rc" 0 "local_flags = seen: exit status 0"
+tap_is "$(sent | grep -c -e ENABLE -e '(UID FLAGS)')" 0 \
+    "local_flags = seen: no ENABLE, no flag FETCH"
+tap_is "$(grep -c '^modseq ' "$T/plain/state/plain.state")" 0 \
+    "local_flags = seen: no modseq record"
 mfd_no_sanitizer
 
 tap_done
