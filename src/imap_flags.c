@@ -11,8 +11,11 @@
  * bytes a message).
  *
  * Applying. The server's answer is collected as (UID, flags) pairs, at
- * most IMAP_FLAGS_MAX, then looked up in the map, and the Maildir's new/
- * and cur/ are read once for the files of those bases: each is renamed to
+ * most IMAP_FLAGS_MAX, then looked up in the map, and the files of those
+ * bases are looked for under the names they most likely have (new/BASE,
+ * cur/BASE:2, and a set of D F R S) when they are few, and else, or when
+ * a reader gave one another letter, new/ and cur/ are read once: each is
+ * renamed to
  * its other info letters plus the server's D F R S (new/ -> cur/ when it
  * has one). A file already so named is left alone, so an apply repeated
  * after a crash (the modseq saved only after this returns) changes
@@ -36,6 +39,8 @@
 
 #define IMAP_FLAGS_LINE_MAX	1024	/* a map line; longer: foreign */
 #define IMAP_FLAGS_NAME_MAX	255	/* a Maildir file name */
+#define IMAP_FLAGS_PROBE_MAX	256	/* files looked for by name; more:
+					 * new/ and cur/ are read */
 
 static const struct {
 	unsigned int	 bit;
@@ -283,20 +288,42 @@ imap_flags_note_find(const struct imap_flags_sync *fs, uint32_t uid)
 	    imap_flags_note_cmp_uid));
 }
 
-/* One map line: the hit it names among the notes, if any. */
+/* A decimal number at *p followed by one space; *p moved past both. 0
+ * (no UID or UIDVALIDITY is) when there is none. */
+static unsigned long long
+imap_flags_field(char **p)
+{
+	unsigned long long	 v;
+	char			*end;
+
+	if (**p < '0' || **p > '9')
+		return (0);
+	v = strtoull(*p, &end, 10);
+	if (*end != ' ')
+		return (0);
+	*p = end + 1;
+	return (v);
+}
+
+/* One map line: the hit it names among the notes, if any. hex is the
+ * folder's hash as the lines spell it: most lines are told apart by
+ * their first bytes (a map holds a line per message). */
 static void
-imap_flags_map_line(struct imap_flags_sync *fs, char *line, uint64_t h,
+imap_flags_map_line(struct imap_flags_sync *fs, char *line, const char *hex,
     uint32_t uidvalidity)
 {
 	const struct imap_flags_note	*note;
-	unsigned long long		 lh, uv, uid;
-	char				 base[IMAP_FLAGS_NAME_MAX + 1];
-	int				 end = 0;
+	unsigned long long		 uid;
+	char				*p = line + 17;
+	size_t				 len;
 
-	line[strcspn(line, "\n")] = '\0';
-	if (sscanf(line, "%16llx %llu %llu %255[^ /:]%n", &lh, &uv, &uid,
-	    base, &end) != 4 || line[end] != '\0' || lh != h ||
-	    uv != uidvalidity || uid > UINT32_MAX || base[0] == '.')
+	if (strncmp(line, hex, 16) != 0 || line[16] != ' ' ||
+	    imap_flags_field(&p) != uidvalidity ||
+	    (uid = imap_flags_field(&p)) == 0 || uid > UINT32_MAX)
+		return;
+	len = strcspn(p, "\n");
+	if (len == 0 || len > IMAP_FLAGS_NAME_MAX || *p == '.' ||
+	    strcspn(p, " /:") < len || p[len] != '\n')
 		return;
 	if ((note = imap_flags_note_find(fs, (uint32_t)uid)) == NULL)
 		return;
@@ -305,7 +332,7 @@ imap_flags_map_line(struct imap_flags_sync *fs, char *line, uint64_t h,
 		fs->hits = xreallocarray(fs->hits, fs->ahits,
 		    sizeof *fs->hits);
 	}
-	fs->hits[fs->nhits].base = xstrdup(base);
+	fs->hits[fs->nhits].base = xstrndup(p, len);
 	fs->hits[fs->nhits].mask = note->mask;
 	fs->hits[fs->nhits].found = 0;
 	fs->nhits++;
@@ -317,11 +344,13 @@ imap_flags_map_read(struct imap_flags_sync *fs, const char *state_dir,
     const char *account, const char *folder, uint32_t uidvalidity,
     char **cause)
 {
-	char		*path, line[IMAP_FLAGS_LINE_MAX];
+	char		*path, line[IMAP_FLAGS_LINE_MAX], hex[17];
 	FILE		*f;
-	uint64_t	 h = imap_flags_folder_hash(folder);
+
 	int		 rc = 0, whole = 1, ended;
 
+	snprintf(hex, sizeof hex, "%016" PRIx64,
+	    imap_flags_folder_hash(folder));
 	path = state_account_file(state_dir, account, ".uids");
 	if ((f = fopen(path, "re")) == NULL) {
 		if (errno != ENOENT) {
@@ -336,7 +365,7 @@ imap_flags_map_read(struct imap_flags_sync *fs, const char *state_dir,
 		/* The rest of an overlong line is no line of its own. */
 		ended = strchr(line, '\n') != NULL;
 		if (whole)
-			imap_flags_map_line(fs, line, h, uidvalidity);
+			imap_flags_map_line(fs, line, hex, uidvalidity);
 		whole = ended;
 	}
 	if (ferror(f)) {
@@ -414,7 +443,28 @@ imap_flags_rename(struct imap_flags_sync *fs, int dfd, const char *sub,
 	return (1);
 }
 
-/* Gives the files of sub that the hits name their flags. */
+/* Gives one file of sub, the hit's, its flags: -1 when the rename
+ * failed. */
+static int
+imap_flags_file(struct imap_flags_sync *fs, int dfd, const char *sub,
+    const char *name, struct imap_flags_hit *hit,
+    struct imap_flags_stats *stats, char **cause)
+{
+	char	*target;
+	int	 r;
+
+	hit->found = 1;
+	if ((target = imap_flags_target(name, strcmp(sub, "new") == 0,
+	    hit->mask)) == NULL)
+		return (0);
+	r = imap_flags_rename(fs, dfd, sub, name, target, cause);
+	free(target);
+	stats->renamed += r > 0;
+	return (r < 0 ? -1 : 0);
+}
+
+/* Gives the files of sub that the hits not found yet name their
+ * flags. */
 static int
 imap_flags_scan(struct imap_flags_sync *fs, int dfd, const char *sub,
     struct imap_flags_stats *stats, char **cause)
@@ -422,8 +472,8 @@ imap_flags_scan(struct imap_flags_sync *fs, int dfd, const char *sub,
 	struct imap_flags_hit	 key, *hit;
 	struct dirent		*de;
 	DIR			*d;
-	char			 base[IMAP_FLAGS_NAME_MAX + 1], *target;
-	int			 fd, rc = 0, r;
+	char			 base[IMAP_FLAGS_NAME_MAX + 1];
+	int			 fd, rc = 0;
 
 	if ((fd = openat(dfd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) ==
 	    -1 || (d = fdopendir(fd)) == NULL) {
@@ -440,20 +490,39 @@ imap_flags_scan(struct imap_flags_sync *fs, int dfd, const char *sub,
 		    (int)strcspn(de->d_name, ":"), de->d_name);
 		key.base = base;
 		if ((hit = bsearch(&key, fs->hits, fs->nhits, sizeof *fs->hits,
-		    imap_flags_hit_cmp)) == NULL)
-			continue;
-		hit->found = 1;
-		if ((target = imap_flags_target(de->d_name,
-		    strcmp(sub, "new") == 0, hit->mask)) == NULL)
-			continue;
-		if ((r = imap_flags_rename(fs, dfd, sub, de->d_name, target,
-		    cause)) < 0)
+		    imap_flags_hit_cmp)) != NULL && !hit->found &&
+		    imap_flags_file(fs, dfd, sub, de->d_name, hit, stats,
+		    cause) != 0)
 			rc = -1;
-		stats->renamed += r > 0;
-		free(target);
 	}
 	closedir(d);
 	return (rc);
+}
+
+/* Looks for a hit's file under the names it most likely has: new/BASE,
+ * or cur/BASE:2, with one of the 16 sets of D F R S. 0 when it is under
+ * none of them (a reader gave it another letter: the scan finds it). */
+static int
+imap_flags_probe(struct imap_flags_sync *fs, int dfd,
+    struct imap_flags_hit *hit, struct imap_flags_stats *stats,
+    char **cause)
+{
+	struct stat	 sb;
+	char		 name[IMAP_FLAGS_NAME_MAX + 8], letters[5];
+	unsigned int	 mask;
+
+	snprintf(name, sizeof name, "new/%s", hit->base);
+	if (fstatat(dfd, name, &sb, AT_SYMLINK_NOFOLLOW) == 0)
+		return (imap_flags_file(fs, dfd, "new", name + 4, hit, stats,
+		    cause));
+	for (mask = 0; mask < 16; mask++) {
+		snprintf(name, sizeof name, "cur/%s:2,%s", hit->base,
+		    imap_flags_letters(mask, letters));
+		if (fstatat(dfd, name, &sb, AT_SYMLINK_NOFOLLOW) == 0)
+			return (imap_flags_file(fs, dfd, "cur", name + 4, hit,
+			    stats, cause));
+	}
+	return (0);
 }
 
 /* Sorts the hits by base, one per base. */
@@ -500,14 +569,25 @@ imap_flags_maildir(struct imap_flags_sync *fs, const char *path,
     struct imap_flags_stats *stats, char **cause)
 {
 	char	*why = NULL;
+	size_t	 i, missed = 0;
 	int	 dfd, rc = -1;
 
 	if ((dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
 		xasprintf(&why, "cannot open: %s", strerror(errno));
 		goto out;
 	}
-	if (imap_flags_scan(fs, dfd, "new", stats, &why) != 0 ||
-	    imap_flags_scan(fs, dfd, "cur", stats, &why) != 0 ||
+	/* A few changes: looked for by name, not by reading directories
+	 * of 100,000 names. */
+	for (i = 0; fs->nhits <= IMAP_FLAGS_PROBE_MAX && i < fs->nhits; i++) {
+		if (imap_flags_probe(fs, dfd, &fs->hits[i], stats, &why) != 0)
+			goto out;
+		missed += !fs->hits[i].found;
+	}
+	if (fs->nhits > IMAP_FLAGS_PROBE_MAX)
+		missed = fs->nhits;
+	if ((missed > 0 && (imap_flags_scan(fs, dfd, "new", stats,
+	    &why) != 0 || imap_flags_scan(fs, dfd, "cur", stats,
+	    &why) != 0)) ||
 	    (fs->dirty_new && imap_flags_fsync_dir(dfd, "new", &why) != 0) ||
 	    (fs->dirty_cur && imap_flags_fsync_dir(dfd, "cur", &why) != 0))
 		goto out;

@@ -217,6 +217,47 @@ test_apply(void **state)
 	assert_true(exists("cur", "b,S=2:2,Ta"));
 }
 
+/* Lines that are no map line of the folder name nothing: another
+ * folder's hash, UID 0, a UID past 32 bits, a base with '/' or a
+ * leading '.', a name past 255 bytes, a line past 1024 bytes (and its
+ * rest), a torn last line; the one good line among them does. */
+static void
+test_map_foreign(void **state)
+{
+	static const uint32_t	 u[] = { 3 };
+	static char		*finals[] = { "good,S=3:2,S" };
+	static const uint32_t	 nu[] = { 1, 2, 3, 4 };
+	static const unsigned int nm[] = { IMAP_FLAGS_SEEN, IMAP_FLAGS_SEEN,
+	    IMAP_FLAGS_SEEN, IMAP_FLAGS_SEEN };
+	struct imap_flags_stats	 st;
+	char			*cause = NULL, *path, hex[17], big[1100];
+	FILE			*f;
+
+	(void)state;
+	assert_int_equal(imap_flags_map_add(dir, "acct", "INBOX", 9, u,
+	    finals, 1, &cause), 0);
+	xasprintf(&path, "%s/acct.uids", dir);
+	assert_non_null(f = fopen(path, "r"));
+	assert_non_null(fgets(hex, sizeof hex, f));
+	fclose(f);
+	memset(big, 'x', sizeof big - 1);
+	big[sizeof big - 1] = '\0';
+	assert_non_null(f = fopen(path, "a"));
+	fprintf(f, "0000000000000000 9 1 other\n%s 9 0 zero\n"
+	    "%s 9 4294967297 wide\n%s 9 1 a/b\n%s 9 2 .hidden\n"
+	    "%s 9 1 %.300s\n%s 9 2 %s\n%s 9 4 torn", hex, hex, hex, hex,
+	    hex, big, hex, big, hex);
+	fclose(f);
+	free(path);
+	touch("cur", "good,S=3:2,");
+	touch("new", "torn");
+	apply(nu, nm, 4, 9, &st);
+	assert_int_equal(st.mapped, 1);
+	assert_int_equal(st.renamed, 1);
+	assert_true(exists("cur", "good,S=3:2,S"));
+	assert_true(exists("new", "torn"));
+}
+
 /* No map at all: nothing mapped, no error; the notes are bounded. */
 static void
 test_bounds(void **state)
@@ -245,6 +286,8 @@ main(void)
 		cmocka_unit_test(test_mask),
 		cmocka_unit_test(test_plan),
 		cmocka_unit_test_setup_teardown(test_apply, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_map_foreign, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_bounds, setup, teardown),
 	};
 
