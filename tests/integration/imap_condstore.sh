@@ -6,7 +6,9 @@
 # follow; a poll with nothing changed asks nothing; a run killed after the
 # renames but before the HIGHESTMODSEQ is saved (fault point
 # imap-flags-applied) leaves the old one saved, and the next run asks for
-# the same changes again and changes nothing twice. TAP output.
+# the same changes again and changes nothing twice. Restarted without
+# CONDSTORE, Dovecot gets asked for every delivered message's flags, and
+# the saved HIGHESTMODSEQ is dropped. TAP output.
 set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 . "$top_srcdir/tests/lib/dovecot.sh"
@@ -92,6 +94,26 @@ tap_is "$(sent | grep -c -e ENABLE -e '(UID FLAGS)')" 0 \
     "local_flags = seen: no ENABLE, no flag FETCH"
 tap_is "$(grep -c '^modseq ' "$T/plain/state/plain.state")" 0 \
     "local_flags = seen: no modseq record"
+
+# The same server without CONDSTORE (masked out of its capabilities):
+# every delivered message's flags, each poll; the modseq record goes.
+caps=$(dovecot_imap_cmd cs pw-cs-c0ffee CAPABILITY |
+    sed -n 's/^\* CAPABILITY //p' | tr ' ' '\n' |
+    grep -v -x -e CONDSTORE -e QRESYNC | tr '\n' ' ')
+printf 'imap_capability = %s\n' "$caps" >>"$DC_CONF"
+dovecot_restart
+store 'UID STORE 3 -FLAGS (\Seen)'
+mfd_run cs -v -v
+tap_is "$rc" 1 "without CONDSTORE: nothing new"
+tap_is "$(sent | grep -c -e ENABLE -e CHANGEDSINCE)" 0 \
+    "without CONDSTORE: no ENABLE, no CHANGEDSINCE"
+tap_is "$(sent | grep -F '(UID FLAGS)')" 'UID FETCH 1:5 (UID FLAGS)' \
+    "without CONDSTORE: every flag fetched"
+tap_is "$(where "$S/03-multipart.eml")" "cur/:2," "03: \\Seen taken off -> :2,"
+tap_is "$(where "$S/01-plain.eml")" "cur/:2,S" "01: still :2,S"
+tap_is "$(grep -c '^modseq ' "$T/cs/state/cs.state")" 0 \
+    "without CONDSTORE: no modseq kept"
+mfd_expect "$T/cs/Maildir" "" "$S"/0[1-5]-*.eml
 mfd_no_sanitizer
 
 tap_done
