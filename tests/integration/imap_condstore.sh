@@ -6,7 +6,8 @@
 # follow; a poll with nothing changed asks nothing; a run killed after the
 # renames but before the HIGHESTMODSEQ is saved (fault point
 # imap-flags-applied) leaves the old one saved, and the next run asks for
-# the same changes again and changes nothing twice. Restarted without
+# the same changes again and changes nothing twice. A batch recovered
+# from its journal follows the server too. Restarted without
 # CONDSTORE, Dovecot gets asked for every delivered message's flags, and
 # the saved HIGHESTMODSEQ is dropped. TAP output.
 set -u
@@ -82,6 +83,27 @@ tap_is "$(where "$S/05-reply.eml")" "cur/:2,R" "05 still :2,R"
 mfd_expect "$T/cs/Maildir" "" "$S"/0[1-5]-*.eml
 [ "$(modseq)" -gt "$m2" ] 2>/dev/null
 ok $? "HIGHESTMODSEQ saved now ($(modseq))"
+
+# Killed after the batch's journal, before its files are visible: the
+# next run's recovery moves them in, and they follow the server all the
+# same (the UID map is written before the journal).
+dovecot_add_user rc pw-rc-c0ffee
+mfd_account rc pw-rc-c0ffee
+dovecot_add_message rc INBOX "$S/01-plain.eml"
+dovecot_add_message rc INBOX "$S/02-utf8.eml"
+mfd_conf rc 'local_flags = mirror'
+MAILFETCHD_FAULT=imap-journaled mfd_run rc
+tap_is "$rc" 137 "killed at imap-journaled"
+mfd_run rc
+tap_is "$rc" 0 "the next run recovers the batch"
+dovecot_imap_cmd rc pw-rc-c0ffee 'SELECT INBOX' 'UID STORE 2 +FLAGS (\Flagged)' \
+    >/dev/null
+ok $? "another client flags 02"
+mfd_run rc
+tap_is "$rc" 1 "then a poll: nothing new"
+tap_is "$(mfd_where "$T/rc/Maildir" "$S/02-utf8.eml")" "cur/:2,F" \
+    "the recovered 02 follows the server: :2,F"
+mfd_expect "$T/rc/Maildir" "" "$S/01-plain.eml" "$S/02-utf8.eml"
 
 # Without mirror nothing of it: no ENABLE, no flag FETCH, no modseq.
 dovecot_add_user plain pw-plain-c0ffee
