@@ -148,6 +148,7 @@
 #include "fetch.h"
 #include "folder.h"
 #include "hook.h"
+#include "imap_flags.h"
 #include "imap_parse.h"
 #include "log.h"
 #include "maildir.h"
@@ -226,6 +227,7 @@ enum imap_state {
 	IMAP_S_AUTH,
 	IMAP_S_AUTH_CAPS,
 	IMAP_S_COMPRESS,
+	IMAP_S_ENABLE,		/* ENABLE CONDSTORE (local_flags = mirror) */
 	IMAP_S_ROOT,		/* LIST "" "": the hierarchy separator */
 	IMAP_S_NAMESPACE,	/* each namespace's separator (RFC 2342) */
 	IMAP_S_NSPROBE,		/* without it: LIST "" "#prefix" */
@@ -246,6 +248,7 @@ enum imap_state {
 	IMAP_S_TRASH_CREATE,	/* the trash folder after [TRYCREATE] */
 	IMAP_S_SEARCH_DELETED,
 	IMAP_S_EXPUNGE,
+	IMAP_S_FLAGS,		/* UID FETCH 1:last_uid (FLAGS): mirror */
 	IMAP_S_IDLE,		/* IDLE sent, waiting for "+" */
 	IMAP_S_IDLING,		/* in IDLE */
 	IMAP_S_IDLE_DONE,	/* DONE sent, waiting for the tagged OK */
@@ -265,6 +268,7 @@ static const char *imap_state_names[IMAP_S_MAX] = {
 	[IMAP_S_AUTH] = "AUTH",
 	[IMAP_S_AUTH_CAPS] = "AUTH_CAPS",
 	[IMAP_S_COMPRESS] = "COMPRESS",
+	[IMAP_S_ENABLE] = "ENABLE",
 	[IMAP_S_ROOT] = "ROOT",
 	[IMAP_S_NAMESPACE] = "NAMESPACE",
 	[IMAP_S_NSPROBE] = "NSPROBE",
@@ -283,6 +287,7 @@ static const char *imap_state_names[IMAP_S_MAX] = {
 	[IMAP_S_TRASH_CREATE] = "TRASH_CREATE",
 	[IMAP_S_SEARCH_DELETED] = "SEARCH_DELETED",
 	[IMAP_S_EXPUNGE] = "EXPUNGE",
+	[IMAP_S_FLAGS] = "FLAGS",
 	[IMAP_S_IDLE] = "IDLE",
 	[IMAP_S_IDLING] = "IDLING",
 	[IMAP_S_IDLE_DONE] = "IDLE_DONE",
@@ -548,6 +553,18 @@ struct imap_session {
 						 * now means new mail */
 	int			 wake;		/* new mail seen while busy */
 	int			 stopping;	/* imap_session_stop() */
+
+	/* local_flags = mirror: the delivered files follow the server's
+	 * flags (imap_flags.h). */
+	int			 enable_sent;	/* ENABLE CONDSTORE */
+	int			 condstore;	/* ... and it is on */
+	uint64_t		 highestmodseq;	/* SELECT's; 0: none or
+						 * NOMODSEQ */
+	int			 flags_done;	/* this folder's (or IDLE
+						 * round's) sync ran */
+	struct imap_flags_sync	*fsync;		/* its answers */
+	int			 flags_over;	/* more than it keeps */
+	uint32_t		 flags_top;	/* highest UID noted */
 };
 
 static void	imap_enter(struct imap_session *, enum imap_state);
@@ -555,6 +572,10 @@ static void	imap_next_folder(struct imap_session *);
 static void	imap_fetch_next_batch(struct imap_session *);
 static void	imap_actions(struct imap_session *);
 static void	imap_folder_done(struct imap_session *);
+static int	imap_flags_wanted(const struct imap_session *);
+static void	imap_flags_map_batch(struct imap_session *);
+static void	imap_flags_highest(struct imap_session *,
+		    const struct imap_response *);
 static size_t	imap_msgs_cap(const struct imap_session *);
 static void	imap_msgs_dedup(struct imap_session *);
 static void	imap_skip_drop(const struct imap_session *, struct uidset *);
@@ -1796,6 +1817,10 @@ imap_folder_reset(struct imap_session *s)
 	maildir_close(s->md);
 	s->md = NULL;
 	s->sf = NULL;
+	imap_flags_sync_free(s->fsync);
+	s->fsync = NULL;
+	s->highestmodseq = 0;
+	s->flags_done = 0;
 	uidset_clear(&s->unseen);
 	uidset_clear(&s->batch);
 	uidset_clear(&s->answered);
@@ -1844,7 +1869,8 @@ imap_status_first(struct imap_session *s, const struct imap_folder *f)
 	const struct state_inflight	*e;
 	size_t				 i;
 
-	if (s->mode != IMAP_MODE_ONCE)
+	/* An unchanged UIDNEXT says nothing of flags. */
+	if (s->mode != IMAP_MODE_ONCE || imap_flags_wanted(s))
 		return (0);
 	sf = state_folder_get(s->st, f->remote, 0);
 	if (sf == NULL || sf->uidvalidity == 0 || sf->matching ||
@@ -3863,6 +3889,7 @@ imap_batch_durable(struct imap_session *s, char **cause)
 	conn_local_work_done(s->conn);
 	if (rc != 0)
 		return (-1);
+	imap_flags_map_batch(s);
 	for (i = 0; i < s->nstaged; i++) {
 		id = imap_jentry_format(&(struct imap_jentry){ s->staged[i].uid,
 		    s->uidvalidity, s->staged[i].size, 0, s->staged[i].msgid });
@@ -4511,6 +4538,182 @@ imap_stop_timer_cb(evutil_socket_t fd, short what, void *arg)
 	imap_finish(s);
 }
 
+/*
+ * local_flags = mirror after delivery (imap_flags.h): when a folder's
+ * fetch is through, the server's flags of what was delivered from it
+ * (UIDs up to last_uid) are asked for, only those changed since the saved
+ * HIGHESTMODSEQ where CONDSTORE allows, and applied to the Maildir files.
+ * The HIGHESTMODSEQ the SELECT gave is saved only after they are applied
+ * (point "imap-flags-applied" lies between): a run killed in between asks
+ * for the same changes again and renames nothing twice. A change made
+ * after the SELECT is in the answer too, and asked for again next time.
+ */
+
+/* Whether delivered files follow the server's flags: mirror, and the
+ * messages stay on the server. */
+static int
+imap_flags_wanted(const struct imap_session *s)
+{
+	return (s->ac->local_flags == LOCAL_FLAGS_MIRROR && s->ac->keep);
+}
+
+/* Whether the folder's sync is still to run before it is done. */
+static int
+imap_flags_due(const struct imap_session *s)
+{
+	return (imap_flags_wanted(s) && s->sf != NULL && !s->folder_failed &&
+	    !s->flags_done && !s->stopping && s->uidvalidity != 0 &&
+	    s->sf->uidvalidity == s->uidvalidity && s->sf->last_uid > 0);
+}
+
+/* The batch's UIDs and final names into the UID map, before its journal:
+ * whatever of it becomes visible, by this run or a recovery, is mapped. */
+static void
+imap_flags_map_batch(struct imap_session *s)
+{
+	uint32_t	*uids;
+	char		**finals, *cause;
+	size_t		 i;
+
+	if (!imap_flags_wanted(s) || s->nstaged == 0)
+		return;
+	uids = xreallocarray(NULL, s->nstaged, sizeof *uids);
+	finals = xreallocarray(NULL, s->nstaged, sizeof *finals);
+	for (i = 0; i < s->nstaged; i++) {
+		uids[i] = s->staged[i].uid;
+		finals[i] = s->staged[i].final;
+	}
+	if (imap_flags_map_add(state_dir(s->st), s->ac->name,
+	    s->folders[s->cur].remote, s->uidvalidity, uids, finals,
+	    s->nstaged, &cause) != 0) {
+		imap_log(s, LOG_LVL_WARNING, "%s", cause);
+		free(cause);
+	}
+	free(finals);
+	free(uids);
+}
+
+/* The SELECT's HIGHESTMODSEQ. One that is no mod-sequence (0:
+ * imap_parse.h) is said; the sync then fetches every flag. */
+static void
+imap_flags_highest(struct imap_session *s, const struct imap_response *r)
+{
+	s->highestmodseq = r->code_num;
+	if (r->code_num == 0 && imap_flags_wanted(s))
+		imap_log(s, LOG_LVL_WARNING, "the server's [HIGHESTMODSEQ] is "
+		    "no mod-sequence (not a number of 1 to 63 bits)");
+}
+
+/* Sends the folder's flag FETCH, or finds nothing to ask: a poll whose
+ * SELECT gives the HIGHESTMODSEQ already synced (an IDLE round asks
+ * anyway: its SELECT's value is older than the round). */
+static void
+imap_flags_start(struct imap_session *s)
+{
+	enum imap_flags_plan	 plan;
+	char			*why;
+
+	s->flags_done = 1;
+	plan = imap_flags_plan(s->sf, s->uidvalidity, s->condstore,
+	    s->highestmodseq, &why);
+	if (why != NULL) {
+		imap_log(s, LOG_LVL_WARNING, "%s", why);
+		free(why);
+	}
+	if (plan == IMAP_FLAGS_CHANGED && s->mode != IMAP_MODE_IDLE &&
+	    s->highestmodseq == s->sf->modseq) {
+		imap_log(s, LOG_LVL_DEBUG, "no flag changed (HIGHESTMODSEQ "
+		    "%llu)", (unsigned long long)s->highestmodseq);
+		imap_folder_done(s);
+		return;
+	}
+	imap_flags_sync_free(s->fsync);
+	s->fsync = imap_flags_sync_new();
+	s->flags_over = 0;
+	s->flags_top = 0;
+	imap_enter(s, IMAP_S_FLAGS);
+	if (plan == IMAP_FLAGS_CHANGED)
+		imap_send(s, "UID FETCH 1:%u (UID FLAGS) (CHANGEDSINCE %llu)",
+		    s->sf->last_uid, (unsigned long long)s->sf->modseq);
+	else
+		imap_send(s, "UID FETCH 1:%u (UID FLAGS)", s->sf->last_uid);
+}
+
+/* One FETCH of the sync: a delivered UID's flags. Each UID above those
+ * noted is a new result for the pacing (a full answer is long, and the
+ * UIDs bound it); a repeat is a note. */
+static void
+imap_flags_untagged(struct imap_session *s, const struct imap_response *r)
+{
+	const struct imap_node	*n, *flags;
+	uint32_t		 uid;
+
+	if ((n = imap_parse_fetch_item(r, "UID")) == NULL ||
+	    imap_parse_node_u32(n, &uid) != 0 || uid == 0 ||
+	    uid > s->sf->last_uid ||
+	    (flags = imap_parse_fetch_item(r, "FLAGS")) == NULL ||
+	    flags->type != IMAP_NODE_LIST)
+		return;
+	if (imap_flags_sync_note(s->fsync, uid, imap_flags_mask(flags)) != 0)
+		s->flags_over = 1;
+	else if (uid > s->flags_top) {
+		s->flags_top = uid;
+		s->pace_new = 1;
+	}
+}
+
+/* The answers applied: the HIGHESTMODSEQ they cover is the folder's
+ * (none without CONDSTORE: the next sync fetches every flag again). */
+static void
+imap_flags_applied(struct imap_session *s, const struct imap_flags_stats *st)
+{
+	fault_point("imap-flags-applied");
+	if (s->condstore && s->highestmodseq != 0) {
+		s->sf->modseq = s->highestmodseq;
+		s->sf->modseq_uidvalidity = s->uidvalidity;
+	} else {
+		s->sf->modseq = 0;
+		s->sf->modseq_uidvalidity = 0;
+	}
+	imap_log(s, st->renamed > 0 ? LOG_LVL_INFO : LOG_LVL_DEBUG,
+	    "flags: %zu answer(s), %zu delivered file(s) named, %zu given the "
+	    "server's flags, %zu no longer in the Maildir",
+	    imap_flags_sync_count(s->fsync), st->mapped, st->renamed,
+	    st->absent);
+}
+
+/* The sync's FETCH ended: apply what it answered, then the folder is
+ * done. A refusal or a local failure is logged and costs the folder
+ * nothing (its mail is delivered); the saved modseq stays, so the next
+ * sync asks again. */
+static void
+imap_flags_done(struct imap_session *s, const struct imap_response *r,
+    int ok)
+{
+	struct imap_flags_stats	 st;
+	char			*cause, *text;
+
+	if (!ok) {
+		text = imap_server_text(r);
+		imap_log(s, LOG_LVL_WARNING, "the server refused its flags "
+		    "(%s); the Maildir flags follow at the next sync", text);
+		free(text);
+	} else if (s->flags_over)
+		imap_log(s, LOG_LVL_WARNING, "more than %u flag answers; the "
+		    "Maildir flags are not synced", IMAP_FLAGS_MAX);
+	else if (imap_flags_sync_apply(s->fsync, state_dir(s->st),
+	    s->ac->name, s->folders[s->cur].remote, s->uidvalidity,
+	    maildir_path(s->md), &st, &cause) != 0) {
+		imap_log(s, LOG_LVL_ERROR, "cannot give the Maildir files the "
+		    "server's flags: %s", cause);
+		free(cause);
+	} else
+		imap_flags_applied(s, &st);
+	imap_flags_sync_free(s->fsync);
+	s->fsync = NULL;
+	imap_folder_done(s);
+}
+
 /* The folder is finished (or failed): save, summarise, next. */
 static void
 imap_folder_done(struct imap_session *s)
@@ -4518,6 +4721,11 @@ imap_folder_done(struct imap_session *s)
 	struct timespec	 now;
 	double		 secs;
 
+	if (imap_flags_due(s)) {
+		imap_flags_start(s);
+		return;
+	}
+	s->flags_done = 0;	/* an IDLE round's next one syncs again */
 	if (s->sf != NULL && !s->folder_failed) {
 		imap_journal_prune(s);
 		if (imap_save_state(s) != 0)
@@ -5559,6 +5767,10 @@ imap_enter(struct imap_session *s, enum imap_state next)
 	case IMAP_S_COMPRESS:
 		imap_send(s, "COMPRESS DEFLATE");
 		break;
+	case IMAP_S_ENABLE:
+		s->enable_sent = 1;
+		imap_send(s, "ENABLE CONDSTORE");
+		break;
 	case IMAP_S_ROOT:
 		imap_send(s, "LIST \"\" \"\"");
 		break;
@@ -5655,6 +5867,13 @@ imap_folders_start(struct imap_session *s)
 	}
 	if (s->stopping) {
 		imap_enter(s, IMAP_S_LOGOUT);
+		return;
+	}
+	/* Only what mirror needs turned on (RFC 7162: the server then adds
+	 * MODSEQ to every FETCH answer). */
+	if (imap_flags_wanted(s) && (s->caps & IMAP_CAP_CONDSTORE) &&
+	    (s->caps & IMAP_CAP_ENABLE) && !s->enable_sent) {
+		imap_enter(s, IMAP_S_ENABLE);
 		return;
 	}
 	imap_enter(s, IMAP_S_ROOT);
@@ -5861,6 +6080,16 @@ imap_tagged(struct imap_session *s, const struct imap_response *r)
 		break;
 	case IMAP_S_STATUS:
 		imap_status_done(s, ok);
+		break;
+	case IMAP_S_ENABLE:
+		if (!s->condstore)
+			log_msg(LOG_LVL_NOTICE, &s->ctx, "CONDSTORE not "
+			    "enabled: every flag sync fetches every "
+			    "delivered message's flags");
+		imap_folders_start(s);
+		break;
+	case IMAP_S_FLAGS:
+		imap_flags_done(s, r, ok);
 		break;
 	case IMAP_S_SELECT:
 		if (!ok) {
@@ -6137,6 +6366,11 @@ imap_untagged(struct imap_session *s, const struct imap_response *r)
 			s->uidvalidity = (uint32_t)r->code_num;
 		if (r->code == IMAP_CODE_UIDNEXT)
 			s->uidnext = (uint32_t)r->code_num;
+		if (r->code == IMAP_CODE_HIGHESTMODSEQ &&
+		    s->state == IMAP_S_SELECT)
+			imap_flags_highest(s, r);
+		if (r->code == IMAP_CODE_NOMODSEQ && s->state == IMAP_S_SELECT)
+			s->highestmodseq = 0;
 		if (r->code == IMAP_CODE_CAPABILITY)
 			imap_caps_from(s, r);
 		return;
@@ -6179,9 +6413,16 @@ imap_untagged(struct imap_session *s, const struct imap_response *r)
 	case IMAP_DATA_SEARCH:
 		imap_search_untagged(s, r);
 		break;
+	case IMAP_DATA_ENABLED:
+		if (s->state == IMAP_S_ENABLE &&
+		    imap_parse_list_has(r->args, "CONDSTORE"))
+			s->condstore = 1;
+		break;
 	case IMAP_DATA_FETCH:
 		if (s->state == IMAP_S_SIZES || s->state == IMAP_S_FETCH)
 			imap_fetch_untagged(s, r);
+		else if (s->state == IMAP_S_FLAGS)
+			imap_flags_untagged(s, r);
 		else if (s->sf != NULL &&
 		    (n = imap_parse_fetch_item(r, "UID")) != NULL &&
 		    imap_parse_node_u32(n, &v) == 0 && v > s->sf->last_uid)

@@ -745,7 +745,10 @@ token_word(struct imap_parser *p, size_t off)
 	size_t			 i;
 	int			 r;
 
-	if ((r = parse_digits(p->arena + off, &v)) == -1)
+	/* Past 63 bits in a response code: an atom, so that the code's
+	 * check decides (a broken HIGHESTMODSEQ costs the client its
+	 * CHANGEDSINCE, not the session). */
+	if ((r = parse_digits(p->arena + off, &v)) == -1 && !p->in_code)
 		return (parse_error(p, "number too large"));
 	if (r == 1)
 		type = IMAP_NODE_NUMBER;
@@ -1636,6 +1639,9 @@ static const struct {
 	{ "X-GM-EXT-1", IMAP_CAP_XGM },
 	{ "SPECIAL-USE", IMAP_CAP_SPECIAL_USE },
 	{ "NAMESPACE", IMAP_CAP_NAMESPACE },
+	{ "CONDSTORE", IMAP_CAP_CONDSTORE },
+	{ "QRESYNC", IMAP_CAP_CONDSTORE },	/* implies it (RFC 7162) */
+	{ "ENABLE", IMAP_CAP_ENABLE },
 };
 
 unsigned int
@@ -1847,10 +1853,10 @@ validate_code(struct imap_parser *p)
 		r->code_num = u;
 		return (0);
 	case CA_U63:
-		if (a == NULL || a->len != 1 || first->type !=
-		    IMAP_NODE_NUMBER)
-			break;
-		r->code_num = first->num;
+		/* Not a number of 1 to 63 bits: code_num 0, which no
+		 * mod-sequence is (imap_parse.h). */
+		r->code_num = a != NULL && a->len == 1 && first->type ==
+		    IMAP_NODE_NUMBER ? first->num : 0;
 		return (0);
 	case CA_ATOMS:
 		if (!all_atoms(a))

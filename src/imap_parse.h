@@ -129,7 +129,12 @@ enum imap_code {
 	IMAP_CODE_CORRUPTION,
 	IMAP_CODE_EXPIRED,
 	IMAP_CODE_EXPUNGEISSUED,
-	IMAP_CODE_HIGHESTMODSEQ,	/* code_num (63 bits) */
+	IMAP_CODE_HIGHESTMODSEQ,	/* code_num (63 bits); 0 when the
+					   argument is missing, not a
+					   number or past 63 bits: the
+					   client falls back to a full
+					   flag fetch, the session goes
+					   on */
 	IMAP_CODE_INUSE,
 	IMAP_CODE_LIMIT,
 	IMAP_CODE_NOMODSEQ,
@@ -286,6 +291,8 @@ int		 imap_parse_has_capability(const struct imap_response *,
 #define IMAP_CAP_XGM			0x1000	/* X-GM-EXT-1 (Gmail) */
 #define IMAP_CAP_SPECIAL_USE		0x2000	/* RFC 6154 */
 #define IMAP_CAP_NAMESPACE		0x4000	/* RFC 2342 */
+#define IMAP_CAP_CONDSTORE		0x8000	/* RFC 7162 */
+#define IMAP_CAP_ENABLE			0x10000	/* RFC 5161 */
 /* The IMAP_CAP_* bits a CAPABILITY response or code names. */
 unsigned int	 imap_parse_capabilities(const struct imap_response *);
 /* FETCH: the value of an item ("UID", "FLAGS", "BODY[]"), NULL if absent.

@@ -15,6 +15,7 @@
  *	matching <folder name> [<highest UID the pass matches>]
  *	first_fetch <folder name> unseen <highest UID covered>
  *	first_left <folder name> <new|unseen> <Unix time>
+ *	modseq <folder name> <uidvalidity> <highest mod-sequence>
  *	uidl <uidl> [<size> [resized [refetch]]]
  *	budget <the scheduler's download history, schedule_budget_format>
  *	trashed <IMAP folder name>
@@ -62,6 +63,17 @@
  * when first_fetch is "all" by then. The time is kept, unused. An older
  * version refuses a file that has one ("unknown record") rather than
  * fetch, and with keep = no delete, what the user chose to leave.
+ *
+ * A "modseq" record (local_flags = mirror on a CONDSTORE server, RFC
+ * 7162) says the folder's flag changes up to that HIGHESTMODSEQ are
+ * applied to the Maildir: the next sync asks only for later ones. It is
+ * saved only after the changes it covers are applied (a crash asks for
+ * them again: renaming a file to the flags it has is a no-op), and its
+ * UIDVALIDITY is kept with it: of another epoch it names nothing (a full
+ * flag fetch). The number is 1 to 2^63-1 (RFC 7162 mod-sequence-value).
+ * A file without one (older versions never write it) gets a full flag
+ * fetch; an older version refuses a file that has one ("unknown
+ * record").
  *
  * A "uidl" record's size is the octet count LIST gave for the message
  * delivered under that UIDL (pop3.c: a later listing of the UIDL with
@@ -214,6 +226,8 @@ static int	state_parse_uidl(struct state *, char **, char **);
 static void	state_write_uidls(struct state *, struct state_out *);
 static int	state_parse_first_left(struct state *, char **, char **);
 static void	state_write_first_left(struct state *, struct state_out *);
+static int	state_parse_modseq(struct state *, char **, char **);
+static void	state_write_modseq(struct state *, struct state_out *);
 static int	state_parse_budget(struct state *, char **, char **);
 static void	state_write_budget(struct state *, struct state_out *);
 static int	state_parse_trashed(struct state *, char **, char **);
@@ -237,6 +251,7 @@ static const struct state_record {
 	{ "matching", 1, 1, state_parse_matching, state_write_matching },
 	{ "first_fetch", 3, 0, state_parse_first, state_write_first },
 	{ "first_left", 3, 0, state_parse_first_left, state_write_first_left },
+	{ "modseq", 3, 0, state_parse_modseq, state_write_modseq },
 	{ "uidl", 1, 3, state_parse_uidl, state_write_uidls },
 	{ "budget", 1, 0, state_parse_budget, state_write_budget },
 	{ "trashed", 1, 0, state_parse_trashed, state_write_trashed },
@@ -834,6 +849,56 @@ state_write_first_left(struct state *st, struct state_out *out)
 		state_out_str(out, f->first_mode == STATE_FIRST_NEW ?
 		    " new " : " unseen ");
 		state_out_num(out, (unsigned long long)f->first_time);
+		state_out_add(out, "\n", 1);
+	}
+}
+
+/* Record "modseq <folder> <UIDVALIDITY> <mod-sequence>": at most one
+ * per folder. */
+static int
+state_parse_modseq(struct state *st, char **fields, char **why)
+{
+	struct state_folder	*f;
+	unsigned long long	 uv, m;
+
+	if ((f = state_folder_named(st, fields[0], "modseq", why)) == NULL)
+		return (-1);
+	if (f->modseq != 0) {
+		*why = xstrdup("modseq: the same folder appears twice");
+		return (-1);
+	}
+	if (state_parse_number(fields[1], UINT32_MAX, &uv) != 0 || uv == 0) {
+		*why = xstrdup("modseq: bad UIDVALIDITY");
+		return (-1);
+	}
+	if (state_parse_number(fields[2], INT64_MAX, &m) != 0 || m == 0) {
+		*why = xstrdup("modseq: bad mod-sequence");
+		return (-1);
+	}
+	f->modseq_uidvalidity = uv;
+	f->modseq = m;
+	return (0);
+}
+
+/* Writes a modseq record for each folder whose flags are synced up to a
+ * known mod-sequence. */
+static void
+state_write_modseq(struct state *st, struct state_out *out)
+{
+	const struct state_folder	*f;
+	size_t				 i;
+
+	for (i = 0; i < st->nfolders; i++) {
+		f = st->folders[i];
+		if (f->modseq == 0 || f->modseq > INT64_MAX ||
+		    f->modseq_uidvalidity == 0)
+			continue;
+		state_out_record(out, "modseq ");
+		state_out_encoded(out, f->name);
+		state_out_str(out, " ");
+		state_out_num(out, f->modseq_uidvalidity);
+		state_out_str(out, " ");
+		state_out_num(out, f->modseq);
 		state_out_add(out, "\n", 1);
 	}
 }

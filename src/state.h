@@ -55,6 +55,14 @@ struct state_folder {
 					 * older version fetched it */
 	long long	 first_time;	/* when it began (Unix time);
 					 * kept in the record, unused */
+	uint64_t	 modseq;	/* local_flags = mirror with CONDSTORE
+					 * (RFC 7162): the server's flag
+					 * changes up to this HIGHESTMODSEQ
+					 * are applied to the Maildir; 0:
+					 * none known (a full flag fetch) */
+	uint32_t	 modseq_uidvalidity; /* the UIDVALIDITY modseq
+					 * belongs to: of another epoch it
+					 * names nothing */
 };
 
 /* Takes the account's lock (state_dir/NAME.lock, flock, our pid written

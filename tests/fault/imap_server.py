@@ -27,6 +27,13 @@ ones behave, so a test can check that the next run recovers.
 
 Modes:
   good        nothing wrong
+  modseqback  CONDSTORE and ENABLE offered; connection K's SELECT gives
+              the K-th of --modseqs (default 100,200,50; the last one
+              for the later connections) as its HIGHESTMODSEQ, as is
+              (any text), and messages 1 to K-1 are \\Seen (read with
+              another client). CHANGEDSINCE is taken and every message
+              answered, after two unasked VANISHED lines: 1:4294967295,
+              and 5,000 single UIDs
   bye         "* BYE" in the middle of the body FETCH (after message 2),
               then the connection closes
   expunge     "* 2 EXPUNGE" in the middle of the body FETCH (message 2 is
@@ -281,6 +288,7 @@ PAD = 0
 BIG = 0
 # nilbelow: BODY[] NIL for the UIDs below this one (--nilbelow).
 NIL_BELOW = 0
+MODSEQS = ["100", "200", "50"]
 
 
 def message(i):
@@ -567,6 +575,12 @@ def do_fetch(c, box, tag, rest, bad, mode, flood=0):
     want = parse_set(sset, uids)
     body = "BODY.PEEK[]" in args
     c.bodies += body
+    if mode == "modseqback" and "CHANGEDSINCE" in args.upper():
+        # Not asked for (no QRESYNC): a whole UID space gone, in one line
+        # and in 5,000 UIDs (under the 64 KiB line bound).
+        c.send(b"* VANISHED (EARLIER) 1:4294967295\r\n* VANISHED "
+               + b",".join(b"%d" % (10 * k + 7) for k in range(5000))
+               + b"\r\n")
     if bad and not body and mode in ("sizesflood", "sizesfake"):
         sizes_flood(c, box, mode, flood)
     if not body and mode == "sizesdrip" and c.n == 2:
@@ -739,6 +753,11 @@ def serve(c, box, mode, bad, caps, flood):
         caps += " IDLE"
     if mode in ("xgmbad", "gmsizesdrip"):
         caps += " X-GM-EXT-1"
+    modseq = None
+    if mode == "modseqback":
+        caps += " CONDSTORE ENABLE"
+        modseq = MODSEQS[min(c.n, len(MODSEQS)) - 1]
+        box.seen_msgs.update(range(1, c.n))	# read with another client
     if (mode == "uidvalidity" and c.n > 1) or \
             (mode in ("uidvbye", "uidvnil", "uidvhdrdrip", "nilreaduv",
                       "bigdripuv", "uidvnilnew", "omituv", "uvsizelie")
@@ -793,6 +812,8 @@ def serve(c, box, mode, bad, caps, flood):
                 for _ in range(160):
                     c.send(chunk)
                 return
+        elif cmd == "ENABLE" and modseq is not None:
+            c.send("* ENABLED CONDSTORE\r\n%s OK enabled\r\n" % tag)
         elif cmd == "ID":
             c.send("* ID NIL\r\n%s OK done\r\n" % tag)
         elif cmd == "LIST" and bad and mode in ("listflood", "listfake"):
@@ -861,8 +882,10 @@ def serve(c, box, mode, bad, caps, flood):
             c.send("* %d EXISTS\r\n* 0 RECENT\r\n"
                    "* FLAGS (\\Seen \\Deleted)\r\n"
                    "* OK [UIDVALIDITY %d] ok\r\n%s"
-                   "%s OK [READ-WRITE] selected\r\n"
-                   % (len(u), box.uidvalidity, nx, tag))
+                   "%s%s OK [READ-WRITE] selected\r\n"
+                   % (len(u), box.uidvalidity, nx,
+                      "* OK [HIGHESTMODSEQ %s] ok\r\n" % modseq
+                      if modseq is not None else "", tag))
         elif cmd == "STATUS":
             u = box.uids()
             c.send("* STATUS INBOX (UIDNEXT %d UIDVALIDITY %d MESSAGES %d)"
@@ -973,7 +996,7 @@ def serve(c, box, mode, bad, caps, flood):
 
 
 def main():
-    global LOGF, PAD, LIT, BIG, NIL_BELOW
+    global LOGF, PAD, LIT, BIG, NIL_BELOW, MODSEQS
     if len(sys.argv) < 2:
         raise SystemExit(__doc__)
     mode = sys.argv[1]
@@ -984,6 +1007,7 @@ def main():
         args[rest[0].lstrip("-")] = rest[1]
         rest = rest[2:]
     LOGF = args["log"]
+    MODSEQS = args.get("modseqs", "100,200,50").split(",")
     LIT = int(args.get("lit", LIT))
     NIL_BELOW = int(args.get("nilbelow", "0"))
     if mode == "slowlit":

@@ -136,16 +136,7 @@ mfd_conf mirr 'local_flags = mirror'
 mfd_run_ok mirr 0 "local_flags = mirror"
 mfd_expect "$T/mirr/Maildir" "" "${INBOX4[@]}" "$S/05-reply.eml"
 # where FILE: the delivered copy's place, "new/" or "cur/:2,FLAGS".
-where() {
-	local f
-	for f in "$T/mirr/Maildir"/new/* "$T/mirr/Maildir"/cur/*; do
-		cmp -s "$f" "$1" || continue
-		case $f in
-		*/new/*) echo "new/" ;;
-		*) echo "cur/:${f##*:}" ;;
-		esac
-	done
-}
+where() { mfd_where "$T/mirr/Maildir" "$1"; }
 tap_is "$(where "$S/01-plain.eml")" "new/" "mirror: no flags -> new/"
 tap_is "$(where "$S/02-utf8.eml")" "cur/:2,F" "mirror: \\Flagged -> cur/ :2,F"
 tap_is "$(where "$S/03-multipart.eml")" "cur/:2,S" "mirror: \\Seen -> cur/ :2,S"

@@ -162,6 +162,21 @@ mfd_count()
 	find "$dir/$3" -maxdepth 1 -type f 2>/dev/null | wc -l
 }
 
+# mfd_where MAILDIR FILE: where the delivered copy of FILE is, "new/" or
+# "cur/:2,FLAGS" (nothing when it is in neither).
+mfd_where()
+{
+	local f
+
+	for f in "$1"/new/* "$1"/cur/*; do
+		cmp -s "$f" "$2" || continue
+		case $f in
+		*/new/*) echo "new/" ;;
+		*) echo "cur/:${f##*:}" ;;
+		esac
+	done
+}
+
 # mfd_local_folders MAILDIR: its Maildir++ folders (".A.B"), one per line,
 # sorted.
 mfd_local_folders()

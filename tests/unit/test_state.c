@@ -502,6 +502,38 @@ test_pending(void **arg)
 	free(big);
 }
 
+/* A folder's mod-sequence (local_flags = mirror, CONDSTORE) round-trips
+ * with its UIDVALIDITY, up to 2^63-1; 0 writes no record. */
+static void
+test_modseq(void **arg)
+{
+	struct fixture		*fx = *arg;
+	struct state		*st;
+	struct state_folder	*f;
+
+	st = open_ok(fx->dir, "acct");
+	f = state_folder_get(st, "a b%", 1);
+	f->uidvalidity = 7;
+	f->modseq_uidvalidity = 7;
+	f->modseq = INT64_MAX;
+	state_folder_get(st, "INBOX", 1)->modseq = 0;
+	save_ok(st);
+	state_close(st);
+
+	st = open_ok(fx->dir, "acct");
+	f = state_folder_get(st, "a b%", 0);
+	assert_int_equal(f->modseq_uidvalidity, 7);
+	assert_true(f->modseq == (uint64_t)INT64_MAX);
+	assert_true(state_folder_get(st, "INBOX", 0)->modseq == 0);
+	f->modseq = 0;
+	save_ok(st);
+	state_close(st);
+
+	st = open_ok(fx->dir, "acct");
+	assert_true(state_folder_get(st, "a b%", 0)->modseq == 0);
+	state_close(st);
+}
+
 /* What a folder's pass still owes round-trips: the matching mark (with
  * its bound, or without, as the previous version wrote it) and an
  * unfinished first fetch's bound (the largest UID included); a file
@@ -996,6 +1028,19 @@ test_bad_content(void **arg)
 		  "first_fetch A unseen 5\n", 3, "line 4: first_fetch" },
 		{ "mailfetchd-state 1\nfolder 1 2 A\npending A\n", 2,
 		  "line 3" },
+		{ "mailfetchd-state 1\nmodseq A 1 5\n", 1,
+		  "line 2: modseq: no folder record" },
+		{ "mailfetchd-state 1\nfolder 1 2 A\nmodseq A 0 5\n", 2,
+		  "line 3: modseq: bad UIDVALIDITY" },
+		{ "mailfetchd-state 1\nfolder 1 2 A\nmodseq A 1 0\n", 2,
+		  "line 3: modseq: bad mod-sequence" },
+		{ "mailfetchd-state 1\nfolder 1 2 A\n"
+		  "modseq A 1 9223372036854775808\n", 2,
+		  "line 3: modseq: bad mod-sequence" },
+		{ "mailfetchd-state 1\nfolder 1 2 A\nmodseq A 1 x5\n", 2,
+		  "line 3: modseq: bad mod-sequence" },
+		{ "mailfetchd-state 1\nfolder 1 2 A\nmodseq A 1 5\n"
+		  "modseq A 1 6\n", 3, "line 4: modseq: the same folder" },
 	};
 	char		 path[300], *good, *buf;
 	size_t		 len, i;
@@ -1472,6 +1517,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_folders, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pending, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_owed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_modseq, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_missing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_budget, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_trashed, setup, teardown),

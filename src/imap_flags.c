@@ -1,0 +1,630 @@
+/* imap_flags.c: local_flags = mirror after delivery (imap_flags.h).
+ *
+ * The UID map. A Maildir name carries no UID, so each delivered message's
+ * UID and final name go to STATE_DIR/ACCOUNT.uids, one line each:
+ *	<16 hex: folder name hash> <UIDVALIDITY> <UID> <base name>
+ * (the base: the final name before ':', the part a Maildir reader keeps
+ * when it changes the flags). Appended and fsynced with the batch's
+ * msgids (after the journal, before the files are visible), read whole
+ * at each sync that has changes. A line of another UIDVALIDITY names
+ * nothing; a torn or foreign line is skipped. Never pruned (about 90
+ * bytes a message).
+ *
+ * Applying. The server's answer is collected as (UID, flags) pairs, at
+ * most IMAP_FLAGS_MAX, then looked up in the map, and the files of those
+ * bases are looked for under the names they most likely have (new/BASE,
+ * cur/BASE:2, and a set of D F R S) when they are few, and else, or when
+ * a reader gave one another letter, new/ and cur/ are read once: each is
+ * renamed to
+ * its other info letters plus the server's D F R S (new/ -> cur/ when it
+ * has one). A file already so named is left alone, so an apply repeated
+ * after a crash (the modseq saved only after this returns) changes
+ * nothing twice and misses nothing. */
+#include "imap_flags.h"
+
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fdio.h"
+#include "xmalloc.h"
+
+#define IMAP_FLAGS_LINE_MAX	1024	/* a map line; longer: foreign */
+#define IMAP_FLAGS_NAME_MAX	255	/* a Maildir file name */
+#define IMAP_FLAGS_PROBE_MAX	256	/* files looked for by name; more:
+					 * new/ and cur/ are read */
+
+static const struct {
+	unsigned int	 bit;
+	char		 letter;
+	const char	*flag;
+} imap_flags_table[] = {	/* in Maildir (ASCII) order */
+	{ IMAP_FLAGS_DRAFT, 'D', "\\Draft" },
+	{ IMAP_FLAGS_FLAGGED, 'F', "\\Flagged" },
+	{ IMAP_FLAGS_ANSWERED, 'R', "\\Answered" },
+	{ IMAP_FLAGS_SEEN, 'S', "\\Seen" },
+};
+
+struct imap_flags_note {
+	uint32_t	 uid;
+	uint32_t	 mask;
+	size_t		 order;		/* the last note of a UID wins */
+};
+
+struct imap_flags_hit {
+	char		*base;
+	unsigned int	 mask;
+	int		 found;		/* in new/ or cur/ */
+};
+
+struct imap_flags_sync {
+	struct imap_flags_note	*notes;
+	size_t			 n;
+	size_t			 alloc;
+	struct imap_flags_hit	*hits;
+	size_t			 nhits;
+	size_t			 ahits;
+	int			 dirty_new;	/* a directory to fsync */
+	int			 dirty_cur;
+};
+
+unsigned int
+imap_flags_mask(const struct imap_node *flags)
+{
+	unsigned int	mask = 0;
+	size_t		i;
+
+	if (flags == NULL)
+		return (0);
+	for (i = 0; i < sizeof imap_flags_table / sizeof *imap_flags_table;
+	    i++) {
+		if (imap_parse_list_has(flags, imap_flags_table[i].flag))
+			mask |= imap_flags_table[i].bit;
+	}
+	return (mask);
+}
+
+const char *
+imap_flags_letters(unsigned int mask, char *buf)
+{
+	size_t	i, n = 0;
+
+	for (i = 0; i < sizeof imap_flags_table / sizeof *imap_flags_table;
+	    i++) {
+		if (mask & imap_flags_table[i].bit)
+			buf[n++] = imap_flags_table[i].letter;
+	}
+	buf[n] = '\0';
+	return (buf);
+}
+
+/* FNV-1a of the folder name: tells the folders of one account apart in
+ * the map (a collision would only make another folder's line a
+ * candidate, whose base is not in this Maildir folder). */
+static uint64_t
+imap_flags_folder_hash(const char *folder)
+{
+	uint64_t	h = 0xcbf29ce484222325ULL;
+
+	for (; *folder != '\0'; folder++)
+		h = (h ^ (unsigned char)*folder) * 0x100000001b3ULL;
+	return (h);
+}
+
+/* The map's lines for a batch, in one buffer. */
+static char *
+imap_flags_map_lines(const char *folder, uint32_t uidvalidity,
+    const uint32_t *uids, char *const *finals, size_t n, size_t *len)
+{
+	char		*buf = NULL, *line;
+	size_t		 i, blen = 0, base;
+	uint64_t	 h = imap_flags_folder_hash(folder);
+
+	for (i = 0; i < n; i++) {
+		base = strcspn(finals[i], ":");
+		xasprintf(&line, "%016" PRIx64 " %" PRIu32 " %" PRIu32
+		    " %.*s\n", h, uidvalidity, uids[i], (int)base, finals[i]);
+		buf = xreallocarray(buf, blen + strlen(line) + 1, 1);
+		memcpy(buf + blen, line, strlen(line) + 1);
+		blen += strlen(line);
+		free(line);
+	}
+	*len = blen;
+	return (buf);
+}
+
+int
+imap_flags_map_add(const char *state_dir, const char *account,
+    const char *folder, uint32_t uidvalidity, const uint32_t *uids,
+    char *const *finals, size_t n, char **cause)
+{
+	char	*path, *buf;
+	size_t	 len;
+	int	 fd, rc = 0;
+
+	if (n == 0)
+		return (0);
+	path = state_account_file(state_dir, account, ".uids");
+	buf = imap_flags_map_lines(folder, uidvalidity, uids, finals, n, &len);
+	if ((fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
+	    0600)) == -1 || fdio_write_all(fd, buf, len) != 0 ||
+	    fsync(fd) != 0) {
+		xasprintf(cause, "cannot append to the UID map %s: %s (the "
+		    "flags of these messages will not follow the server's)",
+		    path, strerror(errno));
+		rc = -1;
+	}
+	if (fd != -1)
+		close(fd);
+	free(buf);
+	free(path);
+	return (rc);
+}
+
+enum imap_flags_plan
+imap_flags_plan(const struct state_folder *sf, uint32_t uidvalidity,
+    int condstore, uint64_t highest, char **why)
+{
+	*why = NULL;
+	if (!condstore || sf->modseq == 0)
+		return (IMAP_FLAGS_FULL);
+	if (sf->modseq_uidvalidity != uidvalidity)
+		xasprintf(why, "the folder's UIDVALIDITY changed since its "
+		    "flags were synced: fetching every message's flags");
+	else if (highest == 0)
+		xasprintf(why, "the server gives no usable HIGHESTMODSEQ for "
+		    "the folder any more (NOMODSEQ, or a broken one): "
+		    "fetching every message's flags");
+	else if (highest < sf->modseq)
+		xasprintf(why, "the server's HIGHESTMODSEQ went backwards "
+		    "(%" PRIu64 ", below the %" PRIu64 " synced): fetching "
+		    "every message's flags", highest, sf->modseq);
+	else
+		return (IMAP_FLAGS_CHANGED);
+	return (IMAP_FLAGS_FULL);
+}
+
+struct imap_flags_sync *
+imap_flags_sync_new(void)
+{
+	return (xcalloc(1, sizeof (struct imap_flags_sync)));
+}
+
+static void
+imap_flags_hits_clear(struct imap_flags_sync *fs)
+{
+	size_t	i;
+
+	for (i = 0; i < fs->nhits; i++)
+		free(fs->hits[i].base);
+	free(fs->hits);
+	fs->hits = NULL;
+	fs->nhits = fs->ahits = 0;
+}
+
+void
+imap_flags_sync_free(struct imap_flags_sync *fs)
+{
+	if (fs == NULL)
+		return;
+	imap_flags_hits_clear(fs);
+	free(fs->notes);
+	free(fs);
+}
+
+int
+imap_flags_sync_note(struct imap_flags_sync *fs, uint32_t uid,
+    unsigned int mask)
+{
+	if (fs->n >= IMAP_FLAGS_MAX)
+		return (-1);
+	if (fs->n == fs->alloc) {
+		fs->alloc = fs->alloc == 0 ? 256 : fs->alloc * 2;
+		fs->notes = xreallocarray(fs->notes, fs->alloc,
+		    sizeof *fs->notes);
+	}
+	fs->notes[fs->n].uid = uid;
+	fs->notes[fs->n].mask = mask;
+	fs->notes[fs->n].order = fs->n;
+	fs->n++;
+	return (0);
+}
+
+size_t
+imap_flags_sync_count(const struct imap_flags_sync *fs)
+{
+	return (fs->n);
+}
+
+static int
+imap_flags_note_cmp_uid(const void *a, const void *b)
+{
+	const struct imap_flags_note	*x = a, *y = b;
+
+	return (x->uid < y->uid ? -1 : x->uid > y->uid);
+}
+
+static int
+imap_flags_note_cmp(const void *a, const void *b)
+{
+	const struct imap_flags_note	*x = a, *y = b;
+
+	if (x->uid != y->uid)
+		return (x->uid < y->uid ? -1 : 1);
+	return (x->order < y->order ? -1 : x->order > y->order);
+}
+
+/* Sorts the notes by UID, keeping the last of each. */
+static void
+imap_flags_notes_sort(struct imap_flags_sync *fs)
+{
+	size_t	i, n = 0;
+
+	if (fs->n == 0)
+		return;
+	qsort(fs->notes, fs->n, sizeof *fs->notes, imap_flags_note_cmp);
+	for (i = 0; i < fs->n; i++) {
+		if (n > 0 && fs->notes[n - 1].uid == fs->notes[i].uid)
+			n--;
+		fs->notes[n++] = fs->notes[i];
+	}
+	fs->n = n;
+}
+
+static const struct imap_flags_note *
+imap_flags_note_find(const struct imap_flags_sync *fs, uint32_t uid)
+{
+	struct imap_flags_note	key = { uid, 0, 0 };
+
+	return (bsearch(&key, fs->notes, fs->n, sizeof *fs->notes,
+	    imap_flags_note_cmp_uid));
+}
+
+/* A decimal number at *p followed by one space; *p moved past both. 0
+ * (no UID or UIDVALIDITY is) when there is none. */
+static unsigned long long
+imap_flags_field(char **p)
+{
+	unsigned long long	 v;
+	char			*end;
+
+	if (**p < '0' || **p > '9')
+		return (0);
+	v = strtoull(*p, &end, 10);
+	if (*end != ' ')
+		return (0);
+	*p = end + 1;
+	return (v);
+}
+
+/* One map line: the hit it names among the notes, if any. hex is the
+ * folder's hash as the lines spell it: most lines are told apart by
+ * their first bytes (a map holds a line per message). */
+static void
+imap_flags_map_line(struct imap_flags_sync *fs, char *line, const char *hex,
+    uint32_t uidvalidity)
+{
+	const struct imap_flags_note	*note;
+	unsigned long long		 uid;
+	char				*p = line + 17;
+	size_t				 len;
+
+	if (strncmp(line, hex, 16) != 0 || line[16] != ' ' ||
+	    imap_flags_field(&p) != uidvalidity ||
+	    (uid = imap_flags_field(&p)) == 0 || uid > UINT32_MAX)
+		return;
+	len = strcspn(p, "\n");
+	if (len == 0 || len > IMAP_FLAGS_NAME_MAX || *p == '.' ||
+	    strcspn(p, " /:") < len || p[len] != '\n')
+		return;
+	if ((note = imap_flags_note_find(fs, (uint32_t)uid)) == NULL)
+		return;
+	if (fs->nhits == fs->ahits) {
+		fs->ahits = fs->ahits == 0 ? 64 : fs->ahits * 2;
+		fs->hits = xreallocarray(fs->hits, fs->ahits,
+		    sizeof *fs->hits);
+	}
+	fs->hits[fs->nhits].base = xstrndup(p, len);
+	fs->hits[fs->nhits].mask = note->mask;
+	fs->hits[fs->nhits].found = 0;
+	fs->nhits++;
+}
+
+/* Reads the map for the notes' files. A missing map names none. */
+static int
+imap_flags_map_read(struct imap_flags_sync *fs, const char *state_dir,
+    const char *account, const char *folder, uint32_t uidvalidity,
+    char **cause)
+{
+	char		*path, line[IMAP_FLAGS_LINE_MAX], hex[17];
+	FILE		*f;
+
+	int		 rc = 0, whole = 1, ended;
+
+	snprintf(hex, sizeof hex, "%016" PRIx64,
+	    imap_flags_folder_hash(folder));
+	path = state_account_file(state_dir, account, ".uids");
+	if ((f = fopen(path, "re")) == NULL) {
+		if (errno != ENOENT) {
+			xasprintf(cause, "cannot read the UID map %s: %s",
+			    path, strerror(errno));
+			rc = -1;
+		}
+		free(path);
+		return (rc);
+	}
+	while (fgets(line, sizeof line, f) != NULL) {
+		/* The rest of an overlong line is no line of its own. */
+		ended = strchr(line, '\n') != NULL;
+		if (whole)
+			imap_flags_map_line(fs, line, hex, uidvalidity);
+		whole = ended;
+	}
+	if (ferror(f)) {
+		xasprintf(cause, "cannot read the UID map %s: %s", path,
+		    strerror(errno));
+		rc = -1;
+	}
+	fclose(f);
+	free(path);
+	return (rc);
+}
+
+static int
+imap_flags_hit_cmp(const void *a, const void *b)
+{
+	const struct imap_flags_hit	*x = a, *y = b;
+
+	return (strcmp(x->base, y->base));
+}
+
+/* The name a file gets: its base, ":2," and its info letters other than
+ * the mirrored ones plus the server's, in ASCII order. NULL when it
+ * stays as it is (or the name would be too long). */
+static char *
+imap_flags_target(const char *name, int in_new, unsigned int mask)
+{
+	char		 letters[IMAP_FLAGS_NAME_MAX + 1], own[5], *out;
+	const char	*info, *p;
+	size_t		 n = 0, base = strcspn(name, ":");
+	int		 c;
+
+	if (in_new && mask == 0)
+		return (NULL);
+	info = strncmp(name + base, ":2,", 3) == 0 ? name + base + 3 : "";
+	imap_flags_letters(mask, own);
+	/* Each letter once, ordered: a counting pass over ASCII. */
+	for (c = 0x21; c < 0x7f; c++) {
+		if (strchr("DFRS", c) != NULL)
+			p = strchr(own, c);
+		else
+			p = strchr(info, c);
+		if (p != NULL && n < IMAP_FLAGS_NAME_MAX)
+			letters[n++] = (char)c;
+	}
+	letters[n] = '\0';
+	xasprintf(&out, "%.*s:2,%s", (int)base, name, letters);
+	if (strlen(out) > IMAP_FLAGS_NAME_MAX || (!in_new &&
+	    strcmp(out, name) == 0)) {
+		free(out);
+		return (NULL);
+	}
+	return (out);
+}
+
+/* Renames one file of sub ("new" or "cur") to its target. */
+static int
+imap_flags_rename(struct imap_flags_sync *fs, int dfd, const char *sub,
+    const char *name, const char *target, char **cause)
+{
+	char	from[IMAP_FLAGS_NAME_MAX + 8], to[IMAP_FLAGS_NAME_MAX + 8];
+
+	snprintf(from, sizeof from, "%s/%s", sub, name);
+	snprintf(to, sizeof to, "cur/%s", target);
+	if (renameat(dfd, from, dfd, to) != 0) {
+		/* A reader moved or removed it meanwhile: its own choice. */
+		if (errno == ENOENT)
+			return (0);
+		xasprintf(cause, "cannot rename %s to %s: %s", from, to,
+		    strerror(errno));
+		return (-1);
+	}
+	fs->dirty_cur = 1;
+	if (strcmp(sub, "new") == 0)
+		fs->dirty_new = 1;
+	return (1);
+}
+
+/* Gives one file of sub, the hit's, its flags: -1 when the rename
+ * failed. */
+static int
+imap_flags_file(struct imap_flags_sync *fs, int dfd, const char *sub,
+    const char *name, struct imap_flags_hit *hit,
+    struct imap_flags_stats *stats, char **cause)
+{
+	char	*target;
+	int	 r;
+
+	hit->found = 1;
+	if ((target = imap_flags_target(name, strcmp(sub, "new") == 0,
+	    hit->mask)) == NULL)
+		return (0);
+	r = imap_flags_rename(fs, dfd, sub, name, target, cause);
+	free(target);
+	stats->renamed += r > 0;
+	return (r < 0 ? -1 : 0);
+}
+
+/* Gives the files of sub that the hits not found yet name their
+ * flags. */
+static int
+imap_flags_scan(struct imap_flags_sync *fs, int dfd, const char *sub,
+    struct imap_flags_stats *stats, char **cause)
+{
+	struct imap_flags_hit	 key, *hit;
+	struct dirent		*de;
+	DIR			*d;
+	char			 base[IMAP_FLAGS_NAME_MAX + 1];
+	int			 fd, rc = 0;
+
+	if ((fd = openat(dfd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) ==
+	    -1 || (d = fdopendir(fd)) == NULL) {
+		xasprintf(cause, "cannot read %s/: %s", sub, strerror(errno));
+		if (fd != -1)
+			close(fd);
+		return (-1);
+	}
+	while (rc == 0 && (de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.' ||
+		    strcspn(de->d_name, ":") > IMAP_FLAGS_NAME_MAX)
+			continue;
+		snprintf(base, sizeof base, "%.*s",
+		    (int)strcspn(de->d_name, ":"), de->d_name);
+		key.base = base;
+		if ((hit = bsearch(&key, fs->hits, fs->nhits, sizeof *fs->hits,
+		    imap_flags_hit_cmp)) != NULL && !hit->found &&
+		    imap_flags_file(fs, dfd, sub, de->d_name, hit, stats,
+		    cause) != 0)
+			rc = -1;
+	}
+	closedir(d);
+	return (rc);
+}
+
+/* Looks for a hit's file under the names it most likely has: new/BASE,
+ * or cur/BASE:2, with one of the 16 sets of D F R S. 0 when it is under
+ * none of them (a reader gave it another letter: the scan finds it). */
+static int
+imap_flags_probe(struct imap_flags_sync *fs, int dfd,
+    struct imap_flags_hit *hit, struct imap_flags_stats *stats,
+    char **cause)
+{
+	struct stat	 sb;
+	char		 name[IMAP_FLAGS_NAME_MAX + 8], letters[5];
+	unsigned int	 mask;
+
+	snprintf(name, sizeof name, "new/%s", hit->base);
+	if (fstatat(dfd, name, &sb, AT_SYMLINK_NOFOLLOW) == 0)
+		return (imap_flags_file(fs, dfd, "new", name + 4, hit, stats,
+		    cause));
+	for (mask = 0; mask < 16; mask++) {
+		snprintf(name, sizeof name, "cur/%s:2,%s", hit->base,
+		    imap_flags_letters(mask, letters));
+		if (fstatat(dfd, name, &sb, AT_SYMLINK_NOFOLLOW) == 0)
+			return (imap_flags_file(fs, dfd, "cur", name + 4, hit,
+			    stats, cause));
+	}
+	return (0);
+}
+
+/* Sorts the hits by base, one per base. */
+static void
+imap_flags_hits_sort(struct imap_flags_sync *fs)
+{
+	size_t	i, n = 0;
+
+	if (fs->nhits == 0)
+		return;		/* qsort wants an array, even of none */
+	qsort(fs->hits, fs->nhits, sizeof *fs->hits, imap_flags_hit_cmp);
+	for (i = 0; i < fs->nhits; i++) {
+		if (n > 0 && strcmp(fs->hits[n - 1].base,
+		    fs->hits[i].base) == 0) {
+			free(fs->hits[i].base);
+			continue;
+		}
+		fs->hits[n++] = fs->hits[i];
+	}
+	fs->nhits = n;
+}
+
+/* fsyncs sub of the folder at dfd. */
+static int
+imap_flags_fsync_dir(int dfd, const char *sub, char **cause)
+{
+	int	fd, rc;
+
+	if ((fd = openat(dfd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) ==
+	    -1) {
+		xasprintf(cause, "cannot open %s/: %s", sub, strerror(errno));
+		return (-1);
+	}
+	if ((rc = fsync(fd)) != 0)
+		xasprintf(cause, "cannot fsync %s/: %s", sub, strerror(errno));
+	close(fd);
+	return (rc);
+}
+
+/* Reads new/ then cur/ (a file moved from new/ is met again in cur/,
+ * already named as it should be), then makes the renames durable. */
+static int
+imap_flags_maildir(struct imap_flags_sync *fs, const char *path,
+    struct imap_flags_stats *stats, char **cause)
+{
+	char	*why = NULL;
+	size_t	 i, missed = 0;
+	int	 dfd, rc = -1;
+
+	if ((dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
+		xasprintf(&why, "cannot open: %s", strerror(errno));
+		goto out;
+	}
+	/* A few changes: looked for by name, not by reading directories
+	 * of 100,000 names. */
+	for (i = 0; fs->nhits <= IMAP_FLAGS_PROBE_MAX && i < fs->nhits; i++) {
+		if (imap_flags_probe(fs, dfd, &fs->hits[i], stats, &why) != 0)
+			goto out;
+		missed += !fs->hits[i].found;
+	}
+	if (fs->nhits > IMAP_FLAGS_PROBE_MAX)
+		missed = fs->nhits;
+	if ((missed > 0 && (imap_flags_scan(fs, dfd, "new", stats,
+	    &why) != 0 || imap_flags_scan(fs, dfd, "cur", stats,
+	    &why) != 0)) ||
+	    (fs->dirty_new && imap_flags_fsync_dir(dfd, "new", &why) != 0) ||
+	    (fs->dirty_cur && imap_flags_fsync_dir(dfd, "cur", &why) != 0))
+		goto out;
+	rc = 0;
+out:
+	if (why != NULL) {
+		xasprintf(cause, "%s: %s", path, why);
+		free(why);
+	}
+	if (dfd != -1)
+		close(dfd);
+	return (rc);
+}
+
+int
+imap_flags_sync_apply(struct imap_flags_sync *fs, const char *state_dir,
+    const char *account, const char *folder, uint32_t uidvalidity,
+    const char *path, struct imap_flags_stats *stats, char **cause)
+{
+	size_t	i;
+
+	memset(stats, 0, sizeof *stats);
+	fs->dirty_new = fs->dirty_cur = 0;
+	imap_flags_hits_clear(fs);
+	imap_flags_notes_sort(fs);
+	if (fs->n == 0)
+		return (0);
+	if (imap_flags_map_read(fs, state_dir, account, folder, uidvalidity,
+	    cause) != 0)
+		return (-1);
+	imap_flags_hits_sort(fs);
+	stats->mapped = fs->nhits;
+	if (fs->nhits == 0)
+		return (0);
+	if (imap_flags_maildir(fs, path, stats, cause) != 0)
+		return (-1);
+	for (i = 0; i < fs->nhits; i++)
+		stats->absent += !fs->hits[i].found;
+	return (0);
+}

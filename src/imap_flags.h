@@ -1,0 +1,85 @@
+/* imap_flags.h: local_flags = mirror after delivery: the server's flag
+ * changes applied to the delivered Maildir files (issue 17).
+ *
+ * Three parts, none of which knows the IMAP session:
+ *  - the UID map, STATE_DIR/ACCOUNT.uids: which Maildir file each
+ *    delivered UID became (a Maildir name carries no UID);
+ *  - the plan: whether a folder's sync may ask only for the changes since
+ *    the saved HIGHESTMODSEQ (CONDSTORE, RFC 7162) or must fetch every
+ *    message's flags, and why;
+ *  - the sync: the flags the server answered, collected (bounded), then
+ *    applied to the Maildir by renaming each file to its new flags. */
+#ifndef MAILFETCHD_IMAP_FLAGS_H
+#define MAILFETCHD_IMAP_FLAGS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "imap_parse.h"
+#include "state.h"
+
+/* The server flags mirrored, as Maildir info letters (D F R S). */
+#define IMAP_FLAGS_DRAFT	0x1
+#define IMAP_FLAGS_FLAGGED	0x2
+#define IMAP_FLAGS_ANSWERED	0x4
+#define IMAP_FLAGS_SEEN		0x8
+/* Most messages one sync collects (8 bytes each): a folder with more is
+ * not synced (logged), its modseq not saved. */
+#define IMAP_FLAGS_MAX		(1u << 22)
+
+/* The mirrored flags of a FETCH's FLAGS list (NULL: none). */
+unsigned int	 imap_flags_mask(const struct imap_node *flags);
+/* The Maildir info letters of a mask, "" for none (buf of 5 bytes). */
+const char	*imap_flags_letters(unsigned int mask, char *buf);
+
+/* Appends one line per delivered message to the UID map and fsyncs it:
+ * folder (remote name), its UIDVALIDITY, the UIDs and their final Maildir
+ * names. Called once the batch is journaled, before its files are
+ * visible, so that a recovered file is in the map too. A line lost (the
+ * append failed) only leaves that message's flags unsynced. */
+int		 imap_flags_map_add(const char *state_dir, const char *account,
+		    const char *folder, uint32_t uidvalidity,
+		    const uint32_t *uids, char *const *finals, size_t n,
+		    char **cause);
+
+enum imap_flags_plan {
+	IMAP_FLAGS_FULL,	/* UID FETCH 1:last_uid (FLAGS) */
+	IMAP_FLAGS_CHANGED,	/* ... (CHANGEDSINCE saved modseq) */
+};
+/* What the folder's sync asks: CHANGED only with CONDSTORE, a saved
+ * modseq of this UIDVALIDITY and a server HIGHESTMODSEQ (0: none, or
+ * NOMODSEQ) not below it. *why (caller frees) says why a saved modseq
+ * cannot be used (UIDVALIDITY changed, NOMODSEQ, went backwards); NULL
+ * when there was none to use or it is used. */
+enum imap_flags_plan imap_flags_plan(const struct state_folder *,
+		    uint32_t uidvalidity, int condstore, uint64_t highest,
+		    char **why);
+
+/* One folder's sync. */
+struct imap_flags_sync;
+struct imap_flags_sync *imap_flags_sync_new(void);
+void		 imap_flags_sync_free(struct imap_flags_sync *);
+/* Notes the server's flags of a UID; -1 past IMAP_FLAGS_MAX (then the
+ * sync must not be applied as complete). The last note of a UID wins. */
+int		 imap_flags_sync_note(struct imap_flags_sync *, uint32_t uid,
+		    unsigned int mask);
+size_t		 imap_flags_sync_count(const struct imap_flags_sync *);
+
+struct imap_flags_stats {
+	size_t	 mapped;	/* noted UIDs the map names */
+	size_t	 renamed;	/* files given new flags */
+	size_t	 absent;	/* mapped, found in neither new/ nor cur/
+				 * (removed or moved by the user) */
+};
+/* Applies the noted flags to the Maildir folder at path (its new/ and
+ * cur/): each mapped file keeps its other info letters and gets the
+ * server's D F R S; one in new/ with no flag stays there. Renaming to
+ * the name a file has is a no-op, so a repeated apply is harmless; the
+ * directories are fsynced before it returns 0. */
+int		 imap_flags_sync_apply(struct imap_flags_sync *,
+		    const char *state_dir, const char *account,
+		    const char *folder, uint32_t uidvalidity,
+		    const char *path, struct imap_flags_stats *,
+		    char **cause);
+
+#endif

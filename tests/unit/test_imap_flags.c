@@ -1,0 +1,295 @@
+/* test_imap_flags.c: local_flags = mirror after delivery: the flags a
+ * FETCH names, the plan (CHANGEDSINCE or every message's flags, and why),
+ * and the UID map and Maildir renames of a sync, repeated harmlessly. */
+#include <sys/stat.h>
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "imap_flags.h"
+#include "xmalloc.h"
+
+static char	dir[] = "/tmp/mfd-test-imap-flags.XXXXXX";
+
+static int
+setup(void **state)
+{
+	char	*md;
+
+	(void)state;
+	strcpy(dir, "/tmp/mfd-test-imap-flags.XXXXXX");
+	if (mkdtemp(dir) == NULL)
+		return (-1);
+	xasprintf(&md, "mkdir -p '%s/md/new' '%s/md/cur' '%s/md/tmp'", dir,
+	    dir, dir);
+	assert_int_equal(system(md), 0);
+	free(md);
+	return (0);
+}
+
+static int
+teardown(void **state)
+{
+	char	*cmd;
+
+	(void)state;
+	xasprintf(&cmd, "rm -rf '%s'", dir);
+	assert_int_equal(system(cmd), 0);
+	free(cmd);
+	return (0);
+}
+
+/* The FLAGS of one FETCH line, through the parser. */
+static void
+test_mask(void **state)
+{
+	static const char	 line[] = "* 1 FETCH (UID 7 FLAGS (\\Seen "
+	    "$Junk \\Flagged \\Recent \\Answered \\Draft))\r\n";
+	struct imap_parser	*p;
+	const struct imap_response *r;
+	char			*cause = NULL, buf[5];
+	size_t			 used;
+
+	(void)state;
+	p = imap_parse_new(NULL);
+	assert_int_equal(imap_parse_feed(p, line, strlen(line), &used,
+	    &cause), IMAP_PARSE_RESPONSE);
+	r = imap_parse_response(p);
+	assert_int_equal(imap_flags_mask(imap_parse_fetch_item(r, "FLAGS")),
+	    IMAP_FLAGS_DRAFT | IMAP_FLAGS_FLAGGED | IMAP_FLAGS_ANSWERED |
+	    IMAP_FLAGS_SEEN);
+	assert_int_equal(imap_flags_mask(NULL), 0);
+	imap_parse_free(p);
+	assert_string_equal(imap_flags_letters(0xf, buf), "DFRS");
+	assert_string_equal(imap_flags_letters(IMAP_FLAGS_SEEN |
+	    IMAP_FLAGS_FLAGGED, buf), "FS");
+	assert_string_equal(imap_flags_letters(0, buf), "");
+}
+
+/* CHANGEDSINCE only with CONDSTORE, a modseq of this UIDVALIDITY and a
+ * HIGHESTMODSEQ not below it; each refusal of a saved one is said. */
+static void
+test_plan(void **state)
+{
+	struct state_folder	 sf;
+	char			*why;
+
+	(void)state;
+	memset(&sf, 0, sizeof sf);
+	assert_int_equal(imap_flags_plan(&sf, 5, 1, 100, &why),
+	    IMAP_FLAGS_FULL);
+	assert_null(why);
+	sf.modseq = 100;
+	sf.modseq_uidvalidity = 5;
+	assert_int_equal(imap_flags_plan(&sf, 5, 0, 100, &why),
+	    IMAP_FLAGS_FULL);
+	assert_null(why);
+	assert_int_equal(imap_flags_plan(&sf, 5, 1, 100, &why),
+	    IMAP_FLAGS_CHANGED);
+	assert_null(why);
+	assert_int_equal(imap_flags_plan(&sf, 5, 1, 200, &why),
+	    IMAP_FLAGS_CHANGED);
+	assert_null(why);
+	assert_int_equal(imap_flags_plan(&sf, 5, 1, 99, &why),
+	    IMAP_FLAGS_FULL);
+	assert_non_null(strstr(why, "went backwards (99, below the 100"));
+	free(why);
+	assert_int_equal(imap_flags_plan(&sf, 5, 1, 0, &why),
+	    IMAP_FLAGS_FULL);
+	assert_non_null(strstr(why, "NOMODSEQ"));
+	free(why);
+	assert_int_equal(imap_flags_plan(&sf, 6, 1, 200, &why),
+	    IMAP_FLAGS_FULL);
+	assert_non_null(strstr(why, "UIDVALIDITY changed"));
+	free(why);
+}
+
+/* Creates DIR/md/SUB/NAME. */
+static void
+touch(const char *sub, const char *name)
+{
+	char	*path;
+	FILE	*f;
+
+	xasprintf(&path, "%s/md/%s/%s", dir, sub, name);
+	assert_non_null(f = fopen(path, "w"));
+	fclose(f);
+	free(path);
+}
+
+static int
+exists(const char *sub, const char *name)
+{
+	char		*path;
+	struct stat	 sb;
+	int		 r;
+
+	xasprintf(&path, "%s/md/%s/%s", dir, sub, name);
+	r = stat(path, &sb) == 0;
+	free(path);
+	return (r);
+}
+
+/* One apply of (UID, flags) pairs to folder "INBOX" of UIDVALIDITY 9. */
+static void
+apply(const uint32_t *uids, const unsigned int *masks, size_t n,
+    uint32_t uidvalidity, struct imap_flags_stats *st)
+{
+	struct imap_flags_sync	*fs;
+	char			*cause = NULL, *md;
+	size_t			 i;
+
+	fs = imap_flags_sync_new();
+	for (i = 0; i < n; i++)
+		assert_int_equal(imap_flags_sync_note(fs, uids[i], masks[i]),
+		    0);
+	assert_int_equal(imap_flags_sync_count(fs), n);
+	xasprintf(&md, "%s/md", dir);
+	assert_int_equal(imap_flags_sync_apply(fs, dir, "acct", "INBOX",
+	    uidvalidity, md, st, &cause), 0);
+	assert_null(cause);
+	free(md);
+	imap_flags_sync_free(fs);
+}
+
+/* The map names each UID's file; an apply renames new/ and cur/ files to
+ * the server's flags, keeps a reader's own letters (T, a), leaves a file
+ * of no flag in new/, counts a file gone, ignores another folder's and
+ * another UIDVALIDITY's lines, and a second apply changes nothing. */
+static void
+test_apply(void **state)
+{
+	static const uint32_t	 u[] = { 1, 2, 3, 4, 5 };
+	static char		*finals[] = { "a,S=1", "b,S=2:2,S",
+	    "c,S=3:2,FS", "d,S=4", "gone,S=5" };
+	static const uint32_t	 cu[] = { 1, 2, 3, 4, 5, 6, 1 };
+	static const unsigned int cm[] = { IMAP_FLAGS_SEEN, 0,
+	    IMAP_FLAGS_ANSWERED | IMAP_FLAGS_SEEN, 0, IMAP_FLAGS_SEEN,
+	    IMAP_FLAGS_SEEN, IMAP_FLAGS_FLAGGED };
+	static char		*other[] = { "b,S=2" };
+	struct imap_flags_stats	 st;
+	char			*cause = NULL;
+
+	(void)state;
+	assert_int_equal(imap_flags_map_add(dir, "acct", "INBOX", 9, u,
+	    finals, 5, &cause), 0);
+	/* The same UID in another folder, and in an older epoch. */
+	assert_int_equal(imap_flags_map_add(dir, "acct", "Sent", 9, u + 1,
+	    other, 1, &cause), 0);
+	assert_int_equal(imap_flags_map_add(dir, "acct", "INBOX", 8, u + 1,
+	    other, 1, &cause), 0);
+	touch("new", "a,S=1");
+	touch("cur", "b,S=2:2,STa");	/* the reader trashed it */
+	touch("cur", "c,S=3:2,FS");
+	touch("new", "d,S=4");
+	touch("new", "unrelated,S=9");
+
+	/* UID 1 twice: the last note (\Flagged) wins. */
+	apply(cu, cm, 7, 9, &st);
+	assert_int_equal(st.mapped, 5);
+	assert_int_equal(st.renamed, 3);
+	assert_int_equal(st.absent, 1);
+	assert_true(exists("cur", "a,S=1:2,F"));
+	assert_false(exists("new", "a,S=1"));
+	assert_true(exists("cur", "b,S=2:2,Ta"));
+	assert_true(exists("cur", "c,S=3:2,RS"));
+	assert_true(exists("new", "d,S=4"));
+	assert_true(exists("new", "unrelated,S=9"));
+
+	/* Repeated (a crash before the modseq was saved): nothing moves. */
+	apply(cu, cm, 7, 9, &st);
+	assert_int_equal(st.renamed, 0);
+	assert_true(exists("cur", "a,S=1:2,F"));
+	assert_true(exists("cur", "b,S=2:2,Ta"));
+
+	/* Another epoch's UIDs name nothing. */
+	apply(cu, cm, 7, 8, &st);
+	assert_int_equal(st.mapped, 1);
+	assert_int_equal(st.renamed, 0);
+	assert_true(exists("cur", "b,S=2:2,Ta"));
+}
+
+/* Lines that are no map line of the folder name nothing: another
+ * folder's hash, UID 0, a UID past 32 bits, a base with '/' or a
+ * leading '.', a name past 255 bytes, a line past 1024 bytes (and its
+ * rest), a torn last line; the one good line among them does. */
+static void
+test_map_foreign(void **state)
+{
+	static const uint32_t	 u[] = { 3 };
+	static char		*finals[] = { "good,S=3:2,S" };
+	static const uint32_t	 nu[] = { 1, 2, 3, 4 };
+	static const unsigned int nm[] = { IMAP_FLAGS_SEEN, IMAP_FLAGS_SEEN,
+	    IMAP_FLAGS_SEEN, IMAP_FLAGS_SEEN };
+	struct imap_flags_stats	 st;
+	char			*cause = NULL, *path, hex[17], big[1100];
+	FILE			*f;
+
+	(void)state;
+	assert_int_equal(imap_flags_map_add(dir, "acct", "INBOX", 9, u,
+	    finals, 1, &cause), 0);
+	xasprintf(&path, "%s/acct.uids", dir);
+	assert_non_null(f = fopen(path, "r"));
+	assert_non_null(fgets(hex, sizeof hex, f));
+	fclose(f);
+	memset(big, 'x', sizeof big - 1);
+	big[sizeof big - 1] = '\0';
+	assert_non_null(f = fopen(path, "a"));
+	fprintf(f, "0000000000000000 9 1 other\n%s 9 0 zero\n"
+	    "%s 9 4294967297 wide\n%s 9 1 a/b\n%s 9 2 .hidden\n"
+	    "%s 9 1 %.300s\n%s 9 2 %s\n%s 9 4 torn", hex, hex, hex, hex,
+	    hex, big, hex, big, hex);
+	fclose(f);
+	free(path);
+	touch("cur", "good,S=3:2,");
+	touch("new", "torn");
+	apply(nu, nm, 4, 9, &st);
+	assert_int_equal(st.mapped, 1);
+	assert_int_equal(st.renamed, 1);
+	assert_true(exists("cur", "good,S=3:2,S"));
+	assert_true(exists("new", "torn"));
+}
+
+/* No map at all: nothing mapped, no error; the notes are bounded. */
+static void
+test_bounds(void **state)
+{
+	static const uint32_t	 u[] = { 1 };
+	static const unsigned int m[] = { IMAP_FLAGS_SEEN };
+	struct imap_flags_sync	*fs;
+	struct imap_flags_stats	 st;
+	uint32_t		 i;
+
+	(void)state;
+	apply(u, m, 1, 9, &st);
+	assert_int_equal(st.mapped, 0);
+	fs = imap_flags_sync_new();
+	for (i = 0; i < IMAP_FLAGS_MAX; i++)
+		assert_int_equal(imap_flags_sync_note(fs, i, 0), 0);
+	assert_int_equal(imap_flags_sync_note(fs, i, 0), -1);
+	assert_int_equal(imap_flags_sync_count(fs), IMAP_FLAGS_MAX);
+	imap_flags_sync_free(fs);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_mask),
+		cmocka_unit_test(test_plan),
+		cmocka_unit_test_setup_teardown(test_apply, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_map_foreign, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_bounds, setup, teardown),
+	};
+
+	return (cmocka_run_group_tests(tests, NULL, NULL));
+}
