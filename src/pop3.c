@@ -305,6 +305,10 @@ struct pop3_session {
 						 * (without UIDLs) */
 	size_t			 nsusp;
 	size_t			 next_susp;	/* susp index */
+	uint64_t		 ask_cap;	/* the suspect asked for now:
+						 * its answer is a lie past
+						 * this (decoded), 0 none
+						 * (pop3_suspect_fits) */
 	uint64_t		*digests;	/* per msgs[]: the digest
 						 * (pop3_entry), 0 unknown */
 	int			 owed_left;	/* owed DELEs not yet sent */
@@ -1958,18 +1962,51 @@ pop3_suspect_cost(const struct pop3_session *s, size_t k)
 	return (2 * (bound + POP3_CHUNK_MAX) + 5);
 }
 
+/* The most decoded body a suspect's RETR may read within LEFT bytes of
+ * download (the inverse of pop3_suspect_cost), or 0 when that would not
+ * cover an honest message of its LIST size: LIST counts CRLF, so the
+ * decoded message is no larger; the slack is for a header a server adds
+ * at RETR (Status) and a size that flaps between sessions. */
+static uint64_t
+pop3_suspect_cap(const struct pop3_session *s, size_t k, uint64_t left)
+{
+	uint64_t	size = s->msgs[k].size, cap;
+
+	if (left < 2 * POP3_CHUNK_MAX + 5)
+		return (0);
+	cap = (left - 5) / 2 - POP3_CHUNK_MAX;
+	return (cap >= size + size / 8 + 1024 ? cap : 0);
+}
+
 /* Whether the daily budget left allows the next suspect: the server sent
  * it far larger than LIST said, and may again, so it counts as the most
- * its RETR may download (review r14 12). One that does not fit stays a
- * suspect: asked for alone in a later session with budget enough. */
+ * its RETR may download (review r14 12). Without UIDLs, when that cost
+ * does not fit but an answer of its LIST size does, it is asked for with
+ * its answer cut as a lie at what the budget allows (s->ask_cap): the
+ * record is only a number, which may name another message by now, and
+ * with a daily_limit below the cost that message would be passed over
+ * for good (review r19, finding 02). With UIDLs the suspect is the
+ * liar's UIDL, and one that does not fit (or without UIDLs, not even
+ * so) stays a suspect: asked for alone in a later session with budget
+ * enough. */
 static int
 pop3_suspect_fits(struct pop3_session *s, uint64_t left)
 {
 	size_t		k = s->susp[s->next_susp];
 	uint64_t	cost = pop3_suspect_cost(s, k);
 
+	s->ask_cap = 0;
 	if (cost <= left)
 		return (1);
+	if (s->no_uidl && (s->ask_cap = pop3_suspect_cap(s, k, left)) != 0) {
+		log_msg(LOG_LVL_NOTICE, &s->ctx, "daily budget: message %u, "
+		    "which the server once sent far larger than LIST said, is "
+		    "asked for with its answer cut at %llu bytes, what the "
+		    "%llu bytes left allow (up to %llu otherwise)",
+		    s->msgs[k].msgno, (unsigned long long)s->ask_cap,
+		    (unsigned long long)left, (unsigned long long)cost);
+		return (1);
+	}
 	log_msg(LOG_LVL_NOTICE, &s->ctx, "daily budget: message %u, which "
 	    "the server once sent far larger than LIST said, waits on the "
 	    "server: asking for it again may download up to %llu bytes, and "
@@ -1989,6 +2026,7 @@ pop3_next_batch(struct pop3_session *s)
 	size_t		n = 0;
 
 	pop3_staged_clear(s);
+	s->ask_cap = 0;
 	if (s->owed_left) {
 		pop3_dele_owed(s);
 		return;
@@ -2500,6 +2538,9 @@ pop3_retr_lie(struct pop3_session *s, size_t k)
 	if (s->dlv_toobig)
 		snprintf(why, sizeof why, "over max_message_size, %llu",
 		    (unsigned long long)s->ac->max_message_size);
+	else if (s->ask_cap != 0)
+		snprintf(why, sizeof why, "past what the daily budget left "
+		    "allows, %llu", (unsigned long long)s->ask_cap);
 	else
 		snprintf(why, sizeof why, "more than twice that plus 1 MiB");
 	pop3_fail(s, EXIT_PROTOCOL, "the server sent more than %llu bytes "
@@ -2532,7 +2573,7 @@ pop3_body_bound(struct pop3_session *s)
 	if (s->state == POP3_S_CHECK)
 		return;		/* bounded tighter (pop3_check_cut) */
 	if (!fetch_size_lie(s->body_bytes, m->size, s->ac->max_message_size) &&
-	    !s->dlv_toobig)
+	    !s->dlv_toobig && (s->ask_cap == 0 || s->body_bytes <= s->ask_cap))
 		return;
 	s->ctx.uid = m->msgno;
 	pop3_retr_lie(s, k);
