@@ -1380,6 +1380,22 @@ pop3_journal_gone(struct pop3_session *s, const struct state_inflight **e,
 	free(list);
 }
 
+/* A recovered message found nowhere in the Maildir stays on the server,
+ * delivered but not owed, so no content check ever looks at it: its UIDL
+ * gets the "resized" mark, so that a size LIST gives later (one that
+ * flaps, a Status header added at RETR) is not taken for a reuse, which
+ * would fetch again the message the user deleted or refiled (review r19,
+ * finding 12). The cost: a new message of another size taking that UIDL
+ * later is not fetched, as for a UIDL fetched again once already. */
+static void
+pop3_journal_gone_mark(struct pop3_session *s, const char *uidl)
+{
+	uint32_t	id = state_uidl_find(s->st, uidl);
+
+	if (id != STATE_UIDL_NONE)
+		state_uidl_set_resized(s->st, id);
+}
+
 /* The digest of a recovered message's whole content, taken from its file
  * (which holds the bytes RETR decoded and digested, pop3_digest_feed),
  * for a journal entry that has none (an older version's) or only the
@@ -1461,6 +1477,7 @@ pop3_journal_recover(struct pop3_session *s)
 			state_uidl_set_size(s->st, state_uidl_find(s->st, uidl),
 			    (uint32_t)id.size);
 		if (found[i].where == MAILDIR_GONE) {
+			pop3_journal_gone_mark(s, uidl);
 			ngone++;
 			continue;
 		}
