@@ -167,6 +167,9 @@
 /* Input handed to the body decoder at once: TLS records are 16 KB, so a
  * larger scratch buffer would only cost memory. */
 #define POP3_CHUNK_MAX		(16 * 1024)
+/* A no-UIDL liar's record matches a LIST size up to twice the other one
+ * plus this (pop3_nouidl_size_near). */
+#define POP3_NOUIDL_SIZE_SLACK	64
 /* RFC 2449: a command line is at most 255 octets, CRLF included. */
 #define POP3_CMD_MAX		255
 /* The state record holding the owed DELEs (POP3 has one mailbox). */
@@ -1638,9 +1641,24 @@ pop3_nouidl_passed(const struct pop3_session *s, size_t k)
 	return (0);
 }
 
+/* Whether LIST's size now may be the recorded one of the same message:
+ * a server's count may flap between sessions from CRLF to LF line ends
+ * (at most half), a header (Status) may be added at RETR. A record that
+ * took another message for the liar delays it by one session at most,
+ * where one not matching a liar whose size moved had it cut every
+ * session, nothing ever delivered (review r19, finding 15). */
+static int
+pop3_nouidl_size_near(uint64_t listed, uint64_t recorded)
+{
+	uint64_t	lo = listed < recorded ? listed : recorded;
+	uint64_t	hi = listed < recorded ? recorded : listed;
+
+	return (hi <= 2 * lo + POP3_NOUIDL_SIZE_SLACK);
+}
+
 /* One record of the state's text, "#MSGNO:SIZE" or "!MSGNO:SIZE", that
- * the server lists at the same number and size: asked for first, or
- * passed over this once. */
+ * the server lists at the same number, with that size or one near it
+ * (pop3_nouidl_size_near): asked for first, or passed over this once. */
 static void
 pop3_nouidl_record(struct pop3_session *s, char *w)
 {
@@ -1659,7 +1677,8 @@ pop3_nouidl_record(struct pop3_session *s, char *w)
 	size = strtoul(end + 1, &end, 10);
 	if (errno != 0 || *end != '\0' ||
 	    (m = pop3_msg_find(s, (unsigned int)msgno)) == NULL ||
-	    m->size != size || pop3_suspect_is(s, m - s->msgs))
+	    !pop3_nouidl_size_near(m->size, size) ||
+	    pop3_suspect_is(s, m - s->msgs))
 		return;
 	pop3_suspect_add(s, m - s->msgs, how);
 	if (how == POP3_SUSP_PASS)

@@ -18,6 +18,8 @@ Knobs (environment):
   POP3DIR_TEMP=UIDL     every RETR of that message is answered
                         "-ERR [SYS/TEMP]" ("*": every message); CAPA then
                         lists RESP-CODES
+  POP3DIR_LIEFLAP=1     a "LIE" file is listed as 11 octets in even
+                        sessions (r19)
 A file whose name contains "LIE" is listed (LIST) as 10 octets.
 """
 import os, socket, sys, time
@@ -32,6 +34,10 @@ SIZES = os.environ.get("POP3DIR_SIZES", "")
 # r14: POP3DIR_TEMP=UIDL: RETR of that message answered "-ERR [SYS/TEMP]"
 # (every session: a message the server cannot read for now, or ever)
 TEMP = os.environ.get("POP3DIR_TEMP", "")
+# r19: POP3DIR_LIEFLAP=1: a LIE file is listed as 10 octets in odd sessions, 11 in even ones
+LIEFLAP = os.environ.get("POP3DIR_LIEFLAP") == "1"
+def liesize(n):
+    return 11 if LIEFLAP and n % 2 == 0 else 10
 def lsize(path, n):
     b = open(path, "rb").read().replace(b"\r\n", b"\n")
     if SIZES == "flap" and n % 2 == 1:
@@ -79,7 +85,7 @@ while True:
             elif cmd == "UIDL":
                 out("+OK\r\n" + "".join("%d %s\r\n" % (i + 1, m.split("_", 1)[1]) for i, m in enumerate(msgs)) + ".\r\n")
             elif cmd == "LIST":
-                out("+OK\r\n" + "".join("%d %d\r\n" % (i + 1, 10 if "LIE" in m else lsize(os.path.join(d, m), n)) for i, m in enumerate(msgs)) + ".\r\n")
+                out("+OK\r\n" + "".join("%d %d\r\n" % (i + 1, liesize(n) if "LIE" in m else lsize(os.path.join(d, m), n)) for i, m in enumerate(msgs)) + ".\r\n")
             elif cmd == "RETR" and TEMP and (TEMP == "*" or msgs[int(arg) - 1].split("_", 1)[1] == TEMP):
                 out("-ERR [SYS/TEMP] cannot read message\r\n")
             elif cmd == "RETR":
