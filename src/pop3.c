@@ -2662,6 +2662,39 @@ pop3_body_feed(struct pop3_session *s)
 	return (1);
 }
 
+/* UIDL answered -ERR. Fetching without UIDL (keep = no: every message,
+ * deleted) is only for a server that has none: one refusing for the
+ * moment ([SYS/TEMP], [IN-USE]), one whose CAPA lists UIDL, or one whose
+ * UIDLs the state holds (delivered, some perhaps owed their DELE) would
+ * have every message still on the server delivered again (review r19,
+ * finding 24). Such a refusal ends the session, tried again at the next
+ * poll: 1 then. */
+static int
+pop3_uidl_refused(struct pop3_session *s, const struct pop3_reply *r)
+{
+	size_t	 held = state_uidl_count(s->st);
+	char	*text;
+	int	 temp = r->code == POP3_CODE_SYS_TEMP ||
+		    r->code == POP3_CODE_IN_USE;
+	int	 capa = s->capa_known && (s->capa.flags & POP3_CAPA_UIDL);
+
+	if (!temp && !capa && held == 0)
+		return (0);
+	text = pop3_server_text(r);
+	pop3_fail(s, temp ? pop3_err_status(r, 0) : EXIT_PROTOCOL, "UIDL "
+	    "refused (%s) by a server that %s: not fetching without UIDLs, "
+	    "which would deliver again every message delivered and still "
+	    "on the server; tried again at the next poll%s%s", text, temp ?
+	    "says it is for the moment" : capa ? "lists UIDL in its CAPA" :
+	    "gave UIDLs before", !temp && !capa ? " (if it has dropped UIDL "
+	    "for good, the account's state file holds the delivered UIDLs: "
+	    "removing it lets keep = no fetch and delete every message, "
+	    "those delivered again): " : "", !temp && !capa ?
+	    state_path(s->st) : "");
+	free(text);
+	return (1);
+}
+
 /*
  * The state machine.
  */
@@ -2969,6 +3002,8 @@ pop3_reply(struct pop3_session *s, const struct pop3_reply *r)
 			s->multi = 1;
 			return;
 		}
+		if (pop3_uidl_refused(s, r))
+			return;
 		s->no_uidl = 1;
 		if (s->ac->keep) {
 			char *text = pop3_server_text(r);

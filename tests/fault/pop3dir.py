@@ -20,6 +20,10 @@ Knobs (environment):
                         lists RESP-CODES
   POP3DIR_LIEFLAP=1     a "LIE" file is listed as 11 octets in even
                         sessions (r19)
+  POP3DIR_UIDLERR=N,M   in sessions N, M UIDL is answered "-ERR
+                        [SYS/TEMP] ..." (CAPA still lists UIDL, and
+                        RESP-CODES); POP3DIR_UIDLERRTEXT replaces the
+                        text after -ERR (r19)
 A file whose name contains "LIE" is listed (LIST) as 10 octets.
 """
 import os, socket, sys, time
@@ -36,6 +40,8 @@ SIZES = os.environ.get("POP3DIR_SIZES", "")
 TEMP = os.environ.get("POP3DIR_TEMP", "")
 # r19: POP3DIR_LIEFLAP=1: a LIE file is listed as 10 octets in odd sessions, 11 in even ones
 LIEFLAP = os.environ.get("POP3DIR_LIEFLAP") == "1"
+UIDLERR = [int(x) for x in os.environ.get("POP3DIR_UIDLERR", "").split(",") if x]
+UIDLERRTEXT = os.environ.get("POP3DIR_UIDLERRTEXT", "[SYS/TEMP] UIDL unavailable right now")
 def liesize(n):
     return 11 if LIEFLAP and n % 2 == 0 else 10
 def lsize(path, n):
@@ -77,9 +83,11 @@ while True:
             cmd, _, arg = line.partition(" ")
             cmd = cmd.upper()
             if cmd == "CAPA":
-                out(("+OK\r\nUSER\r\nTOP\r\n" if NOUIDL else "+OK\r\nUSER\r\nUIDL\r\nTOP\r\n") + ("RESP-CODES\r\n" if TEMP else "") + ".\r\n")
+                out(("+OK\r\nUSER\r\nTOP\r\n" if NOUIDL else "+OK\r\nUSER\r\nUIDL\r\nTOP\r\n") + ("RESP-CODES\r\n" if TEMP or UIDLERR else "") + ".\r\n")
             elif cmd in ("USER", "PASS"):
                 out("+OK\r\n")
+            elif cmd == "UIDL" and n in UIDLERR:
+                out("-ERR " + UIDLERRTEXT + "\r\n")
             elif cmd == "UIDL" and NOUIDL:
                 out("-ERR no UIDL here\r\n")
             elif cmd == "UIDL":
