@@ -10,7 +10,8 @@
  *
  * Tracking is by UIDL: a message is fetched when its UIDL is not in the
  * account state. After the listing, the state's UIDLs are pruned to what
- * the server lists, so the set never grows beyond the maildrop. With each
+ * the server lists, so the set never grows beyond the maildrop (not after
+ * an empty listing: pop3_listing_empty). With each
  * delivered UIDL the state keeps the size LIST gave: RFC 1939 section 7
  * forbids reusing a UIDL only while its message exists, so once another
  * client deleted it (keep = yes) the server may give it to a new message,
@@ -1850,6 +1851,39 @@ pop3_budget_never(struct pop3_session *s, size_t k)
 	return (1);
 }
 
+/* Whether the server lists no message while the state holds delivered
+ * UIDLs that tell of messages still there: with keep = yes every one,
+ * with keep = no those whose DELE is owed (the others are mostly of the
+ * messages the last QUIT deleted: an empty maildrop is the rule there,
+ * and they are forgotten as before). They are then kept, and so is the
+ * owed set, rather than pruned to the listing: an empty listing may be a
+ * passing fault (a failover to a backend not yet in sync, a mailbox
+ * being repaired and shown empty instead of [IN-USE]), and forgetting
+ * them on it had the next session deliver the whole maildrop again, or
+ * every message whose DELE was owed (review r19, finding 20). Kept, they
+ * cost nothing: the set does not grow, and the next listing that names
+ * a message prunes it. */
+static int
+pop3_listing_empty(struct pop3_session *s)
+{
+	struct state_folder	*sf;
+	size_t			 held;
+	int			 owed;
+
+	if (s->nmsgs > 0 || (held = state_uidl_count(s->st)) == 0)
+		return (0);
+	sf = state_folder_get(s->st, POP3_STATE_RECORD, 0);
+	owed = sf != NULL && sf->pending != NULL && *sf->pending != '\0';
+	if (!owed && !s->ac->keep)
+		return (0);
+	log_msg(owed ? LOG_LVL_WARNING : LOG_LVL_NOTICE, &s->ctx, "the server "
+	    "lists no message: the %zu UIDL(s) of delivered messages%s are "
+	    "kept, not forgotten (if the listing is a passing server fault, "
+	    "forgetting them would have those messages delivered again)",
+	    held, owed ? ", some of them owed their DELE," : "");
+	return (1);
+}
+
 /* Both listings are in: finish an interrupted run, prune the state, decide
  * what to fetch, and start with the deletions an interrupted run still
  * owes. */
@@ -1876,7 +1910,9 @@ pop3_plan(struct pop3_session *s)
 	if (pop3_journal_recover(s) != 0)
 		return;
 	owed = 0;
-	if (!s->no_uidl) {
+	if (!s->no_uidl && pop3_listing_empty(s))
+		;	/* nothing to prune, owe, plan or fetch */
+	else if (!s->no_uidl) {
 		dropped = state_uidl_list_prune(s->st);
 		if (dropped > 0) {
 			log_msg(LOG_LVL_DEBUG, &s->ctx, "forgot %zu UIDL(s) "

@@ -24,6 +24,7 @@ Knobs (environment):
                         [SYS/TEMP] ..." (CAPA still lists UIDL, and
                         RESP-CODES); POP3DIR_UIDLERRTEXT replaces the
                         text after -ERR (r19)
+  POP3DIR_EMPTY=N,M     in sessions N, M the maildrop looks empty (r19)
 A file whose name contains "LIE" is listed (LIST) as 10 octets.
 """
 import os, socket, sys, time
@@ -42,6 +43,7 @@ TEMP = os.environ.get("POP3DIR_TEMP", "")
 LIEFLAP = os.environ.get("POP3DIR_LIEFLAP") == "1"
 UIDLERR = [int(x) for x in os.environ.get("POP3DIR_UIDLERR", "").split(",") if x]
 UIDLERRTEXT = os.environ.get("POP3DIR_UIDLERRTEXT", "[SYS/TEMP] UIDL unavailable right now")
+EMPTY = [int(x) for x in os.environ.get("POP3DIR_EMPTY", "").split(",") if x]
 def liesize(n):
     return 11 if LIEFLAP and n % 2 == 0 else 10
 def lsize(path, n):
@@ -69,7 +71,7 @@ while True:
     f = s.makefile("rwb")
     def out(b):
         f.write(b if isinstance(b, bytes) else b.encode()); f.flush()
-    msgs = sorted(os.listdir(d))
+    msgs = sorted(os.listdir(d)) if n not in EMPTY else []
     dele = set()
     out("+OK ready\r\n")
     try:
