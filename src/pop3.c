@@ -73,8 +73,9 @@
  * alerts, without Date or Message-ID: only the body differs). So an owed
  * DELE of an earlier session is sent only when RETR n (the CHECK phase:
  * read again, digested, not stored, whatever size LIST gives now: sizes
- * may flap; an answer longer than the size LIST gives allows,
- * or than max_message_size, is another message and is not read further:
+ * may flap; an answer longer than the size LIST gives, or gave at its
+ * delivery, allows, or than max_message_size, is another message and is
+ * not read further:
  * pop3_check_cut) gives the whole message with the recorded digest
  * (the SHA-256 of the message as RETR decoded it, pop3_digest_feed);
  * otherwise (or when the entry has no digest: written by an older
@@ -932,17 +933,20 @@ pop3_entry(struct pop3_session *s, const struct pop3_msg *m,
 {
 	const char	*u;
 	uint64_t	 d;
+	unsigned long	 size = m->size;
 
 	if ((u = pop3_msg_uidl(s, m)) == NULL)
 		return (NULL);
+	/* LIST left it out (0): the size recorded at its delivery stays
+	 * (pop3_check_limit reads up to it). */
+	if (size == 0 && state_uidl_delivered(s->st, m->uidl))
+		size = state_uidl_size(s->st, m->uidl);
 	d = s->digests != NULL ? s->digests[m - s->msgs] : 0;
 	if (d == 0)
-		(void)snprintf(buf, POP3_ENTRY_MAX, "%s\t%lu", u,
-		    (unsigned long)m->size);
+		(void)snprintf(buf, POP3_ENTRY_MAX, "%s\t%lu", u, size);
 	else
 		(void)snprintf(buf, POP3_ENTRY_MAX, "%s\t%lu\t%s%016llx", u,
-		    (unsigned long)m->size, m->whole ? "m" : "",
-		    (unsigned long long)d);
+		    size, m->whole ? "m" : "", (unsigned long long)d);
 	return (buf);
 }
 
@@ -2324,15 +2328,22 @@ pop3_digest_end(struct pop3_session *s)
 }
 
 /* The bytes a message RETR reads to check an owed DELE may have: no more
- * than LIST announces (the CRLFs it counts are LFs once decoded), with
+ * than LIST announces now or did when it was delivered (its UIDL's
+ * recorded size; the CRLFs LIST counts are LFs once decoded), with
  * POP3_CHECK_SLACK, nor than max_message_size (a message delivered had
- * no more). */
+ * no more). The recorded size counts even when LIST now gives less: a
+ * LIST that leaves the message out says 0, and its check was cut at
+ * 64 KiB, the message fetched again (review r19, finding 14). */
 static uint64_t
 pop3_check_limit(struct pop3_session *s, size_t k)
 {
-	uint64_t	max = s->ac->max_message_size;
-	uint64_t	lim = (uint64_t)s->msgs[k].size + POP3_CHECK_SLACK;
+	const struct pop3_msg	*m = &s->msgs[k];
+	uint64_t		 max = s->ac->max_message_size;
+	uint64_t		 rec = 0, lim;
 
+	if (m->uidl != STATE_UIDL_NONE)
+		rec = state_uidl_size(s->st, m->uidl);
+	lim = (m->size > rec ? m->size : rec) + POP3_CHECK_SLACK;
 	return (max != 0 && max < lim ? max : lim);
 }
 

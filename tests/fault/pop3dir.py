@@ -25,6 +25,8 @@ Knobs (environment):
                         RESP-CODES); POP3DIR_UIDLERRTEXT replaces the
                         text after -ERR (r19)
   POP3DIR_EMPTY=N,M     in sessions N, M the maildrop looks empty (r19)
+  POP3DIR_LISTOMIT=N,M  in sessions N, M LIST names no message (UIDL
+                        does) (r19)
 A file whose name contains "LIE" is listed (LIST) as 10 octets.
 """
 import os, socket, sys, time
@@ -44,6 +46,7 @@ LIEFLAP = os.environ.get("POP3DIR_LIEFLAP") == "1"
 UIDLERR = [int(x) for x in os.environ.get("POP3DIR_UIDLERR", "").split(",") if x]
 UIDLERRTEXT = os.environ.get("POP3DIR_UIDLERRTEXT", "[SYS/TEMP] UIDL unavailable right now")
 EMPTY = [int(x) for x in os.environ.get("POP3DIR_EMPTY", "").split(",") if x]
+LISTOMIT = [int(x) for x in os.environ.get("POP3DIR_LISTOMIT", "").split(",") if x]
 def liesize(n):
     return 11 if LIEFLAP and n % 2 == 0 else 10
 def lsize(path, n):
@@ -94,6 +97,8 @@ while True:
                 out("-ERR no UIDL here\r\n")
             elif cmd == "UIDL":
                 out("+OK\r\n" + "".join("%d %s\r\n" % (i + 1, m.split("_", 1)[1]) for i, m in enumerate(msgs)) + ".\r\n")
+            elif cmd == "LIST" and n in LISTOMIT:
+                out("+OK\r\n.\r\n")
             elif cmd == "LIST":
                 out("+OK\r\n" + "".join("%d %d\r\n" % (i + 1, liesize(n) if "LIE" in m else lsize(os.path.join(d, m), n)) for i, m in enumerate(msgs)) + ".\r\n")
             elif cmd == "RETR" and TEMP and (TEMP == "*" or msgs[int(arg) - 1].split("_", 1)[1] == TEMP):
