@@ -2849,8 +2849,15 @@ pop3_multi_line(struct pop3_session *s, const char *line, size_t len)
 /* What a refused RETR, DELE or CHECK does to the message: the end
  * of its warning. */
 static const char *
-pop3_check_refused_text(int check, enum pop3_code code)
+pop3_check_refused_text(const struct pop3_session *s, int check,
+    enum pop3_code code)
 {
+	/* QUIT counted a refused DELE deleted and dropped it from the owed
+	 * set: the message stayed on the server for good (review r19,
+	 * finding 03). */
+	if (s->state == POP3_S_DELE && !s->no_uidl)
+		return ("; not deleted: its DELE stays owed (checked and sent "
+		    "again next time)");
 	if (!check)
 		return ("");
 	if (code == POP3_CODE_SYS_TEMP)
@@ -2889,7 +2896,7 @@ pop3_queue_reply(struct pop3_session *s, const struct pop3_reply *r)
 		 * may be for good, so it is fetched again rather than
 		 * left owed for ever. */
 		log_msg(LOG_LVL_WARNING, &mctx, "%s refused: %s%s", cmd, text,
-		    pop3_check_refused_text(check, r->code));
+		    pop3_check_refused_text(s, check, r->code));
 		free(text);
 		if (check && r->code != POP3_CODE_SYS_TEMP)
 			pop3_owed_todo(s, k);
@@ -2903,6 +2910,9 @@ pop3_queue_reply(struct pop3_session *s, const struct pop3_reply *r)
 		 * suspects (pop3_nouidl_renumber). */
 		if (s->state == POP3_S_DELE && s->no_uidl)
 			s->msgs[k].owed = 0;
+		else if (s->state == POP3_S_DELE)
+			pop3_owed_hold(s, k);	/* not counted deleted at
+						 * QUIT, stays owed */
 		pop3_status(s, EXIT_PARTIAL);
 		/* [SYS/TEMP] for one message (one the server cannot read
 		 * for now, or ever) ends nothing: the others go on, and

@@ -6,6 +6,9 @@
 #   - unlisted: a LIST that leaves the messages out (says 0 octets,
 #     tests/fault/pop3dir.py POP3DIR_LISTOMIT) cut the check of any
 #     message over 64 KiB (review r19, finding 14).
+# And a DELE the server refuses (tests/fault/pop3dir.py POP3DIR_DELEERR)
+# stays owed, not counted deleted at QUIT and forgotten: the message was
+# left on the server for good (review r19, finding 03).
 # TAP output.
 set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -47,5 +50,38 @@ tap_is "$rc:$(ls "$T/unlisted" | wc -l)" "1:0" \
     "unlisted: both checked and deleted"
 scripted_once unlisted
 tap_is "$rc:$(scripted_count unlisted)" "1:2" "unlisted: none fetched twice"
+
+# ---- refused: DELE of u2 answered -ERR in the first session ----
+mkdir -p "$T/refused"
+for i in 1 2 3; do
+	printf 'From: a@example.net\nSubject: m%d\n\nbody %d\n' "$i" "$i" \
+	    >"$T/refused/0${i}_u$i"
+done
+kill "$spid" 2>/dev/null && wait "$spid" 2>/dev/null
+rm -f "$T/port"
+POP3DIR_DELEERR=u2 python3 "$top_srcdir/tests/fault/pop3dir.py" \
+    "$T/refused" "$T/srv.log" >"$T/port" 2>>"$T/server.err" &
+spid=$!
+_scripted_port pop3dir.py
+scripted_conf refused pop3 10s 'keep = no'
+scripted_once refused
+tap_is "$rc:$(scripted_count refused):$(ls "$T/refused" | tr '\n' ' ')" \
+    "7:3:02_u2 " "refused: 3 delivered, u2's DELE refused (partial failure)"
+tap_like "$err" 'uid=2: DELE refused: .*its DELE stays owed' \
+    "refused: the log says the DELE stays owed"
+tap_like "$err" 'deleted 2 on the server' \
+    "refused: the summary counts the 2 deletions the server accepted"
+tap_like "$(sed -n 's/^pending INBOX //p' "$T/state-refused/refused.state")" \
+    '^u2%09' "refused: the state keeps u2's DELE owed"
+kill "$spid" 2>/dev/null && wait "$spid" 2>/dev/null
+rm -f "$T/port"
+python3 "$top_srcdir/tests/fault/pop3dir.py" "$T/refused" "$T/srv.log" \
+    >"$T/port" 2>>"$T/server.err" &
+spid=$!
+_scripted_port pop3dir.py
+scripted_conf refused pop3 10s 'keep = no'
+scripted_once refused
+tap_is "$rc:$(scripted_count refused):$(ls "$T/refused" | wc -l)" "1:3:0" \
+    "refused: the next session checks u2 and deletes it, not fetched twice"
 
 tap_done

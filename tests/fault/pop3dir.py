@@ -27,6 +27,7 @@ Knobs (environment):
   POP3DIR_EMPTY=N,M     in sessions N, M the maildrop looks empty (r19)
   POP3DIR_LISTOMIT=N,M  in sessions N, M LIST names no message (UIDL
                         does) (r19)
+  POP3DIR_DELEERR=UIDL  DELE of that message answered "-ERR" (r19)
 A file whose name contains "LIE" is listed (LIST) as 10 octets.
 """
 import os, socket, sys, time
@@ -47,6 +48,7 @@ UIDLERR = [int(x) for x in os.environ.get("POP3DIR_UIDLERR", "").split(",") if x
 UIDLERRTEXT = os.environ.get("POP3DIR_UIDLERRTEXT", "[SYS/TEMP] UIDL unavailable right now")
 EMPTY = [int(x) for x in os.environ.get("POP3DIR_EMPTY", "").split(",") if x]
 LISTOMIT = [int(x) for x in os.environ.get("POP3DIR_LISTOMIT", "").split(",") if x]
+DELEERR = os.environ.get("POP3DIR_DELEERR", "")
 def liesize(n):
     return 11 if LIEFLAP and n % 2 == 0 else 10
 def lsize(path, n):
@@ -119,6 +121,8 @@ while True:
                 h = body.split(b"\n\n", 1)[0] + b"\n\n"
                 h = h.replace(b"\n", b"\r\n").replace(b"\r\n.", b"\r\n..")
                 out(b"+OK\r\n" + h + b".\r\n")
+            elif cmd == "DELE" and DELEERR and msgs[int(arg) - 1].split("_", 1)[1] == DELEERR:
+                out("-ERR cannot delete\r\n")
             elif cmd == "DELE":
                 dele.add(int(arg) - 1); out("+OK\r\n")
             elif cmd == "NOOP":
