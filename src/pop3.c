@@ -2330,21 +2330,27 @@ pop3_digest_end(struct pop3_session *s)
 /* The bytes a message RETR reads to check an owed DELE may have: no more
  * than LIST announces now or did when it was delivered (its UIDL's
  * recorded size; the CRLFs LIST counts are LFs once decoded), with
- * POP3_CHECK_SLACK, nor than max_message_size (a message delivered had
- * no more). The recorded size counts even when LIST now gives less: a
- * LIST that leaves the message out says 0, and its check was cut at
- * 64 KiB, the message fetched again (review r19, finding 14). */
+ * POP3_CHECK_SLACK, nor than max_message_size past that recorded size
+ * (a message delivered had no more). The recorded size counts even when
+ * LIST now gives less: a LIST that leaves the message out says 0, and its
+ * check was cut at 64 KiB, the message fetched again (review r19, finding
+ * 14); and max_message_size may have been lowered since the delivery:
+ * every check was cut, the session failed, and the message, said "not the
+ * one delivered", was never deleted (review r19, finding 23). */
 static uint64_t
 pop3_check_limit(struct pop3_session *s, size_t k)
 {
 	const struct pop3_msg	*m = &s->msgs[k];
 	uint64_t		 max = s->ac->max_message_size;
-	uint64_t		 rec = 0, lim;
+	uint64_t		 rec = 0, lim, floor;
 
 	if (m->uidl != STATE_UIDL_NONE)
 		rec = state_uidl_size(s->st, m->uidl);
 	lim = (m->size > rec ? m->size : rec) + POP3_CHECK_SLACK;
-	return (max != 0 && max < lim ? max : lim);
+	floor = rec != 0 ? rec + POP3_CHECK_SLACK : 0;
+	if (max != 0 && max < lim)
+		lim = max > floor ? max : floor;
+	return (lim);
 }
 
 /* A RETR checking an owed DELE gives more than the message delivered can

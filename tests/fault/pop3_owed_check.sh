@@ -5,7 +5,9 @@
 # take the message delivered for another one, and fetch it again:
 #   - unlisted: a LIST that leaves the messages out (says 0 octets,
 #     tests/fault/pop3dir.py POP3DIR_LISTOMIT) cut the check of any
-#     message over 64 KiB (review r19, finding 14).
+#     message over 64 KiB (review r19, finding 14);
+#   - lowered: max_message_size lowered below the messages' size after
+#     their delivery cut every check (review r19, finding 23).
 # And a DELE the server refuses (tests/fault/pop3dir.py POP3DIR_DELEERR)
 # stays owed, not counted deleted at QUIT and forgotten: the message was
 # left on the server for good (review r19, finding 03).
@@ -50,6 +52,17 @@ tap_is "$rc:$(ls "$T/unlisted" | wc -l)" "1:0" \
     "unlisted: both checked and deleted"
 scripted_once unlisted
 tap_is "$rc:$(scripted_count unlisted)" "1:2" "unlisted: none fetched twice"
+
+# ---- lowered: max_message_size = 20000 after the delivery ----
+start lowered
+scripted_conf lowered pop3 10s 'keep = no' 'max_message_size = 20000'
+scripted_once lowered
+tap_unlike "$err" 'is not the one delivered' \
+    "lowered: the check takes each message for the one delivered"
+tap_is "$rc:$(ls "$T/lowered" | wc -l)" "1:0" \
+    "lowered: both checked and deleted"
+scripted_once lowered
+tap_is "$rc:$(scripted_count lowered)" "1:2" "lowered: none fetched twice"
 
 # ---- refused: DELE of u2 answered -ERR in the first session ----
 mkdir -p "$T/refused"
