@@ -16,21 +16,6 @@ MAILFETCHD=${MAILFETCHD:-$top_srcdir/_build/mailfetchd}
 . "$top_srcdir/tests/lib/scripted.sh"
 scripted_init nouidlbudget
 
-# start DIR [VAR=VALUE...]: (re)starts pop3dir.py without UIDL on DIR,
-# with the knobs given (a new port: scripted_conf again).
-start() {
-	local dir=$1
-
-	shift
-	[ -n "$spid" ] && kill "$spid" 2>/dev/null && wait "$spid" 2>/dev/null
-	rm -f "$T/port"
-	env POP3DIR_NOUIDL=1 "$@" python3 \
-	    "$top_srcdir/tests/fault/pop3dir.py" "$dir" "$T/srv.log" \
-	    >"$T/port" 2>>"$T/server.err" &
-	spid=$!
-	_scripted_port pop3dir.py
-}
-
 # liar FILE LINES: a message whose answer runs far past LIST's 10 octets.
 liar() {
 	python3 -c 'import sys; sys.stdout.write("Subject: liar\n\n" +
@@ -63,7 +48,7 @@ first() {
 	mk "$T/$1/01_a" a
 	liar "$T/$1/02_LIE" 4000
 	mk "$T/$1/03_c" c
-	start "$T/$1"
+	scripted_pop3dir "$T/$1" POP3DIR_NOUIDL=1
 	scripted_conf $1 pop3 10s 'keep = no' 'max_message_size = 100000' \
 	    'daily_limit = 200000'
 	scripted_once $1

@@ -17,11 +17,7 @@ printf 'From: a@example.net\nSubject: r1\n\nreal 1\n' >"$T/drop/01_a"
 python3 -c 'import sys; sys.stdout.write("Subject: liar\n\n" +
     "".join("%079d\n" % i for i in range(20000)))' >"$T/drop/02_LIE"
 printf 'From: a@example.net\nSubject: r3\n\nreal 3\n' >"$T/drop/03_c"
-POP3DIR_NOUIDL=1 POP3DIR_LIEFLAP=1 python3 \
-    "$top_srcdir/tests/fault/pop3dir.py" "$T/drop" "$T/srv.log" \
-    >"$T/port" 2>>"$T/server.err" &
-spid=$!
-_scripted_port pop3dir.py
+scripted_pop3dir "$T/drop" POP3DIR_NOUIDL=1 POP3DIR_LIEFLAP=1
 scripted_conf a pop3 10s 'keep = no'
 
 scripted_once a

@@ -14,19 +14,8 @@ scripted_init pop3emptylisting
 # start NAME KEEP: 3 messages in $T/NAME, pop3dir.py showing it empty in
 # its session 2, an account NAME with keep = KEEP.
 start() {
-	local i
-
-	mkdir -p "$T/$1"
-	for i in 1 2 3; do
-		printf 'From: a@example.net\nSubject: m%d\n\nbody %d\n' \
-		    "$i" "$i" >"$T/$1/0${i}_u$i"
-	done
-	[ -n "$spid" ] && kill "$spid" 2>/dev/null && wait "$spid" 2>/dev/null
-	rm -f "$T/port"
-	POP3DIR_EMPTY=2 python3 "$top_srcdir/tests/fault/pop3dir.py" \
-	    "$T/$1" "$T/srv.log" >"$T/port" 2>>"$T/server.err" &
-	spid=$!
-	_scripted_port pop3dir.py
+	scripted_pop3dir_msgs "$T/$1" 3
+	scripted_pop3dir "$T/$1" POP3DIR_EMPTY=2
 	scripted_conf "$1" pop3 10s "keep = $2"
 }
 

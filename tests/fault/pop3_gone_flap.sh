@@ -13,15 +13,8 @@ MAILFETCHD=${MAILFETCHD:-$top_srcdir/_build/mailfetchd}
 . "$top_srcdir/tests/lib/scripted.sh"
 scripted_init pop3goneflap
 
-mkdir -p "$T/drop"
-for i in 1 2 3 4; do
-	printf 'From: a@example.net\nSubject: m%d\nMessage-ID: <m%d@x>\n\nbody %d\n' \
-	    "$i" "$i" "$i" >"$T/drop/0${i}_u$i"
-done
-POP3DIR_SIZES=flap python3 "$top_srcdir/tests/fault/pop3dir.py" "$T/drop" \
-    "$T/srv.log" >"$T/port" 2>>"$T/server.err" &
-spid=$!
-_scripted_port pop3dir.py
+scripted_pop3dir_msgs "$T/drop" 4
+scripted_pop3dir "$T/drop" POP3DIR_SIZES=flap
 scripted_conf a pop3 10s 'keep = no'
 
 # subjects: every subject in the Maildir and its folders, sorted.

@@ -31,12 +31,7 @@ start() {
 		  for j in $(seq 1300); do printf '%079d\n' "$j"; done
 		} >"$T/$name/0${i}_u$i"
 	done
-	[ -n "$spid" ] && kill "$spid" 2>/dev/null && wait "$spid" 2>/dev/null
-	rm -f "$T/port"
-	env "$@" python3 "$top_srcdir/tests/fault/pop3dir.py" "$T/$name" \
-	    "$T/srv.log" >"$T/port" 2>>"$T/server.err" &
-	spid=$!
-	_scripted_port pop3dir.py
+	scripted_pop3dir "$T/$name" "$@"
 	scripted_conf "$name" pop3 10s 'keep = no'
 	MAILFETCHD_FAULT=pop3-saved scripted_once "$name"
 	tap_is "$rc:$(scripted_count "$name")" "137:2" \
@@ -65,17 +60,8 @@ scripted_once lowered
 tap_is "$rc:$(scripted_count lowered)" "1:2" "lowered: none fetched twice"
 
 # ---- refused: DELE of u2 answered -ERR in the first session ----
-mkdir -p "$T/refused"
-for i in 1 2 3; do
-	printf 'From: a@example.net\nSubject: m%d\n\nbody %d\n' "$i" "$i" \
-	    >"$T/refused/0${i}_u$i"
-done
-kill "$spid" 2>/dev/null && wait "$spid" 2>/dev/null
-rm -f "$T/port"
-POP3DIR_DELEERR=u2 python3 "$top_srcdir/tests/fault/pop3dir.py" \
-    "$T/refused" "$T/srv.log" >"$T/port" 2>>"$T/server.err" &
-spid=$!
-_scripted_port pop3dir.py
+scripted_pop3dir_msgs "$T/refused" 3
+scripted_pop3dir "$T/refused" POP3DIR_DELEERR=u2
 scripted_conf refused pop3 10s 'keep = no'
 scripted_once refused
 tap_is "$rc:$(scripted_count refused):$(ls "$T/refused" | tr '\n' ' ')" \
@@ -86,12 +72,7 @@ tap_like "$err" 'deleted 2 on the server' \
     "refused: the summary counts the 2 deletions the server accepted"
 tap_like "$(sed -n 's/^pending INBOX //p' "$T/state-refused/refused.state")" \
     '^u2%09' "refused: the state keeps u2's DELE owed"
-kill "$spid" 2>/dev/null && wait "$spid" 2>/dev/null
-rm -f "$T/port"
-python3 "$top_srcdir/tests/fault/pop3dir.py" "$T/refused" "$T/srv.log" \
-    >"$T/port" 2>>"$T/server.err" &
-spid=$!
-_scripted_port pop3dir.py
+scripted_pop3dir "$T/refused"
 scripted_conf refused pop3 10s 'keep = no'
 scripted_once refused
 tap_is "$rc:$(scripted_count refused):$(ls "$T/refused" | wc -l)" "1:3:0" \

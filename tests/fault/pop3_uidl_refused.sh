@@ -17,20 +17,11 @@ scripted_init pop3uidlrefused
 # answered "-ERR TEXT": exit RC, nothing fetched again; session 3 checks
 # and deletes the 3, each delivered once.
 check() {
-	local name=$1 i
+	local name=$1
 
-	mkdir -p "$T/$name"
-	for i in 1 2 3; do
-		printf 'From: a@example.net\nSubject: m%d\n\nbody %d\n' \
-		    "$i" "$i" >"$T/$name/0${i}_u$i"
-	done
-	[ -n "$spid" ] && kill "$spid" 2>/dev/null && wait "$spid" 2>/dev/null
-	rm -f "$T/port"
-	POP3DIR_UIDLERR=2 POP3DIR_UIDLERRTEXT=$2 python3 \
-	    "$top_srcdir/tests/fault/pop3dir.py" "$T/$name" "$T/srv.log" \
-	    >"$T/port" 2>>"$T/server.err" &
-	spid=$!
-	_scripted_port pop3dir.py
+	scripted_pop3dir_msgs "$T/$name" 3
+	scripted_pop3dir "$T/$name" POP3DIR_UIDLERR=2 \
+	    "POP3DIR_UIDLERRTEXT=$2"
 	scripted_conf "$name" pop3 10s 'keep = no'
 	MAILFETCHD_FAULT=pop3-saved scripted_once "$name"
 	tap_is "$rc:$(scripted_count "$name")" "137:3" \
