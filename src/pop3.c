@@ -10,7 +10,8 @@
  *
  * Tracking is by UIDL: a message is fetched when its UIDL is not in the
  * account state. After the listing, the state's UIDLs are pruned to what
- * the server lists, so the set never grows beyond the maildrop. With each
+ * the server lists, so the set never grows beyond the maildrop (not after
+ * an empty listing: pop3_listing_empty). With each
  * delivered UIDL the state keeps the size LIST gave: RFC 1939 section 7
  * forbids reusing a UIDL only while its message exists, so once another
  * client deleted it (keep = yes) the server may give it to a new message,
@@ -75,8 +76,9 @@
  * alerts, without Date or Message-ID: only the body differs). So an owed
  * DELE of an earlier session is sent only when RETR n (the CHECK phase:
  * read again, digested, not stored, whatever size LIST gives now: sizes
- * may flap; an answer longer than the size LIST gives allows,
- * or than max_message_size, is another message and is not read further:
+ * may flap; an answer longer than the size LIST gives, or gave at its
+ * delivery, allows, or than max_message_size, is another message and is
+ * not read further:
  * pop3_check_cut) gives the whole message with the recorded digest
  * (the SHA-256 of the message as RETR decoded it, pop3_digest_feed);
  * otherwise (or when the entry has no digest: written by an older
@@ -171,6 +173,9 @@
 /* Input handed to the body decoder at once: TLS records are 16 KB, so a
  * larger scratch buffer would only cost memory. */
 #define POP3_CHUNK_MAX		(16 * 1024)
+/* A no-UIDL liar's record matches a LIST size up to twice the other one
+ * plus this (pop3_nouidl_size_near). */
+#define POP3_NOUIDL_SIZE_SLACK	64
 /* RFC 2449: a command line is at most 255 octets, CRLF included. */
 #define POP3_CMD_MAX		255
 /* The state record holding the owed DELEs (POP3 has one mailbox). */
@@ -309,6 +314,10 @@ struct pop3_session {
 						 * (without UIDLs) */
 	size_t			 nsusp;
 	size_t			 next_susp;	/* susp index */
+	uint64_t		 ask_cap;	/* the suspect asked for now:
+						 * its answer is a lie past
+						 * this (decoded), 0 none
+						 * (pop3_suspect_fits) */
 	uint64_t		*digests;	/* per msgs[]: the digest
 						 * (pop3_entry), 0 unknown */
 	int			 owed_left;	/* owed DELEs not yet sent */
@@ -940,17 +949,20 @@ pop3_entry(struct pop3_session *s, const struct pop3_msg *m,
 {
 	const char	*u;
 	uint64_t	 d;
+	unsigned long	 size = m->size;
 
 	if ((u = pop3_msg_uidl(s, m)) == NULL)
 		return (NULL);
+	/* LIST left it out (0): the size recorded at its delivery stays
+	 * (pop3_check_limit reads up to it). */
+	if (size == 0 && state_uidl_delivered(s->st, m->uidl))
+		size = state_uidl_size(s->st, m->uidl);
 	d = s->digests != NULL ? s->digests[m - s->msgs] : 0;
 	if (d == 0)
-		(void)snprintf(buf, POP3_ENTRY_MAX, "%s\t%lu", u,
-		    (unsigned long)m->size);
+		(void)snprintf(buf, POP3_ENTRY_MAX, "%s\t%lu", u, size);
 	else
 		(void)snprintf(buf, POP3_ENTRY_MAX, "%s\t%lu\t%s%016llx", u,
-		    (unsigned long)m->size, m->whole ? "m" : "",
-		    (unsigned long long)d);
+		    size, m->whole ? "m" : "", (unsigned long long)d);
 	return (buf);
 }
 
@@ -1394,6 +1406,22 @@ pop3_journal_gone(struct pop3_session *s, const struct state_inflight **e,
 	free(list);
 }
 
+/* A recovered message found nowhere in the Maildir stays on the server,
+ * delivered but not owed, so no content check ever looks at it: its UIDL
+ * gets the "resized" mark, so that a size LIST gives later (one that
+ * flaps, a Status header added at RETR) is not taken for a reuse, which
+ * would fetch again the message the user deleted or refiled (review r19,
+ * finding 12). The cost: a new message of another size taking that UIDL
+ * later is not fetched, as for a UIDL fetched again once already. */
+static void
+pop3_journal_gone_mark(struct pop3_session *s, const char *uidl)
+{
+	uint32_t	id = state_uidl_find(s->st, uidl);
+
+	if (id != STATE_UIDL_NONE)
+		state_uidl_set_resized(s->st, id);
+}
+
 /* The digest of a recovered message's whole content, taken from its file
  * (which holds the bytes RETR decoded and digested, pop3_digest_feed),
  * for a journal entry that has none (an older version's) or only the
@@ -1475,6 +1503,7 @@ pop3_journal_recover(struct pop3_session *s)
 			state_uidl_set_size(s->st, state_uidl_find(s->st, uidl),
 			    (uint32_t)id.size);
 		if (found[i].where == MAILDIR_GONE) {
+			pop3_journal_gone_mark(s, uidl);
 			ngone++;
 			continue;
 		}
@@ -1635,9 +1664,24 @@ pop3_nouidl_passed(const struct pop3_session *s, size_t k)
 	return (0);
 }
 
+/* Whether LIST's size now may be the recorded one of the same message:
+ * a server's count may flap between sessions from CRLF to LF line ends
+ * (at most half), a header (Status) may be added at RETR. A record that
+ * took another message for the liar delays it by one session at most,
+ * where one not matching a liar whose size moved had it cut every
+ * session, nothing ever delivered (review r19, finding 15). */
+static int
+pop3_nouidl_size_near(uint64_t listed, uint64_t recorded)
+{
+	uint64_t	lo = listed < recorded ? listed : recorded;
+	uint64_t	hi = listed < recorded ? recorded : listed;
+
+	return (hi <= 2 * lo + POP3_NOUIDL_SIZE_SLACK);
+}
+
 /* One record of the state's text, "#MSGNO:SIZE" or "!MSGNO:SIZE", that
- * the server lists at the same number and size: asked for first, or
- * passed over this once. */
+ * the server lists at the same number, with that size or one near it
+ * (pop3_nouidl_size_near): asked for first, or passed over this once. */
 static void
 pop3_nouidl_record(struct pop3_session *s, char *w)
 {
@@ -1656,7 +1700,8 @@ pop3_nouidl_record(struct pop3_session *s, char *w)
 	size = strtoul(end + 1, &end, 10);
 	if (errno != 0 || *end != '\0' ||
 	    (m = pop3_msg_find(s, (unsigned int)msgno)) == NULL ||
-	    m->size != size || pop3_suspect_is(s, m - s->msgs))
+	    !pop3_nouidl_size_near(m->size, size) ||
+	    pop3_suspect_is(s, m - s->msgs))
 		return;
 	pop3_suspect_add(s, m - s->msgs, how);
 	if (how == POP3_SUSP_PASS)
@@ -1833,6 +1878,39 @@ pop3_budget_never(struct pop3_session *s, size_t k)
 	return (1);
 }
 
+/* Whether the server lists no message while the state holds delivered
+ * UIDLs that tell of messages still there: with keep = yes every one,
+ * with keep = no those whose DELE is owed (the others are mostly of the
+ * messages the last QUIT deleted: an empty maildrop is the rule there,
+ * and they are forgotten as before). They are then kept, and so is the
+ * owed set, rather than pruned to the listing: an empty listing may be a
+ * passing fault (a failover to a backend not yet in sync, a mailbox
+ * being repaired and shown empty instead of [IN-USE]), and forgetting
+ * them on it had the next session deliver the whole maildrop again, or
+ * every message whose DELE was owed (review r19, finding 20). Kept, they
+ * cost nothing: the set does not grow, and the next listing that names
+ * a message prunes it. */
+static int
+pop3_listing_empty(struct pop3_session *s)
+{
+	struct state_folder	*sf;
+	size_t			 held;
+	int			 owed;
+
+	if (s->nmsgs > 0 || (held = state_uidl_count(s->st)) == 0)
+		return (0);
+	sf = state_folder_get(s->st, POP3_STATE_RECORD, 0);
+	owed = sf != NULL && sf->pending != NULL && *sf->pending != '\0';
+	if (!owed && !s->ac->keep)
+		return (0);
+	log_msg(owed ? LOG_LVL_WARNING : LOG_LVL_NOTICE, &s->ctx, "the server "
+	    "lists no message: the %zu UIDL(s) of delivered messages%s are "
+	    "kept, not forgotten (if the listing is a passing server fault, "
+	    "forgetting them would have those messages delivered again)",
+	    held, owed ? ", some of them owed their DELE," : "");
+	return (1);
+}
+
 /* Both listings are in: finish an interrupted run, prune the state, decide
  * what to fetch, and start with the deletions an interrupted run still
  * owes. */
@@ -1859,7 +1937,9 @@ pop3_plan(struct pop3_session *s)
 	if (pop3_journal_recover(s) != 0)
 		return;
 	owed = 0;
-	if (!s->no_uidl) {
+	if (!s->no_uidl && pop3_listing_empty(s))
+		;	/* nothing to prune, owe, plan or fetch */
+	else if (!s->no_uidl) {
 		dropped = state_uidl_list_prune(s->st);
 		if (dropped > 0) {
 			log_msg(LOG_LVL_DEBUG, &s->ctx, "forgot %zu UIDL(s) "
@@ -1981,18 +2061,51 @@ pop3_suspect_cost(const struct pop3_session *s, size_t k)
 	return (2 * (bound + POP3_CHUNK_MAX) + 5);
 }
 
+/* The most decoded body a suspect's RETR may read within LEFT bytes of
+ * download (the inverse of pop3_suspect_cost), or 0 when that would not
+ * cover an honest message of its LIST size: LIST counts CRLF, so the
+ * decoded message is no larger; the slack is for a header a server adds
+ * at RETR (Status) and a size that flaps between sessions. */
+static uint64_t
+pop3_suspect_cap(const struct pop3_session *s, size_t k, uint64_t left)
+{
+	uint64_t	size = s->msgs[k].size, cap;
+
+	if (left < 2 * POP3_CHUNK_MAX + 5)
+		return (0);
+	cap = (left - 5) / 2 - POP3_CHUNK_MAX;
+	return (cap >= size + size / 8 + 1024 ? cap : 0);
+}
+
 /* Whether the daily budget left allows the next suspect: the server sent
  * it far larger than LIST said, and may again, so it counts as the most
- * its RETR may download (review r14 12). One that does not fit stays a
- * suspect: asked for alone in a later session with budget enough. */
+ * its RETR may download (review r14 12). Without UIDLs, when that cost
+ * does not fit but an answer of its LIST size does, it is asked for with
+ * its answer cut as a lie at what the budget allows (s->ask_cap): the
+ * record is only a number, which may name another message by now, and
+ * with a daily_limit below the cost that message would be passed over
+ * for good (review r19, finding 02). With UIDLs the suspect is the
+ * liar's UIDL, and one that does not fit (or without UIDLs, not even
+ * so) stays a suspect: asked for alone in a later session with budget
+ * enough. */
 static int
 pop3_suspect_fits(struct pop3_session *s, uint64_t left)
 {
 	size_t		k = s->susp[s->next_susp];
 	uint64_t	cost = pop3_suspect_cost(s, k);
 
+	s->ask_cap = 0;
 	if (cost <= left)
 		return (1);
+	if (s->no_uidl && (s->ask_cap = pop3_suspect_cap(s, k, left)) != 0) {
+		log_msg(LOG_LVL_NOTICE, &s->ctx, "daily budget: message %u, "
+		    "which the server once sent far larger than LIST said, is "
+		    "asked for with its answer cut at %llu bytes, what the "
+		    "%llu bytes left allow (up to %llu otherwise)",
+		    s->msgs[k].msgno, (unsigned long long)s->ask_cap,
+		    (unsigned long long)left, (unsigned long long)cost);
+		return (1);
+	}
 	log_msg(LOG_LVL_NOTICE, &s->ctx, "daily budget: message %u, which "
 	    "the server once sent far larger than LIST said, waits on the "
 	    "server: asking for it again may download up to %llu bytes, and "
@@ -2023,6 +2136,7 @@ pop3_next_batch(struct pop3_session *s)
 	size_t		n = 0;
 
 	pop3_staged_clear(s);
+	s->ask_cap = 0;
 	if (s->owed_left) {
 		pop3_dele_owed(s);
 		return;
@@ -2377,16 +2491,29 @@ pop3_digest_end(struct pop3_session *s)
 }
 
 /* The bytes a message RETR reads to check an owed DELE may have: no more
- * than LIST announces (the CRLFs it counts are LFs once decoded), with
- * POP3_CHECK_SLACK, nor than max_message_size (a message delivered had
- * no more). */
+ * than LIST announces now or did when it was delivered (its UIDL's
+ * recorded size; the CRLFs LIST counts are LFs once decoded), with
+ * POP3_CHECK_SLACK, nor than max_message_size past that recorded size
+ * (a message delivered had no more). The recorded size counts even when
+ * LIST now gives less: a LIST that leaves the message out says 0, and its
+ * check was cut at 64 KiB, the message fetched again (review r19, finding
+ * 14); and max_message_size may have been lowered since the delivery:
+ * every check was cut, the session failed, and the message, said "not the
+ * one delivered", was never deleted (review r19, finding 23). */
 static uint64_t
 pop3_check_limit(struct pop3_session *s, size_t k)
 {
-	uint64_t	max = s->ac->max_message_size;
-	uint64_t	lim = (uint64_t)s->msgs[k].size + POP3_CHECK_SLACK;
+	const struct pop3_msg	*m = &s->msgs[k];
+	uint64_t		 max = s->ac->max_message_size;
+	uint64_t		 rec = 0, lim, floor;
 
-	return (max != 0 && max < lim ? max : lim);
+	if (m->uidl != STATE_UIDL_NONE)
+		rec = state_uidl_size(s->st, m->uidl);
+	lim = (m->size > rec ? m->size : rec) + POP3_CHECK_SLACK;
+	floor = rec != 0 ? rec + POP3_CHECK_SLACK : 0;
+	if (max != 0 && max < lim)
+		lim = max > floor ? max : floor;
+	return (lim);
 }
 
 /* A RETR checking an owed DELE gives more than the message delivered can
@@ -2801,6 +2928,9 @@ pop3_retr_lie(struct pop3_session *s, size_t k)
 	if (s->dlv_toobig)
 		snprintf(why, sizeof why, "over max_message_size, %llu",
 		    (unsigned long long)s->ac->max_message_size);
+	else if (s->ask_cap != 0)
+		snprintf(why, sizeof why, "past what the daily budget left "
+		    "allows, %llu", (unsigned long long)s->ask_cap);
 	else
 		snprintf(why, sizeof why, "more than twice that plus 1 MiB");
 	pop3_fail(s, EXIT_PROTOCOL, "the server sent more than %llu bytes "
@@ -2833,7 +2963,7 @@ pop3_body_bound(struct pop3_session *s)
 	if (s->state == POP3_S_CHECK)
 		return;		/* bounded tighter (pop3_check_cut) */
 	if (!fetch_size_lie(s->body_bytes, m->size, s->ac->max_message_size) &&
-	    !s->dlv_toobig)
+	    !s->dlv_toobig && (s->ask_cap == 0 || s->body_bytes <= s->ask_cap))
 		return;
 	s->ctx.uid = m->msgno;
 	pop3_retr_lie(s, k);
@@ -2892,6 +3022,39 @@ pop3_body_feed(struct pop3_session *s)
 		pop3_body_end(s);
 	else
 		pop3_body_bound(s);
+	return (1);
+}
+
+/* UIDL answered -ERR. Fetching without UIDL (keep = no: every message,
+ * deleted) is only for a server that has none: one refusing for the
+ * moment ([SYS/TEMP], [IN-USE]), one whose CAPA lists UIDL, or one whose
+ * UIDLs the state holds (delivered, some perhaps owed their DELE) would
+ * have every message still on the server delivered again (review r19,
+ * finding 24). Such a refusal ends the session, tried again at the next
+ * poll: 1 then. */
+static int
+pop3_uidl_refused(struct pop3_session *s, const struct pop3_reply *r)
+{
+	size_t	 held = state_uidl_count(s->st);
+	char	*text;
+	int	 temp = r->code == POP3_CODE_SYS_TEMP ||
+		    r->code == POP3_CODE_IN_USE;
+	int	 capa = s->capa_known && (s->capa.flags & POP3_CAPA_UIDL);
+
+	if (!temp && !capa && held == 0)
+		return (0);
+	text = pop3_server_text(r);
+	pop3_fail(s, temp ? pop3_err_status(r, 0) : EXIT_PROTOCOL, "UIDL "
+	    "refused (%s) by a server that %s: not fetching without UIDLs, "
+	    "which would deliver again every message delivered and still "
+	    "on the server; tried again at the next poll%s%s", text, temp ?
+	    "says it is for the moment" : capa ? "lists UIDL in its CAPA" :
+	    "gave UIDLs before", !temp && !capa ? " (if it has dropped UIDL "
+	    "for good, the account's state file holds the delivered UIDLs: "
+	    "removing it lets keep = no fetch and delete every message, "
+	    "those delivered again): " : "", !temp && !capa ?
+	    state_path(s->st) : "");
+	free(text);
 	return (1);
 }
 
@@ -3002,8 +3165,15 @@ pop3_multi_line(struct pop3_session *s, const char *line, size_t len)
 /* What a refused RETR, DELE or CHECK does to the message: the end
  * of its warning. */
 static const char *
-pop3_check_refused_text(int check, enum pop3_code code)
+pop3_check_refused_text(const struct pop3_session *s, int check,
+    enum pop3_code code)
 {
+	/* QUIT counted a refused DELE deleted and dropped it from the owed
+	 * set: the message stayed on the server for good (review r19,
+	 * finding 03). */
+	if (s->state == POP3_S_DELE && !s->no_uidl)
+		return ("; not deleted: its DELE stays owed (checked and sent "
+		    "again next time)");
 	if (!check)
 		return ("");
 	if (code == POP3_CODE_SYS_TEMP)
@@ -3042,7 +3212,7 @@ pop3_queue_reply(struct pop3_session *s, const struct pop3_reply *r)
 		 * may be for good, so it is fetched again rather than
 		 * left owed for ever. */
 		log_msg(LOG_LVL_WARNING, &mctx, "%s refused: %s%s", cmd, text,
-		    pop3_check_refused_text(check, r->code));
+		    pop3_check_refused_text(s, check, r->code));
 		free(text);
 		if (check && r->code != POP3_CODE_SYS_TEMP)
 			pop3_owed_todo(s, k);
@@ -3056,6 +3226,9 @@ pop3_queue_reply(struct pop3_session *s, const struct pop3_reply *r)
 		 * suspects (pop3_nouidl_renumber). */
 		if (s->state == POP3_S_DELE && s->no_uidl)
 			s->msgs[k].owed = 0;
+		else if (s->state == POP3_S_DELE)
+			pop3_owed_hold(s, k);	/* not counted deleted at
+						 * QUIT, stays owed */
 		pop3_status(s, EXIT_PARTIAL);
 		/* [SYS/TEMP] for one message (one the server cannot read
 		 * for now, or ever) ends nothing: the others go on, and
@@ -3202,6 +3375,8 @@ pop3_reply(struct pop3_session *s, const struct pop3_reply *r)
 			s->multi = 1;
 			return;
 		}
+		if (pop3_uidl_refused(s, r))
+			return;
 		s->no_uidl = 1;
 		if (s->ac->keep) {
 			char *text = pop3_server_text(r);

@@ -19,7 +19,16 @@ Knobs (environment):
                         "-ERR [SYS/TEMP]" ("*": every message); CAPA then
                         lists RESP-CODES
   POP3DIR_PIPELINING=1  CAPA lists PIPELINING
-  POP3DIR_LISTOMIT=1    LIST names no message (UIDL does)
+  POP3DIR_LIEFLAP=1     a "LIE" file is listed as 11 octets in even
+                        sessions (r19)
+  POP3DIR_UIDLERR=N,M   in sessions N, M UIDL is answered "-ERR
+                        [SYS/TEMP] ..." (CAPA still lists UIDL, and
+                        RESP-CODES); POP3DIR_UIDLERRTEXT replaces the
+                        text after -ERR (r19)
+  POP3DIR_EMPTY=N,M     in sessions N, M the maildrop looks empty (r19)
+  POP3DIR_LISTOMIT=N,M  in sessions N, M LIST names no message (UIDL
+                        does; "*": in every session) (r19)
+  POP3DIR_DELEERR=UIDL  DELE of that message answered "-ERR" (r19)
 A file whose name contains "LIE" is listed (LIST) as 10 octets.
 """
 import os, socket, sys, time
@@ -36,8 +45,17 @@ SIZES = os.environ.get("POP3DIR_SIZES", "")
 TEMP = os.environ.get("POP3DIR_TEMP", "")
 # r19: POP3DIR_PIPELINING=1: CAPA lists PIPELINING (mailfetchd's window)
 PIPE = os.environ.get("POP3DIR_PIPELINING") == "1"
-# r19: POP3DIR_LISTOMIT=1: LIST answers "+OK" and "." alone
-LISTOMIT = os.environ.get("POP3DIR_LISTOMIT") == "1"
+# r19: POP3DIR_LIEFLAP=1: a LIE file is listed as 10 octets in odd sessions, 11 in even ones
+LIEFLAP = os.environ.get("POP3DIR_LIEFLAP") == "1"
+UIDLERR = [int(x) for x in os.environ.get("POP3DIR_UIDLERR", "").split(",") if x]
+UIDLERRTEXT = os.environ.get("POP3DIR_UIDLERRTEXT", "[SYS/TEMP] UIDL unavailable right now")
+EMPTY = [int(x) for x in os.environ.get("POP3DIR_EMPTY", "").split(",") if x]
+# r19: POP3DIR_LISTOMIT=N,M (or "*"): LIST answers "+OK" and "." alone
+LISTOMIT_ALL = os.environ.get("POP3DIR_LISTOMIT") == "*"
+LISTOMIT = [int(x) for x in os.environ.get("POP3DIR_LISTOMIT", "").split(",") if x and x != "*"]
+DELEERR = os.environ.get("POP3DIR_DELEERR", "")
+def liesize(n):
+    return 11 if LIEFLAP and n % 2 == 0 else 10
 def lsize(path, n):
     b = open(path, "rb").read().replace(b"\r\n", b"\n")
     if SIZES == "flap" and n % 2 == 1:
@@ -63,7 +81,7 @@ while True:
     f = s.makefile("rwb")
     def out(b):
         f.write(b if isinstance(b, bytes) else b.encode()); f.flush()
-    msgs = sorted(os.listdir(d))
+    msgs = sorted(os.listdir(d)) if n not in EMPTY else []
     dele = set()
     out("+OK ready\r\n")
     try:
@@ -77,17 +95,19 @@ while True:
             cmd, _, arg = line.partition(" ")
             cmd = cmd.upper()
             if cmd == "CAPA":
-                out(("+OK\r\nUSER\r\nTOP\r\n" if NOUIDL else "+OK\r\nUSER\r\nUIDL\r\nTOP\r\n") + ("RESP-CODES\r\n" if TEMP else "") + ("PIPELINING\r\n" if PIPE else "") + ".\r\n")
+                out(("+OK\r\nUSER\r\nTOP\r\n" if NOUIDL else "+OK\r\nUSER\r\nUIDL\r\nTOP\r\n") + ("RESP-CODES\r\n" if TEMP or UIDLERR else "") + ("PIPELINING\r\n" if PIPE else "") + ".\r\n")
             elif cmd in ("USER", "PASS"):
                 out("+OK\r\n")
+            elif cmd == "UIDL" and n in UIDLERR:
+                out("-ERR " + UIDLERRTEXT + "\r\n")
             elif cmd == "UIDL" and NOUIDL:
                 out("-ERR no UIDL here\r\n")
             elif cmd == "UIDL":
                 out("+OK\r\n" + "".join("%d %s\r\n" % (i + 1, m.split("_", 1)[1]) for i, m in enumerate(msgs)) + ".\r\n")
-            elif cmd == "LIST" and LISTOMIT:
+            elif cmd == "LIST" and (LISTOMIT_ALL or n in LISTOMIT):
                 out("+OK\r\n.\r\n")
             elif cmd == "LIST":
-                out("+OK\r\n" + "".join("%d %d\r\n" % (i + 1, 10 if "LIE" in m else lsize(os.path.join(d, m), n)) for i, m in enumerate(msgs)) + ".\r\n")
+                out("+OK\r\n" + "".join("%d %d\r\n" % (i + 1, liesize(n) if "LIE" in m else lsize(os.path.join(d, m), n)) for i, m in enumerate(msgs)) + ".\r\n")
             elif cmd == "RETR" and TEMP and (TEMP == "*" or msgs[int(arg) - 1].split("_", 1)[1] == TEMP):
                 out("-ERR [SYS/TEMP] cannot read message\r\n")
             elif cmd == "RETR":
@@ -106,6 +126,8 @@ while True:
                 h = body.split(b"\n\n", 1)[0] + b"\n\n"
                 h = h.replace(b"\n", b"\r\n").replace(b"\r\n.", b"\r\n..")
                 out(b"+OK\r\n" + h + b".\r\n")
+            elif cmd == "DELE" and DELEERR and msgs[int(arg) - 1].split("_", 1)[1] == DELEERR:
+                out("-ERR cannot delete\r\n")
             elif cmd == "DELE":
                 dele.add(int(arg) - 1); out("+OK\r\n")
             elif cmd == "NOOP":

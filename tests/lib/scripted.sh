@@ -17,6 +17,9 @@
 #	scripted_exact NAME WHAT		# $T/Maildir-NAME against
 #						# $T/manifest
 #	scripted_pop3_manifest			# $T/manifest of pop3_server.py
+#	scripted_pop3dir DIR [VAR=VALUE...]	# (re)starts pop3dir.py on
+#						# DIR with those knobs
+#	scripted_pop3dir_msgs DIR N		# N small messages in DIR
 #
 # The server's received lines go to $T/server.log, its stderr to
 # $T/server.err; it is killed at exit.
@@ -102,6 +105,35 @@ _scripted_port()
 	done
 	port=$(cat "$T/port")
 	[ -n "$port" ] || tap_bail "$1 did not start"
+}
+
+# tests/fault/pop3dir.py, (re)started on the maildrop directory $1 with
+# the knobs given (VAR=VALUE: POP3DIR_NOUIDL=1 ...); the lines it
+# receives go to $T/srv.log; a new port (scripted_conf again).
+scripted_pop3dir()
+{
+	local dir=$1
+
+	shift
+	[ -n "$spid" ] && kill "$spid" 2>/dev/null && wait "$spid" 2>/dev/null
+	rm -f "$T/port"
+	env "$@" python3 "$top_srcdir/tests/fault/pop3dir.py" "$dir" \
+	    "$T/srv.log" >"$T/port" 2>>"$T/server.err" &
+	spid=$!
+	_scripted_port pop3dir.py
+}
+
+# Messages 1 to $2 (at most 9) in the pop3dir.py maildrop $1: the files
+# 0K_uK (UIDL uK), each with the Subject mK.
+scripted_pop3dir_msgs()
+{
+	local i
+
+	mkdir -p "$1"
+	for i in $(seq "$2"); do
+		printf 'From: a@example.net\nSubject: m%d\n\nbody %d\n' \
+		    "$i" "$i" >"$1/0${i}_u$i"
+	done
 }
 
 # tests/integration/folders_server.py, (re)started on the JSON box $1;
