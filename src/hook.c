@@ -53,6 +53,7 @@
 #include <event2/event.h>
 
 #include "cmdline.h"
+#include "fault.h"
 #include "log.h"
 #include "outcome.h"
 #include "secret.h"
@@ -799,16 +800,21 @@ hook_start_new_mail(struct hook_acct *a)
 }
 
 /* Starts what waits for the account's slot, if it is free, and keeps
- * what new_mail_command owes up to date. */
+ * what new_mail_command owes up to date: saved before a run starts (the
+ * files a run takes from the waiting ones are in the file either way),
+ * as a kill -9 just after the start would lose the run's files; and
+ * after, for a run that could not start. */
 static void
 hook_next(struct hook_acct *a)
 {
+	hook_pending_save(a);
 	while (a->run == NULL) {
 		if (a->fail_class != NULL && a->failure_command != NULL)
 			(void)hook_start_failure(a);
-		else if (a->waiting.count > 0 && a->new_mail_command != NULL)
-			(void)hook_start_new_mail(a);
-		else
+		else if (a->waiting.count > 0 && a->new_mail_command != NULL) {
+			if (hook_start_new_mail(a) == 0)
+				fault_point("hook-started");
+		} else
 			break;
 	}
 	hook_pending_save(a);
