@@ -21,9 +21,11 @@
  * own stderr: `out=$(mailfetchd --once 2>&1)` returns.
  *
  * What new_mail_command owes survives a stop: the files of the run in
- * progress and those waiting are kept in state_dir/ACCOUNT.hook, written
- * (replaced by rename, after an fsync) whenever they change and removed
- * once no run is owed. A daemon stopped or killed before the run ended
+ * progress, those waiting, and those a fetch still running made durable
+ * (hook_owe: each batch's, before the state save that makes the journal
+ * forget them) are kept in state_dir/ACCOUNT.hook, written (replaced by
+ * rename, after an fsync) whenever they change and removed once no run
+ * is owed. A daemon stopped or killed before the run ended
  * leaves the file, and the account's first fetch in the next process
  * loads it and runs the hook for those files: at least once, so a run
  * cut short comes again, whole.
@@ -115,6 +117,9 @@ struct hook_acct {
 	unsigned int		 timeout;
 	struct hook_run		*run;		/* NULL: none */
 	struct hook_files	 waiting;	/* for new_mail_command */
+	struct hook_files	 fetched;	/* of fetches still running
+						 * (hook_owe): wait for their
+						 * end (hook_new_mail) */
 	char			*pending;	/* its file; NULL: none kept */
 	int			 dirty;		/* the file is out of date */
 	char			*fail_class;	/* a failure waits; NULL: none */
@@ -294,11 +299,12 @@ hook_pending_write(const struct hook_acct *a)
 	xasprintf(&tmp, "%s.tmp", a->pending);
 	if ((fp = fopen(tmp, "we")) == NULL)
 		goto out;
-	fprintf(fp, "%s\ncount %lu\n", HOOK_PENDING_MAGIC,
-	    a->waiting.count + (run != NULL ? run->count : 0));
+	fprintf(fp, "%s\ncount %lu\n", HOOK_PENDING_MAGIC, a->waiting.count +
+	    a->fetched.count + (run != NULL ? run->count : 0));
 	if (run != NULL)
 		hook_pending_put_files(fp, run);
 	hook_pending_put_files(fp, &a->waiting);
+	hook_pending_put_files(fp, &a->fetched);
 	if (fflush(fp) != 0 || fsync(fileno(fp)) != 0) {
 		fclose(fp);
 		goto out;
@@ -321,7 +327,7 @@ out:
 static void
 hook_pending_save(struct hook_acct *a)
 {
-	unsigned long	n = a->waiting.count;
+	unsigned long	n = a->waiting.count + a->fetched.count;
 
 	if (a->pending == NULL || !a->dirty)
 		return;
@@ -836,7 +842,50 @@ hook_new_mail(struct hook *h, const struct account_conf *ac,
 	}
 	if (files != NULL)
 		hook_files_clear(files);
+	/* What the fetches made durable as they went (hook_owe): its
+	 * fetch, or another one of the account's, ended. */
+	if (ac->new_mail_command != NULL)
+		hook_files_move(&a->waiting, &a->fetched);
+	else if (a->fetched.count > 0) {
+		hook_files_clear(&a->fetched);
+		a->dirty = 1;
+	}
 	hook_next(a);
+}
+
+void
+hook_owe(struct hook *h, const struct account_conf *ac,
+    struct hook_files *files)
+{
+	struct hook_acct	*a;
+
+	/* Without a file to keep them in, or a command to run, they stay
+	 * with the session (hook_new_mail drops them without a command):
+	 * nothing is written. */
+	if (h == NULL || h->state_dir == NULL || files->count == 0 ||
+	    ac->new_mail_command == NULL)
+		return;
+	a = hook_acct_get(h, ac);
+	hook_files_move(&a->fetched, files);
+	a->dirty = 1;
+	hook_pending_save(a);
+}
+
+void
+hook_fetch_aborted(struct hook *h, const struct account_conf *ac)
+{
+	struct hook_acct	*a;
+
+	/* Only a slot that holds such files: a new one would load (or
+	 * remove) another instance's pending file (sharding). */
+	if (h == NULL)
+		return;
+	LIST_FOREACH(a, &h->accts, entry) {
+		if (strcmp(a->name, ac->name) == 0 && a->fetched.count > 0) {
+			hook_new_mail(h, ac, NULL);
+			return;
+		}
+	}
 }
 
 /* The state a fetch's end puts the account in, for the failure hook:
@@ -958,6 +1007,7 @@ static void
 hook_acct_free(struct hook_acct *a)
 {
 	struct hook_run	*r = a->run;
+	unsigned long	 n;
 	int		 ws;
 
 	if (r != NULL) {
@@ -969,14 +1019,15 @@ hook_acct_free(struct hook_acct *a)
 		    "");
 		hook_run_free(r);
 	}
-	if (a->waiting.count > 0 && a->new_mail_command != NULL)
+	n = a->waiting.count + a->fetched.count;
+	if (n > 0 && a->new_mail_command != NULL)
 		log_msg(LOG_LVL_NOTICE, &(struct log_ctx){ a->name, NULL, 0 },
 		    "new_mail_command: %lu new message%s wait for a run: %s",
-		    a->waiting.count, a->waiting.count == 1 ? "" : "s",
-		    a->pending != NULL ? "it runs at the next start" :
-		    "dropped");
+		    n, n == 1 ? "" : "s", a->pending != NULL ?
+		    "it runs at the next start" : "dropped");
 	LIST_REMOVE(a, entry);
 	hook_files_clear(&a->waiting);
+	hook_files_clear(&a->fetched);
 	free(a->pending);
 	free(a->name);
 	free(a->new_mail_command);

@@ -5,6 +5,17 @@
 #    after the hook's run started: state_dir/ACCOUNT.hook holds its 3
 #    files, and the next --once runs the hook once for them (the file was
 #    written before the run started, not after).
+#  - saved: killed after a batch's state save (imap-saved, pop3-saved with
+#    keep yes and no), and a recovery killed after its journal replay
+#    (imap-recovered): the journal no longer names the 3 files, yet the
+#    next --once runs the hook for them (state_dir/ACCOUNT.hook was
+#    written with the batch, before the save).
+#  - reload, term: a poll aborted after its INBOX was fetched and saved,
+#    while folder Later still downloads (through tests/lib/throttle.py):
+#    by a reload that changes the account (the daemon runs the hook for
+#    INBOX's 3 at once, Later's 3 come with the next poll), and by two
+#    SIGTERMs to --once (ACCOUNT.hook keeps INBOX's 3 for the next
+#    --once): every delivered message is given to the hook.
 # Bounded waits only. TAP output.
 set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -79,6 +90,108 @@ tap_is "$(given "$T/h-started")" "$(ids started 1 2 3)" \
     "started: the hook was given the 3 messages"
 [ ! -e "$T/started/state/started.hook" ]
 ok $? "started: ... and the pending file is gone"
+
+# ---------------------------------------------------------------------
+# Killed after the state save that makes the journal forget the batch.
+# ---------------------------------------------------------------------
+k=0
+for c in imap-saved pop3-saved:keep pop3-saved imap-recovered; do
+	k=$((k + 1))
+	a=saved$k
+	point=${c%%:*}
+	case $c in
+	pop3-saved:keep) MFD_PROTO=pop3 account "$a" 'keep = yes' ;;
+	pop3-saved) MFD_PROTO=pop3 account "$a" 'keep = no' ;;
+	*) account "$a" ;;
+	esac
+	if [ "$point" = imap-recovered ]; then
+		MAILFETCHD_FAULT=imap-synced mfd_run "$a"
+		tap_is "$rc" 137 "$c: killed at imap-synced first"
+	fi
+	MAILFETCHD_FAULT=$point mfd_run "$a"
+	tap_is "$rc:$(runs "$T/h-$a")" 137:0 "$c: killed there, no hook ran"
+	mfd_run "$a"
+	tap_is "$(given "$T/h-$a")" "$(ids "$a" 1 2 3)" \
+	    "$c: the next --once gave the hook the 3 messages"
+	tap_is "$(runs "$T/h-$a")" 1 "$c: ... in one run"
+	[ ! -e "$T/$a/state/$a.hook" ]
+	ok $? "$c: ... and the pending file is gone"
+done
+
+# ---------------------------------------------------------------------
+# A poll aborted in its middle: a reload, a stopped --once.
+# ---------------------------------------------------------------------
+MFD_RELAY=throttle.py mfd_relay "$DC_IMAPS_PORT" 20000
+TPORT=$RELAY_PORT
+# later NAME: folder Later with NAME-4..6, 30 KB each (4.5 s at 20 KB/s).
+later()
+{
+	local i
+
+	dovecot_add_folder "$1" Later
+	for i in 4 5 6; do
+		gen plain "$T/$1-$i.eml" "owed-$1-$i"
+		head -c 30000 /dev/zero | tr '\0' x | fold -w 70 >>"$T/$1-$i.eml"
+		dovecot_add_message "$1" Later "$T/$1-$i.eml"
+	done
+}
+# wait_given DIR N SECONDS: until the hook was given N messages.
+wait_given()
+{
+	local i
+
+	for ((i = 0; i < $3 * 10; i++)); do
+		[ "$(given "$1" | wc -l)" -ge "$2" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+FOLDERS=('--' 'folder "INBOX" { }' 'folder "Later" { }')
+
+MFD_PORT=$TPORT account reload 'poll_interval = 1h' \
+    'poll_interval_override = yes' "${FOLDERS[@]}"
+later reload
+daemon_start "$T/reload/mailfetchd.conf"
+daemon_wait_log 'account=reload folder=INBOX: fetched 3' 30
+ok $? "reload: the poll fetched INBOX" "$(cat "$DLOG")"
+sed -i 's/poll_interval = 1h/poll_interval = 2h/' "$T/reload/mailfetchd.conf"
+kill -HUP "$DPID"
+daemon_wait_log 'account=reload: aborting the poll in progress' 10
+ok $? "reload: the reload aborted the poll during Later" "$(cat "$DLOG")"
+wait_given "$T/h-reload" 6 40
+tap_is "$(given "$T/h-reload")" "$(ids reload 1 2 3 4 5 6)" \
+    "reload: the hook was given the 6 messages (INBOX's too)"
+tap_is "$(find "$T/reload/Maildir" -path '*/new/*' -type f | wc -l)" 6 \
+    "reload: ... the 6 delivered"
+kill -TERM "$DPID"
+daemon_wait_exit 20
+tap_is "$drc" 0 "reload: the daemon stopped"
+cat "$DLOG" >>"$T/all-output"
+
+MFD_PORT=$TPORT account term "${FOLDERS[@]}"
+later term
+"$MAILFETCHD" -c "$T/term/mailfetchd.conf" --once >"$T/term.log" 2>&1 &
+OPID=$!
+daemon_wait_file "$T/term.log" 'account=term folder=INBOX: fetched 3' 30
+ok $? "term: --once fetched INBOX" "$(cat "$T/term.log")"
+kill -TERM "$OPID"
+daemon_wait_file "$T/term.log" 'SIGTERM' 10
+kill -TERM "$OPID"
+for ((i = 0; i < 100; i++)); do
+	kill -0 "$OPID" 2>/dev/null || break
+	sleep 0.1
+done
+wait "$OPID" 2>/dev/null
+cat "$T/term.log" >>"$T/all-output"
+tap_like "$(cat "$T/term.log")" 'account=term: aborting the fetch in progress' \
+    "term: two SIGTERMs aborted the fetch during Later"
+[ -s "$T/term/state/term.hook" ]
+ok $? "term: state_dir/term.hook is kept" "$(ls -l "$T/term/state" 2>&1)"
+MFD_PORT=$DC_IMAPS_PORT mfd_conf term \
+    "new_mail_command = \"$HOOK $T/h-term\"" "${FOLDERS[@]}"
+mfd_run_ok term 0 "term: the next --once"
+tap_is "$(given "$T/h-term")" "$(ids term 1 2 3 4 5 6)" \
+    "term: ... gave the hook the 6 messages (INBOX's too)"
 
 mfd_no_sanitizer
 tap_done
