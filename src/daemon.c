@@ -1052,6 +1052,10 @@ daemon_apply(struct daemon *d, struct daemon_conf *dc)
 		    "changed");
 		daemon_remove_at(d, i);
 	}
+	/* Before the accounts start again there: what their hooks owe is
+	 * kept in the new directory. */
+	if (!same_dir)
+		hook_state_dir(d->hook, conf->state_dir);
 	daemon_limits(conf, &l);
 	daemon_limits(d->dc->conf, &old);
 	schedule_set_limits(d->sched, &l);

@@ -323,23 +323,25 @@ out:
 	return (rc);
 }
 
-/* Brings the pending file up to date: removed when nothing is owed. */
-static void
+/* Brings the pending file up to date: removed when nothing is owed.
+ * -1 when what is owed could not be written (logged). */
+static int
 hook_pending_save(struct hook_acct *a)
 {
 	unsigned long	n = a->waiting.count + a->fetched.count;
 
 	if (a->pending == NULL || !a->dirty)
-		return;
+		return (0);
 	a->dirty = 0;
 	if (a->run != NULL)
 		n += a->run->files.count;
 	if (n > 0)
-		(void)hook_pending_write(a);
-	else if (unlink(a->pending) != 0 && errno != ENOENT)
+		return (hook_pending_write(a));
+	if (unlink(a->pending) != 0 && errno != ENOENT)
 		log_msg(LOG_LVL_WARNING, &(struct log_ctx){ a->name, NULL, 0 },
 		    "new_mail_command: cannot remove %s: %s", a->pending,
 		    strerror(errno));
+	return (0);
 }
 
 /* One line of a pending file into f; -1 when it is not one. */
@@ -886,6 +888,43 @@ hook_fetch_aborted(struct hook *h, const struct account_conf *ac)
 			return;
 		}
 	}
+}
+
+/* The slot's pending file moves to state_dir (NULL: none): what the
+ * new directory held for the account is added (a start there before),
+ * all is written there, and the old file is removed once that is done
+ * (kept when it could not be: the next start in the old directory finds
+ * it). */
+static void
+hook_acct_move(struct hook_acct *a, const char *state_dir)
+{
+	char	*old = a->pending;
+
+	a->pending = state_dir != NULL ? state_account_file(state_dir,
+	    a->name, ".hook") : NULL;
+	if (a->pending != NULL)
+		hook_pending_load(a);
+	a->dirty = 1;
+	if (old != NULL && (a->pending == NULL || hook_pending_save(a) == 0) &&
+	    unlink(old) != 0 && errno != ENOENT)
+		log_msg(LOG_LVL_WARNING, &(struct log_ctx){ a->name, NULL, 0 },
+		    "new_mail_command: cannot remove %s: %s", old,
+		    strerror(errno));
+	free(old);
+}
+
+void
+hook_state_dir(struct hook *h, const char *state_dir)
+{
+	struct hook_acct	*a;
+
+	if (h->state_dir == NULL ? state_dir == NULL : state_dir != NULL &&
+	    strcmp(h->state_dir, state_dir) == 0)
+		return;
+	free(h->state_dir);
+	h->state_dir = state_dir != NULL ? xstrdup(state_dir) : NULL;
+	LIST_FOREACH(a, &h->accts, entry)
+		hook_acct_move(a, state_dir);
 }
 
 /* The state a fetch's end puts the account in, for the failure hook:

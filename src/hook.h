@@ -56,6 +56,10 @@ struct hook;
 /* The hooks of one event loop (the daemon's, or --once's); what
  * new_mail_command owes is kept in state_dir (NULL: nowhere). */
 struct hook	*hook_new(struct event_base *, const char *state_dir);
+/* A reload changed state_dir: what new_mail_command owes moves there
+ * (each account's pending file is written in the new directory, then
+ * removed from the old one). */
+void		 hook_state_dir(struct hook *, const char *state_dir);
 /* Kills every running hook (logged) and frees; what new_mail_command
  * owes stays in state_dir for the next process. NULL is a no-op. */
 void		 hook_free(struct hook *);

@@ -16,6 +16,9 @@
 #    INBOX's 3 at once, Later's 3 come with the next poll), and by two
 #    SIGTERMs to --once (ACCOUNT.hook keeps INBOX's 3 for the next
 #    --once): every delivered message is given to the hook.
+#  - statedir: a reload that changes state_dir while a run is held moves
+#    ACCOUNT.hook into the new directory; after a kill -9, a --once with
+#    the new configuration runs the hook for the held run's 3 messages.
 # Bounded waits only. TAP output.
 set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -26,7 +29,7 @@ dovecot_start
 gen() { "$(_dc_python)" "$top_srcdir/tests/lib/gen_msg.py" "$@" || tap_bail "gen_msg.py $*"; }
 
 # The hook: DIR/run.N per run, with MAILFETCHD_NEW in NEW and the paths of
-# its stdin in paths.
+# its stdin in paths; then, while DIR/block exists, it waits (60 s at most).
 HOOK=$T/hook.sh
 cat >"$HOOK" <<'EOF' || tap_bail "cannot write $HOOK"
 #!/bin/bash
@@ -36,6 +39,10 @@ for ((i = 1; i < 1000; i++)); do
 done
 printf '%s\n' "$MAILFETCHD_NEW" >"$d/run.$i/NEW"
 cat >"$d/run.$i/paths"
+for ((j = 0; j < 600; j++)); do
+	[ -e "$d/block" ] || break
+	sleep 0.1
+done
 EOF
 chmod 755 "$HOOK"
 
@@ -85,6 +92,9 @@ tap_is "$rc" 137 "started: killed just after the hook's run started"
 [ -s "$T/started/state/started.hook" ]
 ok $? "started: state_dir/started.hook is kept" \
     "$(ls -l "$T/started/state" 2>&1)"
+# The killed run may have begun (it dies with the daemon): only what the
+# next --once gives counts.
+rm -rf "$T/h-started"/run.*
 mfd_run_ok started 1 "started: the next --once (nothing new)"
 tap_is "$(given "$T/h-started")" "$(ids started 1 2 3)" \
     "started: the hook was given the 3 messages"
@@ -192,6 +202,37 @@ MFD_PORT=$DC_IMAPS_PORT mfd_conf term \
 mfd_run_ok term 0 "term: the next --once"
 tap_is "$(given "$T/h-term")" "$(ids term 1 2 3 4 5 6)" \
     "term: ... gave the hook the 6 messages (INBOX's too)"
+
+# ---------------------------------------------------------------------
+# A reload that changes state_dir while a run is held.
+# ---------------------------------------------------------------------
+account sdir 'poll_interval = 1h' 'poll_interval_override = yes'
+: >"$T/h-sdir/block"
+: >"$T/daemon.log"
+daemon_start "$T/sdir/mailfetchd.conf"
+wait_given "$T/h-sdir" 3 30
+ok $? "statedir: the run for the 3 messages is held" "$(cat "$DLOG")"
+mkdir -p "$T/sdir/stateB"
+sed -i "s|^state_dir = .*|state_dir = \"$T/sdir/stateB\"|" \
+    "$T/sdir/mailfetchd.conf"
+kill -HUP "$DPID"
+daemon_wait_log 'reloaded: ' 20
+ok $? "statedir: reloaded" "$(cat "$DLOG")"
+tap_is "$([ -s "$T/sdir/stateB/sdir.hook" ] && echo B)$([ -e \
+    "$T/sdir/state/sdir.hook" ] && echo A)" B \
+    "statedir: sdir.hook moved to the new state_dir"
+kill -9 "$DPID"
+daemon_wait_exit 10
+cat "$DLOG" >>"$T/all-output"
+rm -f "$T/h-sdir/block"
+mv "$T/h-sdir/run.1" "$T/sdir-held"
+mfd_run sdir
+# The held run's files themselves (the new state_dir has no state: the
+# --once fetches the 3 messages again, into other files).
+tap_is "$(cat "$T"/h-sdir/run.*/paths 2>/dev/null | sort | comm -13 - \
+    <(sort "$T/sdir-held/paths") | wc -l):$(wc -l <"$T/sdir-held/paths")" \
+    0:3 "statedir: after a kill -9, the next --once ran the hook for the \
+held run's 3 files"
 
 mfd_no_sanitizer
 tap_done
