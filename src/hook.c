@@ -56,6 +56,7 @@
 
 #include "cmdline.h"
 #include "fault.h"
+#include "fdio.h"
 #include "log.h"
 #include "outcome.h"
 #include "secret.h"
@@ -287,7 +288,8 @@ hook_pending_put_files(FILE *fp, const struct hook_files *f)
 }
 
 /* Replaces the pending file by what the run in progress and the waiting
- * files owe: durable (fsync, then rename) before the run starts. */
+ * files owe: durable (fsync, rename, fsync of state_dir: else a power cut
+ * may undo the rename) before the run starts. */
 static int
 hook_pending_write(const struct hook_acct *a)
 {
@@ -309,7 +311,8 @@ hook_pending_write(const struct hook_acct *a)
 		fclose(fp);
 		goto out;
 	}
-	if (fclose(fp) == 0 && rename(tmp, a->pending) == 0)
+	if (fclose(fp) == 0 && rename(tmp, a->pending) == 0 &&
+	    fdio_fsync_dir(a->h->state_dir) == 0)
 		rc = 0;
 out:
 	if (rc != 0) {

@@ -19,10 +19,14 @@
 #  - statedir: a reload that changes state_dir while a run is held moves
 #    ACCOUNT.hook into the new directory; after a kill -9, a --once with
 #    the new configuration runs the hook for the held run's 3 messages.
+#  - dirsync: (strace) the rename of ACCOUNT.hook is followed by an fsync
+#    of state_dir, as the state file's and the Maildir's are: else a power
+#    cut may undo it.
 # Bounded waits only. TAP output.
 set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 . "$top_srcdir/tests/lib/daemon.sh"
+command -v strace >/dev/null || tap_bail "strace not found"
 
 mfd_init
 dovecot_start
@@ -233,6 +237,20 @@ tap_is "$(cat "$T"/h-sdir/run.*/paths 2>/dev/null | sort | comm -13 - \
     <(sort "$T/sdir-held/paths") | wc -l):$(wc -l <"$T/sdir-held/paths")" \
     0:3 "statedir: after a kill -9, the next --once ran the hook for the \
 held run's 3 files"
+
+# ---------------------------------------------------------------------
+# The pending file's rename is made durable.
+# ---------------------------------------------------------------------
+account dirsync
+strace -qq -f -y -e trace=fsync,rename,renameat,renameat2 \
+    -o "$T/dirsync.trace" "$MAILFETCHD" -c "$T/dirsync/mailfetchd.conf" \
+    --once >>"$T/all-output" 2>&1
+tap_is "$?" 0 "dirsync: --once under strace"
+# The first call after the first rename to dirsync.hook, in that process.
+after=$(awk '/rename.*dirsync\.hook\.tmp.*dirsync\.hook"/ && !pid {
+	pid = $1; next } pid && $1 == pid { print; exit }' "$T/dirsync.trace")
+tap_like "$after" "fsync\\([0-9]+<$T/dirsync/state>\\) += 0" \
+    "dirsync: the rename of dirsync.hook is followed by an fsync of state_dir"
 
 mfd_no_sanitizer
 tap_done
