@@ -9,7 +9,8 @@
 #    keep yes and no), and a recovery killed after its journal replay
 #    (imap-recovered): the journal no longer names the 3 files, yet the
 #    next --once runs the hook for them (state_dir/ACCOUNT.hook was
-#    written with the batch, before the save).
+#    written with the batch, before the save). daemon: the same for the
+#    daemon's first poll killed at imap-saved, then started again.
 #  - reload, term: a poll aborted after its INBOX was fetched and saved,
 #    while folder Later still downloads (through tests/lib/throttle.py):
 #    by a reload that changes the account (the daemon runs the hook for
@@ -69,6 +70,17 @@ ids()
 	for i in "$@"; do
 		grep -h -m1 -i '^Message-ID:' "$T/$p-$i.eml" | tr -d '\r'
 	done | sort
+}
+# wait_given DIR N SECONDS: until the hook was given N messages.
+wait_given()
+{
+	local i
+
+	for ((i = 0; i < $3 * 10; i++)); do
+		[ "$(given "$1" | wc -l)" -ge "$2" ] && return 0
+		sleep 0.1
+	done
+	return 1
 }
 # account NAME [CONF-LINES...]: a Dovecot user with 3 messages in INBOX,
 # NAME-1..3, and its configuration with the hook (HDIR=$T/h-NAME).
@@ -132,6 +144,19 @@ for c in imap-saved pop3-saved:keep pop3-saved imap-recovered; do
 	ok $? "$c: ... and the pending file is gone"
 done
 
+account daemon 'poll_interval = 1h' 'poll_interval_override = yes'
+: >"$T/daemon.log"
+MAILFETCHD_FAULT=imap-saved daemon_start "$T/daemon/mailfetchd.conf"
+daemon_wait_exit 30
+tap_is "$drc:$(runs "$T/h-daemon")" 137:0 "daemon: killed at imap-saved, no hook ran"
+daemon_start "$T/daemon/mailfetchd.conf"
+wait_given "$T/h-daemon" 3 30
+tap_is "$(given "$T/h-daemon")" "$(ids daemon 1 2 3)" \
+    "daemon: started again, it gave the hook the 3 messages"
+kill -TERM "$DPID"
+daemon_wait_exit 20
+cat "$DLOG" >>"$T/all-output"
+
 # ---------------------------------------------------------------------
 # A poll aborted in its middle: a reload, a stopped --once.
 # ---------------------------------------------------------------------
@@ -148,17 +173,6 @@ later()
 		head -c 30000 /dev/zero | tr '\0' x | fold -w 70 >>"$T/$1-$i.eml"
 		dovecot_add_message "$1" Later "$T/$1-$i.eml"
 	done
-}
-# wait_given DIR N SECONDS: until the hook was given N messages.
-wait_given()
-{
-	local i
-
-	for ((i = 0; i < $3 * 10; i++)); do
-		[ "$(given "$1" | wc -l)" -ge "$2" ] && return 0
-		sleep 0.1
-	done
-	return 1
 }
 FOLDERS=('--' 'folder "INBOX" { }' 'folder "Later" { }')
 
@@ -242,7 +256,9 @@ held run's 3 files"
 # The pending file's rename is made durable.
 # ---------------------------------------------------------------------
 account dirsync
-strace -qq -f -y -e trace=fsync,rename,renameat,renameat2 \
+# LeakSanitizer (the ASan build) cannot run under ptrace.
+ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 \
+    strace -qq -f -y -e trace=fsync,rename,renameat,renameat2 \
     -o "$T/dirsync.trace" "$MAILFETCHD" -c "$T/dirsync/mailfetchd.conf" \
     --once >>"$T/all-output" 2>&1
 tap_is "$?" 0 "dirsync: --once under strace"
