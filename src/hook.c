@@ -896,8 +896,8 @@ hook_fetch_aborted(struct hook *h, const struct account_conf *ac)
 /* The slot's pending file moves to state_dir (NULL: none): what the
  * new directory held for the account is added (a start there before),
  * all is written there, and the old file is removed once that is done
- * (kept when it could not be: the next start in the old directory finds
- * it). */
+ * (kept when it could not be, or with no new directory: the next start
+ * in the old directory finds it). */
 static void
 hook_acct_move(struct hook_acct *a, const char *state_dir)
 {
@@ -908,7 +908,7 @@ hook_acct_move(struct hook_acct *a, const char *state_dir)
 	if (a->pending != NULL)
 		hook_pending_load(a);
 	a->dirty = 1;
-	if (old != NULL && (a->pending == NULL || hook_pending_save(a) == 0) &&
+	if (old != NULL && a->pending != NULL && hook_pending_save(a) == 0 &&
 	    unlink(old) != 0 && errno != ENOENT)
 		log_msg(LOG_LVL_WARNING, &(struct log_ctx){ a->name, NULL, 0 },
 		    "new_mail_command: cannot remove %s: %s", old,
