@@ -11,6 +11,7 @@
 #    next --once runs the hook for them (state_dir/ACCOUNT.hook was
 #    written with the batch, before the save). daemon: the same for the
 #    daemon's first poll killed at imap-saved, then started again.
+#    nohook: an account without new_mail_command writes no ACCOUNT.hook.
 #  - reload, term: a poll aborted after its INBOX was fetched and saved,
 #    while folder Later still downloads (through tests/lib/throttle.py):
 #    by a reload that changes the account (the daemon runs the hook for
@@ -143,6 +144,15 @@ for c in imap-saved pop3-saved:keep pop3-saved imap-recovered; do
 	[ ! -e "$T/$a/state/$a.hook" ]
 	ok $? "$c: ... and the pending file is gone"
 done
+
+dovecot_add_user nohook pw-nohook-0wed
+mfd_account nohook pw-nohook-0wed
+gen plain "$T/nohook-1.eml" owed-nohook-1
+dovecot_add_message nohook INBOX "$T/nohook-1.eml"
+mfd_conf nohook
+MAILFETCHD_FAULT=imap-saved mfd_run nohook
+tap_is "$rc:$(find "$T/nohook/state" -name '*.hook*' | wc -l)" 137:0 \
+    "nohook: without new_mail_command, no pending file is written"
 
 account daemon 'poll_interval = 1h' 'poll_interval_override = yes'
 : >"$T/daemon.log"
