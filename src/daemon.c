@@ -581,6 +581,7 @@ daemon_account_run(struct daemon_account *a)
 	nheld = daemon_idle_held(a, &held);
 	a->fs = fetch_session_start_skip(d->base, d->dns, a->ac, a->st, held,
 	    nheld, daemon_session_done, a);
+	fetch_session_hook(a->fs, d->hook);
 	fetch_session_budget(a->fs, daemon_poll_budget, a);
 	free(held);
 }
@@ -878,6 +879,10 @@ daemon_account_stop(struct daemon_account *a)
 		a->fs = NULL;
 	}
 	daemon_account_stop_idle(a);
+	/* What the aborted sessions made durable (hook_owe) runs now; at a
+	 * stop it is kept in state_dir for the next start. */
+	if (!a->d->stopping)
+		hook_fetch_aborted(a->d->hook, a->ac);
 	if (a->conn) {
 		schedule_conn_release(a->sa, a->ac->host, SCHEDULE_CONN_POLL);
 		a->conn = 0;
@@ -1047,6 +1052,10 @@ daemon_apply(struct daemon *d, struct daemon_conf *dc)
 		    "changed");
 		daemon_remove_at(d, i);
 	}
+	/* Before the accounts start again there: what their hooks owe is
+	 * kept in the new directory. */
+	if (!same_dir)
+		hook_state_dir(d->hook, conf->state_dir);
 	daemon_limits(conf, &l);
 	daemon_limits(d->dc->conf, &old);
 	schedule_set_limits(d->sched, &l);

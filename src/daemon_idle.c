@@ -673,6 +673,7 @@ daemon_idle_start(struct daemon_idle *di)
 	log_msg(LOG_LVL_DEBUG, &ctx, "IDLE: connecting to %s", a->ac->host);
 	di->s = imap_session_new(a->d->base, a->d->dns, a->ac, a->st, &o,
 	    daemon_idle_done, di);
+	imap_session_hook(di->s, a->d->hook);
 	imap_session_start(di->s);
 }
 

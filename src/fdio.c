@@ -2,6 +2,7 @@
 #include "fdio.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 int
@@ -23,4 +24,19 @@ fdio_write_all(int fd, const void *buf, size_t len)
 		len -= (size_t)n;
 	}
 	return (0);
+}
+
+int
+fdio_fsync_dir(const char *dir)
+{
+	int	fd, rc, saved;
+
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		return (-1);
+	while ((rc = fsync(fd)) == -1 && errno == EINTR)
+		;
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return (rc);
 }

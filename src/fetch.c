@@ -370,6 +370,15 @@ fetch_session_start_skip(struct event_base *base, struct evdns_base *dns,
 	return (fs);
 }
 
+void
+fetch_session_hook(struct fetch_session *fs, struct hook *h)
+{
+	if (fs->imap != NULL)
+		imap_session_hook(fs->imap, h);
+	else
+		pop3_session_hook(fs->pop3, h);
+}
+
 /* Frees (aborting) the session. */
 void
 fetch_session_free(struct fetch_session *fs)
@@ -599,6 +608,7 @@ fetch_start_more(struct fetch_run *run)
 		job->started = 1;
 		job->fs = fetch_session_start(run->base, run->dns, job->ac,
 		    job->st, fetch_job_done, job);
+		fetch_session_hook(job->fs, run->hook);
 		if (job->sa != NULL)
 			fetch_session_budget(job->fs, fetch_job_budget, job);
 	}

@@ -36,6 +36,7 @@ int	fetch_size_lie(uint64_t got, uint64_t listed, uint64_t limit);
  * session of its protocol (fetch_session_start).
  */
 
+struct hook;
 struct hook_files;
 
 /* What one session did, in the scheduler's terms. */
@@ -90,6 +91,9 @@ struct fetch_session *fetch_session_start_skip(struct event_base *,
 		    struct evdns_base *, const struct account_conf *,
 		    struct state *, const char *const *skip, size_t nskip,
 		    fetch_done_cb, void *);
+/* Hands the session's new files to h batch by batch (hook_owe), so that
+ * an abort or a kill -9 loses no new_mail_command run. */
+void		 fetch_session_hook(struct fetch_session *, struct hook *);
 /* Aborts a running session without calling done: staged messages are
  * discarded (nothing partial in the Maildir), the state keeps only what
  * was made durable. NULL is a no-op. */

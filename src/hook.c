@@ -21,9 +21,11 @@
  * own stderr: `out=$(mailfetchd --once 2>&1)` returns.
  *
  * What new_mail_command owes survives a stop: the files of the run in
- * progress and those waiting are kept in state_dir/ACCOUNT.hook, written
- * (replaced by rename, after an fsync) whenever they change and removed
- * once no run is owed. A daemon stopped or killed before the run ended
+ * progress, those waiting, and those a fetch still running made durable
+ * (hook_owe: each batch's, before the state save that makes the journal
+ * forget them) are kept in state_dir/ACCOUNT.hook, written (replaced by
+ * rename, after an fsync) whenever they change and removed once no run
+ * is owed. A daemon stopped or killed before the run ended
  * leaves the file, and the account's first fetch in the next process
  * loads it and runs the hook for those files: at least once, so a run
  * cut short comes again, whole.
@@ -53,6 +55,8 @@
 #include <event2/event.h>
 
 #include "cmdline.h"
+#include "fault.h"
+#include "fdio.h"
 #include "log.h"
 #include "outcome.h"
 #include "secret.h"
@@ -114,6 +118,9 @@ struct hook_acct {
 	unsigned int		 timeout;
 	struct hook_run		*run;		/* NULL: none */
 	struct hook_files	 waiting;	/* for new_mail_command */
+	struct hook_files	 fetched;	/* of fetches still running
+						 * (hook_owe): wait for their
+						 * end (hook_new_mail) */
 	char			*pending;	/* its file; NULL: none kept */
 	int			 dirty;		/* the file is out of date */
 	char			*fail_class;	/* a failure waits; NULL: none */
@@ -281,7 +288,8 @@ hook_pending_put_files(FILE *fp, const struct hook_files *f)
 }
 
 /* Replaces the pending file by what the run in progress and the waiting
- * files owe: durable (fsync, then rename) before the run starts. */
+ * files owe: durable (fsync, rename, fsync of state_dir: else a power cut
+ * may undo the rename) before the run starts. */
 static int
 hook_pending_write(const struct hook_acct *a)
 {
@@ -293,16 +301,18 @@ hook_pending_write(const struct hook_acct *a)
 	xasprintf(&tmp, "%s.tmp", a->pending);
 	if ((fp = fopen(tmp, "we")) == NULL)
 		goto out;
-	fprintf(fp, "%s\ncount %lu\n", HOOK_PENDING_MAGIC,
-	    a->waiting.count + (run != NULL ? run->count : 0));
+	fprintf(fp, "%s\ncount %lu\n", HOOK_PENDING_MAGIC, a->waiting.count +
+	    a->fetched.count + (run != NULL ? run->count : 0));
 	if (run != NULL)
 		hook_pending_put_files(fp, run);
 	hook_pending_put_files(fp, &a->waiting);
+	hook_pending_put_files(fp, &a->fetched);
 	if (fflush(fp) != 0 || fsync(fileno(fp)) != 0) {
 		fclose(fp);
 		goto out;
 	}
-	if (fclose(fp) == 0 && rename(tmp, a->pending) == 0)
+	if (fclose(fp) == 0 && rename(tmp, a->pending) == 0 &&
+	    fdio_fsync_dir(a->h->state_dir) == 0)
 		rc = 0;
 out:
 	if (rc != 0) {
@@ -316,23 +326,25 @@ out:
 	return (rc);
 }
 
-/* Brings the pending file up to date: removed when nothing is owed. */
-static void
+/* Brings the pending file up to date: removed when nothing is owed.
+ * -1 when what is owed could not be written (logged). */
+static int
 hook_pending_save(struct hook_acct *a)
 {
-	unsigned long	n = a->waiting.count;
+	unsigned long	n = a->waiting.count + a->fetched.count;
 
 	if (a->pending == NULL || !a->dirty)
-		return;
+		return (0);
 	a->dirty = 0;
 	if (a->run != NULL)
 		n += a->run->files.count;
 	if (n > 0)
-		(void)hook_pending_write(a);
-	else if (unlink(a->pending) != 0 && errno != ENOENT)
+		return (hook_pending_write(a));
+	if (unlink(a->pending) != 0 && errno != ENOENT)
 		log_msg(LOG_LVL_WARNING, &(struct log_ctx){ a->name, NULL, 0 },
 		    "new_mail_command: cannot remove %s: %s", a->pending,
 		    strerror(errno));
+	return (0);
 }
 
 /* One line of a pending file into f; -1 when it is not one. */
@@ -799,16 +811,21 @@ hook_start_new_mail(struct hook_acct *a)
 }
 
 /* Starts what waits for the account's slot, if it is free, and keeps
- * what new_mail_command owes up to date. */
+ * what new_mail_command owes up to date: saved before a run starts (the
+ * files a run takes from the waiting ones are in the file either way),
+ * as a kill -9 just after the start would lose the run's files; and
+ * after, for a run that could not start. */
 static void
 hook_next(struct hook_acct *a)
 {
+	hook_pending_save(a);
 	while (a->run == NULL) {
 		if (a->fail_class != NULL && a->failure_command != NULL)
 			(void)hook_start_failure(a);
-		else if (a->waiting.count > 0 && a->new_mail_command != NULL)
-			(void)hook_start_new_mail(a);
-		else
+		else if (a->waiting.count > 0 && a->new_mail_command != NULL) {
+			if (hook_start_new_mail(a) == 0)
+				fault_point("hook-started");
+		} else
 			break;
 	}
 	hook_pending_save(a);
@@ -830,7 +847,87 @@ hook_new_mail(struct hook *h, const struct account_conf *ac,
 	}
 	if (files != NULL)
 		hook_files_clear(files);
+	/* What the fetches made durable as they went (hook_owe): its
+	 * fetch, or another one of the account's, ended. */
+	if (ac->new_mail_command != NULL)
+		hook_files_move(&a->waiting, &a->fetched);
+	else if (a->fetched.count > 0) {
+		hook_files_clear(&a->fetched);
+		a->dirty = 1;
+	}
 	hook_next(a);
+}
+
+void
+hook_owe(struct hook *h, const struct account_conf *ac,
+    struct hook_files *files)
+{
+	struct hook_acct	*a;
+
+	/* Without a file to keep them in, or a command to run, they stay
+	 * with the session (hook_new_mail drops them without a command):
+	 * nothing is written. */
+	if (h == NULL || h->state_dir == NULL || files->count == 0 ||
+	    ac->new_mail_command == NULL)
+		return;
+	a = hook_acct_get(h, ac);
+	hook_files_move(&a->fetched, files);
+	a->dirty = 1;
+	hook_pending_save(a);
+}
+
+void
+hook_fetch_aborted(struct hook *h, const struct account_conf *ac)
+{
+	struct hook_acct	*a;
+
+	/* Only a slot that holds such files: a new one would load (or
+	 * remove) another instance's pending file (sharding). */
+	if (h == NULL)
+		return;
+	LIST_FOREACH(a, &h->accts, entry) {
+		if (strcmp(a->name, ac->name) == 0 && a->fetched.count > 0) {
+			hook_new_mail(h, ac, NULL);
+			return;
+		}
+	}
+}
+
+/* The slot's pending file moves to state_dir (NULL: none): what the
+ * new directory held for the account is added (a start there before),
+ * all is written there, and the old file is removed once that is done
+ * (kept when it could not be, or with no new directory: the next start
+ * in the old directory finds it). */
+static void
+hook_acct_move(struct hook_acct *a, const char *state_dir)
+{
+	char	*old = a->pending;
+
+	a->pending = state_dir != NULL ? state_account_file(state_dir,
+	    a->name, ".hook") : NULL;
+	if (a->pending != NULL)
+		hook_pending_load(a);
+	a->dirty = 1;
+	if (old != NULL && a->pending != NULL && hook_pending_save(a) == 0 &&
+	    unlink(old) != 0 && errno != ENOENT)
+		log_msg(LOG_LVL_WARNING, &(struct log_ctx){ a->name, NULL, 0 },
+		    "new_mail_command: cannot remove %s: %s", old,
+		    strerror(errno));
+	free(old);
+}
+
+void
+hook_state_dir(struct hook *h, const char *state_dir)
+{
+	struct hook_acct	*a;
+
+	if (h->state_dir == NULL ? state_dir == NULL : state_dir != NULL &&
+	    strcmp(h->state_dir, state_dir) == 0)
+		return;
+	free(h->state_dir);
+	h->state_dir = state_dir != NULL ? xstrdup(state_dir) : NULL;
+	LIST_FOREACH(a, &h->accts, entry)
+		hook_acct_move(a, state_dir);
 }
 
 /* The state a fetch's end puts the account in, for the failure hook:
@@ -952,6 +1049,7 @@ static void
 hook_acct_free(struct hook_acct *a)
 {
 	struct hook_run	*r = a->run;
+	unsigned long	 n;
 	int		 ws;
 
 	if (r != NULL) {
@@ -963,14 +1061,15 @@ hook_acct_free(struct hook_acct *a)
 		    "");
 		hook_run_free(r);
 	}
-	if (a->waiting.count > 0 && a->new_mail_command != NULL)
+	n = a->waiting.count + a->fetched.count;
+	if (n > 0 && a->new_mail_command != NULL)
 		log_msg(LOG_LVL_NOTICE, &(struct log_ctx){ a->name, NULL, 0 },
 		    "new_mail_command: %lu new message%s wait for a run: %s",
-		    a->waiting.count, a->waiting.count == 1 ? "" : "s",
-		    a->pending != NULL ? "it runs at the next start" :
-		    "dropped");
+		    n, n == 1 ? "" : "s", a->pending != NULL ?
+		    "it runs at the next start" : "dropped");
 	LIST_REMOVE(a, entry);
 	hook_files_clear(&a->waiting);
+	hook_files_clear(&a->fetched);
 	free(a->pending);
 	free(a->name);
 	free(a->new_mail_command);

@@ -56,14 +56,32 @@ struct hook;
 /* The hooks of one event loop (the daemon's, or --once's); what
  * new_mail_command owes is kept in state_dir (NULL: nowhere). */
 struct hook	*hook_new(struct event_base *, const char *state_dir);
+/* A reload changed state_dir: what new_mail_command owes moves there
+ * (each account's pending file is written in the new directory, then
+ * removed from the old one). */
+void		 hook_state_dir(struct hook *, const char *state_dir);
 /* Kills every running hook (logged) and frees; what new_mail_command
  * owes stays in state_dir for the next process. NULL is a no-op. */
 void		 hook_free(struct hook *);
 /* A fetch of ac made files durable: runs ac's new_mail_command now, or
- * after the account's hook running now. Takes the files (files is left
- * empty); nothing happens when files->count is 0 or no command is set. */
+ * after the account's hook running now, for those and for what the
+ * account's fetches handed to hook_owe. Takes the files (files is left
+ * empty, may be NULL); nothing happens when there are none or no
+ * command is set. */
 void		 hook_new_mail(struct hook *, const struct account_conf *,
 		    struct hook_files *files);
+/* A fetch of ac still running made files durable (a batch, a journal
+ * recovery's), which its state save is about to make the journal
+ * forget: kept in state_dir/ACCOUNT.hook now, so that a kill -9 or an
+ * aborted fetch loses no run; they run with the next hook_new_mail of
+ * the account (its fetch's end). Takes the files (files is left empty);
+ * nothing happens (files kept) when h is NULL, nothing is kept in
+ * state_dir or ac has no new_mail_command. */
+void		 hook_owe(struct hook *, const struct account_conf *,
+		    struct hook_files *files);
+/* A fetch of ac was aborted (a reload changed the account): what it
+ * handed to hook_owe runs now, as at its end. */
+void		 hook_fetch_aborted(struct hook *, const struct account_conf *);
 /* A fetch of ac ended: status (enum fetch_exit), reauth (the login
  * wants a new OAuth2 grant), stopped (the account waits for a reload);
  * text: what went wrong, for the user. Runs failure_command when the

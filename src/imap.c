@@ -493,6 +493,7 @@ struct imap_session {
 						 * the agent: asked again */
 	struct hook_files	 newfiles;	/* durable, for the new-mail
 						 * hook (imap_session_files) */
+	struct hook		*hook;		/* hook_owe's; NULL: none */
 	struct uidset		 batch;		/* UIDs of this FETCH */
 	struct uidset		 answered;	/* of batch, whose BODY[] came:
 						   pacing counts each once */
@@ -2441,6 +2442,7 @@ imap_journal_recover(struct imap_session *s)
 	imap_journal_report(s, &rc);
 	hook_files_found(&s->newfiles, s->folders[s->cur].display, s->md,
 	    rc.found, rc.n);
+	hook_owe(s->hook, s->ac, &s->newfiles);
 	/* last_uid does not move: the entries need not cover a whole batch
 	 * (a message the server did not return leaves its neighbours' entries
 	 * behind). The recovered ones are skipped by UID (above); the
@@ -3914,6 +3916,7 @@ imap_batch_durable(struct imap_session *s, char **cause)
 	for (i = 0; i < s->nstaged; i++)
 		hook_files_add(&s->newfiles, f->display,
 		    maildir_final_path(s->md, s->staged[i].final));
+	hook_owe(s->hook, s->ac, &s->newfiles);
 	imap_staged_clear(s);
 	return (0);
 }
@@ -6897,6 +6900,12 @@ struct hook_files *
 imap_session_files(struct imap_session *s)
 {
 	return (&s->newfiles);
+}
+
+void
+imap_session_hook(struct imap_session *s, struct hook *h)
+{
+	s->hook = h;
 }
 
 /* Ends the session politely; see imap.h. */

@@ -22,6 +22,7 @@
 /* Bound on imap_session_stop: DONE, LOGOUT, the close. */
 #define IMAP_STOP_WAIT		5
 
+struct hook;
 struct hook_files;
 struct imap_session;
 
@@ -128,6 +129,10 @@ const struct imap_result *imap_session_result(const struct imap_session *);
  * names, for the new-mail hook, hook.h); the owner may take them
  * (hook_new_mail, hook_files_move). */
 struct hook_files *imap_session_files(struct imap_session *);
+/* Hands each batch's new files, once durable and before the state save
+ * that prunes their journal entries, to hook_owe (hook.h) instead of
+ * keeping them to the end. */
+void		 imap_session_hook(struct imap_session *, struct hook *);
 /* The message bytes received from the server so far (result.downloaded
  * and the folder in progress), delivered or not: the daily budget of a
  * poll aborted before its end; of an IDLE session, its round under way

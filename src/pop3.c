@@ -335,6 +335,7 @@ struct pop3_session {
 	size_t			 q_recv;
 	uint32_t		*staged;	/* of this batch */
 	char			**staged_name;	/* their final file names */
+	struct hook		*hook;		/* hook_owe's; NULL: none */
 	struct hook_files	 newfiles;	/* durable, for the new-mail
 						 * hook (pop3_session_files) */
 	size_t			 nstaged;
@@ -1523,6 +1524,7 @@ pop3_journal_recover(struct pop3_session *s)
 	}
 	bytes = maildir_found_bytes(found, n);
 	hook_files_found(&s->newfiles, "INBOX", s->md, found, n);
+	hook_owe(s->hook, s->ac, &s->newfiles);
 	maildir_found_clear(found, n);
 	free(found);
 	free(e);
@@ -2279,6 +2281,7 @@ pop3_batch_durable(struct pop3_session *s)
 		if (!s->ac->keep)
 			m->owed = 1;
 	}
+	hook_owe(s->hook, s->ac, &s->newfiles);
 	if (s->no_uidl)
 		pop3_nouidl_delivered(s);
 	if (s->nsusp > 0)
@@ -3705,6 +3708,12 @@ struct hook_files *
 pop3_session_files(struct pop3_session *s)
 {
 	return (&s->newfiles);
+}
+
+void
+pop3_session_hook(struct pop3_session *s, struct hook *h)
+{
+	s->hook = h;
 }
 
 void

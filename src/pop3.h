@@ -13,6 +13,7 @@
 #include "fetch.h"
 #include "state.h"
 
+struct hook;
 struct hook_files;
 struct pop3_session;
 
@@ -52,6 +53,9 @@ const struct pop3_result *pop3_session_result(const struct pop3_session *);
 /* The new files the session made durable so far, for the new-mail hook
  * (hook.h); the owner may take them. */
 struct hook_files *pop3_session_files(struct pop3_session *);
+/* Hands each batch's new files to hook_owe (hook.h), as IMAP does
+ * (imap_session_hook). */
+void		 pop3_session_hook(struct pop3_session *, struct hook *);
 /* The message bytes received from the server so far (result.downloaded),
  * RETRs of owed DELEs' checks included: the daily budget of a session
  * aborted before its end. */

@@ -372,13 +372,15 @@ mfd_crash_tmp_gone()
 
 # mfd_relay TARGET-PORT CAPTURE-FILE [CUT-AFTER]: start tests/lib/relay.py
 # in the background (stopped at exit); its port is left in RELAY_PORT.
+# MFD_RELAY=throttle.py mfd_relay TARGET-PORT RATE: tests/lib/throttle.py.
 mfd_relay()
 {
 	local i
 
 	: >"$T/relay.port"
 	RELAY_PORT=""
-	"$(_dc_python)" "$MFD_LIBDIR/relay.py" "$@" >"$T/relay.port" &
+	"$(_dc_python)" "$MFD_LIBDIR/${MFD_RELAY:-relay.py}" "$@" \
+	    >"$T/relay.port" &
 	RELAY_PID=$!
 	tap_cleanup_add "kill $RELAY_PID 2>/dev/null; wait $RELAY_PID 2>/dev/null"
 	for ((i = 0; i < 250; i++)); do
