@@ -1315,6 +1315,11 @@ class PopAccount(Account):
         self.extra_ok = {}
         self.flapped = set()		# keys listed with another size
         self.lie_retrs = 0		# RETRs of a message LIST lied about
+        # Without UIDL a liar's cut costs one more delivery of the others,
+        # "not one on every run" (mailfetchd.conf(5) keep), until the
+        # maildrop's numbers change (epoch: the other client deletes).
+        self.lie_paid = set()		# (liar key, epoch)
+        self.epoch = 0
 
     def x_on(self, name):
         """Whether an account-level r19 draw (nouidl, pop3-budget,
@@ -1369,6 +1374,7 @@ class PopAccount(Account):
                 i = rnd.randrange(len(self.drop))
                 uidl, key = self.drop.pop(i)
                 self.log.add("gone", self.name, key, "INBOX", uidl, "other")
+                self.epoch += 1		# the numbers after it shift
                 if rnd.random() < 0.3 and "uidl-reuse" not in self.off \
                         and not self.opts.get("nouidl"):
                     # RFC 1939 lets a server reuse a freed UIDL: what
@@ -1446,14 +1452,17 @@ class PopListing:
         if drop and a.chance(c, "listing-omit", 0.04):
             self.omit_both = c.rnd.randrange(len(drop))
         self.size = {}
+        self.lies = set()	# the numbers of the liars
+        self.lied = []		# the liars whose RETR was answered
         flap = a.chance(c, "list-flap", 0.08)
         for i, (_, k) in enumerate(drop):
             n = len(a.msgs[k].data)
-            if flap:
-                n += c.rnd.choice([-3, -2, -1, 1, 2, 3])
             if not a.msgs[k].required and n > a.opts.get("max_size", n) \
                     and a.chance(c, "list-lie", 0.3):
                 n = 900		# announced small: a liar (r19 02, 15)
+                self.lies.add(i)
+            if flap:
+                n += c.rnd.choice([-3, -2, -1, 1, 2, 3])
             if n != len(a.msgs[k].data):
                 a.flapped.add(k)
             self.size[i] = n
@@ -1470,7 +1479,8 @@ class PopListing:
 
 def pop3_retr(a, c, cmd, arg, drop, listing):
     """RETR or TOP n: the answer, with its misbehaviours. Returns the key
-    when the whole answer was sent, else None."""
+    when the whole answer was sent, else None; a liar's key is noted in
+    listing.lied before its answer (the client cuts it)."""
     n = int(arg.split(" ")[0])
     key = drop[n - 1][1]
     data = a.msgs[key].data
@@ -1486,8 +1496,8 @@ def pop3_retr(a, c, cmd, arg, drop, listing):
         if a.chance(c, "retr-err", 0.02):
             c.send("-ERR [SYS/TEMP] cannot read message\r\n")
             return None
-        if listing is not None and listing.size.get(n - 1) == 900 \
-                and len(data) != 900:
+        if listing is not None and n - 1 in listing.lies:
+            listing.lied.append(key)
             with a.lock:
                 a.lie_retrs += 1
         if a.chance(c, "cut-mid-retr", 0.05):
@@ -1603,6 +1613,21 @@ def pop3_quit(a, c, drop, dele):
         c.ragged = True	# a normal end after +OK (pop3.c)
 
 
+def pop3_cut_costs(a, listing):
+    """Whether a session not committed may cost one more delivery of
+    what it sent (no UIDL): any cut may, but the cut mailfetchd makes
+    after a liar's answer only once per liar while the numbers stand
+    (keep: "costs one more delivery of the others, not one on every
+    run"; review r19 15)."""
+    if listing is None or not listing.lied:
+        return True
+    paid = {(k, a.epoch) for k in listing.lied}
+    if paid <= a.lie_paid:
+        return False
+    a.lie_paid |= paid
+    return True
+
+
 def pop3_handler(c):
     a = c.acct
     if a.chance(c, "bye-greeting", 0.02):
@@ -1673,7 +1698,7 @@ def pop3_handler(c):
             with a.lock:
                 if a.locked is c:
                     a.locked = None
-                if a.opts.get("nouidl"):
+                if a.opts.get("nouidl") and pop3_cut_costs(a, listing):
                     # Not committed: without UIDL the next session
                     # delivers what this one sent again (documented).
                     for k in sent:
