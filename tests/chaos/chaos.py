@@ -52,7 +52,7 @@ KNOWN_DEFECTS = set()
 # so that the short mode's histories stay what they were. nouidl,
 # pop3-budget and mid-size are drawn per account, the others per
 # connection.
-POP3X_DRAWS = {"nouidl", "pop3-budget", "mid-size", "uidl-temp",
+POP3X_DRAWS = {"nouidl", "pop3-budget", "mid-size", "maxsize", "uidl-temp",
                "dele-err", "dele-err-msg", "list-omit", "listing-omit",
                "list-empty", "list-flap", "list-lie"}
 POP3X_LIMITS = [30 * 1024, 60 * 1024, 150 * 1024]
@@ -194,6 +194,14 @@ def make_history(seed, long_mode, pop3x=False):
         else:
             steps.append({"op": "uidv", "how": rnd.choice(
                 ["same", "partly", "different"]), "r": rnd.randrange(1 << 30)})
+    if pop3x and any(a["proto"] == "pop3" for a in accts):
+        # The user lowers max_message_size (r19 23), from a source of its
+        # own, one history in eight.
+        r = random.Random("%d/pop3x-steps" % seed)
+        if r.random() < 0.125:
+            steps.insert(r.randint(1, len(steps)),
+                         {"op": "maxsize",
+                          "max": r.choice([10000, 20000, 50000])})
     h = {"seed": seed, "accounts": accts, "steps": steps,
          "clean_first": rnd.random() < 0.5,
          "fault_rate": round(rnd.uniform(0.5, 2.0), 2), "suppress": []}
@@ -220,6 +228,9 @@ def describe(h):
             out.append("%d. another client: %d action(s)" % (i + 1, s["n"]))
         elif s["op"] == "reader":
             out.append("%d. the mail reader works on the Maildirs" % (i + 1))
+        elif s["op"] == "maxsize":
+            out.append("%d. POP3 max_message_size lowered to %d" % (
+                i + 1, s["max"]))
         else:
             out.append("%d. UIDVALIDITY change (%s content)" % (i + 1,
                                                                s["how"]))
@@ -294,6 +305,17 @@ class Run:
         os.chmod(os.path.join(self.dir, "pass"), 0o600)
         self.write_config()
 
+    def step_maxsize(self, s):
+        """The user lowers the POP3 accounts' max_message_size (r19 23:
+        DELEs may be owed for messages now over it); what is over it and
+        not delivered is not required from then on (judge)."""
+        self.log.draw("maxsize")
+        for a in self.accts:
+            if a.proto == "pop3":
+                a.opts["max_size"] = min(a.opts["max_size"], s["max"])
+                self.log.add("draw", a.name, 0, "maxsize")
+        self.write_config()
+
     def pop3x_opts(self, spec):
         """A POP3 account's options, without review r19's account draws
         that are off (a history shrunk, or without "pop3x")."""
@@ -358,7 +380,8 @@ class Run:
                       '  user = "chaos-%s"' % a.name,
                       '  password_file = "%s/pass"' % self.dir,
                       '  maildir = "%s"' % a.maildir,
-                      "  timeout = 3s", "  max_message_size = %d" % MAX_MSG,
+                      "  timeout = 3s",
+                      "  max_message_size = %d" % o.get("max_size", MAX_MSG),
                       "  keep = %s" % ("yes" if o.get("keep", True) else "no")]
             if o.get("tls", "none") != "none":
                 lines.append('  ca_file = "%s"' % self.certs["ca"])
@@ -635,6 +658,8 @@ class Run:
                 imaps = [a for a in self.accts if a.proto == "imap"]
                 if imaps:
                     rnd.choice(imaps).uidvalidity_change(rnd, s["how"])
+            elif s["op"] == "maxsize" and "maxsize" not in self.off:
+                self.step_maxsize(s)
             for a in self.accts:
                 a.scan()
                 self.judge_budget_record(a)
@@ -674,6 +699,8 @@ class Run:
             if a.proto == "pop3":
                 a.reuse_settle()
             for key, m in sorted(a.msgs.items()):
+                if len(m.data) > a.opts.get("max_size", MAX_MSG):
+                    m.required, m.why = False, "over max_message_size"
                 n = len(a.ever.get(key, ()))
                 if n == 2 and m.hugeid and uidv and \
                         "taken as absent" in self.output():
