@@ -4,11 +4,14 @@
 
 usage: chaos.py [--binary PATH] [--histories N] [--minutes M] [--seed N]
                 [--history FILE] [--workdir DIR] [--no-shrink] [--quiet]
+                [--pop3-extra]
 
 Environment (the same knobs): MFD_CHAOS_BINARY, MFD_CHAOS_SEED (replay one
 history), MFD_CHAOS_LONG=1 (at least an hour and 10,000 sessions),
 MFD_CHAOS_HISTORIES, MFD_CHAOS_HISTORY (replay a saved, minimised history),
-MFD_CHAOS_KEEP=1 (keep the work directories).
+MFD_CHAOS_KEEP=1 (keep the work directories), MFD_CHAOS_POP3X=1 (the
+POP3 misbehaviours of review r19, as --pop3-extra; the long mode draws
+them anyway).
 
 Prints one line per history and, for every failing one, its seed, the
 violations and a minimised history; a summary line at the end:
@@ -43,6 +46,16 @@ POP_KINDS = ["pop3-keep", "pop3-delete"]
 # "Known defects"): left out unless MFD_CHAOS_ALL=1, so that the short
 # mode guards everything else.
 KNOWN_DEFECTS = set()
+# The POP3 misbehaviours review r19 found outside the model (README.md,
+# "POP3 beyond the basics"): drawn in the long mode and with
+# MFD_CHAOS_POP3X=1 (--pop3-extra), a history's "pop3x"; "off" otherwise,
+# so that the short mode's histories stay what they were. nouidl,
+# pop3-budget and mid-size are drawn per account, the others per
+# connection.
+POP3X_DRAWS = {"nouidl", "pop3-budget", "mid-size", "maxsize", "uidl-temp",
+               "dele-err", "dele-err-msg", "list-omit", "listing-omit",
+               "list-empty", "list-flap", "list-lie"}
+POP3X_LIMITS = [30 * 1024, 60 * 1024, 150 * 1024]
 # TLS misbehaviours after which --once must fail (exit neither 0 nor 1),
 # and words its output must hold (README.md, "The oracle").
 TLS_MUST_FAIL = {"bad-cert-name": "certificate", "bad-cert-ca": "certificate",
@@ -115,12 +128,33 @@ def draw_transport(seed, spec):
         spec["pin"] = True
 
 
-def make_history(seed, long_mode):
+def draw_pop3x(seed, accts):
+    """Review r19's account draws, from a source of their own (the rest
+    of the history is what it is without them): a POP3 account where
+    there is none, half the time; a server without UIDL for keep = no,
+    two times in five; a daily_limit, two times in five."""
+    r = random.Random("%d/pop3x" % seed)
+    if not any(a["proto"] == "pop3" for a in accts) and r.random() < 0.5:
+        accts.append(account_spec(r, "a%d" % len(accts),
+                                  r.choice(POP_KINDS)))
+    for a in accts:
+        if a["proto"] != "pop3":
+            continue
+        a["pop3x"] = True
+        if not a["keep"] and r.random() < 0.4:
+            a["nouidl"] = True
+        if r.random() < 0.4:
+            a["daily_limit"] = r.choice(POP3X_LIMITS)
+
+
+def make_history(seed, long_mode, pop3x=False):
     rnd = random.Random(seed)
     kinds = rnd.sample(IMAP_KINDS, rnd.randint(1, 2))
     if rnd.random() < 0.6:
         kinds.append(rnd.choice(POP_KINDS))
     accts = [account_spec(rnd, "a%d" % i, k) for i, k in enumerate(kinds)]
+    if pop3x:
+        draw_pop3x(seed, accts)
     for a in accts:
         draw_transport(seed, a)
     steps = []
@@ -160,9 +194,20 @@ def make_history(seed, long_mode):
         else:
             steps.append({"op": "uidv", "how": rnd.choice(
                 ["same", "partly", "different"]), "r": rnd.randrange(1 << 30)})
-    return {"seed": seed, "accounts": accts, "steps": steps,
-            "clean_first": rnd.random() < 0.5,
-            "fault_rate": round(rnd.uniform(0.5, 2.0), 2), "suppress": []}
+    if pop3x and any(a["proto"] == "pop3" for a in accts):
+        # The user lowers max_message_size (r19 23), from a source of its
+        # own, one history in eight.
+        r = random.Random("%d/pop3x-steps" % seed)
+        if r.random() < 0.125:
+            steps.insert(r.randint(1, len(steps)),
+                         {"op": "maxsize",
+                          "max": r.choice([10000, 20000, 50000])})
+    h = {"seed": seed, "accounts": accts, "steps": steps,
+         "clean_first": rnd.random() < 0.5,
+         "fault_rate": round(rnd.uniform(0.5, 2.0), 2), "suppress": []}
+    if pop3x:
+        h["pop3x"] = True
+    return h
 
 
 def describe(h):
@@ -183,6 +228,9 @@ def describe(h):
             out.append("%d. another client: %d action(s)" % (i + 1, s["n"]))
         elif s["op"] == "reader":
             out.append("%d. the mail reader works on the Maildirs" % (i + 1))
+        elif s["op"] == "maxsize":
+            out.append("%d. POP3 max_message_size lowered to %d" % (
+                i + 1, s["max"]))
         else:
             out.append("%d. UIDVALIDITY change (%s content)" % (i + 1,
                                                                s["how"]))
@@ -215,6 +263,8 @@ class Run:
         self.asan = "asan" in binary or os.environ.get("MFD_CHAOS_ASAN")
         self.off = set() if os.environ.get("MFD_CHAOS_ALL") == "1" else \
             set(KNOWN_DEFECTS)
+        if not h.get("pop3x"):
+            self.off |= POP3X_DRAWS
         self.quiet = quiet
         self.workdir = workdir
 
@@ -229,9 +279,14 @@ class Run:
             md = os.path.join(self.dir, spec["name"], "Maildir")
             cls = world.PopAccount if spec["proto"] == "pop3" else \
                 world.ImapAccount
-            a = cls(spec["name"], spec["kind"], spec["proto"], spec,
+            opts = spec
+            if spec["proto"] == "pop3":
+                opts = self.pop3x_opts(spec)
+            a = cls(spec["name"], spec["kind"], spec["proto"], opts,
                     self.log, random.Random(rnd.random()), md)
             a.seed = self.h["seed"]
+            if spec["proto"] == "pop3":
+                a.xrnd = random.Random("%d/%s/pop3x" % (a.seed, a.name))
             a.suppress = sup.get(spec["name"], set())
             a.off = set(self.off)
             a.force = {(f[1], f[2]): (f[3] if len(f) > 3 else 0)
@@ -250,6 +305,32 @@ class Run:
         os.chmod(os.path.join(self.dir, "pass"), 0o600)
         self.write_config()
 
+    def step_maxsize(self, s):
+        """The user lowers the POP3 accounts' max_message_size (r19 23:
+        DELEs may be owed for messages now over it); what is over it and
+        not delivered is not required from then on (judge)."""
+        self.log.draw("maxsize")
+        for a in self.accts:
+            if a.proto == "pop3":
+                a.opts["max_size"] = min(a.opts["max_size"], s["max"])
+                self.log.add("draw", a.name, 0, "maxsize")
+        self.write_config()
+
+    def pop3x_opts(self, spec):
+        """A POP3 account's options, without review r19's account draws
+        that are off (a history shrunk, or without "pop3x")."""
+        o = dict(spec)
+        for name, opt in (("nouidl", "nouidl"),
+                          ("pop3-budget", "daily_limit")):
+            if not o.get(opt):
+                continue
+            if name in self.off:
+                del o[opt]
+            else:
+                self.log.draw(name)
+                self.log.add("draw", spec["name"], 0, name)
+        return o
+
     def fill(self, a, rnd):
         """The mailbox before the first run."""
         ff = a.opts.get("first_fetch")
@@ -265,6 +346,10 @@ class Run:
                     ff == "unseen" and seen)
                 why = "too large" if kind == "big" else \
                     "before the first fetch (first_fetch = %s)" % ff
+                if kind == "plain" and a.proto == "pop3" and \
+                        a.x_on("mid-size") and a.xrnd.random() < 0.15:
+                    kind = "mid"
+                    self.log.draw("mid-size")
                 m = a.new_message(kind, required=req, why=why)
                 if a.proto == "pop3":
                     a.put(m.key)
@@ -295,7 +380,8 @@ class Run:
                       '  user = "chaos-%s"' % a.name,
                       '  password_file = "%s/pass"' % self.dir,
                       '  maildir = "%s"' % a.maildir,
-                      "  timeout = 3s", "  max_message_size = %d" % MAX_MSG,
+                      "  timeout = 3s",
+                      "  max_message_size = %d" % o.get("max_size", MAX_MSG),
                       "  keep = %s" % ("yes" if o.get("keep", True) else "no")]
             if o.get("tls", "none") != "none":
                 lines.append('  ca_file = "%s"' % self.certs["ca"])
@@ -323,6 +409,8 @@ class Run:
                     lines.append('  folder "%s" { }' % f)
             else:
                 lines.append("  poll_interval = 10s")
+                if o.get("daily_limit"):
+                    lines.append("  daily_limit = %d" % o["daily_limit"])
             lines.append("}")
         self.conf = os.path.join(self.dir, "mailfetchd.conf")
         with open(self.conf, "w") as f:
@@ -570,8 +658,11 @@ class Run:
                 imaps = [a for a in self.accts if a.proto == "imap"]
                 if imaps:
                     rnd.choice(imaps).uidvalidity_change(rnd, s["how"])
+            elif s["op"] == "maxsize" and "maxsize" not in self.off:
+                self.step_maxsize(s)
             for a in self.accts:
                 a.scan()
+                self.judge_budget_record(a)
         for a in self.accts:
             a.fault_rate = 0.0
         # The honest tail: the world behaves until a run finds nothing new.
@@ -608,11 +699,13 @@ class Run:
             if a.proto == "pop3":
                 a.reuse_settle()
             for key, m in sorted(a.msgs.items()):
+                if len(m.data) > a.opts.get("max_size", MAX_MSG):
+                    m.required, m.why = False, "over max_message_size"
                 n = len(a.ever.get(key, ()))
                 if n == 2 and m.hugeid and uidv and \
                         "taken as absent" in self.output():
                     n = 1	# documented: max_message_size paragraph
-                if n > 1:
+                if n > self.copies_allowed(a, key):
                     back = any(i[1] in self.reader_gone
                                for i in a.ever[key])
                     lg.violate("came-back" if back else "duplicate",
@@ -631,6 +724,8 @@ class Run:
                                "tmp/ by a killed run, never delivered" % (
                                    a.name, key))
             del found
+            if a.proto == "pop3" and a.opts.get("pop3x"):
+                self.judge_left(a, held)
             if a.opts.get("trash"):
                 self.judge_trash(a)
             self.judge_limits(a)
@@ -643,6 +738,74 @@ class Run:
             if word in text:
                 lg.violate("sanitizer", "a sanitizer report (%s) in the "
                            "output" % word)
+
+    def copies_allowed(self, a, key):
+        """How many deliveries of key the documentation allows: one;
+        without UIDL one more for each session that sent it whole and
+        was not committed, or refused its DELE (world.py extra_ok);
+        with keep = yes two for a message listed with another size (a
+        flap, mailfetchd.conf(5) keep: "costs one duplicate of each
+        message"), even of one the reader deleted."""
+        if a.proto != "pop3":
+            return 1
+        n = 1 + a.extra_ok.get(key, 0)
+        if a.opts.get("keep") and key in a.flapped:
+            n = max(n, 2)
+        return n
+
+    def judge_left(self, a, held):
+        """keep = no (POP3): after the honest tail nothing delivered is
+        left on the server (a refused DELE stays owed, r19 03), but what
+        the documentation leaves there: the messages of a duplicate UIDL,
+        and those a journal recovery found nowhere in the Maildir (the
+        reader had moved them: "counted as delivered ... left on the
+        server")."""
+        if a.opts.get("keep", True):
+            return
+        for key in sorted(held):
+            m = a.msgs[key]
+            if not a.ever.get(key) or m.why == "a duplicate UIDL" or any(
+                    i[1] in self.reader_gone for i in a.ever[key]):
+                continue
+            self.log.violate("left-on-server", "%s: %s delivered, still on"
+                             " the server after the honest runs (keep = "
+                             "no)" % (a.name, key))
+
+    def budget_record(self, a):
+        """The bytes of the budget record of a's state file (src/
+        schedule.c schedule_budget_format: "wall:bytes,...")."""
+        path = os.path.join(self.dir, "state", a.name + ".state")
+        try:
+            with open(path, errors="replace") as f:
+                lines = f.read().splitlines()
+        except OSError:
+            return 0
+        for line in lines:
+            if line.startswith("budget "):
+                text = urllib.parse.unquote(line[len("budget "):])
+                return sum(int(x.split(":")[1]) for x in text.split(",")
+                           if x.count(":") == 1)
+        return 0
+
+    def judge_budget_record(self, a):
+        """POP3 with daily_limit: the budget record, after each step, is
+        never over the limit (mailfetchd.conf(5) daily_limit: a message
+        counts as the most its download may take, so a server whose LIST
+        counts CRLF never takes a poll past it), but by what a message
+        LIST lied about may take the first time (list-lie: up to its
+        lie bound, max_message_size and what a cut leaves)."""
+        lim = a.opts.get("daily_limit")
+        if a.proto != "pop3" or not lim or getattr(a, "budget_judged", 0):
+            return
+        slack = a.lie_retrs * 2 * MAX_MSG
+        used = self.budget_record(a)
+        if used > lim + slack:
+            a.budget_judged = 1
+            self.log.violate("budget-record", "%s: the state's budget "
+                             "record holds %d bytes, over the daily_limit "
+                             "of %d%s" % (a.name, used, lim, " + %d for %d "
+                                          "lie(s)" % (slack, a.lie_retrs)
+                                          if slack else ""))
 
     def first_fetch_optional(self, a):
         """Without an honest first run, what first_fetch leaves is known
@@ -874,12 +1037,17 @@ def main():
     ap.add_argument("--history", default=os.environ.get("MFD_CHAOS_HISTORY"))
     ap.add_argument("--workdir", default=None)
     ap.add_argument("--no-shrink", action="store_true")
+    ap.add_argument("--pop3-extra", action="store_true",
+                    default=os.environ.get("MFD_CHAOS_POP3X") == "1")
     ap.add_argument("--shrink-seconds", type=float, default=None)
     ap.add_argument("--max-failures", type=int, default=0)
     ap.add_argument("--jobs", type=int,
                     default=int(os.environ.get("MFD_CHAOS_JOBS", "1")))
     args = ap.parse_args()
     long_mode = os.environ.get("MFD_CHAOS_LONG") == "1"
+    # Review r19's POP3 misbehaviours: the long mode draws them, the
+    # short one with --pop3-extra (MFD_CHAOS_POP3X=1).
+    pop3x = long_mode or args.pop3_extra
     if not args.binary or not os.access(args.binary, os.X_OK):
         print("chaos.py: no mailfetchd binary (--binary or MFD_CHAOS_BINARY)",
               file=sys.stderr)
@@ -896,7 +1064,7 @@ def main():
         with open(args.history) as f:
             queue = [json.load(f)]
     elif args.seed is not None:
-        queue = [make_history(args.seed, long_mode)]
+        queue = [make_history(args.seed, long_mode, pop3x)]
     else:
         base = args.base if args.base is not None else \
             int(time.time()) % 1000000
@@ -927,14 +1095,14 @@ def main():
             elif nhist:
                 if i >= nhist:
                     return None
-                h = make_history(base * 1000 + i, long_mode)
+                h = make_history(base * 1000 + i, long_mode, pop3x)
             else:
                 if time.monotonic() - t0 >= minutes * 60 and \
                         tot["sessions"] >= want_sessions:
                     return None
                 if args.max_failures and tot["failed"] >= args.max_failures:
                     return None
-                h = make_history(base * 1000 + i, long_mode)
+                h = make_history(base * 1000 + i, long_mode, pop3x)
             state["i"] = i + 1
             return h
 
@@ -988,7 +1156,8 @@ def main():
         if len(v) > 8:
             say("#   ... %d more" % (len(v) - 8))
         say("#   replay: MFD_CHAOS_SEED=%d%s (work dir %s)" % (
-            h["seed"], " MFD_CHAOS_LONG=1" if long_mode else "", res["dir"]))
+            h["seed"], " MFD_CHAOS_LONG=1" if long_mode else
+            " MFD_CHAOS_POP3X=1" if pop3x else "", res["dir"]))
         say("#   history:")
         for line in describe(h):
             say("#     " + line)

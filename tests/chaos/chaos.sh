@@ -11,7 +11,9 @@
 # short run (its seeds are N*1000+i); MFD_CHAOS_HISTORIES=N (default 12);
 # MFD_CHAOS_LONG=1 is the long mode (at least an hour and 10,000 sessions;
 # run it by hand, see README.md); MFD_CHAOS_BINARY=PATH tests another
-# build.
+# build; MFD_CHAOS_POP3X=1 also draws review r19's POP3 misbehaviours
+# (README.md, "POP3 beyond the basics": off here until the r19 fixes of
+# src/pop3.c are in; the long mode draws them).
 set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 . "$top_srcdir/tests/lib/tap.sh"

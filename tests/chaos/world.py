@@ -36,8 +36,8 @@ maildir_dirs = faultlib.maildir_dirs
 def make_message(rnd, key, kind="plain", msgid=None):
     """A message (CRLF line ends) whose content names key. kind: plain
     (2-20 KB, the fault corpus's lines: some start with "." or "From "),
-    tiny, big (over max_message_size), hugeid (~82 KB of Message-ID
-    lines)."""
+    tiny, big (over max_message_size), mid (70-180 KB), hugeid (~82 KB
+    of Message-ID lines)."""
     mid = msgid or "<%s@chaos.example>" % key
     head = ["From: Chaos <chaos@chaos.example>",
             "To: Reader <reader@chaos.example>",
@@ -54,6 +54,13 @@ def make_message(rnd, key, kind="plain", msgid=None):
             "@fault.example>\n", 1)[1]
     if kind == "big":
         body += body * (240000 // len(body))
+    if kind == "mid":
+        # 70-180 KB, under max_message_size and over the 64 KiB a POP3
+        # owed-DELE check reads without a size (review r19 14); its size
+        # from the key, so that it draws nothing from rnd.
+        want = 70000 + int(hashlib.sha256(key.encode()).hexdigest()[:6],
+                           16) % 110000
+        body += body * (want // len(body))
     body += ".end of %s\n" % key
     return ("\r\n".join(head) + "\r\n\r\n" +
             body.replace("\n", "\r\n")).encode()
@@ -1296,6 +1303,28 @@ class PopAccount(Account):
         # The messages each UIDL named, in turn (a freed UIDL reused):
         # reuse_settle tells which of them mailfetchd may skip.
         self.uidl_keys = {}
+        # The POP3 misbehaviours of review r19 (POP3X_DRAWS in chaos.py;
+        # "off" unless the history has "pop3x"): their source of sizes,
+        # separate, so that a history without them is what it was.
+        self.xrnd = None		# set with the seed (chaos.py setup)
+        # Copies of a message the documentation allows beyond one: with
+        # no UIDL (keep = no), one per session that sent it whole and
+        # ended without QUIT committing, or refused its DELE
+        # (mailfetchd.conf(5) keep: "a session cut between delivery and
+        # QUIT then delivers those messages again").
+        self.extra_ok = {}
+        self.flapped = set()		# keys listed with another size
+        self.lie_retrs = 0		# RETRs of a message LIST lied about
+        # Without UIDL a liar's cut costs one more delivery of the others,
+        # "not one on every run" (mailfetchd.conf(5) keep), until the
+        # maildrop's numbers change (epoch: the other client deletes).
+        self.lie_paid = set()		# (liar key, epoch)
+        self.epoch = 0
+
+    def x_on(self, name):
+        """Whether an account-level r19 draw (nouidl, pop3-budget,
+        mid-size) is on: in the history and not switched off."""
+        return name not in self.off and bool(self.opts.get("pop3x"))
 
     def put(self, key, uidl=None):
         if uidl is None:
@@ -1316,11 +1345,16 @@ class PopAccount(Account):
             r = rnd.random()
             if r < 0.55 or not self.drop:
                 big = rnd.random() < 0.05
-                m = self.new_message("big" if big else "plain",
-                                     required=not big, why="too large")
+                kind = "big" if big else "plain"
+                if not big and self.x_on("mid-size") and \
+                        self.xrnd.random() < 0.15:
+                    kind = "mid"
+                    self.log.draw("mid-size")
+                m = self.new_message(kind, required=not big, why="too large")
                 uidl = None
                 if self.drop and rnd.random() < 0.08 and \
-                        "dup-uidl" not in self.off:
+                        "dup-uidl" not in self.off and \
+                        not self.opts.get("nouidl"):
                     # A duplicate UIDL: the server names two different
                     # messages alike. mailfetchd warns (pop3.c) that such
                     # messages "may be skipped or fetched again": both
@@ -1340,7 +1374,9 @@ class PopAccount(Account):
                 i = rnd.randrange(len(self.drop))
                 uidl, key = self.drop.pop(i)
                 self.log.add("gone", self.name, key, "INBOX", uidl, "other")
-                if rnd.random() < 0.3 and "uidl-reuse" not in self.off:
+                self.epoch += 1		# the numbers after it shift
+                if rnd.random() < 0.3 and "uidl-reuse" not in self.off \
+                        and not self.opts.get("nouidl"):
                     # RFC 1939 lets a server reuse a freed UIDL: what
                     # mailfetchd may skip under it is known at the end
                     # (reuse_settle).
@@ -1372,9 +1408,16 @@ class PopAccount(Account):
         server whose sizes flap). Only a message mailfetchd delivered
         counts, not every one the UIDL named (review r14 08)."""
         for keys in self.uidl_keys.values():
-            size, resized = None, False
+            size, resized, flap = None, False, False
             for k in keys:
                 m = self.msgs[k]
+                if flap and not self.ever.get(k):
+                    # The size recorded is one a flap listed, or the
+                    # UIDL was fetched again for it (r19 draws).
+                    m.required = False
+                    m.why = "a reused UIDL, after a flapping LIST size"
+                    continue
+                flap = flap or k in self.flapped
                 if self.ever.get(k):
                     resized = resized or (size is not None and
                                           len(m.data) != size)
@@ -1394,6 +1437,197 @@ POP_REFUSALS = [
 ]
 
 
+class PopListing:
+    """What one POP3 session lists (review r19's misbehaviours, drawn at
+    login): the whole maildrop, or none of it (list-empty: a backend not
+    yet in sync), or one message left out of LIST only (list-omit) or of
+    LIST and UIDL (listing-omit); sizes a few octets off (list-flap) and
+    a message over max_message_size listed small (list-lie)."""
+
+    def __init__(self, a, c, drop):
+        self.empty = a.chance(c, "list-empty", 0.03)
+        self.omit_list = self.omit_both = None
+        if drop and a.chance(c, "list-omit", 0.06):
+            self.omit_list = c.rnd.randrange(len(drop))
+        if drop and a.chance(c, "listing-omit", 0.04):
+            self.omit_both = c.rnd.randrange(len(drop))
+        self.size = {}
+        self.lies = set()	# the numbers of the liars
+        self.lied = []		# the liars whose RETR was answered
+        flap = a.chance(c, "list-flap", 0.08)
+        for i, (_, k) in enumerate(drop):
+            n = len(a.msgs[k].data)
+            if not a.msgs[k].required and n > a.opts.get("max_size", n) \
+                    and a.chance(c, "list-lie", 0.3):
+                n = 900		# announced small: a liar (r19 02, 15)
+                self.lies.add(i)
+            if flap:
+                n += c.rnd.choice([-3, -2, -1, 1, 2, 3])
+            if n != len(a.msgs[k].data):
+                a.flapped.add(k)
+            self.size[i] = n
+        self.dele_err = None	# the message whose DELE is refused
+        if drop and a.chance(c, "dele-err-msg", 0.04):
+            self.dele_err = c.rnd.randrange(len(drop))
+
+    def numbers(self, drop, uidl):
+        if self.empty:
+            return []
+        return [i for i in range(len(drop)) if i != self.omit_both and
+                (uidl or i != self.omit_list)]
+
+
+def pop3_retr(a, c, cmd, arg, drop, listing):
+    """RETR or TOP n: the answer, with its misbehaviours. Returns the key
+    when the whole answer was sent, else None; a liar's key is noted in
+    listing.lied before its answer (the client cuts it)."""
+    n = int(arg.split(" ")[0])
+    key = drop[n - 1][1]
+    data = a.msgs[key].data
+    if cmd == "TOP":
+        lines = int(arg.split(" ")[1])
+        head, _, b = data.partition(b"\r\n\r\n")
+        b = b"".join(x + b"\r\n" for x in
+                     b.split(b"\r\n")[:lines] if lines)
+        data = head + b"\r\n\r\n" + b
+    stuffed = (b"\r\n" + data).replace(b"\r\n.", b"\r\n..")[2:]
+    text = b"+OK\r\n" + stuffed + b".\r\n"
+    if cmd == "RETR":
+        if a.chance(c, "retr-err", 0.02):
+            c.send("-ERR [SYS/TEMP] cannot read message\r\n")
+            return None
+        if listing is not None and n - 1 in listing.lies:
+            listing.lied.append(key)
+            with a.lock:
+                a.lie_retrs += 1
+        if a.chance(c, "cut-mid-retr", 0.05):
+            dots = [m.start() + 3 for m in
+                    re.finditer(rb"\r\n\.\.", text)]
+            if dots and c.rnd.random() < 0.5:
+                c.cut_at = c.rnd.choice(dots)	# mid "..x"
+            else:
+                c.arm_cut(len(text))
+        elif a.chance(c, "trickle", 0.02):
+            c.trickle = (512, 0.01, time.monotonic() + 20)
+        elif a.chance(c, "drip", 0.004):
+            c.trickle = (1, 0.5, time.monotonic() + 60)
+    c.send(text)
+    c.trickle = None
+    if cmd != "RETR":
+        return None
+    with a.lock:
+        # A whole answer (a cut one is not known read in full).
+        a.body_bytes.append((time.monotonic(), len(text), a.phase, c.n))
+    return key
+
+
+def pop3_dele(a, c, arg, drop, dele, listing):
+    """DELE n: refused now and then (dele-err), or for one message of
+    the session (dele-err-msg); without UIDL a refused DELE leaves a
+    message the next session cannot tell from a new one."""
+    i = int(arg) - 1
+    if a.chance(c, "dele-err", 0.03) or \
+            (listing is not None and i == listing.dele_err):
+        c.send("-ERR [SYS/TEMP] cannot delete message now\r\n")
+        if a.opts.get("nouidl") and 0 <= i < len(drop):
+            with a.lock:
+                k = drop[i][1]
+                a.extra_ok[k] = a.extra_ok.get(k, 0) + 1
+        return
+    dele.add(i)
+    c.send("+OK deleted\r\n")
+
+
+def pop3_capa(a, c, starttls):
+    uidl = "" if a.opts.get("nouidl") else "UIDL\r\n"
+    c.send("+OK\r\n%sUSER\r\n%sTOP\r\nRESP-CODES\r\n"
+           "AUTH-RESP-CODE\r\nPIPELINING\r\n.\r\n" % (
+               "STLS\r\n" if starttls else "", uidl))
+
+
+def pop3_uidl(a, c, drop, listing):
+    if a.opts.get("nouidl"):
+        c.send("-ERR unknown command\r\n")
+        return
+    if a.chance(c, "uidl-temp", 0.06):
+        # CAPA lists UIDL: a refusal for the moment (r19 24).
+        c.send("-ERR [SYS/TEMP] UIDL unavailable right now\r\n")
+        return
+    nums = listing.numbers(drop, True) if listing else range(len(drop))
+    text = "+OK\r\n" + "".join("%d %s\r\n" % (i + 1, drop[i][0])
+                               for i in nums) + ".\r\n"
+    if a.chance(c, "cut-uidl", 0.02):
+        c.arm_cut(len(text))
+    c.send(text)
+
+
+def pop3_list(a, c, drop, listing):
+    if listing is None:
+        c.send("+OK\r\n" + "".join("%d %d\r\n" % (
+            i + 1, len(a.msgs[k].data)) for i, (_, k) in
+            enumerate(drop)) + ".\r\n")
+        return
+    c.send("+OK\r\n" + "".join("%d %d\r\n" % (i + 1, listing.size[i])
+                               for i in listing.numbers(drop, False)) +
+           ".\r\n")
+
+
+def pop3_login(a, c):
+    """PASS: a refusal drawn, the maildrop locked, or the session's
+    snapshot of it. Returns the snapshot, or None (refused)."""
+    refused = None
+    for name, text in POP_REFUSALS:
+        if a.chance(c, name, 0.02):
+            refused = text
+            break
+    drop = None
+    with a.lock:
+        # A holder whose client is gone (killed) lets go.
+        if a.locked and a.locked.closed_by_peer():
+            a.locked = None
+        if refused is None and a.locked:
+            refused = "-ERR [IN-USE] maildrop locked"
+        if refused is None:
+            a.locked = c
+            drop = [list(x) for x in a.drop]
+    a.note_login(refused is None, c)
+    c.send((refused or "+OK logged in") + "\r\n")
+    return drop
+
+
+def pop3_quit(a, c, drop, dele):
+    """QUIT: the deletions committed (checked), the lock released."""
+    cut = a.chance(c, "cut-after-quit", 0.03)
+    with a.lock:
+        for i in sorted(dele, reverse=True):
+            uidl, key = drop[i]
+            a.check_action("DELE", key, c)
+            if [uidl, key] in a.drop:
+                a.drop.remove([uidl, key])
+                a.log.add("gone", a.name, key, "INBOX", uidl, "client")
+        a.locked = None
+    if cut:
+        return
+    c.send("+OK bye\r\n")
+    if c.tls is not None and a.chance(c, "tls-eof-after-logout", 0.3):
+        c.ragged = True	# a normal end after +OK (pop3.c)
+
+
+def pop3_cut_costs(a, listing):
+    """Whether a session not committed may cost one more delivery of
+    what it sent (no UIDL): any cut may, but the cut mailfetchd makes
+    after a liar's answer only once per liar while the numbers stand
+    (keep: "costs one more delivery of the others, not one on every
+    run"; review r19 15)."""
+    if listing is None or not listing.lied:
+        return True
+    paid = {(k, a.epoch) for k in listing.lied}
+    if paid <= a.lie_paid:
+        return False
+    a.lie_paid |= paid
+    return True
+
+
 def pop3_handler(c):
     a = c.acct
     if a.chance(c, "bye-greeting", 0.02):
@@ -1401,7 +1635,9 @@ def pop3_handler(c):
         return
     c.send("+OK chaos POP3 ready\r\n")
     drop = None
+    listing = None
     dele = set()
+    sent = []		# keys whose RETR answer went out whole
     try:
         while True:
             line = c.readline()
@@ -1416,9 +1652,7 @@ def pop3_handler(c):
             if cmd in ("USER", "PASS", "APOP", "AUTH"):
                 a.check_credentials(cmd, c)
             if cmd == "CAPA":
-                c.send("+OK\r\n%sUSER\r\nUIDL\r\nTOP\r\nRESP-CODES\r\n"
-                       "AUTH-RESP-CODE\r\nPIPELINING\r\n.\r\n" % (
-                           "STLS\r\n" if starttls else ""))
+                pop3_capa(a, c, starttls)
             elif cmd == "STLS" and starttls and drop is None:
                 if a.chance(c, "starttls-refused", 0.03):
                     c.send("-ERR [SYS/TEMP] TLS not available now\r\n")
@@ -1428,97 +1662,34 @@ def pop3_handler(c):
             elif cmd == "USER":
                 c.send("+OK\r\n")
             elif cmd == "PASS":
-                refused = None
-                for name, text in POP_REFUSALS:
-                    if a.chance(c, name, 0.02):
-                        refused = text
-                        break
-                with a.lock:
-                    # A holder whose client is gone (killed) lets go.
-                    if a.locked and a.locked.closed_by_peer():
-                        a.locked = None
-                    if refused is None and a.locked:
-                        refused = "-ERR [IN-USE] maildrop locked"
-                    if refused is None:
-                        a.locked = c
-                        drop = [list(x) for x in a.drop]
-                a.note_login(refused is None, c)
-                c.send((refused or "+OK logged in") + "\r\n")
-                if refused:
+                drop = pop3_login(a, c)
+                if drop is None:
                     return
+                listing = PopListing(a, c, drop)
             elif drop is None:
                 c.send("-ERR log in first\r\n")
             elif cmd == "STAT":
-                c.send("+OK %d %d\r\n" % (len(drop), sum(
-                    len(a.msgs[k].data) for _, k in drop)))
+                nums = listing.numbers(drop, True)
+                c.send("+OK %d %d\r\n" % (len(nums), sum(
+                    len(a.msgs[drop[i][1]].data) for i in nums)))
             elif cmd == "UIDL" and not arg:
-                text = "+OK\r\n" + "".join("%d %s\r\n" % (i + 1, u) for i, (
-                    u, _) in enumerate(drop)) + ".\r\n"
-                if a.chance(c, "cut-uidl", 0.02):
-                    c.arm_cut(len(text))
-                c.send(text)
+                pop3_uidl(a, c, drop, listing)
             elif cmd == "LIST" and not arg:
-                c.send("+OK\r\n" + "".join("%d %d\r\n" % (
-                    i + 1, len(a.msgs[k].data)) for i, (_, k) in
-                    enumerate(drop)) + ".\r\n")
+                pop3_list(a, c, drop, listing)
             elif cmd in ("RETR", "TOP"):
-                n = int(arg.split(" ")[0])
-                key = drop[n - 1][1]
-                data = a.msgs[key].data
-                if cmd == "TOP":
-                    lines = int(arg.split(" ")[1])
-                    head, _, b = data.partition(b"\r\n\r\n")
-                    b = b"".join(x + b"\r\n" for x in
-                                 b.split(b"\r\n")[:lines] if lines)
-                    data = head + b"\r\n\r\n" + b
-                stuffed = (b"\r\n" + data).replace(b"\r\n.", b"\r\n..")[2:]
-                text = b"+OK\r\n" + stuffed + b".\r\n"
-                if cmd == "RETR":
-                    with a.lock:
-                        a.body_bytes.append((time.monotonic(), len(data),
-                                             a.phase, c.n))
-                    if a.chance(c, "retr-err", 0.02):
-                        c.send("-ERR [SYS/TEMP] cannot read message\r\n")
-                        continue
-                    if a.chance(c, "cut-mid-retr", 0.05):
-                        dots = [m.start() + 3 for m in
-                                re.finditer(rb"\r\n\.\.", text)]
-                        if dots and c.rnd.random() < 0.5:
-                            c.cut_at = c.rnd.choice(dots)	# mid "..x"
-                        else:
-                            c.arm_cut(len(text))
-                    elif a.chance(c, "trickle", 0.02):
-                        c.trickle = (512, 0.01, time.monotonic() + 20)
-                    elif a.chance(c, "drip", 0.004):
-                        c.trickle = (1, 0.5, time.monotonic() + 60)
-                c.send(text)
-                c.trickle = None
+                key = pop3_retr(a, c, cmd, arg, drop, listing)
+                if key is not None:
+                    sent.append(key)
             elif cmd == "DELE":
-                dele.add(int(arg) - 1)
-                c.send("+OK deleted\r\n")
+                pop3_dele(a, c, arg, drop, dele, listing)
             elif cmd == "NOOP":
                 c.send("+OK\r\n")
             elif cmd == "RSET":
                 dele = set()
                 c.send("+OK\r\n")
             elif cmd == "QUIT":
-                cut = a.chance(c, "cut-after-quit", 0.03)
-                with a.lock:
-                    for i in sorted(dele, reverse=True):
-                        uidl, key = drop[i]
-                        a.check_action("DELE", key, c)
-                        if [uidl, key] in a.drop:
-                            a.drop.remove([uidl, key])
-                            a.log.add("gone", a.name, key, "INBOX", uidl,
-                                      "client")
-                    a.locked = None
-                    drop = None
-                if cut:
-                    return
-                c.send("+OK bye\r\n")
-                if c.tls is not None and a.chance(c, "tls-eof-after-logout",
-                                                  0.3):
-                    c.ragged = True	# a normal end after +OK (pop3.c)
+                d, drop = drop, None
+                pop3_quit(a, c, d, dele)
                 return
             else:
                 c.send("-ERR unknown command\r\n")
@@ -1527,3 +1698,8 @@ def pop3_handler(c):
             with a.lock:
                 if a.locked is c:
                     a.locked = None
+                if a.opts.get("nouidl") and pop3_cut_costs(a, listing):
+                    # Not committed: without UIDL the next session
+                    # delivers what this one sent again (documented).
+                    for k in sent:
+                        a.extra_ok[k] = a.extra_ok.get(k, 0) + 1
