@@ -1545,6 +1545,28 @@ imap_root_done(struct imap_session *s)
 	imap_lists_begin(s);
 }
 
+/* keep = no: a trash fetched before (a named folder that got the \Trash
+ * role, or trash_folder edited to name it) is fetched again, once it
+ * stops being the trash, only for the mail that arrives from then on:
+ * what mailfetchd moved there meanwhile was delivered (review r18 04).
+ * The first fetch's "new" filter, bound at its next SELECT
+ * (imap_trash_resume_bound), covers it above the old last_uid; what is
+ * owed from before (the missing set) is still fetched. */
+static void
+imap_trash_left_mark(struct imap_session *s)
+{
+	struct state_folder	*sf;
+
+	if ((sf = state_folder_get(s->st, s->trash_wire, 0)) == NULL ||
+	    sf->uidvalidity == 0)
+		return;
+	sf->first_until = UINT32_MAX;
+	if (sf->first_mode != STATE_FIRST_NEW) {
+		sf->first_mode = STATE_FIRST_NEW;
+		sf->first_time = (long long)time(NULL);
+	}
+}
+
 /* keep = no: the trash is remembered in the account's state before
  * anything is moved there (the state is saved before any server action),
  * so that a folder pattern never fetches it, also once the server gives
@@ -1556,8 +1578,10 @@ imap_trash_remember(struct imap_session *s)
 	int	bad;
 	char	*utf8;
 
-	if (s->ac->keep || s->trash_wire == NULL ||
-	    state_trashed_add(s->st, s->trash_wire) != 1)
+	if (s->ac->keep || s->trash_wire == NULL)
+		return;
+	imap_trash_left_mark(s);
+	if (state_trashed_add(s->st, s->trash_wire) != 1)
 		return;
 	utf8 = folder_wire_to_utf8(s->trash_wire, &bad);
 	imap_log(s, LOG_LVL_DEBUG, "keep = no: \"%s\" is remembered as a "
@@ -2679,6 +2703,34 @@ imap_suspect_load(struct imap_session *s)
 	return (0);
 }
 
+/* A folder fetched before that was the trash since (imap_trash_left_mark):
+ * the "new" filter covers what it holds now, below UIDNEXT; without
+ * UIDNEXT, what its sizes pass lists (imap_first_bound). */
+static void
+imap_trash_resume_bound(struct imap_session *s)
+{
+	const char	*remote = s->folders[s->cur].remote;
+
+	if (s->sf->first_until != UINT32_MAX ||
+	    s->sf->first_mode != STATE_FIRST_NEW ||
+	    !state_trashed_has(s->st, remote))
+		return;
+	if (s->uidnext > 0)
+		s->sf->first_until = s->uidnext - 1 > s->sf->last_uid ?
+		    s->uidnext - 1 : s->sf->last_uid;
+	if (s->uidnext > 0)
+		imap_log(s, LOG_LVL_INFO, "this folder was the trash since "
+		    "it was last fetched (keep = no moves delivered mail "
+		    "there): only mail arriving from now on is fetched "
+		    "(UID > %u)", s->sf->first_until);
+	else
+		imap_log(s, LOG_LVL_INFO, "this folder was the trash since "
+		    "it was last fetched (keep = no moves delivered mail "
+		    "there): only mail arriving from now on is fetched (the "
+		    "server gives no UIDNEXT: above the highest UID it lists "
+		    "now)");
+}
+
 /* After SELECT: decide what to fetch. */
 static void
 imap_selected(struct imap_session *s)
@@ -2718,6 +2770,8 @@ imap_selected(struct imap_session *s)
 	}
 	if (imap_suspect_load(s) != 0)
 		return;
+	if (!first_fetch)
+		imap_trash_resume_bound(s);
 	if (!first_fetch && s->sf->pending != NULL &&
 	    *s->sf->pending != '\0') {
 		if (imap_pending_load(s) != 0)
