@@ -203,6 +203,12 @@
  * whose unread (or deleted) messages alternate with read ones a million
  * times over cannot be searched. */
 #define IMAP_SEARCH_MAX		1000000
+/* The most UIDs one answer to UID SEARCH may bring as new results for
+ * the pacing, whatever the folder's EXISTS and UIDNEXT say (a hostile
+ * server can say 4,000,000,000 for both): past it, what the answer brings
+ * counts as notes, and a server still streaming ends after the note
+ * windows (conn.h). An honest answer this long comes at once. */
+#define IMAP_SEARCH_NEW_MAX	1000000
 /* Folders one LIST answer may name, and bytes of their names: a server
  * repeating its LIST lines without end would otherwise grow the list
  * without bound. More folders than any real account has. */
@@ -6055,6 +6061,22 @@ imap_search_set(struct imap_session *s)
 	}
 }
 
+/* Most distinct UIDs an honest answer to UID SEARCH can name: what the
+ * folder holds (imap_msgs_cap), no more than the UIDs below UIDNEXT
+ * with a margin for mail that arrives meanwhile, and at most
+ * IMAP_SEARCH_NEW_MAX: EXISTS alone is the server's word, and one that
+ * said 4,000,000,000 held the run as long as it streamed counting-up
+ * UIDs (review r18 08). */
+static size_t
+imap_search_cap(const struct imap_session *s)
+{
+	size_t	cap = imap_msgs_cap(s);
+
+	if (s->uidnext > 0 && (size_t)s->uidnext - 1 + IMAP_MSGS_SLACK < cap)
+		cap = (size_t)s->uidnext - 1 + IMAP_MSGS_SLACK;
+	return (cap < IMAP_SEARCH_NEW_MAX ? cap : IMAP_SEARCH_NEW_MAX);
+}
+
 /* SEARCH data: taken only in answer to our UID SEARCH, and up to
  * IMAP_SEARCH_MAX ranges; unsolicited SEARCH data (RFC 9051 allows it only
  * as an answer) is dropped, so a server streaming it, during IDLE or
@@ -6076,8 +6098,10 @@ imap_search_untagged(struct imap_session *s, const struct imap_response *r)
 		if (imap_parse_node_u32(n, &v) != 0)
 			continue;
 		/* Progress for the pacing: no more new UIDs than the folder
-		 * can hold (a server may count up without end). */
-		if (!uidset_has(set, v) && ++s->search_new <= imap_msgs_cap(s))
+		 * can hold (a server may count up without end, and say
+		 * any EXISTS). */
+		if (!uidset_has(set, v) && ++s->search_new <=
+		    imap_search_cap(s))
 			s->pace_new = 1;
 		/* UID SEARCH ALL: only whether the queried UIDs exist. */
 		if (s->state == IMAP_S_SEARCH_GONE &&
