@@ -1557,14 +1557,18 @@ imap_root_done(struct imap_session *s)
  * what mailfetchd moved there meanwhile was delivered (review r18 04).
  * The first fetch's "new" filter, bound at its next SELECT
  * (imap_trash_resume_bound), covers it above the old last_uid; what is
- * owed from before (the missing set) is still fetched. */
+ * owed from before (the missing set) is still fetched. Not over a pass
+ * that is not through (an unseen first fetch, a matching after a
+ * UIDVALIDITY change): the mail it still owes would be passed over, and
+ * a duplicate is better than a loss. */
 static void
 imap_trash_left_mark(struct imap_session *s)
 {
 	struct state_folder	*sf;
 
 	if ((sf = state_folder_get(s->st, s->trash_wire, 0)) == NULL ||
-	    sf->uidvalidity == 0)
+	    sf->uidvalidity == 0 || sf->matching || (sf->first_until != 0 &&
+	    sf->first_mode != STATE_FIRST_NEW))
 		return;
 	sf->first_until = UINT32_MAX;
 	if (sf->first_mode != STATE_FIRST_NEW) {

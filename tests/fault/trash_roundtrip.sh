@@ -99,4 +99,32 @@ roundtrip()
 roundtrip role 0 role
 roundtrip nouidnext 1 role
 roundtrip conf 0 conf
+
+# A first fetch (first_fetch = unseen) of Bin not through when it becomes
+# the trash: the unread message w it still owes (UID 2, under its bound)
+# is fetched once Bin is no longer the trash, not passed over with what
+# was moved there (c: then delivered twice, a duplicate rather than a
+# loss). The unfinished first fetch is written into the state of run 1.
+box "$T/u.json" 0
+scripted_folders "$T/u.json"
+conf u '\\Trash'
+scripted_once u
+scripted_box_add "$T/u.json" Bin w
+python3 - "$T/state-u/u.state" <<'PY'
+import hashlib, sys
+body = [l for l in open(sys.argv[1]).read().splitlines()
+        if not l.startswith("end ")] + ["first_fetch Bin unseen 2"]
+out = "".join(l + "\n" for l in body)
+out += "end %d %s\n" % (len(body) - 1, hashlib.sha256(out.encode()).hexdigest())
+open(sys.argv[1], "w").write(out)
+PY
+scripted_box_add "$T/u.json" INBOX c
+trash_is u role Bin
+scripted_once u
+tap_is "$(scripted_subjects u):$(held "$T/u.json" Bin)" "a b c x :w c" \
+    "unseen first fetch not through: Bin is the trash, c moved there" "$err"
+trash_is u role Trash
+scripted_once u
+tap_like "$(scripted_subjects u)" '^a b c .*w x $' \
+    "... Bin no longer the trash: the unread w it owed is fetched" "$err"
 tap_done
