@@ -204,6 +204,12 @@
  * whose unread (or deleted) messages alternate with read ones a million
  * times over cannot be searched. */
 #define IMAP_SEARCH_MAX		1000000
+/* The most UIDs one answer to UID SEARCH may bring as new results for
+ * the pacing, whatever the folder's EXISTS and UIDNEXT say (a hostile
+ * server can say 4,000,000,000 for both): past it, what the answer brings
+ * counts as notes, and a server still streaming ends after the note
+ * windows (conn.h). An honest answer this long comes at once. */
+#define IMAP_SEARCH_NEW_MAX	1000000
 /* Folders one LIST answer may name, and bytes of their names: a server
  * repeating its LIST lines without end would otherwise grow the list
  * without bound. More folders than any real account has. */
@@ -1568,6 +1574,32 @@ imap_root_done(struct imap_session *s)
 	imap_lists_begin(s);
 }
 
+/* keep = no: a trash fetched before (a named folder that got the \Trash
+ * role, or trash_folder edited to name it) is fetched again, once it
+ * stops being the trash, only for the mail that arrives from then on:
+ * what mailfetchd moved there meanwhile was delivered (review r18 04).
+ * The first fetch's "new" filter, bound at its next SELECT
+ * (imap_trash_resume_bound), covers it above the old last_uid; what is
+ * owed from before (the missing set) is still fetched. Not over a pass
+ * that is not through (an unseen first fetch, a matching after a
+ * UIDVALIDITY change): the mail it still owes would be passed over, and
+ * a duplicate is better than a loss. */
+static void
+imap_trash_left_mark(struct imap_session *s)
+{
+	struct state_folder	*sf;
+
+	if ((sf = state_folder_get(s->st, s->trash_wire, 0)) == NULL ||
+	    sf->uidvalidity == 0 || sf->matching || (sf->first_until != 0 &&
+	    sf->first_mode != STATE_FIRST_NEW))
+		return;
+	sf->first_until = UINT32_MAX;
+	if (sf->first_mode != STATE_FIRST_NEW) {
+		sf->first_mode = STATE_FIRST_NEW;
+		sf->first_time = (long long)time(NULL);
+	}
+}
+
 /* keep = no: the trash is remembered in the account's state before
  * anything is moved there (the state is saved before any server action),
  * so that a folder pattern never fetches it, also once the server gives
@@ -1579,8 +1611,10 @@ imap_trash_remember(struct imap_session *s)
 	int	bad;
 	char	*utf8;
 
-	if (s->ac->keep || s->trash_wire == NULL ||
-	    state_trashed_add(s->st, s->trash_wire) != 1)
+	if (s->ac->keep || s->trash_wire == NULL)
+		return;
+	imap_trash_left_mark(s);
+	if (state_trashed_add(s->st, s->trash_wire) != 1)
 		return;
 	utf8 = folder_wire_to_utf8(s->trash_wire, &bad);
 	imap_log(s, LOG_LVL_DEBUG, "keep = no: \"%s\" is remembered as a "
@@ -2708,6 +2742,34 @@ imap_suspect_load(struct imap_session *s)
 	return (0);
 }
 
+/* A folder fetched before that was the trash since (imap_trash_left_mark):
+ * the "new" filter covers what it holds now, below UIDNEXT; without
+ * UIDNEXT, what its sizes pass lists (imap_first_bound). */
+static void
+imap_trash_resume_bound(struct imap_session *s)
+{
+	const char	*remote = s->folders[s->cur].remote;
+
+	if (s->sf->first_until != UINT32_MAX ||
+	    s->sf->first_mode != STATE_FIRST_NEW ||
+	    !state_trashed_has(s->st, remote))
+		return;
+	if (s->uidnext > 0)
+		s->sf->first_until = s->uidnext - 1 > s->sf->last_uid ?
+		    s->uidnext - 1 : s->sf->last_uid;
+	if (s->uidnext > 0)
+		imap_log(s, LOG_LVL_INFO, "this folder was the trash since "
+		    "it was last fetched (keep = no moves delivered mail "
+		    "there): only mail arriving from now on is fetched "
+		    "(UID > %u)", s->sf->first_until);
+	else
+		imap_log(s, LOG_LVL_INFO, "this folder was the trash since "
+		    "it was last fetched (keep = no moves delivered mail "
+		    "there): only mail arriving from now on is fetched (the "
+		    "server gives no UIDNEXT: above the highest UID it lists "
+		    "now)");
+}
+
 /* After SELECT: decide what to fetch. */
 static void
 imap_selected(struct imap_session *s)
@@ -2747,6 +2809,8 @@ imap_selected(struct imap_session *s)
 	}
 	if (imap_suspect_load(s) != 0)
 		return;
+	if (!first_fetch)
+		imap_trash_resume_bound(s);
 	if (!first_fetch && s->sf->pending != NULL &&
 	    *s->sf->pending != '\0') {
 		if (imap_pending_load(s) != 0)
@@ -6258,6 +6322,22 @@ imap_search_set(struct imap_session *s)
 	}
 }
 
+/* Most distinct UIDs an honest answer to UID SEARCH can name: what the
+ * folder holds (imap_msgs_cap), no more than the UIDs below UIDNEXT
+ * with a margin for mail that arrives meanwhile, and at most
+ * IMAP_SEARCH_NEW_MAX: EXISTS alone is the server's word, and one that
+ * said 4,000,000,000 held the run as long as it streamed counting-up
+ * UIDs (review r18 08). */
+static size_t
+imap_search_cap(const struct imap_session *s)
+{
+	size_t	cap = imap_msgs_cap(s);
+
+	if (s->uidnext > 0 && (size_t)s->uidnext - 1 + IMAP_MSGS_SLACK < cap)
+		cap = (size_t)s->uidnext - 1 + IMAP_MSGS_SLACK;
+	return (cap < IMAP_SEARCH_NEW_MAX ? cap : IMAP_SEARCH_NEW_MAX);
+}
+
 /* SEARCH data: taken only in answer to our UID SEARCH, and up to
  * IMAP_SEARCH_MAX ranges; unsolicited SEARCH data (RFC 9051 allows it only
  * as an answer) is dropped, so a server streaming it, during IDLE or
@@ -6279,8 +6359,10 @@ imap_search_untagged(struct imap_session *s, const struct imap_response *r)
 		if (imap_parse_node_u32(n, &v) != 0)
 			continue;
 		/* Progress for the pacing: no more new UIDs than the folder
-		 * can hold (a server may count up without end). */
-		if (!uidset_has(set, v) && ++s->search_new <= imap_msgs_cap(s))
+		 * can hold (a server may count up without end, and say
+		 * any EXISTS). */
+		if (!uidset_has(set, v) && ++s->search_new <=
+		    imap_search_cap(s))
 			s->pace_new = 1;
 		/* UID SEARCH ALL: only whether the queried UIDs exist. */
 		if (s->state == IMAP_S_SEARCH_GONE &&

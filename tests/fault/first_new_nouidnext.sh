@@ -31,40 +31,23 @@ json.dump({"caps": "IMAP4rev1 UIDPLUS MOVE SPECIAL-USE", "nouidnext": True,
           open(sys.argv[1], "w"))
 PY
 }
-# add FILE FOLDER SUBJECT: a new message in FOLDER, as delivery would.
-add()
-{
-	python3 - "$@" <<'PY'
-import json, sys
-b = json.load(open(sys.argv[1])); f = b["folders"][sys.argv[2]]
-f["msgs"].append({"uid": f["uidnext"], "flags": [], "body":
-    "Message-ID: <%s@test>\nSubject: %s\n\n%s\n" % ((sys.argv[3],) * 3)})
-f["uidnext"] += 1
-json.dump(b, open(sys.argv[1], "w"))
-PY
-}
 left() { python3 -c 'import json, sys; print(len(json.load(open(sys.argv[1]))["folders"][sys.argv[2]]["msgs"]))' "$@"; }
-subjects()
-{
-	find "$T/Maildir-$1" -type f \( -path '*/new/*' -o -path '*/cur/*' \) \
-	    -exec sed -n 's/^Subject: //p' {} + | sort | tr '\n' ' '
-}
 
 # ---- first_fetch = new, keep = no --------------------------------------
 box "$T/box.json" '\Trash'
 scripted_folders "$T/box.json"
 scripted_conf n imap 10s 'keep = no' 'first_fetch = new'
 scripted_once n
-tap_is "$rc:$(subjects n)" "1:" \
+tap_is "$rc:$(scripted_subjects n)" "1:" \
     "first_fetch = new without UIDNEXT: nothing fetched (exit 1)" "$err"
 tap_is "$(left "$T/box.json" INBOX):$(left "$T/box.json" Trash)" "3:0" \
     "... and nothing moved or deleted on the server"
 tap_unlike "$(cat "$T/server.log")" 'BODY\[\]|UID (STORE|MOVE|EXPUNGE)' \
     "... no body fetched, no server action sent"
 tap_like "$err" 'only mail arriving from now on' "... the log says why"
-add "$T/box.json" INBOX d
+scripted_box_add "$T/box.json" INBOX d
 scripted_once n
-tap_is "$rc:$(subjects n)" "0:d " "the next message is fetched"
+tap_is "$rc:$(scripted_subjects n)" "0:d " "the next message is fetched"
 tap_is "$(left "$T/box.json" INBOX):$(grep -E 'UID (STORE|MOVE|COPY)' "$T/server.log" | sed 's/^[^ ]* //' | tr '\n' ' ')" \
     "3:UID STORE 4 +FLAGS.SILENT (\\Seen \\Deleted) " \
     "... and only it acted on (keep = no) on the server"
@@ -75,7 +58,7 @@ scripted_folders "$T/box2.json"
 scripted_conf t imap 10s 'keep = no' "trash_folder = \"\\\\Trash\"" \
     'folder "INBOX" { }' 'folder "Trash" { }'
 scripted_once t
-tap_is "$(subjects t):$(left "$T/box2.json" Trash)" "a b c :3" \
+tap_is "$(scripted_subjects t):$(left "$T/box2.json" Trash)" "a b c :3" \
     "keep = no: INBOX fetched and moved into Trash (refused as a folder while it is the trash)"
 python3 - "$T/box2.json" <<'PY'
 import json, sys
@@ -85,9 +68,9 @@ b["folders"]["Bin"]["flags"] = ["\\HasNoChildren", "\\Trash"]
 json.dump(b, open(sys.argv[1], "w"))
 PY
 scripted_once t
-tap_is "$(subjects t)" "a b c " \
+tap_is "$(scripted_subjects t)" "a b c " \
     "the role moves to Bin: what was moved into Trash is not delivered again" "$err"
-add "$T/box2.json" Trash e
+scripted_box_add "$T/box2.json" Trash e
 scripted_once t
-tap_is "$(subjects t)" "a b c e " "mail that arrives in Trash later is fetched"
+tap_is "$(scripted_subjects t)" "a b c e " "mail that arrives in Trash later is fetched"
 tap_done

@@ -268,7 +268,10 @@ Modes:
               announces that size; "folders": ["Other"] = LIST names them
               too (each serves the same messages); "nouidnext": true;
               "renum": [N] = new UIDVALIDITY at connection N; "idle":
-              true = IDLE offered
+              true = IDLE offered; "exists": N = SELECT says "* N
+              EXISTS"; "searchcount": [N] = connection N answers UID
+              SEARCH as searchcount does (at "rate" bytes a second,
+              default 2048, for at most "limit" s, default 120)
 UID SEARCH honours a "UID <set>" criterion (with ALL, UNSEEN, DELETED).
 """
 import hashlib
@@ -879,11 +882,12 @@ def serve(c, box, mode, bad, caps, flood):
                 search_flood(c, flood)
             nx = "" if mode == "plan" and PLAN.get("nouidnext") else \
                 "* OK [UIDNEXT %d] ok\r\n" % ((u[-1] if u else 0) + 1)
+            ex = PLAN.get("exists", len(u)) if mode == "plan" else len(u)
             c.send("* %d EXISTS\r\n* 0 RECENT\r\n"
                    "* FLAGS (\\Seen \\Deleted)\r\n"
                    "* OK [UIDVALIDITY %d] ok\r\n%s"
                    "%s%s OK [READ-WRITE] selected\r\n"
-                   % (len(u), box.uidvalidity, nx,
+                   % (ex, box.uidvalidity, nx,
                       "* OK [HIGHESTMODSEQ %s] ok\r\n" % modseq
                       if modseq is not None else "", tag))
         elif cmd == "STATUS":
@@ -905,6 +909,11 @@ def serve(c, box, mode, bad, caps, flood):
         elif cmd == "UID SEARCH" and bad and mode in ("okflood", "searchrep",
                                                       "searchcount"):
             stream(c, STREAMS[mode])
+            return
+        elif cmd == "UID SEARCH" and mode == "plan" and \
+                c.n in PLAN.get("searchcount", []):
+            stream(c, STREAMS["searchcount"], PLAN.get("rate", 2048),
+                   PLAN.get("limit", 120))
             return
         elif cmd == "UID SEARCH" and bad and mode == "searchdrip":
             drip(c, lambda k: b"* SEARCH %d\r\n" % (100 + k))

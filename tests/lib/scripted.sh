@@ -149,6 +149,27 @@ scripted_folders()
 	_scripted_port folders_server.py
 }
 
+# scripted_box_add FILE FOLDER SUBJECT: a new message in FOLDER of the
+# folders_server.py box FILE, as delivery would.
+scripted_box_add()
+{
+	python3 - "$@" <<'PY'
+import json, sys
+b = json.load(open(sys.argv[1])); f = b["folders"][sys.argv[2]]
+f["msgs"].append({"uid": f["uidnext"], "flags": [], "body":
+    "Message-ID: <%s@test>\nSubject: %s\n\n%s\n" % ((sys.argv[3],) * 3)})
+f["uidnext"] += 1
+json.dump(b, open(sys.argv[1], "w"))
+PY
+}
+
+# The Subject: lines of account NAME's Maildir, sorted, on one line.
+scripted_subjects()
+{
+	find "$T/Maildir-$1" -type f \( -path '*/new/*' -o -path '*/cur/*' \) \
+	    -exec sed -n 's/^Subject: //p' {} + | sort | tr '\n' ' '
+}
+
 scripted_start()
 {
 	local log=$1

@@ -1,0 +1,130 @@
+#!/bin/bash
+# trash_roundtrip.sh: keep = no, a folder fetched by name ("Bin", its
+# first fetch done) becomes the trash (the server gives it the \Trash
+# role, or trash_folder is edited to name it): it is refused, and INBOX's
+# new message c is moved into it. Once it stops being the trash, it is
+# fetched only for the mail that arrives in it from then on
+# (mailfetchd.conf(5), trash_folder): c, delivered from INBOX, is not
+# delivered again from Bin; mail that arrives in Bin later is. Before, Bin
+# was fetched from its old last_uid and c delivered twice (review r18,
+# finding 04). With and without UIDNEXT in SELECT; the role moved and the
+# configuration edited. tests/integration/folders_server.py. TAP output.
+set -u
+top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
+MAILFETCHD=${MAILFETCHD:-$top_srcdir/_build/mailfetchd}
+. "$top_srcdir/tests/lib/scripted.sh"
+scripted_init trashrt
+
+# box FILE NOUIDNEXT: INBOX a, b; Bin x; Trash (the \Trash role) empty.
+box()
+{
+	python3 - "$1" "$2" <<'PY'
+import json, sys
+msg = lambda u, s: {"uid": u, "body": "Message-ID: <%s@test>\nSubject: %s\n\n%s\n" % (s, s, s)}
+f = lambda fl, ms: {"delim": "/", "flags": fl, "uidvalidity": 1,
+                    "uidnext": len(ms) + 1, "msgs": ms}
+json.dump({"caps": "IMAP4rev1 UIDPLUS MOVE SPECIAL-USE", "nouidnext": sys.argv[2] == "1",
+           "root": {"mode": "ok", "delim": "/"},
+           "folders": {"INBOX": f([], [msg(1, "a"), msg(2, "b")]),
+                       "Bin": f(["\\HasNoChildren"], [msg(1, "x")]),
+                       "Trash": f(["\\HasNoChildren", "\\Trash"], [])}},
+          open(sys.argv[1], "w"))
+PY
+}
+# role FILE FROM TO: the \Trash role moves from folder FROM to TO.
+role()
+{
+	python3 - "$@" <<'PY'
+import json, sys
+b = json.load(open(sys.argv[1])); f = b["folders"]
+f[sys.argv[2]]["flags"] = ["\\HasNoChildren"]
+f[sys.argv[3]]["flags"] = ["\\HasNoChildren", "\\Trash"]
+json.dump(b, open(sys.argv[1], "w"))
+PY
+}
+# held FILE FOLDER: the subjects FOLDER holds on the server.
+held()
+{
+	python3 -c 'import json, sys; print(" ".join(m["body"].split("Subject: ")[1][0] for m in json.load(open(sys.argv[1]))["folders"][sys.argv[2]]["msgs"]))' "$@"
+}
+
+# conf NAME TRASH-FOLDER: keep = no, INBOX and Bin named.
+conf()
+{
+	scripted_conf "$1" imap 10s 'keep = no' "trash_folder = \"$2\"" \
+	    'folder "INBOX" { }' 'folder "Bin" { }'
+}
+# trash_is NAME HOW FOLDER: FOLDER becomes the trash, by the \Trash role
+# (HOW "role", from the other of Trash and Bin) or trash_folder ("conf").
+trash_is()
+{
+	if [ "$2" = conf ]; then
+		conf "$1" "$([ "$3" = Trash ] && echo '\\Trash' || echo "$3")"
+	elif [ "$3" = Bin ]; then
+		role "$T/$1.json" Trash Bin
+	else
+		role "$T/$1.json" Bin Trash
+	fi
+}
+# roundtrip NAME NOUIDNEXT HOW: HOW "role" moves the \Trash role to Bin
+# and back; "conf" edits trash_folder to "Bin" and back.
+roundtrip()
+{
+	local n=$1 what="$1"
+
+	box "$T/$n.json" "$2"
+	scripted_folders "$T/$n.json"
+	conf "$n" '\\Trash'
+	scripted_once "$n"
+	tap_is "$rc:$(scripted_subjects "$n")" "0:a b x " "$what: run 1 fetches INBOX and Bin" "$err"
+	scripted_box_add "$T/$n.json" INBOX c
+	trash_is "$n" "$3" Bin
+	scripted_once "$n"
+	tap_is "$(scripted_subjects "$n"):$(held "$T/$n.json" Bin)" "a b c x :c" \
+	    "$what: Bin is the trash: refused, c delivered and moved there" "$err"
+	trash_is "$n" "$3" Trash
+	scripted_once "$n"
+	tap_is "$(scripted_subjects "$n")" "a b c x " \
+	    "$what: Bin is no longer the trash: c not delivered again" "$err"
+	tap_like "$err" 'was the trash since it was last fetched' \
+	    "$what: ... the log says why"
+	scripted_box_add "$T/$n.json" Bin y
+	scripted_once "$n"
+	tap_is "$rc:$(scripted_subjects "$n")" "0:a b c x y " \
+	    "$what: mail that arrives in Bin later is fetched" "$err"
+	scripted_once "$n"
+	tap_is "$rc:$(scripted_subjects "$n")" "1:a b c x y " "$what: then nothing new"
+}
+
+roundtrip role 0 role
+roundtrip nouidnext 1 role
+roundtrip conf 0 conf
+
+# A first fetch (first_fetch = unseen) of Bin not through when it becomes
+# the trash: the unread message w it still owes (UID 2, under its bound)
+# is fetched once Bin is no longer the trash, not passed over with what
+# was moved there (c: then delivered twice, a duplicate rather than a
+# loss). The unfinished first fetch is written into the state of run 1.
+box "$T/u.json" 0
+scripted_folders "$T/u.json"
+conf u '\\Trash'
+scripted_once u
+scripted_box_add "$T/u.json" Bin w
+python3 - "$T/state-u/u.state" <<'PY'
+import hashlib, sys
+body = [l for l in open(sys.argv[1]).read().splitlines()
+        if not l.startswith("end ")] + ["first_fetch Bin unseen 2"]
+out = "".join(l + "\n" for l in body)
+out += "end %d %s\n" % (len(body) - 1, hashlib.sha256(out.encode()).hexdigest())
+open(sys.argv[1], "w").write(out)
+PY
+scripted_box_add "$T/u.json" INBOX c
+trash_is u role Bin
+scripted_once u
+tap_is "$(scripted_subjects u):$(held "$T/u.json" Bin)" "a b c x :w c" \
+    "unseen first fetch not through: Bin is the trash, c moved there" "$err"
+trash_is u role Trash
+scripted_once u
+tap_like "$(scripted_subjects u)" '^a b c .*w x $' \
+    "... Bin no longer the trash: the unread w it owed is fetched" "$err"
+tap_done
