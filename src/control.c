@@ -321,22 +321,35 @@ control_command_bounded(int fd, const char *command, int total_ms,
 	return (control_exchange(fd, command, &b, cause));
 }
 
-int
-control_connect_peer(const char *path, int total_ms, pid_t pid, uid_t uid,
+/* Connects to path within total_ms and fills cred with the listener's
+ * SO_PEERCRED. */
+static int
+control_connect_cred(const char *path, int total_ms, struct ucred *cred,
     char **cause)
 {
 	struct timeval	tv = { total_ms / 1000, (total_ms % 1000) * 1000 };
-	struct ucred	cred;
-	socklen_t	len = sizeof cred;
+	socklen_t	len = sizeof *cred;
 	int		fd;
 
 	if ((fd = control_connect_bounded(path, &tv, cause)) == -1)
 		return (-1);
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == -1) {
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, cred, &len) == -1) {
 		xasprintf(cause, "%s: SO_PEERCRED: %s", path, strerror(errno));
 		close(fd);
 		return (-1);
 	}
+	return (fd);
+}
+
+int
+control_connect_peer(const char *path, int total_ms, pid_t pid, uid_t uid,
+    char **cause)
+{
+	struct ucred	cred;
+	int		fd;
+
+	if ((fd = control_connect_cred(path, total_ms, &cred, cause)) == -1)
+		return (-1);
 	if (cred.pid != pid || cred.uid != uid) {
 		xasprintf(cause, "%s: the listener there is pid %ld uid %lu, "
 		    "not the daemon (pid %ld uid %lu): not asked", path,
@@ -347,6 +360,90 @@ control_connect_peer(const char *path, int total_ms, pid_t pid, uid_t uid,
 		return (-1);
 	}
 	return (fd);
+}
+
+/* The first number of a /proc/PID/status line "KEY:\tN..." (-1 if there
+ * is none), or with name its text. */
+static long
+control_proc_field(pid_t pid, const char *key, char *name, size_t size)
+{
+	char		 path[64], *line = NULL;
+	const char	*val;
+	size_t		 cap = 0, len = strlen(key);
+	long		 v = -1;
+	FILE		*f;
+
+	snprintf(path, sizeof path, "/proc/%ld/status", (long)pid);
+	if ((f = fopen(path, "re")) == NULL)
+		return (-1);
+	while (getline(&line, &cap, f) != -1) {
+		if (strncmp(line, key, len) != 0 || line[len] != ':')
+			continue;
+		val = line + len + 1 + strspn(line + len + 1, " \t");
+		if (name != NULL) {
+			/* An owner's process names itself: no control
+			 * bytes into root's log. */
+			snprintf(name, size, "%.*s", (int)strcspn(val, "\n"),
+			    val);
+			for (; *name != '\0'; name++)
+				if ((unsigned char)*name < 0x20 ||
+				    (unsigned char)*name >= 0x7f)
+					*name = '?';
+		} else
+			v = strtol(val, NULL, 10);
+		break;
+	}
+	free(line);
+	fclose(f);
+	return (v);
+}
+
+/* Whether pid's parent is a process of root's running this program (its
+ * name the same as ours): root's privsep supervisor (or root's --once)
+ * forks the owners' workers and no owner can make a child of its. */
+static int
+control_parent_is_root(pid_t pid, char *why, size_t size)
+{
+	char	self[64] = "", name[64] = "";
+	long	ppid, uid;
+
+	ppid = control_proc_field(pid, "PPid", NULL, 0);
+	if (ppid <= 0) {
+		snprintf(why, size, "pid %ld has no parent", (long)pid);
+		return (0);
+	}
+	uid = control_proc_field((pid_t)ppid, "Uid", NULL, 0);
+	(void)control_proc_field((pid_t)ppid, "Name", name, sizeof name);
+	(void)control_proc_field(getpid(), "Name", self, sizeof self);
+	if (uid != 0 || *self == '\0' || strcmp(name, self) != 0) {
+		snprintf(why, size, "pid %ld, child of pid %ld (uid %ld, %s), "
+		    "not of root's %s", (long)pid, ppid, uid, *name == '\0' ?
+		    "gone" : name, self);
+		return (0);
+	}
+	return (1);
+}
+
+int
+control_connect_supervised(const char *path, int total_ms, uid_t uid,
+    char **cause)
+{
+	struct ucred	cred;
+	char		why[256];
+	int		fd;
+
+	if ((fd = control_connect_cred(path, total_ms, &cred, cause)) == -1)
+		return (-1);
+	if (uid != (uid_t)-1 && cred.uid != uid)
+		snprintf(why, sizeof why, "uid %lu, not %lu",
+		    (unsigned long)cred.uid, (unsigned long)uid);
+	else if (control_parent_is_root(cred.pid, why, sizeof why))
+		return (fd);
+	xasprintf(cause, "%s: the listener there is not a daemon worker of "
+	    "root's (%s): not asked", path, why);
+	close(fd);
+	errno = EPERM;
+	return (-1);
 }
 
 /* The client of request id, NULL if gone. */

@@ -145,4 +145,13 @@ int		 control_command_bounded(int fd, const char *command,
 int		 control_connect_peer(const char *path, int total_ms,
 		    pid_t pid, uid_t uid, char **cause);
 
+/* The same when the daemon's pid is not known (root's --once and --status
+ * of an owner's daemon): the listener must have uid (unless (uid_t)-1)
+ * and be a child of a process of root's running this program, as a
+ * worker of root's privsep supervisor is; an owner cannot make one. -1
+ * with *cause (caller frees) otherwise, errno EPERM for another
+ * listener: nothing was sent to it. */
+int		 control_connect_supervised(const char *path, int total_ms,
+		    uid_t uid, char **cause);
+
 #endif

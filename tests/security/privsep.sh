@@ -16,7 +16,7 @@
 # every owner's accounts; an owner that replaces its worker's control
 # socket with a listener of its own (poison, forged records, terminal
 # escapes, a drip) changes none of root's outputs for the other owners,
-# nor holds the supervisor's SIGTERM; two shard instances (shard = K/N)
+# nor holds the supervisor's SIGTERM, nor is asked by root's --once; two shard instances (shard = K/N)
 # as root with one owner's accounts on both each run a worker for that
 # owner, and each fetches its share. Needs root (it creates the users,
 # and runs Dovecot). TAP.
@@ -406,6 +406,9 @@ with open(sys.argv[2] + ".text", "w") as f:
     f.write("%s: ok; forged line\n" % c)
     f.write("%s: \x1b]0;owned-title\x07\x1b[2K polling"
             " \u009d0;c1-title\u009c\u009b2K\n.\n" % b)
+with open(sys.argv[2] + ".fetch", "w") as f:
+    f.write("%s 0 99 12345 x\n" % c)
+    f.write("%s 2 0 0 \x1b]0;owned-title\x07\x1b[2K forged \u009b2J\n" % b)
 with open(sys.argv[2] + ".prom", "w") as f:
     for l in ('mailfetchd_account_up{account="%s"} 1' % b,
               'mailfetchd_account_up{account="%s"} 1' % b,
@@ -421,7 +424,8 @@ runuser -u "$B" -- "$(_dc_python)" - "$T/state/owner/$B/control" "$T/forged" "$F
 import os, socket, sys, time
 path, forged, marker = sys.argv[1:4]
 answers = {c: open(forged + "." + e, "rb").read()
-           for c, e in ((b"status-json", "json"), (b"status", "text"), (b"metrics", "prom"))}
+           for c, e in ((b"status-json", "json"), (b"status", "text"), (b"metrics", "prom"),
+                        (b"fetch", "fetch"))}
 os.unlink(path)
 s = socket.socket(socket.AF_UNIX)
 s.bind(path)
@@ -446,6 +450,8 @@ while time.time() < end:
                     time.sleep(1.5)
         if words:
             c.sendall(answers.get(words[0], b"error what\n.\n"))
+        if words and words[0] == b"fetch":
+            time.sleep(20)          # and never ends the answer
     except OSError:
         pass
     c.close()
@@ -473,6 +479,22 @@ ok $(LC_ALL=C grep -qP '\x1b|\x07|\xc2[\x80-\x9f]' "$T/st.txt"; echo $((! $?))) 
     "$(cat -A "$T/st.txt")"
 tap_is "$(grep -c "forged" "$T/st.txt"):$(grep -c "^$C: " "$T/st.txt")" "0:1" \
     "... and no line for another owner's account" "$(cat -A "$T/st.txt" "$T/st.err")"
+
+# Root's --once (a cron job) asks each owner's daemon: $B's listener is
+# not one (its parent is no process of root's), so it is not asked: it
+# would answer `fetch` with a line for $C's account, terminal escapes,
+# and never end (review r20 12: root's --once hung for ever).
+timeout 15 "$MAILFETCHD" -c "$DCONF" --once >"$T/once-fake.out" 2>&1
+orc=$?
+ok $((orc == 124)) "an owner's listener: root's --once ends (exit status $orc)" \
+    "$(cat -A "$T/once-fake.out")"
+tap_is "$(grep -c "99 messages" "$T/once-fake.out"):$(LC_ALL=C grep -cP '\x1b|\x07|\xc2[\x80-\x9f]' "$T/once-fake.out")" \
+    "0:0" "... and logs no forged line and no control byte" \
+    "$(cat -A "$T/once-fake.out")"
+tap_like "$(cat "$T/once-fake.out")" "owner/$B/control: the listener there is not a daemon worker of root's" \
+    "... and says why $B's listener was not asked"
+tap_like "$(cat "$T/once-fake.out")" "account=$C: .*by the running daemon" \
+    "... while $C's own daemon worker was asked"
 
 # The supervisor's next write: $B's listener is not asked (it is not the
 # worker's daemon), the file parses and holds $C's samples.
