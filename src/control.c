@@ -40,6 +40,9 @@ struct control_client {
 	uid_t				 uid;
 	pid_t				 pid;
 	uint64_t			 id;	/* request in flight; 0: none */
+	/* The whole next command within CONTROL_TIMEOUT: the bufferevent's
+	 * read timeout is reset by each byte (review r20 09). */
+	struct event			*deadline;
 	int				 dispatching;
 	int				 closing; /* free once output drained */
 	TAILQ_ENTRY(control_client)	 entry;
@@ -269,6 +272,29 @@ control_read_answer(int fd, struct control_bounds *b, char **buf,
 	}
 }
 
+/* The command could not be sent: the daemon may have said why before it
+ * hung up ("error too many clients"), which is what the user needs, not
+ * "Broken pipe" (review r20 09). */
+static void
+control_send_failed(int fd, char **cause)
+{
+	char	buf[256], *safe;
+	int	saved = errno;
+	ssize_t	n;
+
+	n = recv(fd, buf, sizeof buf - 1, MSG_DONTWAIT);
+	if (n > 6 && strncmp(buf, "error ", 6) == 0) {
+		buf[n] = '\0';
+		buf[strcspn(buf, "\r\n")] = '\0';
+		safe = log_escape_controls(buf, 0);
+		xasprintf(cause, "the daemon refused the connection: %s",
+		    safe);
+		free(safe);
+	} else
+		xasprintf(cause, "cannot send to the daemon: %s",
+		    strerror(saved));
+}
+
 /* Sends command and reads its answer within b. */
 static int
 control_exchange(int fd, const char *command, struct control_bounds *b,
@@ -282,8 +308,7 @@ control_exchange(int fd, const char *command, struct control_bounds *b,
 	rc = fdio_write_all(fd, line, strlen(line));
 	free(line);
 	if (rc != 0) {
-		xasprintf(cause, "cannot send to the daemon: %s",
-		    strerror(errno));
+		control_send_failed(fd, cause);
 		return (-1);
 	}
 	buf = xmalloc(size);
@@ -461,6 +486,15 @@ control_find(struct control *ctl, uint64_t id)
 	return (NULL);
 }
 
+/* Starts the time the client has to send its next whole command. */
+static void
+control_client_arm(struct control_client *c)
+{
+	struct timeval	tv = { CONTROL_TIMEOUT, 0 };
+
+	evtimer_add(c->deadline, &tv);
+}
+
 /* Frees a client and closes its connection. */
 static void
 control_client_free(struct control_client *c)
@@ -469,6 +503,8 @@ control_client_free(struct control_client *c)
 		return;
 	TAILQ_REMOVE(&c->ctl->clients, c, entry);
 	c->ctl->nclients--;
+	if (c->deadline != NULL)
+		event_free(c->deadline);
 	bufferevent_free(c->bev);
 	free(c);
 }
@@ -542,6 +578,7 @@ control_end(struct control *ctl, uint64_t id)
 	bufferevent_set_timeouts(c->bev, &tv, &tv);
 	if (c->closing)
 		return;
+	control_client_arm(c);
 	/* A command sent before this answer ended is waiting; it is read
 	 * once this answer is sent (control_client_process). */
 	if (!c->dispatching)
@@ -652,6 +689,8 @@ control_client_process(struct control_client *c)
 			c->dispatching = 1;
 			control_dispatch(c, line);
 			c->dispatching = 0;
+			if (c->id != 0)
+				event_del(c->deadline);
 		}
 		free(line);
 	}
@@ -701,6 +740,27 @@ control_event_cb(struct bufferevent *bev, short what, void *arg)
 	control_client_free(c);
 }
 
+/* The time to send a command ran out: dropped, unless an answer is still
+ * being taken (the write timeout watches that; the time starts again). */
+static void
+control_deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct control_client	*c = arg;
+	char			 why[64];
+
+	(void)fd;
+	(void)what;
+	if (c->id != 0 || c->closing)
+		return;
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) > 0) {
+		control_client_arm(c);
+		return;
+	}
+	snprintf(why, sizeof why, "error no whole command within %d seconds",
+	    CONTROL_TIMEOUT);
+	control_client_fail(c, why);
+}
+
 /* A new connection: note who it is, within the client cap. */
 static void
 control_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
@@ -743,6 +803,10 @@ control_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 	/* Reading stops at the cap: a long line cannot grow the buffer. */
 	bufferevent_setwatermark(c->bev, EV_READ, 0, CONTROL_LINE_MAX);
 	bufferevent_set_timeouts(c->bev, &tv, &tv);
+	c->deadline = evtimer_new(ctl->base, control_deadline_cb, c);
+	if (c->deadline == NULL)
+		fatalx("evtimer_new failed");
+	control_client_arm(c);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 }
 

@@ -181,6 +181,12 @@ status_cli_text(const char *line, void *arg)
 	size_t				 i, len;
 	int				 ours;
 
+	/* "error too many clients" is no account's line (review r20 09). */
+	if (strncmp(line, "error ", 6) == 0) {
+		if (sa->error == NULL)
+			sa->error = log_sanitize(line, strlen(line), 200);
+		return;
+	}
 	/* In an owner's worker: only lines of the owner's accounts. */
 	if (sa->strict && (colon = strchr(line, ':')) != NULL) {
 		name = xstrndup(line, (size_t)(colon - line));
