@@ -8,6 +8,9 @@
  * stdout, and the parent reads them back. */
 #include "status_cli.h"
 
+#include <sys/stat.h>
+
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -247,7 +250,7 @@ status_cli_send(int fd, const char *const *names, size_t n, int json,
     struct status_cli_answer *sa, char **cause)
 {
 	char	*cmd;
-	size_t	 next = 0, ndaemons;
+	size_t	 next = 0, ndaemons, first = sa->ndaemons;
 	int	 rc;
 
 	do {
@@ -261,7 +264,8 @@ status_cli_send(int fd, const char *const *names, size_t n, int json,
 		    0, sa->strict ? 2 * (sa->conf->naccounts + n) + 16 : 0,
 		    json ? status_cli_record : status_cli_text, sa, cause);
 		free(cmd);
-		while (ndaemons > 0 && sa->ndaemons > ndaemons)
+		/* (Another daemon asked before on sa keeps its own.) */
+		while (ndaemons > first && sa->ndaemons > ndaemons)
 			free(sa->daemons[--sa->ndaemons]);
 	} while (rc == 0 && next < n);
 	return (rc);
@@ -281,19 +285,15 @@ status_cli_refused(const char *where, const struct status_cli_answer *sa)
 	return (EXIT_NO_DAEMON);
 }
 
-/* Asks the configuration's daemon. 0, or EXIT_NO_DAEMON (said). */
+/* Asks the daemon connected on fd (closed here), at where. 0, or
+ * EXIT_NO_DAEMON (said). */
 static int
-status_cli_ask(const struct config *conf, const char *const *names,
+status_cli_ask_on(int fd, const char *where, const char *const *names,
     size_t n, int json, struct status_cli_answer *sa)
 {
 	char	*cause;
-	int	 fd, rc;
+	int	 rc;
 
-	if ((fd = control_connect_daemon(conf, &cause)) == -1) {
-		fprintf(stderr, "mailfetchd: no daemon answers (%s)\n", cause);
-		free(cause);
-		return (EXIT_NO_DAEMON);
-	}
 	rc = status_cli_send(fd, names, n, json, sa, &cause);
 	close(fd);
 	if (rc != 0) {
@@ -306,7 +306,142 @@ status_cli_ask(const struct config *conf, const char *const *names,
 		    "%s\n", sa->error);
 		return (EXIT_NO_DAEMON);
 	}
-	return (status_cli_refused(conf->control_socket, sa));
+	return (status_cli_refused(where, sa));
+}
+
+/* Connected, or said why not. */
+static int
+status_cli_connected(int fd, char *cause)
+{
+	if (fd == -1) {
+		fprintf(stderr, "mailfetchd: no daemon answers (%s)\n", cause);
+		free(cause);
+	}
+	return (fd != -1);
+}
+
+/* Asks the configuration's daemon. 0, or EXIT_NO_DAEMON (said). */
+static int
+status_cli_ask(const struct config *conf, const char *const *names,
+    size_t n, int json, struct status_cli_answer *sa)
+{
+	char	*cause = NULL;
+	int	 fd;
+
+	fd = control_connect_daemon(conf, &cause);
+	if (!status_cli_connected(fd, cause))
+		return (EXIT_NO_DAEMON);
+	return (status_cli_ask_on(fd, conf->control_socket, names, n, json,
+	    sa));
+}
+
+/* The owners' daemons' sockets found under state_dir/owner. */
+struct status_cli_sockets {
+	char	**paths;
+	uid_t	 *uids;	/* the owner of each directory */
+	size_t	  n;
+};
+
+/* Whether name is an owner's daemon's socket name (config_owner_socket):
+ * "control", or "control.K-of-N" of a shard instance. */
+static int
+status_cli_socket_name(const char *name)
+{
+	unsigned int	k, n;
+	char		tail;
+
+	return (strcmp(name, CONTROL_NAME) == 0 || sscanf(name, CONTROL_NAME
+	    ".%u-of-%u%c", &k, &n, &tail) == 2);
+}
+
+/* Adds the sockets (lstat: no symlink) of one owner's directory. */
+static void
+status_cli_owner_dir(const char *dir, struct status_cli_sockets *ss)
+{
+	struct dirent	*de;
+	struct stat	 sb;
+	char		*path;
+	DIR		*d;
+
+	if ((d = opendir(dir)) == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		if (!status_cli_socket_name(de->d_name))
+			continue;
+		xasprintf(&path, "%s/%s", dir, de->d_name);
+		if (lstat(path, &sb) == 0 && S_ISSOCK(sb.st_mode)) {
+			ss->paths = xreallocarray(ss->paths, ss->n + 1,
+			    sizeof *ss->paths);
+			ss->uids = xreallocarray(ss->uids, ss->n + 1,
+			    sizeof *ss->uids);
+			ss->uids[ss->n] = sb.st_uid;
+			ss->paths[ss->n++] = path;
+		} else
+			free(path);
+	}
+	closedir(d);
+}
+
+/* As root, the sockets of the owners' daemons: under privsep the
+ * supervisor has none, each owner's worker listens in
+ * state_dir/owner/USER (privsep.h). The owners are not known without
+ * the configuration: the directories say them. */
+static void
+status_cli_owner_sockets(const char *state_dir, struct status_cli_sockets *ss)
+{
+	struct dirent	*de;
+	char		*top, *dir;
+	DIR		*d;
+
+	memset(ss, 0, sizeof *ss);
+	if (geteuid() != 0)
+		return;
+	xasprintf(&top, "%s/owner", state_dir);
+	if ((d = opendir(top)) != NULL) {
+		while ((de = readdir(d)) != NULL) {
+			if (de->d_name[0] == '.')
+				continue;
+			xasprintf(&dir, "%s/%s", top, de->d_name);
+			status_cli_owner_dir(dir, ss);
+			free(dir);
+		}
+		closedir(d);
+	}
+	free(top);
+}
+
+/* Asks each owner's daemon (and the configuration's, when a socket is
+ * there), each in a directory its owner controls: only a worker of
+ * root's supervisor is asked (control_connect_supervised), each answer
+ * bounded and its text escaped (review r20 08). The worst status. */
+static int
+status_cli_ask_owners(const struct config *conf,
+    const struct status_cli_sockets *ss, const char *const *names, size_t n,
+    int json, struct status_cli_answer *sa)
+{
+	struct stat	 sb;
+	char		*cause = NULL;
+	size_t		 i;
+	int		 fd, rc = 0, one;
+
+	if (lstat(conf->control_socket, &sb) == 0 && S_ISSOCK(sb.st_mode))
+		rc = status_cli_ask(conf, names, n, json, sa);
+	for (i = 0; i < ss->n; i++) {
+		fd = control_connect_supervised(ss->paths[i],
+		    CONTROL_TIMEOUT * 1000, ss->uids[i], &cause);
+		one = status_cli_connected(fd, cause) ? status_cli_ask_on(fd,
+		    ss->paths[i], names, n, json, sa) : EXIT_NO_DAEMON;
+		if (one > rc)
+			rc = one;
+	}
+	return (rc);
+}
+
+static void
+status_cli_sockets_free(struct status_cli_sockets *ss)
+{
+	status_cli_free_list(ss->paths, ss->n);
+	free(ss->uids);
 }
 
 /* Names asked for that no answer had: an error (EXIT_CONFIG). */
@@ -370,7 +505,8 @@ status_cli_check(const struct config *conf, const char *const *names,
 }
 
 static int	status_cli_ask_all(const struct config *,
-		    const char *const *, size_t, int, int);
+		    const struct status_cli_sockets *, const char *const *,
+		    size_t, int, int);
 
 /* --status; strict in an owner's worker (status_cli_answer). */
 static int
@@ -379,13 +515,14 @@ status_cli_run(const struct config *conf, const char *const *names,
 {
 	if (status_cli_check(conf, names, n) != 0)
 		return (EXIT_CONFIG);
-	return (status_cli_ask_all(conf, names, n, json, strict));
+	return (status_cli_ask_all(conf, NULL, names, n, json, strict));
 }
 
 /* status_cli_run once the names are checked (or cannot be: the
- * configuration does not parse). */
+ * configuration does not parse; owners: the owners' daemons found). */
 static int
-status_cli_ask_all(const struct config *conf, const char *const *names,
+status_cli_ask_all(const struct config *conf,
+    const struct status_cli_sockets *owners, const char *const *names,
     size_t n, int json, int strict)
 {
 	struct status_cli_answer	sa;
@@ -397,7 +534,10 @@ status_cli_ask_all(const struct config *conf, const char *const *names,
 	sa.names = names;
 	sa.n = json ? 0 : n;
 	sa.matched = xcalloc(n + 1, sizeof *sa.matched);
-	rc = status_cli_ask(conf, names, n, json, &sa);
+	if (owners != NULL && owners->n > 0)
+		rc = status_cli_ask_owners(conf, owners, names, n, json, &sa);
+	else
+		rc = status_cli_ask(conf, names, n, json, &sa);
 	unknown = rc == 0 ? status_cli_unknown(conf, &sa) : 0;
 	if (json && rc == 0)
 		status_cli_document(&sa);
@@ -547,10 +687,11 @@ int
 status_cli_unparsed(const char *path, const char *const *names, size_t n,
     int json)
 {
-	struct config	 conf;
-	FILE		*f;
-	const char	*rt = getenv("RUNTIME_DIRECTORY");
-	int		 rc;
+	struct config			 conf;
+	struct status_cli_sockets	 owners;
+	FILE				*f;
+	const char			*rt = getenv("RUNTIME_DIRECTORY");
+	int				 rc;
 
 	memset(&conf, 0, sizeof conf);
 	conf.path = (char *)path;
@@ -571,10 +712,18 @@ status_cli_unparsed(const char *path, const char *const *names, size_t n,
 			xasprintf(&conf.control_socket, "%s/" CONTROL_NAME,
 			    conf.state_dir);
 	}
-	fprintf(stderr, "mailfetchd: %s does not parse; asking the daemon at "
-	    "%s (the control_socket it names, or the default)\n", path,
-	    conf.control_socket);
-	rc = status_cli_ask_all(&conf, names, n, json, 0);
+	status_cli_owner_sockets(conf.state_dir, &owners);
+	if (owners.n > 0)
+		fprintf(stderr, "mailfetchd: %s does not parse; asking the "
+		    "owners' daemons under %s/owner (and the daemon at %s if "
+		    "a socket is there)\n", path, conf.state_dir,
+		    conf.control_socket);
+	else
+		fprintf(stderr, "mailfetchd: %s does not parse; asking the "
+		    "daemon at %s (the control_socket it names, or the "
+		    "default)\n", path, conf.control_socket);
+	rc = status_cli_ask_all(&conf, &owners, names, n, json, 0);
+	status_cli_sockets_free(&owners);
 	free(conf.state_dir);
 	free(conf.control_socket);
 	return (rc);

@@ -312,6 +312,20 @@ tap_is "$?:$(jq '[x["name"] for x in d["accounts"]] == [env("B")], len(d["daemon
 out=$("$MAILFETCHD" -c "$DCONF" --status "$A" 2>&1)
 tap_like "$?:$out" "^0:$A: " "--status $A as root: its text line" "$out"
 
+# A configuration that does not parse (an edit not yet reloaded): the
+# supervisor has no socket, so --status asks the owners' daemons it finds
+# under state_dir/owner (review r20 08: it said "no daemon answers").
+BROKEN=$T/broken.conf
+{ cat "$DCONF"; echo 'this line does not parse'; } >"$BROKEN"
+"$MAILFETCHD" -c "$BROKEN" --status >"$T/st.txt" 2>"$T/st.err"
+tap_is "$?:$(grep -c "^$A: " "$T/st.txt"):$(grep -c "^$B: " "$T/st.txt")" "0:1:1" \
+    "--status as root, the configuration does not parse: each owner's daemon answers" \
+    "$(cat "$T/st.txt" "$T/st.err")"
+"$MAILFETCHD" -c "$BROKEN" --status --json >"$T/st.json" 2>"$T/st.err"
+tap_is "$?:$(jq 'len(d["daemons"]), sorted(x["name"] for x in d["accounts"]) == sorted([env("A"), env("B")])')" \
+    "0:(2, True)" "... and --status --json makes one valid document of both" \
+    "$(cat "$T/st.err" "$T/st.json")"
+
 # The metrics file: written by the supervisor (root) from every owner's
 # daemon, readable by others.
 mget() { "$(_dc_python)" "$top_srcdir/tests/lib/metrics_check.py" get "$PROM" "$1" 2>&1; }
@@ -479,6 +493,15 @@ ok $(LC_ALL=C grep -qP '\x1b|\x07|\xc2[\x80-\x9f]' "$T/st.txt"; echo $((! $?))) 
     "$(cat -A "$T/st.txt")"
 tap_is "$(grep -c "forged" "$T/st.txt"):$(grep -c "^$C: " "$T/st.txt")" "0:1" \
     "... and no line for another owner's account" "$(cat -A "$T/st.txt" "$T/st.err")"
+# The same with a configuration that does not parse: the sockets found
+# under state_dir/owner are asked only if a worker of root's listens.
+{ cat "$DCONF"; echo 'this line does not parse'; } >"$BROKEN"
+"$MAILFETCHD" -c "$BROKEN" --status >"$T/st.txt" 2>"$T/st.err"
+tap_is "$?:$(grep -c "forged" "$T/st.txt"):$(grep -c "^$C: " "$T/st.txt"):$(LC_ALL=C grep -cP '\x1b|\x07|\xc2[\x80-\x9f]' "$T/st.txt")" \
+    "4:0:1:0" "an owner's listener, the configuration does not parse: $C's line only, no control byte, exit status 4" \
+    "$(cat -A "$T/st.txt" "$T/st.err")"
+tap_like "$(cat "$T/st.err")" "owner/$B/control: the listener there is not a daemon worker of root's" \
+    "... and says why $B's listener was not asked"
 
 # Root's --once (a cron job) asks each owner's daemon: $B's listener is
 # not one (its parent is no process of root's), so it is not asked: it
