@@ -44,7 +44,22 @@ struct status_cli_answer {
 	const char *const	 *names;
 	size_t			  n;
 	int			 *matched;
+	size_t			  seen;		/* lines of answer seen */
+	/* In an owner's worker: an ask that failed with nothing seen is
+	 * tried again until then (ms, CLOCK_MONOTONIC; 0: never), the
+	 * owner's worker may be restarting after a reload (review r20 13). */
+	uint64_t		  retry_until;
 };
+
+/* What root hands each owner's worker. */
+struct status_cli_job {
+	int		json;
+	uint64_t	retry_until;	/* shared by all the owners */
+};
+
+/* How long root's --status waits, in all, for owners' workers that a
+ * reload is restarting (their socket is gone meanwhile). */
+#define STATUS_CLI_RESTART_MS	3000
 
 static void
 status_cli_add(char ***list, size_t *n, const char *s)
@@ -143,6 +158,7 @@ status_cli_record(const char *line, void *arg)
 {
 	struct status_cli_answer	*sa = arg;
 
+	sa->seen++;
 	if (strncmp(line, "daemon ", 7) == 0 &&
 	    strncmp(line + 7, "{\"pid\":", 7) == 0 &&
 	    json_valid_object(line + 7))
@@ -184,6 +200,7 @@ status_cli_text(const char *line, void *arg)
 	size_t				 i, len;
 	int				 ours;
 
+	sa->seen++;
 	/* "error too many clients" is no account's line (review r20 09). */
 	if (strncmp(line, "error ", 6) == 0) {
 		if (sa->error == NULL)
@@ -285,22 +302,32 @@ status_cli_refused(const char *where, const struct status_cli_answer *sa)
 	return (EXIT_NO_DAEMON);
 }
 
-/* Asks the daemon connected on fd (closed here), at where. 0, or
- * EXIT_NO_DAEMON (said). */
-static int
-status_cli_ask_on(int fd, const char *where, const char *const *names,
-    size_t n, int json, struct status_cli_answer *sa)
+/* Milliseconds of the monotonic clock (the same in every process). */
+static uint64_t
+status_cli_now(void)
 {
-	char	*cause;
-	int	 rc;
+	struct timespec	ts;
 
-	rc = status_cli_send(fd, names, n, json, sa, &cause);
-	close(fd);
-	if (rc != 0) {
-		fprintf(stderr, "mailfetchd: %s\n", cause);
-		free(cause);
-		return (EXIT_NO_DAEMON);
-	}
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000);
+}
+
+/* Whether an ask that failed may be tried again (sa->retry_until): its
+ * daemon said nothing yet. Waits a little first. */
+static int
+status_cli_retry(const struct status_cli_answer *sa)
+{
+	if (sa->seen > 0 || status_cli_now() >= sa->retry_until)
+		return (0);
+	usleep(100 * 1000);
+	return (1);
+}
+
+/* The answer is in sa: its refusal or refused lines said. 0, or
+ * EXIT_NO_DAEMON. */
+static int
+status_cli_answered(const char *where, struct status_cli_answer *sa)
+{
 	if (sa->error != NULL) {
 		fprintf(stderr, "mailfetchd: the daemon refused the status: "
 		    "%s\n", sa->error);
@@ -320,19 +347,52 @@ status_cli_connected(int fd, char *cause)
 	return (fd != -1);
 }
 
-/* Asks the configuration's daemon. 0, or EXIT_NO_DAEMON (said). */
+/* Asks the daemon connected on fd (closed here), at where. 0, or
+ * EXIT_NO_DAEMON (said). */
+static int
+status_cli_ask_on(int fd, const char *where, const char *const *names,
+    size_t n, int json, struct status_cli_answer *sa)
+{
+	char	*cause;
+	int	 rc;
+
+	rc = status_cli_send(fd, names, n, json, sa, &cause);
+	close(fd);
+	if (rc != 0) {
+		fprintf(stderr, "mailfetchd: %s\n", cause);
+		free(cause);
+		return (EXIT_NO_DAEMON);
+	}
+	return (status_cli_answered(where, sa));
+}
+
+/* Asks the configuration's daemon (again while sa->retry_until lets:
+ * status_cli_retry). 0, or EXIT_NO_DAEMON (said). */
 static int
 status_cli_ask(const struct config *conf, const char *const *names,
     size_t n, int json, struct status_cli_answer *sa)
 {
 	char	*cause = NULL;
-	int	 fd;
+	int	 fd, rc = -1;
 
-	fd = control_connect_daemon(conf, &cause);
-	if (!status_cli_connected(fd, cause))
-		return (EXIT_NO_DAEMON);
-	return (status_cli_ask_on(fd, conf->control_socket, names, n, json,
-	    sa));
+	for (;;) {
+		if ((fd = control_connect_daemon(conf, &cause)) != -1) {
+			rc = status_cli_send(fd, names, n, json, sa, &cause);
+			close(fd);
+			if (rc == 0)
+				return (status_cli_answered(
+				    conf->control_socket, sa));
+		}
+		if (!status_cli_retry(sa))
+			break;
+		free(cause);
+	}
+	if (fd == -1)
+		fprintf(stderr, "mailfetchd: no daemon answers (%s)\n", cause);
+	else
+		fprintf(stderr, "mailfetchd: %s\n", cause);
+	free(cause);
+	return (EXIT_NO_DAEMON);
 }
 
 /* The owners' daemons' sockets found under state_dir/owner. */
@@ -506,16 +566,17 @@ status_cli_check(const struct config *conf, const char *const *names,
 
 static int	status_cli_ask_all(const struct config *,
 		    const struct status_cli_sockets *, const char *const *,
-		    size_t, int, int);
+		    size_t, int, const struct status_cli_job *);
 
-/* --status; strict in an owner's worker (status_cli_answer). */
+/* --status; in an owner's worker with root's job, strict
+ * (status_cli_answer). */
 static int
 status_cli_run(const struct config *conf, const char *const *names,
-    size_t n, int json, int strict)
+    size_t n, int json, const struct status_cli_job *job)
 {
 	if (status_cli_check(conf, names, n) != 0)
 		return (EXIT_CONFIG);
-	return (status_cli_ask_all(conf, NULL, names, n, json, strict));
+	return (status_cli_ask_all(conf, NULL, names, n, json, job));
 }
 
 /* status_cli_run once the names are checked (or cannot be: the
@@ -523,14 +584,15 @@ status_cli_run(const struct config *conf, const char *const *names,
 static int
 status_cli_ask_all(const struct config *conf,
     const struct status_cli_sockets *owners, const char *const *names,
-    size_t n, int json, int strict)
+    size_t n, int json, const struct status_cli_job *job)
 {
 	struct status_cli_answer	sa;
 	int				rc, unknown;
 
 	memset(&sa, 0, sizeof sa);
 	sa.conf = conf;
-	sa.strict = strict;
+	sa.strict = job != NULL;
+	sa.retry_until = job != NULL ? job->retry_until : 0;
 	sa.names = names;
 	sa.n = json ? 0 : n;
 	sa.matched = xcalloc(n + 1, sizeof *sa.matched);
@@ -549,7 +611,7 @@ int
 status_cli(const struct config *conf, const char *const *names, size_t n,
     int json)
 {
-	return (status_cli_run(conf, names, n, json, 0));
+	return (status_cli_run(conf, names, n, json, NULL));
 }
 
 /* In an owner's worker: the text lines as they are, or the records for
@@ -558,16 +620,17 @@ static int
 status_cli_worker(struct config *conf, const char *const *names, size_t n,
     void *arg)
 {
-	struct status_cli_answer	sa;
-	const int			*json = arg;
-	size_t				i;
-	int				rc;
+	struct status_cli_answer	 sa;
+	const struct status_cli_job	*job = arg;
+	size_t				 i;
+	int				 rc;
 
-	if (!*json)
-		return (status_cli_run(conf, names, n, 0, 1));
+	if (!job->json)
+		return (status_cli_run(conf, names, n, 0, job));
 	memset(&sa, 0, sizeof sa);
 	sa.conf = conf;
 	sa.strict = 1;
+	sa.retry_until = job->retry_until;
 	rc = status_cli_ask(conf, names, n, 1, &sa);
 	for (i = 0; rc == 0 && i < sa.ndaemons; i++)
 		printf("daemon %s\n", sa.daemons[i]);
@@ -600,9 +663,9 @@ status_cli_read(FILE *f, struct status_cli_answer *sa)
  * made (said). */
 static int
 status_cli_gather(const struct config *conf, const char *const *names,
-    size_t n, FILE *f, int *rc)
+    size_t n, FILE *f, struct status_cli_job *job, int *rc)
 {
-	int	json = 1, saved;
+	int	saved;
 
 	fflush(stdout);
 	if ((saved = dup(STDOUT_FILENO)) == -1 ||
@@ -614,7 +677,7 @@ status_cli_gather(const struct config *conf, const char *const *names,
 		return (-1);
 	}
 	*rc = privsep_run(conf, names, n, PRIVSEP_SEQUENTIAL | PRIVSEP_WORST,
-	    status_cli_worker, &json);
+	    status_cli_worker, job);
 	fflush(stdout);
 	dup2(saved, STDOUT_FILENO);
 	close(saved);
@@ -626,20 +689,23 @@ status_cli_privsep(const struct config *conf, const char *const *names,
     size_t n, int json)
 {
 	struct status_cli_answer	 sa;
+	struct status_cli_job		 job;
 	FILE				*f;
 	int				 rc, unknown;
 
 	if (status_cli_check(conf, names, n) != 0)
 		return (EXIT_CONFIG);
+	job.json = json;
+	job.retry_until = status_cli_now() + STATUS_CLI_RESTART_MS;
 	if (!json)
 		return (privsep_run(conf, names, n, PRIVSEP_SEQUENTIAL |
-		    PRIVSEP_WORST, status_cli_worker, &json));
+		    PRIVSEP_WORST, status_cli_worker, &job));
 	if ((f = tmpfile()) == NULL) {
 		fprintf(stderr, "mailfetchd: --status --json: temporary "
 		    "file: %s\n", strerror(errno));
 		return (EXIT_LOCAL);
 	}
-	if (status_cli_gather(conf, names, n, f, &rc) != 0) {
+	if (status_cli_gather(conf, names, n, f, &job, &rc) != 0) {
 		fclose(f);
 		return (EXIT_LOCAL);
 	}
@@ -722,7 +788,7 @@ status_cli_unparsed(const char *path, const char *const *names, size_t n,
 		fprintf(stderr, "mailfetchd: %s does not parse; asking the "
 		    "daemon at %s (the control_socket it names, or the "
 		    "default)\n", path, conf.control_socket);
-	rc = status_cli_ask_all(&conf, &owners, names, n, json, 0);
+	rc = status_cli_ask_all(&conf, &owners, names, n, json, NULL);
 	status_cli_sockets_free(&owners);
 	free(conf.state_dir);
 	free(conf.control_socket);

@@ -355,10 +355,28 @@ tap_is "$bad" "" "... into $C's Maildir, as $C"
 # daemon without privsep reloads hooks without a restart; a worker gets
 # them by one).
 rm -f "$T/home/$A/hook.id"
-write_conf "$DCONF" "new_mail_command = \"$T/envhook.sh\"" -- "$A" "$B" "$C"
-kill -HUP "$DPID"
-daemon_wait_log "$DCONF reloaded: 0 owners added, 0 removed, 3 changed" 10
+# Each time, --status at once: the workers are restarting, their sockets
+# gone for a moment; that is no "no daemon answers" (review r20 13: exit
+# 4), root waits a little. Three reloads: the moment is short.
+reloaded="$DCONF reloaded: 0 owners added, 0 removed, 3 changed"
+src=
+for t in 30s 31s ""; do
+	nr=$(grep -c "$reloaded" "$DLOG")
+	write_conf "$DCONF" "new_mail_command = \"$T/envhook.sh\"" \
+	    ${t:+"hook_timeout = $t"} -- "$A" "$B" "$C"
+	kill -HUP "$DPID"
+	"$MAILFETCHD" -c "$DCONF" --status --json >"$T/st.json" 2>"$T/st.err"
+	src="$src $?:$(jq 'len(d["accounts"])')"
+	[ -s "$T/st.err" ] && tap_diag "$(cat "$T/st.err")"
+	for ((i = 0; i < 100; i++)); do
+		[ "$(grep -c "$reloaded" "$DLOG")" -gt "$nr" ] && break
+		sleep 0.1
+	done
+done
+[ "$(grep -c "$reloaded" "$DLOG")" -ge 3 ]
 ok $? "SIGHUP adding a hook: the workers take it" "$(tail "$DLOG")"
+tap_is "$src" " 0:3 0:3 0:3" \
+    "--status --json right after a reload that restarts the workers: every owner's daemon answers"
 wait_uids 15 "$A" "$B" "$C" || tap_diag "workers: $(worker_uids)"
 gen plain "$T/d-a2.eml" privsep-daemon-a2
 dovecot_add_message "$A" INBOX "$T/d-a2.eml"
