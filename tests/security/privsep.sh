@@ -378,6 +378,20 @@ ok $? "SIGHUP adding a hook: the workers take it" "$(tail "$DLOG")"
 tap_is "$src" " 0:3 0:3 0:3" \
     "--status --json right after a reload that restarts the workers: every owner's daemon answers"
 wait_uids 15 "$A" "$B" "$C" || tap_diag "workers: $(worker_uids)"
+# Those restarts keep the counts (review r20 11: "fetched" and "today"
+# went back to 0): $B's worker had fetched 1 message, $C's 4.
+export C
+for ((i = 0; i < 100; i++)); do
+	[ "$(grep -c "worker of $C stopped; starting it with the new configuration" "$DLOG")" -ge 3 ] &&
+	    grep -q "worker of $C started" <(tail -n +"$(grep -n "worker of $C stopped; starting" "$DLOG" | tail -1 | cut -d: -f1)" "$DLOG") &&
+	    break
+	sleep 0.1
+done
+"$MAILFETCHD" -c "$DCONF" --status --json >"$T/st.json" 2>"$T/st.err"
+got=$(jq '[(a(x)["fetched"]["messages"], a(x)["today"]["messages"]) for x in (env("B"), env("C"))]')
+tap_is "$got" "[(1, 1), (4, 4)]" \
+    "... and the restarted workers keep their accounts' fetched and today counts"
+[ "$got" = "[(1, 1), (4, 4)]" ] || tap_diag "$(cat "$T/st.err" "$T/st.json"; grep "worker of\|reload" "$DLOG")"
 gen plain "$T/d-a2.eml" privsep-daemon-a2
 dovecot_add_message "$A" INBOX "$T/d-a2.eml"
 for ((i = 0; i < 300; i++)); do
