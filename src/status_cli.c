@@ -366,6 +366,19 @@ status_cli_ask_on(int fd, const char *where, const char *const *names,
 	return (status_cli_answered(where, sa));
 }
 
+/* Connects to the configuration's daemon. In an owner's worker the
+ * socket is in a directory the owner controls: only a worker of root's
+ * supervisor is asked, the connect bounded (a listener that never
+ * accepts, its backlog full, held root's --status for ever). */
+static int
+status_cli_connect(const struct config *conf, char **cause)
+{
+	if (privsep_dropped())
+		return (control_connect_supervised(conf->control_socket,
+		    CONTROL_TIMEOUT * 1000, geteuid(), cause));
+	return (control_connect_daemon(conf, cause));
+}
+
 /* Asks the configuration's daemon (again while sa->retry_until lets:
  * status_cli_retry). 0, or EXIT_NO_DAEMON (said). */
 static int
@@ -376,14 +389,15 @@ status_cli_ask(const struct config *conf, const char *const *names,
 	int	 fd, rc = -1;
 
 	for (;;) {
-		if ((fd = control_connect_daemon(conf, &cause)) != -1) {
+		if ((fd = status_cli_connect(conf, &cause)) != -1) {
 			rc = status_cli_send(fd, names, n, json, sa, &cause);
 			close(fd);
 			if (rc == 0)
 				return (status_cli_answered(
 				    conf->control_socket, sa));
 		}
-		if (!status_cli_retry(sa))
+		/* Not the daemon (EPERM): no use asking again. */
+		if ((fd == -1 && errno == EPERM) || !status_cli_retry(sa))
 			break;
 		free(cause);
 	}

@@ -517,8 +517,8 @@ tap_is "$(jq 'sorted((x["name"], x["owner"], x["host"]) for x in d["accounts"]) 
     "(True, True)" \
     "an owner's listener: root's --status --json is valid and holds $C's own record only (no forged one)" \
     "$(cat "$T/st.json" "$T/st.err")"
-tap_like "$src:$(cat "$T/st.err")" "^4:.*refused" \
-    "... and says that records were refused (exit status 4)"
+tap_like "$src:$(cat "$T/st.err")" "^4:.*owner/$B/control: the listener there is not a daemon worker of root's" \
+    "... and says that $B's listener was not asked, not being a worker of root's (exit status 4)"
 "$MAILFETCHD" -c "$DCONF" --status >"$T/st.txt" 2>"$T/st.err"
 ok $(LC_ALL=C grep -qP '\x1b|\x07|\xc2[\x80-\x9f]' "$T/st.txt"; echo $((! $?))) \
     "an owner's listener: text --status prints no control byte (C0 or C1) to root's terminal" \
