@@ -40,6 +40,9 @@ struct control_client {
 	uid_t				 uid;
 	pid_t				 pid;
 	uint64_t			 id;	/* request in flight; 0: none */
+	/* The whole next command within CONTROL_TIMEOUT: the bufferevent's
+	 * read timeout is reset by each byte (review r20 09). */
+	struct event			*deadline;
 	int				 dispatching;
 	int				 closing; /* free once output drained */
 	TAILQ_ENTRY(control_client)	 entry;
@@ -269,6 +272,29 @@ control_read_answer(int fd, struct control_bounds *b, char **buf,
 	}
 }
 
+/* The command could not be sent: the daemon may have said why before it
+ * hung up ("error too many clients"), which is what the user needs, not
+ * "Broken pipe" (review r20 09). */
+static void
+control_send_failed(int fd, char **cause)
+{
+	char	buf[256], *safe;
+	int	saved = errno;
+	ssize_t	n;
+
+	n = recv(fd, buf, sizeof buf - 1, MSG_DONTWAIT);
+	if (n > 6 && strncmp(buf, "error ", 6) == 0) {
+		buf[n] = '\0';
+		buf[strcspn(buf, "\r\n")] = '\0';
+		safe = log_escape_controls(buf, 0);
+		xasprintf(cause, "the daemon refused the connection: %s",
+		    safe);
+		free(safe);
+	} else
+		xasprintf(cause, "cannot send to the daemon: %s",
+		    strerror(saved));
+}
+
 /* Sends command and reads its answer within b. */
 static int
 control_exchange(int fd, const char *command, struct control_bounds *b,
@@ -282,8 +308,7 @@ control_exchange(int fd, const char *command, struct control_bounds *b,
 	rc = fdio_write_all(fd, line, strlen(line));
 	free(line);
 	if (rc != 0) {
-		xasprintf(cause, "cannot send to the daemon: %s",
-		    strerror(errno));
+		control_send_failed(fd, cause);
 		return (-1);
 	}
 	buf = xmalloc(size);
@@ -321,22 +346,35 @@ control_command_bounded(int fd, const char *command, int total_ms,
 	return (control_exchange(fd, command, &b, cause));
 }
 
-int
-control_connect_peer(const char *path, int total_ms, pid_t pid, uid_t uid,
+/* Connects to path within total_ms and fills cred with the listener's
+ * SO_PEERCRED. */
+static int
+control_connect_cred(const char *path, int total_ms, struct ucred *cred,
     char **cause)
 {
 	struct timeval	tv = { total_ms / 1000, (total_ms % 1000) * 1000 };
-	struct ucred	cred;
-	socklen_t	len = sizeof cred;
+	socklen_t	len = sizeof *cred;
 	int		fd;
 
 	if ((fd = control_connect_bounded(path, &tv, cause)) == -1)
 		return (-1);
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == -1) {
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, cred, &len) == -1) {
 		xasprintf(cause, "%s: SO_PEERCRED: %s", path, strerror(errno));
 		close(fd);
 		return (-1);
 	}
+	return (fd);
+}
+
+int
+control_connect_peer(const char *path, int total_ms, pid_t pid, uid_t uid,
+    char **cause)
+{
+	struct ucred	cred;
+	int		fd;
+
+	if ((fd = control_connect_cred(path, total_ms, &cred, cause)) == -1)
+		return (-1);
 	if (cred.pid != pid || cred.uid != uid) {
 		xasprintf(cause, "%s: the listener there is pid %ld uid %lu, "
 		    "not the daemon (pid %ld uid %lu): not asked", path,
@@ -347,6 +385,90 @@ control_connect_peer(const char *path, int total_ms, pid_t pid, uid_t uid,
 		return (-1);
 	}
 	return (fd);
+}
+
+/* The first number of a /proc/PID/status line "KEY:\tN..." (-1 if there
+ * is none), or with name its text. */
+static long
+control_proc_field(pid_t pid, const char *key, char *name, size_t size)
+{
+	char		 path[64], *line = NULL;
+	const char	*val;
+	size_t		 cap = 0, len = strlen(key);
+	long		 v = -1;
+	FILE		*f;
+
+	snprintf(path, sizeof path, "/proc/%ld/status", (long)pid);
+	if ((f = fopen(path, "re")) == NULL)
+		return (-1);
+	while (getline(&line, &cap, f) != -1) {
+		if (strncmp(line, key, len) != 0 || line[len] != ':')
+			continue;
+		val = line + len + 1 + strspn(line + len + 1, " \t");
+		if (name != NULL) {
+			/* An owner's process names itself: no control
+			 * bytes into root's log. */
+			snprintf(name, size, "%.*s", (int)strcspn(val, "\n"),
+			    val);
+			for (; *name != '\0'; name++)
+				if ((unsigned char)*name < 0x20 ||
+				    (unsigned char)*name >= 0x7f)
+					*name = '?';
+		} else
+			v = strtol(val, NULL, 10);
+		break;
+	}
+	free(line);
+	fclose(f);
+	return (v);
+}
+
+/* Whether pid's parent is a process of root's running this program (its
+ * name the same as ours): root's privsep supervisor (or root's --once)
+ * forks the owners' workers and no owner can make a child of its. */
+static int
+control_parent_is_root(pid_t pid, char *why, size_t size)
+{
+	char	self[64] = "", name[64] = "";
+	long	ppid, uid;
+
+	ppid = control_proc_field(pid, "PPid", NULL, 0);
+	if (ppid <= 0) {
+		snprintf(why, size, "pid %ld has no parent", (long)pid);
+		return (0);
+	}
+	uid = control_proc_field((pid_t)ppid, "Uid", NULL, 0);
+	(void)control_proc_field((pid_t)ppid, "Name", name, sizeof name);
+	(void)control_proc_field(getpid(), "Name", self, sizeof self);
+	if (uid != 0 || *self == '\0' || strcmp(name, self) != 0) {
+		snprintf(why, size, "pid %ld, child of pid %ld (uid %ld, %s), "
+		    "not of root's %s", (long)pid, ppid, uid, *name == '\0' ?
+		    "gone" : name, self);
+		return (0);
+	}
+	return (1);
+}
+
+int
+control_connect_supervised(const char *path, int total_ms, uid_t uid,
+    char **cause)
+{
+	struct ucred	cred;
+	char		why[256];
+	int		fd;
+
+	if ((fd = control_connect_cred(path, total_ms, &cred, cause)) == -1)
+		return (-1);
+	if (uid != (uid_t)-1 && cred.uid != uid)
+		snprintf(why, sizeof why, "uid %lu, not %lu",
+		    (unsigned long)cred.uid, (unsigned long)uid);
+	else if (control_parent_is_root(cred.pid, why, sizeof why))
+		return (fd);
+	xasprintf(cause, "%s: the listener there is not a daemon worker of "
+	    "root's (%s): not asked", path, why);
+	close(fd);
+	errno = EPERM;
+	return (-1);
 }
 
 /* The client of request id, NULL if gone. */
@@ -364,6 +486,15 @@ control_find(struct control *ctl, uint64_t id)
 	return (NULL);
 }
 
+/* Starts the time the client has to send its next whole command. */
+static void
+control_client_arm(struct control_client *c)
+{
+	struct timeval	tv = { CONTROL_TIMEOUT, 0 };
+
+	evtimer_add(c->deadline, &tv);
+}
+
 /* Frees a client and closes its connection. */
 static void
 control_client_free(struct control_client *c)
@@ -372,6 +503,8 @@ control_client_free(struct control_client *c)
 		return;
 	TAILQ_REMOVE(&c->ctl->clients, c, entry);
 	c->ctl->nclients--;
+	if (c->deadline != NULL)
+		event_free(c->deadline);
 	bufferevent_free(c->bev);
 	free(c);
 }
@@ -445,6 +578,7 @@ control_end(struct control *ctl, uint64_t id)
 	bufferevent_set_timeouts(c->bev, &tv, &tv);
 	if (c->closing)
 		return;
+	control_client_arm(c);
 	/* A command sent before this answer ended is waiting; it is read
 	 * once this answer is sent (control_client_process). */
 	if (!c->dispatching)
@@ -555,6 +689,8 @@ control_client_process(struct control_client *c)
 			c->dispatching = 1;
 			control_dispatch(c, line);
 			c->dispatching = 0;
+			if (c->id != 0)
+				event_del(c->deadline);
 		}
 		free(line);
 	}
@@ -604,6 +740,27 @@ control_event_cb(struct bufferevent *bev, short what, void *arg)
 	control_client_free(c);
 }
 
+/* The time to send a command ran out: dropped, unless an answer is still
+ * being taken (the write timeout watches that; the time starts again). */
+static void
+control_deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct control_client	*c = arg;
+	char			 why[64];
+
+	(void)fd;
+	(void)what;
+	if (c->id != 0 || c->closing)
+		return;
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) > 0) {
+		control_client_arm(c);
+		return;
+	}
+	snprintf(why, sizeof why, "error no whole command within %d seconds",
+	    CONTROL_TIMEOUT);
+	control_client_fail(c, why);
+}
+
 /* A new connection: note who it is, within the client cap. */
 static void
 control_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
@@ -646,6 +803,10 @@ control_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 	/* Reading stops at the cap: a long line cannot grow the buffer. */
 	bufferevent_setwatermark(c->bev, EV_READ, 0, CONTROL_LINE_MAX);
 	bufferevent_set_timeouts(c->bev, &tv, &tv);
+	c->deadline = evtimer_new(ctl->base, control_deadline_cb, c);
+	if (c->deadline == NULL)
+		fatalx("evtimer_new failed");
+	control_client_arm(c);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 }
 

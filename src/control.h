@@ -52,7 +52,9 @@
  * anyone who can connect (the file mode decides who can); `fetch` only to
  * root and the daemon's own uid, from the peer's SO_PEERCRED. A line too
  * long, bytes that are not printable text, more than CONTROL_CLIENTS_MAX
- * clients or CONTROL_TIMEOUT seconds of silence end the connection. */
+ * clients ("error too many clients"), a command not whole within
+ * CONTROL_TIMEOUT seconds or that long without taking an answer end the
+ * connection. */
 #ifndef MAILFETCHD_CONTROL_H
 #define MAILFETCHD_CONTROL_H
 
@@ -67,8 +69,10 @@
 #define CONTROL_LINE_MAX	1024	/* bytes of one line, LF included */
 #define CONTROL_ARGS_MAX	64	/* names in one command */
 #define CONTROL_CLIENTS_MAX	16	/* connections at once */
-#define CONTROL_TIMEOUT		10	/* seconds to send a command, or to
-					 * take an answer */
+#define CONTROL_TIMEOUT		10	/* seconds to send a whole command
+					 * (from the connect, or the end of
+					 * the last answer), or to take an
+					 * answer */
 #define CONTROL_NAME		"control" /* in the runtime or state dir */
 
 /* The system unit's socket (RuntimeDirectory=mailfetchd): tried by the
@@ -144,5 +148,14 @@ int		 control_command_bounded(int fd, const char *command,
  * (caller frees) otherwise, errno EPERM for another listener. */
 int		 control_connect_peer(const char *path, int total_ms,
 		    pid_t pid, uid_t uid, char **cause);
+
+/* The same when the daemon's pid is not known (root's --once and --status
+ * of an owner's daemon): the listener must have uid (unless (uid_t)-1)
+ * and be a child of a process of root's running this program, as a
+ * worker of root's privsep supervisor is; an owner cannot make one. -1
+ * with *cause (caller frees) otherwise, errno EPERM for another
+ * listener: nothing was sent to it. */
+int		 control_connect_supervised(const char *path, int total_ms,
+		    uid_t uid, char **cause);
 
 #endif

@@ -46,6 +46,7 @@
 #include "hook.h"
 #include "imap.h"
 #include "notify.h"
+#include "privsep.h"
 #include "schedule.h"
 #include "shard.h"
 #include "state.h"
@@ -1797,6 +1798,115 @@ daemon_log_shard(const struct config *conf)
 	    "other instances)", line);
 }
 
+/* A worker of the privsep supervisor that a reload restarts hands its
+ * accounts' counts to the new one (review r20 11: a hook-only reload
+ * reset "fetched" and "today"): in a file next to its control socket,
+ * named as the instance is (a shard's too), holding its pid, which the
+ * supervisor gives the new worker (privsep_replaced). Caller frees. */
+static char *
+daemon_handover_path(const struct daemon *d)
+{
+	char	*path;
+
+	xasprintf(&path, "%s.counts", d->dc->conf->control_socket);
+	return (path);
+}
+
+/* Writes the counts, one account a line, its name last. */
+static void
+daemon_handover_save(const struct daemon *d)
+{
+	const struct daemon_account	*a;
+	char				*path, *tmp;
+	size_t				 i, k;
+	FILE				*f;
+
+	if (privsep_replaced() == -1)
+		return;
+	path = daemon_handover_path(d);
+	xasprintf(&tmp, "%s.tmp", path);
+	if ((f = fopen(tmp, "we")) != NULL) {
+		fprintf(f, "mailfetchd-counts %ld\n", (long)getpid());
+		for (i = 0; i < d->naccts; i++) {
+			a = d->accts[i];
+			fprintf(f, "%d %lu %llu %llu %llu", a->day,
+			    a->msgs_today, (unsigned long long)a->bytes_today,
+			    (unsigned long long)a->total_msgs,
+			    (unsigned long long)a->total_bytes);
+			for (k = 0; k < STATUS_CLASSES; k++)
+				fprintf(f, " %llu", (unsigned long long)
+				    a->failures_by_class[k]);
+			fprintf(f, " %s\n", a->ac->name);
+		}
+		if (fclose(f) != 0 || rename(tmp, path) != 0)
+			(void)unlink(tmp);
+	}
+	free(tmp);
+	free(path);
+}
+
+/* One line of the file into c; -1 if it is not one. */
+static int
+daemon_handover_line(const char *line, struct daemon_counts *c)
+{
+	unsigned long long	v[4];
+	size_t			k;
+	int			used;
+
+	memset(c, 0, sizeof *c);
+	if (sscanf(line, "%d %lu %llu %llu %llu%n", &c->day, &c->msgs_today,
+	    &v[0], &v[1], &v[2], &used) != 5)
+		return (-1);
+	c->bytes_today = v[0];
+	c->total_msgs = v[1];
+	c->total_bytes = v[2];
+	for (k = 0; k < STATUS_CLASSES; k++) {
+		line += used;
+		if (sscanf(line, " %llu%n", &v[3], &used) != 1)
+			return (-1);
+		c->failures_by_class[k] = v[3];
+	}
+	line += used;
+	if (*line++ != ' ' || *line == '\0')
+		return (-1);
+	c->name = xstrndup(line, strcspn(line, "\n"));
+	return (0);
+}
+
+/* The new worker takes the counts its predecessor left, if they are
+ * its (the pid); a file left by any other stop is removed. */
+static void
+daemon_handover_load(struct daemon *d)
+{
+	struct daemon_counts	*v = NULL, c;
+	char			*path, *line = NULL;
+	size_t			 n = 0, size = 0, i;
+	pid_t			 prev = privsep_replaced();
+	long			 pid;
+	FILE			*f;
+
+	if (prev == -1)
+		return;
+	path = daemon_handover_path(d);
+	if (prev > 0 && (f = fopen(path, "re")) != NULL) {
+		if (fscanf(f, "mailfetchd-counts %ld\n", &pid) == 1 &&
+		    pid == (long)prev) {
+			while (getline(&line, &size, f) != -1 &&
+			    daemon_handover_line(line, &c) == 0) {
+				v = xreallocarray(v, n + 1, sizeof *v);
+				v[n++] = c;
+			}
+		}
+		fclose(f);
+	}
+	for (i = 0; i < d->naccts; i++)
+		daemon_counts_give(v, n, d->accts[i]);
+	daemon_counts_free(v, n);
+	free(line);
+	(void)unlink(path);
+	free(path);
+}
+
 int
 daemon_run(const char *path, daemon_load_cb load, struct config *conf,
     int verbosity)
@@ -1830,6 +1940,7 @@ daemon_run(const char *path, daemon_load_cb load, struct config *conf,
 		daemon_teardown(&d);
 		return (rc);
 	}
+	daemon_handover_load(&d);
 	/* Without its socket, a --once would fight the daemon for the locks
 	 * again; every reason it fails is for the admin to fix. */
 	d.ctl = control_new(d.base, conf->control_socket, &daemon_control_ops,
@@ -1848,6 +1959,7 @@ daemon_run(const char *path, daemon_load_cb load, struct config *conf,
 	daemon_report_start(&d);
 	daemon_arm(&d);
 	event_base_dispatch(d.base);
+	daemon_handover_save(&d);
 	daemon_stop_hooks(&d);
 	daemon_teardown(&d);
 	log_msg(LOG_LVL_INFO, NULL, "stopped");

@@ -35,6 +35,7 @@ enum main_mode {
 
 /* What a delegated --once learns from the daemon. */
 struct main_fetch {
+	const struct config *conf;	/* its accounts only are taken */
 	int		 rc;		/* merged; -1: no account yet */
 	const char	**unknown;	/* accounts the daemon does not run */
 	size_t		 nunknown;
@@ -129,13 +130,17 @@ static void
 main_fetch_line(const char *line, void *arg)
 {
 	struct main_fetch	*mf = arg;
-	char			 name[128], text[256];
+	char			 name[128], text[256], *safe;
 	unsigned long		 msgs;
 	unsigned long long	 bytes;
 	int			 status;
 
+	/* Only the accounts asked about (of this owner's, in a worker),
+	 * the daemon's text escaped: under privsep the answer comes from a
+	 * socket in a directory the owner controls (review r20 12). */
 	if (sscanf(line, "%127s %d %lu %llu %255[^\n]", name, &status, &msgs,
-	    &bytes, text) == 5) {
+	    &bytes, text) == 5 && config_find_account(mf->conf, name) != NULL) {
+		safe = log_escape_controls(text, 0);
 		if (status == EXIT_NEW_MAIL)
 			log_msg(LOG_LVL_INFO, &(struct log_ctx){ name, NULL, 0 },
 			    "fetched %lu message%s (%llu bytes) by the running "
@@ -143,16 +148,20 @@ main_fetch_line(const char *line, void *arg)
 		else
 			log_msg(main_fetch_level(status),
 			    &(struct log_ctx){ name, NULL, 0 },
-			    "%s (by the running daemon)", text);
+			    "%s (by the running daemon)", safe);
+		free(safe);
 		mf->rc = mf->rc == -1 ? status : outcome_merge(mf->rc, status);
 	} else if (sscanf(line, "%127s unknown", name) == 1 &&
-	    strncmp(line, "error ", 6) != 0) {
+	    strncmp(line, "error ", 6) != 0 &&
+	    config_find_account(mf->conf, name) != NULL) {
 		mf->unknown = xreallocarray(mf->unknown, mf->nunknown + 1,
 		    sizeof *mf->unknown);
 		mf->unknown[mf->nunknown++] = xstrdup(name);
 	} else {
+		safe = log_escape_controls(line, 0);
 		log_msg(LOG_LVL_ERROR, NULL, "the running daemon says: %s",
-		    line);
+		    safe);
+		free(safe);
 		mf->refused = 1;
 	}
 }
@@ -178,13 +187,36 @@ main_fetch_send(int fd, const char *const *names, size_t n,
 	return (0);
 }
 
+/* The daemon to ask, -1 if none. In an owner's worker the socket is in a
+ * directory the owner controls, and what listens there may be the
+ * owner's own program: only a worker of root's supervisor is asked, and
+ * never without a bound on the connect (review r20 12). */
+static int
+main_connect(const struct config *conf)
+{
+	char	*cause;
+	int	 fd;
+
+	if (privsep_dropped())
+		fd = control_connect_supervised(conf->control_socket,
+		    CONTROL_TIMEOUT * 1000, geteuid(), &cause);
+	else
+		fd = control_connect_daemon(conf, &cause);
+	if (fd != -1)
+		return (fd);
+	if (errno == EPERM)
+		log_msg(LOG_LVL_WARNING, NULL, "%s; fetching here", cause);
+	free(cause);
+	return (-1);
+}
+
 /* --once with a daemon running: asks it to fetch, waits for its answer.
  * Returns -1 when no daemon answers (fetch locally), else the exit
  * status; accounts the daemon does not run are fetched here. */
 static int
 main_delegate(const struct config *conf, const char **names, size_t n)
 {
-	struct main_fetch	 mf = { -1, NULL, 0, 0 };
+	struct main_fetch	 mf = { conf, -1, NULL, 0, 0 };
 	const char		**all = NULL;
 	char			*cause;
 	size_t			 i;
@@ -194,11 +226,8 @@ main_delegate(const struct config *conf, const char **names, size_t n)
 		if (config_find_account(conf, names[i]) == NULL)
 			return (-1);	/* fetch_once reports it */
 	}
-	if (conf->naccounts == 0 || (fd = control_connect_daemon(conf, &cause)) == -1) {
-		if (conf->naccounts > 0)
-			free(cause);
+	if (conf->naccounts == 0 || (fd = main_connect(conf)) == -1)
 		return (-1);
-	}
 	if (n == 0) {
 		all = xreallocarray(NULL, conf->naccounts, sizeof *all);
 		for (i = 0; i < conf->naccounts; i++)

@@ -52,6 +52,8 @@ struct privsep_worker {
 	unsigned int	 fails;		/* daemon: deaths in a row */
 	uint64_t	 started;	/* ms, monotonic */
 	uint64_t	 due;		/* ms: (re)start then; 0: not waiting */
+	pid_t		 prev;		/* daemon: the worker a reload stopped
+					 * for this start; 0: none */
 };
 
 struct privsep_set {
@@ -84,6 +86,7 @@ struct privsep_daemon {
 /* Set in a worker: privsep_load filters for its owner. */
 static int		 privsep_in_worker;
 static char		*privsep_owner;
+static pid_t		 privsep_prev = -1;	/* privsep_replaced */
 /* The daemon logs its workers' starts at info, --once at debug. */
 static int		 privsep_supervising;
 /* The signal mask before the supervisor blocked its signals. */
@@ -437,6 +440,8 @@ privsep_enter(const struct privsep_worker *w)
 	unsetenv("WATCHDOG_PID");
 	privsep_in_worker = 1;
 	privsep_owner = w->owner;
+	if (privsep_supervising)
+		privsep_prev = w->prev;
 	if (w->owner == NULL) {
 		(void)prctl(PR_SET_PDEATHSIG, SIGTERM);
 		return;
@@ -453,6 +458,12 @@ int
 privsep_dropped(void)
 {
 	return (privsep_in_worker && privsep_owner != NULL);
+}
+
+pid_t
+privsep_replaced(void)
+{
+	return (privsep_prev);
 }
 
 /* Prepares and forks the worker w, which runs body on its own copy of
@@ -748,6 +759,8 @@ privsep_daemon_ended(struct privsep_daemon *pd, struct privsep_worker *w,
 	unsigned int	delay;
 	char		*how;
 
+	/* Only a worker a reload stopped hands its counts on. */
+	w->prev = w->restart ? w->pid : 0;
 	w->pid = 0;
 	if (pd->stopping || w->gone) {
 		log_msg(LOG_LVL_INFO, NULL, "worker of %s stopped",

@@ -56,5 +56,9 @@ int		 privsep_daemon(const char *path, struct config *conf,
  * changed identity): the commands it runs get a clean environment, the
  * owner's, not the one root started mailfetchd with (secret.c). */
 int		 privsep_dropped(void);
+/* In a daemon worker of the supervisor: 0 for a first start or a start
+ * after a death, else the pid of the worker a reload stopped for this
+ * one (its counts are handed over: daemon.c); -1 outside such a worker. */
+pid_t		 privsep_replaced(void);
 
 #endif

@@ -8,6 +8,9 @@
  * stdout, and the parent reads them back. */
 #include "status_cli.h"
 
+#include <sys/stat.h>
+
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,7 +44,22 @@ struct status_cli_answer {
 	const char *const	 *names;
 	size_t			  n;
 	int			 *matched;
+	size_t			  seen;		/* lines of answer seen */
+	/* In an owner's worker: an ask that failed with nothing seen is
+	 * tried again until then (ms, CLOCK_MONOTONIC; 0: never), the
+	 * owner's worker may be restarting after a reload (review r20 13). */
+	uint64_t		  retry_until;
 };
+
+/* What root hands each owner's worker. */
+struct status_cli_job {
+	int		json;
+	uint64_t	retry_until;	/* shared by all the owners */
+};
+
+/* How long root's --status waits, in all, for owners' workers that a
+ * reload is restarting (their socket is gone meanwhile). */
+#define STATUS_CLI_RESTART_MS	3000
 
 static void
 status_cli_add(char ***list, size_t *n, const char *s)
@@ -140,6 +158,7 @@ status_cli_record(const char *line, void *arg)
 {
 	struct status_cli_answer	*sa = arg;
 
+	sa->seen++;
 	if (strncmp(line, "daemon ", 7) == 0 &&
 	    strncmp(line + 7, "{\"pid\":", 7) == 0 &&
 	    json_valid_object(line + 7))
@@ -181,6 +200,13 @@ status_cli_text(const char *line, void *arg)
 	size_t				 i, len;
 	int				 ours;
 
+	sa->seen++;
+	/* "error too many clients" is no account's line (review r20 09). */
+	if (strncmp(line, "error ", 6) == 0) {
+		if (sa->error == NULL)
+			sa->error = log_sanitize(line, strlen(line), 200);
+		return;
+	}
 	/* In an owner's worker: only lines of the owner's accounts. */
 	if (sa->strict && (colon = strchr(line, ':')) != NULL) {
 		name = xstrndup(line, (size_t)(colon - line));
@@ -241,7 +267,7 @@ status_cli_send(int fd, const char *const *names, size_t n, int json,
     struct status_cli_answer *sa, char **cause)
 {
 	char	*cmd;
-	size_t	 next = 0, ndaemons;
+	size_t	 next = 0, ndaemons, first = sa->ndaemons;
 	int	 rc;
 
 	do {
@@ -255,7 +281,8 @@ status_cli_send(int fd, const char *const *names, size_t n, int json,
 		    0, sa->strict ? 2 * (sa->conf->naccounts + n) + 16 : 0,
 		    json ? status_cli_record : status_cli_text, sa, cause);
 		free(cmd);
-		while (ndaemons > 0 && sa->ndaemons > ndaemons)
+		/* (Another daemon asked before on sa keeps its own.) */
+		while (ndaemons > first && sa->ndaemons > ndaemons)
 			free(sa->daemons[--sa->ndaemons]);
 	} while (rc == 0 && next < n);
 	return (rc);
@@ -275,19 +302,60 @@ status_cli_refused(const char *where, const struct status_cli_answer *sa)
 	return (EXIT_NO_DAEMON);
 }
 
-/* Asks the configuration's daemon. 0, or EXIT_NO_DAEMON (said). */
+/* Milliseconds of the monotonic clock (the same in every process). */
+static uint64_t
+status_cli_now(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000);
+}
+
+/* Whether an ask that failed may be tried again (sa->retry_until): its
+ * daemon said nothing yet. Waits a little first. */
 static int
-status_cli_ask(const struct config *conf, const char *const *names,
+status_cli_retry(const struct status_cli_answer *sa)
+{
+	if (sa->seen > 0 || status_cli_now() >= sa->retry_until)
+		return (0);
+	usleep(100 * 1000);
+	return (1);
+}
+
+/* The answer is in sa: its refusal or refused lines said. 0, or
+ * EXIT_NO_DAEMON. */
+static int
+status_cli_answered(const char *where, struct status_cli_answer *sa)
+{
+	if (sa->error != NULL) {
+		fprintf(stderr, "mailfetchd: the daemon refused the status: "
+		    "%s\n", sa->error);
+		return (EXIT_NO_DAEMON);
+	}
+	return (status_cli_refused(where, sa));
+}
+
+/* Connected, or said why not. */
+static int
+status_cli_connected(int fd, char *cause)
+{
+	if (fd == -1) {
+		fprintf(stderr, "mailfetchd: no daemon answers (%s)\n", cause);
+		free(cause);
+	}
+	return (fd != -1);
+}
+
+/* Asks the daemon connected on fd (closed here), at where. 0, or
+ * EXIT_NO_DAEMON (said). */
+static int
+status_cli_ask_on(int fd, const char *where, const char *const *names,
     size_t n, int json, struct status_cli_answer *sa)
 {
 	char	*cause;
-	int	 fd, rc;
+	int	 rc;
 
-	if ((fd = control_connect_daemon(conf, &cause)) == -1) {
-		fprintf(stderr, "mailfetchd: no daemon answers (%s)\n", cause);
-		free(cause);
-		return (EXIT_NO_DAEMON);
-	}
 	rc = status_cli_send(fd, names, n, json, sa, &cause);
 	close(fd);
 	if (rc != 0) {
@@ -295,12 +363,159 @@ status_cli_ask(const struct config *conf, const char *const *names,
 		free(cause);
 		return (EXIT_NO_DAEMON);
 	}
-	if (sa->error != NULL) {
-		fprintf(stderr, "mailfetchd: the daemon refused the status: "
-		    "%s\n", sa->error);
-		return (EXIT_NO_DAEMON);
+	return (status_cli_answered(where, sa));
+}
+
+/* Connects to the configuration's daemon. In an owner's worker the
+ * socket is in a directory the owner controls: only a worker of root's
+ * supervisor is asked, the connect bounded (a listener that never
+ * accepts, its backlog full, held root's --status for ever). */
+static int
+status_cli_connect(const struct config *conf, char **cause)
+{
+	if (privsep_dropped())
+		return (control_connect_supervised(conf->control_socket,
+		    CONTROL_TIMEOUT * 1000, geteuid(), cause));
+	return (control_connect_daemon(conf, cause));
+}
+
+/* Asks the configuration's daemon (again while sa->retry_until lets:
+ * status_cli_retry). 0, or EXIT_NO_DAEMON (said). */
+static int
+status_cli_ask(const struct config *conf, const char *const *names,
+    size_t n, int json, struct status_cli_answer *sa)
+{
+	char	*cause = NULL;
+	int	 fd, rc = -1;
+
+	for (;;) {
+		if ((fd = status_cli_connect(conf, &cause)) != -1) {
+			rc = status_cli_send(fd, names, n, json, sa, &cause);
+			close(fd);
+			if (rc == 0)
+				return (status_cli_answered(
+				    conf->control_socket, sa));
+		}
+		/* Not the daemon (EPERM): no use asking again. */
+		if ((fd == -1 && errno == EPERM) || !status_cli_retry(sa))
+			break;
+		free(cause);
 	}
-	return (status_cli_refused(conf->control_socket, sa));
+	if (fd == -1)
+		fprintf(stderr, "mailfetchd: no daemon answers (%s)\n", cause);
+	else
+		fprintf(stderr, "mailfetchd: %s\n", cause);
+	free(cause);
+	return (EXIT_NO_DAEMON);
+}
+
+/* The owners' daemons' sockets found under state_dir/owner. */
+struct status_cli_sockets {
+	char	**paths;
+	uid_t	 *uids;	/* the owner of each directory */
+	size_t	  n;
+};
+
+/* Whether name is an owner's daemon's socket name (config_owner_socket):
+ * "control", or "control.K-of-N" of a shard instance. */
+static int
+status_cli_socket_name(const char *name)
+{
+	unsigned int	k, n;
+	char		tail;
+
+	return (strcmp(name, CONTROL_NAME) == 0 || sscanf(name, CONTROL_NAME
+	    ".%u-of-%u%c", &k, &n, &tail) == 2);
+}
+
+/* Adds the sockets (lstat: no symlink) of one owner's directory. */
+static void
+status_cli_owner_dir(const char *dir, struct status_cli_sockets *ss)
+{
+	struct dirent	*de;
+	struct stat	 sb;
+	char		*path;
+	DIR		*d;
+
+	if ((d = opendir(dir)) == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		if (!status_cli_socket_name(de->d_name))
+			continue;
+		xasprintf(&path, "%s/%s", dir, de->d_name);
+		if (lstat(path, &sb) == 0 && S_ISSOCK(sb.st_mode)) {
+			ss->paths = xreallocarray(ss->paths, ss->n + 1,
+			    sizeof *ss->paths);
+			ss->uids = xreallocarray(ss->uids, ss->n + 1,
+			    sizeof *ss->uids);
+			ss->uids[ss->n] = sb.st_uid;
+			ss->paths[ss->n++] = path;
+		} else
+			free(path);
+	}
+	closedir(d);
+}
+
+/* As root, the sockets of the owners' daemons: under privsep the
+ * supervisor has none, each owner's worker listens in
+ * state_dir/owner/USER (privsep.h). The owners are not known without
+ * the configuration: the directories say them. */
+static void
+status_cli_owner_sockets(const char *state_dir, struct status_cli_sockets *ss)
+{
+	struct dirent	*de;
+	char		*top, *dir;
+	DIR		*d;
+
+	memset(ss, 0, sizeof *ss);
+	if (geteuid() != 0)
+		return;
+	xasprintf(&top, "%s/owner", state_dir);
+	if ((d = opendir(top)) != NULL) {
+		while ((de = readdir(d)) != NULL) {
+			if (de->d_name[0] == '.')
+				continue;
+			xasprintf(&dir, "%s/%s", top, de->d_name);
+			status_cli_owner_dir(dir, ss);
+			free(dir);
+		}
+		closedir(d);
+	}
+	free(top);
+}
+
+/* Asks each owner's daemon (and the configuration's, when a socket is
+ * there), each in a directory its owner controls: only a worker of
+ * root's supervisor is asked (control_connect_supervised), each answer
+ * bounded and its text escaped (review r20 08). The worst status. */
+static int
+status_cli_ask_owners(const struct config *conf,
+    const struct status_cli_sockets *ss, const char *const *names, size_t n,
+    int json, struct status_cli_answer *sa)
+{
+	struct stat	 sb;
+	char		*cause = NULL;
+	size_t		 i;
+	int		 fd, rc = 0, one;
+
+	if (lstat(conf->control_socket, &sb) == 0 && S_ISSOCK(sb.st_mode))
+		rc = status_cli_ask(conf, names, n, json, sa);
+	for (i = 0; i < ss->n; i++) {
+		fd = control_connect_supervised(ss->paths[i],
+		    CONTROL_TIMEOUT * 1000, ss->uids[i], &cause);
+		one = status_cli_connected(fd, cause) ? status_cli_ask_on(fd,
+		    ss->paths[i], names, n, json, sa) : EXIT_NO_DAEMON;
+		if (one > rc)
+			rc = one;
+	}
+	return (rc);
+}
+
+static void
+status_cli_sockets_free(struct status_cli_sockets *ss)
+{
+	status_cli_free_list(ss->paths, ss->n);
+	free(ss->uids);
 }
 
 /* Names asked for that no answer had: an error (EXIT_CONFIG). */
@@ -364,34 +579,41 @@ status_cli_check(const struct config *conf, const char *const *names,
 }
 
 static int	status_cli_ask_all(const struct config *,
-		    const char *const *, size_t, int, int);
+		    const struct status_cli_sockets *, const char *const *,
+		    size_t, int, const struct status_cli_job *);
 
-/* --status; strict in an owner's worker (status_cli_answer). */
+/* --status; in an owner's worker with root's job, strict
+ * (status_cli_answer). */
 static int
 status_cli_run(const struct config *conf, const char *const *names,
-    size_t n, int json, int strict)
+    size_t n, int json, const struct status_cli_job *job)
 {
 	if (status_cli_check(conf, names, n) != 0)
 		return (EXIT_CONFIG);
-	return (status_cli_ask_all(conf, names, n, json, strict));
+	return (status_cli_ask_all(conf, NULL, names, n, json, job));
 }
 
 /* status_cli_run once the names are checked (or cannot be: the
- * configuration does not parse). */
+ * configuration does not parse; owners: the owners' daemons found). */
 static int
-status_cli_ask_all(const struct config *conf, const char *const *names,
-    size_t n, int json, int strict)
+status_cli_ask_all(const struct config *conf,
+    const struct status_cli_sockets *owners, const char *const *names,
+    size_t n, int json, const struct status_cli_job *job)
 {
 	struct status_cli_answer	sa;
 	int				rc, unknown;
 
 	memset(&sa, 0, sizeof sa);
 	sa.conf = conf;
-	sa.strict = strict;
+	sa.strict = job != NULL;
+	sa.retry_until = job != NULL ? job->retry_until : 0;
 	sa.names = names;
 	sa.n = json ? 0 : n;
 	sa.matched = xcalloc(n + 1, sizeof *sa.matched);
-	rc = status_cli_ask(conf, names, n, json, &sa);
+	if (owners != NULL && owners->n > 0)
+		rc = status_cli_ask_owners(conf, owners, names, n, json, &sa);
+	else
+		rc = status_cli_ask(conf, names, n, json, &sa);
 	unknown = rc == 0 ? status_cli_unknown(conf, &sa) : 0;
 	if (json && rc == 0)
 		status_cli_document(&sa);
@@ -403,7 +625,7 @@ int
 status_cli(const struct config *conf, const char *const *names, size_t n,
     int json)
 {
-	return (status_cli_run(conf, names, n, json, 0));
+	return (status_cli_run(conf, names, n, json, NULL));
 }
 
 /* In an owner's worker: the text lines as they are, or the records for
@@ -412,16 +634,17 @@ static int
 status_cli_worker(struct config *conf, const char *const *names, size_t n,
     void *arg)
 {
-	struct status_cli_answer	sa;
-	const int			*json = arg;
-	size_t				i;
-	int				rc;
+	struct status_cli_answer	 sa;
+	const struct status_cli_job	*job = arg;
+	size_t				 i;
+	int				 rc;
 
-	if (!*json)
-		return (status_cli_run(conf, names, n, 0, 1));
+	if (!job->json)
+		return (status_cli_run(conf, names, n, 0, job));
 	memset(&sa, 0, sizeof sa);
 	sa.conf = conf;
 	sa.strict = 1;
+	sa.retry_until = job->retry_until;
 	rc = status_cli_ask(conf, names, n, 1, &sa);
 	for (i = 0; rc == 0 && i < sa.ndaemons; i++)
 		printf("daemon %s\n", sa.daemons[i]);
@@ -454,9 +677,9 @@ status_cli_read(FILE *f, struct status_cli_answer *sa)
  * made (said). */
 static int
 status_cli_gather(const struct config *conf, const char *const *names,
-    size_t n, FILE *f, int *rc)
+    size_t n, FILE *f, struct status_cli_job *job, int *rc)
 {
-	int	json = 1, saved;
+	int	saved;
 
 	fflush(stdout);
 	if ((saved = dup(STDOUT_FILENO)) == -1 ||
@@ -468,7 +691,7 @@ status_cli_gather(const struct config *conf, const char *const *names,
 		return (-1);
 	}
 	*rc = privsep_run(conf, names, n, PRIVSEP_SEQUENTIAL | PRIVSEP_WORST,
-	    status_cli_worker, &json);
+	    status_cli_worker, job);
 	fflush(stdout);
 	dup2(saved, STDOUT_FILENO);
 	close(saved);
@@ -480,20 +703,23 @@ status_cli_privsep(const struct config *conf, const char *const *names,
     size_t n, int json)
 {
 	struct status_cli_answer	 sa;
+	struct status_cli_job		 job;
 	FILE				*f;
 	int				 rc, unknown;
 
 	if (status_cli_check(conf, names, n) != 0)
 		return (EXIT_CONFIG);
+	job.json = json;
+	job.retry_until = status_cli_now() + STATUS_CLI_RESTART_MS;
 	if (!json)
 		return (privsep_run(conf, names, n, PRIVSEP_SEQUENTIAL |
-		    PRIVSEP_WORST, status_cli_worker, &json));
+		    PRIVSEP_WORST, status_cli_worker, &job));
 	if ((f = tmpfile()) == NULL) {
 		fprintf(stderr, "mailfetchd: --status --json: temporary "
 		    "file: %s\n", strerror(errno));
 		return (EXIT_LOCAL);
 	}
-	if (status_cli_gather(conf, names, n, f, &rc) != 0) {
+	if (status_cli_gather(conf, names, n, f, &job, &rc) != 0) {
 		fclose(f);
 		return (EXIT_LOCAL);
 	}
@@ -541,10 +767,11 @@ int
 status_cli_unparsed(const char *path, const char *const *names, size_t n,
     int json)
 {
-	struct config	 conf;
-	FILE		*f;
-	const char	*rt = getenv("RUNTIME_DIRECTORY");
-	int		 rc;
+	struct config			 conf;
+	struct status_cli_sockets	 owners;
+	FILE				*f;
+	const char			*rt = getenv("RUNTIME_DIRECTORY");
+	int				 rc;
 
 	memset(&conf, 0, sizeof conf);
 	conf.path = (char *)path;
@@ -565,10 +792,18 @@ status_cli_unparsed(const char *path, const char *const *names, size_t n,
 			xasprintf(&conf.control_socket, "%s/" CONTROL_NAME,
 			    conf.state_dir);
 	}
-	fprintf(stderr, "mailfetchd: %s does not parse; asking the daemon at "
-	    "%s (the control_socket it names, or the default)\n", path,
-	    conf.control_socket);
-	rc = status_cli_ask_all(&conf, names, n, json, 0);
+	status_cli_owner_sockets(conf.state_dir, &owners);
+	if (owners.n > 0)
+		fprintf(stderr, "mailfetchd: %s does not parse; asking the "
+		    "owners' daemons under %s/owner (and the daemon at %s if "
+		    "a socket is there)\n", path, conf.state_dir,
+		    conf.control_socket);
+	else
+		fprintf(stderr, "mailfetchd: %s does not parse; asking the "
+		    "daemon at %s (the control_socket it names, or the "
+		    "default)\n", path, conf.control_socket);
+	rc = status_cli_ask_all(&conf, &owners, names, n, json, NULL);
+	status_cli_sockets_free(&owners);
 	free(conf.state_dir);
 	free(conf.control_socket);
 	return (rc);

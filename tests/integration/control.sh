@@ -5,7 +5,9 @@
 # 0 with new mail, 1 without, never "locked"), the SO_PEERCRED rule
 # (status for anyone who can connect, fetch only for root and the
 # daemon's uid), hostile clients (garbage, an overlong line) closed
-# without harming the daemon, a stale socket replaced at start, and the
+# without harming the daemon, clients that drip a command byte by byte
+# dropped CONTROL_TIMEOUT after their connect (and the client turned away
+# meanwhile told "too many clients"), a stale socket replaced at start, and the
 # socket removed at exit. TAP output.
 set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -170,6 +172,49 @@ kill -0 "$DPID" 2>/dev/null
 ok $? "the daemon survives hostile clients"
 out=$("$MAILFETCHD" -c "$CONF" --status 2>&1)
 tap_like "$out" '^ctla: waiting' "status works after hostile clients"
+
+# --- Clients that drip a byte a second and never end a line hold no slot
+# for long: a command must be whole within CONTROL_TIMEOUT (10 s) of the
+# connect (review r20 09: each byte reset the timeout, and 16 of them
+# held every slot for 85 minutes); the client turned away meanwhile says
+# why ("too many clients", not "Broken pipe"). ---
+"$PY" - "$SOCK" "$T/drip" <<'PYEOF' &
+import socket, sys, time
+path, marker = sys.argv[1:3]
+cs = []
+for i in range(16):
+    c = socket.socket(socket.AF_UNIX)
+    c.connect(path)
+    cs.append(c)
+open(marker + ".ready", "w").close()
+end = time.time() + 40
+while time.time() < end and cs:
+    for c in list(cs):
+        try:
+            c.send(b"s")
+        except OSError:
+            cs.remove(c)
+    time.sleep(1)
+PYEOF
+DRIP=$!
+tap_cleanup_add 'kill "$DRIP" 2>/dev/null'
+for ((i = 0; i < 100; i++)); do
+	[ -e "$T/drip.ready" ] && break
+	sleep 0.1
+done
+out=$("$MAILFETCHD" -c "$CONF" --status 2>&1)
+tap_like "$out" 'refused the (connection|status): error too many clients' \
+    "a client turned away by the client cap says so"
+tap_unlike "$out" 'Broken pipe|^ctla' "... not Broken pipe, and no status line"
+# Bounded: the drippers would go on for 40 s, their slots free after 10.
+for ((i = 0; i < 100; i++)); do
+	out=$("$MAILFETCHD" -c "$CONF" --status 2>&1) && break
+	sleep 0.2
+done
+tap_like "$out" '^ctla: waiting' \
+    "dripping clients are dropped when their command is not whole in time"
+kill "$DRIP" 2>/dev/null
+wait "$DRIP" 2>/dev/null
 
 # --- Exit: the socket goes; then --status says no daemon (4) and --once
 # runs locally. ---

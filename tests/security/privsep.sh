@@ -16,7 +16,7 @@
 # every owner's accounts; an owner that replaces its worker's control
 # socket with a listener of its own (poison, forged records, terminal
 # escapes, a drip) changes none of root's outputs for the other owners,
-# nor holds the supervisor's SIGTERM; two shard instances (shard = K/N)
+# nor holds the supervisor's SIGTERM, nor is asked by root's --once; two shard instances (shard = K/N)
 # as root with one owner's accounts on both each run a worker for that
 # owner, and each fetches its share. Needs root (it creates the users,
 # and runs Dovecot). TAP.
@@ -339,6 +339,20 @@ tap_is "$?:$(jq '[x["name"] for x in d["accounts"]] == [env("B")], len(d["daemon
 out=$("$MAILFETCHD" -c "$DCONF" --status "$A" 2>&1)
 tap_like "$?:$out" "^0:$A: " "--status $A as root: its text line" "$out"
 
+# A configuration that does not parse (an edit not yet reloaded): the
+# supervisor has no socket, so --status asks the owners' daemons it finds
+# under state_dir/owner (review r20 08: it said "no daemon answers").
+BROKEN=$T/broken.conf
+{ cat "$DCONF"; echo 'this line does not parse'; } >"$BROKEN"
+"$MAILFETCHD" -c "$BROKEN" --status >"$T/st.txt" 2>"$T/st.err"
+tap_is "$?:$(grep -c "^$A: " "$T/st.txt"):$(grep -c "^$B: " "$T/st.txt")" "0:1:1" \
+    "--status as root, the configuration does not parse: each owner's daemon answers" \
+    "$(cat "$T/st.txt" "$T/st.err")"
+"$MAILFETCHD" -c "$BROKEN" --status --json >"$T/st.json" 2>"$T/st.err"
+tap_is "$?:$(jq 'len(d["daemons"]), sorted(x["name"] for x in d["accounts"]) == sorted([env("A"), env("B")])')" \
+    "0:(2, True)" "... and --status --json makes one valid document of both" \
+    "$(cat "$T/st.err" "$T/st.json")"
+
 # The metrics file: written by the supervisor (root) from every owner's
 # daemon, readable by others.
 mget() { "$(_dc_python)" "$top_srcdir/tests/lib/metrics_check.py" get "$PROM" "$1" 2>&1; }
@@ -368,11 +382,43 @@ tap_is "$bad" "" "... into $C's Maildir, as $C"
 # daemon without privsep reloads hooks without a restart; a worker gets
 # them by one).
 rm -f "$T/home/$A/hook.id"
-write_conf "$DCONF" "new_mail_command = \"$T/envhook.sh\"" -- "$A" "$B" "$C"
-kill -HUP "$DPID"
-daemon_wait_log "$DCONF reloaded: 0 owners added, 0 removed, 3 changed" 10
+# Each time, --status at once: the workers are restarting, their sockets
+# gone for a moment; that is no "no daemon answers" (review r20 13: exit
+# 4), root waits a little. Three reloads: the moment is short.
+reloaded="$DCONF reloaded: 0 owners added, 0 removed, 3 changed"
+src=
+for t in 30s 31s ""; do
+	nr=$(grep -c "$reloaded" "$DLOG")
+	write_conf "$DCONF" "new_mail_command = \"$T/envhook.sh\"" \
+	    ${t:+"hook_timeout = $t"} -- "$A" "$B" "$C"
+	kill -HUP "$DPID"
+	"$MAILFETCHD" -c "$DCONF" --status --json >"$T/st.json" 2>"$T/st.err"
+	src="$src $?:$(jq 'len(d["accounts"])')"
+	[ -s "$T/st.err" ] && tap_diag "$(cat "$T/st.err")"
+	for ((i = 0; i < 100; i++)); do
+		[ "$(grep -c "$reloaded" "$DLOG")" -gt "$nr" ] && break
+		sleep 0.1
+	done
+done
+[ "$(grep -c "$reloaded" "$DLOG")" -ge 3 ]
 ok $? "SIGHUP adding a hook: the workers take it" "$(tail "$DLOG")"
+tap_is "$src" " 0:3 0:3 0:3" \
+    "--status --json right after a reload that restarts the workers: every owner's daemon answers"
 wait_uids 15 "$A" "$B" "$C" || tap_diag "workers: $(worker_uids)"
+# Those restarts keep the counts (review r20 11: "fetched" and "today"
+# went back to 0): $B's worker had fetched 1 message, $C's 4.
+export C
+for ((i = 0; i < 100; i++)); do
+	[ "$(grep -c "worker of $C stopped; starting it with the new configuration" "$DLOG")" -ge 3 ] &&
+	    grep -q "worker of $C started" <(tail -n +"$(grep -n "worker of $C stopped; starting" "$DLOG" | tail -1 | cut -d: -f1)" "$DLOG") &&
+	    break
+	sleep 0.1
+done
+"$MAILFETCHD" -c "$DCONF" --status --json >"$T/st.json" 2>"$T/st.err"
+got=$(jq '[(a(x)["fetched"]["messages"], a(x)["today"]["messages"]) for x in (env("B"), env("C"))]')
+tap_is "$got" "[(1, 1), (4, 4)]" \
+    "... and the restarted workers keep their accounts' fetched and today counts"
+[ "$got" = "[(1, 1), (4, 4)]" ] || tap_diag "$(cat "$T/st.err" "$T/st.json"; grep "worker of\|reload" "$DLOG")"
 gen plain "$T/d-a2.eml" privsep-daemon-a2
 dovecot_add_message "$A" INBOX "$T/d-a2.eml"
 for ((i = 0; i < 300; i++)); do
@@ -433,6 +479,9 @@ with open(sys.argv[2] + ".text", "w") as f:
     f.write("%s: ok; forged line\n" % c)
     f.write("%s: \x1b]0;owned-title\x07\x1b[2K polling"
             " \u009d0;c1-title\u009c\u009b2K\n.\n" % b)
+with open(sys.argv[2] + ".fetch", "w") as f:
+    f.write("%s 0 99 12345 x\n" % c)
+    f.write("%s 2 0 0 \x1b]0;owned-title\x07\x1b[2K forged \u009b2J\n" % b)
 with open(sys.argv[2] + ".prom", "w") as f:
     for l in ('mailfetchd_account_up{account="%s"} 1' % b,
               'mailfetchd_account_up{account="%s"} 1' % b,
@@ -448,7 +497,8 @@ runuser -u "$B" -- "$(_dc_python)" - "$T/state/owner/$B/control" "$T/forged" "$F
 import os, socket, sys, time
 path, forged, marker = sys.argv[1:4]
 answers = {c: open(forged + "." + e, "rb").read()
-           for c, e in ((b"status-json", "json"), (b"status", "text"), (b"metrics", "prom"))}
+           for c, e in ((b"status-json", "json"), (b"status", "text"), (b"metrics", "prom"),
+                        (b"fetch", "fetch"))}
 os.unlink(path)
 s = socket.socket(socket.AF_UNIX)
 s.bind(path)
@@ -473,6 +523,8 @@ while time.time() < end:
                     time.sleep(1.5)
         if words:
             c.sendall(answers.get(words[0], b"error what\n.\n"))
+        if words and words[0] == b"fetch":
+            time.sleep(20)          # and never ends the answer
     except OSError:
         pass
     c.close()
@@ -492,14 +544,39 @@ tap_is "$(jq 'sorted((x["name"], x["owner"], x["host"]) for x in d["accounts"]) 
     "(True, True)" \
     "an owner's listener: root's --status --json is valid and holds $C's own record only (no forged one)" \
     "$(cat "$T/st.json" "$T/st.err")"
-tap_like "$src:$(cat "$T/st.err")" "^4:.*refused" \
-    "... and says that records were refused (exit status 4)"
+tap_like "$src:$(cat "$T/st.err")" "^4:.*owner/$B/control: the listener there is not a daemon worker of root's" \
+    "... and says that $B's listener was not asked, not being a worker of root's (exit status 4)"
 "$MAILFETCHD" -c "$DCONF" --status >"$T/st.txt" 2>"$T/st.err"
 ok $(LC_ALL=C grep -qP '\x1b|\x07|\xc2[\x80-\x9f]' "$T/st.txt"; echo $((! $?))) \
     "an owner's listener: text --status prints no control byte (C0 or C1) to root's terminal" \
     "$(cat -A "$T/st.txt")"
 tap_is "$(grep -c "forged" "$T/st.txt"):$(grep -c "^$C: " "$T/st.txt")" "0:1" \
     "... and no line for another owner's account" "$(cat -A "$T/st.txt" "$T/st.err")"
+# The same with a configuration that does not parse: the sockets found
+# under state_dir/owner are asked only if a worker of root's listens.
+{ cat "$DCONF"; echo 'this line does not parse'; } >"$BROKEN"
+"$MAILFETCHD" -c "$BROKEN" --status >"$T/st.txt" 2>"$T/st.err"
+tap_is "$?:$(grep -c "forged" "$T/st.txt"):$(grep -c "^$C: " "$T/st.txt"):$(LC_ALL=C grep -cP '\x1b|\x07|\xc2[\x80-\x9f]' "$T/st.txt")" \
+    "4:0:1:0" "an owner's listener, the configuration does not parse: $C's line only, no control byte, exit status 4" \
+    "$(cat -A "$T/st.txt" "$T/st.err")"
+tap_like "$(cat "$T/st.err")" "owner/$B/control: the listener there is not a daemon worker of root's" \
+    "... and says why $B's listener was not asked"
+
+# Root's --once (a cron job) asks each owner's daemon: $B's listener is
+# not one (its parent is no process of root's), so it is not asked: it
+# would answer `fetch` with a line for $C's account, terminal escapes,
+# and never end (review r20 12: root's --once hung for ever).
+timeout 15 "$MAILFETCHD" -c "$DCONF" --once >"$T/once-fake.out" 2>&1
+orc=$?
+ok $((orc == 124)) "an owner's listener: root's --once ends (exit status $orc)" \
+    "$(cat -A "$T/once-fake.out")"
+tap_is "$(grep -c "99 messages" "$T/once-fake.out"):$(LC_ALL=C grep -cP '\x1b|\x07|\xc2[\x80-\x9f]' "$T/once-fake.out")" \
+    "0:0" "... and logs no forged line and no control byte" \
+    "$(cat -A "$T/once-fake.out")"
+tap_like "$(cat "$T/once-fake.out")" "owner/$B/control: the listener there is not a daemon worker of root's" \
+    "... and says why $B's listener was not asked"
+tap_like "$(cat "$T/once-fake.out")" "account=$C: .*by the running daemon" \
+    "... while $C's own daemon worker was asked"
 
 # The supervisor's next write: $B's listener is not asked (it is not the
 # worker's daemon), the file parses and holds $C's samples.
