@@ -90,14 +90,22 @@ uidset_add(struct uidset *s, uint32_t uid)
 void
 uidset_add_range(struct uidset *s, uint32_t lo, uint32_t hi)
 {
-	size_t	i = 0, j;
+	size_t	i = 0, j, top = s->n, mid;
 
 	if (lo == 0)
 		lo = 1;
 	if (hi < lo)
 		return;
-	while (i < s->n && (uint64_t)s->r[i].hi + 1 < lo)
-		i++;
+	/* The first range that reaches lo, by bisection: a set built in
+	 * ascending order (uidset_subtract's output) costs no scan of what
+	 * is there already (review r22: quadratic on a long SEARCH). */
+	while (i < top) {
+		mid = i + (top - i) / 2;
+		if ((uint64_t)s->r[mid].hi + 1 < lo)
+			i = mid + 1;
+		else
+			top = mid;
+	}
 	uidset_insert(s, i, lo, hi);
 	/* The range before cannot touch (loop above); merge what follows. */
 	for (j = i + 1; j < s->n && (uint64_t)s->r[i].hi + 1 >= s->r[j].lo; j++) {

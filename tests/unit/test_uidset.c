@@ -46,6 +46,41 @@ test_subtract(void **state)
 	uidset_clear(&out);
 }
 
+/* uidset_add_range finds its place by bisection: random ranges in any
+ * order against a bitmap of UIDs 1..600 (adjacent ranges merge, so the
+ * set is normalised: each range apart from the next). */
+static void
+test_add_range_random(void **state)
+{
+	unsigned char	bits[602];
+	struct uidset	s;
+	uint32_t	lo, hi, u;
+	unsigned	seed = 12345;
+	size_t		i, k;
+
+	(void)state;
+	for (k = 0; k < 50; k++) {
+		memset(bits, 0, sizeof bits);
+		uidset_init(&s);
+		for (i = 0; i < 40; i++) {
+			seed = seed * 1103515245 + 12345;
+			lo = 1 + (seed >> 8) % 600;
+			seed = seed * 1103515245 + 12345;
+			hi = lo + (seed >> 8) % (k % 2 ? 3 : 30);
+			if (hi > 600)
+				hi = 600;
+			uidset_add_range(&s, lo, hi);
+			for (u = lo; u <= hi; u++)
+				bits[u] = 1;
+		}
+		for (u = 1; u <= 601; u++)
+			assert_int_equal(uidset_has(&s, u), bits[u]);
+		for (i = 0; i + 1 < s.n; i++)
+			assert_true((uint64_t)s.r[i].hi + 1 < s.r[i + 1].lo);
+		uidset_clear(&s);
+	}
+}
+
 static void
 test_add_merge(void **state)
 {
@@ -136,6 +171,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_add_merge),
+		cmocka_unit_test(test_add_range_random),
 		cmocka_unit_test(test_format_slices),
 		cmocka_unit_test(test_parse),
 		cmocka_unit_test(test_subtract),
