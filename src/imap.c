@@ -3547,16 +3547,28 @@ imap_suspect_begin(struct imap_session *s)
  * UID SEARCH UNSEEN showed: a message the sizes pass leaves out (one read
  * may be the newest) does not lower it, or it would be fetched (and with
  * keep = no deleted) as new mail later. */
-static void
-imap_first_bound(struct imap_session *s)
+static int
+imap_first_bound(struct imap_session *s, size_t listed)
 {
 	uint32_t	top = s->max_seen_uid;
 
 	if (s->sf->first_until != UINT32_MAX)
-		return;		/* UIDNEXT, or no first fetch */
+		return (0);	/* UIDNEXT, or no first fetch */
+	/* A listing of the whole folder that holds fewer messages than the
+	 * folder does cannot bound it: the newest may be the one left out,
+	 * and would come later as new mail (review r22 05). Nothing is
+	 * fetched; the next run asks again. */
+	if (s->sf->last_uid == 0 && listed < s->exists) {
+		imap_folder_fail(s, EXIT_PROTOCOL, "the server gives no UIDNEXT "
+		    "and listed %zu of the %u messages the folder holds: the "
+		    "first fetch cannot tell what was there before it; nothing "
+		    "fetched, asking again next time", listed, s->exists);
+		return (-1);
+	}
 	if (uidset_max(&s->unseen) > top)
 		top = uidset_max(&s->unseen);
 	s->sf->first_until = top;
+	return (0);
 }
 
 /* Whether message i is larger than the whole daily budget: it can never
@@ -3644,7 +3656,12 @@ imap_sizes_done(struct imap_session *s)
 		imap_log(s, LOG_LVL_INFO, "%zu message(s) delivered before "
 		    "from another Gmail label (same X-GM-MSGID): not fetched "
 		    "again", ngm);
-	imap_first_bound(s);
+	if (imap_first_bound(s, uidset_count(&listed)) != 0) {
+		uidset_clear(&listed);
+		uidset_clear(&unlisted);
+		uidset_clear(&never);
+		return;
+	}
 	/* No UIDNEXT at the change (or the previous version's mark): the
 	 * matching pass covers what it lists now. */
 	if (s->sf->matching && s->sf->matching_until == 0)

@@ -73,4 +73,28 @@ tap_is "$(scripted_subjects t)" "a b c " \
 scripted_box_add "$T/box2.json" Trash e
 scripted_once t
 tap_is "$(scripted_subjects t)" "a b c e " "mail that arrives in Trash later is fetched"
+
+# ---- no UIDNEXT, and the first sizes answer leaves out the newest -------
+# (review r22 05): the listing cannot bound the first fetch; nothing is
+# fetched until a listing holds what the folder holds, and the newest is
+# never taken for new mail (keep = no: never deleted).
+for mode in new unseen; do
+	MFD_PLAN='{"nouidnext": true, "omitsize": {"1": [5]}}' \
+	    SCRIPTED_LOG=$T/plan-$mode.log scripted_server \
+	    "$top_srcdir/tests/fault/imap_server.py" plan --bad 0 \
+	    --manifest "$T/manifest-$mode" --linger 60 --seen 5
+	scripted_conf o$mode imap 5s 'keep = no' "first_fetch = $mode"
+	scripted_once o$mode
+	tap_is "$rc:$(scripted_count o$mode)" "5:0" \
+	    "$mode, the newest left out once: nothing fetched, the run says why" "$err"
+	tap_like "$err" 'gives no UIDNEXT and listed 4 of the 5 messages' \
+	    "$mode: ... the log names the shortfall"
+	scripted_once o$mode
+	scripted_once o$mode
+	tap_is "$(scripted_count o$mode)" "$([ $mode = new ] && echo 0 || echo 4)" \
+	    "$mode: then $([ $mode = new ] && echo nothing || echo 'the 4 unread') fetched"
+	tap_unlike "$(grep -E 'UID (STORE|EXPUNGE)' "$T/plan-$mode.log")" \
+	    '(STORE|EXPUNGE) ([0-9,:]*[,:])?5( |$)' \
+	    "$mode: message 5, there before the first fetch, is never deleted"
+done
 tap_done
