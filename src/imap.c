@@ -71,7 +71,10 @@
  * fetches the others without it, and then asks each suspect alone, last
  * (the suspect pass: its own sizes FETCH, then one body FETCH per
  * message), so that a server lying about it again blocks no other
- * message. Delivered, it is no suspect any more; the server lying again,
+ * message; its body is compared with the msgids log as in a matching
+ * pass (imap_suspect_known: a UID under which the server sent a second
+ * message past the budget was delivered once already). Delivered (or
+ * recognised), it is no suspect any more; the server lying again,
  * it is passed over for good; no longer listed, it is asked about as a
  * missing UID is (imap_gone_check): forgotten only when the server shows
  * it gone, else fetched without its size.
@@ -471,6 +474,9 @@ struct imap_session {
 						   asked alone, last (the
 						   state's copy) */
 	int			 suspect_pass;	/* asking them now */
+	int			 suspect_known;	/* known loaded for it: 1,
+						   or -1: the log unreadable
+						   (imap_suspect_known) */
 	size_t			 suspect_first;	/* ranges of it in the suspect
 						   pass's sizes FETCH: from
 						   first to before asked (a
@@ -1873,6 +1879,7 @@ imap_folder_reset(struct imap_session *s)
 	s->suspect_pass = 0;
 	uidset_clear(&s->skip);
 	msgids_set_clear(&s->known);
+	s->suspect_known = 0;
 	uidset_clear(&s->verify);
 	imap_staged_clear(s);
 	s->uidv_changed = 0;
@@ -4419,6 +4426,7 @@ imap_round_reset(struct imap_session *s)
 	uidset_clear(&s->recognised);
 	uidset_clear(&s->ambiguous);
 	msgids_set_clear(&s->known);
+	s->suspect_known = 0;
 	uidset_clear(&s->verify);
 	imap_staged_clear(s);
 	s->uidv_changed = 0;
@@ -5504,8 +5512,8 @@ imap_body_too_big(struct imap_session *s, const struct imap_response *r,
 		uidset_add(&s->passed, mctx->uid);
 }
 
-/* A message matched by Message-ID and size after a UIDVALIDITY change,
- * now fully received: 1 when its content is that of a message delivered
+/* A message matched by Message-ID and size after a UIDVALIDITY change
+ * (or a suspect's, imap_suspect_known), now fully received: 1 when its content is that of a message delivered
  * before (its file is dropped, the batch counts it as done, and it is
  * owed the server action of a delivered message), 0 to
  * deliver it (other content, or a log line from before digests). */
@@ -5513,8 +5521,10 @@ static int
 imap_verified(struct imap_session *s, const struct imap_response *r,
     const struct log_ctx *mctx, const unsigned char *digest)
 {
-	char	*msgid;
-	int	 same;
+	const char	*when = s->uidv_changed ? " the UIDVALIDITY change" :
+			    "";
+	char		*msgid;
+	int		 same;
 
 	msgid = imap_fetch_msgid(s, r);
 	same = msgids_set_has_digest(&s->known, msgid, imap_fetch_size(r),
@@ -5523,16 +5533,49 @@ imap_verified(struct imap_session *s, const struct imap_response *r,
 	free(msgid);
 	if (!same) {
 		log_msg(LOG_LVL_NOTICE, mctx, "same Message-ID and size as a "
-		    "message delivered before the UIDVALIDITY change, but not "
-		    "known to have the same content; delivering it");
+		    "message delivered before%s, but not known to have the "
+		    "same content; delivering it", when);
 		return (0);
 	}
 	log_msg(LOG_LVL_DEBUG, mctx, "the same content as a message "
-	    "delivered before the UIDVALIDITY change; not delivered again");
+	    "delivered before%s; not delivered again", when);
 	maildir_deliver_abort(s->dlv);
 	s->dlv = NULL;
 	uidset_add(&s->passed, mctx->uid);
 	uidset_add(&s->recognised, mctx->uid);
+	return (1);
+}
+
+/* A suspect may have been delivered before under its UID: a server that
+ * sent a second, other message under a UID already delivered in its
+ * batch, announced past what the daily budget left, made that UID a
+ * suspect without its second body read (imap_body_budget); asked for
+ * alone, the server may answer the message delivered. So a suspect's
+ * body is compared with what was delivered from the folder (the msgids
+ * log, loaded once a session, only when a suspect's body comes), as in a
+ * matching pass: the same Message-ID, size and content is not delivered
+ * again. 1 when the log is loaded; an unreadable one delivers the
+ * suspect (a duplicate rather than a loss). */
+static int
+imap_suspect_known(struct imap_session *s)
+{
+	char	*cause;
+
+	if (s->suspect_known != 0)
+		return (s->suspect_known > 0);
+	s->suspect_known = -1;
+	if (s->ids == NULL)
+		return (0);
+	msgids_set_clear(&s->known);
+	if (msgids_load(s->ids, s->folders[s->cur].remote, &s->known,
+	    &cause) != 0) {
+		imap_log(s, LOG_LVL_ERROR, "cannot read the list of delivered "
+		    "messages (%s): a message asked for again after the "
+		    "server sent too much may be delivered twice", cause);
+		free(cause);
+		return (0);
+	}
+	s->suspect_known = 1;
 	return (1);
 }
 
@@ -5551,7 +5594,7 @@ imap_to_verify(struct imap_session *s, const struct imap_response *r,
 
 	if (uidset_has(&s->verify, uid))
 		return (1);
-	if (!s->uidv_changed)
+	if (!s->uidv_changed && !(s->suspect_pass && imap_suspect_known(s)))
 		return (0);
 	msgid = imap_fetch_msgid(s, r);
 	known = msgids_set_has(&s->known, msgid, imap_fetch_size(r)) ||
