@@ -135,8 +135,12 @@ check_idle_reload() {
 # $T/NAME.log), SIGINT at its default (a script's background job ignores
 # it; mailfetchd leaves an ignored signal ignored); sets dpid.
 once_bg() {
+	# A background job ignores SIGINT, and a test run under nohup
+	# SIGHUP: mailfetchd keeps what it inherits ignored (as nohup
+	# wants), so both are reset for it here.
 	python3 -c 'import os, signal, sys
 signal.signal(signal.SIGINT, signal.SIG_DFL)
+signal.signal(signal.SIGHUP, signal.SIG_DFL)
 os.execv(sys.argv[1], sys.argv[1:])' "$MAILFETCHD" -c "$T/$1.conf" --once \
 	    -v >"$T/$1.log" 2>&1 &
 	dpid=$!
