@@ -321,6 +321,9 @@ struct pop3_session {
 	uint64_t		*digests;	/* per msgs[]: the digest
 						 * (pop3_entry), 0 unknown */
 	int			 owed_left;	/* owed DELEs not yet sent */
+	size_t			 dele_acked;	/* DELEs answered +OK: QUIT
+						 * commits them, a cut rolls
+						 * them back */
 	unsigned int		 temp_run;	/* RETRs refused [SYS/TEMP]
 						 * in a row */
 	int			 state_dirty;
@@ -2128,6 +2131,28 @@ pop3_body_unsized(struct pop3_session *s, size_t k)
 	    pop3_budget_left(s) != UINT64_MAX);
 }
 
+/* Whether message k, one LIST gives no size for, waits for the next
+ * session: its answer may be cut at the budget left (pop3_body_cut),
+ * which closes the connection without QUIT and so rolls back the DELEs
+ * this session sent. The next session then checked and deleted the same
+ * messages again, spent the budget on them and was cut at the same
+ * message, every day (review r22, finding 09). So a session with DELEs
+ * to commit ends with QUIT before such a RETR; the next one asks for the
+ * message first, with nothing to roll back. */
+static int
+pop3_unsized_waits(struct pop3_session *s, size_t k)
+{
+	if (s->dele_acked == 0 || !pop3_body_unsized(s, k))
+		return (0);
+	log_msg(LOG_LVL_NOTICE, &s->ctx, "message %u: LIST gives no size "
+	    "for it, and a cut of its answer at the daily budget would roll "
+	    "back the %zu deletion(s) of this session: ending this session "
+	    "with QUIT first; it is fetched by the next", s->msgs[k].msgno,
+	    s->dele_acked);
+	s->next_todo = s->nmsgs;
+	return (1);
+}
+
 /* Requests the next batch of bodies, or ends the session with QUIT. A
  * batch holds no more than the daily budget allows (pop3_budget_left),
  * each message counted as pop3_wire_bound says. */
@@ -2170,6 +2195,8 @@ pop3_next_batch(struct pop3_session *s)
 		 * (pop3_body_cap): a cut there ends the session with
 		 * nothing else of the batch lost. */
 		if (pop3_body_unsized(s, s->next_todo) && n > 0)
+			break;
+		if (n == 0 && pop3_unsized_waits(s, s->next_todo))
 			break;
 		s->q[n++] = s->next_todo;
 		bytes += s->msgs[s->next_todo].size;
@@ -2562,7 +2589,8 @@ pop3_body_cap(struct pop3_session *s)
 
 /* The answer to the RETR of a message LIST gave no size reached what the
  * budget left (pop3_body_cap): the connection is closed rather than
- * daily_limit passed (review r19 13); the batch held nothing else. One
+ * daily_limit passed (review r19 13); the batch held nothing else, and
+ * the session had no DELE to commit (pop3_unsized_waits). One
  * the whole daily_limit could not hold never fits: passed over for good,
  * its UIDL remembered as for one too big (it stays on the server); any
  * other waits for a later session. */
@@ -3240,7 +3268,8 @@ pop3_queue_reply(struct pop3_session *s, const struct pop3_reply *r)
 			pop3_refused(s, r, cmd);
 			return;
 		}
-	}
+	} else if (s->state == POP3_S_DELE)
+		s->dele_acked++;
 	if (s->q_recv < s->nq) {
 		pop3_pump(s);
 		return;
