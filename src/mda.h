@@ -94,10 +94,12 @@ void		 mda_return_path(const char *p, size_t len, char *out,
 		    size_t outlen);
 
 /* A stable X-Mailfetchd-Id value for a message: "<HEX@mailfetchd>", HEX
- * a SHA-256 prefix of account, folder and key (the POP3 UIDL, or the
- * IMAP UIDVALIDITY and UID). The same message fetched twice gets the
- * same id, so that Sieve's duplicate test or formail -D drops the
- * second copy. The caller frees it. */
+ * a SHA-256 prefix of account, folder and key (the POP3 UIDL with the
+ * digest of the message's content, as a server may give a freed UIDL to
+ * a new message; or the IMAP UIDVALIDITY and UID). The same message
+ * fetched twice gets the same id, so that Sieve's duplicate test or
+ * formail -D drops the second copy; another message gets another. The
+ * caller frees it. */
 char		*mda_id(const char *account, const char *folder,
 		    const char *key);
 

@@ -2368,16 +2368,35 @@ pop3_mda_done(enum mda_result res, const char *text, void *arg)
 	pop3_mda_next(s);
 }
 
+/* The key of message k's X-Mailfetchd-Id (mda_id): its UIDL and the
+ * digest of its content (as RETR decoded it), so that a UIDL the server
+ * gave to a new message (RFC 1939) names another id, while the same
+ * message handed over again (a crash before its record) gets the same;
+ * the size LIST gave when there is no digest. */
+static void
+pop3_mda_key(struct pop3_session *s, size_t k, char *buf, size_t len)
+{
+	const struct pop3_msg	*m = &s->msgs[k];
+	uint64_t		 d = s->digests != NULL ? s->digests[k] : 0;
+
+	if (d != 0)
+		(void)snprintf(buf, len, "%s\tm%016llx", pop3_msg_uidl(s, m),
+		    (unsigned long long)d);
+	else
+		(void)snprintf(buf, len, "%s\t%lu", pop3_msg_uidl(s, m),
+		    (unsigned long)m->size);
+}
+
 /* Starts the agent for the staged message i: 0, or -1 (logged). */
 static int
 pop3_mda_start(struct pop3_session *s, size_t i)
 {
 	struct log_ctx	 ctx = pop3_msg_ctx(s, s->staged[i]);
-	char		*cause = NULL;
+	char		*cause = NULL, key[POP3_ENTRY_MAX];
 
+	pop3_mda_key(s, s->staged[i], key, sizeof key);
 	s->mda = mda_start_staged(s->base, s->ac, s->ac->deliver, s->md,
-	    s->staged_name[i], "INBOX", pop3_msg_uidl(s,
-	    &s->msgs[s->staged[i]]), pop3_mda_done, s, &cause);
+	    s->staged_name[i], "INBOX", key, pop3_mda_done, s, &cause);
 	if (s->mda != NULL)
 		return (0);
 	mda_log(&ctx, MDA_FAILED, cause);

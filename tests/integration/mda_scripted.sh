@@ -1,0 +1,46 @@
+#!/bin/bash
+# mda_scripted.sh: deliver = mda / lmtp against scripted servers, what
+# a real Dovecot will not do (tests/integration/pop3_server.py,
+# lmtp_server.py):
+#  - uidl reuse: a POP3 server gives the UIDL of a message delivered
+#    before to a new message (RFC 1939 allows it); with mda_id_header =
+#    yes the new message's X-Mailfetchd-Id differs from the old one's, so
+#    the duplicate guard the manual recommends (here a script: an id seen
+#    before is dropped) does not drop it.
+# Short: seconds. TAP output.
+set -u
+top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
+MAILFETCHD=${MAILFETCHD:-$top_srcdir/_build/mailfetchd}
+. "$top_srcdir/tests/lib/scripted.sh"
+scripted_init mdascr
+LMTPSRV=$top_srcdir/tests/integration/lmtp_server.py
+
+# The guard: stdin into DIR/msg.N unless its X-Mailfetchd-Id was seen
+# before (then noted in DIR/.dropped); exit 0 either way.
+cat >"$T/guard.sh" <<'EOA'
+#!/bin/sh
+d=$1; f=$(mktemp "$d/.in.XXXXXX"); cat >"$f"
+id=$(sed -n '1s/^X-Mailfetchd-Id: //p' "$f")
+if grep -qxF "$id" "$d/.seen" 2>/dev/null; then
+	echo "$id" >>"$d/.dropped"; rm -f "$f"; exit 0
+fi
+echo "$id" >>"$d/.seen"; n=$(ls "$d" | wc -l); mv "$f" "$d/msg.$n"
+EOA
+chmod 755 "$T/guard.sh"
+
+# uidl reuse: run 1 takes messages 1-3; run 2 finds message 1 gone and a
+# new message 4 under its UIDL.
+mkdir -p "$T/reuse"
+scripted_server "$top_srcdir/tests/integration/pop3_server.py" uidlreuse
+scripted_conf reuse pop3 5s "keep = yes" "deliver = mda" \
+    "mda_id_header = yes" "mda_command = \"$T/guard.sh $T/reuse\""
+scripted_once reuse
+tap_is "$rc" 0 "uidl reuse: the first run"
+scripted_once reuse
+tap_is "$rc" 0 "uidl reuse: the second run"
+tap_like "$err" "now names one of" "uidl reuse: the reuse detected"
+tap_is "$(cat "$T/reuse/.dropped" 2>/dev/null)" "" \
+    "uidl reuse: the guard dropped nothing (the new message has an id of its own)"
+tap_is "$(ls "$T/reuse" | wc -l)" 4 "uidl reuse: four messages reached the guard's store"
+
+tap_done
