@@ -7,6 +7,11 @@
 #    yes the new message's X-Mailfetchd-Id differs from the old one's, so
 #    the duplicate guard the manual recommends (here a script: an id seen
 #    before is dropped) does not drop it.
+#  - lmtp early: an LMTP server that sends "354" and "250" in one
+#    segment, then 451 to the final dot: the 250 came before the data
+#    was sent, so nothing counts as taken: exit 8, the server out of step
+#    logged, nothing deleted (keep = no); every reply line in the buffer
+#    is read, none left for a later command.
 # Short: seconds. TAP output.
 set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -42,5 +47,30 @@ tap_like "$err" "now names one of" "uidl reuse: the reuse detected"
 tap_is "$(cat "$T/reuse/.dropped" 2>/dev/null)" "" \
     "uidl reuse: the guard dropped nothing (the new message has an id of its own)"
 tap_is "$(ls "$T/reuse" | wc -l)" 4 "uidl reuse: four messages reached the guard's store"
+
+# lmtp_start MODE: lmtp_server.py in MODE on $T/lmtp.MODE.
+lmtp_start()
+{
+	local i
+
+	python3 "$LMTPSRV" "$1" "$T/lmtp.$1" 2>>"$T/server.err" &
+	tap_cleanup_add "kill $! 2>/dev/null"
+	for i in $(seq 100); do
+		[ -S "$T/lmtp.$1" ] && return 0
+		sleep 0.05
+	done
+	tap_bail "lmtp_server.py $1 did not start"
+}
+
+# lmtp early (POP3, keep = no): nothing taken, nothing deleted.
+lmtp_start early
+scripted_start "$T/early.log" "$top_srcdir/tests/integration/pop3_server.py" plain
+scripted_conf early pop3 5s "keep = no" "deliver = lmtp" \
+    "lmtp = \"unix:$T/lmtp.early\"" "mda_timeout = 10s"
+scripted_once early
+tap_is "$rc" 8 "lmtp early: exit status 8 (the messages not taken)"
+tap_like "$err" "a reply before the end of data was sent" \
+    "lmtp early: the server's early reply reported"
+tap_unlike "$(cat "$T/early.log")" "DELE" "lmtp early (keep = no): nothing deleted"
 
 tap_done
