@@ -263,8 +263,9 @@ lmtp_read_line(struct lmtp_job *j, struct evbuffer *in)
 		free(line);
 		return (-1);
 	}
-	if (j->state == LMTP_S_LHLO && strncasecmp(line + 4, "8BITMIME", 8)
-	    == 0)
+	/* A bare code ("250") is a whole reply: nothing past its NUL. */
+	if (j->state == LMTP_S_LHLO && len >= 12 &&
+	    strncasecmp(line + 4, "8BITMIME", 8) == 0)
 		j->eightbit = 1;
 	if (!more)
 		rc = lmtp_reply(j, code, line);

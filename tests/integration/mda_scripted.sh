@@ -12,6 +12,9 @@
 #    was sent, so nothing counts as taken: exit 8, the server out of step
 #    logged, nothing deleted (keep = no); every reply line in the buffer
 #    is read, none left for a later command.
+#  - lmtp bare 250: an LMTP server answering LHLO with a bare "250" (a
+#    code alone, a valid reply): the messages delivered, and no read past
+#    the reply line (the sanitizers of an --enable-asan build see it).
 # Short: seconds. TAP output.
 set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -72,5 +75,15 @@ tap_is "$rc" 8 "lmtp early: exit status 8 (the messages not taken)"
 tap_like "$err" "a reply before the end of data was sent" \
     "lmtp early: the server's early reply reported"
 tap_unlike "$(cat "$T/early.log")" "DELE" "lmtp early (keep = no): nothing deleted"
+
+# lmtp bare 250 (POP3, keep = yes).
+lmtp_start bare250
+scripted_server "$top_srcdir/tests/integration/pop3_server.py" plain
+scripted_conf bare pop3 5s "deliver = lmtp" \
+    "lmtp = \"unix:$T/lmtp.bare250\"" "mda_timeout = 10s"
+scripted_once bare
+tap_is "$rc" 0 "lmtp bare 250: the messages delivered"
+tap_is "$(grep -c '^Subject' "$T/lmtp.bare250.data")" 3 \
+    "lmtp bare 250: the three messages reached the LMTP server"
 
 tap_done
