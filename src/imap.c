@@ -7051,11 +7051,17 @@ imap_session_idling(const struct imap_session *s)
 void
 imap_session_free(struct imap_session *s)
 {
-	size_t	i;
+	struct log_ctx	ctx;
+	size_t		i;
 
 	if (s == NULL)
 		return;
-	mda_job_free(s->mda);
+	if (s->mda != NULL) {
+		ctx = s->ctx;
+		if (s->mda_next < s->nstaged)
+			ctx.uid = s->staged[s->mda_next].uid;
+		mda_job_cancel(s->mda, &ctx);
+	}
 	uidset_clear(&s->mda_refused);
 	maildir_deliver_abort(s->dlv);
 	imap_folder_reset(s);

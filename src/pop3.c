@@ -3738,9 +3738,15 @@ pop3_session_hook(struct pop3_session *s, struct hook *h)
 void
 pop3_session_free(struct pop3_session *s)
 {
+	struct log_ctx	ctx;
+
 	if (s == NULL)
 		return;
-	mda_job_free(s->mda);
+	if (s->mda != NULL) {
+		ctx = s->mda_next < s->nstaged ? pop3_msg_ctx(s,
+		    s->staged[s->mda_next]) : s->ctx;
+		mda_job_cancel(s->mda, &ctx);
+	}
 	maildir_deliver_abort(s->dlv);
 	maildir_close(s->md);
 	free(s->msgs);

@@ -15,6 +15,9 @@
 #  - lmtp bare 250: an LMTP server answering LHLO with a bare "250" (a
 #    code alone, a valid reply): the messages delivered, and no read past
 #    the reply line (the sanitizers of an --enable-asan build see it).
+#  - server drops mid-agent: the POP3 server goes away while an agent
+#    runs: the agent is killed with the session, and a warning says so
+#    (the message is handed over again: a duplicate if it took it).
 # Short: seconds. TAP output.
 set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -85,5 +88,30 @@ scripted_once bare
 tap_is "$rc" 0 "lmtp bare 250: the messages delivered"
 tap_is "$(grep -c '^Subject' "$T/lmtp.bare250.data")" 3 \
     "lmtp bare 250: the three messages reached the LMTP server"
+
+# server drops mid-agent: the agent notes its start, then takes 3 s.
+cat >"$T/slow.sh" <<'EOA'
+#!/bin/sh
+: >"$1/.started"; cat >/dev/null; sleep 3; exit 0
+EOA
+chmod 755 "$T/slow.sh"
+mkdir -p "$T/drop"
+scripted_server "$top_srcdir/tests/integration/pop3_server.py" plain
+scripted_conf drop pop3 5s "deliver = mda" "mda_command = \"$T/slow.sh $T/drop\""
+timeout -s KILL 60 "$MAILFETCHD" -c "$T/drop.conf" --once -v \
+    >/dev/null 2>"$T/drop.err" &
+mpid=$!
+for i in $(seq 100); do
+	[ -e "$T/drop/.started" ] && break
+	sleep 0.1
+done
+kill "$spid"; wait "$spid" 2>/dev/null; spid=""
+wait "$mpid"
+tap_is "$?" 4 "server drops mid-agent: the run fails (exit 4, the connection lost)"
+err=$(cat "$T/drop.err")
+tap_like "$err" "uid=1: the session ended while mda_command '$T/slow.sh' ran: killed; the message stays on the server and is handed over again next time" \
+    "server drops mid-agent: the killed agent reported"
+tap_unlike "$err" 'runtime error:|AddressSanitizer|LeakSanitizer' \
+    "drop: no sanitizer report"
 
 tap_done
