@@ -4142,7 +4142,7 @@ imap_mda_done(enum mda_result res, const char *text, void *arg)
 	s->mda = NULL;
 	mda_log(&ctx, res, text);
 	if (res == MDA_FAILED)
-		imap_status(s, EXIT_LOCAL);
+		s->result.mda_refused++;	/* not the account's failure */
 	if (res != MDA_DELIVERED)
 		uidset_add(&s->mda_refused, s->staged[i].uid);
 	else if (imap_mda_taken(s, i) != 0)

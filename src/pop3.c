@@ -2362,7 +2362,7 @@ pop3_mda_done(enum mda_result res, const char *text, void *arg)
 	s->mda_next++;
 	mda_log(&ctx, res, text);
 	if (res == MDA_FAILED)
-		pop3_status(s, EXIT_LOCAL);
+		s->result.mda_refused++;	/* not the account's failure */
 	if (res == MDA_DELIVERED && pop3_mda_taken(s, m) != 0)
 		return;
 	pop3_mda_next(s);

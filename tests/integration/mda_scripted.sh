@@ -18,6 +18,10 @@
 #  - server drops mid-agent: the POP3 server goes away while an agent
 #    runs: the agent is killed with the session, and a warning says so
 #    (the message is handed over again: a duplicate if it took it).
+#  - one refused (daemon, POP3): the agent refuses one message for good
+#    (exit 65) and takes the others: the refusal logged, the poll's end
+#    says so, and the next poll comes at poll_interval: no backoff of
+#    the whole account for one message; --once still exits 8.
 # Short: seconds. TAP output.
 set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -113,5 +117,38 @@ tap_like "$err" "uid=1: the session ended while mda_command '$T/slow.sh' ran: ki
     "server drops mid-agent: the killed agent reported"
 tap_unlike "$err" 'runtime error:|AddressSanitizer|LeakSanitizer' \
     "drop: no sanitizer report"
+
+# one refused: the agent exits 65 for message 1 (Subject: m1).
+cat >"$T/rej.sh" <<'EOA'
+#!/bin/sh
+f=$(mktemp "$1/.in.XXXXXX"); cat >"$f"
+if grep -q '^Subject: m1$' "$f"; then rm -f "$f"; echo malformed; exit 65; fi
+mv "$f" "$1/msg.$(basename "$f")"
+EOA
+chmod 755 "$T/rej.sh"
+mkdir -p "$T/rej"
+scripted_server "$top_srcdir/tests/integration/pop3_server.py" plain
+scripted_conf rej pop3 5s "deliver = mda" "mda_command = \"$T/rej.sh $T/rej\"" \
+    "poll_interval = 10s" "poll_interval_override = yes"
+"$MAILFETCHD" -c "$T/rej.conf" >"$T/rej.log" 2>&1 &
+dpid=$!
+tap_cleanup_add '[ -n "$dpid" ] && kill -KILL "$dpid" 2>/dev/null'
+for i in $(seq 200); do
+	grep -qE 'next poll in|next try in' "$T/rej.log" && break
+	sleep 0.1
+done
+scripted_daemon_stop "$dpid"
+dpid=
+log=$(cat "$T/rej.log")
+tap_like "$log" "uid=1: mda_command '$T/rej.sh' exited with status 65" \
+    "one refused: the refusal logged"
+tap_like "$log" "fetched 2 messages; 1 refused by the delivery agent stay on the server; next poll in" \
+    "one refused: the poll's end says so, the next poll at poll_interval"
+tap_unlike "$log" "backing off" "one refused: no backoff for the account"
+tap_is "$(ls "$T/rej" | wc -l)" 2 "one refused: the other two delivered"
+tap_unlike "$log" 'runtime error:|AddressSanitizer|LeakSanitizer' \
+    "rej: no sanitizer report"
+scripted_once rej
+tap_is "$rc" 8 "one refused: --once still exits 8"
 
 tap_done
