@@ -398,6 +398,10 @@ daemon_account_done(struct daemon_account *a, const struct fetch_result *r,
 	o.retry_after = r->retry_after;
 	o.no_conn = no_conn;
 	due = schedule_done(a->sa, now, &o, &msg);
+	/* Not backed off, but the account's last error for --status. */
+	a->mda_refusing = r->refused > 0;
+	if (a->mda_refusing)
+		schedule_idle_error(a->sa, r->status);
 	daemon_log_done(a, r, due, now, msg);
 	if (o.hint == SCHEDULE_HINT_TOO_MANY_CONNS)
 		daemon_idle_trim(a->d);
@@ -1498,7 +1502,7 @@ daemon_account_status_line(const struct daemon_account *a, uint64_t now)
 	time_t			 success = a->last_success;
 
 	schedule_account_status(a->sa, now, &ss);
-	failing = daemon_account_idle_failing(a, &idling);
+	failing = daemon_account_idle_failing(a, &idling) || a->mda_refusing;
 	/* An IDLE session in IDLE works now. */
 	if (idling)
 		success = time(NULL);

@@ -130,6 +130,7 @@ mkdir -p "$T/rej"
 scripted_server "$top_srcdir/tests/integration/pop3_server.py" plain
 scripted_conf rej pop3 5s "deliver = mda" "mda_command = \"$T/rej.sh $T/rej\"" \
     "poll_interval = 10s" "poll_interval_override = yes"
+sed -i "1i control_socket = \"$T/control\"" "$T/rej.conf"
 "$MAILFETCHD" -c "$T/rej.conf" >"$T/rej.log" 2>&1 &
 dpid=$!
 tap_cleanup_add '[ -n "$dpid" ] && kill -KILL "$dpid" 2>/dev/null'
@@ -137,6 +138,7 @@ for i in $(seq 200); do
 	grep -qE 'next poll in|next try in' "$T/rej.log" && break
 	sleep 0.1
 done
+status=$(timeout 20 "$MAILFETCHD" -c "$T/rej.conf" --status 2>&1)
 scripted_daemon_stop "$dpid"
 dpid=
 log=$(cat "$T/rej.log")
@@ -145,6 +147,8 @@ tap_like "$log" "uid=1: mda_command '$T/rej.sh' exited with status 65" \
 tap_like "$log" "fetched 2 messages; 1 refused by the delivery agent stay on the server; next poll in" \
     "one refused: the poll's end says so, the next poll at poll_interval"
 tap_unlike "$log" "backing off" "one refused: no backoff for the account"
+tap_like "$status" "^rej: waiting; .*; next poll in [0-9]+s; .*; last error local delivery error \\(now\\)" \
+    "one refused: --status shows the refusal as the account's error now, and no backoff"
 tap_is "$(ls "$T/rej" | wc -l)" 2 "one refused: the other two delivered"
 tap_unlike "$log" 'runtime error:|AddressSanitizer|LeakSanitizer' \
     "rej: no sanitizer report"
