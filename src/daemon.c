@@ -279,6 +279,11 @@ daemon_log_done(struct daemon_account *a, const struct fetch_result *r,
 	in = daemon_until(due, now);
 	if (msg != NULL) {
 		log_msg(LOG_LVL_WARNING, &ctx, "%s", msg);
+	} else if (r->refused > 0) {
+		log_msg(LOG_LVL_WARNING, &ctx, "fetched %lu message%s; %lu "
+		    "refused by the delivery agent stay on the server; next "
+		    "poll in %s", r->messages, r->messages == 1 ? "" : "s",
+		    r->refused, in);
 	} else if (r->status == EXIT_NEW_MAIL) {
 		log_msg(LOG_LVL_INFO, &ctx, "fetched %lu message%s (%llu "
 		    "bytes); next poll in %s", r->messages,
@@ -345,7 +350,7 @@ daemon_account_count(struct daemon_account *a, const struct fetch_result *r)
 	int	today = daemon_today();
 
 	if (r->status != EXIT_NEW_MAIL && r->status != EXIT_NOTHING_NEW &&
-	    r->status != EXIT_PARTIAL)
+	    r->status != EXIT_PARTIAL && r->refused == 0)
 		return;
 	if (a->day != today) {
 		a->day = today;
@@ -355,7 +360,7 @@ daemon_account_count(struct daemon_account *a, const struct fetch_result *r)
 	a->msgs_today += r->messages;
 	a->bytes_today += r->bytes;
 	daemon_report_count(a, r->messages, r->bytes);
-	if (r->status != EXIT_PARTIAL)
+	if (r->status != EXIT_PARTIAL && r->refused == 0)
 		a->last_success = time(NULL);
 }
 
@@ -374,6 +379,11 @@ daemon_account_done(struct daemon_account *a, const struct fetch_result *r,
 	 * --oauth2-setup; the account waits for a reload, like a config
 	 * error, instead of backing off and asking again. */
 	o.exit = r->reauth ? EXIT_CONFIG : r->status;
+	/* Messages the agent refused: the account works (the others were
+	 * delivered); the failure is the message's, logged and in
+	 * --status, no backoff for the account's other mail. */
+	if (!r->reauth && r->refused > 0)
+		o.exit = r->messages > 0 ? EXIT_NEW_MAIL : EXIT_NOTHING_NEW;
 	/* The budget counts what was downloaded from the provider, as it
 	 * came (CRLF), when it was (a failed poll's downloads too; a POP3
 	 * check's RETRs too), not what was delivered (r->bytes). A journal
@@ -388,6 +398,10 @@ daemon_account_done(struct daemon_account *a, const struct fetch_result *r,
 	o.retry_after = r->retry_after;
 	o.no_conn = no_conn;
 	due = schedule_done(a->sa, now, &o, &msg);
+	/* Not backed off, but the account's last error for --status. */
+	a->mda_refusing = r->refused > 0;
+	if (a->mda_refusing)
+		schedule_idle_error(a->sa, r->status);
 	daemon_log_done(a, r, due, now, msg);
 	if (o.hint == SCHEDULE_HINT_TOO_MANY_CONNS)
 		daemon_idle_trim(a->d);
@@ -1488,7 +1502,7 @@ daemon_account_status_line(const struct daemon_account *a, uint64_t now)
 	time_t			 success = a->last_success;
 
 	schedule_account_status(a->sa, now, &ss);
-	failing = daemon_account_idle_failing(a, &idling);
+	failing = daemon_account_idle_failing(a, &idling) || a->mda_refusing;
 	/* An IDLE session in IDLE works now. */
 	if (idling)
 		success = time(NULL);

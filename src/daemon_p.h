@@ -62,6 +62,9 @@ struct daemon_account {
 						 * answer: IDLE folders a
 						 * fetch reconnected */
 	time_t				 last_success; /* 0: none yet */
+	int				 mda_refusing; /* the last poll's agent
+						* refused messages: --status
+						* says its error is now */
 	int				 reauth; /* the last login failed for
 						 * want of a new authorisation */
 	int				 budget_paused; /* IDLE deliveries wait

@@ -281,6 +281,21 @@ struct fetch_session {
 	void			*arg;
 };
 
+/* Messages the delivery agent refused make the run's exit status 8 (as
+ * mailfetchd.conf(5) says); with nothing else failed (other: a folder
+ * did), res->refused tells the daemon that the account itself works:
+ * one message the agent refuses must not hold back the others' polls. */
+static void
+fetch_refused(struct fetch_result *res, unsigned long refused, int other)
+{
+	if (refused == 0 || (res->status != EXIT_NEW_MAIL &&
+	    res->status != EXIT_NOTHING_NEW))
+		return;
+	res->status = EXIT_LOCAL;
+	if (!other)
+		res->refused = refused;
+}
+
 /* An IMAP session ended: a mix of good and failed folders is a partial
  * failure, unless a local or network error stopped everything. */
 static void
@@ -292,6 +307,7 @@ fetch_imap_done(struct imap_session *imap, void *arg)
 
 	memset(&res, 0, sizeof res);
 	res.status = r->status;
+	fetch_refused(&res, r->mda_refused, r->folders_failed > 0);
 	if (r->folders_failed > 0 && r->folders_ok > 0 &&
 	    res.status != EXIT_LOCAL && res.status != EXIT_NETWORK)
 		res.status = EXIT_PARTIAL;
@@ -318,6 +334,7 @@ fetch_pop3_done(struct pop3_session *pop3, void *arg)
 
 	memset(&res, 0, sizeof res);
 	res.status = r->status;
+	fetch_refused(&res, r->mda_refused, 0);
 	res.messages = r->messages;
 	res.bytes = r->bytes;
 	res.downloaded = r->downloaded;

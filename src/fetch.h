@@ -55,6 +55,12 @@ struct fetch_result {
 					 * (POP3 LOGIN-DELAY); 0: none */
 	int		 reauth;	/* IMAP: the login needs a new
 					 * authorisation (OAuth2 grant) */
+	unsigned long	 refused;	/* messages the delivery agent
+					 * refused when nothing else failed
+					 * (status EXIT_LOCAL then): one
+					 * message, not the account; the
+					 * schedule goes on as after a good
+					 * poll. 0 otherwise */
 	struct hook_files *files;	/* the new files, durable (hook.h);
 					 * the session's: the done callback
 					 * may take them (hook_new_mail).

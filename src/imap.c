@@ -4166,7 +4166,7 @@ imap_mda_done(enum mda_result res, const char *text, void *arg)
 	s->mda = NULL;
 	mda_log(&ctx, res, text);
 	if (res == MDA_FAILED)
-		imap_status(s, EXIT_LOCAL);
+		s->result.mda_refused++;	/* not the account's failure */
 	if (res != MDA_DELIVERED)
 		uidset_add(&s->mda_refused, s->staged[i].uid);
 	else if (imap_mda_taken(s, i) != 0)
@@ -7111,11 +7111,17 @@ imap_session_idling(const struct imap_session *s)
 void
 imap_session_free(struct imap_session *s)
 {
-	size_t	i;
+	struct log_ctx	ctx;
+	size_t		i;
 
 	if (s == NULL)
 		return;
-	mda_job_free(s->mda);
+	if (s->mda != NULL) {
+		ctx = s->ctx;
+		if (s->mda_next < s->nstaged)
+			ctx.uid = s->staged[s->mda_next].uid;
+		mda_job_cancel(s->mda, &ctx);
+	}
 	uidset_clear(&s->mda_refused);
 	maildir_deliver_abort(s->dlv);
 	imap_folder_reset(s);

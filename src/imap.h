@@ -54,6 +54,9 @@ struct imap_result {
 					 * the server (by name or by role):
 					 * logged as that, not as a protocol
 					 * error, when it is an IDLE one */
+	unsigned long	 mda_refused;	/* messages the delivery agent
+					 * refused (not 75): kept on the
+					 * server; fetch.c makes it exit 8 */
 };
 
 typedef void (*imap_done_cb)(struct imap_session *, void *);

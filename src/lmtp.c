@@ -139,8 +139,8 @@ lmtp_encode(struct lmtp_job *j, struct evbuffer *out, const char *p,
 }
 
 /* More of the message into the output, up to LMTP_HIWAT; at its end,
- * the final dot. */
-static void
+ * the final dot. 0, or -1 when the job ended. */
+static int
 lmtp_feed(struct lmtp_job *j)
 {
 	struct evbuffer	*out = bufferevent_get_output(j->bev);
@@ -155,17 +155,18 @@ lmtp_feed(struct lmtp_job *j)
 			/* The data so far must not be taken as the whole. */
 			lmtp_end(j, MDA_FAILED, "cannot read the staged message: "
 			    "%s", strerror(errno));
-			return;
+			return (-1);
 		}
 		if (n == 0) {
 			if (!j->bol)
 				evbuffer_add(out, "\r\n", 2);
 			evbuffer_add(out, ".\r\n", 3);
 			j->state = LMTP_S_DOT;
-			return;
+			return (0);
 		}
 		lmtp_encode(j, out, buf, (size_t)n);
 	}
+	return (0);
 }
 
 /* A reply other than the one the state wants. */
@@ -179,17 +180,36 @@ lmtp_refused(struct lmtp_job *j, int code, const char *line)
 	free(e);
 }
 
-/* One complete reply (line: its last line) in the current state. */
-static void
+/* Whether a reply came before the command it would answer had left:
+ * the output still holds it (or the message data and its final dot).
+ * Each command waits for its reply, so a server that answers what it
+ * has not read is out of step: taking its reply as the answer to the
+ * command (a stale 250 as the answer to the final dot) could count a
+ * refused message as taken. */
+static int
+lmtp_early(struct lmtp_job *j)
+{
+	return (j->state != LMTP_S_GREETING &&
+	    evbuffer_get_length(bufferevent_get_output(j->bev)) > 0);
+}
+
+/* One complete reply (line: its last line) in the current state: 0, or
+ * -1 when the job ended. */
+static int
 lmtp_reply(struct lmtp_job *j, int code, const char *line)
 {
 	int	ok = code / 100 == 2;
 
 	if (j->state == LMTP_S_DATA)
 		ok = code == 354;
+	if (j->state != LMTP_S_BODY && lmtp_early(j)) {
+		lmtp_end(j, MDA_FAILED, "a reply before the %s was sent "
+		    "(the server is out of step)", lmtp_state_names[j->state]);
+		return (-1);
+	}
 	if (!ok) {
 		lmtp_refused(j, code, line);
-		return;
+		return (-1);
 	}
 	switch (j->state) {
 	case LMTP_S_GREETING:
@@ -210,25 +230,26 @@ lmtp_reply(struct lmtp_job *j, int code, const char *line)
 		if (j->head != NULL)
 			(void)bufferevent_write(j->bev, j->head,
 			    strlen(j->head));
-		lmtp_feed(j);
-		break;
+		return (lmtp_feed(j));
 	case LMTP_S_DOT:
 		lmtp_end(j, MDA_DELIVERED, NULL);
-		break;
+		return (-1);
 	default:
 		lmtp_end(j, MDA_FAILED, "a reply during the %s",
 		    lmtp_state_names[j->state]);
-		break;
+		return (-1);
 	}
+	return (0);
 }
 
-/* Reads every complete line; 0, or -1 when the job ended. */
+/* Reads one complete line: 0 when read (the job goes on), 1 when there
+ * is none yet, -1 when the job ended. */
 static int
 lmtp_read_line(struct lmtp_job *j, struct evbuffer *in)
 {
 	char	*line;
 	size_t	 len;
-	int	 code, more = 0;
+	int	 code, more = 0, rc = 0;
 
 	if ((line = evbuffer_readln(in, &len, EVBUFFER_EOL_CRLF)) == NULL) {
 		if (evbuffer_get_length(in) <= LMTP_LINE_MAX)
@@ -242,24 +263,24 @@ lmtp_read_line(struct lmtp_job *j, struct evbuffer *in)
 		free(line);
 		return (-1);
 	}
-	if (j->state == LMTP_S_LHLO && strncasecmp(line + 4, "8BITMIME", 8)
-	    == 0)
+	/* A bare code ("250") is a whole reply: nothing past its NUL. */
+	if (j->state == LMTP_S_LHLO && len >= 12 &&
+	    strncasecmp(line + 4, "8BITMIME", 8) == 0)
 		j->eightbit = 1;
 	if (!more)
-		lmtp_reply(j, code, line);
+		rc = lmtp_reply(j, code, line);
 	free(line);
-	return (more ? 0 : -1);
+	return (rc);
 }
 
 static void
 lmtp_read_cb(struct bufferevent *bev, void *arg)
 {
 	struct evbuffer	*in = bufferevent_get_input(bev);
-	int		 rc;
 
-	/* A reply ends the read (the job may be gone); the next comes with
-	 * the next event, as the server answers one command at a time. */
-	while ((rc = lmtp_read_line(arg, in)) == 0)
+	/* Every complete line, in order, while the job lasts: a reply left
+	 * in the buffer would be taken as the answer to a later command. */
+	while (lmtp_read_line(arg, in) == 0)
 		;
 }
 
@@ -270,7 +291,7 @@ lmtp_write_cb(struct bufferevent *bev, void *arg)
 
 	(void)bev;
 	if (j->state == LMTP_S_BODY)
-		lmtp_feed(j);
+		(void)lmtp_feed(j);
 }
 
 static void

@@ -497,6 +497,24 @@ mda_job_free(struct mda_job *j)
 	free(j);
 }
 
+void
+mda_job_cancel(struct mda_job *j, const struct log_ctx *ctx)
+{
+	if (j == NULL)
+		return;
+	if (j->lmtp != NULL)
+		log_msg(LOG_LVL_WARNING, ctx, "the session ended during the "
+		    "LMTP transaction: dropped; the message stays on the "
+		    "server and is handed over again next time (a duplicate "
+		    "if the LMTP server took it already)");
+	else
+		log_msg(LOG_LVL_WARNING, ctx, "the session ended while "
+		    "mda_command '%s' ran: killed; the message stays on the "
+		    "server and is handed over again next time (a duplicate "
+		    "if the agent took it already)", j->argv0);
+	mda_job_free(j);
+}
+
 /* The LMTP transaction ended: the caller is told as for an agent. */
 static void
 mda_lmtp_done(enum mda_result res, const char *text, void *arg)

@@ -62,6 +62,13 @@ struct mda_job	*mda_start(struct event_base *, const char *command,
 /* Kills a running agent with all it started (waiting for it: a few
  * seconds at most), without callback. NULL is a no-op. */
 void		 mda_job_free(struct mda_job *);
+/* The same for a session that ends (the server closed the connection,
+ * a reload changed the account, a stop outlasted its grace) while its
+ * job runs, with a warning (ctx: the message's context): the agent or
+ * LMTP server may have taken the message already, which is then handed
+ * over again next time, a duplicate. */
+struct log_ctx;
+void		 mda_job_cancel(struct mda_job *, const struct log_ctx *);
 
 /* For a fetch session: starts the account's agent (deliver: DELIVER_MDA,
  * ac's mda_command) or LMTP transaction (DELIVER_LMTP, ac's lmtp), with
@@ -78,7 +85,6 @@ struct mda_job	*mda_start_staged(struct event_base *,
  * after a clean MDA_DELIVERED, a warning after an unclean one or
  * MDA_TEMPFAIL, an error after MDA_FAILED, saying the message stays on
  * the server. */
-struct log_ctx;
 void		 mda_log(const struct log_ctx *, enum mda_result,
 		    const char *text);
 
@@ -94,10 +100,12 @@ void		 mda_return_path(const char *p, size_t len, char *out,
 		    size_t outlen);
 
 /* A stable X-Mailfetchd-Id value for a message: "<HEX@mailfetchd>", HEX
- * a SHA-256 prefix of account, folder and key (the POP3 UIDL, or the
- * IMAP UIDVALIDITY and UID). The same message fetched twice gets the
- * same id, so that Sieve's duplicate test or formail -D drops the
- * second copy. The caller frees it. */
+ * a SHA-256 prefix of account, folder and key (the POP3 UIDL with the
+ * digest of the message's content, as a server may give a freed UIDL to
+ * a new message; or the IMAP UIDVALIDITY and UID). The same message
+ * fetched twice gets the same id, so that Sieve's duplicate test or
+ * formail -D drops the second copy; another message gets another. The
+ * caller frees it. */
 char		*mda_id(const char *account, const char *folder,
 		    const char *key);
 

@@ -2389,10 +2389,29 @@ pop3_mda_done(enum mda_result res, const char *text, void *arg)
 	s->mda_next++;
 	mda_log(&ctx, res, text);
 	if (res == MDA_FAILED)
-		pop3_status(s, EXIT_LOCAL);
+		s->result.mda_refused++;	/* not the account's failure */
 	if (res == MDA_DELIVERED && pop3_mda_taken(s, m) != 0)
 		return;
 	pop3_mda_next(s);
+}
+
+/* The key of message k's X-Mailfetchd-Id (mda_id): its UIDL and the
+ * digest of its content (as RETR decoded it), so that a UIDL the server
+ * gave to a new message (RFC 1939) names another id, while the same
+ * message handed over again (a crash before its record) gets the same;
+ * the size LIST gave when there is no digest. */
+static void
+pop3_mda_key(struct pop3_session *s, size_t k, char *buf, size_t len)
+{
+	const struct pop3_msg	*m = &s->msgs[k];
+	uint64_t		 d = s->digests != NULL ? s->digests[k] : 0;
+
+	if (d != 0)
+		(void)snprintf(buf, len, "%s\tm%016llx", pop3_msg_uidl(s, m),
+		    (unsigned long long)d);
+	else
+		(void)snprintf(buf, len, "%s\t%lu", pop3_msg_uidl(s, m),
+		    (unsigned long)m->size);
 }
 
 /* Starts the agent for the staged message i: 0, or -1 (logged). */
@@ -2400,11 +2419,11 @@ static int
 pop3_mda_start(struct pop3_session *s, size_t i)
 {
 	struct log_ctx	 ctx = pop3_msg_ctx(s, s->staged[i]);
-	char		*cause = NULL;
+	char		*cause = NULL, key[POP3_ENTRY_MAX];
 
+	pop3_mda_key(s, s->staged[i], key, sizeof key);
 	s->mda = mda_start_staged(s->base, s->ac, s->ac->deliver, s->md,
-	    s->staged_name[i], "INBOX", pop3_msg_uidl(s,
-	    &s->msgs[s->staged[i]]), pop3_mda_done, s, &cause);
+	    s->staged_name[i], "INBOX", key, pop3_mda_done, s, &cause);
 	if (s->mda != NULL)
 		return (0);
 	mda_log(&ctx, MDA_FAILED, cause);
@@ -3748,9 +3767,15 @@ pop3_session_hook(struct pop3_session *s, struct hook *h)
 void
 pop3_session_free(struct pop3_session *s)
 {
+	struct log_ctx	ctx;
+
 	if (s == NULL)
 		return;
-	mda_job_free(s->mda);
+	if (s->mda != NULL) {
+		ctx = s->mda_next < s->nstaged ? pop3_msg_ctx(s,
+		    s->staged[s->mda_next]) : s->ctx;
+		mda_job_cancel(s->mda, &ctx);
+	}
 	maildir_deliver_abort(s->dlv);
 	maildir_close(s->md);
 	free(s->msgs);

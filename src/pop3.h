@@ -33,6 +33,9 @@ struct pop3_result {
 					 * the scheduler polls no more often */
 	int		 reauth;	/* OAuth2 grant refused: the user must
 					 * run --oauth2-setup */
+	unsigned long	 mda_refused;	/* messages the delivery agent
+					 * refused (not 75): kept on the
+					 * server; fetch.c makes it exit 8 */
 };
 
 typedef void (*pop3_done_cb)(struct pop3_session *, void *);

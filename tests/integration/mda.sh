@@ -208,40 +208,8 @@ tap_is "$(server_left lmtpbad)" 6 "lmtp, unknown recipient (keep = no): nothing 
 # An LMTP server that answers 451 to every message's data: the messages
 # stay on the server (keep = no), the run says why; pointed at Dovecot's,
 # the next run delivers them all.
-"$(_dc_python)" - "$T/lmtp451" <<'PY' &
-import os, socket, sys
-s = socket.socket(socket.AF_UNIX)
-s.bind(sys.argv[1])
-s.listen(8)
-s.settimeout(60)
-while True:
-    try:
-        c, _ = s.accept()
-    except socket.timeout:
-        break
-    c.settimeout(20)
-    f = c.makefile("rb")
-    c.sendall(b"220 test LMTP\r\n")
-    data = False
-    for line in f:
-        if data:
-            if line == b".\r\n":
-                c.sendall(b"451 4.3.0 try again later\r\n")
-                data = False
-            continue
-        cmd = line[:4].upper()
-        if cmd == b"LHLO":
-            c.sendall(b"250-test\r\n250 8BITMIME\r\n")
-        elif cmd == b"DATA":
-            c.sendall(b"354 go on\r\n")
-            data = True
-        elif cmd == b"QUIT":
-            c.sendall(b"221 bye\r\n")
-            break
-        else:
-            c.sendall(b"250 ok\r\n")
-    c.close()
-PY
+"$(_dc_python)" "$top_srcdir/tests/integration/lmtp_server.py" t451 \
+    "$T/lmtp451" &
 LMTP451_PID=$!
 tap_cleanup_add "kill $LMTP451_PID 2>/dev/null"
 for i in 1 2 3 4 5 6 7 8 9 10; do

@@ -1,0 +1,158 @@
+#!/bin/bash
+# mda_scripted.sh: deliver = mda / lmtp against scripted servers, what
+# a real Dovecot will not do (tests/integration/pop3_server.py,
+# lmtp_server.py):
+#  - uidl reuse: a POP3 server gives the UIDL of a message delivered
+#    before to a new message (RFC 1939 allows it); with mda_id_header =
+#    yes the new message's X-Mailfetchd-Id differs from the old one's, so
+#    the duplicate guard the manual recommends (here a script: an id seen
+#    before is dropped) does not drop it.
+#  - lmtp early: an LMTP server that sends "354" and "250" in one
+#    segment, then 451 to the final dot: the 250 came before the data
+#    was sent, so nothing counts as taken: exit 8, the server out of step
+#    logged, nothing deleted (keep = no); every reply line in the buffer
+#    is read, none left for a later command.
+#  - lmtp bare 250: an LMTP server answering LHLO with a bare "250" (a
+#    code alone, a valid reply): the messages delivered, and no read past
+#    the reply line (the sanitizers of an --enable-asan build see it).
+#  - server drops mid-agent: the POP3 server goes away while an agent
+#    runs: the agent is killed with the session, and a warning says so
+#    (the message is handed over again: a duplicate if it took it).
+#  - one refused (daemon, POP3): the agent refuses one message for good
+#    (exit 65) and takes the others: the refusal logged, the poll's end
+#    says so, and the next poll comes at poll_interval: no backoff of
+#    the whole account for one message; --once still exits 8.
+# Short: seconds. TAP output.
+set -u
+top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
+MAILFETCHD=${MAILFETCHD:-$top_srcdir/_build/mailfetchd}
+. "$top_srcdir/tests/lib/scripted.sh"
+scripted_init mdascr
+LMTPSRV=$top_srcdir/tests/integration/lmtp_server.py
+
+# The guard: stdin into DIR/msg.N unless its X-Mailfetchd-Id was seen
+# before (then noted in DIR/.dropped); exit 0 either way.
+cat >"$T/guard.sh" <<'EOA'
+#!/bin/sh
+d=$1; f=$(mktemp "$d/.in.XXXXXX"); cat >"$f"
+id=$(sed -n '1s/^X-Mailfetchd-Id: //p' "$f")
+if grep -qxF "$id" "$d/.seen" 2>/dev/null; then
+	echo "$id" >>"$d/.dropped"; rm -f "$f"; exit 0
+fi
+echo "$id" >>"$d/.seen"; n=$(ls "$d" | wc -l); mv "$f" "$d/msg.$n"
+EOA
+chmod 755 "$T/guard.sh"
+
+# uidl reuse: run 1 takes messages 1-3; run 2 finds message 1 gone and a
+# new message 4 under its UIDL.
+mkdir -p "$T/reuse"
+scripted_server "$top_srcdir/tests/integration/pop3_server.py" uidlreuse
+scripted_conf reuse pop3 5s "keep = yes" "deliver = mda" \
+    "mda_id_header = yes" "mda_command = \"$T/guard.sh $T/reuse\""
+scripted_once reuse
+tap_is "$rc" 0 "uidl reuse: the first run"
+scripted_once reuse
+tap_is "$rc" 0 "uidl reuse: the second run"
+tap_like "$err" "now names one of" "uidl reuse: the reuse detected"
+tap_is "$(cat "$T/reuse/.dropped" 2>/dev/null)" "" \
+    "uidl reuse: the guard dropped nothing (the new message has an id of its own)"
+tap_is "$(ls "$T/reuse" | wc -l)" 4 "uidl reuse: four messages reached the guard's store"
+
+# lmtp_start MODE: lmtp_server.py in MODE on $T/lmtp.MODE.
+lmtp_start()
+{
+	local i
+
+	python3 "$LMTPSRV" "$1" "$T/lmtp.$1" 2>>"$T/server.err" &
+	tap_cleanup_add "kill $! 2>/dev/null"
+	for i in $(seq 100); do
+		[ -S "$T/lmtp.$1" ] && return 0
+		sleep 0.05
+	done
+	tap_bail "lmtp_server.py $1 did not start"
+}
+
+# lmtp early (POP3, keep = no): nothing taken, nothing deleted.
+lmtp_start early
+scripted_start "$T/early.log" "$top_srcdir/tests/integration/pop3_server.py" plain
+scripted_conf early pop3 5s "keep = no" "deliver = lmtp" \
+    "lmtp = \"unix:$T/lmtp.early\"" "mda_timeout = 10s"
+scripted_once early
+tap_is "$rc" 8 "lmtp early: exit status 8 (the messages not taken)"
+tap_like "$err" "a reply before the end of data was sent" \
+    "lmtp early: the server's early reply reported"
+tap_unlike "$(cat "$T/early.log")" "DELE" "lmtp early (keep = no): nothing deleted"
+
+# lmtp bare 250 (POP3, keep = yes).
+lmtp_start bare250
+scripted_server "$top_srcdir/tests/integration/pop3_server.py" plain
+scripted_conf bare pop3 5s "deliver = lmtp" \
+    "lmtp = \"unix:$T/lmtp.bare250\"" "mda_timeout = 10s"
+scripted_once bare
+tap_is "$rc" 0 "lmtp bare 250: the messages delivered"
+tap_is "$(grep -c '^Subject' "$T/lmtp.bare250.data")" 3 \
+    "lmtp bare 250: the three messages reached the LMTP server"
+
+# server drops mid-agent: the agent notes its start, then takes 3 s.
+cat >"$T/slow.sh" <<'EOA'
+#!/bin/sh
+: >"$1/.started"; cat >/dev/null; sleep 3; exit 0
+EOA
+chmod 755 "$T/slow.sh"
+mkdir -p "$T/drop"
+scripted_server "$top_srcdir/tests/integration/pop3_server.py" plain
+scripted_conf drop pop3 5s "deliver = mda" "mda_command = \"$T/slow.sh $T/drop\""
+timeout -s KILL 60 "$MAILFETCHD" -c "$T/drop.conf" --once -v \
+    >/dev/null 2>"$T/drop.err" &
+mpid=$!
+for i in $(seq 100); do
+	[ -e "$T/drop/.started" ] && break
+	sleep 0.1
+done
+kill "$spid"; wait "$spid" 2>/dev/null; spid=""
+wait "$mpid"
+tap_is "$?" 4 "server drops mid-agent: the run fails (exit 4, the connection lost)"
+err=$(cat "$T/drop.err")
+tap_like "$err" "uid=1: the session ended while mda_command '$T/slow.sh' ran: killed; the message stays on the server and is handed over again next time" \
+    "server drops mid-agent: the killed agent reported"
+tap_unlike "$err" 'runtime error:|AddressSanitizer|LeakSanitizer' \
+    "drop: no sanitizer report"
+
+# one refused: the agent exits 65 for message 1 (Subject: m1).
+cat >"$T/rej.sh" <<'EOA'
+#!/bin/sh
+f=$(mktemp "$1/.in.XXXXXX"); cat >"$f"
+if grep -q '^Subject: m1$' "$f"; then rm -f "$f"; echo malformed; exit 65; fi
+mv "$f" "$1/msg.$(basename "$f")"
+EOA
+chmod 755 "$T/rej.sh"
+mkdir -p "$T/rej"
+scripted_server "$top_srcdir/tests/integration/pop3_server.py" plain
+scripted_conf rej pop3 5s "deliver = mda" "mda_command = \"$T/rej.sh $T/rej\"" \
+    "poll_interval = 10s" "poll_interval_override = yes"
+sed -i "1i control_socket = \"$T/control\"" "$T/rej.conf"
+"$MAILFETCHD" -c "$T/rej.conf" >"$T/rej.log" 2>&1 &
+dpid=$!
+tap_cleanup_add '[ -n "$dpid" ] && kill -KILL "$dpid" 2>/dev/null'
+for i in $(seq 200); do
+	grep -qE 'next poll in|next try in' "$T/rej.log" && break
+	sleep 0.1
+done
+status=$(timeout 20 "$MAILFETCHD" -c "$T/rej.conf" --status 2>&1)
+scripted_daemon_stop "$dpid"
+dpid=
+log=$(cat "$T/rej.log")
+tap_like "$log" "uid=1: mda_command '$T/rej.sh' exited with status 65" \
+    "one refused: the refusal logged"
+tap_like "$log" "fetched 2 messages; 1 refused by the delivery agent stay on the server; next poll in" \
+    "one refused: the poll's end says so, the next poll at poll_interval"
+tap_unlike "$log" "backing off" "one refused: no backoff for the account"
+tap_like "$status" "^rej: waiting; .*; next poll in [0-9]+s; .*; last error local delivery error \\(now\\)" \
+    "one refused: --status shows the refusal as the account's error now, and no backoff"
+tap_is "$(ls "$T/rej" | wc -l)" 2 "one refused: the other two delivered"
+tap_unlike "$log" 'runtime error:|AddressSanitizer|LeakSanitizer' \
+    "rej: no sanitizer report"
+scripted_once rej
+tap_is "$rc" 8 "one refused: --once still exits 8"
+
+tap_done
