@@ -11,7 +11,16 @@
  * Tracking is by UIDL: a message is fetched when its UIDL is not in the
  * account state. After the listing, the state's UIDLs are pruned to what
  * the server lists, so the set never grows beyond the maildrop (not after
- * an empty listing: pop3_listing_empty). With each
+ * an empty listing: pop3_listing_empty). With keep = yes a delivered
+ * UIDL is forgotten only when two listings in a row leave it out: the
+ * first marks it absent (state_uidl_list_prune), since a listing may
+ * leave out a message still there (a backend briefly out of sync), and
+ * forgetting it had the next session fetch it again (chaos seed
+ * 661095042); the set then holds at most the maildrop plus the messages
+ * another client deleted since the session before. With keep = no the
+ * owed DELEs are rebuilt from the listing (pop3_store_owed): a UIDL kept
+ * while its owed DELE is dropped would leave the message on the server
+ * for good, so those are forgotten at once, as before. With each
  * delivered UIDL the state keeps the size LIST gave: RFC 1939 section 7
  * forbids reusing a UIDL only while its message exists, so once another
  * client deleted it (keep = yes) the server may give it to a new message,
@@ -1942,7 +1951,9 @@ pop3_plan(struct pop3_session *s)
 	if (!s->no_uidl && pop3_listing_empty(s))
 		;	/* nothing to prune, owe, plan or fetch */
 	else if (!s->no_uidl) {
-		dropped = state_uidl_list_prune(s->st);
+		/* keep = yes: one listing leaving a message out must not
+		 * have it fetched again (the top of this file). */
+		dropped = state_uidl_list_prune(s->st, ac->keep);
 		if (dropped > 0) {
 			log_msg(LOG_LVL_DEBUG, &s->ctx, "forgot %zu UIDL(s) "
 			    "the server no longer lists", dropped);
