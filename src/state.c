@@ -1956,6 +1956,33 @@ state_uidl_list(struct state *st, const char *uidl, int *again)
 	return (id);
 }
 
+/* Spares a delivered UIDL this listing left out from the next prune:
+ * marked absent, and listed so that the prune passes over it (it is not
+ * one of the session's messages, so nothing else looks at the mark). */
+int
+state_uidl_spare(struct state *st, const char *uidl)
+{
+	unsigned char	flags;
+	uint32_t	id;
+
+	if ((id = state_uidl_find(st, uidl)) == STATE_UIDL_NONE)
+		return (0);
+	flags = uidlset_flags(st->uidls, id);
+	if ((flags & (UIDL_DELIVERED | UIDL_ABSENT | UIDL_LISTED)) !=
+	    UIDL_DELIVERED || state_uidl_size(st, id) == 0)
+		return (0);
+	uidlset_set_flags(st->uidls, id,
+	    UIDL_DELIVERED | UIDL_ABSENT | UIDL_LISTED);
+	return (1);
+}
+
+/* Whether a UIDL id is marked absent (left out of the last listing). */
+int
+state_uidl_absent(const struct state *st, uint32_t id)
+{
+	return ((uidlset_flags(st->uidls, id) & UIDL_ABSENT) != 0);
+}
+
 /* Whether this listing named a UIDL id more than once. */
 int
 state_uidl_shared(const struct state *st, uint32_t id)

@@ -167,6 +167,12 @@ size_t		 state_uidl_prune(struct state *, const char *const *present,
 void		 state_uidl_list_begin(struct state *);
 uint32_t	 state_uidl_list(struct state *, const char *uidl, int *again);
 size_t		 state_uidl_list_prune(struct state *, int grace);
+/* spare keeps a delivered UIDL (with a recorded size) that the listing
+ * since list_begin did not name through the next list_prune, marked
+ * absent, even without grace; not one absent already (returns 0 then,
+ * 1 when spared). absent: whether an id is so marked. */
+int		 state_uidl_spare(struct state *, const char *uidl);
+int		 state_uidl_absent(const struct state *, uint32_t id);
 /* Whether the listing since list_begin named the id more than once. */
 int		 state_uidl_shared(const struct state *, uint32_t id);
 /* Why the UIDL set stopped working, "cannot use the UIDL scratch file in

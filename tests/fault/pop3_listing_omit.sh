@@ -6,7 +6,8 @@
 # the server lists it again, fetched it a second time (chaos seed
 # 661095042, listing-omit). A UIDL absent from two listings in a row is
 # forgotten, so that the state of a maildrop another client deletes from
-# stays bounded. TAP output.
+# stays bounded. keep = no: the same for a message whose DELE is owed
+# (a run killed at pop3-saved), its owed DELE kept too. TAP output.
 set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 MAILFETCHD=${MAILFETCHD:-$top_srcdir/_build/mailfetchd}
@@ -38,5 +39,21 @@ scripted_once y
 tap_is "$rc" 1 "a second listing without u3: nothing new"
 tap_unlike "$(cat "$T"/state-y/* 2>/dev/null)" 'uidl u3' \
     "u3 forgotten after two listings in a row without it"
+
+# keep = no, killed with the 3 DELEs owed; u2 left out of session 2.
+scripted_pop3dir_msgs "$T/n" 3
+scripted_pop3dir "$T/n" POP3DIR_HIDE=2:u2
+scripted_conf n pop3 10s "keep = no"
+MAILFETCHD_FAULT=pop3-saved scripted_once n
+tap_is "$rc:$(scripted_count n)" "137:3" \
+    "keep = no: killed with the 3 delivered, their DELEs owed"
+scripted_once n
+tap_is "$rc:$(ls "$T/n" | tr '\n' ' ')" "1:02_u2 " \
+    "keep = no: u2 left out: u1 and u3 checked and deleted"
+tap_like "$(cat "$T"/state-n/* 2>/dev/null)" 'pending INBOX u2%09' \
+    "keep = no: u2's DELE stays owed"
+scripted_once n
+tap_is "$rc:$(scripted_count n):$(ls "$T/n" | wc -l)" "1:3:0" \
+    "keep = no: u2 listed again: checked and deleted, not fetched twice"
 
 tap_done

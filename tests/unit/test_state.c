@@ -1460,7 +1460,8 @@ test_uidl_undeliver(void **arg)
 /* With grace, a delivered UIDL a listing leaves out is marked absent,
  * saved with the mark, kept; a listing naming it takes the mark off; two
  * listings in a row without it forget it. One without a size is
- * forgotten at once (chaos seed 661095042). */
+ * forgotten at once (chaos seed 661095042). Without grace, only a
+ * spared one is kept, once. */
 static void
 test_uidl_absent(void **arg)
 {
@@ -1503,10 +1504,25 @@ test_uidl_absent(void **arg)
 	free(text);
 	state_close(st);
 
-	/* Without grace (keep = no): forgotten at once. */
-	write_signed(path, "mailfetchd-state 1\nuidl a 64\n", 1);
+	/* Without grace (keep = no): forgotten at once, unless spared (its
+	 * DELE owed); spared once, not twice. */
+	write_signed(path, "mailfetchd-state 1\nuidl a 64\nuidl b 70\n", 2);
 	st = open_ok(fx->dir, "acct");
 	state_uidl_list_begin(st);
+	assert_int_equal(state_uidl_spare(st, "a"), 1);
+	assert_int_equal(state_uidl_spare(st, "a"), 0);
+	assert_int_equal(state_uidl_spare(st, "nothere"), 0);
+	assert_int_equal(state_uidl_list_prune(st, 0), 1);
+	assert_true(state_uidl_absent(st, state_uidl_find(st, "a")));
+	save_ok(st);
+	text = read_file(state_path(st), &len);
+	assert_non_null(strstr(text, "uidl a 64 absent\n"));
+	assert_null(strstr(text, "uidl b"));
+	free(text);
+	state_close(st);
+	st = open_ok(fx->dir, "acct");
+	state_uidl_list_begin(st);
+	assert_int_equal(state_uidl_spare(st, "a"), 0);
 	assert_int_equal(state_uidl_list_prune(st, 0), 1);
 	state_close(st);
 }
