@@ -91,8 +91,8 @@
  * when the size flaps back (review r14, findings 04 and 05). Versions
  * before it refuse the word ("expected 1 fields"). "absent" (after the
  * size, or after "resized") says the last listing left the delivered
- * UIDL out: it is forgotten if the next one does too (pop3.c, keep =
- * yes). Written only while a UIDL is absent, so a file without one is
+ * UIDL out: it is forgotten if the next one does too (pop3.c: keep =
+ * yes, or its DELE owed). Written only while a UIDL is absent, so a file without one is
  * read by the versions before it; they refuse the word ("unknown
  * mark") rather than take the absence for nothing.
  *
