@@ -11,7 +11,19 @@
  * Tracking is by UIDL: a message is fetched when its UIDL is not in the
  * account state. After the listing, the state's UIDLs are pruned to what
  * the server lists, so the set never grows beyond the maildrop (not after
- * an empty listing: pop3_listing_empty). With each
+ * an empty listing: pop3_listing_empty). With keep = yes a delivered
+ * UIDL is forgotten only when two listings in a row leave it out: the
+ * first marks it absent (state_uidl_list_prune), since a listing may
+ * leave out a message still there (a backend briefly out of sync), and
+ * forgetting it had the next session fetch it again (chaos seed
+ * 661095042); the set then holds at most the maildrop plus the messages
+ * another client deleted since the session before. With keep = no only
+ * the UIDLs whose DELE is owed are so kept, with their owed DELEs
+ * (pop3_owed_spare, pop3_owed_absent: a UIDL kept while its owed DELE
+ * was dropped would leave the message on the server for good); the
+ * others are of messages the last QUIT deleted, forgotten at once as
+ * before (a server that gives a freed UIDL to a new message of the same
+ * size would otherwise have it wait one more session). With each
  * delivered UIDL the state keeps the size LIST gave: RFC 1939 section 7
  * forbids reusing a UIDL only while its message exists, so once another
  * client deleted it (keep = yes) the server may give it to a new message,
@@ -1020,15 +1032,76 @@ pop3_entry_parse(const char *entry, char uidl[POP3_UIDL_MAX + 1],
 	pop3_entry_digest(end, id);
 }
 
+/* The entries of the owed set whose UIDL this listing left out but the
+ * state keeps, marked absent (pop3_owed_spare): still owed, carried over
+ * as they are; NULL when none. */
+static char *
+pop3_owed_absent(struct pop3_session *s)
+{
+	struct state_folder	*sf;
+	struct pop3_ident	 ident;
+	char			*copy, *p, *w, *out = NULL;
+	char			 uidl[POP3_UIDL_MAX + 1];
+	size_t			 len = 0, n;
+	uint32_t		 id;
+
+	sf = state_folder_get(s->st, POP3_STATE_RECORD, 0);
+	if (sf == NULL || sf->pending == NULL)
+		return (NULL);
+	copy = xstrdup(sf->pending);
+	for (p = copy; (w = strsep(&p, " ")) != NULL;) {
+		pop3_entry_parse(w, uidl, &ident);
+		if (*uidl == '\0' ||
+		    (id = state_uidl_find(s->st, uidl)) == STATE_UIDL_NONE ||
+		    !state_uidl_absent(s->st, id))
+			continue;
+		n = strlen(w);
+		out = xreallocarray(out, len + n + 2, 1);
+		if (len > 0)
+			out[len++] = ' ';
+		memcpy(out + len, w, n + 1);
+		len += n;
+	}
+	free(copy);
+	return (out);
+}
+
+/* keep = no: a listing that leaves out a message whose DELE is owed
+ * keeps its UIDL (marked absent) and its owed DELE for one more listing,
+ * as for keep = yes: forgotten, the message would be fetched again when
+ * listed next. Called before the prune. */
+static void
+pop3_owed_spare(struct pop3_session *s)
+{
+	struct state_folder	*sf;
+	struct pop3_ident	 ident;
+	char			*copy, *p, *w;
+	char			 uidl[POP3_UIDL_MAX + 1];
+
+	sf = state_folder_get(s->st, POP3_STATE_RECORD, 0);
+	if (sf == NULL || sf->pending == NULL)
+		return;
+	copy = xstrdup(sf->pending);
+	for (p = copy; (w = strsep(&p, " ")) != NULL;) {
+		pop3_entry_parse(w, uidl, &ident);
+		if (*uidl != '\0')
+			(void)state_uidl_spare(s->st, uidl);
+	}
+	free(copy);
+}
+
 /* Writes the owed DELEs into the state record, in one pass. */
 static void
 pop3_store_owed(struct pop3_session *s)
 {
 	struct state_folder	*sf;
 	const char		*u;
-	char			*text = NULL, *p, buf[POP3_ENTRY_MAX];
+	char			*text = NULL, *p, buf[POP3_ENTRY_MAX], *absent;
 	size_t			 i, len = 0, n;
 
+	absent = pop3_owed_absent(s);
+	if (absent != NULL)
+		len += strlen(absent) + 1;
 	for (i = 0; i < s->nmsgs; i++) {
 		if ((s->msgs[i].owed || s->msgs[i].held) &&
 		    (u = pop3_entry(s, &s->msgs[i], buf)))
@@ -1036,6 +1109,8 @@ pop3_store_owed(struct pop3_session *s)
 	}
 	if (len > 0) {
 		p = text = xmalloc(len);
+		if (absent != NULL)
+			p = stpcpy(p, absent);
 		for (i = 0; i < s->nmsgs; i++) {
 			if (!(s->msgs[i].owed || s->msgs[i].held) ||
 			    (u = pop3_entry(s, &s->msgs[i], buf)) == NULL)
@@ -1054,6 +1129,7 @@ pop3_store_owed(struct pop3_session *s)
 	if (sf != NULL && text == NULL && sf->suspect == NULL)
 		state_folder_remove(s->st, POP3_STATE_RECORD);
 	free(text);
+	free(absent);
 	s->state_dirty = 1;
 }
 
@@ -1945,7 +2021,11 @@ pop3_plan(struct pop3_session *s)
 	if (!s->no_uidl && pop3_listing_empty(s))
 		;	/* nothing to prune, owe, plan or fetch */
 	else if (!s->no_uidl) {
-		dropped = state_uidl_list_prune(s->st);
+		/* keep = yes: one listing leaving a message out must not
+		 * have it fetched again (the top of this file). */
+		if (!ac->keep)
+			pop3_owed_spare(s);
+		dropped = state_uidl_list_prune(s->st, ac->keep);
 		if (dropped > 0) {
 			log_msg(LOG_LVL_DEBUG, &s->ctx, "forgot %zu UIDL(s) "
 			    "the server no longer lists", dropped);

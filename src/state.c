@@ -89,7 +89,12 @@
  * session cut before the refetch was delivered (a kill, the daily
  * budget, a drop) does not forget it and fetch the message a third time
  * when the size flaps back (review r14, findings 04 and 05). Versions
- * before it refuse the word ("expected 1 fields").
+ * before it refuse the word ("expected 1 fields"). "absent" (after the
+ * size, or after "resized") says the last listing left the delivered
+ * UIDL out: it is forgotten if the next one does too (pop3.c: keep =
+ * yes, or its DELE owed). Written only while a UIDL is absent, so a file without one is
+ * read by the versions before it; they refuse the word ("unknown
+ * mark") rather than take the absence for nothing.
  *
  * A "trashed" record names a server folder mailfetchd moved delivered
  * messages into as the trash (keep = no): a folder pattern never fetches
@@ -152,7 +157,11 @@
 #define UIDL_SHARED	0x4	/* listed twice since list_begin */
 #define UIDL_REFETCH	0x8	/* not delivered, but "resized": kept and
 				 * saved with the mark ("refetch") */
-#define UIDL_KEPT	(UIDL_DELIVERED | UIDL_REFETCH)	/* saved */
+#define UIDL_ABSENT	0x10	/* delivered, and the last listing left it
+				 * out: saved with the mark ("absent"),
+				 * forgotten if the next one does too */
+#define UIDL_KEPT	(UIDL_DELIVERED | UIDL_REFETCH | UIDL_ABSENT)
+				/* saved */
 /* In a UIDL's value (the uidlset keeps one 32-bit value per entry), the
  * "resized" mark above the size: the sizes are kept below 2^31, far past
  * any message a maildrop holds (a saturated size stays saturated). */
@@ -909,16 +918,23 @@ static unsigned char
 state_uidl_marks(char **fields, char **why)
 {
 	const char	*bad = NULL;
+	int		 absent;
 
-	if (fields[2] != NULL && strcmp(fields[2], "resized") != 0)
+	absent = (fields[3] != NULL ? fields[3] : fields[2]) != NULL &&
+	    strcmp(fields[3] != NULL ? fields[3] : fields[2], "absent") == 0;
+	if (fields[2] != NULL && strcmp(fields[2], "resized") != 0 &&
+	    !(absent && fields[3] == NULL))
 		bad = fields[2];
-	else if (fields[3] != NULL && strcmp(fields[3], "refetch") != 0)
+	else if (fields[3] != NULL && strcmp(fields[3], "refetch") != 0 &&
+	    !absent)
 		bad = fields[3];
 	if (bad != NULL) {
 		xasprintf(why, "uidl: unknown mark \"%s\" after the size "
 		    "(" STATE_NEWER ")", bad);
 		return (0);
 	}
+	if (absent)
+		return (UIDL_DELIVERED | UIDL_ABSENT);
 	return (fields[3] != NULL ? UIDL_REFETCH : UIDL_DELIVERED);
 }
 
@@ -952,7 +968,8 @@ state_parse_uidl(struct state *st, char **fields, char **why)
 		free(failure);
 	} else {
 		state_uidl_set_size(st, id, (uint32_t)size);
-		if (fields[1] != NULL && fields[2] != NULL)
+		if (fields[1] != NULL && fields[2] != NULL &&
+		    strcmp(fields[2], "resized") == 0)
 			state_uidl_set_resized(st, id);
 		rc = 0;
 	}
@@ -983,6 +1000,8 @@ state_write_uidl(void *arg, uint32_t id, const char *uidl, size_t len)
 		if (state_uidl_resized(u->st, id) &&
 		    !state_uidl_delivered(u->st, id))
 			state_out_add(u->out, " refetch", 8);
+		if (uidlset_flags(u->st->uidls, id) & UIDL_ABSENT)
+			state_out_add(u->out, " absent", 7);
 	}
 	state_out_add(u->out, "\n", 1);
 }
@@ -1905,7 +1924,7 @@ state_uidl_prune(struct state *st, const char *const *present, size_t n)
 	state_uidl_list_begin(st);
 	for (i = 0; i < n; i++)
 		state_uidl_list(st, present[i], &again);
-	dropped = state_uidl_list_prune(st);
+	dropped = state_uidl_list_prune(st, 0);
 	uidlset_compact(st->uidls, UIDL_KEPT);
 	return (dropped);
 }
@@ -1932,9 +1951,36 @@ state_uidl_list(struct state *st, const char *uidl, int *again)
 		return (state_uidls_insert(st, uidl, UIDL_LISTED));
 	flags = uidlset_flags(st->uidls, id);
 	*again = (flags & UIDL_LISTED) != 0;
-	uidlset_set_flags(st->uidls, id, flags | UIDL_LISTED |
-	    (*again ? UIDL_SHARED : 0));
+	uidlset_set_flags(st->uidls, id, (flags & ~UIDL_ABSENT) |
+	    UIDL_LISTED | (*again ? UIDL_SHARED : 0));
 	return (id);
+}
+
+/* Spares a delivered UIDL this listing left out from the next prune:
+ * marked absent, and listed so that the prune passes over it (it is not
+ * one of the session's messages, so nothing else looks at the mark). */
+int
+state_uidl_spare(struct state *st, const char *uidl)
+{
+	unsigned char	flags;
+	uint32_t	id;
+
+	if ((id = state_uidl_find(st, uidl)) == STATE_UIDL_NONE)
+		return (0);
+	flags = uidlset_flags(st->uidls, id);
+	if ((flags & (UIDL_DELIVERED | UIDL_ABSENT | UIDL_LISTED)) !=
+	    UIDL_DELIVERED || state_uidl_size(st, id) == 0)
+		return (0);
+	uidlset_set_flags(st->uidls, id,
+	    UIDL_DELIVERED | UIDL_ABSENT | UIDL_LISTED);
+	return (1);
+}
+
+/* Whether a UIDL id is marked absent (left out of the last listing). */
+int
+state_uidl_absent(const struct state *st, uint32_t id)
+{
+	return ((uidlset_flags(st->uidls, id) & UIDL_ABSENT) != 0);
 }
 
 /* Whether this listing named a UIDL id more than once. */
@@ -1944,11 +1990,29 @@ state_uidl_shared(const struct state *st, uint32_t id)
 	return ((uidlset_flags(st->uidls, id) & UIDL_SHARED) != 0);
 }
 
+/* Whether a delivered UIDL this listing did not name is kept, marked
+ * absent, rather than forgotten: with grace, the first time (a listing
+ * may leave out a message that is still there, as a backend briefly out
+ * of sync does; forgotten, it would be fetched again when listed next),
+ * when its size is known (without one, a reappearance under a reused
+ * UIDL could not be told apart). */
+static int
+state_uidl_absent_keep(struct state *st, uint32_t id, unsigned char flags,
+    int grace)
+{
+	if (!grace || (flags & (UIDL_DELIVERED | UIDL_ABSENT)) !=
+	    UIDL_DELIVERED || state_uidl_size(st, id) == 0)
+		return (0);
+	uidlset_set_flags(st->uidls, id, UIDL_DELIVERED | UIDL_ABSENT);
+	return (1);
+}
+
 /* Forgets the delivered UIDLs this listing did not name (and those owed
- * a refetch: counted apart). Their entries stay in the set, as garbage,
- * so that ids stay valid. */
+ * a refetch: counted apart); with grace, only those the previous listing
+ * did not name either (state_uidl_absent_keep). Their entries stay in
+ * the set, as garbage, so that ids stay valid. */
 size_t
-state_uidl_list_prune(struct state *st)
+state_uidl_list_prune(struct state *st, int grace)
 {
 	size_t		id, n = uidlset_ids(st->uidls), dropped = 0;
 	unsigned char	flags;
@@ -1956,6 +2020,8 @@ state_uidl_list_prune(struct state *st)
 	for (id = 0; id < n; id++) {
 		flags = uidlset_flags(st->uidls, id);
 		if (flags == 0 || (flags & UIDL_LISTED))
+			continue;
+		if (state_uidl_absent_keep(st, (uint32_t)id, flags, grace))
 			continue;
 		uidlset_set_flags(st->uidls, id, 0);
 		if (!(flags & UIDL_DELIVERED))

@@ -29,6 +29,9 @@ Knobs (environment):
   POP3DIR_LISTOMIT=N,M  in sessions N, M LIST names no message (UIDL
                         does; "*": in every session) (r19)
   POP3DIR_DELEERR=UIDL  DELE of that message answered "-ERR" (r19)
+  POP3DIR_HIDE=N:UIDL,M:UIDL  in session N that message is left out of
+                        the maildrop (UIDL, LIST), as a backend
+                        briefly out of sync does (chaos listing-omit)
 A file whose name contains "LIE" is listed (LIST) as 10 octets.
 """
 import os, socket, sys, time
@@ -54,6 +57,7 @@ EMPTY = [int(x) for x in os.environ.get("POP3DIR_EMPTY", "").split(",") if x]
 LISTOMIT_ALL = os.environ.get("POP3DIR_LISTOMIT") == "*"
 LISTOMIT = [int(x) for x in os.environ.get("POP3DIR_LISTOMIT", "").split(",") if x and x != "*"]
 DELEERR = os.environ.get("POP3DIR_DELEERR", "")
+HIDE = [(int(x.split(":", 1)[0]), x.split(":", 1)[1]) for x in os.environ.get("POP3DIR_HIDE", "").split(",") if x]
 def liesize(n):
     return 11 if LIEFLAP and n % 2 == 0 else 10
 def lsize(path, n):
@@ -82,6 +86,7 @@ while True:
     def out(b):
         f.write(b if isinstance(b, bytes) else b.encode()); f.flush()
     msgs = sorted(os.listdir(d)) if n not in EMPTY else []
+    msgs = [m for m in msgs if (n, m.split("_", 1)[1]) not in HIDE]
     dele = set()
     out("+OK ready\r\n")
     try:

@@ -948,6 +948,8 @@ test_newer_records(void **arg)
 		"mailfetchd-state 1\nuidl u1 64 resized more\n",
 		"mailfetchd-state 1\nuidl u1 64 resized refetch more\n",
 		"mailfetchd-state 1\nuidl u1 64 bigger\n",
+		"mailfetchd-state 1\nuidl u1 64 absent absent\n",
+		"mailfetchd-state 1\nuidl u1 64 absent refetch\n",
 		"mailfetchd-state 1\nfolder 1 2 A B\n",
 		"mailfetchd-state 1\nsomething 1\n",
 	};
@@ -1303,7 +1305,7 @@ test_uidl_listing(void **arg)
 	}
 
 	/* "old" was not listed: pruned; the listed ones stay findable. */
-	assert_int_equal(state_uidl_list_prune(st), 1);
+	assert_int_equal(state_uidl_list_prune(st, 0), 1);
 	assert_false(state_uidl_has(st, "old"));
 	assert_int_equal(state_uidl_find(st, "old"), STATE_UIDL_NONE);
 	assert_int_equal(state_uidl_count(st), 1);
@@ -1329,7 +1331,7 @@ test_uidl_listing(void **arg)
 	c = state_uidl_list(st, "new", &again);
 	assert_false(again);
 	assert_true(state_uidl_delivered(st, c));
-	assert_int_equal(state_uidl_list_prune(st), 2);
+	assert_int_equal(state_uidl_list_prune(st, 0), 2);
 	assert_int_equal(state_uidl_count(st), 1);
 	state_close(st);
 
@@ -1343,6 +1345,28 @@ test_uidl_listing(void **arg)
 /* Undeliver takes the mark off a listed UIDL (POP3: the message listed
  * under it is another one), which is then neither had, counted nor saved;
  * an unlisted one keeps it, since its id would become garbage. */
+/* A state with the delivered UIDLs "a" (64 octets, resized) and "b" (70),
+ * both listed; path gets the state file's path. */
+static struct state *
+uidl_ab_open(struct fixture *fx, char *path, size_t pathsz, uint32_t *a,
+    uint32_t *b)
+{
+	struct state	*st;
+	int		 again;
+
+	st = open_ok(fx->dir, "acct");
+	snprintf(path, pathsz, "%s", state_path(st));
+	assert_int_equal(state_uidl_add(st, "a"), 0);
+	assert_int_equal(state_uidl_add(st, "b"), 0);
+	state_uidl_list_begin(st);
+	*a = state_uidl_list(st, "a", &again);
+	*b = state_uidl_list(st, "b", &again);
+	state_uidl_set_size(st, *a, 64);
+	state_uidl_set_resized(st, *a);
+	state_uidl_set_size(st, *b, 70);
+	return (st);
+}
+
 /* A "resized" UIDL taken off as delivered stays in the set, saved as
  * owed a refetch with its mark (review r14, findings 04, 05): loaded
  * undelivered, marked, kept by a listing that names it, delivered (the
@@ -1357,17 +1381,8 @@ test_uidl_refetch(void **arg)
 	uint32_t	 a, b;
 	int		 again;
 
-	st = open_ok(fx->dir, "acct");
-	snprintf(path, sizeof path, "%s", state_path(st));
-	assert_int_equal(state_uidl_add(st, "a"), 0);
-	assert_int_equal(state_uidl_add(st, "b"), 0);
-	state_uidl_list_begin(st);
-	a = state_uidl_list(st, "a", &again);
-	b = state_uidl_list(st, "b", &again);
-	state_uidl_set_size(st, a, 64);
-	state_uidl_set_resized(st, a);
+	st = uidl_ab_open(fx, path, sizeof path, &a, &b);
 	state_uidl_undeliver(st, a);
-	state_uidl_set_size(st, b, 70);
 	state_uidl_undeliver(st, b);	/* no mark: forgotten */
 	save_ok(st);
 	text = read_file(state_path(st), &len);
@@ -1385,7 +1400,7 @@ test_uidl_refetch(void **arg)
 	assert_false(again);
 	assert_false(state_uidl_delivered(st, a));
 	assert_true(state_uidl_resized(st, a));
-	assert_int_equal(state_uidl_list_prune(st), 0);
+	assert_int_equal(state_uidl_list_prune(st, 0), 0);
 	state_uidl_deliver(st, a);
 	state_uidl_set_size(st, a, 60);
 	save_ok(st);
@@ -1400,7 +1415,7 @@ test_uidl_refetch(void **arg)
 	st = open_ok(fx->dir, "acct");
 	state_uidl_list_begin(st);
 	(void)state_uidl_list(st, "other", &again);
-	assert_int_equal(state_uidl_list_prune(st), 0);
+	assert_int_equal(state_uidl_list_prune(st, 0), 0);
 	save_ok(st);
 	text = read_file(state_path(st), &len);
 	assert_null(strstr(text, "uidl a"));
@@ -1439,6 +1454,76 @@ test_uidl_undeliver(void **arg)
 	assert_null(strstr(text, "uidl a\n"));
 	assert_non_null(strstr(text, "uidl c\n"));
 	free(text);
+	state_close(st);
+}
+
+/* With grace, a delivered UIDL a listing leaves out is marked absent,
+ * saved with the mark, kept; a listing naming it takes the mark off; two
+ * listings in a row without it forget it. One without a size is
+ * forgotten at once (chaos seed 661095042). Without grace, only a
+ * spared one is kept, once. */
+static void
+test_uidl_absent(void **arg)
+{
+	struct fixture	*fx = *arg;
+	struct state	*st;
+	char		*text, path[512];
+	size_t		 len;
+	uint32_t	 a, b;
+	int		 again;
+
+	st = uidl_ab_open(fx, path, sizeof path, &a, &b);
+	assert_int_equal(state_uidl_add(st, "nosize"), 0);
+	state_uidl_list_begin(st);
+	assert_int_equal(state_uidl_list_prune(st, 1), 1);	/* nosize */
+	assert_int_equal(state_uidl_count(st), 2);
+	save_ok(st);
+	text = read_file(state_path(st), &len);
+	assert_non_null(strstr(text, "uidl a 64 resized absent\n"));
+	assert_non_null(strstr(text, "uidl b 70 absent\n"));
+	assert_null(strstr(text, "nosize"));
+	free(text);
+	state_close(st);
+
+	/* Read back: "a" listed again loses the mark; "b" left out a
+	 * second time is forgotten. */
+	st = open_ok(fx->dir, "acct");
+	assert_true(state_uidl_has(st, "a"));
+	assert_true(state_uidl_has(st, "b"));
+	state_uidl_list_begin(st);
+	a = state_uidl_list(st, "a", &again);
+	assert_true(state_uidl_delivered(st, a));
+	assert_true(state_uidl_resized(st, a));
+	assert_int_equal(state_uidl_size(st, a), 64);
+	assert_int_equal(state_uidl_list_prune(st, 1), 1);
+	assert_false(state_uidl_has(st, "b"));
+	save_ok(st);
+	text = read_file(state_path(st), &len);
+	assert_non_null(strstr(text, "uidl a 64 resized\n"));
+	assert_null(strstr(text, "uidl b"));
+	free(text);
+	state_close(st);
+
+	/* Without grace (keep = no): forgotten at once, unless spared (its
+	 * DELE owed); spared once, not twice. */
+	write_signed(path, "mailfetchd-state 1\nuidl a 64\nuidl b 70\n", 2);
+	st = open_ok(fx->dir, "acct");
+	state_uidl_list_begin(st);
+	assert_int_equal(state_uidl_spare(st, "a"), 1);
+	assert_int_equal(state_uidl_spare(st, "a"), 0);
+	assert_int_equal(state_uidl_spare(st, "nothere"), 0);
+	assert_int_equal(state_uidl_list_prune(st, 0), 1);
+	assert_true(state_uidl_absent(st, state_uidl_find(st, "a")));
+	save_ok(st);
+	text = read_file(state_path(st), &len);
+	assert_non_null(strstr(text, "uidl a 64 absent\n"));
+	assert_null(strstr(text, "uidl b"));
+	free(text);
+	state_close(st);
+	st = open_ok(fx->dir, "acct");
+	state_uidl_list_begin(st);
+	assert_int_equal(state_uidl_spare(st, "a"), 0);
+	assert_int_equal(state_uidl_list_prune(st, 0), 1);
 	state_close(st);
 }
 
@@ -1551,6 +1636,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_uidl_refetch, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_uidl_undeliver, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_uidl_absent, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_many_uidls, setup,
 		    teardown),
