@@ -53,12 +53,7 @@ serve() {
 	local name=$1
 
 	shift
-	[ -n "$spid" ] && kill "$spid" 2>/dev/null && wait "$spid" 2>/dev/null
-	rm -f "$T/port"
-	env "$@" python3 "$top_srcdir/tests/fault/pop3dir.py" "$T/drop-$name" \
-	    "$T/$name.pop3" >"$T/port" 2>>"$T/server.err" &
-	spid=$!
-	_scripted_port pop3dir.py
+	SCRIPTED_LOG=$T/$name.pop3 scripted_pop3dir "$T/drop-$name" "$@"
 }
 
 # retrs NAME: the RETRs the server received.

@@ -109,7 +109,8 @@ _scripted_port()
 
 # tests/fault/pop3dir.py, (re)started on the maildrop directory $1 with
 # the knobs given (VAR=VALUE: POP3DIR_NOUIDL=1 ...); the lines it
-# receives go to $T/srv.log; a new port (scripted_conf again).
+# receives go to $SCRIPTED_LOG (default $T/srv.log); a new port
+# (scripted_conf again).
 scripted_pop3dir()
 {
 	local dir=$1
@@ -118,7 +119,7 @@ scripted_pop3dir()
 	[ -n "$spid" ] && kill "$spid" 2>/dev/null && wait "$spid" 2>/dev/null
 	rm -f "$T/port"
 	env "$@" python3 "$top_srcdir/tests/fault/pop3dir.py" "$dir" \
-	    "$T/srv.log" >"$T/port" 2>>"$T/server.err" &
+	    "${SCRIPTED_LOG:-$T/srv.log}" >"$T/port" 2>>"$T/server.err" &
 	spid=$!
 	_scripted_port pop3dir.py
 }
