@@ -171,12 +171,18 @@ log_redact(char *msg)
 	return (msg);
 }
 
+/* log_escape()'s flags. */
+enum {
+	LOG_ESC_BACKSLASH = 1,	/* a backslash is doubled */
+	LOG_ESC_UTF8 = 2	/* well-formed UTF-8 text stays as it is */
+};
+
 /* The length of the UTF-8 character at p that a terminal shows as text,
  * or 0: an ill-formed sequence (overlong, a surrogate, past U+10FFFF, cut
  * short) or a C1 control (U+0080..U+009F: CSI, OSC... act as ESC [ and
  * ESC ] do). */
 static size_t
-log_utf8_text(const unsigned char *p)
+log_utf8_text(const unsigned char *p, size_t left)
 {
 	size_t		n, i;
 	uint32_t	c;
@@ -189,6 +195,8 @@ log_utf8_text(const unsigned char *p)
 		n = 4, c = p[0] & 0x07;
 	else
 		return (0);
+	if (n > left)
+		return (0);
 	for (i = 1; i < n; i++) {
 		if ((p[i] & 0xc0) != 0x80)
 			return (0);
@@ -200,29 +208,46 @@ log_utf8_text(const unsigned char *p)
 	return (n);
 }
 
-char *
-log_escape_controls(const char *s, int backslash)
+/* The one escaper behind log_escape_controls() and log_sanitize(): bytes
+ * outside printable ASCII become \ooo (so no server text forges a line or
+ * a terminal escape), except well-formed UTF-8 text when LOG_ESC_UTF8 is
+ * set; a backslash is doubled when LOG_ESC_BACKSLASH is set, so an escape
+ * in the output cannot be confused with one in the input. Input past max
+ * bytes is cut and marked "...". */
+static char *
+log_escape(const unsigned char *p, size_t len, size_t max, int flags)
 {
-	const unsigned char	*p;
-	char			*out, *o;
-	size_t			 n;
+	size_t	 i, n, cut = len < max ? len : max;
+	char	*out, *o;
 
-	out = o = xmalloc(strlen(s) * 4 + 1);
-	for (p = (const unsigned char *)s; *p != '\0'; p++) {
-		if (*p == '\\' && backslash) {
+	out = o = xmalloc(cut * 4 + 4);
+	for (i = 0; i < cut; i++) {
+		if (p[i] == '\\' && (flags & LOG_ESC_BACKSLASH)) {
 			*o++ = '\\';
 			*o++ = '\\';
-		} else if (*p >= 0x20 && *p < 0x7f)
-			*o++ = (char)*p;
-		else if (*p >= 0x80 && (n = log_utf8_text(p)) > 0) {
-			memcpy(o, p, n);
+		} else if (p[i] >= 0x20 && p[i] < 0x7f)
+			*o++ = (char)p[i];
+		else if (p[i] >= 0x80 && (flags & LOG_ESC_UTF8) &&
+		    (n = log_utf8_text(p + i, cut - i)) > 0) {
+			memcpy(o, p + i, n);
 			o += n;
-			p += n - 1;
+			i += n - 1;
 		} else
-			o += sprintf(o, "\\%03o", *p);
+			o += sprintf(o, "\\%03o", p[i]);
+	}
+	if (len > max) {
+		memcpy(o, "...", 3);
+		o += 3;
 	}
 	*o = '\0';
 	return (out);
+}
+
+char *
+log_escape_controls(const char *s, int backslash)
+{
+	return (log_escape((const unsigned char *)s, strlen(s), SIZE_MAX,
+	    LOG_ESC_UTF8 | (backslash ? LOG_ESC_BACKSLASH : 0)));
 }
 
 /* Writes one plain line: "time level: account=A folder=F uid=U: msg". */
@@ -387,24 +412,5 @@ fatalx(const char *fmt, ...)
 char *
 log_sanitize(const void *buf, size_t len, size_t max)
 {
-	const unsigned char	*p = buf;
-	size_t			 i, n = len < max ? len : max;
-	char			*out, *o;
-
-	out = o = xmalloc(n * 4 + 4);
-	for (i = 0; i < n; i++) {
-		if (p[i] >= 0x20 && p[i] < 0x7f && p[i] != '\\')
-			*o++ = p[i];
-		else if (p[i] == '\\') {
-			*o++ = '\\';
-			*o++ = '\\';
-		} else
-			o += sprintf(o, "\\%03o", p[i]);
-	}
-	if (len > max) {
-		memcpy(o, "...", 3);
-		o += 3;
-	}
-	*o = '\0';
-	return (out);
+	return (log_escape(buf, len, max, LOG_ESC_BACKSLASH));
 }
