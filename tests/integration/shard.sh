@@ -15,6 +15,8 @@
 #    holds, logged once over several polls, while the old one fetches
 #    it; when the old one stops, the new one takes the account over and
 #    fetches its next message; every message delivered once;
+#  - Dovecot's log of logins: no account had two sessions at the same
+#    moment over the whole test;
 #  - --once --account of another instance's account: refused (exit 2),
 #    naming the owner; --shard 0/4 and 5/4: refused; --status names the
 #    instance's share.
@@ -50,7 +52,7 @@ daemon_conf "$CONF" "${users[@]}"
 # load polite.
 printf 'max_connections = 16\n' >>"$CONF"
 
-tap_plan 30
+tap_plan 32
 
 # owned K N: the accounts instance K of N lists, one per line, sorted.
 owned()
@@ -211,6 +213,58 @@ kill -TERM "$DPID"
 daemon_wait_exit 20
 n=$(($(mfd_count "$T/$first/Maildir" "" new) + $(mfd_count "$T/$first/Maildir" "" cur)))
 tap_is "$n" 5 "the account held across the re-shard: 5 messages, each once"
+
+# --- Dovecot's own view: never two sessions of one account at once -----
+# The server's log of logins: each session's login line and its end line
+# ("Disconnected"), paired by Dovecot's session id. Two sessions of one
+# account whose spans in the log intersect would be two instances (or two
+# fetches) on one account at the same moment. A span runs from the first
+# to the last of its two lines, not from login to end: the login process
+# and the session's process hand their lines to Dovecot's log process
+# through pipes of their own, so a short session's end can be written
+# before its login (seen). Between different sessions of one account the
+# test leaves seconds (a poll interval, a separate --once), so such a
+# reordering cannot make two spans meet.
+sessions_overlap()
+{
+	awk '
+	/imap-login: .*Login: user=</ {
+		u = $0; sub(/.*user=</, "", u); sub(/>.*/, "", u)
+		s = $0; sub(/.*session=</, "", s); sub(/>.*/, "", s)
+		who[s] = u; seen(s); logins++
+	}
+	/imap\([^)]*\)<[0-9]+><[^>]*>: .*Disconnected/ {
+		s = $0; sub(/^[^<]*<[0-9]+></, "", s); sub(/>.*/, "", s)
+		seen(s); ends[s] = 1
+	}
+	function seen(s) {
+		if (!(s in first)) first[s] = NR
+		last[s] = NR
+	}
+	END {
+		for (s in who) if (s in ends) nends++
+		for (a in who) for (b in who)
+			if (a < b && who[a] == who[b] &&
+			    first[a] <= last[b] && first[b] <= last[a])
+				over = over " " who[a]
+		printf "%d %d%s\n", logins, nends, over
+	}' "$DC_LOG"
+}
+read -r nlogins nends overlaps <<<"$(sessions_overlap)"
+tap_diag "Dovecot's log: $nlogins logins, $nends session ends"
+# Every account logged in at least twice (the 4- and the 5-instance
+# rounds) and $first three more times: a log the check cannot read would
+# show too few.
+if [ "$nlogins" -ge $((NUSERS * 2 + 3)) ] && [ "$nends" = "$nlogins" ]; then
+	tap_ok "Dovecot's log: every login read, every session ended"
+else
+	tap_fail "Dovecot's log: every login read, every session ended" \
+	    "logins $nlogins, ends $nends; $(grep -m3 'Login:\|Disconnected' "$DC_LOG")"
+fi
+tap_is "$overlaps" "" "Dovecot's log: no account had two sessions at the same moment"
+for u in $overlaps; do
+	tap_diag "$(grep -E "user=<$u>|imap\\($u\\)" "$DC_LOG" | tail -8)"
+done
 
 # --- refusals -----------------------------------------------------------
 other=$(head -1 "$T/own-2-of-4")
