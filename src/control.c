@@ -44,6 +44,7 @@ struct control_client {
 	 * read timeout is reset by each byte (review r20 09). */
 	struct event			*deadline;
 	int				 dispatching;
+	int				 fetching; /* "# busy" due meanwhile */
 	int				 closing; /* free once output drained */
 	TAILQ_ENTRY(control_client)	 entry;
 };
@@ -495,6 +496,16 @@ control_client_arm(struct control_client *c)
 	evtimer_add(c->deadline, &tv);
 }
 
+/* While a fetch is answered, the deadline timer says "# busy" every
+ * CONTROL_KEEPALIVE seconds (control_deadline_cb). */
+static void
+control_client_keepalive(struct control_client *c)
+{
+	struct timeval	tv = { CONTROL_KEEPALIVE, 0 };
+
+	evtimer_add(c->deadline, &tv);
+}
+
 /* Frees a client and closes its connection. */
 static void
 control_client_free(struct control_client *c)
@@ -575,6 +586,7 @@ control_end(struct control *ctl, uint64_t id)
 		return;
 	control_client_line(c, ".");
 	c->id = 0;
+	c->fetching = 0;
 	bufferevent_set_timeouts(c->bev, &tv, &tv);
 	if (c->closing)
 		return;
@@ -636,8 +648,10 @@ control_dispatch(struct control_client *c, char *line)
 			return;
 		}
 		c->id = ++ctl->next_id;
-		/* fetch can wait for whole polls: no timeout meanwhile. */
+		/* fetch can wait for whole polls: no timeout meanwhile, and
+		 * "# busy" lines tell the asker the daemon is alive. */
 		bufferevent_set_timeouts(c->bev, NULL, NULL);
+		c->fetching = 1;
 		ctl->ops->fetch(ctl, c->id, (const char *const *)w + 1, n - 1,
 		    ctl->arg);
 	} else
@@ -691,6 +705,8 @@ control_client_process(struct control_client *c)
 			c->dispatching = 0;
 			if (c->id != 0)
 				event_del(c->deadline);
+			if (c->id != 0 && c->fetching)
+				control_client_keepalive(c);
 		}
 		free(line);
 	}
@@ -750,6 +766,11 @@ control_deadline_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	if (c->id != 0 && c->fetching && !c->closing) {
+		control_client_line(c, "# busy");
+		control_client_keepalive(c);
+		return;
+	}
 	if (c->id != 0 || c->closing)
 		return;
 	if (evbuffer_get_length(bufferevent_get_output(c->bev)) > 0) {

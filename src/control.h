@@ -35,6 +35,12 @@
  *		"not fetched: WHY; next attempt allowed in DURATION (at
  *		TIME)".
  *		An account the daemon does not run: "NAME unknown".
+ *		While the answer is not complete, a line "# busy" every
+ *		CONTROL_KEEPALIVE seconds ('#' starts no account name):
+ *		the asker (--once, a cron job) gives up after
+ *		CONTROL_FETCH_SILENCE seconds without a line, so a daemon
+ *		that hangs or is stopped (an owner may SIGSTOP its own
+ *		privsep worker) cannot hold it for ever (review r24 10).
  *	status-json [NAME...]
  *		The state as data (status.h): first "daemon JSON", the
  *		daemon's record, then "account JSON" for each account (all,
@@ -73,6 +79,10 @@
 					 * (from the connect, or the end of
 					 * the last answer), or to take an
 					 * answer */
+#define CONTROL_KEEPALIVE	5	/* seconds between "# busy" lines
+					 * while a fetch is answered */
+#define CONTROL_FETCH_SILENCE	20	/* seconds a fetch's asker waits
+					 * for a line before it gives up */
 #define CONTROL_NAME		"control" /* in the runtime or state dir */
 
 /* The system unit's socket (RuntimeDirectory=mailfetchd): tried by the

@@ -138,6 +138,8 @@ main_fetch_line(const char *line, void *arg)
 	/* Only the accounts asked about (of this owner's, in a worker),
 	 * the daemon's text escaped: under privsep the answer comes from a
 	 * socket in a directory the owner controls (review r20 12). */
+	if (line[0] == '#')
+		return;		/* "# busy": the daemon is alive */
 	if (sscanf(line, "%127s %d %lu %llu %255[^\n]", name, &status, &msgs,
 	    &bytes, text) == 5 && config_find_account(mf->conf, name) != NULL) {
 		safe = log_escape_controls(text, 0);
@@ -180,8 +182,11 @@ main_fetch_send(int fd, const char *const *names, size_t n,
 		while (i < n && len + 1 + strlen(names[i]) < sizeof cmd - 2)
 			len += (size_t)snprintf(cmd + len, sizeof cmd - len,
 			    " %s", names[i++]);
-		if (control_command(fd, cmd, 0, main_fetch_line, mf,
-		    cause) != 0)
+		/* Bounded: a daemon alive says "# busy" meanwhile; a hung
+		 * or stopped one (an owner's worker) must not hold a cron
+		 * job for ever (review r24 10). */
+		if (control_command(fd, cmd, CONTROL_FETCH_SILENCE,
+		    main_fetch_line, mf, cause) != 0)
 			return (-1);
 	}
 	return (0);
