@@ -13,11 +13,12 @@
  * the server lists, so the set never grows beyond the maildrop (not after
  * an empty listing: pop3_listing_empty). With keep = yes a delivered
  * UIDL is forgotten only when two listings in a row leave it out: the
- * first marks it absent (state_uidl_list_prune), since a listing may
- * leave out a message still there (a backend briefly out of sync), and
- * forgetting it had the next session fetch it again (chaos seed
- * 661095042); the set then holds at most the maildrop plus the messages
- * another client deleted since the session before. With keep = no only
+ * first marks it absent (state_uidl_list_prune; its size known or not:
+ * review r23 02), since a listing may leave out a message still there
+ * (a backend briefly out of sync), and forgetting it had the next
+ * session fetch it again (chaos seed 661095042); the set then holds at
+ * most the maildrop plus the messages another client deleted since the
+ * session before. With keep = no only
  * the UIDLs whose DELE is owed are so kept, with their owed DELEs
  * (pop3_owed_spare, pop3_owed_absent: a UIDL kept while its owed DELE
  * was dropped would leave the message on the server for good); the
