@@ -34,6 +34,7 @@
 #include <openssl/evp.h>
 
 #include "cmdline.h"
+#include "compat.h"
 #include "config.h"
 #include "lmtp.h"
 #include "log.h"
@@ -50,6 +51,9 @@
 #define MDA_CHUNK	16384
 /* Hex digits of mda_id. */
 #define MDA_ID_HEX	32
+/* Of a header line's start, what mda_content_digest must have in hand
+ * to know its field name (the longest is 14 bytes). */
+#define MDA_FIELD_PEEK	64
 
 struct mda_job {
 	char		*argv0;
@@ -139,6 +143,119 @@ mda_id(const char *account, const char *folder, const char *key)
 		snprintf(hex + 2 * i, 3, "%02x", md[i]);
 	xasprintf(&s, "<%s@mailfetchd>", hex);
 	return (s);
+}
+
+/* The header fields a mailbox server adds to a message, or rewrites, as
+ * it serves it: qpopper and UW ipop3d add "Status: RO" after a RETR (the
+ * same message then has another size and content in the next session),
+ * c-client and Dovecot keep their mbox bookkeeping in X-Status,
+ * X-Keywords, X-UID, X-IMAP, X-IMAPbase and Content-Length, qpopper its
+ * UIDs in X-UIDL. */
+static const char *const mda_server_fields[] = {
+	"Status", "X-Status", "X-Keywords", "X-UID", "X-IMAP", "X-IMAPbase",
+	"X-UIDL", "Content-Length",
+};
+
+/* Whether the header line at p (len bytes, its field name whole) is one
+ * of mda_server_fields: the name, perhaps blanks, then ':'. */
+static int
+mda_server_field(const char *p, size_t len)
+{
+	size_t	i, n;
+
+	for (i = 0; i < nitems(mda_server_fields); i++) {
+		n = strlen(mda_server_fields[i]);
+		if (len <= n || strncasecmp(p, mda_server_fields[i], n) != 0)
+			continue;
+		while (n < len && (p[n] == ' ' || p[n] == '\t'))
+			n++;
+		if (n < len && p[n] == ':')
+			return (1);
+	}
+	return (0);
+}
+
+/* mda_content_digest's reading: where it is in the message. */
+struct mda_scan {
+	EVP_MD_CTX	*ctx;
+	int		 bol;		/* at a line's start */
+	int		 header;	/* in the header section */
+	int		 skip;		/* in a field left out (its
+					 * continuation lines too) */
+};
+
+/* One piece of a line (up to and with its LF when nl is set). */
+static void
+mda_scan_piece(struct mda_scan *sc, const char *p, size_t len, int nl)
+{
+	if (sc->header && sc->bol) {
+		if (nl && (len == 1 || (len == 2 && *p == '\r')))
+			sc->header = sc->skip = 0;	/* the blank line */
+		else if (*p != ' ' && *p != '\t')
+			sc->skip = mda_server_field(p, len);
+	}
+	if (!sc->skip)
+		EVP_DigestUpdate(sc->ctx, p, len);
+	sc->bol = nl;
+}
+
+/* The lines of buf[0..have-1] through mda_scan_piece: how many bytes
+ * were taken. Before eof, the start of a header line too short to hold
+ * its field name is left for the next read to complete. */
+static size_t
+mda_scan_buf(struct mda_scan *sc, const char *buf, size_t have, int eof)
+{
+	const char	*p = buf, *end = buf + have, *nl;
+	size_t		 n;
+
+	while (p < end) {
+		nl = memchr(p, '\n', (size_t)(end - p));
+		if (nl == NULL && !eof && sc->header && sc->bol &&
+		    end - p < MDA_FIELD_PEEK)
+			break;
+		n = nl != NULL ? (size_t)(nl + 1 - p) : (size_t)(end - p);
+		mda_scan_piece(sc, p, n, nl != NULL);
+		p += n;
+	}
+	return ((size_t)(p - buf));
+}
+
+int
+mda_content_digest(int fd, char *hex, size_t hexlen)
+{
+	struct mda_scan	 sc = { NULL, 1, 1, 0 };
+	unsigned char	 md[EVP_MAX_MD_SIZE];
+	unsigned int	 mdlen = 0, i;
+	char		 buf[8192];
+	size_t		 have = 0, used;
+	off_t		 off = 0;
+	ssize_t		 n;
+
+	if ((sc.ctx = EVP_MD_CTX_new()) == NULL ||
+	    EVP_DigestInit_ex(sc.ctx, EVP_sha256(), NULL) != 1)
+		fatalx("mda_content_digest: cannot digest");
+	do {
+		n = pread(fd, buf + have, sizeof buf - have, off);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1) {
+			EVP_MD_CTX_free(sc.ctx);
+			return (-1);
+		}
+		off += n;
+		have += (size_t)n;
+		used = mda_scan_buf(&sc, buf, have, n == 0);
+		memmove(buf, buf + used, have - used);
+		have -= used;
+	} while (n != 0);
+	EVP_DigestFinal_ex(sc.ctx, md, &mdlen);
+	EVP_MD_CTX_free(sc.ctx);
+	if (hexlen > 0)
+		hex[0] = '\0';
+	for (i = 0; i < MDA_CONTENT_HEX / 2 && i < mdlen &&
+	    2 * i + 2 < hexlen; i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	return (0);
 }
 
 /* Stops watching a pipe and closes it (either of the agent's). */

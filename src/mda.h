@@ -101,12 +101,24 @@ void		 mda_return_path(const char *p, size_t len, char *out,
 
 /* A stable X-Mailfetchd-Id value for a message: "<HEX@mailfetchd>", HEX
  * a SHA-256 prefix of account, folder and key (the POP3 UIDL with the
- * digest of the message's content, as a server may give a freed UIDL to
- * a new message; or the IMAP UIDVALIDITY and UID). The same message
+ * digest of the message's content, mda_content_digest, as a server may
+ * give a freed UIDL to a new message; or the IMAP UIDVALIDITY and
+ * UID). The same message
  * fetched twice gets the same id, so that Sieve's duplicate test or
  * formail -D drops the second copy; another message gets another. The
  * caller frees it. */
 char		*mda_id(const char *account, const char *folder,
 		    const char *key);
+/* For a POP3 message's mda_id key: the digest of the message read from
+ * fd (pread, from its start; the offset is left alone) without the
+ * header fields a mailbox server adds or rewrites as it serves a message
+ * (Status, X-Status, X-Keywords, X-UID, X-IMAP, X-IMAPbase, X-UIDL,
+ * Content-Length, with their continuation lines): the same message
+ * served again with "Status: RO" added (qpopper, UW ipop3d) has the same
+ * digest, another message another. MDA_CONTENT_HEX hex digits into hex
+ * (hexlen bytes, MDA_CONTENT_HEX + 1 at least); 0, or -1 with errno when
+ * fd could not be read. */
+#define MDA_CONTENT_HEX	32
+int		 mda_content_digest(int fd, char *hex, size_t hexlen);
 
 #endif

@@ -13,11 +13,12 @@
  * the server lists, so the set never grows beyond the maildrop (not after
  * an empty listing: pop3_listing_empty). With keep = yes a delivered
  * UIDL is forgotten only when two listings in a row leave it out: the
- * first marks it absent (state_uidl_list_prune), since a listing may
- * leave out a message still there (a backend briefly out of sync), and
- * forgetting it had the next session fetch it again (chaos seed
- * 661095042); the set then holds at most the maildrop plus the messages
- * another client deleted since the session before. With keep = no only
+ * first marks it absent (state_uidl_list_prune; its size known or not:
+ * review r23 02), since a listing may leave out a message still there
+ * (a backend briefly out of sync), and forgetting it had the next
+ * session fetch it again (chaos seed 661095042); the set then holds at
+ * most the maildrop plus the messages another client deleted since the
+ * session before. With keep = no only
  * the UIDLs whose DELE is owed are so kept, with their owed DELEs
  * (pop3_owed_spare, pop3_owed_absent: a UIDL kept while its owed DELE
  * was dropped would leave the message on the server for good); the
@@ -2475,20 +2476,29 @@ pop3_mda_done(enum mda_result res, const char *text, void *arg)
 	pop3_mda_next(s);
 }
 
-/* The key of message k's X-Mailfetchd-Id (mda_id): its UIDL and the
- * digest of its content (as RETR decoded it), so that a UIDL the server
- * gave to a new message (RFC 1939) names another id, while the same
- * message handed over again (a crash before its record) gets the same;
- * the size LIST gave when there is no digest. */
+/* The key of the staged message i's X-Mailfetchd-Id (mda_id): its UIDL
+ * and the digest of its content as RETR decoded it but for the header
+ * fields a server adds as it serves a message (mda_content_digest), so
+ * that a UIDL the server gave to a new message (RFC 1939) names another
+ * id (review r21 13), while the same message handed over again (a crash
+ * before its record, or fetched again for a size change) gets the same,
+ * though the server added "Status: RO" since (qpopper, UW ipop3d:
+ * review r23 01; the whole message's digest changed with it). The size
+ * LIST gave when the staged file cannot be read (the agent then cannot
+ * start either). */
 static void
-pop3_mda_key(struct pop3_session *s, size_t k, char *buf, size_t len)
+pop3_mda_key(struct pop3_session *s, size_t i, char *buf, size_t len)
 {
-	const struct pop3_msg	*m = &s->msgs[k];
-	uint64_t		 d = s->digests != NULL ? s->digests[k] : 0;
+	const struct pop3_msg	*m = &s->msgs[s->staged[i]];
+	char			 hex[MDA_CONTENT_HEX + 1];
+	int			 fd, rc = -1;
 
-	if (d != 0)
-		(void)snprintf(buf, len, "%s\tm%016llx", pop3_msg_uidl(s, m),
-		    (unsigned long long)d);
+	if ((fd = maildir_staged_open(s->md, s->staged_name[i])) != -1) {
+		rc = mda_content_digest(fd, hex, sizeof hex);
+		(void)close(fd);
+	}
+	if (rc == 0)
+		(void)snprintf(buf, len, "%s\tc%s", pop3_msg_uidl(s, m), hex);
 	else
 		(void)snprintf(buf, len, "%s\t%lu", pop3_msg_uidl(s, m),
 		    (unsigned long)m->size);
@@ -2499,9 +2509,11 @@ static int
 pop3_mda_start(struct pop3_session *s, size_t i)
 {
 	struct log_ctx	 ctx = pop3_msg_ctx(s, s->staged[i]);
-	char		*cause = NULL, key[POP3_ENTRY_MAX];
+	char		*cause = NULL;
+	/* "UIDL<tab>c" and the digest, or "UIDL<tab>SIZE". */
+	char		 key[POP3_UIDL_MAX + 2 + MDA_CONTENT_HEX + 1];
 
-	pop3_mda_key(s, s->staged[i], key, sizeof key);
+	pop3_mda_key(s, i, key, sizeof key);
 	s->mda = mda_start_staged(s->base, s->ac, s->ac->deliver, s->md,
 	    s->staged_name[i], "INBOX", key, pop3_mda_done, s, &cause);
 	if (s->mda != NULL)

@@ -90,11 +90,13 @@
  * budget, a drop) does not forget it and fetch the message a third time
  * when the size flaps back (review r14, findings 04 and 05). Versions
  * before it refuse the word ("expected 1 fields"). "absent" (after the
- * size, or after "resized") says the last listing left the delivered
- * UIDL out: it is forgotten if the next one does too (pop3.c: keep =
- * yes, or its DELE owed). Written only while a UIDL is absent, so a file without one is
- * read by the versions before it; they refuse the word ("unknown
- * mark") rather than take the absence for nothing.
+ * size, or after "resized"; alone after the UIDL when no size is known)
+ * says the last listing left the delivered UIDL out: it is forgotten if
+ * the next one does too (pop3.c: keep = yes, or its DELE owed).
+ * Written only while a UIDL is absent, so a file without one is read by
+ * the versions before it; they refuse the word ("unknown mark", or "bad
+ * size" where no size is known) rather than take the absence for
+ * nothing.
  *
  * A "trashed" record names a server folder mailfetchd moved delivered
  * messages into as the trash (keep = no): a folder pattern never fetches
@@ -938,7 +940,8 @@ state_uidl_marks(char **fields, char **why)
 	return (fields[3] != NULL ? UIDL_REFETCH : UIDL_DELIVERED);
 }
 
-/* Record "uidl <uidl> [<size> [resized [refetch]]]". */
+/* Record "uidl <uidl> [<size> [resized [refetch]]] [absent]" (absent
+ * alone when no size is known: "uidl <uidl> absent"). */
 static int
 state_parse_uidl(struct state *st, char **fields, char **why)
 {
@@ -946,16 +949,20 @@ state_parse_uidl(struct state *st, char **fields, char **why)
 	uint32_t	 id;
 	unsigned long long size = 0;
 	unsigned char	 flags = UIDL_DELIVERED;
-	int		 rc = -1;
+	int		 rc = -1, sized;
 
+	/* Without a size, "absent" is the only word. */
+	sized = fields[1] != NULL && (fields[2] != NULL ||
+	    strcmp(fields[1], "absent") != 0);
+	if (fields[1] != NULL && !sized)
+		flags = UIDL_DELIVERED | UIDL_ABSENT;
 	if ((uidl = state_decode(fields[0])) == NULL ||
 	    !state_uidl_valid(uidl))
 		*why = xstrdup("uidl: bad UIDL");
-	else if (fields[1] != NULL && (state_parse_number(fields[1],
-	    UINT32_MAX, &size) != 0 || size == 0))
+	else if (sized && (state_parse_number(fields[1], UINT32_MAX,
+	    &size) != 0 || size == 0))
 		*why = xstrdup("uidl: bad size");
-	else if (fields[1] != NULL && (flags = state_uidl_marks(fields,
-	    why)) == 0)
+	else if (sized && (flags = state_uidl_marks(fields, why)) == 0)
 		;
 	else if (state_uidls_find(st, uidl) != STATE_UIDL_NONE)
 		*why = xstrdup("uidl: the same UIDL appears twice");
@@ -1000,9 +1007,9 @@ state_write_uidl(void *arg, uint32_t id, const char *uidl, size_t len)
 		if (state_uidl_resized(u->st, id) &&
 		    !state_uidl_delivered(u->st, id))
 			state_out_add(u->out, " refetch", 8);
-		if (uidlset_flags(u->st->uidls, id) & UIDL_ABSENT)
-			state_out_add(u->out, " absent", 7);
 	}
+	if (uidlset_flags(u->st->uidls, id) & UIDL_ABSENT)
+		state_out_add(u->out, " absent", 7);
 	state_out_add(u->out, "\n", 1);
 }
 
@@ -1969,7 +1976,7 @@ state_uidl_spare(struct state *st, const char *uidl)
 		return (0);
 	flags = uidlset_flags(st->uidls, id);
 	if ((flags & (UIDL_DELIVERED | UIDL_ABSENT | UIDL_LISTED)) !=
-	    UIDL_DELIVERED || state_uidl_size(st, id) == 0)
+	    UIDL_DELIVERED)
 		return (0);
 	uidlset_set_flags(st->uidls, id,
 	    UIDL_DELIVERED | UIDL_ABSENT | UIDL_LISTED);
@@ -1993,15 +2000,16 @@ state_uidl_shared(const struct state *st, uint32_t id)
 /* Whether a delivered UIDL this listing did not name is kept, marked
  * absent, rather than forgotten: with grace, the first time (a listing
  * may leave out a message that is still there, as a backend briefly out
- * of sync does; forgotten, it would be fetched again when listed next),
- * when its size is known (without one, a reappearance under a reused
- * UIDL could not be told apart). */
+ * of sync does; forgotten, it would be fetched again when listed next).
+ * Its size known or not: a server whose LIST gives none (review r23 02)
+ * leaves out messages as others do, and a reappearance under a reused
+ * UIDL cannot be told apart by size there at any time (pop3.c). */
 static int
 state_uidl_absent_keep(struct state *st, uint32_t id, unsigned char flags,
     int grace)
 {
 	if (!grace || (flags & (UIDL_DELIVERED | UIDL_ABSENT)) !=
-	    UIDL_DELIVERED || state_uidl_size(st, id) == 0)
+	    UIDL_DELIVERED)
 		return (0);
 	uidlset_set_flags(st->uidls, id, UIDL_DELIVERED | UIDL_ABSENT);
 	return (1);

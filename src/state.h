@@ -158,19 +158,19 @@ size_t		 state_uidl_prune(struct state *, const char *const *present,
  * STATE_UIDL_NONE for a UIDL that add would refuse; *again is set when it
  * was already listed since list_begin (the server gave two messages one
  * UIDL). list_prune forgets the delivered UIDLs not listed since
- * list_begin and returns how many; with grace, a delivered UIDL with a
- * recorded size is only marked absent (kept, saved with the mark) the
- * first time, and forgotten when the next listing leaves it out too (a
- * listing that names it takes the mark off). A listed UIDL that is not
+ * list_begin and returns how many; with grace, a delivered UIDL (its
+ * size recorded or not) is only marked absent (kept, saved with the
+ * mark) the first time, and forgotten when the next listing leaves it
+ * out too (a listing that names it takes the mark off). A listed UIDL that is not
  * delivered is neither "had", counted nor saved. */
 #define STATE_UIDL_NONE	UINT32_MAX
 void		 state_uidl_list_begin(struct state *);
 uint32_t	 state_uidl_list(struct state *, const char *uidl, int *again);
 size_t		 state_uidl_list_prune(struct state *, int grace);
-/* spare keeps a delivered UIDL (with a recorded size) that the listing
- * since list_begin did not name through the next list_prune, marked
- * absent, even without grace; not one absent already (returns 0 then,
- * 1 when spared). absent: whether an id is so marked. */
+/* spare keeps a delivered UIDL (its size recorded or not) that the
+ * listing since list_begin did not name through the next list_prune,
+ * marked absent, even without grace; not one absent already (returns 0
+ * then, 1 when spared). absent: whether an id is so marked. */
 int		 state_uidl_spare(struct state *, const char *uidl);
 int		 state_uidl_absent(const struct state *, uint32_t id);
 /* Whether the listing since list_begin named the id more than once. */

@@ -7,6 +7,12 @@
 #    yes the new message's X-Mailfetchd-Id differs from the old one's, so
 #    the duplicate guard the manual recommends (here a script: an id seen
 #    before is dropped) does not drop it.
+#  - status: a POP3 server that adds "Status: RO" to a message after its
+#    RETR (tests/fault/pop3dir.py POP3DIR_SIZES=status; qpopper, UW
+#    ipop3d): the same message handed over again, after a kill between
+#    the agent's exit and the record (pop3-mda-taken:1) or fetched again
+#    by the next run for its grown LIST size, carries the same id all
+#    the same, so the guard drops it (review r23 01: each stored twice).
 #  - lmtp early: an LMTP server that sends "354" and "250" in one
 #    segment, then 451 to the final dot: the 250 came before the data
 #    was sent, so nothing counts as taken: exit 8, the server out of step
@@ -57,6 +63,31 @@ tap_like "$err" "now names one of" "uidl reuse: the reuse detected"
 tap_is "$(cat "$T/reuse/.dropped" 2>/dev/null)" "" \
     "uidl reuse: the guard dropped nothing (the new message has an id of its own)"
 tap_is "$(ls "$T/reuse" | wc -l)" 4 "uidl reuse: four messages reached the guard's store"
+
+# status NAME FAULT RC DROPPED: two messages, keep = yes, run 1 with
+# MAILFETCHD_FAULT=FAULT ends with RC, run 2 hands DROPPED of them over
+# again.
+status_case()
+{
+	local a=$1 fault=$2 rc1=$3 dropped=$4
+
+	mkdir -p "$T/$a.store"
+	scripted_pop3dir_msgs "$T/$a" 2
+	scripted_pop3dir "$T/$a" POP3DIR_SIZES=status
+	scripted_conf "$a" pop3 5s "keep = yes" "deliver = mda" \
+	    "mda_id_header = yes" "mda_command = \"$T/guard.sh $T/$a.store\""
+	MAILFETCHD_FAULT=$fault scripted_once "$a"
+	tap_is "$rc" "$rc1" "$a: the first run"
+	scripted_once "$a"
+	tap_is "$rc" 0 "$a: the second run"
+	tap_is "$(cat "$T/$a.store/.dropped" 2>/dev/null | wc -l):$(sort -u \
+	    "$T/$a.store/.seen" | wc -l)" "$dropped:2" \
+	    "$a: the guard saw 2 ids and dropped $dropped (handed over again)"
+	tap_is "$(cat "$T/$a.store"/msg.* | grep '^Subject' | sort |
+	    tr '\n' ' ')" "Subject: m1 Subject: m2 " "$a: each message stored once"
+}
+status_case status-crash pop3-mda-taken:1 137 1
+status_case status-resize "" 0 2
 
 # lmtp_start MODE: lmtp_server.py in MODE on $T/lmtp.MODE.
 lmtp_start()

@@ -715,6 +715,77 @@ test_lmtp_target(void **state)
 	}
 }
 
+/* mda_content_digest of text (len bytes) as a file: 32 hex digits. */
+static void
+content_digest(const char *text, size_t len, char hex[MDA_CONTENT_HEX + 1])
+{
+	FILE	*f = tmpfile();
+
+	assert_non_null(f);
+	assert_int_equal(fwrite(text, 1, len, f), len);
+	assert_int_equal(fflush(f), 0);
+	assert_int_equal(mda_content_digest(fileno(f), hex,
+	    MDA_CONTENT_HEX + 1), 0);
+	assert_int_equal(strlen(hex), MDA_CONTENT_HEX);
+	fclose(f);
+}
+
+/* The POP3 key's content digest (mda.h): the header fields a mailbox
+ * server adds as it serves a message (review r23 01: "Status: RO") do
+ * not count, in any case, folded, with CRLF, or a field name cut by a
+ * read; anything else does. */
+static void
+test_content_digest(void **state)
+{
+	static const char *const same[] = {
+		"From: a\nSubject: x\n\nbody\n",
+		"From: a\nSubject: x\nStatus: RO\n\nbody\n",
+		"Status: O\nFrom: a\nX-UID: 7\nSubject: x\nx-status : A\n"
+		    "X-Keywords: a\n\tb\n\nbody\n",
+		"X-IMAPbase: 1 2\nFrom: a\nContent-Length: 5\nSubject: x\n"
+		    "X-UIDL: abc\n\nbody\n",
+	};
+	static const char *const other[] = {
+		"From: a\nSubject: x\n\nbody\nStatus: RO\n",
+		"From: a\nSubject: x\n\nbody2\n",
+		"From: a\nSubject: x\nStatusx: RO\n\nbody\n",
+		"From: a\nSubject: x\nX-Status-Not: 1\n\nbody\n",
+		"From: a\nSubject: x\n Status: RO\n\nbody\n",
+	};
+	char	 base[MDA_CONTENT_HEX + 1], hex[MDA_CONTENT_HEX + 1], *big;
+	size_t	 i, pad;
+
+	(void)state;
+	content_digest(same[0], strlen(same[0]), base);
+	for (i = 1; i < sizeof same / sizeof same[0]; i++) {
+		content_digest(same[i], strlen(same[i]), hex);
+		if (strcmp(hex, base) != 0)
+			fail_msg("same[%zu] has another digest", i);
+	}
+	for (i = 0; i < sizeof other / sizeof other[0]; i++) {
+		content_digest(other[i], strlen(other[i]), hex);
+		if (strcmp(hex, base) == 0)
+			fail_msg("other[%zu] has the same digest", i);
+	}
+	content_digest("A: 1\r\n\r\nb\r\n", 11, base);
+	content_digest("A: 1\r\nStatus: RO\r\n\r\nb\r\n", 23, hex);
+	assert_string_equal(hex, base);
+	/* A field name cut by the first 8192-byte read: the line after
+	 * "X-Pad: " and pad bytes starts 4, then 1 byte before the cut. */
+	big = xmalloc(20000);
+	for (i = 1; i <= 4; i += 3) {
+		pad = 8192 - i - 7 - 1;
+		memset(big, 'a', 7 + pad);
+		memcpy(big, "X-Pad: ", 7);
+		memcpy(big + 7 + pad, "\n\nbody\n", 8);
+		content_digest(big, 7 + pad + 8, base);
+		memcpy(big + 7 + pad, "\nStatus: RO\n\nbody\n", 19);
+		content_digest(big, 7 + pad + 19, hex);
+		assert_string_equal(hex, base);
+	}
+	free(big);
+}
+
 int
 main(void)
 {
@@ -731,6 +802,7 @@ main(void)
 		cmocka_unit_test(test_expand),
 		cmocka_unit_test(test_lmtp_target),
 		cmocka_unit_test(test_return_path),
+		cmocka_unit_test(test_content_digest),
 		cmocka_unit_test_setup_teardown(test_command_timeout_escaped,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_command_leftover_stdout,

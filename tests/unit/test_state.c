@@ -1459,9 +1459,9 @@ test_uidl_undeliver(void **arg)
 
 /* With grace, a delivered UIDL a listing leaves out is marked absent,
  * saved with the mark, kept; a listing naming it takes the mark off; two
- * listings in a row without it forget it. One without a size is
- * forgotten at once (chaos seed 661095042). Without grace, only a
- * spared one is kept, once. */
+ * listings in a row without it forget it (chaos seed 661095042), its
+ * size known or not (review r23 02: "uidl nosize absent"). Without
+ * grace, only a spared one is kept, once, its size known or not. */
 static void
 test_uidl_absent(void **arg)
 {
@@ -1475,55 +1475,66 @@ test_uidl_absent(void **arg)
 	st = uidl_ab_open(fx, path, sizeof path, &a, &b);
 	assert_int_equal(state_uidl_add(st, "nosize"), 0);
 	state_uidl_list_begin(st);
-	assert_int_equal(state_uidl_list_prune(st, 1), 1);	/* nosize */
-	assert_int_equal(state_uidl_count(st), 2);
+	assert_int_equal(state_uidl_list_prune(st, 1), 0);
+	assert_int_equal(state_uidl_count(st), 3);
 	save_ok(st);
 	text = read_file(state_path(st), &len);
 	assert_non_null(strstr(text, "uidl a 64 resized absent\n"));
 	assert_non_null(strstr(text, "uidl b 70 absent\n"));
-	assert_null(strstr(text, "nosize"));
+	assert_non_null(strstr(text, "uidl nosize absent\n"));
 	free(text);
 	state_close(st);
 
-	/* Read back: "a" listed again loses the mark; "b" left out a
-	 * second time is forgotten. */
+	/* Read back: "a" listed again loses the mark; "b" and "nosize"
+	 * left out a second time are forgotten. */
 	st = open_ok(fx->dir, "acct");
 	assert_true(state_uidl_has(st, "a"));
 	assert_true(state_uidl_has(st, "b"));
+	assert_true(state_uidl_has(st, "nosize"));
+	assert_true(state_uidl_absent(st, state_uidl_find(st, "nosize")));
+	assert_int_equal(state_uidl_size(st, state_uidl_find(st, "nosize")),
+	    0);
 	state_uidl_list_begin(st);
 	a = state_uidl_list(st, "a", &again);
 	assert_true(state_uidl_delivered(st, a));
 	assert_true(state_uidl_resized(st, a));
 	assert_int_equal(state_uidl_size(st, a), 64);
-	assert_int_equal(state_uidl_list_prune(st, 1), 1);
+	assert_int_equal(state_uidl_list_prune(st, 1), 2);
 	assert_false(state_uidl_has(st, "b"));
+	assert_false(state_uidl_has(st, "nosize"));
 	save_ok(st);
 	text = read_file(state_path(st), &len);
 	assert_non_null(strstr(text, "uidl a 64 resized\n"));
 	assert_null(strstr(text, "uidl b"));
+	assert_null(strstr(text, "nosize"));
 	free(text);
 	state_close(st);
 
 	/* Without grace (keep = no): forgotten at once, unless spared (its
 	 * DELE owed); spared once, not twice. */
-	write_signed(path, "mailfetchd-state 1\nuidl a 64\nuidl b 70\n", 2);
+	write_signed(path, "mailfetchd-state 1\nuidl a 64\nuidl b 70\n"
+	    "uidl c\n", 3);
 	st = open_ok(fx->dir, "acct");
 	state_uidl_list_begin(st);
 	assert_int_equal(state_uidl_spare(st, "a"), 1);
 	assert_int_equal(state_uidl_spare(st, "a"), 0);
+	assert_int_equal(state_uidl_spare(st, "c"), 1);
 	assert_int_equal(state_uidl_spare(st, "nothere"), 0);
 	assert_int_equal(state_uidl_list_prune(st, 0), 1);
 	assert_true(state_uidl_absent(st, state_uidl_find(st, "a")));
+	assert_true(state_uidl_absent(st, state_uidl_find(st, "c")));
 	save_ok(st);
 	text = read_file(state_path(st), &len);
 	assert_non_null(strstr(text, "uidl a 64 absent\n"));
 	assert_null(strstr(text, "uidl b"));
+	assert_non_null(strstr(text, "uidl c absent\n"));
 	free(text);
 	state_close(st);
 	st = open_ok(fx->dir, "acct");
 	state_uidl_list_begin(st);
 	assert_int_equal(state_uidl_spare(st, "a"), 0);
-	assert_int_equal(state_uidl_list_prune(st, 0), 1);
+	assert_int_equal(state_uidl_spare(st, "c"), 0);
+	assert_int_equal(state_uidl_list_prune(st, 0), 2);
 	state_close(st);
 }
 
