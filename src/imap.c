@@ -250,6 +250,8 @@ enum imap_state {
 				 * sizes pass left out exist? */
 	IMAP_S_SEARCH_GONE,	/* UID SEARCH ALL: and those it did not
 				 * find? (imap_gone_check) */
+	IMAP_S_SIZES_TOP,	/* UID FETCH * (UID): the highest UID, for a
+				 * first fetch's bound (imap_first_top_ask) */
 	IMAP_S_FETCH,
 	IMAP_S_STORE,
 	IMAP_S_COPY,		/* trash_folder without MOVE */
@@ -289,6 +291,7 @@ static const char *imap_state_names[IMAP_S_MAX] = {
 	[IMAP_S_SIZES] = "SIZES",
 	[IMAP_S_SEARCH_MISSING] = "SEARCH_MISSING",
 	[IMAP_S_SEARCH_GONE] = "SEARCH_GONE",
+	[IMAP_S_SIZES_TOP] = "SIZES_TOP",
 	[IMAP_S_FETCH] = "FETCH",
 	[IMAP_S_STORE] = "STORE",
 	[IMAP_S_COPY] = "COPY",
@@ -450,6 +453,8 @@ struct imap_session {
 	size_t			 amsgs;
 	size_t			 next_msg;
 	uint32_t		 max_seen_uid;	/* from the SIZES pass */
+	uint32_t		 first_top;	/* UID FETCH *'s UID, 0 none */
+	int			 top_asked;	/* UID FETCH * sent this pass */
 	int			 sized;		/* the SIZES pass answered */
 	int			 trash_create_tried; /* CREATE of the trash
 						   folder sent (once per
@@ -3548,12 +3553,55 @@ imap_suspect_begin(struct imap_session *s)
 	return (1);
 }
 
+/* Whether this pass is a first fetch without UIDNEXT whose listing of
+ * the whole folder holds fewer messages than the folder does (EXISTS):
+ * the listing alone cannot bound it, as the newest may be the one left
+ * out, and would come later as new mail (review r22 05). */
+static int
+imap_first_short(const struct imap_session *s, size_t listed)
+{
+	return (s->sf->first_until == UINT32_MAX && s->sf->last_uid == 0 &&
+	    listed < s->exists);
+}
+
+/* A short first listing (imap_first_short): UID FETCH * (UID) asks the
+ * server for the highest UID itself, a second answer the bound can rest
+ * on. EXISTS alone cannot decide: a server whose count stays off (a
+ * hidden message, an EXPUNGE meanwhile) would never have the folder
+ * fetched (review r23 03). 1 when sent: imap_sizes_done comes again with
+ * the answer (imap_first_top_untagged). */
+static int
+imap_first_top_ask(struct imap_session *s, size_t listed)
+{
+	if (s->top_asked || !imap_first_short(s, listed))
+		return (0);
+	s->top_asked = 1;
+	s->first_top = 0;
+	imap_enter(s, IMAP_S_SIZES_TOP);
+	imap_send(s, "UID FETCH * (UID)");
+	return (1);
+}
+
+/* The answer to UID FETCH * (UID): the highest UID named. */
+static void
+imap_first_top_untagged(struct imap_session *s, const struct imap_response *r)
+{
+	const struct imap_node	*n;
+	uint32_t		 uid = 0;
+
+	if ((n = imap_parse_fetch_item(r, "UID")) != NULL &&
+	    imap_parse_node_u32(n, &uid) == 0 && uid > s->first_top)
+		s->first_top = uid;
+}
+
 /* The first fetch covers what was there when it began; what arrives
  * later is new mail, read or not. Its bound is UIDNEXT - 1 at the SELECT
  * that began it; without UIDNEXT, the highest UID this pass's listing or
  * UID SEARCH UNSEEN showed: a message the sizes pass leaves out (one read
  * may be the newest) does not lower it, or it would be fetched (and with
- * keep = no deleted) as new mail later. */
+ * keep = no deleted) as new mail later. A short listing takes the highest
+ * UID from UID FETCH * too; when that names none either, nothing is
+ * fetched and the next run asks again. */
 static int
 imap_first_bound(struct imap_session *s, size_t listed)
 {
@@ -3561,17 +3609,21 @@ imap_first_bound(struct imap_session *s, size_t listed)
 
 	if (s->sf->first_until != UINT32_MAX)
 		return (0);	/* UIDNEXT, or no first fetch */
-	/* A listing of the whole folder that holds fewer messages than the
-	 * folder does cannot bound it: the newest may be the one left out,
-	 * and would come later as new mail (review r22 05). Nothing is
-	 * fetched; the next run asks again. */
-	if (s->sf->last_uid == 0 && listed < s->exists) {
+	if (imap_first_short(s, listed) && s->first_top == 0) {
 		imap_folder_fail(s, EXIT_PROTOCOL, "the server gives no UIDNEXT "
-		    "and listed %zu of the %u messages the folder holds: the "
-		    "first fetch cannot tell what was there before it; nothing "
-		    "fetched, asking again next time", listed, s->exists);
+		    "and listed %zu of the %u messages the folder holds, and "
+		    "UID FETCH * named no UID: the first fetch cannot tell "
+		    "what was there before it; nothing fetched, asking again "
+		    "next time", listed, s->exists);
 		return (-1);
 	}
+	if (imap_first_short(s, listed))
+		imap_log(s, LOG_LVL_NOTICE, "the server gives no UIDNEXT and "
+		    "listed %zu of the %u messages the folder holds: the first "
+		    "fetch covers up to UID %u, the highest (UID FETCH *)",
+		    listed, s->exists, s->first_top);
+	if (s->first_top > top)
+		top = s->first_top;
 	if (uidset_max(&s->unseen) > top)
 		top = uidset_max(&s->unseen);
 	s->sf->first_until = top;
@@ -3618,7 +3670,8 @@ imap_sizes_done(struct imap_session *s)
 	imap_msgs_dedup(s);
 	uidset_init(&listed);
 	imap_msgs_listed(s, &listed);
-	if (imap_missing_check(s, &listed)) {
+	if (imap_missing_check(s, &listed) ||
+	    imap_first_top_ask(s, uidset_count(&listed))) {
 		uidset_clear(&listed);
 		return;
 	}
@@ -5923,6 +5976,8 @@ imap_enter(struct imap_session *s, enum imap_state next)
 		s->wake = 0;
 		s->seq_stale = 0;
 		s->gone_stage = IMAP_GONE_UNASKED;
+		s->top_asked = 0;
+		s->first_top = 0;
 		uidset_clear(&s->queried);
 		uidset_clear(&s->found);
 		uidset_clear(&s->unsized);
@@ -6268,6 +6323,17 @@ imap_tagged(struct imap_session *s, const struct imap_response *r)
 		}
 		imap_sizes_done(s);
 		break;
+	case IMAP_S_SIZES_TOP:
+		if (!ok) {
+			/* No highest UID: imap_first_bound says so. */
+			text = imap_server_text(r);
+			imap_log(s, LOG_LVL_WARNING, "UID FETCH * refused: %s",
+			    text);
+			free(text);
+			s->first_top = 0;
+		}
+		imap_sizes_done(s);
+		break;
 	case IMAP_S_FETCH:
 		if (s->dlv != NULL) {
 			maildir_deliver_abort(s->dlv);
@@ -6566,6 +6632,8 @@ imap_untagged(struct imap_session *s, const struct imap_response *r)
 	case IMAP_DATA_FETCH:
 		if (s->state == IMAP_S_SIZES || s->state == IMAP_S_FETCH)
 			imap_fetch_untagged(s, r);
+		else if (s->state == IMAP_S_SIZES_TOP)
+			imap_first_top_untagged(s, r);
 		else if (s->state == IMAP_S_FLAGS)
 			imap_flags_untagged(s, r);
 		else if (s->sf != NULL &&
