@@ -202,7 +202,10 @@
 /* The most UID ranges one answer to our UID SEARCH may make (in any
  * number of untagged SEARCH responses): a server streaming SEARCH data
  * would otherwise grow the set without bound. A range costs 8 bytes, so
- * 8 MB at most. Ranges, not UIDs: an honest folder of millions of unread
+ * 8 MB; checked as queued UIDs join the set (uidset_batch, so that any
+ * order costs O(n log n): review r23 04), which may double it first:
+ * with the queue (4 bytes a UID) and the merge's copy, about 32 MB at
+ * worst for one hostile answer. Ranges, not UIDs: an honest folder of millions of unread
  * messages with consecutive UIDs is a handful of ranges; only a folder
  * whose unread (or deleted) messages alternate with read ones a million
  * times over cannot be searched. */
@@ -454,6 +457,8 @@ struct imap_session {
 	size_t			 next_msg;
 	uint32_t		 max_seen_uid;	/* from the SIZES pass */
 	uint32_t		 first_top;	/* UID FETCH *'s UID, 0 none */
+	struct uidset_batch	 search_q;	/* SEARCH UIDs not in their set
+						   yet (imap_search_untagged) */
 	int			 top_asked;	/* UID FETCH * sent this pass */
 	int			 sized;		/* the SIZES pass answered */
 	int			 trash_create_tried; /* CREATE of the trash
@@ -607,6 +612,8 @@ static void	imap_root_done(struct imap_session *);
 static void	imap_gm_load(struct imap_session *);
 static void	imap_finish(struct imap_session *);
 static int	imap_idle_blocked(struct imap_session *);
+static int	imap_search_over(struct imap_session *, const struct uidset *);
+static int	imap_search_flush(struct imap_session *);
 static int	imap_remote_skipped(struct imap_session *, const char *);
 static void	imap_staged_log_id(struct imap_session *,
 		    const struct imap_staged *);
@@ -5936,6 +5943,9 @@ imap_enter(struct imap_session *s, enum imap_state next)
 	log_msg(LOG_LVL_DEBUG, &s->ctx, "%s -> %s", imap_state_names[s->state],
 	    imap_state_names[next]);
 	s->state = next;
+	/* A SEARCH answer's queue belongs to that command: flushed at its
+	 * tagged answer (imap_search_flush), dropped otherwise. */
+	s->search_q.n = 0;
 	switch (next) {
 	case IMAP_S_CAPABILITY:
 	case IMAP_S_AUTH_CAPS:
@@ -6145,6 +6155,8 @@ imap_tagged(struct imap_session *s, const struct imap_response *r)
 		return;
 	}
 	imap_pace_end(s);
+	if (imap_search_flush(s) != 0)
+		return;
 	switch (s->state) {
 	case IMAP_S_CAPABILITY:
 		if (!ok) {
@@ -6486,7 +6498,8 @@ imap_search_untagged(struct imap_session *s, const struct imap_response *r)
 			continue;
 		/* Progress for the pacing: no more new UIDs than the folder
 		 * can hold (a server may count up without end, and say
-		 * any EXISTS). */
+		 * any EXISTS). One repeated while still queued counts again,
+		 * within that bound. */
 		if (!uidset_has(set, v) && ++s->search_new <=
 		    imap_search_cap(s))
 			s->pace_new = 1;
@@ -6494,14 +6507,34 @@ imap_search_untagged(struct imap_session *s, const struct imap_response *r)
 		if (s->state == IMAP_S_SEARCH_GONE &&
 		    !uidset_has(&s->queried, v))
 			continue;
-		uidset_add(set, v);
-		if (set->n > IMAP_SEARCH_MAX) {
-			imap_fail(s, EXIT_PROTOCOL, "the answer to UID"
-			    " SEARCH holds more than %d UID ranges: refusing "
-			    "it", IMAP_SEARCH_MAX);
+		uidset_batch_add(&s->search_q, set, v);
+		if (imap_search_over(s, set))
 			return;
-		}
 	}
+}
+
+/* The answer's set holds too many ranges: the session fails (1). */
+static int
+imap_search_over(struct imap_session *s, const struct uidset *set)
+{
+	if (set->n <= IMAP_SEARCH_MAX)
+		return (0);
+	imap_fail(s, EXIT_PROTOCOL, "the answer to UID SEARCH holds more than "
+	    "%d UID ranges: refusing it", IMAP_SEARCH_MAX);
+	return (1);
+}
+
+/* The UID SEARCH answered: its UIDs still queued join their set, before
+ * anything reads it. 1 when that made too many ranges (failed). */
+static int
+imap_search_flush(struct imap_session *s)
+{
+	struct uidset	*set = imap_search_set(s);
+
+	if (set == NULL)
+		return (0);
+	uidset_batch_flush(&s->search_q, set);
+	return (imap_search_over(s, set));
 }
 
 /* FNV-1a of an alert's text: alerts are told apart by it alone, so
@@ -7191,6 +7224,7 @@ imap_session_free(struct imap_session *s)
 		mda_job_cancel(s->mda, &ctx);
 	}
 	uidset_clear(&s->mda_refused);
+	uidset_batch_clear(&s->search_q);
 	maildir_deliver_abort(s->dlv);
 	imap_folder_reset(s);
 	imap_listed_clear(s);
