@@ -442,6 +442,7 @@ struct imap_session {
 	uint32_t		 uidvalidity;
 	uint32_t		 uidnext;
 	uint32_t		 exists;
+	uint32_t		 select_exists;	/* EXISTS when SELECT ended */
 	uint64_t		 st_uidvalidity; /* STATUS answers; 0: none */
 	uint64_t		 st_uidnext;
 	uint64_t		 st_messages;
@@ -1900,7 +1901,7 @@ imap_folder_reset(struct imap_session *s)
 	free(s->msgs);
 	s->msgs = NULL;
 	s->nmsgs = s->amsgs = s->next_msg = 0;
-	s->uidvalidity = s->uidnext = s->exists = 0;
+	s->uidvalidity = s->uidnext = s->exists = s->select_exists = 0;
 	s->st_uidvalidity = s->st_uidnext = s->st_messages = 0;
 	s->max_seen_uid = 0;
 	s->sized = 0;
@@ -2797,6 +2798,7 @@ imap_selected(struct imap_session *s)
 	char			*cause;
 	int			 first_fetch;
 
+	s->select_exists = s->exists;
 	if (s->uidvalidity == 0) {
 		imap_folder_fail(s, EXIT_PROTOCOL, "the server sent no "
 		    "UIDVALIDITY; cannot track messages in this folder");
@@ -3561,14 +3563,15 @@ imap_suspect_begin(struct imap_session *s)
 }
 
 /* Whether this pass is a first fetch without UIDNEXT whose listing of
- * the whole folder holds fewer messages than the folder does (EXISTS):
- * the listing alone cannot bound it, as the newest may be the one left
- * out, and would come later as new mail (review r22 05). */
+ * the whole folder holds fewer messages than the folder did when it was
+ * selected (EXISTS then: mail announced later is new mail): the listing
+ * alone cannot bound it, as the newest may be the one left out, and would
+ * come later as new mail (review r22 05). */
 static int
 imap_first_short(const struct imap_session *s, size_t listed)
 {
 	return (s->sf->first_until == UINT32_MAX && s->sf->last_uid == 0 &&
-	    listed < s->exists);
+	    listed < s->select_exists);
 }
 
 /* A short first listing (imap_first_short): UID FETCH * (UID) asks the
@@ -3580,7 +3583,10 @@ imap_first_short(const struct imap_session *s, size_t listed)
 static int
 imap_first_top_ask(struct imap_session *s, size_t listed)
 {
-	if (s->top_asked || !imap_first_short(s, listed))
+	/* Mail announced since the SELECT may be the highest: not asked,
+	 * the folder fails (imap_first_bound), the next run asks again. */
+	if (s->top_asked || !imap_first_short(s, listed) ||
+	    s->exists > s->select_exists)
 		return (0);
 	s->top_asked = 1;
 	s->first_top = 0;
@@ -3619,16 +3625,17 @@ imap_first_bound(struct imap_session *s, size_t listed)
 	if (imap_first_short(s, listed) && s->first_top == 0) {
 		imap_folder_fail(s, EXIT_PROTOCOL, "the server gives no UIDNEXT "
 		    "and listed %zu of the %u messages the folder holds, and "
-		    "UID FETCH * named no UID: the first fetch cannot tell "
-		    "what was there before it; nothing fetched, asking again "
-		    "next time", listed, s->exists);
+		    "%s: the first fetch cannot tell what was there before it; "
+		    "nothing fetched, asking again next time", listed,
+		    s->select_exists, s->exists > s->select_exists ? "more "
+		    "mail arrived meanwhile" : "UID FETCH * named no UID");
 		return (-1);
 	}
 	if (imap_first_short(s, listed))
 		imap_log(s, LOG_LVL_NOTICE, "the server gives no UIDNEXT and "
 		    "listed %zu of the %u messages the folder holds: the first "
 		    "fetch covers up to UID %u, the highest (UID FETCH *)",
-		    listed, s->exists, s->first_top);
+		    listed, s->select_exists, s->first_top);
 	if (s->first_top > top)
 		top = s->first_top;
 	if (uidset_max(&s->unseen) > top)

@@ -85,4 +85,15 @@ scripted_conf exp imap 5s 'keep = yes' 'first_fetch = unseen'
 scripted_once exp
 tap_is "$rc:$(scripted_count exp)" 0:4 \
     "message 2 expunged during the first listing: the 4 others fetched" "$err"
+# ---- mail that arrives during the first listing -------------------------
+# "* 6 EXISTS" after the 5 are listed: the listing holds what the SELECT
+# counted, so it bounds the first fetch; message 6 is new mail, fetched by
+# the next run (had UID FETCH * bounded it, never).
+serve arr '{"nouidnext": true, "arrive": [1]}'
+scripted_conf arr imap 5s 'keep = yes' 'first_fetch = new'
+scripted_once arr
+tap_is "$rc:$(scripted_count arr)" 1:0 \
+    "new, a message arrives during the first listing: nothing fetched yet" "$err"
+scripted_once arr
+tap_is "$(scripted_count arr)" 1 "... it is fetched, as new mail, by the next run" "$err"
 tap_done

@@ -276,7 +276,10 @@ Modes:
               (the top question too); "expungesize" = those messages
               are expunged (by another client) as the sizes pass comes
               to them: "* K EXPUNGE" instead of their line, and gone for
-              later connections; "searchcount": [N] = connection
+              later connections; "arrive": [N] = on connection N a
+              message arrives once the sizes pass has listed the others
+              ("* K EXISTS" before its tagged OK; the next UID, unread);
+              "searchcount": [N] = connection
               N answers UID SEARCH as searchcount does (at "rate" bytes
               a second, default 2048, for at most "limit" s, default
               120)
@@ -330,6 +333,7 @@ class Conn:
         self.n = n
         self.buf = b""
         self.bodies = 0		# body FETCH commands so far
+        self.arrived = False	# plan "arrive" done
 
     def readline(self):
         while b"\r\n" not in self.buf:
@@ -747,6 +751,11 @@ def do_fetch(c, box, tag, rest, bad, mode, flood=0):
             c.send("* %d EXPUNGE\r\n" % (uids.index(gone) + 1))
             del box.msgs[gone]
             uids = box.uids()
+    if mode == "plan" and not body and "RFC822.SIZE" in args and \
+            c.n in PLAN.get("arrive", []) and not c.arrived:
+        c.arrived = True
+        box.msgs[max(box.msgs) + 1] = len(box.msgs) + 1
+        c.send("* %d EXISTS\r\n" % len(box.msgs))
     c.send("%s OK UID FETCH completed\r\n" % tag)
     return True
 
