@@ -202,7 +202,10 @@
 /* The most UID ranges one answer to our UID SEARCH may make (in any
  * number of untagged SEARCH responses): a server streaming SEARCH data
  * would otherwise grow the set without bound. A range costs 8 bytes, so
- * 8 MB at most. Ranges, not UIDs: an honest folder of millions of unread
+ * 8 MB; checked as queued UIDs join the set (uidset_batch, so that any
+ * order costs O(n log n): review r23 04), which may double it first:
+ * with the queue (4 bytes a UID) and the merge's copy, about 32 MB at
+ * worst for one hostile answer. Ranges, not UIDs: an honest folder of millions of unread
  * messages with consecutive UIDs is a handful of ranges; only a folder
  * whose unread (or deleted) messages alternate with read ones a million
  * times over cannot be searched. */
@@ -250,6 +253,8 @@ enum imap_state {
 				 * sizes pass left out exist? */
 	IMAP_S_SEARCH_GONE,	/* UID SEARCH ALL: and those it did not
 				 * find? (imap_gone_check) */
+	IMAP_S_SIZES_TOP,	/* UID FETCH * (UID): the highest UID, for a
+				 * first fetch's bound (imap_first_top_ask) */
 	IMAP_S_FETCH,
 	IMAP_S_STORE,
 	IMAP_S_COPY,		/* trash_folder without MOVE */
@@ -289,6 +294,7 @@ static const char *imap_state_names[IMAP_S_MAX] = {
 	[IMAP_S_SIZES] = "SIZES",
 	[IMAP_S_SEARCH_MISSING] = "SEARCH_MISSING",
 	[IMAP_S_SEARCH_GONE] = "SEARCH_GONE",
+	[IMAP_S_SIZES_TOP] = "SIZES_TOP",
 	[IMAP_S_FETCH] = "FETCH",
 	[IMAP_S_STORE] = "STORE",
 	[IMAP_S_COPY] = "COPY",
@@ -436,6 +442,7 @@ struct imap_session {
 	uint32_t		 uidvalidity;
 	uint32_t		 uidnext;
 	uint32_t		 exists;
+	uint32_t		 select_exists;	/* EXISTS when SELECT ended */
 	uint64_t		 st_uidvalidity; /* STATUS answers; 0: none */
 	uint64_t		 st_uidnext;
 	uint64_t		 st_messages;
@@ -450,6 +457,10 @@ struct imap_session {
 	size_t			 amsgs;
 	size_t			 next_msg;
 	uint32_t		 max_seen_uid;	/* from the SIZES pass */
+	uint32_t		 first_top;	/* UID FETCH *'s UID, 0 none */
+	struct uidset_batch	 search_q;	/* SEARCH UIDs not in their set
+						   yet (imap_search_untagged) */
+	int			 top_asked;	/* UID FETCH * sent this pass */
 	int			 sized;		/* the SIZES pass answered */
 	int			 trash_create_tried; /* CREATE of the trash
 						   folder sent (once per
@@ -602,6 +613,8 @@ static void	imap_root_done(struct imap_session *);
 static void	imap_gm_load(struct imap_session *);
 static void	imap_finish(struct imap_session *);
 static int	imap_idle_blocked(struct imap_session *);
+static int	imap_search_over(struct imap_session *, const struct uidset *);
+static int	imap_search_flush(struct imap_session *);
 static int	imap_remote_skipped(struct imap_session *, const char *);
 static void	imap_staged_log_id(struct imap_session *,
 		    const struct imap_staged *);
@@ -1888,7 +1901,7 @@ imap_folder_reset(struct imap_session *s)
 	free(s->msgs);
 	s->msgs = NULL;
 	s->nmsgs = s->amsgs = s->next_msg = 0;
-	s->uidvalidity = s->uidnext = s->exists = 0;
+	s->uidvalidity = s->uidnext = s->exists = s->select_exists = 0;
 	s->st_uidvalidity = s->st_uidnext = s->st_messages = 0;
 	s->max_seen_uid = 0;
 	s->sized = 0;
@@ -2785,6 +2798,7 @@ imap_selected(struct imap_session *s)
 	char			*cause;
 	int			 first_fetch;
 
+	s->select_exists = s->exists;
 	if (s->uidvalidity == 0) {
 		imap_folder_fail(s, EXIT_PROTOCOL, "the server sent no "
 		    "UIDVALIDITY; cannot track messages in this folder");
@@ -3548,12 +3562,59 @@ imap_suspect_begin(struct imap_session *s)
 	return (1);
 }
 
+/* Whether this pass is a first fetch without UIDNEXT whose listing of
+ * the whole folder holds fewer messages than the folder did when it was
+ * selected (EXISTS then: mail announced later is new mail): the listing
+ * alone cannot bound it, as the newest may be the one left out, and would
+ * come later as new mail (review r22 05). */
+static int
+imap_first_short(const struct imap_session *s, size_t listed)
+{
+	return (s->sf->first_until == UINT32_MAX && s->sf->last_uid == 0 &&
+	    listed < s->select_exists);
+}
+
+/* A short first listing (imap_first_short): UID FETCH * (UID) asks the
+ * server for the highest UID itself, a second answer the bound can rest
+ * on. EXISTS alone cannot decide: a server whose count stays off (a
+ * hidden message, an EXPUNGE meanwhile) would never have the folder
+ * fetched (review r23 03). 1 when sent: imap_sizes_done comes again with
+ * the answer (imap_first_top_untagged). */
+static int
+imap_first_top_ask(struct imap_session *s, size_t listed)
+{
+	/* Mail announced since the SELECT may be the highest: not asked,
+	 * the folder fails (imap_first_bound), the next run asks again. */
+	if (s->top_asked || !imap_first_short(s, listed) ||
+	    s->exists > s->select_exists)
+		return (0);
+	s->top_asked = 1;
+	s->first_top = 0;
+	imap_enter(s, IMAP_S_SIZES_TOP);
+	imap_send(s, "UID FETCH * (UID)");
+	return (1);
+}
+
+/* The answer to UID FETCH * (UID): the highest UID named. */
+static void
+imap_first_top_untagged(struct imap_session *s, const struct imap_response *r)
+{
+	const struct imap_node	*n;
+	uint32_t		 uid = 0;
+
+	if ((n = imap_parse_fetch_item(r, "UID")) != NULL &&
+	    imap_parse_node_u32(n, &uid) == 0 && uid > s->first_top)
+		s->first_top = uid;
+}
+
 /* The first fetch covers what was there when it began; what arrives
  * later is new mail, read or not. Its bound is UIDNEXT - 1 at the SELECT
  * that began it; without UIDNEXT, the highest UID this pass's listing or
  * UID SEARCH UNSEEN showed: a message the sizes pass leaves out (one read
  * may be the newest) does not lower it, or it would be fetched (and with
- * keep = no deleted) as new mail later. */
+ * keep = no deleted) as new mail later. A short listing takes the highest
+ * UID from UID FETCH * too; when that names none either, nothing is
+ * fetched and the next run asks again. */
 static int
 imap_first_bound(struct imap_session *s, size_t listed)
 {
@@ -3561,17 +3622,22 @@ imap_first_bound(struct imap_session *s, size_t listed)
 
 	if (s->sf->first_until != UINT32_MAX)
 		return (0);	/* UIDNEXT, or no first fetch */
-	/* A listing of the whole folder that holds fewer messages than the
-	 * folder does cannot bound it: the newest may be the one left out,
-	 * and would come later as new mail (review r22 05). Nothing is
-	 * fetched; the next run asks again. */
-	if (s->sf->last_uid == 0 && listed < s->exists) {
+	if (imap_first_short(s, listed) && s->first_top == 0) {
 		imap_folder_fail(s, EXIT_PROTOCOL, "the server gives no UIDNEXT "
-		    "and listed %zu of the %u messages the folder holds: the "
-		    "first fetch cannot tell what was there before it; nothing "
-		    "fetched, asking again next time", listed, s->exists);
+		    "and listed %zu of the %u messages the folder holds, and "
+		    "%s: the first fetch cannot tell what was there before it; "
+		    "nothing fetched, asking again next time", listed,
+		    s->select_exists, s->exists > s->select_exists ? "more "
+		    "mail arrived meanwhile" : "UID FETCH * named no UID");
 		return (-1);
 	}
+	if (imap_first_short(s, listed))
+		imap_log(s, LOG_LVL_NOTICE, "the server gives no UIDNEXT and "
+		    "listed %zu of the %u messages the folder holds: the first "
+		    "fetch covers up to UID %u, the highest (UID FETCH *)",
+		    listed, s->select_exists, s->first_top);
+	if (s->first_top > top)
+		top = s->first_top;
 	if (uidset_max(&s->unseen) > top)
 		top = uidset_max(&s->unseen);
 	s->sf->first_until = top;
@@ -3618,7 +3684,8 @@ imap_sizes_done(struct imap_session *s)
 	imap_msgs_dedup(s);
 	uidset_init(&listed);
 	imap_msgs_listed(s, &listed);
-	if (imap_missing_check(s, &listed)) {
+	if (imap_missing_check(s, &listed) ||
+	    imap_first_top_ask(s, uidset_count(&listed))) {
 		uidset_clear(&listed);
 		return;
 	}
@@ -5883,6 +5950,9 @@ imap_enter(struct imap_session *s, enum imap_state next)
 	log_msg(LOG_LVL_DEBUG, &s->ctx, "%s -> %s", imap_state_names[s->state],
 	    imap_state_names[next]);
 	s->state = next;
+	/* A SEARCH answer's queue belongs to that command: flushed at its
+	 * tagged answer (imap_search_flush), dropped otherwise. */
+	s->search_q.n = 0;
 	switch (next) {
 	case IMAP_S_CAPABILITY:
 	case IMAP_S_AUTH_CAPS:
@@ -5923,6 +5993,8 @@ imap_enter(struct imap_session *s, enum imap_state next)
 		s->wake = 0;
 		s->seq_stale = 0;
 		s->gone_stage = IMAP_GONE_UNASKED;
+		s->top_asked = 0;
+		s->first_top = 0;
 		uidset_clear(&s->queried);
 		uidset_clear(&s->found);
 		uidset_clear(&s->unsized);
@@ -6090,6 +6162,8 @@ imap_tagged(struct imap_session *s, const struct imap_response *r)
 		return;
 	}
 	imap_pace_end(s);
+	if (imap_search_flush(s) != 0)
+		return;
 	switch (s->state) {
 	case IMAP_S_CAPABILITY:
 		if (!ok) {
@@ -6268,6 +6342,17 @@ imap_tagged(struct imap_session *s, const struct imap_response *r)
 		}
 		imap_sizes_done(s);
 		break;
+	case IMAP_S_SIZES_TOP:
+		if (!ok) {
+			/* No highest UID: imap_first_bound says so. */
+			text = imap_server_text(r);
+			imap_log(s, LOG_LVL_WARNING, "UID FETCH * refused: %s",
+			    text);
+			free(text);
+			s->first_top = 0;
+		}
+		imap_sizes_done(s);
+		break;
 	case IMAP_S_FETCH:
 		if (s->dlv != NULL) {
 			maildir_deliver_abort(s->dlv);
@@ -6420,7 +6505,8 @@ imap_search_untagged(struct imap_session *s, const struct imap_response *r)
 			continue;
 		/* Progress for the pacing: no more new UIDs than the folder
 		 * can hold (a server may count up without end, and say
-		 * any EXISTS). */
+		 * any EXISTS). One repeated while still queued counts again,
+		 * within that bound. */
 		if (!uidset_has(set, v) && ++s->search_new <=
 		    imap_search_cap(s))
 			s->pace_new = 1;
@@ -6428,14 +6514,34 @@ imap_search_untagged(struct imap_session *s, const struct imap_response *r)
 		if (s->state == IMAP_S_SEARCH_GONE &&
 		    !uidset_has(&s->queried, v))
 			continue;
-		uidset_add(set, v);
-		if (set->n > IMAP_SEARCH_MAX) {
-			imap_fail(s, EXIT_PROTOCOL, "the answer to UID"
-			    " SEARCH holds more than %d UID ranges: refusing "
-			    "it", IMAP_SEARCH_MAX);
+		uidset_batch_add(&s->search_q, set, v);
+		if (imap_search_over(s, set))
 			return;
-		}
 	}
+}
+
+/* The answer's set holds too many ranges: the session fails (1). */
+static int
+imap_search_over(struct imap_session *s, const struct uidset *set)
+{
+	if (set->n <= IMAP_SEARCH_MAX)
+		return (0);
+	imap_fail(s, EXIT_PROTOCOL, "the answer to UID SEARCH holds more than "
+	    "%d UID ranges: refusing it", IMAP_SEARCH_MAX);
+	return (1);
+}
+
+/* The UID SEARCH answered: its UIDs still queued join their set, before
+ * anything reads it. 1 when that made too many ranges (failed). */
+static int
+imap_search_flush(struct imap_session *s)
+{
+	struct uidset	*set = imap_search_set(s);
+
+	if (set == NULL)
+		return (0);
+	uidset_batch_flush(&s->search_q, set);
+	return (imap_search_over(s, set));
 }
 
 /* FNV-1a of an alert's text: alerts are told apart by it alone, so
@@ -6566,6 +6672,8 @@ imap_untagged(struct imap_session *s, const struct imap_response *r)
 	case IMAP_DATA_FETCH:
 		if (s->state == IMAP_S_SIZES || s->state == IMAP_S_FETCH)
 			imap_fetch_untagged(s, r);
+		else if (s->state == IMAP_S_SIZES_TOP)
+			imap_first_top_untagged(s, r);
 		else if (s->state == IMAP_S_FLAGS)
 			imap_flags_untagged(s, r);
 		else if (s->sf != NULL &&
@@ -7123,6 +7231,7 @@ imap_session_free(struct imap_session *s)
 		mda_job_cancel(s->mda, &ctx);
 	}
 	uidset_clear(&s->mda_refused);
+	uidset_batch_clear(&s->search_q);
 	maildir_deliver_abort(s->dlv);
 	imap_folder_reset(s);
 	imap_listed_clear(s);

@@ -12,7 +12,7 @@ void
 uidset_init(struct uidset *s)
 {
 	s->r = NULL;
-	s->n = s->alloc = 0;
+	s->n = s->alloc = s->moved = 0;
 }
 
 void
@@ -31,6 +31,7 @@ uidset_insert(struct uidset *s, size_t i, uint32_t lo, uint32_t hi)
 		s->r = xreallocarray(s->r, s->alloc, sizeof *s->r);
 	}
 	memmove(s->r + i + 1, s->r + i, (s->n - i) * sizeof *s->r);
+	s->moved += s->n - i;
 	s->r[i].lo = lo;
 	s->r[i].hi = hi;
 	s->n++;
@@ -45,6 +46,7 @@ uidset_merge_next(struct uidset *s, size_t i)
 	if (s->r[i + 1].hi > s->r[i].hi)
 		s->r[i].hi = s->r[i + 1].hi;
 	memmove(s->r + i + 1, s->r + i + 2, (s->n - i - 2) * sizeof *s->r);
+	s->moved += s->n - i - 2;
 	s->n--;
 }
 
@@ -115,7 +117,101 @@ uidset_add_range(struct uidset *s, uint32_t lo, uint32_t hi)
 			s->r[i].hi = s->r[j].hi;
 	}
 	memmove(s->r + i + 1, s->r + j, (s->n - j) * sizeof *s->r);
+	s->moved += s->n - j;
 	s->n -= j - i - 1;
+}
+
+void
+uidset_batch_init(struct uidset_batch *b)
+{
+	b->v = NULL;
+	b->n = b->alloc = 0;
+}
+
+void
+uidset_batch_clear(struct uidset_batch *b)
+{
+	free(b->v);
+	uidset_batch_init(b);
+}
+
+/* Below this many, a queue waits for more even behind a small set: one
+ * flush per UID would copy the set each time. */
+#define UIDSET_BATCH_MIN	4096
+
+/* Flushing once the queue is as long as the set bounds each flush's copy
+ * of the set by the UIDs queued since the last one: linear overall, plus
+ * the sorts. */
+size_t
+uidset_batch_add(struct uidset_batch *b, struct uidset *s, uint32_t uid)
+{
+	if (uid == 0)
+		return (0);
+	if (b->n == b->alloc) {
+		b->alloc = b->alloc == 0 ? 64 : b->alloc * 2;
+		b->v = xreallocarray(b->v, b->alloc, sizeof *b->v);
+	}
+	b->v[b->n++] = uid;
+	if (b->n < UIDSET_BATCH_MIN || b->n < s->n)
+		return (0);
+	return (uidset_batch_flush(b, s));
+}
+
+static int
+uidset_u32_cmp(const void *a, const void *b)
+{
+	uint32_t	x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return (x < y ? -1 : x > y);
+}
+
+/* Appends lo..hi to the ranges out[0..*n), which end at or before lo:
+ * folded into the last when they touch. */
+static void
+uidset_append(struct uidset_range *out, size_t *n, uint32_t lo, uint32_t hi)
+{
+	if (*n > 0 && (uint64_t)out[*n - 1].hi + 1 >= lo) {
+		if (hi > out[*n - 1].hi)
+			out[*n - 1].hi = hi;
+		return;
+	}
+	out[*n].lo = lo;
+	out[*n].hi = hi;
+	(*n)++;
+}
+
+/* The queue sorted, then merged with the set's ranges into a new array,
+ * both walked once in UID order. A queued UID is new unless the last
+ * range appended (the only one that can, as all start at or below it)
+ * holds it already. */
+size_t
+uidset_batch_flush(struct uidset_batch *b, struct uidset *s)
+{
+	struct uidset_range	*out;
+	size_t			 i = 0, j = 0, n = 0, added = 0;
+
+	if (b->n == 0)
+		return (0);
+	qsort(b->v, b->n, sizeof *b->v, uidset_u32_cmp);
+	out = xreallocarray(NULL, s->n + b->n, sizeof *out);
+	while (i < s->n || j < b->n) {
+		if (j == b->n || (i < s->n && s->r[i].lo <= b->v[j])) {
+			uidset_append(out, &n, s->r[i].lo, s->r[i].hi);
+			i++;
+			continue;
+		}
+		if (n == 0 || b->v[j] > out[n - 1].hi)
+			added++;
+		uidset_append(out, &n, b->v[j], b->v[j]);
+		j++;
+	}
+	free(s->r);
+	s->r = out;
+	s->alloc = s->n + b->n;
+	s->n = n;
+	s->moved += n;
+	b->n = 0;
+	return (added);
 }
 
 void

@@ -16,6 +16,21 @@ struct uidset {
 	size_t			 n;	/* ranges in use, sorted, disjoint,
 					   never adjacent */
 	size_t			 alloc;
+	size_t			 moved;	/* ranges shifted or rewritten since
+					   init: tests check that building
+					   a set stays linear */
+};
+
+/* UIDs queued for a set, in any order: a server's answer may come
+ * descending or shuffled, and uidset_add in front of what is there shifts
+ * the whole array each time (quadratic: review r23 04). Queued UIDs are
+ * sorted and merged in one pass once the queue is as long as the set, so
+ * building a set of n UIDs costs O(n log n) whatever their order. The set
+ * holds a queued UID only after a flush. */
+struct uidset_batch {
+	uint32_t	*v;
+	size_t		 n;
+	size_t		 alloc;
 };
 
 void	uidset_init(struct uidset *);
@@ -33,6 +48,13 @@ int	uidset_has(const struct uidset *, uint32_t);
 size_t	uidset_count(const struct uidset *);
 int	uidset_empty(const struct uidset *);
 uint32_t uidset_max(const struct uidset *);	/* 0 when empty */
+void	uidset_batch_init(struct uidset_batch *);
+void	uidset_batch_clear(struct uidset_batch *); /* frees, drops the queue */
+/* Queues uid (0 is ignored) for s, flushing when the queue is long
+ * enough; returns what a flush added (uidset_batch_flush), else 0. */
+size_t	uidset_batch_add(struct uidset_batch *, struct uidset *s, uint32_t);
+/* Adds the queued UIDs to s; returns how many were not in it. */
+size_t	uidset_batch_flush(struct uidset_batch *, struct uidset *s);
 /* "1:5,9" (caller frees); at most max_ranges ranges are printed, starting
  * at range *from, which is advanced (so a long set can go out in several
  * commands). from may be NULL (print everything). "" when empty. */

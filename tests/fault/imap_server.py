@@ -269,9 +269,20 @@ Modes:
               too (each serves the same messages); "nouidnext": true;
               "renum": [N] = new UIDVALIDITY at connection N; "idle":
               true = IDLE offered; "exists": N = SELECT says "* N
-              EXISTS"; "searchcount": [N] = connection N answers UID
-              SEARCH as searchcount does (at "rate" bytes a second,
-              default 2048, for at most "limit" s, default 120)
+              EXISTS"; "toptells": true = omitsize leaves messages out
+              of the sizes pass only (UID FETCH with RFC822.SIZE), not of
+              UID FETCH * (UID); "sizesnouid" / "sizesnosize" = the sizes
+              pass lists those messages without their UID / RFC822.SIZE
+              (the top question too); "expungesize" = those messages
+              are expunged (by another client) as the sizes pass comes
+              to them: "* K EXPUNGE" instead of their line, and gone for
+              later connections; "arrive": [N] = on connection N a
+              message arrives once the sizes pass has listed the others
+              ("* K EXISTS" before its tagged OK; the next UID, unread);
+              "searchcount": [N] = connection
+              N answers UID SEARCH as searchcount does (at "rate" bytes
+              a second, default 2048, for at most "limit" s, default
+              120)
 UID SEARCH honours a "UID <set>" criterion (with ALL, UNSEEN, DELETED).
 """
 import hashlib
@@ -322,6 +333,7 @@ class Conn:
         self.n = n
         self.buf = b""
         self.bodies = 0		# body FETCH commands so far
+        self.arrived = False	# plan "arrive" done
 
     def readline(self):
         while b"\r\n" not in self.buf:
@@ -490,7 +502,19 @@ def plan_item(c, box, seq, uid, args, body):
     """mode plan's answer for one message: True when handled (sent or
     left out), False to answer as usual, None to end the session."""
     k = box.msgs[uid]
-    if not body and plan_has("omitsize", c.n, k):
+    if not body and plan_has("omitsize", c.n, k) and \
+            not (PLAN.get("toptells") and "RFC822.SIZE" not in args):
+        return True
+    if not body and plan_has("expungesize", c.n, k):
+        c.send(b"* %d EXPUNGE\r\n" % seq)
+        del box.msgs[uid]
+        return True
+    if not body and plan_has("sizesnouid", c.n, k):
+        c.send(fetch_item(box, seq, uid, args).replace(
+            b"(UID %d " % uid, b"(", 1))
+        return True
+    if not body and plan_has("sizesnosize", c.n, k):
+        c.send(nosize(fetch_item(box, seq, uid, args), box, uid))
         return True
     if not body and plan_size(c.n, k) is not None:
         c.send(fetch_item(box, seq, uid, args).replace(
@@ -727,6 +751,11 @@ def do_fetch(c, box, tag, rest, bad, mode, flood=0):
             c.send("* %d EXPUNGE\r\n" % (uids.index(gone) + 1))
             del box.msgs[gone]
             uids = box.uids()
+    if mode == "plan" and not body and "RFC822.SIZE" in args and \
+            c.n in PLAN.get("arrive", []) and not c.arrived:
+        c.arrived = True
+        box.msgs[max(box.msgs) + 1] = len(box.msgs) + 1
+        c.send("* %d EXISTS\r\n" % len(box.msgs))
     c.send("%s OK UID FETCH completed\r\n" % tag)
     return True
 

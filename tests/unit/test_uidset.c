@@ -166,11 +166,96 @@ test_parse(void **state)
 	uidset_clear(&t);
 }
 
+/* The queue merged into what the set holds: 0 ignored, duplicates and
+ * UIDs already there not counted, touching ranges joined. */
+static void
+test_batch_merge(void **state)
+{
+	static const uint32_t	q[] = { 15, 0, 11, 20, 5, 21, 4294967295U, 15,
+	    22 };
+	struct uidset		s;
+	struct uidset_batch	b;
+	size_t			i, added = 0;
+
+	(void)state;
+	uidset_init(&s);
+	uidset_batch_init(&b);
+	assert_int_equal(uidset_parse(&s, "1:10,20,30"), 0);
+	for (i = 0; i < sizeof q / sizeof q[0]; i++)
+		added += uidset_batch_add(&b, &s, q[i]);
+	assert_int_equal(added, 0);	/* queued below UIDSET_BATCH_MIN */
+	assert_format(&s, "1:10,20,30");
+	assert_int_equal(uidset_batch_flush(&b, &s), 5);
+	assert_format(&s, "1:11,15,20:22,30,4294967295");
+	assert_int_equal(uidset_batch_flush(&b, &s), 0);
+	uidset_batch_add(&b, &s, 12);
+	uidset_batch_clear(&b);		/* dropped, not added */
+	assert_format(&s, "1:11,15,20:22,30,4294967295");
+	uidset_clear(&s);
+}
+
+#define SPARSE_N	200000
+
+/* UID k of SPARSE_N sparse ones (2, 4, ...) in the order named: 0
+ * ascending, 1 descending (a hostile "* SEARCH 400000 399998 ... 2",
+ * review r23 04), 2 shuffled (each index once: 7919 is prime to N). */
+static uint32_t
+sparse_uid(int order, uint32_t k)
+{
+	if (order == 1)
+		k = SPARSE_N - 1 - k;
+	else if (order == 2)
+		k = (uint32_t)(((uint64_t)k * 7919) % SPARSE_N);
+	return (2 * k + 2);
+}
+
+/* In any order, the batch builds the same set, counts each UID once,
+ * and moves at most 3 ranges per UID (each flush copies the set once,
+ * and waits for as many UIDs as the set holds): no order is quadratic,
+ * where uidset_add of the descending list shifts ~N*N/2 ranges. */
+static void
+test_batch_orders(void **state)
+{
+	struct uidset		s;
+	struct uidset_batch	b;
+	size_t			added, from;
+	uint32_t		k;
+	int			order, pass;
+	char			*got;
+
+	(void)state;
+	for (order = 0; order < 3; order++) {
+		uidset_init(&s);
+		uidset_batch_init(&b);
+		added = 0;
+		for (pass = 0; pass < 2; pass++) {	/* each UID twice */
+			for (k = 0; k < SPARSE_N; k++)
+				added += uidset_batch_add(&b, &s,
+				    sparse_uid(order, k));
+		}
+		added += uidset_batch_flush(&b, &s);
+		assert_int_equal(added, SPARSE_N);
+		assert_int_equal(s.n, SPARSE_N);
+		assert_int_equal(uidset_count(&s), SPARSE_N);
+		assert_true(uidset_has(&s, 2) && uidset_has(&s, 2 * SPARSE_N));
+		assert_false(uidset_has(&s, 3));
+		from = 0;
+		got = uidset_format(&s, &from, 2);
+		assert_string_equal(got, "2,4");
+		free(got);
+		assert_true(s.moved <= 3 * (size_t)(2 * SPARSE_N));
+		uidset_batch_clear(&b);
+		uidset_clear(&s);
+	}
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_add_merge),
+		cmocka_unit_test(test_batch_merge),
+		cmocka_unit_test(test_batch_orders),
 		cmocka_unit_test(test_add_range_random),
 		cmocka_unit_test(test_format_slices),
 		cmocka_unit_test(test_parse),

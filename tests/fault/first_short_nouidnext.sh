@@ -1,0 +1,99 @@
+#!/bin/bash
+# first_short_nouidnext.sh: a first fetch (first_fetch = unseen or new)
+# against a server without UIDNEXT whose listing (UID FETCH 1:* (UID
+# RFC822.SIZE)) holds fewer messages than its SELECT's EXISTS says. The
+# listing alone cannot bound the first fetch (the newest may be the one
+# left out: review r22 05, tests/fault/first_new_nouidnext.sh), so the
+# client asks UID FETCH * (UID) for the highest UID. Before, it failed the
+# folder at every run for as long as the count stayed off: a server
+# counting a message it never lists, a message listed without its UID,
+# was never fetched at all (review r23 03). tests/fault/imap_server.py
+# plan, 5 messages. TAP output.
+set -u
+top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
+MAILFETCHD=${MAILFETCHD:-$top_srcdir/_build/mailfetchd}
+. "$top_srcdir/tests/lib/scripted.sh"
+scripted_init firstshort
+
+# serve NAME PLAN [ARGS]: imap_server.py plan, its log in $T/NAME.log.
+serve()
+{
+	MFD_PLAN=$2 SCRIPTED_LOG=$T/$1.log scripted_server \
+	    "$top_srcdir/tests/fault/imap_server.py" plan --bad 0 \
+	    --manifest "$T/manifest-$1" --linger 60 "${@:3}"
+}
+# acted NAME: the server actions (STORE, EXPUNGE) the client sent.
+acted() { grep -E 'UID (STORE|EXPUNGE)' "$T/$1.log"; }
+
+# ---- EXISTS counts a message UID FETCH 1:* never lists -----------------
+serve x6u '{"nouidnext": true, "exists": 6}'
+scripted_conf x6u imap 5s 'keep = yes' 'first_fetch = unseen'
+scripted_once x6u
+tap_is "$rc:$(scripted_count x6u)" "0:5" \
+    "EXISTS 6, 5 listed, unseen: the 5 unread fetched at the first run" "$err"
+tap_like "$err" 'listed 5 of the 6 messages .*covers up to UID 5, the highest \(UID FETCH \*\)' \
+    "... the log says where the bound comes from"
+scripted_once x6u
+tap_is "$(scripted_count x6u)" 5 "... and not again"
+
+serve x6n '{"nouidnext": true, "exists": 6}'
+scripted_conf x6n imap 5s 'keep = no' 'first_fetch = new'
+scripted_once x6n
+tap_is "$rc:$(scripted_count x6n)" "1:0" \
+    "EXISTS 6, 5 listed, new: nothing fetched, and the run succeeds" "$err"
+tap_is "$(acted x6n)" "" "... nothing deleted on the server"
+tap_like "$(grep -c 'UID FETCH \* (UID)' "$T/x6n.log")" '^1$' \
+    "... one UID FETCH * asked"
+
+# ---- the newest left out of the sizes pass, named by UID FETCH * -------
+# (review r22 05 through the new path: the bound is 5, so message 5, read
+# before the first fetch, is never fetched nor deleted.)
+for mode in unseen new; do
+	serve top$mode '{"nouidnext": true, "toptells": true,
+	    "omitsize": {"1": [5]}}' --seen 5
+	scripted_conf top$mode imap 5s 'keep = no' "first_fetch = $mode"
+	scripted_once top$mode
+	want=$([ $mode = new ] && echo 1:0 || echo 0:4)
+	tap_is "$rc:$(scripted_count top$mode)" "$want" \
+	    "$mode, the newest left out of the listing: bounded by UID FETCH *" "$err"
+	scripted_once top$mode
+	tap_is "$(scripted_count top$mode)" "${want#*:}" "$mode: ... nothing more later"
+	tap_unlike "$(acted top$mode)" '(STORE|EXPUNGE) ([0-9,:]*[,:])?5( |$)' \
+	    "$mode: message 5, there before the first fetch, is never deleted"
+done
+
+# ---- a message listed without its UID, or without its size -------------
+# Without its UID it is not listed: the others are fetched, and it is
+# owed (UID SEARCH UNSEEN named it) and fetched by the next run. Without
+# its size it is listed (no short listing): all 5 at once.
+serve nouid '{"nouidnext": true, "sizesnouid": {"*": [3]}}'
+scripted_conf nouid imap 5s 'keep = yes' 'first_fetch = unseen'
+scripted_once nouid
+tap_is "$rc:$(scripted_count nouid)" 0:4 \
+    "message 3 listed without its UID: the 4 others fetched at the first run" "$err"
+scripted_once nouid
+tap_is "$(scripted_count nouid)" 5 "... message 3 at the next" "$err"
+serve nosize '{"nouidnext": true, "sizesnosize": {"*": [3]}}'
+scripted_conf nosize imap 5s 'keep = yes' 'first_fetch = unseen'
+scripted_once nosize
+tap_is "$rc:$(scripted_count nosize)" 0:5 \
+    "message 3 listed without its size: the 5 fetched at the first run" "$err"
+# ---- an EXPUNGE during the first listing ---------------------------------
+# EXISTS, as SELECT gave it, is one more than the listing then holds.
+serve exp '{"nouidnext": true, "expungesize": {"1": [2]}}'
+scripted_conf exp imap 5s 'keep = yes' 'first_fetch = unseen'
+scripted_once exp
+tap_is "$rc:$(scripted_count exp)" 0:4 \
+    "message 2 expunged during the first listing: the 4 others fetched" "$err"
+# ---- mail that arrives during the first listing -------------------------
+# "* 6 EXISTS" after the 5 are listed: the listing holds what the SELECT
+# counted, so it bounds the first fetch; message 6 is new mail, fetched by
+# the next run (had UID FETCH * bounded it, never).
+serve arr '{"nouidnext": true, "arrive": [1]}'
+scripted_conf arr imap 5s 'keep = yes' 'first_fetch = new'
+scripted_once arr
+tap_is "$rc:$(scripted_count arr)" 1:0 \
+    "new, a message arrives during the first listing: nothing fetched yet" "$err"
+scripted_once arr
+tap_is "$(scripted_count arr)" 1 "... it is fetched, as new mail, by the next run" "$err"
+tap_done
