@@ -62,9 +62,12 @@ struct daemon_account {
 						 * answer: IDLE folders a
 						 * fetch reconnected */
 	time_t				 last_success; /* 0: none yet */
-	int				 mda_refusing; /* the last poll's agent
-						* refused messages: --status
-						* says its error is now */
+	unsigned long			 held;	/* messages the delivery agent
+						 * refused or deferred in the
+						 * last poll that handed any
+						 * over (daemon_account_held) */
+	time_t				 held_since; /* since when polls
+						 * keep some back; 0: none */
 	int				 reauth; /* the last login failed for
 						 * want of a new authorisation */
 	int				 budget_paused; /* IDLE deliveries wait
@@ -192,6 +195,8 @@ void		 daemon_account_reauth(struct daemon_account *a, int status,
 		    int reauth);
 void		 daemon_account_save(struct daemon_account *a);
 int		 daemon_account_lock(struct daemon_account *a, int *status);
+void		 daemon_account_held(struct daemon_account *a,
+		    unsigned long refused, int status);
 void		 daemon_account_count(struct daemon_account *a,
 		    const struct fetch_result *r);
 int		 daemon_account_all_idle(const struct daemon_account *a);

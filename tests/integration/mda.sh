@@ -18,7 +18,7 @@
 #  - sender: a message's Return-Path is %s for an agent, and LMTP's
 #    MAIL FROM (Dovecot's first Return-Path line).
 #  - lmtp 451: a scripted LMTP server answering 451 to the data: the
-#    answer logged, nothing deleted (keep = no), exit 1 (nothing new);
+#    answer logged, nothing deleted (keep = no), exit 8 (none taken);
 #    the next run, to Dovecot's LMTP, delivers the six once.
 #  - lmtp dots: lines of dots pass the dot-stuffing unchanged.
 #  - lmtp + sieve (POP3): killed after the LMTP server took the second
@@ -206,8 +206,9 @@ tap_like "$err" "LMTP unix:$LMTP: RCPT TO refused: 550" \
 tap_is "$(server_left lmtpbad)" 6 "lmtp, unknown recipient (keep = no): nothing deleted"
 
 # An LMTP server that answers 451 to every message's data: the messages
-# stay on the server (keep = no), the run says why; pointed at Dovecot's,
-# the next run delivers them all.
+# stay on the server (keep = no), the run says why and, as it delivered
+# none of them, exits 8 (r23 05); pointed at Dovecot's, the next run
+# delivers them all.
 "$(_dc_python)" "$top_srcdir/tests/integration/lmtp_server.py" t451 \
     "$T/lmtp451" &
 LMTP451_PID=$!
@@ -219,7 +220,7 @@ done
 dovecot_add_user lmtptemprcpt pw-lmtptemprcpt-x7
 account lmtptemp 'deliver = lmtp' "lmtp = \"unix:$T/lmtp451\"" \
     'lmtp_recipient = "lmtptemprcpt"' 'keep = no'
-mfd_run_ok lmtptemp 1 "lmtp 451"
+mfd_run_ok lmtptemp 8 "lmtp 451"
 tap_like "$err" "LMTP unix:$T/lmtp451: end of data refused: 451 4.3.0 try again later; the message stays on the server" \
     "lmtp 451: the server's answer logged"
 tap_is "$(server_left lmtptemp)" 6 "lmtp 451 (keep = no): nothing deleted"
