@@ -129,6 +129,12 @@ struct daemon_idle {
 	uint64_t			 busy_at; /* ... then (daemon_now) */
 	int				 failing; /* the last session failed
 						 * before IDLE (status lines) */
+	unsigned long			 agent_seen; /* of the session's
+						 * messages the delivery agent
+						 * refused or deferred, those
+						 * reported already */
+	unsigned long			 agent_hard_seen; /* of them,
+						 * refused (not 75, 4xx) */
 	struct event			*ev_retry;
 };
 

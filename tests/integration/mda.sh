@@ -46,6 +46,8 @@
 #    folder in the Maildir while INBOX goes to the account's agent.
 #  - daemon (IMAP IDLE): an APPENDed message pushed by IDLE reaches the
 #    agent byte for byte and, keep = no, then leaves the server.
+#    An agent refusing the message pushed by IDLE: logged as a poll's
+#    refusal, in --status, and the message stays on the server (r23 05).
 # Short: seconds. TAP output.
 set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -372,13 +374,19 @@ mfd_expect "$T/perf/Maildir" ""
 
 # The daemon: a message pushed by IDLE goes to the agent, and with
 # keep = no leaves the server only after the agent took it.
+# idlrej: its agent refuses every message (exit 1).
 dovecot_add_user idl pw-idl-x7
 mfd_account idl pw-idl-x7
+dovecot_add_user idlrej pw-idlrej-x7
+mfd_account idlrej pw-idlrej-x7
 mkdir -p "$T/idl/out"
 {
 	printf 'state_dir = "%s"\nlog_level = debug\n' "$T/dstate"
+	printf 'control_socket = "%s"\n' "$T/dctl"
 	daemon_block idl 'idle = yes' 'poll_interval = 1h' 'deliver = mda' \
 	    'keep = no' "mda_command = \"$AGENT ok $T/idl/out\""
+	daemon_block idlrej 'idle = yes' 'poll_interval = 1h' \
+	    'deliver = mda' 'keep = no' "mda_command = \"$AGENT fail\""
 } >"$T/daemon.conf" || tap_bail "cannot write $T/daemon.conf"
 daemon_start "$T/daemon.conf"
 daemon_wait_log 'account=idl folder=INBOX: .*-> IDLING' 20
@@ -391,6 +399,15 @@ done
 tap_is "$(cmp "$T/m1.eml" "$T"/idl/out/msg.* 2>&1 && echo same)" same \
     "daemon: the pushed message reached the agent, byte for byte"
 tap_is "$(server_left idl)" 0 "daemon (keep = no): then it left the server"
+daemon_wait_log 'account=idlrej folder=INBOX: .*-> IDLING' 20
+ok $? "daemon: idlrej's IDLE folder reaches IDLE" "$(tail -20 "$DLOG")"
+dovecot_append idlrej INBOX "$T/m2.eml" >/dev/null || tap_bail "APPEND failed"
+daemon_wait_log 'account=idlrej folder=INBOX: IDLE: fetched 0 messages; 1 refused by the delivery agent stay on the server' 20
+ok $? "daemon: a refusal in IDLE is reported, as a poll's" "$(tail -20 "$DLOG")"
+status=$(timeout 20 "$MAILFETCHD" -c "$T/daemon.conf" --status 2>&1)
+tap_like "$status" "idlrej: .*; 1 message refused by the delivery agent since [0-9-]+ [0-9:]+; last error local delivery error \\(now\\)" \
+    "daemon: --status shows the refusal in IDLE"
+tap_is "$(server_left idlrej)" 1 "daemon (keep = no): the refused message stays on the server"
 kill -TERM "$DPID"
 daemon_wait_exit 15
 tap_is "$drc" 0 "daemon: stops on SIGTERM"
