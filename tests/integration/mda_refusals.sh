@@ -8,7 +8,9 @@
 #    backs off as after any failed poll and the log says why, instead of
 #    downloading the whole maildrop again every poll_interval; --status
 #    says "backing off", how many messages are refused and since when,
-#    and "last success never"; --once exits 8 (75 too: none was taken).
+#    and "last success never", as do the status JSON ("refused") and the
+#    metrics (mailfetchd_refused_messages); --once exits 8 (75 too: none
+#    was taken).
 # (One message refused of three: mda_scripted.sh.)
 # Short: a few seconds per daemon (each stopped after its first poll).
 # TAP output.
@@ -18,6 +20,8 @@ MAILFETCHD=${MAILFETCHD:-$top_srcdir/_build/mailfetchd}
 . "$top_srcdir/tests/lib/scripted.sh"
 scripted_init mdarefusals
 POP3SRV=$top_srcdir/tests/integration/pop3_server.py
+python3 -c 'import jsonschema' 2>/dev/null ||
+    tap_bail "python3-jsonschema is missing (tests/lib/deps.sh installs it)"
 
 # The agent: reads the message, says why not, exits with $1.
 cat >"$T/agent.sh" <<'EOA'
@@ -30,12 +34,21 @@ chmod 755 "$T/agent.sh"
 # every one was refused.
 all_refused()
 {
+	sed -i "1i metrics_file = \"$T/$1.prom\"" "$T/$1.conf"
 	scripted_daemon_poll "$1"
 	tap_like "$log" "account=$1: poll failed \\(local delivery error\\): the delivery agent took none of the $2 messages handed over, which stay on the server; backing off, next try in" \
 	    "$1: every message refused: the account backs off, and the log says why"
 	tap_unlike "$log" "next poll in" "$1: no poll at poll_interval"
 	tap_like "$status" "^$1: backing off; .*last success never; .*; $2 messages refused by the delivery agent since [0-9-]+ [0-9:]+; last error local delivery error \\(now\\)" \
 	    "$1: --status: backing off, no success, the refusals since when"
+	printf '%s\n' "$json" >"$T/$1.json"
+	tap_is "$(python3 "$top_srcdir/tests/lib/status_check.py" \
+	    "$top_srcdir/doc/status.schema.json" "$T/$1.json" \
+	    "a('$1')['refused']['messages'], a('$1')['refused']['since'] is not None" 2>&1)" \
+	    "($2, True)" \
+	    "$1: --status --json (valid against the schema): refused.messages $2, refused.since set"
+	tap_like "$(cat "$T/$1.prom" 2>/dev/null)" "mailfetchd_refused_messages\\{account=\"$1\"\\} $2" \
+	    "$1: the metrics file: mailfetchd_refused_messages $2"
 }
 
 # agent_conf NAME PROTO CODE: an account whose agent exits CODE.

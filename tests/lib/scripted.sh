@@ -92,8 +92,8 @@ scripted_lmtp()
 
 # scripted_daemon_poll NAME: the daemon on $T/NAME.conf (given a control
 # socket) until its first poll ends (20 s at most): then its --status in
-# $status, stopped, its log in $log; a sanitizer report in it fails a
-# check.
+# $status, its --status --json in $json, stopped, its log in $log; a
+# sanitizer report in it fails a check.
 scripted_daemon_poll()
 {
 	local i dpid
@@ -107,6 +107,7 @@ scripted_daemon_poll()
 		sleep 0.1
 	done
 	status=$(timeout 20 "$MAILFETCHD" -c "$T/$1.conf" --status 2>&1)
+	json=$(timeout 20 "$MAILFETCHD" -c "$T/$1.conf" --status --json 2>&1)
 	scripted_daemon_stop "$dpid"
 	log=$(cat "$T/$1.log")
 	tap_unlike "$log" 'runtime error:|AddressSanitizer|LeakSanitizer' \
