@@ -284,7 +284,8 @@ daemon_log_done(struct daemon_account *a, const struct fetch_result *r,
 		    "refused by the delivery agent stay on the server; next "
 		    "poll in %s", r->messages, r->messages == 1 ? "" : "s",
 		    r->refused, in);
-	} else if (r->agent_refused > 0 && r->status == EXIT_LOCAL) {
+	} else if (r->agent_refused > 0 && r->messages == 0 &&
+	    r->status == EXIT_LOCAL) {
 		log_msg(LOG_LVL_WARNING, &ctx, "poll failed (%s): the delivery "
 		    "agent took none of the %lu message%s handed over, which "
 		    "stay on the server; backing off, next try in %s",
@@ -366,29 +367,47 @@ daemon_account_count(struct daemon_account *a, const struct fetch_result *r)
 	a->msgs_today += r->messages;
 	a->bytes_today += r->bytes;
 	daemon_report_count(a, r->messages, r->bytes);
-	/* A poll that delivered, or had nothing to deliver: the messages
-	 * the agent refused have their own line in --status. */
+	/* A poll that delivered, or had nothing to deliver but what the
+	 * agent refused before (daemon_refused_known): the messages it
+	 * refuses have their own line in --status. */
 	if (r->status != EXIT_PARTIAL)
 		a->last_success = time(NULL);
 }
 
 /* The messages the delivery agent refused or deferred, for --status:
  * how many the last poll that handed any over kept back, and since when
- * polls keep some back. A poll that delivered with none refused clears
- * them; one that handed none over (nothing new, the daily budget cut it
- * short) leaves them: it tells nothing of the agent. */
+ * polls keep some back; and how many of them a poll whose agent took
+ * others refused (daemon_refused_known). A poll that delivered with
+ * none refused clears them; one that handed none over (nothing new, the
+ * daily budget cut it short) leaves them: it tells nothing of the
+ * agent. */
 void
 daemon_account_held(struct daemon_account *a, unsigned long refused,
-    int status)
+    unsigned long delivered)
 {
 	if (refused > 0) {
 		if (a->held == 0)
 			a->held_since = time(NULL);
 		a->held = refused;
-	} else if (status == EXIT_NEW_MAIL) {
+		if (delivered > 0)
+			a->held_known = refused;
+	} else if (delivered > 0) {
 		a->held = 0;
 		a->held_since = 0;
+		a->held_known = 0;
 	}
+}
+
+/* Whether a poll whose agent took none of the messages handed over only
+ * handed over (at most as many as) those it refused while it took others
+ * (r21 14): messages it refuses again, not an agent that takes nothing.
+ * Then no backoff: the account's new mail must not wait for them. */
+static int
+daemon_refused_known(const struct daemon_account *a,
+    const struct fetch_result *r)
+{
+	return (r->none_taken && !r->reauth && a->held_known > 0 &&
+	    r->agent_refused <= a->held_known);
 }
 
 /* An attempt ended (session done, or failed before it, no_conn): tell
@@ -400,7 +419,13 @@ daemon_account_done(struct daemon_account *a, const struct fetch_result *r,
 	struct schedule_outcome	 o;
 	uint64_t		 now = daemon_now(), due;
 	char			*msg;
+	struct fetch_result	 known;
 
+	if (daemon_refused_known(a, r)) {
+		known = *r;
+		known.refused = r->agent_refused;
+		r = &known;
+	}
 	memset(&o, 0, sizeof o);
 	/* A refused OAuth2 grant: no retry can help, only the user running
 	 * --oauth2-setup; the account waits for a reload, like a config
@@ -428,7 +453,7 @@ daemon_account_done(struct daemon_account *a, const struct fetch_result *r,
 	/* Not backed off, but the account's last error for --status. */
 	if (r->refused > 0 && status_is_failure(r->status))
 		schedule_idle_error(a->sa, r->status);
-	daemon_account_held(a, r->agent_refused, r->status);
+	daemon_account_held(a, r->agent_refused, r->messages);
 	daemon_log_done(a, r, due, now, msg);
 	if (o.hint == SCHEDULE_HINT_TOO_MANY_CONNS)
 		daemon_idle_trim(a->d);

@@ -399,8 +399,7 @@ daemon_idle_refused(struct daemon_idle *di, const struct imap_result *r,
 	hard = r->mda_refused - di->agent_hard_seen;
 	di->agent_seen = r->mda_refused + r->mda_tempfail;
 	di->agent_hard_seen = r->mda_refused;
-	daemon_account_held(a, round, msgs > 0 ? EXIT_NEW_MAIL :
-	    EXIT_NOTHING_NEW);
+	daemon_account_held(a, round, msgs);
 	if (round == 0)
 		return;
 	log_msg(LOG_LVL_WARNING, &(struct log_ctx){ a->ac->name, di->folder,

@@ -68,6 +68,9 @@ struct daemon_account {
 						 * over (daemon_account_held) */
 	time_t				 held_since; /* since when polls
 						 * keep some back; 0: none */
+	unsigned long			 held_known; /* of them, refused by
+						 * a poll whose agent took
+						 * others (it works) */
 	int				 reauth; /* the last login failed for
 						 * want of a new authorisation */
 	int				 budget_paused; /* IDLE deliveries wait
@@ -202,7 +205,7 @@ void		 daemon_account_reauth(struct daemon_account *a, int status,
 void		 daemon_account_save(struct daemon_account *a);
 int		 daemon_account_lock(struct daemon_account *a, int *status);
 void		 daemon_account_held(struct daemon_account *a,
-		    unsigned long refused, int status);
+		    unsigned long refused, unsigned long delivered);
 void		 daemon_account_count(struct daemon_account *a,
 		    const struct fetch_result *r);
 int		 daemon_account_all_idle(const struct daemon_account *a);

@@ -301,6 +301,7 @@ fetch_refused(struct fetch_result *res, unsigned long refused,
 		return;
 	if (delivered == 0) {
 		res->status = EXIT_LOCAL;
+		res->none_taken = !other;
 		return;
 	}
 	if (refused > 0)

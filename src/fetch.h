@@ -64,6 +64,9 @@ struct fetch_result {
 	unsigned long	 agent_refused;	/* all the messages the agent (or
 					 * LMTP server) refused or deferred
 					 * (75, 4xx), kept on the server */
+	int		 none_taken;	/* the agent took none of the
+					 * messages handed over, and nothing
+					 * else failed (status EXIT_LOCAL) */
 	struct hook_files *files;	/* the new files, durable (hook.h);
 					 * the session's: the done callback
 					 * may take them (hook_new_mail).

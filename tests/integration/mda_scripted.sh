@@ -21,7 +21,10 @@
 #  - one refused (daemon, POP3): the agent refuses one message for good
 #    (exit 65) and takes the others: the refusal logged, the poll's end
 #    says so, and the next poll comes at poll_interval: no backoff of
-#    the whole account for one message; --once still exits 8.
+#    the whole account for one message, nor after the second poll, that
+#    hands over only that message (r23 05); --status gives the first
+#    poll as the last success and the refusal on its own (r23 06);
+#    --once still exits 8.
 # Short: seconds. TAP output.
 set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -115,12 +118,14 @@ scripted_server "$top_srcdir/tests/integration/pop3_server.py" plain
 scripted_conf rej pop3 5s "deliver = mda" "mda_command = \"$T/rej.sh $T/rej\"" \
     "poll_interval = 10s" "poll_interval_override = yes"
 mkdir -p "$T/rej"
-scripted_daemon_poll rej
+scripted_daemon_poll rej 2
 tap_like "$log" "uid=1: mda_command '$T/rej.sh' exited with status 65" \
     "one refused: the refusal logged"
 tap_like "$log" "fetched 2 messages; 1 refused by the delivery agent stay on the server; next poll in" \
     "one refused: the poll's end says so, the next poll at poll_interval"
-tap_unlike "$log" "backing off" "one refused: no backoff for the account"
+tap_like "$log" "fetched 0 messages; 1 refused by the delivery agent stay on the server; next poll in" \
+    "one refused: the second poll, that hands over only the message refused before, says so, the next poll at poll_interval"
+tap_unlike "$log" "backing off" "one refused: no backoff for the account, in either poll"
 tap_like "$status" "^rej: waiting; .*; next poll in [0-9]+s; .*; 1 message refused by the delivery agent since [0-9-]+ [0-9:]+; last error local delivery error \\(now\\)" \
     "one refused: --status shows the refusal on its own, as the account's error now, and no backoff"
 tap_unlike "$status" "last success never" \

@@ -90,20 +90,22 @@ scripted_lmtp()
 	tap_bail "lmtp_server.py $1 did not start"
 }
 
-# scripted_daemon_poll NAME: the daemon on $T/NAME.conf (given a control
-# socket) until its first poll ends (20 s at most): then its --status in
+# scripted_daemon_poll NAME [N]: the daemon on $T/NAME.conf (given a
+# control socket) until its first (Nth) poll ends (20 s at most, 20 s
+# more for each further one): then its --status in
 # $status, its --status --json in $json, stopped, its log in $log; a
 # sanitizer report in it fails a check.
 scripted_daemon_poll()
 {
-	local i dpid
+	local i dpid n=${2:-1}
 
 	sed -i "1i control_socket = \"$T/control-$1\"" "$T/$1.conf"
 	"$MAILFETCHD" -c "$T/$1.conf" >"$T/$1.log" 2>&1 &
 	dpid=$!
 	tap_cleanup_add "kill -KILL $dpid 2>/dev/null"
-	for i in $(seq 200); do
-		grep -qE 'next poll in|next try in' "$T/$1.log" && break
+	for i in $(seq $((200 * n))); do
+		[ "$(grep -cE 'next poll in|next try in' "$T/$1.log")" -ge "$n" ] &&
+		    break
 		sleep 0.1
 	done
 	status=$(timeout 20 "$MAILFETCHD" -c "$T/$1.conf" --status 2>&1)
