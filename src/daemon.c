@@ -284,6 +284,13 @@ daemon_log_done(struct daemon_account *a, const struct fetch_result *r,
 		    "refused by the delivery agent stay on the server; next "
 		    "poll in %s", r->messages, r->messages == 1 ? "" : "s",
 		    r->refused, in);
+	} else if (r->agent_refused > 0 && r->messages == 0 &&
+	    r->status == EXIT_LOCAL) {
+		log_msg(LOG_LVL_WARNING, &ctx, "poll failed (%s): the delivery "
+		    "agent took none of the %lu message%s handed over, which "
+		    "stay on the server; backing off, next try in %s",
+		    outcome_name(r->status), r->agent_refused,
+		    r->agent_refused == 1 ? "" : "s", in);
 	} else if (r->status == EXIT_NEW_MAIL) {
 		log_msg(LOG_LVL_INFO, &ctx, "fetched %lu message%s (%llu "
 		    "bytes); next poll in %s", r->messages,
@@ -360,8 +367,47 @@ daemon_account_count(struct daemon_account *a, const struct fetch_result *r)
 	a->msgs_today += r->messages;
 	a->bytes_today += r->bytes;
 	daemon_report_count(a, r->messages, r->bytes);
-	if (r->status != EXIT_PARTIAL && r->refused == 0)
+	/* A poll that delivered, or had nothing to deliver but what the
+	 * agent refused before (daemon_refused_known): the messages it
+	 * refuses have their own line in --status. */
+	if (r->status != EXIT_PARTIAL)
 		a->last_success = time(NULL);
+}
+
+/* The messages the delivery agent refused or deferred, for --status:
+ * how many the last poll that handed any over kept back, and since when
+ * polls keep some back; and how many of them a poll whose agent took
+ * others refused (daemon_refused_known). A poll that delivered with
+ * none refused clears them; one that handed none over (nothing new, the
+ * daily budget cut it short) leaves them: it tells nothing of the
+ * agent. */
+void
+daemon_account_held(struct daemon_account *a, unsigned long refused,
+    unsigned long delivered)
+{
+	if (refused > 0) {
+		if (a->held == 0)
+			a->held_since = time(NULL);
+		a->held = refused;
+		if (delivered > 0)
+			a->held_known = refused;
+	} else if (delivered > 0) {
+		a->held = 0;
+		a->held_since = 0;
+		a->held_known = 0;
+	}
+}
+
+/* Whether a poll whose agent took none of the messages handed over only
+ * handed over (at most as many as) those it refused while it took others
+ * (r21 14): messages it refuses again, not an agent that takes nothing.
+ * Then no backoff: the account's new mail must not wait for them. */
+static int
+daemon_refused_known(const struct daemon_account *a,
+    const struct fetch_result *r)
+{
+	return (r->none_taken && !r->reauth && a->held_known > 0 &&
+	    r->agent_refused <= a->held_known);
 }
 
 /* An attempt ended (session done, or failed before it, no_conn): tell
@@ -373,7 +419,13 @@ daemon_account_done(struct daemon_account *a, const struct fetch_result *r,
 	struct schedule_outcome	 o;
 	uint64_t		 now = daemon_now(), due;
 	char			*msg;
+	struct fetch_result	 known;
 
+	if (daemon_refused_known(a, r)) {
+		known = *r;
+		known.refused = r->agent_refused;
+		r = &known;
+	}
 	memset(&o, 0, sizeof o);
 	/* A refused OAuth2 grant: no retry can help, only the user running
 	 * --oauth2-setup; the account waits for a reload, like a config
@@ -399,9 +451,9 @@ daemon_account_done(struct daemon_account *a, const struct fetch_result *r,
 	o.no_conn = no_conn;
 	due = schedule_done(a->sa, now, &o, &msg);
 	/* Not backed off, but the account's last error for --status. */
-	a->mda_refusing = r->refused > 0;
-	if (a->mda_refusing)
+	if (r->refused > 0 && status_is_failure(r->status))
 		schedule_idle_error(a->sa, r->status);
+	daemon_account_held(a, r->agent_refused, r->messages);
 	daemon_log_done(a, r, due, now, msg);
 	if (o.hint == SCHEDULE_HINT_TOO_MANY_CONNS)
 		daemon_idle_trim(a->d);
@@ -1489,6 +1541,24 @@ daemon_account_conns(const struct daemon_account *a)
 	return (n);
 }
 
+/* "; 2 messages refused by the delivery agent since 2026-12-07
+ * 17:29:40" (daemon_account_held), or "" when none are. */
+static void
+daemon_account_held_text(const struct daemon_account *a, char *buf,
+    size_t len)
+{
+	struct tm	tm;
+	char		since[32] = "unknown";
+
+	buf[0] = '\0';
+	if (a->held == 0)
+		return;
+	if (localtime_r(&a->held_since, &tm) != NULL)
+		strftime(since, sizeof since, "%Y-%m-%d %H:%M:%S", &tm);
+	snprintf(buf, len, "; %lu message%s refused by the delivery agent "
+	    "since %s", a->held, a->held == 1 ? "" : "s", since);
+}
+
 /* One line of the `status` answer (control.h), caller frees. */
 static char *
 daemon_account_status_line(const struct daemon_account *a, uint64_t now)
@@ -1496,13 +1566,13 @@ daemon_account_status_line(const struct daemon_account *a, uint64_t now)
 	struct schedule_status	 ss;
 	struct tm		 tm;
 	char			 when[32] = "never", *next, *line, err[64];
-	char			*folders, budget[96] = "";
+	char			*folders, budget[96] = "", held[96];
 	int			 today = a->day == daemon_today();
 	int			 failing, idling;
 	time_t			 success = a->last_success;
 
 	schedule_account_status(a->sa, now, &ss);
-	failing = daemon_account_idle_failing(a, &idling) || a->mda_refusing;
+	failing = daemon_account_idle_failing(a, &idling) || a->held > 0;
 	/* An IDLE session in IDLE works now. */
 	if (idling)
 		success = time(NULL);
@@ -1532,14 +1602,15 @@ daemon_account_status_line(const struct daemon_account *a, uint64_t now)
 		daemon_wall(schedule_budget_resume(a->sa, now), now, budget,
 		    sizeof budget);
 	folders = daemon_account_folders(a);
+	daemon_account_held_text(a, held, sizeof held);
 	xasprintf(&line, "%s: %s%s; connections %u; last success %s; %s; "
-	    "today %lu message%s, %llu bytes%s%s; last error %s", a->ac->name,
+	    "today %lu message%s, %llu bytes%s%s%s; last error %s", a->ac->name,
 	    daemon_account_state(a, &ss), folders, daemon_account_conns(a),
 	    when, next, today ? a->msgs_today : 0,
 	    today && a->msgs_today == 1 ? "" : "s",
 	    (unsigned long long)(today ? a->bytes_today : 0),
 	    a->budget_paused ? "; IDLE mail waits for the daily budget until " :
-	    "", budget, err);
+	    "", budget, held, err);
 	free(folders);
 	free(next);
 	return (line);

@@ -383,6 +383,34 @@ daemon_idle_level(const struct imap_result *r, const char *note)
 	return (note != NULL ? LOG_LVL_INFO : LOG_LVL_WARNING);
 }
 
+/* The messages the delivery agent refused or deferred in the round: a
+ * warning, --status (as a poll's, daemon_account_done) and the metrics'
+ * failure count. A round whose hand-overs were all taken clears what
+ * --status holds back. */
+static void
+daemon_idle_refused(struct daemon_idle *di, const struct imap_result *r,
+    unsigned long msgs)
+{
+	struct daemon_account	*a = di->a;
+	unsigned long		 round, hard;
+
+	/* The session's counts grow over its rounds. */
+	round = r->mda_refused + r->mda_tempfail - di->agent_seen;
+	hard = r->mda_refused - di->agent_hard_seen;
+	di->agent_seen = r->mda_refused + r->mda_tempfail;
+	di->agent_hard_seen = r->mda_refused;
+	daemon_account_held(a, round, msgs);
+	if (round == 0)
+		return;
+	log_msg(LOG_LVL_WARNING, &(struct log_ctx){ a->ac->name, di->folder,
+	    0 }, "IDLE: fetched %lu message%s; %lu refused by the delivery "
+	    "agent stay on the server", msgs, msgs == 1 ? "" : "s", round);
+	if (hard > 0) {
+		schedule_idle_error(a->sa, EXIT_LOCAL);
+		daemon_report_failure(a, EXIT_LOCAL, NULL);
+	}
+}
+
 /* Deliveries of an IDLE session (or a failed round's downloads, msgs
  * 0): the budget (what was downloaded, as daemon_account_done) and the
  * daily counts. */
@@ -394,10 +422,10 @@ daemon_idle_delivered(struct imap_session *s, void *arg,
 	struct daemon_account	*a = di->a;
 	struct fetch_result	 r;
 
-	(void)s;
 	if (a == NULL)
 		return;
 	schedule_budget_add(a->sa, daemon_now(), downloaded);
+	daemon_idle_refused(di, imap_session_result(s), msgs);
 	if (msgs > 0) {
 		memset(&r, 0, sizeof r);
 		r.status = EXIT_NEW_MAIL;
@@ -553,6 +581,8 @@ daemon_idle_done(struct imap_session *s, void *arg)
 	daemon_account_reauth(di->a, r->idled ? EXIT_NOTHING_NEW : r->status,
 	    r->reauth);
 	daemon_idle_outcome(di, r);
+	di->agent_seen = 0;	/* the next session counts anew */
+	di->agent_hard_seen = 0;
 	/* As for a poll (daemon_account_done): a grant to renew is a
 	 * configuration error. */
 	di->refused = !r->idled && schedule_exit_refused(r->reauth ?

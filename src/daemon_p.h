@@ -62,9 +62,15 @@ struct daemon_account {
 						 * answer: IDLE folders a
 						 * fetch reconnected */
 	time_t				 last_success; /* 0: none yet */
-	int				 mda_refusing; /* the last poll's agent
-						* refused messages: --status
-						* says its error is now */
+	unsigned long			 held;	/* messages the delivery agent
+						 * refused or deferred in the
+						 * last poll that handed any
+						 * over (daemon_account_held) */
+	time_t				 held_since; /* since when polls
+						 * keep some back; 0: none */
+	unsigned long			 held_known; /* of them, refused by
+						 * a poll whose agent took
+						 * others (it works) */
 	int				 reauth; /* the last login failed for
 						 * want of a new authorisation */
 	int				 budget_paused; /* IDLE deliveries wait
@@ -126,6 +132,12 @@ struct daemon_idle {
 	uint64_t			 busy_at; /* ... then (daemon_now) */
 	int				 failing; /* the last session failed
 						 * before IDLE (status lines) */
+	unsigned long			 agent_seen; /* of the session's
+						 * messages the delivery agent
+						 * refused or deferred, those
+						 * reported already */
+	unsigned long			 agent_hard_seen; /* of them,
+						 * refused (not 75, 4xx) */
 	struct event			*ev_retry;
 };
 
@@ -192,6 +204,8 @@ void		 daemon_account_reauth(struct daemon_account *a, int status,
 		    int reauth);
 void		 daemon_account_save(struct daemon_account *a);
 int		 daemon_account_lock(struct daemon_account *a, int *status);
+void		 daemon_account_held(struct daemon_account *a,
+		    unsigned long refused, unsigned long delivered);
 void		 daemon_account_count(struct daemon_account *a,
 		    const struct fetch_result *r);
 int		 daemon_account_all_idle(const struct daemon_account *a);

@@ -189,6 +189,8 @@ daemon_report_account(const struct daemon_account *a, uint64_t now,
 	m->bytes = a->total_bytes;
 	m->messages_today = today ? a->msgs_today : 0;
 	m->bytes_today = today ? a->bytes_today : 0;
+	m->refused_messages = a->held;
+	m->refused_since = (int64_t)a->held_since;
 	memcpy(m->failures_by_class, a->failures_by_class,
 	    sizeof m->failures_by_class);
 	daemon_report_folders(a, now, m);

@@ -281,19 +281,33 @@ struct fetch_session {
 	void			*arg;
 };
 
-/* Messages the delivery agent refused make the run's exit status 8 (as
- * mailfetchd.conf(5) says); with nothing else failed (other: a folder
- * did), res->refused tells the daemon that the account itself works:
- * one message the agent refuses must not hold back the others' polls. */
+/* Messages the delivery agent refused (refused) or asked to have again
+ * later (tempfail). A refusal makes the run's exit status 8 (as
+ * mailfetchd.conf(5) says). res->agent_refused counts both for the
+ * daemon's log and --status. When other messages were delivered and
+ * nothing else failed (other: a folder did), res->refused tells the
+ * daemon that the account itself works: one message the agent refuses
+ * must not hold back the others' polls. When the agent took none of the
+ * messages handed over, the agent (or what it delivers to) is what fails:
+ * exit 8 with res->refused 0, so that the daemon backs off rather than
+ * download the whole maildrop again every poll_interval. */
 static void
-fetch_refused(struct fetch_result *res, unsigned long refused, int other)
+fetch_refused(struct fetch_result *res, unsigned long refused,
+    unsigned long tempfail, unsigned long delivered, int other)
 {
-	if (refused == 0 || (res->status != EXIT_NEW_MAIL &&
+	res->agent_refused = refused + tempfail;
+	if (res->agent_refused == 0 || (res->status != EXIT_NEW_MAIL &&
 	    res->status != EXIT_NOTHING_NEW))
 		return;
-	res->status = EXIT_LOCAL;
+	if (delivered == 0) {
+		res->status = EXIT_LOCAL;
+		res->none_taken = !other;
+		return;
+	}
+	if (refused > 0)
+		res->status = EXIT_LOCAL;
 	if (!other)
-		res->refused = refused;
+		res->refused = res->agent_refused;
 }
 
 /* An IMAP session ended: a mix of good and failed folders is a partial
@@ -307,7 +321,8 @@ fetch_imap_done(struct imap_session *imap, void *arg)
 
 	memset(&res, 0, sizeof res);
 	res.status = r->status;
-	fetch_refused(&res, r->mda_refused, r->folders_failed > 0);
+	fetch_refused(&res, r->mda_refused, r->mda_tempfail, r->messages,
+	    r->folders_failed > 0);
 	if (r->folders_failed > 0 && r->folders_ok > 0 &&
 	    res.status != EXIT_LOCAL && res.status != EXIT_NETWORK)
 		res.status = EXIT_PARTIAL;
@@ -334,7 +349,8 @@ fetch_pop3_done(struct pop3_session *pop3, void *arg)
 
 	memset(&res, 0, sizeof res);
 	res.status = r->status;
-	fetch_refused(&res, r->mda_refused, 0);
+	fetch_refused(&res, r->mda_refused, r->mda_tempfail, r->messages,
+	    0);
 	res.messages = r->messages;
 	res.bytes = r->bytes;
 	res.downloaded = r->downloaded;

@@ -56,11 +56,17 @@ struct fetch_result {
 	int		 reauth;	/* IMAP: the login needs a new
 					 * authorisation (OAuth2 grant) */
 	unsigned long	 refused;	/* messages the delivery agent
-					 * refused when nothing else failed
-					 * (status EXIT_LOCAL then): one
-					 * message, not the account; the
-					 * schedule goes on as after a good
-					 * poll. 0 otherwise */
+					 * refused or deferred when others
+					 * were delivered and nothing else
+					 * failed: one message, not the
+					 * account; the schedule goes on as
+					 * after a good poll. 0 otherwise */
+	unsigned long	 agent_refused;	/* all the messages the agent (or
+					 * LMTP server) refused or deferred
+					 * (75, 4xx), kept on the server */
+	int		 none_taken;	/* the agent took none of the
+					 * messages handed over, and nothing
+					 * else failed (status EXIT_LOCAL) */
 	struct hook_files *files;	/* the new files, durable (hook.h);
 					 * the session's: the done callback
 					 * may take them (hook_new_mail).

@@ -4234,6 +4234,8 @@ imap_mda_done(enum mda_result res, const char *text, void *arg)
 	mda_log(&ctx, res, text);
 	if (res == MDA_FAILED)
 		s->result.mda_refused++;	/* not the account's failure */
+	else if (res == MDA_TEMPFAIL)
+		s->result.mda_tempfail++;
 	if (res != MDA_DELIVERED)
 		uidset_add(&s->mda_refused, s->staged[i].uid);
 	else if (imap_mda_taken(s, i) != 0)

@@ -57,6 +57,8 @@ struct imap_result {
 	unsigned long	 mda_refused;	/* messages the delivery agent
 					 * refused (not 75): kept on the
 					 * server; fetch.c makes it exit 8 */
+	unsigned long	 mda_tempfail;	/* and those it asked to have
+					 * again later (75, LMTP 4xx) */
 };
 
 typedef void (*imap_done_cb)(struct imap_session *, void *);

@@ -46,6 +46,9 @@ static const struct metrics_family metrics_families[] = {
 	    "class (the exit status' word)." },
 	{ "mailfetchd_consecutive_failures", "gauge",
 	    "Polls failed in a row." },
+	{ "mailfetchd_refused_messages", "gauge",
+	    "Messages the delivery agent refused or deferred in the last poll "
+	    "that handed any over; they stay on the server." },
 	{ "mailfetchd_last_success_timestamp_seconds", "gauge",
 	    "When the last poll succeeded (now while a folder is in IDLE); "
 	    "absent before the first." },
@@ -170,6 +173,8 @@ metrics_samples(struct metrics_lines *l, const struct status_account *a)
 	metrics_failures(l, a, account);
 	metrics_sample(l, "mailfetchd_consecutive_failures", account, NULL,
 	    a->failures);
+	metrics_sample(l, "mailfetchd_refused_messages", account, NULL,
+	    a->refused_messages);
 	if (a->last_success != 0)
 		metrics_sample(l, "mailfetchd_last_success_timestamp_seconds",
 		    account, NULL, (uint64_t)a->last_success);

@@ -2471,6 +2471,8 @@ pop3_mda_done(enum mda_result res, const char *text, void *arg)
 	mda_log(&ctx, res, text);
 	if (res == MDA_FAILED)
 		s->result.mda_refused++;	/* not the account's failure */
+	else if (res == MDA_TEMPFAIL)
+		s->result.mda_tempfail++;
 	if (res == MDA_DELIVERED && pop3_mda_taken(s, m) != 0)
 		return;
 	pop3_mda_next(s);

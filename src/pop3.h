@@ -36,6 +36,8 @@ struct pop3_result {
 	unsigned long	 mda_refused;	/* messages the delivery agent
 					 * refused (not 75): kept on the
 					 * server; fetch.c makes it exit 8 */
+	unsigned long	 mda_tempfail;	/* and those it asked to have
+					 * again later (75, LMTP 4xx) */
 };
 
 typedef void (*pop3_done_cb)(struct pop3_session *, void *);

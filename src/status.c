@@ -168,7 +168,8 @@ status_connections(struct json *j, const struct status_account *a)
 	json_object_end(j);
 }
 
-/* "fetched" since start, "today", and the failures by class. */
+/* "fetched" since start, "today", "refused" (by the delivery agent)
+ * and the failures by class. */
 static void
 status_counts(struct json *j, const struct status_account *a)
 {
@@ -183,6 +184,11 @@ status_counts(struct json *j, const struct status_account *a)
 	json_object_begin(j);
 	status_key_uint(j, "messages", a->messages_today);
 	status_key_uint(j, "bytes", a->bytes_today);
+	json_object_end(j);
+	json_key(j, "refused");
+	json_object_begin(j);
+	status_key_uint(j, "messages", a->refused_messages);
+	status_time(j, "since", a->refused_since);
 	json_object_end(j);
 	json_key(j, "failures_by_class");
 	json_object_begin(j);

@@ -87,6 +87,10 @@ struct status_account {
 	uint64_t	 bytes;
 	uint64_t	 messages_today;
 	uint64_t	 bytes_today;
+	uint64_t	 refused_messages; /* the delivery agent refused or
+					 * deferred in the last poll (or
+					 * IDLE round) that handed any over */
+	int64_t		 refused_since;	/* polls keep some back since; 0 */
 	uint64_t	 failures_by_class[STATUS_CLASSES]; /* since start */
 	struct status_folder *folders;
 	size_t		 nfolders;

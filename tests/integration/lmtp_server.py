@@ -14,6 +14,7 @@ Modes:
            taken early"; to the final dot "451 not taken after all"
   bare250  answers LHLO with a bare "250" (a code alone); then normal
   t451     answers every message's final dot with "451 try again later"
+  t550     answers every message's final dot with "550 refused for good"
   ok       a normal server: 250 to everything, 354 to DATA
 """
 import socket
@@ -45,7 +46,8 @@ def serve(c, mode, path):
                 data.append(l)
             open(path + ".data", "ab").write(b"".join(data))
             send({"early": "451 4.3.0 not taken after all\r\n",
-                  "t451": "451 4.3.0 try again later\r\n"}.get(
+                  "t451": "451 4.3.0 try again later\r\n",
+                  "t550": "550 5.7.1 refused for good\r\n"}.get(
                       mode, "250 2.0.0 ok\r\n"))
         elif cmd == b"QUIT":
             send("221 bye\r\n")

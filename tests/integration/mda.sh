@@ -18,7 +18,7 @@
 #  - sender: a message's Return-Path is %s for an agent, and LMTP's
 #    MAIL FROM (Dovecot's first Return-Path line).
 #  - lmtp 451: a scripted LMTP server answering 451 to the data: the
-#    answer logged, nothing deleted (keep = no), exit 1 (nothing new);
+#    answer logged, nothing deleted (keep = no), exit 8 (none taken);
 #    the next run, to Dovecot's LMTP, delivers the six once.
 #  - lmtp dots: lines of dots pass the dot-stuffing unchanged.
 #  - lmtp + sieve (POP3): killed after the LMTP server took the second
@@ -46,6 +46,8 @@
 #    folder in the Maildir while INBOX goes to the account's agent.
 #  - daemon (IMAP IDLE): an APPENDed message pushed by IDLE reaches the
 #    agent byte for byte and, keep = no, then leaves the server.
+#    An agent refusing the message pushed by IDLE: logged as a poll's
+#    refusal, in --status, and the message stays on the server (r23 05).
 # Short: seconds. TAP output.
 set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -206,8 +208,9 @@ tap_like "$err" "LMTP unix:$LMTP: RCPT TO refused: 550" \
 tap_is "$(server_left lmtpbad)" 6 "lmtp, unknown recipient (keep = no): nothing deleted"
 
 # An LMTP server that answers 451 to every message's data: the messages
-# stay on the server (keep = no), the run says why; pointed at Dovecot's,
-# the next run delivers them all.
+# stay on the server (keep = no), the run says why and, as it delivered
+# none of them, exits 8 (r23 05); pointed at Dovecot's, the next run
+# delivers them all.
 "$(_dc_python)" "$top_srcdir/tests/integration/lmtp_server.py" t451 \
     "$T/lmtp451" &
 LMTP451_PID=$!
@@ -219,7 +222,7 @@ done
 dovecot_add_user lmtptemprcpt pw-lmtptemprcpt-x7
 account lmtptemp 'deliver = lmtp' "lmtp = \"unix:$T/lmtp451\"" \
     'lmtp_recipient = "lmtptemprcpt"' 'keep = no'
-mfd_run_ok lmtptemp 1 "lmtp 451"
+mfd_run_ok lmtptemp 8 "lmtp 451"
 tap_like "$err" "LMTP unix:$T/lmtp451: end of data refused: 451 4.3.0 try again later; the message stays on the server" \
     "lmtp 451: the server's answer logged"
 tap_is "$(server_left lmtptemp)" 6 "lmtp 451 (keep = no): nothing deleted"
@@ -371,13 +374,19 @@ mfd_expect "$T/perf/Maildir" ""
 
 # The daemon: a message pushed by IDLE goes to the agent, and with
 # keep = no leaves the server only after the agent took it.
+# idlrej: its agent refuses every message (exit 1).
 dovecot_add_user idl pw-idl-x7
 mfd_account idl pw-idl-x7
+dovecot_add_user idlrej pw-idlrej-x7
+mfd_account idlrej pw-idlrej-x7
 mkdir -p "$T/idl/out"
 {
 	printf 'state_dir = "%s"\nlog_level = debug\n' "$T/dstate"
+	printf 'control_socket = "%s"\n' "$T/dctl"
 	daemon_block idl 'idle = yes' 'poll_interval = 1h' 'deliver = mda' \
 	    'keep = no' "mda_command = \"$AGENT ok $T/idl/out\""
+	daemon_block idlrej 'idle = yes' 'poll_interval = 1h' \
+	    'deliver = mda' 'keep = no' "mda_command = \"$AGENT fail\""
 } >"$T/daemon.conf" || tap_bail "cannot write $T/daemon.conf"
 daemon_start "$T/daemon.conf"
 daemon_wait_log 'account=idl folder=INBOX: .*-> IDLING' 20
@@ -390,6 +399,15 @@ done
 tap_is "$(cmp "$T/m1.eml" "$T"/idl/out/msg.* 2>&1 && echo same)" same \
     "daemon: the pushed message reached the agent, byte for byte"
 tap_is "$(server_left idl)" 0 "daemon (keep = no): then it left the server"
+daemon_wait_log 'account=idlrej folder=INBOX: .*-> IDLING' 20
+ok $? "daemon: idlrej's IDLE folder reaches IDLE" "$(tail -20 "$DLOG")"
+dovecot_append idlrej INBOX "$T/m2.eml" >/dev/null || tap_bail "APPEND failed"
+daemon_wait_log 'account=idlrej folder=INBOX: IDLE: fetched 0 messages; 1 refused by the delivery agent stay on the server' 20
+ok $? "daemon: a refusal in IDLE is reported, as a poll's" "$(tail -20 "$DLOG")"
+status=$(timeout 20 "$MAILFETCHD" -c "$T/daemon.conf" --status 2>&1)
+tap_like "$status" "idlrej: .*; 1 message refused by the delivery agent since [0-9-]+ [0-9:]+; last error local delivery error \\(now\\)" \
+    "daemon: --status shows the refusal in IDLE"
+tap_is "$(server_left idlrej)" 1 "daemon (keep = no): the refused message stays on the server"
 kill -TERM "$DPID"
 daemon_wait_exit 15
 tap_is "$drc" 0 "daemon: stops on SIGTERM"

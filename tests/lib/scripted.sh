@@ -74,6 +74,48 @@ scripted_daemon_stop()
 	wait "$1" 2>/dev/null
 }
 
+# scripted_lmtp MODE: tests/integration/lmtp_server.py in MODE on the
+# Unix socket $T/lmtp.MODE (waited for, 5 s at most), killed at cleanup.
+scripted_lmtp()
+{
+	local i
+
+	python3 "$top_srcdir/tests/integration/lmtp_server.py" "$1" \
+	    "$T/lmtp.$1" 2>>"$T/server.err" &
+	tap_cleanup_add "kill $! 2>/dev/null"
+	for i in $(seq 100); do
+		[ -S "$T/lmtp.$1" ] && return 0
+		sleep 0.05
+	done
+	tap_bail "lmtp_server.py $1 did not start"
+}
+
+# scripted_daemon_poll NAME [N]: the daemon on $T/NAME.conf (given a
+# control socket) until its first (Nth) poll ends (20 s at most, 20 s
+# more for each further one): then its --status in
+# $status, its --status --json in $json, stopped, its log in $log; a
+# sanitizer report in it fails a check.
+scripted_daemon_poll()
+{
+	local i dpid n=${2:-1}
+
+	sed -i "1i control_socket = \"$T/control-$1\"" "$T/$1.conf"
+	"$MAILFETCHD" -c "$T/$1.conf" >"$T/$1.log" 2>&1 &
+	dpid=$!
+	tap_cleanup_add "kill -KILL $dpid 2>/dev/null"
+	for i in $(seq $((200 * n))); do
+		[ "$(grep -cE 'next poll in|next try in' "$T/$1.log")" -ge "$n" ] &&
+		    break
+		sleep 0.1
+	done
+	status=$(timeout 20 "$MAILFETCHD" -c "$T/$1.conf" --status 2>&1)
+	json=$(timeout 20 "$MAILFETCHD" -c "$T/$1.conf" --status --json 2>&1)
+	scripted_daemon_stop "$dpid"
+	log=$(cat "$T/$1.log")
+	tap_unlike "$log" 'runtime error:|AddressSanitizer|LeakSanitizer' \
+	    "$1: no sanitizer report"
+}
+
 # The messages delivered into $T/Maildir-NAME (new/ and cur/).
 scripted_count()
 {
