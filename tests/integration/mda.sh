@@ -59,14 +59,10 @@ top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 [ -x /usr/bin/procmail ] || tap_bail "procmail is not installed (tests/lib/deps.sh MFD_PKGS)"
 [ -x /usr/bin/maildrop ] || tap_bail "maildrop is not installed (tests/lib/deps.sh MFD_PKGS)"
 
-# Dovecot's LMTP server too, on a Unix socket and on TCP (127.0.0.1, a
-# port picked as dovecot.sh picks its own: below the ephemeral range, no
-# listener on it) (dovecot-lmtpd, MFD_PKGS).
+# Dovecot's LMTP server too, on a Unix socket and on TCP (127.0.0.1,
+# dovecot_pick_port) (dovecot-lmtpd, MFD_PKGS).
 [ -x /usr/lib/dovecot/lmtp ] || tap_bail "dovecot-lmtpd is not installed (tests/lib/deps.sh MFD_PKGS)"
-for i in 1 2 3 4 5 6 7 8 9 10; do
-	LMTP_PORT=$(_dc_pick_base)
-	_dc_ports_free "$LMTP_PORT" && break
-done
+LMTP_PORT=$(dovecot_pick_port)
 # With Sieve (dovecot-sieve) on LMTP: a user's ~/.dovecot.sieve files.
 DC_EXTRA_CONF="protocols = imap pop3 lmtp
 lmtp_add_received_header = no
