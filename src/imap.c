@@ -4131,6 +4131,10 @@ imap_mda_taken(struct imap_session *s, size_t i)
 		uidset_clear(&one);
 		uidset_clear(&acted);
 	}
+	/* new_mail_command counts it (no file to list), owed before the
+	 * save as a Maildir's files are. */
+	hook_files_count(&s->newfiles, f->display);
+	hook_owe(s->hook, s->ac, &s->newfiles);
 	return (imap_save_state(s));
 }
 

@@ -2455,6 +2455,10 @@ pop3_mda_taken(struct pop3_session *s, struct pop3_msg *m)
 	if (s->status == EXIT_NOTHING_NEW)
 		s->status = EXIT_NEW_MAIL;
 	s->q[s->mda_taken++] = (uint32_t)(m - s->msgs);
+	/* new_mail_command counts it (no file to list), owed before the
+	 * save as a Maildir's files are. */
+	hook_files_count(&s->newfiles, "INBOX");
+	hook_owe(s->hook, s->ac, &s->newfiles);
 	s->state_dirty = 1;
 	return (pop3_save_state(s));
 }

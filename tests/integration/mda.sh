@@ -32,7 +32,8 @@
 #    killed at mda_timeout, child included, and logged; nothing deleted.
 # And for each protocol:
 #  - placeholders: %a %f %% reach the agent's argv; keep = no deletes
-#    what the agent took.
+#    what the agent took; new_mail_command runs once for the messages
+#    the agent took (MAILFETCHD_NEW 6, no paths listed).
 #  - tempfail: an agent exiting 75 (EX_TEMPFAIL): keep = no deletes
 #    nothing, the run says so (IMAP: not as a message the server failed
 #    to return); with a working agent the next run delivers everything
@@ -109,6 +110,16 @@ head)	read -r line; exit 0 ;;
 esac
 EOF
 chmod 755 "$AGENT"
+
+# new_mail_command: its environment and the lines of its stdin, appended
+# to FILE (its one argument).
+NEWMAIL=$T/newmail.sh
+cat >"$NEWMAIL" <<'EOF' || tap_bail "cannot write $NEWMAIL"
+#!/bin/sh
+echo "$MAILFETCHD_HOOK $MAILFETCHD_ACCOUNT $MAILFETCHD_FOLDERS $MAILFETCHD_NEW $MAILFETCHD_LISTED" >>"$1"
+echo "stdin $(wc -l)" >>"$1"
+EOF
+chmod 755 "$NEWMAIL"
 
 # account NAME [ACCOUNT-LINE...]: a fresh POP3 account with the six
 # messages (those numbered in MSGS) and these lines.
@@ -327,15 +338,20 @@ common()
 {
 	local p=$1 f got seen=
 
-	# The placeholders, and keep = no with an agent that takes everything.
+	# The placeholders, and keep = no with an agent that takes everything;
+	# new_mail_command runs for what the agent took.
 	account ${p}args 'deliver = mda' 'keep = no' \
-	    "mda_command = \"$AGENT ok $T/${p}args/out %a %f 100%%\""
+	    "mda_command = \"$AGENT ok $T/${p}args/out %a %f 100%%\"" \
+	    "new_mail_command = \"$NEWMAIL $T/${p}args/hook\""
 	mkdir -p "$T/${p}args/out"
 	mfd_run_ok ${p}args 0 "$MFD_PROTO placeholders"
 	same_set "$T/${p}args/out" "$MFD_PROTO placeholders: the agent got the six messages"
 	tap_is "$(tr '\n' ' ' <"$T/${p}args/out/argv")" "ok $T/${p}args/out ${p}args INBOX 100% " \
 	    "$MFD_PROTO placeholders: %a %f %% replaced in the agent's argv"
 	tap_is "$(server_left ${p}args)" 0 "$MFD_PROTO keep = no: deleted once the agent took them"
+	tap_is "$(cat "$T/${p}args/hook" 2>&1)" \
+	    "$(printf 'new_mail %sargs INBOX 6 0\nstdin 0' "$p")" \
+	    "$MFD_PROTO new mail: new_mail_command ran once for the six the agent took (no paths)"
 
 	# EX_TEMPFAIL, then a working agent.
 	account ${p}temp 'deliver = mda' 'keep = no' "mda_command = \"$AGENT temp\""
