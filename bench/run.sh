@@ -85,8 +85,7 @@ die()
 # Install the Debian packages this run needs and does not have.
 install_packages()
 {
-	local want="dovecot-imapd dovecot-pop3d isync time python3 openssl
-	    iproute2 procps util-linux" missing="" p
+	local want="dovecot-imapd dovecot-pop3d isync" p
 
 	for p in $PEERS; do
 		case ${p%-*} in
@@ -97,7 +96,16 @@ install_packages()
 		mailfetchd*|mbsync) ;;
 		esac
 	done
-	for p in $want; do
+	install_missing $want
+}
+
+# Install those of the Debian packages given, and of the tools every run
+# needs, that are missing.
+install_missing()
+{
+	local missing="" p
+
+	for p in "$@" time python3 openssl iproute2 procps util-linux; do
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
 		    grep -q 'ok installed' || missing="$missing $p"
 	done
@@ -258,9 +266,59 @@ restore_server()
 	done
 }
 
+# fetchmail's rc for USER's INBOX over IMAPS, then the lines given (how
+# it delivers).
+fetchmail_imap_rc()
+{
+	local user=$1 line
+
+	shift
+	cat <<-EOF
+	set no syslog
+	set no bouncemail
+	poll localhost with proto IMAP service $DC_IMAPS_PORT
+	  user "$user" there with password "$MPASS"
+	  ssl sslcertck sslcertfile "$DC_CA"
+	  keep fetchall
+	EOF
+	for line in "$@"; do
+		printf '  %s\n' "$line"
+	done
+}
+
+# getmail's rc for USER's INBOX over IMAPS, its destination section the
+# lines given.
+getmail_imap_rc()
+{
+	local user=$1
+
+	shift
+	cat <<-EOF
+	[retriever]
+	type = SimpleIMAPSSLRetriever
+	server = localhost
+	port = $DC_IMAPS_PORT
+	username = $user
+	password = $MPASS
+	mailboxes = ("INBOX",)
+	ca_certs = $DC_CA
+
+	[destination]
+	EOF
+	printf '%s\n' "$@"
+	cat <<-EOF
+
+	[options]
+	read_all = false
+	delete = false
+	verbose = 0
+	EOF
+}
+
 # Write PEER's configuration into state directory ST for Maildir LOC, and
 # set CMD to its command line. Every peer keeps its default durability.
-# IMAP_PORT, when set, replaces Dovecot's IMAPS port (bench/wirecount.py).
+# IMAP_PORT, when set, replaces Dovecot's IMAPS port (bench/wirecount.py);
+# MFD_EXTRA, lines added to mailfetchd's account (bench/lmtp.sh).
 peer_setup()
 {
 	local peer=$1 user=$2 st=$3 loc=$4 zip="" lvl=warning
@@ -297,6 +355,7 @@ peer_setup()
 			keep = yes
 			timeout = 300s
 			$zip
+			${MFD_EXTRA:-}
 			$3
 		}
 		EOF
@@ -341,15 +400,9 @@ peer_setup()
 		:0
 		$loc/
 		EOF
-		cat >"$st/fetchmailrc" <<-EOF
-		set no syslog
-		set no bouncemail
-		poll localhost with proto IMAP service $DC_IMAPS_PORT
-		  user "$user" there with password "$MPASS"
-		  ssl sslcertck sslcertfile "$DC_CA"
-		  keep fetchall
-		  mda "/usr/bin/procmail -f %F $st/procmailrc"
-		EOF
+		fetchmail_imap_rc "$user" \
+		    "mda \"/usr/bin/procmail -f %F $st/procmailrc\"" \
+		    >"$st/fetchmailrc"
 		chmod 600 "$st/fetchmailrc"
 		CMD=(fetchmail -f "$st/fetchmailrc" -i "$st/fetchids"
 		    --pidfile "$st/fetchmail.pid" --nodetach --silent)
@@ -375,25 +428,8 @@ peer_setup()
 		    --pidfile "$st/fetchmail.pid" --nodetach --silent)
 		;;
 	getmail)
-		cat >"$st/getmailrc" <<-EOF
-		[retriever]
-		type = SimpleIMAPSSLRetriever
-		server = localhost
-		port = $DC_IMAPS_PORT
-		username = $user
-		password = $MPASS
-		mailboxes = ("INBOX",)
-		ca_certs = $DC_CA
-
-		[destination]
-		type = Maildir
-		path = $loc/
-
-		[options]
-		read_all = false
-		delete = false
-		verbose = 0
-		EOF
+		getmail_imap_rc "$user" "type = Maildir" "path = $loc/" \
+		    >"$st/getmailrc"
 		CMD=(getmail --rcfile "$st/getmailrc" --getmaildir "$st" --quiet)
 		;;
 	getmail-pop3)
@@ -467,43 +503,54 @@ peer_setup()
 	esac
 }
 
+# A fresh run directory D: D/state, and an empty Maildir D/Maildir.
+run_dir()
+{
+	rm -rf "$1"
+	mkdir -p "$1/state" "$1/Maildir/cur" "$1/Maildir/new" "$1/Maildir/tmp"
+	chmod 700 "$1" "$1/Maildir"
+}
+
+# CMD, timed, as the benchmark user (run directory D given to it): D/command,
+# D/log, D/time. Sets RC, WALL (s), U, S (user and sys s), RSS (KB).
+timed_run()
+{
+	local d=$1 t0 t1
+
+	chown -R "$BUID:$BGID" "$d"
+	printf '%q ' "${CMD[@]}" >"$d/command"
+	# Nothing of an earlier run may still be on its way to the disk.
+	sync
+	t0=$EPOCHREALTIME
+	/usr/bin/time -f '%e %U %S %M' -o "$d/time" \
+	    setpriv --reuid="$BUID" --regid="$BGID" --clear-groups -- \
+	    env HOME="$d/state" timeout -k 10 "$TIMEOUT" "${CMD[@]}" \
+	    >"$d/log" 2>&1 </dev/null
+	RC=$?
+	t1=$EPOCHREALTIME
+	WALL=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
+	# The last line is ours; a failed command adds one before it.
+	read -r _ U S RSS < <(tail -1 "$d/time")
+}
+
 # One timed fetch: LABEL PEER USER CORPUSDIR RUN. Appends a line to
 # results.tsv: label peer run wall user sys rss_kb rc verify...
 run_one()
 {
-	local label=$1 peer=$2 user=$3 dir=$4 run=$5 d st loc t0 t1 rc
-	local tf v wall nsrv u s rss
+	local label=$1 peer=$2 user=$3 dir=$4 run=$5 d v nsrv
 
 	d=$BENCH_DIR/runs/$label-$peer-$run
-	st=$d/state
-	loc=$d/Maildir
 	restore_server "$user" "$dir"
-	rm -rf "$d"
-	mkdir -p "$st" "$loc/cur" "$loc/new" "$loc/tmp"
-	chmod 700 "$d" "$loc"
-	peer_setup "$peer" "$user" "$st" "$loc"
-	chown -R "$BUID:$BGID" "$d"
-	printf '%q ' "${CMD[@]}" >"$d/command"
-	tf=$d/time
-	# Nothing of an earlier run may still be on its way to the disk.
-	sync
-	t0=$EPOCHREALTIME
-	/usr/bin/time -f '%e %U %S %M' -o "$tf" \
-	    setpriv --reuid="$BUID" --regid="$BGID" --clear-groups -- \
-	    env HOME="$st" timeout -k 10 "$TIMEOUT" "${CMD[@]}" \
-	    >"$d/log" 2>&1 </dev/null
-	rc=$?
-	t1=$EPOCHREALTIME
-	wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
-	v=$(python3 "$BENCH/verify.py" "$dir/manifest.tsv" "$loc")
+	run_dir "$d"
+	peer_setup "$peer" "$user" "$d/state" "$d/Maildir"
+	timed_run "$d"
+	v=$(python3 "$BENCH/verify.py" "$dir/manifest.tsv" "$d/Maildir")
 	nsrv=$(find "$(dovecot_folder_path "$user" INBOX)"/cur \
 	    "$(dovecot_folder_path "$user" INBOX)"/new -type f | wc -l)
-	# The last line is ours; a failed command adds one before it.
-	read -r _ u s rss < <(tail -1 "$tf")
 	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$label" "$peer" \
-	    "$run" "$wall" "$u" "$s" "$rss" "$rc" "$nsrv" "$v" \
+	    "$run" "$WALL" "$U" "$S" "$RSS" "$RC" "$nsrv" "$v" \
 	    >>"$BENCH_DIR/results.tsv"
-	say "$label $peer run $run: ${wall}s user ${u}s sys ${s}s rss ${rss}KB exit $rc; $v; server $nsrv"
+	say "$label $peer run $run: ${WALL}s user ${U}s sys ${S}s rss ${RSS}KB exit $RC; $v; server $nsrv"
 	[ "$peer" = mailfetchd-compress ] && compress_counters "$label" "$run" "$d/log"
 }
 
@@ -578,16 +625,26 @@ run_floor()
 	done
 }
 
+# BENCH_DIR made (a fresh one by default), mailfetchd built, the user.
+bench_setup()
+{
+	if [ -z "${BENCH_DIR:-}" ]; then
+		BENCH_DIR=$(mktemp -d /tmp/mfd-bench.XXXXXX) ||
+		    die "mktemp failed"
+	fi
+	mkdir -p "$BENCH_DIR" && chmod 755 "$BENCH_DIR"
+	build_mailfetchd
+	bench_user
+}
+
+# bench/lmtp.sh sources the functions above (BENCH_LIB=1): nothing runs.
+[ "${BENCH_LIB:-0}" = 1 ] && return 0
+
 [ "$(id -u)" -eq 0 ] || die "run me as root (Dovecot, packages, users)"
 [[ $N =~ ^[0-9]+$ && $RUNS =~ ^[1-9][0-9]*$ ]] || die "N and RUNS are numbers"
 resolve_peers
 install_packages || die "apt-get install failed"
-if [ -z "${BENCH_DIR:-}" ]; then
-	BENCH_DIR=$(mktemp -d /tmp/mfd-bench.XXXXXX) || die "mktemp failed"
-fi
-mkdir -p "$BENCH_DIR" && chmod 755 "$BENCH_DIR"
-build_mailfetchd
-bench_user
+bench_setup
 : >"$BENCH_DIR/results.tsv"
 : >"$BENCH_DIR/floor.tsv"
 : >"$BENCH_DIR/compress.tsv"

@@ -1320,16 +1320,48 @@ daemon_stop(struct daemon *d, const char *why)
 	evtimer_add(d->ev_grace, &tv);
 }
 
-/* The grace period is over: what still runs is aborted at exit. */
+/* At the grace's end, the sessions with a delivery agent running end
+ * once it is over (its outcome recorded: killed, it may have taken the
+ * message, handed over again next time). How many, and the longest
+ * wait in *secs. */
+static unsigned int
+daemon_stop_agents(struct daemon *d, unsigned int *secs)
+{
+	unsigned int	n = 0;
+	size_t		i;
+
+	*secs = 0;
+	for (i = 0; i < d->naccts; i++)
+		if (d->accts[i]->fs != NULL)
+			fetch_agent_wait_add(fetch_session_agent_wait(
+			    d->accts[i]->fs), &n, secs);
+	for (i = 0; i < d->nidles; i++)
+		if (d->idles[i]->s != NULL)
+			fetch_agent_wait_add(imap_session_agent_wait(
+			    d->idles[i]->s), &n, secs);
+	return (n);
+}
+
+/* The grace period is over: the delivery agents still running get up to
+ * their mda_timeout (daemon_stop_agents), once; then what still runs is
+ * aborted at exit. */
 static void
 daemon_grace_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct daemon	*d = arg;
+	unsigned int	 n, secs;
 
 	(void)fd;
 	(void)what;
-	log_msg(LOG_LVL_NOTICE, NULL, "polls still running after %ds; "
-	    "aborting them", FETCH_STOP_GRACE);
+	if (!d->stop_agents) {
+		d->stop_agents = 1;
+		n = daemon_stop_agents(d, &secs);
+		if (fetch_agent_wait_arm(d->ev_grace, "polls", n, secs))
+			return;
+	}
+	log_msg(LOG_LVL_NOTICE, NULL, "polls still running after %llus; "
+	    "aborting them", (unsigned long long)((daemon_clock(
+	    CLOCK_MONOTONIC) - d->stop_ms) / 1000));
 	d->stop_now = 1;
 	event_base_loopexit(d->base, NULL);
 }

@@ -180,6 +180,8 @@ struct daemon {
 	struct event		 *ev_grace;
 	int			  stopping;
 	int			  stop_now;	/* a second signal: no grace */
+	int			  stop_agents;	/* the grace extended for the
+						 * delivery agents running */
 	uint64_t		  stop_ms;	/* monotonic, the first one */
 
 	uint64_t		  idle_next;	/* next IDLE start slot (ms) */

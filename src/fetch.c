@@ -432,6 +432,40 @@ fetch_session_awaiting_secret(const struct fetch_session *fs)
 }
 
 void
+fetch_agent_wait_add(unsigned int secs, unsigned int *n, unsigned int *max)
+{
+	if (secs == 0)
+		return;
+	(*n)++;
+	if (secs > *max)
+		*max = secs;
+}
+
+int
+fetch_agent_wait_arm(struct event *grace, const char *what, unsigned int n,
+    unsigned int secs)
+{
+	struct timeval	tv = { secs, 0 };
+
+	if (n == 0)
+		return (0);
+	log_msg(LOG_LVL_NOTICE, NULL, "%s still running after %ds; waiting "
+	    "up to %us for %u delivery agent%s still running (mda_timeout), "
+	    "the rest is aborted then", what, FETCH_STOP_GRACE, secs, n,
+	    n == 1 ? "" : "s");
+	evtimer_add(grace, &tv);
+	return (1);
+}
+
+unsigned int
+fetch_session_agent_wait(struct fetch_session *fs)
+{
+	if (fs->imap != NULL)
+		return (imap_session_agent_wait(fs->imap));
+	return (pop3_session_agent_wait(fs->pop3));
+}
+
+void
 fetch_session_progress(const struct fetch_session *fs, unsigned long *done,
     unsigned long *total, uint64_t *bytes)
 {
@@ -486,6 +520,8 @@ struct fetch_run {
 	struct event		*ev_int;	/* SIGINT, SIGTERM, SIGHUP: */
 	struct event		*ev_term;	/* fetch_stop */
 	struct event		*ev_hup;
+	int			 stop_agents;	/* the grace extended for the
+						 * delivery agents running */
 	struct event		*ev_grace;
 	int			 stopped;	/* the signal, 0: none */
 };
@@ -688,16 +724,41 @@ fetch_signal_cb(evutil_socket_t sig, short what, void *arg)
 	fetch_stop(arg, (int)sig);
 }
 
-/* The stop grace is over: what still runs is aborted. */
+/* At the grace's end, the fetches with a delivery agent running end
+ * once it is over (daemon_stop_agents says why): how many, the longest
+ * wait in *secs. */
+static unsigned int
+fetch_stop_agents(struct fetch_run *run, unsigned int *secs)
+{
+	unsigned int	n = 0;
+	size_t		i;
+
+	*secs = 0;
+	for (i = 0; i < run->njobs; i++)
+		if (run->jobs[i].fs != NULL)
+			fetch_agent_wait_add(fetch_session_agent_wait(
+			    run->jobs[i].fs), &n, secs);
+	return (n);
+}
+
+/* The stop grace is over: the delivery agents still running get up to
+ * their mda_timeout, once; then what still runs is aborted. */
 static void
 fetch_grace_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct fetch_run	*run = arg;
+	unsigned int		 n, secs;
 
 	(void)fd;
 	(void)what;
-	log_msg(LOG_LVL_NOTICE, NULL, "fetches still running after %ds; "
-	    "aborting them", FETCH_STOP_GRACE);
+	if (!run->stop_agents) {
+		run->stop_agents = 1;
+		n = fetch_stop_agents(run, &secs);
+		if (fetch_agent_wait_arm(run->ev_grace, "fetches", n, secs))
+			return;
+	}
+	log_msg(LOG_LVL_NOTICE, NULL, "fetches still running after the "
+	    "stop's grace; aborting them");
 	event_base_loopexit(run->base, NULL);
 }
 

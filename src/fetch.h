@@ -113,6 +113,18 @@ void		 fetch_session_free(struct fetch_session *);
 /* Whether the session has not connected yet, waiting for its secret (a
  * password_command, an OAuth2 refresh): freeing it loses nothing. */
 int		 fetch_session_awaiting_secret(const struct fetch_session *);
+/* imap_session_agent_wait or pop3_session_agent_wait. */
+unsigned int	 fetch_session_agent_wait(struct fetch_session *);
+/* A stop's wait for its delivery agents: secs (one session's wait, 0:
+ * none) counted into *n, the longest kept in *max. */
+void		 fetch_agent_wait_add(unsigned int secs, unsigned int *n,
+		    unsigned int *max);
+/* At the end of a stop's grace, with n agents running (the longest to
+ * wait secs): logs the wait (what: "polls") and arms grace for it, 1;
+ * 0 when n is 0. */
+struct event;
+int		 fetch_agent_wait_arm(struct event *grace, const char *what,
+		    unsigned int n, unsigned int secs);
 /* The daily budget, asked before each batch of bodies (IMAP) or of RETRs
  * (POP3) of a poll, with the message bytes the session has downloaded so
  * far: how many more may be downloaded now (UINT64_MAX: no limit).

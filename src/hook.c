@@ -180,10 +180,16 @@ hook_files_path(struct hook_files *f, char *path)
 }
 
 void
-hook_files_add(struct hook_files *f, const char *folder, char *path)
+hook_files_count(struct hook_files *f, const char *folder)
 {
 	f->count++;
 	hook_files_folder(f, folder);
+}
+
+void
+hook_files_add(struct hook_files *f, const char *folder, char *path)
+{
+	hook_files_count(f, folder);
 	hook_files_path(f, path);
 }
 

@@ -41,6 +41,9 @@ struct hook_files {
 /* Adds a delivered file (path taken over; beyond HOOK_FILES_MAX only
  * counted) of folder (copied). */
 void	 hook_files_add(struct hook_files *, const char *folder, char *path);
+/* Counts a message of folder handed to a delivery agent (deliver = mda
+ * or lmtp): there is no file to list, only the count and the folder. */
+void	 hook_files_count(struct hook_files *, const char *folder);
 /* Adds the files a journal recovery found (maildir_recover: those
  * delivered by an interrupted run, which never reached a hook), of
  * folder; those found nowhere are left out. */

@@ -4160,6 +4160,7 @@ imap_checkpoint(struct imap_session *s)
  */
 
 static void	imap_mda_next(struct imap_session *);
+static void	imap_finish_schedule(struct imap_session *);
 
 /* The agent took staged message i: recorded and saved. -1 when the
  * session failed. */
@@ -4197,6 +4198,10 @@ imap_mda_taken(struct imap_session *s, size_t i)
 		uidset_clear(&one);
 		uidset_clear(&acted);
 	}
+	/* new_mail_command counts it (no file to list), owed before the
+	 * save as a Maildir's files are. */
+	hook_files_count(&s->newfiles, f->display);
+	hook_owe(s->hook, s->ac, &s->newfiles);
 	return (imap_save_state(s));
 }
 
@@ -4236,6 +4241,16 @@ imap_mda_done(enum mda_result res, const char *text, void *arg)
 		s->result.mda_refused++;	/* not the account's failure */
 	else if (res == MDA_TEMPFAIL)
 		s->result.mda_tempfail++;
+	if (s->state == IMAP_S_MAX) {
+		/* The session ended meanwhile (imap_finish): the outcome
+		 * recorded, the rest of the batch left on the server. */
+		if (res == MDA_DELIVERED)
+			(void)imap_mda_taken(s, i);
+		maildir_staged_drop(s->md);
+		imap_staged_clear(s);
+		imap_finish_schedule(s);
+		return;
+	}
 	if (res != MDA_DELIVERED)
 		uidset_add(&s->mda_refused, s->staged[i].uid);
 	else if (imap_mda_taken(s, i) != 0)
@@ -6901,14 +6916,34 @@ imap_finish_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 static void
-imap_finish(struct imap_session *s)
+imap_finish_schedule(struct imap_session *s)
 {
 	struct timeval	zero = { 0, 0 };
+
+	event_base_once(s->base, -1, EV_TIMEOUT, imap_finish_cb, s, &zero);
+}
+
+/* The session ends. An agent still running is waited for (within its
+ * mda_timeout; imap_mda_done ends the session then): the hand-over does
+ * not need the server, and an agent killed after it took the message
+ * would hand it over again next time. */
+static void
+imap_finish(struct imap_session *s)
+{
+	struct log_ctx	ctx = s->ctx;
 
 	if (s->state == IMAP_S_MAX)
 		return;		/* already finishing */
 	s->state = IMAP_S_MAX;
-	event_base_once(s->base, -1, EV_TIMEOUT, imap_finish_cb, s, &zero);
+	if (s->mda == NULL) {
+		imap_finish_schedule(s);
+		return;
+	}
+	ctx.uid = s->staged[s->mda_next].uid;
+	log_msg(LOG_LVL_NOTICE, &ctx, "the session ended while the message "
+	    "was being handed over: waiting for the delivery agent (at most "
+	    "mda_timeout, %us) to record its outcome; the server is told "
+	    "next time", s->ac->mda_timeout);
 }
 
 static void
@@ -7190,6 +7225,16 @@ imap_session_stop(struct imap_session *s)
 	}
 	if (s->state == IMAP_S_DONE)
 		imap_finish(s);
+}
+
+unsigned int
+imap_session_agent_wait(struct imap_session *s)
+{
+	if (s->mda == NULL)
+		return (0);
+	s->closing = 1;
+	imap_finish(s);		/* it waits for the agent */
+	return (mda_stop_wait(s->ac));
 }
 
 /* Re-checks an idling connection after a suspend; see imap.h. */

@@ -118,6 +118,11 @@ void		 imap_session_budget(struct imap_session *, fetch_budget_cb,
  * left with DONE, a fetch in progress finishes its batch, then LOGOUT;
  * done is called as usual. */
 void		 imap_session_stop(struct imap_session *);
+/* At the end of a stop's grace: when a delivery agent (or LMTP
+ * transaction) runs, the session ends once it is over, its outcome
+ * recorded and no other message handed over, and the longest that may
+ * take is returned (seconds, mda_stop_wait); 0 when none runs. */
+unsigned int	 imap_session_agent_wait(struct imap_session *);
 /* After a suspend or a clock jump, or when may_fetch allows again: an
  * IDLE session leaves IDLE (DONE), which must be answered within
  * IMAP_CHECK_WAIT seconds, checks for new mail and re-enters IDLE; a dead

@@ -696,6 +696,19 @@ mda_start_staged(struct event_base *base, const struct account_conf *ac,
 	return (j);
 }
 
+unsigned int
+mda_stop_wait(const struct account_conf *ac)
+{
+	size_t	i;
+	int	agent = ac->deliver != DELIVER_MAILDIR;
+
+	for (i = 0; i < ac->nfolders; i++)
+		agent |= ac->folders[i].deliver != DELIVER_MAILDIR;
+	if (!agent)
+		return (0);
+	return (ac->mda_timeout + (MDA_POLL_MS + MDA_KILL_MS) / 1000 + 1);
+}
+
 void
 mda_log(const struct log_ctx *ctx, enum mda_result res, const char *text)
 {

@@ -62,13 +62,22 @@ struct mda_job	*mda_start(struct event_base *, const char *command,
 /* Kills a running agent with all it started (waiting for it: a few
  * seconds at most), without callback. NULL is a no-op. */
 void		 mda_job_free(struct mda_job *);
-/* The same for a session that ends (the server closed the connection,
- * a reload changed the account, a stop outlasted its grace) while its
- * job runs, with a warning (ctx: the message's context): the agent or
- * LMTP server may have taken the message already, which is then handed
- * over again next time, a duplicate. */
+/* The same for a session freed while its job runs (a reload changed
+ * the account, a second stop signal, a stop that outlasted its grace and
+ * mda_stop_wait), with a warning (ctx: the message's context): the agent
+ * or LMTP server may have taken the message already, which is then
+ * handed over again next time, a duplicate. A session that merely ends
+ * (the server closed the connection, a stop's grace is over) waits for
+ * its job instead (imap.c, pop3.c). */
 struct log_ctx;
 void		 mda_job_cancel(struct mda_job *, const struct log_ctx *);
+
+/* How long, at most, a job of ac started now may run, in seconds: its
+ * mda_timeout and the time the kill after it may take. 0 when ac hands
+ * nothing to an agent or LMTP (deliver = maildir, in every folder).
+ * What a stop waits for a running job before it kills it. */
+struct account_conf;
+unsigned int	 mda_stop_wait(const struct account_conf *);
 
 /* For a fetch session: starts the account's agent (deliver: DELIVER_MDA,
  * ac's mda_command) or LMTP transaction (DELIVER_LMTP, ac's lmtp), with

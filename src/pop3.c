@@ -2421,6 +2421,7 @@ pop3_batch_durable(struct pop3_session *s)
  */
 
 static void	pop3_mda_next(struct pop3_session *);
+static void	pop3_finish_schedule(struct pop3_session *);
 
 /* The batch is done with: the server told of what the agent took. */
 static void
@@ -2455,6 +2456,10 @@ pop3_mda_taken(struct pop3_session *s, struct pop3_msg *m)
 	if (s->status == EXIT_NOTHING_NEW)
 		s->status = EXIT_NEW_MAIL;
 	s->q[s->mda_taken++] = (uint32_t)(m - s->msgs);
+	/* new_mail_command counts it (no file to list), owed before the
+	 * save as a Maildir's files are. */
+	hook_files_count(&s->newfiles, "INBOX");
+	hook_owe(s->hook, s->ac, &s->newfiles);
 	s->state_dirty = 1;
 	return (pop3_save_state(s));
 }
@@ -2473,6 +2478,16 @@ pop3_mda_done(enum mda_result res, const char *text, void *arg)
 		s->result.mda_refused++;	/* not the account's failure */
 	else if (res == MDA_TEMPFAIL)
 		s->result.mda_tempfail++;
+	if (s->state == POP3_S_MAX) {
+		/* The session ended meanwhile (pop3_finish): the outcome
+		 * recorded, the rest of the batch left on the server. */
+		if (res == MDA_DELIVERED)
+			(void)pop3_mda_taken(s, m);
+		maildir_staged_drop(s->md);
+		pop3_staged_clear(s);
+		pop3_finish_schedule(s);
+		return;
+	}
 	if (res == MDA_DELIVERED && pop3_mda_taken(s, m) != 0)
 		return;
 	pop3_mda_next(s);
@@ -3665,14 +3680,34 @@ pop3_finish_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 static void
-pop3_finish(struct pop3_session *s)
+pop3_finish_schedule(struct pop3_session *s)
 {
 	struct timeval	zero = { 0, 0 };
+
+	event_base_once(s->base, -1, EV_TIMEOUT, pop3_finish_cb, s, &zero);
+}
+
+/* The session ends. An agent still running is waited for (within its
+ * mda_timeout; pop3_mda_done ends the session then): the hand-over does
+ * not need the server, and an agent killed after it took the message
+ * would hand it over again next time. */
+static void
+pop3_finish(struct pop3_session *s)
+{
+	struct log_ctx	ctx;
 
 	if (s->state == POP3_S_MAX)
 		return;		/* already finishing */
 	s->state = POP3_S_MAX;
-	event_base_once(s->base, -1, EV_TIMEOUT, pop3_finish_cb, s, &zero);
+	if (s->mda == NULL) {
+		pop3_finish_schedule(s);
+		return;
+	}
+	ctx = pop3_msg_ctx(s, s->staged[s->mda_next]);
+	log_msg(LOG_LVL_NOTICE, &ctx, "the session ended while the message "
+	    "was being handed over: waiting for the delivery agent (at most "
+	    "mda_timeout, %us) to record its outcome; the server is told "
+	    "next time", s->ac->mda_timeout);
 }
 
 static void
@@ -3856,6 +3891,16 @@ void
 pop3_session_hook(struct pop3_session *s, struct hook *h)
 {
 	s->hook = h;
+}
+
+unsigned int
+pop3_session_agent_wait(struct pop3_session *s)
+{
+	if (s->mda == NULL)
+		return (0);
+	s->closing = 1;
+	pop3_finish(s);		/* it waits for the agent */
+	return (mda_stop_wait(s->ac));
 }
 
 void

@@ -75,5 +75,7 @@ void		 pop3_session_progress(const struct pop3_session *,
 /* NULL is a no-op. Aborts a running session: staged but unsynced messages
  * are discarded, and the server, never sent QUIT, keeps every message. */
 void		 pop3_session_free(struct pop3_session *);
+/* As imap_session_agent_wait. */
+unsigned int	 pop3_session_agent_wait(struct pop3_session *);
 
 #endif

@@ -26,6 +26,7 @@
 #include "daemon.h"
 #include "outcome.h"
 #include "log.h"
+#include "mda.h"
 #include "metrics.h"
 #include "notify.h"
 #include "secret.h"
@@ -874,8 +875,23 @@ privsep_daemon_reload(struct privsep_daemon *pd)
 	notify_ready();
 }
 
+/* The longest a worker's stop may wait for its delivery agents after
+ * its grace (daemon.c: daemon_grace_cb). */
+static unsigned int
+privsep_agent_wait(const struct config *conf)
+{
+	unsigned int	w, max = 0;
+	size_t		i;
+
+	for (i = 0; i < conf->naccounts; i++) {
+		if ((w = mda_stop_wait(&conf->accounts[i])) > max)
+			max = w;
+	}
+	return (max);
+}
+
 /* SIGTERM/SIGINT: every worker stops; SIGKILL for those that outstay
- * their grace. */
+ * their grace (and the wait for their delivery agents). */
 static void
 privsep_daemon_stop(struct privsep_daemon *pd, int sig)
 {
@@ -885,7 +901,7 @@ privsep_daemon_stop(struct privsep_daemon *pd, int sig)
 		return;
 	pd->stopping = 1;
 	pd->deadline = privsep_now() + (FETCH_STOP_GRACE +
-	    PRIVSEP_KILL_SLACK) * 1000ULL;
+	    privsep_agent_wait(pd->conf) + PRIVSEP_KILL_SLACK) * 1000ULL;
 	notify_stopping();
 	log_msg(LOG_LVL_INFO, NULL, "%s: stopping %zu worker%s",
 	    sig == SIGINT ? "SIGINT" : "SIGTERM", privsep_running(&pd->set),

@@ -45,8 +45,8 @@ int		 privsep_run(const struct config *, const char *const *names,
 		    size_t n, int flags, privsep_worker_cb, void *arg);
 /* The daemon as root: one daemon_run worker per owner, supervised. It
  * forwards nothing but stops: SIGTERM/SIGINT stops every worker (and
- * returns once they are gone, at most FETCH_STOP_GRACE plus a few
- * seconds later); SIGHUP re-reads path and starts, stops or restarts the
+ * returns once they are gone, at most FETCH_STOP_GRACE, the longest
+ * mda_stop_wait of the accounts and a few seconds later); SIGHUP re-reads path and starts, stops or restarts the
  * workers whose accounts were added, removed or changed; a worker that
  * dies unexpectedly is restarted with a backoff. Takes ownership of conf.
  * Returns the process exit status. */

@@ -5,6 +5,8 @@
 #    the messages; its Maildir holds them byte for byte (LF line ends),
 #    the account's own Maildir holds nothing (its tmp/ only staged them),
 #    and a second run fetches nothing.
+#  - maildrop (POP3): Debian's maildrop (a filter file naming a Maildir)
+#    takes the messages byte for byte; keep = no deletes them.
 #  - lda (POP3): Dovecot's dovecot-lda (-d, another user of the test
 #    Dovecot) delivers them byte for byte into that user's INBOX.
 #  - big, head (POP3): a 3 MB message reaches the agent byte for byte
@@ -15,6 +17,7 @@
 #    user's INBOX byte for byte (after Dovecot's trace headers), deleted
 #    on the server with keep = no; an unknown recipient's 550 is
 #    reported, exit 8, nothing deleted.
+#  - lmtp tcp (POP3): the same to Dovecot's LMTP on 127.0.0.1:PORT.
 #  - sender: a message's Return-Path is %s for an agent, and LMTP's
 #    MAIL FROM (Dovecot's first Return-Path line).
 #  - lmtp 451: a scripted LMTP server answering 451 to the data: the
@@ -29,7 +32,8 @@
 #    killed at mda_timeout, child included, and logged; nothing deleted.
 # And for each protocol:
 #  - placeholders: %a %f %% reach the agent's argv; keep = no deletes
-#    what the agent took.
+#    what the agent took; new_mail_command runs once for the messages
+#    the agent took (MAILFETCHD_NEW 6, no paths listed).
 #  - tempfail: an agent exiting 75 (EX_TEMPFAIL): keep = no deletes
 #    nothing, the run says so (IMAP: not as a message the server failed
 #    to return); with a working agent the next run delivers everything
@@ -53,19 +57,28 @@ set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 . "$top_srcdir/tests/lib/daemon.sh"
 
-# deps.sh installs procmail (MFD_PKGS); missing, the test fails.
+# deps.sh installs procmail and maildrop (MFD_PKGS); missing, the test
+# fails.
 [ -x /usr/bin/procmail ] || tap_bail "procmail is not installed (tests/lib/deps.sh MFD_PKGS)"
+[ -x /usr/bin/maildrop ] || tap_bail "maildrop is not installed (tests/lib/deps.sh MFD_PKGS)"
 
-# Dovecot's LMTP server too, on a Unix socket (dovecot-lmtpd, MFD_PKGS).
+# Dovecot's LMTP server too, on a Unix socket and on TCP (127.0.0.1,
+# dovecot_pick_port) (dovecot-lmtpd, MFD_PKGS).
 [ -x /usr/lib/dovecot/lmtp ] || tap_bail "dovecot-lmtpd is not installed (tests/lib/deps.sh MFD_PKGS)"
+LMTP_PORT=$(dovecot_pick_port)
 # With Sieve (dovecot-sieve) on LMTP: a user's ~/.dovecot.sieve files.
-DC_EXTRA_CONF='protocols = imap pop3 lmtp
+DC_EXTRA_CONF="protocols = imap pop3 lmtp
 lmtp_add_received_header = no
 service lmtp {
   unix_listener lmtp-test {
     mode = 0666
   }
-}
+  inet_listener lmtp {
+    address = 127.0.0.1
+    port = $LMTP_PORT
+  }
+}"'
+
 protocol lmtp {
   mail_plugins = $mail_plugins sieve
 }
@@ -99,6 +112,16 @@ head)	read -r line; exit 0 ;;
 esac
 EOF
 chmod 755 "$AGENT"
+
+# new_mail_command: its environment and the lines of its stdin, appended
+# to FILE (its one argument).
+NEWMAIL=$T/newmail.sh
+cat >"$NEWMAIL" <<'EOF' || tap_bail "cannot write $NEWMAIL"
+#!/bin/sh
+echo "$MAILFETCHD_HOOK $MAILFETCHD_ACCOUNT $MAILFETCHD_FOLDERS $MAILFETCHD_NEW $MAILFETCHD_LISTED" >>"$1"
+echo "stdin $(wc -l)" >>"$1"
+EOF
+chmod 755 "$NEWMAIL"
 
 # account NAME [ACCOUNT-LINE...]: a fresh POP3 account with the six
 # messages (those numbered in MSGS) and these lines.
@@ -139,6 +162,20 @@ tap_is "$(mfd_count "$T/pm/Maildir" "" new)$(mfd_count "$T/pm/Maildir" "" cur)$(
 mfd_run_ok pm 1 "procmail: the second run"
 mfd_expect "$T/pm/Out" "" "$T"/m[1-6].eml
 tap_is "$(server_left pm)" 6 "procmail (keep = yes): the server keeps all six"
+
+# maildrop into a Maildir, named by its filter file (which maildrop
+# wants private), keep = no.
+account md 'deliver = mda' 'keep = no' \
+    "mda_command = \"/usr/bin/maildrop $T/md/rc\""
+mkdir -p "$T/md/Out/new" "$T/md/Out/cur" "$T/md/Out/tmp"
+printf 'to "%s/"\n' "$T/md/Out" >"$T/md/rc"
+chmod 600 "$T/md/rc"
+mfd_run_ok md 0 "maildrop"
+mfd_expect "$T/md/Out" "" "$T"/m[1-6].eml
+tap_is "$(mfd_count "$T/md/Maildir" "" new)$(mfd_count "$T/md/Maildir" "" cur)$(ls -A "$T/md/Maildir/tmp" | wc -l)" \
+    000 "maildrop: the account's own Maildir holds nothing"
+tap_is "$(server_left md)" 0 "maildrop (keep = no): deleted once maildrop took them"
+mfd_run_ok md 1 "maildrop: the second run"
 
 # Dovecot's LDA as the agent, into another user of the test Dovecot (its
 # userdb through the running server's auth socket).
@@ -200,6 +237,14 @@ tap_is "$(lmtp_out lmtprcpt)" "$(sha256sum "$T"/m[1-6].eml | cut -d' ' -f1 | sor
     "lmtp: the six messages in the recipient's INBOX, byte for byte after Dovecot's trace headers"
 tap_is "$(server_left lmtp)" 0 "lmtp (keep = no): deleted once the LMTP server took them"
 mfd_run_ok lmtp 1 "lmtp: the second run"
+# The same over TCP (lmtp = "127.0.0.1:PORT"), Dovecot's inet_listener.
+dovecot_add_user lmtptcprcpt pw-lmtptcprcpt-x7
+account lmtptcp 'deliver = lmtp' "lmtp = \"127.0.0.1:$LMTP_PORT\"" \
+    'lmtp_recipient = "lmtptcprcpt"' 'keep = no'
+mfd_run_ok lmtptcp 0 "lmtp over TCP"
+tap_is "$(lmtp_out lmtptcprcpt)" "$(sha256sum "$T"/m[1-6].eml | cut -d' ' -f1 | sort)" \
+    "lmtp over TCP: the six messages in the recipient's INBOX, byte for byte after Dovecot's trace headers"
+tap_is "$(server_left lmtptcp)" 0 "lmtp over TCP (keep = no): deleted once the LMTP server took them"
 account lmtpbad 'deliver = lmtp' "lmtp = \"unix:$LMTP\"" \
     'lmtp_recipient = "nosuchuser"' 'keep = no'
 mfd_run_ok lmtpbad 8 "lmtp, unknown recipient"
@@ -296,15 +341,20 @@ common()
 {
 	local p=$1 f got seen=
 
-	# The placeholders, and keep = no with an agent that takes everything.
+	# The placeholders, and keep = no with an agent that takes everything;
+	# new_mail_command runs for what the agent took.
 	account ${p}args 'deliver = mda' 'keep = no' \
-	    "mda_command = \"$AGENT ok $T/${p}args/out %a %f 100%%\""
+	    "mda_command = \"$AGENT ok $T/${p}args/out %a %f 100%%\"" \
+	    "new_mail_command = \"$NEWMAIL $T/${p}args/hook\""
 	mkdir -p "$T/${p}args/out"
 	mfd_run_ok ${p}args 0 "$MFD_PROTO placeholders"
 	same_set "$T/${p}args/out" "$MFD_PROTO placeholders: the agent got the six messages"
 	tap_is "$(tr '\n' ' ' <"$T/${p}args/out/argv")" "ok $T/${p}args/out ${p}args INBOX 100% " \
 	    "$MFD_PROTO placeholders: %a %f %% replaced in the agent's argv"
 	tap_is "$(server_left ${p}args)" 0 "$MFD_PROTO keep = no: deleted once the agent took them"
+	tap_is "$(cat "$T/${p}args/hook" 2>&1)" \
+	    "$(printf 'new_mail %sargs INBOX 6 0\nstdin 0' "$p")" \
+	    "$MFD_PROTO new mail: new_mail_command ran once for the six the agent took (no paths)"
 
 	# EX_TEMPFAIL, then a working agent.
 	account ${p}temp 'deliver = mda' 'keep = no' "mda_command = \"$AGENT temp\""

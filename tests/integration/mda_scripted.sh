@@ -22,8 +22,12 @@
 #    code alone, a valid reply): the messages delivered, and no read past
 #    the reply line (the sanitizers of an --enable-asan build see it).
 #  - server drops mid-agent: the POP3 server goes away while an agent
-#    runs: the agent is killed with the session, and a warning says so
-#    (the message is handed over again: a duplicate if it took it).
+#    runs: the session waits for the agent (within mda_timeout) and
+#    records that it took the message; the next session sends the owed
+#    DELE and hands over only the others: each message once.
+#  - imap drops mid-agent: the same with IMAP (folders_server.py).
+#  - stop mid-agent: the daemon stopped while an agent runs past the
+#    stop's grace waits for it (within mda_timeout): each message once.
 #  - one refused (daemon, POP3): the agent refuses one message for good
 #    (exit 65) and takes the others: the refusal logged, the poll's end
 #    says so, and the next poll comes at poll_interval: no backoff of
@@ -112,30 +116,129 @@ tap_is "$rc" 0 "lmtp bare 250: the messages delivered"
 tap_is "$(grep -c '^Subject' "$T/lmtp.bare250.data")" 3 \
     "lmtp bare 250: the three messages reached the LMTP server"
 
-# server drops mid-agent: the agent notes its start, then takes 3 s.
+# server drops mid-agent: the agent (slow.sh DIR [SECS]) stores its
+# copy, and for the first message (DIR/.slow there) notes its start and
+# takes SECS (3) more.
 cat >"$T/slow.sh" <<'EOA'
 #!/bin/sh
-: >"$1/.started"; cat >/dev/null; sleep 3; exit 0
+f=$(mktemp "$1/msg.XXXXXX"); cat >"$f"
+if [ -e "$1/.slow" ]; then rm -f "$1/.slow"; : >"$1/.started"; sleep "${2:-3}"; fi
+exit 0
 EOA
 chmod 755 "$T/slow.sh"
+# drop_mid NAME PROTO: a --once run of NAME (slow.sh into $T/NAME, keep =
+# no); the server killed once the agent started; rc, err (its log).
+drop_mid()
+{
+	local i mpid
+
+	scripted_conf "$1" "$2" 5s "keep = no" "deliver = mda" \
+	    "mda_command = \"$T/slow.sh $T/$1\"" "mda_timeout = 20s"
+	timeout -s KILL 60 "$MAILFETCHD" -c "$T/$1.conf" --once -v \
+	    >/dev/null 2>"$T/$1.err" &
+	mpid=$!
+	for i in $(seq 100); do
+		[ -e "$T/$1/.started" ] && break
+		sleep 0.1
+	done
+	kill "$spid"; wait "$spid" 2>/dev/null; spid=""
+	wait "$mpid"
+	rc=$?
+	err=$(cat "$T/$1.err")
+}
 mkdir -p "$T/drop"
-scripted_server "$top_srcdir/tests/integration/pop3_server.py" plain
-scripted_conf drop pop3 5s "deliver = mda" "mda_command = \"$T/slow.sh $T/drop\""
-timeout -s KILL 60 "$MAILFETCHD" -c "$T/drop.conf" --once -v \
-    >/dev/null 2>"$T/drop.err" &
-mpid=$!
-for i in $(seq 100); do
-	[ -e "$T/drop/.started" ] && break
-	sleep 0.1
-done
-kill "$spid"; wait "$spid" 2>/dev/null; spid=""
-wait "$mpid"
-tap_is "$?" 4 "server drops mid-agent: the run fails (exit 4, the connection lost)"
-err=$(cat "$T/drop.err")
-tap_like "$err" "uid=1: the session ended while mda_command '$T/slow.sh' ran: killed; the message stays on the server and is handed over again next time" \
-    "server drops mid-agent: the killed agent reported"
+: >"$T/drop/.slow"
+scripted_start "$T/drop1.log" "$top_srcdir/tests/integration/pop3_server.py" plain
+drop_mid drop pop3
+tap_is "$rc" 4 "server drops mid-agent: the run fails (exit 4, the connection lost)"
+tap_like "$err" "uid=1: the session ended while the message was being handed over: waiting for the delivery agent" \
+    "server drops mid-agent: the wait for the agent reported"
+tap_unlike "$err" "killed; the message stays on the server" \
+    "server drops mid-agent: the agent not killed"
 tap_unlike "$err" 'runtime error:|AddressSanitizer|LeakSanitizer' \
     "drop: no sanitizer report"
+# The next run (the server back on a new port, its three messages again): message 1's
+# DELE, owed since the agent took it, goes out; 2 and 3 are handed over.
+scripted_start "$T/drop2.log" "$top_srcdir/tests/integration/pop3_server.py" plain
+scripted_conf drop pop3 5s "keep = no" "deliver = mda" \
+    "mda_command = \"$T/slow.sh $T/drop\"" "mda_timeout = 20s"
+scripted_once drop
+tap_is "$rc" 0 "server drops mid-agent: the next run"
+tap_is "$(cat "$T"/drop/msg.* | sed -n 's/^Subject: //p' | sort | tr '\n' ' ')" \
+    "m1 m2 m3 " "server drops mid-agent: each message handed over once (no duplicate of m1)"
+tap_like "$(cat "$T/drop2.log")" "DELE 1" \
+    "server drops mid-agent: the owed DELE of message 1 sent next session"
+
+# The same over IMAP (folders_server.py, its box kept across restarts),
+# keep = no: the next session expunges message 1, owed since the agent
+# took it, and hands over only 2 and 3.
+python3 - "$T/ibox.json" <<'PY'
+import json, sys
+msgs = [{"uid": i, "flags": [], "body": "From: a@b\r\nMessage-ID: <idrop-%d@x>\r\n"
+         "Subject: m%d\r\n\r\nbody %d\r\n" % (i, i, i)} for i in (1, 2, 3)]
+json.dump({"caps": "IMAP4rev1 UIDPLUS", "root": {"mode": "ok", "delim": "."},
+           "folders": {"INBOX": {"delim": ".", "flags": [], "uidvalidity": 1,
+                                 "uidnext": 4, "msgs": msgs}}},
+          open(sys.argv[1], "w"))
+PY
+mkdir -p "$T/idrop"
+: >"$T/idrop/.slow"
+scripted_folders "$T/ibox.json"
+drop_mid idrop imap
+tap_is "$rc" 4 "imap server drops mid-agent: the run fails (exit 4, the connection lost)"
+tap_like "$err" "uid=1: the session ended while the message was being handed over: waiting for the delivery agent" \
+    "imap server drops mid-agent: the wait for the agent reported"
+tap_unlike "$err" 'runtime error:|AddressSanitizer|LeakSanitizer' \
+    "idrop: no sanitizer report"
+scripted_folders "$T/ibox.json"
+scripted_conf idrop imap 5s "keep = no" "deliver = mda" \
+    "mda_command = \"$T/slow.sh $T/idrop\"" "mda_timeout = 20s"
+scripted_once idrop
+tap_is "$rc" 0 "imap server drops mid-agent: the next run"
+tap_is "$(cat "$T"/idrop/msg.* | sed -n 's/^Subject: //p' | tr -d '\r' | sort | tr '\n' ' ')" \
+    "m1 m2 m3 " "imap server drops mid-agent: each message handed over once (no duplicate of m1)"
+tap_is "$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["folders"]["INBOX"]["msgs"]))' "$T/ibox.json")" \
+    0 "imap server drops mid-agent (keep = no): all three expunged, message 1 by the next session"
+
+# stop mid-agent: the daemon gets SIGTERM while the agent of message 1
+# runs, which takes 12 s, past the stop's 10 s grace: the daemon waits for
+# it (within mda_timeout), records it, and exits 0; the next run sends
+# the owed DELE and hands over only messages 2 and 3.
+mkdir -p "$T/stop"
+: >"$T/stop/.slow"
+scripted_start "$T/stop1.log" "$top_srcdir/tests/integration/pop3_server.py" plain
+scripted_conf stop pop3 5s "keep = no" "deliver = mda" \
+    "mda_command = \"$T/slow.sh $T/stop 12\"" "mda_timeout = 30s"
+"$MAILFETCHD" -c "$T/stop.conf" -v >"$T/stop.err" 2>&1 &
+dpid=$!
+tap_cleanup_add '[ -n "$dpid" ] && kill -KILL "$dpid" 2>/dev/null'
+for i in $(seq 100); do
+	[ -e "$T/stop/.started" ] && break
+	sleep 0.1
+done
+kill -TERM "$dpid"
+for i in $(seq 300); do
+	kill -0 "$dpid" 2>/dev/null || break
+	sleep 0.1
+done
+kill -KILL "$dpid" 2>/dev/null
+wait "$dpid"
+tap_is "$?" 0 "stop mid-agent: the daemon exits 0 once the agent is done"
+dpid=
+err=$(cat "$T/stop.err")
+tap_like "$err" "waiting up to [0-9]+s for 1 delivery agent still running" \
+    "stop mid-agent: the wait for the agent past the grace logged"
+tap_unlike "$err" "killed; the message stays on the server" \
+    "stop mid-agent: the agent not killed"
+tap_unlike "$err" 'runtime error:|AddressSanitizer|LeakSanitizer' \
+    "stop: no sanitizer report"
+scripted_start "$T/stop2.log" "$top_srcdir/tests/integration/pop3_server.py" plain
+scripted_conf stop pop3 5s "keep = no" "deliver = mda" \
+    "mda_command = \"$T/slow.sh $T/stop\"" "mda_timeout = 30s"
+scripted_once stop
+tap_is "$rc" 0 "stop mid-agent: the next run"
+tap_is "$(cat "$T"/stop/msg.* | sed -n 's/^Subject: //p' | sort | tr '\n' ' ')" \
+    "m1 m2 m3 " "stop mid-agent: each message handed over once (no duplicate of m1)"
 
 # one refused: the agent exits 65 for message 1 (Subject: m1).
 cat >"$T/rej.sh" <<'EOA'

@@ -4,7 +4,7 @@
 
 MFD_PKGS="build-essential autoconf automake pkg-config libevent-dev libssl-dev
 libconfuse-dev libsystemd-dev zlib1g-dev libcmocka-dev dovecot-imapd dovecot-pop3d dovecot-lmtpd dovecot-sieve
-openssl procmail python3 python3-jsonschema python3-prometheus-client python3-yaml mandoc clang util-linux iproute2 procps strace
+openssl procmail maildrop python3 python3-jsonschema python3-prometheus-client python3-yaml mandoc clang util-linux iproute2 procps strace
 debhelper lintian systemd
 dosfstools exfatprogs exfat-fuse fusefat"
 

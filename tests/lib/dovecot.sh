@@ -60,6 +60,7 @@
 # `set -u`; not written for `set -e`.
 #
 # Functions, in short:
+#   dovecot_pick_port                  a free port for a DC_EXTRA_CONF listener
 #   dovecot_start                      start, export DC_*, stop at EXIT
 #   dovecot_stop                       stop, wait for every process, rm DC_DIR
 #   dovecot_restart                    stop and start again on the same
@@ -205,6 +206,20 @@ _dc_pick_base()
 	[ "$hi" -gt $((lo + 100)) ] || hi=65000
 	# Multiples of 4 keep two instances' blocks from overlapping.
 	printf '%s\n' $((lo + (RANDOM * 32768 + RANDOM) % ((hi - lo - 4) / 4) * 4))
+}
+
+# A port for a listener of DC_EXTRA_CONF (an LMTP inet_listener), set
+# before dovecot_start: picked as the instance's own (below the ephemeral
+# range, no listener on it).
+dovecot_pick_port()
+{
+	local i p
+
+	for i in 1 2 3 4 5 6 7 8 9 10; do
+		p=$(_dc_pick_base)
+		_dc_ports_free "$p" && break
+	done
+	printf '%s\n' "$p"
 }
 
 # Succeed when no listener holds any of the ports BASE..BASE+3.
