@@ -245,6 +245,8 @@ enum imap_state {
 	IMAP_S_NSPROBE,		/* without it: LIST "" "#prefix" */
 	IMAP_S_ROLES,		/* LIST "" "*": special-use folders */
 	IMAP_S_LIST,
+	IMAP_S_TRASH_STATUS,	/* STATUS of a fetched folder that becomes
+				 * the trash: its UIDNEXT (review r24 03) */
 	IMAP_S_STATUS,		/* STATUS before SELECT: anything new? */
 	IMAP_S_SELECT,
 	IMAP_S_SEARCH,
@@ -288,6 +290,7 @@ static const char *imap_state_names[IMAP_S_MAX] = {
 	[IMAP_S_NSPROBE] = "NSPROBE",
 	[IMAP_S_ROLES] = "ROLES",
 	[IMAP_S_LIST] = "LIST",
+	[IMAP_S_TRASH_STATUS] = "TRASH_STATUS",
 	[IMAP_S_STATUS] = "STATUS",
 	[IMAP_S_SELECT] = "SELECT",
 	[IMAP_S_SEARCH] = "SEARCH",
@@ -622,6 +625,7 @@ static void	imap_suspect_never(struct imap_session *);
 static uint32_t	imap_matching_owed(struct imap_session *, uint32_t);
 static int	imap_budget_never(struct imap_session *, size_t, struct uidset *);
 static void	imap_lists_begin(struct imap_session *);
+static void	imap_lists_go(struct imap_session *);
 static char	*imap_conf_local(struct imap_session *,
 		    const struct folder_conf *);
 static int	imap_roles_needed(const struct imap_session *);
@@ -1595,28 +1599,104 @@ imap_root_done(struct imap_session *s)
 
 /* keep = no: a trash fetched before (a named folder that got the \Trash
  * role, or trash_folder edited to name it) is fetched again, once it
- * stops being the trash, only for the mail that arrives from then on:
- * what mailfetchd moved there meanwhile was delivered (review r18 04).
- * The first fetch's "new" filter, bound at its next SELECT
- * (imap_trash_resume_bound), covers it above the old last_uid; what is
- * owed from before (the missing set) is still fetched. Not over a pass
- * that is not through (an unseen first fetch, a matching after a
- * UIDVALIDITY change): the mail it still owes would be passed over, and
- * a duplicate is better than a loss. */
-static void
-imap_trash_left_mark(struct imap_session *s)
+ * stops being the trash, without what keep = no may have moved there
+ * meanwhile: that was delivered (review r18 04). Only that: what it held
+ * before it became the trash, not fetched yet, is still owed (review r24
+ * 03). Returns its record when it becomes the trash now: fetched before,
+ * not marked yet (first_until UINT32_MAX, "new": imap_trash_mark), and
+ * not in a pass that is not through (an unseen first fetch, a matching
+ * after a UIDVALIDITY change: the mail it still owes would be passed
+ * over; a duplicate is better than a loss). */
+static struct state_folder *
+imap_trash_becomes(struct imap_session *s)
 {
 	struct state_folder	*sf;
 
-	if ((sf = state_folder_get(s->st, s->trash_wire, 0)) == NULL ||
-	    sf->uidvalidity == 0 || sf->matching || (sf->first_until != 0 &&
-	    sf->first_mode != STATE_FIRST_NEW))
-		return;
+	if (s->ac->keep || s->trash_wire == NULL ||
+	    (sf = state_folder_get(s->st, s->trash_wire, 0)) == NULL ||
+	    sf->uidvalidity == 0 || sf->matching)
+		return (NULL);
+	if (sf->first_until != 0 && (sf->first_mode != STATE_FIRST_NEW ||
+	    sf->first_until == UINT32_MAX))
+		return (NULL);
+	return (sf);
+}
+
+/* The folder becomes the trash with uidnext its UIDNEXT, before anything
+ * is moved there (the state is saved before any server action): what it
+ * holds below that and was not fetched (above last_uid, or above a "new"
+ * filter's bound still held) joins its missing set, asked for again once
+ * it is no longer the trash; last_uid goes to the bound; the mark makes
+ * the "new" filter cover, at its next SELECT as a fetched folder, all
+ * above it up to what it holds then (imap_trash_resume_bound). */
+static int
+imap_trash_mark(struct imap_session *s, struct state_folder *sf,
+    uint32_t uidnext)
+{
+	struct uidset	missing;
+	uint32_t	lo = sf->last_uid;
+	int		bad;
+	char		*text, *utf8;
+
+	if (sf->first_until > lo)
+		lo = sf->first_until;
+	uidset_init(&missing);
+	if (sf->missing != NULL && uidset_parse(&missing, sf->missing) != 0) {
+		uidset_clear(&missing);
+		return (-1);
+	}
+	if (uidnext - 1 > lo) {
+		uidset_add_range(&missing, lo + 1, uidnext - 1);
+		text = uidset_format(&missing, NULL, 0);
+		state_folder_set_missing(sf, text);
+		free(text);
+		utf8 = folder_wire_to_utf8(s->trash_wire, &bad);
+		imap_log(s, LOG_LVL_INFO, "keep = no: the trash \"%s\" was "
+		    "fetched as a folder before: UIDs %u to %u, there before "
+		    "it became the trash, are fetched once it is no longer the "
+		    "trash; what arrives from now on is not", utf8, lo + 1,
+		    uidnext - 1);
+		free(utf8);
+	}
+	uidset_clear(&missing);
+	if (uidnext - 1 > sf->last_uid)
+		sf->last_uid = uidnext - 1;
 	sf->first_until = UINT32_MAX;
 	if (sf->first_mode != STATE_FIRST_NEW) {
 		sf->first_mode = STATE_FIRST_NEW;
 		sf->first_time = (long long)time(NULL);
 	}
+	return (0);
+}
+
+/* STATUS of a fetched folder that becomes the trash (imap_trash_becomes)
+ * answered: its UIDNEXT bounds what keep = no may move there. Without it
+ * (refused, no UIDNEXT, another UIDVALIDITY) nothing tells what it held
+ * before from what is moved there: it is not marked, and once it is no
+ * longer the trash it is fetched from where it was (a duplicate rather
+ * than a loss); asked again next session. */
+static void
+imap_trash_status_done(struct imap_session *s, int ok)
+{
+	struct state_folder	*sf = imap_trash_becomes(s);
+	int			 bad;
+	char			*utf8;
+
+	if (sf != NULL && (!ok || s->st_uidvalidity != sf->uidvalidity ||
+	    s->st_uidnext == 0 || s->st_uidnext > UINT32_MAX ||
+	    imap_trash_mark(s, sf, (uint32_t)s->st_uidnext) != 0)) {
+		utf8 = folder_wire_to_utf8(s->trash_wire, &bad);
+		imap_log(s, LOG_LVL_WARNING, "keep = no: the trash \"%s\" was "
+		    "fetched as a folder before, and its STATUS gives no "
+		    "UIDNEXT of the UIDVALIDITY fetched: what it held before "
+		    "cannot be told from what is moved there now; once it is "
+		    "no longer the trash it is fetched from where it was, and "
+		    "what was moved there may be delivered again (a duplicate "
+		    "rather than a loss)", utf8);
+		free(utf8);
+	}
+	s->st_uidvalidity = s->st_uidnext = s->st_messages = 0;
+	imap_lists_go(s);
 }
 
 /* keep = no: the trash is remembered in the account's state before
@@ -1630,10 +1710,8 @@ imap_trash_remember(struct imap_session *s)
 	int	bad;
 	char	*utf8;
 
-	if (s->ac->keep || s->trash_wire == NULL)
-		return;
-	imap_trash_left_mark(s);
-	if (state_trashed_add(s->st, s->trash_wire) != 1)
+	if (s->ac->keep || s->trash_wire == NULL ||
+	    state_trashed_add(s->st, s->trash_wire) != 1)
 		return;
 	utf8 = folder_wire_to_utf8(s->trash_wire, &bad);
 	imap_log(s, LOG_LVL_DEBUG, "keep = no: \"%s\" is remembered as a "
@@ -1641,9 +1719,28 @@ imap_trash_remember(struct imap_session *s)
 	free(utf8);
 }
 
-/* The trash and the roles are known: the configured folders' LISTs. */
+/* The trash and the roles are known: a fetched folder that becomes the
+ * trash has its UIDNEXT asked first (imap_trash_status_done), then the
+ * configured folders' LISTs. */
 static void
 imap_lists_begin(struct imap_session *s)
+{
+	char	*q;
+
+	if (imap_trash_becomes(s) == NULL ||
+	    (q = imap_quote(s, s->trash_wire)) == NULL) {
+		imap_lists_go(s);
+		return;
+	}
+	s->st_uidvalidity = s->st_uidnext = s->st_messages = 0;
+	imap_enter(s, IMAP_S_TRASH_STATUS);
+	imap_send(s, "STATUS %s (UIDNEXT UIDVALIDITY)", q);
+	free(q);
+}
+
+/* The configured folders' LISTs. */
+static void
+imap_lists_go(struct imap_session *s)
 {
 	imap_trash_remember(s);
 	s->conf_idx = 0;
@@ -1992,11 +2089,12 @@ imap_next_folder(struct imap_session *s)
 	free(q);
 }
 
-/* An untagged STATUS for the folder asked about: remember its items. */
+/* An untagged STATUS for the folder asked about (remote): remember its
+ * items. */
 static void
-imap_status_untagged(struct imap_session *s, const struct imap_response *r)
+imap_status_untagged(struct imap_session *s, const struct imap_response *r,
+    const char *remote)
 {
-	const char	*remote = s->folders[s->cur].remote;
 	uint64_t	 v;
 
 	if (r->mailbox == NULL || !imap_wire_eq(s, r->mailbox, remote))
@@ -2762,9 +2860,10 @@ imap_suspect_load(struct imap_session *s)
 	return (0);
 }
 
-/* A folder fetched before that was the trash since (imap_trash_left_mark):
+/* A folder fetched before that was the trash since (imap_trash_mark):
  * the "new" filter covers what it holds now, below UIDNEXT; without
- * UIDNEXT, what its sizes pass lists (imap_first_bound). */
+ * UIDNEXT, what its sizes pass lists (imap_first_bound). What it held
+ * before it became the trash is in its missing set: still fetched. */
 static void
 imap_trash_resume_bound(struct imap_session *s)
 {
@@ -2781,13 +2880,14 @@ imap_trash_resume_bound(struct imap_session *s)
 		imap_log(s, LOG_LVL_INFO, "this folder was the trash since "
 		    "it was last fetched (keep = no moves delivered mail "
 		    "there): only mail arriving from now on is fetched "
-		    "(UID > %u)", s->sf->first_until);
+		    "(UID > %u), and what it held before it became the "
+		    "trash", s->sf->first_until);
 	else
 		imap_log(s, LOG_LVL_INFO, "this folder was the trash since "
 		    "it was last fetched (keep = no moves delivered mail "
 		    "there): only mail arriving from now on is fetched (the "
 		    "server gives no UIDNEXT: above the highest UID it lists "
-		    "now)");
+		    "now), and what it held before it became the trash");
 }
 
 /* After SELECT: decide what to fetch. */
@@ -6296,6 +6396,9 @@ imap_tagged(struct imap_session *s, const struct imap_response *r)
 		}
 		imap_list_done(s);
 		break;
+	case IMAP_S_TRASH_STATUS:
+		imap_trash_status_done(s, ok);
+		break;
 	case IMAP_S_STATUS:
 		imap_status_done(s, ok);
 		break;
@@ -6676,7 +6779,9 @@ imap_untagged(struct imap_session *s, const struct imap_response *r)
 		break;
 	case IMAP_DATA_STATUS:
 		if (s->state == IMAP_S_STATUS)
-			imap_status_untagged(s, r);
+			imap_status_untagged(s, r, s->folders[s->cur].remote);
+		else if (s->state == IMAP_S_TRASH_STATUS)
+			imap_status_untagged(s, r, s->trash_wire);
 		break;
 	case IMAP_DATA_SEARCH:
 		imap_search_untagged(s, r);

@@ -8,7 +8,11 @@
 # delivered again from Bin; mail that arrives in Bin later is. Before, Bin
 # was fetched from its old last_uid and c delivered twice (review r18,
 # finding 04). With and without UIDNEXT in SELECT; the role moved and the
-# configuration edited. tests/integration/folders_server.py. TAP output.
+# configuration edited. Mail that arrived in Bin before it became the
+# trash (m) is fetched all the same: its UIDNEXT then (STATUS) bounds what
+# may have been moved there; before, m was never delivered (review r24,
+# finding 03); without that UIDNEXT, c comes twice rather than m never.
+# tests/integration/folders_server.py. TAP output.
 set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 MAILFETCHD=${MAILFETCHD:-$top_srcdir/_build/mailfetchd}
@@ -99,6 +103,53 @@ roundtrip()
 roundtrip role 0 role
 roundtrip nouidnext 1 role
 roundtrip conf 0 conf
+
+# before NAME HOW STATUS: Bin (fetched by name) gets a genuine new message
+# m while it is still an ordinary folder; then it becomes the trash (HOW
+# as in roundtrip) and INBOX's new c is moved there, then it is no longer
+# the trash. STATUS "no": the server refuses STATUS (Bin's UIDNEXT when it
+# became the trash is not known).
+before()
+{
+	local n=$1 what="$1" want how
+
+	box "$T/$n.json" 0
+	[ "$3" = no ] && python3 - "$T/$n.json" <<'PY'
+import json, sys
+b = json.load(open(sys.argv[1])); b["status_no"] = "not now"
+json.dump(b, open(sys.argv[1], "w"))
+PY
+	scripted_folders "$T/$n.json"
+	conf "$n" '\\Trash'
+	scripted_once "$n"
+	scripted_box_add "$T/$n.json" Bin m
+	scripted_box_add "$T/$n.json" INBOX c
+	trash_is "$n" "$2" Bin
+	scripted_once "$n"
+	tap_is "$(scripted_subjects "$n"):$(held "$T/$n.json" Bin)" "a b c x :m c" \
+	    "$what: Bin is the trash: refused, c delivered and moved there" "$err"
+	if [ "$3" = no ]; then
+		tap_like "$err" 'a duplicate rather than a loss' \
+		    "$what: ... the log says c may come twice"
+		want="a b c c m x " how="again (its bound unknown)"
+	else
+		tap_like "$err" \
+		    'trash "Bin" was fetched as a folder before: UIDs 2 to 2, there' \
+		    "$what: ... the log says m is still owed"
+		want="a b c m x " how="not again"
+	fi
+	trash_is "$n" "$2" Trash
+	scripted_once "$n"
+	tap_is "$rc:$(scripted_subjects "$n")" "0:$want" \
+	    "$what: Bin no longer the trash: m, there before, delivered; c $how" \
+	    "$err"
+	scripted_once "$n"
+	tap_is "$rc" 1 "$what: then nothing new" "$err"
+}
+
+before before_role role yes
+before before_conf conf yes
+before before_nostatus role no
 
 # A first fetch (first_fetch = unseen) of Bin not through when it becomes
 # the trash: the unread message w it still owes (UID 2, under its bound)

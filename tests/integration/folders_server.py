@@ -28,6 +28,7 @@ changes):
                                     when the selected folder grows
  "nouidnext": true,                 SELECT answers without [UIDNEXT] (RFC 3501
                                     allows it; review r18 09)
+ "status_no": "TEXT",               STATUS answered NO TEXT (review r24 03)
  "refuse_list_star": [N, ...],      the Nth LIST "" "*" (RETURN or not,
                                     counted over all connections) answered
                                     NO [UNAVAILABLE] (review r11 06)
@@ -152,6 +153,8 @@ def command(tag, cmd, rest, c, f, send, caps, sel, box):
             if box.get("ci"): n = next((k for k in F if k.lower() == n.lower()), n)
             if n not in F: send("%s NO no such mailbox\r\n" % tag); continue
             fo = F[n]
+            if cmd == "STATUS" and box.get("status_no"):
+                send("%s NO %s\r\n" % (tag, box["status_no"])); continue
             if cmd == "STATUS":
                 send('* STATUS %s (MESSAGES %d UIDNEXT %d UIDVALIDITY %d UNSEEN %d)\r\n%s OK done\r\n' % (q(n), len(fo["msgs"]), fo["uidnext"], fo["uidvalidity"], len(fo["msgs"]), tag)); continue
             sel = SEL[0] = n
