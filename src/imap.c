@@ -350,6 +350,8 @@ struct imap_staged {
 	char		*final;		/* Maildir file name */
 	char		*msgid;		/* NULL: none */
 	uint64_t	 gmid;		/* X-GM-MSGID, 0: none */
+	unsigned int	 flags;		/* the server's, as the UID map
+					 * knows them (imap_flags.h) */
 	unsigned char	 digest[MSGIDS_DIGEST_LEN]; /* of the file */
 };
 
@@ -4664,24 +4666,28 @@ static void
 imap_flags_map_batch(struct imap_session *s)
 {
 	uint32_t	*uids;
+	unsigned int	*masks;
 	char		**finals, *cause;
 	size_t		 i;
 
 	if (!imap_flags_wanted(s) || s->nstaged == 0)
 		return;
 	uids = xreallocarray(NULL, s->nstaged, sizeof *uids);
+	masks = xreallocarray(NULL, s->nstaged, sizeof *masks);
 	finals = xreallocarray(NULL, s->nstaged, sizeof *finals);
 	for (i = 0; i < s->nstaged; i++) {
 		uids[i] = s->staged[i].uid;
+		masks[i] = s->staged[i].flags;
 		finals[i] = s->staged[i].final;
 	}
 	if (imap_flags_map_add(state_dir(s->st), s->ac->name,
-	    s->folders[s->cur].remote, s->uidvalidity, uids, finals,
+	    s->folders[s->cur].remote, s->uidvalidity, uids, masks, finals,
 	    s->nstaged, &cause) != 0) {
 		imap_log(s, LOG_LVL_WARNING, "%s", cause);
 		free(cause);
 	}
 	free(finals);
+	free(masks);
 	free(uids);
 }
 
@@ -5428,6 +5434,20 @@ imap_local_flags(struct imap_session *s, const struct imap_node *flags,
 	return (NULL);
 }
 
+/* The server's flags of a staged message as the UID map knows them: as
+ * fetched, plus the \Seen mark_read stores after delivery (it is
+ * mailfetchd's own, no server change to mirror: review r24 07). */
+static unsigned int
+imap_staged_flags(const struct imap_session *s, const struct imap_response *r)
+{
+	unsigned int	mask;
+
+	mask = imap_flags_mask(imap_parse_fetch_item(r, "FLAGS"));
+	if (s->folders[s->cur].mark_read)
+		mask |= IMAP_FLAGS_SEEN;
+	return (mask);
+}
+
 /* RFC822.SIZE of a FETCH response, 0 when absent. */
 static uint64_t
 imap_fetch_size(const struct imap_response *r)
@@ -5817,6 +5837,7 @@ imap_fetch_untagged(struct imap_session *s, const struct imap_response *r)
 	st->final = final;
 	st->msgid = imap_fetch_msgid(s, r);
 	st->gmid = imap_msg_gmid(s, uid);
+	st->flags = imap_staged_flags(s, r);
 	memcpy(st->digest, digest, sizeof st->digest);
 	if (imap_hdr_was_cut(s, r))
 		log_msg(LOG_LVL_NOTICE, &mctx, "its Message-ID header is "

@@ -2,29 +2,42 @@
  *
  * The UID map. A Maildir name carries no UID, so each delivered message's
  * UID and final name go to STATE_DIR/ACCOUNT.uids, one line each:
- *	<16 hex: folder name hash> <UIDVALIDITY> <UID> <base name>
+ *	<16 hex: folder name hash> <UIDVALIDITY> <UID> <base name> <known>
  * (the base: the final name before ':', the part a Maildir reader keeps
- * when it changes the flags). Appended and fsynced with the batch's
- * msgids (after the journal, before the files are visible), read whole
- * at each sync that has changes. A line of another UIDVALIDITY names
- * nothing; a torn or foreign line is skipped. Never pruned (about 90
- * bytes a message).
+ * when it changes the flags; known: one hex digit, the server's D F R S
+ * as last known, IMAP_FLAGS_* bits; a line of an older version has none:
+ * unknown). Appended and fsynced with the batch's msgids (after the
+ * journal, before the files are visible), read whole at each sync that
+ * has answers. A line of another UIDVALIDITY names nothing; a torn or foreign
+ * line is skipped. About 90 bytes a message, never pruned; rewritten
+ * (below) only when a known set moved, which drops torn lines.
+ *
+ * Only the server's changes are applied: a bit of D F R S that the user
+ * changed locally stays until the server changes that bit (the manual:
+ * "a change the server makes wins"). The known set starts as the flags
+ * the message was fetched with, plus \Seen when mark_read stores it: a
+ * flag mailfetchd itself sets on the server is no server change (review
+ * r24 07: mark_read's \Seen made every new message arrive read).
  *
  * Applying. The server's answer is collected as (UID, flags) pairs, at
- * most IMAP_FLAGS_MAX, then looked up in the map, and the files of those
- * bases are looked for under the names they most likely have (new/BASE,
- * cur/BASE:2, and a set of D F R S) when they are few, and else, or when
- * a reader gave one another letter, new/ and cur/ are read once: each is
- * renamed to
- * its other info letters plus the server's D F R S (new/ -> cur/ when it
- * has one). A file already so named is left alone, so an apply repeated
- * after a crash (the modseq saved only after this returns) changes
- * nothing twice and misses nothing. */
+ * most IMAP_FLAGS_MAX, then looked up in the map; the files of
+ * the UIDs whose flags moved are looked for under the names they most
+ * likely have (new/BASE, cur/BASE:2, and a set of D F R S) when they are
+ * few, and else, or when a reader gave one another letter, new/ and cur/
+ * are read once: each is renamed to its letters with the moved bits set
+ * as the server has them (new/ -> cur/ when it has one). Then the map is
+ * rewritten with the new known sets (temporary file, fsync, rename). A
+ * run killed between the renames and the rewrite (point
+ * "imap-flags-renamed") applies the same moved bits again: the files
+ * already have them, nothing is renamed twice and no server change is
+ * lost; only a local change made to one of those bits in that instant
+ * would be undone again. */
 #include "imap_flags.h"
 
 #include <sys/stat.h>
 #include <sys/types.h>
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -34,6 +47,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fault.h"
 #include "fdio.h"
 #include "xmalloc.h"
 
@@ -41,6 +55,8 @@
 #define IMAP_FLAGS_NAME_MAX	255	/* a Maildir file name */
 #define IMAP_FLAGS_PROBE_MAX	256	/* files looked for by name; more:
 					 * new/ and cur/ are read */
+#define IMAP_FLAGS_ALL		0xf	/* D F R S */
+#define IMAP_FLAGS_UNKNOWN	0x10	/* a map line without a known set */
 
 static const struct {
 	unsigned int	 bit;
@@ -61,14 +77,25 @@ struct imap_flags_note {
 
 struct imap_flags_hit {
 	char		*base;
-	unsigned int	 mask;
-	int		 found;		/* in new/ or cur/ */
+	unsigned int	 mask;		/* the server's */
+	unsigned int	 moved;		/* its bits that changed since known */
+	int		 found;		/* in new/ or cur/, or nothing to do */
+};
+
+/* One parsed map line. */
+struct imap_flags_line {
+	uint32_t	 uidvalidity;
+	uint32_t	 uid;
+	const char	*base;
+	size_t		 blen;
+	unsigned int	 known;		/* IMAP_FLAGS_UNKNOWN: none */
 };
 
 struct imap_flags_sync {
 	struct imap_flags_note	*notes;
 	size_t			 n;
 	size_t			 alloc;
+	int			 stale;		/* a known set to rewrite */
 	struct imap_flags_hit	*hits;
 	size_t			 nhits;
 	size_t			 ahits;
@@ -122,7 +149,8 @@ imap_flags_folder_hash(const char *folder)
 /* The map's lines for a batch, in one buffer. */
 static char *
 imap_flags_map_lines(const char *folder, uint32_t uidvalidity,
-    const uint32_t *uids, char *const *finals, size_t n, size_t *len)
+    const uint32_t *uids, const unsigned int *masks, char *const *finals,
+    size_t n, size_t *len)
 {
 	char		*buf = NULL, *line;
 	size_t		 i, blen = 0, base;
@@ -131,7 +159,8 @@ imap_flags_map_lines(const char *folder, uint32_t uidvalidity,
 	for (i = 0; i < n; i++) {
 		base = strcspn(finals[i], ":");
 		xasprintf(&line, "%016" PRIx64 " %" PRIu32 " %" PRIu32
-		    " %.*s\n", h, uidvalidity, uids[i], (int)base, finals[i]);
+		    " %.*s %x\n", h, uidvalidity, uids[i], (int)base, finals[i],
+		    masks[i] & IMAP_FLAGS_ALL);
 		buf = xreallocarray(buf, blen + strlen(line) + 1, 1);
 		memcpy(buf + blen, line, strlen(line) + 1);
 		blen += strlen(line);
@@ -144,7 +173,7 @@ imap_flags_map_lines(const char *folder, uint32_t uidvalidity,
 int
 imap_flags_map_add(const char *state_dir, const char *account,
     const char *folder, uint32_t uidvalidity, const uint32_t *uids,
-    char *const *finals, size_t n, char **cause)
+    const unsigned int *masks, char *const *finals, size_t n, char **cause)
 {
 	char	*path, *buf;
 	size_t	 len;
@@ -153,7 +182,8 @@ imap_flags_map_add(const char *state_dir, const char *account,
 	if (n == 0)
 		return (0);
 	path = state_account_file(state_dir, account, ".uids");
-	buf = imap_flags_map_lines(folder, uidvalidity, uids, finals, n, &len);
+	buf = imap_flags_map_lines(folder, uidvalidity, uids, masks, finals, n,
+	    &len);
 	if ((fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
 	    0600)) == -1 || fdio_write_all(fd, buf, len) != 0 ||
 	    fsync(fd) != 0) {
@@ -305,37 +335,65 @@ imap_flags_field(char **p)
 	return (v);
 }
 
-/* One map line: the hit it names among the notes, if any. hex is the
- * folder's hash as the lines spell it: most lines are told apart by
- * their first bytes (a map holds a line per message). */
+/* Parses a whole map line of the folder whose hash the lines spell hex
+ * (most lines are told apart by their first bytes): -1 when it is
+ * another folder's, or no map line. */
+static int
+imap_flags_line_parse(char *line, const char *hex, struct imap_flags_line *ml)
+{
+	unsigned long long	 uv, uid;
+	char			*p = line + 17;
+	const char		*digits = "0123456789abcdef", *d;
+	size_t			 len;
+
+	if (strncmp(line, hex, 16) != 0 || line[16] != ' ' ||
+	    (uv = imap_flags_field(&p)) == 0 || uv > UINT32_MAX ||
+	    (uid = imap_flags_field(&p)) == 0 || uid > UINT32_MAX)
+		return (-1);
+	len = strcspn(p, " \n");
+	if (len == 0 || len > IMAP_FLAGS_NAME_MAX || *p == '.' ||
+	    strcspn(p, "/:") < len)
+		return (-1);
+	ml->known = IMAP_FLAGS_UNKNOWN;
+	if (p[len] == ' ' && p[len + 1] != '\0' &&
+	    (d = strchr(digits, p[len + 1])) != NULL && p[len + 2] == '\n')
+		ml->known = (unsigned int)(d - digits);
+	else if (p[len] != '\n')
+		return (-1);
+	ml->uidvalidity = (uint32_t)uv;
+	ml->uid = (uint32_t)uid;
+	ml->base = p;
+	ml->blen = len;
+	return (0);
+}
+
+/* One map line: the hit it names among the notes, if any. */
 static void
 imap_flags_map_line(struct imap_flags_sync *fs, char *line, const char *hex,
     uint32_t uidvalidity)
 {
 	const struct imap_flags_note	*note;
-	unsigned long long		 uid;
-	char				*p = line + 17;
-	size_t				 len;
+	struct imap_flags_line		 ml;
+	struct imap_flags_hit		*hit;
 
-	if (strncmp(line, hex, 16) != 0 || line[16] != ' ' ||
-	    imap_flags_field(&p) != uidvalidity ||
-	    (uid = imap_flags_field(&p)) == 0 || uid > UINT32_MAX)
+	if (imap_flags_line_parse(line, hex, &ml) != 0 ||
+	    ml.uidvalidity != uidvalidity ||
+	    (note = imap_flags_note_find(fs, ml.uid)) == NULL)
 		return;
-	len = strcspn(p, "\n");
-	if (len == 0 || len > IMAP_FLAGS_NAME_MAX || *p == '.' ||
-	    strcspn(p, " /:") < len || p[len] != '\n')
-		return;
-	if ((note = imap_flags_note_find(fs, (uint32_t)uid)) == NULL)
-		return;
+	if (ml.known != note->mask)
+		fs->stale = 1;
 	if (fs->nhits == fs->ahits) {
 		fs->ahits = fs->ahits == 0 ? 64 : fs->ahits * 2;
 		fs->hits = xreallocarray(fs->hits, fs->ahits,
 		    sizeof *fs->hits);
 	}
-	fs->hits[fs->nhits].base = xstrndup(p, len);
-	fs->hits[fs->nhits].mask = note->mask;
-	fs->hits[fs->nhits].found = 0;
-	fs->nhits++;
+	hit = &fs->hits[fs->nhits++];
+	hit->base = xstrndup(ml.base, ml.blen);
+	hit->mask = note->mask;
+	hit->moved = ml.known == IMAP_FLAGS_UNKNOWN ? IMAP_FLAGS_ALL :
+	    (ml.known ^ note->mask) & IMAP_FLAGS_ALL;
+	/* Nothing moved: nothing to look for. */
+	hit->found = hit->moved == 0;
 }
 
 /* Reads the map for the notes' files. A missing map names none. */
@@ -386,20 +444,37 @@ imap_flags_hit_cmp(const void *a, const void *b)
 	return (strcmp(x->base, y->base));
 }
 
-/* The name a file gets: its base, ":2," and its info letters other than
- * the mirrored ones plus the server's, in ASCII order. NULL when it
- * stays as it is (or the name would be too long). */
+/* The mirrored flags an info part spells. */
+static unsigned int
+imap_flags_info_mask(const char *info)
+{
+	unsigned int	mask = 0;
+	size_t		i;
+
+	for (i = 0; i < sizeof imap_flags_table / sizeof *imap_flags_table;
+	    i++) {
+		if (strchr(info, imap_flags_table[i].letter) != NULL)
+			mask |= imap_flags_table[i].bit;
+	}
+	return (mask);
+}
+
+/* The name a file gets: its base, ":2," and its info letters, those of
+ * the moved bits as the server has them (mask), in ASCII order. NULL
+ * when it stays as it is (or the name would be too long). */
 static char *
-imap_flags_target(const char *name, int in_new, unsigned int mask)
+imap_flags_target(const char *name, int in_new, unsigned int mask,
+    unsigned int moved)
 {
 	char		 letters[IMAP_FLAGS_NAME_MAX + 1], own[5], *out;
 	const char	*info, *p;
 	size_t		 n = 0, base = strcspn(name, ":");
 	int		 c;
 
+	info = strncmp(name + base, ":2,", 3) == 0 ? name + base + 3 : "";
+	mask = (imap_flags_info_mask(info) & ~moved) | (mask & moved);
 	if (in_new && mask == 0)
 		return (NULL);
-	info = strncmp(name + base, ":2,", 3) == 0 ? name + base + 3 : "";
 	imap_flags_letters(mask, own);
 	/* Each letter once, ordered: a counting pass over ASCII. */
 	for (c = 0x21; c < 0x7f; c++) {
@@ -455,7 +530,7 @@ imap_flags_file(struct imap_flags_sync *fs, int dfd, const char *sub,
 
 	hit->found = 1;
 	if ((target = imap_flags_target(name, strcmp(sub, "new") == 0,
-	    hit->mask)) == NULL)
+	    hit->mask, hit->moved)) == NULL)
 		return (0);
 	r = imap_flags_rename(fs, dfd, sub, name, target, cause);
 	free(target);
@@ -578,13 +653,16 @@ imap_flags_maildir(struct imap_flags_sync *fs, const char *path,
 	}
 	/* A few changes: looked for by name, not by reading directories
 	 * of 100,000 names. */
-	for (i = 0; fs->nhits <= IMAP_FLAGS_PROBE_MAX && i < fs->nhits; i++) {
-		if (imap_flags_probe(fs, dfd, &fs->hits[i], stats, &why) != 0)
-			goto out;
+	for (i = 0; i < fs->nhits; i++)
 		missed += !fs->hits[i].found;
+	for (i = 0; missed <= IMAP_FLAGS_PROBE_MAX && i < fs->nhits; i++) {
+		if (!fs->hits[i].found && imap_flags_probe(fs, dfd,
+		    &fs->hits[i], stats, &why) != 0)
+			goto out;
 	}
-	if (fs->nhits > IMAP_FLAGS_PROBE_MAX)
-		missed = fs->nhits;
+	if (missed <= IMAP_FLAGS_PROBE_MAX)
+		for (missed = 0, i = 0; i < fs->nhits; i++)
+			missed += !fs->hits[i].found;
 	if ((missed > 0 && (imap_flags_scan(fs, dfd, "new", stats,
 	    &why) != 0 || imap_flags_scan(fs, dfd, "cur", stats,
 	    &why) != 0)) ||
@@ -602,6 +680,99 @@ out:
 	return (rc);
 }
 
+/* The map's line, as the rewrite keeps it: NULL to drop it (torn, or
+ * the folder's naming nothing); else the line, with the note's flags as
+ * known when the sync had one for its UID. */
+static const char *
+imap_flags_map_keep(struct imap_flags_sync *fs, char *line, const char *hex,
+    uint32_t uidvalidity, char *buf, size_t size)
+{
+	const struct imap_flags_note	*note;
+	struct imap_flags_line		 ml;
+
+	if (strchr(line, '\n') == NULL)
+		return (NULL);
+	if (strncmp(line, hex, 16) != 0)
+		return (line);
+	if (imap_flags_line_parse(line, hex, &ml) != 0)
+		return (NULL);
+	if (ml.uidvalidity != uidvalidity ||
+	    (note = imap_flags_note_find(fs, ml.uid)) == NULL)
+		return (line);
+	snprintf(buf, size, "%.*s %x\n", (int)(ml.base + ml.blen - line),
+	    line, note->mask & IMAP_FLAGS_ALL);
+	return (buf);
+}
+
+/* Copies the map into out with the notes' flags as known (line by line:
+ * memory does not follow the map's size). */
+static int
+imap_flags_map_copy(struct imap_flags_sync *fs, FILE *in, FILE *out,
+    const char *folder, uint32_t uidvalidity)
+{
+	char		 line[IMAP_FLAGS_LINE_MAX], buf[IMAP_FLAGS_LINE_MAX + 4];
+	char		 hex[17];
+	const char	*keep;
+	int		 whole = 1, ended;
+
+	snprintf(hex, sizeof hex, "%016" PRIx64,
+	    imap_flags_folder_hash(folder));
+	while (fgets(line, sizeof line, in) != NULL) {
+		ended = strchr(line, '\n') != NULL;
+		if (whole && (keep = imap_flags_map_keep(fs, line, hex,
+		    uidvalidity, buf, sizeof buf)) != NULL &&
+		    fputs(keep, out) == EOF)
+			return (-1);
+		whole = ended;
+	}
+	return (ferror(in) ? -1 : 0);
+}
+
+/* Replaces the map by a copy with the known flags the sync saw. */
+static int
+imap_flags_map_rewrite(struct imap_flags_sync *fs, const char *state_dir,
+    const char *account, const char *folder, uint32_t uidvalidity,
+    char **cause)
+{
+	char	*path, *tmp;
+	FILE	*in = NULL, *out = NULL;
+	int	 fd = -1, rc = -1;
+
+	path = state_account_file(state_dir, account, ".uids");
+	xasprintf(&tmp, "%s.tmp", path);
+	if ((in = fopen(path, "re")) == NULL ||
+	    (fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+	    0600)) == -1 || (out = fdopen(fd, "w")) == NULL) {
+		if (in != NULL && out == NULL && fd != -1)
+			close(fd);
+		goto out;
+	}
+	if (imap_flags_map_copy(fs, in, out, folder, uidvalidity) != 0 ||
+	    fflush(out) != 0 || fsync(fileno(out)) != 0)
+		goto out;
+	if (fclose(out) != 0) {
+		out = NULL;
+		goto out;
+	}
+	out = NULL;
+	if (rename(tmp, path) == 0 && fdio_fsync_dir(state_dir) == 0)
+		rc = 0;
+out:
+	if (rc != 0) {
+		xasprintf(cause, "cannot rewrite the UID map %s: %s (the "
+		    "flags are applied again at the next sync)", path,
+		    strerror(errno));
+		unlink(tmp);
+	}
+	if (out != NULL)
+		fclose(out);
+	if (in != NULL)
+		fclose(in);
+	free(tmp);
+	free(path);
+	return (rc);
+}
+
 int
 imap_flags_sync_apply(struct imap_flags_sync *fs, const char *state_dir,
     const char *account, const char *folder, uint32_t uidvalidity,
@@ -610,7 +781,7 @@ imap_flags_sync_apply(struct imap_flags_sync *fs, const char *state_dir,
 	size_t	i;
 
 	memset(stats, 0, sizeof *stats);
-	fs->dirty_new = fs->dirty_cur = 0;
+	fs->dirty_new = fs->dirty_cur = fs->stale = 0;
 	imap_flags_hits_clear(fs);
 	imap_flags_notes_sort(fs);
 	if (fs->n == 0)
@@ -626,5 +797,9 @@ imap_flags_sync_apply(struct imap_flags_sync *fs, const char *state_dir,
 		return (-1);
 	for (i = 0; i < fs->nhits; i++)
 		stats->absent += !fs->hits[i].found;
-	return (0);
+	if (!fs->stale)
+		return (0);
+	fault_point("imap-flags-renamed");
+	return (imap_flags_map_rewrite(fs, state_dir, account, folder,
+	    uidvalidity, cause));
 }

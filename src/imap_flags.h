@@ -33,14 +33,16 @@ unsigned int	 imap_flags_mask(const struct imap_node *flags);
 const char	*imap_flags_letters(unsigned int mask, char *buf);
 
 /* Appends one line per delivered message to the UID map and fsyncs it:
- * folder (remote name), its UIDVALIDITY, the UIDs and their final Maildir
+ * folder (remote name), its UIDVALIDITY, the UIDs, the server's flags as
+ * known (IMAP_FLAGS_* bits: those fetched with the message, plus what
+ * mailfetchd itself stores, mark_read's \Seen) and their final Maildir
  * names. Called once the batch is journaled, before its files are
  * visible, so that a recovered file is in the map too. A line lost (the
  * append failed) only leaves that message's flags unsynced. */
 int		 imap_flags_map_add(const char *state_dir, const char *account,
 		    const char *folder, uint32_t uidvalidity,
-		    const uint32_t *uids, char *const *finals, size_t n,
-		    char **cause);
+		    const uint32_t *uids, const unsigned int *masks,
+		    char *const *finals, size_t n, char **cause);
 
 enum imap_flags_plan {
 	IMAP_FLAGS_FULL,	/* UID FETCH 1:last_uid (FLAGS) */
@@ -67,15 +69,18 @@ size_t		 imap_flags_sync_count(const struct imap_flags_sync *);
 
 struct imap_flags_stats {
 	size_t	 mapped;	/* noted UIDs the map names */
-	size_t	 renamed;	/* files given new flags */
+	size_t	 renamed;	/* files given the server's changes */
 	size_t	 absent;	/* mapped, found in neither new/ nor cur/
 				 * (removed or moved by the user) */
 };
-/* Applies the noted flags to the Maildir folder at path (its new/ and
- * cur/): each mapped file keeps its other info letters and gets the
- * server's D F R S; one in new/ with no flag stays there. Renaming to
- * the name a file has is a no-op, so a repeated apply is harmless; the
- * directories are fsynced before it returns 0. */
+/* Applies the server's changes the notes show to the Maildir folder at
+ * path (its new/ and cur/): for each mapped file, the bits of D F R S
+ * whose server flag differs from the one the map knows are set as the
+ * server has them, the file's other letters are kept; one in new/ with
+ * no flag stays there. The directories are fsynced, then the map is
+ * rewritten with the server's flags as known, before it returns 0.
+ * Renaming to the name a file has is a no-op, so an apply repeated after
+ * a crash is harmless. */
 int		 imap_flags_sync_apply(struct imap_flags_sync *,
 		    const char *state_dir, const char *account,
 		    const char *folder, uint32_t uidvalidity,

@@ -3,6 +3,7 @@
  * and the UID map and Maildir renames of a sync, repeated harmlessly. */
 #include <sys/stat.h>
 
+#include <inttypes.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -138,6 +139,42 @@ exists(const char *sub, const char *name)
 	return (r);
 }
 
+/* Renames DIR/md/FROM to DIR/md/TO. */
+static int
+rename_md(const char *from, const char *to)
+{
+	char	*a, *b;
+	int	 r;
+
+	xasprintf(&a, "%s/md/%s", dir, from);
+	xasprintf(&b, "%s/md/%s", dir, to);
+	r = rename(a, b);
+	free(a);
+	free(b);
+	return (r);
+}
+
+/* The map's lines whose hash is the folder's. */
+static int
+map_count(const char *folder)
+{
+	char		*path, line[2048], hex[17];
+	uint64_t	 h = 0xcbf29ce484222325ULL;
+	FILE		*f;
+	int		 n = 0;
+
+	for (; *folder != '\0'; folder++)
+		h = (h ^ (unsigned char)*folder) * 0x100000001b3ULL;
+	snprintf(hex, sizeof hex, "%016" PRIx64, h);
+	xasprintf(&path, "%s/acct.uids", dir);
+	assert_non_null(f = fopen(path, "r"));
+	while (fgets(line, sizeof line, f) != NULL)
+		n += strncmp(line, hex, 16) == 0;
+	fclose(f);
+	free(path);
+	return (n);
+}
+
 /* One apply of (UID, flags) pairs to folder "INBOX" of UIDVALIDITY 9. */
 static void
 apply(const uint32_t *uids, const unsigned int *masks, size_t n,
@@ -160,10 +197,12 @@ apply(const uint32_t *uids, const unsigned int *masks, size_t n,
 	imap_flags_sync_free(fs);
 }
 
-/* The map names each UID's file; an apply renames new/ and cur/ files to
- * the server's flags, keeps a reader's own letters (T, a), leaves a file
- * of no flag in new/, counts a file gone, ignores another folder's and
- * another UIDVALIDITY's lines, and a second apply changes nothing. */
+/* The map names each UID's file; an apply gives new/ and cur/ files the
+ * server's changes since the flags the map knows, keeps a reader's own
+ * letters (T, a), leaves a file of no flag in new/, counts a file gone,
+ * ignores another folder's and another UIDVALIDITY's lines, and a second
+ * apply changes nothing; the map rewritten by the first keeps the lines
+ * of other folders and UIDVALIDITYs. */
 static void
 test_apply(void **state)
 {
@@ -174,18 +213,21 @@ test_apply(void **state)
 	static const unsigned int cm[] = { IMAP_FLAGS_SEEN, 0,
 	    IMAP_FLAGS_ANSWERED | IMAP_FLAGS_SEEN, 0, IMAP_FLAGS_SEEN,
 	    IMAP_FLAGS_SEEN, IMAP_FLAGS_FLAGGED };
+	/* As delivered: the flags each was fetched with. */
+	static const unsigned int known[] = { 0, IMAP_FLAGS_SEEN,
+	    IMAP_FLAGS_FLAGGED | IMAP_FLAGS_SEEN, 0, 0 };
 	static char		*other[] = { "b,S=2" };
 	struct imap_flags_stats	 st;
 	char			*cause = NULL;
 
 	(void)state;
 	assert_int_equal(imap_flags_map_add(dir, "acct", "INBOX", 9, u,
-	    finals, 5, &cause), 0);
+	    known, finals, 5, &cause), 0);
 	/* The same UID in another folder, and in an older epoch. */
 	assert_int_equal(imap_flags_map_add(dir, "acct", "Sent", 9, u + 1,
-	    other, 1, &cause), 0);
+	    known + 1, other, 1, &cause), 0);
 	assert_int_equal(imap_flags_map_add(dir, "acct", "INBOX", 8, u + 1,
-	    other, 1, &cause), 0);
+	    known + 1, other, 1, &cause), 0);
 	touch("new", "a,S=1");
 	touch("cur", "b,S=2:2,STa");	/* the reader trashed it */
 	touch("cur", "c,S=3:2,FS");
@@ -210,11 +252,13 @@ test_apply(void **state)
 	assert_true(exists("cur", "a,S=1:2,F"));
 	assert_true(exists("cur", "b,S=2:2,Ta"));
 
-	/* Another epoch's UIDs name nothing. */
+	/* Another epoch's UIDs name its own lines only. */
 	apply(cu, cm, 7, 8, &st);
 	assert_int_equal(st.mapped, 1);
 	assert_int_equal(st.renamed, 0);
 	assert_true(exists("cur", "b,S=2:2,Ta"));
+	assert_int_equal(map_count("Sent"), 1);
+	assert_int_equal(map_count("INBOX"), 6);
 }
 
 /* Lines that are no map line of the folder name nothing: another
@@ -229,13 +273,14 @@ test_map_foreign(void **state)
 	static const uint32_t	 nu[] = { 1, 2, 3, 4 };
 	static const unsigned int nm[] = { IMAP_FLAGS_SEEN, IMAP_FLAGS_SEEN,
 	    IMAP_FLAGS_SEEN, IMAP_FLAGS_SEEN };
+	static const unsigned int none[] = { 0 };
 	struct imap_flags_stats	 st;
 	char			*cause = NULL, *path, hex[17], big[1100];
 	FILE			*f;
 
 	(void)state;
 	assert_int_equal(imap_flags_map_add(dir, "acct", "INBOX", 9, u,
-	    finals, 1, &cause), 0);
+	    nm, finals, 1, &cause), 0);
 	xasprintf(&path, "%s/acct.uids", dir);
 	assert_non_null(f = fopen(path, "r"));
 	assert_non_null(fgets(hex, sizeof hex, f));
@@ -251,11 +296,54 @@ test_map_foreign(void **state)
 	free(path);
 	touch("cur", "good,S=3:2,");
 	touch("new", "torn");
+	/* Known \Seen, the reader took it off locally: the server
+	 * changes nothing, nothing is done. */
+	apply(nu, nm, 4, 9, &st);
+	assert_int_equal(st.mapped, 1);
+	assert_int_equal(st.renamed, 0);
+	assert_true(exists("cur", "good,S=3:2,"));
+	/* The server takes \Seen off, then sets it again: followed. */
+	apply(nu + 2, none, 1, 9, &st);
+	assert_true(exists("cur", "good,S=3:2,"));
 	apply(nu, nm, 4, 9, &st);
 	assert_int_equal(st.mapped, 1);
 	assert_int_equal(st.renamed, 1);
 	assert_true(exists("cur", "good,S=3:2,S"));
 	assert_true(exists("new", "torn"));
+}
+
+/* A line of an older version (no known flags) gets the server's flags
+ * whole once, then only their changes. */
+static void
+test_map_old(void **state)
+{
+	static const uint32_t	 u[] = { 7 };
+	static const unsigned int seen[] = { IMAP_FLAGS_SEEN };
+	char			*path, hex[17];
+	struct imap_flags_stats	 st;
+	char			*cause = NULL;
+	FILE			*f;
+
+	(void)state;
+	assert_int_equal(imap_flags_map_add(dir, "acct", "INBOX", 9, u, seen,
+	    (char *[]){ "x,S=1" }, 1, &cause), 0);
+	xasprintf(&path, "%s/acct.uids", dir);
+	assert_non_null(f = fopen(path, "r"));
+	assert_non_null(fgets(hex, sizeof hex, f));
+	fclose(f);
+	assert_non_null(f = fopen(path, "w"));
+	fprintf(f, "%s 9 7 old,S=1\n", hex);
+	fclose(f);
+	free(path);
+	touch("cur", "old,S=1:2,F");
+	apply(u, seen, 1, 9, &st);
+	assert_int_equal(st.renamed, 1);
+	assert_true(exists("cur", "old,S=1:2,S"));
+	/* Known now: a local change stays. */
+	assert_int_equal(rename_md("cur/old,S=1:2,S", "cur/old,S=1:2,"), 0);
+	apply(u, seen, 1, 9, &st);
+	assert_int_equal(st.renamed, 0);
+	assert_true(exists("cur", "old,S=1:2,"));
 }
 
 /* No map at all: nothing mapped, no error; the notes are bounded. */
@@ -287,6 +375,8 @@ main(void)
 		cmocka_unit_test(test_plan),
 		cmocka_unit_test_setup_teardown(test_apply, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_map_foreign, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_map_old, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_bounds, setup, teardown),
 	};
