@@ -7,8 +7,9 @@
  * when it changes the flags; known: one hex digit, the server's D F R S
  * as last known, IMAP_FLAGS_* bits; a line of an older version has none:
  * unknown). Appended and fsynced with the batch's msgids (after the
- * journal, before the files are visible), read whole at each sync that
- * has answers. A line of another UIDVALIDITY names nothing; a torn or foreign
+ * journal, before the files are visible), starting a line of its own if
+ * an earlier append was cut short; read whole at each sync that has
+ * answers. A line of another UIDVALIDITY names nothing; a torn or foreign
  * line is skipped. About 90 bytes a message, never pruned; rewritten
  * (below) only when a known set moved, which drops torn lines.
  *
@@ -170,6 +171,20 @@ imap_flags_map_lines(const char *folder, uint32_t uidvalidity,
 	return (buf);
 }
 
+/* Whether the map open at fd (O_APPEND) ends a line, or is empty: an
+ * append cut short (ENOSPC, a power cut) leaves a torn last line, which
+ * the next append must not continue (review r24 04). */
+static int
+imap_flags_map_ended(int fd)
+{
+	struct stat	sb;
+	char		c;
+
+	if (fstat(fd, &sb) != 0 || sb.st_size == 0)
+		return (1);
+	return (pread(fd, &c, 1, sb.st_size - 1) == 1 && c == '\n');
+}
+
 int
 imap_flags_map_add(const char *state_dir, const char *account,
     const char *folder, uint32_t uidvalidity, const uint32_t *uids,
@@ -184,9 +199,10 @@ imap_flags_map_add(const char *state_dir, const char *account,
 	path = state_account_file(state_dir, account, ".uids");
 	buf = imap_flags_map_lines(folder, uidvalidity, uids, masks, finals, n,
 	    &len);
-	if ((fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
-	    0600)) == -1 || fdio_write_all(fd, buf, len) != 0 ||
-	    fsync(fd) != 0) {
+	if ((fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC,
+	    0600)) == -1 || (!imap_flags_map_ended(fd) &&
+	    fdio_write_all(fd, "\n", 1) != 0) ||
+	    fdio_write_all(fd, buf, len) != 0 || fsync(fd) != 0) {
 		xasprintf(cause, "cannot append to the UID map %s: %s (the "
 		    "flags of these messages will not follow the server's)",
 		    path, strerror(errno));

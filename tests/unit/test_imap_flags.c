@@ -312,6 +312,38 @@ test_map_foreign(void **state)
 	assert_true(exists("new", "torn"));
 }
 
+/* An append cut short (ENOSPC, a power cut) left a torn last line: the
+ * next batch's line starts a line of its own and names its file (review
+ * r24 04). */
+static void
+test_map_torn(void **state)
+{
+	static const uint32_t	 u[] = { 2, 3 };
+	static const unsigned int m[] = { 0, 0 };
+	static const unsigned int fl[] = { IMAP_FLAGS_FLAGGED,
+	    IMAP_FLAGS_FLAGGED };
+	static char		*finals[] = { "two,S=2", "three,S=3" };
+	struct imap_flags_stats	 st;
+	char			*cause = NULL, *path;
+	struct stat		 sb;
+
+	(void)state;
+	assert_int_equal(imap_flags_map_add(dir, "acct", "INBOX", 9, u, m,
+	    finals, 1, &cause), 0);
+	xasprintf(&path, "%s/acct.uids", dir);
+	assert_int_equal(stat(path, &sb), 0);
+	assert_int_equal(truncate(path, sb.st_size - 5), 0);
+	free(path);
+	assert_int_equal(imap_flags_map_add(dir, "acct", "INBOX", 9, u + 1,
+	    m + 1, finals + 1, 1, &cause), 0);
+	touch("new", "two,S=2");
+	touch("new", "three,S=3");
+	apply(u, fl, 2, 9, &st);
+	assert_int_equal(st.renamed, 1);
+	assert_true(exists("cur", "three,S=3:2,F"));
+	assert_true(exists("new", "two,S=2"));
+}
+
 /* A line of an older version (no known flags) gets the server's flags
  * whole once, then only their changes. */
 static void
@@ -375,6 +407,8 @@ main(void)
 		cmocka_unit_test(test_plan),
 		cmocka_unit_test_setup_teardown(test_apply, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_map_foreign, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_map_torn, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_map_old, setup,
 		    teardown),
