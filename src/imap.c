@@ -580,6 +580,7 @@ struct imap_session {
 	struct imap_flags_sync	*fsync;		/* its answers */
 	int			 flags_over;	/* more than it keeps */
 	uint32_t		 flags_top;	/* highest UID noted */
+	size_t			 flags_rise;	/* ... how many times it rose */
 };
 
 static void	imap_enter(struct imap_session *, enum imap_state);
@@ -592,6 +593,7 @@ static void	imap_flags_map_batch(struct imap_session *);
 static void	imap_flags_highest(struct imap_session *,
 		    const struct imap_response *);
 static size_t	imap_msgs_cap(const struct imap_session *);
+static size_t	imap_search_cap(const struct imap_session *);
 static void	imap_msgs_dedup(struct imap_session *);
 static void	imap_skip_drop(const struct imap_session *, struct uidset *);
 static void	imap_suspect_nil_log(struct imap_session *);
@@ -4729,6 +4731,7 @@ imap_flags_start(struct imap_session *s)
 	s->fsync = imap_flags_sync_new();
 	s->flags_over = 0;
 	s->flags_top = 0;
+	s->flags_rise = 0;
 	imap_enter(s, IMAP_S_FLAGS);
 	if (plan == IMAP_FLAGS_CHANGED)
 		imap_send(s, "UID FETCH 1:%u (UID FLAGS) (CHANGEDSINCE %llu)",
@@ -4739,7 +4742,10 @@ imap_flags_start(struct imap_session *s)
 
 /* One FETCH of the sync: a delivered UID's flags. Each UID above those
  * noted is a new result for the pacing (a full answer is long, and the
- * UIDs bound it); a repeat is a note. */
+ * UIDs bound it); a repeat is a note. An honest answer names at most
+ * what the folder holds (imap_search_cap, as for UID SEARCH): past that
+ * the rest is ignored, a note, so that a server dripping ascending UIDs
+ * is cut as one that stalls (review r24 05). */
 static void
 imap_flags_untagged(struct imap_session *s, const struct imap_response *r)
 {
@@ -4750,11 +4756,17 @@ imap_flags_untagged(struct imap_session *s, const struct imap_response *r)
 	    imap_parse_node_u32(n, &uid) != 0 || uid == 0 ||
 	    uid > s->sf->last_uid ||
 	    (flags = imap_parse_fetch_item(r, "FLAGS")) == NULL ||
-	    flags->type != IMAP_NODE_LIST)
+	    flags->type != IMAP_NODE_LIST || s->flags_over)
 		return;
-	if (imap_flags_sync_note(s->fsync, uid, imap_flags_mask(flags)) != 0)
+	if ((uid > s->flags_top && ++s->flags_rise > imap_search_cap(s)) ||
+	    imap_flags_sync_note(s->fsync, uid, imap_flags_mask(flags),
+	    imap_search_cap(s)) != 0) {
 		s->flags_over = 1;
-	else if (uid > s->flags_top) {
+		imap_log(s, LOG_LVL_WARNING, "the server's flag answer names "
+		    "more messages than the folder holds (over %zu): the rest "
+		    "is ignored, and the Maildir flags are not synced",
+		    imap_search_cap(s));
+	} else if (uid > s->flags_top) {
 		s->flags_top = uid;
 		s->pace_new = 1;
 	}
@@ -4796,10 +4808,9 @@ imap_flags_done(struct imap_session *s, const struct imap_response *r,
 		imap_log(s, LOG_LVL_WARNING, "the server refused its flags "
 		    "(%s); the Maildir flags follow at the next sync", text);
 		free(text);
-	} else if (s->flags_over)
-		imap_log(s, LOG_LVL_WARNING, "more than %u flag answers; the "
-		    "Maildir flags are not synced", IMAP_FLAGS_MAX);
-	else if (imap_flags_sync_apply(s->fsync, state_dir(s->st),
+	} else if (s->flags_over) {
+		/* Said when it went over: nothing applied. */
+	} else if (imap_flags_sync_apply(s->fsync, state_dir(s->st),
 	    s->ac->name, s->folders[s->cur].remote, s->uidvalidity,
 	    maildir_path(s->md), &st, &cause) != 0) {
 		imap_log(s, LOG_LVL_ERROR, "cannot give the Maildir files the "

@@ -20,8 +20,8 @@
  * flag mailfetchd itself sets on the server is no server change (review
  * r24 07: mark_read's \Seen made every new message arrive read).
  *
- * Applying. The server's answer is collected as (UID, flags) pairs, at
- * most IMAP_FLAGS_MAX, then looked up in the map; the files of
+ * Applying. The server's answer is collected as (UID, flags) pairs,
+ * bounded by the caller's cap, then looked up in the map; the files of
  * the UIDs whose flags moved are looked for under the names they most
  * likely have (new/BASE, cur/BASE:2, and a set of D F R S) when they are
  * few, and else, or when a reader gave one another letter, new/ and cur/
@@ -96,6 +96,7 @@ struct imap_flags_sync {
 	struct imap_flags_note	*notes;
 	size_t			 n;
 	size_t			 alloc;
+	size_t			 order;		/* notes ever taken */
 	int			 stale;		/* a known set to rewrite */
 	struct imap_flags_hit	*hits;
 	size_t			 nhits;
@@ -266,30 +267,6 @@ imap_flags_sync_free(struct imap_flags_sync *fs)
 	free(fs);
 }
 
-int
-imap_flags_sync_note(struct imap_flags_sync *fs, uint32_t uid,
-    unsigned int mask)
-{
-	if (fs->n >= IMAP_FLAGS_MAX)
-		return (-1);
-	if (fs->n == fs->alloc) {
-		fs->alloc = fs->alloc == 0 ? 256 : fs->alloc * 2;
-		fs->notes = xreallocarray(fs->notes, fs->alloc,
-		    sizeof *fs->notes);
-	}
-	fs->notes[fs->n].uid = uid;
-	fs->notes[fs->n].mask = mask;
-	fs->notes[fs->n].order = fs->n;
-	fs->n++;
-	return (0);
-}
-
-size_t
-imap_flags_sync_count(const struct imap_flags_sync *fs)
-{
-	return (fs->n);
-}
-
 static int
 imap_flags_note_cmp_uid(const void *a, const void *b)
 {
@@ -323,6 +300,48 @@ imap_flags_notes_sort(struct imap_flags_sync *fs)
 		fs->notes[n++] = fs->notes[i];
 	}
 	fs->n = n;
+}
+
+/* Room for one more note. A server may repeat answers without end: past
+ * twice the cap the notes are sorted and deduplicated in place instead
+ * of grown, so memory follows the distinct UIDs (16 bytes each); more
+ * distinct UIDs than the cap is no honest answer (review r24 05). */
+static int
+imap_flags_note_room(struct imap_flags_sync *fs, size_t cap)
+{
+	if (cap > IMAP_FLAGS_MAX)
+		cap = IMAP_FLAGS_MAX;
+	if (fs->n < fs->alloc)
+		return (0);
+	if (fs->alloc < 2 * cap) {
+		fs->alloc = fs->alloc == 0 ? 256 : fs->alloc * 2;
+		if (fs->alloc > 2 * cap)
+			fs->alloc = 2 * cap;
+		fs->notes = xreallocarray(fs->notes, fs->alloc,
+		    sizeof *fs->notes);
+		return (0);
+	}
+	imap_flags_notes_sort(fs);
+	return (fs->n <= cap && fs->n < fs->alloc ? 0 : -1);
+}
+
+int
+imap_flags_sync_note(struct imap_flags_sync *fs, uint32_t uid,
+    unsigned int mask, size_t cap)
+{
+	if (imap_flags_note_room(fs, cap) != 0)
+		return (-1);
+	fs->notes[fs->n].uid = uid;
+	fs->notes[fs->n].mask = mask;
+	fs->notes[fs->n].order = fs->order++;
+	fs->n++;
+	return (0);
+}
+
+size_t
+imap_flags_sync_count(const struct imap_flags_sync *fs)
+{
+	return (fs->order);
 }
 
 static const struct imap_flags_note *

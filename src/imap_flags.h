@@ -23,8 +23,9 @@
 #define IMAP_FLAGS_FLAGGED	0x2
 #define IMAP_FLAGS_ANSWERED	0x4
 #define IMAP_FLAGS_SEEN		0x8
-/* Most messages one sync collects (8 bytes each): a folder with more is
- * not synced (logged), its modseq not saved. */
+/* Most messages one sync collects (16 bytes each, twice over while
+ * repeats are weeded out), whatever the caller's cap: a folder with more
+ * is not synced (logged), its modseq not saved. */
 #define IMAP_FLAGS_MAX		(1u << 22)
 
 /* The mirrored flags of a FETCH's FLAGS list (NULL: none). */
@@ -61,10 +62,12 @@ enum imap_flags_plan imap_flags_plan(const struct state_folder *,
 struct imap_flags_sync;
 struct imap_flags_sync *imap_flags_sync_new(void);
 void		 imap_flags_sync_free(struct imap_flags_sync *);
-/* Notes the server's flags of a UID; -1 past IMAP_FLAGS_MAX (then the
- * sync must not be applied as complete). The last note of a UID wins. */
+/* Notes the server's flags of a UID; -1 when the notes name more than
+ * cap distinct UIDs (or IMAP_FLAGS_MAX): then the sync must not be
+ * applied as complete. The last note of a UID wins. */
 int		 imap_flags_sync_note(struct imap_flags_sync *, uint32_t uid,
-		    unsigned int mask);
+		    unsigned int mask, size_t cap);
+/* The notes taken (answers). */
 size_t		 imap_flags_sync_count(const struct imap_flags_sync *);
 
 struct imap_flags_stats {
