@@ -581,6 +581,11 @@ struct imap_session {
 	int			 flags_over;	/* more than it keeps */
 	uint32_t		 flags_top;	/* highest UID noted */
 	size_t			 flags_rise;	/* ... how many times it rose */
+	uint32_t		*relink_uids;	/* of the batch, recognised
+						 * after a UIDVALIDITY change */
+	unsigned char		*relink_digests; /* theirs, MSGIDS_DIGEST_LEN
+						  * bytes each */
+	size_t			 nrelink;
 };
 
 static void	imap_enter(struct imap_session *, enum imap_state);
@@ -590,6 +595,7 @@ static void	imap_actions(struct imap_session *);
 static void	imap_folder_done(struct imap_session *);
 static int	imap_flags_wanted(const struct imap_session *);
 static void	imap_flags_map_batch(struct imap_session *);
+static void	imap_relink_clear(struct imap_session *);
 static void	imap_flags_highest(struct imap_session *,
 		    const struct imap_response *);
 static size_t	imap_msgs_cap(const struct imap_session *);
@@ -1856,6 +1862,17 @@ imap_staged_clear(struct imap_session *s)
 	s->nstaged = 0;
 }
 
+/* The batch's recognised messages to give UID map lines. */
+static void
+imap_relink_clear(struct imap_session *s)
+{
+	free(s->relink_uids);
+	free(s->relink_digests);
+	s->relink_uids = NULL;
+	s->relink_digests = NULL;
+	s->nrelink = 0;
+}
+
 static void
 imap_folder_reset(struct imap_session *s)
 {
@@ -1886,6 +1903,7 @@ imap_folder_reset(struct imap_session *s)
 	s->suspect_known = 0;
 	uidset_clear(&s->verify);
 	imap_staged_clear(s);
+	imap_relink_clear(s);
 	s->uidv_changed = 0;
 	s->untouched = 0;
 	s->unseen_searched = 0;
@@ -3748,6 +3766,7 @@ imap_fetch_next_batch(struct imap_session *s)
 	uidset_clear(&s->delivered);
 	uidset_clear(&s->passed);
 	uidset_clear(&s->recognised);
+	imap_relink_clear(s);
 	/* A suspect is asked for alone; nothing past the daily budget. */
 	while (s->next_msg < s->nmsgs && n < (s->suspect_pass ? 1 :
 	    IMAP_BATCH_MSGS) &&
@@ -4433,6 +4452,7 @@ imap_round_reset(struct imap_session *s)
 	s->suspect_known = 0;
 	uidset_clear(&s->verify);
 	imap_staged_clear(s);
+	imap_relink_clear(s);
 	s->uidv_changed = 0;
 	s->suspect_pass = 0;
 	s->untouched = 0;
@@ -4662,35 +4682,61 @@ imap_flags_due(const struct imap_session *s)
 	    s->sf->uidvalidity == s->uidvalidity && s->sf->last_uid > 0);
 }
 
+/* The messages of the batch that a matching pass recognised after a
+ * UIDVALIDITY change get UID map lines under their new UIDs, naming the
+ * files delivered before (review r24 01: they stopped following the
+ * server's flags). One the map has no digest for (delivered by an older
+ * version) is said. */
+static void
+imap_flags_relink(struct imap_session *s)
+{
+	char	*cause;
+	size_t	 linked;
+
+	if (s->nrelink == 0)
+		return;
+	if (imap_flags_map_relink(state_dir(s->st), s->ac->name,
+	    s->folders[s->cur].remote, s->uidvalidity, s->relink_uids,
+	    s->relink_digests, s->nrelink, &linked, &cause) != 0) {
+		imap_log(s, LOG_LVL_WARNING, "%s", cause);
+		free(cause);
+	} else if (linked < s->nrelink)
+		imap_log(s, LOG_LVL_NOTICE, "%zu of the %zu message(s) "
+		    "recognised after the UIDVALIDITY change are not in the "
+		    "UID map (delivered by an older version): their files no "
+		    "longer follow the server's flags", s->nrelink - linked,
+		    s->nrelink);
+	imap_relink_clear(s);
+}
+
 /* The batch's UIDs and final names into the UID map, before its journal:
  * whatever of it becomes visible, by this run or a recovery, is mapped. */
 static void
 imap_flags_map_batch(struct imap_session *s)
 {
-	uint32_t	*uids;
-	unsigned int	*masks;
-	char		**finals, *cause;
-	size_t		 i;
+	struct imap_flags_entry	*e;
+	char			*cause;
+	size_t			 i;
 
-	if (!imap_flags_wanted(s) || s->nstaged == 0)
+	if (!imap_flags_wanted(s))
 		return;
-	uids = xreallocarray(NULL, s->nstaged, sizeof *uids);
-	masks = xreallocarray(NULL, s->nstaged, sizeof *masks);
-	finals = xreallocarray(NULL, s->nstaged, sizeof *finals);
+	imap_flags_relink(s);
+	if (s->nstaged == 0)
+		return;
+	e = xreallocarray(NULL, s->nstaged, sizeof *e);
 	for (i = 0; i < s->nstaged; i++) {
-		uids[i] = s->staged[i].uid;
-		masks[i] = s->staged[i].flags;
-		finals[i] = s->staged[i].final;
+		e[i].uid = s->staged[i].uid;
+		e[i].known = s->staged[i].flags;
+		e[i].final = s->staged[i].final;
+		e[i].digest = s->staged[i].digest;
 	}
 	if (imap_flags_map_add(state_dir(s->st), s->ac->name,
-	    s->folders[s->cur].remote, s->uidvalidity, uids, masks, finals,
-	    s->nstaged, &cause) != 0) {
+	    s->folders[s->cur].remote, s->uidvalidity, e, s->nstaged,
+	    &cause) != 0) {
 		imap_log(s, LOG_LVL_WARNING, "%s", cause);
 		free(cause);
 	}
-	free(finals);
-	free(masks);
-	free(uids);
+	free(e);
 }
 
 /* The SELECT's HIGHESTMODSEQ. One that is no mod-sequence (0:
@@ -5574,6 +5620,16 @@ imap_verified(struct imap_session *s, const struct imap_response *r,
 	s->dlv = NULL;
 	uidset_add(&s->passed, mctx->uid);
 	uidset_add(&s->recognised, mctx->uid);
+	if (s->uidv_changed && imap_flags_wanted(s)) {
+		s->relink_uids = xreallocarray(s->relink_uids, s->nrelink + 1,
+		    sizeof *s->relink_uids);
+		s->relink_digests = xreallocarray(s->relink_digests,
+		    s->nrelink + 1, MSGIDS_DIGEST_LEN);
+		s->relink_uids[s->nrelink] = mctx->uid;
+		memcpy(s->relink_digests + s->nrelink * MSGIDS_DIGEST_LEN,
+		    digest, MSGIDS_DIGEST_LEN);
+		s->nrelink++;
+	}
 	return (1);
 }
 

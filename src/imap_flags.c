@@ -3,14 +3,20 @@
  * The UID map. A Maildir name carries no UID, so each delivered message's
  * UID and final name go to STATE_DIR/ACCOUNT.uids, one line each:
  *	<16 hex: folder name hash> <UIDVALIDITY> <UID> <base name> <known>
+ *	    <digest>
  * (the base: the final name before ':', the part a Maildir reader keeps
  * when it changes the flags; known: one hex digit, the server's D F R S
- * as last known, IMAP_FLAGS_* bits; a line of an older version has none:
- * unknown). Appended and fsynced with the batch's msgids (after the
+ * as last known, IMAP_FLAGS_* bits, "-" or, in a line of an older
+ * version, absent: unknown; digest: 32 hex, the msgids log's content
+ * digest, absent in a line of an older version). After a UIDVALIDITY
+ * change, a message the matching pass recognises (by that digest) gets a
+ * line under its new UID naming the same base, with the flags known
+ * under the old one (imap_flags_map_relink). Appended and fsynced with the batch's msgids (after the
  * journal, before the files are visible), starting a line of its own if
  * an earlier append was cut short; read whole at each sync that has
  * answers. A line of another UIDVALIDITY names nothing; a torn or foreign
- * line is skipped. About 90 bytes a message, never pruned; rewritten
+ * line is skipped. About 125 bytes a message, never pruned (a relink
+ * needs the lines of an older UIDVALIDITY); rewritten
  * (below) only when a known set moved, which drops torn lines.
  *
  * Only the server's changes are applied: a bit of D F R S that the user
@@ -57,7 +63,7 @@
 #define IMAP_FLAGS_PROBE_MAX	256	/* files looked for by name; more:
 					 * new/ and cur/ are read */
 #define IMAP_FLAGS_ALL		0xf	/* D F R S */
-#define IMAP_FLAGS_UNKNOWN	0x10	/* a map line without a known set */
+#define IMAP_FLAGS_HEX		(2 * MSGIDS_DIGEST_LEN)	/* a digest */
 
 static const struct {
 	unsigned int	 bit;
@@ -90,6 +96,8 @@ struct imap_flags_line {
 	const char	*base;
 	size_t		 blen;
 	unsigned int	 known;		/* IMAP_FLAGS_UNKNOWN: none */
+	const char	*digest;	/* IMAP_FLAGS_HEX hex digits; NULL:
+					 * none */
 };
 
 struct imap_flags_sync {
@@ -103,6 +111,16 @@ struct imap_flags_sync {
 	size_t			 ahits;
 	int			 dirty_new;	/* a directory to fsync */
 	int			 dirty_cur;
+};
+
+/* What a read of the map looks for: the notes' files (a sync), or the
+ * files of the relinks' digests. */
+struct imap_flags_walk {
+	struct imap_flags_sync		*fs;
+	struct imap_flags_relink	*rl;
+	size_t				 n;
+	uint32_t			 uidvalidity;
+	char				 hex[17];	/* the folder's */
 };
 
 unsigned int
@@ -148,21 +166,45 @@ imap_flags_folder_hash(const char *folder)
 	return (h);
 }
 
+/* One map line, "\n"-ended (the caller frees). */
+static char *
+imap_flags_line_format(const char *folder, uint32_t uidvalidity,
+    const struct imap_flags_line *ml)
+{
+	char	*line, known[2] = "-";
+
+	if (ml->known != IMAP_FLAGS_UNKNOWN)
+		known[0] = "0123456789abcdef"[ml->known & IMAP_FLAGS_ALL];
+	xasprintf(&line, "%016" PRIx64 " %" PRIu32 " %" PRIu32 " %.*s %s%s%.*s"
+	    "\n", imap_flags_folder_hash(folder), uidvalidity, ml->uid,
+	    (int)ml->blen, ml->base, known, ml->digest != NULL ? " " : "",
+	    ml->digest != NULL ? IMAP_FLAGS_HEX : 0,
+	    ml->digest != NULL ? ml->digest : "");
+	return (line);
+}
+
 /* The map's lines for a batch, in one buffer. */
 static char *
 imap_flags_map_lines(const char *folder, uint32_t uidvalidity,
-    const uint32_t *uids, const unsigned int *masks, char *const *finals,
-    size_t n, size_t *len)
+    const struct imap_flags_entry *e, size_t n, size_t *len)
 {
-	char		*buf = NULL, *line;
-	size_t		 i, blen = 0, base;
-	uint64_t	 h = imap_flags_folder_hash(folder);
+	struct imap_flags_line	 ml;
+	char			*buf = NULL, *line, hex[IMAP_FLAGS_HEX + 1];
+	size_t			 i, j, blen = 0;
 
 	for (i = 0; i < n; i++) {
-		base = strcspn(finals[i], ":");
-		xasprintf(&line, "%016" PRIx64 " %" PRIu32 " %" PRIu32
-		    " %.*s %x\n", h, uidvalidity, uids[i], (int)base, finals[i],
-		    masks[i] & IMAP_FLAGS_ALL);
+		ml.uid = e[i].uid;
+		ml.base = e[i].final;
+		ml.blen = strcspn(e[i].final, ":");
+		ml.known = e[i].known;
+		ml.digest = NULL;
+		if (e[i].digest != NULL) {
+			for (j = 0; j < MSGIDS_DIGEST_LEN; j++)
+				snprintf(hex + 2 * j, 3, "%02x",
+				    e[i].digest[j]);
+			ml.digest = hex;
+		}
+		line = imap_flags_line_format(folder, uidvalidity, &ml);
 		buf = xreallocarray(buf, blen + strlen(line) + 1, 1);
 		memcpy(buf + blen, line, strlen(line) + 1);
 		blen += strlen(line);
@@ -188,8 +230,8 @@ imap_flags_map_ended(int fd)
 
 int
 imap_flags_map_add(const char *state_dir, const char *account,
-    const char *folder, uint32_t uidvalidity, const uint32_t *uids,
-    const unsigned int *masks, char *const *finals, size_t n, char **cause)
+    const char *folder, uint32_t uidvalidity,
+    const struct imap_flags_entry *e, size_t n, char **cause)
 {
 	char	*path, *buf;
 	size_t	 len;
@@ -198,8 +240,7 @@ imap_flags_map_add(const char *state_dir, const char *account,
 	if (n == 0)
 		return (0);
 	path = state_account_file(state_dir, account, ".uids");
-	buf = imap_flags_map_lines(folder, uidvalidity, uids, masks, finals, n,
-	    &len);
+	buf = imap_flags_map_lines(folder, uidvalidity, e, n, &len);
 	if ((fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC,
 	    0600)) == -1 || (!imap_flags_map_ended(fd) &&
 	    fdio_write_all(fd, "\n", 1) != 0) ||
@@ -389,30 +430,39 @@ imap_flags_line_parse(char *line, const char *hex, struct imap_flags_line *ml)
 	if (len == 0 || len > IMAP_FLAGS_NAME_MAX || *p == '.' ||
 	    strcspn(p, "/:") < len)
 		return (-1);
+	ml->base = p;
+	ml->blen = len;
 	ml->known = IMAP_FLAGS_UNKNOWN;
-	if (p[len] == ' ' && p[len + 1] != '\0' &&
-	    (d = strchr(digits, p[len + 1])) != NULL && p[len + 2] == '\n')
+	ml->digest = NULL;
+	/* Then " <known>" ("-": none) and " <digest>", both optional. */
+	p += len;
+	if (*p == ' ' && p[1] != '\0' && (d = strchr(digits, p[1])) != NULL)
 		ml->known = (unsigned int)(d - digits);
-	else if (p[len] != '\n')
+	else if (*p == ' ' && p[1] != '-')
+		return (-1);
+	p += *p == ' ' ? 2 : 0;
+	if (*p == ' ' && strspn(p + 1, digits) == IMAP_FLAGS_HEX) {
+		ml->digest = p + 1;
+		p += 1 + IMAP_FLAGS_HEX;
+	}
+	if (*p != '\n')
 		return (-1);
 	ml->uidvalidity = (uint32_t)uv;
 	ml->uid = (uint32_t)uid;
-	ml->base = p;
-	ml->blen = len;
 	return (0);
 }
 
 /* One map line: the hit it names among the notes, if any. */
 static void
-imap_flags_map_line(struct imap_flags_sync *fs, char *line, const char *hex,
-    uint32_t uidvalidity)
+imap_flags_map_line(char *line, struct imap_flags_walk *w)
 {
+	struct imap_flags_sync		*fs = w->fs;
 	const struct imap_flags_note	*note;
 	struct imap_flags_line		 ml;
 	struct imap_flags_hit		*hit;
 
-	if (imap_flags_line_parse(line, hex, &ml) != 0 ||
-	    ml.uidvalidity != uidvalidity ||
+	if (imap_flags_line_parse(line, w->hex, &ml) != 0 ||
+	    ml.uidvalidity != w->uidvalidity ||
 	    (note = imap_flags_note_find(fs, ml.uid)) == NULL)
 		return;
 	if (ml.known != note->mask)
@@ -431,18 +481,18 @@ imap_flags_map_line(struct imap_flags_sync *fs, char *line, const char *hex,
 	hit->found = hit->moved == 0;
 }
 
-/* Reads the map for the notes' files. A missing map names none. */
+/* Reads the map, giving each whole line to fn. A missing map has
+ * none. */
 static int
-imap_flags_map_read(struct imap_flags_sync *fs, const char *state_dir,
-    const char *account, const char *folder, uint32_t uidvalidity,
-    char **cause)
+imap_flags_map_walk(const char *state_dir, const char *account,
+    const char *folder, struct imap_flags_walk *w,
+    void (*fn)(char *, struct imap_flags_walk *), char **cause)
 {
-	char		*path, line[IMAP_FLAGS_LINE_MAX], hex[17];
-	FILE		*f;
+	char	*path, line[IMAP_FLAGS_LINE_MAX];
+	FILE	*f;
+	int	 rc = 0, whole = 1, ended;
 
-	int		 rc = 0, whole = 1, ended;
-
-	snprintf(hex, sizeof hex, "%016" PRIx64,
+	snprintf(w->hex, sizeof w->hex, "%016" PRIx64,
 	    imap_flags_folder_hash(folder));
 	path = state_account_file(state_dir, account, ".uids");
 	if ((f = fopen(path, "re")) == NULL) {
@@ -457,8 +507,8 @@ imap_flags_map_read(struct imap_flags_sync *fs, const char *state_dir,
 	while (fgets(line, sizeof line, f) != NULL) {
 		/* The rest of an overlong line is no line of its own. */
 		ended = strchr(line, '\n') != NULL;
-		if (whole)
-			imap_flags_map_line(fs, line, hex, uidvalidity);
+		if (whole && ended)
+			fn(line, w);
 		whole = ended;
 	}
 	if (ferror(f)) {
@@ -468,6 +518,90 @@ imap_flags_map_read(struct imap_flags_sync *fs, const char *state_dir,
 	}
 	fclose(f);
 	free(path);
+	return (rc);
+}
+
+/* A message recognised after a UIDVALIDITY change, looked for in the
+ * map by its digest. */
+struct imap_flags_relink {
+	char		 hex[IMAP_FLAGS_HEX + 1];
+	unsigned char	 digest[MSGIDS_DIGEST_LEN];
+	uint32_t	 uid;		/* its new UID */
+	char		*final;		/* the base the map names; NULL */
+	unsigned int	 known;
+};
+
+static int
+imap_flags_relink_cmp(const void *a, const void *b)
+{
+	const struct imap_flags_relink	*x = a, *y = b;
+
+	return (strcmp(x->hex, y->hex));
+}
+
+/* One map line: the relink of its digest takes its base and flags, when
+ * it is the folder's under another UIDVALIDITY. */
+static void
+imap_flags_relink_line(char *line, struct imap_flags_walk *w)
+{
+	struct imap_flags_line		 ml;
+	struct imap_flags_relink	 key, *hit;
+
+	if (imap_flags_line_parse(line, w->hex, &ml) != 0 ||
+	    ml.uidvalidity == w->uidvalidity || ml.digest == NULL)
+		return;
+	memcpy(key.hex, ml.digest, IMAP_FLAGS_HEX);
+	key.hex[IMAP_FLAGS_HEX] = '\0';
+	if ((hit = bsearch(&key, w->rl, w->n, sizeof *w->rl,
+	    imap_flags_relink_cmp)) == NULL || hit->final != NULL)
+		return;
+	hit->final = xstrndup(ml.base, ml.blen);
+	hit->known = ml.known;
+}
+
+int
+imap_flags_map_relink(const char *state_dir, const char *account,
+    const char *folder, uint32_t uidvalidity, const uint32_t *uids,
+    const unsigned char *digests, size_t n, size_t *linked, char **cause)
+{
+	struct imap_flags_relink	*rl;
+	struct imap_flags_entry		*e;
+	size_t				 i, j, k = 0;
+	int				 rc;
+
+	*linked = 0;
+	if (n == 0)
+		return (0);
+	rl = xcalloc(n, sizeof *rl);
+	for (i = 0; i < n; i++) {
+		memcpy(rl[i].digest, digests + i * MSGIDS_DIGEST_LEN,
+		    MSGIDS_DIGEST_LEN);
+		for (j = 0; j < MSGIDS_DIGEST_LEN; j++)
+			snprintf(rl[i].hex + 2 * j, 3, "%02x",
+			    rl[i].digest[j]);
+		rl[i].uid = uids[i];
+	}
+	qsort(rl, n, sizeof *rl, imap_flags_relink_cmp);
+	rc = imap_flags_map_walk(state_dir, account, folder,
+	    &(struct imap_flags_walk){ .rl = rl, .n = n,
+	    .uidvalidity = uidvalidity }, imap_flags_relink_line, cause);
+	e = xcalloc(n, sizeof *e);
+	for (i = 0; rc == 0 && i < n; i++) {
+		if (rl[i].final == NULL)
+			continue;
+		e[k].uid = rl[i].uid;
+		e[k].known = rl[i].known;
+		e[k].final = rl[i].final;
+		e[k].digest = rl[i].digest;
+		k++;
+	}
+	if (rc == 0 && (rc = imap_flags_map_add(state_dir, account, folder,
+	    uidvalidity, e, k, cause)) == 0)
+		*linked = k;
+	free(e);
+	for (i = 0; i < n; i++)
+		free(rl[i].final);
+	free(rl);
 	return (rc);
 }
 
@@ -715,28 +849,32 @@ out:
 	return (rc);
 }
 
-/* The map's line, as the rewrite keeps it: NULL to drop it (torn, or
- * the folder's naming nothing); else the line, with the note's flags as
- * known when the sync had one for its UID. */
-static const char *
+/* Writes the map's line to out as the rewrite keeps it: not at all when
+ * torn, or the folder's naming nothing; with the note's flags as known
+ * when the sync had one for its UID; else as it is. */
+static int
 imap_flags_map_keep(struct imap_flags_sync *fs, char *line, const char *hex,
-    uint32_t uidvalidity, char *buf, size_t size)
+    const char *folder, uint32_t uidvalidity, FILE *out)
 {
 	const struct imap_flags_note	*note;
 	struct imap_flags_line		 ml;
+	char				*fresh;
+	int				 rc;
 
 	if (strchr(line, '\n') == NULL)
-		return (NULL);
+		return (0);
 	if (strncmp(line, hex, 16) != 0)
-		return (line);
+		return (fputs(line, out) == EOF ? -1 : 0);
 	if (imap_flags_line_parse(line, hex, &ml) != 0)
-		return (NULL);
+		return (0);
 	if (ml.uidvalidity != uidvalidity ||
 	    (note = imap_flags_note_find(fs, ml.uid)) == NULL)
-		return (line);
-	snprintf(buf, size, "%.*s %x\n", (int)(ml.base + ml.blen - line),
-	    line, note->mask & IMAP_FLAGS_ALL);
-	return (buf);
+		return (fputs(line, out) == EOF ? -1 : 0);
+	ml.known = note->mask & IMAP_FLAGS_ALL;
+	fresh = imap_flags_line_format(folder, uidvalidity, &ml);
+	rc = fputs(fresh, out) == EOF ? -1 : 0;
+	free(fresh);
+	return (rc);
 }
 
 /* Copies the map into out with the notes' flags as known (line by line:
@@ -745,18 +883,15 @@ static int
 imap_flags_map_copy(struct imap_flags_sync *fs, FILE *in, FILE *out,
     const char *folder, uint32_t uidvalidity)
 {
-	char		 line[IMAP_FLAGS_LINE_MAX], buf[IMAP_FLAGS_LINE_MAX + 4];
-	char		 hex[17];
-	const char	*keep;
-	int		 whole = 1, ended;
+	char	line[IMAP_FLAGS_LINE_MAX], hex[17];
+	int	whole = 1, ended;
 
 	snprintf(hex, sizeof hex, "%016" PRIx64,
 	    imap_flags_folder_hash(folder));
 	while (fgets(line, sizeof line, in) != NULL) {
 		ended = strchr(line, '\n') != NULL;
-		if (whole && (keep = imap_flags_map_keep(fs, line, hex,
-		    uidvalidity, buf, sizeof buf)) != NULL &&
-		    fputs(keep, out) == EOF)
+		if (whole && imap_flags_map_keep(fs, line, hex, folder,
+		    uidvalidity, out) != 0)
 			return (-1);
 		whole = ended;
 	}
@@ -821,8 +956,9 @@ imap_flags_sync_apply(struct imap_flags_sync *fs, const char *state_dir,
 	imap_flags_notes_sort(fs);
 	if (fs->n == 0)
 		return (0);
-	if (imap_flags_map_read(fs, state_dir, account, folder, uidvalidity,
-	    cause) != 0)
+	if (imap_flags_map_walk(state_dir, account, folder,
+	    &(struct imap_flags_walk){ .fs = fs, .uidvalidity = uidvalidity },
+	    imap_flags_map_line, cause) != 0)
 		return (-1);
 	imap_flags_hits_sort(fs);
 	stats->mapped = fs->nhits;

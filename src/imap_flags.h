@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "imap_parse.h"
+#include "msgids.h"
 #include "state.h"
 
 /* The server flags mirrored, as Maildir info letters (D F R S). */
@@ -23,6 +24,7 @@
 #define IMAP_FLAGS_FLAGGED	0x2
 #define IMAP_FLAGS_ANSWERED	0x4
 #define IMAP_FLAGS_SEEN		0x8
+#define IMAP_FLAGS_UNKNOWN	0x10	/* no server flags known */
 /* Most messages one sync collects (16 bytes each, twice over while
  * repeats are weeded out), whatever the caller's cap: a folder with more
  * is not synced (logged), its modseq not saved. */
@@ -33,17 +35,36 @@ unsigned int	 imap_flags_mask(const struct imap_node *flags);
 /* The Maildir info letters of a mask, "" for none (buf of 5 bytes). */
 const char	*imap_flags_letters(unsigned int mask, char *buf);
 
+/* A message for the UID map. */
+struct imap_flags_entry {
+	uint32_t		 uid;
+	unsigned int		 known;	/* the server's flags as known:
+					 * IMAP_FLAGS_* bits or _UNKNOWN */
+	const char		*final;	/* its final Maildir name */
+	const unsigned char	*digest; /* MSGIDS_DIGEST_LEN bytes, the
+					 * msgids log's; NULL: none */
+};
+
 /* Appends one line per delivered message to the UID map and fsyncs it:
  * folder (remote name), its UIDVALIDITY, the UIDs, the server's flags as
- * known (IMAP_FLAGS_* bits: those fetched with the message, plus what
- * mailfetchd itself stores, mark_read's \Seen) and their final Maildir
- * names. Called once the batch is journaled, before its files are
+ * known (those fetched with the message, plus what mailfetchd itself
+ * stores, mark_read's \Seen), their final Maildir names and content
+ * digests. Called once the batch is journaled, before its files are
  * visible, so that a recovered file is in the map too. A line lost (the
  * append failed) only leaves that message's flags unsynced. */
 int		 imap_flags_map_add(const char *state_dir, const char *account,
 		    const char *folder, uint32_t uidvalidity,
-		    const uint32_t *uids, const unsigned int *masks,
-		    char *const *finals, size_t n, char **cause);
+		    const struct imap_flags_entry *, size_t n, char **cause);
+/* After a UIDVALIDITY change: the messages a matching pass recognised
+ * (their new UIDs, n digests of MSGIDS_DIGEST_LEN bytes) get lines of
+ * the new UIDVALIDITY naming the files the map names for the same
+ * digest in the folder under an older one, with the flags known then,
+ * so that they keep following the server. *linked: how many had one. */
+int		 imap_flags_map_relink(const char *state_dir,
+		    const char *account, const char *folder,
+		    uint32_t uidvalidity, const uint32_t *uids,
+		    const unsigned char *digests, size_t n, size_t *linked,
+		    char **cause);
 
 enum imap_flags_plan {
 	IMAP_FLAGS_FULL,	/* UID FETCH 1:last_uid (FLAGS) */

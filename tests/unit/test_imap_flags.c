@@ -175,6 +175,27 @@ map_count(const char *folder)
 	return (n);
 }
 
+/* Appends lines for n messages of folder to the map (no digests). */
+static void
+map_add(const char *folder, uint32_t uidvalidity, const uint32_t *uids,
+    const unsigned int *known, char *const *finals, size_t n)
+{
+	struct imap_flags_entry	 e[8];
+	char			*cause = NULL;
+	size_t			 i;
+
+	assert_true(n <= 8);
+	for (i = 0; i < n; i++) {
+		e[i].uid = uids[i];
+		e[i].known = known[i];
+		e[i].final = finals[i];
+		e[i].digest = NULL;
+	}
+	assert_int_equal(imap_flags_map_add(dir, "acct", folder, uidvalidity,
+	    e, n, &cause), 0);
+	assert_null(cause);
+}
+
 /* One apply of (UID, flags) pairs to folder "INBOX" of UIDVALIDITY 9. */
 static void
 apply(const uint32_t *uids, const unsigned int *masks, size_t n,
@@ -218,16 +239,12 @@ test_apply(void **state)
 	    IMAP_FLAGS_FLAGGED | IMAP_FLAGS_SEEN, 0, 0 };
 	static char		*other[] = { "b,S=2" };
 	struct imap_flags_stats	 st;
-	char			*cause = NULL;
 
 	(void)state;
-	assert_int_equal(imap_flags_map_add(dir, "acct", "INBOX", 9, u,
-	    known, finals, 5, &cause), 0);
+	map_add("INBOX", 9, u, known, finals, 5);
 	/* The same UID in another folder, and in an older epoch. */
-	assert_int_equal(imap_flags_map_add(dir, "acct", "Sent", 9, u + 1,
-	    known + 1, other, 1, &cause), 0);
-	assert_int_equal(imap_flags_map_add(dir, "acct", "INBOX", 8, u + 1,
-	    known + 1, other, 1, &cause), 0);
+	map_add("Sent", 9, u + 1, known + 1, other, 1);
+	map_add("INBOX", 8, u + 1, known + 1, other, 1);
 	touch("new", "a,S=1");
 	touch("cur", "b,S=2:2,STa");	/* the reader trashed it */
 	touch("cur", "c,S=3:2,FS");
@@ -275,12 +292,11 @@ test_map_foreign(void **state)
 	    IMAP_FLAGS_SEEN, IMAP_FLAGS_SEEN };
 	static const unsigned int none[] = { 0 };
 	struct imap_flags_stats	 st;
-	char			*cause = NULL, *path, hex[17], big[1100];
+	char			*path, hex[17], big[1100];
 	FILE			*f;
 
 	(void)state;
-	assert_int_equal(imap_flags_map_add(dir, "acct", "INBOX", 9, u,
-	    nm, finals, 1, &cause), 0);
+	map_add("INBOX", 9, u, nm, finals, 1);
 	xasprintf(&path, "%s/acct.uids", dir);
 	assert_non_null(f = fopen(path, "r"));
 	assert_non_null(fgets(hex, sizeof hex, f));
@@ -324,18 +340,16 @@ test_map_torn(void **state)
 	    IMAP_FLAGS_FLAGGED };
 	static char		*finals[] = { "two,S=2", "three,S=3" };
 	struct imap_flags_stats	 st;
-	char			*cause = NULL, *path;
+	char			*path;
 	struct stat		 sb;
 
 	(void)state;
-	assert_int_equal(imap_flags_map_add(dir, "acct", "INBOX", 9, u, m,
-	    finals, 1, &cause), 0);
+	map_add("INBOX", 9, u, m, finals, 1);
 	xasprintf(&path, "%s/acct.uids", dir);
 	assert_int_equal(stat(path, &sb), 0);
 	assert_int_equal(truncate(path, sb.st_size - 5), 0);
 	free(path);
-	assert_int_equal(imap_flags_map_add(dir, "acct", "INBOX", 9, u + 1,
-	    m + 1, finals + 1, 1, &cause), 0);
+	map_add("INBOX", 9, u + 1, m + 1, finals + 1, 1);
 	touch("new", "two,S=2");
 	touch("new", "three,S=3");
 	apply(u, fl, 2, 9, &st);
@@ -353,12 +367,10 @@ test_map_old(void **state)
 	static const unsigned int seen[] = { IMAP_FLAGS_SEEN };
 	char			*path, hex[17];
 	struct imap_flags_stats	 st;
-	char			*cause = NULL;
 	FILE			*f;
 
 	(void)state;
-	assert_int_equal(imap_flags_map_add(dir, "acct", "INBOX", 9, u, seen,
-	    (char *[]){ "x,S=1" }, 1, &cause), 0);
+	map_add("INBOX", 9, u, seen, (char *[]){ "x,S=1" }, 1);
 	xasprintf(&path, "%s/acct.uids", dir);
 	assert_non_null(f = fopen(path, "r"));
 	assert_non_null(fgets(hex, sizeof hex, f));
@@ -376,6 +388,48 @@ test_map_old(void **state)
 	apply(u, seen, 1, 9, &st);
 	assert_int_equal(st.renamed, 0);
 	assert_true(exists("cur", "old,S=1:2,"));
+}
+
+/* After a UIDVALIDITY change, a recognised message (by its digest) gets
+ * a line under its new UID naming the file delivered before, with the
+ * flags known then: a server change since is applied, and the digest
+ * goes along for the next change (review r24 01). */
+static void
+test_relink(void **state)
+{
+	static const unsigned char dg[3][MSGIDS_DIGEST_LEN] = {
+	    { 1, 2, 3 }, { 4, 5, 6 }, { 7, 8, 9 } };
+	struct imap_flags_entry	 e[2] = {
+	    { 1, IMAP_FLAGS_SEEN, "a,S=1:2,S", dg[0] },
+	    { 2, 0, "b,S=2", dg[1] } };
+	static const uint32_t	 nu[] = { 101, 103 }, nu2[] = { 201 };
+	static const unsigned int none[] = { 0 };
+	unsigned char		 nd[2 * MSGIDS_DIGEST_LEN];
+	struct imap_flags_stats	 st;
+	char			*cause = NULL;
+	size_t			 linked;
+
+	(void)state;
+	assert_int_equal(imap_flags_map_add(dir, "acct", "INBOX", 8, e, 2,
+	    &cause), 0);
+	touch("cur", "a,S=1:2,S");
+	memcpy(nd, dg[0], MSGIDS_DIGEST_LEN);
+	memcpy(nd + MSGIDS_DIGEST_LEN, dg[2], MSGIDS_DIGEST_LEN);
+	assert_int_equal(imap_flags_map_relink(dir, "acct", "INBOX", 9, nu,
+	    nd, 2, &linked, &cause), 0);
+	assert_null(cause);
+	assert_int_equal(linked, 1);
+	/* The server took \Seen off across the change: applied. */
+	apply(nu, none, 1, 9, &st);
+	assert_int_equal(st.mapped, 1);
+	assert_true(exists("cur", "a,S=1:2,"));
+	/* Another change: the rewritten line kept its digest. */
+	assert_int_equal(imap_flags_map_relink(dir, "acct", "INBOX", 10, nu2,
+	    nd, 1, &linked, &cause), 0);
+	assert_int_equal(linked, 1);
+	assert_int_equal(imap_flags_map_relink(dir, "acct", "Sent", 10, nu2,
+	    nd, 1, &linked, &cause), 0);
+	assert_int_equal(linked, 0);
 }
 
 /* No map at all: nothing mapped, no error. The notes are bounded by the
@@ -421,6 +475,7 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_map_old, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(test_relink, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bounds, setup, teardown),
 	};
 
