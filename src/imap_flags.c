@@ -11,13 +11,14 @@
  * digest, absent in a line of an older version). After a UIDVALIDITY
  * change, a message the matching pass recognises (by that digest) gets a
  * line under its new UID naming the same base, with the flags known
- * under the old one (imap_flags_map_relink). Appended and fsynced with the batch's msgids (after the
- * journal, before the files are visible), starting a line of its own if
- * an earlier append was cut short; read whole at each sync that has
- * answers. A line of another UIDVALIDITY names nothing; a torn or foreign
- * line is skipped. About 125 bytes a message, never pruned (a relink
- * needs the lines of an older UIDVALIDITY); rewritten
- * (below) only when a known set moved, which drops torn lines.
+ * under the old one (imap_flags_map_relink). Appended and fsynced with
+ * the batch's msgids (after the journal, before the files are visible),
+ * starting a line of its own if an earlier append was cut short; read
+ * whole at each sync that has answers. A line of another UIDVALIDITY
+ * names nothing; a torn or foreign line is skipped. About 125 bytes a
+ * message, never pruned (a relink needs the lines of an older
+ * UIDVALIDITY); rewritten (below) only when a known set moved, which
+ * drops torn lines.
  *
  * Only the server's changes are applied: a bit of D F R S that the user
  * changed locally stays until the server changes that bit (the manual:
@@ -44,7 +45,6 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
-#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
