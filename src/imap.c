@@ -359,6 +359,8 @@ struct imap_staged {
 	char		*final;		/* Maildir file name */
 	char		*msgid;		/* NULL: none */
 	uint64_t	 gmid;		/* X-GM-MSGID, 0: none */
+	unsigned int	 flags;		/* the server's, as the UID map
+					 * knows them (imap_flags.h) */
 	unsigned char	 digest[MSGIDS_DIGEST_LEN]; /* of the file */
 };
 
@@ -592,6 +594,12 @@ struct imap_session {
 	struct imap_flags_sync	*fsync;		/* its answers */
 	int			 flags_over;	/* more than it keeps */
 	uint32_t		 flags_top;	/* highest UID noted */
+	size_t			 flags_rise;	/* ... how many times it rose */
+	uint32_t		*relink_uids;	/* of the batch, recognised
+						 * after a UIDVALIDITY change */
+	unsigned char		*relink_digests; /* theirs, MSGIDS_DIGEST_LEN
+						  * bytes each */
+	size_t			 nrelink;
 };
 
 static void	imap_enter(struct imap_session *, enum imap_state);
@@ -601,9 +609,11 @@ static void	imap_actions(struct imap_session *);
 static void	imap_folder_done(struct imap_session *);
 static int	imap_flags_wanted(const struct imap_session *);
 static void	imap_flags_map_batch(struct imap_session *);
+static void	imap_relink_clear(struct imap_session *);
 static void	imap_flags_highest(struct imap_session *,
 		    const struct imap_response *);
 static size_t	imap_msgs_cap(const struct imap_session *);
+static size_t	imap_search_cap(const struct imap_session *);
 static void	imap_msgs_dedup(struct imap_session *);
 static void	imap_skip_drop(const struct imap_session *, struct uidset *);
 static void	imap_suspect_nil_log(struct imap_session *);
@@ -1962,6 +1972,17 @@ imap_staged_clear(struct imap_session *s)
 	s->nstaged = 0;
 }
 
+/* The batch's recognised messages to give UID map lines. */
+static void
+imap_relink_clear(struct imap_session *s)
+{
+	free(s->relink_uids);
+	free(s->relink_digests);
+	s->relink_uids = NULL;
+	s->relink_digests = NULL;
+	s->nrelink = 0;
+}
+
 static void
 imap_folder_reset(struct imap_session *s)
 {
@@ -1992,6 +2013,7 @@ imap_folder_reset(struct imap_session *s)
 	s->suspect_known = 0;
 	uidset_clear(&s->verify);
 	imap_staged_clear(s);
+	imap_relink_clear(s);
 	s->uidv_changed = 0;
 	s->untouched = 0;
 	s->unseen_searched = 0;
@@ -3911,6 +3933,7 @@ imap_fetch_next_batch(struct imap_session *s)
 	uidset_clear(&s->delivered);
 	uidset_clear(&s->passed);
 	uidset_clear(&s->recognised);
+	imap_relink_clear(s);
 	/* A suspect is asked for alone; nothing past the daily budget. */
 	while (s->next_msg < s->nmsgs && n < (s->suspect_pass ? 1 :
 	    IMAP_BATCH_MSGS) &&
@@ -4613,6 +4636,7 @@ imap_round_reset(struct imap_session *s)
 	s->suspect_known = 0;
 	uidset_clear(&s->verify);
 	imap_staged_clear(s);
+	imap_relink_clear(s);
 	s->uidv_changed = 0;
 	s->suspect_pass = 0;
 	s->untouched = 0;
@@ -4842,31 +4866,61 @@ imap_flags_due(const struct imap_session *s)
 	    s->sf->uidvalidity == s->uidvalidity && s->sf->last_uid > 0);
 }
 
+/* The messages of the batch that a matching pass recognised after a
+ * UIDVALIDITY change get UID map lines under their new UIDs, naming the
+ * files delivered before (review r24 01: they stopped following the
+ * server's flags). One the map has no digest for (delivered by an older
+ * version) is said. */
+static void
+imap_flags_relink(struct imap_session *s)
+{
+	char	*cause;
+	size_t	 linked;
+
+	if (s->nrelink == 0)
+		return;
+	if (imap_flags_map_relink(state_dir(s->st), s->ac->name,
+	    s->folders[s->cur].remote, s->uidvalidity, s->relink_uids,
+	    s->relink_digests, s->nrelink, &linked, &cause) != 0) {
+		imap_log(s, LOG_LVL_WARNING, "%s", cause);
+		free(cause);
+	} else if (linked < s->nrelink)
+		imap_log(s, LOG_LVL_NOTICE, "%zu of the %zu message(s) "
+		    "recognised after the UIDVALIDITY change are not in the "
+		    "UID map (delivered by an older version): their files no "
+		    "longer follow the server's flags", s->nrelink - linked,
+		    s->nrelink);
+	imap_relink_clear(s);
+}
+
 /* The batch's UIDs and final names into the UID map, before its journal:
  * whatever of it becomes visible, by this run or a recovery, is mapped. */
 static void
 imap_flags_map_batch(struct imap_session *s)
 {
-	uint32_t	*uids;
-	char		**finals, *cause;
-	size_t		 i;
+	struct imap_flags_entry	*e;
+	char			*cause;
+	size_t			 i;
 
-	if (!imap_flags_wanted(s) || s->nstaged == 0)
+	if (!imap_flags_wanted(s))
 		return;
-	uids = xreallocarray(NULL, s->nstaged, sizeof *uids);
-	finals = xreallocarray(NULL, s->nstaged, sizeof *finals);
+	imap_flags_relink(s);
+	if (s->nstaged == 0)
+		return;
+	e = xreallocarray(NULL, s->nstaged, sizeof *e);
 	for (i = 0; i < s->nstaged; i++) {
-		uids[i] = s->staged[i].uid;
-		finals[i] = s->staged[i].final;
+		e[i].uid = s->staged[i].uid;
+		e[i].known = s->staged[i].flags;
+		e[i].final = s->staged[i].final;
+		e[i].digest = s->staged[i].digest;
 	}
 	if (imap_flags_map_add(state_dir(s->st), s->ac->name,
-	    s->folders[s->cur].remote, s->uidvalidity, uids, finals,
-	    s->nstaged, &cause) != 0) {
+	    s->folders[s->cur].remote, s->uidvalidity, e, s->nstaged,
+	    &cause) != 0) {
 		imap_log(s, LOG_LVL_WARNING, "%s", cause);
 		free(cause);
 	}
-	free(finals);
-	free(uids);
+	free(e);
 }
 
 /* The SELECT's HIGHESTMODSEQ. One that is no mod-sequence (0:
@@ -4907,6 +4961,7 @@ imap_flags_start(struct imap_session *s)
 	s->fsync = imap_flags_sync_new();
 	s->flags_over = 0;
 	s->flags_top = 0;
+	s->flags_rise = 0;
 	imap_enter(s, IMAP_S_FLAGS);
 	if (plan == IMAP_FLAGS_CHANGED)
 		imap_send(s, "UID FETCH 1:%u (UID FLAGS) (CHANGEDSINCE %llu)",
@@ -4917,7 +4972,10 @@ imap_flags_start(struct imap_session *s)
 
 /* One FETCH of the sync: a delivered UID's flags. Each UID above those
  * noted is a new result for the pacing (a full answer is long, and the
- * UIDs bound it); a repeat is a note. */
+ * UIDs bound it); a repeat is a note. An honest answer names at most
+ * what the folder holds (imap_search_cap, as for UID SEARCH): past that
+ * the rest is ignored, a note, so that a server dripping ascending UIDs
+ * is cut as one that stalls (review r24 05). */
 static void
 imap_flags_untagged(struct imap_session *s, const struct imap_response *r)
 {
@@ -4928,11 +4986,17 @@ imap_flags_untagged(struct imap_session *s, const struct imap_response *r)
 	    imap_parse_node_u32(n, &uid) != 0 || uid == 0 ||
 	    uid > s->sf->last_uid ||
 	    (flags = imap_parse_fetch_item(r, "FLAGS")) == NULL ||
-	    flags->type != IMAP_NODE_LIST)
+	    flags->type != IMAP_NODE_LIST || s->flags_over)
 		return;
-	if (imap_flags_sync_note(s->fsync, uid, imap_flags_mask(flags)) != 0)
+	if ((uid > s->flags_top && ++s->flags_rise > imap_search_cap(s)) ||
+	    imap_flags_sync_note(s->fsync, uid, imap_flags_mask(flags),
+	    imap_search_cap(s)) != 0) {
 		s->flags_over = 1;
-	else if (uid > s->flags_top) {
+		imap_log(s, LOG_LVL_WARNING, "the server's flag answer names "
+		    "more messages than the folder holds (over %zu): the rest "
+		    "is ignored, and the Maildir flags are not synced",
+		    imap_search_cap(s));
+	} else if (uid > s->flags_top) {
 		s->flags_top = uid;
 		s->pace_new = 1;
 	}
@@ -4974,10 +5038,9 @@ imap_flags_done(struct imap_session *s, const struct imap_response *r,
 		imap_log(s, LOG_LVL_WARNING, "the server refused its flags "
 		    "(%s); the Maildir flags follow at the next sync", text);
 		free(text);
-	} else if (s->flags_over)
-		imap_log(s, LOG_LVL_WARNING, "more than %u flag answers; the "
-		    "Maildir flags are not synced", IMAP_FLAGS_MAX);
-	else if (imap_flags_sync_apply(s->fsync, state_dir(s->st),
+	} else if (s->flags_over) {
+		/* Said when it went over: nothing applied. */
+	} else if (imap_flags_sync_apply(s->fsync, state_dir(s->st),
 	    s->ac->name, s->folders[s->cur].remote, s->uidvalidity,
 	    maildir_path(s->md), &st, &cause) != 0) {
 		imap_log(s, LOG_LVL_ERROR, "cannot give the Maildir files the "
@@ -5612,6 +5675,20 @@ imap_local_flags(struct imap_session *s, const struct imap_node *flags,
 	return (NULL);
 }
 
+/* The server's flags of a staged message as the UID map knows them: as
+ * fetched, plus the \Seen mark_read stores after delivery (it is
+ * mailfetchd's own, no server change to mirror: review r24 07). */
+static unsigned int
+imap_staged_flags(const struct imap_session *s, const struct imap_response *r)
+{
+	unsigned int	mask;
+
+	mask = imap_flags_mask(imap_parse_fetch_item(r, "FLAGS"));
+	if (s->folders[s->cur].mark_read)
+		mask |= IMAP_FLAGS_SEEN;
+	return (mask);
+}
+
 /* RFC822.SIZE of a FETCH response, 0 when absent. */
 static uint64_t
 imap_fetch_size(const struct imap_response *r)
@@ -5727,6 +5804,16 @@ imap_verified(struct imap_session *s, const struct imap_response *r,
 	s->dlv = NULL;
 	uidset_add(&s->passed, mctx->uid);
 	uidset_add(&s->recognised, mctx->uid);
+	if (s->uidv_changed && imap_flags_wanted(s)) {
+		s->relink_uids = xreallocarray(s->relink_uids, s->nrelink + 1,
+		    sizeof *s->relink_uids);
+		s->relink_digests = xreallocarray(s->relink_digests,
+		    s->nrelink + 1, MSGIDS_DIGEST_LEN);
+		s->relink_uids[s->nrelink] = mctx->uid;
+		memcpy(s->relink_digests + s->nrelink * MSGIDS_DIGEST_LEN,
+		    digest, MSGIDS_DIGEST_LEN);
+		s->nrelink++;
+	}
 	return (1);
 }
 
@@ -6001,6 +6088,7 @@ imap_fetch_untagged(struct imap_session *s, const struct imap_response *r)
 	st->final = final;
 	st->msgid = imap_fetch_msgid(s, r);
 	st->gmid = imap_msg_gmid(s, uid);
+	st->flags = imap_staged_flags(s, r);
 	memcpy(st->digest, digest, sizeof st->digest);
 	if (imap_hdr_was_cut(s, r))
 		log_msg(LOG_LVL_NOTICE, &mctx, "its Message-ID header is "

@@ -2,24 +2,44 @@
  *
  * The UID map. A Maildir name carries no UID, so each delivered message's
  * UID and final name go to STATE_DIR/ACCOUNT.uids, one line each:
- *	<16 hex: folder name hash> <UIDVALIDITY> <UID> <base name>
+ *	<16 hex: folder name hash> <UIDVALIDITY> <UID> <base name> <known>
+ *	    <digest>
  * (the base: the final name before ':', the part a Maildir reader keeps
- * when it changes the flags). Appended and fsynced with the batch's
- * msgids (after the journal, before the files are visible), read whole
- * at each sync that has changes. A line of another UIDVALIDITY names
- * nothing; a torn or foreign line is skipped. Never pruned (about 90
- * bytes a message).
+ * when it changes the flags; known: one hex digit, the server's D F R S
+ * as last known, IMAP_FLAGS_* bits, "-" or, in a line of an older
+ * version, absent: unknown; digest: 32 hex, the msgids log's content
+ * digest, absent in a line of an older version). After a UIDVALIDITY
+ * change, a message the matching pass recognises (by that digest) gets a
+ * line under its new UID naming the same base, with the flags known
+ * under the old one (imap_flags_map_relink). Appended and fsynced with
+ * the batch's msgids (after the journal, before the files are visible),
+ * starting a line of its own if an earlier append was cut short; read
+ * whole at each sync that has answers. A line of another UIDVALIDITY
+ * names nothing; a torn or foreign line is skipped. About 125 bytes a
+ * message, never pruned (a relink needs the lines of an older
+ * UIDVALIDITY); rewritten (below) only when a known set moved, which
+ * drops torn lines.
  *
- * Applying. The server's answer is collected as (UID, flags) pairs, at
- * most IMAP_FLAGS_MAX, then looked up in the map, and the files of those
- * bases are looked for under the names they most likely have (new/BASE,
- * cur/BASE:2, and a set of D F R S) when they are few, and else, or when
- * a reader gave one another letter, new/ and cur/ are read once: each is
- * renamed to
- * its other info letters plus the server's D F R S (new/ -> cur/ when it
- * has one). A file already so named is left alone, so an apply repeated
- * after a crash (the modseq saved only after this returns) changes
- * nothing twice and misses nothing. */
+ * Only the server's changes are applied: a bit of D F R S that the user
+ * changed locally stays until the server changes that bit (the manual:
+ * "a change the server makes wins"). The known set starts as the flags
+ * the message was fetched with, plus \Seen when mark_read stores it: a
+ * flag mailfetchd itself sets on the server is no server change (review
+ * r24 07: mark_read's \Seen made every new message arrive read).
+ *
+ * Applying. The server's answer is collected as (UID, flags) pairs,
+ * bounded by the caller's cap, then looked up in the map; the files of
+ * the UIDs whose flags moved are looked for under the names they most
+ * likely have (new/BASE, cur/BASE:2, and a set of D F R S) when they are
+ * few, and else, or when a reader gave one another letter, new/ and cur/
+ * are read once: each is renamed to its letters with the moved bits set
+ * as the server has them (new/ -> cur/ when it has one). Then the map is
+ * rewritten with the new known sets (temporary file, fsync, rename). A
+ * run killed between the renames and the rewrite (point
+ * "imap-flags-renamed") applies the same moved bits again: the files
+ * already have them, nothing is renamed twice and no server change is
+ * lost; only a local change made to one of those bits in that instant
+ * would be undone again. */
 #include "imap_flags.h"
 
 #include <sys/stat.h>
@@ -34,6 +54,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fault.h"
 #include "fdio.h"
 #include "xmalloc.h"
 
@@ -41,6 +62,8 @@
 #define IMAP_FLAGS_NAME_MAX	255	/* a Maildir file name */
 #define IMAP_FLAGS_PROBE_MAX	256	/* files looked for by name; more:
 					 * new/ and cur/ are read */
+#define IMAP_FLAGS_ALL		0xf	/* D F R S */
+#define IMAP_FLAGS_HEX		(2 * MSGIDS_DIGEST_LEN)	/* a digest */
 
 static const struct {
 	unsigned int	 bit;
@@ -61,19 +84,43 @@ struct imap_flags_note {
 
 struct imap_flags_hit {
 	char		*base;
-	unsigned int	 mask;
-	int		 found;		/* in new/ or cur/ */
+	unsigned int	 mask;		/* the server's */
+	unsigned int	 moved;		/* its bits that changed since known */
+	int		 found;		/* in new/ or cur/, or nothing to do */
+};
+
+/* One parsed map line. */
+struct imap_flags_line {
+	uint32_t	 uidvalidity;
+	uint32_t	 uid;
+	const char	*base;
+	size_t		 blen;
+	unsigned int	 known;		/* IMAP_FLAGS_UNKNOWN: none */
+	const char	*digest;	/* IMAP_FLAGS_HEX hex digits; NULL:
+					 * none */
 };
 
 struct imap_flags_sync {
 	struct imap_flags_note	*notes;
 	size_t			 n;
 	size_t			 alloc;
+	size_t			 order;		/* notes ever taken */
+	int			 stale;		/* a known set to rewrite */
 	struct imap_flags_hit	*hits;
 	size_t			 nhits;
 	size_t			 ahits;
 	int			 dirty_new;	/* a directory to fsync */
 	int			 dirty_cur;
+};
+
+/* What a read of the map looks for: the notes' files (a sync), or the
+ * files of the relinks' digests. */
+struct imap_flags_walk {
+	struct imap_flags_sync		*fs;
+	struct imap_flags_relink	*rl;
+	size_t				 n;
+	uint32_t			 uidvalidity;
+	char				 hex[17];	/* the folder's */
 };
 
 unsigned int
@@ -119,19 +166,45 @@ imap_flags_folder_hash(const char *folder)
 	return (h);
 }
 
+/* One map line, "\n"-ended (the caller frees). */
+static char *
+imap_flags_line_format(const char *folder, uint32_t uidvalidity,
+    const struct imap_flags_line *ml)
+{
+	char	*line, known[2] = "-";
+
+	if (ml->known != IMAP_FLAGS_UNKNOWN)
+		known[0] = "0123456789abcdef"[ml->known & IMAP_FLAGS_ALL];
+	xasprintf(&line, "%016" PRIx64 " %" PRIu32 " %" PRIu32 " %.*s %s%s%.*s"
+	    "\n", imap_flags_folder_hash(folder), uidvalidity, ml->uid,
+	    (int)ml->blen, ml->base, known, ml->digest != NULL ? " " : "",
+	    ml->digest != NULL ? IMAP_FLAGS_HEX : 0,
+	    ml->digest != NULL ? ml->digest : "");
+	return (line);
+}
+
 /* The map's lines for a batch, in one buffer. */
 static char *
 imap_flags_map_lines(const char *folder, uint32_t uidvalidity,
-    const uint32_t *uids, char *const *finals, size_t n, size_t *len)
+    const struct imap_flags_entry *e, size_t n, size_t *len)
 {
-	char		*buf = NULL, *line;
-	size_t		 i, blen = 0, base;
-	uint64_t	 h = imap_flags_folder_hash(folder);
+	struct imap_flags_line	 ml;
+	char			*buf = NULL, *line, hex[IMAP_FLAGS_HEX + 1];
+	size_t			 i, j, blen = 0;
 
 	for (i = 0; i < n; i++) {
-		base = strcspn(finals[i], ":");
-		xasprintf(&line, "%016" PRIx64 " %" PRIu32 " %" PRIu32
-		    " %.*s\n", h, uidvalidity, uids[i], (int)base, finals[i]);
+		ml.uid = e[i].uid;
+		ml.base = e[i].final;
+		ml.blen = strcspn(e[i].final, ":");
+		ml.known = e[i].known;
+		ml.digest = NULL;
+		if (e[i].digest != NULL) {
+			for (j = 0; j < MSGIDS_DIGEST_LEN; j++)
+				snprintf(hex + 2 * j, 3, "%02x",
+				    e[i].digest[j]);
+			ml.digest = hex;
+		}
+		line = imap_flags_line_format(folder, uidvalidity, &ml);
 		buf = xreallocarray(buf, blen + strlen(line) + 1, 1);
 		memcpy(buf + blen, line, strlen(line) + 1);
 		blen += strlen(line);
@@ -141,10 +214,24 @@ imap_flags_map_lines(const char *folder, uint32_t uidvalidity,
 	return (buf);
 }
 
+/* Whether the map open at fd (O_APPEND) ends a line, or is empty: an
+ * append cut short (ENOSPC, a power cut) leaves a torn last line, which
+ * the next append must not continue (review r24 04). */
+static int
+imap_flags_map_ended(int fd)
+{
+	struct stat	sb;
+	char		c;
+
+	if (fstat(fd, &sb) != 0 || sb.st_size == 0)
+		return (1);
+	return (pread(fd, &c, 1, sb.st_size - 1) == 1 && c == '\n');
+}
+
 int
 imap_flags_map_add(const char *state_dir, const char *account,
-    const char *folder, uint32_t uidvalidity, const uint32_t *uids,
-    char *const *finals, size_t n, char **cause)
+    const char *folder, uint32_t uidvalidity,
+    const struct imap_flags_entry *e, size_t n, char **cause)
 {
 	char	*path, *buf;
 	size_t	 len;
@@ -153,10 +240,11 @@ imap_flags_map_add(const char *state_dir, const char *account,
 	if (n == 0)
 		return (0);
 	path = state_account_file(state_dir, account, ".uids");
-	buf = imap_flags_map_lines(folder, uidvalidity, uids, finals, n, &len);
-	if ((fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
-	    0600)) == -1 || fdio_write_all(fd, buf, len) != 0 ||
-	    fsync(fd) != 0) {
+	buf = imap_flags_map_lines(folder, uidvalidity, e, n, &len);
+	if ((fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC,
+	    0600)) == -1 || (!imap_flags_map_ended(fd) &&
+	    fdio_write_all(fd, "\n", 1) != 0) ||
+	    fdio_write_all(fd, buf, len) != 0 || fsync(fd) != 0) {
 		xasprintf(cause, "cannot append to the UID map %s: %s (the "
 		    "flags of these messages will not follow the server's)",
 		    path, strerror(errno));
@@ -220,30 +308,6 @@ imap_flags_sync_free(struct imap_flags_sync *fs)
 	free(fs);
 }
 
-int
-imap_flags_sync_note(struct imap_flags_sync *fs, uint32_t uid,
-    unsigned int mask)
-{
-	if (fs->n >= IMAP_FLAGS_MAX)
-		return (-1);
-	if (fs->n == fs->alloc) {
-		fs->alloc = fs->alloc == 0 ? 256 : fs->alloc * 2;
-		fs->notes = xreallocarray(fs->notes, fs->alloc,
-		    sizeof *fs->notes);
-	}
-	fs->notes[fs->n].uid = uid;
-	fs->notes[fs->n].mask = mask;
-	fs->notes[fs->n].order = fs->n;
-	fs->n++;
-	return (0);
-}
-
-size_t
-imap_flags_sync_count(const struct imap_flags_sync *fs)
-{
-	return (fs->n);
-}
-
 static int
 imap_flags_note_cmp_uid(const void *a, const void *b)
 {
@@ -279,6 +343,48 @@ imap_flags_notes_sort(struct imap_flags_sync *fs)
 	fs->n = n;
 }
 
+/* Room for one more note. A server may repeat answers without end: past
+ * twice the cap the notes are sorted and deduplicated in place instead
+ * of grown, so memory follows the distinct UIDs (16 bytes each); more
+ * distinct UIDs than the cap is no honest answer (review r24 05). */
+static int
+imap_flags_note_room(struct imap_flags_sync *fs, size_t cap)
+{
+	if (cap > IMAP_FLAGS_MAX)
+		cap = IMAP_FLAGS_MAX;
+	if (fs->n < fs->alloc)
+		return (0);
+	if (fs->alloc < 2 * cap) {
+		fs->alloc = fs->alloc == 0 ? 256 : fs->alloc * 2;
+		if (fs->alloc > 2 * cap)
+			fs->alloc = 2 * cap;
+		fs->notes = xreallocarray(fs->notes, fs->alloc,
+		    sizeof *fs->notes);
+		return (0);
+	}
+	imap_flags_notes_sort(fs);
+	return (fs->n <= cap && fs->n < fs->alloc ? 0 : -1);
+}
+
+int
+imap_flags_sync_note(struct imap_flags_sync *fs, uint32_t uid,
+    unsigned int mask, size_t cap)
+{
+	if (imap_flags_note_room(fs, cap) != 0)
+		return (-1);
+	fs->notes[fs->n].uid = uid;
+	fs->notes[fs->n].mask = mask;
+	fs->notes[fs->n].order = fs->order++;
+	fs->n++;
+	return (0);
+}
+
+size_t
+imap_flags_sync_count(const struct imap_flags_sync *fs)
+{
+	return (fs->order);
+}
+
 static const struct imap_flags_note *
 imap_flags_note_find(const struct imap_flags_sync *fs, uint32_t uid)
 {
@@ -305,51 +411,88 @@ imap_flags_field(char **p)
 	return (v);
 }
 
-/* One map line: the hit it names among the notes, if any. hex is the
- * folder's hash as the lines spell it: most lines are told apart by
- * their first bytes (a map holds a line per message). */
-static void
-imap_flags_map_line(struct imap_flags_sync *fs, char *line, const char *hex,
-    uint32_t uidvalidity)
+/* Parses a whole map line of the folder whose hash the lines spell hex
+ * (most lines are told apart by their first bytes): -1 when it is
+ * another folder's, or no map line. */
+static int
+imap_flags_line_parse(char *line, const char *hex, struct imap_flags_line *ml)
 {
-	const struct imap_flags_note	*note;
-	unsigned long long		 uid;
-	char				*p = line + 17;
-	size_t				 len;
+	unsigned long long	 uv, uid;
+	char			*p = line + 17;
+	const char		*digits = "0123456789abcdef", *d;
+	size_t			 len;
 
 	if (strncmp(line, hex, 16) != 0 || line[16] != ' ' ||
-	    imap_flags_field(&p) != uidvalidity ||
+	    (uv = imap_flags_field(&p)) == 0 || uv > UINT32_MAX ||
 	    (uid = imap_flags_field(&p)) == 0 || uid > UINT32_MAX)
-		return;
-	len = strcspn(p, "\n");
+		return (-1);
+	len = strcspn(p, " \n");
 	if (len == 0 || len > IMAP_FLAGS_NAME_MAX || *p == '.' ||
-	    strcspn(p, " /:") < len || p[len] != '\n')
+	    strcspn(p, "/:") < len)
+		return (-1);
+	ml->base = p;
+	ml->blen = len;
+	ml->known = IMAP_FLAGS_UNKNOWN;
+	ml->digest = NULL;
+	/* Then " <known>" ("-": none) and " <digest>", both optional. */
+	p += len;
+	if (*p == ' ' && p[1] != '\0' && (d = strchr(digits, p[1])) != NULL)
+		ml->known = (unsigned int)(d - digits);
+	else if (*p == ' ' && p[1] != '-')
+		return (-1);
+	p += *p == ' ' ? 2 : 0;
+	if (*p == ' ' && strspn(p + 1, digits) == IMAP_FLAGS_HEX) {
+		ml->digest = p + 1;
+		p += 1 + IMAP_FLAGS_HEX;
+	}
+	if (*p != '\n')
+		return (-1);
+	ml->uidvalidity = (uint32_t)uv;
+	ml->uid = (uint32_t)uid;
+	return (0);
+}
+
+/* One map line: the hit it names among the notes, if any. */
+static void
+imap_flags_map_line(char *line, struct imap_flags_walk *w)
+{
+	struct imap_flags_sync		*fs = w->fs;
+	const struct imap_flags_note	*note;
+	struct imap_flags_line		 ml;
+	struct imap_flags_hit		*hit;
+
+	if (imap_flags_line_parse(line, w->hex, &ml) != 0 ||
+	    ml.uidvalidity != w->uidvalidity ||
+	    (note = imap_flags_note_find(fs, ml.uid)) == NULL)
 		return;
-	if ((note = imap_flags_note_find(fs, (uint32_t)uid)) == NULL)
-		return;
+	if (ml.known != note->mask)
+		fs->stale = 1;
 	if (fs->nhits == fs->ahits) {
 		fs->ahits = fs->ahits == 0 ? 64 : fs->ahits * 2;
 		fs->hits = xreallocarray(fs->hits, fs->ahits,
 		    sizeof *fs->hits);
 	}
-	fs->hits[fs->nhits].base = xstrndup(p, len);
-	fs->hits[fs->nhits].mask = note->mask;
-	fs->hits[fs->nhits].found = 0;
-	fs->nhits++;
+	hit = &fs->hits[fs->nhits++];
+	hit->base = xstrndup(ml.base, ml.blen);
+	hit->mask = note->mask;
+	hit->moved = ml.known == IMAP_FLAGS_UNKNOWN ? IMAP_FLAGS_ALL :
+	    (ml.known ^ note->mask) & IMAP_FLAGS_ALL;
+	/* Nothing moved: nothing to look for. */
+	hit->found = hit->moved == 0;
 }
 
-/* Reads the map for the notes' files. A missing map names none. */
+/* Reads the map, giving each whole line to fn. A missing map has
+ * none. */
 static int
-imap_flags_map_read(struct imap_flags_sync *fs, const char *state_dir,
-    const char *account, const char *folder, uint32_t uidvalidity,
-    char **cause)
+imap_flags_map_walk(const char *state_dir, const char *account,
+    const char *folder, struct imap_flags_walk *w,
+    void (*fn)(char *, struct imap_flags_walk *), char **cause)
 {
-	char		*path, line[IMAP_FLAGS_LINE_MAX], hex[17];
-	FILE		*f;
+	char	*path, line[IMAP_FLAGS_LINE_MAX];
+	FILE	*f;
+	int	 rc = 0, whole = 1, ended;
 
-	int		 rc = 0, whole = 1, ended;
-
-	snprintf(hex, sizeof hex, "%016" PRIx64,
+	snprintf(w->hex, sizeof w->hex, "%016" PRIx64,
 	    imap_flags_folder_hash(folder));
 	path = state_account_file(state_dir, account, ".uids");
 	if ((f = fopen(path, "re")) == NULL) {
@@ -364,8 +507,8 @@ imap_flags_map_read(struct imap_flags_sync *fs, const char *state_dir,
 	while (fgets(line, sizeof line, f) != NULL) {
 		/* The rest of an overlong line is no line of its own. */
 		ended = strchr(line, '\n') != NULL;
-		if (whole)
-			imap_flags_map_line(fs, line, hex, uidvalidity);
+		if (whole && ended)
+			fn(line, w);
 		whole = ended;
 	}
 	if (ferror(f)) {
@@ -378,6 +521,90 @@ imap_flags_map_read(struct imap_flags_sync *fs, const char *state_dir,
 	return (rc);
 }
 
+/* A message recognised after a UIDVALIDITY change, looked for in the
+ * map by its digest. */
+struct imap_flags_relink {
+	char		 hex[IMAP_FLAGS_HEX + 1];
+	unsigned char	 digest[MSGIDS_DIGEST_LEN];
+	uint32_t	 uid;		/* its new UID */
+	char		*final;		/* the base the map names; NULL */
+	unsigned int	 known;
+};
+
+static int
+imap_flags_relink_cmp(const void *a, const void *b)
+{
+	const struct imap_flags_relink	*x = a, *y = b;
+
+	return (strcmp(x->hex, y->hex));
+}
+
+/* One map line: the relink of its digest takes its base and flags, when
+ * it is the folder's under another UIDVALIDITY. */
+static void
+imap_flags_relink_line(char *line, struct imap_flags_walk *w)
+{
+	struct imap_flags_line		 ml;
+	struct imap_flags_relink	 key, *hit;
+
+	if (imap_flags_line_parse(line, w->hex, &ml) != 0 ||
+	    ml.uidvalidity == w->uidvalidity || ml.digest == NULL)
+		return;
+	memcpy(key.hex, ml.digest, IMAP_FLAGS_HEX);
+	key.hex[IMAP_FLAGS_HEX] = '\0';
+	if ((hit = bsearch(&key, w->rl, w->n, sizeof *w->rl,
+	    imap_flags_relink_cmp)) == NULL || hit->final != NULL)
+		return;
+	hit->final = xstrndup(ml.base, ml.blen);
+	hit->known = ml.known;
+}
+
+int
+imap_flags_map_relink(const char *state_dir, const char *account,
+    const char *folder, uint32_t uidvalidity, const uint32_t *uids,
+    const unsigned char *digests, size_t n, size_t *linked, char **cause)
+{
+	struct imap_flags_relink	*rl;
+	struct imap_flags_entry		*e;
+	size_t				 i, j, k = 0;
+	int				 rc;
+
+	*linked = 0;
+	if (n == 0)
+		return (0);
+	rl = xcalloc(n, sizeof *rl);
+	for (i = 0; i < n; i++) {
+		memcpy(rl[i].digest, digests + i * MSGIDS_DIGEST_LEN,
+		    MSGIDS_DIGEST_LEN);
+		for (j = 0; j < MSGIDS_DIGEST_LEN; j++)
+			snprintf(rl[i].hex + 2 * j, 3, "%02x",
+			    rl[i].digest[j]);
+		rl[i].uid = uids[i];
+	}
+	qsort(rl, n, sizeof *rl, imap_flags_relink_cmp);
+	rc = imap_flags_map_walk(state_dir, account, folder,
+	    &(struct imap_flags_walk){ .rl = rl, .n = n,
+	    .uidvalidity = uidvalidity }, imap_flags_relink_line, cause);
+	e = xcalloc(n, sizeof *e);
+	for (i = 0; rc == 0 && i < n; i++) {
+		if (rl[i].final == NULL)
+			continue;
+		e[k].uid = rl[i].uid;
+		e[k].known = rl[i].known;
+		e[k].final = rl[i].final;
+		e[k].digest = rl[i].digest;
+		k++;
+	}
+	if (rc == 0 && (rc = imap_flags_map_add(state_dir, account, folder,
+	    uidvalidity, e, k, cause)) == 0)
+		*linked = k;
+	free(e);
+	for (i = 0; i < n; i++)
+		free(rl[i].final);
+	free(rl);
+	return (rc);
+}
+
 static int
 imap_flags_hit_cmp(const void *a, const void *b)
 {
@@ -386,20 +613,37 @@ imap_flags_hit_cmp(const void *a, const void *b)
 	return (strcmp(x->base, y->base));
 }
 
-/* The name a file gets: its base, ":2," and its info letters other than
- * the mirrored ones plus the server's, in ASCII order. NULL when it
- * stays as it is (or the name would be too long). */
+/* The mirrored flags an info part spells. */
+static unsigned int
+imap_flags_info_mask(const char *info)
+{
+	unsigned int	mask = 0;
+	size_t		i;
+
+	for (i = 0; i < sizeof imap_flags_table / sizeof *imap_flags_table;
+	    i++) {
+		if (strchr(info, imap_flags_table[i].letter) != NULL)
+			mask |= imap_flags_table[i].bit;
+	}
+	return (mask);
+}
+
+/* The name a file gets: its base, ":2," and its info letters, those of
+ * the moved bits as the server has them (mask), in ASCII order. NULL
+ * when it stays as it is (or the name would be too long). */
 static char *
-imap_flags_target(const char *name, int in_new, unsigned int mask)
+imap_flags_target(const char *name, int in_new, unsigned int mask,
+    unsigned int moved)
 {
 	char		 letters[IMAP_FLAGS_NAME_MAX + 1], own[5], *out;
 	const char	*info, *p;
 	size_t		 n = 0, base = strcspn(name, ":");
 	int		 c;
 
+	info = strncmp(name + base, ":2,", 3) == 0 ? name + base + 3 : "";
+	mask = (imap_flags_info_mask(info) & ~moved) | (mask & moved);
 	if (in_new && mask == 0)
 		return (NULL);
-	info = strncmp(name + base, ":2,", 3) == 0 ? name + base + 3 : "";
 	imap_flags_letters(mask, own);
 	/* Each letter once, ordered: a counting pass over ASCII. */
 	for (c = 0x21; c < 0x7f; c++) {
@@ -455,7 +699,7 @@ imap_flags_file(struct imap_flags_sync *fs, int dfd, const char *sub,
 
 	hit->found = 1;
 	if ((target = imap_flags_target(name, strcmp(sub, "new") == 0,
-	    hit->mask)) == NULL)
+	    hit->mask, hit->moved)) == NULL)
 		return (0);
 	r = imap_flags_rename(fs, dfd, sub, name, target, cause);
 	free(target);
@@ -578,13 +822,16 @@ imap_flags_maildir(struct imap_flags_sync *fs, const char *path,
 	}
 	/* A few changes: looked for by name, not by reading directories
 	 * of 100,000 names. */
-	for (i = 0; fs->nhits <= IMAP_FLAGS_PROBE_MAX && i < fs->nhits; i++) {
-		if (imap_flags_probe(fs, dfd, &fs->hits[i], stats, &why) != 0)
-			goto out;
+	for (i = 0; i < fs->nhits; i++)
 		missed += !fs->hits[i].found;
+	for (i = 0; missed <= IMAP_FLAGS_PROBE_MAX && i < fs->nhits; i++) {
+		if (!fs->hits[i].found && imap_flags_probe(fs, dfd,
+		    &fs->hits[i], stats, &why) != 0)
+			goto out;
 	}
-	if (fs->nhits > IMAP_FLAGS_PROBE_MAX)
-		missed = fs->nhits;
+	if (missed <= IMAP_FLAGS_PROBE_MAX)
+		for (missed = 0, i = 0; i < fs->nhits; i++)
+			missed += !fs->hits[i].found;
 	if ((missed > 0 && (imap_flags_scan(fs, dfd, "new", stats,
 	    &why) != 0 || imap_flags_scan(fs, dfd, "cur", stats,
 	    &why) != 0)) ||
@@ -602,6 +849,100 @@ out:
 	return (rc);
 }
 
+/* Writes the map's line to out as the rewrite keeps it: not at all when
+ * torn, or the folder's naming nothing; with the note's flags as known
+ * when the sync had one for its UID; else as it is. */
+static int
+imap_flags_map_keep(struct imap_flags_sync *fs, char *line, const char *hex,
+    const char *folder, uint32_t uidvalidity, FILE *out)
+{
+	const struct imap_flags_note	*note;
+	struct imap_flags_line		 ml;
+	char				*fresh;
+	int				 rc;
+
+	if (strchr(line, '\n') == NULL)
+		return (0);
+	if (strncmp(line, hex, 16) != 0)
+		return (fputs(line, out) == EOF ? -1 : 0);
+	if (imap_flags_line_parse(line, hex, &ml) != 0)
+		return (0);
+	if (ml.uidvalidity != uidvalidity ||
+	    (note = imap_flags_note_find(fs, ml.uid)) == NULL)
+		return (fputs(line, out) == EOF ? -1 : 0);
+	ml.known = note->mask & IMAP_FLAGS_ALL;
+	fresh = imap_flags_line_format(folder, uidvalidity, &ml);
+	rc = fputs(fresh, out) == EOF ? -1 : 0;
+	free(fresh);
+	return (rc);
+}
+
+/* Copies the map into out with the notes' flags as known (line by line:
+ * memory does not follow the map's size). */
+static int
+imap_flags_map_copy(struct imap_flags_sync *fs, FILE *in, FILE *out,
+    const char *folder, uint32_t uidvalidity)
+{
+	char	line[IMAP_FLAGS_LINE_MAX], hex[17];
+	int	whole = 1, ended;
+
+	snprintf(hex, sizeof hex, "%016" PRIx64,
+	    imap_flags_folder_hash(folder));
+	while (fgets(line, sizeof line, in) != NULL) {
+		ended = strchr(line, '\n') != NULL;
+		if (whole && imap_flags_map_keep(fs, line, hex, folder,
+		    uidvalidity, out) != 0)
+			return (-1);
+		whole = ended;
+	}
+	return (ferror(in) ? -1 : 0);
+}
+
+/* Replaces the map by a copy with the known flags the sync saw. */
+static int
+imap_flags_map_rewrite(struct imap_flags_sync *fs, const char *state_dir,
+    const char *account, const char *folder, uint32_t uidvalidity,
+    char **cause)
+{
+	char	*path, *tmp;
+	FILE	*in = NULL, *out = NULL;
+	int	 fd = -1, rc = -1;
+
+	path = state_account_file(state_dir, account, ".uids");
+	xasprintf(&tmp, "%s.tmp", path);
+	if ((in = fopen(path, "re")) == NULL ||
+	    (fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+	    0600)) == -1 || (out = fdopen(fd, "w")) == NULL) {
+		if (in != NULL && out == NULL && fd != -1)
+			close(fd);
+		goto out;
+	}
+	if (imap_flags_map_copy(fs, in, out, folder, uidvalidity) != 0 ||
+	    fflush(out) != 0 || fsync(fileno(out)) != 0)
+		goto out;
+	if (fclose(out) != 0) {
+		out = NULL;
+		goto out;
+	}
+	out = NULL;
+	if (rename(tmp, path) == 0 && fdio_fsync_dir(state_dir) == 0)
+		rc = 0;
+out:
+	if (rc != 0) {
+		xasprintf(cause, "cannot rewrite the UID map %s: %s (the "
+		    "flags are applied again at the next sync)", path,
+		    strerror(errno));
+		unlink(tmp);
+	}
+	if (out != NULL)
+		fclose(out);
+	if (in != NULL)
+		fclose(in);
+	free(tmp);
+	free(path);
+	return (rc);
+}
+
 int
 imap_flags_sync_apply(struct imap_flags_sync *fs, const char *state_dir,
     const char *account, const char *folder, uint32_t uidvalidity,
@@ -610,13 +951,14 @@ imap_flags_sync_apply(struct imap_flags_sync *fs, const char *state_dir,
 	size_t	i;
 
 	memset(stats, 0, sizeof *stats);
-	fs->dirty_new = fs->dirty_cur = 0;
+	fs->dirty_new = fs->dirty_cur = fs->stale = 0;
 	imap_flags_hits_clear(fs);
 	imap_flags_notes_sort(fs);
 	if (fs->n == 0)
 		return (0);
-	if (imap_flags_map_read(fs, state_dir, account, folder, uidvalidity,
-	    cause) != 0)
+	if (imap_flags_map_walk(state_dir, account, folder,
+	    &(struct imap_flags_walk){ .fs = fs, .uidvalidity = uidvalidity },
+	    imap_flags_map_line, cause) != 0)
 		return (-1);
 	imap_flags_hits_sort(fs);
 	stats->mapped = fs->nhits;
@@ -626,5 +968,9 @@ imap_flags_sync_apply(struct imap_flags_sync *fs, const char *state_dir,
 		return (-1);
 	for (i = 0; i < fs->nhits; i++)
 		stats->absent += !fs->hits[i].found;
-	return (0);
+	if (!fs->stale)
+		return (0);
+	fault_point("imap-flags-renamed");
+	return (imap_flags_map_rewrite(fs, state_dir, account, folder,
+	    uidvalidity, cause));
 }

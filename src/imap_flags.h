@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "imap_parse.h"
+#include "msgids.h"
 #include "state.h"
 
 /* The server flags mirrored, as Maildir info letters (D F R S). */
@@ -23,8 +24,10 @@
 #define IMAP_FLAGS_FLAGGED	0x2
 #define IMAP_FLAGS_ANSWERED	0x4
 #define IMAP_FLAGS_SEEN		0x8
-/* Most messages one sync collects (8 bytes each): a folder with more is
- * not synced (logged), its modseq not saved. */
+#define IMAP_FLAGS_UNKNOWN	0x10	/* no server flags known */
+/* Most messages one sync collects (16 bytes each, twice over while
+ * repeats are weeded out), whatever the caller's cap: a folder with more
+ * is not synced (logged), its modseq not saved. */
 #define IMAP_FLAGS_MAX		(1u << 22)
 
 /* The mirrored flags of a FETCH's FLAGS list (NULL: none). */
@@ -32,14 +35,35 @@ unsigned int	 imap_flags_mask(const struct imap_node *flags);
 /* The Maildir info letters of a mask, "" for none (buf of 5 bytes). */
 const char	*imap_flags_letters(unsigned int mask, char *buf);
 
+/* A message for the UID map. */
+struct imap_flags_entry {
+	uint32_t		 uid;
+	unsigned int		 known;	/* the server's flags as known:
+					 * IMAP_FLAGS_* bits or _UNKNOWN */
+	const char		*final;	/* its final Maildir name */
+	const unsigned char	*digest; /* MSGIDS_DIGEST_LEN bytes, the
+					 * msgids log's; NULL: none */
+};
+
 /* Appends one line per delivered message to the UID map and fsyncs it:
- * folder (remote name), its UIDVALIDITY, the UIDs and their final Maildir
- * names. Called once the batch is journaled, before its files are
+ * folder (remote name), its UIDVALIDITY, the UIDs, the server's flags as
+ * known (those fetched with the message, plus what mailfetchd itself
+ * stores, mark_read's \Seen), their final Maildir names and content
+ * digests. Called once the batch is journaled, before its files are
  * visible, so that a recovered file is in the map too. A line lost (the
  * append failed) only leaves that message's flags unsynced. */
 int		 imap_flags_map_add(const char *state_dir, const char *account,
 		    const char *folder, uint32_t uidvalidity,
-		    const uint32_t *uids, char *const *finals, size_t n,
+		    const struct imap_flags_entry *, size_t n, char **cause);
+/* After a UIDVALIDITY change: the messages a matching pass recognised
+ * (their new UIDs, n digests of MSGIDS_DIGEST_LEN bytes) get lines of
+ * the new UIDVALIDITY naming the files the map names for the same
+ * digest in the folder under an older one, with the flags known then,
+ * so that they keep following the server. *linked: how many had one. */
+int		 imap_flags_map_relink(const char *state_dir,
+		    const char *account, const char *folder,
+		    uint32_t uidvalidity, const uint32_t *uids,
+		    const unsigned char *digests, size_t n, size_t *linked,
 		    char **cause);
 
 enum imap_flags_plan {
@@ -59,23 +83,28 @@ enum imap_flags_plan imap_flags_plan(const struct state_folder *,
 struct imap_flags_sync;
 struct imap_flags_sync *imap_flags_sync_new(void);
 void		 imap_flags_sync_free(struct imap_flags_sync *);
-/* Notes the server's flags of a UID; -1 past IMAP_FLAGS_MAX (then the
- * sync must not be applied as complete). The last note of a UID wins. */
+/* Notes the server's flags of a UID; -1 when the notes name more than
+ * cap distinct UIDs (or IMAP_FLAGS_MAX): then the sync must not be
+ * applied as complete. The last note of a UID wins. */
 int		 imap_flags_sync_note(struct imap_flags_sync *, uint32_t uid,
-		    unsigned int mask);
+		    unsigned int mask, size_t cap);
+/* The notes taken (answers). */
 size_t		 imap_flags_sync_count(const struct imap_flags_sync *);
 
 struct imap_flags_stats {
 	size_t	 mapped;	/* noted UIDs the map names */
-	size_t	 renamed;	/* files given new flags */
+	size_t	 renamed;	/* files given the server's changes */
 	size_t	 absent;	/* mapped, found in neither new/ nor cur/
 				 * (removed or moved by the user) */
 };
-/* Applies the noted flags to the Maildir folder at path (its new/ and
- * cur/): each mapped file keeps its other info letters and gets the
- * server's D F R S; one in new/ with no flag stays there. Renaming to
- * the name a file has is a no-op, so a repeated apply is harmless; the
- * directories are fsynced before it returns 0. */
+/* Applies the server's changes the notes show to the Maildir folder at
+ * path (its new/ and cur/): for each mapped file, the bits of D F R S
+ * whose server flag differs from the one the map knows are set as the
+ * server has them, the file's other letters are kept; one in new/ with
+ * no flag stays there. The directories are fsynced, then the map is
+ * rewritten with the server's flags as known, before it returns 0.
+ * Renaming to the name a file has is a no-op, so an apply repeated after
+ * a crash is harmless. */
 int		 imap_flags_sync_apply(struct imap_flags_sync *,
 		    const char *state_dir, const char *account,
 		    const char *folder, uint32_t uidvalidity,

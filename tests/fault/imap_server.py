@@ -98,6 +98,12 @@ Modes:
   searchcount as okflood, with "* SEARCH k" lines, k = 100, 101, ...:
               a new UID each time, far more than the folder holds
   listrep     as okflood, LIST "" "*" answered by the same INBOX line
+  flagcount   UIDs 1, 2, then 3000000000 and up (as hugegap, every
+              message in the sizes pass); a --bad connection answers the
+              flag FETCH of local_flags = mirror ("(UID FLAGS)") with
+              "* 1 FETCH (UID k FLAGS (\\Seen))", k = 100, 101, ...,
+              at 32 KiB/s: a new UID below the last one delivered each
+              time, far more than the folder holds
   listlong    honest but slow: LIST "" "*" is answered by INBOX and 2400
               \\Noselect shared folders at about 2.3 KiB/s (38 s; every
               connection)
@@ -390,7 +396,9 @@ STREAMS = {"existsflood": b"* 5 EXISTS\r\n",
           "okflood": b"* OK still working\r\n",
           "searchrep": b"* SEARCH 1 2 3\r\n",
           "searchcount": lambda k: b"* SEARCH %d\r\n" % (100 + k),
-          "listrep": b'* LIST (\\HasNoChildren) "/" INBOX\r\n'}
+          "listrep": b'* LIST (\\HasNoChildren) "/" INBOX\r\n',
+          "flagcount":
+          lambda k: b"* 1 FETCH (UID %d FLAGS (\\Seen))\r\n" % (100 + k)}
 
 
 def stream(c, line, rate=2048, limit=120):
@@ -982,6 +990,10 @@ def serve(c, box, mode, bad, caps, flood):
         elif cmd == "UID FETCH" and bad and mode == "xgmbad" and \
                 "X-GM-MSGID" in rest.upper():
             c.send("%s BAD unknown FETCH item X-GM-MSGID\r\n" % tag)
+        elif cmd == "UID FETCH" and bad and mode == "flagcount" and \
+                "(UID FLAGS)" in rest.upper():
+            stream(c, STREAMS[mode], 32768)
+            return
         elif cmd == "UID FETCH":
             if not do_fetch(c, box, tag, rest, bad, mode, flood):
                 return
@@ -1083,7 +1095,7 @@ def main():
     box.seen_msgs = set(seen)
     if mode == "unseenbye":
         box.seen = {u for u in box.msgs if u % 2 == 0}
-    if mode == "hugegap":
+    if mode in ("hugegap", "flagcount"):
         box.msgs = {1: 1, 2: 2}
         box.msgs.update({3000000000 + k - 3: k for k in range(3, n + 1)})
     if mode in ("searchflood", "sizesdrip", "uidvnilnew", "omituv"):

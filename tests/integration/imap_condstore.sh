@@ -119,11 +119,7 @@ tap_is "$(grep -c '^modseq ' "$T/plain/state/plain.state")" 0 \
 
 # The same server without CONDSTORE (masked out of its capabilities):
 # every delivered message's flags, each poll; the modseq record goes.
-caps=$(dovecot_imap_cmd cs pw-cs-c0ffee CAPABILITY |
-    sed -n 's/^\* CAPABILITY //p' | tr ' ' '\n' |
-    grep -v -x -e CONDSTORE -e QRESYNC | tr '\n' ' ')
-printf 'imap_capability = %s\n' "$caps" >>"$DC_CONF"
-dovecot_restart
+dovecot_without_caps cs pw-cs-c0ffee CONDSTORE QRESYNC
 store 'UID STORE 3 -FLAGS (\Seen)'
 mfd_run cs -v -v
 tap_is "$rc" 1 "without CONDSTORE: nothing new"

@@ -65,6 +65,9 @@
 #   dovecot_stop                       stop, wait for every process, rm DC_DIR
 #   dovecot_restart                    stop and start again on the same
 #                                      ports and files (users, mail kept)
+#   dovecot_without_caps USER PASSWORD CAP...
+#                                      restart offering its IMAP
+#                                      capabilities but CAP...
 #   dovecot_add_user USER PASSWORD     add a user (works while running)
 #   dovecot_add_folder USER FOLDER     create and subscribe (doveadm)
 #   dovecot_add_message USER FOLDER FILE [FLAGS]
@@ -514,6 +517,25 @@ dovecot_restart()
 		sleep 0.02
 	done
 	tap_bail "dovecot_restart: ports $DC_IMAP_PORT.. not listening again"
+}
+
+# dovecot_without_caps USER PASSWORD CAP...: restart offering the IMAP
+# capabilities the instance offers USER but CAP... (imap_capability), as a
+# server without those extensions would. Bails out on failure.
+dovecot_without_caps()
+{
+	local u=$1 p=$2 caps cap drop=()
+
+	shift 2
+	for cap; do
+		drop+=(-e "$cap")
+	done
+	caps=$(dovecot_imap_cmd "$u" "$p" CAPABILITY |
+	    sed -n 's/^\* CAPABILITY //p' | tr ' ' '\n' |
+	    grep -v -x "${drop[@]}" | tr '\n' ' ')
+	[ -n "$caps" ] || tap_bail "dovecot_without_caps: no CAPABILITY"
+	printf 'imap_capability = %s\n' "$caps" >>"$DC_CONF"
+	dovecot_restart
 }
 
 # Home directory of test user USER.

@@ -3,6 +3,7 @@
  * and the UID map and Maildir renames of a sync, repeated harmlessly. */
 #include <sys/stat.h>
 
+#include <inttypes.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -138,6 +139,63 @@ exists(const char *sub, const char *name)
 	return (r);
 }
 
+/* Renames DIR/md/FROM to DIR/md/TO. */
+static int
+rename_md(const char *from, const char *to)
+{
+	char	*a, *b;
+	int	 r;
+
+	xasprintf(&a, "%s/md/%s", dir, from);
+	xasprintf(&b, "%s/md/%s", dir, to);
+	r = rename(a, b);
+	free(a);
+	free(b);
+	return (r);
+}
+
+/* The map's lines whose hash is the folder's. */
+static int
+map_count(const char *folder)
+{
+	char		*path, line[2048], hex[17];
+	uint64_t	 h = 0xcbf29ce484222325ULL;
+	FILE		*f;
+	int		 n = 0;
+
+	for (; *folder != '\0'; folder++)
+		h = (h ^ (unsigned char)*folder) * 0x100000001b3ULL;
+	snprintf(hex, sizeof hex, "%016" PRIx64, h);
+	xasprintf(&path, "%s/acct.uids", dir);
+	assert_non_null(f = fopen(path, "r"));
+	while (fgets(line, sizeof line, f) != NULL)
+		n += strncmp(line, hex, 16) == 0;
+	fclose(f);
+	free(path);
+	return (n);
+}
+
+/* Appends lines for n messages of folder to the map (no digests). */
+static void
+map_add(const char *folder, uint32_t uidvalidity, const uint32_t *uids,
+    const unsigned int *known, char *const *finals, size_t n)
+{
+	struct imap_flags_entry	 e[8];
+	char			*cause = NULL;
+	size_t			 i;
+
+	assert_true(n <= 8);
+	for (i = 0; i < n; i++) {
+		e[i].uid = uids[i];
+		e[i].known = known[i];
+		e[i].final = finals[i];
+		e[i].digest = NULL;
+	}
+	assert_int_equal(imap_flags_map_add(dir, "acct", folder, uidvalidity,
+	    e, n, &cause), 0);
+	assert_null(cause);
+}
+
 /* One apply of (UID, flags) pairs to folder "INBOX" of UIDVALIDITY 9. */
 static void
 apply(const uint32_t *uids, const unsigned int *masks, size_t n,
@@ -149,8 +207,8 @@ apply(const uint32_t *uids, const unsigned int *masks, size_t n,
 
 	fs = imap_flags_sync_new();
 	for (i = 0; i < n; i++)
-		assert_int_equal(imap_flags_sync_note(fs, uids[i], masks[i]),
-		    0);
+		assert_int_equal(imap_flags_sync_note(fs, uids[i], masks[i],
+		    IMAP_FLAGS_MAX), 0);
 	assert_int_equal(imap_flags_sync_count(fs), n);
 	xasprintf(&md, "%s/md", dir);
 	assert_int_equal(imap_flags_sync_apply(fs, dir, "acct", "INBOX",
@@ -160,10 +218,12 @@ apply(const uint32_t *uids, const unsigned int *masks, size_t n,
 	imap_flags_sync_free(fs);
 }
 
-/* The map names each UID's file; an apply renames new/ and cur/ files to
- * the server's flags, keeps a reader's own letters (T, a), leaves a file
- * of no flag in new/, counts a file gone, ignores another folder's and
- * another UIDVALIDITY's lines, and a second apply changes nothing. */
+/* The map names each UID's file; an apply gives new/ and cur/ files the
+ * server's changes since the flags the map knows, keeps a reader's own
+ * letters (T, a), leaves a file of no flag in new/, counts a file gone,
+ * ignores another folder's and another UIDVALIDITY's lines, and a second
+ * apply changes nothing; the map rewritten by the first keeps the lines
+ * of other folders and UIDVALIDITYs. */
 static void
 test_apply(void **state)
 {
@@ -174,18 +234,17 @@ test_apply(void **state)
 	static const unsigned int cm[] = { IMAP_FLAGS_SEEN, 0,
 	    IMAP_FLAGS_ANSWERED | IMAP_FLAGS_SEEN, 0, IMAP_FLAGS_SEEN,
 	    IMAP_FLAGS_SEEN, IMAP_FLAGS_FLAGGED };
+	/* As delivered: the flags each was fetched with. */
+	static const unsigned int known[] = { 0, IMAP_FLAGS_SEEN,
+	    IMAP_FLAGS_FLAGGED | IMAP_FLAGS_SEEN, 0, 0 };
 	static char		*other[] = { "b,S=2" };
 	struct imap_flags_stats	 st;
-	char			*cause = NULL;
 
 	(void)state;
-	assert_int_equal(imap_flags_map_add(dir, "acct", "INBOX", 9, u,
-	    finals, 5, &cause), 0);
+	map_add("INBOX", 9, u, known, finals, 5);
 	/* The same UID in another folder, and in an older epoch. */
-	assert_int_equal(imap_flags_map_add(dir, "acct", "Sent", 9, u + 1,
-	    other, 1, &cause), 0);
-	assert_int_equal(imap_flags_map_add(dir, "acct", "INBOX", 8, u + 1,
-	    other, 1, &cause), 0);
+	map_add("Sent", 9, u + 1, known + 1, other, 1);
+	map_add("INBOX", 8, u + 1, known + 1, other, 1);
 	touch("new", "a,S=1");
 	touch("cur", "b,S=2:2,STa");	/* the reader trashed it */
 	touch("cur", "c,S=3:2,FS");
@@ -210,11 +269,13 @@ test_apply(void **state)
 	assert_true(exists("cur", "a,S=1:2,F"));
 	assert_true(exists("cur", "b,S=2:2,Ta"));
 
-	/* Another epoch's UIDs name nothing. */
+	/* Another epoch's UIDs name its own lines only. */
 	apply(cu, cm, 7, 8, &st);
 	assert_int_equal(st.mapped, 1);
 	assert_int_equal(st.renamed, 0);
 	assert_true(exists("cur", "b,S=2:2,Ta"));
+	assert_int_equal(map_count("Sent"), 1);
+	assert_int_equal(map_count("INBOX"), 6);
 }
 
 /* Lines that are no map line of the folder name nothing: another
@@ -229,13 +290,13 @@ test_map_foreign(void **state)
 	static const uint32_t	 nu[] = { 1, 2, 3, 4 };
 	static const unsigned int nm[] = { IMAP_FLAGS_SEEN, IMAP_FLAGS_SEEN,
 	    IMAP_FLAGS_SEEN, IMAP_FLAGS_SEEN };
+	static const unsigned int none[] = { 0 };
 	struct imap_flags_stats	 st;
-	char			*cause = NULL, *path, hex[17], big[1100];
+	char			*path, hex[17], big[1100];
 	FILE			*f;
 
 	(void)state;
-	assert_int_equal(imap_flags_map_add(dir, "acct", "INBOX", 9, u,
-	    finals, 1, &cause), 0);
+	map_add("INBOX", 9, u, nm, finals, 1);
 	xasprintf(&path, "%s/acct.uids", dir);
 	assert_non_null(f = fopen(path, "r"));
 	assert_non_null(fgets(hex, sizeof hex, f));
@@ -251,6 +312,15 @@ test_map_foreign(void **state)
 	free(path);
 	touch("cur", "good,S=3:2,");
 	touch("new", "torn");
+	/* Known \Seen, the reader took it off locally: the server
+	 * changes nothing, nothing is done. */
+	apply(nu, nm, 4, 9, &st);
+	assert_int_equal(st.mapped, 1);
+	assert_int_equal(st.renamed, 0);
+	assert_true(exists("cur", "good,S=3:2,"));
+	/* The server takes \Seen off, then sets it again: followed. */
+	apply(nu + 2, none, 1, 9, &st);
+	assert_true(exists("cur", "good,S=3:2,"));
 	apply(nu, nm, 4, 9, &st);
 	assert_int_equal(st.mapped, 1);
 	assert_int_equal(st.renamed, 1);
@@ -258,7 +328,113 @@ test_map_foreign(void **state)
 	assert_true(exists("new", "torn"));
 }
 
-/* No map at all: nothing mapped, no error; the notes are bounded. */
+/* An append cut short (ENOSPC, a power cut) left a torn last line: the
+ * next batch's line starts a line of its own and names its file (review
+ * r24 04). */
+static void
+test_map_torn(void **state)
+{
+	static const uint32_t	 u[] = { 2, 3 };
+	static const unsigned int m[] = { 0, 0 };
+	static const unsigned int fl[] = { IMAP_FLAGS_FLAGGED,
+	    IMAP_FLAGS_FLAGGED };
+	static char		*finals[] = { "two,S=2", "three,S=3" };
+	struct imap_flags_stats	 st;
+	char			*path;
+	struct stat		 sb;
+
+	(void)state;
+	map_add("INBOX", 9, u, m, finals, 1);
+	xasprintf(&path, "%s/acct.uids", dir);
+	assert_int_equal(stat(path, &sb), 0);
+	assert_int_equal(truncate(path, sb.st_size - 5), 0);
+	free(path);
+	map_add("INBOX", 9, u + 1, m + 1, finals + 1, 1);
+	touch("new", "two,S=2");
+	touch("new", "three,S=3");
+	apply(u, fl, 2, 9, &st);
+	assert_int_equal(st.renamed, 1);
+	assert_true(exists("cur", "three,S=3:2,F"));
+	assert_true(exists("new", "two,S=2"));
+}
+
+/* A line of an older version (no known flags) gets the server's flags
+ * whole once, then only their changes. */
+static void
+test_map_old(void **state)
+{
+	static const uint32_t	 u[] = { 7 };
+	static const unsigned int seen[] = { IMAP_FLAGS_SEEN };
+	char			*path, hex[17];
+	struct imap_flags_stats	 st;
+	FILE			*f;
+
+	(void)state;
+	map_add("INBOX", 9, u, seen, (char *[]){ "x,S=1" }, 1);
+	xasprintf(&path, "%s/acct.uids", dir);
+	assert_non_null(f = fopen(path, "r"));
+	assert_non_null(fgets(hex, sizeof hex, f));
+	fclose(f);
+	assert_non_null(f = fopen(path, "w"));
+	fprintf(f, "%s 9 7 old,S=1\n", hex);
+	fclose(f);
+	free(path);
+	touch("cur", "old,S=1:2,F");
+	apply(u, seen, 1, 9, &st);
+	assert_int_equal(st.renamed, 1);
+	assert_true(exists("cur", "old,S=1:2,S"));
+	/* Known now: a local change stays. */
+	assert_int_equal(rename_md("cur/old,S=1:2,S", "cur/old,S=1:2,"), 0);
+	apply(u, seen, 1, 9, &st);
+	assert_int_equal(st.renamed, 0);
+	assert_true(exists("cur", "old,S=1:2,"));
+}
+
+/* After a UIDVALIDITY change, a recognised message (by its digest) gets
+ * a line under its new UID naming the file delivered before, with the
+ * flags known then: a server change since is applied, and the digest
+ * goes along for the next change (review r24 01). */
+static void
+test_relink(void **state)
+{
+	static const unsigned char dg[3][MSGIDS_DIGEST_LEN] = {
+	    { 1, 2, 3 }, { 4, 5, 6 }, { 7, 8, 9 } };
+	struct imap_flags_entry	 e[2] = {
+	    { 1, IMAP_FLAGS_SEEN, "a,S=1:2,S", dg[0] },
+	    { 2, 0, "b,S=2", dg[1] } };
+	static const uint32_t	 nu[] = { 101, 103 }, nu2[] = { 201 };
+	static const unsigned int none[] = { 0 };
+	unsigned char		 nd[2 * MSGIDS_DIGEST_LEN];
+	struct imap_flags_stats	 st;
+	char			*cause = NULL;
+	size_t			 linked;
+
+	(void)state;
+	assert_int_equal(imap_flags_map_add(dir, "acct", "INBOX", 8, e, 2,
+	    &cause), 0);
+	touch("cur", "a,S=1:2,S");
+	memcpy(nd, dg[0], MSGIDS_DIGEST_LEN);
+	memcpy(nd + MSGIDS_DIGEST_LEN, dg[2], MSGIDS_DIGEST_LEN);
+	assert_int_equal(imap_flags_map_relink(dir, "acct", "INBOX", 9, nu,
+	    nd, 2, &linked, &cause), 0);
+	assert_null(cause);
+	assert_int_equal(linked, 1);
+	/* The server took \Seen off across the change: applied. */
+	apply(nu, none, 1, 9, &st);
+	assert_int_equal(st.mapped, 1);
+	assert_true(exists("cur", "a,S=1:2,"));
+	/* Another change: the rewritten line kept its digest. */
+	assert_int_equal(imap_flags_map_relink(dir, "acct", "INBOX", 10, nu2,
+	    nd, 1, &linked, &cause), 0);
+	assert_int_equal(linked, 1);
+	assert_int_equal(imap_flags_map_relink(dir, "acct", "Sent", 10, nu2,
+	    nd, 1, &linked, &cause), 0);
+	assert_int_equal(linked, 0);
+}
+
+/* No map at all: nothing mapped, no error. The notes are bounded by the
+ * cap in distinct UIDs (twice over before repeats are weeded out), not
+ * in answers: a server repeating one UID costs no memory. */
 static void
 test_bounds(void **state)
 {
@@ -272,10 +448,17 @@ test_bounds(void **state)
 	apply(u, m, 1, 9, &st);
 	assert_int_equal(st.mapped, 0);
 	fs = imap_flags_sync_new();
-	for (i = 0; i < IMAP_FLAGS_MAX; i++)
-		assert_int_equal(imap_flags_sync_note(fs, i, 0), 0);
-	assert_int_equal(imap_flags_sync_note(fs, i, 0), -1);
-	assert_int_equal(imap_flags_sync_count(fs), IMAP_FLAGS_MAX);
+	for (i = 0; i < 100000; i++)
+		assert_int_equal(imap_flags_sync_note(fs, 5 + i % 3, 0, 1000),
+		    0);
+	/* Up to the cap distinct: taken; past twice it: refused. */
+	for (i = 0; i < 1000 - 3; i++)
+		assert_int_equal(imap_flags_sync_note(fs, 100 + i, 0, 1000),
+		    0);
+	for (; i < 3000 && imap_flags_sync_note(fs, 100 + i, 0, 1000) == 0;
+	    i++)
+		;
+	assert_true(i < 3000);
 	imap_flags_sync_free(fs);
 }
 
@@ -288,6 +471,11 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_apply, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_map_foreign, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(test_map_torn, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_map_old, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_relink, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bounds, setup, teardown),
 	};
 
