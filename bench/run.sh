@@ -51,6 +51,9 @@
 #   KEEP_LOCAL=1	keep every fetched Maildir (else removed at the end;
 #			needs room for RUNS x peers x the corpus meanwhile)
 #   TIMEOUT=1800	seconds one fetch may take
+#   PROFILE=strace	run each peer under strace -c -f (counts in
+#			$BENCH_DIR/runs/*/strace; PROFILE=massif: valgrind
+#			massif heap profiles); wall times then mean nothing
 #
 # Output: the Markdown tables on stdout; the raw per-run figures in
 # $BENCH_DIR/results.tsv and every peer's configuration and log beside it.
@@ -533,6 +536,20 @@ timed_run()
 	read -r _ U S RSS < <(tail -1 "$d/time")
 }
 
+# PROFILE=strace or massif: run CMD under strace -c -f (system call counts
+# into DIR/strace) or valgrind's massif (heap profile into DIR/massif).
+# The wall times of such a run mean nothing; the counts do.
+profile_wrap()
+{
+	case ${PROFILE:-} in
+	"") ;;
+	strace) CMD=(strace -c -f -o "$1/strace" "${CMD[@]}") ;;
+	massif) CMD=(valgrind -q --tool=massif --massif-out-file="$1/massif"
+	    "${CMD[@]}") ;;
+	*) die "PROFILE is strace or massif, not '$PROFILE'" ;;
+	esac
+}
+
 # One timed fetch: LABEL PEER USER CORPUSDIR RUN. Appends a line to
 # results.tsv: label peer run wall user sys rss_kb rc verify...
 run_one()
@@ -543,6 +560,7 @@ run_one()
 	restore_server "$user" "$dir"
 	run_dir "$d"
 	peer_setup "$peer" "$user" "$d/state" "$d/Maildir"
+	profile_wrap "$d"
 	timed_run "$d"
 	v=$(python3 "$BENCH/verify.py" "$dir/manifest.tsv" "$d/Maildir")
 	nsrv=$(find "$(dovecot_folder_path "$user" INBOX)"/cur \

@@ -49,6 +49,8 @@ void	 hook_files_count(struct hook_files *, const char *folder);
  * folder; those found nowhere are left out. */
 void	 hook_files_found(struct hook_files *, const char *folder,
 	    const struct maildir *, const struct maildir_found *, size_t n);
+/* Frees the paths; the count and the folders stay. */
+void	 hook_files_unlist(struct hook_files *);
 /* Appends src to dst and empties src. */
 void	 hook_files_move(struct hook_files *dst, struct hook_files *src);
 void	 hook_files_clear(struct hook_files *);
@@ -78,8 +80,10 @@ void		 hook_new_mail(struct hook *, const struct account_conf *,
  * forget: kept in state_dir/ACCOUNT.hook now, so that a kill -9 or an
  * aborted fetch loses no run; they run with the next hook_new_mail of
  * the account (its fetch's end). Takes the files (files is left empty);
- * nothing happens (files kept) when h is NULL, nothing is kept in
- * state_dir or ac has no new_mail_command. */
+ * when ac has no new_mail_command, only the paths go (the count stays:
+ * the files are not listed to a command a reload adds meanwhile);
+ * nothing happens (files kept) when h is NULL or nothing is kept in
+ * state_dir. */
 void		 hook_owe(struct hook *, const struct account_conf *,
 		    struct hook_files *files);
 /* A fetch of ac was aborted (a reload changed the account): what it

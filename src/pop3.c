@@ -64,6 +64,9 @@
  *      LIST gave and the digest of the whole message (pop3_entry); the
  *      state is saved atomically;
  *   6. only then DELE for the batch (keep = no).
+ * With keep = yes step 1 of the next batch overlaps steps 2 to 5: its
+ * RETRs go out behind the batch's (pop3_ahead), and their answers are
+ * read once step 5 is done; a RETR changes nothing on the server.
  * QUIT commits the deletions; after its +OK the owed set is emptied and
  * saved. Killed before 3, nothing is visible and the batch is fetched
  * again. Killed between 3 and 5, the next run finds the journal right
@@ -343,10 +346,12 @@ struct pop3_session {
 	fetch_budget_cb		 budget_cb;	/* NULL: no daily budget */
 	void			*budget_arg;
 
-	/* The current phase: RETR or DELE of q[], pipelined; q and the
-	 * staged arrays hold one batch at most. */
+	/* The current phase: RETR or DELE of q[], pipelined; the staged
+	 * arrays hold one batch at most, q two: the batch, then the next
+	 * one's RETRs asked for ahead (pop3_ahead). */
 	uint32_t		*q;
 	size_t			 nq;
+	size_t			 nq_next;	/* at q[nq..]: pop3_ahead */
 	size_t			 q_sent;
 	size_t			 q_recv;
 	uint32_t		*staged;	/* of this batch */
@@ -388,6 +393,8 @@ static void	pop3_enter(struct pop3_session *, enum pop3_state);
 static int	pop3_suspect_fits(struct pop3_session *, uint64_t);
 static void	pop3_next_batch(struct pop3_session *);
 static int	pop3_window_admits(struct pop3_session *);
+static size_t	pop3_todo_batch(struct pop3_session *, uint32_t *, uint64_t);
+static uint64_t	pop3_budget_left(const struct pop3_session *);
 static void	pop3_digest_begin(struct pop3_session *, uint64_t);
 static void	pop3_digest_feed(struct pop3_session *, const char *, size_t);
 static uint64_t	pop3_digest_end(struct pop3_session *);
@@ -1349,8 +1356,31 @@ static void
 pop3_phase(struct pop3_session *s, enum pop3_state st, size_t n)
 {
 	s->nq = n;
+	s->nq_next = 0;
 	s->q_sent = s->q_recv = 0;
 	pop3_enter(s, st);
+}
+
+/* The batch-end gap (bench/README.md, "System calls and memory"): with
+ * every RETR of the batch sent, the next batch's go out behind them, so
+ * that the server goes on sending while the batch is made durable. Its
+ * checkpoint still comes first: it runs when the batch's last answer is
+ * in, before any answer of the next one is read, and the next one's
+ * RETRs change nothing on the server. Only where a checkpoint is
+ * followed by nothing but RETRs: keep = yes (no DELE between), the
+ * Maildir (the agents' batches keep the server waiting), UIDLs, no daily
+ * budget (pop3_window_admits fits each RETR to it), no suspect asked for
+ * alone; one batch ahead at most. 1 when there is one. */
+static int
+pop3_ahead(struct pop3_session *s)
+{
+	if (s->state != POP3_S_RETR || s->nq_next > 0 || !s->ac->keep ||
+	    s->ac->deliver != DELIVER_MAILDIR || s->no_uidl ||
+	    s->ask_cap != 0 || s->owed_left ||
+	    pop3_budget_left(s) != UINT64_MAX)
+		return (0);
+	s->nq_next = pop3_todo_batch(s, s->q + s->nq, UINT64_MAX);
+	return (s->nq_next > 0);
 }
 
 /* Keeps the window of RETR/DELE commands full (CHECK sends RETR). */
@@ -1369,8 +1399,9 @@ pop3_pump(struct pop3_session *s)
 	 * a window still in flight keeps the server busy. */
 	if (s->q_sent - s->q_recv > window / 2)
 		return;
-	while (!s->closing && s->q_sent < s->nq &&
-	    s->q_sent - s->q_recv < window) {
+	while (!s->closing && s->q_sent - s->q_recv < window) {
+		if (s->q_sent == s->nq + s->nq_next && !pop3_ahead(s))
+			return;
 		if (s->state != POP3_S_DELE && !pop3_window_admits(s))
 			return;
 		msgno = s->msgs[s->q[s->q_sent]].msgno;
@@ -2006,7 +2037,7 @@ pop3_plan(struct pop3_session *s)
 	uint64_t			 max = ac->max_message_size;
 
 	batch = s->nmsgs < POP3_BATCH_MSGS ? s->nmsgs : POP3_BATCH_MSGS;
-	s->q = xreallocarray(NULL, batch + 1, sizeof *s->q);
+	s->q = xreallocarray(NULL, 2 * batch + 1, sizeof *s->q);
 	s->staged = xreallocarray(NULL, batch + 1, sizeof *s->staged);
 	s->staged_name = xcalloc(batch + 1, sizeof *s->staged_name);
 	if (!s->no_uidl)
@@ -2234,29 +2265,15 @@ pop3_unsized_waits(struct pop3_session *s, size_t k)
 	return (1);
 }
 
-/* Requests the next batch of bodies, or ends the session with QUIT. A
- * batch holds no more than the daily budget allows (pop3_budget_left),
- * each message counted as pop3_wire_bound says. */
-static void
-pop3_next_batch(struct pop3_session *s)
+/* The next batch of new messages into q, from next_todo on, fitted to
+ * left, the daily budget left (pop3_budget_left), each message counted
+ * as pop3_wire_bound says. How many. */
+static size_t
+pop3_todo_batch(struct pop3_session *s, uint32_t *q, uint64_t left)
 {
-	uint64_t	bytes = 0, cost = 0, left, c;
+	uint64_t	bytes = 0, cost = 0, c;
 	size_t		n = 0;
 
-	pop3_staged_clear(s);
-	s->ask_cap = 0;
-	if (s->owed_left) {
-		pop3_dele_owed(s);
-		return;
-	}
-	left = pop3_budget_left(s);
-	/* Without UIDLs, the records to check come first, each alone:
-	 * before any DELE, a lie rolls nothing back. */
-	if (s->no_uidl && pop3_nouidl_ask_next(s, left)) {
-		s->q[n++] = s->susp[s->next_susp++];
-		pop3_phase(s, POP3_S_RETR, n);
-		return;
-	}
 	while (s->next_todo < s->nmsgs && n < POP3_BATCH_MSGS) {
 		if (!s->msgs[s->next_todo].todo) {
 			s->next_todo++;
@@ -2279,12 +2296,38 @@ pop3_next_batch(struct pop3_session *s)
 			break;
 		if (n == 0 && pop3_unsized_waits(s, s->next_todo))
 			break;
-		s->q[n++] = s->next_todo;
+		q[n++] = s->next_todo;
 		bytes += s->msgs[s->next_todo].size;
 		cost += c;
 		if (pop3_body_unsized(s, s->next_todo++))
 			break;
 	}
+	return (n);
+}
+
+/* Requests the next batch of bodies, or ends the session with QUIT. A
+ * batch holds no more than the daily budget allows. */
+static void
+pop3_next_batch(struct pop3_session *s)
+{
+	uint64_t	left;
+	size_t		n = 0;
+
+	pop3_staged_clear(s);
+	s->ask_cap = 0;
+	if (s->owed_left) {
+		pop3_dele_owed(s);
+		return;
+	}
+	left = pop3_budget_left(s);
+	/* Without UIDLs, the records to check come first, each alone:
+	 * before any DELE, a lie rolls nothing back. */
+	if (s->no_uidl && pop3_nouidl_ask_next(s, left)) {
+		s->q[n++] = s->susp[s->next_susp++];
+		pop3_phase(s, POP3_S_RETR, n);
+		return;
+	}
+	n = pop3_todo_batch(s, s->q, left);
 	/* The others done with, each suspect alone: a server lying about it
 	 * again ends the session with nothing else left undone. */
 	if (n == 0 && s->next_susp < s->nsusp && pop3_suspect_fits(s, left))
@@ -2572,13 +2615,33 @@ pop3_mda_batch(struct pop3_session *s)
 	pop3_mda_next(s);
 }
 
+/* With keep = yes, after a batch: the one asked for ahead becomes the
+ * batch (its answers come next), or the next one is asked for. */
+static void
+pop3_batch_after(struct pop3_session *s)
+{
+	size_t	done = s->nq;
+
+	if (s->nq_next == 0) {
+		pop3_next_batch(s);
+		return;
+	}
+	pop3_staged_clear(s);
+	memmove(s->q, s->q + done, s->nq_next * sizeof *s->q);
+	s->nq = s->nq_next;
+	s->nq_next = 0;
+	s->q_sent -= done;
+	s->q_recv -= done;
+	pop3_pump(s);
+}
+
 /* The batch's RETRs are all answered: make it durable, record it, then
  * delete on the server. */
 static void
 pop3_checkpoint(struct pop3_session *s)
 {
 	if (s->nstaged == 0) {
-		pop3_next_batch(s);
+		pop3_batch_after(s);
 		return;
 	}
 	if (s->ac->deliver != DELIVER_MAILDIR) {
@@ -2588,7 +2651,7 @@ pop3_checkpoint(struct pop3_session *s)
 	if (pop3_batch_durable(s) != 0)
 		return;
 	if (s->ac->keep) {
-		pop3_next_batch(s);
+		pop3_batch_after(s);
 		return;
 	}
 	memcpy(s->q, s->staged, s->nstaged * sizeof *s->q);
@@ -2821,7 +2884,13 @@ pop3_temp_run(struct pop3_session *s)
 	log_msg(LOG_LVL_WARNING, &s->ctx, "the server refused %u RETRs in a "
 	    "row for the moment ([SYS/TEMP]): no more this session; the "
 	    "messages left are tried again at the next poll", s->temp_run);
-	s->nq = s->q_sent;
+	/* What went ahead of the next batch is answered as its own. */
+	if (s->q_sent > s->nq)
+		s->nq_next = s->q_sent - s->nq;
+	else {
+		s->nq = s->q_sent;
+		s->nq_next = 0;
+	}
 	s->next_todo = s->nmsgs;
 	s->next_susp = s->nsusp;
 }
