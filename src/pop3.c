@@ -61,7 +61,7 @@
  *   5. the batch's UIDLs added to the state and the journal cleared; with
  *      keep = no the UIDLs also join the "DELE owed" set, kept as the
  *      pending text of the state's "INBOX" record, each with the size
- *      LIST gave and the digest of the whole message (pop3_entry); the
+ *      LIST gave and the digest of its content (pop3_entry); the
  *      state is saved atomically;
  *   6. only then DELE for the batch (keep = no).
  * QUIT commits the deletions; after its +OK the owed set is emptied and
@@ -93,7 +93,12 @@
  * delivery, allows, or than max_message_size, is another message and is
  * not read further:
  * pop3_check_cut) gives the whole message with the recorded digest
- * (the SHA-256 of the message as RETR decoded it, pop3_digest_feed);
+ * (the SHA-256 of the message as RETR decoded it, without the header
+ * fields a mailbox server adds as it serves it: pop3_digest_feed; a
+ * server that adds "Status: RO" after a RETR, qpopper or UW ipop3d,
+ * had every message whose DELE was owed taken for another and delivered
+ * twice, review r24 12; an entry of the previous version, "m", has the
+ * whole message's digest and is checked with that, as it was);
  * otherwise (or when the entry has no digest: written by an older
  * version) the message is not deleted but fetched as new, with a
  * warning: a duplicate at worst, never a loss (pop3_owed_same,
@@ -193,7 +198,7 @@
 #define POP3_CMD_MAX		255
 /* The state record holding the owed DELEs (POP3 has one mailbox). */
 #define POP3_STATE_RECORD	"INBOX"
-/* An owed or journaled entry, "UIDL<tab>SIZE<tab>mDIGEST"
+/* An owed or journaled entry, "UIDL<tab>SIZE<tab>cDIGEST"
  * (pop3_entry). */
 #define POP3_ENTRY_MAX		(POP3_UIDL_MAX + 1 + 10 + 1 + 1 + 16 + 1)
 /* The size of an older version's journal entry that has none, once its
@@ -265,8 +270,11 @@ struct pop3_msg {
 					 * now ([SYS/TEMP]): kept owed in the
 					 * state, not sent this session */
 	uint32_t	 todo:1;	/* to fetch in this session */
-	uint32_t	 whole:1;	/* its digest is of the whole message,
-					 * else of its header section */
+	uint32_t	 content:1;	/* its digest leaves out the header
+					 * fields a server adds ("c" entry,
+					 * mda_content), else it is of the
+					 * whole message ("m": an older
+					 * version's) */
 	uint32_t	 size;		/* from LIST, CRLF counted; saturated */
 	uint32_t	 uidl;		/* state_uidl_list id; STATE_UIDL_NONE:
 					 * the server has no UIDL */
@@ -278,6 +286,8 @@ struct pop3_ident {
 	uint64_t	 digest;	/* 0 unknown */
 	int		 whole;		/* of the whole message, else of
 					 * its header section */
+	int		 content;	/* of the whole message without
+					 * the fields a server adds ("c") */
 };
 
 struct pop3_session {
@@ -373,6 +383,9 @@ struct pop3_session {
 	int			 body_whole;	/* body_cap is the whole
 						 * daily_limit */
 	struct msgids_digest	*dig_md;	/* its digest (pop3_entry) */
+	struct mda_content	*dig_content;	/* the same, without the
+						 * fields a server adds */
+	int			 dig_mode;	/* dig_content in use */
 	uint64_t		 dig_left;	/* bytes the whole may have */
 	int			 dig_over;	/* it had more */
 	struct maildir_delivery	*dlv;
@@ -388,7 +401,7 @@ static void	pop3_enter(struct pop3_session *, enum pop3_state);
 static int	pop3_suspect_fits(struct pop3_session *, uint64_t);
 static void	pop3_next_batch(struct pop3_session *);
 static int	pop3_window_admits(struct pop3_session *);
-static void	pop3_digest_begin(struct pop3_session *, uint64_t);
+static void	pop3_digest_begin(struct pop3_session *, uint64_t, int);
 static void	pop3_digest_feed(struct pop3_session *, const char *, size_t);
 static uint64_t	pop3_digest_end(struct pop3_session *);
 
@@ -944,10 +957,13 @@ pop3_list_line(struct pop3_session *s, const char *line, size_t len)
 }
 
 /* The entry of a message with a UIDL, as the owed set and the journal
- * keep it: "UIDL<tab>SIZE<tab>mDIGEST", SIZE being the octet count LIST
+ * keep it: "UIDL<tab>SIZE<tab>cDIGEST", SIZE being the octet count LIST
  * gave (the saturated m->size), DIGEST the first 64 bits of the SHA-256
- * of the whole message as RETR decoded it, 16 hex digits after the "m"
- * (pop3_digest_feed). RFC 1939 lets a server give a freed UIDL to a new
+ * of the whole message as RETR decoded it but for the header fields a
+ * mailbox server adds as it serves it (mda_content: "Status: RO" after a
+ * RETR), 16 hex digits after the "c" (pop3_digest_feed); the previous
+ * version's "m" before them: the whole message's digest, checked as
+ * such. RFC 1939 lets a server give a freed UIDL to a new
  * message once the old one is gone, so the UIDL alone cannot tell a later
  * session that the message it lists under it is the one delivered, the
  * size alone cannot either (a new message of the same size), nor can the
@@ -955,7 +971,7 @@ pop3_list_line(struct pop3_session *s, const char *line, size_t len)
  * the same header and size: only the body differs); the whole message
  * can: pop3_owed_same, pop3_check_end. UIDLs are 0x21-0x7E
  * (pop3_parse_uidl): the tab is never part of one. Entries written by
- * older versions are the bare UIDL, "UIDL<tab>SIZE", or
+ * older versions are the "m" form, the bare UIDL, "UIDL<tab>SIZE", or
  * "UIDL<tab>SIZE<tab>HDRDIGEST" (16 hex digits without the "m": the
  * digest of the header section alone, which proves nothing: its message
  * is fetched again, pop3_owed_same). NULL when the server
@@ -979,7 +995,7 @@ pop3_entry(struct pop3_session *s, const struct pop3_msg *m,
 		(void)snprintf(buf, POP3_ENTRY_MAX, "%s\t%lu", u, size);
 	else
 		(void)snprintf(buf, POP3_ENTRY_MAX, "%s\t%lu\t%s%016llx", u,
-		    size, m->whole ? "m" : "", (unsigned long long)d);
+		    size, m->content ? "c" : "m", (unsigned long long)d);
 	return (buf);
 }
 
@@ -993,7 +1009,8 @@ pop3_entry_digest(const char *p, struct pop3_ident *id)
 
 	if (*p++ != '\t')
 		return;
-	id->whole = *p == 'm';
+	id->content = *p == 'c';
+	id->whole = *p == 'm' || id->content;
 	p += id->whole;
 	if (strlen(p) != 16 || strspn(p, "0123456789abcdef") != 16)
 		return;
@@ -1023,6 +1040,7 @@ pop3_entry_parse(const char *entry, char uidl[POP3_UIDL_MAX + 1],
 	id->size = -1;
 	id->digest = 0;
 	id->whole = 0;
+	id->content = 0;
 	if (tab == NULL || tab[1] < '0' || tab[1] > '9')
 		return;
 	errno = 0;
@@ -1192,7 +1210,7 @@ pop3_owed_same(struct pop3_session *s, struct pop3_msg *m, const char *uidl,
 			    "content", uidl, (unsigned long)m->size,
 			    (long long)id->size);
 		s->digests[m - s->msgs] = id->digest;
-		m->whole = 1;
+		m->content = id->content;
 		return (1);
 	}
 	if (same && id->digest != 0)
@@ -1338,7 +1356,7 @@ pop3_owed_refetch(struct pop3_session *s, size_t k)
 	struct pop3_msg	*m = &s->msgs[k];
 
 	m->owed = 0;
-	m->whole = 0;
+	m->content = 0;
 	s->digests[k] = 0;
 	state_uidl_undeliver(s->st, m->uidl);
 	s->state_dirty = 1;
@@ -1521,7 +1539,7 @@ pop3_file_digest(struct pop3_session *s, const struct maildir_found *f)
 
 	if ((fd = maildir_open_found(s->md, f)) == -1)
 		return (0);
-	pop3_digest_begin(s, UINT64_MAX);
+	pop3_digest_begin(s, UINT64_MAX, 1);
 	while ((n = read(fd, buf, sizeof buf)) != 0) {
 		if (n == -1 && errno == EINTR)
 			continue;
@@ -1548,7 +1566,7 @@ pop3_journal_ident(struct pop3_session *s, const struct maildir_found *f,
 	    (d = pop3_file_digest(s, f)) == 0)
 		return;
 	id->digest = d;
-	id->whole = 1;
+	id->whole = id->content = 1;
 	if (id->size < 0)
 		id->size = POP3_SIZE_ANY;
 }
@@ -2584,7 +2602,9 @@ pop3_checkpoint(struct pop3_session *s)
 
 /* The identity of a message kept with its owed DELE: the first 64 bits
  * of the SHA-256 of the whole message as decoded (dot-unstuffed, CRLF as
- * LF), as RETR gave it and the Maildir file holds it. A later session
+ * LF), as RETR gave it and the Maildir file holds it, without the header
+ * fields a mailbox server adds (content set: mda_content; else the whole
+ * message, for an entry of the previous version, "m"). A later session
  * reads the message listed under the UIDL with RETR again (not stored)
  * and compares: the header alone would not do, as messages that differ
  * only in their body exist (a local program's alerts: no Date, no
@@ -2593,10 +2613,12 @@ pop3_checkpoint(struct pop3_session *s)
  * fetched again. At most limit bytes are digested: past that the message
  * is not the one delivered (pop3_digest_end gives 0). */
 static void
-pop3_digest_begin(struct pop3_session *s, uint64_t limit)
+pop3_digest_begin(struct pop3_session *s, uint64_t limit, int content)
 {
 	/* A message cut short left a digest half fed. */
 	msgids_digest_reset(s->dig_md);
+	mda_content_reset(s->dig_content);
+	s->dig_mode = content;
 	s->dig_left = limit;
 	s->dig_over = 0;
 }
@@ -2610,7 +2632,10 @@ pop3_digest_feed(struct pop3_session *s, const char *p, size_t len)
 		return;
 	}
 	s->dig_left -= len;
-	msgids_digest_update(s->dig_md, p, len);
+	if (s->dig_mode)
+		mda_content_update(s->dig_content, p, len);
+	else
+		msgids_digest_update(s->dig_md, p, len);
 }
 
 /* The digest; never 0 (0 means unknown), but 0 when the message had
@@ -2623,7 +2648,10 @@ pop3_digest_end(struct pop3_session *s)
 	uint64_t	d = 0;
 
 	/* The first 64 bits of the SHA-256. */
-	msgids_digest_final(s->dig_md, md);
+	if (s->dig_mode)
+		mda_content_final(s->dig_content, md, sizeof md);
+	else
+		msgids_digest_final(s->dig_md, md);
 	if (s->dig_over)
 		return (0);
 	for (i = 0; i < 8; i++)
@@ -2738,9 +2766,10 @@ pop3_body_begin(struct pop3_session *s)
 	char	*cause;
 
 	if (s->state == POP3_S_CHECK)
-		pop3_digest_begin(s, pop3_check_limit(s, s->q[s->q_recv]));
+		pop3_digest_begin(s, pop3_check_limit(s, s->q[s->q_recv]),
+		    s->msgs[s->q[s->q_recv]].content);
 	else
-		pop3_digest_begin(s, UINT64_MAX);
+		pop3_digest_begin(s, UINT64_MAX, 1);
 	maildir_deliver_abort(s->dlv);
 	s->dlv = NULL;
 	s->dlv_failed = s->dlv_toobig = 0;
@@ -2967,7 +2996,7 @@ pop3_body_end(struct pop3_session *s)
 	s->q_recv++;
 	if (s->digests != NULL) {
 		s->digests[k] = pop3_digest_end(s);
-		s->msgs[k].whole = 1;
+		s->msgs[k].content = 1;
 	}
 	if (s->dlv_failed) {
 		maildir_deliver_abort(s->dlv);
@@ -3744,6 +3773,7 @@ pop3_session_new(struct event_base *base, struct evdns_base *dns,
 	s->scratch = xmalloc(POP3_BODY_OUTSIZE(POP3_CHUNK_MAX));
 	s->body = pop3_parse_body_new(POP3_BODY_CRLF_TO_LF);
 	s->dig_md = msgids_digest_new();
+	s->dig_content = mda_content_new();
 	pop3_parse_capa_init(&s->capa);
 	memset(&cp, 0, sizeof cp);
 	cp.host = ac->host;
@@ -3875,6 +3905,7 @@ pop3_session_free(struct pop3_session *s)
 	free(s->susp_how);
 	free(s->digests);
 	msgids_digest_free(s->dig_md);
+	mda_content_free(s->dig_content);
 	free(s->q);
 	pop3_staged_clear(s);
 	free(s->staged_name);
