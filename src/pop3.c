@@ -112,7 +112,10 @@
  * so is one whose check RETR is refused (pop3_owed_refetch), unless
  * for the moment ([SYS/TEMP]): its DELE stays owed, not sent in that
  * session, and the others go on (pop3_owed_hold), as they do past a
- * RETR refused for a new message (tried again next time). The
+ * RETR refused for a new message (tried again next time). A DELE the
+ * server refuses stays owed, checked and sent again by the next
+ * session, at most POP3_DELE_REFUSALS_MAX times; then the message is
+ * given up, with an error (pop3_dele_refused). The
  * DELEs of messages delivered in the same connection need no check: the
  * message numbers cannot change within a session (RFC 1939). RFC 1939
  * allows UIDLs computed as a hash of the message, so an identical copy
@@ -153,6 +156,7 @@
 #include "pop3.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -198,9 +202,16 @@
 #define POP3_CMD_MAX		255
 /* The state record holding the owed DELEs (POP3 has one mailbox). */
 #define POP3_STATE_RECORD	"INBOX"
-/* An owed or journaled entry, "UIDL<tab>SIZE<tab>cDIGEST"
- * (pop3_entry). */
-#define POP3_ENTRY_MAX		(POP3_UIDL_MAX + 1 + 10 + 1 + 1 + 16 + 1)
+/* An owed or journaled entry, "UIDL<tab>SIZE<tab>cDIGEST", perhaps
+ * "<tab>rN" after it (pop3_entry). */
+#define POP3_ENTRY_MAX		(POP3_UIDL_MAX + 1 + 10 + 1 + 1 + 16 + 2 + \
+				    3 + 1)
+/* DELEs of one message the server may refuse (not for the moment:
+ * [SYS/TEMP], [IN-USE]) before it is given up: each refusal costs the
+ * next session a RETR of the whole message, to check it before the DELE
+ * is sent again (review r24 06: downloaded again at every poll, for
+ * ever, with a DELE refused for good). */
+#define POP3_DELE_REFUSALS_MAX	3
 /* The size of an older version's journal entry that has none, once its
  * digest is known from the delivered file: the digest alone checks it. */
 #define POP3_SIZE_ANY		(-2)
@@ -288,6 +299,7 @@ struct pop3_ident {
 					 * its header section */
 	int		 content;	/* of the whole message without
 					 * the fields a server adds ("c") */
+	unsigned int	 refused;	/* DELEs refused so far ("rN") */
 };
 
 struct pop3_session {
@@ -343,6 +355,10 @@ struct pop3_session {
 						 * (pop3_suspect_fits) */
 	uint64_t		*digests;	/* per msgs[]: the digest
 						 * (pop3_entry), 0 unknown */
+	unsigned char		*refusals;	/* per msgs[]: its DELEs
+						 * refused (pop3_dele_refused) */
+	int			 owed_dirty;	/* a count of refusals
+						 * changed: stored at QUIT */
 	int			 owed_left;	/* owed DELEs not yet sent */
 	size_t			 dele_acked;	/* DELEs answered +OK: QUIT
 						 * commits them, a cut rolls
@@ -983,6 +999,7 @@ pop3_entry(struct pop3_session *s, const struct pop3_msg *m,
 	const char	*u;
 	uint64_t	 d;
 	unsigned long	 size = m->size;
+	unsigned int	 n;
 
 	if ((u = pop3_msg_uidl(s, m)) == NULL)
 		return (NULL);
@@ -991,33 +1008,48 @@ pop3_entry(struct pop3_session *s, const struct pop3_msg *m,
 	if (size == 0 && state_uidl_delivered(s->st, m->uidl))
 		size = state_uidl_size(s->st, m->uidl);
 	d = s->digests != NULL ? s->digests[m - s->msgs] : 0;
+	n = s->refusals != NULL ? s->refusals[m - s->msgs] : 0;
 	if (d == 0)
 		(void)snprintf(buf, POP3_ENTRY_MAX, "%s\t%lu", u, size);
-	else
+	else if (n == 0)
 		(void)snprintf(buf, POP3_ENTRY_MAX, "%s\t%lu\t%s%016llx", u,
 		    size, m->content ? "c" : "m", (unsigned long long)d);
+	else
+		(void)snprintf(buf, POP3_ENTRY_MAX, "%s\t%lu\t%s%016llx\tr%u",
+		    u, size, m->content ? "c" : "m", (unsigned long long)d, n);
 	return (buf);
 }
 
-/* The digest after the size of an entry ("<tab>", perhaps "m", and 16
- * hex digits) into id; none (0) when there is none or a bad one. */
+/* The digest after the size of an entry ("<tab>", perhaps "m" or "c",
+ * and 16 hex digits, perhaps "<tab>rN" after them: the DELEs refused)
+ * into id; none (0) when there is none or a bad one. */
 static void
 pop3_entry_digest(const char *p, struct pop3_ident *id)
 {
 	unsigned long long	 d;
-	char			*end;
+	unsigned long		 n;
+	char			 hex[17], *end;
 
 	if (*p++ != '\t')
 		return;
 	id->content = *p == 'c';
 	id->whole = *p == 'm' || id->content;
 	p += id->whole;
-	if (strlen(p) != 16 || strspn(p, "0123456789abcdef") != 16)
+	if (strspn(p, "0123456789abcdef") != 16 ||
+	    (p[16] != '\0' && strncmp(p + 16, "\tr", 2) != 0))
 		return;
+	memcpy(hex, p, 16);
+	hex[16] = '\0';
 	errno = 0;
-	d = strtoull(p, &end, 16);
-	if (errno == 0 && *end == '\0')
-		id->digest = (uint64_t)d;
+	d = strtoull(hex, &end, 16);
+	if (errno != 0 || *end != '\0')
+		return;
+	id->digest = (uint64_t)d;
+	if (p[16] == '\0' || p[18] < '0' || p[18] > '9')
+		return;
+	n = strtoul(p + 18, &end, 10);
+	if (*end == '\0')
+		id->refused = n > UCHAR_MAX ? UCHAR_MAX : (unsigned int)n;
 }
 
 /* Splits an entry: its UIDL into uidl ("" when bad), the rest into id
@@ -1041,6 +1073,7 @@ pop3_entry_parse(const char *entry, char uidl[POP3_UIDL_MAX + 1],
 	id->digest = 0;
 	id->whole = 0;
 	id->content = 0;
+	id->refused = 0;
 	if (tab == NULL || tab[1] < '0' || tab[1] > '9')
 		return;
 	errno = 0;
@@ -1210,6 +1243,7 @@ pop3_owed_same(struct pop3_session *s, struct pop3_msg *m, const char *uidl,
 			    "content", uidl, (unsigned long)m->size,
 			    (long long)id->size);
 		s->digests[m - s->msgs] = id->digest;
+		s->refusals[m - s->msgs] = (unsigned char)id->refused;
 		m->content = id->content;
 		return (1);
 	}
@@ -1358,6 +1392,7 @@ pop3_owed_refetch(struct pop3_session *s, size_t k)
 	m->owed = 0;
 	m->content = 0;
 	s->digests[k] = 0;
+	s->refusals[k] = 0;
 	state_uidl_undeliver(s->st, m->uidl);
 	s->state_dirty = 1;
 }
@@ -2011,6 +2046,29 @@ pop3_listing_empty(struct pop3_session *s)
 	return (1);
 }
 
+/* Says why the owed DELEs of the session's start are owed: a DELE the
+ * server refused (review r24 06: that was "an interrupted run" too), or
+ * a run cut before its QUIT. */
+static void
+pop3_owed_notice(struct pop3_session *s, size_t owed)
+{
+	size_t	i, refused = 0;
+
+	for (i = 0; i < s->nmsgs; i++)
+		refused += s->msgs[i].owed && s->refusals[i] > 0;
+	if (refused > 0)
+		log_msg(LOG_LVL_NOTICE, &s->ctx, "deleting %zu delivered "
+		    "message(s) whose DELE the server refused before (given "
+		    "up after %d refusals), each read again first to check "
+		    "that it is the one delivered", refused,
+		    POP3_DELE_REFUSALS_MAX);
+	if (owed > refused)
+		log_msg(LOG_LVL_NOTICE, &s->ctx, "deleting %zu delivered "
+		    "message(s) left on the server by an interrupted run, "
+		    "each read again first to check that it is the one "
+		    "delivered", owed - refused);
+}
+
 /* Both listings are in: finish an interrupted run, prune the state, decide
  * what to fetch, and start with the deletions an interrupted run still
  * owes. */
@@ -2027,8 +2085,10 @@ pop3_plan(struct pop3_session *s)
 	s->q = xreallocarray(NULL, batch + 1, sizeof *s->q);
 	s->staged = xreallocarray(NULL, batch + 1, sizeof *s->staged);
 	s->staged_name = xcalloc(batch + 1, sizeof *s->staged_name);
-	if (!s->no_uidl)
+	if (!s->no_uidl) {
 		s->digests = xcalloc(s->nmsgs + 1, sizeof *s->digests);
+		s->refusals = xcalloc(s->nmsgs + 1, sizeof *s->refusals);
+	}
 	if (s->dups > 5)
 		log_msg(LOG_LVL_WARNING, &s->ctx, "%zu more duplicate UIDLs",
 		    s->dups - 5);
@@ -2103,10 +2163,7 @@ pop3_plan(struct pop3_session *s)
 		log_msg(LOG_LVL_INFO, &s->ctx, "%zu new message(s) of %zu on "
 		    "the server", s->ntodo, s->nlisted);
 	if (owed > 0) {
-		log_msg(LOG_LVL_NOTICE, &s->ctx, "deleting %zu delivered "
-		    "message(s) left on the server by an interrupted run, "
-		    "each read again first to check that it is the one "
-		    "delivered", owed);
+		pop3_owed_notice(s, owed);
 		if (pop3_save_state(s) != 0)
 			return;
 		s->owed_left = 1;
@@ -3339,12 +3396,6 @@ static const char *
 pop3_check_refused_text(const struct pop3_session *s, int check,
     enum pop3_code code)
 {
-	/* QUIT counted a refused DELE deleted and dropped it from the owed
-	 * set: the message stayed on the server for good (review r19,
-	 * finding 03). */
-	if (s->state == POP3_S_DELE && !s->no_uidl)
-		return ("; not deleted: its DELE stays owed (checked and sent "
-		    "again next time)");
 	if (!check)
 		return ("");
 	if (code == POP3_CODE_SYS_TEMP)
@@ -3353,6 +3404,48 @@ pop3_check_refused_text(const struct pop3_session *s, int check,
 		    "next time); the others go on");
 	return ("; cannot check that the message is the one delivered: "
 	    "not deleted; fetched again (perhaps a duplicate)");
+}
+
+/* A DELE the server refused, with UIDLs: not counted deleted at QUIT,
+ * where it was dropped from the owed set and the message stayed on the
+ * server for good (review r19, finding 03), but kept owed, checked and
+ * sent again by the next session; unless the server refused it
+ * POP3_DELE_REFUSALS_MAX times (not for the moment): each next session
+ * downloaded the whole message again to check it, at every poll for
+ * ever (review r24 06). Then it is given up, with an error: no longer
+ * owed, its UIDL delivered (never fetched again), with the size LIST
+ * gives now, as this session has read the message under it (delivered
+ * or checked): a server that adds a Status header after a RETR makes
+ * no size change of it. */
+static void
+pop3_dele_refused(struct pop3_session *s, size_t k, enum pop3_code code,
+    const char *text)
+{
+	struct pop3_msg	*m = &s->msgs[k];
+	struct log_ctx	 mctx = pop3_msg_ctx(s, k);
+
+	if (code != POP3_CODE_SYS_TEMP && code != POP3_CODE_IN_USE &&
+	    s->refusals[k] < UCHAR_MAX) {
+		s->refusals[k]++;
+		s->owed_dirty = 1;
+	}
+	if (s->refusals[k] < POP3_DELE_REFUSALS_MAX) {
+		log_msg(LOG_LVL_WARNING, &mctx, "DELE refused: %s; not "
+		    "deleted: its DELE stays owed (checked and sent again "
+		    "next time; refused %u time(s) of %d)", text,
+		    s->refusals[k], POP3_DELE_REFUSALS_MAX);
+		pop3_owed_hold(s, k);
+		return;
+	}
+	log_msg(LOG_LVL_ERROR, &mctx, "DELE refused: %s; the server refused "
+	    "to delete the message under UIDL \"%s\" %u times: given up, it "
+	    "stays on the server (delivered, not fetched again); delete it "
+	    "there by hand", text, pop3_msg_uidl(s, m), s->refusals[k]);
+	m->owed = 0;
+	s->refusals[k] = 0;
+	if (m->size != 0)
+		state_uidl_set_size(s->st, m->uidl, m->size);
+	s->state_dirty = 1;
 }
 
 /* A RETR, DELE or CHECK answer. */
@@ -3382,8 +3475,11 @@ pop3_queue_reply(struct pop3_session *s, const struct pop3_reply *r)
 		 * (fetching it again would double it); any other refusal
 		 * may be for good, so it is fetched again rather than
 		 * left owed for ever. */
-		log_msg(LOG_LVL_WARNING, &mctx, "%s refused: %s%s", cmd, text,
-		    pop3_check_refused_text(s, check, r->code));
+		if (s->state == POP3_S_DELE && !s->no_uidl)
+			pop3_dele_refused(s, k, r->code, text);
+		else
+			log_msg(LOG_LVL_WARNING, &mctx, "%s refused: %s%s", cmd,
+			    text, pop3_check_refused_text(s, check, r->code));
 		free(text);
 		if (check && r->code != POP3_CODE_SYS_TEMP)
 			pop3_owed_todo(s, k);
@@ -3397,9 +3493,6 @@ pop3_queue_reply(struct pop3_session *s, const struct pop3_reply *r)
 		 * suspects (pop3_nouidl_renumber). */
 		if (s->state == POP3_S_DELE && s->no_uidl)
 			s->msgs[k].owed = 0;
-		else if (s->state == POP3_S_DELE)
-			pop3_owed_hold(s, k);	/* not counted deleted at
-						 * QUIT, stays owed */
 		pop3_status(s, EXIT_PARTIAL);
 		/* [SYS/TEMP] for one message (one the server cannot read
 		 * for now, or ever) ends nothing: the others go on, and
@@ -3445,7 +3538,7 @@ pop3_quit_reply(struct pop3_session *s, const struct pop3_reply *r)
 			s->msgs[i].owed = 0;
 		}
 	}
-	if (s->result.deleted > 0 && !s->no_uidl) {
+	if ((s->result.deleted > 0 || s->owed_dirty) && !s->no_uidl) {
 		pop3_store_owed(s);
 		/* A failure here only means DELEs are sent once more. */
 		if (pop3_save_state(s) != 0)
@@ -3904,6 +3997,7 @@ pop3_session_free(struct pop3_session *s)
 	free(s->susp);
 	free(s->susp_how);
 	free(s->digests);
+	free(s->refusals);
 	msgids_digest_free(s->dig_md);
 	mda_content_free(s->dig_content);
 	free(s->q);
