@@ -147,7 +147,9 @@
  * A server without UIDL cannot be tracked: refused unless keep = no, which
  * then fetches and deletes every message (a session cut between delivery
  * and QUIT delivers those messages again next time; nothing can recognise
- * them, so no journal is kept either). A message whose answer is far
+ * them, so no journal is kept either), except one whose DELE the server
+ * refused: remembered by its content, not delivered again, its DELE
+ * sent again (pop3_nodele_load). A message whose answer is far
  * larger than LIST said is remembered by its number and size: passed over
  * by the next session, asked for first and alone by the one after
  * (pop3_nouidl_suspect_load), so the cut it makes costs one more delivery
@@ -271,6 +273,20 @@ enum pop3_susp_how {
 				 * before anything was committed */
 };
 
+/* Without UIDLs, a message delivered whose DELE the server refused
+ * (pop3_nodele_load): known by its content alone. */
+struct pop3_nodele {
+	uint64_t	 digest;	/* as pop3_entry's "c" */
+	uint32_t	 size;		/* LIST's, when refused */
+	int		 how;		/* pop3_nodele_how */
+};
+
+enum pop3_nodele_how {
+	POP3_NODELE_LOADED,	/* from the state, not met yet */
+	POP3_NODELE_MET,	/* met: not delivered, DELE sent again */
+	POP3_NODELE_REFUSED,	/* refused in this session: stored */
+};
+
 /* One message of the maildrop the session may act on, 12 bytes: those
  * already delivered get none, unless a DELE may be owed for them. The
  * UIDL is the state's copy (its listing id), never a second one. */
@@ -359,6 +375,16 @@ struct pop3_session {
 						 * refused (pop3_dele_refused) */
 	int			 owed_dirty;	/* a count of refusals
 						 * changed: stored at QUIT */
+	struct pop3_nodele	*nodele;	/* without UIDLs: DELEs
+						 * refused (pop3_nodele_load) */
+	size_t			 nnodele;
+	size_t			 anodele;
+	size_t			 nread;		/* without UIDLs: messages
+						 * RETR gave whole */
+	uint32_t		*again;		/* of this batch: msgs
+						 * indices met in nodele, to
+						 * DELE again */
+	size_t			 nagain;
 	int			 owed_left;	/* owed DELEs not yet sent */
 	size_t			 dele_acked;	/* DELEs answered +OK: QUIT
 						 * commits them, a cut rolls
@@ -1905,6 +1931,141 @@ pop3_nouidl_ask_next(struct pop3_session *s, uint64_t left)
 	return (s->next_susp < s->nsusp && pop3_suspect_fits(s, left));
 }
 
+/*
+ * Without UIDLs, a DELE the server refuses: the message was delivered,
+ * but nothing told the next session so, and it was fetched as new at
+ * every poll, one more copy each time, for ever (review r24 13). Its
+ * content digest (pop3_entry's "c": without the header fields a server
+ * adds as it serves a message) and the size LIST gave are kept in the
+ * state's "INBOX" record, as "=SIZE:DIGEST" words of its pending text
+ * (the owed set of a server with UIDLs). The next session reads every
+ * message anyway (nothing else tells them apart); one with that digest
+ * is that message: not delivered again, and its DELE is sent again
+ * (pop3_nodele_met). A record that no message of a session which read
+ * them all matched is dropped (the message is gone), and only as many
+ * as the server lists messages are kept, the newest. An identical copy
+ * that arrives later matches as well: its content is in the Maildir
+ * already, as with UIDLs the server computes from the content.
+ */
+static void
+pop3_nodele_push(struct pop3_session *s, uint64_t digest, uint32_t size,
+    int how)
+{
+	if (s->nnodele == s->anodele) {
+		s->anodele = s->anodele == 0 ? 8 : 2 * s->anodele;
+		s->nodele = xreallocarray(s->nodele, s->anodele,
+		    sizeof *s->nodele);
+	}
+	s->nodele[s->nnodele].digest = digest;
+	s->nodele[s->nnodele].size = size;
+	s->nodele[s->nnodele++].how = how;
+}
+
+/* The records of the DELEs refused before, from the state. */
+static void
+pop3_nodele_load(struct pop3_session *s)
+{
+	struct state_folder	*sf;
+	unsigned long long	 d;
+	unsigned int		 size;
+	char			*copy, *p, *w, c;
+
+	sf = state_folder_get(s->st, POP3_STATE_RECORD, 0);
+	if (sf == NULL || sf->pending == NULL)
+		return;
+	copy = xstrdup(sf->pending);
+	for (p = copy; (w = strsep(&p, " ")) != NULL;) {
+		if (sscanf(w, "=%u:%16llx%c", &size, &d, &c) == 2 && d != 0)
+			pop3_nodele_push(s, (uint64_t)d, size,
+			    POP3_NODELE_LOADED);
+	}
+	free(copy);
+	if (s->nnodele > 0)
+		log_msg(LOG_LVL_INFO, &s->ctx, "%zu message(s) delivered "
+		    "before whose DELE the server refused: each known by its "
+		    "content, not delivered again", s->nnodele);
+}
+
+/* Whether message k, just read whole, is one delivered before whose DELE
+ * the server refused: then not delivered again, and its DELE is sent
+ * again with the batch's (pop3_checkpoint). */
+static int
+pop3_nodele_met(struct pop3_session *s, size_t k)
+{
+	struct log_ctx	mctx = pop3_msg_ctx(s, k);
+	size_t		i;
+
+	s->nread++;
+	for (i = 0; i < s->nnodele; i++) {
+		if (s->nodele[i].how == POP3_NODELE_LOADED &&
+		    s->nodele[i].digest == s->digests[k])
+			break;
+	}
+	if (i == s->nnodele)
+		return (0);
+	s->nodele[i].how = POP3_NODELE_MET;
+	maildir_deliver_abort(s->dlv);
+	s->dlv = NULL;
+	s->msgs[k].owed = 1;
+	s->again[s->nagain++] = k;
+	log_msg(LOG_LVL_NOTICE, &mctx, "delivered before, when the server "
+	    "refused its DELE (without UIDLs, known by its content): not "
+	    "delivered again; its DELE is sent again");
+	return (1);
+}
+
+/* Message k's DELE refused: not deleted at QUIT, and recorded. */
+static void
+pop3_nodele_add(struct pop3_session *s, size_t k)
+{
+	s->msgs[k].owed = 0;
+	pop3_nodele_push(s, s->digests[k], s->msgs[k].size,
+	    POP3_NODELE_REFUSED);
+}
+
+/* Whether record i goes into the state: refused in this session, or
+ * from it and not met, unless the session read every message listed. */
+static int
+pop3_nodele_kept(const struct pop3_session *s, size_t i)
+{
+	return (s->nodele[i].how == POP3_NODELE_REFUSED ||
+	    (s->nodele[i].how == POP3_NODELE_LOADED &&
+	    s->nread < s->nlisted));
+}
+
+/* Writes the records kept (pop3_nodele_kept), the newest as many as the
+ * server lists messages, into the state's record; saved with the next
+ * save. */
+static void
+pop3_nodele_store(struct pop3_session *s)
+{
+	struct state_folder	*sf;
+	char			*text = NULL, *p;
+	size_t			 i, n = 0, skip;
+
+	for (i = 0; i < s->nnodele; i++)
+		n += pop3_nodele_kept(s, i);
+	skip = n > s->nlisted ? n - s->nlisted : 0;
+	if (n > skip)
+		p = text = xmalloc((n - skip) * 30 + 1);
+	for (i = 0; i < s->nnodele && text != NULL; i++) {
+		if (!pop3_nodele_kept(s, i) || (skip > 0 && skip-- > 0))
+			continue;
+		p += sprintf(p, "%s=%lu:%016llx", p != text ? " " : "",
+		    (unsigned long)s->nodele[i].size,
+		    (unsigned long long)s->nodele[i].digest);
+	}
+	sf = state_folder_get(s->st, POP3_STATE_RECORD, text != NULL);
+	if (sf != NULL && (sf->pending == NULL || text == NULL ?
+	    sf->pending != text : strcmp(sf->pending, text) != 0)) {
+		state_folder_set_pending(sf, text);
+		s->state_dirty = 1;
+	}
+	if (sf != NULL && text == NULL && sf->suspect == NULL)
+		state_folder_remove(s->st, POP3_STATE_RECORD);
+	free(text);
+}
+
 /* The batch delivered these messages: a record naming one of them named
  * a message that is not the liar. */
 static void
@@ -2085,10 +2246,12 @@ pop3_plan(struct pop3_session *s)
 	s->q = xreallocarray(NULL, batch + 1, sizeof *s->q);
 	s->staged = xreallocarray(NULL, batch + 1, sizeof *s->staged);
 	s->staged_name = xcalloc(batch + 1, sizeof *s->staged_name);
-	if (!s->no_uidl) {
-		s->digests = xcalloc(s->nmsgs + 1, sizeof *s->digests);
+	s->digests = xcalloc(s->nmsgs + 1, sizeof *s->digests);
+	if (!s->no_uidl)
 		s->refusals = xcalloc(s->nmsgs + 1, sizeof *s->refusals);
-	}
+	else
+		pop3_nodele_load(s);
+	s->again = xreallocarray(NULL, batch + 1, sizeof *s->again);
 	if (s->dups > 5)
 		log_msg(LOG_LVL_WARNING, &s->ctx, "%zu more duplicate UIDLs",
 		    s->dups - 5);
@@ -2365,6 +2528,8 @@ pop3_next_batch(struct pop3_session *s)
 	if (n == 0 && s->next_susp < s->nsusp && pop3_suspect_fits(s, left))
 		s->q[n++] = s->susp[s->next_susp++];
 	if (n == 0) {
+		if (s->no_uidl)
+			pop3_nodele_store(s);
 		if (s->state_dirty && pop3_save_state(s) != 0)
 			return;
 		pop3_enter(s, POP3_S_QUIT);
@@ -2635,7 +2800,9 @@ pop3_mda_batch(struct pop3_session *s)
 static void
 pop3_checkpoint(struct pop3_session *s)
 {
-	if (s->nstaged == 0) {
+	size_t	n;
+
+	if (s->nstaged == 0 && s->nagain == 0) {
 		pop3_next_batch(s);
 		return;
 	}
@@ -2643,14 +2810,19 @@ pop3_checkpoint(struct pop3_session *s)
 		pop3_mda_batch(s);
 		return;
 	}
-	if (pop3_batch_durable(s) != 0)
+	if (s->nstaged > 0 && pop3_batch_durable(s) != 0)
 		return;
 	if (s->ac->keep) {
 		pop3_next_batch(s);
 		return;
 	}
+	/* Without UIDLs, those delivered before whose DELE the server
+	 * refused then (pop3_nodele_met) are sent theirs again. */
 	memcpy(s->q, s->staged, s->nstaged * sizeof *s->q);
-	pop3_phase(s, POP3_S_DELE, s->nstaged);
+	memcpy(s->q + s->nstaged, s->again, s->nagain * sizeof *s->q);
+	n = s->nstaged + s->nagain;
+	s->nagain = 0;
+	pop3_phase(s, POP3_S_DELE, n);
 }
 
 /*
@@ -3055,6 +3227,9 @@ pop3_body_end(struct pop3_session *s)
 		s->digests[k] = pop3_digest_end(s);
 		s->msgs[k].content = 1;
 	}
+	if (s->no_uidl && !s->dlv_failed && !s->dlv_toobig &&
+	    pop3_nodele_met(s, k))
+		goto next;
 	if (s->dlv_failed) {
 		maildir_deliver_abort(s->dlv);
 		s->dlv = NULL;
@@ -3396,6 +3571,10 @@ static const char *
 pop3_check_refused_text(const struct pop3_session *s, int check,
     enum pop3_code code)
 {
+	if (s->state == POP3_S_DELE)
+		return ("; not deleted: without UIDLs it is remembered by its "
+		    "content, read again at every poll but not delivered "
+		    "again, and its DELE sent again");
 	if (!check)
 		return ("");
 	if (code == POP3_CODE_SYS_TEMP)
@@ -3492,7 +3671,7 @@ pop3_queue_reply(struct pop3_session *s, const struct pop3_reply *r)
 		 * what the server deletes at QUIT moves the numbers of the
 		 * suspects (pop3_nouidl_renumber). */
 		if (s->state == POP3_S_DELE && s->no_uidl)
-			s->msgs[k].owed = 0;
+			pop3_nodele_add(s, k);
 		pop3_status(s, EXIT_PARTIAL);
 		/* [SYS/TEMP] for one message (one the server cannot read
 		 * for now, or ever) ends nothing: the others go on, and
@@ -3998,6 +4177,8 @@ pop3_session_free(struct pop3_session *s)
 	free(s->susp_how);
 	free(s->digests);
 	free(s->refusals);
+	free(s->nodele);
+	free(s->again);
 	msgids_digest_free(s->dig_md);
 	mda_content_free(s->dig_content);
 	free(s->q);
