@@ -220,40 +220,104 @@ mda_scan_buf(struct mda_scan *sc, const char *buf, size_t have, int eof)
 	return ((size_t)(p - buf));
 }
 
+/* A content digest fed in pieces (mda_content_new): the scan, and the
+ * start of a header line too short yet to name its field. */
+struct mda_content {
+	struct mda_scan	 sc;
+	char		 hold[MDA_FIELD_PEEK];
+	size_t		 have;
+};
+
+struct mda_content *
+mda_content_new(void)
+{
+	struct mda_content	*c = xcalloc(1, sizeof *c);
+
+	if ((c->sc.ctx = EVP_MD_CTX_new()) == NULL)
+		fatalx("mda_content_new: cannot digest");
+	mda_content_reset(c);
+	return (c);
+}
+
+void
+mda_content_free(struct mda_content *c)
+{
+	if (c == NULL)
+		return;
+	EVP_MD_CTX_free(c->sc.ctx);
+	free(c);
+}
+
+void
+mda_content_reset(struct mda_content *c)
+{
+	if (EVP_DigestInit_ex(c->sc.ctx, EVP_sha256(), NULL) != 1)
+		fatalx("mda_content_reset: cannot digest");
+	c->sc.bol = c->sc.header = 1;
+	c->sc.skip = 0;
+	c->have = 0;
+}
+
+/* The held start of a line is completed from p a byte at a time until
+ * the scan takes it (a line end, or MDA_FIELD_PEEK bytes); the rest is
+ * scanned in place, its own short line start held. */
+void
+mda_content_update(struct mda_content *c, const char *p, size_t len)
+{
+	size_t	used;
+
+	while (c->have > 0 && len > 0) {
+		c->hold[c->have++] = *p++;
+		len--;
+		used = mda_scan_buf(&c->sc, c->hold, c->have, 0);
+		memmove(c->hold, c->hold + used, c->have - used);
+		c->have -= used;
+	}
+	if (len == 0)
+		return;		/* all of it held, or taken */
+	used = mda_scan_buf(&c->sc, p, len, 0);
+	memcpy(c->hold, p + used, len - used);
+	c->have = len - used;
+}
+
+void
+mda_content_final(struct mda_content *c, unsigned char *md, size_t mdlen)
+{
+	unsigned char	out[EVP_MAX_MD_SIZE];
+	unsigned int	n = 0;
+
+	(void)mda_scan_buf(&c->sc, c->hold, c->have, 1);
+	EVP_DigestFinal_ex(c->sc.ctx, out, &n);
+	memset(md, 0, mdlen);
+	memcpy(md, out, mdlen < n ? mdlen : n);
+	mda_content_reset(c);
+}
+
 int
 mda_content_digest(int fd, char *hex, size_t hexlen)
 {
-	struct mda_scan	 sc = { NULL, 1, 1, 0 };
-	unsigned char	 md[EVP_MAX_MD_SIZE];
-	unsigned int	 mdlen = 0, i;
-	char		 buf[8192];
-	size_t		 have = 0, used;
-	off_t		 off = 0;
-	ssize_t		 n;
+	struct mda_content	*c = mda_content_new();
+	unsigned char		 md[MDA_CONTENT_HEX / 2];
+	char			 buf[8192];
+	off_t			 off = 0;
+	size_t			 i;
+	ssize_t			 n;
 
-	if ((sc.ctx = EVP_MD_CTX_new()) == NULL ||
-	    EVP_DigestInit_ex(sc.ctx, EVP_sha256(), NULL) != 1)
-		fatalx("mda_content_digest: cannot digest");
-	do {
-		n = pread(fd, buf + have, sizeof buf - have, off);
+	while ((n = pread(fd, buf, sizeof buf, off)) != 0) {
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n == -1) {
-			EVP_MD_CTX_free(sc.ctx);
+			mda_content_free(c);
 			return (-1);
 		}
 		off += n;
-		have += (size_t)n;
-		used = mda_scan_buf(&sc, buf, have, n == 0);
-		memmove(buf, buf + used, have - used);
-		have -= used;
-	} while (n != 0);
-	EVP_DigestFinal_ex(sc.ctx, md, &mdlen);
-	EVP_MD_CTX_free(sc.ctx);
+		mda_content_update(c, buf, (size_t)n);
+	}
+	mda_content_final(c, md, sizeof md);
+	mda_content_free(c);
 	if (hexlen > 0)
 		hex[0] = '\0';
-	for (i = 0; i < MDA_CONTENT_HEX / 2 && i < mdlen &&
-	    2 * i + 2 < hexlen; i++)
+	for (i = 0; i < sizeof md && 2 * i + 2 < hexlen; i++)
 		snprintf(hex + 2 * i, 3, "%02x", md[i]);
 	return (0);
 }

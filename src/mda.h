@@ -129,5 +129,17 @@ char		*mda_id(const char *account, const char *folder,
  * fd could not be read. */
 #define MDA_CONTENT_HEX	32
 int		 mda_content_digest(int fd, char *hex, size_t hexlen);
+/* The same digest fed in pieces of any size, as RETR decodes them (the
+ * POP3 identity of a message whose DELE is owed, pop3.c): new, then
+ * update as often as needed, final for the first mdlen bytes of the
+ * SHA-256 (which starts the next message), free. */
+struct mda_content;
+struct mda_content *mda_content_new(void);
+void		 mda_content_free(struct mda_content *);
+void		 mda_content_reset(struct mda_content *);
+void		 mda_content_update(struct mda_content *, const char *,
+		    size_t);
+void		 mda_content_final(struct mda_content *, unsigned char *,
+		    size_t);
 
 #endif

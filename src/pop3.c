@@ -61,7 +61,7 @@
  *   5. the batch's UIDLs added to the state and the journal cleared; with
  *      keep = no the UIDLs also join the "DELE owed" set, kept as the
  *      pending text of the state's "INBOX" record, each with the size
- *      LIST gave and the digest of the whole message (pop3_entry); the
+ *      LIST gave and the digest of its content (pop3_entry); the
  *      state is saved atomically;
  *   6. only then DELE for the batch (keep = no).
  * With keep = yes step 1 of the next batch overlaps steps 2 to 5: its
@@ -96,7 +96,12 @@
  * delivery, allows, or than max_message_size, is another message and is
  * not read further:
  * pop3_check_cut) gives the whole message with the recorded digest
- * (the SHA-256 of the message as RETR decoded it, pop3_digest_feed);
+ * (the SHA-256 of the message as RETR decoded it, without the header
+ * fields a mailbox server adds as it serves it: pop3_digest_feed; a
+ * server that adds "Status: RO" after a RETR, qpopper or UW ipop3d,
+ * had every message whose DELE was owed taken for another and delivered
+ * twice, review r24 12; an entry of the previous version, "m", has the
+ * whole message's digest and is checked with that, as it was);
  * otherwise (or when the entry has no digest: written by an older
  * version) the message is not deleted but fetched as new, with a
  * warning: a duplicate at worst, never a loss (pop3_owed_same,
@@ -110,7 +115,10 @@
  * so is one whose check RETR is refused (pop3_owed_refetch), unless
  * for the moment ([SYS/TEMP]): its DELE stays owed, not sent in that
  * session, and the others go on (pop3_owed_hold), as they do past a
- * RETR refused for a new message (tried again next time). The
+ * RETR refused for a new message (tried again next time). A DELE the
+ * server refuses stays owed, checked and sent again by the next
+ * session, at most POP3_DELE_REFUSALS_MAX times; then the message is
+ * given up, with an error (pop3_dele_refused). The
  * DELEs of messages delivered in the same connection need no check: the
  * message numbers cannot change within a session (RFC 1939). RFC 1939
  * allows UIDLs computed as a hash of the message, so an identical copy
@@ -142,7 +150,9 @@
  * A server without UIDL cannot be tracked: refused unless keep = no, which
  * then fetches and deletes every message (a session cut between delivery
  * and QUIT delivers those messages again next time; nothing can recognise
- * them, so no journal is kept either). A message whose answer is far
+ * them, so no journal is kept either), except one whose DELE the server
+ * refused: remembered by its content, not delivered again, its DELE
+ * sent again (pop3_nodele_load). A message whose answer is far
  * larger than LIST said is remembered by its number and size: passed over
  * by the next session, asked for first and alone by the one after
  * (pop3_nouidl_suspect_load), so the cut it makes costs one more delivery
@@ -151,6 +161,7 @@
 #include "pop3.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -196,9 +207,16 @@
 #define POP3_CMD_MAX		255
 /* The state record holding the owed DELEs (POP3 has one mailbox). */
 #define POP3_STATE_RECORD	"INBOX"
-/* An owed or journaled entry, "UIDL<tab>SIZE<tab>mDIGEST"
- * (pop3_entry). */
-#define POP3_ENTRY_MAX		(POP3_UIDL_MAX + 1 + 10 + 1 + 1 + 16 + 1)
+/* An owed or journaled entry, "UIDL<tab>SIZE<tab>cDIGEST", perhaps
+ * "<tab>rN" after it (pop3_entry). */
+#define POP3_ENTRY_MAX		(POP3_UIDL_MAX + 1 + 10 + 1 + 1 + 16 + 2 + \
+				    3 + 1)
+/* DELEs of one message the server may refuse (not for the moment:
+ * [SYS/TEMP], [IN-USE]) before it is given up: each refusal costs the
+ * next session a RETR of the whole message, to check it before the DELE
+ * is sent again (review r24 06: downloaded again at every poll, for
+ * ever, with a DELE refused for good). */
+#define POP3_DELE_REFUSALS_MAX	3
 /* The size of an older version's journal entry that has none, once its
  * digest is known from the delivered file: the digest alone checks it. */
 #define POP3_SIZE_ANY		(-2)
@@ -258,6 +276,20 @@ enum pop3_susp_how {
 				 * before anything was committed */
 };
 
+/* Without UIDLs, a message delivered whose DELE the server refused
+ * (pop3_nodele_load): known by its content alone. */
+struct pop3_nodele {
+	uint64_t	 digest;	/* as pop3_entry's "c" */
+	uint32_t	 size;		/* LIST's, when refused */
+	int		 how;		/* pop3_nodele_how */
+};
+
+enum pop3_nodele_how {
+	POP3_NODELE_LOADED,	/* from the state, not met yet */
+	POP3_NODELE_MET,	/* met: not delivered, DELE sent again */
+	POP3_NODELE_REFUSED,	/* refused in this session: stored */
+};
+
 /* One message of the maildrop the session may act on, 12 bytes: those
  * already delivered get none, unless a DELE may be owed for them. The
  * UIDL is the state's copy (its listing id), never a second one. */
@@ -268,8 +300,11 @@ struct pop3_msg {
 					 * now ([SYS/TEMP]): kept owed in the
 					 * state, not sent this session */
 	uint32_t	 todo:1;	/* to fetch in this session */
-	uint32_t	 whole:1;	/* its digest is of the whole message,
-					 * else of its header section */
+	uint32_t	 content:1;	/* its digest leaves out the header
+					 * fields a server adds ("c" entry,
+					 * mda_content), else it is of the
+					 * whole message ("m": an older
+					 * version's) */
 	uint32_t	 size;		/* from LIST, CRLF counted; saturated */
 	uint32_t	 uidl;		/* state_uidl_list id; STATE_UIDL_NONE:
 					 * the server has no UIDL */
@@ -281,6 +316,9 @@ struct pop3_ident {
 	uint64_t	 digest;	/* 0 unknown */
 	int		 whole;		/* of the whole message, else of
 					 * its header section */
+	int		 content;	/* of the whole message without
+					 * the fields a server adds ("c") */
+	unsigned int	 refused;	/* DELEs refused so far ("rN") */
 };
 
 struct pop3_session {
@@ -336,6 +374,20 @@ struct pop3_session {
 						 * (pop3_suspect_fits) */
 	uint64_t		*digests;	/* per msgs[]: the digest
 						 * (pop3_entry), 0 unknown */
+	unsigned char		*refusals;	/* per msgs[]: its DELEs
+						 * refused (pop3_dele_refused) */
+	int			 owed_dirty;	/* a count of refusals
+						 * changed: stored at QUIT */
+	struct pop3_nodele	*nodele;	/* without UIDLs: DELEs
+						 * refused (pop3_nodele_load) */
+	size_t			 nnodele;
+	size_t			 anodele;
+	size_t			 nread;		/* without UIDLs: messages
+						 * RETR gave whole */
+	uint32_t		*again;		/* of this batch: msgs
+						 * indices met in nodele, to
+						 * DELE again */
+	size_t			 nagain;
 	int			 owed_left;	/* owed DELEs not yet sent */
 	size_t			 dele_acked;	/* DELEs answered +OK: QUIT
 						 * commits them, a cut rolls
@@ -378,6 +430,9 @@ struct pop3_session {
 	int			 body_whole;	/* body_cap is the whole
 						 * daily_limit */
 	struct msgids_digest	*dig_md;	/* its digest (pop3_entry) */
+	struct mda_content	*dig_content;	/* the same, without the
+						 * fields a server adds */
+	int			 dig_mode;	/* dig_content in use */
 	uint64_t		 dig_left;	/* bytes the whole may have */
 	int			 dig_over;	/* it had more */
 	struct maildir_delivery	*dlv;
@@ -395,7 +450,7 @@ static void	pop3_next_batch(struct pop3_session *);
 static int	pop3_window_admits(struct pop3_session *);
 static size_t	pop3_todo_batch(struct pop3_session *, uint32_t *, uint64_t);
 static uint64_t	pop3_budget_left(const struct pop3_session *);
-static void	pop3_digest_begin(struct pop3_session *, uint64_t);
+static void	pop3_digest_begin(struct pop3_session *, uint64_t, int);
 static void	pop3_digest_feed(struct pop3_session *, const char *, size_t);
 static uint64_t	pop3_digest_end(struct pop3_session *);
 
@@ -951,10 +1006,13 @@ pop3_list_line(struct pop3_session *s, const char *line, size_t len)
 }
 
 /* The entry of a message with a UIDL, as the owed set and the journal
- * keep it: "UIDL<tab>SIZE<tab>mDIGEST", SIZE being the octet count LIST
+ * keep it: "UIDL<tab>SIZE<tab>cDIGEST", SIZE being the octet count LIST
  * gave (the saturated m->size), DIGEST the first 64 bits of the SHA-256
- * of the whole message as RETR decoded it, 16 hex digits after the "m"
- * (pop3_digest_feed). RFC 1939 lets a server give a freed UIDL to a new
+ * of the whole message as RETR decoded it but for the header fields a
+ * mailbox server adds as it serves it (mda_content: "Status: RO" after a
+ * RETR), 16 hex digits after the "c" (pop3_digest_feed); the previous
+ * version's "m" before them: the whole message's digest, checked as
+ * such. RFC 1939 lets a server give a freed UIDL to a new
  * message once the old one is gone, so the UIDL alone cannot tell a later
  * session that the message it lists under it is the one delivered, the
  * size alone cannot either (a new message of the same size), nor can the
@@ -962,7 +1020,7 @@ pop3_list_line(struct pop3_session *s, const char *line, size_t len)
  * the same header and size: only the body differs); the whole message
  * can: pop3_owed_same, pop3_check_end. UIDLs are 0x21-0x7E
  * (pop3_parse_uidl): the tab is never part of one. Entries written by
- * older versions are the bare UIDL, "UIDL<tab>SIZE", or
+ * older versions are the "m" form, the bare UIDL, "UIDL<tab>SIZE", or
  * "UIDL<tab>SIZE<tab>HDRDIGEST" (16 hex digits without the "m": the
  * digest of the header section alone, which proves nothing: its message
  * is fetched again, pop3_owed_same). NULL when the server
@@ -974,6 +1032,7 @@ pop3_entry(struct pop3_session *s, const struct pop3_msg *m,
 	const char	*u;
 	uint64_t	 d;
 	unsigned long	 size = m->size;
+	unsigned int	 n;
 
 	if ((u = pop3_msg_uidl(s, m)) == NULL)
 		return (NULL);
@@ -982,32 +1041,48 @@ pop3_entry(struct pop3_session *s, const struct pop3_msg *m,
 	if (size == 0 && state_uidl_delivered(s->st, m->uidl))
 		size = state_uidl_size(s->st, m->uidl);
 	d = s->digests != NULL ? s->digests[m - s->msgs] : 0;
+	n = s->refusals != NULL ? s->refusals[m - s->msgs] : 0;
 	if (d == 0)
 		(void)snprintf(buf, POP3_ENTRY_MAX, "%s\t%lu", u, size);
-	else
+	else if (n == 0)
 		(void)snprintf(buf, POP3_ENTRY_MAX, "%s\t%lu\t%s%016llx", u,
-		    size, m->whole ? "m" : "", (unsigned long long)d);
+		    size, m->content ? "c" : "m", (unsigned long long)d);
+	else
+		(void)snprintf(buf, POP3_ENTRY_MAX, "%s\t%lu\t%s%016llx\tr%u",
+		    u, size, m->content ? "c" : "m", (unsigned long long)d, n);
 	return (buf);
 }
 
-/* The digest after the size of an entry ("<tab>", perhaps "m", and 16
- * hex digits) into id; none (0) when there is none or a bad one. */
+/* The digest after the size of an entry ("<tab>", perhaps "m" or "c",
+ * and 16 hex digits, perhaps "<tab>rN" after them: the DELEs refused)
+ * into id; none (0) when there is none or a bad one. */
 static void
 pop3_entry_digest(const char *p, struct pop3_ident *id)
 {
 	unsigned long long	 d;
-	char			*end;
+	unsigned long		 n;
+	char			 hex[17], *end;
 
 	if (*p++ != '\t')
 		return;
-	id->whole = *p == 'm';
+	id->content = *p == 'c';
+	id->whole = *p == 'm' || id->content;
 	p += id->whole;
-	if (strlen(p) != 16 || strspn(p, "0123456789abcdef") != 16)
+	if (strspn(p, "0123456789abcdef") != 16 ||
+	    (p[16] != '\0' && strncmp(p + 16, "\tr", 2) != 0))
 		return;
+	memcpy(hex, p, 16);
+	hex[16] = '\0';
 	errno = 0;
-	d = strtoull(p, &end, 16);
-	if (errno == 0 && *end == '\0')
-		id->digest = (uint64_t)d;
+	d = strtoull(hex, &end, 16);
+	if (errno != 0 || *end != '\0')
+		return;
+	id->digest = (uint64_t)d;
+	if (p[16] == '\0' || p[18] < '0' || p[18] > '9')
+		return;
+	n = strtoul(p + 18, &end, 10);
+	if (*end == '\0')
+		id->refused = n > UCHAR_MAX ? UCHAR_MAX : (unsigned int)n;
 }
 
 /* Splits an entry: its UIDL into uidl ("" when bad), the rest into id
@@ -1030,6 +1105,8 @@ pop3_entry_parse(const char *entry, char uidl[POP3_UIDL_MAX + 1],
 	id->size = -1;
 	id->digest = 0;
 	id->whole = 0;
+	id->content = 0;
+	id->refused = 0;
 	if (tab == NULL || tab[1] < '0' || tab[1] > '9')
 		return;
 	errno = 0;
@@ -1199,7 +1276,8 @@ pop3_owed_same(struct pop3_session *s, struct pop3_msg *m, const char *uidl,
 			    "content", uidl, (unsigned long)m->size,
 			    (long long)id->size);
 		s->digests[m - s->msgs] = id->digest;
-		m->whole = 1;
+		s->refusals[m - s->msgs] = (unsigned char)id->refused;
+		m->content = id->content;
 		return (1);
 	}
 	if (same && id->digest != 0)
@@ -1345,8 +1423,9 @@ pop3_owed_refetch(struct pop3_session *s, size_t k)
 	struct pop3_msg	*m = &s->msgs[k];
 
 	m->owed = 0;
-	m->whole = 0;
+	m->content = 0;
 	s->digests[k] = 0;
+	s->refusals[k] = 0;
 	state_uidl_undeliver(s->st, m->uidl);
 	s->state_dirty = 1;
 }
@@ -1552,7 +1631,7 @@ pop3_file_digest(struct pop3_session *s, const struct maildir_found *f)
 
 	if ((fd = maildir_open_found(s->md, f)) == -1)
 		return (0);
-	pop3_digest_begin(s, UINT64_MAX);
+	pop3_digest_begin(s, UINT64_MAX, 1);
 	while ((n = read(fd, buf, sizeof buf)) != 0) {
 		if (n == -1 && errno == EINTR)
 			continue;
@@ -1579,7 +1658,7 @@ pop3_journal_ident(struct pop3_session *s, const struct maildir_found *f,
 	    (d = pop3_file_digest(s, f)) == 0)
 		return;
 	id->digest = d;
-	id->whole = 1;
+	id->whole = id->content = 1;
 	if (id->size < 0)
 		id->size = POP3_SIZE_ANY;
 }
@@ -1883,6 +1962,141 @@ pop3_nouidl_ask_next(struct pop3_session *s, uint64_t left)
 	return (s->next_susp < s->nsusp && pop3_suspect_fits(s, left));
 }
 
+/*
+ * Without UIDLs, a DELE the server refuses: the message was delivered,
+ * but nothing told the next session so, and it was fetched as new at
+ * every poll, one more copy each time, for ever (review r24 13). Its
+ * content digest (pop3_entry's "c": without the header fields a server
+ * adds as it serves a message) and the size LIST gave are kept in the
+ * state's "INBOX" record, as "=SIZE:DIGEST" words of its pending text
+ * (the owed set of a server with UIDLs). The next session reads every
+ * message anyway (nothing else tells them apart); one with that digest
+ * is that message: not delivered again, and its DELE is sent again
+ * (pop3_nodele_met). A record that no message of a session which read
+ * them all matched is dropped (the message is gone), and only as many
+ * as the server lists messages are kept, the newest. An identical copy
+ * that arrives later matches as well: its content is in the Maildir
+ * already, as with UIDLs the server computes from the content.
+ */
+static void
+pop3_nodele_push(struct pop3_session *s, uint64_t digest, uint32_t size,
+    int how)
+{
+	if (s->nnodele == s->anodele) {
+		s->anodele = s->anodele == 0 ? 8 : 2 * s->anodele;
+		s->nodele = xreallocarray(s->nodele, s->anodele,
+		    sizeof *s->nodele);
+	}
+	s->nodele[s->nnodele].digest = digest;
+	s->nodele[s->nnodele].size = size;
+	s->nodele[s->nnodele++].how = how;
+}
+
+/* The records of the DELEs refused before, from the state. */
+static void
+pop3_nodele_load(struct pop3_session *s)
+{
+	struct state_folder	*sf;
+	unsigned long long	 d;
+	unsigned int		 size;
+	char			*copy, *p, *w, c;
+
+	sf = state_folder_get(s->st, POP3_STATE_RECORD, 0);
+	if (sf == NULL || sf->pending == NULL)
+		return;
+	copy = xstrdup(sf->pending);
+	for (p = copy; (w = strsep(&p, " ")) != NULL;) {
+		if (sscanf(w, "=%u:%16llx%c", &size, &d, &c) == 2 && d != 0)
+			pop3_nodele_push(s, (uint64_t)d, size,
+			    POP3_NODELE_LOADED);
+	}
+	free(copy);
+	if (s->nnodele > 0)
+		log_msg(LOG_LVL_INFO, &s->ctx, "%zu message(s) delivered "
+		    "before whose DELE the server refused: each known by its "
+		    "content, not delivered again", s->nnodele);
+}
+
+/* Whether message k, just read whole, is one delivered before whose DELE
+ * the server refused: then not delivered again, and its DELE is sent
+ * again with the batch's (pop3_checkpoint). */
+static int
+pop3_nodele_met(struct pop3_session *s, size_t k)
+{
+	struct log_ctx	mctx = pop3_msg_ctx(s, k);
+	size_t		i;
+
+	s->nread++;
+	for (i = 0; i < s->nnodele; i++) {
+		if (s->nodele[i].how == POP3_NODELE_LOADED &&
+		    s->nodele[i].digest == s->digests[k])
+			break;
+	}
+	if (i == s->nnodele)
+		return (0);
+	s->nodele[i].how = POP3_NODELE_MET;
+	maildir_deliver_abort(s->dlv);
+	s->dlv = NULL;
+	s->msgs[k].owed = 1;
+	s->again[s->nagain++] = k;
+	log_msg(LOG_LVL_NOTICE, &mctx, "delivered before, when the server "
+	    "refused its DELE (without UIDLs, known by its content): not "
+	    "delivered again; its DELE is sent again");
+	return (1);
+}
+
+/* Message k's DELE refused: not deleted at QUIT, and recorded. */
+static void
+pop3_nodele_add(struct pop3_session *s, size_t k)
+{
+	s->msgs[k].owed = 0;
+	pop3_nodele_push(s, s->digests[k], s->msgs[k].size,
+	    POP3_NODELE_REFUSED);
+}
+
+/* Whether record i goes into the state: refused in this session, or
+ * from it and not met, unless the session read every message listed. */
+static int
+pop3_nodele_kept(const struct pop3_session *s, size_t i)
+{
+	return (s->nodele[i].how == POP3_NODELE_REFUSED ||
+	    (s->nodele[i].how == POP3_NODELE_LOADED &&
+	    s->nread < s->nlisted));
+}
+
+/* Writes the records kept (pop3_nodele_kept), the newest as many as the
+ * server lists messages, into the state's record; saved with the next
+ * save. */
+static void
+pop3_nodele_store(struct pop3_session *s)
+{
+	struct state_folder	*sf;
+	char			*text = NULL, *p;
+	size_t			 i, n = 0, skip;
+
+	for (i = 0; i < s->nnodele; i++)
+		n += pop3_nodele_kept(s, i);
+	skip = n > s->nlisted ? n - s->nlisted : 0;
+	if (n > skip)
+		p = text = xmalloc((n - skip) * 30 + 1);
+	for (i = 0; i < s->nnodele && text != NULL; i++) {
+		if (!pop3_nodele_kept(s, i) || (skip > 0 && skip-- > 0))
+			continue;
+		p += sprintf(p, "%s=%lu:%016llx", p != text ? " " : "",
+		    (unsigned long)s->nodele[i].size,
+		    (unsigned long long)s->nodele[i].digest);
+	}
+	sf = state_folder_get(s->st, POP3_STATE_RECORD, text != NULL);
+	if (sf != NULL && (sf->pending == NULL || text == NULL ?
+	    sf->pending != text : strcmp(sf->pending, text) != 0)) {
+		state_folder_set_pending(sf, text);
+		s->state_dirty = 1;
+	}
+	if (sf != NULL && text == NULL && sf->suspect == NULL)
+		state_folder_remove(s->st, POP3_STATE_RECORD);
+	free(text);
+}
+
 /* The batch delivered these messages: a record naming one of them named
  * a message that is not the liar. */
 static void
@@ -2024,6 +2238,29 @@ pop3_listing_empty(struct pop3_session *s)
 	return (1);
 }
 
+/* Says why the owed DELEs of the session's start are owed: a DELE the
+ * server refused (review r24 06: that was "an interrupted run" too), or
+ * a run cut before its QUIT. */
+static void
+pop3_owed_notice(struct pop3_session *s, size_t owed)
+{
+	size_t	i, refused = 0;
+
+	for (i = 0; i < s->nmsgs; i++)
+		refused += s->msgs[i].owed && s->refusals[i] > 0;
+	if (refused > 0)
+		log_msg(LOG_LVL_NOTICE, &s->ctx, "deleting %zu delivered "
+		    "message(s) whose DELE the server refused before (given "
+		    "up after %d refusals), each read again first to check "
+		    "that it is the one delivered", refused,
+		    POP3_DELE_REFUSALS_MAX);
+	if (owed > refused)
+		log_msg(LOG_LVL_NOTICE, &s->ctx, "deleting %zu delivered "
+		    "message(s) left on the server by an interrupted run, "
+		    "each read again first to check that it is the one "
+		    "delivered", owed - refused);
+}
+
 /* Both listings are in: finish an interrupted run, prune the state, decide
  * what to fetch, and start with the deletions an interrupted run still
  * owes. */
@@ -2040,8 +2277,12 @@ pop3_plan(struct pop3_session *s)
 	s->q = xreallocarray(NULL, 2 * batch + 1, sizeof *s->q);
 	s->staged = xreallocarray(NULL, batch + 1, sizeof *s->staged);
 	s->staged_name = xcalloc(batch + 1, sizeof *s->staged_name);
+	s->digests = xcalloc(s->nmsgs + 1, sizeof *s->digests);
 	if (!s->no_uidl)
-		s->digests = xcalloc(s->nmsgs + 1, sizeof *s->digests);
+		s->refusals = xcalloc(s->nmsgs + 1, sizeof *s->refusals);
+	else
+		pop3_nodele_load(s);
+	s->again = xreallocarray(NULL, batch + 1, sizeof *s->again);
 	if (s->dups > 5)
 		log_msg(LOG_LVL_WARNING, &s->ctx, "%zu more duplicate UIDLs",
 		    s->dups - 5);
@@ -2116,10 +2357,7 @@ pop3_plan(struct pop3_session *s)
 		log_msg(LOG_LVL_INFO, &s->ctx, "%zu new message(s) of %zu on "
 		    "the server", s->ntodo, s->nlisted);
 	if (owed > 0) {
-		log_msg(LOG_LVL_NOTICE, &s->ctx, "deleting %zu delivered "
-		    "message(s) left on the server by an interrupted run, "
-		    "each read again first to check that it is the one "
-		    "delivered", owed);
+		pop3_owed_notice(s, owed);
 		if (pop3_save_state(s) != 0)
 			return;
 		s->owed_left = 1;
@@ -2333,6 +2571,8 @@ pop3_next_batch(struct pop3_session *s)
 	if (n == 0 && s->next_susp < s->nsusp && pop3_suspect_fits(s, left))
 		s->q[n++] = s->susp[s->next_susp++];
 	if (n == 0) {
+		if (s->no_uidl)
+			pop3_nodele_store(s);
 		if (s->state_dirty && pop3_save_state(s) != 0)
 			return;
 		pop3_enter(s, POP3_S_QUIT);
@@ -2640,7 +2880,9 @@ pop3_batch_after(struct pop3_session *s)
 static void
 pop3_checkpoint(struct pop3_session *s)
 {
-	if (s->nstaged == 0) {
+	size_t	n;
+
+	if (s->nstaged == 0 && s->nagain == 0) {
 		pop3_batch_after(s);
 		return;
 	}
@@ -2648,14 +2890,19 @@ pop3_checkpoint(struct pop3_session *s)
 		pop3_mda_batch(s);
 		return;
 	}
-	if (pop3_batch_durable(s) != 0)
+	if (s->nstaged > 0 && pop3_batch_durable(s) != 0)
 		return;
 	if (s->ac->keep) {
 		pop3_batch_after(s);
 		return;
 	}
+	/* Without UIDLs, those delivered before whose DELE the server
+	 * refused then (pop3_nodele_met) are sent theirs again. */
 	memcpy(s->q, s->staged, s->nstaged * sizeof *s->q);
-	pop3_phase(s, POP3_S_DELE, s->nstaged);
+	memcpy(s->q + s->nstaged, s->again, s->nagain * sizeof *s->q);
+	n = s->nstaged + s->nagain;
+	s->nagain = 0;
+	pop3_phase(s, POP3_S_DELE, n);
 }
 
 /*
@@ -2664,7 +2911,9 @@ pop3_checkpoint(struct pop3_session *s)
 
 /* The identity of a message kept with its owed DELE: the first 64 bits
  * of the SHA-256 of the whole message as decoded (dot-unstuffed, CRLF as
- * LF), as RETR gave it and the Maildir file holds it. A later session
+ * LF), as RETR gave it and the Maildir file holds it, without the header
+ * fields a mailbox server adds (content set: mda_content; else the whole
+ * message, for an entry of the previous version, "m"). A later session
  * reads the message listed under the UIDL with RETR again (not stored)
  * and compares: the header alone would not do, as messages that differ
  * only in their body exist (a local program's alerts: no Date, no
@@ -2673,10 +2922,12 @@ pop3_checkpoint(struct pop3_session *s)
  * fetched again. At most limit bytes are digested: past that the message
  * is not the one delivered (pop3_digest_end gives 0). */
 static void
-pop3_digest_begin(struct pop3_session *s, uint64_t limit)
+pop3_digest_begin(struct pop3_session *s, uint64_t limit, int content)
 {
 	/* A message cut short left a digest half fed. */
 	msgids_digest_reset(s->dig_md);
+	mda_content_reset(s->dig_content);
+	s->dig_mode = content;
 	s->dig_left = limit;
 	s->dig_over = 0;
 }
@@ -2690,7 +2941,10 @@ pop3_digest_feed(struct pop3_session *s, const char *p, size_t len)
 		return;
 	}
 	s->dig_left -= len;
-	msgids_digest_update(s->dig_md, p, len);
+	if (s->dig_mode)
+		mda_content_update(s->dig_content, p, len);
+	else
+		msgids_digest_update(s->dig_md, p, len);
 }
 
 /* The digest; never 0 (0 means unknown), but 0 when the message had
@@ -2703,7 +2957,10 @@ pop3_digest_end(struct pop3_session *s)
 	uint64_t	d = 0;
 
 	/* The first 64 bits of the SHA-256. */
-	msgids_digest_final(s->dig_md, md);
+	if (s->dig_mode)
+		mda_content_final(s->dig_content, md, sizeof md);
+	else
+		msgids_digest_final(s->dig_md, md);
 	if (s->dig_over)
 		return (0);
 	for (i = 0; i < 8; i++)
@@ -2818,9 +3075,10 @@ pop3_body_begin(struct pop3_session *s)
 	char	*cause;
 
 	if (s->state == POP3_S_CHECK)
-		pop3_digest_begin(s, pop3_check_limit(s, s->q[s->q_recv]));
+		pop3_digest_begin(s, pop3_check_limit(s, s->q[s->q_recv]),
+		    s->msgs[s->q[s->q_recv]].content);
 	else
-		pop3_digest_begin(s, UINT64_MAX);
+		pop3_digest_begin(s, UINT64_MAX, 1);
 	maildir_deliver_abort(s->dlv);
 	s->dlv = NULL;
 	s->dlv_failed = s->dlv_toobig = 0;
@@ -3053,8 +3311,11 @@ pop3_body_end(struct pop3_session *s)
 	s->q_recv++;
 	if (s->digests != NULL) {
 		s->digests[k] = pop3_digest_end(s);
-		s->msgs[k].whole = 1;
+		s->msgs[k].content = 1;
 	}
+	if (s->no_uidl && !s->dlv_failed && !s->dlv_toobig &&
+	    pop3_nodele_met(s, k))
+		goto next;
 	if (s->dlv_failed) {
 		maildir_deliver_abort(s->dlv);
 		s->dlv = NULL;
@@ -3396,12 +3657,10 @@ static const char *
 pop3_check_refused_text(const struct pop3_session *s, int check,
     enum pop3_code code)
 {
-	/* QUIT counted a refused DELE deleted and dropped it from the owed
-	 * set: the message stayed on the server for good (review r19,
-	 * finding 03). */
-	if (s->state == POP3_S_DELE && !s->no_uidl)
-		return ("; not deleted: its DELE stays owed (checked and sent "
-		    "again next time)");
+	if (s->state == POP3_S_DELE)
+		return ("; not deleted: without UIDLs it is remembered by its "
+		    "content, read again at every poll but not delivered "
+		    "again, and its DELE sent again");
 	if (!check)
 		return ("");
 	if (code == POP3_CODE_SYS_TEMP)
@@ -3410,6 +3669,48 @@ pop3_check_refused_text(const struct pop3_session *s, int check,
 		    "next time); the others go on");
 	return ("; cannot check that the message is the one delivered: "
 	    "not deleted; fetched again (perhaps a duplicate)");
+}
+
+/* A DELE the server refused, with UIDLs: not counted deleted at QUIT,
+ * where it was dropped from the owed set and the message stayed on the
+ * server for good (review r19, finding 03), but kept owed, checked and
+ * sent again by the next session; unless the server refused it
+ * POP3_DELE_REFUSALS_MAX times (not for the moment): each next session
+ * downloaded the whole message again to check it, at every poll for
+ * ever (review r24 06). Then it is given up, with an error: no longer
+ * owed, its UIDL delivered (never fetched again), with the size LIST
+ * gives now, as this session has read the message under it (delivered
+ * or checked): a server that adds a Status header after a RETR makes
+ * no size change of it. */
+static void
+pop3_dele_refused(struct pop3_session *s, size_t k, enum pop3_code code,
+    const char *text)
+{
+	struct pop3_msg	*m = &s->msgs[k];
+	struct log_ctx	 mctx = pop3_msg_ctx(s, k);
+
+	if (code != POP3_CODE_SYS_TEMP && code != POP3_CODE_IN_USE &&
+	    s->refusals[k] < UCHAR_MAX) {
+		s->refusals[k]++;
+		s->owed_dirty = 1;
+	}
+	if (s->refusals[k] < POP3_DELE_REFUSALS_MAX) {
+		log_msg(LOG_LVL_WARNING, &mctx, "DELE refused: %s; not "
+		    "deleted: its DELE stays owed (checked and sent again "
+		    "next time; refused %u time(s) of %d)", text,
+		    s->refusals[k], POP3_DELE_REFUSALS_MAX);
+		pop3_owed_hold(s, k);
+		return;
+	}
+	log_msg(LOG_LVL_ERROR, &mctx, "DELE refused: %s; the server refused "
+	    "to delete the message under UIDL \"%s\" %u times: given up, it "
+	    "stays on the server (delivered, not fetched again); delete it "
+	    "there by hand", text, pop3_msg_uidl(s, m), s->refusals[k]);
+	m->owed = 0;
+	s->refusals[k] = 0;
+	if (m->size != 0)
+		state_uidl_set_size(s->st, m->uidl, m->size);
+	s->state_dirty = 1;
 }
 
 /* A RETR, DELE or CHECK answer. */
@@ -3439,8 +3740,11 @@ pop3_queue_reply(struct pop3_session *s, const struct pop3_reply *r)
 		 * (fetching it again would double it); any other refusal
 		 * may be for good, so it is fetched again rather than
 		 * left owed for ever. */
-		log_msg(LOG_LVL_WARNING, &mctx, "%s refused: %s%s", cmd, text,
-		    pop3_check_refused_text(s, check, r->code));
+		if (s->state == POP3_S_DELE && !s->no_uidl)
+			pop3_dele_refused(s, k, r->code, text);
+		else
+			log_msg(LOG_LVL_WARNING, &mctx, "%s refused: %s%s", cmd,
+			    text, pop3_check_refused_text(s, check, r->code));
 		free(text);
 		if (check && r->code != POP3_CODE_SYS_TEMP)
 			pop3_owed_todo(s, k);
@@ -3453,10 +3757,7 @@ pop3_queue_reply(struct pop3_session *s, const struct pop3_reply *r)
 		 * what the server deletes at QUIT moves the numbers of the
 		 * suspects (pop3_nouidl_renumber). */
 		if (s->state == POP3_S_DELE && s->no_uidl)
-			s->msgs[k].owed = 0;
-		else if (s->state == POP3_S_DELE)
-			pop3_owed_hold(s, k);	/* not counted deleted at
-						 * QUIT, stays owed */
+			pop3_nodele_add(s, k);
 		pop3_status(s, EXIT_PARTIAL);
 		/* [SYS/TEMP] for one message (one the server cannot read
 		 * for now, or ever) ends nothing: the others go on, and
@@ -3502,7 +3803,7 @@ pop3_quit_reply(struct pop3_session *s, const struct pop3_reply *r)
 			s->msgs[i].owed = 0;
 		}
 	}
-	if (s->result.deleted > 0 && !s->no_uidl) {
+	if ((s->result.deleted > 0 || s->owed_dirty) && !s->no_uidl) {
 		pop3_store_owed(s);
 		/* A failure here only means DELEs are sent once more. */
 		if (pop3_save_state(s) != 0)
@@ -3850,6 +4151,7 @@ pop3_session_new(struct event_base *base, struct evdns_base *dns,
 	s->scratch = xmalloc(POP3_BODY_OUTSIZE(POP3_CHUNK_MAX));
 	s->body = pop3_parse_body_new(POP3_BODY_CRLF_TO_LF);
 	s->dig_md = msgids_digest_new();
+	s->dig_content = mda_content_new();
 	pop3_parse_capa_init(&s->capa);
 	memset(&cp, 0, sizeof cp);
 	cp.host = ac->host;
@@ -3990,7 +4292,11 @@ pop3_session_free(struct pop3_session *s)
 	free(s->susp);
 	free(s->susp_how);
 	free(s->digests);
+	free(s->refusals);
+	free(s->nodele);
+	free(s->again);
 	msgids_digest_free(s->dig_md);
+	mda_content_free(s->dig_content);
 	free(s->q);
 	pop3_staged_clear(s);
 	free(s->staged_name);

@@ -215,7 +215,7 @@ RCHK="2 RETR 1,2 RETR 2,2 RETR 3,"	# the owed DELEs checked by RETR
 TOPS="2 TOP 1 0,2 TOP 2 0,2 TOP 3 0,"	# ... or by TOP
 DELES="2 DELE 1,2 DELE 2,2 DELE 3,"
 # Killed at pop3-saved; the owed set as written (FORM whole: each entry
-# with the whole message's digest, checked by RETR, TOP or no TOP) or as
+# with the message's content digest, checked by RETR, TOP or no TOP) or as
 # the previous version wrote it (FORM hdr: the header section's digest).
 # A header digest cannot tell the message delivered from another with
 # the same header section and size that the server gave the freed UIDL
@@ -268,9 +268,9 @@ old() {
 	MAILFETCHD_FAULT=pop3-saved run "$1"
 	tap_is "$rc:$(count "$T/Maildir-$1")" "137:3" \
 	    "owed set of an older version ($1): killed at pop3-saved"
-	grep -qE '^pending INBOX uid-1%09[0-9]+%09m[0-9a-f]{16}%20uid-2%09[0-9]+%09m[0-9a-f]{16}%20uid-3%09[0-9]+%09m[0-9a-f]{16}$' \
+	grep -qE '^pending INBOX uid-1%09[0-9]+%09c[0-9a-f]{16}%20uid-2%09[0-9]+%09c[0-9a-f]{16}%20uid-3%09[0-9]+%09c[0-9a-f]{16}$' \
 	    "$T/state/$1.state"
-	tap_is "$?" 0 "the owed set records each UIDL with its size and the whole message's digest"
+	tap_is "$?" 0 "the owed set records each UIDL with its size and the message's content digest"
 	restate "$T/state/$1.state" "pending " "$2"
 	grep -qE "^pending INBOX $3\$" "$T/state/$1.state"
 	tap_is "$?" 0 "owed set of an older version ($1): the state now holds $3"
@@ -283,12 +283,12 @@ old() {
 	tap_like "$err" 'DELE owed for UIDL "uid-2" was recorded without the message.s digest.*not deleted; fetched again' \
 	    "owed set of an older version ($1): the log names the UIDL and says why"
 }
-old bare '%09[0-9]+%09m[0-9a-f]{16}' 'uid-1%20uid-2%20uid-3'
-old sizeonly '%09m[0-9a-f]{16}(?=%20|$)' 'uid-1%09[0-9]+%20uid-2%09[0-9]+%20uid-3%09[0-9]+'
+old bare '%09[0-9]+%09c[0-9a-f]{16}' 'uid-1%20uid-2%20uid-3'
+old sizeonly '%09c[0-9a-f]{16}(?=%20|$)' 'uid-1%09[0-9]+%20uid-2%09[0-9]+%20uid-3%09[0-9]+'
 
 # A journal written by an older mailfetchd (ids without a digest, or
 # without the size too, or with the header section's digest) after a
-# keep = no run killed at pop3-journaled: the whole message's digest is
+# keep = no run killed at pop3-journaled: the message's content digest is
 # taken from each delivered file (it holds the bytes RETR digested), so
 # RETR checks each message listed under a journaled UIDL and only then is
 # it deleted; none is fetched again. oldj NAME REGEX (what to strip from
@@ -311,8 +311,8 @@ oldj() {
 	tap_is "$rc:$(count "$T/Maildir-$1")" "1:3" \
 	    "journal of an older version ($1): then nothing new"
 }
-oldj jbare '%09[0-9]+%09m[0-9a-f]{16}(?= )' 'uid-[123]'
-oldj jsizeonly '%09m[0-9a-f]{16}(?= )' 'uid-[123]%09[0-9]+'
+oldj jbare '%09[0-9]+%09c[0-9a-f]{16}(?= )' 'uid-[123]'
+oldj jsizeonly '%09c[0-9a-f]{16}(?= )' 'uid-[123]%09[0-9]+'
 oldj jhdr '' 'uid-[123]%09[0-9]+%09[0-9a-f]{16}' hdr
 
 # An entry whose digest taken from the file does not match the message
@@ -322,7 +322,7 @@ oldj jhdr '' 'uid-[123]%09[0-9]+%09[0-9a-f]{16}' hdr
 server plain
 conf jedit none no
 MAILFETCHD_FAULT=pop3-journaled run jedit
-restate "$T/state/jedit.state" "inflight " '%09[0-9]+%09m[0-9a-f]{16}(?= )'
+restate "$T/state/jedit.state" "inflight " '%09[0-9]+%09c[0-9a-f]{16}(?= )'
 for f in "$T"/Maildir-jedit/tmp/*; do
 	sed -i '1s/^/X-Edited: by a reader\n/' "$f"
 done
