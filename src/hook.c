@@ -597,9 +597,7 @@ hook_poll_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct hook_run	*r = arg;
 	struct timeval	 tv = { 0, HOOK_POLL_MS * 1000 };
-	struct timespec	 now;
 	pid_t		 pid;
-	long		 ms;
 	int		 ws = 0;
 
 	(void)fd;
@@ -610,18 +608,8 @@ hook_poll_cb(evutil_socket_t fd, short what, void *arg)
 		hook_run_end(r, ws, r->killing);
 		return;
 	}
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	ms = (now.tv_sec - r->started.tv_sec) * 1000 + (now.tv_nsec -
-	    r->started.tv_nsec) / 1000000;
-	if (!r->killing && ms >= (long)r->timeout * 1000) {
-		secret_cmd_abort(r->pid);
-		r->killing = 1;
-		r->killed_ms = ms;
-	} else if (r->killing == 1 && ms - r->killed_ms >= HOOK_KILL_MS) {
-		kill(-r->pid, SIGKILL);
-		kill(r->pid, SIGKILL);
-		r->killing = 2;
-	}
+	secret_cmd_escalate(r->pid, &r->started, (long)r->timeout * 1000,
+	    HOOK_KILL_MS, &r->killing, &r->killed_ms);
 	evtimer_add(r->ev, &tv);
 }
 

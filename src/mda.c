@@ -340,7 +340,6 @@ mda_in_close(struct mda_job *j)
 	mda_pipe_close(&j->ev_in, &j->infd);
 }
 
-static long	mda_elapsed_ms(const struct mda_job *);
 
 /* The next chunk of the staged file into buf: 1, 0 at its end, -1 when
  * it cannot be read (j->read_error). */
@@ -377,7 +376,7 @@ mda_in_cb(evutil_socket_t fd, short what, void *arg)
 		if (j->read_error != NULL && j->killing == 0) {
 			secret_cmd_abort(j->pid);
 			j->killing = 1;
-			j->killed_ms = mda_elapsed_ms(j);
+			j->killed_ms = secret_cmd_elapsed_ms(&j->started);
 		}
 		mda_in_close(j);
 		return;
@@ -493,17 +492,6 @@ mda_end(struct mda_job *j, int ws)
 	mda_job_free(j);
 }
 
-/* Milliseconds since the agent started. */
-static long
-mda_elapsed_ms(const struct mda_job *j)
-{
-	struct timespec	now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return ((now.tv_sec - j->started.tv_sec) * 1000 + (now.tv_nsec -
-	    j->started.tv_nsec) / 1000000);
-}
-
 /* The poll: ended yet, or past the timeout? */
 static void
 mda_poll_cb(evutil_socket_t fd, short what, void *arg)
@@ -511,7 +499,6 @@ mda_poll_cb(evutil_socket_t fd, short what, void *arg)
 	struct mda_job	*j = arg;
 	struct timeval	 tv = { 0, MDA_POLL_MS * 1000 };
 	pid_t		 pid;
-	long		 ms;
 	int		 ws = 0;
 
 	(void)fd;
@@ -522,16 +509,8 @@ mda_poll_cb(evutil_socket_t fd, short what, void *arg)
 		mda_end(j, ws);
 		return;
 	}
-	ms = mda_elapsed_ms(j);
-	if (j->killing == 0 && ms >= (long)j->timeout * 1000) {
-		secret_cmd_abort(j->pid);
-		j->killing = 1;
-		j->killed_ms = ms;
-	} else if (j->killing == 1 && ms - j->killed_ms >= MDA_KILL_MS) {
-		kill(-j->pid, SIGKILL);
-		kill(j->pid, SIGKILL);
-		j->killing = 2;
-	}
+	secret_cmd_escalate(j->pid, &j->started, (long)j->timeout * 1000,
+	    MDA_KILL_MS, &j->killing, &j->killed_ms);
 	evtimer_add(j->ev_poll, &tv);
 }
 

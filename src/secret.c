@@ -784,6 +784,35 @@ secret_cmd_abort(pid_t pid)
 	kill(pid, SIGTERM);
 }
 
+long
+secret_cmd_elapsed_ms(const struct timespec *started)
+{
+	struct timespec	now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return ((now.tv_sec - started->tv_sec) * 1000 + (now.tv_nsec -
+	    started->tv_nsec) / 1000000);
+}
+
+void
+secret_cmd_escalate(pid_t pid, const struct timespec *started,
+    long timeout_ms, long kill_ms, int *killing, long *killed_ms)
+{
+	long	ms = secret_cmd_elapsed_ms(started);
+
+	if (*killing == 0 && ms >= timeout_ms) {
+		secret_cmd_abort(pid);
+		*killing = 1;
+		*killed_ms = ms;
+	} else if (*killing == 1 && ms - *killed_ms >= kill_ms) {
+		/* The supervisor did not end it in time: it and all it
+		 * started, at once. */
+		kill(-pid, SIGKILL);
+		kill(pid, SIGKILL);
+		*killing = 2;
+	}
+}
+
 void
 secret_cmd_kill(pid_t pid, int *wstatus)
 {

@@ -7,6 +7,8 @@
 
 #include <sys/types.h>
 
+#include <time.h>
+
 #include "config.h"
 
 /* Longest secret accepted (an OAuth2 access token can be a few KB). */
@@ -88,6 +90,14 @@ void	 secret_cmd_kill(pid_t, int *wstatus);
  * exits within SECRET_KILL_SECONDS): the caller reaps it without
  * waiting (waitpid WNOHANG), never blocking its loop. */
 void	 secret_cmd_abort(pid_t);
+/* Milliseconds since *started (CLOCK_MONOTONIC). */
+long	 secret_cmd_elapsed_ms(const struct timespec *started);
+/* One poll of a command that runs under a time limit (an agent, a hook):
+ * secret_cmd_abort once timeout_ms have passed since started, then, if it
+ * is still there kill_ms later, SIGKILL to its process group and to it.
+ * *killing: 0 (running), 1 (aborted at *killed_ms), 2 (killed). */
+void	 secret_cmd_escalate(pid_t, const struct timespec *started,
+	    long timeout_ms, long kill_ms, int *killing, long *killed_ms);
 /* How a command ended, as a phrase for "'cmd' ..." ("exited with status
  * 1", "was killed by signal 9", "timed out after N seconds and was
  * killed" when timed_out); NULL when it exited 0. The caller frees. */
