@@ -12,7 +12,8 @@
  * account state. After the listing, the state's UIDLs are pruned to what
  * the server lists, so the set never grows beyond the maildrop (not after
  * an empty listing: pop3_listing_empty). With keep = yes a delivered
- * UIDL is forgotten only when two listings in a row leave it out: the
+ * UIDL (or one owed a refetch, its "resized" mark with it: chaos seed
+ * 664240427) is forgotten only when two listings in a row leave it out: the
  * first marks it absent (state_uidl_list_prune), since a listing may
  * leave out a message still there (a backend briefly out of sync), and
  * forgetting it had the next session fetch it again (chaos seed
