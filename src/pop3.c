@@ -12,10 +12,11 @@
  * account state. After the listing, the state's UIDLs are pruned to what
  * the server lists, so the set never grows beyond the maildrop (not after
  * an empty listing: pop3_listing_empty). With keep = yes a delivered
- * UIDL is forgotten only when two listings in a row leave it out: the
- * first marks it absent (state_uidl_list_prune; its size known or not:
- * review r23 02), since a listing may leave out a message still there
- * (a backend briefly out of sync), and forgetting it had the next
+ * UIDL (or one owed a refetch, its "resized" mark with it: chaos seed
+ * 664240427) is forgotten only when two listings in a row leave it out:
+ * the first marks it absent (state_uidl_list_prune; its size known or
+ * not: review r23 02), since a listing may leave out a message still
+ * there (a backend briefly out of sync), and forgetting it had the next
  * session fetch it again (chaos seed 661095042); the set then holds at
  * most the maildrop plus the messages another client deleted since the
  * session before. With keep = no only
@@ -932,6 +933,40 @@ pop3_uidl_line(struct pop3_session *s, const char *line, size_t len)
 	pop3_msg_add(s, msgno, id);
 }
 
+/* pop3_uidl_reused for a UIDL whose recorded size is over
+ * max_message_size: its message was skipped as too big, never fetched
+ * (the UIDL remembered so that it is not tried on every poll), so the
+ * one listed now under it is not a fetch again for a size change, and
+ * gets no "resized" mark: of another size than the limit allows too,
+ * only its size is recorded; otherwise it is fetched as the first
+ * message of that UIDL, and the once for a size change is still to
+ * come (mailfetchd.conf(5), keep: it was spent here, and the next
+ * message under the UIDL never fetched; long chaos run, seed
+ * 664240303). A message delivered before the limit was lowered is taken
+ * the same way: at worst its UIDL's once comes one message later. 1 when
+ * done here. */
+static int
+pop3_uidl_skipped_reused(struct pop3_session *s, struct pop3_msg *m,
+    uint32_t was)
+{
+	struct log_ctx	mctx;
+	uint64_t	max = s->ac->max_message_size;
+
+	if (max == 0 || was <= max)
+		return (0);
+	if (m->size > max) {
+		state_uidl_set_size(s->st, m->uidl, m->size);
+		return (1);
+	}
+	mctx = pop3_msg_ctx(s, (size_t)(m - s->msgs));
+	log_msg(LOG_LVL_WARNING, &mctx, "the UIDL of a message skipped as "
+	    "larger than max_message_size (%u bytes) now names one of %u "
+	    "bytes: the server gave the UIDL of a deleted message to a new "
+	    "one; fetching it", was, m->size);
+	state_uidl_undeliver(s->st, m->uidl);
+	return (1);
+}
+
 /* The listed size of a delivered UIDL's message against the size
  * recorded when it was delivered: another size is another message, the
  * UIDL freed by a deletion and given to it (RFC 1939 section 7 allows
@@ -968,6 +1003,8 @@ pop3_uidl_reused(struct pop3_session *s, struct pop3_msg *m)
 		state_uidl_set_size(s->st, m->uidl, m->size);
 		return;
 	}
+	if (pop3_uidl_skipped_reused(s, m, was))
+		return;
 	mctx = pop3_msg_ctx(s, (size_t)(m - s->msgs));
 	log_msg(LOG_LVL_WARNING, &mctx, "the UIDL of a message delivered "
 	    "before (%u bytes) now names one of %u bytes: the server gave "

@@ -16,7 +16,7 @@
  *	first_fetch <folder name> unseen <highest UID covered>
  *	first_left <folder name> <new|unseen> <Unix time>
  *	modseq <folder name> <uidvalidity> <highest mod-sequence>
- *	uidl <uidl> [<size> [resized [refetch]]]
+ *	uidl <uidl> [<size> [resized [refetch]]] [absent]
  *	budget <the scheduler's download history, schedule_budget_format>
  *	trashed <IMAP folder name>
  *	inflight <folder> <message id> <Maildir file name>
@@ -89,14 +89,14 @@
  * session cut before the refetch was delivered (a kill, the daily
  * budget, a drop) does not forget it and fetch the message a third time
  * when the size flaps back (review r14, findings 04 and 05). Versions
- * before it refuse the word ("expected 1 fields"). "absent" (after the
- * size, or after "resized"; alone after the UIDL when no size is known)
- * says the last listing left the delivered UIDL out: it is forgotten if
- * the next one does too (pop3.c: keep = yes, or its DELE owed).
- * Written only while a UIDL is absent, so a file without one is read by
- * the versions before it; they refuse the word ("unknown mark", or "bad
- * size" where no size is known) rather than take the absence for
- * nothing.
+ * before it refuse the word ("expected 1 fields"). "absent" (last: after
+ * the size, "resized" or "refetch"; alone after the UIDL when no size is
+ * known) says the last listing left the delivered UIDL, or one owed a
+ * refetch, out: it is forgotten if the next one does too (pop3.c: keep =
+ * yes, or its DELE owed). Written only while a UIDL is absent, so a file
+ * without one is read by the versions before it; they refuse the word
+ * ("unknown mark"; after "refetch": "expected 4 fields"; "bad size"
+ * where no size is known) rather than take the absence for nothing.
  *
  * A "trashed" record names a server folder mailfetchd moved delivered
  * messages into as the trash (keep = no): a folder pattern never fetches
@@ -159,9 +159,10 @@
 #define UIDL_SHARED	0x4	/* listed twice since list_begin */
 #define UIDL_REFETCH	0x8	/* not delivered, but "resized": kept and
 				 * saved with the mark ("refetch") */
-#define UIDL_ABSENT	0x10	/* delivered, and the last listing left it
-				 * out: saved with the mark ("absent"),
-				 * forgotten if the next one does too */
+#define UIDL_ABSENT	0x10	/* delivered or owed a refetch, and the
+				 * last listing left it out: saved with
+				 * the mark ("absent"), forgotten if the
+				 * next one does too */
 #define UIDL_KEPT	(UIDL_DELIVERED | UIDL_REFETCH | UIDL_ABSENT)
 				/* saved */
 /* In a UIDL's value (the uidlset keeps one 32-bit value per entry), the
@@ -263,7 +264,7 @@ static const struct state_record {
 	{ "first_fetch", 3, 0, state_parse_first, state_write_first },
 	{ "first_left", 3, 0, state_parse_first_left, state_write_first_left },
 	{ "modseq", 3, 0, state_parse_modseq, state_write_modseq },
-	{ "uidl", 1, 3, state_parse_uidl, state_write_uidls },
+	{ "uidl", 1, 4, state_parse_uidl, state_write_uidls },
 	{ "budget", 1, 0, state_parse_budget, state_write_budget },
 	{ "trashed", 1, 0, state_parse_trashed, state_write_trashed },
 	{ "inflight", 3, 0, state_parse_inflight, state_write_inflight },
@@ -914,30 +915,33 @@ state_write_modseq(struct state *st, struct state_out *out)
 	}
 }
 
-/* The flags of a "uidl" record's UIDL from its marks (fields[2] and
- * fields[3]; NULL when absent): 0 for an unknown mark, with why set. */
+/* The flags of a "uidl" record's UIDL from its marks (fields[2] to
+ * fields[4], in this order when present: "resized", "refetch" (only
+ * after "resized"), "absent"; NULL when absent): 0 for an unknown mark,
+ * with why set. */
 static unsigned char
 state_uidl_marks(char **fields, char **why)
 {
-	const char	*bad = NULL;
-	int		 absent;
+	unsigned char	 flags = UIDL_DELIVERED;
+	size_t		 i = 2;
 
-	absent = (fields[3] != NULL ? fields[3] : fields[2]) != NULL &&
-	    strcmp(fields[3] != NULL ? fields[3] : fields[2], "absent") == 0;
-	if (fields[2] != NULL && strcmp(fields[2], "resized") != 0 &&
-	    !(absent && fields[3] == NULL))
-		bad = fields[2];
-	else if (fields[3] != NULL && strcmp(fields[3], "refetch") != 0 &&
-	    !absent)
-		bad = fields[3];
-	if (bad != NULL) {
+	if (fields[i] != NULL && strcmp(fields[i], "resized") == 0) {
+		i++;
+		if (fields[i] != NULL && strcmp(fields[i], "refetch") == 0) {
+			flags = UIDL_REFETCH;
+			i++;
+		}
+	}
+	if (i < 5 && fields[i] != NULL && strcmp(fields[i], "absent") == 0) {
+		flags |= UIDL_ABSENT;
+		i++;
+	}
+	if (i < 5 && fields[i] != NULL) {
 		xasprintf(why, "uidl: unknown mark \"%s\" after the size "
-		    "(" STATE_NEWER ")", bad);
+		    "(" STATE_NEWER ")", fields[i]);
 		return (0);
 	}
-	if (absent)
-		return (UIDL_DELIVERED | UIDL_ABSENT);
-	return (fields[3] != NULL ? UIDL_REFETCH : UIDL_DELIVERED);
+	return (flags);
 }
 
 /* Record "uidl <uidl> [<size> [resized [refetch]]] [absent]" (absent
@@ -2015,10 +2019,27 @@ state_uidl_absent_keep(struct state *st, uint32_t id, unsigned char flags,
 	return (1);
 }
 
+/* Whether a UIDL owed a refetch ("resized", not delivered yet) that
+ * this listing did not name is kept, marked absent, rather than
+ * forgotten: with grace, the first time, as a delivered one is
+ * (state_uidl_absent_keep). Forgotten, its "resized" mark went with it:
+ * listed again, the message was fetched as new (its one duplicate) and
+ * recorded without the mark, and the next flap of its size took it for
+ * a reuse and fetched it a third time (long chaos run, seed 664240427). */
+static int
+state_uidl_refetch_keep(struct state *st, uint32_t id, unsigned char flags,
+    int grace)
+{
+	if (!grace || (flags & (UIDL_REFETCH | UIDL_ABSENT)) != UIDL_REFETCH)
+		return (0);
+	uidlset_set_flags(st->uidls, id, UIDL_REFETCH | UIDL_ABSENT);
+	return (1);
+}
+
 /* Forgets the delivered UIDLs this listing did not name (and those owed
  * a refetch: counted apart); with grace, only those the previous listing
- * did not name either (state_uidl_absent_keep). Their entries stay in
- * the set, as garbage, so that ids stay valid. */
+ * did not name either (state_uidl_absent_keep, state_uidl_refetch_keep).
+ * Their entries stay in the set, as garbage, so that ids stay valid. */
 size_t
 state_uidl_list_prune(struct state *st, int grace)
 {
@@ -2029,7 +2050,8 @@ state_uidl_list_prune(struct state *st, int grace)
 		flags = uidlset_flags(st->uidls, id);
 		if (flags == 0 || (flags & UIDL_LISTED))
 			continue;
-		if (state_uidl_absent_keep(st, (uint32_t)id, flags, grace))
+		if (state_uidl_absent_keep(st, (uint32_t)id, flags, grace) ||
+		    state_uidl_refetch_keep(st, (uint32_t)id, flags, grace))
 			continue;
 		uidlset_set_flags(st->uidls, id, 0);
 		if (!(flags & UIDL_DELIVERED))

@@ -100,4 +100,35 @@ tap_is "$(grep -c ' RETR ' "$T/log")" 6 \
 tap_is "$(grep -cE '^uidl [^ ]+ [0-9]+ resized$' "$T/state-flap/flap.state")" 3 \
     "flapping sizes: the state marks each UIDL fetched again for a size change"
 
+# A UIDL whose first message was skipped as larger than max_message_size
+# (never fetched, its UIDL remembered) does not count as fetched: the
+# next message under it, of another size, is the first fetched there,
+# not the once for a size change, so that a third, of another size again,
+# is fetched as the reused UIDL it is; a fourth, after that once, is the
+# documented limit (mailfetchd.conf(5), keep). It was taken for the
+# once, and the third never fetched (long chaos run, seed 664240303:
+# missing). tests/fault/pop3dir.py, each message replacing the one
+# before under the UIDL u1 between runs.
+big() {
+	printf 'From: a@example.net\nSubject: %s\n\n%s\n' "$1" "$2" \
+	    >"$T/big/01_u1"
+}
+mkdir -p "$T/big"
+big A "$(printf '%0300d' 0)"
+scripted_pop3dir "$T/big"
+scripted_conf big pop3 5s "keep = yes" "max_message_size = 200"
+scripted_once big
+tap_is "$rc:$(scripted_count big)" "1:0" "too big: A skipped"
+big B "$(printf '%040d' 0)"
+scripted_once big
+tap_is "$rc:$(has big '^Subject: B')" "0:1" "too big: B under its UIDL fetched"
+big C "$(printf '%080d' 0)"
+scripted_once big
+tap_is "$rc:$(has big '^Subject: C')" "0:1" \
+    "too big: C, of another size than B, fetched (the once for a size change)"
+big D "$(printf '%020d' 0)"
+scripted_once big
+tap_is "$rc:$(has big '^Subject: D')" "1:0" \
+    "too big: D after that once not fetched (the documented limit)"
+
 tap_done

@@ -950,6 +950,8 @@ test_newer_records(void **arg)
 		"mailfetchd-state 1\nuidl u1 64 bigger\n",
 		"mailfetchd-state 1\nuidl u1 64 absent absent\n",
 		"mailfetchd-state 1\nuidl u1 64 absent refetch\n",
+		"mailfetchd-state 1\nuidl u1 64 refetch absent\n",
+		"mailfetchd-state 1\nuidl u1 64 resized refetch absent more\n",
 		"mailfetchd-state 1\nfolder 1 2 A B\n",
 		"mailfetchd-state 1\nsomething 1\n",
 	};
@@ -1367,6 +1369,23 @@ uidl_ab_open(struct fixture *fx, char *path, size_t pathsz, uint32_t *a,
 	return (st);
 }
 
+/* Saves the state and checks that its file holds the text (want 1) or
+ * does not (want 0). */
+static void
+saved_has(struct state *st, const char *needle, int want)
+{
+	char	*text;
+	size_t	 len;
+
+	save_ok(st);
+	text = read_file(state_path(st), &len);
+	if (want)
+		assert_non_null(strstr(text, needle));
+	else
+		assert_null(strstr(text, needle));
+	free(text);
+}
+
 /* A "resized" UIDL taken off as delivered stays in the set, saved as
  * owed a refetch with its mark (review r14, findings 04, 05): loaded
  * undelivered, marked, kept by a listing that names it, delivered (the
@@ -1420,6 +1439,33 @@ test_uidl_refetch(void **arg)
 	text = read_file(state_path(st), &len);
 	assert_null(strstr(text, "uidl a"));
 	free(text);
+	state_close(st);
+
+	/* With grace (keep = yes), one listing without it keeps it and
+	 * its mark, saved "absent" (chaos seed 664240427); listed again,
+	 * the mark "absent" goes; two listings in a row without it forget
+	 * it. */
+	write_signed(path, "mailfetchd-state 1\nuidl a 64 resized refetch\n",
+	    1);
+	st = open_ok(fx->dir, "acct");
+	state_uidl_list_begin(st);
+	assert_int_equal(state_uidl_list_prune(st, 1), 0);
+	saved_has(st, "uidl a 64 resized refetch absent\n", 1);
+	state_close(st);
+	st = open_ok(fx->dir, "acct");
+	assert_false(state_uidl_has(st, "a"));
+	state_uidl_list_begin(st);
+	a = state_uidl_list(st, "a", &again);
+	assert_false(state_uidl_delivered(st, a));
+	assert_true(state_uidl_resized(st, a));
+	assert_false(state_uidl_absent(st, a));
+	assert_int_equal(state_uidl_list_prune(st, 1), 0);
+	saved_has(st, "uidl a 64 resized refetch\n", 1);
+	for (again = 0; again < 2; again++) {
+		state_uidl_list_begin(st);
+		assert_int_equal(state_uidl_list_prune(st, 1), 0);
+	}
+	saved_has(st, "uidl a", 0);
 	state_close(st);
 }
 
