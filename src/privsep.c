@@ -435,6 +435,11 @@ privsep_enter(const struct privsep_worker *w)
 	signal(SIGTERM, SIG_DFL);
 	signal(SIGINT, SIG_DFL);
 	signal(SIGCHLD, SIG_DFL);
+	/* Job control stops the root process only: a worker reported
+	 * stopped is one its owner stopped (privsep_wait). */
+	signal(SIGTSTP, SIG_IGN);
+	signal(SIGTTIN, SIG_IGN);
+	signal(SIGTTOU, SIG_IGN);
 	sigprocmask(SIG_SETMASK, &privsep_oldmask, NULL);
 	unsetenv("NOTIFY_SOCKET");
 	unsetenv("WATCHDOG_USEC");
@@ -548,6 +553,19 @@ privsep_by_pid(struct privsep_set *set, pid_t pid)
 	return (NULL);
 }
 
+/* A worker its owner stopped (SIGSTOP: the same uid may) would hold
+ * root's run, a cron job's --once, for ever: it is killed instead, and
+ * its accounts count as not fetched (review r25 04). */
+static void
+privsep_stopped(struct privsep_worker *w, pid_t pid, int ws)
+{
+	log_msg(LOG_LVL_ERROR, NULL, "worker of %s (pid %ld) was stopped by "
+	    "signal %d (%s): killed, so that it cannot hold this run; its "
+	    "accounts are not fetched", privsep_name(w), (long)pid,
+	    WSTOPSIG(ws), strsignal(WSTOPSIG(ws)));
+	kill(pid, SIGKILL);
+}
+
 /* Waits for one worker of set (pid, or any when -1); 0 when none is
  * left. */
 static int
@@ -558,13 +576,17 @@ privsep_wait(struct privsep_set *set, pid_t which)
 	int			 ws;
 
 	for (;;) {
-		pid = waitpid(which, &ws, 0);
+		pid = waitpid(which, &ws, WUNTRACED);
 		if (pid == -1 && errno == EINTR)
 			continue;
 		if (pid == -1)
 			return (0);
 		if ((w = privsep_by_pid(set, pid)) == NULL)
 			continue;
+		if (WIFSTOPPED(ws)) {
+			privsep_stopped(w, pid, ws);
+			continue;
+		}
 		if (WIFSIGNALED(ws))
 			log_msg(LOG_LVL_ERROR, NULL, "worker of %s (pid %ld) "
 			    "was killed by signal %d", privsep_name(w),
