@@ -111,8 +111,9 @@
  * is not handed over again (state.h state_refused_note; imap.c and pop3.c
  * hold it back meanwhile, owed as before). At most STATE_REFUSED_MAX, the
  * oldest dropped first: a dropped record only has that message tried
- * sooner. Written only while a message is held back, so a file without
- * one is read by the versions before it; they refuse a file that has one
+ * sooner. Written only while a message the agent refused is on the
+ * server, undelivered, so a file without one is read by the versions
+ * before it; they refuse a file that has one
  * ("unknown record") rather than start over: to go back to one, first
  * have the refused messages delivered or deleted on the server (until
  * --status shows none held back).
@@ -2375,8 +2376,15 @@ state_refused_note(struct state *st, const char *folder, const char *key,
 		return (NULL);
 	if (r->count < UINT32_MAX)
 		r->count++;
-	r->until = now + state_refused_hold(r->count, interval, temporary ?
-	    STATE_REFUSED_TEMP_CAP : STATE_REFUSED_CAP);
+	/* "Try again later" is tried at the next poll the first time (a
+	 * passing fault mended meanwhile); held back from the second in a
+	 * row, as a refusal is from the first. */
+	if (temporary)
+		r->until = r->count == 1 ? now : now + state_refused_hold(
+		    r->count - 1, interval, STATE_REFUSED_TEMP_CAP);
+	else
+		r->until = now + state_refused_hold(r->count, interval,
+		    STATE_REFUSED_CAP);
 	return (r);
 }
 

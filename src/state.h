@@ -215,8 +215,10 @@ struct state_refusal {
 /* Records kept at most; past it the oldest refusal is forgotten. */
 #define STATE_REFUSED_MAX	256
 /* The hold after the first refusal is two poll intervals, doubled at each
- * refusal in a row, at most a day; at most an hour for an agent that
- * asked to be tried later (temporary: exit 75, LMTP 4xx). */
+ * refusal in a row, at most a day. An agent that asked to be tried later
+ * (temporary: exit 75, LMTP 4xx) gets no hold the first time in a row
+ * (retry time now: tried at the next poll), then the same from the
+ * second, at most an hour. */
 #define STATE_REFUSED_CAP	86400
 #define STATE_REFUSED_TEMP_CAP	3600
 /* The record of a message, NULL if none. */

@@ -483,7 +483,13 @@ test_refused(void **arg)
 		r = state_refused_note(st, "INBOX", "u1\t10", 0, 300, 3000);
 	assert_int_equal(r->count, 42);
 	assert_int_equal(r->until, 3000 + STATE_REFUSED_CAP);
-	for (i = 0; i < 10; i++)
+	/* Temporary: the first in a row tried at the next poll. */
+	r = state_refused_note(st, "Lists/a b", "7.9", 1, 300, 3000);
+	assert_int_equal(r->count, 1);
+	assert_int_equal(r->until, 3000);
+	r = state_refused_note(st, "Lists/a b", "7.9", 1, 300, 3000);
+	assert_int_equal(r->until, 3000 + 600);
+	for (i = 0; i < 8; i++)
 		r = state_refused_note(st, "Lists/a b", "7.9", 1, 300, 3000);
 	assert_int_equal(r->until, 3000 + STATE_REFUSED_TEMP_CAP);
 	assert_null(state_refused_note(st, "", "7.9", 0, 300, 3000));
