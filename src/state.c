@@ -113,10 +113,10 @@
  * oldest dropped first: a dropped record only has that message tried
  * sooner. Written only while a message the agent refused is on the
  * server, undelivered, so a file without one is read by the versions
- * before it; they refuse a file that has one
- * ("unknown record") rather than start over: to go back to one, first
- * have the refused messages delivered or deleted on the server (until
- * --status shows none held back).
+ * before it; they refuse a file that has one ("unknown record") rather
+ * than start over: to go back to one, first have the refused messages
+ * delivered or deleted on the server (until no line of the file starts
+ * with "refused"; --status shows only those held back now).
  *
  * Records are described by a table (keyword, field count, optional
  * trailing fields, parser, writer); a new kind of record is one entry and
