@@ -4440,7 +4440,7 @@ imap_mda_done(enum mda_result res, const char *text, void *arg)
 
 	s->mda = NULL;
 	mda_log(&ctx, res, text, imap_hold_note(s, s->staged[i].uid, res));
-	if (res == MDA_FAILED)
+	if (res == MDA_FAILED || res == MDA_BROKEN)
 		s->result.mda_refused++;	/* not the account's failure */
 	else if (res == MDA_TEMPFAIL)
 		s->result.mda_tempfail++;

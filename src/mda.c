@@ -404,7 +404,7 @@ mda_end(struct mda_job *j, int ws)
 	how = secret_cmd_how(ws, j->killing != 0 && j->read_error == NULL,
 	    j->timeout);
 	if (j->read_error != NULL) {
-		res = MDA_FAILED;
+		res = MDA_BROKEN;
 		xasprintf(&text, "mda_command '%s' was stopped: %s%s",
 		    j->argv0, j->read_error, said);
 	} else if (how == NULL) {
@@ -419,7 +419,9 @@ mda_end(struct mda_job *j, int ws)
 		xasprintf(&text, "mda_command '%s' asked to try again later "
 		    "(exit status 75, EX_TEMPFAIL)%s", j->argv0, said);
 	} else {
-		res = MDA_FAILED;
+		/* Killed, it said nothing of the message. */
+		res = j->killing == 0 && WIFEXITED(ws) ? MDA_FAILED :
+		    MDA_BROKEN;
 		xasprintf(&text, "mda_command '%s' %s%s", j->argv0, how, said);
 	}
 	free(how);
@@ -727,7 +729,7 @@ mda_log(const struct log_ctx *ctx, enum mda_result res, const char *text,
 	else if (res == MDA_TEMPFAIL)
 		log_msg(LOG_LVL_WARNING, ctx, "%s; the message stays on the "
 		    "server and is %s", text, again);
-	else if (res == MDA_FAILED)
+	else if (res != MDA_DELIVERED)
 		log_msg(LOG_LVL_ERROR, ctx, "%s; the message stays on the "
 		    "server and is %s", text, again);
 }
@@ -744,7 +746,7 @@ mda_hold_note(struct state *st, const struct account_conf *ac,
 		return (0);
 	}
 	now = (long long)time(NULL);
-	r = state_refused_note(st, folder, key, res == MDA_TEMPFAIL,
+	r = state_refused_note(st, folder, key, res != MDA_FAILED,
 	    ac->poll_interval, now);
 	return (r != NULL && r->until > now ? r->until : 0);
 }

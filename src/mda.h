@@ -31,7 +31,14 @@
 enum mda_result {
 	MDA_DELIVERED,		/* exit 0 */
 	MDA_TEMPFAIL,		/* exit 75 */
-	MDA_FAILED,		/* anything else; or it could not start */
+	MDA_FAILED,		/* any other exit status; or it could not
+				 * start */
+	MDA_BROKEN,		/* failed with no word on the message:
+				 * killed (a signal, mda_timeout), the
+				 * staged file unreadable; with LMTP the
+				 * connection refused, lost or out of step.
+				 * As MDA_FAILED but for the retry backoff
+				 * (mda_hold_note: as MDA_TEMPFAIL) */
 };
 
 /* One message's identity for the agent. */
@@ -92,7 +99,7 @@ struct mda_job	*mda_start_staged(struct event_base *,
 		    mda_done_cb, void *arg, char **cause);
 /* Logs how the agent ended for a message (ctx: its context): nothing
  * after a clean MDA_DELIVERED, a warning after an unclean one or
- * MDA_TEMPFAIL, an error after MDA_FAILED, saying the message stays on
+ * MDA_TEMPFAIL, an error after MDA_FAILED or MDA_BROKEN, saying the message stays on
  * the server, handed over again after until (mda_hold_note; 0: at the
  * next poll). */
 void		 mda_log(const struct log_ctx *, enum mda_result,
@@ -104,8 +111,9 @@ void		 mda_log(const struct log_ctx *, enum mda_result,
  * download per backoff step, not one per poll. folder: the remote
  * folder ("INBOX" for POP3); key: the message there (imap.c:
  * "UIDVALIDITY.UID", pop3.c: "UIDL<tab>SIZE").
- * note records how the agent ended: a refusal (MDA_FAILED, MDA_TEMPFAIL:
- * temporary, no hold the first time in a row, a shorter cap) raises the
+ * note records how the agent ended: a refusal (MDA_FAILED; MDA_TEMPFAIL
+ * and MDA_BROKEN: temporary, no hold the first time in a row, a shorter
+ * cap) raises the
  * message's hold from ac's poll_interval and returns its retry time (0
  * when not held); MDA_DELIVERED forgets it and returns 0. The caller
  * saves the state. */

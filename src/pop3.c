@@ -2564,7 +2564,7 @@ pop3_mda_done(enum mda_result res, const char *text, void *arg)
 	s->mda = NULL;
 	s->mda_next++;
 	mda_log(&ctx, res, text, pop3_hold_note(s, m, res));
-	if (res == MDA_FAILED)
+	if (res == MDA_FAILED || res == MDA_BROKEN)
 		s->result.mda_refused++;	/* not the account's failure */
 	else if (res == MDA_TEMPFAIL)
 		s->result.mda_tempfail++;

@@ -13,6 +13,9 @@
 #    nothing.
 #  - IMAP, message 2 of 3 refused: the same, counted by the body FETCHes
 #    (UID FETCH ... BODY.PEEK[]) of each connection.
+#  - an agent killed by a signal for m1 said nothing of the message
+#    (as LMTP's lost connections): tried again at the next run, held
+#    back from the second failure in a row.
 #  - kill -9 (MAILFETCHD_FAULT=pop3-mda-taken): killed before the refusal
 #    was saved, the next run hands m1 over again (retried sooner, nothing
 #    lost); killed after it was saved (with the next message taken), the
@@ -153,6 +156,30 @@ tap_is "$(held pop)" "" "pop run 4: its record gone"
 scripted_once pop
 tap_is "$(grep -c ' RETR ' "$T/pop2.log")" 1 "pop run 5: nothing downloaded"
 tap_is "$(got pop)" "m1 m2 m3 " "pop run 5: each message once"
+
+# An agent killed by a signal for m1: no hold the first time.
+cat >"$T/sig.sh" <<'EOA'
+#!/bin/sh
+f=$(mktemp "$1/.in.XXXXXX"); cat >"$f"
+grep -q '^Subject: m1$' "$f" && kill -KILL $$
+mv "$f" "$1/msg.${f##*.}"
+EOA
+chmod 755 "$T/sig.sh"
+mkdir -p "$T/got-sig"
+SCRIPTED_LOG=$T/sig.log scripted_pop3dir_msgs "$T/drop-sig" 2
+SCRIPTED_LOG=$T/sig.log scripted_pop3dir "$T/drop-sig"
+scripted_conf sig pop3 5s "deliver = mda" "keep = yes" \
+    "mda_command = \"$T/sig.sh $T/got-sig\"" "poll_interval = 10s" \
+    "poll_interval_override = yes"
+scripted_once sig
+tap_is "$rc" 8 "sig run 1: m1's agent killed: exit 8"
+scripted_once sig
+tap_is "$(grep -c '^2 RETR 1$' "$T/sig.log")" 1 \
+    "sig run 2, right after: m1 downloaded again (a killed agent said nothing of it)"
+scripted_once sig
+tap_is "$(grep -c '^3 RETR 1$' "$T/sig.log")" 0 \
+    "sig run 3, right after: held back after the second failure in a row"
+tap_is "$(got sig)" "m2 " "sig: m2 delivered once"
 
 # killed NAME N SAVED AGAIN DELIVERED: three messages, m1 refused, the run
 # killed as the agent took its Nth message; then the refused record SAVED
