@@ -45,6 +45,7 @@
 #include "fetch.h"
 #include "hook.h"
 #include "imap.h"
+#include "mda.h"
 #include "notify.h"
 #include "privsep.h"
 #include "schedule.h"
@@ -454,6 +455,12 @@ daemon_account_done(struct daemon_account *a, const struct fetch_result *r,
 	if (r->refused > 0 && status_is_failure(r->status))
 		schedule_idle_error(a->sa, r->status);
 	daemon_account_held(a, r->agent_refused, r->messages);
+	/* A poll cut before its listing tells nothing of them. */
+	if (r->held_back > 0 || r->agent_refused > 0 ||
+	    !status_is_failure(r->status)) {
+		a->held_back = r->held_back;
+		a->held_until = r->held_until;
+	}
 	daemon_log_done(a, r, due, now, msg);
 	if (o.hint == SCHEDULE_HINT_TOO_MANY_CONNS)
 		daemon_idle_trim(a->d);
@@ -1574,21 +1581,29 @@ daemon_account_conns(const struct daemon_account *a)
 }
 
 /* "; 2 messages refused by the delivery agent since 2026-12-07
- * 17:29:40" (daemon_account_held), or "" when none are. */
+ * 17:29:40" (daemon_account_held), then ", 1 held back until
+ * 2026-12-07 17:39:40" (mda_hold_is: not downloaded again before), or ""
+ * when none are. */
 static void
 daemon_account_held_text(const struct daemon_account *a, char *buf,
     size_t len)
 {
-	struct tm	tm;
-	char		since[32] = "unknown";
+	char	since[32] = "unknown", until[32];
+	size_t	n;
 
 	buf[0] = '\0';
-	if (a->held == 0)
+	if (a->held > 0) {
+		mda_hold_time(a->held_since, since, sizeof since);
+		snprintf(buf, len, "; %lu message%s refused by the delivery "
+		    "agent since %s", a->held, a->held == 1 ? "" : "s",
+		    since);
+	}
+	if (a->held_back == 0)
 		return;
-	if (localtime_r(&a->held_since, &tm) != NULL)
-		strftime(since, sizeof since, "%Y-%m-%d %H:%M:%S", &tm);
-	snprintf(buf, len, "; %lu message%s refused by the delivery agent "
-	    "since %s", a->held, a->held == 1 ? "" : "s", since);
+	mda_hold_time(a->held_until, until, sizeof until);
+	n = strlen(buf);
+	snprintf(buf + n, len - n, "%s%lu held back until %s",
+	    n > 0 ? ", " : "; ", a->held_back, until);
 }
 
 /* One line of the `status` answer (control.h), caller frees. */
@@ -1598,7 +1613,7 @@ daemon_account_status_line(const struct daemon_account *a, uint64_t now)
 	struct schedule_status	 ss;
 	struct tm		 tm;
 	char			 when[32] = "never", *next, *line, err[64];
-	char			*folders, budget[96] = "", held[96];
+	char			*folders, budget[96] = "", held[160];
 	int			 today = a->day == daemon_today();
 	int			 failing, idling;
 	time_t			 success = a->last_success;

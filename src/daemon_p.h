@@ -68,6 +68,11 @@ struct daemon_account {
 						 * over (daemon_account_held) */
 	time_t				 held_since; /* since when polls
 						 * keep some back; 0: none */
+	unsigned long			 held_back; /* messages the agent
+						 * refused, held back by the
+						 * last poll that got so far
+						 * (mda_hold_is) */
+	long long			 held_until; /* the first retry */
 	unsigned long			 held_known; /* of them, refused by
 						 * a poll whose agent took
 						 * others (it works) */

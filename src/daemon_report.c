@@ -191,6 +191,8 @@ daemon_report_account(const struct daemon_account *a, uint64_t now,
 	m->bytes_today = today ? a->bytes_today : 0;
 	m->refused_messages = a->held;
 	m->refused_since = (int64_t)a->held_since;
+	m->held_back = a->held_back;
+	m->held_until = a->held_until;
 	memcpy(m->failures_by_class, a->failures_by_class,
 	    sizeof m->failures_by_class);
 	daemon_report_folders(a, now, m);

@@ -323,6 +323,8 @@ fetch_imap_done(struct imap_session *imap, void *arg)
 	res.status = r->status;
 	fetch_refused(&res, r->mda_refused, r->mda_tempfail, r->messages,
 	    r->folders_failed > 0);
+	res.held_back = r->mda_held;
+	res.held_until = r->mda_held_until;
 	if (r->folders_failed > 0 && r->folders_ok > 0 &&
 	    res.status != EXIT_LOCAL && res.status != EXIT_NETWORK)
 		res.status = EXIT_PARTIAL;
@@ -351,6 +353,8 @@ fetch_pop3_done(struct pop3_session *pop3, void *arg)
 	res.status = r->status;
 	fetch_refused(&res, r->mda_refused, r->mda_tempfail, r->messages,
 	    0);
+	res.held_back = r->mda_held;
+	res.held_until = r->mda_held_until;
 	res.messages = r->messages;
 	res.bytes = r->bytes;
 	res.downloaded = r->downloaded;

@@ -64,6 +64,11 @@ struct fetch_result {
 	unsigned long	 agent_refused;	/* all the messages the agent (or
 					 * LMTP server) refused or deferred
 					 * (75, 4xx), kept on the server */
+	unsigned long	 held_back;	/* messages the agent refused
+					 * before, held back until their
+					 * retry time (mda_hold_is), and
+					 * those it refused now */
+	long long	 held_until;	/* the earliest retry (Unix time) */
 	int		 none_taken;	/* the agent took none of the
 					 * messages handed over, and nothing
 					 * else failed (status EXIT_LOCAL) */

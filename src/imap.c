@@ -3791,6 +3791,78 @@ imap_budget_never(struct imap_session *s, size_t i, struct uidset *never)
 	return (1);
 }
 
+/* Message uid's key among the refused messages held back (mda_hold_note):
+ * "UIDVALIDITY.UID", as its X-Mailfetchd-Id key. */
+static void
+imap_hold_key(const struct imap_session *s, uint32_t uid, char *buf,
+    size_t len)
+{
+	(void)snprintf(buf, len, "%u.%u", (unsigned int)s->uidvalidity,
+	    (unsigned int)uid);
+}
+
+/* Whether message i is one the agent refused, held back until its retry
+ * time (counted in *n, the earliest in *first). Only an owed one (in
+ * the missing set, as every refused message is: imap_checkpoint_record):
+ * passed over now, it stays owed (imap_sizes_done keeps it missing). */
+static int
+imap_hold_is(struct imap_session *s, size_t i, long long now,
+    unsigned long *n, long long *first)
+{
+	char	key[32];
+
+	if (s->folders[s->cur].deliver == DELIVER_MAILDIR ||
+	    !uidset_has(&s->missing, s->msgs[i].uid))
+		return (0);
+	imap_hold_key(s, s->msgs[i].uid, key, sizeof key);
+	return (mda_hold_is(s->st, s->sf->name, key, now, first, n));
+}
+
+/* state_refused_keep's question: whether the held message key names is
+ * of this UIDVALIDITY and still owed (missing): one delivered, given up
+ * as gone, or of another epoch is forgotten. */
+static int
+imap_hold_owed(void *arg, const char *key)
+{
+	struct imap_session	*s = arg;
+	unsigned int		 uidv, uid;
+	char			 end;
+
+	if (sscanf(key, "%u.%u%c", &uidv, &uid, &end) != 2)
+		return (0);
+	return (uidv == s->uidvalidity && uidset_has(&s->missing, uid));
+}
+
+/* The folder's poll held back n refused messages, the first retry at
+ * first: logged, and counted for the session's result. */
+static void
+imap_hold_done(struct imap_session *s, unsigned long n, long long first)
+{
+	if (state_refused_count(s->st) > 0)
+		(void)state_refused_keep(s->st, s->sf->name, imap_hold_owed,
+		    s);
+	if (n == 0)
+		return;
+	mda_hold_log(&s->ctx, n, first);
+	s->result.mda_held += n;
+	if (s->result.mda_held_until == 0 || first < s->result.mda_held_until)
+		s->result.mda_held_until = first;
+}
+
+/* How the agent ended for message uid, for its retry backoff; its retry
+ * time, 0 for none. */
+static long long
+imap_hold_note(struct imap_session *s, uint32_t uid, enum mda_result res)
+{
+	char	key[32];
+
+	if (s->sf == NULL || s->uidvalidity == 0)
+		return (0);
+	imap_hold_key(s, uid, key, sizeof key);
+	return (mda_hold_count(&s->result.mda_held, &s->result.mda_held_until,
+	    mda_hold_note(s->st, s->ac, s->sf->name, key, res)));
+}
+
 /* The sizes are in: drop what is too big, then fetch the rest. */
 static void
 imap_sizes_done(struct imap_session *s)
@@ -3798,6 +3870,8 @@ imap_sizes_done(struct imap_session *s)
 	uint64_t	max = s->ac->max_message_size;
 	size_t		i, o = 0, nver = 0, ngm = 0, sure;
 	struct uidset	listed, unlisted, never;
+	unsigned long	nheld = 0;
+	long long	first = 0, now = (long long)time(NULL);
 
 	if (s->suspect_pass) {
 		imap_suspect_sized(s);
@@ -3843,6 +3917,11 @@ imap_sizes_done(struct imap_session *s)
 		}
 		if (imap_budget_never(s, i, &never))
 			continue;
+		/* Owed still: kept missing with those of never. */
+		if (imap_hold_is(s, i, now, &nheld, &first)) {
+			uidset_add(&never, s->msgs[i].uid);
+			continue;
+		}
 		if (uidset_has(&s->verify, s->msgs[i].uid))
 			nver++;
 		s->msgs[o++] = s->msgs[i];
@@ -3869,6 +3948,7 @@ imap_sizes_done(struct imap_session *s)
 		uidset_add_set(&s->missing, &never);
 		imap_missing_save(s);
 	}
+	imap_hold_done(s, nheld, first);
 	uidset_clear(&listed);
 	uidset_clear(&unlisted);
 	uidset_clear(&never);
@@ -4359,8 +4439,8 @@ imap_mda_done(enum mda_result res, const char *text, void *arg)
 				    s->staged[i].uid };
 
 	s->mda = NULL;
-	mda_log(&ctx, res, text);
-	if (res == MDA_FAILED)
+	mda_log(&ctx, res, text, imap_hold_note(s, s->staged[i].uid, res));
+	if (res == MDA_FAILED || res == MDA_BROKEN)
 		s->result.mda_refused++;	/* not the account's failure */
 	else if (res == MDA_TEMPFAIL)
 		s->result.mda_tempfail++;
@@ -4399,7 +4479,7 @@ imap_mda_next(struct imap_session *s)
 		if (s->mda != NULL)
 			return;
 		ctx.uid = st->uid;
-		mda_log(&ctx, MDA_FAILED, cause);
+		mda_log(&ctx, MDA_FAILED, cause, 0);
 		free(cause);
 		cause = NULL;
 		imap_status(s, EXIT_LOCAL);

@@ -59,6 +59,11 @@ struct imap_result {
 					 * server; fetch.c makes it exit 8 */
 	unsigned long	 mda_tempfail;	/* and those it asked to have
 					 * again later (75, LMTP 4xx) */
+	unsigned long	 mda_held;	/* messages it refused before,
+					 * held back until their retry time
+					 * (mda_hold_is): not fetched */
+	long long	 mda_held_until; /* the earliest of those times
+					 * (Unix time); 0: none held */
 };
 
 typedef void (*imap_done_cb)(struct imap_session *, void *);

@@ -153,7 +153,7 @@ lmtp_feed(struct lmtp_job *j)
 			continue;
 		if (n == -1) {
 			/* The data so far must not be taken as the whole. */
-			lmtp_end(j, MDA_FAILED, "cannot read the staged message: "
+			lmtp_end(j, MDA_BROKEN, "cannot read the staged message: "
 			    "%s", strerror(errno));
 			return (-1);
 		}
@@ -203,7 +203,7 @@ lmtp_reply(struct lmtp_job *j, int code, const char *line)
 	if (j->state == LMTP_S_DATA)
 		ok = code == 354;
 	if (j->state != LMTP_S_BODY && lmtp_early(j)) {
-		lmtp_end(j, MDA_FAILED, "a reply before the %s was sent "
+		lmtp_end(j, MDA_BROKEN, "a reply before the %s was sent "
 		    "(the server is out of step)", lmtp_state_names[j->state]);
 		return (-1);
 	}
@@ -235,7 +235,7 @@ lmtp_reply(struct lmtp_job *j, int code, const char *line)
 		lmtp_end(j, MDA_DELIVERED, NULL);
 		return (-1);
 	default:
-		lmtp_end(j, MDA_FAILED, "a reply during the %s",
+		lmtp_end(j, MDA_BROKEN, "a reply during the %s",
 		    lmtp_state_names[j->state]);
 		return (-1);
 	}
@@ -254,7 +254,7 @@ lmtp_read_line(struct lmtp_job *j, struct evbuffer *in)
 	if ((line = evbuffer_readln(in, &len, EVBUFFER_EOL_CRLF)) == NULL) {
 		if (evbuffer_get_length(in) <= LMTP_LINE_MAX)
 			return (1);
-		lmtp_end(j, MDA_FAILED, "a reply line longer than %d bytes",
+		lmtp_end(j, MDA_BROKEN, "a reply line longer than %d bytes",
 		    LMTP_LINE_MAX);
 		return (-1);
 	}
@@ -305,7 +305,7 @@ lmtp_event_cb(struct bufferevent *bev, short what, void *arg)
 		j->state = LMTP_S_GREETING;
 		return;
 	}
-	lmtp_end(j, MDA_FAILED, "%s during the %s", (what & BEV_EVENT_EOF) ?
+	lmtp_end(j, MDA_BROKEN, "%s during the %s", (what & BEV_EVENT_EOF) ?
 	    "connection closed" : evutil_socket_error_to_string(e),
 	    lmtp_state_names[j->state]);
 }
@@ -317,7 +317,7 @@ lmtp_timeout_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	lmtp_end(j, MDA_FAILED, "timed out after %u seconds during the %s",
+	lmtp_end(j, MDA_BROKEN, "timed out after %u seconds during the %s",
 	    j->timeout, lmtp_state_names[j->state]);
 }
 

@@ -7,8 +7,8 @@
  *
  * The reply to the message's data (or any earlier refusal) decides, as
  * an agent's exit status does (mda.h): 2xx MDA_DELIVERED, 4xx
- * MDA_TEMPFAIL, 5xx, a broken dialogue, a lost or refused connection or
- * the timeout MDA_FAILED. */
+ * MDA_TEMPFAIL, 5xx MDA_FAILED; a broken dialogue, a lost or refused
+ * connection or the timeout MDA_BROKEN (no word on the message). */
 #ifndef MAILFETCHD_LMTP_H
 #define MAILFETCHD_LMTP_H
 

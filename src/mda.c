@@ -40,6 +40,7 @@
 #include "log.h"
 #include "maildir.h"
 #include "secret.h"
+#include "state.h"
 #include "xmalloc.h"
 
 /* How often the agent's exit is looked for. */
@@ -466,7 +467,7 @@ mda_end(struct mda_job *j, int ws)
 	how = secret_cmd_how(ws, j->killing != 0 && j->read_error == NULL,
 	    j->timeout);
 	if (j->read_error != NULL) {
-		res = MDA_FAILED;
+		res = MDA_BROKEN;
 		xasprintf(&text, "mda_command '%s' was stopped: %s%s",
 		    j->argv0, j->read_error, said);
 	} else if (how == NULL) {
@@ -481,7 +482,9 @@ mda_end(struct mda_job *j, int ws)
 		xasprintf(&text, "mda_command '%s' asked to try again later "
 		    "(exit status 75, EX_TEMPFAIL)%s", j->argv0, said);
 	} else {
-		res = MDA_FAILED;
+		/* Killed, it said nothing of the message. */
+		res = j->killing == 0 && WIFEXITED(ws) ? MDA_FAILED :
+		    MDA_BROKEN;
 		xasprintf(&text, "mda_command '%s' %s%s", j->argv0, how, said);
 	}
 	free(how);
@@ -753,14 +756,88 @@ mda_stop_wait(const struct account_conf *ac)
 }
 
 void
-mda_log(const struct log_ctx *ctx, enum mda_result res, const char *text)
+mda_log(const struct log_ctx *ctx, enum mda_result res, const char *text,
+    long long until)
 {
+	char	when[32], again[80];
+
+	if (until != 0) {
+		mda_hold_time(until, when, sizeof when);
+		snprintf(again, sizeof again, "handed over again after %s "
+		    "(not downloaded before)", when);
+	} else
+		snprintf(again, sizeof again, "fetched again next time");
 	if (res == MDA_DELIVERED && text != NULL)
 		log_msg(LOG_LVL_WARNING, ctx, "%s", text);
 	else if (res == MDA_TEMPFAIL)
 		log_msg(LOG_LVL_WARNING, ctx, "%s; the message stays on the "
-		    "server and is fetched again next time", text);
-	else if (res == MDA_FAILED)
+		    "server and is %s", text, again);
+	else if (res != MDA_DELIVERED)
 		log_msg(LOG_LVL_ERROR, ctx, "%s; the message stays on the "
-		    "server and is fetched again next time", text);
+		    "server and is %s", text, again);
+}
+
+long long
+mda_hold_note(struct state *st, const struct account_conf *ac,
+    const char *folder, const char *key, enum mda_result res)
+{
+	const struct state_refusal	*r;
+	long long			 now;
+
+	if (res == MDA_DELIVERED) {
+		state_refused_drop(st, folder, key);
+		return (0);
+	}
+	now = (long long)time(NULL);
+	r = state_refused_note(st, folder, key, res != MDA_FAILED,
+	    ac->poll_interval, now);
+	return (r != NULL && r->until > now ? r->until : 0);
+}
+
+int
+mda_hold_is(const struct state *st, const char *folder, const char *key,
+    long long now, long long *first, unsigned long *n)
+{
+	const struct state_refusal	*r;
+
+	if (state_refused_count(st) == 0 ||
+	    (r = state_refused_get(st, folder, key)) == NULL || r->until <= now)
+		return (0);
+	(void)mda_hold_count(n, first, r->until);
+	return (1);
+}
+
+void
+mda_hold_log(const struct log_ctx *ctx, unsigned long n, long long first)
+{
+	char	when[32];
+
+	if (n == 0)
+		return;
+	mda_hold_time(first, when, sizeof when);
+	log_msg(LOG_LVL_NOTICE, ctx, "%lu message%s the delivery agent "
+	    "refused held back, not downloaded again until its retry time "
+	    "(the first at %s)", n, n == 1 ? "" : "s", when);
+}
+
+long long
+mda_hold_count(unsigned long *n, long long *first, long long until)
+{
+	if (until == 0)
+		return (0);
+	(*n)++;
+	if (*first == 0 || until < *first)
+		*first = until;
+	return (until);
+}
+
+void
+mda_hold_time(long long when, char *buf, size_t len)
+{
+	time_t		t = (time_t)when;
+	struct tm	tm;
+
+	if (localtime_r(&t, &tm) == NULL ||
+	    strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm) == 0)
+		snprintf(buf, len, "%lld", when);
 }

@@ -31,7 +31,14 @@
 enum mda_result {
 	MDA_DELIVERED,		/* exit 0 */
 	MDA_TEMPFAIL,		/* exit 75 */
-	MDA_FAILED,		/* anything else; or it could not start */
+	MDA_FAILED,		/* any other exit status; or it could not
+				 * start */
+	MDA_BROKEN,		/* failed with no word on the message:
+				 * killed (a signal, mda_timeout), the
+				 * staged file unreadable; with LMTP the
+				 * connection refused, lost or out of step.
+				 * As MDA_FAILED but for the retry backoff
+				 * (mda_hold_note: as MDA_TEMPFAIL) */
 };
 
 /* One message's identity for the agent. */
@@ -92,10 +99,43 @@ struct mda_job	*mda_start_staged(struct event_base *,
 		    mda_done_cb, void *arg, char **cause);
 /* Logs how the agent ended for a message (ctx: its context): nothing
  * after a clean MDA_DELIVERED, a warning after an unclean one or
- * MDA_TEMPFAIL, an error after MDA_FAILED, saying the message stays on
- * the server. */
+ * MDA_TEMPFAIL, an error after MDA_FAILED or MDA_BROKEN, saying the message stays on
+ * the server, handed over again after until (mda_hold_note; 0: at the
+ * next poll). */
 void		 mda_log(const struct log_ctx *, enum mda_result,
-		    const char *text);
+		    const char *text, long long until);
+
+/* Per-message retry backoff (review r23 05): a message the agent refused
+ * is held back, not downloaded again, until its retry time (the state's
+ * "refused" records, state.h), so that one refused for good costs a
+ * download per backoff step, not one per poll. folder: the remote
+ * folder ("INBOX" for POP3); key: the message there (imap.c:
+ * "UIDVALIDITY.UID", pop3.c: "UIDL<tab>SIZE").
+ * note records how the agent ended: a refusal (MDA_FAILED; MDA_TEMPFAIL
+ * and MDA_BROKEN: temporary, no hold the first time in a row, a shorter
+ * cap) raises the
+ * message's hold from ac's poll_interval and returns its retry time (0
+ * when not held); MDA_DELIVERED forgets it and returns 0. The caller
+ * saves the state. */
+struct state;
+long long	 mda_hold_note(struct state *, const struct account_conf *,
+		    const char *folder, const char *key, enum mda_result);
+/* Whether the message is held back at now; if so, *first is lowered to
+ * its retry time (0 counts as none yet) and *n counted. */
+int		 mda_hold_is(const struct state *, const char *folder,
+		    const char *key, long long now, long long *first,
+		    unsigned long *n);
+/* The one line of a folder's poll on the messages it held back: how
+ * many, and the earliest retry time. Nothing for none. */
+void		 mda_hold_log(const struct log_ctx *, unsigned long n,
+		    long long first);
+/* Counts a message held back until until (0: none, not counted) in *n,
+ * lowering *first to it; returns until. */
+long long	 mda_hold_count(unsigned long *n, long long *first,
+		    long long until);
+/* A retry time as the logs and --status show it ("2026-12-07
+ * 17:29:40", local time) into buf. */
+void		 mda_hold_time(long long when, char *buf, size_t len);
 
 /* The envelope sender a message records in its header section: the
  * address of its first Return-Path line ("Return-Path: <a@b>"), looked

@@ -2298,6 +2298,87 @@ pop3_owed_notice(struct pop3_session *s, size_t owed)
 		    "delivered", owed - refused);
 }
 
+/* Message m's key among the refused messages held back (mda_hold_note):
+ * "UIDL<tab>SIZE", the size LIST gives, so that a freed UIDL given to a
+ * message of another size is not held. */
+static void
+pop3_hold_key(struct pop3_session *s, const struct pop3_msg *m, char *buf,
+    size_t len)
+{
+	(void)snprintf(buf, len, "%s\t%lu", pop3_msg_uidl(s, m),
+	    (unsigned long)m->size);
+}
+
+/* state_refused_keep's question: whether the held message key names is
+ * listed now, not delivered, with its size. */
+static int
+pop3_hold_listed(void *arg, const char *key)
+{
+	struct pop3_session	*s = arg;
+	char			 uidl[POP3_UIDL_MAX + 1];
+	const char		*tab = strchr(key, '\t');
+	unsigned long		 size;
+	uint32_t		 id;
+	size_t			 i;
+
+	if (tab == NULL || (size_t)(tab - key) > POP3_UIDL_MAX)
+		return (0);
+	memcpy(uidl, key, tab - key);
+	uidl[tab - key] = '\0';
+	size = strtoul(tab + 1, NULL, 10);
+	if ((id = state_uidl_find(s->st, uidl)) == STATE_UIDL_NONE ||
+	    state_uidl_delivered(s->st, id))
+		return (0);
+	for (i = 0; i < s->nmsgs; i++) {
+		if (s->msgs[i].uidl == id && s->msgs[i].size == size)
+			return (1);
+	}
+	return (0);
+}
+
+/* The refused messages held back that the server no longer lists (or
+ * lists delivered, or with another size) are forgotten. */
+static void
+pop3_hold_prune(struct pop3_session *s)
+{
+	if (state_refused_count(s->st) > 0 &&
+	    state_refused_keep(s->st, POP3_STATE_RECORD, pop3_hold_listed,
+	    s) > 0)
+		s->state_dirty = 1;
+}
+
+/* Whether message k is one the agent refused, held back until its retry
+ * time (counted for the log and --status). */
+static int
+pop3_hold_is(struct pop3_session *s, size_t k, long long now)
+{
+	char	key[POP3_UIDL_MAX + 32];
+
+	/* Without records, no UIDL text read from the scratch file. */
+	if (s->no_uidl || s->ac->deliver == DELIVER_MAILDIR ||
+	    state_refused_count(s->st) == 0)
+		return (0);
+	pop3_hold_key(s, &s->msgs[k], key, sizeof key);
+	return (mda_hold_is(s->st, POP3_STATE_RECORD, key, now,
+	    &s->result.mda_held_until, &s->result.mda_held));
+}
+
+/* How the agent ended for message m, for its retry backoff; its retry
+ * time, 0 for none. */
+static long long
+pop3_hold_note(struct pop3_session *s, const struct pop3_msg *m,
+    enum mda_result res)
+{
+	char	key[POP3_UIDL_MAX + 32];
+
+	if (s->no_uidl)
+		return (0);
+	pop3_hold_key(s, m, key, sizeof key);
+	s->state_dirty = 1;
+	return (mda_hold_count(&s->result.mda_held, &s->result.mda_held_until,
+	    mda_hold_note(s->st, s->ac, POP3_STATE_RECORD, key, res)));
+}
+
 /* Both listings are in: finish an interrupted run, prune the state, decide
  * what to fetch, and start with the deletions an interrupted run still
  * owes. */
@@ -2309,6 +2390,7 @@ pop3_plan(struct pop3_session *s)
 	struct log_ctx			 mctx;
 	size_t				 i, dropped, owed, batch;
 	uint64_t			 max = ac->max_message_size;
+	long long			 now = (long long)time(NULL);
 
 	batch = s->nmsgs < POP3_BATCH_MSGS ? s->nmsgs : POP3_BATCH_MSGS;
 	s->q = xreallocarray(NULL, 2 * batch + 1, sizeof *s->q);
@@ -2354,6 +2436,7 @@ pop3_plan(struct pop3_session *s)
 		}
 		/* Drops owed UIDLs the server no longer lists. */
 		pop3_store_owed(s);
+		pop3_hold_prune(s);
 	}
 	if (pop3_suspect_load(s) != 0)
 		return;
@@ -2384,10 +2467,13 @@ pop3_plan(struct pop3_session *s)
 		}
 		if (pop3_budget_never(s, i))
 			continue;
+		if (pop3_hold_is(s, i, now))
+			continue;	/* not undelivered for good */
 		if (!pop3_suspect_is(s, i))
 			m->todo = 1;
 		s->ntodo++;
 	}
+	mda_hold_log(&s->ctx, s->result.mda_held, s->result.mda_held_until);
 	/* Drops those the server no longer lists, or that are too big. */
 	pop3_suspect_store(s);
 	if (s->ntodo > 0)
@@ -2752,6 +2838,10 @@ pop3_mda_batch_end(struct pop3_session *s)
 	conn_set_timeout(s->conn, s->ac->timeout != 0 ? s->ac->timeout :
 	    CONN_DEFAULT_TIMEOUT);
 	conn_local_work_done(s->conn);
+	/* The refusals' retry times (pop3_hold_note), before the next
+	 * batch downloads more. */
+	if (s->state_dirty && pop3_save_state(s) != 0)
+		return;
 	if (s->ac->keep || s->mda_taken == 0) {
 		pop3_next_batch(s);
 		return;
@@ -2793,8 +2883,8 @@ pop3_mda_done(enum mda_result res, const char *text, void *arg)
 
 	s->mda = NULL;
 	s->mda_next++;
-	mda_log(&ctx, res, text);
-	if (res == MDA_FAILED)
+	mda_log(&ctx, res, text, pop3_hold_note(s, m, res));
+	if (res == MDA_FAILED || res == MDA_BROKEN)
 		s->result.mda_refused++;	/* not the account's failure */
 	else if (res == MDA_TEMPFAIL)
 		s->result.mda_tempfail++;
@@ -2855,7 +2945,7 @@ pop3_mda_start(struct pop3_session *s, size_t i)
 	    s->staged_name[i], "INBOX", key, pop3_mda_done, s, &cause);
 	if (s->mda != NULL)
 		return (0);
-	mda_log(&ctx, MDA_FAILED, cause);
+	mda_log(&ctx, MDA_FAILED, cause, 0);
 	free(cause);
 	pop3_status(s, EXIT_LOCAL);
 	return (-1);

@@ -38,6 +38,11 @@ struct pop3_result {
 					 * server; fetch.c makes it exit 8 */
 	unsigned long	 mda_tempfail;	/* and those it asked to have
 					 * again later (75, LMTP 4xx) */
+	unsigned long	 mda_held;	/* messages it refused before,
+					 * held back until their retry time
+					 * (mda_hold_is): not fetched */
+	long long	 mda_held_until; /* the earliest of those times
+					 * (Unix time); 0: none held */
 };
 
 typedef void (*pop3_done_cb)(struct pop3_session *, void *);

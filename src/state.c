@@ -19,6 +19,7 @@
  *	uidl <uidl> [<size> [resized [refetch]]] [absent]
  *	budget <the scheduler's download history, schedule_budget_format>
  *	trashed <IMAP folder name>
+ *	refused <folder> <message key> <refusals> <retry Unix time>
  *	inflight <folder> <message id> <Maildir file name>
  *	end <records> <sha256 hex>
  *
@@ -105,6 +106,18 @@
  * STATE_TRASHED_MAX, the oldest dropped first. An older version refuses
  * a file that has one ("unknown record").
  *
+ * A "refused" record (deliver = mda | lmtp) names a message the delivery
+ * agent refused, with its refusals in a row and the time before which it
+ * is not handed over again (state.h state_refused_note; imap.c and pop3.c
+ * hold it back meanwhile, owed as before). At most STATE_REFUSED_MAX, the
+ * oldest dropped first: a dropped record only has that message tried
+ * sooner. Written only while a message the agent refused is on the
+ * server, undelivered, so a file without one is read by the versions
+ * before it; they refuse a file that has one ("unknown record") rather
+ * than start over: to go back to one, first have the refused messages
+ * delivered or deleted on the server (until no line of the file starts
+ * with "refused"; --status shows only those held back now).
+ *
  * Records are described by a table (keyword, field count, optional
  * trailing fields, parser, writer); a new kind of record is one entry and
  * two functions. */
@@ -117,6 +130,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -191,6 +205,9 @@ struct state {
 						 * first */
 	size_t			  ntrashed;
 
+	struct state_refusal	 *refused;	/* oldest refusal first */
+	size_t			  nrefused;
+
 	struct state_inflight	 *inflight;	/* the intent journal */
 	size_t			  ninflight;
 	size_t			  ainflight;
@@ -244,6 +261,8 @@ static int	state_parse_budget(struct state *, char **, char **);
 static void	state_write_budget(struct state *, struct state_out *);
 static int	state_parse_trashed(struct state *, char **, char **);
 static void	state_write_trashed(struct state *, struct state_out *);
+static int	state_parse_refused(struct state *, char **, char **);
+static void	state_write_refused(struct state *, struct state_out *);
 static int	state_parse_inflight(struct state *, char **, char **);
 static void	state_write_inflight(struct state *, struct state_out *);
 
@@ -267,6 +286,7 @@ static const struct state_record {
 	{ "uidl", 1, 4, state_parse_uidl, state_write_uidls },
 	{ "budget", 1, 0, state_parse_budget, state_write_budget },
 	{ "trashed", 1, 0, state_parse_trashed, state_write_trashed },
+	{ "refused", 4, 0, state_parse_refused, state_write_refused },
 	{ "inflight", 3, 0, state_parse_inflight, state_write_inflight },
 };
 
@@ -393,6 +413,17 @@ state_out_record(struct state_out *out, const char *keyword)
 {
 	state_out_str(out, keyword);
 	out->records++;
+}
+
+/* Starts a record line with two percent-encoded fields: "keyword a b". */
+static void
+state_out_names(struct state_out *out, const char *keyword, const char *a,
+    const char *b)
+{
+	state_out_record(out, keyword);
+	state_out_encoded(out, a);
+	state_out_add(out, " ", 1);
+	state_out_encoded(out, b);
 }
 
 /* The value of a hex digit, -1 if it is not one. */
@@ -1090,6 +1121,54 @@ state_write_trashed(struct state *st, struct state_out *out)
 	}
 }
 
+static struct state_refusal *state_refused_put(struct state *,
+		    const char *, const char *);
+static void	state_refused_remove(struct state *, size_t);
+
+/* Record "refused <folder> <key> <count> <until>": a message the agent
+ * refused, held back. */
+static int
+state_parse_refused(struct state *st, char **fields, char **why)
+{
+	struct state_refusal	*r;
+	char			*folder, *key;
+	unsigned long long	 count, until;
+
+	folder = state_decode(fields[0]);
+	key = state_decode(fields[1]);
+	if (folder == NULL || key == NULL ||
+	    state_parse_number(fields[2], UINT32_MAX, &count) != 0 ||
+	    state_parse_number(fields[3], LLONG_MAX, &until) != 0 ||
+	    (r = state_refused_put(st, folder, key)) == NULL) {
+		free(folder);
+		free(key);
+		*why = xstrdup("refused: bad field");
+		return (-1);
+	}
+	r->count = (unsigned int)count;
+	r->until = (long long)until;
+	free(folder);
+	free(key);
+	return (0);
+}
+
+/* Writes the held messages, oldest refusal first. */
+static void
+state_write_refused(struct state *st, struct state_out *out)
+{
+	size_t	i;
+
+	for (i = 0; i < st->nrefused; i++) {
+		state_out_names(out, "refused ", st->refused[i].folder,
+		    st->refused[i].key);
+		state_out_add(out, " ", 1);
+		state_out_num(out, st->refused[i].count);
+		state_out_add(out, " ", 1);
+		state_out_num(out, (unsigned long long)st->refused[i].until);
+		state_out_add(out, "\n", 1);
+	}
+}
+
 /* Record "inflight <folder> <id> <file>": one journal entry. */
 static int
 state_parse_inflight(struct state *st, char **fields, char **why)
@@ -1118,10 +1197,8 @@ state_write_inflight(struct state *st, struct state_out *out)
 	size_t	i;
 
 	for (i = 0; i < st->ninflight; i++) {
-		state_out_record(out, "inflight ");
-		state_out_encoded(out, st->inflight[i].folder);
-		state_out_add(out, " ", 1);
-		state_out_encoded(out, st->inflight[i].id);
+		state_out_names(out, "inflight ", st->inflight[i].folder,
+		    st->inflight[i].id);
 		state_out_add(out, " ", 1);
 		state_out_encoded(out, st->inflight[i].file);
 		state_out_add(out, "\n", 1);
@@ -1784,6 +1861,9 @@ state_close(struct state *st)
 	for (i = 0; i < st->ntrashed; i++)
 		free(st->trashed[i]);
 	state_inflight_clear(st, NULL);
+	while (st->nrefused > 0)
+		state_refused_remove(st, st->nrefused - 1);
+	free(st->refused);
 	free(st->account);
 	free(st->dir);
 	free(st->path);
@@ -2225,6 +2305,141 @@ state_trashed_add(struct state *st, const char *name)
 	}
 	st->trashed[st->ntrashed++] = xstrdup(name);
 	return (1);
+}
+
+/* The index of a message's record, nrefused if none. */
+static size_t
+state_refused_find(const struct state *st, const char *folder,
+    const char *key)
+{
+	size_t	i;
+
+	for (i = 0; i < st->nrefused; i++) {
+		if (strcmp(st->refused[i].key, key) == 0 &&
+		    strcmp(st->refused[i].folder, folder) == 0)
+			break;
+	}
+	return (i);
+}
+
+/* Frees record i and closes the gap. */
+static void
+state_refused_remove(struct state *st, size_t i)
+{
+	free(st->refused[i].folder);
+	free(st->refused[i].key);
+	memmove(st->refused + i, st->refused + i + 1,
+	    (st->nrefused - i - 1) * sizeof *st->refused);
+	st->nrefused--;
+}
+
+/* A message's record made the most recent (created zeroed when absent;
+ * the oldest dropped past STATE_REFUSED_MAX); NULL for a folder or key
+ * that is empty or too long. */
+static struct state_refusal *
+state_refused_put(struct state *st, const char *folder, const char *key)
+{
+	struct state_refusal	r;
+	size_t			i;
+
+	if (*folder == '\0' || *key == '\0' ||
+	    strlen(folder) > STATE_NAME_MAX || strlen(key) > STATE_NAME_MAX)
+		return (NULL);
+	if ((i = state_refused_find(st, folder, key)) < st->nrefused) {
+		r = st->refused[i];
+		memmove(st->refused + i, st->refused + i + 1,
+		    (st->nrefused - i - 1) * sizeof *st->refused);
+		st->refused[st->nrefused - 1] = r;
+		return (&st->refused[st->nrefused - 1]);
+	}
+	if (st->nrefused == STATE_REFUSED_MAX)
+		state_refused_remove(st, 0);
+	if (st->refused == NULL)
+		st->refused = xreallocarray(NULL, STATE_REFUSED_MAX,
+		    sizeof *st->refused);
+	r.folder = xstrdup(folder);
+	r.key = xstrdup(key);
+	r.count = 0;
+	r.until = 0;
+	st->refused[st->nrefused] = r;
+	return (&st->refused[st->nrefused++]);
+}
+
+const struct state_refusal *
+state_refused_get(const struct state *st, const char *folder,
+    const char *key)
+{
+	size_t	i = state_refused_find(st, folder, key);
+
+	return (i < st->nrefused ? &st->refused[i] : NULL);
+}
+
+/* The hold after count refusals in a row: interval doubled count times
+ * (the next regular poll comes one interval after this one's end, so a
+ * single interval would not hold it back at all), at most cap. */
+static long long
+state_refused_hold(unsigned int count, unsigned int interval, long long cap)
+{
+	long long	hold = interval > 0 ? interval : 1;
+	unsigned int	i;
+
+	for (i = 0; i < count && hold < cap; i++)
+		hold *= 2;
+	return (hold < cap ? hold : cap);
+}
+
+const struct state_refusal *
+state_refused_note(struct state *st, const char *folder, const char *key,
+    int temporary, unsigned int interval, long long now)
+{
+	struct state_refusal	*r;
+
+	if ((r = state_refused_put(st, folder, key)) == NULL)
+		return (NULL);
+	if (r->count < UINT32_MAX)
+		r->count++;
+	/* "Try again later" is tried at the next poll the first time (a
+	 * passing fault mended meanwhile); held back from the second in a
+	 * row, as a refusal is from the first. */
+	if (temporary)
+		r->until = r->count == 1 ? now : now + state_refused_hold(
+		    r->count - 1, interval, STATE_REFUSED_TEMP_CAP);
+	else
+		r->until = now + state_refused_hold(r->count, interval,
+		    STATE_REFUSED_CAP);
+	return (r);
+}
+
+void
+state_refused_drop(struct state *st, const char *folder, const char *key)
+{
+	size_t	i = state_refused_find(st, folder, key);
+
+	if (i < st->nrefused)
+		state_refused_remove(st, i);
+}
+
+size_t
+state_refused_keep(struct state *st, const char *folder,
+    int (*keep)(void *, const char *), void *arg)
+{
+	size_t	i = 0, dropped = 0;
+
+	while (i < st->nrefused) {
+		if (strcmp(st->refused[i].folder, folder) == 0 &&
+		    !keep(arg, st->refused[i].key)) {
+			state_refused_remove(st, i);
+			dropped++;
+		} else
+			i++;
+	}
+	return (dropped);
+}
+
+size_t
+state_refused_count(const struct state *st)
+{
+	return (st->nrefused);
 }
 
 /* Adds a journal entry (saved with the next state_save). Its three

@@ -198,6 +198,48 @@ void		 state_uidl_set_resized(struct state *, uint32_t id);
  * counted nor saved, and fetched by the session); no-op on any other. */
 void		 state_uidl_undeliver(struct state *, uint32_t id);
 
+/* Messages a delivery agent (deliver = mda | lmtp) refused, held back
+ * until a retry time so that one refused for good is not downloaded again
+ * at every poll (review r23 05). Keyed by folder ("INBOX" for POP3) and a
+ * key naming the message there (imap.c: "UIDVALIDITY.UID"; pop3.c:
+ * "UIDL<tab>SIZE"), both at most 2048 bytes (longer ones are not held).
+ * count: the refusals in a row; until: the Unix time before which it is
+ * not handed over again. A record only holds back: dropped (the cap, a
+ * crash before the save), the message is simply tried sooner. */
+struct state_refusal {
+	char		*folder;
+	char		*key;
+	unsigned int	 count;
+	long long	 until;
+};
+/* Records kept at most; past it the oldest refusal is forgotten. */
+#define STATE_REFUSED_MAX	256
+/* The hold after the first refusal is two poll intervals, doubled at each
+ * refusal in a row, at most a day. An agent that asked to be tried later
+ * (temporary: exit 75, LMTP 4xx) gets no hold the first time in a row
+ * (retry time now: tried at the next poll), then the same from the
+ * second, at most an hour. */
+#define STATE_REFUSED_CAP	86400
+#define STATE_REFUSED_TEMP_CAP	3600
+/* The record of a message, NULL if none. */
+const struct state_refusal *state_refused_get(const struct state *,
+		    const char *folder, const char *key);
+/* One more refusal of a message at now: its count raised and its retry
+ * time set (interval: the account's poll interval, in seconds). Returns
+ * the record (valid until the next change), NULL when not held (a folder
+ * or key too long or empty). */
+const struct state_refusal *state_refused_note(struct state *,
+		    const char *folder, const char *key, int temporary,
+		    unsigned int interval, long long now);
+/* Forgets a message's record (delivered); a no-op when none. */
+void		 state_refused_drop(struct state *, const char *folder,
+		    const char *key);
+/* Keeps of folder's records only those keep(arg, key) says still name a
+ * message waiting on the server; returns how many were dropped. */
+size_t		 state_refused_keep(struct state *, const char *folder,
+		    int (*keep)(void *, const char *), void *arg);
+size_t		 state_refused_count(const struct state *);
+
 /* The daemon's download history for the daily budget, kept as opaque text
  * (schedule_budget_format), at most 4096 bytes. get returns NULL when none
  * was saved (do not free); set copies text (NULL or "" clears it) and

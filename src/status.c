@@ -189,6 +189,8 @@ status_counts(struct json *j, const struct status_account *a)
 	json_object_begin(j);
 	status_key_uint(j, "messages", a->refused_messages);
 	status_time(j, "since", a->refused_since);
+	status_key_uint(j, "held_back", a->held_back);
+	status_time(j, "until", a->held_until);
 	json_object_end(j);
 	json_key(j, "failures_by_class");
 	json_object_begin(j);

@@ -91,6 +91,9 @@ struct status_account {
 					 * deferred in the last poll (or
 					 * IDLE round) that handed any over */
 	int64_t		 refused_since;	/* polls keep some back since; 0 */
+	uint64_t	 held_back;	/* of the refused, held back until
+					 * their retry time (mda_hold_is) */
+	int64_t		 held_until;	/* the first retry; 0: none */
 	uint64_t	 failures_by_class[STATUS_CLASSES]; /* since start */
 	struct status_folder *folders;
 	size_t		 nfolders;

@@ -31,11 +31,14 @@
 #  - one refused (daemon, POP3): the agent refuses one message for good
 #    (exit 65) and takes the others: the refusal logged, the poll's end
 #    says so, and the next poll comes at poll_interval: no backoff of
-#    the whole account for one message, nor after the second poll, that
-#    hands over only that message (r23 05); --status gives the first
-#    poll as the last success and the refusal on its own (r23 06);
-#    --once still exits 8.
-# Short: seconds. TAP output.
+#    the whole account for one message, nor after the poll that hands
+#    over only that message again once its retry time has come (the
+#    third: the second holds it back, mda_holdback.sh; r23 05);
+#    --status gives the first poll as the last success and the refusal
+#    on its own (r23 06), and when it is tried again; --once right after
+#    holds it back (exit 1).
+# Short: under a minute (one refused waits for its retry time, 20 s).
+# TAP output.
 set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 MAILFETCHD=${MAILFETCHD:-$top_srcdir/_build/mailfetchd}
@@ -258,14 +261,14 @@ tap_like "$log" "uid=1: mda_command '$T/rej.sh' exited with status 65" \
 tap_like "$log" "fetched 2 messages; 1 refused by the delivery agent stay on the server; next poll in" \
     "one refused: the poll's end says so, the next poll at poll_interval"
 tap_like "$log" "fetched 0 messages; 1 refused by the delivery agent stay on the server; next poll in" \
-    "one refused: the second poll, that hands over only the message refused before, says so, the next poll at poll_interval"
+    "one refused: the poll that hands over only the message refused before (past its retry time) says so, the next poll at poll_interval"
 tap_unlike "$log" "backing off" "one refused: no backoff for the account, in either poll"
-tap_like "$status" "^rej: waiting; .*; next poll in [0-9]+s; .*; 1 message refused by the delivery agent since [0-9-]+ [0-9:]+; last error local delivery error \\(now\\)" \
-    "one refused: --status shows the refusal on its own, as the account's error now, and no backoff"
+tap_like "$status" "^rej: waiting; .*; next poll in [0-9]+s; .*; 1 message refused by the delivery agent since [0-9-]+ [0-9:]+, 1 held back until [0-9-]+ [0-9:]+; last error local delivery error \\(now\\)" \
+    "one refused: --status shows the refusal on its own, as the account's error now, when it is tried again, and no backoff"
 tap_unlike "$status" "last success never" \
     "one refused: --status: the poll that delivered the others is a success (r23 06)"
 tap_is "$(ls "$T/rej" | wc -l)" 2 "one refused: the other two delivered"
 scripted_once rej
-tap_is "$rc" 8 "one refused: --once still exits 8"
+tap_is "$rc" 1 "one refused: --once right after holds it back (exit 1, nothing new)"
 
 tap_done

@@ -451,6 +451,86 @@ test_trashed(void **arg)
 	state_close(st);
 }
 
+/* keep callback of test_refused: keeps the keys not named in arg. */
+static int
+refused_keep_not(void *arg, const char *key)
+{
+	return (strcmp(key, (const char *)arg) != 0);
+}
+
+/* The messages an agent refused round-trip with their count and retry
+ * time; the hold doubles from two intervals up to its cap; past
+ * STATE_REFUSED_MAX the oldest refusal is forgotten; drop and keep forget
+ * them (review r23 05). */
+static void
+test_refused(void **arg)
+{
+	struct fixture			*fx = *arg;
+	struct state			*st;
+	const struct state_refusal	*r;
+	char				 key[32];
+	int				 i;
+
+	st = open_ok(fx->dir, "acct");
+	assert_null(state_refused_get(st, "INBOX", "u1\t10"));
+	r = state_refused_note(st, "INBOX", "u1\t10", 0, 300, 1000);
+	assert_int_equal(r->count, 1);
+	assert_int_equal(r->until, 1000 + 600);
+	r = state_refused_note(st, "INBOX", "u1\t10", 0, 300, 2000);
+	assert_int_equal(r->count, 2);
+	assert_int_equal(r->until, 2000 + 1200);
+	for (i = 0; i < 40; i++)
+		r = state_refused_note(st, "INBOX", "u1\t10", 0, 300, 3000);
+	assert_int_equal(r->count, 42);
+	assert_int_equal(r->until, 3000 + STATE_REFUSED_CAP);
+	/* Temporary: the first in a row tried at the next poll. */
+	r = state_refused_note(st, "Lists/a b", "7.9", 1, 300, 3000);
+	assert_int_equal(r->count, 1);
+	assert_int_equal(r->until, 3000);
+	r = state_refused_note(st, "Lists/a b", "7.9", 1, 300, 3000);
+	assert_int_equal(r->until, 3000 + 600);
+	for (i = 0; i < 8; i++)
+		r = state_refused_note(st, "Lists/a b", "7.9", 1, 300, 3000);
+	assert_int_equal(r->until, 3000 + STATE_REFUSED_TEMP_CAP);
+	assert_null(state_refused_note(st, "", "7.9", 0, 300, 3000));
+	assert_null(state_refused_note(st, "INBOX", "", 0, 300, 3000));
+	save_ok(st);
+	state_close(st);
+
+	st = open_ok(fx->dir, "acct");
+	assert_int_equal(state_refused_count(st), 2);
+	r = state_refused_get(st, "INBOX", "u1\t10");
+	assert_non_null(r);
+	assert_int_equal(r->count, 42);
+	assert_int_equal(r->until, 3000 + STATE_REFUSED_CAP);
+	r = state_refused_get(st, "Lists/a b", "7.9");
+	assert_non_null(r);
+	assert_int_equal(r->count, 10);
+	assert_null(state_refused_get(st, "INBOX", "7.9"));
+	/* keep drops only the folder's keys it refuses. */
+	assert_int_equal(state_refused_keep(st, "INBOX", refused_keep_not,
+	    "7.9"), 0);
+	assert_int_equal(state_refused_keep(st, "INBOX", refused_keep_not,
+	    "u1\t10"), 1);
+	assert_null(state_refused_get(st, "INBOX", "u1\t10"));
+	state_refused_drop(st, "Lists/a b", "7.9");
+	state_refused_drop(st, "Lists/a b", "7.9");	/* none: no-op */
+	assert_int_equal(state_refused_count(st), 0);
+	/* Bounded: the oldest refusal goes first. */
+	for (i = 0; i < STATE_REFUSED_MAX + 5; i++) {
+		snprintf(key, sizeof key, "1.%d", i);
+		assert_non_null(state_refused_note(st, "F", key, 0, 60, 0));
+	}
+	assert_int_equal(state_refused_count(st), STATE_REFUSED_MAX);
+	assert_null(state_refused_get(st, "F", "1.4"));
+	assert_non_null(state_refused_get(st, "F", "1.5"));
+	save_ok(st);
+	state_close(st);
+	st = open_ok(fx->dir, "acct");
+	assert_int_equal(state_refused_count(st), STATE_REFUSED_MAX);
+	state_close(st);
+}
+
 /* A folder's pending text of any length and bytes round-trips (cut into
  * several lines); "" and NULL clear it. */
 static void
@@ -1663,6 +1743,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_missing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_budget, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_trashed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_account_file_names, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_save_atomic, setup,
