@@ -64,6 +64,8 @@
 					 * new/ and cur/ are read */
 #define IMAP_FLAGS_ALL		0xf	/* D F R S */
 #define IMAP_FLAGS_HEX		(2 * MSGIDS_DIGEST_LEN)	/* a digest */
+#define IMAP_FLAGS_KEEP		0x100	/* a note's: its file vanished under
+					 * the rename, its line stays */
 
 static const struct {
 	unsigned int	 bit;
@@ -84,9 +86,11 @@ struct imap_flags_note {
 
 struct imap_flags_hit {
 	char		*base;
+	uint32_t	 uid;
 	unsigned int	 mask;		/* the server's */
 	unsigned int	 moved;		/* its bits that changed since known */
 	int		 found;		/* in new/ or cur/, or nothing to do */
+	int		 raced;		/* moved away under its rename */
 };
 
 /* One parsed map line. */
@@ -385,8 +389,8 @@ imap_flags_sync_count(const struct imap_flags_sync *fs)
 	return (fs->order);
 }
 
-static const struct imap_flags_note *
-imap_flags_note_find(const struct imap_flags_sync *fs, uint32_t uid)
+static struct imap_flags_note *
+imap_flags_note_find(struct imap_flags_sync *fs, uint32_t uid)
 {
 	struct imap_flags_note	key = { uid, 0, 0 };
 
@@ -457,7 +461,7 @@ static void
 imap_flags_map_line(char *line, struct imap_flags_walk *w)
 {
 	struct imap_flags_sync		*fs = w->fs;
-	const struct imap_flags_note	*note;
+	struct imap_flags_note		*note;
 	struct imap_flags_line		 ml;
 	struct imap_flags_hit		*hit;
 
@@ -474,6 +478,8 @@ imap_flags_map_line(char *line, struct imap_flags_walk *w)
 	}
 	hit = &fs->hits[fs->nhits++];
 	hit->base = xstrndup(ml.base, ml.blen);
+	hit->uid = ml.uid;
+	hit->raced = 0;
 	hit->mask = note->mask;
 	hit->moved = ml.known == IMAP_FLAGS_UNKNOWN ? IMAP_FLAGS_ALL :
 	    (ml.known ^ note->mask) & IMAP_FLAGS_ALL;
@@ -664,7 +670,8 @@ imap_flags_target(const char *name, int in_new, unsigned int mask,
 	return (out);
 }
 
-/* Renames one file of sub ("new" or "cur") to its target. */
+/* Renames one file of sub ("new" or "cur") to its target: 1, or 0 when
+ * it is no longer there. */
 static int
 imap_flags_rename(struct imap_flags_sync *fs, int dfd, const char *sub,
     const char *name, const char *target, char **cause)
@@ -674,7 +681,7 @@ imap_flags_rename(struct imap_flags_sync *fs, int dfd, const char *sub,
 	snprintf(from, sizeof from, "%s/%s", sub, name);
 	snprintf(to, sizeof to, "cur/%s", target);
 	if (renameat(dfd, from, dfd, to) != 0) {
-		/* A reader moved or removed it meanwhile: its own choice. */
+		/* A reader moved or removed it meanwhile (review r26 04). */
 		if (errno == ENOENT)
 			return (0);
 		xasprintf(cause, "cannot rename %s to %s: %s", from, to,
@@ -688,7 +695,10 @@ imap_flags_rename(struct imap_flags_sync *fs, int dfd, const char *sub,
 }
 
 /* Gives one file of sub, the hit's, its flags: -1 when the rename
- * failed. */
+ * failed. A file a reader moved away in that instant (mutt moving new/X
+ * to cur/X:2, as it opens the folder) is not found yet: looked for
+ * again under its new name, and its map line kept as it is when it is
+ * not met again, so that the next sync tries again (review r26 04). */
 static int
 imap_flags_file(struct imap_flags_sync *fs, int dfd, const char *sub,
     const char *name, struct imap_flags_hit *hit,
@@ -703,6 +713,10 @@ imap_flags_file(struct imap_flags_sync *fs, int dfd, const char *sub,
 		return (0);
 	r = imap_flags_rename(fs, dfd, sub, name, target, cause);
 	free(target);
+	if (r == 0) {
+		hit->found = 0;
+		hit->raced = 1;
+	}
 	stats->renamed += r > 0;
 	return (r < 0 ? -1 : 0);
 }
@@ -851,12 +865,13 @@ out:
 
 /* Writes the map's line to out as the rewrite keeps it: not at all when
  * torn, or the folder's naming nothing; with the note's flags as known
- * when the sync had one for its UID; else as it is. */
+ * when the sync had one for its UID and did not lose its file under the
+ * rename; else as it is. */
 static int
 imap_flags_map_keep(struct imap_flags_sync *fs, char *line, const char *hex,
     const char *folder, uint32_t uidvalidity, FILE *out)
 {
-	const struct imap_flags_note	*note;
+	struct imap_flags_note		*note;
 	struct imap_flags_line		 ml;
 	char				*fresh;
 	int				 rc;
@@ -868,7 +883,8 @@ imap_flags_map_keep(struct imap_flags_sync *fs, char *line, const char *hex,
 	if (imap_flags_line_parse(line, hex, &ml) != 0)
 		return (0);
 	if (ml.uidvalidity != uidvalidity ||
-	    (note = imap_flags_note_find(fs, ml.uid)) == NULL)
+	    (note = imap_flags_note_find(fs, ml.uid)) == NULL ||
+	    (note->mask & IMAP_FLAGS_KEEP))
 		return (fputs(line, out) == EOF ? -1 : 0);
 	ml.known = note->mask & IMAP_FLAGS_ALL;
 	fresh = imap_flags_line_format(folder, uidvalidity, &ml);
@@ -943,6 +959,21 @@ out:
 	return (rc);
 }
 
+/* The notes of the files that vanished under their rename and were not
+ * met again keep their map lines: what was not applied is not known. */
+static void
+imap_flags_keep_raced(struct imap_flags_sync *fs)
+{
+	struct imap_flags_note	*note;
+	size_t			 i;
+
+	for (i = 0; i < fs->nhits; i++) {
+		if (fs->hits[i].raced && !fs->hits[i].found &&
+		    (note = imap_flags_note_find(fs, fs->hits[i].uid)) != NULL)
+			note->mask |= IMAP_FLAGS_KEEP;
+	}
+}
+
 int
 imap_flags_sync_apply(struct imap_flags_sync *fs, const char *state_dir,
     const char *account, const char *folder, uint32_t uidvalidity,
@@ -968,6 +999,7 @@ imap_flags_sync_apply(struct imap_flags_sync *fs, const char *state_dir,
 		return (-1);
 	for (i = 0; i < fs->nhits; i++)
 		stats->absent += !fs->hits[i].found;
+	imap_flags_keep_raced(fs);
 	if (!fs->stale)
 		return (0);
 	fault_point("imap-flags-renamed");
