@@ -41,6 +41,25 @@ tap_is "$rc" 1 "race: the next poll, nothing new"
 tap_is "$(mfd_where "$M" "$S/01-plain.eml")" "cur/:2,F" \
     "race: the server's \\Flagged reaches the file the reader moved"
 mfd_expect "$M" "" "$S/01-plain.eml"
+
+dovecot_add_user kb pw-kb-c0ffee
+mfd_account kb pw-kb-c0ffee
+dovecot_add_message kb INBOX "$S/01-plain.eml"
+mfd_conf kb 'local_flags = mirror'
+M=$T/kb/Maildir
+mfd_run kb
+tap_is "$rc:$(mfd_where "$M" "$S/01-plain.eml")" "0:new/" "kill: 01 delivered, new/"
+dovecot_imap_cmd kb pw-kb-c0ffee 'SELECT INBOX' 'UID STORE 1 +FLAGS (\Flagged)' >/dev/null
+MAILFETCHD_FAULT=imap-flags-renamed mfd_run kb
+tap_is "$rc:$(mfd_where "$M" "$S/01-plain.eml")" "137:cur/:2,F" \
+    "kill: killed after the rename to :2,F, before the map has it"
+dovecot_imap_cmd kb pw-kb-c0ffee 'SELECT INBOX' 'UID STORE 1 -FLAGS (\Flagged)' >/dev/null
+mfd_run kb -v
+tap_is "$rc:$(mfd_where "$M" "$S/01-plain.eml")" "1:cur/:2," \
+    "kill: the server took \\Flagged back: the next poll follows"
+mfd_run kb
+tap_is "$(mfd_where "$M" "$S/01-plain.eml")" "cur/:2," "kill: and the poll after"
+mfd_expect "$M" "" "$S/01-plain.eml"
 mfd_no_sanitizer
 
 tap_done
