@@ -4869,8 +4869,9 @@ imap_flags_due(const struct imap_session *s)
 /* The messages of the batch that a matching pass recognised after a
  * UIDVALIDITY change get UID map lines under their new UIDs, naming the
  * files delivered before (review r24 01: they stopped following the
- * server's flags). One the map has no digest for (delivered by an older
- * version) is said. */
+ * server's flags). One the map has no line for (delivered by an older
+ * version, or a copy of the same content beyond the files the map names
+ * for it) is said. */
 static void
 imap_flags_relink(struct imap_session *s)
 {
@@ -4887,8 +4888,10 @@ imap_flags_relink(struct imap_session *s)
 	} else if (linked < s->nrelink)
 		imap_log(s, LOG_LVL_NOTICE, "%zu of the %zu message(s) "
 		    "recognised after the UIDVALIDITY change are not in the "
-		    "UID map (delivered by an older version): their files no "
-		    "longer follow the server's flags", s->nrelink - linked,
+		    "UID map (delivered by an older version, or more copies "
+		    "of the same content than it names files for): their "
+		    "files no longer follow the server's flags",
+		    s->nrelink - linked,
 		    s->nrelink);
 	imap_relink_clear(s);
 }

@@ -566,23 +566,55 @@ imap_flags_relink_cmp(const void *a, const void *b)
 	return (strcmp(x->hex, y->hex));
 }
 
-/* One map line: the relink of its digest takes its base and flags, when
- * it is the folder's under another UIDVALIDITY. */
+/* The relink for a map line of digest hex: the one that already names
+ * its base (a later line of the same file), else the first of that
+ * digest naming none yet (identical messages: each its own file, review
+ * r26 03); NULL when there is none. */
+static struct imap_flags_relink *
+imap_flags_relink_find(struct imap_flags_walk *w, const char *hex,
+    const struct imap_flags_line *ml)
+{
+	struct imap_flags_relink	*free_one = NULL;
+	size_t				 lo = 0, hi = w->n, mid;
+
+	while (lo < hi) {	/* the first of the digest */
+		mid = lo + (hi - lo) / 2;
+		if (strcmp(w->rl[mid].hex, hex) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (; lo < w->n && strcmp(w->rl[lo].hex, hex) == 0; lo++) {
+		if (w->rl[lo].final == NULL) {
+			if (free_one == NULL)
+				free_one = &w->rl[lo];
+		} else if (strlen(w->rl[lo].final) == ml->blen &&
+		    strncmp(w->rl[lo].final, ml->base, ml->blen) == 0)
+			return (&w->rl[lo]);
+	}
+	return (free_one);
+}
+
+/* One map line: a relink of its digest takes its base and flags, when
+ * it is the folder's under another UIDVALIDITY. The map is appended in
+ * time order: the last line of a file has the flags known last (review
+ * r26 11: the first had those of the oldest UIDVALIDITY). */
 static void
 imap_flags_relink_line(char *line, struct imap_flags_walk *w)
 {
 	struct imap_flags_line		 ml;
-	struct imap_flags_relink	 key, *hit;
+	struct imap_flags_relink	*hit;
+	char				 hex[IMAP_FLAGS_HEX + 1];
 
 	if (imap_flags_line_parse(line, w->hex, &ml) != 0 ||
 	    ml.uidvalidity == w->uidvalidity || ml.digest == NULL)
 		return;
-	memcpy(key.hex, ml.digest, IMAP_FLAGS_HEX);
-	key.hex[IMAP_FLAGS_HEX] = '\0';
-	if ((hit = bsearch(&key, w->rl, w->n, sizeof *w->rl,
-	    imap_flags_relink_cmp)) == NULL || hit->final != NULL)
+	memcpy(hex, ml.digest, IMAP_FLAGS_HEX);
+	hex[IMAP_FLAGS_HEX] = '\0';
+	if ((hit = imap_flags_relink_find(w, hex, &ml)) == NULL)
 		return;
-	hit->final = xstrndup(ml.base, ml.blen);
+	if (hit->final == NULL)
+		hit->final = xstrndup(ml.base, ml.blen);
 	/* An apply cut short left some of its bits unknown. */
 	hit->known = ml.pending != 0 ? IMAP_FLAGS_UNKNOWN : ml.known;
 }
