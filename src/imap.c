@@ -4949,8 +4949,9 @@ imap_flags_due(const struct imap_session *s)
 /* The messages of the batch that a matching pass recognised after a
  * UIDVALIDITY change get UID map lines under their new UIDs, naming the
  * files delivered before (review r24 01: they stopped following the
- * server's flags). One the map has no digest for (delivered by an older
- * version) is said. */
+ * server's flags). One the map has no line for (delivered by an older
+ * version, or a copy of the same content beyond the files the map names
+ * for it) is said. */
 static void
 imap_flags_relink(struct imap_session *s)
 {
@@ -4967,8 +4968,10 @@ imap_flags_relink(struct imap_session *s)
 	} else if (linked < s->nrelink)
 		imap_log(s, LOG_LVL_NOTICE, "%zu of the %zu message(s) "
 		    "recognised after the UIDVALIDITY change are not in the "
-		    "UID map (delivered by an older version): their files no "
-		    "longer follow the server's flags", s->nrelink - linked,
+		    "UID map (delivered by an older version, or more copies "
+		    "of the same content than it names files for): their "
+		    "files no longer follow the server's flags",
+		    s->nrelink - linked,
 		    s->nrelink);
 	imap_relink_clear(s);
 }
@@ -5050,12 +5053,46 @@ imap_flags_start(struct imap_session *s)
 		imap_send(s, "UID FETCH 1:%u (UID FLAGS)", s->sf->last_uid);
 }
 
+/* Most distinct UIDs an honest flag answer names: what the folder holds
+ * (EXISTS with a margin), no more than the UIDs below UIDNEXT with one,
+ * nor than the UIDs asked for (1:last_uid). Not UID SEARCH's pacing
+ * ceiling of 1,000,000 (review r26 06: an honest larger folder was taken
+ * for a hostile one); memory stays bound by IMAP_FLAGS_MAX. */
+static size_t
+imap_flags_cap(const struct imap_session *s)
+{
+	size_t	cap = imap_msgs_cap(s);
+
+	if (s->uidnext > 0 && (size_t)s->uidnext - 1 + IMAP_MSGS_SLACK < cap)
+		cap = (size_t)s->uidnext - 1 + IMAP_MSGS_SLACK;
+	if (s->sf->last_uid < cap)
+		cap = s->sf->last_uid;
+	return (cap < IMAP_FLAGS_MAX ? cap : IMAP_FLAGS_MAX);
+}
+
+/* The flag answer passed its cap: a folder too large to sync, or a
+ * server fault. */
+static void
+imap_flags_over(struct imap_session *s)
+{
+	s->flags_over = 1;
+	if (imap_flags_cap(s) == IMAP_FLAGS_MAX)
+		imap_log(s, LOG_LVL_WARNING, "the folder holds more messages "
+		    "than a flag sync takes (%u): its Maildir flags are not "
+		    "synced", (unsigned int)IMAP_FLAGS_MAX);
+	else
+		imap_log(s, LOG_LVL_WARNING, "the server's flag answer names "
+		    "more messages than the folder holds (over %zu): the rest "
+		    "is ignored, and the Maildir flags are not synced",
+		    imap_flags_cap(s));
+}
+
 /* One FETCH of the sync: a delivered UID's flags. Each UID above those
  * noted is a new result for the pacing (a full answer is long, and the
  * UIDs bound it); a repeat is a note. An honest answer names at most
- * what the folder holds (imap_search_cap, as for UID SEARCH): past that
- * the rest is ignored, a note, so that a server dripping ascending UIDs
- * is cut as one that stalls (review r24 05). */
+ * what the folder holds (imap_flags_cap): past that the rest is ignored,
+ * a note, so that a server dripping ascending UIDs is cut as one that
+ * stalls (review r24 05). */
 static void
 imap_flags_untagged(struct imap_session *s, const struct imap_response *r)
 {
@@ -5068,15 +5105,11 @@ imap_flags_untagged(struct imap_session *s, const struct imap_response *r)
 	    (flags = imap_parse_fetch_item(r, "FLAGS")) == NULL ||
 	    flags->type != IMAP_NODE_LIST || s->flags_over)
 		return;
-	if ((uid > s->flags_top && ++s->flags_rise > imap_search_cap(s)) ||
+	if ((uid > s->flags_top && ++s->flags_rise > imap_flags_cap(s)) ||
 	    imap_flags_sync_note(s->fsync, uid, imap_flags_mask(flags),
-	    imap_search_cap(s)) != 0) {
-		s->flags_over = 1;
-		imap_log(s, LOG_LVL_WARNING, "the server's flag answer names "
-		    "more messages than the folder holds (over %zu): the rest "
-		    "is ignored, and the Maildir flags are not synced",
-		    imap_search_cap(s));
-	} else if (uid > s->flags_top) {
+	    imap_flags_cap(s)) != 0)
+		imap_flags_over(s);
+	else if (uid > s->flags_top) {
 		s->flags_top = uid;
 		s->pace_new = 1;
 	}

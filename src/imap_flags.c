@@ -7,7 +7,8 @@
  * (the base: the final name before ':', the part a Maildir reader keeps
  * when it changes the flags; known: one hex digit, the server's D F R S
  * as last known, IMAP_FLAGS_* bits, "-" or, in a line of an older
- * version, absent: unknown; digest: 32 hex, the msgids log's content
+ * version, absent: unknown; followed by "+" and a hex digit, the bits an
+ * apply cut short was renaming; digest: 32 hex, the msgids log's content
  * digest, absent in a line of an older version). After a UIDVALIDITY
  * change, a message the matching pass recognises (by that digest) gets a
  * line under its new UID naming the same base, with the flags known
@@ -34,12 +35,16 @@
  * few, and else, or when a reader gave one another letter, new/ and cur/
  * are read once: each is renamed to its letters with the moved bits set
  * as the server has them (new/ -> cur/ when it has one). Then the map is
- * rewritten with the new known sets (temporary file, fsync, rename). A
- * run killed between the renames and the rewrite (point
- * "imap-flags-renamed") applies the same moved bits again: the files
- * already have them, nothing is renamed twice and no server change is
- * lost; only a local change made to one of those bits in that instant
- * would be undone again. */
+ * rewritten with the new known sets (temporary file, fsync, rename).
+ * Before the renames it is rewritten once already, with the bits about
+ * to be renamed as pending ("<known>+<bits>"): a run killed before the
+ * second rewrite (point "imap-flags-renamed") sets the pending bits as
+ * the server has them at the next sync, as well as those that moved
+ * since: a file already renamed is not renamed twice, and a server
+ * change made meanwhile (the flag taken back) is followed (review r26
+ * 17: with the old known set alone the file kept the flag). Only a
+ * local change made to one of those bits in that instant is undone. An
+ * older version takes a line with pending bits for a torn one. */
 #include "imap_flags.h"
 
 #include <sys/stat.h>
@@ -64,6 +69,8 @@
 					 * new/ and cur/ are read */
 #define IMAP_FLAGS_ALL		0xf	/* D F R S */
 #define IMAP_FLAGS_HEX		(2 * MSGIDS_DIGEST_LEN)	/* a digest */
+#define IMAP_FLAGS_KEEP		0x100	/* a note's: its file vanished under
+					 * the rename, its line stays */
 
 static const struct {
 	unsigned int	 bit;
@@ -84,9 +91,11 @@ struct imap_flags_note {
 
 struct imap_flags_hit {
 	char		*base;
+	uint32_t	 uid;
 	unsigned int	 mask;		/* the server's */
 	unsigned int	 moved;		/* its bits that changed since known */
 	int		 found;		/* in new/ or cur/, or nothing to do */
+	int		 raced;		/* moved away under its rename */
 };
 
 /* One parsed map line. */
@@ -96,6 +105,7 @@ struct imap_flags_line {
 	const char	*base;
 	size_t		 blen;
 	unsigned int	 known;		/* IMAP_FLAGS_UNKNOWN: none */
+	unsigned int	 pending;	/* bits an apply was renaming */
 	const char	*digest;	/* IMAP_FLAGS_HEX hex digits; NULL:
 					 * none */
 };
@@ -106,6 +116,7 @@ struct imap_flags_sync {
 	size_t			 alloc;
 	size_t			 order;		/* notes ever taken */
 	int			 stale;		/* a known set to rewrite */
+	int			 pending;	/* the rewrite before the renames */
 	struct imap_flags_hit	*hits;
 	size_t			 nhits;
 	size_t			 ahits;
@@ -171,10 +182,16 @@ static char *
 imap_flags_line_format(const char *folder, uint32_t uidvalidity,
     const struct imap_flags_line *ml)
 {
-	char	*line, known[2] = "-";
+	char	*line, known[4] = "-";
 
-	if (ml->known != IMAP_FLAGS_UNKNOWN)
+	if (ml->known != IMAP_FLAGS_UNKNOWN) {
 		known[0] = "0123456789abcdef"[ml->known & IMAP_FLAGS_ALL];
+		if (ml->pending & IMAP_FLAGS_ALL) {
+			known[1] = '+';
+			known[2] = "0123456789abcdef"[ml->pending &
+			    IMAP_FLAGS_ALL];
+		}
+	}
 	xasprintf(&line, "%016" PRIx64 " %" PRIu32 " %" PRIu32 " %.*s %s%s%.*s"
 	    "\n", imap_flags_folder_hash(folder), uidvalidity, ml->uid,
 	    (int)ml->blen, ml->base, known, ml->digest != NULL ? " " : "",
@@ -197,6 +214,7 @@ imap_flags_map_lines(const char *folder, uint32_t uidvalidity,
 		ml.base = e[i].final;
 		ml.blen = strcspn(e[i].final, ":");
 		ml.known = e[i].known;
+		ml.pending = 0;
 		ml.digest = NULL;
 		if (e[i].digest != NULL) {
 			for (j = 0; j < MSGIDS_DIGEST_LEN; j++)
@@ -385,8 +403,8 @@ imap_flags_sync_count(const struct imap_flags_sync *fs)
 	return (fs->order);
 }
 
-static const struct imap_flags_note *
-imap_flags_note_find(const struct imap_flags_sync *fs, uint32_t uid)
+static struct imap_flags_note *
+imap_flags_note_find(struct imap_flags_sync *fs, uint32_t uid)
 {
 	struct imap_flags_note	key = { uid, 0, 0 };
 
@@ -433,14 +451,21 @@ imap_flags_line_parse(char *line, const char *hex, struct imap_flags_line *ml)
 	ml->base = p;
 	ml->blen = len;
 	ml->known = IMAP_FLAGS_UNKNOWN;
+	ml->pending = 0;
 	ml->digest = NULL;
-	/* Then " <known>" ("-": none) and " <digest>", both optional. */
+	/* Then " <known>" ("-": none; "<known>+<pending>": an apply was
+	 * under way) and " <digest>", both optional. */
 	p += len;
 	if (*p == ' ' && p[1] != '\0' && (d = strchr(digits, p[1])) != NULL)
 		ml->known = (unsigned int)(d - digits);
 	else if (*p == ' ' && p[1] != '-')
 		return (-1);
 	p += *p == ' ' ? 2 : 0;
+	if (*p == '+' && p[1] != '\0' && (d = strchr(digits, p[1])) != NULL &&
+	    ml->known != IMAP_FLAGS_UNKNOWN) {
+		ml->pending = (unsigned int)(d - digits);
+		p += 2;
+	}
 	if (*p == ' ' && strspn(p + 1, digits) == IMAP_FLAGS_HEX) {
 		ml->digest = p + 1;
 		p += 1 + IMAP_FLAGS_HEX;
@@ -457,7 +482,7 @@ static void
 imap_flags_map_line(char *line, struct imap_flags_walk *w)
 {
 	struct imap_flags_sync		*fs = w->fs;
-	const struct imap_flags_note	*note;
+	struct imap_flags_note		*note;
 	struct imap_flags_line		 ml;
 	struct imap_flags_hit		*hit;
 
@@ -465,7 +490,7 @@ imap_flags_map_line(char *line, struct imap_flags_walk *w)
 	    ml.uidvalidity != w->uidvalidity ||
 	    (note = imap_flags_note_find(fs, ml.uid)) == NULL)
 		return;
-	if (ml.known != note->mask)
+	if (ml.known != note->mask || ml.pending != 0)
 		fs->stale = 1;
 	if (fs->nhits == fs->ahits) {
 		fs->ahits = fs->ahits == 0 ? 64 : fs->ahits * 2;
@@ -474,9 +499,11 @@ imap_flags_map_line(char *line, struct imap_flags_walk *w)
 	}
 	hit = &fs->hits[fs->nhits++];
 	hit->base = xstrndup(ml.base, ml.blen);
+	hit->uid = ml.uid;
+	hit->raced = 0;
 	hit->mask = note->mask;
 	hit->moved = ml.known == IMAP_FLAGS_UNKNOWN ? IMAP_FLAGS_ALL :
-	    (ml.known ^ note->mask) & IMAP_FLAGS_ALL;
+	    ((ml.known ^ note->mask) | ml.pending) & IMAP_FLAGS_ALL;
 	/* Nothing moved: nothing to look for. */
 	hit->found = hit->moved == 0;
 }
@@ -539,24 +566,57 @@ imap_flags_relink_cmp(const void *a, const void *b)
 	return (strcmp(x->hex, y->hex));
 }
 
-/* One map line: the relink of its digest takes its base and flags, when
- * it is the folder's under another UIDVALIDITY. */
+/* The relink for a map line of digest hex: the one that already names
+ * its base (a later line of the same file), else the first of that
+ * digest naming none yet (identical messages: each its own file, review
+ * r26 03); NULL when there is none. */
+static struct imap_flags_relink *
+imap_flags_relink_find(struct imap_flags_walk *w, const char *hex,
+    const struct imap_flags_line *ml)
+{
+	struct imap_flags_relink	*free_one = NULL;
+	size_t				 lo = 0, hi = w->n, mid;
+
+	while (lo < hi) {	/* the first of the digest */
+		mid = lo + (hi - lo) / 2;
+		if (strcmp(w->rl[mid].hex, hex) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (; lo < w->n && strcmp(w->rl[lo].hex, hex) == 0; lo++) {
+		if (w->rl[lo].final == NULL) {
+			if (free_one == NULL)
+				free_one = &w->rl[lo];
+		} else if (strlen(w->rl[lo].final) == ml->blen &&
+		    strncmp(w->rl[lo].final, ml->base, ml->blen) == 0)
+			return (&w->rl[lo]);
+	}
+	return (free_one);
+}
+
+/* One map line: a relink of its digest takes its base and flags, when
+ * it is the folder's under another UIDVALIDITY. The map is appended in
+ * time order: the last line of a file has the flags known last (review
+ * r26 11: the first had those of the oldest UIDVALIDITY). */
 static void
 imap_flags_relink_line(char *line, struct imap_flags_walk *w)
 {
 	struct imap_flags_line		 ml;
-	struct imap_flags_relink	 key, *hit;
+	struct imap_flags_relink	*hit;
+	char				 hex[IMAP_FLAGS_HEX + 1];
 
 	if (imap_flags_line_parse(line, w->hex, &ml) != 0 ||
 	    ml.uidvalidity == w->uidvalidity || ml.digest == NULL)
 		return;
-	memcpy(key.hex, ml.digest, IMAP_FLAGS_HEX);
-	key.hex[IMAP_FLAGS_HEX] = '\0';
-	if ((hit = bsearch(&key, w->rl, w->n, sizeof *w->rl,
-	    imap_flags_relink_cmp)) == NULL || hit->final != NULL)
+	memcpy(hex, ml.digest, IMAP_FLAGS_HEX);
+	hex[IMAP_FLAGS_HEX] = '\0';
+	if ((hit = imap_flags_relink_find(w, hex, &ml)) == NULL)
 		return;
-	hit->final = xstrndup(ml.base, ml.blen);
-	hit->known = ml.known;
+	if (hit->final == NULL)
+		hit->final = xstrndup(ml.base, ml.blen);
+	/* An apply cut short left some of its bits unknown. */
+	hit->known = ml.pending != 0 ? IMAP_FLAGS_UNKNOWN : ml.known;
 }
 
 int
@@ -664,7 +724,8 @@ imap_flags_target(const char *name, int in_new, unsigned int mask,
 	return (out);
 }
 
-/* Renames one file of sub ("new" or "cur") to its target. */
+/* Renames one file of sub ("new" or "cur") to its target: 1, or 0 when
+ * it is no longer there. */
 static int
 imap_flags_rename(struct imap_flags_sync *fs, int dfd, const char *sub,
     const char *name, const char *target, char **cause)
@@ -674,7 +735,7 @@ imap_flags_rename(struct imap_flags_sync *fs, int dfd, const char *sub,
 	snprintf(from, sizeof from, "%s/%s", sub, name);
 	snprintf(to, sizeof to, "cur/%s", target);
 	if (renameat(dfd, from, dfd, to) != 0) {
-		/* A reader moved or removed it meanwhile: its own choice. */
+		/* A reader moved or removed it meanwhile (review r26 04). */
 		if (errno == ENOENT)
 			return (0);
 		xasprintf(cause, "cannot rename %s to %s: %s", from, to,
@@ -688,7 +749,10 @@ imap_flags_rename(struct imap_flags_sync *fs, int dfd, const char *sub,
 }
 
 /* Gives one file of sub, the hit's, its flags: -1 when the rename
- * failed. */
+ * failed. A file a reader moved away in that instant (mutt moving new/X
+ * to cur/X:2, as it opens the folder) is not found yet: looked for
+ * again under its new name, and its map line kept as it is when it is
+ * not met again, so that the next sync tries again (review r26 04). */
 static int
 imap_flags_file(struct imap_flags_sync *fs, int dfd, const char *sub,
     const char *name, struct imap_flags_hit *hit,
@@ -703,6 +767,10 @@ imap_flags_file(struct imap_flags_sync *fs, int dfd, const char *sub,
 		return (0);
 	r = imap_flags_rename(fs, dfd, sub, name, target, cause);
 	free(target);
+	if (r == 0) {
+		hit->found = 0;
+		hit->raced = 1;
+	}
 	stats->renamed += r > 0;
 	return (r < 0 ? -1 : 0);
 }
@@ -850,13 +918,16 @@ out:
 }
 
 /* Writes the map's line to out as the rewrite keeps it: not at all when
- * torn, or the folder's naming nothing; with the note's flags as known
- * when the sync had one for its UID; else as it is. */
+ * torn, or the folder's naming nothing; when the sync had a note for its
+ * UID, before the renames (fs->pending) with the bits about to be
+ * renamed as pending, after them with the note's flags as known (and
+ * none pending) unless its file was lost under the rename; else as it
+ * is. */
 static int
 imap_flags_map_keep(struct imap_flags_sync *fs, char *line, const char *hex,
     const char *folder, uint32_t uidvalidity, FILE *out)
 {
-	const struct imap_flags_note	*note;
+	struct imap_flags_note		*note;
 	struct imap_flags_line		 ml;
 	char				*fresh;
 	int				 rc;
@@ -868,9 +939,16 @@ imap_flags_map_keep(struct imap_flags_sync *fs, char *line, const char *hex,
 	if (imap_flags_line_parse(line, hex, &ml) != 0)
 		return (0);
 	if (ml.uidvalidity != uidvalidity ||
-	    (note = imap_flags_note_find(fs, ml.uid)) == NULL)
+	    (note = imap_flags_note_find(fs, ml.uid)) == NULL ||
+	    (note->mask & IMAP_FLAGS_KEEP) ||
+	    (fs->pending && ml.known == IMAP_FLAGS_UNKNOWN))
 		return (fputs(line, out) == EOF ? -1 : 0);
-	ml.known = note->mask & IMAP_FLAGS_ALL;
+	if (fs->pending)
+		ml.pending |= (ml.known ^ note->mask) & IMAP_FLAGS_ALL;
+	else {
+		ml.known = note->mask & IMAP_FLAGS_ALL;
+		ml.pending = 0;
+	}
 	fresh = imap_flags_line_format(folder, uidvalidity, &ml);
 	rc = fputs(fresh, out) == EOF ? -1 : 0;
 	free(fresh);
@@ -898,7 +976,8 @@ imap_flags_map_copy(struct imap_flags_sync *fs, FILE *in, FILE *out,
 	return (ferror(in) ? -1 : 0);
 }
 
-/* Replaces the map by a copy with the known flags the sync saw. */
+/* Replaces the map by a copy with the known flags the sync saw (or,
+ * fs->pending, the bits it is about to rename). */
 static int
 imap_flags_map_rewrite(struct imap_flags_sync *fs, const char *state_dir,
     const char *account, const char *folder, uint32_t uidvalidity,
@@ -943,6 +1022,21 @@ out:
 	return (rc);
 }
 
+/* The notes of the files that vanished under their rename and were not
+ * met again keep their map lines: what was not applied is not known. */
+static void
+imap_flags_keep_raced(struct imap_flags_sync *fs)
+{
+	struct imap_flags_note	*note;
+	size_t			 i;
+
+	for (i = 0; i < fs->nhits; i++) {
+		if (fs->hits[i].raced && !fs->hits[i].found &&
+		    (note = imap_flags_note_find(fs, fs->hits[i].uid)) != NULL)
+			note->mask |= IMAP_FLAGS_KEEP;
+	}
+}
+
 int
 imap_flags_sync_apply(struct imap_flags_sync *fs, const char *state_dir,
     const char *account, const char *folder, uint32_t uidvalidity,
@@ -964,10 +1058,20 @@ imap_flags_sync_apply(struct imap_flags_sync *fs, const char *state_dir,
 	stats->mapped = fs->nhits;
 	if (fs->nhits == 0)
 		return (0);
+	/* The bits about to be renamed are durable in the map first: a run
+	 * killed before the map has the new known sets still knows which
+	 * bits the files may have changed (review r26 17). */
+	for (fs->pending = 0, i = 0; i < fs->nhits; i++)
+		fs->pending |= !fs->hits[i].found;
+	if (fs->pending && imap_flags_map_rewrite(fs, state_dir, account,
+	    folder, uidvalidity, cause) != 0)
+		return (-1);
+	fs->pending = 0;
 	if (imap_flags_maildir(fs, path, stats, cause) != 0)
 		return (-1);
 	for (i = 0; i < fs->nhits; i++)
 		stats->absent += !fs->hits[i].found;
+	imap_flags_keep_raced(fs);
 	if (!fs->stale)
 		return (0);
 	fault_point("imap-flags-renamed");

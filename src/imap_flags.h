@@ -101,7 +101,8 @@ struct imap_flags_stats {
  * path (its new/ and cur/): for each mapped file, the bits of D F R S
  * whose server flag differs from the one the map knows are set as the
  * server has them, the file's other letters are kept; one in new/ with
- * no flag stays there. The directories are fsynced, then the map is
+ * no flag stays there. The map is rewritten with the bits to rename as
+ * pending first; then the renames, the directories fsynced, and the map
  * rewritten with the server's flags as known, before it returns 0.
  * Renaming to the name a file has is a no-op, so an apply repeated after
  * a crash is harmless. */

@@ -8,6 +8,9 @@
  *			request finds the target
  *	nolink		linkat() fails EPERM, as on vfat (for a run where no
  *			vfat can be mounted)
+ *	readerrace	the first renameat() of new/X to cur/... is raced by a
+ *			mail reader: new/X is moved to cur/X:2, just before
+ *			(mutt opening the folder; review r26 04)
  * Each call it changes is appended to the file MFD_FSSHIM_LOG, one word a
  * line, so that the test can check the shim was in the way. */
 #define _GNU_SOURCE
@@ -88,4 +91,23 @@ linkat(int ofd, const char *old, int nfd, const char *new, int flags)
 	if (rv == 0)
 		fsshim_log("link");
 	return (rv);
+}
+
+int
+renameat(int ofd, const char *old, int nfd, const char *new)
+{
+	static int	(*real)(int, const char *, int, const char *);
+	static int	 raced;
+	char		 reader[4096];
+
+	if (real == NULL)
+		*(void **)&real = dlsym(RTLD_NEXT, "renameat");
+	if (!raced && fsshim_has("readerrace") &&
+	    strncmp(old, "new/", 4) == 0 && strncmp(new, "cur/", 4) == 0) {
+		raced = 1;
+		snprintf(reader, sizeof reader, "cur/%s:2,", old + 4);
+		if (real(ofd, old, nfd, reader) == 0)
+			fsshim_log("readerrace");
+	}
+	return (real(ofd, old, nfd, new));
 }

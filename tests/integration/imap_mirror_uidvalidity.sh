@@ -7,6 +7,11 @@
 # under their new UIDs, naming the files delivered before: when another
 # client then flags them on the server, both files follow (before, they
 # stayed as they were for ever), and the local read mark stays.
+# Two identical messages (the same mail received twice) are each relinked
+# to their own file (review r26 03: only one was, and the log blamed "an
+# older version"). A second UIDVALIDITY change relinks with the flags
+# known last, not those of the first UIDVALIDITY (review r26 11: a local
+# unread mark the server never contradicted was undone).
 # TAP output.
 set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -49,6 +54,40 @@ tap_is "$(mfd_where "$M" "$S/05-reply.eml")" "cur/:2,FS" \
 tap_is "$(mfd_where "$M" "$S/06-list.eml")" "cur/:2,FS" \
     "06 follows \\Flagged and keeps its local read mark"
 mfd_expect "$T/uv/Maildir" Proj "$S/05-reply.eml" "$S/06-list.eml"
+
+# ---- identical messages, then a second UIDVALIDITY change ------------------
+dovecot_add_user dd pw-dd-c0ffee
+mfd_account dd pw-dd-c0ffee
+dovecot_add_message dd Proj "$S/05-reply.eml"
+dovecot_add_message dd Proj "$S/05-reply.eml"
+mfd_conf dd 'local_flags = mirror' -- 'folder "Proj" { }'
+M=$T/dd/Maildir/.Proj
+mfd_run dd
+tap_is "$rc:$(mfd_count "$T/dd/Maildir" Proj new)" "0:2" "twins: both copies of 05 delivered"
+recreate() {	# Proj deleted and created again with 05 twice
+	dovecot_imap_cmd dd pw-dd-c0ffee 'DELETE Proj' 'CREATE Proj' >/dev/null
+	dovecot_append dd Proj "$S/05-reply.eml" >/dev/null
+	dovecot_append dd Proj "$S/05-reply.eml" >/dev/null
+}
+recreate
+mfd_run dd -v
+tap_is "$rc" 1 "twins: after the UIDVALIDITY change, nothing new"
+tap_unlike "$err" 'older version' "twins: both copies are in the map"
+dovecot_imap_cmd dd pw-dd-c0ffee 'SELECT Proj' 'UID STORE 1:2 +FLAGS (\Seen)' >/dev/null
+mfd_run dd
+tap_is "$(mfd_where "$M" "$S/05-reply.eml" | sort | paste -sd' ')" \
+    "cur/:2,S cur/:2,S" "twins: both copies follow the server's \\Seen"
+for f in "$M"/cur/*; do mv "$f" "${f%%:*}:2,"; done
+mfd_run dd
+tap_is "$(mfd_where "$M" "$S/05-reply.eml" | sort | paste -sd' ')" \
+    "cur/:2, cur/:2," "twins: marked unread locally, they stay so"
+recreate
+dovecot_imap_cmd dd pw-dd-c0ffee 'SELECT Proj' 'UID STORE 1:2 +FLAGS (\Seen)' >/dev/null
+mfd_run dd
+tap_is "$rc:$(mfd_where "$M" "$S/05-reply.eml" | sort | paste -sd' ')" \
+    "1:cur/:2, cur/:2," \
+    "twins: a second UIDVALIDITY change, still \\Seen as known: they stay unread"
+mfd_expect "$T/dd/Maildir" Proj "$S/05-reply.eml" "$S/05-reply.eml"
 mfd_no_sanitizer
 
 tap_done

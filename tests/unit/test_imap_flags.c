@@ -358,6 +358,28 @@ test_map_torn(void **state)
 	assert_true(exists("new", "two,S=2"));
 }
 
+/* Makes the map one line of folder "INBOX" (its hash, taken from the
+ * line map_add wrote), UIDVALIDITY 9, UID 7 and rest (its base and
+ * known flags, as a version or a crash left them). */
+static void
+map_set_line(const char *rest)
+{
+	static const uint32_t	 u[] = { 7 };
+	static const unsigned int none[] = { 0 };
+	char			*path, hex[17];
+	FILE			*f;
+
+	map_add("INBOX", 9, u, none, (char *[]){ "x,S=1" }, 1);
+	xasprintf(&path, "%s/acct.uids", dir);
+	assert_non_null(f = fopen(path, "r"));
+	assert_non_null(fgets(hex, sizeof hex, f));
+	fclose(f);
+	assert_non_null(f = fopen(path, "w"));
+	fprintf(f, "%s 9 7 %s\n", hex, rest);
+	fclose(f);
+	free(path);
+}
+
 /* A line of an older version (no known flags) gets the server's flags
  * whole once, then only their changes. */
 static void
@@ -365,20 +387,10 @@ test_map_old(void **state)
 {
 	static const uint32_t	 u[] = { 7 };
 	static const unsigned int seen[] = { IMAP_FLAGS_SEEN };
-	char			*path, hex[17];
 	struct imap_flags_stats	 st;
-	FILE			*f;
 
 	(void)state;
-	map_add("INBOX", 9, u, seen, (char *[]){ "x,S=1" }, 1);
-	xasprintf(&path, "%s/acct.uids", dir);
-	assert_non_null(f = fopen(path, "r"));
-	assert_non_null(fgets(hex, sizeof hex, f));
-	fclose(f);
-	assert_non_null(f = fopen(path, "w"));
-	fprintf(f, "%s 9 7 old,S=1\n", hex);
-	fclose(f);
-	free(path);
+	map_set_line("old,S=1");
 	touch("cur", "old,S=1:2,F");
 	apply(u, seen, 1, 9, &st);
 	assert_int_equal(st.renamed, 1);
@@ -388,6 +400,39 @@ test_map_old(void **state)
 	apply(u, seen, 1, 9, &st);
 	assert_int_equal(st.renamed, 0);
 	assert_true(exists("cur", "old,S=1:2,"));
+}
+
+/* A line with pending bits (an apply killed before the map had the new
+ * known set: "<known>+<bits>"): the pending bits are set as the server
+ * has them now, also when that is the known set (the server took the
+ * flag back, review r26 17), and the rewrite clears them. */
+static void
+test_map_pending(void **state)
+{
+	static const uint32_t	 u[] = { 7 };
+	static const unsigned int none[] = { 0 };
+	char			*path, line[256];
+	struct imap_flags_stats	 st;
+	FILE			*f;
+
+	(void)state;
+	map_set_line("p,S=1 0+2");
+	xasprintf(&path, "%s/acct.uids", dir);
+	touch("cur", "p,S=1:2,FT");
+	apply(u, none, 1, 9, &st);
+	assert_int_equal(st.mapped, 1);
+	assert_int_equal(st.renamed, 1);
+	assert_true(exists("cur", "p,S=1:2,T"));
+	assert_non_null(f = fopen(path, "r"));
+	assert_non_null(fgets(line, sizeof line, f));
+	fclose(f);
+	assert_null(strchr(line, '+'));
+	free(path);
+	/* Known now, nothing pending: a local change stays. */
+	assert_int_equal(rename_md("cur/p,S=1:2,T", "cur/p,S=1:2,FT"), 0);
+	apply(u, none, 1, 9, &st);
+	assert_int_equal(st.renamed, 0);
+	assert_true(exists("cur", "p,S=1:2,FT"));
 }
 
 /* After a UIDVALIDITY change, a recognised message (by its digest) gets
@@ -474,6 +519,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_map_torn, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_map_old, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_map_pending, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_relink, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bounds, setup, teardown),
