@@ -448,6 +448,10 @@ struct imap_session {
 	uint32_t		 uidnext;
 	uint32_t		 exists;
 	uint32_t		 select_exists;	/* EXISTS when SELECT ended */
+	uint32_t		 select_left;	/* sequence number of the last
+						 * message there at the SELECT
+						 * (EXPUNGEs move it down):
+						 * higher ones arrived since */
 	uint64_t		 st_uidvalidity; /* STATUS answers; 0: none */
 	uint64_t		 st_uidnext;
 	uint64_t		 st_messages;
@@ -463,6 +467,7 @@ struct imap_session {
 	size_t			 next_msg;
 	uint32_t		 max_seen_uid;	/* from the SIZES pass */
 	uint32_t		 first_top;	/* UID FETCH *'s UID, 0 none */
+	uint32_t		 first_top_seq;	/* its sequence number */
 	struct uidset_batch	 search_q;	/* SEARCH UIDs not in their set
 						   yet (imap_search_untagged) */
 	int			 top_asked;	/* UID FETCH * sent this pass */
@@ -2920,7 +2925,7 @@ imap_selected(struct imap_session *s)
 	char			*cause;
 	int			 first_fetch;
 
-	s->select_exists = s->exists;
+	s->select_exists = s->select_left = s->exists;
 	if (s->uidvalidity == 0) {
 		imap_folder_fail(s, EXIT_PROTOCOL, "the server sent no "
 		    "UIDVALIDITY; cannot track messages in this folder");
@@ -3686,9 +3691,10 @@ imap_suspect_begin(struct imap_session *s)
 
 /* Whether this pass is a first fetch without UIDNEXT whose listing of
  * the whole folder holds fewer messages than the folder did when it was
- * selected (EXISTS then: mail announced later is new mail): the listing
- * alone cannot bound it, as the newest may be the one left out, and would
- * come later as new mail (review r22 05). */
+ * selected (EXISTS then; listed counts only those, imap_first_listed:
+ * mail announced later is new mail): the listing alone cannot bound it,
+ * as the newest may be the one left out, and would come later as new
+ * mail (review r22 05). */
 static int
 imap_first_short(const struct imap_session *s, size_t listed)
 {
@@ -3696,22 +3702,41 @@ imap_first_short(const struct imap_session *s, size_t listed)
 	    listed < s->select_exists);
 }
 
+/* The messages the sizes pass listed that were there at the SELECT (a
+ * sequence number up to select_left): how many, and in *top the highest
+ * UID. Mail announced since is new mail: it neither makes a short listing
+ * whole nor goes into the first fetch's bound, or it would never be
+ * fetched (review r26 01). */
+static size_t
+imap_first_listed(const struct imap_session *s, uint32_t *top)
+{
+	size_t	i, n = 0;
+
+	*top = 0;
+	for (i = 0; i < s->nmsgs; i++) {
+		if (s->msgs[i].seq > s->select_left)
+			continue;
+		n++;
+		if (s->msgs[i].uid > *top)
+			*top = s->msgs[i].uid;
+	}
+	return (n);
+}
+
 /* A short first listing (imap_first_short): UID FETCH * (UID) asks the
  * server for the highest UID itself, a second answer the bound can rest
  * on. EXISTS alone cannot decide: a server whose count stays off (a
  * hidden message, an EXPUNGE meanwhile) would never have the folder
- * fetched (review r23 03). 1 when sent: imap_sizes_done comes again with
- * the answer (imap_first_top_untagged). */
+ * fetched (review r23 03). Mail announced meanwhile is told apart by the
+ * answer's sequence number (imap_first_top_old). 1 when sent:
+ * imap_sizes_done comes again with the answer (imap_first_top_untagged). */
 static int
 imap_first_top_ask(struct imap_session *s, size_t listed)
 {
-	/* Mail announced since the SELECT may be the highest: not asked,
-	 * the folder fails (imap_first_bound), the next run asks again. */
-	if (s->top_asked || !imap_first_short(s, listed) ||
-	    s->exists > s->select_exists)
+	if (s->top_asked || !imap_first_short(s, listed))
 		return (0);
 	s->top_asked = 1;
-	s->first_top = 0;
+	s->first_top = s->first_top_seq = 0;
 	imap_enter(s, IMAP_S_SIZES_TOP);
 	imap_send(s, "UID FETCH * (UID)");
 	return (1);
@@ -3725,41 +3750,62 @@ imap_first_top_untagged(struct imap_session *s, const struct imap_response *r)
 	uint32_t		 uid = 0;
 
 	if ((n = imap_parse_fetch_item(r, "UID")) != NULL &&
-	    imap_parse_node_u32(n, &uid) == 0 && uid > s->first_top)
+	    imap_parse_node_u32(n, &uid) == 0 && uid > s->first_top) {
 		s->first_top = uid;
+		s->first_top_seq = r->has_number ? r->number : 0;
+	}
+}
+
+/* The highest UID there at the SELECT, from UID FETCH *'s answer: the
+ * one it names, or, when that message arrived since (its sequence number
+ * above select_left) and is the only one (the next number: it is the
+ * last), the UID below it, as every older message's UID is lower; 0 when
+ * nothing tells (several arrived: the next run asks again). */
+static uint32_t
+imap_first_top_old(const struct imap_session *s)
+{
+	if (s->first_top_seq <= s->select_left)
+		return (s->first_top);
+	if (s->first_top_seq == s->select_left + 1)
+		return (s->first_top - 1);
+	return (0);
 }
 
 /* The first fetch covers what was there when it began; what arrives
  * later is new mail, read or not. Its bound is UIDNEXT - 1 at the SELECT
- * that began it; without UIDNEXT, the highest UID this pass's listing or
- * UID SEARCH UNSEEN showed: a message the sizes pass leaves out (one read
- * may be the newest) does not lower it, or it would be fetched (and with
- * keep = no deleted) as new mail later. A short listing takes the highest
- * UID from UID FETCH * too; when that names none either, nothing is
+ * that began it; without UIDNEXT, the highest UID there at the SELECT
+ * (top, imap_first_listed) that this pass's listing or UID SEARCH UNSEEN
+ * showed: a message the sizes pass leaves out (one read may be the
+ * newest) does not lower it, or it would be fetched (and with keep = no
+ * deleted) as new mail later. A short listing takes the highest UID from
+ * UID FETCH * too (imap_first_top_old); when that tells none, nothing is
  * fetched and the next run asks again. */
 static int
-imap_first_bound(struct imap_session *s, size_t listed)
+imap_first_bound(struct imap_session *s, size_t listed, uint32_t top)
 {
-	uint32_t	top = s->max_seen_uid;
+	uint32_t	old;
 
 	if (s->sf->first_until != UINT32_MAX)
 		return (0);	/* UIDNEXT, or no first fetch */
-	if (imap_first_short(s, listed) && s->first_top == 0) {
-		imap_folder_fail(s, EXIT_PROTOCOL, "the server gives no UIDNEXT "
-		    "and listed %zu of the %u messages the folder holds, and "
-		    "%s: the first fetch cannot tell what was there before it; "
-		    "nothing fetched, asking again next time", listed,
-		    s->select_exists, s->exists > s->select_exists ? "more "
-		    "mail arrived meanwhile" : "UID FETCH * named no UID");
-		return (-1);
-	}
-	if (imap_first_short(s, listed))
+	if (imap_first_short(s, listed)) {
+		if ((old = imap_first_top_old(s)) == 0) {
+			imap_folder_fail(s, EXIT_PROTOCOL, "the server gives "
+			    "no UIDNEXT and listed %zu of the %u messages the "
+			    "folder holds, and %s: the first fetch cannot tell "
+			    "what was there before it; nothing fetched, asking "
+			    "again next time", listed, s->select_exists,
+			    s->first_top != 0 ? "more mail arrived meanwhile" :
+			    "UID FETCH * named no UID");
+			return (-1);
+		}
 		imap_log(s, LOG_LVL_NOTICE, "the server gives no UIDNEXT and "
 		    "listed %zu of the %u messages the folder holds: the first "
-		    "fetch covers up to UID %u, the highest (UID FETCH *)",
-		    listed, s->select_exists, s->first_top);
-	if (s->first_top > top)
-		top = s->first_top;
+		    "fetch covers up to UID %u, the highest (UID FETCH *)%s",
+		    listed, s->select_exists, old, old != s->first_top ?
+		    " below the one that arrived since" : "");
+		if (old > top)
+			top = old;
+	}
 	if (uidset_max(&s->unseen) > top)
 		top = uidset_max(&s->unseen);
 	s->sf->first_until = top;
@@ -3868,10 +3914,11 @@ static void
 imap_sizes_done(struct imap_session *s)
 {
 	uint64_t	max = s->ac->max_message_size;
-	size_t		i, o = 0, nver = 0, ngm = 0, sure;
+	size_t		i, o = 0, nver = 0, ngm = 0, sure, nold;
 	struct uidset	listed, unlisted, never;
 	unsigned long	nheld = 0;
 	long long	first = 0, now = (long long)time(NULL);
+	uint32_t	old_top;
 
 	if (s->suspect_pass) {
 		imap_suspect_sized(s);
@@ -3880,8 +3927,14 @@ imap_sizes_done(struct imap_session *s)
 	imap_msgs_dedup(s);
 	uidset_init(&listed);
 	imap_msgs_listed(s, &listed);
-	if (imap_missing_check(s, &listed) ||
-	    imap_first_top_ask(s, uidset_count(&listed))) {
+	nold = imap_first_listed(s, &old_top);
+	if (imap_missing_check(s, &listed) || imap_first_top_ask(s, nold)) {
+		uidset_clear(&listed);
+		return;
+	}
+	/* Bound before the filter below: mail listed that arrived since
+	 * the SELECT is above it, fetched now (review r26 01). */
+	if (imap_first_bound(s, nold, old_top) != 0) {
 		uidset_clear(&listed);
 		return;
 	}
@@ -3931,12 +3984,6 @@ imap_sizes_done(struct imap_session *s)
 		imap_log(s, LOG_LVL_INFO, "%zu message(s) delivered before "
 		    "from another Gmail label (same X-GM-MSGID): not fetched "
 		    "again", ngm);
-	if (imap_first_bound(s, uidset_count(&listed)) != 0) {
-		uidset_clear(&listed);
-		uidset_clear(&unlisted);
-		uidset_clear(&never);
-		return;
-	}
 	/* No UIDNEXT at the change (or the previous version's mark): the
 	 * matching pass covers what it lists now. */
 	if (s->sf->matching && s->sf->matching_until == 0)
@@ -6312,7 +6359,7 @@ imap_enter(struct imap_session *s, enum imap_state next)
 		s->seq_stale = 0;
 		s->gone_stage = IMAP_GONE_UNASKED;
 		s->top_asked = 0;
-		s->first_top = 0;
+		s->first_top = s->first_top_seq = 0;
 		uidset_clear(&s->queried);
 		uidset_clear(&s->found);
 		uidset_clear(&s->unsized);
@@ -6961,6 +7008,8 @@ imap_untagged(struct imap_session *s, const struct imap_response *r)
 		break;
 	case IMAP_DATA_EXPUNGE:
 		s->seq_stale = 1;	/* later numbers moved down */
+		if (r->number <= s->select_left && s->select_left > 0)
+			s->select_left--;	/* one there at the SELECT */
 		break;
 	case IMAP_DATA_LIST:
 		if (s->state == IMAP_S_LIST || s->state == IMAP_S_ROLES)

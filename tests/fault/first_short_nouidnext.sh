@@ -96,4 +96,52 @@ tap_is "$rc:$(scripted_count arr)" 1:0 \
     "new, a message arrives during the first listing: nothing fetched yet" "$err"
 scripted_once arr
 tap_is "$(scripted_count arr)" 1 "... it is fetched, as new mail, by the next run" "$err"
+# ---- mail announced after the SELECT is never inside the bound ----------
+# (review r26 01) Message 6 arrives just as UID FETCH * is asked ("* 6
+# EXISTS", then "* 6 FETCH (UID 6)"): the answer names a message that came
+# after the SELECT, the only one, so the bound is the UID below it. Or it
+# arrives as the sizes pass is asked and is listed: the listing's lines
+# numbered above the SELECT's EXISTS do not bound the first fetch, and it
+# is fetched at once. Before, both bounds covered UID 6: never fetched.
+# subj N...: scripted_subjects of messages N...
+subj() { local k; for k; do printf 'scripted %s ' "$k"; done; }
+for mode in new unseen; do
+	n=atop$mode
+	serve $n '{"nouidnext": true, "toptells": true,
+	    "omitsize": {"1": [5]}, "arrivetop": [1]}' --seen 5
+	scripted_conf $n imap 5s 'keep = yes' "first_fetch = $mode"
+	scripted_once $n
+	want=$([ $mode = new ] && echo "1:" || echo "0:$(subj 1 2 3 4)")
+	tap_is "$rc:$(scripted_subjects $n)" "$want" \
+	    "$mode, 6 arrives during UID FETCH *: the first run as without it" "$err"
+	tap_like "$err" 'covers up to UID 5, the highest \(UID FETCH \*\) below' \
+	    "$mode: ... bound below the message that arrived since"
+	scripted_once $n
+	tap_is "$(scripted_subjects $n)" "${want#*:}$(subj 6)" \
+	    "$mode: ... 6 fetched by the next run, 5 (read before) never" "$err"
+	n=alst$mode
+	serve $n '{"nouidnext": true, "arrivelist": [1]}'
+	scripted_conf $n imap 5s 'keep = yes' "first_fetch = $mode"
+	scripted_once $n
+	want=$([ $mode = new ] && subj 6 || subj 1 2 3 4 5 6)
+	tap_is "$rc:$(scripted_subjects $n)" "0:$want" \
+	    "$mode, 6 arrives during the first listing: fetched at once" "$err"
+	scripted_once $n
+	tap_is "$rc:$(scripted_subjects $n)" "1:$want" "$mode: ... and not again" "$err"
+done
+# Two arrive during UID FETCH *: the answer names the newest, and nothing
+# tells the UID of the last message there at the SELECT: nothing fetched,
+# asked again. Before, the bound covered both, and with unseen the two
+# unread messages (not in the first UID SEARCH UNSEEN) were never fetched.
+serve atop2 '{"nouidnext": true, "toptells": true, "omitsize": {"1": [5]},
+    "arrivetop": [1], "arrivecount": 2}' --seen 5
+scripted_conf atop2 imap 5s 'keep = yes' 'first_fetch = unseen'
+scripted_once atop2
+tap_is "$rc:$(scripted_subjects atop2)" 5: \
+    "unseen, 2 arrive during UID FETCH *: nothing fetched" "$err"
+tap_like "$err" 'listed 4 of the 5 .*more mail arrived meanwhile.*asking again' \
+    "... the log says why"
+scripted_once atop2
+tap_is "$(scripted_subjects atop2)" "$(subj 1 2 3 4 6 7)" \
+    "... the next run fetches the unread, the two that arrived too" "$err"
 tap_done

@@ -285,6 +285,11 @@ Modes:
               later connections; "arrive": [N] = on connection N a
               message arrives once the sizes pass has listed the others
               ("* K EXISTS" before its tagged OK; the next UID, unread);
+              "arrivetop": [N] = on connection N it arrives just as UID
+              FETCH * (UID) is asked ("* K EXISTS", then the answer
+              names it, as RFC 3501 wants); "arrivelist": [N] = it
+              arrives just as the sizes pass is asked, and is listed
+              ("arrivecount": K = K of them, one EXISTS);
               "searchcount": [N] = connection
               N answers UID SEARCH as searchcount does (at "rate" bytes
               a second, default 2048, for at most "limit" s, default
@@ -340,6 +345,7 @@ class Conn:
         self.buf = b""
         self.bodies = 0		# body FETCH commands so far
         self.arrived = False	# plan "arrive" done
+        self.asked_in = False	# plan "arrivetop" / "arrivelist" done
 
     def readline(self):
         while b"\r\n" not in self.buf:
@@ -603,9 +609,24 @@ def sizes_flood(c, box, mode, count):
         c.send(chunk)
 
 
+def arrives_asked(c, sset, args):
+    """Whether plan "arrivetop" / "arrivelist" has a message arrive as
+    this UID FETCH is asked (once a connection)."""
+    if c.asked_in or "BODY" in args:
+        return False
+    if "RFC822.SIZE" in args:
+        return c.n in PLAN.get("arrivelist", [])
+    return sset == "*" and c.n in PLAN.get("arrivetop", [])
+
+
 def do_fetch(c, box, tag, rest, bad, mode, flood=0):
     """UID FETCH; returns False when the connection must close."""
     sset, args = rest.split(" ", 1)
+    if mode == "plan" and arrives_asked(c, sset, args):
+        c.asked_in = True
+        for _ in range(PLAN.get("arrivecount", 1)):
+            box.msgs[max(box.msgs) + 1] = len(box.msgs) + 1
+        c.send("* %d EXISTS\r\n" % len(box.msgs))
     uids = box.uids()
     want = parse_set(sset, uids)
     body = "BODY.PEEK[]" in args
