@@ -67,24 +67,7 @@ top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 [ -x /usr/lib/dovecot/lmtp ] || tap_bail "dovecot-lmtpd is not installed (tests/lib/deps.sh MFD_PKGS)"
 LMTP_PORT=$(dovecot_pick_port)
 # With Sieve (dovecot-sieve) on LMTP: a user's ~/.dovecot.sieve files.
-DC_EXTRA_CONF="protocols = imap pop3 lmtp
-lmtp_add_received_header = no
-service lmtp {
-  unix_listener lmtp-test {
-    mode = 0666
-  }
-  inet_listener lmtp {
-    address = 127.0.0.1
-    port = $LMTP_PORT
-  }
-}"'
-
-protocol lmtp {
-  mail_plugins = $mail_plugins sieve
-}
-plugin {
-  sieve = file:~/sieve;active=~/.dovecot.sieve
-}'
+DC_EXTRA_CONF=$(dovecot_lmtp_conf lmtp-test "$LMTP_PORT")
 mfd_init
 dovecot_start
 LMTP=$DC_DIR/run/lmtp-test
