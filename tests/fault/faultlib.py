@@ -8,13 +8,17 @@ usage:
       MAILDIR/new (a server-side Maildir: Dovecot's on-disk form). MANIFEST
       gets one line per message: sha256 <TAB> message-id. Deterministic for
       a given N and SEED.
-  faultlib.py compare MANIFEST MAILDIR
+  faultlib.py compare MANIFEST MAILDIR [--agent]
       Compare a delivered Maildir (new/ and cur/, every subfolder) with the
       manifest by Message-ID and body hash; prints one line
         delivered=N missing=N duplicate=N partial=N tmp=N
       where partial counts files that are byte-identical to no message of
       the manifest, and tmp counts files left in any tmp/. Exit status 0
-      when missing, duplicate and partial are all 0, else 1.
+      when missing, duplicate and partial are all 0, else 1. --agent: the
+      Maildir is a delivery agent's (deliver = mda or lmtp); the header
+      lines put before the message's own (Dovecot's Return-Path and
+      Delivered-To, mda_id_header's X-Mailfetchd-Id) are left out of the
+      hash.
   faultlib.py killloop SEED KILLS TOTAL MAILDIR LOG -- CMD...
       Run CMD again and again; each run is killed with SIGKILL after a
       delay drawn from random.Random(SEED), until KILLS runs were killed
@@ -104,8 +108,23 @@ def maildir_dirs(top):
     return out
 
 
+# What an agent's delivery puts before the message's first header line.
+AGENT_PREFIX = (b"Return-Path:", b"Delivered-To:", b"X-Mailfetchd-Id:")
+
+
+def agent_strip(data):
+    """data without the leading header lines of AGENT_PREFIX."""
+    while data.startswith(AGENT_PREFIX):
+        nl = data.find(b"\n")
+        if nl < 0:
+            return b""
+        data = data[nl + 1:]
+    return data
+
+
 def cmd_compare(argv):
     manifest, maildir = argv[0], argv[1]
+    agent = argv[2:] == ["--agent"]
     want = {}
     with open(manifest) as man:
         for line in man:
@@ -121,7 +140,10 @@ def cmd_compare(argv):
                 continue
             for e in os.listdir(p):
                 with open(os.path.join(p, e), "rb") as f:
-                    h = hashlib.sha256(f.read()).hexdigest()
+                    data = f.read()
+                if agent:
+                    data = agent_strip(data)
+                h = hashlib.sha256(data).hexdigest()
                 delivered += 1
                 if h in want:
                     seen[h] = seen.get(h, 0) + 1

@@ -28,6 +28,11 @@
 #    message (pop3-mda-taken:2); the next run sends it again with the
 #    same X-Mailfetchd-Id, and the user's Sieve script (duplicate
 #    :header) discards it, once; message 3 is filed by its Subject.
+#  - lmtp crash (POP3, IMAP): killed at PROTO-mda-taken:1 and :6, after
+#    Dovecot's LMTP took the batch's first or last message, no guard:
+#    the next run hands that message over again, only it, loses none,
+#    empties the server (keep = no); killed at imap-saved: no duplicate,
+#    the owed deletions applied by the next run.
 #  - hang (POP3): an agent that never ends (with a child of its own) is
 #    killed at mda_timeout, child included, and logged; nothing deleted.
 # And for each protocol:
@@ -67,24 +72,7 @@ top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 [ -x /usr/lib/dovecot/lmtp ] || tap_bail "dovecot-lmtpd is not installed (tests/lib/deps.sh MFD_PKGS)"
 LMTP_PORT=$(dovecot_pick_port)
 # With Sieve (dovecot-sieve) on LMTP: a user's ~/.dovecot.sieve files.
-DC_EXTRA_CONF="protocols = imap pop3 lmtp
-lmtp_add_received_header = no
-service lmtp {
-  unix_listener lmtp-test {
-    mode = 0666
-  }
-  inet_listener lmtp {
-    address = 127.0.0.1
-    port = $LMTP_PORT
-  }
-}"'
-
-protocol lmtp {
-  mail_plugins = $mail_plugins sieve
-}
-plugin {
-  sieve = file:~/sieve;active=~/.dovecot.sieve
-}'
+DC_EXTRA_CONF=$(dovecot_lmtp_conf lmtp-test "$LMTP_PORT")
 mfd_init
 dovecot_start
 LMTP=$DC_DIR/run/lmtp-test
@@ -334,6 +322,41 @@ tap_is "$(grep -c 'lmtp(sieverpt).*discard action' "$DC_LOG")" 1 \
 tap_is "$(lmtp_out sieverpt Three)" "$(sha256sum <"$T/m3.eml" | cut -d' ' -f1)" \
     "lmtp + sieve: message 3 filed into Three by its Subject"
 tap_is "$(server_left sieve)" 0 "lmtp + sieve: the server is emptied"
+
+# Crash points with LMTP and no guard, keep = no, for each protocol:
+# killed at PROTO-mda-taken:N (the batch's first and last message),
+# after Dovecot's LMTP took message N, before the state recorded it: the
+# next run hands that one message over again, and only it (the one
+# duplicate mailfetchd.conf(5) allows for the kill), loses none and
+# empties the server; a third run hands nothing over. At imap-saved
+# (the batch recorded, the server not yet told): no duplicate, the owed
+# deletions applied by the next run.
+# lmtp_crash PROTO POINT DUPLICATED: a fresh account killed at POINT,
+# DUPLICATED the number (1-6) of the message expected twice, or "" (then
+# the next run has nothing new to deliver: exit status 1).
+lmtp_crash()
+{
+	local a=lc$1${2##*[-:]} want twice="none twice" next=1
+
+	[ -n "$3" ] && twice="only message $3 twice" && next=0
+
+	dovecot_add_user "${a}r" "pw-${a}r-x7"
+	MFD_PROTO=$1 account "$a" 'deliver = lmtp' "lmtp = \"unix:$LMTP\"" \
+	    "lmtp_recipient = \"${a}r\"" 'keep = no' 'mda_id_header = yes'
+	MAILFETCHD_FAULT=$2 mfd_run "$a"
+	tap_is "$rc" 137 "lmtp crash $2: killed at the point"
+	mfd_run_ok "$a" "$next" "lmtp crash $2: the next run"
+	mfd_run_ok "$a" 1 "lmtp crash $2: then nothing new"
+	want=$(sha256sum "$T"/m[1-6].eml ${3:+"$T/m$3.eml"} | cut -d' ' -f1 | sort)
+	tap_is "$(lmtp_out "${a}r")" "$want" \
+	    "lmtp crash $2: the six delivered, $twice"
+	tap_is "$(server_left "$a")" 0 "lmtp crash $2: the server is emptied"
+}
+lmtp_crash pop3 pop3-mda-taken:1 1
+lmtp_crash pop3 pop3-mda-taken:6 6
+lmtp_crash imap imap-mda-taken:1 1
+lmtp_crash imap imap-mda-taken:6 6
+lmtp_crash imap imap-saved ""
 
 # common PREFIX: the agent's placeholders, exit 75, exit 1 and a crash
 # for accounts of MFD_PROTO, named PREFIX...

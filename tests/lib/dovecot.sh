@@ -61,6 +61,8 @@
 #
 # Functions, in short:
 #   dovecot_pick_port                  a free port for a DC_EXTRA_CONF listener
+#   dovecot_lmtp_conf NAME [PORT]      DC_EXTRA_CONF lines for LMTP with
+#                                      Sieve (a socket run/NAME, TCP PORT)
 #   dovecot_start                      start, export DC_*, stop at EXIT
 #   dovecot_stop                       stop, wait for every process, rm DC_DIR
 #   dovecot_restart                    stop and start again on the same
@@ -223,6 +225,33 @@ dovecot_pick_port()
 		_dc_ports_free "$p" && break
 	done
 	printf '%s\n' "$p"
+}
+
+# dovecot_lmtp_conf NAME [PORT]: the lines of DC_EXTRA_CONF for Dovecot's
+# LMTP (dovecot-lmtpd) on the Unix socket $DC_DIR/run/NAME (and on
+# 127.0.0.1:PORT), without a Received header, with Pigeonhole Sieve
+# (dovecot-sieve): a user's ~/.dovecot.sieve.
+dovecot_lmtp_conf()
+{
+	local tcp=
+
+	[ -n "${2:-}" ] && tcp="
+  inet_listener lmtp {
+    address = 127.0.0.1
+    port = $2
+  }"
+	printf '%s\n' "protocols = imap pop3 lmtp
+lmtp_add_received_header = no
+service lmtp {
+  unix_listener $1 {
+    mode = 0666
+  }$tcp
+}" 'protocol lmtp {
+  mail_plugins = $mail_plugins sieve
+}
+plugin {
+  sieve = file:~/sieve;active=~/.dovecot.sieve
+}'
 }
 
 # Succeed when no listener holds any of the ports BASE..BASE+3.
