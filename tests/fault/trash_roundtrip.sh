@@ -178,4 +178,70 @@ trash_is u role Trash
 scripted_once u
 tap_like "$(scripted_subjects u)" '^a b c .*w x $' \
     "... Bin no longer the trash: the unread w it owed is fetched" "$err"
+# late HOW: review r26 02. c is moved into Bin while it is the trash;
+# then Bin is no longer the trash, and the session that finds so is
+# killed (kill -9 at imap-journaled, delivering INBOX's d) before it
+# reaches Bin; a genuine m then arrives in Bin. Bin's bound is the one
+# recorded after c was moved there (its STATUS), not its next SELECT's
+# UIDNEXT: m is delivered, c not again. Before, m was passed over for
+# good.
+late()
+{
+	local n=late$1
+
+	box "$T/$n.json" 0
+	scripted_folders "$T/$n.json"
+	conf "$n" '\\Trash'
+	scripted_once "$n"
+	scripted_box_add "$T/$n.json" INBOX c
+	trash_is "$n" "$1" Bin
+	scripted_once "$n"
+	trash_is "$n" "$1" Trash
+	scripted_box_add "$T/$n.json" INBOX d
+	MAILFETCHD_FAULT=imap-journaled scripted_once "$n"
+	tap_is "$rc:$(scripted_subjects "$n")" "137:a b c x " \
+	    "$n: killed delivering d, before Bin" "$err"
+	scripted_box_add "$T/$n.json" Bin m
+	scripted_once "$n"
+	tap_is "$rc:$(scripted_subjects "$n")" "0:a b c d m x " \
+	    "$n: m, arrived in Bin after it stopped being the trash, delivered; c not again" \
+	    "$err"
+}
+
+late role
+late conf
+
+# review r26 09: while Bin becomes the trash, its STATUS answers a wrong
+# UIDNEXT (4000000000; SELECT and the UIDs stay honest). Once it is no
+# longer the trash, its SELECT's UIDNEXT bounds that: y and z, arriving
+# later, are delivered (c may come again: a duplicate, said). Before,
+# last_uid stayed at 3999999999 and all later mail was passed over.
+box "$T/lie.json" 0
+scripted_folders "$T/lie.json"
+conf lie '\\Trash'
+scripted_once lie
+scripted_box_add "$T/lie.json" INBOX c
+trash_is lie role Bin
+setnext() { python3 - "$T/lie.json" "$1" <<'PY'
+import json, sys
+b = json.load(open(sys.argv[1])); f = b["folders"]["Bin"]
+if sys.argv[2] == "honest": f.pop("status_uidnext", None)
+else: f["status_uidnext"] = int(sys.argv[2])
+json.dump(b, open(sys.argv[1], "w"))
+PY
+}
+setnext 4000000000
+scripted_once lie
+setnext honest
+trash_is lie role Trash
+scripted_once lie
+tap_like "$err" 'above its UIDNEXT now \(3\): a wrong STATUS answer' \
+    "lie: the wrong STATUS bound is noticed at Bin's SELECT"
+scripted_box_add "$T/lie.json" Bin y
+scripted_once lie
+scripted_box_add "$T/lie.json" Bin z
+scripted_once lie
+tap_like "$(scripted_subjects lie)" '^a b c .*x y z $' \
+    "lie: y and z, arriving in Bin later, are delivered" "$err"
+
 tap_done
