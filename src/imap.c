@@ -1615,13 +1615,26 @@ imap_root_done(struct imap_session *s)
 	imap_lists_begin(s);
 }
 
-/* The trash's folder record; NULL when it was never fetched. */
+/* The trash's folder record: named as the server spells it, or in
+ * another ASCII case, which the refusal (imap_trash_eq) and
+ * state_trashed_has take for the trash too (review r26 16); NULL when it
+ * was never fetched. */
 static struct state_folder *
 imap_trash_record(struct imap_session *s)
 {
+	struct state_folder	*sf;
+	size_t			 i;
+
 	if (s->ac->keep || s->trash_wire == NULL)
 		return (NULL);
-	return (state_folder_get(s->st, s->trash_wire, 0));
+	if ((sf = state_folder_get(s->st, s->trash_wire, 0)) != NULL)
+		return (sf);
+	for (i = 0; i < state_folder_count(s->st); i++) {
+		sf = state_folder_at(s->st, i);
+		if (imap_trash_eq(s, sf->name, s->trash_wire))
+			return (sf);
+	}
+	return (NULL);
 }
 
 /* keep = no: a trash fetched before (a named folder that got the \Trash

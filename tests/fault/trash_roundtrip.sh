@@ -244,4 +244,30 @@ scripted_once lie
 tap_like "$(scripted_subjects lie)" '^a b c .*x y z $' \
     "lie: y and z, arriving in Bin later, are delivered" "$err"
 
+# review r26 16: a case-insensitive server (Exchange-like, "ci"),
+# trash_folder edited to "bin" for the fetched Bin (the manual: a name
+# differing only in ASCII case counts as the trash folder too). m arrives
+# in Bin before, c in INBOX and is moved there. Bin's record is found in
+# any case, so it is marked: m delivered, c not again. Before, the record
+# was looked up by the exact name: no mark, c delivered twice, silently.
+box "$T/ci.json" 0
+python3 - "$T/ci.json" <<'PY'
+import json, sys
+b = json.load(open(sys.argv[1])); b["ci"] = True
+json.dump(b, open(sys.argv[1], "w"))
+PY
+scripted_folders "$T/ci.json"
+conf ci '\\Trash'
+scripted_once ci
+scripted_box_add "$T/ci.json" Bin m
+scripted_box_add "$T/ci.json" INBOX c
+conf ci bin
+scripted_once ci
+tap_is "$(scripted_subjects ci):$(held "$T/ci.json" Bin)" "a b c x :m c" \
+    "ci: trash_folder \"bin\": Bin refused, c moved there" "$err"
+conf ci '\\Trash'
+scripted_once ci
+tap_is "$rc:$(scripted_subjects ci)" "0:a b c m x " \
+    "ci: Bin no longer the trash: m delivered, c not again" "$err"
+
 tap_done
