@@ -1938,12 +1938,23 @@ imap_roles_doubt_log(struct imap_session *s, const struct folder_conf *fc,
 }
 
 /* A folder mailfetchd moved delivered mail into as the trash, in this or
- * an earlier run (imap_trash_remember): a pattern's match not fetched. */
+ * an earlier run (imap_trash_remember): a pattern's match not fetched.
+ * Unless the pattern fetched it before it became the trash and it still
+ * owes mail (review r26 12): marked (imap_trash_mark), or its "new" pass
+ * since not through; what was moved there lies under its bound
+ * (imap_trash_resume_bound), what it held before is in its missing set. */
 static const char *
 imap_was_trash(const struct imap_session *s, const char *remote)
 {
-	return (state_trashed_has(s->st, remote) ? "mailfetchd moved "
-	    "delivered messages there as the trash" : NULL);
+	const struct state_folder	*sf;
+
+	if (!state_trashed_has(s->st, remote))
+		return (NULL);
+	if ((sf = state_folder_get(s->st, remote, 0)) != NULL &&
+	    sf->uidvalidity != 0 && !sf->matching &&
+	    sf->first_mode == STATE_FIRST_NEW && sf->first_until != 0)
+		return (NULL);
+	return ("mailfetchd moved delivered messages there as the trash");
 }
 
 /* The LIST answers for configured folder conf_idx are in: resolve it. */

@@ -270,4 +270,28 @@ scripted_once ci
 tap_is "$rc:$(scripted_subjects ci)" "0:a b c m x " \
     "ci: Bin no longer the trash: m delivered, c not again" "$err"
 
+# review r26 12: keep = no, folders fetched by the pattern "*". m arrives
+# in Bin, c in INBOX; Bin becomes the trash (the log says m is fetched
+# once it is no longer the trash), c is moved there; then it is no
+# longer the trash. The pattern fetches what Bin owes, once: m, not c.
+# Before, a pattern never fetched a former trash: m never delivered.
+box "$T/pat.json" 0
+scripted_folders "$T/pat.json"
+scripted_conf pat imap 10s 'keep = no' 'trash_folder = "\\Trash"' \
+    'folder "*" { }'
+scripted_once pat
+scripted_box_add "$T/pat.json" Bin m
+scripted_box_add "$T/pat.json" INBOX c
+trash_is pat role Bin
+scripted_once pat
+tap_like "$err" 'UIDs 2 to 2, there before it became the trash, are fetched' \
+    "pat: Bin is the trash: the log says m is still owed"
+trash_is pat role Trash
+scripted_once pat
+tap_is "$rc:$(scripted_subjects pat)" "0:a b c m x " \
+    "pat: Bin no longer the trash: the pattern fetches m, not c" "$err"
+scripted_once pat
+tap_is "$rc:$(scripted_subjects pat)" "1:a b c m x " "pat: then nothing new" \
+    "$err"
+
 tap_done
