@@ -3025,6 +3025,25 @@ imap_trash_bound_check(struct imap_session *s)
 	uidset_clear(&above);
 }
 
+/* A former trash, marked (imap_trash_mark) or in its "new" pass since,
+ * whose UIDVALIDITY changed: its bound names UIDs of the old epoch, and
+ * the matching pass knows only what was delivered from this folder, not
+ * what keep = no moved there from others. Nothing sound tells those
+ * apart from its own mail: what was moved there may be delivered again,
+ * a duplicate rather than a loss (review r26 08); said. */
+static void
+imap_trash_epoch_warn(struct imap_session *s)
+{
+	if (s->sf->first_mode != STATE_FIRST_NEW ||
+	    s->sf->first_until == 0 ||
+	    !state_trashed_has(s->st, s->folders[s->cur].remote))
+		return;
+	imap_log(s, LOG_LVL_WARNING, "this folder was the trash, and its "
+	    "UIDVALIDITY changed since: what keep = no moved there cannot "
+	    "be told from its own mail, and may be delivered again (a "
+	    "duplicate rather than a loss)");
+}
+
 /* A folder fetched before that was the trash since (imap_trash_mark):
  * the "new" filter passes over what keep = no may have moved there, up
  * to the bound recorded after the moves (its last_uid, the trash's
@@ -3074,6 +3093,7 @@ imap_selected(struct imap_session *s)
 	if (imap_journal_recover(s) != 0)
 		return;
 	if (s->sf->uidvalidity != 0 && s->sf->uidvalidity != s->uidvalidity) {
+		imap_trash_epoch_warn(s);
 		if (imap_uidvalidity_changed(s) != 0)
 			return;
 		imap_enter(s, IMAP_S_SIZES);

@@ -294,4 +294,33 @@ scripted_once pat
 tap_is "$rc:$(scripted_subjects pat)" "1:a b c m x " "pat: then nothing new" \
     "$err"
 
+# review r26 08: m arrives in Bin, c in INBOX; Bin becomes the trash, c
+# is moved there; while it is the trash the server migrates Bin (the same
+# messages, UIDVALIDITY 1 -> 77, new UIDs). Once it is no longer the
+# trash, the mark (in UID space) and the matching pass (Bin's own
+# deliveries) cannot tell c from Bin's own mail: m is delivered, c may
+# come again (a duplicate rather than a loss), and a warning says so.
+# Before, c came again silently.
+box "$T/uv.json" 0
+scripted_folders "$T/uv.json"
+conf uv '\\Trash'
+scripted_once uv
+scripted_box_add "$T/uv.json" Bin m
+scripted_box_add "$T/uv.json" INBOX c
+trash_is uv role Bin
+scripted_once uv
+python3 - "$T/uv.json" <<'PY'
+import json, sys
+b = json.load(open(sys.argv[1])); f = b["folders"]["Bin"]
+f["uidvalidity"] = 77
+for i, m in enumerate(f["msgs"]): m["uid"] = 100 + i
+f["uidnext"] = 100 + len(f["msgs"])
+json.dump(b, open(sys.argv[1], "w"))
+PY
+trash_is uv role Trash
+scripted_once uv
+tap_like "$err" 'was the trash, and its UIDVALIDITY changed since: .*duplicate rather than a loss' \
+    "uv: Bin's UIDVALIDITY changed while it was the trash: a warning says c may come again"
+tap_like "$(scripted_subjects uv)" '^a b c .*m x $' "uv: m delivered" "$err"
+
 tap_done
