@@ -262,6 +262,8 @@ enum imap_state {
 	IMAP_S_COPY,		/* trash_folder without MOVE */
 	IMAP_S_MOVE,
 	IMAP_S_TRASH_CREATE,	/* the trash folder after [TRYCREATE] */
+	IMAP_S_TRASH_BOUND,	/* STATUS of a marked trash after a move
+				 * there: its bound (imap_trash_bound_ask) */
 	IMAP_S_SEARCH_DELETED,
 	IMAP_S_EXPUNGE,
 	IMAP_S_FLAGS,		/* UID FETCH 1:last_uid (FLAGS): mirror */
@@ -303,6 +305,7 @@ static const char *imap_state_names[IMAP_S_MAX] = {
 	[IMAP_S_COPY] = "COPY",
 	[IMAP_S_MOVE] = "MOVE",
 	[IMAP_S_TRASH_CREATE] = "TRASH_CREATE",
+	[IMAP_S_TRASH_BOUND] = "TRASH_BOUND",
 	[IMAP_S_SEARCH_DELETED] = "SEARCH_DELETED",
 	[IMAP_S_EXPUNGE] = "EXPUNGE",
 	[IMAP_S_FLAGS] = "FLAGS",
@@ -429,6 +432,8 @@ struct imap_session {
 	int			 roles_plain;	/* LIST ... RETURN
 						 * (SPECIAL-USE) refused */
 	int			 roles_failed;	/* the LIST refused */
+	int			 trash_bound_copy; /* TRASH_BOUND after a
+						 * COPY (not a MOVE) */
 	int			 roles_overflow; /* the LIST past
 						 * IMAP_LISTED_MAX: dropped */
 	size_t			 conf_idx;
@@ -627,6 +632,9 @@ static uint32_t	imap_uid_unanswered(const struct imap_session *);
 static uint64_t	imap_fetch_size(const struct imap_response *);
 static void	imap_list_next(struct imap_session *);
 static void	imap_after_copy(struct imap_session *);
+static int	imap_trash_bound_ask(struct imap_session *);
+static void	imap_trash_bound_done(struct imap_session *, int);
+static const char *imap_trash_name(struct imap_session *);
 static void	imap_root_done(struct imap_session *);
 static void	imap_gm_load(struct imap_session *);
 static void	imap_finish(struct imap_session *);
@@ -1612,6 +1620,28 @@ imap_root_done(struct imap_session *s)
 	imap_lists_begin(s);
 }
 
+/* The trash's folder record: named as the server spells it, or in
+ * another ASCII case, which the refusal (imap_trash_eq) and
+ * state_trashed_has take for the trash too (review r26 16); NULL when it
+ * was never fetched. */
+static struct state_folder *
+imap_trash_record(struct imap_session *s)
+{
+	struct state_folder	*sf;
+	size_t			 i;
+
+	if (s->ac->keep || s->trash_wire == NULL)
+		return (NULL);
+	if ((sf = state_folder_get(s->st, s->trash_wire, 0)) != NULL)
+		return (sf);
+	for (i = 0; i < state_folder_count(s->st); i++) {
+		sf = state_folder_at(s->st, i);
+		if (imap_trash_eq(s, sf->name, s->trash_wire))
+			return (sf);
+	}
+	return (NULL);
+}
+
 /* keep = no: a trash fetched before (a named folder that got the \Trash
  * role, or trash_folder edited to name it) is fetched again, once it
  * stops being the trash, without what keep = no may have moved there
@@ -1627,8 +1657,7 @@ imap_trash_becomes(struct imap_session *s)
 {
 	struct state_folder	*sf;
 
-	if (s->ac->keep || s->trash_wire == NULL ||
-	    (sf = state_folder_get(s->st, s->trash_wire, 0)) == NULL ||
+	if ((sf = imap_trash_record(s)) == NULL ||
 	    sf->uidvalidity == 0 || sf->matching)
 		return (NULL);
 	if (sf->first_until != 0 && (sf->first_mode != STATE_FIRST_NEW ||
@@ -1682,6 +1711,76 @@ imap_trash_mark(struct imap_session *s, struct state_folder *sf,
 		sf->first_time = (long long)time(NULL);
 	}
 	return (0);
+}
+
+/* The name the trash's STATUS asks for: its folder record's, as the
+ * folder was fetched (a trash_folder in another case names the same
+ * folder on a case-insensitive server). */
+static const char *
+imap_trash_name(struct imap_session *s)
+{
+	struct state_folder	*sf = imap_trash_record(s);
+
+	return (sf != NULL ? sf->name : s->trash_wire);
+}
+
+/* The trash's record when it is marked (imap_trash_mark): its last_uid
+ * is then the bound of what keep = no may have moved there, raised
+ * after each move (imap_trash_bound_done). */
+static struct state_folder *
+imap_trash_marked(struct imap_session *s)
+{
+	struct state_folder	*sf = imap_trash_record(s);
+
+	if (sf == NULL || sf->uidvalidity == 0 ||
+	    sf->first_until != UINT32_MAX ||
+	    sf->first_mode != STATE_FIRST_NEW)
+		return (NULL);
+	return (sf);
+}
+
+/* After a MOVE or COPY into a marked trash: its STATUS, so that the bound
+ * covers what was just moved there (review r26 02). 1 when asked. */
+static int
+imap_trash_bound_ask(struct imap_session *s)
+{
+	char	*q;
+
+	if (imap_trash_marked(s) == NULL ||
+	    (q = imap_quote(s, imap_trash_name(s))) == NULL)
+		return (0);
+	s->st_uidvalidity = s->st_uidnext = s->st_messages = 0;
+	s->trash_bound_copy = s->state == IMAP_S_COPY;
+	imap_enter(s, IMAP_S_TRASH_BOUND);
+	imap_send(s, "STATUS %s (UIDNEXT UIDVALIDITY)", q);
+	free(q);
+	return (1);
+}
+
+/* The STATUS after a move into the marked trash answered: its UIDNEXT
+ * raises the bound (last_uid). Without it what was just moved lies above
+ * the bound: once the folder is no longer the trash it is delivered
+ * again, a duplicate rather than a loss. Then on with the slice. */
+static void
+imap_trash_bound_done(struct imap_session *s, int ok)
+{
+	struct state_folder	*sf = imap_trash_marked(s);
+
+	if (sf != NULL && ok && s->st_uidvalidity == sf->uidvalidity &&
+	    s->st_uidnext > 0 && s->st_uidnext <= UINT32_MAX) {
+		if (s->st_uidnext - 1 > sf->last_uid)
+			sf->last_uid = (uint32_t)(s->st_uidnext - 1);
+	} else if (sf != NULL)
+		imap_log(s, LOG_LVL_WARNING, "keep = no: the trash \"%s\" "
+		    "(fetched as a folder before) gives no UIDNEXT of the "
+		    "UIDVALIDITY fetched after messages were moved there: "
+		    "once it is no longer the trash they may be delivered "
+		    "again (a duplicate rather than a loss)", s->trash_name);
+	s->st_uidvalidity = s->st_uidnext = s->st_messages = 0;
+	if (s->trash_bound_copy)
+		imap_after_copy(s);
+	else
+		imap_actions(s);
 }
 
 /* STATUS of a fetched folder that becomes the trash (imap_trash_becomes)
@@ -1743,7 +1842,7 @@ imap_lists_begin(struct imap_session *s)
 	char	*q;
 
 	if (imap_trash_becomes(s) == NULL ||
-	    (q = imap_quote(s, s->trash_wire)) == NULL) {
+	    (q = imap_quote(s, imap_trash_name(s))) == NULL) {
 		imap_lists_go(s);
 		return;
 	}
@@ -1844,12 +1943,23 @@ imap_roles_doubt_log(struct imap_session *s, const struct folder_conf *fc,
 }
 
 /* A folder mailfetchd moved delivered mail into as the trash, in this or
- * an earlier run (imap_trash_remember): a pattern's match not fetched. */
+ * an earlier run (imap_trash_remember): a pattern's match not fetched.
+ * Unless the pattern fetched it before it became the trash and it still
+ * owes mail (review r26 12): marked (imap_trash_mark), or its "new" pass
+ * since not through; what was moved there lies under its bound
+ * (imap_trash_resume_bound), what it held before is in its missing set. */
 static const char *
 imap_was_trash(const struct imap_session *s, const char *remote)
 {
-	return (state_trashed_has(s->st, remote) ? "mailfetchd moved "
-	    "delivered messages there as the trash" : NULL);
+	const struct state_folder	*sf;
+
+	if (!state_trashed_has(s->st, remote))
+		return (NULL);
+	if ((sf = state_folder_get(s->st, remote, 0)) != NULL &&
+	    sf->uidvalidity != 0 && !sf->matching &&
+	    sf->first_mode == STATE_FIRST_NEW && sf->first_until != 0)
+		return (NULL);
+	return ("mailfetchd moved delivered messages there as the trash");
 }
 
 /* The LIST answers for configured folder conf_idx are in: resolve it. */
@@ -2887,9 +2997,63 @@ imap_suspect_load(struct imap_session *s)
 	return (0);
 }
 
+/* A marked trash's bound (its last_uid: the trash's UIDNEXT when it was
+ * marked, raised after each move there) above what its SELECT says it
+ * holds (UIDNEXT) came from a wrong STATUS answer: taken as the bound it
+ * would pass over all later mail for good (review r26 09). Bound to the
+ * SELECT's, with the missing set: what was moved there may come again,
+ * a duplicate rather than a loss. */
+static void
+imap_trash_bound_check(struct imap_session *s)
+{
+	struct uidset	above, kept;
+	char		*text;
+
+	if (s->uidnext == 0 || s->sf->last_uid < s->uidnext)
+		return;
+	imap_log(s, LOG_LVL_WARNING, "this folder was the trash, and the "
+	    "UID bound recorded for what was moved there (%u) is above its "
+	    "UIDNEXT now (%u): a wrong STATUS answer; fetching from UID %u "
+	    "on (what was moved there may be delivered again)",
+	    s->sf->last_uid, s->uidnext, s->uidnext);
+	s->sf->last_uid = s->uidnext - 1;
+	uidset_init(&above);
+	uidset_init(&kept);
+	uidset_add_range(&above, s->uidnext, UINT32_MAX);
+	uidset_subtract(&kept, &s->missing, &above);
+	uidset_clear(&s->missing);
+	s->missing = kept;
+	text = uidset_format(&s->missing, NULL, 0);
+	state_folder_set_missing(s->sf, uidset_empty(&s->missing) ? NULL :
+	    text);
+	free(text);
+	uidset_clear(&above);
+}
+
+/* A former trash, marked (imap_trash_mark) or in its "new" pass since,
+ * whose UIDVALIDITY changed: its bound names UIDs of the old epoch, and
+ * the matching pass knows only what was delivered from this folder, not
+ * what keep = no moved there from others. Nothing sound tells those
+ * apart from its own mail: what was moved there may be delivered again,
+ * a duplicate rather than a loss (review r26 08); said. */
+static void
+imap_trash_epoch_warn(struct imap_session *s)
+{
+	if (s->sf->first_mode != STATE_FIRST_NEW ||
+	    s->sf->first_until == 0 ||
+	    !state_trashed_has(s->st, s->folders[s->cur].remote))
+		return;
+	imap_log(s, LOG_LVL_WARNING, "this folder was the trash, and its "
+	    "UIDVALIDITY changed since: what keep = no moved there cannot "
+	    "be told from its own mail, and may be delivered again (a "
+	    "duplicate rather than a loss)");
+}
+
 /* A folder fetched before that was the trash since (imap_trash_mark):
- * the "new" filter covers what it holds now, below UIDNEXT; without
- * UIDNEXT, what its sizes pass lists (imap_first_bound). What it held
+ * the "new" filter passes over what keep = no may have moved there, up
+ * to the bound recorded after the moves (its last_uid, the trash's
+ * UIDNEXT after each session's last move there): all above it is
+ * fetched, whenever this SELECT comes (review r26 02). What it held
  * before it became the trash is in its missing set: still fetched. */
 static void
 imap_trash_resume_bound(struct imap_session *s)
@@ -2900,21 +3064,12 @@ imap_trash_resume_bound(struct imap_session *s)
 	    s->sf->first_mode != STATE_FIRST_NEW ||
 	    !state_trashed_has(s->st, remote))
 		return;
-	if (s->uidnext > 0)
-		s->sf->first_until = s->uidnext - 1 > s->sf->last_uid ?
-		    s->uidnext - 1 : s->sf->last_uid;
-	if (s->uidnext > 0)
-		imap_log(s, LOG_LVL_INFO, "this folder was the trash since "
-		    "it was last fetched (keep = no moves delivered mail "
-		    "there): only mail arriving from now on is fetched "
-		    "(UID > %u), and what it held before it became the "
-		    "trash", s->sf->first_until);
-	else
-		imap_log(s, LOG_LVL_INFO, "this folder was the trash since "
-		    "it was last fetched (keep = no moves delivered mail "
-		    "there): only mail arriving from now on is fetched (the "
-		    "server gives no UIDNEXT: above the highest UID it lists "
-		    "now), and what it held before it became the trash");
+	imap_trash_bound_check(s);
+	s->sf->first_until = s->sf->last_uid;
+	imap_log(s, LOG_LVL_INFO, "this folder was the trash since it was "
+	    "last fetched (keep = no moves delivered mail there): mail above "
+	    "UID %u is fetched (above what was moved there), and what it "
+	    "held before it became the trash", s->sf->first_until);
 }
 
 /* After SELECT: decide what to fetch. */
@@ -2943,6 +3098,7 @@ imap_selected(struct imap_session *s)
 	if (imap_journal_recover(s) != 0)
 		return;
 	if (s->sf->uidvalidity != 0 && s->sf->uidvalidity != s->uidvalidity) {
+		imap_trash_epoch_warn(s);
 		if (imap_uidvalidity_changed(s) != 0)
 			return;
 		imap_enter(s, IMAP_S_SIZES);
@@ -6743,6 +6899,8 @@ imap_tagged(struct imap_session *s, const struct imap_response *r)
 	case IMAP_S_MOVE:
 		if (!ok)
 			imap_trash_refused(s, r);
+		else if (imap_trash_bound_ask(s) != 0)
+			;	/* imap_trash_bound_done goes on */
 		else if (s->state == IMAP_S_COPY)
 			imap_after_copy(s);
 		else
@@ -6750,6 +6908,9 @@ imap_tagged(struct imap_session *s, const struct imap_response *r)
 		break;
 	case IMAP_S_TRASH_CREATE:
 		imap_trash_created(s, r, ok);
+		break;
+	case IMAP_S_TRASH_BOUND:
+		imap_trash_bound_done(s, ok);
 		break;
 	case IMAP_S_STORE:
 	case IMAP_S_EXPUNGE:
@@ -7030,8 +7191,9 @@ imap_untagged(struct imap_session *s, const struct imap_response *r)
 	case IMAP_DATA_STATUS:
 		if (s->state == IMAP_S_STATUS)
 			imap_status_untagged(s, r, s->folders[s->cur].remote);
-		else if (s->state == IMAP_S_TRASH_STATUS)
-			imap_status_untagged(s, r, s->trash_wire);
+		else if (s->state == IMAP_S_TRASH_STATUS ||
+		    s->state == IMAP_S_TRASH_BOUND)
+			imap_status_untagged(s, r, imap_trash_name(s));
 		break;
 	case IMAP_DATA_SEARCH:
 		imap_search_untagged(s, r);

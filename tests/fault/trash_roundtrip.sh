@@ -178,4 +178,149 @@ trash_is u role Trash
 scripted_once u
 tap_like "$(scripted_subjects u)" '^a b c .*w x $' \
     "... Bin no longer the trash: the unread w it owed is fetched" "$err"
+# late HOW: review r26 02. c is moved into Bin while it is the trash;
+# then Bin is no longer the trash, and the session that finds so is
+# killed (kill -9 at imap-journaled, delivering INBOX's d) before it
+# reaches Bin; a genuine m then arrives in Bin. Bin's bound is the one
+# recorded after c was moved there (its STATUS), not its next SELECT's
+# UIDNEXT: m is delivered, c not again. Before, m was passed over for
+# good.
+late()
+{
+	local n=late$1
+
+	box "$T/$n.json" 0
+	scripted_folders "$T/$n.json"
+	conf "$n" '\\Trash'
+	scripted_once "$n"
+	scripted_box_add "$T/$n.json" INBOX c
+	trash_is "$n" "$1" Bin
+	scripted_once "$n"
+	trash_is "$n" "$1" Trash
+	scripted_box_add "$T/$n.json" INBOX d
+	MAILFETCHD_FAULT=imap-journaled scripted_once "$n"
+	tap_is "$rc:$(scripted_subjects "$n")" "137:a b c x " \
+	    "$n: killed delivering d, before Bin" "$err"
+	scripted_box_add "$T/$n.json" Bin m
+	scripted_once "$n"
+	tap_is "$rc:$(scripted_subjects "$n")" "0:a b c d m x " \
+	    "$n: m, arrived in Bin after it stopped being the trash, delivered; c not again" \
+	    "$err"
+}
+
+late role
+late conf
+
+# review r26 09: while Bin becomes the trash, its STATUS answers a wrong
+# UIDNEXT (4000000000; SELECT and the UIDs stay honest). Once it is no
+# longer the trash, its SELECT's UIDNEXT bounds that: y and z, arriving
+# later, are delivered (c may come again: a duplicate, said). Before,
+# last_uid stayed at 3999999999 and all later mail was passed over.
+box "$T/lie.json" 0
+scripted_folders "$T/lie.json"
+conf lie '\\Trash'
+scripted_once lie
+scripted_box_add "$T/lie.json" INBOX c
+trash_is lie role Bin
+setnext() { python3 - "$T/lie.json" "$1" <<'PY'
+import json, sys
+b = json.load(open(sys.argv[1])); f = b["folders"]["Bin"]
+if sys.argv[2] == "honest": f.pop("status_uidnext", None)
+else: f["status_uidnext"] = int(sys.argv[2])
+json.dump(b, open(sys.argv[1], "w"))
+PY
+}
+setnext 4000000000
+scripted_once lie
+setnext honest
+trash_is lie role Trash
+scripted_once lie
+tap_like "$err" 'above its UIDNEXT now \(3\): a wrong STATUS answer' \
+    "lie: the wrong STATUS bound is noticed at Bin's SELECT"
+scripted_box_add "$T/lie.json" Bin y
+scripted_once lie
+scripted_box_add "$T/lie.json" Bin z
+scripted_once lie
+tap_like "$(scripted_subjects lie)" '^a b c .*x y z $' \
+    "lie: y and z, arriving in Bin later, are delivered" "$err"
+
+# review r26 16: a case-insensitive server (Exchange-like, "ci"),
+# trash_folder edited to "bin" for the fetched Bin (the manual: a name
+# differing only in ASCII case counts as the trash folder too). m arrives
+# in Bin before, c in INBOX and is moved there. Bin's record is found in
+# any case, so it is marked: m delivered, c not again. Before, the record
+# was looked up by the exact name: no mark, c delivered twice, silently.
+box "$T/ci.json" 0
+python3 - "$T/ci.json" <<'PY'
+import json, sys
+b = json.load(open(sys.argv[1])); b["ci"] = True
+json.dump(b, open(sys.argv[1], "w"))
+PY
+scripted_folders "$T/ci.json"
+conf ci '\\Trash'
+scripted_once ci
+scripted_box_add "$T/ci.json" Bin m
+scripted_box_add "$T/ci.json" INBOX c
+conf ci bin
+scripted_once ci
+tap_is "$(scripted_subjects ci):$(held "$T/ci.json" Bin)" "a b c x :m c" \
+    "ci: trash_folder \"bin\": Bin refused, c moved there" "$err"
+conf ci '\\Trash'
+scripted_once ci
+tap_is "$rc:$(scripted_subjects ci)" "0:a b c m x " \
+    "ci: Bin no longer the trash: m delivered, c not again" "$err"
+
+# review r26 12: keep = no, folders fetched by the pattern "*". m arrives
+# in Bin, c in INBOX; Bin becomes the trash (the log says m is fetched
+# once it is no longer the trash), c is moved there; then it is no
+# longer the trash. The pattern fetches what Bin owes, once: m, not c.
+# Before, a pattern never fetched a former trash: m never delivered.
+box "$T/pat.json" 0
+scripted_folders "$T/pat.json"
+scripted_conf pat imap 10s 'keep = no' 'trash_folder = "\\Trash"' \
+    'folder "*" { }'
+scripted_once pat
+scripted_box_add "$T/pat.json" Bin m
+scripted_box_add "$T/pat.json" INBOX c
+trash_is pat role Bin
+scripted_once pat
+tap_like "$err" 'UIDs 2 to 2, there before it became the trash, are fetched' \
+    "pat: Bin is the trash: the log says m is still owed"
+trash_is pat role Trash
+scripted_once pat
+tap_is "$rc:$(scripted_subjects pat)" "0:a b c m x " \
+    "pat: Bin no longer the trash: the pattern fetches m, not c" "$err"
+scripted_once pat
+tap_is "$rc:$(scripted_subjects pat)" "1:a b c m x " "pat: then nothing new" \
+    "$err"
+
+# review r26 08: m arrives in Bin, c in INBOX; Bin becomes the trash, c
+# is moved there; while it is the trash the server migrates Bin (the same
+# messages, UIDVALIDITY 1 -> 77, new UIDs). Once it is no longer the
+# trash, the mark (in UID space) and the matching pass (Bin's own
+# deliveries) cannot tell c from Bin's own mail: m is delivered, c may
+# come again (a duplicate rather than a loss), and a warning says so.
+# Before, c came again silently.
+box "$T/uv.json" 0
+scripted_folders "$T/uv.json"
+conf uv '\\Trash'
+scripted_once uv
+scripted_box_add "$T/uv.json" Bin m
+scripted_box_add "$T/uv.json" INBOX c
+trash_is uv role Bin
+scripted_once uv
+python3 - "$T/uv.json" <<'PY'
+import json, sys
+b = json.load(open(sys.argv[1])); f = b["folders"]["Bin"]
+f["uidvalidity"] = 77
+for i, m in enumerate(f["msgs"]): m["uid"] = 100 + i
+f["uidnext"] = 100 + len(f["msgs"])
+json.dump(b, open(sys.argv[1], "w"))
+PY
+trash_is uv role Trash
+scripted_once uv
+tap_like "$err" 'was the trash, and its UIDVALIDITY changed since: .*duplicate rather than a loss' \
+    "uv: Bin's UIDVALIDITY changed while it was the trash: a warning says c may come again"
+tap_like "$(scripted_subjects uv)" '^a b c .*m x $' "uv: m delivered" "$err"
+
 tap_done

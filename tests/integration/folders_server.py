@@ -29,6 +29,9 @@ changes):
  "nouidnext": true,                 SELECT answers without [UIDNEXT] (RFC 3501
                                     allows it; review r18 09)
  "status_no": "TEXT",               STATUS answered NO TEXT (review r24 03)
+ folder "status_uidnext": N          STATUS of that folder answers UIDNEXT N
+                                    (a wrong answer; SELECT and the UIDs
+                                    stay honest; review r26 09)
  "refuse_list_star": [N, ...],      the Nth LIST "" "*" (RETURN or not,
                                     counted over all connections) answered
                                     NO [UNAVAILABLE] (review r11 06)
@@ -156,7 +159,7 @@ def command(tag, cmd, rest, c, f, send, caps, sel, box):
             if cmd == "STATUS" and box.get("status_no"):
                 send("%s NO %s\r\n" % (tag, box["status_no"])); continue
             if cmd == "STATUS":
-                send('* STATUS %s (MESSAGES %d UIDNEXT %d UIDVALIDITY %d UNSEEN %d)\r\n%s OK done\r\n' % (q(n), len(fo["msgs"]), fo["uidnext"], fo["uidvalidity"], len(fo["msgs"]), tag)); continue
+                send('* STATUS %s (MESSAGES %d UIDNEXT %d UIDVALIDITY %d UNSEEN %d)\r\n%s OK done\r\n' % (q(n), len(fo["msgs"]), fo.get("status_uidnext", fo["uidnext"]), fo["uidvalidity"], len(fo["msgs"]), tag)); continue
             sel = SEL[0] = n
             nx = "" if box.get("nouidnext") else "* OK [UIDNEXT %d] x\r\n" % fo["uidnext"]
             send("* %d EXISTS\r\n* OK [UIDVALIDITY %d] x\r\n%s%s OK [READ-WRITE] done\r\n" % (len(fo["msgs"]), fo["uidvalidity"], nx, tag))
