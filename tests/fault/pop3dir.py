@@ -29,6 +29,7 @@ Knobs (environment):
   POP3DIR_LISTOMIT=N,M  in sessions N, M LIST names no message (UIDL
                         does; "*": in every session) (r19)
   POP3DIR_DELEERR=UIDL  DELE of that message answered "-ERR" (r19)
+  POP3DIR_DELEERRS=N,M  POP3DIR_DELEERR only in sessions N, M (r27)
   POP3DIR_HIDE=N:UIDL,M:UIDL  in session N that message is left out of
                         the maildrop (UIDL, LIST), as a backend
                         briefly out of sync does (chaos listing-omit)
@@ -57,6 +58,8 @@ EMPTY = [int(x) for x in os.environ.get("POP3DIR_EMPTY", "").split(",") if x]
 LISTOMIT_ALL = os.environ.get("POP3DIR_LISTOMIT") == "*"
 LISTOMIT = [int(x) for x in os.environ.get("POP3DIR_LISTOMIT", "").split(",") if x and x != "*"]
 DELEERR = os.environ.get("POP3DIR_DELEERR", "")
+# POP3DIR_DELEERRS=N,M: DELEERR only in sessions N, M (default: every one).
+DELEERRS = [int(x) for x in os.environ.get("POP3DIR_DELEERRS", "").split(",") if x]
 HIDE = [(int(x.split(":", 1)[0]), x.split(":", 1)[1]) for x in os.environ.get("POP3DIR_HIDE", "").split(",") if x]
 def liesize(n):
     return 11 if LIEFLAP and n % 2 == 0 else 10
@@ -131,7 +134,7 @@ while True:
                 h = body.split(b"\n\n", 1)[0] + b"\n\n"
                 h = h.replace(b"\n", b"\r\n").replace(b"\r\n.", b"\r\n..")
                 out(b"+OK\r\n" + h + b".\r\n")
-            elif cmd == "DELE" and DELEERR and msgs[int(arg) - 1].split("_", 1)[1] == DELEERR:
+            elif cmd == "DELE" and DELEERR and (not DELEERRS or n in DELEERRS) and msgs[int(arg) - 1].split("_", 1)[1] == DELEERR:
                 out("-ERR cannot delete\r\n")
             elif cmd == "DELE":
                 dele.add(int(arg) - 1); out("+OK\r\n")
