@@ -390,6 +390,8 @@ struct pop3_session {
 						 * (pop3_entry), 0 unknown */
 	unsigned char		*refusals;	/* per msgs[]: its DELEs
 						 * refused (pop3_dele_refused) */
+	int			 quit_ok;	/* QUIT's +OK: the DELEs
+						 * sent are committed */
 	int			 owed_dirty;	/* a count of refusals
 						 * changed: stored at QUIT */
 	struct pop3_nodele	*nodele;	/* without UIDLs: DELEs
@@ -2127,21 +2129,34 @@ pop3_nodele_met(struct pop3_session *s, size_t k)
 	return (1);
 }
 
-/* Message k's DELE refused: not deleted at QUIT, and recorded. */
+/* Message k's DELE refused: not deleted at QUIT, and recorded (the
+ * record it was met by, if any, refused again). */
 static void
 pop3_nodele_add(struct pop3_session *s, size_t k)
 {
+	size_t	i;
+
 	s->msgs[k].owed = 0;
+	for (i = 0; i < s->nnodele; i++) {
+		if (s->nodele[i].how == POP3_NODELE_MET &&
+		    s->nodele[i].digest == s->digests[k]) {
+			s->nodele[i].how = POP3_NODELE_REFUSED;
+			return;
+		}
+	}
 	pop3_nodele_push(s, s->digests[k], s->msgs[k].size,
 	    s->msgs[k].content, POP3_NODELE_REFUSED);
 }
 
-/* Whether record i goes into the state: refused in this session, or
- * from it and not met, unless the session read every message listed. */
+/* Whether record i goes into the state: refused in this session; met,
+ * until QUIT's +OK commits its DELE sent again (a cut before it keeps
+ * the message on the server: review r27 01); from the state and not
+ * met, unless the session read every message listed. */
 static int
 pop3_nodele_kept(const struct pop3_session *s, size_t i)
 {
 	return (s->nodele[i].how == POP3_NODELE_REFUSED ||
+	    (s->nodele[i].how == POP3_NODELE_MET && !s->quit_ok) ||
 	    (s->nodele[i].how == POP3_NODELE_LOADED &&
 	    s->nread < s->nlisted));
 }
@@ -2762,13 +2777,18 @@ pop3_batch_lost(struct pop3_session *s, char *cause)
 	pop3_fail(s, EXIT_LOCAL, "%s; this batch will be fetched again next "
 	    "time", cause);
 	free(cause);
-	if (state_inflight_count(s->st) == 0)
+	/* pop3_fail may still QUIT, committing the DELEs sent: the
+	 * records of those refused go with them (review r27 14). */
+	if (s->no_uidl)
+		pop3_nodele_store(s);
+	if (state_inflight_count(s->st) == 0 && !s->state_dirty)
 		return;
 	state_inflight_clear(s->st, POP3_STATE_RECORD);
 	if (state_save(s->st, &cause2) != 0) {
 		log_msg(LOG_LVL_ERROR, &s->ctx, "%s", cause2);
 		free(cause2);
-	}
+	} else
+		s->state_dirty = 0;
 }
 
 /* Steps 2 and 3 of the durability order: the batch durable in tmp/, then
@@ -4003,6 +4023,12 @@ pop3_quit_reply(struct pop3_session *s, const struct pop3_reply *r)
 	}
 	if (s->no_uidl && pop3_nouidl_renumber(s) != 0)
 		return;
+	s->quit_ok = 1;
+	if (s->no_uidl && s->nnodele > 0) {
+		pop3_nodele_store(s);	/* those met deleted now */
+		if (s->state_dirty && pop3_save_state(s) != 0)
+			return;
+	}
 	for (i = 0; i < s->nmsgs; i++) {
 		if (s->msgs[i].owed) {
 			s->result.deleted++;
