@@ -223,6 +223,12 @@
 #define POP3_DELE_REFUSALS_MAX	3
 /* The size of an older version's journal entry that has none, once its
  * digest is known from the delivered file: the digest alone checks it. */
+/* Without UIDLs, a record of a refused DELE (pop3_nodele_kept) is dropped
+ * after this many sessions in a row that read every message listed and
+ * did not meet it; and no more are kept than the server lists messages
+ * and this many (an empty listing is not the last word either). */
+#define POP3_NODELE_MISSES	2
+#define POP3_NODELE_SPARE	16
 #define POP3_SIZE_ANY		(-2)
 /* What a RETR checking an owed DELE reads past the size LIST gives
  * (pop3_check_limit): some servers count LF line ends, add a last line
@@ -286,6 +292,8 @@ struct pop3_nodele {
 	uint64_t	 digest;	/* as pop3_entry's */
 	uint32_t	 size;		/* LIST's, when refused */
 	int		 content;	/* as pop3_msg's: "s", else "m" */
+	unsigned int	 misses;	/* sessions that read every message
+					 * listed and met it not (":N") */
 	int		 how;		/* pop3_nodele_how */
 };
 
@@ -2048,13 +2056,14 @@ pop3_nouidl_ask_next(struct pop3_session *s, uint64_t left)
  * server with UIDLs). The next session reads every
  * message anyway (nothing else tells them apart); one with that digest
  * is that message: not delivered again, and its DELE is sent again
- * (pop3_nodele_met). A record that no message of a session which read
- * them all matched is dropped (the message is gone), and only as many
- * as the server lists messages are kept, the newest. An identical copy
+ * (pop3_nodele_met). A record that no message of POP3_NODELE_MISSES
+ * sessions in a row which read them all matched is dropped (the message
+ * is gone: pop3_nodele_misses), and only as many as the server lists
+ * messages and POP3_NODELE_SPARE are kept, the newest. An identical copy
  * that arrives later matches as well: its content is in the Maildir
  * already, as with UIDLs the server computes from the content.
  */
-static void
+static struct pop3_nodele *
 pop3_nodele_push(struct pop3_session *s, uint64_t digest, uint32_t size,
     int content, int how)
 {
@@ -2066,7 +2075,9 @@ pop3_nodele_push(struct pop3_session *s, uint64_t digest, uint32_t size,
 	s->nodele[s->nnodele].digest = digest;
 	s->nodele[s->nnodele].size = size;
 	s->nodele[s->nnodele].content = content;
-	s->nodele[s->nnodele++].how = how;
+	s->nodele[s->nnodele].misses = 0;
+	s->nodele[s->nnodele].how = how;
+	return (&s->nodele[s->nnodele++]);
 }
 
 /* The records of the DELEs refused before, from the state. */
@@ -2075,8 +2086,9 @@ pop3_nodele_load(struct pop3_session *s)
 {
 	struct state_folder	*sf;
 	unsigned long long	 d;
-	unsigned int		 size;
+	unsigned int		 size, misses;
 	char			*copy, *p, *w, c, kind;
+	int			 n;
 
 	sf = state_folder_get(s->st, POP3_STATE_RECORD, 0);
 	if (sf == NULL || sf->pending == NULL)
@@ -2088,10 +2100,13 @@ pop3_nodele_load(struct pop3_session *s)
 		 * whatever they said: it cannot tell its message from
 		 * another that differs only in them, so it is dropped
 		 * (the message fetched again: a duplicate at worst). */
-		if (sscanf(w, "=%u:%c%16llx%c", &size, &kind, &d, &c) == 3 &&
-		    d != 0 && (kind == 's' || kind == 'm'))
+		misses = 0;
+		n = sscanf(w, "=%u:%c%16llx:%u%c", &size, &kind, &d, &misses,
+		    &c);
+		if ((n == 3 || n == 4) && d != 0 &&
+		    (kind == 's' || kind == 'm'))
 			pop3_nodele_push(s, (uint64_t)d, size, kind == 's',
-			    POP3_NODELE_LOADED);
+			    POP3_NODELE_LOADED)->misses = misses;
 	}
 	free(copy);
 	if (s->nnodele > 0)
@@ -2148,6 +2163,17 @@ pop3_nodele_add(struct pop3_session *s, size_t k)
 	    s->msgs[k].content, POP3_NODELE_REFUSED);
 }
 
+/* The sessions in a row that read every message listed and did not meet
+ * record i, this one included. One listing may leave a message out (a
+ * backend out of sync, an empty glimpse of the maildrop): a record is not
+ * dropped on its word alone (review r27 05), as the owed set of a server
+ * with UIDLs is not (pop3_owed_spare). */
+static unsigned int
+pop3_nodele_misses(const struct pop3_session *s, size_t i)
+{
+	return (s->nodele[i].misses + (s->nread >= s->nlisted));
+}
+
 /* Whether record i goes into the state: refused in this session; met,
  * until QUIT's +OK commits its DELE sent again (a cut before it keeps
  * the message on the server: review r27 01); from the state and not
@@ -2158,7 +2184,7 @@ pop3_nodele_kept(const struct pop3_session *s, size_t i)
 	return (s->nodele[i].how == POP3_NODELE_REFUSED ||
 	    (s->nodele[i].how == POP3_NODELE_MET && !s->quit_ok) ||
 	    (s->nodele[i].how == POP3_NODELE_LOADED &&
-	    s->nread < s->nlisted));
+	    pop3_nodele_misses(s, i) < POP3_NODELE_MISSES));
 }
 
 /* Writes the records kept (pop3_nodele_kept), the newest as many as the
@@ -2173,9 +2199,10 @@ pop3_nodele_store(struct pop3_session *s)
 
 	for (i = 0; i < s->nnodele; i++)
 		n += pop3_nodele_kept(s, i);
-	skip = n > s->nlisted ? n - s->nlisted : 0;
+	skip = n > s->nlisted + POP3_NODELE_SPARE ?
+	    n - s->nlisted - POP3_NODELE_SPARE : 0;
 	if (n > skip)
-		p = text = xmalloc((n - skip) * 31 + 1);
+		p = text = xmalloc((n - skip) * 42 + 1);
 	for (i = 0; i < s->nnodele && text != NULL; i++) {
 		if (!pop3_nodele_kept(s, i) || (skip > 0 && skip-- > 0))
 			continue;
@@ -2183,6 +2210,9 @@ pop3_nodele_store(struct pop3_session *s)
 		    (unsigned long)s->nodele[i].size,
 		    s->nodele[i].content ? "s" : "m",
 		    (unsigned long long)s->nodele[i].digest);
+		if (s->nodele[i].how == POP3_NODELE_LOADED &&
+		    pop3_nodele_misses(s, i) > 0)
+			p += sprintf(p, ":%u", pop3_nodele_misses(s, i));
 	}
 	sf = state_folder_get(s->st, POP3_STATE_RECORD, text != NULL);
 	if (sf != NULL && (sf->pending == NULL || text == NULL ?

@@ -8,6 +8,10 @@
 #     fsync fails (tests/fault/fsshim.c fsynceio, from RETR 260 on): the
 #     session still QUITs, committing batch 1's DELEs; the record was
 #     written only at a normal end, so u2 was delivered again.
+#   omit (05): session 2's listing leaves u2 out (POP3DIR_HIDE) or lists
+#     nothing (POP3DIR_EMPTY): the record was dropped ("read every
+#     message listed"), and session 3 delivered u2 again. A record is
+#     dropped after 2 such sessions in a row (u2 gone).
 #   quitcut (01): session 2 meets the record and sends u2's DELE again,
 #     but the connection is cut at QUIT (nothing committed): the record
 #     was dropped before QUIT, so session 3 delivered u2 again.
@@ -52,6 +56,31 @@ tap_like "$(grep '^pending INBOX ' "$T/state-fail/fail.state")" \
 scripted_once fail
 tap_is "$(m2count fail):$(scripted_count fail)" "1:300" \
     "fail: run 2: m2 not delivered again, every message once"
+
+# ---- omit ----
+for how in POP3DIR_HIDE=2:u2 POP3DIR_EMPTY=2; do
+	a=om${how#POP3DIR_}; a=${a%%=*}
+	scripted_pop3dir_msgs "$T/$a" 3
+	scripted_pop3dir "$T/$a" POP3DIR_NOUIDL=1 POP3DIR_DELEERR=u2 $how
+	scripted_conf "$a" pop3 10s 'keep = no'
+	for r in 1 2 3; do
+		scripted_once "$a"
+	done
+	tap_is "$(scripted_subjects "$a"):$(ls "$T/$a" | tr '\n' ' ')" \
+	    "m1 m2 m3 :02_u2 " "omit $how: 3 runs, m2 delivered once"
+done
+rm "$T/omHIDE/02_u2"
+printf 'From: a@example.net\nSubject: m4\n\nbody 4\n' >"$T/omHIDE/04_u4"
+scripted_pop3dir "$T/omHIDE" POP3DIR_NOUIDL=1
+scripted_conf omHIDE pop3 10s 'keep = no'
+scripted_once omHIDE
+tap_like "$(grep '^pending INBOX ' "$T/state-omHIDE/omHIDE.state")" \
+    '^pending INBOX =[0-9]+:s[0-9a-f]{16}:1$' \
+    "omit: u2 gone: its record kept through one session, counted"
+printf 'From: a@example.net\nSubject: m5\n\nbody 5\n' >"$T/omHIDE/05_u5"
+scripted_once omHIDE
+tap_is "$(grep -c '^pending INBOX ' "$T/state-omHIDE/omHIDE.state")" 0 \
+    "omit: and dropped after the second"
 
 # ---- quitcut ----
 scripted_pop3dir_msgs "$T/qc" 3
