@@ -221,6 +221,13 @@
  * is sent again (review r24 06: downloaded again at every poll, for
  * ever, with a DELE refused for good). */
 #define POP3_DELE_REFUSALS_MAX	3
+/* A refusal for the moment ([SYS/TEMP], [IN-USE]) weighs 1, one for good
+ * POP3_DELE_WEIGHT: given up after POP3_DELE_REFUSALS_MAX of these, or 4
+ * times as many of those (each costs a full download of the message, and
+ * a server may say [SYS/TEMP] of a locked message for ever: review r27
+ * 09). */
+#define POP3_DELE_WEIGHT	4
+#define POP3_DELE_GIVEUP	(POP3_DELE_REFUSALS_MAX * POP3_DELE_WEIGHT)
 /* The size of an older version's journal entry that has none, once its
  * digest is known from the delivered file: the digest alone checks it. */
 /* Without UIDLs, a record of a refused DELE (pop3_nodele_kept) is dropped
@@ -1112,7 +1119,7 @@ pop3_entry(struct pop3_session *s, const struct pop3_msg *m,
 		(void)snprintf(buf, POP3_ENTRY_MAX, "%s\t%lu\t%s%016llx", u,
 		    size, m->content ? "s" : "m", (unsigned long long)d);
 	else
-		(void)snprintf(buf, POP3_ENTRY_MAX, "%s\t%lu\t%s%016llx\tr%u",
+		(void)snprintf(buf, POP3_ENTRY_MAX, "%s\t%lu\t%s%016llx\tw%u",
 		    u, size, m->content ? "s" : "m", (unsigned long long)d, n);
 	return (buf);
 }
@@ -1134,7 +1141,8 @@ pop3_entry_digest(const char *p, struct pop3_ident *id)
 	id->whole = *p == 'm' || id->content;
 	p += id->whole || id->old_content;
 	if (strspn(p, "0123456789abcdef") != 16 ||
-	    (p[16] != '\0' && strncmp(p + 16, "\tr", 2) != 0))
+	    (p[16] != '\0' && strncmp(p + 16, "\tr", 2) != 0 &&
+	    strncmp(p + 16, "\tw", 2) != 0))
 		return;
 	memcpy(hex, p, 16);
 	hex[16] = '\0';
@@ -1146,6 +1154,9 @@ pop3_entry_digest(const char *p, struct pop3_ident *id)
 	if (p[16] == '\0' || p[18] < '0' || p[18] > '9')
 		return;
 	n = strtoul(p + 18, &end, 10);
+	/* "rN" (the version before): N refusals for good. */
+	if (p[17] == 'r' && n < UCHAR_MAX)
+		n *= POP3_DELE_WEIGHT;
 	if (*end == '\0')
 		id->refused = n > UCHAR_MAX ? UCHAR_MAX : (unsigned int)n;
 }
@@ -3945,23 +3956,29 @@ pop3_dele_refused(struct pop3_session *s, size_t k, enum pop3_code code,
 	struct pop3_msg	*m = &s->msgs[k];
 	struct log_ctx	 mctx = pop3_msg_ctx(s, k);
 
-	if (code != POP3_CODE_SYS_TEMP && code != POP3_CODE_IN_USE &&
-	    s->refusals[k] < UCHAR_MAX) {
-		s->refusals[k]++;
-		s->owed_dirty = 1;
-	}
-	if (s->refusals[k] < POP3_DELE_REFUSALS_MAX) {
-		log_msg(LOG_LVL_WARNING, &mctx, "DELE refused: %s; not "
+	int		 temp = code == POP3_CODE_SYS_TEMP ||
+	    code == POP3_CODE_IN_USE;
+	unsigned int	 w = temp ? 1 : POP3_DELE_WEIGHT;
+
+	s->refusals[k] = s->refusals[k] + w > POP3_DELE_GIVEUP ?
+	    POP3_DELE_GIVEUP : s->refusals[k] + w;
+	s->owed_dirty = 1;
+	if (s->refusals[k] < POP3_DELE_GIVEUP) {
+		log_msg(LOG_LVL_WARNING, &mctx, "DELE refused%s: %s; not "
 		    "deleted: its DELE stays owed (checked and sent again "
-		    "next time; refused %u time(s) of %d)", text,
-		    s->refusals[k], POP3_DELE_REFUSALS_MAX);
+		    "next time; given up after %d refusals, or %d for the "
+		    "moment: %u of %d counted so far, one for good counting "
+		    "%d)", temp ? " for the moment" : "", text,
+		    POP3_DELE_REFUSALS_MAX, POP3_DELE_GIVEUP, s->refusals[k],
+		    POP3_DELE_GIVEUP, POP3_DELE_WEIGHT);
 		pop3_owed_hold(s, k);
 		return;
 	}
 	log_msg(LOG_LVL_ERROR, &mctx, "DELE refused: %s; the server refused "
-	    "to delete the message under UIDL \"%s\" %u times: given up, it "
-	    "stays on the server (delivered, not fetched again); delete it "
-	    "there by hand", text, pop3_msg_uidl(s, m), s->refusals[k]);
+	    "to delete the message under UIDL \"%s\" too often (%d times, "
+	    "or %d for the moment): given up, it stays on the server "
+	    "(delivered, not fetched again); delete it there by hand", text,
+	    pop3_msg_uidl(s, m), POP3_DELE_REFUSALS_MAX, POP3_DELE_GIVEUP);
 	m->owed = 0;
 	s->refusals[k] = 0;
 	if (m->size != 0)

@@ -30,6 +30,8 @@ Knobs (environment):
                         does; "*": in every session) (r19)
   POP3DIR_DELEERR=UIDL  DELE of that message answered "-ERR" (r19)
   POP3DIR_DELEERRS=N,M  POP3DIR_DELEERR only in sessions N, M (r27)
+  POP3DIR_DELEERRTEXT=TEXT  the refused DELE's text after "-ERR " (CAPA
+                        then lists RESP-CODES) (r27)
   POP3DIR_QUITCUT=N,M   in sessions N, M the connection is closed at QUIT,
                         nothing committed (r27)
   POP3DIR_SLOW=N:K:SECS in session N, DIR/../slow-N-K is created, then
@@ -64,6 +66,7 @@ LISTOMIT = [int(x) for x in os.environ.get("POP3DIR_LISTOMIT", "").split(",") if
 DELEERR = os.environ.get("POP3DIR_DELEERR", "")
 # POP3DIR_DELEERRS=N,M: DELEERR only in sessions N, M (default: every one).
 DELEERRS = [int(x) for x in os.environ.get("POP3DIR_DELEERRS", "").split(",") if x]
+DELEERRTEXT = os.environ.get("POP3DIR_DELEERRTEXT", "")
 QUITCUT = [int(x) for x in os.environ.get("POP3DIR_QUITCUT", "").split(",") if x]
 SLOW = [tuple(x.split(":")) for x in os.environ.get("POP3DIR_SLOW", "").split(",") if x]
 HIDE = [(int(x.split(":", 1)[0]), x.split(":", 1)[1]) for x in os.environ.get("POP3DIR_HIDE", "").split(",") if x]
@@ -109,7 +112,7 @@ while True:
             cmd, _, arg = line.partition(" ")
             cmd = cmd.upper()
             if cmd == "CAPA":
-                out(("+OK\r\nUSER\r\nTOP\r\n" if NOUIDL else "+OK\r\nUSER\r\nUIDL\r\nTOP\r\n") + ("RESP-CODES\r\n" if TEMP or UIDLERR else "") + ("PIPELINING\r\n" if PIPE else "") + ".\r\n")
+                out(("+OK\r\nUSER\r\nTOP\r\n" if NOUIDL else "+OK\r\nUSER\r\nUIDL\r\nTOP\r\n") + ("RESP-CODES\r\n" if TEMP or UIDLERR or DELEERRTEXT else "") + ("PIPELINING\r\n" if PIPE else "") + ".\r\n")
             elif cmd in ("USER", "PASS"):
                 out("+OK\r\n")
             elif cmd == "UIDL" and n in UIDLERR:
@@ -145,7 +148,7 @@ while True:
                 h = h.replace(b"\n", b"\r\n").replace(b"\r\n.", b"\r\n..")
                 out(b"+OK\r\n" + h + b".\r\n")
             elif cmd == "DELE" and DELEERR and (not DELEERRS or n in DELEERRS) and msgs[int(arg) - 1].split("_", 1)[1] == DELEERR:
-                out("-ERR cannot delete\r\n")
+                out("-ERR " + (DELEERRTEXT or "cannot delete") + "\r\n")
             elif cmd == "DELE":
                 dele.add(int(arg) - 1); out("+OK\r\n")
             elif cmd == "NOOP":
