@@ -1481,6 +1481,20 @@ pop3_staged_clear(struct pop3_session *s)
 	s->nstaged = 0;
 }
 
+/* Saves the state of a session that failed already: a failure is
+ * logged, nothing more. */
+static void
+pop3_save_failed(struct pop3_session *s)
+{
+	char	*cause;
+
+	if (state_save(s->st, &cause) != 0) {
+		log_msg(LOG_LVL_ERROR, &s->ctx, "%s", cause);
+		free(cause);
+	} else
+		s->state_dirty = 0;
+}
+
 /* Saves the state; a failure is a local error for the whole account. */
 static int
 pop3_save_state(struct pop3_session *s)
@@ -2812,8 +2826,6 @@ pop3_next_batch(struct pop3_session *s)
 static void
 pop3_batch_lost(struct pop3_session *s, char *cause)
 {
-	char	*cause2;
-
 	pop3_staged_clear(s);
 	pop3_fail(s, EXIT_LOCAL, "%s; this batch will be fetched again next "
 	    "time", cause);
@@ -2825,11 +2837,7 @@ pop3_batch_lost(struct pop3_session *s, char *cause)
 	if (state_inflight_count(s->st) == 0 && !s->state_dirty)
 		return;
 	state_inflight_clear(s->st, POP3_STATE_RECORD);
-	if (state_save(s->st, &cause2) != 0) {
-		log_msg(LOG_LVL_ERROR, &s->ctx, "%s", cause2);
-		free(cause2);
-	} else
-		s->state_dirty = 0;
+	pop3_save_failed(s);
 }
 
 /* Steps 2 and 3 of the durability order: the batch durable in tmp/, then
@@ -4061,6 +4069,12 @@ pop3_quit_reply(struct pop3_session *s, const struct pop3_reply *r)
 
 	conn_expect_eof(s->conn);
 	if (s->failed) {
+		/* The DELEs sent may be committed all the same: the count
+		 * of those refused goes with them (review r27 14). */
+		if (r->status == POP3_OK && !s->no_uidl && s->owed_dirty) {
+			pop3_store_owed(s);
+			pop3_save_failed(s);
+		}
 		pop3_enter(s, POP3_S_DONE);
 		return;
 	}

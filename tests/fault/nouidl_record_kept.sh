@@ -8,6 +8,8 @@
 #     fsync fails (tests/fault/fsshim.c fsynceio, from RETR 260 on): the
 #     session still QUITs, committing batch 1's DELEs; the record was
 #     written only at a normal end, so u2 was delivered again.
+#   uidlfail (14, with UIDL): the same failure; the count of u2's refused
+#     DELE ("w4" in its owed entry) was lost with it.
 #   omit (05): session 2's listing leaves u2 out (POP3DIR_HIDE) or lists
 #     nothing (POP3DIR_EMPTY): the record was dropped ("read every
 #     message listed"), and session 3 delivered u2 again. A record is
@@ -31,21 +33,32 @@ m2count() {
 	scripted_subjects "$1" | tr ' ' '\n' | grep -c '^m2$'
 }
 
-# ---- fail ----
-mkdir -p "$T/fail"
-python3 - "$T/fail" <<'PY'
+# three_hundred NAME: messages m1 to m300 (UIDLs u1 to u300) in $T/NAME.
+three_hundred() {
+	mkdir -p "$T/$1"
+	python3 - "$T/$1" <<'PY'
 import sys
 for i in range(1, 301):
     with open("%s/%04d_u%d" % (sys.argv[1], i, i), "w") as f:
         f.write("From: a@example.net\nSubject: m%d\n\nbody %d\n" % (i, i))
 PY
+}
+
+# failing_run NAME: a run of account NAME whose fsyncs in its Maildir
+# fail EIO once the server is asked for message 260 (batch 2).
+failing_run() {
+	rm -f "$T/slow-1-260"
+	MFD_FSSHIM=fsynceio MFD_FSSHIM_EIO_IF="$T/slow-1-260" \
+	    MFD_FSSHIM_EIO_UNDER="$T/Maildir-$1" MFD_FSSHIM_LOG="$T/shim.log" \
+	    LD_PRELOAD="$T/fsshim.so${LD_PRELOAD:+:$LD_PRELOAD}" scripted_once "$1"
+}
+
+# ---- fail ----
+three_hundred fail
 scripted_pop3dir "$T/fail" POP3DIR_NOUIDL=1 POP3DIR_DELEERR=u2 \
     POP3DIR_DELEERRS=1 POP3DIR_SLOW=1:260:0.3
 scripted_conf fail pop3 10s 'keep = no'
-MFD_FSSHIM=fsynceio MFD_FSSHIM_EIO_IF="$T/slow-1-260" \
-    MFD_FSSHIM_EIO_UNDER="$T/Maildir-fail" \
-    MFD_FSSHIM_LOG="$T/shim.log" \
-    LD_PRELOAD="$T/fsshim.so${LD_PRELOAD:+:$LD_PRELOAD}" scripted_once fail
+failing_run fail
 tap_like "$err" 'fsync: Input/output error; this batch will be fetched again' \
     "fail: run 1: batch 2 lost to the failing fsync"
 tap_is "$rc:$(ls "$T/fail" | head -1)" "7:0002_u2" \
@@ -56,6 +69,18 @@ tap_like "$(grep '^pending INBOX ' "$T/state-fail/fail.state")" \
 scripted_once fail
 tap_is "$(m2count fail):$(scripted_count fail)" "1:300" \
     "fail: run 2: m2 not delivered again, every message once"
+
+# ---- uidlfail ----
+three_hundred uf
+scripted_pop3dir "$T/uf" POP3DIR_DELEERR=u2 POP3DIR_SLOW=1:260:0.3
+scripted_conf uf pop3 10s 'keep = no'
+failing_run uf
+tap_like "$err" 'fsync: Input/output error' \
+    "uidlfail: run 1: batch 2 lost to the failing fsync"
+tap_like "$(grep '^pending INBOX ' "$T/state-uf/uf.state" |
+    grep -oE 'u2%09[0-9]+%09s[0-9a-f]{16}(%09w[0-9]+)?')" \
+    '^u2%09[0-9]+%09s[0-9a-f]{16}%09w4$' \
+    "uidlfail: run 1: u2's refusal counted in the state"
 
 # ---- omit ----
 for how in POP3DIR_HIDE=2:u2 POP3DIR_EMPTY=2; do
