@@ -157,10 +157,21 @@ static const char *const mda_server_fields[] = {
 	"X-UIDL", "Content-Length",
 };
 
-/* Whether the header line at p (len bytes, its field name whole) is one
- * of mda_server_fields: the name, perhaps blanks, then ':'. */
+/* What a server writes as the value of each of mda_server_fields (same
+ * order), besides blanks and line ends: Status/X-Status flag letters,
+ * numbers, an empty X-Keywords (keywords are a user's words), a UIDL. A
+ * value with anything else (a sender's "Status: FIRING") is not a
+ * server's: mda_content_seen's odd. NULL: any printable ASCII. */
+static const char *const mda_server_values[] = {
+	"ROADFTU", "ROADFTU", "", "0123456789", "0123456789",
+	"0123456789", NULL, "0123456789",
+};
+
+/* Of the header line at p (len bytes, its field name whole): 1 + the
+ * index of its field in mda_server_fields (the name, perhaps blanks,
+ * then ':'), its value's offset in *val; 0 when it is none of them. */
 static int
-mda_server_field(const char *p, size_t len)
+mda_server_field(const char *p, size_t len, size_t *val)
 {
 	size_t	i, n;
 
@@ -170,10 +181,31 @@ mda_server_field(const char *p, size_t len)
 			continue;
 		while (n < len && (p[n] == ' ' || p[n] == '\t'))
 			n++;
-		if (n < len && p[n] == ':')
-			return (1);
+		if (n < len && p[n] == ':') {
+			*val = n + 1;
+			return ((int)i + 1);
+		}
 	}
 	return (0);
+}
+
+/* Whether bytes p[0..len-1] of field f's value (f from
+ * mda_server_field) are what a server would write. */
+static int
+mda_server_value(int f, const char *p, size_t len)
+{
+	const char	*ok = mda_server_values[f - 1];
+	size_t		 i;
+
+	for (i = 0; i < len; i++) {
+		if (p[i] == ' ' || p[i] == '\t' || p[i] == '\r' ||
+		    p[i] == '\n')
+			continue;
+		if (ok == NULL ? p[i] < 0x21 || p[i] > 0x7e :
+		    strchr(ok, p[i]) == NULL)
+			return (0);
+	}
+	return (1);
 }
 
 /* mda_content_digest's reading: where it is in the message. */
@@ -182,21 +214,41 @@ struct mda_scan {
 	int		 bol;		/* at a line's start */
 	int		 header;	/* in the header section */
 	int		 skip;		/* in a field left out (its
-					 * continuation lines too) */
+					 * continuation lines too): 1 + its
+					 * index in mda_server_fields */
+	struct mda_seen	 seen;		/* of the fields left out */
 };
+
+/* A piece of field sc->skip's line, left out of the digest: counted,
+ * and its value (from val) checked. */
+static void
+mda_scan_skipped(struct mda_scan *sc, const char *p, size_t len,
+    size_t val, int nl)
+{
+	sc->seen.had = 1;
+	sc->seen.bytes += len;
+	sc->seen.lines += nl;
+	if (!mda_server_value(sc->skip, p + val, len - val) ||
+	    sc->seen.bytes > MDA_SEEN_MAX)
+		sc->seen.odd = 1;
+}
 
 /* One piece of a line (up to and with its LF when nl is set). */
 static void
 mda_scan_piece(struct mda_scan *sc, const char *p, size_t len, int nl)
 {
+	size_t	val = 0;
+
 	if (sc->header && sc->bol) {
 		if (nl && (len == 1 || (len == 2 && *p == '\r')))
 			sc->header = sc->skip = 0;	/* the blank line */
 		else if (*p != ' ' && *p != '\t')
-			sc->skip = mda_server_field(p, len);
+			sc->skip = mda_server_field(p, len, &val);
 	}
 	if (!sc->skip)
 		EVP_DigestUpdate(sc->ctx, p, len);
+	else
+		mda_scan_skipped(sc, p, len, val, nl);
 	sc->bol = nl;
 }
 
@@ -256,6 +308,7 @@ mda_content_reset(struct mda_content *c)
 		fatalx("mda_content_reset: cannot digest");
 	c->sc.bol = c->sc.header = 1;
 	c->sc.skip = 0;
+	memset(&c->sc.seen, 0, sizeof c->sc.seen);
 	c->have = 0;
 }
 
@@ -282,45 +335,72 @@ mda_content_update(struct mda_content *c, const char *p, size_t len)
 }
 
 void
-mda_content_final(struct mda_content *c, unsigned char *md, size_t mdlen)
+mda_content_final(struct mda_content *c, unsigned char *md, size_t mdlen,
+    struct mda_seen *seen)
 {
 	unsigned char	out[EVP_MAX_MD_SIZE];
 	unsigned int	n = 0;
 
 	(void)mda_scan_buf(&c->sc, c->hold, c->have, 1);
+	if (seen != NULL)
+		*seen = c->sc.seen;
 	EVP_DigestFinal_ex(c->sc.ctx, out, &n);
 	memset(md, 0, mdlen);
 	memcpy(md, out, mdlen < n ? mdlen : n);
 	mda_content_reset(c);
 }
 
-int
-mda_content_digest(int fd, char *hex, size_t hexlen)
+/* Feeds the file fd (pread, from its start) to c and whole: 0, or -1. */
+static int
+mda_content_read(int fd, struct mda_content *c, EVP_MD_CTX *whole)
 {
-	struct mda_content	*c = mda_content_new();
-	unsigned char		 md[MDA_CONTENT_HEX / 2];
-	char			 buf[8192];
-	off_t			 off = 0;
-	size_t			 i;
-	ssize_t			 n;
+	char	buf[8192];
+	off_t	off = 0;
+	ssize_t	n;
 
 	while ((n = pread(fd, buf, sizeof buf, off)) != 0) {
 		if (n == -1 && errno == EINTR)
 			continue;
-		if (n == -1) {
-			mda_content_free(c);
+		if (n == -1)
 			return (-1);
-		}
 		off += n;
 		mda_content_update(c, buf, (size_t)n);
+		EVP_DigestUpdate(whole, buf, (size_t)n);
 	}
-	mda_content_final(c, md, sizeof md);
+	return (0);
+}
+
+int
+mda_content_digest(int fd, char *hex, size_t hexlen, struct mda_seen *seen)
+{
+	struct mda_content	*c = mda_content_new();
+	EVP_MD_CTX		*whole = EVP_MD_CTX_new();
+	unsigned char		 md[MDA_CONTENT_HEX / 2];
+	unsigned char		 wmd[EVP_MAX_MD_SIZE];
+	unsigned int		 wlen = 0;
+	struct mda_seen		 local;
+	size_t			 i;
+	int			 rc;
+
+	if (whole == NULL || EVP_DigestInit_ex(whole, EVP_sha256(), NULL) != 1)
+		fatalx("mda_content_digest: cannot digest");
+	if (seen == NULL)
+		seen = &local;
+	if ((rc = mda_content_read(fd, c, whole)) == 0) {
+		mda_content_final(c, md, sizeof md, seen);
+		EVP_DigestFinal_ex(whole, wmd, &wlen);
+		/* With such a field a server would not write so: the
+		 * whole message's. */
+		if (seen != &local && seen->odd)
+			memcpy(md, wmd, sizeof md);
+	}
 	mda_content_free(c);
+	EVP_MD_CTX_free(whole);
 	if (hexlen > 0)
 		hex[0] = '\0';
-	for (i = 0; i < sizeof md && 2 * i + 2 < hexlen; i++)
+	for (i = 0; rc == 0 && i < sizeof md && 2 * i + 2 < hexlen; i++)
 		snprintf(hex + 2 * i, 3, "%02x", md[i]);
-	return (0);
+	return (rc);
 }
 
 /* Stops watching a pipe and closes it (either of the agent's). */

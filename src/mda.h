@@ -166,9 +166,26 @@ char		*mda_id(const char *account, const char *folder,
  * served again with "Status: RO" added (qpopper, UW ipop3d) has the same
  * digest, another message another. MDA_CONTENT_HEX hex digits into hex
  * (hexlen bytes, MDA_CONTENT_HEX + 1 at least); 0, or -1 with errno when
- * fd could not be read. */
+ * fd could not be read. With seen (not NULL): what those fields were,
+ * and when one had a value no server writes (seen->odd), the whole
+ * message's digest instead: a sender's "Status: FIRING" and "Status:
+ * RESOLVED" are two messages (review r27 11). */
 #define MDA_CONTENT_HEX	32
-int		 mda_content_digest(int fd, char *hex, size_t hexlen);
+/* Of the header fields the content digest left out of a message: had
+ * any, how many bytes and lines they took, and whether one had a value
+ * no server writes (odd: "Status: FIRING", a keyword in X-Keywords, or
+ * more than MDA_SEEN_MAX bytes of them). Without any, the content digest
+ * is the whole message's SHA-256; with only a server's, the message may
+ * be one delivered before, served again with them added. */
+#define MDA_SEEN_MAX	1024
+struct mda_seen {
+	int		 had;
+	int		 odd;
+	size_t		 bytes;
+	size_t		 lines;
+};
+int		 mda_content_digest(int fd, char *hex, size_t hexlen,
+		    struct mda_seen *);
 /* The same digest fed in pieces of any size, as RETR decodes them (the
  * POP3 identity of a message whose DELE is owed, pop3.c): new, then
  * update as often as needed, final for the first mdlen bytes of the
@@ -180,6 +197,6 @@ void		 mda_content_reset(struct mda_content *);
 void		 mda_content_update(struct mda_content *, const char *,
 		    size_t);
 void		 mda_content_final(struct mda_content *, unsigned char *,
-		    size_t);
+		    size_t, struct mda_seen *);
 
 #endif

@@ -96,13 +96,16 @@
  * may flap; an answer longer than the size LIST gives, or gave at its
  * delivery, allows, or than max_message_size, is another message and is
  * not read further:
- * pop3_check_cut) gives the whole message with the recorded digest
- * (the SHA-256 of the message as RETR decoded it, without the header
- * fields a mailbox server adds as it serves it: pop3_digest_feed; a
- * server that adds "Status: RO" after a RETR, qpopper or UW ipop3d,
- * had every message whose DELE was owed taken for another and delivered
- * twice, review r24 12; an entry of the previous version, "m", has the
- * whole message's digest and is checked with that, as it was);
+ * pop3_check_cut) gives the message recorded (pop3_same_copy: the
+ * SHA-256 of the whole message as RETR decoded it; or, when the copy
+ * delivered had none of the header fields a mailbox server adds as it
+ * serves it, "s", the same without such fields added since, each with a
+ * value a server writes: a server that adds "Status: RO" after a RETR,
+ * qpopper or UW ipop3d, had every message whose DELE was owed taken for
+ * another and delivered twice, review r24 12; leaving the fields out
+ * whatever they said, "c", deleted a sender's "Status: RESOLVED" for the
+ * "Status: FIRING" delivered, review r27 04 and 11: such an entry is
+ * never proof);
  * otherwise (or when the entry has no digest: written by an older
  * version) the message is not deleted but fetched as new, with a
  * warning: a duplicate at worst, never a loss (pop3_owed_same,
@@ -218,8 +221,21 @@
  * is sent again (review r24 06: downloaded again at every poll, for
  * ever, with a DELE refused for good). */
 #define POP3_DELE_REFUSALS_MAX	3
+/* A refusal for the moment ([SYS/TEMP], [IN-USE]) weighs 1, one for good
+ * POP3_DELE_WEIGHT: given up after POP3_DELE_REFUSALS_MAX of these, or 4
+ * times as many of those (each costs a full download of the message, and
+ * a server may say [SYS/TEMP] of a locked message for ever: review r27
+ * 09). */
+#define POP3_DELE_WEIGHT	4
+#define POP3_DELE_GIVEUP	(POP3_DELE_REFUSALS_MAX * POP3_DELE_WEIGHT)
 /* The size of an older version's journal entry that has none, once its
  * digest is known from the delivered file: the digest alone checks it. */
+/* Without UIDLs, a record of a refused DELE (pop3_nodele_kept) is dropped
+ * after this many sessions in a row that read every message listed and
+ * did not meet it; and no more are kept than the server lists messages
+ * and this many (an empty listing is not the last word either). */
+#define POP3_NODELE_MISSES	2
+#define POP3_NODELE_SPARE	16
 #define POP3_SIZE_ANY		(-2)
 /* What a RETR checking an owed DELE reads past the size LIST gives
  * (pop3_check_limit): some servers count LF line ends, add a last line
@@ -280,8 +296,11 @@ enum pop3_susp_how {
 /* Without UIDLs, a message delivered whose DELE the server refused
  * (pop3_nodele_load): known by its content alone. */
 struct pop3_nodele {
-	uint64_t	 digest;	/* as pop3_entry's "c" */
+	uint64_t	 digest;	/* as pop3_entry's */
 	uint32_t	 size;		/* LIST's, when refused */
+	int		 content;	/* as pop3_msg's: "s", else "m" */
+	unsigned int	 misses;	/* sessions that read every message
+					 * listed and met it not (":N") */
 	int		 how;		/* pop3_nodele_how */
 };
 
@@ -301,11 +320,13 @@ struct pop3_msg {
 					 * now ([SYS/TEMP]): kept owed in the
 					 * state, not sent this session */
 	uint32_t	 todo:1;	/* to fetch in this session */
-	uint32_t	 content:1;	/* its digest leaves out the header
-					 * fields a server adds ("c" entry,
-					 * mda_content), else it is of the
-					 * whole message ("m": an older
-					 * version's) */
+	uint32_t	 content:1;	/* its digest is of the whole
+					 * message, which had none of the
+					 * header fields a server adds: a
+					 * copy with only such fields added
+					 * may match too ("s" entry,
+					 * pop3_same_copy); else only the
+					 * whole message matches ("m") */
 	uint32_t	 size;		/* from LIST, CRLF counted; saturated */
 	uint32_t	 uidl;		/* state_uidl_list id; STATE_UIDL_NONE:
 					 * the server has no UIDL */
@@ -317,8 +338,13 @@ struct pop3_ident {
 	uint64_t	 digest;	/* 0 unknown */
 	int		 whole;		/* of the whole message, else of
 					 * its header section */
-	int		 content;	/* of the whole message without
-					 * the fields a server adds ("c") */
+	int		 content;	/* "s": the whole message, which
+					 * had none of the fields a server
+					 * adds (pop3_same_copy) */
+	int		 old_content;	/* "c" (the version before): of
+					 * the message without those
+					 * fields, whatever they said:
+					 * proves nothing */
 	unsigned int	 refused;	/* DELEs refused so far ("rN") */
 };
 
@@ -373,10 +399,14 @@ struct pop3_session {
 						 * its answer is a lie past
 						 * this (decoded), 0 none
 						 * (pop3_suspect_fits) */
+	uint32_t		*then;		/* per msgs[]: the size
+						 * recorded with its digest */
 	uint64_t		*digests;	/* per msgs[]: the digest
 						 * (pop3_entry), 0 unknown */
 	unsigned char		*refusals;	/* per msgs[]: its DELEs
 						 * refused (pop3_dele_refused) */
+	int			 quit_ok;	/* QUIT's +OK: the DELEs
+						 * sent are committed */
 	int			 owed_dirty;	/* a count of refusals
 						 * changed: stored at QUIT */
 	struct pop3_nodele	*nodele;	/* without UIDLs: DELEs
@@ -433,7 +463,8 @@ struct pop3_session {
 	struct msgids_digest	*dig_md;	/* its digest (pop3_entry) */
 	struct mda_content	*dig_content;	/* the same, without the
 						 * fields a server adds */
-	int			 dig_mode;	/* dig_content in use */
+	uint64_t		 dig_cont;	/* dig_content's, at the end */
+	struct mda_seen		 dig_seen;	/* the fields it left out */
 	uint64_t		 dig_left;	/* bytes the whole may have */
 	int			 dig_over;	/* it had more */
 	struct maildir_delivery	*dlv;
@@ -451,9 +482,11 @@ static void	pop3_next_batch(struct pop3_session *);
 static int	pop3_window_admits(struct pop3_session *);
 static size_t	pop3_todo_batch(struct pop3_session *, uint32_t *, uint64_t);
 static uint64_t	pop3_budget_left(const struct pop3_session *);
-static void	pop3_digest_begin(struct pop3_session *, uint64_t, int);
+static void	pop3_digest_begin(struct pop3_session *, uint64_t);
 static void	pop3_digest_feed(struct pop3_session *, const char *, size_t);
 static uint64_t	pop3_digest_end(struct pop3_session *);
+static int	pop3_same_copy(const struct pop3_session *, uint64_t, int,
+		    uint64_t, uint32_t, uint32_t);
 
 /* Records an outcome; the session's status is the worst one. */
 static void
@@ -1043,13 +1076,14 @@ pop3_list_line(struct pop3_session *s, const char *line, size_t len)
 }
 
 /* The entry of a message with a UIDL, as the owed set and the journal
- * keep it: "UIDL<tab>SIZE<tab>cDIGEST", SIZE being the octet count LIST
+ * keep it: "UIDL<tab>SIZE<tab>sDIGEST", SIZE being the octet count LIST
  * gave (the saturated m->size), DIGEST the first 64 bits of the SHA-256
- * of the whole message as RETR decoded it but for the header fields a
- * mailbox server adds as it serves it (mda_content: "Status: RO" after a
- * RETR), 16 hex digits after the "c" (pop3_digest_feed); the previous
- * version's "m" before them: the whole message's digest, checked as
- * such. RFC 1939 lets a server give a freed UIDL to a new
+ * of the whole message as RETR decoded it, 16 hex digits after the "s"
+ * when it had none of the header fields a mailbox server adds as it
+ * serves it (mda_content: "Status: RO" after a RETR), then the same
+ * message with such fields added matches too, else after an "m": only
+ * the whole message matches (pop3_same_copy). The previous version's
+ * "c" digest left those fields out whatever they said: never proof. RFC 1939 lets a server give a freed UIDL to a new
  * message once the old one is gone, so the UIDL alone cannot tell a later
  * session that the message it lists under it is the one delivered, the
  * size alone cannot either (a new message of the same size), nor can the
@@ -1083,10 +1117,10 @@ pop3_entry(struct pop3_session *s, const struct pop3_msg *m,
 		(void)snprintf(buf, POP3_ENTRY_MAX, "%s\t%lu", u, size);
 	else if (n == 0)
 		(void)snprintf(buf, POP3_ENTRY_MAX, "%s\t%lu\t%s%016llx", u,
-		    size, m->content ? "c" : "m", (unsigned long long)d);
+		    size, m->content ? "s" : "m", (unsigned long long)d);
 	else
-		(void)snprintf(buf, POP3_ENTRY_MAX, "%s\t%lu\t%s%016llx\tr%u",
-		    u, size, m->content ? "c" : "m", (unsigned long long)d, n);
+		(void)snprintf(buf, POP3_ENTRY_MAX, "%s\t%lu\t%s%016llx\tw%u",
+		    u, size, m->content ? "s" : "m", (unsigned long long)d, n);
 	return (buf);
 }
 
@@ -1102,11 +1136,13 @@ pop3_entry_digest(const char *p, struct pop3_ident *id)
 
 	if (*p++ != '\t')
 		return;
-	id->content = *p == 'c';
+	id->content = *p == 's';
+	id->old_content = *p == 'c';
 	id->whole = *p == 'm' || id->content;
-	p += id->whole;
+	p += id->whole || id->old_content;
 	if (strspn(p, "0123456789abcdef") != 16 ||
-	    (p[16] != '\0' && strncmp(p + 16, "\tr", 2) != 0))
+	    (p[16] != '\0' && strncmp(p + 16, "\tr", 2) != 0 &&
+	    strncmp(p + 16, "\tw", 2) != 0))
 		return;
 	memcpy(hex, p, 16);
 	hex[16] = '\0';
@@ -1118,6 +1154,9 @@ pop3_entry_digest(const char *p, struct pop3_ident *id)
 	if (p[16] == '\0' || p[18] < '0' || p[18] > '9')
 		return;
 	n = strtoul(p + 18, &end, 10);
+	/* "rN" (the version before): N refusals for good. */
+	if (p[17] == 'r' && n < UCHAR_MAX)
+		n *= POP3_DELE_WEIGHT;
 	if (*end == '\0')
 		id->refused = n > UCHAR_MAX ? UCHAR_MAX : (unsigned int)n;
 }
@@ -1143,6 +1182,7 @@ pop3_entry_parse(const char *entry, char uidl[POP3_UIDL_MAX + 1],
 	id->digest = 0;
 	id->whole = 0;
 	id->content = 0;
+	id->old_content = 0;
 	id->refused = 0;
 	if (tab == NULL || tab[1] < '0' || tab[1] > '9')
 		return;
@@ -1313,11 +1353,19 @@ pop3_owed_same(struct pop3_session *s, struct pop3_msg *m, const char *uidl,
 			    "content", uidl, (unsigned long)m->size,
 			    (long long)id->size);
 		s->digests[m - s->msgs] = id->digest;
+		s->then[m - s->msgs] = id->size < 0 ? 0 : (uint32_t)id->size;
 		s->refusals[m - s->msgs] = (unsigned char)id->refused;
 		m->content = id->content;
 		return (1);
 	}
-	if (same && id->digest != 0)
+	if (id->old_content && id->digest != 0)
+		log_msg(LOG_LVL_WARNING, &s->ctx, "the DELE owed for UIDL "
+		    "\"%s\" was recorded with a digest that left out the "
+		    "Status, X-Keywords and like header fields (by the "
+		    "previous mailfetchd), which cannot tell it from another "
+		    "message that differs only in them: not deleted; fetched "
+		    "again (perhaps a duplicate)", uidl);
+	else if (same && id->digest != 0)
 		log_msg(LOG_LVL_WARNING, &s->ctx, "the DELE owed for UIDL "
 		    "\"%s\" was recorded with the digest of the message's "
 		    "header section only (by an older mailfetchd), which "
@@ -1431,6 +1479,20 @@ pop3_staged_clear(struct pop3_session *s)
 		s->staged_name[i] = NULL;
 	}
 	s->nstaged = 0;
+}
+
+/* Saves the state of a session that failed already: a failure is
+ * logged, nothing more. */
+static void
+pop3_save_failed(struct pop3_session *s)
+{
+	char	*cause;
+
+	if (state_save(s->st, &cause) != 0) {
+		log_msg(LOG_LVL_ERROR, &s->ctx, "%s", cause);
+		free(cause);
+	} else
+		s->state_dirty = 0;
 }
 
 /* Saves the state; a failure is a local error for the whole account. */
@@ -1660,15 +1722,17 @@ pop3_journal_gone_mark(struct pop3_session *s, const char *uidl)
  * reader changed meanwhile no longer matches: that message is fetched
  * again. 0 when unreadable. */
 static uint64_t
-pop3_file_digest(struct pop3_session *s, const struct maildir_found *f)
+pop3_file_digest(struct pop3_session *s, const struct maildir_found *f,
+    int *clean)
 {
-	char	buf[8192];
-	ssize_t	n = 0;
-	int	fd;
+	char		buf[8192];
+	ssize_t		n = 0;
+	uint64_t	d;
+	int		fd;
 
 	if ((fd = maildir_open_found(s->md, f)) == -1)
 		return (0);
-	pop3_digest_begin(s, UINT64_MAX, 1);
+	pop3_digest_begin(s, UINT64_MAX);
 	while ((n = read(fd, buf, sizeof buf)) != 0) {
 		if (n == -1 && errno == EINTR)
 			continue;
@@ -1678,7 +1742,11 @@ pop3_file_digest(struct pop3_session *s, const struct maildir_found *f)
 	}
 	(void)close(fd);
 	conn_local_work_done(s->conn);
-	return (n == -1 ? 0 : pop3_digest_end(s));
+	if (n == -1)
+		return (0);
+	d = pop3_digest_end(s);
+	*clean = !s->dig_seen.had;
+	return (d);
 }
 
 /* The identity of a recovered message, found in the Maildir, to check
@@ -1690,12 +1758,15 @@ pop3_journal_ident(struct pop3_session *s, const struct maildir_found *f,
     struct pop3_ident *id)
 {
 	uint64_t	d;
+	int		clean = 0;
 
 	if ((id->whole && id->digest != 0) ||
-	    (d = pop3_file_digest(s, f)) == 0)
+	    (d = pop3_file_digest(s, f, &clean)) == 0)
 		return;
 	id->digest = d;
-	id->whole = id->content = 1;
+	id->whole = 1;
+	id->content = clean;
+	id->old_content = 0;
 	if (id->size < 0)
 		id->size = POP3_SIZE_ANY;
 }
@@ -2003,21 +2074,23 @@ pop3_nouidl_ask_next(struct pop3_session *s, uint64_t left)
  * Without UIDLs, a DELE the server refuses: the message was delivered,
  * but nothing told the next session so, and it was fetched as new at
  * every poll, one more copy each time, for ever (review r24 13). Its
- * content digest (pop3_entry's "c": without the header fields a server
- * adds as it serves a message) and the size LIST gave are kept in the
- * state's "INBOX" record, as "=SIZE:DIGEST" words of its pending text
- * (the owed set of a server with UIDLs). The next session reads every
+ * digest (as pop3_entry's, "s" or "m") and the size LIST gave are kept
+ * in the state's "INBOX" record, as "=SIZE:sDIGEST" words of its pending
+ * text (the previous version's "=SIZE:DIGEST", which left the fields a
+ * server adds out whatever they said, are dropped; the owed set of a
+ * server with UIDLs). The next session reads every
  * message anyway (nothing else tells them apart); one with that digest
  * is that message: not delivered again, and its DELE is sent again
- * (pop3_nodele_met). A record that no message of a session which read
- * them all matched is dropped (the message is gone), and only as many
- * as the server lists messages are kept, the newest. An identical copy
+ * (pop3_nodele_met). A record that no message of POP3_NODELE_MISSES
+ * sessions in a row which read them all matched is dropped (the message
+ * is gone: pop3_nodele_misses), and only as many as the server lists
+ * messages and POP3_NODELE_SPARE are kept, the newest. An identical copy
  * that arrives later matches as well: its content is in the Maildir
  * already, as with UIDLs the server computes from the content.
  */
-static void
+static struct pop3_nodele *
 pop3_nodele_push(struct pop3_session *s, uint64_t digest, uint32_t size,
-    int how)
+    int content, int how)
 {
 	if (s->nnodele == s->anodele) {
 		s->anodele = s->anodele == 0 ? 8 : 2 * s->anodele;
@@ -2026,7 +2099,10 @@ pop3_nodele_push(struct pop3_session *s, uint64_t digest, uint32_t size,
 	}
 	s->nodele[s->nnodele].digest = digest;
 	s->nodele[s->nnodele].size = size;
-	s->nodele[s->nnodele++].how = how;
+	s->nodele[s->nnodele].content = content;
+	s->nodele[s->nnodele].misses = 0;
+	s->nodele[s->nnodele].how = how;
+	return (&s->nodele[s->nnodele++]);
 }
 
 /* The records of the DELEs refused before, from the state. */
@@ -2035,17 +2111,27 @@ pop3_nodele_load(struct pop3_session *s)
 {
 	struct state_folder	*sf;
 	unsigned long long	 d;
-	unsigned int		 size;
-	char			*copy, *p, *w, c;
+	unsigned int		 size, misses;
+	char			*copy, *p, *w, c, kind;
+	int			 n;
 
 	sf = state_folder_get(s->st, POP3_STATE_RECORD, 0);
 	if (sf == NULL || sf->pending == NULL)
 		return;
 	copy = xstrdup(sf->pending);
 	for (p = copy; (w = strsep(&p, " ")) != NULL;) {
-		if (sscanf(w, "=%u:%16llx%c", &size, &d, &c) == 2 && d != 0)
-			pop3_nodele_push(s, (uint64_t)d, size,
-			    POP3_NODELE_LOADED);
+		/* "=SIZE:DIGEST" without "s" or "m" (the previous
+		 * version's) left out the Status, X-Keywords... fields,
+		 * whatever they said: it cannot tell its message from
+		 * another that differs only in them, so it is dropped
+		 * (the message fetched again: a duplicate at worst). */
+		misses = 0;
+		n = sscanf(w, "=%u:%c%16llx:%u%c", &size, &kind, &d, &misses,
+		    &c);
+		if ((n == 3 || n == 4) && d != 0 &&
+		    (kind == 's' || kind == 'm'))
+			pop3_nodele_push(s, (uint64_t)d, size, kind == 's',
+			    POP3_NODELE_LOADED)->misses = misses;
 	}
 	free(copy);
 	if (s->nnodele > 0)
@@ -2066,7 +2152,8 @@ pop3_nodele_met(struct pop3_session *s, size_t k)
 	s->nread++;
 	for (i = 0; i < s->nnodele; i++) {
 		if (s->nodele[i].how == POP3_NODELE_LOADED &&
-		    s->nodele[i].digest == s->digests[k])
+		    pop3_same_copy(s, s->digests[k], s->nodele[i].content,
+		    s->nodele[i].digest, s->nodele[i].size, s->msgs[k].size))
 			break;
 	}
 	if (i == s->nnodele)
@@ -2082,23 +2169,47 @@ pop3_nodele_met(struct pop3_session *s, size_t k)
 	return (1);
 }
 
-/* Message k's DELE refused: not deleted at QUIT, and recorded. */
+/* Message k's DELE refused: not deleted at QUIT, and recorded (the
+ * record it was met by, if any, refused again). */
 static void
 pop3_nodele_add(struct pop3_session *s, size_t k)
 {
+	size_t	i;
+
 	s->msgs[k].owed = 0;
+	for (i = 0; i < s->nnodele; i++) {
+		if (s->nodele[i].how == POP3_NODELE_MET &&
+		    s->nodele[i].digest == s->digests[k]) {
+			s->nodele[i].how = POP3_NODELE_REFUSED;
+			return;
+		}
+	}
 	pop3_nodele_push(s, s->digests[k], s->msgs[k].size,
-	    POP3_NODELE_REFUSED);
+	    s->msgs[k].content, POP3_NODELE_REFUSED);
 }
 
-/* Whether record i goes into the state: refused in this session, or
- * from it and not met, unless the session read every message listed. */
+/* The sessions in a row that read every message listed and did not meet
+ * record i, this one included. One listing may leave a message out (a
+ * backend out of sync, an empty glimpse of the maildrop): a record is not
+ * dropped on its word alone (review r27 05), as the owed set of a server
+ * with UIDLs is not (pop3_owed_spare). */
+static unsigned int
+pop3_nodele_misses(const struct pop3_session *s, size_t i)
+{
+	return (s->nodele[i].misses + (s->nread >= s->nlisted));
+}
+
+/* Whether record i goes into the state: refused in this session; met,
+ * until QUIT's +OK commits its DELE sent again (a cut before it keeps
+ * the message on the server: review r27 01); from the state and not
+ * met, unless the session read every message listed. */
 static int
 pop3_nodele_kept(const struct pop3_session *s, size_t i)
 {
 	return (s->nodele[i].how == POP3_NODELE_REFUSED ||
+	    (s->nodele[i].how == POP3_NODELE_MET && !s->quit_ok) ||
 	    (s->nodele[i].how == POP3_NODELE_LOADED &&
-	    s->nread < s->nlisted));
+	    pop3_nodele_misses(s, i) < POP3_NODELE_MISSES));
 }
 
 /* Writes the records kept (pop3_nodele_kept), the newest as many as the
@@ -2113,15 +2224,20 @@ pop3_nodele_store(struct pop3_session *s)
 
 	for (i = 0; i < s->nnodele; i++)
 		n += pop3_nodele_kept(s, i);
-	skip = n > s->nlisted ? n - s->nlisted : 0;
+	skip = n > s->nlisted + POP3_NODELE_SPARE ?
+	    n - s->nlisted - POP3_NODELE_SPARE : 0;
 	if (n > skip)
-		p = text = xmalloc((n - skip) * 30 + 1);
+		p = text = xmalloc((n - skip) * 42 + 1);
 	for (i = 0; i < s->nnodele && text != NULL; i++) {
 		if (!pop3_nodele_kept(s, i) || (skip > 0 && skip-- > 0))
 			continue;
-		p += sprintf(p, "%s=%lu:%016llx", p != text ? " " : "",
+		p += sprintf(p, "%s=%lu:%s%016llx", p != text ? " " : "",
 		    (unsigned long)s->nodele[i].size,
+		    s->nodele[i].content ? "s" : "m",
 		    (unsigned long long)s->nodele[i].digest);
+		if (s->nodele[i].how == POP3_NODELE_LOADED &&
+		    pop3_nodele_misses(s, i) > 0)
+			p += sprintf(p, ":%u", pop3_nodele_misses(s, i));
 	}
 	sf = state_folder_get(s->st, POP3_STATE_RECORD, text != NULL);
 	if (sf != NULL && (sf->pending == NULL || text == NULL ?
@@ -2397,6 +2513,7 @@ pop3_plan(struct pop3_session *s)
 	s->staged = xreallocarray(NULL, batch + 1, sizeof *s->staged);
 	s->staged_name = xcalloc(batch + 1, sizeof *s->staged_name);
 	s->digests = xcalloc(s->nmsgs + 1, sizeof *s->digests);
+	s->then = xcalloc(s->nmsgs + 1, sizeof *s->then);
 	if (!s->no_uidl)
 		s->refusals = xcalloc(s->nmsgs + 1, sizeof *s->refusals);
 	else
@@ -2709,19 +2826,18 @@ pop3_next_batch(struct pop3_session *s)
 static void
 pop3_batch_lost(struct pop3_session *s, char *cause)
 {
-	char	*cause2;
-
 	pop3_staged_clear(s);
 	pop3_fail(s, EXIT_LOCAL, "%s; this batch will be fetched again next "
 	    "time", cause);
 	free(cause);
-	if (state_inflight_count(s->st) == 0)
+	/* pop3_fail may still QUIT, committing the DELEs sent: the
+	 * records of those refused go with them (review r27 14). */
+	if (s->no_uidl)
+		pop3_nodele_store(s);
+	if (state_inflight_count(s->st) == 0 && !s->state_dirty)
 		return;
 	state_inflight_clear(s->st, POP3_STATE_RECORD);
-	if (state_save(s->st, &cause2) != 0) {
-		log_msg(LOG_LVL_ERROR, &s->ctx, "%s", cause2);
-		free(cause2);
-	}
+	pop3_save_failed(s);
 }
 
 /* Steps 2 and 3 of the durability order: the batch durable in tmp/, then
@@ -2910,7 +3026,11 @@ pop3_mda_done(enum mda_result res, const char *text, void *arg)
  * id (review r21 13), while the same message handed over again (a crash
  * before its record, or fetched again for a size change) gets the same,
  * though the server added "Status: RO" since (qpopper, UW ipop3d:
- * review r23 01; the whole message's digest changed with it). The size
+ * review r23 01; the whole message's digest changed with it). Only when
+ * those fields hold what a server writes: a sender's "Status: FIRING"
+ * and "Status: RESOLVED" are two messages, and the agent's duplicate
+ * test must not drop the second (review r27 11); such a message's key
+ * has the whole message's digest (mda_content_digest gives it). The size
  * LIST gave when the staged file cannot be read (the agent then cannot
  * start either). */
 static void
@@ -2918,14 +3038,16 @@ pop3_mda_key(struct pop3_session *s, size_t i, char *buf, size_t len)
 {
 	const struct pop3_msg	*m = &s->msgs[s->staged[i]];
 	char			 hex[MDA_CONTENT_HEX + 1];
+	struct mda_seen		 seen;
 	int			 fd, rc = -1;
 
 	if ((fd = maildir_staged_open(s->md, s->staged_name[i])) != -1) {
-		rc = mda_content_digest(fd, hex, sizeof hex);
+		rc = mda_content_digest(fd, hex, sizeof hex, &seen);
 		(void)close(fd);
 	}
 	if (rc == 0)
-		(void)snprintf(buf, len, "%s\tc%s", pop3_msg_uidl(s, m), hex);
+		(void)snprintf(buf, len, "%s\t%s%s", pop3_msg_uidl(s, m),
+		    seen.odd ? "m" : "c", hex);
 	else
 		(void)snprintf(buf, len, "%s\t%lu", pop3_msg_uidl(s, m),
 		    (unsigned long)m->size);
@@ -3049,12 +3171,11 @@ pop3_checkpoint(struct pop3_session *s)
  * fetched again. At most limit bytes are digested: past that the message
  * is not the one delivered (pop3_digest_end gives 0). */
 static void
-pop3_digest_begin(struct pop3_session *s, uint64_t limit, int content)
+pop3_digest_begin(struct pop3_session *s, uint64_t limit)
 {
 	/* A message cut short left a digest half fed. */
 	msgids_digest_reset(s->dig_md);
 	mda_content_reset(s->dig_content);
-	s->dig_mode = content;
 	s->dig_left = limit;
 	s->dig_over = 0;
 }
@@ -3068,31 +3189,57 @@ pop3_digest_feed(struct pop3_session *s, const char *p, size_t len)
 		return;
 	}
 	s->dig_left -= len;
-	if (s->dig_mode)
-		mda_content_update(s->dig_content, p, len);
-	else
-		msgids_digest_update(s->dig_md, p, len);
+	mda_content_update(s->dig_content, p, len);
+	msgids_digest_update(s->dig_md, p, len);
 }
 
-/* The digest; never 0 (0 means unknown), but 0 when the message had
- * more than the limit. */
+/* The first 64 bits of a SHA-256 as a digest: never 0 (unknown). */
+static uint64_t
+pop3_digest_word(const unsigned char *md)
+{
+	unsigned int	i;
+	uint64_t	d = 0;
+
+	for (i = 0; i < 8; i++)
+		d = d << 8 | md[i];
+	return (d != 0 ? d : 1);
+}
+
+/* The whole message's digest; 0 when the message had more than the
+ * limit. Its content digest (without the fields a server adds) into
+ * dig_cont, what those fields were into dig_seen. */
 static uint64_t
 pop3_digest_end(struct pop3_session *s)
 {
 	unsigned char	md[MSGIDS_DIGEST_LEN];
-	unsigned int	i;
-	uint64_t	d = 0;
 
-	/* The first 64 bits of the SHA-256. */
-	if (s->dig_mode)
-		mda_content_final(s->dig_content, md, sizeof md);
-	else
-		msgids_digest_final(s->dig_md, md);
+	mda_content_final(s->dig_content, md, sizeof md, &s->dig_seen);
+	s->dig_cont = pop3_digest_word(md);
+	msgids_digest_final(s->dig_md, md);
 	if (s->dig_over)
+		return (s->dig_cont = 0);
+	return (pop3_digest_word(md));
+}
+
+/* Whether the message just read (its whole digest whole, its size now
+ * LIST's) is the one recorded with digest d and size then: the same
+ * whole message; or, when the delivered copy had none of the fields a
+ * server adds (content, an "s" entry), a copy to which only such fields
+ * were added (what qpopper and UW ipop3d do after a RETR: "Status: RO"),
+ * each with a value a server writes, that explain its growth (the size
+ * LIST gives counts a CR with each LF). Anything else is another message:
+ * fetched, a duplicate at worst, never deleted unseen (review r27 04,
+ * 11: "Status: FIRING" then "Status: RESOLVED"). */
+static int
+pop3_same_copy(const struct pop3_session *s, uint64_t whole, int content,
+    uint64_t d, uint32_t then, uint32_t now)
+{
+	if (d == 0 || whole == d)
+		return (d != 0);
+	if (!content || s->dig_cont != d || s->dig_seen.odd || then == 0)
 		return (0);
-	for (i = 0; i < 8; i++)
-		d = d << 8 | md[i];
-	return (d != 0 ? d : 1);
+	return (now <= then ||
+	    now - then <= s->dig_seen.bytes + s->dig_seen.lines);
 }
 
 /* The bytes a message RETR reads to check an owed DELE may have: no more
@@ -3202,10 +3349,9 @@ pop3_body_begin(struct pop3_session *s)
 	char	*cause;
 
 	if (s->state == POP3_S_CHECK)
-		pop3_digest_begin(s, pop3_check_limit(s, s->q[s->q_recv]),
-		    s->msgs[s->q[s->q_recv]].content);
+		pop3_digest_begin(s, pop3_check_limit(s, s->q[s->q_recv]));
 	else
-		pop3_digest_begin(s, UINT64_MAX, 1);
+		pop3_digest_begin(s, UINT64_MAX);
 	maildir_deliver_abort(s->dlv);
 	s->dlv = NULL;
 	s->dlv_failed = s->dlv_toobig = 0;
@@ -3406,7 +3552,8 @@ pop3_check_end(struct pop3_session *s)
 
 	s->in_body = 0;
 	s->q_recv++;
-	if (pop3_digest_end(s) != s->digests[k]) {
+	if (!pop3_same_copy(s, pop3_digest_end(s), m->content, s->digests[k],
+	    s->then[k], m->size)) {
 		log_msg(LOG_LVL_WARNING, &s->ctx, "the message now listed "
 		    "under UIDL \"%s\" is not the one delivered (its "
 		    "content differs): not deleted; fetched as a new message",
@@ -3438,7 +3585,8 @@ pop3_body_end(struct pop3_session *s)
 	s->q_recv++;
 	if (s->digests != NULL) {
 		s->digests[k] = pop3_digest_end(s);
-		s->msgs[k].content = 1;
+		s->then[k] = s->msgs[k].size;
+		s->msgs[k].content = !s->dig_seen.had;
 	}
 	if (s->no_uidl && !s->dlv_failed && !s->dlv_toobig &&
 	    pop3_nodele_met(s, k))
@@ -3816,23 +3964,29 @@ pop3_dele_refused(struct pop3_session *s, size_t k, enum pop3_code code,
 	struct pop3_msg	*m = &s->msgs[k];
 	struct log_ctx	 mctx = pop3_msg_ctx(s, k);
 
-	if (code != POP3_CODE_SYS_TEMP && code != POP3_CODE_IN_USE &&
-	    s->refusals[k] < UCHAR_MAX) {
-		s->refusals[k]++;
-		s->owed_dirty = 1;
-	}
-	if (s->refusals[k] < POP3_DELE_REFUSALS_MAX) {
-		log_msg(LOG_LVL_WARNING, &mctx, "DELE refused: %s; not "
+	int		 temp = code == POP3_CODE_SYS_TEMP ||
+	    code == POP3_CODE_IN_USE;
+	unsigned int	 w = temp ? 1 : POP3_DELE_WEIGHT;
+
+	s->refusals[k] = s->refusals[k] + w > POP3_DELE_GIVEUP ?
+	    POP3_DELE_GIVEUP : s->refusals[k] + w;
+	s->owed_dirty = 1;
+	if (s->refusals[k] < POP3_DELE_GIVEUP) {
+		log_msg(LOG_LVL_WARNING, &mctx, "DELE refused%s: %s; not "
 		    "deleted: its DELE stays owed (checked and sent again "
-		    "next time; refused %u time(s) of %d)", text,
-		    s->refusals[k], POP3_DELE_REFUSALS_MAX);
+		    "next time; given up after %d refusals, or %d for the "
+		    "moment: %u of %d counted so far, one for good counting "
+		    "%d)", temp ? " for the moment" : "", text,
+		    POP3_DELE_REFUSALS_MAX, POP3_DELE_GIVEUP, s->refusals[k],
+		    POP3_DELE_GIVEUP, POP3_DELE_WEIGHT);
 		pop3_owed_hold(s, k);
 		return;
 	}
 	log_msg(LOG_LVL_ERROR, &mctx, "DELE refused: %s; the server refused "
-	    "to delete the message under UIDL \"%s\" %u times: given up, it "
-	    "stays on the server (delivered, not fetched again); delete it "
-	    "there by hand", text, pop3_msg_uidl(s, m), s->refusals[k]);
+	    "to delete the message under UIDL \"%s\" too often (%d times, "
+	    "or %d for the moment): given up, it stays on the server "
+	    "(delivered, not fetched again); delete it there by hand", text,
+	    pop3_msg_uidl(s, m), POP3_DELE_REFUSALS_MAX, POP3_DELE_GIVEUP);
 	m->owed = 0;
 	s->refusals[k] = 0;
 	if (m->size != 0)
@@ -3915,6 +4069,12 @@ pop3_quit_reply(struct pop3_session *s, const struct pop3_reply *r)
 
 	conn_expect_eof(s->conn);
 	if (s->failed) {
+		/* The DELEs sent may be committed all the same: the count
+		 * of those refused goes with them (review r27 14). */
+		if (r->status == POP3_OK && !s->no_uidl && s->owed_dirty) {
+			pop3_store_owed(s);
+			pop3_save_failed(s);
+		}
 		pop3_enter(s, POP3_S_DONE);
 		return;
 	}
@@ -3924,6 +4084,12 @@ pop3_quit_reply(struct pop3_session *s, const struct pop3_reply *r)
 	}
 	if (s->no_uidl && pop3_nouidl_renumber(s) != 0)
 		return;
+	s->quit_ok = 1;
+	if (s->no_uidl && s->nnodele > 0) {
+		pop3_nodele_store(s);	/* those met deleted now */
+		if (s->state_dirty && pop3_save_state(s) != 0)
+			return;
+	}
 	for (i = 0; i < s->nmsgs; i++) {
 		if (s->msgs[i].owed) {
 			s->result.deleted++;
@@ -4419,6 +4585,7 @@ pop3_session_free(struct pop3_session *s)
 	free(s->susp);
 	free(s->susp_how);
 	free(s->digests);
+	free(s->then);
 	free(s->refusals);
 	free(s->nodele);
 	free(s->again);

@@ -11,6 +11,9 @@
  *	readerrace	the first renameat() of new/X to cur/... is raced by a
  *			mail reader: new/X is moved to cur/X:2, just before
  *			(mutt opening the folder; review r26 04)
+ *	fsynceio	fsync() and fdatasync() fail EIO while the file
+ *			MFD_FSSHIM_EIO_IF exists, on a file or directory
+ *			under MFD_FSSHIM_EIO_UNDER (a disk failing mid-run)
  * Each call it changes is appended to the file MFD_FSSHIM_LOG, one word a
  * line, so that the test can check the shim was in the way. */
 #define _GNU_SOURCE
@@ -110,4 +113,51 @@ renameat(int ofd, const char *old, int nfd, const char *new)
 			fsshim_log("readerrace");
 	}
 	return (real(ofd, old, nfd, new));
+}
+
+/* fsynceio: whether this call on fd fails. */
+static int
+fsshim_eio(int fd)
+{
+	const char	*path = getenv("MFD_FSSHIM_EIO_IF");
+	const char	*under = getenv("MFD_FSSHIM_EIO_UNDER");
+	char		 link[64], where[4096];
+	ssize_t		 n;
+
+	if (!fsshim_has("fsynceio") || path == NULL || under == NULL ||
+	    access(path, F_OK) != 0)
+		return (0);
+	snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+	if ((n = readlink(link, where, sizeof where - 1)) == -1)
+		return (0);
+	where[n] = '\0';
+	if (strncmp(where, under, strlen(under)) != 0)
+		return (0);
+	fsshim_log("fsynceio");
+	errno = EIO;
+	return (1);
+}
+
+int
+fsync(int fd)
+{
+	static int	(*real)(int);
+
+	if (fsshim_eio(fd))
+		return (-1);
+	if (real == NULL)
+		*(void **)&real = dlsym(RTLD_NEXT, "fsync");
+	return (real(fd));
+}
+
+int
+fdatasync(int fd)
+{
+	static int	(*real)(int);
+
+	if (fsshim_eio(fd))
+		return (-1);
+	if (real == NULL)
+		*(void **)&real = dlsym(RTLD_NEXT, "fdatasync");
+	return (real(fd));
 }

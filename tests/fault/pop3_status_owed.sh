@@ -81,7 +81,7 @@ def entry(m):
 def line(l):
     if not l.startswith("pending INBOX "):
         return l
-    return re.sub(r"(u[0-9])(%09[0-9]+%09)c[0-9a-f]{16}", entry, l)
+    return re.sub(r"(u[0-9])(%09[0-9]+%09)s[0-9a-f]{16}", entry, l)
 s = open(sys.argv[1]).read().split("\n")
 open(sys.argv[1], "w").write("\n".join(line(l) for l in s))
 PY

@@ -29,6 +29,13 @@ Knobs (environment):
   POP3DIR_LISTOMIT=N,M  in sessions N, M LIST names no message (UIDL
                         does; "*": in every session) (r19)
   POP3DIR_DELEERR=UIDL  DELE of that message answered "-ERR" (r19)
+  POP3DIR_DELEERRS=N,M  POP3DIR_DELEERR only in sessions N, M (r27)
+  POP3DIR_DELEERRTEXT=TEXT  the refused DELE's text after "-ERR " (CAPA
+                        then lists RESP-CODES) (r27)
+  POP3DIR_QUITCUT=N,M   in sessions N, M the connection is closed at QUIT,
+                        nothing committed (r27)
+  POP3DIR_SLOW=N:K:SECS in session N, DIR/../slow-N-K is created, then
+                        the answer to RETR K waits SECS seconds (r27)
   POP3DIR_HIDE=N:UIDL,M:UIDL  in session N that message is left out of
                         the maildrop (UIDL, LIST), as a backend
                         briefly out of sync does (chaos listing-omit)
@@ -57,6 +64,11 @@ EMPTY = [int(x) for x in os.environ.get("POP3DIR_EMPTY", "").split(",") if x]
 LISTOMIT_ALL = os.environ.get("POP3DIR_LISTOMIT") == "*"
 LISTOMIT = [int(x) for x in os.environ.get("POP3DIR_LISTOMIT", "").split(",") if x and x != "*"]
 DELEERR = os.environ.get("POP3DIR_DELEERR", "")
+# POP3DIR_DELEERRS=N,M: DELEERR only in sessions N, M (default: every one).
+DELEERRS = [int(x) for x in os.environ.get("POP3DIR_DELEERRS", "").split(",") if x]
+DELEERRTEXT = os.environ.get("POP3DIR_DELEERRTEXT", "")
+QUITCUT = [int(x) for x in os.environ.get("POP3DIR_QUITCUT", "").split(",") if x]
+SLOW = [tuple(x.split(":")) for x in os.environ.get("POP3DIR_SLOW", "").split(",") if x]
 HIDE = [(int(x.split(":", 1)[0]), x.split(":", 1)[1]) for x in os.environ.get("POP3DIR_HIDE", "").split(",") if x]
 def liesize(n):
     return 11 if LIEFLAP and n % 2 == 0 else 10
@@ -100,7 +112,7 @@ while True:
             cmd, _, arg = line.partition(" ")
             cmd = cmd.upper()
             if cmd == "CAPA":
-                out(("+OK\r\nUSER\r\nTOP\r\n" if NOUIDL else "+OK\r\nUSER\r\nUIDL\r\nTOP\r\n") + ("RESP-CODES\r\n" if TEMP or UIDLERR else "") + ("PIPELINING\r\n" if PIPE else "") + ".\r\n")
+                out(("+OK\r\nUSER\r\nTOP\r\n" if NOUIDL else "+OK\r\nUSER\r\nUIDL\r\nTOP\r\n") + ("RESP-CODES\r\n" if TEMP or UIDLERR or DELEERRTEXT else "") + ("PIPELINING\r\n" if PIPE else "") + ".\r\n")
             elif cmd in ("USER", "PASS"):
                 out("+OK\r\n")
             elif cmd == "UIDL" and n in UIDLERR:
@@ -116,6 +128,10 @@ while True:
             elif cmd == "RETR" and TEMP and (TEMP == "*" or msgs[int(arg) - 1].split("_", 1)[1] == TEMP):
                 out("-ERR [SYS/TEMP] cannot read message\r\n")
             elif cmd == "RETR":
+                for a, b, c in SLOW:
+                    if (a, b) == (str(n), arg):
+                        open(os.path.join(d, "..", "slow-%s-%s" % (a, b)), "w").close()
+                        time.sleep(float(c))
                 body = open(os.path.join(d, msgs[int(arg) - 1]), "rb").read()
                 body = body.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
                 body = body.replace(b"\r\n.", b"\r\n..")
@@ -131,12 +147,14 @@ while True:
                 h = body.split(b"\n\n", 1)[0] + b"\n\n"
                 h = h.replace(b"\n", b"\r\n").replace(b"\r\n.", b"\r\n..")
                 out(b"+OK\r\n" + h + b".\r\n")
-            elif cmd == "DELE" and DELEERR and msgs[int(arg) - 1].split("_", 1)[1] == DELEERR:
-                out("-ERR cannot delete\r\n")
+            elif cmd == "DELE" and DELEERR and (not DELEERRS or n in DELEERRS) and msgs[int(arg) - 1].split("_", 1)[1] == DELEERR:
+                out("-ERR " + (DELEERRTEXT or "cannot delete") + "\r\n")
             elif cmd == "DELE":
                 dele.add(int(arg) - 1); out("+OK\r\n")
             elif cmd == "NOOP":
                 out("+OK\r\n")
+            elif cmd == "QUIT" and n in QUITCUT:
+                break
             elif cmd == "QUIT":
                 for i in dele:
                     os.unlink(os.path.join(d, msgs[i]))

@@ -98,6 +98,23 @@ status_case()
 status_case status-crash pop3-mda-taken:1 137 1
 status_case status-resize "" 0 2
 
+# sender status: a message whose "Status:" the sender set (FIRING), then
+# under its UIDL a new one that says RESOLVED: another id, the guard keeps
+# it (review r27 11: the id left Status out, and the guard dropped it).
+mkdir -p "$T/sender" "$T/sender.store"
+printf 'From: m@example.net\nSubject: disk\nStatus: FIRING\n\nsee\n' \
+    >"$T/sender/01_u1"
+scripted_pop3dir "$T/sender"
+scripted_conf sender pop3 5s "keep = yes" "deliver = mda" \
+    "mda_id_header = yes" "mda_command = \"$T/guard.sh $T/sender.store\""
+scripted_once sender
+printf 'From: m@example.net\nSubject: disk\nStatus: RESOLVED\n\nsee\n' \
+    >"$T/sender/01_u1"
+scripted_once sender
+tap_is "$(cat "$T/sender.store/.dropped" 2>/dev/null | wc -l):$(grep -l \
+    RESOLVED "$T/sender.store"/msg.* 2>/dev/null | wc -l)" "0:1" \
+    "sender status: RESOLVED has an id of its own, stored, not dropped"
+
 # lmtp early (POP3, keep = no): nothing taken, nothing deleted.
 scripted_lmtp early
 scripted_start "$T/early.log" "$top_srcdir/tests/integration/pop3_server.py" plain

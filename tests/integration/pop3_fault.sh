@@ -268,7 +268,7 @@ old() {
 	MAILFETCHD_FAULT=pop3-saved run "$1"
 	tap_is "$rc:$(count "$T/Maildir-$1")" "137:3" \
 	    "owed set of an older version ($1): killed at pop3-saved"
-	grep -qE '^pending INBOX uid-1%09[0-9]+%09c[0-9a-f]{16}%20uid-2%09[0-9]+%09c[0-9a-f]{16}%20uid-3%09[0-9]+%09c[0-9a-f]{16}$' \
+	grep -qE '^pending INBOX uid-1%09[0-9]+%09s[0-9a-f]{16}%20uid-2%09[0-9]+%09s[0-9a-f]{16}%20uid-3%09[0-9]+%09s[0-9a-f]{16}$' \
 	    "$T/state/$1.state"
 	tap_is "$?" 0 "the owed set records each UIDL with its size and the message's content digest"
 	restate "$T/state/$1.state" "pending " "$2"
@@ -283,8 +283,8 @@ old() {
 	tap_like "$err" 'DELE owed for UIDL "uid-2" was recorded without the message.s digest.*not deleted; fetched again' \
 	    "owed set of an older version ($1): the log names the UIDL and says why"
 }
-old bare '%09[0-9]+%09c[0-9a-f]{16}' 'uid-1%20uid-2%20uid-3'
-old sizeonly '%09c[0-9a-f]{16}(?=%20|$)' 'uid-1%09[0-9]+%20uid-2%09[0-9]+%20uid-3%09[0-9]+'
+old bare '%09[0-9]+%09s[0-9a-f]{16}' 'uid-1%20uid-2%20uid-3'
+old sizeonly '%09s[0-9a-f]{16}(?=%20|$)' 'uid-1%09[0-9]+%20uid-2%09[0-9]+%20uid-3%09[0-9]+'
 
 # A journal written by an older mailfetchd (ids without a digest, or
 # without the size too, or with the header section's digest) after a
@@ -311,8 +311,8 @@ oldj() {
 	tap_is "$rc:$(count "$T/Maildir-$1")" "1:3" \
 	    "journal of an older version ($1): then nothing new"
 }
-oldj jbare '%09[0-9]+%09c[0-9a-f]{16}(?= )' 'uid-[123]'
-oldj jsizeonly '%09c[0-9a-f]{16}(?= )' 'uid-[123]%09[0-9]+'
+oldj jbare '%09[0-9]+%09s[0-9a-f]{16}(?= )' 'uid-[123]'
+oldj jsizeonly '%09s[0-9a-f]{16}(?= )' 'uid-[123]%09[0-9]+'
 oldj jhdr '' 'uid-[123]%09[0-9]+%09[0-9a-f]{16}' hdr
 
 # An entry whose digest taken from the file does not match the message
@@ -322,7 +322,7 @@ oldj jhdr '' 'uid-[123]%09[0-9]+%09[0-9a-f]{16}' hdr
 server plain
 conf jedit none no
 MAILFETCHD_FAULT=pop3-journaled run jedit
-restate "$T/state/jedit.state" "inflight " '%09[0-9]+%09c[0-9a-f]{16}(?= )'
+restate "$T/state/jedit.state" "inflight " '%09[0-9]+%09s[0-9a-f]{16}(?= )'
 for f in "$T"/Maildir-jedit/tmp/*; do
 	sed -i '1s/^/X-Edited: by a reader\n/' "$f"
 done

@@ -271,7 +271,7 @@ for i in (1, 2, 3):
 # scripted_pop3_restate FILE PREFIX REGEX [hdr]: strips REGEX (unless empty) from the
 # state file's records that start with PREFIX, as an older mailfetchd
 # wrote them, and signs the file again. With "hdr", each digest of a
-# message's content ("%09c" and 16 hex digits after uid-K and its size)
+# message's content ("%09s" and 16 hex digits after uid-K and its size)
 # becomes the header section's digest of message K (pop3_server.py), as
 # an older version wrote it.
 scripted_pop3_restate()
@@ -289,7 +289,7 @@ def edit(l):
     if sys.argv[4]:
         l = re.sub(sys.argv[4], "", l)
     if len(sys.argv) > 5:
-        l = re.sub(r"(uid-([0-9]+)%09[0-9]+%09)c[0-9a-f]{16}", hdr, l)
+        l = re.sub(r"(uid-([0-9]+)%09[0-9]+%09)s[0-9a-f]{16}", hdr, l)
     return l
 lines = open(sys.argv[2]).read().splitlines()
 body = [edit(l) if l.startswith(sys.argv[3]) else l

@@ -725,7 +725,7 @@ content_digest(const char *text, size_t len, char hex[MDA_CONTENT_HEX + 1])
 	assert_int_equal(fwrite(text, 1, len, f), len);
 	assert_int_equal(fflush(f), 0);
 	assert_int_equal(mda_content_digest(fileno(f), hex,
-	    MDA_CONTENT_HEX + 1), 0);
+	    MDA_CONTENT_HEX + 1, NULL), 0);
 	assert_int_equal(strlen(hex), MDA_CONTENT_HEX);
 	fclose(f);
 }
@@ -806,7 +806,7 @@ test_content_pieces(void **state)
 			n = len - off < step ? len - off : step;
 			mda_content_update(c, msg + off, n);
 		}
-		mda_content_final(c, md, sizeof md);
+		mda_content_final(c, md, sizeof md, NULL);
 		for (i = 0; i < sizeof md; i++) {
 			snprintf(hex, sizeof hex, "%02x", md[i]);
 			if (strncmp(hex, base + 2 * i, 2) != 0)
