@@ -38,12 +38,21 @@ changes):
  "folders": {"WIRE": {"delim": ".", "flags": [], "uidvalidity": 1,
              "uidnext": N, "msgs": [{"uid":1,"body":"...","flags":[],"gmid":5}]}}}
 COPY/MOVE to a missing folder: NO [TRYCREATE]. Prints the port."""
-import json, re, select, socket, sys, threading
+import json, os, re, select, socket, sys, threading, time
 LOCK = threading.RLock(); NSTAR = [0]
 SU = ("\\All", "\\Archive", "\\Drafts", "\\Flagged", "\\Junk", "\\Sent", "\\Trash")
 boxf, logf = sys.argv[1], sys.argv[2]
-def load(): return json.load(open(boxf))
-def save(b): json.dump(b, open(boxf, "w"), indent=1)
+def load():
+    # A test edits the box while sessions run; a write caught half done
+    # is read again (it killed an IDLE thread: the connection closed).
+    for _ in range(100):
+        try:
+            with open(boxf) as fp: return json.load(fp)
+        except ValueError: time.sleep(0.02)
+    with open(boxf) as fp: return json.load(fp)
+def save(b):
+    with open(boxf + ".tmp", "w") as fp: json.dump(b, fp, indent=1)
+    os.replace(boxf + ".tmp", boxf)
 def log(l):
     with open(logf, "a") as f: f.write(l + "\n")
 def crlf(b): return b.replace("\r\n", "\n").replace("\n", "\r\n").encode()
