@@ -45,6 +45,12 @@
 
 /* How often the agent's exit is looked for. */
 #define MDA_POLL_MS	50
+/* Once the agent's output ends it is exiting: its exit is looked for
+ * every MDA_QUICK_MS for MDA_QUICK_POLLS polls, not MDA_POLL_MS later,
+ * which cost 25 ms a message on average and widened the window in which
+ * a kill hands a taken message over again (the kill loop showed it). */
+#define MDA_QUICK_MS	1
+#define MDA_QUICK_POLLS	50
 /* After asking the supervisor to kill the agent, how long before it is
  * killed itself. */
 #define MDA_KILL_MS	3000
@@ -64,6 +70,7 @@ struct mda_job {
 	int		 killing;	/* 1: asked, 2: killed */
 	long		 killed_ms;
 	struct event	*ev_poll;
+	int		 quick;		/* polls left at MDA_QUICK_MS */
 
 	int		 msgfd;		/* the staged file */
 	int		 infd;		/* the agent's stdin; -1: closed */
@@ -510,9 +517,16 @@ mda_out_read(struct mda_job *j)
 static void
 mda_out_cb(evutil_socket_t fd, short what, void *arg)
 {
+	struct mda_job	*j = arg;
+	struct timeval	 now = { 0, 0 };
+
 	(void)fd;
 	(void)what;
-	mda_out_read(arg);
+	mda_out_read(j);
+	if (j->outfd == -1 && j->quick == 0) {
+		j->quick = MDA_QUICK_POLLS;
+		evtimer_add(j->ev_poll, &now);
+	}
 }
 
 /* What the agent said, escaped for one log line ("" when nothing). */
@@ -594,6 +608,8 @@ mda_poll_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	secret_cmd_escalate(j->pid, &j->started, (long)j->timeout * 1000,
 	    MDA_KILL_MS, &j->killing, &j->killed_ms);
+	if (j->quick > 0 && --j->quick > 0)
+		tv.tv_usec = MDA_QUICK_MS * 1000;
 	evtimer_add(j->ev_poll, &tv);
 }
 
