@@ -55,6 +55,7 @@ struct privsep_worker {
 	uint64_t	 due;		/* ms: (re)start then; 0: not waiting */
 	pid_t		 prev;		/* daemon: the worker a reload stopped
 					 * for this start; 0: none */
+	uint64_t	 stopped;	/* ms: reported stopped then; 0: not */
 };
 
 struct privsep_set {
@@ -435,8 +436,8 @@ privsep_enter(const struct privsep_worker *w)
 	signal(SIGTERM, SIG_DFL);
 	signal(SIGINT, SIG_DFL);
 	signal(SIGCHLD, SIG_DFL);
-	/* Job control stops the root process only: a worker reported
-	 * stopped is one its owner stopped (privsep_wait). */
+	/* Job control (^Z) stops the root process only; a worker
+	 * stopped past a grace is one its owner stopped (privsep_wait). */
 	signal(SIGTSTP, SIG_IGN);
 	signal(SIGTTIN, SIG_IGN);
 	signal(SIGTTOU, SIG_IGN);
@@ -553,38 +554,75 @@ privsep_by_pid(struct privsep_set *set, pid_t pid)
 	return (NULL);
 }
 
-/* A worker its owner stopped (SIGSTOP: the same uid may) would hold
- * root's run, a cron job's --once, for ever: it is killed instead, and
- * its accounts count as not fetched (review r25 04). */
+/* A worker stopped (SIGSTOP) for longer than PRIVSEP_STOP_GRACE ms: its
+ * owner did it (the same uid may), and it would hold root's run, a cron
+ * job's --once, for ever: it is killed instead, and its accounts count as
+ * not fetched (review r25 04). Within the grace it may be a stop of the
+ * whole process group that is continued (kill -STOP then -CONT of the job:
+ * review r29 07). */
+#define PRIVSEP_STOP_GRACE	5000
+
 static void
-privsep_stopped(struct privsep_worker *w, pid_t pid, int ws)
+privsep_stopped_kill(struct privsep_set *set, uint64_t now)
 {
-	log_msg(LOG_LVL_ERROR, NULL, "worker of %s (pid %ld) was stopped by "
-	    "signal %d (%s): killed, so that it cannot hold this run; its "
-	    "accounts are not fetched", privsep_name(w), (long)pid,
-	    WSTOPSIG(ws), strsignal(WSTOPSIG(ws)));
-	kill(pid, SIGKILL);
+	struct privsep_worker	*w;
+	size_t			 i;
+
+	for (i = 0; i < set->n; i++) {
+		w = &set->w[i];
+		if (w->pid == 0 || w->stopped == 0 ||
+		    now - w->stopped < PRIVSEP_STOP_GRACE)
+			continue;
+		log_msg(LOG_LVL_ERROR, NULL, "worker of %s (pid %ld) was "
+		    "stopped for %d s: killed, so that it cannot hold this "
+		    "run; its accounts are not fetched", privsep_name(w),
+		    (long)w->pid, PRIVSEP_STOP_GRACE / 1000);
+		kill(w->pid, SIGKILL);
+		w->stopped = 0;
+	}
+}
+
+/* Whether a worker of set is stopped now. */
+static int
+privsep_any_stopped(const struct privsep_set *set)
+{
+	size_t	i;
+
+	for (i = 0; i < set->n; i++) {
+		if (set->w[i].pid != 0 && set->w[i].stopped != 0)
+			return (1);
+	}
+	return (0);
 }
 
 /* Waits for one worker of set (pid, or any when -1); 0 when none is
- * left. */
+ * left. While one is stopped, it looks every 100 ms whether it was
+ * continued, or stopped past the grace. */
 static int
 privsep_wait(struct privsep_set *set, pid_t which)
 {
 	struct privsep_worker	*w;
 	pid_t			 pid;
-	int			 ws;
+	int			 ws, flags;
 
 	for (;;) {
-		pid = waitpid(which, &ws, WUNTRACED);
+		flags = WUNTRACED | WCONTINUED;
+		if (privsep_any_stopped(set))
+			flags |= WNOHANG;
+		pid = waitpid(which, &ws, flags);
 		if (pid == -1 && errno == EINTR)
 			continue;
 		if (pid == -1)
 			return (0);
+		if (pid == 0) {
+			privsep_stopped_kill(set, privsep_now());
+			usleep(100 * 1000);
+			continue;
+		}
 		if ((w = privsep_by_pid(set, pid)) == NULL)
 			continue;
-		if (WIFSTOPPED(ws)) {
-			privsep_stopped(w, pid, ws);
+		if (WIFSTOPPED(ws) || WIFCONTINUED(ws)) {
+			w->stopped = WIFSTOPPED(ws) ? privsep_now() : 0;
 			continue;
 		}
 		if (WIFSIGNALED(ws))

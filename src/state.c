@@ -1442,7 +1442,10 @@ state_load(struct state *st, char **cause)
 	size_t		 lineno;
 	int		 rc;
 
-	if ((in.fd = open(st->path, O_RDONLY|O_CLOEXEC)) == -1) {
+	/* O_NONBLOCK: a FIFO put there (an owner controls its state
+	 * directory) must not hold the open; fstat refuses it below
+	 * (review r29 02). */
+	if ((in.fd = open(st->path, O_RDONLY|O_CLOEXEC|O_NONBLOCK)) == -1) {
 		if (errno == ENOENT)
 			return (0);
 		xasprintf(cause, "cannot open state file %s: %s", st->path,

@@ -3,7 +3,10 @@
 # that runs as that owner; the owner may SIGSTOP it (same uid). Root's run
 # (a cron job) must not wait for it for ever (review r25 04): the stopped
 # worker is killed, said so, its accounts count as not fetched, and root's
-# own account is fetched and reported. No Dovecot: a POP3 server that
+# own account is fetched and reported; a job stopped and continued as a
+# whole (kill -STOP, -CONT of its group) kills no worker (review r29 07);
+# a FIFO the owner puts as its state file is refused, not waited on (r29 02).
+# No Dovecot: a POP3 server that
 # greets after 2 s, an empty maildrop. Needs root (creates a user). TAP.
 set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -14,7 +17,7 @@ MAILFETCHD=${MAILFETCHD:-$PWD/mailfetchd}
 for tool in useradd userdel runuser python3 timeout; do
 	command -v "$tool" >/dev/null || tap_bail "$tool not found"
 done
-tap_plan 5
+tap_plan 8
 T=$(mktemp -d /tmp/mfd-pstop.XXXXXX) || tap_bail "mktemp"
 chmod 711 "$T"
 tap_cleanup_add 'rm -rf "$T"'
@@ -117,10 +120,44 @@ ok $? "the owner stopped its worker" "$(cat "$T/once.out")"
 [ "$rc" != 137 ] && [ "$took" -lt 40 ]
 ok $? "root's --once ends while the owner's worker is stopped (rc $rc, ${took}s)" \
     "$(cat "$T/once.out")"
-tap_like "$(cat "$T/once.out")" "worker of $U \(pid [0-9]+\) was stopped by signal [0-9]+ .*: killed" \
+tap_like "$(cat "$T/once.out")" "worker of $U \(pid [0-9]+\) was stopped for [0-9]+ s: killed" \
     "... saying the worker was stopped and killed"
 tap_is "$rc:$(grep -c 'finished: partial failure (exit status 7)' "$T/once.out")" 7:1 \
     "root's run finishes: the stopped owner's account failed, root's own fetched (partial failure, exit 7)"
-tap_unlike "$(cat "$T/once.out")" 'runtime error:|AddressSanitizer|LeakSanitizer' \
+wait "$STP" 2>/dev/null
+
+# The job stopped and continued as a whole (kill -STOP then -CONT of its
+# process group, as a shell's "kill -STOP %1" / "fg" or a batch scheduler
+# does; review r29 07): the workers stopped with root are not killed.
+setsid "$MAILFETCHD" -c "$T/c.conf" --once >"$T/once2.out" 2>&1 &
+OP=$!
+sleep 0.5
+kill -STOP -"$OP"
+sleep 1
+kill -CONT -"$OP"
+t0=$(date +%s)
+for ((i = 0; i < 300; i++)); do
+	kill -0 "$OP" 2>/dev/null || break
+	sleep 0.1
+done
+kill -KILL -"$OP" 2>/dev/null
+wait "$OP"
+rc2=$?
+tap_is "$rc2" 1 "a job stopped and continued as a whole: its run ends as usual (nothing new)" \
+    "$(cat "$T/once2.out")"
+tap_unlike "$(cat "$T/once2.out")" 'was stopped .*killed' "... no worker killed"
+# The owner puts a FIFO where its account's state file is (its state
+# directory is its own; review r29 02): the worker refuses it at once, it
+# does not block in open(), and root's run ends.
+sf=$(find "$T/state/owner" -name "$U.state" 2>/dev/null | head -1)
+[ -n "$sf" ] || sf=$T/state/owner/$U/$U.state
+rm -f "$sf"
+runuser -u "$U" -- mkfifo "$sf" || tap_bail "mkfifo $sf"
+timeout -s KILL 60 "$MAILFETCHD" -c "$T/c.conf" --once >"$T/once3.out" 2>&1
+rc3=$?
+tap_is "$rc3:$(grep -c 'is not a regular file' "$T/once3.out")" 7:1 \
+    "a FIFO as the owner's state file: refused, root's run ends (partial failure)" \
+    "$(cat "$T/once3.out")"
+tap_unlike "$(cat "$T/once.out" "$T/once2.out" "$T/once3.out")" 'runtime error:|AddressSanitizer|LeakSanitizer' \
     "no sanitizer report"
 tap_done
