@@ -535,7 +535,7 @@ imap_enter(struct imap_session *s, enum imap_state next)
 		s->seq_stale = 0;
 		s->gone_stage = IMAP_GONE_UNASKED;
 		s->top_asked = 0;
-		s->first_top = s->first_top_seq = 0;
+		s->first_top = s->first_top_old = 0;
 		uidset_clear(&s->queried);
 		uidset_clear(&s->found);
 		uidset_clear(&s->unsized);
@@ -1180,7 +1180,7 @@ imap_untagged(struct imap_session *s, const struct imap_response *r)
 		imap_caps_from(s, r);
 		break;
 	case IMAP_DATA_EXISTS:
-		s->exists = r->number;
+		s->exists = s->exists_left = r->number;
 		imap_idle_wake(s);
 		break;
 	case IMAP_DATA_RECENT:
@@ -1191,6 +1191,8 @@ imap_untagged(struct imap_session *s, const struct imap_response *r)
 		s->seq_stale = 1;	/* later numbers moved down */
 		if (r->number <= s->select_left && s->select_left > 0)
 			s->select_left--;	/* one there at the SELECT */
+		if (s->exists_left > 0)
+			s->exists_left--;
 		break;
 	case IMAP_DATA_LIST:
 		if (s->state == IMAP_S_LIST || s->state == IMAP_S_ROLES)

@@ -820,6 +820,7 @@ imap_msg_note(struct imap_session *s, struct imap_msg *m,
 	m->uid = uid;
 	m->size = size > UINT32_MAX ? UINT32_MAX : (uint32_t)size;
 	m->seq = r->has_number ? r->number : 0;
+	m->age = imap_seq_age(s, m->seq);
 	m->gmid = 0;
 	if (s->gm_loaded && (n = imap_parse_fetch_item(r, "X-GM-MSGID")) !=
 	    NULL && n->type == IMAP_NODE_NUMBER)

@@ -72,6 +72,7 @@ imap_folder_reset(struct imap_session *s)
 	s->msgs = NULL;
 	s->nmsgs = s->amsgs = s->next_msg = 0;
 	s->uidvalidity = s->uidnext = s->exists = s->select_exists = 0;
+	s->exists_left = 0;
 	s->st_uidvalidity = s->st_uidnext = s->st_messages = 0;
 	s->max_seen_uid = 0;
 	s->sized = 0;
@@ -666,19 +667,35 @@ imap_first_short(const struct imap_session *s, size_t listed)
 	    listed < s->select_exists);
 }
 
+/* What the message numbered seq is, now that its line came: EXPUNGEs
+ * move select_left and exists_left down as they come, so deciding later
+ * from a number noted now would take an old message for one announced
+ * since (review r28 02). */
+enum imap_seq_age
+imap_seq_age(const struct imap_session *s, uint32_t seq)
+{
+	if (seq <= s->select_left)
+		return (IMAP_AGE_OLD);
+	return (seq <= s->exists_left ? IMAP_AGE_NEW : IMAP_AGE_PAST);
+}
+
 /* The messages the sizes pass listed that were there at the SELECT (a
- * sequence number up to select_left): how many, and in *top the highest
- * UID. Mail announced since is new mail: it neither makes a short listing
- * whole nor goes into the first fetch's bound, or it would never be
- * fetched (review r26 01). */
+ * sequence number up to select_left when listed): how many, and in *top
+ * the highest UID. Mail announced since is new mail: it neither makes a
+ * short listing whole nor goes into the first fetch's bound, or it would
+ * never be fetched (review r26 01). A line numbered past every EXISTS
+ * sets *past: nothing tells whether it is old or new (review r28 01). */
 static size_t
-imap_first_listed(const struct imap_session *s, uint32_t *top)
+imap_first_listed(const struct imap_session *s, uint32_t *top, int *past)
 {
 	size_t	i, n = 0;
 
 	*top = 0;
+	*past = 0;
 	for (i = 0; i < s->nmsgs; i++) {
-		if (s->msgs[i].seq > s->select_left)
+		if (s->msgs[i].age == IMAP_AGE_PAST)
+			*past = 1;
+		if (s->msgs[i].age != IMAP_AGE_OLD)
 			continue;
 		n++;
 		if (s->msgs[i].uid > *top)
@@ -700,10 +717,27 @@ imap_first_top_ask(struct imap_session *s, size_t listed)
 	if (s->top_asked || !imap_first_short(s, listed))
 		return (0);
 	s->top_asked = 1;
-	s->first_top = s->first_top_seq = 0;
+	s->first_top = s->first_top_old = 0;
 	imap_enter(s, IMAP_S_SIZES_TOP);
 	imap_send(s, "UID FETCH * (UID)");
 	return (1);
+}
+
+/* The highest UID there at the SELECT, from UID FETCH *'s answer line
+ * naming uid as message seq, told as the line comes (imap_seq_age): the
+ * UID it names, or, when that message arrived since (announced by an
+ * EXISTS) and is the only one (the next number: it is the last), the UID
+ * below it, as every older message's UID is lower; 0 when nothing tells
+ * (several arrived, or numbered past every EXISTS: the next run asks
+ * again). */
+static uint32_t
+imap_first_top_old(const struct imap_session *s, uint32_t uid, uint32_t seq)
+{
+	if (s->first_top_age == IMAP_AGE_OLD)
+		return (uid);
+	if (s->first_top_age == IMAP_AGE_NEW && seq == s->select_left + 1)
+		return (uid - 1);
+	return (0);
 }
 
 /* The answer to UID FETCH * (UID): the highest UID named. */
@@ -711,28 +745,14 @@ void
 imap_first_top_untagged(struct imap_session *s, const struct imap_response *r)
 {
 	const struct imap_node	*n;
-	uint32_t		 uid = 0;
+	uint32_t		 uid = 0, seq = r->has_number ? r->number : 0;
 
 	if ((n = imap_parse_fetch_item(r, "UID")) != NULL &&
 	    imap_parse_node_u32(n, &uid) == 0 && uid > s->first_top) {
 		s->first_top = uid;
-		s->first_top_seq = r->has_number ? r->number : 0;
+		s->first_top_age = imap_seq_age(s, seq);
+		s->first_top_old = imap_first_top_old(s, uid, seq);
 	}
-}
-
-/* The highest UID there at the SELECT, from UID FETCH *'s answer: the
- * one it names, or, when that message arrived since (its sequence number
- * above select_left) and is the only one (the next number: it is the
- * last), the UID below it, as every older message's UID is lower; 0 when
- * nothing tells (several arrived: the next run asks again). */
-static uint32_t
-imap_first_top_old(const struct imap_session *s)
-{
-	if (s->first_top_seq <= s->select_left)
-		return (s->first_top);
-	if (s->first_top_seq == s->select_left + 1)
-		return (s->first_top - 1);
-	return (0);
 }
 
 /* The first fetch covers what was there when it began; what arrives
@@ -745,21 +765,32 @@ imap_first_top_old(const struct imap_session *s)
  * UID FETCH * too (imap_first_top_old); when that tells none, nothing is
  * fetched and the next run asks again. */
 int
-imap_first_bound(struct imap_session *s, size_t listed, uint32_t top)
+imap_first_bound(struct imap_session *s, size_t listed, uint32_t top,
+    int past)
 {
 	uint32_t	old;
 
 	if (s->sf->first_until != UINT32_MAX)
 		return (0);	/* UIDNEXT, or no first fetch */
+	if (past) {
+		imap_folder_fail(s, EXIT_PROTOCOL, "the server gives no "
+		    "UIDNEXT and lists messages numbered past the %u it "
+		    "announced (EXISTS): the first fetch cannot tell what was "
+		    "there before it; nothing fetched, asking again next time",
+		    s->exists_left);
+		return (-1);
+	}
 	if (imap_first_short(s, listed)) {
-		if ((old = imap_first_top_old(s)) == 0) {
+		if ((old = s->first_top_old) == 0) {
 			imap_folder_fail(s, EXIT_PROTOCOL, "the server gives "
 			    "no UIDNEXT and listed %zu of the %u messages the "
 			    "folder holds, and %s: the first fetch cannot tell "
 			    "what was there before it; nothing fetched, asking "
 			    "again next time", listed, s->select_exists,
-			    s->first_top != 0 ? "more mail arrived meanwhile" :
-			    "UID FETCH * named no UID");
+			    s->first_top == 0 ? "UID FETCH * named no UID" :
+			    s->first_top_age == IMAP_AGE_PAST ? "UID FETCH * "
+			    "named a message numbered past those announced" :
+			    "more mail arrived meanwhile");
 			return (-1);
 		}
 		imap_log(s, LOG_LVL_NOTICE, "the server gives no UIDNEXT and "
@@ -883,6 +914,7 @@ imap_sizes_done(struct imap_session *s)
 	unsigned long	nheld = 0;
 	long long	first = 0, now = (long long)time(NULL);
 	uint32_t	old_top;
+	int		past;
 
 	if (s->suspect_pass) {
 		imap_suspect_sized(s);
@@ -891,14 +923,14 @@ imap_sizes_done(struct imap_session *s)
 	imap_msgs_dedup(s);
 	uidset_init(&listed);
 	imap_msgs_listed(s, &listed);
-	nold = imap_first_listed(s, &old_top);
+	nold = imap_first_listed(s, &old_top, &past);
 	if (imap_missing_check(s, &listed) || imap_first_top_ask(s, nold)) {
 		uidset_clear(&listed);
 		return;
 	}
 	/* Bound before the filter below: mail listed that arrived since
 	 * the SELECT is above it, fetched now (review r26 01). */
-	if (imap_first_bound(s, nold, old_top) != 0) {
+	if (imap_first_bound(s, nold, old_top, past) != 0) {
 		uidset_clear(&listed);
 		return;
 	}

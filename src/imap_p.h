@@ -174,6 +174,17 @@ struct imap_msg {
 	uint32_t	 seq;		/* its message number then; 0: none */
 	uint64_t	 gmid;		/* X-GM-MSGID, 0: none */
 	int		 gm_known;	/* delivered before from a label */
+	int		 age;		/* enum imap_seq_age, when listed */
+};
+
+/* A sequence number's message, told when its line comes (later EXPUNGEs
+ * renumber the folder): there at the SELECT (up to select_left), announced
+ * since by an EXISTS, or numbered past every EXISTS (a server whose count
+ * lags: neither can be told, review r28 01). */
+enum imap_seq_age {
+	IMAP_AGE_OLD,
+	IMAP_AGE_NEW,
+	IMAP_AGE_PAST,
 };
 
 /* What the chunks of the literal being streamed are for. */
@@ -285,6 +296,9 @@ struct imap_session {
 	uint32_t		 uidvalidity;
 	uint32_t		 uidnext;
 	uint32_t		 exists;
+	uint32_t		 exists_left;	/* EXISTS less each EXPUNGE
+						 * since: the highest sequence
+						 * number announced */
 	uint32_t		 select_exists;	/* EXISTS when SELECT ended */
 	uint32_t		 select_left;	/* sequence number of the last
 						 * message there at the SELECT
@@ -305,7 +319,9 @@ struct imap_session {
 	size_t			 next_msg;
 	uint32_t		 max_seen_uid;	/* from the SIZES pass */
 	uint32_t		 first_top;	/* UID FETCH *'s UID, 0 none */
-	uint32_t		 first_top_seq;	/* its sequence number */
+	uint32_t		 first_top_old;	/* the highest there at the
+						 * SELECT, told as it came */
+	int			 first_top_age;	/* enum imap_seq_age */
 	struct uidset_batch	 search_q;	/* SEARCH UIDs not in their set
 						   yet (imap_search_untagged) */
 	int			 top_asked;	/* UID FETCH * sent this pass */
@@ -545,7 +561,9 @@ void	imap_selected(struct imap_session *s);
 void	imap_msgs_dedup(struct imap_session *s);
 uint64_t	imap_msg_gmid(struct imap_session *s, uint32_t uid);
 void	imap_first_top_untagged(struct imap_session *s, const struct imap_response *r);
-int	imap_first_bound(struct imap_session *s, size_t listed, uint32_t top);
+int	imap_first_bound(struct imap_session *s, size_t listed, uint32_t top,
+	    int past);
+enum imap_seq_age imap_seq_age(const struct imap_session *s, uint32_t seq);
 int	imap_budget_never(struct imap_session *s, size_t i, struct uidset *never);
 long long	imap_hold_note(struct imap_session *s, uint32_t uid, enum mda_result res);
 void	imap_sizes_done(struct imap_session *s);

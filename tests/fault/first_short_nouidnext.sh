@@ -144,4 +144,41 @@ tap_like "$err" 'listed 4 of the 5 .*more mail arrived meanwhile.*asking again' 
 scripted_once atop2
 tap_is "$(scripted_subjects atop2)" "$(subj 1 2 3 4 6 7)" \
     "... the next run fetches the unread, the two that arrived too" "$err"
+# ---- EXPUNGEs while the first fetch's bound is found (review r28 02) ---
+# Another client expunges message 1 just after the listing's lines, and
+# message 2 just after UID FETCH *'s answer line (RFC 3501 allows both);
+# nothing arrives. A line's number tells what it is when it comes: an
+# EXPUNGE after it does not turn the last message there at the SELECT into
+# "the one that arrived since". Before, message 5 (read before the first
+# fetch) was fetched and deleted.
+for n in xboth xtop; do
+	case $n in
+	xboth) serve $n '{"nouidnext": true, "expungelisted": [1],
+	    "expungetop": [1]}' --seen 5 ;;
+	xtop) serve $n '{"nouidnext": true, "toptells": true,
+	    "omitsize": {"1": [5]}, "expungetop": [1]}' --seen 5 ;;
+	esac
+	scripted_conf $n imap 5s 'keep = no' 'first_fetch = new'
+	scripted_once $n
+	tap_is "$(scripted_count $n)" 0 \
+	    "$n: EXPUNGEs meanwhile, new: nothing fetched at the first run" "$err"
+	scripted_once $n
+	tap_is "$(scripted_count $n)" 0 "$n: ... nor at the next" "$err"
+	tap_is "$(acted $n)" "" "$n: ... nothing deleted on the server"
+done
+# ---- a listing numbered past every EXISTS (review r28 01) ---------------
+# SELECT says 4 EXISTS, the listing has lines 1 to 5, and no EXISTS ever
+# announces a fifth: line 5 is neither there at the SELECT (by the count)
+# nor announced since. Nothing fetched, the run fails and asks again;
+# before, message 5 (read before) was taken for new mail and deleted.
+serve past '{"nouidnext": true, "exists": 4}' --seen 5
+scripted_conf past imap 5s 'keep = no' 'first_fetch = new'
+scripted_once past
+tap_is "$rc:$(scripted_count past)" 5:0 \
+    "listing numbered past EXISTS, new: nothing fetched, a protocol error" "$err"
+tap_like "$err" 'numbered past the 4 it announced .*nothing fetched, asking again' \
+    "... the log says why"
+scripted_once past
+tap_is "$(scripted_count past)" 0 "... nothing at the next run either" "$err"
+tap_is "$(acted past)" "" "... nothing deleted on the server"
 tap_done

@@ -281,7 +281,8 @@ Modes:
               pass lists those messages without their UID / RFC822.SIZE
               (the top question too); "expungesize" = those messages
               are expunged (by another client) as the sizes pass comes
-              to them: "* K EXPUNGE" instead of their line, and gone for
+              to them: "* K EXPUNGE" instead of their line (the later
+              lines numbered one lower, as RFC 3501 wants), and gone for
               later connections; "arrive": [N] = on connection N a
               message arrives once the sizes pass has listed the others
               ("* K EXISTS" before its tagged OK; the next UID, unread);
@@ -290,6 +291,10 @@ Modes:
               names it, as RFC 3501 wants); "arrivelist": [N] = it
               arrives just as the sizes pass is asked, and is listed
               ("arrivecount": K = K of them, one EXISTS);
+              "expungelisted": [N] = on connection N another client
+              expunges the first message just after the sizes pass's
+              lines ("* 1 EXPUNGE" before its tagged OK); "expungetop":
+              [N] = the same just after UID FETCH * (UID)'s answer line;
               "searchcount": [N] = connection
               N answers UID SEARCH as searchcount does (at "rate" bytes
               a second, default 2048, for at most "limit" s, default
@@ -346,6 +351,7 @@ class Conn:
         self.bodies = 0		# body FETCH commands so far
         self.arrived = False	# plan "arrive" done
         self.asked_in = False	# plan "arrivetop" / "arrivelist" done
+        self.expunged = set()	# plan "expungelisted" / "expungetop" done
 
     def readline(self):
         while b"\r\n" not in self.buf:
@@ -619,6 +625,21 @@ def arrives_asked(c, sset, args):
     return sset == "*" and c.n in PLAN.get("arrivetop", [])
 
 
+def expunge_after(c, box, sset, args):
+    """Plan "expungelisted" / "expungetop": another client expunges the
+    first message once this UID FETCH has answered (once a connection
+    each)."""
+    if "BODY" in args:
+        return
+    key = "expungelisted" if "RFC822.SIZE" in args else \
+        "expungetop" if sset == "*" else None
+    if key is None or key in c.expunged or c.n not in PLAN.get(key, []):
+        return
+    c.expunged.add(key)
+    del box.msgs[min(box.msgs)]
+    c.send(b"* 1 EXPUNGE\r\n")
+
+
 def do_fetch(c, box, tag, rest, bad, mode, flood=0):
     """UID FETCH; returns False when the connection must close."""
     sset, args = rest.split(" ", 1)
@@ -653,6 +674,8 @@ def do_fetch(c, box, tag, rest, bad, mode, flood=0):
             done = plan_item(c, box, seq, uid, args, body)
             if done is None:
                 return False
+            if uid not in box.msgs:
+                uids = box.uids()	# expunged: later numbers move down
             if done:
                 continue
         omit = bad or (mode == "omitsize2" and c.n == 2) or \
@@ -785,6 +808,8 @@ def do_fetch(c, box, tag, rest, bad, mode, flood=0):
         c.arrived = True
         box.msgs[max(box.msgs) + 1] = len(box.msgs) + 1
         c.send("* %d EXISTS\r\n" % len(box.msgs))
+    if mode == "plan":
+        expunge_after(c, box, sset, args)
     c.send("%s OK UID FETCH completed\r\n" % tag)
     return True
 
