@@ -896,8 +896,12 @@ mda_hold_is(const struct state *st, const char *folder, const char *key,
 {
 	const struct state_refusal	*r;
 
+	/* A retry time past the longest hold was set by a clock that ran
+	 * ahead since (or written by hand): due now, not held for months
+	 * (review r29 01). */
 	if (state_refused_count(st) == 0 ||
-	    (r = state_refused_get(st, folder, key)) == NULL || r->until <= now)
+	    (r = state_refused_get(st, folder, key)) == NULL ||
+	    r->until <= now || r->until - now > STATE_REFUSED_CAP)
 		return (0);
 	(void)mda_hold_count(n, first, r->until);
 	return (1);

@@ -20,6 +20,8 @@
 #    was saved, the next run hands m1 over again (retried sooner, nothing
 #    lost); killed after it was saved (with the next message taken), the
 #    next run holds m1 back and hands over the message cut off.
+#  - a retry time past the longest hold (a clock that ran ahead since):
+#    due now (review r29 01).
 # Takes about 25 s: one wait past the first retry time, shared.
 # TAP output.
 set -u
@@ -207,5 +209,29 @@ killed()
 # and delivers m3.
 killed k1 1 "" 1 "^m2 (m2 )?m3 $"
 killed k2 2 "$u1 " 0 "^m2 m3 (m3 )?$"
+
+# A retry time past the longest hold (a day): set by a clock that ran
+# ahead since (review r29 01). Due now, not held for months.
+SCRIPTED_LOG=$T/clk.log scripted_pop3dir_msgs "$T/clkdrop" 2
+SCRIPTED_LOG=$T/clk.log scripted_pop3dir "$T/clkdrop"
+agent_conf clk pop3 "keep = yes"
+scripted_once clk
+tap_is "$(held clk)" "$(popkey "$T/clkdrop/01_u1" u1) " "clk: m1 refused and held"
+far=$(($(date +%s) + 400 * 86400))
+# The record's time moved, and the state file's "end" line (its record
+# count and the SHA-256 of the lines before it) made to match.
+python3 - "$T/state-clk/clk.state" "$far" <<'PY'
+import hashlib, re, sys
+lines = open(sys.argv[1]).read().split("\n")
+body = [re.sub(r"^(refused \S+ \S+ \d+) \d+$", r"\1 " + sys.argv[2], l)
+        for l in lines if l and not l.startswith("end ")]
+text = "".join(l + "\n" for l in body)
+open(sys.argv[1], "w").write(text + "end %d %s\n" % (len(body) - 1,
+    hashlib.sha256(text.encode()).hexdigest()))
+PY
+touch "$T/got-clk/.accept"
+scripted_once clk
+tap_is "$(got clk)" "m1 m2 " \
+    "clk: a retry time 400 days ahead (a clock that ran ahead) is due now: m1 delivered"
 
 tap_done
