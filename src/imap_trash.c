@@ -147,7 +147,12 @@ imap_trash_resolve(struct imap_session *s)
 /* The trash's folder record: named as the server spells it, or in
  * another ASCII case, which the refusal (imap_trash_eq) and
  * state_trashed_has take for the trash too (review r26 16); NULL when it
- * was never fetched. */
+ * was never fetched. The other case only for a trash_folder spelled by
+ * the user: a trash by role (or the server's \Trash) is named as the
+ * server's LIST spells it, so a folder of exactly that name exists, and
+ * a record in another case is another folder of a case-sensitive server
+ * ("Bin" and "bin"): marked, its bound would be raised after each move
+ * into the trash over its own mail, lost for good (review r28 03). */
 static struct state_folder *
 imap_trash_record(struct imap_session *s)
 {
@@ -158,6 +163,9 @@ imap_trash_record(struct imap_session *s)
 		return (NULL);
 	if ((sf = state_folder_get(s->st, s->trash_wire, 0)) != NULL)
 		return (sf);
+	if (s->trash_default || s->ac->trash_folder == NULL ||
+	    folder_role_of_conf(s->ac->trash_folder) > FOLDER_ROLE_NONE)
+		return (NULL);
 	for (i = 0; i < state_folder_count(s->st); i++) {
 		sf = state_folder_at(s->st, i);
 		if (imap_trash_eq(s, sf->name, s->trash_wire))

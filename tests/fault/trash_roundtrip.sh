@@ -323,4 +323,37 @@ tap_like "$err" 'was the trash, and its UIDVALIDITY changed since: .*duplicate r
     "uv: Bin's UIDVALIDITY changed while it was the trash: a warning says c may come again"
 tap_like "$(scripted_subjects uv)" '^a b c .*m x $' "uv: m delivered" "$err"
 
+# review r28 03: a case-sensitive server with two real folders, Bin
+# (fetched) and bin (never fetched); bin gets the \Trash role. Bin is not
+# the trash: it must not be marked, and its bound not raised after the
+# moves into bin. m2 arrives in Bin while bin is the trash (after a move
+# there); the role goes back: m and m2 are delivered. Before, Bin's
+# record was taken for bin's (any ASCII case): STATUS "Bin" after each
+# move raised its bound over m2, never delivered.
+box "$T/tw.json" 0
+python3 - "$T/tw.json" <<'PY'
+import json, sys
+b = json.load(open(sys.argv[1]))
+b["folders"]["bin"] = {"delim": "/", "flags": ["\\HasNoChildren"],
+                       "uidvalidity": 1, "uidnext": 1, "msgs": []}
+json.dump(b, open(sys.argv[1], "w"))
+PY
+scripted_folders "$T/tw.json"
+conf tw '\\Trash'
+scripted_once tw
+role "$T/tw.json" Trash bin
+scripted_box_add "$T/tw.json" Bin m
+scripted_box_add "$T/tw.json" INBOX c
+scripted_once tw
+scripted_box_add "$T/tw.json" Bin m2
+scripted_box_add "$T/tw.json" INBOX d
+scripted_once tw
+tap_is "$(held "$T/tw.json" bin)" "c d" "tw: c and d moved into bin" "$err"
+role "$T/tw.json" bin Trash
+scripted_once tw
+scripted_once tw
+tap_is "$(scripted_subjects tw):$(held "$T/tw.json" Bin)" \
+    "a b c d m m2 x :" "tw: Bin's m and m2 delivered once, Bin left empty" \
+    "$err"
+
 tap_done
