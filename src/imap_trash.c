@@ -238,6 +238,7 @@ imap_trash_mark(struct imap_session *s, struct state_folder *sf,
 	if (uidnext - 1 > sf->last_uid)
 		sf->last_uid = uidnext - 1;
 	sf->first_until = UINT32_MAX;
+	sf->trash_bounded = 1;
 	if (sf->first_mode != STATE_FIRST_NEW) {
 		sf->first_mode = STATE_FIRST_NEW;
 		sf->first_time = (long long)time(NULL);
@@ -302,6 +303,7 @@ imap_trash_bound_done(struct imap_session *s, int ok)
 	    s->st_uidnext > 0 && s->st_uidnext <= UINT32_MAX) {
 		if (s->st_uidnext - 1 > sf->last_uid)
 			sf->last_uid = (uint32_t)(s->st_uidnext - 1);
+		sf->trash_bounded = 1;	/* covers an older mark's moves */
 	} else if (sf != NULL)
 		imap_log(s, LOG_LVL_WARNING, "keep = no: the trash \"%s\" "
 		    "(fetched as a folder before) gives no UIDNEXT of the "
@@ -437,6 +439,31 @@ imap_trash_epoch_warn(struct imap_session *s)
 	    "duplicate rather than a loss)");
 }
 
+/* A mark an older version wrote (no "bounded" in the state): nothing
+ * raised its bound after its moves, so this SELECT's UIDNEXT bounds what
+ * was moved there, as that version did; else what it moved there would
+ * be delivered again (review r28 04). Without UIDNEXT the bound stays
+ * open: the highest UID listed now (imap_first_bound). */
+static void
+imap_trash_resume_old(struct imap_session *s)
+{
+	if (s->uidnext == 0) {
+		imap_log(s, LOG_LVL_INFO, "this folder was the trash since "
+		    "it was last fetched (keep = no moves delivered mail "
+		    "there): only mail arriving from now on is fetched (the "
+		    "server gives no UIDNEXT: above the highest UID it lists "
+		    "now), and what it held before it became the trash");
+		return;
+	}
+	s->sf->first_until = s->uidnext - 1 > s->sf->last_uid ?
+	    s->uidnext - 1 : s->sf->last_uid;
+	imap_log(s, LOG_LVL_INFO, "this folder was the trash since it was "
+	    "last fetched (keep = no moves delivered mail there; marked by "
+	    "an older version): only mail arriving from now on is fetched "
+	    "(UID > %u), and what it held before it became the trash",
+	    s->sf->first_until);
+}
+
 /* A folder fetched before that was the trash since (imap_trash_mark):
  * the "new" filter passes over what keep = no may have moved there, up
  * to the bound recorded after the moves (its last_uid, the trash's
@@ -453,6 +480,11 @@ imap_trash_resume_bound(struct imap_session *s)
 	    !state_trashed_has(s->st, remote))
 		return;
 	imap_trash_bound_check(s);
+	if (!s->sf->trash_bounded) {
+		imap_trash_resume_old(s);
+		return;
+	}
+	s->sf->trash_bounded = 0;
 	s->sf->first_until = s->sf->last_uid;
 	imap_log(s, LOG_LVL_INFO, "this folder was the trash since it was "
 	    "last fetched (keep = no moves delivered mail there): mail above "

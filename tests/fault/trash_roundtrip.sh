@@ -356,4 +356,40 @@ tap_is "$(scripted_subjects tw):$(held "$T/tw.json" Bin)" \
     "a b c d m m2 x :" "tw: Bin's m and m2 delivered once, Bin left empty" \
     "$err"
 
+# review r28 04: a trash mark an older version wrote (no "bounded" in
+# its first_fetch record; its bound the STATUS UIDNEXT when Bin became
+# the trash, nothing raised after its moves there): m arrives in Bin, c
+# is moved there, and the state is written back as that version left it
+# (Bin's last_uid 2, below c). The new version binds it at its next
+# SELECT, as that version did: c not delivered again, m delivered.
+# Before, the mark was taken as bounded after each move: c came twice.
+box "$T/old.json" 0
+scripted_folders "$T/old.json"
+conf old '\\Trash'
+scripted_once old
+scripted_box_add "$T/old.json" Bin m
+scripted_box_add "$T/old.json" INBOX c
+trash_is old role Bin
+scripted_once old
+tap_like "$(grep '^first_fetch Bin ' "$T/state-old/old.state")" \
+    ' 4294967295 bounded$' "old: the new version's mark says it is bounded"
+python3 - "$T/state-old/old.state" <<'PY'
+import hashlib, re, sys
+def old(l):
+    l = re.sub(r"^(first_fetch Bin unseen 4294967295) bounded$", r"\1", l)
+    return re.sub(r"^(folder [0-9]+) 3 Bin$", r"\1 2 Bin", l)
+body = [old(l) for l in open(sys.argv[1]).read().splitlines()
+        if not l.startswith("end ")]
+out = "".join(l + "\n" for l in body)
+out += "end %d %s\n" % (len(body) - 1, hashlib.sha256(out.encode()).hexdigest())
+open(sys.argv[1], "w").write(out)
+PY
+tap_is "$(grep '^first_fetch Bin \|^folder [0-9]* [0-9]* Bin$' "$T/state-old/old.state" | tr '\n' ,)" \
+    "folder 1 2 Bin,first_fetch Bin unseen 4294967295," \
+    "old: the state as the older version wrote it"
+trash_is old role Trash
+scripted_once old
+tap_is "$rc:$(scripted_subjects old):$(held "$T/old.json" Bin)" \
+    "0:a b c m x :c" "old: m delivered, c not again (left in Bin)" "$err"
+
 tap_done
