@@ -147,7 +147,12 @@ imap_trash_resolve(struct imap_session *s)
 /* The trash's folder record: named as the server spells it, or in
  * another ASCII case, which the refusal (imap_trash_eq) and
  * state_trashed_has take for the trash too (review r26 16); NULL when it
- * was never fetched. */
+ * was never fetched. The other case only for a trash_folder spelled by
+ * the user: a trash by role (or the server's \Trash) is named as the
+ * server's LIST spells it, so a folder of exactly that name exists, and
+ * a record in another case is another folder of a case-sensitive server
+ * ("Bin" and "bin"): marked, its bound would be raised after each move
+ * into the trash over its own mail, lost for good (review r28 03). */
 static struct state_folder *
 imap_trash_record(struct imap_session *s)
 {
@@ -158,6 +163,9 @@ imap_trash_record(struct imap_session *s)
 		return (NULL);
 	if ((sf = state_folder_get(s->st, s->trash_wire, 0)) != NULL)
 		return (sf);
+	if (s->trash_default || s->ac->trash_folder == NULL ||
+	    folder_role_of_conf(s->ac->trash_folder) > FOLDER_ROLE_NONE)
+		return (NULL);
 	for (i = 0; i < state_folder_count(s->st); i++) {
 		sf = state_folder_at(s->st, i);
 		if (imap_trash_eq(s, sf->name, s->trash_wire))
@@ -230,6 +238,7 @@ imap_trash_mark(struct imap_session *s, struct state_folder *sf,
 	if (uidnext - 1 > sf->last_uid)
 		sf->last_uid = uidnext - 1;
 	sf->first_until = UINT32_MAX;
+	sf->trash_bounded = 1;
 	if (sf->first_mode != STATE_FIRST_NEW) {
 		sf->first_mode = STATE_FIRST_NEW;
 		sf->first_time = (long long)time(NULL);
@@ -294,6 +303,7 @@ imap_trash_bound_done(struct imap_session *s, int ok)
 	    s->st_uidnext > 0 && s->st_uidnext <= UINT32_MAX) {
 		if (s->st_uidnext - 1 > sf->last_uid)
 			sf->last_uid = (uint32_t)(s->st_uidnext - 1);
+		sf->trash_bounded = 1;	/* covers an older mark's moves */
 	} else if (sf != NULL)
 		imap_log(s, LOG_LVL_WARNING, "keep = no: the trash \"%s\" "
 		    "(fetched as a folder before) gives no UIDNEXT of the "
@@ -429,6 +439,31 @@ imap_trash_epoch_warn(struct imap_session *s)
 	    "duplicate rather than a loss)");
 }
 
+/* A mark an older version wrote (no "bounded" in the state): nothing
+ * raised its bound after its moves, so this SELECT's UIDNEXT bounds what
+ * was moved there, as that version did; else what it moved there would
+ * be delivered again (review r28 04). Without UIDNEXT the bound stays
+ * open: the highest UID listed now (imap_first_bound). */
+static void
+imap_trash_resume_old(struct imap_session *s)
+{
+	if (s->uidnext == 0) {
+		imap_log(s, LOG_LVL_INFO, "this folder was the trash since "
+		    "it was last fetched (keep = no moves delivered mail "
+		    "there): only mail arriving from now on is fetched (the "
+		    "server gives no UIDNEXT: above the highest UID it lists "
+		    "now), and what it held before it became the trash");
+		return;
+	}
+	s->sf->first_until = s->uidnext - 1 > s->sf->last_uid ?
+	    s->uidnext - 1 : s->sf->last_uid;
+	imap_log(s, LOG_LVL_INFO, "this folder was the trash since it was "
+	    "last fetched (keep = no moves delivered mail there; marked by "
+	    "an older version): only mail arriving from now on is fetched "
+	    "(UID > %u), and what it held before it became the trash",
+	    s->sf->first_until);
+}
+
 /* A folder fetched before that was the trash since (imap_trash_mark):
  * the "new" filter passes over what keep = no may have moved there, up
  * to the bound recorded after the moves (its last_uid, the trash's
@@ -445,6 +480,11 @@ imap_trash_resume_bound(struct imap_session *s)
 	    !state_trashed_has(s->st, remote))
 		return;
 	imap_trash_bound_check(s);
+	if (!s->sf->trash_bounded) {
+		imap_trash_resume_old(s);
+		return;
+	}
+	s->sf->trash_bounded = 0;
 	s->sf->first_until = s->sf->last_uid;
 	imap_log(s, LOG_LVL_INFO, "this folder was the trash since it was "
 	    "last fetched (keep = no moves delivered mail there): mail above "

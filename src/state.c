@@ -56,7 +56,13 @@
  * A "first_fetch" record says the folder's first fetch (first_fetch =
  * unseen) did not complete: until it does, UIDs up to the one named are
  * fetched only when unread. "unseen" is the only mode that needs one
- * (first_fetch = new completes in one save, all has no filter).
+ * (first_fetch = new completes in one save, all has no filter). Its
+ * UID 4294967295 with first_left "new" marks a fetched folder that
+ * became the trash (imap_trash.c); "bounded" after it says that mark's
+ * bound is raised after each move into it. A mark without it (the
+ * versions before wrote none) is bound at the folder's next SELECT as
+ * they did; they refuse a record that has it ("expected 3 fields")
+ * rather than fetch again what was moved there.
  * A "first_left" record says the folder's first fetch left mail on the
  * server (first_fetch = new: all of it; unseen: the read mail) and when
  * it began; it stays for good, so that after a UIDVALIDITY change what is
@@ -280,7 +286,7 @@ static const struct state_record {
 	{ "missing", 2, 0, state_parse_missing, state_write_missing },
 	{ "suspect", 2, 0, state_parse_suspect, state_write_suspect },
 	{ "matching", 1, 1, state_parse_matching, state_write_matching },
-	{ "first_fetch", 3, 0, state_parse_first, state_write_first },
+	{ "first_fetch", 3, 1, state_parse_first, state_write_first },
 	{ "first_left", 3, 0, state_parse_first_left, state_write_first_left },
 	{ "modseq", 3, 0, state_parse_modseq, state_write_modseq },
 	{ "uidl", 1, 4, state_parse_uidl, state_write_uidls },
@@ -799,7 +805,9 @@ state_write_matching(struct state *st, struct state_out *out)
 	}
 }
 
-/* Record "first_fetch <folder> unseen <UID>": at most one per folder. */
+/* Record "first_fetch <folder> unseen <UID> [bounded]": at most one per
+ * folder. "bounded" (UID 4294967295 only): a trash mark whose bound is
+ * raised after each move into it (imap_trash.c). */
 static int
 state_parse_first(struct state *st, char **fields, char **why)
 {
@@ -822,7 +830,13 @@ state_parse_first(struct state *st, char **fields, char **why)
 		*why = xstrdup("first_fetch: bad UID");
 		return (-1);
 	}
+	if (fields[3] != NULL && (strcmp(fields[3], "bounded") != 0 ||
+	    until != UINT32_MAX)) {
+		*why = xstrdup("first_fetch: unknown mark");
+		return (-1);
+	}
 	f->first_until = until;
+	f->trash_bounded = fields[3] != NULL;
 	return (0);
 }
 
@@ -840,6 +854,9 @@ state_write_first(struct state *st, struct state_out *out)
 		state_out_encoded(out, st->folders[i]->name);
 		state_out_str(out, " unseen ");
 		state_out_num(out, st->folders[i]->first_until);
+		if (st->folders[i]->first_until == UINT32_MAX &&
+		    st->folders[i]->trash_bounded)
+			state_out_str(out, " bounded");
 		state_out_add(out, "\n", 1);
 	}
 }

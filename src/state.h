@@ -49,6 +49,12 @@ struct state_folder {
 					 * pass not through: UIDs up to
 					 * this one are fetched only when
 					 * unread; 0: none */
+	int		 trash_bounded;	/* with first_until UINT32_MAX: a
+					 * trash mark whose bound (last_uid)
+					 * is raised after each move into it
+					 * (imap_trash_bound_done); 0: an
+					 * older version's mark, bound at its
+					 * next SELECT's UIDNEXT */
 	int		 first_mode;	/* how the folder's first fetch
 					 * filtered (STATE_FIRST_NEW or
 					 * _UNSEEN); 0: it did not, or an

@@ -323,4 +323,73 @@ tap_like "$err" 'was the trash, and its UIDVALIDITY changed since: .*duplicate r
     "uv: Bin's UIDVALIDITY changed while it was the trash: a warning says c may come again"
 tap_like "$(scripted_subjects uv)" '^a b c .*m x $' "uv: m delivered" "$err"
 
+# review r28 03: a case-sensitive server with two real folders, Bin
+# (fetched) and bin (never fetched); bin gets the \Trash role. Bin is not
+# the trash: it must not be marked, and its bound not raised after the
+# moves into bin. m2 arrives in Bin while bin is the trash (after a move
+# there); the role goes back: m and m2 are delivered. Before, Bin's
+# record was taken for bin's (any ASCII case): STATUS "Bin" after each
+# move raised its bound over m2, never delivered.
+box "$T/tw.json" 0
+python3 - "$T/tw.json" <<'PY'
+import json, sys
+b = json.load(open(sys.argv[1]))
+b["folders"]["bin"] = {"delim": "/", "flags": ["\\HasNoChildren"],
+                       "uidvalidity": 1, "uidnext": 1, "msgs": []}
+json.dump(b, open(sys.argv[1], "w"))
+PY
+scripted_folders "$T/tw.json"
+conf tw '\\Trash'
+scripted_once tw
+role "$T/tw.json" Trash bin
+scripted_box_add "$T/tw.json" Bin m
+scripted_box_add "$T/tw.json" INBOX c
+scripted_once tw
+scripted_box_add "$T/tw.json" Bin m2
+scripted_box_add "$T/tw.json" INBOX d
+scripted_once tw
+tap_is "$(held "$T/tw.json" bin)" "c d" "tw: c and d moved into bin" "$err"
+role "$T/tw.json" bin Trash
+scripted_once tw
+scripted_once tw
+tap_is "$(scripted_subjects tw):$(held "$T/tw.json" Bin)" \
+    "a b c d m m2 x :" "tw: Bin's m and m2 delivered once, Bin left empty" \
+    "$err"
+
+# review r28 04: a trash mark an older version wrote (no "bounded" in
+# its first_fetch record; its bound the STATUS UIDNEXT when Bin became
+# the trash, nothing raised after its moves there): m arrives in Bin, c
+# is moved there, and the state is written back as that version left it
+# (Bin's last_uid 2, below c). The new version binds it at its next
+# SELECT, as that version did: c not delivered again, m delivered.
+# Before, the mark was taken as bounded after each move: c came twice.
+box "$T/old.json" 0
+scripted_folders "$T/old.json"
+conf old '\\Trash'
+scripted_once old
+scripted_box_add "$T/old.json" Bin m
+scripted_box_add "$T/old.json" INBOX c
+trash_is old role Bin
+scripted_once old
+tap_like "$(grep '^first_fetch Bin ' "$T/state-old/old.state")" \
+    ' 4294967295 bounded$' "old: the new version's mark says it is bounded"
+python3 - "$T/state-old/old.state" <<'PY'
+import hashlib, re, sys
+def old(l):
+    l = re.sub(r"^(first_fetch Bin unseen 4294967295) bounded$", r"\1", l)
+    return re.sub(r"^(folder [0-9]+) 3 Bin$", r"\1 2 Bin", l)
+body = [old(l) for l in open(sys.argv[1]).read().splitlines()
+        if not l.startswith("end ")]
+out = "".join(l + "\n" for l in body)
+out += "end %d %s\n" % (len(body) - 1, hashlib.sha256(out.encode()).hexdigest())
+open(sys.argv[1], "w").write(out)
+PY
+tap_is "$(grep '^first_fetch Bin \|^folder [0-9]* [0-9]* Bin$' "$T/state-old/old.state" | tr '\n' ,)" \
+    "folder 1 2 Bin,first_fetch Bin unseen 4294967295," \
+    "old: the state as the older version wrote it"
+trash_is old role Trash
+scripted_once old
+tap_is "$rc:$(scripted_subjects old):$(held "$T/old.json" Bin)" \
+    "0:a b c m x :c" "old: m delivered, c not again (left in Bin)" "$err"
+
 tap_done

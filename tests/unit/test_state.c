@@ -1110,6 +1110,12 @@ test_bad_content(void **arg)
 		  "first_fetch A unseen 4294967296\n", 2, "line 3" },
 		{ "mailfetchd-state 1\nfolder 1 2 A\nfirst_fetch A unseen 4\n"
 		  "first_fetch A unseen 5\n", 3, "line 4: first_fetch" },
+		{ "mailfetchd-state 1\nfolder 1 2 A\n"
+		  "first_fetch A unseen 4 bounded\n", 2,
+		  "line 3: first_fetch: unknown mark" },
+		{ "mailfetchd-state 1\nfolder 1 2 A\n"
+		  "first_fetch A unseen 4294967295 bound\n", 2,
+		  "line 3: first_fetch: unknown mark" },
 		{ "mailfetchd-state 1\nfolder 1 2 A\npending A\n", 2,
 		  "line 3" },
 		{ "mailfetchd-state 1\nmodseq A 1 5\n", 1,
