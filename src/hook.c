@@ -731,6 +731,7 @@ hook_spawn(struct hook_acct *a, enum hook_kind kind, const char *command,
 	memset(&c, 0, sizeof c);
 	c.env = env;
 	c.infd = infd;
+	c.holdfd = -1;
 	c.outfd = STDERR_FILENO;
 	c.errfd = -1;
 	/* Without a pipe, the daemon's stderr, as before. */

@@ -467,6 +467,8 @@ mda_in_cb(evutil_socket_t fd, short what, void *arg)
 			j->killed_ms = secret_cmd_elapsed_ms(&j->started);
 		}
 		mda_in_close(j);
+		if (j->read_error == NULL)
+			secret_cmd_release(j->pid);
 		return;
 	}
 	n = write(j->infd, j->buf + j->off, j->len - j->off);
@@ -476,6 +478,7 @@ mda_in_cb(evutil_socket_t fd, short what, void *arg)
 		/* EPIPE: the agent closed its stdin (or exited). */
 		j->unread = 1;
 		mda_in_close(j);
+		secret_cmd_release(j->pid);
 		return;
 	}
 	j->off += (size_t)n;
@@ -663,6 +666,11 @@ mda_spawn(struct mda_job *j, char **argv, char **env, char **cause)
 	c.argv = argv;
 	c.env = env;
 	c.infd = in[0];
+	/* Held by the supervisor until the message is written whole
+	 * (mda_in_cb): killed mid-message, the agent never sees an end of
+	 * input it could take for the message's (the kill loop delivered a
+	 * cut message through an agent). */
+	c.holdfd = in[1];
 	c.outfd = c.errfd = out[1];
 	j->pid = secret_cmd_spawn(&c, "mda_command", cause);
 	close(in[0]);

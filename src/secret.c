@@ -276,26 +276,33 @@ static void	secret_oauth2_result(struct secret_job *);
  * may be below 3): close_range around them, or one by one from
  * /proc/self/fd where the kernel has no close_range (before 5.9). */
 static int
-secret_close_except(int keep1, int keep2)
+secret_close_except(int keep1, int keep2, int keep3)
 {
 	struct dirent	*de;
 	DIR		*d;
-	int		 fd, lo = 3, keep[2] = { keep1, keep2 }, i;
+	int		 fd, lo = 3, keep[3] = { keep1, keep2, keep3 }, i, j, t;
 
-	for (i = 0; i < 2; i++) {
+	for (i = 0; i < 3; i++) {	/* ascending */
+		for (j = i + 1; j < 3; j++) {
+			if (keep[j] < keep[i])
+				t = keep[i], keep[i] = keep[j], keep[j] = t;
+		}
+	}
+	for (i = 0; i < 3; i++) {
 		if (keep[i] < lo)
 			continue;
 		if (keep[i] > lo && close_range(lo, keep[i] - 1, 0) != 0)
 			break;
 		lo = keep[i] + 1;
 	}
-	if (i == 2 && close_range(lo, ~0U, 0) == 0)
+	if (i == 3 && close_range(lo, ~0U, 0) == 0)
 		return (0);
 	if ((d = opendir("/proc/self/fd")) == NULL)
 		return (-1);
 	while ((de = readdir(d)) != NULL) {
 		fd = atoi(de->d_name);
-		if (fd >= 3 && fd != keep1 && fd != keep2 && fd != dirfd(d))
+		if (fd >= 3 && fd != keep1 && fd != keep2 && fd != keep3 &&
+		    fd != dirfd(d))
 			close(fd);
 	}
 	closedir(d);
@@ -553,7 +560,7 @@ secret_reap_ended(pid_t cmd, int *ws)
 /* The supervisor's loop: the command's end, or SIGTERM (the daemon
  * died, or timed the command out; SIGHUP and SIGINT alike). */
 static __dead void
-secret_supervise(pid_t cmd, const sigset_t *set)
+secret_supervise(pid_t cmd, const sigset_t *set, int holdfd)
 {
 	siginfo_t	si;
 	int		ws;
@@ -561,6 +568,14 @@ secret_supervise(pid_t cmd, const sigset_t *set)
 	for (;;) {
 		if (sigwaitinfo(set, &si) == -1)
 			continue;
+		if (si.si_signo == SIGUSR1) {	/* secret_cmd_release */
+			if (holdfd != -1)
+				close(holdfd);
+			holdfd = -1;
+			continue;
+		}
+		/* Killed with holdfd still open: the command never saw its
+		 * input end, so it cannot take a cut message for whole. */
 		if (si.si_signo != SIGCHLD) {
 			secret_kill_tree(cmd);
 			_exit(128 + SIGKILL);
@@ -574,7 +589,7 @@ secret_supervise(pid_t cmd, const sigset_t *set)
  * taken before the fork) tells a daemon already gone before prctl.
  * Errors before the exec go to errfd, as the exec's own. */
 static __dead void
-secret_child(char **argv, int outfd, int errfd, pid_t parent)
+secret_child(char **argv, int outfd, int errfd, int holdfd, pid_t parent)
 {
 	sigset_t	 set, old;
 	pid_t		 cmd, self = getpid();
@@ -591,14 +606,14 @@ secret_child(char **argv, int outfd, int errfd, pid_t parent)
 	sigaddset(&set, SIGHUP);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGCHLD);
+	sigaddset(&set, SIGUSR1);
 	sigprocmask(SIG_BLOCK, &set, &old);
 	if (prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0) == -1 ||
 	    prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == -1)
 		e = errno;
 	else if (getppid() != parent)
 		e = ESRCH;
-	else if (secret_close_except(outfd < errfd ? outfd : errfd,
-	    outfd < errfd ? errfd : outfd) != 0)
+	else if (secret_close_except(outfd, errfd, holdfd) != 0)
 		e = errno;
 	else if ((cmd = fork()) == -1)
 		e = errno;
@@ -608,7 +623,7 @@ secret_child(char **argv, int outfd, int errfd, pid_t parent)
 		setpgid(cmd, cmd);	/* before any kill(-cmd) */
 		close(outfd);
 		close(errfd);
-		secret_supervise(cmd, &set);
+		secret_supervise(cmd, &set, holdfd);
 	}
 	if (write(errfd, &e, sizeof e) == -1)
 		_exit(127);
@@ -759,7 +774,7 @@ secret_cmd_spawn(const struct secret_cmd *c, const char *what, char **cause)
 	}
 	if (pid == 0) {
 		secret_cmd_setup(c);
-		secret_child(c->argv, c->outfd, ep[1], parent);
+		secret_child(c->argv, c->outfd, ep[1], c->holdfd, parent);
 	}
 	/* Also here, so the group exists before any kill(-pid). */
 	setpgid(pid, pid);
@@ -782,6 +797,12 @@ void
 secret_cmd_abort(pid_t pid)
 {
 	kill(pid, SIGTERM);
+}
+
+void
+secret_cmd_release(pid_t pid)
+{
+	kill(pid, SIGUSR1);
 }
 
 long
@@ -843,6 +864,7 @@ secret_job_spawn(struct secret_job *j, char **argv,
 		memset(&c, 0, sizeof c);
 		c.argv = argv;
 		c.infd = -1;
+		c.holdfd = -1;
 		c.outfd = p[1];
 		c.errfd = -1;
 		j->pid = secret_cmd_spawn(&c, j->what, &j->cause);

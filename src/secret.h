@@ -76,6 +76,13 @@ struct secret_cmd {
 	int		  infd;
 	int		  outfd;
 	int		  errfd;
+	int		  holdfd;	/* -1, or the writer's end of infd's
+					 * pipe: the supervisor keeps it open
+					 * until secret_cmd_release, so that
+					 * the command sees EOF only once its
+					 * input is whole, never when the daemon
+					 * dies while writing (the command is
+					 * killed then instead) */
 };
 /* Starts it and returns the supervisor's pid, whose exit status is the
  * command's (or its signal); the caller reaps it (waitpid). -1 and
@@ -90,6 +97,9 @@ void	 secret_cmd_kill(pid_t, int *wstatus);
  * exits within SECRET_KILL_SECONDS): the caller reaps it without
  * waiting (waitpid WNOHANG), never blocking its loop. */
 void	 secret_cmd_abort(pid_t);
+/* Tells the supervisor that the command's input is whole: it closes its
+ * copy of holdfd, and the command sees EOF. */
+void	 secret_cmd_release(pid_t);
 /* Milliseconds since *started (CLOCK_MONOTONIC). */
 long	 secret_cmd_elapsed_ms(const struct timespec *started);
 /* One poll of a command that runs under a time limit (an agent, a hook):
